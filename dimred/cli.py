@@ -1,0 +1,222 @@
+"""The ``dimred`` command: parses options, calls the library, prints. No logic of its own.
+
+Only click is imported at start-up; torch and the plugins load inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from typing import Any
+
+import click
+
+from dimred import defaults
+from dimred.errors import DimredError
+
+DEBUG_ENV = "DIMRED_DEBUG"
+
+
+class _Group(click.Group):
+    """Turns dimred's errors into one ``Error:`` line and the right exit code (tracebacks with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DimredError as error:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(error.exit_code)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, envvar=DEBUG_ENV, help="Show full tracebacks of errors.")
+@click.version_option(package_name="dimred")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """dimred: reduce the dimensions of data with neural autoencoders and compare them with classical methods.
+
+    Start with:  dimred run --dataset swissroll --model mlp-ae
+    """
+    ctx.obj = {"debug": debug}
+    if not debug:
+        warnings.showwarning = _show_warning
+
+
+def _parse_settings(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    settings = {}
+    for text in values:
+        key, separator, value = text.partition("=")
+        if not separator or not key.strip():
+            raise click.BadParameter(f"'{text}' is not KIND.OPTION=VALUE (e.g. dataset.n_samples=2500)")
+        settings[key.strip()] = value
+    return settings
+
+
+class _BatchSize(click.ParamType):
+    name = "INTEGER|full"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).strip().lower() == "full":
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"'{value}' is neither a whole number nor 'full'", param, ctx)
+
+
+class _ProgressBar:
+    """Shows training progress with the running loss, on stderr so stdout carries only results."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._done = 0
+
+    def __call__(self, step: int, total: int, loss: float) -> None:
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=total,
+                label="training",
+                file=sys.stderr,
+                show_eta=True,
+                item_show_func=lambda item: item,
+            )
+            self._bar.__enter__()
+        self._bar.update(step - self._done, f"loss {loss:.4g}")
+        self._done = step
+        if step >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+@cli.command()
+@click.option("--dataset", required=True, help="Dataset plugin (see `dimred plugins`).")
+@click.option("--model", required=True, help="Model plugin (see `dimred plugins`).")
+@click.option("--loss", default=None, help="Loss plugin [default: the model's own, mse for mlp-ae].")
+@click.option(
+    "--reporter",
+    "reporters",
+    multiple=True,
+    help="Reporter plugin; repeat for several [default: all default ones].",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    callback=_parse_settings,
+    metavar="KIND.OPTION=VALUE",
+    help="Set a plugin option, e.g. dataset.n_samples=2500 or reporter.codes-plot.dpi=200; repeatable.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Optimizer steps to train for [default: {defaults.STEPS} unless --epochs is given].",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train for this many passes over the data instead.",
+)
+@click.option(
+    "--batch-size",
+    type=_BatchSize(),
+    default=str(defaults.BATCH_SIZE),
+    show_default=True,
+    help="Samples per step, or 'full' for the whole data set.",
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=defaults.LR,
+    show_default=True,
+    help="Peak learning rate of Adam.",
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(defaults.SCHEDULES),
+    default=defaults.SCHEDULE,
+    show_default=True,
+    help="Learning-rate schedule.",
+)
+@click.option("--dtype", type=click.Choice(defaults.DTYPES), default=defaults.DTYPE, show_default=True)
+@click.option(
+    "--scaler",
+    type=click.Choice(defaults.SCALERS),
+    default=defaults.SCALER,
+    show_default=True,
+    help="Feature scaling, fitted on the training data and saved with the model.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(defaults.DEVICES),
+    default=defaults.DEVICE,
+    show_default=True,
+    help="auto picks cuda, then mps, then cpu.",
+)
+@click.option(
+    "--seed", type=int, default=defaults.SEED, show_default=True, help="Seed of data, initialisation and batches."
+)
+@click.option("--out", type=click.Path(), default=None, help="Run directory [default: runs/<dataset>-<model>-<time>].")
+@click.option("--overwrite", is_flag=True, help="Allow writing into an existing, non-empty run directory.")
+def run(**arguments: Any) -> None:
+    """Train a model on a dataset, evaluate it and save it with its plots and metrics."""
+    from dimred import api
+
+    arguments["reporters"] = list(arguments["reporters"]) or None
+    arguments["out"] = arguments["out"] or api.AUTO
+    progress = _ProgressBar()
+    try:
+        result = api.run(**arguments, progress=progress, echo=click.echo)
+    finally:
+        progress.close()
+    click.echo(f"run directory: {result.path}")
+
+
+_HEADINGS = {"dataset": "datasets", "model": "models", "loss": "losses", "reporter": "reporters"}
+
+
+def _print_catalogue(listing: dict[str, Any]) -> None:
+    for kind, entries in listing.items():
+        if kind == "failed":
+            continue
+        click.secho(_HEADINGS[kind], bold=True)
+        for entry in entries:
+            click.echo(f"  {entry['name']}  {entry['description']}  [from {entry['source']}]")
+            for opt in entry["options"]:
+                click.echo(f"      {opt['name']} ({opt['type']}, default {opt['default']!r}): {opt['help']}")
+    if listing["failed"]:
+        click.secho("failed plugins", bold=True, fg="red")
+        for failure in listing["failed"]:
+            click.echo(f"  {failure['plugin']} from {failure['source']}: {failure['error']}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def plugins(as_json: bool) -> None:
+    """List every plugin by kind, with its options and where it comes from."""
+    from dimred.registry import catalogue, get_registry
+
+    listing = catalogue(get_registry())
+    if as_json:
+        click.echo(json.dumps(listing, indent=2, default=str))
+    else:
+        _print_catalogue(listing)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    cli(prog_name="dimred")

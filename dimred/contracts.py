@@ -1,0 +1,144 @@
+"""The small contracts that plugins implement, one base class per kind.
+
+A plugin is a class with a unique ``name``, a one-line ``description`` and a nested ``Options`` dataclass
+(see :func:`dimred.options.option`). The host instantiates it with validated options. Nothing here imports torch,
+so listing plugins stays fast; plugins import their heavy dependencies inside the methods that need them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from dimred.atomic import atomic_path
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of a plugin that takes none."""
+
+
+class Plugin:
+    """What every plugin kind shares: a name, a description, typed options."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = self.Options() if options is None else options
+
+
+@dataclass(frozen=True, eq=False)
+class Data:
+    """A data set as a dataset plugin returns it.
+
+    ``X`` holds one sample per row. ``color`` is an optional value per sample used to colour plots (the roll
+    position for the swiss roll); ``intrinsic`` optional true low-dimensional coordinates, where the data set
+    knows them.
+    """
+
+    X: np.ndarray
+    color: np.ndarray | None = None
+    intrinsic: np.ndarray | None = None
+    feature_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.X.ndim != 2:
+            raise ValueError(f"X must be 2-D (samples x features), got shape {self.X.shape}")
+        for label, values in (("color", self.color), ("intrinsic", self.intrinsic)):
+            if values is not None and len(values) != len(self.X):
+                raise ValueError(f"{label} has {len(values)} rows but X has {len(self.X)}")
+
+
+class Dataset(Plugin):
+    """Provides the data to reduce."""
+
+    kind = "dataset"
+
+    def load(self, seed: int) -> Data:
+        """Return the data. ``seed`` is the run's seed; a dataset with its own ``seed`` option prefers that."""
+        raise NotImplementedError
+
+
+class Model(Plugin):
+    """Builds the encoder/decoder pair that maps samples to codes and back.
+
+    ``build`` returns a ``torch.nn.Module`` with ``encode(x) -> z`` and ``decode(z) -> x_hat``. ``default_loss``
+    names the loss plugin a run uses when the user names none.
+    """
+
+    kind = "model"
+    default_loss: ClassVar[str] = "mse"
+
+    def build(self, n_features: int) -> torch.nn.Module:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One training step's tensors: the input rows, their codes and reconstructions, their row numbers."""
+
+    x: torch.Tensor
+    z: torch.Tensor
+    x_hat: torch.Tensor
+    index: torch.Tensor | None = None
+
+
+class Loss(Plugin):
+    """Scores a batch; training minimises it. ``__call__`` returns a scalar tensor."""
+
+    kind = "loss"
+
+    def __call__(self, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class RunRecord:
+    """Everything a reporter sees of a finished run.
+
+    ``X`` is the data as the model saw it (after scaling); ``codes`` and ``reconstruction`` are the model's output
+    in eval mode. ``directory`` is None when the run writes nothing to disk.
+    """
+
+    dataset: str
+    model: str
+    data: Data
+    X: np.ndarray
+    codes: np.ndarray
+    reconstruction: np.ndarray
+    history: list[dict[str, float]]
+    metrics: dict[str, Any]
+    directory: Path | None
+    echo: Callable[[str], None] = field(default=lambda _text: None)
+
+    @contextlib.contextmanager
+    def artifact(self, filename: str) -> Iterator[Path]:
+        """A path to write ``filename`` into the run directory; it appears there only once complete."""
+        if self.directory is None:
+            raise RuntimeError("this run writes no files: check run.directory before writing")
+        with atomic_path(self.directory / filename) as temporary:
+            yield temporary
+
+
+class Reporter(Plugin):
+    """Shows or writes the results of a run. Reporters with ``enabled_by_default`` run when none is named."""
+
+    kind = "reporter"
+    enabled_by_default: ClassVar[bool] = False
+
+    def report(self, run: RunRecord) -> None:
+        raise NotImplementedError
+
+
+BASES: dict[str, type[Plugin]] = {base.kind: base for base in (Dataset, Model, Loss, Reporter)}

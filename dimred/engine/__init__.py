@@ -1,0 +1,1 @@
+"""The machinery under the API: devices, scaling, training, metrics and model files. Imports torch."""

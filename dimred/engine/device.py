@@ -1,0 +1,39 @@
+"""Choosing the torch device and dtype a run computes on."""
+
+from __future__ import annotations
+
+import torch
+
+from dimred.defaults import DEVICES
+from dimred.errors import UsageError
+
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; naming an absent accelerator is an error."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
+    if requested not in available:
+        raise UsageError(f"unknown device '{requested}'; choose from: {', '.join(DEVICES)}")
+    if not available[requested]:
+        usable = ", ".join(name for name in DEVICES if name == "auto" or available.get(name))
+        raise UsageError(f"device '{requested}' is not available on this machine; usable here: {usable}")
+    return torch.device(requested)
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """The floating-point type to train in; MPS has no float64."""
+    if name not in TORCH_DTYPES:
+        raise UsageError(f"unknown dtype '{name}'; choose from: {', '.join(TORCH_DTYPES)}")
+    if name == "float64" and device.type == "mps":
+        raise UsageError("dtype float64 is not supported on the mps device; use float32")
+    return TORCH_DTYPES[name]

@@ -1,0 +1,52 @@
+"""The run directory: where a run's artifacts go, each written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dimred.atomic import write_text
+from dimred.errors import UsageError
+
+RUNS_FOLDER = Path("runs")
+
+
+def default_run_directory(dataset: str, model: str) -> Path:
+    """``runs/<dataset>-<model>-<timestamp>``, with a counter added if that name is taken."""
+    stem = f"{dataset}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    candidate, counter = RUNS_FOLDER / stem, 1
+    while candidate.exists():
+        counter += 1
+        candidate = RUNS_FOLDER / f"{stem}-{counter}"
+    return candidate
+
+
+def prepare_run_directory(path: Path, *, overwrite: bool) -> Path:
+    """Create the run directory; an existing non-empty one is used only with ``overwrite``."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path} is a file, not a directory")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise UsageError(
+            f"run directory {path} already exists and is not empty; choose another --out or pass --overwrite"
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_json(path: Path, content: Any) -> None:
+    write_text(path, json.dumps(content, indent=2, sort_keys=False) + "\n")
+
+
+def write_history(path: Path, history: Sequence[dict[str, float]]) -> None:
+    """The loss history as CSV, one row per logging interval."""
+    buffer = io.StringIO()
+    if history:
+        writer = csv.DictWriter(buffer, fieldnames=list(history[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(history)
+    write_text(path, buffer.getvalue())

@@ -1,0 +1,35 @@
+"""Errors a user can act on. The CLI prints them as one ``Error:`` line and exits with ``exit_code``."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class DimredError(Exception):
+    """Something went wrong at run time (a broken plugin, an unreadable file): exit code 1."""
+
+    exit_code = 1
+
+
+class UsageError(DimredError):
+    """The user asked for something that does not exist or is not allowed: exit code 2."""
+
+    exit_code = 2
+
+
+class PluginError(DimredError):
+    """A plugin failed to load, broke its contract or clashed with another plugin."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A ' (did you mean 'x'?)' suffix for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_name_error(what: str, name: str, choices: Iterable[str]) -> UsageError:
+    """The message for a name that is not one of ``choices``, listing the valid ones."""
+    valid = sorted(choices)
+    listing = ", ".join(valid) if valid else "none installed"
+    return UsageError(f"unknown {what} '{name}'{did_you_mean(name, valid)}; choose from: {listing}")

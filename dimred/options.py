@@ -1,0 +1,150 @@
+"""Typed plugin options: stdlib dataclasses whose fields carry a help text.
+
+A plugin declares ``class Options`` as a dataclass whose every field has a default; ``option()`` attaches the help
+text that ``dimred plugins`` prints. Values from ``--set kind.option=value`` arrive as strings and are parsed here
+against the declared type, so every plugin gets the same validation and the same error messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dimred.errors import UsageError, did_you_mean
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def option(default: Any, help: str) -> Any:
+    """Declare one plugin option with its default value and a one-line help text."""
+    if isinstance(default, list | dict | set):
+        raise TypeError("an option's default must be immutable: use a tuple")
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """What ``dimred plugins`` shows of one option."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+
+
+def _field_types(options_class: type) -> dict[str, Any]:
+    return typing.get_type_hints(options_class)
+
+
+def _type_name(annotation: Any) -> str:
+    args = typing.get_args(annotation)
+    if _is_union(annotation):
+        return " | ".join(_type_name(arg) for arg in args)
+    if typing.get_origin(annotation) is tuple:
+        return f"tuple[{_type_name(args[0])}, ...]" if args else "tuple"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def describe(options_class: type) -> list[OptionInfo]:
+    """Name, type, default and help of every option a plugin declares."""
+    hints = _field_types(options_class)
+    return [
+        OptionInfo(field.name, _type_name(hints[field.name]), field.default, field.metadata.get("help", ""))
+        for field in dataclasses.fields(options_class)
+    ]
+
+
+def _parse_scalar(text: str, target: type) -> Any:
+    if target is bool:
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError("expected true or false")
+    if target is int:
+        return int(text)
+    if target is float:
+        return float(text)
+    if target is str:
+        return text
+    raise ValueError(f"options of type {_type_name(target)} cannot be set from the command line")
+
+
+def parse_value(text: str, annotation: Any) -> Any:
+    """Turn the text of ``--set`` into a value of the declared type (``int | None`` accepts ``none``)."""
+    if _is_union(annotation):
+        members = typing.get_args(annotation)
+        if type(None) in members and text.strip().lower() in {"none", "null", ""}:
+            return None
+        errors = []
+        for member in (m for m in members if m is not type(None)):
+            try:
+                return parse_value(text, member)
+            except ValueError as error:
+                errors.append(str(error))
+        raise ValueError(errors[0] if errors else "no type accepts it")
+    if typing.get_origin(annotation) is tuple:
+        (item_type, *_rest) = typing.get_args(annotation) or (str,)
+        parts = [part for part in text.split(",") if part.strip()]
+        return tuple(_parse_scalar(part.strip(), item_type) for part in parts)
+    return _parse_scalar(text, annotation)
+
+
+def _coerce(value: Any, annotation: Any) -> Any:
+    """Accept a Python value for an option, converting strings and checking the type of anything else."""
+    if isinstance(value, str) and annotation is not str:
+        return parse_value(value, annotation)
+    members = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+    if value is None and type(None) in members:
+        return None
+    for member in members:
+        origin = typing.get_origin(member) or member
+        if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if origin is tuple and isinstance(value, list | tuple):
+            return tuple(value)
+        if isinstance(origin, type) and isinstance(value, origin) and not (origin is int and isinstance(value, bool)):
+            return value
+    raise ValueError(f"expected {_type_name(annotation)}, got {value!r}")
+
+
+def build(options_class: type, values: Mapping[str, Any], *, prefix: str) -> Any:
+    """An instance of ``options_class`` from user values, or a UsageError naming the bad option.
+
+    ``prefix`` is how the user addresses these options (``dataset``, ``model``...), used in messages.
+    """
+    hints = _field_types(options_class)
+    valid = [field.name for field in dataclasses.fields(options_class)]
+    converted = {}
+    for key, value in values.items():
+        if key not in valid:
+            allowed = ", ".join(f"{prefix}.{name}" for name in valid) or "none (it takes no options)"
+            raise UsageError(f"unknown option '{prefix}.{key}'{did_you_mean(key, valid)}; allowed: {allowed}")
+        try:
+            converted[key] = _coerce(value, hints[key])
+        except ValueError as error:
+            raise UsageError(f"bad value {value!r} for '{prefix}.{key}' ({_type_name(hints[key])}): {error}") from None
+    try:
+        return options_class(**converted)
+    except ValueError as error:
+        raise UsageError(f"bad {prefix} options: {error}") from None
+
+
+def to_dict(options: Any) -> dict[str, Any]:
+    """The options as a JSON-ready dict (tuples become lists)."""
+    return {
+        field.name: list(value) if isinstance(value := getattr(options, field.name), tuple) else value
+        for field in dataclasses.fields(options)
+    }

@@ -1,0 +1,25 @@
+"""Everything a plugin author needs, from one place.
+
+    from dimred.plugin import Dataset, Data, hookimpl, option
+
+Anything not exported here (or from ``dimred`` itself) is private and may change.
+"""
+
+from dimred.contracts import Batch, Data, Dataset, Loss, Model, NoOptions, Plugin, Reporter, RunRecord
+from dimred.hookspecs import hookimpl
+from dimred.options import OptionInfo, option
+
+__all__ = [
+    "Batch",
+    "Data",
+    "Dataset",
+    "Loss",
+    "Model",
+    "NoOptions",
+    "OptionInfo",
+    "Plugin",
+    "Reporter",
+    "RunRecord",
+    "hookimpl",
+    "option",
+]

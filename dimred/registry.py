@@ -1,0 +1,270 @@
+"""Finding plugins: the pluggy PluginManager, entry-point loading, and name -> plugin lookup.
+
+Built-in plugins and third-party ones arrive the same way, through the ``dimred`` entry-point group. Each entry
+point loads in its own try/except: a broken plugin is reported (a warning naming it and its distribution, and a
+line in ``dimred plugins``) and everything else keeps working. ``DIMRED_STRICT_PLUGINS=1`` makes every such problem
+an error. ``DIMRED_LOAD_PLUGINS=a,b`` loads only those third-party entry points (empty: built-ins only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from dimred import hookspecs
+from dimred.contracts import BASES, Plugin
+from dimred.errors import PluginError, did_you_mean, unknown_name_error
+from dimred.options import OptionInfo, describe
+
+ENTRY_POINT_GROUP = "dimred"
+BUILTIN_DISTRIBUTION = "dimred"
+STRICT_ENV = "DIMRED_STRICT_PLUGINS"
+LOAD_ENV = "DIMRED_LOAD_PLUGINS"
+KINDS = tuple(hookspecs.HOOK_FOR_KIND)
+_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be used; the rest of dimred works on."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One registered plugin class and where it came from."""
+
+    kind: str
+    name: str
+    cls: type[Plugin]
+    source: str
+
+    @property
+    def description(self) -> str:
+        return self.cls.description
+
+    @property
+    def options(self) -> list[OptionInfo]:
+        return describe(self.cls.Options)
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be used, and why."""
+
+    plugin: str
+    source: str
+    error: str
+
+
+def _strict_from_environment() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _validate_plugin_class(kind: str, cls: Any) -> None:
+    """Raise PluginError unless ``cls`` honours the contract of its kind."""
+    base = BASES[kind]
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise PluginError(f"registered {cls!r}, which is not a subclass of dimred.{base.__name__}")
+    if not (isinstance(cls.name, str) and _NAME_PATTERN.match(cls.name)):
+        raise PluginError(f"{cls.__name__}.name must be lower-case letters, digits, '-', '_' or '.', got {cls.name!r}")
+    if not (isinstance(cls.description, str) and cls.description.strip()):
+        raise PluginError(f"{kind} '{cls.name}' has no description")
+    if not dataclasses.is_dataclass(cls.Options):
+        raise PluginError(f"{kind} '{cls.name}': Options must be a dataclass")
+    for option in dataclasses.fields(cls.Options):
+        if option.default is dataclasses.MISSING and option.default_factory is dataclasses.MISSING:
+            raise PluginError(f"{kind} '{cls.name}': option '{option.name}' has no default")
+    try:
+        describe(cls.Options)
+    except Exception as error:
+        raise PluginError(f"{kind} '{cls.name}': cannot read the option types: {error}") from None
+
+
+class Registry:
+    """The plugins of one process, collected on first use."""
+
+    def __init__(self, *, strict: bool | None = None) -> None:
+        self.strict = _strict_from_environment() if strict is None else strict
+        self._manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self._manager.add_hookspecs(hookspecs)
+        self._sources: dict[str, str] = {}
+        self._load_failures: list[PluginFailure] = []
+        self._collected: tuple[dict[str, dict[str, PluginInfo]], list[PluginFailure]] | None = None
+
+    # -- loading ---------------------------------------------------------------------------------------------
+    def _fail(self, failures: list[PluginFailure], plugin: str, source: str, error: str) -> None:
+        failure = PluginFailure(plugin, source, error)
+        message = f"plugin '{plugin}' from {source}: {error}"
+        if self.strict:
+            raise PluginError(message)
+        warnings.warn(message, PluginWarning, stacklevel=2)
+        failures.append(failure)
+
+    def load_entry_points(self) -> None:
+        """Load and register every entry point of the ``dimred`` group, each on its own."""
+        selected = os.environ.get(LOAD_ENV)
+        wanted = None if selected is None else {name.strip() for name in selected.split(",") if name.strip()}
+        entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+        def order(entry_point: importlib.metadata.EntryPoint) -> tuple[bool, str]:
+            return (_distribution(entry_point) != BUILTIN_DISTRIBUTION, entry_point.name)
+
+        for entry_point in sorted(entry_points, key=order):
+            source = _distribution(entry_point)
+            is_builtin = source == BUILTIN_DISTRIBUTION
+            if not is_builtin and wanted is not None and entry_point.name not in wanted:
+                continue
+            if entry_point.name in self._sources:
+                continue
+            try:
+                module = entry_point.load()
+            except Exception as error:
+                self._fail(self._load_failures, entry_point.name, source, f"failed to load: {error!r}")
+                continue
+            self.register(module, name=entry_point.name, source=source)
+
+    def register(self, plugin: object, *, name: str | None = None, source: str | None = None) -> None:
+        """Register a module or object with hook implementations (for plugins not installed as packages)."""
+        name = name or getattr(plugin, "__name__", None) or repr(plugin)
+        source = source or f"module {getattr(plugin, '__name__', name)}"
+        try:
+            self._manager.register(plugin, name=name)
+            self._check_hook_names(plugin, name)
+        except (ValueError, pluggy.PluginValidationError, PluginError) as error:
+            if self._manager.is_registered(plugin):
+                self._manager.unregister(plugin)
+            self._fail(self._load_failures, name, source, str(error))
+            return
+        self._sources[name] = source
+        self._collected = None
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin registered by ``register`` (tests use this to clean up)."""
+        self._manager.unregister(name=name)
+        self._sources.pop(name, None)
+        self._collected = None
+
+    def _check_hook_names(self, plugin: object, name: str) -> None:
+        """A hook implementation with a misspelled name is an error, not silence."""
+        try:
+            self._manager.check_pending()
+        except pluggy.PluginValidationError as error:
+            unknown = getattr(error, "plugin", None)
+            if unknown is plugin:
+                valid = list(hookspecs.HOOK_FOR_KIND.values())
+                misspelled = [
+                    hook
+                    for hook in dir(plugin)
+                    if hook not in valid and self._manager.parse_hookimpl_opts(plugin, hook) is not None
+                ]
+                hint = did_you_mean(misspelled[0], valid) if misspelled else ""
+                raise PluginError(f"unknown hook {', '.join(map(repr, misspelled))}{hint}") from None
+            raise
+
+    # -- collecting ------------------------------------------------------------------------------------------
+    def _collect(self) -> tuple[dict[str, dict[str, PluginInfo]], list[PluginFailure]]:
+        if self._collected is not None:
+            return self._collected
+        found: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in KINDS}
+        failures: list[PluginFailure] = list(self._load_failures)
+        for plugin_name, source in self._sources.items():
+            for kind, hook_name in hookspecs.HOOK_FOR_KIND.items():
+                for implementation in getattr(self._manager.hook, hook_name).get_hookimpls():
+                    if implementation.plugin_name == plugin_name:
+                        self._call_register_hook(kind, implementation, source, found[kind], failures)
+        self._collected = (found, failures)
+        return self._collected
+
+    def _call_register_hook(
+        self,
+        kind: str,
+        implementation: Any,
+        source: str,
+        found: dict[str, PluginInfo],
+        failures: list[PluginFailure],
+    ) -> None:
+        offered: list[Any] = []
+        plugin_name = implementation.plugin_name
+        try:
+            implementation.function(register=offered.append)
+            for cls in offered:
+                _validate_plugin_class(kind, cls)
+        except Exception as error:
+            where = f"{hookspecs.HOOK_FOR_KIND[kind]} failed: "
+            self._fail(failures, plugin_name, source, where + (str(error) or repr(error)))
+            return
+        for cls in offered:
+            if cls.name in found:
+                first = found[cls.name]
+                self._fail(
+                    failures,
+                    plugin_name,
+                    source,
+                    f"{kind} name '{cls.name}' is already registered by {first.source}; this one is ignored",
+                )
+                continue
+            found[cls.name] = PluginInfo(kind, cls.name, cls, source)
+
+    # -- lookup ----------------------------------------------------------------------------------------------
+    def plugins(self, kind: str) -> list[PluginInfo]:
+        """Every plugin of ``kind``, sorted by name."""
+        return sorted(self._collect()[0][kind].values(), key=lambda info: info.name)
+
+    def get(self, kind: str, name: str) -> PluginInfo:
+        """The plugin of ``kind`` called ``name``; a UsageError listing the valid names otherwise."""
+        available = self._collect()[0][kind]
+        if name not in available:
+            raise unknown_name_error(kind, name, available)
+        return available[name]
+
+    @property
+    def failures(self) -> list[PluginFailure]:
+        return list(self._collect()[1])
+
+
+def _distribution(entry_point: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(entry_point, "dist", None)
+    return dist.name if dist is not None else "an unknown distribution"
+
+
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, with every entry point loaded on first use."""
+    global _registry
+    if _registry is None:
+        registry = Registry()
+        registry.load_entry_points()
+        _registry = registry
+    return _registry
+
+
+def reset_registry() -> None:
+    """Forget the loaded plugins; the next ``get_registry()`` loads them again (tests use this)."""
+    global _registry
+    _registry = None
+
+
+def catalogue(registry: Registry) -> dict[str, Any]:
+    """Every plugin by kind, with its options and source, and the failed plugins: what ``dimred plugins`` shows."""
+    listing: dict[str, Any] = {
+        kind: [
+            {
+                "name": info.name,
+                "description": info.description,
+                "source": info.source,
+                "options": [dataclasses.asdict(option) for option in info.options],
+            }
+            for info in registry.plugins(kind)
+        ]
+        for kind in KINDS
+    }
+    listing["failed"] = [dataclasses.asdict(failure) for failure in registry.failures]
+    return listing

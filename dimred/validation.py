@@ -1,0 +1,28 @@
+"""Checks on the data users hand to dimred, with messages that say what is wrong and where."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dimred.errors import DimredError
+
+
+def check_matrix(X: Any, what: str = "X") -> np.ndarray:
+    """``X`` as a 2-D float array of finite numbers with at least 2 rows and 1 column; never modifies ``X``."""
+    array = np.asarray(X)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise DimredError(f"{what} must hold numbers, got values of type {array.dtype}")
+    if np.iscomplexobj(array):
+        raise DimredError(f"{what} holds complex numbers; dimred works on real numbers only")
+    if array.ndim != 2:
+        raise DimredError(f"{what} must be 2-D (samples x features), got shape {array.shape}")
+    if array.shape[0] < 2 or array.shape[1] < 1:
+        raise DimredError(f"{what} needs at least 2 samples and 1 feature, got shape {array.shape}")
+    if array.dtype.kind == "f":
+        bad = ~np.isfinite(array)
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise DimredError(f"{what} has a non-finite value ({array[row, column]}) at row {row}, column {column}")
+    return array

@@ -1,0 +1,124 @@
+"""Matplotlib reporters: PNG files in the run directory, drawn headless (no window is ever opened)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dimred.plugin import Reporter, RunRecord, hookimpl, option
+
+
+@dataclass(frozen=True)
+class PlotOptions:
+    dpi: int = option(100, "resolution of the PNG file in dots per inch")
+    max_points: int = option(20000, "plot at most this many points (a seeded random subsample beyond it)")
+
+    def __post_init__(self) -> None:
+        if self.dpi < 10 or self.max_points < 1:
+            raise ValueError("dpi must be at least 10 and max_points at least 1")
+
+
+def _figure(width: float, height: float):
+    # A bare Figure draws with the Agg canvas and never touches pyplot's global state or a display.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _sample(run: RunRecord, limit: int) -> np.ndarray:
+    n = len(run.X)
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
+
+
+def _scatter(figure, position: int, points: np.ndarray, color: np.ndarray | None, title: str) -> None:
+    """Points in 3-D when they have 3 or more columns (the first three), else in 2-D or along a line."""
+    style = {"c": color, "cmap": "turbo", "s": 4, "linewidths": 0}
+    if points.shape[1] >= 3:
+        axes = figure.add_subplot(position, projection="3d")
+        axes.scatter(points[:, 0], points[:, 1], points[:, 2], **style)
+    else:
+        axes = figure.add_subplot(position)
+        second = points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))
+        axes.scatter(points[:, 0], second, **style)
+    axes.set_title(title)
+
+
+class _PlotReporter(Reporter):
+    enabled_by_default = True
+    Options = PlotOptions
+    filename = ""
+
+    def report(self, run: RunRecord) -> None:
+        if run.directory is None:
+            return
+        figure = self.draw(run, _sample(run, self.options.max_points))
+        with run.artifact(self.filename) as path:
+            figure.savefig(path, dpi=self.options.dpi, format="png")
+
+    def draw(self, run: RunRecord, rows: np.ndarray):
+        raise NotImplementedError
+
+
+def _colors(run: RunRecord, rows: np.ndarray) -> np.ndarray | None:
+    return None if run.data.color is None else np.asarray(run.data.color)[rows]
+
+
+class InputPlot(_PlotReporter):
+    name = "input-plot"
+    description = "input.png: the (scaled) input data, coloured"
+    filename = "input.png"
+
+    def draw(self, run: RunRecord, rows: np.ndarray):
+        figure = _figure(6, 5)
+        _scatter(figure, 111, run.X[rows], _colors(run, rows), f"{run.dataset}: input")
+        return figure
+
+
+class CodesPlot(_PlotReporter):
+    name = "codes-plot"
+    description = "codes.png: the codes (embedding) in 2-D, coloured like the input"
+    filename = "codes.png"
+
+    def draw(self, run: RunRecord, rows: np.ndarray):
+        figure = _figure(6, 5)
+        codes = run.codes[rows][:, :2]  # the first two components of a wider code
+        _scatter(figure, 111, codes, _colors(run, rows), f"{run.model}: codes of {run.dataset}")
+        return figure
+
+
+class ReconstructionPlot(_PlotReporter):
+    name = "reconstruction-plot"
+    description = "reconstruction.png: the input beside its reconstruction"
+    filename = "reconstruction.png"
+
+    def draw(self, run: RunRecord, rows: np.ndarray):
+        figure = _figure(12, 5)
+        colors = _colors(run, rows)
+        _scatter(figure, 121, run.X[rows], colors, "original")
+        rmse = run.metrics.get("rmse", float("nan"))
+        _scatter(figure, 122, run.reconstruction[rows], colors, f"reconstruction (RMSE {rmse:.4g}, eval mode)")
+        return figure
+
+
+class LossCurve(_PlotReporter):
+    name = "loss-curve"
+    description = "loss.png: the training loss against the step, on a log scale"
+    filename = "loss.png"
+
+    def draw(self, run: RunRecord, rows: np.ndarray):
+        figure = _figure(7, 4)
+        axes = figure.add_subplot(111)
+        steps = [row["step"] for row in run.history]
+        axes.plot(steps, [row["loss"] for row in run.history], label="loss")
+        axes.set(xlabel="step", ylabel="loss (train mode)", yscale="log", title=f"{run.model} on {run.dataset}")
+        axes.legend()
+        return figure
+
+
+@hookimpl
+def register_reporters(register):
+    for reporter in (InputPlot, CodesPlot, ReconstructionPlot, LossCurve):
+        register(reporter)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import importlib.metadata
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from dimred.registry import ENTRY_POINT_GROUP, get_registry, reset_registry
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch) -> Iterator[None]:
+    """Every test runs in its own folder with a freshly loaded registry and no plugin environment variables."""
+    monkeypatch.chdir(tmp_path)
+    for variable in ("DIMRED_STRICT_PLUGINS", "DIMRED_LOAD_PLUGINS", "DIMRED_DEBUG"):
+        monkeypatch.delenv(variable, raising=False)
+    reset_registry()
+    yield
+    reset_registry()
+
+
+@dataclass
+class FakeDistribution:
+    name: str
+
+
+@dataclass
+class FakeEntryPoint:
+    """Stands in for an installed package's entry point."""
+
+    name: str
+    loader: Callable[[], Any]
+    dist: FakeDistribution
+    group: str = ENTRY_POINT_GROUP
+    value: str = "fake.module"
+
+    def load(self) -> Any:
+        return self.loader()
+
+
+@pytest.fixture
+def fake_entry_points(monkeypatch) -> Callable[..., None]:
+    """Add fake entry points to the ``dimred`` group, beside the real (built-in) ones."""
+    real = importlib.metadata.entry_points
+
+    def install(*fakes: FakeEntryPoint) -> None:
+        def entry_points(**selection: Any):
+            found = list(real(**selection))
+            if selection.get("group") == ENTRY_POINT_GROUP:
+                found += list(fakes)
+            return found
+
+        monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+        reset_registry()
+
+    return install
+
+
+def plugin_module(name: str, **hooks: Callable[..., Any]) -> types.ModuleType:
+    """A module object carrying the given hook implementations, as an installed plugin's module would."""
+    from dimred.hookspecs import hookimpl
+
+    module = types.ModuleType(name)
+    for hook_name, function in hooks.items():
+        setattr(module, hook_name, hookimpl(function))
+    return module
+
+
+@pytest.fixture
+def register_in_process() -> Iterator[Callable[[types.ModuleType], None]]:
+    """Register plugin modules straight into the process's registry (no install), removed afterwards."""
+    registered: list[str] = []
+
+    def register(module: types.ModuleType) -> None:
+        get_registry().register(module, name=module.__name__)
+        registered.append(module.__name__)
+
+    yield register
+    for name in registered:
+        get_registry().unregister(name)

@@ -1,0 +1,117 @@
+"""A plugin of each kind, defined and registered inside the test (nothing installed), run through `dimred run`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from click.testing import CliRunner
+from conftest import plugin_module
+
+from dimred import Data, Dataset, Loss, Model, Reporter, option
+from dimred.cli import cli
+
+
+class Line(Dataset):
+    name = "line"
+    description = "points along a line in 4-D"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_samples: int = option(64, "number of points")
+
+    def load(self, seed):
+        t = np.random.default_rng(seed).random(self.options.n_samples)
+        return Data(X=np.outer(t, [1.0, 2.0, -1.0, 0.5]), color=t)
+
+
+class Linear(torch.nn.Module):
+    def __init__(self, n_features, n_components):
+        super().__init__()
+        self.down = torch.nn.Linear(n_features, n_components)
+        self.up = torch.nn.Linear(n_components, n_features)
+
+    def encode(self, x):
+        return self.down(x)
+
+    def decode(self, z):
+        return self.up(z)
+
+
+class LinearAutoencoder(Model):
+    name = "linear-ae"
+    description = "a linear autoencoder"
+    default_loss = "mean-abs"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(1, "code size")
+
+    def build(self, n_features):
+        return Linear(n_features, self.options.n_components)
+
+
+class MeanAbsolute(Loss):
+    name = "mean-abs"
+    description = "mean absolute error"
+    calls = 0
+
+    def __call__(self, batch):
+        MeanAbsolute.calls += 1
+        return (batch.x_hat - batch.x).abs().mean()
+
+
+class CodeSummary(Reporter):
+    name = "code-summary"
+    description = "writes the code's shape"
+    seen = {}
+
+    def report(self, run):
+        CodeSummary.seen = {"codes": run.codes.shape, "rmse": run.metrics["rmse"], "steps": run.history[-1]["step"]}
+        with run.artifact("summary.json") as path:
+            path.write_text(json.dumps({"shape": list(run.codes.shape)}))
+        run.echo("code summary written")
+
+
+def test_a_plugin_of_each_kind_registered_in_process_runs_end_to_end(register_in_process, tmp_path):
+    register_in_process(
+        plugin_module(
+            "test_plugins",
+            register_datasets=lambda register: register(Line),
+            register_models=lambda register: register(LinearAutoencoder),
+            register_losses=lambda register: register(MeanAbsolute),
+            register_reporters=lambda register: register(CodeSummary),
+        )
+    )
+    out = tmp_path / "line-run"
+    result = CliRunner().invoke(
+        cli,
+        ["run", "--dataset", "line", "--model", "linear-ae", "--reporter", "code-summary", "--out", str(out),
+         "--steps", "40", "--batch-size", "32", "--set", "dataset.n_samples=80", "--set", "model.n_components=2"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "code summary written" in result.output
+    assert MeanAbsolute.calls == 40  # the model's default loss trained every step
+    assert CodeSummary.seen["codes"] == (80, 2)
+    assert CodeSummary.seen["steps"] == 40
+    assert json.loads((out / "summary.json").read_text()) == {"shape": [80, 2]}
+    assert json.loads((out / "config.json").read_text())["loss"]["name"] == "mean-abs"
+    listed = CliRunner().invoke(cli, ["plugins"]).output
+    assert "linear-ae  a linear autoencoder  [from module test_plugins]" in listed
+
+
+class Unreadable(Dataset):
+    name = "unreadable"
+    description = "a dataset whose loading breaks"
+
+    def load(self, seed):
+        raise OSError("disk on fire")
+
+
+def test_a_plugin_failing_inside_a_run_gives_one_message_naming_it(register_in_process):
+    register_in_process(plugin_module("unreadable_plugin", register_datasets=lambda register: register(Unreadable)))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "unreadable", "--model", "mlp-ae"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: dataset 'unreadable' failed to load its data: disk on fire"

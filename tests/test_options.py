@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from dimred.errors import UsageError
+from dimred.options import build, describe, option, parse_value, to_dict
+
+
+@dataclass(frozen=True)
+class Options:
+    count: int = option(3, "how many")
+    rate: float = option(0.5, "how fast")
+    flag: bool = option(False, "whether")
+    label: str = option("a", "what")
+    widths: tuple[int, ...] = option((4, 2), "layer widths")
+    seed: int | None = option(None, "seed or none")
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            raise ValueError("count must not be negative")
+
+
+def test_describe_lists_name_type_default_and_help():
+    described = {info.name: info for info in describe(Options)}
+    assert described["count"].type == "int"
+    assert described["widths"].type == "tuple[int, ...]"
+    assert described["seed"].type == "int | None"
+    assert described["rate"].default == 0.5
+    assert described["flag"].help == "whether"
+
+
+@pytest.mark.parametrize(
+    ("text", "annotation", "expected"),
+    [
+        ("7", int, 7),
+        ("1e-3", float, 0.001),
+        ("yes", bool, True),
+        ("off", bool, False),
+        ("128,64", tuple[int, ...], (128, 64)),
+        ("none", int | None, None),
+        ("5", int | None, 5),
+    ],
+)
+def test_parse_value_follows_the_declared_type(text, annotation, expected):
+    assert parse_value(text, annotation) == expected
+
+
+def test_build_parses_strings_and_accepts_python_values():
+    built = build(Options, {"count": "9", "rate": 2, "widths": [8], "seed": "3"}, prefix="model")
+    assert (built.count, built.rate, built.widths, built.seed) == (9, 2.0, (8,), 3)
+    assert to_dict(built)["widths"] == [8]
+
+
+def test_unknown_option_names_the_valid_ones_with_a_suggestion():
+    with pytest.raises(UsageError, match=r"unknown option 'model\.cuont' \(did you mean 'count'\?\).*model\.rate"):
+        build(Options, {"cuont": "1"}, prefix="model")
+
+
+@pytest.mark.parametrize(("key", "value"), [("count", "many"), ("flag", "maybe"), ("rate", "fast"), ("count", True)])
+def test_wrong_type_names_the_option_and_its_type(key, value):
+    with pytest.raises(UsageError, match=rf"'model\.{key}' \("):
+        build(Options, {key: value}, prefix="model")
+
+
+def test_the_plugins_own_validation_becomes_a_usage_error():
+    with pytest.raises(UsageError, match="count must not be negative"):
+        build(Options, {"count": "-1"}, prefix="dataset")
+
+
+def test_mutable_defaults_are_refused():
+    with pytest.raises(TypeError, match="immutable"):
+        option([1, 2], "a list")

@@ -1,0 +1,64 @@
+"""Checks on the project itself: the README's commands, style, start-up cost, no pickle."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dimred import hookspecs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme_head = (ROOT / "README.md").read_text().splitlines()[:5]
+    ci_command = (ROOT / ".ci/run").read_text().strip().splitlines()[-1]
+    assert ci_command in readme_head
+    assert "pytest" in ci_command
+
+
+def test_readme_starts_with_the_command_a_new_user_types():
+    head = "\n".join((ROOT / "README.md").read_text().splitlines()[:5])
+    assert "dimred run --dataset swissroll --model mlp-ae" in head
+
+
+def test_every_hook_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for hook in hookspecs.HOOK_FOR_KIND.values():
+        assert f"`{hook}(register)`" in readme
+
+
+@pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]])
+def test_ruff_is_clean(command):
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    result = subprocess.run([ruff, *command], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_nothing_unpickles():
+    pattern = re.compile(r"torch\.load\(|pickle\.load|allow_pickle=True|import pickle")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("dimred", "plugins")
+        for path in (ROOT / folder).rglob("*.py")
+        if pattern.search(path.read_text())
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import dimred.cli",
+        "from click.testing import CliRunner; from dimred.cli import cli; CliRunner().invoke(cli, ['plugins'])",
+    ],
+)
+def test_help_and_plugins_do_not_import_torch_or_matplotlib(code):
+    probe = f"{code}; import sys; print(sorted({{'torch', 'matplotlib'}} & set(sys.modules)))"
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "[]"

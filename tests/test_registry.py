@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import pytest
+from conftest import FakeDistribution, FakeEntryPoint, plugin_module
+
+from dimred import Dataset, Loss
+from dimred.errors import PluginError, UsageError
+from dimred.registry import PluginWarning, get_registry
+
+
+class Circle(Dataset):
+    name = "circle"
+    description = "points on a circle"
+
+
+class AnotherSwissRoll(Dataset):
+    name = "swissroll"
+    description = "an impostor"
+
+
+def _broken_import():
+    raise ImportError("No module named 'missing_dependency'")
+
+
+def test_builtins_arrive_through_the_entry_point_group():
+    registry = get_registry()
+    for kind, name in [("dataset", "swissroll"), ("model", "mlp-ae"), ("loss", "mse"), ("reporter", "loss-curve")]:
+        assert registry.get(kind, name).source == "dimred"
+    assert registry.failures == []
+
+
+def test_unknown_name_lists_the_valid_ones_and_suggests_the_closest():
+    with pytest.raises(UsageError, match=r"unknown model 'mlp-a' \(did you mean 'mlp-ae'\?\); choose from: .*mlp-ae"):
+        get_registry().get("model", "mlp-a")
+
+
+def test_a_broken_entry_point_warns_naming_it_and_its_distribution(fake_entry_points):
+    fake_entry_points(FakeEntryPoint("broken", _broken_import, FakeDistribution("dimred-broken")))
+    with pytest.warns(PluginWarning, match=r"plugin 'broken' from dimred-broken: failed to load: .*missing_dependency"):
+        registry = get_registry()
+    assert [(failure.plugin, failure.source) for failure in registry.failures] == [("broken", "dimred-broken")]
+    assert registry.get("dataset", "swissroll").source == "dimred"
+
+
+def test_strict_mode_makes_a_broken_plugin_an_error(fake_entry_points, monkeypatch):
+    monkeypatch.setenv("DIMRED_STRICT_PLUGINS", "1")
+    fake_entry_points(FakeEntryPoint("broken", _broken_import, FakeDistribution("dimred-broken")))
+    with pytest.raises(PluginError, match="plugin 'broken' from dimred-broken"):
+        get_registry()
+
+
+def test_a_third_party_plugin_is_found_and_attributed(fake_entry_points):
+    module = plugin_module("circle_plugin", register_datasets=lambda register: register(Circle))
+    fake_entry_points(FakeEntryPoint("circle", lambda: module, FakeDistribution("dimred-circle")))
+    assert get_registry().get("dataset", "circle").source == "dimred-circle"
+
+
+def test_load_plugins_variable_selects_third_party_plugins(fake_entry_points, monkeypatch):
+    module = plugin_module("circle_plugin", register_datasets=lambda register: register(Circle))
+    fake_entry_points(FakeEntryPoint("circle", lambda: module, FakeDistribution("dimred-circle")))
+    monkeypatch.setenv("DIMRED_LOAD_PLUGINS", "")
+    assert [info.name for info in get_registry().plugins("dataset")] == ["swissroll"]
+
+
+def test_a_duplicate_name_is_refused_naming_both_sources(fake_entry_points):
+    module = plugin_module("impostor", register_datasets=lambda register: register(AnotherSwissRoll))
+    fake_entry_points(FakeEntryPoint("impostor", lambda: module, FakeDistribution("dimred-impostor")))
+    registry = get_registry()
+    with pytest.warns(
+        PluginWarning, match=r"from dimred-impostor: dataset name 'swissroll' is already registered by dimred"
+    ):
+        found = registry.get("dataset", "swissroll")
+    assert found.cls is not AnotherSwissRoll
+
+
+def test_strict_mode_makes_a_duplicate_an_error(fake_entry_points, monkeypatch):
+    monkeypatch.setenv("DIMRED_STRICT_PLUGINS", "1")
+    module = plugin_module("impostor", register_datasets=lambda register: register(AnotherSwissRoll))
+    fake_entry_points(FakeEntryPoint("impostor", lambda: module, FakeDistribution("dimred-impostor")))
+    with pytest.raises(PluginError, match="already registered by dimred"):
+        get_registry().plugins("dataset")
+
+
+def test_a_misspelled_hook_is_an_error_with_a_suggestion(fake_entry_points):
+    module = plugin_module("typo", register_dataset=lambda register: register(Circle))
+    fake_entry_points(FakeEntryPoint("typo", lambda: module, FakeDistribution("dimred-typo")))
+    with pytest.warns(PluginWarning, match=r"unknown hook 'register_dataset' \(did you mean 'register_datasets'\?\)"):
+        registry = get_registry()
+    assert registry.failures[0].plugin == "typo"
+    with pytest.raises(UsageError):
+        registry.get("dataset", "circle")
+
+
+@pytest.mark.parametrize(
+    ("hook", "error"),
+    [
+        (lambda register: register(Circle), "not a subclass of dimred.Loss"),
+        (lambda register: register("mse"), "not a subclass of dimred.Loss"),
+        (lambda register: 1 / 0, "division by zero"),
+        (lambda register: register(type("Nameless", (Loss,), {"description": "x"})), "name must be lower-case"),
+        (lambda register: register(type("Mute", (Loss,), {"name": "mute"})), "has no description"),
+    ],
+)
+def test_a_plugin_breaking_its_contract_is_reported_and_ignored(register_in_process, hook, error):
+    register_in_process(plugin_module("bad_losses", register_losses=hook))
+    with pytest.warns(PluginWarning, match=error):
+        names = [info.name for info in get_registry().plugins("loss")]
+    assert names == ["mse"]

@@ -1,0 +1,183 @@
+"""`dimred run` end to end through the command line, with short training."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from safetensors import safe_open
+
+from dimred.cli import cli
+
+QUICK = ["--steps", "30", "--set", "dataset.n_samples=300"]
+
+
+def invoke(*arguments: str):
+    return CliRunner().invoke(cli, list(arguments))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("runs") / "roll"
+    result = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", "--out", str(out), *QUICK)
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_run_writes_the_run_directory(finished_run):
+    out, output = finished_run
+    expected = {"model.safetensors", "config.json", "metrics.json", "history.csv"}
+    expected |= {"input.png", "codes.png", "reconstruction.png", "loss.png"}
+    assert expected <= {path.name for path in out.iterdir()}
+    assert not [path for path in out.iterdir() if path.name.startswith(".")], "temporary files left behind"
+    assert f"run directory: {out}" in output
+
+
+def test_run_prints_a_metrics_table(finished_run):
+    _out, output = finished_run
+    assert "reconstruction RMSE (eval mode)" in output
+    assert "trustworthiness (k=10)" in output
+
+
+def test_metrics_json_has_the_promised_keys(finished_run):
+    metrics = json.loads((finished_run[0] / "metrics.json").read_text())
+    assert {"rmse", "trustworthiness", "continuity", "train_seconds"} <= set(metrics)
+    assert 0 < metrics["rmse"] < 1
+    assert 0.5 < metrics["trustworthiness"] <= 1
+
+
+def test_config_json_holds_the_resolved_configuration(finished_run):
+    config = json.loads((finished_run[0] / "config.json").read_text())
+    assert config["dataset"] == {"name": "swissroll", "options": {"n_samples": 300, "noise": 0.05, "seed": None}}
+    assert config["model"]["options"]["hidden"] == [128, 64]
+    assert config["loss"]["name"] == "mse"
+    assert config["training"]["steps"] == 30
+    assert config["device_used"] == "cpu"
+
+
+def test_history_has_one_row_per_logging_interval(finished_run):
+    rows = list(csv.DictReader((finished_run[0] / "history.csv").open()))
+    assert [int(row["step"]) for row in rows][-1] == 30
+    assert all(float(row["loss"]) > 0 for row in rows)
+
+
+def test_the_model_file_opens_with_safetensors_alone(finished_run):
+    with safe_open(finished_run[0] / "model.safetensors", framework="numpy") as model_file:
+        metadata = model_file.metadata()
+        names = set(model_file.keys())
+    assert metadata["format"] == "dimred-model"
+    assert metadata["model"] == "mlp-ae"
+    assert json.loads(metadata["model_options"])["dropout"] == 0.2
+    assert metadata["dataset"] == "swissroll"
+    assert metadata["n_features"] == "3"
+    assert {"model.encoder.0.weight", "model.decoder.0.running_mean", "scaler.offset", "scaler.factor"} <= names
+
+
+def test_settings_reach_the_plugins(tmp_path):
+    out = tmp_path / "small"
+    result = invoke(
+        "run", "--dataset", "swissroll", "--model", "mlp-ae", "--out", str(out), "--steps", "5",
+        "--set", "dataset.n_samples=120", "--set", "model.n_components=3", "--set", "model.hidden=16",
+        "--reporter", "metrics-table",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with safe_open(out / "model.safetensors", framework="numpy") as model_file:
+        assert model_file.get_tensor("model.encoder.0.weight").shape == (16, 3)
+        assert model_file.get_tensor("model.encoder.3.weight").shape == (3, 16)
+    assert json.loads((out / "metrics.json").read_text())["n_samples"] == 120
+    assert not (out / "codes.png").exists()
+
+
+def test_full_batch_float64_and_epochs_are_reachable(tmp_path):
+    out = tmp_path / "tutorial"
+    result = invoke(
+        "run", "--dataset", "swissroll", "--model", "mlp-ae", "--out", str(out), "--set", "dataset.n_samples=200",
+        "--epochs", "7", "--batch-size", "full", "--lr", "1e-3", "--schedule", "constant", "--dtype", "float64",
+        "--reporter", "metrics-table",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"] == {"steps": 7, "epochs": 7, "batch_size": 200, "lr": 1e-3, "schedule": "constant"}
+    with safe_open(out / "model.safetensors", framework="numpy") as model_file:
+        assert str(model_file.get_tensor("model.encoder.0.weight").dtype) == "float64"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--dataset", "swisroll", "--model", "mlp-ae"], "unknown dataset 'swisroll' (did you mean 'swissroll'?)"),
+        (["--dataset", "swissroll", "--model", "pca"], "unknown model 'pca'; choose from: mlp-ae"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--loss", "l1"], "unknown loss 'l1'; choose from: mse"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--reporter", "nope"], "unknown reporter 'nope'"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_sample=5"],
+         "unknown option 'dataset.n_sample' (did you mean 'n_samples'?); allowed: dataset.n_samples"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "model.dropout=lots"],
+         "bad value 'lots' for 'model.dropout' (float)"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "model.dropout=1.5"], "dropout must be in [0, 1)"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "colour=red"], "bad setting 'colour'"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "reporter.loss-curve.dpi=5"],
+         "settings for a reporter that is not in this run"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--steps", "5", "--epochs", "5"], "not both"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--device", "cuda"], "device 'cuda' is not available"),
+    ],
+)  # fmt: skip
+def test_user_errors_exit_2_with_one_clear_message(arguments, message):
+    result = invoke("run", *arguments, "--reporter", "metrics-table")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not Path("runs").exists(), "a failed run must not leave a run directory"
+
+
+def test_a_bad_set_syntax_is_a_usage_error():
+    result = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", "--set", "n_samples")
+    assert result.exit_code == 2
+    assert "is not KIND.OPTION=VALUE" in result.output
+
+
+def test_an_existing_run_directory_is_not_overwritten(tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", "--out", str(out), *QUICK)
+    assert result.exit_code == 2
+    assert "already exists" in result.output
+    assert [path.name for path in out.iterdir()] == ["notes.txt"]
+
+
+def test_plugins_lists_every_kind_with_options_and_source():
+    result = invoke("plugins")
+    assert result.exit_code == 0
+    for heading in ("datasets", "models", "losses", "reporters"):
+        assert heading in result.output
+    assert "n_samples (int, default 1500): number of points" in result.output
+    assert "[from dimred]" in result.output
+
+
+def test_plugins_json_is_machine_readable():
+    listing = json.loads(invoke("plugins", "--json").output)
+    swissroll = next(entry for entry in listing["dataset"] if entry["name"] == "swissroll")
+    assert swissroll["source"] == "dimred"
+    assert {"name": "noise", "type": "float", "default": 0.05}.items() <= swissroll["options"][1].items()
+    assert listing["failed"] == []
+
+
+SCRIPT = str(Path(sys.executable).with_name("dimred"))  # the console script installed beside this interpreter
+
+
+@pytest.mark.parametrize("command", [[SCRIPT, "--help"], [sys.executable, "-m", "dimred", "--help"]])
+def test_help_works_as_a_script_and_as_a_module(command):
+    shown = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "dimred run --dataset swissroll --model mlp-ae" in shown.stdout
+
+
+def test_run_help_lists_the_options():
+    output = invoke("run", "--help").output
+    for flag in ("--dataset", "--model", "--loss", "--reporter", "--epochs", "--batch-size", "--lr", "--device",
+                 "--seed", "--out", "--set"):  # fmt: skip
+        assert flag in output
