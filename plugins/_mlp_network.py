@@ -9,21 +9,25 @@ from torch import nn
 
 
 class FastDropout(nn.Module):
-    """Dropout drawn from one uniform tensor: the same distribution as ``nn.Dropout``, cheaper on CPU.
+    """Inverted dropout whose mask costs a quarter of ``nn.Dropout``'s on the CPU.
 
-    Each element is kept with probability 1 - p and scaled by 1 / (1 - p), as ``nn.Dropout`` does; it is the
-    bernoulli sampling that costs, and this network spends most of its step time there.
+    Each element is zeroed with probability p and the survivors are scaled by 1 / (1 - p), as ``nn.Dropout``
+    does. The mask comes from 16-bit random integers (two per 32-bit draw), so p is rounded to a multiple of
+    1/65536 (0.2 becomes 0.199997). Drawing the random numbers is where this network spends most of its step.
     """
 
     def __init__(self, p: float) -> None:
         super().__init__()
         self.p = p
+        self._threshold = round(p * 65536) - 32768  # an int16 at or above this survives
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        keep = torch.rand_like(x) >= self.p
-        return x * keep * (1.0 / (1.0 - self.p))
+        # The full signed 64-bit range: every one of the four 16-bit pieces is uniform.
+        bits = torch.empty((x.numel() + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
+        keep = bits.view(torch.int16)[: x.numel()].view(x.shape) >= self._threshold
+        return x * (keep * (1.0 / (1.0 - self.p)))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

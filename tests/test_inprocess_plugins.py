@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from click.testing import CliRunner
-from conftest import plugin_module
 
+from conftest import plugin_module
 from dimred import Data, Dataset, Loss, Model, Reporter, option
 from dimred.cli import cli
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FakeDistribution, FakeEntryPoint, plugin_module
 
+from conftest import FakeDistribution, FakeEntryPoint, plugin_module
 from dimred import Dataset, Loss
 from dimred.errors import PluginError, UsageError
 from dimred.registry import PluginWarning, get_registry

@@ -23,10 +23,10 @@ SCALER_PREFIX = "scaler."
 
 
 def model_tensors(module: torch.nn.Module, scaler: Scaler) -> dict[str, torch.Tensor]:
-    """The tensors a model file holds, on the CPU, contiguous."""
+    """The tensors a model file holds: copies on the CPU (parameters may be views into one shared buffer)."""
     tensors = {MODEL_PREFIX + key: value for key, value in module.state_dict().items()}
     tensors |= {SCALER_PREFIX + key: value for key, value in scaler.tensors().items()}
-    return {key: value.detach().to("cpu").contiguous() for key, value in tensors.items()}
+    return {key: value.detach().to("cpu", copy=True).contiguous() for key, value in tensors.items()}
 
 
 def save_model(path: Path, module: torch.nn.Module, scaler: Scaler, description: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ import torch
 
 from dimred.contracts import Batch
 from dimred.defaults import SCHEDULES
+from dimred.engine.optim import FlatAdam, one_cycle
 from dimred.errors import DimredError, UsageError
 
 HISTORY_ROWS = 200  # about how many rows history.csv gets, whatever the number of steps
@@ -57,10 +58,11 @@ class TrainingPlan:
         return self.steps if self.steps is not None else (self.epochs or 1) * per_epoch
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, plan: TrainingPlan, total: int):
+def _schedule(plan: TrainingPlan, total: int) -> Callable[[int], tuple[float, float]]:
+    """Learning rate and Adam's beta1 for each step."""
     if plan.schedule == "constant":
-        return None
-    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=plan.lr, total_steps=total)
+        return lambda _step: (plan.lr, 0.9)
+    return lambda step: one_cycle(step, total, plan.lr)
 
 
 def train(
@@ -79,8 +81,9 @@ def train(
     per_epoch = n_samples // batch
     total = plan.total_steps(n_samples)
     log_every = max(1, min(per_epoch, total // HISTORY_ROWS))
-    optimizer = torch.optim.Adam(module.parameters(), lr=plan.lr)
-    scheduler = _scheduler(optimizer, plan, total)
+    optimizer = FlatAdam(module.parameters())
+    schedule = _schedule(plan, total)
+    lr = plan.lr
     module.train()
     history: list[dict[str, float]] = []
     running = torch.zeros((), dtype=X.dtype, device=X.device)
@@ -93,11 +96,10 @@ def train(
             x = X if index is None else X[index]
             z = module.encode(x)
             loss = loss_function(Batch(x=x, z=z, x_hat=module.decode(z), index=index))
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
+            lr, beta1 = schedule(step)
+            optimizer.step(lr, beta1)
             running += loss.detach()
             step += 1
             if step % log_every == 0 or step == total:
@@ -109,7 +111,7 @@ def train(
                         "step": step,
                         "epoch": step / per_epoch,
                         "loss": mean_loss,
-                        "lr": optimizer.param_groups[0]["lr"],
+                        "lr": lr,
                         "seconds": time.perf_counter() - started,
                     }
                 )

@@ -1,0 +1,65 @@
+"""dimred's flat Adam and one-cycle schedule against torch's own, and the fast dropout's distribution."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from dimred.engine.optim import FlatAdam, one_cycle
+from dimred.plugins._mlp_network import FastDropout, MLPNetwork
+
+
+@pytest.mark.parametrize("total", [7, 100])
+def test_one_cycle_matches_torchs_one_cycle_lr(total):
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([parameter], lr=0.05)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=total)
+    for step in range(total):
+        group = optimizer.param_groups[0]
+        assert one_cycle(step, total, 0.05) == pytest.approx((group["lr"], group["betas"][0]), rel=1e-12)
+        optimizer.step()
+        scheduler.step()
+
+
+def test_flat_adam_takes_the_same_steps_as_torchs_adam():
+    torch.manual_seed(0)
+    ours = MLPNetwork(3, 2, (32, 16), 0.0, True).double()
+    reference = copy.deepcopy(ours)
+    X = torch.rand(200, 3, dtype=torch.float64)
+    optimizer = FlatAdam(ours.parameters())
+    torch_optimizer = torch.optim.Adam(reference.parameters(), lr=0.05, foreach=False)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(torch_optimizer, max_lr=0.05, total_steps=60)
+    for step in range(60):
+        optimizer.zero_grad()
+        (ours(X) - X).square().mean().backward()
+        optimizer.step(*one_cycle(step, 60, 0.05))
+        torch_optimizer.zero_grad()
+        (reference(X) - X).square().mean().backward()
+        torch_optimizer.step()
+        scheduler.step()
+    for name, value in reference.state_dict().items():
+        assert torch.equal(ours.state_dict()[name], value), name
+
+
+def test_flat_adam_keeps_parameters_and_gradients_in_its_buffers():
+    module = torch.nn.Linear(4, 3)
+    optimizer = FlatAdam(module.parameters())
+    module(torch.rand(5, 4)).sum().backward()
+    assert optimizer.gradients.abs().sum() > 0
+    assert module.weight.grad.data_ptr() == optimizer.gradients.data_ptr()
+    optimizer.zero_grad()
+    assert module.weight.grad.abs().sum() == 0
+
+
+def test_fast_dropout_drops_p_and_scales_the_rest():
+    torch.manual_seed(0)
+    dropout = FastDropout(0.2).train()
+    out = dropout(torch.ones(400, 1001))  # odd width: the mask is cut from a longer random draw
+    dropped = (out == 0).double()
+    assert dropped.mean().item() == pytest.approx(0.2, abs=0.002)
+    for offset in range(4):  # every 16-bit quarter of a 64-bit draw is uniform
+        assert dropped.view(-1)[offset::4].mean().item() == pytest.approx(0.2, abs=0.004)
+    assert set(out.unique().tolist()) == {0.0, 1.25}
+    assert torch.equal(dropout.eval()(torch.ones(3, 3)), torch.ones(3, 3))
