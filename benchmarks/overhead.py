@@ -16,12 +16,12 @@ import time
 
 import numpy as np
 import torch
-from common import print_table, write_results
 from sklearn.datasets import make_swiss_roll
 from sklearn.preprocessing import MinMaxScaler
 from tutorial_loop import Autoencoder
 
 import dimred
+from common import print_table, write_results
 from dimred.engine.optim import FlatAdam
 from dimred.plugins._mlp_network import MLPNetwork
 
@@ -89,7 +89,9 @@ def main() -> None:
     print_table(["loop", *(f"round {i + 1} ms" for i in range(arguments.rounds)), "median ms/epoch"], rows)
     ratio = medians["dimred.run"] / medians["bare loop"]
     print(f"\ndimred.run per epoch / bare loop per epoch: {ratio:.3f} (target <= 1.05)")
-    print(f"tutorial network per epoch / dimred.run per epoch: {medians['tutorial network'] / medians['dimred.run']:.2f}")
+    print(
+        f"tutorial network per epoch / dimred.run per epoch: {medians['tutorial network'] / medians['dimred.run']:.2f}"
+    )
     write_results(
         "overhead",
         {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import tempfile
 from pathlib import Path
@@ -65,11 +66,21 @@ def main() -> None:
             for result in results[-1 - len(methods) :]:
                 print(json.dumps(result), flush=True)
     print()
-    columns = ["method", "n", "seconds", "fit_seconds", "train_seconds", "peak_rss_mb", "rmse", "trustworthiness", "error"]
+    columns = [
+        "method",
+        "n",
+        "seconds",
+        "fit_seconds",
+        "train_seconds",
+        "peak_rss_mb",
+        "rmse",
+        "trustworthiness",
+        "error",
+    ]
     print_table(columns, [[result.get(column, "") for column in columns] for result in results])
     dimred_times = {result["n"]: result["seconds"] for result in results if result["method"] == "dimred mlp-ae"}
     growth = {}
-    for small, large in zip(sizes, sizes[1:], strict=False):
+    for small, large in itertools.pairwise(sizes):
         if small in dimred_times and large in dimred_times:
             growth[f"{small}->{large}"] = dimred_times[large] / dimred_times[small]
             print(f"dimred time grows {growth[f'{small}->{large}']:.2f}x from {small} to {large} points "

@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from common import print_table, write_results
 from sklearn.decomposition import PCA
 
 import dimred
+from common import print_table, write_results
 from dimred.engine import evaluation
 from dimred.plugins.swissroll import SwissRoll
 
@@ -44,7 +44,9 @@ def main() -> None:
     X = result.scaler.transform(torch.from_numpy(X_raw).float())
     rows = []
     for batch in (1 << 14, 1 << 16, 1 << 18):
-        rate, seconds = best_rate(lambda b=batch: evaluation.encode(result.module, X, b), arguments.n, arguments.repeats)
+        rate, seconds = best_rate(
+            lambda b=batch: evaluation.encode(result.module, X, b), arguments.n, arguments.repeats
+        )
         rows.append([f"dimred mlp-ae (batch {batch})", arguments.n, statistics.median(seconds), rate])
     X_numpy = X.numpy().astype(np.float64)
     pca = PCA(n_components=2).fit(X_numpy[:100_000])

@@ -10,7 +10,13 @@ from typing import Any
 
 _LAZY = {
     "run": "dimred.api",
+    "evaluate": "dimred.api",
     "RunResult": "dimred.api",
+    "EvaluationResult": "dimred.api",
+    "Reducer": "dimred.reducer",
+    "load": "dimred.reducer",
+    "encode_file": "dimred.transcode",
+    "decode_file": "dimred.transcode",
     "Batch": "dimred.contracts",
     "Data": "dimred.contracts",
     "Dataset": "dimred.contracts",

@@ -1,33 +1,30 @@
-"""The library API: ``dimred.run`` trains, evaluates and saves a model, exactly as ``dimred run`` does."""
+"""The library API: ``run`` trains, evaluates and saves a model as ``dimred run`` does; ``evaluate`` scores a
+trained model on other data as ``dimred evaluate`` does."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from dimred import defaults
-from dimred import options as plugin_options
-from dimred.contracts import Plugin, RunRecord
-from dimred.engine import evaluation
+from dimred.contracts import Data, Reporter, RunRecord
+from dimred.engine import evaluation, fitting, modelfile
 from dimred.engine.device import resolve_device, resolve_dtype
-from dimred.engine.modelfile import save_model
 from dimred.engine.rundir import default_run_directory, prepare_run_directory, write_history, write_json
 from dimred.engine.scaling import Scaler
-from dimred.engine.training import Progress, TrainingPlan, train
-from dimred.errors import DimredError, PluginError, UsageError
-from dimred.registry import Registry, get_registry
+from dimred.engine.training import Progress, TrainingPlan
+from dimred.errors import DimredError, UsageError
+from dimred.reducer import Reducer, load, package_versions
+from dimred.resolve import blame, default_reporters, describe, group_settings, instantiate
 from dimred.validation import check_matrix
 
 AUTO = "auto"
-SETTING_KINDS = ("dataset", "model", "loss", "reporter")
+EVALUATIONS_FOLDER = "evaluations"
 
 
 @dataclass(eq=False)
@@ -38,53 +35,39 @@ class RunResult:
     history: list[dict[str, float]]
     path: Path | None
     config: dict[str, Any]
-    module: torch.nn.Module
-    scaler: Scaler
+    reducer: Reducer
     codes: np.ndarray
 
 
-def _group_settings(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{"dataset.noise": 0.1, "reporter.codes.dpi": 200}`` -> ``{"dataset": {...}, "reporter.codes": {...}}``."""
-    groups: dict[str, dict[str, Any]] = {}
-    for key, value in settings.items():
-        kind, _, rest = key.partition(".")
-        target, _, option = rest.rpartition(".") if kind == "reporter" else ("", "", rest)
-        if kind not in SETTING_KINDS or not option or (kind == "reporter" and not target):
-            raise UsageError(
-                f"bad setting '{key}': use dataset.OPTION, model.OPTION, loss.OPTION or reporter.NAME.OPTION"
-            )
-        groups.setdefault(f"{kind}.{target}" if target else kind, {})[option] = value
-    return groups
+@dataclass(eq=False)
+class EvaluationResult:
+    """A trained model's metrics on a dataset. ``path`` is the folder written, or None."""
+
+    metrics: dict[str, Any]
+    path: Path | None
+    codes: np.ndarray
 
 
-def _instantiate(registry: Registry, kind: str, name: str, values: Mapping[str, Any], prefix: str) -> Plugin:
-    cls = registry.get(kind, name).cls
-    return cls(plugin_options.build(cls.Options, values, prefix=prefix))
+def _reporters(names: Sequence[str] | None, groups: dict[str, dict[str, Any]]) -> list[Reporter]:
+    chosen = [
+        instantiate("reporter", name, groups.pop(f"reporter.{name}", {}), f"reporter.{name}")
+        for name in dict.fromkeys(default_reporters() if names is None else names)
+    ]
+    if groups:
+        raise UsageError(f"settings for a reporter that is not in this run: {', '.join(sorted(groups))}")
+    return chosen
 
 
-@contextlib.contextmanager
-def _blame(plugin: Plugin, action: str) -> Iterator[None]:
-    """Turn an unexpected exception inside a plugin into one message that names the plugin."""
-    try:
-        yield
-    except DimredError:
-        raise
-    except Exception as error:
-        raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {error}") from error
+def _load_data(source, seed: int) -> tuple[Data, np.ndarray]:
+    with blame(source, "load its data"):
+        data = source.load(seed)
+    return data, check_matrix(data.X, f"the data of dataset '{source.name}'")
 
 
-def _describe(plugin: Plugin) -> dict[str, Any]:
-    return {"name": plugin.name, "options": plugin_options.to_dict(plugin.options)}
-
-
-def _versions() -> dict[str, str]:
-    def version(distribution: str) -> str:
-        try:
-            return importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            return "unknown"
-
-    return {name: version(name) for name in ("dimred", "torch", "numpy", "safetensors")}
+def _report(reporters: Sequence[Reporter], record: RunRecord) -> None:
+    for reporter in reporters:
+        with blame(reporter, "report"):
+            reporter.report(record)
 
 
 def run(
@@ -115,20 +98,11 @@ def run(
     the full batch. ``out`` is the run directory: ``"auto"`` picks ``runs/<dataset>-<model>-<time>``, None
     writes nothing. ``echo`` receives the lines reporters print (the metrics table).
     """
-    registry = get_registry()
-    groups = _group_settings(settings or {})
-    data_source = _instantiate(registry, "dataset", dataset, groups.pop("dataset", {}), "dataset")
-    network_plugin = _instantiate(registry, "model", model, groups.pop("model", {}), "model")
-    loss_name = loss or network_plugin.default_loss
-    objective = _instantiate(registry, "loss", loss_name, groups.pop("loss", {}), "loss")
-    if reporters is None:
-        reporters = [info.name for info in registry.plugins("reporter") if info.cls.enabled_by_default]
-    chosen_reporters = [
-        _instantiate(registry, "reporter", name, groups.pop(f"reporter.{name}", {}), f"reporter.{name}")
-        for name in dict.fromkeys(reporters)
-    ]
-    if groups:
-        raise UsageError(f"settings for a reporter that is not in this run: {', '.join(sorted(groups))}")
+    groups = group_settings(settings or {})
+    data_source = instantiate("dataset", dataset, groups.pop("dataset", {}))
+    network_plugin = instantiate("model", model, groups.pop("model", {}))
+    objective = instantiate("loss", loss or network_plugin.default_loss, groups.pop("loss", {}))
+    chosen_reporters = _reporters(reporters, groups)
     if steps is None and epochs is None:
         steps = defaults.STEPS
     plan = TrainingPlan(steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule)
@@ -139,15 +113,12 @@ def run(
         directory = default_run_directory(dataset, model) if out == AUTO else Path(out)
         prepare_run_directory(directory, overwrite=overwrite)
 
-    with _blame(data_source, "load its data"):
-        data = data_source.load(seed)
-    X_raw = torch.as_tensor(check_matrix(data.X, f"data of dataset '{dataset}'"), device=torch_device)
-    X_raw = X_raw.to(torch_dtype)
+    data, X_raw = _load_data(data_source, seed)
     config = {
-        "dataset": _describe(data_source),
-        "model": _describe(network_plugin),
-        "loss": _describe(objective),
-        "reporters": [_describe(reporter) for reporter in chosen_reporters],
+        "dataset": describe(data_source),
+        "model": describe(network_plugin),
+        "loss": describe(objective),
+        "reporters": [describe(reporter) for reporter in chosen_reporters],
         "training": {
             "steps": plan.total_steps(len(X_raw)),
             "epochs": epochs,
@@ -160,56 +131,93 @@ def run(
         "device": device,
         "device_used": str(torch_device),
         "seed": seed,
-        "versions": _versions(),
+        "versions": package_versions(),
     }
     if directory is not None:
         write_json(directory / "config.json", config)
 
-    torch.manual_seed(seed)
-    fitted_scaler = Scaler.fit(scaler, X_raw)
-    X = fitted_scaler.transform(X_raw)
-    with _blame(network_plugin, "build its network"):
-        module = network_plugin.build(X.shape[1]).to(device=torch_device, dtype=torch_dtype)
-    generator = torch.Generator(device=torch_device).manual_seed(seed)
-    started = time.perf_counter()
-    history = train(module, objective, X, plan, generator, progress)
-    train_seconds = time.perf_counter() - started
+    fit = fitting.fit(network_plugin, objective, X_raw, plan, scaler=scaler, seed=seed, device=torch_device,
+                      dtype=torch_dtype, progress=progress)  # fmt: skip
+    reducer = Reducer(model=model, n_components=None, model_options=config["model"]["options"], loss=objective.name,
+                      loss_options=config["loss"]["options"], steps=steps, epochs=epochs, batch_size=batch_size, lr=lr,
+                      schedule=schedule, dtype=dtype, scaler=scaler, device=device, random_state=seed)  # fmt: skip
+    reducer.n_features_in_ = X_raw.shape[1]
+    if data.feature_names:
+        reducer.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
+    reducer._adopt(fit.module, fit.scaler, config["model"]["options"], objective.name, config["loss"]["options"])
+    reducer.history_, reducer.train_seconds_ = fit.history, fit.train_seconds
 
-    codes = evaluation.encode(module, X)
-    reconstruction = evaluation.decode(module, codes)
-    metrics = evaluation.score(module, X, codes, reconstruction, seed) | {"train_seconds": train_seconds}
+    codes = evaluation.encode(fit.module, fit.X)
+    reconstruction = evaluation.decode(fit.module, codes)
+    metrics = evaluation.score(fit.module, fit.X, codes, reconstruction, seed) | {"train_seconds": fit.train_seconds}
     if directory is not None:
-        save_model(
-            directory / "model.safetensors",
-            module,
-            fitted_scaler,
-            {
-                "model": model,
-                "model_options": config["model"]["options"],
-                "n_features": str(X.shape[1]),
-                "dataset": dataset,
-                "dataset_options": config["dataset"]["options"],
-                "feature_names": list(data.feature_names) if data.feature_names else None,
-                "dtype": dtype,
-                "versions": config["versions"],
-            },
-        )
+        reducer.save(directory / modelfile.FILENAME, dataset=dataset, dataset_options=config["dataset"]["options"])
         write_json(directory / "metrics.json", metrics)
-        write_history(directory / "history.csv", history)
+        write_history(directory / "history.csv", fit.history)
+    record = RunRecord(dataset, model, data, fit.X.cpu().numpy(), codes.cpu().numpy(), reconstruction.cpu().numpy(),
+                       fit.history, metrics, directory, echo or (lambda _text: None))  # fmt: skip
+    _report(chosen_reporters, record)
+    return RunResult(metrics, fit.history, directory, config, reducer, record.codes)
 
-    record = RunRecord(
-        dataset=dataset,
-        model=model,
-        data=data,
-        X=X.cpu().numpy(),
-        codes=codes.cpu().numpy(),
-        reconstruction=reconstruction.cpu().numpy(),
-        history=history,
-        metrics=metrics,
-        directory=directory,
-        echo=echo or (lambda _text: None),
-    )
-    for reporter in chosen_reporters:
-        with _blame(reporter, "report"):
-            reporter.report(record)
-    return RunResult(metrics, history, directory, config, module, fitted_scaler, record.codes)
+
+def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | Path | None) -> Path | None:
+    if out != AUTO:
+        return None if out is None else Path(out)
+    if isinstance(model, Reducer):
+        return None
+    run_directory = Path(model) if Path(model).is_dir() else Path(model).parent
+    stem = run_directory / EVALUATIONS_FOLDER / f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    candidate, counter = stem, 1
+    while candidate.exists():
+        counter += 1
+        candidate = stem.with_name(f"{stem.name}-{counter}")
+    return candidate
+
+
+def evaluate(
+    model: Reducer | str | Path,
+    dataset: str,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    refit_scaler: bool = False,
+    reporters: Sequence[str] | None = None,
+    seed: int = 1,
+    device: str = defaults.DEVICE,
+    out: str | Path | None = AUTO,
+    echo: Callable[[str], None] | None = None,
+) -> EvaluationResult:
+    """Metrics and plots of a trained model (a Reducer, a run directory or a model file) on ``dataset``.
+
+    New data goes through the scaler saved at training time; ``refit_scaler=True`` fits a new one on this data,
+    as the reference tutorial does. ``seed`` seeds the data; its default, 1, differs from the training default
+    so that a default evaluation sees fresh data. With ``out="auto"`` results go to a new
+    ``evaluations/<dataset>-<time>`` folder inside the model's run directory, never over the training results.
+    """
+    groups = group_settings(settings or {})
+    if set(groups) & {"model", "loss"}:
+        raise UsageError("evaluate takes dataset.* and reporter.* settings; the model's options are in its file")
+    data_source = instantiate("dataset", dataset, groups.pop("dataset", {}))
+    chosen_reporters = _reporters(reporters, groups)
+    reducer = model if isinstance(model, Reducer) else load(model, device=device)
+    directory = _evaluation_directory(model, dataset, out)
+    if directory is not None:
+        prepare_run_directory(directory, overwrite=False)
+    data, X_raw = _load_data(data_source, seed)
+    if X_raw.shape[1] != reducer.n_features_in_:
+        raise DimredError(f"X has {X_raw.shape[1]} features, but the model expects {reducer.n_features_in_}")
+    X_device = reducer.to_tensor(X_raw)
+    scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_
+    X = scaler.transform(X_device)
+    codes = evaluation.encode(reducer.module_, X)
+    reconstruction = evaluation.decode(reducer.module_, codes)
+    metrics = evaluation.score(reducer.module_, X, codes, reconstruction, seed)
+    metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
+    if directory is not None:
+        config = {"model": str(model) if not isinstance(model, Reducer) else reducer.model,
+                  "dataset": describe(data_source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
+        write_json(directory / "config.json", config)
+        write_json(directory / "metrics.json", metrics)
+    record = RunRecord(dataset, reducer.model, data, X.cpu().numpy(), codes.cpu().numpy(),
+                       reconstruction.cpu().numpy(), [], metrics, directory, echo or (lambda _text: None))  # fmt: skip
+    _report(chosen_reporters, record)
+    return EvaluationResult(metrics, directory, record.codes)

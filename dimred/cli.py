@@ -74,23 +74,24 @@ class _BatchSize(click.ParamType):
 
 
 class _ProgressBar:
-    """Shows training progress with the running loss, on stderr so stdout carries only results."""
+    """Shows progress (with the running loss while training) on stderr, so stdout carries only results."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "training") -> None:
+        self._label = label
         self._bar: Any = None
         self._done = 0
 
-    def __call__(self, step: int, total: int, loss: float) -> None:
+    def __call__(self, step: int, total: int, loss: float | None) -> None:
         if self._bar is None:
             self._bar = click.progressbar(
                 length=total,
-                label="training",
+                label=self._label,
                 file=sys.stderr,
                 show_eta=True,
                 item_show_func=lambda item: item,
             )
             self._bar.__enter__()
-        self._bar.update(step - self._done, f"loss {loss:.4g}")
+        self._bar.update(step - self._done, None if loss is None else f"loss {loss:.4g}")
         self._done = step
         if step >= total:
             self.close()
@@ -187,6 +188,66 @@ def run(**arguments: Any) -> None:
 
 
 _HEADINGS = {"dataset": "datasets", "model": "models", "loss": "losses", "reporter": "reporters"}
+
+
+@cli.command()
+@click.argument("model", type=click.Path(exists=True))
+@click.option("--dataset", required=True, help="Dataset plugin to evaluate on (see `dimred plugins`).")
+@click.option("--set", "settings", multiple=True, callback=_parse_settings, metavar="KIND.OPTION=VALUE",
+              help="A dataset or reporter option, e.g. dataset.n_samples=2500; repeatable.")  # fmt: skip
+@click.option(
+    "--refit-scaler", is_flag=True, help="Fit the scaling on this data (the tutorial's way) instead of the saved one."
+)
+@click.option(
+    "--reporter", "reporters", multiple=True, help="Reporter plugin; repeat for several [default: all default ones]."
+)
+@click.option(
+    "--seed", type=int, default=defaults.SEED, show_default=True, help="Seed of the data and the metric subsample."
+)
+@click.option("--device", type=click.Choice(defaults.DEVICES), default=defaults.DEVICE, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(),
+    default=None,
+    help="Folder for the results [default: MODEL/evaluations/<dataset>-<time>].",
+)
+def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **arguments: Any) -> None:
+    """Score a trained model (a run directory or model file) on a dataset, without touching its training results."""
+    from dimred import api
+
+    result = api.evaluate(model, **arguments, reporters=list(reporters) or None, out=out or api.AUTO, echo=click.echo)
+    click.echo(f"results: {result.path}")
+
+
+def _row_progress(label: str) -> Any:
+    bar = _ProgressBar(label)
+    return lambda done, total: bar(done, total, None)
+
+
+def _transcode_command(decoding: bool) -> Any:
+    @click.argument("model", type=click.Path(exists=True))
+    @click.argument("source", type=click.Path())
+    @click.option("-o", "--output", "destination", required=True, type=click.Path(),
+                  help="Output file: .npy or .csv.")  # fmt: skip
+    @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
+    @click.option("--device", type=click.Choice(defaults.DEVICES), default=defaults.DEVICE, show_default=True)
+    def command(model: str, source: str, destination: str, overwrite: bool, device: str) -> None:
+        from dimred import reducer, transcode
+
+        run = transcode.decode_file if decoding else transcode.encode_file
+        rows = run(reducer.load(model, device=device), source, destination, overwrite=overwrite,
+                   progress=_row_progress("decoding" if decoding else "encoding"))  # fmt: skip
+        click.echo(f"{'decoded' if decoding else 'encoded'} {rows} rows into {destination}")
+
+    return command
+
+
+cli.command(
+    "encode", help="Write the codes of every row of SOURCE (.csv, .npy, .npz) to the --output file, in batches."
+)(_transcode_command(decoding=False))
+cli.command("decode", help="Write the reconstructions of the codes in SOURCE to the --output file, in batches.")(
+    _transcode_command(decoding=True)
+)
 
 
 def _print_catalogue(listing: dict[str, Any]) -> None:

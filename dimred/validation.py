@@ -9,8 +9,8 @@ import numpy as np
 from dimred.errors import DimredError
 
 
-def check_matrix(X: Any, what: str = "X") -> np.ndarray:
-    """``X`` as a 2-D float array of finite numbers with at least 2 rows and 1 column; never modifies ``X``."""
+def check_matrix(X: Any, what: str = "X", min_rows: int = 2) -> np.ndarray:
+    """``X`` as a 2-D array of finite numbers with at least ``min_rows`` rows and 1 column; never modifies ``X``."""
     array = np.asarray(X)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise DimredError(f"{what} must hold numbers, got values of type {array.dtype}")
@@ -18,8 +18,8 @@ def check_matrix(X: Any, what: str = "X") -> np.ndarray:
         raise DimredError(f"{what} holds complex numbers; dimred works on real numbers only")
     if array.ndim != 2:
         raise DimredError(f"{what} must be 2-D (samples x features), got shape {array.shape}")
-    if array.shape[0] < 2 or array.shape[1] < 1:
-        raise DimredError(f"{what} needs at least 2 samples and 1 feature, got shape {array.shape}")
+    if array.shape[0] < min_rows or array.shape[1] < 1:
+        raise DimredError(f"{what} needs at least {min_rows} samples and 1 feature, got shape {array.shape}")
     if array.dtype.kind == "f":
         bad = ~np.isfinite(array)
         if bad.any():

@@ -55,10 +55,13 @@ class _PlotReporter(Reporter):
         if run.directory is None:
             return
         figure = self.draw(run, _sample(run, self.options.max_points))
+        if figure is None:
+            return
         with run.artifact(self.filename) as path:
             figure.savefig(path, dpi=self.options.dpi, format="png")
 
     def draw(self, run: RunRecord, rows: np.ndarray):
+        """The figure to write, or None when there is nothing to show."""
         raise NotImplementedError
 
 
@@ -109,6 +112,8 @@ class LossCurve(_PlotReporter):
     filename = "loss.png"
 
     def draw(self, run: RunRecord, rows: np.ndarray):
+        if not run.history:  # an evaluation trains nothing
+            return None
         figure = _figure(7, 4)
         axes = figure.add_subplot(111)
         steps = [row["step"] for row in run.history]

@@ -42,7 +42,6 @@ class SwissRoll(Dataset):
             X=X,
             color=position,
             intrinsic=np.column_stack([position, height]),
-            feature_names=("x", "y", "z"),
         )
 
 

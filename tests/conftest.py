@@ -4,6 +4,7 @@ import importlib.metadata
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,3 +82,16 @@ def register_in_process() -> Iterator[Callable[[types.ModuleType], None]]:
     yield register
     for name in registered:
         get_registry().unregister(name)
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Path:
+    """`dimred run --dataset swissroll --model mlp-ae` with every default, trained once for the whole session."""
+    from click.testing import CliRunner
+
+    from dimred.cli import cli
+
+    out = tmp_path_factory.mktemp("default") / "roll"
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out

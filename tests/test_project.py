@@ -62,3 +62,14 @@ def test_help_and_plugins_do_not_import_torch_or_matplotlib(code):
     probe = f"{code}; import sys; print(sorted({{'torch', 'matplotlib'}} & set(sys.modules)))"
     shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert shown.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("example", "expected"),
+    [("quickstart.py", "codes of 5 new points"), ("reference_tutorial.py", "fresh roll, re-fitted scaler")],
+)
+def test_the_examples_run(example, expected, tmp_path):
+    shown = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / example)], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert expected in shown.stdout

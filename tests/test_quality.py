@@ -9,20 +9,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
 import dimred
-from dimred.cli import cli
 
 TUTORIAL_RMSE = 0.066  # the tutorial's own (train-mode) figure
 MIN_TRUSTWORTHINESS = 0.985  # the low end of the tutorial's loop, k = 10
 
 
-def test_the_default_command_reaches_the_tutorials_quality(tmp_path):
-    out = tmp_path / "default"
-    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    metrics = json.loads((out / "metrics.json").read_text())
+def test_the_default_command_reaches_the_tutorials_quality(default_run):
+    metrics = json.loads((default_run / "metrics.json").read_text())
     assert metrics["rmse"] <= TUTORIAL_RMSE
     assert metrics["trustworthiness"] >= MIN_TRUSTWORTHINESS
     # The tutorial's way of measuring (dropout on) reads worse than the honest eval-mode figure.

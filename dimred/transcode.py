@@ -1,0 +1,99 @@
+"""``dimred encode`` and ``dimred decode`` as library calls: files in, files out, in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from dimred.datafiles import MatrixWriter, count_rows, csv_layout, read_batches
+from dimred.errors import DimredError, UsageError
+from dimred.reducer import Reducer, load
+from dimred.validation import check_matrix
+
+BATCH_ROWS = 1 << 16
+
+RowProgress = Callable[[int, int], None]
+
+
+def _check_header(source: Path, reducer: Reducer) -> tuple[str, ...] | None:
+    """A CSV header must name the features the model was trained on, in the same order."""
+    if source.suffix.lower() not in (".csv", ".tsv", ".txt"):
+        return None
+    header = csv_layout(source).header
+    trained = getattr(reducer, "feature_names_in_", None)
+    if header is not None and trained is not None and list(header) != [str(name) for name in trained]:
+        raise DimredError(f"{source} has columns {list(header)}, but the model was trained on {list(trained)}")
+    return header
+
+
+def _transcode(
+    reducer: Reducer | str | Path,
+    source: str | Path,
+    destination: str | Path,
+    *,
+    decoding: bool,
+    overwrite: bool,
+    batch_rows: int,
+    progress: RowProgress | None,
+) -> int:
+    model = reducer if isinstance(reducer, Reducer) else load(reducer)
+    source, destination = Path(source), Path(destination)
+    if destination.exists() and not overwrite:
+        raise UsageError(f"{destination} already exists; choose another output or pass --overwrite")
+    if destination.resolve() == source.resolve():
+        raise UsageError("the output file must not be the input file")
+    header = _check_header(source, model)
+    expected = model.n_components_ if decoding else model.n_features_in_
+    what = "codes" if decoding else "X"
+    total = count_rows(source)
+    if total == 0:
+        raise DimredError(f"{source} has no data rows")
+    if decoding:
+        names = getattr(model, "feature_names_in_", None)
+        column_names = None if names is None else tuple(str(name) for name in names)
+    else:
+        column_names = tuple(f"code_{index}" for index in range(model.n_components_)) if header else None
+    out_width = model.n_features_in_ if decoding else model.n_components_
+    dtype = np.float64 if model.dtype == "float64" else np.float32
+    writer = MatrixWriter(destination, total, out_width, column_names, dtype=dtype)
+    done = 0
+    with writer.open():
+        for batch in read_batches(source, batch_rows):
+            rows = check_matrix(batch, f"{source} (rows {done + 1} to {done + len(batch)})", min_rows=1)
+            if rows.shape[1] != expected:
+                raise DimredError(f"{what} has {rows.shape[1]} features, but the model expects {expected}")
+            writer.write(model.decode_rows(rows) if decoding else model.encode_rows(rows))
+            done += len(rows)
+            if progress is not None:
+                progress(done, total)
+    return done
+
+
+def encode_file(
+    model: Reducer | str | Path,
+    source: str | Path,
+    destination: str | Path,
+    *,
+    overwrite: bool = False,
+    batch_rows: int = BATCH_ROWS,
+    progress: RowProgress | None = None,
+) -> int:
+    """Write the codes of every row of ``source`` to ``destination`` (.csv or .npy); returns the row count."""
+    return _transcode(model, source, destination, decoding=False, overwrite=overwrite, batch_rows=batch_rows,
+                      progress=progress)  # fmt: skip
+
+
+def decode_file(
+    model: Reducer | str | Path,
+    source: str | Path,
+    destination: str | Path,
+    *,
+    overwrite: bool = False,
+    batch_rows: int = BATCH_ROWS,
+    progress: RowProgress | None = None,
+) -> int:
+    """Write the reconstructions of every code in ``source`` to ``destination``; returns the row count."""
+    return _transcode(model, source, destination, decoding=True, overwrite=overwrite, batch_rows=batch_rows,
+                      progress=progress)  # fmt: skip

@@ -1,0 +1,157 @@
+"""Using a trained model again: dimred evaluate, encode, decode, the file dataset, and bad model files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
+
+import dimred
+from dimred.cli import cli
+from dimred.engine.modelfile import ModelFileError
+
+FRESH_ROLL = ["--set", "dataset.n_samples=2500", "--set", "dataset.noise=0.1"]
+
+
+def invoke(*arguments: str):
+    return CliRunner().invoke(cli, list(arguments))
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_evaluate_on_the_tutorials_fresh_roll(default_run, refit):
+    before = {name: digest for name, digest in fingerprint(default_run).items() if "evaluations" not in name}
+    result = invoke("evaluate", str(default_run), "--dataset", "swissroll", *FRESH_ROLL,
+                    *(["--refit-scaler"] if refit else []))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    folder = Path(result.output.strip().splitlines()[-1].removeprefix("results: "))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["rmse"] <= 0.09  # the tutorial reports 0.083 here, in train mode
+    assert metrics["n_samples"] == 2500
+    assert metrics["scaler"] == ("refitted on this data" if refit else "saved with the model")
+    assert folder.parent == default_run / "evaluations"
+    assert {"codes.png", "reconstruction.png", "config.json"} <= {path.name for path in folder.iterdir()}
+    after = {name: digest for name, digest in fingerprint(default_run).items() if "evaluations" not in name}
+    assert after == before, "evaluate changed the training results"
+
+
+def test_evaluate_refuses_model_settings(default_run):
+    result = invoke("evaluate", str(default_run), "--dataset", "swissroll", "--set", "model.dropout=0")
+    assert result.exit_code == 2
+    assert "dataset.* and reporter.* settings" in result.output
+
+
+def test_a_csv_with_a_header_round_trips_through_run_encode_and_decode(tmp_path):
+    rng = np.random.default_rng(0)
+    t = rng.random(300)
+    X = np.column_stack([t, 2 * t + 0.05 * rng.standard_normal(300), np.sin(3 * t), rng.random(300)])
+    data = tmp_path / "mydata.csv"
+    np.savetxt(data, X, delimiter=";", header="alpha;beta;gamma;hue", comments="", fmt="%.6f")
+    run_dir = tmp_path / "run"
+    result = invoke(
+        "run", "--dataset", "file", "--set", f"dataset.path={data}", "--set", "dataset.color_column=hue",
+        "--model", "mlp-ae", "--steps", "100", "--out", str(run_dir), "--reporter", "codes-plot",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "codes.png").exists()
+    model = dimred.load(run_dir)
+    assert list(model.feature_names_in_) == ["alpha", "beta", "gamma"]
+
+    features = tmp_path / "features.csv"
+    np.savetxt(features, X[:, :3], delimiter=",", header="alpha,beta,gamma", comments="", fmt="%.6f")
+    assert invoke("encode", str(run_dir), str(features), "-o", str(tmp_path / "codes.npy")).exit_code == 0
+    codes = np.load(tmp_path / "codes.npy")
+    assert codes.shape == (300, 2)
+    np.testing.assert_allclose(codes, model.encode_rows(np.loadtxt(features, delimiter=",", skiprows=1)), atol=1e-6)
+
+    assert invoke("decode", str(run_dir), str(tmp_path / "codes.npy"), "-o", str(tmp_path / "recon.csv")).exit_code == 0
+    lines = (tmp_path / "recon.csv").read_text().splitlines()
+    assert lines[0] == "alpha,beta,gamma"
+    reconstruction = np.loadtxt(tmp_path / "recon.csv", delimiter=",", skiprows=1)
+    assert reconstruction.shape == (300, 3)
+    assert np.sqrt(((reconstruction - X[:, :3]) ** 2).mean()) < 0.3
+
+
+def test_encode_streams_a_memory_mapped_npy_in_batches(default_run, tmp_path):
+    X = np.random.default_rng(1).random((1000, 3)) * 20
+    np.save(tmp_path / "points.npy", X)
+    rows = dimred.encode_file(default_run, tmp_path / "points.npy", tmp_path / "codes.npy", batch_rows=128)
+    assert rows == 1000
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "codes.npy"), dimred.load(default_run).transform(X.astype(np.float32))
+    )
+
+
+def test_encode_never_overwrites_and_checks_the_width(default_run, tmp_path):
+    np.save(tmp_path / "wide.npy", np.zeros((4, 5)))
+    result = invoke("encode", str(default_run), str(tmp_path / "wide.npy"), "-o", str(tmp_path / "codes.npy"))
+    assert result.exit_code == 1
+    assert "X has 5 features, but the model expects 3" in result.output
+    assert not (tmp_path / "codes.npy").exists()
+    (tmp_path / "mine.csv").write_text("precious\n")
+    np.save(tmp_path / "ok.npy", np.zeros((4, 3)))
+    result = invoke("encode", str(default_run), str(tmp_path / "ok.npy"), "-o", str(tmp_path / "mine.csv"))
+    assert result.exit_code == 2
+    assert (tmp_path / "mine.csv").read_text() == "precious\n"
+
+
+def test_a_csv_header_that_differs_from_training_is_refused(tmp_path):
+    data = tmp_path / "train.csv"
+    np.savetxt(data, np.random.default_rng(0).random((50, 2)), delimiter=",", header="a,b", comments="")
+    dimred.run(dataset="file", model="mlp-ae", settings={"dataset.path": str(data)}, steps=5, out=tmp_path / "run",
+               reporters=[])  # fmt: skip
+    other = tmp_path / "other.csv"
+    np.savetxt(other, np.random.default_rng(0).random((5, 2)), delimiter=",", header="b,a", comments="")
+    result = invoke("encode", str(tmp_path / "run"), str(other), "-o", str(tmp_path / "codes.csv"))
+    assert result.exit_code == 1
+    assert "has columns ['b', 'a'], but the model was trained on ['a', 'b']" in result.output
+
+
+def _tampered(default_run: Path, tmp_path: Path, change) -> Path:
+    tensors = load_file(default_run / "model.safetensors")
+    with safe_open(default_run / "model.safetensors", framework="numpy") as opened:
+        metadata = opened.metadata()
+    tensors, metadata = change(tensors, metadata)
+    path = tmp_path / "tampered.safetensors"
+    save_file(tensors, path, metadata=metadata)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t, m: (t, {**m, "format_version": "99"}), "format version '99' is not one this dimred reads"),
+        (lambda t, m: (t, {**m, "format": "other"}), "not a dimred model"),
+        (lambda t, m: (t, {**m, "model": "vae-ae"}), "unknown model 'vae-ae'"),
+        (lambda t, m: (t, {**m, "n_features": "5"}), "has shape (128, 3), the network needs (128, 5)"),
+        (lambda t, m: ({k: v for k, v in t.items() if k != "model.encoder.0.bias"}, m), "missing tensors"),
+        (lambda t, m: (t, {k: v for k, v in m.items() if k != "dtype"}), "metadata field 'dtype' is missing"),
+    ],
+)
+def test_a_model_file_that_does_not_match_its_metadata_is_refused(default_run, tmp_path, change, message):
+    path = _tampered(default_run, tmp_path, change)
+    with pytest.raises(ModelFileError, match=r"tampered\.safetensors") as raised:
+        dimred.load(path)
+    assert message in str(raised.value)
+
+
+def test_loading_something_that_is_not_a_model_file(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"not a safetensors file at all")
+    result = invoke("encode", str(tmp_path), str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"))
+    assert result.exit_code == 1
+    assert "not a readable safetensors file" in result.output
+    with pytest.raises(ModelFileError, match="no model file"):
+        dimred.load(tmp_path / "missing.safetensors")
