@@ -102,6 +102,13 @@ class _ProgressBar:
             self._bar = None
 
 
+def _choice(flag: str, choices: tuple[str, ...], default: str, help: str) -> Any:
+    return click.option(flag, type=click.Choice(choices), default=default, show_default=True, help=help)
+
+
+_DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto picks cuda, then mps, then cpu.")
+
+
 @cli.command()
 @click.option("--dataset", required=True, help="Dataset plugin (see `dimred plugins`).")
 @click.option("--model", required=True, help="Model plugin (see `dimred plugins`).")
@@ -146,28 +153,12 @@ class _ProgressBar:
     show_default=True,
     help="Peak learning rate of Adam.",
 )
-@click.option(
-    "--schedule",
-    type=click.Choice(defaults.SCHEDULES),
-    default=defaults.SCHEDULE,
-    show_default=True,
-    help="Learning-rate schedule.",
+@_choice("--schedule", defaults.SCHEDULES, defaults.SCHEDULE, "Learning-rate schedule.")
+@_choice("--dtype", defaults.DTYPES, defaults.DTYPE, "Floating-point type of training.")
+@_choice(
+    "--scaler", defaults.SCALERS, defaults.SCALER, "Feature scaling, fitted on the training data, saved with the model."
 )
-@click.option("--dtype", type=click.Choice(defaults.DTYPES), default=defaults.DTYPE, show_default=True)
-@click.option(
-    "--scaler",
-    type=click.Choice(defaults.SCALERS),
-    default=defaults.SCALER,
-    show_default=True,
-    help="Feature scaling, fitted on the training data and saved with the model.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(defaults.DEVICES),
-    default=defaults.DEVICE,
-    show_default=True,
-    help="auto picks cuda, then mps, then cpu.",
-)
+@_DEVICE_OPTION
 @click.option(
     "--seed", type=int, default=defaults.SEED, show_default=True, help="Seed of data, initialisation and batches."
 )
@@ -204,7 +195,7 @@ _HEADINGS = {"dataset": "datasets", "model": "models", "loss": "losses", "report
 @click.option(
     "--seed", type=int, default=defaults.SEED, show_default=True, help="Seed of the data and the metric subsample."
 )
-@click.option("--device", type=click.Choice(defaults.DEVICES), default=defaults.DEVICE, show_default=True)
+@_DEVICE_OPTION
 @click.option(
     "--out",
     type=click.Path(),
@@ -230,7 +221,7 @@ def _transcode_command(decoding: bool) -> Any:
     @click.option("-o", "--output", "destination", required=True, type=click.Path(),
                   help="Output file: .npy or .csv.")  # fmt: skip
     @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
-    @click.option("--device", type=click.Choice(defaults.DEVICES), default=defaults.DEVICE, show_default=True)
+    @_DEVICE_OPTION
     def command(model: str, source: str, destination: str, overwrite: bool, device: str) -> None:
         from dimred import reducer, transcode
 
