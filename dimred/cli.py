@@ -11,6 +11,7 @@ import warnings
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from dimred import defaults
 from dimred.errors import DimredError
@@ -110,8 +111,12 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 
 
 @cli.command()
-@click.option("--dataset", required=True, help="Dataset plugin (see `dimred plugins`).")
-@click.option("--model", required=True, help="Model plugin (see `dimred plugins`).")
+@click.option("--config", "config_file", type=click.Path(), default=None,
+              help="An experiment file (.toml, or a run's config.json); flags given here override it.")  # fmt: skip
+@click.option(
+    "--dataset", default=None, help="Dataset plugin (see `dimred plugins`); required unless --config names one."
+)
+@click.option("--model", default=None, help="Model plugin (see `dimred plugins`); required unless --config names one.")
 @click.option("--loss", default=None, help="Loss plugin [default: the model's own, mse for mlp-ae].")
 @click.option(
     "--reporter",
@@ -164,12 +169,23 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 )
 @click.option("--out", type=click.Path(), default=None, help="Run directory [default: runs/<dataset>-<model>-<time>].")
 @click.option("--overwrite", is_flag=True, help="Allow writing into an existing, non-empty run directory.")
-def run(**arguments: Any) -> None:
+@click.pass_context
+def run(ctx: click.Context, config_file: str | None, **arguments: Any) -> None:
     """Train a model on a dataset, evaluate it and save it with its plots and metrics."""
     from dimred import api
+    from dimred.config import read_config
 
     arguments["reporters"] = list(arguments["reporters"]) or None
     arguments["out"] = arguments["out"] or api.AUTO
+    if config_file:
+        given = {name for name in arguments if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
+        from_file = read_config(config_file)
+        settings = {**from_file.pop("settings"), **arguments["settings"]}
+        arguments = {**arguments, **{key: value for key, value in from_file.items() if key not in given}}
+        arguments["settings"] = settings
+    for required in ("dataset", "model"):
+        if not arguments[required]:
+            raise click.UsageError(f"Missing option '--{required}' (or a [{required}] section in --config).")
     progress = _ProgressBar()
     try:
         result = api.run(**arguments, progress=progress, echo=click.echo)

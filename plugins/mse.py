@@ -5,7 +5,7 @@ from __future__ import annotations
 from dimred.plugin import Batch, Loss, hookimpl
 
 
-class MeanSquaredError(Loss):
+class MeanSquaredLoss(Loss):
     name = "mse"
     description = "mean squared error between the input and its reconstruction"
 
@@ -15,4 +15,4 @@ class MeanSquaredError(Loss):
 
 @hookimpl
 def register_losses(register):
-    register(MeanSquaredError)
+    register(MeanSquaredLoss)

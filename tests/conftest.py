@@ -14,10 +14,12 @@ from dimred.registry import ENTRY_POINT_GROUP, get_registry, reset_registry
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch) -> Iterator[None]:
-    """Every test runs in its own folder with a freshly loaded registry and no plugin environment variables."""
+    """Every test runs in its own folder with a freshly loaded registry holding the built-ins only (installed
+    third-party plugins, such as examples/dimred-extras, are left out unless a test asks for them)."""
     monkeypatch.chdir(tmp_path)
-    for variable in ("DIMRED_STRICT_PLUGINS", "DIMRED_LOAD_PLUGINS", "DIMRED_DEBUG"):
+    for variable in ("DIMRED_STRICT_PLUGINS", "DIMRED_DEBUG"):
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("DIMRED_LOAD_PLUGINS", "")
     reset_registry()
     yield
     reset_registry()
@@ -48,6 +50,8 @@ def fake_entry_points(monkeypatch) -> Callable[..., None]:
     real = importlib.metadata.entry_points
 
     def install(*fakes: FakeEntryPoint) -> None:
+        monkeypatch.delenv("DIMRED_LOAD_PLUGINS")
+
         def entry_points(**selection: Any):
             found = list(real(**selection))
             if selection.get("group") == ENTRY_POINT_GROUP:

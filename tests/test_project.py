@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from dimred import hookspecs
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,12 +23,6 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_readme_starts_with_the_command_a_new_user_types():
     head = "\n".join((ROOT / "README.md").read_text().splitlines()[:5])
     assert "dimred run --dataset swissroll --model mlp-ae" in head
-
-
-def test_every_hook_is_documented_in_the_readme():
-    readme = (ROOT / "README.md").read_text()
-    for hook in hookspecs.HOOK_FOR_KIND.values():
-        assert f"`{hook}(register)`" in readme
 
 
 @pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]])

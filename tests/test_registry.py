@@ -107,3 +107,30 @@ def test_a_plugin_breaking_its_contract_is_reported_and_ignored(register_in_proc
     with pytest.warns(PluginWarning, match=error):
         names = [info.name for info in get_registry().plugins("loss")]
     assert names == ["mse"]
+
+
+def test_plugins_command_lists_failed_plugins_beside_the_working_ones(fake_entry_points):
+    from click.testing import CliRunner
+
+    from dimred.cli import cli
+
+    fake_entry_points(FakeEntryPoint("broken", _broken_import, FakeDistribution("dimred-broken")))
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0
+    assert "Warning: plugin 'broken' from dimred-broken: failed to load" in result.output
+    assert "failed plugins" in result.stdout
+    assert "broken from dimred-broken: failed to load: ImportError" in result.stdout
+    assert "swissroll" in result.stdout
+
+
+def test_strict_mode_on_the_command_line_is_one_error_line(fake_entry_points, monkeypatch):
+    from click.testing import CliRunner
+
+    from dimred.cli import cli
+
+    monkeypatch.setenv("DIMRED_STRICT_PLUGINS", "1")
+    fake_entry_points(FakeEntryPoint("broken", _broken_import, FakeDistribution("dimred-broken")))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "mlp-ae"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: plugin 'broken' from dimred-broken: failed to load")
+    assert "Traceback" not in result.output

@@ -1,0 +1,95 @@
+"""Experiment files for ``dimred run --config``: TOML written by hand, or the ``config.json`` a run wrote.
+
+Both have the same shape, so a run can be repeated from its own record:
+
+    seed = 3
+    [dataset]
+    name = "swissroll"
+    options = { n_samples = 2500, noise = 0.1 }
+    [model]
+    name = "mlp-ae"
+    options = { dropout = 0.1 }
+    [training]
+    steps = 2000
+
+Plugin options are checked exactly as ``--set`` values are; flags given on the command line override the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dimred.errors import UsageError
+
+PLUGIN_SECTIONS = ("dataset", "model", "loss")
+TRAINING_KEYS = ("steps", "epochs", "batch_size", "lr", "schedule")
+TOP_LEVEL_KEYS = ("dtype", "scaler", "device", "seed")
+RECORD_ONLY_KEYS = ("device_used", "versions")  # written by runs for the record, not settings
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UsageError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise UsageError(f"config file {path} is not valid JSON: {error}") from None
+    if path.suffix.lower() != ".toml":
+        raise UsageError(f"config file {path} must be .toml or .json")
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise UsageError("TOML config files need Python 3.11 or newer; use a .json file") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def _plugin(section: Any, kind: str, path: Path) -> tuple[str, dict[str, Any]]:
+    """A plugin section: a bare name, or a table with ``name`` and optional ``options``."""
+    if isinstance(section, str):
+        return section, {}
+    if not isinstance(section, dict) or not isinstance(section.get("name"), str):
+        raise UsageError(f'config file {path}: [{kind}] needs a name, e.g. name = "..."')
+    unknown = set(section) - {"name", "options"}
+    if unknown:
+        raise UsageError(f"config file {path}: [{kind}] has unknown keys {sorted(unknown)}; allowed: name, options")
+    options = section.get("options") or {}
+    if not isinstance(options, dict):
+        raise UsageError(f"config file {path}: [{kind}] options must be a table")
+    return section["name"], options
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The keyword arguments of ``dimred.run`` that the file sets (``settings`` holds the plugin options)."""
+    path = Path(path)
+    document = _parse(path)
+    allowed = (*PLUGIN_SECTIONS, "reporters", "training", *TOP_LEVEL_KEYS, *RECORD_ONLY_KEYS)
+    unknown = sorted(set(document) - set(allowed))
+    if unknown:
+        raise UsageError(f"config file {path}: unknown keys {unknown}; allowed: {', '.join(allowed)}")
+    arguments: dict[str, Any] = {key: document[key] for key in TOP_LEVEL_KEYS if key in document}
+    settings: dict[str, Any] = {}
+    for kind in PLUGIN_SECTIONS:
+        if kind in document:
+            arguments[kind], options = _plugin(document[kind], kind, path)
+            settings |= {f"{kind}.{option}": value for option, value in options.items()}
+    if "reporters" in document:
+        reporters = [_plugin(entry, "reporters", path) for entry in document["reporters"]]
+        arguments["reporters"] = [name for name, _options in reporters]
+        for name, options in reporters:
+            settings |= {f"reporter.{name}.{option}": value for option, value in options.items()}
+    training = document.get("training", {})
+    unknown = sorted(set(training) - set(TRAINING_KEYS))
+    if unknown:
+        raise UsageError(f"config file {path}: unknown [training] keys {unknown}; allowed: {', '.join(TRAINING_KEYS)}")
+    arguments |= training
+    if arguments.get("epochs") is not None:
+        arguments["steps"] = None  # a run's record holds the steps its epochs came to
+    arguments["settings"] = settings
+    return arguments

@@ -1,0 +1,152 @@
+"""Contract checks for plugin authors, in the spirit of scikit-learn's ``check_estimator``.
+
+Call them from your plugin package's tests; each raises AssertionError naming what is wrong:
+
+    from dimred.testing import check_dataset_plugin
+    from my_plugin import Circle
+
+    def test_circle_honours_the_dataset_contract():
+        check_dataset_plugin(Circle)
+
+The built-in plugins are tested with the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import typing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dimred.contracts import BASES, Batch, Data, Dataset, Loss, Model, Plugin, Reporter, RunRecord
+from dimred.options import build, describe, parse_value
+from dimred.reducer import Reducer, load
+from dimred.registry import get_registry
+
+__all__ = ["check_dataset_plugin", "check_loss_plugin", "check_model_plugin", "check_reporter_plugin"]
+
+
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def _instance(cls: type[Plugin], kind: str, options: dict[str, Any] | None) -> Plugin:
+    """Check the class's declaration (name, description, options with help) and instantiate it."""
+    _expect(isinstance(cls, type) and issubclass(cls, BASES[kind]), f"{cls!r} is not a dimred.{BASES[kind].__name__}")
+    _expect(bool(cls.name) and cls.name == cls.name.lower(), f"{cls.__name__}.name must be a lower-case name")
+    _expect(bool(cls.description.strip()), f"{kind} '{cls.name}' needs a one-line description")
+    _expect(dataclasses.is_dataclass(cls.Options), f"{kind} '{cls.name}': Options must be a dataclass")
+    hints = typing.get_type_hints(cls.Options)
+    for info in describe(cls.Options):
+        _expect(bool(info.help), f"{kind} '{cls.name}': option '{info.name}' has no help text (use dimred.option)")
+        if isinstance(info.default, bool | int | float | str) and info.default != "":
+            try:
+                parsed = parse_value(str(info.default), hints[info.name])
+            except ValueError as error:
+                raise AssertionError(f"{kind} '{cls.name}': option '{info.name}' cannot be --set: {error}") from None
+            _expect(parsed == info.default, f"{kind} '{cls.name}': option '{info.name}' does not survive --set")
+    plugin = cls(build(cls.Options, options or {}, prefix=kind))
+    _expect(plugin.options == build(cls.Options, options or {}, prefix=kind), f"{kind} '{cls.name}' lost its options")
+    return plugin
+
+
+def check_dataset_plugin(cls: type[Dataset], options: dict[str, Any] | None = None, seed: int = 0) -> Data:
+    """The dataset returns a finite 2-D numeric matrix (colour and intrinsic coordinates row-aligned), the same
+    one for the same seed; returns the data for further checks of your own."""
+    plugin = _instance(cls, "dataset", options)
+    data = plugin.load(seed)
+    _expect(isinstance(data, Data), f"dataset '{cls.name}'.load must return dimred.Data, got {type(data).__name__}")
+    X = np.asarray(data.X)
+    _expect(X.ndim == 2 and X.shape[0] >= 2 and X.shape[1] >= 1, f"dataset '{cls.name}': X has shape {X.shape}")
+    _expect(np.issubdtype(X.dtype, np.number), f"dataset '{cls.name}': X holds {X.dtype}, not numbers")
+    _expect(bool(np.isfinite(X).all()), f"dataset '{cls.name}': X has NaN or infinite values")
+    if data.feature_names is not None:
+        _expect(len(data.feature_names) == X.shape[1], f"dataset '{cls.name}': feature_names do not match X's columns")
+    again = plugin.load(seed)
+    _expect(np.array_equal(np.asarray(again.X), X), f"dataset '{cls.name}' gives different data for the same seed")
+    return data
+
+
+def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, n_features: int = 3) -> None:
+    """The network encodes and decodes with the right shapes in float32 and float64, learns (gradients reach
+    every parameter), is deterministic in eval mode, honours ``n_components``, and survives a save/load
+    round trip through safetensors bit for bit."""
+    plugin = _instance(cls, "model", options)
+    _expect(isinstance(cls.default_loss, str), f"model '{cls.name}': default_loss must name a loss plugin")
+    torch.manual_seed(0)
+    module = plugin.build(n_features)
+    _expect(isinstance(module, torch.nn.Module), f"model '{cls.name}'.build must return a torch.nn.Module")
+    x = torch.rand(16, n_features)
+    module.train()
+    z = module.encode(x)
+    x_hat = module.decode(z)
+    _expect(z.ndim == 2 and z.shape[0] == 16, f"model '{cls.name}': encode gave shape {tuple(z.shape)} for 16 rows")
+    _expect(tuple(x_hat.shape) == (16, n_features), f"model '{cls.name}': decode gave shape {tuple(x_hat.shape)}")
+    _expect(z.dtype == torch.float32 and x_hat.dtype == torch.float32, f"model '{cls.name}' changed the dtype")
+    if "n_components" in {field.name for field in dataclasses.fields(cls.Options)}:
+        _expect(z.shape[1] == plugin.options.n_components, f"model '{cls.name}' ignores its n_components option")
+    (x_hat - x).square().mean().backward()
+    frozen = [name for name, value in module.named_parameters() if value.requires_grad and value.grad is None]
+    _expect(not frozen, f"model '{cls.name}': no gradient reaches {frozen}")
+    module.eval()
+    with torch.no_grad():
+        _expect(
+            torch.equal(module.encode(x), module.encode(x)), f"model '{cls.name}' is not deterministic in eval mode"
+        )
+        double = plugin.build(n_features).double().eval()
+        _expect(double.decode(double.encode(x.double())).dtype == torch.float64, f"model '{cls.name}': float64 fails")
+    _expect(get_registry().get("model", cls.name).cls is cls, f"model '{cls.name}' is not registered")
+    reducer = Reducer(model=cls.name, n_components=None, model_options=options, steps=5, batch_size=8,
+                      random_state=0, device="cpu").fit(np.random.default_rng(0).random((32, n_features)))  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        loaded = load(reducer.save(Path(folder) / "model.safetensors"), device="cpu")
+    sample = np.random.default_rng(1).random((10, n_features))
+    _expect(np.array_equal(loaded.transform(sample), reducer.transform(sample)),
+            f"model '{cls.name}' gives different codes after a save/load round trip")  # fmt: skip
+
+
+def check_loss_plugin(cls: type[Loss], options: dict[str, Any] | None = None) -> None:
+    """The loss is a finite scalar tensor, deterministic, and differentiable with respect to the model output."""
+    plugin = _instance(cls, "loss", options)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(32, 3, generator=generator)
+    z = torch.rand(32, 2, generator=generator, requires_grad=True)
+    x_hat = torch.rand(32, 3, generator=generator, requires_grad=True)
+    batch = Batch(x=x, z=z, x_hat=x_hat, index=torch.arange(32))
+    value = plugin(batch)
+    _expect(isinstance(value, torch.Tensor) and value.ndim == 0, f"loss '{cls.name}' must return a scalar tensor")
+    _expect(bool(torch.isfinite(value)), f"loss '{cls.name}' is not finite on ordinary data")
+    _expect(torch.equal(value, plugin(batch)), f"loss '{cls.name}' is not deterministic")
+    _expect(value.requires_grad, f"loss '{cls.name}' does not depend on the model's output (no gradient)")
+    value.backward()
+    gradients = [tensor.grad for tensor in (x_hat, z) if tensor.grad is not None]
+    _expect(bool(gradients), f"loss '{cls.name}' does not depend on the model's output (no gradient)")
+    _expect(all(bool(torch.isfinite(grad).all()) for grad in gradients), f"loss '{cls.name}' has non-finite gradients")
+
+
+def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = None) -> None:
+    """The reporter works on a small run, writes only complete files into the run directory, and writes
+    nothing when the run has no directory."""
+    plugin = _instance(cls, "reporter", options)
+    rng = np.random.default_rng(0)
+    X = rng.random((50, 3))
+    data = Data(X=X, color=X[:, 0])
+    history = [
+        {"step": step, "epoch": step / 2, "loss": 1 / step, "lr": 0.01, "seconds": step / 10} for step in (1, 2, 3)
+    ]
+    metrics = {"rmse": 0.1, "rmse_train_mode": 0.12, "trustworthiness": 0.9, "continuity": 0.9, "neighbours": 10,
+               "metric_sample_size": 50, "n_samples": 50, "train_seconds": 0.3}  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder)
+        plugin.report(RunRecord("check", "check", data, X, X[:, :2], X * 0.9, history, metrics, directory))
+        written = sorted(path.name for path in directory.iterdir())
+        leftovers = [name for name in written if name.startswith(".")]
+        _expect(not leftovers, f"reporter '{cls.name}' left temporary files {leftovers}")
+        plugin.report(RunRecord("check", "check", data, X, X[:, :2], X * 0.9, history, metrics, None))
+        _expect(sorted(path.name for path in directory.iterdir()) == written,
+                f"reporter '{cls.name}' wrote files for a run without a directory")  # fmt: skip

@@ -1,0 +1,88 @@
+"""dimred run --config: TOML experiment files and a run's own config.json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from safetensors.numpy import load_file
+
+from dimred.cli import cli
+
+EXPERIMENT = """
+seed = 3
+reporters = ["metrics-table"]
+
+[dataset]
+name = "swissroll"
+options = { n_samples = 300, noise = 0.1 }
+
+[model]
+name = "mlp-ae"
+options = { dropout = 0.1, hidden = [32, 16] }
+
+[training]
+steps = 40
+lr = 0.02
+"""
+
+
+PLUGINS = "[dataset]\nname = 'swissroll'\n[model]\nname = 'mlp-ae'\n"
+
+
+def invoke(*arguments: str):
+    return CliRunner().invoke(cli, list(arguments))
+
+
+def test_a_toml_file_configures_the_run(tmp_path):
+    (tmp_path / "experiment.toml").write_text(EXPERIMENT)
+    result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["seed"] == 3
+    assert config["dataset"]["options"] == {"n_samples": 300, "noise": 0.1, "seed": None}
+    assert config["model"]["options"]["hidden"] == [32, 16]
+    assert config["training"]["steps"] == 40
+    assert config["training"]["lr"] == 0.02
+    assert [reporter["name"] for reporter in config["reporters"]] == ["metrics-table"]
+
+
+def test_a_runs_config_json_repeats_the_run_bit_for_bit(tmp_path):
+    (tmp_path / "experiment.toml").write_text(EXPERIMENT)
+    assert invoke("run", "--config", str(tmp_path / "experiment.toml"), "--out", str(tmp_path / "first")).exit_code == 0
+    result = invoke("run", "--config", str(tmp_path / "first" / "config.json"), "--out", str(tmp_path / "again"))
+    assert result.exit_code == 0, result.output
+    first = load_file(tmp_path / "first" / "model.safetensors")
+    again = load_file(tmp_path / "again" / "model.safetensors")
+    assert first.keys() == again.keys()
+    assert all((first[name] == again[name]).all() for name in first)
+
+
+def test_command_line_flags_override_the_file(tmp_path):
+    (tmp_path / "experiment.toml").write_text(EXPERIMENT)
+    result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--out", str(tmp_path / "run"),
+                    "--steps", "10", "--set", "dataset.noise=0.2", "--seed", "5")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["training"]["steps"], config["dataset"]["options"]["noise"], config["seed"]) == (10, 0.2, 5)
+    assert config["dataset"]["options"]["n_samples"] == 300
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (f"{PLUGINS}[trainning]\nsteps = 3\n", "unknown keys ['trainning']"),
+        (f"{PLUGINS}[training]\nstep = 3\n", "unknown [training] keys"),
+        ("[dataset]\nname = 'swissroll'\noptions = { n_sample = 5 }\n[model]\nname = 'mlp-ae'\n",
+         "unknown option 'dataset.n_sample'"),
+        ("[dataset\nname = 'swissroll'\n", "is not valid TOML"),
+        ("[dataset]\nname = 'swissroll'\n", "Missing option '--model'"),
+    ],
+)  # fmt: skip
+def test_a_bad_config_file_is_a_usage_error(tmp_path, content, message):
+    (tmp_path / "bad.toml").write_text(content)
+    result = invoke("run", "--config", str(tmp_path / "bad.toml"), "--steps", "2")
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,107 @@
+"""One test per hook: a plugin that implements only that hook is found and used. And the hook reference."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import dimred
+from conftest import plugin_module
+from dimred import hookspecs
+from dimred.plugin import Data, Dataset, Loss, Model, Reporter, option
+from dimred.registry import get_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = {"steps": 3, "settings": {"dataset.n_samples": 64}, "out": None}
+
+
+class Plane(Dataset):
+    name = "plane"
+    description = "a tilted plane in 3-D"
+
+    def load(self, seed):
+        uv = np.random.default_rng(seed).random((64, 2))
+        return Data(X=np.column_stack([uv, uv.sum(axis=1)]), color=uv[:, 0])
+
+
+class Affine(torch.nn.Module):
+    def __init__(self, n_features, n_components):
+        super().__init__()
+        self.down, self.up = torch.nn.Linear(n_features, n_components), torch.nn.Linear(n_components, n_features)
+
+    def encode(self, x):
+        return self.down(x)
+
+    def decode(self, z):
+        return self.up(z)
+
+
+class AffineModel(Model):
+    name = "affine"
+    description = "one linear layer each way"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "code size")
+
+    def build(self, n_features):
+        return Affine(n_features, self.options.n_components)
+
+
+class CountingLoss(Loss):
+    name = "counting-mse"
+    description = "mse that counts its calls"
+    calls = 0
+
+    def __call__(self, batch):
+        CountingLoss.calls += 1
+        return (batch.x_hat - batch.x).square().mean()
+
+
+class Collector(Reporter):
+    name = "collector"
+    description = "keeps the last run it saw"
+    last = None
+
+    def report(self, run):
+        Collector.last = run
+
+
+def test_register_datasets(register_in_process):
+    register_in_process(plugin_module("plane_only", register_datasets=lambda register: register(Plane)))
+    result = dimred.run(dataset="plane", model="mlp-ae", reporters=[], steps=3, out=None)
+    assert result.codes.shape == (64, 2)
+    assert get_registry().get("dataset", "plane").source == "module plane_only"
+
+
+def test_register_models(register_in_process):
+    register_in_process(plugin_module("affine_only", register_models=lambda register: register(AffineModel)))
+    result = dimred.run(dataset="swissroll", model="affine", reporters=[], **QUICK)
+    assert isinstance(result.reducer.module_, Affine)
+
+
+def test_register_losses(register_in_process):
+    register_in_process(plugin_module("loss_only", register_losses=lambda register: register(CountingLoss)))
+    dimred.run(dataset="swissroll", model="mlp-ae", loss="counting-mse", reporters=[], **QUICK)
+    assert CountingLoss.calls == 3
+
+
+def test_register_reporters(register_in_process):
+    register_in_process(plugin_module("reporter_only", register_reporters=lambda register: register(Collector)))
+    dimred.run(dataset="swissroll", model="mlp-ae", reporters=["collector"], **QUICK)
+    assert Collector.last.metrics["n_samples"] == 64
+
+
+def test_every_hook_has_a_reference_section_and_a_test_of_its_own():
+    readme = (ROOT / "README.md").read_text()
+    headings = re.findall(r"^#### `(\w+)\(([^)]*)\)`$", readme, re.MULTILINE)
+    tests = (ROOT / "tests" / "test_hooks.py").read_text()
+    for hook in hookspecs.HOOK_FOR_KIND.values():
+        signature = ", ".join(getattr(hookspecs, hook).__code__.co_varnames)
+        assert (hook, signature) in headings, f"README has no '#### `{hook}({signature})`' section"
+        assert f"def test_{hook}(" in tests, f"tests/test_hooks.py has no test_{hook}"
+    assert {name for name, _signature in headings} == set(hookspecs.HOOK_FOR_KIND.values())
