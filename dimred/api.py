@@ -14,6 +14,7 @@ import numpy as np
 from dimred import defaults
 from dimred.contracts import Data, Reporter, RunRecord
 from dimred.engine import evaluation, fitting, modelfile
+from dimred.engine.checkpoint import FILENAME as CHECKPOINT
 from dimred.engine.device import resolve_device, resolve_dtype
 from dimred.engine.rundir import default_run_directory, prepare_run_directory, write_history, write_json
 from dimred.engine.scaling import Scaler
@@ -88,6 +89,8 @@ def run(
     seed: int = defaults.SEED,
     out: str | Path | None = AUTO,
     overwrite: bool = False,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
     progress: Progress | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> RunResult:
@@ -96,7 +99,9 @@ def run(
     ``settings`` maps ``"kind.option"`` to a value (``{"dataset.n_samples": 2500}``), as ``--set`` does.
     Without ``steps`` or ``epochs`` the run takes ``defaults.STEPS`` optimizer steps; ``batch_size=None`` trains on
     the full batch. ``out`` is the run directory: ``"auto"`` picks ``runs/<dataset>-<model>-<time>``, None
-    writes nothing. ``echo`` receives the lines reporters print (the metrics table).
+    writes nothing. ``checkpoint_every`` saves the training state to ``out/checkpoint.safetensors`` every that
+    many steps; ``resume`` continues the killed run in ``out`` from it (give the same settings: the CLI's
+    ``--resume`` reads them from the run's config.json). ``echo`` receives the lines reporters print.
     """
     groups = group_settings(settings or {})
     data_source = instantiate("dataset", dataset, groups.pop("dataset", {}))
@@ -108,10 +113,18 @@ def run(
     plan = TrainingPlan(steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
     directory = None
+    if resume and (out is None or out == AUTO):
+        raise UsageError("resume needs the run directory of the run to continue")
+    if (checkpoint_every or resume) and out is None:
+        raise UsageError("checkpoints need a run directory (out)")
     if out is not None:
         directory = default_run_directory(dataset, model) if out == AUTO else Path(out)
-        prepare_run_directory(directory, overwrite=overwrite)
+        if resume and (directory / modelfile.FILENAME).exists():
+            raise UsageError(f"run {directory} is already complete: it has its {modelfile.FILENAME}")
+        prepare_run_directory(directory, overwrite=overwrite or resume)
 
     data, X_raw = _load_data(data_source, seed)
     config = {
@@ -125,6 +138,7 @@ def run(
             "batch_size": plan.batch_for(len(X_raw)),
             "lr": lr,
             "schedule": schedule,
+            "checkpoint_every": checkpoint_every,
         },
         "dtype": dtype,
         "scaler": scaler,
@@ -136,8 +150,10 @@ def run(
     if directory is not None:
         write_json(directory / "config.json", config)
 
+    checkpoint = None if directory is None else directory / CHECKPOINT
     fit = fitting.fit(network_plugin, objective, X_raw, plan, scaler=scaler, seed=seed, device=torch_device,
-                      dtype=torch_dtype, progress=progress)  # fmt: skip
+                      dtype=torch_dtype, progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                      resume=resume)  # fmt: skip
     reducer = Reducer(model=model, n_components=None, model_options=config["model"]["options"], loss=objective.name,
                       loss_options=config["loss"]["options"], steps=steps, epochs=epochs, batch_size=batch_size, lr=lr,
                       schedule=schedule, dtype=dtype, scaler=scaler, device=device, random_state=seed)  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,16 +21,40 @@ DEBUG_ENV = "DIMRED_DEBUG"
 
 
 class _Group(click.Group):
-    """Turns dimred's errors into one ``Error:`` line and the right exit code (tracebacks with --debug)."""
+    """Every failure ends as one ``Error:`` line on stderr and an exit code: 2 for usage errors, 1 for errors at
+    run time, 130 for Ctrl-C. ``--debug`` (or DIMRED_DEBUG=1) shows the traceback instead."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except DimredError as error:
             if (ctx.obj or {}).get("debug"):
                 raise
             click.echo(f"Error: {error}", err=True)
             ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            click.echo(f"Error: unexpected {type(error).__name__}: {error} (rerun with --debug to see where)", err=True)
+            ctx.exit(1)
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+            exit_code = result if isinstance(result, int) else 0
+        except click.ClickException as error:
+            click.echo(f"Error: {error.format_message()}", err=True)
+            exit_code = error.exit_code
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("Error: interrupted; files already written are complete, nothing was half-written", err=True)
+            exit_code = 130
+        if standalone_mode:
+            sys.exit(exit_code)
+        return exit_code
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -169,14 +194,32 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 )
 @click.option("--out", type=click.Path(), default=None, help="Run directory [default: runs/<dataset>-<model>-<time>].")
 @click.option("--overwrite", is_flag=True, help="Allow writing into an existing, non-empty run directory.")
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Save the training state to the run directory every N steps, so --resume can continue it.",
+)
+@click.option(
+    "--resume",
+    "resume_directory",
+    type=click.Path(),
+    default=None,
+    help="Continue the killed run in this directory from its last checkpoint, with its config.json.",
+)
 @click.pass_context
-def run(ctx: click.Context, config_file: str | None, **arguments: Any) -> None:
+def run(ctx: click.Context, config_file: str | None, resume_directory: str | None, **arguments: Any) -> None:
     """Train a model on a dataset, evaluate it and save it with its plots and metrics."""
     from dimred import api
     from dimred.config import read_config
 
     arguments["reporters"] = list(arguments["reporters"]) or None
     arguments["out"] = arguments["out"] or api.AUTO
+    if resume_directory:
+        if config_file:
+            raise click.UsageError("--resume reads the run's own config.json; leave out --config")
+        config_file = str(Path(resume_directory) / "config.json")
+        arguments |= {"out": resume_directory, "resume": True}
     if config_file:
         given = {name for name in arguments if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
         from_file = read_config(config_file)
@@ -209,7 +252,11 @@ _HEADINGS = {"dataset": "datasets", "model": "models", "loss": "losses", "report
     "--reporter", "reporters", multiple=True, help="Reporter plugin; repeat for several [default: all default ones]."
 )
 @click.option(
-    "--seed", type=int, default=defaults.SEED, show_default=True, help="Seed of the data and the metric subsample."
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Seed of the data and the metric subsample (1, not the training default 0: the data is fresh).",
 )
 @_DEVICE_OPTION
 @click.option(

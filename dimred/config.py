@@ -24,7 +24,7 @@ from typing import Any
 from dimred.errors import UsageError
 
 PLUGIN_SECTIONS = ("dataset", "model", "loss")
-TRAINING_KEYS = ("steps", "epochs", "batch_size", "lr", "schedule")
+TRAINING_KEYS = ("steps", "epochs", "batch_size", "lr", "schedule", "checkpoint_every")
 TOP_LEVEL_KEYS = ("dtype", "scaler", "device", "seed")
 RECORD_ONLY_KEYS = ("device_used", "versions")  # written by runs for the record, not settings
 

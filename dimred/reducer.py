@@ -23,6 +23,7 @@ from dimred.errors import DimredError
 from dimred.options import to_dict as options_dict
 from dimred.registry import get_registry
 from dimred.resolve import blame, instantiate
+from dimred.validation import check_matrix
 
 _VALID_DTYPES = [np.float64, np.float32]
 
@@ -91,7 +92,7 @@ class Reducer(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None, *, progress: Progress | None = None) -> Reducer:
         """Train on the rows of ``X`` (an array or DataFrame of numbers); ``y`` is ignored."""
-        X = validate_data(self, X, dtype=_VALID_DTYPES, ensure_min_samples=2)
+        X = check_matrix(validate_data(self, X, dtype=_VALID_DTYPES, ensure_min_samples=2, ensure_all_finite=False))
         network_plugin = self._model_plugin()
         objective = instantiate("loss", self.loss or network_plugin.default_loss, self.loss_options)
         device = resolve_device(self.device)
@@ -132,12 +133,13 @@ class Reducer(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """The codes of the rows of ``X``, computed in eval mode with the training scaler."""
         check_is_fitted(self, "module_")
-        return self.encode_rows(validate_data(self, X, dtype=_VALID_DTYPES, reset=False))
+        X = validate_data(self, X, dtype=_VALID_DTYPES, reset=False, ensure_all_finite=False)
+        return self.encode_rows(check_matrix(X, min_rows=1))
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """The reconstructions of codes ``Z``, in the units of the input."""
         check_is_fitted(self, "module_")
-        Z = check_array(Z, dtype=_VALID_DTYPES)
+        Z = check_matrix(check_array(Z, dtype=_VALID_DTYPES, ensure_all_finite=False), "Z", min_rows=1)
         if Z.shape[1] != self.n_components_:
             raise ValueError(f"Z has {Z.shape[1]} columns, but the model's codes have {self.n_components_}")
         return self.decode_rows(Z)

@@ -9,20 +9,25 @@ import numpy as np
 from dimred.errors import DimredError
 
 
+class DataError(DimredError, ValueError):
+    """Data that dimred cannot work on (a ValueError too, as scikit-learn's conventions expect)."""
+
+
 def check_matrix(X: Any, what: str = "X", min_rows: int = 2) -> np.ndarray:
     """``X`` as a 2-D array of finite numbers with at least ``min_rows`` rows and 1 column; never modifies ``X``."""
     array = np.asarray(X)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise DimredError(f"{what} must hold numbers, got values of type {array.dtype}")
+        raise DataError(f"{what} must hold numbers, got values of type {array.dtype}")
     if np.iscomplexobj(array):
-        raise DimredError(f"{what} holds complex numbers; dimred works on real numbers only")
+        raise DataError(f"{what} holds complex numbers; dimred works on real numbers only")
     if array.ndim != 2:
-        raise DimredError(f"{what} must be 2-D (samples x features), got shape {array.shape}")
+        raise DataError(f"{what} must be 2-D (samples x features), got shape {array.shape}")
     if array.shape[0] < min_rows or array.shape[1] < 1:
-        raise DimredError(f"{what} needs at least {min_rows} samples and 1 feature, got shape {array.shape}")
+        raise DataError(f"{what} needs at least {min_rows} samples and 1 feature, got shape {array.shape}")
     if array.dtype.kind == "f":
         bad = ~np.isfinite(array)
         if bad.any():
             row, column = np.argwhere(bad)[0]
-            raise DimredError(f"{what} has a non-finite value ({array[row, column]}) at row {row}, column {column}")
+            value = "NaN" if np.isnan(array[row, column]) else ("inf" if array[row, column] > 0 else "-inf")
+            raise DataError(f"{what} has {value} at row {row}, column {column} (counting from 0)")
     return array

@@ -10,6 +10,7 @@ import numpy as np
 from dimred.datafiles import read_matrix
 from dimred.errors import UsageError
 from dimred.plugin import Data, Dataset, hookimpl, option
+from dimred.validation import DataError
 
 
 class DataFile(Dataset):
@@ -32,7 +33,7 @@ class DataFile(Dataset):
     def load(self, seed: int) -> Data:
         X, names = read_matrix(Path(self.options.path))
         if X.ndim != 2:
-            raise UsageError(f"{self.options.path} holds an array of shape {X.shape}; a 2-D array is needed")
+            raise DataError(f"{self.options.path} holds an array of shape {X.shape}; a 2-D array is needed")
         if not self.options.color_column:
             return Data(X=X, feature_names=names)
         column = self._column_index(names, X.shape[1])

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from dimred.contracts import Loss, Model
+from dimred.engine.checkpoint import read_checkpoint, write_checkpoint
 from dimred.engine.scaling import Scaler
-from dimred.engine.training import Progress, TrainingPlan, train
+from dimred.engine.training import Progress, Trainer, TrainingPlan
 from dimred.resolve import blame
 
 
@@ -36,8 +37,15 @@ def fit(
     device: torch.device,
     dtype: torch.dtype,
     progress: Progress | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> Fit:
-    """Fit the scaler on ``X_raw``, build the plugin's network and train it; the result is in eval mode."""
+    """Fit the scaler on ``X_raw``, build the plugin's network and train it; the result is in eval mode.
+
+    With ``checkpoint`` and ``checkpoint_every``, the training state is saved there every that many steps;
+    ``resume`` continues from the state saved there.
+    """
     torch.manual_seed(seed)
     X_device = torch.as_tensor(np.require(X_raw, requirements=["C", "W"]), device=device).to(dtype)
     fitted_scaler = Scaler.fit(scaler, X_device)
@@ -45,6 +53,9 @@ def fit(
     with blame(network_plugin, "build its network"):
         module = network_plugin.build(X.shape[1]).to(device=device, dtype=dtype)
     generator = torch.Generator(device=device).manual_seed(seed)
-    started = time.perf_counter()
-    history = train(module, objective, X, plan, generator, progress)
-    return Fit(module, fitted_scaler, history, time.perf_counter() - started, X)
+    trainer = Trainer(module, objective, X, plan, generator)
+    if resume and checkpoint is not None:
+        trainer.restore(*read_checkpoint(checkpoint))
+    save = None if checkpoint is None else (lambda state: write_checkpoint(checkpoint, state))
+    history = trainer.run(progress, checkpoint_every, save)
+    return Fit(module, fitted_scaler, history, trainer.seconds_before, X)

@@ -6,6 +6,7 @@ and options rebuild the network. Loading checks the file against that descriptio
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,11 +40,29 @@ def model_tensors(module: torch.nn.Module, scaler: Scaler) -> dict[str, torch.Te
     return {key: value.detach().to("cpu", copy=True).contiguous() for key, value in tensors.items()}
 
 
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the tensors' names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save_model(path: Path, module: torch.nn.Module, scaler: Scaler, description: dict[str, Any]) -> None:
-    """Write the model file atomically. ``description`` values that are not strings are stored as JSON."""
-    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "scaler": scaler.kind}
+    """Write the model file atomically. ``description`` values that are not strings are stored as JSON.
+
+    Refuses weights that are not finite: a diverged model is never saved as a result.
+    """
+    tensors = model_tensors(module, scaler)
+    broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if broken:
+        raise DimredError(f"not saving {path}: non-finite values in {', '.join(broken)}")
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "scaler": scaler.kind,
+                "sha256": tensors_digest(tensors)}  # fmt: skip
     metadata |= {key: value if isinstance(value, str) else json.dumps(value) for key, value in description.items()}
-    write_bytes(path, save(model_tensors(module, scaler), metadata=metadata))
+    write_bytes(path, save(tensors, metadata=metadata))
 
 
 @dataclass(frozen=True)
@@ -93,9 +112,14 @@ def read_model_file(path: str | Path) -> ModelFile:
                 metadata[key] = json.loads(metadata[key])
             except json.JSONDecodeError:
                 raise ModelFileError(f"model file {path}: metadata field '{key}' is not valid JSON") from None
-    for key in ("model", "n_features", "dtype", "scaler"):
+    for key in ("model", "n_features", "dtype", "scaler", "sha256"):
         if key not in metadata:
             raise ModelFileError(f"model file {path}: metadata field '{key}' is missing")
+    if tensors_digest(tensors) != metadata["sha256"]:
+        raise ModelFileError(f"model file {path}: its tensors do not match the checksum saved with them (altered?)")
+    broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if broken:
+        raise ModelFileError(f"model file {path}: non-finite values (NaN or infinity) in {', '.join(sorted(broken))}")
     return ModelFile(path, metadata, tensors)
 
 

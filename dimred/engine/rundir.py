@@ -35,7 +35,15 @@ def prepare_run_directory(path: Path, *, overwrite: bool) -> Path:
             f"run directory {path} already exists and is not empty; choose another --out or pass --overwrite"
         )
     path.mkdir(parents=True, exist_ok=True)
+    remove_stray_temporaries(path)
     return path
+
+
+def remove_stray_temporaries(path: Path) -> None:
+    """Delete temporary files that a killed run left behind (``atomic_path``'s ``.NAME.XXXX.tmp*`` files)."""
+    for stray in path.glob(".*.tmp*"):
+        if stray.is_file():
+            stray.unlink()
 
 
 def write_json(path: Path, content: Any) -> None:

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -65,61 +66,118 @@ def _schedule(plan: TrainingPlan, total: int) -> Callable[[int], tuple[float, fl
     return lambda step: one_cycle(step, total, plan.lr)
 
 
-def train(
-    module: torch.nn.Module,
-    loss_function: LossFunction,
-    X: torch.Tensor,
-    plan: TrainingPlan,
-    generator: torch.Generator,
-    progress: Progress | None = None,
-) -> list[dict[str, float]]:
-    """Train ``module`` on the rows of ``X`` (already on the device); return the loss history."""
-    n_samples = len(X)
-    batch = plan.batch_for(n_samples)
-    if batch < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules()):
-        raise UsageError("batch norm needs at least 2 samples per batch; raise the batch size")
-    per_epoch = n_samples // batch
-    total = plan.total_steps(n_samples)
-    log_every = max(1, min(per_epoch, total // HISTORY_ROWS))
-    optimizer = FlatAdam(module.parameters())
-    schedule = _schedule(plan, total)
-    lr = plan.lr
-    module.train()
-    history: list[dict[str, float]] = []
-    running = torch.zeros((), dtype=X.dtype, device=X.device)
-    started = time.perf_counter()
-    step = logged_step = 0
-    while step < total:
-        order = torch.randperm(n_samples, device=X.device, generator=generator) if batch < n_samples else None
-        for start in range(0, per_epoch * batch, batch):
-            index = None if order is None else order[start : start + batch]
-            x = X if index is None else X[index]
-            z = module.encode(x)
-            loss = loss_function(Batch(x=x, z=z, x_hat=module.decode(z), index=index))
-            optimizer.zero_grad()
+class Trainer:
+    """Trains a module on the rows of ``X`` (already on the device), one step at a time.
+
+    Everything the loop depends on (weights, optimizer moments, the step, the current epoch's order, every RNG
+    state) can be saved with ``state`` and put back with ``restore``, so a resumed run ends bit for bit where an
+    uninterrupted one would.
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        loss_function: LossFunction,
+        X: torch.Tensor,
+        plan: TrainingPlan,
+        generator: torch.Generator,
+    ) -> None:
+        self.batch = plan.batch_for(len(X))
+        if self.batch < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+            raise UsageError("batch norm needs at least 2 samples per batch; raise the batch size")
+        self.module, self.loss_function, self.X, self.generator = module, loss_function, X, generator
+        self.per_epoch = len(X) // self.batch
+        self.total = plan.total_steps(len(X))
+        self.log_every = max(1, min(self.per_epoch, self.total // HISTORY_ROWS))
+        self.optimizer = FlatAdam(module.parameters())
+        self.schedule = _schedule(plan, self.total)
+        self.step = 0
+        self.order: torch.Tensor | None = None
+        self.history: list[dict[str, float]] = []
+        self.seconds_before = 0.0  # time spent before a resume
+
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.batch == len(self.X):
+            return self.X, None
+        position = self.step % self.per_epoch
+        if position == 0:
+            self.order = torch.randperm(len(self.X), device=self.X.device, generator=self.generator)
+        index = self.order[position * self.batch : (position + 1) * self.batch]
+        return self.X[index], index
+
+    def run(
+        self,
+        progress: Progress | None = None,
+        checkpoint_every: int | None = None,
+        on_checkpoint: Callable[[Trainer], None] | None = None,
+    ) -> list[dict[str, float]]:
+        """Train to the planned number of steps; call ``on_checkpoint`` every ``checkpoint_every`` steps."""
+        self.module.train()
+        running = torch.zeros((), dtype=self.X.dtype, device=self.X.device)
+        logged_step = self.step
+        started = time.perf_counter() - self.seconds_before
+        while self.step < self.total:
+            x, index = self._next_batch()
+            z = self.module.encode(x)
+            loss = self.loss_function(Batch(x=x, z=z, x_hat=self.module.decode(z), index=index))
+            self.optimizer.zero_grad()
             loss.backward()
-            lr, beta1 = schedule(step)
-            optimizer.step(lr, beta1)
+            lr, beta1 = self.schedule(self.step)
+            self.optimizer.step(lr, beta1)
             running += loss.detach()
-            step += 1
-            if step % log_every == 0 or step == total:
-                mean_loss = (running / (step - logged_step)).item()
+            self.step += 1
+            checkpoint_due = checkpoint_every is not None and self.step % checkpoint_every == 0
+            if self.step % self.log_every == 0 or self.step == self.total or checkpoint_due:
+                mean_loss = (running / (self.step - logged_step)).item()
                 if not math.isfinite(mean_loss):
-                    raise DivergenceError(f"loss became {mean_loss} at epoch {step / per_epoch:.1f} (step {step})")
-                history.append(
+                    label = "NaN" if math.isnan(mean_loss) else "infinite"
+                    raise DivergenceError(
+                        f"loss became {label} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); "
+                        "lower the learning rate (--lr)"
+                    )
+                self.seconds_before = time.perf_counter() - started
+                self.history.append(
                     {
-                        "step": step,
-                        "epoch": step / per_epoch,
+                        "step": self.step,
+                        "epoch": self.step / self.per_epoch,
                         "loss": mean_loss,
                         "lr": lr,
-                        "seconds": time.perf_counter() - started,
+                        "seconds": self.seconds_before,
                     }
                 )
                 running.zero_()
-                logged_step = step
+                logged_step = self.step
                 if progress is not None:
-                    progress(step, total, mean_loss)
-            if step == total:
-                break
-    module.eval()
-    return history
+                    progress(self.step, self.total, mean_loss)
+                if checkpoint_due and on_checkpoint is not None and self.step < self.total:
+                    on_checkpoint(self)
+        self.module.eval()
+        return self.history
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors and JSON-ready facts that ``restore`` needs to continue exactly from here."""
+        tensors = {f"model.{key}": value for key, value in self.module.state_dict().items()}
+        tensors |= {"optimizer.exp_avg": self.optimizer.exp_avg, "optimizer.exp_avg_sq": self.optimizer.exp_avg_sq}
+        tensors |= {"rng.torch": torch.get_rng_state(), "rng.batches": self.generator.get_state()}
+        if self.X.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.X.device)
+        if self.order is not None:
+            tensors["order"] = self.order
+        facts = {"step": self.step, "optimizer_steps": self.optimizer.steps, "history": self.history,
+                 "seconds": self.seconds_before}  # fmt: skip
+        return tensors, facts
+
+    def restore(self, tensors: dict[str, torch.Tensor], facts: dict[str, Any]) -> None:
+        model_state = {key.removeprefix("model."): value for key, value in tensors.items() if key.startswith("model.")}
+        self.module.load_state_dict(model_state)
+        self.optimizer.exp_avg.copy_(tensors["optimizer.exp_avg"])
+        self.optimizer.exp_avg_sq.copy_(tensors["optimizer.exp_avg_sq"])
+        self.optimizer.steps = int(facts["optimizer_steps"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.generator.set_state(tensors["rng.batches"])
+        if "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.X.device)
+        self.order = tensors["order"].to(self.X.device) if "order" in tensors else None
+        self.step = int(facts["step"])
+        self.history = list(facts["history"])
+        self.seconds_before = float(facts["seconds"])

@@ -1,0 +1,41 @@
+"""Training checkpoints: safetensors tensors (weights, optimizer moments, RNG states) plus JSON facts, no pickle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
+
+from dimred.atomic import write_bytes
+from dimred.engine.training import Trainer
+from dimred.errors import DimredError
+
+FILENAME = "checkpoint.safetensors"
+FORMAT = "dimred-checkpoint"
+FORMAT_VERSION = "1"
+
+
+def write_checkpoint(path: Path, trainer: Trainer) -> None:
+    """Replace the checkpoint at ``path`` atomically: a kill leaves the previous one or this one."""
+    tensors, facts = trainer.state()
+    tensors = {key: value.detach().to("cpu", copy=True).contiguous() for key, value in tensors.items()}
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "facts": json.dumps(facts)}
+    write_bytes(path, save(tensors, metadata=metadata))
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    if not path.exists():
+        raise DimredError(f"{path.parent} has no checkpoint to resume from (train with --checkpoint-every N)")
+    try:
+        with safe_open(path, framework="pt") as opened:
+            metadata = opened.metadata() or {}
+            tensors = {key: opened.get_tensor(key) for key in opened.keys()}  # noqa: SIM118 (not a dict)
+    except (SafetensorError, OSError) as error:
+        raise DimredError(f"checkpoint {path} is not readable ({error})") from None
+    if metadata.get("format") != FORMAT or metadata.get("format_version") != FORMAT_VERSION:
+        raise DimredError(f"{path} is not a dimred checkpoint of format version {FORMAT_VERSION}")
+    return tensors, json.loads(metadata["facts"])

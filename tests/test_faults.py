@@ -1,0 +1,280 @@
+"""Bad input, bad files and faults, across the command line and the library: each ends in one clear message
+and the right exit code or exception, and no file that existed before is changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors import safe_open
+from safetensors.numpy import save_file
+from safetensors.torch import load_file as load_torch_file
+
+import dimred
+from dimred.cli import cli
+from dimred.engine.modelfile import ModelFileError, tensors_digest
+from dimred.errors import UsageError
+
+RUN_FILE = ["run", "--model", "mlp-ae", "--steps", "2", "--reporter", "metrics-table", "--dataset", "file"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """Two small trained models: on the swiss roll (3 features), and on a CSV whose header names a, b, c."""
+    folder = tmp_path_factory.mktemp("models")
+    dimred.run(dataset="swissroll", model="mlp-ae", steps=20, out=folder / "roll", reporters=[],
+               settings={"dataset.n_samples": 200})  # fmt: skip
+    rng = np.random.default_rng(0)
+    np.savetxt(folder / "abc.csv", rng.random((100, 3)), delimiter=",", header="a,b,c", comments="")
+    dimred.run(dataset="file", model="mlp-ae", steps=20, out=folder / "named", reporters=[],
+               settings={"dataset.path": str(folder / "abc.csv")})  # fmt: skip
+    return {"roll": folder / "roll", "named": folder / "named"}
+
+
+def fingerprint(*folders: Path) -> dict[Path, str]:
+    return {
+        path: hashlib.sha256(path.read_bytes()).hexdigest()
+        for folder in folders
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def write(path: Path, content: str | bytes | np.ndarray, **arrays: np.ndarray) -> Path:
+    if isinstance(content, str):
+        path.write_text(content)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif path.suffix == ".npz":
+        np.savez(path, content, **arrays)
+    else:
+        np.save(path, content, allow_pickle=content.dtype == object)
+    return path
+
+
+def tampered(models: dict[str, Path], tmp: Path, change: Callable, rehash: bool = True) -> Path:
+    """A copy of the roll model with its tensors or metadata changed; ``rehash`` keeps its checksum consistent,
+    as a careful forger would, so the checks behind the checksum are exercised."""
+    source = models["roll"] / "model.safetensors"
+    tensors = {name: tensor.numpy() for name, tensor in load_torch_file(source).items()}
+    with safe_open(source, framework="numpy") as opened:
+        metadata = dict(opened.metadata())
+    tensors, metadata = change(tensors, metadata)
+    if rehash:
+        metadata["sha256"] = tensors_digest({name: torch.from_numpy(array) for name, array in tensors.items()})
+    folder = tmp / "stranger"
+    folder.mkdir()
+    save_file(tensors, folder / "model.safetensors", metadata=metadata)
+    return folder
+
+
+def encode_with(model_folder: Path, tmp: Path) -> list[str]:
+    points = write(tmp / "points.npy", np.random.default_rng(2).random((10, 3)))
+    return ["encode", str(model_folder), str(points), "-o", str(tmp / "codes.npy")]
+
+
+def poisoned(tensors: dict, metadata: dict) -> tuple[dict, dict]:
+    weight = tensors["model.encoder.0.weight"].copy()
+    weight[0, 0] = np.nan
+    return {**tensors, "model.encoder.0.weight": weight}, metadata
+
+
+def altered(tensors: dict, metadata: dict) -> tuple[dict, dict]:
+    weight = tensors["model.encoder.0.weight"].copy()
+    weight[0, 0] += 1e-3
+    return {**tensors, "model.encoder.0.weight": weight}, metadata
+
+
+@dataclass(frozen=True)
+class Case:
+    """A command line built in a scratch folder, and what must come of it."""
+
+    name: str
+    arguments: Callable[[Path, dict[str, Path]], list[str]]
+    exit_code: int
+    message: str
+
+
+def run_file(make: Callable[[Path], Path], *extra: str) -> Callable[[Path, dict[str, Path]], list[str]]:
+    return lambda tmp, _models: [*RUN_FILE, "--set", f"dataset.path={make(tmp)}", *extra, "--out", str(tmp / "out")]
+
+
+TWO_COLUMNS = "1,2\n3,4\n5,6\n"
+
+
+def transcode(model: str, source: str, content, output: str = "c.npy", *extra: str, command: str = "encode"):
+    """`dimred encode|decode MODEL SOURCE -o OUTPUT`, with SOURCE written first (and OUTPUT too, if it is
+    named like a file that should already exist)."""
+
+    def arguments(tmp: Path, models: dict[str, Path]) -> list[str]:
+        if output == "keep.npy":
+            write(tmp / output, np.zeros(2))
+        return [command, str(models[model]), str(write(tmp / source, content)), "-o", str(tmp / output), *extra]
+
+    return arguments
+
+
+def model_bytes(models: dict[str, Path]) -> bytes:
+    return (models["roll"] / "model.safetensors").read_bytes()
+
+
+def stranger(tmp: Path, content: bytes) -> Path:
+    """A folder holding a "model file" with these bytes."""
+    (tmp / "stranger").mkdir()
+    return write(tmp / "stranger" / "model.safetensors", content).parent
+
+
+def half_run(tmp: Path, models: dict[str, Path]) -> Path:
+    """A run directory with a config but no checkpoint and no model, as a run killed early leaves it."""
+    (tmp / "half").mkdir()
+    write(tmp / "half" / "config.json", (models["roll"] / "config.json").read_text())
+    return tmp / "half"
+
+
+CASES = [
+    # -- data files through `dimred run --dataset file` --
+    Case("nan in csv", run_file(lambda t: write(t / "d.csv", "a,b\n1,2\n3,nan\n")), 1, "has NaN at row 1, column 1"),
+    Case("inf in csv", run_file(lambda t: write(t / "d.csv", "1,2\n3,inf\n4,5\n")), 1, "has inf at row 1, column 1"),
+    Case("-inf in npy", run_file(lambda t: write(t / "d.npy", np.array([[1.0, 2], [-np.inf, 3]]))), 1,
+         "has -inf at row 1, column 0"),
+    Case("empty csv", run_file(lambda t: write(t / "d.csv", "")), 1, "d.csv is empty"),
+    Case("header only", run_file(lambda t: write(t / "d.csv", "a,b\n")), 1, "d.csv has no data rows"),
+    Case("1-d npy", run_file(lambda t: write(t / "d.npy", np.arange(5.0))), 1, "a 2-D array is needed"),
+    Case("complex npy", run_file(lambda t: write(t / "d.npy", np.ones((3, 2), dtype=complex))), 1,
+         "holds complex numbers"),
+    Case("text cell", run_file(lambda t: write(t / "d.csv", "1,2\n3,abc\n")), 1,
+         "d.csv, line 2, column 2: 'abc' is not a number"),
+    Case("ragged rows", run_file(lambda t: write(t / "d.csv", "1,2\n3\n4,5\n")), 1,
+         "d.csv, line 2: 1 values, but the rows before have 2"),
+    Case("object npy", run_file(lambda t: write(t / "d.npy", np.array([{"a": 1}, None], dtype=object))), 1,
+         "object arrays are refused"),
+    Case("pickle npz", run_file(lambda t: (np.savez(t / "d.npz", X=np.array([{1: 2}], dtype=object)), t / "d.npz")[1]),
+         1, "object arrays are refused"),
+    Case("missing file", run_file(lambda t: t / "nowhere.csv"), 1, "no such file"),
+    Case("directory", run_file(lambda t: t), 1, "is a directory, not a data file"),
+    Case("unsupported type", run_file(lambda t: write(t / "d.xlsx", "1,2\n")), 2, "unsupported type '.xlsx'"),
+    Case("npz of two arrays", run_file(lambda t: write(t / "d.npz", np.ones((3, 2)), Y=np.ones(3))), 1,
+         "name the data array 'X'"),
+    Case("one row", run_file(lambda t: write(t / "d.csv", "1,2\n")), 1, "needs at least 2 samples"),
+    Case("no path", lambda t, _m: [*RUN_FILE, "--out", str(t / "out")], 2, "dataset.path is required"),
+    Case("unknown colour column", run_file(lambda t: write(t / "d.csv", "a,b\n1,2\n3,4\n"), "--set",
+                                           "dataset.color_column=hue"), 2, "'hue' is not a column"),
+    # -- encode and decode --
+    Case("encode wrong width", transcode("roll", "w.npy", np.ones((4, 5))), 1,
+         "X has 5 features, but the model expects 3"),
+    Case("encode header differs", transcode("named", "x.csv", "c,b,a\n1,2,3\n"), 1,
+         "but the model was trained on ['a', 'b', 'c']"),
+    Case("encode onto an existing file", transcode("roll", "x.npy", np.ones((4, 3)), "keep.npy"), 2, "already exists"),
+    Case("encode onto its input", transcode("roll", "x.npy", np.ones((4, 3)), "x.npy", "--overwrite"), 2,
+         "must not be the input"),
+    Case("encode to parquet", transcode("roll", "x.npy", np.ones((4, 3)), "c.parquet"), 2,
+         "unsupported type '.parquet'"),
+    Case("decode wrong width", transcode("roll", "z.npy", np.ones((4, 3)), "r.npy", command="decode"), 1,
+         "codes has 3 features, but the model expects 2"),
+    Case("encode nan", transcode("roll", "x.csv", "1,2,3\n4,nan,6\n"), 1, "has NaN at row 1, column 1"),
+    # -- model files from strangers --
+    Case("truncated model", lambda t, m: encode_with(stranger(t, model_bytes(m)[:-300]), t), 1,
+         "not a readable safetensors file"),
+    Case("empty model", lambda t, m: encode_with(stranger(t, b""), t), 1, "not a readable safetensors file"),
+    Case("random bytes", lambda t, m: encode_with(stranger(t, np.random.default_rng(0).bytes(4096)), t), 1,
+         "not a readable safetensors file"),
+    Case("appended bytes", lambda t, m: encode_with(stranger(t, model_bytes(m) + b"\x00extra"), t), 1,
+         "not a readable safetensors file"),
+    Case("pickle renamed", lambda t, m: encode_with(stranger(t, pickle.dumps({"weights": [1, 2]})), t), 1,
+         "not a readable safetensors file"),
+    Case("no format version", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
+        tn, {k: v for k, v in md.items() if k != "format_version"})), t), 1, "format version None is not one"),
+    Case("future format version", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
+        tn, {**md, "format_version": "7"})), t), 1, "format version '7' is not one this dimred reads"),
+    Case("missing tensor", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
+        {k: v for k, v in tn.items() if k != "model.decoder.1.bias"}, md)), t), 1,
+        "missing tensors ['decoder.1.bias']"),
+    Case("shapes do not match metadata", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
+        tn, {**md, "model_options": json.dumps({**json.loads(md["model_options"]), "hidden": [64, 64]})})), t), 1,
+        "the network needs (64, 3)"),
+    Case("weights altered after saving", lambda t, m: encode_with(tampered(m, t, altered, rehash=False), t), 1,
+         "do not match the checksum"),
+    Case("nan weights", lambda t, m: encode_with(tampered(m, t, poisoned), t), 1,
+         "non-finite values (NaN or infinity) in model.encoder.0.weight"),
+    Case("model plugin not installed", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
+        tn, {**md, "model": "vae"})), t), 1, "unknown model 'vae'"),
+    # -- runs --
+    Case("existing run directory", lambda t, _m: ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--out",
+                                                  str(write(t / "notes.txt", "mine").parent)], 2, "already exists"),
+    Case("resume without checkpoint", lambda t, m: ["run", "--resume", str(half_run(t, m))], 1,
+         "has no checkpoint to resume from"),
+    Case("resume a complete run", lambda t, m: ["run", "--resume", str(m["roll"])], 2, "is already complete"),
+    Case("evaluate on data of another width", lambda t, m: ["evaluate", str(m["roll"]), "--dataset", "file", "--set",
+         f"dataset.path={write(t / 'w.csv', TWO_COLUMNS)}", "--out", str(t / "ev")], 1,
+         "X has 2 features, but the model expects 3"),
+    Case("bad option value", lambda t, _m: ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--set",
+                                            "dataset.noise=-1"], 2, "noise must not be negative"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_command_line_faults(case, models, tmp_path):
+    arguments = case.arguments(tmp_path, models)
+    before = fingerprint(tmp_path, *models.values())
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == case.exit_code, result.output
+    assert case.message in result.stderr
+    assert result.stderr.startswith("Error: ")
+    assert len(result.stderr.strip().splitlines()) == 1, "one line, no traceback"
+    assert result.stdout == ""
+    after = fingerprint(tmp_path, *models.values())
+    assert {path: after.get(path) for path in before} == before, "an existing file changed"
+    assert not [path for path in after if path.name.startswith(".")], "a temporary file was left behind"
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda X, m: dimred.Reducer(steps=2).fit(np.where(X > 0.99, np.nan, X)), ValueError, "has NaN at row"),
+        (lambda X, m: dimred.Reducer(steps=2).fit(X[:, 0]), ValueError, "Expected 2D array, got 1D array"),
+        (lambda X, m: dimred.Reducer(steps=2).fit(X.astype(complex)), ValueError, "Complex data not supported"),
+        (lambda X, m: dimred.load(m["roll"]).transform(np.ones((2, 5))), ValueError, "X has 5 features"),
+        (lambda X, m: dimred.load(m["roll"]).inverse_transform(np.ones((2, 3))), ValueError, "Z has 3 columns"),
+        (lambda X, m: dimred.run(dataset="swisroll", model="mlp-ae"), UsageError, "did you mean 'swissroll'"),
+        (lambda X, m: dimred.run(dataset="swissroll", model="mlp-ae", lr=-1), UsageError, "learning rate must be"),
+        (lambda X, m: dimred.load(m["roll"] / "metrics.json"), ModelFileError, "not a readable safetensors file"),
+    ],
+)
+def test_library_faults(call, error, message, models):
+    X = np.random.default_rng(0).random((50, 3))
+    original = X.copy()
+    with pytest.raises(error, match=message):
+        call(X, models)
+    assert np.array_equal(X, original)
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.random.default_rng(0).integers(0, 10, (60, 3)),
+        np.random.default_rng(0).random((60, 3)) > 0.5,
+        np.random.default_rng(0).random((60, 3)).astype(np.float32),
+        np.asfortranarray(np.random.default_rng(0).random((60, 3))),
+    ],
+    ids=["int", "bool", "float32", "fortran"],
+)
+def test_every_numeric_input_is_accepted_and_never_modified(X):
+    original = X.copy()
+    codes = dimred.Reducer(steps=3, batch_size=16, random_state=0).fit_transform(X)
+    assert codes.shape == (60, 2)
+    assert np.array_equal(X, original)
+
+
+def test_a_read_only_memory_map_works(tmp_path, models):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((40, 3)))
+    X = np.load(tmp_path / "x.npy", mmap_mode="r")
+    assert dimred.load(models["roll"]).transform(X).shape == (40, 2)
+    assert dimred.Reducer(steps=3, batch_size=16, random_state=0).fit(X).n_features_in_ == 3

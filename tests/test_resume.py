@@ -1,0 +1,131 @@
+"""Checkpoints, resuming after SIGKILL, divergence, determinism, and Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.numpy import load_file
+
+import dimred
+from conftest import plugin_module
+from dimred.engine.training import DivergenceError
+from dimred.plugin import Loss
+
+SCRIPT = str(Path(sys.executable).with_name("dimred"))
+TRAIN = ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=600", "--steps", "900",
+         "--checkpoint-every", "30", "--reporter", "metrics-table"]  # fmt: skip
+
+
+def checkpoint_step(folder: Path) -> int:
+    try:
+        with safe_open(folder / "checkpoint.safetensors", framework="numpy") as opened:
+            return json.loads(opened.metadata()["facts"])["step"]
+    except Exception:  # not written yet, or being replaced right now
+        return 0
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict[str, np.ndarray]:
+    out = tmp_path_factory.mktemp("whole") / "run"
+    subprocess.run([SCRIPT, *TRAIN, "--out", str(out)], check=True, capture_output=True)
+    return load_file(out / "model.safetensors")
+
+
+@pytest.mark.parametrize("kill_after_step", [30, 240, 600])
+def test_a_run_killed_with_sigkill_and_resumed_ends_bitwise_identical(uninterrupted, tmp_path, kill_after_step):
+    out = tmp_path / "killed"
+    process = subprocess.Popen(
+        [SCRIPT, *TRAIN, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while checkpoint_step(out) < kill_after_step and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (out / "model.safetensors").exists()
+    resumed = subprocess.run([SCRIPT, "run", "--resume", str(out)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    weights = load_file(out / "model.safetensors")
+    assert weights.keys() == uninterrupted.keys()
+    for name, value in uninterrupted.items():
+        assert np.array_equal(weights[name], value), name
+    assert not [path.name for path in out.iterdir() if path.name.startswith(".")]
+    history = (out / "history.csv").read_text().splitlines()
+    assert history[-1].startswith("900,")
+
+
+class BlowsUp(Loss):
+    name = "blows-up"
+    description = "mse until step 50, then NaN"
+    calls = 0
+
+    def __call__(self, batch):
+        BlowsUp.calls += 1
+        loss = (batch.x_hat - batch.x).square().mean()
+        return loss * torch.nan if BlowsUp.calls > 50 else loss
+
+
+def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(register_in_process, tmp_path):
+    register_in_process(plugin_module("blowing", register_losses=lambda register: register(BlowsUp)))
+    with pytest.raises(DivergenceError, match=r"loss became NaN at epoch \d+ \(step \d+\)"):
+        dimred.run(dataset="swissroll", model="mlp-ae", loss="blows-up", steps=200, checkpoint_every=20,
+                   out=tmp_path / "run", reporters=[], settings={"dataset.n_samples": 300})  # fmt: skip
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    assert checkpoint_step(tmp_path / "run") == 40
+    checkpoint = load_file(tmp_path / "run" / "checkpoint.safetensors")
+    assert all(np.isfinite(value).all() for value in checkpoint.values() if value.dtype.kind == "f")
+
+
+def test_the_same_seed_gives_bitwise_identical_results_and_another_seed_does_not():
+    def train(seed):
+        result = dimred.run(dataset="swissroll", model="mlp-ae", steps=60, seed=seed, out=None, reporters=[],
+                            settings={"dataset.n_samples": 400})  # fmt: skip
+        weights = {name: value.clone() for name, value in result.reducer.module_.state_dict().items()}
+        metrics = {key: value for key, value in result.metrics.items() if key != "train_seconds"}
+        return weights, result.codes, metrics
+
+    first, again, other = train(0), train(0), train(1)
+    assert all(torch.equal(first[0][name], again[0][name]) for name in first[0])
+    assert np.array_equal(first[1], again[1])
+    assert first[2] == again[2]
+    assert not torch.equal(first[0]["encoder.0.weight"], other[0]["encoder.0.weight"])
+    assert not np.array_equal(first[1], other[1])
+
+
+def test_temporary_files_a_killed_run_left_are_removed_by_the_next_run(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".model.safetensors.abc123.tmp.safetensors").write_bytes(b"half")
+    (out / "notes.txt").write_text("mine")
+    dimred.run(dataset="swissroll", model="mlp-ae", steps=3, out=out, overwrite=True, reporters=[],
+               settings={"dataset.n_samples": 100})  # fmt: skip
+    assert sorted(path.name for path in out.iterdir()) == [
+        "config.json", "history.csv", "metrics.json", "model.safetensors", "notes.txt"]  # fmt: skip
+
+
+def test_ctrl_c_ends_with_one_line_and_no_half_written_file(tmp_path):
+    out = tmp_path / "interrupted"
+    command = [SCRIPT, *TRAIN[:-6], "--steps", "100000", "--checkpoint-every", "25", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while checkpoint_step(out) < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1].startswith("Error: interrupted")
+    assert "Traceback" not in stderr
+    assert stdout == ""
+    assert sorted(path.name for path in out.iterdir()) == ["checkpoint.safetensors", "config.json"]
+    assert os.path.getsize(out / "checkpoint.safetensors") > 0
