@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from dimred import defaults
-from dimred.contracts import Data, Reporter, RunRecord
+from dimred.contracts import Data, EstimatorModel, Reporter, RunRecord
 from dimred.engine import evaluation, fitting, modelfile
 from dimred.engine.checkpoint import FILENAME as CHECKPOINT
 from dimred.engine.device import resolve_device, resolve_dtype
@@ -21,6 +22,7 @@ from dimred.engine.scaling import Scaler
 from dimred.engine.training import Progress, TrainingPlan
 from dimred.errors import DimredError, UsageError
 from dimred.reducer import Reducer, load, package_versions
+from dimred.registry import get_registry
 from dimred.resolve import blame, default_reporters, describe, group_settings, instantiate
 from dimred.validation import check_matrix
 
@@ -36,7 +38,7 @@ class RunResult:
     history: list[dict[str, float]]
     path: Path | None
     config: dict[str, Any]
-    reducer: Reducer
+    reducer: Reducer | None  # None for one-call models (EstimatorModel), which are not saved
     codes: np.ndarray
 
 
@@ -150,30 +152,85 @@ def run(
     if directory is not None:
         write_json(directory / "config.json", config)
 
-    checkpoint = None if directory is None else directory / CHECKPOINT
-    fit = fitting.fit(network_plugin, objective, X_raw, plan, scaler=scaler, seed=seed, device=torch_device,
-                      dtype=torch_dtype, progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                      resume=resume)  # fmt: skip
-    reducer = Reducer(model=model, n_components=None, model_options=config["model"]["options"], loss=objective.name,
-                      loss_options=config["loss"]["options"], steps=steps, epochs=epochs, batch_size=batch_size, lr=lr,
-                      schedule=schedule, dtype=dtype, scaler=scaler, device=device, random_state=seed)  # fmt: skip
-    reducer.n_features_in_ = X_raw.shape[1]
-    if data.feature_names:
-        reducer.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
-    reducer._adopt(fit.module, fit.scaler, config["model"]["options"], objective.name, config["loss"]["options"])
-    reducer.history_, reducer.train_seconds_ = fit.history, fit.train_seconds
+    if isinstance(network_plugin, EstimatorModel):
+        outcome = _fit_estimator(network_plugin, X_raw, scaler, seed)
+    else:
+        checkpoint = None if directory is None else directory / CHECKPOINT
+        fit = fitting.fit(network_plugin, objective, X_raw, plan, scaler=scaler, seed=seed, device=torch_device,
+                          dtype=torch_dtype, progress=progress, checkpoint=checkpoint,
+                          checkpoint_every=checkpoint_every, resume=resume)  # fmt: skip
+        reducer = Reducer(model=model, n_components=None, model_options=config["model"]["options"],
+                          loss=objective.name, loss_options=config["loss"]["options"], steps=steps, epochs=epochs,
+                          batch_size=batch_size, lr=lr, schedule=schedule, dtype=dtype, scaler=scaler, device=device,
+                          random_state=seed)  # fmt: skip
+        reducer.n_features_in_ = X_raw.shape[1]
+        if data.feature_names:
+            reducer.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
+        reducer._adopt(fit.module, fit.scaler, config["model"]["options"], objective.name, config["loss"]["options"])
+        reducer.history_, reducer.train_seconds_ = fit.history, fit.train_seconds
+        outcome = _apply_network(reducer, fit)
 
-    codes = evaluation.encode(fit.module, fit.X)
-    reconstruction = evaluation.decode(fit.module, codes)
-    metrics = evaluation.score(fit.module, fit.X, codes, reconstruction, seed) | {"train_seconds": fit.train_seconds}
+    metrics = evaluation.score(outcome.X, outcome.codes, outcome.reconstruction, seed, _metric_plugins(),
+                               data.intrinsic, outcome.module)  # fmt: skip
+    metrics |= {"train_seconds": outcome.train_seconds, "transform_seconds": outcome.transform_seconds}
     if directory is not None:
-        reducer.save(directory / modelfile.FILENAME, dataset=dataset, dataset_options=config["dataset"]["options"])
+        if outcome.reducer is not None:
+            outcome.reducer.save(directory / modelfile.FILENAME, dataset=dataset,
+                                 dataset_options=config["dataset"]["options"])  # fmt: skip
+            write_history(directory / "history.csv", outcome.history)
         write_json(directory / "metrics.json", metrics)
-        write_history(directory / "history.csv", fit.history)
-    record = RunRecord(dataset, model, data, fit.X.cpu().numpy(), codes.cpu().numpy(), reconstruction.cpu().numpy(),
-                       fit.history, metrics, directory, echo or (lambda _text: None))  # fmt: skip
+    record = RunRecord(dataset, model, data, outcome.X.cpu().numpy(), outcome.codes.cpu().numpy(),
+                       None if outcome.reconstruction is None else outcome.reconstruction.cpu().numpy(),
+                       outcome.history, metrics, directory, echo or (lambda _text: None))  # fmt: skip
     _report(chosen_reporters, record)
-    return RunResult(metrics, fit.history, directory, config, reducer, record.codes)
+    return RunResult(metrics, outcome.history, directory, config, outcome.reducer, record.codes)
+
+
+@dataclass(eq=False)
+class _Outcome:
+    """A fitted model's output on its training data, whatever kind of model it is."""
+
+    X: torch.Tensor
+    codes: torch.Tensor
+    reconstruction: torch.Tensor | None
+    history: list[dict[str, float]]
+    train_seconds: float
+    transform_seconds: float | None
+    reducer: Reducer | None
+    module: torch.nn.Module | None
+
+
+def _apply_network(reducer: Reducer, fit: fitting.Fit) -> _Outcome:
+    started = time.perf_counter()
+    codes = evaluation.encode(fit.module, fit.X)
+    transform_seconds = time.perf_counter() - started
+    reconstruction = evaluation.decode(fit.module, codes)
+    return _Outcome(
+        fit.X, codes, reconstruction, fit.history, fit.train_seconds, transform_seconds, reducer, fit.module
+    )
+
+
+def _fit_estimator(plugin: EstimatorModel, X_raw: np.ndarray, scaler: str, seed: int) -> _Outcome:
+    """Fit a one-call model on the scaled data (float64, CPU); measure its transform where it has one."""
+    X_tensor = torch.as_tensor(np.require(X_raw, requirements=["C", "W"])).double()
+    X = Scaler.fit(scaler, X_tensor).transform(X_tensor)
+    X_numpy = X.numpy()
+    with blame(plugin, "fit"):
+        started = time.perf_counter()
+        codes = np.asarray(plugin.fit_transform(X_numpy, seed), dtype=np.float64)
+        fit_seconds = time.perf_counter() - started
+        transform_seconds = None
+        if plugin.can_transform:
+            started = time.perf_counter()
+            plugin.transform(X_numpy)
+            transform_seconds = time.perf_counter() - started
+        reconstruction = plugin.inverse_transform(codes) if plugin.can_inverse_transform else None
+    return _Outcome(X, torch.from_numpy(codes), None if reconstruction is None else torch.as_tensor(reconstruction),
+                    [], fit_seconds, transform_seconds, None, None)  # fmt: skip
+
+
+def _metric_plugins() -> list:
+    return [instantiate("metric", info.name) for info in get_registry().plugins("metric")]
 
 
 def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | Path | None) -> Path | None:
@@ -226,7 +283,7 @@ def evaluate(
     X = scaler.transform(X_device)
     codes = evaluation.encode(reducer.module_, X)
     reconstruction = evaluation.decode(reducer.module_, codes)
-    metrics = evaluation.score(reducer.module_, X, codes, reconstruction, seed)
+    metrics = evaluation.score(X, codes, reconstruction, seed, _metric_plugins(), data.intrinsic, reducer.module_)
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
     if directory is not None:
         config = {"model": str(model) if not isinstance(model, Reducer) else reducer.model,

@@ -237,7 +237,7 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
     click.echo(f"run directory: {result.path}")
 
 
-_HEADINGS = {"dataset": "datasets", "model": "models", "loss": "losses", "reporter": "reporters"}
+_HEADINGS = {"dataset": "datasets", "model": "models", "loss": "losses", "metric": "metrics", "reporter": "reporters"}
 
 
 @cli.command()
@@ -311,6 +311,9 @@ def _print_catalogue(listing: dict[str, Any]) -> None:
         click.secho(_HEADINGS[kind], bold=True)
         for entry in entries:
             click.echo(f"  {entry['name']}  {entry['description']}  [from {entry['source']}]")
+            missing = [method for method in ("transform", "inverse_transform") if entry.get(f"can_{method}") is False]
+            if missing:
+                click.echo(f"      has no {' or '.join(missing)}: metrics that need it are reported as not available")
             for opt in entry["options"]:
                 click.echo(f"      {opt['name']} ({opt['type']}, default {opt['default']!r}): {opt['help']}")
     if listing["failed"]:

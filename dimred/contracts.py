@@ -116,7 +116,7 @@ class RunRecord:
     data: Data
     X: np.ndarray
     codes: np.ndarray
-    reconstruction: np.ndarray
+    reconstruction: np.ndarray | None
     history: list[dict[str, float]]
     metrics: dict[str, Any]
     directory: Path | None
@@ -131,6 +131,72 @@ class RunRecord:
             yield temporary
 
 
+class EstimatorModel(Model):
+    """A model fitted in one call (a scikit-learn estimator, say) instead of trained by dimred's loop.
+
+    It works on the scaled data as numpy arrays. Methods that cannot map new points (t-SNE) or codes back to
+    data (Isomap) set ``can_transform`` / ``can_inverse_transform`` to False, and the metrics that need them
+    are reported as not available. Such models are not saved as model files.
+    """
+
+    can_transform: ClassVar[bool] = True
+    can_inverse_transform: ClassVar[bool] = True
+
+    def fit_transform(self, X: np.ndarray, seed: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class MetricContext:
+    """What metric plugins see: the data as the model saw it and its codes, on a sample of the points.
+
+    ``X`` and ``codes`` hold at most a few thousand rows (a seeded subsample of bigger data); ``X_all`` and
+    ``reconstruction_all`` hold every row (``reconstruction_all`` is None when the model cannot reconstruct).
+    ``intrinsic`` are the true coordinates of the sampled rows, where the dataset knows them. ``neighbourhoods``
+    computes the rank statistics once for all the neighbourhood metrics.
+    """
+
+    X: torch.Tensor
+    codes: torch.Tensor
+    intrinsic: torch.Tensor | None
+    X_all: torch.Tensor
+    reconstruction_all: torch.Tensor | None
+    neighbours: int
+    seed: int
+    _neighbourhoods: Any = field(default=None, repr=False)
+
+    @property
+    def neighbourhoods(self):
+        if self._neighbourhoods is None:
+            from dimred.engine.metrics import neighbourhoods
+
+            self._neighbourhoods = neighbourhoods(self.X, self.codes, self.neighbours)
+        return self._neighbourhoods
+
+    def intrinsic_spearman(self, pairs: int) -> float:
+        """Spearman correlation of code distances with true-coordinate distances over ``pairs`` random pairs."""
+        from dimred.engine.metrics import distance_spearman
+
+        if self.intrinsic is None:
+            raise ValueError("this data set has no intrinsic coordinates")
+        return distance_spearman(self.codes, self.intrinsic, pairs, self.seed)
+
+
+class Metric(Plugin):
+    """Scores an embedding. ``compute`` returns named values (None where the metric does not apply)."""
+
+    kind = "metric"
+
+    def compute(self, context: MetricContext) -> dict[str, Any]:
+        raise NotImplementedError
+
+
 class Reporter(Plugin):
     """Shows or writes the results of a run. Reporters with ``enabled_by_default`` run when none is named."""
 
@@ -141,4 +207,4 @@ class Reporter(Plugin):
         raise NotImplementedError
 
 
-BASES: dict[str, type[Plugin]] = {base.kind: base for base in (Dataset, Model, Loss, Reporter)}
+BASES: dict[str, type[Plugin]] = {base.kind: base for base in (Dataset, Model, Loss, Metric, Reporter)}

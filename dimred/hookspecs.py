@@ -34,6 +34,11 @@ def register_losses(register: Register) -> None:
 
 
 @hookspec
+def register_metrics(register: Register) -> None:
+    """Register metric plugins: call ``register(cls)`` with each subclass of ``dimred.Metric``."""
+
+
+@hookspec
 def register_reporters(register: Register) -> None:
     """Register reporter plugins: call ``register(cls)`` with each subclass of ``dimred.Reporter``."""
 
@@ -43,5 +48,6 @@ HOOK_FOR_KIND = {
     "dataset": "register_datasets",
     "model": "register_models",
     "loss": "register_losses",
+    "metric": "register_metrics",
     "reporter": "register_reporters",
 }

@@ -5,7 +5,20 @@
 Anything not exported here (or from ``dimred`` itself) is private and may change.
 """
 
-from dimred.contracts import Batch, Data, Dataset, Loss, Model, NoOptions, Plugin, Reporter, RunRecord
+from dimred.contracts import (
+    Batch,
+    Data,
+    Dataset,
+    EstimatorModel,
+    Loss,
+    Metric,
+    MetricContext,
+    Model,
+    NoOptions,
+    Plugin,
+    Reporter,
+    RunRecord,
+)
 from dimred.hookspecs import hookimpl
 from dimred.options import OptionInfo, option
 
@@ -13,7 +26,10 @@ __all__ = [
     "Batch",
     "Data",
     "Dataset",
+    "EstimatorModel",
     "Loss",
+    "Metric",
+    "MetricContext",
     "Model",
     "NoOptions",
     "OptionInfo",

@@ -252,19 +252,21 @@ def reset_registry() -> None:
     _registry = None
 
 
+def _entry(info: PluginInfo) -> dict[str, Any]:
+    entry = {
+        "name": info.name,
+        "description": info.description,
+        "source": info.source,
+        "options": [dataclasses.asdict(option) for option in info.options],
+    }
+    if info.kind == "model":  # one-call models may lack a transform or an inverse
+        entry["can_transform"] = getattr(info.cls, "can_transform", True)
+        entry["can_inverse_transform"] = getattr(info.cls, "can_inverse_transform", True)
+    return entry
+
+
 def catalogue(registry: Registry) -> dict[str, Any]:
     """Every plugin by kind, with its options and source, and the failed plugins: what ``dimred plugins`` shows."""
-    listing: dict[str, Any] = {
-        kind: [
-            {
-                "name": info.name,
-                "description": info.description,
-                "source": info.source,
-                "options": [dataclasses.asdict(option) for option in info.options],
-            }
-            for info in registry.plugins(kind)
-        ]
-        for kind in KINDS
-    }
+    listing: dict[str, Any] = {kind: [_entry(info) for info in registry.plugins(kind)] for kind in KINDS}
     listing["failed"] = [dataclasses.asdict(failure) for failure in registry.failures]
     return listing

@@ -13,7 +13,7 @@ class SwissRoll(Dataset):
     """Points on a swiss roll, coloured by their position along the roll.
 
     The generator follows scikit-learn's ``make_swiss_roll`` and also returns the true unrolled coordinates
-    (position along the roll, height), which metrics can compare an embedding against.
+    (arc length along the roll, height), which metrics can compare an embedding against.
     """
 
     name = "swissroll"
@@ -38,11 +38,9 @@ class SwissRoll(Dataset):
         height = 21 * rng.random(n)
         X = np.column_stack([position * np.cos(position), height, position * np.sin(position)])
         X += self.options.noise * rng.standard_normal(X.shape)
-        return Data(
-            X=X,
-            color=position,
-            intrinsic=np.column_stack([position, height]),
-        )
+        # Unrolled, the sheet's coordinates are the arc length along the spiral and the height.
+        arc_length = 0.5 * (position * np.sqrt(1 + position**2) + np.arcsinh(position))
+        return Data(X=X, color=position, intrinsic=np.column_stack([arc_length, height]))
 
 
 @hookimpl

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 import dimred
 from conftest import plugin_module
 from dimred import hookspecs
-from dimred.plugin import Data, Dataset, Loss, Model, Reporter, option
+from dimred.plugin import Data, Dataset, Loss, Metric, Model, Reporter, option
 from dimred.registry import get_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +95,20 @@ def test_register_reporters(register_in_process):
     register_in_process(plugin_module("reporter_only", register_reporters=lambda register: register(Collector)))
     dimred.run(dataset="swissroll", model="mlp-ae", reporters=["collector"], **QUICK)
     assert Collector.last.metrics["n_samples"] == 64
+
+
+class CodeNorm(Metric):
+    name = "code-norm"
+    description = "average length of a code"
+
+    def compute(self, context):
+        return {"code_norm": context.codes.norm(dim=1).mean().item()}
+
+
+def test_register_metrics(register_in_process):
+    register_in_process(plugin_module("metric_only", register_metrics=lambda register: register(CodeNorm)))
+    result = dimred.run(dataset="swissroll", model="mlp-ae", reporters=[], **QUICK)
+    assert result.metrics["code_norm"] == pytest.approx(float(np.linalg.norm(result.codes, axis=1).mean()))
 
 
 def test_every_hook_has_a_reference_section_and_a_test_of_its_own():

@@ -52,3 +52,56 @@ def test_too_many_neighbours_is_refused():
 def test_rmse_over_all_entries():
     X = torch.zeros(4, 3)
     assert metrics.rmse(X, X + 0.5) == pytest.approx(0.5)
+
+
+def brute_force_coranking(X: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """The co-ranking matrix Q[k, l] = #{(i, j): j is i's (k+1)-th neighbour in X and (l+1)-th in Z}."""
+    n = len(X)
+
+    def ranks(points):
+        distances = np.linalg.norm(points[:, None] - points[None], axis=2)
+        np.fill_diagonal(distances, np.inf)
+        return np.argsort(np.argsort(distances, axis=1, kind="stable"), axis=1, kind="stable")
+
+    rank_x, rank_z = ranks(X), ranks(Z)
+    Q = np.zeros((n - 1, n - 1), dtype=np.int64)
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                Q[rank_x[i, j], rank_z[i, j]] += 1
+    return Q
+
+
+def test_q_nx_r_nx_and_knn_preservation_match_a_brute_force_coranking_matrix():
+    rng = np.random.default_rng(3)
+    X = rng.random((60, 4))
+    Z = X[:, :2] + 0.2 * rng.standard_normal((60, 2))
+    Q = brute_force_coranking(X, Z)
+    n = len(X)
+    expected_q = np.array([Q[:K, :K].sum() / (K * n) for K in range(1, n - 1)])
+    found = metrics.neighbourhoods(torch.from_numpy(X), torch.from_numpy(Z), k=10)
+    assert np.array_equal(found.q_nx().numpy(), expected_q)
+    expected_r = ((n - 1) * expected_q - np.arange(1, n - 1)) / (n - 1 - np.arange(1, n - 1))
+    np.testing.assert_allclose(found.r_nx().numpy(), expected_r, rtol=0, atol=1e-15)
+    weights = 1 / np.arange(1, n - 1)
+    assert found.r_nx_area() == pytest.approx((expected_r * weights).sum() / weights.sum(), abs=1e-15)
+    assert found.knn_preservation() == expected_q[9]
+
+
+def test_a_perfect_embedding_keeps_every_neighbourhood():
+    X = torch.from_numpy(np.random.default_rng(1).random((80, 2)))
+    found = metrics.neighbourhoods(X, 2 * X, k=10)
+    assert found.knn_preservation() == pytest.approx(1.0)
+    assert found.r_nx_area() == pytest.approx(1.0)
+    assert torch.allclose(found.pointwise_trustworthiness(), torch.ones(80, dtype=torch.float64))
+
+
+def test_distance_spearman_is_one_for_a_monotone_map_and_matches_scipy():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(4)
+    truth = torch.from_numpy(rng.random((300, 2)))
+    assert metrics.distance_spearman(3 * truth, truth, pairs=20000, seed=0) == pytest.approx(1.0)
+    Z = torch.from_numpy(rng.random((300, 2))) + truth
+    everything = spearmanr(torch.pdist(Z).numpy(), torch.pdist(truth).numpy()).statistic
+    assert metrics.distance_spearman(Z, truth, pairs=200000, seed=0) == pytest.approx(everything, abs=0.01)

@@ -7,11 +7,15 @@ dimred reports the eval-mode figure; the train-mode one is kept too, labelled as
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
+from dimred.contracts import Metric, MetricContext
 from dimred.engine import metrics
+from dimred.resolve import blame
 
 EVAL_BATCH = 1 << 16
 METRIC_SAMPLE = 5000  # neighbourhood metrics beyond this many points use a seeded random subsample
@@ -48,18 +52,31 @@ def metric_sample(n_samples: int, seed: int, size: int = METRIC_SAMPLE) -> torch
 
 
 def score(
-    module: torch.nn.Module, X: torch.Tensor, codes: torch.Tensor, reconstruction: torch.Tensor, seed: int
+    X: torch.Tensor,
+    codes: torch.Tensor,
+    reconstruction: torch.Tensor | None,
+    seed: int,
+    metric_plugins: Sequence[Metric],
+    intrinsic: np.ndarray | None = None,
+    module: torch.nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Reconstruction error over all rows; trustworthiness and continuity on at most METRIC_SAMPLE rows."""
+    """Every metric plugin's values; the neighbourhood metrics see at most METRIC_SAMPLE rows (seeded sample).
+
+    For a torch ``module`` the error as the reference tutorial measures it (train mode) is added, labelled so.
+    """
     sample = metric_sample(len(X), seed)
-    X_sample, Z_sample = (X, codes) if sample is None else (X[sample.to(X.device)], codes[sample.to(X.device)])
-    k = min(NEIGHBOURS, (len(X_sample) - 1) // 2)
-    return {
-        "rmse": metrics.rmse(X, reconstruction),
-        "rmse_train_mode": _train_mode_rmse(module, X_sample) if len(X_sample) > 1 else float("nan"),
-        "trustworthiness": metrics.trustworthiness(X_sample, Z_sample, k) if k >= 1 else float("nan"),
-        "continuity": metrics.continuity(X_sample, Z_sample, k) if k >= 1 else float("nan"),
-        "neighbours": k,
-        "metric_sample_size": len(X_sample),
-        "n_samples": len(X),
-    }
+
+    def pick(values: torch.Tensor) -> torch.Tensor:
+        return values if sample is None else values[sample.to(values.device)]
+
+    X_sample, codes_sample = pick(X).double().cpu(), pick(codes).double().cpu()
+    k = max(1, min(NEIGHBOURS, (len(X_sample) - 1) // 2))
+    true_coordinates = None if intrinsic is None else pick(torch.as_tensor(np.asarray(intrinsic)))
+    context = MetricContext(X_sample, codes_sample, true_coordinates, X, reconstruction, k, seed)
+    results: dict[str, Any] = {}
+    for metric in metric_plugins:
+        with blame(metric, "compute"):
+            results |= metric.compute(context)
+    if module is not None:
+        results["rmse_train_mode"] = _train_mode_rmse(module, pick(X))
+    return results | {"neighbours": k, "metric_sample_size": len(X_sample), "n_samples": len(X)}

@@ -1,14 +1,23 @@
-"""Quality metrics of an embedding, computed in chunks so memory grows as n * chunk, not n^2.
+"""Quality metrics of an embedding, from one chunked pass over the points (memory: chunk x n, never n x n).
 
-Trustworthiness (Venna & Kaski) penalises points that are neighbours in the embedding but not in the data;
-continuity is the same measure with the roles swapped. Both match scikit-learn's ``trustworthiness``.
+For every point the pass ranks all others by distance in the data (X) and in the embedding (Z), 1 = nearest,
+and keeps what the metrics need:
+- trustworthiness (Venna & Kaski): penalises embedding neighbours that are far in the data;
+- continuity: the same with the roles swapped;
+- the co-ranking counts behind Q_NX(K), the share of K-nearest neighbours kept, for every K at once
+  (Lee & Verleysen): kNN preservation is Q_NX(k), and R_NX(K) = ((n-1) Q_NX(K) - K) / (n-1-K) rescales it
+  so that a random embedding scores 0; its area under a log-K axis summarises the curve.
+Trustworthiness matches scikit-learn's; the co-ranking quantities match a brute-force co-ranking matrix.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
 
-_CHUNK_ELEMENTS = 1 << 22  # rows per chunk * n_samples: about 32 MB of float64 distances
+_CHUNK_ELEMENTS = 1 << 22  # rows per chunk * n_samples: about 32 MB per float64 matrix
 
 
 def _distances(rows: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -16,40 +25,114 @@ def _distances(rows: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return torch.cdist(rows, points, compute_mode="donot_use_mm_for_euclid_dist")
 
 
-def neighbour_ranks(ranked_space: torch.Tensor, neighbour_space: torch.Tensor, k: int) -> torch.Tensor:
-    """For every point, the ranks in ``ranked_space`` (1 = nearest) of its k nearest points in ``neighbour_space``."""
-    n = len(ranked_space)
+def _ranks(distances: torch.Tensor) -> torch.Tensor:
+    """1-based rank of every column in its row; the row's own point (distance inf) comes last."""
+    order = distances.argsort(dim=1, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(1, distances.shape[1] + 1, device=order.device).expand_as(order))
+    return ranks
+
+
+@dataclass(frozen=True)
+class Neighbourhoods:
+    """What the rank-based metrics need, for n points and k neighbours."""
+
+    n: int
+    k: int
+    trust_penalty: torch.Tensor  # per point: sum over its k embedding neighbours of max(0, data rank - k)
+    continuity_penalty: torch.Tensor  # per point: sum over its k data neighbours of max(0, embedding rank - k)
+    coranking: torch.Tensor  # [m] = number of (i, j) whose larger rank of the two is m, for m = 0..n-1
+
+    def _normaliser(self) -> float:
+        n, k = self.n, self.k
+        return 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
+
+    @property
+    def trustworthiness(self) -> float:
+        return 1.0 - self.trust_penalty.sum().item() * self._normaliser()
+
+    @property
+    def continuity(self) -> float:
+        return 1.0 - self.continuity_penalty.sum().item() * self._normaliser()
+
+    def pointwise_trustworthiness(self) -> torch.Tensor:
+        """Each point's share of the trustworthiness penalty, scaled like the whole (1 = no false neighbours)."""
+        return 1.0 - self.trust_penalty.double() * self._normaliser() * self.n
+
+    def q_nx(self) -> torch.Tensor:
+        """Q_NX(K) for K = 1..n-2."""
+        kept = self.coranking[1:].double().cumsum(0)[: self.n - 2]
+        sizes = torch.arange(1, self.n - 1, dtype=torch.float64)
+        return kept / (sizes * self.n)
+
+    def r_nx(self) -> torch.Tensor:
+        """R_NX(K) for K = 1..n-2."""
+        sizes = torch.arange(1, self.n - 1, dtype=torch.float64)
+        return ((self.n - 1) * self.q_nx() - sizes) / (self.n - 1 - sizes)
+
+    def knn_preservation(self) -> float:
+        """The average share of each point's k nearest data neighbours that are among its k nearest in Z."""
+        return self.q_nx()[self.k - 1].item()
+
+    def r_nx_area(self) -> float:
+        """Area under R_NX(K) on a log-K axis: sum of R_NX(K)/K over sum of 1/K."""
+        weights = 1.0 / torch.arange(1, self.n - 1, dtype=torch.float64)
+        return (self.r_nx() * weights).sum().item() / weights.sum().item()
+
+
+def neighbourhoods(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> Neighbourhoods:
+    """One chunked pass over the points of ``X`` (the data) and ``Z`` (their embedding)."""
+    n = len(X)
+    if not 0 < k < n / 2:
+        raise ValueError(f"k must be between 1 and n/2 = {n / 2:g}, got {k}")
+    X, Z = X.double(), Z.double()
     chunk = max(1, _CHUNK_ELEMENTS // n)
-    ranks = []
+    trust, continuity = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    coranking = torch.zeros(n + 1, dtype=torch.int64)
     for start in range(0, n, chunk):
-        rows = torch.arange(start, min(start + chunk, n), device=ranked_space.device)
-        local = torch.arange(len(rows), device=ranked_space.device)
-        ranked = _distances(ranked_space[rows], ranked_space)
-        ranked[local, rows] = torch.inf
-        near = _distances(neighbour_space[rows], neighbour_space)
-        near[local, rows] = torch.inf
-        neighbours = near.topk(k, dim=1, largest=False).indices
-        ranked_sorted = ranked.sort(dim=1).values
-        # How many points are strictly closer than each neighbour, plus one.
-        ranks.append(torch.searchsorted(ranked_sorted, ranked.gather(1, neighbours)) + 1)
-    return torch.cat(ranks)
+        rows = torch.arange(start, min(start + chunk, n), device=X.device)
+        local = torch.arange(len(rows), device=X.device)
+        data_distances, code_distances = _distances(X[rows], X), _distances(Z[rows], Z)
+        data_distances[local, rows] = torch.inf
+        code_distances[local, rows] = torch.inf
+        data_ranks, code_ranks = _ranks(data_distances), _ranks(code_distances)
+        trust[rows.cpu()] = ((data_ranks - k).clamp(min=0) * (code_ranks <= k)).sum(1).double().cpu()
+        continuity[rows.cpu()] = ((code_ranks - k).clamp(min=0) * (data_ranks <= k)).sum(1).double().cpu()
+        larger = torch.maximum(data_ranks, code_ranks)
+        larger[local, rows] = 0  # the point itself: counted in bin 0, which nothing reads
+        coranking += torch.bincount(larger.flatten().cpu(), minlength=n + 1)
+    return Neighbourhoods(n, k, trust, continuity, coranking[:n])
 
 
 def trustworthiness(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> float:
     """1 minus the normalised penalty for embedding neighbours that are far apart in the data."""
-    n = len(X)
-    if not 0 < k < n / 2:
-        raise ValueError(f"k must be between 1 and n/2 = {n / 2:g}, got {k}")
-    ranks = neighbour_ranks(X.double(), Z.double(), k)
-    penalty = (ranks - k).clamp(min=0).sum().item()
-    return 1.0 - penalty * 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
+    return neighbourhoods(X, Z, k).trustworthiness
 
 
 def continuity(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> float:
     """1 minus the normalised penalty for data neighbours that the embedding pulls apart."""
-    return trustworthiness(Z, X, k)
+    return neighbourhoods(X, Z, k).continuity
 
 
 def rmse(X: torch.Tensor, X_hat: torch.Tensor) -> float:
     """Root mean squared reconstruction error over all entries."""
     return (X_hat.double() - X.double()).square().mean().sqrt().item()
+
+
+def _ranked(values: torch.Tensor) -> torch.Tensor:
+    ranks = torch.empty_like(values)
+    ranks[values.argsort()] = torch.arange(len(values), dtype=values.dtype, device=values.device)
+    return ranks
+
+
+def distance_spearman(Z: torch.Tensor, intrinsic: torch.Tensor, pairs: int, seed: int) -> float:
+    """Spearman correlation between distances in ``Z`` and in the true coordinates, over random pairs."""
+    n = len(Z)
+    generator = torch.Generator().manual_seed(seed)
+    first = torch.randint(0, n, (pairs,), generator=generator)
+    second = (first + torch.randint(1, n, (pairs,), generator=generator)) % n  # never the same point
+    embedded = (Z.double()[first] - Z.double()[second]).norm(dim=1)
+    true = (intrinsic.double()[first] - intrinsic.double()[second]).norm(dim=1)
+    a, b = _ranked(embedded), _ranked(true)
+    a, b = a - a.mean(), b - b.mean()
+    return (a * b).sum().item() / math.sqrt((a.square().sum() * b.square().sum()).item())

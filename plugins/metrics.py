@@ -1,0 +1,84 @@
+"""The built-in metrics: reconstruction error, neighbourhood preservation and agreement with true coordinates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dimred.plugin import Metric, MetricContext, hookimpl, option
+
+CURVE_POINTS = 60  # the R_NX curve is stored at this many log-spaced neighbourhood sizes
+
+
+class ReconstructionError(Metric):
+    name = "rmse"
+    description = "root mean squared reconstruction error over all points, in the scaled units (eval mode)"
+
+    def compute(self, context: MetricContext) -> dict:
+        if context.reconstruction_all is None:
+            return {"rmse": None}
+        error = (context.reconstruction_all.double() - context.X_all.double()).square().mean().sqrt()
+        return {"rmse": error.item()}
+
+
+class Trustworthiness(Metric):
+    name = "trustworthiness"
+    description = "share of embedding neighbours that are neighbours in the data (Venna & Kaski), k neighbours"
+
+    def compute(self, context: MetricContext) -> dict:
+        return {"trustworthiness": context.neighbourhoods.trustworthiness}
+
+
+class Continuity(Metric):
+    name = "continuity"
+    description = "share of data neighbours kept together in the embedding (trustworthiness reversed)"
+
+    def compute(self, context: MetricContext) -> dict:
+        return {"continuity": context.neighbourhoods.continuity}
+
+
+class KnnPreservation(Metric):
+    name = "knn-preservation"
+    description = "average share of each point's k nearest data neighbours that stay among its k nearest codes"
+
+    def compute(self, context: MetricContext) -> dict:
+        return {"knn_preservation": context.neighbourhoods.knn_preservation()}
+
+
+class RnxCurve(Metric):
+    name = "rnx"
+    description = "R_NX(K) neighbourhood preservation for every size K (Lee & Verleysen) and its log-K area"
+
+    def compute(self, context: MetricContext) -> dict:
+        found = context.neighbourhoods
+        curve = found.r_nx().numpy()
+        sizes = np.unique(np.geomspace(1, len(curve), CURVE_POINTS).astype(int))
+        return {
+            "rnx_auc": found.r_nx_area(),
+            "rnx_curve": {"K": sizes.tolist(), "R_NX": [float(curve[size - 1]) for size in sizes]},
+        }
+
+
+class IntrinsicSpearman(Metric):
+    name = "intrinsic-spearman"
+    description = "Spearman correlation of code distances with distances in the data set's true coordinates"
+
+    @dataclass(frozen=True)
+    class Options:
+        pairs: int = option(1_000_000, "random pairs of points compared (memory grows with this, not with n^2)")
+
+        def __post_init__(self) -> None:
+            if self.pairs < 10:
+                raise ValueError("pairs must be at least 10")
+
+    def compute(self, context: MetricContext) -> dict:
+        if context.intrinsic is None:
+            return {"spearman_intrinsic": None}
+        return {"spearman_intrinsic": context.intrinsic_spearman(self.options.pairs)}
+
+
+@hookimpl
+def register_metrics(register):
+    for metric in (ReconstructionError, Trustworthiness, Continuity, KnnPreservation, RnxCurve, IntrinsicSpearman):
+        register(metric)
