@@ -11,6 +11,7 @@ from typing import Any
 _LAZY = {
     "run": "dimred.api",
     "evaluate": "dimred.api",
+    "compare": "dimred.comparison",
     "RunResult": "dimred.api",
     "EvaluationResult": "dimred.api",
     "Reducer": "dimred.reducer",

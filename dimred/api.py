@@ -40,6 +40,7 @@ class RunResult:
     config: dict[str, Any]
     reducer: Reducer | None  # None for one-call models (EstimatorModel), which are not saved
     codes: np.ndarray
+    color: np.ndarray | None = None  # the dataset's colour values, for plots
 
 
 @dataclass(eq=False)
@@ -170,8 +171,8 @@ def run(
         reducer.history_, reducer.train_seconds_ = fit.history, fit.train_seconds
         outcome = _apply_network(reducer, fit)
 
-    metrics = evaluation.score(outcome.X, outcome.codes, outcome.reconstruction, seed, _metric_plugins(),
-                               data.intrinsic, outcome.module)  # fmt: skip
+    metrics, context = evaluation.score(outcome.X, outcome.codes, outcome.reconstruction, seed, _metric_plugins(),
+                                        data.intrinsic, outcome.module)  # fmt: skip
     metrics |= {"train_seconds": outcome.train_seconds, "transform_seconds": outcome.transform_seconds}
     if directory is not None:
         if outcome.reducer is not None:
@@ -181,9 +182,9 @@ def run(
         write_json(directory / "metrics.json", metrics)
     record = RunRecord(dataset, model, data, outcome.X.cpu().numpy(), outcome.codes.cpu().numpy(),
                        None if outcome.reconstruction is None else outcome.reconstruction.cpu().numpy(),
-                       outcome.history, metrics, directory, echo or (lambda _text: None))  # fmt: skip
+                       outcome.history, metrics, directory, echo or (lambda _text: None), context)  # fmt: skip
     _report(chosen_reporters, record)
-    return RunResult(metrics, outcome.history, directory, config, outcome.reducer, record.codes)
+    return RunResult(metrics, outcome.history, directory, config, outcome.reducer, record.codes, data.color)
 
 
 @dataclass(eq=False)
@@ -283,7 +284,8 @@ def evaluate(
     X = scaler.transform(X_device)
     codes = evaluation.encode(reducer.module_, X)
     reconstruction = evaluation.decode(reducer.module_, codes)
-    metrics = evaluation.score(X, codes, reconstruction, seed, _metric_plugins(), data.intrinsic, reducer.module_)
+    metrics, context = evaluation.score(X, codes, reconstruction, seed, _metric_plugins(), data.intrinsic,
+                                        reducer.module_)  # fmt: skip
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
     if directory is not None:
         config = {"model": str(model) if not isinstance(model, Reducer) else reducer.model,
@@ -291,6 +293,7 @@ def evaluate(
         write_json(directory / "config.json", config)
         write_json(directory / "metrics.json", metrics)
     record = RunRecord(dataset, reducer.model, data, X.cpu().numpy(), codes.cpu().numpy(),
-                       reconstruction.cpu().numpy(), [], metrics, directory, echo or (lambda _text: None))  # fmt: skip
+                       reconstruction.cpu().numpy(), [], metrics, directory, echo or (lambda _text: None),
+                       context)  # fmt: skip
     _report(chosen_reporters, record)
     return EvaluationResult(metrics, directory, record.codes)

@@ -273,6 +273,28 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
     click.echo(f"results: {result.path}")
 
 
+@cli.command()
+@click.option("--dataset", required=True, help="Dataset plugin (see `dimred plugins`).")
+@click.option("--model", "models", multiple=True, required=True, help="A model to compare; repeat for several.")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per model, seeds 0..N-1.")
+@click.option("--set", "settings", multiple=True, callback=_parse_settings, metavar="dataset.OPTION=VALUE",
+              help="A dataset option, applied to every model; repeatable.")  # fmt: skip
+@click.option(
+    "--out", type=click.Path(), default=None, help="Folder for the results [default: runs/compare-<dataset>-<time>]."
+)
+@click.option("--overwrite", is_flag=True, help="Allow writing into an existing, non-empty folder.")
+@_DEVICE_OPTION
+def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
+    """Run several models on one dataset and print a table of their metrics (mean ± spread over seeds)."""
+    from dimred import api
+    from dimred.comparison import compare as run_comparison
+
+    echo_err = lambda text: click.echo(text, err=True)  # noqa: E731 (progress lines stay off stdout)
+    comparison = run_comparison(models=list(models), out=out or api.AUTO, echo=echo_err, **arguments)
+    click.echo(comparison.markdown())
+    click.echo(f"results: {comparison.path}")
+
+
 def _row_progress(label: str) -> Any:
     bar = _ProgressBar(label)
     return lambda done, total: bar(done, total, None)

@@ -108,7 +108,8 @@ class RunRecord:
     """Everything a reporter sees of a finished run.
 
     ``X`` is the data as the model saw it (after scaling); ``codes`` and ``reconstruction`` are the model's output
-    in eval mode. ``directory`` is None when the run writes nothing to disk.
+    in eval mode. ``directory`` is None when the run writes nothing to disk. ``metric_context`` is what the
+    metrics saw (the sampled points and their neighbourhood statistics).
     """
 
     dataset: str
@@ -121,6 +122,7 @@ class RunRecord:
     metrics: dict[str, Any]
     directory: Path | None
     echo: Callable[[str], None] = field(default=lambda _text: None)
+    metric_context: MetricContext | None = None
 
     @contextlib.contextmanager
     def artifact(self, filename: str) -> Iterator[Path]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred.contracts import BASES, Batch, Data, Dataset, Loss, Model, Plugin, Reporter, RunRecord
+from dimred.contracts import BASES, Batch, Data, Dataset, EstimatorModel, Loss, Model, Plugin, Reporter, RunRecord
 from dimred.options import build, describe, parse_value
 from dimred.reducer import Reducer, load
 from dimred.registry import get_registry
@@ -75,7 +75,11 @@ def check_dataset_plugin(cls: type[Dataset], options: dict[str, Any] | None = No
 def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, n_features: int = 3) -> None:
     """The network encodes and decodes with the right shapes in float32 and float64, learns (gradients reach
     every parameter), is deterministic in eval mode, honours ``n_components``, and survives a save/load
-    round trip through safetensors bit for bit."""
+    round trip through safetensors bit for bit. For an ``EstimatorModel``: codes of the right shape, the same
+    for the same seed, and working ``transform`` / ``inverse_transform`` where it claims them."""
+    if issubclass(cls, EstimatorModel):
+        _check_estimator_model(cls, options, n_features)
+        return
     plugin = _instance(cls, "model", options)
     _expect(isinstance(cls.default_loss, str), f"model '{cls.name}': default_loss must name a loss plugin")
     torch.manual_seed(0)
@@ -108,6 +112,23 @@ def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, 
     sample = np.random.default_rng(1).random((10, n_features))
     _expect(np.array_equal(loaded.transform(sample), reducer.transform(sample)),
             f"model '{cls.name}' gives different codes after a save/load round trip")  # fmt: skip
+
+
+def _check_estimator_model(cls: type[EstimatorModel], options: dict[str, Any] | None, n_features: int) -> None:
+    """A one-call model: codes of the right shape, the same for the same seed, and the methods it claims."""
+    X = np.random.default_rng(0).random((80, n_features))
+    plugin = _instance(cls, "model", options)
+    codes = np.asarray(plugin.fit_transform(X, 0))
+    _expect(codes.ndim == 2 and len(codes) == 80, f"model '{cls.name}': fit_transform gave shape {codes.shape}")
+    _expect(bool(np.isfinite(codes).all()), f"model '{cls.name}' gave non-finite codes")
+    again = _instance(cls, "model", options)
+    _expect(np.allclose(np.asarray(again.fit_transform(X, 0)), codes), f"model '{cls.name}' ignores its seed")
+    if cls.can_transform:
+        new_codes = np.asarray(plugin.transform(X[:5]))
+        _expect(new_codes.shape == (5, codes.shape[1]), f"model '{cls.name}': transform gave {new_codes.shape}")
+    if cls.can_inverse_transform:
+        back = np.asarray(plugin.inverse_transform(codes[:5]))
+        _expect(back.shape == (5, n_features), f"model '{cls.name}': inverse_transform gave {back.shape}")
 
 
 def check_loss_plugin(cls: type[Loss], options: dict[str, Any] | None = None) -> None:

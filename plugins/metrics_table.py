@@ -9,7 +9,11 @@ _ROWS = (
     ("rmse_train_mode", "reconstruction RMSE (train mode, as the tutorial measures)", "{:.4f}"),
     ("trustworthiness", "trustworthiness (k={neighbours})", "{:.4f}"),
     ("continuity", "continuity (k={neighbours})", "{:.4f}"),
+    ("knn_preservation", "kNN preservation (k={neighbours})", "{:.4f}"),
+    ("rnx_auc", "R_NX area (log K)", "{:.4f}"),
+    ("spearman_intrinsic", "Spearman vs true coordinates", "{:.4f}"),
     ("train_seconds", "training time", "{:.2f} s"),
+    ("transform_seconds", "encoding time, all points", "{:.3f} s"),
 )
 
 
@@ -21,7 +25,9 @@ class MetricsTable(Reporter):
     def report(self, run: RunRecord) -> None:
         metrics = run.metrics
         rows = [
-            (label.format(**metrics), template.format(metrics[key])) for key, label, template in _ROWS if key in metrics
+            (label.format(**metrics), "not available" if metrics[key] is None else template.format(metrics[key]))
+            for key, label, template in _ROWS
+            if key in metrics
         ]
         if metrics.get("metric_sample_size", 0) < metrics.get("n_samples", 0):
             rows.append(("neighbourhood metrics computed on", f"{metrics['metric_sample_size']} points"))

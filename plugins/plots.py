@@ -98,6 +98,8 @@ class ReconstructionPlot(_PlotReporter):
     filename = "reconstruction.png"
 
     def draw(self, run: RunRecord, rows: np.ndarray):
+        if run.reconstruction is None:  # the method cannot reconstruct
+            return None
         figure = _figure(12, 5)
         colors = _colors(run, rows)
         _scatter(figure, 121, run.X[rows], colors, "original")
@@ -123,7 +125,46 @@ class LossCurve(_PlotReporter):
         return figure
 
 
+class RnxPlot(_PlotReporter):
+    name = "rnx-plot"
+    description = "rnx.png: R_NX(K), the neighbourhood preservation at every size K, on a log-K axis"
+    filename = "rnx.png"
+    enabled_by_default = False
+
+    def draw(self, run: RunRecord, rows: np.ndarray):
+        curve = run.metrics.get("rnx_curve")
+        if not curve:
+            return None
+        figure = _figure(7, 4)
+        axes = figure.add_subplot(111)
+        axes.plot(curve["K"], curve["R_NX"], label=f"{run.model} (area {run.metrics['rnx_auc']:.3f})")
+        axes.set(xscale="log", xlabel="neighbourhood size K", ylabel="R_NX(K)", ylim=(0, 1), title=run.dataset)
+        axes.legend()
+        return figure
+
+
+class TrustMap(_PlotReporter):
+    name = "trust-map"
+    description = "trust-map.png: the codes coloured by each point's trustworthiness, to show where the map tears"
+    filename = "trust-map.png"
+    enabled_by_default = False
+
+    def draw(self, run: RunRecord, rows: np.ndarray):
+        if run.metric_context is None:
+            return None
+        context = run.metric_context
+        figure = _figure(6, 5)
+        axes = figure.add_subplot(111)
+        codes = context.codes.numpy()
+        second = codes[:, 1] if codes.shape[1] > 1 else np.zeros(len(codes))
+        points = axes.scatter(codes[:, 0], second, c=context.neighbourhoods.pointwise_trustworthiness().numpy(),
+                              cmap="magma", s=5, linewidths=0)  # fmt: skip
+        figure.colorbar(points, ax=axes, label=f"trustworthiness of the point (k={context.neighbours})")
+        axes.set_title(f"{run.model} on {run.dataset}: where neighbourhoods break")
+        return figure
+
+
 @hookimpl
 def register_reporters(register):
-    for reporter in (InputPlot, CodesPlot, ReconstructionPlot, LossCurve):
+    for reporter in (InputPlot, CodesPlot, ReconstructionPlot, LossCurve, RnxPlot, TrustMap):
         register(reporter)

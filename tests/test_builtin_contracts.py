@@ -5,11 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dimred.plugins.classical import IsomapModel, KernelPCAModel, PCAModel, TSNEModel
 from dimred.plugins.file import DataFile
+from dimred.plugins.metrics import (
+    Continuity,
+    IntrinsicSpearman,
+    KnnPreservation,
+    ReconstructionError,
+    RnxCurve,
+    Trustworthiness,
+)
 from dimred.plugins.metrics_table import MetricsTable
 from dimred.plugins.mlp_ae import MLPAutoencoder
 from dimred.plugins.mse import MeanSquaredLoss
-from dimred.plugins.plots import CodesPlot, InputPlot, LossCurve, ReconstructionPlot
+from dimred.plugins.plots import CodesPlot, InputPlot, LossCurve, ReconstructionPlot, RnxPlot, TrustMap
 from dimred.plugins.swissroll import SwissRoll
 from dimred.testing import check_dataset_plugin, check_loss_plugin, check_model_plugin, check_reporter_plugin
 
@@ -30,11 +39,33 @@ def test_mlp_ae(options):
     check_model_plugin(MLPAutoencoder, options)
 
 
+@pytest.mark.parametrize("model", [PCAModel, KernelPCAModel, IsomapModel, TSNEModel])
+def test_classical_models(model):
+    check_model_plugin(model, {"n_components": 2})
+
+
+@pytest.mark.parametrize("metric", [ReconstructionError, Trustworthiness, Continuity, KnnPreservation, RnxCurve,
+                                    IntrinsicSpearman])  # fmt: skip
+def test_metrics_return_named_numbers(metric):
+    import torch
+
+    from dimred.contracts import MetricContext
+
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.random((100, 3)))
+    context = MetricContext(X, X[:, :2], X[:, :2], X, X * 0.9, 10, 0)
+    values = metric().compute(context)
+    assert values
+    assert all(value is not None for value in values.values())
+
+
 def test_mse():
     check_loss_plugin(MeanSquaredLoss)
 
 
-@pytest.mark.parametrize("reporter", [InputPlot, CodesPlot, ReconstructionPlot, LossCurve, MetricsTable])
+@pytest.mark.parametrize(
+    "reporter", [InputPlot, CodesPlot, ReconstructionPlot, LossCurve, RnxPlot, TrustMap, MetricsTable]
+)
 def test_reporters(reporter):
     check_reporter_plugin(reporter)
 

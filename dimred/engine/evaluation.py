@@ -59,8 +59,9 @@ def score(
     metric_plugins: Sequence[Metric],
     intrinsic: np.ndarray | None = None,
     module: torch.nn.Module | None = None,
-) -> dict[str, Any]:
-    """Every metric plugin's values; the neighbourhood metrics see at most METRIC_SAMPLE rows (seeded sample).
+) -> tuple[dict[str, Any], MetricContext]:
+    """Every metric plugin's values, and the context they saw (reporters draw from it too); the neighbourhood
+    metrics see at most METRIC_SAMPLE rows (a seeded sample).
 
     For a torch ``module`` the error as the reference tutorial measures it (train mode) is added, labelled so.
     """
@@ -79,4 +80,4 @@ def score(
             results |= metric.compute(context)
     if module is not None:
         results["rmse_train_mode"] = _train_mode_rmse(module, pick(X))
-    return results | {"neighbours": k, "metric_sample_size": len(X_sample), "n_samples": len(X)}
+    return results | {"neighbours": k, "metric_sample_size": len(X_sample), "n_samples": len(X)}, context

@@ -1,0 +1,158 @@
+"""``dimred compare``: several models on one dataset over several seeds, side by side.
+
+Every run goes through ``dimred.run`` (same metrics, same scaling); the result is a table (markdown and CSV)
+of the mean and spread over seeds, the embeddings of the first seed side by side, and the R_NX curves.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dimred.api import AUTO, RunResult, run
+from dimred.atomic import atomic_path, write_text
+from dimred.engine.rundir import RUNS_FOLDER, prepare_run_directory
+from dimred.errors import UsageError
+from dimred.resolve import instantiate
+
+COLUMNS = (
+    ("train_seconds", "fit s"),
+    ("transform_seconds", "transform s"),
+    ("rmse", "RMSE"),
+    ("trustworthiness", "trustworthiness"),
+    ("continuity", "continuity"),
+    ("knn_preservation", "kNN preservation"),
+    ("rnx_auc", "R_NX area"),
+    ("spearman_intrinsic", "Spearman (true coords)"),
+)
+
+
+@dataclass(eq=False)
+class Comparison:
+    """Every run of every model, and where the comparison was written (None when nowhere)."""
+
+    dataset: str
+    runs: dict[str, list[RunResult]] = field(default_factory=dict)
+    path: Path | None = None
+
+    def summary(self, key: str, model: str) -> tuple[float, float] | None:
+        """Mean and standard deviation over seeds of one metric; None when the model does not have it."""
+        values = [result.metrics.get(key) for result in self.runs[model]]
+        if any(value is None for value in values):
+            return None
+        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+    def markdown(self) -> str:
+        header = "| method | " + " | ".join(label for _key, label in COLUMNS) + " |"
+        lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
+        for model in self.runs:
+            cells = []
+            for key, _label in COLUMNS:
+                found = self.summary(key, model)
+                number = "{:.3g}" if key.endswith("_seconds") else "{:.3f}"
+                cells.append("n/a" if found is None else f"{number.format(found[0])} ± {number.format(found[1])}")
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        seeds = len(next(iter(self.runs.values())))
+        return "\n".join(lines) + f"\n\nmean ± standard deviation over {seeds} seed(s), dataset {self.dataset}\n"
+
+    def csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["method", *(f"{key}_{part}" for key, _label in COLUMNS for part in ("mean", "std"))])
+        for model in self.runs:
+            cells: list[Any] = [model]
+            for key, _label in COLUMNS:
+                found = self.summary(key, model)
+                cells += ["", ""] if found is None else [f"{found[0]:.6g}", f"{found[1]:.6g}"]
+            writer.writerow(cells)
+        return buffer.getvalue()
+
+
+def _draw_embeddings(comparison: Comparison, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    models = list(comparison.runs)
+    figure = Figure(figsize=(4 * len(models), 4), layout="constrained")
+    for index, model in enumerate(models, start=1):
+        result = comparison.runs[model][0]
+        codes, color = result.codes, result.color
+        axes = figure.add_subplot(1, len(models), index)
+        second = codes[:, 1] if codes.shape[1] > 1 else np.zeros(len(codes))
+        axes.scatter(codes[:, 0], second, c=color, cmap="turbo", s=3, linewidths=0)
+        axes.set_title(model)
+        axes.set_xticks([])
+        axes.set_yticks([])
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100, format="png")
+
+
+def _draw_rnx(comparison: Comparison, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    axes = figure.add_subplot(111)
+    for model, results in comparison.runs.items():
+        curve = results[0].metrics.get("rnx_curve")
+        if curve:
+            axes.plot(curve["K"], curve["R_NX"], label=f"{model} (area {results[0].metrics['rnx_auc']:.3f})")
+    axes.set(xscale="log", xlabel="neighbourhood size K", ylabel="R_NX(K)", ylim=(0, 1),
+             title=f"neighbourhood preservation on {comparison.dataset}")  # fmt: skip
+    axes.legend()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100, format="png")
+
+
+def compare(
+    dataset: str,
+    models: Sequence[str],
+    *,
+    seeds: int = 1,
+    settings: Mapping[str, Any] | None = None,
+    out: str | Path | None = AUTO,
+    overwrite: bool = False,
+    echo: Callable[[str], None] | None = None,
+    **run_options: Any,
+) -> Comparison:
+    """Run every model on ``dataset`` with seeds 0..seeds-1 and tabulate the metrics.
+
+    ``settings`` may set dataset options only (``{"dataset.n_samples": 3000}``), since they apply to every
+    model; ``run_options`` (steps, lr, device...) go to every ``dimred.run``.
+    """
+    if not models:
+        raise UsageError("name at least one model to compare (--model NAME, repeatable)")
+    if seeds < 1:
+        raise UsageError(f"seeds must be at least 1, got {seeds}")
+    settings = dict(settings or {})
+    if any(not key.startswith("dataset.") for key in settings):
+        raise UsageError("compare takes dataset.* settings only: they apply to every model")
+    for model in models:
+        instantiate("model", model)  # unknown names fail before anything runs
+    directory = None
+    if out is not None:
+        directory = RUNS_FOLDER / f"compare-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}" if out == AUTO else Path(out)
+        prepare_run_directory(directory, overwrite=overwrite)
+    say = echo or (lambda _text: None)
+    comparison = Comparison(dataset)
+    for model in dict.fromkeys(models):
+        for seed in range(seeds):
+            say(f"{model}, seed {seed}...")
+            result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=[], **run_options)
+            comparison.runs.setdefault(model, []).append(result)
+    if directory is not None:
+        write_text(directory / "comparison.md", comparison.markdown())
+        write_text(directory / "comparison.csv", comparison.csv())
+        metrics = {model: [result.metrics for result in results] for model, results in comparison.runs.items()}
+        write_text(directory / "comparison.json", json.dumps(metrics, indent=2) + "\n")
+        _draw_embeddings(comparison, directory / "embeddings.png")
+        _draw_rnx(comparison, directory / "rnx.png")
+        comparison.path = directory
+    return comparison

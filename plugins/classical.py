@@ -1,0 +1,122 @@
+"""Classical reducers from scikit-learn (and UMAP when umap-learn is installed), as one-call model plugins.
+
+They go through the same runs, metrics, reporters and comparisons as the autoencoders. They are not saved as
+model files: their fitted state (for Isomap and t-SNE, the whole training set) is kept in memory only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dimred.plugin import EstimatorModel, hookimpl, option
+
+
+class _ScikitLearnModel(EstimatorModel):
+    """Wraps an estimator built by ``make``; its fitted state lives on the plugin instance."""
+
+    def make(self, seed: int) -> Any:
+        raise NotImplementedError
+
+    def fit_transform(self, X: np.ndarray, seed: int) -> np.ndarray:
+        self.estimator = self.make(seed)
+        return self.estimator.fit_transform(X)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return self.estimator.transform(X)
+
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        return self.estimator.inverse_transform(Z)
+
+
+@dataclass(frozen=True)
+class _Components:
+    n_components: int = option(2, "size of the code (the reduced dimension)")
+
+
+class PCAModel(_ScikitLearnModel):
+    name = "pca"
+    description = "principal component analysis (scikit-learn): linear, with transform and inverse"
+    Options = _Components
+
+    def make(self, seed: int) -> Any:
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=self.options.n_components, random_state=seed)
+
+
+class KernelPCAModel(_ScikitLearnModel):
+    name = "kernel-pca"
+    description = "RBF kernel PCA (scikit-learn), with a learned approximate inverse; memory grows as n^2"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "size of the code")
+        gamma: float = option(10.0, "RBF kernel width parameter (for data scaled to [0, 1])")
+
+    def make(self, seed: int) -> Any:
+        from sklearn.decomposition import KernelPCA
+
+        return KernelPCA(self.options.n_components, kernel="rbf", gamma=self.options.gamma,
+                         fit_inverse_transform=True, random_state=seed)  # fmt: skip
+
+
+class IsomapModel(_ScikitLearnModel):
+    name = "isomap"
+    description = "Isomap (scikit-learn): geodesic distances on a kNN graph; no inverse; memory grows as n^2"
+    can_inverse_transform = False
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "size of the code")
+        n_neighbors: int = option(10, "neighbours in the graph")
+
+    def make(self, seed: int) -> Any:
+        from sklearn.manifold import Isomap
+
+        return Isomap(n_neighbors=self.options.n_neighbors, n_components=self.options.n_components)
+
+
+class TSNEModel(_ScikitLearnModel):
+    name = "tsne"
+    description = "t-SNE (scikit-learn): embeds the training points only; no transform, no inverse"
+    can_transform = False
+    can_inverse_transform = False
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "size of the code")
+        perplexity: float = option(30.0, "effective number of neighbours")
+
+    def make(self, seed: int) -> Any:
+        from sklearn.manifold import TSNE
+
+        return TSNE(self.options.n_components, perplexity=self.options.perplexity, random_state=seed, init="pca")
+
+
+class UMAPModel(_ScikitLearnModel):
+    name = "umap"
+    description = "UMAP (umap-learn, an optional extra): with transform and an approximate inverse"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "size of the code")
+        n_neighbors: int = option(15, "neighbours in the fuzzy graph")
+        min_dist: float = option(0.1, "how tightly points may pack in the embedding")
+
+    def make(self, seed: int) -> Any:
+        import umap
+
+        return umap.UMAP(n_components=self.options.n_components, n_neighbors=self.options.n_neighbors,
+                         min_dist=self.options.min_dist, random_state=seed)  # fmt: skip
+
+
+@hookimpl
+def register_models(register):
+    for model in (PCAModel, KernelPCAModel, IsomapModel, TSNEModel):
+        register(model)
+    if importlib.util.find_spec("umap") is not None:  # found without importing it: numba takes seconds
+        register(UMAPModel)

@@ -1,0 +1,62 @@
+"""Classical methods through dimred run, and dimred compare end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import dimred
+from dimred.cli import cli
+
+
+@pytest.mark.parametrize(
+    ("model", "has_rmse"), [("pca", True), ("kernel-pca", True), ("isomap", False), ("tsne", False)]
+)
+def test_a_classical_method_goes_through_the_same_run(model, has_rmse, tmp_path):
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", model, "--out", str(tmp_path / "r"),
+                                      "--set", "dataset.n_samples=400"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert (metrics["rmse"] is not None) == has_rmse
+    assert metrics["trustworthiness"] > 0.8
+    assert ("not available" in result.stdout) != has_rmse
+    assert not (tmp_path / "r" / "model.safetensors").exists()  # one-call models are not saved
+    assert (tmp_path / "r" / "codes.png").exists()
+    assert (tmp_path / "r" / "reconstruction.png").exists() == has_rmse
+
+
+def test_plugins_says_what_a_method_cannot_do():
+    output = CliRunner().invoke(cli, ["plugins"]).stdout
+    assert "has no transform or inverse_transform" in output  # t-SNE
+    assert "has no inverse_transform" in output  # Isomap
+
+
+def test_compare_reproduces_the_known_ordering_on_knn_preservation(tmp_path):
+    out = tmp_path / "comparison"
+    result = CliRunner().invoke(cli, ["compare", "--dataset", "swissroll", "--model", "mlp-ae", "--model", "pca",
+                                      "--model", "isomap", "--seeds", "3", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "| isomap |" in result.stdout
+    rows = {row["method"]: row for row in csv.DictReader((out / "comparison.csv").open())}
+    knn = {method: float(row["knn_preservation_mean"]) for method, row in rows.items()}
+    assert knn["isomap"] > knn["mlp-ae"] > knn["pca"]
+    assert rows["isomap"]["rmse_mean"] == ""  # not available, not faked
+    assert float(rows["isomap"]["spearman_intrinsic_mean"]) > 0.9
+    assert {"comparison.md", "comparison.csv", "comparison.json", "embeddings.png", "rnx.png"} <= {
+        path.name for path in out.iterdir()
+    }
+
+
+def test_compare_from_python_and_its_errors():
+    comparison = dimred.compare("swissroll", ["pca"], seeds=2, out=None, settings={"dataset.n_samples": 300})
+    assert comparison.path is None
+    mean, spread = comparison.summary("trustworthiness", "pca")
+    assert 0.8 < mean < 1
+    assert spread >= 0
+    with pytest.raises(dimred.UsageError, match=r"dataset\.\* settings only"):
+        dimred.compare("swissroll", ["pca"], settings={"model.n_components": 3}, out=None)
+    with pytest.raises(dimred.UsageError, match="unknown model 'umapp'"):
+        dimred.compare("swissroll", ["pca", "umapp"], out=None)
