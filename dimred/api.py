@@ -21,6 +21,7 @@ from dimred.engine.rundir import default_run_directory, prepare_run_directory, w
 from dimred.engine.scaling import Scaler
 from dimred.engine.training import Progress, TrainingPlan
 from dimred.errors import DimredError, UsageError
+from dimred.objective import LossSpec, describe_terms, options_of, spec_text, terms_from_settings
 from dimred.reducer import Reducer, load, package_versions
 from dimred.registry import get_registry
 from dimred.resolve import blame, default_reporters, describe, group_settings, instantiate
@@ -78,7 +79,7 @@ def run(
     dataset: str,
     model: str,
     *,
-    loss: str | None = None,
+    loss: LossSpec | None = None,
     reporters: Sequence[str] | None = None,
     settings: Mapping[str, Any] | None = None,
     steps: int | None = None,
@@ -109,7 +110,7 @@ def run(
     groups = group_settings(settings or {})
     data_source = instantiate("dataset", dataset, groups.pop("dataset", {}))
     network_plugin = instantiate("model", model, groups.pop("model", {}))
-    objective = instantiate("loss", loss or network_plugin.default_loss, groups.pop("loss", {}))
+    terms = terms_from_settings(loss or network_plugin.default_loss, groups)
     chosen_reporters = _reporters(reporters, groups)
     if steps is None and epochs is None:
         steps = defaults.STEPS
@@ -133,7 +134,7 @@ def run(
     config = {
         "dataset": describe(data_source),
         "model": describe(network_plugin),
-        "loss": describe(objective),
+        "loss": describe_terms(terms),
         "reporters": [describe(reporter) for reporter in chosen_reporters],
         "training": {
             "steps": plan.total_steps(len(X_raw)),
@@ -157,17 +158,17 @@ def run(
         outcome = _fit_estimator(network_plugin, X_raw, scaler, seed)
     else:
         checkpoint = None if directory is None else directory / CHECKPOINT
-        fit = fitting.fit(network_plugin, objective, X_raw, plan, scaler=scaler, seed=seed, device=torch_device,
+        fit = fitting.fit(network_plugin, terms, X_raw, plan, scaler=scaler, seed=seed, device=torch_device,
                           dtype=torch_dtype, progress=progress, checkpoint=checkpoint,
                           checkpoint_every=checkpoint_every, resume=resume)  # fmt: skip
         reducer = Reducer(model=model, n_components=None, model_options=config["model"]["options"],
-                          loss=objective.name, loss_options=config["loss"]["options"], steps=steps, epochs=epochs,
+                          loss=spec_text(terms), loss_options=options_of(terms), steps=steps, epochs=epochs,
                           batch_size=batch_size, lr=lr, schedule=schedule, dtype=dtype, scaler=scaler, device=device,
                           random_state=seed)  # fmt: skip
         reducer.n_features_in_ = X_raw.shape[1]
         if data.feature_names:
             reducer.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
-        reducer._adopt(fit.module, fit.scaler, config["model"]["options"], objective.name, config["loss"]["options"])
+        reducer._adopt(fit.module, fit.scaler, config["model"]["options"], spec_text(terms), options_of(terms))
         reducer.history_, reducer.train_seconds_ = fit.history, fit.train_seconds
         outcome = _apply_network(reducer, fit)
 

@@ -142,7 +142,9 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
     "--dataset", default=None, help="Dataset plugin (see `dimred plugins`); required unless --config names one."
 )
 @click.option("--model", default=None, help="Model plugin (see `dimred plugins`); required unless --config names one.")
-@click.option("--loss", default=None, help="Loss plugin [default: the model's own, mse for mlp-ae].")
+@click.option("--loss", "losses", multiple=True, metavar="NAME[:WEIGHT]",
+              help="Loss plugin; repeat to train on a weighted sum (--loss mse --loss geodesic:10) "
+              "[default: the model's own].")  # fmt: skip
 @click.option(
     "--reporter",
     "reporters",
@@ -214,6 +216,7 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
     from dimred.config import read_config
 
     arguments["reporters"] = list(arguments["reporters"]) or None
+    arguments["loss"] = "+".join(arguments.pop("losses")) or None
     arguments["out"] = arguments["out"] or api.AUTO
     if resume_directory:
         if config_file:
@@ -221,7 +224,12 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
         config_file = str(Path(resume_directory) / "config.json")
         arguments |= {"out": resume_directory, "resume": True}
     if config_file:
-        given = {name for name in arguments if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
+        renamed = {"losses": "loss"}
+        given = {
+            renamed.get(name, name)
+            for name in ctx.params
+            if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        }
         from_file = read_config(config_file)
         settings = {**from_file.pop("settings"), **arguments["settings"]}
         arguments = {**arguments, **{key: value for key, value in from_file.items() if key not in given}}

@@ -56,9 +56,10 @@ def _plugin(section: Any, kind: str, path: Path) -> tuple[str, dict[str, Any]]:
         return section, {}
     if not isinstance(section, dict) or not isinstance(section.get("name"), str):
         raise UsageError(f'config file {path}: [{kind}] needs a name, e.g. name = "..."')
-    unknown = set(section) - {"name", "options"}
+    allowed = {"name", "options", "weight"} if kind == "loss" else {"name", "options"}
+    unknown = set(section) - allowed
     if unknown:
-        raise UsageError(f"config file {path}: [{kind}] has unknown keys {sorted(unknown)}; allowed: name, options")
+        raise UsageError(f"config file {path}: [{kind}] has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
     options = section.get("options") or {}
     if not isinstance(options, dict):
         raise UsageError(f"config file {path}: [{kind}] options must be a table")
@@ -75,8 +76,16 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"config file {path}: unknown keys {unknown}; allowed: {', '.join(allowed)}")
     arguments: dict[str, Any] = {key: document[key] for key in TOP_LEVEL_KEYS if key in document}
     settings: dict[str, Any] = {}
+    if isinstance(document.get("loss"), list):  # a weighted sum, as runs record it
+        terms = [_plugin(entry, "loss", path) for entry in document["loss"]]
+        weights = [entry.get("weight", 1.0) if isinstance(entry, dict) else 1.0 for entry in document["loss"]]
+        arguments["loss"] = "+".join(
+            f"{name}:{weight:g}" for (name, _options), weight in zip(terms, weights, strict=True)
+        )
+        for name, options in terms:
+            settings |= {f"loss.{name}.{option}": value for option, value in options.items()}
     for kind in PLUGIN_SECTIONS:
-        if kind in document:
+        if kind in document and not (kind == "loss" and isinstance(document[kind], list)):
             arguments[kind], options = _plugin(document[kind], kind, path)
             settings |= {f"{kind}.{option}": value for option, value in options.items()}
     if "reporters" in document:

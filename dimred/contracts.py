@@ -94,10 +94,28 @@ class Batch:
     index: torch.Tensor | None = None
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """What a loss may precompute from, once, before training: the scaled data (all rows), the run's seed, the
+    code size the model was asked for (None if it has no such option) and the device training runs on."""
+
+    X: np.ndarray
+    seed: int
+    n_components: int | None
+    device: Any
+
+
 class Loss(Plugin):
-    """Scores a batch; training minimises it. ``__call__`` returns a scalar tensor."""
+    """Scores a batch; training minimises it. ``__call__`` returns a scalar tensor.
+
+    ``prepare`` runs once before training, for losses that need something computed from the whole data set
+    (a neighbour graph, a target embedding); keep what it computes on the plugin instance.
+    """
 
     kind = "loss"
+
+    def prepare(self, data: TrainingData) -> None:
+        """Nothing to precompute, by default."""
 
     def __call__(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError

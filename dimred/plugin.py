@@ -18,6 +18,7 @@ from dimred.contracts import (
     Plugin,
     Reporter,
     RunRecord,
+    TrainingData,
 )
 from dimred.hookspecs import hookimpl
 from dimred.options import OptionInfo, option
@@ -36,6 +37,7 @@ __all__ = [
     "Plugin",
     "Reporter",
     "RunRecord",
+    "TrainingData",
     "hookimpl",
     "option",
 ]

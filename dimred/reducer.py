@@ -20,6 +20,7 @@ from dimred.engine.device import resolve_device, resolve_dtype
 from dimred.engine.scaling import Scaler
 from dimred.engine.training import Progress, TrainingPlan
 from dimred.errors import DimredError
+from dimred.objective import build_terms, options_of, spec_text
 from dimred.options import to_dict as options_dict
 from dimred.registry import get_registry
 from dimred.resolve import blame, instantiate
@@ -43,8 +44,9 @@ class Reducer(TransformerMixin, BaseEstimator):
 
     ``transform`` gives the codes, ``inverse_transform`` the reconstructions, both in eval mode and in the
     units of the input (the scaler fitted on the training data is applied and undone). The parameters mirror
-    ``dimred run``'s options; ``model_options`` and ``loss_options`` are the plugins' own (``n_components`` is
-    passed to the model when it declares that option).
+    ``dimred run``'s options; ``model_options`` are the model plugin's own (``n_components`` is passed to the
+    model when it declares that option). ``loss`` is a loss or a weighted sum (``"mse+geodesic:10"``; default:
+    the model's own) and ``loss_options`` maps a loss name to its options.
     """
 
     def __init__(
@@ -53,7 +55,7 @@ class Reducer(TransformerMixin, BaseEstimator):
         n_components: int | None = 2,
         model_options: dict[str, Any] | None = None,
         loss: str | None = None,
-        loss_options: dict[str, Any] | None = None,
+        loss_options: dict[str, dict[str, Any]] | None = None,
         steps: int | None = None,
         epochs: int | None = None,
         batch_size: int | None = defaults.BATCH_SIZE,
@@ -94,17 +96,17 @@ class Reducer(TransformerMixin, BaseEstimator):
         """Train on the rows of ``X`` (an array or DataFrame of numbers); ``y`` is ignored."""
         X = check_matrix(validate_data(self, X, dtype=_VALID_DTYPES, ensure_min_samples=2, ensure_all_finite=False))
         network_plugin = self._model_plugin()
-        objective = instantiate("loss", self.loss or network_plugin.default_loss, self.loss_options)
+        terms = build_terms(self.loss or network_plugin.default_loss, self.loss_options or {})
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         result = fitting.fit(
-            network_plugin, objective, X, self._plan(), scaler=self.scaler, seed=seed, device=device,
+            network_plugin, terms, X, self._plan(), scaler=self.scaler, seed=seed, device=device,
             dtype=resolve_dtype(self.dtype, device), progress=progress,
         )  # fmt: skip
         self.history_ = result.history
         self.train_seconds_ = result.train_seconds
-        self._adopt(result.module, result.scaler, options_dict(network_plugin.options), objective.name,
-                    options_dict(objective.options))  # fmt: skip
+        self._adopt(result.module, result.scaler, options_dict(network_plugin.options), spec_text(terms),
+                    options_of(terms))  # fmt: skip
         return self
 
     def _adopt(

@@ -20,10 +20,11 @@ def group_settings(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = {}
     for key, value in settings.items():
         kind, _, rest = key.partition(".")
-        target, _, option = rest.rpartition(".") if kind == "reporter" else ("", "", rest)
+        target, _, option = rest.rpartition(".") if kind in ("reporter", "loss") else ("", "", rest)
         if kind not in SETTING_KINDS or not option or (kind == "reporter" and not target):
             raise UsageError(
-                f"bad setting '{key}': use dataset.OPTION, model.OPTION, loss.OPTION or reporter.NAME.OPTION"
+                f"bad setting '{key}': use dataset.OPTION, model.OPTION, loss.OPTION, loss.NAME.OPTION "
+                "or reporter.NAME.OPTION"
             )
         groups.setdefault(f"{kind}.{target}" if target else kind, {})[option] = value
     return groups

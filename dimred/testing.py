@@ -22,7 +22,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred.contracts import BASES, Batch, Data, Dataset, EstimatorModel, Loss, Model, Plugin, Reporter, RunRecord
+from dimred.contracts import (
+    BASES,
+    Batch,
+    Data,
+    Dataset,
+    EstimatorModel,
+    Loss,
+    Model,
+    Plugin,
+    Reporter,
+    RunRecord,
+    TrainingData,
+)
 from dimred.options import build, describe, parse_value
 from dimred.reducer import Reducer, load
 from dimred.registry import get_registry
@@ -132,10 +144,12 @@ def _check_estimator_model(cls: type[EstimatorModel], options: dict[str, Any] | 
 
 
 def check_loss_plugin(cls: type[Loss], options: dict[str, Any] | None = None) -> None:
-    """The loss is a finite scalar tensor, deterministic, and differentiable with respect to the model output."""
+    """After ``prepare`` on a small data set, the loss is a finite scalar tensor, deterministic, and
+    differentiable with respect to the model's output."""
     plugin = _instance(cls, "loss", options)
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(32, 3, generator=generator)
+    plugin.prepare(TrainingData(X=x.numpy().astype(np.float64), seed=0, n_components=2, device=torch.device("cpu")))
     z = torch.rand(32, 2, generator=generator, requires_grad=True)
     x_hat = torch.rand(32, 3, generator=generator, requires_grad=True)
     batch = Batch(x=x, z=z, x_hat=x_hat, index=torch.arange(32))

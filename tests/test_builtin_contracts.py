@@ -79,3 +79,10 @@ def test_a_check_fails_on_a_broken_plugin():
 
     with pytest.raises(AssertionError, match="does not depend on the model's output"):
         check_loss_plugin(Constant)
+
+
+def test_geodesic_loss_and_geo_ae():
+    from dimred.plugins.geometry import GeoAutoencoder, GeodesicLoss
+
+    check_loss_plugin(GeodesicLoss, {"neighbours": 6, "landmarks": 10})
+    check_model_plugin(GeoAutoencoder)

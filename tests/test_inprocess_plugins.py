@@ -97,7 +97,7 @@ def test_a_plugin_of_each_kind_registered_in_process_runs_end_to_end(register_in
     assert CodeSummary.seen["codes"] == (80, 2)
     assert CodeSummary.seen["steps"] == 40
     assert json.loads((out / "summary.json").read_text()) == {"shape": [80, 2]}
-    assert json.loads((out / "config.json").read_text())["loss"]["name"] == "mean-abs"
+    assert json.loads((out / "config.json").read_text())["loss"][0]["name"] == "mean-abs"
     listed = CliRunner().invoke(cli, ["plugins"]).output
     assert "linear-ae  a linear autoencoder  [from module test_plugins]" in listed
 

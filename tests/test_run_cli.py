@@ -55,7 +55,7 @@ def test_config_json_holds_the_resolved_configuration(finished_run):
     config = json.loads((finished_run[0] / "config.json").read_text())
     assert config["dataset"] == {"name": "swissroll", "options": {"n_samples": 300, "noise": 0.05, "seed": None}}
     assert config["model"]["options"]["hidden"] == [128, 64]
-    assert config["loss"]["name"] == "mse"
+    assert config["loss"] == [{"name": "mse", "weight": 1.0, "options": {}}]
     assert config["training"]["steps"] == 30
     assert config["device_used"] == "cpu"
 
@@ -113,7 +113,7 @@ def test_full_batch_float64_and_epochs_are_reachable(tmp_path):
     [
         (["--dataset", "swisroll", "--model", "mlp-ae"], "unknown dataset 'swisroll' (did you mean 'swissroll'?)"),
         (["--dataset", "swissroll", "--model", "vae"], "unknown model 'vae'; choose from: "),
-        (["--dataset", "swissroll", "--model", "mlp-ae", "--loss", "l1"], "unknown loss 'l1'; choose from: mse"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--loss", "l1"], "unknown loss 'l1'; choose from: geodesic, mse"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--reporter", "nope"], "unknown reporter 'nope'"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_sample=5"],
          "unknown option 'dataset.n_sample' (did you mean 'n_samples'?); allowed: dataset.n_samples"),

@@ -44,7 +44,7 @@ def test_a_run_with_the_third_party_plugins_end_to_end(with_third_party_plugins,
     assert shown.returncode == 0, shown.stderr
     assert "codes written to" in shown.stdout
     config = json.loads((out / "config.json").read_text())
-    assert (config["dataset"]["name"], config["model"]["name"], config["loss"]["name"]) == (
+    assert (config["dataset"]["name"], config["model"]["name"], config["loss"][0]["name"]) == (
         "scurve",
         "denoising-ae",
         "huber",

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from dimred.contracts import Loss, Model
+from dimred.contracts import Model, TrainingData
 from dimred.engine.checkpoint import read_checkpoint, write_checkpoint
 from dimred.engine.scaling import Scaler
 from dimred.engine.training import Progress, Trainer, TrainingPlan
+from dimred.objective import Term
 from dimred.resolve import blame
 
 
 @dataclass(eq=False)
 class Fit:
-    """A trained network with its scaler, and how the training went. ``X`` is the scaled training data."""
+    """A trained network with its scaler, and how the training went. ``X`` is the scaled training data;
+    ``train_seconds`` includes the losses' preparation."""
 
     module: torch.nn.Module
     scaler: Scaler
@@ -28,7 +32,7 @@ class Fit:
 
 def fit(
     network_plugin: Model,
-    objective: Loss,
+    terms: Sequence[Term],
     X_raw: np.ndarray,
     plan: TrainingPlan,
     *,
@@ -52,10 +56,16 @@ def fit(
     X = fitted_scaler.transform(X_device)
     with blame(network_plugin, "build its network"):
         module = network_plugin.build(X.shape[1]).to(device=device, dtype=dtype)
+    n_components = getattr(network_plugin.options, "n_components", None)
+    started = time.perf_counter()
+    for term in terms:
+        with blame(term.loss, "prepare"):
+            term.loss.prepare(TrainingData(X.detach().cpu().numpy(), seed, n_components, device))
     generator = torch.Generator(device=device).manual_seed(seed)
-    trainer = Trainer(module, objective, X, plan, generator)
+    trainer = Trainer(module, [(term.name, term.weight, term.loss) for term in terms], X, plan, generator)
     if resume and checkpoint is not None:
         trainer.restore(*read_checkpoint(checkpoint))
     save = None if checkpoint is None else (lambda state: write_checkpoint(checkpoint, state))
+    preparation_seconds = time.perf_counter() - started
     history = trainer.run(progress, checkpoint_every, save)
-    return Fit(module, fitted_scaler, history, trainer.seconds_before, X)
+    return Fit(module, fitted_scaler, history, preparation_seconds + trainer.seconds_before, X)

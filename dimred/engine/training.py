@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,7 @@ class Trainer:
     def __init__(
         self,
         module: torch.nn.Module,
-        loss_function: LossFunction,
+        terms: Sequence[tuple[str, float, LossFunction]],
         X: torch.Tensor,
         plan: TrainingPlan,
         generator: torch.Generator,
@@ -85,7 +85,7 @@ class Trainer:
         self.batch = plan.batch_for(len(X))
         if self.batch < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules()):
             raise UsageError("batch norm needs at least 2 samples per batch; raise the batch size")
-        self.module, self.loss_function, self.X, self.generator = module, loss_function, X, generator
+        self.module, self.terms, self.X, self.generator = module, list(terms), X, generator
         self.per_epoch = len(X) // self.batch
         self.total = plan.total_steps(len(X))
         self.log_every = max(1, min(self.per_epoch, self.total // HISTORY_ROWS))
@@ -113,22 +113,29 @@ class Trainer:
     ) -> list[dict[str, float]]:
         """Train to the planned number of steps; call ``on_checkpoint`` every ``checkpoint_every`` steps."""
         self.module.train()
-        running = torch.zeros((), dtype=self.X.dtype, device=self.X.device)
+        running = torch.zeros(len(self.terms), dtype=self.X.dtype, device=self.X.device)
+        weights = torch.tensor([weight for _name, weight, _function in self.terms], dtype=self.X.dtype,
+                               device=self.X.device)  # fmt: skip
         logged_step = self.step
         started = time.perf_counter() - self.seconds_before
         while self.step < self.total:
             x, index = self._next_batch()
             z = self.module.encode(x)
-            loss = self.loss_function(Batch(x=x, z=z, x_hat=self.module.decode(z), index=index))
+            batch = Batch(x=x, z=z, x_hat=self.module.decode(z), index=index)
+            values = torch.stack([function(batch) for _name, _weight, function in self.terms])
+            loss = (weights * values).sum()
             self.optimizer.zero_grad()
             loss.backward()
             lr, beta1 = self.schedule(self.step)
             self.optimizer.step(lr, beta1)
-            running += loss.detach()
+            running += values.detach()
             self.step += 1
             checkpoint_due = checkpoint_every is not None and self.step % checkpoint_every == 0
             if self.step % self.log_every == 0 or self.step == self.total or checkpoint_due:
-                mean_loss = (running / (self.step - logged_step)).item()
+                means = (running / (self.step - logged_step)).tolist()
+                mean_loss = sum(
+                    weight * mean for (_name, weight, _function), mean in zip(self.terms, means, strict=True)
+                )
                 if not math.isfinite(mean_loss):
                     label = "NaN" if math.isnan(mean_loss) else "infinite"
                     raise DivergenceError(
@@ -136,15 +143,12 @@ class Trainer:
                         "lower the learning rate (--lr)"
                     )
                 self.seconds_before = time.perf_counter() - started
-                self.history.append(
-                    {
-                        "step": self.step,
-                        "epoch": self.step / self.per_epoch,
-                        "loss": mean_loss,
-                        "lr": lr,
-                        "seconds": self.seconds_before,
+                row = {"step": self.step, "epoch": self.step / self.per_epoch, "loss": mean_loss}
+                if len(self.terms) > 1:  # each term unweighted, so the curves compare with single-loss runs
+                    row |= {
+                        f"loss.{name}": mean for (name, _weight, _function), mean in zip(self.terms, means, strict=True)
                     }
-                )
+                self.history.append(row | {"lr": lr, "seconds": self.seconds_before})
                 running.zero_()
                 logged_step = self.step
                 if progress is not None:

@@ -1,0 +1,91 @@
+"""What training minimises: one loss plugin or a weighted sum of several (``mse+geodesic:10``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dimred.contracts import Loss
+from dimred.errors import UsageError
+from dimred.options import to_dict
+from dimred.resolve import instantiate
+
+LossSpec = str | Sequence[str]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One loss plugin and its weight in the sum."""
+
+    loss: Loss
+    weight: float
+
+    @property
+    def name(self) -> str:
+        return self.loss.name
+
+
+def parse_spec(spec: LossSpec) -> list[tuple[str, float]]:
+    """``"mse+geodesic:10"`` or ``["mse", "geodesic:10"]`` -> ``[("mse", 1.0), ("geodesic", 10.0)]``."""
+    parts = spec.split("+") if isinstance(spec, str) else [piece for item in spec for piece in item.split("+")]
+    terms = []
+    for part in (piece.strip() for piece in parts):
+        name, _, weight_text = part.partition(":")
+        try:
+            weight = float(weight_text) if weight_text else 1.0
+        except ValueError:
+            raise UsageError(f"bad loss weight in '{part}': use NAME or NAME:WEIGHT, e.g. geodesic:0.5") from None
+        if not name or not math.isfinite(weight) or weight <= 0:
+            raise UsageError(f"bad loss '{part}': use NAME or NAME:WEIGHT with a positive weight")
+        terms.append((name, weight))
+    names = [name for name, _weight in terms]
+    if len(set(names)) != len(names):
+        raise UsageError(f"a loss appears twice in '{spec_text(terms)}'")
+    return terms
+
+
+def spec_text(terms: Sequence[tuple[str, float]] | Sequence[Term]) -> str:
+    """The canonical text of a loss combination: ``mse`` or ``mse+geodesic:10``."""
+    pairs = [(term.name, term.weight) if isinstance(term, Term) else term for term in terms]
+    return "+".join(name if weight == 1.0 else f"{name}:{weight:g}" for name, weight in pairs)
+
+
+def build_terms(spec: LossSpec, options: Mapping[str, Mapping[str, Any]]) -> list[Term]:
+    """Instantiate every loss of ``spec``; ``options`` maps a loss name to its option values."""
+    terms = parse_spec(spec)
+    unknown = set(options) - {name for name, _weight in terms}
+    if unknown:
+        raise UsageError(f"options for a loss that is not in this run: {', '.join(sorted(unknown))}")
+    return [
+        Term(
+            instantiate("loss", name, options.get(name, {}), prefix=f"loss.{name}" if len(terms) > 1 else "loss"),
+            weight,
+        )
+        for name, weight in terms
+    ]
+
+
+def terms_from_settings(spec: LossSpec, groups: dict[str, dict[str, Any]]) -> list[Term]:
+    """Build the terms, taking their options out of grouped settings (``loss.OPTION`` for a single loss,
+    ``loss.NAME.OPTION`` for any)."""
+    names = [name for name, _weight in parse_spec(spec)]
+    options = {name: groups.pop(f"loss.{name}") for name in names if f"loss.{name}" in groups}
+    if "loss" in groups:
+        if len(names) != 1:
+            raise UsageError("with several losses, set their options as loss.NAME.OPTION")
+        options.setdefault(names[0], {}).update(groups.pop("loss"))
+    strays = sorted(key for key in groups if key.startswith("loss."))
+    if strays:
+        raise UsageError(f"options for a loss that is not in this run: {', '.join(strays)}")
+    return build_terms(spec, options)
+
+
+def describe_terms(terms: Sequence[Term]) -> list[dict[str, Any]]:
+    """The terms as configuration: name, weight and options of each."""
+    return [{"name": term.name, "weight": term.weight, "options": to_dict(term.loss.options)} for term in terms]
+
+
+def options_of(terms: Sequence[Term]) -> dict[str, dict[str, Any]]:
+    return {term.name: to_dict(term.loss.options) for term in terms}

@@ -1,0 +1,90 @@
+"""An autoencoder that unrolls: reconstruction plus a pull of the codes toward geodesic (Isomap-like)
+coordinates computed once from a landmark subset, so memory and time grow as n * landmarks, never n^2.
+
+The target comes from Landmark Isomap (de Silva & Tenenbaum, 2003): shortest paths on the k-nearest-neighbour
+graph from a few hundred landmarks, classical MDS on the landmarks, and every other point placed by distance-based
+triangulation. Pulling the codes toward it while reconstructing is geometry-regularised autoencoding (GRAE,
+Duque et al., 2022), here with Isomap's geodesic geometry as the target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dimred.errors import DimredError
+from dimred.plugin import Batch, Loss, TrainingData, hookimpl, option
+from dimred.plugins.mlp_ae import MLPAutoencoder
+
+
+def landmark_isomap(X: np.ndarray, n_components: int, neighbours: int, landmarks: int, seed: int) -> np.ndarray:
+    """Landmark Isomap coordinates of every row of ``X`` (memory: landmarks x n)."""
+    from scipy.sparse.csgraph import connected_components, dijkstra
+    from sklearn.neighbors import NearestNeighbors
+
+    n = len(X)
+    graph = NearestNeighbors(n_neighbors=min(neighbours, n - 1)).fit(X).kneighbors_graph(mode="distance")
+    pieces, _labels = connected_components(graph, directed=False)
+    if pieces > 1:
+        raise DimredError(
+            f"the {neighbours}-nearest-neighbour graph falls into {pieces} pieces; raise loss.geodesic.neighbours"
+        )
+    chosen = np.random.default_rng(seed).choice(n, size=min(landmarks, n), replace=False)
+    squared = dijkstra(graph, directed=False, indices=chosen) ** 2  # landmarks x n
+    among = squared[:, chosen]
+    centring = np.eye(len(chosen)) - 1.0 / len(chosen)
+    eigenvalues, eigenvectors = np.linalg.eigh(-0.5 * centring @ among @ centring)
+    top = np.argsort(eigenvalues)[::-1][:n_components]
+    if eigenvalues[top].min() <= 0:
+        raise DimredError("the landmark geometry has fewer dimensions than the code; lower n_components")
+    placement = eigenvectors[:, top] / np.sqrt(eigenvalues[top])
+    return -0.5 * (squared - among.mean(axis=1, keepdims=True)).T @ placement
+
+
+class GeodesicLoss(Loss):
+    name = "geodesic"
+    description = "mean squared distance of the codes from Landmark Isomap coordinates (computed once, n x landmarks)"
+
+    @dataclass(frozen=True)
+    class Options:
+        neighbours: int = option(8, "neighbours in the graph whose shortest paths approximate geodesic distances")
+        landmarks: int = option(200, "landmarks the geodesic distances are measured from")
+
+        def __post_init__(self) -> None:
+            if self.neighbours < 2 or self.landmarks < 3:
+                raise ValueError("neighbours must be at least 2 and landmarks at least 3")
+
+    def prepare(self, data: TrainingData) -> None:
+        import torch
+
+        target = landmark_isomap(data.X, data.n_components or 2, self.options.neighbours, self.options.landmarks,
+                                 data.seed)  # fmt: skip
+        target /= target.std()  # unit spread: the weight means the same whatever the data's size
+        self.target = torch.as_tensor(target, dtype=torch.float32, device=data.device)
+
+    def __call__(self, batch: Batch):
+        target = self.target if batch.index is None else self.target[batch.index]
+        return (batch.z - target.to(batch.z.dtype)).square().mean()
+
+
+class GeoAutoencoder(MLPAutoencoder):
+    """The tutorial's MLP without dropout, trained on reconstruction plus the geodesic pull."""
+
+    name = "geo-ae"
+    description = "autoencoder that reconstructs and unrolls: mse + geodesic:10 on an MLP without dropout"
+    default_loss = "mse+geodesic:10"
+
+    @dataclass(frozen=True)
+    class Options(MLPAutoencoder.Options):
+        dropout: float = option(0.0, "dropout probability after every hidden layer (off: it blurs the geometry)")
+
+
+@hookimpl
+def register_losses(register):
+    register(GeodesicLoss)
+
+
+@hookimpl
+def register_models(register):
+    register(GeoAutoencoder)
