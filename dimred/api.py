@@ -14,7 +14,7 @@ import torch
 
 from dimred import defaults
 from dimred.contracts import Data, EstimatorModel, Reporter, RunRecord
-from dimred.engine import evaluation, fitting, modelfile
+from dimred.engine import distributed, evaluation, fitting, modelfile
 from dimred.engine.checkpoint import FILENAME as CHECKPOINT
 from dimred.engine.device import resolve_device, resolve_dtype
 from dimred.engine.rundir import default_run_directory, prepare_run_directory, write_history, write_json
@@ -115,8 +115,12 @@ def run(
     if steps is None and epochs is None:
         steps = defaults.STEPS
     plan = TrainingPlan(steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule)
-    torch_device = resolve_device(device)
+    world, torch_device = distributed.join(resolve_device(device))
     torch_dtype = resolve_dtype(dtype, torch_device)
+    if world.distributed and resume:
+        raise UsageError("--resume runs in one process; under torchrun, start the run again instead")
+    if not world.is_main:  # under torchrun only process 0 writes, reports and scores
+        out, chosen_reporters, echo, progress, checkpoint_every = None, [], None, None, None
     if checkpoint_every is not None and checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
     directory = None
@@ -160,7 +164,10 @@ def run(
         checkpoint = None if directory is None else directory / CHECKPOINT
         fit = fitting.fit(network_plugin, terms, X_raw, plan, scaler=scaler, seed=seed, device=torch_device,
                           dtype=torch_dtype, progress=progress, checkpoint=checkpoint,
-                          checkpoint_every=checkpoint_every, resume=resume)  # fmt: skip
+                          checkpoint_every=checkpoint_every, resume=resume, world=world)  # fmt: skip
+        distributed.leave(world)
+        if not world.is_main:
+            return RunResult({}, fit.history, None, config, None, np.empty((0, 0)))
         reducer = Reducer(model=model, n_components=None, model_options=config["model"]["options"],
                           loss=spec_text(terms), loss_options=options_of(terms), steps=steps, epochs=epochs,
                           batch_size=batch_size, lr=lr, schedule=schedule, dtype=dtype, scaler=scaler, device=device,

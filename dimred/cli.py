@@ -242,7 +242,8 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
         result = api.run(**arguments, progress=progress, echo=click.echo)
     finally:
         progress.close()
-    click.echo(f"run directory: {result.path}")
+    if result.path is not None:
+        click.echo(f"run directory: {result.path}")
 
 
 _HEADINGS = {"dataset": "datasets", "model": "models", "loss": "losses", "metric": "metrics", "reporter": "reporters"}

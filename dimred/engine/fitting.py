@@ -12,6 +12,7 @@ import torch
 
 from dimred.contracts import Model, TrainingData
 from dimred.engine.checkpoint import read_checkpoint, write_checkpoint
+from dimred.engine.distributed import World
 from dimred.engine.scaling import Scaler
 from dimred.engine.training import Progress, Trainer, TrainingPlan
 from dimred.objective import Term
@@ -44,6 +45,7 @@ def fit(
     checkpoint: Path | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    world: World | None = None,
 ) -> Fit:
     """Fit the scaler on ``X_raw``, build the plugin's network and train it; the result is in eval mode.
 
@@ -61,11 +63,14 @@ def fit(
     for term in terms:
         with blame(term.loss, "prepare"):
             term.loss.prepare(TrainingData(X.detach().cpu().numpy(), seed, n_components, device))
-    generator = torch.Generator(device=device).manual_seed(seed)
-    trainer = Trainer(module, [(term.name, term.weight, term.loss) for term in terms], X, plan, generator)
+    world = world or World()
+    generator = torch.Generator(device=device).manual_seed(seed)  # the same batch order in every process
+    if world.distributed:
+        torch.manual_seed(seed + world.rank)  # but each process its own dropout masks
+    trainer = Trainer(module, [(term.name, term.weight, term.loss) for term in terms], X, plan, generator, world)
     if resume and checkpoint is not None:
         trainer.restore(*read_checkpoint(checkpoint))
-    save = None if checkpoint is None else (lambda state: write_checkpoint(checkpoint, state))
+    save = None if checkpoint is None or not world.is_main else (lambda state: write_checkpoint(checkpoint, state))
     preparation_seconds = time.perf_counter() - started
     history = trainer.run(progress, checkpoint_every, save)
     return Fit(module, fitted_scaler, history, preparation_seconds + trainer.seconds_before, X)

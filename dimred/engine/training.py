@@ -17,6 +17,7 @@ import torch
 
 from dimred.contracts import Batch
 from dimred.defaults import SCHEDULES
+from dimred.engine.distributed import EncodeDecode, World, data_parallel
 from dimred.engine.optim import FlatAdam, one_cycle
 from dimred.errors import DimredError, UsageError
 
@@ -81,15 +82,20 @@ class Trainer:
         X: torch.Tensor,
         plan: TrainingPlan,
         generator: torch.Generator,
+        world: World | None = None,
     ) -> None:
+        self.world = world or World()
         self.batch = plan.batch_for(len(X))
-        if self.batch < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules()):
-            raise UsageError("batch norm needs at least 2 samples per batch; raise the batch size")
+        self.share = self.batch // self.world.size  # rows of each global batch this process trains on
+        has_batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
+        if self.share < 2 and has_batch_norm:
+            raise UsageError("batch norm needs at least 2 samples per batch (per process); raise the batch size")
         self.module, self.terms, self.X, self.generator = module, list(terms), X, generator
         self.per_epoch = len(X) // self.batch
         self.total = plan.total_steps(len(X))
         self.log_every = max(1, min(self.per_epoch, self.total // HISTORY_ROWS))
         self.optimizer = FlatAdam(module.parameters())
+        self.forward = data_parallel(module, self.world, X.device) if self.world.distributed else EncodeDecode(module)
         self.schedule = _schedule(plan, self.total)
         self.step = 0
         self.order: torch.Tensor | None = None
@@ -97,12 +103,17 @@ class Trainer:
         self.seconds_before = 0.0  # time spent before a resume
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This process's share of the next global batch (all of it when training alone)."""
+        mine = slice(self.world.rank * self.share, (self.world.rank + 1) * self.share)
         if self.batch == len(self.X):
-            return self.X, None
+            if not self.world.distributed:
+                return self.X, None
+            index = torch.arange(len(self.X), device=self.X.device)[mine]
+            return self.X[index], index
         position = self.step % self.per_epoch
         if position == 0:
             self.order = torch.randperm(len(self.X), device=self.X.device, generator=self.generator)
-        index = self.order[position * self.batch : (position + 1) * self.batch]
+        index = self.order[position * self.batch : (position + 1) * self.batch][mine]
         return self.X[index], index
 
     def run(
@@ -120,8 +131,8 @@ class Trainer:
         started = time.perf_counter() - self.seconds_before
         while self.step < self.total:
             x, index = self._next_batch()
-            z = self.module.encode(x)
-            batch = Batch(x=x, z=z, x_hat=self.module.decode(z), index=index)
+            z, x_hat = self.forward(x)
+            batch = Batch(x=x, z=z, x_hat=x_hat, index=index)
             values = torch.stack([function(batch) for _name, _weight, function in self.terms])
             loss = (weights * values).sum()
             self.optimizer.zero_grad()

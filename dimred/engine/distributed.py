@@ -1,0 +1,75 @@
+"""Data-parallel training under ``torchrun``: the process group, and what each process does.
+
+Without torchrun (no WORLD_SIZE above 1 in the environment) nothing here changes a run. Under torchrun every
+process trains a DistributedDataParallel copy of the model on its own share of each global batch; gradients
+are averaged across processes by DDP. gloo is used on the CPU, nccl on CUDA. Only process 0 writes files and
+computes metrics.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes (size 1 when not distributed)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def join(device: torch.device) -> tuple[World, torch.device]:
+    """The world this process belongs to (started by torchrun, or alone), with the device it should use."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World(), device
+    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return world, device
+
+
+def leave(world: World) -> None:
+    """End this process's part in the process group (after training; process 0 then evaluates alone)."""
+    if world.distributed and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+class EncodeDecode(torch.nn.Module):
+    """Runs encode and decode in one forward call, which is what DistributedDataParallel synchronises on."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.module.encode(x)
+        return z, self.module.decode(z)
+
+
+def data_parallel(module: torch.nn.Module, world: World, device: torch.device) -> torch.nn.Module:
+    """The module wrapped for DDP. On CUDA batch norm is synchronised across processes (SyncBatchNorm); on
+    the CPU, where SyncBatchNorm does not run, each process normalises with its own share of the batch and the
+    running statistics are process 0's (DDP broadcasts buffers)."""
+    if device.type == "cuda":
+        module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    device_ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(EncodeDecode(module), device_ids=device_ids)

@@ -1,0 +1,50 @@
+"""Data-parallel training with torchrun: two CPU processes (gloo) against one, same seed and global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
+SETTINGS = ["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=800", "--steps", "300",
+            "--batch-size", "200", "--seed", "3", "--reporter", "metrics-table"]  # fmt: skip
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=environment, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("single")
+    result = run([sys.executable, "-m", "dimred", "run", *SETTINGS, "--out", "run"], folder)
+    assert result.returncode == 0, result.stderr
+    return json.loads((folder / "run" / "metrics.json").read_text())
+
+
+def test_two_processes_write_one_run_and_match_one_process(single, tmp_path):
+    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "dimred", "run", *SETTINGS, "--out", "run"]
+    result = run(command, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["run"]
+    assert len(list(tmp_path.rglob("*.safetensors"))) == 1
+    assert result.stdout.count("run directory:") == 1
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["training"]["batch_size"] == 200  # the global batch: 100 rows per process
+    for key in ("rmse", "trustworthiness", "continuity"):
+        assert metrics[key] == pytest.approx(single[key], rel=0.10), key
+
+
+def test_a_failing_process_ends_the_run_with_its_message(tmp_path):
+    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "dimred", "run", *SETTINGS, "--out", "run",
+               "--set", "model.dropout=2"]  # fmt: skip
+    result = run(command, tmp_path)
+    assert result.returncode != 0
+    assert "Error: bad model options: dropout must be in [0, 1)" in result.stderr
