@@ -178,10 +178,13 @@ def run(
         reducer._adopt(fit.module, fit.scaler, config["model"]["options"], spec_text(terms), options_of(terms))
         reducer.history_, reducer.train_seconds_ = fit.history, fit.train_seconds
         outcome = _apply_network(reducer, fit)
+        if fit.evaluated is not None:  # streamed data: evaluation sees a seeded sample of the rows
+            data = _subset(data, fit.evaluated)
 
     metrics, context = evaluation.score(outcome.X, outcome.codes, outcome.reconstruction, seed, _metric_plugins(),
                                         data.intrinsic, outcome.module)  # fmt: skip
-    metrics |= {"train_seconds": outcome.train_seconds, "transform_seconds": outcome.transform_seconds}
+    metrics |= {"train_seconds": outcome.train_seconds, "transform_seconds": outcome.transform_seconds,
+                "evaluated_rows": len(outcome.X)}  # fmt: skip
     if directory is not None:
         if outcome.reducer is not None:
             outcome.reducer.save(directory / modelfile.FILENAME, dataset=dataset,
@@ -236,6 +239,15 @@ def _fit_estimator(plugin: EstimatorModel, X_raw: np.ndarray, scaler: str, seed:
         reconstruction = plugin.inverse_transform(codes) if plugin.can_inverse_transform else None
     return _Outcome(X, torch.from_numpy(codes), None if reconstruction is None else torch.as_tensor(reconstruction),
                     [], fit_seconds, transform_seconds, None, None)  # fmt: skip
+
+
+def _subset(data: Data, rows: np.ndarray) -> Data:
+    def pick(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else np.asarray(values[rows])
+
+    return Data(
+        X=pick(data.X), color=pick(data.color), intrinsic=pick(data.intrinsic), feature_names=data.feature_names
+    )
 
 
 def _metric_plugins() -> list:

@@ -8,6 +8,8 @@ import numpy as np
 
 from dimred.errors import DimredError
 
+_CHUNK_ROWS = 1 << 20
+
 
 class DataError(DimredError, ValueError):
     """Data that dimred cannot work on (a ValueError too, as scikit-learn's conventions expect)."""
@@ -24,10 +26,11 @@ def check_matrix(X: Any, what: str = "X", min_rows: int = 2) -> np.ndarray:
         raise DataError(f"{what} must be 2-D (samples x features), got shape {array.shape}")
     if array.shape[0] < min_rows or array.shape[1] < 1:
         raise DataError(f"{what} needs at least {min_rows} samples and 1 feature, got shape {array.shape}")
-    if array.dtype.kind == "f":
-        bad = ~np.isfinite(array)
+    for start in range(0, len(array), _CHUNK_ROWS) if array.dtype.kind == "f" else ():
+        bad = ~np.isfinite(array[start : start + _CHUNK_ROWS])  # in chunks: no n x d temporary for big files
         if bad.any():
             row, column = np.argwhere(bad)[0]
+            row += start
             value = "NaN" if np.isnan(array[row, column]) else ("inf" if array[row, column] > 0 else "-inf")
             raise DataError(f"{what} has {value} at row {row}, column {column} (counting from 0)")
     return array

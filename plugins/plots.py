@@ -35,7 +35,7 @@ def _sample(run: RunRecord, limit: int) -> np.ndarray:
 
 def _scatter(figure, position: int, points: np.ndarray, color: np.ndarray | None, title: str) -> None:
     """Points in 3-D when they have 3 or more columns (the first three), else in 2-D or along a line."""
-    style = {"c": color, "cmap": "turbo", "s": 4, "linewidths": 0}
+    style = {"s": 4, "linewidths": 0} | ({} if color is None else {"c": color, "cmap": "turbo"})
     if points.shape[1] >= 3:
         axes = figure.add_subplot(position, projection="3d")
         axes.scatter(points[:, 0], points[:, 1], points[:, 2], **style)

@@ -48,3 +48,32 @@ def test_a_failing_process_ends_the_run_with_its_message(tmp_path):
     result = run(command, tmp_path)
     assert result.returncode != 0
     assert "Error: bad model options: dropout must be in [0, 1)" in result.stderr
+
+
+def test_a_large_array_is_streamed_from_its_file(tmp_path, monkeypatch):
+    import numpy as np
+    import torch
+
+    import dimred
+    from dimred.engine import fitting
+    from dimred.engine.scaling import Scaler
+
+    monkeypatch.setattr(fitting, "STREAM_ROWS", 1000)
+    monkeypatch.setattr(fitting, "EVALUATION_ROWS", 700)
+    from dimred.plugins.swissroll import SwissRoll
+
+    np.save(tmp_path / "big.npy", SwissRoll(SwissRoll.Options(n_samples=3000)).load(0).X.astype(np.float32))
+    result = dimred.run(dataset="file", model="mlp-ae", settings={"dataset.path": str(tmp_path / "big.npy")},
+                        steps=300, out=tmp_path / "run", reporters=["codes-plot"])  # fmt: skip
+    assert result.metrics["evaluated_rows"] == 700
+    assert result.metrics["n_samples"] == 700
+    assert result.metrics["trustworthiness"] > 0.95
+    assert (tmp_path / "run" / "codes.png").exists()
+    X = torch.from_numpy(np.load(tmp_path / "big.npy"))
+    for kind in ("minmax", "standard"):
+        whole, streamed = Scaler.fit(kind, X), Scaler.fit_chunks(kind, list(X.split(700)))
+        assert torch.allclose(whole.offset, streamed.offset, atol=1e-5)
+        assert torch.allclose(whole.factor, streamed.factor, rtol=1e-4)
+    with pytest.raises(dimred.UsageError, match="full-batch training needs the data in memory"):
+        dimred.run(dataset="file", model="mlp-ae", settings={"dataset.path": str(tmp_path / "big.npy")},
+                   batch_size=None, steps=3, out=None, reporters=[])  # fmt: skip

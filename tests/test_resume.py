@@ -44,15 +44,15 @@ def uninterrupted(tmp_path_factory) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("kill_after_step", [30, 240, 600])
 def test_a_run_killed_with_sigkill_and_resumed_ends_bitwise_identical(uninterrupted, tmp_path, kill_after_step):
     out = tmp_path / "killed"
-    process = subprocess.Popen(
-        [SCRIPT, *TRAIN, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen([SCRIPT, *TRAIN, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.monotonic() + 60
     while checkpoint_step(out) < kill_after_step and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert process.returncode == -signal.SIGKILL, f"the run ended before it was killed: {errors.read_text()[-2000:]}"
     assert not (out / "model.safetensors").exists()
     resumed = subprocess.run([SCRIPT, "run", "--resume", str(out)], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr

@@ -10,25 +10,37 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dimred.contracts import Model, TrainingData
+from dimred.contracts import Loss, Model, TrainingData
+from dimred.engine import evaluation, rows
 from dimred.engine.checkpoint import read_checkpoint, write_checkpoint
 from dimred.engine.distributed import World
 from dimred.engine.scaling import Scaler
 from dimred.engine.training import Progress, Trainer, TrainingPlan
+from dimred.errors import UsageError
 from dimred.objective import Term
 from dimred.resolve import blame
+
+STREAM_ROWS = 2_000_000  # above this many rows, training reads minibatches from the array where it lies
+EVALUATION_ROWS = 1_000_000  # and evaluation (errors, metrics, plots) uses a seeded sample of this many
 
 
 @dataclass(eq=False)
 class Fit:
-    """A trained network with its scaler, and how the training went. ``X`` is the scaled training data;
-    ``train_seconds`` includes the losses' preparation."""
+    """A trained network with its scaler, and how the training went. ``X`` is the scaled training data, or, for
+    data streamed from where it lies, the seeded sample of rows ``evaluated`` (row numbers) that evaluation
+    uses; ``train_seconds`` includes the losses' preparation."""
 
     module: torch.nn.Module
     scaler: Scaler
     history: list[dict[str, float]]
     train_seconds: float
     X: torch.Tensor
+    evaluated: np.ndarray | None = None
+
+
+def _prepares(term: Term) -> bool:
+    """Whether a loss overrides ``prepare`` (and so needs all the data at once)."""
+    return type(term.loss).prepare is not Loss.prepare
 
 
 def fit(
@@ -53,16 +65,31 @@ def fit(
     ``resume`` continues from the state saved there.
     """
     torch.manual_seed(seed)
-    X_device = torch.as_tensor(np.require(X_raw, requirements=["C", "W"]), device=device).to(dtype)
-    fitted_scaler = Scaler.fit(scaler, X_device)
-    X = fitted_scaler.transform(X_device)
+    evaluated = None
+    if len(X_raw) > STREAM_ROWS:  # train from the array where it lies (memory-mapped .npy files)
+        if plan.batch_size is None:
+            raise UsageError(f"full-batch training needs the data in memory; use minibatches above {STREAM_ROWS} rows")
+        for term in filter(_prepares, terms):
+            raise UsageError(f"loss '{term.name}' precomputes over the whole data set, which is kept in memory "
+                             f"only up to {STREAM_ROWS} rows")  # fmt: skip
+        fitted_scaler = Scaler.fit_chunks(scaler, rows.chunks(X_raw, dtype))
+        fitted_scaler = Scaler(scaler, fitted_scaler.offset.to(device), fitted_scaler.factor.to(device))
+        X = rows.MappedRows(X_raw, fitted_scaler, device, dtype)
+        evaluated = evaluation.metric_sample(len(X_raw), seed, size=EVALUATION_ROWS)
+    else:
+        X_device = torch.as_tensor(np.require(X_raw, requirements=["C", "W"]), device=device).to(dtype)
+        fitted_scaler = Scaler.fit(scaler, X_device)
+        X = fitted_scaler.transform(X_device)
     with blame(network_plugin, "build its network"):
         module = network_plugin.build(X.shape[1]).to(device=device, dtype=dtype)
     n_components = getattr(network_plugin.options, "n_components", None)
     started = time.perf_counter()
-    for term in terms:
-        with blame(term.loss, "prepare"):
-            term.loss.prepare(TrainingData(X.detach().cpu().numpy(), seed, n_components, device))
+    preparing = [term for term in terms if _prepares(term)]
+    if preparing:  # only in-memory data gets here (see above)
+        prepared_from = TrainingData(X.detach().cpu().numpy(), seed, n_components, device)
+        for term in preparing:
+            with blame(term.loss, "prepare"):
+                term.loss.prepare(prepared_from)
     world = world or World()
     generator = torch.Generator(device=device).manual_seed(seed)  # the same batch order in every process
     if world.distributed:
@@ -73,4 +100,7 @@ def fit(
     save = None if checkpoint is None or not world.is_main else (lambda state: write_checkpoint(checkpoint, state))
     preparation_seconds = time.perf_counter() - started
     history = trainer.run(progress, checkpoint_every, save)
-    return Fit(module, fitted_scaler, history, preparation_seconds + trainer.seconds_before, X)
+    seconds = preparation_seconds + trainer.seconds_before
+    if evaluated is None:
+        return Fit(module, fitted_scaler, history, seconds, X)
+    return Fit(module, fitted_scaler, history, seconds, X[evaluated], evaluated.numpy())

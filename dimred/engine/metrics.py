@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-_CHUNK_ELEMENTS = 1 << 22  # rows per chunk * n_samples: about 32 MB per float64 matrix
+_CHUNK_ELEMENTS = 1 << 20  # rows per chunk * n_samples: 8 MB per float64 matrix, a few of them at once
 
 
 def _distances(rows: torch.Tensor, points: torch.Tensor) -> torch.Tensor:

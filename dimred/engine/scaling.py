@@ -6,6 +6,8 @@ training data and saves it beside the weights.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 from dimred.defaults import SCALERS
@@ -22,20 +24,37 @@ class Scaler:
 
     @classmethod
     def fit(cls, kind: str, X: torch.Tensor) -> Scaler:
+        """Fit on the rows of ``X`` at once."""
+        return cls.fit_chunks(kind, [X])
+
+    @classmethod
+    def fit_chunks(cls, kind: str, chunks: Iterable[torch.Tensor]) -> Scaler:
+        """Fit in one streaming pass over chunks of rows, so the data never has to be in memory at once.
+
+        Statistics accumulate in float64 (min/max; or count, sum and sum of squares for ``standard``).
+        """
         if kind not in SCALERS:
             raise UsageError(f"unknown scaler '{kind}'; choose from: {', '.join(SCALERS)}")
+        low = high = total = squares = None
+        count = 0
+        for chunk in chunks:
+            values = chunk.double()
+            low = values.amin(dim=0) if low is None else torch.minimum(low, values.amin(dim=0))
+            high = values.amax(dim=0) if high is None else torch.maximum(high, values.amax(dim=0))
+            total = values.sum(dim=0) if total is None else total + values.sum(dim=0)
+            squares = values.square().sum(dim=0) if squares is None else squares + values.square().sum(dim=0)
+            count += len(values)
+            dtype, device = chunk.dtype, chunk.device
         if kind == "minmax":
-            offset = X.amin(dim=0)
-            spread = X.amax(dim=0) - offset
+            offset, spread = low, high - low
         elif kind == "standard":
-            offset = X.mean(dim=0)
-            spread = X.std(dim=0)
+            offset = total / count
+            spread = ((squares - count * offset.square()).clamp(min=0) / max(count - 1, 1)).sqrt()
         else:
-            offset = torch.zeros(X.shape[1], dtype=X.dtype, device=X.device)
-            spread = torch.ones_like(offset)
+            offset, spread = torch.zeros_like(low), torch.ones_like(low)
         # A constant feature maps to 0 instead of dividing by zero, as scikit-learn does.
         factor = torch.where(spread > 0, 1.0 / spread, torch.ones_like(spread))
-        return cls(kind, offset, factor)
+        return cls(kind, offset.to(device=device, dtype=dtype), factor.to(device=device, dtype=dtype))
 
     def transform(self, X: torch.Tensor) -> torch.Tensor:
         return (X - self.offset) * self.factor

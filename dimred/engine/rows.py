@@ -1,0 +1,37 @@
+"""Training rows that stay where they are (a memory-mapped file, say) and are read one minibatch at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from dimred.engine.scaling import Scaler
+
+CHUNK_ROWS = 1 << 20
+
+
+def chunks(array: np.ndarray, dtype: torch.dtype) -> Iterator[torch.Tensor]:
+    """The rows of ``array`` as tensors of at most CHUNK_ROWS rows, read one after another."""
+    for start in range(0, len(array), CHUNK_ROWS):
+        yield torch.from_numpy(np.array(array[start : start + CHUNK_ROWS])).to(dtype)
+
+
+class MappedRows:
+    """Rows gathered from ``array`` on demand, scaled and moved to the device as a batch is drawn.
+
+    Behaves like the tensor of scaled rows for what the training loop needs: ``len``, ``shape``, ``device``,
+    ``dtype`` and indexing with a tensor of row numbers.
+    """
+
+    def __init__(self, array: np.ndarray, scaler: Scaler, device: torch.device, dtype: torch.dtype) -> None:
+        self.array, self.scaler, self.device, self.dtype = array, scaler, device, dtype
+        self.shape = array.shape
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
+        rows = torch.from_numpy(np.array(self.array[index.cpu().numpy()]))
+        return self.scaler.transform(rows.to(device=self.device, dtype=self.dtype))
