@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from dimred.registry import ENTRY_POINT_GROUP, get_registry, reset_registry
 
@@ -72,6 +73,21 @@ def plugin_module(name: str, **hooks: Callable[..., Any]) -> types.ModuleType:
     for hook_name, function in hooks.items():
         setattr(module, hook_name, hookimpl(function))
     return module
+
+
+class LinearNetwork(torch.nn.Module):
+    """The smallest autoencoder network: one linear layer each way (for test plugins)."""
+
+    def __init__(self, n_features: int, n_components: int) -> None:
+        super().__init__()
+        self.down = torch.nn.Linear(n_features, n_components)
+        self.up = torch.nn.Linear(n_components, n_features)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.up(z)
 
 
 @pytest.fixture

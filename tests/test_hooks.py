@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import dimred
-from conftest import plugin_module
+from conftest import LinearNetwork, plugin_module
 from dimred import hookspecs
 from dimred.plugin import Data, Dataset, Loss, Metric, Model, Reporter, option
 from dimred.registry import get_registry
@@ -29,18 +28,6 @@ class Plane(Dataset):
         return Data(X=np.column_stack([uv, uv.sum(axis=1)]), color=uv[:, 0])
 
 
-class Affine(torch.nn.Module):
-    def __init__(self, n_features, n_components):
-        super().__init__()
-        self.down, self.up = torch.nn.Linear(n_features, n_components), torch.nn.Linear(n_components, n_features)
-
-    def encode(self, x):
-        return self.down(x)
-
-    def decode(self, z):
-        return self.up(z)
-
-
 class AffineModel(Model):
     name = "affine"
     description = "one linear layer each way"
@@ -50,7 +37,7 @@ class AffineModel(Model):
         n_components: int = option(2, "code size")
 
     def build(self, n_features):
-        return Affine(n_features, self.options.n_components)
+        return LinearNetwork(n_features, self.options.n_components)
 
 
 class CountingLoss(Loss):
@@ -82,7 +69,7 @@ def test_register_datasets(register_in_process):
 def test_register_models(register_in_process):
     register_in_process(plugin_module("affine_only", register_models=lambda register: register(AffineModel)))
     result = dimred.run(dataset="swissroll", model="affine", reporters=[], **QUICK)
-    assert isinstance(result.reducer.module_, Affine)
+    assert isinstance(result.reducer.module_, LinearNetwork)
 
 
 def test_register_losses(register_in_process):

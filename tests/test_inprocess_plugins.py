@@ -6,10 +6,9 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from click.testing import CliRunner
 
-from conftest import plugin_module
+from conftest import LinearNetwork, plugin_module
 from dimred import Data, Dataset, Loss, Model, Reporter, option
 from dimred.cli import cli
 
@@ -27,19 +26,6 @@ class Line(Dataset):
         return Data(X=np.outer(t, [1.0, 2.0, -1.0, 0.5]), color=t)
 
 
-class Linear(torch.nn.Module):
-    def __init__(self, n_features, n_components):
-        super().__init__()
-        self.down = torch.nn.Linear(n_features, n_components)
-        self.up = torch.nn.Linear(n_components, n_features)
-
-    def encode(self, x):
-        return self.down(x)
-
-    def decode(self, z):
-        return self.up(z)
-
-
 class LinearAutoencoder(Model):
     name = "linear-ae"
     description = "a linear autoencoder"
@@ -50,7 +36,7 @@ class LinearAutoencoder(Model):
         n_components: int = option(1, "code size")
 
     def build(self, n_features):
-        return Linear(n_features, self.options.n_components)
+        return LinearNetwork(n_features, self.options.n_components)
 
 
 class MeanAbsolute(Loss):
