@@ -3,11 +3,13 @@ trained model on other data as ``dimred evaluate`` does."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,15 +19,18 @@ from dimred.contracts import Data, EstimatorModel, Reporter, RunRecord
 from dimred.engine import distributed, evaluation, fitting, modelfile
 from dimred.engine.checkpoint import FILENAME as CHECKPOINT
 from dimred.engine.device import resolve_device, resolve_dtype
+from dimred.engine.modelfile import package_versions
 from dimred.engine.rundir import default_run_directory, prepare_run_directory, write_history, write_json
 from dimred.engine.scaling import Scaler
 from dimred.engine.training import Progress, TrainingPlan
 from dimred.errors import DimredError, UsageError
 from dimred.objective import LossSpec, describe_terms, options_of, spec_text, terms_from_settings
-from dimred.reducer import Reducer, load, package_versions
 from dimred.registry import get_registry
 from dimred.resolve import blame, default_reporters, describe, group_settings, instantiate
 from dimred.validation import check_matrix
+
+if TYPE_CHECKING:
+    from dimred.reducer import Reducer
 
 AUTO = "auto"
 EVALUATIONS_FOLDER = "evaluations"
@@ -39,9 +44,17 @@ class RunResult:
     history: list[dict[str, float]]
     path: Path | None
     config: dict[str, Any]
-    reducer: Reducer | None  # None for one-call models (EstimatorModel), which are not saved
     codes: np.ndarray
     color: np.ndarray | None = None  # the dataset's colour values, for plots
+    make_reducer: Callable[[], Reducer] | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def reducer(self) -> Reducer | None:
+        """The trained model as a fitted dimred.Reducer; None for one-call models (EstimatorModel).
+
+        Built on first use: scikit-learn, which Reducer builds on, takes most of a second to import.
+        """
+        return None if self.make_reducer is None else self.make_reducer()
 
 
 @dataclass(eq=False)
@@ -167,17 +180,12 @@ def run(
                           checkpoint_every=checkpoint_every, resume=resume, world=world)  # fmt: skip
         distributed.leave(world)
         if not world.is_main:
-            return RunResult({}, fit.history, None, config, None, np.empty((0, 0)))
-        reducer = Reducer(model=model, n_components=None, model_options=config["model"]["options"],
-                          loss=spec_text(terms), loss_options=options_of(terms), steps=steps, epochs=epochs,
-                          batch_size=batch_size, lr=lr, schedule=schedule, dtype=dtype, scaler=scaler, device=device,
-                          random_state=seed)  # fmt: skip
-        reducer.n_features_in_ = X_raw.shape[1]
-        if data.feature_names:
-            reducer.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
-        reducer._adopt(fit.module, fit.scaler, config["model"]["options"], spec_text(terms), options_of(terms))
-        reducer.history_, reducer.train_seconds_ = fit.history, fit.train_seconds
-        outcome = _apply_network(reducer, fit)
+            return RunResult({}, fit.history, None, config, np.empty((0, 0)))
+        settings_of_reducer = {"model": model, "n_components": None, "model_options": config["model"]["options"],
+                               "loss": spec_text(terms), "loss_options": options_of(terms), "steps": steps,
+                               "epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule,
+                               "dtype": dtype, "scaler": scaler, "device": device, "random_state": seed}  # fmt: skip
+        outcome = _apply_network(fit, settings_of_reducer, data.feature_names)
         if fit.evaluated is not None:  # streamed data: evaluation sees a seeded sample of the rows
             data = _subset(data, fit.evaluated)
 
@@ -186,16 +194,20 @@ def run(
     metrics |= {"train_seconds": outcome.train_seconds, "transform_seconds": outcome.transform_seconds,
                 "evaluated_rows": len(outcome.X)}  # fmt: skip
     if directory is not None:
-        if outcome.reducer is not None:
-            outcome.reducer.save(directory / modelfile.FILENAME, dataset=dataset,
-                                 dataset_options=config["dataset"]["options"])  # fmt: skip
+        if outcome.module is not None:
+            description = modelfile.describe_model(
+                model, config["model"]["options"], spec_text(terms), options_of(terms), X_raw.shape[1],
+                outcome.codes.shape[1], data.feature_names, dtype, dataclasses.asdict(plan) | {"random_state": seed},
+                dataset=dataset, dataset_options=config["dataset"]["options"],
+            )  # fmt: skip
+            modelfile.save_model(directory / modelfile.FILENAME, outcome.module, outcome.scaler, description)
             write_history(directory / "history.csv", outcome.history)
         write_json(directory / "metrics.json", metrics)
     record = RunRecord(dataset, model, data, outcome.X.cpu().numpy(), outcome.codes.cpu().numpy(),
                        None if outcome.reconstruction is None else outcome.reconstruction.cpu().numpy(),
                        outcome.history, metrics, directory, echo or (lambda _text: None), context)  # fmt: skip
     _report(chosen_reporters, record)
-    return RunResult(metrics, outcome.history, directory, config, outcome.reducer, record.codes, data.color)
+    return RunResult(metrics, outcome.history, directory, config, record.codes, data.color, outcome.make_reducer)
 
 
 @dataclass(eq=False)
@@ -208,18 +220,31 @@ class _Outcome:
     history: list[dict[str, float]]
     train_seconds: float
     transform_seconds: float | None
-    reducer: Reducer | None
-    module: torch.nn.Module | None
+    module: torch.nn.Module | None = None
+    scaler: Scaler | None = None
+    make_reducer: Callable[[], Reducer] | None = None
 
 
-def _apply_network(reducer: Reducer, fit: fitting.Fit) -> _Outcome:
+def _apply_network(fit: fitting.Fit, reducer_settings: dict[str, Any], feature_names: Sequence[str] | None) -> _Outcome:
     started = time.perf_counter()
     codes = evaluation.encode(fit.module, fit.X)
     transform_seconds = time.perf_counter() - started
     reconstruction = evaluation.decode(fit.module, codes)
-    return _Outcome(
-        fit.X, codes, reconstruction, fit.history, fit.train_seconds, transform_seconds, reducer, fit.module
-    )
+
+    def make_reducer() -> Reducer:
+        from dimred.reducer import Reducer
+
+        reducer = Reducer(**reducer_settings)
+        reducer.n_features_in_ = int(fit.scaler.offset.shape[0])
+        if feature_names:
+            reducer.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        settings = reducer_settings
+        reducer._adopt(fit.module, fit.scaler, settings["model_options"], settings["loss"], settings["loss_options"])
+        reducer.history_, reducer.train_seconds_ = fit.history, fit.train_seconds
+        return reducer
+
+    return _Outcome(fit.X, codes, reconstruction, fit.history, fit.train_seconds, transform_seconds, fit.module,
+                    fit.scaler, make_reducer)  # fmt: skip
 
 
 def _fit_estimator(plugin: EstimatorModel, X_raw: np.ndarray, scaler: str, seed: int) -> _Outcome:
@@ -238,7 +263,7 @@ def _fit_estimator(plugin: EstimatorModel, X_raw: np.ndarray, scaler: str, seed:
             transform_seconds = time.perf_counter() - started
         reconstruction = plugin.inverse_transform(codes) if plugin.can_inverse_transform else None
     return _Outcome(X, torch.from_numpy(codes), None if reconstruction is None else torch.as_tensor(reconstruction),
-                    [], fit_seconds, transform_seconds, None, None)  # fmt: skip
+                    [], fit_seconds, transform_seconds)  # fmt: skip
 
 
 def _subset(data: Data, rows: np.ndarray) -> Data:
@@ -257,7 +282,7 @@ def _metric_plugins() -> list:
 def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | Path | None) -> Path | None:
     if out != AUTO:
         return None if out is None else Path(out)
-    if isinstance(model, Reducer):
+    if not isinstance(model, str | Path):  # a Reducer in memory has no run directory
         return None
     run_directory = Path(model) if Path(model).is_dir() else Path(model).parent
     stem = run_directory / EVALUATIONS_FOLDER / f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -292,7 +317,9 @@ def evaluate(
         raise UsageError("evaluate takes dataset.* and reporter.* settings; the model's options are in its file")
     data_source = instantiate("dataset", dataset, groups.pop("dataset", {}))
     chosen_reporters = _reporters(reporters, groups)
-    reducer = model if isinstance(model, Reducer) else load(model, device=device)
+    from dimred.reducer import load  # scikit-learn comes with it: imported only when needed
+
+    reducer = load(model, device=device) if isinstance(model, str | Path) else model
     directory = _evaluation_directory(model, dataset, out)
     if directory is not None:
         prepare_run_directory(directory, overwrite=False)
@@ -308,7 +335,7 @@ def evaluate(
                                         reducer.module_)  # fmt: skip
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
     if directory is not None:
-        config = {"model": str(model) if not isinstance(model, Reducer) else reducer.model,
+        config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
                   "dataset": describe(data_source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
         write_json(directory / "config.json", config)
         write_json(directory / "metrics.json", metrics)

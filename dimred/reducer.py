@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,6 @@ from dimred.resolve import blame, instantiate
 from dimred.validation import check_matrix
 
 _VALID_DTYPES = [np.float64, np.float32]
-
-
-def package_versions() -> dict[str, str]:
-    def version(distribution: str) -> str:
-        try:
-            return importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            return "unknown"
-
-    return {name: version(name) for name in ("dimred", "torch", "numpy", "safetensors")}
 
 
 class Reducer(TransformerMixin, BaseEstimator):
@@ -164,20 +153,11 @@ class Reducer(TransformerMixin, BaseEstimator):
         path = Path(path)
         if path.is_dir():
             path = path / modelfile.FILENAME
-        names = getattr(self, "feature_names_in_", None)
-        description = {
-            "model": self.model,
-            "model_options": self.model_options_,
-            "loss": self.loss_,
-            "loss_options": self.loss_options_,
-            "n_features": str(self.n_features_in_),
-            "n_components": str(self.n_components_),
-            "feature_names": None if names is None else [str(name) for name in names],
-            "dtype": self.dtype,
-            "training": dataclasses.asdict(self._plan()) | {"random_state": self.random_state},
-            "versions": package_versions(),
-            **provenance,
-        }
+        description = modelfile.describe_model(
+            self.model, self.model_options_, self.loss_, self.loss_options_, self.n_features_in_, self.n_components_,
+            getattr(self, "feature_names_in_", None), self.dtype,
+            dataclasses.asdict(self._plan()) | {"random_state": self.random_state}, **provenance,
+        )  # fmt: skip
         modelfile.save_model(path, self.module_, self.scaler_, description)
         return path
 

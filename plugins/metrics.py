@@ -66,7 +66,7 @@ class IntrinsicSpearman(Metric):
 
     @dataclass(frozen=True)
     class Options:
-        pairs: int = option(1_000_000, "random pairs of points compared (memory grows with this, not with n^2)")
+        pairs: int = option(200_000, "random pairs of points compared (memory grows with this, not with n^2)")
 
         def __post_init__(self) -> None:
             if self.pairs < 10:

@@ -7,7 +7,9 @@ and options rebuild the network. Loading checks the file against that descriptio
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,44 @@ def save_model(path: Path, module: torch.nn.Module, scaler: Scaler, description:
                 "sha256": tensors_digest(tensors)}  # fmt: skip
     metadata |= {key: value if isinstance(value, str) else json.dumps(value) for key, value in description.items()}
     write_bytes(path, save(tensors, metadata=metadata))
+
+
+def package_versions() -> dict[str, str]:
+    def version(distribution: str) -> str:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {name: version(name) for name in ("dimred", "torch", "numpy", "safetensors")}
+
+
+def describe_model(
+    model: str,
+    model_options: dict[str, Any],
+    loss: str,
+    loss_options: dict[str, Any],
+    n_features: int,
+    n_components: int,
+    feature_names: Sequence[str] | None,
+    dtype: str,
+    training: dict[str, Any],
+    **provenance: Any,
+) -> dict[str, Any]:
+    """The metadata that rebuilds a trained network: plugin names and options, widths, training settings."""
+    return {
+        "model": model,
+        "model_options": model_options,
+        "loss": loss,
+        "loss_options": loss_options,
+        "n_features": str(n_features),
+        "n_components": str(n_components),
+        "feature_names": None if feature_names is None else [str(name) for name in feature_names],
+        "dtype": dtype,
+        "training": training,
+        "versions": package_versions(),
+        **provenance,
+    }
 
 
 @dataclass(frozen=True)
