@@ -29,6 +29,12 @@ def test_swissroll():
     assert data.intrinsic.shape == (300, 2)
 
 
+def test_digits():
+    from dimred.plugins.digits import Digits
+
+    assert check_dataset_plugin(Digits).X.shape == (1797, 64)
+
+
 def test_file(tmp_path):
     np.save(tmp_path / "data.npy", np.random.default_rng(0).random((20, 4)))
     assert check_dataset_plugin(DataFile, {"path": str(tmp_path / "data.npy")}).X.shape == (20, 4)
