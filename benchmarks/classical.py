@@ -15,8 +15,8 @@ import time
 import numpy as np
 import torch
 
-from dimred.engine import metrics
-from dimred.engine.evaluation import metric_sample
+from dimred._engine import metrics
+from dimred._engine.evaluation import metric_sample
 from dimred.plugins.swissroll import SwissRoll
 
 

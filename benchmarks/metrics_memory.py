@@ -18,10 +18,10 @@ import torch
 from sklearn.decomposition import PCA
 
 from common import print_table, write_results
-from dimred.engine.evaluation import score
+from dimred._engine.evaluation import score
+from dimred._registry import get_registry
+from dimred._resolve import instantiate
 from dimred.plugins.swissroll import SwissRoll
-from dimred.registry import get_registry
-from dimred.resolve import instantiate
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from sklearn.decomposition import PCA
 
 import dimred
 from common import print_table, write_results
-from dimred.engine import evaluation
+from dimred._engine import evaluation
 from dimred.plugins.swissroll import SwissRoll
 
 

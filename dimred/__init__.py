@@ -1,6 +1,8 @@
 """dimred: plugin-based dimensionality reduction with neural autoencoders beside the classical methods.
 
-Heavy modules (torch, the training engine) load on first use, so ``dimred --help`` stays fast.
+The public API is this namespace, ``dimred.plugin`` (for plugin authors) and ``dimred.testing``; modules whose
+names start with an underscore are private. Heavy modules (torch, the training engine) load on first use, so
+``dimred --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -9,32 +11,33 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "run": "dimred.api",
-    "evaluate": "dimred.api",
-    "compare": "dimred.comparison",
-    "RunResult": "dimred.api",
-    "EvaluationResult": "dimred.api",
-    "Reducer": "dimred.reducer",
-    "load": "dimred.reducer",
-    "encode_file": "dimred.transcode",
-    "decode_file": "dimred.transcode",
-    "Batch": "dimred.contracts",
-    "Data": "dimred.contracts",
-    "Dataset": "dimred.contracts",
-    "Loss": "dimred.contracts",
-    "Metric": "dimred.contracts",
-    "MetricContext": "dimred.contracts",
-    "EstimatorModel": "dimred.contracts",
-    "Model": "dimred.contracts",
-    "NoOptions": "dimred.contracts",
-    "Reporter": "dimred.contracts",
-    "RunRecord": "dimred.contracts",
-    "DimredError": "dimred.errors",
-    "PluginError": "dimred.errors",
-    "UsageError": "dimred.errors",
-    "hookimpl": "dimred.hookspecs",
-    "option": "dimred.options",
-    "get_registry": "dimred.registry",
+    "run": "dimred._api",
+    "evaluate": "dimred._api",
+    "compare": "dimred._comparison",
+    "RunResult": "dimred._api",
+    "EvaluationResult": "dimred._api",
+    "Reducer": "dimred._reducer",
+    "load": "dimred._reducer",
+    "encode_file": "dimred._transcode",
+    "decode_file": "dimred._transcode",
+    "Batch": "dimred._contracts",
+    "Data": "dimred._contracts",
+    "Dataset": "dimred._contracts",
+    "Loss": "dimred._contracts",
+    "Metric": "dimred._contracts",
+    "MetricContext": "dimred._contracts",
+    "EstimatorModel": "dimred._contracts",
+    "Model": "dimred._contracts",
+    "NoOptions": "dimred._contracts",
+    "Reporter": "dimred._contracts",
+    "RunRecord": "dimred._contracts",
+    "DimredError": "dimred._errors",
+    "PluginError": "dimred._errors",
+    "UsageError": "dimred._errors",
+    "hookimpl": "dimred._hookspecs",
+    "option": "dimred._options",
+    "get_registry": "dimred._registry",
+    "PluginWarning": "dimred._registry",
 }
 
 __all__ = sorted(_LAZY)

@@ -5,7 +5,7 @@
 Anything not exported here (or from ``dimred`` itself) is private and may change.
 """
 
-from dimred.contracts import (
+from dimred._contracts import (
     Batch,
     Data,
     Dataset,
@@ -20,8 +20,8 @@ from dimred.contracts import (
     RunRecord,
     TrainingData,
 )
-from dimred.hookspecs import hookimpl
-from dimred.options import OptionInfo, option
+from dimred._hookspecs import hookimpl
+from dimred._options import OptionInfo, option
 
 __all__ = [
     "Batch",

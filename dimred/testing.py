@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred.contracts import (
+from dimred._contracts import (
     BASES,
     Batch,
     Data,
@@ -35,9 +35,9 @@ from dimred.contracts import (
     RunRecord,
     TrainingData,
 )
-from dimred.options import build, describe, parse_value
-from dimred.reducer import Reducer, load
-from dimred.registry import get_registry
+from dimred._options import build, describe, parse_value
+from dimred._reducer import Reducer, load
+from dimred._registry import get_registry
 
 __all__ = ["check_dataset_plugin", "check_loss_plugin", "check_model_plugin", "check_reporter_plugin"]
 

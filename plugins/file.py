@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred.datafiles import read_matrix
-from dimred.errors import UsageError
+from dimred._datafiles import read_matrix
+from dimred._errors import UsageError
+from dimred._validation import DataError
 from dimred.plugin import Data, Dataset, hookimpl, option
-from dimred.validation import DataError
 
 
 class DataFile(Dataset):

@@ -55,8 +55,8 @@ def test_a_large_array_is_streamed_from_its_file(tmp_path, monkeypatch):
     import torch
 
     import dimred
-    from dimred.engine import fitting
-    from dimred.engine.scaling import Scaler
+    from dimred._engine import fitting
+    from dimred._engine.scaling import Scaler
 
     monkeypatch.setattr(fitting, "STREAM_ROWS", 1000)
     monkeypatch.setattr(fitting, "EVALUATION_ROWS", 700)

@@ -11,9 +11,9 @@ import pytest
 
 import dimred
 from conftest import LinearNetwork, plugin_module
-from dimred import hookspecs
+from dimred import _hookspecs as hookspecs
+from dimred._registry import get_registry
 from dimred.plugin import Data, Dataset, Loss, Metric, Model, Reporter, option
-from dimred.registry import get_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = {"steps": 3, "settings": {"dataset.n_samples": 64}, "out": None}

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from dimred.engine.optim import FlatAdam, one_cycle
+from dimred._engine.optim import FlatAdam, one_cycle
 from dimred.plugins._mlp_network import FastDropout, MLPNetwork
 
 

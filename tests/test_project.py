@@ -32,6 +32,13 @@ def test_ruff_is_clean(command):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_only_the_public_modules_have_public_names():
+    public = {"__init__", "__main__", "cli", "plugin", "testing", "plugins"}
+    names = {path.stem if path.is_file() else path.name for path in (ROOT / "dimred").iterdir()}
+    names -= {"__pycache__"}
+    assert {name for name in names if not name.startswith("_")} <= public
+
+
 def test_nothing_unpickles():
     pattern = re.compile(r"torch\.load\(|pickle\.load|allow_pickle=True|import pickle")
     offenders = [

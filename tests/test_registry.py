@@ -4,8 +4,8 @@ import pytest
 
 from conftest import FakeDistribution, FakeEntryPoint, plugin_module
 from dimred import Dataset, Loss
-from dimred.errors import PluginError, UsageError
-from dimred.registry import PluginWarning, get_registry
+from dimred._errors import PluginError, UsageError
+from dimred._registry import PluginWarning, get_registry
 
 
 class Circle(Dataset):

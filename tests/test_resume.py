@@ -18,7 +18,7 @@ from safetensors.numpy import load_file
 
 import dimred
 from conftest import plugin_module
-from dimred.engine.training import DivergenceError
+from dimred._engine.training import DivergenceError
 from dimred.plugin import Loss
 
 SCRIPT = str(Path(sys.executable).with_name("dimred"))

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 import dimred
+from dimred._engine.modelfile import ModelFileError
 from dimred.cli import cli
-from dimred.engine.modelfile import ModelFileError
 
 FRESH_ROLL = ["--set", "dataset.n_samples=2500", "--set", "dataset.noise=0.1"]
 

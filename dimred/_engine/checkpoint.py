@@ -10,9 +10,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from dimred.atomic import write_bytes
-from dimred.engine.training import Trainer
-from dimred.errors import DimredError
+from dimred._atomic import write_bytes
+from dimred._engine.training import Trainer
+from dimred._errors import DimredError
 
 FILENAME = "checkpoint.safetensors"
 FORMAT = "dimred-checkpoint"

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dimred.atomic import write_text
-from dimred.errors import UsageError
+from dimred._atomic import write_text
+from dimred._errors import UsageError
 
 RUNS_FOLDER = Path("runs")
 

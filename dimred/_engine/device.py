@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from dimred.defaults import DEVICES
-from dimred.errors import UsageError
+from dimred._defaults import DEVICES
+from dimred._errors import UsageError
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dimred.contracts import Loss, Model, TrainingData
-from dimred.engine import evaluation, rows
-from dimred.engine.checkpoint import read_checkpoint, write_checkpoint
-from dimred.engine.distributed import World
-from dimred.engine.scaling import Scaler
-from dimred.engine.training import Progress, Trainer, TrainingPlan
-from dimred.errors import UsageError
-from dimred.objective import Term
-from dimred.resolve import blame
+from dimred._contracts import Loss, Model, TrainingData
+from dimred._engine import evaluation, rows
+from dimred._engine.checkpoint import read_checkpoint, write_checkpoint
+from dimred._engine.distributed import World
+from dimred._engine.scaling import Scaler
+from dimred._engine.training import Progress, Trainer, TrainingPlan
+from dimred._errors import UsageError
+from dimred._objective import Term
+from dimred._resolve import blame
 
 STREAM_ROWS = 2_000_000  # above this many rows, training reads minibatches from the array where it lies
 EVALUATION_ROWS = 1_000_000  # and evaluation (errors, metrics, plots) uses a seeded sample of this many

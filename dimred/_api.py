@@ -14,23 +14,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from dimred import defaults
-from dimred.contracts import Data, EstimatorModel, Reporter, RunRecord
-from dimred.engine import distributed, evaluation, fitting, modelfile
-from dimred.engine.checkpoint import FILENAME as CHECKPOINT
-from dimred.engine.device import resolve_device, resolve_dtype
-from dimred.engine.modelfile import package_versions
-from dimred.engine.rundir import default_run_directory, prepare_run_directory, write_history, write_json
-from dimred.engine.scaling import Scaler
-from dimred.engine.training import Progress, TrainingPlan
-from dimred.errors import DimredError, UsageError
-from dimred.objective import LossSpec, describe_terms, options_of, spec_text, terms_from_settings
-from dimred.registry import get_registry
-from dimred.resolve import blame, default_reporters, describe, group_settings, instantiate
-from dimred.validation import check_matrix
+from dimred import _defaults as defaults
+from dimred._contracts import Data, EstimatorModel, Reporter, RunRecord
+from dimred._engine import distributed, evaluation, fitting, modelfile
+from dimred._engine.checkpoint import FILENAME as CHECKPOINT
+from dimred._engine.device import resolve_device, resolve_dtype
+from dimred._engine.modelfile import package_versions
+from dimred._engine.rundir import default_run_directory, prepare_run_directory, write_history, write_json
+from dimred._engine.scaling import Scaler
+from dimred._engine.training import Progress, TrainingPlan
+from dimred._errors import DimredError, UsageError
+from dimred._objective import LossSpec, describe_terms, options_of, spec_text, terms_from_settings
+from dimred._registry import get_registry
+from dimred._resolve import blame, default_reporters, describe, group_settings, instantiate
+from dimred._validation import check_matrix
 
 if TYPE_CHECKING:
-    from dimred.reducer import Reducer
+    from dimred._reducer import Reducer
 
 AUTO = "auto"
 EVALUATIONS_FOLDER = "evaluations"
@@ -232,7 +232,7 @@ def _apply_network(fit: fitting.Fit, reducer_settings: dict[str, Any], feature_n
     reconstruction = evaluation.decode(fit.module, codes)
 
     def make_reducer() -> Reducer:
-        from dimred.reducer import Reducer
+        from dimred._reducer import Reducer
 
         reducer = Reducer(**reducer_settings)
         reducer.n_features_in_ = int(fit.scaler.offset.shape[0])
@@ -317,7 +317,7 @@ def evaluate(
         raise UsageError("evaluate takes dataset.* and reporter.* settings; the model's options are in its file")
     data_source = instantiate("dataset", dataset, groups.pop("dataset", {}))
     chosen_reporters = _reporters(reporters, groups)
-    from dimred.reducer import load  # scikit-learn comes with it: imported only when needed
+    from dimred._reducer import load  # scikit-learn comes with it: imported only when needed
 
     reducer = load(model, device=device) if isinstance(model, str | Path) else model
     directory = _evaluation_directory(model, dataset, out)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred.datafiles import MatrixWriter, count_rows, csv_layout, read_batches
-from dimred.errors import DimredError, UsageError
-from dimred.reducer import Reducer, load
-from dimred.validation import check_matrix
+from dimred._datafiles import MatrixWriter, count_rows, csv_layout, read_batches
+from dimred._errors import DimredError, UsageError
+from dimred._reducer import Reducer, load
+from dimred._validation import check_matrix
 
 BATCH_ROWS = 1 << 16
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from dimred.api import AUTO, RunResult, run
-from dimred.atomic import atomic_path, write_text
-from dimred.engine.rundir import RUNS_FOLDER, prepare_run_directory
-from dimred.errors import UsageError
-from dimred.resolve import instantiate
+from dimred._api import AUTO, RunResult, run
+from dimred._atomic import atomic_path, write_text
+from dimred._engine.rundir import RUNS_FOLDER, prepare_run_directory
+from dimred._errors import UsageError
+from dimred._resolve import instantiate
 
 COLUMNS = (
     ("train_seconds", "fit s"),

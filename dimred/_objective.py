@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dimred.contracts import Loss
-from dimred.errors import UsageError
-from dimred.options import to_dict
-from dimred.resolve import instantiate
+from dimred._contracts import Loss
+from dimred._errors import UsageError
+from dimred._options import to_dict
+from dimred._resolve import instantiate
 
 LossSpec = str | Sequence[str]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from dimred.engine.scaling import Scaler
+from dimred._engine.scaling import Scaler
 
 CHUNK_ROWS = 1 << 20
 
