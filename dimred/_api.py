@@ -18,9 +18,15 @@ from dimred import _defaults as defaults
 from dimred._contracts import Data, EstimatorModel, Reporter, RunRecord
 from dimred._engine import distributed, evaluation, fitting, modelfile
 from dimred._engine.checkpoint import FILENAME as CHECKPOINT
-from dimred._engine.device import resolve_device, resolve_dtype
+from dimred._engine.device import as_tensor, resolve_device, resolve_dtype
 from dimred._engine.modelfile import package_versions
-from dimred._engine.rundir import default_run_directory, prepare_run_directory, write_history, write_json
+from dimred._engine.rundir import (
+    default_run_directory,
+    prepare_run_directory,
+    timestamped_directory,
+    write_history,
+    write_json,
+)
 from dimred._engine.scaling import Scaler
 from dimred._engine.training import Progress, TrainingPlan
 from dimred._errors import DimredError, UsageError
@@ -249,7 +255,7 @@ def _apply_network(fit: fitting.Fit, reducer_settings: dict[str, Any], feature_n
 
 def _fit_estimator(plugin: EstimatorModel, X_raw: np.ndarray, scaler: str, seed: int) -> _Outcome:
     """Fit a one-call model on the scaled data (float64, CPU); measure its transform where it has one."""
-    X_tensor = torch.as_tensor(np.require(X_raw, requirements=["C", "W"])).double()
+    X_tensor = as_tensor(X_raw, dtype=torch.float64)
     X = Scaler.fit(scaler, X_tensor).transform(X_tensor)
     X_numpy = X.numpy()
     with blame(plugin, "fit"):
@@ -285,12 +291,7 @@ def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | 
     if not isinstance(model, str | Path):  # a Reducer in memory has no run directory
         return None
     run_directory = Path(model) if Path(model).is_dir() else Path(model).parent
-    stem = run_directory / EVALUATIONS_FOLDER / f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    candidate, counter = stem, 1
-    while candidate.exists():
-        counter += 1
-        candidate = stem.with_name(f"{stem.name}-{counter}")
-    return candidate
+    return timestamped_directory(run_directory / EVALUATIONS_FOLDER, dataset)
 
 
 def evaluate(

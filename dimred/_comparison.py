@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 
 from dimred._api import AUTO, RunResult, run
 from dimred._atomic import atomic_path, write_text
-from dimred._engine.rundir import RUNS_FOLDER, prepare_run_directory
+from dimred._engine.rundir import RUNS_FOLDER, prepare_run_directory, timestamped_directory
 from dimred._errors import UsageError
 from dimred._resolve import instantiate
 
@@ -138,7 +137,7 @@ def compare(
         instantiate("model", model)  # unknown names fail before anything runs
     directory = None
     if out is not None:
-        directory = RUNS_FOLDER / f"compare-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}" if out == AUTO else Path(out)
+        directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
         prepare_run_directory(directory, overwrite=overwrite)
     say = echo or (lambda _text: None)
     comparison = Comparison(dataset)

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from dimred import _defaults as defaults
 from dimred._contracts import Model
 from dimred._engine import evaluation, fitting, modelfile
-from dimred._engine.device import resolve_device, resolve_dtype
+from dimred._engine.device import as_tensor, resolve_device, resolve_dtype
 from dimred._engine.scaling import Scaler
 from dimred._engine.training import Progress, TrainingPlan
 from dimred._errors import DimredError
@@ -112,9 +112,7 @@ class Reducer(TransformerMixin, BaseEstimator):
 
     def to_tensor(self, X: np.ndarray) -> torch.Tensor:
         """Rows as a tensor on the model's device and in its dtype."""
-        # np.require copies read-only input (memory maps): torch wants writable memory, the caller's stays untouched.
-        X = np.require(X, requirements=["C", "W"])
-        return torch.as_tensor(X, device=self.device_).to(self.scaler_.offset.dtype)
+        return as_tensor(X, self.device_, self.scaler_.offset.dtype)
 
     @staticmethod
     def _numpy(values: torch.Tensor, like: np.ndarray) -> np.ndarray:

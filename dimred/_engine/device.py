@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from dimred._defaults import DEVICES
@@ -28,6 +29,15 @@ def resolve_device(requested: str) -> torch.device:
         usable = ", ".join(name for name in DEVICES if name == "auto" or available.get(name))
         raise UsageError(f"device '{requested}' is not available on this machine; usable here: {usable}")
     return torch.device(requested)
+
+
+def as_tensor(X: np.ndarray, device: torch.device | str = "cpu", dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The caller's rows as a tensor on ``device`` in ``dtype``; the caller's array is never modified.
+
+    Read-only input (memory maps) is copied first: torch wants writable memory.
+    """
+    tensor = torch.as_tensor(np.require(X, requirements=["C", "W"]), device=device)
+    return tensor if dtype is None else tensor.to(dtype)
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:

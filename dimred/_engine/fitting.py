@@ -13,6 +13,7 @@ import torch
 from dimred._contracts import Loss, Model, TrainingData
 from dimred._engine import evaluation, rows
 from dimred._engine.checkpoint import read_checkpoint, write_checkpoint
+from dimred._engine.device import as_tensor
 from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler
 from dimred._engine.training import Progress, Trainer, TrainingPlan
@@ -77,7 +78,7 @@ def fit(
         X = rows.MappedRows(X_raw, fitted_scaler, device, dtype)
         evaluated = evaluation.metric_sample(len(X_raw), seed, size=EVALUATION_ROWS)
     else:
-        X_device = torch.as_tensor(np.require(X_raw, requirements=["C", "W"]), device=device).to(dtype)
+        X_device = as_tensor(X_raw, device, dtype)
         fitted_scaler = Scaler.fit(scaler, X_device)
         X = fitted_scaler.transform(X_device)
     with blame(network_plugin, "build its network"):

@@ -16,14 +16,19 @@ from dimred._errors import UsageError
 RUNS_FOLDER = Path("runs")
 
 
-def default_run_directory(dataset: str, model: str) -> Path:
-    """``runs/<dataset>-<model>-<timestamp>``, with a counter added if that name is taken."""
-    stem = f"{dataset}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    candidate, counter = RUNS_FOLDER / stem, 1
+def timestamped_directory(parent: Path, name: str) -> Path:
+    """``parent/<name>-<timestamp>``, with a counter added if that name is taken."""
+    stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    candidate, counter = parent / stem, 1
     while candidate.exists():
         counter += 1
-        candidate = RUNS_FOLDER / f"{stem}-{counter}"
+        candidate = parent / f"{stem}-{counter}"
     return candidate
+
+
+def default_run_directory(dataset: str, model: str) -> Path:
+    """``runs/<dataset>-<model>-<timestamp>``, with a counter added if that name is taken."""
+    return timestamped_directory(RUNS_FOLDER, f"{dataset}-{model}")
 
 
 def prepare_run_directory(path: Path, *, overwrite: bool) -> Path:
