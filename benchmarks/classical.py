@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from dimred._engine import metrics
+from dimred._core import measures as metrics
 from dimred._engine.evaluation import metric_sample
 from dimred.plugins.swissroll import SwissRoll
 

@@ -19,8 +19,8 @@ from sklearn.decomposition import PCA
 
 from common import print_table, write_results
 from dimred._engine.evaluation import score
-from dimred._registry import get_registry
-from dimred._resolve import instantiate
+from dimred._host.registry import get_registry
+from dimred._host.resolve import instantiate
 from dimred.plugins.swissroll import SwissRoll
 
 

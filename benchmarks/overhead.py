@@ -22,8 +22,8 @@ from tutorial_loop import Autoencoder
 
 import dimred
 from common import print_table, write_results
+from dimred._core.networks import MLPNetwork
 from dimred._engine.optim import FlatAdam
-from dimred.plugins._mlp_network import MLPNetwork
 
 N_SAMPLES = 1500
 

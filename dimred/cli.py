@@ -14,8 +14,8 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from dimred import _defaults as defaults
-from dimred._errors import DimredError
+from dimred._core import defaults as defaults
+from dimred._core.errors import DimredError
 
 DEBUG_ENV = "DIMRED_DEBUG"
 
@@ -212,8 +212,8 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 @click.pass_context
 def run(ctx: click.Context, config_file: str | None, resume_directory: str | None, **arguments: Any) -> None:
     """Train a model on a dataset, evaluate it and save it with its plots and metrics."""
-    from dimred import _api as api
-    from dimred._config import read_config
+    from dimred._api import run as api
+    from dimred._api.config import read_config
 
     arguments["reporters"] = list(arguments["reporters"]) or None
     arguments["loss"] = "+".join(arguments.pop("losses")) or None
@@ -276,7 +276,7 @@ _HEADINGS = {"dataset": "datasets", "model": "models", "loss": "losses", "metric
 )
 def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **arguments: Any) -> None:
     """Score a trained model (a run directory or model file) on a dataset, without touching its training results."""
-    from dimred import _api as api
+    from dimred._api import run as api
 
     result = api.evaluate(model, **arguments, reporters=list(reporters) or None, out=out or api.AUTO, echo=click.echo)
     click.echo(f"results: {result.path}")
@@ -295,8 +295,8 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
 @_DEVICE_OPTION
 def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
     """Run several models on one dataset and print a table of their metrics (mean ± spread over seeds)."""
-    from dimred import _api as api
-    from dimred._comparison import compare as run_comparison
+    from dimred._api import run as api
+    from dimred._api.compare import compare as run_comparison
 
     echo_err = lambda text: click.echo(text, err=True)  # noqa: E731 (progress lines stay off stdout)
     comparison = run_comparison(models=list(models), out=out or api.AUTO, echo=echo_err, **arguments)
@@ -317,8 +317,8 @@ def _transcode_command(decoding: bool) -> Any:
     @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
     @_DEVICE_OPTION
     def command(model: str, source: str, destination: str, overwrite: bool, device: str) -> None:
-        from dimred import _reducer as reducer
-        from dimred import _transcode as transcode
+        from dimred._api import reducer as reducer
+        from dimred._api import transcode as transcode
 
         run = transcode.decode_file if decoding else transcode.encode_file
         rows = run(reducer.load(model, device=device), source, destination, overwrite=overwrite,
@@ -358,7 +358,7 @@ def _print_catalogue(listing: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 def plugins(as_json: bool) -> None:
     """List every plugin by kind, with its options and where it comes from."""
-    from dimred._registry import catalogue, get_registry
+    from dimred._host.registry import catalogue, get_registry
 
     listing = catalogue(get_registry())
     if as_json:

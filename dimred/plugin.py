@@ -5,7 +5,7 @@
 Anything not exported here (or from ``dimred`` itself) is private and may change.
 """
 
-from dimred._contracts import (
+from dimred._core.contracts import (
     Batch,
     Data,
     Dataset,
@@ -20,8 +20,8 @@ from dimred._contracts import (
     RunRecord,
     TrainingData,
 )
-from dimred._hookspecs import hookimpl
-from dimred._options import OptionInfo, option
+from dimred._core.hookspecs import hookimpl
+from dimred._core.options import OptionInfo, option
 
 __all__ = [
     "Batch",

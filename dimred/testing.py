@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred._contracts import (
+from dimred._api.reducer import Reducer, load
+from dimred._core.contracts import (
     BASES,
     Batch,
     Data,
@@ -35,9 +36,8 @@ from dimred._contracts import (
     RunRecord,
     TrainingData,
 )
-from dimred._options import build, describe, parse_value
-from dimred._reducer import Reducer, load
-from dimred._registry import get_registry
+from dimred._core.options import build, describe, parse_value
+from dimred._host.registry import get_registry
 
 __all__ = ["check_dataset_plugin", "check_loss_plugin", "check_model_plugin", "check_reporter_plugin"]
 

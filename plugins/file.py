@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred._datafiles import read_matrix
-from dimred._errors import UsageError
-from dimred._validation import DataError
+from dimred._core.errors import UsageError
+from dimred._io.datafiles import read_matrix
+from dimred._io.validation import DataError
 from dimred.plugin import Data, Dataset, hookimpl, option
 
 

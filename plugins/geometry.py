@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dimred._errors import DimredError
+from dimred._core.errors import DimredError
 from dimred.plugin import Batch, Loss, TrainingData, hookimpl, option
 from dimred.plugins.mlp_ae import MLPAutoencoder
 

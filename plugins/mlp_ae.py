@@ -29,7 +29,7 @@ class MLPAutoencoder(Model):
                 raise ValueError("dropout must be in [0, 1)")
 
     def build(self, n_features: int):
-        from dimred.plugins._mlp_network import MLPNetwork
+        from dimred._core.networks import MLPNetwork
 
         return MLPNetwork(
             n_features,

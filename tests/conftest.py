@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from dimred._registry import ENTRY_POINT_GROUP, get_registry, reset_registry
+from dimred._host.registry import ENTRY_POINT_GROUP, get_registry, reset_registry
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +67,7 @@ def fake_entry_points(monkeypatch) -> Callable[..., None]:
 
 def plugin_module(name: str, **hooks: Callable[..., Any]) -> types.ModuleType:
     """A module object carrying the given hook implementations, as an installed plugin's module would."""
-    from dimred._hookspecs import hookimpl
+    from dimred._core.hookspecs import hookimpl
 
     module = types.ModuleType(name)
     for hook_name, function in hooks.items():

@@ -55,7 +55,7 @@ def test_classical_models(model):
 def test_metrics_return_named_numbers(metric):
     import torch
 
-    from dimred._contracts import MetricContext
+    from dimred._core.contracts import MetricContext
 
     rng = np.random.default_rng(0)
     X = torch.from_numpy(rng.random((100, 3)))

@@ -19,8 +19,8 @@ from safetensors.numpy import save_file
 from safetensors.torch import load_file as load_torch_file
 
 import dimred
+from dimred._core.errors import UsageError
 from dimred._engine.modelfile import ModelFileError, tensors_digest
-from dimred._errors import UsageError
 from dimred.cli import cli
 
 RUN_FILE = ["run", "--model", "mlp-ae", "--steps", "2", "--reporter", "metrics-table", "--dataset", "file"]

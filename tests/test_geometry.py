@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 import dimred
-from dimred._errors import UsageError
-from dimred._objective import parse_spec, spec_text
+from dimred._core.errors import UsageError
+from dimred._host.objective import parse_spec, spec_text
 from dimred.cli import cli
 from dimred.plugins.geometry import landmark_isomap
 from dimred.plugins.swissroll import SwissRoll

@@ -11,8 +11,8 @@ import pytest
 
 import dimred
 from conftest import LinearNetwork, plugin_module
-from dimred import _hookspecs as hookspecs
-from dimred._registry import get_registry
+from dimred._core import hookspecs as hookspecs
+from dimred._host.registry import get_registry
 from dimred.plugin import Data, Dataset, Loss, Metric, Model, Reporter, option
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.manifold import trustworthiness as sklearn_trustworthiness
 
-from dimred._engine import metrics
+from dimred._core import measures as metrics
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
+from dimred._core.networks import FastDropout, MLPNetwork
 from dimred._engine.optim import FlatAdam, one_cycle
-from dimred.plugins._mlp_network import FastDropout, MLPNetwork
 
 
 @pytest.mark.parametrize("total", [7, 100])

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from dimred._errors import UsageError
-from dimred._options import build, describe, option, parse_value, to_dict
+from dimred._core.errors import UsageError
+from dimred._core.options import build, describe, option, parse_value, to_dict
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ import pytest
 
 from conftest import FakeDistribution, FakeEntryPoint, plugin_module
 from dimred import Dataset, Loss
-from dimred._errors import PluginError, UsageError
-from dimred._registry import PluginWarning, get_registry
+from dimred._core.errors import PluginError, UsageError
+from dimred._host.registry import PluginWarning, get_registry
 
 
 class Circle(Dataset):

@@ -10,9 +10,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from dimred._atomic import write_bytes
+from dimred._core.atomic import write_bytes
+from dimred._core.errors import DimredError
 from dimred._engine.training import Trainer
-from dimred._errors import DimredError
 
 FILENAME = "checkpoint.safetensors"
 FORMAT = "dimred-checkpoint"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dimred._defaults import DEVICES
-from dimred._errors import UsageError
+from dimred._core.defaults import DEVICES
+from dimred._core.errors import UsageError
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 

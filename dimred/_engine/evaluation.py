@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred._contracts import Metric, MetricContext
-from dimred._engine import metrics
-from dimred._resolve import blame
+from dimred._core import measures as metrics
+from dimred._core.contracts import Metric, MetricContext
+from dimred._host.resolve import blame
 
 EVAL_BATCH = 1 << 16
 METRIC_SAMPLE = 5000  # neighbourhood metrics beyond this many points use a seeded random subsample

@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dimred._contracts import Loss, Model, TrainingData
+from dimred._core.contracts import Loss, Model, TrainingData
+from dimred._core.errors import UsageError
 from dimred._engine import evaluation, rows
 from dimred._engine.checkpoint import read_checkpoint, write_checkpoint
 from dimred._engine.device import as_tensor
 from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler
 from dimred._engine.training import Progress, Trainer, TrainingPlan
-from dimred._errors import UsageError
-from dimred._objective import Term
-from dimred._resolve import blame
+from dimred._host.objective import Term
+from dimred._host.resolve import blame
 
 STREAM_ROWS = 2_000_000  # above this many rows, training reads minibatches from the array where it lies
 EVALUATION_ROWS = 1_000_000  # and evaluation (errors, metrics, plots) uses a seeded sample of this many

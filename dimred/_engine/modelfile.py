@@ -18,10 +18,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from dimred._atomic import write_bytes
+from dimred._core.atomic import write_bytes
+from dimred._core.errors import DimredError
 from dimred._engine.device import TORCH_DTYPES
 from dimred._engine.scaling import Scaler
-from dimred._errors import DimredError
 
 FORMAT = "dimred-model"
 FORMAT_VERSION = 1

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 import torch
 
-from dimred._defaults import SCALERS
-from dimred._errors import UsageError
+from dimred._core.defaults import SCALERS
+from dimred._core.errors import UsageError
 
 
 class Scaler:

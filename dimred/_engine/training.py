@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from dimred._contracts import Batch
-from dimred._defaults import SCHEDULES
+from dimred._core.contracts import Batch
+from dimred._core.defaults import SCHEDULES
+from dimred._core.errors import DimredError, UsageError
 from dimred._engine.distributed import EncodeDecode, World, data_parallel
 from dimred._engine.optim import FlatAdam, one_cycle
-from dimred._errors import DimredError, UsageError
 
 HISTORY_ROWS = 200  # about how many rows history.csv gets, whatever the number of steps
 

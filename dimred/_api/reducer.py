@@ -12,18 +12,18 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from dimred import _defaults as defaults
-from dimred._contracts import Model
+from dimred._core import defaults as defaults
+from dimred._core.contracts import Model
+from dimred._core.errors import DimredError
+from dimred._core.options import to_dict as options_dict
 from dimred._engine import evaluation, fitting, modelfile
 from dimred._engine.device import as_tensor, resolve_device, resolve_dtype
 from dimred._engine.scaling import Scaler
 from dimred._engine.training import Progress, TrainingPlan
-from dimred._errors import DimredError
-from dimred._objective import build_terms, options_of, spec_text
-from dimred._options import to_dict as options_dict
-from dimred._registry import get_registry
-from dimred._resolve import blame, instantiate
-from dimred._validation import check_matrix
+from dimred._host.objective import build_terms, options_of, spec_text
+from dimred._host.registry import get_registry
+from dimred._host.resolve import blame, instantiate
+from dimred._io.validation import check_matrix
 
 _VALID_DTYPES = [np.float64, np.float32]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred._atomic import atomic_path
-from dimred._errors import DimredError, UsageError
+from dimred._core.atomic import atomic_path
+from dimred._core.errors import DimredError, UsageError
 
 READABLE = (".csv", ".tsv", ".txt", ".npy", ".npz")
 WRITABLE = (".csv", ".npy")

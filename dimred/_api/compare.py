@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from dimred._api import AUTO, RunResult, run
-from dimred._atomic import atomic_path, write_text
-from dimred._engine.rundir import RUNS_FOLDER, prepare_run_directory, timestamped_directory
-from dimred._errors import UsageError
-from dimred._resolve import instantiate
+from dimred._api.run import AUTO, RunResult, run
+from dimred._core.atomic import atomic_path, write_text
+from dimred._core.errors import UsageError
+from dimred._host.resolve import instantiate
+from dimred._io.rundir import RUNS_FOLDER, prepare_run_directory, timestamped_directory
 
 COLUMNS = (
     ("train_seconds", "fit s"),

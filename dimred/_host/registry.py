@@ -18,10 +18,10 @@ from typing import Any
 
 import pluggy
 
-from dimred import _hookspecs as hookspecs
-from dimred._contracts import BASES, Plugin
-from dimred._errors import PluginError, did_you_mean, unknown_name_error
-from dimred._options import OptionInfo, describe
+from dimred._core import hookspecs as hookspecs
+from dimred._core.contracts import BASES, Plugin
+from dimred._core.errors import PluginError, did_you_mean, unknown_name_error
+from dimred._core.options import OptionInfo, describe
 
 ENTRY_POINT_GROUP = "dimred"
 BUILTIN_DISTRIBUTION = "dimred"

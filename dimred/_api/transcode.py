@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred._datafiles import MatrixWriter, count_rows, csv_layout, read_batches
-from dimred._errors import DimredError, UsageError
-from dimred._reducer import Reducer, load
-from dimred._validation import check_matrix
+from dimred._api.reducer import Reducer, load
+from dimred._core.errors import DimredError, UsageError
+from dimred._io.datafiles import MatrixWriter, count_rows, csv_layout, read_batches
+from dimred._io.validation import check_matrix
 
 BATCH_ROWS = 1 << 16
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from dimred._errors import DimredError
+from dimred._core.errors import DimredError
 
 _CHUNK_ROWS = 1 << 20
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dimred._atomic import write_text
-from dimred._errors import UsageError
+from dimred._core.atomic import write_text
+from dimred._core.errors import UsageError
 
 RUNS_FOLDER = Path("runs")
 

@@ -6,10 +6,10 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dimred import _options as plugin_options
-from dimred._contracts import Plugin
-from dimred._errors import DimredError, PluginError, UsageError
-from dimred._registry import get_registry
+from dimred._core import options as plugin_options
+from dimred._core.contracts import Plugin
+from dimred._core.errors import DimredError, PluginError, UsageError
+from dimred._host.registry import get_registry
 
 SETTING_KINDS = ("dataset", "model", "loss", "reporter")
 

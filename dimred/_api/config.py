@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dimred._errors import UsageError
+from dimred._core.errors import UsageError
 
 PLUGIN_SECTIONS = ("dataset", "model", "loss")
 TRAINING_KEYS = ("steps", "epochs", "batch_size", "lr", "schedule", "checkpoint_every")

@@ -14,29 +14,29 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from dimred import _defaults as defaults
-from dimred._contracts import Data, EstimatorModel, Reporter, RunRecord
+from dimred._core import defaults as defaults
+from dimred._core.contracts import Data, EstimatorModel, Reporter, RunRecord
+from dimred._core.errors import DimredError, UsageError
 from dimred._engine import distributed, evaluation, fitting, modelfile
 from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.device import as_tensor, resolve_device, resolve_dtype
 from dimred._engine.modelfile import package_versions
-from dimred._engine.rundir import (
+from dimred._engine.scaling import Scaler
+from dimred._engine.training import Progress, TrainingPlan
+from dimred._host.objective import LossSpec, describe_terms, options_of, spec_text, terms_from_settings
+from dimred._host.registry import get_registry
+from dimred._host.resolve import blame, default_reporters, describe, group_settings, instantiate
+from dimred._io.rundir import (
     default_run_directory,
     prepare_run_directory,
     timestamped_directory,
     write_history,
     write_json,
 )
-from dimred._engine.scaling import Scaler
-from dimred._engine.training import Progress, TrainingPlan
-from dimred._errors import DimredError, UsageError
-from dimred._objective import LossSpec, describe_terms, options_of, spec_text, terms_from_settings
-from dimred._registry import get_registry
-from dimred._resolve import blame, default_reporters, describe, group_settings, instantiate
-from dimred._validation import check_matrix
+from dimred._io.validation import check_matrix
 
 if TYPE_CHECKING:
-    from dimred._reducer import Reducer
+    from dimred._api.reducer import Reducer
 
 AUTO = "auto"
 EVALUATIONS_FOLDER = "evaluations"
@@ -238,7 +238,7 @@ def _apply_network(fit: fitting.Fit, reducer_settings: dict[str, Any], feature_n
     reconstruction = evaluation.decode(fit.module, codes)
 
     def make_reducer() -> Reducer:
-        from dimred._reducer import Reducer
+        from dimred._api.reducer import Reducer
 
         reducer = Reducer(**reducer_settings)
         reducer.n_features_in_ = int(fit.scaler.offset.shape[0])
@@ -318,7 +318,7 @@ def evaluate(
         raise UsageError("evaluate takes dataset.* and reporter.* settings; the model's options are in its file")
     data_source = instantiate("dataset", dataset, groups.pop("dataset", {}))
     chosen_reporters = _reporters(reporters, groups)
-    from dimred._reducer import load  # scikit-learn comes with it: imported only when needed
+    from dimred._api.reducer import load  # scikit-learn comes with it: imported only when needed
 
     reducer = load(model, device=device) if isinstance(model, str | Path) else model
     directory = _evaluation_directory(model, dataset, out)

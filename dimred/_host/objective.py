@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dimred._contracts import Loss
-from dimred._errors import UsageError
-from dimred._options import to_dict
-from dimred._resolve import instantiate
+from dimred._core.contracts import Loss
+from dimred._core.errors import UsageError
+from dimred._core.options import to_dict
+from dimred._host.resolve import instantiate
 
 LossSpec = str | Sequence[str]
 

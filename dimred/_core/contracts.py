@@ -1,7 +1,7 @@
 """The small contracts that plugins implement, one base class per kind.
 
 A plugin is a class with a unique ``name``, a one-line ``description`` and a nested ``Options`` dataclass
-(see :func:`dimred._options.option`). The host instantiates it with validated options. Nothing here imports torch,
+(see :func:`dimred._core.options.option`). The host instantiates it with validated options. Nothing here imports torch,
 so listing plugins stays fast; plugins import their heavy dependencies inside the methods that need them.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from dimred._atomic import atomic_path
+from dimred._core.atomic import atomic_path
 
 if TYPE_CHECKING:
     import torch
@@ -194,14 +194,14 @@ class MetricContext:
     @property
     def neighbourhoods(self):
         if self._neighbourhoods is None:
-            from dimred._engine.metrics import neighbourhoods
+            from dimred._core.measures import neighbourhoods
 
             self._neighbourhoods = neighbourhoods(self.X, self.codes, self.neighbours)
         return self._neighbourhoods
 
     def intrinsic_spearman(self, pairs: int) -> float:
         """Spearman correlation of code distances with true-coordinate distances over ``pairs`` random pairs."""
-        from dimred._engine.metrics import distance_spearman
+        from dimred._core.measures import distance_spearman
 
         if self.intrinsic is None:
             raise ValueError("this data set has no intrinsic coordinates")

@@ -1,0 +1,101 @@
+"""The training settings of a run: one frozen, self-validating object.
+
+The CLI, config files, ``dimred.run`` and ``Reducer`` each map their own spelling onto it; the engine reads it;
+``config.json`` and the model file's metadata record its fields. Adding a setting means adding a field here (with
+its help text and check), a CLI flag and a line of documentation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dimred._core import defaults
+from dimred._core.errors import UsageError, did_you_mean
+
+MAX_SEED = 2**63 - 1  # torch generators take 64-bit seeds
+
+
+def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How a model is trained. ``steps`` None with ``epochs`` None means ``defaults.STEPS``; ``batch_size`` None
+    means the full batch."""
+
+    steps: int | None = _setting(None, f"optimizer steps [default: {defaults.STEPS} unless epochs is given]")
+    epochs: int | None = _setting(None, "passes over the data, instead of steps")
+    batch_size: int | None = _setting(defaults.BATCH_SIZE, "samples per step; None for the full batch")
+    lr: float = _setting(defaults.LR, "peak learning rate of Adam")
+    schedule: str = _setting(defaults.SCHEDULE, "learning-rate schedule", defaults.SCHEDULES)
+    dtype: str = _setting(defaults.DTYPE, "floating-point type of training", defaults.DTYPES)
+    scaler: str = _setting(defaults.SCALER, "feature scaling, fitted on the training rows", defaults.SCALERS)
+    device: str = _setting(defaults.DEVICE, "where to train: auto picks cuda, then mps, then cpu", defaults.DEVICES)
+    seed: int = _setting(defaults.SEED, "seed of data, split, initialisation, batches and dropout")
+    checkpoint_every: int | None = _setting(None, "save the training state every this many steps (for resume)")
+
+    def __post_init__(self) -> None:
+        for setting in dataclasses.fields(self):
+            _check(setting, getattr(self, setting.name))
+        if self.steps is not None and self.epochs is not None:
+            raise UsageError("give either steps or epochs, not both")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(setting.name for setting in dataclasses.fields(cls))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str = "training settings") -> TrainingSettings:
+        """Settings from a mapping of field names (a config file's section, keyword arguments); unknown keys are
+        an error naming ``where``."""
+        unknown = sorted(set(values) - set(cls.names()))
+        if unknown:
+            hint = did_you_mean(unknown[0], cls.names())
+            raise UsageError(f"{where}: unknown setting '{unknown[0]}'{hint}; allowed: {', '.join(cls.names())}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> TrainingSettings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def planned_steps(self) -> int | None:
+        """``steps`` with the default filled in when neither steps nor epochs were given."""
+        return defaults.STEPS if self.steps is None and self.epochs is None else self.steps
+
+    def batch_for(self, n_samples: int) -> int:
+        return n_samples if self.batch_size is None else min(self.batch_size, n_samples)
+
+    def total_steps(self, n_samples: int) -> int:
+        per_epoch = n_samples // self.batch_for(n_samples)
+        return self.planned_steps if self.planned_steps is not None else (self.epochs or 1) * per_epoch
+
+    def record(self) -> dict[str, Any]:
+        """The fields as JSON-ready values."""
+        return dataclasses.asdict(self)
+
+
+def _check(setting: dataclasses.Field, value: Any) -> None:
+    """Type and range of one field; the message names the setting and what is allowed."""
+    name, choices = setting.name, setting.metadata["choices"]
+    if choices is not None:
+        if value not in choices:
+            raise UsageError(f"bad {name} {value!r}{did_you_mean(str(value), choices)}; choose from: {', '.join(choices)}")
+        return
+    if name == "lr":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
+            raise UsageError(f"bad lr {value!r}: the learning rate must be a positive number, e.g. 0.01")
+        return
+    optional = name != "seed"
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        allowed = "a whole number" + (" or none" if optional else "")
+        raise UsageError(f"bad {name.replace('_', ' ')} {value!r}: must be {allowed}")
+    low = 0 if name == "seed" else 1
+    if not low <= value <= MAX_SEED:
+        raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be between {low} and {MAX_SEED}")

@@ -1,0 +1,1 @@
+"""Layer 2, files: reading data files, validating matrices, run folders and their locks."""
