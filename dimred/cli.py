@@ -209,13 +209,18 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
     default=None,
     help="Continue the killed run in this directory from its last checkpoint, with its config.json.",
 )
+@click.option("--callback", "callbacks", multiple=True, metavar="NAME",
+              help="Add a callback (see `dimred plugins`), e.g. early-stopping; no-NAME turns a default one off "
+              "(no-collapse); repeatable.")  # fmt: skip
 @click.pass_context
 def run(ctx: click.Context, config_file: str | None, resume_directory: str | None, **arguments: Any) -> None:
     """Train a model on a dataset, evaluate it and save it with its plots and metrics."""
     from dimred._api import run as api
     from dimred._api.config import read_config
+    from dimred._core.settings import TrainingSettings
 
     arguments["reporters"] = list(arguments["reporters"]) or None
+    arguments["callbacks"] = list(arguments["callbacks"]) or None
     arguments["loss"] = "+".join(arguments.pop("losses")) or None
     arguments["out"] = arguments["out"] or api.AUTO
     if resume_directory:
@@ -237,16 +242,11 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
     for required in ("dataset", "model"):
         if not arguments[required]:
             raise click.UsageError(f"Missing option '--{required}' (or a [{required}] section in --config).")
-    progress = _ProgressBar()
-    try:
-        result = api.run(**arguments, progress=progress, echo=click.echo)
-    finally:
-        progress.close()
+    where = f"config file {config_file}" if config_file else "the command line"
+    training = TrainingSettings.from_mapping({name: arguments.pop(name) for name in TrainingSettings.names()}, where)
+    result = api.run(**arguments, training=training, echo=click.echo)
     if result.path is not None:
         click.echo(f"run directory: {result.path}")
-
-
-_HEADINGS = {"dataset": "datasets", "model": "models", "loss": "losses", "metric": "metrics", "reporter": "reporters"}
 
 
 @cli.command()
@@ -276,7 +276,7 @@ _HEADINGS = {"dataset": "datasets", "model": "models", "loss": "losses", "metric
 )
 def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **arguments: Any) -> None:
     """Score a trained model (a run directory or model file) on a dataset, without touching its training results."""
-    from dimred._api import run as api
+    from dimred._api import evaluate as api
 
     result = api.evaluate(model, **arguments, reporters=list(reporters) or None, out=out or api.AUTO, echo=click.echo)
     click.echo(f"results: {result.path}")
@@ -337,10 +337,12 @@ cli.command("decode", help="Write the reconstructions of the codes in SOURCE to 
 
 
 def _print_catalogue(listing: dict[str, Any]) -> None:
+    from dimred._core.kinds import KIND
+
     for kind, entries in listing.items():
         if kind == "failed":
             continue
-        click.secho(_HEADINGS[kind], bold=True)
+        click.secho(KIND[kind].plural, bold=True)
         for entry in entries:
             click.echo(f"  {entry['name']}  {entry['description']}  [from {entry['source']}]")
             missing = [method for method in ("transform", "inverse_transform") if entry.get(f"can_{method}") is False]

@@ -2,11 +2,19 @@
 
     from dimred.plugin import Dataset, Data, hookimpl, option
 
-Anything not exported here (or from ``dimred`` itself) is private and may change.
+Anything not exported here (or from ``dimred`` itself) is private and may change. The torch building blocks
+(``MLPNetwork``, ``FastDropout``, ``perceptron``) load on first use, so listing plugins does not import torch.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dimred._core.blocks import MLPModel
 from dimred._core.contracts import (
     Batch,
+    Callback,
     Data,
     Dataset,
     EstimatorModel,
@@ -18,17 +26,31 @@ from dimred._core.contracts import (
     Plugin,
     Reporter,
     RunRecord,
+    Training,
     TrainingData,
+    TrainingStatus,
 )
+from dimred._core.errors import DimredError, UsageError
 from dimred._core.hookspecs import hookimpl
 from dimred._core.options import OptionInfo, option
+from dimred._core.settings import TrainingSettings
+from dimred._io.datafiles import read_matrix
+from dimred._io.validation import DataError
 
-__all__ = [
+_TORCH_BLOCKS = {"MLPNetwork", "FastDropout", "perceptron"}
+
+__all__ = [  # noqa: F822 (the torch building blocks are module attributes loaded on first use)
     "Batch",
+    "Callback",
     "Data",
+    "DataError",
     "Dataset",
+    "DimredError",
     "EstimatorModel",
+    "FastDropout",
     "Loss",
+    "MLPModel",
+    "MLPNetwork",
     "Metric",
     "MetricContext",
     "Model",
@@ -37,7 +59,21 @@ __all__ = [
     "Plugin",
     "Reporter",
     "RunRecord",
+    "Training",
     "TrainingData",
+    "TrainingSettings",
+    "TrainingStatus",
+    "UsageError",
     "hookimpl",
     "option",
+    "perceptron",
+    "read_matrix",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _TORCH_BLOCKS:
+        raise AttributeError(f"module 'dimred.plugin' has no attribute '{name}'")
+    value = getattr(importlib.import_module("dimred._core.networks"), name)
+    globals()[name] = value
+    return value

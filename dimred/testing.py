@@ -14,6 +14,7 @@ The built-in plugins are tested with the same checks.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 import typing
 from pathlib import Path
@@ -24,8 +25,8 @@ import torch
 
 from dimred._api.reducer import Reducer, load
 from dimred._core.contracts import (
-    BASES,
     Batch,
+    Callback,
     Data,
     Dataset,
     EstimatorModel,
@@ -36,10 +37,17 @@ from dimred._core.contracts import (
     RunRecord,
     TrainingData,
 )
+from dimred._core.kinds import KIND
 from dimred._core.options import build, describe, parse_value
 from dimred._host.registry import get_registry
 
-__all__ = ["check_dataset_plugin", "check_loss_plugin", "check_model_plugin", "check_reporter_plugin"]
+__all__ = [
+    "check_callback_plugin",
+    "check_dataset_plugin",
+    "check_loss_plugin",
+    "check_model_plugin",
+    "check_reporter_plugin",
+]
 
 
 def _expect(condition: bool, message: str) -> None:
@@ -49,7 +57,8 @@ def _expect(condition: bool, message: str) -> None:
 
 def _instance(cls: type[Plugin], kind: str, options: dict[str, Any] | None) -> Plugin:
     """Check the class's declaration (name, description, options with help) and instantiate it."""
-    _expect(isinstance(cls, type) and issubclass(cls, BASES[kind]), f"{cls!r} is not a dimred.{BASES[kind].__name__}")
+    base = KIND[kind].base
+    _expect(isinstance(cls, type) and issubclass(cls, base), f"{cls!r} is not a dimred.{base.__name__}")
     _expect(bool(cls.name) and cls.name == cls.name.lower(), f"{cls.__name__}.name must be a lower-case name")
     _expect(bool(cls.description.strip()), f"{kind} '{cls.name}' needs a one-line description")
     _expect(dataclasses.is_dataclass(cls.Options), f"{kind} '{cls.name}': Options must be a dataclass")
@@ -94,7 +103,21 @@ def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, 
         return
     plugin = _instance(cls, "model", options)
     _expect(isinstance(cls.default_loss, str), f"model '{cls.name}': default_loss must name a loss plugin")
-    torch.manual_seed(0)
+    with torch.random.fork_rng():  # the caller's global RNG stays as it was
+        torch.manual_seed(0)
+        _check_network(cls, plugin, n_features)
+    _expect(get_registry().get("model", cls.name).cls is cls, f"model '{cls.name}' is not registered")
+    reducer = Reducer(model=cls.name, n_components=None, model_options=options, steps=5, batch_size=8,
+                      random_state=0, device="cpu").fit(np.random.default_rng(0).random((32, n_features)))  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        loaded = load(reducer.save(Path(folder) / "model.safetensors"), device="cpu")
+    sample = np.random.default_rng(1).random((10, n_features))
+    _expect(np.array_equal(loaded.transform(sample), reducer.transform(sample)),
+            f"model '{cls.name}' gives different codes after a save/load round trip")  # fmt: skip
+
+
+def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
+    """Shapes, dtypes, gradients and eval-mode determinism of the plugin's network."""
     module = plugin.build(n_features)
     _expect(isinstance(module, torch.nn.Module), f"model '{cls.name}'.build must return a torch.nn.Module")
     x = torch.rand(16, n_features)
@@ -106,7 +129,10 @@ def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, 
     _expect(z.dtype == torch.float32 and x_hat.dtype == torch.float32, f"model '{cls.name}' changed the dtype")
     if "n_components" in {field.name for field in dataclasses.fields(cls.Options)}:
         _expect(z.shape[1] == plugin.options.n_components, f"model '{cls.name}' ignores its n_components option")
-    (x_hat - x).square().mean().backward()
+    loss = (x_hat - x).square().mean()
+    if hasattr(module, "encode_for_training"):
+        loss = loss + _check_training_extras(cls.name, module, x)
+    loss.backward()
     frozen = [name for name, value in module.named_parameters() if value.requires_grad and value.grad is None]
     _expect(not frozen, f"model '{cls.name}': no gradient reaches {frozen}")
     module.eval()
@@ -116,14 +142,23 @@ def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, 
         )
         double = plugin.build(n_features).double().eval()
         _expect(double.decode(double.encode(x.double())).dtype == torch.float64, f"model '{cls.name}': float64 fails")
-    _expect(get_registry().get("model", cls.name).cls is cls, f"model '{cls.name}' is not registered")
-    reducer = Reducer(model=cls.name, n_components=None, model_options=options, steps=5, batch_size=8,
-                      random_state=0, device="cpu").fit(np.random.default_rng(0).random((32, n_features)))  # fmt: skip
-    with tempfile.TemporaryDirectory() as folder:
-        loaded = load(reducer.save(Path(folder) / "model.safetensors"), device="cpu")
-    sample = np.random.default_rng(1).random((10, n_features))
-    _expect(np.array_equal(loaded.transform(sample), reducer.transform(sample)),
-            f"model '{cls.name}' gives different codes after a save/load round trip")  # fmt: skip
+
+
+def _check_training_extras(name: str, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``encode_for_training`` returns codes shaped like ``encode``'s and a mapping of named tensors, one row per
+    input row; returns a term that makes every extra take part in the gradient check."""
+    result = module.encode_for_training(x)
+    _expect(isinstance(result, tuple) and len(result) == 2, f"model '{name}': encode_for_training must return "
+            "(z, extras)")  # fmt: skip
+    z, extras = result
+    _expect(isinstance(z, torch.Tensor) and z.shape == module.encode(x).shape,
+            f"model '{name}': encode_for_training's codes must have encode's shape")  # fmt: skip
+    _expect(isinstance(extras, dict) and all(isinstance(key, str) for key in extras),
+            f"model '{name}': encode_for_training's extras must be a dict of named tensors")  # fmt: skip
+    for key, value in extras.items():
+        _expect(isinstance(value, torch.Tensor) and value.shape[0] == len(x),
+                f"model '{name}': extra '{key}' must be a tensor with one row per input row")  # fmt: skip
+    return sum((value.float().mean() * 0 for value in extras.values()), torch.zeros(())) + z.mean() * 0
 
 
 def _check_estimator_model(cls: type[EstimatorModel], options: dict[str, Any] | None, n_features: int) -> None:
@@ -143,23 +178,28 @@ def _check_estimator_model(cls: type[EstimatorModel], options: dict[str, Any] | 
         _expect(back.shape == (5, n_features), f"model '{cls.name}': inverse_transform gave {back.shape}")
 
 
-def check_loss_plugin(cls: type[Loss], options: dict[str, Any] | None = None) -> None:
+def check_loss_plugin(
+    cls: type[Loss], options: dict[str, Any] | None = None, extras: dict[str, tuple[int, ...]] | None = None
+) -> None:
     """After ``prepare`` on a small data set, the loss is a finite scalar tensor, deterministic, and
-    differentiable with respect to the model's output."""
+    differentiable with respect to the model's output. ``extras`` names the extra model outputs the loss reads
+    (``{"mu": (2,), "logvar": (2,)}``: their shapes per row); the batch then carries random ones."""
     plugin = _instance(cls, "loss", options)
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(32, 3, generator=generator)
     plugin.prepare(TrainingData(X=x.numpy().astype(np.float64), seed=0, n_components=2, device=torch.device("cpu")))
     z = torch.rand(32, 2, generator=generator, requires_grad=True)
     x_hat = torch.rand(32, 3, generator=generator, requires_grad=True)
-    batch = Batch(x=x, z=z, x_hat=x_hat, index=torch.arange(32))
+    extra_tensors = {name: torch.randn(32, *shape, generator=generator, requires_grad=True)
+                     for name, shape in (extras or {}).items()}  # fmt: skip
+    batch = Batch(x=x, z=z, x_hat=x_hat, index=torch.arange(32), extras=extra_tensors)
     value = plugin(batch)
     _expect(isinstance(value, torch.Tensor) and value.ndim == 0, f"loss '{cls.name}' must return a scalar tensor")
     _expect(bool(torch.isfinite(value)), f"loss '{cls.name}' is not finite on ordinary data")
     _expect(torch.equal(value, plugin(batch)), f"loss '{cls.name}' is not deterministic")
     _expect(value.requires_grad, f"loss '{cls.name}' does not depend on the model's output (no gradient)")
     value.backward()
-    gradients = [tensor.grad for tensor in (x_hat, z) if tensor.grad is not None]
+    gradients = [tensor.grad for tensor in (x_hat, z, *extra_tensors.values()) if tensor.grad is not None]
     _expect(bool(gradients), f"loss '{cls.name}' does not depend on the model's output (no gradient)")
     _expect(all(bool(torch.isfinite(grad).all()) for grad in gradients), f"loss '{cls.name}' has non-finite gradients")
 
@@ -185,3 +225,17 @@ def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = 
         plugin.report(RunRecord("check", "check", data, X, X[:, :2], X * 0.9, history, metrics, None))
         _expect(sorted(path.name for path in directory.iterdir()) == written,
                 f"reporter '{cls.name}' wrote files for a run without a directory")  # fmt: skip
+
+
+def check_callback_plugin(cls: type[Callback], options: dict[str, Any] | None = None) -> None:
+    """The callback is registered, takes part in a short training run without failing, and its state survives
+    JSON (what ``--resume`` stores) and ``load_state_dict``."""
+    plugin = _instance(cls, "callback", options)
+    _expect(get_registry().get("callback", cls.name).cls is cls, f"callback '{cls.name}' is not registered")
+    reducer = Reducer(steps=20, batch_size=16, random_state=0, device="cpu", callbacks=[cls.name])
+    reducer.fit(np.random.default_rng(0).random((64, 3)))
+    try:
+        state = json.loads(json.dumps(plugin.state_dict()))
+    except (TypeError, ValueError) as error:
+        raise AssertionError(f"callback '{cls.name}': state_dict is not JSON-ready ({error})") from None
+    plugin.load_state_dict(state)

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred._core.errors import UsageError
-from dimred._io.datafiles import read_matrix
-from dimred._io.validation import DataError
-from dimred.plugin import Data, Dataset, hookimpl, option
+from dimred.plugin import Data, DataError, Dataset, UsageError, hookimpl, option, read_matrix
 
 
 class DataFile(Dataset):

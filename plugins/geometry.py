@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dimred._core.errors import DimredError
-from dimred.plugin import Batch, Loss, TrainingData, hookimpl, option
-from dimred.plugins.mlp_ae import MLPAutoencoder
+from dimred.plugin import Batch, DimredError, Loss, MLPModel, TrainingData, hookimpl, option
 
 
 def landmark_isomap(X: np.ndarray, n_components: int, neighbours: int, landmarks: int, seed: int) -> np.ndarray:
@@ -68,7 +66,7 @@ class GeodesicLoss(Loss):
         return (batch.z - target.to(batch.z.dtype)).square().mean()
 
 
-class GeoAutoencoder(MLPAutoencoder):
+class GeoAutoencoder(MLPModel):
     """The tutorial's MLP without dropout, trained on reconstruction plus the geodesic pull."""
 
     name = "geo-ae"
@@ -76,7 +74,7 @@ class GeoAutoencoder(MLPAutoencoder):
     default_loss = "mse+geodesic:10"
 
     @dataclass(frozen=True)
-    class Options(MLPAutoencoder.Options):
+    class Options(MLPModel.Options):
         dropout: float = option(0.0, "dropout probability after every hidden layer (off: it blurs the geometry)")
 
 

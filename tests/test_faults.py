@@ -205,7 +205,7 @@ CASES = [
     Case("nan weights", lambda t, m: encode_with(tampered(m, t, poisoned), t), 1,
          "non-finite values (NaN or infinity) in model.encoder.0.weight"),
     Case("model plugin not installed", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
-        tn, {**md, "model": "vae"})), t), 1, "unknown model 'vae'"),
+        tn, {**md, "model": "zz-unheard-of"})), t), 1, "unknown model 'zz-unheard-of'"),
     # -- runs --
     Case("existing run directory", lambda t, _m: ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--out",
                                                   str(write(t / "notes.txt", "mine").parent)], 2, "already exists"),

@@ -13,7 +13,7 @@ import dimred
 from conftest import LinearNetwork, plugin_module
 from dimred._core import hookspecs as hookspecs
 from dimred._host.registry import get_registry
-from dimred.plugin import Data, Dataset, Loss, Metric, Model, Reporter, option
+from dimred.plugin import Callback, Data, Dataset, Loss, Metric, Model, Reporter, option
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = {"steps": 3, "settings": {"dataset.n_samples": 64}, "out": None}
@@ -96,6 +96,21 @@ def test_register_metrics(register_in_process):
     register_in_process(plugin_module("metric_only", register_metrics=lambda register: register(CodeNorm)))
     result = dimred.run(dataset="swissroll", model="mlp-ae", reporters=[], **QUICK)
     assert result.metrics["code_norm"] == pytest.approx(float(np.linalg.norm(result.codes, axis=1).mean()))
+
+
+class IntervalCounter(Callback):
+    name = "interval-counter"
+    description = "counts the logging intervals it sees"
+    intervals = 0
+
+    def on_interval(self, training, status):
+        IntervalCounter.intervals += 1
+
+
+def test_register_callbacks(register_in_process):
+    register_in_process(plugin_module("callback_only", register_callbacks=lambda register: register(IntervalCounter)))
+    result = dimred.run(dataset="swissroll", model="mlp-ae", reporters=[], callbacks=["interval-counter"], **QUICK)
+    assert IntervalCounter.intervals == len(result.history) == 3
 
 
 def test_every_hook_has_a_reference_section_and_a_test_of_its_own():

@@ -112,7 +112,7 @@ def test_full_batch_float64_and_epochs_are_reachable(tmp_path):
     ("arguments", "message"),
     [
         (["--dataset", "swisroll", "--model", "mlp-ae"], "unknown dataset 'swisroll' (did you mean 'swissroll'?)"),
-        (["--dataset", "swissroll", "--model", "vae"], "unknown model 'vae'; choose from: "),
+        (["--dataset", "swissroll", "--model", "zz-unheard-of"], "unknown model 'zz-unheard-of'; choose from: "),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--loss", "l1"], "unknown loss 'l1'; choose from: geodesic"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--reporter", "nope"], "unknown reporter 'nope'"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_sample=5"],

@@ -22,10 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from dimred._core.errors import UsageError
+from dimred._core.kinds import KINDS
+from dimred._core.settings import TrainingSettings
+from dimred._host.resolve import defaults_of
 
-PLUGIN_SECTIONS = ("dataset", "model", "loss")
-TRAINING_KEYS = ("steps", "epochs", "batch_size", "lr", "schedule", "checkpoint_every")
+PLUGIN_SECTIONS = (*(kind.section for kind in KINDS if not kind.several), "loss")
+LIST_SECTIONS = {kind.section: kind.name for kind in KINDS if kind.several and kind.name != "loss"}
 TOP_LEVEL_KEYS = ("dtype", "scaler", "device", "seed")
+TRAINING_KEYS = tuple(name for name in TrainingSettings.names() if name not in TOP_LEVEL_KEYS)
 RECORD_ONLY_KEYS = ("device_used", "versions")  # written by runs for the record, not settings
 
 
@@ -70,7 +74,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     """The keyword arguments of ``dimred.run`` that the file sets (``settings`` holds the plugin options)."""
     path = Path(path)
     document = _parse(path)
-    allowed = (*PLUGIN_SECTIONS, "reporters", "training", *TOP_LEVEL_KEYS, *RECORD_ONLY_KEYS)
+    allowed = (*PLUGIN_SECTIONS, *LIST_SECTIONS, "training", *TOP_LEVEL_KEYS, *RECORD_ONLY_KEYS)
     unknown = sorted(set(document) - set(allowed))
     if unknown:
         raise UsageError(f"config file {path}: unknown keys {unknown}; allowed: {', '.join(allowed)}")
@@ -88,12 +92,21 @@ def read_config(path: str | Path) -> dict[str, Any]:
         if kind in document and not (kind == "loss" and isinstance(document[kind], list)):
             arguments[kind], options = _plugin(document[kind], kind, path)
             settings |= {f"{kind}.{option}": value for option, value in options.items()}
-    if "reporters" in document:
-        reporters = [_plugin(entry, "reporters", path) for entry in document["reporters"]]
-        arguments["reporters"] = [name for name, _options in reporters]
-        for name, options in reporters:
-            settings |= {f"reporter.{name}.{option}": value for option, value in options.items()}
+    for section, kind in LIST_SECTIONS.items():
+        if section in document:
+            if not isinstance(document[section], list):
+                raise UsageError(f"config file {path}: {section} must be a list of names or tables")
+            chosen = [_plugin(entry, section, path) for entry in document[section]]
+            if section != "metrics":  # every metric runs; the file only sets their options
+                arguments[section] = [name for name, _options in chosen]
+            if section == "callbacks":  # the list is the whole set: default callbacks left out stay out
+                listed = set(arguments[section])
+                arguments[section] += [f"no-{name}" for name in defaults_of("callback") if name not in listed]
+            for name, options in chosen:
+                settings |= {f"{kind}.{name}.{option}": value for option, value in options.items()}
     training = document.get("training", {})
+    if not isinstance(training, dict):
+        raise UsageError(f"config file {path}: [training] must be a table")
     unknown = sorted(set(training) - set(TRAINING_KEYS))
     if unknown:
         raise UsageError(f"config file {path}: unknown [training] keys {unknown}; allowed: {', '.join(TRAINING_KEYS)}")

@@ -8,34 +8,35 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_array, check_random_state
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from dimred._core import defaults as defaults
+from dimred._api.fitted import FittedModel
+from dimred._core import defaults
 from dimred._core.contracts import Model
-from dimred._core.errors import DimredError
-from dimred._core.options import to_dict as options_dict
-from dimred._engine import evaluation, fitting, modelfile
-from dimred._engine.device import as_tensor, resolve_device, resolve_dtype
-from dimred._engine.scaling import Scaler
-from dimred._engine.training import Progress, TrainingPlan
-from dimred._host.objective import build_terms, options_of, spec_text
+from dimred._core.errors import UsageError
+from dimred._core.settings import TrainingSettings
+from dimred._engine import evaluation, modelfile
+from dimred._engine.device import as_tensor
 from dimred._host.registry import get_registry
-from dimred._host.resolve import blame, instantiate
+from dimred._host.resolve import instantiate
 from dimred._io.validation import check_matrix
 
 _VALID_DTYPES = [np.float64, np.float32]
 
 
-class Reducer(TransformerMixin, BaseEstimator):
+class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Dimensionality reduction with any dimred model plugin, as a scikit-learn transformer.
 
     ``transform`` gives the codes, ``inverse_transform`` the reconstructions, both in eval mode and in the
     units of the input (the scaler fitted on the training data is applied and undone). The parameters mirror
     ``dimred run``'s options; ``model_options`` are the model plugin's own (``n_components`` is passed to the
     model when it declares that option). ``loss`` is a loss or a weighted sum (``"mse+geodesic:10"``; default:
-    the model's own) and ``loss_options`` maps a loss name to its options.
+    the model's own) and ``loss_options`` maps a loss name to its options. ``random_state`` is the seed, as
+    ``dimred.run``'s ``seed`` (None draws one); ``callbacks`` are added to the default ones (``"no-NAME"``
+    removes one). ``get_feature_names_out`` names the codes ``reducer0``, ``reducer1``, ... as scikit-learn's own
+    decompositions do, so ``set_output(transform="pandas")`` and ``ColumnTransformer`` work.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class Reducer(TransformerMixin, BaseEstimator):
         scaler: str = defaults.SCALER,
         device: str = defaults.DEVICE,
         random_state: int | None = None,
+        callbacks: list[str] | None = None,
     ) -> None:
         self.model = model
         self.n_components = n_components
@@ -69,6 +71,7 @@ class Reducer(TransformerMixin, BaseEstimator):
         self.scaler = scaler
         self.device = device
         self.random_state = random_state
+        self.callbacks = callbacks
 
     def _model_plugin(self) -> Model:
         values = dict(self.model_options or {})
@@ -77,38 +80,50 @@ class Reducer(TransformerMixin, BaseEstimator):
             values.setdefault("n_components", self.n_components)
         return instantiate("model", self.model, values)
 
-    def _plan(self) -> TrainingPlan:
-        steps = defaults.STEPS if self.steps is None and self.epochs is None else self.steps
-        return TrainingPlan(steps, self.epochs, self.batch_size, self.lr, self.schedule)
+    def training_settings(self) -> TrainingSettings:
+        """The estimator's parameters as dimred's training settings (``random_state`` is the seed; None draws
+        one)."""
+        seed = self.random_state
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+        elif isinstance(seed, np.random.RandomState | np.random.Generator):
+            raise UsageError("random_state must be a whole number (the seed, as dimred.run's seed) or None")
+        values = {name: getattr(self, name) for name in TrainingSettings.names() if hasattr(self, name)}
+        return TrainingSettings.from_mapping(values | {"seed": seed}, "Reducer")
 
-    def fit(self, X: Any, y: Any = None, *, progress: Progress | None = None) -> Reducer:
+    def fit(self, X: Any, y: Any = None) -> Reducer:
         """Train on the rows of ``X`` (an array or DataFrame of numbers); ``y`` is ignored."""
+        from dimred._api import pipeline
+
         X = check_matrix(validate_data(self, X, dtype=_VALID_DTYPES, ensure_min_samples=2, ensure_all_finite=False))
-        network_plugin = self._model_plugin()
-        terms = build_terms(self.loss or network_plugin.default_loss, self.loss_options or {})
-        device = resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        result = fitting.fit(
-            network_plugin, terms, X, self._plan(), scaler=self.scaler, seed=seed, device=device,
-            dtype=resolve_dtype(self.dtype, device), progress=progress,
-        )  # fmt: skip
-        self.history_ = result.history
-        self.train_seconds_ = result.train_seconds
-        self._adopt(result.module, result.scaler, options_dict(network_plugin.options), spec_text(terms),
-                    options_of(terms))  # fmt: skip
+        plugins = pipeline.resolve_training(self.model, self.loss, loss_options=self.loss_options,
+                                            model=self._model_plugin(), callbacks=self.callbacks)  # fmt: skip
+        fitted = pipeline.fit(plugins, X, self.training_settings(),
+                                      feature_names=getattr(self, "feature_names_in_", None))  # fmt: skip
+        self.adopt(fitted.model)
         return self
 
-    def _adopt(
-        self, module: torch.nn.Module, scaler: Scaler, model_options: dict, loss: str, loss_options: dict
-    ) -> None:
+    def adopt(self, fitted: FittedModel) -> None:
         """Take a trained network as this estimator's fitted state."""
-        self.module_ = module
-        self.scaler_ = scaler
-        self.model_options_ = model_options
-        self.loss_ = loss
-        self.loss_options_ = loss_options
-        self.device_ = scaler.offset.device
-        self.n_components_ = int(evaluation.encode(module, scaler.offset.unsqueeze(0)).shape[1])
+        self.fitted_ = fitted
+        self.module_ = fitted.module
+        self.scaler_ = fitted.scaler
+        self.model_options_ = fitted.model_options
+        self.loss_ = fitted.loss
+        self.loss_options_ = fitted.loss_options
+        self.device_ = fitted.scaler.offset.device
+        self.n_features_in_ = fitted.n_features
+        self.n_components_ = fitted.n_components
+        self.history_ = fitted.history
+        self.train_seconds_ = fitted.train_seconds
+        names = fitted.feature_names_array()
+        if names is not None:
+            self.feature_names_in_ = names
+
+    @property
+    def _n_features_out(self) -> int:
+        """The number of output features (the code size), for ``get_feature_names_out``."""
+        return self.n_components_
 
     def to_tensor(self, X: np.ndarray) -> torch.Tensor:
         """Rows as a tensor on the model's device and in its dtype."""
@@ -151,13 +166,19 @@ class Reducer(TransformerMixin, BaseEstimator):
         path = Path(path)
         if path.is_dir():
             path = path / modelfile.FILENAME
-        description = modelfile.describe_model(
-            self.model, self.model_options_, self.loss_, self.loss_options_, self.n_features_in_, self.n_components_,
-            getattr(self, "feature_names_in_", None), self.dtype,
-            dataclasses.asdict(self._plan()) | {"random_state": self.random_state}, **provenance,
-        )  # fmt: skip
-        modelfile.save_model(path, self.module_, self.scaler_, description)
+        self.fitted_.save(path, **provenance)
         return path
+
+    def to_onnx(self, directory: str | Path, overwrite: bool = False) -> dict[str, Path]:
+        """Write ``encoder.onnx`` (raw rows -> codes) and ``decoder.onnx`` (codes -> raw rows) into ``directory``,
+        the training scaler folded into both, for ONNX Runtime (needs ``pip install 'dimred[onnx]'``).
+
+        Returns the paths by role (``{"encoder": ..., "decoder": ...}``); existing files are replaced only with
+        ``overwrite``. ``dimred.load`` remains the way back into dimred.
+        """
+        from dimred._api.export import export_onnx
+
+        return export_onnx(self, directory, overwrite=overwrite)
 
 
 def load(path: str | Path, device: str = defaults.DEVICE) -> Reducer:
@@ -165,34 +186,6 @@ def load(path: str | Path, device: str = defaults.DEVICE) -> Reducer:
 
     Only the file's tensors and JSON metadata are read: no pickle, no code from the file.
     """
-    model_file = modelfile.read_model_file(path)
-    metadata = model_file.metadata
-    training = metadata.get("training") or {}
-    model_options = metadata.get("model_options") or {}
-    reducer = Reducer(
-        model=metadata["model"],
-        n_components=model_options.get("n_components"),
-        model_options=model_options,
-        loss=metadata.get("loss"),
-        loss_options=metadata.get("loss_options") or {},
-        **{key: training[key] for key in ("steps", "epochs", "batch_size", "lr", "schedule") if key in training},
-        dtype=metadata["dtype"],
-        scaler=metadata["scaler"],
-        device=device,
-        random_state=training.get("random_state"),
-    )
-    try:
-        n_features = int(metadata["n_features"])
-        network_plugin = instantiate("model", reducer.model, model_options)
-    except (ValueError, DimredError) as error:
-        raise model_file.fail(str(error)) from None
-    torch_device = resolve_device(device)
-    with blame(network_plugin, "build its network"):
-        module = network_plugin.build(n_features)
-    module = modelfile.restore_module(model_file, module, torch_device)
-    scaler = modelfile.restore_scaler(model_file, n_features, torch_device, next(module.parameters()).dtype)
-    reducer.n_features_in_ = n_features
-    if metadata.get("feature_names"):
-        reducer.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
-    reducer._adopt(module, scaler, model_options, reducer.loss or "", reducer.loss_options or {})
-    return reducer
+    from dimred._api import pipeline
+
+    return pipeline.read_model(path, device).reducer(device=device)

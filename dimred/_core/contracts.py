@@ -8,7 +8,7 @@ so listing plugins stays fast; plugins import their heavy dependencies inside th
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,6 +19,8 @@ from dimred._core.atomic import atomic_path
 
 if TYPE_CHECKING:
     import torch
+
+    from dimred._core.settings import TrainingSettings
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,10 @@ class Model(Plugin):
 
     ``build`` returns a ``torch.nn.Module`` with ``encode(x) -> z`` and ``decode(z) -> x_hat``. ``default_loss``
     names the loss plugin a run uses when the user names none.
+
+    A module that hands the losses more than codes (a variational autoencoder's mean and log-variance) also
+    defines ``encode_for_training(x) -> (z, extras)``: training decodes that ``z`` and every loss finds the named
+    tensors ``extras`` in ``batch.extras``; ``encode`` stays what ``transform`` returns.
     """
 
     kind = "model"
@@ -86,12 +92,14 @@ class Model(Plugin):
 
 @dataclass(frozen=True)
 class Batch:
-    """One training step's tensors: the input rows, their codes and reconstructions, their row numbers."""
+    """One training step's tensors: the input rows, their codes and reconstructions, their row numbers (None
+    when the batch is every row, in order), and the extra tensors the model's ``encode_for_training`` returned."""
 
     x: torch.Tensor
     z: torch.Tensor
     x_hat: torch.Tensor
     index: torch.Tensor | None = None
+    extras: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,18 @@ class Loss(Plugin):
 
     def __call__(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Term:
+    """One loss plugin and its weight in the sum that training minimises."""
+
+    loss: Loss
+    weight: float
+
+    @property
+    def name(self) -> str:
+        return self.loss.name
 
 
 @dataclass(eq=False)
@@ -227,4 +247,83 @@ class Reporter(Plugin):
         raise NotImplementedError
 
 
-BASES: dict[str, type[Plugin]] = {base.kind: base for base in (Dataset, Model, Loss, Metric, Reporter)}
+@dataclass(frozen=True)
+class TrainingStatus:
+    """What a callback sees of training at a step or a logging interval.
+
+    ``loss`` is the weighted total and ``losses`` each term unweighted (by loss name), as means over the steps
+    since the previous interval (for ``on_step``: this step's values).
+    """
+
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float
+    losses: Mapping[str, float]
+    lr: float
+    seconds: float
+
+
+class Training:
+    """The handle a callback gets on the training in progress; the engine provides it.
+
+    ``settings`` are the run's training settings; ``directory`` the run folder (None when nothing is written);
+    ``is_main`` is False on the other processes under torchrun, which must neither print nor write.
+    """
+
+    settings: TrainingSettings
+    total_steps: int
+    n_samples: int
+    directory: Path | None
+    is_main: bool
+    history: list[dict[str, float]]
+
+    def echo(self, text: str) -> None:
+        """Print a line for the user (on stderr, process 0 only)."""
+        raise NotImplementedError
+
+    def sample_codes(self) -> torch.Tensor:
+        """Eval-mode codes of a fixed, seeded sample of at most 1 024 training rows (training mode is restored)."""
+        raise NotImplementedError
+
+    def stop(self, reason: str) -> None:
+        """End training after this step; ``reason`` reaches the console and ``metrics.json``."""
+        raise NotImplementedError
+
+    def save_checkpoint(self) -> None:
+        """Write the whole training state to the run folder's checkpoint, so ``--resume`` can continue from here."""
+        raise NotImplementedError
+
+
+class Callback(Plugin):
+    """Acts while a model trains, in the spirit of Lightning's and Keras's callbacks.
+
+    ``on_interval`` is called at every logging interval (about 200 per run) with the running losses; the step
+    itself stays free of host synchronisation unless ``every_step`` is True, which makes the engine call
+    ``on_step`` after every step. A callback may call ``training.stop(reason)`` to end training early, or raise
+    ``dimred.DimredError`` to fail the run with a message. Callbacks with ``enabled_by_default`` run unless the
+    user turns them off (``--callback no-NAME``); others run when named (``--callback NAME``).
+    ``state_dict``/``load_state_dict`` carry a callback's JSON-ready state across ``--resume``.
+    """
+
+    kind = "callback"
+    enabled_by_default: ClassVar[bool] = False
+    every_step: ClassVar[bool] = False
+
+    def on_fit_start(self, training: Training) -> None:
+        """Before the first step (or the first step after a resume)."""
+
+    def on_step(self, training: Training, status: TrainingStatus) -> None:
+        """After every step, for callbacks with ``every_step``."""
+
+    def on_interval(self, training: Training, status: TrainingStatus) -> None:
+        """At every logging interval."""
+
+    def on_fit_end(self, training: Training) -> None:
+        """After the last step, also when training stopped early; not after a failure."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore, by default."""

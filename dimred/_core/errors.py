@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 
 class DimredError(Exception):
@@ -33,3 +35,14 @@ def unknown_name_error(what: str, name: str, choices: Iterable[str]) -> UsageErr
     valid = sorted(choices)
     listing = ", ".join(valid) if valid else "none installed"
     return UsageError(f"unknown {what} '{name}'{did_you_mean(name, valid)}; choose from: {listing}")
+
+
+@contextlib.contextmanager
+def blame(plugin: Any, action: str) -> Iterator[None]:
+    """Turn an unexpected exception inside a plugin into one message that names the plugin (its kind and name)."""
+    try:
+        yield
+    except DimredError:
+        raise
+    except Exception as error:
+        raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {error}") from error

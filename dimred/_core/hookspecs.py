@@ -1,4 +1,4 @@
-"""The hooks a dimred plugin can implement.
+"""The hooks a dimred plugin can implement: one ``register_<kinds>(register)`` per row of the kinds table.
 
 Each hook receives a ``register`` callback and calls it once per plugin class it provides, in the style of
 simonw/llm: the host validates every class, detects duplicate names and owns the error messages.
@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import pluggy
 
+from dimred._core.kinds import KINDS, Kind
+
 PROJECT_NAME = "dimred"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -18,36 +20,19 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 Register = Callable[[type], None]
 
 
-@hookspec
-def register_datasets(register: Register) -> None:
-    """Register dataset plugins: call ``register(cls)`` with each subclass of ``dimred.Dataset``."""
+def _hook_for(kind: Kind) -> Callable[[Register], None]:
+    def register_hook(register: Register) -> None:
+        """(replaced below)"""
+
+    register_hook.__name__ = register_hook.__qualname__ = kind.hook
+    register_hook.__doc__ = (
+        f"Register {kind.name} plugins: call ``register(cls)`` with each subclass of ``dimred.{kind.base.__name__}``."
+    )
+    return hookspec(register_hook)
 
 
-@hookspec
-def register_models(register: Register) -> None:
-    """Register model plugins: call ``register(cls)`` with each subclass of ``dimred.Model``."""
-
-
-@hookspec
-def register_losses(register: Register) -> None:
-    """Register loss plugins: call ``register(cls)`` with each subclass of ``dimred.Loss``."""
-
-
-@hookspec
-def register_metrics(register: Register) -> None:
-    """Register metric plugins: call ``register(cls)`` with each subclass of ``dimred.Metric``."""
-
-
-@hookspec
-def register_reporters(register: Register) -> None:
-    """Register reporter plugins: call ``register(cls)`` with each subclass of ``dimred.Reporter``."""
-
+for _kind in KINDS:
+    globals()[_kind.hook] = _hook_for(_kind)
 
 # Which hook registers which kind of plugin.
-HOOK_FOR_KIND = {
-    "dataset": "register_datasets",
-    "model": "register_models",
-    "loss": "register_losses",
-    "metric": "register_metrics",
-    "reporter": "register_reporters",
-}
+HOOK_FOR_KIND = {kind.name: kind.hook for kind in KINDS}

@@ -33,7 +33,8 @@ class FastDropout(nn.Module):
         return f"p={self.p}"
 
 
-def _perceptron(n_in: int, widths: Sequence[int], n_out: int, dropout: float) -> list[nn.Module]:
+def perceptron(n_in: int, widths: Sequence[int], n_out: int, dropout: float) -> list[nn.Module]:
+    """Linear layers of the given widths, each followed by ReLU and dropout, and a last linear layer to n_out."""
     layers: list[nn.Module] = []
     for width in widths:
         layers += [nn.Linear(n_in, width), nn.ReLU(inplace=True), FastDropout(dropout)]
@@ -46,9 +47,9 @@ class MLPNetwork(nn.Module):
         self, n_features: int, n_components: int, hidden: Sequence[int], dropout: float, batch_norm: bool
     ) -> None:
         super().__init__()
-        self.encoder = nn.Sequential(*_perceptron(n_features, hidden, n_components, dropout))
+        self.encoder = nn.Sequential(*perceptron(n_features, hidden, n_components, dropout))
         norm = [nn.BatchNorm1d(n_components)] if batch_norm else []
-        self.decoder = nn.Sequential(*norm, *_perceptron(n_components, hidden[::-1], n_features, dropout))
+        self.decoder = nn.Sequential(*norm, *perceptron(n_components, hidden[::-1], n_features, dropout))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

@@ -84,7 +84,9 @@ def _check(setting: dataclasses.Field, value: Any) -> None:
     name, choices = setting.name, setting.metadata["choices"]
     if choices is not None:
         if value not in choices:
-            raise UsageError(f"bad {name} {value!r}{did_you_mean(str(value), choices)}; choose from: {', '.join(choices)}")
+            raise UsageError(
+                f"bad {name} {value!r}{did_you_mean(str(value), choices)}; choose from: {', '.join(choices)}"
+            )
         return
     if name == "lr":
         if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):

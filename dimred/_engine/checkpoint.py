@@ -12,16 +12,14 @@ from safetensors.torch import save
 
 from dimred._core.atomic import write_bytes
 from dimred._core.errors import DimredError
-from dimred._engine.training import Trainer
 
 FILENAME = "checkpoint.safetensors"
 FORMAT = "dimred-checkpoint"
 FORMAT_VERSION = "1"
 
 
-def write_checkpoint(path: Path, trainer: Trainer) -> None:
+def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], facts: dict[str, Any]) -> None:
     """Replace the checkpoint at ``path`` atomically: a kill leaves the previous one or this one."""
-    tensors, facts = trainer.state()
     tensors = {key: value.detach().to("cpu", copy=True).contiguous() for key, value in tensors.items()}
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "facts": json.dumps(facts)}
     write_bytes(path, save(tensors, metadata=metadata))

@@ -15,7 +15,7 @@ import torch
 
 from dimred._core import measures as metrics
 from dimred._core.contracts import Metric, MetricContext
-from dimred._host.resolve import blame
+from dimred._core.errors import blame
 
 EVAL_BATCH = 1 << 16
 METRIC_SAMPLE = 5000  # neighbourhood metrics beyond this many points use a seeded random subsample
@@ -37,10 +37,13 @@ def decode(module: torch.nn.Module, Z: torch.Tensor, batch: int = EVAL_BATCH) ->
 
 
 @torch.inference_mode()
-def _train_mode_rmse(module: torch.nn.Module, X: torch.Tensor) -> float:
-    """The error as the reference tutorial measures it: dropout on, batch norm on batch statistics."""
+def _train_mode_rmse(module: torch.nn.Module, X: torch.Tensor, seed: int) -> float:
+    """The error as the reference tutorial measures it: dropout on, batch norm on batch statistics. The dropout
+    masks come from ``seed``; the caller's global RNG is left as it was."""
     noisy = copy.deepcopy(module).train()  # a copy, so batch norm's running statistics stay untouched
-    return metrics.rmse(X, noisy.decode(noisy.encode(X)))
+    with torch.random.fork_rng(devices=[X.device] if X.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return metrics.rmse(X, noisy.decode(noisy.encode(X)))
 
 
 def metric_sample(n_samples: int, seed: int, size: int = METRIC_SAMPLE) -> torch.Tensor | None:
@@ -79,5 +82,5 @@ def score(
         with blame(metric, "compute"):
             results |= metric.compute(context)
     if module is not None:
-        results["rmse_train_mode"] = _train_mode_rmse(module, pick(X))
+        results["rmse_train_mode"] = _train_mode_rmse(module, pick(X), seed)
     return results | {"neighbours": k, "metric_sample_size": len(X_sample), "n_samples": len(X)}, context

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from dimred._core.contracts import Loss, Model, TrainingData
-from dimred._core.errors import UsageError
+from dimred._core.contracts import Callback, Loss, Model, Term, TrainingData
+from dimred._core.errors import UsageError, blame
+from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation, rows
-from dimred._engine.checkpoint import read_checkpoint, write_checkpoint
+from dimred._engine.callbacks import Dispatcher, TrainingHandle
+from dimred._engine.checkpoint import FILENAME as CHECKPOINT
+from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.device import as_tensor
 from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler
-from dimred._engine.training import Progress, Trainer, TrainingPlan
-from dimred._host.objective import Term
-from dimred._host.resolve import blame
+from dimred._engine.training import Trainer
 
 STREAM_ROWS = 2_000_000  # above this many rows, training reads minibatches from the array where it lies
 EVALUATION_ROWS = 1_000_000  # and evaluation (errors, metrics, plots) uses a seeded sample of this many
@@ -37,6 +38,7 @@ class Fit:
     train_seconds: float
     X: torch.Tensor
     evaluated: np.ndarray | None = None
+    stop_reason: str | None = None  # why training ended before its last step, if it did
 
 
 def _prepares(term: Term) -> bool:
@@ -48,60 +50,77 @@ def fit(
     network_plugin: Model,
     terms: Sequence[Term],
     X_raw: np.ndarray,
-    plan: TrainingPlan,
+    settings: TrainingSettings,
     *,
-    scaler: str,
-    seed: int,
     device: torch.device,
     dtype: torch.dtype,
-    progress: Progress | None = None,
-    checkpoint: Path | None = None,
-    checkpoint_every: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    directory: Path | None = None,
     resume: bool = False,
     world: World | None = None,
+    echo: Callable[[str], None] | None = None,
 ) -> Fit:
     """Fit the scaler on ``X_raw``, build the plugin's network and train it; the result is in eval mode.
 
-    With ``checkpoint`` and ``checkpoint_every``, the training state is saved there every that many steps;
-    ``resume`` continues from the state saved there.
+    Randomness comes from ``settings.seed`` alone, and the caller's global torch RNG is left as it was.
+    ``directory`` is the run folder callbacks may write into (checkpoints); ``resume`` continues from the
+    checkpoint saved there.
     """
-    torch.manual_seed(seed)
-    evaluated = None
-    if len(X_raw) > STREAM_ROWS:  # train from the array where it lies (memory-mapped .npy files)
-        if plan.batch_size is None:
-            raise UsageError(f"full-batch training needs the data in memory; use minibatches above {STREAM_ROWS} rows")
-        for term in filter(_prepares, terms):
-            raise UsageError(f"loss '{term.name}' precomputes over the whole data set, which is kept in memory "
-                             f"only up to {STREAM_ROWS} rows")  # fmt: skip
-        fitted_scaler = Scaler.fit_chunks(scaler, rows.chunks(X_raw, dtype))
-        fitted_scaler = Scaler(scaler, fitted_scaler.offset.to(device), fitted_scaler.factor.to(device))
-        X = rows.MappedRows(X_raw, fitted_scaler, device, dtype)
-        evaluated = evaluation.metric_sample(len(X_raw), seed, size=EVALUATION_ROWS)
-    else:
+    world = world or World()
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(settings.seed)
+        return _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world,
+                    echo or (lambda _text: None))  # fmt: skip
+
+
+def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[Term], device, dtype):
+    """The scaler fitted on the rows, the scaled rows, and for streamed data the rows evaluation samples."""
+    if len(X_raw) <= STREAM_ROWS:
         X_device = as_tensor(X_raw, device, dtype)
-        fitted_scaler = Scaler.fit(scaler, X_device)
-        X = fitted_scaler.transform(X_device)
+        fitted_scaler = Scaler.fit(settings.scaler, X_device)
+        return fitted_scaler, fitted_scaler.transform(X_device), None
+    # train from the array where it lies (memory-mapped .npy files)
+    if settings.batch_size is None:
+        raise UsageError(f"full-batch training needs the data in memory; use minibatches above {STREAM_ROWS} rows")
+    for term in filter(_prepares, terms):
+        raise UsageError(f"loss '{term.name}' precomputes over the whole data set, which is kept in memory "
+                         f"only up to {STREAM_ROWS} rows")  # fmt: skip
+    fitted_scaler = Scaler.fit_chunks(settings.scaler, rows.chunks(X_raw, dtype))
+    fitted_scaler = Scaler(settings.scaler, fitted_scaler.offset.to(device), fitted_scaler.factor.to(device))
+    X = rows.MappedRows(X_raw, fitted_scaler, device, dtype)
+    return fitted_scaler, X, evaluation.metric_sample(len(X_raw), settings.seed, size=EVALUATION_ROWS)
+
+
+def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo) -> Fit:
+    fitted_scaler, X, evaluated = _scaled_rows(X_raw, settings, terms, device, dtype)
     with blame(network_plugin, "build its network"):
         module = network_plugin.build(X.shape[1]).to(device=device, dtype=dtype)
     n_components = getattr(network_plugin.options, "n_components", None)
     started = time.perf_counter()
     preparing = [term for term in terms if _prepares(term)]
     if preparing:  # only in-memory data gets here (see above)
-        prepared_from = TrainingData(X.detach().cpu().numpy(), seed, n_components, device)
+        prepared_from = TrainingData(X.detach().cpu().numpy(), settings.seed, n_components, device)
         for term in preparing:
             with blame(term.loss, "prepare"):
                 term.loss.prepare(prepared_from)
-    world = world or World()
-    generator = torch.Generator(device=device).manual_seed(seed)  # the same batch order in every process
+    generator = torch.Generator(device=device).manual_seed(settings.seed)  # the same batch order in every process
     if world.distributed:
-        torch.manual_seed(seed + world.rank)  # but each process its own dropout masks
-    trainer = Trainer(module, [(term.name, term.weight, term.loss) for term in terms], X, plan, generator, world)
+        torch.manual_seed(settings.seed + world.rank)  # but each process its own dropout masks
+    trainer = Trainer(module, terms, X, settings, generator, world)
+    dispatcher = Dispatcher(callbacks)
+    checkpoint = None if directory is None else directory / CHECKPOINT
     if resume and checkpoint is not None:
-        trainer.restore(*read_checkpoint(checkpoint))
-    save = None if checkpoint is None or not world.is_main else (lambda state: write_checkpoint(checkpoint, state))
+        tensors, facts = read_checkpoint(checkpoint)
+        trainer.restore(tensors, facts)
+        dispatcher.restore(facts.get("callbacks", {}))
+    handle = TrainingHandle(trainer, settings, directory=directory, checkpoint=checkpoint, echo=echo,
+                            callback_states=dispatcher.states)  # fmt: skip
     preparation_seconds = time.perf_counter() - started
-    history = trainer.run(progress, checkpoint_every, save)
+    dispatcher.start(handle)
+    history = trainer.run(dispatcher)
+    dispatcher.end()
     seconds = preparation_seconds + trainer.seconds_before
-    if evaluated is None:
-        return Fit(module, fitted_scaler, history, seconds, X)
-    return Fit(module, fitted_scaler, history, seconds, X[evaluated], evaluated.numpy())
+    X_evaluated = X if evaluated is None else X[evaluated]
+    return Fit(module, fitted_scaler, history, seconds, X_evaluated, None if evaluated is None else evaluated.numpy(),
+               handle.stop_reason)  # fmt: skip

@@ -1,8 +1,8 @@
 """The training loop, written for speed on small models.
 
-The data lives on the device once; each step draws its minibatch by index on the device; the loss is read back
-to the host once per logging interval, never inside a step. Epochs drop their last partial batch so every step
-has the same shape (and batch norm never sees a batch of one).
+The data lives on the device once; each step draws its minibatch by index on the device; the losses are read back
+to the host once per logging interval, never inside a step (unless a callback asks for every step). Epochs drop
+their last partial batch so every step has the same shape (and batch norm never sees a batch of one).
 """
 
 from __future__ import annotations
@@ -10,61 +10,41 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from dimred._core.contracts import Batch
-from dimred._core.defaults import SCHEDULES
+from dimred._core.contracts import Batch, Term, TrainingStatus
 from dimred._core.errors import DimredError, UsageError
+from dimred._core.settings import TrainingSettings
 from dimred._engine.distributed import EncodeDecode, World, data_parallel
 from dimred._engine.optim import FlatAdam, one_cycle
 
 HISTORY_ROWS = 200  # about how many rows history.csv gets, whatever the number of steps
-
-Progress = Callable[[int, int, float], None]
-LossFunction = Callable[[Batch], torch.Tensor]
 
 
 class DivergenceError(DimredError):
     """The loss stopped being a finite number."""
 
 
-@dataclass(frozen=True)
-class TrainingPlan:
-    """How long and how fast to train. ``batch_size`` None means full batch."""
-
-    steps: int | None
-    epochs: int | None
-    batch_size: int | None
-    lr: float
-    schedule: str
-
-    def __post_init__(self) -> None:
-        if self.steps is not None and self.epochs is not None:
-            raise UsageError("give either steps or epochs, not both")
-        for label, value in (("steps", self.steps), ("epochs", self.epochs), ("batch size", self.batch_size)):
-            if value is not None and value < 1:
-                raise UsageError(f"{label} must be at least 1, got {value}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise UsageError(f"learning rate must be a positive number, got {self.lr}")
-        if self.schedule not in SCHEDULES:
-            raise UsageError(f"unknown schedule '{self.schedule}'; choose from: {', '.join(SCHEDULES)}")
-
-    def batch_for(self, n_samples: int) -> int:
-        return n_samples if self.batch_size is None else min(self.batch_size, n_samples)
-
-    def total_steps(self, n_samples: int) -> int:
-        per_epoch = n_samples // self.batch_for(n_samples)
-        return self.steps if self.steps is not None else (self.epochs or 1) * per_epoch
-
-
-def _schedule(plan: TrainingPlan, total: int) -> Callable[[int], tuple[float, float]]:
+def _schedule(settings: TrainingSettings, total: int) -> Callable[[int], tuple[float, float]]:
     """Learning rate and Adam's beta1 for each step."""
-    if plan.schedule == "constant":
-        return lambda _step: (plan.lr, 0.9)
-    return lambda step: one_cycle(step, total, plan.lr)
+    if settings.schedule == "constant":
+        return lambda _step: (settings.lr, 0.9)
+    return lambda step: one_cycle(step, total, settings.lr)
+
+
+class Listener:
+    """What the loop tells as it goes; the callbacks' dispatcher implements it."""
+
+    wants_every_step = False
+
+    def on_step(self, status: TrainingStatus) -> None: ...
+
+    def on_interval(self, status: TrainingStatus) -> None: ...
+
+    def should_stop(self) -> bool:
+        return False
 
 
 class Trainer:
@@ -78,25 +58,26 @@ class Trainer:
     def __init__(
         self,
         module: torch.nn.Module,
-        terms: Sequence[tuple[str, float, LossFunction]],
+        terms: Sequence[Term],
         X: torch.Tensor,
-        plan: TrainingPlan,
+        settings: TrainingSettings,
         generator: torch.Generator,
         world: World | None = None,
     ) -> None:
         self.world = world or World()
-        self.batch = plan.batch_for(len(X))
+        self.batch = settings.batch_for(len(X))
         self.share = self.batch // self.world.size  # rows of each global batch this process trains on
         has_batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
         if self.share < 2 and has_batch_norm:
             raise UsageError("batch norm needs at least 2 samples per batch (per process); raise the batch size")
         self.module, self.terms, self.X, self.generator = module, list(terms), X, generator
         self.per_epoch = len(X) // self.batch
-        self.total = plan.total_steps(len(X))
+        self.total = settings.total_steps(len(X))
         self.log_every = max(1, min(self.per_epoch, self.total // HISTORY_ROWS))
+        self.checkpoint_every = settings.checkpoint_every
         self.optimizer = FlatAdam(module.parameters())
         self.forward = data_parallel(module, self.world, X.device) if self.world.distributed else EncodeDecode(module)
-        self.schedule = _schedule(plan, self.total)
+        self.schedule = _schedule(settings, self.total)
         self.step = 0
         self.order: torch.Tensor | None = None
         self.history: list[dict[str, float]] = []
@@ -116,24 +97,37 @@ class Trainer:
         index = self.order[position * self.batch : (position + 1) * self.batch][mine]
         return self.X[index], index
 
-    def run(
-        self,
-        progress: Progress | None = None,
-        checkpoint_every: int | None = None,
-        on_checkpoint: Callable[[Trainer], None] | None = None,
-    ) -> list[dict[str, float]]:
-        """Train to the planned number of steps; call ``on_checkpoint`` every ``checkpoint_every`` steps."""
+    def _interval_due(self) -> bool:
+        checkpoint_due = self.checkpoint_every is not None and self.step % self.checkpoint_every == 0
+        return self.step % self.log_every == 0 or self.step == self.total or checkpoint_due
+
+    def _status(self, means: list[float], lr: float) -> TrainingStatus:
+        total = sum(term.weight * mean for term, mean in zip(self.terms, means, strict=True))
+        losses = {term.name: mean for term, mean in zip(self.terms, means, strict=True)}
+        seconds = self.seconds_before
+        return TrainingStatus(self.step, self.total, self.step / self.per_epoch, total, losses, lr, seconds)
+
+    def _check_finite(self, loss: float) -> None:
+        if not math.isfinite(loss):
+            label = "NaN" if math.isnan(loss) else "infinite"
+            raise DivergenceError(
+                f"loss became {label} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); "
+                "lower the learning rate (--lr)"
+            )
+
+    def run(self, listener: Listener | None = None) -> list[dict[str, float]]:
+        """Train to the planned number of steps, or until the listener says stop."""
+        listener = listener or Listener()
         self.module.train()
         running = torch.zeros(len(self.terms), dtype=self.X.dtype, device=self.X.device)
-        weights = torch.tensor([weight for _name, weight, _function in self.terms], dtype=self.X.dtype,
-                               device=self.X.device)  # fmt: skip
+        weights = torch.tensor([term.weight for term in self.terms], dtype=self.X.dtype, device=self.X.device)
         logged_step = self.step
         started = time.perf_counter() - self.seconds_before
         while self.step < self.total:
             x, index = self._next_batch()
-            z, x_hat = self.forward(x)
-            batch = Batch(x=x, z=z, x_hat=x_hat, index=index)
-            values = torch.stack([function(batch) for _name, _weight, function in self.terms])
+            z, x_hat, extras = self.forward(x)
+            batch = Batch(x=x, z=z, x_hat=x_hat, index=index, extras=extras)
+            values = torch.stack([term.loss(batch) for term in self.terms])
             loss = (weights * values).sum()
             self.optimizer.zero_grad()
             loss.backward()
@@ -141,31 +135,22 @@ class Trainer:
             self.optimizer.step(lr, beta1)
             running += values.detach()
             self.step += 1
-            checkpoint_due = checkpoint_every is not None and self.step % checkpoint_every == 0
-            if self.step % self.log_every == 0 or self.step == self.total or checkpoint_due:
-                means = (running / (self.step - logged_step)).tolist()
-                mean_loss = sum(
-                    weight * mean for (_name, weight, _function), mean in zip(self.terms, means, strict=True)
-                )
-                if not math.isfinite(mean_loss):
-                    label = "NaN" if math.isnan(mean_loss) else "infinite"
-                    raise DivergenceError(
-                        f"loss became {label} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); "
-                        "lower the learning rate (--lr)"
-                    )
+            if listener.wants_every_step:
                 self.seconds_before = time.perf_counter() - started
-                row = {"step": self.step, "epoch": self.step / self.per_epoch, "loss": mean_loss}
+                listener.on_step(self._status(values.detach().tolist(), lr))
+            if self._interval_due() or listener.should_stop():
+                self.seconds_before = time.perf_counter() - started
+                status = self._status((running / (self.step - logged_step)).tolist(), lr)
+                self._check_finite(status.loss)
+                row = {"step": self.step, "epoch": status.epoch, "loss": status.loss}
                 if len(self.terms) > 1:  # each term unweighted, so the curves compare with single-loss runs
-                    row |= {
-                        f"loss.{name}": mean for (name, _weight, _function), mean in zip(self.terms, means, strict=True)
-                    }
-                self.history.append(row | {"lr": lr, "seconds": self.seconds_before})
+                    row |= {f"loss.{name}": mean for name, mean in status.losses.items()}
+                self.history.append(row | {"lr": lr, "seconds": status.seconds})
                 running.zero_()
                 logged_step = self.step
-                if progress is not None:
-                    progress(self.step, self.total, mean_loss)
-                if checkpoint_due and on_checkpoint is not None and self.step < self.total:
-                    on_checkpoint(self)
+                listener.on_interval(status)
+                if listener.should_stop():
+                    break
         self.module.eval()
         return self.history
 

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from dimred._core.contracts import Loss
+from dimred._core.contracts import Term
 from dimred._core.errors import UsageError
 from dimred._core.options import to_dict
 from dimred._host.resolve import instantiate
 
 LossSpec = str | Sequence[str]
-
-
-@dataclass(frozen=True)
-class Term:
-    """One loss plugin and its weight in the sum."""
-
-    loss: Loss
-    weight: float
-
-    @property
-    def name(self) -> str:
-        return self.loss.name
 
 
 def parse_spec(spec: LossSpec) -> list[tuple[str, float]]:
@@ -60,7 +47,7 @@ def build_terms(spec: LossSpec, options: Mapping[str, Mapping[str, Any]]) -> lis
         raise UsageError(f"options for a loss that is not in this run: {', '.join(sorted(unknown))}")
     return [
         Term(
-            instantiate("loss", name, options.get(name, {}), prefix=f"loss.{name}" if len(terms) > 1 else "loss"),
+            instantiate("loss", name, options.get(name, {}), prefix=f"loss.{name}"),
             weight,
         )
         for name, weight in terms

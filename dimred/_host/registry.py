@@ -19,15 +19,16 @@ from typing import Any
 import pluggy
 
 from dimred._core import hookspecs as hookspecs
-from dimred._core.contracts import BASES, Plugin
+from dimred._core.contracts import Plugin
 from dimred._core.errors import PluginError, did_you_mean, unknown_name_error
+from dimred._core.kinds import KIND, KIND_NAMES
 from dimred._core.options import OptionInfo, describe
 
 ENTRY_POINT_GROUP = "dimred"
 BUILTIN_DISTRIBUTION = "dimred"
 STRICT_ENV = "DIMRED_STRICT_PLUGINS"
 LOAD_ENV = "DIMRED_LOAD_PLUGINS"
-KINDS = tuple(hookspecs.HOOK_FOR_KIND)
+KINDS = KIND_NAMES
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
@@ -68,7 +69,7 @@ def _strict_from_environment() -> bool:
 
 def _validate_plugin_class(kind: str, cls: Any) -> None:
     """Raise PluginError unless ``cls`` honours the contract of its kind."""
-    base = BASES[kind]
+    base = KIND[kind].base
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise PluginError(f"registered {cls!r}, which is not a subclass of dimred.{base.__name__}")
     if not (isinstance(cls.name, str) and _NAME_PATTERN.match(cls.name)):

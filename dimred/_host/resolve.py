@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dimred._core import options as plugin_options
 from dimred._core.contracts import Plugin
-from dimred._core.errors import DimredError, PluginError, UsageError
+from dimred._core.errors import UsageError
+from dimred._core.kinds import KIND, KINDS
 from dimred._host.registry import get_registry
 
-SETTING_KINDS = ("dataset", "model", "loss", "reporter")
+SETTING_GRAMMAR = ", ".join(kind.setting_grammar for kind in KINDS) + " (and loss.OPTION for a single loss)"
 
 
 def group_settings(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Split dotted settings by plugin: ``{"dataset.noise": 0.1, "reporter.codes-plot.dpi": 200}`` ->
-    ``{"dataset": {"noise": 0.1}, "reporter.codes-plot": {"dpi": 200}}``."""
+    ``{"dataset": {"noise": 0.1}, "reporter.codes-plot": {"dpi": 200}}``. Kinds with several plugins per run
+    take ``KIND.NAME.OPTION``; the loss also takes ``loss.OPTION`` when the run has one loss."""
     groups: dict[str, dict[str, Any]] = {}
     for key, value in settings.items():
-        kind, _, rest = key.partition(".")
-        target, _, option = rest.rpartition(".") if kind in ("reporter", "loss") else ("", "", rest)
-        if kind not in SETTING_KINDS or not option or (kind == "reporter" and not target):
-            raise UsageError(
-                f"bad setting '{key}': use dataset.OPTION, model.OPTION, loss.OPTION, loss.NAME.OPTION "
-                "or reporter.NAME.OPTION"
-            )
-        groups.setdefault(f"{kind}.{target}" if target else kind, {})[option] = value
+        kind_name, _, rest = key.partition(".")
+        kind = KIND.get(kind_name)
+        target, _, option = rest.rpartition(".") if kind is not None and kind.several else ("", "", rest)
+        if kind is None or not option or (kind.several and not target and kind_name != "loss"):
+            raise UsageError(f"bad setting '{key}': use {SETTING_GRAMMAR}")
+        groups.setdefault(f"{kind_name}.{target}" if target else kind_name, {})[option] = value
     return groups
 
 
@@ -36,21 +35,43 @@ def instantiate(kind: str, name: str, values: Mapping[str, Any] | None = None, p
     return cls(plugin_options.build(cls.Options, values or {}, prefix=prefix or kind))
 
 
+def defaults_of(kind: str) -> list[str]:
+    """The plugins of ``kind`` that run when the user names none."""
+    return [info.name for info in get_registry().plugins(kind) if getattr(info.cls, "enabled_by_default", False)]
+
+
 def default_reporters() -> list[str]:
-    return [info.name for info in get_registry().plugins("reporter") if info.cls.enabled_by_default]
+    return defaults_of("reporter")
+
+
+def chosen_names(kind: str, names: Sequence[str] | str | None, *, adds_to_defaults: bool) -> list[str]:
+    """The plugins of ``kind`` a run uses. ``None``: the defaults. Reporters named replace the defaults;
+    callbacks named are added to them, and ``no-NAME`` removes a default one."""
+    if isinstance(names, str):
+        raise UsageError(f"{KIND[kind].plural} must be a list of names, e.g. [{names!r}], not a string")
+    if names is None:
+        return defaults_of(kind)
+    chosen = defaults_of(kind) if adds_to_defaults else []
+    for name in names:
+        if not isinstance(name, str):
+            raise UsageError(f"{KIND[kind].plural} must be names (strings), got {name!r}")
+        if adds_to_defaults and name.startswith("no-"):
+            get_registry().get(kind, name.removeprefix("no-"))  # an unknown name is an error listing the valid ones
+            chosen = [other for other in chosen if other != name.removeprefix("no-")]
+        elif name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def instantiate_several(kind: str, names: Sequence[str], groups: dict[str, dict[str, Any]]) -> list[Any]:
+    """Each named plugin of a several-per-run kind, taking its ``KIND.NAME.*`` options out of ``groups``."""
+    plugins = [instantiate(kind, name, groups.pop(f"{kind}.{name}", {}), f"{kind}.{name}") for name in names]
+    strays = sorted(key for key in groups if key.startswith(f"{kind}."))
+    if strays:
+        raise UsageError(f"settings for a {kind} that is not in this run: {', '.join(strays)}")
+    return plugins
 
 
 def describe(plugin: Plugin) -> dict[str, Any]:
     """A plugin as configuration: its name and options, JSON-ready."""
     return {"name": plugin.name, "options": plugin_options.to_dict(plugin.options)}
-
-
-@contextlib.contextmanager
-def blame(plugin: Plugin, action: str) -> Iterator[None]:
-    """Turn an unexpected exception inside a plugin into one message that names the plugin."""
-    try:
-        yield
-    except DimredError:
-        raise
-    except Exception as error:
-        raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {error}") from error

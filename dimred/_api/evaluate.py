@@ -1,0 +1,97 @@
+"""``dimred.evaluate``: score a trained model on a dataset, as ``dimred evaluate`` does, without touching its
+training results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dimred._api import pipeline
+from dimred._api.run import AUTO
+from dimred._core import defaults
+from dimred._core.errors import DimredError, UsageError
+from dimred._engine import evaluation
+from dimred._engine.scaling import Scaler
+from dimred._host.resolve import describe, group_settings, instantiate
+from dimred._io.rundir import prepare_run_directory, timestamped_directory, write_json
+
+if TYPE_CHECKING:
+    from dimred._api.reducer import Reducer
+
+EVALUATIONS_FOLDER = "evaluations"
+
+
+@dataclass(eq=False)
+class EvaluationResult:
+    """A trained model's metrics on a dataset. ``path`` is the folder written, or None."""
+
+    metrics: dict[str, Any]
+    path: Path | None
+    codes: np.ndarray
+
+
+def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | Path | None) -> Path | None:
+    if out != AUTO:
+        return None if out is None else Path(out)
+    if not isinstance(model, str | Path):  # a Reducer in memory has no run directory
+        return None
+    run_directory = Path(model) if Path(model).is_dir() else Path(model).parent
+    return timestamped_directory(run_directory / EVALUATIONS_FOLDER, dataset)
+
+
+def evaluate(
+    model: Reducer | str | Path,
+    dataset: str,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    refit_scaler: bool = False,
+    reporters: Sequence[str] | None = None,
+    seed: int = 1,
+    device: str = defaults.DEVICE,
+    out: str | Path | None = AUTO,
+    echo: Callable[[str], None] | None = None,
+) -> EvaluationResult:
+    """Metrics and plots of a trained model (a Reducer, a run directory or a model file) on ``dataset``.
+
+    New data goes through the scaler saved at training time; ``refit_scaler=True`` fits a new one on this data,
+    as the reference tutorial does. ``seed`` seeds the data; its default, 1, differs from the training default
+    so that a default evaluation sees fresh data. With ``out="auto"`` results go to a new
+    ``evaluations/<dataset>-<time>`` folder inside the model's run directory, never over the training results.
+    """
+    groups = group_settings(settings or {})
+    if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):
+        raise UsageError("evaluate takes dataset.* and reporter.* settings (and metric.*); the model's are in its file")
+    source = instantiate("dataset", dataset, groups.pop("dataset", {}))
+    chosen_reporters = pipeline.resolve_reporters(reporters, groups)
+    metric_plugins = pipeline.resolve_metrics(groups)
+    from dimred._api.reducer import load  # scikit-learn comes with it: imported only when needed
+
+    reducer = load(model, device=device) if isinstance(model, str | Path) else model
+    directory = _evaluation_directory(model, dataset, out)
+    if directory is not None:
+        prepare_run_directory(directory, overwrite=False)
+    data, X_raw = pipeline.load_data(source, seed)
+    if X_raw.shape[1] != reducer.n_features_in_:
+        raise DimredError(f"X has {X_raw.shape[1]} features, but the model expects {reducer.n_features_in_}")
+    X_device = reducer.to_tensor(X_raw)
+    scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_
+    X = scaler.transform(X_device)
+    codes = evaluation.encode(reducer.module_, X)
+    outcome = pipeline.Outcome(X, codes, evaluation.decode(reducer.module_, codes), [], 0.0, None, reducer.fitted_)
+    metrics, context = pipeline.score(outcome, data, metric_plugins, seed)
+    for timing in ("train_seconds", "transform_seconds", "evaluated_rows"):
+        metrics.pop(timing)
+    metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
+    if directory is not None:
+        config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
+                  "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
+        write_json(directory / "config.json", config)
+        write_json(directory / "metrics.json", metrics)
+    record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
+                                echo or pipeline._silent)  # fmt: skip
+    pipeline.report(chosen_reporters, record)
+    return EvaluationResult(metrics, directory, record.codes)

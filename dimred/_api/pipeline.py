@@ -1,0 +1,241 @@
+"""The stages every entry point shares: resolve plugins -> load data -> fit -> evaluate -> save -> report.
+
+``dimred.run``, ``Reducer.fit``, ``dimred.evaluate``, ``dimred.load`` and ``dimred compare`` are short
+compositions of these functions; each stage does one job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dimred._api.fitted import FittedModel
+from dimred._core.contracts import Callback, Data, Dataset, EstimatorModel, Metric, Model, Reporter, RunRecord, Term
+from dimred._core.errors import DimredError, blame
+from dimred._core.options import to_dict
+from dimred._core.settings import TrainingSettings
+from dimred._engine import distributed, evaluation, fitting, modelfile
+from dimred._engine.device import as_tensor, resolve_device, resolve_dtype
+from dimred._engine.distributed import World
+from dimred._engine.scaling import Scaler
+from dimred._host.objective import LossSpec, build_terms, options_of, spec_text, terms_from_settings
+from dimred._host.registry import get_registry
+from dimred._host.resolve import chosen_names, instantiate, instantiate_several
+from dimred._io.rundir import write_history, write_json
+from dimred._io.validation import check_matrix
+
+Echo = Callable[[str], None]
+
+
+def _silent(_text: str) -> None:
+    """Where lines go when nobody listens."""
+
+
+# -- resolve ---------------------------------------------------------------------------------------------------
+@dataclass(eq=False)
+class TrainingPlugins:
+    """What training needs: the model plugin, the weighted losses and the callbacks."""
+
+    model: Model
+    terms: list[Term]
+    callbacks: list[Callback]
+
+
+def resolve_training(
+    model_name: str,
+    loss: LossSpec | None,
+    *,
+    groups: dict[str, dict[str, Any]] | None = None,
+    loss_options: Mapping[str, Mapping[str, Any]] | None = None,
+    model: Model | None = None,
+    callbacks: Sequence[str] | None = None,
+) -> TrainingPlugins:
+    """Instantiate the model, its losses and the callbacks, taking their options out of ``groups`` (grouped
+    ``--set`` settings) or, for the Reducer, from ``loss_options``."""
+    groups = {} if groups is None else groups
+    model = model or instantiate("model", model_name, groups.pop("model", {}))
+    spec = loss or model.default_loss
+    terms = build_terms(spec, loss_options) if loss_options is not None else terms_from_settings(spec, groups)
+    chosen = chosen_names("callback", callbacks, adds_to_defaults=True)
+    return TrainingPlugins(model, terms, instantiate_several("callback", chosen, groups))
+
+
+def resolve_reporters(names: Sequence[str] | None, groups: dict[str, dict[str, Any]]) -> list[Reporter]:
+    return instantiate_several("reporter", chosen_names("reporter", names, adds_to_defaults=False), groups)
+
+
+def resolve_metrics(groups: dict[str, dict[str, Any]]) -> list[Metric]:
+    """Every installed metric, with the options set as ``metric.NAME.OPTION``."""
+    return instantiate_several("metric", [info.name for info in get_registry().plugins("metric")], groups)
+
+
+# -- load ------------------------------------------------------------------------------------------------------
+def load_data(source: Dataset, seed: int) -> tuple[Data, np.ndarray]:
+    """The dataset's data and its checked matrix."""
+    with blame(source, "load its data"):
+        data = source.load(seed)
+    return data, check_matrix(data.X, f"the data of dataset '{source.name}'")
+
+
+def subset(data: Data, rows: np.ndarray) -> Data:
+    """The data of some rows only."""
+
+    def pick(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else np.asarray(values[rows])
+
+    return Data(
+        X=pick(data.X), color=pick(data.color), intrinsic=pick(data.intrinsic), feature_names=data.feature_names
+    )
+
+
+# -- fit -------------------------------------------------------------------------------------------------------
+@dataclass(eq=False)
+class Outcome:
+    """A fitted model's output on its training data (eval mode), whatever kind of model it is.
+
+    ``X`` is the scaled data the outputs belong to; ``evaluated`` the row numbers of a sample when only a sample
+    was evaluated (streamed data); ``model`` the trained network (None for one-call models).
+    """
+
+    X: torch.Tensor
+    codes: torch.Tensor
+    reconstruction: torch.Tensor | None
+    history: list[dict[str, float]]
+    train_seconds: float
+    transform_seconds: float | None
+    model: FittedModel | None = None
+    evaluated: np.ndarray | None = None
+    stop_reason: str | None = None
+
+
+def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: TrainingSettings,
+                 feature_names: Sequence[str] | None, options: dict[str, Any]) -> Outcome:  # fmt: skip
+    """Train the model plugin's network on ``X_raw`` and run it over the training rows in eval mode."""
+    device = options.pop("device", None) or resolve_device(settings.device)
+    fit = fitting.fit(plugins.model, plugins.terms, X_raw, settings, device=device,
+                      dtype=resolve_dtype(settings.dtype, device), callbacks=plugins.callbacks, **options)  # fmt: skip
+    model = FittedModel(plugins.model.name, to_dict(plugins.model.options), spec_text(plugins.terms),
+                        options_of(plugins.terms), settings, fit.module, fit.scaler,
+                        None if feature_names is None else tuple(str(name) for name in feature_names), fit.history,
+                        fit.train_seconds)  # fmt: skip
+    started = time.perf_counter()
+    codes = evaluation.encode(fit.module, fit.X)
+    transform_seconds = time.perf_counter() - started
+    reconstruction = evaluation.decode(fit.module, codes)
+    return Outcome(fit.X, codes, reconstruction, fit.history, fit.train_seconds, transform_seconds, model,
+                   fit.evaluated, fit.stop_reason)  # fmt: skip
+
+
+def fit_estimator(plugin: EstimatorModel, X_raw: np.ndarray, settings: TrainingSettings) -> Outcome:
+    """Fit a one-call model on the scaled data (float64, CPU); measure its transform where it has one."""
+    X_tensor = as_tensor(X_raw, dtype=torch.float64)
+    X = Scaler.fit(settings.scaler, X_tensor).transform(X_tensor)
+    X_numpy = X.numpy()
+    with blame(plugin, "fit"):
+        started = time.perf_counter()
+        codes = np.asarray(plugin.fit_transform(X_numpy, settings.seed), dtype=np.float64)
+        fit_seconds = time.perf_counter() - started
+        transform_seconds = None
+        if plugin.can_transform:
+            started = time.perf_counter()
+            plugin.transform(X_numpy)
+            transform_seconds = time.perf_counter() - started
+        reconstruction = plugin.inverse_transform(codes) if plugin.can_inverse_transform else None
+    return Outcome(X, torch.from_numpy(codes), None if reconstruction is None else torch.as_tensor(reconstruction),
+                   [], fit_seconds, transform_seconds)  # fmt: skip
+
+
+def fit(
+    plugins: TrainingPlugins,
+    X_raw: np.ndarray,
+    settings: TrainingSettings,
+    *,
+    feature_names: Sequence[str] | None = None,
+    directory: Path | None = None,
+    resume: bool = False,
+    world: World | None = None,
+    device: torch.device | None = None,
+    echo: Echo = _silent,
+) -> Outcome:
+    """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine
+    (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there)."""
+    if isinstance(plugins.model, EstimatorModel):
+        return fit_estimator(plugins.model, X_raw, settings)
+    options = {"directory": directory, "resume": resume, "world": world, "device": device, "echo": echo}
+    return _fit_network(plugins, X_raw, settings, feature_names, options)
+
+
+# -- evaluate --------------------------------------------------------------------------------------------------
+def score(outcome: Outcome, data: Data, metrics: Sequence[Metric], seed: int) -> tuple[dict[str, Any], Any]:
+    """Every metric on the outcome (eval mode), with the timings; and the context the metrics saw."""
+    module = None if outcome.model is None else outcome.model.module
+    values, context = evaluation.score(outcome.X, outcome.codes, outcome.reconstruction, seed, metrics,
+                                       data.intrinsic, module)  # fmt: skip
+    values |= {"train_seconds": outcome.train_seconds, "transform_seconds": outcome.transform_seconds,
+               "evaluated_rows": len(outcome.X)}  # fmt: skip
+    if outcome.stop_reason is not None:
+        values |= {"stopped_early": True, "stop_reason": outcome.stop_reason,
+                   "steps_trained": int(outcome.history[-1]["step"]) if outcome.history else 0}  # fmt: skip
+    return values, context
+
+
+# -- save ------------------------------------------------------------------------------------------------------
+def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], **provenance: Any) -> None:
+    """The model file and loss history (for trained networks) and metrics.json."""
+    if outcome.model is not None:
+        outcome.model.save(directory / modelfile.FILENAME, **provenance)
+        write_history(directory / "history.csv", outcome.history)
+    write_json(directory / "metrics.json", metrics)
+
+
+def read_model(path: str | Path, device: str) -> FittedModel:
+    """A trained network from a model file (or the run directory holding one): only its tensors and JSON
+    metadata are read, and checked against the network the metadata describes before they are used."""
+    model_file = modelfile.read_model_file(path)
+    metadata = model_file.metadata
+    training = dict(metadata.get("training") or {})
+    if "seed" not in training and "random_state" in training:  # files written before the settings object
+        training["seed"] = training["random_state"]
+    known = {key: training[key] for key in TrainingSettings.names() if key in training and key != "device"}
+    model_options = metadata.get("model_options") or {}
+    try:
+        n_features = int(metadata["n_features"])
+        settings = TrainingSettings.from_mapping(known | {"dtype": metadata["dtype"], "scaler": metadata["scaler"],
+                                                          "device": device}, "the model file")  # fmt: skip
+        network_plugin = instantiate("model", metadata["model"], model_options)
+    except (ValueError, TypeError, DimredError) as error:
+        raise model_file.fail(str(error)) from None
+    torch_device = resolve_device(device)
+    with blame(network_plugin, "build its network"):
+        module = network_plugin.build(n_features)
+    module = modelfile.restore_module(model_file, module, torch_device)
+    scaler = modelfile.restore_scaler(model_file, n_features, torch_device, next(module.parameters()).dtype)
+    return FittedModel(metadata["model"], model_options, metadata.get("loss") or "",
+                       metadata.get("loss_options") or {}, settings, module, scaler,
+                       metadata.get("feature_names") or None)  # fmt: skip
+
+
+# -- report ----------------------------------------------------------------------------------------------------
+def report(reporters: Sequence[Reporter], record: RunRecord) -> None:
+    for reporter in reporters:
+        with blame(reporter, "report"):
+            reporter.report(record)
+
+
+def record_of(name: str, model: str, data: Data, outcome: Outcome, metrics: dict[str, Any], context: Any,
+              directory: Path | None, echo: Echo) -> RunRecord:  # fmt: skip
+    """What reporters see of a run or an evaluation."""
+    reconstruction = None if outcome.reconstruction is None else outcome.reconstruction.cpu().numpy()
+    return RunRecord(name, model, data, outcome.X.cpu().numpy(), outcome.codes.cpu().numpy(), reconstruction,
+                     outcome.history, metrics, directory, echo, context)  # fmt: skip
+
+
+def join_world(device: str) -> tuple[World, torch.device]:
+    """This process's place under torchrun (alone: a world of one), and the device it trains on."""
+    return distributed.join(resolve_device(device))

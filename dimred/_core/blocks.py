@@ -1,0 +1,43 @@
+"""Building blocks for model plugins that want the tutorial's kind of network without writing it again.
+
+``MLPModel`` is a model plugin base (no name of its own): an MLP encoder and its mirror-image decoder, with the
+options every MLP autoencoder shares. Subclass it, give it a ``name``, and change defaults or ``build``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dimred._core.contracts import Model
+from dimred._core.options import option
+
+
+class MLPModel(Model):
+    """An MLP autoencoder: n_features -> hidden -> n_components and back, ReLU and dropout after every hidden
+    layer, optionally batch norm in front of the decoder."""
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "size of the code (the reduced dimension)")
+        hidden: tuple[int, ...] = option((128, 64), "widths of the encoder's hidden layers; the decoder mirrors them")
+        dropout: float = option(0.2, "dropout probability after every hidden layer (0 turns dropout off)")
+        batch_norm: bool = option(True, "normalise the code with BatchNorm1d before decoding")
+
+        def __post_init__(self) -> None:
+            if self.n_components < 1:
+                raise ValueError("n_components must be at least 1")
+            if not self.hidden or min(self.hidden) < 1:
+                raise ValueError("hidden needs at least one positive width, e.g. 128,64")
+            if not 0 <= self.dropout < 1:
+                raise ValueError("dropout must be in [0, 1)")
+
+    def hidden_widths(self, n_features: int) -> tuple[int, ...]:
+        """The encoder's hidden widths for data of ``n_features`` columns (subclasses may adapt them)."""
+        return self.options.hidden
+
+    def build(self, n_features: int):
+        from dimred._core.networks import MLPNetwork
+
+        options = self.options
+        widths = self.hidden_widths(n_features)
+        return MLPNetwork(n_features, options.n_components, widths, options.dropout, options.batch_norm)

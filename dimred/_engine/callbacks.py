@@ -1,0 +1,129 @@
+"""Callbacks at work: the handle they get on the training in progress, and the dispatcher that calls them.
+
+The engine knows no callback by name: progress bars, checkpoints, early stopping and the collapse check are all
+plugins that arrive as instances. Under torchrun every process runs the callbacks (so they see the same steps),
+only process 0 prints or writes, and a stop decided on process 0 is shared with the others at the interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dimred._core.contracts import Callback, Training, TrainingStatus
+from dimred._core.errors import blame
+from dimred._core.settings import TrainingSettings
+from dimred._engine import evaluation
+from dimred._engine.checkpoint import write_checkpoint
+from dimred._engine.training import Listener, Trainer
+
+SAMPLE_ROWS = 1024  # rows whose codes ``sample_codes`` gives
+
+
+class TrainingHandle(Training):
+    """The engine's side of ``dimred.plugin.Training``."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        settings: TrainingSettings,
+        *,
+        directory: Path | None,
+        checkpoint: Path | None,
+        echo: Callable[[str], None],
+        callback_states: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.settings = settings
+        self.total_steps = trainer.total
+        self.n_samples = len(trainer.X)
+        self.directory = directory
+        self.is_main = trainer.world.is_main
+        self.stop_reason: str | None = None
+        self._trainer, self._checkpoint, self._echo, self._callback_states = trainer, checkpoint, echo, callback_states
+        generator = torch.Generator().manual_seed(settings.seed)
+        count = min(SAMPLE_ROWS, self.n_samples)
+        self._sample = torch.randperm(self.n_samples, generator=generator)[:count].sort().values
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self._trainer.history
+
+    def echo(self, text: str) -> None:
+        if self.is_main:
+            self._echo(text)
+
+    def sample_codes(self) -> torch.Tensor:
+        module = self._trainer.module
+        codes = evaluation.encode(module, self._trainer.X[self._sample.to(self._trainer.X.device)])
+        module.train()
+        return codes
+
+    def stop(self, reason: str) -> None:
+        self.stop_reason = self.stop_reason or reason
+
+    def save_checkpoint(self) -> None:
+        if self._checkpoint is None or not self.is_main:
+            return
+        tensors, facts = self._trainer.state()
+        write_checkpoint(self._checkpoint, tensors, facts | {"callbacks": self._callback_states()})
+
+
+class Dispatcher(Listener):
+    """Calls every callback at each event, naming the one that fails."""
+
+    def __init__(self, callbacks: Sequence[Callback]) -> None:
+        self.callbacks = list(callbacks)
+        self.wants_every_step = any(callback.every_step for callback in self.callbacks)
+        self.handle: TrainingHandle | None = None
+
+    def states(self) -> dict[str, Any]:
+        return {callback.name: callback.state_dict() for callback in self.callbacks}
+
+    def restore(self, states: dict[str, Any]) -> None:
+        for callback in self.callbacks:
+            if callback.name in states:
+                with blame(callback, "restore its state"):
+                    callback.load_state_dict(states[callback.name])
+
+    def _each(self, action: str, method: str, *arguments: Any) -> None:
+        for callback in self.callbacks:
+            with blame(callback, action):
+                getattr(callback, method)(self.handle, *arguments)
+
+    def start(self, handle: TrainingHandle) -> None:
+        self.handle = handle
+        self._each("start", "on_fit_start")
+
+    def on_step(self, status: TrainingStatus) -> None:
+        for callback in self.callbacks:
+            if callback.every_step:
+                with blame(callback, f"act at step {status.step}"):
+                    callback.on_step(self.handle, status)
+        self._share_stop()
+
+    def on_interval(self, status: TrainingStatus) -> None:
+        self._each(f"act at step {status.step}", "on_interval", status)
+        self._share_stop()
+
+    def should_stop(self) -> bool:
+        return self.handle is not None and self.handle.stop_reason is not None
+
+    def end(self) -> None:
+        self._each("finish", "on_fit_end")
+
+    def _share_stop(self) -> None:
+        """Under torchrun, process 0's decision holds for every process."""
+        trainer = self.handle._trainer
+        if not trainer.world.distributed:
+            return
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if self.should_stop() else 0.0], device=trainer.X.device)
+        dist.broadcast(flag, src=0)
+        if flag.item() and self.handle.stop_reason is None:
+            self.handle.stop_reason = "stopped by process 0"
+        elif not flag.item():
+            self.handle.stop_reason = None

@@ -1,0 +1,161 @@
+"""The built-in callbacks: a progress bar, checkpoints, early stopping and the collapse check."""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from dimred.plugin import Callback, DimredError, Training, TrainingStatus, hookimpl, option
+
+
+class ProgressBar(Callback):
+    """click's progress bar on stderr (stdout carries only results), with the running loss."""
+
+    name = "progress"
+    description = "shows a progress bar with the running loss on stderr"
+    enabled_by_default = True
+
+    def on_fit_start(self, training: Training) -> None:
+        import click
+
+        self._bar = None
+        if training.is_main:
+            self._bar = click.progressbar(length=training.total_steps, label="training", file=sys.stderr,
+                                          show_eta=True, item_show_func=lambda item: item)  # fmt: skip
+            self._bar.__enter__()
+            self._done = training.history[-1]["step"] if training.history else 0
+            self._bar.update(self._done)
+
+    def on_interval(self, training: Training, status: TrainingStatus) -> None:
+        if self._bar is not None:
+            self._bar.update(status.step - self._done, f"loss {status.loss:.4g}")
+            self._done = status.step
+
+    def on_fit_end(self, training: Training) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+class Checkpointing(Callback):
+    """Saves the training state every ``--checkpoint-every`` steps, so ``--resume`` can continue a killed run."""
+
+    name = "checkpoint"
+    description = "saves the training state every --checkpoint-every steps (does nothing without that setting)"
+    enabled_by_default = True
+
+    def on_interval(self, training: Training, status: TrainingStatus) -> None:
+        every = training.settings.checkpoint_every
+        if every and status.step % every == 0 and status.step < status.total_steps:
+            training.save_checkpoint()
+
+
+class EarlyStopping(Callback):
+    """Stops when the loss has not improved by ``min_delta`` (relative) for ``patience`` intervals."""
+
+    name = "early-stopping"
+    description = "stops training when the loss stops improving (a plateau of `patience` logging intervals)"
+
+    @dataclass(frozen=True)
+    class Options:
+        patience: int = option(20, "logging intervals (about 200 per run) without improvement before stopping")
+        min_delta: float = option(1e-3, "the relative improvement that counts")
+
+        def __post_init__(self) -> None:
+            if self.patience < 1 or not self.min_delta >= 0:
+                raise ValueError("patience must be at least 1 and min_delta at least 0")
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self.best, self.waited = math.inf, 0
+
+    def on_interval(self, training: Training, status: TrainingStatus) -> None:
+        if status.loss < self.best * (1 - self.options.min_delta):
+            self.best, self.waited = status.loss, 0
+            return
+        self.waited += 1
+        if self.waited >= self.options.patience:
+            training.stop(f"early-stopping: the loss did not improve for {self.waited} logging intervals "
+                          f"(best {self.best:.4g})")  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best if math.isfinite(self.best) else None, "waited": self.waited}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = math.inf if state["best"] is None else state["best"]
+        self.waited = state["waited"]
+
+
+class CollapseCheck(Callback):
+    """Fails a run whose codes have collapsed: a held-back sample's codes stop spreading (their spread falls by
+    orders of magnitude from the start of training) or pile up on a handful of places. A collapsed model cannot
+    recover, and finishing would report a useless embedding as a success."""
+
+    name = "collapse"
+    description = "stops a run whose codes collapse (stop spreading, or pile up on a few points) with advice"
+    enabled_by_default = True
+
+    @dataclass(frozen=True)
+    class Options:
+        shrink: float = option(1e-4, "collapse when the codes' spread falls below this fraction of the initial one")
+        places: int = option(5, "collapse when the sampled codes sit on this many distinct places or fewer")
+        after: float = option(0.2, "start checking after this fraction of the training steps")
+        checks: int = option(3, "consecutive collapsed checks before the run is stopped")
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self.initial: float | None = None
+        self.strikes = 0
+
+    def on_fit_start(self, training: Training) -> None:
+        if self.initial is None:
+            self.initial = _spread(training.sample_codes())
+
+    def on_interval(self, training: Training, status: TrainingStatus) -> None:
+        if status.step < self.options.after * status.total_steps or status.step % (10 * _interval(training)):
+            return
+        codes = training.sample_codes()
+        spread, places = _spread(codes), _places(codes)
+        collapsed = not math.isfinite(spread) or spread < self.options.shrink * (self.initial or 0.0)
+        collapsed = collapsed or places <= min(self.options.places, len(codes) // 2)
+        self.strikes = self.strikes + 1 if collapsed else 0
+        if self.strikes >= self.options.checks:
+            shape = f"sit on {places} distinct places" if places <= self.options.places else "stopped spreading"
+            raise DimredError(
+                f"training collapsed by step {status.step}: the codes of {len(codes)} training rows {shape}"
+                f" (spread {spread:.3g}, {self.initial:.3g} at the start); lower the learning rate (--lr, e.g. "
+                f"{training.settings.lr / 10:g}) or use a model that adapts to wide data; --callback no-collapse "
+                "turns this check off"
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"initial": self.initial, "strikes": self.strikes}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.initial, self.strikes = state["initial"], state["strikes"]
+
+
+def _interval(training: Training) -> int:
+    """The steps between two logging intervals (the first history row's step)."""
+    return int(training.history[0]["step"]) if training.history else 1
+
+
+def _spread(codes) -> float:
+    """The root of the codes' total variance."""
+    return float(codes.double().var(dim=0).sum().sqrt())
+
+
+def _places(codes) -> int:
+    """How many distinct places the codes occupy, at a resolution of a thousandth of their range."""
+    low, high = codes.min(dim=0).values, codes.max(dim=0).values
+    scale = (high - low).max().clamp_min(1e-30)
+    cells = ((codes - low) / scale * 1000).round()
+    return len(cells.unique(dim=0))
+
+
+@hookimpl
+def register_callbacks(register):
+    for callback in (ProgressBar, Checkpointing, EarlyStopping, CollapseCheck):
+        register(callback)

@@ -1,0 +1,124 @@
+"""Callbacks act while a model trains: they see every logging interval, can stop a run early (the reason reaches
+metrics.json and the console), keep their state across --resume, and the built-in collapse check fails a run
+whose codes collapse."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dimred
+from conftest import plugin_module
+from dimred.cli import cli
+from dimred.plugin import Callback, Data, Dataset, Training, TrainingStatus, option
+
+QUICK = {"settings": {"dataset.n_samples": 300}, "batch_size": 100}
+
+
+class Recorder(Callback):
+    """Keeps what it saw; stops at a given step when told to."""
+
+    name = "recorder"
+    description = "records every event and may stop training"
+    every_step = True
+    seen: list = []
+
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Options:
+        stop_at: int = option(0, "stop at this step (0: never)")
+
+    def on_fit_start(self, training: Training) -> None:
+        Recorder.seen = [("start", training.total_steps)]
+
+    def on_step(self, training: Training, status: TrainingStatus) -> None:
+        Recorder.seen.append(("step", status.step))
+
+    def on_interval(self, training: Training, status: TrainingStatus) -> None:
+        Recorder.seen.append(("interval", status.step, status.loss, status.lr))
+        if self.options.stop_at and status.step >= self.options.stop_at:
+            training.stop(f"recorder: told to stop at step {self.options.stop_at}")
+
+    def on_fit_end(self, training: Training) -> None:
+        Recorder.seen.append(("end", len(training.history)))
+
+
+@pytest.fixture
+def recorder(register_in_process):
+    register_in_process(plugin_module("recorder_plugin", register_callbacks=lambda register: register(Recorder)))
+
+
+def test_a_callback_sees_every_step_and_every_logging_interval(recorder):
+    result = dimred.run("swissroll", "mlp-ae", callbacks=["recorder"], steps=30, out=None, reporters=[], **QUICK)
+    kinds = [event[0] for event in Recorder.seen]
+    assert Recorder.seen[0] == ("start", 30)
+    assert Recorder.seen[-1] == ("end", len(result.history))
+    assert [event[1] for event in Recorder.seen if event[0] == "step"] == list(range(1, 31))
+    intervals = [event for event in Recorder.seen if event[0] == "interval"]
+    assert [event[1] for event in intervals] == [row["step"] for row in result.history]
+    assert [event[2] for event in intervals] == pytest.approx([row["loss"] for row in result.history])
+    assert kinds.count("interval") == len(result.history)
+
+
+def test_a_callback_stops_a_run_early_and_its_reason_reaches_metrics_json(recorder, tmp_path):
+    out = tmp_path / "stopped"
+    arguments = ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=300",
+                 "--batch-size", "100", "--steps", "60", "--callback", "recorder", "--set",
+                 "callback.recorder.stop_at=9", "--reporter", "metrics-table", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["stopped_early"] is True
+    assert metrics["stop_reason"] == "recorder: told to stop at step 9"
+    assert metrics["steps_trained"] == 9
+    assert "training stopped early at step 9: recorder: told to stop at step 9" in result.output
+    assert (out / "model.safetensors").exists()
+
+
+def test_early_stopping_ends_a_plateaued_run():
+    result = dimred.run("swissroll", "mlp-ae", callbacks=["early-stopping"], steps=3000, schedule="constant",
+                        lr=0.5, settings={"dataset.n_samples": 300, "callback.early-stopping.patience": 3},
+                        batch_size=100, out=None, reporters=[])  # fmt: skip
+    assert result.metrics["stopped_early"] is True
+    assert result.metrics["stop_reason"].startswith("early-stopping:")
+    assert result.history[-1]["step"] < 3000
+
+
+class Constant(Dataset):
+    """Rows that carry no structure a bad learning rate could keep apart."""
+
+    name = "blobs-wide"
+    description = "wide data"
+
+    def load(self, seed):
+        rng = np.random.default_rng(seed)
+        return Data(X=rng.random((600, 200)) ** 8)
+
+
+def test_the_collapse_check_fails_a_collapsed_run_with_advice(register_in_process, tmp_path):
+    """A learning rate far too high kills every ReLU of the encoder: the codes stop spreading."""
+    register_in_process(plugin_module("wide_data", register_datasets=lambda register: register(Constant)))
+    out = tmp_path / "collapsed"
+    arguments = ["run", "--dataset", "blobs-wide", "--model", "geo-ae", "--lr", "5", "--steps", "400",
+                 "--reporter", "metrics-table", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 1, result.output
+    assert "Error: training collapsed" in result.output
+    assert "--lr" in result.output
+    assert "no-collapse" in result.output
+    turned_off = CliRunner().invoke(cli, [*arguments[:-1], str(tmp_path / "unchecked"), "--callback", "no-collapse"])
+    assert turned_off.exit_code == 0, turned_off.output
+
+
+def test_unknown_callbacks_and_settings_are_named():
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--callback", "erly"])
+    assert result.exit_code == 2
+    assert "unknown callback 'erly'" in result.output
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--set",
+                                      "callback.collapse.shrnk=1"])  # fmt: skip
+    assert result.exit_code == 2
+    assert "unknown option 'callback.collapse.shrnk'" in result.output

@@ -1,0 +1,126 @@
+"""One settings object, one seed, one `--set` grammar for every plugin kind, and the vae seam: a model that hands
+its losses more than codes, added as a plugin without touching dimred/."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import dimred
+from dimred.cli import cli
+from dimred.plugin import TrainingSettings, UsageError
+from dimred.plugins.callbacks import CollapseCheck, EarlyStopping
+from dimred.plugins.swissroll import SwissRoll
+from dimred.testing import check_callback_plugin
+
+SMALL = ["--set", "dataset.n_samples=300", "--batch-size", "100", "--steps", "40"]
+
+
+def invoke(*arguments: str):
+    return CliRunner().invoke(cli, list(arguments))
+
+
+# -- the settings object ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"steps": "abc"}, "bad steps 'abc': must be a whole number"),
+        ({"steps": 1.5}, "bad steps 1.5"),
+        ({"steps": True}, "bad steps True"),
+        ({"lr": "fast"}, "bad lr 'fast'"),
+        ({"lr": float("nan")}, "bad lr nan"),
+        ({"steps": 10, "epochs": 2}, "either steps or epochs"),
+        ({"seed": 2**70}, "must be between 0 and"),
+        ({"schedule": "onecycel"}, "did you mean 'onecycle'"),
+        ({"stpes": 3}, "unknown setting 'stpes' (did you mean 'steps'?)"),
+    ],
+)
+def test_training_settings_refuse_bad_values_with_one_message(values, message):
+    with pytest.raises(UsageError) as caught:
+        TrainingSettings.from_mapping(values, "somewhere")
+    assert message in str(caught.value)
+
+
+def test_training_settings_are_frozen_and_recorded_whole(default_run):
+    settings = TrainingSettings(steps=10, seed=3)
+    with pytest.raises(AttributeError):
+        settings.steps = 20
+    config = json.loads((default_run / "config.json").read_text())
+    recorded = set(config["training"]) | {key for key in ("dtype", "scaler", "device", "seed") if key in config}
+    assert recorded == set(TrainingSettings.names())
+    assert dimred.load(default_run).fitted_.settings.seed == config["seed"]
+
+
+# -- one seed --------------------------------------------------------------------------------------------------
+def test_the_same_seed_gives_the_same_weights_through_every_entry_point(tmp_path):
+    """`dimred run`, `dimred.run` and `Reducer.fit` on the same rows with seed 5 train bitwise-identical weights,
+    and none of them touches the caller's global RNG."""
+    data = SwissRoll(SwissRoll.Options(n_samples=300)).load(5).X
+    assert invoke("run", "--dataset", "swissroll", *SMALL, "--model", "mlp-ae", "--seed", "5", "--reporter",
+                  "metrics-table", "--out", str(tmp_path / "cli")).exit_code == 0  # fmt: skip
+    from_cli = dimred.load(tmp_path / "cli").module_.state_dict()
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    from_run = dimred.run("swissroll", "mlp-ae", settings={"dataset.n_samples": 300}, batch_size=100, steps=40,
+                          seed=5, out=None, reporters=[]).reducer.module_.state_dict()  # fmt: skip
+    from_reducer = dimred.Reducer(batch_size=100, steps=40, random_state=5, device="cpu").fit(data).module_
+    assert torch.equal(torch.get_rng_state(), before)
+    for name, value in from_cli.items():
+        assert torch.equal(value, from_run[name]), name
+        assert torch.equal(value, from_reducer.state_dict()[name]), name
+
+
+# -- --set for every kind ------------------------------------------------------------------------------------------
+def test_metric_options_can_be_set(tmp_path):
+    out = tmp_path / "pairs"
+    result = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", *SMALL, "--reporter", "metrics-table",
+                    "--set", "metric.intrinsic-spearman.pairs=1000", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metrics.json").read_text())["spearman_intrinsic"] is not None
+    bad = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", "--set", "metric.intrinsic-spearman.pairs=3")
+    assert bad.exit_code == 2
+    assert "pairs must be at least 10" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("setting", "recorded"),
+    [
+        ("dataset.noise=0.2", ("dataset", "noise", 0.2)),
+        ("model.dropout=0.1", ("model", "dropout", 0.1)),
+        ("loss.mse.reduction=sum", None),
+        ("reporter.codes-plot.dpi=50", ("reporters", "dpi", 50)),
+        ("callback.collapse.checks=7", ("callbacks", "checks", 7)),
+        ("metric.intrinsic-spearman.pairs=500", None),
+    ],
+)
+def test_set_reaches_every_kind(tmp_path, setting, recorded):
+    out = tmp_path / "run"
+    arguments = ["run", "--dataset", "swissroll", "--model", "mlp-ae", *SMALL, "--set", setting, "--out", str(out)]
+    if setting.startswith("loss."):  # mse takes no options: the message names the option and the plugin
+        result = invoke(*arguments)
+        assert result.exit_code == 2
+        assert "unknown option 'loss.mse.reduction'" in result.output
+        return
+    result = invoke(*arguments, "--reporter", "codes-plot")
+    assert result.exit_code == 0, result.output
+    if recorded is not None:
+        section, option, value = recorded
+        config = json.loads((out / "config.json").read_text())[section]
+        entries = config if isinstance(config, list) else [config]
+        assert any(entry["options"].get(option) == value for entry in entries)
+
+
+def test_a_setting_of_an_unknown_kind_lists_the_grammar():
+    result = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", "--set", "trainer.steps=3")
+    assert result.exit_code == 2
+    assert "callback.NAME.OPTION" in result.output
+    assert "metric.NAME.OPTION" in result.output
+
+
+# -- the callbacks ---------------------------------------------------------------------------------------------
+def test_callbacks_pass_the_plugin_checks():
+    check_callback_plugin(EarlyStopping, {"patience": 2})
+    check_callback_plugin(CollapseCheck)
