@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -14,7 +15,8 @@ from dimred.cli import cli
 from dimred.plugin import TrainingSettings, UsageError
 from dimred.plugins.callbacks import CollapseCheck, EarlyStopping
 from dimred.plugins.swissroll import SwissRoll
-from dimred.testing import check_callback_plugin
+from dimred.plugins.vae import KLDivergence, VariationalAutoencoder
+from dimred.testing import check_callback_plugin, check_loss_plugin, check_model_plugin
 
 SMALL = ["--set", "dataset.n_samples=300", "--batch-size", "100", "--steps", "40"]
 
@@ -120,7 +122,40 @@ def test_a_setting_of_an_unknown_kind_lists_the_grammar():
     assert "metric.NAME.OPTION" in result.output
 
 
-# -- the callbacks ---------------------------------------------------------------------------------------------
+# -- the vae seam ----------------------------------------------------------------------------------------------
+def test_vae_and_kl_pass_the_plugin_checks():
+    check_model_plugin(VariationalAutoencoder)
+    check_loss_plugin(KLDivergence, extras={"mu": (2,), "logvar": (2,)})
+    with pytest.raises(UsageError, match="needs a model whose codes are Gaussian"):
+        check_loss_plugin(KLDivergence)  # without the model's extras the loss says what it needs
+
+
 def test_callbacks_pass_the_plugin_checks():
     check_callback_plugin(EarlyStopping, {"patience": 2})
     check_callback_plugin(CollapseCheck)
+
+
+def test_vae_trains_saves_reloads_encodes_and_decodes(tmp_path):
+    out = tmp_path / "vae"
+    result = invoke("run", "--dataset", "swissroll", "--model", "vae", "--steps", "300", "--reporter",
+                    "metrics-table", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["rmse"] < 0.15
+    assert metrics["trustworthiness"] > 0.9
+    reducer = dimred.load(out)
+    rows = SwissRoll(SwissRoll.Options(n_samples=50)).load(9).X
+    codes = reducer.transform(rows)
+    assert codes.shape == (50, 2)
+    np.testing.assert_array_equal(codes, reducer.transform(rows))  # the mean: no sampling outside training
+    np.save(tmp_path / "rows.npy", rows)
+    assert invoke("encode", str(out), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "codes.npy")).exit_code == 0
+    np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), codes, rtol=1e-6, atol=1e-6)
+    assert invoke("decode", str(out), str(tmp_path / "codes.npy"), "-o", str(tmp_path / "back.npy")).exit_code == 0
+    assert np.load(tmp_path / "back.npy").shape == (50, 3)
+
+
+def test_kl_with_a_model_without_gaussian_codes_names_the_loss():
+    result = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", "--loss", "mse", "--loss", "kl", *SMALL)
+    assert result.exit_code == 2
+    assert "loss 'kl' needs a model whose codes are Gaussian" in result.output
