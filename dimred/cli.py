@@ -85,18 +85,24 @@ def _parse_settings(_ctx: click.Context, _param: click.Parameter, values: tuple[
     return settings
 
 
-class _BatchSize(click.ParamType):
-    name = "INTEGER|full"
+class _Automatic(click.ParamType):
+    """A number, ``auto`` (the model plugin chooses for the data) or, for the batch size, ``full``."""
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
-        if value is None or isinstance(value, int):
-            return value
-        if str(value).strip().lower() == "full":
+    def __init__(self, number: type, *, full: bool = False) -> None:
+        self.number, self.full = number, full
+        self.name = f"{number.__name__.upper()}|auto" + ("|full" if full else "")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value).strip().lower()
+        if text == "auto" or value is None:
+            return "auto"
+        if self.full and text == "full":
             return None
         try:
-            return int(value)
+            return self.number(value)
         except ValueError:
-            self.fail(f"'{value}' is neither a whole number nor 'full'", param, ctx)
+            choices = "a number, 'auto'" + (" or 'full'" if self.full else "")
+            self.fail(f"'{value}' is not {choices}", param, ctx)
 
 
 class _ProgressBar:
@@ -171,20 +177,13 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
     default=None,
     help="Train for this many passes over the data instead.",
 )
-@click.option(
-    "--batch-size",
-    type=_BatchSize(),
-    default=str(defaults.BATCH_SIZE),
-    show_default=True,
-    help="Samples per step, or 'full' for the whole data set.",
-)
-@click.option(
-    "--lr",
-    type=click.FloatRange(min=0, min_open=True),
-    default=defaults.LR,
-    show_default=True,
-    help="Peak learning rate of Adam.",
-)
+@click.option("--batch-size", type=_Automatic(int, full=True), default="auto", show_default=True,
+              help="Samples per step, 'full' for the whole data set, or auto: the model's choice for the data, "
+              f"else {defaults.BATCH_SIZE}.")  # fmt: skip
+@click.option("--lr", type=_Automatic(float), default="auto", show_default=True,
+              help=f"Peak learning rate of Adam; auto: the model's choice, else {defaults.LR}.")  # fmt: skip
+@click.option("--weight-decay", type=_Automatic(float), default="auto", show_default=True,
+              help="Decoupled weight decay (AdamW); auto: the model's choice, else 0.")  # fmt: skip
 @_choice("--schedule", defaults.SCHEDULES, defaults.SCHEDULE, "Learning-rate schedule.")
 @_choice("--dtype", defaults.DTYPES, defaults.DTYPE, "Floating-point type of training.")
 @_choice(
@@ -209,6 +208,9 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
     default=None,
     help="Continue the killed run in this directory from its last checkpoint, with its config.json.",
 )
+@click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Share of rows held out (stratified by labels) and scored through the model's transform as "
+              "holdout.* metrics; 0 turns it off [default: 0.1 from 500 rows on, else 0].")  # fmt: skip
 @click.option("--callback", "callbacks", multiple=True, metavar="NAME",
               help="Add a callback (see `dimred plugins`), e.g. early-stopping; no-NAME turns a default one off "
               "(no-collapse); repeatable.")  # fmt: skip
@@ -334,6 +336,24 @@ cli.command(
 cli.command("decode", help="Write the reconstructions of the codes in SOURCE to the --output file, in batches.")(
     _transcode_command(decoding=True)
 )
+
+
+@cli.command()
+@click.argument("run_path", metavar="RUN", type=click.Path(exists=True))
+@click.option("--format", "export_format", type=click.Choice(["onnx"]), default="onnx", show_default=True,
+              help="File format of the exported model.")  # fmt: skip
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Folder for encoder.onnx and decoder.onnx."
+)
+@click.option("--opset", type=click.IntRange(min=9), default=17, show_default=True, help="ONNX opset version.")
+@click.option("--overwrite", is_flag=True, help="Replace existing files.")
+def export(run_path: str, export_format: str, out: str, opset: int, overwrite: bool) -> None:
+    """Write RUN's encoder and decoder (a run directory or model file) with the scaler folded in, for serving:
+    encoder.onnx maps raw rows to codes, decoder.onnx codes to rows (ONNX Runtime; needs dimred[onnx])."""
+    from dimred._api.export import export_onnx
+
+    for role, path in export_onnx(run_path, out, opset=opset, overwrite=overwrite).items():
+        click.echo(f"{role}: {path}")
 
 
 def _print_catalogue(listing: dict[str, Any]) -> None:

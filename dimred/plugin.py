@@ -3,7 +3,8 @@
     from dimred.plugin import Dataset, Data, hookimpl, option
 
 Anything not exported here (or from ``dimred`` itself) is private and may change. The torch building blocks
-(``MLPNetwork``, ``FastDropout``, ``perceptron``) load on first use, so listing plugins does not import torch.
+(``MLPNetwork``, ``FastDropout``, ``perceptron``) and neighbour graphs (``knn_graph``,
+``fuzzy_neighbour_graph``, ``NeighbourGraph``) load on first use, so listing plugins does not import torch.
 """
 
 from __future__ import annotations
@@ -37,7 +38,14 @@ from dimred._core.settings import TrainingSettings
 from dimred._io.datafiles import read_matrix
 from dimred._io.validation import DataError
 
-_TORCH_BLOCKS = {"MLPNetwork", "FastDropout", "perceptron"}
+_TORCH_BLOCKS = {
+    "MLPNetwork": "dimred._core.networks",
+    "FastDropout": "dimred._core.networks",
+    "perceptron": "dimred._core.networks",
+    "NeighbourGraph": "dimred._core.graphs",
+    "fuzzy_neighbour_graph": "dimred._core.graphs",
+    "knn_graph": "dimred._core.graphs",
+}
 
 __all__ = [  # noqa: F822 (the torch building blocks are module attributes loaded on first use)
     "Batch",
@@ -54,6 +62,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "Metric",
     "MetricContext",
     "Model",
+    "NeighbourGraph",
     "NoOptions",
     "OptionInfo",
     "Plugin",
@@ -64,7 +73,9 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "TrainingSettings",
     "TrainingStatus",
     "UsageError",
+    "fuzzy_neighbour_graph",
     "hookimpl",
+    "knn_graph",
     "option",
     "perceptron",
     "read_matrix",
@@ -74,6 +85,6 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
 def __getattr__(name: str) -> Any:
     if name not in _TORCH_BLOCKS:
         raise AttributeError(f"module 'dimred.plugin' has no attribute '{name}'")
-    value = getattr(importlib.import_module("dimred._core.networks"), name)
+    value = getattr(importlib.import_module(_TORCH_BLOCKS[name]), name)
     globals()[name] = value
     return value

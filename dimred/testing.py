@@ -192,7 +192,8 @@ def check_loss_plugin(
     x_hat = torch.rand(32, 3, generator=generator, requires_grad=True)
     extra_tensors = {name: torch.randn(32, *shape, generator=generator, requires_grad=True)
                      for name, shape in (extras or {}).items()}  # fmt: skip
-    batch = Batch(x=x, z=z, x_hat=x_hat, index=torch.arange(32), extras=extra_tensors)
+    index, drawn = _rows_of_a_step(plugin, generator)
+    batch = Batch(x=x[index], z=z, x_hat=x_hat, index=index, extras=extra_tensors, drawn=drawn)
     value = plugin(batch)
     _expect(isinstance(value, torch.Tensor) and value.ndim == 0, f"loss '{cls.name}' must return a scalar tensor")
     _expect(bool(torch.isfinite(value)), f"loss '{cls.name}' is not finite on ordinary data")
@@ -202,6 +203,18 @@ def check_loss_plugin(
     gradients = [tensor.grad for tensor in (x_hat, z, *extra_tensors.values()) if tensor.grad is not None]
     _expect(bool(gradients), f"loss '{cls.name}' does not depend on the model's output (no gradient)")
     _expect(all(bool(torch.isfinite(grad).all()) for grad in gradients), f"loss '{cls.name}' has non-finite gradients")
+
+
+def _rows_of_a_step(plugin: Loss, generator: torch.Generator) -> tuple[torch.Tensor, int]:
+    """The rows of one step as the engine builds them: 32 drawn, or 16 drawn and as many a loss adds."""
+    if type(plugin).extra_rows is Loss.extra_rows:
+        return torch.arange(32), 32
+    drawn = torch.arange(16)
+    extra = plugin.extra_rows(drawn, generator)
+    _expect(isinstance(extra, torch.Tensor) and extra.dtype == torch.long and extra.shape == (16,),
+            f"loss '{plugin.name}': extra_rows must return one row number (long) per drawn row")  # fmt: skip
+    _expect(bool(((extra >= 0) & (extra < 32)).all()), f"loss '{plugin.name}': extra_rows gave rows out of range")
+    return torch.cat([drawn, extra]), 16
 
 
 def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = None) -> None:

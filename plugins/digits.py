@@ -1,4 +1,4 @@
-"""scikit-learn's handwritten digits: 1 797 images of 8 x 8 pixels, real 64-D data, coloured by the digit."""
+"""scikit-learn's handwritten digits: 1 797 images of 8 x 8 pixels, real 64-D data, labelled by the digit."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ class Digits(Dataset):
         from sklearn.datasets import load_digits
 
         digits = load_digits()
-        return Data(X=digits.data.astype(np.float64), color=digits.target.astype(np.float64))
+        return Data(X=digits.data.astype(np.float64), color=digits.target.astype(np.float64), labels=digits.target,
+                    images=(8, 8))  # fmt: skip
 
 
 @hookimpl

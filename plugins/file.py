@@ -22,6 +22,11 @@ class DataFile(Dataset):
         color_column: str = option(
             "", "a column to colour plots by instead of using it as a feature: its header name or 0-based index"
         )
+        label_column: str = option(
+            "",
+            "a column of class labels (numbers), set aside like color_column; an .npz file's 'y' array is used "
+            "as labels without this option",
+        )
 
         def __post_init__(self) -> None:
             if not self.path:
@@ -31,25 +36,50 @@ class DataFile(Dataset):
         X, names = read_matrix(Path(self.options.path))
         if X.ndim != 2:
             raise DataError(f"{self.options.path} holds an array of shape {X.shape}; a 2-D array is needed")
-        if not self.options.color_column:
-            return Data(X=X, feature_names=names)
-        column = self._column_index(names, X.shape[1])
-        keep = [index for index in range(X.shape[1]) if index != column]
-        return Data(
-            X=np.asarray(X[:, keep]),
-            color=np.asarray(X[:, column]),
-            feature_names=None if names is None else tuple(names[index] for index in keep),
-        )
+        set_aside = {role: self._column_index(names, X.shape[1], role, wanted)
+                     for role, wanted in (("color", self.options.color_column), ("label", self.options.label_column))
+                     if wanted}  # fmt: skip
+        if len(set(set_aside.values())) < len(set_aside):
+            raise UsageError("dataset.color_column and dataset.label_column name the same column")
+        keep = [index for index in range(X.shape[1]) if index not in set_aside.values()]
+        labels = X[:, set_aside["label"]] if "label" in set_aside else self._npz_labels(len(X))
+        return self._data(X, keep, names, set_aside, labels)
 
-    def _column_index(self, names: tuple[str, ...] | None, width: int) -> int:
-        wanted = self.options.color_column
+    def _data(self, X, keep: list[int], names, set_aside: dict[str, int], labels) -> Data:
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.dtype.kind == "f" and np.isfinite(labels).all() and (labels == np.round(labels)).all():
+                labels = labels.astype(np.int64)  # class numbers read from a CSV as floats
+        try:
+            return Data(
+                X=np.asarray(X[:, keep]) if len(keep) < X.shape[1] else X,
+                color=np.asarray(X[:, set_aside["color"]]) if "color" in set_aside else None,
+                feature_names=None if names is None else tuple(names[index] for index in keep),
+                labels=labels,
+            )
+        except ValueError as error:
+            raise DataError(f"{self.options.path}: {error}") from None
+
+    def _npz_labels(self, n_rows: int):
+        """An .npz file's 'y' array, the usual name for labels beside X."""
+        if Path(self.options.path).suffix.lower() != ".npz":
+            return None
+        with np.load(self.options.path, allow_pickle=False) as archive:
+            if "y" not in archive.files or "X" not in archive.files:
+                return None
+            try:
+                return archive["y"]
+            except ValueError as error:
+                raise DataError(f"{self.options.path}: its 'y' array cannot be read ({error})") from None
+
+    def _column_index(self, names: tuple[str, ...] | None, width: int, role: str, wanted: str) -> int:
         if names is not None and wanted in names:
             return names.index(wanted)
         if wanted.isdigit() and int(wanted) < width:
             return int(wanted)
         choices = ", ".join(names) if names else f"0 to {width - 1}"
         raise UsageError(
-            f"dataset.color_column '{wanted}' is not a column of {self.options.path}; choose from: {choices}"
+            f"dataset.{role}_column '{wanted}' is not a column of {self.options.path}; choose from: {choices}"
         )
 
 

@@ -9,7 +9,9 @@ Duque et al., 2022), here with Isomap's geodesic geometry as the target.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +78,11 @@ class GeoAutoencoder(MLPModel):
     @dataclass(frozen=True)
     class Options(MLPModel.Options):
         dropout: float = option(0.0, "dropout probability after every hidden layer (off: it blurs the geometry)")
+
+    def training_defaults(self, n_samples: int, n_features: int) -> dict[str, Any]:
+        """A learning rate that shrinks with the input's width: 0.05 up to 8 columns (the swiss roll's, where it
+        was tuned), 0.05 * sqrt(8 / width) beyond, which keeps 64-D digits and 784-D images from collapsing."""
+        return {"lr": 0.05 * min(1.0, math.sqrt(8 / n_features))}
 
 
 @hookimpl

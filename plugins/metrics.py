@@ -78,7 +78,70 @@ class IntrinsicSpearman(Metric):
         return {"spearman_intrinsic": context.intrinsic_spearman(self.options.pairs)}
 
 
+class KnnAccuracy(Metric):
+    name = "knn-accuracy"
+    description = (
+        "accuracy of a k-nearest-neighbour classifier on the codes: from the training rows' codes to the held-out "
+        "rows' (on training rows: each row by its neighbours, itself left out); labelled data only"
+    )
+
+    @dataclass(frozen=True)
+    class Options:
+        k: int = option(5, "neighbours that vote")
+
+        def __post_init__(self) -> None:
+            if self.k < 1:
+                raise ValueError("k must be at least 1")
+
+    def compute(self, context: MetricContext) -> dict:
+        import torch
+
+        if context.labels is None:
+            return {}  # unlabelled data: the metric does not appear
+        held_out = context.reference_codes is not None
+        reference = context.reference_codes if held_out else context.codes
+        reference_labels = np.asarray(context.reference_labels if held_out else context.labels)
+        k = min(self.options.k, len(reference) - (0 if held_out else 1))
+        distances = torch.cdist(context.codes, reference)
+        if not held_out:
+            distances.fill_diagonal_(float("inf"))
+        nearest = distances.topk(k, largest=False).indices.numpy()
+        votes = reference_labels[nearest]
+        predicted = [_majority(row) for row in votes]
+        return {"knn_accuracy": float(np.mean(np.asarray(predicted) == np.asarray(context.labels)))}
+
+
+def _majority(votes: np.ndarray):
+    """The most common label among the votes; a tie goes to the smallest label, as scikit-learn's classifier."""
+    values, counts = np.unique(votes, return_counts=True)
+    return values[counts.argmax()]
+
+
+class Silhouette(Metric):
+    name = "silhouette"
+    description = "silhouette of the codes grouped by their labels (-1 to 1; higher: classes apart); labelled data"
+
+    def compute(self, context: MetricContext) -> dict:
+        if context.labels is None:
+            return {}  # unlabelled data: the metric does not appear
+        labels = np.asarray(context.labels)
+        if not 2 <= len(np.unique(labels)) < len(labels):
+            return {"silhouette": None}
+        from sklearn.metrics import silhouette_score
+
+        return {"silhouette": float(silhouette_score(context.codes.numpy(), labels))}
+
+
 @hookimpl
 def register_metrics(register):
-    for metric in (ReconstructionError, Trustworthiness, Continuity, KnnPreservation, RnxCurve, IntrinsicSpearman):
+    for metric in (
+        ReconstructionError,
+        Trustworthiness,
+        Continuity,
+        KnnPreservation,
+        RnxCurve,
+        IntrinsicSpearman,
+        KnnAccuracy,
+        Silhouette,
+    ):
         register(metric)

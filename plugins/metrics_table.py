@@ -12,6 +12,8 @@ _ROWS = (
     ("knn_preservation", "kNN preservation (k={neighbours})", "{:.4f}"),
     ("rnx_auc", "R_NX area (log K)", "{:.4f}"),
     ("spearman_intrinsic", "Spearman vs true coordinates", "{:.4f}"),
+    ("knn_accuracy", "kNN-classifier accuracy (labels)", "{:.4f}"),
+    ("silhouette", "silhouette (labels)", "{:.4f}"),
     ("train_seconds", "training time", "{:.2f} s"),
     ("transform_seconds", "encoding time, all points", "{:.3f} s"),
 )
@@ -24,17 +26,32 @@ class MetricsTable(Reporter):
 
     def report(self, run: RunRecord) -> None:
         metrics = run.metrics
+        held_out = any(key.startswith("holdout.") for key in metrics)
         rows = [
-            (label.format(**metrics), "not available" if metrics[key] is None else template.format(metrics[key]))
+            (
+                label.format(**metrics),
+                _value(metrics.get(key), template),
+                _value(metrics.get(f"holdout.{key}"), template) if f"holdout.{key}" in metrics else "",
+            )
             for key, label, template in _ROWS
             if key in metrics
         ]
         if metrics.get("metric_sample_size", 0) < metrics.get("n_samples", 0):
-            rows.append(("neighbourhood metrics computed on", f"{metrics['metric_sample_size']} points"))
-        width = max(len(label) for label, _value in rows)
-        run.echo(f"{'metric':<{width}}  value")
-        for label, value in rows:
-            run.echo(f"{label:<{width}}  {value}")
+            rows.append(("neighbourhood metrics computed on", f"{metrics['metric_sample_size']} points", ""))
+        width = max(len(label) for label, _value, _held in rows)
+        if not held_out:
+            run.echo(f"{'metric':<{width}}  value")
+            for label, value, _held in rows:
+                run.echo(f"{label:<{width}}  {value}")
+            return
+        first = max(len("training rows"), *(len(value) for _label, value, _held in rows))
+        run.echo(f"{'metric':<{width}}  {'training rows':<{first}}  held-out rows ({metrics.get('holdout.rows')})")
+        for label, value, held in rows:
+            run.echo(f"{label:<{width}}  {value:<{first}}  {held}")
+
+
+def _value(value: float | None, template: str) -> str:
+    return "not available" if value is None else template.format(value)
 
 
 @hookimpl

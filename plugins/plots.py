@@ -33,17 +33,35 @@ def _sample(run: RunRecord, limit: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
 
 
-def _scatter(figure, position: int, points: np.ndarray, color: np.ndarray | None, title: str) -> None:
-    """Points in 3-D when they have 3 or more columns (the first three), else in 2-D or along a line."""
-    style = {"s": 4, "linewidths": 0} | ({} if color is None else {"c": color, "cmap": "turbo"})
-    if points.shape[1] >= 3:
-        axes = figure.add_subplot(position, projection="3d")
-        axes.scatter(points[:, 0], points[:, 1], points[:, 2], **style)
+def _scatter(figure, position: int, points: np.ndarray, color: np.ndarray | None, title: str,
+             labels: np.ndarray | None = None) -> None:  # fmt: skip
+    """Points in 3-D when they have 3 or more columns (the first three), else in 2-D or along a line; coloured by
+    label with a legend where the data has labels, else by the colour values."""
+    three = points.shape[1] >= 3
+    axes = figure.add_subplot(position, projection="3d") if three else figure.add_subplot(position)
+    columns = [points[:, 0], points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))]
+    columns += [points[:, 2]] if three else []
+    if labels is None:
+        axes.scatter(*columns, s=4, linewidths=0, **({} if color is None else {"c": color, "cmap": "turbo"}))
     else:
-        axes = figure.add_subplot(position)
-        second = points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))
-        axes.scatter(points[:, 0], second, **style)
+        classes = np.unique(labels)
+        palette = matplotlib_colors(len(classes))
+        for index, value in enumerate(classes):
+            chosen = labels == value
+            axes.scatter(*(column[chosen] for column in columns), s=4, linewidths=0, color=palette[index],
+                         label=str(value))  # fmt: skip
+        if len(classes) <= 30:
+            axes.legend(markerscale=3, fontsize="small", loc="best", ncols=2 if len(classes) > 10 else 1)
     axes.set_title(title)
+
+
+def matplotlib_colors(count: int) -> list:
+    """``count`` distinguishable colours: tab10 or tab20 where they suffice, else samples of turbo."""
+    from matplotlib import colormaps
+
+    name = "tab10" if count <= 10 else "tab20" if count <= 20 else "turbo"
+    colormap = colormaps[name]
+    return [colormap(index) for index in range(count)] if count <= 20 else list(colormap(np.linspace(0, 1, count)))
 
 
 class _PlotReporter(Reporter):
@@ -69,6 +87,10 @@ def _colors(run: RunRecord, rows: np.ndarray) -> np.ndarray | None:
     return None if run.data.color is None else np.asarray(run.data.color)[rows]
 
 
+def _labels(run: RunRecord, rows: np.ndarray) -> np.ndarray | None:
+    return None if run.data.labels is None else np.asarray(run.data.labels)[rows]
+
+
 class InputPlot(_PlotReporter):
     name = "input-plot"
     description = "input.png: the (scaled) input data, coloured"
@@ -88,7 +110,7 @@ class CodesPlot(_PlotReporter):
     def draw(self, run: RunRecord, rows: np.ndarray):
         figure = _figure(6, 5)
         codes = run.codes[rows][:, :2]  # the first two components of a wider code
-        _scatter(figure, 111, codes, _colors(run, rows), f"{run.model}: codes of {run.dataset}")
+        _scatter(figure, 111, codes, _colors(run, rows), f"{run.model}: codes of {run.dataset}", _labels(run, rows))
         return figure
 
 

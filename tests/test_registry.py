@@ -106,7 +106,7 @@ def test_a_plugin_breaking_its_contract_is_reported_and_ignored(register_in_proc
     register_in_process(plugin_module("bad_losses", register_losses=hook))
     with pytest.warns(PluginWarning, match=error):
         names = [info.name for info in get_registry().plugins("loss")]
-    assert names == ["geodesic", "kl", "mse"]  # the built-ins only
+    assert names == ["geodesic", "kl", "mse", "ne-tsne", "ne-umap"]  # the built-ins only
 
 
 def test_plugins_command_lists_failed_plugins_beside_the_working_ones(fake_entry_points):

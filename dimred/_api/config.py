@@ -28,8 +28,9 @@ from dimred._host.resolve import defaults_of
 
 PLUGIN_SECTIONS = (*(kind.section for kind in KINDS if not kind.several), "loss")
 LIST_SECTIONS = {kind.section: kind.name for kind in KINDS if kind.several and kind.name != "loss"}
-TOP_LEVEL_KEYS = ("dtype", "scaler", "device", "seed")
-TRAINING_KEYS = tuple(name for name in TrainingSettings.names() if name not in TOP_LEVEL_KEYS)
+TOP_LEVEL_SETTINGS = ("dtype", "scaler", "device", "seed")
+TOP_LEVEL_KEYS = (*TOP_LEVEL_SETTINGS, "holdout")
+TRAINING_KEYS = tuple(name for name in TrainingSettings.names() if name not in TOP_LEVEL_SETTINGS)
 RECORD_ONLY_KEYS = ("device_used", "versions")  # written by runs for the record, not settings
 
 

@@ -13,6 +13,7 @@ import torch
 
 from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation, modelfile
+from dimred._engine.device import as_tensor
 from dimred._engine.scaling import Scaler
 
 if TYPE_CHECKING:
@@ -59,12 +60,19 @@ class FittedModel:
         reducer = Reducer(
             model=self.model, n_components=self.model_options.get("n_components"), model_options=self.model_options,
             loss=self.loss, loss_options=self.loss_options, steps=settings.steps, epochs=settings.epochs,
-            batch_size=settings.batch_size, lr=settings.lr, schedule=settings.schedule, dtype=settings.dtype,
+            batch_size=settings.batch_size, lr=settings.lr, weight_decay=settings.weight_decay,
+            schedule=settings.schedule, dtype=settings.dtype,
             scaler=settings.scaler, device=settings.device, random_state=settings.seed,
         )  # fmt: skip
         reducer.set_params(**parameters)
         reducer.adopt(self)
         return reducer
+
+    def apply(self, X_raw: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """New raw rows scaled with the training scaler, their codes and reconstructions (eval mode)."""
+        X = self.scaler.transform(as_tensor(X_raw, self.scaler.offset.device, self.scaler.offset.dtype))
+        codes = evaluation.encode(self.module, X)
+        return X, codes, evaluation.decode(self.module, codes)
 
     def feature_names_array(self) -> np.ndarray | None:
         return None if not self.feature_names else np.asarray(self.feature_names, dtype=object)

@@ -17,7 +17,7 @@ import torch
 
 from dimred._api.fitted import FittedModel
 from dimred._core.contracts import Callback, Data, Dataset, EstimatorModel, Metric, Model, Reporter, RunRecord, Term
-from dimred._core.errors import DimredError, blame
+from dimred._core.errors import DimredError, UsageError, blame
 from dimred._core.options import to_dict
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, evaluation, fitting, modelfile
@@ -31,6 +31,8 @@ from dimred._io.rundir import write_history, write_json
 from dimred._io.validation import check_matrix
 
 Echo = Callable[[str], None]
+AUTO_HOLDOUT = 0.1  # the share of rows held out by default...
+AUTO_HOLDOUT_ROWS = 500  # ...from data sets of this many rows
 
 
 def _silent(_text: str) -> None:
@@ -83,15 +85,29 @@ def load_data(source: Dataset, seed: int) -> tuple[Data, np.ndarray]:
     return data, check_matrix(data.X, f"the data of dataset '{source.name}'")
 
 
-def subset(data: Data, rows: np.ndarray) -> Data:
-    """The data of some rows only."""
+def holdout_fraction(requested: float | None, n_rows: int) -> float:
+    """The share of rows held out: ``requested``, or by default AUTO_HOLDOUT of data sets of at least
+    AUTO_HOLDOUT_ROWS rows (and none of data streamed from disk, which is never copied)."""
+    if requested is None:
+        return AUTO_HOLDOUT if AUTO_HOLDOUT_ROWS <= n_rows <= fitting.STREAM_ROWS else 0.0
+    if isinstance(requested, bool) or not isinstance(requested, int | float) or not 0 <= requested < 1:
+        raise UsageError(f"bad holdout {requested!r}: give a fraction of the rows from 0 (none) to below 1, e.g. 0.2")
+    if requested and n_rows > fitting.STREAM_ROWS:
+        raise UsageError(f"data above {fitting.STREAM_ROWS} rows is streamed from its file and not split: --holdout 0")
+    return float(requested)
 
-    def pick(values: np.ndarray | None) -> np.ndarray | None:
-        return None if values is None else np.asarray(values[rows])
 
-    return Data(
-        X=pick(data.X), color=pick(data.color), intrinsic=pick(data.intrinsic), feature_names=data.feature_names
-    )
+def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out row numbers (each sorted): a seeded random ``fraction`` of the rows, of every label's
+    rows where there are labels (stratified)."""
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(n_rows)] if labels is None else [np.flatnonzero(labels == value) for value in np.unique(labels)]
+    held = np.sort(np.concatenate([rng.permutation(group)[: round(fraction * len(group))] for group in groups]))
+    train = np.setdiff1d(np.arange(n_rows), held)
+    if len(held) == 0 or len(train) < 2:
+        raise UsageError(f"--holdout {fraction:g} of {n_rows} rows leaves {len(train)} to train on and {len(held)} "
+                         "to test on; choose another fraction or --holdout 0")  # fmt: skip
+    return train, held
 
 
 # -- fit -------------------------------------------------------------------------------------------------------
@@ -112,6 +128,7 @@ class Outcome:
     model: FittedModel | None = None
     evaluated: np.ndarray | None = None
     stop_reason: str | None = None
+    apply: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] | None = None
 
 
 def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: TrainingSettings,
@@ -129,13 +146,14 @@ def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: Training
     transform_seconds = time.perf_counter() - started
     reconstruction = evaluation.decode(fit.module, codes)
     return Outcome(fit.X, codes, reconstruction, fit.history, fit.train_seconds, transform_seconds, model,
-                   fit.evaluated, fit.stop_reason)  # fmt: skip
+                   fit.evaluated, fit.stop_reason, model.apply)  # fmt: skip
 
 
 def fit_estimator(plugin: EstimatorModel, X_raw: np.ndarray, settings: TrainingSettings) -> Outcome:
     """Fit a one-call model on the scaled data (float64, CPU); measure its transform where it has one."""
     X_tensor = as_tensor(X_raw, dtype=torch.float64)
-    X = Scaler.fit(settings.scaler, X_tensor).transform(X_tensor)
+    scaler = Scaler.fit(settings.scaler, X_tensor)
+    X = scaler.transform(X_tensor)
     X_numpy = X.numpy()
     with blame(plugin, "fit"):
         started = time.perf_counter()
@@ -147,8 +165,16 @@ def fit_estimator(plugin: EstimatorModel, X_raw: np.ndarray, settings: TrainingS
             plugin.transform(X_numpy)
             transform_seconds = time.perf_counter() - started
         reconstruction = plugin.inverse_transform(codes) if plugin.can_inverse_transform else None
+
+    def apply(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        scaled = scaler.transform(as_tensor(rows, dtype=torch.float64))
+        with blame(plugin, "transform new rows"):
+            new_codes = np.asarray(plugin.transform(scaled.numpy()), dtype=np.float64)
+            back = plugin.inverse_transform(new_codes) if plugin.can_inverse_transform else None
+        return scaled, torch.from_numpy(new_codes), None if back is None else torch.as_tensor(back)
+
     return Outcome(X, torch.from_numpy(codes), None if reconstruction is None else torch.as_tensor(reconstruction),
-                   [], fit_seconds, transform_seconds)  # fmt: skip
+                   [], fit_seconds, transform_seconds, apply=apply if plugin.can_transform else None)  # fmt: skip
 
 
 def fit(
@@ -165,6 +191,7 @@ def fit(
 ) -> Outcome:
     """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine
     (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there)."""
+    settings = settings.resolved(plugins.model.training_defaults(*X_raw.shape))
     if isinstance(plugins.model, EstimatorModel):
         return fit_estimator(plugins.model, X_raw, settings)
     options = {"directory": directory, "resume": resume, "world": world, "device": device, "echo": echo}
@@ -176,13 +203,30 @@ def score(outcome: Outcome, data: Data, metrics: Sequence[Metric], seed: int) ->
     """Every metric on the outcome (eval mode), with the timings; and the context the metrics saw."""
     module = None if outcome.model is None else outcome.model.module
     values, context = evaluation.score(outcome.X, outcome.codes, outcome.reconstruction, seed, metrics,
-                                       data.intrinsic, module)  # fmt: skip
+                                       data.intrinsic, module, data.labels)  # fmt: skip
     values |= {"train_seconds": outcome.train_seconds, "transform_seconds": outcome.transform_seconds,
                "evaluated_rows": len(outcome.X)}  # fmt: skip
     if outcome.stop_reason is not None:
         values |= {"stopped_early": True, "stop_reason": outcome.stop_reason,
                    "steps_trained": int(outcome.history[-1]["step"]) if outcome.history else 0}  # fmt: skip
     return values, context
+
+
+def score_held_out(
+    outcome: Outcome, held: Data, X_held: np.ndarray, train_labels: np.ndarray | None, metrics: Sequence[Metric],
+    seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Every metric on the held-out rows, mapped by the fitted model's own transform, as ``holdout.*`` values;
+    None for a model that cannot map new rows."""
+    if outcome.apply is None:
+        return {"holdout.rows": len(X_held), "holdout.transform": None}
+    started = time.perf_counter()
+    X, codes, reconstruction = outcome.apply(X_held)
+    seconds = time.perf_counter() - started
+    values, _context = evaluation.score(X, codes, reconstruction, seed, metrics, held.intrinsic, None, held.labels,
+                                        (outcome.codes, train_labels))  # fmt: skip
+    values |= {"transform_seconds": seconds, "rows": len(X_held)}
+    return {f"holdout.{key}": value for key, value in values.items()}
 
 
 # -- save ------------------------------------------------------------------------------------------------------

@@ -48,8 +48,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         loss_options: dict[str, dict[str, Any]] | None = None,
         steps: int | None = None,
         epochs: int | None = None,
-        batch_size: int | None = defaults.BATCH_SIZE,
-        lr: float = defaults.LR,
+        batch_size: int | str | None = "auto",
+        lr: float | str = "auto",
+        weight_decay: float | str = "auto",
         schedule: str = defaults.SCHEDULE,
         dtype: str = defaults.DTYPE,
         scaler: str = defaults.SCALER,
@@ -66,6 +67,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.weight_decay = weight_decay
         self.schedule = schedule
         self.dtype = dtype
         self.scaler = scaler

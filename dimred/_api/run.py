@@ -74,6 +74,7 @@ def run(
     callbacks: Sequence[str] | None = None,
     settings: Mapping[str, Any] | None = None,
     training: TrainingSettings | None = None,
+    holdout: float | None = None,
     out: str | Path | None = AUTO,
     overwrite: bool = False,
     resume: bool = False,
@@ -85,6 +86,8 @@ def run(
     ``settings`` maps ``"kind.option"`` to a value (``{"dataset.n_samples": 2500}``), as ``--set`` does.
     Training settings are keywords (``steps=3000, lr=0.01, seed=1``: the fields of ``TrainingSettings``) or one
     ``training=TrainingSettings(...)``. ``callbacks`` are added to the default ones (``"no-NAME"`` removes one).
+    ``holdout`` is the share of rows set aside (stratified by labels where the data has them) and scored as
+    ``holdout.*`` metrics through the model's own transform; None: 0.1 from 500 rows on, else none; 0: none.
     ``out`` is the run directory: ``"auto"`` picks ``runs/<dataset>-<model>-<time>``, None writes nothing.
     With ``checkpoint_every`` the training state is saved to ``out/checkpoint.safetensors`` every that many steps;
     ``resume`` continues the killed run in ``out`` from it (give the same settings: the CLI's ``--resume`` reads
@@ -109,6 +112,12 @@ def run(
         prepare_run_directory(directory, overwrite=overwrite or resume)
 
     data, X_raw = pipeline.load_data(source, training.seed)
+    fraction = pipeline.holdout_fraction(holdout, len(X_raw))
+    held = None
+    if fraction:
+        train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)
+        data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
+    training = training.resolved(plugins.model.training_defaults(*X_raw.shape))
     config = {
         "dataset": describe(source),
         "model": describe(plugins.model),
@@ -122,6 +131,7 @@ def run(
     }  # fmt: skip
     for key in ("dtype", "scaler", "device", "seed"):  # kept at the top level, as config files have them
         config[key] = config["training"].pop(key)
+    config["holdout"] = fraction
     if directory is not None:
         write_json(directory / "config.json", config)
 
@@ -131,10 +141,12 @@ def run(
     if not world.is_main:
         return RunResult({}, outcome.history, None, config, np.empty((0, 0)))
     if outcome.evaluated is not None:  # streamed data: evaluation sees a seeded sample of the rows
-        data = pipeline.subset(data, outcome.evaluated)
+        data = data.rows(outcome.evaluated)
     if outcome.stop_reason is not None:
         say(f"training stopped early at step {outcome.history[-1]['step']}: {outcome.stop_reason}")
     metrics, context = pipeline.score(outcome, data, metric_plugins, training.seed)
+    if held is not None:
+        metrics |= pipeline.score_held_out(outcome, held, X_held, data.labels, metric_plugins, training.seed)
     if directory is not None:
         pipeline.save_results(
             directory, outcome, metrics, dataset=dataset, dataset_options=config["dataset"]["options"]

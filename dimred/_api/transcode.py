@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from dimred._api.reducer import Reducer, load
+from dimred._core.atomic import atomic_path
 from dimred._core.errors import DimredError, UsageError
 from dimred._io.datafiles import MatrixWriter, count_rows, csv_layout, read_batches
 from dimred._io.validation import check_matrix
 
 BATCH_ROWS = 1 << 16
+OBSM_KEY = "X_dimred"  # where the codes of an .h5ad file's cells go
 
 RowProgress = Callable[[int, int], None]
 
@@ -44,6 +46,8 @@ def _transcode(
         raise UsageError(f"{destination} already exists; choose another output or pass --overwrite")
     if destination.resolve() == source.resolve():
         raise UsageError("the output file must not be the input file")
+    if source.suffix.lower() == ".h5ad" and not decoding:
+        return _encode_anndata(model, source, destination)
     header = _check_header(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "X"
@@ -69,6 +73,27 @@ def _transcode(
             if progress is not None:
                 progress(done, total)
     return done
+
+
+def _encode_anndata(model: Reducer, source: Path, destination: Path) -> int:
+    """A copy of the AnnData file with the codes of its ``X`` in ``obsm["X_dimred"]``, written whole or not."""
+    if destination.suffix.lower() != ".h5ad":
+        raise UsageError(f"codes of an .h5ad file go into a copy of it: name an .h5ad output, not {destination.name}")
+    try:
+        import anndata
+    except ImportError:
+        raise UsageError("reading .h5ad files needs anndata: pip install 'dimred[anndata]'") from None
+    try:
+        adata = anndata.read_h5ad(source)
+    except (OSError, ValueError, KeyError) as error:
+        raise UsageError(f"{source} is not a readable .h5ad file ({error})") from None
+    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    if X.shape[1] != model.n_features_in_:
+        raise DimredError(f"{source} has {X.shape[1]} genes (columns), but the model expects {model.n_features_in_}")
+    adata.obsm[OBSM_KEY] = model.transform(check_matrix(np.asarray(X, dtype=np.float64), f"X of {source}"))
+    with atomic_path(destination) as temporary:
+        adata.write_h5ad(temporary)
+    return adata.n_obs
 
 
 def encode_file(

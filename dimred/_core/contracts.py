@@ -46,20 +46,45 @@ class Data:
 
     ``X`` holds one sample per row. ``color`` is an optional value per sample used to colour plots (the roll
     position for the swiss roll); ``intrinsic`` optional true low-dimensional coordinates, where the data set
-    knows them.
+    knows them; ``labels`` an optional class per row (integers or strings: the digit of an image, a cell type),
+    which the held-out split is stratified by, the plots colour by and the label metrics score. ``images`` is the
+    shape of one row as an image ((8, 8) for digits), where rows are images.
     """
 
     X: np.ndarray
     color: np.ndarray | None = None
     intrinsic: np.ndarray | None = None
     feature_names: tuple[str, ...] | None = None
+    labels: np.ndarray | None = None
+    images: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.X.ndim != 2:
             raise ValueError(f"X must be 2-D (samples x features), got shape {self.X.shape}")
-        for label, values in (("color", self.color), ("intrinsic", self.intrinsic)):
+        for label, values in (("color", self.color), ("intrinsic", self.intrinsic), ("labels", self.labels)):
             if values is not None and len(values) != len(self.X):
                 raise ValueError(f"{label} has {len(values)} rows but X has {len(self.X)}")
+        if self.labels is not None:
+            _check_labels(np.asarray(self.labels))
+
+    def rows(self, index: np.ndarray) -> Data:
+        """The same data for some rows only."""
+
+        def pick(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else np.asarray(values[index])
+
+        return Data(pick(self.X), pick(self.color), pick(self.intrinsic), self.feature_names, pick(self.labels),
+                    self.images)  # fmt: skip
+
+
+def _check_labels(labels: np.ndarray) -> None:
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be one value per row, got shape {labels.shape}")
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        row = int(np.flatnonzero(~np.isfinite(labels))[0])
+        raise ValueError(f"labels must not be NaN or infinite (row {row} is {labels[row]})")
+    if labels.dtype.kind == "O" and any(label is None for label in labels):
+        raise ValueError(f"labels must not be missing (row {[label is None for label in labels].index(True)})")
 
 
 class Dataset(Plugin):
@@ -89,6 +114,11 @@ class Model(Plugin):
     def build(self, n_features: int) -> torch.nn.Module:
         raise NotImplementedError
 
+    def training_defaults(self, n_samples: int, n_features: int) -> dict[str, Any]:
+        """Training settings this model prefers for data of this size and width (``steps``, ``batch_size``,
+        ``lr``, ``weight_decay``); used where the user left them automatic. None by default: dimred's defaults."""
+        return {}
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -100,6 +130,7 @@ class Batch:
     x_hat: torch.Tensor
     index: torch.Tensor | None = None
     extras: Mapping[str, torch.Tensor] = field(default_factory=dict)
+    drawn: int | None = None  # rows the loop drew; those after them were added by a loss's extra_rows
 
 
 @dataclass(frozen=True)
@@ -124,6 +155,12 @@ class Loss(Plugin):
 
     def prepare(self, data: TrainingData) -> None:
         """Nothing to precompute, by default."""
+
+    def extra_rows(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Row numbers to train on beside the drawn rows ``index`` in this step (a neighbour of each, say); they
+        are appended after the drawn rows, so ``batch.drawn`` tells them apart. Draw randomness from
+        ``generator`` only (it is saved in checkpoints). At most one loss of a run may add rows."""
+        raise NotImplementedError
 
     def __call__(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
@@ -198,8 +235,10 @@ class MetricContext:
 
     ``X`` and ``codes`` hold at most a few thousand rows (a seeded subsample of bigger data); ``X_all`` and
     ``reconstruction_all`` hold every row (``reconstruction_all`` is None when the model cannot reconstruct).
-    ``intrinsic`` are the true coordinates of the sampled rows, where the dataset knows them. ``neighbourhoods``
-    computes the rank statistics once for all the neighbourhood metrics.
+    ``intrinsic`` are the true coordinates of the sampled rows, where the dataset knows them; ``labels`` their
+    classes, where the dataset has them. For held-out rows, ``reference_codes`` and ``reference_labels`` are the
+    training rows' codes and classes (a classifier trained on those is scored on these); None for the training
+    rows themselves. ``neighbourhoods`` computes the rank statistics once for all the neighbourhood metrics.
     """
 
     X: torch.Tensor
@@ -209,6 +248,9 @@ class MetricContext:
     reconstruction_all: torch.Tensor | None
     neighbours: int
     seed: int
+    labels: np.ndarray | None = None
+    reference_codes: torch.Tensor | None = None
+    reference_labels: np.ndarray | None = None
     _neighbourhoods: Any = field(default=None, repr=False)
 
     @property

@@ -17,6 +17,8 @@ from dimred._core import defaults
 from dimred._core.errors import UsageError, did_you_mean
 
 MAX_SEED = 2**63 - 1  # torch generators take 64-bit seeds
+AUTO = "auto"  # a setting the model plugin chooses for the data (Model.training_defaults), else dimred's default
+_GLOBAL_DEFAULTS = {"batch_size": defaults.BATCH_SIZE, "lr": defaults.LR, "weight_decay": 0.0}
 
 
 def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -25,13 +27,15 @@ def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) ->
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    """How a model is trained. ``steps`` None with ``epochs`` None means ``defaults.STEPS``; ``batch_size`` None
-    means the full batch."""
+    """How a model is trained. ``steps`` None with ``epochs`` None, and ``"auto"`` for ``batch_size``, ``lr`` and
+    ``weight_decay``, leave the choice to the model plugin (for the data's size and width), else dimred's defaults:
+    ``resolved`` makes the choice. ``batch_size`` None means the full batch."""
 
     steps: int | None = _setting(None, f"optimizer steps [default: {defaults.STEPS} unless epochs is given]")
     epochs: int | None = _setting(None, "passes over the data, instead of steps")
-    batch_size: int | None = _setting(defaults.BATCH_SIZE, "samples per step; None for the full batch")
-    lr: float = _setting(defaults.LR, "peak learning rate of Adam")
+    batch_size: int | str | None = _setting(AUTO, "samples per step; None for the full batch")
+    lr: float | str = _setting(AUTO, "peak learning rate of Adam")
+    weight_decay: float | str = _setting(AUTO, "decoupled weight decay (AdamW) per step, relative to the lr")
     schedule: str = _setting(defaults.SCHEDULE, "learning-rate schedule", defaults.SCHEDULES)
     dtype: str = _setting(defaults.DTYPE, "floating-point type of training", defaults.DTYPES)
     scaler: str = _setting(defaults.SCALER, "feature scaling, fitted on the training rows", defaults.SCALERS)
@@ -62,6 +66,14 @@ class TrainingSettings:
     def replace(self, **changes: Any) -> TrainingSettings:
         return dataclasses.replace(self, **changes)
 
+    def resolved(self, suggested: Mapping[str, Any]) -> TrainingSettings:
+        """The settings with every automatic choice made: the model's ``suggested`` values, else dimred's."""
+        changes = {name: suggested.get(name, default) for name, default in _GLOBAL_DEFAULTS.items()
+                   if getattr(self, name) == AUTO}  # fmt: skip
+        if self.steps is None and self.epochs is None:
+            changes["steps"] = suggested.get("steps", defaults.STEPS)
+        return self.replace(**changes) if changes else self
+
     @property
     def planned_steps(self) -> int | None:
         """``steps`` with the default filled in when neither steps nor epochs were given."""
@@ -88,9 +100,13 @@ def _check(setting: dataclasses.Field, value: Any) -> None:
                 f"bad {name} {value!r}{did_you_mean(str(value), choices)}; choose from: {', '.join(choices)}"
             )
         return
-    if name == "lr":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
-            raise UsageError(f"bad lr {value!r}: the learning rate must be a positive number, e.g. 0.01")
+    if value == AUTO and name in _GLOBAL_DEFAULTS:
+        return
+    if name in ("lr", "weight_decay"):
+        number = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+        if not number or value < 0 or (name == "lr" and value == 0):
+            what = "the learning rate must be a positive number" if name == "lr" else "it must be a number from 0"
+            raise UsageError(f"bad {name.replace('_', ' ')} {value!r}: {what}, e.g. 0.01, or auto")
         return
     optional = name != "seed"
     if value is None and optional:

@@ -62,9 +62,12 @@ def score(
     metric_plugins: Sequence[Metric],
     intrinsic: np.ndarray | None = None,
     module: torch.nn.Module | None = None,
+    labels: np.ndarray | None = None,
+    reference: tuple[torch.Tensor, np.ndarray | None] | None = None,
 ) -> tuple[dict[str, Any], MetricContext]:
     """Every metric plugin's values, and the context they saw (reporters draw from it too); the neighbourhood
-    metrics see at most METRIC_SAMPLE rows (a seeded sample).
+    metrics see at most METRIC_SAMPLE rows (a seeded sample). ``reference`` holds the training rows' codes and
+    labels when these rows are held out.
 
     For a torch ``module`` the error as the reference tutorial measures it (train mode) is added, labelled so.
     """
@@ -76,7 +79,12 @@ def score(
     X_sample, codes_sample = pick(X).double().cpu(), pick(codes).double().cpu()
     k = max(1, min(NEIGHBOURS, (len(X_sample) - 1) // 2))
     true_coordinates = None if intrinsic is None else pick(torch.as_tensor(np.asarray(intrinsic)))
-    context = MetricContext(X_sample, codes_sample, true_coordinates, X, reconstruction, k, seed)
+    sampled_labels = None if labels is None else np.asarray(labels)[sample.numpy() if sample is not None else ...]
+    reference_codes, reference_labels = (None, None) if reference is None else reference
+    if reference_codes is not None:
+        reference_codes = reference_codes.double().cpu()
+    context = MetricContext(X_sample, codes_sample, true_coordinates, X, reconstruction, k, seed, sampled_labels,
+                            reference_codes, reference_labels)  # fmt: skip
     results: dict[str, Any] = {}
     for metric in metric_plugins:
         with blame(metric, "compute"):

@@ -50,8 +50,11 @@ class FlatAdam:
         self.gradients.zero_()
 
     @torch.no_grad()
-    def step(self, lr: float, beta1: float) -> None:
+    def step(self, lr: float, beta1: float, weight_decay: float = 0.0) -> None:
+        """One Adam step; ``weight_decay`` shrinks the weights first, decoupled from the gradient (AdamW)."""
         self.steps += 1
+        if weight_decay:
+            self.values.mul_(1 - lr * weight_decay)
         self.exp_avg.lerp_(self.gradients, 1 - beta1)
         self.exp_avg_sq.mul_(self.beta2).addcmul_(self.gradients, self.gradients, value=1 - self.beta2)
         bias_correction1 = 1 - beta1**self.steps

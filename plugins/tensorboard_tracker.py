@@ -1,0 +1,193 @@
+"""TensorBoard logging: a callback that writes the losses as scalars while a model trains and a reporter that adds
+the final metrics, the plots and the codes for TensorBoard's embedding projector.
+
+Both write event files to the run directory's ``tensorboard/`` folder (or ``log_dir``); ``tensorboard --logdir
+runs`` then shows every run. ``--reporter tensorboard`` alone writes the loss curves from the history at the end;
+with ``--callback tensorboard`` they appear while training. The projector gets the codes with the data set's
+labels and colour values as metadata, and image rows (digits) as its sprite.
+
+TensorBoard is optional (``pip install 'dimred[tensorboard]'``) and imported only when a run uses these plugins.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dimred.plugin import Callback, Reporter, RunRecord, Training, TrainingStatus, UsageError, hookimpl, option
+
+FOLDER = "tensorboard"
+
+# Log folders the callback wrote the loss curves to in this process, so the reporter does not write them again.
+_STREAMED: set[str] = set()
+
+
+@dataclass(frozen=True)
+class TensorBoardOptions:
+    log_dir: str | None = option(None, f"folder for the event files [default: the run directory's {FOLDER}/]")
+
+
+@dataclass(frozen=True)
+class TensorBoardReporterOptions(TensorBoardOptions):
+    max_points: int = option(10000, "the most codes sent to the embedding projector (a seeded random sample beyond)")
+    plots: bool = option(True, "add the run directory's PNG plots as images")
+
+    def __post_init__(self) -> None:
+        if self.max_points < 1:
+            raise ValueError("max_points must be at least 1")
+
+
+def _require_tensorboard(who: str) -> None:
+    """Fail early, with the install command, when TensorBoard is missing (checked without importing it)."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UsageError(f"the {who} needs TensorBoard: pip install 'dimred[tensorboard]'")
+
+
+def _writer(who: str, log_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as error:
+        raise UsageError(f"the {who} needs TensorBoard: pip install 'dimred[tensorboard]' ({error})") from None
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+def _log_dir(options: TensorBoardOptions, directory: Path | None) -> Path | None:
+    if options.log_dir:
+        return Path(options.log_dir)
+    return None if directory is None else Path(directory) / FOLDER
+
+
+def _scalars(writer: Any, row: dict[str, Any], step: int) -> None:
+    """One history row as ``train/...`` scalars (``loss``, ``loss.NAME`` per term, ``lr``, ``epoch``)."""
+    for key, value in row.items():
+        if key not in ("step", "seconds") and isinstance(value, int | float) and not isinstance(value, bool):
+            writer.add_scalar(f"train/{key}", value, step)
+
+
+class TensorBoardCallback(Callback):
+    """Writes the losses and the learning rate as TensorBoard scalars at every logging interval."""
+
+    name = "tensorboard"
+    description = "writes the losses to TensorBoard while training (tensorboard --logdir RUN)"
+    Options = TensorBoardOptions
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        _require_tensorboard("tensorboard callback")
+        self.writer: Any = None
+
+    def on_fit_start(self, training: Training) -> None:
+        log_dir = _log_dir(self.options, training.directory)
+        if not training.is_main or log_dir is None:  # nothing is written for a run without a folder
+            return
+        self.writer = _writer("tensorboard callback", log_dir)
+        self.writer.add_text("settings", f"```\n{json.dumps(training.settings.record(), indent=2)}\n```")
+        _STREAMED.add(str(log_dir.resolve()))
+
+    def on_interval(self, training: Training, status: TrainingStatus) -> None:
+        if self.writer is None:
+            return
+        row = training.history[-1] if training.history and training.history[-1]["step"] == status.step else None
+        if row is None:
+            row = {"epoch": status.epoch, "loss": status.loss, "lr": status.lr}
+            if len(status.losses) > 1:
+                row |= {f"loss.{name}": value for name, value in status.losses.items()}
+        _scalars(self.writer, row, status.step)
+
+    def on_fit_end(self, training: Training) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class TensorBoardReporter(Reporter):
+    """Adds the final metrics, the plots, the loss curves (unless the callback wrote them) and the codes for the
+    embedding projector, with the labels and colour values as metadata. Name it after the plot reporters."""
+
+    name = "tensorboard"
+    description = "writes metrics, plots and the codes (embedding projector) to TensorBoard event files"
+    Options = TensorBoardReporterOptions
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        _require_tensorboard("tensorboard reporter")
+
+    def report(self, run: RunRecord) -> None:
+        log_dir = _log_dir(self.options, run.directory)
+        if log_dir is None:  # a run without a folder, and no log_dir given
+            return
+        writer = _writer("tensorboard reporter", log_dir)
+        try:
+            last_step = int(run.history[-1]["step"]) if run.history else 0
+            if str(log_dir.resolve()) not in _STREAMED:
+                for row in run.history:
+                    _scalars(writer, row, int(row["step"]))
+            _STREAMED.discard(str(log_dir.resolve()))
+            for key, value in run.metrics.items():
+                if isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
+                    writer.add_scalar(f"metrics/{key}", value, last_step)
+            if self.options.plots and run.directory is not None:
+                self._plots(writer, Path(run.directory), last_step)
+            self._embedding(writer, run, last_step)
+        finally:
+            writer.close()
+        run.echo(f"TensorBoard: tensorboard --logdir {log_dir}")
+
+    def _plots(self, writer: Any, directory: Path, step: int) -> None:
+        import matplotlib.image
+
+        for png in sorted(directory.glob("*.png")):
+            image = matplotlib.image.imread(png)
+            writer.add_image(f"plots/{png.stem}", image[..., :3], step, dataformats="HWC")
+
+    def _embedding(self, writer: Any, run: RunRecord, step: int) -> None:
+        codes = np.asarray(run.codes)
+        if codes.ndim != 2 or len(codes) == 0:
+            return
+        rows = np.arange(len(codes))
+        if len(rows) > self.options.max_points:
+            rows = np.sort(np.random.default_rng(0).choice(len(rows), self.options.max_points, replace=False))
+        columns = {"index": [str(row) for row in rows]}  # the row's place among the run's codes
+        for name in ("labels", "color"):
+            values = getattr(run.data, name, None)
+            if values is not None and len(values) == len(codes):
+                columns["label" if name == "labels" else name] = [_label(value) for value in np.asarray(values)[rows]]
+        metadata: list[Any] = list(zip(*columns.values(), strict=True)) if len(columns) > 1 else columns["index"]
+        import torch
+
+        writer.add_embedding(torch.as_tensor(codes[rows], dtype=torch.float32), metadata=metadata,
+                             metadata_header=list(columns) if len(columns) > 1 else None,  # one column: no header
+                             label_img=self._images(run, rows), tag="codes", global_step=step)  # fmt: skip
+
+    @staticmethod
+    def _images(run: RunRecord, rows: np.ndarray) -> Any:
+        """The rows as greyscale images (N x 1 x H x W in [0, 1]) for the projector's sprite, where rows are images."""
+        shape = getattr(run.data, "images", None)
+        X = np.asarray(run.data.X)
+        if shape is None or len(X) != len(run.codes) or X.shape[1] != shape[0] * shape[1]:
+            return None
+        import torch
+
+        images = X[rows].reshape(len(rows), 1, *shape).astype(np.float32)
+        low, high = images.min(), images.max()
+        return torch.from_numpy((images - low) / (high - low if high > low else 1.0))
+
+
+def _label(value: Any) -> str:
+    """A colour value as projector metadata: whole numbers (class labels) without a decimal point."""
+    return f"{value:.6g}" if isinstance(value, float | np.floating) else str(value)
+
+
+@hookimpl
+def register_callbacks(register):
+    register(TensorBoardCallback)
+
+
+@hookimpl
+def register_reporters(register):
+    register(TensorBoardReporter)

@@ -1,0 +1,163 @@
+"""ONNX export: encoder and decoder with the scaler folded in, checked against dimred itself with ONNX Runtime."""
+
+from __future__ import annotations
+
+import copy
+import sys
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+import dimred
+from dimred._api.export import export_onnx
+from dimred._core.errors import UsageError
+
+onnx = pytest.importorskip("onnx")  # a fallback: the test extra installs onnx and onnxruntime
+ort = pytest.importorskip("onnxruntime")
+
+MODELS = ("mlp-ae", "geo-ae", "vae")
+QUICK = {"steps": 50, "batch_size": 100, "random_state": 0}
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def roll() -> np.ndarray:
+    from dimred.plugins.swissroll import SwissRoll
+
+    return SwissRoll(SwissRoll.Options(n_samples=300)).load(0).X
+
+
+@pytest.fixture(scope="module")
+def trained(roll) -> dict[str, dimred.Reducer]:
+    return {model: dimred.Reducer(model=model, **QUICK).fit(roll) for model in MODELS}
+
+
+def _sessions(paths):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return tuple(ort.InferenceSession(str(paths[role]), options) for role in ("encoder", "decoder"))
+
+
+def _rows(roll: np.ndarray, dtype) -> dict[str, np.ndarray]:
+    """Real rows (the training roll) and random rows spread wider than the roll, in the model's dtype."""
+    rng = np.random.default_rng(1)
+    random = roll.mean(axis=0) + rng.normal(size=(500, roll.shape[1])) * roll.std(axis=0) * 1.5
+    return {"real": roll.astype(dtype), "random": random.astype(dtype)}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_onnx_runtime_reproduces_transform_and_inverse_transform(model, trained, roll, tmp_path):
+    reducer = trained[model]
+    paths = reducer.to_onnx(tmp_path / "onnx")
+    assert paths == {"encoder": tmp_path / "onnx" / "encoder.onnx", "decoder": tmp_path / "onnx" / "decoder.onnx"}
+    encoder, decoder = _sessions(paths)
+    assert [node.name for node in encoder.get_inputs()] == ["rows"]
+    assert [node.name for node in decoder.get_inputs()] == ["codes"]
+    for kind, rows in _rows(roll, np.float32).items():
+        codes = encoder.run(None, {"rows": rows})[0]
+        expected_codes = reducer.transform(rows)
+        assert codes.dtype == np.float32
+        assert codes.shape == (len(rows), 2)
+        np.testing.assert_allclose(codes, expected_codes, rtol=0, atol=TOLERANCE, err_msg=f"{model} codes, {kind}")
+        reconstruction = decoder.run(None, {"codes": expected_codes})[0]
+        expected = reducer.inverse_transform(expected_codes)
+        assert reconstruction.shape == rows.shape
+        np.testing.assert_allclose(reconstruction, expected, rtol=0, atol=TOLERANCE, err_msg=f"{model} rows, {kind}")
+
+
+def test_the_batch_size_is_dynamic(trained, roll, tmp_path):
+    reducer = trained["mlp-ae"]
+    encoder, decoder = _sessions(reducer.to_onnx(tmp_path))
+    for size in (1, 7, 300):
+        rows = roll[:size].astype(np.float32)
+        codes = encoder.run(None, {"rows": rows})[0]
+        np.testing.assert_allclose(codes, reducer.transform(rows), rtol=0, atol=TOLERANCE)
+        assert decoder.run(None, {"codes": codes})[0].shape == (size, 3)
+
+
+def test_a_float64_model_exports_float64(roll, tmp_path):
+    reducer = dimred.Reducer(model="mlp-ae", dtype="float64", **QUICK).fit(roll)
+    encoder, decoder = _sessions(reducer.to_onnx(tmp_path))
+    assert encoder.get_inputs()[0].type == decoder.get_outputs()[0].type == "tensor(double)"
+    codes = encoder.run(None, {"rows": roll})[0]
+    assert codes.dtype == np.float64
+    np.testing.assert_allclose(codes, reducer.transform(roll), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(decoder.run(None, {"codes": codes})[0], reducer.inverse_transform(codes), atol=1e-10)
+
+
+def test_export_reads_a_run_directory_and_the_files_describe_the_model(tmp_path):
+    result = dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=[],
+                        steps=50, batch_size=100, out=tmp_path / "run")  # fmt: skip
+    paths = export_onnx(tmp_path / "run", tmp_path / "served", opset=17)
+    encoder, _decoder = _sessions(paths)
+    rows = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    np.testing.assert_allclose(encoder.run(None, {"rows": rows})[0], result.reducer.transform(rows), atol=TOLERANCE)
+    proto = onnx.load(str(paths["encoder"]))
+    properties = {entry.key: entry.value for entry in proto.metadata_props}
+    assert properties["dimred.model"] == "mlp-ae"
+    assert properties["dimred.role"] == "encoder"
+    assert (properties["dimred.n_features"], properties["dimred.n_components"]) == ("3", "2")
+    assert proto.opset_import[0].version == 17
+
+
+def test_existing_files_are_kept_unless_overwrite(trained, tmp_path):
+    reducer = trained["mlp-ae"]
+    paths = reducer.to_onnx(tmp_path)
+    before = paths["decoder"].read_bytes()
+    paths["encoder"].unlink()  # only the decoder is left: still refused, and nothing is written
+    with pytest.raises(UsageError, match=r"decoder\.onnx already exists"):
+        reducer.to_onnx(tmp_path)
+    assert not paths["encoder"].exists()
+    trained["vae"].to_onnx(tmp_path, overwrite=True)
+    assert paths["decoder"].read_bytes() != before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["decoder.onnx", "encoder.onnx"]  # no temporaries
+
+
+def test_export_uses_eval_mode_and_leaves_the_estimator_alone(trained, roll, tmp_path):
+    reducer = trained["mlp-ae"]  # dropout 0.2 and batch norm: train mode would differ from transform
+    reducer.module_.train()
+    try:
+        encoder, _decoder = _sessions(reducer.to_onnx(tmp_path))
+        assert reducer.module_.training
+    finally:
+        reducer.module_.eval()
+    rows = roll[:50].astype(np.float32)
+    np.testing.assert_allclose(encoder.run(None, {"rows": rows})[0], reducer.transform(rows), atol=TOLERANCE)
+
+
+def test_a_network_without_encode_and_decode_is_refused(trained, tmp_path):
+    reducer = copy.copy(trained["mlp-ae"])
+    reducer.module_ = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    with pytest.raises(UsageError, match=r"cannot be exported to ONNX: .* no encode\(\) method"):
+        reducer.to_onnx(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unfitted_reducer_is_refused(tmp_path):
+    with pytest.raises(NotFittedError):
+        dimred.Reducer().to_onnx(tmp_path)
+
+
+def test_without_onnx_the_error_names_the_extra(trained, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if onnx were not installed
+    with pytest.raises(UsageError, match=r"pip install 'dimred\[onnx\]'"):
+        trained["mlp-ae"].to_onnx(tmp_path)
+
+
+def test_the_export_command(tmp_path):
+    from click.testing import CliRunner
+
+    from dimred.cli import cli
+
+    dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=[], steps=20,
+               batch_size=100, out=tmp_path / "run")  # fmt: skip
+    arguments = ["export", str(tmp_path / "run"), "--format", "onnx", "--out", str(tmp_path / "served")]
+    first = CliRunner().invoke(cli, arguments)
+    assert first.exit_code == 0, first.output
+    assert sorted(path.name for path in (tmp_path / "served").iterdir()) == ["decoder.onnx", "encoder.onnx"]
+    again = CliRunner().invoke(cli, arguments)
+    assert again.exit_code == 2
+    assert "encoder.onnx already exists" in again.output
+    assert CliRunner().invoke(cli, [*arguments, "--overwrite"]).exit_code == 0

@@ -1,0 +1,204 @@
+"""Real data: labels, the held-out split, the neighbour graph and losses against brute force, the label metrics,
+.h5ad files in and out, and ne-ae end to end on digits."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import dimred
+from dimred._api.pipeline import split_rows
+from dimred.cli import cli
+from dimred.plugin import Batch, Data, TrainingData, fuzzy_neighbour_graph, knn_graph
+from dimred.plugins.neighbour_embedding import InfoNCETSNE, NeighbourEmbeddingAutoencoder, ParametricUMAP
+from dimred.testing import check_loss_plugin, check_model_plugin
+
+
+def invoke(*arguments: str):
+    return CliRunner().invoke(cli, list(arguments))
+
+
+# -- the held-out split -----------------------------------------------------------------------------------------
+def test_the_split_is_stratified_seeded_and_disjoint():
+    labels = np.repeat(np.arange(4), [10, 20, 30, 40])
+    train, held = split_rows(100, labels, 0.2, seed=3)
+    assert sorted(np.concatenate([train, held]).tolist()) == list(range(100))
+    assert [int((labels[held] == value).sum()) for value in range(4)] == [2, 4, 6, 8]
+    again, _ = split_rows(100, labels, 0.2, seed=3)
+    other, _ = split_rows(100, labels, 0.2, seed=4)
+    np.testing.assert_array_equal(train, again)
+    assert not np.array_equal(train, other)
+
+
+def test_runs_report_held_out_metrics_and_record_the_split(tmp_path):
+    out = tmp_path / "digits"
+    result = invoke("run", "--dataset", "digits", "--model", "pca", "--holdout", "0.25", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["holdout.rows"] == 450
+    assert metrics["n_samples"] == 1797 - 450
+    assert 0.5 < metrics["holdout.knn_accuracy"] <= 1
+    assert json.loads((out / "config.json").read_text())["holdout"] == 0.25
+    assert "held-out rows (450)" in result.output
+
+
+def test_held_out_knn_accuracy_matches_scikit_learn():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    result = dimred.run("digits", "pca", holdout=0.2, out=None, reporters=[])
+    reducer_codes = result.codes  # the training rows' codes
+    from dimred.plugins.digits import Digits
+
+    digits = Digits().load(0)
+    train, held = split_rows(1797, digits.labels, 0.2, seed=0)
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import MinMaxScaler
+
+    scaler = MinMaxScaler().fit(digits.X[train])
+    pca = PCA(2).fit(scaler.transform(digits.X[train]))
+    train_codes = pca.transform(scaler.transform(digits.X[train]))
+    signs = np.sign((train_codes * reducer_codes).sum(axis=0))  # a component's sign is arbitrary
+    np.testing.assert_allclose(reducer_codes, train_codes * signs, atol=1e-6)
+    classifier = KNeighborsClassifier(5).fit(reducer_codes, digits.labels[train])
+    expected = classifier.score(pca.transform(scaler.transform(digits.X[held])) * signs, digits.labels[held])
+    assert result.metrics["holdout.knn_accuracy"] == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [(np.arange(5), "labels has 5 rows but X has 6"), (np.array([0, 1, np.nan, 1, 0, 1]), "NaN or infinite")],
+)
+def test_bad_labels_give_one_clear_error(tmp_path, labels, message):
+    with pytest.raises(ValueError, match=message):
+        Data(X=np.zeros((6, 2)), labels=labels)
+    path = tmp_path / "bad.npz"
+    np.savez(path, X=np.random.default_rng(0).random((6, 2)), y=labels)
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--model", "pca")
+    assert result.exit_code == 1, result.output  # bad data in a file, as NaN in a CSV
+    assert result.output.count("Error:") == 1
+    assert message in result.output
+    assert str(path) in result.output
+
+
+def test_a_csv_label_column_becomes_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.random((40, 3)), np.repeat([0, 1], 20)])
+    path = tmp_path / "points.csv"
+    np.savetxt(path, rows, delimiter=",", header="a,b,c,kind", comments="")
+    from dimred.plugins.file import DataFile
+
+    data = DataFile(DataFile.Options(path=str(path), label_column="kind")).load(0)
+    assert data.X.shape == (40, 3)
+    assert data.labels.tolist() == [0] * 20 + [1] * 20
+
+
+# -- the neighbour graph and the losses, against brute force ---------------------------------------------------------
+def test_the_knn_graph_and_fuzzy_weights_match_brute_force():
+    X = np.random.default_rng(0).random((30, 4))
+    distances, indices = knn_graph(X, 5)
+    full = np.linalg.norm(X[:, None] - X[None], axis=2)
+    np.fill_diagonal(full, np.inf)
+    np.testing.assert_array_equal(np.sort(indices.numpy(), axis=1), np.sort(np.argsort(full, axis=1)[:, :5], axis=1))
+    np.testing.assert_allclose(distances.numpy(), np.sort(full, axis=1)[:, :5], rtol=1e-5)
+    graph = fuzzy_neighbour_graph(X, 5)
+    dense = torch.zeros(30, 30, dtype=torch.float64)
+    rows = torch.repeat_interleave(torch.arange(30), graph.indptr.diff())
+    dense[rows, graph.indices] = graph.weights
+    assert torch.allclose(dense, dense.T)  # the fuzzy union is symmetric
+    from dimred._core.graphs import membership_strengths
+
+    directed = membership_strengths(distances).double()
+    assert torch.allclose(directed.sum(dim=1), torch.full((30,), math.log2(6), dtype=torch.float64), atol=1e-4)
+    A = torch.zeros(30, 30, dtype=torch.float64)
+    A[torch.arange(30).repeat_interleave(5), indices.reshape(-1)] = directed.reshape(-1)
+    assert torch.allclose(dense, A + A.T - A * A.T, atol=1e-6)
+
+
+def test_the_tsne_loss_matches_a_brute_force_computation():
+    X = np.random.default_rng(1).random((40, 3))
+    loss = InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8))
+    loss.prepare(TrainingData(X, 0, 2, torch.device("cpu")))
+    generator = torch.Generator().manual_seed(0)
+    heads = torch.arange(0, 16)
+    index = torch.cat([heads, loss.extra_rows(heads, generator)])
+    z = torch.randn(32, 2, generator=generator)
+    value = loss(Batch(x=torch.zeros(32, 3), z=z, x_hat=torch.zeros(32, 3), index=index, drawn=16))
+    pool = torch.linspace(0, 15, 8).long()
+    expected = []
+    for i in range(16):
+        positive = 1 / (1 + (z[i] - z[16 + i]).square().sum())
+        negatives = [1 / (1 + (z[i] - z[j]).square().sum()) for j in pool if index[j] != index[i]]
+        weight = loss.graph.degree[index[i]] / loss.graph.degree.mean()
+        expected.append(weight * -torch.log(positive / (positive + sum(negatives))))
+    assert value.item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-5)
+
+
+def test_sampled_tails_are_neighbours_drawn_by_weight():
+    X = np.random.default_rng(2).random((50, 3))
+    graph = fuzzy_neighbour_graph(X, 5)
+    generator = torch.Generator().manual_seed(0)
+    row = torch.full((20000,), 7)
+    tails = graph.sample_neighbours(row, generator)
+    neighbours = graph.indices[graph.indptr[7] : graph.indptr[8]]
+    weights = graph.weights[graph.indptr[7] : graph.indptr[8]]
+    counts = torch.stack([(tails == neighbour).sum() for neighbour in neighbours]).double()
+    assert set(tails.tolist()) <= set(neighbours.tolist())
+    assert torch.allclose(counts / counts.sum(), weights / weights.sum(), atol=0.02)
+
+
+def test_the_neighbour_embedding_plugins_pass_the_checks():
+    check_loss_plugin(InfoNCETSNE, {"neighbours": 5})
+    check_loss_plugin(ParametricUMAP, {"neighbours": 5})
+    check_model_plugin(NeighbourEmbeddingAutoencoder)
+    check_model_plugin(NeighbourEmbeddingAutoencoder, n_features=200)
+
+
+def test_ne_ae_adapts_its_defaults_to_the_data():
+    model = NeighbourEmbeddingAutoencoder()
+    assert model.hidden_widths(64) == (128, 128)
+    assert model.hidden_widths(784) == (256, 256)
+    assert model.training_defaults(1437, 64)["steps"] == 718
+
+
+@pytest.mark.slow
+def test_ne_ae_beats_mlp_ae_on_held_out_digits(tmp_path):
+    result = invoke("run", "--dataset", "digits", "--model", "ne-ae", "--holdout", "0.2", "--out", str(tmp_path / "ne"))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "ne" / "metrics.json").read_text())
+    assert metrics["holdout.trustworthiness"] > 0.95
+    assert metrics["holdout.knn_accuracy"] > 0.95
+    assert metrics["holdout.rmse"] < 0.18
+
+
+# -- AnnData files ------------------------------------------------------------------------------------------
+def test_an_h5ad_file_round_trips_through_run_and_encode(tmp_path):
+    anndata = pytest.importorskip("anndata")
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (60, 12)), rng.normal(4, 1, (60, 12))]).astype(np.float32)
+    obs = pd.DataFrame({"cell_type": ["t"] * 60 + ["b"] * 60}, index=[f"cell{i}" for i in range(120)])
+    anndata.AnnData(X=X, obs=obs).write_h5ad(tmp_path / "cells.h5ad")
+    out = tmp_path / "run"
+    result = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--set",
+                    "dataset.label_key=cell_type", "--model", "pca", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metrics.json").read_text())["knn_accuracy"] == 1.0
+    result = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}",
+                    "--model", "mlp-ae", "--steps", "30", "--out", str(tmp_path / "ae"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    encoded = invoke("encode", str(tmp_path / "ae"), str(tmp_path / "cells.h5ad"), "-o", str(tmp_path / "out.h5ad"))
+    assert encoded.exit_code == 0, encoded.output
+    written = anndata.read_h5ad(tmp_path / "out.h5ad")
+    np.testing.assert_allclose(written.obsm["X_dimred"], dimred.load(tmp_path / "ae").transform(X.astype(np.float64)),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    assert list(written.obs["cell_type"]) == list(obs["cell_type"])
+    bad = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--set",
+                 "dataset.label_key=celltype", "--model", "pca")  # fmt: skip
+    assert bad.exit_code == 2
+    assert "dataset.label_key 'celltype' is not an obs column" in bad.output

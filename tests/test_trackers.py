@@ -1,0 +1,268 @@
+"""The MLflow and TensorBoard plugins, against the real things: a local SQLite MLflow store read back with MLflow's
+client, event files read back with TensorBoard's own reader. No mocks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dimred
+from dimred.cli import cli
+from dimred.plugins import mlflow_tracker, tensorboard_tracker
+from dimred.testing import check_callback_plugin, check_reporter_plugin
+
+SMALL = ["--steps", "50", "--batch-size", "100"]
+ROLL = ["--dataset", "swissroll", "--set", "dataset.n_samples=300"]
+QUICK = {"steps": 50, "batch_size": 100}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> str:
+    """One SQLite tracking store for the module (creating one takes seconds); each test has its own experiment."""
+    pytest.importorskip("mlflow")  # a fallback: the test extra installs mlflow
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture
+def mlflow(store, monkeypatch, request):
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", request.node.name[:200])
+    mlflow.set_tracking_uri(store)
+    yield mlflow
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(previous)
+
+
+def _runs(mlflow, experiment: str):
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment}"
+    return client, client.search_runs([found.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def _history(path: Path) -> list[dict[str, float]]:
+    with open(path / "history.csv", newline="") as handle:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def _invoke(*arguments: str, dataset: tuple[str, ...] = tuple(ROLL)):
+    result = CliRunner().invoke(cli, ["run", *dataset, "--model", "mlp-ae", *SMALL, *arguments])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+# -- MLflow ----------------------------------------------------------------------------------------------------
+def test_mlflow_callback_and_reporter_make_one_run_read_back_with_mlflows_client(mlflow, store, tmp_path):
+    _invoke("--out", "run", "--reporter", "codes-plot", "--reporter", "mlflow", "--callback", "mlflow",
+            "--set", f"callback.mlflow.tracking_uri={store}", "--set", "callback.mlflow.experiment=roll",
+            "--set", "callback.mlflow.run_name=first")  # fmt: skip
+    client, runs = _runs(mlflow, "roll")
+    assert len(runs) == 1
+    run = runs[0]
+    assert (run.info.status, run.info.run_name) == ("FINISHED", "first")
+    assert run.data.tags["dimred.model"] == "mlp-ae"
+    assert run.data.tags["dimred.directory"] == str((tmp_path / "run").resolve())
+    params = run.data.params
+    assert params["training.lr"] == "0.05"
+    assert params["training.total_steps"] == "50"
+    assert params["training.batch_size"] == "100"
+    assert params["dataset.name"] == "swissroll"
+    assert params["dataset.options.n_samples"] == "300"
+    assert params["model.options.hidden"] == "[128, 64]"
+    history = _history(tmp_path / "run")
+    logged = client.get_metric_history(run.info.run_id, "loss")
+    assert [point.step for point in logged] == [int(row["step"]) for row in history] == list(range(1, 51))
+    np.testing.assert_allclose([point.value for point in logged], [row["loss"] for row in history], rtol=1e-6)
+    assert len(client.get_metric_history(run.info.run_id, "lr")) == 50
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for name in ("rmse", "trustworthiness", "continuity", "train_seconds"):
+        assert run.data.metrics[name] == pytest.approx(metrics[name])
+    artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+    assert {"model.safetensors", "config.json", "metrics.json", "history.csv", "codes.png"} <= artifacts
+    model_file = Path(client.download_artifacts(run.info.run_id, "model.safetensors", str(tmp_path / "download")))
+    reducer = dimred.load(model_file)  # the artifact is a working model file
+    assert reducer.n_components_ == 2
+    assert mlflow.active_run() is None
+
+
+def test_the_mlflow_reporter_alone_logs_the_history_from_the_run(mlflow, tmp_path):
+    result = dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300},
+                        reporters=["mlflow"], out=tmp_path / "alone", **QUICK)  # fmt: skip
+    client, runs = _runs(mlflow, "test_the_mlflow_reporter_alone_logs_the_history_from_the_run")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "alone"
+    logged = client.get_metric_history(run.info.run_id, "loss")
+    assert [point.step for point in logged] == [int(row["step"]) for row in result.history]
+    np.testing.assert_allclose([point.value for point in logged], [row["loss"] for row in result.history])
+    assert run.data.metrics["rmse"] == pytest.approx(result.metrics["rmse"])
+    assert run.data.params["training.steps"] == "50"
+
+
+def test_the_mlflow_callback_alone_closes_its_run(mlflow):
+    result = dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=[],
+                        callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip
+    assert mlflow.active_run() is None
+    client, runs = _runs(mlflow, "test_the_mlflow_callback_alone_closes_its_run")
+    assert [run.info.status for run in runs] == ["FINISHED"]
+    assert len(client.get_metric_history(runs[0].info.run_id, "loss")) == len(result.history) == 50
+    assert runs[0].data.params["training.seed"] == "0"
+
+
+def test_dimred_runs_nest_inside_an_active_mlflow_run(mlflow):
+    with mlflow.start_run(run_name="sweep") as parent:
+        for seed in (0, 1):
+            dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300},
+                       reporters=["mlflow"], callbacks=["mlflow"], out=f"seed{seed}", seed=seed, **QUICK)  # fmt: skip
+            assert mlflow.active_run().info.run_id == parent.info.run_id
+    _client, runs = _runs(mlflow, "test_dimred_runs_nest_inside_an_active_mlflow_run")
+    children = [run for run in runs if run.info.run_id != parent.info.run_id]
+    assert [run.info.run_name for run in children] == ["seed0", "seed1"]
+    assert {run.data.tags["mlflow.parentRunId"] for run in children} == {parent.info.run_id}
+    assert [run.data.params["training.seed"] for run in children] == ["0", "1"]
+
+
+def test_a_failed_training_leaves_its_mlflow_run_failed(mlflow, register_in_process):
+    from conftest import plugin_module
+    from dimred.plugin import Callback, DimredError
+
+    class Boom(Callback):
+        name = "boom"
+        description = "fails at the third logging interval"
+
+        def on_interval(self, training, status):
+            if status.step == 3:
+                raise DimredError("boom")
+
+    register_in_process(plugin_module("boom_only", register_callbacks=lambda register: register(Boom)))
+    with pytest.raises(DimredError, match="boom"):
+        dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=["mlflow"],
+                   callbacks=["mlflow", "boom"], out=None, **QUICK)  # fmt: skip
+    dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=["mlflow"],
+               callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip
+    _client, runs = _runs(mlflow, "test_a_failed_training_leaves_its_mlflow_run_failed")
+    assert [run.info.status for run in runs] == ["FAILED", "FINISHED"]
+
+
+def test_mlflow_plugins_pass_the_contract_checks(mlflow):
+    check_callback_plugin(mlflow_tracker.MLflowCallback)
+    check_reporter_plugin(mlflow_tracker.MLflowReporter)
+
+
+# -- TensorBoard -----------------------------------------------------------------------------------------------
+@pytest.fixture
+def event_accumulator():
+    pytest.importorskip("tensorboard")  # a fallback: the test extra installs tensorboard
+    from tensorboard.backend.event_processing import event_accumulator
+
+    def read(folder: Path):
+        accumulator = event_accumulator.EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0})
+        return accumulator.Reload()
+
+    return read
+
+
+def test_tensorboard_scalars_metrics_plots_and_projector_read_back(event_accumulator, tmp_path):
+    _invoke("--out", "digits", "--reporter", "codes-plot", "--reporter", "tensorboard", "--callback", "tensorboard",
+            dataset=("--dataset", "digits"))  # fmt: skip
+    folder = tmp_path / "digits" / "tensorboard"
+    events = event_accumulator(folder)
+    tags = events.Tags()
+    history = _history(tmp_path / "digits")
+    loss = events.Scalars("train/loss")
+    assert [point.step for point in loss] == [int(row["step"]) for row in history] == list(range(1, 51))
+    np.testing.assert_allclose([point.value for point in loss], [row["loss"] for row in history], rtol=1e-6)
+    assert len(events.Scalars("train/lr")) == 50
+    metrics = json.loads((tmp_path / "digits" / "metrics.json").read_text())
+    for name in ("rmse", "trustworthiness", "continuity"):
+        [point] = events.Scalars(f"metrics/{name}")
+        assert point.value == pytest.approx(metrics[name], rel=1e-6)
+        assert point.step == 50
+    assert "plots/codes" in tags["images"]
+    assert "settings/text_summary" in tags["tensors"]
+
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector import projector_config_pb2
+
+    config = text_format.Parse((folder / "projector_config.pbtxt").read_text(), projector_config_pb2.ProjectorConfig())
+    [embedding] = config.embeddings
+    assert embedding.tensor_name.startswith("codes")
+    codes = np.loadtxt(folder / embedding.tensor_path, delimiter="\t")
+    assert codes.shape == (metrics["n_samples"], 2)  # the training rows (digits holds some rows out)
+    header, *rows = [line.split("\t") for line in (folder / embedding.metadata_path).read_text().splitlines()]
+    assert header == ["index", "label", "color"]
+    assert [int(row[0]) for row in rows] == list(range(len(codes)))
+    assert {row[1] for row in rows} == {str(digit) for digit in range(10)}
+    assert all(row[1] == row[2] for row in rows)  # digits colours its plots by the label
+    assert list(embedding.sprite.single_image_dim) == [8, 8]
+    assert (folder / embedding.sprite.image_path).stat().st_size > 0
+
+
+def test_the_tensorboard_reporter_alone_writes_the_history(event_accumulator, tmp_path):
+    result = dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300},
+                        reporters=["tensorboard"], out=tmp_path / "alone", **QUICK)  # fmt: skip
+    events = event_accumulator(tmp_path / "alone" / "tensorboard")
+    assert [point.step for point in events.Scalars("train/loss")] == [int(row["step"]) for row in result.history]
+    assert events.Scalars("metrics/rmse")[0].value == pytest.approx(result.metrics["rmse"], rel=1e-6)
+
+
+def test_tensorboard_log_dir_option(event_accumulator, tmp_path):
+    log_dir = tmp_path / "tb"
+    _invoke("--out", "run", "--reporter", "tensorboard", "--callback", "tensorboard",
+            "--set", f"callback.tensorboard.log_dir={log_dir}", "--set", f"reporter.tensorboard.log_dir={log_dir}",
+            "--set", "reporter.tensorboard.max_points=100")  # fmt: skip
+    assert not (tmp_path / "run" / "tensorboard").exists()
+    events = event_accumulator(tmp_path / "tb")
+    assert len(events.Scalars("train/loss")) == 50  # written once, by the callback
+    assert len(np.loadtxt(next((tmp_path / "tb").glob("*/codes/tensors.tsv")), delimiter="\t")) == 100
+
+
+def test_tensorboard_plugins_pass_the_contract_checks(event_accumulator):
+    check_callback_plugin(tensorboard_tracker.TensorBoardCallback)
+    check_reporter_plugin(tensorboard_tracker.TensorBoardReporter)
+
+
+# -- without the extras ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--reporter", "mlflow"], "the mlflow reporter needs MLflow: pip install 'dimred[mlflow]'"),
+        (["--callback", "mlflow"], "the mlflow callback needs MLflow: pip install 'dimred[mlflow]'"),
+        (
+            ["--reporter", "tensorboard"],
+            "the tensorboard reporter needs TensorBoard: pip install 'dimred[tensorboard]'",
+        ),
+        (
+            ["--callback", "tensorboard"],
+            "the tensorboard callback needs TensorBoard: pip install 'dimred[tensorboard]'",
+        ),
+    ],
+)
+def test_without_the_extra_naming_the_plugin_is_one_clear_error(arguments, message, monkeypatch, tmp_path):
+    for package in ("mlflow", "tensorboard"):
+        monkeypatch.setitem(sys.modules, package, None)  # as if it were not installed
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, *arguments])
+    assert result.exit_code == 2, result.output
+    assert f"Error: {message}" in result.output
+    assert not (tmp_path / "runs").exists()  # refused before anything ran
+
+
+def test_importing_the_tracker_plugins_imports_neither_package():
+    code = (
+        "import sys, dimred.plugins.mlflow_tracker, dimred.plugins.tensorboard_tracker\n"
+        "print(sorted(name for name in ('mlflow', 'tensorboard', 'torch', 'matplotlib') if name in sys.modules))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
