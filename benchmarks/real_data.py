@@ -83,7 +83,8 @@ def torchdr_umap(X_train, X_test, seed):
     model = torchdr.UMAP(n_neighbors=15, backend=None, device="cpu", random_state=seed)
     train = torch.as_tensor(X_train, dtype=torch.float32)
     codes_train, fit_seconds = timed(lambda: model.fit_transform(train))
-    codes_test, transform_seconds = timed(lambda: model.transform(torch.as_tensor(X_test, dtype=torch.float32)))
+    test = torch.as_tensor(X_test, dtype=torch.float32)
+    codes_test, transform_seconds = timed(lambda: model.transform(test, X_train=train))
     as_numpy = lambda codes: np.asarray(codes.detach() if hasattr(codes, "detach") else codes)  # noqa: E731
     return as_numpy(codes_train), as_numpy(codes_test), None, fit_seconds, transform_seconds
 

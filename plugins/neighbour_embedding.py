@@ -135,8 +135,12 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
         return self.options.hidden or ((128, 128) if n_features <= 128 else (256, 256))
 
     def training_defaults(self, n_samples: int, n_features: int) -> dict[str, Any]:
-        batch = min(512, max(2, n_samples // 2))
-        return {"batch_size": batch, "steps": min(1500, max(600, n_samples // 2)), "lr": 0.02, "weight_decay": 0.1}
+        """About 200 passes of every row as a head over its neighbours, within a step budget chosen with
+        benchmarks/real_data.py so the whole fit stays near umap-learn's time; wide rows get smaller batches."""
+        wide = n_features > 128
+        batch = min(256 if wide else 512, max(2, n_samples // 2))
+        steps = min(1000, max(600, n_samples // 4)) if wide else min(1500, max(600, n_samples // 2))
+        return {"batch_size": batch, "steps": steps, "lr": 0.02, "weight_decay": 0.1}
 
     def build(self, n_features: int):
         return _layer_norm_autoencoder(n_features, self.hidden_widths(n_features), self.options)

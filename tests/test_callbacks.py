@@ -122,3 +122,12 @@ def test_unknown_callbacks_and_settings_are_named():
                                       "callback.collapse.shrnk=1"])  # fmt: skip
     assert result.exit_code == 2
     assert "unknown option 'callback.collapse.shrnk'" in result.output
+
+
+@pytest.mark.slow
+def test_the_collapse_check_does_not_fire_on_default_swiss_roll_runs():
+    """Seeds 0-2 run with every default in tests/test_quality.py (the check is on there too); these are 3-9."""
+    for seed in range(3, 10):
+        result = dimred.run("swissroll", "mlp-ae", seed=seed, out=None, reporters=[])
+        assert "stop_reason" not in result.metrics
+        assert result.history[-1]["step"] == 1500

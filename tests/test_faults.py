@@ -278,3 +278,25 @@ def test_a_read_only_memory_map_works(tmp_path, models):
     X = np.load(tmp_path / "x.npy", mmap_mode="r")
     assert dimred.load(models["roll"]).transform(X).shape == (40, 2)
     assert dimred.Reducer(steps=3, batch_size=16, random_state=0).fit(X).n_features_in_ == 3
+
+
+def test_metrics_json_is_strict_json_with_null_for_values_that_are_not_finite(tmp_path):
+    from dimred._io.rundir import write_json
+
+    write_json(tmp_path / "m.json", {"rmse": float("nan"), "curve": [1.0, float("inf")], "ok": 0.5})
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text
+    assert "Infinity" not in text
+    assert json.loads(text) == {"rmse": None, "curve": [1.0, None], "ok": 0.5}
+
+
+def test_a_plugin_calling_sys_exit_at_import_is_a_failed_plugin_not_the_end(fake_entry_points):
+    from conftest import FakeDistribution, FakeEntryPoint
+
+    def exits():
+        raise SystemExit(3)
+
+    fake_entry_points(FakeEntryPoint("quitter", exits, FakeDistribution("quitter-dist")))
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert "quitter from quitter-dist" in result.output

@@ -32,6 +32,11 @@ COLUMNS = (
     ("knn_preservation", "kNN preservation"),
     ("rnx_auc", "R_NX area"),
     ("spearman_intrinsic", "Spearman (true coords)"),
+    ("knn_accuracy", "kNN accuracy"),
+    ("holdout.rmse", "held-out RMSE"),
+    ("holdout.trustworthiness", "held-out trustworthiness"),
+    ("holdout.knn_preservation", "held-out kNN preservation"),
+    ("holdout.knn_accuracy", "held-out kNN accuracy"),
 )
 
 
@@ -43,6 +48,12 @@ class Comparison:
     runs: dict[str, list[RunResult]] = field(default_factory=dict)
     path: Path | None = None
 
+    def columns(self) -> list[tuple[str, str]]:
+        """The table's columns: those of COLUMNS that some run reports (held-out and label figures need a
+        held-out split and labels)."""
+        reported = {key for results in self.runs.values() for result in results for key in result.metrics}
+        return [(key, label) for key, label in COLUMNS if key in reported]
+
     def summary(self, key: str, model: str) -> tuple[float, float] | None:
         """Mean and standard deviation over seeds of one metric; None when the model does not have it."""
         values = [result.metrics.get(key) for result in self.runs[model]]
@@ -51,11 +62,12 @@ class Comparison:
         return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
     def markdown(self) -> str:
-        header = "| method | " + " | ".join(label for _key, label in COLUMNS) + " |"
-        lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
+        columns = self.columns()
+        header = "| method | " + " | ".join(label for _key, label in columns) + " |"
+        lines = [header, "|" + "---|" * (len(columns) + 1)]
         for model in self.runs:
             cells = []
-            for key, _label in COLUMNS:
+            for key, _label in columns:
                 found = self.summary(key, model)
                 number = "{:.3g}" if key.endswith("_seconds") else "{:.3f}"
                 cells.append("n/a" if found is None else f"{number.format(found[0])} ± {number.format(found[1])}")
@@ -66,10 +78,11 @@ class Comparison:
     def csv(self) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["method", *(f"{key}_{part}" for key, _label in COLUMNS for part in ("mean", "std"))])
+        columns = self.columns()
+        writer.writerow(["method", *(f"{key}_{part}" for key, _label in columns for part in ("mean", "std"))])
         for model in self.runs:
             cells: list[Any] = [model]
-            for key, _label in COLUMNS:
+            for key, _label in columns:
                 found = self.summary(key, model)
                 cells += ["", ""] if found is None else [f"{found[0]:.6g}", f"{found[1]:.6g}"]
             writer.writerow(cells)

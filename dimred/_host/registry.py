@@ -125,7 +125,7 @@ class Registry:
                 continue
             try:
                 module = entry_point.load()
-            except Exception as error:
+            except (Exception, SystemExit) as error:  # a plugin calling sys.exit() at import is a failed plugin
                 self._fail(self._load_failures, entry_point.name, source, f"failed to load: {error!r}")
                 continue
             self.register(module, name=entry_point.name, source=source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,7 +53,18 @@ def remove_stray_temporaries(path: Path) -> None:
 
 
 def write_json(path: Path, content: Any) -> None:
-    write_text(path, json.dumps(content, indent=2, sort_keys=False) + "\n")
+    """Strict JSON: a value that is not a finite number is written as null, never as a bare NaN token."""
+    write_text(path, json.dumps(_finite(content), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def write_history(path: Path, history: Sequence[dict[str, float]]) -> None:
