@@ -47,6 +47,38 @@ class PCAModel(_ScikitLearnModel):
 
         return PCA(n_components=self.options.n_components, random_state=seed)
 
+    def build(self, n_features: int):
+        """The linear map of a fitted PCA as a torch module (zeros until its state is loaded)."""
+        return _linear_projection(n_features, self.options.n_components)
+
+    def fitted_module(self):
+        import torch
+
+        module = self.build(len(self.estimator.mean_))
+        module.mean.copy_(torch.from_numpy(self.estimator.mean_))
+        module.components.copy_(torch.from_numpy(self.estimator.components_))
+        return module
+
+
+def _linear_projection(n_features: int, n_components: int):
+    """encode(x) = (x - mean) @ components.T and decode(z) = z @ components + mean, scikit-learn's PCA
+    transform and inverse_transform (without whitening); defined here so listing plugins does not import torch."""
+    import torch
+
+    class LinearProjection(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.zeros(n_features, dtype=torch.float64))
+            self.register_buffer("components", torch.zeros(n_components, n_features, dtype=torch.float64))
+
+        def encode(self, x: torch.Tensor) -> torch.Tensor:
+            return (x - self.mean) @ self.components.T
+
+        def decode(self, z: torch.Tensor) -> torch.Tensor:
+            return z @ self.components + self.mean
+
+    return LinearProjection()
+
 
 class KernelPCAModel(_ScikitLearnModel):
     name = "kernel-pca"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -23,7 +24,7 @@ def test_a_classical_method_goes_through_the_same_run(model, has_rmse, tmp_path)
     assert (metrics["rmse"] is not None) == has_rmse
     assert metrics["trustworthiness"] > 0.8
     assert ("not available" in result.stdout) != has_rmse
-    assert not (tmp_path / "r" / "model.safetensors").exists()  # one-call models are not saved
+    assert (tmp_path / "r" / "model.safetensors").exists() == (model == "pca")  # PCA's state is two tensors
     assert (tmp_path / "r" / "codes.png").exists()
     assert (tmp_path / "r" / "reconstruction.png").exists() == has_rmse
 
@@ -60,3 +61,33 @@ def test_compare_from_python_and_its_errors():
         dimred.compare("swissroll", ["pca"], settings={"model.n_components": 3}, out=None)
     with pytest.raises(dimred.UsageError, match="unknown model 'umapp'"):
         dimred.compare("swissroll", ["pca", "umapp"], out=None)
+
+
+def test_a_saved_pca_run_loads_and_gives_scikit_learns_codes(tmp_path):
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import MinMaxScaler
+
+    import dimred
+    from dimred.plugins.swissroll import SwissRoll
+
+    out = tmp_path / "pca"
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "pca", "--holdout", "0",
+                                      "--set", "dataset.n_samples=400", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    X = SwissRoll(SwissRoll.Options(n_samples=400)).load(0).X
+    scaler = MinMaxScaler().fit(X)
+    expected = PCA(2, random_state=0).fit(scaler.transform(X))
+    new_rows = SwissRoll(SwissRoll.Options(n_samples=50)).load(7).X
+    loaded = dimred.load(out)
+    np.testing.assert_allclose(loaded.transform(new_rows), expected.transform(scaler.transform(new_rows)), atol=1e-9)
+    codes = loaded.transform(new_rows)
+    np.testing.assert_allclose(loaded.inverse_transform(codes),
+                               scaler.inverse_transform(expected.inverse_transform(codes)), atol=1e-9)  # fmt: skip
+
+
+def test_isomap_cannot_be_a_reducer_and_says_why():
+    import dimred
+    from dimred.plugin import UsageError
+
+    with pytest.raises(UsageError, match="keeps its training rows as its state"):
+        dimred.Reducer(model="isomap").fit(np.random.default_rng(0).random((50, 3)))

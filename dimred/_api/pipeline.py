@@ -149,7 +149,9 @@ def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: Training
                    fit.evaluated, fit.stop_reason, model.apply)  # fmt: skip
 
 
-def fit_estimator(plugin: EstimatorModel, X_raw: np.ndarray, settings: TrainingSettings) -> Outcome:
+def fit_estimator(
+    plugin: EstimatorModel, X_raw: np.ndarray, settings: TrainingSettings, feature_names: Sequence[str] | None = None
+) -> Outcome:
     """Fit a one-call model on the scaled data (float64, CPU); measure its transform where it has one."""
     X_tensor = as_tensor(X_raw, dtype=torch.float64)
     scaler = Scaler.fit(settings.scaler, X_tensor)
@@ -173,8 +175,16 @@ def fit_estimator(plugin: EstimatorModel, X_raw: np.ndarray, settings: TrainingS
             back = plugin.inverse_transform(new_codes) if plugin.can_inverse_transform else None
         return scaled, torch.from_numpy(new_codes), None if back is None else torch.as_tensor(back)
 
-    return Outcome(X, torch.from_numpy(codes), None if reconstruction is None else torch.as_tensor(reconstruction),
-                   [], fit_seconds, transform_seconds, apply=apply if plugin.can_transform else None)  # fmt: skip
+    with blame(plugin, "give its fitted state as a module"):
+        module = plugin.fitted_module()
+    model = None
+    if module is not None:  # its state fits in tensors: saved as a model file like a trained network
+        names = None if feature_names is None else tuple(map(str, feature_names))
+        model = FittedModel(plugin.name, to_dict(plugin.options), "", {}, settings.replace(dtype="float64"),
+                            module.double().eval(), scaler, names, train_seconds=fit_seconds)  # fmt: skip
+    back = None if reconstruction is None else torch.as_tensor(reconstruction)
+    mapper = apply if plugin.can_transform else None
+    return Outcome(X, torch.from_numpy(codes), back, [], fit_seconds, transform_seconds, model, apply=mapper)
 
 
 def fit(
@@ -193,7 +203,7 @@ def fit(
     (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there)."""
     settings = settings.resolved(plugins.model.training_defaults(*X_raw.shape))
     if isinstance(plugins.model, EstimatorModel):
-        return fit_estimator(plugins.model, X_raw, settings)
+        return fit_estimator(plugins.model, X_raw, settings, feature_names)
     options = {"directory": directory, "resume": resume, "world": world, "device": device, "echo": echo}
     return _fit_network(plugins, X_raw, settings, feature_names, options)
 
@@ -201,7 +211,7 @@ def fit(
 # -- evaluate --------------------------------------------------------------------------------------------------
 def score(outcome: Outcome, data: Data, metrics: Sequence[Metric], seed: int) -> tuple[dict[str, Any], Any]:
     """Every metric on the outcome (eval mode), with the timings; and the context the metrics saw."""
-    module = None if outcome.model is None else outcome.model.module
+    module = None if outcome.model is None or not outcome.history else outcome.model.module  # trained networks
     values, context = evaluation.score(outcome.X, outcome.codes, outcome.reconstruction, seed, metrics,
                                        data.intrinsic, module, data.labels)  # fmt: skip
     values |= {"train_seconds": outcome.train_seconds, "transform_seconds": outcome.transform_seconds,
@@ -234,6 +244,7 @@ def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], **p
     """The model file and loss history (for trained networks) and metrics.json."""
     if outcome.model is not None:
         outcome.model.save(directory / modelfile.FILENAME, **provenance)
+    if outcome.history:
         write_history(directory / "history.csv", outcome.history)
     write_json(directory / "metrics.json", metrics)
 
@@ -259,7 +270,8 @@ def read_model(path: str | Path, device: str) -> FittedModel:
     with blame(network_plugin, "build its network"):
         module = network_plugin.build(n_features)
     module = modelfile.restore_module(model_file, module, torch_device)
-    scaler = modelfile.restore_scaler(model_file, n_features, torch_device, next(module.parameters()).dtype)
+    dtype = next(iter(module.state_dict().values())).dtype  # a fitted PCA's module has buffers only
+    scaler = modelfile.restore_scaler(model_file, n_features, torch_device, dtype)
     return FittedModel(metadata["model"], model_options, metadata.get("loss") or "",
                        metadata.get("loss_options") or {}, settings, module, scaler,
                        metadata.get("feature_names") or None)  # fmt: skip

@@ -102,6 +102,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                                             model=self._model_plugin(), callbacks=self.callbacks)  # fmt: skip
         fitted = pipeline.fit(plugins, X, self.training_settings(),
                                       feature_names=getattr(self, "feature_names_in_", None))  # fmt: skip
+        if fitted.model is None:
+            raise UsageError(f"model '{self.model}' keeps its training rows as its state and cannot be a fitted "
+                             "Reducer or be saved; use dimred.run or dimred.compare for it")  # fmt: skip
         self.adopt(fitted.model)
         return self
 

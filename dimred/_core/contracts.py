@@ -228,6 +228,12 @@ class EstimatorModel(Model):
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def fitted_module(self) -> torch.nn.Module | None:
+        """After fitting: a torch module whose ``encode``/``decode`` compute ``transform``/``inverse_transform``
+        (its state in tensors), so the run saves a model file and ``dimred.load`` rebuilds it through ``build``;
+        None (the default) for methods whose state is the training set itself (Isomap, t-SNE)."""
+        return None
+
 
 @dataclass(eq=False)
 class MetricContext:
