@@ -40,10 +40,6 @@ def defaults_of(kind: str) -> list[str]:
     return [info.name for info in get_registry().plugins(kind) if getattr(info.cls, "enabled_by_default", False)]
 
 
-def default_reporters() -> list[str]:
-    return defaults_of("reporter")
-
-
 def chosen_names(kind: str, names: Sequence[str] | str | None, *, adds_to_defaults: bool) -> list[str]:
     """The plugins of ``kind`` a run uses. ``None``: the defaults. Reporters named replace the defaults;
     callbacks named are added to them, and ``no-NAME`` removes a default one."""
