@@ -211,7 +211,9 @@ def fit(
 # -- evaluate --------------------------------------------------------------------------------------------------
 def score(outcome: Outcome, data: Data, metrics: Sequence[Metric], seed: int) -> tuple[dict[str, Any], Any]:
     """Every metric on the outcome (eval mode), with the timings; and the context the metrics saw."""
-    module = None if outcome.model is None or not outcome.history else outcome.model.module  # trained networks
+    module = None if outcome.model is None else outcome.model.module
+    if module is not None and not any(True for _parameter in module.parameters()):
+        module = None  # a fitted PCA's buffers: no train mode to report
     values, context = evaluation.score(outcome.X, outcome.codes, outcome.reconstruction, seed, metrics,
                                        data.intrinsic, module, data.labels)  # fmt: skip
     values |= {"train_seconds": outcome.train_seconds, "transform_seconds": outcome.transform_seconds,
