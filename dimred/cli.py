@@ -105,31 +105,21 @@ class _Automatic(click.ParamType):
             self.fail(f"'{value}' is not {choices}", param, ctx)
 
 
-class _ProgressBar:
-    """Shows progress (with the running loss while training) on stderr, so stdout carries only results."""
+class _RowProgress:
+    """A progress bar of rows on stderr, so stdout carries only results (training draws its own, a callback)."""
 
-    def __init__(self, label: str = "training") -> None:
+    def __init__(self, label: str) -> None:
         self._label = label
         self._bar: Any = None
         self._done = 0
 
-    def __call__(self, step: int, total: int, loss: float | None) -> None:
+    def __call__(self, done: int, total: int) -> None:
         if self._bar is None:
-            self._bar = click.progressbar(
-                length=total,
-                label=self._label,
-                file=sys.stderr,
-                show_eta=True,
-                item_show_func=lambda item: item,
-            )
+            self._bar = click.progressbar(length=total, label=self._label, file=sys.stderr, show_eta=True)
             self._bar.__enter__()
-        self._bar.update(step - self._done, None if loss is None else f"loss {loss:.4g}")
-        self._done = step
-        if step >= total:
-            self.close()
-
-    def close(self) -> None:
-        if self._bar is not None:
+        self._bar.update(done - self._done)
+        self._done = done
+        if done >= total:
             self._bar.__exit__(None, None, None)
             self._bar = None
 
@@ -306,11 +296,6 @@ def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
     click.echo(f"results: {comparison.path}")
 
 
-def _row_progress(label: str) -> Any:
-    bar = _ProgressBar(label)
-    return lambda done, total: bar(done, total, None)
-
-
 def _transcode_command(decoding: bool) -> Any:
     @click.argument("model", type=click.Path(exists=True))
     @click.argument("source", type=click.Path())
@@ -324,7 +309,7 @@ def _transcode_command(decoding: bool) -> Any:
 
         run = transcode.decode_file if decoding else transcode.encode_file
         rows = run(reducer.load(model, device=device), source, destination, overwrite=overwrite,
-                   progress=_row_progress("decoding" if decoding else "encoding"))  # fmt: skip
+                   progress=_RowProgress("decoding" if decoding else "encoding"))  # fmt: skip
         click.echo(f"{'decoded' if decoding else 'encoded'} {rows} rows into {destination}")
 
     return command

@@ -92,6 +92,6 @@ def evaluate(
         write_json(directory / "config.json", config)
         write_json(directory / "metrics.json", metrics)
     record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
-                                echo or pipeline._silent)  # fmt: skip
+                                echo or pipeline.silent)  # fmt: skip
     pipeline.report(chosen_reporters, record)
     return EvaluationResult(metrics, directory, record.codes)

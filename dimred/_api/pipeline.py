@@ -35,7 +35,7 @@ AUTO_HOLDOUT = 0.1  # the share of rows held out by default...
 AUTO_HOLDOUT_ROWS = 500  # ...from data sets of this many rows
 
 
-def _silent(_text: str) -> None:
+def silent(_text: str) -> None:
     """Where lines go when nobody listens."""
 
 
@@ -197,7 +197,7 @@ def fit(
     resume: bool = False,
     world: World | None = None,
     device: torch.device | None = None,
-    echo: Echo = _silent,
+    echo: Echo = silent,
 ) -> Outcome:
     """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine
     (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there)."""

@@ -93,7 +93,7 @@ def run(
     ``resume`` continues the killed run in ``out`` from it (give the same settings: the CLI's ``--resume`` reads
     them from the run's config.json). ``echo`` receives the lines reporters print.
     """
-    say = echo or pipeline._silent
+    say = echo or pipeline.silent
     training = _training_settings(training, training_settings)
     groups = group_settings(settings or {})
     source = instantiate("dataset", dataset, groups.pop("dataset", {}))
@@ -104,7 +104,7 @@ def run(
     if world.distributed and resume:
         raise UsageError("--resume runs in one process; under torchrun, start the run again instead")
     if not world.is_main:  # under torchrun only process 0 writes, reports and scores
-        out, chosen_reporters, say = None, [], pipeline._silent
+        out, chosen_reporters, say = None, [], pipeline.silent
     if training.checkpoint_every is not None and out is None:
         raise UsageError("checkpoints need a run directory (out)")
     directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite)
