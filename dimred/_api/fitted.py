@@ -56,14 +56,11 @@ class FittedModel:
         """This model as a fitted ``dimred.Reducer`` (``parameters`` override the estimator's parameters)."""
         from dimred._api.reducer import Reducer  # scikit-learn takes most of a second to import
 
-        settings = self.settings
-        reducer = Reducer(
-            model=self.model, n_components=self.model_options.get("n_components"), model_options=self.model_options,
-            loss=self.loss, loss_options=self.loss_options, steps=settings.steps, epochs=settings.epochs,
-            batch_size=settings.batch_size, lr=settings.lr, weight_decay=settings.weight_decay,
-            schedule=settings.schedule, dtype=settings.dtype,
-            scaler=settings.scaler, device=settings.device, random_state=settings.seed,
-        )  # fmt: skip
+        reducer = Reducer(model=self.model, n_components=self.model_options.get("n_components"),
+                          model_options=self.model_options, loss=self.loss, loss_options=self.loss_options)  # fmt: skip
+        # every training setting the estimator takes as a parameter, under its own name (the seed: random_state)
+        settings = self.settings.record() | {"random_state": self.settings.seed}
+        reducer.set_params(**{name: value for name, value in settings.items() if name in reducer.get_params()})
         reducer.set_params(**parameters)
         reducer.adopt(self)
         return reducer
