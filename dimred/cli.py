@@ -5,9 +5,13 @@ Only click is imported at start-up; torch and the plugins load inside the comman
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +48,41 @@ class _Group(click.Group):
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            with _sigterm_as_interrupt():
+                result = super().main(*args, standalone_mode=False, **kwargs)
             exit_code = result if isinstance(result, int) else 0
         except click.ClickException as error:
             click.echo(f"Error: {error.format_message()}", err=True)
             exit_code = error.exit_code
-        except (click.Abort, KeyboardInterrupt):
-            click.echo("Error: interrupted; files already written are complete, nothing was half-written", err=True)
-            exit_code = 130
+        except (click.Abort, KeyboardInterrupt) as error:
+            terminated = isinstance(error, Terminated) or isinstance(error.__context__, Terminated)
+            click.echo(f"Error: {'terminated' if terminated else 'interrupted'}; files already written are "
+                       "complete, nothing was half-written", err=True)  # fmt: skip
+            exit_code = 143 if terminated else 130
         if standalone_mode:
             sys.exit(exit_code)
         return exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it stops as cleanly as after Ctrl-C (temporary files removed, a
+    failed run's folder removed or marked)."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live in the main thread
+        yield
+        return
+
+    def stop(_signal: int, _frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -228,6 +256,10 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
             if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
         }
         from_file = read_config(config_file)
+        if "reporters" in given:  # the file's options of reporters that the command line leaves out go too
+            kept = {f"reporter.{name}." for name in arguments["reporters"] or ()}
+            from_file["settings"] = {key: value for key, value in from_file["settings"].items()
+                                     if not key.startswith("reporter.") or key.startswith(tuple(kept))}  # fmt: skip
         settings = {**from_file.pop("settings"), **arguments["settings"]}
         arguments = {**arguments, **{key: value for key, value in from_file.items() if key not in given}}
         arguments["settings"] = settings
@@ -239,6 +271,13 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
     result = api.run(**arguments, training=training, echo=click.echo)
     if result.path is not None:
         click.echo(f"run directory: {result.path}")
+    _fail_on_skipped(result.failures, result.path)
+
+
+def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
+    """Exit 1 when plugins failed and were skipped (each was warned about), though everything else was written."""
+    if failures:
+        raise DimredError(f"{'; '.join(failures)} (skipped; the other results are in {path})")
 
 
 @cli.command()
@@ -272,6 +311,7 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
 
     result = api.evaluate(model, **arguments, reporters=list(reporters) or None, out=out or api.AUTO, echo=click.echo)
     click.echo(f"results: {result.path}")
+    _fail_on_skipped(result.failures, result.path)
 
 
 @cli.command()
@@ -294,6 +334,9 @@ def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
     comparison = run_comparison(models=list(models), out=out or api.AUTO, echo=echo_err, **arguments)
     click.echo(comparison.markdown())
     click.echo(f"results: {comparison.path}")
+    if comparison.failed:
+        failures = "; ".join(f"model '{model}' failed ({error})" for model, error in comparison.failed.items())
+        raise DimredError(f"{failures}; the other models are compared in {comparison.path}")
 
 
 def _transcode_command(decoding: bool) -> Any:

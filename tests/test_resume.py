@@ -127,5 +127,5 @@ def test_ctrl_c_ends_with_one_line_and_no_half_written_file(tmp_path):
     assert stderr.strip().splitlines()[-1].startswith("Error: interrupted")
     assert "Traceback" not in stderr
     assert stdout == ""
-    assert sorted(path.name for path in out.iterdir()) == ["checkpoint.safetensors", "config.json"]
+    assert sorted(path.name for path in out.iterdir()) == ["FAILED.txt", "checkpoint.safetensors", "config.json"]
     assert os.path.getsize(out / "checkpoint.safetensors") > 0

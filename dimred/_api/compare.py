@@ -19,9 +19,9 @@ import numpy as np
 
 from dimred._api.run import AUTO, RunResult, run
 from dimred._core.atomic import atomic_path, write_text
-from dimred._core.errors import UsageError
+from dimred._core.errors import DimredError, UsageError
 from dimred._host.resolve import instantiate
-from dimred._io.rundir import RUNS_FOLDER, prepare_run_directory, timestamped_directory
+from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
 
 COLUMNS = (
     ("train_seconds", "fit s"),
@@ -42,10 +42,12 @@ COLUMNS = (
 
 @dataclass(eq=False)
 class Comparison:
-    """Every run of every model, and where the comparison was written (None when nowhere)."""
+    """Every run of every model, the models that failed, and where the comparison was written (None when
+    nowhere)."""
 
     dataset: str
     runs: dict[str, list[RunResult]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # each model that failed, with its error
     path: Path | None = None
 
     def columns(self) -> list[tuple[str, str]]:
@@ -72,20 +74,24 @@ class Comparison:
                 number = "{:.3g}" if key.endswith("_seconds") else "{:.3f}"
                 cells.append("n/a" if found is None else f"{number.format(found[0])} ± {number.format(found[1])}")
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
-        seeds = len(next(iter(self.runs.values())))
+        for model, error in self.failed.items():
+            lines.append(f"| {model} | failed: {error.replace('|', '/')} |" + " |" * (len(columns) - 1))
+        seeds = len(next(iter(self.runs.values()), []))
         return "\n".join(lines) + f"\n\nmean ± standard deviation over {seeds} seed(s), dataset {self.dataset}\n"
 
     def csv(self) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         columns = self.columns()
-        writer.writerow(["method", *(f"{key}_{part}" for key, _label in columns for part in ("mean", "std"))])
+        writer.writerow(["method", *(f"{key}_{part}" for key, _label in columns for part in ("mean", "std")), "error"])
         for model in self.runs:
             cells: list[Any] = [model]
             for key, _label in columns:
                 found = self.summary(key, model)
                 cells += ["", ""] if found is None else [f"{found[0]:.6g}", f"{found[1]:.6g}"]
-            writer.writerow(cells)
+            writer.writerow([*cells, ""])
+        for model, error in self.failed.items():
+            writer.writerow([model, *[""] * (2 * len(columns)), error])
         return buffer.getvalue()
 
 
@@ -151,20 +157,34 @@ def compare(
     directory = None
     if out is not None:
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
-        prepare_run_directory(directory, overwrite=overwrite)
+        check_claimable(directory, overwrite=overwrite, resume=False)
     say = echo or (lambda _text: None)
     comparison = Comparison(dataset)
     for model in dict.fromkeys(models):
         for seed in range(seeds):
             say(f"{model}, seed {seed}...")
-            result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=[], **run_options)
+            try:
+                result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=[], **run_options)
+            except UsageError:
+                raise  # the same for every model: nothing is worth comparing
+            except DimredError as error:  # this model failed: the others are still compared
+                comparison.failed[model] = f"seed {seed}: {error}"
+                comparison.runs.pop(model, None)
+                say(f"{model} failed: {error}")
+                break
             comparison.runs.setdefault(model, []).append(result)
     if directory is not None:
-        write_text(directory / "comparison.md", comparison.markdown())
-        write_text(directory / "comparison.csv", comparison.csv())
-        metrics = {model: [result.metrics for result in results] for model, results in comparison.runs.items()}
-        write_text(directory / "comparison.json", json.dumps(metrics, indent=2) + "\n")
-        _draw_embeddings(comparison, directory / "embeddings.png")
-        _draw_rnx(comparison, directory / "rnx.png")
+        with claimed_directory(directory, overwrite=overwrite):
+            _write(comparison, directory)
         comparison.path = directory
     return comparison
+
+
+def _write(comparison: Comparison, directory: Path) -> None:
+    write_text(directory / "comparison.md", comparison.markdown())
+    write_text(directory / "comparison.csv", comparison.csv())
+    metrics = {model: [result.metrics for result in results] for model, results in comparison.runs.items()}
+    write_text(directory / "comparison.json", json.dumps({**metrics, "failed": comparison.failed}, indent=2) + "\n")
+    if comparison.runs:
+        _draw_embeddings(comparison, directory / "embeddings.png")
+        _draw_rnx(comparison, directory / "rnx.png")

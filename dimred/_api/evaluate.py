@@ -3,8 +3,9 @@ training results."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._engine import evaluation
 from dimred._engine.scaling import Scaler
 from dimred._host.resolve import describe, group_settings, instantiate
-from dimred._io.rundir import prepare_run_directory, timestamped_directory, write_json
+from dimred._io.rundir import check_claimable, claimed_directory, timestamped_directory, write_json
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -32,6 +33,7 @@ class EvaluationResult:
     metrics: dict[str, Any]
     path: Path | None
     codes: np.ndarray
+    failures: list[str] = field(default_factory=list)  # metrics and reporters that failed and were skipped
 
 
 def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | Path | None) -> Path | None:
@@ -73,7 +75,7 @@ def evaluate(
     reducer = load(model, device=device) if isinstance(model, str | Path) else model
     directory = _evaluation_directory(model, dataset, out)
     if directory is not None:
-        prepare_run_directory(directory, overwrite=False)
+        check_claimable(directory, overwrite=False, resume=False)
     data, X_raw = pipeline.load_data(source, seed)
     if X_raw.shape[1] != reducer.n_features_in_:
         raise DimredError(f"X has {X_raw.shape[1]} features, but the model expects {reducer.n_features_in_}")
@@ -86,12 +88,15 @@ def evaluate(
     for timing in ("train_seconds", "transform_seconds", "evaluated_rows"):
         metrics.pop(timing)
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
-    if directory is not None:
-        config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
-                  "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
-        write_json(directory / "config.json", config)
-        write_json(directory / "metrics.json", metrics)
-    record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
-                                echo or pipeline.silent)  # fmt: skip
-    pipeline.report(chosen_reporters, record)
-    return EvaluationResult(metrics, directory, record.codes)
+    claim = contextlib.nullcontext() if directory is None else claimed_directory(directory)
+    with claim:
+        if directory is not None:
+            config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
+                      "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
+            write_json(directory / "config.json", config)
+            write_json(directory / "metrics.json", metrics)
+        record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
+                                    echo or pipeline.silent)  # fmt: skip
+        failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)
+    pipeline.warn_skipped(failures)
+    return EvaluationResult(metrics, directory, record.codes, failures)

@@ -1,5 +1,5 @@
-"""A trained network with everything needed to use, save and describe it: the one place a model file is written
-and the one place a fitted ``Reducer`` is built."""
+"""A trained network with everything needed to use, save and describe it: the one place a model file is written,
+the one place one is read back into a network, and the one place a fitted ``Reducer`` is built."""
 
 from __future__ import annotations
 
@@ -11,10 +11,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from dimred._core.atomic import write_bytes
+from dimred._core.contracts import Model
+from dimred._core.errors import DimredError
 from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation, modelfile
-from dimred._engine.device import as_tensor
+from dimred._engine.device import as_tensor, resolve_device
+from dimred._engine.modelfile import ModelFile
 from dimred._engine.scaling import Scaler
+from dimred._host.resolve import instantiate
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -45,12 +50,16 @@ class FittedModel:
 
     def save(self, path: Path, **provenance: Any) -> None:
         """Write the model file (safetensors plus JSON metadata); ``provenance`` adds fields such as the dataset."""
+        write_bytes(path, self.to_bytes(path, **provenance))
+
+    def to_bytes(self, name: str | Path = "(in memory)", **provenance: Any) -> bytes:
+        """The model file's bytes, as ``save`` writes them (``name`` is where they go, for messages)."""
         training = self.settings.record() | {"random_state": self.settings.seed}  # random_state: files before 0.2
         description = modelfile.describe_model(
             self.model, self.model_options, self.loss, self.loss_options, self.n_features, self.n_components,
             self.feature_names, self.settings.dtype, training, **provenance,
         )  # fmt: skip
-        modelfile.save_model(path, self.module, self.scaler, description)
+        return modelfile.model_bytes(self.module, self.scaler, description, name)
 
     def reducer(self, **parameters: Any) -> Reducer:
         """This model as a fitted ``dimred.Reducer`` (``parameters`` override the estimator's parameters)."""
@@ -73,3 +82,58 @@ class FittedModel:
 
     def feature_names_array(self) -> np.ndarray | None:
         return None if not self.feature_names else np.asarray(self.feature_names, dtype=object)
+
+
+def read_fitted(source: str | Path | bytes, device: str, name: str = "(in memory)") -> FittedModel:
+    """A trained network from a model file, the run directory holding one, or a model file's bytes (``name``
+    stands for them in messages). Only tensors and JSON metadata are read, and everything is checked before it
+    is used: the metadata (``modelfile.check_model_file``), then the network it describes against the tensors,
+    before that network is built for real."""
+    if isinstance(source, bytes):
+        model_file = modelfile.read_model_bytes(source, name)
+    else:
+        model_file = modelfile.read_model_file(source)
+    metadata = model_file.metadata
+    settings, plugin = _settings_and_plugin(model_file, device)
+    torch_device = resolve_device(device)
+    module = modelfile.restore_module(model_file, _build_network(model_file, plugin), torch_device)
+    dtype = next(iter(module.state_dict().values())).dtype  # a fitted PCA's module has buffers only
+    scaler = modelfile.restore_scaler(model_file, model_file.n_features, torch_device, dtype)
+    return FittedModel(metadata["model"], metadata.get("model_options") or {}, metadata.get("loss") or "",
+                       metadata.get("loss_options") or {}, settings, module, scaler,
+                       metadata.get("feature_names") or None)  # fmt: skip
+
+
+def _settings_and_plugin(model_file: ModelFile, device: str) -> tuple[TrainingSettings, Model]:
+    """The training settings and the model plugin the metadata names; a problem with either names the file."""
+    metadata = model_file.metadata
+    training = dict(metadata.get("training") or {})
+    if "seed" not in training and "random_state" in training:  # files written before the settings object
+        training["seed"] = training["random_state"]
+    known = {key: training[key] for key in TrainingSettings.names() if key in training and key != "device"}
+    try:
+        settings = TrainingSettings.from_mapping(known | {"dtype": metadata["dtype"], "scaler": metadata["scaler"],
+                                                          "device": device}, "the model file")  # fmt: skip
+        plugin = instantiate("model", metadata["model"], metadata.get("model_options") or {})
+    except (ValueError, TypeError, DimredError) as error:
+        raise model_file.fail(str(error)) from None
+    return settings, plugin
+
+
+def _build_network(model_file: ModelFile, plugin: Model) -> torch.nn.Module:
+    """The network the metadata describes, built only after a copy on the meta device (no memory, no time)
+    shows that its tensors are the file's: forged widths cannot make dimred allocate more than the file holds.
+    A plugin whose network cannot be built on the meta device gets its options bounded by the file's size."""
+    try:
+        with torch.device("meta"):
+            shapes = modelfile.network_shapes(plugin.build(model_file.n_features))
+    except Exception:
+        modelfile.check_option_sizes(model_file)
+    else:
+        modelfile.check_network(model_file, shapes)
+    try:
+        return plugin.build(model_file.n_features)
+    except Exception as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        problem = f"model '{plugin.name}' cannot build the network its metadata describes: {first_line}"
+        raise model_file.fail(problem) from error

@@ -7,6 +7,7 @@ compositions of these functions; each stage does one job.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 
 from dimred._api.fitted import FittedModel
 from dimred._core.contracts import Callback, Data, Dataset, EstimatorModel, Metric, Model, Reporter, RunRecord, Term
-from dimred._core.errors import DimredError, UsageError, blame
+from dimred._core.errors import PluginError, UsageError, blame
 from dimred._core.options import to_dict
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, evaluation, fitting, modelfile
@@ -83,6 +84,22 @@ def load_data(source: Dataset, seed: int) -> tuple[Data, np.ndarray]:
     with blame(source, "load its data"):
         data = source.load(seed)
     return data, check_matrix(data.X, f"the data of dataset '{source.name}'")
+
+
+MIN_ROWS = 3  # below this a neighbourhood has no other member to compare, and every score is trivially perfect
+
+
+def check_fittable(X: np.ndarray, model: Model | EstimatorModel) -> None:
+    """Refuse data that no model can reduce meaningfully, before anything is trained or written."""
+    n_rows, n_features = X.shape
+    if n_rows < MIN_ROWS:
+        raise UsageError(f"{n_rows} rows are too few to train and score a model on; give at least {MIN_ROWS}")
+    n_components = getattr(model.options, "n_components", None)
+    if isinstance(n_components, int) and n_components > n_features:
+        raise UsageError(f"model '{model.name}' would make {n_components} components from {n_features} columns: a "
+                         f"reduction needs n_components at most {n_features} (set model.n_components)")  # fmt: skip
+    if not np.any(X.max(axis=0) > X.min(axis=0)):
+        raise UsageError(f"all {n_rows} rows of the data are the same point: there is no structure to reduce")
 
 
 def holdout_fraction(requested: float | None, n_rows: int) -> float:
@@ -201,6 +218,7 @@ def fit(
 ) -> Outcome:
     """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine
     (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there)."""
+    check_fittable(X_raw, plugins.model)
     settings = settings.resolved(plugins.model.training_defaults(*X_raw.shape))
     if isinstance(plugins.model, EstimatorModel):
         return fit_estimator(plugins.model, X_raw, settings, feature_names)
@@ -251,39 +269,29 @@ def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], **p
     write_json(directory / "metrics.json", metrics)
 
 
-def read_model(path: str | Path, device: str) -> FittedModel:
-    """A trained network from a model file (or the run directory holding one): only its tensors and JSON
-    metadata are read, and checked against the network the metadata describes before they are used."""
-    model_file = modelfile.read_model_file(path)
-    metadata = model_file.metadata
-    training = dict(metadata.get("training") or {})
-    if "seed" not in training and "random_state" in training:  # files written before the settings object
-        training["seed"] = training["random_state"]
-    known = {key: training[key] for key in TrainingSettings.names() if key in training and key != "device"}
-    model_options = metadata.get("model_options") or {}
-    try:
-        n_features = int(metadata["n_features"])
-        settings = TrainingSettings.from_mapping(known | {"dtype": metadata["dtype"], "scaler": metadata["scaler"],
-                                                          "device": device}, "the model file")  # fmt: skip
-        network_plugin = instantiate("model", metadata["model"], model_options)
-    except (ValueError, TypeError, DimredError) as error:
-        raise model_file.fail(str(error)) from None
-    torch_device = resolve_device(device)
-    with blame(network_plugin, "build its network"):
-        module = network_plugin.build(n_features)
-    module = modelfile.restore_module(model_file, module, torch_device)
-    dtype = next(iter(module.state_dict().values())).dtype  # a fitted PCA's module has buffers only
-    scaler = modelfile.restore_scaler(model_file, n_features, torch_device, dtype)
-    return FittedModel(metadata["model"], model_options, metadata.get("loss") or "",
-                       metadata.get("loss_options") or {}, settings, module, scaler,
-                       metadata.get("feature_names") or None)  # fmt: skip
-
-
 # -- report ----------------------------------------------------------------------------------------------------
-def report(reporters: Sequence[Reporter], record: RunRecord) -> None:
+def report(reporters: Sequence[Reporter], record: RunRecord) -> list[str]:
+    """Run every reporter; one that fails is skipped, and its failure returned, so the others still report."""
+    failures = []
     for reporter in reporters:
-        with blame(reporter, "report"):
-            reporter.report(record)
+        try:
+            with blame(reporter, "report"):
+                reporter.report(record)
+        except PluginError as error:
+            failures.append(str(error))
+    return failures
+
+
+def warn_skipped(failures: Sequence[str]) -> None:
+    """Warn about each plugin that failed and was skipped, so a library caller sees it as the CLI does."""
+    for failure in failures:
+        warnings.warn(f"{failure} (skipped; the other results are saved)", stacklevel=3)
+
+
+def failures_of(metrics: Mapping[str, Any]) -> list[str]:
+    """The messages of the metric plugins that failed, on the training rows and on the held-out ones."""
+    return [message for key in (evaluation.FAILED_METRICS, f"holdout.{evaluation.FAILED_METRICS}")
+            for message in metrics.get(key, {}).values()]  # fmt: skip
 
 
 def record_of(name: str, model: str, data: Data, outcome: Outcome, metrics: dict[str, Any], context: Any,

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from dimred._api.fitted import FittedModel
+from dimred._api.fitted import FittedModel, read_fitted
 from dimred._core import defaults
 from dimred._core.contracts import Model
 from dimred._core.errors import UsageError
@@ -24,6 +24,8 @@ from dimred._host.resolve import instantiate
 from dimred._io.validation import check_matrix
 
 _VALID_DTYPES = [np.float64, np.float32]
+_PICKLED_MODEL = "model_file_bytes_"
+_REBUILT_ON_UNPICKLING = {"fitted_", "module_", "scaler_", "device_"}  # torch objects, from the model file's bytes
 
 
 class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -37,6 +39,11 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ``dimred.run``'s ``seed`` (None draws one); ``callbacks`` are added to the default ones (``"no-NAME"``
     removes one). ``get_feature_names_out`` names the codes ``reducer0``, ``reducer1``, ... as scikit-learn's own
     decompositions do, so ``set_output(transform="pandas")`` and ``ColumnTransformer`` work.
+
+    ``save`` / ``dimred.load`` are the safe, portable format: tensors and JSON, checked on reading. A Reducer
+    also pickles (``joblib.dump``, worker processes), so that it works wherever scikit-learn estimators go; the
+    pickle holds the fitted model as those same model-file bytes, rebuilt through the same checks, and no torch
+    object. Unpickling a file from someone you do not trust is never safe, whatever it holds.
     """
 
     def __init__(
@@ -162,17 +169,41 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         decoded = evaluation.decode(self.module_, self.to_tensor(Z))
         return self._numpy(self.scaler_.inverse_transform(decoded), Z)
 
-    def save(self, path: str | Path, **provenance: Any) -> Path:
-        """Write the model file (safetensors plus JSON metadata); a directory gets ``model.safetensors``.
+    def save(self, path: str | Path, *, overwrite: bool = False, **provenance: Any) -> Path:
+        """Write the model file (safetensors plus JSON metadata) and return its path.
 
+        ``path`` is a ``.safetensors`` file, or an existing directory, which gets ``model.safetensors`` (the name
+        ``dimred.load`` looks for in a directory). An existing file is replaced only with ``overwrite=True``.
         ``provenance`` adds metadata fields, such as the dataset the model was trained on.
         """
         check_is_fitted(self, "module_")
         path = Path(path)
         if path.is_dir():
             path = path / modelfile.FILENAME
+        elif path.suffix.lower() != ".safetensors":
+            raise UsageError(f"cannot save to {path}: name a .safetensors file or an existing directory")
+        if path.exists() and not overwrite:
+            raise UsageError(f"{path} already exists; choose another path or pass overwrite=True")
         self.fitted_.save(path, **provenance)
         return path
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The estimator's parameters and, when fitted, its model as model-file bytes: no torch object."""
+        state = super().__getstate__()
+        if "fitted_" in state:
+            state = {name: value for name, value in state.items() if name not in _REBUILT_ON_UNPICKLING}
+            state[_PICKLED_MODEL] = self.fitted_.to_bytes()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild the fitted model through ``dimred.load``'s checks, on the estimator's ``device``."""
+        state = dict(state)
+        data = state.pop(_PICKLED_MODEL, None)
+        super().__setstate__(state)
+        if data is not None:
+            fitted = read_fitted(data, self.device, "(a pickled Reducer)")
+            fitted.history, fitted.train_seconds = self.history_, self.train_seconds_
+            self.adopt(fitted)
 
     def to_onnx(self, directory: str | Path, overwrite: bool = False) -> dict[str, Path]:
         """Write ``encoder.onnx`` (raw rows -> codes) and ``decoder.onnx`` (codes -> raw rows) into ``directory``,
@@ -191,6 +222,4 @@ def load(path: str | Path, device: str = defaults.DEVICE) -> Reducer:
 
     Only the file's tensors and JSON metadata are read: no pickle, no code from the file.
     """
-    from dimred._api import pipeline
-
-    return pipeline.read_model(path, device).reducer(device=device)
+    return read_fitted(path, device).reducer(device=device)

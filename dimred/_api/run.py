@@ -3,7 +3,9 @@ does."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline
-from dimred._core.errors import UsageError
+from dimred._core.errors import DimredError, UsageError
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, modelfile
+from dimred._engine.checkpoint import FILENAME as CHECKPOINT
+from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.modelfile import package_versions
 from dimred._host.objective import LossSpec, describe_terms
 from dimred._host.resolve import describe, group_settings, instantiate
-from dimred._io.rundir import default_run_directory, prepare_run_directory, write_json
+from dimred._io.rundir import check_claimable, claimed_directory, default_run_directory, write_json
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -28,7 +32,8 @@ AUTO = "auto"
 
 @dataclass(eq=False)
 class RunResult:
-    """What a run produced. ``path`` is the run directory, or None when nothing was written."""
+    """What a run produced. ``path`` is the run directory, or None when nothing was written; ``failures`` names
+    the metric and reporter plugins that failed (each was skipped; everything else was saved)."""
 
     metrics: dict[str, Any]
     history: list[dict[str, float]]
@@ -37,6 +42,7 @@ class RunResult:
     codes: np.ndarray
     color: np.ndarray | None = None  # the dataset's colour values, for plots
     make_reducer: Callable[[], Reducer] | None = field(default=None, repr=False)
+    failures: list[str] = field(default_factory=list)  # metrics and reporters that failed and were skipped
 
     @functools.cached_property
     def reducer(self) -> Reducer | None:
@@ -62,7 +68,36 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
     directory = default_run_directory(dataset, model) if out == AUTO else Path(out)
     if resume and (directory / modelfile.FILENAME).exists():
         raise UsageError(f"run {directory} is already complete: it has its {modelfile.FILENAME}")
+    check_claimable(directory, overwrite=overwrite, resume=resume)
     return directory
+
+
+RESUMABLE_CHANGES = ("device", "reporters", "training.checkpoint_every")  # may differ from the run continued
+
+
+def check_resumable(directory: Path, config: dict[str, Any]) -> None:
+    """Refuse to resume unless the checkpoint is readable and ``config`` is the run's own (bar RESUMABLE_CHANGES):
+    resuming with another seed or step count would make a run that its config.json does not describe."""
+    read_checkpoint(directory / CHECKPOINT)
+    try:
+        saved = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DimredError(f"cannot resume {directory}: its config.json is not readable ({error})") from None
+    ignored = (*RESUMABLE_CHANGES, "device_used", "versions")
+    given, kept = _flat(json.loads(json.dumps(config))), _flat(saved)
+    changed = [f"{key} {kept.get(key)!r} -> {given.get(key)!r}" for key in sorted(given.keys() | kept.keys())
+               if given.get(key) != kept.get(key) and key not in ignored]  # fmt: skip
+    if changed:
+        raise UsageError(f"resume continues {directory} with its own settings, but these differ: {'; '.join(changed)}"
+                         f" (only {', '.join(RESUMABLE_CHANGES)} may change on resume)")  # fmt: skip
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"training": {"lr": 0.01}}`` as ``{"training.lr": 0.01}``."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        flat |= _flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value}
+    return flat
 
 
 def run(
@@ -108,8 +143,6 @@ def run(
     if training.checkpoint_every is not None and out is None:
         raise UsageError("checkpoints need a run directory (out)")
     directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite)
-    if directory is not None:
-        prepare_run_directory(directory, overwrite=overwrite or resume)
 
     data, X_raw = pipeline.load_data(source, training.seed)
     fraction = pipeline.holdout_fraction(holdout, len(X_raw))
@@ -117,6 +150,7 @@ def run(
     if fraction:
         train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)
         data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
+    pipeline.check_fittable(X_raw, plugins.model)
     training = training.resolved(plugins.model.training_defaults(*X_raw.shape))
     config = {
         "dataset": describe(source),
@@ -132,26 +166,32 @@ def run(
     for key in ("dtype", "scaler", "device", "seed"):  # kept at the top level, as config files have them
         config[key] = config["training"].pop(key)
     config["holdout"] = fraction
-    if directory is not None:
-        write_json(directory / "config.json", config)
-
-    outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, directory=directory,
-                           resume=resume, world=world, device=device, echo=say)  # fmt: skip
-    distributed.leave(world)
-    if not world.is_main:
-        return RunResult({}, outcome.history, None, config, np.empty((0, 0)))
-    if outcome.evaluated is not None:  # streamed data: evaluation sees a seeded sample of the rows
-        data = data.rows(outcome.evaluated)
-    if outcome.stop_reason is not None:
-        say(f"training stopped early at step {outcome.history[-1]['step']}: {outcome.stop_reason}")
-    metrics, context = pipeline.score(outcome, data, metric_plugins, training.seed)
-    if held is not None:
-        metrics |= pipeline.score_held_out(outcome, held, X_held, data.labels, metric_plugins, training.seed)
-    if directory is not None:
-        pipeline.save_results(
-            directory, outcome, metrics, dataset=dataset, dataset_options=config["dataset"]["options"]
-        )
-    record = pipeline.record_of(dataset, model, data, outcome, metrics, context, directory, say)
-    pipeline.report(chosen_reporters, record)
+    if resume:
+        check_resumable(directory, config)
+    # everything is checked: from here on a failure removes the run directory (or marks it failed)
+    claim = contextlib.nullcontext() if directory is None else claimed_directory(
+        directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT)  # fmt: skip
+    with claim:
+        if directory is not None and not resume:
+            write_json(directory / "config.json", config)
+        outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, directory=directory,
+                               resume=resume, world=world, device=device, echo=say)  # fmt: skip
+        distributed.leave(world)
+        if not world.is_main:
+            return RunResult({}, outcome.history, None, config, np.empty((0, 0)))
+        if outcome.evaluated is not None:  # streamed data: evaluation sees a seeded sample of the rows
+            data = data.rows(outcome.evaluated)
+        if outcome.stop_reason is not None:
+            say(f"training stopped early at step {outcome.history[-1]['step']}: {outcome.stop_reason}")
+        metrics, context = pipeline.score(outcome, data, metric_plugins, training.seed)
+        if held is not None:
+            metrics |= pipeline.score_held_out(outcome, held, X_held, data.labels, metric_plugins, training.seed)
+        if directory is not None:
+            pipeline.save_results(
+                directory, outcome, metrics, dataset=dataset, dataset_options=config["dataset"]["options"]
+            )
+        record = pipeline.record_of(dataset, model, data, outcome, metrics, context, directory, say)
+        failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)
+    pipeline.warn_skipped(failures)
     make_reducer = None if outcome.model is None else outcome.model.reducer
-    return RunResult(metrics, outcome.history, directory, config, record.codes, data.color, make_reducer)
+    return RunResult(metrics, outcome.history, directory, config, record.codes, data.color, make_reducer, failures)

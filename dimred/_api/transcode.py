@@ -10,7 +10,17 @@ import numpy as np
 from dimred._api.reducer import Reducer, load
 from dimred._core.atomic import atomic_path
 from dimred._core.errors import DimredError, UsageError
-from dimred._io.datafiles import MatrixWriter, count_rows, csv_layout, read_batches
+from dimred._io.datafiles import (
+    READABLE,
+    TEXT,
+    WRITABLE,
+    MatrixWriter,
+    check_input,
+    check_output,
+    count_rows,
+    csv_layout,
+    read_batches,
+)
 from dimred._io.validation import check_matrix
 
 BATCH_ROWS = 1 << 16
@@ -21,13 +31,26 @@ RowProgress = Callable[[int, int], None]
 
 def _check_header(source: Path, reducer: Reducer) -> tuple[str, ...] | None:
     """A CSV header must name the features the model was trained on, in the same order."""
-    if source.suffix.lower() not in (".csv", ".tsv", ".txt"):
+    if source.suffix.lower() not in TEXT:
         return None
     header = csv_layout(source).header
     trained = getattr(reducer, "feature_names_in_", None)
     if header is not None and trained is not None and list(header) != [str(name) for name in trained]:
         raise DimredError(f"{source} has columns {list(header)}, but the model was trained on {list(trained)}")
     return header
+
+
+def _check_files(source: str | Path, destination: str | Path, *, decoding: bool, overwrite: bool) -> tuple[Path, Path]:
+    """The input and output files, checked before any work: the input readable and of a type dimred reads, the
+    output of a type it writes (an .h5ad input's codes go into an .h5ad copy), never the input."""
+    anndata = Path(source).suffix.lower() == ".h5ad" and not decoding
+    if anndata and Path(destination).suffix.lower() != ".h5ad":
+        raise UsageError(f"codes of an .h5ad file go into a copy of it: name an .h5ad output, not {destination}")
+    source = check_input(source, (".h5ad",) if anndata else READABLE)
+    destination = check_output(destination, overwrite, (".h5ad",) if anndata else WRITABLE)
+    if destination.resolve() == source.resolve():
+        raise UsageError("the output file must not be the input file")
+    return source, destination
 
 
 def _transcode(
@@ -40,13 +63,9 @@ def _transcode(
     batch_rows: int,
     progress: RowProgress | None,
 ) -> int:
+    source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)
     model = reducer if isinstance(reducer, Reducer) else load(reducer)
-    source, destination = Path(source), Path(destination)
-    if destination.exists() and not overwrite:
-        raise UsageError(f"{destination} already exists; choose another output or pass --overwrite")
-    if destination.resolve() == source.resolve():
-        raise UsageError("the output file must not be the input file")
-    if source.suffix.lower() == ".h5ad" and not decoding:
+    if source.suffix.lower() == ".h5ad":
         return _encode_anndata(model, source, destination)
     header = _check_header(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
@@ -77,8 +96,6 @@ def _transcode(
 
 def _encode_anndata(model: Reducer, source: Path, destination: Path) -> int:
     """A copy of the AnnData file with the codes of its ``X`` in ``obsm["X_dimred"]``, written whole or not."""
-    if destination.suffix.lower() != ".h5ad":
-        raise UsageError(f"codes of an .h5ad file go into a copy of it: name an .h5ad output, not {destination.name}")
     try:
         import anndata
     except ImportError:
@@ -86,7 +103,7 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path) -> int:
     try:
         adata = anndata.read_h5ad(source)
     except (OSError, ValueError, KeyError) as error:
-        raise UsageError(f"{source} is not a readable .h5ad file ({error})") from None
+        raise DimredError(f"{source} is not a readable .h5ad file ({error})") from None
     X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
     if X.shape[1] != model.n_features_in_:
         raise DimredError(f"{source} has {X.shape[1]} genes (columns), but the model expects {model.n_features_in_}")

@@ -1,12 +1,27 @@
-"""Write files so that a reader sees either the old file or the complete new one, never half of one."""
+"""Write files so that a reader sees either the old file or the complete new one, never half of one.
+
+Any ``OSError`` while writing (a full disk, a missing or read-only folder) becomes one ``DimredError`` that
+names the file the user asked for, not the temporary one, and the temporary file is removed.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from dimred._core.errors import DimredError
+
+_FOLDER_PROBLEMS = {
+    errno.ENOENT: "does not exist",
+    errno.ENOTDIR: "is not a folder",
+    errno.EACCES: "is not writable (permission denied)",
+    errno.EPERM: "is not writable (permission denied)",
+    errno.EROFS: "is on a read-only file system",
+}
 
 
 def _umask() -> int:
@@ -15,25 +30,49 @@ def _umask() -> int:
     return current
 
 
+def write_error(target: Path, error: OSError) -> DimredError:
+    """The one-line message for a failed write of ``target``."""
+    if error.errno == errno.ENOSPC:
+        return DimredError(f"could not write {target}: no space left on the device (the disk is full)")
+    if error.errno == errno.EDQUOT:
+        return DimredError(f"could not write {target}: the disk quota is exceeded")
+    return DimredError(f"could not write {target}: {error.strerror or error}")
+
+
+def _temporary_beside(target: Path) -> Path:
+    """A new empty file in ``target``'s folder; a folder that cannot take it is named in the error."""
+    if target.is_dir():
+        raise DimredError(f"could not write {target}: it is a directory; name a file")
+    try:
+        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}")
+    except OSError as error:
+        problem = _FOLDER_PROBLEMS.get(error.errno or 0)
+        if problem is None:
+            raise write_error(target, error) from None
+        raise DimredError(f"could not write {target}: the folder {target.parent} {problem}") from None
+    os.close(handle)
+    return Path(name)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is flushed to disk and renamed onto ``path``.
 
     The temporary name keeps the suffix, so writers that pick a format from it (matplotlib) still work.
-    On any error, Ctrl-C included, the temporary file is removed and ``path`` is left as it was.
+    On any error, Ctrl-C included, the temporary file is removed and ``path`` is left as it was; an ``OSError``
+    (the disk full, say) is raised as a ``DimredError`` naming ``path``.
     """
     target = Path(path)
-    handle, temporary_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}"
-    )
-    os.close(handle)
-    temporary = Path(temporary_name)
+    temporary = _temporary_beside(target)
     try:
         yield temporary
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise write_error(target, error) from error
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from dimred._core.contracts import Model
 from dimred._core.options import option
 
+MAX_WIDTH = 1 << 16  # wider layers than this are a typo, not a model: refused before anything is allocated
+
 
 class MLPModel(Model):
     """An MLP autoencoder: n_features -> hidden -> n_components and back, ReLU and dropout after every hidden
@@ -24,10 +26,10 @@ class MLPModel(Model):
         batch_norm: bool = option(True, "normalise the code with BatchNorm1d before decoding")
 
         def __post_init__(self) -> None:
-            if self.n_components < 1:
-                raise ValueError("n_components must be at least 1")
-            if not self.hidden or min(self.hidden) < 1:
-                raise ValueError("hidden needs at least one positive width, e.g. 128,64")
+            if not 1 <= self.n_components <= MAX_WIDTH:
+                raise ValueError(f"n_components must be from 1 to {MAX_WIDTH}")
+            if not self.hidden or not 1 <= min(self.hidden) <= max(self.hidden) <= MAX_WIDTH:
+                raise ValueError(f"hidden needs at least one width, each from 1 to {MAX_WIDTH}, e.g. 128,64")
             if not 0 <= self.dropout < 1:
                 raise ValueError("dropout must be in [0, 1)")
 

@@ -45,4 +45,5 @@ def blame(plugin: Any, action: str) -> Iterator[None]:
     except DimredError:
         raise
     except Exception as error:
-        raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {error}") from error
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]  # not torch's C++ trace
+        raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {first_line}") from error

@@ -74,7 +74,7 @@ def _parse_scalar(text: str, target: type) -> Any:
             return False
         raise ValueError("expected true or false")
     if target is int:
-        return int(text)
+        return _in_int64(int(text))
     if target is float:
         return float(text)
     if target is str:
@@ -102,6 +102,13 @@ def parse_value(text: str, annotation: Any) -> Any:
     return _parse_scalar(text, annotation)
 
 
+def _in_int64(value: int) -> int:
+    """Integers a plugin hands to numpy or torch must fit in 64 bits, or they overflow there, far from here."""
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(f"must be between {-(2**63)} and {2**63 - 1}")
+    return value
+
+
 def _coerce(value: Any, annotation: Any) -> Any:
     """Accept a Python value for an option, converting strings and checking the type of anything else."""
     if isinstance(value, str) and annotation is not str:
@@ -114,7 +121,10 @@ def _coerce(value: Any, annotation: Any) -> Any:
         if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         if origin is tuple and isinstance(value, list | tuple):
-            return tuple(value)
+            item_type = (typing.get_args(member) or (Any,))[0]
+            return tuple(value) if item_type is Any else tuple(_coerce(item, item_type) for item in value)
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return _in_int64(value)
         if isinstance(origin, type) and isinstance(value, origin) and not (origin is int and isinstance(value, bool)):
             return value
     raise ValueError(f"expected {_type_name(annotation)}, got {value!r}")

@@ -12,8 +12,9 @@ from safetensors.torch import save
 
 from dimred._core.atomic import write_bytes
 from dimred._core.errors import DimredError
+from dimred._io.rundir import CHECKPOINT_NAME
 
-FILENAME = "checkpoint.safetensors"
+FILENAME = CHECKPOINT_NAME
 FORMAT = "dimred-checkpoint"
 FORMAT_VERSION = "1"
 

@@ -7,6 +7,7 @@ import torch
 
 from dimred._core.defaults import DEVICES
 from dimred._core.errors import UsageError
+from dimred._io.validation import DataError
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -37,7 +38,24 @@ def as_tensor(X: np.ndarray, device: torch.device | str = "cpu", dtype: torch.dt
     Read-only input (memory maps) is copied first: torch wants writable memory.
     """
     tensor = torch.as_tensor(np.require(X, requirements=["C", "W"]), device=device)
-    return tensor if dtype is None else tensor.to(dtype)
+    if dtype is None:
+        return tensor
+    converted = tensor.to(dtype)
+    if tensor.is_floating_point() and torch.finfo(dtype).max < torch.finfo(tensor.dtype).max:
+        _check_range(tensor, converted)
+    return converted
+
+
+def _check_range(original: torch.Tensor, converted: torch.Tensor) -> None:
+    """Refuse finite values that the narrower dtype turns into inf (1e39 in float32), naming the first one."""
+    overflow = torch.isinf(converted) & torch.isfinite(original)
+    if overflow.any():
+        row, column = (int(index) for index in overflow.reshape(len(original), -1).nonzero()[0])
+        limit = torch.finfo(converted.dtype).max
+        raise DataError(f"the data has {float(original.reshape(len(original), -1)[row, column]):.4g} at row {row}, "
+                        f"column {column} (counting from 0), beyond the range of {str(converted.dtype)[6:]} "
+                        f"(±{limit:.3g}) that the model computes in; rescale the data, or train with --dtype "
+                        "float64")  # fmt: skip
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:

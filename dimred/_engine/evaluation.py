@@ -7,6 +7,7 @@ dimred reports the eval-mode figure; the train-mode one is kept too, labelled as
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,25 +16,40 @@ import torch
 
 from dimred._core import measures as metrics
 from dimred._core.contracts import Metric, MetricContext
-from dimred._core.errors import blame
+from dimred._core.errors import DimredError, PluginError, blame
 
 EVAL_BATCH = 1 << 16
 METRIC_SAMPLE = 5000  # neighbourhood metrics beyond this many points use a seeded random subsample
 NEIGHBOURS = 10
+FEW_ROWS = 20
+FAILED_METRICS = "failed_metrics"  # the metrics key that maps each metric plugin that raised to its message
 
 
 @torch.inference_mode()
 def encode(module: torch.nn.Module, X: torch.Tensor, batch: int = EVAL_BATCH) -> torch.Tensor:
-    """The codes of every row of ``X``, computed in eval mode in batches."""
+    """The codes of every row of ``X``, computed in eval mode in batches; all finite, or an error."""
     module.eval()
-    return torch.cat([module.encode(X[start : start + batch]) for start in range(0, len(X), batch)])
+    codes = torch.cat([module.encode(X[start : start + batch]) for start in range(0, len(X), batch)])
+    return _finite(codes, "codes")
 
 
 @torch.inference_mode()
 def decode(module: torch.nn.Module, Z: torch.Tensor, batch: int = EVAL_BATCH) -> torch.Tensor:
-    """The reconstructions of every code in ``Z``, computed in eval mode in batches."""
+    """The reconstructions of every code in ``Z``, computed in eval mode in batches; all finite, or an error."""
     module.eval()
-    return torch.cat([module.decode(Z[start : start + batch]) for start in range(0, len(Z), batch)])
+    rows = torch.cat([module.decode(Z[start : start + batch]) for start in range(0, len(Z), batch)])
+    return _finite(rows, "reconstructions")
+
+
+def _finite(values: torch.Tensor, what: str) -> torch.Tensor:
+    """``values`` if every one is a finite number: a NaN or inf is never handed on as a result."""
+    bad_rows = ~torch.isfinite(values).reshape(len(values), -1).all(dim=1)
+    if bad_rows.any():
+        first = int(bad_rows.nonzero()[0, 0])
+        raise DimredError(f"the model's {what} are not finite (NaN or inf) for {int(bad_rows.sum())} of "
+                          f"{len(values)} rows, the first at row {first}: its weights or input overflow; "
+                          "retrain with a lower learning rate, or check the input's scale")  # fmt: skip
+    return values
 
 
 @torch.inference_mode()
@@ -70,6 +86,7 @@ def score(
     labels when these rows are held out.
 
     For a torch ``module`` the error as the reference tutorial measures it (train mode) is added, labelled so.
+    A metric plugin that raises is skipped and named, with its message, under FAILED_METRICS.
     """
     sample = metric_sample(len(X), seed)
 
@@ -77,6 +94,8 @@ def score(
         return values if sample is None else values[sample.to(values.device)]
 
     X_sample, codes_sample = pick(X).double().cpu(), pick(codes).double().cpu()
+    if len(X_sample) < FEW_ROWS:
+        warnings.warn(f"neighbourhood scores over only {len(X_sample)} rows say little", stacklevel=2)
     k = max(1, min(NEIGHBOURS, (len(X_sample) - 1) // 2))
     true_coordinates = None if intrinsic is None else pick(torch.as_tensor(np.asarray(intrinsic)))
     sampled_labels = None if labels is None else np.asarray(labels)[sample.numpy() if sample is not None else ...]
@@ -86,9 +105,15 @@ def score(
     context = MetricContext(X_sample, codes_sample, true_coordinates, X, reconstruction, k, seed, sampled_labels,
                             reference_codes, reference_labels)  # fmt: skip
     results: dict[str, Any] = {}
+    failed: dict[str, str] = {}
     for metric in metric_plugins:
-        with blame(metric, "compute"):
-            results |= metric.compute(context)
+        try:
+            with blame(metric, "compute"):
+                results |= metric.compute(context)
+        except PluginError as error:  # one broken metric costs its own values only, never the trained model
+            failed[metric.name] = str(error)
+    if failed:
+        results[FAILED_METRICS] = failed
     if module is not None:
         results["rmse_train_mode"] = _train_mode_rmse(module, pick(X), seed)
     return results | {"neighbours": k, "metric_sample_size": len(X_sample), "n_samples": len(X)}, context

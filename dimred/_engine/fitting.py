@@ -118,7 +118,8 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
                             callback_states=dispatcher.states)  # fmt: skip
     preparation_seconds = time.perf_counter() - started
     dispatcher.start(handle)
-    history = trainer.run(dispatcher)
+    with blame(network_plugin, "train"):  # a loss or callback that fails is named by its own message
+        history = trainer.run(dispatcher)
     dispatcher.end()
     seconds = preparation_seconds + trainer.seconds_before
     X_evaluated = X if evaluated is None else X[evaluated]

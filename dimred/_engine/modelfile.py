@@ -9,16 +9,17 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save
+from safetensors.torch import load, save
 
-from dimred._core.atomic import write_bytes
+from dimred._core.defaults import SCALERS
 from dimred._core.errors import DimredError
 from dimred._engine.device import TORCH_DTYPES
 from dimred._engine.scaling import Scaler
@@ -28,7 +29,11 @@ FORMAT_VERSION = 1
 FILENAME = "model.safetensors"
 MODEL_PREFIX = "model."
 SCALER_PREFIX = "scaler."
-JSON_FIELDS = ("model_options", "loss_options", "training", "feature_names", "dataset_options", "versions")
+# The JSON fields and the JSON type each must have (a forged file may hold a list where an object belongs).
+JSON_FIELDS = {"model_options": dict, "loss_options": dict, "training": dict, "feature_names": list,
+               "dataset_options": dict, "versions": dict}  # fmt: skip
+REQUIRED = ("model", "n_features", "dtype", "scaler", "sha256")
+MAX_INTEGER = 2**63 - 1  # torch sizes and numpy integers are 64-bit: larger numbers overflow inside them
 
 
 class ModelFileError(DimredError):
@@ -52,19 +57,19 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def save_model(path: Path, module: torch.nn.Module, scaler: Scaler, description: dict[str, Any]) -> None:
-    """Write the model file atomically. ``description`` values that are not strings are stored as JSON.
+def model_bytes(module: torch.nn.Module, scaler: Scaler, description: dict[str, Any], name: str | Path) -> bytes:
+    """The model file's bytes. ``description`` values that are not strings are stored as JSON.
 
-    Refuses weights that are not finite: a diverged model is never saved as a result.
+    Refuses weights that are not finite: a diverged model is never saved as a result (``name`` says where to).
     """
     tensors = model_tensors(module, scaler)
     broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
     if broken:
-        raise DimredError(f"not saving {path}: non-finite values in {', '.join(broken)}")
+        raise DimredError(f"not saving {name}: non-finite values in {', '.join(broken)}")
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "scaler": scaler.kind,
                 "sha256": tensors_digest(tensors)}  # fmt: skip
     metadata |= {key: value if isinstance(value, str) else json.dumps(value) for key, value in description.items()}
-    write_bytes(path, save(tensors, metadata=metadata))
+    return save(tensors, metadata=metadata)
 
 
 def package_versions() -> dict[str, str]:
@@ -107,9 +112,10 @@ def describe_model(
 
 @dataclass(frozen=True)
 class ModelFile:
-    """What a model file says: its metadata (JSON fields decoded) and its tensors."""
+    """What a model file says: its metadata (JSON fields decoded) and its tensors. ``path`` names where it came
+    from in messages (a pickled Reducer's model has no file)."""
 
-    path: Path
+    path: Path | str
     metadata: dict[str, Any]
     tensors: dict[str, torch.Tensor]
 
@@ -118,6 +124,15 @@ class ModelFile:
 
     def fail(self, problem: str) -> ModelFileError:
         return ModelFileError(f"model file {self.path}: {problem}")
+
+    @property
+    def n_features(self) -> int:
+        return int(self.metadata["n_features"])
+
+    @property
+    def stored_values(self) -> int:
+        """How many numbers the file holds: no width or count of the network it describes can be larger."""
+        return sum(tensor.numel() for tensor in self.tensors.values())
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -131,7 +146,8 @@ def resolve_path(path: str | Path) -> Path:
 
 
 def read_model_file(path: str | Path) -> ModelFile:
-    """Open a model file and check its header; a file that is not a dimred model says what it is not."""
+    """Open a model file and check it (see ``check_model_file``); a file that is not a dimred model says what it
+    is not."""
     path = resolve_path(path)
     try:
         with safe_open(path, framework="pt") as opened:
@@ -139,31 +155,107 @@ def read_model_file(path: str | Path) -> ModelFile:
             tensors = {key: opened.get_tensor(key) for key in opened.keys()}  # noqa: SIM118 (not a dict)
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise ModelFileError(f"model file {path}: not a readable safetensors file ({error})") from None
+    return check_model_file(ModelFile(path, metadata, tensors))
+
+
+def read_model_bytes(data: bytes, name: str) -> ModelFile:
+    """A model file's bytes (as ``model_bytes`` makes them), checked like a file; ``name`` stands for it in
+    messages."""
+    try:
+        tensors = load(data)
+        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])  # validated by load()
+    except (SafetensorError, ValueError, RuntimeError) as error:
+        raise ModelFileError(f"model file {name}: not a readable safetensors file ({error})") from None
+    return check_model_file(ModelFile(name, dict(header.get("__metadata__") or {}), tensors))
+
+
+def check_model_file(model_file: ModelFile) -> ModelFile:
+    """Check everything the file says before anything is built from it: its format, the JSON and the type of
+    every metadata field, the checksum, finite tensors, counts within what the file stores, the scaler."""
+    metadata = model_file.metadata
     if metadata.get("format") != FORMAT:
-        raise ModelFileError(f"model file {path}: not a dimred model (no format '{FORMAT}' in its metadata)")
+        raise model_file.fail(f"not a dimred model (no format '{FORMAT}' in its metadata)")
     if metadata.get("format_version") != str(FORMAT_VERSION):
-        raise ModelFileError(
-            f"model file {path}: format version {metadata.get('format_version')!r} is not one this dimred reads "
-            f"({FORMAT_VERSION})"
+        raise model_file.fail(
+            f"format version {metadata.get('format_version')!r} is not one this dimred reads ({FORMAT_VERSION})"
         )
-    for key in JSON_FIELDS:
-        if key in metadata:
-            try:
-                metadata[key] = json.loads(metadata[key])
-            except json.JSONDecodeError:
-                raise ModelFileError(f"model file {path}: metadata field '{key}' is not valid JSON") from None
-    for key in ("model", "n_features", "dtype", "scaler", "sha256"):
+    _decode_json_fields(model_file)
+    for key in REQUIRED:
         if key not in metadata:
-            raise ModelFileError(f"model file {path}: metadata field '{key}' is missing")
-    if tensors_digest(tensors) != metadata["sha256"]:
-        raise ModelFileError(f"model file {path}: its tensors do not match the checksum saved with them (altered?)")
+            raise model_file.fail(f"metadata field '{key}' is missing")
+    if tensors_digest(model_file.tensors) != metadata["sha256"]:
+        raise model_file.fail("its tensors do not match the checksum saved with them (altered?)")
+    tensors = model_file.tensors
     broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
     if broken:
-        raise ModelFileError(f"model file {path}: non-finite values (NaN or infinity) in {', '.join(sorted(broken))}")
-    return ModelFile(path, metadata, tensors)
+        raise model_file.fail(f"non-finite values (NaN or infinity) in {', '.join(sorted(broken))}")
+    _check_descriptions(model_file)
+    _check_scaler(model_file)
+    return model_file
 
 
-def restore_scaler(model_file: ModelFile, n_features: int, device: torch.device, dtype: torch.dtype) -> Scaler:
+def _decode_json_fields(model_file: ModelFile) -> None:
+    for key, kind in JSON_FIELDS.items():
+        if key not in model_file.metadata:
+            continue
+        try:
+            value = json.loads(model_file.metadata[key])
+        except (json.JSONDecodeError, TypeError, RecursionError):
+            raise model_file.fail(f"metadata field '{key}' is not valid JSON") from None
+        if not isinstance(value, kind) and not (key == "feature_names" and value is None):
+            expected = "an object" if kind is dict else "a list"
+            raise model_file.fail(f"metadata field '{key}' must be {expected}, not {type(value).__name__}")
+        model_file.metadata[key] = value
+
+
+def _numbers(value: Any, where: str) -> Iterator[tuple[str, Any]]:
+    """(where, number) for every number inside a JSON value."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _numbers(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _numbers(item, f"{where}[{index}]")
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield where, value
+
+
+def _check_descriptions(model_file: ModelFile) -> None:
+    """The fields the network is rebuilt from, within bounds: the checked numbers cannot overflow, allocate more
+    than the file holds, or disagree with the tensors."""
+    metadata = model_file.metadata
+    for key in ("dtype", "scaler", "model"):
+        if not isinstance(metadata[key], str):
+            raise model_file.fail(f"metadata field '{key}' must be a string")
+    if metadata["dtype"] not in TORCH_DTYPES:
+        raise model_file.fail(f"unknown dtype '{metadata['dtype']}'; dimred writes {', '.join(TORCH_DTYPES)}")
+    if metadata["scaler"] not in SCALERS:
+        raise model_file.fail(f"unknown scaler '{metadata['scaler']}'; dimred writes {', '.join(SCALERS)}")
+    for key in ("n_features", "n_components"):
+        _check_count(model_file, key)
+    for key in ("model_options", "loss_options", "training"):
+        for where, number in _numbers(metadata.get(key), key):
+            if not math.isfinite(number) or abs(number) > MAX_INTEGER:
+                raise model_file.fail(f"metadata value {where} = {number} is out of range (at most {MAX_INTEGER})")
+    names = metadata.get("feature_names")
+    if names is not None and (len(names) != model_file.n_features or not all(isinstance(n, str) for n in names)):
+        raise model_file.fail(f"metadata field 'feature_names' must be {model_file.n_features} strings")
+
+
+def _check_count(model_file: ModelFile, key: str) -> None:
+    """A width such as n_features: a whole number from 1 to the number of values the file stores."""
+    text = model_file.metadata.get(key)
+    if text is None and key != "n_features":
+        return
+    limit = model_file.stored_values
+    if not (isinstance(text, str) and text.isdigit() and len(text) <= 19 and 1 <= int(text) <= limit):
+        raise model_file.fail(
+            f"metadata field '{key}' must be a whole number from 1 to {limit} (the values the file holds), not {text!r}"
+        )
+
+
+def _check_scaler(model_file: ModelFile) -> None:
+    n_features = model_file.n_features
     parts = {}
     for name in ("offset", "factor"):
         tensor = model_file.tensors.get(SCALER_PREFIX + name)
@@ -173,19 +265,26 @@ def restore_scaler(model_file: ModelFile, n_features: int, device: torch.device,
             raise model_file.fail(
                 f"tensor '{SCALER_PREFIX}{name}' has shape {tuple(tensor.shape)}, expected ({n_features},)"
             )
-        parts[name] = tensor.to(device=device, dtype=dtype)
-    return Scaler(model_file.metadata["scaler"], parts["offset"], parts["factor"])
+        parts[name] = tensor
+    problem = Scaler(model_file.metadata["scaler"], parts["offset"], parts["factor"]).problem()
+    if problem is not None:
+        raise model_file.fail(f"its scaler is not one fitted on data: {problem}")
 
 
-def restore_module(model_file: ModelFile, module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """Load the file's weights into ``module`` (freshly built from the metadata) after checking names and shapes."""
-    dtype_name = model_file.metadata["dtype"]
-    if dtype_name not in TORCH_DTYPES:
-        raise model_file.fail(f"unknown dtype '{dtype_name}'")
-    expected = module.state_dict()
-    found = model_file.model_state()
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
+def check_option_sizes(model_file: ModelFile) -> None:
+    """For a network that cannot be built on the meta device first: every whole number in the model options must
+    fit in what the file stores (a width larger than that cannot describe this file's tensors)."""
+    limit = model_file.stored_values
+    for where, number in _numbers(model_file.metadata.get("model_options"), "model_options"):
+        if abs(number) > limit:
+            raise model_file.fail(f"metadata value {where} = {number} is larger than the {limit} values the file holds")
+
+
+def check_network(model_file: ModelFile, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """The file's model tensors must be exactly the network's (``shapes``, its state dict's): names and shapes."""
+    found = {name: tuple(tensor.shape) for name, tensor in model_file.model_state().items()}
+    missing = sorted(set(shapes) - set(found))
+    unexpected = sorted(set(found) - set(shapes))
     if missing or unexpected:
         details = [
             f"missing tensors {missing}" if missing else "",
@@ -194,12 +293,27 @@ def restore_module(model_file: ModelFile, module: torch.nn.Module, device: torch
         raise model_file.fail(
             "its tensors do not match the network its metadata describes: " + "; ".join(filter(None, details))
         )
-    for name, tensor in expected.items():
-        if found[name].shape != tensor.shape:
+    for name, shape in shapes.items():
+        if found[name] != tuple(shape):
             raise model_file.fail(
-                f"tensor '{MODEL_PREFIX}{name}' has shape {tuple(found[name].shape)}, "
-                f"the network needs {tuple(tensor.shape)}"
+                f"tensor '{MODEL_PREFIX}{name}' has shape {found[name]}, the network needs {tuple(shape)}"
             )
-    module = module.to(device=device, dtype=TORCH_DTYPES[dtype_name])
-    module.load_state_dict(found)
+
+
+def network_shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
+
+
+def restore_scaler(model_file: ModelFile, n_features: int, device: torch.device, dtype: torch.dtype) -> Scaler:
+    """The file's scaler (checked when the file was read) on ``device`` in ``dtype``."""
+    offset, factor = (model_file.tensors[SCALER_PREFIX + name].to(device=device, dtype=dtype)
+                      for name in ("offset", "factor"))  # fmt: skip
+    return Scaler(model_file.metadata["scaler"], offset, factor)
+
+
+def restore_module(model_file: ModelFile, module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Load the file's weights into ``module`` (freshly built from the metadata) after checking names and shapes."""
+    check_network(model_file, network_shapes(module))
+    module = module.to(device=device, dtype=TORCH_DTYPES[model_file.metadata["dtype"]])
+    module.load_state_dict(model_file.model_state())
     return module.eval()

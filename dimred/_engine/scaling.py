@@ -13,6 +13,10 @@ import torch
 from dimred._core.defaults import SCALERS
 from dimred._core.errors import UsageError
 
+# A fitted factor is 1 / the spread of a feature, and is positive. Beyond these bounds float32 arithmetic
+# overflows or loses the data altogether, so a saved scaler outside them is forged or broken, never fitted.
+SCALE_LIMIT = 1e30
+
 
 class Scaler:
     """An affine map ``(x - offset) * factor`` per feature, fitted on training data."""
@@ -64,3 +68,17 @@ class Scaler:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"offset": self.offset, "factor": self.factor}
+
+    def problem(self) -> str | None:
+        """Why this scaler cannot have been fitted on data (None when it can): values that are not finite, a
+        factor that is not positive or outside 1e-30..1e30, an offset beyond 1e30 in size."""
+        offset, factor = self.offset.double(), self.factor.double()
+        checks = (
+            ("offset", offset, (offset.abs() <= SCALE_LIMIT), "a number from -1e30 to 1e30"),
+            ("factor", factor, (factor >= 1 / SCALE_LIMIT) & (factor <= SCALE_LIMIT), "a number from 1e-30 to 1e30"),
+        )
+        for name, values, good, allowed in checks:
+            if not good.all():  # NaN compares false, so it is caught here too
+                index = int((~good).nonzero()[0][0])
+                return f"{name} {values[index].item():g} of feature {index} is not {allowed}"
+        return None

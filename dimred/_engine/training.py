@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from dimred._core.contracts import Batch, Loss, Term, TrainingStatus
-from dimred._core.errors import DimredError, UsageError
+from dimred._core.errors import DimredError, PluginError, UsageError, blame
 from dimred._core.settings import TrainingSettings
 from dimred._engine.distributed import EncodeDecode, World, data_parallel
 from dimred._engine.optim import FlatAdam, one_cycle
@@ -137,8 +137,10 @@ class Trainer:
                 index = torch.cat([index, self.adds_rows.extra_rows(index, self.generator)])
                 x = self.X[index]
             z, x_hat, extras = self.forward(x)
+            if self.step == logged_step:  # a plugin that breaks its contract shows it on the first step
+                _check_outputs(x, z, x_hat)
             batch = Batch(x=x, z=z, x_hat=x_hat, index=index, extras=extras, drawn=drawn)
-            values = torch.stack([term.loss(batch) for term in self.terms])
+            values = torch.stack([self._loss(term, batch, check=self.step == logged_step) for term in self.terms])
             loss = (weights * values).sum()
             self.optimizer.zero_grad()
             loss.backward()
@@ -164,6 +166,15 @@ class Trainer:
                     break
         self.module.eval()
         return self.history
+
+    @staticmethod
+    def _loss(term: Term, batch: Batch, *, check: bool) -> torch.Tensor:
+        with blame(term.loss, "compute on a batch"):
+            value = term.loss(batch)
+        if check and not (isinstance(value, torch.Tensor) and value.ndim == 0 and value.requires_grad):
+            raise PluginError(f"loss '{term.name}' must return a scalar tensor that carries a gradient (computed "
+                              f"with torch from the batch, not detached); it returned {_describe(value)}")  # fmt: skip
+        return value
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Tensors and JSON-ready facts that ``restore`` needs to continue exactly from here."""
@@ -192,3 +203,17 @@ class Trainer:
         self.step = int(facts["step"])
         self.history = list(facts["history"])
         self.seconds_before = float(facts["seconds"])
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}" + ("" if value.requires_grad else " without a gradient")
+    return f"a {type(value).__name__}"
+
+
+def _check_outputs(x: torch.Tensor, z: Any, x_hat: Any) -> None:
+    """The network's codes must be one row per input row and its reconstructions the input's shape."""
+    if not isinstance(z, torch.Tensor) or z.ndim != 2 or len(z) != len(x):
+        raise ValueError(f"its encode must return codes of shape ({len(x)}, n_components), got {_describe(z)}")
+    if not isinstance(x_hat, torch.Tensor) or x_hat.shape != x.shape:
+        raise ValueError(f"its decode must return rows of shape {tuple(x.shape)}, got {_describe(x_hat)}")

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -23,7 +26,9 @@ from dimred._core.errors import DimredError, UsageError
 
 READABLE = (".csv", ".tsv", ".txt", ".npy", ".npz")
 WRITABLE = (".csv", ".npy")
+TEXT = (".csv", ".tsv", ".txt")
 _SNIFF_BYTES = 1 << 16
+_NO_SPACE_RESERVATION = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)  # file systems without fallocate
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,9 @@ class CsvLayout:
 def _suffix(path: Path, allowed: tuple[str, ...], role: str) -> str:
     suffix = path.suffix.lower()
     if suffix not in allowed:
+        hint = " (.h5ad files: dimred encode with an .h5ad output, or --dataset h5ad)" if suffix == ".h5ad" else ""
         raise UsageError(
-            f"{role} {path} has an unsupported type '{suffix or '(none)'}'; use one of: {', '.join(allowed)}"
+            f"{role} {path} has an unsupported type '{suffix or '(none)'}'; use one of: {', '.join(allowed)}{hint}"
         )
     return suffix
 
@@ -51,6 +57,41 @@ def check_readable(path: Path) -> Path:
     return path
 
 
+def check_input(path: str | Path, allowed: tuple[str, ...] = READABLE) -> Path:
+    """``path`` as a data file that exists, can be read and has a type dimred reads."""
+    path = check_readable(Path(path))
+    _suffix(path, allowed, "input")
+    return path
+
+
+def check_output(path: str | Path, overwrite: bool, allowed: tuple[str, ...] = WRITABLE) -> Path:
+    """``path`` as a file dimred may write: not a directory, of a type it writes, replaced only with
+    ``overwrite``. (Its folder is checked when the file is written: see ``atomic_path``.)"""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"output {path} is a directory; name a file ({', '.join(allowed)})")
+    _suffix(path, allowed, "output")
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path} already exists; choose another output or pass --overwrite")
+    return path
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Errors met while reading ``path`` as one message that names it."""
+    try:
+        yield
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start : error.start + 1].hex()
+        raise DimredError(
+            f"{path} is not UTF-8 text (it holds the byte 0x{byte}); save it with UTF-8 encoding"
+        ) from None
+    except csv.Error as error:
+        raise DimredError(f"{path} is not a readable CSV file ({error})") from None
+    except OSError as error:
+        raise DimredError(f"{path} could not be read ({error.strerror or error})") from None
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -61,7 +102,7 @@ def _is_number(text: str) -> bool:
 
 def csv_layout(path: Path) -> CsvLayout:
     """The delimiter and the header row (if any) of a CSV file."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+    with _reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         sample = handle.read(_SNIFF_BYTES)
     lines = [line for line in sample.splitlines() if line.strip()]
     if not lines:
@@ -77,7 +118,7 @@ def csv_layout(path: Path) -> CsvLayout:
 
 def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of every data row."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+    with _reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle, delimiter=layout.delimiter, skipinitialspace=True)
         for cells in reader:
             if layout.header is not None and reader.line_num == 1:
@@ -114,6 +155,12 @@ def iter_csv(path: Path, batch_rows: int) -> Iterator[np.ndarray]:
         yield _parse_csv_batch(path, batch, width or 0)
 
 
+def _refusal(path: Path, error: ValueError, kind: str) -> DimredError:
+    if "allow_pickle" in str(error) or "Python objects" in str(error):  # numpy's words for object arrays
+        return DimredError(f"{path}: {error} (object arrays are refused: they would have to be unpickled)")
+    return DimredError(f"{path} is not a readable {kind} file ({error})")
+
+
 def _npz_array(path: Path) -> np.ndarray:
     try:
         archive = np.load(path, allow_pickle=False)
@@ -126,56 +173,85 @@ def _npz_array(path: Path) -> np.ndarray:
         try:
             return archive["X" if "X" in names else names[0]]
         except ValueError as error:
-            raise DimredError(f"{path}: {error} (object arrays are refused: they would have to be unpickled)") from None
+            raise _refusal(path, error, ".npz") from None
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            raise DimredError(f"{path} is not a readable .npz file ({error})") from None
 
 
 def _npy_array(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as error:
-        raise DimredError(f"{path}: {error} (object arrays are refused: they would have to be unpickled)") from None
+        raise _refusal(path, error, ".npy") from None
     except OSError as error:
         raise DimredError(f"{path} is not a readable .npy file ({error})") from None
 
 
+def _stored_array(path: Path, suffix: str) -> np.ndarray:
+    """The array of an .npy (memory-mapped, as stored) or .npz file."""
+    return _npy_array(path) if suffix == ".npy" else _npz_array(path)
+
+
+def native_byte_order(array: np.ndarray) -> np.ndarray:
+    """``array`` in this machine's byte order (a copy only when it is not): torch refuses big-endian arrays,
+    which ``np.save`` writes on big-endian machines or for ``>f8`` arrays."""
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+
+
 def read_matrix(path: str | Path) -> tuple[np.ndarray, tuple[str, ...] | None]:
     """The whole file as an array (memory-mapped for .npy), with the CSV header's names if it has one."""
-    path = check_readable(Path(path))
-    suffix = _suffix(path, READABLE, "input")
-    if suffix == ".npy":
-        return _npy_array(path), None
-    if suffix == ".npz":
-        return _npz_array(path), None
+    path = check_input(path)
+    suffix = path.suffix.lower()
+    if suffix not in TEXT:
+        return native_byte_order(_stored_array(path, suffix)), None
     batches = list(iter_csv(path, 1 << 16))
     if not batches:
         raise DimredError(f"{path} has no data rows")
     return np.concatenate(batches), csv_layout(path).header
 
 
-def count_rows(path: Path) -> int:
+def count_rows(path: str | Path) -> int:
     """How many data rows ``read_batches`` will give (reads a CSV file once, without parsing numbers)."""
-    suffix = _suffix(path, READABLE, "input")
-    if suffix in (".npy", ".npz"):
-        return len(read_matrix(path)[0])
+    path = check_input(path)
+    suffix = path.suffix.lower()
+    if suffix not in TEXT:
+        return len(_stored_array(path, suffix))
     layout = csv_layout(path)
     return sum(1 for _row in _csv_rows(path, layout))
 
 
 def read_batches(path: str | Path, batch_rows: int) -> Iterator[np.ndarray]:
     """The rows of the file, ``batch_rows`` at a time, without holding the whole file in memory."""
-    path = check_readable(Path(path))
-    if _suffix(path, READABLE, "input") in (".csv", ".tsv", ".txt"):
+    path = check_input(path)
+    suffix = path.suffix.lower()
+    if suffix in TEXT:
         yield from iter_csv(path, batch_rows)
         return
-    array, _names = read_matrix(path)
+    array = _stored_array(path, suffix)
     if array.ndim != 2:
         raise DimredError(f"{path} holds an array of shape {array.shape}; a 2-D array (samples x features) is needed")
     for start in range(0, len(array), batch_rows):
-        yield np.asarray(array[start : start + batch_rows])
+        yield native_byte_order(np.asarray(array[start : start + batch_rows]))
+
+
+def _reserve(handle: BinaryIO, size: int) -> None:
+    """Claim the file's disk space up front, so that a full disk is an error now, not a crash half-way."""
+    if size <= 0 or not hasattr(os, "posix_fallocate"):
+        return
+    handle.flush()
+    try:
+        os.posix_fallocate(handle.fileno(), 0, size)
+    except OSError as error:
+        if error.errno not in _NO_SPACE_RESERVATION:
+            raise
 
 
 class MatrixWriter:
-    """Writes rows batch by batch to .npy (the row count is known up front) or .csv, atomically."""
+    """Writes rows batch by batch to .npy (the row count is known up front) or .csv, atomically.
+
+    Both go through a plain file handle, never a memory map: a write to a memory-mapped file on a full disk
+    kills the process (SIGBUS) instead of raising. The .npy file's space is reserved before the first row.
+    """
 
     def __init__(
         self,
@@ -186,7 +262,7 @@ class MatrixWriter:
         dtype: type = np.float32,
     ) -> None:
         self.path = path
-        self.dtype = dtype
+        self.dtype = np.dtype(dtype)
         self.suffix = _suffix(path, WRITABLE, "output")
         self.shape = (n_rows, n_columns)
         self.column_names = column_names
@@ -194,26 +270,27 @@ class MatrixWriter:
 
     @contextlib.contextmanager
     def open(self) -> Iterator[MatrixWriter]:
-        with atomic_path(self.path) as temporary:
-            if self.suffix == ".npy":
-                self._array = np.lib.format.open_memmap(temporary, mode="w+", dtype=self.dtype, shape=self.shape)
-                yield self
-                self._array.flush()
-                del self._array
-            else:
-                with open(temporary, "w", newline="", encoding="utf-8") as handle:
-                    self._csv = handle
-                    if self.column_names:
-                        handle.write(",".join(self.column_names) + "\n")
-                    yield self
+        with atomic_path(self.path) as temporary, open(temporary, "wb") as handle:
+            self._handle = handle
+            self._start(handle)
+            yield self
             if self._written != self.shape[0]:
                 raise DimredError(f"wrote {self._written} rows to {self.path}, expected {self.shape[0]}")
 
+    def _start(self, handle: BinaryIO) -> None:
+        """The .npy header and the reservation of the file's size, or the CSV header row."""
+        if self.suffix == ".npy":
+            header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
+            np.lib.format.write_array_header_1_0(handle, header)
+            _reserve(handle, handle.tell() + self.shape[0] * self.shape[1] * self.dtype.itemsize)
+        elif self.column_names:
+            handle.write((",".join(self.column_names) + "\n").encode())
+
     def write(self, rows: np.ndarray) -> None:
         if self.suffix == ".npy":
-            self._array[self._written : self._written + len(rows)] = rows
+            self._handle.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
         else:
             buffer = io.StringIO()
             np.savetxt(buffer, rows, delimiter=",", fmt="%.17g" if self.dtype == np.float64 else "%.9g")
-            self._csv.write(buffer.getvalue())
+            self._handle.write(buffer.getvalue().encode())
         self._written += len(rows)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
+import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from dimred._core.atomic import write_text
 from dimred._core.errors import UsageError
+from dimred._io.folderlock import LOCK_NAME, locked_folder
 
 RUNS_FOLDER = Path("runs")
+FAILED_MARKER = "FAILED.txt"
+CHECKPOINT_NAME = "checkpoint.safetensors"  # the engine's checkpoint file: dropped when a failed run is replaced
 
 
 def timestamped_directory(parent: Path, name: str) -> Path:
@@ -32,17 +37,70 @@ def default_run_directory(dataset: str, model: str) -> Path:
     return timestamped_directory(RUNS_FOLDER, f"{dataset}-{model}")
 
 
-def prepare_run_directory(path: Path, *, overwrite: bool) -> Path:
-    """Create the run directory; an existing non-empty one is used only with ``overwrite``."""
+@contextlib.contextmanager
+def claimed_directory(path: Path, *, overwrite: bool = False, resume: bool = False,
+                      resumable_by: str | None = None) -> Iterator[Path]:  # fmt: skip
+    """Create (or take over) the folder ``path`` for one run and hold an exclusive lock on it while the block
+    writes into it.
+
+    An existing non-empty folder is used only with ``overwrite`` or ``resume``, or when a failed run left it (it
+    holds FAILED_MARKER). When the block fails (an error, Ctrl-C, SIGTERM), a folder this run created is removed
+    with everything in it, unless it holds the file ``resumable_by`` (a checkpoint); a folder that is kept is
+    marked failed, so it never looks like a finished run.
+    """
+    check_claimable(path, overwrite=overwrite, resume=resume)
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
+    try:
+        with locked_folder(path):
+            _take_over(path, overwrite=overwrite, resume=resume)
+            try:
+                yield path
+            except BaseException as error:
+                _mark_failed(path, error, remove=created and not (resumable_by and (path / resumable_by).exists()))
+                raise
+            (path / FAILED_MARKER).unlink(missing_ok=True)
+    except UsageError:
+        if created and path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+        raise
+
+
+def check_claimable(path: Path, *, overwrite: bool, resume: bool) -> None:
+    """Refuse a folder that a run may not write into: a file, or a folder with other things in it (unless
+    ``overwrite`` or ``resume``, or a failed run left it)."""
     if path.exists() and not path.is_dir():
-        raise UsageError(f"--out {path} is a file, not a directory")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise UsageError(f"output folder {path} is a file, not a folder")
+    if overwrite or resume or not path.is_dir() or (path / FAILED_MARKER).exists():
+        return
+    if any(entry.name != LOCK_NAME for entry in path.iterdir()):
         raise UsageError(
-            f"run directory {path} already exists and is not empty; choose another --out or pass --overwrite"
+            f"output folder {path} already exists and is not empty; choose another --out or pass --overwrite"
         )
-    path.mkdir(parents=True, exist_ok=True)
+
+
+def _take_over(path: Path, *, overwrite: bool, resume: bool) -> None:
+    check_claimable(path, overwrite=overwrite, resume=resume)  # again, now that this process holds the lock
+    if (path / FAILED_MARKER).exists() and not resume:  # a failed run's folder is replaced, checkpoint included
+        (path / CHECKPOINT_NAME).unlink(missing_ok=True)
     remove_stray_temporaries(path)
-    return path
+
+
+def _mark_failed(path: Path, error: BaseException, *, remove: bool) -> None:
+    """Remove the failed run's folder, or mark it failed; a second failure here (disk full) changes nothing."""
+    if remove:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+    with contextlib.suppress(OSError):
+        write_text(
+            path / FAILED_MARKER,
+            f"This run did not finish ({reason}).\n"
+            "A new run with the same output folder replaces it; --resume continues it from its checkpoint.\n",
+        )
 
 
 def remove_stray_temporaries(path: Path) -> None:

@@ -1,0 +1,57 @@
+"""An exclusive lock on a folder, so that two dimred processes never write into the same one.
+
+The lock is an OS lock (``fcntl.flock``, ``msvcrt.locking`` on Windows) on a small file inside the folder: the
+operating system releases it when the process ends, however it ends, so a killed run never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from dimred._core.errors import UsageError
+
+LOCK_NAME = ".dimred.lock"
+
+if os.name == "nt":  # pragma: no cover (exercised on Windows only)
+    import msvcrt
+
+    def _try_lock(handle: IO[str]) -> None:
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+
+    def _unlock(handle: IO[str]) -> None:
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(handle: IO[str]) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(handle: IO[str]) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def locked_folder(folder: Path) -> Iterator[None]:
+    """Hold the folder's lock while the block runs; fail at once if another process holds it."""
+    lock_path = folder / LOCK_NAME
+    try:
+        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 (held open for the whole block)
+    except OSError as error:
+        raise UsageError(f"cannot write into {folder}: {error.strerror}") from None
+    try:
+        _try_lock(handle)
+    except OSError:
+        handle.close()
+        raise UsageError(f"{folder} is being written by another dimred process; wait for it to finish or choose "
+                         "another output folder") from None  # fmt: skip
+    try:
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)  # the folder may be gone already: a failed run removes its own
+        _unlock(handle)
+        handle.close()

@@ -1,0 +1,331 @@
+"""Faults around files: inputs and outputs of encode/decode and the file dataset, a full disk, forged model files
+with a valid checksum, and saving or pickling a Reducer. Each ends in one clear message and the right exit code
+or exception, and no file that existed before is changed."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pickle
+import pickletools
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.base import clone
+from test_faults import fingerprint, tampered
+
+import dimred
+from dimred._core.atomic import write_text
+from dimred._core.errors import DimredError, UsageError
+from dimred._engine.modelfile import ModelFileError
+from dimred.cli import cli
+
+LATIN_1_CSV = b"a,b,c\n1,2,3\n" + "é,5,6\n".encode("latin-1")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """A small model trained on the swiss roll (3 features, 2 components), as ``tampered`` expects."""
+    folder = tmp_path_factory.mktemp("models")
+    dimred.run(dataset="swissroll", model="mlp-ae", steps=20, out=folder / "roll", reporters=[],
+               settings={"dataset.n_samples": 200})  # fmt: skip
+    return {"roll": folder / "roll"}
+
+
+def points(tmp: Path, name: str = "x.npy", rows: int = 10) -> Path:
+    np.save(tmp / name, np.random.default_rng(2).random((rows, 3)))
+    return tmp / name
+
+
+def fails(arguments: list[str], exit_code: int, message: str, *folders: Path) -> str:
+    """Run the CLI; it must print one ``Error:`` line holding ``message``, exit with ``exit_code``, change no
+    existing file in ``folders`` and leave no temporary file there. Returns the line."""
+    before = fingerprint(*folders)
+    result = CliRunner().invoke(cli, [str(argument) for argument in arguments])
+    assert result.exit_code == exit_code, result.output
+    assert result.stderr.startswith("Error: "), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, "one line, no traceback"
+    assert message in result.stderr, result.stderr
+    assert "unexpected" not in result.stderr
+    after = fingerprint(*folders)
+    assert {path: after.get(path) for path in before} == before, "an existing file changed"
+    assert not [path for path in after if path.name.startswith(".")], "a temporary file was left behind"
+    return result.stderr
+
+
+# -- 1. inputs and outputs of encode and decode ----------------------------------------------------------------
+def missing_csv(tmp: Path, model: Path) -> list:
+    return ["encode", model, tmp / "nowhere.csv", "-o", tmp / "c.npy"]
+
+
+def missing_npz_decode(tmp: Path, model: Path) -> list:
+    return ["decode", model, tmp / "nowhere.npz", "-o", tmp / "r.npy"]
+
+
+def directory_source(tmp: Path, model: Path) -> list:
+    (tmp / "folder.csv").mkdir()
+    return ["encode", model, tmp / "folder.csv", "-o", tmp / "c.npy"]
+
+
+def latin_1_source(tmp: Path, model: Path) -> list:
+    (tmp / "latin.csv").write_bytes(LATIN_1_CSV)
+    return ["encode", model, tmp / "latin.csv", "-o", tmp / "c.npy"]
+
+
+def missing_output_folder(tmp: Path, model: Path) -> list:
+    return ["encode", model, points(tmp), "-o", tmp / "nowhere" / "c.npy"]
+
+
+def output_folder_is_a_file(tmp: Path, model: Path) -> list:
+    (tmp / "notes.txt").write_text("mine")
+    return ["encode", model, points(tmp), "-o", tmp / "notes.txt" / "c.npy"]
+
+
+def output_is_a_directory(tmp: Path, model: Path) -> list:
+    (tmp / "codes.npy").mkdir()
+    return ["encode", model, points(tmp), "-o", tmp / "codes.npy", "--overwrite"]
+
+
+def anndata_to_npy(tmp: Path, model: Path) -> list:
+    return ["encode", model, tmp / "cells.h5ad", "-o", tmp / "c.npy"]
+
+
+def missing_anndata(tmp: Path, model: Path) -> list:
+    return ["encode", model, tmp / "cells.h5ad", "-o", tmp / "coded.h5ad"]
+
+
+def anndata_decode(tmp: Path, model: Path) -> list:
+    (tmp / "cells.h5ad").write_bytes(b"not really")
+    return ["decode", model, tmp / "cells.h5ad", "-o", tmp / "r.npy"]
+
+
+TRANSCODE_FAULTS = [
+    (missing_csv, 1, "no such file: "),
+    (missing_npz_decode, 1, "no such file: "),
+    (directory_source, 1, "folder.csv is a directory, not a data file"),
+    (latin_1_source, 1, "latin.csv is not UTF-8 text (it holds the byte 0xe9); save it with UTF-8 encoding"),
+    (missing_output_folder, 1, "could not write"),
+    (output_folder_is_a_file, 1, "notes.txt is not a folder"),
+    (output_is_a_directory, 2, "codes.npy is a directory; name a file (.csv, .npy)"),
+    (anndata_to_npy, 2, "name an .h5ad output, not"),
+    (missing_anndata, 1, "no such file: "),
+    (anndata_decode, 2, "unsupported type '.h5ad'"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "exit_code", "message"), TRANSCODE_FAULTS,
+                         ids=[case[0].__name__ for case in TRANSCODE_FAULTS])  # fmt: skip
+def test_bad_inputs_and_outputs_of_encode_and_decode(arguments, exit_code, message, models, tmp_path):
+    fails(arguments(tmp_path, models["roll"]), exit_code, message, tmp_path, models["roll"])
+
+
+def test_a_missing_output_folder_is_named(models, tmp_path):
+    line = fails(missing_output_folder(tmp_path, models["roll"]), 1, "", tmp_path)
+    assert f"the folder {tmp_path / 'nowhere'} does not exist" in line
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_output_folder_is_named(models, tmp_path):
+    (tmp_path / "locked").mkdir(mode=0o555)
+    fails(["encode", models["roll"], points(tmp_path), "-o", tmp_path / "locked" / "c.npy"], 1,
+          "locked is not writable (permission denied)", tmp_path)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda t, m: dimred.encode_file(m, t / "nowhere.csv", t / "c.npy"), DimredError, "no such file"),
+        (lambda t, m: dimred.encode_file(m, points(t), t / "nowhere" / "c.npy"), DimredError, "does not exist"),
+        (lambda t, m: dimred.encode_file(m, points(t), t, overwrite=True), UsageError, "is a directory"),
+        (lambda t, m: (t / "l.csv").write_bytes(LATIN_1_CSV) and dimred.encode_file(m, t / "l.csv", t / "c.npy"),
+         DimredError, "is not UTF-8 text"),
+    ],
+)  # fmt: skip
+def test_the_library_raises_the_same_errors(call, error, message, models, tmp_path):
+    with pytest.raises(error, match=message):
+        call(tmp_path, models["roll"])
+
+
+@pytest.mark.parametrize("container", [".npy", ".npz"])
+def test_a_big_endian_file_is_read_in_native_byte_order(container, models, tmp_path):
+    X = np.random.default_rng(3).random((30, 3))
+    if container == ".npy":
+        np.save(tmp_path / "big.npy", X.astype(">f8"))
+    else:
+        np.savez(tmp_path / "big.npz", X=X.astype(">f8"))
+    result = CliRunner().invoke(cli, ["encode", str(models["roll"]), str(tmp_path / f"big{container}"), "-o",
+                                      str(tmp_path / "codes.npy")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expected = dimred.load(models["roll"]).transform(X.astype(np.float32))
+    np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), expected)
+
+
+def test_the_file_dataset_reads_big_endian_files_and_refuses_other_encodings(tmp_path):
+    np.save(tmp_path / "big.npy", np.random.default_rng(3).random((40, 3)).astype(">f4"))
+    base = ["run", "--model", "mlp-ae", "--steps", "2", "--reporter", "metrics-table", "--dataset", "file"]
+    result = CliRunner().invoke(cli, [*base, "--set", f"dataset.path={tmp_path / 'big.npy'}", "--out",
+                                      str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (tmp_path / "latin.csv").write_bytes(LATIN_1_CSV)
+    fails([*base, "--set", f"dataset.path={tmp_path / 'latin.csv'}", "--out", tmp_path / "other"], 1,
+          "latin.csv is not UTF-8 text", tmp_path)  # fmt: skip
+
+
+# -- 2. a full disk ------------------------------------------------------------------------------------------------
+def no_space(*_arguments: object) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_encoding_onto_a_full_disk_is_one_error_and_leaves_no_file(models, tmp_path, monkeypatch):
+    """The space of an .npy output is reserved before the first row; a full disk refuses the reservation."""
+    monkeypatch.setattr(os, "posix_fallocate", no_space, raising=False)
+    fails(["encode", models["roll"], points(tmp_path), "-o", tmp_path / "codes.npy"], 1,
+          f"could not write {tmp_path / 'codes.npy'}: no space left on the device", tmp_path)  # fmt: skip
+    assert not (tmp_path / "codes.npy").exists()
+
+
+def test_atomic_writers_name_the_file_on_a_full_disk(tmp_path, monkeypatch):
+    (tmp_path / "kept.json").write_text("old")
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(DimredError, match=r"could not write .*kept\.json: no space left"):
+        write_text(tmp_path / "kept.json", "new")
+    assert (tmp_path / "kept.json").read_text() == "old"
+    assert [path.name for path in tmp_path.iterdir()] == ["kept.json"]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path) -> Path:
+    """A 64 KiB tmpfs: a real full disk, where this machine lets the tests mount one (as root on Linux)."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if shutil.which("mount") is None or os.name != "posix" or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                      capture_output=True).returncode:  # fmt: skip
+        pytest.skip("cannot mount a tmpfs here")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_a_real_full_disk_is_one_error_not_a_crash(suffix, tiny_disk, models, tmp_path):
+    """In a separate process: writing through a memory map onto a full disk used to kill it with SIGBUS."""
+    source = points(tmp_path, rows=20_000)
+    output = tiny_disk / f"codes{suffix}"
+    command = [sys.executable, "-m", "dimred", "encode", str(models["roll"]), str(source), "-o", str(output)]
+    done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
+    assert done.returncode == 1, done.stderr
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert last_line == f"Error: could not write {output}: no space left on the device (the disk is full)"
+    assert list(tiny_disk.iterdir()) == []
+    with pytest.raises(DimredError, match="no space left"):
+        write_text(tiny_disk / "big.txt", "x" * 200_000)
+    assert list(tiny_disk.iterdir()) == []
+
+
+# -- 3. and 4. forged model files with a valid checksum ------------------------------------------------------------
+def options(**changes: object) -> Callable[[dict, dict], tuple[dict, dict]]:
+    def change(tensors: dict, metadata: dict) -> tuple[dict, dict]:
+        return tensors, {**metadata, "model_options": json.dumps({**json.loads(metadata["model_options"]), **changes})}
+
+    return change
+
+
+def metadata_field(key: str, value: str) -> Callable[[dict, dict], tuple[dict, dict]]:
+    return lambda tensors, metadata: (tensors, {**metadata, key: value})
+
+
+def scaler(name: str, value: float) -> Callable[[dict, dict], tuple[dict, dict]]:
+    def change(tensors: dict, metadata: dict) -> tuple[dict, dict]:
+        return {**tensors, f"scaler.{name}": np.full_like(tensors[f"scaler.{name}"], value)}, metadata
+
+    return change
+
+
+FORGERIES = [
+    ("huge widths", options(hidden=[60_000, 60_000]), "tensor 'model.encoder.0.weight' has shape (128, 3), "
+     "the network needs (60000, 3)"),
+    ("absurd widths", options(hidden=[10**9, 10**9]), "hidden needs at least one width, each from 1 to 65536"),
+    ("n_components beyond 64 bits", options(n_components=10**30), "model_options.n_components = "
+     "1000000000000000000000000000000 is out of range"),
+    ("options are a list", metadata_field("model_options", "[128, 64]"),
+     "metadata field 'model_options' must be an object, not list"),
+    ("training is a string", metadata_field("training", '"fast"'), "metadata field 'training' must be an object"),
+    ("feature names are an object", metadata_field("feature_names", '{"a": 1}'),
+     "metadata field 'feature_names' must be a list"),
+    ("n_features is not a number", metadata_field("n_features", "three"),
+     "metadata field 'n_features' must be a whole number from 1 to"),
+    ("n_features disagrees with the scaler", metadata_field("n_features", "4"),
+     "tensor 'scaler.offset' has shape (3,), expected (4,)"),
+    ("n_components beyond the file", metadata_field("n_components", str(10**12)),
+     "metadata field 'n_components' must be a whole number from 1 to"),
+    ("scaler factor 0", scaler("factor", 0.0), "its scaler is not one fitted on data: factor 0 of feature 0"),
+    ("scaler factor 1e38", scaler("factor", 1e38), "factor 1e+38 of feature 0 is not a number from 1e-30 to 1e30"),
+    ("scaler factor negative", scaler("factor", -1.0), "factor -1 of feature 0"),
+    ("scaler offset 1e38", scaler("offset", 1e38), "offset 1e+38 of feature 0 is not a number from -1e30 to 1e30"),
+    ("scaler factor inf", scaler("factor", np.inf), "non-finite values (NaN or infinity) in scaler.factor"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "message"), [case[1:] for case in FORGERIES], ids=[case[0] for case in FORGERIES])
+def test_forged_model_files_are_refused_before_anything_is_built(change, message, models, tmp_path):
+    forged = tampered(models, tmp_path, change)
+    line = fails(["encode", forged, points(tmp_path), "-o", tmp_path / "codes.npy"], 1, message, tmp_path)
+    assert f"model file {forged / 'model.safetensors'}: " in line
+    assert not (tmp_path / "codes.npy").exists()
+    with pytest.raises(ModelFileError, match=re.escape(message)):
+        dimred.load(forged)
+
+
+# -- 5. pickling a Reducer -----------------------------------------------------------------------------------------
+def global_names(data: bytes) -> list[str]:
+    """The classes and functions a pickle imports (GLOBAL and STACK_GLOBAL opcodes)."""
+    names, strings = [], []
+    for opcode, argument, _position in pickletools.genops(data):
+        if isinstance(argument, str):
+            strings.append(argument)
+        if opcode.name == "GLOBAL":
+            names.append(argument)
+        elif opcode.name == "STACK_GLOBAL":
+            names.append(" ".join(strings[-2:]))
+    return names
+
+
+def test_a_fitted_reducer_pickles_as_its_model_file_without_torch_objects():
+    X = np.random.default_rng(0).random((80, 3))
+    reducer = dimred.Reducer(steps=5, batch_size=16, random_state=0).fit(X)
+    data = pickle.dumps(reducer)
+    assert not [name for name in global_names(data) if "torch" in name], global_names(data)
+    restored = pickle.loads(data)
+    np.testing.assert_array_equal(restored.transform(X), reducer.transform(X))
+    np.testing.assert_array_equal(restored.inverse_transform(reducer.transform(X)),
+                                  reducer.inverse_transform(reducer.transform(X)))  # fmt: skip
+    assert restored.history_ == reducer.history_
+    assert restored.get_params() == reducer.get_params()
+    assert clone(restored).get_params() == reducer.get_params()
+    assert pickle.loads(pickle.dumps(dimred.Reducer(n_components=3))).n_components == 3
+
+
+# -- 6. saving a Reducer -------------------------------------------------------------------------------------------
+def test_save_never_overwrites_silently_and_says_where_it_wrote(models, tmp_path):
+    reducer = dimred.load(models["roll"])
+    assert reducer.save(tmp_path / "m.safetensors") == tmp_path / "m.safetensors"
+    before = fingerprint(tmp_path)
+    with pytest.raises(UsageError, match=r"m\.safetensors already exists; .* overwrite=True"):
+        reducer.save(tmp_path / "m.safetensors")
+    assert fingerprint(tmp_path) == before
+    assert reducer.save(tmp_path / "m.safetensors", overwrite=True) == tmp_path / "m.safetensors"
+    assert reducer.save(tmp_path) == tmp_path / "model.safetensors"
+    with pytest.raises(UsageError, match=r"model\.safetensors already exists"):
+        reducer.save(tmp_path)
+    with pytest.raises(UsageError, match=r"name a \.safetensors file or an existing directory"):
+        reducer.save(tmp_path / "m.bin")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["m.safetensors", "model.safetensors"]

@@ -1,0 +1,379 @@
+"""Runs that fail never leave a folder that looks like a run, never report a wrong answer with exit 0, and one
+failing plugin costs only itself: run folders, resume, locks, signals, failing metrics/reporters/models,
+degenerate data and numbers beyond the model's dtype."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dimred
+from conftest import LinearNetwork, plugin_module
+from dimred._core.errors import UsageError
+from dimred._io.folderlock import locked_folder
+from dimred.cli import cli
+from dimred.plugin import Loss, Metric, Model, Reporter, option
+
+SCRIPT = str(Path(sys.executable).with_name("dimred"))
+QUICK = ["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=200", "--steps", "5",
+         "--reporter", "metrics-table"]  # fmt: skip
+
+
+def invoke(*arguments: str):
+    return CliRunner().invoke(cli, ["run", *arguments])
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith("Error:")]
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())}
+
+
+class BrokenMetric(Metric):
+    name = "broken-metric"
+    description = "raises"
+
+    def compute(self, context):
+        raise RuntimeError("boom in the metric")
+
+
+class BrokenReporter(Reporter):
+    name = "broken-reporter"
+    description = "raises"
+
+    def report(self, record):
+        raise RuntimeError("boom in the reporter")
+
+
+class NaNCodes(Model):
+    """Trains fine, but its eval-mode codes are NaN."""
+
+    name = "nan-codes"
+    description = "NaN codes in eval mode"
+    default_loss = "mse"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "code size")
+
+    def build(self, n_features: int):
+        class Network(LinearNetwork):
+            def encode(self, x):
+                codes = super().encode(x)
+                return codes if self.training else codes * float("nan")
+
+        return Network(n_features, self.options.n_components)
+
+
+class FailsToBuild(NaNCodes):
+    name = "fails-to-build"
+    description = "raises while building"
+
+    def build(self, n_features: int):
+        raise RuntimeError("cannot build this")
+
+
+@pytest.fixture
+def broken(register_in_process):
+    register_in_process(plugin_module(
+        "broken_plugins",
+        register_reporters=lambda register: register(BrokenReporter),
+        register_models=lambda register: (register(NaNCodes), register(FailsToBuild)),
+    ))  # fmt: skip
+
+
+@pytest.fixture
+def broken_metric(register_in_process):
+    register_in_process(plugin_module("broken_metric", register_metrics=lambda register: register(BrokenMetric)))
+
+
+# -- half-finished folders -------------------------------------------------------------------------------------
+def test_a_usage_error_found_during_training_leaves_no_folder(tmp_path):
+    out = tmp_path / "run"
+    result = invoke(*QUICK, "--batch-size", "1", "--out", str(out))  # batch norm needs two rows per batch
+    assert result.exit_code == 2, result.output
+    assert len(error_lines(result)) == 1
+    assert not out.exists()
+
+
+def test_a_bad_config_value_creates_nothing(tmp_path):
+    config = tmp_path / "experiment.toml"
+    config.write_text('[dataset]\nname = "swissroll"\n[model]\nname = "mlp-ae"\n[training]\nlr = "fast"\n')
+    result = invoke("--config", str(config), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert "lr" in error_lines(result)[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_model_whose_codes_are_nan_fails_and_leaves_no_folder(broken, tmp_path):
+    out = tmp_path / "run"
+    result = invoke("--dataset", "swissroll", "--model", "nan-codes", "--steps", "3", "--out", str(out))
+    assert result.exit_code == 1, result.output
+    assert "not finite" in error_lines(result)[0]
+    assert "unexpected" not in result.output
+    assert not out.exists()
+
+
+def test_a_failed_run_in_an_existing_folder_is_marked_and_the_next_run_replaces_it(broken, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    first = invoke("--dataset", "swissroll", "--model", "nan-codes", "--steps", "3", "--out", str(out),
+                   "--overwrite")  # fmt: skip
+    assert first.exit_code == 1
+    assert "did not finish" in (out / "FAILED.txt").read_text()
+    second = invoke(*QUICK, "--out", str(out))  # no --overwrite needed: the folder holds a failed run
+    assert second.exit_code == 0, second.output
+    assert not (out / "FAILED.txt").exists()
+    assert (out / "model.safetensors").exists()
+
+
+def _start(arguments: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([SCRIPT, "run", *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path: Path, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    assert path.exists(), process.communicate()
+
+
+@pytest.mark.parametrize("checkpoints", [False, True])
+def test_sigterm_stops_cleanly_with_exit_143(tmp_path, checkpoints):
+    out = tmp_path / "run"
+    extra = ["--checkpoint-every", "10"] if checkpoints else []
+    process = _start([*QUICK[:-4], "--steps", "100000", *extra, "--out", str(out)])
+    _wait_for(out / ("checkpoint.safetensors" if checkpoints else "config.json"), process)
+    process.send_signal(signal.SIGTERM)
+    _stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1].startswith("Error: terminated")
+    assert "Traceback" not in stderr
+    if checkpoints:  # kept to --resume from, marked as not finished
+        assert sorted(path.name for path in out.iterdir()) == ["FAILED.txt", "checkpoint.safetensors", "config.json"]
+    else:
+        assert not out.exists()
+
+
+# -- resume --------------------------------------------------------------------------------------------------
+@pytest.fixture
+def killed_run(tmp_path) -> Path:
+    """A run directory holding a checkpoint and no model, as a killed run leaves it."""
+    out = tmp_path / "killed"
+    process = _start([*QUICK[:-4], "--steps", "600", "--checkpoint-every", "10", "--out", str(out)])
+    _wait_for(out / "checkpoint.safetensors", process)
+    process.kill()
+    process.wait()
+    return out
+
+
+@pytest.mark.parametrize("change", [["--seed", "7"], ["--steps", "300"], ["--lr", "0.5"],
+                                    ["--set", "dataset.n_samples=300"]])  # fmt: skip
+def test_resume_refuses_settings_that_differ_from_the_run_and_writes_nothing(killed_run, change):
+    before = digest(killed_run)
+    result = CliRunner().invoke(cli, ["run", "--resume", str(killed_run), *change])
+    assert result.exit_code == 2, result.output
+    message = error_lines(result)[0]
+    assert "differ" in message
+    assert "may change on resume" in message
+    assert digest(killed_run) == before
+
+
+def test_resume_may_change_the_device_and_reporters(killed_run):
+    result = CliRunner().invoke(cli, ["run", "--resume", str(killed_run), "--device", "cpu", "--reporter",
+                                      "metrics-table", "--checkpoint-every", "50"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (killed_run / "model.safetensors").exists()
+
+
+def test_resume_without_a_readable_checkpoint_changes_nothing(killed_run):
+    (killed_run / "checkpoint.safetensors").write_bytes(b"not a checkpoint")
+    before = digest(killed_run)
+    result = CliRunner().invoke(cli, ["run", "--resume", str(killed_run)])
+    assert result.exit_code == 1
+    assert "checkpoint" in error_lines(result)[0]
+    assert digest(killed_run) == before
+
+
+# -- two writers -----------------------------------------------------------------------------------------------
+def test_a_second_writer_to_a_locked_folder_fails_at_once(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    with locked_folder(out):  # as a running dimred process holds it
+        started = time.monotonic()
+        result = invoke(*QUICK, "--out", str(out))
+        assert time.monotonic() - started < 30
+    assert result.exit_code == 2, result.output
+    assert "another dimred process" in error_lines(result)[0]
+    assert list(out.iterdir()) == []
+
+
+def test_two_runs_started_together_on_one_folder_do_not_both_succeed(tmp_path):
+    out = tmp_path / "run"
+    arguments = [*QUICK[:-4], "--steps", "300", "--out", str(out)]
+    first, second = _start(arguments), _start([*arguments[:-4], "--seed", "5", *arguments[-4:]])
+    outcomes = [process.communicate(timeout=120) for process in (first, second)]
+    codes = sorted(process.returncode for process in (first, second))
+    assert codes == [0, 2], outcomes
+    config = json.loads((out / "config.json").read_text())
+    winner = first if first.returncode == 0 else second
+    assert config["seed"] == (0 if winner is first else 5)
+
+
+# -- one bad plugin --------------------------------------------------------------------------------------------
+def test_a_failing_metric_is_named_and_skipped_and_the_model_is_kept(broken_metric, tmp_path):
+    out = tmp_path / "run"
+    result = invoke(*QUICK, "--out", str(out))
+    assert result.exit_code == 1, result.output
+    assert "metric 'broken-metric'" in error_lines(result)[0]
+    assert "boom in the metric" in result.output
+    assert (out / "model.safetensors").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "trustworthiness" in metrics
+    assert "broken-metric" in metrics["failed_metrics"]
+
+
+def test_a_failing_reporter_does_not_stop_the_reporters_after_it(broken, tmp_path):
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match="reporter 'broken-reporter'"):
+        result = dimred.run("swissroll", "mlp-ae", steps=5, out=out, reporters=["broken-reporter", "codes-plot"],
+                            settings={"dataset.n_samples": 200})  # fmt: skip
+    assert (out / "codes.png").exists()
+    assert any("broken-reporter" in failure for failure in result.failures)
+
+
+def test_compare_with_a_failing_model_still_compares_the_others(broken, tmp_path):
+    out = tmp_path / "cmp"
+    arguments = ["--dataset", "swissroll", "--model", "pca", "--model", "fails-to-build", "--out", str(out)]
+    result = CliRunner().invoke(cli, ["compare", *arguments, "--set", "dataset.n_samples=200"])
+    assert result.exit_code == 1, result.output
+    assert "fails-to-build" in error_lines(result)[0]
+    table = (out / "comparison.md").read_text()
+    assert "| pca |" in table
+    assert "| fails-to-build | failed:" in table
+    assert "cannot build this" in table
+    assert (out / "embeddings.png").exists()
+
+
+# -- degenerate data and numbers beyond the dtype -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("rows", "extra", "expected"),
+    [
+        (np.ones((50, 3)), [], "same point"),
+        (np.random.default_rng(0).random((2, 3)), [], "too few"),
+        (np.random.default_rng(0).random((50, 3)), ["--set", "model.n_components=5"], "n_components"),
+    ],
+)
+def test_degenerate_data_is_refused_before_training(tmp_path, rows, extra, expected):
+    data = tmp_path / "data.npy"
+    np.save(data, rows)
+    out = tmp_path / "run"
+    result = invoke("--dataset", "file", "--set", f"dataset.path={data}", "--model", "mlp-ae", "--steps", "3",
+                    "--out", str(out), *extra)  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert expected in error_lines(result)[0]
+    assert not out.exists()
+
+
+def test_a_value_beyond_float32_is_named_by_row_and_column(tmp_path):
+    rows = np.random.default_rng(0).random((40, 3))
+    rows[7, 2] = 1e39
+    data = tmp_path / "data.npy"
+    np.save(data, rows)
+    base = ["--dataset", "file", "--set", f"dataset.path={data}", "--model", "mlp-ae", "--steps", "3",
+            "--reporter", "metrics-table"]  # fmt: skip
+    result = invoke(*base, "--out", str(tmp_path / "f32"))
+    assert result.exit_code == 1, result.output
+    assert "row 7, column 2" in error_lines(result)[0]
+    assert "float32" in error_lines(result)[0]
+    assert not (tmp_path / "f32").exists()
+    assert invoke(*base, "--dtype", "float64", "--scaler", "standard", "--out", str(tmp_path / "f64")).exit_code == 0
+
+
+def test_encoding_values_beyond_float32_fails_without_writing(tmp_path):
+    model = dimred.run("swissroll", "mlp-ae", steps=5, out=tmp_path / "model", reporters=[],
+                       settings={"dataset.n_samples": 200}).path  # fmt: skip
+    points = tmp_path / "points.npy"
+    np.save(points, np.array([[0.0, 1.0, 2.0], [1e39, 0.0, 0.0]]))
+    result = CliRunner().invoke(cli, ["encode", str(model), str(points), "-o", str(tmp_path / "codes.npy")])
+    assert result.exit_code == 1, result.output
+    assert "row 1, column 0" in error_lines(result)[0]
+    assert not (tmp_path / "codes.npy").exists()
+    with pytest.raises(dimred.DimredError, match="float32"):
+        dimred.load(model).transform(np.array([[1e39, 0.0, 0.0]]))
+
+
+def test_the_library_raises_the_same_errors(tmp_path):
+    np.save(tmp_path / "rows.npy", np.ones((30, 2)))
+    with pytest.raises(UsageError, match="same point"):
+        dimred.run("file", "mlp-ae", settings={"dataset.path": str(tmp_path / "rows.npy")}, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(UsageError, match="same point"):
+        dimred.Reducer(steps=3).fit(np.ones((30, 2)))
+
+
+# -- plugins that break their contract during training, and absurd numbers -------------------------------------
+class DetachedLoss(Loss):
+    name = "detached"
+    description = "computes its value outside the graph"
+
+    def __call__(self, batch):
+        return (batch.x - batch.x_hat).square().mean().detach()
+
+
+class WrongCodes(NaNCodes):
+    name = "wrong-codes"
+    description = "codes with one row too few"
+
+    def build(self, n_features: int):
+        class Network(LinearNetwork):
+            def encode(self, x):
+                return super().encode(x)[1:]
+
+        return Network(n_features, self.options.n_components)
+
+
+@pytest.fixture
+def contract_breakers(register_in_process):
+    register_in_process(plugin_module(
+        "contract_breakers",
+        register_losses=lambda register: register(DetachedLoss),
+        register_models=lambda register: register(WrongCodes),
+    ))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (["--model", "mlp-ae", "--loss", "detached"], "loss 'detached'"),
+        (["--model", "wrong-codes"], "model 'wrong-codes'"),
+    ],
+)
+def test_a_plugin_that_breaks_its_contract_in_training_is_named(contract_breakers, tmp_path, arguments, named):
+    result = invoke("--dataset", "swissroll", "--steps", "3", "--out", str(tmp_path / "run"), *arguments)
+    assert result.exit_code == 1, result.output
+    assert len(error_lines(result)) == 1
+    assert named in error_lines(result)[0]
+    assert "unexpected" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("setting", ["model.hidden=1000000000000000000000,2", "model.hidden=10000000,10000000",
+                                     "model.n_components=100000000000000000000000000000"])  # fmt: skip
+def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path, setting):
+    result = invoke(*QUICK, "--set", setting, "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert setting.split("=")[0].split(".")[1] in error_lines(result)[0]
+    assert not (tmp_path / "run").exists()
