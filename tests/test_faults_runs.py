@@ -377,3 +377,19 @@ def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path, setting
     assert result.exit_code == 2, result.output
     assert setting.split("=")[0].split(".")[1] in error_lines(result)[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_slow_plugin_import_is_reported_with_its_time(fake_entry_points, monkeypatch):
+    from conftest import FakeDistribution, FakeEntryPoint
+    from dimred._host import registry
+
+    monkeypatch.setattr(registry, "SLOW_IMPORT_SECONDS", 0.2)
+
+    def slow():
+        time.sleep(0.3)
+        return plugin_module("slow_plugin")
+
+    fake_entry_points(FakeEntryPoint("sloth", slow, FakeDistribution("sloth-dist")))
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert "plugin 'sloth' from sloth-dist took 0.3 s to import" in result.output

@@ -12,6 +12,7 @@ import dataclasses
 import importlib.metadata
 import os
 import re
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ ENTRY_POINT_GROUP = "dimred"
 BUILTIN_DISTRIBUTION = "dimred"
 STRICT_ENV = "DIMRED_STRICT_PLUGINS"
 LOAD_ENV = "DIMRED_LOAD_PLUGINS"
+SLOW_IMPORT_SECONDS = 1.0  # a third-party plugin slower than this to import is reported with its time
 KINDS = KIND_NAMES
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -123,11 +125,17 @@ class Registry:
                 continue
             if entry_point.name in self._sources:
                 continue
+            started = time.perf_counter()
             try:
                 module = entry_point.load()
             except (Exception, SystemExit) as error:  # a plugin calling sys.exit() at import is a failed plugin
                 self._fail(self._load_failures, entry_point.name, source, f"failed to load: {error!r}")
                 continue
+            seconds = time.perf_counter() - started
+            if seconds > SLOW_IMPORT_SECONDS and not is_builtin:  # every dimred command pays this: say so
+                warnings.warn(f"plugin '{entry_point.name}' from {source} took {seconds:.1f} s to import; every "
+                              f"dimred command waits for it ({LOAD_ENV} limits which plugins load)",
+                              PluginWarning, stacklevel=2)  # fmt: skip
             self.register(module, name=entry_point.name, source=source)
 
     def register(self, plugin: object, *, name: str | None = None, source: str | None = None) -> None:
