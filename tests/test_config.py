@@ -78,11 +78,13 @@ def test_command_line_flags_override_the_file(tmp_path):
          "unknown option 'dataset.n_sample'"),
         ("[dataset\nname = 'swissroll'\n", "is not valid TOML"),
         ("[dataset]\nname = 'swissroll'\n", "Missing option '--model'"),
+        (f"{PLUGINS}[training]\nsteps = 5\nepochs = 2\n", "sets both steps and epochs"),
     ],
 )  # fmt: skip
 def test_a_bad_config_file_is_a_usage_error(tmp_path, content, message):
     (tmp_path / "bad.toml").write_text(content)
-    result = invoke("run", "--config", str(tmp_path / "bad.toml"), "--steps", "2")
+    result = invoke("run", "--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "run"))
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()

@@ -112,7 +112,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise UsageError(f"config file {path}: unknown [training] keys {unknown}; allowed: {', '.join(TRAINING_KEYS)}")
     arguments |= training
-    if arguments.get("epochs") is not None:
+    if arguments.get("epochs") is not None and arguments.get("steps") is not None:
+        if not any(key in document for key in RECORD_ONLY_KEYS):
+            raise UsageError(f"config file {path}: [training] sets both steps and epochs; give one of them")
         arguments["steps"] = None  # a run's record holds the steps its epochs came to
     arguments["settings"] = settings
     return arguments
