@@ -393,3 +393,15 @@ def test_a_slow_plugin_import_is_reported_with_its_time(fake_entry_points, monke
     result = CliRunner().invoke(cli, ["plugins"])
     assert result.exit_code == 0, result.output
     assert "plugin 'sloth' from sloth-dist took 0.3 s to import" in result.output
+
+
+def test_a_model_that_cannot_be_kept_says_so_when_run_and_when_loaded(tmp_path):
+    out = tmp_path / "iso"
+    result = invoke("--dataset", "swissroll", "--model", "isomap", "--set", "dataset.n_samples=200", "--reporter",
+                    "metrics-table", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "model 'isomap' keeps no model file" in result.output
+    np.save(tmp_path / "rows.npy", np.zeros((3, 3)))
+    encoded = CliRunner().invoke(cli, ["encode", str(out), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "c.npy")])
+    assert encoded.exit_code == 1
+    assert "trained model 'isomap', which keeps no model file" in error_lines(encoded)[0]

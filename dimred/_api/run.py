@@ -190,6 +190,9 @@ def run(
             pipeline.save_results(
                 directory, outcome, metrics, dataset=dataset, dataset_options=config["dataset"]["options"]
             )
+        if directory is not None and outcome.model is None:
+            say(f"model '{model}' keeps no model file: its fitted state is the training set itself (the metrics "
+                "and plots are saved, and config.json repeats the run)")  # fmt: skip
         record = pipeline.record_of(dataset, model, data, outcome, metrics, context, directory, say)
         failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)
     pipeline.warn_skipped(failures)

@@ -141,8 +141,18 @@ def resolve_path(path: str | Path) -> Path:
     if path.is_dir():
         path = path / FILENAME
     if not path.exists():
-        raise ModelFileError(f"no model file at {path}")
+        raise ModelFileError(f"no model file at {path}{_why_none(path.parent)}")
     return path
+
+
+def _why_none(folder: Path) -> str:
+    """For a run directory without a model file: which model the run used, and why such a run keeps none."""
+    try:
+        model = json.loads((folder / "config.json").read_text(encoding="utf-8"))["model"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return (f": the run trained model '{model}', which keeps no model file when its fitted state is the training "
+            "set itself (such as Isomap's or t-SNE's), or the run did not finish")  # fmt: skip
 
 
 def read_model_file(path: str | Path) -> ModelFile:
