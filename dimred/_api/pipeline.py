@@ -17,7 +17,18 @@ import numpy as np
 import torch
 
 from dimred._api.fitted import FittedModel
-from dimred._core.contracts import Callback, Data, Dataset, EstimatorModel, Metric, Model, Reporter, RunRecord, Term
+from dimred._core.contracts import (
+    Callback,
+    Data,
+    Dataset,
+    EstimatorModel,
+    HeldOut,
+    Metric,
+    Model,
+    Reporter,
+    RunRecord,
+    Term,
+)
 from dimred._core.errors import PluginError, UsageError, blame
 from dimred._core.options import to_dict
 from dimred._core.settings import TrainingSettings
@@ -245,18 +256,18 @@ def score(outcome: Outcome, data: Data, metrics: Sequence[Metric], seed: int) ->
 def score_held_out(
     outcome: Outcome, held: Data, X_held: np.ndarray, train_labels: np.ndarray | None, metrics: Sequence[Metric],
     seed: int,
-) -> dict[str, Any]:  # fmt: skip
-    """Every metric on the held-out rows, mapped by the fitted model's own transform, as ``holdout.*`` values;
-    None for a model that cannot map new rows."""
+) -> tuple[dict[str, Any], HeldOut | None]:  # fmt: skip
+    """Every metric on the held-out rows, mapped by the fitted model's own transform, as ``holdout.*`` values
+    (None for a model that cannot map new rows), and the held-out rows with their codes for the reporters."""
     if outcome.apply is None:
-        return {"holdout.rows": len(X_held), "holdout.transform": None}
+        return {"holdout.rows": len(X_held), "holdout.transform": None}, None
     started = time.perf_counter()
     X, codes, reconstruction = outcome.apply(X_held)
     seconds = time.perf_counter() - started
     values, _context = evaluation.score(X, codes, reconstruction, seed, metrics, held.intrinsic, None, held.labels,
                                         (outcome.codes, train_labels))  # fmt: skip
     values |= {"transform_seconds": seconds, "rows": len(X_held)}
-    return {f"holdout.{key}": value for key, value in values.items()}
+    return {f"holdout.{key}": value for key, value in values.items()}, HeldOut(held, codes.cpu().numpy())
 
 
 # -- save ------------------------------------------------------------------------------------------------------
@@ -295,11 +306,11 @@ def failures_of(metrics: Mapping[str, Any]) -> list[str]:
 
 
 def record_of(name: str, model: str, data: Data, outcome: Outcome, metrics: dict[str, Any], context: Any,
-              directory: Path | None, echo: Echo) -> RunRecord:  # fmt: skip
+              directory: Path | None, echo: Echo, held_out: HeldOut | None = None) -> RunRecord:  # fmt: skip
     """What reporters see of a run or an evaluation."""
     reconstruction = None if outcome.reconstruction is None else outcome.reconstruction.cpu().numpy()
     return RunRecord(name, model, data, outcome.X.cpu().numpy(), outcome.codes.cpu().numpy(), reconstruction,
-                     outcome.history, metrics, directory, echo, context)  # fmt: skip
+                     outcome.history, metrics, directory, echo, context, held_out)  # fmt: skip
 
 
 def join_world(device: str) -> tuple[World, torch.device]:

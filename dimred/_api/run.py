@@ -184,8 +184,11 @@ def run(
         if outcome.stop_reason is not None:
             say(f"training stopped early at step {outcome.history[-1]['step']}: {outcome.stop_reason}")
         metrics, context = pipeline.score(outcome, data, metric_plugins, training.seed)
+        held_out = None
         if held is not None:
-            metrics |= pipeline.score_held_out(outcome, held, X_held, data.labels, metric_plugins, training.seed)
+            held_metrics, held_out = pipeline.score_held_out(outcome, held, X_held, data.labels, metric_plugins,
+                                                             training.seed)  # fmt: skip
+            metrics |= held_metrics
         if directory is not None:
             pipeline.save_results(
                 directory, outcome, metrics, dataset=dataset, dataset_options=config["dataset"]["options"]
@@ -193,7 +196,7 @@ def run(
         if directory is not None and outcome.model is None:
             say(f"model '{model}' keeps no model file: its fitted state is the training set itself (the metrics "
                 "and plots are saved, and config.json repeats the run)")  # fmt: skip
-        record = pipeline.record_of(dataset, model, data, outcome, metrics, context, directory, say)
+        record = pipeline.record_of(dataset, model, data, outcome, metrics, context, directory, say, held_out)
         failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)
     pipeline.warn_skipped(failures)
     make_reducer = None if outcome.model is None else outcome.model.reducer

@@ -133,15 +133,26 @@ class Batch:
     drawn: int | None = None  # rows the loop drew; those after them were added by a loss's extra_rows
 
 
+def _call(build: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Alone, computing once is just computing."""
+    return build()
+
+
 @dataclass(frozen=True)
 class TrainingData:
     """What a loss may precompute from, once, before training: the scaled data (all rows), the run's seed, the
-    code size the model was asked for (None if it has no such option) and the device training runs on."""
+    code size the model was asked for (None if it has no such option) and the device training runs on.
+
+    ``once(build)`` runs ``build`` (which returns named tensors) in one process and hands the same tensors to
+    every process training under torchrun: precompute something costly through it (a neighbour graph) and it is
+    computed once per run, not once per process. Alone, it simply calls ``build``.
+    """
 
     X: np.ndarray
     seed: int
     n_components: int | None
     device: Any
+    once: Callable[[Callable[[], dict[str, torch.Tensor]]], dict[str, torch.Tensor]] = _call
 
 
 class Loss(Plugin):
@@ -179,12 +190,21 @@ class Term:
 
 
 @dataclass(eq=False)
+class HeldOut:
+    """The rows a run held out of training, and their codes from the trained model's transform."""
+
+    data: Data
+    codes: np.ndarray
+
+
+@dataclass(eq=False)
 class RunRecord:
     """Everything a reporter sees of a finished run.
 
     ``X`` is the data as the model saw it (after scaling); ``codes`` and ``reconstruction`` are the model's output
     in eval mode. ``directory`` is None when the run writes nothing to disk. ``metric_context`` is what the
-    metrics saw (the sampled points and their neighbourhood statistics).
+    metrics saw (the sampled points and their neighbourhood statistics). ``held_out`` holds the rows the run held
+    out of training and their codes (None without a held-out split, or for a model that cannot map new rows).
     """
 
     dataset: str
@@ -198,6 +218,7 @@ class RunRecord:
     directory: Path | None
     echo: Callable[[str], None] = field(default=lambda _text: None)
     metric_context: MetricContext | None = None
+    held_out: HeldOut | None = None
 
     @contextlib.contextmanager
     def artifact(self, filename: str) -> Iterator[Path]:
@@ -285,14 +306,43 @@ class Metric(Plugin):
         raise NotImplementedError
 
 
+@dataclass(eq=False)
+class ComparisonRecord:
+    """What a reporter sees of a finished comparison (``dimred compare``): the first seed's codes of each method
+    that ran, in the order compared, row for row on ``data`` (the rows every run of that seed trained on, as the
+    dataset gave them: labels, colour values, images). ``directory`` is the comparison's folder (None: nothing is
+    written)."""
+
+    dataset: str
+    data: Data
+    codes: dict[str, np.ndarray]
+    directory: Path | None
+    echo: Callable[[str], None] = field(default=lambda _text: None)
+
+    @contextlib.contextmanager
+    def artifact(self, filename: str) -> Iterator[Path]:
+        """A path to write ``filename`` into the comparison's folder; it appears there only once complete."""
+        if self.directory is None:
+            raise RuntimeError("this comparison writes no files: check comparison.directory before writing")
+        with atomic_path(self.directory / filename) as temporary:
+            yield temporary
+
+
 class Reporter(Plugin):
-    """Shows or writes the results of a run. Reporters with ``enabled_by_default`` run when none is named."""
+    """Shows or writes the results of a run. Reporters with ``enabled_by_default`` run when none is named.
+
+    A reporter may also show comparisons: ``dimred compare`` hands its default reporters that override
+    ``report_comparison`` the methods' codes side by side.
+    """
 
     kind = "reporter"
     enabled_by_default: ClassVar[bool] = False
 
     def report(self, run: RunRecord) -> None:
         raise NotImplementedError
+
+    def report_comparison(self, comparison: ComparisonRecord) -> None:
+        """Show or write a comparison of several methods on one data set; nothing, by default."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,242 @@
+"""An interactive explorer: one self-contained ``explorer.html`` per run and per comparison, drawn with Bokeh.
+
+The page shows the 2-D codes with zoom, pan, box and lasso selection, coloured by label (with a legend) where the
+data has labels, else by the data's colour values (with a colour bar). Hovering a point shows its row number, its
+label or colour value and, for image data (digits, MNIST), the image itself. For ``dimred compare`` the methods
+stand side by side on one shared data source, so selecting rows in one selects the same rows in the others.
+
+Bokeh's JavaScript is inlined, so the page opens offline, with no server. Bokeh is optional
+(``pip install 'dimred[explorer]'``): the reporter runs by default only where it is installed, and is imported only
+when a page is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dimred.plugin import ComparisonRecord, Data, Reporter, RunRecord, UsageError, hookimpl, option
+
+FILENAME = "explorer.html"
+IMAGE_PIXELS = 84  # the side of the hover image, whatever the data's image size
+MAX_LEGEND = 30  # more classes than this get colours but no legend
+
+
+def _bokeh_installed() -> bool:
+    return importlib.util.find_spec("bokeh") is not None
+
+
+@dataclass(frozen=True)
+class ExplorerOptions:
+    max_points: int = option(20000, "show at most this many points (a seeded random subsample beyond it)")
+    point_size: float = option(5.0, "the points' diameter in screen pixels")
+    images: bool = option(True, "show each row's image on hover, for image data (digits, MNIST)")
+
+    def __post_init__(self) -> None:
+        if self.max_points < 1 or self.point_size <= 0:
+            raise ValueError("max_points must be at least 1 and point_size positive")
+
+
+class Explorer(Reporter):
+    name = "explorer"
+    description = "explorer.html: the codes to zoom, pan, select and hover (with images), offline (needs bokeh)"
+    enabled_by_default = _bokeh_installed()  # checked without importing Bokeh
+    Options = ExplorerOptions
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        if not _bokeh_installed():
+            raise UsageError("the explorer reporter needs Bokeh: pip install 'dimred[explorer]'")
+
+    def report(self, run: RunRecord) -> None:
+        if run.directory is None:
+            return
+        data, codes, held_from = run.data, run.codes, None
+        if run.held_out is not None:  # every row: the held-out ones mapped by the model's transform, marked so
+            data, codes, held_from = _joined(run.data, run.held_out.data), np.vstack([codes, run.held_out.codes]), \
+                len(codes)  # fmt: skip
+        rows = _sample(len(codes), self.options.max_points)
+        columns = self._columns(data, rows)
+        columns |= _xy(codes[rows], "")
+        if held_from is not None:
+            columns["split"] = np.where(rows < held_from, "training", "held out")
+        title = f"{run.model} on {run.dataset}"
+        page = _page([_figure(columns, [("", title)], self.options)], columns, title)
+        with run.artifact(FILENAME) as path:
+            path.write_text(page, encoding="utf-8")
+
+    def report_comparison(self, comparison: ComparisonRecord) -> None:
+        if comparison.directory is None or not comparison.codes:
+            return
+        rows = _sample(len(comparison.data.X), self.options.max_points)
+        columns = self._columns(comparison.data, rows)
+        methods = []
+        for number, (model, codes) in enumerate(comparison.codes.items()):
+            columns |= _xy(codes[rows], f"_{number}")
+            methods.append((f"_{number}", model))
+        title = f"{comparison.dataset}: {', '.join(comparison.codes)} (select in one to select in all)"
+        page = _page([_figure(columns, methods, self.options)], columns, title)
+        with comparison.artifact(FILENAME) as path:
+            path.write_text(page, encoding="utf-8")
+
+    def _columns(self, data: Data, rows: np.ndarray) -> dict[str, Any]:
+        """The per-point columns every plot of a page shares: row number, colour, label, image."""
+        columns: dict[str, Any] = {"index": rows}
+        if data.labels is not None:
+            labels = np.asarray(data.labels)[rows]
+            classes = np.unique(np.asarray(data.labels))
+            palette = _palette(len(classes))
+            position = np.searchsorted(classes, labels)
+            columns["label"] = [str(label) for label in labels]
+            columns["fill"] = [palette[number] for number in position]
+        elif data.color is not None:
+            columns["value"] = np.asarray(data.color, dtype=np.float64)[rows]
+        if data.images is not None and self.options.images and data.X.shape[1] == data.images[0] * data.images[1]:
+            columns["image"] = _images(np.asarray(data.X), rows, data.images)
+        return columns
+
+
+def _joined(train: Data, held: Data) -> Data:
+    """The training rows then the held-out rows, as one Data (for drawing both)."""
+
+    def both(first: np.ndarray | None, second: np.ndarray | None) -> np.ndarray | None:
+        return None if first is None or second is None else np.concatenate([np.asarray(first), np.asarray(second)])
+
+    return Data(X=both(train.X, held.X), color=both(train.color, held.color), labels=both(train.labels, held.labels),
+                images=train.images)  # fmt: skip
+
+
+def _sample(n: int, limit: int) -> np.ndarray:
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
+
+
+def _xy(codes: np.ndarray, suffix: str) -> dict[str, np.ndarray]:
+    """The first two components of the codes (a zero second one for 1-D codes)."""
+    codes = np.asarray(codes, dtype=np.float64)
+    second = codes[:, 1] if codes.shape[1] > 1 else np.zeros(len(codes))
+    return {f"x{suffix}": codes[:, 0], f"y{suffix}": second}
+
+
+def _palette(count: int) -> list[str]:
+    from bokeh.palettes import Category10_10, Category20_20, Turbo256
+
+    if count <= 10:
+        return list(Category10_10[:count])
+    if count <= 20:
+        return list(Category20_20[:count])
+    return [Turbo256[int(position)] for position in np.linspace(0, 255, count)]
+
+
+def _images(X: np.ndarray, rows: np.ndarray, shape: tuple[int, int]) -> list[str]:
+    """Each row as a small greyscale PNG data URI, dark ink on white, on one scale for the whole data set."""
+    low, high = float(np.nanmin(X)), float(np.nanmax(X))
+    scaled = (X[rows] - low) / (high - low if high > low else 1.0)
+    pixels = (255 - np.clip(np.nan_to_num(scaled), 0, 1) * 255).round().astype(np.uint8)
+    return [_png(row.reshape(shape)) for row in pixels]
+
+
+def _png(pixels: np.ndarray) -> str:
+    """A greyscale PNG of a 2-D uint8 array, as a data URI (PNG's own format: a few chunks and zlib)."""
+    height, width = pixels.shape
+    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)  # filter type 0 before each row
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _tooltip(columns: dict[str, Any]) -> str:
+    lines = ['<div style="font: 12px sans-serif">row <b>@index</b>' + (" (@split)" if "split" in columns else "")]
+    if "label" in columns:
+        lines.append(", label <b>@label</b>")
+    if "value" in columns:
+        lines.append(", colour value <b>@value{0.000}</b>")
+    lines.append("</div>")
+    if "image" in columns:
+        size = f'width="{IMAGE_PIXELS}" height="{IMAGE_PIXELS}"'
+        style = "image-rendering: pixelated; border: 1px solid #ccc"
+        lines.append(f'<img class="explorer-image" src="@image" {size} style="{style}" alt="the row as an image">')
+    return "".join(lines)
+
+
+def _figure(columns: dict[str, Any], methods: list[tuple[str, str]], options: ExplorerOptions):
+    """One row of plots, one per method, all drawing from one data source (so selections are shared)."""
+    from bokeh.layouts import gridplot
+    from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper
+    from bokeh.palettes import Turbo256
+    from bokeh.transform import factor_mark
+
+    source = ColumnDataSource(columns, name="explorer-source")
+    size = 320 if len(methods) > 2 else 420 if len(methods) == 2 else 640
+    mapper = None
+    if "value" in columns and len(columns["value"]):
+        values = columns["value"]
+        mapper = LinearColorMapper(palette=Turbo256, low=float(np.nanmin(values)), high=float(np.nanmax(values)))
+    plots = []
+    for suffix, title in methods:
+        plot = _plot(title, size)
+        style: dict[str, Any] = {"size": options.point_size, "line_color": None, "fill_alpha": 0.8}
+        if "split" in columns:  # held-out rows as triangles
+            style["marker"] = factor_mark("split", ["circle", "triangle"], ["training", "held out"])
+        if "fill" in columns:
+            style["fill_color"] = "fill"
+            if not plots and len(set(columns["label"])) <= MAX_LEGEND:  # one legend, beside the first plot
+                style["legend_field"] = "label"
+        elif mapper is not None:
+            style["fill_color"] = {"field": "value", "transform": mapper}
+        else:
+            style["fill_color"] = "#1f77b4"
+        points = plot.scatter(f"x{suffix}", f"y{suffix}", source=source, name=f"points{suffix}",
+                              nonselection_fill_alpha=0.08, selection_fill_alpha=1.0, **style)  # fmt: skip
+        plot.add_tools(HoverTool(renderers=[points], tooltips=_tooltip(columns)))
+        if "fill" in columns and plot.legend:
+            plot.legend.title = "label"
+            plot.legend.label_text_font_size = "9pt"
+            plot.add_layout(plot.legend[0], "right")
+        if mapper is not None and not plots:
+            plot.add_layout(ColorBar(color_mapper=mapper, title="colour value", width=10), "right")
+        plots.append(plot)
+    return gridplot([plots], toolbar_location="above", merge_tools=True)
+
+
+def _plot(title: str, size: int):
+    from bokeh.plotting import figure
+
+    plot = figure(title=title, width=size, height=size, output_backend="canvas",
+                  tools="pan,wheel_zoom,box_zoom,box_select,lasso_select,tap,reset,save",
+                  active_scroll="wheel_zoom", active_drag="pan")  # fmt: skip
+    plot.xaxis.axis_label, plot.yaxis.axis_label = "code 1", "code 2"
+    return plot
+
+
+def _page(layouts: list, columns: dict[str, Any], title: str) -> str:
+    """The whole page, Bokeh's JavaScript and CSS inlined (no network needed to open it)."""
+    from bokeh.embed import file_html
+    from bokeh.layouts import column
+    from bokeh.models import Div
+    from bokeh.resources import INLINE
+
+    count = len(columns["index"])
+    hint = "scroll to zoom, drag to pan, box or lasso to select (the toolbar), hover for the row"
+    header = Div(text=f"<h3 style='margin: 4px 0'>{_escape(title)}</h3><p style='margin: 0'>{count} points; {hint}</p>")
+    return file_html(column(header, *layouts), INLINE, title=title)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@hookimpl
+def register_reporters(register):
+    register(Explorer)
