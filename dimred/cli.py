@@ -324,6 +324,7 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
     "--out", type=click.Path(), default=None, help="Folder for the results [default: runs/compare-<dataset>-<time>]."
 )
 @click.option("--overwrite", is_flag=True, help="Allow writing into an existing, non-empty folder.")
+@click.option("--save", is_flag=True, help="Keep each model's seed-0 fit as models/<model>.safetensors in the folder.")
 @_DEVICE_OPTION
 def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
     """Run several models on one dataset and print a table of their metrics (mean ± spread over seeds)."""

@@ -91,3 +91,18 @@ def test_isomap_cannot_be_a_reducer_and_says_why():
 
     with pytest.raises(UsageError, match="keeps its training rows as its state"):
         dimred.Reducer(model="isomap").fit(np.random.default_rng(0).random((50, 3)))
+
+
+def test_compare_save_keeps_every_model_that_can_be_kept(tmp_path):
+    out = tmp_path / "cmp"
+    arguments = ["--dataset", "swissroll", "--model", "pca", "--model", "isomap", "--save", "--out", str(out)]
+    result = CliRunner().invoke(cli, ["compare", *arguments, "--set", "dataset.n_samples=300"])
+    assert result.exit_code == 0, result.output
+    assert "isomap keeps no model file" in result.output
+    assert sorted(path.name for path in (out / "models").iterdir()) == ["pca.safetensors"]
+    rows = np.random.default_rng(5).normal(size=(50, 3)) * 5
+    kept = dimred.load(out / "models" / "pca.safetensors")
+    same = dimred.run("swissroll", "pca", settings={"dataset.n_samples": 300}, out=None, reporters=[]).reducer
+    np.testing.assert_allclose(kept.transform(rows), same.transform(rows), atol=1e-9)
+    np.testing.assert_allclose(kept.inverse_transform(kept.transform(rows)), same.inverse_transform(
+        same.transform(rows)), atol=1e-9)  # fmt: skip

@@ -21,10 +21,11 @@ from dimred._api import pipeline
 from dimred._api.run import AUTO, RunResult, run
 from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, Data, Reporter
-from dimred._core.errors import DimredError, PluginError, UsageError, blame
+from dimred._core.errors import DimredError, UsageError
 from dimred._host.resolve import defaults_of, group_settings, instantiate
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
 
+MODELS_FOLDER = "models"
 COLUMNS = (
     ("train_seconds", "fit s"),
     ("transform_seconds", "transform s"),
@@ -139,13 +140,15 @@ def compare(
     settings: Mapping[str, Any] | None = None,
     out: str | Path | None = AUTO,
     overwrite: bool = False,
+    save: bool = False,
     echo: Callable[[str], None] | None = None,
     **run_options: Any,
 ) -> Comparison:
     """Run every model on ``dataset`` with seeds 0..seeds-1 and tabulate the metrics.
 
     ``settings`` may set dataset options only (``{"dataset.n_samples": 3000}``), since they apply to every
-    model; ``run_options`` (steps, lr, device...) go to every ``dimred.run``.
+    model; ``run_options`` (steps, lr, device...) go to every ``dimred.run``. ``save`` keeps each model's seed-0
+    fit as ``models/<model>.safetensors`` in the output folder (for ``dimred.load``, ``encode``, ``export``).
     """
     if not models:
         raise UsageError("name at least one model to compare (--model NAME, repeatable)")
@@ -156,6 +159,8 @@ def compare(
         raise UsageError("compare takes dataset.* settings only: they apply to every model")
     for model in models:
         instantiate("model", model)  # unknown names fail before anything runs
+    if save and out is None:
+        raise UsageError("save keeps the models in the output folder: give out")
     directory = None
     if out is not None:
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
@@ -179,6 +184,8 @@ def compare(
         with claimed_directory(directory, overwrite=overwrite):
             _write(comparison, directory)
             _report(comparison, directory, settings, say)
+            if save:
+                _keep_models(comparison, directory / MODELS_FOLDER, say)
         comparison.path = directory
     return comparison
 
@@ -204,14 +211,19 @@ def _report(comparison: Comparison, directory: Path, settings: Mapping[str, Any]
     data = _first_seed_data(comparison.dataset, settings, next(iter(first.values())))
     codes = {model: result.codes for model, result in first.items() if len(result.codes) == len(data.X)}
     record = ComparisonRecord(comparison.dataset, data, codes, directory, echo)
-    failures = []
-    for reporter in reporters:
-        try:
-            with blame(reporter, "report the comparison"):
-                reporter.report_comparison(record)
-        except PluginError as error:
-            failures.append(str(error))
-    pipeline.warn_skipped(failures)
+    pipeline.warn_skipped(pipeline.report(reporters, record))
+
+
+def _keep_models(comparison: Comparison, folder: Path, echo: Callable[[str], None]) -> None:
+    """Each model's first fit (seed 0) as a model file ``folder/<model>.safetensors``, for ``dimred.load``; a
+    model that keeps none (its fitted state is the training set) is named."""
+    folder.mkdir(exist_ok=True)
+    for model, results in comparison.runs.items():
+        reducer = results[0].reducer
+        if reducer is None:
+            echo(f"{model} keeps no model file: its fitted state is the training set itself")
+        else:
+            reducer.save(folder / f"{model}.safetensors", dataset=comparison.dataset)
 
 
 def _first_seed_data(dataset: str, settings: Mapping[str, Any], result: RunResult) -> Data:

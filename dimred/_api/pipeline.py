@@ -19,6 +19,7 @@ import torch
 from dimred._api.fitted import FittedModel
 from dimred._core.contracts import (
     Callback,
+    ComparisonRecord,
     Data,
     Dataset,
     EstimatorModel,
@@ -281,13 +282,15 @@ def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], **p
 
 
 # -- report ----------------------------------------------------------------------------------------------------
-def report(reporters: Sequence[Reporter], record: RunRecord) -> list[str]:
-    """Run every reporter; one that fails is skipped, and its failure returned, so the others still report."""
+def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) -> list[str]:
+    """Hand a run (``report``) or a comparison (``report_comparison``) to every reporter; one that fails is
+    skipped, and its failure returned, so the others still report."""
+    comparing = isinstance(record, ComparisonRecord)
     failures = []
     for reporter in reporters:
         try:
-            with blame(reporter, "report"):
-                reporter.report(record)
+            with blame(reporter, "report the comparison" if comparing else "report"):
+                (reporter.report_comparison if comparing else reporter.report)(record)
         except PluginError as error:
             failures.append(str(error))
     return failures
