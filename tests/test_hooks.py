@@ -114,11 +114,11 @@ def test_register_callbacks(register_in_process):
 
 
 def test_every_hook_has_a_reference_section_and_a_test_of_its_own():
-    readme = (ROOT / "README.md").read_text()
-    headings = re.findall(r"^#### `(\w+)\(([^)]*)\)`$", readme, re.MULTILINE)
+    reference = (ROOT / "docs" / "hooks.md").read_text()
+    headings = re.findall(r"^#+ `(\w+)\(([^)]*)\)`$", reference, re.MULTILINE)
     tests = (ROOT / "tests" / "test_hooks.py").read_text()
     for hook in hookspecs.HOOK_FOR_KIND.values():
         signature = ", ".join(getattr(hookspecs, hook).__code__.co_varnames)
-        assert (hook, signature) in headings, f"README has no '#### `{hook}({signature})`' section"
+        assert (hook, signature) in headings, f"docs/hooks.md has no '## `{hook}({signature})`' section"
         assert f"def test_{hook}(" in tests, f"tests/test_hooks.py has no test_{hook}"
     assert {name for name, _signature in headings} == set(hookspecs.HOOK_FOR_KIND.values())
