@@ -1,7 +1,8 @@
 """Neighbour-embedding losses for neural encoders, and ``ne-ae``: an autoencoder trained on one plus
 reconstruction.
 
-Both losses work on UMAP's fuzzy neighbour graph, built once per data set by ``prepare`` (n * k memory). Each
+Both losses work on UMAP's fuzzy neighbour graph, built once per data set by ``prepare`` (n * k memory; rows
+wider than twice ``pca`` columns find their neighbours among their first ``pca`` principal components). Each
 step, every drawn row (a head) brings one graph neighbour (its tail), sampled in proportion to the edge's weight,
 and each head is weighted by its degree, so the expected gradient is that of edges sampled by weight as in UMAP.
 The other codes of the step serve as negative samples (a shared pool, masked where a code is the head's own).
@@ -26,10 +27,12 @@ from dimred.plugin import Batch, Loss, MLPModel, TrainingData, UsageError, hooki
 class GraphOptions:
     neighbours: int = option(15, "neighbours per row in the fuzzy graph")
     negatives: int = option(128, "codes of the step each head is repelled from")
+    pca: int = option(50, "find neighbours among this many principal components of rows wider than twice that "
+                          "(0: among the columns)")  # fmt: skip
 
     def __post_init__(self) -> None:
-        if self.neighbours < 2 or self.negatives < 1:
-            raise ValueError("neighbours must be at least 2 and negatives at least 1")
+        if self.neighbours < 2 or self.negatives < 1 or self.pca < 0:
+            raise ValueError("neighbours must be at least 2, negatives at least 1 and pca at least 0")
 
 
 class _GraphLoss(Loss):
@@ -38,12 +41,13 @@ class _GraphLoss(Loss):
     Options = GraphOptions
 
     def prepare(self, data: TrainingData) -> None:
-        from dimred.plugin import fuzzy_neighbour_graph
+        from dimred.plugin import NeighbourGraph, fuzzy_neighbour_graph
 
         if len(data.X) <= self.options.neighbours:
             raise UsageError(f"loss '{self.name}' needs more rows than its {self.options.neighbours} neighbours "
                              f"(got {len(data.X)}); lower loss.{self.name}.neighbours")  # fmt: skip
-        self.graph = fuzzy_neighbour_graph(data.X, self.options.neighbours).to(data.device)
+        built = data.once(lambda: fuzzy_neighbour_graph(data.X, self.options.neighbours, self.options.pca).tensors())
+        self.graph = NeighbourGraph(**built).to(data.device)  # built by one process under torchrun, shared
         self.head_weight = (self.graph.degree / self.graph.degree.mean()).float()
 
     def extra_rows(self, index, generator):

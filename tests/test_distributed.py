@@ -77,3 +77,49 @@ def test_a_large_array_is_streamed_from_its_file(tmp_path, monkeypatch):
     with pytest.raises(dimred.UsageError, match="full-batch training needs the data in memory"):
         dimred.run(dataset="file", model="mlp-ae", settings={"dataset.path": str(tmp_path / "big.npy")},
                    batch_size=None, steps=3, out=None, reporters=[])  # fmt: skip
+
+
+def _share_from_rank_zero(rank: int, size: int, port: int, results: dict) -> None:
+    import torch
+    import torch.distributed as dist
+
+    from dimred._engine.distributed import World, computed_once
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=size)
+    built_here = []
+
+    def build() -> dict:
+        built_here.append(rank)
+        return {"indices": torch.arange(10).reshape(5, 2), "weights": torch.linspace(0, 1, 7, dtype=torch.float64)}
+
+    shared = computed_once(World(rank, size), torch.device("cpu"))(build)
+    results[rank] = (built_here, {name: (tensor.dtype, tensor.tolist()) for name, tensor in shared.items()})
+    dist.destroy_process_group()
+
+
+def test_what_a_loss_computes_once_is_built_by_one_process_and_shared_with_all():
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_share_from_rank_zero, args=(2, port, results), nprocs=2)
+        results = dict(results)
+    assert results[0][0] == [0]
+    assert results[1][0] == []
+    assert results[0][1] == results[1][1]
+    assert results[1][1]["weights"][1][-1] == 1.0
+
+
+def test_a_neighbour_embedding_autoencoder_trains_under_torchrun(tmp_path):
+    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "dimred", "run", "--dataset", "swissroll",
+               "--model", "ne-ae", "--set", "dataset.n_samples=600", "--steps", "60", "--reporter", "metrics-table",
+               "--out", "run"]  # fmt: skip
+    result = run(command, tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["trustworthiness"] > 0.8

@@ -8,11 +8,15 @@ computes metrics.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+Build = Callable[[], dict[str, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,34 @@ def join(device: torch.device) -> tuple[World, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return world, device
+
+
+def computed_once(world: World, device: torch.device) -> Callable[[Build], dict[str, torch.Tensor]]:
+    """``TrainingData.once`` for this world: process 0 builds the tensors and broadcasts them (their names,
+    dtypes and shapes first, as JSON bytes); the other processes receive them instead of building their own."""
+    if not world.distributed:
+        return lambda build: build()
+    carrier = device if device.type == "cuda" else torch.device("cpu")  # nccl sends CUDA tensors, gloo any
+
+    def once(build: Build) -> dict[str, torch.Tensor]:
+        built = build() if world.is_main else {}
+        header = json.dumps({name: [str(value.dtype).removeprefix("torch."), list(value.shape)]
+                             for name, value in built.items()}).encode()  # fmt: skip
+        size = torch.tensor([len(header)], dtype=torch.int64, device=carrier)
+        dist.broadcast(size, src=0)
+        raw = torch.zeros(int(size), dtype=torch.uint8, device=carrier)
+        if world.is_main:
+            raw.copy_(torch.frombuffer(bytearray(header), dtype=torch.uint8))
+        dist.broadcast(raw, src=0)
+        shared = {}
+        for name, (dtype, shape) in json.loads(raw.cpu().numpy().tobytes()).items():
+            tensor = built[name].to(carrier).contiguous() if world.is_main else \
+                torch.empty(shape, dtype=getattr(torch, dtype), device=carrier)  # fmt: skip
+            dist.broadcast(tensor, src=0)
+            shared[name] = tensor
+        return shared
+
+    return once
 
 
 def leave(world: World) -> None:

@@ -13,7 +13,7 @@ import torch
 from dimred._core.contracts import Callback, Loss, Model, Term, TrainingData
 from dimred._core.errors import UsageError, blame
 from dimred._core.settings import TrainingSettings
-from dimred._engine import evaluation, rows
+from dimred._engine import distributed, evaluation, rows
 from dimred._engine.callbacks import Dispatcher, TrainingHandle
 from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.checkpoint import read_checkpoint
@@ -100,7 +100,9 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
     started = time.perf_counter()
     preparing = [term for term in terms if _prepares(term)]
     if preparing:  # only in-memory data gets here (see above)
-        prepared_from = TrainingData(X.detach().cpu().numpy(), settings.seed, n_components, device)
+        prepared_from = TrainingData(
+            X.detach().cpu().numpy(), settings.seed, n_components, device, distributed.computed_once(world, device)
+        )
         for term in preparing:
             with blame(term.loss, "prepare"):
                 term.loss.prepare(prepared_from)

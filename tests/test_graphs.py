@@ -1,0 +1,76 @@
+"""The kNN graph: exact below the threshold against brute force, the approximate path above it (forced on small
+data) against exact, and the error that names the pip extra when the library is missing."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dimred._core import graphs
+from dimred._core.errors import UsageError
+
+
+def brute_force(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    full = np.linalg.norm(X[:, None].astype(np.float64) - X[None], axis=2)
+    np.fill_diagonal(full, np.inf)
+    order = np.argsort(full, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(full, order, axis=1), order
+
+
+def check_contract(distances: torch.Tensor, indices: torch.Tensor, n: int, k: int) -> None:
+    assert distances.shape == indices.shape == (n, k)
+    assert distances.dtype == torch.float32
+    assert indices.dtype == torch.int64
+    assert not (indices == torch.arange(n)[:, None]).any()  # the row itself is excluded
+    assert (distances.diff(dim=1) >= 0).all()  # nearest first
+    assert ((indices >= 0) & (indices < n)).all()
+    assert all(len(set(row)) == k for row in indices.tolist())
+
+
+def test_exact_knn_graph_matches_brute_force():
+    X = np.random.default_rng(0).random((200, 6))
+    distances, indices = graphs.knn_graph(X, 7)
+    check_contract(distances, indices, 200, 7)
+    expected_distances, expected_indices = brute_force(X, 7)
+    np.testing.assert_array_equal(indices.numpy(), expected_indices)  # continuous data: no ties
+    np.testing.assert_allclose(distances.numpy(), expected_distances, rtol=1e-4, atol=1e-6)
+
+
+def test_the_approximate_path_keeps_the_contract_and_recall(monkeypatch, tmp_path):
+    pytest.importorskip("faiss")
+    X = np.random.default_rng(1).random((2000, 10), dtype=np.float32)
+    path = tmp_path / "rows.npy"
+    np.save(path, X)
+    monkeypatch.setattr(graphs, "EXACT_ROWS", 1000)
+    distances, indices = graphs.knn_graph(np.load(path, mmap_mode="r"), 15)  # a read-only memmap
+    check_contract(distances, indices, 2000, 15)
+    exact_indices = graphs.exact_knn(X, 15)[1]
+    recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(indices.tolist(), exact_indices.tolist(), strict=True)])
+    assert recall >= 0.9
+    found = np.linalg.norm(X[:, None] - X[indices.numpy()], axis=2)  # the distances are the rows' true distances
+    np.testing.assert_allclose(distances.numpy(), found, rtol=1e-4, atol=1e-5)
+    tensor_distances, _ = graphs.knn_graph(torch.from_numpy(X).double(), 15)  # a float64 tensor works too
+    assert tensor_distances.shape == (2000, 15)
+
+
+def test_a_duplicated_row_is_excluded_as_itself(monkeypatch):
+    pytest.importorskip("faiss")
+    X = np.random.default_rng(2).random((1500, 4), dtype=np.float32)
+    X[1:20] = X[0]  # 20 copies of one row: more than k + 1
+    monkeypatch.setattr(graphs, "EXACT_ROWS", 100)
+    distances, indices = graphs.knn_graph(X, 5)
+    check_contract(distances, indices, 1500, 5)
+    assert (distances[:20] == 0).all()
+
+
+def test_a_missing_library_above_the_threshold_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` now fails
+    monkeypatch.setattr(graphs, "EXACT_ROWS", 50)
+    with pytest.raises(UsageError, match=r"pip install 'dimred\[ann\]'") as caught:
+        graphs.knn_graph(np.random.default_rng(3).random((100, 3)), 5)
+    assert "50 rows" in str(caught.value)
+    distances, _ = graphs.knn_graph(np.random.default_rng(3).random((50, 3)), 5)  # at the threshold: exact
+    assert distances.shape == (50, 5)
