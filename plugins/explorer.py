@@ -86,8 +86,8 @@ class Explorer(Reporter):
             path.write_text(page, encoding="utf-8")
 
     def _columns(self, data: Data, rows: np.ndarray) -> dict[str, Any]:
-        """The per-point columns every plot of a page shares: row number, colour, label, image."""
-        columns: dict[str, Any] = {"index": rows}
+        """The per-point columns every plot of a page shares: row number (in the data set), colour, label, image."""
+        columns: dict[str, Any] = {"index": rows if data.row_numbers is None else np.asarray(data.row_numbers)[rows]}
         if data.labels is not None:
             labels = np.asarray(data.labels)[rows]
             classes = np.unique(np.asarray(data.labels))
@@ -109,7 +109,7 @@ def _joined(train: Data, held: Data) -> Data:
         return None if first is None or second is None else np.concatenate([np.asarray(first), np.asarray(second)])
 
     return Data(X=both(train.X, held.X), color=both(train.color, held.color), labels=both(train.labels, held.labels),
-                images=train.images)  # fmt: skip
+                images=train.images, row_numbers=both(train.row_numbers, held.row_numbers))  # fmt: skip
 
 
 def _sample(n: int, limit: int) -> np.ndarray:

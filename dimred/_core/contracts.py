@@ -48,7 +48,8 @@ class Data:
     position for the swiss roll); ``intrinsic`` optional true low-dimensional coordinates, where the data set
     knows them; ``labels`` an optional class per row (integers or strings: the digit of an image, a cell type),
     which the held-out split is stratified by, the plots colour by and the label metrics score. ``images`` is the
-    shape of one row as an image ((8, 8) for digits), where rows are images.
+    shape of one row as an image ((8, 8) for digits), where rows are images. ``row_numbers`` are the rows'
+    numbers in the data set the plugin gave, once ``rows`` has picked some of them (None: 0, 1, 2...).
     """
 
     X: np.ndarray
@@ -57,6 +58,7 @@ class Data:
     feature_names: tuple[str, ...] | None = None
     labels: np.ndarray | None = None
     images: tuple[int, int] | None = None
+    row_numbers: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.X.ndim != 2:
@@ -73,8 +75,9 @@ class Data:
         def pick(values: np.ndarray | None) -> np.ndarray | None:
             return None if values is None else np.asarray(values[index])
 
+        numbers = np.arange(len(self.X)) if self.row_numbers is None else self.row_numbers
         return Data(pick(self.X), pick(self.color), pick(self.intrinsic), self.feature_names, pick(self.labels),
-                    self.images)  # fmt: skip
+                    self.images, pick(numbers))  # fmt: skip
 
 
 def _check_labels(labels: np.ndarray) -> None:
