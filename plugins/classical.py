@@ -1,7 +1,8 @@
 """Classical reducers from scikit-learn (and UMAP when umap-learn is installed), as one-call model plugins.
 
-They go through the same runs, metrics, reporters and comparisons as the autoencoders. They are not saved as
-model files: their fitted state (for Isomap and t-SNE, the whole training set) is kept in memory only.
+They go through the same runs, metrics, reporters and comparisons as the autoencoders. PCA and kernel PCA are
+saved as model files (their fitted state as torch buffers); Isomap, t-SNE and UMAP, whose fitted state is the
+training set and its graph, are kept in memory only.
 """
 
 from __future__ import annotations
@@ -82,18 +83,85 @@ def _linear_projection(n_features: int, n_components: int):
 
 class KernelPCAModel(_ScikitLearnModel):
     name = "kernel-pca"
-    description = "RBF kernel PCA (scikit-learn), with a learned approximate inverse; memory grows as n^2"
+    description = "RBF kernel PCA (scikit-learn), with a learned approximate inverse; memory grows as landmarks^2"
 
     @dataclass(frozen=True)
     class Options:
         n_components: int = option(2, "size of the code")
         gamma: float = option(10.0, "RBF kernel width parameter (for data scaled to [0, 1])")
+        landmarks: int = option(2000, "fit on at most this many rows (a seeded sample beyond); its memory grows as "
+                                      "their square, and the saved model holds them")  # fmt: skip
+
+        def __post_init__(self) -> None:
+            if self.n_components < 1 or self.gamma <= 0 or self.landmarks < 2:
+                raise ValueError("n_components must be at least 1, gamma positive and landmarks at least 2")
 
     def make(self, seed: int) -> Any:
         from sklearn.decomposition import KernelPCA
 
         return KernelPCA(self.options.n_components, kernel="rbf", gamma=self.options.gamma,
                          fit_inverse_transform=True, random_state=seed)  # fmt: skip
+
+    def fit_transform(self, X: np.ndarray, seed: int) -> np.ndarray:
+        if len(X) <= self.options.landmarks:
+            return super().fit_transform(X, seed)
+        sample = np.sort(np.random.default_rng(seed).choice(len(X), self.options.landmarks, replace=False))
+        self.estimator = self.make(seed).fit(X[sample])
+        return self.estimator.transform(X)
+
+    def build(self, n_features: int):
+        """The fitted kernel PCA as a torch module with room for ``landmarks`` rows (zeros until loaded)."""
+        return _kernel_projection(n_features, self.options)
+
+    def fitted_module(self):
+        """scikit-learn's fitted state in the module, the rows beyond the landmarks used masked out."""
+        import torch
+
+        fitted = self.estimator
+        rows = len(fitted.X_fit_)
+        scaled = np.zeros_like(fitted.eigenvectors_)
+        kept = np.flatnonzero(fitted.eigenvalues_)
+        scaled[:, kept] = fitted.eigenvectors_[:, kept] / np.sqrt(fitted.eigenvalues_[kept])
+        module = self.build(fitted.X_fit_.shape[1])
+        from sklearn.metrics.pairwise import rbf_kernel
+
+        gram = rbf_kernel(fitted.X_fit_, gamma=self.options.gamma)  # the centring terms scikit-learn keeps privately
+        state = {"landmarks": fitted.X_fit_, "mask": np.ones(rows), "alphas": scaled, "column_means": gram.mean(0),
+                 "overall_mean": np.array([gram.mean()]), "codes": fitted.X_transformed_fit_,
+                 "dual_coef": fitted.dual_coef_}  # fmt: skip
+        for name, values in state.items():
+            getattr(module, name)[: len(values)] = torch.from_numpy(np.asarray(values, dtype=np.float64))
+        return module
+
+
+def _kernel_projection(n_features: int, options: Any):
+    """encode(x) = centred k(x, landmarks) @ alphas and decode(z) = k(z, codes) @ dual_coef, with
+    k(a, b) = exp(-gamma |a - b|^2): scikit-learn's KernelPCA transform and inverse_transform. Rows of the
+    buffers past the fitted ones are masked out, so the module's size depends on its options alone."""
+    import torch
+
+    size, components = options.landmarks, options.n_components
+
+    class KernelProjection(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for name, shape in (("landmarks", (size, n_features)), ("mask", (size,)), ("alphas", (size, components)),
+                                ("column_means", (size,)), ("overall_mean", (1,)), ("codes", (size, components)),
+                                ("dual_coef", (size, n_features))):  # fmt: skip
+                self.register_buffer(name, torch.zeros(shape, dtype=torch.float64))
+
+        def kernel(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return torch.exp(-options.gamma * torch.cdist(a, b).square()) * self.mask
+
+        def encode(self, x: torch.Tensor) -> torch.Tensor:
+            K = self.kernel(x, self.landmarks)
+            centred = K - self.column_means - K.sum(dim=1, keepdim=True) / self.mask.sum() + self.overall_mean
+            return centred @ self.alphas
+
+        def decode(self, z: torch.Tensor) -> torch.Tensor:
+            return self.kernel(z, self.codes) @ self.dual_coef
+
+    return KernelProjection()
 
 
 class IsomapModel(_ScikitLearnModel):

@@ -24,7 +24,7 @@ def test_a_classical_method_goes_through_the_same_run(model, has_rmse, tmp_path)
     assert (metrics["rmse"] is not None) == has_rmse
     assert metrics["trustworthiness"] > 0.8
     assert ("not available" in result.stdout) != has_rmse
-    assert (tmp_path / "r" / "model.safetensors").exists() == (model == "pca")  # PCA's state is two tensors
+    assert (tmp_path / "r" / "model.safetensors").exists() == (model in ("pca", "kernel-pca"))  # state as tensors
     assert (tmp_path / "r" / "codes.png").exists()
     assert (tmp_path / "r" / "reconstruction.png").exists() == has_rmse
 
@@ -106,3 +106,35 @@ def test_compare_save_keeps_every_model_that_can_be_kept(tmp_path):
     np.testing.assert_allclose(kept.transform(rows), same.transform(rows), atol=1e-9)
     np.testing.assert_allclose(kept.inverse_transform(kept.transform(rows)), same.inverse_transform(
         same.transform(rows)), atol=1e-9)  # fmt: skip
+
+
+def test_a_saved_kernel_pca_run_loads_and_gives_scikit_learns_codes_and_reconstructions(tmp_path):
+    from sklearn.decomposition import KernelPCA
+    from sklearn.preprocessing import MinMaxScaler
+
+    from dimred.plugins.swissroll import SwissRoll
+
+    out = tmp_path / "kpca"
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "kernel-pca", "--holdout", "0",
+                                      "--set", "dataset.n_samples=300", "--reporter", "metrics-table",
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    X = SwissRoll(SwissRoll.Options(n_samples=300)).load(0).X
+    scaler = MinMaxScaler().fit(X)
+    expected = KernelPCA(2, kernel="rbf", gamma=10.0, fit_inverse_transform=True, random_state=0)
+    expected.fit(scaler.transform(X))
+    new_rows = scaler.transform(SwissRoll(SwissRoll.Options(n_samples=50)).load(7).X)
+    loaded = dimred.load(out)
+    codes = loaded.transform(scaler.inverse_transform(new_rows))
+    np.testing.assert_allclose(codes, expected.transform(new_rows), atol=1e-8)
+    np.testing.assert_allclose(scaler.transform(loaded.inverse_transform(codes)), expected.inverse_transform(codes),
+                               atol=1e-8)  # fmt: skip
+
+
+def test_kernel_pca_beyond_its_landmarks_fits_a_seeded_sample_and_still_saves(tmp_path):
+    result = dimred.run("swissroll", "kernel-pca", settings={"dataset.n_samples": 400, "model.landmarks": 150},
+                        holdout=0, out=tmp_path / "kpca", reporters=[])  # fmt: skip
+    loaded = dimred.load(tmp_path / "kpca")
+    rows = np.random.default_rng(1).normal(size=(20, 3)) * 5
+    np.testing.assert_allclose(loaded.transform(rows), result.reducer.transform(rows), atol=1e-10)
+    assert result.codes.shape == (400, 2)
