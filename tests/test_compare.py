@@ -14,8 +14,8 @@ from dimred.cli import cli
 
 
 @pytest.mark.parametrize(
-    ("model", "has_rmse"), [("pca", True), ("kernel-pca", True), ("isomap", False), ("tsne", False)]
-)
+    ("model", "has_rmse"), [("pca", True), ("kernel-pca", True), ("isomap", False), ("tsne", False), ("umap", True)]
+)  # umap: umap-learn is in the test extra, so CI runs it like the others
 def test_a_classical_method_goes_through_the_same_run(model, has_rmse, tmp_path):
     result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", model, "--out", str(tmp_path / "r"),
                                       "--set", "dataset.n_samples=400"])  # fmt: skip
