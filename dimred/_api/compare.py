@@ -20,9 +20,9 @@ import numpy as np
 from dimred._api import pipeline
 from dimred._api.run import AUTO, RunResult, run
 from dimred._core.atomic import atomic_path, write_text
-from dimred._core.contracts import ComparisonRecord, Data, Reporter
+from dimred._core.contracts import ComparisonRecord, Reporter
 from dimred._core.errors import DimredError, UsageError
-from dimred._host.resolve import defaults_of, group_settings, instantiate
+from dimred._host.resolve import defaults_of, instantiate
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
 
 MODELS_FOLDER = "models"
@@ -183,7 +183,7 @@ def compare(
     if directory is not None:
         with claimed_directory(directory, overwrite=overwrite):
             _write(comparison, directory)
-            _report(comparison, directory, settings, say)
+            _report(comparison, directory, say)
             if save:
                 _keep_models(comparison, directory / MODELS_FOLDER, say)
         comparison.path = directory
@@ -200,7 +200,7 @@ def _write(comparison: Comparison, directory: Path) -> None:
         _draw_rnx(comparison, directory / "rnx.png")
 
 
-def _report(comparison: Comparison, directory: Path, settings: Mapping[str, Any], echo: Callable[[str], None]) -> None:
+def _report(comparison: Comparison, directory: Path, echo: Callable[[str], None]) -> None:
     """Hand the first seed's codes to the default reporters that show comparisons (``report_comparison``); one
     that fails is skipped with a warning, as in a run."""
     reporters = [instantiate("reporter", name) for name in defaults_of("reporter")]
@@ -208,7 +208,7 @@ def _report(comparison: Comparison, directory: Path, settings: Mapping[str, Any]
     if not reporters or not comparison.runs:
         return
     first = {model: results[0] for model, results in comparison.runs.items()}
-    data = _first_seed_data(comparison.dataset, settings, next(iter(first.values())))
+    data = next(iter(first.values())).data  # every model's first run trained on the same rows
     codes = {model: result.codes for model, result in first.items() if len(result.codes) == len(data.X)}
     record = ComparisonRecord(comparison.dataset, data, codes, directory, echo)
     pipeline.warn_skipped(pipeline.report(reporters, record))
@@ -224,16 +224,3 @@ def _keep_models(comparison: Comparison, folder: Path, echo: Callable[[str], Non
             echo(f"{model} keeps no model file: its fitted state is the training set itself")
         else:
             reducer.save(folder / f"{model}.safetensors", dataset=comparison.dataset)
-
-
-def _first_seed_data(dataset: str, settings: Mapping[str, Any], result: RunResult) -> Data:
-    """The rows the runs of seed 0 trained on, loaded again with their labels and images (runs keep only codes);
-    the colour values alone where the rows cannot be matched (data streamed from a file is sampled)."""
-    source = instantiate("dataset", dataset, group_settings(settings).get("dataset", {}))
-    data, _X = pipeline.load_data(source, 0)
-    fraction = result.config.get("holdout") or 0.0
-    if fraction:
-        data = data.rows(pipeline.split_rows(len(data.X), data.labels, fraction, 0)[0])
-    if len(data.X) != len(result.codes):
-        return Data(np.empty((len(result.codes), 0)), color=result.color)
-    return data

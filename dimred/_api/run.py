@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline
+from dimred._core.contracts import Data
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, modelfile
@@ -40,9 +41,14 @@ class RunResult:
     path: Path | None
     config: dict[str, Any]
     codes: np.ndarray
-    color: np.ndarray | None = None  # the dataset's colour values, for plots
+    data: Data | None = field(default=None, repr=False)  # the rows the codes belong to (labels, colours, images)
     make_reducer: Callable[[], Reducer] | None = field(default=None, repr=False)
     failures: list[str] = field(default_factory=list)  # metrics and reporters that failed and were skipped
+
+    @property
+    def color(self) -> np.ndarray | None:
+        """The dataset's colour values of the rows, for plots."""
+        return None if self.data is None else self.data.color
 
     @functools.cached_property
     def reducer(self) -> Reducer | None:
@@ -200,4 +206,4 @@ def run(
         failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)
     pipeline.warn_skipped(failures)
     make_reducer = None if outcome.model is None else outcome.model.reducer
-    return RunResult(metrics, outcome.history, directory, config, record.codes, data.color, make_reducer, failures)
+    return RunResult(metrics, outcome.history, directory, config, record.codes, data, make_reducer, failures)
