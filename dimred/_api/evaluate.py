@@ -3,7 +3,6 @@ training results."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,8 +87,7 @@ def evaluate(
     for timing in ("train_seconds", "transform_seconds", "evaluated_rows"):
         metrics.pop(timing)
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
-    claim = contextlib.nullcontext() if directory is None else claimed_directory(directory)
-    with claim:
+    with claimed_directory(directory):
         if directory is not None:
             config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
                       "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip

@@ -3,7 +3,6 @@ does."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -175,9 +174,7 @@ def run(
     if resume:
         check_resumable(directory, config)
     # everything is checked: from here on a failure removes the run directory (or marks it failed)
-    claim = contextlib.nullcontext() if directory is None else claimed_directory(
-        directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT)  # fmt: skip
-    with claim:
+    with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT):
         if directory is not None and not resume:
             write_json(directory / "config.json", config)
         outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, directory=directory,

@@ -38,16 +38,19 @@ def default_run_directory(dataset: str, model: str) -> Path:
 
 
 @contextlib.contextmanager
-def claimed_directory(path: Path, *, overwrite: bool = False, resume: bool = False,
-                      resumable_by: str | None = None) -> Iterator[Path]:  # fmt: skip
+def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: bool = False,
+                      resumable_by: str | None = None) -> Iterator[Path | None]:  # fmt: skip
     """Create (or take over) the folder ``path`` for one run and hold an exclusive lock on it while the block
     writes into it.
 
     An existing non-empty folder is used only with ``overwrite`` or ``resume``, or when a failed run left it (it
     holds FAILED_MARKER). When the block fails (an error, Ctrl-C, SIGTERM), a folder this run created is removed
     with everything in it, unless it holds the file ``resumable_by`` (a checkpoint); a folder that is kept is
-    marked failed, so it never looks like a finished run.
+    marked failed, so it never looks like a finished run. ``path`` None (nothing is written) claims nothing.
     """
+    if path is None:
+        yield None
+        return
     check_claimable(path, overwrite=overwrite, resume=resume)
     created = not path.exists()
     try:
