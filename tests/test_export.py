@@ -17,7 +17,7 @@ from dimred._core.errors import UsageError
 onnx = pytest.importorskip("onnx")  # a fallback: the test extra installs onnx and onnxruntime
 ort = pytest.importorskip("onnxruntime")
 
-MODELS = ("mlp-ae", "geo-ae", "vae", "ne-ae")
+MODELS = ("mlp-ae", "geo-ae", "vae")
 QUICK = {"steps": 50, "batch_size": 100, "random_state": 0}
 TOLERANCE = 1e-5
 
