@@ -41,11 +41,12 @@ def main() -> None:
     arguments = parser.parse_args()
     result = dimred.run(dataset="swissroll", model="mlp-ae", steps=50, out=None, reporters=[])
     X_raw = SwissRoll(SwissRoll.Options(n_samples=arguments.n)).load(1).X
-    X = result.scaler.transform(torch.from_numpy(X_raw).float())
+    reducer = result.reducer
+    X = reducer.scaler_.transform(torch.from_numpy(X_raw).float())
     rows = []
     for batch in (1 << 14, 1 << 16, 1 << 18):
         rate, seconds = best_rate(
-            lambda b=batch: evaluation.encode(result.module, X, b), arguments.n, arguments.repeats
+            lambda b=batch: evaluation.encode(reducer.module_, X, b), arguments.n, arguments.repeats
         )
         rows.append([f"dimred mlp-ae (batch {batch})", arguments.n, statistics.median(seconds), rate])
     X_numpy = X.numpy().astype(np.float64)

@@ -17,7 +17,7 @@ from dimred._core.errors import UsageError
 onnx = pytest.importorskip("onnx")  # a fallback: the test extra installs onnx and onnxruntime
 ort = pytest.importorskip("onnxruntime")
 
-MODELS = ("mlp-ae", "geo-ae", "vae")
+MODELS = ("mlp-ae", "geo-ae", "vae", "ne-ae")
 QUICK = {"steps": 50, "batch_size": 100, "random_state": 0}
 TOLERANCE = 1e-5
 
@@ -30,8 +30,20 @@ def roll() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return load_digits().data
+
+
+@pytest.fixture(scope="module")
 def trained(roll) -> dict[str, dimred.Reducer]:
     return {model: dimred.Reducer(model=model, **QUICK).fit(roll) for model in MODELS}
+
+
+@pytest.fixture(scope="module")
+def trained_on_digits(digits) -> dict[str, dimred.Reducer]:
+    return {model: dimred.Reducer(model=model, **QUICK).fit(digits) for model in MODELS}
 
 
 def _sessions(paths):
@@ -47,15 +59,17 @@ def _rows(roll: np.ndarray, dtype) -> dict[str, np.ndarray]:
     return {"real": roll.astype(dtype), "random": random.astype(dtype)}
 
 
+@pytest.mark.parametrize("data", ["roll", "digits"])
 @pytest.mark.parametrize("model", MODELS)
-def test_onnx_runtime_reproduces_transform_and_inverse_transform(model, trained, roll, tmp_path):
-    reducer = trained[model]
+def test_onnx_runtime_reproduces_transform_and_inverse_transform(model, data, request, tmp_path):
+    reducer = request.getfixturevalue("trained" if data == "roll" else "trained_on_digits")[model]
+    rows_by_kind = _rows(request.getfixturevalue(data), np.float32)
     paths = reducer.to_onnx(tmp_path / "onnx")
     assert paths == {"encoder": tmp_path / "onnx" / "encoder.onnx", "decoder": tmp_path / "onnx" / "decoder.onnx"}
     encoder, decoder = _sessions(paths)
     assert [node.name for node in encoder.get_inputs()] == ["rows"]
     assert [node.name for node in decoder.get_inputs()] == ["codes"]
-    for kind, rows in _rows(roll, np.float32).items():
+    for kind, rows in rows_by_kind.items():
         codes = encoder.run(None, {"rows": rows})[0]
         expected_codes = reducer.transform(rows)
         assert codes.dtype == np.float32
@@ -65,6 +79,18 @@ def test_onnx_runtime_reproduces_transform_and_inverse_transform(model, trained,
         expected = reducer.inverse_transform(expected_codes)
         assert reconstruction.shape == rows.shape
         np.testing.assert_allclose(reconstruction, expected, rtol=0, atol=TOLERANCE, err_msg=f"{model} rows, {kind}")
+
+
+def test_onnx_runtime_on_all_threads_gives_the_same_values(trained_on_digits, digits, tmp_path):
+    """The network computes in float64 on both sides, so ONNX Runtime's own threads and kernels cannot show."""
+    reducer = trained_on_digits["ne-ae"]
+    paths = reducer.to_onnx(tmp_path)
+    encoder, decoder = (ort.InferenceSession(str(paths[role])) for role in ("encoder", "decoder"))
+    rows = digits.astype(np.float32)
+    codes = encoder.run(None, {"rows": rows})[0]
+    np.testing.assert_allclose(codes, reducer.transform(rows), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(decoder.run(None, {"codes": codes})[0], reducer.inverse_transform(codes), rtol=0,
+                               atol=1e-5)  # fmt: skip
 
 
 def test_the_batch_size_is_dynamic(trained, roll, tmp_path):

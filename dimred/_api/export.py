@@ -28,30 +28,32 @@ DECODER_FILE = "decoder.onnx"
 INSTALL_HINT = "pip install 'dimred[onnx]'"
 
 
-class _Encoder(torch.nn.Module):
+class _Wrapper(torch.nn.Module):
+    """The network with the training scaler, computing as dimred does on the CPU: the scaler in the model's
+    dtype, the network in ``network``'s (float64 for a float32 model), the result rounded to the model's dtype."""
+
+    def __init__(self, network: torch.nn.Module, offset: torch.Tensor, factor: torch.Tensor) -> None:
+        super().__init__()
+        self.network = network
+        self.register_buffer("offset", offset)
+        self.register_buffer("factor", factor)
+
+    def in_network_dtype(self, values: torch.Tensor) -> torch.Tensor:
+        return values.to(next(self.network.parameters()).dtype)
+
+
+class _Encoder(_Wrapper):
     """Raw rows -> codes: the scaler's ``(x - offset) * factor`` and then the network's ``encode``."""
 
-    def __init__(self, module: torch.nn.Module, offset: torch.Tensor, factor: torch.Tensor) -> None:
-        super().__init__()
-        self.module = module
-        self.register_buffer("offset", offset)
-        self.register_buffer("factor", factor)
-
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
-        return self.module.encode((rows - self.offset) * self.factor)
+        return self.network.encode(self.in_network_dtype((rows - self.offset) * self.factor)).to(rows.dtype)
 
 
-class _Decoder(torch.nn.Module):
+class _Decoder(_Wrapper):
     """Codes -> raw rows: the network's ``decode`` and then the scaler undone, ``x / factor + offset``."""
 
-    def __init__(self, module: torch.nn.Module, offset: torch.Tensor, factor: torch.Tensor) -> None:
-        super().__init__()
-        self.module = module
-        self.register_buffer("offset", offset)
-        self.register_buffer("factor", factor)
-
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.module.decode(codes) / self.factor + self.offset
+        return self.network.decode(self.in_network_dtype(codes)).to(codes.dtype) / self.factor + self.offset
 
 
 def _as_reducer(reducer_or_path: Reducer | str | Path) -> Reducer:
@@ -83,10 +85,11 @@ def export_onnx(
 
     ``reducer_or_path`` is a fitted ``dimred.Reducer``, a run directory or a model file. The encoder's input
     ``rows`` (batch x n_features, raw units) gives ``codes`` (batch x n_components); the decoder's input
-    ``codes`` gives ``rows``. The tensors are the model's dtype (float32, or float64 for a float64 model); the
-    batch size is dynamic. Existing files are replaced only with ``overwrite``; each file is written to a
-    temporary file and renamed into place. Each file's metadata (``dimred.*`` properties) names the model
-    plugin, its options, the feature names and the sizes.
+    ``codes`` gives ``rows``. The inputs and outputs are the model's dtype (float32, or float64 for a float64
+    model) and the network computes in float64, as ``Reducer.transform`` does on the CPU, so ONNX Runtime's
+    results are dimred's up to float32 rounding; the batch size is dynamic. Existing files are replaced only
+    with ``overwrite``; each file is written to a temporary file and renamed into place. Each file's metadata
+    (``dimred.*`` properties) names the model plugin, its options, the feature names and the sizes.
     """
     onnx = _require_onnx()
     reducer = _as_reducer(reducer_or_path)
@@ -109,9 +112,9 @@ def export_onnx(
                 raise UsageError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
     directory.mkdir(parents=True, exist_ok=True)
 
-    # A CPU copy in eval mode: the user's estimator keeps its device and mode.
-    network = copy.deepcopy(module).to("cpu").eval()
+    # A CPU copy in eval mode, in the precision dimred computes in on the CPU: the estimator keeps its own.
     dtype = reducer.scaler_.offset.dtype
+    network = copy.deepcopy(module).to("cpu", torch.float64).eval()
     offset = reducer.scaler_.offset.detach().to("cpu", dtype).clone()
     factor = reducer.scaler_.factor.detach().to("cpu", dtype).clone()
     n_features, n_components = int(reducer.n_features_in_), int(reducer.n_components_)

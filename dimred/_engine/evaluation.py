@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from dimred._core import measures as metrics
 from dimred._core.contracts import Metric, MetricContext
 from dimred._core.errors import DimredError, PluginError, blame
 
-EVAL_BATCH = 1 << 16
+EVAL_BATCH = 1 << 14  # rows per forward pass; bounds the float64 copies (100 MB for 784 columns)
 METRIC_SAMPLE = 5000  # neighbourhood metrics beyond this many points use a seeded random subsample
 NEIGHBOURS = 10
 FEW_ROWS = 20
@@ -28,17 +29,55 @@ FAILED_METRICS = "failed_metrics"  # the metrics key that maps each metric plugi
 @torch.inference_mode()
 def encode(module: torch.nn.Module, X: torch.Tensor, batch: int = EVAL_BATCH) -> torch.Tensor:
     """The codes of every row of ``X``, computed in eval mode in batches; all finite, or an error."""
-    module.eval()
-    codes = torch.cat([module.encode(X[start : start + batch]) for start in range(0, len(X), batch)])
-    return _finite(codes, "codes")
+    network, compute_dtype = _inference_network(module, X)
+    parts = [network.encode(X[start : start + batch].to(compute_dtype)) for start in range(0, len(X), batch)]
+    return _finite(torch.cat(parts).to(X.dtype), "codes")
 
 
 @torch.inference_mode()
 def decode(module: torch.nn.Module, Z: torch.Tensor, batch: int = EVAL_BATCH) -> torch.Tensor:
     """The reconstructions of every code in ``Z``, computed in eval mode in batches; all finite, or an error."""
+    network, compute_dtype = _inference_network(module, Z)
+    parts = [network.decode(Z[start : start + batch].to(compute_dtype)) for start in range(0, len(Z), batch)]
+    return _finite(torch.cat(parts).to(Z.dtype), "reconstructions")
+
+
+def _inference_network(module: torch.nn.Module, values: torch.Tensor) -> tuple[torch.nn.Module, torch.dtype]:
+    """The network that maps ``values``, in eval mode, and the dtype it computes in.
+
+    On the CPU a float32 network runs as a float64 copy whose results are rounded back to float32: they are
+    then the float32 rounding of the exact result, whatever order a matrix product's terms are summed in (the
+    batch size, ONNX Runtime's kernels: the ONNX export computes the same way). Elsewhere the network runs as
+    it is.
+    """
     module.eval()
-    rows = torch.cat([module.decode(Z[start : start + batch]) for start in range(0, len(Z), batch)])
-    return _finite(rows, "reconstructions")
+    if values.device.type != "cpu" or values.dtype != torch.float32:
+        return module, values.dtype
+    return _float64_copy(module), torch.float64
+
+
+_FLOAT64_COPIES: weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module] = weakref.WeakKeyDictionary()
+
+
+def _float64_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A float64 copy of ``module`` in eval mode, holding its current weights.
+
+    Copying a module is slow next to a small batch, so the copy is kept between calls and only its tensors are
+    refreshed each time: an optimizer may update weights in ways no version counter records.
+    """
+    tensors = _tensors(module)
+    kept = _FLOAT64_COPIES.get(module)
+    if kept is None or [tensor.shape for tensor in _tensors(kept)] != [tensor.shape for tensor in tensors]:
+        kept = _FLOAT64_COPIES[module] = copy.deepcopy(module).double().eval()
+    else:
+        with torch.no_grad():
+            for target, source in zip(_tensors(kept), tensors, strict=True):
+                target.copy_(source)
+    return kept
+
+
+def _tensors(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [*module.parameters(), *module.buffers()]
 
 
 def _finite(values: torch.Tensor, what: str) -> torch.Tensor:
