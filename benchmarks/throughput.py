@@ -3,7 +3,8 @@
     python benchmarks/throughput.py [--n 2000000] [--repeats 5]
 
 Trains a short default model (throughput does not depend on how well it is trained), then encodes n swiss-roll
-points in large batches under torch.inference_mode, as ``dimred encode`` and the metrics do. Writes
+points in large batches under torch.inference_mode, as ``dimred encode`` and the metrics do (on the CPU: a float64
+copy of the network, results rounded to float32), and the float32 network itself for comparison. Writes
 results/throughput.json.
 """
 
@@ -34,6 +35,13 @@ def best_rate(encode: Callable[[], object], n: int, repeats: int) -> tuple[float
     return n / statistics.median(seconds), seconds
 
 
+@torch.inference_mode()
+def float32_network(module: torch.nn.Module, X: torch.Tensor, batch: int) -> torch.Tensor:
+    """The network run as it is, in float32: what dimred's CPU inference did before it computed in float64."""
+    module.eval()
+    return torch.cat([module.encode(X[start : start + batch]) for start in range(0, len(X), batch)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2_000_000)
@@ -49,6 +57,9 @@ def main() -> None:
             lambda b=batch: evaluation.encode(reducer.module_, X, b), arguments.n, arguments.repeats
         )
         rows.append([f"dimred mlp-ae (batch {batch})", arguments.n, statistics.median(seconds), rate])
+    # What the float64 computation costs: the float32 network itself, one batch size, same rows.
+    rate, seconds = best_rate(lambda: float32_network(reducer.module_, X, 1 << 14), arguments.n, arguments.repeats)
+    rows.append(["float32 network (batch 16384)", arguments.n, statistics.median(seconds), rate])
     X_numpy = X.numpy().astype(np.float64)
     pca = PCA(n_components=2).fit(X_numpy[:100_000])
     rate, seconds = best_rate(lambda: pca.transform(X_numpy), arguments.n, arguments.repeats)

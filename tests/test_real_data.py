@@ -163,6 +163,23 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
     assert model.hidden_widths(64) == (128, 128)
     assert model.hidden_widths(784) == (256, 256)
     assert model.training_defaults(1437, 64)["steps"] == 718
+    assert (model.input_mask(3), model.input_mask(64)) == (0.0, 0.1)
+    assert NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(mask=0.3)).input_mask(3) == 0.3
+
+
+def test_ne_ae_masks_wide_input_while_training_only():
+    torch.manual_seed(0)
+    network = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(noise=0.0)).build(64)
+    first_layer_input = []
+    network.encoder[0].register_forward_hook(lambda _layer, inputs, _output: first_layer_input.append(inputs[0]))
+    rows = torch.ones(200, 64)
+    network.train().encode(rows)
+    network.eval().encode(rows)
+    zeroed = (first_layer_input[0] == 0).double().mean().item()
+    assert 0.07 < zeroed < 0.13
+    assert torch.equal(first_layer_input[1], rows)
+    with pytest.raises(ValueError, match="mask"):
+        NeighbourEmbeddingAutoencoder.Options(mask=1.0)
 
 
 @pytest.mark.slow

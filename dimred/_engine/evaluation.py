@@ -59,6 +59,7 @@ def _inference_network(module: torch.nn.Module, values: torch.Tensor) -> tuple[t
 _FLOAT64_COPIES: weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module] = weakref.WeakKeyDictionary()
 
 
+@torch.inference_mode()  # the copy's tensors are inference tensors, made and refreshed in inference mode only
 def _float64_copy(module: torch.nn.Module) -> torch.nn.Module:
     """A float64 copy of ``module`` in eval mode, holding its current weights.
 
@@ -70,9 +71,8 @@ def _float64_copy(module: torch.nn.Module) -> torch.nn.Module:
     if kept is None or [tensor.shape for tensor in _tensors(kept)] != [tensor.shape for tensor in tensors]:
         kept = _FLOAT64_COPIES[module] = copy.deepcopy(module).double().eval()
     else:
-        with torch.no_grad():
-            for target, source in zip(_tensors(kept), tensors, strict=True):
-                target.copy_(source)
+        for target, source in zip(_tensors(kept), tensors, strict=True):
+            target.copy_(source)
     return kept
 
 
