@@ -132,7 +132,7 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
         hidden: tuple[int, ...] = option((), "encoder widths; empty: 128,128 up to 128 input columns, else 256,256")
         dropout: float = option(0.0, "dropout after every hidden layer")
         batch_norm: bool = option(False, "BatchNorm1d in front of the decoder")
-        noise: float = option(0.05, "standard deviation of Gaussian noise added to the input while training")
+        noise: float = option(0.05, "standard deviation of uniform noise added to the input while training")
         mask: float | None = option(
             None, f"share of input values zeroed while training [default: {WIDE_ROWS_MASK} from {MASKED_FROM} columns]"
         )
@@ -186,16 +186,29 @@ def _layer_norm_autoencoder(n_features: int, widths: tuple[int, ...], mask: floa
             self.decoder = stack(options.n_components, n_features, widths[::-1])
 
         def encode(self, x: torch.Tensor) -> torch.Tensor:
-            if self.training and mask:
-                x = x * (torch.rand_like(x) >= mask).to(x.dtype)
-            if self.training and options.noise:
-                x = x + options.noise * torch.randn_like(x)
+            if self.training and (mask or options.noise):
+                x = _corrupt(x, mask, options.noise)
             return self.encoder(x)
 
         def decode(self, z: torch.Tensor) -> torch.Tensor:
             return self.decoder(z)
 
     return LayerNormAutoencoder()
+
+
+def _corrupt(x: Any, mask: float, noise: float) -> Any:
+    """``x`` with a share ``mask`` of its values zeroed and uniform noise of standard deviation ``noise`` added
+    to the rest, both from one 16-bit random number per value (four per 64-bit draw): torch.rand_like and
+    randn_like took a sixth of a step on MNIST-5k, this takes a fraction of that."""
+    import torch
+
+    bits = torch.empty((x.numel() + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
+    draws = bits.view(torch.int16)[: x.numel()].view(x.shape)
+    threshold = round(mask * 65536) - 32768  # a draw below this zeroes its value
+    # The kept values' draws are uniform over [threshold, 32767]: centred and scaled to the wanted deviation.
+    scale = noise * math.sqrt(12) / (32768 - threshold)
+    noisy = x + (draws.to(x.dtype) - (threshold + 32767) / 2) * scale
+    return noisy if threshold == -32768 else torch.where(draws >= threshold, noisy, 0.0)
 
 
 @hookimpl

@@ -167,16 +167,20 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
     assert NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(mask=0.3)).input_mask(3) == 0.3
 
 
-def test_ne_ae_masks_wide_input_while_training_only():
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_ne_ae_masks_and_noises_wide_input_while_training_only(noise):
     torch.manual_seed(0)
-    network = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(noise=0.0)).build(64)
+    network = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(noise=noise)).build(64)
     first_layer_input = []
     network.encoder[0].register_forward_hook(lambda _layer, inputs, _output: first_layer_input.append(inputs[0]))
-    rows = torch.ones(200, 64)
+    rows = torch.ones(500, 64)
     network.train().encode(rows)
     network.eval().encode(rows)
-    zeroed = (first_layer_input[0] == 0).double().mean().item()
-    assert 0.07 < zeroed < 0.13
+    seen = first_layer_input[0]
+    assert 0.09 < (seen == 0).double().mean().item() < 0.11
+    kept = seen[seen != 0] - 1
+    assert abs(kept.std().item() - noise) < 0.002
+    assert abs(kept.mean().item()) < 0.002
     assert torch.equal(first_layer_input[1], rows)
     with pytest.raises(ValueError, match="mask"):
         NeighbourEmbeddingAutoencoder.Options(mask=1.0)
