@@ -191,9 +191,11 @@ def test_ne_ae_beats_mlp_ae_on_held_out_digits(tmp_path):
     result = invoke("run", "--dataset", "digits", "--model", "ne-ae", "--holdout", "0.2", "--out", str(tmp_path / "ne"))
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "ne" / "metrics.json").read_text())
+    # Each bound lies between the two models' per-seed figures in benchmarks/real_data.py (seeds 0-2):
+    # ne-ae T 0.965-0.972, acc 0.947-0.964, RMSE 0.166-0.168; mlp-ae T 0.932-0.946, acc 0.853-0.883, RMSE >= 0.173.
     assert metrics["holdout.trustworthiness"] > 0.95
-    assert metrics["holdout.knn_accuracy"] > 0.95
-    assert metrics["holdout.rmse"] < 0.18
+    assert metrics["holdout.knn_accuracy"] > 0.93
+    assert metrics["holdout.rmse"] < 0.171
 
 
 # -- AnnData files ------------------------------------------------------------------------------------------
