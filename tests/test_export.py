@@ -93,6 +93,19 @@ def test_onnx_runtime_on_all_threads_gives_the_same_values(trained_on_digits, di
                                atol=1e-5)  # fmt: skip
 
 
+@pytest.mark.parametrize("model", ["pca", "kernel-pca"])
+def test_saved_classical_models_export_too(model, digits, tmp_path):
+    """Their modules hold float64 buffers and no parameters; ONNX Runtime reproduces them as it does the networks."""
+    reducer = dimred.run(dataset="digits", model=model, reporters=[], out=None).reducer
+    encoder, decoder = _sessions(reducer.to_onnx(tmp_path))
+    assert encoder.get_inputs()[0].type == "tensor(double)"
+    rows = digits[:300]
+    codes = encoder.run(None, {"rows": rows})[0]
+    np.testing.assert_allclose(codes, reducer.transform(rows), rtol=0, atol=TOLERANCE)
+    np.testing.assert_allclose(decoder.run(None, {"codes": codes})[0], reducer.inverse_transform(codes), rtol=0,
+                               atol=TOLERANCE)  # fmt: skip
+
+
 def test_the_batch_size_is_dynamic(trained, roll, tmp_path):
     reducer = trained["mlp-ae"]
     encoder, decoder = _sessions(reducer.to_onnx(tmp_path))

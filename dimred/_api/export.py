@@ -29,8 +29,8 @@ INSTALL_HINT = "pip install 'dimred[onnx]'"
 
 
 class _Wrapper(torch.nn.Module):
-    """The network with the training scaler, computing as dimred does on the CPU: the scaler in the model's
-    dtype, the network in ``network``'s (float64 for a float32 model), the result rounded to the model's dtype."""
+    """The float64 network with the training scaler, computing as dimred does on the CPU: the scaler in the
+    model's dtype, the network in float64, the result rounded to the model's dtype."""
 
     def __init__(self, network: torch.nn.Module, offset: torch.Tensor, factor: torch.Tensor) -> None:
         super().__init__()
@@ -38,22 +38,19 @@ class _Wrapper(torch.nn.Module):
         self.register_buffer("offset", offset)
         self.register_buffer("factor", factor)
 
-    def in_network_dtype(self, values: torch.Tensor) -> torch.Tensor:
-        return values.to(next(self.network.parameters()).dtype)
-
 
 class _Encoder(_Wrapper):
     """Raw rows -> codes: the scaler's ``(x - offset) * factor`` and then the network's ``encode``."""
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
-        return self.network.encode(self.in_network_dtype((rows - self.offset) * self.factor)).to(rows.dtype)
+        return self.network.encode(((rows - self.offset) * self.factor).double()).to(rows.dtype)
 
 
 class _Decoder(_Wrapper):
     """Codes -> raw rows: the network's ``decode`` and then the scaler undone, ``x / factor + offset``."""
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.network.decode(self.in_network_dtype(codes)).to(codes.dtype) / self.factor + self.offset
+        return self.network.decode(codes.double()).to(codes.dtype) / self.factor + self.offset
 
 
 def _as_reducer(reducer_or_path: Reducer | str | Path) -> Reducer:
