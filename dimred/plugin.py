@@ -3,7 +3,7 @@
     from dimred.plugin import Dataset, Data, hookimpl, option
 
 Anything not exported here (or from ``dimred`` itself) is private and may change. The torch building blocks
-(``MLPNetwork``, ``FastDropout``, ``perceptron``) and neighbour graphs (``knn_graph``,
+(``MLPNetwork``, ``FastDropout``, ``perceptron``, ``random_int16``) and neighbour graphs (``knn_graph``,
 ``fuzzy_neighbour_graph``, ``NeighbourGraph``) load on first use, so listing plugins does not import torch.
 """
 
@@ -44,6 +44,7 @@ _TORCH_BLOCKS = {
     "MLPNetwork": "dimred._core.networks",
     "FastDropout": "dimred._core.networks",
     "perceptron": "dimred._core.networks",
+    "random_int16": "dimred._core.networks",
     "NeighbourGraph": "dimred._core.graphs",
     "fuzzy_neighbour_graph": "dimred._core.graphs",
     "knn_graph": "dimred._core.graphs",
@@ -82,6 +83,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "knn_graph",
     "option",
     "perceptron",
+    "random_int16",
     "read_matrix",
 ]
 

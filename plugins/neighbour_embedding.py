@@ -198,12 +198,13 @@ def _layer_norm_autoencoder(n_features: int, widths: tuple[int, ...], mask: floa
 
 def _corrupt(x: Any, mask: float, noise: float) -> Any:
     """``x`` with a share ``mask`` of its values zeroed and uniform noise of standard deviation ``noise`` added
-    to the rest, both from one 16-bit random number per value (four per 64-bit draw): torch.rand_like and
+    to the rest, both from one 16-bit random number per value: torch.rand_like and
     randn_like took a sixth of a step on MNIST-5k, this takes a fraction of that."""
     import torch
 
-    bits = torch.empty((x.numel() + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
-    draws = bits.view(torch.int16)[: x.numel()].view(x.shape)
+    from dimred.plugin import random_int16
+
+    draws = random_int16(x.shape, x.device)
     threshold = round(mask * 65536) - 32768  # a draw below this zeroes its value
     # The kept values' draws are uniform over [threshold, 32767]: centred and scaled to the wanted deviation.
     scale = noise * math.sqrt(12) / (32768 - threshold)
