@@ -188,12 +188,12 @@ def check_loss_plugin(
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(32, 3, generator=generator)
     plugin.prepare(TrainingData(X=x.numpy().astype(np.float64), seed=0, n_components=2, device=torch.device("cpu")))
+    index, drawn = _rows_of_a_step(plugin, generator)
     z = torch.rand(32, 2, generator=generator, requires_grad=True)
-    x_hat = torch.rand(32, 3, generator=generator, requires_grad=True)
+    x_hat = torch.rand(drawn, 3, generator=generator, requires_grad=True)  # added rows are not decoded
     extra_tensors = {name: torch.randn(32, *shape, generator=generator, requires_grad=True)
                      for name, shape in (extras or {}).items()}  # fmt: skip
-    index, drawn = _rows_of_a_step(plugin, generator)
-    batch = Batch(x=x[index], z=z, x_hat=x_hat, index=index, extras=extra_tensors, drawn=drawn)
+    batch = Batch(x=x[index[:drawn]], z=z, x_hat=x_hat, index=index, extras=extra_tensors, drawn=drawn)
     value = plugin(batch)
     _expect(isinstance(value, torch.Tensor) and value.ndim == 0, f"loss '{cls.name}' must return a scalar tensor")
     _expect(bool(torch.isfinite(value)), f"loss '{cls.name}' is not finite on ordinary data")

@@ -50,6 +50,22 @@ class CountingLoss(Loss):
         return (batch.x_hat - batch.x).square().mean()
 
 
+class NextRowLoss(Loss):
+    """Adds the next row to each drawn row and pulls their codes together; records what each step gave it."""
+
+    name = "next-row"
+    description = "pulls each drawn row's code towards the next row's"
+    seen: list[tuple[int, int, int, int, int]] = []
+
+    def extra_rows(self, index, generator):
+        return (index + 1) % 64
+
+    def __call__(self, batch):
+        NextRowLoss.seen.append((batch.drawn, len(batch.index), len(batch.z), len(batch.x), len(batch.x_hat)))
+        assert batch.x.shape == batch.x_hat.shape
+        return (batch.z[: batch.drawn] - batch.z[batch.drawn :]).square().mean()
+
+
 class Collector(Reporter):
     name = "collector"
     description = "keeps the last run it saw"
@@ -76,6 +92,12 @@ def test_register_losses(register_in_process):
     register_in_process(plugin_module("loss_only", register_losses=lambda register: register(CountingLoss)))
     dimred.run(dataset="swissroll", model="mlp-ae", loss="counting-mse", reporters=[], **QUICK)
     assert CountingLoss.calls == 3
+
+
+def test_rows_a_loss_adds_are_encoded_but_not_decoded(register_in_process):
+    register_in_process(plugin_module("next_row", register_losses=lambda register: register(NextRowLoss)))
+    dimred.run(dataset="swissroll", model="mlp-ae", loss="mse+next-row", batch_size=16, reporters=[], **QUICK)
+    assert NextRowLoss.seen == [(16, 32, 32, 16, 16)] * 3
 
 
 def test_register_reporters(register_in_process):

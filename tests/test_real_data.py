@@ -127,7 +127,7 @@ def test_the_tsne_loss_matches_a_brute_force_computation():
     heads = torch.arange(0, 16)
     index = torch.cat([heads, loss.extra_rows(heads, generator)])
     z = torch.randn(32, 2, generator=generator)
-    value = loss(Batch(x=torch.zeros(32, 3), z=z, x_hat=torch.zeros(32, 3), index=index, drawn=16))
+    value = loss(Batch(x=torch.zeros(16, 3), z=z, x_hat=torch.zeros(16, 3), index=index, drawn=16))
     pool = torch.linspace(0, 15, 8).long()
     expected = []
     for i in range(16):
@@ -163,11 +163,12 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
     assert model.hidden_widths(64) == (128, 128)
     assert model.hidden_widths(784) == (256, 256)
     assert model.training_defaults(1437, 64)["steps"] == 718
-    assert (model.input_mask(3), model.input_mask(64)) == (0.0, 0.1)
-    assert NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(mask=0.3)).input_mask(3) == 0.3
+    assert (model.input_corruption(3), model.input_corruption(64)) == ((0.0, 0.05), (0.1, 0.1))
+    chosen = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(mask=0.3, noise=0.0))
+    assert chosen.input_corruption(3) == chosen.input_corruption(64) == (0.3, 0.0)
 
 
-@pytest.mark.parametrize("noise", [0.0, 0.05])
+@pytest.mark.parametrize("noise", [0.0, 0.05, 0.1])
 def test_ne_ae_masks_and_noises_wide_input_while_training_only(noise):
     torch.manual_seed(0)
     network = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(noise=noise)).build(64)
@@ -184,6 +185,8 @@ def test_ne_ae_masks_and_noises_wide_input_while_training_only(noise):
     assert torch.equal(first_layer_input[1], rows)
     with pytest.raises(ValueError, match="mask"):
         NeighbourEmbeddingAutoencoder.Options(mask=1.0)
+    with pytest.raises(ValueError, match="noise"):
+        NeighbourEmbeddingAutoencoder.Options(noise=-0.1)
 
 
 @pytest.mark.slow

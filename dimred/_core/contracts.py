@@ -126,7 +126,10 @@ class Model(Plugin):
 @dataclass(frozen=True)
 class Batch:
     """One training step's tensors: the input rows, their codes and reconstructions, their row numbers (None
-    when the batch is every row, in order), and the extra tensors the model's ``encode_for_training`` returned."""
+    when the batch is every row, in order), and the extra tensors the model's ``encode_for_training`` returned.
+
+    Rows a loss adds (``Loss.extra_rows``) are encoded, not decoded: ``z``, ``index`` and ``extras`` hold the
+    ``drawn`` rows and then the added ones, ``x`` and ``x_hat`` the drawn rows only."""
 
     x: torch.Tensor
     z: torch.Tensor
@@ -172,7 +175,8 @@ class Loss(Plugin):
 
     def extra_rows(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Row numbers to train on beside the drawn rows ``index`` in this step (a neighbour of each, say); they
-        are appended after the drawn rows, so ``batch.drawn`` tells them apart. Draw randomness from
+        are appended after the drawn rows, so ``batch.drawn`` tells them apart, and only encoded (a step does
+        not decode them, see ``Batch``). Draw randomness from
         ``generator`` only (it is saved in checkpoints). At most one loss of a run may add rows."""
         raise NotImplementedError
 

@@ -92,13 +92,14 @@ class EncodeDecode(torch.nn.Module):
         super().__init__()
         self.module = module
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Codes, reconstructions and the extra tensors of a model with ``encode_for_training``."""
+    def forward(self, x: torch.Tensor, decoded: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Codes of every row, reconstructions of the first ``decoded`` (the rows a loss added to the step are
+        only encoded), and the extra tensors of a model with ``encode_for_training``."""
         if hasattr(self.module, "encode_for_training"):
             z, extras = self.module.encode_for_training(x)
         else:
             z, extras = self.module.encode(x), {}
-        return z, self.module.decode(z), dict(extras)
+        return z, self.module.decode(z[:decoded]), dict(extras)
 
 
 def data_parallel(module: torch.nn.Module, world: World, device: torch.device) -> torch.nn.Module:

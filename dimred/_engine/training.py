@@ -136,10 +136,10 @@ class Trainer:
                 index = torch.arange(len(self.X), device=self.X.device) if index is None else index
                 index = torch.cat([index, self.adds_rows.extra_rows(index, self.generator)])
                 x = self.X[index]
-            z, x_hat, extras = self.forward(x)
+            z, x_hat, extras = self.forward(x, drawn)
             if self.step == logged_step:  # a plugin that breaks its contract shows it on the first step
-                _check_outputs(x, z, x_hat)
-            batch = Batch(x=x, z=z, x_hat=x_hat, index=index, extras=extras, drawn=drawn)
+                _check_outputs(x, z, x_hat, drawn)
+            batch = Batch(x=x[:drawn], z=z, x_hat=x_hat, index=index, extras=extras, drawn=drawn)
             values = torch.stack([self._loss(term, batch, check=self.step == logged_step) for term in self.terms])
             loss = (weights * values).sum()
             self.optimizer.zero_grad()
@@ -211,9 +211,9 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _check_outputs(x: torch.Tensor, z: Any, x_hat: Any) -> None:
-    """The network's codes must be one row per input row and its reconstructions the input's shape."""
+def _check_outputs(x: torch.Tensor, z: Any, x_hat: Any, decoded: int) -> None:
+    """The network's codes must be one row per input row and its reconstructions the decoded rows' shape."""
     if not isinstance(z, torch.Tensor) or z.ndim != 2 or len(z) != len(x):
         raise ValueError(f"its encode must return codes of shape ({len(x)}, n_components), got {_describe(z)}")
-    if not isinstance(x_hat, torch.Tensor) or x_hat.shape != x.shape:
-        raise ValueError(f"its decode must return rows of shape {tuple(x.shape)}, got {_describe(x_hat)}")
+    if not isinstance(x_hat, torch.Tensor) or x_hat.shape != x[:decoded].shape:
+        raise ValueError(f"its decode must return rows of shape {tuple(x[:decoded].shape)}, got {_describe(x_hat)}")
