@@ -176,8 +176,8 @@ class Loss(Plugin):
     def extra_rows(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Row numbers to train on beside the drawn rows ``index`` in this step (a neighbour of each, say); they
         are appended after the drawn rows, so ``batch.drawn`` tells them apart, and only encoded (a step does
-        not decode them, see ``Batch``). Draw randomness from
-        ``generator`` only (it is saved in checkpoints). At most one loss of a run may add rows."""
+        not decode them, see ``Batch``). Draw randomness from ``generator`` only (it is saved in checkpoints).
+        At most one loss of a run may add rows."""
         raise NotImplementedError
 
     def __call__(self, batch: Batch) -> torch.Tensor:
