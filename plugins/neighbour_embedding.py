@@ -159,10 +159,9 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
         regularises the encoder where many columns carry overlapping information: masking raised held-out
         trustworthiness, kNN preservation and accuracy on MNIST-5k, noise 0.1 instead of 0.05 the accuracy on
         digits (benchmarks/real_data.py); a few columns, as in a 3-D roll, are each needed."""
-        wide = n_features >= WIDE_FROM
-        mask = self.options.mask if self.options.mask is not None else WIDE_ROWS_MASK if wide else 0.0
-        noise = self.options.noise if self.options.noise is not None else WIDE_ROWS_NOISE if wide else NARROW_ROWS_NOISE
-        return mask, noise
+        mask, noise = (WIDE_ROWS_MASK, WIDE_ROWS_NOISE) if n_features >= WIDE_FROM else (0.0, NARROW_ROWS_NOISE)
+        chosen_mask, chosen_noise = self.options.mask, self.options.noise
+        return (mask if chosen_mask is None else chosen_mask), (noise if chosen_noise is None else chosen_noise)
 
     def training_defaults(self, n_samples: int, n_features: int) -> dict[str, Any]:
         """About 200 passes of every row as a head over its neighbours, within a step budget chosen with
@@ -209,8 +208,8 @@ def _layer_norm_autoencoder(n_features: int, widths: tuple[int, ...], n_componen
 
 def _corrupt(x: Any, mask: float, noise: float) -> Any:
     """``x`` with a share ``mask`` of its values zeroed and uniform noise of standard deviation ``noise`` added
-    to the rest, both from one 16-bit random number per value: torch.rand_like and
-    randn_like took a sixth of a step on MNIST-5k, this takes a fraction of that."""
+    to the rest, both from one 16-bit random number per value: torch.rand_like and randn_like took a sixth of a
+    step on MNIST-5k, this takes a fraction of that."""
     import torch
 
     from dimred.plugin import random_int16

@@ -215,5 +215,6 @@ def _check_outputs(x: torch.Tensor, z: Any, x_hat: Any, decoded: int) -> None:
     """The network's codes must be one row per input row and its reconstructions the decoded rows' shape."""
     if not isinstance(z, torch.Tensor) or z.ndim != 2 or len(z) != len(x):
         raise ValueError(f"its encode must return codes of shape ({len(x)}, n_components), got {_describe(z)}")
-    if not isinstance(x_hat, torch.Tensor) or x_hat.shape != x[:decoded].shape:
-        raise ValueError(f"its decode must return rows of shape {tuple(x[:decoded].shape)}, got {_describe(x_hat)}")
+    expected = x[:decoded].shape
+    if not isinstance(x_hat, torch.Tensor) or x_hat.shape != expected:
+        raise ValueError(f"its decode must return rows of shape {tuple(expected)}, got {_describe(x_hat)}")
