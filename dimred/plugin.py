@@ -37,7 +37,7 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._core.hookspecs import hookimpl
 from dimred._core.options import OptionInfo, option
 from dimred._core.settings import TrainingSettings
-from dimred._io.datafiles import read_matrix
+from dimred._io.datafiles import Table, read_matrix, read_table
 from dimred._io.validation import DataError
 
 _TORCH_BLOCKS = {
@@ -73,6 +73,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "Plugin",
     "Reporter",
     "RunRecord",
+    "Table",
     "Training",
     "TrainingData",
     "TrainingSettings",
@@ -85,6 +86,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "perceptron",
     "random_int16",
     "read_matrix",
+    "read_table",
 ]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred.plugin import Data, DataError, Dataset, UsageError, hookimpl, option, read_matrix
+from dimred.plugin import Data, DataError, Dataset, hookimpl, option, read_table
 
 
 class DataFile(Dataset):
@@ -24,8 +24,8 @@ class DataFile(Dataset):
         )
         label_column: str = option(
             "",
-            "a column of class labels (numbers), set aside like color_column; an .npz file's 'y' array is used "
-            "as labels without this option",
+            "a column of class labels (numbers or names, e.g. species), set aside like color_column; an .npz "
+            "file's 'y' array is used as labels without this option",
         )
 
         def __post_init__(self) -> None:
@@ -33,34 +33,44 @@ class DataFile(Dataset):
                 raise ValueError("dataset.path is required, e.g. --set dataset.path=mydata.csv")
 
     def load(self, seed: int) -> Data:
-        X, names = read_matrix(Path(self.options.path))
-        if X.ndim != 2:
-            raise DataError(f"{self.options.path} holds an array of shape {X.shape}; a 2-D array is needed")
-        set_aside = {role: self._column_index(names, X.shape[1], role, wanted)
-                     for role, wanted in (("color", self.options.color_column), ("label", self.options.label_column))
-                     if wanted}  # fmt: skip
-        if len(set(set_aside.values())) < len(set_aside):
-            raise UsageError("dataset.color_column and dataset.label_column name the same column")
-        keep = [index for index in range(X.shape[1]) if index not in set_aside.values()]
-        labels = X[:, set_aside["label"]] if "label" in set_aside else self._npz_labels(len(X))
-        return self._data(X, keep, names, set_aside, labels)
-
-    def _data(self, X, keep: list[int], names, set_aside: dict[str, int], labels) -> Data:
-        if labels is not None:
-            labels = np.asarray(labels)
-            if labels.dtype.kind == "f" and np.isfinite(labels).all() and (labels == np.round(labels)).all():
-                labels = labels.astype(np.int64)  # class numbers read from a CSV as floats
+        wanted = {"dataset.color_column": self.options.color_column, "dataset.label_column": self.options.label_column}
+        table = read_table(self.options.path, {option: spec for option, spec in wanted.items() if spec})
+        color, labels = (table.set_aside.get(f"dataset.{role}_column") for role in ("color", "label"))
+        color = None if color is None else self._colour_values(color)
+        labels = self._npz_labels() if labels is None else self._class_labels(labels)
         try:
-            return Data(
-                X=np.asarray(X[:, keep]) if len(keep) < X.shape[1] else X,
-                color=np.asarray(X[:, set_aside["color"]]) if "color" in set_aside else None,
-                feature_names=None if names is None else tuple(names[index] for index in keep),
-                labels=labels,
-            )
+            return Data(X=table.X, color=color, feature_names=table.names, labels=labels)
         except ValueError as error:
             raise DataError(f"{self.options.path}: {error}") from None
 
-    def _npz_labels(self, n_rows: int):
+    def _colour_values(self, values: np.ndarray) -> np.ndarray:
+        if values.dtype.kind in "US":
+            for row, value in enumerate(values):
+                try:
+                    float(value)
+                except ValueError:
+                    raise DataError(
+                        f"{self.options.path}: dataset.color_column holds '{value}' in data row {row + 1}; colours "
+                        "are numbers (name classes with dataset.label_column)"
+                    ) from None
+        return values.astype(np.float64)
+
+    def _class_labels(self, values: np.ndarray) -> np.ndarray:
+        """Labels as read: class numbers where every value is a whole number, else the names as text."""
+        if values.dtype.kind in "US":
+            empty = np.flatnonzero(np.char.str_len(values.astype(str)) == 0)
+            if len(empty):
+                raise DataError(f"{self.options.path}: dataset.label_column is empty in data row {empty[0] + 1}; "
+                                "every row needs a label")  # fmt: skip
+            try:
+                values = values.astype(np.float64)
+            except ValueError:
+                return values.astype(str)
+        if values.dtype.kind == "f" and np.isfinite(values).all() and (values == np.round(values)).all():
+            return values.astype(np.int64)
+        return values
+
+    def _npz_labels(self):
         """An .npz file's 'y' array, the usual name for labels beside X."""
         if Path(self.options.path).suffix.lower() != ".npz":
             return None
@@ -68,19 +78,10 @@ class DataFile(Dataset):
             if "y" not in archive.files or "X" not in archive.files:
                 return None
             try:
-                return archive["y"]
+                labels = archive["y"]
             except ValueError as error:
                 raise DataError(f"{self.options.path}: its 'y' array cannot be read ({error})") from None
-
-    def _column_index(self, names: tuple[str, ...] | None, width: int, role: str, wanted: str) -> int:
-        if names is not None and wanted in names:
-            return names.index(wanted)
-        if wanted.isdigit() and int(wanted) < width:
-            return int(wanted)
-        choices = ", ".join(names) if names else f"0 to {width - 1}"
-        raise UsageError(
-            f"dataset.{role}_column '{wanted}' is not a column of {self.options.path}; choose from: {choices}"
-        )
+        return self._class_labels(labels)
 
 
 @hookimpl

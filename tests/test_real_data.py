@@ -97,6 +97,46 @@ def test_a_csv_label_column_becomes_labels(tmp_path):
     assert data.labels.tolist() == [0] * 20 + [1] * 20
 
 
+@pytest.mark.parametrize("header", [True, False])
+def test_a_csv_label_column_may_hold_class_names(tmp_path, header):
+    rng = np.random.default_rng(1)
+    species = np.array(["setosa", "versicolor", "virginica"]).repeat(30)
+    lines = [",".join([*map(str, rng.random(3).round(4)), name]) for name in species]
+    path = tmp_path / "flowers.csv"
+    path.write_text("\n".join((["a,b,c,species"] if header else []) + lines) + "\n")
+    from dimred.plugins.file import DataFile
+
+    data = DataFile(DataFile.Options(path=str(path), label_column="species" if header else "3")).load(0)
+    assert data.X.shape == (90, 3)
+    assert data.feature_names == (("a", "b", "c") if header else None)
+    assert data.labels.tolist() == species.tolist()
+    out = tmp_path / "run"
+    column = "species" if header else "3"
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--set",
+                    f"dataset.label_column={column}", "--model", "pca", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert 0 <= json.loads((out / "metrics.json").read_text())["knn_accuracy"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("text", "option", "message"),
+    [
+        ("a,label\n1,x\n2,\n3,y\n", "dataset.label_column=label", "dataset.label_column is empty in data row 2"),
+        ("a,label\n1,x\n2,y\n", "dataset.label_column=kind", "'kind' is not a column of"),
+        ("a,b\n1,x\n2,y\n", "dataset.color_column=b", "dataset.color_column holds 'x' in data row 1"),
+    ],
+)
+def test_bad_label_or_colour_columns_give_one_clear_error(tmp_path, text, option, message):
+    path = tmp_path / "d.csv"
+    path.write_text(text)
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--set", option, "--model", "pca")
+    assert result.exit_code in (1, 2), result.output
+    assert result.output.count("Error:") == 1
+    assert "Traceback" not in result.output
+    assert message in result.output
+    assert "d.csv" in result.output
+
+
 # -- the neighbour graph and the losses, against brute force ---------------------------------------------------------
 def test_the_knn_graph_and_fuzzy_weights_match_brute_force():
     X = np.random.default_rng(0).random((30, 4))

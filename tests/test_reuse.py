@@ -106,6 +106,23 @@ def test_encode_never_overwrites_and_checks_the_width(default_run, tmp_path):
     assert (tmp_path / "mine.csv").read_text() == "precious\n"
 
 
+def test_the_training_csv_encodes_with_its_label_column_skipped(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.random((120, 3))
+    kinds = np.where(X[:, 0] > 0.5, "big", "small")
+    data = tmp_path / "labelled.csv"
+    rows = (f"{a:.6f},{kind},{b:.6f},{c:.6f}\n" for (a, b, c), kind in zip(X, kinds, strict=True))
+    data.write_text("x,kind,y,z\n" + "".join(rows))
+    run_dir = tmp_path / "run"
+    dimred.run(dataset="file", model="mlp-ae", settings={"dataset.path": str(data), "dataset.label_column": "kind"},
+               steps=5, out=run_dir, reporters=[])  # fmt: skip
+    model = dimred.load(run_dir)
+    assert list(model.feature_names_in_) == ["x", "y", "z"]
+    result = invoke("encode", str(run_dir), str(data), "-o", str(tmp_path / "codes.npy"))
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), model.encode_rows(X.round(6)), atol=1e-6)
+
+
 def test_a_csv_header_that_differs_from_training_is_refused(tmp_path):
     data = tmp_path / "train.csv"
     np.savetxt(data, np.random.default_rng(0).random((50, 2)), delimiter=",", header="a,b", comments="")

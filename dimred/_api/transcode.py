@@ -29,15 +29,24 @@ OBSM_KEY = "X_dimred"  # where the codes of an .h5ad file's cells go
 RowProgress = Callable[[int, int], None]
 
 
-def _check_header(source: Path, reducer: Reducer) -> tuple[str, ...] | None:
-    """A CSV header must name the features the model was trained on, in the same order."""
+def _trained_columns(source: Path, reducer: Reducer) -> tuple[tuple[str, ...] | None, list[int] | None]:
+    """A CSV file's header and the columns that hold the features the model was trained on: the header must name
+    them in the same order; other columns between or after them (labels, say) are skipped."""
     if source.suffix.lower() not in TEXT:
-        return None
+        return None, None
     header = csv_layout(source).header
     trained = getattr(reducer, "feature_names_in_", None)
-    if header is not None and trained is not None and list(header) != [str(name) for name in trained]:
-        raise DimredError(f"{source} has columns {list(header)}, but the model was trained on {list(trained)}")
-    return header
+    if header is None or trained is None:
+        return header, None
+    trained = [str(name) for name in trained]
+    columns, start = [], 0
+    for name in trained:
+        if name not in header[start:]:
+            raise DimredError(f"{source} has columns {list(header)}, but the model was trained on {trained} "
+                              "(columns in that order; other columns are skipped)")  # fmt: skip
+        start = header.index(name, start) + 1
+        columns.append(start - 1)
+    return header, columns
 
 
 def _check_files(source: str | Path, destination: str | Path, *, decoding: bool, overwrite: bool) -> tuple[Path, Path]:
@@ -67,7 +76,7 @@ def _transcode(
     model = reducer if isinstance(reducer, Reducer) else load(reducer)
     if source.suffix.lower() == ".h5ad":
         return _encode_anndata(model, source, destination)
-    header = _check_header(source, model)
+    header, columns = _trained_columns(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "X"
     total = count_rows(source)
@@ -83,7 +92,7 @@ def _transcode(
     writer = MatrixWriter(destination, total, out_width, column_names, dtype=dtype)
     done = 0
     with writer.open():
-        for batch in read_batches(source, batch_rows):
+        for batch in read_batches(source, batch_rows, columns):
             rows = check_matrix(batch, f"{source} (rows {done + 1} to {done + len(batch)})", min_rows=1)
             if rows.shape[1] != expected:
                 raise DimredError(f"{what} has {rows.shape[1]} features, but the model expects {expected}")

@@ -111,9 +111,16 @@ def csv_layout(path: Path) -> CsvLayout:
         delimiter = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",;\t| ").delimiter
     except csv.Error:
         delimiter = ","  # one column, or nothing to tell
-    first = next(csv.reader([lines[0]], delimiter=delimiter))
-    header = tuple(cell.strip() for cell in first) if not all(_is_number(cell) for cell in first) else None
-    return CsvLayout(delimiter, header)
+    first, *second = csv.reader(lines[:2], delimiter=delimiter)
+    return CsvLayout(delimiter, tuple(cell.strip() for cell in first) if _is_header(first, second) else None)
+
+
+def _is_header(first: list[str], following: list[list[str]]) -> bool:
+    """Whether the first row names the columns: it holds text where the next row holds a number (text in both
+    is a column of text, such as class names), or it holds text and is the only row."""
+    if following:
+        return any(not _is_number(cell) and _is_number(below) for cell, below in zip(first, following[0], strict=False))
+    return not all(_is_number(cell) for cell in first)
 
 
 def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
@@ -127,12 +134,19 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
                 yield reader.line_num, cells
 
 
-def _parse_csv_batch(path: Path, batch: list[tuple[int, list[str]]], width: int) -> np.ndarray:
+def _parse_csv_batch(
+    path: Path, batch: list[tuple[int, list[str]]], width: int, text_columns: frozenset[int] = frozenset()
+) -> tuple[np.ndarray, list[list[str]]]:
+    """The batch's numbers (NaN in ``text_columns``) and, per row, the cells of ``text_columns`` as text."""
     for line, cells in batch:
         if len(cells) != width:
             raise DimredError(f"{path}, line {line}: {len(cells)} values, but the rows before have {width}")
+    texts = [[cells[column].strip() for column in sorted(text_columns)] for _line, cells in batch]
+    if text_columns:
+        batch = [(line, ["nan" if column in text_columns else cell for column, cell in enumerate(cells)])
+                 for line, cells in batch]  # fmt: skip
     try:
-        return np.array([cells for _line, cells in batch], dtype=np.float64)
+        return np.array([cells for _line, cells in batch], dtype=np.float64), texts
     except ValueError:
         for line, cells in batch:
             for column, cell in enumerate(cells, start=1):
@@ -141,7 +155,9 @@ def _parse_csv_batch(path: Path, batch: list[tuple[int, list[str]]], width: int)
         raise
 
 
-def iter_csv(path: Path, batch_rows: int) -> Iterator[np.ndarray]:
+def _csv_batches(
+    path: Path, batch_rows: int, text_columns: frozenset[int] = frozenset()
+) -> Iterator[tuple[np.ndarray, list[list[str]]]]:
     layout = csv_layout(path)
     width = len(layout.header) if layout.header is not None else None
     batch: list[tuple[int, list[str]]] = []
@@ -149,10 +165,10 @@ def iter_csv(path: Path, batch_rows: int) -> Iterator[np.ndarray]:
         width = width if width is not None else len(row[1])
         batch.append(row)
         if len(batch) == batch_rows:
-            yield _parse_csv_batch(path, batch, width)
+            yield _parse_csv_batch(path, batch, width, text_columns)
             batch = []
     if batch:
-        yield _parse_csv_batch(path, batch, width or 0)
+        yield _parse_csv_batch(path, batch, width or 0, text_columns)
 
 
 def _refusal(path: Path, error: ValueError, kind: str) -> DimredError:
@@ -198,16 +214,78 @@ def native_byte_order(array: np.ndarray) -> np.ndarray:
     return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 
-def read_matrix(path: str | Path) -> tuple[np.ndarray, tuple[str, ...] | None]:
-    """The whole file as an array (memory-mapped for .npy), with the CSV header's names if it has one."""
+@dataclass(frozen=True)
+class Table:
+    """A data file's rows: ``X`` the numbers of the columns not set aside, ``names`` their CSV header's names
+    (None without a header), ``set_aside`` the columns asked for by name, as text in a CSV file, as stored in
+    an array file."""
+
+    X: np.ndarray
+    names: tuple[str, ...] | None
+    set_aside: dict[str, np.ndarray]
+
+
+def _column(spec: str, option: str, path: Path, names: tuple[str, ...] | None, width: int | None) -> int:
+    """The index of the column that ``spec`` (a header name or a 0-based index) names."""
+    if names is not None and spec in names:
+        return names.index(spec)
+    if spec.isdigit() and (width is None or int(spec) < width):
+        return int(spec)
+    choices = ", ".join(names) if names else f"0 to {width - 1}" if width else "a 0-based index"
+    raise UsageError(f"{option} '{spec}' is not a column of {path}; choose from: {choices}")
+
+
+def read_table(path: str | Path, set_aside: dict[str, str] | None = None) -> Table:
+    """The whole file (memory-mapped for .npy), with columns set aside: ``set_aside`` maps an option's name to
+    the column it names (a header name or a 0-based index), e.g. ``{"dataset.label_column": "species"}``. A
+    CSV file's set-aside columns are read as text, so they may hold class names."""
     path = check_input(path)
-    suffix = path.suffix.lower()
-    if suffix not in TEXT:
-        return native_byte_order(_stored_array(path, suffix)), None
-    batches = list(iter_csv(path, 1 << 16))
+    if path.suffix.lower() in TEXT:
+        return _csv_table(path, set_aside or {})
+    stored = native_byte_order(_stored_array(path, path.suffix.lower()))
+    if stored.ndim != 2:
+        raise DimredError(f"{path} holds an array of shape {stored.shape}; a 2-D array is needed")
+    columns = _set_aside_columns(path, set_aside or {}, None, stored.shape[1])
+    if not columns:
+        return Table(stored, None, {})
+    keep = [index for index in range(stored.shape[1]) if index not in columns.values()]
+    return Table(np.asarray(stored[:, keep]), None,
+                 {option: np.asarray(stored[:, index]) for option, index in columns.items()})  # fmt: skip
+
+
+def _set_aside_columns(
+    path: Path, set_aside: dict[str, str], names: tuple[str, ...] | None, width: int | None
+) -> dict[str, int]:
+    """The column index of each option in ``set_aside``, each column named once."""
+    columns = {option: _column(spec, option, path, names, width) for option, spec in set_aside.items()}
+    if len(set(columns.values())) < len(columns):
+        raise UsageError(f"{' and '.join(columns)} name the same column of {path}")
+    return columns
+
+
+def _csv_table(path: Path, set_aside: dict[str, str]) -> Table:
+    layout = csv_layout(path)
+    first_row = next(_csv_rows(path, layout), None)
+    width = len(layout.header) if layout.header is not None else len(first_row[1]) if first_row else None
+    columns = _set_aside_columns(path, set_aside, layout.header, width)
+    batches = list(_csv_batches(path, 1 << 16, frozenset(columns.values())))
     if not batches:
         raise DimredError(f"{path} has no data rows")
-    return np.concatenate(batches), csv_layout(path).header
+    X = np.concatenate([numbers for numbers, _texts in batches])
+    texts = [row for _numbers, rows in batches for row in rows]
+    order = sorted(columns.values())
+    keep = [index for index in range(X.shape[1]) if index not in columns.values()]
+    return Table(
+        X[:, keep] if columns else X,
+        None if layout.header is None else tuple(layout.header[index] for index in keep),
+        {option: np.array([row[order.index(index)] for row in texts]) for option, index in columns.items()},
+    )
+
+
+def read_matrix(path: str | Path) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """The whole file as an array (memory-mapped for .npy), with the CSV header's names if it has one."""
+    table = read_table(path)
+    return table.X, table.names
 
 
 def count_rows(path: str | Path) -> int:
@@ -220,12 +298,16 @@ def count_rows(path: str | Path) -> int:
     return sum(1 for _row in _csv_rows(path, layout))
 
 
-def read_batches(path: str | Path, batch_rows: int) -> Iterator[np.ndarray]:
-    """The rows of the file, ``batch_rows`` at a time, without holding the whole file in memory."""
+def read_batches(path: str | Path, batch_rows: int, columns: list[int] | None = None) -> Iterator[np.ndarray]:
+    """The rows of the file, ``batch_rows`` at a time, without holding the whole file in memory; of a CSV file,
+    only ``columns`` where given (the others may hold text)."""
     path = check_input(path)
     suffix = path.suffix.lower()
     if suffix in TEXT:
-        yield from iter_csv(path, batch_rows)
+        width = len(csv_layout(path).header or ())
+        skipped = frozenset() if columns is None else frozenset(range(width)) - set(columns)
+        for numbers, _texts in _csv_batches(path, batch_rows, skipped):
+            yield numbers if columns is None else numbers[:, columns]
         return
     array = _stored_array(path, suffix)
     if array.ndim != 2:
