@@ -126,9 +126,8 @@ def test_unknown_callbacks_and_settings_are_named():
 
 @pytest.mark.slow
 def test_the_collapse_check_does_not_fire_on_default_swiss_roll_runs():
-    """Seeds 0-2 run with every default in tests/test_quality.py (the check is on there too); these are 3-5 (seeds
-    up to 9 were checked once by hand; three more keep the suite near its time budget)."""
-    for seed in range(3, 6):
-        result = dimred.run("swissroll", "mlp-ae", seed=seed, out=None, reporters=[])
-        assert "stop_reason" not in result.metrics
-        assert result.history[-1]["step"] == 1500
+    """Seeds 0-2 run with every default in tests/test_quality.py (the check is on there too); this is seed 3 (seeds
+    up to 9 were checked by hand; more here would take the suite past its time budget)."""
+    result = dimred.run("swissroll", "mlp-ae", seed=3, out=None, reporters=[])
+    assert "stop_reason" not in result.metrics
+    assert result.history[-1]["step"] == 1500

@@ -41,7 +41,7 @@ def uninterrupted(tmp_path_factory) -> dict[str, np.ndarray]:
     return load_file(out / "model.safetensors")
 
 
-@pytest.mark.parametrize("kill_after_step", [30, 240, 600])
+@pytest.mark.parametrize("kill_after_step", [30, 600])
 def test_a_run_killed_with_sigkill_and_resumed_ends_bitwise_identical(uninterrupted, tmp_path, kill_after_step):
     out = tmp_path / "killed"
     errors = tmp_path / "stderr.txt"
