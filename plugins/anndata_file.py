@@ -4,10 +4,11 @@ column as labels. ``dimred encode RUN cells.h5ad -o out.h5ad`` writes the codes 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from dimred.plugin import Data, Dataset, UsageError, hookimpl, option
+from dimred.plugin import Data, DataError, Dataset, UsageError, hookimpl, option
 
 
 class AnnDataFile(Dataset):
@@ -29,22 +30,33 @@ class AnnDataFile(Dataset):
             import anndata
         except ImportError:
             raise UsageError("dataset 'h5ad' needs anndata: pip install 'dimred[anndata]'") from None
+        if not Path(self.options.path).is_file():
+            raise DataError(f"no such file: {self.options.path}")
         try:
             adata = anndata.read_h5ad(self.options.path)
         except (OSError, ValueError, KeyError) as error:
-            raise UsageError(f"{self.options.path} is not a readable .h5ad file ({error})") from None
+            raise DataError(f"{self.options.path} is not a readable .h5ad file ({error})") from None
         if self.options.layer and self.options.layer not in adata.layers:
             raise UsageError(f"dataset.layer '{self.options.layer}' is not a layer of {self.options.path}; "
                              f"choose from: {', '.join(adata.layers) or 'none (use X)'}")  # fmt: skip
         matrix = adata.layers[self.options.layer] if self.options.layer else adata.X
         X = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=np.float32)
-        labels = None
-        if self.options.label_key:
-            if self.options.label_key not in adata.obs:
-                raise UsageError(f"dataset.label_key '{self.options.label_key}' is not an obs column of "
-                                 f"{self.options.path}; choose from: {', '.join(adata.obs.columns)}")  # fmt: skip
-            labels = adata.obs[self.options.label_key].astype(str).to_numpy()
+        labels = self._labels(adata) if self.options.label_key else None
         return Data(X=X, labels=labels, feature_names=tuple(str(name) for name in adata.var_names))
+
+    def _labels(self, adata) -> np.ndarray:
+        """The obs column's values: class numbers where it holds integers, else names."""
+        key = self.options.label_key
+        if key not in adata.obs:
+            raise UsageError(f"dataset.label_key '{key}' is not an obs column of {self.options.path}; choose from: "
+                             f"{', '.join(adata.obs.columns)}")  # fmt: skip
+        column = adata.obs[key]
+        missing = column.isna().to_numpy()
+        if missing.any():
+            raise DataError(f"{self.options.path}: obs column '{key}' has no label for cell "
+                            f"'{adata.obs_names[missing.argmax()]}'; every cell needs one")  # fmt: skip
+        values = column.to_numpy()
+        return values.astype(np.int64) if values.dtype.kind in "iu" else column.astype(str).to_numpy()
 
 
 @hookimpl

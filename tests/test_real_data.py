@@ -268,3 +268,23 @@ def test_an_h5ad_file_round_trips_through_run_and_encode(tmp_path):
                  "dataset.label_key=celltype", "--model", "pca")  # fmt: skip
     assert bad.exit_code == 2
     assert "dataset.label_key 'celltype' is not an obs column" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("cell_types", "message"),
+    [(["t", None, "b", "t"], "obs column 'cell_type' has no label for cell 'cell1'"), (None, "no such file")],
+)
+def test_bad_h5ad_labels_or_files_give_one_clear_error(tmp_path, cell_types, message):
+    anndata = pytest.importorskip("anndata")
+    import pandas as pd
+
+    path = tmp_path / "cells.h5ad"
+    if cell_types is not None:
+        obs = pd.DataFrame({"cell_type": pd.Categorical(cell_types)}, index=[f"cell{i}" for i in range(4)])
+        anndata.AnnData(X=np.ones((4, 3), dtype=np.float32), obs=obs).write_h5ad(path)
+    result = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={path}", "--set", "dataset.label_key=cell_type",
+                    "--model", "pca")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.count("Error:") == 1
+    assert message in result.output
+    assert "cells.h5ad" in result.output
