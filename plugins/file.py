@@ -60,8 +60,8 @@ class DataFile(Dataset):
         if values.dtype.kind in "US":
             empty = np.flatnonzero(np.char.str_len(values.astype(str)) == 0)
             if len(empty):
-                raise DataError(f"{self.options.path}: dataset.label_column is empty in data row {empty[0] + 1}; "
-                                "every row needs a label")  # fmt: skip
+                raise DataError(f"{self.options.path}: the label of data row {empty[0] + 1} is empty; every row "
+                                "needs one")  # fmt: skip
             try:
                 values = values.astype(np.float64)
             except ValueError:

@@ -121,7 +121,7 @@ def test_a_csv_label_column_may_hold_class_names(tmp_path, header):
 @pytest.mark.parametrize(
     ("text", "option", "message"),
     [
-        ("a,label\n1,x\n2,\n3,y\n", "dataset.label_column=label", "dataset.label_column is empty in data row 2"),
+        ("a,label\n1,x\n2,\n3,y\n", "dataset.label_column=label", "the label of data row 2 is empty"),
         ("a,label\n1,x\n2,y\n", "dataset.label_column=kind", "'kind' is not a column of"),
         ("a,b\n1,x\n2,y\n", "dataset.color_column=b", "dataset.color_column holds 'x' in data row 1"),
     ],

@@ -304,8 +304,9 @@ def read_batches(path: str | Path, batch_rows: int, columns: list[int] | None = 
     path = check_input(path)
     suffix = path.suffix.lower()
     if suffix in TEXT:
-        width = len(csv_layout(path).header or ())
-        skipped = frozenset() if columns is None else frozenset(range(width)) - set(columns)
+        skipped = (
+            frozenset() if columns is None else frozenset(range(len(csv_layout(path).header or ()))) - set(columns)
+        )
         for numbers, _texts in _csv_batches(path, batch_rows, skipped):
             yield numbers if columns is None else numbers[:, columns]
         return
