@@ -97,6 +97,11 @@ class ParametricUMAP(_GraphLoss):
         min_dist: float = option(0.1, "how tightly neighbours may pack in the codes (UMAP's min_dist)")
         repulsion: float = option(1.0, "weight of the repulsion from negative samples")
 
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if not 0 <= self.min_dist <= 1 or self.repulsion < 0:
+                raise ValueError("min_dist must be from 0 to 1 (the spread) and repulsion at least 0")
+
     def prepare(self, data: TrainingData) -> None:
         super().prepare(data)
         self.a, self.b = _curve(self.options.min_dist)

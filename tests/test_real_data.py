@@ -198,6 +198,23 @@ def test_the_neighbour_embedding_plugins_pass_the_checks():
     check_model_plugin(NeighbourEmbeddingAutoencoder, n_features=200)
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("loss.ne-umap.min_dist=-1", "min_dist must be from 0 to 1"),
+        ("loss.ne-umap.repulsion=-0.5", "repulsion at least 0"),
+        ("loss.ne-umap.neighbours=1", "neighbours must be at least 2"),
+    ],
+)
+def test_bad_neighbour_embedding_options_give_one_clear_error(setting, message):
+    result = invoke("run", "--dataset", "swissroll", "--model", "ne-ae", "--loss", "mse", "--loss", "ne-umap",
+                    "--set", setting)  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.count("Error:") == 1
+    assert "bad loss.ne-umap options:" in result.output
+    assert message in result.output
+
+
 def test_ne_ae_adapts_its_defaults_to_the_data():
     model = NeighbourEmbeddingAutoencoder()
     assert model.hidden_widths(64) == (128, 128)
