@@ -97,21 +97,23 @@ def test_a_csv_label_column_becomes_labels(tmp_path):
     assert data.labels.tolist() == [0] * 20 + [1] * 20
 
 
-@pytest.mark.parametrize("header", [True, False])
+@pytest.mark.parametrize("header", ["a,b,c,species", "0,1,2,species", None])
 def test_a_csv_label_column_may_hold_class_names(tmp_path, header):
+    """With a header (named or numbered columns, as pandas writes them) or without one, whose first row then holds
+    text too: a class name repeats down its column, a column's name does not."""
     rng = np.random.default_rng(1)
     species = np.array(["setosa", "versicolor", "virginica"]).repeat(30)
     lines = [",".join([*map(str, rng.random(3).round(4)), name]) for name in species]
     path = tmp_path / "flowers.csv"
-    path.write_text("\n".join((["a,b,c,species"] if header else []) + lines) + "\n")
+    path.write_text("\n".join(([header] if header else []) + lines) + "\n")
     from dimred.plugins.file import DataFile
 
-    data = DataFile(DataFile.Options(path=str(path), label_column="species" if header else "3")).load(0)
+    column = "species" if header else "3"
+    data = DataFile(DataFile.Options(path=str(path), label_column=column)).load(0)
     assert data.X.shape == (90, 3)
-    assert data.feature_names == (("a", "b", "c") if header else None)
+    assert data.feature_names == (tuple(header.split(",")[:3]) if header else None)
     assert data.labels.tolist() == species.tolist()
     out = tmp_path / "run"
-    column = "species" if header else "3"
     result = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--set",
                     f"dataset.label_column={column}", "--model", "pca", "--out", str(out))  # fmt: skip
     assert result.exit_code == 0, result.output

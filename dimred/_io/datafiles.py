@@ -28,6 +28,7 @@ READABLE = (".csv", ".tsv", ".txt", ".npy", ".npz")
 WRITABLE = (".csv", ".npy")
 TEXT = (".csv", ".tsv", ".txt")
 _SNIFF_BYTES = 1 << 16
+_HEADER_SAMPLE_ROWS = 200  # rows read to tell a header from a first row of data
 _NO_SPACE_RESERVATION = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)  # file systems without fallocate
 
 
@@ -111,16 +112,20 @@ def csv_layout(path: Path) -> CsvLayout:
         delimiter = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",;\t| ").delimiter
     except csv.Error:
         delimiter = ","  # one column, or nothing to tell
-    first, *second = csv.reader(lines[:2], delimiter=delimiter)
-    return CsvLayout(delimiter, tuple(cell.strip() for cell in first) if _is_header(first, second) else None)
+    first, *following = csv.reader(lines[:_HEADER_SAMPLE_ROWS], delimiter=delimiter)
+    return CsvLayout(delimiter, tuple(cell.strip() for cell in first) if _is_header(first, following) else None)
 
 
 def _is_header(first: list[str], following: list[list[str]]) -> bool:
-    """Whether the first row names the columns: it holds text where the next row holds a number (text in both
-    is a column of text, such as class names), or it holds text and is the only row."""
-    if following:
-        return any(not _is_number(cell) and _is_number(below) for cell, below in zip(first, following[0], strict=False))
-    return not all(_is_number(cell) for cell in first)
+    """Whether the first row names the columns: it holds text above a number, or text that its column never
+    holds again (a column of class names repeats them; a column's name appears once)."""
+    for column, cell in enumerate(first):
+        if _is_number(cell):
+            continue
+        below = [row[column].strip() for row in following if column < len(row)]
+        if not below or _is_number(below[0]) or cell.strip() not in below:
+            return True
+    return False
 
 
 def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
