@@ -1,8 +1,8 @@
 """Reading and writing matrices as CSV, NPY and NPZ files, in batches so files larger than memory work.
 
-CSV files may have a header row (detected: a first row with a cell that is not a number); the delimiter is
-sniffed. NPY files are memory-mapped; NPZ files must hold one array (or one called ``X``). Object arrays are
-refused without being unpickled.
+CSV files may have a header row (detected: a first row with text above a number, or text that its column does
+not repeat); the delimiter is sniffed. NPY files are memory-mapped; NPZ files must hold one array (or one called
+``X``). Object arrays are refused without being unpickled.
 """
 
 from __future__ import annotations
