@@ -35,6 +35,22 @@ def test_the_split_is_stratified_seeded_and_disjoint():
     assert not np.array_equal(train, other)
 
 
+@pytest.mark.parametrize(
+    "labels",
+    [np.repeat(np.arange(300), 2), np.random.default_rng(0).random(600), np.repeat(np.arange(3), [590, 9, 1])],
+    ids=["300 pairs", "one row per label", "a rare class"],
+)
+def test_many_small_classes_still_hold_out_the_fraction(labels):
+    """Stratifying rounds each label's share; the rows rounding leaves over go to labels, so that labels of a row
+    or two (or numbers that are not classes at all) do not leave nothing held out."""
+    train, held = split_rows(600, labels, 0.1, seed=0)
+    assert len(held) == 60
+    assert len(np.intersect1d(train, held)) == 0
+    for value in np.unique(labels):
+        share = 0.1 * int((labels == value).sum())
+        assert math.floor(share) <= int((labels[held] == value).sum()) <= math.ceil(share)
+
+
 def test_runs_report_held_out_metrics_and_record_the_split(tmp_path):
     out = tmp_path / "digits"
     result = invoke("run", "--dataset", "digits", "--model", "pca", "--holdout", "0.25", "--out", str(out))

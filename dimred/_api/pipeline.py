@@ -6,6 +6,7 @@ compositions of these functions; each stage does one job.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -128,10 +129,18 @@ def holdout_fraction(requested: float | None, n_rows: int) -> float:
 
 def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Training and held-out row numbers (each sorted): a seeded random ``fraction`` of the rows, of every label's
-    rows where there are labels (stratified)."""
+    rows where there are labels (stratified: each label's share within one row of ``fraction``, the rows left
+    over by rounding going to the labels nearest to another row, so that many small classes still hold out
+    ``fraction`` of the rows)."""
     rng = np.random.default_rng(seed)
     groups = [np.arange(n_rows)] if labels is None else [np.flatnonzero(labels == value) for value in np.unique(labels)]
-    held = np.sort(np.concatenate([rng.permutation(group)[: round(fraction * len(group))] for group in groups]))
+    shuffled = [rng.permutation(group) for group in groups]
+    shares = fraction * np.array([len(group) for group in groups])
+    counts = np.floor(shares).astype(int)
+    left_over = math.ceil(fraction * n_rows - 1e-9) - int(counts.sum())  # rounded up, as scikit-learn's split
+    tie_breaks = np.random.default_rng([seed, 1]).random(len(groups))
+    counts[np.lexsort((tie_breaks, counts - shares))[:left_over]] += 1
+    held = np.sort(np.concatenate([group[:count] for group, count in zip(shuffled, counts, strict=True)]))
     train = np.setdiff1d(np.arange(n_rows), held)
     if len(held) == 0 or len(train) < 2:
         raise UsageError(f"--holdout {fraction:g} of {n_rows} rows leaves {len(train)} to train on and {len(held)} "
