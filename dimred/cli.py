@@ -347,20 +347,29 @@ def _transcode_command(decoding: bool) -> Any:
                   help="Output file: .npy or .csv.")  # fmt: skip
     @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
     @_DEVICE_OPTION
-    def command(model: str, source: str, destination: str, overwrite: bool, device: str) -> None:
+    def command(model: str, source: str, destination: str, overwrite: bool, device: str, layer: str | None = None
+                ) -> None:  # fmt: skip
         from dimred._api import reducer as reducer
         from dimred._api import transcode as transcode
 
         run = transcode.decode_file if decoding else transcode.encode_file
+        anndata = Path(source).suffix.lower() == ".h5ad"
+        options = {} if decoding else {"layer": transcode.trained_layer(model) if anndata and layer is None else layer}
         rows = run(reducer.load(model, device=device), source, destination, overwrite=overwrite,
-                   progress=_RowProgress("decoding" if decoding else "encoding"))  # fmt: skip
+                   progress=_RowProgress("decoding" if decoding else "encoding"), **options)  # fmt: skip
         click.echo(f"{'decoded' if decoding else 'encoded'} {rows} rows into {destination}")
 
-    return command
+    if decoding:
+        return command
+    return click.option("--layer", default=None, metavar="NAME",
+                        help="For an .h5ad SOURCE: the layer to encode, or X [default: what RUN was trained on]."
+                        )(command)  # fmt: skip
 
 
 cli.command(
-    "encode", help="Write the codes of every row of SOURCE (.csv, .npy, .npz) to the --output file, in batches."
+    "encode",
+    help="Write the codes of every row of SOURCE (.csv, .npy, .npz) to the --output file, in batches; an .h5ad "
+    "SOURCE's go into obsm['X_dimred'] of an .h5ad copy.",
 )(_transcode_command(decoding=False))
 cli.command("decode", help="Write the reconstructions of the codes in SOURCE to the --output file, in batches.")(
     _transcode_command(decoding=True)

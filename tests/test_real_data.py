@@ -323,3 +323,42 @@ def test_bad_h5ad_labels_or_files_give_one_clear_error(tmp_path, cell_types, mes
     assert result.output.count("Error:") == 1
     assert message in result.output
     assert "cells.h5ad" in result.output
+
+
+def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path):
+    """Trained on the counts layer, a run encodes that layer by default (X on request); genes are found by name,
+    in any order; missing genes or a layer of a CSV file are one clear error."""
+    anndata = pytest.importorskip("anndata")
+    import pandas as pd
+
+    counts = np.random.default_rng(3).poisson(3, size=(80, 6)).astype(np.float32)
+    cells = anndata.AnnData(X=np.log1p(counts), obs=pd.DataFrame(index=[f"c{i}" for i in range(80)]))
+    cells.var_names = [f"gene{i}" for i in range(6)]
+    cells.layers["counts"] = counts
+    cells.write_h5ad(tmp_path / "cells.h5ad")
+    cells[:, cells.var_names[::-1]].copy().write_h5ad(tmp_path / "reversed.h5ad")
+    cells[:, cells.var_names[:4]].copy().write_h5ad(tmp_path / "fewer.h5ad")
+    run = tmp_path / "run"
+    result = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--set",
+                    "dataset.layer=counts", "--model", "pca", "--out", str(run))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = dimred.load(run)
+
+    def codes(source: str, *options: str) -> np.ndarray:
+        out = tmp_path / f"{source}-{len(options)}.h5ad"
+        encoded = invoke("encode", str(run), str(tmp_path / f"{source}.h5ad"), "-o", str(out), *options)
+        assert encoded.exit_code == 0, encoded.output
+        assert "Warning" not in encoded.output
+        return anndata.read_h5ad(out).obsm["X_dimred"]
+
+    np.testing.assert_allclose(codes("cells"), model.encode_rows(counts.astype(np.float64)), atol=1e-6)
+    np.testing.assert_allclose(codes("reversed"), model.encode_rows(counts.astype(np.float64)), atol=1e-6)
+    np.testing.assert_allclose(codes("cells", "--layer", "X"), model.encode_rows(np.log1p(counts).astype(np.float64)),
+                               atol=1e-6)  # fmt: skip
+    missing = invoke("encode", str(run), str(tmp_path / "fewer.h5ad"), "-o", str(tmp_path / "f.h5ad"))
+    assert missing.exit_code == 1
+    assert "fewer.h5ad lacks 2 of the 6 genes the model was trained on (first: gene4, gene5)" in missing.output
+    np.save(tmp_path / "rows.npy", counts)
+    not_anndata = invoke("encode", str(run), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "c.npy"), "--layer", "X")
+    assert not_anndata.exit_code == 2
+    assert "a layer is picked from .h5ad files only" in not_anndata.output

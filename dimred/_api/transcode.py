@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,11 +72,14 @@ def _transcode(
     overwrite: bool,
     batch_rows: int,
     progress: RowProgress | None,
+    layer: str | None = None,
 ) -> int:
     source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)
     model = reducer if isinstance(reducer, Reducer) else load(reducer)
     if source.suffix.lower() == ".h5ad":
-        return _encode_anndata(model, source, destination)
+        return _encode_anndata(model, source, destination, trained_layer(reducer) if layer is None else layer)
+    if layer:
+        raise UsageError(f"a layer is picked from .h5ad files only, not from {source}")
     header, columns = _trained_columns(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "X"
@@ -103,8 +107,36 @@ def _transcode(
     return done
 
 
-def _encode_anndata(model: Reducer, source: Path, destination: Path) -> int:
-    """A copy of the AnnData file with the codes of its ``X`` in ``obsm["X_dimred"]``, written whole or not."""
+def trained_layer(reducer: Reducer | str | Path) -> str:
+    """The AnnData layer a run directory's model was trained on, from its config.json ('' for X, and for a
+    model given otherwise)."""
+    config = Path(reducer) / "config.json" if isinstance(reducer, str | Path) else None
+    if config is None or not config.is_file():
+        return ""
+    try:
+        dataset = json.loads(config.read_text(encoding="utf-8")).get("dataset", {})
+    except (OSError, ValueError):
+        return ""
+    return str(dataset.get("options", {}).get("layer", "")) if dataset.get("name") == "h5ad" else ""
+
+
+def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | list[int]:
+    """The columns of an AnnData file that hold the genes the model was trained on, found by name (cells keep their
+    genes in any order, or among others)."""
+    trained = getattr(model, "feature_names_in_", None)
+    if trained is None or [str(name) for name in trained] == genes:
+        return slice(None)
+    position = {gene: index for index, gene in enumerate(genes)}
+    missing = [str(name) for name in trained if str(name) not in position]
+    if missing:
+        raise DimredError(f"{source} lacks {len(missing)} of the {len(trained)} genes the model was trained on "
+                          f"(first: {', '.join(missing[:3])})")  # fmt: skip
+    return [position[str(name)] for name in trained]
+
+
+def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str) -> int:
+    """A copy of the AnnData file with the codes of its ``X`` (or ``layer``) in ``obsm["X_dimred"]``, written whole
+    or not."""
     try:
         import anndata
     except ImportError:
@@ -113,10 +145,18 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path) -> int:
         adata = anndata.read_h5ad(source)
     except (OSError, ValueError, KeyError) as error:
         raise DimredError(f"{source} is not a readable .h5ad file ({error})") from None
-    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    layer = "" if layer == "X" and "X" not in adata.layers else layer
+    if layer and layer not in adata.layers:
+        raise UsageError(f"--layer '{layer}' is not a layer of {source}; choose from: "
+                         f"{', '.join(['X', *adata.layers])}")  # fmt: skip
+    matrix = adata.layers[layer] if layer else adata.X
+    X = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
+    where = f"layer '{layer}'" if layer else "X"
+    X = X[:, _trained_genes(model, list(adata.var_names), source)]
     if X.shape[1] != model.n_features_in_:
-        raise DimredError(f"{source} has {X.shape[1]} genes (columns), but the model expects {model.n_features_in_}")
-    adata.obsm[OBSM_KEY] = model.transform(check_matrix(np.asarray(X, dtype=np.float64), f"X of {source}"))
+        raise DimredError(f"{where} of {source} has {X.shape[1]} genes (columns), but the model expects "
+                          f"{model.n_features_in_}")  # fmt: skip
+    adata.obsm[OBSM_KEY] = model.encode_rows(check_matrix(np.asarray(X, dtype=np.float64), f"{where} of {source}"))
     with atomic_path(destination) as temporary:
         adata.write_h5ad(temporary)
     return adata.n_obs
@@ -130,10 +170,13 @@ def encode_file(
     overwrite: bool = False,
     batch_rows: int = BATCH_ROWS,
     progress: RowProgress | None = None,
+    layer: str | None = None,
 ) -> int:
-    """Write the codes of every row of ``source`` to ``destination`` (.csv or .npy); returns the row count."""
+    """Write the codes of every row of ``source`` to ``destination`` (.csv or .npy); returns the row count. An
+    .h5ad file's codes go into a copy of it; ``layer`` picks the layer encoded (None: the layer the run directory
+    ``model`` was trained on, else X)."""
     return _transcode(model, source, destination, decoding=False, overwrite=overwrite, batch_rows=batch_rows,
-                      progress=progress)  # fmt: skip
+                      progress=progress, layer=layer)  # fmt: skip
 
 
 def decode_file(
