@@ -344,7 +344,8 @@ def _transcode_command(decoding: bool) -> Any:
     @click.argument("model", type=click.Path(exists=True))
     @click.argument("source", type=click.Path())
     @click.option("-o", "--output", "destination", required=True, type=click.Path(),
-                  help="Output file: .npy or .csv.")  # fmt: skip
+                  help="Output file: .npy or .csv" + ("." if decoding else " (.h5ad for an .h5ad SOURCE)."),
+                  )  # fmt: skip
     @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
     @_DEVICE_OPTION
     def command(model: str, source: str, destination: str, overwrite: bool, device: str, layer: str | None = None
