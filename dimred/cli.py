@@ -6,6 +6,7 @@ Only click is imported at start-up; torch and the plugins load inside the comman
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import signal
 import sys
@@ -350,14 +351,11 @@ def _transcode_command(decoding: bool) -> Any:
     @_DEVICE_OPTION
     def command(model: str, source: str, destination: str, overwrite: bool, device: str, layer: str | None = None
                 ) -> None:  # fmt: skip
-        from dimred._api import reducer as reducer
         from dimred._api import transcode as transcode
 
-        run = transcode.decode_file if decoding else transcode.encode_file
-        anndata = Path(source).suffix.lower() == ".h5ad"
-        options = {} if decoding else {"layer": transcode.trained_layer(model) if anndata and layer is None else layer}
-        rows = run(reducer.load(model, device=device), source, destination, overwrite=overwrite,
-                   progress=_RowProgress("decoding" if decoding else "encoding"), **options)  # fmt: skip
+        run = transcode.decode_file if decoding else functools.partial(transcode.encode_file, layer=layer)
+        rows = run(model, source, destination, overwrite=overwrite, device=device,
+                   progress=_RowProgress("decoding" if decoding else "encoding"))  # fmt: skip
         click.echo(f"{'decoded' if decoding else 'encoded'} {rows} rows into {destination}")
 
     if decoding:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dimred._api.reducer import Reducer, load
+from dimred._core import defaults
 from dimred._core.atomic import atomic_path
 from dimred._core.errors import DimredError, UsageError
 from dimred._io.datafiles import (
@@ -72,12 +73,13 @@ def _transcode(
     overwrite: bool,
     batch_rows: int,
     progress: RowProgress | None,
+    device: str,
     layer: str | None = None,
 ) -> int:
+    model = reducer if isinstance(reducer, Reducer) else load(reducer, device=device)
     source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)
-    model = reducer if isinstance(reducer, Reducer) else load(reducer)
     if source.suffix.lower() == ".h5ad":
-        return _encode_anndata(model, source, destination, trained_layer(reducer) if layer is None else layer)
+        return _encode_anndata(model, source, destination, _trained_layer(reducer) if layer is None else layer)
     if layer:
         raise UsageError(f"a layer is picked from .h5ad files only, not from {source}")
     header, columns = _trained_columns(source, model)
@@ -107,7 +109,7 @@ def _transcode(
     return done
 
 
-def trained_layer(reducer: Reducer | str | Path) -> str:
+def _trained_layer(reducer: Reducer | str | Path) -> str:
     """The AnnData layer a run directory's model was trained on, from its config.json ('' for X, and for a
     model given otherwise)."""
     config = Path(reducer) / "config.json" if isinstance(reducer, str | Path) else None
@@ -170,13 +172,14 @@ def encode_file(
     overwrite: bool = False,
     batch_rows: int = BATCH_ROWS,
     progress: RowProgress | None = None,
+    device: str = defaults.DEVICE,
     layer: str | None = None,
 ) -> int:
     """Write the codes of every row of ``source`` to ``destination`` (.csv or .npy); returns the row count. An
     .h5ad file's codes go into a copy of it; ``layer`` picks the layer encoded (None: the layer the run directory
-    ``model`` was trained on, else X)."""
+    ``model`` was trained on, else X). ``device`` is where a model given as a path computes."""
     return _transcode(model, source, destination, decoding=False, overwrite=overwrite, batch_rows=batch_rows,
-                      progress=progress, layer=layer)  # fmt: skip
+                      progress=progress, device=device, layer=layer)  # fmt: skip
 
 
 def decode_file(
@@ -187,7 +190,9 @@ def decode_file(
     overwrite: bool = False,
     batch_rows: int = BATCH_ROWS,
     progress: RowProgress | None = None,
+    device: str = defaults.DEVICE,
 ) -> int:
-    """Write the reconstructions of every code in ``source`` to ``destination``; returns the row count."""
+    """Write the reconstructions of every code in ``source`` to ``destination``; returns the row count. ``device``
+    is where a model given as a path computes."""
     return _transcode(model, source, destination, decoding=True, overwrite=overwrite, batch_rows=batch_rows,
-                      progress=progress)  # fmt: skip
+                      progress=progress, device=device)  # fmt: skip

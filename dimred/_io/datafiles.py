@@ -161,9 +161,8 @@ def _parse_csv_batch(
 
 
 def _csv_batches(
-    path: Path, batch_rows: int, text_columns: frozenset[int] = frozenset()
+    path: Path, layout: CsvLayout, batch_rows: int, text_columns: frozenset[int] = frozenset()
 ) -> Iterator[tuple[np.ndarray, list[list[str]]]]:
-    layout = csv_layout(path)
     width = len(layout.header) if layout.header is not None else None
     batch: list[tuple[int, list[str]]] = []
     for row in _csv_rows(path, layout):
@@ -253,7 +252,7 @@ def read_table(path: str | Path, set_aside: dict[str, str] | None = None) -> Tab
     columns = _set_aside_columns(path, set_aside or {}, None, stored.shape[1])
     if not columns:
         return Table(stored, None, {})
-    keep = [index for index in range(stored.shape[1]) if index not in columns.values()]
+    keep = _kept_columns(stored.shape[1], columns)
     return Table(np.asarray(stored[:, keep]), None,
                  {option: np.asarray(stored[:, index]) for option, index in columns.items()})  # fmt: skip
 
@@ -268,18 +267,24 @@ def _set_aside_columns(
     return columns
 
 
+def _kept_columns(width: int, columns: dict[str, int]) -> list[int]:
+    return [index for index in range(width) if index not in columns.values()]
+
+
 def _csv_table(path: Path, set_aside: dict[str, str]) -> Table:
     layout = csv_layout(path)
-    first_row = next(_csv_rows(path, layout), None)
-    width = len(layout.header) if layout.header is not None else len(first_row[1]) if first_row else None
-    columns = _set_aside_columns(path, set_aside, layout.header, width)
-    batches = list(_csv_batches(path, 1 << 16, frozenset(columns.values())))
+    columns: dict[str, int] = {}
+    if set_aside:  # a headerless file's width comes from its first row
+        first_row = None if layout.header is not None else next(_csv_rows(path, layout), None)
+        width = len(layout.header) if layout.header is not None else len(first_row[1]) if first_row else None
+        columns = _set_aside_columns(path, set_aside, layout.header, width)
+    batches = list(_csv_batches(path, layout, 1 << 16, frozenset(columns.values())))
     if not batches:
         raise DimredError(f"{path} has no data rows")
     X = np.concatenate([numbers for numbers, _texts in batches])
     texts = [row for _numbers, rows in batches for row in rows]
     order = sorted(columns.values())
-    keep = [index for index in range(X.shape[1]) if index not in columns.values()]
+    keep = _kept_columns(X.shape[1], columns)
     return Table(
         X[:, keep] if columns else X,
         None if layout.header is None else tuple(layout.header[index] for index in keep),
@@ -309,10 +314,9 @@ def read_batches(path: str | Path, batch_rows: int, columns: list[int] | None = 
     path = check_input(path)
     suffix = path.suffix.lower()
     if suffix in TEXT:
-        skipped = (
-            frozenset() if columns is None else frozenset(range(len(csv_layout(path).header or ()))) - set(columns)
-        )
-        for numbers, _texts in _csv_batches(path, batch_rows, skipped):
+        layout = csv_layout(path)
+        skipped = frozenset() if columns is None else frozenset(range(len(layout.header or ()))) - set(columns)
+        for numbers, _texts in _csv_batches(path, layout, batch_rows, skipped):
             yield numbers if columns is None else numbers[:, columns]
         return
     array = _stored_array(path, suffix)
