@@ -12,7 +12,7 @@ import pytest
 
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 SETTINGS = ["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=800", "--steps", "300",
-            "--batch-size", "200", "--seed", "3", "--reporter", "metrics-table"]  # fmt: skip
+            "--batch-size", "200", "--seed", "3", "--reporter", "metrics-table", "--device", "cpu"]  # fmt: skip
 
 
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -123,3 +123,23 @@ def test_a_neighbour_embedding_autoencoder_trains_under_torchrun(tmp_path):
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["trustworthiness"] > 0.8
+
+
+@pytest.mark.parametrize("gpus", [0, 1, 2])
+def test_each_process_gets_a_gpu_of_its_own_or_auto_takes_the_cpu(monkeypatch, gpus):
+    """nccl cannot share one GPU between two processes: with fewer GPUs than processes on a machine, auto trains
+    on the CPU (gloo) and naming cuda is one clear error. (The GPU count is set here: CI has no GPU.)"""
+    import torch
+
+    from dimred import UsageError
+    from dimred._engine.distributed import device_of_process
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    expected = [torch.device("cuda", 0), torch.device("cuda", 1)] if gpus >= 2 else [torch.device("cpu")] * 2
+    assert [device_of_process("auto", rank, 2) for rank in (0, 1)] == expected
+    assert device_of_process("cpu", 1, 2) == torch.device("cpu")
+    if gpus == 1:
+        with pytest.raises(UsageError, match=r"started 2 processes on this machine, but it has 1 CUDA device: .*"
+                                             r"--nproc-per-node.*--device cpu"):  # fmt: skip
+            device_of_process("cuda", 1, 2)

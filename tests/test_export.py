@@ -18,7 +18,7 @@ onnx = pytest.importorskip("onnx")  # a fallback: the test extra installs onnx a
 ort = pytest.importorskip("onnxruntime")
 
 MODELS = ("mlp-ae", "geo-ae", "vae", "ne-ae")
-QUICK = {"steps": 50, "batch_size": 100, "random_state": 0}
+QUICK = {"steps": 50, "batch_size": 100, "random_state": 0, "device": "cpu"}  # float64 there, as in ONNX
 TOLERANCE = 1e-5
 
 

@@ -198,6 +198,30 @@ def test_resume_may_change_the_device_and_reporters(killed_run):
     assert (killed_run / "model.safetensors").exists()
 
 
+@pytest.mark.parametrize("recorded", [True, False], ids=["device recorded", "older checkpoint"])
+def test_a_checkpoint_written_on_a_gpu_resumes_on_the_cpu_reproducibly(killed_run, tmp_path, recorded):
+    """A CUDA generator's state (its seed and offset, 16 bytes) does not fit a CPU generator: the batches go on
+    from a generator seeded from the run's seed and step, the same on every such resume."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from dimred._engine.checkpoint import read_checkpoint, write_checkpoint
+
+    tensors, facts = read_checkpoint(killed_run / "checkpoint.safetensors")
+    cuda_state = torch.arange(16, dtype=torch.uint8)  # what torch.cuda.get_rng_state() returns
+    tensors |= {"rng.batches": cuda_state, "rng.cuda": cuda_state}
+    facts = {**facts, "device_type": "cuda"} if recorded else {k: v for k, v in facts.items() if k != "device_type"}
+    write_checkpoint(killed_run / "checkpoint.safetensors", tensors, facts)
+    again = shutil.copytree(killed_run, tmp_path / "again")
+    for folder in (killed_run, again):
+        result = CliRunner().invoke(cli, ["run", "--resume", str(folder), "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+    first, second = (load_file(folder / "model.safetensors") for folder in (killed_run, again))
+    assert all(torch.equal(first[name], second[name]) for name in first)
+
+
 def test_resume_without_a_readable_checkpoint_changes_nothing(killed_run):
     (killed_run / "checkpoint.safetensors").write_bytes(b"not a checkpoint")
     before = digest(killed_run)

@@ -58,16 +58,16 @@ def test_training_settings_are_frozen_and_recorded_whole(default_run):
 
 # -- one seed --------------------------------------------------------------------------------------------------
 def test_the_same_seed_gives_the_same_weights_through_every_entry_point(tmp_path):
-    """`dimred run`, `dimred.run` and `Reducer.fit` on the same rows with seed 5 train bitwise-identical weights,
-    and none of them touches the caller's global RNG."""
+    """`dimred run`, `dimred.run` and `Reducer.fit` on the same rows with seed 5 train bitwise-identical weights
+    on the CPU, and none of them touches the caller's global RNG."""
     data = SwissRoll(SwissRoll.Options(n_samples=300)).load(5).X
     assert invoke("run", "--dataset", "swissroll", *SMALL, "--model", "mlp-ae", "--seed", "5", "--reporter",
-                  "metrics-table", "--out", str(tmp_path / "cli")).exit_code == 0  # fmt: skip
+                  "metrics-table", "--device", "cpu", "--out", str(tmp_path / "cli")).exit_code == 0  # fmt: skip
     from_cli = dimred.load(tmp_path / "cli").module_.state_dict()
     torch.manual_seed(123)
     before = torch.get_rng_state()
     from_run = dimred.run("swissroll", "mlp-ae", settings={"dataset.n_samples": 300}, batch_size=100, steps=40,
-                          seed=5, out=None, reporters=[]).reducer.module_.state_dict()  # fmt: skip
+                          seed=5, out=None, reporters=[], device="cpu").reducer.module_.state_dict()  # fmt: skip
     from_reducer = dimred.Reducer(batch_size=100, steps=40, random_state=5, device="cpu").fit(data).module_
     assert torch.equal(torch.get_rng_state(), before)
     for name, value in from_cli.items():

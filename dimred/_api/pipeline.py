@@ -327,4 +327,4 @@ def record_of(name: str, model: str, data: Data, outcome: Outcome, metrics: dict
 
 def join_world(device: str) -> tuple[World, torch.device]:
     """This process's place under torchrun (alone: a world of one), and the device it trains on."""
-    return distributed.join(resolve_device(device))
+    return distributed.join(device)

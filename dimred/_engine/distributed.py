@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from dimred._core.errors import UsageError
+from dimred._engine.device import resolve_device
+
 Build = Callable[[], dict[str, torch.Tensor]]
 
 
@@ -36,18 +39,34 @@ class World:
         return self.size > 1
 
 
-def join(device: torch.device) -> tuple[World, torch.device]:
+def join(requested_device: str) -> tuple[World, torch.device]:
     """The world this process belongs to (started by torchrun, or alone), with the device it should use."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
-        return World(), device
+        return World(), resolve_device(requested_device)
     world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    device = device_of_process(requested_device, world.local_rank, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     if device.type == "cuda":
-        device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return world, device
+
+
+def device_of_process(requested_device: str, local_rank: int, local_processes: int) -> torch.device:
+    """Each process of a machine trains on a GPU of its own, as nccl needs: ``auto`` takes the CPU where the
+    machine has fewer GPUs than processes, and naming ``cuda`` there is an error."""
+    device = resolve_device(requested_device)
+    if device.type != "cuda":
+        return device
+    gpus = torch.cuda.device_count()
+    if local_processes <= gpus:
+        return torch.device("cuda", local_rank)
+    if requested_device == "auto":
+        return torch.device("cpu")
+    raise UsageError(f"torchrun started {local_processes} processes on this machine, but it has {gpus} CUDA "
+                     f"device{'s' if gpus != 1 else ''}: start at most {gpus} per machine (--nproc-per-node) or "
+                     "train with --device cpu")  # fmt: skip
 
 
 def computed_once(world: World, device: torch.device) -> Callable[[Build], dict[str, torch.Tensor]]:

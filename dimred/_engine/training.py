@@ -186,7 +186,7 @@ class Trainer:
         if self.order is not None:
             tensors["order"] = self.order
         facts = {"step": self.step, "optimizer_steps": self.optimizer.steps, "history": self.history,
-                 "seconds": self.seconds_before}  # fmt: skip
+                 "seconds": self.seconds_before, "device_type": self.X.device.type}  # fmt: skip
         return tensors, facts
 
     def restore(self, tensors: dict[str, torch.Tensor], facts: dict[str, Any]) -> None:
@@ -195,14 +195,25 @@ class Trainer:
         self.optimizer.exp_avg.copy_(tensors["optimizer.exp_avg"])
         self.optimizer.exp_avg_sq.copy_(tensors["optimizer.exp_avg_sq"])
         self.optimizer.steps = int(facts["optimizer_steps"])
-        torch.set_rng_state(tensors["rng.torch"])
-        self.generator.set_state(tensors["rng.batches"])
-        if "rng.cuda" in tensors:
-            torch.cuda.set_rng_state(tensors["rng.cuda"], self.X.device)
+        self._restore_random_streams(tensors, facts)
         self.order = tensors["order"].to(self.X.device) if "order" in tensors else None
         self.step = int(facts["step"])
         self.history = list(facts["history"])
         self.seconds_before = float(facts["seconds"])
+
+    def _restore_random_streams(self, tensors: dict[str, torch.Tensor], facts: dict[str, Any]) -> None:
+        """The saved random states, where they fit this device. A generator's state belongs to its kind of device
+        (a CUDA generator's is its seed and offset), so a run resumed on another kind of device draws its batches
+        from a generator seeded anew with the run's seed plus the step: it goes on reproducibly, though not as
+        the uninterrupted run would have (another device computes differently anyway)."""
+        torch.set_rng_state(tensors["rng.torch"])
+        saved_on = facts.get("device_type", "cuda" if "rng.cuda" in tensors else "cpu")  # older checkpoints
+        if saved_on != self.X.device.type:
+            self.generator.manual_seed(self.generator.initial_seed() + int(facts["step"]))
+            return
+        self.generator.set_state(tensors["rng.batches"])
+        if "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.X.device)
 
 
 def _describe(value: Any) -> str:
