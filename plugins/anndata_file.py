@@ -45,7 +45,8 @@ class AnnDataFile(Dataset):
         return Data(X=X, labels=labels, feature_names=tuple(str(name) for name in adata.var_names))
 
     def _labels(self, adata) -> np.ndarray:
-        """The obs column's values: class numbers where it holds integers, else names."""
+        """The obs column's values: class numbers where it holds whole numbers, else names. A column of measured
+        values (total counts, say) is not one of classes, and is refused."""
         key = self.options.label_key
         if key not in adata.obs:
             raise UsageError(f"dataset.label_key '{key}' is not an obs column of {self.options.path}; choose from: "
@@ -56,7 +57,13 @@ class AnnDataFile(Dataset):
             raise DataError(f"{self.options.path}: obs column '{key}' has no label for cell "
                             f"'{adata.obs_names[missing.argmax()]}'; every cell needs one")  # fmt: skip
         values = column.to_numpy()
-        return values.astype(np.int64) if values.dtype.kind in "iu" else column.astype(str).to_numpy()
+        if values.dtype.kind == "f":
+            fractional = np.flatnonzero(values != np.round(values))
+            if len(fractional):
+                raise DataError(f"{self.options.path}: obs column '{key}' holds {values[fractional[0]]} for cell "
+                                f"'{adata.obs_names[fractional[0]]}'; labels are classes, whole numbers or names "
+                                "(a categorical column such as cell_type)")  # fmt: skip
+        return values.astype(np.int64) if values.dtype.kind in "iuf" else column.astype(str).to_numpy()
 
 
 @hookimpl

@@ -24,8 +24,9 @@ class DataFile(Dataset):
         )
         label_column: str = option(
             "",
-            "a column of class labels (numbers or names, e.g. species), set aside like color_column; an .npz "
-            "file's 'y' array is used as labels without this option",
+            "a column of class labels (whole numbers or names, e.g. species), set aside like color_column; an "
+            ".npz file's 'y' array is used as labels without this option (to colour the plots where it holds "
+            "measured values, not classes)",
         )
 
         def __post_init__(self) -> None:
@@ -37,7 +38,12 @@ class DataFile(Dataset):
         table = read_table(self.options.path, {option: spec for option, spec in wanted.items() if spec})
         color, labels = (table.set_aside.get(f"dataset.{role}_column") for role in ("color", "label"))
         color = None if color is None else self._colour_values(color)
-        labels = self._npz_labels() if labels is None else self._class_labels(labels)
+        if labels is not None:
+            labels = self._class_labels(labels)
+        elif (y := self._npz_y()) is not None and _are_classes(y):
+            labels = y
+        elif y is not None and color is None:
+            color = y.astype(np.float64)  # measured values (a regression target, say) colour the plots
         try:
             return Data(X=table.X, color=color, feature_names=table.names, labels=labels)
         except ValueError as error:
@@ -66,11 +72,15 @@ class DataFile(Dataset):
                 values = values.astype(np.float64)
             except ValueError:
                 return values.astype(str)
-        if values.dtype.kind == "f" and np.isfinite(values).all() and (values == np.round(values)).all():
-            return values.astype(np.int64)
+        values = _whole_numbers_as_integers(values)
+        if not _are_classes(values):
+            row = int(np.flatnonzero(values != np.round(values))[0])
+            raise DataError(f"{self.options.path}: dataset.label_column holds {values[row]} in data row {row + 1}; "
+                            "labels are classes, whole numbers or names (colour the plots by measured values with "
+                            "dataset.color_column)")  # fmt: skip
         return values
 
-    def _npz_labels(self):
+    def _npz_y(self) -> np.ndarray | None:
         """An .npz file's 'y' array, the usual name for labels beside X."""
         if Path(self.options.path).suffix.lower() != ".npz":
             return None
@@ -81,7 +91,20 @@ class DataFile(Dataset):
                 labels = archive["y"]
             except ValueError as error:
                 raise DataError(f"{self.options.path}: its 'y' array cannot be read ({error})") from None
-        return self._class_labels(labels)
+        return _whole_numbers_as_integers(labels)
+
+
+def _whole_numbers_as_integers(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "f" and np.isfinite(values).all() and (values == np.round(values)).all():
+        return values.astype(np.int64)
+    return values
+
+
+def _are_classes(values: np.ndarray) -> bool:
+    """Whole numbers or names. Values that are not finite count as classes, for the labels' check to name."""
+    if values.dtype.kind != "f" or not np.isfinite(values).all():
+        return True
+    return bool((values == np.round(values)).all())
 
 
 @hookimpl

@@ -15,6 +15,7 @@ import dimred
 from dimred._api.pipeline import split_rows
 from dimred.cli import cli
 from dimred.plugin import Batch, Data, TrainingData, fuzzy_neighbour_graph, knn_graph
+from dimred.plugins.file import DataFile
 from dimred.plugins.neighbour_embedding import InfoNCETSNE, NeighbourEmbeddingAutoencoder, ParametricUMAP
 from dimred.testing import check_loss_plugin, check_model_plugin
 
@@ -101,12 +102,31 @@ def test_bad_labels_give_one_clear_error(tmp_path, labels, message):
     assert str(path) in result.output
 
 
+def test_labels_are_classes_and_an_npz_y_of_measured_values_colours_the_plots(tmp_path):
+    """A y of prices or temperatures is no class: scoring a classifier on it would be a meaningless figure."""
+    with pytest.raises(ValueError, match=r"labels are classes, whole numbers or names; row 2 is 2.5"):
+        Data(X=np.zeros((4, 2)), labels=np.array([1.0, 2.0, 2.5, 1.0]))
+    rng = np.random.default_rng(0)
+    X, y = rng.random((200, 3)), rng.normal(size=200)
+    np.savez(tmp_path / "measured.npz", X=X, y=y)
+    data = DataFile(DataFile.Options(path=str(tmp_path / "measured.npz"))).load(0)
+    assert data.labels is None
+    np.testing.assert_array_equal(data.color, y)
+    out = tmp_path / "run"
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'measured.npz'}", "--model",
+                    "pca", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "knn_accuracy" not in json.loads((out / "metrics.json").read_text())
+    np.savez(tmp_path / "classes.npz", X=X, y=np.repeat([3.0, 7.0], 100))
+    classes = DataFile(DataFile.Options(path=str(tmp_path / "classes.npz"))).load(0)
+    assert classes.labels.tolist() == [3] * 100 + [7] * 100
+
+
 def test_a_csv_label_column_becomes_labels(tmp_path):
     rng = np.random.default_rng(0)
     rows = np.column_stack([rng.random((40, 3)), np.repeat([0, 1], 20)])
     path = tmp_path / "points.csv"
     np.savetxt(path, rows, delimiter=",", header="a,b,c,kind", comments="")
-    from dimred.plugins.file import DataFile
 
     data = DataFile(DataFile.Options(path=str(path), label_column="kind")).load(0)
     assert data.X.shape == (40, 3)
@@ -122,7 +142,6 @@ def test_a_csv_label_column_may_hold_class_names(tmp_path, header):
     lines = [",".join([*map(str, rng.random(3).round(4)), name]) for name in species]
     path = tmp_path / "flowers.csv"
     path.write_text("\n".join(([header] if header else []) + lines) + "\n")
-    from dimred.plugins.file import DataFile
 
     column = "species" if header else "3"
     data = DataFile(DataFile.Options(path=str(path), label_column=column)).load(0)
@@ -142,6 +161,7 @@ def test_a_csv_label_column_may_hold_class_names(tmp_path, header):
         ("a,label\n1,x\n2,\n3,y\n", "dataset.label_column=label", "the label of data row 2 is empty"),
         ("a,label\n1,x\n2,y\n", "dataset.label_column=kind", "'kind' is not a column of"),
         ("a,b\n1,x\n2,y\n", "dataset.color_column=b", "dataset.color_column holds 'x' in data row 1"),
+        ("a,price\n1,3\n2,2.5\n", "dataset.label_column=price", "dataset.label_column holds 2.5 in data row 2"),
     ],
 )
 def test_bad_label_or_colour_columns_give_one_clear_error(tmp_path, text, option, message):
@@ -307,7 +327,11 @@ def test_an_h5ad_file_round_trips_through_run_and_encode(tmp_path):
 
 @pytest.mark.parametrize(
     ("cell_types", "message"),
-    [(["t", None, "b", "t"], "obs column 'cell_type' has no label for cell 'cell1'"), (None, "no such file")],
+    [
+        (["t", None, "b", "t"], "obs column 'cell_type' has no label for cell 'cell1'"),
+        ([1.0, 2.5, 1.0, 2.0], "obs column 'cell_type' holds 2.5 for cell 'cell1'; labels are classes"),
+        (None, "no such file"),
+    ],
 )
 def test_bad_h5ad_labels_or_files_give_one_clear_error(tmp_path, cell_types, message):
     anndata = pytest.importorskip("anndata")
