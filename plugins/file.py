@@ -39,11 +39,12 @@ class DataFile(Dataset):
         color, labels = (table.set_aside.get(f"dataset.{role}_column") for role in ("color", "label"))
         color = None if color is None else self._colour_values(color)
         if labels is not None:
-            labels = self._class_labels(labels)
-        elif (y := self._npz_y()) is not None and _are_classes(y):
-            labels = y
-        elif y is not None and color is None:
-            color = y.astype(np.float64)  # measured values (a regression target, say) colour the plots
+            labels = self._class_labels(labels, "dataset.label_column")
+        elif (y := self._npz_y()) is not None:
+            if _are_classes(y):
+                labels = self._class_labels(y, "its 'y' array")
+            elif color is None:
+                color = y.astype(np.float64)  # measured values (a regression target, say) colour the plots
         try:
             return Data(X=table.X, color=color, feature_names=table.names, labels=labels)
         except ValueError as error:
@@ -61,7 +62,7 @@ class DataFile(Dataset):
                     ) from None
         return values.astype(np.float64)
 
-    def _class_labels(self, values: np.ndarray) -> np.ndarray:
+    def _class_labels(self, values: np.ndarray, source: str) -> np.ndarray:
         """Labels as read: class numbers where every value is a whole number, else the names as text."""
         if values.dtype.kind in "US":
             empty = np.flatnonzero(np.char.str_len(values.astype(str)) == 0)
@@ -72,13 +73,12 @@ class DataFile(Dataset):
                 values = values.astype(np.float64)
             except ValueError:
                 return values.astype(str)
-        values = _whole_numbers_as_integers(values)
         if not _are_classes(values):
             row = int(np.flatnonzero(values != np.round(values))[0])
-            raise DataError(f"{self.options.path}: dataset.label_column holds {values[row]} in data row {row + 1}; "
-                            "labels are classes, whole numbers or names (colour the plots by measured values with "
+            raise DataError(f"{self.options.path}: {source} holds {values[row]} in data row {row + 1}; labels are "
+                            "classes, whole numbers or names (colour the plots by measured values with "
                             "dataset.color_column)")  # fmt: skip
-        return values
+        return values.astype(np.int64) if values.dtype.kind == "f" and np.isfinite(values).all() else values
 
     def _npz_y(self) -> np.ndarray | None:
         """An .npz file's 'y' array, the usual name for labels beside X."""
@@ -91,13 +91,7 @@ class DataFile(Dataset):
                 labels = archive["y"]
             except ValueError as error:
                 raise DataError(f"{self.options.path}: its 'y' array cannot be read ({error})") from None
-        return _whole_numbers_as_integers(labels)
-
-
-def _whole_numbers_as_integers(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "f" and np.isfinite(values).all() and (values == np.round(values)).all():
-        return values.astype(np.int64)
-    return values
+        return labels
 
 
 def _are_classes(values: np.ndarray) -> bool:

@@ -88,8 +88,8 @@ def _check_labels(labels: np.ndarray) -> None:
         raise ValueError(f"labels must not be NaN or infinite (row {row} is {labels[row]})")
     if labels.dtype.kind == "f" and (labels != np.round(labels)).any():
         row = int(np.flatnonzero(labels != np.round(labels))[0])
-        raise ValueError(f"labels are classes, whole numbers or names; row {row} is {labels[row]} (measured values "
-                         "colour the plots as color instead)")  # fmt: skip
+        raise ValueError(f"labels are classes, whole numbers or names; row {row} is {labels[row]} (give measured "
+                         "values as color)")  # fmt: skip
     if labels.dtype.kind == "O" and any(label is None for label in labels):
         raise ValueError(f"labels must not be missing (row {[label is None for label in labels].index(True)})")
 
