@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from dimred._api.config import read_config
 from dimred._api.reducer import Reducer, load
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path
@@ -116,10 +116,10 @@ def _trained_layer(reducer: Reducer | str | Path) -> str:
     if config is None or not config.is_file():
         return ""
     try:
-        dataset = json.loads(config.read_text(encoding="utf-8")).get("dataset", {})
-    except (OSError, ValueError):
+        recorded = read_config(config)
+    except (DimredError, OSError, ValueError):
         return ""
-    return str(dataset.get("options", {}).get("layer", "")) if dataset.get("name") == "h5ad" else ""
+    return str(recorded["settings"].get("dataset.layer", "")) if recorded.get("dataset") == "h5ad" else ""
 
 
 def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | list[int]:
