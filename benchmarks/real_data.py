@@ -56,11 +56,11 @@ def timed(function: Callable[[], object]) -> tuple[object, float]:
     return value, time.perf_counter() - started
 
 
-def dimred_model(model: str) -> Method:
+def dimred_model(model: str, device: str = "cpu") -> Method:
     def fit(X_train, X_test, seed):
         import dimred
 
-        reducer = dimred.Reducer(model=model, random_state=seed, device="cpu", callbacks=["no-progress"])
+        reducer = dimred.Reducer(model=model, random_state=seed, device=device, callbacks=["no-progress"])
         _, fit_seconds = timed(lambda: reducer.fit(X_train))
         codes_test, transform_seconds = timed(lambda: reducer.transform(X_test))
         return reducer.transform(X_train), codes_test, reducer.inverse_transform(codes_test), fit_seconds, \
