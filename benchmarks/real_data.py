@@ -95,10 +95,14 @@ def torchdr_umap_encoder(X_train, X_test, seed):
     itself. Adam at 0.01: TorchDR's default SGD at 1.0 collapsed the encoder, Adam at 0.001 fitted worse."""
     import torchdr
 
+    from dimred.plugins.neighbour_embedding import NeighbourEmbeddingAutoencoder
+
     torch.manual_seed(seed)
-    width = 128 if X_train.shape[1] <= 128 else 256
-    layers = [torch.nn.Linear(X_train.shape[1], width), torch.nn.ReLU(), torch.nn.Linear(width, width)]
-    encoder = torch.nn.Sequential(*layers, torch.nn.ReLU(), torch.nn.Linear(width, 2))
+    layers, width = [], X_train.shape[1]
+    for hidden in NeighbourEmbeddingAutoencoder().hidden_widths(X_train.shape[1]):
+        layers += [torch.nn.Linear(width, hidden), torch.nn.ReLU()]
+        width = hidden
+    encoder = torch.nn.Sequential(*layers, torch.nn.Linear(width, 2))
     model = torchdr.UMAP(n_neighbors=15, backend=None, device="cpu", random_state=seed, encoder=encoder,
                          optimizer="Adam", lr=1e-2)  # fmt: skip
     train = torch.as_tensor(X_train, dtype=torch.float32)

@@ -255,12 +255,36 @@ def test_bad_neighbour_embedding_options_give_one_clear_error(setting, message):
 
 def test_ne_ae_adapts_its_defaults_to_the_data():
     model = NeighbourEmbeddingAutoencoder()
-    assert model.hidden_widths(64) == (128, 128)
-    assert model.hidden_widths(784) == (256, 256)
+    assert (model.hidden_widths(64), model.decoder_widths(64)) == ((128,) * 4, (128,) * 2)
+    assert (model.hidden_widths(784), model.decoder_widths(784)) == ((256,) * 4, (256,) * 2)
     assert model.training_defaults(1437, 64)["steps"] == 718
-    assert (model.input_corruption(3), model.input_corruption(64)) == ((0.0, 0.05), (0.1, 0.1))
+    images = model.training_defaults(4000, 784)
+    assert (images["batch_size"], images["steps"]) == (384, 700)
+    corruption = [model.input_corruption(n_features) for n_features in (3, 64, 784)]
+    assert corruption == [(0.0, 0.05), (0.1, 0.1), (0.1, 0.2)]
     chosen = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(mask=0.3, noise=0.0))
     assert chosen.input_corruption(3) == chosen.input_corruption(64) == (0.3, 0.0)
+    shaped = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(hidden=(64, 32)))
+    assert (shaped.hidden_widths(784), shaped.decoder_widths(784)) == ((64, 32), (32, 64))
+    shallow = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(decoder_hidden=(16,)))
+    assert shallow.decoder_widths(64) == (16,)
+    assert [layer.out_features for layer in shallow.build(64).decoder if isinstance(layer, torch.nn.Linear)] == [16, 64]
+
+
+def test_ne_ae_dropout_and_batch_norm_options_shape_its_network():
+    plain = NeighbourEmbeddingAutoencoder().build(8)
+    assert not any(isinstance(layer, (torch.nn.Dropout, torch.nn.BatchNorm1d)) for layer in plain.modules())
+    options = NeighbourEmbeddingAutoencoder.Options(dropout=0.5, batch_norm=True, noise=0.0)
+    network = NeighbourEmbeddingAutoencoder(options).build(8)
+    assert sum(isinstance(layer, torch.nn.Dropout) for layer in network.modules()) == 4 + 2
+    assert isinstance(network.decoder[0], torch.nn.BatchNorm1d)
+    rows = torch.rand(64, 8)
+    network.train()
+    assert not torch.equal(network.encode(rows), network.encode(rows))  # dropout draws anew each pass
+    network.eval()
+    assert torch.equal(network.encode(rows), network.encode(rows))
+    with pytest.raises(ValueError, match="dropout"):
+        NeighbourEmbeddingAutoencoder.Options(dropout=1.0)
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.05, 0.1])
@@ -290,7 +314,7 @@ def test_ne_ae_beats_mlp_ae_on_held_out_digits(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "ne" / "metrics.json").read_text())
     # Each bound lies between the two models' per-seed figures in benchmarks/real_data.py (seeds 0-2):
-    # ne-ae T 0.965-0.972, acc 0.947-0.964, RMSE 0.166-0.168; mlp-ae T 0.932-0.946, acc 0.853-0.883, RMSE >= 0.173.
+    # ne-ae T 0.970-0.977, acc 0.969-0.983, RMSE 0.166-0.170; mlp-ae T 0.932-0.946, acc 0.853-0.883, RMSE >= 0.173.
     assert metrics["holdout.trustworthiness"] > 0.95
     assert metrics["holdout.knn_accuracy"] > 0.93
     assert metrics["holdout.rmse"] < 0.171
