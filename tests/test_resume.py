@@ -114,10 +114,17 @@ def test_temporary_files_a_killed_run_left_are_removed_by_the_next_run(tmp_path)
         "config.json", "history.csv", "metrics.json", "model.safetensors", "notes.txt"]  # fmt: skip
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """SIGINT back to its default in the child: a shell starts background jobs (a CI runner's, say) with SIGINT
+    ignored, and a child inherits that, so Ctrl-C would never reach the run under test."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_ends_with_one_line_and_no_half_written_file(tmp_path):
     out = tmp_path / "interrupted"
     command = [SCRIPT, *TRAIN[:-6], "--steps", "100000", "--checkpoint-every", "25", "--out", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_ctrl_c_as_at_a_terminal)  # fmt: skip
     deadline = time.monotonic() + 60
     while checkpoint_step(out) < 50 and time.monotonic() < deadline:
         time.sleep(0.01)
