@@ -18,6 +18,7 @@ matrix. On MNIST-5k that raised held-out trustworthiness by about 0.003 and kNN 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -73,12 +74,12 @@ class _GraphLoss(Loss):
         pool = torch.linspace(0, drawn - 1, min(self.options.negatives, drawn), device=batch.z.device).long()
         positive = (batch.z[:drawn] - batch.z[drawn:]).square().sum(dim=1).repeat(2)
         own = index[:, None] == index[pool][None, :]
-        per_end = self.contrast(positive, _squared_distances(batch.z, batch.z[pool]), own)
+        per_end = self.contrast(positive, batch.z, batch.z[pool], own)
         return (self.head_weight[index[:drawn]].repeat(2).to(per_end.dtype) * per_end).mean()
 
-    def contrast(self, positive, negatives, own):
-        """Each end's loss from its edge's squared length and its squared distances to the negatives (``own``
-        masks its own code)."""
+    def contrast(self, positive, ends, negatives, own):
+        """The loss of each end (a row of ``ends``) from its edge's squared length and the codes of the
+        ``negatives`` (``own`` masks the end's own code among them)."""
         raise NotImplementedError
 
 
@@ -97,18 +98,14 @@ class InfoNCETSNE(_GraphLoss):
             if self.dof <= 0:
                 raise ValueError("dof must be above 0")
 
-    def contrast(self, positive, negatives, own):
+    def contrast(self, positive, ends, negatives, own):
         import torch
 
         # -log of the edge's share of the kernel's similarities: the softmax of InfoNCE, its sum taken directly (no
         # exp or log per pair, each similarity is at most 1)
         dof = self.options.dof
-        if dof == 1.0:
-            similarities = (1.0 / (1.0 + negatives)).masked_fill(own, 0.0).sum(dim=1)
-            return torch.log1p(positive) + torch.log(1.0 / (1.0 + positive) + similarities)
-        similarities = torch.pow(1.0 + negatives / dof, -dof).masked_fill(own, 0.0).sum(dim=1)
         log_edge = -dof * torch.log1p(positive / dof)
-        return -log_edge + torch.log(torch.exp(log_edge) + similarities)
+        return -log_edge + torch.log(torch.exp(log_edge) + _kernel_sums(ends, negatives, own, dof))
 
 
 class ParametricUMAP(_GraphLoss):
@@ -129,11 +126,11 @@ class ParametricUMAP(_GraphLoss):
         super().prepare(data)
         self.a, self.b = _curve(self.options.min_dist)
 
-    def contrast(self, positive, negatives, own):
+    def contrast(self, positive, ends, negatives, own):
         import torch
 
         attraction = torch.log1p(self.a * (positive + 1e-12) ** self.b)
-        similarity = self.a * (negatives + 1e-12) ** self.b
+        similarity = self.a * (_squared_distances(ends, negatives) + 1e-12) ** self.b
         repulsion = torch.log1p(1.0 / similarity.clamp_min(1e-4)).masked_fill(own, 0.0)
         return attraction + self.options.repulsion * repulsion.mean(dim=1) * 5  # ~5 negatives per edge, as UMAP
 
@@ -142,6 +139,38 @@ def _squared_distances(a, b):
     """Squared Euclidean distances between the rows of ``a`` and of ``b``: cheaper than ``cdist(a, b) ** 2``
     and its backward, exact enough for the kernels' 1 + d^2."""
     return ((a * a).sum(dim=1)[:, None] + (b * b).sum(dim=1)[None, :] - 2.0 * a @ b.T).clamp_min(0.0)
+
+
+def _kernel_sums(ends, negatives, own, dof: float):
+    """Per end, the sum of its similarities (1 + d^2 / dof)^-dof to the negatives (zero where ``own``), with a
+    hand-written backward: two matrix products where autograd passes through each elementwise step; a digits fit
+    is about 8 % faster (four alternating fits each)."""
+    return _kernel_sums_function().apply(ends, negatives, own, dof)
+
+
+@functools.cache
+def _kernel_sums_function():
+    import torch
+
+    class KernelSums(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, ends, negatives, own, dof):
+            base = _squared_distances(ends, negatives).div_(dof).add_(1.0)
+            similarities = (base.reciprocal() if dof == 1.0 else base.pow(-dof)).masked_fill_(own, 0.0)
+            ctx.save_for_backward(ends, negatives, similarities, base)
+            return similarities.sum(dim=1)
+
+        @staticmethod
+        def backward(ctx, grad):
+            # d s_ij / d d^2_ij = -s_ij / base_ij and d d^2_ij / d end_i = 2 (end_i - negative_j) = -d d^2_ij /
+            # d negative_j
+            ends, negatives, similarities, base = ctx.saved_tensors
+            weights = similarities.div(base).mul_(grad[:, None])
+            end_grad = (weights @ negatives).sub_(weights.sum(dim=1)[:, None] * ends).mul_(2.0)
+            negative_grad = (weights.T @ ends).sub_(weights.sum(dim=0)[:, None] * negatives).mul_(2.0)
+            return end_grad, negative_grad, None, None
+
+    return KernelSums
 
 
 def _curve(min_dist: float, spread: float = 1.0) -> tuple[float, float]:

@@ -222,6 +222,20 @@ def test_the_tsne_loss_matches_a_brute_force_computation(dof):
     assert value.item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("dof", [1.0, 0.7])
+def test_the_tsne_similarity_sums_have_the_gradient_of_their_formula(dof):
+    from dimred.plugins.neighbour_embedding import _kernel_sums
+
+    generator = torch.Generator().manual_seed(3)
+    ends = torch.randn(12, 2, dtype=torch.float64, generator=generator, requires_grad=True)
+    negatives = torch.randn(5, 2, dtype=torch.float64, generator=generator, requires_grad=True)
+    own = torch.zeros(12, 5, dtype=torch.bool)
+    own[[0, 4, 7], [1, 1, 3]] = True
+    assert torch.autograd.gradcheck(lambda e, n: _kernel_sums(e, n, own, dof), (ends, negatives))
+    plain = ((1 + torch.cdist(ends, negatives).square() / dof) ** -dof).masked_fill(own, 0).sum(dim=1)
+    assert torch.allclose(_kernel_sums(ends, negatives, own, dof), plain)
+
+
 def test_sampled_tails_are_neighbours_drawn_by_weight():
     X = np.random.default_rng(2).random((50, 3))
     graph = fuzzy_neighbour_graph(X, 5)
