@@ -155,8 +155,11 @@ def _kernel_sums_function():
     class KernelSums(torch.autograd.Function):
         @staticmethod
         def forward(ctx, ends, negatives, own, dof):
-            base = _squared_distances(ends, negatives).div_(dof).add_(1.0)
-            similarities = (base.reciprocal() if dof == 1.0 else base.pow(-dof)).masked_fill_(own, 0.0)
+            base = _squared_distances(ends, negatives)
+            if dof == 1.0:  # t-SNE's Cauchy kernel, the default: no division or power per pair
+                similarities = base.add_(1.0).reciprocal().masked_fill_(own, 0.0)
+            else:
+                similarities = base.div_(dof).add_(1.0).pow(-dof).masked_fill_(own, 0.0)
             ctx.save_for_backward(ends, negatives, similarities, base)
             return similarities.sum(dim=1)
 
