@@ -205,6 +205,9 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
               help="Decoupled weight decay (AdamW); auto: the model's choice, else 0.")  # fmt: skip
 @_choice("--schedule", defaults.SCHEDULES, defaults.SCHEDULE, "Learning-rate schedule.")
 @_choice("--dtype", defaults.DTYPES, defaults.DTYPE, "Floating-point type of training.")
+@_choice("--precision", defaults.PRECISIONS, defaults.PRECISION, "Arithmetic of the layers in training: bf16 computes "
+         "them in bfloat16 (mixed precision); auto: where the model suggests it and the device computes bfloat16 "
+         "natively.")  # fmt: skip
 @_choice(
     "--scaler", defaults.SCALERS, defaults.SCALER, "Feature scaling, fitted on the training data, saved with the model."
 )

@@ -38,6 +38,8 @@ def invoke(*arguments: str):
         ({"seed": 2**70}, "must be between 0 and"),
         ({"schedule": "onecycel"}, "did you mean 'onecycle'"),
         ({"stpes": 3}, "unknown setting 'stpes' (did you mean 'steps'?)"),
+        ({"precision": "bf16", "dtype": "float64"}, "precision bf16 computes the layers of a float32 model"),
+        ({"precision": "half"}, "bad precision 'half'"),
     ],
 )
 def test_training_settings_refuse_bad_values_with_one_message(values, message):
@@ -54,6 +56,54 @@ def test_training_settings_are_frozen_and_recorded_whole(default_run):
     recorded = set(config["training"]) | {key for key in ("dtype", "scaler", "device", "seed") if key in config}
     assert recorded == set(TrainingSettings.names())
     assert dimred.load(default_run).fitted_.settings.seed == config["seed"]
+
+
+@pytest.mark.parametrize(
+    ("chosen", "suggested", "native", "dtype", "used"),
+    [
+        ("auto", "bf16", True, "float32", "bf16"),
+        ("auto", "bf16", False, "float32", "float32"),  # emulated bfloat16 would be slower
+        ("auto", "bf16", True, "float64", "float32"),
+        ("auto", None, True, "float32", "float32"),
+        ("float32", "bf16", True, "float32", "float32"),
+        ("bf16", None, False, "float32", "bf16"),  # asked for by name: used wherever it runs
+    ],
+)
+def test_auto_precision_takes_bf16_where_the_model_suggests_it_and_the_device_computes_it(
+    chosen, suggested, native, dtype, used
+):
+    suggestions = {} if suggested is None else {"precision": suggested}
+    settings = TrainingSettings(precision=chosen, dtype=dtype).resolved(suggestions, bf16_native=native)
+    assert settings.precision == used
+
+
+def test_bf16_precision_computes_the_layers_in_bfloat16_and_hands_the_losses_float32():
+    from dimred._engine.distributed import EncodeDecode
+
+    module = VariationalAutoencoder(VariationalAutoencoder.Options(hidden=(16,))).build(3)
+    seen: list[torch.dtype] = []
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Linear):
+            layer.register_forward_hook(lambda _layer, _inputs, output: seen.append(output.dtype))
+    x = torch.rand(8, 3)
+    z, x_hat, extras = EncodeDecode(module, bf16=True)(x, 8)
+    assert set(seen) == {torch.bfloat16}
+    assert {z.dtype, x_hat.dtype} | {tensor.dtype for tensor in extras.values()} == {torch.float32}
+    assert all(parameter.dtype == torch.float32 for parameter in module.parameters())
+    seen.clear()
+    EncodeDecode(module)(x, 8)
+    assert set(seen) == {torch.float32}
+
+
+def test_a_bf16_run_records_its_precision_and_trains_a_float32_model(tmp_path):
+    result = invoke("run", "--dataset", "swissroll", *SMALL, "--model", "ne-ae", "--precision", "bf16",
+                    "--device", "cpu", "--reporter", "metrics-table", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["precision"] == "bf16"
+    reducer = dimred.load(tmp_path / "run")
+    assert reducer.fitted_.settings.precision == "bf16"
+    assert all(parameter.dtype == torch.float32 for parameter in reducer.module_.parameters())
+    assert np.isfinite(reducer.transform(SwissRoll(SwissRoll.Options(n_samples=50)).load(1).X)).all()
 
 
 # -- one seed --------------------------------------------------------------------------------------------------

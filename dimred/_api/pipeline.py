@@ -35,7 +35,7 @@ from dimred._core.errors import PluginError, UsageError, blame
 from dimred._core.options import to_dict
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, evaluation, fitting, modelfile
-from dimred._engine.device import as_tensor, resolve_device, resolve_dtype
+from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
 from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler
 from dimred._host.objective import LossSpec, build_terms, options_of, spec_text, terms_from_settings
@@ -240,8 +240,10 @@ def fit(
     """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine
     (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there)."""
     check_fittable(X_raw, plugins.model)
-    settings = settings.resolved(plugins.model.training_defaults(*X_raw.shape))
-    if isinstance(plugins.model, EstimatorModel):
+    network = not isinstance(plugins.model, EstimatorModel)
+    bf16_native = network and computes_bf16(device or resolve_device(settings.device))
+    settings = settings.resolved(plugins.model.training_defaults(*X_raw.shape), bf16_native=bf16_native)
+    if not network:
         return fit_estimator(plugins.model, X_raw, settings, feature_names)
     options = {"directory": directory, "resume": resume, "world": world, "device": device, "echo": echo}
     return _fit_network(plugins, X_raw, settings, feature_names, options)

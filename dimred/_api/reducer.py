@@ -60,6 +60,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         weight_decay: float | str = "auto",
         schedule: str = defaults.SCHEDULE,
         dtype: str = defaults.DTYPE,
+        precision: str = defaults.PRECISION,
         scaler: str = defaults.SCALER,
         device: str = defaults.DEVICE,
         random_state: int | None = None,
@@ -77,6 +78,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.schedule = schedule
         self.dtype = dtype
+        self.precision = precision
         self.scaler = scaler
         self.device = device
         self.random_state = random_state

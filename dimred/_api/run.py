@@ -19,6 +19,7 @@ from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, modelfile
 from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.checkpoint import read_checkpoint
+from dimred._engine.device import computes_bf16
 from dimred._engine.modelfile import package_versions
 from dimred._host.objective import LossSpec, describe_terms
 from dimred._host.resolve import describe, group_settings, instantiate
@@ -156,7 +157,7 @@ def run(
         train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)
         data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
     pipeline.check_fittable(X_raw, plugins.model)
-    training = training.resolved(plugins.model.training_defaults(*X_raw.shape))
+    training = training.resolved(plugins.model.training_defaults(*X_raw.shape), bf16_native=computes_bf16(device))
     config = {
         "dataset": describe(source),
         "model": describe(plugins.model),

@@ -13,6 +13,7 @@ BATCH_SIZE = 750
 LR = 0.05
 SCHEDULE = "onecycle"
 DTYPE = "float32"
+PRECISION = "auto"
 SCALER = "minmax"
 DEVICE = "auto"
 SEED = 0
@@ -20,5 +21,6 @@ SEED = 0
 # The allowed values, listed here so the CLI can offer them without importing torch.
 SCHEDULES = ("onecycle", "constant")
 DTYPES = ("float32", "float64")
+PRECISIONS = ("auto", "float32", "bf16")
 SCALERS = ("minmax", "standard", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")

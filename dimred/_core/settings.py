@@ -38,6 +38,10 @@ class TrainingSettings:
     weight_decay: float | str = _setting(AUTO, "decoupled weight decay (AdamW) per step, relative to the lr")
     schedule: str = _setting(defaults.SCHEDULE, "learning-rate schedule", defaults.SCHEDULES)
     dtype: str = _setting(defaults.DTYPE, "floating-point type of training", defaults.DTYPES)
+    precision: str = _setting(defaults.PRECISION, "arithmetic of the layers in training: bf16 computes them in "
+                              "bfloat16 (mixed precision: weights, losses and optimizer stay in dtype float32); auto "
+                              "does where the model suggests it and the device computes bfloat16 natively",
+                              defaults.PRECISIONS)  # fmt: skip
     scaler: str = _setting(defaults.SCALER, "feature scaling, fitted on the training rows", defaults.SCALERS)
     device: str = _setting(defaults.DEVICE, "where to train: auto picks cuda, then mps, then cpu", defaults.DEVICES)
     seed: int = _setting(defaults.SEED, "seed of data, split, initialisation, batches and dropout")
@@ -48,6 +52,8 @@ class TrainingSettings:
             _check(setting, getattr(self, setting.name))
         if self.steps is not None and self.epochs is not None:
             raise UsageError("give either steps or epochs, not both")
+        if self.precision == "bf16" and self.dtype != "float32":
+            raise UsageError(f"precision bf16 computes the layers of a float32 model; it cannot train in {self.dtype}")
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -66,12 +72,16 @@ class TrainingSettings:
     def replace(self, **changes: Any) -> TrainingSettings:
         return dataclasses.replace(self, **changes)
 
-    def resolved(self, suggested: Mapping[str, Any]) -> TrainingSettings:
-        """The settings with every automatic choice made: the model's ``suggested`` values, else dimred's."""
+    def resolved(self, suggested: Mapping[str, Any], *, bf16_native: bool = False) -> TrainingSettings:
+        """The settings with every automatic choice made: the model's ``suggested`` values, else dimred's; bf16
+        precision only on a device that computes it natively (``bf16_native``) and for float32 models."""
         changes = {name: suggested.get(name, default) for name, default in _GLOBAL_DEFAULTS.items()
                    if getattr(self, name) == AUTO}  # fmt: skip
         if self.steps is None and self.epochs is None:
             changes["steps"] = suggested.get("steps", defaults.STEPS)
+        if self.precision == AUTO:
+            bf16 = suggested.get("precision") == "bf16" and bf16_native and self.dtype == "float32"
+            changes["precision"] = "bf16" if bf16 else "float32"
         return self.replace(**changes) if changes else self
 
     @property

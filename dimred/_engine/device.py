@@ -58,6 +58,17 @@ def _check_range(original: torch.Tensor, converted: torch.Tensor) -> None:
                         "float64")  # fmt: skip
 
 
+def computes_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively: CUDA GPUs from Ampere on, CPUs whose oneDNN has bfloat16
+    kernels (AVX-512 or AMX on x86, bf16 on Arm); elsewhere bfloat16 layers are emulated and slower."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)  # private, so looked up with care
+    return bool(supported is not None and supported())
+
+
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """The floating-point type to train in; MPS has no float64."""
     if name not in TORCH_DTYPES:

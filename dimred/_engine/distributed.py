@@ -105,27 +105,38 @@ def leave(world: World) -> None:
 
 
 class EncodeDecode(torch.nn.Module):
-    """Runs encode and decode in one forward call, which is what DistributedDataParallel synchronises on."""
+    """Runs encode and decode in one forward call, which is what DistributedDataParallel synchronises on.
 
-    def __init__(self, module: torch.nn.Module) -> None:
+    With ``bf16`` the layers compute in bfloat16 (torch.autocast: mixed precision, the weights stay in their
+    dtype) and what they return is cast back to the rows' dtype, so the losses compute in it."""
+
+    def __init__(self, module: torch.nn.Module, bf16: bool = False) -> None:
         super().__init__()
-        self.module = module
+        self.module, self.bf16 = module, bf16
 
     def forward(self, x: torch.Tensor, decoded: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Codes of every row, reconstructions of the first ``decoded`` (the rows a loss added to the step are
         only encoded), and the extra tensors of a model with ``encode_for_training``."""
-        if hasattr(self.module, "encode_for_training"):
-            z, extras = self.module.encode_for_training(x)
-        else:
-            z, extras = self.module.encode(x), {}
-        return z, self.module.decode(z[:decoded]), dict(extras)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            if hasattr(self.module, "encode_for_training"):
+                z, extras = self.module.encode_for_training(x)
+            else:
+                z, extras = self.module.encode(x), {}
+            x_hat = self.module.decode(z[:decoded])
+        if not self.bf16:
+            return z, x_hat, dict(extras)
+
+        def as_rows(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.to(x.dtype) if tensor.is_floating_point() else tensor
+
+        return as_rows(z), as_rows(x_hat), {name: as_rows(tensor) for name, tensor in extras.items()}
 
 
-def data_parallel(module: torch.nn.Module, world: World, device: torch.device) -> torch.nn.Module:
+def data_parallel(module: torch.nn.Module, world: World, device: torch.device, bf16: bool = False) -> torch.nn.Module:
     """The module wrapped for DDP. On CUDA batch norm is synchronised across processes (SyncBatchNorm); on
     the CPU, where SyncBatchNorm does not run, each process normalises with its own share of the batch and the
     running statistics are process 0's (DDP broadcasts buffers)."""
     if device.type == "cuda":
         module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
     device_ids = [device.index] if device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(EncodeDecode(module), device_ids=device_ids)
+    return torch.nn.parallel.DistributedDataParallel(EncodeDecode(module, bf16), device_ids=device_ids)

@@ -82,7 +82,9 @@ class Trainer:
             raise UsageError(f"losses {' and '.join(term.name for term in adding)} both add rows to each step; "
                              "train with one of them")  # fmt: skip
         self.adds_rows = adding[0].loss if adding else None
-        self.forward = data_parallel(module, self.world, X.device) if self.world.distributed else EncodeDecode(module)
+        bf16 = settings.precision == "bf16"
+        self.forward = data_parallel(module, self.world, X.device, bf16) if self.world.distributed else \
+            EncodeDecode(module, bf16)  # fmt: skip
         self.schedule = _schedule(settings, self.total)
         self.step = 0
         self.order: torch.Tensor | None = None
