@@ -115,14 +115,15 @@ def test_what_a_loss_computes_once_is_built_by_one_process_and_shared_with_all()
     assert results[1][1]["weights"][1][-1] == 1.0
 
 
-def test_a_neighbour_embedding_autoencoder_trains_under_torchrun(tmp_path):
+def test_a_neighbour_embedding_autoencoder_trains_under_torchrun_in_mixed_precision(tmp_path):
     command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "dimred", "run", "--dataset", "swissroll",
-               "--model", "ne-ae", "--set", "dataset.n_samples=600", "--steps", "60", "--reporter", "metrics-table",
-               "--out", "run"]  # fmt: skip
+               "--model", "ne-ae", "--set", "dataset.n_samples=600", "--steps", "60", "--precision", "bf16",
+               "--reporter", "metrics-table", "--out", "run"]  # fmt: skip
     result = run(command, tmp_path)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["trustworthiness"] > 0.8
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["precision"] == "bf16"
 
 
 @pytest.mark.parametrize("gpus", [0, 1, 2])
