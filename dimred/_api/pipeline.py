@@ -172,7 +172,7 @@ class Outcome:
 def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: TrainingSettings,
                  feature_names: Sequence[str] | None, options: dict[str, Any]) -> Outcome:  # fmt: skip
     """Train the model plugin's network on ``X_raw`` and run it over the training rows in eval mode."""
-    device = options.pop("device", None) or resolve_device(settings.device)
+    device = options.pop("device")
     fit = fitting.fit(plugins.model, plugins.terms, X_raw, settings, device=device,
                       dtype=resolve_dtype(settings.dtype, device), callbacks=plugins.callbacks, **options)  # fmt: skip
     model = FittedModel(plugins.model.name, to_dict(plugins.model.options), spec_text(plugins.terms),
@@ -240,11 +240,11 @@ def fit(
     """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine
     (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there)."""
     check_fittable(X_raw, plugins.model)
-    network = not isinstance(plugins.model, EstimatorModel)
-    bf16_native = network and computes_bf16(device or resolve_device(settings.device))
-    settings = settings.resolved(plugins.model.training_defaults(*X_raw.shape), bf16_native=bf16_native)
-    if not network:
+    if isinstance(plugins.model, EstimatorModel):
+        settings = settings.resolved(plugins.model.training_defaults(*X_raw.shape))
         return fit_estimator(plugins.model, X_raw, settings, feature_names)
+    device = device or resolve_device(settings.device)
+    settings = settings.resolved(plugins.model.training_defaults(*X_raw.shape), bf16_native=computes_bf16(device))
     options = {"directory": directory, "resume": resume, "world": world, "device": device, "echo": echo}
     return _fit_network(plugins, X_raw, settings, feature_names, options)
 

@@ -123,8 +123,6 @@ class EncodeDecode(torch.nn.Module):
             else:
                 z, extras = self.module.encode(x), {}
             x_hat = self.module.decode(z[:decoded])
-        if not self.bf16:
-            return z, x_hat, dict(extras)
 
         def as_rows(tensor: torch.Tensor) -> torch.Tensor:
             return tensor.to(x.dtype) if tensor.is_floating_point() else tensor
