@@ -57,7 +57,7 @@ class TrainingHandle(Training):
 
     def sample_codes(self) -> torch.Tensor:
         module = self._trainer.module
-        codes = evaluation.encode(module, self._trainer.X[self._sample.to(self._trainer.X.device)])
+        codes = evaluation.encode(module, self._trainer.X[self._sample.to(self._trainer.X.device)], exact=False)
         module.train()
         return codes
 

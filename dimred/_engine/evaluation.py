@@ -27,9 +27,12 @@ FAILED_METRICS = "failed_metrics"  # the metrics key that maps each metric plugi
 
 
 @torch.inference_mode()
-def encode(module: torch.nn.Module, X: torch.Tensor, batch: int = EVAL_BATCH) -> torch.Tensor:
-    """The codes of every row of ``X``, computed in eval mode in batches; all finite, or an error."""
-    network, compute_dtype = _inference_network(module, X)
+def encode(module: torch.nn.Module, X: torch.Tensor, batch: int = EVAL_BATCH, *, exact: bool = True) -> torch.Tensor:
+    """The codes of every row of ``X``, computed in eval mode in batches; all finite, or an error.
+
+    ``exact=False`` runs the network as it is, skipping the float64 copy (see ``_inference_network``): for a
+    quick look during training, where a step's float32 rounding does not matter."""
+    network, compute_dtype = _inference_network(module, X) if exact else (module.eval(), X.dtype)
     parts = [network.encode(X[start : start + batch].to(compute_dtype)) for start in range(0, len(X), batch)]
     return _finite(torch.cat(parts).to(X.dtype), "codes")
 
