@@ -32,12 +32,13 @@ WIDE_FROM = 32  # columns: from here rows get the stronger input corruption
 IMAGE_ROWS_NOISE = 0.2
 IMAGE_WIDE_FROM = 129  # columns: from here rows get wider layers, bf16 steps, stronger noise, heavier tails
 IMAGE_ROWS_DOF = 0.9
+NEGATIVES_HELP = "codes of the step each end of an edge is repelled from (at most the step's heads)"
 
 
 @dataclass(frozen=True)
 class GraphOptions:
     neighbours: int = option(15, "neighbours per row in the fuzzy graph")
-    negatives: int = option(256, "codes of the step each end of an edge is repelled from (at most the step's heads)")
+    negatives: int = option(256, NEGATIVES_HELP)
     pca: int = option(50, "find neighbours among this many principal components of rows wider than twice that "
                           "(0: among the columns)")  # fmt: skip
 
@@ -94,8 +95,7 @@ class InfoNCETSNE(_GraphLoss):
         neighbours: int = option(10, "neighbours per row in the fuzzy graph")
         # 128 rather than 256: a step's kernel sums take half the time (a digits fit about 8 % faster) and the
         # held-out figures kept (digits, 6 seeds: T +0.002, acc +0.001; MNIST-5k: T -0.0003, acc +0.007)
-        negatives: int = option(128, "codes of the step each end of an edge is repelled from (at most the step's "
-                                     "heads)")  # fmt: skip
+        negatives: int = option(128, NEGATIVES_HELP)
         dof: float | None = option(
             None,
             "degrees of freedom of the kernel (1 + d^2 / dof)^-dof, below 1 heavier "
