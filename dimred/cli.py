@@ -157,6 +157,11 @@ def _choice(flag: str, choices: tuple[str, ...], default: str, help: str) -> Any
     return click.option(flag, type=click.Choice(choices), default=default, show_default=True, help=help)
 
 
+_HOLDOUT_OPTION = click.option(
+    "--holdout", type=click.FloatRange(0, 1, max_open=True), default=None,
+    help="Share of rows held out (stratified by labels) and scored through the model's transform as holdout.* "
+    "metrics; 0 turns it off [default: 0.1 from 500 rows on for models that map new rows, else 0].",
+)  # fmt: skip
 _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto picks cuda, then mps, then cpu.")
 
 
@@ -230,9 +235,7 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
     default=None,
     help="Continue the killed run in this directory from its last checkpoint, with its config.json.",
 )
-@click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), default=None,
-              help="Share of rows held out (stratified by labels) and scored through the model's transform as "
-              "holdout.* metrics; 0 turns it off [default: 0.1 from 500 rows on, else 0].")  # fmt: skip
+@_HOLDOUT_OPTION
 @click.option("--callback", "callbacks", multiple=True, metavar="NAME",
               help="Add a callback (see `dimred plugins`), e.g. early-stopping; no-NAME turns a default one off "
               "(no-collapse); repeatable.")  # fmt: skip
@@ -329,6 +332,9 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
 )
 @click.option("--overwrite", is_flag=True, help="Allow writing into an existing, non-empty folder.")
 @click.option("--save", is_flag=True, help="Keep each model's seed-0 fit as models/<model>.safetensors in the folder.")
+@_HOLDOUT_OPTION
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Optimizer steps of every network model [default: each model's choice for the data].")  # fmt: skip
 @_DEVICE_OPTION
 def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
     """Run several models on one dataset and print a table of their metrics (mean ± spread over seeds)."""

@@ -45,8 +45,9 @@ class AnnDataFile(Dataset):
         return Data(X=X, labels=labels, feature_names=tuple(str(name) for name in adata.var_names))
 
     def _labels(self, adata) -> np.ndarray:
-        """The obs column's values: class numbers where it holds whole numbers, else names. A column of measured
-        values (total counts, say) is not one of classes, and is refused."""
+        """The obs column's values: class numbers or names. A plain (not categorical) column of measured values
+        is refused, as a classifier's accuracy on it would mean nothing: floating-point numbers (scanpy writes
+        total counts so), or more than a hundred whole numbers that make most cells a class of their own."""
         key = self.options.label_key
         if key not in adata.obs:
             raise UsageError(f"dataset.label_key '{key}' is not an obs column of {self.options.path}; choose from: "
@@ -63,6 +64,12 @@ class AnnDataFile(Dataset):
                 raise DataError(f"{self.options.path}: obs column '{key}' holds {values[fractional[0]]} for cell "
                                 f"'{adata.obs_names[fractional[0]]}'; labels are classes, whole numbers or names "
                                 "(a categorical column such as cell_type)")  # fmt: skip
+        distinct = len(np.unique(values))
+        measured = values.dtype.kind == "f" or (values.dtype.kind in "iu" and distinct > max(len(values) / 2, 100))
+        if measured and column.dtype.name != "category":
+            raise DataError(f"{self.options.path}: obs column '{key}' holds measured values ({values.dtype}, "
+                            f"{distinct} distinct among {len(values)} cells), not classes; give a column of cell "
+                            "types or cluster names (categorical, text or class numbers)")  # fmt: skip
         return values.astype(np.int64) if values.dtype.kind in "iuf" else column.astype(str).to_numpy()
 
 

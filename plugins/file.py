@@ -9,6 +9,8 @@ import numpy as np
 
 from dimred.plugin import Data, DataError, Dataset, hookimpl, option, read_table
 
+MISSING_LABELS = ("", "na", "n/a", "nan", "null", "none")  # how files mark a missing value, in lower case
+
 
 class DataFile(Dataset):
     """Rows of numbers from a file; one column may be set aside to colour the plots."""
@@ -63,22 +65,32 @@ class DataFile(Dataset):
         return values.astype(np.float64)
 
     def _class_labels(self, values: np.ndarray, source: str) -> np.ndarray:
-        """Labels as read: class numbers where every value is a whole number, else the names as text."""
+        """Labels as read: class numbers where every value is a whole number, else the names as text. Rows are
+        numbered from 1, as data rows in the file."""
         if values.dtype.kind in "US":
-            empty = np.flatnonzero(np.char.str_len(values.astype(str)) == 0)
-            if len(empty):
-                raise DataError(f"{self.options.path}: the label of data row {empty[0] + 1} is empty; every row "
-                                "needs one")  # fmt: skip
+            text = np.char.strip(values.astype(str))
+            missing = np.flatnonzero(np.isin(np.char.lower(text), MISSING_LABELS))
+            if len(missing):
+                what = "empty" if not text[missing[0]] else f"missing ('{text[missing[0]]}')"
+                raise DataError(f"{self.options.path}: the label of data row {missing[0] + 1} is {what}; every row "
+                                "needs one (not empty, NA or NaN)")  # fmt: skip
             try:
-                values = values.astype(np.float64)
+                values = text.astype(np.float64)
             except ValueError:
-                return values.astype(str)
+                return text
+        if values.dtype.kind not in "iufb":
+            raise DataError(f"{self.options.path}: {source} holds {values.dtype} values; labels are classes, whole "
+                            "numbers or names")  # fmt: skip
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            row = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise DataError(f"{self.options.path}: {source}: labels must not be NaN or infinite (data row {row + 1} "
+                            f"is {values[row]})")  # fmt: skip
         if not _are_classes(values):
             row = int(np.flatnonzero(values != np.round(values))[0])
             raise DataError(f"{self.options.path}: {source} holds {values[row]} in data row {row + 1}; labels are "
                             "classes, whole numbers or names (colour the plots by measured values with "
                             "dataset.color_column)")  # fmt: skip
-        return values.astype(np.int64) if values.dtype.kind == "f" and np.isfinite(values).all() else values
+        return values.astype(np.int64) if values.dtype.kind == "f" else values
 
     def _npz_y(self) -> np.ndarray | None:
         """An .npz file's 'y' array, the usual name for labels beside X."""
@@ -91,6 +103,11 @@ class DataFile(Dataset):
                 labels = archive["y"]
             except ValueError as error:
                 raise DataError(f"{self.options.path}: its 'y' array cannot be read ({error})") from None
+        if labels.ndim == 2 and labels.shape[1] == 1:  # a column vector, as many tools save one
+            labels = labels[:, 0]
+        if labels.ndim != 1:
+            raise DataError(f"{self.options.path}: its 'y' array must hold one value per row, got shape "
+                            f"{labels.shape}")  # fmt: skip
         return labels
 
 

@@ -31,7 +31,7 @@ class MetricsTable(Reporter):
             (
                 label.format(**metrics),
                 _value(metrics.get(key), template),
-                _value(metrics.get(f"holdout.{key}"), template) if f"holdout.{key}" in metrics else "",
+                _held_out_value(metrics, key, label, template) if f"holdout.{key}" in metrics else "",
             )
             for key, label, template in _ROWS
             if key in metrics
@@ -52,6 +52,15 @@ class MetricsTable(Reporter):
 
 def _value(value: float | None, template: str) -> str:
     return "not available" if value is None else template.format(value)
+
+
+def _held_out_value(metrics: dict, key: str, label: str, template: str) -> str:
+    """The held-out figure, with its own k where fewer held-out rows made it smaller than the training rows'."""
+    value = _value(metrics[f"holdout.{key}"], template)
+    k = metrics.get("holdout.neighbours")
+    if "{neighbours}" in label and k is not None and k != metrics.get("neighbours"):
+        return f"{value} (k={k})"
+    return value
 
 
 @hookimpl

@@ -57,7 +57,8 @@ class _GraphLoss(Loss):
 
         if len(data.X) <= self.options.neighbours:
             raise UsageError(f"loss '{self.name}' needs more rows than its {self.options.neighbours} neighbours "
-                             f"(got {len(data.X)}); lower loss.{self.name}.neighbours")  # fmt: skip
+                             f"(got {len(data.X)}); lower them, e.g. --set loss.{self.name}.neighbours="
+                             f"{max(2, len(data.X) - 1)}")  # fmt: skip
         built = data.once(lambda: fuzzy_neighbour_graph(data.X, self.options.neighbours, self.options.pca).tensors())
         self.graph = NeighbourGraph(**built).to(data.device)  # built by one process under torchrun, shared
         self.head_weight = (self.graph.degree / self.graph.degree.mean()).float()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dimred.plugin import Reporter, RunRecord, hookimpl, option
+from dimred.plugin import Reporter, RunRecord, hookimpl, option, scatter_points
 
 
 @dataclass(frozen=True)
@@ -31,37 +31,6 @@ def _sample(run: RunRecord, limit: int) -> np.ndarray:
     if n <= limit:
         return np.arange(n)
     return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
-
-
-def _scatter(figure, position: int, points: np.ndarray, color: np.ndarray | None, title: str,
-             labels: np.ndarray | None = None) -> None:  # fmt: skip
-    """Points in 3-D when they have 3 or more columns (the first three), else in 2-D or along a line; coloured by
-    label with a legend where the data has labels, else by the colour values."""
-    three = points.shape[1] >= 3
-    axes = figure.add_subplot(position, projection="3d") if three else figure.add_subplot(position)
-    columns = [points[:, 0], points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))]
-    columns += [points[:, 2]] if three else []
-    if labels is None:
-        axes.scatter(*columns, s=4, linewidths=0, **({} if color is None else {"c": color, "cmap": "turbo"}))
-    else:
-        classes = np.unique(labels)
-        palette = matplotlib_colors(len(classes))
-        for index, value in enumerate(classes):
-            chosen = labels == value
-            axes.scatter(*(column[chosen] for column in columns), s=4, linewidths=0, color=palette[index],
-                         label=str(value))  # fmt: skip
-        if len(classes) <= 30:
-            axes.legend(markerscale=3, fontsize="small", loc="best", ncols=2 if len(classes) > 10 else 1)
-    axes.set_title(title)
-
-
-def matplotlib_colors(count: int) -> list:
-    """``count`` distinguishable colours: tab10 or tab20 where they suffice, else samples of turbo."""
-    from matplotlib import colormaps
-
-    name = "tab10" if count <= 10 else "tab20" if count <= 20 else "turbo"
-    colormap = colormaps[name]
-    return [colormap(index) for index in range(count)] if count <= 20 else list(colormap(np.linspace(0, 1, count)))
 
 
 class _PlotReporter(Reporter):
@@ -98,7 +67,7 @@ class InputPlot(_PlotReporter):
 
     def draw(self, run: RunRecord, rows: np.ndarray):
         figure = _figure(6, 5)
-        _scatter(figure, 111, run.X[rows], _colors(run, rows), f"{run.dataset}: input")
+        scatter_points(figure, 111, run.X[rows], f"{run.dataset}: input", color=_colors(run, rows))
         return figure
 
 
@@ -110,7 +79,8 @@ class CodesPlot(_PlotReporter):
     def draw(self, run: RunRecord, rows: np.ndarray):
         figure = _figure(6, 5)
         codes = run.codes[rows][:, :2]  # the first two components of a wider code
-        _scatter(figure, 111, codes, _colors(run, rows), f"{run.model}: codes of {run.dataset}", _labels(run, rows))
+        scatter_points(figure, 111, codes, f"{run.model}: codes of {run.dataset}", color=_colors(run, rows),
+                       labels=_labels(run, rows))  # fmt: skip
         return figure
 
 
@@ -124,9 +94,10 @@ class ReconstructionPlot(_PlotReporter):
             return None
         figure = _figure(12, 5)
         colors = _colors(run, rows)
-        _scatter(figure, 121, run.X[rows], colors, "original")
+        scatter_points(figure, 121, run.X[rows], "original", color=colors)
         rmse = run.metrics.get("rmse", float("nan"))
-        _scatter(figure, 122, run.reconstruction[rows], colors, f"reconstruction (RMSE {rmse:.4g}, eval mode)")
+        scatter_points(figure, 122, run.reconstruction[rows], f"reconstruction (RMSE {rmse:.4g}, eval mode)",
+                       color=colors)  # fmt: skip
         return figure
 
 

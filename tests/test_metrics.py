@@ -45,7 +45,7 @@ def test_a_perfect_embedding_scores_one():
 
 def test_too_many_neighbours_is_refused():
     X = torch.rand(10, 2)
-    with pytest.raises(ValueError, match="k must be between 1 and n/2"):
+    with pytest.raises(ValueError, match="k must be at least 1 and below n/2"):
         metrics.trustworthiness(X, X, 5)
 
 

@@ -64,6 +64,13 @@ def test_wrong_type_names_the_option_and_its_type(key, value):
         build(Options, {key: value}, prefix="model")
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", float("nan"), float("inf")])
+def test_a_float_option_must_be_finite(value):
+    """NaN passes a range check written as ``not low <= value <= high``: refused before any plugin sees it."""
+    with pytest.raises(UsageError, match=r"'model\.rate' \(float\): must be a finite number"):
+        build(Options, {"rate": value}, prefix="model")
+
+
 def test_the_plugins_own_validation_becomes_a_usage_error():
     with pytest.raises(UsageError, match="count must not be negative"):
         build(Options, {"count": "-1"}, prefix="dataset")

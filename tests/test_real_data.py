@@ -102,6 +102,30 @@ def test_bad_labels_give_one_clear_error(tmp_path, labels, message):
     assert str(path) in result.output
 
 
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [
+        (np.array(3), "its 'y' array must hold one value per row, got shape ()"),
+        (np.ones((6, 2)), "its 'y' array must hold one value per row, got shape (6, 2)"),
+        (np.arange(6) * (1 + 1j), "its 'y' array holds complex128 values; labels are classes"),
+    ],
+)
+def test_an_npz_y_that_cannot_be_labels_is_refused_on_loading(tmp_path, y, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, X=np.random.default_rng(0).random((6, 2)), y=y)
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--model", "pca", "--out",
+                    str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.count("Error:") == 1
+    assert message in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_npz_y_saved_as_a_column_vector_is_read_as_labels(tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).random((6, 2)), y=np.array([[0], [1], [0], [1], [0], [1]]))
+    assert DataFile(DataFile.Options(path=str(tmp_path / "d.npz"))).load(0).labels.tolist() == [0, 1] * 3
+
+
 def test_labels_are_classes_and_an_npz_y_of_measured_values_colours_the_plots(tmp_path):
     """A y of prices or temperatures is no class: scoring a classifier on it would be a meaningless figure."""
     with pytest.raises(ValueError, match=r"labels are classes, whole numbers or names; row 2 is 2.5"):
@@ -162,6 +186,8 @@ def test_a_csv_label_column_may_hold_class_names(tmp_path, header):
         ("a,label\n1,x\n2,y\n", "dataset.label_column=kind", "'kind' is not a column of"),
         ("a,b\n1,x\n2,y\n", "dataset.color_column=b", "dataset.color_column holds 'x' in data row 1"),
         ("a,price\n1,3\n2,2.5\n", "dataset.label_column=price", "dataset.label_column holds 2.5 in data row 2"),
+        ("a,label\n1,x\n2,y\n3,NA\n", "dataset.label_column=label", "the label of data row 3 is missing ('NA')"),
+        ("a,label\n1,1\n2,nan\n3,2\n", "dataset.label_column=label", "data row 2 is missing ('nan')"),
     ],
 )
 def test_bad_label_or_colour_columns_give_one_clear_error(tmp_path, text, option, message):
@@ -395,6 +421,21 @@ def test_bad_h5ad_labels_or_files_give_one_clear_error(tmp_path, cell_types, mes
     assert result.output.count("Error:") == 1
     assert message in result.output
     assert "cells.h5ad" in result.output
+
+
+@pytest.mark.parametrize("counts", [np.arange(40.0, 80.0, dtype=np.float32), np.arange(300, 600)])
+def test_an_obs_column_of_measured_counts_is_refused_as_labels(tmp_path, counts):
+    anndata = pytest.importorskip("anndata")
+    import pandas as pd
+
+    obs = pd.DataFrame({"total_counts": counts}, index=[f"cell{i}" for i in range(len(counts))])
+    anndata.AnnData(X=np.ones((len(counts), 3), dtype=np.float32), obs=obs).write_h5ad(tmp_path / "cells.h5ad")
+    result = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--set",
+                    "dataset.label_key=total_counts", "--model", "pca", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.count("Error:") == 1
+    assert "obs column 'total_counts' holds measured values" in result.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path):

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dimred._api import pipeline
 from dimred._api.run import AUTO, RunResult, run
 from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, Reporter
 from dimred._core.errors import DimredError, UsageError
+from dimred._core.scatter import scatter_points
 from dimred._host.resolve import defaults_of, instantiate
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
 
@@ -105,11 +104,9 @@ def _draw_embeddings(comparison: Comparison, path: Path) -> None:
     figure = Figure(figsize=(4 * len(models), 4), layout="constrained")
     for index, model in enumerate(models, start=1):
         result = comparison.runs[model][0]
-        codes, color = result.codes, result.color
-        axes = figure.add_subplot(1, len(models), index)
-        second = codes[:, 1] if codes.shape[1] > 1 else np.zeros(len(codes))
-        axes.scatter(codes[:, 0], second, c=color, cmap="turbo", s=3, linewidths=0)
-        axes.set_title(model)
+        labels = None if result.data is None else result.data.labels
+        axes = scatter_points(figure, (1, len(models), index), result.codes[:, :2], model, color=result.color,
+                              labels=labels)  # fmt: skip
         axes.set_xticks([])
         axes.set_yticks([])
     with atomic_path(path) as temporary:

@@ -44,6 +44,22 @@ def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | 
     return timestamped_directory(run_directory / EVALUATIONS_FOLDER, dataset)
 
 
+def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, dataset: str) -> np.ndarray:
+    """The columns of ``X`` the model was trained on, in its order: picked by name where both the data and the
+    model name them (as ``dimred encode`` does), else by position."""
+    trained = getattr(reducer, "feature_names_in_", None)
+    if trained is not None and names is not None:
+        position = {str(name): column for column, name in enumerate(names)}
+        missing = [str(name) for name in trained if str(name) not in position]
+        if missing:
+            raise DimredError(f"the data of dataset '{dataset}' lacks {len(missing)} of the {len(trained)} columns "
+                              f"the model was trained on (first: {', '.join(missing[:3])})")  # fmt: skip
+        return X[:, [position[str(name)] for name in trained]]
+    if X.shape[1] != reducer.n_features_in_:
+        raise DimredError(f"X has {X.shape[1]} features, but the model expects {reducer.n_features_in_}")
+    return X
+
+
 def evaluate(
     model: Reducer | str | Path,
     dataset: str,
@@ -76,9 +92,7 @@ def evaluate(
     if directory is not None:
         check_claimable(directory, overwrite=False, resume=False)
     data, X_raw = pipeline.load_data(source, seed)
-    if X_raw.shape[1] != reducer.n_features_in_:
-        raise DimredError(f"X has {X_raw.shape[1]} features, but the model expects {reducer.n_features_in_}")
-    X_device = reducer.to_tensor(X_raw)
+    X_device = reducer.to_tensor(_trained_columns(X_raw, data.feature_names, reducer, source.name))
     scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_
     X = scaler.transform(X_device)
     codes = evaluation.encode(reducer.module_, X)

@@ -142,9 +142,9 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
     counts[np.lexsort((tie_breaks, counts - shares))[:left_over]] += 1
     held = np.sort(np.concatenate([group[:count] for group, count in zip(shuffled, counts, strict=True)]))
     train = np.setdiff1d(np.arange(n_rows), held)
-    if len(held) == 0 or len(train) < 2:
+    if min(len(held), len(train)) < MIN_ROWS:
         raise UsageError(f"--holdout {fraction:g} of {n_rows} rows leaves {len(train)} to train on and {len(held)} "
-                         "to test on; choose another fraction or --holdout 0")  # fmt: skip
+                         f"to test on (each needs {MIN_ROWS}); choose another fraction or --holdout 0")  # fmt: skip
     return train, held
 
 

@@ -128,7 +128,8 @@ def run(
     Training settings are keywords (``steps=3000, lr=0.01, seed=1``: the fields of ``TrainingSettings``) or one
     ``training=TrainingSettings(...)``. ``callbacks`` are added to the default ones (``"no-NAME"`` removes one).
     ``holdout`` is the share of rows set aside (stratified by labels where the data has them) and scored as
-    ``holdout.*`` metrics through the model's own transform; None: 0.1 from 500 rows on, else none; 0: none.
+    ``holdout.*`` metrics through the model's own transform; None: 0.1 from 500 rows on (none for a model that
+    cannot map new rows, as t-SNE), else none; 0: none.
     ``out`` is the run directory: ``"auto"`` picks ``runs/<dataset>-<model>-<time>``, None writes nothing.
     With ``checkpoint_every`` the training state is saved to ``out/checkpoint.safetensors`` every that many steps;
     ``resume`` continues the killed run in ``out`` from it (give the same settings: the CLI's ``--resume`` reads
@@ -151,7 +152,8 @@ def run(
     directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite)
 
     data, X_raw = pipeline.load_data(source, training.seed)
-    fraction = pipeline.holdout_fraction(holdout, len(X_raw))
+    maps_new_rows = getattr(plugins.model, "can_transform", True)
+    fraction = pipeline.holdout_fraction(holdout, len(X_raw)) if holdout is not None or maps_new_rows else 0.0
     held = None
     if fraction:
         train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)

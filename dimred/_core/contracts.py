@@ -83,6 +83,8 @@ class Data:
 def _check_labels(labels: np.ndarray) -> None:
     if labels.ndim != 1:
         raise ValueError(f"labels must be one value per row, got shape {labels.shape}")
+    if labels.dtype.kind not in "biufUSO":
+        raise ValueError(f"labels are classes, whole numbers or names; got values of type {labels.dtype}")
     if labels.dtype.kind == "f" and not np.isfinite(labels).all():
         row = int(np.flatnonzero(~np.isfinite(labels))[0])
         raise ValueError(f"labels must not be NaN or infinite (row {row} is {labels[row]})")

@@ -84,7 +84,7 @@ def neighbourhoods(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> Neighbourho
     """One chunked pass over the points of ``X`` (the data) and ``Z`` (their embedding)."""
     n = len(X)
     if not 0 < k < n / 2:
-        raise ValueError(f"k must be between 1 and n/2 = {n / 2:g}, got {k}")
+        raise ValueError(f"k must be at least 1 and below n/2 = {n / 2:g}, got {k}")
     X, Z = X.double(), Z.double()
     chunk = max(1, _CHUNK_ELEMENTS // n)
     trust, continuity = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)

@@ -8,6 +8,7 @@ against the declared type, so every plugin gets the same validation and the same
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -76,7 +77,7 @@ def _parse_scalar(text: str, target: type) -> Any:
     if target is int:
         return _in_int64(int(text))
     if target is float:
-        return float(text)
+        return _finite(float(text))
     if target is str:
         return text
     raise ValueError(f"options of type {_type_name(target)} cannot be set from the command line")
@@ -109,6 +110,14 @@ def _in_int64(value: int) -> int:
     return value
 
 
+def _finite(value: float) -> float:
+    """No option means anything at NaN or infinity; refused here, they would otherwise pass range checks written
+    as ``not low <= value <= high`` and surface as a diverged training."""
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
 def _coerce(value: Any, annotation: Any) -> Any:
     """Accept a Python value for an option, converting strings and checking the type of anything else."""
     if isinstance(value, str) and annotation is not str:
@@ -119,7 +128,7 @@ def _coerce(value: Any, annotation: Any) -> Any:
     for member in members:
         origin = typing.get_origin(member) or member
         if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            return _finite(float(value))
         if origin is tuple and isinstance(value, list | tuple):
             item_type = (typing.get_args(member) or (Any,))[0]
             return tuple(value) if item_type is Any else tuple(_coerce(item, item_type) for item in value)

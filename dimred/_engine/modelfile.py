@@ -69,7 +69,18 @@ def model_bytes(module: torch.nn.Module, scaler: Scaler, description: dict[str, 
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "scaler": scaler.kind,
                 "sha256": tensors_digest(tensors)}  # fmt: skip
     metadata |= {key: value if isinstance(value, str) else json.dumps(value) for key, value in description.items()}
-    return save(tensors, metadata=metadata)
+    return _sorted_header(save(tensors, metadata=metadata))
+
+
+def _sorted_header(blob: bytes) -> bytes:
+    """The same safetensors file with its JSON header's keys in sorted order. safetensors writes the metadata in
+    an order that changes from process to process, so two identical models would otherwise differ byte for byte
+    (and in checksum). The header is the 8-byte little-endian length, then JSON padded with spaces to a multiple
+    of 8 bytes; the tensors' offsets count from its end, so they stay valid."""
+    length = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8 : 8 + length]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + blob[8 + length :]
 
 
 def package_versions() -> dict[str, str]:

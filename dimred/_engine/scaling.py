@@ -12,6 +12,7 @@ import torch
 
 from dimred._core.defaults import SCALERS
 from dimred._core.errors import UsageError
+from dimred._io.validation import DataError
 
 # A fitted factor is 1 / the spread of a feature, and is positive. Beyond these bounds float32 arithmetic
 # overflows or loses the data altogether, so a saved scaler outside them is forged or broken, never fitted.
@@ -49,6 +50,7 @@ class Scaler:
             squares = values.square().sum(dim=0) if squares is None else squares + values.square().sum(dim=0)
             count += len(values)
             dtype, device = chunk.dtype, chunk.device
+        _check_span(low, high, dtype)
         if kind == "minmax":
             offset, spread = low, high - low
         elif kind == "standard":
@@ -82,3 +84,15 @@ class Scaler:
                 index = int((~good).nonzero()[0][0])
                 return f"{name} {values[index].item():g} of feature {index} is not {allowed}"
         return None
+
+
+def _check_span(low: torch.Tensor, high: torch.Tensor, dtype: torch.dtype) -> None:
+    """Refuse a column whose values lie further apart than ``dtype`` reaches: each value within range, but their
+    difference, which scaling computes, would be infinite (from -3e38 to 3e38 in float32)."""
+    limit = torch.finfo(dtype).max
+    wide = (high - low) > limit
+    if wide.any():
+        column = int(wide.nonzero()[0])
+        raise DataError(f"column {column} (counting from 0) of the data spans {low[column].item():.4g} to "
+                        f"{high[column].item():.4g}, further apart than {str(dtype)[6:]} (±{limit:.3g}) that the "
+                        "model computes in can hold; rescale the data, or train with --dtype float64")  # fmt: skip

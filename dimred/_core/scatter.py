@@ -1,0 +1,47 @@
+"""Points on matplotlib axes, coloured by class with a legend or by value with a colour bar: the one way the
+run's plots and ``dimred compare``'s embeddings show data. Matplotlib is imported only when a figure is drawn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+LEGEND_CLASSES = 30  # beyond this many classes a legend would cover the plot: the title gives their count
+
+
+def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np.ndarray, title: str, *,
+                   color: np.ndarray | None = None, labels: np.ndarray | None = None) -> Any:  # fmt: skip
+    """Add axes at ``position`` (as ``figure.add_subplot`` takes it) showing ``points``: in 3-D when they have 3
+    or more columns (the first three), else in 2-D or along a line. Coloured by label with a legend where
+    ``labels`` are given, else by the ``color`` values with a colour bar. Returns the axes."""
+    three = points.shape[1] >= 3
+    spec = position if isinstance(position, tuple) else (position,)
+    axes = figure.add_subplot(*spec, projection="3d") if three else figure.add_subplot(*spec)
+    columns = [points[:, 0], points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))]
+    columns += [points[:, 2]] if three else []
+    if labels is not None:
+        classes = np.unique(labels)
+        for value, shade in zip(classes, distinct_colors(len(classes)), strict=True):
+            chosen = labels == value
+            axes.scatter(*(column[chosen] for column in columns), s=4, linewidths=0, color=shade, label=str(value))
+        if len(classes) <= LEGEND_CLASSES:
+            axes.legend(markerscale=3, fontsize="small", loc="best", ncols=2 if len(classes) > 10 else 1)
+        else:
+            title = f"{title} ({len(classes)} classes)"
+    elif color is not None:
+        shown = axes.scatter(*columns, s=4, linewidths=0, c=color, cmap="turbo")
+        figure.colorbar(shown, ax=axes, shrink=0.8)
+    else:
+        axes.scatter(*columns, s=4, linewidths=0)
+    axes.set_title(title)
+    return axes
+
+
+def distinct_colors(count: int) -> list:
+    """``count`` distinguishable colours: tab10 or tab20 where they suffice, else samples of turbo."""
+    from matplotlib import colormaps
+
+    name = "tab10" if count <= 10 else "tab20" if count <= 20 else "turbo"
+    colormap = colormaps[name]
+    return [colormap(index) for index in range(count)] if count <= 20 else list(colormap(np.linspace(0, 1, count)))

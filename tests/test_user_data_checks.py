@@ -1,0 +1,142 @@
+"""What a researcher's own data meets: columns matched by name on evaluation, held-out splits too small to
+score, values beyond float32's reach, labelled comparisons, and model files that are the same bytes each time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from matplotlib.figure import Figure
+
+from dimred.cli import cli
+from dimred.plugin import scatter_points
+
+
+def invoke(*arguments: str):
+    return CliRunner().invoke(cli, list(arguments))
+
+
+def labelled_csv(path, columns: list[str], rows: int = 120):
+    """Two well-separated classes of points in ``columns`` (named a, b, c, d), with a ``species`` column."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (rows // 2, 4)), rng.normal(5, 1, (rows // 2, 4))])
+    species = np.repeat(["setosa", "virginica"], rows // 2)
+    values = {"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "d": X[:, 3], "species": species}
+    lines = [",".join(columns)] + [",".join(str(values[name][row]) for name in columns) for row in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_labelled(path, *arguments: str):
+    return invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--set", "dataset.label_column=species",
+                  *arguments)  # fmt: skip
+
+
+def test_evaluate_picks_the_trained_columns_by_name_in_any_order(tmp_path):
+    trained = labelled_csv(tmp_path / "train.csv", ["a", "b", "c", "d", "species"])
+    reordered = labelled_csv(tmp_path / "reordered.csv", ["species", "d", "c", "b", "a"])
+    run = run_labelled(trained, "--model", "pca", "--out", str(tmp_path / "run"))
+    assert run.exit_code == 0, run.output
+    scores = []
+    for name, path in (("same", trained), ("reordered", reordered)):
+        result = invoke("evaluate", str(tmp_path / "run"), "--dataset", "file", "--set", f"dataset.path={path}",
+                        "--set", "dataset.label_column=species", "--out", str(tmp_path / name))  # fmt: skip
+        assert result.exit_code == 0, result.output
+        scores.append(json.loads((tmp_path / name / "metrics.json").read_text()))
+    assert scores[0]["rmse"] == pytest.approx(scores[1]["rmse"], rel=1e-6)
+    assert scores[0]["knn_accuracy"] == scores[1]["knn_accuracy"] == 1.0
+
+    lacking = labelled_csv(tmp_path / "lacking.csv", ["a", "b", "d", "species"])
+    result = invoke("evaluate", str(tmp_path / "run"), "--dataset", "file", "--set", f"dataset.path={lacking}",
+                    "--set", "dataset.label_column=species", "--out", str(tmp_path / "lacking"))  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.count("Error:") == 1
+    assert "lacks 1 of the 4 columns the model was trained on (first: c)" in result.output
+    assert not (tmp_path / "lacking").exists()
+
+
+@pytest.mark.parametrize(("rows", "fraction"), [(600, 0.002), (600, 0.0001), (6, 0.6)])
+def test_a_held_out_split_too_small_to_score_is_refused_before_training(tmp_path, rows, fraction):
+    path = labelled_csv(tmp_path / "d.csv", ["a", "b", "c", "d", "species"], rows=rows)
+    result = run_labelled(path, "--model", "pca", "--holdout", str(fraction), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert result.output.count("Error:") == 1
+    assert f"--holdout {fraction:g} of" in result.output
+    assert "each needs 3" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_three_held_out_rows_are_scored_with_the_smaller_k_shown(tmp_path):
+    path = labelled_csv(tmp_path / "d.csv", ["a", "b", "c", "d", "species"], rows=600)
+    result = run_labelled(path, "--model", "pca", "--holdout", "0.005", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["holdout.rows"] == 3
+    assert metrics["holdout.neighbours"] == 1
+    row = next(line for line in result.output.splitlines() if line.startswith("trustworthiness"))
+    assert row.startswith("trustworthiness (k=10)")
+    assert row.endswith(f"{metrics['holdout.trustworthiness']:.4f} (k=1)")
+
+
+def test_values_further_apart_than_float32_holds_are_refused_naming_the_column(tmp_path):
+    X = np.random.default_rng(0).random((50, 3))
+    X[7, 1], X[9, 1] = 3e38, -3e38  # each within float32's range, their difference not
+    np.save(tmp_path / "wide.npy", X)
+    base = ["run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'wide.npy'}", "--model", "mlp-ae",
+            "--steps", "5", "--reporter", "metrics-table"]  # fmt: skip
+    result = invoke(*base, "--out", str(tmp_path / "run"))
+    assert result.exit_code == 1, result.output
+    assert result.output.count("Error:") == 1
+    assert "column 1 (counting from 0) of the data spans -3e+38 to 3e+38" in result.output
+    assert "--dtype float64" in result.output
+    assert not (tmp_path / "run").exists()
+    assert invoke(*base, "--dtype", "float64", "--out", str(tmp_path / "f64")).exit_code == 0
+
+
+def test_a_method_that_cannot_map_new_rows_holds_none_out_by_default(tmp_path):
+    path = labelled_csv(tmp_path / "d.csv", ["a", "b", "c", "d", "species"], rows=600)
+    result = run_labelled(path, "--model", "tsne", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["n_samples"] == 600
+    assert not any(key.startswith("holdout.") for key in metrics)
+
+
+def test_compare_takes_holdout_and_steps_and_colours_by_label(tmp_path):
+    path = labelled_csv(tmp_path / "d.csv", ["a", "b", "c", "d", "species"])
+    result = invoke("compare", "--dataset", "file", "--set", f"dataset.path={path}", "--set",
+                    "dataset.label_column=species", "--model", "pca", "--model", "mlp-ae", "--holdout", "0.25",
+                    "--steps", "7", "--out", str(tmp_path / "cmp"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "held-out kNN accuracy" in result.output
+    assert "Warning" not in result.output
+    runs = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert "mlp-ae" in json.dumps(runs)
+    assert (tmp_path / "cmp" / "embeddings.png").stat().st_size > 0
+
+
+def test_points_are_coloured_by_label_with_a_legend_or_by_value_with_a_colour_bar():
+    points = np.random.default_rng(0).random((40, 2))
+    figure = Figure()
+    axes = scatter_points(figure, 111, points, "labelled", labels=np.repeat(["a", "b"], 20))
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["a", "b"]
+    figure = Figure()
+    scatter_points(figure, 111, points, "measured", color=points[:, 0])
+    assert len(figure.axes) == 2  # the points and their colour bar
+    figure = Figure()
+    axes = scatter_points(figure, 111, points, "many", labels=np.arange(40))
+    assert axes.get_legend() is None
+    assert axes.get_title() == "many (40 classes)"
+
+
+def test_the_same_run_twice_writes_the_same_model_file(tmp_path):
+    digests = []
+    for name in ("first", "second"):
+        result = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", "--steps", "5", "--reporter",
+                        "metrics-table", "--out", str(tmp_path / name))  # fmt: skip
+        assert result.exit_code == 0, result.output
+        digests.append(hashlib.sha256((tmp_path / name / "model.safetensors").read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
