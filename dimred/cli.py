@@ -179,7 +179,8 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
     "--reporter",
     "reporters",
     multiple=True,
-    help="Reporter plugin; repeat for several [default: all default ones].",
+    help="Reporter plugin; repeat for several. Naming any replaces the default ones (name those you keep too) "
+    "[default: all default ones].",
 )
 @click.option(
     "--set",
@@ -296,8 +297,9 @@ def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
     "--refit-scaler", is_flag=True, help="Fit the scaling on this data (the tutorial's way) instead of the saved one."
 )
 @click.option(
-    "--reporter", "reporters", multiple=True, help="Reporter plugin; repeat for several [default: all default ones]."
-)
+    "--reporter", "reporters", multiple=True,
+    help="Reporter plugin; repeat for several. Naming any replaces the default ones [default: all default ones].",
+)  # fmt: skip
 @click.option(
     "--seed",
     type=int,

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.figure import Figure
 
+import dimred
 from dimred.cli import cli
 from dimred.plugin import scatter_points
 
@@ -140,3 +141,35 @@ def test_the_same_run_twice_writes_the_same_model_file(tmp_path):
         assert result.exit_code == 0, result.output
         digests.append(hashlib.sha256((tmp_path / name / "model.safetensors").read_bytes()).hexdigest())
     assert digests[0] == digests[1]
+
+
+def test_a_csv_with_pandas_numbered_columns_reads_its_header_as_names(tmp_path):
+    X = np.random.default_rng(0).random((20, 4))
+    lines = ["0,1,2,3"] + [",".join(map(str, row)) for row in X]
+    (tmp_path / "numbered.csv").write_text("\n".join(lines) + "\n")
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'numbered.csv'}", "--model",
+                    "pca", "--reporter", "metrics-table", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_samples"] == 20
+
+
+def test_pca_fits_with_any_seed_a_run_accepts():
+    X = np.random.default_rng(0).random((30, 5))
+    for seed in (None, 2**40 + 3):
+        assert dimred.Reducer(model="pca", random_state=seed).fit_transform(X).shape == (30, 2)
+
+
+def test_codes_that_encode_wrote_decode_with_a_model_of_named_columns(tmp_path):
+    trained = labelled_csv(tmp_path / "train.csv", ["a", "b", "c", "d", "species"])
+    assert run_labelled(trained, "--model", "mlp-ae", "--steps", "5", "--reporter", "metrics-table", "--out",
+                        str(tmp_path / "run")).exit_code == 0  # fmt: skip
+    assert invoke("encode", str(tmp_path / "run"), str(trained), "-o", str(tmp_path / "codes.csv")).exit_code == 0
+    assert (tmp_path / "codes.csv").read_text().startswith("code_0,code_1\n")
+    decoded = invoke("decode", str(tmp_path / "run"), str(tmp_path / "codes.csv"), "-o", str(tmp_path / "back.csv"))
+    assert decoded.exit_code == 0, decoded.output
+    assert (tmp_path / "back.csv").read_text().startswith("a,b,c,d\n")
+
+    lacking = labelled_csv(tmp_path / "lacking.csv", ["a", "b", "d", "species"])
+    result = invoke("encode", str(tmp_path / "run"), str(lacking), "-o", str(tmp_path / "lacking_codes.csv"))
+    assert result.exit_code == 1
+    assert "lacks 1 of the 4 columns the model was trained on (first: c)" in result.output

@@ -197,7 +197,7 @@ def fit_estimator(
     X_numpy = X.numpy()
     with blame(plugin, "fit"):
         started = time.perf_counter()
-        codes = np.asarray(plugin.fit_transform(X_numpy, settings.seed), dtype=np.float64)
+        codes = np.asarray(plugin.fit_transform(X_numpy, settings.seed % 2**32), dtype=np.float64)
         fit_seconds = time.perf_counter() - started
         transform_seconds = None
         if plugin.can_transform:

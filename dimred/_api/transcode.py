@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,14 +41,26 @@ def _trained_columns(source: Path, reducer: Reducer) -> tuple[tuple[str, ...] | 
     if header is None or trained is None:
         return header, None
     trained = [str(name) for name in trained]
+    missing = [name for name in trained if name not in header]
+    if missing:
+        raise DimredError(f"{source} lacks {len(missing)} of the {len(trained)} columns the model was trained on "
+                          f"(first: {', '.join(missing[:3])})")  # fmt: skip
     columns, start = [], 0
     for name in trained:
         if name not in header[start:]:
-            raise DimredError(f"{source} has columns {list(header)}, but the model was trained on {trained} "
-                              "(columns in that order; other columns are skipped)")  # fmt: skip
+            raise DimredError(f"{source} has columns {_listed(header)}, but the model was trained on "
+                              f"{_listed(trained)} (columns in that order; other columns are skipped)")  # fmt: skip
         start = header.index(name, start) + 1
         columns.append(start - 1)
     return header, columns
+
+
+def _listed(names: Sequence[str], shown: int = 10) -> str:
+    """The names as a list, its middle left out where it is long (a few thousand genes, say)."""
+    names = [str(name) for name in names]
+    if len(names) <= shown:
+        return str(names)
+    return f"{str(names[: shown - 2])[:-1]}, ... ({len(names) - shown + 1} more), '{names[-1]}']"
 
 
 def _check_files(source: str | Path, destination: str | Path, *, decoding: bool, overwrite: bool) -> tuple[Path, Path]:
@@ -82,7 +94,7 @@ def _transcode(
         return _encode_anndata(model, source, destination, _trained_layer(reducer) if layer is None else layer)
     if layer:
         raise UsageError(f"a layer is picked from .h5ad files only, not from {source}")
-    header, columns = _trained_columns(source, model)
+    header, columns = (None, None) if decoding else _trained_columns(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "X"
     total = count_rows(source)

@@ -118,7 +118,10 @@ def csv_layout(path: Path) -> CsvLayout:
 
 def _is_header(first: list[str], following: list[list[str]]) -> bool:
     """Whether the first row names the columns: it holds text above a number, or text that its column never
-    holds again (a column of class names repeats them; a column's name appears once)."""
+    holds again (a column of class names repeats them; a column's name appears once), or it numbers the columns
+    0, 1, 2... as pandas names a DataFrame's columns when it has no names."""
+    if len(first) > 1 and [cell.strip() for cell in first] == [str(column) for column in range(len(first))]:
+        return True
     for column, cell in enumerate(first):
         if _is_number(cell):
             continue
