@@ -18,6 +18,7 @@ from dimred._engine import evaluation
 from dimred._engine.scaling import Scaler
 from dimred._host.resolve import describe, group_settings, instantiate
 from dimred._io.rundir import check_claimable, claimed_directory, timestamped_directory, write_json
+from dimred._io.validation import columns_by_name
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -46,15 +47,10 @@ def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | 
 
 def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, dataset: str) -> np.ndarray:
     """The columns of ``X`` the model was trained on, in its order: picked by name where both the data and the
-    model name them (as ``dimred encode`` does), else by position."""
+    model name them (as ``dimred encode`` picks an AnnData file's genes), else by position."""
     trained = getattr(reducer, "feature_names_in_", None)
     if trained is not None and names is not None:
-        position = {str(name): column for column, name in enumerate(names)}
-        missing = [str(name) for name in trained if str(name) not in position]
-        if missing:
-            raise DimredError(f"the data of dataset '{dataset}' lacks {len(missing)} of the {len(trained)} columns "
-                              f"the model was trained on (first: {', '.join(missing[:3])})")  # fmt: skip
-        return X[:, [position[str(name)] for name in trained]]
+        return X[:, columns_by_name(names, trained, f"the data of dataset '{dataset}'")]
     if X.shape[1] != reducer.n_features_in_:
         raise DimredError(f"X has {X.shape[1]} features, but the model expects {reducer.n_features_in_}")
     return X

@@ -23,7 +23,7 @@ from dimred._io.datafiles import (
     csv_layout,
     read_batches,
 )
-from dimred._io.validation import check_matrix
+from dimred._io.validation import check_matrix, columns_by_name
 
 BATCH_ROWS = 1 << 16
 OBSM_KEY = "X_dimred"  # where the codes of an .h5ad file's cells go
@@ -40,18 +40,10 @@ def _trained_columns(source: Path, reducer: Reducer) -> tuple[tuple[str, ...] | 
     trained = getattr(reducer, "feature_names_in_", None)
     if header is None or trained is None:
         return header, None
-    trained = [str(name) for name in trained]
-    missing = [name for name in trained if name not in header]
-    if missing:
-        raise DimredError(f"{source} lacks {len(missing)} of the {len(trained)} columns the model was trained on "
-                          f"(first: {', '.join(missing[:3])})")  # fmt: skip
-    columns, start = [], 0
-    for name in trained:
-        if name not in header[start:]:
-            raise DimredError(f"{source} has columns {_listed(header)}, but the model was trained on "
-                              f"{_listed(trained)} (columns in that order; other columns are skipped)")  # fmt: skip
-        start = header.index(name, start) + 1
-        columns.append(start - 1)
+    columns = columns_by_name(header, trained, str(source))
+    if columns != sorted(columns):
+        raise DimredError(f"{source} has columns {_listed(header)}, but the model was trained on "
+                          f"{_listed(trained)} (columns in that order; other columns are skipped)")  # fmt: skip
     return header, columns
 
 
@@ -140,12 +132,7 @@ def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | li
     trained = getattr(model, "feature_names_in_", None)
     if trained is None or [str(name) for name in trained] == genes:
         return slice(None)
-    position = {gene: index for index, gene in enumerate(genes)}
-    missing = [str(name) for name in trained if str(name) not in position]
-    if missing:
-        raise DimredError(f"{source} lacks {len(missing)} of the {len(trained)} genes the model was trained on "
-                          f"(first: {', '.join(missing[:3])})")  # fmt: skip
-    return [position[str(name)] for name in trained]
+    return columns_by_name(genes, trained, str(source), "genes")
 
 
 def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -34,3 +35,14 @@ def check_matrix(X: Any, what: str = "X", min_rows: int = 2) -> np.ndarray:
             value = "NaN" if np.isnan(array[row, column]) else ("inf" if array[row, column] > 0 else "-inf")
             raise DataError(f"{what} has {value} at row {row}, column {column} (counting from 0)")
     return array
+
+
+def columns_by_name(names: Sequence[Any], trained: Sequence[Any], where: str, what: str = "columns") -> list[int]:
+    """The positions in ``names`` (a file's header, a data set's genes) of the ``trained`` names, in the trained
+    order; other columns are left out. A trained name that ``names`` lacks is an error naming the first few."""
+    position = {str(name): index for index, name in enumerate(names)}
+    missing = [str(name) for name in trained if str(name) not in position]
+    if missing:
+        raise DataError(f"{where} lacks {len(missing)} of the {len(trained)} {what} the model was trained on "
+                        f"(first: {', '.join(missing[:3])})")  # fmt: skip
+    return [position[str(name)] for name in trained]
