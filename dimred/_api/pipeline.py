@@ -115,11 +115,12 @@ def check_fittable(X: np.ndarray, model: Model | EstimatorModel) -> None:
         raise UsageError(f"all {n_rows} rows of the data are the same point: there is no structure to reduce")
 
 
-def holdout_fraction(requested: float | None, n_rows: int) -> float:
+def holdout_fraction(requested: float | None, n_rows: int, maps_new_rows: bool = True) -> float:
     """The share of rows held out: ``requested``, or by default AUTO_HOLDOUT of data sets of at least
-    AUTO_HOLDOUT_ROWS rows (and none of data streamed from disk, which is never copied)."""
+    AUTO_HOLDOUT_ROWS rows (and none of data streamed from disk, which is never copied, nor for a model that
+    cannot map new rows, which would only train on fewer)."""
     if requested is None:
-        return AUTO_HOLDOUT if AUTO_HOLDOUT_ROWS <= n_rows <= fitting.STREAM_ROWS else 0.0
+        return AUTO_HOLDOUT if maps_new_rows and AUTO_HOLDOUT_ROWS <= n_rows <= fitting.STREAM_ROWS else 0.0
     if isinstance(requested, bool) or not isinstance(requested, int | float) or not 0 <= requested < 1:
         raise UsageError(f"bad holdout {requested!r}: give a fraction of the rows from 0 (none) to below 1, e.g. 0.2")
     if requested and n_rows > fitting.STREAM_ROWS:

@@ -152,8 +152,7 @@ def run(
     directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite)
 
     data, X_raw = pipeline.load_data(source, training.seed)
-    maps_new_rows = getattr(plugins.model, "can_transform", True)
-    fraction = pipeline.holdout_fraction(holdout, len(X_raw)) if holdout is not None or maps_new_rows else 0.0
+    fraction = pipeline.holdout_fraction(holdout, len(X_raw), getattr(plugins.model, "can_transform", True))
     held = None
     if fraction:
         train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)
