@@ -23,12 +23,12 @@ def test_one_cycle_matches_torchs_one_cycle_lr(total):
         scheduler.step()
 
 
-def test_flat_adam_takes_the_same_steps_as_torchs_adam():
+def test_flat_adam_takes_the_same_steps_as_torchs_adam_without_the_fused_kernel():
     torch.manual_seed(0)
     ours = MLPNetwork(3, 2, (32, 16), 0.0, True).double()
     reference = copy.deepcopy(ours)
     X = torch.rand(200, 3, dtype=torch.float64)
-    optimizer = FlatAdam(ours.parameters())
+    optimizer = FlatAdam(ours.parameters(), fused=False)
     torch_optimizer = torch.optim.Adam(reference.parameters(), lr=0.05, foreach=False)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(torch_optimizer, max_lr=0.05, total_steps=60)
     for step in range(60):
@@ -41,6 +41,29 @@ def test_flat_adam_takes_the_same_steps_as_torchs_adam():
         scheduler.step()
     for name, value in reference.state_dict().items():
         assert torch.equal(ours.state_dict()[name], value), name
+
+
+def test_flat_adam_with_the_fused_kernel_takes_the_steps_of_torchs_fused_adamw():
+    """Both over the same flat buffer (the kernel rounds by its vector layout) with the same gradients."""
+    torch.manual_seed(0)
+    network = MLPNetwork(3, 2, (32, 16), 0.0, True).double()
+    X = torch.rand(200, 3, dtype=torch.float64)
+    optimizer = FlatAdam(network.parameters(), fused=True)
+    flat = torch.nn.Parameter(optimizer.values.clone())
+    torch_optimizer = torch.optim.AdamW([flat], lr=0.05, weight_decay=0.1, fused=True)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(torch_optimizer, max_lr=0.05, total_steps=60)
+    for step in range(60):
+        optimizer.zero_grad()
+        (network(X) - X).square().mean().backward()
+        flat.grad = optimizer.gradients.clone()
+        optimizer.step(*one_cycle(step, 60, 0.05), weight_decay=0.1)
+        torch_optimizer.step()
+        scheduler.step()
+        assert torch.equal(optimizer.values, flat.detach()), step
+
+
+def test_flat_adam_uses_the_fused_kernel_where_torch_has_one_for_the_cpu():
+    assert FlatAdam(torch.nn.Linear(2, 2).parameters()).fused
 
 
 def test_flat_adam_keeps_parameters_and_gradients_in_its_buffers():

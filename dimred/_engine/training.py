@@ -91,19 +91,15 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.seconds_before = 0.0  # time spent before a resume
 
-    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """This process's share of the next global batch (all of it when training alone)."""
+    def _next_batch(self) -> torch.Tensor | None:
+        """The rows of this process's share of the next global batch; None: all rows (full batch, alone)."""
         mine = slice(self.world.rank * self.share, (self.world.rank + 1) * self.share)
         if self.batch == len(self.X):
-            if not self.world.distributed:
-                return self.X, None
-            index = torch.arange(len(self.X), device=self.X.device)[mine]
-            return self.X[index], index
+            return torch.arange(len(self.X), device=self.X.device)[mine] if self.world.distributed else None
         position = self.step % self.per_epoch
         if position == 0:
             self.order = torch.randperm(len(self.X), device=self.X.device, generator=self.generator)
-        index = self.order[position * self.batch : (position + 1) * self.batch][mine]
-        return self.X[index], index
+        return self.order[position * self.batch : (position + 1) * self.batch][mine]
 
     def _interval_due(self) -> bool:
         checkpoint_due = self.checkpoint_every is not None and self.step % self.checkpoint_every == 0
@@ -132,12 +128,12 @@ class Trainer:
         logged_step = self.step
         started = time.perf_counter() - self.seconds_before
         while self.step < self.total:
-            x, index = self._next_batch()
-            drawn = len(x)
+            index = self._next_batch()
+            drawn = len(self.X) if index is None else len(index)
             if self.adds_rows is not None:
                 index = torch.arange(len(self.X), device=self.X.device) if index is None else index
                 index = torch.cat([index, self.adds_rows.extra_rows(index, self.generator)])
-                x = self.X[index]
+            x = self.X if index is None else self.X[index]  # gathered once, with any rows a loss added
             z, x_hat, extras = self.forward(x, drawn)
             if self.step == logged_step:  # a plugin that breaks its contract shows it on the first step
                 _check_outputs(x, z, x_hat, drawn)
