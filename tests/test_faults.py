@@ -170,8 +170,8 @@ CASES = [
     # -- encode and decode --
     Case("encode wrong width", transcode("roll", "w.npy", np.ones((4, 5))), 1,
          "X has 5 features, but the model expects 3"),
-    Case("encode header differs", transcode("named", "x.csv", "c,b,a\n1,2,3\n"), 1,
-         "but the model was trained on ['a', 'b', 'c']"),
+    Case("encode header lacks a column", transcode("named", "x.csv", "c,b,d\n1,2,3\n"), 1,
+         "lacks 1 of the 3 columns the model was trained on (first: a)"),
     Case("encode onto an existing file", transcode("roll", "x.npy", np.ones((4, 3)), "keep.npy"), 2, "already exists"),
     Case("encode onto its input", transcode("roll", "x.npy", np.ones((4, 3)), "x.npy", "--overwrite"), 2,
          "must not be the input"),

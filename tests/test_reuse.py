@@ -123,16 +123,23 @@ def test_the_training_csv_encodes_with_its_label_column_skipped(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), model.encode_rows(X.round(6)), atol=1e-6)
 
 
-def test_a_csv_header_that_differs_from_training_is_refused(tmp_path):
+def test_encode_reads_the_trained_columns_of_a_csv_by_name_in_any_order(tmp_path):
+    rows = np.random.default_rng(0).random((50, 3))
     data = tmp_path / "train.csv"
-    np.savetxt(data, np.random.default_rng(0).random((50, 2)), delimiter=",", header="a,b", comments="")
+    np.savetxt(data, rows, delimiter=",", header="a,b,c", comments="")
     dimred.run(dataset="file", model="mlp-ae", settings={"dataset.path": str(data)}, steps=5, out=tmp_path / "run",
                reporters=[])  # fmt: skip
-    other = tmp_path / "other.csv"
-    np.savetxt(other, np.random.default_rng(0).random((5, 2)), delimiter=",", header="b,a", comments="")
-    result = invoke("encode", str(tmp_path / "run"), str(other), "-o", str(tmp_path / "codes.csv"))
+    reordered = tmp_path / "reordered.csv"
+    np.savetxt(reordered, rows[:, [2, 0, 1]], delimiter=",", header="c,a,b", comments="")
+    for name, source in (("same", data), ("reordered", reordered)):
+        result = invoke("encode", str(tmp_path / "run"), str(source), "-o", str(tmp_path / f"{name}.npy"))
+        assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.load(tmp_path / "reordered.npy"), np.load(tmp_path / "same.npy"))
+    renamed = tmp_path / "renamed.csv"
+    np.savetxt(renamed, rows, delimiter=",", header="a,b,d", comments="")
+    result = invoke("encode", str(tmp_path / "run"), str(renamed), "-o", str(tmp_path / "renamed.npy"))
     assert result.exit_code == 1
-    assert "has columns ['b', 'a'], but the model was trained on ['a', 'b']" in result.output
+    assert "lacks 1 of the 3 columns the model was trained on (first: c)" in result.output
 
 
 def test_loading_something_that_is_not_a_model_file(tmp_path):

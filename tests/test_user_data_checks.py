@@ -173,3 +173,55 @@ def test_codes_that_encode_wrote_decode_with_a_model_of_named_columns(tmp_path):
     result = invoke("encode", str(tmp_path / "run"), str(lacking), "-o", str(tmp_path / "lacking_codes.csv"))
     assert result.exit_code == 1
     assert "lacks 1 of the 4 columns the model was trained on (first: c)" in result.output
+
+
+def test_a_pandas_csv_with_its_index_trains_encodes_and_decodes_with_headers_pandas_reads(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.random((60, 3)), columns=["a", "b", "c"])
+    frame.to_csv(tmp_path / "train.csv")  # pandas' default: the row index as an unnamed first column
+    run = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'train.csv'}", "--model", "pca",
+                 "--out", str(tmp_path / "run"))  # fmt: skip
+    assert run.exit_code == 0, run.output
+    model = dimred.load(tmp_path / "run")
+    assert list(model.feature_names_in_) == ["a", "b", "c"]
+
+    frame[["c", "a", "b"]].to_csv(tmp_path / "new.csv")  # another order, with the index
+    assert invoke("encode", str(tmp_path / "run"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "codes.csv"),
+                  ).exit_code == 0  # fmt: skip
+    codes = pd.read_csv(tmp_path / "codes.csv")
+    assert list(codes.columns) == ["code_0", "code_1"]
+    np.testing.assert_allclose(codes.to_numpy(), model.transform(frame.to_numpy()), rtol=1e-6, atol=1e-6)
+
+    assert invoke("decode", str(tmp_path / "run"), str(tmp_path / "codes.csv"), "-o", str(tmp_path / "rows.csv"),
+                  ).exit_code == 0  # fmt: skip
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    assert list(rows.columns) == ["a", "b", "c"]
+    assert len(rows) == 60
+
+
+def test_decoded_rows_of_a_model_without_column_names_get_scikit_learns_names(tmp_path):
+    np.save(tmp_path / "train.npy", np.random.default_rng(0).random((40, 3)))
+    dimred.run(dataset="file", model="pca", settings={"dataset.path": str(tmp_path / "train.npy")},
+               out=tmp_path / "run", reporters=[])  # fmt: skip
+    assert invoke("encode", str(tmp_path / "run"), str(tmp_path / "train.npy"), "-o", str(tmp_path / "codes.csv"),
+                  ).exit_code == 0  # fmt: skip
+    assert (tmp_path / "codes.csv").read_text().splitlines()[0] == "code_0,code_1"
+    assert invoke("decode", str(tmp_path / "run"), str(tmp_path / "codes.csv"), "-o", str(tmp_path / "rows.csv"),
+                  ).exit_code == 0  # fmt: skip
+    lines = (tmp_path / "rows.csv").read_text().splitlines()
+    assert lines[0] == "x0,x1,x2"
+    assert len(lines) == 41
+
+
+def test_row_names_are_left_out_and_errors_count_the_files_columns(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text('"","a","b"\n"r1",1,2\n"r2",3,4\n"r3",5,x\n')  # R's write.csv
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--model", "pca",
+                    "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.count("Error:") == 1
+    assert "line 4, column 3: 'x' is not a number" in result.output
+    path.write_text('"","a","b"\n' + "".join(f'"r{i}",{i},{2 * i % 7}\n' for i in range(30)))
+    assert dimred.plugin.read_table(path).X.shape == (30, 2)

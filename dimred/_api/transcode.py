@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,28 +31,26 @@ OBSM_KEY = "X_dimred"  # where the codes of an .h5ad file's cells go
 RowProgress = Callable[[int, int], None]
 
 
-def _trained_columns(source: Path, reducer: Reducer) -> tuple[tuple[str, ...] | None, list[int] | None]:
-    """A CSV file's header and the columns that hold the features the model was trained on: the header must name
-    them in the same order; other columns between or after them (labels, say) are skipped."""
-    if source.suffix.lower() not in TEXT:
-        return None, None
-    header = csv_layout(source).header
+def _trained_columns(source: Path, reducer: Reducer) -> list[int] | None:
+    """The columns of a CSV file with a header that hold the features the model was trained on, picked by name in
+    the model's order (as ``dimred evaluate`` and an AnnData file's genes are): the file may hold them in any
+    order, among other columns (labels, say), which are skipped. None: all columns, in their order."""
+    header = csv_layout(source).header if source.suffix.lower() in TEXT else None
     trained = getattr(reducer, "feature_names_in_", None)
     if header is None or trained is None:
-        return header, None
-    columns = columns_by_name(header, trained, str(source))
-    if columns != sorted(columns):
-        raise DimredError(f"{source} has columns {_listed(header)}, but the model was trained on "
-                          f"{_listed(trained)} (columns in that order; other columns are skipped)")  # fmt: skip
-    return header, columns
+        return None
+    return columns_by_name(header, trained, str(source))
 
 
-def _listed(names: Sequence[str], shown: int = 10) -> str:
-    """The names as a list, its middle left out where it is long (a few thousand genes, say)."""
-    names = [str(name) for name in names]
-    if len(names) <= shown:
-        return str(names)
-    return f"{str(names[: shown - 2])[:-1]}, ... ({len(names) - shown + 1} more), '{names[-1]}']"
+def _column_names(model: Reducer, decoding: bool) -> tuple[str, ...]:
+    """The header of a CSV output: code_0, code_1, ... for codes; for reconstructions the model's column names,
+    else x0, x1, ... (scikit-learn's names for unnamed features)."""
+    if not decoding:
+        return tuple(f"code_{index}" for index in range(model.n_components_))
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return tuple(f"x{index}" for index in range(model.n_features_in_))
+    return tuple(str(name) for name in names)
 
 
 def _check_files(source: str | Path, destination: str | Path, *, decoding: bool, overwrite: bool) -> tuple[Path, Path]:
@@ -86,20 +84,15 @@ def _transcode(
         return _encode_anndata(model, source, destination, _trained_layer(reducer) if layer is None else layer)
     if layer:
         raise UsageError(f"a layer is picked from .h5ad files only, not from {source}")
-    header, columns = (None, None) if decoding else _trained_columns(source, model)
+    columns = None if decoding else _trained_columns(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "X"
     total = count_rows(source)
     if total == 0:
         raise DimredError(f"{source} has no data rows")
-    if decoding:
-        names = getattr(model, "feature_names_in_", None)
-        column_names = None if names is None else tuple(str(name) for name in names)
-    else:
-        column_names = tuple(f"code_{index}" for index in range(model.n_components_)) if header else None
     out_width = model.n_features_in_ if decoding else model.n_components_
     dtype = np.float64 if model.dtype == "float64" else np.float32
-    writer = MatrixWriter(destination, total, out_width, column_names, dtype=dtype)
+    writer = MatrixWriter(destination, total, out_width, _column_names(model, decoding), dtype=dtype)
     done = 0
     with writer.open():
         for batch in read_batches(source, batch_rows, columns):
@@ -174,9 +167,10 @@ def encode_file(
     device: str = defaults.DEVICE,
     layer: str | None = None,
 ) -> int:
-    """Write the codes of every row of ``source`` to ``destination`` (.csv or .npy); returns the row count. An
-    .h5ad file's codes go into a copy of it; ``layer`` picks the layer encoded (None: the layer the run directory
-    ``model`` was trained on, else X). ``device`` is where a model given as a path computes."""
+    """Write the codes of every row of ``source`` to ``destination`` (.csv with a code_0,code_1,... header, or
+    .npy); returns the row count. A CSV input's trained columns are found by name where both it and the model
+    name them. An .h5ad file's codes go into a copy of it; ``layer`` picks the layer encoded (None: the layer
+    the run directory ``model`` was trained on, else X). ``device`` is where a model given as a path computes."""
     return _transcode(model, source, destination, decoding=False, overwrite=overwrite, batch_rows=batch_rows,
                       progress=progress, device=device, layer=layer)  # fmt: skip
 
@@ -191,7 +185,8 @@ def decode_file(
     progress: RowProgress | None = None,
     device: str = defaults.DEVICE,
 ) -> int:
-    """Write the reconstructions of every code in ``source`` to ``destination``; returns the row count. ``device``
-    is where a model given as a path computes."""
+    """Write the reconstructions of every code in ``source`` to ``destination`` (.csv with the model's column
+    names as its header, x0,x1,... where it has none, or .npy); returns the row count. ``device`` is where a
+    model given as a path computes."""
     return _transcode(model, source, destination, decoding=True, overwrite=overwrite, batch_rows=batch_rows,
                       progress=progress, device=device)  # fmt: skip

@@ -1,8 +1,9 @@
 """Reading and writing matrices as CSV, NPY and NPZ files, in batches so files larger than memory work.
 
 CSV files may have a header row (detected: a first row with text above a number, or text that its column does
-not repeat); the delimiter is sniffed. NPY files are memory-mapped; NPZ files must hold one array (or one called
-``X``). Object arrays are refused without being unpickled.
+not repeat); the delimiter is sniffed. A first column with no name in the header holds row names (pandas'
+``to_csv`` and R's ``write.csv`` write one by default) and is left out. NPY files are memory-mapped; NPZ files
+must hold one array (or one called ``X``). Object arrays are refused without being unpickled.
 """
 
 from __future__ import annotations
@@ -32,10 +33,17 @@ _HEADER_SAMPLE_ROWS = 200  # rows read to tell a header from a first row of data
 _NO_SPACE_RESERVATION = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)  # file systems without fallocate
 
 
+ROW_INDEX_NAMES = ("", "Unnamed: 0")  # a first column headed so holds row names: pandas' to_csv, R's write.csv
+
+
 @dataclass(frozen=True)
 class CsvLayout:
+    """A CSV file's delimiter, its header's column names (None without a header) and whether its first column
+    holds row names rather than data (left out of ``header`` and of every row)."""
+
     delimiter: str
     header: tuple[str, ...] | None
+    row_index: bool = False
 
 
 def _suffix(path: Path, allowed: tuple[str, ...], role: str) -> str:
@@ -113,7 +121,12 @@ def csv_layout(path: Path) -> CsvLayout:
     except csv.Error:
         delimiter = ","  # one column, or nothing to tell
     first, *following = csv.reader(lines[:_HEADER_SAMPLE_ROWS], delimiter=delimiter)
-    return CsvLayout(delimiter, tuple(cell.strip() for cell in first) if _is_header(first, following) else None)
+    if not _is_header(first, following):
+        return CsvLayout(delimiter, None)
+    header = tuple(cell.strip() for cell in first)
+    if len(header) > 1 and header[0] in ROW_INDEX_NAMES:
+        return CsvLayout(delimiter, header[1:], row_index=True)
+    return CsvLayout(delimiter, header)
 
 
 def _is_header(first: list[str], following: list[list[str]]) -> bool:
@@ -139,16 +152,18 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
             if layout.header is not None and reader.line_num == 1:
                 continue
             if cells and any(cell.strip() for cell in cells):
-                yield reader.line_num, cells
+                yield reader.line_num, cells[1:] if layout.row_index else cells
 
 
 def _parse_csv_batch(
-    path: Path, batch: list[tuple[int, list[str]]], width: int, text_columns: frozenset[int] = frozenset()
+    path: Path, batch: list[tuple[int, list[str]]], width: int, text_columns: frozenset[int], skipped: int
 ) -> tuple[np.ndarray, list[list[str]]]:
-    """The batch's numbers (NaN in ``text_columns``) and, per row, the cells of ``text_columns`` as text."""
+    """The batch's numbers (NaN in ``text_columns``) and, per row, the cells of ``text_columns`` as text; the
+    rows' first ``skipped`` cells (row names) were left out, and messages count the file's columns."""
     for line, cells in batch:
         if len(cells) != width:
-            raise DimredError(f"{path}, line {line}: {len(cells)} values, but the rows before have {width}")
+            raise DimredError(f"{path}, line {line}: {len(cells) + skipped} values, but the rows before have "
+                              f"{width + skipped}")  # fmt: skip
     texts = [[cells[column].strip() for column in sorted(text_columns)] for _line, cells in batch]
     if text_columns:
         batch = [(line, ["nan" if column in text_columns else cell for column, cell in enumerate(cells)])
@@ -157,7 +172,7 @@ def _parse_csv_batch(
         return np.array([cells for _line, cells in batch], dtype=np.float64), texts
     except ValueError:
         for line, cells in batch:
-            for column, cell in enumerate(cells, start=1):
+            for column, cell in enumerate(cells, start=1 + skipped):
                 if not _is_number(cell):
                     raise DimredError(f"{path}, line {line}, column {column}: '{cell}' is not a number") from None
         raise
@@ -172,10 +187,10 @@ def _csv_batches(
         width = width if width is not None else len(row[1])
         batch.append(row)
         if len(batch) == batch_rows:
-            yield _parse_csv_batch(path, batch, width, text_columns)
+            yield _parse_csv_batch(path, batch, width, text_columns, int(layout.row_index))
             batch = []
     if batch:
-        yield _parse_csv_batch(path, batch, width or 0, text_columns)
+        yield _parse_csv_batch(path, batch, width or 0, text_columns, int(layout.row_index))
 
 
 def _refusal(path: Path, error: ValueError, kind: str) -> DimredError:
