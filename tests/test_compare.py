@@ -63,6 +63,20 @@ def test_compare_from_python_and_its_errors():
         dimred.compare("swissroll", ["pca", "umapp"], out=None)
 
 
+def test_one_seed_shows_no_spread_rather_than_a_spread_of_zero():
+    comparison = dimred.compare("swissroll", ["pca"], seeds=1, out=None, settings={"dataset.n_samples": 300})
+    mean, spread = comparison.summary("trustworthiness", "pca")
+    assert 0.8 < mean < 1
+    assert spread is None
+    table = comparison.markdown()
+    assert "±" not in table
+    assert f"| {mean:.3f} |" in table
+    assert "one seed, dataset swissroll" in table
+    row = next(csv.DictReader(comparison.csv().splitlines()))
+    assert float(row["trustworthiness_mean"]) == pytest.approx(mean, rel=1e-5)
+    assert row["trustworthiness_std"] == ""
+
+
 def test_a_saved_pca_run_loads_and_gives_scikit_learns_codes(tmp_path):
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import MinMaxScaler

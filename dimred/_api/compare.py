@@ -58,12 +58,13 @@ class Comparison:
         reported = {key for results in self.runs.values() for result in results for key in result.metrics}
         return [(key, label) for key, label in COLUMNS if key in reported]
 
-    def summary(self, key: str, model: str) -> tuple[float, float] | None:
-        """Mean and standard deviation over seeds of one metric; None when the model does not have it."""
+    def summary(self, key: str, model: str) -> tuple[float, float | None] | None:
+        """Mean and standard deviation over seeds of one metric (no deviation from one seed: a single run has
+        no spread to show, not a spread of 0); None when the model does not have it."""
         values = [result.metrics.get(key) for result in self.runs[model]]
         if any(value is None for value in values):
             return None
-        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
     def markdown(self) -> str:
         columns = self.columns()
@@ -74,12 +75,13 @@ class Comparison:
             for key, _label in columns:
                 found = self.summary(key, model)
                 number = "{:.3g}" if key.endswith("_seconds") else "{:.3f}"
-                cells.append("n/a" if found is None else f"{number.format(found[0])} ± {number.format(found[1])}")
+                cells.append("n/a" if found is None else _mean_and_spread(number, *found))
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
         for model, error in self.failed.items():
             lines.append(f"| {model} | failed: {error.replace('|', '/')} |" + " |" * (len(columns) - 1))
         seeds = len(next(iter(self.runs.values()), []))
-        return "\n".join(lines) + f"\n\nmean ± standard deviation over {seeds} seed(s), dataset {self.dataset}\n"
+        over = "one seed" if seeds == 1 else f"mean ± standard deviation over {seeds} seeds"
+        return "\n".join(lines) + f"\n\n{over}, dataset {self.dataset}\n"
 
     def csv(self) -> str:
         buffer = io.StringIO()
@@ -90,11 +92,16 @@ class Comparison:
             cells: list[Any] = [model]
             for key, _label in columns:
                 found = self.summary(key, model)
-                cells += ["", ""] if found is None else [f"{found[0]:.6g}", f"{found[1]:.6g}"]
+                mean, spread = found or (None, None)
+                cells += ["" if value is None else f"{value:.6g}" for value in (mean, spread)]
             writer.writerow([*cells, ""])
         for model, error in self.failed.items():
             writer.writerow([model, *[""] * (2 * len(columns)), error])
         return buffer.getvalue()
+
+
+def _mean_and_spread(number: str, mean: float, spread: float | None) -> str:
+    return number.format(mean) if spread is None else f"{number.format(mean)} ± {number.format(spread)}"
 
 
 def _draw_embeddings(comparison: Comparison, path: Path) -> None:
