@@ -194,7 +194,8 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
     "--steps",
     type=click.IntRange(min=1),
     default=None,
-    help=f"Optimizer steps to train for [default: {defaults.STEPS} unless --epochs is given].",
+    help=f"Optimizer steps to train for [default: the model's choice for the data, else {defaults.STEPS}; "
+    "unless --epochs is given].",
 )
 @click.option(
     "--epochs",
