@@ -223,29 +223,78 @@ def test_the_knn_graph_and_fuzzy_weights_match_brute_force():
     assert torch.allclose(dense, A + A.T - A * A.T, atol=1e-6)
 
 
-@pytest.mark.parametrize("dof", [1.0, 0.6])
-def test_the_tsne_loss_matches_a_brute_force_computation(dof):
+def test_the_edges_among_a_steps_rows_match_brute_force():
+    graph = fuzzy_neighbour_graph(np.random.default_rng(0).random((60, 3)), 5)
+    rows = torch.tensor([3, 7, 9, 3, 20, 21, 22, 40, 41, 5, 6, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 7])
+    first, second, weights = graph.edges_among(rows)
+    assert bool((first < second).all())
+    ends = zip(rows[first].tolist(), rows[second].tolist(), weights.tolist(), strict=True)
+    found = sorted((min(r, s), max(r, s), w) for r, s, w in ends)
+    dense = _dense(graph)
+    listed = sorted(set(rows.tolist()))
+    expected = sorted((i, j, dense[i, j].item()) for i in listed for j in listed if i < j and dense[i, j] > 0)
+    assert found == expected  # each edge once, rows listed twice counted once
+    assert len(found) > 10
+    assert len(graph.edges_among(torch.tensor([0]))[0]) == 0
+    assert bool((graph._positions == -1).all())  # the lookup table is left empty for the next step
+
+
+def _dense(graph) -> torch.Tensor:
+    n = len(graph.degree)
+    dense = torch.zeros(n, n, dtype=torch.float64)
+    dense[torch.repeat_interleave(torch.arange(n), graph.indptr.diff()), graph.indices] = graph.weights
+    return dense
+
+
+def _tsne_contrast(loss, edge_length_squared, negatives_squared):
+    def kernel(squared):
+        return (1 + squared / loss.dof) ** -loss.dof
+
+    positive = kernel(edge_length_squared)
+    return -torch.log(positive / (positive + sum(kernel(d) for d in negatives_squared)))
+
+
+def _umap_contrast(loss, edge_length_squared, negatives_squared, pool_size):
+    attraction = torch.log1p(loss.a * edge_length_squared**loss.b)
+    repulsion = sum(torch.log1p(1 / (loss.a * d**loss.b).clamp_min(1e-4)) for d in negatives_squared)
+    return attraction + 5 * repulsion / pool_size
+
+
+@pytest.mark.parametrize(
+    ("loss", "contrast"),
+    [
+        (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=1.0)), _tsne_contrast),
+        (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=0.6)), _tsne_contrast),
+        (ParametricUMAP(ParametricUMAP.Options(neighbours=4, negatives=8)), _umap_contrast),
+    ],
+)
+def test_the_neighbour_embedding_losses_match_a_brute_force_computation(loss, contrast):
     X = np.random.default_rng(1).random((40, 3))
-    loss = InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=dof))
     loss.prepare(TrainingData(X, 0, 2, torch.device("cpu")))
     generator = torch.Generator().manual_seed(0)
     heads = torch.arange(0, 16)
     index = torch.cat([heads, loss.extra_rows(heads, generator)])
-    z = torch.randn(32, 2, generator=generator)
+    z = torch.randn(40, 2, generator=generator, dtype=torch.float64)[index]  # a code per row, wherever it is listed
     value = loss(Batch(x=torch.zeros(16, 3), z=z, x_hat=torch.zeros(16, 3), index=index, drawn=16))
     pool = torch.linspace(0, 15, 8).long()
 
-    def kernel(a, b):
-        return (1 + (a - b).square().sum() / dof) ** -dof
+    def end_loss(end, other):  # the contrast of the code at position `end` with its edge to the code at `other`
+        negatives = [(z[end] - z[j]).square().sum() for j in pool if index[j] != index[end]]
+        extra = () if contrast is _tsne_contrast else (len(pool),)
+        return contrast(loss, (z[end] - z[other]).square().sum(), negatives, *extra)
 
-    expected = []
-    for i in range(16):
-        weight = loss.graph.degree[index[i]] / loss.graph.degree.mean()
-        for end in (i, 16 + i):  # both ends of the edge, each against the pool of heads
-            positive = kernel(z[i], z[16 + i])
-            negatives = [kernel(z[end], z[j]) for j in pool if index[j] != index[end]]
-            expected.append(weight * -torch.log(positive / (positive + sum(negatives))))
-    assert value.item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-5)
+    degree = loss.graph.degree
+    sampled = torch.stack([degree[index[i]] / degree.mean() * end_loss(end, other)
+                           for i in range(16) for end, other in ((i, 16 + i), (16 + i, i))]).mean()  # fmt: skip
+    rows = sorted(set(index.tolist()))
+    at = {row: index.tolist().index(row) for row in rows}
+    dense = _dense(loss.graph)
+    scale = len(degree) / (len(rows) * degree.mean())
+    pairs = [(r, s) for r in rows for s in rows if r < s and dense[r, s] > 0]
+    among = sum(dense[r, s] * scale * (end_loss(at[r], at[s]) + end_loss(at[s], at[r])) for r, s in pairs)
+    expected = (16 * sampled + len(pairs) * among / len(rows)) / (16 + len(pairs))
+    assert len(pairs) > 16
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 @pytest.mark.parametrize("dof", [1.0, 0.7])
@@ -305,7 +354,7 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
     model = NeighbourEmbeddingAutoencoder()
     assert (model.hidden_widths(64), model.decoder_widths(64)) == ((128,) * 4, (128,) * 2)
     assert (model.hidden_widths(784), model.decoder_widths(784)) == ((256,) * 4, (256,) * 2)
-    assert model.training_defaults(1437, 64)["steps"] == 718
+    assert model.training_defaults(1437, 64)["steps"] == 646
     assert "precision" not in model.training_defaults(1437, 64)
     images = model.training_defaults(4000, 784)
     assert (images["batch_size"], images["steps"], images["precision"]) == (512, 800, "bf16")

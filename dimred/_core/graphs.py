@@ -9,6 +9,7 @@ compilation in every new process, at recall@15 of 1.0; exact is 4-5x slower than
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -140,6 +141,27 @@ class NeighbourGraph:
         position = torch.searchsorted(self.cumulative, start + uniform * self.degree[rows], right=True)
         position = torch.minimum(position, self.indptr[rows + 1] - 1)  # rounding at the row's end
         return self.indices[position]
+
+    def edges_among(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every edge between two distinct rows of ``rows``, once: the positions in ``rows`` of its ends (the
+        first below the second; a row listed twice is found at one of its positions) and its weight. Costs time in
+        the edges of ``rows`` (a lookup in a table of n positions, kept between calls), whatever the graph's size."""
+        place = torch.arange(len(rows), device=rows.device)
+        positions = self._positions
+        positions[rows] = place
+        counts = (self.indptr[rows + 1] - self.indptr[rows]).masked_fill_(positions[rows] != place, 0)
+        total = int(counts.sum())
+        first = torch.repeat_interleave(place, counts, output_size=total)
+        row_starts = (self.indptr[rows] - torch.cumsum(counts, 0) + counts).index_select(0, first)
+        edge = torch.arange(total, device=rows.device).add_(row_starts)  # the edges' places in indices / weights
+        second = positions.index_select(0, self.indices.index_select(0, edge))
+        positions[rows] = -1  # the table is left empty for the next call
+        found = (second > first).nonzero().squeeze(1)
+        return first.index_select(0, found), second.index_select(0, found), self.weights.index_select(0, edge[found])
+
+    @functools.cached_property
+    def _positions(self) -> torch.Tensor:
+        return torch.full((len(self.degree),), -1, dtype=torch.int64, device=self.degree.device)
 
 
 def principal_components(X: np.ndarray | torch.Tensor, n: int) -> np.ndarray:
