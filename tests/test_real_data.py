@@ -246,7 +246,7 @@ def _dense(graph) -> torch.Tensor:
     return dense
 
 
-def _tsne_contrast(loss, edge_length_squared, negatives_squared):
+def _tsne_contrast(loss, edge_length_squared, negatives_squared, _pool_size):
     def kernel(squared):
         return (1 + squared / loss.dof) ** -loss.dof
 
@@ -280,8 +280,7 @@ def test_the_neighbour_embedding_losses_match_a_brute_force_computation(loss, co
 
     def end_loss(end, other):  # the contrast of the code at position `end` with its edge to the code at `other`
         negatives = [(z[end] - z[j]).square().sum() for j in pool if index[j] != index[end]]
-        extra = () if contrast is _tsne_contrast else (len(pool),)
-        return contrast(loss, (z[end] - z[other]).square().sum(), negatives, *extra)
+        return contrast(loss, (z[end] - z[other]).square().sum(), negatives, len(pool))
 
     degree = loss.graph.degree
     sampled = torch.stack([degree[index[i]] / degree.mean() * end_loss(end, other)
