@@ -80,12 +80,12 @@ class _GraphLoss(Loss):
         shared = self.end_terms(z, z[pool], index[:, None] == index[pool][None, :])
         sampled = self.edge_losses((z[:drawn] - z[drawn:]).square().sum(dim=1).repeat(2), shared)
         sampled = (self.head_weight[index[:drawn]].repeat(2).to(sampled.dtype) * sampled).mean()
-        ends, others, weights = self.graph.edges_among(index)
+        ends, others, weights = self._chance_edges(index, drawn)
         if len(ends) == 0:
             return sampled
-        # The same per-end mean from every graph edge between two of the step's rows (on digits eight times as
-        # many as the sampled ones, for a tenth more time), each weighted by its weight over the chance that its
-        # other end is among them; the two estimates are mixed in proportion to their edges.
+        # The same per-end mean from every other graph edge between two of the step's rows (on digits about eight
+        # times as many as the sampled ones, for a tenth more time), each weighted by its weight over the chance
+        # that its other end is among them; the two estimates are mixed in proportion to their edges.
         present = len(torch.unique(index))
         scale = len(self.graph.degree) / (present * self.graph.degree.mean())
         lengths = (z.index_select(0, ends) - z.index_select(0, others)).square().sum(dim=1)
@@ -93,6 +93,21 @@ class _GraphLoss(Loss):
             self.edge_losses(lengths, shared.index_select(0, others))  # fmt: skip
         among = (weights * scale).to(among.dtype).mul_(among).sum() / present
         return (drawn * sampled + len(ends) * among) / (drawn + len(ends))
+
+    def _chance_edges(self, index, drawn):
+        """The graph edges among the step's rows other than the sampled ones: those rows met by chance (a
+        sampled pair is there by construction, and weighting it as found by chance would count it ~n / rows times
+        over on large data)."""
+        import torch
+
+        ends, others, weights = self.graph.edges_among(index)
+        n = len(self.graph.degree)
+
+        def pair_keys(a, b):
+            return torch.minimum(a, b) * n + torch.maximum(a, b)
+
+        chance = ~torch.isin(pair_keys(index[ends], index[others]), pair_keys(index[:drawn], index[drawn:]))
+        return ends[chance], others[chance], weights[chance]
 
     def end_terms(self, ends, negatives, own):
         """What every edge of an end (a row of ``ends``) shares: its contrast with the ``negatives`` (``own``
