@@ -8,8 +8,9 @@ and each edge is weighted by its head's degree, so the expected gradient is that
 UMAP. Both ends of an edge are contrasted with the step's other codes, the negative samples (a shared pool of
 heads, masked where a code is the end's own): each drawn pair of rows gives two contrasts for one more distance
 matrix. On MNIST-5k that raised held-out trustworthiness by about 0.003 and kNN preservation by 0.005. Every
-other graph edge between two of the step's rows is a positive too, weighted by its weight over the chance that its
-other end is among them: on digits eight times as many edges as the sampled ones, for a tenth more time per step.
+other graph edge between two of the step's rows (met by chance, not sampled) is a positive too, weighted by its
+weight over the chance that its other end is among them: on digits about eight times as many edges as the sampled
+ones, for a tenth more time per step.
 
 - ``ne-umap``: parametric UMAP's cross-entropy (Sainburg, McInnes & Gentner 2021): attraction -log q(d) on the
   edge, repulsion -log(1 - q(d)) on negatives, q(d) = 1 / (1 + a d^(2b)) with a, b fitted from ``min_dist``.
