@@ -210,9 +210,7 @@ def test_the_knn_graph_and_fuzzy_weights_match_brute_force():
     np.testing.assert_array_equal(np.sort(indices.numpy(), axis=1), np.sort(np.argsort(full, axis=1)[:, :5], axis=1))
     np.testing.assert_allclose(distances.numpy(), np.sort(full, axis=1)[:, :5], rtol=1e-5)
     graph = fuzzy_neighbour_graph(X, 5)
-    dense = torch.zeros(30, 30, dtype=torch.float64)
-    rows = torch.repeat_interleave(torch.arange(30), graph.indptr.diff())
-    dense[rows, graph.indices] = graph.weights
+    dense = _dense(graph)
     assert torch.allclose(dense, dense.T)  # the fuzzy union is symmetric
     from dimred._core.graphs import membership_strengths
 
