@@ -149,10 +149,12 @@ def _spread(codes) -> float:
 
 def _places(codes) -> int:
     """How many distinct places the codes occupy, at a resolution of a thousandth of their range."""
+    import numpy as np
+
     low, high = codes.min(dim=0).values, codes.max(dim=0).values
     scale = (high - low).max().clamp_min(1e-30)
     cells = ((codes - low) / scale * 1000).round()
-    return len(cells.unique(dim=0))
+    return len(np.unique(cells.cpu().numpy(), axis=0))  # a quarter of torch's unique(dim=0) time
 
 
 @hookimpl

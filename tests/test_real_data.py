@@ -354,7 +354,8 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
     assert (model.hidden_widths(64), model.decoder_widths(64)) == ((128,) * 4, (128,) * 2)
     assert (model.hidden_widths(784), model.decoder_widths(784)) == ((256,) * 4, (256,) * 2)
     assert model.training_defaults(1437, 64)["steps"] == 646
-    assert "precision" not in model.training_defaults(1437, 64)
+    assert model.training_defaults(1437, 64)["precision"] == "bf16"
+    assert "precision" not in model.training_defaults(1500, 3)
     images = model.training_defaults(4000, 784)
     assert (images["batch_size"], images["steps"], images["precision"]) == (512, 800, "bf16")
     corruption = [model.input_corruption(n_features) for n_features in (3, 64, 784)]
