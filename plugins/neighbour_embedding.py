@@ -33,7 +33,7 @@ WIDE_ROWS_NOISE = 0.1
 WIDE_ROWS_MASK = 0.1
 WIDE_FROM = 32  # columns: from here rows get the stronger input corruption and bf16 steps
 IMAGE_ROWS_NOISE = 0.2
-IMAGE_WIDE_FROM = 129  # columns: from here rows get wider layers, bf16 steps, stronger noise, heavier tails
+IMAGE_WIDE_FROM = 129  # columns: from here rows get wider layers, 800 steps, stronger noise, heavier tails
 IMAGE_ROWS_DOF = 0.9
 NEGATIVES_HELP = "codes of the step each end of an edge is repelled from (at most the step's heads)"
 
