@@ -315,6 +315,7 @@ def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
     default=None,
     help="Folder for the results [default: MODEL/evaluations/<dataset>-<time>].",
 )
+@click.option("--overwrite", is_flag=True, help="Allow writing into an existing, non-empty --out folder.")
 def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **arguments: Any) -> None:
     """Score a trained model (a run directory or model file) on a dataset, without touching its training results."""
     from dimred._api import evaluate as api

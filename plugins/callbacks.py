@@ -9,29 +9,40 @@ from typing import Any
 
 from dimred.plugin import Callback, DimredError, Training, TrainingStatus, hookimpl, option
 
+QUIET_SECONDS = 2.0
+
 
 class ProgressBar(Callback):
-    """click's progress bar on stderr (stdout carries only results), with the running loss."""
+    """click's progress bar on stderr (stdout carries only results), with the running loss. Where stderr is not a
+    terminal (a log file, a batch job, a notebook) a bar cannot redraw, so it writes a line at every tenth of the
+    steps, once training has taken QUIET_SECONDS (a short fit says nothing)."""
 
     name = "progress"
-    description = "shows a progress bar with the running loss on stderr"
+    description = "shows a progress bar with the running loss on stderr (a line per tenth of the steps in logs)"
     enabled_by_default = True
 
     def on_fit_start(self, training: Training) -> None:
         import click
 
         self._bar = None
-        if training.is_main:
+        self._lines = training.is_main and not sys.stderr.isatty()
+        self._done = training.history[-1]["step"] if training.history else 0
+        self._tenths = self._done * 10 // max(1, training.total_steps)
+        if training.is_main and not self._lines:
             self._bar = click.progressbar(length=training.total_steps, label="training", file=sys.stderr,
                                           show_eta=True, item_show_func=lambda item: item)  # fmt: skip
             self._bar.__enter__()
-            self._done = training.history[-1]["step"] if training.history else 0
             self._bar.update(self._done)
 
     def on_interval(self, training: Training, status: TrainingStatus) -> None:
         if self._bar is not None:
             self._bar.update(status.step - self._done, f"loss {status.loss:.4g}")
             self._done = status.step
+        tenths = status.step * 10 // max(1, status.total_steps)
+        if self._lines and tenths > self._tenths and status.seconds >= QUIET_SECONDS:
+            self._tenths = tenths
+            print(f"training: {tenths * 10}% (step {status.step} of {status.total_steps}), loss {status.loss:.4g}, "
+                  f"{status.seconds:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
 
     def on_fit_end(self, training: Training) -> None:
         if self._bar is not None:

@@ -62,12 +62,13 @@ def _labels(run: RunRecord, rows: np.ndarray) -> np.ndarray | None:
 
 class InputPlot(_PlotReporter):
     name = "input-plot"
-    description = "input.png: the (scaled) input data, coloured"
+    description = "input.png: the (scaled) input data, coloured by label where the data has labels"
     filename = "input.png"
 
     def draw(self, run: RunRecord, rows: np.ndarray):
         figure = _figure(6, 5)
-        scatter_points(figure, 111, run.X[rows], f"{run.dataset}: input", color=_colors(run, rows))
+        scatter_points(figure, 111, run.X[rows], f"{run.dataset}: input", color=_colors(run, rows),
+                       labels=_labels(run, rows))  # fmt: skip
         return figure
 
 
@@ -93,11 +94,11 @@ class ReconstructionPlot(_PlotReporter):
         if run.reconstruction is None:  # the method cannot reconstruct
             return None
         figure = _figure(12, 5)
-        colors = _colors(run, rows)
-        scatter_points(figure, 121, run.X[rows], "original", color=colors)
+        colors, labels = _colors(run, rows), _labels(run, rows)
+        scatter_points(figure, 121, run.X[rows], "original", color=colors, labels=labels)
         rmse = run.metrics.get("rmse", float("nan"))
         scatter_points(figure, 122, run.reconstruction[rows], f"reconstruction (RMSE {rmse:.4g}, eval mode)",
-                       color=colors)  # fmt: skip
+                       color=colors, labels=labels)  # fmt: skip
         return figure
 
 

@@ -131,3 +131,22 @@ def test_the_collapse_check_does_not_fire_on_default_swiss_roll_runs():
     result = dimred.run("swissroll", "mlp-ae", seed=3, out=None, reporters=[])
     assert "stop_reason" not in result.metrics
     assert result.history[-1]["step"] == 1500
+
+
+def test_progress_goes_to_a_log_as_a_line_per_tenth_of_the_steps(monkeypatch, tmp_path):
+    """Where stderr is not a terminal a bar cannot redraw: a long enough fit writes ten progress lines."""
+    import dimred.plugins.callbacks as built_in
+
+    def run(out: str):
+        arguments = ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--steps", "50", "--set",
+                     "dataset.n_samples=300", "--reporter", "metrics-table", "--out", str(tmp_path / out)]  # fmt: skip
+        result = CliRunner().invoke(cli, arguments)
+        assert result.exit_code == 0, result.output
+        return [line for line in result.output.splitlines() if line.startswith("training: ")]
+
+    monkeypatch.setattr(built_in, "QUIET_SECONDS", 0.0)
+    lines = run("logged")
+    assert [line.split("%")[0] for line in lines] == [f"training: {tenth * 10}" for tenth in range(1, 11)]
+    assert lines[-1].startswith("training: 100% (step 50 of 50), loss ")
+    monkeypatch.setattr(built_in, "QUIET_SECONDS", 3600.0)
+    assert run("quiet") == []

@@ -169,7 +169,7 @@ CASES = [
                                            "dataset.color_column=hue"), 2, "'hue' is not a column"),
     # -- encode and decode --
     Case("encode wrong width", transcode("roll", "w.npy", np.ones((4, 5))), 1,
-         "X has 5 features, but the model expects 3"),
+         "w.npy has 5 columns, but the model expects 3 features"),
     Case("encode header lacks a column", transcode("named", "x.csv", "c,b,d\n1,2,3\n"), 1,
          "lacks 1 of the 3 columns the model was trained on (first: a)"),
     Case("encode onto an existing file", transcode("roll", "x.npy", np.ones((4, 3)), "keep.npy"), 2, "already exists"),
@@ -178,7 +178,7 @@ CASES = [
     Case("encode to parquet", transcode("roll", "x.npy", np.ones((4, 3)), "c.parquet"), 2,
          "unsupported type '.parquet'"),
     Case("decode wrong width", transcode("roll", "z.npy", np.ones((4, 3)), "r.npy", command="decode"), 1,
-         "codes has 3 features, but the model expects 2"),
+         "z.npy has 3 columns, but the model expects 2 codes"),
     Case("encode nan", transcode("roll", "x.csv", "1,2,3\n4,nan,6\n"), 1, "has NaN at row 1, column 1"),
     # -- model files from strangers --
     Case("truncated model", lambda t, m: encode_with(stranger(t, model_bytes(m)[:-300]), t), 1,
@@ -214,7 +214,7 @@ CASES = [
     Case("resume a complete run", lambda t, m: ["run", "--resume", str(m["roll"])], 2, "is already complete"),
     Case("evaluate on data of another width", lambda t, m: ["evaluate", str(m["roll"]), "--dataset", "file", "--set",
          f"dataset.path={write(t / 'w.csv', TWO_COLUMNS)}", "--out", str(t / "ev")], 1,
-         "X has 2 features, but the model expects 3"),
+         "w.csv) has 2 columns, but the model expects 3 features"),
     Case("bad option value", lambda t, _m: ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--set",
                                             "dataset.noise=-1"], 2, "noise must not be negative"),
 ]  # fmt: skip

@@ -488,8 +488,8 @@ def test_an_obs_column_of_measured_counts_is_refused_as_labels(tmp_path, counts)
 
 
 def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path):
-    """Trained on the counts layer, a run encodes that layer by default (X on request); genes are found by name,
-    in any order; missing genes or a layer of a CSV file are one clear error."""
+    """Trained on the counts layer, a run encodes (and evaluates on) that layer by default (X on request); genes
+    are found by name, in any order; missing genes or a layer of a CSV file are one clear error."""
     anndata = pytest.importorskip("anndata")
     import pandas as pd
 
@@ -520,6 +520,11 @@ def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path)
     missing = invoke("encode", str(run), str(tmp_path / "fewer.h5ad"), "-o", str(tmp_path / "f.h5ad"))
     assert missing.exit_code == 1
     assert "fewer.h5ad lacks 2 of the 6 genes the model was trained on (first: gene4, gene5)" in missing.output
+    evaluated = invoke("evaluate", str(run), "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}",
+                       "--out", str(tmp_path / "evaluated"))  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    scored = json.loads((tmp_path / "evaluated" / "metrics.json").read_text())
+    assert scored["rmse"] == pytest.approx(json.loads((run / "metrics.json").read_text())["rmse"], rel=1e-6)
     np.save(tmp_path / "rows.npy", counts)
     not_anndata = invoke("encode", str(run), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "c.npy"), "--layer", "X")
     assert not_anndata.exit_code == 2

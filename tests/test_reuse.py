@@ -97,7 +97,7 @@ def test_encode_never_overwrites_and_checks_the_width(default_run, tmp_path):
     np.save(tmp_path / "wide.npy", np.zeros((4, 5)))
     result = invoke("encode", str(default_run), str(tmp_path / "wide.npy"), "-o", str(tmp_path / "codes.npy"))
     assert result.exit_code == 1
-    assert "X has 5 features, but the model expects 3" in result.output
+    assert "wide.npy has 5 columns, but the model expects 3 features" in result.output
     assert not (tmp_path / "codes.npy").exists()
     (tmp_path / "mine.csv").write_text("precious\n")
     np.save(tmp_path / "ok.npy", np.zeros((4, 3)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -57,6 +58,73 @@ def test_evaluate_picks_the_trained_columns_by_name_in_any_order(tmp_path):
     assert result.output.count("Error:") == 1
     assert "lacks 1 of the 4 columns the model was trained on (first: c)" in result.output
     assert not (tmp_path / "lacking").exists()
+
+
+def test_repeated_column_names_are_matched_by_position_only_where_the_header_is_the_trained_one(tmp_path):
+    """With two columns called a, which is which cannot be told by name: the training file's own header (the
+    same names in the same order) is read by position; any other is refused rather than guessed."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 3)) * [1.0, 5.0, 0.2]
+    np.savetxt(tmp_path / "train.csv", X, delimiter=",", header="a,a,b", comments="")
+    np.savetxt(tmp_path / "other.csv", X[:, [1, 0, 2]], delimiter=",", header="a,b,a", comments="")
+    trained = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'train.csv'}", "--model", "pca",
+                     "--holdout", "0", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    model = dimred.load(tmp_path / "run")
+    encoded = invoke("encode", str(tmp_path / "run"), str(tmp_path / "train.csv"), "-o", str(tmp_path / "codes.npy"))
+    assert encoded.exit_code == 0, encoded.output
+    np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), model.encode_rows(X), atol=1e-5)
+    evaluated = invoke("evaluate", str(tmp_path / "run"), "--dataset", "file", "--set",
+                       f"dataset.path={tmp_path / 'train.csv'}", "--out", str(tmp_path / "same"))  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    scored = json.loads((tmp_path / "same" / "metrics.json").read_text())["rmse"]
+    assert scored == pytest.approx(json.loads((tmp_path / "run" / "metrics.json").read_text())["rmse"], rel=1e-6)
+    for command in (["encode", str(tmp_path / "run"), str(tmp_path / "other.csv"), "-o", str(tmp_path / "o.npy")],
+                    ["evaluate", str(tmp_path / "run"), "--dataset", "file", "--set",
+                     f"dataset.path={tmp_path / 'other.csv'}", "--out", str(tmp_path / "other")]):  # fmt: skip
+        refused = invoke(*command)
+        assert refused.exit_code == 1, refused.output
+        assert refused.output.count("Error:") == 1
+        assert "the name 'a' is given to more than one of the model's columns" in refused.output
+    assert not (tmp_path / "o.npy").exists()
+    assert not (tmp_path / "other").exists()
+
+
+def test_errors_in_a_file_encoded_in_batches_count_its_rows_and_name_it(tmp_path):
+    X = np.random.default_rng(2).normal(size=(50, 3))
+    np.save(tmp_path / "train.npy", X)
+    trained = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'train.npy'}", "--model",
+                     "mlp-ae", "--steps", "5", "--reporter", "metrics-table", "--out",
+                     str(tmp_path / "run"))  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    late = X.copy()
+    late[43, 1] = np.nan
+    huge = X.copy()
+    huge[37, 2] = 1e39
+    for name, rows, message in (("late.npy", late, "late.npy has NaN at row 43, column 1"),
+                                ("huge.npy", huge, "huge.npy has 1e+39 at row 37, column 2 (counting from 0), beyond "
+                                                   "the range of float32"),
+                                ("wide.npy", np.hstack([X, X]), "wide.npy has 6 columns, but the model expects 3 "
+                                                                "features")):  # fmt: skip
+        np.save(tmp_path / name, rows)
+        with pytest.raises(dimred.DimredError, match=re.escape(message)):
+            dimred.encode_file(tmp_path / "run", tmp_path / name, tmp_path / "codes.npy", batch_rows=10)
+        assert not (tmp_path / "codes.npy").exists()
+
+
+def test_evaluate_writes_into_an_existing_folder_only_with_overwrite(tmp_path):
+    path = labelled_csv(tmp_path / "d.csv", ["a", "b", "c", "d", "species"])
+    assert run_labelled(path, "--model", "pca", "--out", str(tmp_path / "run")).exit_code == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    arguments = ["evaluate", str(tmp_path / "run"), "--dataset", "file", "--set", f"dataset.path={path}", "--set",
+                 "dataset.label_column=species", "--out", str(tmp_path / "mine")]  # fmt: skip
+    refused = invoke(*arguments)
+    assert refused.exit_code == 2
+    assert "already exists and is not empty; choose another --out or pass --overwrite" in refused.output
+    written = invoke(*arguments, "--overwrite")
+    assert written.exit_code == 0, written.output
+    assert {"metrics.json", "notes.txt"} <= {entry.name for entry in (tmp_path / "mine").iterdir()}
 
 
 @pytest.mark.parametrize(("rows", "fraction"), [(600, 0.002), (600, 0.0001), (6, 0.6)])

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dimred._core.errors import UsageError
+from dimred._core.errors import DimredError, UsageError
 from dimred._core.kinds import KINDS
 from dimred._core.settings import TrainingSettings
 from dimred._host.resolve import defaults_of
@@ -118,3 +118,16 @@ def read_config(path: str | Path) -> dict[str, Any]:
         arguments["steps"] = None  # a run's record holds the steps its epochs came to
     arguments["settings"] = settings
     return arguments
+
+
+def trained_layer(model: object) -> str:
+    """The AnnData layer that a run (its directory, or a model file in it) trained on, from its config.json: '' for
+    X, for other data sets and for a model given otherwise."""
+    if not isinstance(model, str | Path):
+        return ""
+    config = (Path(model) if Path(model).is_dir() else Path(model).parent) / "config.json"
+    try:
+        recorded = read_config(config) if config.is_file() else {}
+    except (DimredError, OSError, ValueError):
+        return ""
+    return str(recorded["settings"].get("dataset.layer", "")) if recorded.get("dataset") == "h5ad" else ""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline
+from dimred._api.config import trained_layer
 from dimred._api.run import AUTO
 from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError
@@ -45,14 +46,14 @@ def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | 
     return timestamped_directory(run_directory / EVALUATIONS_FOLDER, dataset)
 
 
-def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, dataset: str) -> np.ndarray:
+def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, where: str) -> np.ndarray:
     """The columns of ``X`` the model was trained on, in its order: picked by name where both the data and the
     model name them (as ``dimred encode`` picks an AnnData file's genes), else by position."""
     trained = getattr(reducer, "feature_names_in_", None)
     if trained is not None and names is not None:
-        return X[:, columns_by_name(names, trained, f"the data of dataset '{dataset}'")]
+        return X[:, columns_by_name(names, trained, where)]
     if X.shape[1] != reducer.n_features_in_:
-        raise DimredError(f"X has {X.shape[1]} features, but the model expects {reducer.n_features_in_}")
+        raise DimredError(f"{where} has {X.shape[1]} columns, but the model expects {reducer.n_features_in_} features")
     return X
 
 
@@ -66,6 +67,7 @@ def evaluate(
     seed: int = 1,
     device: str = defaults.DEVICE,
     out: str | Path | None = AUTO,
+    overwrite: bool = False,
     echo: Callable[[str], None] | None = None,
 ) -> EvaluationResult:
     """Metrics and plots of a trained model (a Reducer, a run directory or a model file) on ``dataset``.
@@ -73,12 +75,17 @@ def evaluate(
     New data goes through the scaler saved at training time; ``refit_scaler=True`` fits a new one on this data,
     as the reference tutorial does. ``seed`` seeds the data; its default, 1, differs from the training default
     so that a default evaluation sees fresh data. With ``out="auto"`` results go to a new
-    ``evaluations/<dataset>-<time>`` folder inside the model's run directory, never over the training results.
+    ``evaluations/<dataset>-<time>`` folder inside the model's run directory, never over the training results; an
+    existing, non-empty ``out`` folder is written into only with ``overwrite``. An AnnData data set is read from the
+    layer the model was trained on unless ``dataset.layer`` says otherwise.
     """
     groups = group_settings(settings or {})
     if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):
         raise UsageError("evaluate takes dataset.* and reporter.* settings (and metric.*); the model's are in its file")
-    source = instantiate("dataset", dataset, groups.pop("dataset", {}))
+    dataset_settings = groups.pop("dataset", {})
+    if dataset == "h5ad" and "layer" not in dataset_settings and trained_layer(model):
+        dataset_settings = {**dataset_settings, "layer": trained_layer(model)}
+    source = instantiate("dataset", dataset, dataset_settings)
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
     from dimred._api.reducer import load  # scikit-learn comes with it: imported only when needed
@@ -86,9 +93,9 @@ def evaluate(
     reducer = load(model, device=device) if isinstance(model, str | Path) else model
     directory = _evaluation_directory(model, dataset, out)
     if directory is not None:
-        check_claimable(directory, overwrite=False, resume=False)
+        check_claimable(directory, overwrite=overwrite, resume=False)
     data, X_raw = pipeline.load_data(source, seed)
-    X_device = reducer.to_tensor(_trained_columns(X_raw, data.feature_names, reducer, source.name))
+    X_device = reducer.to_tensor(_trained_columns(X_raw, data.feature_names, reducer, pipeline.data_name(source)))
     scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_
     X = scaler.transform(X_device)
     codes = evaluation.encode(reducer.module_, X)
@@ -97,7 +104,7 @@ def evaluate(
     for timing in ("train_seconds", "transform_seconds", "evaluated_rows"):
         metrics.pop(timing)
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
-    with claimed_directory(directory):
+    with claimed_directory(directory, overwrite=overwrite):
         if directory is not None:
             config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
                       "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip

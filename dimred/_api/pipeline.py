@@ -96,7 +96,13 @@ def load_data(source: Dataset, seed: int) -> tuple[Data, np.ndarray]:
     """The dataset's data and its checked matrix."""
     with blame(source, "load its data"):
         data = source.load(seed)
-    return data, check_matrix(data.X, f"the data of dataset '{source.name}'")
+    return data, check_matrix(data.X, data_name(source))
+
+
+def data_name(source: Dataset) -> str:
+    """How messages name a dataset's data: by its plugin, and by its file where it reads one."""
+    path = getattr(source.options, "path", None)
+    return f"the data of dataset '{source.name}'" + (f" ({path})" if path else "")
 
 
 MIN_ROWS = 3  # below this a neighbourhood has no other member to compare, and every score is trivially perfect

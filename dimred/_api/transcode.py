@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred._api.config import read_config
+from dimred._api.config import trained_layer
 from dimred._api.reducer import Reducer, load
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path
@@ -81,12 +81,12 @@ def _transcode(
     model = reducer if isinstance(reducer, Reducer) else load(reducer, device=device)
     source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)
     if source.suffix.lower() == ".h5ad":
-        return _encode_anndata(model, source, destination, _trained_layer(reducer) if layer is None else layer)
+        return _encode_anndata(model, source, destination, trained_layer(reducer) if layer is None else layer)
     if layer:
         raise UsageError(f"a layer is picked from .h5ad files only, not from {source}")
     columns = None if decoding else _trained_columns(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
-    what = "codes" if decoding else "X"
+    what = "codes" if decoding else "features"
     total = count_rows(source)
     if total == 0:
         raise DimredError(f"{source} has no data rows")
@@ -96,27 +96,14 @@ def _transcode(
     done = 0
     with writer.open():
         for batch in read_batches(source, batch_rows, columns):
-            rows = check_matrix(batch, f"{source} (rows {done + 1} to {done + len(batch)})", min_rows=1)
+            rows = check_matrix(batch, str(source), min_rows=1, first_row=done, computed_in=model.dtype)
             if rows.shape[1] != expected:
-                raise DimredError(f"{what} has {rows.shape[1]} features, but the model expects {expected}")
+                raise DimredError(f"{source} has {rows.shape[1]} columns, but the model expects {expected} {what}")
             writer.write(model.decode_rows(rows) if decoding else model.encode_rows(rows))
             done += len(rows)
             if progress is not None:
                 progress(done, total)
     return done
-
-
-def _trained_layer(reducer: Reducer | str | Path) -> str:
-    """The AnnData layer a run directory's model was trained on, from its config.json ('' for X, and for a
-    model given otherwise)."""
-    config = Path(reducer) / "config.json" if isinstance(reducer, str | Path) else None
-    if config is None or not config.is_file():
-        return ""
-    try:
-        recorded = read_config(config)
-    except (DimredError, OSError, ValueError):
-        return ""
-    return str(recorded["settings"].get("dataset.layer", "")) if recorded.get("dataset") == "h5ad" else ""
 
 
 def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | list[int]:
@@ -150,7 +137,8 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str)
     if X.shape[1] != model.n_features_in_:
         raise DimredError(f"{where} of {source} has {X.shape[1]} genes (columns), but the model expects "
                           f"{model.n_features_in_}")  # fmt: skip
-    adata.obsm[OBSM_KEY] = model.encode_rows(check_matrix(np.asarray(X, dtype=np.float64), f"{where} of {source}"))
+    rows = check_matrix(np.asarray(X, dtype=np.float64), f"{where} of {source}", computed_in=model.dtype)
+    adata.obsm[OBSM_KEY] = model.encode_rows(rows)
     with atomic_path(destination) as temporary:
         adata.write_h5ad(temporary)
     return adata.n_obs

@@ -7,7 +7,7 @@ import torch
 
 from dimred._core.defaults import DEVICES
 from dimred._core.errors import UsageError
-from dimred._io.validation import DataError
+from dimred._io.validation import DataError, beyond_range
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -51,11 +51,11 @@ def _check_range(original: torch.Tensor, converted: torch.Tensor) -> None:
     overflow = torch.isinf(converted) & torch.isfinite(original)
     if overflow.any():
         row, column = (int(index) for index in overflow.reshape(len(original), -1).nonzero()[0])
-        limit = torch.finfo(converted.dtype).max
-        raise DataError(f"the data has {float(original.reshape(len(original), -1)[row, column]):.4g} at row {row}, "
-                        f"column {column} (counting from 0), beyond the range of {str(converted.dtype)[6:]} "
-                        f"(±{limit:.3g}) that the model computes in; rescale the data, or train with --dtype "
-                        "float64")  # fmt: skip
+        value = float(original.reshape(len(original), -1)[row, column])
+        raise DataError(
+            f"the data has {value:.4g} at row {row}, column {column} (counting from 0), "
+            f"{beyond_range(str(converted.dtype).removeprefix('torch.'))}"
+        )
 
 
 def computes_bf16(device: torch.device) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,8 +17,12 @@ class DataError(DimredError, ValueError):
     """Data that dimred cannot work on (a ValueError too, as scikit-learn's conventions expect)."""
 
 
-def check_matrix(X: Any, what: str = "X", min_rows: int = 2) -> np.ndarray:
-    """``X`` as a 2-D array of finite numbers with at least ``min_rows`` rows and 1 column; never modifies ``X``."""
+def check_matrix(
+    X: Any, what: str = "X", min_rows: int = 2, first_row: int = 0, computed_in: str | None = None
+) -> np.ndarray:
+    """``X`` as a 2-D array of finite numbers with at least ``min_rows`` rows and 1 column; never modifies ``X``.
+    Messages count rows from ``first_row`` (where ``X`` is a batch of a file's rows); with ``computed_in`` (a
+    numpy float type's name) values beyond that type's range are refused too."""
     array = np.asarray(X)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise DataError(f"{what} must hold numbers, got values of type {array.dtype}")
@@ -27,22 +32,45 @@ def check_matrix(X: Any, what: str = "X", min_rows: int = 2) -> np.ndarray:
         raise DataError(f"{what} must be 2-D (samples x features), got shape {array.shape}")
     if array.shape[0] < min_rows or array.shape[1] < 1:
         raise DataError(f"{what} needs at least {min_rows} samples and 1 feature, got shape {array.shape}")
+    largest = np.finfo(computed_in).max if computed_in else np.inf
     for start in range(0, len(array), _CHUNK_ROWS) if array.dtype.kind == "f" else ():
-        bad = ~np.isfinite(array[start : start + _CHUNK_ROWS])  # in chunks: no n x d temporary for big files
+        chunk = array[start : start + _CHUNK_ROWS]  # in chunks: no n x d temporary for big files
+        bad = ~np.isfinite(chunk) | (np.abs(chunk) > largest) if computed_in else ~np.isfinite(chunk)
         if bad.any():
             row, column = np.argwhere(bad)[0]
-            row += start
-            value = "NaN" if np.isnan(array[row, column]) else ("inf" if array[row, column] > 0 else "-inf")
-            raise DataError(f"{what} has {value} at row {row}, column {column} (counting from 0)")
+            value = chunk[row, column]
+            at = f"at row {first_row + start + row}, column {column} (counting from 0)"
+            if np.isfinite(value):
+                raise DataError(f"{what} has {value:.4g} {at}, {beyond_range(computed_in or 'float64')}")
+            named = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+            raise DataError(f"{what} has {named} {at}")
     return array
+
+
+def beyond_range(dtype: str) -> str:
+    """Why a finite value is refused: the model's float type cannot hold it (1e39 in float32)."""
+    return (f"beyond the range of {dtype} (±{np.finfo(dtype).max:.3g}) that the model computes in; rescale the data, "
+            "or train with --dtype float64")  # fmt: skip
 
 
 def columns_by_name(names: Sequence[Any], trained: Sequence[Any], where: str, what: str = "columns") -> list[int]:
     """The positions in ``names`` (a file's header, a data set's genes) of the ``trained`` names, in the trained
-    order; other columns are left out. A trained name that ``names`` lacks is an error naming the first few."""
-    position = {str(name): index for index, name in enumerate(names)}
-    missing = [str(name) for name in trained if str(name) not in position]
+    order; other columns are left out. A trained name that ``names`` lacks is an error naming the first few; so is
+    a trained name that either side repeats (which of its columns is which cannot be told by name), unless
+    ``names`` are the trained names in their order."""
+    names, trained = [str(name) for name in names], [str(name) for name in trained]
+    if names == trained:
+        return list(range(len(names)))
+    missing = [name for name in trained if name not in set(names)]
     if missing:
         raise DataError(f"{where} lacks {len(missing)} of the {len(trained)} {what} the model was trained on "
                         f"(first: {', '.join(missing[:3])})")  # fmt: skip
-    return [position[str(name)] for name in trained]
+    counts, trained_counts = Counter(names), Counter(trained)
+    repeated = [name for name in trained_counts if counts[name] > 1 or trained_counts[name] > 1]
+    if repeated:
+        side = f"the model's {what}" if trained_counts[repeated[0]] > 1 else f"the {what} of {where}"
+        raise DataError(f"the name {repeated[0]!r} is given to more than one of {side}, so the {what} of {where} "
+                        f"cannot be matched to the model's by name; give each a unique name, or give {where} exactly "
+                        f"the {what} the model was trained on, in its order")  # fmt: skip
+    position = {name: index for index, name in enumerate(names)}
+    return [position[name] for name in trained]
