@@ -215,6 +215,8 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 @_choice("--precision", defaults.PRECISIONS, defaults.PRECISION, "Arithmetic of the layers in training: bf16 computes "
          "them in bfloat16 (mixed precision); auto: where the model suggests it and the device computes bfloat16 "
          "natively.")  # fmt: skip
+@_choice("--optimizer", defaults.OPTIMIZERS, defaults.OPTIMIZER, "adam, or muon: Muon for the weight matrices of "
+         "inner layers, Adam for the rest; auto: the model's choice, else adam.")  # fmt: skip
 @_choice(
     "--scaler", defaults.SCALERS, defaults.SCALER, "Feature scaling, fitted on the training data, saved with the model."
 )

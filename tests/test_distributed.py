@@ -115,15 +115,16 @@ def test_what_a_loss_computes_once_is_built_by_one_process_and_shared_with_all()
     assert results[1][1]["weights"][1][-1] == 1.0
 
 
-def test_a_neighbour_embedding_autoencoder_trains_under_torchrun_in_mixed_precision(tmp_path):
+def test_a_neighbour_embedding_autoencoder_trains_under_torchrun_in_mixed_precision_with_muon(tmp_path):
     command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "dimred", "run", "--dataset", "swissroll",
                "--model", "ne-ae", "--set", "dataset.n_samples=600", "--steps", "60", "--precision", "bf16",
-               "--reporter", "metrics-table", "--out", "run"]  # fmt: skip
+               "--optimizer", "muon", "--reporter", "metrics-table", "--out", "run"]  # fmt: skip
     result = run(command, tmp_path)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["trustworthiness"] > 0.8
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["precision"] == "bf16"
+    training = json.loads((tmp_path / "run" / "config.json").read_text())["training"]
+    assert (training["precision"], training["optimizer"]) == ("bf16", "muon")
 
 
 @pytest.mark.parametrize("gpus", [0, 1, 2])

@@ -353,11 +353,13 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
     model = NeighbourEmbeddingAutoencoder()
     assert (model.hidden_widths(64), model.decoder_widths(64)) == ((128,) * 4, (128,) * 2)
     assert (model.hidden_widths(784), model.decoder_widths(784)) == ((256,) * 4, (256,) * 2)
-    assert model.training_defaults(1437, 64)["steps"] == 646
-    assert model.training_defaults(1437, 64)["precision"] == "bf16"
-    assert "precision" not in model.training_defaults(1500, 3)
+    digits = model.training_defaults(1437, 64)
+    assert (digits["steps"], digits["precision"], digits["optimizer"]) == (538, "bf16", "muon")
+    roll = model.training_defaults(1500, 3)
+    assert ("precision" not in roll, "optimizer" not in roll, roll["steps"]) == (True, True, 675)
     images = model.training_defaults(4000, 784)
     assert (images["batch_size"], images["steps"], images["precision"]) == (512, 800, "bf16")
+    assert "optimizer" not in images  # Newton-Schulz on 256-wide layers would cost more than it brings
     corruption = [model.input_corruption(n_features) for n_features in (3, 64, 784)]
     assert corruption == [(0.0, 0.05), (0.1, 0.1), (0.1, 0.2)]
     chosen = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(mask=0.3, noise=0.0))

@@ -106,7 +106,8 @@ def test_full_batch_float64_and_epochs_are_reachable(tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
     expected = {"steps": 7, "epochs": 7, "batch_size": 200, "lr": 1e-3, "schedule": "constant"}
-    assert config["training"] == expected | {"checkpoint_every": None, "weight_decay": 0.0, "precision": "float32"}
+    assert config["training"] == expected | {"checkpoint_every": None, "weight_decay": 0.0, "precision": "float32",
+                                             "optimizer": "adam"}  # fmt: skip
     with safe_open(out / "model.safetensors", framework="numpy") as model_file:
         assert str(model_file.get_tensor("model.encoder.0.weight").dtype) == "float64"
 

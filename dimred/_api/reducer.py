@@ -61,6 +61,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         schedule: str = defaults.SCHEDULE,
         dtype: str = defaults.DTYPE,
         precision: str = defaults.PRECISION,
+        optimizer: str = defaults.OPTIMIZER,
         scaler: str = defaults.SCALER,
         device: str = defaults.DEVICE,
         random_state: int | None = None,
@@ -79,6 +80,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.schedule = schedule
         self.dtype = dtype
         self.precision = precision
+        self.optimizer = optimizer
         self.scaler = scaler
         self.device = device
         self.random_state = random_state

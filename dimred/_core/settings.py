@@ -42,6 +42,9 @@ class TrainingSettings:
                               "bfloat16 (mixed precision: weights, losses and optimizer stay in dtype float32); auto "
                               "does where the model suggests it and the device computes bfloat16 natively",
                               defaults.PRECISIONS)  # fmt: skip
+    optimizer: str = _setting(defaults.OPTIMIZER, "adam, or muon: Muon for the weight matrices of inner layers "
+                              "(Adam for the rest); auto: the model's choice, else adam",
+                              defaults.OPTIMIZERS)  # fmt: skip
     scaler: str = _setting(defaults.SCALER, "feature scaling, fitted on the training rows", defaults.SCALERS)
     device: str = _setting(defaults.DEVICE, "where to train: auto picks cuda, then mps, then cpu", defaults.DEVICES)
     seed: int = _setting(defaults.SEED, "seed of data, split, initialisation, batches and dropout")
@@ -82,6 +85,8 @@ class TrainingSettings:
         if self.precision == AUTO:
             bf16 = suggested.get("precision") == "bf16" and bf16_native and self.dtype == "float32"
             changes["precision"] = "bf16" if bf16 else "float32"
+        if self.optimizer == AUTO:
+            changes["optimizer"] = suggested.get("optimizer", "adam")
         return self.replace(**changes) if changes else self
 
     @property

@@ -60,6 +60,14 @@ class FlatAdam:
     def zero_grad(self) -> None:
         self.gradients.zero_()
 
+    def state(self) -> dict[str, torch.Tensor]:
+        """The moments, what a resumed run needs besides ``steps``."""
+        return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.exp_avg.copy_(tensors["exp_avg"])
+        self.exp_avg_sq.copy_(tensors["exp_avg_sq"])
+
     @torch.no_grad()
     def step(self, lr: float, beta1: float, weight_decay: float = 0.0) -> None:
         """One Adam step; ``weight_decay`` shrinks the weights first, decoupled from the gradient (AdamW)."""

@@ -18,6 +18,7 @@ from dimred._core.contracts import Batch, Loss, Term, TrainingStatus
 from dimred._core.errors import DimredError, PluginError, UsageError, blame
 from dimred._core.settings import TrainingSettings
 from dimred._engine.distributed import EncodeDecode, World, data_parallel
+from dimred._engine.muon import Muon
 from dimred._engine.optim import FlatAdam, one_cycle
 
 HISTORY_ROWS = 200  # about how many rows history.csv gets, whatever the number of steps
@@ -25,6 +26,13 @@ HISTORY_ROWS = 200  # about how many rows history.csv gets, whatever the number 
 
 class DivergenceError(DimredError):
     """The loss stopped being a finite number."""
+
+
+def make_optimizer(settings: TrainingSettings, module: torch.nn.Module) -> FlatAdam | Muon:
+    """The optimizer the settings name."""
+    if settings.optimizer == "muon":
+        return Muon(list(module.parameters()))
+    return FlatAdam(module.parameters())
 
 
 def _schedule(settings: TrainingSettings, total: int) -> Callable[[int], tuple[float, float]]:
@@ -76,7 +84,7 @@ class Trainer:
         self.log_every = max(1, min(self.per_epoch, self.total // HISTORY_ROWS))
         self.checkpoint_every = settings.checkpoint_every
         self.weight_decay = settings.weight_decay
-        self.optimizer = FlatAdam(module.parameters())
+        self.optimizer = make_optimizer(settings, module)
         adding = [term for term in self.terms if type(term.loss).extra_rows is not Loss.extra_rows]
         if len(adding) > 1:
             raise UsageError(f"losses {' and '.join(term.name for term in adding)} both add rows to each step; "
@@ -177,7 +185,7 @@ class Trainer:
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Tensors and JSON-ready facts that ``restore`` needs to continue exactly from here."""
         tensors = {f"model.{key}": value for key, value in self.module.state_dict().items()}
-        tensors |= {"optimizer.exp_avg": self.optimizer.exp_avg, "optimizer.exp_avg_sq": self.optimizer.exp_avg_sq}
+        tensors |= {f"optimizer.{name}": tensor for name, tensor in self.optimizer.state().items()}
         tensors |= {"rng.torch": torch.get_rng_state(), "rng.batches": self.generator.get_state()}
         if self.X.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.X.device)
@@ -190,8 +198,8 @@ class Trainer:
     def restore(self, tensors: dict[str, torch.Tensor], facts: dict[str, Any]) -> None:
         model_state = {key.removeprefix("model."): value for key, value in tensors.items() if key.startswith("model.")}
         self.module.load_state_dict(model_state)
-        self.optimizer.exp_avg.copy_(tensors["optimizer.exp_avg"])
-        self.optimizer.exp_avg_sq.copy_(tensors["optimizer.exp_avg_sq"])
+        self.optimizer.load_state({key.removeprefix("optimizer."): value for key, value in tensors.items()
+                                   if key.startswith("optimizer.")})  # fmt: skip
         self.optimizer.steps = int(facts["optimizer_steps"])
         self._restore_random_streams(tensors, facts)
         self.order = tensors["order"].to(self.X.device) if "order" in tensors else None
