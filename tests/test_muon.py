@@ -95,3 +95,13 @@ def test_the_optimizer_setting_is_checked_and_recorded():
     assert run.config["training"]["optimizer"] == "muon"
     assert dimred.run(dataset="swissroll", model="mlp-ae", steps=5, out=None, reporters=[],
                       settings={"dataset.n_samples": 200}).config["training"]["optimizer"] == "adam"  # fmt: skip
+
+
+def test_muon_on_a_model_without_a_matrix_it_steps_is_one_clear_error(tmp_path):
+    arguments = ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--set", "model.hidden=8,8", "--optimizer",
+                 "muon", "--steps", "2", "--out", str(tmp_path / "run")]  # fmt: skip
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 2, result.output
+    assert result.output.count("Error:") == 1
+    assert "at least 16, and this model has none; train it with --optimizer adam" in result.output
+    assert not (tmp_path / "run").exists()

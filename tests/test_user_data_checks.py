@@ -112,7 +112,7 @@ def test_errors_in_a_file_encoded_in_batches_count_its_rows_and_name_it(tmp_path
         assert not (tmp_path / "codes.npy").exists()
 
 
-def test_evaluate_writes_into_an_existing_folder_only_with_overwrite(tmp_path):
+def test_evaluate_writes_into_an_existing_folder_only_with_overwrite_and_never_into_the_run(tmp_path):
     path = labelled_csv(tmp_path / "d.csv", ["a", "b", "c", "d", "species"])
     assert run_labelled(path, "--model", "pca", "--out", str(tmp_path / "run")).exit_code == 0
     (tmp_path / "mine").mkdir()
@@ -125,6 +125,11 @@ def test_evaluate_writes_into_an_existing_folder_only_with_overwrite(tmp_path):
     written = invoke(*arguments, "--overwrite")
     assert written.exit_code == 0, written.output
     assert {"metrics.json", "notes.txt"} <= {entry.name for entry in (tmp_path / "mine").iterdir()}
+    before = (tmp_path / "run" / "metrics.json").read_bytes()
+    over_the_run = invoke(*arguments[:-1], str(tmp_path / "run"), "--overwrite")
+    assert over_the_run.exit_code == 2
+    assert "is the model's run directory; an evaluation never writes over the training results" in over_the_run.output
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == before
 
 
 @pytest.mark.parametrize(("rows", "fraction"), [(600, 0.002), (600, 0.0001), (6, 0.6)])

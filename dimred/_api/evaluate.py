@@ -46,6 +46,15 @@ def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | 
     return timestamped_directory(run_directory / EVALUATIONS_FOLDER, dataset)
 
 
+def _check_not_the_run(directory: Path, model: Reducer | str | Path) -> None:
+    """An evaluation never writes over the training results, even with ``overwrite``."""
+    if isinstance(model, str | Path):
+        run_directory = Path(model) if Path(model).is_dir() else Path(model).parent
+        if directory.resolve() == run_directory.resolve():
+            raise UsageError(f"--out {directory} is the model's run directory; an evaluation never writes over the "
+                             "training results: choose another folder")  # fmt: skip
+
+
 def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, where: str) -> np.ndarray:
     """The columns of ``X`` the model was trained on, in its order: picked by name where both the data and the
     model name them (as ``dimred encode`` picks an AnnData file's genes), else by position."""
@@ -83,8 +92,8 @@ def evaluate(
     if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):
         raise UsageError("evaluate takes dataset.* and reporter.* settings (and metric.*); the model's are in its file")
     dataset_settings = groups.pop("dataset", {})
-    if dataset == "h5ad" and "layer" not in dataset_settings and trained_layer(model):
-        dataset_settings = {**dataset_settings, "layer": trained_layer(model)}
+    layer = trained_layer(model) if dataset == "h5ad" and "layer" not in dataset_settings else ""
+    dataset_settings |= {"layer": layer} if layer else {}
     source = instantiate("dataset", dataset, dataset_settings)
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
@@ -93,6 +102,7 @@ def evaluate(
     reducer = load(model, device=device) if isinstance(model, str | Path) else model
     directory = _evaluation_directory(model, dataset, out)
     if directory is not None:
+        _check_not_the_run(directory, model)
         check_claimable(directory, overwrite=overwrite, resume=False)
     data, X_raw = pipeline.load_data(source, seed)
     X_device = reducer.to_tensor(_trained_columns(X_raw, data.feature_names, reducer, pipeline.data_name(source)))

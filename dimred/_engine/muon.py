@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from dimred._core.errors import UsageError
 from dimred._engine.optim import FlatAdam
 
 MIN_SIDE = 16
@@ -67,8 +68,8 @@ class Muon:
         trained = [parameter for parameter in parameters if parameter.requires_grad]
         matrices = [parameter for parameter in trained if is_muon_matrix(parameter)]
         if not matrices:
-            raise ValueError("the model has no weight matrix for Muon (each side at least "
-                             f"{MIN_SIDE}); train it with --optimizer adam")  # fmt: skip
+            raise UsageError(f"optimizer muon steps weight matrices with both sides at least {MIN_SIDE}, and this "
+                             "model has none; train it with --optimizer adam")  # fmt: skip
         chosen = {id(parameter) for parameter in matrices}
         others = [parameter for parameter in trained if id(parameter) not in chosen]
         self.adam = FlatAdam(others) if others else None

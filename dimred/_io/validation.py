@@ -61,7 +61,8 @@ def columns_by_name(names: Sequence[Any], trained: Sequence[Any], where: str, wh
     names, trained = [str(name) for name in names], [str(name) for name in trained]
     if names == trained:
         return list(range(len(names)))
-    missing = [name for name in trained if name not in set(names)]
+    present = set(names)
+    missing = [name for name in trained if name not in present]
     if missing:
         raise DataError(f"{where} lacks {len(missing)} of the {len(trained)} {what} the model was trained on "
                         f"(first: {', '.join(missing[:3])})")  # fmt: skip
