@@ -207,7 +207,8 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
               help="Samples per step, 'full' for the whole data set, or auto: the model's choice for the data, "
               f"else {defaults.BATCH_SIZE}.")  # fmt: skip
 @click.option("--lr", type=_Automatic(float), default="auto", show_default=True,
-              help=f"Peak learning rate of Adam; auto: the model's choice, else {defaults.LR}.")  # fmt: skip
+              help="Peak learning rate (Adam's; Muon's steps are scaled to its size); auto: the model's choice, "
+              f"else {defaults.LR}.")  # fmt: skip
 @click.option("--weight-decay", type=_Automatic(float), default="auto", show_default=True,
               help="Decoupled weight decay (AdamW); auto: the model's choice, else 0.")  # fmt: skip
 @_choice("--schedule", defaults.SCHEDULES, defaults.SCHEDULE, "Learning-rate schedule.")
