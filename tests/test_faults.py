@@ -179,6 +179,9 @@ CASES = [
          "unsupported type '.parquet'"),
     Case("decode wrong width", transcode("roll", "z.npy", np.ones((4, 3)), "r.npy", command="decode"), 1,
          "z.npy has 3 columns, but the model expects 2 codes"),
+    Case("decode a CSV of rows, not codes", transcode("roll", "rows.csv", "x,y,species\n1,2,setosa\n", "r.csv",
+                                                      command="decode"), 1,
+         "rows.csv has 3 columns, but the model expects 2 codes"),
     Case("encode nan", transcode("roll", "x.csv", "1,2,3\n4,nan,6\n"), 1, "has NaN at row 1, column 1"),
     # -- model files from strangers --
     Case("truncated model", lambda t, m: encode_with(stranger(t, model_bytes(m)[:-300]), t), 1,

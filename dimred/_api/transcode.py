@@ -87,6 +87,9 @@ def _transcode(
     columns = None if decoding else _trained_columns(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "features"
+    header = csv_layout(source).header if columns is None and source.suffix.lower() in TEXT else None
+    if header is not None and len(header) != expected:  # before any cell is parsed: a text column would say less
+        raise DimredError(f"{source} has {len(header)} columns, but the model expects {expected} {what}")
     total = count_rows(source)
     if total == 0:
         raise DimredError(f"{source} has no data rows")
