@@ -309,18 +309,18 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
         return (mask if chosen_mask is None else chosen_mask), (noise if chosen_noise is None else chosen_noise)
 
     def training_defaults(self, n_samples: int, n_features: int) -> dict[str, Any]:
-        """Steps and batch sizes within a budget chosen with benchmarks/real_data.py so that the whole fit stays
-        near umap-learn's time. Rows of 32 columns or more train with bfloat16 layers where the device computes
-        them natively: on MNIST-5k a step takes about 0.75 of its float32 time, and 800 such steps keep more of the
-        held-out neighbourhoods than 600 in float32 (trustworthiness +0.003) in about the same time; on digits a
-        fit takes 0.93-0.95 of its float32 time for the same held-out figures (16 splits unseen while tuning: T
-        0.9742 vs 0.9745, acc 0.9764 vs 0.9757). Narrower rows, as a 3-D roll's, keep float32. Rows narrower than
-        images take 0.45 steps per row: a step learns from every graph edge among its rows, which costs about a
-        tenth more time, and 646 such steps on digits kept more of the held-out classes than the 718 steps without
-        them in the same time (16 splits: accuracy 0.977 vs 0.974). Rows of 32 to 128 columns train with Muon
-        (``--optimizer muon``): its steps cost about 1.2 Adam steps, so they take 0.375 steps per row (538 on
-        digits), and raised held-out accuracy over 32 digits splits from 0.974 to 0.977 in that time; on image-wide
-        rows its orthogonalisation would cost more than the 256-wide layers' own arithmetic."""
+        """Steps and batch sizes within a budget chosen with benchmarks/real_data.py so that the whole fit stays near
+        umap-learn's time. Rows of 32 columns or more train with bfloat16 layers where the device computes them
+        natively: on MNIST-5k a step takes about 0.75 of its float32 time, and 800 such steps keep more of the
+        held-out neighbourhoods than 600 in float32 (trustworthiness +0.003) in about the same time; on digits a fit
+        takes 0.93-0.95 of its float32 time for the same held-out figures (16 splits unseen while tuning: T 0.9742 vs
+        0.9745, acc 0.9764 vs 0.9757). Narrower rows, as a 3-D roll's, keep float32. Rows under 32 columns take 0.45
+        Adam steps per row (as digits did before Muon): a step learns from every graph edge among its rows, which
+        costs about a tenth more time, and 646 such steps on digits kept more of the held-out classes than the 718
+        steps without them in the same time (16 splits: accuracy 0.977 vs 0.974). Rows of 32 to 128 columns train
+        with Muon (``--optimizer muon``): its steps cost about 1.2 Adam steps, so they take 0.375 steps per row (538
+        on digits), and raised held-out accuracy over 32 digits splits from 0.974 to 0.977 in that time; on
+        image-wide rows its orthogonalisation would cost more than the 256-wide layers' own arithmetic."""
         chosen = {"batch_size": min(512, max(2, n_samples // 2)), "lr": 0.01, "weight_decay": 0.1}
         chosen |= {"precision": "bf16"} if n_features >= WIDE_FROM else {}
         if n_features >= IMAGE_WIDE_FROM:

@@ -25,6 +25,7 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._core.kinds import KINDS
 from dimred._core.settings import TrainingSettings
 from dimred._host.resolve import defaults_of
+from dimred._io.rundir import run_directory_of
 
 PLUGIN_SECTIONS = (*(kind.section for kind in KINDS if not kind.several), "loss")
 LIST_SECTIONS = {kind.section: kind.name for kind in KINDS if kind.several and kind.name != "loss"}
@@ -125,7 +126,7 @@ def trained_layer(model: object) -> str:
     X, for other data sets and for a model given otherwise."""
     if not isinstance(model, str | Path):
         return ""
-    config = (Path(model) if Path(model).is_dir() else Path(model).parent) / "config.json"
+    config = run_directory_of(model) / "config.json"
     try:
         recorded = read_config(config) if config.is_file() else {}
     except (DimredError, OSError, ValueError):

@@ -18,7 +18,13 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._engine import evaluation
 from dimred._engine.scaling import Scaler
 from dimred._host.resolve import describe, group_settings, instantiate
-from dimred._io.rundir import check_claimable, claimed_directory, timestamped_directory, write_json
+from dimred._io.rundir import (
+    check_claimable,
+    claimed_directory,
+    run_directory_of,
+    timestamped_directory,
+    write_json,
+)
 from dimred._io.validation import columns_by_name
 
 if TYPE_CHECKING:
@@ -42,17 +48,14 @@ def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | 
         return None if out is None else Path(out)
     if not isinstance(model, str | Path):  # a Reducer in memory has no run directory
         return None
-    run_directory = Path(model) if Path(model).is_dir() else Path(model).parent
-    return timestamped_directory(run_directory / EVALUATIONS_FOLDER, dataset)
+    return timestamped_directory(run_directory_of(model) / EVALUATIONS_FOLDER, dataset)
 
 
 def _check_not_the_run(directory: Path, model: Reducer | str | Path) -> None:
     """An evaluation never writes over the training results, even with ``overwrite``."""
-    if isinstance(model, str | Path):
-        run_directory = Path(model) if Path(model).is_dir() else Path(model).parent
-        if directory.resolve() == run_directory.resolve():
-            raise UsageError(f"--out {directory} is the model's run directory; an evaluation never writes over the "
-                             "training results: choose another folder")  # fmt: skip
+    if isinstance(model, str | Path) and directory.resolve() == run_directory_of(model).resolve():
+        raise UsageError(f"--out {directory} is the model's run directory; an evaluation never writes over the "
+                         "training results: choose another folder")  # fmt: skip
 
 
 def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, where: str) -> np.ndarray:

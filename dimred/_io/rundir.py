@@ -32,6 +32,11 @@ def timestamped_directory(parent: Path, name: str) -> Path:
     return candidate
 
 
+def run_directory_of(model: str | Path) -> Path:
+    """The run directory of a model given as its run directory or as the model file in it."""
+    return Path(model) if Path(model).is_dir() else Path(model).parent
+
+
 def default_run_directory(dataset: str, model: str) -> Path:
     """``runs/<dataset>-<model>-<timestamp>``, with a counter added if that name is taken."""
     return timestamped_directory(RUNS_FOLDER, f"{dataset}-{model}")
