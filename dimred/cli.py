@@ -207,7 +207,7 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
               help="Samples per step, 'full' for the whole data set, or auto: the model's choice for the data, "
               f"else {defaults.BATCH_SIZE}.")  # fmt: skip
 @click.option("--lr", type=_Automatic(float), default="auto", show_default=True,
-              help="Peak learning rate (Adam's; Muon's steps are scaled to its size); auto: the model's choice, "
+              help="Peak learning rate (Adam's; Muon's steps scale with it); auto: the model's choice, "
               f"else {defaults.LR}.")  # fmt: skip
 @click.option("--weight-decay", type=_Automatic(float), default="auto", show_default=True,
               help="Decoupled weight decay (AdamW); auto: the model's choice, else 0.")  # fmt: skip

@@ -3,8 +3,9 @@
     from dimred.plugin import Dataset, Data, hookimpl, option
 
 Anything not exported here (or from ``dimred`` itself) is private and may change. The torch building blocks
-(``MLPNetwork``, ``FastDropout``, ``perceptron``, ``random_int16``) and neighbour graphs (``knn_graph``,
-``fuzzy_neighbour_graph``, ``NeighbourGraph``) load on first use, so listing plugins does not import torch.
+(``MLPNetwork``, ``FastDropout``, ``perceptron``, ``random_int16``, ``layer_dtype``) and neighbour graphs
+(``knn_graph``, ``fuzzy_neighbour_graph``, ``NeighbourGraph``) load on first use, so listing plugins does not
+import torch.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ _TORCH_BLOCKS = {
     "FastDropout": "dimred._core.networks",
     "perceptron": "dimred._core.networks",
     "random_int16": "dimred._core.networks",
+    "layer_dtype": "dimred._core.networks",
     "NeighbourGraph": "dimred._core.graphs",
     "fuzzy_neighbour_graph": "dimred._core.graphs",
     "knn_graph": "dimred._core.graphs",
@@ -83,6 +85,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "fuzzy_neighbour_graph",
     "hookimpl",
     "knn_graph",
+    "layer_dtype",
     "option",
     "perceptron",
     "random_int16",

@@ -16,7 +16,7 @@ from dimred._api.pipeline import split_rows
 from dimred.cli import cli
 from dimred.plugin import Batch, Data, TrainingData, fuzzy_neighbour_graph, knn_graph
 from dimred.plugins.file import DataFile
-from dimred.plugins.neighbour_embedding import InfoNCETSNE, NeighbourEmbeddingAutoencoder, ParametricUMAP
+from dimred.plugins.neighbour_embedding import InfoNCETSNE, NeighbourEmbeddingAutoencoder, ParametricUMAP, _corrupt
 from dimred.testing import check_loss_plugin, check_model_plugin
 
 
@@ -369,6 +369,22 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
     shallow = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(decoder_hidden=(16,)))
     assert shallow.decoder_widths(64) == (16,)
     assert [layer.out_features for layer in shallow.build(64).decoder if isinstance(layer, torch.nn.Linear)] == [16, 64]
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_ne_ae_input_corruption_masks_and_adds_noise_of_the_chosen_size_in_the_layers_dtype(bf16):
+    torch.manual_seed(0)
+    rows = torch.full((2000, 100), 0.5)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        corrupted = _corrupt(rows, 0.1, 0.2)
+    assert corrupted.dtype == (torch.bfloat16 if bf16 else torch.float32)  # no cast left for the first layer
+    zeroed = corrupted == 0
+    assert zeroed.float().mean().item() == pytest.approx(0.1, abs=0.004)
+    noise = corrupted[~zeroed].float() - 0.5
+    assert noise.mean().item() == pytest.approx(0.0, abs=0.003)
+    assert noise.std().item() == pytest.approx(0.2, rel=0.02)
+    assert noise.abs().max().item() <= 0.2 * math.sqrt(3) + 0.01  # uniform: bounded
+    assert torch.equal(_corrupt(rows, 0.0, 0.0), rows)
 
 
 def test_ne_ae_dropout_and_batch_norm_options_shape_its_network():

@@ -18,6 +18,13 @@ def random_int16(shape: torch.Size | tuple[int, ...], device: torch.device | str
     return bits.view(torch.int16)[:count].view(shape)
 
 
+def layer_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype the layers compute ``x`` in: autocast's where mixed precision is on for its device, else its own.
+    Input noise made in that dtype spares the first layer a cast of every value."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+
+
 class FastDropout(nn.Module):
     """Inverted dropout whose mask costs a quarter of ``nn.Dropout``'s on the CPU.
 

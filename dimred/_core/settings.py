@@ -34,7 +34,7 @@ class TrainingSettings:
     steps: int | None = _setting(None, f"optimizer steps [default: {defaults.STEPS} unless epochs is given]")
     epochs: int | None = _setting(None, "passes over the data, instead of steps")
     batch_size: int | str | None = _setting(AUTO, "samples per step; None for the full batch")
-    lr: float | str = _setting(AUTO, "peak learning rate (Adam's; Muon's steps are scaled to its size)")
+    lr: float | str = _setting(AUTO, "peak learning rate (Adam's; Muon's steps scale with it)")
     weight_decay: float | str = _setting(AUTO, "decoupled weight decay (AdamW) per step, relative to the lr")
     schedule: str = _setting(defaults.SCHEDULE, "learning-rate schedule", defaults.SCHEDULES)
     dtype: str = _setting(defaults.DTYPE, "floating-point type of training", defaults.DTYPES)

@@ -141,7 +141,7 @@ class Trainer:
             if self.adds_rows is not None:
                 index = torch.arange(len(self.X), device=self.X.device) if index is None else index
                 index = torch.cat([index, self.adds_rows.extra_rows(index, self.generator)])
-            x = self.X if index is None else self.X[index]  # gathered once, with any rows a loss added
+            x = self.X if index is None else self.X.index_select(0, index)  # once, with any rows a loss added
             z, x_hat, extras = self.forward(x, drawn)
             if self.step == logged_step:  # a plugin that breaks its contract shows it on the first step
                 _check_outputs(x, z, x_hat, drawn)
