@@ -191,6 +191,19 @@ def test_resume_refuses_settings_that_differ_from_the_run_and_writes_nothing(kil
     assert digest(killed_run) == before
 
 
+def test_a_run_killed_before_dimred_had_the_optimizer_and_precision_settings_resumes(killed_run):
+    config_file = killed_run / "config.json"
+    config = json.loads(config_file.read_text())
+    assert (config["training"].pop("optimizer"), config["training"].pop("precision")) == ("adam", "float32")
+    config_file.write_text(json.dumps(config))  # as an older dimred wrote it
+    refused = CliRunner().invoke(cli, ["run", "--resume", str(killed_run), "--optimizer", "muon"])
+    assert refused.exit_code == 2, refused.output
+    assert "training.optimizer 'adam' -> 'muon'" in error_lines(refused)[0]
+    result = CliRunner().invoke(cli, ["run", "--resume", str(killed_run)])
+    assert result.exit_code == 0, result.output
+    assert (killed_run / "model.safetensors").exists()
+
+
 def test_resume_may_change_the_device_and_reporters(killed_run):
     result = CliRunner().invoke(cli, ["run", "--resume", str(killed_run), "--device", "cpu", "--reporter",
                                       "metrics-table", "--checkpoint-every", "50"])  # fmt: skip

@@ -79,6 +79,9 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
 
 
 RESUMABLE_CHANGES = ("device", "reporters", "training.checkpoint_every")  # may differ from the run continued
+# Settings added since a run may have been saved, with the value every run had before they existed: a run killed
+# under an older dimred resumes where nothing else differs.
+SETTINGS_BEFORE_THEY_EXISTED = {"training.optimizer": "adam", "training.precision": "float32"}
 
 
 def check_resumable(directory: Path, config: dict[str, Any]) -> None:
@@ -90,7 +93,7 @@ def check_resumable(directory: Path, config: dict[str, Any]) -> None:
     except (OSError, ValueError) as error:
         raise DimredError(f"cannot resume {directory}: its config.json is not readable ({error})") from None
     ignored = (*RESUMABLE_CHANGES, "device_used", "versions")
-    given, kept = _flat(json.loads(json.dumps(config))), _flat(saved)
+    given, kept = _flat(json.loads(json.dumps(config))), SETTINGS_BEFORE_THEY_EXISTED | _flat(saved)
     changed = [f"{key} {kept.get(key)!r} -> {given.get(key)!r}" for key in sorted(given.keys() | kept.keys())
                if given.get(key) != kept.get(key) and key not in ignored]  # fmt: skip
     if changed:
