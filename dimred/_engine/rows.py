@@ -22,7 +22,7 @@ class MappedRows:
     """Rows gathered from ``array`` on demand, scaled and moved to the device as a batch is drawn.
 
     Behaves like the tensor of scaled rows for what the training loop needs: ``len``, ``shape``, ``device``,
-    ``dtype`` and indexing with a tensor of row numbers.
+    ``dtype``, and gathering rows by a tensor of row numbers (indexing or ``index_select`` along rows).
     """
 
     def __init__(self, array: np.ndarray, scaler: Scaler, device: torch.device, dtype: torch.dtype) -> None:
@@ -35,3 +35,8 @@ class MappedRows:
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
         rows = torch.from_numpy(np.array(self.array[index.cpu().numpy()]))
         return self.scaler.transform(rows.to(device=self.device, dtype=self.dtype))
+
+    def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
+        if dim != 0:
+            raise ValueError("memory-mapped rows are gathered along rows (dim 0) only")
+        return self[index]
