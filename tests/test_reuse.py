@@ -123,6 +123,35 @@ def test_the_training_csv_encodes_with_its_label_column_skipped(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), model.encode_rows(X.round(6)), atol=1e-6)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".npy"])
+def test_a_headerless_training_file_encodes_with_the_column_set_aside_by_position_skipped(tmp_path, suffix):
+    rng = np.random.default_rng(3)
+    X = rng.random((120, 3)).round(6)
+    kinds = (X[:, 0] > 0.5).astype(int)
+    data = tmp_path / f"labelled{suffix}"
+    if suffix == ".csv":  # class names: the skipped column is text
+        names = np.where(kinds == 1, "big", "small")
+        data.write_text("".join(f"{a},{kind},{b},{c}\n" for (a, b, c), kind in zip(X, names, strict=True)))
+    else:
+        np.save(data, np.column_stack([X[:, :1], kinds, X[:, 1:]]))
+    run_dir = tmp_path / "run"
+    dimred.run(dataset="file", model="mlp-ae", settings={"dataset.path": str(data), "dataset.label_column": "1"},
+               steps=5, out=run_dir, reporters=[])  # fmt: skip
+    model = dimred.load(run_dir)
+    assert model.n_features_in_ == 3
+    features_only = tmp_path / "features.npy"
+    np.save(features_only, X)
+    for source in (data, features_only):
+        codes = tmp_path / f"{source.stem}_codes.npy"
+        result = invoke("encode", str(run_dir), str(source), "-o", str(codes))
+        assert result.exit_code == 0, result.output
+        np.testing.assert_allclose(np.load(codes), model.encode_rows(X), atol=1e-6)
+    np.save(tmp_path / "wider.npy", rng.random((4, 5)))
+    result = invoke("encode", str(run_dir), str(tmp_path / "wider.npy"), "-o", str(tmp_path / "wider_codes.npy"))
+    assert result.exit_code == 1
+    assert "wider.npy has 5 columns, but the model expects 3 features" in result.output
+
+
 def test_encode_reads_the_trained_columns_of_a_csv_by_name_in_any_order(tmp_path):
     rows = np.random.default_rng(0).random((50, 3))
     data = tmp_path / "train.csv"

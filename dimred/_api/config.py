@@ -121,14 +121,30 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return arguments
 
 
-def trained_layer(model: object) -> str:
-    """The AnnData layer that a run (its directory, or a model file in it) trained on, from its config.json: '' for
-    X, for other data sets and for a model given otherwise."""
+def _recorded_dataset(model: object) -> tuple[str, dict[str, Any]]:
+    """The data set a run (its directory, or a model file in it) trained on and its options (``dataset.NAME``
+    keys), from its config.json; ("", {}) for a model given otherwise or without a readable record."""
     if not isinstance(model, str | Path):
-        return ""
+        return "", {}
     config = run_directory_of(model) / "config.json"
     try:
         recorded = read_config(config) if config.is_file() else {}
     except (DimredError, OSError, ValueError):
-        return ""
-    return str(recorded["settings"].get("dataset.layer", "")) if recorded.get("dataset") == "h5ad" else ""
+        return "", {}
+    return str(recorded.get("dataset", "")), recorded.get("settings", {})
+
+
+def trained_layer(model: object) -> str:
+    """The AnnData layer that a run trained on: '' for X, for other data sets and for a model given otherwise."""
+    dataset, settings = _recorded_dataset(model)
+    return str(settings.get("dataset.layer", "")) if dataset == "h5ad" else ""
+
+
+def trained_set_aside(model: object) -> frozenset[int]:
+    """The columns of its file that a run on the ``file`` data set named by 0-based index to set aside (its label
+    and colour columns): a file without a header, whose columns have no names to match, lays them out so too."""
+    dataset, settings = _recorded_dataset(model)
+    if dataset != "file":
+        return frozenset()
+    specs = (str(settings.get(f"dataset.{role}_column", "")) for role in ("label", "color"))
+    return frozenset(int(spec) for spec in specs if spec.isdigit())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred._api.config import trained_layer
+from dimred._api.config import trained_layer, trained_set_aside
 from dimred._api.reducer import Reducer, load
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path
@@ -19,6 +19,7 @@ from dimred._io.datafiles import (
     MatrixWriter,
     check_input,
     check_output,
+    column_count,
     count_rows,
     csv_layout,
     read_batches,
@@ -31,15 +32,20 @@ OBSM_KEY = "X_dimred"  # where the codes of an .h5ad file's cells go
 RowProgress = Callable[[int, int], None]
 
 
-def _trained_columns(source: Path, reducer: Reducer) -> list[int] | None:
-    """The columns of a CSV file with a header that hold the features the model was trained on, picked by name in
-    the model's order (as ``dimred evaluate`` and an AnnData file's genes are): the file may hold them in any
-    order, among other columns (labels, say), which are skipped. None: all columns, in their order."""
+def _trained_columns(source: Path, model: Reducer, set_aside: frozenset[int]) -> list[int] | None:
+    """The columns of ``source`` that hold the features the model was trained on. Of a CSV file with a header,
+    picked by name in the model's order (as ``dimred evaluate`` and an AnnData file's genes are): the file may
+    hold them in any order, among other columns (labels, say), which are skipped. Otherwise, where the file has
+    exactly as many columns more than the model's features as training set aside by position (``set_aside``:
+    labels, colours), all but those. None: all columns, in their order."""
     header = csv_layout(source).header if source.suffix.lower() in TEXT else None
-    trained = getattr(reducer, "feature_names_in_", None)
-    if header is None or trained is None:
+    trained = getattr(model, "feature_names_in_", None)
+    if header is not None and trained is not None:
+        return columns_by_name(header, trained, str(source))
+    width = column_count(source) if set_aside else 0
+    if not set_aside or width != model.n_features_in_ + len(set_aside) or max(set_aside) >= width:
         return None
-    return columns_by_name(header, trained, str(source))
+    return [column for column in range(width) if column not in set_aside]
 
 
 def _column_names(model: Reducer, decoding: bool) -> tuple[str, ...]:
@@ -84,7 +90,7 @@ def _transcode(
         return _encode_anndata(model, source, destination, trained_layer(reducer) if layer is None else layer)
     if layer:
         raise UsageError(f"a layer is picked from .h5ad files only, not from {source}")
-    columns = None if decoding else _trained_columns(source, model)
+    columns = None if decoding else _trained_columns(source, model, trained_set_aside(reducer))
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "features"
     header = csv_layout(source).header if columns is None and source.suffix.lower() in TEXT else None
@@ -160,7 +166,8 @@ def encode_file(
 ) -> int:
     """Write the codes of every row of ``source`` to ``destination`` (.csv with a code_0,code_1,... header, or
     .npy); returns the row count. A CSV input's trained columns are found by name where both it and the model
-    name them. An .h5ad file's codes go into a copy of it; ``layer`` picks the layer encoded (None: the layer
+    name them; otherwise columns the run set aside by index (labels, colours) are left out where the input has
+    them. An .h5ad file's codes go into a copy of it; ``layer`` picks the layer encoded (None: the layer
     the run directory ``model`` was trained on, else X). ``device`` is where a model given as a path computes."""
     return _transcode(model, source, destination, decoding=False, overwrite=overwrite, batch_rows=batch_rows,
                       progress=progress, device=device, layer=layer)  # fmt: skip

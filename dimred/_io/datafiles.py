@@ -293,10 +293,8 @@ def _kept_columns(width: int, columns: dict[str, int]) -> list[int]:
 def _csv_table(path: Path, set_aside: dict[str, str]) -> Table:
     layout = csv_layout(path)
     columns: dict[str, int] = {}
-    if set_aside:  # a headerless file's width comes from its first row
-        first_row = None if layout.header is not None else next(_csv_rows(path, layout), None)
-        width = len(layout.header) if layout.header is not None else len(first_row[1]) if first_row else None
-        columns = _set_aside_columns(path, set_aside, layout.header, width)
+    if set_aside:
+        columns = _set_aside_columns(path, set_aside, layout.header, column_count(path) or None)
     batches = list(_csv_batches(path, layout, 1 << 16, frozenset(columns.values())))
     if not batches:
         raise DimredError(f"{path} has no data rows")
@@ -327,14 +325,25 @@ def count_rows(path: str | Path) -> int:
     return sum(1 for _row in _csv_rows(path, layout))
 
 
+def column_count(path: str | Path) -> int:
+    """How many columns the file's rows have (a CSV file's header or first row; 0 where it has neither)."""
+    path = check_input(path)
+    if path.suffix.lower() in TEXT:
+        layout = csv_layout(path)
+        first_row = None if layout.header is not None else next(_csv_rows(path, layout), None)
+        return len(layout.header) if layout.header is not None else len(first_row[1]) if first_row else 0
+    array = _stored_array(path, path.suffix.lower())
+    return array.shape[1] if array.ndim == 2 else 0
+
+
 def read_batches(path: str | Path, batch_rows: int, columns: list[int] | None = None) -> Iterator[np.ndarray]:
-    """The rows of the file, ``batch_rows`` at a time, without holding the whole file in memory; of a CSV file,
-    only ``columns`` where given (the others may hold text)."""
+    """The rows of the file, ``batch_rows`` at a time, without holding the whole file in memory; only ``columns``
+    where given (in a CSV file the others may hold text)."""
     path = check_input(path)
     suffix = path.suffix.lower()
     if suffix in TEXT:
         layout = csv_layout(path)
-        skipped = frozenset() if columns is None else frozenset(range(len(layout.header or ()))) - set(columns)
+        skipped = frozenset() if columns is None else frozenset(range(column_count(path))) - set(columns)
         for numbers, _texts in _csv_batches(path, layout, batch_rows, skipped):
             yield numbers if columns is None else numbers[:, columns]
         return
@@ -342,7 +351,8 @@ def read_batches(path: str | Path, batch_rows: int, columns: list[int] | None = 
     if array.ndim != 2:
         raise DimredError(f"{path} holds an array of shape {array.shape}; a 2-D array (samples x features) is needed")
     for start in range(0, len(array), batch_rows):
-        yield native_byte_order(np.asarray(array[start : start + batch_rows]))
+        rows = array[start : start + batch_rows]
+        yield native_byte_order(np.asarray(rows if columns is None else rows[:, columns]))
 
 
 def _reserve(handle: BinaryIO, size: int) -> None:
