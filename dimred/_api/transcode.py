@@ -42,8 +42,10 @@ def _trained_columns(source: Path, model: Reducer, set_aside: frozenset[int]) ->
     trained = getattr(model, "feature_names_in_", None)
     if header is not None and trained is not None:
         return columns_by_name(header, trained, str(source))
-    width = column_count(source) if set_aside else 0
-    if not set_aside or width != model.n_features_in_ + len(set_aside) or max(set_aside) >= width:
+    if not set_aside:
+        return None
+    width = column_count(source)
+    if width != model.n_features_in_ + len(set_aside) or max(set_aside) >= width:
         return None
     return [column for column in range(width) if column not in set_aside]
 

@@ -294,7 +294,7 @@ def _csv_table(path: Path, set_aside: dict[str, str]) -> Table:
     layout = csv_layout(path)
     columns: dict[str, int] = {}
     if set_aside:
-        columns = _set_aside_columns(path, set_aside, layout.header, column_count(path) or None)
+        columns = _set_aside_columns(path, set_aside, layout.header, _csv_width(path, layout) or None)
     batches = list(_csv_batches(path, layout, 1 << 16, frozenset(columns.values())))
     if not batches:
         raise DimredError(f"{path} has no data rows")
@@ -325,13 +325,19 @@ def count_rows(path: str | Path) -> int:
     return sum(1 for _row in _csv_rows(path, layout))
 
 
+def _csv_width(path: Path, layout: CsvLayout) -> int:
+    """How many columns a CSV file's rows have: its header's, else its first row's (0 where it has neither)."""
+    if layout.header is not None:
+        return len(layout.header)
+    first_row = next(_csv_rows(path, layout), None)
+    return len(first_row[1]) if first_row else 0
+
+
 def column_count(path: str | Path) -> int:
-    """How many columns the file's rows have (a CSV file's header or first row; 0 where it has neither)."""
+    """How many columns the file's rows have (of a CSV file, its header's or first row's)."""
     path = check_input(path)
     if path.suffix.lower() in TEXT:
-        layout = csv_layout(path)
-        first_row = None if layout.header is not None else next(_csv_rows(path, layout), None)
-        return len(layout.header) if layout.header is not None else len(first_row[1]) if first_row else 0
+        return _csv_width(path, csv_layout(path))
     array = _stored_array(path, path.suffix.lower())
     return array.shape[1] if array.ndim == 2 else 0
 
@@ -343,7 +349,7 @@ def read_batches(path: str | Path, batch_rows: int, columns: list[int] | None = 
     suffix = path.suffix.lower()
     if suffix in TEXT:
         layout = csv_layout(path)
-        skipped = frozenset() if columns is None else frozenset(range(column_count(path))) - set(columns)
+        skipped = frozenset() if columns is None else frozenset(range(_csv_width(path, layout))) - set(columns)
         for numbers, _texts in _csv_batches(path, layout, batch_rows, skipped):
             yield numbers if columns is None else numbers[:, columns]
         return
