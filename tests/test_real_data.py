@@ -180,6 +180,38 @@ def test_a_csv_label_column_may_hold_class_names(tmp_path, header):
 
 
 @pytest.mark.parametrize(
+    ("first", "text_column", "is_header"),
+    [
+        ("0.42,0.31,rare", 2, False),
+        ("sample_0,0.42,0.31", 0, False),
+        ("400,401,species", 2, True),
+        ("x,y,species", 2, True),
+        ("0,1,species", 2, True),
+    ],
+)
+def test_a_first_row_is_a_header_only_where_its_numbers_do_not_look_like_the_data_below(
+    tmp_path, first, text_column, is_header
+):
+    """A class met once or a row name in a headerless file's first row is text its column never repeats, as a
+    column's name is; the row's numbers tell them apart (wavelengths as names lie outside the values below)."""
+    rng = np.random.default_rng(2)
+    rows = [[f"c{row % 3}" if column == text_column else f"{rng.random():.3f}" for column in range(3)]
+            for row in range(30)]  # fmt: skip
+    path = tmp_path / "first.csv"
+    path.write_text("\n".join([first, *map(",".join, rows)]) + "\n")
+    out = tmp_path / "run"
+    label = first.split(",")[text_column] if is_header else text_column
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--set",
+                    f"dataset.label_column={label}", "--model", "pca",
+                    "--holdout", "0", "--reporter", "metrics-table", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metrics.json").read_text())["n_samples"] == 30 + (not is_header)
+    encoded = invoke("encode", str(out), str(path), "-o", str(tmp_path / "codes.npy"))
+    assert encoded.exit_code == 0, encoded.output
+    assert np.load(tmp_path / "codes.npy").shape == (30 + (not is_header), 2)
+
+
+@pytest.mark.parametrize(
     ("text", "option", "message"),
     [
         ("a,label\n1,x\n2,\n3,y\n", "dataset.label_column=label", "the label of data row 2 is empty"),

@@ -1,9 +1,10 @@
 """Reading and writing matrices as CSV, NPY and NPZ files, in batches so files larger than memory work.
 
-CSV files may have a header row (detected: a first row with text above a number, or text that its column does
-not repeat); the delimiter is sniffed. A first column with no name in the header holds row names (pandas'
-``to_csv`` and R's ``write.csv`` write one by default) and is left out. NPY files are memory-mapped; NPZ files
-must hold one array (or one called ``X``). Object arrays are refused without being unpickled.
+CSV files may have a header row (detected: a first row with text above a number, numbers 0, 1, 2... naming the
+columns, or text that its column does not repeat beside numbers unlike its columns' values); the delimiter is
+sniffed. A first column with no name in the header holds row names (pandas' ``to_csv`` and R's ``write.csv``
+write one by default) and is left out. NPY files are memory-mapped; NPZ files must hold one array (or one called
+``X``). Object arrays are refused without being unpickled.
 """
 
 from __future__ import annotations
@@ -130,18 +131,38 @@ def csv_layout(path: Path) -> CsvLayout:
 
 
 def _is_header(first: list[str], following: list[list[str]]) -> bool:
-    """Whether the first row names the columns: it holds text above a number, or text that its column never
-    holds again (a column of class names repeats them; a column's name appears once), or it numbers the columns
-    0, 1, 2... as pandas names a DataFrame's columns when it has no names."""
-    if len(first) > 1 and [cell.strip() for cell in first] == [str(column) for column in range(len(first))]:
+    """Whether the first row names the columns: it holds text above a number, or numbers the columns 0, 1, 2...
+    as pandas names a DataFrame's columns when it has no names, or holds text that its column never holds again
+    (a column of class names repeats them; a column's name appears once) beside no numbers that look like data.
+    A rare class or a row's name in a headerless file's first row is text its column does not repeat too: there
+    the row's numbers lie within their columns' values, where a header's (wavelengths, say) mostly do not."""
+    cells = [cell.strip() for cell in first]
+    numbered = [cell == str(column) for column, cell in enumerate(cells) if _is_number(cell)]
+    if len(cells) > 1 and numbered and all(numbered):
         return True
-    for column, cell in enumerate(first):
+    unrepeated = False
+    for column, cell in enumerate(cells):
         if _is_number(cell):
             continue
         below = [row[column].strip() for row in following if column < len(row)]
-        if not below or _is_number(below[0]) or cell.strip() not in below:
+        if not below or _is_number(below[0]):
             return True
-    return False
+        unrepeated = unrepeated or cell not in below
+    return unrepeated and not _numbers_look_like_data(cells, following)
+
+
+def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> bool:
+    """Whether most of the number cells of a first row lie within the range of their columns' values below."""
+    inside = outside = 0
+    for column, cell in enumerate(cells):
+        below = [float(row[column]) for row in following if column < len(row) and _is_number(row[column])]
+        if not _is_number(cell) or not below:
+            continue
+        if min(below) <= float(cell) <= max(below):
+            inside += 1
+        else:
+            outside += 1
+    return inside > outside
 
 
 def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
