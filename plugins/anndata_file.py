@@ -39,15 +39,19 @@ class AnnDataFile(Dataset):
         if self.options.layer and self.options.layer not in adata.layers:
             raise UsageError(f"dataset.layer '{self.options.layer}' is not a layer of {self.options.path}; "
                              f"choose from: {', '.join(adata.layers) or 'none (use X)'}")  # fmt: skip
+        if not self.options.layer and adata.X is None:
+            raise UsageError(f"{self.options.path} has no X; train on one of its layers with --set dataset.layer="
+                             f"NAME (choose from: {', '.join(adata.layers) or 'none'})")  # fmt: skip
         matrix = adata.layers[self.options.layer] if self.options.layer else adata.X
         X = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=np.float32)
         labels = self._labels(adata) if self.options.label_key else None
         return Data(X=X, labels=labels, feature_names=tuple(str(name) for name in adata.var_names))
 
     def _labels(self, adata) -> np.ndarray:
-        """The obs column's values: class numbers or names. A plain (not categorical) column of measured values
-        is refused, as a classifier's accuracy on it would mean nothing: floating-point numbers (scanpy writes
-        total counts so), or more than a hundred whole numbers that make most cells a class of their own."""
+        """The obs column's values: class numbers or names; a categorical column's categories, whatever their
+        values. A plain (not categorical) column of measured values is refused, as a classifier's accuracy on it
+        would mean nothing: floating-point numbers (scanpy writes total counts so), or more than a hundred whole
+        numbers that make most cells a class of their own."""
         key = self.options.label_key
         if key not in adata.obs:
             raise UsageError(f"dataset.label_key '{key}' is not an obs column of {self.options.path}; choose from: "
@@ -58,19 +62,25 @@ class AnnDataFile(Dataset):
             raise DataError(f"{self.options.path}: obs column '{key}' has no label for cell "
                             f"'{adata.obs_names[missing.argmax()]}'; every cell needs one")  # fmt: skip
         values = column.to_numpy()
-        if values.dtype.kind == "f":
-            fractional = np.flatnonzero(values != np.round(values))
-            if len(fractional):
-                raise DataError(f"{self.options.path}: obs column '{key}' holds {values[fractional[0]]} for cell "
-                                f"'{adata.obs_names[fractional[0]]}'; labels are classes, whole numbers or names "
-                                "(a categorical column such as cell_type)")  # fmt: skip
+        whole = values.dtype.kind in "iu" or (values.dtype.kind == "f" and bool((values == np.round(values)).all()))
+        if column.dtype.name == "category":  # its categories are the classes, whatever their values
+            return _class_numbers(values) if whole else column.astype(str).to_numpy()
+        if values.dtype.kind == "f" and not whole:
+            fractional = int(np.flatnonzero(values != np.round(values))[0])
+            raise DataError(f"{self.options.path}: obs column '{key}' holds {values[fractional]} for cell "
+                            f"'{adata.obs_names[fractional]}'; labels are classes, whole numbers or names (a "
+                            "categorical column such as cell_type)")  # fmt: skip
         distinct = len(np.unique(values))
-        measured = values.dtype.kind == "f" or (values.dtype.kind in "iu" and distinct > max(len(values) / 2, 100))
-        if measured and column.dtype.name != "category":
+        if values.dtype.kind == "f" or (values.dtype.kind in "iu" and distinct > max(len(values) / 2, 100)):
             raise DataError(f"{self.options.path}: obs column '{key}' holds measured values ({values.dtype}, "
                             f"{distinct} distinct among {len(values)} cells), not classes; give a column of cell "
                             "types or cluster names (categorical, text or class numbers)")  # fmt: skip
-        return values.astype(np.int64) if values.dtype.kind in "iuf" else column.astype(str).to_numpy()
+        return _class_numbers(values) if whole else values.astype(str)
+
+
+def _class_numbers(values: np.ndarray) -> np.ndarray:
+    """Whole numbers as integers where int64 holds them exactly (a legend then shows 3, not 3.0)."""
+    return values.astype(np.int64) if (np.abs(values) < 2**53).all() else values
 
 
 @hookimpl

@@ -90,7 +90,8 @@ class DataFile(Dataset):
             raise DataError(f"{self.options.path}: {source} holds {values[row]} in data row {row + 1}; labels are "
                             "classes, whole numbers or names (colour the plots by measured values with "
                             "dataset.color_column)")  # fmt: skip
-        return values.astype(np.int64) if values.dtype.kind == "f" else values
+        exact = values.dtype.kind == "f" and (np.abs(values) < 2**53).all()  # int64 holds them: 3, not 3.0, in legends
+        return values.astype(np.int64) if exact else values
 
     def _npz_y(self) -> np.ndarray | None:
         """An .npz file's 'y' array, the usual name for labels beside X."""

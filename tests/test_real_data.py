@@ -15,6 +15,7 @@ import dimred
 from dimred._api.pipeline import split_rows
 from dimred.cli import cli
 from dimred.plugin import Batch, Data, TrainingData, fuzzy_neighbour_graph, knn_graph
+from dimred.plugins.anndata_file import AnnDataFile
 from dimred.plugins.file import DataFile
 from dimred.plugins.neighbour_embedding import InfoNCETSNE, NeighbourEmbeddingAutoencoder, ParametricUMAP, _corrupt
 from dimred.testing import check_loss_plugin, check_model_plugin
@@ -155,6 +156,16 @@ def test_a_csv_label_column_becomes_labels(tmp_path):
     data = DataFile(DataFile.Options(path=str(path), label_column="kind")).load(0)
     assert data.X.shape == (40, 3)
     assert data.labels.tolist() == [0] * 20 + [1] * 20
+
+
+def test_whole_number_labels_beyond_int64_stay_distinct_classes(tmp_path):
+    rows = np.column_stack([np.random.default_rng(0).random((30, 2)), np.tile([3.0, 1e300, 2e300], 10)])
+    np.savetxt(tmp_path / "huge.csv", rows, delimiter=",", header="a,b,kind", comments="")
+    labels = DataFile(DataFile.Options(path=str(tmp_path / "huge.csv"), label_column="kind")).load(0).labels
+    assert labels[:3].tolist() == [3.0, 1e300, 2e300]
+    small = DataFile(DataFile.Options(path=str(tmp_path / "huge.csv"), label_column="kind"))
+    np.savetxt(tmp_path / "huge.csv", rows[rows[:, 2] == 3.0], delimiter=",", header="a,b,kind", comments="")
+    assert small.load(0).labels.dtype == np.int64
 
 
 @pytest.mark.parametrize("header", ["a,b,c,species", "0,1,2,species", None])
@@ -512,7 +523,8 @@ def test_bad_h5ad_labels_or_files_give_one_clear_error(tmp_path, cell_types, mes
 
     path = tmp_path / "cells.h5ad"
     if cell_types is not None:
-        obs = pd.DataFrame({"cell_type": pd.Categorical(cell_types)}, index=[f"cell{i}" for i in range(4)])
+        column = cell_types if isinstance(cell_types[0], float) else pd.Categorical(cell_types)
+        obs = pd.DataFrame({"cell_type": column}, index=[f"cell{i}" for i in range(4)])
         anndata.AnnData(X=np.ones((4, 3), dtype=np.float32), obs=obs).write_h5ad(path)
     result = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={path}", "--set", "dataset.label_key=cell_type",
                     "--model", "pca")  # fmt: skip
@@ -520,6 +532,40 @@ def test_bad_h5ad_labels_or_files_give_one_clear_error(tmp_path, cell_types, mes
     assert result.output.count("Error:") == 1
     assert message in result.output
     assert "cells.h5ad" in result.output
+
+
+def test_the_categories_of_a_categorical_obs_column_are_classes_whatever_their_values(tmp_path):
+    anndata = pytest.importorskip("anndata")
+    import pandas as pd
+
+    doses = pd.Categorical([0.5, 1.5, 1e300, 0.5] * 10)
+    obs = pd.DataFrame({"dose": doses}, index=[f"cell{i}" for i in range(40)])
+    X = np.random.default_rng(0).random((40, 3)).astype(np.float32)
+    anndata.AnnData(X=X, obs=obs).write_h5ad(tmp_path / "cells.h5ad")
+    labels = AnnDataFile(AnnDataFile.Options(path=str(tmp_path / "cells.h5ad"), label_key="dose")).load(0).labels
+    assert len(set(labels)) == 3
+    assert labels.tolist()[:3] == ["0.5", "1.5", "1e+300"]
+
+
+def test_an_h5ad_file_without_x_names_its_layers_for_run_and_encode(tmp_path):
+    anndata = pytest.importorskip("anndata")
+
+    cells = anndata.AnnData(X=np.random.default_rng(0).random((30, 3)).astype(np.float32))
+    cells.layers["counts"] = cells.X.copy()
+    cells.write_h5ad(tmp_path / "cells.h5ad")
+    run = tmp_path / "run"
+    assert invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--model", "pca",
+                  "--out", str(run)).exit_code == 0  # fmt: skip
+    del cells.X
+    cells.write_h5ad(tmp_path / "no_x.h5ad")
+    trained = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'no_x.h5ad'}", "--model", "pca")
+    encoded = invoke("encode", str(run), str(tmp_path / "no_x.h5ad"), "-o", str(tmp_path / "out.h5ad"))
+    for result, option in ((trained, "--set dataset.layer=NAME"), (encoded, "--layer")):
+        assert result.exit_code == 2, result.output
+        assert "no_x.h5ad has no X; " in result.output
+        assert f"with {option} (choose from: counts)" in result.output
+        assert result.output.count("Error:") == 1
+        assert "unexpected" not in result.output
 
 
 @pytest.mark.parametrize("counts", [np.arange(40.0, 80.0, dtype=np.float32), np.arange(300, 600)])

@@ -141,6 +141,9 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str)
     if layer and layer not in adata.layers:
         raise UsageError(f"--layer '{layer}' is not a layer of {source}; choose from: "
                          f"{', '.join(['X', *adata.layers])}")  # fmt: skip
+    if not layer and adata.X is None:
+        raise UsageError(f"{source} has no X; encode one of its layers with --layer (choose from: "
+                         f"{', '.join(adata.layers) or 'none'})")  # fmt: skip
     matrix = adata.layers[layer] if layer else adata.X
     X = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
     where = f"layer '{layer}'" if layer else "X"
