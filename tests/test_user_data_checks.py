@@ -60,6 +60,28 @@ def test_evaluate_picks_the_trained_columns_by_name_in_any_order(tmp_path):
     assert not (tmp_path / "lacking").exists()
 
 
+def test_evaluate_sets_aside_the_columns_the_run_set_aside_where_the_file_holds_them(tmp_path):
+    """By name in a file with a header, by index in one without; a file of the features alone evaluates as it is."""
+    named = labelled_csv(tmp_path / "named.csv", ["species", "a", "b", "c", "d"])
+    headerless = tmp_path / "headerless.csv"
+    headerless.write_text("".join(line + "\n" for line in named.read_text().splitlines()[1:]))
+    features = tmp_path / "features.npy"
+    np.save(features, np.loadtxt(headerless, delimiter=",", usecols=range(1, 5)))
+    for path, column in ((named, "species"), (headerless, "0")):
+        run = tmp_path / f"run-{path.stem}"
+        trained = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--set",
+                         f"dataset.label_column={column}", "--model", "pca", "--out", str(run))  # fmt: skip
+        assert trained.exit_code == 0, trained.output
+        for source in (path, features):
+            out = tmp_path / f"{run.name}-{source.stem}"
+            result = invoke("evaluate", str(run), "--dataset", "file", "--set", f"dataset.path={source}", "--out",
+                            str(out))  # fmt: skip
+            assert result.exit_code == 0, result.output
+            scores = json.loads((out / "metrics.json").read_text())
+            assert scores["rmse"] == pytest.approx(json.loads((run / "metrics.json").read_text())["rmse"], rel=1e-6)
+            assert ("knn_accuracy" in scores) == (source == path)
+
+
 def test_repeated_column_names_are_matched_by_position_only_where_the_header_is_the_trained_one(tmp_path):
     """With two columns called a, which is which cannot be told by name: the training file's own header (the
     same names in the same order) is read by position; any other is refused rather than guessed."""

@@ -140,11 +140,17 @@ def trained_layer(model: object) -> str:
     return str(settings.get("dataset.layer", "")) if dataset == "h5ad" else ""
 
 
+def trained_set_aside_columns(model: object) -> dict[str, str]:
+    """The columns of its file that a run on the ``file`` data set set aside, as its options name them (a header
+    name or a 0-based index): {"label_column": "species"}, say; {} for other runs."""
+    dataset, settings = _recorded_dataset(model)
+    if dataset != "file":
+        return {}
+    specs = {f"{role}_column": str(settings.get(f"dataset.{role}_column", "")) for role in ("label", "color")}
+    return {option: spec for option, spec in specs.items() if spec}
+
+
 def trained_set_aside(model: object) -> frozenset[int]:
     """The columns of its file that a run on the ``file`` data set named by 0-based index to set aside (its label
     and colour columns): a file without a header, whose columns have no names to match, lays them out so too."""
-    dataset, settings = _recorded_dataset(model)
-    if dataset != "file":
-        return frozenset()
-    specs = (str(settings.get(f"dataset.{role}_column", "")) for role in ("label", "color"))
-    return frozenset(int(spec) for spec in specs if spec.isdigit())
+    return frozenset(int(spec) for spec in trained_set_aside_columns(model).values() if spec.isdigit())

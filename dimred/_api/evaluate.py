@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline
-from dimred._api.config import trained_layer
+from dimred._api.config import trained_layer, trained_set_aside_columns
 from dimred._api.run import AUTO
 from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError
 from dimred._engine import evaluation
 from dimred._engine.scaling import Scaler
 from dimred._host.resolve import describe, group_settings, instantiate
+from dimred._io.datafiles import TEXT, column_count, csv_layout
 from dimred._io.rundir import (
     check_claimable,
     claimed_directory,
@@ -69,6 +70,24 @@ def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reduce
     return X
 
 
+def _carried_columns(model: object, dataset_settings: Mapping[str, Any], n_features: int) -> dict[str, str]:
+    """The label and colour columns a ``file`` run set aside, where the evaluated file holds them as its training
+    file did (as ``dimred encode`` skips them): by name where its header has the name, by index where it has
+    exactly that many columns more than the model's features. {} where it does not, or where the
+    evaluation names its own."""
+    recorded = trained_set_aside_columns(model)
+    path = Path(str(dataset_settings.get("path", "")))
+    if not recorded or set(recorded) & set(dataset_settings) or not path.is_file():
+        return {}
+    try:
+        header = csv_layout(path).header if path.suffix.lower() in TEXT else None
+        width = column_count(path)
+    except DimredError:
+        return {}  # the data set names what is wrong with the file
+    names, fits = header or (), width == n_features + len(recorded)
+    return recorded if all(spec in names or (spec.isdigit() and fits) for spec in recorded.values()) else {}
+
+
 def evaluate(
     model: Reducer | str | Path,
     dataset: str,
@@ -89,7 +108,8 @@ def evaluate(
     so that a default evaluation sees fresh data. With ``out="auto"`` results go to a new
     ``evaluations/<dataset>-<time>`` folder inside the model's run directory, never over the training results; an
     existing, non-empty ``out`` folder is written into only with ``overwrite``. An AnnData data set is read from the
-    layer the model was trained on unless ``dataset.layer`` says otherwise.
+    layer the model was trained on unless ``dataset.layer`` says otherwise; a ``file`` data set sets aside the
+    label and colour columns the run set aside, where the file holds them (unless its settings name their own).
     """
     groups = group_settings(settings or {})
     if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):
@@ -97,12 +117,14 @@ def evaluate(
     dataset_settings = groups.pop("dataset", {})
     layer = trained_layer(model) if dataset == "h5ad" and "layer" not in dataset_settings else ""
     dataset_settings |= {"layer": layer} if layer else {}
-    source = instantiate("dataset", dataset, dataset_settings)
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
     from dimred._api.reducer import load  # scikit-learn comes with it: imported only when needed
 
     reducer = load(model, device=device) if isinstance(model, str | Path) else model
+    if dataset == "file":
+        dataset_settings = _carried_columns(model, dataset_settings, reducer.n_features_in_) | dataset_settings
+    source = instantiate("dataset", dataset, dataset_settings)
     directory = _evaluation_directory(model, dataset, out)
     if directory is not None:
         _check_not_the_run(directory, model)
