@@ -304,6 +304,23 @@ def test_compare_with_a_failing_model_still_compares_the_others(broken, tmp_path
     assert (out / "embeddings.png").exists()
 
 
+def test_compare_names_a_model_that_refuses_the_data_and_compares_the_others(tmp_path):
+    """ne-ae's loss needs more training rows than its neighbours, which a large holdout does not leave; a
+    setting that every model refuses is still the one usage error."""
+    out = tmp_path / "cmp"
+    arguments = ["compare", "--dataset", "swissroll", "--set", "dataset.n_samples=40", "--model", "pca", "--model",
+                 "ne-ae", "--holdout", "0.9", "--steps", "5", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 1, result.output
+    assert "model 'ne-ae' failed" in error_lines(result)[0]
+    assert "| pca |" in (out / "comparison.md").read_text()
+    everyone = CliRunner().invoke(cli, [*arguments[:-6], "--holdout", "0.95", "--out", str(tmp_path / "none")])
+    assert everyone.exit_code == 2, everyone.output
+    assert error_lines(everyone) == ["Error: --holdout 0.95 of 40 rows leaves 2 to train on and 38 to test on (each "
+                                     "needs 3); choose another fraction or --holdout 0"]  # fmt: skip
+    assert not (tmp_path / "none").exists()
+
+
 # -- degenerate data and numbers beyond the dtype -----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("rows", "extra", "expected"),

@@ -171,19 +171,21 @@ def compare(
         check_claimable(directory, overwrite=overwrite, resume=False)
     say = echo or (lambda _text: None)
     comparison = Comparison(dataset)
+    refusals: list[UsageError] = []
     for model in dict.fromkeys(models):
         for seed in range(seeds):
             say(f"{model}, seed {seed}...")
             try:
                 result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=[], **run_options)
-            except UsageError:
-                raise  # the same for every model: nothing is worth comparing
             except DimredError as error:  # this model failed: the others are still compared
+                refusals += [error] if isinstance(error, UsageError) else []
                 comparison.failed[model] = f"seed {seed}: {error}"
                 comparison.runs.pop(model, None)
                 say(f"{model} failed: {error}")
                 break
             comparison.runs.setdefault(model, []).append(result)
+    if len(refusals) == len(comparison.failed) == len(dict.fromkeys(models)):
+        raise refusals[0]  # every model refused the settings: nothing is worth comparing
     if directory is not None:
         with claimed_directory(directory, overwrite=overwrite):
             _write(comparison, directory)
