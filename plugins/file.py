@@ -42,7 +42,7 @@ class DataFile(Dataset):
         color = None if color is None else self._colour_values(color)
         if labels is not None:
             labels = self._class_labels(labels, "dataset.label_column")
-        elif (y := self._npz_y()) is not None:
+        elif (y := self._npz_y(len(table.X))) is not None:
             if _are_classes(y):
                 labels = self._class_labels(y, "its 'y' array")
             elif color is None:
@@ -93,8 +93,8 @@ class DataFile(Dataset):
         exact = values.dtype.kind == "f" and (np.abs(values) < 2**53).all()  # int64 holds them: 3, not 3.0, in legends
         return values.astype(np.int64) if exact else values
 
-    def _npz_y(self) -> np.ndarray | None:
-        """An .npz file's 'y' array, the usual name for labels beside X."""
+    def _npz_y(self, n_rows: int) -> np.ndarray | None:
+        """An .npz file's 'y' array, the usual name for labels beside X, one value per row of X."""
         if Path(self.options.path).suffix.lower() != ".npz":
             return None
         with np.load(self.options.path, allow_pickle=False) as archive:
@@ -109,6 +109,9 @@ class DataFile(Dataset):
         if labels.ndim != 1:
             raise DataError(f"{self.options.path}: its 'y' array must hold one value per row, got shape "
                             f"{labels.shape}")  # fmt: skip
+        if len(labels) != n_rows:
+            raise DataError(f"{self.options.path}: its 'y' array holds {len(labels)} values but X has {n_rows} "
+                            "rows; it needs one per row")  # fmt: skip
         return labels
 
 

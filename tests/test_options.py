@@ -48,8 +48,8 @@ def test_parse_value_follows_the_declared_type(text, annotation, expected):
 
 
 def test_build_parses_strings_and_accepts_python_values():
-    built = build(Options, {"count": "9", "rate": 2, "widths": [8], "seed": "3"}, prefix="model")
-    assert (built.count, built.rate, built.widths, built.seed) == (9, 2.0, (8,), 3)
+    built = build(Options, {"count": "9", "rate": 2, "widths": [8], "seed": "3", "label": 4}, prefix="model")
+    assert (built.count, built.rate, built.widths, built.seed, built.label) == (9, 2.0, (8,), 3, "4")
     assert to_dict(built)["widths"] == [8]
 
 
@@ -58,7 +58,10 @@ def test_unknown_option_names_the_valid_ones_with_a_suggestion():
         build(Options, {"cuont": "1"}, prefix="model")
 
 
-@pytest.mark.parametrize(("key", "value"), [("count", "many"), ("flag", "maybe"), ("rate", "fast"), ("count", True)])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("count", "many"), ("flag", "maybe"), ("rate", "fast"), ("count", True), ("label", True), ("label", 1.5)],
+)
 def test_wrong_type_names_the_option_and_its_type(key, value):
     with pytest.raises(UsageError, match=rf"'model\.{key}' \("):
         build(Options, {key: value}, prefix="model")

@@ -109,6 +109,8 @@ def test_bad_labels_give_one_clear_error(tmp_path, labels, message):
         (np.array(3), "its 'y' array must hold one value per row, got shape ()"),
         (np.ones((6, 2)), "its 'y' array must hold one value per row, got shape (6, 2)"),
         (np.arange(6) * (1 + 1j), "its 'y' array holds complex128 values; labels are classes"),
+        (np.arange(5), "its 'y' array holds 5 values but X has 6 rows"),
+        (np.arange(5) + 0.5, "its 'y' array holds 5 values but X has 6 rows"),
     ],
 )
 def test_an_npz_y_that_cannot_be_labels_is_refused_on_loading(tmp_path, y, message):

@@ -119,7 +119,8 @@ def _finite(value: float) -> float:
 
 
 def _coerce(value: Any, annotation: Any) -> Any:
-    """Accept a Python value for an option, converting strings and checking the type of anything else."""
+    """Accept a Python value for an option, converting strings (and integers for text options) and checking the
+    type of anything else."""
     if isinstance(value, str) and annotation is not str:
         return parse_value(value, annotation)
     members = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
@@ -134,6 +135,8 @@ def _coerce(value: Any, annotation: Any) -> Any:
             return tuple(value) if item_type is Any else tuple(_coerce(item, item_type) for item in value)
         if origin is int and isinstance(value, int) and not isinstance(value, bool):
             return _in_int64(value)
+        if origin is str and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # a column given by index, label_column=4, as on the command line
         if isinstance(origin, type) and isinstance(value, origin) and not (origin is int and isinstance(value, bool)):
             return value
     raise ValueError(f"expected {_type_name(annotation)}, got {value!r}")
