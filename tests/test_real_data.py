@@ -203,6 +203,7 @@ def test_a_csv_label_column_may_hold_class_names(tmp_path, header):
         ("400,401,species", 2, True),
         ("x,y,species", 2, True),
         ("0,1,species", 2, True),
+        ("species,1,2", 0, True),
     ],
 )
 def test_a_first_row_is_a_header_only_where_its_numbers_do_not_look_like_the_data_below(

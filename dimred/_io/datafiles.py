@@ -1,10 +1,10 @@
 """Reading and writing matrices as CSV, NPY and NPZ files, in batches so files larger than memory work.
 
-CSV files may have a header row (detected: a first row with text above a number, numbers 0, 1, 2... naming the
-columns, or text that its column does not repeat beside numbers unlike its columns' values); the delimiter is
-sniffed. A first column with no name in the header holds row names (pandas' ``to_csv`` and R's ``write.csv``
-write one by default) and is left out. NPY files are memory-mapped; NPZ files must hold one array (or one called
-``X``). Object arrays are refused without being unpickled.
+CSV files may have a header row (detected: a first row numbering the columns 0, 1, 2..., with text above a
+number, or with text that its column does not repeat beside numbers that count the columns or lie outside their
+values); the delimiter is sniffed. A first column with no name in the header holds row names (pandas'
+``to_csv`` and R's ``write.csv`` write one by default) and is left out. NPY files are memory-mapped; NPZ files
+must hold one array (or one called ``X``). Object arrays are refused without being unpickled.
 """
 
 from __future__ import annotations
@@ -131,14 +131,14 @@ def csv_layout(path: Path) -> CsvLayout:
 
 
 def _is_header(first: list[str], following: list[list[str]]) -> bool:
-    """Whether the first row names the columns: it holds text above a number, or numbers the columns 0, 1, 2...
-    as pandas names a DataFrame's columns when it has no names, or holds text that its column never holds again
-    (a column of class names repeats them; a column's name appears once) beside no numbers that look like data.
-    A rare class or a row's name in a headerless file's first row is text its column does not repeat too: there
-    the row's numbers lie within their columns' values, where a header's (wavelengths, say) mostly do not."""
+    """Whether the first row names the columns: it numbers them 0, 1, 2... (as pandas names a DataFrame's columns
+    when it has no names), or holds text above a number, or text that its column never holds again (a column of
+    class names repeats them; a column's name appears once) beside numbers that count the columns up from any
+    start (1, 2, 3... or wavelengths 400, 401...) or do not look like data. A rare class or a row's name in a
+    headerless file's first row is text its column does not repeat too: there the row's numbers lie within their
+    columns' values, where a header's mostly do not."""
     cells = [cell.strip() for cell in first]
-    numbered = [cell == str(column) for column, cell in enumerate(cells) if _is_number(cell)]
-    if len(cells) > 1 and numbered and all(numbered):
+    if len(cells) > 1 and cells == [str(column) for column in range(len(cells))]:
         return True
     unrepeated = False
     for column, cell in enumerate(cells):
@@ -148,7 +148,15 @@ def _is_header(first: list[str], following: list[list[str]]) -> bool:
         if not below or _is_number(below[0]):
             return True
         unrepeated = unrepeated or cell not in below
-    return unrepeated and not _numbers_look_like_data(cells, following)
+    return unrepeated and (_count_up(cells) or not _numbers_look_like_data(cells, following))
+
+
+def _count_up(cells: list[str]) -> bool:
+    """Whether the number cells, two or more, are whole numbers that grow by one from column to column."""
+    numbers = [(column, cell) for column, cell in enumerate(cells) if _is_number(cell)]
+    if len(numbers) < 2 or not all(cell.lstrip("-").isdigit() for _, cell in numbers):
+        return False
+    return len({int(cell) - column for column, cell in numbers}) == 1
 
 
 def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> bool:
