@@ -25,6 +25,12 @@ from dimred._core.errors import DimredError
 DEBUG_ENV = "DIMRED_DEBUG"
 
 
+def _is_out_of_memory(error: Exception) -> bool:
+    """numpy's MemoryError, torch's CPU allocator failing (a RuntimeError) or its CUDA OutOfMemoryError."""
+    text = str(error)
+    return isinstance(error, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower()
+
+
 class _Group(click.Group):
     """Every failure ends as one ``Error:`` line on stderr and an exit code: 2 for usage errors, 1 for errors at
     run time, 130 for Ctrl-C. ``--debug`` (or DIMRED_DEBUG=1) shows the traceback instead."""
@@ -44,7 +50,12 @@ class _Group(click.Group):
         except Exception as error:
             if (ctx.obj or {}).get("debug"):
                 raise
-            click.echo(f"Error: unexpected {type(error).__name__}: {error} (rerun with --debug to see where)", err=True)
+            if _is_out_of_memory(error):
+                click.echo("Error: out of memory; choose narrower or fewer layers (model.hidden), a smaller "
+                           "--batch-size or fewer rows", err=True)  # fmt: skip
+            else:
+                click.echo(f"Error: unexpected {type(error).__name__}: {error} (rerun with --debug to see where)",
+                           err=True)  # fmt: skip
             ctx.exit(1)
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:

@@ -22,6 +22,7 @@ ones, for a tenth more time per step.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ WIDE_FROM = 32  # columns: from here rows get the stronger input corruption and 
 IMAGE_ROWS_NOISE = 0.2
 IMAGE_WIDE_FROM = 129  # columns: from here rows get wider layers, 800 steps, stronger noise, heavier tails
 IMAGE_ROWS_DOF = 0.9
+MUON_MIN_SIDE = 16  # Muon steps weight matrices with both sides at least this (dimred's Muon, as the paper's)
 NEGATIVES_HELP = "codes of the step each end of an edge is repelled from (at most the step's heads)"
 
 
@@ -280,8 +282,9 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
         )
 
         def __post_init__(self) -> None:
-            if self.n_components < 1 or min(self.hidden + self.decoder_hidden, default=1) < 1:
-                raise ValueError("n_components and the hidden widths must be positive")
+            widths = (self.n_components, *self.hidden, *self.decoder_hidden)
+            if not 1 <= min(widths) <= max(widths) <= MLPModel.MAX_WIDTH:
+                raise ValueError(f"n_components and the hidden widths must be from 1 to {MLPModel.MAX_WIDTH}")
             if not 0 <= self.dropout < 1:
                 raise ValueError("dropout must be in [0, 1)")
             if self.noise is not None and self.noise < 0:
@@ -325,9 +328,15 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
         chosen |= {"precision": "bf16"} if n_features >= WIDE_FROM else {}
         if n_features >= IMAGE_WIDE_FROM:
             return chosen | {"steps": 800}
-        if n_features >= WIDE_FROM:
+        if n_features >= WIDE_FROM and self._has_muon_matrices(n_features):
             return chosen | {"optimizer": "muon", "steps": min(1250, max(500, n_samples * 3 // 8))}
         return chosen | {"steps": min(1500, max(600, n_samples * 9 // 20))}
+
+    def _has_muon_matrices(self, n_features: int) -> bool:
+        """Whether a weight matrix has both sides of at least MUON_MIN_SIDE, the ones ``--optimizer muon``
+        steps (narrower layers chosen with ``model.hidden`` train with Adam)."""
+        sides = ((n_features, *self.hidden_widths(n_features)), (*self.decoder_widths(n_features), n_features))
+        return any(min(a, b) >= MUON_MIN_SIDE for widths in sides for a, b in itertools.pairwise(widths))
 
     def build(self, n_features: int):
         return _layer_norm_autoencoder(n_features, self.hidden_widths(n_features), self.decoder_widths(n_features),
@@ -379,8 +388,10 @@ def _corrupt(x: Any, mask: float, noise: float) -> Any:
     its arithmetic."""
     from dimred.plugin import layer_dtype, random_int16
 
-    draws = random_int16(x.shape, x.device)
     threshold = round(mask * 65536) - 32768  # a draw below this zeroes its value
+    if threshold > 32767:  # a mask within 1/65536 of 1: every draw is below it
+        return x.new_zeros(x.shape, dtype=layer_dtype(x))
+    draws = random_int16(x.shape, x.device)
     # The kept values' draws are uniform over [threshold, 32767]: centred and scaled to the wanted deviation.
     scale = noise * math.sqrt(12) / (32768 - threshold)
     noisy = draws.to(layer_dtype(x)).sub_((threshold + 32767) / 2).mul_(scale).add_(x)

@@ -99,6 +99,32 @@ def broken_metric(register_in_process):
     register_in_process(plugin_module("broken_metric", register_metrics=lambda register: register(BrokenMetric)))
 
 
+OUT_OF_MEMORY = """
+import resource, sys
+import torch  # mapped before the limit, as the plugins
+import dimred.plugins.neighbour_embedding
+from dimred.cli import cli
+with open("/proc/self/statm") as statm:
+    size = int(statm.read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (size + 1_000_000_000, resource.RLIM_INFINITY))
+cli.main(sys.argv[1:])
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="measures the process's memory through /proc")
+def test_running_out_of_memory_is_one_line_that_says_what_to_shrink(tmp_path):
+    """Two 10 000-wide layers build in the gigabyte left to the process, but not the optimizer's copies of them."""
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((80, 40)))
+    arguments = ["run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npy'}", "--model", "ne-ae",
+                 "--set", "model.hidden=10000,10000", "--steps", "3", "--out", str(tmp_path / "run")]  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY, *arguments], capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == ("Error: out of memory; choose narrower or fewer layers (model.hidden), "
+                                            "a smaller --batch-size or fewer rows")  # fmt: skip
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
 # -- half-finished folders -------------------------------------------------------------------------------------
 def test_a_usage_error_found_during_training_leaves_no_folder(tmp_path):
     out = tmp_path / "run"

@@ -418,6 +418,10 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
     shallow = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(decoder_hidden=(16,)))
     assert shallow.decoder_widths(64) == (16,)
     assert [layer.out_features for layer in shallow.build(64).decoder if isinstance(layer, torch.nn.Linear)] == [16, 64]
+    narrow = NeighbourEmbeddingAutoencoder(NeighbourEmbeddingAutoencoder.Options(hidden=(8, 8), decoder_hidden=(8,)))
+    assert "optimizer" not in narrow.training_defaults(1437, 64)  # no matrix Muon steps: Adam
+    with pytest.raises(ValueError, match="from 1 to 65536"):
+        NeighbourEmbeddingAutoencoder.Options(hidden=(10**8,))
 
 
 @pytest.mark.parametrize("bf16", [False, True])
@@ -434,6 +438,7 @@ def test_ne_ae_input_corruption_masks_and_adds_noise_of_the_chosen_size_in_the_l
     assert noise.std().item() == pytest.approx(0.2, rel=0.02)
     assert noise.abs().max().item() <= 0.2 * math.sqrt(3) + 0.01  # uniform: bounded
     assert torch.equal(_corrupt(rows, 0.0, 0.0), rows)
+    assert not _corrupt(rows, 0.999999, 0.2).any()  # a mask this near 1 zeroes every value
 
 
 def test_ne_ae_dropout_and_batch_norm_options_shape_its_network():

@@ -18,6 +18,8 @@ class MLPModel(Model):
     """An MLP autoencoder: n_features -> hidden -> n_components and back, ReLU and dropout after every hidden
     layer, optionally batch norm in front of the decoder."""
 
+    MAX_WIDTH = MAX_WIDTH  # the widest layer (and code) the options take, for subclasses that check their own
+
     @dataclass(frozen=True)
     class Options:
         n_components: int = option(2, "size of the code (the reduced dimension)")
