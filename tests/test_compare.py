@@ -120,6 +120,11 @@ def test_compare_save_keeps_every_model_that_can_be_kept(tmp_path):
     np.testing.assert_allclose(kept.transform(rows), same.transform(rows), atol=1e-9)
     np.testing.assert_allclose(kept.inverse_transform(kept.transform(rows)), same.inverse_transform(
         same.transform(rows)), atol=1e-9)  # fmt: skip
+    again = CliRunner().invoke(cli, ["compare", *arguments, "--set", "dataset.n_samples=200", "--overwrite"])
+    assert again.exit_code == 0, again.output
+    refitted = dimred.run("swissroll", "pca", settings={"dataset.n_samples": 200}, out=None, reporters=[]).reducer
+    np.testing.assert_allclose(dimred.load(out / "models" / "pca.safetensors").transform(rows),
+                               refitted.transform(rows), atol=1e-9)  # fmt: skip
 
 
 def test_a_saved_kernel_pca_run_loads_and_gives_scikit_learns_codes_and_reconstructions(tmp_path):

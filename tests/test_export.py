@@ -149,9 +149,12 @@ def test_existing_files_are_kept_unless_overwrite(trained, tmp_path):
     with pytest.raises(UsageError, match=r"decoder\.onnx already exists"):
         reducer.to_onnx(tmp_path)
     assert not paths["encoder"].exists()
+    (tmp_path / "a-file").write_text("mine")
+    with pytest.raises(UsageError, match=r"cannot create the output folder .*a-file/inside: Not a directory"):
+        reducer.to_onnx(tmp_path / "a-file" / "inside")
     trained["vae"].to_onnx(tmp_path, overwrite=True)
     assert paths["decoder"].read_bytes() != before
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["decoder.onnx", "encoder.onnx"]  # no temporaries
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file", "decoder.onnx", "encoder.onnx"]
 
 
 def test_export_uses_eval_mode_and_leaves_the_estimator_alone(trained, roll, tmp_path):

@@ -178,8 +178,11 @@ def compare(
             try:
                 result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=[], **run_options)
             except DimredError as error:  # this model failed: the others are still compared
-                refusals += [error] if isinstance(error, UsageError) else []
-                comparison.failed[model] = f"seed {seed}: {error}"
+                refused = isinstance(error, UsageError)
+                refusals += [error] if refused else []
+                # its own options are set with dimred run, not here
+                own = "; compare sets dataset.* options only: run the model alone to set its own" if refused else ""
+                comparison.failed[model] = f"seed {seed}: {error}{own}"
                 comparison.runs.pop(model, None)
                 say(f"{model} failed: {error}")
                 break
@@ -191,7 +194,7 @@ def compare(
             _write(comparison, directory)
             _report(comparison, directory, say)
             if save:
-                _keep_models(comparison, directory / MODELS_FOLDER, say)
+                _keep_models(comparison, directory / MODELS_FOLDER, say, overwrite=overwrite)
         comparison.path = directory
     return comparison
 
@@ -220,13 +223,14 @@ def _report(comparison: Comparison, directory: Path, echo: Callable[[str], None]
     pipeline.warn_skipped(pipeline.report(reporters, record))
 
 
-def _keep_models(comparison: Comparison, folder: Path, echo: Callable[[str], None]) -> None:
+def _keep_models(comparison: Comparison, folder: Path, echo: Callable[[str], None], *, overwrite: bool) -> None:
     """Each model's first fit (seed 0) as a model file ``folder/<model>.safetensors``, for ``dimred.load``; a
-    model that keeps none (its fitted state is the training set) is named."""
+    model that keeps none (its fitted state is the training set) is named. A comparison written over an earlier
+    one (``overwrite``) replaces its model files, so they match the new tables."""
     folder.mkdir(exist_ok=True)
     for model, results in comparison.runs.items():
         reducer = results[0].reducer
         if reducer is None:
             echo(f"{model} keeps no model file: its fitted state is the training set itself")
         else:
-            reducer.save(folder / f"{model}.safetensors", dataset=comparison.dataset)
+            reducer.save(folder / f"{model}.safetensors", overwrite=overwrite, dataset=comparison.dataset)

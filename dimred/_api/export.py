@@ -107,7 +107,10 @@ def export_onnx(
         for path in paths.values():
             if path.exists():
                 raise UsageError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create the output folder {directory}: {error.strerror}") from None
 
     # A CPU copy in eval mode, in the precision dimred computes in on the CPU: the estimator keeps its own.
     dtype = reducer.scaler_.offset.dtype
