@@ -119,10 +119,12 @@ class CollapseCheck(Callback):
         super().__init__(options)
         self.initial: float | None = None
         self.strikes = 0
+        self.distinct_rows = 0
 
     def on_fit_start(self, training: Training) -> None:
         if self.initial is None:
             self.initial = _spread(training.sample_codes())
+        self.distinct_rows = _places(training.sample_rows())  # codes of a few distinct rows sit on as few places
 
     def on_interval(self, training: Training, status: TrainingStatus) -> None:
         if status.step < self.options.after * status.total_steps or status.step % (10 * _interval(training)):
@@ -130,7 +132,7 @@ class CollapseCheck(Callback):
         codes = training.sample_codes()
         spread, places = _spread(codes), _places(codes)
         collapsed = not math.isfinite(spread) or spread < self.options.shrink * (self.initial or 0.0)
-        collapsed = collapsed or places <= min(self.options.places, len(codes) // 2)
+        collapsed = collapsed or places <= min(self.options.places, len(codes) // 2, self.distinct_rows - 1)
         self.strikes = self.strikes + 1 if collapsed else 0
         if self.strikes >= self.options.checks:
             shape = f"sit on {places} distinct places" if places <= self.options.places else "stopped spreading"

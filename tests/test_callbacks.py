@@ -114,6 +114,18 @@ def test_the_collapse_check_fails_a_collapsed_run_with_advice(register_in_proces
     assert turned_off.exit_code == 0, turned_off.output
 
 
+def test_codes_of_a_few_distinct_rows_on_as_few_places_are_no_collapse(tmp_path):
+    """Four distinct points, fifteen copies each: their codes can sit on four places only."""
+    points = np.random.default_rng(0).random((4, 5))
+    np.save(tmp_path / "copies.npy", np.repeat(points, 15, axis=0))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'copies.npy'}",
+                                      "--model", "ne-ae", "--steps", "200", "--reporter", "metrics-table", "--out",
+                                      str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "stop_reason" not in json.loads((out / "metrics.json").read_text())
+
+
 def test_unknown_callbacks_and_settings_are_named():
     result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--callback", "erly"])
     assert result.exit_code == 2

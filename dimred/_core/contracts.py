@@ -400,6 +400,10 @@ class Training:
         """Eval-mode codes of a fixed, seeded sample of at most 1 024 training rows (training mode is restored)."""
         raise NotImplementedError
 
+    def sample_rows(self) -> torch.Tensor:
+        """The (scaled) training rows whose codes ``sample_codes`` gives."""
+        raise NotImplementedError
+
     def stop(self, reason: str) -> None:
         """End training after this step; ``reason`` reaches the console and ``metrics.json``."""
         raise NotImplementedError

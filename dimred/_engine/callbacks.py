@@ -57,9 +57,12 @@ class TrainingHandle(Training):
 
     def sample_codes(self) -> torch.Tensor:
         module = self._trainer.module
-        codes = evaluation.encode(module, self._trainer.X[self._sample.to(self._trainer.X.device)], exact=False)
+        codes = evaluation.encode(module, self.sample_rows(), exact=False)
         module.train()
         return codes
+
+    def sample_rows(self) -> torch.Tensor:
+        return self._trainer.X[self._sample.to(self._trainer.X.device)]
 
     def stop(self, reason: str) -> None:
         self.stop_reason = self.stop_reason or reason
