@@ -20,15 +20,9 @@ import click
 from click.core import ParameterSource
 
 from dimred._core import defaults as defaults
-from dimred._core.errors import DimredError
+from dimred._core.errors import OUT_OF_MEMORY_ADVICE, DimredError, is_out_of_memory
 
 DEBUG_ENV = "DIMRED_DEBUG"
-
-
-def _is_out_of_memory(error: Exception) -> bool:
-    """numpy's MemoryError, torch's CPU allocator failing (a RuntimeError) or its CUDA OutOfMemoryError."""
-    text = str(error)
-    return isinstance(error, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower()
 
 
 class _Group(click.Group):
@@ -50,9 +44,8 @@ class _Group(click.Group):
         except Exception as error:
             if (ctx.obj or {}).get("debug"):
                 raise
-            if _is_out_of_memory(error):
-                click.echo("Error: out of memory; choose narrower or fewer layers (model.hidden), a smaller "
-                           "--batch-size or fewer rows", err=True)  # fmt: skip
+            if is_out_of_memory(error):
+                click.echo(f"Error: dimred {OUT_OF_MEMORY_ADVICE}", err=True)
             else:
                 click.echo(f"Error: unexpected {type(error).__name__}: {error} (rerun with --debug to see where)",
                            err=True)  # fmt: skip

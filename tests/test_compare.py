@@ -125,6 +125,10 @@ def test_compare_save_keeps_every_model_that_can_be_kept(tmp_path):
     refitted = dimred.run("swissroll", "pca", settings={"dataset.n_samples": 200}, out=None, reporters=[]).reducer
     np.testing.assert_allclose(dimred.load(out / "models" / "pca.safetensors").transform(rows),
                                refitted.transform(rows), atol=1e-9)  # fmt: skip
+    isomap_only = ["compare", "--dataset", "swissroll", "--model", "isomap", "--save", "--out", str(out), "--overwrite",
+                   "--set", "dataset.n_samples=200"]  # fmt: skip
+    assert CliRunner().invoke(cli, isomap_only).exit_code == 0
+    assert list((out / "models").glob("*.safetensors")) == []  # pca's file no longer matches the tables: removed
 
 
 def test_a_saved_kernel_pca_run_loads_and_gives_scikit_learns_codes_and_reconstructions(tmp_path):

@@ -99,6 +99,26 @@ def broken_metric(register_in_process):
     register_in_process(plugin_module("broken_metric", register_metrics=lambda register: register(BrokenMetric)))
 
 
+class TooBigAGraph(Loss):
+    name = "too-big-a-graph"
+    description = "runs out of memory while preparing"
+
+    def prepare(self, data):
+        raise MemoryError("Unable to allocate 74.5 GiB for an array with shape (100000, 100000)")
+
+    def __call__(self, batch):
+        return batch.z.sum()
+
+
+def test_a_plugin_running_out_of_memory_is_named_with_what_to_shrink(register_in_process, tmp_path):
+    register_in_process(plugin_module("too_big", register_losses=lambda register: register(TooBigAGraph)))
+    result = invoke(*QUICK, "--loss", "too-big-a-graph", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1, result.output
+    assert error_lines(result) == ["Error: loss 'too-big-a-graph' ran out of memory; ask for less at once: fewer "
+                                   "rows, a smaller batch or a smaller model (while it tried to prepare)"]  # fmt: skip
+    assert not (tmp_path / "r").exists()
+
+
 OUT_OF_MEMORY = """
 import resource, sys
 import torch  # mapped before the limit, as the plugins
@@ -119,8 +139,8 @@ def test_running_out_of_memory_is_one_line_that_says_what_to_shrink(tmp_path):
                  "--set", "model.hidden=10000,10000", "--steps", "3", "--out", str(tmp_path / "run")]  # fmt: skip
     done = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY, *arguments], capture_output=True, text=True)
     assert done.returncode == 1, done.stderr
-    assert done.stderr.splitlines()[-1] == ("Error: out of memory; choose narrower or fewer layers (model.hidden), "
-                                            "a smaller --batch-size or fewer rows")  # fmt: skip
+    assert done.stderr.splitlines()[-1] == ("Error: dimred ran out of memory; ask for less at once: fewer rows, a "
+                                            "smaller batch or a smaller model")  # fmt: skip
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists()
 

@@ -168,9 +168,9 @@ def test_whole_number_labels_beyond_int64_stay_distinct_classes(tmp_path):
     np.savetxt(tmp_path / "huge.csv", rows, delimiter=",", header="a,b,kind", comments="")
     labels = DataFile(DataFile.Options(path=str(tmp_path / "huge.csv"), label_column="kind")).load(0).labels
     assert labels[:3].tolist() == [3.0, 1e300, 2e300]
-    small = DataFile(DataFile.Options(path=str(tmp_path / "huge.csv"), label_column="kind"))
-    np.savetxt(tmp_path / "huge.csv", rows[rows[:, 2] == 3.0], delimiter=",", header="a,b,kind", comments="")
-    assert small.load(0).labels.dtype == np.int64
+    np.savetxt(tmp_path / "small.csv", rows[rows[:, 2] == 3.0], delimiter=",", header="a,b,kind", comments="")
+    small = DataFile(DataFile.Options(path=str(tmp_path / "small.csv"), label_column="kind")).load(0).labels
+    assert small.dtype == np.int64
 
 
 @pytest.mark.parametrize("header", ["a,b,c,species", "0,1,2,species", None])
@@ -196,36 +196,43 @@ def test_a_csv_label_column_may_hold_class_names(tmp_path, header):
 
 
 @pytest.mark.parametrize(
-    ("first", "text_column", "is_header"),
+    ("first", "text_column", "warned"),
     [
-        ("0.42,0.31,rare", 2, False),
-        ("sample_0,0.42,0.31", 0, False),
-        ("400,401,species", 2, True),
-        ("x,y,species", 2, True),
-        ("0,1,species", 2, True),
-        ("species,1,2", 0, True),
+        ("400,401,species", 2, False),
+        ("x,y,species", 2, False),
+        ("0,1,species", 2, False),
+        ("species,1,2", 0, False),
+        ("subject,0.5,0.25", 0, True),
+        ("0.42,0.31,rare", 2, True),
+        ("sample_0,0.42,0.31", 0, True),
     ],
 )
-def test_a_first_row_is_a_header_only_where_its_numbers_do_not_look_like_the_data_below(
-    tmp_path, first, text_column, is_header
+def test_a_first_row_of_names_is_a_header_and_one_whose_numbers_look_like_data_is_warned_of(
+    tmp_path, first, text_column, warned
 ):
-    """A class met once or a row name in a headerless file's first row is text its column never repeats, as a
-    column's name is; the row's numbers tell them apart (wavelengths as names lie outside the values below)."""
+    """Text that its column never repeats names the column; where the row's numbers lie among their columns'
+    values (time points as names, or a headerless file whose first row holds a class met once or a row name)
+    the row is still read as names, and a warning says so: no row of data is dropped unannounced."""
     rng = np.random.default_rng(2)
     rows = [[f"c{row % 3}" if column == text_column else f"{rng.random():.3f}" for column in range(3)]
             for row in range(30)]  # fmt: skip
     path = tmp_path / "first.csv"
     path.write_text("\n".join([first, *map(",".join, rows)]) + "\n")
     out = tmp_path / "run"
-    label = first.split(",")[text_column] if is_header else text_column
     result = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--set",
-                    f"dataset.label_column={label}", "--model", "pca",
-                    "--holdout", "0", "--reporter", "metrics-table", "--out", str(out))  # fmt: skip
+                    f"dataset.label_column={first.split(',')[text_column]}", "--model", "pca", "--holdout", "0",
+                    "--reporter", "metrics-table", "--out", str(out))  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "metrics.json").read_text())["n_samples"] == 30 + (not is_header)
-    encoded = invoke("encode", str(out), str(path), "-o", str(tmp_path / "codes.npy"))
-    assert encoded.exit_code == 0, encoded.output
-    assert np.load(tmp_path / "codes.npy").shape == (30 + (not is_header), 2)
+    assert json.loads((out / "metrics.json").read_text())["n_samples"] == 30
+    assert ("Warning: " in result.output and "first row is read as the columns' names" in result.output) == warned
+    headerless = tmp_path / "headerless.csv"
+    headerless.write_text("\n".join(map(",".join, rows)) + "\n")
+    plain = invoke("run", "--dataset", "file", "--set", f"dataset.path={headerless}", "--set",
+                   f"dataset.label_column={text_column}", "--model", "pca", "--holdout", "0", "--reporter",
+                   "metrics-table", "--out", str(tmp_path / "plain"))  # fmt: skip
+    assert plain.exit_code == 0, plain.output
+    assert "Warning" not in plain.output
+    assert json.loads((tmp_path / "plain" / "metrics.json").read_text())["n_samples"] == 30
 
 
 @pytest.mark.parametrize(

@@ -178,13 +178,11 @@ def compare(
             try:
                 result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=[], **run_options)
             except DimredError as error:  # this model failed: the others are still compared
-                refused = isinstance(error, UsageError)
-                refusals += [error] if refused else []
-                # its own options are set with dimred run, not here
-                own = "; compare sets dataset.* options only: run the model alone to set its own" if refused else ""
-                comparison.failed[model] = f"seed {seed}: {error}{own}"
+                if isinstance(error, UsageError):
+                    refusals.append(error)
+                comparison.failed[model] = f"seed {seed}: {error}{_where_options_go(error)}"
                 comparison.runs.pop(model, None)
-                say(f"{model} failed: {error}")
+                say(f"{model} failed: {comparison.failed[model]}")
                 break
             comparison.runs.setdefault(model, []).append(result)
     if len(refusals) == len(comparison.failed) == len(dict.fromkeys(models)):
@@ -194,9 +192,16 @@ def compare(
             _write(comparison, directory)
             _report(comparison, directory, say)
             if save:
-                _keep_models(comparison, directory / MODELS_FOLDER, say, overwrite=overwrite)
+                _keep_models(comparison, directory / MODELS_FOLDER, say)
         comparison.path = directory
     return comparison
+
+
+def _where_options_go(error: DimredError) -> str:
+    """Advice for an error that suggests a model's or loss's option, which compare does not take."""
+    if "--set model." in str(error) or "--set loss." in str(error):
+        return "; compare sets dataset.* options only: run the model alone to set its own"
+    return ""
 
 
 def _write(comparison: Comparison, directory: Path) -> None:
@@ -223,14 +228,19 @@ def _report(comparison: Comparison, directory: Path, echo: Callable[[str], None]
     pipeline.warn_skipped(pipeline.report(reporters, record))
 
 
-def _keep_models(comparison: Comparison, folder: Path, echo: Callable[[str], None], *, overwrite: bool) -> None:
+def _keep_models(comparison: Comparison, folder: Path, echo: Callable[[str], None]) -> None:
     """Each model's first fit (seed 0) as a model file ``folder/<model>.safetensors``, for ``dimred.load``; a
-    model that keeps none (its fitted state is the training set) is named. A comparison written over an earlier
-    one (``overwrite``) replaces its model files, so they match the new tables."""
+    model that keeps none (its fitted state is the training set) is named. The comparison has claimed the folder
+    (new, left by a failed comparison, or given with overwrite): model files of an earlier comparison there are
+    replaced or removed, so those left match the new tables."""
     folder.mkdir(exist_ok=True)
+    kept = {f"{model}.safetensors" for model, results in comparison.runs.items() if results[0].reducer is not None}
+    for stale in folder.glob("*.safetensors"):
+        if stale.name not in kept:
+            stale.unlink()
     for model, results in comparison.runs.items():
         reducer = results[0].reducer
         if reducer is None:
             echo(f"{model} keeps no model file: its fitted state is the training set itself")
         else:
-            reducer.save(folder / f"{model}.safetensors", overwrite=overwrite, dataset=comparison.dataset)
+            reducer.save(folder / f"{model}.safetensors", overwrite=True, dataset=comparison.dataset)

@@ -73,11 +73,11 @@ def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reduce
 def _carried_columns(model: object, dataset_settings: Mapping[str, Any], n_features: int) -> dict[str, str]:
     """The label and colour columns a ``file`` run set aside, where the evaluated file holds them as its training
     file did (as ``dimred encode`` skips them): by name where its header has the name, by index where it has
-    exactly that many columns more than the model's features. {} where it does not, or where the
-    evaluation names its own."""
+    exactly that many columns more than the model's features; {} where it does not. A column the evaluation's
+    settings name themselves is left to them."""
     recorded = trained_set_aside_columns(model)
     path = Path(str(dataset_settings.get("path", "")))
-    if not recorded or set(recorded) & set(dataset_settings) or not path.is_file():
+    if not recorded or not path.is_file():
         return {}
     try:
         header = csv_layout(path).header if path.suffix.lower() in TEXT else None
@@ -85,7 +85,9 @@ def _carried_columns(model: object, dataset_settings: Mapping[str, Any], n_featu
     except DimredError:
         return {}  # the data set names what is wrong with the file
     names, fits = header or (), width == n_features + len(recorded)
-    return recorded if all(spec in names or (spec.isdigit() and fits) for spec in recorded.values()) else {}
+    if not all(spec in names or (spec.isdigit() and fits) for spec in recorded.values()):
+        return {}
+    return {option: spec for option, spec in recorded.items() if option not in dataset_settings}
 
 
 def evaluate(

@@ -37,6 +37,15 @@ def unknown_name_error(what: str, name: str, choices: Iterable[str]) -> UsageErr
     return UsageError(f"unknown {what} '{name}'{did_you_mean(name, valid)}; choose from: {listing}")
 
 
+OUT_OF_MEMORY_ADVICE = "ran out of memory; ask for less at once: fewer rows, a smaller batch or a smaller model"
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """numpy's MemoryError, torch's CPU allocator failing (a RuntimeError) or its CUDA OutOfMemoryError."""
+    text = str(error)
+    return isinstance(error, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower()
+
+
 @contextlib.contextmanager
 def blame(plugin: Any, action: str) -> Iterator[None]:
     """Turn an unexpected exception inside a plugin into one message that names the plugin (its kind and name)."""
@@ -45,5 +54,8 @@ def blame(plugin: Any, action: str) -> Iterator[None]:
     except DimredError:
         raise
     except Exception as error:
+        if is_out_of_memory(error):
+            raise PluginError(f"{plugin.kind} '{plugin.name}' {OUT_OF_MEMORY_ADVICE} (while it tried to {action})"
+                              ) from error  # fmt: skip
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]  # not torch's C++ trace
         raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {first_line}") from error

@@ -124,7 +124,7 @@ class Trainer:
             label = "NaN" if math.isnan(loss) else "infinite"
             raise DivergenceError(
                 f"loss became {label} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); "
-                "lower the learning rate (--lr), or bring back a model option or loss weight set far from its default"
+                "lower the learning rate (--lr), or reset any model option or loss weight you set far from its default"
             )
 
     def run(self, listener: Listener | None = None) -> list[dict[str, float]]:

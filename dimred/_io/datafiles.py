@@ -1,8 +1,8 @@
 """Reading and writing matrices as CSV, NPY and NPZ files, in batches so files larger than memory work.
 
 CSV files may have a header row (detected: a first row numbering the columns 0, 1, 2..., with text above a
-number, or with text that its column does not repeat beside numbers that count the columns or lie outside their
-values); the delimiter is sniffed. A first column with no name in the header holds row names (pandas'
+number, or with text that its column does not repeat; where the last row's numbers look like data, a warning
+says so); the delimiter is sniffed. A first column with no name in the header holds row names (pandas'
 ``to_csv`` and R's ``write.csv`` write one by default) and is left out. NPY files are memory-mapped; NPZ files
 must hold one array (or one called ``X``). Object arrays are refused without being unpickled.
 """
@@ -14,6 +14,7 @@ import csv
 import errno
 import io
 import os
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -122,41 +123,37 @@ def csv_layout(path: Path) -> CsvLayout:
     except csv.Error:
         delimiter = ","  # one column, or nothing to tell
     first, *following = csv.reader(lines[:_HEADER_SAMPLE_ROWS], delimiter=delimiter)
-    if not _is_header(first, following):
+    is_header, certain = _is_header(first, following)
+    if not is_header:
         return CsvLayout(delimiter, None)
+    if not certain:
+        warnings.warn(f"{path}: its first row is read as the columns' names (it holds text found nowhere else in "
+                      "its column, as a name is), though its numbers look like data; if it is a row of data (a "
+                      "class met once, a row name), give the file a header row", stacklevel=2)  # fmt: skip
     header = tuple(cell.strip() for cell in first)
     if len(header) > 1 and header[0] in ROW_INDEX_NAMES:
         return CsvLayout(delimiter, header[1:], row_index=True)
     return CsvLayout(delimiter, header)
 
 
-def _is_header(first: list[str], following: list[list[str]]) -> bool:
-    """Whether the first row names the columns: it numbers them 0, 1, 2... (as pandas names a DataFrame's columns
-    when it has no names), or holds text above a number, or text that its column never holds again (a column of
-    class names repeats them; a column's name appears once) beside numbers that count the columns up from any
-    start (1, 2, 3... or wavelengths 400, 401...) or do not look like data. A rare class or a row's name in a
-    headerless file's first row is text its column does not repeat too: there the row's numbers lie within their
-    columns' values, where a header's mostly do not."""
+def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool]:
+    """Whether the first row names the columns, and whether that is certain. It does where it numbers them 0, 1,
+    2... (as pandas names a DataFrame's columns when it has no names), or holds text above a number, or text that
+    its column never holds again (a column of class names repeats them; a column's name appears once). The last
+    is uncertain where the row's numbers lie within their columns' values: a header of time points or doses does
+    so, but so does a headerless file's first row whose class is met once, or whose row name is unique."""
     cells = [cell.strip() for cell in first]
     if len(cells) > 1 and cells == [str(column) for column in range(len(cells))]:
-        return True
+        return True, True
     unrepeated = False
     for column, cell in enumerate(cells):
         if _is_number(cell):
             continue
         below = [row[column].strip() for row in following if column < len(row)]
         if not below or _is_number(below[0]):
-            return True
+            return True, True
         unrepeated = unrepeated or cell not in below
-    return unrepeated and (_count_up(cells) or not _numbers_look_like_data(cells, following))
-
-
-def _count_up(cells: list[str]) -> bool:
-    """Whether the number cells, two or more, are whole numbers that grow by one from column to column."""
-    numbers = [(column, cell) for column, cell in enumerate(cells) if _is_number(cell)]
-    if len(numbers) < 2 or not all(cell.lstrip("-").isdigit() for _, cell in numbers):
-        return False
-    return len({int(cell) - column for column, cell in numbers}) == 1
+    return unrepeated, not (unrepeated and _numbers_look_like_data(cells, following))
 
 
 def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> bool:
