@@ -82,6 +82,23 @@ def test_evaluate_sets_aside_the_columns_the_run_set_aside_where_the_file_holds_
             assert ("knn_accuracy" in scores) == (source == path)
 
 
+def test_evaluate_carries_the_set_aside_column_its_settings_do_not_name(tmp_path):
+    """A headerless run that set aside a label (0) and a colour (1) column; the evaluation names the label only."""
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([np.repeat([0, 1], 30), rng.random(60), rng.random((60, 3))])
+    np.savetxt(tmp_path / "rows.csv", rows, delimiter=",", fmt="%.4f")
+    run = tmp_path / "run"
+    trained = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.csv'}", "--set",
+                     "dataset.label_column=0", "--set", "dataset.color_column=1", "--model", "pca", "--out",
+                     str(run))  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    result = invoke("evaluate", str(run), "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.csv'}",
+                    "--set", "dataset.label_column=0", "--out", str(tmp_path / "evaluated"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "evaluated" / "metrics.json").read_text())
+    assert scores["rmse"] == pytest.approx(json.loads((run / "metrics.json").read_text())["rmse"], rel=1e-6)
+
+
 def test_repeated_column_names_are_matched_by_position_only_where_the_header_is_the_trained_one(tmp_path):
     """With two columns called a, which is which cannot be told by name: the training file's own header (the
     same names in the same order) is read by position; any other is refused rather than guessed."""
