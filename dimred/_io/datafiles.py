@@ -1,7 +1,7 @@
 """Reading and writing matrices as CSV, NPY and NPZ files, in batches so files larger than memory work.
 
 CSV files may have a header row (detected: a first row numbering the columns 0, 1, 2..., with text above a
-number, or with text that its column does not repeat; where the last row's numbers look like data, a warning
+number, or with text that its column does not repeat; where that row's numbers look like data, a warning
 says so); the delimiter is sniffed. A first column with no name in the header holds row names (pandas'
 ``to_csv`` and R's ``write.csv`` write one by default) and is left out. NPY files are memory-mapped; NPZ files
 must hold one array (or one called ``X``). Object arrays are refused without being unpickled.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import functools
 import io
 import os
 import warnings
@@ -112,7 +113,17 @@ def _is_number(text: str) -> bool:
 
 
 def csv_layout(path: Path) -> CsvLayout:
-    """The delimiter and the header row (if any) of a CSV file."""
+    """The delimiter and the header row (if any) of a CSV file, sniffed once per version of the file in a process
+    (a command asks for it several times: the width, the rows, the columns by name), so a doubt about its header
+    is told once."""
+    with _reading(path):
+        status = path.stat()
+    return _sniffed_layout(path, status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
+    """``csv_layout`` for the file's version that its size and modification time tell apart."""
     with _reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         sample = handle.read(_SNIFF_BYTES)
     lines = [line for line in sample.splitlines() if line.strip()]
@@ -160,8 +171,10 @@ def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> boo
     """Whether most of the number cells of a first row lie within the range of their columns' values below."""
     inside = outside = 0
     for column, cell in enumerate(cells):
+        if not _is_number(cell):
+            continue
         below = [float(row[column]) for row in following if column < len(row) and _is_number(row[column])]
-        if not _is_number(cell) or not below:
+        if not below:
             continue
         if min(below) <= float(cell) <= max(below):
             inside += 1
