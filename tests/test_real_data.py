@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import dimred
 from dimred._api.pipeline import split_rows
 from dimred.cli import cli
-from dimred.plugin import Batch, Data, TrainingData, fuzzy_neighbour_graph, knn_graph
+from dimred.plugin import Batch, Data, TrainingData, UsageError, fuzzy_neighbour_graph, knn_graph
 from dimred.plugins.anndata_file import AnnDataFile
 from dimred.plugins.file import DataFile
 from dimred.plugins.neighbour_embedding import InfoNCETSNE, NeighbourEmbeddingAutoencoder, ParametricUMAP, _corrupt
@@ -51,6 +51,13 @@ def test_many_small_classes_still_hold_out_the_fraction(labels):
     for value in np.unique(labels):
         share = 0.1 * int((labels == value).sum())
         assert math.floor(share) <= int((labels[held] == value).sum()) <= math.ceil(share)
+
+
+@pytest.mark.parametrize("fraction, held_rows", [(1e-300, 1), (1e-12, 1), (0.0005, 2)])
+def test_a_fraction_is_rounded_up_to_whole_rows_before_too_few_are_refused(fraction, held_rows):
+    with pytest.raises(UsageError, match=f"leaves {3000 - held_rows} to train on and {held_rows} to test on"):
+        split_rows(3000, None, fraction, seed=0)
+    assert len(split_rows(3000, None, 0.001, seed=0)[1]) == 3
 
 
 def test_runs_report_held_out_metrics_and_record_the_split(tmp_path):

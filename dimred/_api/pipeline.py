@@ -144,7 +144,9 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
     shuffled = [rng.permutation(group) for group in groups]
     shares = fraction * np.array([len(group) for group in groups])
     counts = np.floor(shares).astype(int)
-    left_over = math.ceil(fraction * n_rows - 1e-9) - int(counts.sum())  # rounded up, as scikit-learn's split
+    # rounded up, as scikit-learn's split (the tolerance keeps 0.2 * 1795 at 359); any fraction holds out a row
+    held_count = max(math.ceil(fraction * n_rows - 1e-9), 1 if fraction else 0)
+    left_over = held_count - int(counts.sum())
     tie_breaks = np.random.default_rng([seed, 1]).random(len(groups))
     counts[np.lexsort((tie_breaks, counts - shares))[:left_over]] += 1
     held = np.sort(np.concatenate([group[:count] for group, count in zip(shuffled, counts, strict=True)]))
