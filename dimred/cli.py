@@ -369,17 +369,20 @@ def _transcode_command(decoding: bool) -> Any:
                   )  # fmt: skip
     @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
     @_DEVICE_OPTION
-    def command(model: str, source: str, destination: str, overwrite: bool, device: str, layer: str | None = None
-                ) -> None:  # fmt: skip
+    def command(model: str, source: str, destination: str, overwrite: bool, device: str, layer: str | None = None,
+                key: str | None = None) -> None:  # fmt: skip
         from dimred._api import transcode as transcode
 
-        run = transcode.decode_file if decoding else functools.partial(transcode.encode_file, layer=layer)
+        run = transcode.decode_file if decoding else functools.partial(transcode.encode_file, layer=layer, key=key)
         rows = run(model, source, destination, overwrite=overwrite, device=device,
                    progress=_RowProgress("decoding" if decoding else "encoding"))  # fmt: skip
         click.echo(f"{'decoded' if decoding else 'encoded'} {rows} rows into {destination}")
 
     if decoding:
         return command
+    command = click.option("--key", default=None, metavar="NAME",
+                           help="For an .h5ad SOURCE: the obsm key the codes go to (one the file holds is replaced "
+                           "only with --overwrite) [default: X_dimred].")(command)  # fmt: skip
     return click.option("--layer", default=None, metavar="NAME",
                         help="For an .h5ad SOURCE: the layer to encode, or X [default: what RUN was trained on]."
                         )(command)  # fmt: skip
@@ -388,7 +391,7 @@ def _transcode_command(decoding: bool) -> Any:
 cli.command(
     "encode",
     help="Write the codes of every row of SOURCE (.csv, .npy, .npz) to the --output file, in batches; an .h5ad "
-    "SOURCE's go into obsm['X_dimred'] of an .h5ad copy.",
+    "SOURCE's go into obsm['X_dimred'] (or --key) of an .h5ad copy.",
 )(_transcode_command(decoding=False))
 cli.command("decode", help="Write the reconstructions of the codes in SOURCE to the --output file, in batches.")(
     _transcode_command(decoding=True)

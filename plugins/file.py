@@ -74,6 +74,12 @@ class DataFile(Dataset):
                 what = "empty" if not text[missing[0]] else f"missing ('{text[missing[0]]}')"
                 raise DataError(f"{self.options.path}: the label of data row {missing[0] + 1} is {what}; every row "
                                 "needs one (not empty, NA or NaN)")  # fmt: skip
+            try:  # whole numbers exactly: as float64 those beyond 2**53 would merge into one class
+                return text.astype(np.int64)
+            except OverflowError:  # beyond int64: distinct as written
+                return text
+            except ValueError:
+                pass
             try:
                 values = text.astype(np.float64)
             except ValueError:

@@ -101,6 +101,8 @@ class KnnAccuracy(Metric):
         held_out = context.reference_codes is not None
         reference = context.reference_codes if held_out else context.codes
         reference_labels = np.asarray(context.reference_labels if held_out else context.labels)
+        if not _can_be_classified(np.asarray(context.labels), reference_labels, held_out):
+            return {"knn_accuracy": None}
         k = min(self.options.k, len(reference) - (0 if held_out else 1))
         distances = torch.cdist(context.codes, reference)
         if not held_out:
@@ -109,6 +111,18 @@ class KnnAccuracy(Metric):
         votes = reference_labels[nearest]
         predicted = [_majority(row) for row in votes]
         return {"knn_accuracy": float(np.mean(np.asarray(predicted) == np.asarray(context.labels)))}
+
+
+def _can_be_classified(labels: np.ndarray, reference_labels: np.ndarray, held_out: bool) -> bool:
+    """Whether the accuracy says anything: the reference rows hold two classes or more (of one, every vote is
+    right), and some scored row's class is among the others' (a row whose class no other row has, as where every
+    row is its own class, cannot be classified)."""
+    if len(np.unique(reference_labels)) < 2:
+        return False
+    if held_out:
+        return bool(np.isin(labels, reference_labels).any())
+    _values, counts = np.unique(labels, return_counts=True)
+    return bool((counts > 1).any())
 
 
 def _majority(votes: np.ndarray):

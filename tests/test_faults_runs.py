@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 import dimred
@@ -328,6 +329,52 @@ def test_a_failing_metric_is_named_and_skipped_and_the_model_is_kept(broken_metr
     assert "broken-metric" in metrics["failed_metrics"]
 
 
+def _metric_giving(value):
+    class Giving(Metric):
+        name = "giving"
+        description = "gives one value"
+
+        def compute(self, context):
+            return {"given": value() if callable(value) else value}
+
+    return Giving
+
+
+@pytest.mark.parametrize(
+    ("value", "reported"),
+    [(np.float32(1.5), 1.5), (np.int64(3), 3), (lambda: torch.tensor(0.25), 0.25), (np.array([1, 2]), [1, 2])],
+    ids=["numpy float", "numpy int", "torch number", "numpy array"],
+)
+def test_a_metric_giving_numpy_or_torch_numbers_is_reported_as_plain_numbers(register_in_process, tmp_path, value,
+                                                                             reported):  # fmt: skip
+    register_in_process(plugin_module("giving", register_metrics=lambda register: register(_metric_giving(value))))
+    result = invoke(*QUICK, "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["given"] == reported
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (float("nan"), "given = nan, not a finite number"),
+        (np.float64("inf"), "given = inf, not a finite number"),
+        (object(), "given = a object; a metric gives numbers"),
+    ],
+    ids=["NaN", "inf", "object"],
+)
+def test_a_metric_giving_nan_or_what_json_cannot_hold_fails_by_name(register_in_process, tmp_path, value, message):
+    register_in_process(plugin_module("giving", register_metrics=lambda register: register(_metric_giving(value))))
+    out = tmp_path / "run"
+    result = invoke(*QUICK, "--out", str(out))
+    assert result.exit_code == 1, result.output
+    assert "metric 'giving'" in error_lines(result)[0]
+    assert message in error_lines(result)[0]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "given" not in metrics
+    assert "giving" in metrics["failed_metrics"]
+    assert (out / "model.safetensors").exists()
+
+
 def test_a_failing_reporter_does_not_stop_the_reporters_after_it(broken, tmp_path):
     out = tmp_path / "run"
     with pytest.warns(UserWarning, match="reporter 'broken-reporter'"):
@@ -367,6 +414,25 @@ def test_compare_names_a_model_that_refuses_the_data_and_compares_the_others(tmp
     assert not (tmp_path / "none").exists()
 
 
+def test_compare_where_every_model_fails_writes_no_results_and_says_why_once(broken, tmp_path):
+    rows = np.random.default_rng(0).random((40, 3))
+    rows[5, 1] = np.nan
+    np.save(tmp_path / "nan.npy", rows)
+    base = ["compare", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'nan.npy'}"]
+    result = CliRunner().invoke(cli, [*base, "--model", "pca", "--model", "mlp-ae", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 1, result.output
+    assert error_lines(result) == [f"Error: the data of dataset 'file' ({tmp_path / 'nan.npy'}) has NaN at row 5, "
+                                   "column 1 (counting from 0)"]  # fmt: skip
+    assert not (tmp_path / "a").exists()
+    unlike = ["--set", "dataset.n_samples=200", "--model", "fails-to-build", "--model", "tsne", "--set",
+              "dataset.n_samples=20", "--out", str(tmp_path / "b")]  # fmt: skip
+    result = CliRunner().invoke(cli, ["compare", "--dataset", "swissroll", *unlike])
+    assert result.exit_code == 1, result.output
+    assert error_lines(result)[0].startswith("Error: every model failed: fails-to-build: seed 0: ")
+    assert "; tsne: seed 0: " in error_lines(result)[0]
+    assert not (tmp_path / "b").exists()
+
+
 # -- degenerate data and numbers beyond the dtype -----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("rows", "extra", "expected"),
@@ -399,7 +465,11 @@ def test_a_value_beyond_float32_is_named_by_row_and_column(tmp_path):
     assert "row 7, column 2" in error_lines(result)[0]
     assert "float32" in error_lines(result)[0]
     assert not (tmp_path / "f32").exists()
-    assert invoke(*base, "--dtype", "float64", "--scaler", "standard", "--out", str(tmp_path / "f64")).exit_code == 0
+    # float64 holds the value, but no model file could hold the scaling of a column that varies by 1e38
+    result = invoke(*base, "--dtype", "float64", "--scaler", "standard", "--out", str(tmp_path / "f64"))
+    assert result.exit_code == 1, result.output
+    assert "column 2 (counting from 0) of the data varies by 1.581e+38" in error_lines(result)[0]
+    assert not (tmp_path / "f64").exists()
 
 
 def test_encoding_values_beyond_float32_fails_without_writing(tmp_path):

@@ -101,3 +101,34 @@ def test_a_plugin_failing_inside_a_run_gives_one_message_naming_it(register_in_p
     result = CliRunner().invoke(cli, ["run", "--dataset", "unreadable", "--model", "mlp-ae"])
     assert result.exit_code == 1
     assert result.output.strip() == "Error: dataset 'unreadable' failed to load its data: disk on fire"
+
+
+class ListsOfRows(Dataset):
+    """A plugin that hands over Python lists, as a quick one would."""
+
+    name = "lists"
+    description = "600 rows, colours and labels as lists"
+
+    @dataclass(frozen=True)
+    class Options:
+        mixed_labels: bool = option(False, "label a row by name, the rest by number, in an object array")
+
+    def load(self, seed):
+        X = np.random.default_rng(seed).normal(size=(600, 4))
+        labels = [int(value > 0) for value in X[:, 0]]
+        if self.options.mixed_labels:  # an object array keeps them apart (a list becomes text)
+            labels = np.array(labels, dtype=object)
+            labels[7] = "positive"
+        return Data(X=X.tolist(), color=list(X[:, 1]), labels=labels)
+
+
+def test_a_dataset_giving_lists_is_split_and_scored_and_mixed_labels_are_named(register_in_process, tmp_path):
+    register_in_process(plugin_module("lists_plugin", register_datasets=lambda register: register(ListsOfRows)))
+    base = ["run", "--dataset", "lists", "--model", "pca", "--reporter", "metrics-table"]
+    result = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["holdout.rows"] == 60
+    result = CliRunner().invoke(cli, [*base, "--set", "dataset.mixed_labels=true", "--out", str(tmp_path / "mixed")])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: dataset 'lists' failed to load its data: labels mix names and numbers")
+    assert "row 7 'positive'" in result.output

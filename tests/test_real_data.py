@@ -53,7 +53,7 @@ def test_many_small_classes_still_hold_out_the_fraction(labels):
         assert math.floor(share) <= int((labels[held] == value).sum()) <= math.ceil(share)
 
 
-@pytest.mark.parametrize("fraction, held_rows", [(1e-300, 1), (1e-12, 1), (0.0005, 2)])
+@pytest.mark.parametrize(("fraction", "held_rows"), [(1e-300, 1), (1e-12, 1), (0.0005, 2)])
 def test_a_fraction_is_rounded_up_to_whole_rows_before_too_few_are_refused(fraction, held_rows):
     with pytest.raises(UsageError, match=f"leaves {3000 - held_rows} to train on and {held_rows} to test on"):
         split_rows(3000, None, fraction, seed=0)
@@ -92,6 +92,28 @@ def test_held_out_knn_accuracy_matches_scikit_learn():
     classifier = KNeighborsClassifier(5).fit(reducer_codes, digits.labels[train])
     expected = classifier.score(pca.transform(scaler.transform(digits.X[held])) * signs, digits.labels[held])
     assert result.metrics["holdout.knn_accuracy"] == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("labels", "reference_labels", "expected"),
+    [
+        (np.zeros(40), None, None),  # one class: every vote right by construction
+        (np.arange(40), None, None),  # every row its own class: none can be classified
+        (np.repeat([0, 1], 20), None, 1.0),
+        (np.repeat([0, 1], 20), np.zeros(40), None),  # held out, trained on one class
+        (np.repeat([5, 6], 20), np.repeat([0, 1], 20), None),  # held out, of classes training never saw
+        (np.repeat([0, 6], 20), np.repeat([0, 1], 20), 0.5),  # half of them seen: the others count as wrong
+    ],
+)
+def test_knn_accuracy_is_not_available_where_it_would_mean_nothing(labels, reference_labels, expected):
+    from dimred.plugin import MetricContext
+    from dimred.plugins.metrics import KnnAccuracy
+
+    codes = torch.tensor(np.repeat([[0.0, 0.0], [10.0, 10.0]], 20, axis=0)) + torch.rand(40, 2)
+    X = torch.zeros(40, 3)
+    held = reference_labels is not None
+    context = MetricContext(X, codes, None, X, None, 5, 0, labels, codes.clone() if held else None, reference_labels)
+    assert KnnAccuracy().compute(context) == {"knn_accuracy": expected}
 
 
 @pytest.mark.parametrize(
@@ -178,6 +200,16 @@ def test_whole_number_labels_beyond_int64_stay_distinct_classes(tmp_path):
     np.savetxt(tmp_path / "small.csv", rows[rows[:, 2] == 3.0], delimiter=",", header="a,b,kind", comments="")
     small = DataFile(DataFile.Options(path=str(tmp_path / "small.csv"), label_column="kind")).load(0).labels
     assert small.dtype == np.int64
+
+
+@pytest.mark.parametrize("classes", [[2**53, 2**53 + 1], [2**62, 2**62 + 1], [10**30, 10**30 + 1]])
+def test_whole_number_labels_written_as_text_stay_as_many_classes_as_written(tmp_path, classes):
+    """float64 holds 2**53 and 2**53 + 1 as one number: the classes of a CSV column are read exactly."""
+    lines = ["a,b,kind", *(f"{row * 0.1},{row * 0.2},{classes[row % 2]}" for row in range(20))]
+    (tmp_path / "big.csv").write_text("\n".join(lines) + "\n")
+    labels = DataFile(DataFile.Options(path=str(tmp_path / "big.csv"), label_column="kind")).load(0).labels
+    assert len(np.unique(labels)) == 2
+    assert [str(label) for label in labels[:2]] == [str(value) for value in classes]
 
 
 @pytest.mark.parametrize("header", ["a,b,c,species", "0,1,2,species", None])
@@ -528,6 +560,21 @@ def test_an_h5ad_file_round_trips_through_run_and_encode(tmp_path):
     np.testing.assert_allclose(written.obsm["X_dimred"], dimred.load(tmp_path / "ae").transform(X.astype(np.float64)),
                                rtol=1e-5, atol=1e-6)  # fmt: skip
     assert list(written.obs["cell_type"]) == list(obs["cell_type"])
+    # codes already in the file stay unless replaced on purpose; another model's go under another key
+    again = invoke("encode", str(out), str(tmp_path / "out.h5ad"), "-o", str(tmp_path / "again.h5ad"))
+    assert again.exit_code == 2
+    assert again.output.strip() == (f"Error: {tmp_path / 'out.h5ad'} already holds obsm['X_dimred']; name another key "
+                                    "with --key, or pass --overwrite to replace it in the copy")  # fmt: skip
+    assert not (tmp_path / "again.h5ad").exists()
+    assert invoke("encode", str(out), str(tmp_path / "out.h5ad"), "-o", str(tmp_path / "again.h5ad"), "--key",
+                  "X_pca").exit_code == 0  # fmt: skip
+    both = anndata.read_h5ad(tmp_path / "again.h5ad")
+    np.testing.assert_array_equal(both.obsm["X_dimred"], written.obsm["X_dimred"])
+    np.testing.assert_allclose(both.obsm["X_pca"], dimred.load(out).transform(X.astype(np.float64)), rtol=1e-5)
+    replaced = invoke("encode", str(out), str(tmp_path / "out.h5ad"), "-o", str(tmp_path / "replaced.h5ad"),
+                      "--overwrite")  # fmt: skip
+    assert replaced.exit_code == 0, replaced.output
+    np.testing.assert_allclose(anndata.read_h5ad(tmp_path / "replaced.h5ad").obsm["X_dimred"], both.obsm["X_pca"])
     bad = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--set",
                  "dataset.label_key=celltype", "--model", "pca")  # fmt: skip
     assert bad.exit_code == 2

@@ -101,6 +101,76 @@ def test_set_params_reaches_the_model_plugin(roll):
     assert reducer.model_options_["hidden"] == [16]
 
 
+def test_a_loaded_or_cloned_model_hears_n_components_and_a_disagreeing_model_option_is_refused(roll, tmp_path):
+    loaded = dimred.load(Reducer(**QUICK).fit(roll).save(tmp_path / "two.safetensors"))
+    assert clone(loaded).set_params(n_components=3).fit_transform(roll).shape == (400, 3)
+    with pytest.raises(dimred.UsageError, match="n_components=2 and model_options' n_components=3 disagree"):
+        Reducer(**QUICK, model_options={"n_components": 3}).fit(roll)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"model_options": [1, 2]}, "model_options must map the model's option names"),
+        ({"loss_options": ["mse"]}, "loss_options must map loss names"),
+        ({"loss_options": {"mse": 1}}, r"loss_options\['mse'\] must map the loss's option names"),
+    ],
+)
+def test_options_that_are_not_mappings_are_refused_by_name(roll, parameters, message):
+    with pytest.raises(dimred.UsageError, match=message):
+        Reducer(**QUICK, **parameters).fit(roll)
+
+
+def test_numpy_numbers_are_parameters_as_scikit_learn_searches_hand_them_over(roll):
+    """np.arange(2, 5) in a grid search gives np.int64 values, np.float32 learning rates come from arrays."""
+    numbers = {"n_components": np.int64(3), "steps": np.int64(20), "lr": np.float32(0.01), "random_state": np.int64(0)}
+    reducer = Reducer(**{**QUICK, **numbers}).fit(roll)
+    assert reducer.transform(roll).shape == (400, 3)
+    assert type(reducer.fitted_.settings.seed) is int
+    assert type(reducer.fitted_.settings.lr) is float
+
+
+def test_codes_far_outside_the_training_codes_give_an_error_not_infinite_rows(roll):
+    """PCA's reconstructions of codes near float64's limit are finite until the scaling is undone."""
+    with pytest.raises(dimred.DimredError, match="reconstructions are not finite"):
+        Reducer(model="pca").fit(roll).inverse_transform(np.full((2, 2), 1e308))
+    with pytest.raises(dimred.DimredError, match=r"Z, the codes, has 1e\+300 at row 0, column 0"):
+        Reducer(**QUICK).fit(roll).inverse_transform(np.full((1, 2), 1e300))
+
+
+@pytest.mark.parametrize(
+    ("provenance", "message"),
+    [({"scaler": "standard"}, "'scaler' is a field of the model file's own metadata"),
+     ({"model": "mlp-ae"}, "'model' is a field"), ({"note": float("nan")}, "provenance note=nan is not"),
+     ({"when": object()}, "provenance when=<object")],
+)  # fmt: skip
+def test_provenance_cannot_replace_the_model_files_own_fields_or_hold_what_json_cannot(roll, tmp_path, provenance,
+                                                                                      message):  # fmt: skip
+    reducer = Reducer(model="pca").fit(roll)
+    with pytest.raises(dimred.UsageError, match=message):
+        reducer.save(tmp_path / "m.safetensors", **provenance)
+    assert not (tmp_path / "m.safetensors").exists()
+    path = reducer.save(tmp_path / "m.safetensors", path="runs/a", seed=np.int64(3), dataset="roll")
+    assert dimred.load(path).fitted_.scaler.kind == "minmax"
+
+
+def test_files_and_evaluations_refuse_an_unfitted_reducer_and_batches_of_no_rows(roll, tmp_path):
+    np.save(tmp_path / "rows.npy", roll)
+    with pytest.raises(NotFittedError):
+        dimred.encode_file(Reducer(), tmp_path / "rows.npy", tmp_path / "codes.npy")
+    with pytest.raises(NotFittedError):
+        dimred.evaluate(Reducer(), "swissroll", out=None)
+    with pytest.raises(dimred.UsageError, match="batch_rows must be a whole number of rows from 1, got 0"):
+        dimred.encode_file(Reducer(**QUICK).fit(roll), tmp_path / "rows.npy", tmp_path / "codes.npy", batch_rows=0)
+    assert not (tmp_path / "codes.npy").exists()
+
+
+def test_loading_onto_an_unknown_device_blames_the_device_not_the_file(fitted, tmp_path):
+    path = fitted.save(tmp_path / "m.safetensors")
+    with pytest.raises(dimred.UsageError, match=r"^unknown device 'tpu'; choose from: auto, cpu, cuda, mps$"):
+        dimred.load(path, device="tpu")
+
+
 def test_feature_names_come_from_a_data_frame(roll, tmp_path):
     frame = pd.DataFrame(roll, columns=["width", "height", "depth"])
     reducer = Reducer(**QUICK).fit(frame)

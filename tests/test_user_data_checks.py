@@ -60,6 +60,24 @@ def test_evaluate_picks_the_trained_columns_by_name_in_any_order(tmp_path):
     assert not (tmp_path / "lacking").exists()
 
 
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [(2, "2 rows are too few to score a model on; give at least 3"),
+     (60, "all 60 rows of the data are the same point: there is no structure to score")],
+)  # fmt: skip
+def test_evaluate_refuses_data_that_every_score_would_call_perfect_as_run_does(tmp_path, rows, message):
+    trained = labelled_csv(tmp_path / "train.csv", ["a", "b", "c", "d"])
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={trained}", "--model", "pca", "--reporter",
+                  "metrics-table", "--out", str(tmp_path / "run")).exit_code == 0  # fmt: skip
+    np.savetxt(tmp_path / "few.csv", np.ones((rows, 4)) if rows > 2 else np.eye(2, 4), delimiter=",",
+               header="a,b,c,d", comments="")  # fmt: skip
+    result = invoke("evaluate", str(tmp_path / "run"), "--dataset", "file", "--set",
+                    f"dataset.path={tmp_path / 'few.csv'}", "--out", str(tmp_path / "scores"))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"Error: {message}"
+    assert not (tmp_path / "scores").exists()
+
+
 def test_evaluate_sets_aside_the_columns_the_run_set_aside_where_the_file_holds_them(tmp_path):
     """By name in a file with a header, by index in one without; a file of the features alone evaluates as it is."""
     named = labelled_csv(tmp_path / "named.csv", ["species", "a", "b", "c", "d"])
@@ -97,6 +115,24 @@ def test_evaluate_carries_the_set_aside_column_its_settings_do_not_name(tmp_path
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "evaluated" / "metrics.json").read_text())
     assert scores["rmse"] == pytest.approx(json.loads((run / "metrics.json").read_text())["rmse"], rel=1e-6)
+
+
+def test_evaluate_finds_a_label_column_given_by_index_in_a_file_of_another_column_order(tmp_path):
+    """The run named the label column by its index (4); the evaluated file holds the same columns in another
+    order, so that index is a feature there: the one column that is not a trained feature is the label."""
+    trained = labelled_csv(tmp_path / "train.csv", ["a", "b", "c", "d", "species"])
+    reordered = labelled_csv(tmp_path / "reordered.csv", ["species", "d", "c", "b", "a"])
+    run = tmp_path / "run"
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={trained}", "--set", "dataset.label_column=4",
+                  "--model", "pca", "--out", str(run)).exit_code == 0  # fmt: skip
+    scores = []
+    for path in (trained, reordered):
+        result = invoke("evaluate", str(run), "--dataset", "file", "--set", f"dataset.path={path}", "--out",
+                        str(tmp_path / path.stem))  # fmt: skip
+        assert result.exit_code == 0, result.output
+        scores.append(json.loads((tmp_path / path.stem / "metrics.json").read_text()))
+    assert scores[0]["knn_accuracy"] == scores[1]["knn_accuracy"] == 1.0
+    assert scores[0]["rmse"] == pytest.approx(scores[1]["rmse"], rel=1e-6)
 
 
 def test_repeated_column_names_are_matched_by_position_only_where_the_header_is_the_trained_one(tmp_path):
@@ -194,19 +230,30 @@ def test_three_held_out_rows_are_scored_with_the_smaller_k_shown(tmp_path):
     assert row.endswith(f"{metrics['holdout.trustworthiness']:.4f} (k=1)")
 
 
-def test_values_further_apart_than_float32_holds_are_refused_naming_the_column(tmp_path):
+@pytest.mark.parametrize(
+    ("low", "high", "message"),
+    [
+        (-3e38, 3e38, "varies by 6e+38 around -3e+38"),  # each within float32's range, their difference not
+        (0.0, 1e-35, "varies by 1e-35 around 0"),  # scaling it would take a factor of 1e35
+        (1e31, 1e31 + 1e25, "around 1e+31"),  # a spread float32 keeps, around a value too far from 0
+    ],
+)
+def test_a_column_whose_scaling_a_model_file_cannot_hold_is_refused_naming_it(tmp_path, low, high, message):
+    """Training used to accept these and save a model file that loading refused as not fitted on data."""
     X = np.random.default_rng(0).random((50, 3))
-    X[7, 1], X[9, 1] = 3e38, -3e38  # each within float32's range, their difference not
+    X[:, 1] = low
+    X[9, 1] = high
     np.save(tmp_path / "wide.npy", X)
-    base = ["run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'wide.npy'}", "--model", "mlp-ae",
-            "--steps", "5", "--reporter", "metrics-table"]  # fmt: skip
-    result = invoke(*base, "--out", str(tmp_path / "run"))
-    assert result.exit_code == 1, result.output
-    assert result.output.count("Error:") == 1
-    assert "column 1 (counting from 0) of the data spans -3e+38 to 3e+38" in result.output
-    assert "--dtype float64" in result.output
-    assert not (tmp_path / "run").exists()
-    assert invoke(*base, "--dtype", "float64", "--out", str(tmp_path / "f64")).exit_code == 0
+    for dtype in ("float32", "float64"):
+        result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'wide.npy'}", "--model",
+                        "mlp-ae", "--steps", "5", "--reporter", "metrics-table", "--dtype", dtype, "--out",
+                        str(tmp_path / dtype))  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert result.output.count("Error:") == 1
+        assert "column 1 (counting from 0) of the data varies by" in result.output
+        assert message in result.output
+        assert "rescale the data" in result.output
+        assert not (tmp_path / dtype).exists()
 
 
 def test_a_method_that_cannot_map_new_rows_holds_none_out_by_default(tmp_path):
@@ -285,6 +332,32 @@ def test_codes_that_encode_wrote_decode_with_a_model_of_named_columns(tmp_path):
     result = invoke("encode", str(tmp_path / "run"), str(lacking), "-o", str(tmp_path / "lacking_codes.csv"))
     assert result.exit_code == 1
     assert "lacks 1 of the 4 columns the model was trained on (first: c)" in result.output
+
+
+def test_decode_reads_codes_by_the_names_encode_gave_them_in_any_order(tmp_path):
+    """A codes file whose columns were reordered (or got a row number beside them) decodes as written; one that
+    names other columns is read by position, as before."""
+    trained = labelled_csv(tmp_path / "train.csv", ["a", "b", "c", "d", "species"])
+    assert run_labelled(trained, "--model", "pca", "--reporter", "metrics-table", "--out",
+                        str(tmp_path / "run")).exit_code == 0  # fmt: skip
+    assert invoke("encode", str(tmp_path / "run"), str(trained), "-o", str(tmp_path / "codes.csv")).exit_code == 0
+    codes = np.loadtxt(tmp_path / "codes.csv", delimiter=",", skiprows=1)
+    rows = [f"{row},{second},{first}" for row, (first, second) in enumerate(codes)]
+    (tmp_path / "swapped.csv").write_text("\n".join(["row,code_1,code_0", *rows]) + "\n")
+    (tmp_path / "unnamed.csv").write_text("\n".join(["x,y", *(f"{a},{b}" for a, b in codes)]) + "\n")
+    outputs = {}
+    for name in ("codes", "swapped", "unnamed"):
+        result = invoke(
+            "decode", str(tmp_path / "run"), str(tmp_path / f"{name}.csv"), "-o", str(tmp_path / f"{name}_back.csv")
+        )
+        assert result.exit_code == 0, result.output
+        outputs[name] = (tmp_path / f"{name}_back.csv").read_text()
+    assert outputs["swapped"] == outputs["codes"] == outputs["unnamed"]
+    (tmp_path / "half.csv").write_text("\n".join(["code_1", *(str(b) for _a, b in codes)]) + "\n")
+    result = invoke("decode", str(tmp_path / "run"), str(tmp_path / "half.csv"), "-o", str(tmp_path / "half_back.csv"))
+    assert result.exit_code == 1
+    assert "lacks 1 of the 2 codes" in result.output
+    assert not (tmp_path / "half_back.csv").exists()
 
 
 def test_a_pandas_csv_with_its_index_trains_encodes_and_decodes_with_headers_pandas_reads(tmp_path):

@@ -171,22 +171,21 @@ def compare(
         check_claimable(directory, overwrite=overwrite, resume=False)
     say = echo or (lambda _text: None)
     comparison = Comparison(dataset)
-    refusals: list[UsageError] = []
+    errors: dict[str, DimredError] = {}
     for model in dict.fromkeys(models):
         for seed in range(seeds):
             say(f"{model}, seed {seed}...")
             try:
                 result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=[], **run_options)
             except DimredError as error:  # this model failed: the others are still compared
-                if isinstance(error, UsageError):
-                    refusals.append(error)
+                errors[model] = error
                 comparison.failed[model] = f"seed {seed}: {error}{_where_options_go(error)}"
                 comparison.runs.pop(model, None)
                 say(f"{model} failed: {comparison.failed[model]}")
                 break
             comparison.runs.setdefault(model, []).append(result)
-    if len(refusals) == len(comparison.failed) == len(dict.fromkeys(models)):
-        raise refusals[0]  # every model refused the settings: nothing is worth comparing
+    if len(errors) == len(dict.fromkeys(models)):  # nothing compared: no results folder
+        _raise_for_all(errors, comparison.failed)
     if directory is not None:
         with claimed_directory(directory, overwrite=overwrite):
             _write(comparison, directory)
@@ -195,6 +194,18 @@ def compare(
                 _keep_models(comparison, directory / MODELS_FOLDER, say)
         comparison.path = directory
     return comparison
+
+
+def _raise_for_all(errors: Mapping[str, DimredError], failed: Mapping[str, str]) -> None:
+    """The error of a comparison in which every model failed (``failed`` says how, with the seed): the usage
+    error where every model refused the settings or data, the one error where all failed alike (a file that
+    cannot be read), else one naming how each failed."""
+    refusals = [error for error in errors.values() if isinstance(error, UsageError)]
+    if len(refusals) == len(errors):
+        raise refusals[0]
+    if len({str(error) for error in errors.values()}) == 1:
+        raise next(iter(errors.values()))
+    raise DimredError("every model failed: " + "; ".join(f"{model}: {how}" for model, how in failed.items()))
 
 
 def _where_options_go(error: DimredError) -> str:

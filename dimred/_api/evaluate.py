@@ -70,11 +70,12 @@ def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reduce
     return X
 
 
-def _carried_columns(model: object, dataset_settings: Mapping[str, Any], n_features: int) -> dict[str, str]:
+def _carried_columns(model: object, dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
     """The label and colour columns a ``file`` run set aside, where the evaluated file holds them as its training
     file did (as ``dimred encode`` skips them): by name where its header has the name, by index where it has
-    exactly that many columns more than the model's features; {} where it does not. A column the evaluation's
-    settings name themselves is left to them."""
+    exactly that many columns more than the model's features and, in a file whose header names the trained
+    features, that index is not one of them (the one column left over in a file of another order); {} where it
+    does not. A column the evaluation's settings name themselves is left to them."""
     recorded = trained_set_aside_columns(model)
     path = Path(str(dataset_settings.get("path", "")))
     if not recorded or not path.is_file():
@@ -84,10 +85,18 @@ def _carried_columns(model: object, dataset_settings: Mapping[str, Any], n_featu
         width = column_count(path)
     except DimredError:
         return {}  # the data set names what is wrong with the file
-    names, fits = header or (), width == n_features + len(recorded)
-    if not all(spec in names or (spec.isdigit() and fits) for spec in recorded.values()):
-        return {}
-    return {option: spec for option, spec in recorded.items() if option not in dataset_settings}
+    names, fits = [str(name) for name in header or ()], width == reducer.n_features_in_ + len(recorded)
+    features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
+    left_over = [name for name in names if name not in features] if features and names else None
+    carried = {}
+    for option, spec in recorded.items():
+        if spec in names or (spec.isdigit() and fits and (left_over is None or names[int(spec)] in left_over)):
+            carried[option] = spec
+        elif spec.isdigit() and fits and left_over is not None and len(left_over) == len(recorded) == 1:
+            carried[option] = left_over[0]
+        else:
+            return {}
+    return {option: spec for option, spec in carried.items() if option not in dataset_settings}
 
 
 def evaluate(
@@ -121,18 +130,20 @@ def evaluate(
     dataset_settings |= {"layer": layer} if layer else {}
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
-    from dimred._api.reducer import load  # scikit-learn comes with it: imported only when needed
+    from dimred._api.reducer import fitted  # scikit-learn comes with it: imported only when needed
 
-    reducer = load(model, device=device) if isinstance(model, str | Path) else model
+    reducer = fitted(model, device)
     if dataset == "file":
-        dataset_settings = _carried_columns(model, dataset_settings, reducer.n_features_in_) | dataset_settings
+        dataset_settings = _carried_columns(model, dataset_settings, reducer) | dataset_settings
     source = instantiate("dataset", dataset, dataset_settings)
     directory = _evaluation_directory(model, dataset, out)
     if directory is not None:
         _check_not_the_run(directory, model)
         check_claimable(directory, overwrite=overwrite, resume=False)
     data, X_raw = pipeline.load_data(source, seed)
-    X_device = reducer.to_tensor(_trained_columns(X_raw, data.feature_names, reducer, pipeline.data_name(source)))
+    X_trained = _trained_columns(X_raw, data.feature_names, reducer, pipeline.data_name(source))
+    pipeline.check_scorable(X_trained)
+    X_device = reducer.to_tensor(X_trained)
     scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_
     X = scaler.transform(X_device)
     codes = evaluation.encode(reducer.module_, X)

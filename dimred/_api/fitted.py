@@ -48,16 +48,16 @@ class FittedModel:
     def n_components(self) -> int:
         return int(evaluation.encode(self.module, self.scaler.offset.unsqueeze(0)).shape[1])
 
-    def save(self, path: Path, **provenance: Any) -> None:
+    def save(self, path: Path, /, **provenance: Any) -> None:
         """Write the model file (safetensors plus JSON metadata); ``provenance`` adds fields such as the dataset."""
         write_bytes(path, self.to_bytes(path, **provenance))
 
-    def to_bytes(self, name: str | Path = "(in memory)", **provenance: Any) -> bytes:
+    def to_bytes(self, name: str | Path = "(in memory)", /, **provenance: Any) -> bytes:
         """The model file's bytes, as ``save`` writes them (``name`` is where they go, for messages)."""
         training = self.settings.record() | {"random_state": self.settings.seed}  # random_state: files before 0.2
         description = modelfile.describe_model(
             self.model, self.model_options, self.loss, self.loss_options, self.n_features, self.n_components,
-            self.feature_names, self.settings.dtype, training, **provenance,
+            self.feature_names, self.settings.dtype, training, **modelfile.check_provenance(provenance),
         )  # fmt: skip
         return modelfile.model_bytes(self.module, self.scaler, description, name)
 
@@ -65,8 +65,10 @@ class FittedModel:
         """This model as a fitted ``dimred.Reducer`` (``parameters`` override the estimator's parameters)."""
         from dimred._api.reducer import Reducer  # scikit-learn takes most of a second to import
 
+        # the size of the codes as the estimator's own parameter only, so that set_params(n_components=5) is heard
+        options = {name: value for name, value in self.model_options.items() if name != "n_components"}
         reducer = Reducer(model=self.model, n_components=self.model_options.get("n_components"),
-                          model_options=self.model_options, loss=self.loss, loss_options=self.loss_options)  # fmt: skip
+                          model_options=options, loss=self.loss, loss_options=self.loss_options)  # fmt: skip
         # every training setting the estimator takes as a parameter, under its own name (the seed: random_state)
         settings = self.settings.record() | {"random_state": self.settings.seed}
         reducer.set_params(**{name: value for name, value in settings.items() if name in reducer.get_params()})
@@ -89,13 +91,13 @@ def read_fitted(source: str | Path | bytes, device: str, name: str = "(in memory
     stands for them in messages). Only tensors and JSON metadata are read, and everything is checked before it
     is used: the metadata (``modelfile.check_model_file``), then the network it describes against the tensors,
     before that network is built for real."""
+    torch_device = resolve_device(device)  # a bad device is the caller's, not the file's
     if isinstance(source, bytes):
         model_file = modelfile.read_model_bytes(source, name)
     else:
         model_file = modelfile.read_model_file(source)
     metadata = model_file.metadata
     settings, plugin = _settings_and_plugin(model_file, device)
-    torch_device = resolve_device(device)
     module = modelfile.restore_module(model_file, _build_network(model_file, plugin), torch_device)
     dtype = next(iter(module.state_dict().values())).dtype  # a fitted PCA's module has buffers only
     scaler = modelfile.restore_scaler(model_file, model_file.n_features, torch_device, dtype)

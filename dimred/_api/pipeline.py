@@ -110,15 +110,19 @@ MIN_ROWS = 3  # below this a neighbourhood has no other member to compare, and e
 
 def check_fittable(X: np.ndarray, model: Model | EstimatorModel) -> None:
     """Refuse data that no model can reduce meaningfully, before anything is trained or written."""
-    n_rows, n_features = X.shape
-    if n_rows < MIN_ROWS:
-        raise UsageError(f"{n_rows} rows are too few to train and score a model on; give at least {MIN_ROWS}")
     n_components = getattr(model.options, "n_components", None)
-    if isinstance(n_components, int) and n_components > n_features:
-        raise UsageError(f"model '{model.name}' would make {n_components} components from {n_features} columns: a "
-                         f"reduction needs n_components at most {n_features} (set model.n_components)")  # fmt: skip
+    if isinstance(n_components, int) and n_components > X.shape[1] and len(X) >= MIN_ROWS:
+        raise UsageError(f"model '{model.name}' would make {n_components} components from {X.shape[1]} columns: a "
+                         f"reduction needs n_components at most {X.shape[1]} (set model.n_components)")  # fmt: skip
+    check_scorable(X, "train and score a model on", "reduce")
+
+
+def check_scorable(X: np.ndarray, doing: str = "score a model on", what: str = "score") -> None:
+    """Refuse data on which every neighbourhood score is trivially perfect: too few rows, or all one point."""
+    if len(X) < MIN_ROWS:
+        raise UsageError(f"{len(X)} rows are too few to {doing}; give at least {MIN_ROWS}")
     if not np.any(X.max(axis=0) > X.min(axis=0)):
-        raise UsageError(f"all {n_rows} rows of the data are the same point: there is no structure to reduce")
+        raise UsageError(f"all {len(X)} rows of the data are the same point: there is no structure to {what}")
 
 
 def holdout_fraction(requested: float | None, n_rows: int, maps_new_rows: bool = True) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ``transform`` gives the codes, ``inverse_transform`` the reconstructions, both in eval mode and in the
     units of the input (the scaler fitted on the training data is applied and undone). The parameters mirror
     ``dimred run``'s options; ``model_options`` are the model plugin's own (``n_components`` is passed to the
-    model when it declares that option). ``loss`` is a loss or a weighted sum (``"mse+geodesic:10"``; default:
-    the model's own) and ``loss_options`` maps a loss name to its options. ``random_state`` is the seed, as
+    model when it declares that option; ``model_options`` may repeat it only with the same value). ``loss`` is
+    a loss or a weighted sum (``"mse+geodesic:10"``; default: the model's own) and ``loss_options`` maps a loss
+    name to its options. ``random_state`` is the seed, as
     ``dimred.run``'s ``seed`` (None draws one); ``callbacks`` are added to the default ones (``"no-NAME"``
     removes one). ``get_feature_names_out`` names the codes ``reducer0``, ``reducer1``, ... as scikit-learn's own
     decompositions do, so ``set_output(transform="pandas")`` and ``ColumnTransformer`` work.
@@ -87,11 +89,21 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.callbacks = callbacks
 
     def _model_plugin(self) -> Model:
-        values = dict(self.model_options or {})
+        values = dict(_options_mapping(self.model_options, "model_options", "the model's option names"))
         declared = {field.name for field in dataclasses.fields(get_registry().get("model", self.model).cls.Options)}
         if self.n_components is not None and "n_components" in declared:
-            values.setdefault("n_components", self.n_components)
+            given = values.setdefault("n_components", self.n_components)
+            if given != self.n_components:
+                raise UsageError(f"n_components={self.n_components!r} and model_options' n_components={given!r} "
+                                 "disagree; give the size of the codes once, as n_components")  # fmt: skip
         return instantiate("model", self.model, values)
+
+    def _loss_options(self) -> dict[str, Mapping[str, Any]] | None:
+        if self.loss_options is None:
+            return None
+        by_loss = _options_mapping(self.loss_options, "loss_options", "loss names")
+        return {name: _options_mapping(values, f"loss_options[{name!r}]", "the loss's option names")
+                for name, values in by_loss.items()}  # fmt: skip
 
     def training_settings(self) -> TrainingSettings:
         """The estimator's parameters as dimred's training settings (``random_state`` is the seed; None draws
@@ -109,7 +121,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         from dimred._api import pipeline
 
         X = check_matrix(validate_data(self, X, dtype=_VALID_DTYPES, ensure_min_samples=2, ensure_all_finite=False))
-        plugins = pipeline.resolve_training(self.model, self.loss, loss_options=self.loss_options,
+        plugins = pipeline.resolve_training(self.model, self.loss, loss_options=self._loss_options(),
                                             model=self._model_plugin(), callbacks=self.callbacks)  # fmt: skip
         fitted = pipeline.fit(plugins, X, self.training_settings(),
                                       feature_names=getattr(self, "feature_names_in_", None))  # fmt: skip
@@ -141,9 +153,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """The number of output features (the code size), for ``get_feature_names_out``."""
         return self.n_components_
 
-    def to_tensor(self, X: np.ndarray) -> torch.Tensor:
-        """Rows as a tensor on the model's device and in its dtype."""
-        return as_tensor(X, self.device_, self.scaler_.offset.dtype)
+    def to_tensor(self, X: np.ndarray, what: str = "the data") -> torch.Tensor:
+        """Rows as a tensor on the model's device and in its dtype (``what`` names them in errors)."""
+        return as_tensor(X, self.device_, self.scaler_.offset.dtype, what)
 
     @staticmethod
     def _numpy(values: torch.Tensor, like: np.ndarray) -> np.ndarray:
@@ -170,15 +182,16 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def decode_rows(self, Z: np.ndarray) -> np.ndarray:
         """``inverse_transform`` for a checked 2-D float array of codes."""
-        decoded = evaluation.decode(self.module_, self.to_tensor(Z))
-        return self._numpy(self.scaler_.inverse_transform(decoded), Z)
+        decoded = evaluation.decode(self.module_, self.to_tensor(Z, "Z, the codes,"))
+        return self._numpy(evaluation.finite(self.scaler_.inverse_transform(decoded), "reconstructions"), Z)
 
-    def save(self, path: str | Path, *, overwrite: bool = False, **provenance: Any) -> Path:
+    def save(self, path: str | Path, /, *, overwrite: bool = False, **provenance: Any) -> Path:
         """Write the model file (safetensors plus JSON metadata) and return its path.
 
         ``path`` is a ``.safetensors`` file, or an existing directory, which gets ``model.safetensors`` (the name
         ``dimred.load`` looks for in a directory). An existing file is replaced only with ``overwrite=True``.
-        ``provenance`` adds metadata fields, such as the dataset the model was trained on.
+        ``provenance`` adds metadata fields, such as the dataset the model was trained on: text, finite numbers,
+        or lists and dicts of them, under names the file's own metadata does not use (``model``, ``scaler``...).
         """
         check_is_fitted(self, "module_")
         path = Path(path)
@@ -219,6 +232,23 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         from dimred._api.export import export_onnx
 
         return export_onnx(self, directory, overwrite=overwrite)
+
+
+def _options_mapping(values: Any, parameter: str, keys: str) -> Mapping[str, Any]:
+    """``values`` if it maps names to values (None: no options), else a UsageError naming ``parameter``."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping) or not all(isinstance(key, str) for key in values):
+        raise UsageError(f"{parameter} must map {keys} to values (a dict), got {values!r}")
+    return values
+
+
+def fitted(model: Reducer | str | Path, device: str) -> Reducer:
+    """``model`` if it is a fitted Reducer (NotFittedError if it is not fitted), else the one its file holds."""
+    if isinstance(model, Reducer):
+        check_is_fitted(model, "module_")
+        return model
+    return load(model, device=device)
 
 
 def load(path: str | Path, device: str = defaults.DEVICE) -> Reducer:

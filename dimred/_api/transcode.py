@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from dimred._api.config import trained_layer, trained_set_aside
-from dimred._api.reducer import Reducer, load
+from dimred._api.reducer import Reducer, fitted
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path
 from dimred._core.errors import DimredError, UsageError
@@ -50,6 +50,17 @@ def _trained_columns(source: Path, model: Reducer, set_aside: frozenset[int]) ->
     return [column for column in range(width) if column not in set_aside]
 
 
+def _code_columns(source: Path, model: Reducer) -> list[int] | None:
+    """The columns of a CSV file of codes whose header names them as ``encode`` writes them (code_0, code_1...),
+    in that order wherever they stand (columns reordered in a spreadsheet, others beside them). None: the file
+    names none of them, and its columns are the codes in their order."""
+    header = csv_layout(source).header if source.suffix.lower() in TEXT else None
+    names = _column_names(model, decoding=False)
+    if header is None or not set(names) & {str(name) for name in header}:
+        return None
+    return columns_by_name(header, names, str(source), "codes")
+
+
 def _column_names(model: Reducer, decoding: bool) -> tuple[str, ...]:
     """The header of a CSV output: code_0, code_1, ... for codes; for reconstructions the model's column names,
     else x0, x1, ... (scikit-learn's names for unnamed features)."""
@@ -85,14 +96,19 @@ def _transcode(
     progress: RowProgress | None,
     device: str,
     layer: str | None = None,
+    key: str | None = None,
 ) -> int:
-    model = reducer if isinstance(reducer, Reducer) else load(reducer, device=device)
+    model = fitted(reducer, device)
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
+        raise UsageError(f"batch_rows must be a whole number of rows from 1, got {batch_rows!r}")
     source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)
     if source.suffix.lower() == ".h5ad":
-        return _encode_anndata(model, source, destination, trained_layer(reducer) if layer is None else layer)
-    if layer:
-        raise UsageError(f"a layer is picked from .h5ad files only, not from {source}")
-    columns = None if decoding else _trained_columns(source, model, trained_set_aside(reducer))
+        layer = trained_layer(reducer) if layer is None else layer
+        return _encode_anndata(model, source, destination, layer, key or OBSM_KEY, overwrite)
+    if layer or key:
+        what = "a layer is picked from" if layer else "an obsm key is for"
+        raise UsageError(f"{what} .h5ad files only, not {source}")
+    columns = _code_columns(source, model) if decoding else _trained_columns(source, model, trained_set_aside(reducer))
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "features"
     header = csv_layout(source).header if columns is None and source.suffix.lower() in TEXT else None
@@ -126,9 +142,9 @@ def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | li
     return columns_by_name(genes, trained, str(source), "genes")
 
 
-def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str) -> int:
-    """A copy of the AnnData file with the codes of its ``X`` (or ``layer``) in ``obsm["X_dimred"]``, written whole
-    or not."""
+def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str, key: str, overwrite: bool) -> int:
+    """A copy of the AnnData file with the codes of its ``X`` (or ``layer``) in ``obsm[key]``, written whole or
+    not; codes the file already holds under ``key`` are replaced only with ``overwrite``."""
     try:
         import anndata
     except ImportError:
@@ -137,6 +153,9 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str)
         adata = anndata.read_h5ad(source)
     except (OSError, ValueError, KeyError) as error:
         raise DimredError(f"{source} is not a readable .h5ad file ({error})") from None
+    if key in adata.obsm and not overwrite:
+        raise UsageError(f"{source} already holds obsm['{key}']; name another key with --key, or pass --overwrite "
+                         "to replace it in the copy")  # fmt: skip
     layer = "" if layer == "X" and "X" not in adata.layers else layer
     if layer and layer not in adata.layers:
         raise UsageError(f"--layer '{layer}' is not a layer of {source}; choose from: "
@@ -152,7 +171,7 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str)
         raise DimredError(f"{where} of {source} has {X.shape[1]} genes (columns), but the model expects "
                           f"{model.n_features_in_}")  # fmt: skip
     rows = check_matrix(np.asarray(X, dtype=np.float64), f"{where} of {source}", computed_in=model.dtype)
-    adata.obsm[OBSM_KEY] = model.encode_rows(rows)
+    adata.obsm[key] = model.encode_rows(rows)
     with atomic_path(destination) as temporary:
         adata.write_h5ad(temporary)
     return adata.n_obs
@@ -168,14 +187,16 @@ def encode_file(
     progress: RowProgress | None = None,
     device: str = defaults.DEVICE,
     layer: str | None = None,
+    key: str | None = None,
 ) -> int:
     """Write the codes of every row of ``source`` to ``destination`` (.csv with a code_0,code_1,... header, or
     .npy); returns the row count. A CSV input's trained columns are found by name where both it and the model
     name them; otherwise columns the run set aside by index (labels, colours) are left out where the input has
-    them. An .h5ad file's codes go into a copy of it; ``layer`` picks the layer encoded (None: the layer
-    the run directory ``model`` was trained on, else X). ``device`` is where a model given as a path computes."""
+    them. An .h5ad file's codes go into ``obsm[key]`` (None: X_dimred) of a copy of it, replacing codes the file
+    holds there only with ``overwrite``; ``layer`` picks the layer encoded (None: the layer the run directory
+    ``model`` was trained on, else X). ``device`` is where a model given as a path computes."""
     return _transcode(model, source, destination, decoding=False, overwrite=overwrite, batch_rows=batch_rows,
-                      progress=progress, device=device, layer=layer)  # fmt: skip
+                      progress=progress, device=device, layer=layer, key=key)  # fmt: skip
 
 
 def decode_file(

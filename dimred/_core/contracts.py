@@ -61,6 +61,9 @@ class Data:
     row_numbers: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        for name in ("X", "color", "intrinsic", "labels", "row_numbers"):  # lists from a plugin become arrays
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), np.ndarray):
+                object.__setattr__(self, name, np.asarray(getattr(self, name)))
         if self.X.ndim != 2:
             raise ValueError(f"X must be 2-D (samples x features), got shape {self.X.shape}")
         for label, values in (("color", self.color), ("intrinsic", self.intrinsic), ("labels", self.labels)):
@@ -94,6 +97,10 @@ def _check_labels(labels: np.ndarray) -> None:
                          "values as color)")  # fmt: skip
     if labels.dtype.kind == "O" and any(label is None for label in labels):
         raise ValueError(f"labels must not be missing (row {[label is None for label in labels].index(True)})")
+    if labels.dtype.kind == "O" and len({isinstance(label, str) for label in labels}) > 1:
+        row = [isinstance(label, str) for label in labels].index(not isinstance(labels[0], str))
+        raise ValueError(f"labels mix names and numbers (row 0 is {labels[0]!r}, row {row} {labels[row]!r}); give "
+                         "all as names or all as numbers")  # fmt: skip
 
 
 class Dataset(Plugin):

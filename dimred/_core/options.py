@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from collections.abc import Mapping
@@ -118,9 +119,18 @@ def _finite(value: float) -> float:
     return value
 
 
+def plain_number(value: Any) -> Any:
+    """numpy's numbers (an ``np.int64`` from ``np.arange``, an ``np.float32``) as the Python int or float they
+    stand for, as scikit-learn's parameter searches hand them over; anything else unchanged."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
 def _coerce(value: Any, annotation: Any) -> Any:
     """Accept a Python value for an option, converting strings (and integers for text options) and checking the
     type of anything else."""
+    value = plain_number(value)
     if isinstance(value, str) and annotation is not str:
         return parse_value(value, annotation)
     members = typing.get_args(annotation) if _is_union(annotation) else (annotation,)

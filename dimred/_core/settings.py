@@ -15,6 +15,7 @@ from typing import Any
 
 from dimred._core import defaults
 from dimred._core.errors import UsageError, did_you_mean
+from dimred._core.options import plain_number
 
 MAX_SEED = 2**63 - 1  # torch generators take 64-bit seeds
 AUTO = "auto"  # a setting the model plugin chooses for the data (Model.training_defaults), else dimred's default
@@ -52,6 +53,7 @@ class TrainingSettings:
 
     def __post_init__(self) -> None:
         for setting in dataclasses.fields(self):
+            object.__setattr__(self, setting.name, plain_number(getattr(self, setting.name)))
             _check(setting, getattr(self, setting.name))
         if self.steps is not None and self.epochs is not None:
             raise UsageError("give either steps or epochs, not both")

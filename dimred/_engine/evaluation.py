@@ -7,9 +7,10 @@ dimred reports the eval-mode figure; the train-mode one is kept too, labelled as
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ def encode(module: torch.nn.Module, X: torch.Tensor, batch: int = EVAL_BATCH, *,
     quick look during training, where a step's float32 rounding does not matter."""
     network, compute_dtype = _inference_network(module, X) if exact else (module.eval(), X.dtype)
     parts = [network.encode(X[start : start + batch].to(compute_dtype)) for start in range(0, len(X), batch)]
-    return _finite(torch.cat(parts).to(X.dtype), "codes")
+    return finite(torch.cat(parts).to(X.dtype), "codes")
 
 
 @torch.inference_mode()
@@ -42,7 +43,7 @@ def decode(module: torch.nn.Module, Z: torch.Tensor, batch: int = EVAL_BATCH) ->
     """The reconstructions of every code in ``Z``, computed in eval mode in batches; all finite, or an error."""
     network, compute_dtype = _inference_network(module, Z)
     parts = [network.decode(Z[start : start + batch].to(compute_dtype)) for start in range(0, len(Z), batch)]
-    return _finite(torch.cat(parts).to(Z.dtype), "reconstructions")
+    return finite(torch.cat(parts).to(Z.dtype), "reconstructions")
 
 
 def _inference_network(module: torch.nn.Module, values: torch.Tensor) -> tuple[torch.nn.Module, torch.dtype]:
@@ -83,7 +84,7 @@ def _tensors(module: torch.nn.Module) -> list[torch.Tensor]:
     return [*module.parameters(), *module.buffers()]
 
 
-def _finite(values: torch.Tensor, what: str) -> torch.Tensor:
+def finite(values: torch.Tensor, what: str) -> torch.Tensor:
     """``values`` if every one is a finite number: a NaN or inf is never handed on as a result."""
     bad_rows = ~torch.isfinite(values).reshape(len(values), -1).all(dim=1)
     if bad_rows.any():
@@ -92,6 +93,35 @@ def _finite(values: torch.Tensor, what: str) -> torch.Tensor:
                           f"{len(values)} rows, the first at row {first}: its weights or input overflow; "
                           "retrain with a lower learning rate, or check the input's scale")  # fmt: skip
     return values
+
+
+def _reported_values(metric: Metric, values: Any) -> dict[str, Any]:
+    """A metric plugin's values as they are reported: numpy and torch numbers as Python ones. Anything JSON
+    cannot hold, and a number that is not finite, fails the metric, so NaN is never reported as a figure
+    (None is how a metric says it does not apply)."""
+    if not isinstance(values, Mapping) or not all(isinstance(name, str) for name in values):
+        raise PluginError(f"metric '{metric.name}' returned {type(values).__name__}, not a dict of named values")
+    reported = {}
+    for name, value in values.items():
+        try:
+            reported[name] = _plain(value)
+        except ValueError as error:
+            raise PluginError(f"metric '{metric.name}' gave {name} = {error}") from None
+    return reported
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic | np.ndarray | torch.Tensor):
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value}, not a finite number (None says that a metric does not apply)")
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(name): _plain(item) for name, item in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise ValueError(f"a {type(value).__name__}; a metric gives numbers, text, None, or lists or dicts of them")
 
 
 @torch.inference_mode()
@@ -151,7 +181,7 @@ def score(
     for metric in metric_plugins:
         try:
             with blame(metric, "compute"):
-                results |= metric.compute(context)
+                results |= _reported_values(metric, metric.compute(context))
         except PluginError as error:  # one broken metric costs its own values only, never the trained model
             failed[metric.name] = str(error)
     if failed:

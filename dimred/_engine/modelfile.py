@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,7 +21,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load, save
 
 from dimred._core.defaults import SCALERS
-from dimred._core.errors import DimredError
+from dimred._core.errors import DimredError, UsageError
+from dimred._core.options import plain_number
 from dimred._engine.device import TORCH_DTYPES
 from dimred._engine.scaling import Scaler
 
@@ -91,6 +93,24 @@ def package_versions() -> dict[str, str]:
             return "unknown"
 
     return {name: version(name) for name in ("dimred", "torch", "numpy", "safetensors")}
+
+
+def check_provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields a caller adds to a model file's metadata (the data set it was trained on...), numpy numbers as
+    Python ones; a name the file's own metadata uses, or a value JSON cannot hold, is a UsageError."""
+    own = {"format", "format_version", "scaler", "sha256", *inspect.signature(describe_model).parameters, "versions"}
+    clashing = sorted(set(provenance) & own - {"provenance"})
+    if clashing:
+        raise UsageError(f"'{clashing[0]}' is a field of the model file's own metadata; give the provenance "
+                         f"another name (taken: {', '.join(sorted(own - {'provenance'}))})")  # fmt: skip
+    checked = {name: plain_number(value) for name, value in provenance.items()}
+    for name, value in checked.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            raise UsageError(f"provenance {name}={value!r} is not text, a finite number, or a list or dict of "
+                             "them, which a model file's JSON metadata holds") from None  # fmt: skip
+    return checked
 
 
 def describe_model(

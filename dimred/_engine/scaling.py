@@ -50,7 +50,6 @@ class Scaler:
             squares = values.square().sum(dim=0) if squares is None else squares + values.square().sum(dim=0)
             count += len(values)
             dtype, device = chunk.dtype, chunk.device
-        _check_span(low, high, dtype)
         if kind == "minmax":
             offset, spread = low, high - low
         elif kind == "standard":
@@ -58,6 +57,7 @@ class Scaler:
             spread = ((squares - count * offset.square()).clamp(min=0) / max(count - 1, 1)).sqrt()
         else:
             offset, spread = torch.zeros_like(low), torch.ones_like(low)
+        _check_scalable(offset, spread)
         # A constant feature maps to 0 instead of dividing by zero, as scikit-learn does.
         factor = torch.where(spread > 0, 1.0 / spread, torch.ones_like(spread))
         return cls(kind, offset.to(device=device, dtype=dtype), factor.to(device=device, dtype=dtype))
@@ -86,13 +86,13 @@ class Scaler:
         return None
 
 
-def _check_span(low: torch.Tensor, high: torch.Tensor, dtype: torch.dtype) -> None:
-    """Refuse a column whose values lie further apart than ``dtype`` reaches: each value within range, but their
-    difference, which scaling computes, would be infinite (from -3e38 to 3e38 in float32)."""
-    limit = torch.finfo(dtype).max
-    wide = (high - low) > limit
-    if wide.any():
-        column = int(wide.nonzero()[0])
-        raise DataError(f"column {column} (counting from 0) of the data spans {low[column].item():.4g} to "
-                        f"{high[column].item():.4g}, further apart than {str(dtype)[6:]} (±{limit:.3g}) that the "
-                        "model computes in can hold; rescale the data, or train with --dtype float64")  # fmt: skip
+def _check_scalable(offset: torch.Tensor, spread: torch.Tensor) -> None:
+    """Refuse a column whose scaling a model file could not hold (``Scaler.problem``): one that varies by less
+    than 1e-30 or more than 1e30, or lies beyond 1e30 from 0. Saving would otherwise write a file that loading
+    must refuse as not fitted on data."""
+    bad = ((spread > 0) & ((spread < 1 / SCALE_LIMIT) | (spread > SCALE_LIMIT))) | (offset.abs() > SCALE_LIMIT)
+    if bad.any():
+        column = int(bad.nonzero()[0])
+        raise DataError(f"column {column} (counting from 0) of the data varies by {spread[column].item():.4g} "
+                        f"around {offset[column].item():.4g}; dimred scales columns that vary by 1e-30 to 1e30 "
+                        "around a value within 1e30 of 0: rescale the data (by a power of ten)")  # fmt: skip

@@ -49,8 +49,7 @@ def check_matrix(
 
 def beyond_range(dtype: str) -> str:
     """Why a finite value is refused: the model's float type cannot hold it (1e39 in float32)."""
-    return (f"beyond the range of {dtype} (±{np.finfo(dtype).max:.3g}) that the model computes in; rescale the data, "
-            "or train with --dtype float64")  # fmt: skip
+    return f"beyond the range of {dtype} (±{np.finfo(dtype).max:.3g}) that the model computes in; rescale the data"
 
 
 def columns_by_name(names: Sequence[Any], trained: Sequence[Any], where: str, what: str = "columns") -> list[int]:
