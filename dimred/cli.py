@@ -381,8 +381,8 @@ def _transcode_command(decoding: bool) -> Any:
     if decoding:
         return command
     command = click.option("--key", default=None, metavar="NAME",
-                           help="For an .h5ad SOURCE: the obsm key the codes go to (one the file holds is replaced "
-                           "only with --overwrite) [default: X_dimred].")(command)  # fmt: skip
+                           help="For an .h5ad SOURCE: the obsm key the codes go to, replacing what the file holds "
+                           "there [default: X_dimred, where the file holds none].")(command)  # fmt: skip
     return click.option("--layer", default=None, metavar="NAME",
                         help="For an .h5ad SOURCE: the layer to encode, or X [default: what RUN was trained on]."
                         )(command)  # fmt: skip

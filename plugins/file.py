@@ -76,8 +76,9 @@ class DataFile(Dataset):
                                 "needs one (not empty, NA or NaN)")  # fmt: skip
             try:  # whole numbers exactly: as float64 those beyond 2**53 would merge into one class
                 return text.astype(np.int64)
-            except OverflowError:  # beyond int64: distinct as written
-                return text
+            except OverflowError:  # whole numbers beyond int64 are distinct as written
+                if np.char.isdigit(np.char.lstrip(text, "+-")).all():
+                    return text
             except ValueError:
                 pass
             try:

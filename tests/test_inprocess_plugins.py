@@ -111,13 +111,12 @@ class ListsOfRows(Dataset):
 
     @dataclass(frozen=True)
     class Options:
-        mixed_labels: bool = option(False, "label a row by name, the rest by number, in an object array")
+        mixed_labels: bool = option(False, "label a row by name, the rest by number")
 
     def load(self, seed):
         X = np.random.default_rng(seed).normal(size=(600, 4))
         labels = [int(value > 0) for value in X[:, 0]]
-        if self.options.mixed_labels:  # an object array keeps them apart (a list becomes text)
-            labels = np.array(labels, dtype=object)
+        if self.options.mixed_labels:
             labels[7] = "positive"
         return Data(X=X.tolist(), color=list(X[:, 1]), labels=labels)
 

@@ -202,6 +202,13 @@ def test_whole_number_labels_beyond_int64_stay_distinct_classes(tmp_path):
     assert small.dtype == np.int64
 
 
+def test_a_label_column_of_huge_whole_numbers_and_a_fraction_is_refused_as_measured_values(tmp_path):
+    lines = ["a,b,kind", *(f"{row},{row * 2},{10**30 if row % 2 else 1.5}" for row in range(20))]
+    (tmp_path / "mixed.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(dimred.DimredError, match="labels are classes, whole numbers or names"):
+        DataFile(DataFile.Options(path=str(tmp_path / "mixed.csv"), label_column="kind")).load(0)
+
+
 @pytest.mark.parametrize("classes", [[2**53, 2**53 + 1], [2**62, 2**62 + 1], [10**30, 10**30 + 1]])
 def test_whole_number_labels_written_as_text_stay_as_many_classes_as_written(tmp_path, classes):
     """float64 holds 2**53 and 2**53 + 1 as one number: the classes of a CSV column are read exactly."""
@@ -564,7 +571,8 @@ def test_an_h5ad_file_round_trips_through_run_and_encode(tmp_path):
     again = invoke("encode", str(out), str(tmp_path / "out.h5ad"), "-o", str(tmp_path / "again.h5ad"))
     assert again.exit_code == 2
     assert again.output.strip() == (f"Error: {tmp_path / 'out.h5ad'} already holds obsm['X_dimred']; name another key "
-                                    "with --key, or pass --overwrite to replace it in the copy")  # fmt: skip
+                                    "for these codes with --key, or replace those in the copy with --key X_dimred"
+                                    )  # fmt: skip
     assert not (tmp_path / "again.h5ad").exists()
     assert invoke("encode", str(out), str(tmp_path / "out.h5ad"), "-o", str(tmp_path / "again.h5ad"), "--key",
                   "X_pca").exit_code == 0  # fmt: skip
@@ -572,8 +580,11 @@ def test_an_h5ad_file_round_trips_through_run_and_encode(tmp_path):
     np.testing.assert_array_equal(both.obsm["X_dimred"], written.obsm["X_dimred"])
     np.testing.assert_allclose(both.obsm["X_pca"], dimred.load(out).transform(X.astype(np.float64)), rtol=1e-5)
     replaced = invoke("encode", str(out), str(tmp_path / "out.h5ad"), "-o", str(tmp_path / "replaced.h5ad"),
-                      "--overwrite")  # fmt: skip
+                      "--key", "X_dimred")  # fmt: skip
     assert replaced.exit_code == 0, replaced.output
+    for key in ("", "a/b"):
+        bad_key = invoke("encode", str(out), str(tmp_path / "out.h5ad"), "-o", str(tmp_path / "k.h5ad"), "--key", key)
+        assert bad_key.output.strip() == f"Error: bad obsm key {key!r}: give a name without '/', e.g. X_dimred_ne"
     np.testing.assert_allclose(anndata.read_h5ad(tmp_path / "replaced.h5ad").obsm["X_dimred"], both.obsm["X_pca"])
     bad = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--set",
                  "dataset.label_key=celltype", "--model", "pca")  # fmt: skip

@@ -356,8 +356,18 @@ def test_decode_reads_codes_by_the_names_encode_gave_them_in_any_order(tmp_path)
     (tmp_path / "half.csv").write_text("\n".join(["code_1", *(str(b) for _a, b in codes)]) + "\n")
     result = invoke("decode", str(tmp_path / "run"), str(tmp_path / "half.csv"), "-o", str(tmp_path / "half_back.csv"))
     assert result.exit_code == 1
-    assert "lacks 1 of the 2 codes" in result.output
+    assert "half.csv lacks 1 of the 2 codes the model gives (first: code_0)" in result.output
     assert not (tmp_path / "half_back.csv").exists()
+    wider = ["code_0,code_1,code_2", *(f"{a},{b},0.5" for a, b in codes)]
+    (tmp_path / "wider.csv").write_text("\n".join(wider) + "\n")
+    result = invoke(
+        "decode", str(tmp_path / "run"), str(tmp_path / "wider.csv"), "-o", str(tmp_path / "wider_back.csv")
+    )
+    assert result.exit_code == 1
+    assert "wider.csv holds code_2, but the model gives 2 codes (code_0 to code_1): codes of another model?" in (
+        result.output
+    )
+    assert not (tmp_path / "wider_back.csv").exists()
 
 
 def test_a_pandas_csv_with_its_index_trains_encodes_and_decodes_with_headers_pandas_reads(tmp_path):

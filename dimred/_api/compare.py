@@ -179,13 +179,13 @@ def compare(
                 result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=[], **run_options)
             except DimredError as error:  # this model failed: the others are still compared
                 errors[model] = error
-                comparison.failed[model] = f"seed {seed}: {error}{_where_options_go(error)}"
+                comparison.failed[model] = f"seed {seed}: {_with_advice(error)}"
                 comparison.runs.pop(model, None)
                 say(f"{model} failed: {comparison.failed[model]}")
                 break
             comparison.runs.setdefault(model, []).append(result)
     if len(errors) == len(dict.fromkeys(models)):  # nothing compared: no results folder
-        _raise_for_all(errors, comparison.failed)
+        _raise_for_all(errors)
     if directory is not None:
         with claimed_directory(directory, overwrite=overwrite):
             _write(comparison, directory)
@@ -196,16 +196,18 @@ def compare(
     return comparison
 
 
-def _raise_for_all(errors: Mapping[str, DimredError], failed: Mapping[str, str]) -> None:
-    """The error of a comparison in which every model failed (``failed`` says how, with the seed): the usage
-    error where every model refused the settings or data, the one error where all failed alike (a file that
-    cannot be read), else one naming how each failed."""
-    refusals = [error for error in errors.values() if isinstance(error, UsageError)]
-    if len(refusals) == len(errors):
-        raise refusals[0]
-    if len({str(error) for error in errors.values()}) == 1:
-        raise next(iter(errors.values()))
-    raise DimredError("every model failed: " + "; ".join(f"{model}: {how}" for model, how in failed.items()))
+def _raise_for_all(errors: Mapping[str, DimredError]) -> None:
+    """The error of a comparison in which every model failed: the one message where all failed alike (a file
+    that cannot be read), else each model's; a usage error where every model refused the settings or data."""
+    kind = UsageError if all(isinstance(error, UsageError) for error in errors.values()) else DimredError
+    messages = {model: _with_advice(error) for model, error in errors.items()}
+    if len(set(messages.values())) == 1:
+        raise kind(next(iter(messages.values())))
+    raise kind("every model failed: " + "; ".join(f"{model}: {message}" for model, message in messages.items()))
+
+
+def _with_advice(error: DimredError) -> str:
+    return f"{error}{_where_options_go(error)}"
 
 
 def _where_options_go(error: DimredError) -> str:

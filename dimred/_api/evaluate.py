@@ -130,9 +130,9 @@ def evaluate(
     dataset_settings |= {"layer": layer} if layer else {}
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
-    from dimred._api.reducer import fitted  # scikit-learn comes with it: imported only when needed
+    from dimred._api.reducer import as_fitted_reducer  # scikit-learn comes with it: imported only when needed
 
-    reducer = fitted(model, device)
+    reducer = as_fitted_reducer(model, device)
     if dataset == "file":
         dataset_settings = _carried_columns(model, dataset_settings, reducer) | dataset_settings
     source = instantiate("dataset", dataset, dataset_settings)

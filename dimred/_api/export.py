@@ -53,19 +53,6 @@ class _Decoder(_Wrapper):
         return self.network.decode(codes.double()).to(codes.dtype) / self.factor + self.offset
 
 
-def _as_reducer(reducer_or_path: Reducer | str | Path) -> Reducer:
-    from dimred._api.reducer import Reducer, load
-
-    if isinstance(reducer_or_path, Reducer):
-        from sklearn.utils.validation import check_is_fitted
-
-        check_is_fitted(reducer_or_path, "module_")
-        return reducer_or_path
-    if isinstance(reducer_or_path, str | Path):
-        return load(reducer_or_path, device="cpu")
-    raise UsageError(f"export needs a fitted dimred.Reducer or a run directory / model file, not {reducer_or_path!r}")
-
-
 def _require_onnx() -> Any:
     try:
         import onnx
@@ -89,7 +76,9 @@ def export_onnx(
     (``dimred.*`` properties) names the model plugin, its options, the feature names and the sizes.
     """
     onnx = _require_onnx()
-    reducer = _as_reducer(reducer_or_path)
+    from dimred._api.reducer import as_fitted_reducer
+
+    reducer = as_fitted_reducer(reducer_or_path, device="cpu")
     module = reducer.module_
     for method in ("encode", "decode"):
         if not callable(getattr(module, method, None)):

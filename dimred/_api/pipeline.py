@@ -110,19 +110,28 @@ MIN_ROWS = 3  # below this a neighbourhood has no other member to compare, and e
 
 def check_fittable(X: np.ndarray, model: Model | EstimatorModel) -> None:
     """Refuse data that no model can reduce meaningfully, before anything is trained or written."""
+    _check_enough_rows(X, "train and score a model on")
     n_components = getattr(model.options, "n_components", None)
-    if isinstance(n_components, int) and n_components > X.shape[1] and len(X) >= MIN_ROWS:
+    if isinstance(n_components, int) and n_components > X.shape[1]:
         raise UsageError(f"model '{model.name}' would make {n_components} components from {X.shape[1]} columns: a "
                          f"reduction needs n_components at most {X.shape[1]} (set model.n_components)")  # fmt: skip
-    check_scorable(X, "train and score a model on", "reduce")
+    _check_not_one_point(X, "reduce")
 
 
-def check_scorable(X: np.ndarray, doing: str = "score a model on", what: str = "score") -> None:
-    """Refuse data on which every neighbourhood score is trivially perfect: too few rows, or all one point."""
+def check_scorable(X: np.ndarray) -> None:
+    """Refuse data on which every neighbourhood score of a trained model would be trivially perfect."""
+    _check_enough_rows(X, "score a model on")
+    _check_not_one_point(X, "score")
+
+
+def _check_enough_rows(X: np.ndarray, doing: str) -> None:
     if len(X) < MIN_ROWS:
         raise UsageError(f"{len(X)} rows are too few to {doing}; give at least {MIN_ROWS}")
+
+
+def _check_not_one_point(X: np.ndarray, doing: str) -> None:
     if not np.any(X.max(axis=0) > X.min(axis=0)):
-        raise UsageError(f"all {len(X)} rows of the data are the same point: there is no structure to {what}")
+        raise UsageError(f"all {len(X)} rows of the data are the same point: there is no structure to {doing}")
 
 
 def holdout_fraction(requested: float | None, n_rows: int, maps_new_rows: bool = True) -> float:
@@ -230,6 +239,7 @@ def fit_estimator(
         module = plugin.fitted_module()
     model = None
     if module is not None:  # its state fits in tensors: saved as a model file like a trained network
+        scaler.check_savable()
         names = None if feature_names is None else tuple(map(str, feature_names))
         model = FittedModel(plugin.name, to_dict(plugin.options), "", {}, settings.replace(dtype="float64"),
                             module.double().eval(), scaler, names, train_seconds=fit_seconds)  # fmt: skip

@@ -25,6 +25,7 @@ from dimred._host.resolve import instantiate
 from dimred._io.validation import check_matrix
 
 _VALID_DTYPES = [np.float64, np.float32]
+DEFAULT_COMPONENTS = 2
 _PICKLED_MODEL = "model_file_bytes_"
 _REBUILT_ON_UNPICKLING = {"fitted_", "module_", "scaler_", "device_"}  # torch objects, from the model file's bytes
 
@@ -35,7 +36,8 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ``transform`` gives the codes, ``inverse_transform`` the reconstructions, both in eval mode and in the
     units of the input (the scaler fitted on the training data is applied and undone). The parameters mirror
     ``dimred run``'s options; ``model_options`` are the model plugin's own (``n_components`` is passed to the
-    model when it declares that option; ``model_options`` may repeat it only with the same value). ``loss`` is
+    model when it declares that option; ``model_options`` may give it where ``n_components`` is left at its
+    default, not another value beside it). ``loss`` is
     a loss or a weighted sum (``"mse+geodesic:10"``; default: the model's own) and ``loss_options`` maps a loss
     name to its options. ``random_state`` is the seed, as
     ``dimred.run``'s ``seed`` (None draws one); ``callbacks`` are added to the default ones (``"no-NAME"``
@@ -51,7 +53,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def __init__(
         self,
         model: str = "mlp-ae",
-        n_components: int | None = 2,
+        n_components: int | None = DEFAULT_COMPONENTS,
         model_options: dict[str, Any] | None = None,
         loss: str | None = None,
         loss_options: dict[str, dict[str, Any]] | None = None,
@@ -93,9 +95,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         declared = {field.name for field in dataclasses.fields(get_registry().get("model", self.model).cls.Options)}
         if self.n_components is not None and "n_components" in declared:
             given = values.setdefault("n_components", self.n_components)
-            if given != self.n_components:
+            if given != self.n_components and self.n_components != DEFAULT_COMPONENTS:  # model_options' over a default
                 raise UsageError(f"n_components={self.n_components!r} and model_options' n_components={given!r} "
-                                 "disagree; give the size of the codes once, as n_components")  # fmt: skip
+                                 "disagree; give the size of the codes as n_components only")  # fmt: skip
         return instantiate("model", self.model, values)
 
     def _loss_options(self) -> dict[str, Mapping[str, Any]] | None:
@@ -182,10 +184,11 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def decode_rows(self, Z: np.ndarray) -> np.ndarray:
         """``inverse_transform`` for a checked 2-D float array of codes."""
-        decoded = evaluation.decode(self.module_, self.to_tensor(Z, "Z, the codes,"))
-        return self._numpy(evaluation.finite(self.scaler_.inverse_transform(decoded), "reconstructions"), Z)
+        decoded = evaluation.decode(self.module_, self.to_tensor(Z, "Z"))
+        unscaled = self.scaler_.inverse_transform(decoded)
+        return self._numpy(evaluation.finite(unscaled, "reconstructions", "the codes lie too far out"), Z)
 
-    def save(self, path: str | Path, /, *, overwrite: bool = False, **provenance: Any) -> Path:
+    def save(self, path: str | Path, *, overwrite: bool = False, **provenance: Any) -> Path:
         """Write the model file (safetensors plus JSON metadata) and return its path.
 
         ``path`` is a ``.safetensors`` file, or an existing directory, which gets ``model.safetensors`` (the name
@@ -243,12 +246,15 @@ def _options_mapping(values: Any, parameter: str, keys: str) -> Mapping[str, Any
     return values
 
 
-def fitted(model: Reducer | str | Path, device: str) -> Reducer:
-    """``model`` if it is a fitted Reducer (NotFittedError if it is not fitted), else the one its file holds."""
+def as_fitted_reducer(model: Reducer | str | Path, device: str) -> Reducer:
+    """``model`` if it is a fitted Reducer (NotFittedError if it is not fitted), else the one the run directory
+    or model file it names holds, on ``device``."""
     if isinstance(model, Reducer):
         check_is_fitted(model, "module_")
         return model
-    return load(model, device=device)
+    if isinstance(model, str | Path):
+        return load(model, device=device)
+    raise UsageError(f"give a fitted dimred.Reducer or a run directory / model file, not {model!r}")
 
 
 def load(path: str | Path, device: str = defaults.DEVICE) -> Reducer:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from dimred._api.config import trained_layer, trained_set_aside
-from dimred._api.reducer import Reducer, fitted
+from dimred._api.reducer import Reducer, as_fitted_reducer
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path
 from dimred._core.errors import DimredError, UsageError
@@ -24,7 +25,7 @@ from dimred._io.datafiles import (
     csv_layout,
     read_batches,
 )
-from dimred._io.validation import check_matrix, columns_by_name
+from dimred._io.validation import DataError, check_matrix, columns_by_name
 
 BATCH_ROWS = 1 << 16
 OBSM_KEY = "X_dimred"  # where the codes of an .h5ad file's cells go
@@ -58,7 +59,11 @@ def _code_columns(source: Path, model: Reducer) -> list[int] | None:
     names = _column_names(model, decoding=False)
     if header is None or not set(names) & {str(name) for name in header}:
         return None
-    return columns_by_name(header, names, str(source), "codes")
+    beyond = [str(name) for name in header if re.fullmatch(r"code_\d+", str(name)) and str(name) not in names]
+    if beyond:
+        raise DataError(f"{source} holds {beyond[0]}, but the model gives {len(names)} codes ({names[0]} to "
+                        f"{names[-1]}): codes of another model?")  # fmt: skip
+    return columns_by_name(header, names, str(source), "codes", "gives")
 
 
 def _column_names(model: Reducer, decoding: bool) -> tuple[str, ...]:
@@ -98,13 +103,13 @@ def _transcode(
     layer: str | None = None,
     key: str | None = None,
 ) -> int:
-    model = fitted(reducer, device)
+    model = as_fitted_reducer(reducer, device)
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise UsageError(f"batch_rows must be a whole number of rows from 1, got {batch_rows!r}")
     source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)
     if source.suffix.lower() == ".h5ad":
         layer = trained_layer(reducer) if layer is None else layer
-        return _encode_anndata(model, source, destination, layer, key or OBSM_KEY, overwrite)
+        return _encode_anndata(model, source, destination, layer, key)
     if layer or key:
         what = "a layer is picked from" if layer else "an obsm key is for"
         raise UsageError(f"{what} .h5ad files only, not {source}")
@@ -142,9 +147,12 @@ def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | li
     return columns_by_name(genes, trained, str(source), "genes")
 
 
-def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str, key: str, overwrite: bool) -> int:
-    """A copy of the AnnData file with the codes of its ``X`` (or ``layer``) in ``obsm[key]``, written whole or
-    not; codes the file already holds under ``key`` are replaced only with ``overwrite``."""
+def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str, key: str | None) -> int:
+    """A copy of the AnnData file with the codes of its ``X`` (or ``layer``) in ``obsm[key]`` (None: X_dimred,
+    which codes the file already holds there keep: they are replaced where ``key`` names it), written whole or
+    not."""
+    if key is not None and (not key or "/" in key):
+        raise UsageError(f"bad obsm key {key!r}: give a name without '/', e.g. X_dimred_ne")
     try:
         import anndata
     except ImportError:
@@ -153,9 +161,9 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
         adata = anndata.read_h5ad(source)
     except (OSError, ValueError, KeyError) as error:
         raise DimredError(f"{source} is not a readable .h5ad file ({error})") from None
-    if key in adata.obsm and not overwrite:
-        raise UsageError(f"{source} already holds obsm['{key}']; name another key with --key, or pass --overwrite "
-                         "to replace it in the copy")  # fmt: skip
+    if key is None and OBSM_KEY in adata.obsm:
+        raise UsageError(f"{source} already holds obsm['{OBSM_KEY}']; name another key for these codes with --key, "
+                         f"or replace those in the copy with --key {OBSM_KEY}")  # fmt: skip
     layer = "" if layer == "X" and "X" not in adata.layers else layer
     if layer and layer not in adata.layers:
         raise UsageError(f"--layer '{layer}' is not a layer of {source}; choose from: "
@@ -171,7 +179,7 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
         raise DimredError(f"{where} of {source} has {X.shape[1]} genes (columns), but the model expects "
                           f"{model.n_features_in_}")  # fmt: skip
     rows = check_matrix(np.asarray(X, dtype=np.float64), f"{where} of {source}", computed_in=model.dtype)
-    adata.obsm[key] = model.encode_rows(rows)
+    adata.obsm[key or OBSM_KEY] = model.encode_rows(rows)
     with atomic_path(destination) as temporary:
         adata.write_h5ad(temporary)
     return adata.n_obs
@@ -192,9 +200,10 @@ def encode_file(
     """Write the codes of every row of ``source`` to ``destination`` (.csv with a code_0,code_1,... header, or
     .npy); returns the row count. A CSV input's trained columns are found by name where both it and the model
     name them; otherwise columns the run set aside by index (labels, colours) are left out where the input has
-    them. An .h5ad file's codes go into ``obsm[key]`` (None: X_dimred) of a copy of it, replacing codes the file
-    holds there only with ``overwrite``; ``layer`` picks the layer encoded (None: the layer the run directory
-    ``model`` was trained on, else X). ``device`` is where a model given as a path computes."""
+    them. An .h5ad file's codes go into ``obsm[key]`` of a copy of it (None: X_dimred, where the file holds no
+    codes there already; codes under the key named are replaced); ``layer`` picks the layer encoded (None: the
+    layer the run directory ``model`` was trained on, else X). ``device`` is where a model given as a path
+    computes."""
     return _transcode(model, source, destination, decoding=False, overwrite=overwrite, batch_rows=batch_rows,
                       progress=progress, device=device, layer=layer, key=key)  # fmt: skip
 

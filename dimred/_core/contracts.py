@@ -62,8 +62,11 @@ class Data:
 
     def __post_init__(self) -> None:
         for name in ("X", "color", "intrinsic", "labels", "row_numbers"):  # lists from a plugin become arrays
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), np.ndarray):
-                object.__setattr__(self, name, np.asarray(getattr(self, name)))
+            values = getattr(self, name)
+            if values is not None and not isinstance(values, np.ndarray):
+                # a list of names and numbers stays a mix, refused below (numpy would turn the numbers into text)
+                mixed = name == "labels" and len({isinstance(value, str) for value in values}) > 1
+                object.__setattr__(self, name, np.array(values, dtype=object) if mixed else np.asarray(values))
         if self.X.ndim != 2:
             raise ValueError(f"X must be 2-D (samples x features), got shape {self.X.shape}")
         for label, values in (("color", self.color), ("intrinsic", self.intrinsic), ("labels", self.labels)):

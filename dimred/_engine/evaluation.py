@@ -7,7 +7,6 @@ dimred reports the eval-mode figure; the train-mode one is kept too, labelled as
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 import weakref
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ import torch
 from dimred._core import measures as metrics
 from dimred._core.contracts import Metric, MetricContext
 from dimred._core.errors import DimredError, PluginError, blame
+from dimred._core.jsonable import json_ready
 
 EVAL_BATCH = 1 << 14  # rows per forward pass; bounds the float64 copies (100 MB for 784 columns)
 METRIC_SAMPLE = 5000  # neighbourhood metrics beyond this many points use a seeded random subsample
@@ -84,14 +84,16 @@ def _tensors(module: torch.nn.Module) -> list[torch.Tensor]:
     return [*module.parameters(), *module.buffers()]
 
 
-def finite(values: torch.Tensor, what: str) -> torch.Tensor:
+OVERFLOW_ADVICE = "its weights or input overflow; retrain with a lower learning rate, or check the input's scale"
+
+
+def finite(values: torch.Tensor, what: str, advice: str = OVERFLOW_ADVICE) -> torch.Tensor:
     """``values`` if every one is a finite number: a NaN or inf is never handed on as a result."""
     bad_rows = ~torch.isfinite(values).reshape(len(values), -1).all(dim=1)
     if bad_rows.any():
         first = int(bad_rows.nonzero()[0, 0])
         raise DimredError(f"the model's {what} are not finite (NaN or inf) for {int(bad_rows.sum())} of "
-                          f"{len(values)} rows, the first at row {first}: its weights or input overflow; "
-                          "retrain with a lower learning rate, or check the input's scale")  # fmt: skip
+                          f"{len(values)} rows, the first at row {first}: {advice}")  # fmt: skip
     return values
 
 
@@ -104,24 +106,11 @@ def _reported_values(metric: Metric, values: Any) -> dict[str, Any]:
     reported = {}
     for name, value in values.items():
         try:
-            reported[name] = _plain(value)
+            reported[name] = json_ready(value)
         except ValueError as error:
-            raise PluginError(f"metric '{metric.name}' gave {name} = {error}") from None
+            raise PluginError(f"metric '{metric.name}' gave {name} = {error} (None says that a metric does not "
+                              "apply; give numbers, text, or lists and dicts of them)") from None  # fmt: skip
     return reported
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic | np.ndarray | torch.Tensor):
-        value = value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value}, not a finite number (None says that a metric does not apply)")
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, Mapping):
-        return {str(name): _plain(item) for name, item in value.items()}
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise ValueError(f"a {type(value).__name__}; a metric gives numbers, text, None, or lists or dicts of them")
 
 
 @torch.inference_mode()

@@ -94,6 +94,7 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
 
 def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo) -> Fit:
     fitted_scaler, X, evaluated = _scaled_rows(X_raw, settings, terms, device, dtype)
+    fitted_scaler.check_savable()  # a trained network is saved with its scaling
     with blame(network_plugin, "build its network"):
         module = network_plugin.build(X.shape[1]).to(device=device, dtype=dtype)
     n_components = getattr(network_plugin.options, "n_components", None)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import inspect
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,7 +21,7 @@ from safetensors.torch import load, save
 
 from dimred._core.defaults import SCALERS
 from dimred._core.errors import DimredError, UsageError
-from dimred._core.options import plain_number
+from dimred._core.jsonable import json_ready
 from dimred._engine.device import TORCH_DTYPES
 from dimred._engine.scaling import Scaler
 
@@ -35,6 +34,8 @@ SCALER_PREFIX = "scaler."
 JSON_FIELDS = {"model_options": dict, "loss_options": dict, "training": dict, "feature_names": list,
                "dataset_options": dict, "versions": dict}  # fmt: skip
 REQUIRED = ("model", "n_features", "dtype", "scaler", "sha256")
+OWN_FIELDS = {"format", "format_version", "scaler", "sha256", "model", "model_options", "loss", "loss_options",
+              "n_features", "n_components", "feature_names", "dtype", "training", "versions"}  # fmt: skip
 MAX_INTEGER = 2**63 - 1  # torch sizes and numpy integers are 64-bit: larger numbers overflow inside them
 
 
@@ -96,20 +97,19 @@ def package_versions() -> dict[str, str]:
 
 
 def check_provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
-    """Fields a caller adds to a model file's metadata (the data set it was trained on...), numpy numbers as
-    Python ones; a name the file's own metadata uses, or a value JSON cannot hold, is a UsageError."""
-    own = {"format", "format_version", "scaler", "sha256", *inspect.signature(describe_model).parameters, "versions"}
-    clashing = sorted(set(provenance) & own - {"provenance"})
+    """Fields a caller adds to a model file's metadata (the data set it was trained on...) as JSON holds them; a
+    name the file's own metadata uses, or a value JSON cannot hold, is a UsageError."""
+    clashing = sorted(set(provenance) & OWN_FIELDS)
     if clashing:
         raise UsageError(f"'{clashing[0]}' is a field of the model file's own metadata; give the provenance "
-                         f"another name (taken: {', '.join(sorted(own - {'provenance'}))})")  # fmt: skip
-    checked = {name: plain_number(value) for name, value in provenance.items()}
-    for name, value in checked.items():
+                         f"another name (taken: {', '.join(sorted(OWN_FIELDS))})")  # fmt: skip
+    checked = {}
+    for name, value in provenance.items():
         try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError):
-            raise UsageError(f"provenance {name}={value!r} is not text, a finite number, or a list or dict of "
-                             "them, which a model file's JSON metadata holds") from None  # fmt: skip
+            checked[name] = json_ready(value)
+        except ValueError as error:
+            raise UsageError(f"provenance {name} is {error}; a model file's metadata holds text, finite numbers, "
+                             "and lists and dicts of them") from None  # fmt: skip
     return checked
 
 

@@ -57,9 +57,9 @@ class Scaler:
             spread = ((squares - count * offset.square()).clamp(min=0) / max(count - 1, 1)).sqrt()
         else:
             offset, spread = torch.zeros_like(low), torch.ones_like(low)
-        _check_scalable(offset, spread)
-        # A constant feature maps to 0 instead of dividing by zero, as scikit-learn does.
-        factor = torch.where(spread > 0, 1.0 / spread, torch.ones_like(spread))
+        # A constant feature maps to 0 instead of dividing by zero, as scikit-learn does (its sum of squares can
+        # leave a rounding error for a spread: compared by its values instead).
+        factor = torch.where((spread > 0) & (high > low), 1.0 / spread, torch.ones_like(spread))
         return cls(kind, offset.to(device=device, dtype=dtype), factor.to(device=device, dtype=dtype))
 
     def transform(self, X: torch.Tensor) -> torch.Tensor:
@@ -70,6 +70,19 @@ class Scaler:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"offset": self.offset, "factor": self.factor}
+
+    def check_savable(self) -> None:
+        """Refuse, naming the column, a scaling that a model file cannot hold (see ``problem``): fitted on a
+        column that varies by less than 1e-30 or more than 1e30, or lies beyond 1e30 from 0. Saving it would
+        write a file that loading must refuse as not fitted on data."""
+        offset, factor = self.offset.double(), self.factor.double()
+        bad = (factor < 1 / SCALE_LIMIT) | (factor > SCALE_LIMIT) | (offset.abs() > SCALE_LIMIT)
+        if bad.any():
+            column = int(bad.nonzero()[0])
+            raise DataError(f"column {column} (counting from 0) of the data varies by {1 / factor[column].item():.4g} "
+                            f"around {offset[column].item():.4g}; a model file holds the scaling of columns that "
+                            "vary by 1e-30 to 1e30 around a value within 1e30 of 0: rescale the data (by a power of "
+                            "ten)")  # fmt: skip
 
     def problem(self) -> str | None:
         """Why this scaler cannot have been fitted on data (None when it can): values that are not finite, a
@@ -84,15 +97,3 @@ class Scaler:
                 index = int((~good).nonzero()[0][0])
                 return f"{name} {values[index].item():g} of feature {index} is not {allowed}"
         return None
-
-
-def _check_scalable(offset: torch.Tensor, spread: torch.Tensor) -> None:
-    """Refuse a column whose scaling a model file could not hold (``Scaler.problem``): one that varies by less
-    than 1e-30 or more than 1e30, or lies beyond 1e30 from 0. Saving would otherwise write a file that loading
-    must refuse as not fitted on data."""
-    bad = ((spread > 0) & ((spread < 1 / SCALE_LIMIT) | (spread > SCALE_LIMIT))) | (offset.abs() > SCALE_LIMIT)
-    if bad.any():
-        column = int(bad.nonzero()[0])
-        raise DataError(f"column {column} (counting from 0) of the data varies by {spread[column].item():.4g} "
-                        f"around {offset[column].item():.4g}; dimred scales columns that vary by 1e-30 to 1e30 "
-                        "around a value within 1e30 of 0: rescale the data (by a power of ten)")  # fmt: skip

@@ -52,18 +52,20 @@ def beyond_range(dtype: str) -> str:
     return f"beyond the range of {dtype} (±{np.finfo(dtype).max:.3g}) that the model computes in; rescale the data"
 
 
-def columns_by_name(names: Sequence[Any], trained: Sequence[Any], where: str, what: str = "columns") -> list[int]:
+def columns_by_name(
+    names: Sequence[Any], trained: Sequence[Any], where: str, what: str = "columns", verb: str = "was trained on"
+) -> list[int]:
     """The positions in ``names`` (a file's header, a data set's genes) of the ``trained`` names, in the trained
-    order; other columns are left out. A trained name that ``names`` lacks is an error naming the first few; so is
-    a trained name that either side repeats (which of its columns is which cannot be told by name), unless
-    ``names`` are the trained names in their order."""
+    order (``verb``: how messages say the model has them); other columns are left out. A trained name that
+    ``names`` lacks is an error naming the first few; so is a trained name that either side repeats (which of its
+    columns is which cannot be told by name), unless ``names`` are the trained names in their order."""
     names, trained = [str(name) for name in names], [str(name) for name in trained]
     if names == trained:
         return list(range(len(names)))
     present = set(names)
     missing = [name for name in trained if name not in present]
     if missing:
-        raise DataError(f"{where} lacks {len(missing)} of the {len(trained)} {what} the model was trained on "
+        raise DataError(f"{where} lacks {len(missing)} of the {len(trained)} {what} the model {verb} "
                         f"(first: {', '.join(missing[:3])})")  # fmt: skip
     counts, trained_counts = Counter(names), Counter(trained)
     repeated = [name for name in trained_counts if counts[name] > 1 or trained_counts[name] > 1]

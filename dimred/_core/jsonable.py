@@ -1,0 +1,24 @@
+"""Values as JSON holds them, for what plugins and callers hand over to be written (metrics, provenance)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` as JSON holds it: numpy and torch numbers and arrays become Python numbers and lists. A
+    ValueError says why a value cannot be written: a number that is not finite (JSON has no NaN), or a type
+    JSON has no form for."""
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):  # numpy and torch numbers and arrays
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value}, not a finite number")
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(name): json_ready(item) for name, item in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise ValueError(f"a {type(value).__name__}, which JSON has no form for")
