@@ -258,12 +258,14 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
     arguments["reporters"] = list(arguments["reporters"]) or None
     arguments["callbacks"] = list(arguments["callbacks"]) or None
     arguments["loss"] = "+".join(arguments.pop("losses")) or None
-    arguments["out"] = arguments["out"] or api.AUTO
     if resume_directory:
         if config_file:
             raise click.UsageError("--resume reads the run's own config.json; leave out --config")
+        if arguments["out"]:
+            raise click.UsageError("--resume continues the run in its own folder; leave out --out")
         config_file = str(Path(resume_directory) / "config.json")
         arguments |= {"out": resume_directory, "resume": True}
+    arguments["out"] = arguments["out"] or api.AUTO
     if config_file:
         renamed = {"losses": "loss"}
         given = {

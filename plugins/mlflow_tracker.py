@@ -172,6 +172,22 @@ class MLflowCallback(Callback):
             _OPEN.remove(self.run_id)
         _PENDING[_key(training.directory)] = (self.run_id, self.tracking_uri or mlflow.get_tracking_uri())
 
+    def on_fit_failed(self, training: Training, error: BaseException) -> None:
+        """The MLflow run ends as FAILED (KILLED when interrupted), so that it neither shows as finished nor stays
+        the active run of a notebook's ``with mlflow.start_run():``."""
+        if self.run_id is None or not training.is_main:
+            return
+        import mlflow
+
+        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == self.run_id:
+            mlflow.end_run(status)
+        else:
+            mlflow.MlflowClient().set_terminated(self.run_id, status)
+        if self.run_id in _OPEN:
+            _OPEN.remove(self.run_id)
+
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id}
 

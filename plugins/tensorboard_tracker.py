@@ -179,8 +179,10 @@ class TensorBoardReporter(Reporter):
 
 
 def _label(value: Any) -> str:
-    """A colour value as projector metadata: whole numbers (class labels) without a decimal point."""
-    return f"{value:.6g}" if isinstance(value, float | np.floating) else str(value)
+    """A label or colour value as a cell of the projector's tab-separated metadata: whole numbers (class labels)
+    without a decimal point; tabs and line breaks in a name as spaces, since they would split its row."""
+    text = f"{value:.6g}" if isinstance(value, float | np.floating) else str(value)
+    return " ".join(text.replace("\t", " ").splitlines())
 
 
 @hookimpl

@@ -29,11 +29,13 @@ def single(tmp_path_factory) -> dict:
 
 
 def test_two_processes_write_one_run_and_match_one_process(single, tmp_path):
-    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "dimred", "run", *SETTINGS, "--out", "run"]
+    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "dimred", "run", *SETTINGS, "--out", "run",
+               "--checkpoint-every", "50"]  # fmt: skip
     result = run(command, tmp_path)
     assert result.returncode == 0, result.stderr
     assert [path.name for path in tmp_path.iterdir()] == ["run"]
-    assert len(list(tmp_path.rglob("*.safetensors"))) == 1
+    assert sorted(path.name for path in tmp_path.rglob("*.safetensors")) == ["checkpoint.safetensors",
+                                                                             "model.safetensors"]  # fmt: skip
     assert result.stdout.count("run directory:") == 1
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     config = json.loads((tmp_path / "run" / "config.json").read_text())

@@ -156,6 +156,23 @@ def test_unlabelled_data_is_coloured_by_value_and_one_column_codes_work(tmp_path
     assert '"name":"Legend"' not in page
 
 
+@pytest.mark.parametrize("infinite", [np.inf, -np.inf])
+def test_colour_values_that_are_not_finite_are_gaps_not_the_ends_of_the_scale(tmp_path, infinite):
+    X = np.random.default_rng(0).random((40, 3))
+    color = X[:, 0].copy()
+    color[[3, 7]] = [infinite, np.nan]
+    explorer.Explorer().report(RunRecord("roll", "m", Data(X, color=color), X, X[:, :2], None, [], {}, tmp_path))
+    page = (tmp_path / "explorer.html").read_text()
+    assert '"type":"number","value":"+inf"' not in page  # bokeh's form of an infinite number in the data
+    assert '"type":"number","value":"-inf"' not in page
+    assert f'"low":{X[[i for i in range(40) if i not in (3, 7)], 0].min()}' in page.replace(" ", "")
+    nothing = tmp_path / "none"
+    nothing.mkdir()
+    record = RunRecord("roll", "m", Data(X, color=np.full(40, np.nan)), X, X[:, :2], None, [], {}, nothing)
+    explorer.Explorer().report(record)  # no colour scale rather than a NaN one (nor numpy's all-NaN warning)
+    assert '"name":"ColorBar"' not in (nothing / "explorer.html").read_text()
+
+
 def test_max_points_samples_the_rows(tmp_path):
     X = np.random.default_rng(0).random((300, 4))
     record = RunRecord("d", "m", Data(X, labels=np.arange(300) % 3, images=(2, 2)), X, X[:, :2], None, [], {},

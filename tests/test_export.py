@@ -203,3 +203,8 @@ def test_the_export_command(tmp_path):
     assert again.exit_code == 2
     assert "encoder.onnx already exists" in again.output
     assert CliRunner().invoke(cli, [*arguments, "--overwrite"]).exit_code == 0
+    beyond = CliRunner().invoke(cli, [*arguments[:-1], str(tmp_path / "newer"), "--opset", "99"])
+    assert beyond.exit_code == 2
+    assert beyond.output.startswith("Error: bad ONNX opset 99: torch ")  # not the exporter's graph
+    assert len(beyond.output.splitlines()) == 1
+    assert not (tmp_path / "newer").exists()

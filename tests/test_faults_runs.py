@@ -238,6 +238,15 @@ def test_resume_refuses_settings_that_differ_from_the_run_and_writes_nothing(kil
     assert digest(killed_run) == before
 
 
+def test_resume_refuses_another_output_folder_rather_than_ignoring_it(killed_run, tmp_path):
+    before = digest(killed_run)
+    result = CliRunner().invoke(cli, ["run", "--resume", str(killed_run), "--out", str(tmp_path / "elsewhere")])
+    assert result.exit_code == 2, result.output
+    assert "--resume continues the run in its own folder; leave out --out" in error_lines(result)[0]
+    assert digest(killed_run) == before
+    assert not (tmp_path / "elsewhere").exists()
+
+
 def test_a_run_killed_before_dimred_had_the_optimizer_and_precision_settings_resumes(killed_run):
     config_file = killed_run / "config.json"
     config = json.loads(config_file.read_text())

@@ -147,13 +147,17 @@ def test_a_failed_training_leaves_its_mlflow_run_failed(mlflow, register_in_proc
                 raise DimredError("boom")
 
     register_in_process(plugin_module("boom_only", register_callbacks=lambda register: register(Boom)))
-    with pytest.raises(DimredError, match="boom"):
-        dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=["mlflow"],
-                   callbacks=["mlflow", "boom"], out=None, **QUICK)  # fmt: skip
+    with mlflow.start_run(run_name="notebook") as outer:  # as a notebook around dimred.run
+        with pytest.raises(DimredError, match="boom"):
+            dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300},
+                       reporters=["mlflow"], callbacks=["mlflow", "boom"], out=None, **QUICK)  # fmt: skip
+        assert mlflow.active_run().info.run_id == outer.info.run_id  # not the failed run left open
+        _client, runs = _runs(mlflow, "test_a_failed_training_leaves_its_mlflow_run_failed")
+        assert [run.info.status for run in runs if run.info.run_id != outer.info.run_id] == ["FAILED"]
     dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=["mlflow"],
                callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip
     _client, runs = _runs(mlflow, "test_a_failed_training_leaves_its_mlflow_run_failed")
-    assert [run.info.status for run in runs] == ["FAILED", "FINISHED"]
+    assert [run.info.status for run in runs] == ["FINISHED", "FAILED", "FINISHED"]
 
 
 def test_mlflow_plugins_pass_the_contract_checks(mlflow):
@@ -208,6 +212,21 @@ def test_tensorboard_scalars_metrics_plots_and_projector_read_back(event_accumul
     assert all(row[1] == row[2] for row in rows)  # digits colours its plots by the label
     assert list(embedding.sprite.single_image_dim) == [8, 8]
     assert (folder / embedding.sprite.image_path).stat().st_size > 0
+
+
+def test_projector_metadata_keeps_one_row_per_code_whatever_the_label_names_hold(tmp_path):
+    """The metadata is tab-separated, one line per code: a tab or line break inside a label would split it."""
+    from dimred.plugin import Data, RunRecord
+
+    X = np.random.default_rng(0).random((30, 3))
+    labels = np.array(["tab\there", "new\nline", "plain"] * 10)
+    record = RunRecord("file", "m", Data(X, labels=labels), X, X[:, :2], None, [], {"rmse": 0.1}, tmp_path)
+    tensorboard_tracker.TensorBoardReporter().report(record)
+    [metadata] = (tmp_path / "tensorboard").rglob("metadata.tsv")
+    header, *rows = [line.split("\t") for line in metadata.read_text().splitlines()]
+    assert header == ["index", "label"]
+    assert [row[1] for row in rows[:3]] == ["tab here", "new line", "plain"]
+    assert len(rows) == 30
 
 
 def test_the_tensorboard_reporter_alone_writes_the_history(event_accumulator, tmp_path):

@@ -86,8 +86,9 @@ def export_onnx(
                 f"model '{reducer.model}' cannot be exported to ONNX: its network ({type(module).__name__}) has "
                 f"no {method}() method"
             )
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset < 9:
-        raise UsageError(f"bad ONNX opset {opset!r}: must be a whole number of at least 9, e.g. 17")
+    newest = _newest_opset()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not 9 <= opset <= newest:
+        raise UsageError(f"bad ONNX opset {opset!r}: torch {torch.__version__} exports opsets 9 to {newest}, e.g. 17")
     directory = Path(out_dir)
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")
@@ -122,6 +123,14 @@ def export_onnx(
         with atomic_path(paths[role]) as temporary:
             temporary.write_bytes(proto.SerializeToString())
     return paths
+
+
+def _newest_opset() -> int:
+    """The newest opset torch's TorchScript-based exporter writes (a private constant, so looked up with care:
+    beyond it the exporter prints its whole graph before failing)."""
+    from torch.onnx import _constants
+
+    return int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 17))
 
 
 def _export(wrapper: torch.nn.Module, example: torch.Tensor, input_name: str, output_name: str, opset: int,

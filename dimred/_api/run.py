@@ -148,10 +148,10 @@ def run(
     world, device = pipeline.join_world(training.device)
     if world.distributed and resume:
         raise UsageError("--resume runs in one process; under torchrun, start the run again instead")
-    if not world.is_main:  # under torchrun only process 0 writes, reports and scores
-        out, chosen_reporters, say = None, [], pipeline.silent
     if training.checkpoint_every is not None and out is None:
         raise UsageError("checkpoints need a run directory (out)")
+    if not world.is_main:  # under torchrun only process 0 writes, reports and scores
+        out, chosen_reporters, say = None, [], pipeline.silent
     directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite)
 
     data, X_raw = pipeline.load_data(source, training.seed)

@@ -450,6 +450,10 @@ class Callback(Plugin):
     def on_fit_end(self, training: Training) -> None:
         """After the last step, also when training stopped early; not after a failure."""
 
+    def on_fit_failed(self, training: Training, error: BaseException) -> None:
+        """After training failed or was interrupted (``error``, raised on once every callback has heard of it):
+        the place to close what ``on_fit_start`` opened. An error raised here is ignored for the run's own."""
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 

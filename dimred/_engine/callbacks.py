@@ -7,6 +7,7 @@ only process 0 prints or writes, and a stop decided on process 0 is shared with 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,12 @@ class Dispatcher(Listener):
 
     def end(self) -> None:
         self._each("finish", "on_fit_end")
+
+    def fail(self, error: BaseException) -> None:
+        """Tell every callback that training failed; the training's error is the one reported."""
+        for callback in self.callbacks:
+            with contextlib.suppress(Exception):
+                callback.on_fit_failed(self.handle, error)
 
     def _share_stop(self) -> None:
         """Under torchrun, process 0's decision holds for every process."""

@@ -120,10 +120,14 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
     handle = TrainingHandle(trainer, settings, directory=directory, checkpoint=checkpoint, echo=echo,
                             callback_states=dispatcher.states)  # fmt: skip
     preparation_seconds = time.perf_counter() - started
-    dispatcher.start(handle)
-    with blame(network_plugin, "train"):  # a loss or callback that fails is named by its own message
-        history = trainer.run(dispatcher)
-    dispatcher.end()
+    try:
+        dispatcher.start(handle)
+        with blame(network_plugin, "train"):  # a loss or callback that fails is named by its own message
+            history = trainer.run(dispatcher)
+        dispatcher.end()
+    except BaseException as error:  # interrupted too: callbacks close what they opened
+        dispatcher.fail(error)
+        raise
     seconds = preparation_seconds + trainer.seconds_before
     X_evaluated = X if evaluated is None else X[evaluated]
     return Fit(module, fitted_scaler, history, seconds, X_evaluated, None if evaluated is None else evaluated.numpy(),
