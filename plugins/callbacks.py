@@ -49,6 +49,9 @@ class ProgressBar(Callback):
             self._bar.__exit__(None, None, None)
             self._bar = None
 
+    def on_fit_failed(self, training: Training, error: BaseException) -> None:
+        self.on_fit_end(training)  # the bar's line ends, so the error is a line of its own
+
 
 class Checkpointing(Callback):
     """Saves the training state every ``--checkpoint-every`` steps, so ``--resume`` can continue a killed run."""

@@ -97,7 +97,7 @@ class Explorer(Reporter):
             columns["fill"] = [palette[number] for number in position]
         elif data.color is not None:
             values = np.asarray(data.color, dtype=np.float64)[rows]
-            if np.isfinite(values).any():  # values not finite show as gaps (NaN), not at an infinite end of the scale
+            if np.isfinite(values).any():  # values not finite show grey (as NaN), not at an infinite end of the scale
                 columns["value"] = np.where(np.isfinite(values), values, np.nan)
         if data.images is not None and self.options.images and data.X.shape[1] == data.images[0] * data.images[1]:
             columns["image"] = _images(np.asarray(data.X), rows, data.images)

@@ -75,14 +75,18 @@ def _start(mlflow: Any, options: MLflowOptions, run_name: str | None, directory:
 
 
 def _end_stale(mlflow: Any) -> None:
-    """End an MLflow run the callback left open because its training failed (no on_fit_end came)."""
+    """End an MLflow run the callback left open (its process was killed before on_fit_failed could end it)."""
     while _OPEN:
-        stale = _OPEN.pop()
-        active = mlflow.active_run()
-        if active is not None and active.info.run_id == stale:
-            mlflow.end_run("FAILED")
-        else:
-            mlflow.MlflowClient().set_terminated(stale, "FAILED")
+        _terminate(mlflow, _OPEN.pop(), "FAILED")
+
+
+def _terminate(mlflow: Any, run_id: str, status: str) -> None:
+    """End the MLflow run: as the active run where it is (so that the run around it is active again)."""
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        mlflow.end_run(status)
+    else:
+        mlflow.MlflowClient().set_terminated(run_id, status)
 
 
 def _numbers(row: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, float]:
@@ -163,11 +167,7 @@ class MLflowCallback(Callback):
         for operations in self._queued:
             operations.wait()
         self._queued = []
-        active = mlflow.active_run()
-        if active is not None and active.info.run_id == self.run_id:
-            mlflow.end_run()
-        else:
-            mlflow.MlflowClient().set_terminated(self.run_id)
+        _terminate(mlflow, self.run_id, "FINISHED")
         if self.run_id in _OPEN:
             _OPEN.remove(self.run_id)
         _PENDING[_key(training.directory)] = (self.run_id, self.tracking_uri or mlflow.get_tracking_uri())
@@ -175,18 +175,12 @@ class MLflowCallback(Callback):
     def on_fit_failed(self, training: Training, error: BaseException) -> None:
         """The MLflow run ends as FAILED (KILLED when interrupted), so that it neither shows as finished nor stays
         the active run of a notebook's ``with mlflow.start_run():``."""
-        if self.run_id is None or not training.is_main:
+        if self.run_id not in _OPEN or not training.is_main:  # never opened in this process (a resume's restored id)
             return
         import mlflow
 
-        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        active = mlflow.active_run()
-        if active is not None and active.info.run_id == self.run_id:
-            mlflow.end_run(status)
-        else:
-            mlflow.MlflowClient().set_terminated(self.run_id, status)
-        if self.run_id in _OPEN:
-            _OPEN.remove(self.run_id)
+        _OPEN.remove(self.run_id)
+        _terminate(mlflow, self.run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
 
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id}

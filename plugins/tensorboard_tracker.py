@@ -104,6 +104,9 @@ class TensorBoardCallback(Callback):
             self.writer.close()
             self.writer = None
 
+    def on_fit_failed(self, training: Training, error: BaseException) -> None:
+        self.on_fit_end(training)  # the losses logged so far are written out
+
 
 class TensorBoardReporter(Reporter):
     """Adds the final metrics, the plots, the loss curves (unless the callback wrote them) and the codes for the

@@ -162,3 +162,33 @@ def test_progress_goes_to_a_log_as_a_line_per_tenth_of_the_steps(monkeypatch, tm
     assert lines[-1].startswith("training: 100% (step 50 of 50), loss ")
     monkeypatch.setattr(built_in, "QUIET_SECONDS", 3600.0)
     assert run("quiet") == []
+
+
+def test_a_failure_is_told_to_the_callbacks_that_started_and_did_not_end(register_in_process):
+    """A callback failing in on_fit_start: those started before it (and itself) hear of the failure, those after
+    it never started; a callback failing to clean up is a warning, and the run's own error is the one raised."""
+    heard: list[str] = []
+
+    def callback(name: str, fails_at_start: bool = False, fails_to_clean_up: bool = False) -> type[Callback]:
+        class Hearing(Callback):
+            description = "records the failures it hears of"
+
+            def on_fit_start(self, training):
+                if fails_at_start:
+                    raise dimred.DimredError("cannot start")
+
+            def on_fit_failed(self, training, error):
+                heard.append(f"{self.name}: {error}")
+                if fails_to_clean_up:
+                    raise RuntimeError("cleaning up failed")
+
+        Hearing.name = name
+        return Hearing
+
+    plugins = [callback("first", fails_to_clean_up=True), callback("second", fails_at_start=True), callback("third")]
+    register_in_process(plugin_module("hearing", register_callbacks=lambda register: [register(p) for p in plugins]))
+    cleaning_up = "callback 'first' failed to clean up after the failure: cleaning up failed"
+    with pytest.warns(UserWarning, match=cleaning_up), pytest.raises(dimred.DimredError, match="cannot start"):
+        dimred.run("swissroll", "mlp-ae", steps=5, out=None, reporters=[], callbacks=["first", "second", "third"],
+                   settings={"dataset.n_samples": 200})  # fmt: skip
+    assert heard == ["first: cannot start", "second: cannot start"]

@@ -128,8 +128,10 @@ def export_onnx(
 def _newest_opset() -> int:
     """The newest opset torch's TorchScript-based exporter writes (a private constant, so looked up with care:
     beyond it the exporter prints its whole graph before failing)."""
-    from torch.onnx import _constants
-
+    try:
+        from torch.onnx import _constants
+    except ImportError:
+        return 17  # the default: written by every torch dimred runs on
     return int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 17))
 
 

@@ -451,8 +451,10 @@ class Callback(Plugin):
         """After the last step, also when training stopped early; not after a failure."""
 
     def on_fit_failed(self, training: Training, error: BaseException) -> None:
-        """After training failed or was interrupted (``error``, raised on once every callback has heard of it):
-        the place to close what ``on_fit_start`` opened. An error raised here is ignored for the run's own."""
+        """Instead of ``on_fit_end`` where training failed or was interrupted after this callback's
+        ``on_fit_start`` began (``error`` is raised on afterwards): the place to close what it opened. Called in
+        the process that saw the error (under torchrun the others may be ended by it); an error raised here is
+        a warning, the run's own error is the one reported."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -7,7 +7,7 @@ only process 0 prints or writes, and a stop decided on process 0 is shared with 
 
 from __future__ import annotations
 
-import contextlib
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,7 @@ class Dispatcher(Listener):
         self.callbacks = list(callbacks)
         self.wants_every_step = any(callback.every_step for callback in self.callbacks)
         self.handle: TrainingHandle | None = None
+        self._open: list[Callback] = []  # started and not yet ended: the ones a failure is told of
 
     def states(self) -> dict[str, Any]:
         return {callback.name: callback.state_dict() for callback in self.callbacks}
@@ -99,7 +100,10 @@ class Dispatcher(Listener):
 
     def start(self, handle: TrainingHandle) -> None:
         self.handle = handle
-        self._each("start", "on_fit_start")
+        for callback in self.callbacks:
+            self._open.append(callback)  # before its start: one that fails half-way may hold something open
+            with blame(callback, "start"):
+                callback.on_fit_start(handle)
 
     def on_step(self, status: TrainingStatus) -> None:
         for callback in self.callbacks:
@@ -116,13 +120,21 @@ class Dispatcher(Listener):
         return self.handle is not None and self.handle.stop_reason is not None
 
     def end(self) -> None:
-        self._each("finish", "on_fit_end")
+        for callback in self.callbacks:
+            with blame(callback, "finish"):
+                callback.on_fit_end(self.handle)
+            self._open.remove(callback)
 
     def fail(self, error: BaseException) -> None:
-        """Tell every callback that training failed; the training's error is the one reported."""
-        for callback in self.callbacks:
-            with contextlib.suppress(Exception):
+        """Tell the callbacks that started and did not end that training failed. The training's error is the
+        one reported: a callback failing here is a warning."""
+        for callback in self._open:
+            try:
                 callback.on_fit_failed(self.handle, error)
+            except Exception as problem:
+                warnings.warn(f"callback '{callback.name}' failed to clean up after the failure: {problem}",
+                              stacklevel=2)  # fmt: skip
+        self._open = []
 
     def _share_stop(self) -> None:
         """Under torchrun, process 0's decision holds for every process."""
