@@ -37,9 +37,8 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     units of the input (the scaler fitted on the training data is applied and undone). The parameters mirror
     ``dimred run``'s options; ``model_options`` are the model plugin's own (``n_components`` is passed to the
     model when it declares that option; ``model_options`` may give it where ``n_components`` is left at its
-    default, not another value beside it). ``loss`` is
-    a loss or a weighted sum (``"mse+geodesic:10"``; default: the model's own) and ``loss_options`` maps a loss
-    name to its options. ``random_state`` is the seed, as
+    default, not another value beside it). ``loss`` is a loss or a weighted sum (``"mse+geodesic:10"``; default:
+    the model's own) and ``loss_options`` maps a loss name to its options. ``random_state`` is the seed, as
     ``dimred.run``'s ``seed`` (None draws one); ``callbacks`` are added to the default ones (``"no-NAME"``
     removes one). ``get_feature_names_out`` names the codes ``reducer0``, ``reducer1``, ... as scikit-learn's own
     decompositions do, so ``set_output(transform="pandas")`` and ``ColumnTransformer`` work.

@@ -65,7 +65,7 @@ class Data:
             values = getattr(self, name)
             if values is not None and not isinstance(values, np.ndarray):
                 # a list of names and numbers stays a mix, refused below (numpy would turn the numbers into text)
-                mixed = name == "labels" and len({isinstance(value, str) for value in values}) > 1
+                mixed = name == "labels" and _mixes_names_and_numbers(values)
                 object.__setattr__(self, name, np.array(values, dtype=object) if mixed else np.asarray(values))
         if self.X.ndim != 2:
             raise ValueError(f"X must be 2-D (samples x features), got shape {self.X.shape}")
@@ -86,6 +86,10 @@ class Data:
                     self.images, pick(numbers))  # fmt: skip
 
 
+def _mixes_names_and_numbers(labels: Any) -> bool:
+    return len({isinstance(label, str) for label in labels}) > 1
+
+
 def _check_labels(labels: np.ndarray) -> None:
     if labels.ndim != 1:
         raise ValueError(f"labels must be one value per row, got shape {labels.shape}")
@@ -100,7 +104,7 @@ def _check_labels(labels: np.ndarray) -> None:
                          "values as color)")  # fmt: skip
     if labels.dtype.kind == "O" and any(label is None for label in labels):
         raise ValueError(f"labels must not be missing (row {[label is None for label in labels].index(True)})")
-    if labels.dtype.kind == "O" and len({isinstance(label, str) for label in labels}) > 1:
+    if labels.dtype.kind == "O" and _mixes_names_and_numbers(labels):
         row = [isinstance(label, str) for label in labels].index(not isinstance(labels[0], str))
         raise ValueError(f"labels mix names and numbers (row 0 is {labels[0]!r}, row {row} {labels[row]!r}); give "
                          "all as names or all as numbers")  # fmt: skip

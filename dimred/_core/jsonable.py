@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -22,3 +22,14 @@ def json_ready(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     raise ValueError(f"a {type(value).__name__}, which JSON has no form for")
+
+
+def json_ready_fields(fields: Mapping[str, Any], refuse: Callable[[str, str], Exception]) -> dict[str, Any]:
+    """Each named value ``json_ready``; ``refuse(name, why)`` is the error raised for one JSON cannot hold."""
+    ready = {}
+    for name, value in fields.items():
+        try:
+            ready[name] = json_ready(value)
+        except ValueError as error:
+            raise refuse(name, str(error)) from None
+    return ready

@@ -18,7 +18,7 @@ import torch
 from dimred._core import measures as metrics
 from dimred._core.contracts import Metric, MetricContext
 from dimred._core.errors import DimredError, PluginError, blame
-from dimred._core.jsonable import json_ready
+from dimred._core.jsonable import json_ready_fields
 
 EVAL_BATCH = 1 << 14  # rows per forward pass; bounds the float64 copies (100 MB for 784 columns)
 METRIC_SAMPLE = 5000  # neighbourhood metrics beyond this many points use a seeded random subsample
@@ -103,14 +103,9 @@ def _reported_values(metric: Metric, values: Any) -> dict[str, Any]:
     (None is how a metric says it does not apply)."""
     if not isinstance(values, Mapping) or not all(isinstance(name, str) for name in values):
         raise PluginError(f"metric '{metric.name}' returned {type(values).__name__}, not a dict of named values")
-    reported = {}
-    for name, value in values.items():
-        try:
-            reported[name] = json_ready(value)
-        except ValueError as error:
-            raise PluginError(f"metric '{metric.name}' gave {name} = {error} (None says that a metric does not "
-                              "apply; give numbers, text, or lists and dicts of them)") from None  # fmt: skip
-    return reported
+    return json_ready_fields(values, lambda name, why: PluginError(
+        f"metric '{metric.name}' gave {name} = {why} (None says that a metric does not apply; give numbers, text, "
+        "or lists and dicts of them)"))  # fmt: skip
 
 
 @torch.inference_mode()

@@ -21,7 +21,7 @@ from safetensors.torch import load, save
 
 from dimred._core.defaults import SCALERS
 from dimred._core.errors import DimredError, UsageError
-from dimred._core.jsonable import json_ready
+from dimred._core.jsonable import json_ready_fields
 from dimred._engine.device import TORCH_DTYPES
 from dimred._engine.scaling import Scaler
 
@@ -103,14 +103,9 @@ def check_provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
     if clashing:
         raise UsageError(f"'{clashing[0]}' is a field of the model file's own metadata; give the provenance "
                          f"another name (taken: {', '.join(sorted(OWN_FIELDS))})")  # fmt: skip
-    checked = {}
-    for name, value in provenance.items():
-        try:
-            checked[name] = json_ready(value)
-        except ValueError as error:
-            raise UsageError(f"provenance {name} is {error}; a model file's metadata holds text, finite numbers, "
-                             "and lists and dicts of them") from None  # fmt: skip
-    return checked
+    return json_ready_fields(provenance, lambda name, why: UsageError(
+        f"provenance {name} is {why}; a model file's metadata holds text, finite numbers, and lists and dicts of "
+        "them"))  # fmt: skip
 
 
 def describe_model(

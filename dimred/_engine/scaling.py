@@ -76,7 +76,8 @@ class Scaler:
         column that varies by less than 1e-30 or more than 1e30, or lies beyond 1e30 from 0. Saving it would
         write a file that loading must refuse as not fitted on data."""
         offset, factor = self.offset.double(), self.factor.double()
-        bad = (factor < 1 / SCALE_LIMIT) | (factor > SCALE_LIMIT) | (offset.abs() > SCALE_LIMIT)
+        offset_holds, factor_holds = self._holdable()
+        bad = ~(offset_holds & factor_holds)
         if bad.any():
             column = int(bad.nonzero()[0])
             raise DataError(f"column {column} (counting from 0) of the data varies by {1 / factor[column].item():.4g} "
@@ -84,13 +85,19 @@ class Scaler:
                             "vary by 1e-30 to 1e30 around a value within 1e30 of 0: rescale the data (by a power of "
                             "ten)")  # fmt: skip
 
+    def _holdable(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per feature, whether the offset and the factor are within what a model file holds (NaN is not)."""
+        offset, factor = self.offset.double(), self.factor.double()
+        return offset.abs() <= SCALE_LIMIT, (factor >= 1 / SCALE_LIMIT) & (factor <= SCALE_LIMIT)
+
     def problem(self) -> str | None:
         """Why this scaler cannot have been fitted on data (None when it can): values that are not finite, a
         factor that is not positive or outside 1e-30..1e30, an offset beyond 1e30 in size."""
         offset, factor = self.offset.double(), self.factor.double()
+        offset_holds, factor_holds = self._holdable()
         checks = (
-            ("offset", offset, (offset.abs() <= SCALE_LIMIT), "a number from -1e30 to 1e30"),
-            ("factor", factor, (factor >= 1 / SCALE_LIMIT) & (factor <= SCALE_LIMIT), "a number from 1e-30 to 1e30"),
+            ("offset", offset, offset_holds, "a number from -1e30 to 1e30"),
+            ("factor", factor, factor_holds, "a number from 1e-30 to 1e30"),
         )
         for name, values, good, allowed in checks:
             if not good.all():  # NaN compares false, so it is caught here too
