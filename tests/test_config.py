@@ -69,6 +69,29 @@ def test_command_line_flags_override_the_file(tmp_path):
     assert config["dataset"]["options"]["n_samples"] == 300
 
 
+def test_a_toml_file_asks_for_the_full_batch_as_the_command_line_does(tmp_path):
+    (tmp_path / "experiment.toml").write_text(f"{PLUGINS}[training]\nsteps = 3\nbatch_size = 'full'\n")
+    result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--out", str(tmp_path / "run"),
+                    "--set", "dataset.n_samples=300")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["batch_size"] == 300
+
+
+def test_listed_callbacks_add_to_the_defaults_and_a_runs_record_keeps_the_ones_it_left_out(tmp_path):
+    (tmp_path / "experiment.toml").write_text(f"callbacks = ['early-stopping', 'no-progress']\n{PLUGINS}")
+    quick = ["--steps", "3", "--set", "dataset.n_samples=200"]
+    result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--out", str(tmp_path / "run"), *quick)
+    assert result.exit_code == 0, result.output
+
+    def callbacks(run: str) -> list[str]:
+        return sorted(entry["name"] for entry in json.loads((tmp_path / run / "config.json").read_text())["callbacks"])
+
+    assert callbacks("run") == ["checkpoint", "collapse", "early-stopping"]
+    again = invoke("run", "--config", str(tmp_path / "run" / "config.json"), "--out", str(tmp_path / "again"))
+    assert again.exit_code == 0, again.output
+    assert callbacks("again") == callbacks("run")
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -79,6 +102,7 @@ def test_command_line_flags_override_the_file(tmp_path):
         ("[dataset\nname = 'swissroll'\n", "is not valid TOML"),
         ("[dataset]\nname = 'swissroll'\n", "Missing option '--model'"),
         (f"{PLUGINS}[training]\nsteps = 5\nepochs = 2\n", "sets both steps and epochs"),
+        (f"{PLUGINS}[training]\nbatch_size = 'half'\n", "must be a whole number, full or auto"),
     ],
 )  # fmt: skip
 def test_a_bad_config_file_is_a_usage_error(tmp_path, content, message):

@@ -218,6 +218,11 @@ CASES = [
     Case("evaluate on data of another width", lambda t, m: ["evaluate", str(m["roll"]), "--dataset", "file", "--set",
          f"dataset.path={write(t / 'w.csv', TWO_COLUMNS)}", "--out", str(t / "ev")], 1,
          "w.csv) has 2 columns, but the model expects 3 features"),
+    Case("checkpoints without the checkpoint callback", lambda t, _m: ["run", "--dataset", "swissroll", "--model",
+         "mlp-ae", "--checkpoint-every", "5", "--callback", "no-checkpoint", "--out", str(t / "run")], 2,
+         "leaves out (no-checkpoint)"),
+    Case("a loss for a model fitted in one call", lambda t, _m: ["run", "--dataset", "swissroll", "--model", "pca",
+         "--loss", "ne-tsne", "--out", str(t / "run")], 2, "model 'pca' is fitted in one call and takes no loss"),
     Case("bad option value", lambda t, _m: ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--set",
                                             "dataset.noise=-1"], 2, "noise must not be negative"),
 ]  # fmt: skip

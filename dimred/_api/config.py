@@ -101,7 +101,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
             chosen = [_plugin(entry, section, path) for entry in document[section]]
             if section != "metrics":  # every metric runs; the file only sets their options
                 arguments[section] = [name for name, _options in chosen]
-            if section == "callbacks":  # the list is the whole set: default callbacks left out stay out
+            # A hand-written list adds to the default callbacks as --callback does (no-NAME leaves one out); a run's
+            # record lists its whole set, so the defaults it left out stay out.
+            if section == "callbacks" and any(key in document for key in RECORD_ONLY_KEYS):
                 listed = set(arguments[section])
                 arguments[section] += [f"no-{name}" for name in defaults_of("callback") if name not in listed]
             for name, options in chosen:

@@ -76,6 +76,9 @@ def resolve_training(
     ``--set`` settings) or, for the Reducer, from ``loss_options``."""
     groups = {} if groups is None else groups
     model = model or instantiate("model", model_name, groups.pop("model", {}))
+    if loss is not None and isinstance(model, EstimatorModel):
+        raise UsageError(f"model '{model.name}' is fitted in one call and takes no loss (got {loss!r}); leave the "
+                         "loss out")  # fmt: skip
     spec = loss or model.default_loss
     terms = build_terms(spec, loss_options) if loss_options is not None else terms_from_settings(spec, groups)
     chosen = chosen_names("callback", callbacks, adds_to_defaults=True)

@@ -17,6 +17,7 @@ from dimred._core.contracts import Data
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, modelfile
+from dimred._engine.checkpoint import CALLBACK as CHECKPOINT_CALLBACK
 from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.device import computes_bf16
@@ -150,6 +151,9 @@ def run(
         raise UsageError("--resume runs in one process; under torchrun, start the run again instead")
     if training.checkpoint_every is not None and out is None:
         raise UsageError("checkpoints need a run directory (out)")
+    if training.checkpoint_every is not None and CHECKPOINT_CALLBACK not in {c.name for c in plugins.callbacks}:
+        raise UsageError(f"--checkpoint-every saves through the '{CHECKPOINT_CALLBACK}' callback, which this run "
+                         f"leaves out (no-{CHECKPOINT_CALLBACK}); drop one of the two")  # fmt: skip
     if not world.is_main:  # under torchrun only process 0 writes, reports and scores
         out, chosen_reporters, say = None, [], pipeline.silent
     directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite)

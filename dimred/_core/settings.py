@@ -18,6 +18,7 @@ from dimred._core.errors import UsageError, did_you_mean
 from dimred._core.options import plain_number
 
 MAX_SEED = 2**63 - 1  # torch generators take 64-bit seeds
+FULL_BATCH = "full"
 AUTO = "auto"  # a setting the model plugin chooses for the data (Model.training_defaults), else dimred's default
 _GLOBAL_DEFAULTS = {"batch_size": defaults.BATCH_SIZE, "lr": defaults.LR, "weight_decay": 0.0}
 
@@ -30,11 +31,11 @@ def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) ->
 class TrainingSettings:
     """How a model is trained. ``steps`` None with ``epochs`` None, and ``"auto"`` for ``batch_size``, ``lr`` and
     ``weight_decay``, leave the choice to the model plugin (for the data's size and width), else dimred's defaults:
-    ``resolved`` makes the choice. ``batch_size`` None means the full batch."""
+    ``resolved`` makes the choice. ``batch_size`` None (or ``"full"``) means the full batch."""
 
     steps: int | None = _setting(None, f"optimizer steps [default: {defaults.STEPS} unless epochs is given]")
     epochs: int | None = _setting(None, "passes over the data, instead of steps")
-    batch_size: int | str | None = _setting(AUTO, "samples per step; None for the full batch")
+    batch_size: int | str | None = _setting(AUTO, 'samples per step; None or "full" for the full batch')
     lr: float | str = _setting(AUTO, "peak learning rate (Adam's; Muon's steps scale with it)")
     weight_decay: float | str = _setting(AUTO, "decoupled weight decay (AdamW) per step, relative to the lr")
     schedule: str = _setting(defaults.SCHEDULE, "learning-rate schedule", defaults.SCHEDULES)
@@ -52,6 +53,8 @@ class TrainingSettings:
     checkpoint_every: int | None = _setting(None, "save the training state every this many steps (for resume)")
 
     def __post_init__(self) -> None:
+        if isinstance(self.batch_size, str) and self.batch_size.strip().lower() == FULL_BATCH:
+            object.__setattr__(self, "batch_size", None)  # as --batch-size full: config files cannot write None
         for setting in dataclasses.fields(self):
             object.__setattr__(self, setting.name, plain_number(getattr(self, setting.name)))
             _check(setting, getattr(self, setting.name))
@@ -129,7 +132,11 @@ def _check(setting: dataclasses.Field, value: Any) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int):
-        allowed = "a whole number" + (" or none" if optional else "")
+        allowed = (
+            "a whole number, full or auto"
+            if name == "batch_size"
+            else "a whole number" + (" or none" if optional else "")
+        )
         raise UsageError(f"bad {name.replace('_', ' ')} {value!r}: must be {allowed}")
     low = 0 if name == "seed" else 1
     if not low <= value <= MAX_SEED:
