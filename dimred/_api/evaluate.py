@@ -88,15 +88,24 @@ def _carried_columns(model: object, dataset_settings: Mapping[str, Any], reducer
     names, fits = [str(name) for name in header or ()], width == reducer.n_features_in_ + len(recorded)
     features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
     left_over = [name for name in names if name not in features] if features and names else None
-    carried = {}
-    for option, spec in recorded.items():
-        if spec in names or (spec.isdigit() and fits and (left_over is None or names[int(spec)] in left_over)):
-            carried[option] = spec
-        elif spec.isdigit() and fits and left_over is not None and len(left_over) == len(recorded) == 1:
-            carried[option] = left_over[0]
-        else:
-            return {}
+    only_one = left_over is not None and len(left_over) == len(recorded) == 1
+    carried = {option: _carried_column(spec, names, fits, left_over, only_one) for option, spec in recorded.items()}
+    if None in carried.values():
+        return {}
     return {option: spec for option, spec in carried.items() if option not in dataset_settings}
+
+
+def _carried_column(spec: str, names: list[str], fits: bool, left_over: list[str] | None, only_one: bool) -> str | None:
+    """Where the evaluated file holds one set-aside column: ``spec`` itself (a name in its header, or an index in a
+    file as wide as the training file whose column there is not a trained feature), else the one column left
+    over in a file of another order; None where it does not hold it."""
+    if spec in names:
+        return spec
+    if not (spec.isdigit() and fits):
+        return None
+    if left_over is None or names[int(spec)] in left_over:
+        return spec
+    return left_over[0] if only_one else None
 
 
 def evaluate(
