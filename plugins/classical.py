@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from dimred.plugin import EstimatorModel, hookimpl, option
+from dimred.plugin import EstimatorModel, UsageError, hookimpl, option
 
 
 class _ScikitLearnModel(EstimatorModel):
     """Wraps an estimator built by ``make``; its fitted state lives on the plugin instance."""
 
+    # the option that must stay below the number of rows (a neighbourhood's size), where there is one
+    neighbourhood_option: ClassVar[str | None] = None
+
     def make(self, seed: int) -> Any:
         raise NotImplementedError
 
     def fit_transform(self, X: np.ndarray, seed: int) -> np.ndarray:
+        self._check_rows(len(X))
         self.estimator = self.make(seed)
         return self.estimator.fit_transform(X)
 
@@ -31,6 +35,14 @@ class _ScikitLearnModel(EstimatorModel):
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
         return self.estimator.inverse_transform(Z)
+
+    def _check_rows(self, n_rows: int) -> None:
+        option_name = self.neighbourhood_option
+        value = None if option_name is None else getattr(self.options, option_name)
+        if value is not None and value >= n_rows:
+            lower = max(1, (n_rows - 1) // 3)
+            raise UsageError(f"model '{self.name}' needs more rows than its {option_name} ({value:g}), got {n_rows} "
+                             f"to train on; lower it, e.g. --set model.{option_name}={lower}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,7 @@ class IsomapModel(_ScikitLearnModel):
     name = "isomap"
     description = "Isomap (scikit-learn): geodesic distances on a kNN graph; no inverse; memory grows as n^2"
     can_inverse_transform = False
+    neighbourhood_option = "n_neighbors"
 
     @dataclass(frozen=True)
     class Options:
@@ -185,6 +198,7 @@ class TSNEModel(_ScikitLearnModel):
     description = "t-SNE (scikit-learn): embeds the training points only; no transform, no inverse"
     can_transform = False
     can_inverse_transform = False
+    neighbourhood_option = "perplexity"
 
     @dataclass(frozen=True)
     class Options:
