@@ -25,6 +25,7 @@ from dimred.plugin import Callback, Reporter, RunRecord, Training, TrainingStatu
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
 DIRECTORY_TAG = "dimred.directory"
+SQLITE_PREFIX = "sqlite:///"  # then the database's path: relative, or absolute with a fourth slash
 
 # MLflow runs the callback opened and closed, waiting for the reporter of the same dimred run to finish them:
 # {run directory (or "" for a run without one): (MLflow run id, tracking URI)}. One process runs one dimred run
@@ -41,6 +42,15 @@ class MLflowOptions:
     )
     experiment: str | None = option(None, "experiment name [default: MLFLOW_EXPERIMENT_NAME or MLflow's default]")
     run_name: str | None = option(None, "MLflow run name [default: the run directory's name]")
+
+    def __post_init__(self) -> None:
+        """An SQLite store MLflow cannot open is refused before training (MLflow itself retries for minutes)."""
+        if self.tracking_uri and self.tracking_uri.startswith(SQLITE_PREFIX):
+            database = Path(self.tracking_uri.removeprefix(SQLITE_PREFIX))
+            if database.is_dir():
+                raise ValueError(f"{self.tracking_uri} names the folder {database}, not a database file")
+            if not database.parent.is_dir():
+                raise ValueError(f"{self.tracking_uri}: the folder {database.parent} does not exist")
 
 
 def _require_mlflow(who: str) -> None:

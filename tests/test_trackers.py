@@ -160,6 +160,18 @@ def test_a_failed_training_leaves_its_mlflow_run_failed(mlflow, register_in_proc
     assert [run.info.status for run in runs] == ["FINISHED", "FAILED", "FINISHED"]
 
 
+@pytest.mark.parametrize(("database", "message"), [("", "not a database file"),
+                                                   ("absent/mlflow.db", "absent does not exist")])  # fmt: skip
+def test_an_sqlite_store_mlflow_cannot_open_is_refused_before_training(tmp_path, database, message):
+    uri = f"sqlite:///{tmp_path / database}"
+    arguments = ["--reporter", "mlflow", "--set", f"reporter.mlflow.tracking_uri={uri}", "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *arguments])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: bad reporter.mlflow options")
+    assert message in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_mlflow_plugins_pass_the_contract_checks(mlflow):
     check_callback_plugin(mlflow_tracker.MLflowCallback)
     check_reporter_plugin(mlflow_tracker.MLflowReporter)
