@@ -77,6 +77,19 @@ def test_a_toml_file_asks_for_the_full_batch_as_the_command_line_does(tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["batch_size"] == 300
 
 
+def test_a_one_call_models_config_json_reruns(tmp_path):
+    quick = ["--dataset", "swissroll", "--set", "dataset.n_samples=200"]
+    assert invoke("run", *quick, "--model", "pca", "--out", str(tmp_path / "first")).exit_code == 0
+    again = invoke("run", "--config", str(tmp_path / "first" / "config.json"), "--out", str(tmp_path / "again"))
+    assert again.exit_code == 0, again.output
+    first, rerun = (
+        load_file(tmp_path / "first" / "model.safetensors"),
+        load_file(tmp_path / "again" / "model.safetensors"),
+    )
+    assert first.keys() == rerun.keys()
+    assert all((first[name] == rerun[name]).all() for name in first)
+
+
 def test_listed_callbacks_add_to_the_defaults_and_a_runs_record_keeps_the_ones_it_left_out(tmp_path):
     (tmp_path / "experiment.toml").write_text(f"callbacks = ['early-stopping', 'no-progress']\n{PLUGINS}")
     quick = ["--steps", "3", "--set", "dataset.n_samples=200"]

@@ -38,7 +38,7 @@ from dimred._engine import distributed, evaluation, fitting, modelfile
 from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
 from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler
-from dimred._host.objective import LossSpec, build_terms, options_of, spec_text, terms_from_settings
+from dimred._host.objective import LossSpec, build_terms, options_of, parse_spec, spec_text, terms_from_settings
 from dimred._host.registry import get_registry
 from dimred._host.resolve import chosen_names, instantiate, instantiate_several
 from dimred._io.rundir import write_history, write_json
@@ -76,7 +76,8 @@ def resolve_training(
     ``--set`` settings) or, for the Reducer, from ``loss_options``."""
     groups = {} if groups is None else groups
     model = model or instantiate("model", model_name, groups.pop("model", {}))
-    if loss is not None and isinstance(model, EstimatorModel):
+    # a one-call model's run records its default loss (mse), which a rerun of its config.json gives back
+    if loss is not None and isinstance(model, EstimatorModel) and parse_spec(loss) != parse_spec(model.default_loss):
         raise UsageError(f"model '{model.name}' is fitted in one call and takes no loss (got {loss!r}); leave the "
                          "loss out")  # fmt: skip
     spec = loss or model.default_loss
