@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from dimred.plugin import Callback, Reporter, RunRecord, Training, TrainingStatus, UsageError, hookimpl, option
 
@@ -46,7 +47,7 @@ class MLflowOptions:
     def __post_init__(self) -> None:
         """An SQLite store MLflow cannot open is refused before training (MLflow itself retries for minutes)."""
         if self.tracking_uri and self.tracking_uri.startswith(SQLITE_PREFIX):
-            database = Path(self.tracking_uri.removeprefix(SQLITE_PREFIX))
+            database = Path(unquote(self.tracking_uri.removeprefix(SQLITE_PREFIX)))  # as SQLAlchemy reads it
             if database.is_dir():
                 raise ValueError(f"{self.tracking_uri} names the folder {database}, not a database file")
             if not database.parent.is_dir():

@@ -78,8 +78,8 @@ def resolve_training(
     model = model or instantiate("model", model_name, groups.pop("model", {}))
     # a one-call model's run records its default loss (mse), which a rerun of its config.json gives back
     if loss is not None and isinstance(model, EstimatorModel) and parse_spec(loss) != parse_spec(model.default_loss):
-        raise UsageError(f"model '{model.name}' is fitted in one call and takes no loss (got {loss!r}); leave the "
-                         "loss out")  # fmt: skip
+        raise UsageError(f"model '{model.name}' is fitted in one call and takes no loss (got {loss!r}); give "
+                         f"none, or its own ({model.default_loss!r})")  # fmt: skip
     spec = loss or model.default_loss
     terms = build_terms(spec, loss_options) if loss_options is not None else terms_from_settings(spec, groups)
     chosen = chosen_names("callback", callbacks, adds_to_defaults=True)
