@@ -40,8 +40,13 @@ def test_two_processes_write_one_run_and_match_one_process(single, tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["training"]["batch_size"] == 200  # the global batch: 100 rows per process
-    for key in ("rmse", "trustworthiness", "continuity"):
-        assert metrics[key] == pytest.approx(single[key], rel=0.10), key
+    # Each process normalises its own half of the batch (no SyncBatchNorm on the CPU) and draws its own dropout, so
+    # the two runs differ: two processes must train as well as one, and stay near it (torch 2.14.1: rmse 0.073
+    # against 0.082, 0.10 below).
+    assert metrics["rmse"] <= single["rmse"] * 1.10
+    assert metrics["rmse"] == pytest.approx(single["rmse"], rel=0.25)
+    for key in ("trustworthiness", "continuity"):
+        assert metrics[key] >= single[key] - 0.01, key
 
 
 def test_a_failing_process_ends_the_run_with_its_message(tmp_path):
