@@ -103,7 +103,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
                 arguments[section] = [name for name, _options in chosen]
             # A hand-written list adds to the default callbacks as --callback does (no-NAME leaves one out); a run's
             # record lists its whole set, so the defaults it left out stay out.
-            if section == "callbacks" and any(key in document for key in RECORD_ONLY_KEYS):
+            if section == "callbacks" and _is_run_record(document):
                 listed = set(arguments[section])
                 arguments[section] += [f"no-{name}" for name in defaults_of("callback") if name not in listed]
             for name, options in chosen:
@@ -116,11 +116,16 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"config file {path}: unknown [training] keys {unknown}; allowed: {', '.join(TRAINING_KEYS)}")
     arguments |= training
     if arguments.get("epochs") is not None and arguments.get("steps") is not None:
-        if not any(key in document for key in RECORD_ONLY_KEYS):
+        if not _is_run_record(document):
             raise UsageError(f"config file {path}: [training] sets both steps and epochs; give one of them")
         arguments["steps"] = None  # a run's record holds the steps its epochs came to
     arguments["settings"] = settings
     return arguments
+
+
+def _is_run_record(document: dict[str, Any]) -> bool:
+    """Whether the file is a run's config.json (which lists what the run used), not a hand-written one."""
+    return any(key in document for key in RECORD_ONLY_KEYS)
 
 
 def _recorded_dataset(model: object) -> tuple[str, dict[str, Any]]:
