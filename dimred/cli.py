@@ -230,7 +230,11 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
     "--seed", type=int, default=defaults.SEED, show_default=True, help="Seed of data, initialisation and batches."
 )
 @click.option("--out", type=click.Path(), default=None, help="Run directory [default: runs/<dataset>-<model>-<time>].")
-@click.option("--overwrite", is_flag=True, help="Allow writing into an existing, non-empty run directory.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Allow writing into an existing, non-empty run directory (an earlier run's files there are removed first).",
+)
 @click.option(
     "--checkpoint-every",
     type=click.IntRange(min=1),

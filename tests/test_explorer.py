@@ -134,7 +134,7 @@ def digits_run(tmp_path_factory) -> Path:
 def test_explorer_is_a_default_reporter_where_bokeh_is_installed(digits_run):
     assert explorer.Explorer.enabled_by_default
     assert (digits_run / "explorer.html").exists()
-    assert not [path for path in digits_run.iterdir() if path.name.startswith(".")], "temporary files left behind"
+    assert not [path for path in digits_run.iterdir() if ".tmp" in path.name], "temporary files left behind"
     page = (digits_run / "explorer.html").read_text()
     assert "<script src=" not in page  # Bokeh's JavaScript is inlined
     assert "cdn.bokeh.org" not in page

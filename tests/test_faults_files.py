@@ -57,7 +57,7 @@ def fails(arguments: list[str], exit_code: int, message: str, *folders: Path) ->
     assert "unexpected" not in result.stderr
     after = fingerprint(*folders)
     assert {path: after.get(path) for path in before} == before, "an existing file changed"
-    assert not [path for path in after if path.name.startswith(".")], "a temporary file was left behind"
+    assert not [path for path in after if ".tmp" in path.name], "a temporary file was left behind"
     return result.stderr
 
 

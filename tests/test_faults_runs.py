@@ -186,6 +186,49 @@ def test_a_failed_run_in_an_existing_folder_is_marked_and_the_next_run_replaces_
     assert (out / "model.safetensors").exists()
 
 
+def test_overwrite_replaces_the_earlier_runs_files_and_keeps_the_users(tmp_path):
+    out = tmp_path / "run"
+    first = invoke(*QUICK[:-2], "--reporter", "codes-plot", "--reporter", "loss-curve", "--reporter", "tensorboard",
+                   "--checkpoint-every", "2", "--out", str(out))  # fmt: skip
+    assert first.exit_code == 0, first.output
+    assert {"codes.png", "loss.png", "checkpoint.safetensors", "tensorboard"} <= {path.name for path in out.iterdir()}
+    (out / "notes.txt").write_text("mine")
+    (out / "tensorboard" / "mine.txt").write_text("mine too")
+    (out / "evaluations").mkdir()
+    (out / "evaluations" / "table.csv").write_text("kept")
+    second = invoke(*QUICK[:-2], "--reporter", "codes-plot", "--out", str(out), "--overwrite")
+    assert second.exit_code == 0, second.output
+    left = sorted(path.relative_to(out).as_posix() for path in out.rglob("*") if not path.name.startswith("."))
+    assert left == ["codes.png", "config.json", "evaluations", "evaluations/table.csv", "history.csv", "metrics.json",
+                    "model.safetensors", "notes.txt", "tensorboard", "tensorboard/mine.txt"]  # fmt: skip
+    assert [reporter["name"] for reporter in json.loads((out / "config.json").read_text())["reporters"]] == [
+        "codes-plot"
+    ]
+
+
+def test_a_failed_runs_files_go_when_the_next_run_replaces_it_and_a_listed_path_never_leaves_the_folder(
+    broken, tmp_path
+):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    failed = invoke("--dataset", "swissroll", "--model", "nan-codes", "--steps", "3", "--reporter", "loss-curve",
+                    "--out", str(out), "--overwrite")  # fmt: skip
+    assert failed.exit_code == 1
+    assert (out / "config.json").exists()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the run's")
+    listed = out / ".dimred-files.json"
+    listed.write_text(json.dumps({"files": [*json.loads(listed.read_text())["files"], "../outside.txt",
+                                            str(outside)]}))  # fmt: skip
+    second = invoke(*QUICK[:-2], "--reporter", "codes-plot", "--out", str(out))
+    assert second.exit_code == 0, second.output
+    assert outside.read_text() == "not the run's"
+    assert (out / "notes.txt").read_text() == "mine"
+    assert json.loads(listed.read_text())["files"] == ["codes.png", "config.json", "history.csv", "metrics.json",
+                                                       "model.safetensors"]  # fmt: skip
+
+
 def _start(arguments: list[str]) -> subprocess.Popen:
     return subprocess.Popen([SCRIPT, "run", *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -209,7 +252,8 @@ def test_sigterm_stops_cleanly_with_exit_143(tmp_path, checkpoints):
     assert stderr.strip().splitlines()[-1].startswith("Error: terminated")
     assert "Traceback" not in stderr
     if checkpoints:  # kept to --resume from, marked as not finished
-        assert sorted(path.name for path in out.iterdir()) == ["FAILED.txt", "checkpoint.safetensors", "config.json"]
+        assert sorted(path.name for path in out.iterdir()) == [
+            ".dimred-files.json", "FAILED.txt", "checkpoint.safetensors", "config.json"]  # fmt: skip
     else:
         assert not out.exists()
 

@@ -60,7 +60,7 @@ def test_a_run_killed_with_sigkill_and_resumed_ends_bitwise_identical(uninterrup
     assert weights.keys() == uninterrupted.keys()
     for name, value in uninterrupted.items():
         assert np.array_equal(weights[name], value), name
-    assert not [path.name for path in out.iterdir() if path.name.startswith(".")]
+    assert not [path.name for path in out.iterdir() if ".tmp" in path.name]
     history = (out / "history.csv").read_text().splitlines()
     assert history[-1].startswith("900,")
 
@@ -111,7 +111,8 @@ def test_temporary_files_a_killed_run_left_are_removed_by_the_next_run(tmp_path)
     dimred.run(dataset="swissroll", model="mlp-ae", steps=3, out=out, overwrite=True, reporters=[],
                settings={"dataset.n_samples": 100})  # fmt: skip
     assert sorted(path.name for path in out.iterdir()) == [
-        "config.json", "history.csv", "metrics.json", "model.safetensors", "notes.txt"]  # fmt: skip
+        ".dimred-files.json", "config.json", "history.csv", "metrics.json", "model.safetensors",
+        "notes.txt"]  # fmt: skip
 
 
 def _ctrl_c_as_at_a_terminal() -> None:
@@ -134,5 +135,6 @@ def test_ctrl_c_ends_with_one_line_and_no_half_written_file(tmp_path):
     assert stderr.strip().splitlines()[-1].startswith("Error: interrupted")
     assert "Traceback" not in stderr
     assert stdout == ""
-    assert sorted(path.name for path in out.iterdir()) == ["FAILED.txt", "checkpoint.safetensors", "config.json"]
+    assert sorted(path.name for path in out.iterdir()) == [
+        ".dimred-files.json", "FAILED.txt", "checkpoint.safetensors", "config.json"]  # fmt: skip
     assert os.path.getsize(out / "checkpoint.safetensors") > 0

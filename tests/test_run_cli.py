@@ -37,7 +37,7 @@ def test_run_writes_the_run_directory(finished_run):
     expected = {"model.safetensors", "config.json", "metrics.json", "history.csv"}
     expected |= {"input.png", "codes.png", "reconstruction.png", "loss.png"}
     assert expected <= {path.name for path in out.iterdir()}
-    assert not [path for path in out.iterdir() if path.name.startswith(".")], "temporary files left behind"
+    assert not [path for path in out.iterdir() if ".tmp" in path.name], "temporary files left behind"
     assert f"run directory: {out}" in output
 
 

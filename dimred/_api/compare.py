@@ -243,14 +243,9 @@ def _report(comparison: Comparison, directory: Path, echo: Callable[[str], None]
 
 def _keep_models(comparison: Comparison, folder: Path, echo: Callable[[str], None]) -> None:
     """Each model's first fit (seed 0) as a model file ``folder/<model>.safetensors``, for ``dimred.load``; a
-    model that keeps none (its fitted state is the training set) is named. The comparison has claimed the folder
-    (new, left by a failed comparison, or given with overwrite): model files of an earlier comparison there are
-    replaced or removed, so those left match the new tables."""
+    model that keeps none (its fitted state is the training set) is named. (The model files of an earlier
+    comparison in the folder were removed when the comparison claimed it.)"""
     folder.mkdir(exist_ok=True)
-    kept = {f"{model}.safetensors" for model, results in comparison.runs.items() if results[0].reducer is not None}
-    for stale in folder.glob("*.safetensors"):
-        if stale.name not in kept:
-            stale.unlink()
     for model, results in comparison.runs.items():
         reducer = results[0].reducer
         if reducer is None:

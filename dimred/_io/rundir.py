@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from dimred._core.atomic import write_text
-from dimred._core.errors import UsageError
+from dimred._core.errors import DimredError, UsageError
 from dimred._io.folderlock import LOCK_NAME, locked_folder
+from dimred._io.written import Snapshot, record_written, remove_written, snapshot
 
 RUNS_FOLDER = Path("runs")
 FAILED_MARKER = "FAILED.txt"
@@ -49,9 +50,11 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
     writes into it.
 
     An existing non-empty folder is used only with ``overwrite`` or ``resume``, or when a failed run left it (it
-    holds FAILED_MARKER). When the block fails (an error, Ctrl-C, SIGTERM), a folder this run created is removed
-    with everything in it, unless it holds the file ``resumable_by`` (a checkpoint); a folder that is kept is
-    marked failed, so it never looks like a finished run. ``path`` None (nothing is written) claims nothing.
+    holds FAILED_MARKER); unless resuming, the files an earlier run listed as its own are removed first. When the
+    block fails (an error, Ctrl-C, SIGTERM), a folder this run created is removed with everything in it, unless it
+    holds the file ``resumable_by`` (a checkpoint); a folder that is kept is marked failed, so it never looks like
+    a finished run. Either way a kept folder lists the files this run wrote (``written``). ``path`` None (nothing
+    is written) claims nothing.
     """
     if path is None:
         yield None
@@ -65,12 +68,17 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
     try:
         with locked_folder(path):
             _take_over(path, overwrite=overwrite, resume=resume)
+            before = snapshot(path)
             try:
                 yield path
             except BaseException as error:
-                _mark_failed(path, error, remove=created and not (resumable_by and (path / resumable_by).exists()))
+                remove = created and not (resumable_by and (path / resumable_by).exists())
+                if not remove:
+                    _list_written(path, before)
+                _mark_failed(path, error, remove=remove)
                 raise
             (path / FAILED_MARKER).unlink(missing_ok=True)
+            _list_written(path, before)
     except UsageError:
         if created and path.is_dir() and not any(path.iterdir()):
             path.rmdir()
@@ -92,9 +100,17 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool) -> None:
 
 def _take_over(path: Path, *, overwrite: bool, resume: bool) -> None:
     check_claimable(path, overwrite=overwrite, resume=resume)  # again, now that this process holds the lock
-    if (path / FAILED_MARKER).exists() and not resume:  # a failed run's folder is replaced, checkpoint included
-        (path / CHECKPOINT_NAME).unlink(missing_ok=True)
+    if (overwrite or (path / FAILED_MARKER).exists()) and not resume:  # the earlier run is replaced
+        remove_written(path)
+        (path / CHECKPOINT_NAME).unlink(missing_ok=True)  # also where that run was killed before listing its files
     remove_stray_temporaries(path)
+
+
+def _list_written(path: Path, before: Snapshot) -> None:
+    """List the run's files where that can be done: without the list (a full disk) the next run only leaves
+    them beside its own, so this failure changes nothing else."""
+    with contextlib.suppress(OSError, DimredError):
+        record_written(path, before)
 
 
 def _mark_failed(path: Path, error: BaseException, *, remove: bool) -> None:

@@ -1,0 +1,69 @@
+"""The files a run wrote into its folder, listed in the folder itself, so that the next run given that folder
+(with ``--overwrite``, or after a failed run) removes exactly those: no file of the earlier run is left beside
+the new run's results, and no file the user put there is touched."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path, PurePosixPath
+
+from dimred._core.atomic import write_text
+
+MANIFEST_NAME = ".dimred-files.json"
+
+Snapshot = dict[str, tuple[int, int, int]]
+
+
+def snapshot(folder: Path) -> Snapshot:
+    """Every regular file under ``folder`` (hidden ones and links left out, linked folders not entered) by its
+    path relative to it, with its inode, size and modification time: an atomic rewrite changes the inode."""
+    found: Snapshot = {}
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in files:
+            path = Path(root, name)
+            if name.startswith(".") or path.is_symlink():
+                continue
+            status = path.stat()
+            found[path.relative_to(folder).as_posix()] = (status.st_ino, status.st_size, status.st_mtime_ns)
+    return found
+
+
+def record_written(folder: Path, before: Snapshot) -> None:
+    """List the files new or changed since ``before``, with those the earlier list named that are still there
+    (a resumed run's first part)."""
+    now = snapshot(folder)
+    written = {name for name, state in now.items() if before.get(name) != state}
+    written |= set(_listed(folder)) & now.keys()
+    write_text(folder / MANIFEST_NAME, json.dumps({"files": sorted(written)}, indent=1) + "\n")
+
+
+def remove_written(folder: Path) -> None:
+    """Delete the files the folder's list names, the folders that leaves empty, and the list."""
+    root = folder.resolve()
+    for name in _listed(folder):
+        path = folder / name
+        if path.is_symlink() or not path.is_file() or root not in path.resolve().parents:
+            continue
+        path.unlink()
+        parent = path.parent
+        while parent != folder and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    (folder / MANIFEST_NAME).unlink(missing_ok=True)
+
+
+def _listed(folder: Path) -> list[str]:
+    """The relative paths the folder's list names; an unreadable or edited list names nothing outside it."""
+    try:
+        names = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if not isinstance(names, list):
+        return []
+    return [name for name in names if isinstance(name, str) and name and _relative(PurePosixPath(name))]
+
+
+def _relative(path: PurePosixPath) -> bool:
+    return not path.is_absolute() and ".." not in path.parts
