@@ -221,11 +221,16 @@ CASES = [
     Case("checkpoints without the checkpoint callback", lambda t, _m: ["run", "--dataset", "swissroll", "--model",
          "mlp-ae", "--checkpoint-every", "5", "--callback", "no-checkpoint", "--out", str(t / "run")], 2,
          "leaves out (no-checkpoint)"),
-    Case("t-SNE on fewer rows than its perplexity", run_file(lambda t: write(t / "d.npy", np.eye(9)), "--model", "tsne",
-                                                             "--holdout", "0"), 2,
+    Case("t-SNE on fewer rows than its perplexity", lambda t, _m: ["run", "--model", "tsne", "--dataset", "file",
+         "--set", f"dataset.path={write(t / 'd.npy', np.eye(9))}", "--holdout", "0", "--out", str(t / "out")], 2,
          "model 'tsne' needs more rows than its perplexity (30), got 9 to train on"),
     Case("a loss for a model fitted in one call", lambda t, _m: ["run", "--dataset", "swissroll", "--model", "pca",
          "--loss", "ne-tsne", "--out", str(t / "run")], 2, "model 'pca' is fitted in one call and takes no loss"),
+    Case("a training setting for a model fitted in one call", lambda t, _m: ["run", "--dataset", "swissroll", "--model",
+         "pca", "--steps", "7", "--out", str(t / "run")], 2, "model 'pca' is fitted in one call, without training "
+         "steps: --steps (steps) does not apply to it; leave it out"),
+    Case("the full batch for a model fitted in one call", lambda t, _m: ["run", "--dataset", "swissroll", "--model",
+         "isomap", "--batch-size", "full"], 2, "--batch-size (batch_size) does not apply"),
     Case("bad option value", lambda t, _m: ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--set",
                                             "dataset.noise=-1"], 2, "noise must not be negative"),
 ]  # fmt: skip

@@ -33,7 +33,7 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import PluginError, UsageError, blame
 from dimred._core.options import to_dict
-from dimred._core.settings import TrainingSettings
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings
 from dimred._engine import distributed, evaluation, fitting, modelfile
 from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
 from dimred._engine.distributed import World
@@ -110,6 +110,26 @@ def data_name(source: Dataset) -> str:
 
 
 MIN_ROWS = 3  # below this a neighbourhood has no other member to compare, and every score is trivially perfect
+
+
+def recorded_training(training: TrainingSettings, n_rows: int) -> dict[str, Any]:
+    """Resolved settings as config.json records them: with the steps and batch size the loop takes for these
+    rows."""
+    return training.record() | {"steps": training.total_steps(n_rows), "batch_size": training.batch_for(n_rows)}
+
+
+def check_one_call_settings(model: Model, given: TrainingSettings, shape: tuple[int, int]) -> None:
+    """A one-call model runs no training loop: refuse a loop setting given other than its default, or than the
+    value a run records for it (which a rerun of its config.json gives back)."""
+    if not isinstance(model, EstimatorModel):
+        return
+    unset = TrainingSettings()
+    recorded = recorded_training(unset.resolved(model.training_defaults(*shape)), shape[0])
+    for name in LOOP_SETTINGS:
+        value = getattr(given, name)
+        if value not in (getattr(unset, name), recorded[name]):
+            raise UsageError(f"model '{model.name}' is fitted in one call, without training steps: "
+                             f"--{name.replace('_', '-')} ({name}) does not apply to it; leave it out")  # fmt: skip
 
 
 def check_fittable(X: np.ndarray, model: Model | EstimatorModel) -> None:

@@ -165,6 +165,7 @@ def run(
         train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)
         data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
     pipeline.check_fittable(X_raw, plugins.model)
+    pipeline.check_one_call_settings(plugins.model, training, X_raw.shape)
     training = training.resolved(plugins.model.training_defaults(*X_raw.shape), bf16_native=computes_bf16(device))
     config = {
         "dataset": describe(source),
@@ -172,8 +173,7 @@ def run(
         "loss": describe_terms(plugins.terms),
         "reporters": [describe(reporter) for reporter in chosen_reporters],
         "callbacks": [describe(callback) for callback in plugins.callbacks],
-        "training": training.record() | {
-            "steps": training.total_steps(len(X_raw)), "batch_size": training.batch_for(len(X_raw))},
+        "training": pipeline.recorded_training(training, len(X_raw)),
         "device_used": str(device),
         "versions": package_versions(),
     }  # fmt: skip

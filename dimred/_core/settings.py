@@ -20,6 +20,9 @@ from dimred._core.options import plain_number
 MAX_SEED = 2**63 - 1  # torch generators take 64-bit seeds
 FULL_BATCH = "full"
 AUTO = "auto"  # a setting the model plugin chooses for the data (Model.training_defaults), else dimred's default
+# what only the training loop reads (a model fitted in one call takes none of them)
+LOOP_SETTINGS = ("steps", "epochs", "batch_size", "lr", "weight_decay", "schedule", "precision", "optimizer",
+                 "checkpoint_every")  # fmt: skip
 _GLOBAL_DEFAULTS = {"batch_size": defaults.BATCH_SIZE, "lr": defaults.LR, "weight_decay": 0.0}
 
 
