@@ -161,3 +161,19 @@ def test_kernel_pca_beyond_its_landmarks_fits_a_seeded_sample_and_still_saves(tm
     rows = np.random.default_rng(1).normal(size=(20, 3)) * 5
     np.testing.assert_allclose(loaded.transform(rows), result.reducer.transform(rows), atol=1e-10)
     assert result.codes.shape == (400, 2)
+
+
+def test_the_loss_and_the_training_loops_settings_go_to_the_networks_only(tmp_path):
+    arguments = ["compare", "--dataset", "swissroll", "--model", "mlp-ae", "--model", "pca", "--steps", "20", "--set",
+                 "dataset.n_samples=300", "--out", str(tmp_path / "cmp")]  # fmt: skip
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((tmp_path / "cmp" / "comparison.json").read_text())) == {"mlp-ae", "pca", "failed"}
+    comparison = dimred.compare("swissroll", ["mlp-ae", "pca"], out=None, loss="mse+ne-tsne", steps=20,
+                                settings={"dataset.n_samples": 300})  # fmt: skip
+    assert comparison.failed == {}
+    network, pca = comparison.runs["mlp-ae"][0].config, comparison.runs["pca"][0].config
+    assert [term["name"] for term in network["loss"]] == ["mse", "ne-tsne"]
+    assert network["training"]["steps"] == 20
+    assert [term["name"] for term in pca["loss"]] == ["mse"]
+    assert pca["training"]["steps"] != 20

@@ -18,9 +18,10 @@ from typing import Any
 from dimred._api import pipeline
 from dimred._api.run import AUTO, RunResult, run
 from dimred._core.atomic import atomic_path, write_text
-from dimred._core.contracts import ComparisonRecord, Reporter
+from dimred._core.contracts import ComparisonRecord, EstimatorModel, Model, Reporter
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.scatter import scatter_points
+from dimred._core.settings import LOOP_SETTINGS
 from dimred._host.resolve import defaults_of, instantiate
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
 
@@ -151,7 +152,8 @@ def compare(
     """Run every model on ``dataset`` with seeds 0..seeds-1 and tabulate the metrics.
 
     ``settings`` may set dataset options only (``{"dataset.n_samples": 3000}``), since they apply to every
-    model; ``run_options`` (steps, lr, device...) go to every ``dimred.run``. ``save`` keeps each model's seed-0
+    model; ``run_options`` (steps, lr, device...) go to every ``dimred.run``, except the loss and the training
+    loop's settings to a model fitted in one call. ``save`` keeps each model's seed-0
     fit as ``models/<model>.safetensors`` in the output folder (for ``dimred.load``, ``encode``, ``export``).
     """
     if not models:
@@ -161,8 +163,7 @@ def compare(
     settings = dict(settings or {})
     if any(not key.startswith("dataset.") for key in settings):
         raise UsageError("compare takes dataset.* settings only: they apply to every model")
-    for model in models:
-        instantiate("model", model)  # unknown names fail before anything runs
+    plugins = {model: instantiate("model", model) for model in models}  # unknown names fail before anything runs
     if save and out is None:
         raise UsageError("save keeps the models in the output folder: give out")
     directory = None
@@ -176,7 +177,8 @@ def compare(
         for seed in range(seeds):
             say(f"{model}, seed {seed}...")
             try:
-                result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=[], **run_options)
+                options = _run_options_for(plugins[model], run_options)
+                result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=[], **options)
             except DimredError as error:  # this model failed: the others are still compared
                 errors[model] = error
                 comparison.failed[model] = f"seed {seed}: {_with_advice(error)}"
@@ -194,6 +196,14 @@ def compare(
                 _keep_models(comparison, directory / MODELS_FOLDER, say)
         comparison.path = directory
     return comparison
+
+
+def _run_options_for(model: Model, run_options: Mapping[str, Any]) -> dict[str, Any]:
+    """What a model takes of the comparison's run options: one fitted in one call takes no loss and no setting
+    of the training loop (those are for the networks compared with it)."""
+    if not isinstance(model, EstimatorModel):
+        return dict(run_options)
+    return {name: value for name, value in run_options.items() if name not in (*LOOP_SETTINGS, "loss")}
 
 
 def _raise_for_all(errors: Mapping[str, DimredError]) -> None:
