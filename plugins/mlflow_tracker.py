@@ -45,13 +45,16 @@ class MLflowOptions:
     run_name: str | None = option(None, "MLflow run name [default: the run directory's name]")
 
     def __post_init__(self) -> None:
-        """An SQLite store MLflow cannot open is refused before training (MLflow itself retries for minutes)."""
-        if self.tracking_uri and self.tracking_uri.startswith(SQLITE_PREFIX):
-            database = Path(unquote(self.tracking_uri.removeprefix(SQLITE_PREFIX)))  # as SQLAlchemy reads it
+        """An SQLite store MLflow cannot open, given here or in MLFLOW_TRACKING_URI, is refused before training
+        (MLflow itself retries for minutes)."""
+        uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+        if uri.startswith(SQLITE_PREFIX):
+            named = uri if self.tracking_uri else f"MLFLOW_TRACKING_URI={uri}"
+            database = Path(unquote(uri.removeprefix(SQLITE_PREFIX)))  # as SQLAlchemy reads it
             if database.is_dir():
-                raise ValueError(f"{self.tracking_uri} names the folder {database}, not a database file")
+                raise ValueError(f"{named} names the folder {database}, not a database file")
             if not database.parent.is_dir():
-                raise ValueError(f"{self.tracking_uri}: the folder {database.parent} does not exist")
+                raise ValueError(f"{named}: the folder {database.parent} does not exist")
 
 
 def _require_mlflow(who: str) -> None:

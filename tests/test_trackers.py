@@ -162,13 +162,17 @@ def test_a_failed_training_leaves_its_mlflow_run_failed(mlflow, register_in_proc
 
 @pytest.mark.parametrize(("database", "message"), [("", "not a database file"),
                                                    ("absent/mlflow.db", "absent does not exist")])  # fmt: skip
-def test_an_sqlite_store_mlflow_cannot_open_is_refused_before_training(tmp_path, database, message):
+@pytest.mark.parametrize("given_in", ["option", "environment"])
+def test_an_sqlite_store_mlflow_cannot_open_is_refused_before_training(tmp_path, database, message, given_in):
     uri = f"sqlite:///{tmp_path / database}"
-    arguments = ["--reporter", "mlflow", "--set", f"reporter.mlflow.tracking_uri={uri}", "--out", str(tmp_path / "run")]
-    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *arguments])
+    option = ["--set", f"reporter.mlflow.tracking_uri={uri}"] if given_in == "option" else []
+    arguments = ["--reporter", "mlflow", *option, "--out", str(tmp_path / "run")]
+    environment = {"MLFLOW_TRACKING_URI": uri} if given_in == "environment" else {}
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *arguments], env=environment)
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: bad reporter.mlflow options")
     assert message in result.stderr
+    assert ("MLFLOW_TRACKING_URI=" in result.stderr) == (given_in == "environment")
     assert not (tmp_path / "run").exists()
 
 
