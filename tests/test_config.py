@@ -69,12 +69,19 @@ def test_command_line_flags_override_the_file(tmp_path):
     assert config["dataset"]["options"]["n_samples"] == 300
 
 
-def test_a_toml_file_asks_for_the_full_batch_as_the_command_line_does(tmp_path):
-    (tmp_path / "experiment.toml").write_text(f"{PLUGINS}[training]\nsteps = 3\nbatch_size = 'full'\n")
+def test_a_toml_file_asks_for_the_full_batch_and_automatic_settings_as_the_command_line_does(tmp_path):
+    training = "[training]\nsteps = 3\nbatch_size = 'Full'\nlr = 'AUTO'\nweight_decay = ' auto'\n"
+    (tmp_path / "experiment.toml").write_text(f"{PLUGINS}{training}")
     result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--out", str(tmp_path / "run"),
                     "--set", "dataset.n_samples=300")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["batch_size"] == 300
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["training"]
+    from_the_command_line = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", "--steps", "3",
+                                   "--batch-size", "FULL", "--lr", "Auto", "--set", "dataset.n_samples=300",
+                                   "--out", str(tmp_path / "cli"))  # fmt: skip
+    assert from_the_command_line.exit_code == 0, from_the_command_line.output
+    assert recorded == json.loads((tmp_path / "cli" / "config.json").read_text())["training"]
+    assert recorded["batch_size"] == 300
 
 
 def test_a_one_call_models_config_json_reruns(tmp_path):

@@ -56,8 +56,8 @@ class TrainingSettings:
     checkpoint_every: int | None = _setting(None, "save the training state every this many steps (for resume)")
 
     def __post_init__(self) -> None:
-        if isinstance(self.batch_size, str) and self.batch_size.strip().lower() == FULL_BATCH:
-            object.__setattr__(self, "batch_size", None)  # as --batch-size full: config files cannot write None
+        for name in _GLOBAL_DEFAULTS:  # auto and full in any case, as the CLI reads them
+            object.__setattr__(self, name, _keyword(name, getattr(self, name)))
         for setting in dataclasses.fields(self):
             object.__setattr__(self, setting.name, plain_number(getattr(self, setting.name)))
             _check(setting, getattr(self, setting.name))
@@ -112,6 +112,15 @@ class TrainingSettings:
     def record(self) -> dict[str, Any]:
         """The fields as JSON-ready values."""
         return dataclasses.asdict(self)
+
+
+def _keyword(name: str, value: Any) -> Any:
+    """``value`` with the words auto and (for the batch size) full in their canonical form: the full batch is
+    None, as ``--batch-size full`` gives (config files cannot write None)."""
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word == AUTO:
+        return AUTO
+    return None if word == FULL_BATCH and name == "batch_size" else value
 
 
 def _check(setting: dataclasses.Field, value: Any) -> None:
