@@ -328,7 +328,12 @@ def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
     default=None,
     help="Folder for the results [default: MODEL/evaluations/<dataset>-<time>].",
 )
-@click.option("--overwrite", is_flag=True, help="Allow writing into an existing, non-empty --out folder.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Allow writing into an existing, non-empty --out folder (an earlier dimred output's files there are removed "
+    "first).",
+)
 def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **arguments: Any) -> None:
     """Score a trained model (a run directory or model file) on a dataset, without touching its training results."""
     from dimred._api import evaluate as api
@@ -347,7 +352,11 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
 @click.option(
     "--out", type=click.Path(), default=None, help="Folder for the results [default: runs/compare-<dataset>-<time>]."
 )
-@click.option("--overwrite", is_flag=True, help="Allow writing into an existing, non-empty folder.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Allow writing into an existing, non-empty folder (an earlier dimred output's files there are removed first).",
+)
 @click.option("--save", is_flag=True, help="Keep each model's seed-0 fit as models/<model>.safetensors in the folder.")
 @_HOLDOUT_OPTION
 @click.option("--steps", type=click.IntRange(min=1), default=None,
