@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from dimred._host.registry import ENTRY_POINT_GROUP, get_registry, reset_registry
+from dimred._io.written import MANIFEST_NAME
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +64,11 @@ def fake_entry_points(monkeypatch) -> Callable[..., None]:
         reset_registry()
 
     return install
+
+
+def hidden_leftovers(paths: Iterable[Path]) -> list[Path]:
+    """Hidden files among ``paths`` other than a run's list of its files: temporary files left behind."""
+    return [path for path in paths if path.name.startswith(".") and path.name != MANIFEST_NAME]
 
 
 def plugin_module(name: str, **hooks: Callable[..., Any]) -> types.ModuleType:

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import dimred
+from conftest import hidden_leftovers
 from dimred.cli import cli
 from dimred.plugin import ComparisonRecord, Data, Reporter, RunRecord
 from dimred.testing import check_reporter_plugin
@@ -134,7 +135,7 @@ def digits_run(tmp_path_factory) -> Path:
 def test_explorer_is_a_default_reporter_where_bokeh_is_installed(digits_run):
     assert explorer.Explorer.enabled_by_default
     assert (digits_run / "explorer.html").exists()
-    assert not [path for path in digits_run.iterdir() if ".tmp" in path.name], "temporary files left behind"
+    assert not hidden_leftovers(digits_run.iterdir()), "temporary files left behind"
     page = (digits_run / "explorer.html").read_text()
     assert "<script src=" not in page  # Bokeh's JavaScript is inlined
     assert "cdn.bokeh.org" not in page

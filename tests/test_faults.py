@@ -19,6 +19,7 @@ from safetensors.numpy import save_file
 from safetensors.torch import load_file as load_torch_file
 
 import dimred
+from conftest import hidden_leftovers
 from dimred._core.errors import UsageError
 from dimred._engine.modelfile import ModelFileError, tensors_digest
 from dimred.cli import cli
@@ -248,7 +249,7 @@ def test_command_line_faults(case, models, tmp_path):
     assert result.stdout == ""
     after = fingerprint(tmp_path, *models.values())
     assert {path: after.get(path) for path in before} == before, "an existing file changed"
-    assert not [path for path in after if ".tmp" in path.name], "a temporary file was left behind"
+    assert not hidden_leftovers(after), "a temporary file was left behind"
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from sklearn.base import clone
 from test_faults import fingerprint, tampered
 
 import dimred
+from conftest import hidden_leftovers
 from dimred._core.atomic import write_text
 from dimred._core.errors import DimredError, UsageError
 from dimred._engine.modelfile import ModelFileError
@@ -57,7 +58,7 @@ def fails(arguments: list[str], exit_code: int, message: str, *folders: Path) ->
     assert "unexpected" not in result.stderr
     after = fingerprint(*folders)
     assert {path: after.get(path) for path in before} == before, "an existing file changed"
-    assert not [path for path in after if ".tmp" in path.name], "a temporary file was left behind"
+    assert not hidden_leftovers(after), "a temporary file was left behind"
     return result.stderr
 
 

@@ -17,7 +17,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file
 
 import dimred
-from conftest import plugin_module
+from conftest import hidden_leftovers, plugin_module
 from dimred._engine.training import DivergenceError
 from dimred.plugin import Loss
 
@@ -60,7 +60,7 @@ def test_a_run_killed_with_sigkill_and_resumed_ends_bitwise_identical(uninterrup
     assert weights.keys() == uninterrupted.keys()
     for name, value in uninterrupted.items():
         assert np.array_equal(weights[name], value), name
-    assert not [path.name for path in out.iterdir() if ".tmp" in path.name]
+    assert not hidden_leftovers(out.iterdir())
     history = (out / "history.csv").read_text().splitlines()
     assert history[-1].startswith("900,")
 

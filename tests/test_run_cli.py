@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from safetensors import safe_open
 
+from conftest import hidden_leftovers
 from dimred._engine.device import resolve_device
 from dimred.cli import cli
 
@@ -37,7 +38,7 @@ def test_run_writes_the_run_directory(finished_run):
     expected = {"model.safetensors", "config.json", "metrics.json", "history.csv"}
     expected |= {"input.png", "codes.png", "reconstruction.png", "loss.png"}
     assert expected <= {path.name for path in out.iterdir()}
-    assert not [path for path in out.iterdir() if ".tmp" in path.name], "temporary files left behind"
+    assert not hidden_leftovers(out.iterdir()), "temporary files left behind"
     assert f"run directory: {out}" in output
 
 
