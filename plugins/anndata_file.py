@@ -10,6 +10,8 @@ import numpy as np
 
 from dimred.plugin import Data, DataError, Dataset, UsageError, hookimpl, option
 
+MAX_NUMBERED_CLASSES = 100  # distinct values of a plain numeric obs column read as class numbers
+
 
 class AnnDataFile(Dataset):
     name = "h5ad"
@@ -49,9 +51,10 @@ class AnnDataFile(Dataset):
 
     def _labels(self, adata) -> np.ndarray:
         """The obs column's values: class numbers or names; a categorical column's categories, whatever their
-        values. A plain (not categorical) column of measured values is refused, as a classifier's accuracy on it
-        would mean nothing: floating-point numbers (scanpy writes total counts so), or more than a hundred whole
-        numbers that make most cells a class of their own."""
+        values. A plain (not categorical) column of numbers is taken as class numbers only where it looks like
+        one: whole numbers, at most MAX_NUMBERED_CLASSES distinct and no more than one per two cells. Measured
+        values (scanpy's total_counts or n_genes_by_counts, whole numbers in an integer or float column) are
+        refused, as a classifier's accuracy on them would mean nothing."""
         key = self.options.label_key
         if key not in adata.obs:
             raise UsageError(f"dataset.label_key '{key}' is not an obs column of {self.options.path}; choose from: "
@@ -71,10 +74,11 @@ class AnnDataFile(Dataset):
                             f"'{adata.obs_names[fractional]}'; labels are classes, whole numbers or names (a "
                             "categorical column such as cell_type)")  # fmt: skip
         distinct = len(np.unique(values))
-        if values.dtype.kind == "f" or (values.dtype.kind in "iu" and distinct > max(len(values) / 2, 100)):
+        if whole and (distinct > MAX_NUMBERED_CLASSES or distinct > len(values) / 2):
             raise DataError(f"{self.options.path}: obs column '{key}' holds measured values ({values.dtype}, "
                             f"{distinct} distinct among {len(values)} cells), not classes; give a column of cell "
-                            "types or cluster names (categorical, text or class numbers)")  # fmt: skip
+                            "types or cluster names (categorical, text, or class numbers: at most "
+                            f"{MAX_NUMBERED_CLASSES} distinct and one per two cells)")  # fmt: skip
         return _class_numbers(values) if whole else values.astype(str)
 
 

@@ -451,15 +451,17 @@ def test_compare_with_a_failing_model_still_compares_the_others(broken, tmp_path
 
 
 def test_compare_names_a_model_that_refuses_the_data_and_compares_the_others(tmp_path):
-    """ne-ae's loss needs more training rows than its neighbours, which a large holdout does not leave; a
-    setting that every model refuses is still the one usage error."""
+    """t-SNE needs more training rows than its perplexity, which a large holdout does not leave (ne-ae's loss
+    takes fewer neighbours there); a setting that every model refuses is still the one usage error."""
     out = tmp_path / "cmp"
     arguments = ["compare", "--dataset", "swissroll", "--set", "dataset.n_samples=40", "--model", "pca", "--model",
-                 "ne-ae", "--holdout", "0.9", "--steps", "5", "--out", str(out)]  # fmt: skip
+                 "tsne", "--model", "ne-ae", "--holdout", "0.9", "--steps", "5", "--out", str(out)]  # fmt: skip
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 1, result.output
-    assert "model 'ne-ae' failed" in error_lines(result)[0]
-    assert "| pca |" in (out / "comparison.md").read_text()
+    assert "model 'tsne' failed" in error_lines(result)[0]
+    table = (out / "comparison.md").read_text()
+    assert "| pca |" in table
+    assert "| ne-ae |" in table  # 4 training rows: a graph of 3 neighbours
     everyone = CliRunner().invoke(cli, [*arguments[:-6], "--holdout", "0.95", "--out", str(tmp_path / "none")])
     assert everyone.exit_code == 2, everyone.output
     assert error_lines(everyone) == ["Error: --holdout 0.95 of 40 rows leaves 2 to train on and 38 to test on (each "

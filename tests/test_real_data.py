@@ -477,6 +477,22 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
         NeighbourEmbeddingAutoencoder.Options(hidden=(10**8,))
 
 
+def test_ne_ae_takes_fewer_neighbours_on_a_handful_of_rows_unless_told_how_many(tmp_path):
+    np.savetxt(tmp_path / "few.csv", np.random.default_rng(0).random((8, 3)), delimiter=",")
+    base = ["run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'few.csv'}", "--model", "ne-ae",
+            "--steps", "5", "--reporter", "metrics-table"]  # fmt: skip
+    result = invoke(*base, "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert np.isfinite(json.loads((tmp_path / "run" / "metrics.json").read_text())["trustworthiness"])
+    told = invoke(*base, "--set", "loss.ne-tsne.neighbours=10", "--out", str(tmp_path / "told"))
+    assert told.exit_code == 2, told.output
+    assert [line for line in told.output.splitlines() if line.startswith("Error:")] == [
+        "Error: loss 'ne-tsne' needs more rows than its 10 neighbours (got 8); lower them, e.g. --set "
+        "loss.ne-tsne.neighbours=7"
+    ]
+    assert not (tmp_path / "told").exists()
+
+
 @pytest.mark.parametrize("bf16", [False, True])
 def test_ne_ae_input_corruption_masks_and_adds_noise_of_the_chosen_size_in_the_layers_dtype(bf16):
     torch.manual_seed(0)
@@ -630,6 +646,19 @@ def test_the_categories_of_a_categorical_obs_column_are_classes_whatever_their_v
     assert labels.tolist()[:3] == ["0.5", "1.5", "1e+300"]
 
 
+@pytest.mark.parametrize("values", [[0.0, 1.0, 2.0], [3, 1, 2]])
+def test_a_plain_obs_column_of_few_whole_numbers_is_classes_as_in_a_csv_file(tmp_path, values):
+    anndata = pytest.importorskip("anndata")
+    import pandas as pd
+
+    obs = pd.DataFrame({"cluster": values * 20}, index=[f"cell{i}" for i in range(60)])
+    X = np.random.default_rng(0).random((60, 3)).astype(np.float32)
+    anndata.AnnData(X=X, obs=obs).write_h5ad(tmp_path / "cells.h5ad")
+    labels = AnnDataFile(AnnDataFile.Options(path=str(tmp_path / "cells.h5ad"), label_key="cluster")).load(0).labels
+    assert labels.dtype == np.int64
+    assert labels.tolist() == [int(value) for value in values * 20]
+
+
 def test_an_h5ad_file_without_x_names_its_layers_for_run_and_encode(tmp_path):
     anndata = pytest.importorskip("anndata")
 
@@ -651,7 +680,14 @@ def test_an_h5ad_file_without_x_names_its_layers_for_run_and_encode(tmp_path):
         assert "unexpected" not in result.output
 
 
-@pytest.mark.parametrize("counts", [np.arange(40.0, 80.0, dtype=np.float32), np.arange(300, 600)])
+@pytest.mark.parametrize(
+    "counts",
+    [
+        np.arange(40.0, 80.0, dtype=np.float32),
+        np.arange(300, 600),
+        np.arange(1000, dtype=np.int32) % 148 + 200,  # scanpy's n_genes_by_counts: a few values per cell, still many
+    ],
+)
 def test_an_obs_column_of_measured_counts_is_refused_as_labels(tmp_path, counts):
     anndata = pytest.importorskip("anndata")
     import pandas as pd
@@ -664,6 +700,30 @@ def test_an_obs_column_of_measured_counts_is_refused_as_labels(tmp_path, counts)
     assert result.output.count("Error:") == 1
     assert "obs column 'total_counts' holds measured values" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_scores_an_h5ad_run_on_its_label_column_where_the_file_has_it(tmp_path):
+    anndata = pytest.importorskip("anndata")
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    kinds = np.repeat(["t", "b"], 30)
+    X = (rng.normal(size=(60, 4)) + 4 * (kinds == "b")[:, None]).astype(np.float32)
+    obs = pd.DataFrame({"cell_type": pd.Categorical(kinds)}, index=[f"c{i}" for i in range(60)])
+    anndata.AnnData(X=X, obs=obs).write_h5ad(tmp_path / "cells.h5ad")
+    anndata.AnnData(X=X, obs=pd.DataFrame(index=obs.index)).write_h5ad(tmp_path / "unlabelled.h5ad")
+    run = tmp_path / "run"
+    assert invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--set",
+                  "dataset.label_key=cell_type", "--model", "pca", "--out", str(run)).exit_code == 0  # fmt: skip
+
+    def evaluated(name: str) -> dict:
+        result = invoke("evaluate", str(run), "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / name}",
+                        "--out", str(tmp_path / f"eval-{name}"))  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return json.loads((tmp_path / f"eval-{name}" / "metrics.json").read_text())
+
+    assert evaluated("cells.h5ad")["knn_accuracy"] == 1.0
+    assert "knn_accuracy" not in evaluated("unlabelled.h5ad")
 
 
 def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path):
@@ -696,6 +756,8 @@ def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path)
     np.testing.assert_allclose(codes("reversed"), model.encode_rows(counts.astype(np.float64)), atol=1e-6)
     np.testing.assert_allclose(codes("cells", "--layer", "X"), model.encode_rows(np.log1p(counts).astype(np.float64)),
                                atol=1e-6)  # fmt: skip
+    cells[:1].copy().write_h5ad(tmp_path / "one.h5ad")
+    np.testing.assert_allclose(codes("one"), model.encode_rows(counts[:1].astype(np.float64)), atol=1e-6)
     missing = invoke("encode", str(run), str(tmp_path / "fewer.h5ad"), "-o", str(tmp_path / "f.h5ad"))
     assert missing.exit_code == 1
     assert "fewer.h5ad lacks 2 of the 6 genes the model was trained on (first: gene4, gene5)" in missing.output

@@ -263,6 +263,14 @@ def test_a_method_that_cannot_map_new_rows_holds_none_out_by_default(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["n_samples"] == 600
     assert not any(key.startswith("holdout.") for key in metrics)
+    # compared with models that map new rows, it trains on the same rows as they do and has no held-out figures
+    compared = dimred.compare("file", ["pca", "tsne"], settings={"dataset.path": str(path),
+                              "dataset.label_column": "species"}, out=None)  # fmt: skip
+    pca, tsne = (compared.runs[model][0].metrics for model in ("pca", "tsne"))
+    assert pca["n_samples"] == tsne["n_samples"] == 540
+    assert pca["holdout.rows"] == tsne["holdout.rows"] == 60
+    assert tsne["holdout.transform"] is None
+    assert pca["holdout.knn_accuracy"] > 0.5
 
 
 def test_compare_takes_holdout_and_steps_and_colours_by_label(tmp_path):

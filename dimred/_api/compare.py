@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from dimred._core.contracts import ComparisonRecord, EstimatorModel, Model, Repo
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.scatter import scatter_points
 from dimred._core.settings import LOOP_SETTINGS
-from dimred._host.resolve import defaults_of, instantiate
+from dimred._host.resolve import defaults_of, group_settings, instantiate
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
 
 MODELS_FOLDER = "models"
@@ -153,7 +153,8 @@ def compare(
 
     ``settings`` may set dataset options only (``{"dataset.n_samples": 3000}``), since they apply to every
     model; ``run_options`` (steps, lr, device...) go to every ``dimred.run``, except the loss and the training
-    loop's settings to a model fitted in one call. ``save`` keeps each model's seed-0
+    loop's settings to a model fitted in one call. Every model trains on the same rows: without a ``holdout``,
+    a model that cannot map new rows (t-SNE) holds out the rows the others hold out by default. ``save`` keeps each model's seed-0
     fit as ``models/<model>.safetensors`` in the output folder (for ``dimred.load``, ``encode``, ``export``).
     """
     if not models:
@@ -171,6 +172,7 @@ def compare(
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
         check_claimable(directory, overwrite=overwrite, resume=False)
     say = echo or (lambda _text: None)
+    run_options = _same_holdout_for_all(dataset, settings, plugins.values(), run_options)
     comparison = Comparison(dataset)
     errors: dict[str, DimredError] = {}
     for model in dict.fromkeys(models):
@@ -196,6 +198,20 @@ def compare(
                 _keep_models(comparison, directory / MODELS_FOLDER, say)
         comparison.path = directory
     return comparison
+
+
+def _same_holdout_for_all(
+    dataset: str, settings: Mapping[str, Any], models: Iterable[Model], run_options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The run options with the default holdout made explicit where some models map new rows and others (t-SNE)
+    do not: every model then trains on the same rows, and one without a transform has no held-out figures,
+    instead of training on all the rows where the others train on nine tenths."""
+    maps_new_rows = {getattr(model, "can_transform", True) for model in models}
+    if run_options.get("holdout") is not None or len(maps_new_rows) < 2:
+        return dict(run_options)
+    source = instantiate("dataset", dataset, group_settings(settings).get("dataset", {}))
+    _data, X = pipeline.load_data(source, seed=0)
+    return {**run_options, "holdout": pipeline.holdout_fraction(None, len(X))}
 
 
 def _run_options_for(model: Model, run_options: Mapping[str, Any]) -> dict[str, Any]:

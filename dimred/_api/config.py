@@ -141,10 +141,11 @@ def _recorded_dataset(model: object) -> tuple[str, dict[str, Any]]:
     return str(recorded.get("dataset", "")), recorded.get("settings", {})
 
 
-def trained_layer(model: object) -> str:
-    """The AnnData layer that a run trained on: '' for X, for other data sets and for a model given otherwise."""
+def trained_anndata_option(model: object, option: str) -> str:
+    """An option of the AnnData data set that a run trained on (its ``layer``: '' for X; its ``label_key``); ''
+    where it set none, for other data sets and for a model given otherwise."""
     dataset, settings = _recorded_dataset(model)
-    return str(settings.get("dataset.layer", "")) if dataset == "h5ad" else ""
+    return str(settings.get(f"dataset.{option}", "")) if dataset == "h5ad" else ""
 
 
 def trained_set_aside_columns(model: object) -> dict[str, str]:

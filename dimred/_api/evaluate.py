@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline
-from dimred._api.config import trained_layer, trained_set_aside_columns
+from dimred._api.config import trained_anndata_option, trained_set_aside_columns
 from dimred._api.run import AUTO
 from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError
@@ -95,6 +95,29 @@ def _carried_columns(model: object, dataset_settings: Mapping[str, Any], reducer
     return {option: spec for option, spec in carried.items() if option not in dataset_settings}
 
 
+def _carried_anndata_options(model: object, dataset_settings: Mapping[str, Any]) -> dict[str, str]:
+    """The layer an AnnData run trained on, and its label column where the evaluated file's obs holds it."""
+    carried = {option: trained_anndata_option(model, option) for option in ("layer", "label_key")}
+    if carried["label_key"] and carried["label_key"] not in _obs_columns(Path(str(dataset_settings.get("path", "")))):
+        del carried["label_key"]
+    return {option: value for option, value in carried.items() if value}
+
+
+def _obs_columns(path: Path) -> list[str]:
+    """The obs columns of an .h5ad file, read without its matrices; [] where it cannot be read (the data set then
+    says why)."""
+    try:
+        import anndata
+
+        cells = anndata.read_h5ad(path, backed="r")
+    except (ImportError, OSError, ValueError, KeyError):
+        return []
+    try:
+        return [str(column) for column in cells.obs.columns]
+    finally:
+        cells.file.close()
+
+
 def _carried_column(spec: str, names: list[str], fits: bool, left_over: list[str] | None, only_one: bool) -> str | None:
     """Where the evaluated file holds one set-aside column: ``spec`` itself (a name in its header, or an index in a
     file as wide as the training file whose column there is not a trained feature), else the one column left
@@ -128,15 +151,16 @@ def evaluate(
     so that a default evaluation sees fresh data. With ``out="auto"`` results go to a new
     ``evaluations/<dataset>-<time>`` folder inside the model's run directory, never over the training results; an
     existing, non-empty ``out`` folder is written into only with ``overwrite``. An AnnData data set is read from the
-    layer the model was trained on unless ``dataset.layer`` says otherwise; a ``file`` data set sets aside the
+    layer the model was trained on unless ``dataset.layer`` says otherwise, with the run's label column where the
+    file holds it (unless ``dataset.label_key`` names another); a ``file`` data set sets aside the
     label and colour columns the run set aside, where the file holds them (unless its settings name their own).
     """
     groups = group_settings(settings or {})
     if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):
         raise UsageError("evaluate takes dataset.* and reporter.* settings (and metric.*); the model's are in its file")
     dataset_settings = groups.pop("dataset", {})
-    layer = trained_layer(model) if dataset == "h5ad" and "layer" not in dataset_settings else ""
-    dataset_settings |= {"layer": layer} if layer else {}
+    if dataset == "h5ad":
+        dataset_settings = _carried_anndata_options(model, dataset_settings) | dataset_settings
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
     from dimred._api.reducer import as_fitted_reducer  # scikit-learn comes with it: imported only when needed

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred._api.config import trained_layer, trained_set_aside
+from dimred._api.config import trained_anndata_option, trained_set_aside
 from dimred._api.reducer import Reducer, as_fitted_reducer
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path
@@ -108,7 +108,7 @@ def _transcode(
         raise UsageError(f"batch_rows must be a whole number of rows from 1, got {batch_rows!r}")
     source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)
     if source.suffix.lower() == ".h5ad":
-        layer = trained_layer(reducer) if layer is None else layer
+        layer = trained_anndata_option(reducer, "layer") if layer is None else layer
         return _encode_anndata(model, source, destination, layer, key)
     if layer or key:
         what = "a layer is picked from" if layer else "an obsm key is for"
@@ -178,7 +178,7 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
     if X.shape[1] != model.n_features_in_:
         raise DimredError(f"{where} of {source} has {X.shape[1]} genes (columns), but the model expects "
                           f"{model.n_features_in_}")  # fmt: skip
-    rows = check_matrix(np.asarray(X, dtype=np.float64), f"{where} of {source}", computed_in=model.dtype)
+    rows = check_matrix(np.asarray(X, dtype=np.float64), f"{where} of {source}", min_rows=1, computed_in=model.dtype)
     adata.obsm[key or OBSM_KEY] = model.encode_rows(rows)
     with atomic_path(destination) as temporary:
         adata.write_h5ad(temporary)

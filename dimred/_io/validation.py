@@ -31,7 +31,8 @@ def check_matrix(
     if array.ndim != 2:
         raise DataError(f"{what} must be 2-D (samples x features), got shape {array.shape}")
     if array.shape[0] < min_rows or array.shape[1] < 1:
-        raise DataError(f"{what} needs at least {min_rows} samples and 1 feature, got shape {array.shape}")
+        samples = "sample" if min_rows == 1 else "samples"
+        raise DataError(f"{what} needs at least {min_rows} {samples} and 1 feature, got shape {array.shape}")
     largest = np.finfo(computed_in).max if computed_in else np.inf
     for start in range(0, len(array), _CHUNK_ROWS) if array.dtype.kind == "f" else ():
         chunk = array[start : start + _CHUNK_ROWS]  # in chunks: no n x d temporary for big files
