@@ -154,8 +154,9 @@ def compare(
     ``settings`` may set dataset options only (``{"dataset.n_samples": 3000}``), since they apply to every
     model; ``run_options`` (steps, lr, device...) go to every ``dimred.run``, except the loss and the training
     loop's settings to a model fitted in one call. Every model trains on the same rows: without a ``holdout``,
-    a model that cannot map new rows (t-SNE) holds out the rows the others hold out by default. ``save`` keeps each model's seed-0
-    fit as ``models/<model>.safetensors`` in the output folder (for ``dimred.load``, ``encode``, ``export``).
+    a model that cannot map new rows (t-SNE) holds out the rows the others hold out by default. ``save`` keeps
+    each model's seed-0 fit as ``models/<model>.safetensors`` in the output folder (for ``dimred.load``,
+    ``encode``, ``export``).
     """
     if not models:
         raise UsageError("name at least one model to compare (--model NAME, repeatable)")
