@@ -256,7 +256,7 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 def run(ctx: click.Context, config_file: str | None, resume_directory: str | None, **arguments: Any) -> None:
     """Train a model on a dataset, evaluate it and save it with its plots and metrics."""
     from dimred._api import run as api
-    from dimred._api.config import read_config
+    from dimred._api.config import loss_names, read_config, replaced_plugin_options
     from dimred._core.settings import TrainingSettings
 
     arguments["reporters"] = list(arguments["reporters"]) or None
@@ -278,10 +278,11 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
             if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
         }
         from_file = read_config(config_file)
-        if "reporters" in given:  # the file's options of reporters that the command line leaves out go too
-            kept = {f"reporter.{name}." for name in arguments["reporters"] or ()}
-            from_file["settings"] = {key: value for key, value in from_file["settings"].items()
-                                     if not key.startswith("reporter.") or key.startswith(tuple(kept))}  # fmt: skip
+        # the file's options of reporters or losses that the command line replaces go with them
+        if "reporters" in given:
+            from_file["settings"] = replaced_plugin_options(from_file, "reporter", arguments["reporters"] or ())
+        if "loss" in given and arguments["loss"]:
+            from_file["settings"] = replaced_plugin_options(from_file, "loss", loss_names(arguments["loss"]))
         settings = {**from_file.pop("settings"), **arguments["settings"]}
         arguments = {**arguments, **{key: value for key, value in from_file.items() if key not in given}}
         arguments["settings"] = settings

@@ -10,12 +10,15 @@ Duque et al., 2022), here with Isomap's geodesic geometry as the target.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dimred.plugin import Batch, DimredError, Loss, MLPModel, TrainingData, hookimpl, option
+
+MAX_PIECES_JOINED = 50  # pieces of the neighbour graph joined by their shortest edges (one search each)
 
 
 def landmark_isomap(X: np.ndarray, n_components: int, neighbours: int, landmarks: int, seed: int) -> np.ndarray:
@@ -25,11 +28,15 @@ def landmark_isomap(X: np.ndarray, n_components: int, neighbours: int, landmarks
 
     n = len(X)
     graph = NearestNeighbors(n_neighbors=min(neighbours, n - 1)).fit(X).kneighbors_graph(mode="distance")
-    pieces, _labels = connected_components(graph, directed=False)
+    pieces, labels = connected_components(graph, directed=False)
+    if pieces > MAX_PIECES_JOINED:
+        raise DimredError(f"the {neighbours}-nearest-neighbour graph falls into {pieces} pieces (at most "
+                          f"{MAX_PIECES_JOINED} are joined); raise loss.geodesic.neighbours")  # fmt: skip
     if pieces > 1:
-        raise DimredError(
-            f"the {neighbours}-nearest-neighbour graph falls into {pieces} pieces; raise loss.geodesic.neighbours"
-        )
+        warnings.warn(f"the {neighbours}-nearest-neighbour graph falls into {pieces} pieces, joined by their "
+                      "shortest edges (as Isomap does); loss.geodesic.neighbours set higher may connect them",
+                      stacklevel=2)  # fmt: skip
+        graph = _joined(graph, X, labels)
     chosen = np.random.default_rng(seed).choice(n, size=min(landmarks, n), replace=False)
     squared = dijkstra(graph, directed=False, indices=chosen) ** 2  # landmarks x n
     among = squared[:, chosen]
@@ -40,6 +47,28 @@ def landmark_isomap(X: np.ndarray, n_components: int, neighbours: int, landmarks
         raise DimredError("the landmark geometry has fewer dimensions than the code; lower n_components")
     placement = eigenvectors[:, top] / np.sqrt(eigenvalues[top])
     return -0.5 * (squared - among.mean(axis=1, keepdims=True)).T @ placement
+
+
+def _joined(graph: Any, X: np.ndarray, labels: np.ndarray) -> Any:
+    """The graph with its pieces joined, the smallest first, each by the shortest edge from it to another piece:
+    geodesic distances between pieces then pass through their closest points instead of being infinite."""
+    from scipy.sparse import coo_matrix
+    from sklearn.neighbors import NearestNeighbors
+
+    labels = labels.copy()
+    starts, ends, lengths = [], [], []
+    while len(pieces := np.unique(labels)) > 1:
+        smallest = pieces[np.argmin([np.count_nonzero(labels == piece) for piece in pieces])]
+        inside, outside = np.flatnonzero(labels == smallest), np.flatnonzero(labels != smallest)
+        distances, nearest = NearestNeighbors(n_neighbors=1).fit(X[outside]).kneighbors(X[inside])
+        best = int(distances.argmin())
+        start, end = inside[best], outside[nearest[best, 0]]
+        starts.append(start)
+        ends.append(end)
+        lengths.append(max(float(distances[best, 0]), np.finfo(float).tiny))  # a stored zero would be no edge
+        labels[inside] = labels[end]
+    edges = coo_matrix((lengths, (starts, ends)), shape=graph.shape)
+    return (graph + edges).tocsr()
 
 
 class GeodesicLoss(Loss):

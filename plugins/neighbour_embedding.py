@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dimred.plugin import Batch, Loss, MLPModel, TrainingData, UsageError, hookimpl, option
@@ -53,8 +53,12 @@ class GraphOptions:
                           "(0: among the columns)")  # fmt: skip
 
     def __post_init__(self) -> None:
-        if (self.neighbours is not None and self.neighbours < 2) or self.negatives < 1 or self.pca < 0:
-            raise ValueError("neighbours must be at least 2, negatives at least 1 and pca at least 0")
+        if self.neighbours is not None and self.neighbours < 2:
+            raise ValueError(f"neighbours must be at least 2, got {self.neighbours}")
+        if self.negatives < 1:
+            raise ValueError(f"negatives must be at least 1, got {self.negatives}")
+        if self.pca < 0:
+            raise ValueError(f"pca must be at least 0 (0: neighbours among the columns), got {self.pca}")
 
 
 class _GraphLoss(Loss):
@@ -186,8 +190,10 @@ class ParametricUMAP(_GraphLoss):
 
         def __post_init__(self) -> None:
             super().__post_init__()
-            if not 0 <= self.min_dist <= 1 or self.repulsion < 0:
-                raise ValueError("min_dist must be from 0 to 1 (the spread) and repulsion at least 0")
+            if not 0 <= self.min_dist <= 1:
+                raise ValueError(f"min_dist must be from 0 to 1 (the spread), got {self.min_dist}")
+            if self.repulsion < 0:
+                raise ValueError(f"repulsion must be at least 0, got {self.repulsion}")
 
     def prepare(self, data: TrainingData) -> None:
         super().prepare(data)
@@ -300,6 +306,11 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
                 raise ValueError("noise must be at least 0")
             if self.mask is not None and not 0 <= self.mask < 1:
                 raise ValueError("mask must be at least 0 and below 1")
+
+    def options_for(self, n_features: int) -> Options:
+        mask, noise = self.input_corruption(n_features)
+        return replace(self.options, hidden=self.hidden_widths(n_features),
+                                   decoder_hidden=self.decoder_widths(n_features), mask=mask, noise=noise)  # fmt: skip
 
     def hidden_widths(self, n_features: int) -> tuple[int, ...]:
         return self.options.hidden or (_default_width(n_features),) * 4

@@ -69,6 +69,20 @@ def test_command_line_flags_override_the_file(tmp_path):
     assert config["dataset"]["options"]["n_samples"] == 300
 
 
+def test_a_loss_given_on_the_command_line_replaces_the_files_loss_and_its_options(tmp_path):
+    first = tmp_path / "first"
+    quick = ["--set", "dataset.n_samples=200", "--steps", "5", "--reporter", "metrics-table"]
+    assert invoke("run", "--dataset", "swissroll", "--model", "ne-ae", *quick, "--out", str(first)).exit_code == 0
+    recorded = json.loads((first / "config.json").read_text())
+    assert [term["name"] for term in recorded["loss"]] == ["mse", "ne-tsne"]
+    result = invoke("run", "--config", str(first / "config.json"), "--loss", "mse", "--loss", "ne-umap", "--set",
+                    "loss.ne-umap.min_dist=0.3", "--out", str(tmp_path / "second"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    loss = json.loads((tmp_path / "second" / "config.json").read_text())["loss"]
+    assert [term["name"] for term in loss] == ["mse", "ne-umap"]
+    assert loss[1]["options"]["min_dist"] == 0.3
+
+
 def test_a_toml_file_asks_for_the_full_batch_and_automatic_settings_as_the_command_line_does(tmp_path):
     training = "[training]\nsteps = 3\nbatch_size = 'Full'\nlr = 'AUTO'\nweight_decay = ' auto'\n"
     (tmp_path / "experiment.toml").write_text(f"{PLUGINS}{training}")

@@ -57,10 +57,26 @@ def test_landmark_isomap_unrolls_the_swiss_roll():
     assert abs(np.corrcoef(Y[:, 0], data.intrinsic[:, 0])[0, 1]) > 0.98
 
 
-def test_a_disconnected_graph_is_a_clear_error():
-    X = np.vstack([np.random.default_rng(0).random((50, 3)), 100 + np.random.default_rng(1).random((50, 3))])
-    with pytest.raises(dimred.DimredError, match="falls into 2 pieces"):
-        landmark_isomap(X, 2, 5, 20, 0)
+def test_the_pieces_of_a_disconnected_graph_are_joined_by_their_shortest_edges_with_a_warning():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.random((50, 3)), 100 + rng.random((50, 3)), 200 + rng.random((40, 3))])
+    with pytest.warns(UserWarning, match="falls into 3 pieces, joined by their shortest edges"):
+        Y = landmark_isomap(X, 2, 5, 20, 0)
+    assert np.isfinite(Y).all()
+    centres = np.array([Y[:50].mean(axis=0), Y[50:100].mean(axis=0), Y[100:].mean(axis=0)])
+    # the blobs keep their order along the line they lie on, far apart against their own size
+    order = np.argsort(centres[:, np.argmax(np.ptp(centres, axis=0))])
+    assert order.tolist() in ([0, 1, 2], [2, 1, 0])
+    assert np.linalg.norm(centres[0] - centres[1]) > 10 * np.ptp(Y[:50], axis=0).max()
+    clusters = np.repeat(1000.0 * np.arange(61), 6)[:, None] + rng.random((366, 3))  # 61 of 6 rows: 5 neighbours
+    with pytest.raises(dimred.DimredError, match=r"61 pieces \(at most 50 are joined\); raise loss.geodesic"):
+        landmark_isomap(clusters, 2, 5, 20, 0)
+
+
+def test_geo_ae_trains_on_digits_whose_graph_falls_into_pieces():
+    with pytest.warns(UserWarning, match="falls into 2 pieces"):
+        result = dimred.run("digits", "geo-ae", steps=30, out=None, reporters=[])
+    assert np.isfinite(result.metrics["holdout.rmse"])
 
 
 def test_geo_ae_reconstructs_and_unrolls():

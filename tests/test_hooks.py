@@ -40,6 +40,17 @@ class AffineModel(Model):
         return LinearNetwork(n_features, self.options.n_components)
 
 
+class SuggestingModel(AffineModel):
+    """Suggests the training settings its class attribute holds."""
+
+    name = "suggesting"
+    description = "an affine model with its own training defaults"
+    suggestion: object = {}
+
+    def training_defaults(self, n_samples, n_features):
+        return SuggestingModel.suggestion
+
+
 class CountingLoss(Loss):
     name = "counting-mse"
     description = "mse that counts its calls"
@@ -64,6 +75,24 @@ class NextRowLoss(Loss):
         NextRowLoss.seen.append((batch.drawn, len(batch.index), len(batch.z), len(batch.x), len(batch.x_hat)))
         assert batch.x.shape == batch.x_hat.shape
         return (batch.z[: batch.drawn] - batch.z[batch.drawn :]).square().mean()
+
+
+class BadRowsLoss(NextRowLoss):
+    """Adds rows that break the contract of extra_rows in the way its ``kind`` option says."""
+
+    name = "bad-rows"
+    description = "adds rows badly"
+
+    @dataclass(frozen=True)
+    class Options:
+        kind: str = option("past-the-end", "how the rows are wrong")
+
+    def extra_rows(self, index, generator):
+        if self.options.kind == "raises":
+            raise ValueError("boom")
+        if self.options.kind == "floats":
+            return index.double()
+        return index + 1000 if self.options.kind == "past-the-end" else index[:3]
 
 
 class Collector(Reporter):
@@ -98,6 +127,50 @@ def test_rows_a_loss_adds_are_encoded_but_not_decoded(register_in_process):
     register_in_process(plugin_module("next_row", register_losses=lambda register: register(NextRowLoss)))
     dimred.run(dataset="swissroll", model="mlp-ae", loss="mse+next-row", batch_size=16, reporters=[], **QUICK)
     assert NextRowLoss.seen == [(16, 32, 32, 16, 16)] * 3
+
+
+@pytest.mark.parametrize(
+    ("suggestion", "message"),
+    [
+        (None, "training_defaults must return a dict, not a NoneType"),
+        ({"step": 5}, "unknown training setting 'step' (a model suggests steps, batch_size, lr,"),
+        ({"steps": 0}, "bad steps 0: must be between 1 and"),
+        ({"lr": float("nan")}, "bad lr nan: the learning rate must be a positive number"),
+        ({"precision": "fp8"}, "bad precision 'fp8'"),
+        ({"batch_size": "auto"}, "bad batch_size 'auto': suggest a value, or leave the setting out"),
+    ],
+)
+def test_a_model_that_suggests_bad_training_settings_is_named(register_in_process, monkeypatch, suggestion, message):
+    register_in_process(plugin_module("suggesting", register_models=lambda register: register(SuggestingModel)))
+    monkeypatch.setattr(SuggestingModel, "suggestion", suggestion)
+    with pytest.raises(dimred.PluginError, match="model 'suggesting' suggests training settings dimred refuses: " +
+                       re.escape(message)):  # fmt: skip
+        dimred.run(dataset="swissroll", model="suggesting", reporters=[], settings={"dataset.n_samples": 64}, out=None)
+
+
+def test_a_models_suggested_settings_are_used_where_the_user_left_them_automatic(register_in_process, monkeypatch):
+    register_in_process(plugin_module("suggesting", register_models=lambda register: register(SuggestingModel)))
+    monkeypatch.setattr(SuggestingModel, "suggestion", {"steps": 4, "batch_size": 16, "lr": 0.002})
+    result = dimred.run(dataset="swissroll", model="suggesting", reporters=[], settings={"dataset.n_samples": 64},
+                        out=None, lr=0.003)  # fmt: skip
+    assert (result.config["training"]["steps"], result.config["training"]["batch_size"]) == (4, 16)
+    assert result.config["training"]["lr"] == 0.003
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("raises", "loss 'bad-rows' failed to add rows to a step (extra_rows): boom"),
+        ("floats", "for 16 drawn rows it returned a torch.float64 tensor of shape (16,)"),
+        ("past-the-end", "from 0 to 63; for 16 drawn rows it returned a torch.int64 tensor of shape (16,) holding"),
+        ("too-few", "for 16 drawn rows it returned a torch.int64 tensor of shape (3,)"),
+    ],
+)
+def test_a_loss_whose_extra_rows_break_their_contract_is_named(register_in_process, kind, message):
+    register_in_process(plugin_module("bad_rows", register_losses=lambda register: register(BadRowsLoss)))
+    with pytest.raises(dimred.PluginError, match=re.escape(message)):
+        dimred.run(dataset="swissroll", model="mlp-ae", loss="mse+bad-rows", batch_size=16, reporters=[],
+                   **QUICK | {"settings": QUICK["settings"] | {"loss.bad-rows.kind": kind}})  # fmt: skip
 
 
 def test_register_reporters(register_in_process):

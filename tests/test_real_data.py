@@ -435,9 +435,11 @@ def test_the_neighbour_embedding_plugins_pass_the_checks():
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ("loss.ne-umap.min_dist=-1", "min_dist must be from 0 to 1"),
-        ("loss.ne-umap.repulsion=-0.5", "repulsion at least 0"),
-        ("loss.ne-umap.neighbours=1", "neighbours must be at least 2"),
+        ("loss.ne-umap.min_dist=-1", "min_dist must be from 0 to 1 (the spread), got -1"),
+        ("loss.ne-umap.repulsion=-0.5", "repulsion must be at least 0, got -0.5"),
+        ("loss.ne-umap.neighbours=1", "neighbours must be at least 2, got 1"),
+        ("loss.ne-tsne.negatives=0", "negatives must be at least 1, got 0"),
+        ("loss.ne-tsne.pca=-1", "pca must be at least 0 (0: neighbours among the columns), got -1"),
         ("loss.ne-tsne.dof=0", "dof must be above 0"),
     ],
 )
@@ -475,6 +477,26 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
     assert "optimizer" not in narrow.training_defaults(1437, 64)  # no matrix Muon steps: Adam
     with pytest.raises(ValueError, match="from 1 to 65536"):
         NeighbourEmbeddingAutoencoder.Options(hidden=(10**8,))
+
+
+def test_ne_ae_records_the_widths_and_corruption_it_chose_and_its_file_rebuilds_from_them(tmp_path, monkeypatch):
+    import dimred.plugins.neighbour_embedding as ne
+
+    run = tmp_path / "run"
+    result = invoke("run", "--dataset", "digits", "--model", "ne-ae", "--steps", "3", "--reporter", "metrics-table",
+                    "--out", str(run))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    options = json.loads((run / "config.json").read_text())["model"]["options"]
+    assert (options["hidden"], options["decoder_hidden"], options["mask"], options["noise"]) == (
+        [128] * 4, [128] * 2, 0.1, 0.1)  # fmt: skip
+    X = np.random.default_rng(0).random((5, 64))
+    codes = dimred.load(run).transform(X)
+    monkeypatch.setattr(ne, "_default_width", lambda n_features: 32)  # a later version's defaults
+    np.testing.assert_array_equal(dimred.load(run).transform(X), codes)
+    rerun = invoke("run", "--config", str(run / "config.json"), "--out", str(tmp_path / "rerun"))
+    assert rerun.exit_code == 0, rerun.output
+    assert json.loads((tmp_path / "rerun" / "config.json").read_text())["model"] == json.loads(
+        (run / "config.json").read_text())["model"]  # fmt: skip
 
 
 def test_ne_ae_takes_fewer_neighbours_on_a_handful_of_rows_unless_told_how_many(tmp_path):

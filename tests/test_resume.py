@@ -85,6 +85,11 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(register_in
     assert checkpoint_step(tmp_path / "run") == 40
     checkpoint = load_file(tmp_path / "run" / "checkpoint.safetensors")
     assert all(np.isfinite(value).all() for value in checkpoint.values() if value.dtype.kind == "f")
+    with pytest.raises(dimred.DimredError, match=f"did not finish; continue it with dimred run --resume {tmp_path}"):
+        dimred.load(tmp_path / "run")
+    (tmp_path / "run" / "checkpoint.safetensors").unlink()
+    with pytest.raises(dimred.DimredError, match=r"the run there did not finish; run it again$"):
+        dimred.load(tmp_path / "run")
 
 
 def test_the_same_seed_gives_bitwise_identical_results_and_another_seed_does_not():

@@ -18,12 +18,14 @@ Plugin options are checked exactly as ``--set`` values are; flags given on the c
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.kinds import KINDS
 from dimred._core.settings import TrainingSettings
+from dimred._host.objective import parse_spec
 from dimred._host.resolve import defaults_of
 from dimred._io.rundir import run_directory_of
 
@@ -121,6 +123,26 @@ def read_config(path: str | Path) -> dict[str, Any]:
         arguments["steps"] = None  # a run's record holds the steps its epochs came to
     arguments["settings"] = settings
     return arguments
+
+
+def replaced_plugin_options(from_file: Mapping[str, Any], kind: str, names: Iterable[str]) -> dict[str, Any]:
+    """The settings of ``read_config``'s ``from_file`` without the options of its plugins of ``kind`` (reporter,
+    loss) that the command line replaced with ``names``: those options would be for plugins the run no longer
+    has."""
+    names = set(names)
+    kept = tuple(f"{kind}.{name}." for name in names)
+
+    def keeps(key: str) -> bool:
+        if not key.startswith(f"{kind}.") or key.startswith(kept):
+            return True
+        return key.count(".") == 1 and from_file.get(kind) in names  # "loss.OPTION": the file's one loss
+
+    return {key: value for key, value in from_file["settings"].items() if keeps(key)}
+
+
+def loss_names(spec: str) -> list[str]:
+    """The loss plugins of a loss combination: ``"mse+geodesic:10"`` -> ``["mse", "geodesic"]``."""
+    return [name for name, _weight in parse_spec(spec)]
 
 
 def _is_run_record(document: dict[str, Any]) -> bool:

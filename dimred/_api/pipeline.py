@@ -6,6 +6,7 @@ compositions of these functions; each stage does one job.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -33,7 +34,7 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import PluginError, UsageError, blame
 from dimred._core.options import to_dict
-from dimred._core.settings import LOOP_SETTINGS, TrainingSettings
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_suggested
 from dimred._engine import distributed, evaluation, fitting, modelfile
 from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
 from dimred._engine.distributed import World
@@ -86,6 +87,21 @@ def resolve_training(
     return TrainingPlugins(model, terms, instantiate_several("callback", chosen, groups))
 
 
+def settled(plugins: TrainingPlugins, n_features: int) -> TrainingPlugins:
+    """The plugins with a network model's choices for data of ``n_features`` columns written into its options
+    (``Model.options_for``), as a new model plugin: the one given may serve data of other widths later."""
+    if isinstance(plugins.model, EstimatorModel):
+        return plugins
+    with blame(plugins.model, "settle its options for the data (options_for)"):
+        options = plugins.model.options_for(n_features)
+    if options is plugins.model.options or options == plugins.model.options:
+        return plugins
+    if not isinstance(options, type(plugins.model.options)):
+        raise PluginError(f"model '{plugins.model.name}' must return its Options from options_for, not "
+                          f"{type(options).__name__}")  # fmt: skip
+    return dataclasses.replace(plugins, model=type(plugins.model)(options))
+
+
 def resolve_reporters(names: Sequence[str] | None, groups: dict[str, dict[str, Any]]) -> list[Reporter]:
     return instantiate_several("reporter", chosen_names("reporter", names, adds_to_defaults=False), groups)
 
@@ -118,13 +134,25 @@ def recorded_training(training: TrainingSettings, n_rows: int) -> dict[str, Any]
     return training.record() | {"steps": training.total_steps(n_rows), "batch_size": training.batch_for(n_rows)}
 
 
+def suggested_training(model: Model | EstimatorModel, shape: tuple[int, int]) -> dict[str, Any]:
+    """The model's ``training_defaults`` for data of ``shape``, checked: a plugin that suggests a setting dimred
+    does not have, or a value a user could not give, is named."""
+    with blame(model, "suggest training settings (training_defaults)"):
+        suggested = model.training_defaults(*shape)
+    try:
+        check_suggested(suggested)
+    except UsageError as error:
+        raise PluginError(f"model '{model.name}' suggests training settings dimred refuses: {error}") from None
+    return dict(suggested)
+
+
 def check_one_call_settings(model: Model, given: TrainingSettings, shape: tuple[int, int]) -> None:
     """A one-call model runs no training loop: refuse a loop setting given other than its default, or than the
     value a run records for it (which a rerun of its config.json gives back)."""
     if not isinstance(model, EstimatorModel):
         return
     unset = TrainingSettings()
-    recorded = recorded_training(unset.resolved(model.training_defaults(*shape)), shape[0])
+    recorded = recorded_training(unset.resolved(suggested_training(model, shape)), shape[0])
     for name in LOOP_SETTINGS:
         value = getattr(given, name)
         if value not in (getattr(unset, name), recorded[name]):
@@ -287,11 +315,12 @@ def fit(
     """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine
     (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there)."""
     check_fittable(X_raw, plugins.model)
+    plugins = settled(plugins, X_raw.shape[1])
     if isinstance(plugins.model, EstimatorModel):
-        settings = settings.resolved(plugins.model.training_defaults(*X_raw.shape))
+        settings = settings.resolved(suggested_training(plugins.model, X_raw.shape))
         return fit_estimator(plugins.model, X_raw, settings, feature_names)
     device = device or resolve_device(settings.device)
-    settings = settings.resolved(plugins.model.training_defaults(*X_raw.shape), bf16_native=computes_bf16(device))
+    settings = settings.resolved(suggested_training(plugins.model, X_raw.shape), bf16_native=computes_bf16(device))
     options = {"directory": directory, "resume": resume, "world": world, "device": device, "echo": echo}
     return _fit_network(plugins, X_raw, settings, feature_names, options)
 

@@ -137,6 +137,12 @@ class Model(Plugin):
     def build(self, n_features: int) -> torch.nn.Module:
         raise NotImplementedError
 
+    def options_for(self, n_features: int) -> Any:
+        """These options with the choices the model makes from the data's width written in (default widths,
+        say): what config.json and the model file record, so that a model file rebuilds the network it was
+        trained as whatever later versions choose by default. The options themselves unless overridden."""
+        return self.options
+
     def training_defaults(self, n_samples: int, n_features: int) -> dict[str, Any]:
         """Training settings this model prefers for data of this size and width (``steps``, ``batch_size``,
         ``lr``, ``weight_decay``, ``precision="bf16"`` where its layers are wide enough to gain from bfloat16

@@ -85,7 +85,9 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
         raise UsageError(f"full-batch training needs the data in memory; use minibatches above {STREAM_ROWS} rows")
     for term in filter(_prepares, terms):
         raise UsageError(f"loss '{term.name}' precomputes over the whole data set, which is kept in memory "
-                         f"only up to {STREAM_ROWS} rows")  # fmt: skip
+                         f"only up to {STREAM_ROWS} rows; train on a sample of at most that many rows (its "
+                         "encoder then maps the rest with dimred encode), or with a loss that streams, such as mse"
+                         )  # fmt: skip
     fitted_scaler = Scaler.fit_chunks(settings.scaler, rows.chunks(X_raw, dtype))
     fitted_scaler = Scaler(settings.scaler, fitted_scaler.offset.to(device), fitted_scaler.factor.to(device))
     X = rows.MappedRows(X_raw, fitted_scaler, device, dtype)

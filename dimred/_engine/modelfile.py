@@ -24,6 +24,7 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._core.jsonable import json_ready_fields
 from dimred._engine.device import TORCH_DTYPES
 from dimred._engine.scaling import Scaler
+from dimred._io.rundir import CHECKPOINT_NAME, FAILED_MARKER
 
 FORMAT = "dimred-model"
 FORMAT_VERSION = 1
@@ -172,7 +173,12 @@ def resolve_path(path: str | Path) -> Path:
 
 
 def _why_none(folder: Path) -> str:
-    """For a run directory without a model file: which model the run used, and why such a run keeps none."""
+    """For a run directory without a model file: that the run did not finish (and how to go on where it can), or
+    which model the run used, and why such a run keeps none."""
+    if (folder / FAILED_MARKER).exists():
+        resumable = (folder / CHECKPOINT_NAME).exists()
+        return ": the run there did not finish" + (f"; continue it with dimred run --resume {folder}" if resumable
+                                                   else "; run it again")  # fmt: skip
     try:
         model = json.loads((folder / "config.json").read_text(encoding="utf-8"))["model"]["name"]
     except (OSError, ValueError, KeyError, TypeError):

@@ -140,7 +140,7 @@ class Trainer:
             drawn = len(self.X) if index is None else len(index)
             if self.adds_rows is not None:
                 index = torch.arange(len(self.X), device=self.X.device) if index is None else index
-                index = torch.cat([index, self.adds_rows.extra_rows(index, self.generator)])
+                index = torch.cat([index, self._added_rows(index, check=self.step == logged_step)])
             # gathered once, with any rows a loss added; on the CPU index_select takes a fraction of indexing's time
             # (a MNIST-5k step's 1 024 x 784 rows: 0.07 ms instead of 0.48 ms)
             x = self.X if index is None else self.X.index_select(0, index)
@@ -174,6 +174,18 @@ class Trainer:
                     break
         self.module.eval()
         return self.history
+
+    def _added_rows(self, index: torch.Tensor, *, check: bool) -> torch.Tensor:
+        """The rows the loss that adds rows adds to the drawn ``index``: one row number per drawn row."""
+        loss = self.adds_rows
+        with blame(loss, "add rows to a step (extra_rows)"):
+            added = loss.extra_rows(index, self.generator)
+        if check and not (isinstance(added, torch.Tensor) and added.dtype == torch.long and added.shape == index.shape
+                          and bool(((added >= 0) & (added < len(self.X))).all())):  # fmt: skip
+            raise PluginError(f"loss '{loss.name}' must return from extra_rows one row number (a long tensor) per "
+                              f"drawn row, each from 0 to {len(self.X) - 1}; for {len(index)} drawn rows it returned "
+                              f"{_describe_rows(added)}")  # fmt: skip
+        return added
 
     @staticmethod
     def _loss(term: Term, batch: Batch, *, check: bool) -> torch.Tensor:
@@ -228,6 +240,15 @@ def _describe(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"a tensor of shape {tuple(value.shape)}" + ("" if value.requires_grad else " without a gradient")
     return f"a {type(value).__name__}"
+
+
+def _describe_rows(value: Any) -> str:
+    if not isinstance(value, torch.Tensor):
+        return f"a {type(value).__name__}"
+    described = f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    if value.numel() and not value.is_floating_point() and not value.is_complex():
+        described += f" holding {int(value.min())} to {int(value.max())}"
+    return described
 
 
 def _check_outputs(x: torch.Tensor, z: Any, x_hat: Any, decoded: int) -> None:
