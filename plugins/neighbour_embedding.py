@@ -67,10 +67,16 @@ class _GraphLoss(Loss):
     Options = GraphOptions
     default_neighbours = 15
 
+    def options_for(self, n_samples: int, n_features: int) -> GraphOptions:
+        return replace(self.options, neighbours=self._neighbours(n_samples))
+
+    def _neighbours(self, n_samples: int) -> int:
+        return self.options.neighbours or min(self.default_neighbours, max(2, n_samples - 1))
+
     def prepare(self, data: TrainingData) -> None:
         from dimred.plugin import NeighbourGraph, fuzzy_neighbour_graph
 
-        neighbours = self.options.neighbours or min(self.default_neighbours, max(2, len(data.X) - 1))
+        neighbours = self._neighbours(len(data.X))
         if len(data.X) <= neighbours:
             raise UsageError(f"loss '{self.name}' needs more rows than its {neighbours} neighbours "
                              f"(got {len(data.X)}); lower them, e.g. --set loss.{self.name}.neighbours="
@@ -161,11 +167,17 @@ class InfoNCETSNE(_GraphLoss):
             if self.dof is not None and self.dof <= 0:
                 raise ValueError("dof must be above 0")
 
-    def prepare(self, data: TrainingData) -> None:
-        super().prepare(data)
+    def options_for(self, n_samples: int, n_features: int) -> Options:
+        return replace(super().options_for(n_samples, n_features), dof=self._dof(n_features))
+
+    def _dof(self, n_features: int) -> float:
         # Heavier tails separate the clusters of image-wide rows more: on MNIST-5k dof 0.9 raised held-out
         # trustworthiness by about 0.0025; on digits it cost time (a power per pair) for no clear gain.
-        self.dof = self.options.dof or (IMAGE_ROWS_DOF if data.X.shape[1] >= IMAGE_WIDE_FROM else 1.0)
+        return self.options.dof or (IMAGE_ROWS_DOF if n_features >= IMAGE_WIDE_FROM else 1.0)
+
+    def prepare(self, data: TrainingData) -> None:
+        super().prepare(data)
+        self.dof = self._dof(data.X.shape[1])
 
     def end_terms(self, ends, negatives, own):
         return _kernel_sums(ends, negatives, own, self.dof)

@@ -486,9 +486,12 @@ def test_ne_ae_records_the_widths_and_corruption_it_chose_and_its_file_rebuilds_
     result = invoke("run", "--dataset", "digits", "--model", "ne-ae", "--steps", "3", "--reporter", "metrics-table",
                     "--out", str(run))  # fmt: skip
     assert result.exit_code == 0, result.output
-    options = json.loads((run / "config.json").read_text())["model"]["options"]
+    recorded = json.loads((run / "config.json").read_text())
+    options = recorded["model"]["options"]
     assert (options["hidden"], options["decoder_hidden"], options["mask"], options["noise"]) == (
         [128] * 4, [128] * 2, 0.1, 0.1)  # fmt: skip
+    assert recorded["loss"][1]["options"] | {"negatives": 128, "pca": 50} == {"neighbours": 10, "dof": 1.0,
+                                                                             "negatives": 128, "pca": 50}  # fmt: skip
     X = np.random.default_rng(0).random((5, 64))
     codes = dimred.load(run).transform(X)
     monkeypatch.setattr(ne, "_default_width", lambda n_features: 32)  # a later version's defaults
@@ -506,6 +509,7 @@ def test_ne_ae_takes_fewer_neighbours_on_a_handful_of_rows_unless_told_how_many(
     result = invoke(*base, "--out", str(tmp_path / "run"))
     assert result.exit_code == 0, result.output
     assert np.isfinite(json.loads((tmp_path / "run" / "metrics.json").read_text())["trustworthiness"])
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["loss"][1]["options"]["neighbours"] == 7
     told = invoke(*base, "--set", "loss.ne-tsne.neighbours=10", "--out", str(tmp_path / "told"))
     assert told.exit_code == 2, told.output
     assert [line for line in told.output.splitlines() if line.startswith("Error:")] == [

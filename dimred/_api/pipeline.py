@@ -26,6 +26,7 @@ from dimred._core.contracts import (
     Dataset,
     EstimatorModel,
     HeldOut,
+    Loss,
     Metric,
     Model,
     Reporter,
@@ -87,19 +88,26 @@ def resolve_training(
     return TrainingPlugins(model, terms, instantiate_several("callback", chosen, groups))
 
 
-def settled(plugins: TrainingPlugins, n_features: int) -> TrainingPlugins:
-    """The plugins with a network model's choices for data of ``n_features`` columns written into its options
-    (``Model.options_for``), as a new model plugin: the one given may serve data of other widths later."""
+def settled(plugins: TrainingPlugins, shape: tuple[int, int]) -> TrainingPlugins:
+    """The plugins with the choices a network model and its losses make for training data of ``shape`` written
+    into their options (``options_for``), as new plugins: the ones given may serve other data later."""
     if isinstance(plugins.model, EstimatorModel):
         return plugins
-    with blame(plugins.model, "settle its options for the data (options_for)"):
-        options = plugins.model.options_for(n_features)
-    if options is plugins.model.options or options == plugins.model.options:
-        return plugins
-    if not isinstance(options, type(plugins.model.options)):
-        raise PluginError(f"model '{plugins.model.name}' must return its Options from options_for, not "
+    model = _with_options_for(plugins.model, shape[1])
+    terms = [Term(_with_options_for(term.loss, *shape), term.weight) for term in plugins.terms]
+    return dataclasses.replace(plugins, model=model, terms=terms)
+
+
+def _with_options_for(plugin: Model | Loss, *data_shape: int) -> Any:
+    """The plugin itself where ``options_for`` leaves its options as they are, else a new one with them."""
+    with blame(plugin, "settle its options for the data (options_for)"):
+        options = plugin.options_for(*data_shape)
+    if options is plugin.options or options == plugin.options:
+        return plugin
+    if not isinstance(options, type(plugin.options)):
+        raise PluginError(f"{plugin.kind} '{plugin.name}' must return its Options from options_for, not "
                           f"{type(options).__name__}")  # fmt: skip
-    return dataclasses.replace(plugins, model=type(plugins.model)(options))
+    return type(plugin)(options)
 
 
 def resolve_reporters(names: Sequence[str] | None, groups: dict[str, dict[str, Any]]) -> list[Reporter]:
@@ -315,7 +323,7 @@ def fit(
     """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine
     (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there)."""
     check_fittable(X_raw, plugins.model)
-    plugins = settled(plugins, X_raw.shape[1])
+    plugins = settled(plugins, X_raw.shape)
     if isinstance(plugins.model, EstimatorModel):
         settings = settings.resolved(suggested_training(plugins.model, X_raw.shape))
         return fit_estimator(plugins.model, X_raw, settings, feature_names)

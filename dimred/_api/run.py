@@ -165,7 +165,7 @@ def run(
         train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)
         data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
     pipeline.check_fittable(X_raw, plugins.model)
-    plugins = pipeline.settled(plugins, X_raw.shape[1])
+    plugins = pipeline.settled(plugins, X_raw.shape)
     pipeline.check_one_call_settings(plugins.model, training, X_raw.shape)
     suggested = pipeline.suggested_training(plugins.model, X_raw.shape)
     training = training.resolved(suggested, bf16_native=computes_bf16(device))

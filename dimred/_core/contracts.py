@@ -201,6 +201,12 @@ class Loss(Plugin):
     def prepare(self, data: TrainingData) -> None:
         """Nothing to precompute, by default."""
 
+    def options_for(self, n_samples: int, n_features: int) -> Any:
+        """These options with the choices the loss makes from the training data's size written in (as
+        ``Model.options_for``): what config.json and the model file record. The options themselves unless
+        overridden."""
+        return self.options
+
     def extra_rows(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Row numbers to train on beside the drawn rows ``index`` in this step (a neighbour of each, say); they
         are appended after the drawn rows, so ``batch.drawn`` tells them apart, and only encoded (a step does
