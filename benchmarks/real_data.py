@@ -5,6 +5,7 @@ encoder), openTSNE and PCA.
     python benchmarks/real_data.py                      # digits and MNIST-5k, seeds 0-2 (about 20 minutes)
     python benchmarks/real_data.py --datasets digits --seeds 0 --methods ne-ae,umap-learn
     python benchmarks/real_data.py --datasets digits --model-seeds 100-107   # 8 fits per split and method
+    python benchmarks/real_data.py --datasets digits --methods ne-ae,umap-learn --seeds 0-31   # 32 splits
 
 Protocol (the same for every method): MinMax scaling fitted on the training rows, an 80/20 split stratified by
 label, every method fitted on the training rows and mapping the held-out rows with its own ``transform``. On the
@@ -15,13 +16,17 @@ to umap-learn and TorchDR are measured in this same run.
 
 A method's own random state is the split's seed, unless ``--model-seeds`` gives a range: then every method is
 fitted once per model seed on each split (what a split's figures are worth when only the random state of the fit
-changes), and the results go to ``real_data_model_seeds.json``.
+changes), and the results go to ``real_data_model_seeds.json``; other split seeds than 0-2 go to a file named
+after them (``--seeds 0-31``: ``real_data_seeds_0-31.json``). Results are merged into that file after each data
+set, each entry with the seeds it was measured on: data sets and methods not run now keep their last figures. A
+method that fails (a peer's package missing) is skipped, noted as failed where the file has no figures of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import statistics
 import time
 import warnings
@@ -30,7 +35,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from common import print_table, write_results
+from common import RESULTS, print_table, write_results
 
 Method = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray, np.ndarray | None, float, float]]
 
@@ -171,41 +176,72 @@ def score(X_test, codes_train, codes_test, reconstruction, y_train, y_test) -> d
     }
 
 
+DATASETS = ("digits", "mnist-5k")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="digits,mnist-5k")
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--seeds", default="0,1,2", help="split seeds")
-    parser.add_argument("--model-seeds", help="FIRST-LAST: fit each method with each of these random states")
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated, of: {', '.join(DATASETS)}")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of: {', '.join(METHODS)}")
+    parser.add_argument("--seeds", default="0,1,2", help="split seeds: a comma-separated list and ranges, e.g. 0-31")
+    parser.add_argument("--model-seeds", help="fit each method with each of these random states, e.g. 100-107")
     arguments = parser.parse_args()
+    datasets = _names(parser, "--datasets", arguments.datasets, DATASETS)
+    methods = _names(parser, "--methods", arguments.methods, tuple(METHODS))
+    seeds = _seeds(parser, "--seeds", arguments.seeds)
+    model_seeds = _seeds(parser, "--model-seeds", arguments.model_seeds) if arguments.model_seeds else None
     warnings.filterwarnings("ignore")
-    seeds = [int(seed) for seed in arguments.seeds.split(",")]
-    model_seeds = _seed_range(arguments.model_seeds) if arguments.model_seeds else None
-    results: dict[str, dict[str, dict[str, float | None]]] = {}
-    for dataset in arguments.datasets.split(","):
+    name = "real_data_model_seeds" if model_seeds else "real_data"
+    name += "" if seeds == [0, 1, 2] else "_seeds_" + arguments.seeds.replace(",", "_").replace(" ", "")
+    previous = RESULTS / f"{name}.json"  # data sets and methods not run now are kept from the last run
+    results = json.loads(previous.read_text())["results"] if previous.exists() else {}
+    for dataset in datasets:
         X, y = load(dataset)
         runs: dict[str, list[dict[str, float | None]]] = {}
+        failed: dict[str, str] = {}
         for seed in seeds:
             X_train, X_test, y_train, y_test = split(X, y, seed)
-            for method, model_seed in itertools.product(arguments.methods.split(","), model_seeds or [seed]):
-                fitted = METHODS[method](X_train, X_test, model_seed)
+            for method, model_seed in itertools.product(methods, model_seeds or [seed]):
+                if method in failed:
+                    continue
+                try:
+                    fitted = METHODS[method](X_train, X_test, model_seed)
+                except Exception as error:  # a missing package or a failing peer: the others go on
+                    failed[method] = f"{type(error).__name__}: {error}".splitlines()[0]
+                    print(f"{dataset} seed {seed} {method} failed (skipped): {failed[method]}", flush=True)
+                    continue
                 codes_train, codes_test, reconstruction, fit_s, transform_s = fitted
                 row = score(X_test, codes_train, codes_test, reconstruction, y_train, y_test)
                 row |= {"fit_s": fit_s, "transform_s": transform_s}
                 runs.setdefault(method, []).append(row)
                 print(f"{dataset} seed {seed} model seed {model_seed} {method}: " + ", ".join(
                     f"{key} {value:.4g}" for key, value in row.items() if value is not None), flush=True)  # fmt: skip
-        results[dataset] = {method: _mean(rows) for method, rows in runs.items()}
-        _print(dataset, results[dataset], len(seeds), model_seeds)
-    if model_seeds:
-        write_results("real_data_model_seeds", {"seeds": seeds, "model_seeds": model_seeds, "results": results})
-    else:
-        write_results("real_data", {"seeds": seeds, "results": results})
+        table = {method: _mean(rows) for method, rows in runs.items() if method not in failed}
+        _print(dataset, table, len(seeds), model_seeds)
+        provenance = {"seeds": seeds} | ({"model_seeds": model_seeds} if model_seeds else {})
+        results.setdefault(dataset, {}).update({method: row | provenance for method, row in table.items()})
+        for method in failed:  # noted where the file holds no figures of it; figures of an earlier run stay
+            results[dataset].setdefault(method, {"failed": failed[method]} | provenance)
+        write_results(name, {"results": results})  # after each data set: a later failure loses nothing
 
 
-def _seed_range(text: str) -> list[int]:
-    first, _, last = text.partition("-")
-    return list(range(int(first), int(last or first) + 1))
+def _names(parser: argparse.ArgumentParser, option: str, text: str, allowed: tuple[str, ...]) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        parser.error(f"{option}: unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(allowed)}")
+    return names
+
+
+def _seeds(parser: argparse.ArgumentParser, option: str, text: str) -> list[int]:
+    """``0,1,2``, ``0-31`` or a mix of both."""
+    seeds: list[int] = []
+    for part in (piece.strip() for piece in text.split(",")):
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()) or (dash and int(last) < int(first)):
+            parser.error(f"{option}: bad seeds {part!r}; give whole numbers from 0 and ranges FIRST-LAST, e.g. 0-31")
+        seeds += range(int(first), int(last if dash else first) + 1)
+    return seeds
 
 
 def _mean(rows: list[dict[str, float | None]]) -> dict[str, float | None]:
