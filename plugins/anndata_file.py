@@ -15,7 +15,9 @@ MAX_NUMBERED_CLASSES = 100  # distinct values of a plain numeric obs column read
 
 class AnnDataFile(Dataset):
     name = "h5ad"
-    description = "an AnnData .h5ad file (single-cell data): X or a layer as features, an obs column as labels"
+    description = (
+        "an AnnData .h5ad file (single-cell data; dimred[anndata]): X or a layer as features, an obs column as labels"
+    )
 
     @dataclass(frozen=True)
     class Options:

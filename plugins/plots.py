@@ -60,12 +60,40 @@ def _labels(run: RunRecord, rows: np.ndarray) -> np.ndarray | None:
     return None if run.data.labels is None else np.asarray(run.data.labels)[rows]
 
 
+IMAGES_SHOWN = 10  # per row of an image grid
+
+
+def _image_grid(run: RunRecord, rows: np.ndarray, blocks: dict[str, np.ndarray], title: str):
+    """Rows of the data that are images (``run.data.images``) drawn as pictures, one grid row per block (the
+    originals, their reconstructions), all on the originals' grey scale; where the data has labels, each
+    column is titled with its row's label."""
+    shown = rows[:IMAGES_SHOWN]
+    low, high = float(np.min(blocks["original"][shown])), float(np.max(blocks["original"][shown]))
+    labels = _labels(run, shown)
+    figure = _figure(1.2 * len(shown), 1.3 * len(blocks) + 0.5)
+    figure.suptitle(title)
+    for line, (name, block) in enumerate(blocks.items()):
+        for column, row in enumerate(shown):
+            axes = figure.add_subplot(len(blocks), len(shown), line * len(shown) + column + 1)
+            axes.imshow(block[row].reshape(run.data.images), cmap="gray_r", vmin=low, vmax=high)
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if column == 0:
+                axes.set_ylabel(name)
+            if line == 0 and labels is not None:
+                axes.set_title(str(labels[column]), fontsize=9)
+    return figure
+
+
 class InputPlot(_PlotReporter):
     name = "input-plot"
-    description = "input.png: the (scaled) input data, coloured by label where the data has labels"
+    description = ("input.png: the (scaled) input data, coloured by label where the data has labels; rows that are "
+                   "images as pictures")  # fmt: skip
     filename = "input.png"
 
     def draw(self, run: RunRecord, rows: np.ndarray):
+        if run.data.images is not None:
+            return _image_grid(run, rows, {"original": run.X}, f"{run.dataset}: input (scaled)")
         figure = _figure(6, 5)
         scatter_points(figure, 111, run.X[rows], f"{run.dataset}: input", color=_colors(run, rows),
                        labels=_labels(run, rows))  # fmt: skip
@@ -87,16 +115,19 @@ class CodesPlot(_PlotReporter):
 
 class ReconstructionPlot(_PlotReporter):
     name = "reconstruction-plot"
-    description = "reconstruction.png: the input beside its reconstruction"
+    description = "reconstruction.png: the input beside its reconstruction (images above theirs)"
     filename = "reconstruction.png"
 
     def draw(self, run: RunRecord, rows: np.ndarray):
         if run.reconstruction is None:  # the method cannot reconstruct
             return None
+        rmse = run.metrics.get("rmse", float("nan"))
+        if run.data.images is not None:
+            title = f"{run.model} on {run.dataset}: reconstruction (RMSE {rmse:.4g}, eval mode)"
+            return _image_grid(run, rows, {"original": run.X, "reconstruction": run.reconstruction}, title)
         figure = _figure(12, 5)
         colors, labels = _colors(run, rows), _labels(run, rows)
         scatter_points(figure, 121, run.X[rows], "original", color=colors, labels=labels)
-        rmse = run.metrics.get("rmse", float("nan"))
         scatter_points(figure, 122, run.reconstruction[rows], f"reconstruction (RMSE {rmse:.4g}, eval mode)",
                        color=colors, labels=labels)  # fmt: skip
         return figure

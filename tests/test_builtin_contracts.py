@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dimred.plugin import Data, RunRecord
 from dimred.plugins.classical import IsomapModel, KernelPCAModel, PCAModel, TSNEModel
 from dimred.plugins.file import DataFile
 from dimred.plugins.metrics import (
@@ -74,6 +75,21 @@ def test_mse():
 )
 def test_reporters(reporter):
     check_reporter_plugin(reporter)
+
+
+def test_rows_that_are_images_are_drawn_as_pictures_labelled_with_their_class():
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 64))
+    data = Data(X=X, labels=np.arange(30) % 10, images=(8, 8))
+    record = RunRecord("digits", "pca", data, X, X[:, :2], 0.9 * X, [], {"rmse": 0.1}, None)
+    rows = np.arange(30)
+    for reporter, pictures in ((InputPlot, 10), (ReconstructionPlot, 20)):
+        figure = reporter().draw(record, rows)
+        images = [axes.images[0] for axes in figure.axes if axes.images]
+        assert len(images) == pictures
+        assert images[0].get_array().shape == (8, 8)
+        assert [axes.get_title() for axes in figure.axes[:10]] == [str(label) for label in range(10)]
+    np.testing.assert_allclose(images[10].get_array(), 0.9 * X[0].reshape(8, 8))  # the first reconstruction
 
 
 def test_a_check_fails_on_a_broken_plugin():
