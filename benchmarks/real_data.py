@@ -217,6 +217,8 @@ def main() -> None:
                 print(f"{dataset} seed {seed} model seed {model_seed} {method}: " + ", ".join(
                     f"{key} {value:.4g}" for key, value in row.items() if value is not None), flush=True)  # fmt: skip
         table = {method: _mean(rows) for method, rows in runs.items() if method not in failed}
+        if model_seeds:
+            table = _with_spread(table, {m: rows for m, rows in runs.items() if m in table}, len(model_seeds))
         _print(dataset, table, len(seeds), model_seeds)
         provenance = {"seeds": seeds} | ({"model_seeds": model_seeds} if model_seeds else {})
         results.setdefault(dataset, {}).update({method: row | provenance for method, row in table.items()})
@@ -242,6 +244,25 @@ def _seeds(parser: argparse.ArgumentParser, option: str, text: str) -> list[int]
             parser.error(f"{option}: bad seeds {part!r}; give whole numbers from 0 and ranges FIRST-LAST, e.g. 0-31")
         seeds += range(int(first), int(last if dash else first) + 1)
     return seeds
+
+
+def _with_spread(table: dict[str, dict], runs: dict[str, list[dict]], per_split: int) -> dict[str, dict]:
+    """With several fits per split: each method's range of accuracy on each split, and ne-ae's accuracy minus
+    each other method's, paired by split and random state (mean and standard error)."""
+    spread = {}
+    for method, rows in runs.items():
+        accuracies = [row["acc"] for row in rows]
+        splits = [accuracies[start : start + per_split] for start in range(0, len(accuracies), per_split)]
+        spread[method] = table[method] | {"acc_range_per_split": [[min(split), max(split)] for split in splits]}
+        if method != "ne-ae" and "ne-ae" in runs:
+            differences = [mine["acc"] - theirs["acc"] for mine, theirs in zip(runs["ne-ae"], rows, strict=True)]
+            error = statistics.stdev(differences) / len(differences) ** 0.5 if len(differences) > 1 else None
+            spread[method] |= {"ne_ae_acc_minus_this": statistics.fmean(differences), "standard_error": error}
+            print(f"ne-ae acc - {method} acc: {spread[method]['ne_ae_acc_minus_this']:+.4f} (standard error "
+                  f"{error if error is None else round(error, 4)}; {len(differences)} paired fits)")  # fmt: skip
+        print(f"{method} acc per split, lowest to highest: " + ", ".join(
+            f"{low:.3f}-{high:.3f}" for low, high in spread[method]["acc_range_per_split"]))  # fmt: skip
+    return spread
 
 
 def _mean(rows: list[dict[str, float | None]]) -> dict[str, float | None]:
