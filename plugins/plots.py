@@ -63,6 +63,12 @@ def _labels(run: RunRecord, rows: np.ndarray) -> np.ndarray | None:
 IMAGES_SHOWN = 10  # per row of an image grid
 
 
+def _are_images(run: RunRecord) -> bool:
+    """Whether the rows are images of the shape the data set says (a row of other width is drawn as points)."""
+    images = run.data.images
+    return images is not None and int(np.prod(images)) == run.X.shape[1]
+
+
 def _image_grid(run: RunRecord, rows: np.ndarray, blocks: dict[str, np.ndarray], title: str):
     """Rows of the data that are images (``run.data.images``) drawn as pictures, one grid row per block (the
     originals, their reconstructions), all on the originals' grey scale; where the data has labels, each
@@ -92,7 +98,7 @@ class InputPlot(_PlotReporter):
     filename = "input.png"
 
     def draw(self, run: RunRecord, rows: np.ndarray):
-        if run.data.images is not None:
+        if _are_images(run):
             return _image_grid(run, rows, {"original": run.X}, f"{run.dataset}: input (scaled)")
         figure = _figure(6, 5)
         scatter_points(figure, 111, run.X[rows], f"{run.dataset}: input", color=_colors(run, rows),
@@ -122,7 +128,7 @@ class ReconstructionPlot(_PlotReporter):
         if run.reconstruction is None:  # the method cannot reconstruct
             return None
         rmse = run.metrics.get("rmse", float("nan"))
-        if run.data.images is not None:
+        if _are_images(run):
             title = f"{run.model} on {run.dataset}: reconstruction (RMSE {rmse:.4g}, eval mode)"
             return _image_grid(run, rows, {"original": run.X, "reconstruction": run.reconstruction}, title)
         figure = _figure(12, 5)

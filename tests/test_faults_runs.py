@@ -262,8 +262,12 @@ def test_sigterm_stops_cleanly_with_exit_143(tmp_path, checkpoints):
 @pytest.fixture
 def killed_run(tmp_path) -> Path:
     """A run directory holding a checkpoint and no model, as a killed run leaves it."""
-    out = tmp_path / "killed"
-    process = _start([*QUICK[:-4], "--steps", "600", "--checkpoint-every", "10", "--out", str(out)])
+    return _killed(tmp_path / "killed", QUICK[:-4])
+
+
+def _killed(out: Path, arguments: list[str]) -> Path:
+    """``out`` as a run of 600 steps with these arguments leaves it when killed after its first checkpoint."""
+    process = _start([*arguments, "--steps", "600", "--checkpoint-every", "10", "--out", str(out)])
     _wait_for(out / "checkpoint.safetensors", process)
     process.kill()
     process.wait()
@@ -302,6 +306,21 @@ def test_a_run_killed_before_dimred_had_the_optimizer_and_precision_settings_res
     result = CliRunner().invoke(cli, ["run", "--resume", str(killed_run)])
     assert result.exit_code == 0, result.output
     assert (killed_run / "model.safetensors").exists()
+
+
+def test_an_ne_ae_run_saved_before_dimred_recorded_its_choices_for_the_data_resumes(tmp_path):
+    out = _killed(tmp_path / "killed", [*QUICK[:3], "ne-ae", *QUICK[4:-4], "--reporter", "metrics-table"])
+    config_file = out / "config.json"
+    config = json.loads(config_file.read_text())
+    config["model"]["options"] |= {"hidden": [], "decoder_hidden": [], "mask": None, "noise": None}
+    config["loss"][1]["options"] |= {"neighbours": None, "dof": None}
+    config_file.write_text(json.dumps(config))  # as dimred wrote it before Model and Loss had options_for
+    refused = CliRunner().invoke(cli, ["run", "--resume", str(out), "--set", "model.noise=0.3"])
+    assert refused.exit_code == 2, refused.output
+    assert "model.options.noise None -> 0.3" in error_lines(refused)[0]
+    result = CliRunner().invoke(cli, ["run", "--resume", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "model.safetensors").exists()
 
 
 def test_resume_may_change_the_device_and_reporters(killed_run):

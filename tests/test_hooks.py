@@ -150,11 +150,16 @@ def test_a_model_that_suggests_bad_training_settings_is_named(register_in_proces
 
 def test_a_models_suggested_settings_are_used_where_the_user_left_them_automatic(register_in_process, monkeypatch):
     register_in_process(plugin_module("suggesting", register_models=lambda register: register(SuggestingModel)))
-    monkeypatch.setattr(SuggestingModel, "suggestion", {"steps": 4, "batch_size": 16, "lr": 0.002})
+    suggestion = {"steps": np.int64(4), "batch_size": 16, "lr": np.float32(0.002), "weight_decay": 0.5}
+    monkeypatch.setattr(SuggestingModel, "suggestion", suggestion)
     result = dimred.run(dataset="swissroll", model="suggesting", reporters=[], settings={"dataset.n_samples": 64},
                         out=None, lr=0.003)  # fmt: skip
     assert (result.config["training"]["steps"], result.config["training"]["batch_size"]) == (4, 16)
-    assert result.config["training"]["lr"] == 0.003
+    assert (result.config["training"]["lr"], result.config["training"]["weight_decay"]) == (0.003, 0.5)
+    monkeypatch.setattr(SuggestingModel, "suggestion", {"steps": 3, "batch_size": "Full"})  # as the CLI reads it
+    result = dimred.run(dataset="swissroll", model="suggesting", reporters=[], settings={"dataset.n_samples": 64},
+                        out=None)  # fmt: skip
+    assert result.config["training"]["batch_size"] == 64
 
 
 @pytest.mark.parametrize(

@@ -97,9 +97,11 @@ def _carried_columns(model: object, dataset_settings: Mapping[str, Any], reducer
 
 def _carried_anndata_options(model: object, dataset_settings: Mapping[str, Any]) -> dict[str, str]:
     """The layer an AnnData run trained on, and its label column where the evaluated file's obs holds it."""
-    carried = {option: trained_anndata_option(model, option) for option in ("layer", "label_key")}
-    if carried["label_key"] and carried["label_key"] not in _obs_columns(Path(str(dataset_settings.get("path", "")))):
-        del carried["label_key"]
+    carried = {option: trained_anndata_option(model, option) for option in ("layer", "label_key")
+               if option not in dataset_settings}  # fmt: skip
+    label_key = carried.pop("label_key", "")
+    if label_key and label_key in _obs_columns(Path(str(dataset_settings.get("path", "")))):
+        carried["label_key"] = label_key
     return {option: value for option, value in carried.items() if value}
 
 

@@ -35,7 +35,7 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import PluginError, UsageError, blame
 from dimred._core.options import to_dict
-from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_suggested
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, checked_suggestions
 from dimred._engine import distributed, evaluation, fitting, modelfile
 from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
 from dimred._engine.distributed import World
@@ -148,10 +148,9 @@ def suggested_training(model: Model | EstimatorModel, shape: tuple[int, int]) ->
     with blame(model, "suggest training settings (training_defaults)"):
         suggested = model.training_defaults(*shape)
     try:
-        check_suggested(suggested)
+        return checked_suggestions(suggested)
     except UsageError as error:
         raise PluginError(f"model '{model.name}' suggests training settings dimred refuses: {error}") from None
-    return dict(suggested)
 
 
 def check_one_call_settings(model: Model, given: TrainingSettings, shape: tuple[int, int]) -> None:

@@ -80,26 +80,36 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
 
 
 RESUMABLE_CHANGES = ("device", "reporters", "training.checkpoint_every")  # may differ from the run continued
+_NOT_SETTINGS = (*RESUMABLE_CHANGES, "device_used", "versions")
 # Settings added since a run may have been saved, with the value every run had before they existed: a run killed
 # under an older dimred resumes where nothing else differs.
 SETTINGS_BEFORE_THEY_EXISTED = {"training.optimizer": "adam", "training.precision": "float32"}
 
 
-def check_resumable(directory: Path, config: dict[str, Any]) -> None:
+def check_resumable(directory: Path, config: dict[str, Any], unsettled: Mapping[str, Any] | None = None) -> None:
     """Refuse to resume unless the checkpoint is readable and ``config`` is the run's own (bar RESUMABLE_CHANGES):
-    resuming with another seed or step count would make a run that its config.json does not describe."""
+    resuming with another seed or step count would make a run that its config.json does not describe.
+    ``unsettled`` holds the model and loss as described before their choices for the data were written into
+    their options (``options_for``), which is how a run saved before dimred recorded those choices describes
+    them."""
     read_checkpoint(directory / CHECKPOINT)
     try:
         saved = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise DimredError(f"cannot resume {directory}: its config.json is not readable ({error})") from None
-    ignored = (*RESUMABLE_CHANGES, "device_used", "versions")
-    given, kept = _flat(json.loads(json.dumps(config))), SETTINGS_BEFORE_THEY_EXISTED | _flat(saved)
-    changed = [f"{key} {kept.get(key)!r} -> {given.get(key)!r}" for key in sorted(given.keys() | kept.keys())
-               if given.get(key) != kept.get(key) and key not in ignored]  # fmt: skip
+    changed = _changes(config, saved)
+    if changed and unsettled and not _changes(config | dict(unsettled), saved):
+        return
     if changed:
         raise UsageError(f"resume continues {directory} with its own settings, but these differ: {'; '.join(changed)}"
                          f" (only {', '.join(RESUMABLE_CHANGES)} may change on resume)")  # fmt: skip
+
+
+def _changes(config: dict[str, Any], saved: dict[str, Any]) -> list[str]:
+    """What ``config`` sets otherwise than the ``saved`` config.json of a run, as "key saved -> given"."""
+    given, kept = _flat(json.loads(json.dumps(config))), SETTINGS_BEFORE_THEY_EXISTED | _flat(saved)
+    return [f"{key} {kept.get(key)!r} -> {given.get(key)!r}" for key in sorted(given.keys() | kept.keys())
+            if given.get(key) != kept.get(key) and key not in _NOT_SETTINGS]  # fmt: skip
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -165,6 +175,7 @@ def run(
         train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)
         data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
     pipeline.check_fittable(X_raw, plugins.model)
+    unsettled = {"model": describe(plugins.model), "loss": describe_terms(plugins.terms)}
     plugins = pipeline.settled(plugins, X_raw.shape)
     pipeline.check_one_call_settings(plugins.model, training, X_raw.shape)
     suggested = pipeline.suggested_training(plugins.model, X_raw.shape)
@@ -183,7 +194,7 @@ def run(
         config[key] = config["training"].pop(key)
     config["holdout"] = fraction
     if resume:
-        check_resumable(directory, config)
+        check_resumable(directory, config, unsettled)
     # everything is checked: from here on a failure removes the run directory (or marks it failed)
     with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT):
         if directory is not None and not resume:

@@ -147,7 +147,8 @@ class Model(Plugin):
         """Training settings this model prefers for data of this size and width (``steps``, ``batch_size``,
         ``lr``, ``weight_decay``, ``precision="bf16"`` where its layers are wide enough to gain from bfloat16
         arithmetic, ``optimizer="muon"`` where it learns more per unit of time); used where the user left them
-        automatic. None by default: dimred's defaults."""
+        automatic. None by default: dimred's defaults. Another key, or a value the command line would refuse, is
+        an error naming the model."""
         return {}
 
 

@@ -117,21 +117,25 @@ class TrainingSettings:
 SUGGESTIBLE = ("steps", "batch_size", "lr", "weight_decay", "precision", "optimizer")  # Model.training_defaults
 
 
-def check_suggested(suggested: Any) -> None:
-    """What a model's ``training_defaults`` returned: a dict of settings it may suggest, each valid as a user's
-    value would be (auto aside: a suggestion is the choice itself)."""
+def checked_suggestions(suggested: Any) -> dict[str, Any]:
+    """What a model's ``training_defaults`` returned, read as a user's values are (numpy numbers, ``full`` in any
+    case) and checked as they are: a dict of settings it may suggest (auto aside: a suggestion is the choice
+    itself)."""
     if not isinstance(suggested, Mapping):
         raise UsageError(f"training_defaults must return a dict, not a {type(suggested).__name__}")
     unknown = sorted(str(name) for name in suggested if name not in SUGGESTIBLE)
     if unknown:
         raise UsageError(f"unknown training setting {', '.join(map(repr, unknown))} (a model suggests "
                          f"{', '.join(SUGGESTIBLE)})")  # fmt: skip
+    checked = {}
     for setting in dataclasses.fields(TrainingSettings):
         if setting.name in suggested:
-            value = suggested[setting.name]
+            value = plain_number(_keyword(setting.name, suggested[setting.name]))
             if value == AUTO or (value is None and setting.name != "batch_size"):
                 raise UsageError(f"bad {setting.name} {value!r}: suggest a value, or leave the setting out")
             _check(setting, value)
+            checked[setting.name] = value
+    return checked
 
 
 def _keyword(name: str, value: Any) -> Any:

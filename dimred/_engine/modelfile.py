@@ -175,10 +175,10 @@ def resolve_path(path: str | Path) -> Path:
 def _why_none(folder: Path) -> str:
     """For a run directory without a model file: that the run did not finish (and how to go on where it can), or
     which model the run used, and why such a run keeps none."""
+    if (folder / CHECKPOINT_NAME).exists():  # a killed run leaves no marker, one that failed marks its folder
+        return f": the run there did not finish; continue it with dimred run --resume {folder}"
     if (folder / FAILED_MARKER).exists():
-        resumable = (folder / CHECKPOINT_NAME).exists()
-        return ": the run there did not finish" + (f"; continue it with dimred run --resume {folder}" if resumable
-                                                   else "; run it again")  # fmt: skip
+        return ": the run there did not finish; run it again"
     try:
         model = json.loads((folder / "config.json").read_text(encoding="utf-8"))["model"]["name"]
     except (OSError, ValueError, KeyError, TypeError):
