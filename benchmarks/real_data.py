@@ -192,7 +192,7 @@ def main() -> None:
     model_seeds = _seeds(parser, "--model-seeds", arguments.model_seeds) if arguments.model_seeds else None
     warnings.filterwarnings("ignore")
     name = "real_data_model_seeds" if model_seeds else "real_data"
-    name += "" if seeds == [0, 1, 2] else "_seeds_" + arguments.seeds.replace(",", "_").replace(" ", "")
+    name += "" if seeds == [0, 1, 2] else "_seeds_" + _ranges(seeds)
     previous = RESULTS / f"{name}.json"  # data sets and methods not run now are kept from the last run
     results = json.loads(previous.read_text())["results"] if previous.exists() else {}
     for dataset in datasets:
@@ -244,6 +244,17 @@ def _seeds(parser: argparse.ArgumentParser, option: str, text: str) -> list[int]
             parser.error(f"{option}: bad seeds {part!r}; give whole numbers from 0 and ranges FIRST-LAST, e.g. 0-31")
         seeds += range(int(first), int(last if dash else first) + 1)
     return seeds
+
+
+def _ranges(seeds: list[int]) -> str:
+    """``[0, 1, 2, 5]`` as ``0-2_5``: the same seeds however they were written."""
+    runs: list[list[int]] = []
+    for seed in sorted(set(seeds)):
+        if runs and seed == runs[-1][-1] + 1:
+            runs[-1].append(seed)
+        else:
+            runs.append([seed])
+    return "_".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
 
 
 def _with_spread(table: dict[str, dict], runs: dict[str, list[dict]], per_split: int) -> dict[str, dict]:

@@ -81,6 +81,14 @@ def test_a_loss_given_on_the_command_line_replaces_the_files_loss_and_its_option
     loss = json.loads((tmp_path / "second" / "config.json").read_text())["loss"]
     assert [term["name"] for term in loss] == ["mse", "ne-umap"]
     assert loss[1]["options"]["min_dist"] == 0.3
+    (tmp_path / "one-loss.toml").write_text('[dataset]\nname = "swissroll"\noptions = { n_samples = 200 }\n'
+                                            '[model]\nname = "ne-ae"\n[loss]\nname = "ne-tsne"\n'
+                                            'options = { neighbours = 12 }\n[training]\nsteps = 5\n')  # fmt: skip
+    added = invoke("run", "--config", str(tmp_path / "one-loss.toml"), "--loss", "mse+ne-tsne", "--reporter",
+                   "metrics-table", "--out", str(tmp_path / "third"))  # fmt: skip
+    assert added.exit_code == 0, added.output
+    loss = json.loads((tmp_path / "third" / "config.json").read_text())["loss"]
+    assert ([term["name"] for term in loss], loss[1]["options"]["neighbours"]) == (["mse", "ne-tsne"], 12)
 
 
 def test_a_toml_file_asks_for_the_full_batch_and_automatic_settings_as_the_command_line_does(tmp_path):

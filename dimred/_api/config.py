@@ -131,13 +131,14 @@ def replaced_plugin_options(from_file: Mapping[str, Any], kind: str, names: Iter
     has."""
     names = set(names)
     kept = tuple(f"{kind}.{name}." for name in names)
-
-    def keeps(key: str) -> bool:
+    only = from_file.get(kind)  # a file of one loss may name its options loss.OPTION
+    settings = {}
+    for key, value in from_file["settings"].items():
         if not key.startswith(f"{kind}.") or key.startswith(kept):
-            return True
-        return key.count(".") == 1 and from_file.get(kind) in names  # "loss.OPTION": the file's one loss
-
-    return {key: value for key, value in from_file["settings"].items() if keeps(key)}
+            settings[key] = value
+        elif key.count(".") == 1 and only in names:  # named in full: the command line may add other losses
+            settings[f"{kind}.{only}.{key.partition('.')[2]}"] = value
+    return settings
 
 
 def loss_names(spec: str) -> list[str]:
