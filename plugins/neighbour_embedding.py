@@ -38,6 +38,9 @@ IMAGE_WIDE_FROM = 129  # columns: from here rows get wider layers, 800 steps, st
 IMAGE_ROWS_DOF = 0.9
 MUON_MIN_SIDE = 16  # Muon steps weight matrices with both sides at least this (dimred's Muon, as the paper's)
 NEGATIVES_HELP = "codes of the step each end of an edge is repelled from (at most the step's heads)"
+UMAP_NEIGHBOURS = 15
+# 10 rather than UMAP's 15: held-out kNN accuracy +0.008 on MNIST-5k, +0.003 on digits (real_data.py)
+TSNE_NEIGHBOURS = 10
 
 
 def neighbours_option(default: int) -> Any:
@@ -47,7 +50,7 @@ def neighbours_option(default: int) -> Any:
 
 @dataclass(frozen=True)
 class GraphOptions:
-    neighbours: int | None = neighbours_option(15)
+    neighbours: int | None = neighbours_option(UMAP_NEIGHBOURS)
     negatives: int = option(256, NEGATIVES_HELP)
     pca: int = option(50, "find neighbours among this many principal components of rows wider than twice that "
                           "(0: among the columns)")  # fmt: skip
@@ -65,7 +68,7 @@ class _GraphLoss(Loss):
     """What both losses share: the graph, the sampled tails, the negative pool."""
 
     Options = GraphOptions
-    default_neighbours = 15
+    default_neighbours = UMAP_NEIGHBOURS
 
     def options_for(self, n_samples: int, n_features: int) -> GraphOptions:
         return replace(self.options, neighbours=self._neighbours(n_samples))
@@ -147,12 +150,11 @@ class InfoNCETSNE(_GraphLoss):
     name = "ne-tsne"
     description = "t-SNE-like neighbour embedding: InfoNCE with a Cauchy kernel on the fuzzy kNN graph's edges"
 
-    # 10 rather than UMAP's 15: held-out kNN accuracy +0.008 on MNIST-5k, +0.003 on digits (real_data.py)
-    default_neighbours = 10
+    default_neighbours = TSNE_NEIGHBOURS
 
     @dataclass(frozen=True)
     class Options(GraphOptions):
-        neighbours: int | None = neighbours_option(10)
+        neighbours: int | None = neighbours_option(TSNE_NEIGHBOURS)
         # 128 rather than 256: a step's kernel sums take half the time (a digits fit about 8 % faster) and the
         # held-out figures kept (digits, 6 seeds: T +0.002, acc +0.001; MNIST-5k: T -0.0003, acc +0.007)
         negatives: int = option(128, NEGATIVES_HELP)
@@ -321,8 +323,8 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
 
     def options_for(self, n_features: int) -> Options:
         mask, noise = self.input_corruption(n_features)
-        return replace(self.options, hidden=self.hidden_widths(n_features),
-                                   decoder_hidden=self.decoder_widths(n_features), mask=mask, noise=noise)  # fmt: skip
+        widths = {"hidden": self.hidden_widths(n_features), "decoder_hidden": self.decoder_widths(n_features)}
+        return replace(self.options, **widths, mask=mask, noise=noise)
 
     def hidden_widths(self, n_features: int) -> tuple[int, ...]:
         return self.options.hidden or (_default_width(n_features),) * 4
