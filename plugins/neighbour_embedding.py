@@ -36,6 +36,7 @@ WIDE_FROM = 32  # columns: from here rows get the stronger input corruption and 
 IMAGE_ROWS_NOISE = 0.2
 IMAGE_WIDE_FROM = 129  # columns: from here rows get wider layers, 800 steps, stronger noise, heavier tails
 IMAGE_ROWS_DOF = 0.9
+NARROWER_ROWS_EXAGGERATION = 1.3  # rows under IMAGE_WIDE_FROM columns
 MUON_MIN_SIDE = 16  # Muon steps weight matrices with both sides at least this (dimred's Muon, as the paper's)
 NEGATIVES_HELP = "codes of the step each end of an edge is repelled from (at most the step's heads)"
 UMAP_NEIGHBOURS = 15
@@ -164,22 +165,41 @@ class InfoNCETSNE(_GraphLoss):
             f"tails [default: 1, {IMAGE_ROWS_DOF} from {IMAGE_WIDE_FROM} columns]",
         )
 
+        exaggeration: float | None = option(
+            None,
+            "weight of the attraction along the graph's edges, above 1 tighter clusters (t-SNE's early "
+            f"exaggeration, kept all along) [default: {NARROWER_ROWS_EXAGGERATION}, 1 from {IMAGE_WIDE_FROM} columns]",
+        )
+
         def __post_init__(self) -> None:
             super().__post_init__()
             if self.dof is not None and self.dof <= 0:
-                raise ValueError("dof must be above 0")
+                raise ValueError(f"dof must be above 0, got {self.dof}")
+            if self.exaggeration is not None and self.exaggeration <= 0:
+                raise ValueError(f"exaggeration must be above 0, got {self.exaggeration}")
 
     def options_for(self, n_samples: int, n_features: int) -> Options:
-        return replace(super().options_for(n_samples, n_features), dof=self._dof(n_features))
+        chosen = {"dof": self._dof(n_features), "exaggeration": self._exaggeration(n_features)}
+        return replace(super().options_for(n_samples, n_features), **chosen)
 
     def _dof(self, n_features: int) -> float:
         # Heavier tails separate the clusters of image-wide rows more: on MNIST-5k dof 0.9 raised held-out
         # trustworthiness by about 0.0025; on digits it cost time (a power per pair) for no clear gain.
         return self.options.dof or (IMAGE_ROWS_DOF if n_features >= IMAGE_WIDE_FROM else 1.0)
 
+    def _exaggeration(self, n_features: int) -> float:
+        # Tighter clusters keep more of the held-out classes of digits: over 29 splits unseen while choosing it, 1.3
+        # raised 5-NN accuracy from 0.980 to 0.983 for kNN preservation 0.608 -> 0.598 and trustworthiness -0.0007
+        # (1.6: accuracy +0.0015, kNN -0.018); on MNIST-5k it cost trustworthiness 0.002 and kNN preservation 0.013
+        # for no clear gain in accuracy.
+        if self.options.exaggeration is not None:
+            return self.options.exaggeration
+        return 1.0 if n_features >= IMAGE_WIDE_FROM else NARROWER_ROWS_EXAGGERATION
+
     def prepare(self, data: TrainingData) -> None:
         super().prepare(data)
         self.dof = self._dof(data.X.shape[1])
+        self.exaggeration = self._exaggeration(data.X.shape[1])
 
     def end_terms(self, ends, negatives, own):
         return _kernel_sums(ends, negatives, own, self.dof)
@@ -188,9 +208,11 @@ class InfoNCETSNE(_GraphLoss):
         import torch
 
         # -log of the edge's share of the kernel's similarities, the softmax of InfoNCE: -log(q / (q + s)) =
-        # log(1 + s / q), with q = (1 + d^2 / dof)^-dof (no exp or log per negative pair, each similarity is at most 1)
+        # log(1 + s / q), with q = (1 + d^2 / dof)^-dof (no exp or log per negative pair, each similarity is at most 1);
+        # exaggeration r weighs the attraction -log q by r: (r - 1) * -log q more
         inverse_q = lengths.add(1.0) if self.dof == 1.0 else lengths.div(self.dof).add_(1.0).pow(self.dof)
-        return torch.log1p(shared * inverse_q)
+        contrast = torch.log1p(shared * inverse_q)
+        return contrast if self.exaggeration == 1.0 else contrast.add_(inverse_q.log().mul_(self.exaggeration - 1.0))
 
 
 class ParametricUMAP(_GraphLoss):

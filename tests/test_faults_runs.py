@@ -313,7 +313,7 @@ def test_an_ne_ae_run_saved_before_dimred_recorded_its_choices_for_the_data_resu
     config_file = out / "config.json"
     config = json.loads(config_file.read_text())
     config["model"]["options"] |= {"hidden": [], "decoder_hidden": [], "mask": None, "noise": None}
-    config["loss"][1]["options"] |= {"neighbours": None, "dof": None}
+    config["loss"][1]["options"] |= {"neighbours": None, "dof": None, "exaggeration": None}
     config_file.write_text(json.dumps(config))  # as dimred wrote it before Model and Loss had options_for
     refused = CliRunner().invoke(cli, ["run", "--resume", str(out), "--set", "model.noise=0.3"])
     assert refused.exit_code == 2, refused.output

@@ -352,7 +352,7 @@ def _tsne_contrast(loss, edge_length_squared, negatives_squared, _pool_size):
         return (1 + squared / loss.dof) ** -loss.dof
 
     positive = kernel(edge_length_squared)
-    return -torch.log(positive / (positive + sum(kernel(d) for d in negatives_squared)))
+    return loss.exaggeration * -torch.log(positive) + torch.log(positive + sum(kernel(d) for d in negatives_squared))
 
 
 def _umap_contrast(loss, edge_length_squared, negatives_squared, pool_size):
@@ -366,6 +366,8 @@ def _umap_contrast(loss, edge_length_squared, negatives_squared, pool_size):
     [
         (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=1.0)), _tsne_contrast),
         (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=0.6)), _tsne_contrast),
+        (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=0.6, exaggeration=1.7)), _tsne_contrast),
+        (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, exaggeration=0.5)), _tsne_contrast),
         (ParametricUMAP(ParametricUMAP.Options(neighbours=4, negatives=8)), _umap_contrast),
     ],
 )
@@ -441,7 +443,8 @@ def test_the_neighbour_embedding_plugins_pass_the_checks():
         ("loss.ne-umap.neighbours=1", "neighbours must be at least 2, got 1"),
         ("loss.ne-tsne.negatives=0", "negatives must be at least 1, got 0"),
         ("loss.ne-tsne.pca=-1", "pca must be at least 0 (0: neighbours among the columns), got -1"),
-        ("loss.ne-tsne.dof=0", "dof must be above 0"),
+        ("loss.ne-tsne.dof=0", "dof must be above 0, got 0"),
+        ("loss.ne-tsne.exaggeration=-1", "exaggeration must be above 0, got -1"),
     ],
 )
 def test_bad_neighbour_embedding_options_give_one_clear_error(setting, message):
@@ -480,6 +483,14 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
         NeighbourEmbeddingAutoencoder.Options(hidden=(10**8,))
 
 
+def test_ne_tsne_adapts_its_kernel_and_exaggeration_to_the_data_unless_chosen():
+    chosen = [(options.dof, options.exaggeration) for options in (
+        InfoNCETSNE().options_for(1437, n_features) for n_features in (3, 64, 784))]  # fmt: skip
+    assert chosen == [(1.0, 1.3), (1.0, 1.3), (0.9, 1.0)]
+    assert InfoNCETSNE(InfoNCETSNE.Options(exaggeration=2.0, dof=0.5)).options_for(1437, 784).exaggeration == 2.0
+    assert InfoNCETSNE(InfoNCETSNE.Options(exaggeration=1.0)).options_for(1437, 64).exaggeration == 1.0
+
+
 def test_ne_ae_records_the_widths_and_corruption_it_chose_and_its_file_rebuilds_from_them(tmp_path, monkeypatch):
     import dimred.plugins.neighbour_embedding as ne
 
@@ -491,8 +502,8 @@ def test_ne_ae_records_the_widths_and_corruption_it_chose_and_its_file_rebuilds_
     options = recorded["model"]["options"]
     assert (options["hidden"], options["decoder_hidden"], options["mask"], options["noise"]) == (
         [128] * 4, [128] * 2, 0.1, 0.1)  # fmt: skip
-    assert recorded["loss"][1]["options"] | {"negatives": 128, "pca": 50} == {"neighbours": 10, "dof": 1.0,
-                                                                             "negatives": 128, "pca": 50}  # fmt: skip
+    assert recorded["loss"][1]["options"] | {"negatives": 128, "pca": 50} == {
+        "neighbours": 10, "dof": 1.0, "exaggeration": 1.3, "negatives": 128, "pca": 50}  # fmt: skip
     X = np.random.default_rng(0).random((5, 64))
     codes = dimred.load(run).transform(X)
     monkeypatch.setattr(ne, "_default_width", lambda n_features: 32)  # a later version's defaults
