@@ -169,6 +169,7 @@ class InfoNCETSNE(_GraphLoss):
             None,
             "weight of the attraction along the graph's edges, above 1 tighter clusters (t-SNE's early "
             f"exaggeration, kept all along) [default: {NARROWER_ROWS_EXAGGERATION}, 1 from {IMAGE_WIDE_FROM} columns]",
+            before_added=1.0,
         )
 
         def __post_init__(self) -> None:

@@ -154,3 +154,19 @@ def test_a_bad_config_file_is_a_usage_error(tmp_path, content, message):
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_an_option_added_since_a_run_means_what_the_plugin_did_then_in_its_record_not_in_a_hand_written_file(
+    tmp_path,
+):
+    from dimred._api.config import read_config
+
+    loss = [{"name": "mse", "options": {}}, {"name": "ne-tsne", "options": {"neighbours": 10, "dof": 1.0}}]
+    old_record = {"dataset": "digits", "model": {"name": "ne-ae", "options": {}}, "loss": loss, "versions": {}}
+    (tmp_path / "config.json").write_text(json.dumps(old_record))  # a run's record from before `exaggeration`
+    assert read_config(tmp_path / "config.json")["settings"]["loss.ne-tsne.exaggeration"] == 1.0
+    (tmp_path / "experiment.toml").write_text(
+        "dataset = 'digits'\nmodel = 'ne-ae'\n[[loss]]\nname = 'mse'\n[[loss]]\nname = 'ne-tsne'\n"
+        "options = { neighbours = 10 }\n"
+    )
+    assert "loss.ne-tsne.exaggeration" not in read_config(tmp_path / "experiment.toml")["settings"]  # the default

@@ -323,6 +323,22 @@ def test_an_ne_ae_run_saved_before_dimred_recorded_its_choices_for_the_data_resu
     assert (out / "model.safetensors").exists()
 
 
+def test_an_ne_ae_run_killed_before_ne_tsne_had_its_exaggeration_resumes_as_it_trained(tmp_path):
+    out = _killed(tmp_path / "killed", [*QUICK[:3], "ne-ae", *QUICK[4:-4], "--reporter", "metrics-table"])
+    config_file = out / "config.json"
+    config = json.loads(config_file.read_text())
+    del config["loss"][1]["options"]["exaggeration"]
+    config_file.write_text(json.dumps(config))  # as dimred wrote it before the option existed
+    refused = CliRunner().invoke(cli, ["run", "--resume", str(out), "--set", "loss.ne-tsne.exaggeration=1.3"])
+    assert refused.exit_code == 2, refused.output
+    result = CliRunner().invoke(cli, ["run", "--resume", str(out)])
+    assert result.exit_code == 0, result.output
+    from safetensors import safe_open
+
+    with safe_open(out / "model.safetensors", "pt") as saved:
+        assert json.loads(saved.metadata()["loss_options"])["ne-tsne"]["exaggeration"] == 1.0  # as before, not 1.3
+
+
 def test_resume_may_change_the_device_and_reporters(killed_run):
     result = CliRunner().invoke(cli, ["run", "--resume", str(killed_run), "--device", "cpu", "--reporter",
                                       "metrics-table", "--checkpoint-every", "50"])  # fmt: skip

@@ -24,8 +24,10 @@ from typing import Any
 
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.kinds import KINDS
+from dimred._core.options import values_before_added
 from dimred._core.settings import TrainingSettings
 from dimred._host.objective import parse_spec
+from dimred._host.registry import get_registry
 from dimred._host.resolve import defaults_of
 from dimred._io.rundir import run_directory_of
 
@@ -35,6 +37,7 @@ TOP_LEVEL_SETTINGS = ("dtype", "scaler", "device", "seed")
 TOP_LEVEL_KEYS = (*TOP_LEVEL_SETTINGS, "holdout")
 TRAINING_KEYS = tuple(name for name in TrainingSettings.names() if name not in TOP_LEVEL_SETTINGS)
 RECORD_ONLY_KEYS = ("device_used", "versions")  # written by runs for the record, not settings
+SECTION_KINDS = {kind.section: kind.name for kind in KINDS}
 
 
 def _parse(path: Path) -> dict[str, Any]:
@@ -78,6 +81,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     """The keyword arguments of ``dimred.run`` that the file sets (``settings`` holds the plugin options)."""
     path = Path(path)
     document = _parse(path)
+    if _is_run_record(document):
+        document = with_options_before_added(document)
     allowed = (*PLUGIN_SECTIONS, *LIST_SECTIONS, "training", *TOP_LEVEL_KEYS, *RECORD_ONLY_KEYS)
     unknown = sorted(set(document) - set(allowed))
     if unknown:
@@ -144,6 +149,19 @@ def replaced_plugin_options(from_file: Mapping[str, Any], kind: str, names: Iter
 def loss_names(spec: str) -> list[str]:
     """The loss plugins of a loss combination: ``"mse+geodesic:10"`` -> ``["mse", "geodesic"]``."""
     return [name for name, _weight in parse_spec(spec)]
+
+
+def with_options_before_added(record: dict[str, Any]) -> dict[str, Any]:
+    """A run's config.json with the options its plugins gained since it was written (those declared with
+    ``option(..., before_added=...)``) set to the values that do what the plugins did then."""
+    record = json.loads(json.dumps(record))  # a copy to fill in
+    for section, kind in SECTION_KINDS.items():
+        classes = {info.name: info.cls for info in get_registry().plugins(kind)}  # an unknown name is refused later
+        entries = record.get(section)
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if isinstance(entry, dict) and entry.get("name") in classes and isinstance(entry.get("options"), dict):
+                entry["options"] = values_before_added(classes[entry["name"]].Options) | entry["options"]
+    return record
 
 
 def _is_run_record(document: dict[str, Any]) -> bool:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline
+from dimred._api.config import with_options_before_added
 from dimred._core.contracts import Data
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.settings import TrainingSettings
@@ -94,7 +95,7 @@ def check_resumable(directory: Path, config: dict[str, Any], unsettled: Mapping[
     them."""
     read_checkpoint(directory / CHECKPOINT)
     try:
-        saved = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        saved = with_options_before_added(json.loads((directory / "config.json").read_text(encoding="utf-8")))
     except (OSError, ValueError) as error:
         raise DimredError(f"cannot resume {directory}: its config.json is not readable ({error})") from None
     changed = _changes(config, saved)

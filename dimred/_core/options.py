@@ -22,11 +22,23 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def option(default: Any, help: str) -> Any:
-    """Declare one plugin option with its default value and a one-line help text."""
+_NOT_GIVEN: Any = object()
+
+
+def option(default: Any, help: str, *, before_added: Any = _NOT_GIVEN) -> Any:
+    """Declare one plugin option with its default value and a one-line help text. ``before_added``: the value
+    that behaves as the plugin did before this option existed, which a run's config.json written then (without
+    the option) means, so that resuming or repeating such a run keeps doing what it did."""
     if isinstance(default, list | dict | set):
         raise TypeError("an option's default must be immutable: use a tuple")
-    return dataclasses.field(default=default, metadata={"help": help})
+    metadata = {"help": help} | ({} if before_added is _NOT_GIVEN else {"before_added": before_added})
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def values_before_added(options_class: type) -> dict[str, Any]:
+    """The options declared with ``before_added``, and those values."""
+    fields = dataclasses.fields(options_class) if dataclasses.is_dataclass(options_class) else ()
+    return {field.name: field.metadata["before_added"] for field in fields if "before_added" in field.metadata}
 
 
 @dataclass(frozen=True)
