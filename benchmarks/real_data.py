@@ -6,6 +6,7 @@ encoder), openTSNE and PCA.
     python benchmarks/real_data.py --datasets digits --seeds 0 --methods ne-ae,umap-learn
     python benchmarks/real_data.py --datasets digits --model-seeds 100-107   # 8 fits per split and method
     python benchmarks/real_data.py --datasets digits --methods ne-ae,umap-learn --seeds 0-31   # 32 splits
+    python benchmarks/real_data.py --datasets digits --methods ne-ae --seeds 3-31 --set loss.ne-tsne.exaggeration=1
 
 Protocol (the same for every method): MinMax scaling fitted on the training rows, an 80/20 split stratified by
 label, every method fitted on the training rows and mapping the held-out rows with its own ``transform``. On the
@@ -20,6 +21,9 @@ changes), and the results go to ``real_data_model_seeds.json``; other split seed
 after them (``--seeds 0-31``: ``real_data_seeds_0-31.json``). Results are merged into that file after each data
 set, each entry with the seeds it was measured on: data sets and methods not run now keep their last figures. A
 method that fails (a peer's package missing) is skipped, noted as failed where the file has no figures of it.
+``--set`` fits ne-ae a second time with an option changed, as ``ne-ae[OPTION=VALUE]``, and prints the paired
+differences of every figure to ne-ae's (what a default brings, measured on the same splits and random states);
+those runs go to a file of their own (``real_data_seeds_3-31_variants.json``).
 """
 
 from __future__ import annotations
@@ -67,11 +71,13 @@ def timed(function: Callable[[], object]) -> tuple[object, float]:
     return value, time.perf_counter() - started
 
 
-def dimred_model(model: str, device: str = "cpu") -> Method:
+def dimred_model(model: str, device: str = "cpu", **options: dict) -> Method:
+    """A dimred model fitted through ``Reducer`` (``options``: its ``model_options`` and ``loss_options``)."""
+
     def fit(X_train, X_test, seed):
         import dimred
 
-        reducer = dimred.Reducer(model=model, random_state=seed, device=device, callbacks=["no-progress"])
+        reducer = dimred.Reducer(model=model, random_state=seed, device=device, callbacks=["no-progress"], **options)
         _, fit_seconds = timed(lambda: reducer.fit(X_train))
         codes_test, transform_seconds = timed(lambda: reducer.transform(X_test))
         return reducer.transform(X_train), codes_test, reducer.inverse_transform(codes_test), fit_seconds, \
@@ -185,14 +191,22 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of: {', '.join(METHODS)}")
     parser.add_argument("--seeds", default="0,1,2", help="split seeds: a comma-separated list and ranges, e.g. 0-31")
     parser.add_argument("--model-seeds", help="fit each method with each of these random states, e.g. 100-107")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="OPTION=VALUE",
+                        help="also fit ne-ae with this option (model.OPTION=VALUE or loss.NAME.OPTION=VALUE; repeat "
+                             "for several) and print its paired differences to ne-ae")  # fmt: skip
     arguments = parser.parse_args()
     datasets = _names(parser, "--datasets", arguments.datasets, DATASETS)
     methods = _names(parser, "--methods", arguments.methods, tuple(METHODS))
+    fits = {method: METHODS[method] for method in methods}
+    if arguments.settings:
+        variant = f"ne-ae[{','.join(arguments.settings)}]"
+        fits = {"ne-ae": METHODS["ne-ae"], variant: _variant(parser, arguments.settings)} | fits
     seeds = _seeds(parser, "--seeds", arguments.seeds)
     model_seeds = _seeds(parser, "--model-seeds", arguments.model_seeds) if arguments.model_seeds else None
     warnings.filterwarnings("ignore")
     name = "real_data_model_seeds" if model_seeds else "real_data"
     name += "" if seeds == [0, 1, 2] else "_seeds_" + _ranges(seeds)
+    name += "_variants" if arguments.settings else ""  # the figures of the defaults' files stay as they were
     previous = RESULTS / f"{name}.json"  # data sets and methods not run now are kept from the last run
     results = json.loads(previous.read_text())["results"] if previous.exists() else {}
     for dataset in datasets:
@@ -201,12 +215,14 @@ def main() -> None:
         failed: dict[str, str] = {}
         for seed in seeds:
             X_train, X_test, y_train, y_test = split(X, y, seed)
-            for method, model_seed in itertools.product(methods, model_seeds or [seed]):
+            for method, model_seed in itertools.product(fits, model_seeds or [seed]):
                 if method in failed:
                     continue
                 try:
-                    fitted = METHODS[method](X_train, X_test, model_seed)
+                    fitted = fits[method](X_train, X_test, model_seed)
                 except Exception as error:  # a missing package or a failing peer: the others go on
+                    if method not in METHODS:
+                        parser.error(f"--set: {error}")  # a bad option, found on the first fit
                     failed[method] = f"{type(error).__name__}: {error}".splitlines()[0]
                     print(f"{dataset} seed {seed} {method} failed (skipped): {failed[method]}", flush=True)
                     continue
@@ -219,6 +235,8 @@ def main() -> None:
         table = {method: _mean(rows) for method, rows in runs.items() if method not in failed}
         if model_seeds:
             table = _with_spread(table, {m: rows for m, rows in runs.items() if m in table}, len(model_seeds))
+        if arguments.settings and {"ne-ae", variant} <= table.keys():
+            table[variant] |= _variant_differences(variant, runs[variant], runs["ne-ae"])
         _print(dataset, table, len(seeds), model_seeds)
         provenance = {"seeds": seeds} | ({"model_seeds": model_seeds} if model_seeds else {})
         results.setdefault(dataset, {}).update({method: row | provenance for method, row in table.items()})
@@ -246,6 +264,39 @@ def _seeds(parser: argparse.ArgumentParser, option: str, text: str) -> list[int]
     return seeds
 
 
+def _variant(parser: argparse.ArgumentParser, settings: list[str]) -> Method:
+    """ne-ae with ``--set`` options: ``model.noise=0.2`` or ``loss.ne-tsne.exaggeration=1`` (parsed by dimred as
+    the command line's ``--set`` values are)."""
+    options: dict[str, dict] = {"model_options": {}, "loss_options": {}}
+    for setting in settings:
+        key, equals, value = setting.partition("=")
+        kind, _, option = key.partition(".")
+        loss, _, loss_option = option.rpartition(".")
+        if not equals or kind not in ("model", "loss") or not option or (kind == "loss" and not loss):
+            parser.error(f"--set: bad setting {setting!r}; give model.OPTION=VALUE or loss.NAME.OPTION=VALUE")
+        if kind == "model":
+            options["model_options"][option] = value
+        else:
+            options["loss_options"].setdefault(loss, {})[loss_option] = value
+    return dimred_model("ne-ae", **options)
+
+
+def _paired(mine: list[dict], theirs: list[dict], key: str) -> tuple[float, float | None]:
+    """The mean of ``mine[key] - theirs[key]`` over fits paired by split and random state, and its standard
+    error."""
+    differences = [first[key] - second[key] for first, second in zip(mine, theirs, strict=True)]
+    error = statistics.stdev(differences) / len(differences) ** 0.5 if len(differences) > 1 else None
+    return statistics.fmean(differences), error
+
+
+def _variant_differences(variant: str, mine: list[dict], base: list[dict]) -> dict[str, list]:
+    differences = {key: _paired(mine, base, key) for key in ("T", "kNN", "acc", "RMSE")}
+    print(f"{variant} - ne-ae, paired over {len(mine)} fits (standard error): " + ", ".join(
+        f"{key} {mean:+.4f} ({'-' if error is None else f'{error:.4f}'})"
+        for key, (mean, error) in differences.items()))  # fmt: skip
+    return {"minus_ne_ae": {key: list(pair) for key, pair in differences.items()}}
+
+
 def _ranges(seeds: list[int]) -> str:
     """``[0, 1, 2, 5]`` as ``0-2_5``: the same seeds however they were written."""
     runs: list[list[int]] = []
@@ -265,12 +316,11 @@ def _with_spread(table: dict[str, dict], runs: dict[str, list[dict]], per_split:
         accuracies = [row["acc"] for row in rows]
         splits = [accuracies[start : start + per_split] for start in range(0, len(accuracies), per_split)]
         spread[method] = table[method] | {"acc_range_per_split": [[min(split), max(split)] for split in splits]}
-        if method != "ne-ae" and "ne-ae" in runs:
-            differences = [mine["acc"] - theirs["acc"] for mine, theirs in zip(runs["ne-ae"], rows, strict=True)]
-            error = statistics.stdev(differences) / len(differences) ** 0.5 if len(differences) > 1 else None
-            spread[method] |= {"ne_ae_acc_minus_this": statistics.fmean(differences), "standard_error": error}
+        if method in METHODS and method != "ne-ae" and "ne-ae" in runs:  # a --set variant has its own
+            difference, error = _paired(runs["ne-ae"], rows, "acc")
+            spread[method] |= {"ne_ae_acc_minus_this": difference, "standard_error": error}
             print(f"ne-ae acc - {method} acc: {spread[method]['ne_ae_acc_minus_this']:+.4f} (standard error "
-                  f"{error if error is None else round(error, 4)}; {len(differences)} paired fits)")  # fmt: skip
+                  f"{error if error is None else round(error, 4)}; {len(rows)} paired fits)")  # fmt: skip
         print(f"{method} acc per split, lowest to highest: " + ", ".join(
             f"{low:.3f}-{high:.3f}" for low, high in spread[method]["acc_range_per_split"]))  # fmt: skip
     return spread

@@ -365,6 +365,7 @@ def _umap_contrast(loss, edge_length_squared, negatives_squared, pool_size):
     ("loss", "contrast"),
     [
         (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=1.0)), _tsne_contrast),
+        (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=1.0, exaggeration=1.0)), _tsne_contrast),
         (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=0.6)), _tsne_contrast),
         (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=0.6, exaggeration=1.7)), _tsne_contrast),
         (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, exaggeration=0.5)), _tsne_contrast),
@@ -481,6 +482,27 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
     assert "optimizer" not in narrow.training_defaults(1437, 64)  # no matrix Muon steps: Adam
     with pytest.raises(ValueError, match="from 1 to 65536"):
         NeighbourEmbeddingAutoencoder.Options(hidden=(10**8,))
+
+
+def test_a_model_file_written_before_ne_tsne_had_its_exaggeration_refits_as_it_trained(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    run = tmp_path / "run"
+    result = invoke("run", "--dataset", "digits", "--model", "ne-ae", "--steps", "2", "--reporter", "metrics-table",
+                    "--out", str(run))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert dimred.load(run).loss_options["ne-tsne"]["exaggeration"] == 1.3
+    with safe_open(run / "model.safetensors", "pt") as saved:
+        tensors = {name: saved.get_tensor(name) for name in saved.keys()}  # noqa: SIM118 (safe_open has no iter)
+        metadata = saved.metadata()
+    options = json.loads(metadata["loss_options"])
+    del options["ne-tsne"]["exaggeration"]
+    save_file(tensors, tmp_path / "old.safetensors", metadata | {"loss_options": json.dumps(options)})
+    from sklearn.base import clone
+
+    old = dimred.load(tmp_path / "old.safetensors")
+    assert clone(old).loss_options["ne-tsne"]["exaggeration"] == 1.0  # a refit trains as the file's run did
 
 
 def test_ne_tsne_adapts_its_kernel_and_exaggeration_to_the_data_unless_chosen():

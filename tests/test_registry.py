@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from conftest import FakeDistribution, FakeEntryPoint, plugin_module
 from dimred import Dataset, Loss
 from dimred._core.errors import PluginError, UsageError
 from dimred._host.registry import PluginWarning, get_registry
+from dimred.plugin import option
 
 
 class Circle(Dataset):
@@ -92,10 +95,23 @@ def test_a_misspelled_hook_is_an_error_with_a_suggestion(fake_entry_points):
         registry.get("dataset", "circle")
 
 
+@dataclass(frozen=True)
+class _RefusingItsOwnPast:
+    weight: float = option(1.0, "a weight added in a later version", before_added=-1.0)
+
+    def __post_init__(self) -> None:
+        if self.weight < 0:
+            raise ValueError(f"weight must be at least 0, got {self.weight}")
+
+
+_LATER = {"name": "later", "description": "x", "Options": _RefusingItsOwnPast}
+
+
 @pytest.mark.parametrize(
     ("hook", "error"),
     [
         (lambda register: register(Circle), "not a subclass of dimred.Loss"),
+        (lambda register: register(type("Later", (Loss,), _LATER)), "before_added value is refused: weight must be at"),
         (lambda register: register("mse"), "not a subclass of dimred.Loss"),
         (lambda register: 1 / 0, "division by zero"),
         (lambda register: register(type("Nameless", (Loss,), {"description": "x"})), "name must be lower-case"),

@@ -17,6 +17,7 @@ Plugin options are checked exactly as ``--set`` values are; flags given on the c
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -24,11 +25,9 @@ from typing import Any
 
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.kinds import KINDS
-from dimred._core.options import values_before_added
 from dimred._core.settings import TrainingSettings
 from dimred._host.objective import parse_spec
-from dimred._host.registry import get_registry
-from dimred._host.resolve import defaults_of
+from dimred._host.resolve import defaults_of, options_before_added
 from dimred._io.rundir import run_directory_of
 
 PLUGIN_SECTIONS = (*(kind.section for kind in KINDS if not kind.several), "loss")
@@ -154,13 +153,14 @@ def loss_names(spec: str) -> list[str]:
 def with_options_before_added(record: dict[str, Any]) -> dict[str, Any]:
     """A run's config.json with the options its plugins gained since it was written (those declared with
     ``option(..., before_added=...)``) set to the values that do what the plugins did then."""
-    record = json.loads(json.dumps(record))  # a copy to fill in
+    record = copy.deepcopy(record)
     for section, kind in SECTION_KINDS.items():
-        classes = {info.name: info.cls for info in get_registry().plugins(kind)}  # an unknown name is refused later
         entries = record.get(section)
         for entry in entries if isinstance(entries, list) else [entries]:
-            if isinstance(entry, dict) and entry.get("name") in classes and isinstance(entry.get("options"), dict):
-                entry["options"] = values_before_added(classes[entry["name"]].Options) | entry["options"]
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                options = entry.get("options") or {}
+                if isinstance(options, dict):
+                    entry["options"] = options_before_added(kind, entry["name"], options)
     return record
 
 

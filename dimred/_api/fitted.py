@@ -19,7 +19,7 @@ from dimred._engine import evaluation, modelfile
 from dimred._engine.device import as_tensor, resolve_device
 from dimred._engine.modelfile import ModelFile
 from dimred._engine.scaling import Scaler
-from dimred._host.resolve import instantiate
+from dimred._host.resolve import instantiate, options_before_added
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -101,9 +101,15 @@ def read_fitted(source: str | Path | bytes, device: str, name: str = "(in memory
     module = modelfile.restore_module(model_file, _build_network(model_file, plugin), torch_device)
     dtype = next(iter(module.state_dict().values())).dtype  # a fitted PCA's module has buffers only
     scaler = modelfile.restore_scaler(model_file, model_file.n_features, torch_device, dtype)
-    return FittedModel(metadata["model"], metadata.get("model_options") or {}, metadata.get("loss") or "",
-                       metadata.get("loss_options") or {}, settings, module, scaler,
-                       metadata.get("feature_names") or None)  # fmt: skip
+    loss_options = {name: options_before_added("loss", name, options)
+                    for name, options in (metadata.get("loss_options") or {}).items()}  # fmt: skip
+    return FittedModel(metadata["model"], _model_options(metadata), metadata.get("loss") or "", loss_options,
+                       settings, module, scaler, metadata.get("feature_names") or None)  # fmt: skip
+
+
+def _model_options(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The model's options as the file records them, with those it gained since as it was then."""
+    return options_before_added("model", metadata["model"], metadata.get("model_options") or {})
 
 
 def _settings_and_plugin(model_file: ModelFile, device: str) -> tuple[TrainingSettings, Model]:
@@ -116,7 +122,7 @@ def _settings_and_plugin(model_file: ModelFile, device: str) -> tuple[TrainingSe
     try:
         settings = TrainingSettings.from_mapping(known | {"dtype": metadata["dtype"], "scaler": metadata["scaler"],
                                                           "device": device}, "the model file")  # fmt: skip
-        plugin = instantiate("model", metadata["model"], metadata.get("model_options") or {})
+        plugin = instantiate("model", metadata["model"], _model_options(metadata))
     except (ValueError, TypeError, DimredError) as error:
         raise model_file.fail(str(error)) from None
     return settings, plugin

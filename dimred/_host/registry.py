@@ -23,7 +23,7 @@ from dimred._core import hookspecs as hookspecs
 from dimred._core.contracts import Plugin
 from dimred._core.errors import PluginError, did_you_mean, unknown_name_error
 from dimred._core.kinds import KIND, KIND_NAMES
-from dimred._core.options import OptionInfo, describe
+from dimred._core.options import OptionInfo, describe, values_before_added
 
 ENTRY_POINT_GROUP = "dimred"
 BUILTIN_DISTRIBUTION = "dimred"
@@ -87,6 +87,11 @@ def _validate_plugin_class(kind: str, cls: Any) -> None:
         describe(cls.Options)
     except Exception as error:
         raise PluginError(f"{kind} '{cls.name}': cannot read the option types: {error}") from None
+    try:
+        if before := values_before_added(cls.Options):
+            cls.Options(**before)
+    except (ValueError, TypeError) as error:
+        raise PluginError(f"{kind} '{cls.name}': an option's before_added value is refused: {error}") from None
 
 
 class Registry:

@@ -35,6 +35,14 @@ def instantiate(kind: str, name: str, values: Mapping[str, Any] | None = None, p
     return cls(plugin_options.build(cls.Options, values or {}, prefix=prefix or kind))
 
 
+def options_before_added(kind: str, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Recorded ``options`` of a plugin with those it gained since (``option(..., before_added=...)``) set to the
+    values that do what it did then; an unknown name's as given (it is refused where it is used)."""
+    known = {info.name: info.cls for info in get_registry().plugins(kind)}
+    before = plugin_options.values_before_added(known[name].Options) if name in known else {}
+    return before | dict(options)
+
+
 def defaults_of(kind: str) -> list[str]:
     """The plugins of ``kind`` that run when the user names none."""
     return [info.name for info in get_registry().plugins(kind) if getattr(info.cls, "enabled_by_default", False)]
