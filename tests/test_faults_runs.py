@@ -339,9 +339,20 @@ def test_an_ne_ae_run_killed_before_ne_tsne_had_its_exaggeration_resumes_as_it_t
     config_file.write_text(json.dumps(config))  # as dimred wrote it before the option existed
     refused = CliRunner().invoke(cli, ["run", "--resume", str(out), "--set", "loss.ne-tsne.exaggeration=1.3"])
     assert refused.exit_code == 2, refused.output
+    assert "these differ: loss.ne-tsne.options.exaggeration 1.0 -> 1.3 (only" in error_lines(refused)[0]
     result = CliRunner().invoke(cli, ["run", "--resume", str(out)])
     assert result.exit_code == 0, result.output
     assert _recorded_loss_options(out)["ne-tsne"]["exaggeration"] == 1.0  # as before, not 1.3
+
+
+def test_a_run_killed_before_its_packages_were_upgraded_resumes(killed_run):
+    config_file = killed_run / "config.json"
+    config = json.loads(config_file.read_text())
+    config["versions"] |= {"torch": "2.0.0", "numpy": "1.26.0"}
+    config_file.write_text(json.dumps(config))  # as the run recorded them before an upgrade
+    result = CliRunner().invoke(cli, ["run", "--resume", str(killed_run)])
+    assert result.exit_code == 0, result.output
+    assert (killed_run / "model.safetensors").exists()
 
 
 def test_resume_may_change_the_device_and_reporters(killed_run):

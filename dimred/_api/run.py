@@ -110,14 +110,29 @@ def _changes(config: dict[str, Any], saved: dict[str, Any]) -> list[str]:
     """What ``config`` sets otherwise than the ``saved`` config.json of a run, as "key saved -> given"."""
     given, kept = _flat(json.loads(json.dumps(config))), SETTINGS_BEFORE_THEY_EXISTED | _flat(saved)
     return [f"{key} {kept.get(key)!r} -> {given.get(key)!r}" for key in sorted(given.keys() | kept.keys())
-            if given.get(key) != kept.get(key) and key not in _NOT_SETTINGS]  # fmt: skip
+            if given.get(key) != kept.get(key) and not _is_under(key, _NOT_SETTINGS)]  # fmt: skip
+
+
+def _is_under(key: str, names: Sequence[str]) -> bool:
+    """Whether the flat ``key`` is one of ``names`` or inside one (``versions.torch`` inside ``versions``)."""
+    return any(key == name or key.startswith(name + ".") for name in names)
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"training": {"lr": 0.01}}`` as ``{"training.lr": 0.01}``."""
+    """``{"training": {"lr": 0.01}}`` as ``{"training.lr": 0.01}``; a list of plugins (the loss's terms,
+    callbacks) as their names, and each one's settings under ``loss.NAME.``, so that a difference names the one
+    option that differs."""
     flat: dict[str, Any] = {}
     for key, value in config.items():
-        flat |= _flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value}
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{key}.")
+        elif isinstance(value, list) and value and all(isinstance(entry, dict) and "name" in entry for entry in value):
+            flat[prefix + key] = [entry["name"] for entry in value]
+            for entry in value:
+                settings = {name: setting for name, setting in entry.items() if name != "name"}
+                flat |= _flat(settings, f"{prefix}{key}.{entry['name']}.")
+        else:
+            flat[prefix + key] = value
     return flat
 
 
