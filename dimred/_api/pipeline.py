@@ -153,6 +153,21 @@ def suggested_training(model: Model | EstimatorModel, shape: tuple[int, int]) ->
         raise PluginError(f"model '{model.name}' suggests training settings dimred refuses: {error}") from None
 
 
+def prepared(
+    plugins: TrainingPlugins, settings: TrainingSettings, shape: tuple[int, int], device: torch.device | None = None
+) -> tuple[TrainingPlugins, TrainingSettings, torch.device | None]:
+    """What a fit of data of ``shape`` trains with, and a run records: the plugins with their choices for the data
+    settled (``settled``), the settings with the model's suggestions where the user left them automatic (bfloat16
+    only where the device computes it natively), and the device a network trains on (``device``, else the
+    settings'; a one-call model's is left as given)."""
+    plugins = settled(plugins, shape)
+    suggested = suggested_training(plugins.model, shape)
+    if isinstance(plugins.model, EstimatorModel):
+        return plugins, settings.resolved(suggested), device
+    device = device or resolve_device(settings.device)
+    return plugins, settings.resolved(suggested, bf16_native=computes_bf16(device)), device
+
+
 def check_one_call_settings(model: Model, given: TrainingSettings, shape: tuple[int, int]) -> None:
     """A one-call model runs no training loop: refuse a loop setting given other than its default, or than the
     value a run records for it (which a rerun of its config.json gives back)."""
@@ -319,15 +334,12 @@ def fit(
     device: torch.device | None = None,
     echo: Echo = silent,
 ) -> Outcome:
-    """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine
-    (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there)."""
+    """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine on
+    ``device`` (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there).
+    ``plugins``, ``settings`` and ``device`` are as ``prepared`` gives them for ``X_raw``."""
     check_fittable(X_raw, plugins.model)
-    plugins = settled(plugins, X_raw.shape)
     if isinstance(plugins.model, EstimatorModel):
-        settings = settings.resolved(suggested_training(plugins.model, X_raw.shape))
         return fit_estimator(plugins.model, X_raw, settings, feature_names)
-    device = device or resolve_device(settings.device)
-    settings = settings.resolved(suggested_training(plugins.model, X_raw.shape), bf16_native=computes_bf16(device))
     options = {"directory": directory, "resume": resume, "world": world, "device": device, "echo": echo}
     return _fit_network(plugins, X_raw, settings, feature_names, options)
 

@@ -21,7 +21,6 @@ from dimred._engine import distributed, modelfile
 from dimred._engine.checkpoint import CALLBACK as CHECKPOINT_CALLBACK
 from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.checkpoint import read_checkpoint
-from dimred._engine.device import computes_bf16
 from dimred._engine.modelfile import package_versions
 from dimred._host.objective import LossSpec, describe_terms
 from dimred._host.resolve import describe, group_settings, instantiate
@@ -192,10 +191,8 @@ def run(
         data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
     pipeline.check_fittable(X_raw, plugins.model)
     unsettled = {"model": describe(plugins.model), "loss": describe_terms(plugins.terms)}
-    plugins = pipeline.settled(plugins, X_raw.shape)
     pipeline.check_one_call_settings(plugins.model, training, X_raw.shape)
-    suggested = pipeline.suggested_training(plugins.model, X_raw.shape)
-    training = training.resolved(suggested, bf16_native=computes_bf16(device))
+    plugins, training, device = pipeline.prepared(plugins, training, X_raw.shape, device)
     config = {
         "dataset": describe(source),
         "model": describe(plugins.model),
