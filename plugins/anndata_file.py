@@ -38,8 +38,10 @@ class AnnDataFile(Dataset):
             raise DataError(f"no such file: {self.options.path}")
         try:
             adata = anndata.read_h5ad(self.options.path)
-        except (OSError, ValueError, KeyError) as error:
-            raise DataError(f"{self.options.path} is not a readable .h5ad file ({error})") from None
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            # TypeError: an HDF5 file that AnnData did not write, its keys taken for AnnData's arguments
+            why = "" if isinstance(error, TypeError) else f" ({error})"
+            raise DataError(f"{self.options.path} is not a readable AnnData .h5ad file{why}") from None
         if self.options.layer and self.options.layer not in adata.layers:
             raise UsageError(f"dataset.layer '{self.options.layer}' is not a layer of {self.options.path}; "
                              f"choose from: {', '.join(adata.layers) or 'none (use X)'}")  # fmt: skip
@@ -47,7 +49,9 @@ class AnnDataFile(Dataset):
             raise UsageError(f"{self.options.path} has no X; train on one of its layers with --set dataset.layer="
                              f"NAME (choose from: {', '.join(adata.layers) or 'none'})")  # fmt: skip
         matrix = adata.layers[self.options.layer] if self.options.layer else adata.X
-        X = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=np.float32)
+        # float32 unless the file holds float64 (whose values float32 could round or overflow)
+        dtype = np.float64 if matrix.dtype == np.float64 else np.float32
+        X = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=dtype)
         labels = self._labels(adata) if self.options.label_key else None
         return Data(X=X, labels=labels, feature_names=tuple(str(name) for name in adata.var_names))
 

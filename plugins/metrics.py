@@ -103,14 +103,15 @@ class KnnAccuracy(Metric):
         reference_labels = np.asarray(context.reference_labels if held_out else context.labels)
         if not _can_be_classified(np.asarray(context.labels), reference_labels, held_out):
             return {"knn_accuracy": None}
-        k = min(self.options.k, len(reference) - (0 if held_out else 1))
+        k = min(self.options.k, len(reference) - (0 if held_out else 1))  # all the other rows where fewer
         distances = torch.cdist(context.codes, reference)
         if not held_out:
             distances.fill_diagonal_(float("inf"))
         nearest = distances.topk(k, largest=False).indices.numpy()
         votes = reference_labels[nearest]
         predicted = [_majority(row) for row in votes]
-        return {"knn_accuracy": float(np.mean(np.asarray(predicted) == np.asarray(context.labels)))}
+        accuracy = {"knn_accuracy": float(np.mean(np.asarray(predicted) == np.asarray(context.labels)))}
+        return accuracy | ({"knn_accuracy_k": k} if k < self.options.k else {})
 
 
 def _can_be_classified(labels: np.ndarray, reference_labels: np.ndarray, held_out: bool) -> bool:

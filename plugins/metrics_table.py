@@ -30,7 +30,7 @@ class MetricsTable(Reporter):
         rows = [
             (
                 label.format(**metrics),
-                _value(metrics.get(key), template),
+                _value(metrics.get(key), template) + _fewer_votes(metrics, key),
                 _held_out_value(metrics, key, label, template) if f"holdout.{key}" in metrics else "",
             )
             for key, label, template in _ROWS
@@ -60,7 +60,12 @@ def _held_out_value(metrics: dict, key: str, label: str, template: str) -> str:
     k = metrics.get("holdout.neighbours")
     if "{neighbours}" in label and k is not None and k != metrics.get("neighbours"):
         return f"{value} (k={k})"
-    return value
+    return value + _fewer_votes(metrics, f"holdout.{key}")
+
+
+def _fewer_votes(metrics: dict, key: str) -> str:
+    """The k a metric used where it had fewer rows than its option's k (reported as KEY_k)."""
+    return f" (k={metrics[f'{key}_k']})" if f"{key}_k" in metrics else ""
 
 
 @hookimpl

@@ -230,8 +230,8 @@ class ParametricUMAP(_GraphLoss):
             super().__post_init__()
             if not 0 <= self.min_dist <= 1:
                 raise ValueError(f"min_dist must be from 0 to 1 (the spread), got {self.min_dist}")
-            if self.repulsion < 0:
-                raise ValueError(f"repulsion must be at least 0, got {self.repulsion}")
+            if self.repulsion <= 0:  # attraction alone pulls every code onto one point
+                raise ValueError(f"repulsion must be above 0 (without it the codes collapse), got {self.repulsion}")
 
     def prepare(self, data: TrainingData) -> None:
         super().prepare(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from safetensors.numpy import load_file
@@ -170,3 +171,37 @@ def test_an_option_added_since_a_run_means_what_the_plugin_did_then_in_its_recor
         "options = { neighbours = 10 }\n"
     )
     assert "loss.ne-tsne.exaggeration" not in read_config(tmp_path / "experiment.toml")["settings"]  # the default
+
+
+def test_a_runs_config_json_repeats_its_metrics_options(tmp_path):
+    """A metric's options (knn-accuracy's k) are part of what a run's config.json repeats."""
+    rows = np.random.default_rng(0).random((60, 4))
+    labels = np.repeat(np.arange(3), 20)
+    np.savez(tmp_path / "rows.npz", X=rows, y=labels)
+    first = tmp_path / "first"
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npz'}", "--model", "pca",
+                    "--set", "metric.knn-accuracy.k=1", "--reporter", "metrics-table", "--out", str(first))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    recorded = {entry["name"]: entry["options"] for entry in json.loads((first / "config.json").read_text())["metrics"]}
+    assert recorded["knn-accuracy"] == {"k": 1}
+    again = invoke("run", "--config", str(first / "config.json"), "--out", str(tmp_path / "again"))
+    assert again.exit_code == 0, again.output
+    metrics = [json.loads((run / "metrics.json").read_text()) for run in (first, tmp_path / "again")]
+    assert metrics[0]["knn_accuracy"] == metrics[1]["knn_accuracy"]
+    assert {"name": "knn-accuracy", "options": {"k": 1}} in json.loads(
+        (tmp_path / "again" / "config.json").read_text()
+    )["metrics"]
+    other_k = invoke("run", "--config", str(first / "config.json"), "--set", "metric.knn-accuracy.k=7", "--out",
+                     str(tmp_path / "other"))  # fmt: skip
+    assert other_k.exit_code == 0, other_k.output
+    assert json.loads((tmp_path / "other" / "metrics.json").read_text())["knn_accuracy"] != metrics[0]["knn_accuracy"]
+
+
+@pytest.mark.parametrize("holdout", ["1.5", "-0.1", "'a fifth'", "true"])
+def test_a_bad_holdout_in_a_file_names_the_file(tmp_path, holdout):
+    (tmp_path / "experiment.toml").write_text(f"holdout = {holdout}\n{PLUGINS}")
+    result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: config file {tmp_path / 'experiment.toml'}: bad holdout ")
+    assert result.output.count("\n") == 1
+    assert not (tmp_path / "run").exists()

@@ -355,9 +355,14 @@ def test_a_run_killed_before_its_packages_were_upgraded_resumes(killed_run):
     assert (killed_run / "model.safetensors").exists()
 
 
-def test_resume_may_change_the_device_and_reporters(killed_run):
+def test_resume_may_change_the_device_reporters_and_metrics(killed_run):
+    """Metrics are computed after training; a run's config.json from before it listed them resumes too."""
+    config = json.loads((killed_run / "config.json").read_text())
+    assert "knn-accuracy" in [metric["name"] for metric in config.pop("metrics")]
+    (killed_run / "config.json").write_text(json.dumps(config))
     result = CliRunner().invoke(cli, ["run", "--resume", str(killed_run), "--device", "cpu", "--reporter",
-                                      "metrics-table", "--checkpoint-every", "50"])  # fmt: skip
+                                      "metrics-table", "--checkpoint-every", "50", "--set",
+                                      "metric.knn-accuracy.k=3"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (killed_run / "model.safetensors").exists()
 
@@ -494,6 +499,7 @@ def test_compare_with_a_failing_model_still_compares_the_others(broken, tmp_path
     result = CliRunner().invoke(cli, ["compare", *arguments, "--set", "dataset.n_samples=200"])
     assert result.exit_code == 1, result.output
     assert "fails-to-build" in error_lines(result)[0]
+    assert result.output.count("cannot build this") == 2  # in the table and the error, not in the progress too
     table = (out / "comparison.md").read_text()
     assert "| pca |" in table
     assert "| fails-to-build | failed:" in table

@@ -39,12 +39,20 @@ def test_describe_lists_name_type_default_and_help():
         ("yes", bool, True),
         ("off", bool, False),
         ("128,64", tuple[int, ...], (128, 64)),
+        ("(128, 64)", tuple[int, ...], (128, 64)),  # as Python writes a tuple
+        ("[32]", tuple[int, ...], (32,)),  # as JSON writes a list
+        ("[]", tuple[int, ...], ()),
         ("none", int | None, None),
         ("5", int | None, 5),
     ],
 )
 def test_parse_value_follows_the_declared_type(text, annotation, expected):
     assert parse_value(text, annotation) == expected
+
+
+def test_a_bad_list_value_shows_how_a_list_is_written():
+    with pytest.raises(ValueError, match=r"'6a' \(a list is its values separated by commas, e\.g\. 64,32\)"):
+        parse_value("6a,3", tuple[int, ...])
 
 
 def test_build_parses_strings_and_accepts_python_values():

@@ -54,6 +54,17 @@ def test_many_small_classes_still_hold_out_the_fraction(labels):
         assert math.floor(share) <= int((labels[held] == value).sum()) <= math.ceil(share)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_every_class_keeps_a_training_row(seed):
+    """A held-out row of a class with no training row could only be misclassified: classes of one row stay in
+    training, and a class of two holds out at most one."""
+    labels = np.concatenate([np.zeros(550, dtype=int), np.arange(1, 51), np.repeat([51, 52], 2)])
+    train, held = split_rows(len(labels), labels, 0.1, seed=seed)
+    assert set(labels[held]) <= set(labels[train])
+    assert set(range(1, 51)) <= set(labels[train])
+    assert 55 <= len(held) <= 60
+
+
 @pytest.mark.parametrize(("fraction", "held_rows"), [(1e-300, 1), (1e-12, 1), (0.0005, 2)])
 def test_a_fraction_is_rounded_up_to_whole_rows_before_too_few_are_refused(fraction, held_rows):
     with pytest.raises(UsageError, match=f"leaves {3000 - held_rows} to train on and {held_rows} to test on"):
@@ -115,6 +126,30 @@ def test_knn_accuracy_is_not_available_where_it_would_mean_nothing(labels, refer
     held = reference_labels is not None
     context = MetricContext(X, codes, None, X, None, 5, 0, labels, codes.clone() if held else None, reference_labels)
     assert KnnAccuracy().compute(context) == {"knn_accuracy": expected}
+
+
+def test_knn_accuracy_says_how_many_voted_where_fewer_rows_than_k_could(tmp_path):
+    """k = 1000 on 48 training rows: every training row votes (47 for each, itself left out), and the figures say so."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "rows.npz", X=rng.random((60, 4)), y=np.repeat([0, 1, 2], 20))
+    out = tmp_path / "run"
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npz'}", "--model", "pca",
+                    "--holdout", "0.2", "--set", "metric.knn-accuracy.k=1000", "--reporter", "metrics-table",
+                    "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["knn_accuracy_k"], metrics["holdout.knn_accuracy_k"]) == (47, 48)
+    row = next(line for line in result.output.splitlines() if line.startswith("kNN-classifier accuracy"))
+    assert row.split()[-4:] == [
+        f"{metrics['knn_accuracy']:.4f}",
+        "(k=47)",
+        f"{metrics['holdout.knn_accuracy']:.4f}",
+        "(k=48)",
+    ]
+    usual = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npz'}", "--model", "pca",
+                   "--holdout", "0.2", "--reporter", "metrics-table", "--out", str(tmp_path / "usual"))  # fmt: skip
+    assert usual.exit_code == 0, usual.output
+    assert "knn_accuracy_k" not in json.loads((tmp_path / "usual" / "metrics.json").read_text())
 
 
 @pytest.mark.parametrize(
@@ -210,9 +245,12 @@ def test_a_label_column_of_huge_whole_numbers_and_a_fraction_is_refused_as_measu
         DataFile(DataFile.Options(path=str(tmp_path / "mixed.csv"), label_column="kind")).load(0)
 
 
-@pytest.mark.parametrize("classes", [[2**53, 2**53 + 1], [2**62, 2**62 + 1], [10**30, 10**30 + 1]])
+@pytest.mark.parametrize(
+    "classes", [[2**53, 2**53 + 1], [2**62, 2**62 + 1], [10**30, 10**30 + 1], ["1", "01"], ["2", "2.0"]]
+)
 def test_whole_number_labels_written_as_text_stay_as_many_classes_as_written(tmp_path, classes):
-    """float64 holds 2**53 and 2**53 + 1 as one number: the classes of a CSV column are read exactly."""
+    """float64 holds 2**53 and 2**53 + 1 as one number: the classes of a CSV column are read exactly; names that
+    would become one number ('1' and '01') stay names."""
     lines = ["a,b,kind", *(f"{row * 0.1},{row * 0.2},{classes[row % 2]}" for row in range(20))]
     (tmp_path / "big.csv").write_text("\n".join(lines) + "\n")
     labels = DataFile(DataFile.Options(path=str(tmp_path / "big.csv"), label_column="kind")).load(0).labels
@@ -440,7 +478,8 @@ def test_the_neighbour_embedding_plugins_pass_the_checks():
     ("setting", "message"),
     [
         ("loss.ne-umap.min_dist=-1", "min_dist must be from 0 to 1 (the spread), got -1"),
-        ("loss.ne-umap.repulsion=-0.5", "repulsion must be at least 0, got -0.5"),
+        ("loss.ne-umap.repulsion=-0.5", "repulsion must be above 0 (without it the codes collapse), got -0.5"),
+        ("loss.ne-umap.repulsion=0", "repulsion must be above 0 (without it the codes collapse), got 0.0"),
         ("loss.ne-umap.neighbours=1", "neighbours must be at least 2, got 1"),
         ("loss.ne-tsne.negatives=0", "negatives must be at least 1, got 0"),
         ("loss.ne-tsne.pca=-1", "pca must be at least 0 (0: neighbours among the columns), got -1"),
@@ -718,6 +757,40 @@ def test_bad_h5ad_labels_or_files_give_one_clear_error(tmp_path, cell_types, mes
     assert result.output.count("Error:") == 1
     assert message in result.output
     assert "cells.h5ad" in result.output
+
+
+def test_an_hdf5_file_that_anndata_did_not_write_is_named_for_run_and_encode(tmp_path):
+    pytest.importorskip("anndata")
+    import h5py
+
+    with h5py.File(tmp_path / "plain.h5ad", "w") as plain:
+        plain["foo"] = np.ones((4, 3))
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((40, 3)))
+    model = tmp_path / "model"
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npy'}", "--model", "pca",
+                  "--out", str(model)).exit_code == 0  # fmt: skip
+    trained = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'plain.h5ad'}", "--model", "pca")
+    encoded = invoke("encode", str(model), str(tmp_path / "plain.h5ad"), "-o", str(tmp_path / "codes.h5ad"))
+    for result in (trained, encoded):
+        assert result.exit_code == 1, result.output
+        assert result.output.count("Error:") == 1
+        assert f"{tmp_path / 'plain.h5ad'} is not a readable AnnData .h5ad file" in result.output
+        assert "unexpected" not in result.output
+    assert not (tmp_path / "codes.h5ad").exists()
+
+
+def test_an_h5ad_files_float64_values_stay_float64(tmp_path):
+    """Values beyond float32's range are the data's own: read as float64 they are told to be rescaled, not
+    overflowed to inf."""
+    anndata = pytest.importorskip("anndata")
+
+    X = np.random.default_rng(0).random((30, 3))
+    anndata.AnnData(X=X).write_h5ad(tmp_path / "cells.h5ad")
+    loaded = AnnDataFile(AnnDataFile.Options(path=str(tmp_path / "cells.h5ad"))).load(0).X
+    assert loaded.dtype == np.float64
+    np.testing.assert_array_equal(loaded, X)
+    anndata.AnnData(X=X.astype(np.float32)).write_h5ad(tmp_path / "single.h5ad")
+    assert AnnDataFile(AnnDataFile.Options(path=str(tmp_path / "single.h5ad"))).load(0).X.dtype == np.float32
 
 
 def test_the_categories_of_a_categorical_obs_column_are_classes_whatever_their_values(tmp_path):

@@ -25,7 +25,7 @@ from typing import Any
 
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.kinds import KINDS
-from dimred._core.settings import TrainingSettings
+from dimred._core.settings import TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec
 from dimred._host.resolve import defaults_of, options_before_added
 from dimred._io.rundir import run_directory_of
@@ -87,6 +87,11 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise UsageError(f"config file {path}: unknown keys {unknown}; allowed: {', '.join(allowed)}")
     arguments: dict[str, Any] = {key: document[key] for key in TOP_LEVEL_KEYS if key in document}
+    if arguments.get("holdout") is not None:  # null: the default share, as --holdout left out
+        try:
+            check_holdout(arguments["holdout"])
+        except UsageError as error:
+            raise UsageError(f"config file {path}: {error}") from None
     settings: dict[str, Any] = {}
     if isinstance(document.get("loss"), list):  # a weighted sum, as runs record it
         terms = [_plugin(entry, "loss", path) for entry in document["loss"]]

@@ -112,7 +112,7 @@ def _obs_columns(path: Path) -> list[str]:
         import anndata
 
         cells = anndata.read_h5ad(path, backed="r")
-    except (ImportError, OSError, ValueError, KeyError):
+    except (ImportError, OSError, ValueError, KeyError, TypeError):
         return []
     try:
         return [str(column) for column in cells.obs.columns]

@@ -35,7 +35,7 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import PluginError, UsageError, blame
 from dimred._core.options import to_dict
-from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, checked_suggestions
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout, checked_suggestions
 from dimred._engine import distributed, evaluation, fitting, modelfile
 from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
 from dimred._engine.distributed import World
@@ -214,8 +214,7 @@ def holdout_fraction(requested: float | None, n_rows: int, maps_new_rows: bool =
     cannot map new rows, which would only train on fewer)."""
     if requested is None:
         return AUTO_HOLDOUT if maps_new_rows and AUTO_HOLDOUT_ROWS <= n_rows <= fitting.STREAM_ROWS else 0.0
-    if isinstance(requested, bool) or not isinstance(requested, int | float) or not 0 <= requested < 1:
-        raise UsageError(f"bad holdout {requested!r}: give a fraction of the rows from 0 (none) to below 1, e.g. 0.2")
+    check_holdout(requested)
     if requested and n_rows > fitting.STREAM_ROWS:
         raise UsageError(f"data above {fitting.STREAM_ROWS} rows is streamed from its file and not split: --holdout 0")
     return float(requested)
@@ -225,17 +224,22 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
     """Training and held-out row numbers (each sorted): a seeded random ``fraction`` of the rows, of every label's
     rows where there are labels (stratified: each label's share within one row of ``fraction``, the rows left
     over by rounding going to the labels nearest to another row, so that many small classes still hold out
-    ``fraction`` of the rows)."""
+    ``fraction`` of the rows). Every label keeps a training row: a held-out row of a class the model never saw
+    could only be misclassified. Labels that name every row apart (an id column) stratify nothing."""
     rng = np.random.default_rng(seed)
     groups = [np.arange(n_rows)] if labels is None else [np.flatnonzero(labels == value) for value in np.unique(labels)]
+    if max(len(group) for group in groups) < 2:
+        groups = [np.arange(n_rows)]
     shuffled = [rng.permutation(group) for group in groups]
-    shares = fraction * np.array([len(group) for group in groups])
+    sizes = np.array([len(group) for group in groups])
+    shares = fraction * sizes
     counts = np.floor(shares).astype(int)
     # rounded up, as scikit-learn's split (the tolerance keeps 0.2 * 1795 at 359); any fraction holds out a row
     held_count = max(math.ceil(fraction * n_rows - 1e-9), 1 if fraction else 0)
     left_over = held_count - int(counts.sum())
     tie_breaks = np.random.default_rng([seed, 1]).random(len(groups))
-    counts[np.lexsort((tie_breaks, counts - shares))[:left_over]] += 1
+    nearest_first = np.lexsort((tie_breaks, counts - shares))
+    counts[nearest_first[counts[nearest_first] < sizes[nearest_first] - 1][:left_over]] += 1
     held = np.sort(np.concatenate([group[:count] for group, count in zip(shuffled, counts, strict=True)]))
     train = np.setdiff1d(np.arange(n_rows), held)
     if min(len(held), len(train)) < MIN_ROWS:

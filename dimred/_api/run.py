@@ -79,7 +79,8 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
     return directory
 
 
-RESUMABLE_CHANGES = ("device", "reporters", "training.checkpoint_every")  # may differ from the run continued
+# may differ from the run continued (metrics are computed after training)
+RESUMABLE_CHANGES = ("device", "reporters", "metrics", "training.checkpoint_every")
 _NOT_SETTINGS = (*RESUMABLE_CHANGES, "device_used", "versions")
 # Settings added since a run may have been saved, with the value every run had before they existed: a run killed
 # under an older dimred resumes where nothing else differs.
@@ -199,6 +200,7 @@ def run(
         "loss": describe_terms(plugins.terms),
         "reporters": [describe(reporter) for reporter in chosen_reporters],
         "callbacks": [describe(callback) for callback in plugins.callbacks],
+        "metrics": [describe(metric) for metric in metric_plugins],
         "training": pipeline.recorded_training(training, len(X_raw)),
         "device_used": str(device),
         "versions": package_versions(),

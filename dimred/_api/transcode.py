@@ -159,8 +159,10 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
         raise UsageError("reading .h5ad files needs anndata: pip install 'dimred[anndata]'") from None
     try:
         adata = anndata.read_h5ad(source)
-    except (OSError, ValueError, KeyError) as error:
-        raise DimredError(f"{source} is not a readable .h5ad file ({error})") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        # TypeError: an HDF5 file that AnnData did not write, its keys taken for AnnData's arguments
+        why = "" if isinstance(error, TypeError) else f" ({error})"
+        raise DimredError(f"{source} is not a readable AnnData .h5ad file{why}") from None
     if key is None and OBSM_KEY in adata.obsm:
         raise UsageError(f"{source} already holds obsm['{OBSM_KEY}']; name another key for these codes with --key, "
                          f"or replace those in the copy with --key {OBSM_KEY}")  # fmt: skip

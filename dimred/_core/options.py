@@ -111,8 +111,13 @@ def parse_value(text: str, annotation: Any) -> Any:
         raise ValueError(errors[0] if errors else "no type accepts it")
     if typing.get_origin(annotation) is tuple:
         (item_type, *_rest) = typing.get_args(annotation) or (str,)
+        text = text.strip()
+        text = text[1:-1] if text[:1] + text[-1:] in ("()", "[]") else text  # as Python or JSON writes it
         parts = [part for part in text.split(",") if part.strip()]
-        return tuple(_parse_scalar(part.strip(), item_type) for part in parts)
+        try:
+            return tuple(_parse_scalar(part.strip(), item_type) for part in parts)
+        except ValueError as error:
+            raise ValueError(f"{error} (a list is its values separated by commas, e.g. 64,32)") from None
     return _parse_scalar(text, annotation)
 
 

@@ -26,6 +26,12 @@ LOOP_SETTINGS = ("steps", "epochs", "batch_size", "lr", "weight_decay", "schedul
 _GLOBAL_DEFAULTS = {"batch_size": defaults.BATCH_SIZE, "lr": defaults.LR, "weight_decay": 0.0}
 
 
+def check_holdout(requested: Any) -> None:
+    """A held-out share of the rows must be a fraction from 0 (none) to below 1."""
+    if isinstance(requested, bool) or not isinstance(requested, int | float) or not 0 <= requested < 1:
+        raise UsageError(f"bad holdout {requested!r}: give a fraction of the rows from 0 (none) to below 1, e.g. 0.2")
+
+
 def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
     return field(default=default, metadata={"help": help, "choices": choices})
 

@@ -213,7 +213,10 @@ def _parse_csv_batch(
         for line, cells in batch:
             for column, cell in enumerate(cells, start=1 + skipped):
                 if not _is_number(cell):
-                    raise DimredError(f"{path}, line {line}, column {column}: '{cell}' is not a number") from None
+                    raise DimredError(
+                        f"{path}, line {line}, column {column}: '{cell}' is not a number (a column of "
+                        "class names is set aside by training with --set dataset.label_column=NAME)"
+                    ) from None
         raise
 
 
