@@ -41,7 +41,10 @@ class ProgressBar(Callback):
         tenths = status.step * 10 // max(1, status.total_steps)
         if self._lines and tenths > self._tenths and status.seconds >= QUIET_SECONDS:
             self._tenths = tenths
-            print(f"training: {tenths * 10}% (step {status.step} of {status.total_steps}), loss {status.loss:.4g}, "
+            done = (
+                status.step * 100 // max(1, status.total_steps)
+            )  # the line is due at a tenth, the step may be past it
+            print(f"training: {done}% (step {status.step} of {status.total_steps}), loss {status.loss:.4g}, "
                   f"{status.seconds:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
 
     def on_fit_end(self, training: Training) -> None:

@@ -39,6 +39,9 @@ class DataFile(Dataset):
         wanted = {"dataset.color_column": self.options.color_column, "dataset.label_column": self.options.label_column}
         table = read_table(self.options.path, {option: spec for option, spec in wanted.items() if spec})
         color, labels = (table.set_aside.get(f"dataset.{role}_column") for role in ("color", "label"))
+        if table.X.shape[1] == 0 and table.set_aside:
+            raise DataError(f"{self.options.path}: setting aside {' and '.join(table.set_aside)} leaves no column of "
+                            "data to reduce")  # fmt: skip
         color = None if color is None else self._colour_values(color)
         if labels is not None:
             labels = self._class_labels(labels, "dataset.label_column")

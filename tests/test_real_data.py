@@ -329,6 +329,7 @@ def test_a_first_row_of_names_is_a_header_and_one_whose_numbers_look_like_data_i
         ("a,price\n1,3\n2,2.5\n", "dataset.label_column=price", "dataset.label_column holds 2.5 in data row 2"),
         ("a,label\n1,x\n2,y\n3,NA\n", "dataset.label_column=label", "the label of data row 3 is missing ('NA')"),
         ("a,label\n1,1\n2,nan\n3,2\n", "dataset.label_column=label", "data row 2 is missing ('nan')"),
+        ("label\nx\ny\nx\n", "dataset.label_column=label", "setting aside dataset.label_column leaves no column"),
     ],
 )
 def test_bad_label_or_colour_columns_give_one_clear_error(tmp_path, text, option, message):
