@@ -20,7 +20,7 @@ import click
 from click.core import ParameterSource
 
 from dimred._core import defaults as defaults
-from dimred._core.errors import OUT_OF_MEMORY_ADVICE, DimredError, is_out_of_memory
+from dimred._core.errors import OUT_OF_MEMORY_ADVICE, DimredError, SkippedPluginWarning, is_out_of_memory
 
 DEBUG_ENV = "DIMRED_DEBUG"
 
@@ -291,10 +291,19 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
             raise click.UsageError(f"Missing option '--{required}' (or a [{required}] section in --config).")
     where = f"config file {config_file}" if config_file else "the command line"
     training = TrainingSettings.from_mapping({name: arguments.pop(name) for name in TrainingSettings.names()}, where)
-    result = api.run(**arguments, training=training, echo=click.echo)
+    with _skips_said_once():
+        result = api.run(**arguments, training=training, echo=click.echo)
     if result.path is not None:
         click.echo(f"run directory: {result.path}")
     _fail_on_skipped(result.failures, result.path)
+
+
+@contextlib.contextmanager
+def _skips_said_once() -> Iterator[None]:
+    """The library warns of each plugin it skipped; the command says them in its one Error line instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedPluginWarning)
+        yield
 
 
 def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
@@ -339,7 +348,9 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
     """Score a trained model (a run directory or model file) on a dataset, without touching its training results."""
     from dimred._api import evaluate as api
 
-    result = api.evaluate(model, **arguments, reporters=list(reporters) or None, out=out or api.AUTO, echo=click.echo)
+    with _skips_said_once():
+        result = api.evaluate(model, **arguments, reporters=list(reporters) or None, out=out or api.AUTO,
+                              echo=click.echo)  # fmt: skip
     click.echo(f"results: {result.path}")
     _fail_on_skipped(result.failures, result.path)
 

@@ -192,3 +192,63 @@ def test_a_failure_is_told_to_the_callbacks_that_started_and_did_not_end(registe
         dimred.run("swissroll", "mlp-ae", steps=5, out=None, reporters=[], callbacks=["first", "second", "third"],
                    settings={"dataset.n_samples": 200})  # fmt: skip
     assert heard == ["first: cannot start", "second: cannot start"]
+
+
+class IntervalCounter(Callback):
+    """Counts the logging intervals it saw, across --resume (its state), and is killed once at a step when told."""
+
+    name = "interval-counter"
+    description = "counts logging intervals"
+    every_step = True
+    counted: int = 0
+    killed = False
+
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Options:
+        kill_at: int = option(0, "raise KeyboardInterrupt at this step, once (0: never)")
+
+    def __init__(self, options=None) -> None:
+        super().__init__(options)
+        self.count = 0
+
+    def on_step(self, training: Training, status: TrainingStatus) -> None:
+        if status.step == self.options.kill_at and not IntervalCounter.killed:
+            IntervalCounter.killed = True
+            raise KeyboardInterrupt
+
+    def on_interval(self, training: Training, status: TrainingStatus) -> None:
+        self.count += 1
+
+    def on_fit_end(self, training: Training) -> None:
+        IntervalCounter.counted = self.count
+
+    def state_dict(self) -> dict:
+        return {"count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.count = state["count"]
+
+
+def test_a_checkpoint_holds_the_state_of_callbacks_that_act_after_it_at_its_step(register_in_process, tmp_path):
+    """The checkpoint callback comes first by name; what it saves at a step must still include what the callbacks
+    after it did at that step, or a resumed run's callbacks go on one interval behind an uninterrupted run's."""
+    register_in_process(plugin_module("counter_plugin", register_callbacks=lambda register: register(IntervalCounter)))
+
+    settings = {**QUICK["settings"], "callback.interval-counter.kill_at": 15}
+
+    def run(out: str, resume: bool = False):
+        return dimred.run("swissroll", "mlp-ae", callbacks=["interval-counter"], steps=40, checkpoint_every=10,
+                          out=tmp_path / out, reporters=[], settings=settings, batch_size=QUICK["batch_size"],
+                          resume=resume)  # fmt: skip
+
+    IntervalCounter.killed = True  # the uninterrupted run is not killed
+    uninterrupted = run("whole")
+    whole_count = IntervalCounter.counted
+    IntervalCounter.killed = False
+    with pytest.raises(KeyboardInterrupt):
+        run("killed")
+    resumed = run("killed", resume=True)
+    assert IntervalCounter.counted == whole_count == len(uninterrupted.history)
+    assert [row["step"] for row in resumed.history] == [row["step"] for row in uninterrupted.history]

@@ -134,7 +134,7 @@ def test_rows_a_loss_adds_are_encoded_but_not_decoded(register_in_process):
     [
         (None, "training_defaults must return a dict, not a NoneType"),
         ({"step": 5}, "unknown training setting 'step' (a model suggests steps, batch_size, lr,"),
-        ({"steps": 0}, "bad steps 0: must be between 1 and"),
+        ({"steps": 0}, "bad steps 0: must be at least 1"),
         ({"lr": float("nan")}, "bad lr nan: the learning rate must be a positive number"),
         ({"precision": "fp8"}, "bad precision 'fp8'"),
         ({"batch_size": "auto"}, "bad batch_size 'auto': suggest a value, or leave the setting out"),

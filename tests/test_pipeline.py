@@ -35,7 +35,9 @@ def invoke(*arguments: str):
         ({"lr": "fast"}, "bad lr 'fast'"),
         ({"lr": float("nan")}, "bad lr nan"),
         ({"steps": 10, "epochs": 2}, "either steps or epochs"),
-        ({"seed": 2**70}, "must be between 0 and"),
+        ({"seed": 2**70}, "bad seed 1180591620717411303424: must be at most 9223372036854775807"),
+        ({"seed": -1}, "bad seed -1: must be at least 0"),
+        ({"batch_size": 0}, "bad batch size 0: must be at least 1, full or auto"),
         ({"schedule": "onecycel"}, "did you mean 'onecycle'"),
         ({"stpes": 3}, "unknown setting 'stpes' (did you mean 'steps'?)"),
         ({"precision": "bf16", "dtype": "float64"}, "precision bf16 computes the layers of a float32 model"),
@@ -145,7 +147,7 @@ def test_metric_options_can_be_set(tmp_path):
         ("loss.mse.reduction=sum", None),
         ("reporter.codes-plot.dpi=50", ("reporters", "dpi", 50)),
         ("callback.collapse.checks=7", ("callbacks", "checks", 7)),
-        ("metric.intrinsic-spearman.pairs=500", None),
+        ("metric.intrinsic-spearman.pairs=500", ("metrics", "pairs", 500)),
     ],
 )
 def test_set_reaches_every_kind(tmp_path, setting, recorded):

@@ -33,7 +33,7 @@ from dimred._core.contracts import (
     RunRecord,
     Term,
 )
-from dimred._core.errors import PluginError, UsageError, blame
+from dimred._core.errors import PluginError, SkippedPluginWarning, UsageError, blame
 from dimred._core.options import to_dict
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout, checked_suggestions
 from dimred._engine import distributed, evaluation, fitting, modelfile
@@ -409,7 +409,7 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
 def warn_skipped(failures: Sequence[str]) -> None:
     """Warn about each plugin that failed and was skipped, so a library caller sees it as the CLI does."""
     for failure in failures:
-        warnings.warn(f"{failure} (skipped; the other results are saved)", stacklevel=3)
+        warnings.warn(f"{failure} (skipped; the other results are saved)", SkippedPluginWarning, stacklevel=3)
 
 
 def failures_of(metrics: Mapping[str, Any]) -> list[str]:

@@ -436,7 +436,8 @@ class Training:
         raise NotImplementedError
 
     def save_checkpoint(self) -> None:
-        """Write the whole training state to the run folder's checkpoint, so ``--resume`` can continue from here."""
+        """Write the whole training state to the run folder's checkpoint, so ``--resume`` can continue from here:
+        once every callback has acted on this step, so that theirs is in it as an uninterrupted run has it."""
         raise NotImplementedError
 
 

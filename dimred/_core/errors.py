@@ -24,6 +24,10 @@ class PluginError(DimredError):
     """A plugin failed to load, broke its contract or clashed with another plugin."""
 
 
+class SkippedPluginWarning(UserWarning):
+    """A metric or reporter failed and was skipped; the other results were saved."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A ' (did you mean 'x'?)' suffix for the closest choice, or '' when none is close."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)

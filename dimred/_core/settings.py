@@ -181,5 +181,8 @@ def _check(setting: dataclasses.Field, value: Any) -> None:
         )
         raise UsageError(f"bad {name.replace('_', ' ')} {value!r}: must be {allowed}")
     low = 0 if name == "seed" else 1
-    if not low <= value <= MAX_SEED:
-        raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be between {low} and {MAX_SEED}")
+    if value < low:
+        other = ", full or auto" if name == "batch_size" else ""
+        raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be at least {low}{other}")
+    if value > MAX_SEED:
+        raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be at most {MAX_SEED}")

@@ -43,6 +43,7 @@ class TrainingHandle(Training):
         self.directory = directory
         self.is_main = trainer.world.is_main
         self.stop_reason: str | None = None
+        self._checkpoint_due = False
         self._trainer, self._checkpoint, self._echo, self._callback_states = trainer, checkpoint, echo, callback_states
         generator = torch.Generator().manual_seed(settings.seed)
         count = min(SAMPLE_ROWS, self.n_samples)
@@ -69,8 +70,14 @@ class TrainingHandle(Training):
         self.stop_reason = self.stop_reason or reason
 
     def save_checkpoint(self) -> None:
-        if self._checkpoint is None or not self.is_main:
+        self._checkpoint_due = self._checkpoint is not None and self.is_main
+
+    def write_due_checkpoint(self) -> None:
+        """The checkpoint asked for during this step, written once every callback has acted on the step: one
+        written while later callbacks had yet to act would resume them a step behind an uninterrupted run."""
+        if not self._checkpoint_due:
             return
+        self._checkpoint_due = False
         tensors, facts = self._trainer.state()
         write_checkpoint(self._checkpoint, tensors, facts | {"callbacks": self._callback_states()})
 
@@ -116,6 +123,9 @@ class Dispatcher(Listener):
         self._each(f"act at step {status.step}", "on_interval", status)
         self._share_stop()
 
+    def step_done(self) -> None:
+        self.handle.write_due_checkpoint()
+
     def should_stop(self) -> bool:
         return self.handle is not None and self.handle.stop_reason is not None
 
@@ -124,6 +134,7 @@ class Dispatcher(Listener):
             with blame(callback, "finish"):
                 callback.on_fit_end(self.handle)
             self._open.remove(callback)
+        self.handle.write_due_checkpoint()
 
     def fail(self, error: BaseException) -> None:
         """Tell the callbacks that started and did not end that training failed. The training's error is the

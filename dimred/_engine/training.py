@@ -51,6 +51,9 @@ class Listener:
 
     def on_interval(self, status: TrainingStatus) -> None: ...
 
+    def step_done(self) -> None:
+        """Everything the step had to tell was told."""
+
     def should_stop(self) -> bool:
         return False
 
@@ -170,8 +173,9 @@ class Trainer:
                 running.zero_()
                 logged_step = self.step
                 listener.on_interval(status)
-                if listener.should_stop():
-                    break
+            listener.step_done()
+            if listener.should_stop():
+                break
         self.module.eval()
         return self.history
 
