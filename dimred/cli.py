@@ -307,7 +307,8 @@ def _skips_said_once() -> Iterator[None]:
 
 
 def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
-    """Exit 1 when plugins failed and were skipped (each was warned about), though everything else was written."""
+    """Exit 1 when plugins failed and were skipped, though everything else was written; the Error line names
+    each (the library's warnings of them are not shown: _skips_said_once)."""
     if failures:
         raise DimredError(f"{'; '.join(failures)} (skipped; the other results are in {path})")
 

@@ -41,9 +41,8 @@ class ProgressBar(Callback):
         tenths = status.step * 10 // max(1, status.total_steps)
         if self._lines and tenths > self._tenths and status.seconds >= QUIET_SECONDS:
             self._tenths = tenths
-            done = (
-                status.step * 100 // max(1, status.total_steps)
-            )  # the line is due at a tenth, the step may be past it
+            # a line is due at each tenth, and the step it comes at may be past it
+            done = status.step * 100 // max(1, status.total_steps)
             print(f"training: {done}% (step {status.step} of {status.total_steps}), loss {status.loss:.4g}, "
                   f"{status.seconds:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
 

@@ -78,18 +78,19 @@ class DataFile(Dataset):
                 raise DataError(f"{self.options.path}: the label of data row {missing[0] + 1} is {what}; every row "
                                 "needs one (not empty, NA or NaN)")  # fmt: skip
             try:  # whole numbers exactly: as float64 those beyond 2**53 would merge into one class
-                return _as_numbers_if_distinct(text, np.int64)
+                return _whole_numbers_if_distinct(text)
             except OverflowError:  # whole numbers beyond int64 are distinct as written
                 if np.char.isdigit(np.char.lstrip(text, "+-")).all():
                     return text
             except ValueError:
                 pass
             try:
-                values = _as_numbers_if_distinct(text, np.float64)
+                values = text.astype(np.float64)
             except ValueError:
                 return text
-            if values.dtype.kind in "US":
-                return values
+            merged = len(np.unique(values)) < len(np.unique(text))
+            if merged and np.isfinite(values).all() and _are_classes(values):  # '2' and '2.0': two names
+                return text
         if values.dtype.kind not in "iufb":
             raise DataError(f"{self.options.path}: {source} holds {values.dtype} values; labels are classes, whole "
                             "numbers or names")  # fmt: skip
@@ -127,9 +128,9 @@ class DataFile(Dataset):
         return labels
 
 
-def _as_numbers_if_distinct(text: np.ndarray, dtype: type) -> np.ndarray:
-    """Labels written as numbers, as numbers; as written where two names would become one number ('1' and '01')."""
-    numbers = text.astype(dtype)
+def _whole_numbers_if_distinct(text: np.ndarray) -> np.ndarray:
+    """Labels written as whole numbers, as numbers; as written where two names would become one ('1' and '01')."""
+    numbers = text.astype(np.int64)
     return numbers if len(np.unique(numbers)) == len(np.unique(text)) else text
 
 

@@ -103,7 +103,8 @@ class KnnAccuracy(Metric):
         reference_labels = np.asarray(context.reference_labels if held_out else context.labels)
         if not _can_be_classified(np.asarray(context.labels), reference_labels, held_out):
             return {"knn_accuracy": None}
-        k = min(self.options.k, len(reference) - (0 if held_out else 1))  # all the other rows where fewer
+        # where fewer rows than k could vote, every one does (on training rows, every other one)
+        k = min(self.options.k, len(reference) - (0 if held_out else 1))
         distances = torch.cdist(context.codes, reference)
         if not held_out:
             distances.fill_diagonal_(float("inf"))

@@ -5,6 +5,7 @@ whose codes collapse."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -25,8 +26,6 @@ class Recorder(Callback):
     description = "records every event and may stop training"
     every_step = True
     seen: list = []
-
-    from dataclasses import dataclass
 
     @dataclass(frozen=True)
     class Options:
@@ -202,8 +201,6 @@ class IntervalCounter(Callback):
     every_step = True
     counted: int = 0
     killed = False
-
-    from dataclasses import dataclass
 
     @dataclass(frozen=True)
     class Options:

@@ -194,7 +194,15 @@ def test_a_runs_config_json_repeats_its_metrics_options(tmp_path):
     other_k = invoke("run", "--config", str(first / "config.json"), "--set", "metric.knn-accuracy.k=7", "--out",
                      str(tmp_path / "other"))  # fmt: skip
     assert other_k.exit_code == 0, other_k.output
-    assert json.loads((tmp_path / "other" / "metrics.json").read_text())["knn_accuracy"] != metrics[0]["knn_accuracy"]
+    assert {"name": "knn-accuracy", "options": {"k": 7}} in json.loads(
+        (tmp_path / "other" / "config.json").read_text()
+    )["metrics"]
+    record = json.loads((first / "config.json").read_text())
+    record["metrics"].append({"name": "uninstalled-metric", "options": {"k": 3}})  # a plugin removed since
+    (tmp_path / "record.json").write_text(json.dumps(record))
+    rerun = invoke("run", "--config", str(tmp_path / "record.json"), "--out", str(tmp_path / "rerun"))
+    assert rerun.exit_code == 0, rerun.output
+    assert json.loads((tmp_path / "rerun" / "metrics.json").read_text())["knn_accuracy"] == metrics[0]["knn_accuracy"]
 
 
 @pytest.mark.parametrize("holdout", ["1.5", "-0.1", "'a fifth'", "true"])

@@ -365,6 +365,9 @@ def test_resume_may_change_the_device_reporters_and_metrics(killed_run):
                                       "metric.knn-accuracy.k=3"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (killed_run / "model.safetensors").exists()
+    recorded = json.loads((killed_run / "config.json").read_text())
+    assert {"name": "knn-accuracy", "options": {"k": 3}} in recorded["metrics"]
+    assert [reporter["name"] for reporter in recorded["reporters"]] == ["metrics-table"]
 
 
 def test_a_checkpoint_written_on_a_gpu_resumes_on_the_cpu_reproducibly(killed_run, tmp_path):

@@ -186,7 +186,7 @@ def compare(
                 errors[model] = error
                 comparison.failed[model] = f"seed {seed}: {_with_advice(error)}"
                 comparison.runs.pop(model, None)
-                say(f"{model} failed at seed {seed}; the others go on (the table and the last line say why)")
+                say(f"{model} failed at seed {seed}; the others go on (the comparison says why)")
                 break
             comparison.runs.setdefault(model, []).append(result)
     if len(errors) == len(dict.fromkeys(models)):  # nothing compared: no results folder

@@ -27,6 +27,7 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._core.kinds import KINDS
 from dimred._core.settings import TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec
+from dimred._host.registry import get_registry
 from dimred._host.resolve import defaults_of, options_before_added
 from dimred._io.rundir import run_directory_of
 
@@ -110,6 +111,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
             if not isinstance(document[section], list):
                 raise UsageError(f"config file {path}: {section} must be a list of names or tables")
             chosen = [_plugin(entry, section, path) for entry in document[section]]
+            if section == "metrics" and _is_run_record(document):  # a metric since uninstalled just does not run
+                installed = {info.name for info in get_registry().plugins("metric")}
+                chosen = [(name, options) for name, options in chosen if name in installed]
             if section != "metrics":  # every metric runs; the file only sets their options
                 arguments[section] = [name for name, _options in chosen]
             # A hand-written list adds to the default callbacks as --callback does (no-NAME leaves one out); a run's

@@ -224,22 +224,26 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
     """Training and held-out row numbers (each sorted): a seeded random ``fraction`` of the rows, of every label's
     rows where there are labels (stratified: each label's share within one row of ``fraction``, the rows left
     over by rounding going to the labels nearest to another row, so that many small classes still hold out
-    ``fraction`` of the rows). Every label keeps a training row: a held-out row of a class the model never saw
-    could only be misclassified. Labels that name every row apart (an id column) stratify nothing."""
+    ``fraction`` of the rows). Every label keeps a training row, since a held-out row of a class the model never
+    saw could only be misclassified: the rows a class of one cannot give are held out from the larger classes.
+    Labels that leave too few rows besides one per label (an id column) stratify nothing."""
     rng = np.random.default_rng(seed)
+    # rounded up, as scikit-learn's split (the tolerance keeps 0.2 * 1795 at 359); any fraction holds out a row
+    held_count = max(math.ceil(fraction * n_rows - 1e-9), 1 if fraction else 0)
     groups = [np.arange(n_rows)] if labels is None else [np.flatnonzero(labels == value) for value in np.unique(labels)]
-    if max(len(group) for group in groups) < 2:
+    if held_count > n_rows - len(groups):
         groups = [np.arange(n_rows)]
     shuffled = [rng.permutation(group) for group in groups]
     sizes = np.array([len(group) for group in groups])
     shares = fraction * sizes
     counts = np.floor(shares).astype(int)
-    # rounded up, as scikit-learn's split (the tolerance keeps 0.2 * 1795 at 359); any fraction holds out a row
-    held_count = max(math.ceil(fraction * n_rows - 1e-9), 1 if fraction else 0)
-    left_over = held_count - int(counts.sum())
     tie_breaks = np.random.default_rng([seed, 1]).random(len(groups))
     nearest_first = np.lexsort((tie_breaks, counts - shares))
-    counts[nearest_first[counts[nearest_first] < sizes[nearest_first] - 1][:left_over]] += 1
+    while (short := held_count - int(counts.sum())) > 0:
+        with_room = nearest_first[counts[nearest_first] < sizes[nearest_first] - 1]
+        if not len(with_room):  # one group, all of it asked for: the check below refuses it
+            break
+        counts[with_room[:short]] += 1
     held = np.sort(np.concatenate([group[:count] for group, count in zip(shuffled, counts, strict=True)]))
     train = np.setdiff1d(np.arange(n_rows), held)
     if min(len(held), len(train)) < MIN_ROWS:
@@ -407,7 +411,8 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
 
 
 def warn_skipped(failures: Sequence[str]) -> None:
-    """Warn about each plugin that failed and was skipped, so a library caller sees it as the CLI does."""
+    """Warn about each plugin that failed and was skipped, so a library caller hears of it (the CLI says it in
+    its Error line instead)."""
     for failure in failures:
         warnings.warn(f"{failure} (skipped; the other results are saved)", SkippedPluginWarning, stacklevel=3)
 

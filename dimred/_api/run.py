@@ -106,6 +106,13 @@ def check_resumable(directory: Path, config: dict[str, Any], unsettled: Mapping[
                          f" (only {', '.join(RESUMABLE_CHANGES)} may change on resume)")  # fmt: skip
 
 
+def _record_resumed_choices(directory: Path, config: dict[str, Any]) -> None:
+    """A resumed run may report and score otherwise than it started: its config.json says what it ended with."""
+    path = directory / "config.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    write_json(path, saved | {key: config[key] for key in ("reporters", "metrics")})
+
+
 def _changes(config: dict[str, Any], saved: dict[str, Any]) -> list[str]:
     """What ``config`` sets otherwise than the ``saved`` config.json of a run, as "key saved -> given"."""
     given, kept = _flat(json.loads(json.dumps(config))), SETTINGS_BEFORE_THEY_EXISTED | _flat(saved)
@@ -214,6 +221,8 @@ def run(
     with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT):
         if directory is not None and not resume:
             write_json(directory / "config.json", config)
+        elif resume:
+            _record_resumed_choices(directory, config)
         outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, directory=directory,
                                resume=resume, world=world, device=device, echo=say)  # fmt: skip
         distributed.leave(world)

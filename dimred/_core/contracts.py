@@ -437,7 +437,8 @@ class Training:
 
     def save_checkpoint(self) -> None:
         """Write the whole training state to the run folder's checkpoint, so ``--resume`` can continue from here:
-        once every callback has acted on this step, so that theirs is in it as an uninterrupted run has it."""
+        once every callback has acted on this step (or started), so that theirs is in it as an uninterrupted run has
+        it. A step that fails writes none, and neither does ``on_fit_failed``: the last checkpoint stays."""
         raise NotImplementedError
 
 

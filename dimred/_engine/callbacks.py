@@ -111,6 +111,7 @@ class Dispatcher(Listener):
             self._open.append(callback)  # before its start: one that fails half-way may hold something open
             with blame(callback, "start"):
                 callback.on_fit_start(handle)
+        handle.write_due_checkpoint()
 
     def on_step(self, status: TrainingStatus) -> None:
         for callback in self.callbacks:
@@ -138,7 +139,8 @@ class Dispatcher(Listener):
 
     def fail(self, error: BaseException) -> None:
         """Tell the callbacks that started and did not end that training failed. The training's error is the
-        one reported: a callback failing here is a warning."""
+        one reported: a callback failing here is a warning. No checkpoint is written from here: a failed step's
+        state is not one to resume from (the last checkpoint is)."""
         for callback in self._open:
             try:
                 callback.on_fit_failed(self.handle, error)
