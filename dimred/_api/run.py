@@ -87,30 +87,27 @@ _NOT_SETTINGS = (*RESUMABLE_CHANGES, "device_used", "versions")
 SETTINGS_BEFORE_THEY_EXISTED = {"training.optimizer": "adam", "training.precision": "float32"}
 
 
-def check_resumable(directory: Path, config: dict[str, Any], unsettled: Mapping[str, Any] | None = None) -> None:
-    """Refuse to resume unless the checkpoint is readable and ``config`` is the run's own (bar RESUMABLE_CHANGES):
-    resuming with another seed or step count would make a run that its config.json does not describe.
-    ``unsettled`` holds the model and loss as described before their choices for the data were written into
-    their options (``options_for``), which is how a run saved before dimred recorded those choices describes
+def check_resumable(
+    directory: Path, config: dict[str, Any], unsettled: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The run's config.json as written, once the checkpoint is readable and ``config`` is the run's own (bar
+    RESUMABLE_CHANGES): resuming with another seed or step count would make a run that its config.json does not
+    describe. ``unsettled`` holds the model and loss as described before their choices for the data were written
+    into their options (``options_for``), which is how a run saved before dimred recorded those choices describes
     them."""
     read_checkpoint(directory / CHECKPOINT)
     try:
-        saved = with_options_before_added(json.loads((directory / "config.json").read_text(encoding="utf-8")))
+        written = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise DimredError(f"cannot resume {directory}: its config.json is not readable ({error})") from None
+    saved = with_options_before_added(written)
     changed = _changes(config, saved)
     if changed and unsettled and not _changes(config | dict(unsettled), saved):
-        return
+        return written
     if changed:
         raise UsageError(f"resume continues {directory} with its own settings, but these differ: {'; '.join(changed)}"
                          f" (only {', '.join(RESUMABLE_CHANGES)} may change on resume)")  # fmt: skip
-
-
-def _record_resumed_choices(directory: Path, config: dict[str, Any]) -> None:
-    """A resumed run may report and score otherwise than it started: its config.json says what it ended with."""
-    path = directory / "config.json"
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    write_json(path, saved | {key: config[key] for key in ("reporters", "metrics")})
+    return written
 
 
 def _changes(config: dict[str, Any], saved: dict[str, Any]) -> list[str]:
@@ -215,14 +212,11 @@ def run(
     for key in ("dtype", "scaler", "device", "seed"):  # kept at the top level, as config files have them
         config[key] = config["training"].pop(key)
     config["holdout"] = fraction
-    if resume:
-        check_resumable(directory, config, unsettled)
+    recorded = check_resumable(directory, config, unsettled) if resume else config
     # everything is checked: from here on a failure removes the run directory (or marks it failed)
     with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT):
-        if directory is not None and not resume:
-            write_json(directory / "config.json", config)
-        elif resume:
-            _record_resumed_choices(directory, config)
+        if directory is not None:  # a resumed run may report and score otherwise than it started: it says so
+            write_json(directory / "config.json", recorded | {key: config[key] for key in ("reporters", "metrics")})
         outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, directory=directory,
                                resume=resume, world=world, device=device, echo=say)  # fmt: skip
         distributed.leave(world)
