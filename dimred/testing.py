@@ -203,6 +203,19 @@ def check_loss_plugin(
     gradients = [tensor.grad for tensor in (x_hat, z, *extra_tensors.values()) if tensor.grad is not None]
     _expect(bool(gradients), f"loss '{cls.name}' does not depend on the model's output (no gradient)")
     _expect(all(bool(torch.isfinite(grad).all()) for grad in gradients), f"loss '{cls.name}' has non-finite gradients")
+    if drawn == len(z):  # a loss that adds no rows also sees steps of every row in order, with no row numbers
+        _check_whole_batch(plugin, dataclasses.replace(batch, index=None))
+
+
+def _check_whole_batch(plugin: Loss, batch: Batch) -> None:
+    """The loss on a step of every row, as the engine hands it when the batch is the data (``batch.index`` None)."""
+    try:
+        value = plugin(batch)
+    except Exception as error:
+        raise AssertionError(f"loss '{plugin.name}' fails on a step of every row, where batch.index is None: "
+                             f"{type(error).__name__}: {error}") from error  # fmt: skip
+    _expect(isinstance(value, torch.Tensor) and value.ndim == 0 and bool(torch.isfinite(value)),
+            f"loss '{plugin.name}' is not a finite scalar on a step of every row (batch.index None)")  # fmt: skip
 
 
 def _rows_of_a_step(plugin: Loss, generator: torch.Generator) -> tuple[torch.Tensor, int]:

@@ -22,7 +22,7 @@ class AnnDataFile(Dataset):
     @dataclass(frozen=True)
     class Options:
         path: str = option("", "the .h5ad file to read")
-        layer: str = option("", "a layer to use instead of X (e.g. counts)")
+        layer: str = option("", "a layer to use instead of X (e.g. counts); empty or X: X itself")
         label_key: str = option("", "an obs column of labels (e.g. cell_type); empty: no labels")
 
         def __post_init__(self) -> None:
@@ -42,13 +42,15 @@ class AnnDataFile(Dataset):
             # TypeError: an HDF5 file that AnnData did not write, its keys taken for AnnData's arguments
             why = "" if isinstance(error, TypeError) else f" ({error})"
             raise DataError(f"{self.options.path} is not a readable AnnData .h5ad file{why}") from None
-        if self.options.layer and self.options.layer not in adata.layers:
-            raise UsageError(f"dataset.layer '{self.options.layer}' is not a layer of {self.options.path}; "
-                             f"choose from: {', '.join(adata.layers) or 'none (use X)'}")  # fmt: skip
-        if not self.options.layer and adata.X is None:
-            raise UsageError(f"{self.options.path} has no X; train on one of its layers with --set dataset.layer="
+        layer = "" if self.options.layer == "X" and "X" not in adata.layers else self.options.layer
+        if layer and layer not in adata.layers:
+            choices = ["X"] * (adata.X is not None) + list(adata.layers)
+            raise UsageError(f"dataset.layer '{layer}' is not a layer of {self.options.path}; choose from: "
+                             f"{', '.join(choices) or 'none'}")  # fmt: skip
+        if not layer and adata.X is None:
+            raise UsageError(f"{self.options.path} has no X; choose one of its layers with --set dataset.layer="
                              f"NAME (choose from: {', '.join(adata.layers) or 'none'})")  # fmt: skip
-        matrix = adata.layers[self.options.layer] if self.options.layer else adata.X
+        matrix = adata.layers[layer] if layer else adata.X
         # float32 unless the file holds float64 (whose values float32 could round or overflow)
         dtype = np.float64 if matrix.dtype == np.float64 else np.float32
         X = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=dtype)

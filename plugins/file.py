@@ -22,7 +22,9 @@ class DataFile(Dataset):
     class Options:
         path: str = option("", "the file to read (.csv, .tsv, .txt, .npy or .npz)")
         color_column: str = option(
-            "", "a column to colour plots by instead of using it as a feature: its header name or 0-based index"
+            "",
+            "a column to colour plots by instead of using it as a feature: its header name or 0-based index (the "
+            "plots colour by it rather than by the labels)",
         )
         label_column: str = option(
             "",
@@ -58,6 +60,9 @@ class DataFile(Dataset):
     def _colour_values(self, values: np.ndarray) -> np.ndarray:
         if values.dtype.kind in "US":
             for row, value in enumerate(values):
+                if not str(value).strip():
+                    raise DataError(f"{self.options.path}: dataset.color_column has no value in data row {row + 1}; "
+                                    "every row needs one")  # fmt: skip
                 try:
                     float(value)
                 except ValueError:
@@ -116,7 +121,8 @@ class DataFile(Dataset):
             try:
                 labels = archive["y"]
             except ValueError as error:
-                raise DataError(f"{self.options.path}: its 'y' array cannot be read ({error})") from None
+                hint = "; save labels as text or numbers, e.g. y=y.astype(str)" if "Object arrays" in str(error) else ""
+                raise DataError(f"{self.options.path}: its 'y' array cannot be read ({error}){hint}") from None
         if labels.ndim == 2 and labels.shape[1] == 1:  # a column vector, as many tools save one
             labels = labels[:, 0]
         if labels.ndim != 1:

@@ -37,6 +37,7 @@ WIDE_FROM = 32  # columns: from here rows get the stronger input corruption and 
 IMAGE_ROWS_NOISE = 0.2
 IMAGE_WIDE_FROM = 129  # columns: from here rows get wider layers, 800 steps, stronger noise, heavier tails
 IMAGE_ROWS_DOF = 0.9
+MIN_DOF, MAX_DOF = 0.001, 1000.0  # trained without trouble at both ends (swiss roll); 1e-300 and 1e300 did not
 NARROWER_ROWS_EXAGGERATION = 1.3  # rows under IMAGE_WIDE_FROM columns
 MUON_MIN_SIDE = 16  # Muon steps weight matrices with both sides at least this (dimred's Muon, as the paper's)
 NEGATIVES_HELP = "codes of the step each end of an edge is repelled from (at most the step's heads)"
@@ -175,8 +176,9 @@ class InfoNCETSNE(_GraphLoss):
 
         def __post_init__(self) -> None:
             super().__post_init__()
-            if self.dof is not None and self.dof <= 0:
-                raise ValueError(f"dof must be above 0, got {self.dof}")
+            if self.dof is not None and not MIN_DOF <= self.dof <= MAX_DOF:  # far beyond, float32 kernels break down
+                raise ValueError(f"dof must be from {MIN_DOF} to {MAX_DOF:g} (1: t-SNE's kernel; large values approach "
+                                 f"a Gaussian), got {self.dof:g}")  # fmt: skip
             if self.exaggeration is not None and self.exaggeration <= 0:
                 raise ValueError(f"exaggeration must be above 0, got {self.exaggeration}")
 

@@ -87,7 +87,7 @@ def _image_grid(run: RunRecord, rows: np.ndarray, blocks: dict[str, np.ndarray],
             if column == 0:
                 axes.set_ylabel(name)
             if line == 0 and labels is not None:
-                axes.set_title(str(labels[column]), fontsize=9)
+                axes.set_title(str(labels[column]).replace("$", r"\$"), fontsize=9)  # shown as written, not typeset
     return figure
 
 

@@ -103,6 +103,17 @@ def test_a_check_fails_on_a_broken_plugin():
         check_loss_plugin(Constant)
 
 
+def test_the_loss_check_also_hands_a_step_of_every_row_without_row_numbers():
+    class ByRowNumber(MeanSquaredLoss):
+        name = "by-row-number"
+
+        def __call__(self, batch):  # as if every step came with row numbers: the full batch has none
+            return (batch.x_hat - batch.x.index_select(0, batch.index * 0)).square().mean()
+
+    with pytest.raises(AssertionError, match=r"fails on a step of every row, where batch\.index is None"):
+        check_loss_plugin(ByRowNumber)
+
+
 def test_geodesic_loss_and_geo_ae():
     from dimred.plugins.geometry import GeoAutoencoder, GeodesicLoss
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from safetensors import safe_open
 from safetensors.numpy import load_file
 
 from dimred.cli import cli
@@ -58,6 +59,29 @@ def test_a_runs_config_json_repeats_the_run_bit_for_bit(tmp_path):
     again = load_file(tmp_path / "again" / "model.safetensors")
     assert first.keys() == again.keys()
     assert all((first[name] == again[name]).all() for name in first)
+
+
+def test_a_batch_larger_than_the_rows_is_recorded_as_taken_so_a_rerun_writes_the_same_model_file(tmp_path):
+    quick = [
+        "--dataset",
+        "swissroll",
+        "--model",
+        "mlp-ae",
+        "--set",
+        "dataset.n_samples=200",
+        "--batch-size",
+        "1000",
+        "--steps",
+        "5",
+    ]
+    assert invoke("run", *quick, "--reporter", "metrics-table", "--out", str(tmp_path / "first")).exit_code == 0
+    result = invoke("run", "--config", str(tmp_path / "first" / "config.json"), "--out", str(tmp_path / "again"))
+    assert result.exit_code == 0, result.output
+    first = (tmp_path / "first" / "model.safetensors").read_bytes()
+    assert first == (tmp_path / "again" / "model.safetensors").read_bytes()
+    with safe_open(tmp_path / "first" / "model.safetensors", "np") as model_file:
+        training = json.loads(model_file.metadata()["training"])
+    assert training["batch_size"] == 200  # the rows it trained on (none are held out by default on so few)
 
 
 def test_command_line_flags_override_the_file(tmp_path):

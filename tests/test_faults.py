@@ -317,3 +317,15 @@ def test_a_plugin_calling_sys_exit_at_import_is_a_failed_plugin_not_the_end(fake
     result = CliRunner().invoke(cli, ["plugins"])
     assert result.exit_code == 0, result.output
     assert "quitter from quitter-dist" in result.output
+
+
+def test_a_plugins_failure_is_said_by_its_first_line_with_words_in_it():
+    from dimred._core.errors import PluginError, blame
+
+    class Plot:
+        kind, name = "reporter", "codes-plot"
+
+    with pytest.raises(PluginError) as raised, blame(Plot(), "report"):
+        raise ValueError("\n^\n ^\nParseSyntaxException: Expected a formula, found end of text  (at char 1)")
+    said = "ParseSyntaxException: Expected a formula, found end of text  (at char 1)"
+    assert str(raised.value) == f"reporter 'codes-plot' failed to report: {said}"

@@ -206,6 +206,37 @@ def test_overwrite_replaces_the_earlier_runs_files_and_keeps_the_users(tmp_path)
     ]
 
 
+def test_overwrite_never_replaces_a_users_file_that_has_the_name_of_a_runs_result(tmp_path):
+    out = tmp_path / "project"
+    out.mkdir()
+    rows = "\n".join(f"{i % 7},{i % 5},{i % 3}" for i in range(200))
+    (out / "history.csv").write_text(f"a,b,c\n{rows}\n")  # the user's data, where the run writes its loss history
+    quick = ["--dataset", "file", "--set", f"dataset.path={out / 'history.csv'}", "--model", "mlp-ae", "--steps", "5",
+             "--reporter", "metrics-table"]  # fmt: skip
+    result = invoke(*quick, "--out", str(out), "--overwrite")
+    assert result.exit_code == 2, result.output
+    assert error_lines(result) == [f"Error: output folder {out} holds history.csv, a file dimred did not write, which "
+                                   "this run would replace; move it, or choose another --out"]  # fmt: skip
+    assert sorted(path.name for path in out.iterdir()) == ["history.csv"]
+    assert (out / "history.csv").read_text().startswith("a,b,c\n0,0,0\n")
+    (out / "codes.png").write_text("mine")  # a reporter's file name: refused when the reporter writes it
+    (out / "history.csv").rename(out / "data.csv")
+    quick[3] = f"dataset.path={out / 'data.csv'}"
+    result = invoke(*quick[:-2], "--reporter", "codes-plot", "--out", str(out), "--overwrite")
+    assert result.exit_code == 1, result.output
+    assert "could not write" in error_lines(result)[0]
+    assert "codes.png" in error_lines(result)[0]
+    assert (out / "codes.png").read_text() == "mine"
+
+
+def test_a_killed_runs_folder_lists_what_it_wrote_so_overwrite_replaces_it(tmp_path):
+    out = _killed(tmp_path / "killed", QUICK[:-4])
+    assert {"config.json"} <= set(json.loads((out / ".dimred-files.json").read_text())["files"])
+    result = invoke(*QUICK, "--out", str(out), "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert not (out / "checkpoint.safetensors").exists()
+
+
 def test_a_failed_runs_files_go_when_the_next_run_replaces_it_and_a_listed_path_never_leaves_the_folder(
     broken, tmp_path
 ):

@@ -67,12 +67,14 @@ class NextRowLoss(Loss):
     name = "next-row"
     description = "pulls each drawn row's code towards the next row's"
     seen: list[tuple[int, int, int, int, int]] = []
+    orders: list[list[int]] = []
 
     def extra_rows(self, index, generator):
         return (index + 1) % 64
 
     def __call__(self, batch):
         NextRowLoss.seen.append((batch.drawn, len(batch.index), len(batch.z), len(batch.x), len(batch.x_hat)))
+        NextRowLoss.orders.append(batch.index[: batch.drawn].tolist())
         assert batch.x.shape == batch.x_hat.shape
         return (batch.z[: batch.drawn] - batch.z[batch.drawn :]).square().mean()
 
@@ -127,6 +129,17 @@ def test_rows_a_loss_adds_are_encoded_but_not_decoded(register_in_process):
     register_in_process(plugin_module("next_row", register_losses=lambda register: register(NextRowLoss)))
     dimred.run(dataset="swissroll", model="mlp-ae", loss="mse+next-row", batch_size=16, reporters=[], **QUICK)
     assert NextRowLoss.seen == [(16, 32, 32, 16, 16)] * 3
+
+
+def test_a_full_batch_comes_in_a_new_order_each_step_to_a_loss_that_adds_rows(register_in_process):
+    # a loss may pick rows by their place in the step (ne-tsne's pool of negatives): the same order every step
+    # would pick the same rows
+    register_in_process(plugin_module("next_row", register_losses=lambda register: register(NextRowLoss)))
+    NextRowLoss.orders.clear()
+    dimred.run(dataset="swissroll", model="mlp-ae", loss="mse+next-row", batch_size="full", reporters=[],
+               settings={"dataset.n_samples": 64}, steps=3, out=None)  # fmt: skip
+    assert [sorted(order) for order in NextRowLoss.orders] == [list(range(64))] * 3
+    assert len({tuple(order) for order in NextRowLoss.orders}) == 3
 
 
 @pytest.mark.parametrize(

@@ -144,3 +144,12 @@ def test_ctrl_c_ends_with_one_line_and_no_half_written_file(tmp_path):
     assert sorted(path.name for path in out.iterdir()) == [
         ".dimred-files.json", "FAILED.txt", "checkpoint.safetensors", "config.json"]  # fmt: skip
     assert os.path.getsize(out / "checkpoint.safetensors") > 0
+
+
+def test_a_divergence_on_unscaled_data_suggests_scaling_it():
+    huge = np.random.default_rng(0).random((200, 3)) * 1e25  # squared errors beyond float32
+    with pytest.raises(DivergenceError, match=r"\(step 1\); scale the data \(--scaler minmax or standard"):
+        dimred.Reducer(model="mlp-ae", scaler="none", steps=5).fit(huge)
+    with pytest.raises(DivergenceError) as scaled:  # a scaled run that diverges is told of the learning rate only
+        dimred.Reducer(model="mlp-ae", lr=1e30, steps=5).fit(huge)
+    assert "scale the data" not in str(scaled.value)

@@ -104,6 +104,11 @@ def test_encode_never_overwrites_and_checks_the_width(default_run, tmp_path):
     result = invoke("encode", str(default_run), str(tmp_path / "ok.npy"), "-o", str(tmp_path / "mine.csv"))
     assert result.exit_code == 2
     assert (tmp_path / "mine.csv").read_text() == "precious\n"
+    for overwrite in ([], ["--overwrite"]):  # one answer, not "pass --overwrite" and then a refusal of it
+        result = invoke("encode", str(default_run), str(tmp_path / "ok.npy"), "-o", str(tmp_path / "ok.npy"),
+                        *overwrite)  # fmt: skip
+        assert result.exit_code == 2
+        assert f"the output file must not be the input file {tmp_path / 'ok.npy'}; name another" in result.output
 
 
 def test_the_training_csv_encodes_with_its_label_column_skipped(tmp_path):

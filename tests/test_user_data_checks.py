@@ -280,6 +280,7 @@ def test_compare_takes_holdout_and_steps_and_colours_by_label(tmp_path):
                     "--steps", "7", "--out", str(tmp_path / "cmp"))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "held-out kNN accuracy" in result.output
+    assert "| held-out transform s |" in result.output  # new rows: not a transform's cache of its training rows
     assert "Warning" not in result.output
     runs = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert "mlp-ae" in json.dumps(runs)
@@ -298,6 +299,23 @@ def test_points_are_coloured_by_label_with_a_legend_or_by_value_with_a_colour_ba
     axes = scatter_points(figure, 111, points, "many", labels=np.arange(40))
     assert axes.get_legend() is None
     assert axes.get_title() == "many (40 classes)"
+
+
+def test_class_names_are_shown_as_written_and_a_chosen_colour_column_colours_the_points(tmp_path):
+    points = np.random.default_rng(0).random((60, 2))
+    figure = Figure()
+    names = np.repeat(["_unassigned", "CD4$^$", "NK"], 20)
+    axes = scatter_points(figure, 111, points, "cells", labels=names)
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["CD4\\$^\\$", "NK", "_unassigned"]
+    figure.savefig(tmp_path / "cells.png")  # drawn: '$^$' is not read as a formula
+    figure = Figure()
+    axes = scatter_points(figure, 111, points, "scored", color=points[:, 0], labels=names)
+    assert axes.get_legend() is None
+    assert len(figure.axes) == 2
+    figure = Figure()
+    digits = np.repeat([0, 1, 2], 20)
+    axes = scatter_points(figure, 111, points, "digits", color=digits.astype(float), labels=digits)
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["0", "1", "2"]  # colours that are labels
 
 
 def test_the_same_run_twice_writes_the_same_model_file(tmp_path):
@@ -431,3 +449,40 @@ def test_row_names_are_left_out_and_errors_count_the_files_columns(tmp_path):
     )
     path.write_text('"","a","b"\n' + "".join(f'"r{i}",{i},{2 * i % 7}\n' for i in range(30)))
     assert dimred.plugin.read_table(path).X.shape == (30, 2)
+
+
+def test_a_path_object_names_the_file_and_unreadable_labels_or_colours_say_what_to_do(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "rows.csv", rng.random((50, 3)), delimiter=",")
+    result = dimred.run(dataset="file", model="pca", settings={"dataset.path": tmp_path / "rows.csv"}, out=None)
+    assert result.metrics["n_samples"] == 50  # a pathlib.Path, as dimred.load takes one
+    np.savez(tmp_path / "cells.npz", X=rng.random((50, 3)), y=np.array(["a", "b"] * 25, dtype=object))
+    with pytest.raises(dimred.DimredError, match=r"cannot be read .*; save labels as text or numbers, e\.g\. y=y\."):
+        dimred.run(dataset="file", model="pca", settings={"dataset.path": str(tmp_path / "cells.npz")}, out=None)
+    cells = "".join(f"{i},{i % 3},{'' if i == 4 else i}\n" for i in range(50))
+    (tmp_path / "scored.csv").write_text(f"a,b,score\n{cells}")
+    settings = {"dataset.path": str(tmp_path / "scored.csv"), "dataset.color_column": "score"}
+    with pytest.raises(dimred.DimredError, match=r"dataset\.color_column has no value in data row 5; every row needs"):
+        dimred.run(dataset="file", model="pca", settings=settings, out=None)
+
+
+@pytest.mark.parametrize(
+    ("text", "label_column", "said"),
+    [
+        (
+            "a;b\n0,5;1,25\n0,75;2\n",
+            "",
+            "'0,5' is not a number (write decimals with a point: dimred reads numbers as 0.5",
+        ),
+        ("a,id,species\n1,x1,cat\n2,x2,dog\n", "species", "'x1' is not a number (every column but the one set aside"),
+        ("a,species,species\n1,cat,2\n2,dog,3\n", "species", "'species' names 2 columns of"),
+    ],
+)
+def test_a_csv_that_cannot_be_read_says_why_in_its_own_terms(tmp_path, text, label_column, said):
+    (tmp_path / "rows.csv").write_text(text)
+    settings = {"dataset.path": str(tmp_path / "rows.csv")} | ({"dataset.label_column": label_column} if label_column
+                                                                  else {})  # fmt: skip
+    with pytest.raises(dimred.DimredError) as raised:
+        dimred.run(dataset="file", model="pca", settings=settings, out=None)
+    assert said in str(raised.value)
+    assert "dataset.label_column=NAME" not in str(raised.value)

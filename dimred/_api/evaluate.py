@@ -187,7 +187,7 @@ def evaluate(
     for timing in ("train_seconds", "transform_seconds", "evaluated_rows"):
         metrics.pop(timing)
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
-    with claimed_directory(directory, overwrite=overwrite):
+    with claimed_directory(directory, overwrite=overwrite, writes=("config.json", "metrics.json")):
         if directory is not None:
             config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
                       "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip

@@ -139,7 +139,7 @@ MIN_ROWS = 3  # below this a neighbourhood has no other member to compare, and e
 def recorded_training(training: TrainingSettings, n_rows: int) -> dict[str, Any]:
     """Resolved settings as config.json records them: with the steps and batch size the loop takes for these
     rows."""
-    return training.record() | {"steps": training.total_steps(n_rows), "batch_size": training.batch_for(n_rows)}
+    return training.for_rows(n_rows).record() | {"steps": training.total_steps(n_rows)}
 
 
 def suggested_training(model: Model | EstimatorModel, shape: tuple[int, int]) -> dict[str, Any]:
@@ -280,7 +280,7 @@ def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: Training
     fit = fitting.fit(plugins.model, plugins.terms, X_raw, settings, device=device,
                       dtype=resolve_dtype(settings.dtype, device), callbacks=plugins.callbacks, **options)  # fmt: skip
     model = FittedModel(plugins.model.name, to_dict(plugins.model.options), spec_text(plugins.terms),
-                        options_of(plugins.terms), settings, fit.module, fit.scaler,
+                        options_of(plugins.terms), settings.for_rows(len(X_raw)), fit.module, fit.scaler,
                         None if feature_names is None else tuple(str(name) for name in feature_names), fit.history,
                         fit.train_seconds)  # fmt: skip
     started = time.perf_counter()
@@ -386,13 +386,17 @@ def score_held_out(
 
 
 # -- save ------------------------------------------------------------------------------------------------------
+HISTORY_FILE, METRICS_FILE = "history.csv", "metrics.json"
+RESULT_FILES = (modelfile.FILENAME, HISTORY_FILE, METRICS_FILE)  # what save_results may write
+
+
 def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], **provenance: Any) -> None:
     """The model file and loss history (for trained networks) and metrics.json."""
     if outcome.model is not None:
         outcome.model.save(directory / modelfile.FILENAME, **provenance)
     if outcome.history:
-        write_history(directory / "history.csv", outcome.history)
-    write_json(directory / "metrics.json", metrics)
+        write_history(directory / HISTORY_FILE, outcome.history)
+    write_json(directory / METRICS_FILE, metrics)
 
 
 # -- report ----------------------------------------------------------------------------------------------------

@@ -214,7 +214,8 @@ def run(
     config["holdout"] = fraction
     recorded = check_resumable(directory, config, unsettled) if resume else config
     # everything is checked: from here on a failure removes the run directory (or marks it failed)
-    with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT):
+    with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT,
+                           writes=("config.json", *pipeline.RESULT_FILES)):  # fmt: skip
         if directory is not None:  # a resumed run may report and score otherwise than it started: it says so
             write_json(directory / "config.json", recorded | {key: config[key] for key in ("reporters", "metrics")})
         outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, directory=directory,

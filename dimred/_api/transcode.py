@@ -84,10 +84,9 @@ def _check_files(source: str | Path, destination: str | Path, *, decoding: bool,
     if anndata and Path(destination).suffix.lower() != ".h5ad":
         raise UsageError(f"codes of an .h5ad file go into a copy of it: name an .h5ad output, not {destination}")
     source = check_input(source, (".h5ad",) if anndata else READABLE)
-    destination = check_output(destination, overwrite, (".h5ad",) if anndata else WRITABLE)
-    if destination.resolve() == source.resolve():
-        raise UsageError("the output file must not be the input file")
-    return source, destination
+    if Path(destination).resolve() == source.resolve():  # before the check that would suggest --overwrite
+        raise UsageError(f"the output file must not be the input file {source}; name another")
+    return source, check_output(destination, overwrite, (".h5ad",) if anndata else WRITABLE)
 
 
 def _transcode(

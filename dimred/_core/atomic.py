@@ -10,7 +10,9 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 from dimred._core.errors import DimredError
@@ -22,6 +24,26 @@ _FOLDER_PROBLEMS = {
     errno.EPERM: "is not writable (permission denied)",
     errno.EROFS: "is on a read-only file system",
 }
+
+
+@dataclass(frozen=True)
+class _Guard:
+    kept: frozenset[Path]
+    written: Callable[[Path], None]
+
+
+_GUARD: ContextVar[_Guard | None] = ContextVar("guard", default=None)
+
+
+@contextlib.contextmanager
+def guarded_writes(kept: Iterable[Path], written: Callable[[Path], None]) -> Iterator[None]:
+    """While the block runs, an atomic write onto one of the files ``kept`` fails with an error naming it instead
+    of replacing it, and every file written is passed to ``written`` (a run's folder keeps its list with them)."""
+    token = _GUARD.set(_Guard(frozenset(path.resolve() for path in kept), written))
+    try:
+        yield
+    finally:
+        _GUARD.reset(token)
 
 
 def _umask() -> int:
@@ -63,6 +85,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     (the disk full, say) is raised as a ``DimredError`` naming ``path``.
     """
     target = Path(path)
+    guard = _GUARD.get()
+    if guard is not None and target.resolve() in guard.kept:
+        raise DimredError(f"could not write {target}: a file of that name is there that dimred did not write; "
+                          "move it, or choose another output folder")  # fmt: skip
     temporary = _temporary_beside(target)
     try:
         yield temporary
@@ -70,6 +96,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(temporary, target)
+        if guard is not None:
+            guard.written(target)
     except OSError as error:
         temporary.unlink(missing_ok=True)
         raise write_error(target, error) from error

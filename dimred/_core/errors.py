@@ -61,5 +61,7 @@ def blame(plugin: Any, action: str) -> Iterator[None]:
         if is_out_of_memory(error):
             raise PluginError(f"{plugin.kind} '{plugin.name}' {OUT_OF_MEMORY_ADVICE} (while it tried to {action})"
                               ) from error  # fmt: skip
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]  # not torch's C++ trace
+        # the first line that says something (not torch's C++ trace, nor the caret under a matplotlib formula)
+        lines = [line.strip() for line in str(error).splitlines() if any(char.isalpha() for char in line)]
+        first_line = (lines or [type(error).__name__])[0]
         raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {first_line}") from error

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 import types
 import typing
 from collections.abc import Mapping
@@ -164,6 +165,8 @@ def _coerce(value: Any, annotation: Any) -> Any:
             return _in_int64(value)
         if origin is str and isinstance(value, int) and not isinstance(value, bool):
             return str(value)  # a column given by index, label_column=4, as on the command line
+        if origin is str and isinstance(value, os.PathLike):
+            return os.fspath(value)  # a pathlib.Path for a file's path
         if isinstance(origin, type) and isinstance(value, origin) and not (origin is int and isinstance(value, bool)):
             return value
     raise ValueError(f"expected {_type_name(annotation)}, got {value!r}")

@@ -14,19 +14,20 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
                    color: np.ndarray | None = None, labels: np.ndarray | None = None) -> Any:  # fmt: skip
     """Add axes at ``position`` (as ``figure.add_subplot`` takes it) showing ``points``: in 3-D when they have 3
     or more columns (the first three), else in 2-D or along a line. Coloured by label with a legend where
-    ``labels`` are given, else by the ``color`` values with a colour bar. Returns the axes."""
+    ``labels`` are given, else by the ``color`` values with a colour bar; ``color`` values that are not the labels
+    themselves (a column the user chose to colour by) take precedence. Returns the axes."""
     three = points.shape[1] >= 3
     spec = position if isinstance(position, tuple) else (position,)
     axes = figure.add_subplot(*spec, projection="3d") if three else figure.add_subplot(*spec)
     columns = [points[:, 0], points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))]
     columns += [points[:, 2]] if three else []
-    if labels is not None:
+    if labels is not None and (color is None or _are_the_labels(color, labels)):
         classes = np.unique(labels)
-        for value, shade in zip(classes, distinct_colors(len(classes)), strict=True):
-            chosen = labels == value
-            axes.scatter(*(column[chosen] for column in columns), s=4, linewidths=0, color=shade, label=str(value))
-        if len(classes) <= LEGEND_CLASSES:
-            axes.legend(markerscale=3, fontsize="small", loc="best", ncols=2 if len(classes) > 10 else 1)
+        shown = [axes.scatter(*(column[labels == value] for column in columns), s=4, linewidths=0, color=shade)
+                 for value, shade in zip(classes, distinct_colors(len(classes)), strict=True)]  # fmt: skip
+        if len(classes) <= LEGEND_CLASSES:  # names given as they are: matplotlib would hide '_x' and typeset '$x$'
+            names = [plain_text(str(value)) for value in classes]
+            axes.legend(shown, names, markerscale=3, fontsize="small", loc="best", ncols=2 if len(classes) > 10 else 1)
         else:
             title = f"{title} ({len(classes)} classes)"
     elif color is not None:
@@ -36,6 +37,15 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
         axes.scatter(*columns, s=4, linewidths=0)
     axes.set_title(title)
     return axes
+
+
+def plain_text(text: str) -> str:
+    """``text`` as matplotlib shows it literally: its dollar signs would start mathematical typesetting."""
+    return text.replace("$", r"\$")
+
+
+def _are_the_labels(color: np.ndarray, labels: np.ndarray) -> bool:
+    return labels.dtype.kind in "iub" and np.array_equal(np.asarray(color, dtype=np.float64), labels.astype(np.float64))
 
 
 def distinct_colors(count: int) -> list:

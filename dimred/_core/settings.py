@@ -111,6 +111,10 @@ class TrainingSettings:
     def batch_for(self, n_samples: int) -> int:
         return n_samples if self.batch_size is None else min(self.batch_size, n_samples)
 
+    def for_rows(self, n_samples: int) -> TrainingSettings:
+        """The settings as the loop takes them for ``n_samples`` rows: a batch of at most the rows."""
+        return self.replace(batch_size=self.batch_for(n_samples))
+
     def total_steps(self, n_samples: int) -> int:
         per_epoch = n_samples // self.batch_for(n_samples)
         return self.planned_steps if self.planned_steps is not None else (self.epochs or 1) * per_epoch

@@ -87,6 +87,7 @@ class Trainer:
         self.log_every = max(1, min(self.per_epoch, self.total // HISTORY_ROWS))
         self.checkpoint_every = settings.checkpoint_every
         self.weight_decay = settings.weight_decay
+        self.unscaled = settings.scaler == "none"
         self.optimizer = make_optimizer(settings, module)
         adding = [term for term in self.terms if type(term.loss).extra_rows is not Loss.extra_rows]
         if len(adding) > 1:
@@ -112,6 +113,9 @@ class Trainer:
             self.order = torch.randperm(len(self.X), device=self.X.device, generator=self.generator)
         return self.order[position * self.batch : (position + 1) * self.batch][mine]
 
+    def _every_row_shuffled(self) -> torch.Tensor:
+        return torch.randperm(len(self.X), device=self.X.device, generator=self.generator)
+
     def _interval_due(self) -> bool:
         checkpoint_due = self.checkpoint_every is not None and self.step % self.checkpoint_every == 0
         return self.step % self.log_every == 0 or self.step == self.total or checkpoint_due
@@ -125,8 +129,9 @@ class Trainer:
     def _check_finite(self, loss: float) -> None:
         if not math.isfinite(loss):
             label = "NaN" if math.isnan(loss) else "infinite"
+            advice = "scale the data (--scaler minmax or standard: it trained unscaled), " if self.unscaled else ""
             raise DivergenceError(
-                f"loss became {label} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); "
+                f"loss became {label} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); {advice}"
                 "lower the learning rate (--lr), or reset any model option or loss weight you set far from its default"
             )
 
@@ -141,8 +146,8 @@ class Trainer:
         while self.step < self.total:
             index = self._next_batch()
             drawn = len(self.X) if index is None else len(index)
-            if self.adds_rows is not None:
-                index = torch.arange(len(self.X), device=self.X.device) if index is None else index
+            if self.adds_rows is not None:  # a full batch in a new order each step: a loss may sample by position
+                index = self._every_row_shuffled() if index is None else index
                 index = torch.cat([index, self._added_rows(index, check=self.step == logged_step)])
             # gathered once, with any rows a loss added; on the CPU index_select takes a fraction of indexing's time
             # (a MNIST-5k step's 1 024 x 784 rows: 0.07 ms instead of 0.48 ms)

@@ -15,6 +15,7 @@ import errno
 import functools
 import io
 import os
+import re
 import warnings
 import zipfile
 import zlib
@@ -213,11 +214,17 @@ def _parse_csv_batch(
         for line, cells in batch:
             for column, cell in enumerate(cells, start=1 + skipped):
                 if not _is_number(cell):
-                    raise DimredError(
-                        f"{path}, line {line}, column {column}: '{cell}' is not a number (a column of "
-                        "class names is set aside by training with --set dataset.label_column=NAME)"
-                    ) from None
+                    raise DimredError(f"{path}, line {line}, column {column}: '{cell}' is not a number "
+                                      f"({_why_not_a_number(cell, bool(text_columns))})") from None  # fmt: skip
         raise
+
+
+def _why_not_a_number(cell: str, labels_set_aside: bool) -> str:
+    if re.fullmatch(r"[+-]?\d*,\d+", cell.strip()):
+        return "write decimals with a point: dimred reads numbers as 0.5, not 0,5"
+    if labels_set_aside:
+        return "every column but the one set aside must hold numbers"
+    return "a column of class names is set aside by training with --set dataset.label_column=NAME"
 
 
 def _csv_batches(
@@ -291,6 +298,10 @@ class Table:
 
 def _column(spec: str, option: str, path: Path, names: tuple[str, ...] | None, width: int | None) -> int:
     """The index of the column that ``spec`` (a header name or a 0-based index) names."""
+    if names is not None and names.count(spec) > 1:
+        places = [str(place) for place, name in enumerate(names) if name == spec]
+        raise UsageError(f"{option} '{spec}' names {len(places)} columns of {path} (0-based: {', '.join(places)}); "
+                         "give the one you mean by its index, or rename the others")  # fmt: skip
     if names is not None and spec in names:
         return names.index(spec)
     if spec.isdigit() and (width is None or int(spec) < width):

@@ -13,10 +13,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from dimred._core.atomic import write_text
+from dimred._core.atomic import guarded_writes, write_text
 from dimred._core.errors import DimredError, UsageError
 from dimred._io.folderlock import LOCK_NAME, locked_folder
-from dimred._io.written import Snapshot, record_written, remove_written, snapshot
+from dimred._io.written import Journal, Snapshot, record_written, remove_written, snapshot
 
 RUNS_FOLDER = Path("runs")
 FAILED_MARKER = "FAILED.txt"
@@ -45,7 +45,8 @@ def default_run_directory(dataset: str, model: str) -> Path:
 
 @contextlib.contextmanager
 def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: bool = False,
-                      resumable_by: str | None = None) -> Iterator[Path | None]:  # fmt: skip
+                      resumable_by: str | None = None,
+                      writes: Sequence[str] = ()) -> Iterator[Path | None]:  # fmt: skip
     """Create (or take over) the folder ``path`` for one run and hold an exclusive lock on it while the block
     writes into it.
 
@@ -55,6 +56,10 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
     holds the file ``resumable_by`` (a checkpoint); a folder that is kept is marked failed, so it never looks like
     a finished run. Either way a kept folder lists the files this run wrote (``written``). ``path`` None (nothing
     is written) claims nothing.
+
+    Files that no dimred run listed (the user's: their data, say) are never replaced: a folder holding one of the
+    names in ``writes`` is refused before the block runs, and any other write onto such a file fails. The list
+    grows with every file written, so that a run killed outright (SIGKILL) leaves its files listed too.
     """
     if path is None:
         yield None
@@ -69,8 +74,14 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
         with locked_folder(path):
             _take_over(path, overwrite=overwrite, resume=resume)
             before = snapshot(path)
+            users = set() if resume else set(before) - {FAILED_MARKER, CHECKPOINT_NAME}  # a resumed run's are its own
+            clashes = sorted(set(writes) & users)
+            if clashes:
+                raise UsageError(f"output folder {path} holds {clashes[0]}, a file dimred did not write, which this "
+                                 "run would replace; move it, or choose another --out")  # fmt: skip
             try:
-                yield path
+                with guarded_writes((path / name for name in users), Journal(path).add):
+                    yield path
             except BaseException as error:
                 remove = created and not (resumable_by and (path / resumable_by).exists())
                 if not remove:

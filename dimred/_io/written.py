@@ -35,14 +35,33 @@ def record_written(folder: Path, before: Snapshot) -> None:
     (a resumed run's first part)."""
     now = snapshot(folder)
     written = {name for name, state in now.items() if before.get(name) != state}
-    written |= set(_listed(folder)) & now.keys()
+    written |= set(listed_files(folder)) & now.keys()
     write_text(folder / MANIFEST_NAME, json.dumps({"files": sorted(written)}, indent=1) + "\n")
+
+
+class Journal:
+    """The folder's list kept up to date as a run writes: each new file is added as soon as it is written."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder.resolve()
+        self.names = set(listed_files(folder))
+
+    def add(self, path: Path) -> None:
+        resolved = path.resolve()
+        if resolved.parent == self.folder and resolved.name == MANIFEST_NAME:
+            return
+        if self.folder not in resolved.parents:
+            return
+        name = resolved.relative_to(self.folder).as_posix()
+        if name not in self.names:
+            self.names.add(name)
+            write_text(self.folder / MANIFEST_NAME, json.dumps({"files": sorted(self.names)}, indent=1) + "\n")
 
 
 def remove_written(folder: Path) -> None:
     """Delete the files the folder's list names, the folders that leaves empty, and the list."""
     root = folder.resolve()
-    for name in _listed(folder):
+    for name in listed_files(folder):
         path = folder / name
         if path.is_symlink() or not path.is_file() or root not in path.resolve().parents:
             continue
@@ -54,7 +73,7 @@ def remove_written(folder: Path) -> None:
     (folder / MANIFEST_NAME).unlink(missing_ok=True)
 
 
-def _listed(folder: Path) -> list[str]:
+def listed_files(folder: Path) -> list[str]:
     """The relative paths the folder's list names; an unreadable or edited list names nothing outside it."""
     try:
         names = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))["files"]
