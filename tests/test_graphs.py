@@ -56,6 +56,17 @@ def test_the_approximate_path_keeps_the_contract_and_recall(monkeypatch, tmp_pat
     assert tensor_distances.shape == (2000, 15)
 
 
+def test_the_approximate_search_widens_until_rows_of_many_independent_columns_find_their_neighbours():
+    # Gaussian rows in 40 dimensions spread each row's neighbours over many of the index's cells: 16 of them held
+    # about half
+    pytest.importorskip("faiss")
+    X = np.random.default_rng(3).standard_normal((6000, 40)).astype(np.float32)
+    indices = graphs.approximate_knn(X, 10)[1]
+    exact = graphs.exact_knn(X, 10)[1]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(indices.tolist(), exact.tolist(), strict=True)])
+    assert recall >= 0.85  # the sample it measured reached 0.9
+
+
 def test_a_duplicated_row_is_excluded_as_itself(monkeypatch):
     pytest.importorskip("faiss")
     X = np.random.default_rng(2).random((1500, 4), dtype=np.float32)
