@@ -215,8 +215,9 @@ def test_overwrite_never_replaces_a_users_file_that_has_the_name_of_a_runs_resul
              "--reporter", "metrics-table"]  # fmt: skip
     result = invoke(*quick, "--out", str(out), "--overwrite")
     assert result.exit_code == 2, result.output
-    assert error_lines(result) == [f"Error: output folder {out} holds history.csv, a file dimred did not write, which "
-                                   "this run would replace; move it, or choose another --out"]  # fmt: skip
+    assert error_lines(result) == [f"Error: output folder {out} holds history.csv, which no dimred run there listed "
+                                   "as its own (.dimred-files.json) and dimred would replace; move it, or choose "
+                                   "another --out"]  # fmt: skip
     assert sorted(path.name for path in out.iterdir()) == ["history.csv"]
     assert (out / "history.csv").read_text().startswith("a,b,c\n0,0,0\n")
     (out / "codes.png").write_text("mine")  # a reporter's file name: refused when the reporter writes it
@@ -227,6 +228,18 @@ def test_overwrite_never_replaces_a_users_file_that_has_the_name_of_a_runs_resul
     assert "could not write" in error_lines(result)[0]
     assert "codes.png" in error_lines(result)[0]
     assert (out / "codes.png").read_text() == "mine"
+
+
+def test_a_resumed_run_keeps_the_users_files_too(tmp_path):
+    out = tmp_path / "killed"
+    out.mkdir()
+    (out / "codes.png").write_text("mine")
+    _killed(out, [*QUICK[:-4], "--reporter", "codes-plot", "--overwrite"])
+    result = invoke("--resume", str(out))
+    assert result.exit_code == 1, result.output
+    assert "could not write" in error_lines(result)[0]
+    assert (out / "codes.png").read_text() == "mine"
+    assert "codes.png" not in json.loads((out / ".dimred-files.json").read_text())["files"]
 
 
 def test_a_killed_runs_folder_lists_what_it_wrote_so_overwrite_replaces_it(tmp_path):

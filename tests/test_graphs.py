@@ -85,3 +85,12 @@ def test_a_missing_library_above_the_threshold_names_the_extra(monkeypatch):
     assert "50 rows" in str(caught.value)
     distances, _ = graphs.knn_graph(np.random.default_rng(3).random((50, 3)), 5)  # at the threshold: exact
     assert distances.shape == (50, 5)
+
+
+def test_duplicates_are_at_distance_zero_and_every_row_stays_nearest_first():
+    # far from the origin the search's rounding puts a duplicate past true neighbours: set to 0, it moves first
+    X = np.repeat(np.random.default_rng(4).random((50, 4)) * 1000, 2, axis=0)
+    distances, indices = graphs.knn_graph(X, 5)
+    assert bool((distances.diff(dim=1) >= 0).all())
+    assert bool((distances[:, 0] == 0).all())
+    assert bool((indices[:, 0] == torch.arange(100) ^ 1).all())  # each row's copy: 0-1, 2-3, ...

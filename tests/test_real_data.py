@@ -411,7 +411,7 @@ def test_a_row_listed_twice_in_a_large_step_is_found_at_its_last_position_on_eve
     rows = torch.cat([heads, heads])  # every row twice: its last place is in the second half
     threads = torch.get_num_threads()
     try:
-        for count in (1, 2):
+        for count in (1, 2, 2, 2, 2, 2):  # the race was won by the wrong copy in some tries only
             torch.set_num_threads(count)
             first, second, _weights = graph.edges_among(rows)
             assert bool((first >= 20_000).all())

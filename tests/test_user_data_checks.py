@@ -474,7 +474,11 @@ def test_a_path_object_names_the_file_and_unreadable_labels_or_colours_say_what_
             "",
             "'0,5' is not a number (write decimals with a point: dimred reads numbers as 0.5",
         ),
-        ("a,id,species\n1,x1,cat\n2,x2,dog\n", "species", "'x1' is not a number (every column but the one set aside"),
+        (
+            "a,id,species\n1,x1,cat\n2,x2,dog\n",
+            "species",
+            "'x1' is not a number (only the columns set aside (dataset.label_column",
+        ),
         ("a,species,species\n1,cat,2\n2,dog,3\n", "species", "'species' names 2 columns of"),
     ],
 )

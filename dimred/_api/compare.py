@@ -27,6 +27,7 @@ from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, t
 
 MODELS_FOLDER = "models"
 TABLE_FILES = ("comparison.md", "comparison.csv", "comparison.json")
+FIGURE_FILES = ("embeddings.png", "rnx.png")
 COLUMNS = (
     ("train_seconds", "fit s"),
     ("transform_seconds", "transform s"),
@@ -174,7 +175,7 @@ def compare(
     directory = None
     if out is not None:
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
-        check_claimable(directory, overwrite=overwrite, resume=False)
+        check_claimable(directory, overwrite=overwrite, resume=False, writes=(*TABLE_FILES, *FIGURE_FILES))
     say = echo or (lambda _text: None)
     run_options = _same_holdout_for_all(dataset, settings, plugins.values(), run_options)
     comparison = Comparison(dataset)
@@ -195,7 +196,7 @@ def compare(
     if len(errors) == len(dict.fromkeys(models)):  # nothing compared: no results folder
         _raise_for_all(errors)
     if directory is not None:
-        with claimed_directory(directory, overwrite=overwrite, writes=TABLE_FILES):
+        with claimed_directory(directory, overwrite=overwrite, writes=(*TABLE_FILES, *FIGURE_FILES)):
             _write(comparison, directory)
             _report(comparison, directory, say)
             if save:
@@ -248,14 +249,15 @@ def _where_options_go(error: DimredError) -> str:
 
 
 def _write(comparison: Comparison, directory: Path) -> None:
-    markdown, table, results = (directory / name for name in TABLE_FILES)
+    markdown, table, everything = (directory / name for name in TABLE_FILES)
     write_text(markdown, comparison.markdown())
     write_text(table, comparison.csv())
     metrics = {model: [result.metrics for result in results] for model, results in comparison.runs.items()}
-    write_text(results, json.dumps({**metrics, "failed": comparison.failed}, indent=2) + "\n")
+    write_text(everything, json.dumps({**metrics, "failed": comparison.failed}, indent=2) + "\n")
     if comparison.runs:
-        _draw_embeddings(comparison, directory / "embeddings.png")
-        _draw_rnx(comparison, directory / "rnx.png")
+        embeddings, curves = (directory / name for name in FIGURE_FILES)
+        _draw_embeddings(comparison, embeddings)
+        _draw_rnx(comparison, curves)
 
 
 def _report(comparison: Comparison, directory: Path, echo: Callable[[str], None]) -> None:

@@ -63,5 +63,5 @@ def blame(plugin: Any, action: str) -> Iterator[None]:
                               ) from error  # fmt: skip
         # the first line that says something (not torch's C++ trace, nor the caret under a matplotlib formula)
         lines = [line.strip() for line in str(error).splitlines() if any(char.isalpha() for char in line)]
-        first_line = (lines or [type(error).__name__])[0]
+        first_line = (lines or [f"{type(error).__name__}: {str(error).strip()}".rstrip(": ")])[0]
         raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {first_line}") from error

@@ -219,11 +219,11 @@ def _parse_csv_batch(
         raise
 
 
-def _why_not_a_number(cell: str, labels_set_aside: bool) -> str:
+def _why_not_a_number(cell: str, columns_set_aside: bool) -> str:
     if re.fullmatch(r"[+-]?\d*,\d+", cell.strip()):
         return "write decimals with a point: dimred reads numbers as 0.5, not 0,5"
-    if labels_set_aside:
-        return "every column but the one set aside must hold numbers"
+    if columns_set_aside:
+        return "only the columns set aside (dataset.label_column, dataset.color_column) may hold text"
     return "a column of class names is set aside by training with --set dataset.label_column=NAME"
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from dimred._core.atomic import guarded_writes, write_text
 from dimred._core.errors import DimredError, UsageError
 from dimred._io.folderlock import LOCK_NAME, locked_folder
-from dimred._io.written import Journal, Snapshot, record_written, remove_written, snapshot
+from dimred._io.written import MANIFEST_NAME, Journal, Snapshot, listed_files, record_written, remove_written, snapshot
 
 RUNS_FOLDER = Path("runs")
 FAILED_MARKER = "FAILED.txt"
@@ -58,13 +58,13 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
     is written) claims nothing.
 
     Files that no dimred run listed (the user's: their data, say) are never replaced: a folder holding one of the
-    names in ``writes`` is refused before the block runs, and any other write onto such a file fails. The list
-    grows with every file written, so that a run killed outright (SIGKILL) leaves its files listed too.
+    names in ``writes`` is refused before the block runs, and any other atomic write onto such a file fails. The
+    list grows with every atomic write, so that a run killed outright (SIGKILL) leaves those files listed too.
     """
     if path is None:
         yield None
         return
-    check_claimable(path, overwrite=overwrite, resume=resume)
+    check_claimable(path, overwrite=overwrite, resume=resume, writes=writes)
     created = not path.exists()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -72,15 +72,10 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
         raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
     try:
         with locked_folder(path):
-            _take_over(path, overwrite=overwrite, resume=resume)
+            _take_over(path, overwrite=overwrite, resume=resume, writes=writes)
             before = snapshot(path)
-            users = set() if resume else set(before) - {FAILED_MARKER, CHECKPOINT_NAME}  # a resumed run's are its own
-            clashes = sorted(set(writes) & users)
-            if clashes:
-                raise UsageError(f"output folder {path} holds {clashes[0]}, a file dimred did not write, which this "
-                                 "run would replace; move it, or choose another --out")  # fmt: skip
             try:
-                with guarded_writes((path / name for name in users), Journal(path).add):
+                with guarded_writes((path / name for name in _users_files(path, resume)), Journal(path).add):
                     yield path
             except BaseException as error:
                 remove = created and not (resumable_by and (path / resumable_by).exists())
@@ -96,12 +91,19 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
         raise
 
 
-def check_claimable(path: Path, *, overwrite: bool, resume: bool) -> None:
-    """Refuse a folder that a run may not write into: a file, or a folder with other things in it (unless
-    ``overwrite`` or ``resume``, or a failed run left it)."""
+def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequence[str] = ()) -> None:
+    """Refuse a folder that a run may not write into: a file, a folder with other things in it (unless
+    ``overwrite`` or ``resume``, or a failed run left it), or one holding a file of the user's under a name in
+    ``writes``."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"output folder {path} is a file, not a folder")
-    if overwrite or resume or not path.is_dir() or (path / FAILED_MARKER).exists():
+    if not path.is_dir():
+        return
+    clashes = sorted(set(writes) & _users_files(path, resume))
+    if clashes:
+        raise UsageError(f"output folder {path} holds {clashes[0]}, which no dimred run there listed as its own "
+                         f"({MANIFEST_NAME}) and dimred would replace; move it, or choose another --out")  # fmt: skip
+    if overwrite or resume or (path / FAILED_MARKER).exists():
         return
     if any(entry.name != LOCK_NAME for entry in path.iterdir()):
         raise UsageError(
@@ -109,8 +111,15 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool) -> None:
         )
 
 
-def _take_over(path: Path, *, overwrite: bool, resume: bool) -> None:
-    check_claimable(path, overwrite=overwrite, resume=resume)  # again, now that this process holds the lock
+def _users_files(path: Path, resume: bool) -> set[str]:
+    """The folder's files that no dimred run listed: the user's, never replaced. A run's marker and checkpoint
+    are its own, and so is a resumed run's config.json (read and checked as the run's record)."""
+    own = {FAILED_MARKER, CHECKPOINT_NAME, *listed_files(path)} | ({"config.json"} if resume else set())
+    return set(snapshot(path)) - own
+
+
+def _take_over(path: Path, *, overwrite: bool, resume: bool, writes: Sequence[str]) -> None:
+    check_claimable(path, overwrite=overwrite, resume=resume, writes=writes)  # again, now this process holds the lock
     if (overwrite or (path / FAILED_MARKER).exists()) and not resume:  # the earlier run is replaced
         remove_written(path)
         (path / CHECKPOINT_NAME).unlink(missing_ok=True)  # also where that run was killed before listing its files

@@ -4,11 +4,13 @@ the new run's results, and no file the user put there is touched."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path, PurePosixPath
 
 from dimred._core.atomic import write_text
+from dimred._core.errors import DimredError
 
 MANIFEST_NAME = ".dimred-files.json"
 
@@ -35,8 +37,7 @@ def record_written(folder: Path, before: Snapshot) -> None:
     (a resumed run's first part)."""
     now = snapshot(folder)
     written = {name for name, state in now.items() if before.get(name) != state}
-    written |= set(listed_files(folder)) & now.keys()
-    write_text(folder / MANIFEST_NAME, json.dumps({"files": sorted(written)}, indent=1) + "\n")
+    _write_list(folder, written | (set(listed_files(folder)) & now.keys()))
 
 
 class Journal:
@@ -55,7 +56,13 @@ class Journal:
         name = resolved.relative_to(self.folder).as_posix()
         if name not in self.names:
             self.names.add(name)
-            write_text(self.folder / MANIFEST_NAME, json.dumps({"files": sorted(self.names)}, indent=1) + "\n")
+            # a list that cannot be written leaves the file unlisted: the user's then, never replaced (safe)
+            with contextlib.suppress(OSError, DimredError):
+                _write_list(self.folder, self.names)
+
+
+def _write_list(folder: Path, names: set[str]) -> None:
+    write_text(folder / MANIFEST_NAME, json.dumps({"files": sorted(names)}, indent=1) + "\n")
 
 
 def remove_written(folder: Path) -> None:
