@@ -84,9 +84,10 @@ class _GraphLoss(Loss):
 
         neighbours = self._neighbours(len(data.X))
         if len(data.X) <= neighbours:
-            raise UsageError(f"loss '{self.name}' needs more rows than its {neighbours} neighbours "
-                             f"(got {len(data.X)}); lower them, e.g. --set loss.{self.name}.neighbours="
-                             f"{max(2, len(data.X) - 1)}")  # fmt: skip
+            fewer = max(2, len(data.X) - 1)
+            raise UsageError(f"loss '{self.name}' needs more rows than its {neighbours} neighbours (got {len(data.X)} "
+                             f"to train on); lower them, e.g. --set loss.{self.name}.neighbours={fewer} (in Python: "
+                             f"loss_options={{'{self.name}': {{'neighbours': {fewer}}}}})")  # fmt: skip
         built = data.once(lambda: fuzzy_neighbour_graph(data.X, neighbours, self.options.pca).tensors())
         self.graph = NeighbourGraph(**built).to(data.device)  # built by one process under torchrun, shared
         self.mean_degree = float(self.graph.degree.mean())

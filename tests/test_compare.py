@@ -107,6 +107,16 @@ def test_isomap_cannot_be_a_reducer_and_says_why():
         dimred.Reducer(model="isomap").fit(np.random.default_rng(0).random((50, 3)))
 
 
+def test_a_method_without_a_transform_is_refused_as_a_reducer_before_it_fits(monkeypatch):
+    import dimred
+    from dimred.plugin import UsageError
+    from dimred.plugins.classical import TSNEModel
+
+    monkeypatch.setattr(TSNEModel, "fit_transform", lambda *_arguments: pytest.fail("fitted before the refusal"))
+    with pytest.raises(UsageError, match="keeps its training rows as its state"):
+        dimred.Reducer(model="tsne").fit(np.random.default_rng(0).random((50, 3)))
+
+
 def test_compare_save_keeps_every_model_that_can_be_kept(tmp_path):
     out = tmp_path / "cmp"
     arguments = ["--dataset", "swissroll", "--model", "pca", "--model", "isomap", "--save", "--out", str(out)]

@@ -632,8 +632,8 @@ def test_ne_ae_takes_fewer_neighbours_on_a_handful_of_rows_unless_told_how_many(
     told = invoke(*base, "--set", "loss.ne-tsne.neighbours=10", "--out", str(tmp_path / "told"))
     assert told.exit_code == 2, told.output
     assert [line for line in told.output.splitlines() if line.startswith("Error:")] == [
-        "Error: loss 'ne-tsne' needs more rows than its 10 neighbours (got 8); lower them, e.g. --set "
-        "loss.ne-tsne.neighbours=7"
+        "Error: loss 'ne-tsne' needs more rows than its 10 neighbours (got 8 to train on); lower them, e.g. --set "
+        "loss.ne-tsne.neighbours=7 (in Python: loss_options={'ne-tsne': {'neighbours': 7}})"
     ]
     assert not (tmp_path / "told").exists()
 

@@ -122,16 +122,22 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         from dimred._api import pipeline
 
         X = check_matrix(validate_data(self, X, dtype=_VALID_DTYPES, ensure_min_samples=2, ensure_all_finite=False))
-        plugins = pipeline.resolve_training(self.model, self.loss, loss_options=self._loss_options(),
-                                            model=self._model_plugin(), callbacks=self.callbacks)  # fmt: skip
+        model = self._model_plugin()
+        if not getattr(model, "can_transform", True):  # known before a fit (t-SNE); Isomap's only after it
+            raise self._not_a_reducer()
+        plugins = pipeline.resolve_training(self.model, self.loss, loss_options=self._loss_options(), model=model,
+                                            callbacks=self.callbacks)  # fmt: skip
         plugins, settings, device = pipeline.prepared(plugins, self.training_settings(), X.shape)
         fitted = pipeline.fit(plugins, X, settings, feature_names=getattr(self, "feature_names_in_", None),
                               device=device)  # fmt: skip
         if fitted.model is None:
-            raise UsageError(f"model '{self.model}' keeps its training rows as its state and cannot be a fitted "
-                             "Reducer or be saved; use dimred.run or dimred.compare for it")  # fmt: skip
+            raise self._not_a_reducer()
         self.adopt(fitted.model)
         return self
+
+    def _not_a_reducer(self) -> UsageError:
+        return UsageError(f"model '{self.model}' keeps its training rows as its state and cannot be a fitted "
+                          "Reducer or be saved; use dimred.run or dimred.compare for it")  # fmt: skip
 
     def adopt(self, fitted: FittedModel) -> None:
         """Take a trained network as this estimator's fitted state."""

@@ -24,6 +24,7 @@ EXACT_ROWS = 10_000  # exact up to here: as fast as faiss at 5 000 rows, 4-5x sl
 ANN_EXTRA = "pip install 'dimred[ann]'"
 QUERY_ROWS = 1 << 16  # rows per query batch of the approximate search
 RECALL_TARGET, RECALL_SAMPLE = 0.9, 256  # the approximate search widens until a sample of rows finds this share
+FAR = 10.0  # exact_knn centres data whose mean is this many of its largest deviations from the origin
 MAX_PROBES = 256  # ... or searches this many cells (at 10^6 rows a sixteenth of them: no brute force in disguise)
 
 
@@ -55,7 +56,7 @@ def _duplicates_at_zero(X: np.ndarray | torch.Tensor, distances: torch.Tensor, i
 @torch.no_grad()
 def exact_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``knn_graph`` by brute force: chunked matrix products, O(n^2 d) time and one chunk times n of memory."""
-    X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
+    X = _centred_if_far(torch.as_tensor(np.asarray(X), dtype=torch.float32))
     n = len(X)
     if not 1 <= k < n:
         raise ValueError(f"k must be between 1 and the number of rows - 1 ({n - 1}), got {k}")
@@ -69,6 +70,15 @@ def exact_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch
         values, found = squared.topk(k, dim=1, largest=False)
         distances[start:stop], indices[start:stop] = values.clamp_min_(0).sqrt_(), found
     return distances, indices
+
+
+def _centred_if_far(X: torch.Tensor) -> torch.Tensor:
+    """``X`` moved to the origin where its offset dwarfs its spread (unscaled data, ``--scaler none``): distances
+    from |a|^2 + |b|^2 - 2ab lose float32's digits to the offset (recall@10 0.12 on a swiss roll 10^4 away). Data
+    near the origin, as scaled data is, is left as it is, bit for bit."""
+    offset = X.double().mean(dim=0)
+    spread = X.double().std(dim=0).max() if len(X) > 1 else torch.zeros((), dtype=torch.float64)
+    return (X.double() - offset).float() if offset.abs().max() > FAR * spread else X
 
 
 @torch.no_grad()
