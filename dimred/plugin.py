@@ -37,7 +37,7 @@ from dimred._core.contracts import (
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.hookspecs import hookimpl
 from dimred._core.options import OptionInfo, option
-from dimred._core.scatter import scatter_points
+from dimred._core.scatter import plain_text, scatter_points
 from dimred._core.settings import TrainingSettings
 from dimred._io.datafiles import Table, read_matrix, read_table
 from dimred._io.validation import DataError
@@ -88,6 +88,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "layer_dtype",
     "option",
     "perceptron",
+    "plain_text",
     "random_int16",
     "read_matrix",
     "read_table",

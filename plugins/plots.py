@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dimred.plugin import Reporter, RunRecord, hookimpl, option, scatter_points
+from dimred.plugin import Reporter, RunRecord, hookimpl, option, plain_text, scatter_points
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _image_grid(run: RunRecord, rows: np.ndarray, blocks: dict[str, np.ndarray],
             if column == 0:
                 axes.set_ylabel(name)
             if line == 0 and labels is not None:
-                axes.set_title(str(labels[column]).replace("$", r"\$"), fontsize=9)  # shown as written, not typeset
+                axes.set_title(plain_text(str(labels[column])), fontsize=9)
     return figure
 
 

@@ -28,6 +28,7 @@ from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, t
 MODELS_FOLDER = "models"
 TABLE_FILES = ("comparison.md", "comparison.csv", "comparison.json")
 FIGURE_FILES = ("embeddings.png", "rnx.png")
+OUTPUT_FILES = (*TABLE_FILES, *FIGURE_FILES)
 COLUMNS = (
     ("train_seconds", "fit s"),
     ("transform_seconds", "transform s"),
@@ -175,7 +176,7 @@ def compare(
     directory = None
     if out is not None:
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
-        check_claimable(directory, overwrite=overwrite, resume=False, writes=(*TABLE_FILES, *FIGURE_FILES))
+        check_claimable(directory, overwrite=overwrite, resume=False, writes=OUTPUT_FILES)
     say = echo or (lambda _text: None)
     run_options = _same_holdout_for_all(dataset, settings, plugins.values(), run_options)
     comparison = Comparison(dataset)
@@ -196,7 +197,7 @@ def compare(
     if len(errors) == len(dict.fromkeys(models)):  # nothing compared: no results folder
         _raise_for_all(errors)
     if directory is not None:
-        with claimed_directory(directory, overwrite=overwrite, writes=(*TABLE_FILES, *FIGURE_FILES)):
+        with claimed_directory(directory, overwrite=overwrite, writes=OUTPUT_FILES):
             _write(comparison, directory)
             _report(comparison, directory, say)
             if save:

@@ -187,12 +187,12 @@ def evaluate(
     for timing in ("train_seconds", "transform_seconds", "evaluated_rows"):
         metrics.pop(timing)
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
-    with claimed_directory(directory, overwrite=overwrite, writes=("config.json", "metrics.json")):
+    with claimed_directory(directory, overwrite=overwrite, writes=("config.json", pipeline.METRICS_FILE)):
         if directory is not None:
             config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
                       "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
             write_json(directory / "config.json", config)
-            write_json(directory / "metrics.json", metrics)
+            write_json(directory / pipeline.METRICS_FILE, metrics)
         record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
                                     echo or pipeline.silent)  # fmt: skip
         failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)

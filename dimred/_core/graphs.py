@@ -76,9 +76,10 @@ def _centred_if_far(X: torch.Tensor) -> torch.Tensor:
     """``X`` moved to the origin where its offset dwarfs its spread (unscaled data, ``--scaler none``): distances
     from |a|^2 + |b|^2 - 2ab lose float32's digits to the offset (recall@10 0.12 on a swiss roll 10^4 away). Data
     near the origin, as scaled data is, is left as it is, bit for bit."""
-    offset = X.double().mean(dim=0)
-    spread = X.double().std(dim=0).max() if len(X) > 1 else torch.zeros((), dtype=torch.float64)
-    return (X.double() - offset).float() if offset.abs().max() > FAR * spread else X
+    exact = X.double()
+    offset = exact.mean(dim=0)
+    spread = exact.std(dim=0).max() if len(X) > 1 else torch.zeros((), dtype=torch.float64)
+    return (exact - offset).float() if offset.abs().max() > FAR * spread else X
 
 
 @torch.no_grad()

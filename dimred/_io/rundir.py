@@ -75,7 +75,7 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
             _take_over(path, overwrite=overwrite, resume=resume, writes=writes)
             before = snapshot(path)
             try:
-                with guarded_writes((path / name for name in _users_files(path, resume)), Journal(path).add):
+                with guarded_writes((path / name for name in _users_files(path, before, resume)), Journal(path).add):
                     yield path
             except BaseException as error:
                 remove = created and not (resumable_by and (path / resumable_by).exists())
@@ -99,7 +99,7 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
         raise UsageError(f"output folder {path} is a file, not a folder")
     if not path.is_dir():
         return
-    clashes = sorted(set(writes) & _users_files(path, resume))
+    clashes = sorted(set(writes) & _users_files(path, snapshot(path), resume)) if writes else []
     if clashes:
         raise UsageError(f"output folder {path} holds {clashes[0]}, which no dimred run there listed as its own "
                          f"({MANIFEST_NAME}) and dimred would replace; move it, or choose another --out")  # fmt: skip
@@ -111,11 +111,11 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
         )
 
 
-def _users_files(path: Path, resume: bool) -> set[str]:
-    """The folder's files that no dimred run listed: the user's, never replaced. A run's marker and checkpoint
-    are its own, and so is a resumed run's config.json (read and checked as the run's record)."""
+def _users_files(path: Path, found: Snapshot, resume: bool) -> set[str]:
+    """The files of ``found`` (the folder's) that no dimred run listed: the user's, never replaced. A run's marker
+    and checkpoint are its own, and so is a resumed run's config.json (read and checked as the run's record)."""
     own = {FAILED_MARKER, CHECKPOINT_NAME, *listed_files(path)} | ({"config.json"} if resume else set())
-    return set(snapshot(path)) - own
+    return set(found) - own
 
 
 def _take_over(path: Path, *, overwrite: bool, resume: bool, writes: Sequence[str]) -> None:
