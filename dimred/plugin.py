@@ -39,6 +39,7 @@ from dimred._core.hookspecs import hookimpl
 from dimred._core.options import OptionInfo, option
 from dimred._core.scatter import plain_text, scatter_points
 from dimred._core.settings import TrainingSettings
+from dimred._io.anndata_files import cells_by_genes, read_h5ad
 from dimred._io.datafiles import Table, read_matrix, read_table
 from dimred._io.validation import DataError
 
@@ -82,6 +83,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "TrainingSettings",
     "TrainingStatus",
     "UsageError",
+    "cells_by_genes",
     "fuzzy_neighbour_graph",
     "hookimpl",
     "knn_graph",
@@ -90,6 +92,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "perceptron",
     "plain_text",
     "random_int16",
+    "read_h5ad",
     "read_matrix",
     "read_table",
     "scatter_points",

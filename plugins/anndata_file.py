@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred.plugin import Data, DataError, Dataset, UsageError, hookimpl, option
+from dimred.plugin import Data, DataError, Dataset, UsageError, cells_by_genes, hookimpl, option, read_h5ad
 
 MAX_NUMBERED_CLASSES = 100  # distinct values of a plain numeric obs column read as class numbers
 
@@ -30,27 +30,11 @@ class AnnDataFile(Dataset):
                 raise ValueError("dataset.path is required, e.g. --set dataset.path=cells.h5ad")
 
     def load(self, seed: int) -> Data:
-        try:
-            import anndata
-        except ImportError:
-            raise UsageError("dataset 'h5ad' needs anndata: pip install 'dimred[anndata]'") from None
         if not Path(self.options.path).is_file():
             raise DataError(f"no such file: {self.options.path}")
-        try:
-            adata = anndata.read_h5ad(self.options.path)
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            # TypeError: an HDF5 file that AnnData did not write, its keys taken for AnnData's arguments
-            why = "" if isinstance(error, TypeError) else f" ({error})"
-            raise DataError(f"{self.options.path} is not a readable AnnData .h5ad file{why}") from None
-        layer = "" if self.options.layer == "X" and "X" not in adata.layers else self.options.layer
-        if layer and layer not in adata.layers:
-            choices = ["X"] * (adata.X is not None) + list(adata.layers)
-            raise UsageError(f"dataset.layer '{layer}' is not a layer of {self.options.path}; choose from: "
-                             f"{', '.join(choices) or 'none'}")  # fmt: skip
-        if not layer and adata.X is None:
-            raise UsageError(f"{self.options.path} has no X; choose one of its layers with --set dataset.layer="
-                             f"NAME (choose from: {', '.join(adata.layers) or 'none'})")  # fmt: skip
-        matrix = adata.layers[layer] if layer else adata.X
+        adata = read_h5ad(self.options.path, "dataset 'h5ad'")
+        matrix = cells_by_genes(adata, self.options.layer, self.options.path, "dataset.layer",
+                                "--set dataset.layer=NAME")  # fmt: skip
         # float32 unless the file holds float64 (whose values float32 could round or overflow)
         dtype = np.float64 if matrix.dtype == np.float64 else np.float32
         X = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=dtype)

@@ -13,6 +13,7 @@ from dimred._api.reducer import Reducer, as_fitted_reducer
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path
 from dimred._core.errors import DimredError, UsageError
+from dimred._io.anndata_files import cells_by_genes, read_h5ad
 from dimred._io.datafiles import (
     READABLE,
     TEXT,
@@ -152,29 +153,13 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
     not."""
     if key is not None and (not key or "/" in key):
         raise UsageError(f"bad obsm key {key!r}: give a name without '/', e.g. X_dimred_ne")
-    try:
-        import anndata
-    except ImportError:
-        raise UsageError("reading .h5ad files needs anndata: pip install 'dimred[anndata]'") from None
-    try:
-        adata = anndata.read_h5ad(source)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        # TypeError: an HDF5 file that AnnData did not write, its keys taken for AnnData's arguments
-        why = "" if isinstance(error, TypeError) else f" ({error})"
-        raise DimredError(f"{source} is not a readable AnnData .h5ad file{why}") from None
+    adata = read_h5ad(source)
     if key is None and OBSM_KEY in adata.obsm:
         raise UsageError(f"{source} already holds obsm['{OBSM_KEY}']; name another key for these codes with --key, "
                          f"or replace those in the copy with --key {OBSM_KEY}")  # fmt: skip
-    layer = "" if layer == "X" and "X" not in adata.layers else layer
-    if layer and layer not in adata.layers:
-        raise UsageError(f"--layer '{layer}' is not a layer of {source}; choose from: "
-                         f"{', '.join(['X', *adata.layers])}")  # fmt: skip
-    if not layer and adata.X is None:
-        raise UsageError(f"{source} has no X; encode one of its layers with --layer (choose from: "
-                         f"{', '.join(adata.layers) or 'none'})")  # fmt: skip
-    matrix = adata.layers[layer] if layer else adata.X
+    matrix = cells_by_genes(adata, layer, source, "--layer", "--layer")
     X = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
-    where = f"layer '{layer}'" if layer else "X"
+    where = "X" if matrix is adata.X else f"layer '{layer}'"
     X = X[:, _trained_genes(model, list(adata.var_names), source)]
     if X.shape[1] != model.n_features_in_:
         raise DimredError(f"{where} of {source} has {X.shape[1]} genes (columns), but the model expects "

@@ -1,0 +1,40 @@
+"""AnnData ``.h5ad`` files: read whole (AnnData's own reader), and the matrix of cells x genes a run or an encode
+takes from one, X or a layer. The ``anndata`` package is optional (the ``anndata`` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dimred._core.errors import UsageError
+from dimred._io.validation import DataError
+
+ANNDATA_EXTRA = "pip install 'dimred[anndata]'"
+
+
+def read_h5ad(path: str | Path, needed_by: str = "reading .h5ad files") -> Any:
+    """The AnnData object in ``path``; one clear error where anndata is missing (naming ``needed_by``) or the file
+    is not an AnnData file."""
+    try:
+        import anndata
+    except ImportError:
+        raise UsageError(f"{needed_by} needs anndata: {ANNDATA_EXTRA}") from None
+    try:
+        return anndata.read_h5ad(path)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        # TypeError: an HDF5 file that AnnData did not write, its keys taken for AnnData's arguments
+        why = "" if isinstance(error, TypeError) else f" ({error})"
+        raise DataError(f"{path} is not a readable AnnData .h5ad file{why}") from None
+
+
+def cells_by_genes(adata: Any, layer: str, path: str | Path, option: str, set_as: str) -> Any:
+    """``adata``'s X, or its ``layer`` (empty or "X": X itself), as stored (dense or sparse). ``option`` names the
+    layer's option in messages, ``set_as`` how a user sets it (``--set dataset.layer=NAME``, ``--layer``)."""
+    layer = "" if layer == "X" and "X" not in adata.layers else layer
+    if layer and layer not in adata.layers:
+        choices = ["X"] * (adata.X is not None) + list(adata.layers)
+        raise UsageError(f"{option} '{layer}' is not a layer of {path}; choose from: {', '.join(choices) or 'none'}")
+    if not layer and adata.X is None:
+        raise UsageError(f"{path} has no X; choose one of its layers with {set_as} (choose from: "
+                         f"{', '.join(adata.layers) or 'none'})")  # fmt: skip
+    return adata.layers[layer] if layer else adata.X
