@@ -267,7 +267,7 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
             raise click.UsageError("--resume reads the run's own config.json; leave out --config")
         if arguments["out"]:
             raise click.UsageError("--resume continues the run in its own folder; leave out --out")
-        config_file = str(Path(resume_directory) / "config.json")
+        config_file = str(Path(resume_directory) / api.CONFIG_NAME)
         arguments |= {"out": resume_directory, "resume": True}
     arguments["out"] = arguments["out"] or api.AUTO
     if config_file:

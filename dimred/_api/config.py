@@ -29,7 +29,7 @@ from dimred._core.settings import TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec
 from dimred._host.registry import get_registry
 from dimred._host.resolve import defaults_of, options_before_added
-from dimred._io.rundir import run_directory_of
+from dimred._io.rundir import CONFIG_NAME, run_directory_of
 
 PLUGIN_SECTIONS = (*(kind.section for kind in KINDS if not kind.several), "loss")
 LIST_SECTIONS = {kind.section: kind.name for kind in KINDS if kind.several and kind.name != "loss"}
@@ -183,7 +183,7 @@ def _recorded_dataset(model: object) -> tuple[str, dict[str, Any]]:
     keys), from its config.json; ("", {}) for a model given otherwise or without a readable record."""
     if not isinstance(model, str | Path):
         return "", {}
-    config = run_directory_of(model) / "config.json"
+    config = run_directory_of(model) / CONFIG_NAME
     try:
         recorded = read_config(config) if config.is_file() else {}
     except (DimredError, OSError, ValueError):

@@ -20,6 +20,7 @@ from dimred._engine.scaling import Scaler
 from dimred._host.resolve import describe, group_settings, instantiate
 from dimred._io.datafiles import TEXT, column_count, csv_layout
 from dimred._io.rundir import (
+    CONFIG_NAME,
     check_claimable,
     claimed_directory,
     run_directory_of,
@@ -187,11 +188,11 @@ def evaluate(
     for timing in ("train_seconds", "transform_seconds", "evaluated_rows"):
         metrics.pop(timing)
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
-    with claimed_directory(directory, overwrite=overwrite, writes=("config.json", pipeline.METRICS_FILE)):
+    with claimed_directory(directory, overwrite=overwrite, writes=(CONFIG_NAME, pipeline.METRICS_FILE)):
         if directory is not None:
             config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
                       "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
-            write_json(directory / "config.json", config)
+            write_json(directory / CONFIG_NAME, config)
             write_json(directory / pipeline.METRICS_FILE, metrics)
         record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
                                     echo or pipeline.silent)  # fmt: skip

@@ -24,7 +24,7 @@ from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.modelfile import package_versions
 from dimred._host.objective import LossSpec, describe_terms
 from dimred._host.resolve import describe, group_settings, instantiate
-from dimred._io.rundir import check_claimable, claimed_directory, default_run_directory, write_json
+from dimred._io.rundir import CONFIG_NAME, check_claimable, claimed_directory, default_run_directory, write_json
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -97,7 +97,7 @@ def check_resumable(
     them."""
     read_checkpoint(directory / CHECKPOINT)
     try:
-        written = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        written = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise DimredError(f"cannot resume {directory}: its config.json is not readable ({error})") from None
     saved = with_options_before_added(written)
@@ -215,9 +215,9 @@ def run(
     recorded = check_resumable(directory, config, unsettled) if resume else config
     # everything is checked: from here on a failure removes the run directory (or marks it failed)
     with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT,
-                           writes=("config.json", *pipeline.RESULT_FILES)):  # fmt: skip
+                           writes=(CONFIG_NAME, *pipeline.RESULT_FILES)):  # fmt: skip
         if directory is not None:  # a resumed run may report and score otherwise than it started: it says so
-            write_json(directory / "config.json", recorded | {key: config[key] for key in ("reporters", "metrics")})
+            write_json(directory / CONFIG_NAME, recorded | {key: config[key] for key in ("reporters", "metrics")})
         outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, directory=directory,
                                resume=resume, world=world, device=device, echo=say)  # fmt: skip
         distributed.leave(world)

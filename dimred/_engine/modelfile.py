@@ -24,7 +24,7 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._core.jsonable import json_ready_fields
 from dimred._engine.device import TORCH_DTYPES
 from dimred._engine.scaling import Scaler
-from dimred._io.rundir import CHECKPOINT_NAME, FAILED_MARKER
+from dimred._io.rundir import CHECKPOINT_NAME, CONFIG_NAME, FAILED_MARKER
 
 FORMAT = "dimred-model"
 FORMAT_VERSION = 1
@@ -180,7 +180,7 @@ def _why_none(folder: Path) -> str:
     if (folder / FAILED_MARKER).exists():
         return ": the run there did not finish; run it again"
     try:
-        model = json.loads((folder / "config.json").read_text(encoding="utf-8"))["model"]["name"]
+        model = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))["model"]["name"]
     except (OSError, ValueError, KeyError, TypeError):
         return ""
     return (f": the run trained model '{model}', which keeps no model file when its fitted state is the training "

@@ -21,6 +21,7 @@ from dimred._io.written import MANIFEST_NAME, Journal, Snapshot, listed_files, r
 RUNS_FOLDER = Path("runs")
 FAILED_MARKER = "FAILED.txt"
 CHECKPOINT_NAME = "checkpoint.safetensors"  # the engine's checkpoint file: dropped when a failed run is replaced
+CONFIG_NAME = "config.json"  # the settings a run was made with, which --config and --resume read back
 
 
 def timestamped_directory(parent: Path, name: str) -> Path:
@@ -114,7 +115,7 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
 def _users_files(path: Path, found: Snapshot, resume: bool) -> set[str]:
     """The files of ``found`` (the folder's) that no dimred run listed: the user's, never replaced. A run's marker
     and checkpoint are its own, and so is a resumed run's config.json (read and checked as the run's record)."""
-    own = {FAILED_MARKER, CHECKPOINT_NAME, *listed_files(path)} | ({"config.json"} if resume else set())
+    own = {FAILED_MARKER, CHECKPOINT_NAME, *listed_files(path)} | ({CONFIG_NAME} if resume else set())
     return set(found) - own
 
 

@@ -9,6 +9,7 @@ identical to a run that was never interrupted. Here all three are real ``dimred`
 """
 
 import csv
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,3 +67,4 @@ plt.ylabel("training loss")
 plt.legend()
 plt.tight_layout()
 plt.show()
+shutil.rmtree(folder)  # the three runs were only for this comparison
