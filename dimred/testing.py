@@ -31,20 +31,24 @@ from dimred._core.contracts import (
     Dataset,
     EstimatorModel,
     Loss,
+    Metric,
     Model,
     Plugin,
     Reporter,
     RunRecord,
     TrainingData,
 )
+from dimred._core.errors import UsageError
 from dimred._core.kinds import KIND
 from dimred._core.options import build, describe, parse_value
+from dimred._engine.evaluation import FAILED_METRICS, score
 from dimred._host.registry import get_registry
 
 __all__ = [
     "check_callback_plugin",
     "check_dataset_plugin",
     "check_loss_plugin",
+    "check_metric_plugin",
     "check_model_plugin",
     "check_reporter_plugin",
 ]
@@ -74,6 +78,16 @@ def _instance(cls: type[Plugin], kind: str, options: dict[str, Any] | None) -> P
     plugin = cls(build(cls.Options, options or {}, prefix=kind))
     _expect(plugin.options == build(cls.Options, options or {}, prefix=kind), f"{kind} '{cls.name}' lost its options")
     return plugin
+
+
+def _expect_registered(cls: type[Plugin], kind: str) -> None:
+    """The checks that train go through the registry, as a run does: the class must be the one registered."""
+    try:
+        registered = get_registry().get(kind, cls.name).cls
+    except UsageError:
+        registered = None
+    _expect(registered is cls, f"{kind} '{cls.name}' is not registered: install your package (its entry point) or "
+            "register it before this check, as a run finds it")  # fmt: skip
 
 
 def check_dataset_plugin(cls: type[Dataset], options: dict[str, Any] | None = None, seed: int = 0) -> Data:
@@ -106,7 +120,7 @@ def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, 
     with torch.random.fork_rng():  # the caller's global RNG stays as it was
         torch.manual_seed(0)
         _check_network(cls, plugin, n_features)
-    _expect(get_registry().get("model", cls.name).cls is cls, f"model '{cls.name}' is not registered")
+    _expect_registered(cls, "model")
     reducer = Reducer(model=cls.name, n_components=None, model_options=options, steps=5, batch_size=8,
                       random_state=0, device="cpu").fit(np.random.default_rng(0).random((32, n_features)))  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
@@ -122,11 +136,16 @@ def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
     _expect(isinstance(module, torch.nn.Module), f"model '{cls.name}'.build must return a torch.nn.Module")
     x = torch.rand(16, n_features)
     module.train()
-    z = module.encode(x)
-    x_hat = module.decode(z)
+    z = _called(cls.name, "encode", module.encode, x)
+    _expect(isinstance(z, torch.Tensor), f"model '{cls.name}': encode must return a tensor, not {type(z).__name__}")
     _expect(z.ndim == 2 and z.shape[0] == 16, f"model '{cls.name}': encode gave shape {tuple(z.shape)} for 16 rows")
-    _expect(tuple(x_hat.shape) == (16, n_features), f"model '{cls.name}': decode gave shape {tuple(x_hat.shape)}")
-    _expect(z.dtype == torch.float32 and x_hat.dtype == torch.float32, f"model '{cls.name}' changed the dtype")
+    _expect(z.dtype == torch.float32, f"model '{cls.name}': encode turned float32 rows into {z.dtype} codes")
+    _expect(bool(torch.isfinite(z).all()), f"model '{cls.name}': encode gave NaN or infinite codes")
+    x_hat = _called(cls.name, "decode", module.decode, z)
+    _expect(isinstance(x_hat, torch.Tensor) and tuple(x_hat.shape) == (16, n_features),
+            f"model '{cls.name}': decode gave {_shape(x_hat)} for 16 codes, not (16, {n_features})")  # fmt: skip
+    _expect(x_hat.dtype == torch.float32, f"model '{cls.name}': decode turned float32 codes into {x_hat.dtype} rows")
+    _expect(bool(torch.isfinite(x_hat).all()), f"model '{cls.name}': decode gave NaN or infinite rows")
     if "n_components" in {field.name for field in dataclasses.fields(cls.Options)}:
         _expect(z.shape[1] == plugin.options.n_components, f"model '{cls.name}' ignores its n_components option")
     loss = (x_hat - x).square().mean()
@@ -142,6 +161,18 @@ def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
         )
         double = plugin.build(n_features).double().eval()
         _expect(double.decode(double.encode(x.double())).dtype == torch.float64, f"model '{cls.name}': float64 fails")
+
+
+def _called(name: str, method: str, function: Any, *arguments: Any) -> Any:
+    """``function(*arguments)``; an exception inside it as an AssertionError naming the model and the method."""
+    try:
+        return function(*arguments)
+    except Exception as error:
+        raise AssertionError(f"model '{name}': {method} failed: {type(error).__name__}: {error}") from error
+
+
+def _shape(value: Any) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else f"a {type(value).__name__}"
 
 
 def _check_training_extras(name: str, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -230,6 +261,29 @@ def _rows_of_a_step(plugin: Loss, generator: torch.Generator) -> tuple[torch.Ten
     return torch.cat([drawn, extra]), 16
 
 
+def check_metric_plugin(cls: type[Metric], options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Beside the built-in metrics, on the training rows of a small run and on held-out rows with labels, the
+    metric gives a dict of named values JSON can hold (finite numbers, text, lists of them; None where it does
+    not apply) under names no other metric reports, the same for the same rows. Returns its values on the
+    training rows, for further checks of your own."""
+    plugin = _instance(cls, "metric", options)
+    others = [info.cls() for info in get_registry().plugins("metric") if info.builtin and info.name != cls.name]
+    X = torch.from_numpy(np.random.default_rng(0).random((60, 3)))
+    codes, labels = X[:, :2] * 2, (X[:, 0] > 0.5).numpy().astype(np.int64)
+    found: dict[str, dict[str, Any]] = {}
+    for where, reference in (("training rows", None), ("held-out rows", (codes[:40], labels[:40]))):
+
+        def scored(metrics: list[Metric], reference=reference) -> dict[str, Any]:
+            return score(X, codes, X * 0.9, 0, metrics, labels=labels, reference=reference)[0]
+
+        without, first, second = scored(others), scored([*others, plugin]), scored([*others, plugin])
+        failure = first.get(FAILED_METRICS, {}).get(cls.name)
+        _expect(failure is None, f"{failure} (on {where})")
+        _expect(first == second, f"metric '{cls.name}' gives different values for the same rows ({where})")
+        found[where] = {name: value for name, value in first.items() if name not in without}
+    return found["training rows"]
+
+
 def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = None) -> None:
     """The reporter works on a small run, writes only complete files into the run directory, and writes
     nothing when the run has no directory."""
@@ -257,8 +311,9 @@ def check_callback_plugin(cls: type[Callback], options: dict[str, Any] | None = 
     """The callback is registered, takes part in a short training run without failing, and its state survives
     JSON (what ``--resume`` stores) and ``load_state_dict``."""
     plugin = _instance(cls, "callback", options)
-    _expect(get_registry().get("callback", cls.name).cls is cls, f"callback '{cls.name}' is not registered")
-    reducer = Reducer(steps=20, batch_size=16, random_state=0, device="cpu", callbacks=[cls.name])
+    _expect_registered(cls, "callback")
+    reducer = Reducer(steps=20, batch_size=16, random_state=0, device="cpu", callbacks=[cls.name],
+                      callback_options={cls.name: options or {}})  # fmt: skip
     reducer.fit(np.random.default_rng(0).random((64, 3)))
     try:
         state = json.loads(json.dumps(plugin.state_dict()))

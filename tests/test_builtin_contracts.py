@@ -11,9 +11,11 @@ from dimred.plugins.file import DataFile
 from dimred.plugins.metrics import (
     Continuity,
     IntrinsicSpearman,
+    KnnAccuracy,
     KnnPreservation,
     ReconstructionError,
     RnxCurve,
+    Silhouette,
     Trustworthiness,
 )
 from dimred.plugins.metrics_table import MetricsTable
@@ -21,7 +23,13 @@ from dimred.plugins.mlp_ae import MLPAutoencoder
 from dimred.plugins.mse import MeanSquaredLoss
 from dimred.plugins.plots import CodesPlot, InputPlot, LossCurve, ReconstructionPlot, RnxPlot, TrustMap
 from dimred.plugins.swissroll import SwissRoll
-from dimred.testing import check_dataset_plugin, check_loss_plugin, check_model_plugin, check_reporter_plugin
+from dimred.testing import (
+    check_dataset_plugin,
+    check_loss_plugin,
+    check_metric_plugin,
+    check_model_plugin,
+    check_reporter_plugin,
+)
 
 
 def test_swissroll():
@@ -52,18 +60,10 @@ def test_classical_models(model):
 
 
 @pytest.mark.parametrize("metric", [ReconstructionError, Trustworthiness, Continuity, KnnPreservation, RnxCurve,
-                                    IntrinsicSpearman])  # fmt: skip
-def test_metrics_return_named_numbers(metric):
-    import torch
-
-    from dimred._core.contracts import MetricContext
-
-    rng = np.random.default_rng(0)
-    X = torch.from_numpy(rng.random((100, 3)))
-    context = MetricContext(X, X[:, :2], X[:, :2], X, X * 0.9, 10, 0)
-    values = metric().compute(context)
-    assert values
-    assert all(value is not None for value in values.values())
+                                    IntrinsicSpearman, KnnAccuracy, Silhouette])  # fmt: skip
+def test_metrics_return_named_values_of_their_own(metric):
+    values = check_metric_plugin(metric)
+    assert values, f"metric '{metric.name}' gave no values of its own"
 
 
 def test_mse():
@@ -112,6 +112,55 @@ def test_the_loss_check_also_hands_a_step_of_every_row_without_row_numbers():
 
     with pytest.raises(AssertionError, match=r"fails on a step of every row, where batch\.index is None"):
         check_loss_plugin(ByRowNumber)
+
+
+class _Wrong(MLPAutoencoder):
+    """The tutorial's network with one mistake in its encode, chosen by ``mistake``."""
+
+    name = "wrong-ae"
+    mistake = ""
+
+    def build(self, n_features):
+        network, mistake = super().build(n_features), self.mistake
+        encode = network.encode
+
+        def wrong_encode(x):
+            z = encode(x)
+            if mistake == "rows":
+                return z[:5]
+            if mistake == "float64":
+                return z.double()
+            if mistake == "nan":
+                return z * float("nan")
+            raise RuntimeError("encode exploded")
+
+        network.encode = wrong_encode
+        return network
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [("rows", r"encode gave shape \(5, 2\) for 16 rows"), ("float64", "encode turned float32 rows into torch.float64"),
+     ("nan", "encode gave NaN or infinite codes"), ("raise", "encode failed: RuntimeError: encode exploded")],
+)  # fmt: skip
+def test_the_model_check_names_a_wrong_encode(mistake, message):
+    wrong = type("WrongAe", (_Wrong,), {"mistake": mistake})
+    with pytest.raises(AssertionError, match=f"model 'wrong-ae': {message}"):
+        check_model_plugin(wrong)
+
+
+def test_the_model_check_asks_for_a_registered_plugin():
+    registered_only_in_name = type("Unregistered", (MLPAutoencoder,), {"name": "not-installed-ae"})
+    with pytest.raises(AssertionError, match="model 'not-installed-ae' is not registered: install your package"):
+        check_model_plugin(registered_only_in_name)
+
+
+def test_the_metric_check_refuses_a_name_another_metric_reports():
+    class ShadowingError(ReconstructionError):  # the rmse metric under another name
+        name = "shadow"
+
+    with pytest.raises(AssertionError, match="metric 'shadow' gave rmse, which metric 'rmse' already reports"):
+        check_metric_plugin(ShadowingError)
 
 
 def test_geodesic_loss_and_geo_ae():

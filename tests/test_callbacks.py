@@ -249,3 +249,72 @@ def test_a_checkpoint_holds_the_state_of_callbacks_that_act_after_it_at_its_step
     resumed = run("killed", resume=True)
     assert IntervalCounter.counted == whole_count == len(uninterrupted.history)
     assert [row["step"] for row in resumed.history] == [row["step"] for row in uninterrupted.history]
+
+
+@pytest.mark.parametrize(("state", "error"), [
+    ({"best": np.float32(0.5), "seen": np.arange(2)}, None),
+    ({"best": {0.5}}, "callback 'stateful' gave best = a set, which JSON has no form for in its state_dict"),
+    ([0.5], "callback 'stateful' must return a dict from state_dict, not list"),
+])  # fmt: skip
+def test_a_callback_state_is_checkpointed_as_json_or_the_callback_is_named(register_in_process, tmp_path, state,
+                                                                            error):  # fmt: skip
+    class Stateful(Callback):
+        name = "stateful"
+        description = "keeps a state of numpy numbers"
+
+        def state_dict(self):
+            return state
+
+    register_in_process(plugin_module("stateful_plugin", register_callbacks=lambda register: register(Stateful)))
+
+    def run():
+        return dimred.run("swissroll", "mlp-ae", callbacks=["stateful"], steps=20, checkpoint_every=10, reporters=[],
+                          out=tmp_path / "run", **QUICK)  # fmt: skip
+
+    if error is None:
+        run()
+        assert (tmp_path / "run" / "model.safetensors").exists()
+    else:
+        with pytest.raises(dimred.PluginError, match=error):
+            run()
+
+
+def test_a_model_failing_to_encode_for_the_collapse_check_is_the_one_named(register_in_process):
+    from conftest import LinearNetwork
+    from dimred.plugin import Model
+
+    class Failing(LinearNetwork):
+        def encode(self, x):
+            raise RuntimeError("encode exploded")
+
+    class FailingModel(Model):
+        name = "fails-to-encode"
+        description = "a network whose encode raises"
+
+        def build(self, n_features):
+            return Failing(n_features, 2)
+
+    register_in_process(plugin_module("failing_model", register_models=lambda register: register(FailingModel)))
+    with pytest.raises(dimred.PluginError, match=r"^model 'fails-to-encode' failed to encode a sample .*: encode expl"):
+        dimred.run("swissroll", "fails-to-encode", steps=5, out=None, reporters=[], **QUICK)
+
+
+def test_the_callback_check_trains_with_the_options_it_is_given(register_in_process):
+    from dimred.testing import check_callback_plugin
+
+    class NeedsItsOption(Callback):
+        name = "needs-its-option"
+        description = "refuses to start without its option set"
+
+        @dataclass(frozen=True)
+        class Options:
+            ready: bool = option(False, "set to start")
+
+        def on_fit_start(self, training: Training) -> None:
+            if not self.options.ready:
+                raise dimred.DimredError("not ready")
+
+    register_in_process(plugin_module("needs_option", register_callbacks=lambda register: register(NeedsItsOption)))
+    check_callback_plugin(NeedsItsOption, {"ready": True})
+    with pytest.raises(dimred.DimredError, match="not ready"):
+        check_callback_plugin(NeedsItsOption)

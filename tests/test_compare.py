@@ -77,6 +77,28 @@ def test_one_seed_shows_no_spread_rather_than_a_spread_of_zero():
     assert row["trustworthiness_std"] == ""
 
 
+def test_a_plugins_metric_is_a_column_of_the_comparison_and_dimreds_own_fields_are_not(register_in_process):
+    from conftest import plugin_module
+    from dimred.plugin import Metric
+
+    class CodeSpread(Metric):
+        name = "code-spread"
+        description = "the codes' standard deviation"
+
+        def compute(self, context):
+            return {"code_spread": float(context.codes.std())}
+
+    register_in_process(plugin_module("spread", register_metrics=lambda register: register(CodeSpread)))
+    comparison = dimred.compare("swissroll", ["pca"], seeds=2, out=None, settings={"dataset.n_samples": 300},
+                                holdout=0.2)  # fmt: skip
+    columns = dict(comparison.columns())
+    assert columns["code_spread"] == "code_spread"
+    assert columns["holdout.code_spread"] == "held-out code_spread"
+    assert not {"n_samples", "evaluated_rows", "holdout.rows", "neighbours"} & set(columns)
+    assert "code_spread" in comparison.markdown()
+    assert comparison.summary("code_spread", "pca")[0] > 0
+
+
 def test_a_saved_pca_run_loads_and_gives_scikit_learns_codes(tmp_path):
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import MinMaxScaler
@@ -99,22 +121,16 @@ def test_a_saved_pca_run_loads_and_gives_scikit_learns_codes(tmp_path):
                                scaler.inverse_transform(expected.inverse_transform(codes)), atol=1e-9)  # fmt: skip
 
 
-def test_isomap_cannot_be_a_reducer_and_says_why():
+@pytest.mark.parametrize("model", ["tsne", "isomap"])
+def test_a_method_that_keeps_no_model_file_is_refused_as_a_reducer_before_it_fits(monkeypatch, model):
     import dimred
     from dimred.plugin import UsageError
+    from dimred.plugins.classical import IsomapModel, TSNEModel
 
+    for method in (TSNEModel, IsomapModel):
+        monkeypatch.setattr(method, "fit_transform", lambda *_arguments: pytest.fail("fitted before the refusal"))
     with pytest.raises(UsageError, match="keeps its training rows as its state"):
-        dimred.Reducer(model="isomap").fit(np.random.default_rng(0).random((50, 3)))
-
-
-def test_a_method_without_a_transform_is_refused_as_a_reducer_before_it_fits(monkeypatch):
-    import dimred
-    from dimred.plugin import UsageError
-    from dimred.plugins.classical import TSNEModel
-
-    monkeypatch.setattr(TSNEModel, "fit_transform", lambda *_arguments: pytest.fail("fitted before the refusal"))
-    with pytest.raises(UsageError, match="keeps its training rows as its state"):
-        dimred.Reducer(model="tsne").fit(np.random.default_rng(0).random((50, 3)))
+        dimred.Reducer(model=model).fit(np.random.default_rng(0).random((50, 3)))
 
 
 def test_compare_save_keeps_every_model_that_can_be_kept(tmp_path):

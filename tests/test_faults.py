@@ -209,7 +209,7 @@ CASES = [
     Case("nan weights", lambda t, m: encode_with(tampered(m, t, poisoned), t), 1,
          "non-finite values (NaN or infinity) in model.encoder.0.weight"),
     Case("model plugin not installed", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
-        tn, {**md, "model": "zz-unheard-of"})), t), 1, "unknown model 'zz-unheard-of'"),
+        tn, {**md, "model": "zz-unheard-of"})), t), 1, "model plugin 'zz-unheard-of', which is not installed"),
     # -- runs --
     Case("existing run directory", lambda t, _m: ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--out",
                                                   str(write(t / "notes.txt", "mine").parent)], 2, "already exists"),

@@ -531,6 +531,31 @@ def test_a_metric_giving_nan_or_what_json_cannot_hold_fails_by_name(register_in_
     assert (out / "model.safetensors").exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "owner"),
+    [("rmse", "metric 'rmse'"), ("n_samples", "dimred"), ("train_seconds", "dimred"), ("stop_reason", "dimred"),
+     ("holdout.rmse", "dimred"), ("failed_metrics", "dimred")],
+)  # fmt: skip
+def test_a_metric_giving_a_name_already_reported_fails_and_leaves_the_first_figure(register_in_process, tmp_path,
+                                                                                    name, owner):  # fmt: skip
+    class Shadowing(Metric):
+        name_given = name
+        description = "gives a value under a taken name"
+
+        def compute(self, context):
+            return {self.name_given: 123.0}
+
+    Shadowing.name = "a-shadow"  # before the built-ins in name order
+    register_in_process(plugin_module("shadow", register_metrics=lambda register: register(Shadowing)))
+    out = tmp_path / "run"
+    result = invoke(*QUICK, "--out", str(out))
+    assert result.exit_code == 1, result.output
+    assert f"metric 'a-shadow' gave {name}, which {owner} already reports" in error_lines(result)[0]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics.get(name) != 123.0
+    assert "a-shadow" in metrics["failed_metrics"]
+
+
 def test_a_failing_reporter_does_not_stop_the_reporters_after_it(broken, tmp_path):
     out = tmp_path / "run"
     with pytest.warns(UserWarning, match="reporter 'broken-reporter'"):

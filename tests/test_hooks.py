@@ -11,6 +11,7 @@ import pytest
 
 import dimred
 from conftest import LinearNetwork, plugin_module
+from dimred._core import defaults
 from dimred._core import hookspecs as hookspecs
 from dimred._host.registry import get_registry
 from dimred.plugin import Callback, Data, Dataset, Loss, Metric, Model, Reporter, option
@@ -145,7 +146,7 @@ def test_a_full_batch_comes_in_a_new_order_each_step_to_a_loss_that_adds_rows(re
 @pytest.mark.parametrize(
     ("suggestion", "message"),
     [
-        (None, "training_defaults must return a dict, not a NoneType"),
+        ([("steps", 5)], "training_defaults must return a dict, not a list"),
         ({"step": 5}, "unknown training setting 'step' (a model suggests steps, batch_size, lr,"),
         ({"steps": 0}, "bad steps 0: must be at least 1"),
         ({"lr": float("nan")}, "bad lr nan: the learning rate must be a positive number"),
@@ -159,6 +160,14 @@ def test_a_model_that_suggests_bad_training_settings_is_named(register_in_proces
     with pytest.raises(dimred.PluginError, match="model 'suggesting' suggests training settings dimred refuses: " +
                        re.escape(message)):  # fmt: skip
         dimred.run(dataset="swissroll", model="suggesting", reporters=[], settings={"dataset.n_samples": 64}, out=None)
+
+
+def test_a_model_suggesting_none_trains_with_dimreds_defaults(register_in_process, monkeypatch):
+    register_in_process(plugin_module("suggesting", register_models=lambda register: register(SuggestingModel)))
+    monkeypatch.setattr(SuggestingModel, "suggestion", None)
+    result = dimred.run(dataset="swissroll", model="suggesting", reporters=[], settings={"dataset.n_samples": 64},
+                        out=None, steps=3)  # fmt: skip
+    assert result.config["training"]["lr"] == defaults.LR
 
 
 def test_a_models_suggested_settings_are_used_where_the_user_left_them_automatic(register_in_process, monkeypatch):

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from conftest import LinearNetwork, plugin_module
@@ -103,6 +104,36 @@ def test_a_plugin_failing_inside_a_run_gives_one_message_naming_it(register_in_p
     assert result.output.strip() == "Error: dataset 'unreadable' failed to load its data: disk on fire"
 
 
+class Careless(Dataset):
+    name = "careless"
+    description = "a dataset that hands over what it should not"
+
+    @dataclass(frozen=True)
+    class Options:
+        mistake: str = option("array", "array: the matrix itself; names: two names for three columns")
+
+    def load(self, seed):
+        X = np.random.default_rng(seed).normal(size=(60, 3))
+        return X if self.options.mistake == "array" else Data(X=X, feature_names=("a", "b"))
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [("array", "Error: dataset 'careless' must return dimred.plugin.Data from load, not ndarray"),
+     ("names", "Error: dataset 'careless' failed to load its data: feature_names must be 3 names, one per column of "
+               "X, got 2: ('a', 'b')")],
+)  # fmt: skip
+def test_a_dataset_handing_over_the_wrong_thing_is_named_before_training(register_in_process, tmp_path, mistake,
+                                                                         message):  # fmt: skip
+    register_in_process(plugin_module("careless_plugin", register_datasets=lambda register: register(Careless)))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["run", "--dataset", "careless", "--model", "mlp-ae", "--out", str(out),
+                                      "--set", f"dataset.mistake={mistake}"])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip() == message
+    assert not (out / "model.safetensors").exists()
+
+
 class ListsOfRows(Dataset):
     """A plugin that hands over Python lists, as a quick one would."""
 
@@ -131,3 +162,76 @@ def test_a_dataset_giving_lists_is_split_and_scored_and_mixed_labels_are_named(r
     assert result.exit_code == 1
     assert result.output.startswith("Error: dataset 'lists' failed to load its data: labels mix names and numbers")
     assert "row 7 'positive'" in result.output
+
+
+class Misshapen(LinearNetwork):
+    """A linear autoencoder that breaks one shape rule, chosen by ``mistake``."""
+
+    def __init__(self, n_features: int, mistake: str) -> None:
+        super().__init__(n_features, 2)
+        self.mistake = mistake
+
+    def encode_for_training(self, x):
+        z = self.encode(x)
+        extras = {"spread": z[:3] if self.mistake == "extras" else z}
+        return (z[1:] if self.mistake == "codes" else z), extras
+
+    def decode(self, z):
+        x_hat = super().decode(z)
+        return x_hat[:, :1] if self.mistake == "reconstructions" and self.training else x_hat
+
+
+class MisshapenModel(Model):
+    name = "misshapen"
+    description = "a network with one output of the wrong shape"
+
+    @dataclass(frozen=True)
+    class Options:
+        mistake: str = option("codes", "codes, reconstructions or extras")
+
+    def build(self, n_features):
+        return Misshapen(n_features, self.options.mistake)
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [("codes", "its encode must return codes of shape (60, n_components), got a tensor of shape (59, 2)"),
+     ("reconstructions", "its decode must return rows of shape (60, 3), got a tensor of shape (60, 1)"),
+     ("extras", "its encode_for_training must return extras of one row per input row (60); 'spread' is a tensor "
+                "of shape (3, 2)")],
+)  # fmt: skip
+def test_a_network_output_of_the_wrong_shape_is_named_on_the_first_step(register_in_process, tmp_path, mistake,
+                                                                         message):  # fmt: skip
+    register_in_process(plugin_module("misshapen", register_models=lambda register: register(MisshapenModel)))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "misshapen", "--set",
+                                      f"model.mistake={mistake}", "--set", "dataset.n_samples=60", "--steps", "3",
+                                      "--batch-size", "60", "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: model 'misshapen' failed to train: {message}"
+
+
+class BuildsNothing(Model):
+    name = "builds-nothing"
+    description = "builds no network, or one whose default loss is not installed"
+    default_loss = "not-installed-loss"
+
+    @dataclass(frozen=True)
+    class Options:
+        builds: bool = option(False, "build a real network")
+
+    def build(self, n_features):
+        return LinearNetwork(n_features, 2) if self.options.builds else object()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["--loss", "mse"], "Error: model 'builds-nothing' must build a torch.nn.Module, not a object"),
+     ([], "Error: model 'builds-nothing' trains with loss 'not-installed-loss' by default (its default_loss), which "
+          "is not installed; name one with --loss: ")],
+)  # fmt: skip
+def test_a_model_building_no_network_or_wanting_a_missing_loss_is_named(register_in_process, arguments, message):
+    register_in_process(plugin_module("builds_nothing", register_models=lambda register: register(BuildsNothing)))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "builds-nothing", "--set",
+                                      "dataset.n_samples=60", "--steps", "3", *arguments])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip().startswith(message)

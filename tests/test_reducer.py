@@ -203,3 +203,41 @@ def test_a_run_returns_a_fitted_reducer_and_writes_nothing_without_out(tmp_path)
     assert list(tmp_path.iterdir()) == []
     assert result.reducer.transform(np.zeros((2, 3))).shape == (2, 2)
     assert result.codes.shape == (200, 2)
+
+
+@pytest.mark.parametrize("model", ["pca", "kernel-pca"])
+def test_a_one_call_model_from_a_run_or_a_file_refits_and_clones(roll, tmp_path, model):
+    result = dimred.run("swissroll", model, settings={"dataset.n_samples": 300}, out=tmp_path / "run", reporters=[])
+    for reducer in (result.reducer, dimred.load(tmp_path / "run")):
+        assert reducer.get_params()["loss"] is None
+        assert reducer.get_params()["steps"] is None  # it ran no training loop
+        refitted = clone(reducer).fit(roll)
+        np.testing.assert_array_equal(refitted.transform(roll), reducer.fit(roll).transform(roll))
+
+
+def test_a_training_loop_setting_for_a_one_call_model_is_refused_as_by_dimred_run(roll):
+    with pytest.raises(dimred.UsageError, match=r"model 'pca' is fitted in one call.*\(steps\) does not apply"):
+        Reducer(model="pca", steps=100).fit(roll)
+    assert Reducer(model="pca", loss="").fit(roll).transform(roll).shape == (400, 2)
+
+
+def test_callback_options_reach_the_callbacks_and_a_misspelled_one_is_named(roll):
+    stopping = {"callbacks": ["early-stopping"], "steps": 200, "batch_size": 50, "random_state": 0}
+    patient = Reducer(**stopping).fit(roll)
+    impatient = Reducer(**stopping, callback_options={"early-stopping": {"patience": 1}}).fit(roll)
+    assert impatient.history_[-1]["step"] < patient.history_[-1]["step"]
+    with pytest.raises(dimred.UsageError, match=r"'callback.early-stopping.patiense' \(did you mean 'patience'\?\)"):
+        Reducer(**stopping, callback_options={"early-stopping": {"patiense": 1}}).fit(roll)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [(lambda: dimred.run(np.zeros((5, 3)), "pca", out=None), "a dataset is named by its plugin's name .*not a ndarray"),
+     (lambda: Reducer(model=None).fit(np.eye(3)), "a model is named by its plugin's name .*not a NoneType"),
+     (lambda: dimred.compare("swissroll", "pca", out=None), r"models must be a list of names, e.g. \['pca'\]"),
+     (lambda: dimred.compare("swissroll", ["pca"], seeds=1.5, out=None), "seeds is how many .* got 1.5"),
+     (lambda: dimred.compare("swissroll", ["pca"], seeds="2", out=None), "seeds is how many .* got '2'")],
+)  # fmt: skip
+def test_a_value_of_the_wrong_kind_for_a_name_or_a_count_is_a_usage_error(call, message):
+    with pytest.raises(dimred.UsageError, match=message):
+        call()

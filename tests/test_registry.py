@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -107,6 +108,23 @@ class _RefusingItsOwnPast:
 _LATER = {"name": "later", "description": "x", "Options": _RefusingItsOwnPast}
 
 
+_SOME_FILE = Path("x.csv")
+
+
+@dataclass(frozen=True)
+class _PathOption:
+    where: Path = option(_SOME_FILE, "a path, which no config file carries back")  # noqa: RUF009 (the point)
+
+
+@dataclass(frozen=True)
+class _WrongDefault:
+    count: int = option("sixty", "a count whose default is text")
+
+
+def _loss_with(options: type, name: str) -> type:
+    return type(name.title(), (Loss,), {"name": name, "description": "x", "Options": options})
+
+
 @pytest.mark.parametrize(
     ("hook", "error"),
     [
@@ -116,6 +134,8 @@ _LATER = {"name": "later", "description": "x", "Options": _RefusingItsOwnPast}
         (lambda register: 1 / 0, "division by zero"),
         (lambda register: register(type("Nameless", (Loss,), {"description": "x"})), "name must be lower-case"),
         (lambda register: register(type("Mute", (Loss,), {"name": "mute"})), "has no description"),
+        (lambda register: register(_loss_with(_PathOption, "pathy")), "option 'where' is of type Path; options are"),
+        (lambda register: register(_loss_with(_WrongDefault, "wrong")), "option 'count' has a default its type refu"),
     ],
 )
 def test_a_plugin_breaking_its_contract_is_reported_and_ignored(register_in_process, hook, error):

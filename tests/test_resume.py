@@ -93,6 +93,14 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(register_in
         dimred.load(tmp_path / "run")
 
 
+def test_a_divergence_among_several_losses_names_the_one_that_diverged(register_in_process):
+    register_in_process(plugin_module("blowing", register_losses=lambda register: register(BlowsUp)))
+    BlowsUp.calls = 0
+    with pytest.raises(DivergenceError, match=r"loss became NaN \(in loss 'blows-up'\) at epoch"):
+        dimred.run(dataset="swissroll", model="mlp-ae", loss="mse+blows-up:0.5", steps=100, out=None, reporters=[],
+                   settings={"dataset.n_samples": 300})  # fmt: skip
+
+
 def test_the_same_seed_gives_bitwise_identical_results_and_another_seed_does_not():
     def train(seed):
         result = dimred.run(dataset="swissroll", model="mlp-ae", steps=60, seed=seed, out=None, reporters=[],

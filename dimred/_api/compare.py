@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import numbers
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from dimred._core.contracts import ComparisonRecord, EstimatorModel, Model, Repo
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.scatter import scatter_points
 from dimred._core.settings import LOOP_SETTINGS
+from dimred._engine import evaluation
 from dimred._host.resolve import defaults_of, group_settings, instantiate
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
 
@@ -39,6 +41,7 @@ COLUMNS = (
     ("rnx_auc", "R_NX area"),
     ("spearman_intrinsic", "Spearman (true coords)"),
     ("knn_accuracy", "kNN accuracy"),
+    ("silhouette", "silhouette"),
     ("holdout.rmse", "held-out RMSE"),
     ("holdout.trustworthiness", "held-out trustworthiness"),
     ("holdout.knn_preservation", "held-out kNN preservation"),
@@ -60,9 +63,12 @@ class Comparison:
 
     def columns(self) -> list[tuple[str, str]]:
         """The table's columns: those of COLUMNS that some run reports (held-out and label figures need a
-        held-out split and labels)."""
-        reported = {key for results in self.runs.values() for result in results for key in result.metrics}
-        return [(key, label) for key, label in COLUMNS if key in reported]
+        held-out split and labels), then every other figure a metric reported (a plugin's), by its name."""
+        reported = {key: value for results in self.runs.values() for result in results
+                    for key, value in result.metrics.items() if value is not None}  # fmt: skip
+        known = [(key, label) for key, label in COLUMNS if key in reported]
+        others = [key for key, value in reported.items() if _is_a_figure(key, value) and key not in dict(COLUMNS)]
+        return known + [(key, key.replace(evaluation.HELD_OUT_PREFIX, "held-out ")) for key in sorted(others)]
 
     def summary(self, key: str, model: str) -> tuple[float, float | None] | None:
         """Mean and standard deviation over seeds of one metric (no deviation from one seed: a single run has
@@ -104,6 +110,12 @@ class Comparison:
         for model, error in self.failed.items():
             writer.writerow([model, *[""] * (2 * len(columns)), error])
         return buffer.getvalue()
+
+
+def _is_a_figure(key: str, value: Any) -> bool:
+    """A metric's number, not one of dimred's own fields (row counts, neighbours, timings)."""
+    own = key.removeprefix(evaluation.HELD_OUT_PREFIX) in evaluation.OWN_FIELDS
+    return not own and isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _mean_and_spread(number: str, mean: float, spread: float | None) -> str:
@@ -163,10 +175,13 @@ def compare(
     each model's seed-0 fit as ``models/<model>.safetensors`` in the output folder (for ``dimred.load``,
     ``encode``, ``export``).
     """
+    if isinstance(models, str):
+        raise UsageError(f"models must be a list of names, e.g. [{models!r}], not a string")
     if not models:
         raise UsageError("name at least one model to compare (--model NAME, repeatable)")
-    if seeds < 1:
-        raise UsageError(f"seeds must be at least 1, got {seeds}")
+    if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
+        raise UsageError(f"seeds is how many seeds to run, a whole number from 1, got {seeds!r}")
+    seeds = int(seeds)
     settings = dict(settings or {})
     if any(not key.startswith("dataset.") for key in settings):
         raise UsageError("compare takes dataset.* settings only: they apply to every model")

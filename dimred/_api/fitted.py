@@ -12,13 +12,14 @@ import numpy as np
 import torch
 
 from dimred._core.atomic import write_bytes
-from dimred._core.contracts import Model
+from dimred._core.contracts import EstimatorModel, Model
 from dimred._core.errors import DimredError
-from dimred._core.settings import TrainingSettings
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings
 from dimred._engine import evaluation, modelfile
 from dimred._engine.device import as_tensor, resolve_device
 from dimred._engine.modelfile import ModelFile
 from dimred._engine.scaling import Scaler
+from dimred._host.registry import get_registry
 from dimred._host.resolve import instantiate, options_before_added
 
 if TYPE_CHECKING:
@@ -68,10 +69,13 @@ class FittedModel:
         # the size of the codes as the estimator's own parameter only, so that set_params(n_components=5) is heard
         options = {name: value for name, value in self.model_options.items() if name != "n_components"}
         reducer = Reducer(model=self.model, n_components=self.model_options.get("n_components"),
-                          model_options=options, loss=self.loss, loss_options=self.loss_options)  # fmt: skip
-        # every training setting the estimator takes as a parameter, under its own name (the seed: random_state)
+                          model_options=options, loss=self.loss or None, loss_options=self.loss_options)  # fmt: skip
+        # every training setting the estimator takes as a parameter, under its own name (the seed: random_state);
+        # a model fitted in one call ran no training loop, so it keeps the loop's defaults
         settings = self.settings.record() | {"random_state": self.settings.seed}
-        reducer.set_params(**{name: value for name, value in settings.items() if name in reducer.get_params()})
+        one_call = issubclass(get_registry().get("model", self.model).cls, EstimatorModel)
+        taken = {name for name in reducer.get_params() if not (one_call and name in LOOP_SETTINGS)}
+        reducer.set_params(**{name: value for name, value in settings.items() if name in taken})
         reducer.set_params(**parameters)
         reducer.adopt(self)
         return reducer
@@ -119,6 +123,10 @@ def _settings_and_plugin(model_file: ModelFile, device: str) -> tuple[TrainingSe
     if "seed" not in training and "random_state" in training:  # files written before the settings object
         training["seed"] = training["random_state"]
     known = {key: training[key] for key in TrainingSettings.names() if key in training and key != "device"}
+    installed = [info.name for info in get_registry().plugins("model")]
+    if metadata["model"] not in installed:
+        raise model_file.fail(f"it was written by model plugin '{metadata['model']}', which is not installed here "
+                              f"(installed: {', '.join(installed)}); install the package that provides it")  # fmt: skip
     try:
         settings = TrainingSettings.from_mapping(known | {"dtype": metadata["dtype"], "scaler": metadata["scaler"],
                                                           "device": device}, "the model file")  # fmt: skip

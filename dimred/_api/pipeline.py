@@ -77,12 +77,19 @@ def resolve_training(
     """Instantiate the model, its losses and the callbacks, taking their options out of ``groups`` (grouped
     ``--set`` settings) or, for the Reducer, from ``loss_options``."""
     groups = {} if groups is None else groups
+    loss = loss or None  # an empty spec is the model's own loss, whichever kind of model it is
     model = model or instantiate("model", model_name, groups.pop("model", {}))
     # a one-call model's run records its default loss (mse), which a rerun of its config.json gives back
     if loss is not None and isinstance(model, EstimatorModel) and parse_spec(loss) != parse_spec(model.default_loss):
         raise UsageError(f"model '{model.name}' is fitted in one call and takes no loss (got {loss!r}); give "
                          f"none, or its own ({model.default_loss!r})")  # fmt: skip
     spec = loss or model.default_loss
+    if loss is None:  # a loss the user did not name: one missing is the model's choice, so say so
+        installed = [info.name for info in get_registry().plugins("loss")]
+        missing = [name for name, _weight in parse_spec(spec) if name not in installed]
+        if missing:
+            raise PluginError(f"model '{model.name}' trains with loss '{missing[0]}' by default (its default_loss), "
+                              f"which is not installed; name one with --loss: {', '.join(installed)}")  # fmt: skip
     terms = build_terms(spec, loss_options) if loss_options is not None else terms_from_settings(spec, groups)
     chosen = chosen_names("callback", callbacks, adds_to_defaults=True)
     return TrainingPlugins(model, terms, instantiate_several("callback", chosen, groups))
@@ -115,8 +122,10 @@ def resolve_reporters(names: Sequence[str] | None, groups: dict[str, dict[str, A
 
 
 def resolve_metrics(groups: dict[str, dict[str, Any]]) -> list[Metric]:
-    """Every installed metric, with the options set as ``metric.NAME.OPTION``."""
-    return instantiate_several("metric", [info.name for info in get_registry().plugins("metric")], groups)
+    """Every installed metric, with the options set as ``metric.NAME.OPTION``: the built-in ones first, so that
+    a plugin's value under a name one of them reports is the one refused."""
+    installed = sorted(get_registry().plugins("metric"), key=lambda info: not info.builtin)  # stable: by name
+    return instantiate_several("metric", [info.name for info in installed], groups)
 
 
 # -- load ------------------------------------------------------------------------------------------------------
@@ -124,6 +133,9 @@ def load_data(source: Dataset, seed: int) -> tuple[Data, np.ndarray]:
     """The dataset's data and its checked matrix."""
     with blame(source, "load its data"):
         data = source.load(seed)
+    if not isinstance(data, Data):
+        raise PluginError(f"dataset '{source.name}' must return dimred.plugin.Data from load, not "
+                          f"{type(data).__name__}")  # fmt: skip
     return data, check_matrix(data.X, data_name(source))
 
 
@@ -146,7 +158,7 @@ def suggested_training(model: Model | EstimatorModel, shape: tuple[int, int]) ->
     """The model's ``training_defaults`` for data of ``shape``, checked: a plugin that suggests a setting dimred
     does not have, or a value a user could not give, is named."""
     with blame(model, "suggest training settings (training_defaults)"):
-        suggested = model.training_defaults(*shape)
+        suggested = model.training_defaults(*shape) or {}  # None: nothing to suggest
     try:
         return checked_suggestions(suggested)
     except UsageError as error:
@@ -382,7 +394,9 @@ def score_held_out(
     values, _context = evaluation.score(X, codes, reconstruction, seed, metrics, held.intrinsic, None, held.labels,
                                         (outcome.codes, train_labels))  # fmt: skip
     values |= {"transform_seconds": seconds, "rows": len(X_held)}
-    return {f"holdout.{key}": value for key, value in values.items()}, HeldOut(held, codes.cpu().numpy())
+    return {f"{evaluation.HELD_OUT_PREFIX}{key}": value for key, value in values.items()}, HeldOut(
+        held, codes.cpu().numpy()
+    )
 
 
 # -- save ------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from dimred._api.fitted import FittedModel, read_fitted
 from dimred._core import defaults
-from dimred._core.contracts import Model
+from dimred._core.contracts import EstimatorModel, Model
 from dimred._core.errors import UsageError
 from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation, modelfile
@@ -40,8 +40,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     default, not another value beside it). ``loss`` is a loss or a weighted sum (``"mse+geodesic:10"``; default:
     the model's own) and ``loss_options`` maps a loss name to its options. ``random_state`` is the seed, as
     ``dimred.run``'s ``seed`` (None draws one); ``callbacks`` are added to the default ones (``"no-NAME"``
-    removes one). ``get_feature_names_out`` names the codes ``reducer0``, ``reducer1``, ... as scikit-learn's own
-    decompositions do, so ``set_output(transform="pandas")`` and ``ColumnTransformer`` work.
+    removes one) and ``callback_options`` maps a callback name to its options. ``get_feature_names_out`` names
+    the codes ``reducer0``, ``reducer1``, ... as scikit-learn's own decompositions do, so
+    ``set_output(transform="pandas")`` and ``ColumnTransformer`` work.
 
     ``save`` / ``dimred.load`` are the safe, portable format: tensors and JSON, checked on reading. A Reducer
     also pickles (``joblib.dump``, worker processes), so that it works wherever scikit-learn estimators go; the
@@ -69,6 +70,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         device: str = defaults.DEVICE,
         random_state: int | None = None,
         callbacks: list[str] | None = None,
+        callback_options: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.model = model
         self.n_components = n_components
@@ -88,6 +90,12 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.callbacks = callbacks
+        self.callback_options = callback_options
+
+    def __sklearn_tags__(self) -> Any:  # scikit-learn's Tags
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]  # see _numpy
+        return tags
 
     def _model_plugin(self) -> Model:
         values = dict(_options_mapping(self.model_options, "model_options", "the model's option names"))
@@ -102,9 +110,12 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _loss_options(self) -> dict[str, Mapping[str, Any]] | None:
         if self.loss_options is None:
             return None
-        by_loss = _options_mapping(self.loss_options, "loss_options", "loss names")
-        return {name: _options_mapping(values, f"loss_options[{name!r}]", "the loss's option names")
-                for name, values in by_loss.items()}  # fmt: skip
+        return _options_by_plugin(self.loss_options, "loss_options", "loss")
+
+    def _callback_settings(self) -> dict[str, dict[str, Any]]:
+        """``callback_options`` as the grouped settings the pipeline takes (``callback.NAME``: options)."""
+        by_callback = _options_by_plugin(self.callback_options or {}, "callback_options", "callback")
+        return {f"callback.{name}": dict(values) for name, values in by_callback.items()}
 
     def training_settings(self) -> TrainingSettings:
         """The estimator's parameters as dimred's training settings (``random_state`` is the seed; None draws
@@ -123,11 +134,13 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         X = check_matrix(validate_data(self, X, dtype=_VALID_DTYPES, ensure_min_samples=2, ensure_all_finite=False))
         model = self._model_plugin()
-        if not getattr(model, "can_transform", True):  # known before a fit (t-SNE); Isomap's only after it
+        if not getattr(model, "can_transform", True) or _keeps_no_module(model):  # t-SNE, Isomap, UMAP: before a fit
             raise self._not_a_reducer()
         plugins = pipeline.resolve_training(self.model, self.loss, loss_options=self._loss_options(), model=model,
-                                            callbacks=self.callbacks)  # fmt: skip
-        plugins, settings, device = pipeline.prepared(plugins, self.training_settings(), X.shape)
+                                            callbacks=self.callbacks, groups=self._callback_settings())  # fmt: skip
+        settings = self.training_settings()
+        pipeline.check_one_call_settings(model, settings, X.shape)
+        plugins, settings, device = pipeline.prepared(plugins, settings, X.shape)
         fitted = pipeline.fit(plugins, X, settings, feature_names=getattr(self, "feature_names_in_", None),
                               device=device)  # fmt: skip
         if fitted.model is None:
@@ -250,6 +263,18 @@ def _options_mapping(values: Any, parameter: str, keys: str) -> Mapping[str, Any
     if not isinstance(values, Mapping) or not all(isinstance(key, str) for key in values):
         raise UsageError(f"{parameter} must map {keys} to values (a dict), got {values!r}")
     return values
+
+
+def _keeps_no_module(model: Model) -> bool:
+    """A one-call model that keeps the default ``fitted_module`` (None): nothing to save, so no fitted Reducer."""
+    return isinstance(model, EstimatorModel) and type(model).fitted_module is EstimatorModel.fitted_module
+
+
+def _options_by_plugin(values: Any, parameter: str, kind: str) -> dict[str, Mapping[str, Any]]:
+    """``{plugin name: {option: value}}`` checked at both levels (``loss_options``, ``callback_options``)."""
+    by_plugin = _options_mapping(values, parameter, f"{kind} names")
+    return {name: _options_mapping(options, f"{parameter}[{name!r}]", f"the {kind}'s option names")
+            for name, options in by_plugin.items()}  # fmt: skip
 
 
 def as_fitted_reducer(model: Reducer | str | Path, device: str) -> Reducer:

@@ -46,6 +46,12 @@ class RunResult:
     make_reducer: Callable[[], Reducer] | None = field(default=None, repr=False)
     failures: list[str] = field(default_factory=list)  # metrics and reporters that failed and were skipped
 
+    def __repr__(self) -> str:  # the history and the curves among the metrics run to thousands of numbers
+        figures = {name: value for name, value in self.metrics.items() if isinstance(value, int | float)}
+        steps = self.history[-1]["step"] if self.history else 0
+        return (f"RunResult(path={str(self.path) if self.path else None!r}, codes={self.codes.shape}, "
+                f"steps={steps}, metrics={figures!r})")  # fmt: skip
+
     @property
     def color(self) -> np.ndarray | None:
         """The dataset's colour values of the rows, for plots."""
@@ -53,7 +59,8 @@ class RunResult:
 
     @functools.cached_property
     def reducer(self) -> Reducer | None:
-        """The trained model as a fitted dimred.Reducer; None for one-call models (EstimatorModel).
+        """The trained model as a fitted dimred.Reducer; None for a model that keeps its training rows as its
+        state and maps no new rows by a saved function (Isomap, t-SNE, UMAP).
 
         Built on first use: scikit-learn, which Reducer builds on, takes most of a second to import.
         """

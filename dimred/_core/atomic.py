@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -89,8 +91,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     if guard is not None and target.resolve() in guard.kept:
         raise DimredError(f"could not write {target}: a file of that name is there that dimred did not write; "
                           "move it, or choose another output folder")  # fmt: skip
-    temporary = _temporary_beside(target)
+    temporary: Path | None = None
     try:
+        with _interruptions_held():  # Ctrl-C or SIGTERM between creating the file and naming it would leave it
+            temporary = _temporary_beside(target)
         yield temporary
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         with open(temporary, "rb+") as written:
@@ -99,11 +103,27 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if guard is not None:
             guard.written(target)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise write_error(target, error) from error
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def _interruptions_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back by the operating system for the block (in the main thread, where Python runs
+    their handlers); a signal that arrives meanwhile is handled when it ends."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield  # elsewhere (and on Windows) nothing to hold
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

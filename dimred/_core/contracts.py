@@ -74,6 +74,12 @@ class Data:
                 raise ValueError(f"{label} has {len(values)} rows but X has {len(self.X)}")
         if self.labels is not None:
             _check_labels(np.asarray(self.labels))
+        if self.feature_names is not None:
+            names = tuple(self.feature_names)
+            if len(names) != self.X.shape[1] or not all(isinstance(name, str) for name in names):
+                raise ValueError(f"feature_names must be {self.X.shape[1]} names, one per column of X, got "
+                                 f"{len(names)}: {names[:5]!r}")  # fmt: skip
+            object.__setattr__(self, "feature_names", names)
 
     def rows(self, index: np.ndarray) -> Data:
         """The same data for some rows only."""
@@ -147,8 +153,8 @@ class Model(Plugin):
         """Training settings this model prefers for data of this size and width (``steps``, ``batch_size``,
         ``lr``, ``weight_decay``, ``precision="bf16"`` where its layers are wide enough to gain from bfloat16
         arithmetic, ``optimizer="muon"`` where it learns more per unit of time); used where the user left them
-        automatic. None by default: dimred's defaults. Another key, or a value the command line would refuse, is
-        an error naming the model."""
+        automatic. An empty dict (the default) or None: dimred's defaults. Another key, or a value the command
+        line would refuse, is an error naming the model."""
         return {}
 
 
@@ -420,7 +426,8 @@ class Training:
     history: list[dict[str, float]]
 
     def echo(self, text: str) -> None:
-        """Print a line for the user (on stderr, process 0 only)."""
+        """Print a line for the user among the run's messages (stdout on the command line; a ``Reducer`` prints
+        none), on process 0 only."""
         raise NotImplementedError
 
     def sample_codes(self) -> torch.Tensor:
@@ -445,10 +452,11 @@ class Training:
 class Callback(Plugin):
     """Acts while a model trains, in the spirit of Lightning's and Keras's callbacks.
 
-    ``on_interval`` is called at every logging interval (about 200 per run) with the running losses; the step
-    itself stays free of host synchronisation unless ``every_step`` is True, which makes the engine call
-    ``on_step`` after every step. A callback may call ``training.stop(reason)`` to end training early, or raise
-    ``dimred.DimredError`` to fail the run with a message. Callbacks with ``enabled_by_default`` run unless the
+    ``on_interval`` is called at every logging interval (about 200 per run, or every epoch where an epoch is
+    shorter) with the running losses; the step itself stays free of host synchronisation unless ``every_step``
+    is True, which makes the engine call ``on_step`` after every step. A callback may call
+    ``training.stop(reason)`` to end training early, or raise ``dimred.DimredError`` to fail the run with a
+    message. Callbacks with ``enabled_by_default`` run unless the
     user turns them off (``--callback no-NAME``); others run when named (``--callback NAME``).
     ``state_dict``/``load_state_dict`` carry a callback's JSON-ready state across ``--resume``.
     """

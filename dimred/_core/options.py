@@ -80,6 +80,35 @@ def describe(options_class: type) -> list[OptionInfo]:
     ]
 
 
+SCALAR_TYPES = (int, float, bool, str)
+
+
+def check_declared(options_class: type) -> None:
+    """Raise TypeError unless every option has a type ``--set``, config files and model files can carry (a
+    scalar, a tuple of one, or either or None) and a default of that type."""
+    hints = _field_types(options_class)
+    for field in dataclasses.fields(options_class):
+        annotation = hints[field.name]
+        members = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+        if not all(_is_carried(member) for member in members):
+            raise TypeError(f"option '{field.name}' is of type {_type_name(annotation)}; options are int, float, "
+                            "bool, str, tuple[int, ...] (of one of those), or one of them | None")  # fmt: skip
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        try:
+            _coerce(default, annotation)
+            if isinstance(default, str) and str not in members:
+                raise ValueError(f"expected {_type_name(annotation)}, got {default!r}")
+        except ValueError as error:
+            raise TypeError(f"option '{field.name}' has a default its type refuses: {error}") from None
+
+
+def _is_carried(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is tuple:
+        items = typing.get_args(annotation)
+        return len(items) == 2 and items[1] is Ellipsis and items[0] in SCALAR_TYPES
+    return annotation in (*SCALAR_TYPES, tuple, type(None))
+
+
 def _parse_scalar(text: str, target: type) -> Any:
     if target is bool:
         lowered = text.strip().lower()

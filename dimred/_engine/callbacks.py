@@ -8,14 +8,15 @@ only process 0 prints or writes, and a stop decided on process 0 is shared with 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from dimred._core.contracts import Callback, Training, TrainingStatus
-from dimred._core.errors import blame
+from dimred._core.contracts import Callback, Model, Training, TrainingStatus
+from dimred._core.errors import PluginError, blame
+from dimred._core.jsonable import json_ready_fields
 from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation
 from dimred._engine.checkpoint import write_checkpoint
@@ -31,6 +32,7 @@ class TrainingHandle(Training):
         self,
         trainer: Trainer,
         settings: TrainingSettings,
+        model: Model,
         *,
         directory: Path | None,
         checkpoint: Path | None,
@@ -45,6 +47,7 @@ class TrainingHandle(Training):
         self.stop_reason: str | None = None
         self._checkpoint_due = False
         self._trainer, self._checkpoint, self._echo, self._callback_states = trainer, checkpoint, echo, callback_states
+        self._model = model  # the plugin named where its network fails to encode for a callback
         generator = torch.Generator().manual_seed(settings.seed)
         count = min(SAMPLE_ROWS, self.n_samples)
         self._sample = torch.randperm(self.n_samples, generator=generator)[:count].sort().values
@@ -59,7 +62,8 @@ class TrainingHandle(Training):
 
     def sample_codes(self) -> torch.Tensor:
         module = self._trainer.module
-        codes = evaluation.encode(module, self.sample_rows(), exact=False)
+        with blame(self._model, "encode a sample of its training rows for the callbacks"):
+            codes = evaluation.encode(module, self.sample_rows(), exact=False)
         module.train()
         return codes
 
@@ -92,7 +96,18 @@ class Dispatcher(Listener):
         self._open: list[Callback] = []  # started and not yet ended: the ones a failure is told of
 
     def states(self) -> dict[str, Any]:
-        return {callback.name: callback.state_dict() for callback in self.callbacks}
+        """Every callback's state as the checkpoint's JSON holds it; one it cannot hold names the callback."""
+        states = {}
+        for callback in self.callbacks:
+            with blame(callback, "give its state (state_dict)"):
+                state = callback.state_dict()
+            if not isinstance(state, Mapping):
+                raise PluginError(f"callback '{callback.name}' must return a dict from state_dict, not "
+                                  f"{type(state).__name__}")  # fmt: skip
+            states[callback.name] = json_ready_fields(state, lambda name, why, callback=callback: PluginError(
+                f"callback '{callback.name}' gave {name} = {why} in its state_dict (a checkpoint holds numbers, "
+                "text, and lists and dicts of them)"))  # fmt: skip
+        return states
 
     def restore(self, states: dict[str, Any]) -> None:
         for callback in self.callbacks:

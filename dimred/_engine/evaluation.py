@@ -101,8 +101,12 @@ def _reported_values(metric: Metric, values: Any) -> dict[str, Any]:
     """A metric plugin's values as they are reported: numpy and torch numbers as Python ones. Anything JSON
     cannot hold, and a number that is not finite, fails the metric, so NaN is never reported as a figure
     (None is how a metric says it does not apply)."""
-    if not isinstance(values, Mapping) or not all(isinstance(name, str) for name in values):
+    if not isinstance(values, Mapping):
         raise PluginError(f"metric '{metric.name}' returned {type(values).__name__}, not a dict of named values")
+    unnamed = [name for name in values if not isinstance(name, str)]
+    if unnamed:
+        raise PluginError(f"metric '{metric.name}' named a value by {unnamed[0]!r}, not by text; name every value "
+                          "with a string")  # fmt: skip
     return json_ready_fields(values, lambda name, why: PluginError(
         f"metric '{metric.name}' gave {name} = {why} (None says that a metric does not apply; give numbers, text, "
         "or lists and dicts of them)"))  # fmt: skip
@@ -124,6 +128,23 @@ def metric_sample(n_samples: int, seed: int, size: int = METRIC_SAMPLE) -> torch
         return None
     generator = torch.Generator().manual_seed(seed)
     return torch.randperm(n_samples, generator=generator)[:size].sort().values
+
+
+# dimred's own fields beside the metrics' values, those the pipeline adds to metrics.json too, and the prefix of
+# the held-out rows' values: no metric may report under them
+OWN_FIELDS = (FAILED_METRICS, "rmse_train_mode", "neighbours", "metric_sample_size", "n_samples", "train_seconds",
+              "transform_seconds", "evaluated_rows", "stopped_early", "stop_reason", "steps_trained", "rows",
+              "scaler")  # fmt: skip
+HELD_OUT_PREFIX = "holdout."
+
+
+def _check_names_free(metric: Metric, values: Mapping[str, Any], reported_by: Mapping[str, str]) -> None:
+    """Refuses values under a name already reported, which would silently replace another metric's figure."""
+    taken = [name for name in values if name in reported_by or name.startswith(HELD_OUT_PREFIX)]
+    if taken:
+        owner = reported_by.get(taken[0], "dimred")
+        raise PluginError(f"metric '{metric.name}' gave {taken[0]}, which {owner} already reports: a metric's values "
+                          "need names of their own")  # fmt: skip
 
 
 def score(
@@ -161,13 +182,18 @@ def score(
     context = MetricContext(X_sample, codes_sample, true_coordinates, X, reconstruction, k, seed, sampled_labels,
                             reference_codes, reference_labels)  # fmt: skip
     results: dict[str, Any] = {}
+    reported_by = dict.fromkeys(OWN_FIELDS, "dimred")
     failed: dict[str, str] = {}
     for metric in metric_plugins:
         try:
             with blame(metric, "compute"):
-                results |= _reported_values(metric, metric.compute(context))
+                values = _reported_values(metric, metric.compute(context))
+            _check_names_free(metric, values, reported_by)
         except PluginError as error:  # one broken metric costs its own values only, never the trained model
             failed[metric.name] = str(error)
+            continue
+        results |= values
+        reported_by |= dict.fromkeys(values, f"metric '{metric.name}'")
     if failed:
         results[FAILED_METRICS] = failed
     if module is not None:

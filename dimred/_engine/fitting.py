@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from dimred._core.contracts import Callback, Loss, Model, Term, TrainingData
-from dimred._core.errors import UsageError, blame
+from dimred._core.errors import PluginError, UsageError, blame
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, evaluation, rows
 from dimred._engine.callbacks import Dispatcher, TrainingHandle
@@ -98,7 +98,11 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
     fitted_scaler, X, evaluated = _scaled_rows(X_raw, settings, terms, device, dtype)
     fitted_scaler.check_savable()  # a trained network is saved with its scaling
     with blame(network_plugin, "build its network"):
-        module = network_plugin.build(X.shape[1]).to(device=device, dtype=dtype)
+        module = network_plugin.build(X.shape[1])
+        if not isinstance(module, torch.nn.Module):
+            raise PluginError(f"model '{network_plugin.name}' must build a torch.nn.Module, not a "
+                              f"{type(module).__name__}")  # fmt: skip
+        module = module.to(device=device, dtype=dtype)
     n_components = getattr(network_plugin.options, "n_components", None)
     started = time.perf_counter()
     preparing = [term for term in terms if _prepares(term)]
@@ -119,7 +123,7 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
         tensors, facts = read_checkpoint(checkpoint)
         trainer.restore(tensors, facts)
         dispatcher.restore(facts.get("callbacks", {}))
-    handle = TrainingHandle(trainer, settings, directory=directory, checkpoint=checkpoint, echo=echo,
+    handle = TrainingHandle(trainer, settings, network_plugin, directory=directory, checkpoint=checkpoint, echo=echo,
                             callback_states=dispatcher.states)  # fmt: skip
     preparation_seconds = time.perf_counter() - started
     try:

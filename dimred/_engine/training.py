@@ -125,13 +125,16 @@ class Trainer:
         seconds = self.seconds_before
         return TrainingStatus(self.step, self.total, self.step / self.per_epoch, total, losses, lr, seconds)
 
-    def _check_finite(self, loss: float) -> None:
-        if not math.isfinite(loss):
-            label = "NaN" if math.isnan(loss) else "infinite"
+    def _check_finite(self, status: TrainingStatus) -> None:
+        if not math.isfinite(status.loss):
+            label = "NaN" if math.isnan(status.loss) else "infinite"
+            terms = [name for name, value in status.losses.items() if not math.isfinite(value)]
+            which = f" (in loss '{terms[0]}')" if len(status.losses) > 1 and terms else ""
             advice = "scale the data (--scaler minmax or standard: it trained unscaled), " if self.unscaled else ""
             raise DivergenceError(
-                f"loss became {label} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); {advice}"
-                "lower the learning rate (--lr), or reset any model option or loss weight you set far from its default"
+                f"loss became {label}{which} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); "
+                f"{advice}lower the learning rate (--lr), or reset any model option or loss weight you set far from "
+                "its default"
             )
 
     def run(self, listener: Listener | None = None) -> list[dict[str, float]]:
@@ -152,7 +155,7 @@ class Trainer:
             x = self.X if index is None else self.X.index_select(0, index)
             z, x_hat, extras = self.forward(x, drawn)
             if self.step == logged_step:  # a plugin that breaks its contract shows it on the first step
-                _check_outputs(x, z, x_hat, drawn)
+                _check_outputs(x, z, x_hat, drawn, extras)
             batch = Batch(x=x[:drawn], z=z, x_hat=x_hat, index=index, extras=extras, drawn=drawn)
             values = torch.stack([self._loss(term, batch, check=self.step == logged_step) for term in self.terms])
             loss = (weights * values).sum()
@@ -168,7 +171,7 @@ class Trainer:
             if self._interval_due() or listener.should_stop():
                 self.seconds_before = time.perf_counter() - started
                 status = self._status((running / (self.step - logged_step)).tolist(), lr)
-                self._check_finite(status.loss)
+                self._check_finite(status)
                 row = {"step": self.step, "epoch": status.epoch, "loss": status.loss}
                 if len(self.terms) > 1:  # each term unweighted, so the curves compare with single-loss runs
                     row |= {f"loss.{name}": mean for name, mean in status.losses.items()}
@@ -258,10 +261,15 @@ def _describe_rows(value: Any) -> str:
     return described
 
 
-def _check_outputs(x: torch.Tensor, z: Any, x_hat: Any, decoded: int) -> None:
-    """The network's codes must be one row per input row and its reconstructions the decoded rows' shape."""
+def _check_outputs(x: torch.Tensor, z: Any, x_hat: Any, decoded: int, extras: dict[str, Any]) -> None:
+    """The network's codes and extra outputs must be one row per input row and its reconstructions the decoded
+    rows' shape."""
     if not isinstance(z, torch.Tensor) or z.ndim != 2 or len(z) != len(x):
         raise ValueError(f"its encode must return codes of shape ({len(x)}, n_components), got {_describe(z)}")
     expected = x[:decoded].shape
     if not isinstance(x_hat, torch.Tensor) or x_hat.shape != expected:
         raise ValueError(f"its decode must return rows of shape {tuple(expected)}, got {_describe(x_hat)}")
+    for name, value in extras.items():
+        if not isinstance(value, torch.Tensor) or value.ndim == 0 or len(value) != len(x):
+            raise ValueError(f"its encode_for_training must return extras of one row per input row ({len(x)}); "
+                             f"'{name}' is {_describe(value)}")  # fmt: skip

@@ -21,9 +21,9 @@ import pluggy
 
 from dimred._core import hookspecs as hookspecs
 from dimred._core.contracts import Plugin
-from dimred._core.errors import PluginError, did_you_mean, unknown_name_error
+from dimred._core.errors import PluginError, UsageError, did_you_mean, unknown_name_error
 from dimred._core.kinds import KIND, KIND_NAMES
-from dimred._core.options import OptionInfo, describe, values_before_added
+from dimred._core.options import OptionInfo, check_declared, describe, values_before_added
 
 ENTRY_POINT_GROUP = "dimred"
 BUILTIN_DISTRIBUTION = "dimred"
@@ -50,6 +50,10 @@ class PluginInfo:
     @property
     def description(self) -> str:
         return self.cls.description
+
+    @property
+    def builtin(self) -> bool:
+        return self.source == BUILTIN_DISTRIBUTION
 
     @property
     def options(self) -> list[OptionInfo]:
@@ -87,6 +91,10 @@ def _validate_plugin_class(kind: str, cls: Any) -> None:
         describe(cls.Options)
     except Exception as error:
         raise PluginError(f"{kind} '{cls.name}': cannot read the option types: {error}") from None
+    try:
+        check_declared(cls.Options)
+    except TypeError as error:
+        raise PluginError(f"{kind} '{cls.name}': {error}") from None
     try:
         if before := values_before_added(cls.Options):
             cls.Options(**before)
@@ -233,6 +241,9 @@ class Registry:
     def get(self, kind: str, name: str) -> PluginInfo:
         """The plugin of ``kind`` called ``name``; a UsageError listing the valid names otherwise."""
         available = self._collect()[0][kind]
+        if not isinstance(name, str):
+            raise UsageError(f"a {kind} is named by its plugin's name (text), not a {type(name).__name__}: "
+                             f"{', '.join(sorted(available))}{_NAMED_BY_TEXT.get(kind, '')}")  # fmt: skip
         if name not in available:
             raise unknown_name_error(kind, name, available)
         return available[name]
@@ -240,6 +251,13 @@ class Registry:
     @property
     def failures(self) -> list[PluginFailure]:
         return list(self._collect()[1])
+
+
+_NAMED_BY_TEXT = {
+    "dataset": " (rows of your own: dimred.Reducer(...).fit_transform(X), or dataset 'file' with the setting "
+    "dataset.path)",
+    "model": " (a plugin class of your own: register it, then name it)",
+}
 
 
 def _distribution(entry_point: importlib.metadata.EntryPoint) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from dimred._core import options as plugin_options
 from dimred._core.contracts import Plugin
-from dimred._core.errors import UsageError
+from dimred._core.errors import UsageError, did_you_mean
 from dimred._core.kinds import KIND, KINDS
 from dimred._host.registry import get_registry
 
@@ -72,7 +72,8 @@ def instantiate_several(kind: str, names: Sequence[str], groups: dict[str, dict[
     plugins = [instantiate(kind, name, groups.pop(f"{kind}.{name}", {}), f"{kind}.{name}") for name in names]
     strays = sorted(key for key in groups if key.startswith(f"{kind}."))
     if strays:
-        raise UsageError(f"settings for a {kind} that is not in this run: {', '.join(strays)}")
+        hint = did_you_mean(strays[0].removeprefix(f"{kind}."), names)
+        raise UsageError(f"settings for a {kind} that is not in this run: {', '.join(strays)}{hint}")
     return plugins
 
 
