@@ -76,9 +76,7 @@ class EarlyStopping(Callback):
 
     @dataclass(frozen=True)
     class Options:
-        patience: int = option(
-            20, "logging intervals (about 200 per run, at most one per epoch) without improvement before stopping"
-        )
+        patience: int = option(20, "logging intervals (about 200 per run) without improvement before stopping")
         min_delta: float = option(1e-3, "the relative improvement that counts")
 
         def __post_init__(self) -> None:

@@ -12,28 +12,38 @@ MLflow is optional (``pip install 'dimred[mlflow]'``) and imported only when a r
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
 import os
+import queue
+import socket
+import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlparse
 
-from dimred.plugin import Callback, Reporter, RunRecord, Training, TrainingStatus, UsageError, hookimpl, option
+from dimred.plugin import (
+    Callback,
+    DimredError,
+    Reporter,
+    RunRecord,
+    Training,
+    TrainingStatus,
+    UsageError,
+    hookimpl,
+    option,
+)
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
 DIRECTORY_TAG = "dimred.directory"
 SQLITE_PREFIX = "sqlite:///"  # then the database's path: relative, or absolute with a fourth slash
-
-# MLflow runs the callback opened and closed, waiting for the reporter of the same dimred run to finish them:
-# {run directory (or "" for a run without one): (MLflow run id, tracking URI)}. One process runs one dimred run
-# at a time, and the run directory tells runs apart.
-_PENDING: dict[str, tuple[str, str]] = {}
-# The MLflow run the callback has open while a model trains (an id, or None).
-_OPEN: list[str] = []
+ANSWER_SECONDS = 5.0  # how long a tracking server has to accept a connection (MLflow itself retries for minutes)
+STREAM_WAIT_SECONDS = 30.0  # how long the end of training waits for MLflow to take the losses still queued
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,72 @@ class MLflowOptions:
                 raise ValueError(f"{named}: the folder {database.parent} does not exist")
 
 
+@dataclass(frozen=True)
+class _Handover:
+    """An MLflow run the callback opened and closed, for the reporter of the same dimred run to finish."""
+
+    run_id: str
+    tracking_uri: str
+    options: MLflowOptions
+
+
+# The callback's runs waiting for their reporter, by the dimred run's run_key (a run without the reporter leaves
+# its entry, which no later run's key matches).
+_PENDING: dict[str, _Handover] = {}
+# The MLflow runs the callback has open while a model trains.
+_OPEN: list[str] = []
+
+
+def _silence(uri: str) -> str | None:
+    """Why the tracking server at ``uri`` does not answer, or None: one over HTTP must accept a connection within
+    seconds, where MLflow itself retries for minutes while the user waits. Other stores are files."""
+    address = urlparse(uri)
+    if address.scheme not in ("http", "https") or not address.hostname:
+        return None
+    port = address.port or (443 if address.scheme == "https" else 80)
+    try:
+        socket.create_connection((address.hostname, port), timeout=ANSWER_SECONDS).close()
+    except OSError as error:
+        return f"the MLflow tracking server at {uri} does not answer ({error.strerror or error})"
+    return None
+
+
+def _check_answers(uri: str) -> None:
+    if problem := _silence(uri):
+        raise DimredError(f"{problem}; start it, or log to a database file with tracking_uri=sqlite:///mlflow.db")
+
+
+class _Streamer:
+    """Sends the callback's losses to MLflow from a thread of its own, so that training never waits for the
+    tracking store, and the end of training waits for it only so long: a daemon thread, so a store that stopped
+    answering holds up neither the run nor the end of the process."""
+
+    def __init__(self, client: Any, run_id: str) -> None:
+        self._client, self._run_id = client, run_id
+        self._batches: queue.Queue[list[Any] | None] = queue.Queue()
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._send, name="dimred-mlflow", daemon=True)
+        self._thread.start()
+
+    def put(self, metrics: list[Any]) -> None:
+        if self.error is None:
+            self._batches.put(metrics)
+
+    def _send(self) -> None:
+        while (metrics := self._batches.get()) is not None:
+            if self.error is None:
+                try:
+                    self._client.log_batch(self._run_id, metrics=metrics)
+                except Exception as error:  # the store failed: the losses after this are dropped, and said so
+                    self.error = error
+
+    def close(self, seconds: float = STREAM_WAIT_SECONDS) -> bool:
+        """True when every queued batch reached MLflow within ``seconds``."""
+        self._batches.put(None)
+        self._thread.join(seconds)
+        return self.error is None and not self._thread.is_alive()
+
+
 def _require_mlflow(who: str) -> None:
     """Fail early, with the install command, when MLflow is missing (checked without importing it)."""
     if importlib.util.find_spec("mlflow") is None:
@@ -71,14 +147,11 @@ def _mlflow(who: str) -> Any:
     return mlflow
 
 
-def _key(directory: Path | None) -> str:
-    return "" if directory is None else str(Path(directory).resolve())
-
-
 def _start(mlflow: Any, options: MLflowOptions, run_name: str | None, directory: Path | None) -> Any:
     """A new MLflow run, nested when another one (not dimred's) is active."""
     if options.tracking_uri:
         mlflow.set_tracking_uri(options.tracking_uri)
+    _check_answers(mlflow.get_tracking_uri())
     experiment_id = None
     if options.experiment:
         experiment = mlflow.get_experiment_by_name(options.experiment)
@@ -101,6 +174,23 @@ def _terminate(mlflow: Any, run_id: str, status: str) -> None:
         mlflow.end_run(status)
     else:
         mlflow.MlflowClient().set_terminated(run_id, status)
+
+
+def _let_go(mlflow: Any, run_id: str) -> None:
+    """Stop treating the run as active without waiting on a server that does not answer: MLflow would otherwise
+    end it when the process exits, retrying for minutes. One try, with no retries and a short timeout."""
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(ANSWER_SECONDS))}
+    before = {name: os.environ.get(name) for name in quick}
+    os.environ.update(quick)
+    try:  # the fluent end_run forgets the active run before it calls out; the call failing is expected
+        with contextlib.suppress(Exception):
+            _terminate(mlflow, run_id, "FAILED")
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _numbers(row: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, float]:
@@ -148,11 +238,12 @@ class MLflowCallback(Callback):
         if self.run_id is not None:  # a resumed dimred run continues its MLflow run
             if self.options.tracking_uri:
                 mlflow.set_tracking_uri(self.options.tracking_uri)
+            _check_answers(mlflow.get_tracking_uri())
             active = mlflow.start_run(run_id=self.run_id, nested=mlflow.active_run() is not None)
         else:
             active = _start(mlflow, self.options, None if directory is None else Path(directory).name, directory)
         self.run_id, self.tracking_uri = active.info.run_id, mlflow.get_tracking_uri()
-        self._client, self._queued = mlflow.MlflowClient(), []
+        self._streamer = _Streamer(mlflow.MlflowClient(), self.run_id)
         _OPEN.append(self.run_id)
         settings = {f"training.{key}": value for key, value in training.settings.record().items() if value is not None}
         settings |= {"training.total_steps": training.total_steps, "training.n_samples": training.n_samples}
@@ -169,22 +260,28 @@ class MLflowCallback(Callback):
             if len(status.losses) > 1:
                 row |= {f"loss.{name}": value for name, value in status.losses.items()}
         now = int(time.time() * 1000)
-        metrics = [Metric(key, value, now, status.step) for key, value in _numbers(row, skip=("step",)).items()]
-        # Queued: training does not wait for the tracking store.
-        self._queued.append(self._client.log_batch(self.run_id, metrics=metrics, synchronous=False))
+        self._streamer.put([Metric(key, value, now, status.step) for key, value in _numbers(row, ("step",)).items()])
 
     def on_fit_end(self, training: Training) -> None:
         if self.run_id is None or not training.is_main:
             return
         import mlflow
 
-        for operations in self._queued:
-            operations.wait()
-        self._queued = []
-        _terminate(mlflow, self.run_id, "FINISHED")
         if self.run_id in _OPEN:
             _OPEN.remove(self.run_id)
-        _PENDING[_key(training.directory)] = (self.run_id, self.tracking_uri or mlflow.get_tracking_uri())
+        problem = _silence(mlflow.get_tracking_uri())
+        wait = ANSWER_SECONDS if problem else STREAM_WAIT_SECONDS
+        if not self._streamer.close(wait):
+            why = self._streamer.error or f"still sending after {wait:g} s"
+            warnings.warn(f"MLflow did not take all of the losses of run {self.run_id} ({why}); the dimred run "
+                          "goes on, and its own history (history.csv) holds them", stacklevel=2)  # fmt: skip
+        if problem:  # the model is saved all the same; the reporter fails, by name
+            warnings.warn(f"{problem}: MLflow run {self.run_id} is left unfinished", stacklevel=2)
+            _let_go(mlflow, self.run_id)
+            return
+        _terminate(mlflow, self.run_id, "FINISHED")
+        _PENDING[training.run_key] = _Handover(self.run_id, self.tracking_uri or mlflow.get_tracking_uri(),
+                                               self.options)  # fmt: skip
 
     def on_fit_failed(self, training: Training, error: BaseException) -> None:
         """The MLflow run ends as FAILED (KILLED when interrupted), so that it neither shows as finished nor stays
@@ -194,6 +291,10 @@ class MLflowCallback(Callback):
         import mlflow
 
         _OPEN.remove(self.run_id)
+        self._streamer.close(ANSWER_SECONDS)  # the losses so far, if MLflow takes them at once
+        if _silence(mlflow.get_tracking_uri()):  # the run failed anyway: not a minute more on its MLflow run
+            _let_go(mlflow, self.run_id)
+            return
         _terminate(mlflow, self.run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
 
     def state_dict(self) -> dict[str, Any]:
@@ -201,6 +302,17 @@ class MLflowCallback(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.run_id = state.get("run_id")
+
+
+def _check_same_place(options: MLflowOptions, pending: _Handover) -> None:
+    """The reporter finishes the callback's MLflow run where the callback opened it: where, and under which name,
+    are the callback's options; the reporter's, where set, must agree."""
+    for name in ("tracking_uri", "experiment", "run_name"):
+        mine, callbacks = getattr(options, name), getattr(pending.options, name)
+        if mine is not None and mine != callbacks:
+            raise UsageError(f"reporter.mlflow.{name} is {mine!r}, but the mlflow callback opened this run with "
+                             f"{callbacks!r}: the reporter finishes the callback's run, so set {name} on the "
+                             f"callback (callback.mlflow.{name}) only")  # fmt: skip
 
 
 def _log_params(mlflow: Any, run_id: str, params: dict[str, str]) -> None:
@@ -229,13 +341,17 @@ class MLflowReporter(Reporter):
 
     def report(self, run: RunRecord) -> None:
         mlflow = _mlflow("mlflow reporter")
-        pending = _PENDING.pop(_key(run.directory), None)
+        pending = _PENDING.pop(run.run_key, None)
         nested = mlflow.active_run() is not None
+        default_name = f"{run.dataset}-{run.model}" if run.directory is None else Path(run.directory).name
         if pending is not None:  # the callback's run: reopen it where the callback logged it
-            mlflow.set_tracking_uri(pending[1])
-            active = mlflow.start_run(run_id=pending[0], nested=nested)
+            _check_same_place(self.options, pending)
+            mlflow.set_tracking_uri(pending.tracking_uri)
+            _check_answers(pending.tracking_uri)
+            active = mlflow.start_run(run_id=pending.run_id, nested=nested)
+            if run.directory is None and pending.options.run_name is None:  # the callback knew no name to give
+                mlflow.MlflowClient().update_run(pending.run_id, name=default_name)
         else:
-            default_name = f"{run.dataset}-{run.model}" if run.directory is None else Path(run.directory).name
             active = _start(mlflow, self.options, default_name, run.directory)
         run_id = active.info.run_id
         try:

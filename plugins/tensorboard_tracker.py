@@ -23,8 +23,9 @@ from dimred.plugin import Callback, Reporter, RunRecord, Training, TrainingStatu
 
 FOLDER = "tensorboard"
 
-# Log folders the callback wrote the loss curves to in this process, so the reporter does not write them again.
-_STREAMED: set[str] = set()
+# The dimred runs (their run_key) whose loss curves the callback wrote, so that their reporter does not write them
+# again: {run_key: the log folder}.
+_STREAMED: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class TensorBoardCallback(Callback):
             return
         self.writer = _writer("tensorboard callback", log_dir)
         self.writer.add_text("settings", f"```\n{json.dumps(training.settings.record(), indent=2)}\n```")
-        _STREAMED.add(str(log_dir.resolve()))
+        _STREAMED[training.run_key] = str(log_dir.resolve())
 
     def on_interval(self, training: Training, status: TrainingStatus) -> None:
         if self.writer is None:
@@ -127,10 +128,9 @@ class TensorBoardReporter(Reporter):
         writer = _writer("tensorboard reporter", log_dir)
         try:
             last_step = int(run.history[-1]["step"]) if run.history else 0
-            if str(log_dir.resolve()) not in _STREAMED:
+            if _STREAMED.pop(run.run_key, None) != str(log_dir.resolve()):  # not already written to this folder
                 for row in run.history:
                     _scalars(writer, row, int(row["step"]))
-            _STREAMED.discard(str(log_dir.resolve()))
             for key, value in run.metrics.items():
                 if isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
                     writer.add_scalar(f"metrics/{key}", value, last_step)

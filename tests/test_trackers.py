@@ -121,6 +121,46 @@ def test_the_mlflow_callback_alone_closes_its_run(mlflow):
     assert runs[0].data.params["training.seed"] == "0"
 
 
+def test_a_run_without_the_reporter_leaves_nothing_a_later_run_takes_for_its_own(mlflow):
+    """The callback hands its run to the reporter of the same dimred run only: a later run in the process (here
+    without a folder, as compare's are) makes its own MLflow run."""
+    first = dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=[],
+                       callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip
+    dimred.run(dataset="swissroll", model="pca", settings={"dataset.n_samples": 300}, reporters=["mlflow"], out=None)
+    client, runs = _runs(mlflow, "test_a_run_without_the_reporter_leaves_nothing_a_later_run_takes_for_its_own")
+    assert len(runs) == 2
+    assert "dimred.model" not in runs[0].data.tags
+    assert len(client.get_metric_history(runs[0].info.run_id, "loss")) == len(first.history)
+    assert runs[1].data.tags["dimred.model"] == "pca"
+
+
+def test_reporter_options_that_disagree_with_the_callbacks_run_are_named(mlflow, tmp_path):
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--callback", "mlflow", "--reporter",
+                                      "mlflow", "--set", "reporter.mlflow.experiment=elsewhere", "--out",
+                                      str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 1
+    assert (
+        "reporter.mlflow.experiment is 'elsewhere', but the mlflow callback opened this run with None" in result.output
+    )
+    assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_a_tracking_server_that_does_not_answer_is_named_in_seconds(mlflow, tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--callback", "mlflow", "--set",
+                                      f"callback.mlflow.tracking_uri=http://127.0.0.1:{port}", "--out",
+                                      str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 1
+    assert f"Error: the MLflow tracking server at http://127.0.0.1:{port} does not answer" in result.output
+    assert time.monotonic() - started < 30  # MLflow's own retries take minutes
+
+
 def test_dimred_runs_nest_inside_an_active_mlflow_run(mlflow):
     with mlflow.start_run(run_name="sweep") as parent:
         for seed in (0, 1):
@@ -132,6 +172,17 @@ def test_dimred_runs_nest_inside_an_active_mlflow_run(mlflow):
     assert [run.info.run_name for run in children] == ["seed0", "seed1"]
     assert {run.data.tags["mlflow.parentRunId"] for run in children} == {parent.info.run_id}
     assert [run.data.params["training.seed"] for run in children] == ["0", "1"]
+
+
+def test_compare_inside_an_active_mlflow_run_logs_each_run_nested_with_its_results(mlflow):
+    with mlflow.start_run(run_name="sweep") as parent:
+        dimred.compare("swissroll", ["mlp-ae", "pca"], seeds=2, out=None, callbacks=["mlflow"], reporters=["mlflow"],
+                       settings={"dataset.n_samples": 300}, **QUICK)  # fmt: skip
+    _client, runs = _runs(mlflow, "test_compare_inside_an_active_mlflow_run_logs_each_run_nested_with_its_results")
+    nested = [run for run in runs if run.info.run_id != parent.info.run_id]
+    assert sorted(run.info.run_name for run in nested) == ["swissroll-mlp-ae"] * 2 + ["swissroll-pca"] * 2
+    assert {run.data.tags["mlflow.parentRunId"] for run in nested} == {parent.info.run_id}
+    assert all("trustworthiness" in run.data.metrics and run.info.status == "FINISHED" for run in nested)
 
 
 def test_a_failed_training_leaves_its_mlflow_run_failed(mlflow, register_in_process):
@@ -251,6 +302,17 @@ def test_the_tensorboard_reporter_alone_writes_the_history(event_accumulator, tm
     events = event_accumulator(tmp_path / "alone" / "tensorboard")
     assert [point.step for point in events.Scalars("train/loss")] == [int(row["step"]) for row in result.history]
     assert events.Scalars("metrics/rmse")[0].value == pytest.approx(result.metrics["rmse"], rel=1e-6)
+
+
+def test_a_later_run_into_the_same_folder_writes_its_own_curves(event_accumulator, tmp_path):
+    """The callback's 'already written' belongs to its own dimred run, not to the folder."""
+    settings = {"dataset.n_samples": 300}
+    dimred.run(dataset="swissroll", model="mlp-ae", settings=settings, callbacks=["tensorboard"], reporters=[],
+               out=tmp_path / "run", **QUICK)  # fmt: skip
+    again = dimred.run(dataset="swissroll", model="mlp-ae", settings=settings, reporters=["tensorboard"], seed=1,
+                       out=tmp_path / "run", overwrite=True, **QUICK)  # fmt: skip
+    events = event_accumulator(tmp_path / "run" / "tensorboard")
+    assert [point.step for point in events.Scalars("train/loss")] == [int(row["step"]) for row in again.history]
 
 
 def test_tensorboard_log_dir_option(event_accumulator, tmp_path):

@@ -173,7 +173,8 @@ def compare(
     loop's settings to a model fitted in one call. Every model trains on the same rows: without a ``holdout``,
     a model that cannot map new rows (t-SNE) holds out the rows the others hold out by default. ``save`` keeps
     each model's seed-0 fit as ``models/<model>.safetensors`` in the output folder (for ``dimred.load``,
-    ``encode``, ``export``).
+    ``encode``, ``export``). ``reporters`` and ``callbacks`` among ``run_options`` go to every run (``["mlflow"]``
+    logs each to MLflow; the runs write no folders, so file-writing reporters have nothing to write into).
     """
     if isinstance(models, str):
         raise UsageError(f"models must be a list of names, e.g. [{models!r}], not a string")
@@ -183,6 +184,10 @@ def compare(
         raise UsageError(f"seeds is how many seeds to run, a whole number from 1, got {seeds!r}")
     seeds = int(seeds)
     settings = dict(settings or {})
+    run_options = dict(run_options)
+    reporters = run_options.pop("reporters", None) or []  # each run's (MLflow's, say): its results stay in memory
+    if taken := sorted({"seed", "resume"} & set(run_options)):
+        raise UsageError(f"compare sets {taken[0]} for each run itself (seeds=N runs seeds 0 to N-1); leave it out")
     if any(not key.startswith("dataset.") for key in settings):
         raise UsageError("compare takes dataset.* settings only: they apply to every model")
     plugins = {model: instantiate("model", model) for model in models}  # unknown names fail before anything runs
@@ -201,7 +206,7 @@ def compare(
             say(f"{model}, seed {seed}...")
             try:
                 options = _run_options_for(plugins[model], run_options)
-                result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=[], **options)
+                result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=reporters, **options)
             except DimredError as error:  # this model failed: the others are still compared
                 errors[model] = error
                 comparison.failed[model] = f"seed {seed}: {_with_advice(error)}"

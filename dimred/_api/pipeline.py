@@ -11,7 +11,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,9 @@ from dimred._core.contracts import (
     Reporter,
     RunRecord,
     Term,
+    new_run_key,
 )
-from dimred._core.errors import PluginError, SkippedPluginWarning, UsageError, blame
+from dimred._core.errors import DimredError, PluginError, SkippedPluginWarning, UsageError, blame
 from dimred._core.options import to_dict
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout, checked_suggestions
 from dimred._engine import distributed, evaluation, fitting, modelfile
@@ -283,6 +284,7 @@ class Outcome:
     evaluated: np.ndarray | None = None
     stop_reason: str | None = None
     apply: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] | None = None
+    run_key: str = field(default_factory=new_run_key)  # the callbacks' Training.run_key, where it trained
 
 
 def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: TrainingSettings,
@@ -300,7 +302,7 @@ def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: Training
     transform_seconds = time.perf_counter() - started
     reconstruction = evaluation.decode(fit.module, codes)
     return Outcome(fit.X, codes, reconstruction, fit.history, fit.train_seconds, transform_seconds, model,
-                   fit.evaluated, fit.stop_reason, model.apply)  # fmt: skip
+                   fit.evaluated, fit.stop_reason, model.apply, fit.run_key)  # fmt: skip
 
 
 def fit_estimator(
@@ -418,13 +420,16 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
     """Hand a run (``report``) or a comparison (``report_comparison``) to every reporter; one that fails is
     skipped, and its failure returned, so the others still report."""
     comparing = isinstance(record, ComparisonRecord)
+    action = "report the comparison" if comparing else "report"
     failures = []
     for reporter in reporters:
         try:
-            with blame(reporter, "report the comparison" if comparing else "report"):
+            with blame(reporter, action):
                 (reporter.report_comparison if comparing else reporter.report)(record)
         except PluginError as error:
             failures.append(str(error))
+        except DimredError as error:  # a reporter's own message (a file it may not replace, a store that is down)
+            failures.append(f"{reporter.kind} '{reporter.name}' failed to {action}: {error}")
     return failures
 
 
@@ -446,7 +451,7 @@ def record_of(name: str, model: str, data: Data, outcome: Outcome, metrics: dict
     """What reporters see of a run or an evaluation."""
     reconstruction = None if outcome.reconstruction is None else outcome.reconstruction.cpu().numpy()
     return RunRecord(name, model, data, outcome.X.cpu().numpy(), outcome.codes.cpu().numpy(), reconstruction,
-                     outcome.history, metrics, directory, echo, context, held_out)  # fmt: skip
+                     outcome.history, metrics, directory, echo, context, held_out, outcome.run_key)  # fmt: skip
 
 
 def join_world(device: str) -> tuple[World, torch.device]:

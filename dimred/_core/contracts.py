@@ -8,6 +8,7 @@ so listing plugins stays fast; plugins import their heavy dependencies inside th
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,6 +246,11 @@ class HeldOut:
     codes: np.ndarray
 
 
+def new_run_key() -> str:
+    """A key no other dimred run has."""
+    return uuid.uuid4().hex
+
+
 @dataclass(eq=False)
 class RunRecord:
     """Everything a reporter sees of a finished run.
@@ -253,6 +259,7 @@ class RunRecord:
     in eval mode. ``directory`` is None when the run writes nothing to disk. ``metric_context`` is what the
     metrics saw (the sampled points and their neighbourhood statistics). ``held_out`` holds the rows the run held
     out of training and their codes (None without a held-out split, or for a model that cannot map new rows).
+    ``run_key`` is unique to the dimred run, and its callbacks saw the same one (``Training.run_key``).
     """
 
     dataset: str
@@ -267,6 +274,7 @@ class RunRecord:
     echo: Callable[[str], None] = field(default=lambda _text: None)
     metric_context: MetricContext | None = None
     held_out: HeldOut | None = None
+    run_key: str = field(default_factory=new_run_key)
 
     @contextlib.contextmanager
     def artifact(self, filename: str) -> Iterator[Path]:
@@ -415,7 +423,9 @@ class Training:
     """The handle a callback gets on the training in progress; the engine provides it.
 
     ``settings`` are the run's training settings; ``directory`` the run folder (None when nothing is written);
-    ``is_main`` is False on the other processes under torchrun, which must neither print nor write.
+    ``is_main`` is False on the other processes under torchrun, which must neither print nor write. ``run_key``
+    is unique to this dimred run and is its reporters' ``RunRecord.run_key`` too: a callback that leaves work
+    for a reporter (MLflow's) hands it over by it.
     """
 
     settings: TrainingSettings
@@ -424,6 +434,7 @@ class Training:
     directory: Path | None
     is_main: bool
     history: list[dict[str, float]]
+    run_key: str
 
     def echo(self, text: str) -> None:
         """Print a line for the user among the run's messages (stdout on the command line; a ``Reducer`` prints
@@ -452,8 +463,8 @@ class Training:
 class Callback(Plugin):
     """Acts while a model trains, in the spirit of Lightning's and Keras's callbacks.
 
-    ``on_interval`` is called at every logging interval (about 200 per run, or every epoch where an epoch is
-    shorter) with the running losses; the step itself stays free of host synchronisation unless ``every_step``
+    ``on_interval`` is called at every logging interval (about 200 per run, whatever the epochs) with the
+    running losses; the step itself stays free of host synchronisation unless ``every_step``
     is True, which makes the engine call ``on_step`` after every step. A callback may call
     ``training.stop(reason)`` to end training early, or raise ``dimred.DimredError`` to fail the run with a
     message. Callbacks with ``enabled_by_default`` run unless the

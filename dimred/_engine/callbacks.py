@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from dimred._core.contracts import Callback, Model, Training, TrainingStatus
+from dimred._core.contracts import Callback, Model, Training, TrainingStatus, new_run_key
 from dimred._core.errors import PluginError, blame
 from dimred._core.jsonable import json_ready_fields
 from dimred._core.settings import TrainingSettings
@@ -45,6 +45,7 @@ class TrainingHandle(Training):
         self.directory = directory
         self.is_main = trainer.world.is_main
         self.stop_reason: str | None = None
+        self.run_key = new_run_key()
         self._checkpoint_due = False
         self._trainer, self._checkpoint, self._echo, self._callback_states = trainer, checkpoint, echo, callback_states
         self._model = model  # the plugin named where its network fails to encode for a callback

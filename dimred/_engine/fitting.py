@@ -39,6 +39,7 @@ class Fit:
     X: torch.Tensor
     evaluated: np.ndarray | None = None
     stop_reason: str | None = None  # why training ended before its last step, if it did
+    run_key: str = ""  # the callbacks' Training.run_key, for the run's reporters
 
 
 def _prepares(term: Term) -> bool:
@@ -137,4 +138,4 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
     seconds = preparation_seconds + trainer.seconds_before
     X_evaluated = X if evaluated is None else X[evaluated]
     return Fit(module, fitted_scaler, history, seconds, X_evaluated, None if evaluated is None else evaluated.numpy(),
-               handle.stop_reason)  # fmt: skip
+               handle.stop_reason, handle.run_key)  # fmt: skip

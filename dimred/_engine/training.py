@@ -84,7 +84,7 @@ class Trainer:
         self.module, self.terms, self.X, self.generator = module, list(terms), X, generator
         self.per_epoch = len(X) // self.batch
         self.total = settings.total_steps(len(X))
-        self.log_every = max(1, min(self.per_epoch, self.total // HISTORY_ROWS))
+        self.log_every = max(1, self.total // HISTORY_ROWS)
         self.checkpoint_every = settings.checkpoint_every
         self.weight_decay = settings.weight_decay
         self.unscaled = settings.scaler == "none"
