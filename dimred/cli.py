@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import signal
 import sys
 import threading
@@ -41,6 +42,9 @@ class _Group(click.Group):
             ctx.exit(error.exit_code)
         except KeyboardInterrupt:
             raise
+        except BrokenPipeError:  # stdout's reader left (``| head``): stop quietly, as a program SIGPIPE ends does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+            ctx.exit(128 + signal.SIGPIPE)
         except Exception as error:
             if (ctx.obj or {}).get("debug"):
                 raise
@@ -258,6 +262,7 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
     from dimred._api import run as api
     from dimred._api.config import loss_names, read_config, replaced_plugin_options
     from dimred._core.settings import TrainingSettings
+    from dimred._host.resolve import chosen_names
 
     arguments["reporters"] = list(arguments["reporters"]) or None
     arguments["callbacks"] = list(arguments["callbacks"]) or None
@@ -283,6 +288,9 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
             from_file["settings"] = replaced_plugin_options(from_file, "reporter", arguments["reporters"] or ())
         if "loss" in given and arguments["loss"]:
             from_file["settings"] = replaced_plugin_options(from_file, "loss", loss_names(arguments["loss"]))
+        if "callbacks" in given:  # the file's options of callbacks the command line leaves out go with them
+            running = chosen_names("callback", arguments["callbacks"], adds_to_defaults=True)
+            from_file["settings"] = replaced_plugin_options(from_file, "callback", running)
         settings = {**from_file.pop("settings"), **arguments["settings"]}
         arguments = {**arguments, **{key: value for key, value in from_file.items() if key not in given}}
         arguments["settings"] = settings

@@ -32,6 +32,14 @@ _STREAMED: dict[str, str] = {}
 class TensorBoardOptions:
     log_dir: str | None = option(None, f"folder for the event files [default: the run directory's {FOLDER}/]")
 
+    def __post_init__(self) -> None:
+        """A log folder that cannot be made (a file on its way) is refused before training, not after it."""
+        if self.log_dir:
+            blocking = next((path for path in (Path(self.log_dir), *Path(self.log_dir).parents)
+                             if path.exists() and not path.is_dir()), None)  # fmt: skip
+            if blocking is not None:
+                raise ValueError(f"log_dir {self.log_dir}: {blocking} is a file, not a folder")
+
 
 @dataclass(frozen=True)
 class TensorBoardReporterOptions(TensorBoardOptions):
@@ -39,6 +47,7 @@ class TensorBoardReporterOptions(TensorBoardOptions):
     plots: bool = option(True, "add the run directory's PNG plots as images")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.max_points < 1:
             raise ValueError("max_points must be at least 1")
 
@@ -49,12 +58,14 @@ def _require_tensorboard(who: str) -> None:
         raise UsageError(f"the {who} needs TensorBoard: pip install 'dimred[tensorboard]'")
 
 
-def _writer(who: str, log_dir: Path) -> Any:
+def _writer(who: str, log_dir: Path, purge_step: int | None = None) -> Any:
+    """An event writer; ``purge_step``: TensorBoard drops what earlier files hold from that step on (the steps a
+    resumed run trains again)."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as error:
         raise UsageError(f"the {who} needs TensorBoard: pip install 'dimred[tensorboard]' ({error})") from None
-    return SummaryWriter(log_dir=str(log_dir))
+    return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
 
 def _log_dir(options: TensorBoardOptions, directory: Path | None) -> Path | None:
@@ -86,7 +97,8 @@ class TensorBoardCallback(Callback):
         log_dir = _log_dir(self.options, training.directory)
         if not training.is_main or log_dir is None:  # nothing is written for a run without a folder
             return
-        self.writer = _writer("tensorboard callback", log_dir)
+        resumed_at = int(training.history[-1]["step"]) if training.history else None
+        self.writer = _writer("tensorboard callback", log_dir, None if resumed_at is None else resumed_at + 1)
         self.writer.add_text("settings", f"```\n{json.dumps(training.settings.record(), indent=2)}\n```")
         _STREAMED[training.run_key] = str(log_dir.resolve())
 

@@ -116,6 +116,18 @@ def test_a_loss_given_on_the_command_line_replaces_the_files_loss_and_its_option
     assert ([term["name"] for term in loss], loss[1]["options"]["neighbours"]) == (["mse", "ne-tsne"], 12)
 
 
+def test_a_callback_the_command_line_leaves_out_takes_its_recorded_options_with_it(tmp_path):
+    quick = ["--set", "dataset.n_samples=200", "--steps", "30", "--reporter", "metrics-table"]
+    first = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", *quick, "--callback", "early-stopping",
+                   "--set", "callback.early-stopping.patience=5", "--out", str(tmp_path / "first"))  # fmt: skip
+    assert first.exit_code == 0, first.output
+    again = invoke("run", "--config", str(tmp_path / "first" / "config.json"), "--callback", "no-early-stopping",
+                   "--out", str(tmp_path / "again"))  # fmt: skip
+    assert again.exit_code == 0, again.output
+    recorded = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert "early-stopping" not in json.dumps(recorded)
+
+
 def test_a_toml_file_asks_for_the_full_batch_and_automatic_settings_as_the_command_line_does(tmp_path):
     training = "[training]\nsteps = 3\nbatch_size = 'Full'\nlr = 'AUTO'\nweight_decay = ' auto'\n"
     (tmp_path / "experiment.toml").write_text(f"{PLUGINS}{training}")

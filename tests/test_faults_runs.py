@@ -761,3 +761,11 @@ def test_a_model_that_cannot_be_kept_says_so_when_run_and_when_loaded(tmp_path):
     encoded = CliRunner().invoke(cli, ["encode", str(out), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "c.npy")])
     assert encoded.exit_code == 1
     assert "trained model 'isomap', which keeps no model file" in error_lines(encoded)[0]
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_with_sigpipes_status():
+    process = subprocess.Popen([SCRIPT, "plugins"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # as `dimred plugins | head -1` does once it has its line
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 128 + signal.SIGPIPE
+    assert stderr == ""

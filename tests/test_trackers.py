@@ -14,7 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 import dimred
+from conftest import plugin_module
 from dimred.cli import cli
+from dimred.plugin import Callback
 from dimred.plugins import mlflow_tracker, tensorboard_tracker
 from dimred.testing import check_callback_plugin, check_reporter_plugin
 
@@ -363,3 +365,40 @@ def test_importing_the_tracker_plugins_imports_neither_package():
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+class _KillOnce(Callback):
+    """Raises KeyboardInterrupt at step 35 of the first run only, as Ctrl-C would."""
+
+    name = "kill-once"
+    description = "interrupts the first run at step 35"
+    killed = False
+
+    def on_interval(self, training, status):
+        if status.step == 35 and not _KillOnce.killed:
+            _KillOnce.killed = True
+            raise KeyboardInterrupt
+
+
+def test_a_resumed_run_logs_each_step_once(event_accumulator, register_in_process, tmp_path):
+    register_in_process(plugin_module("kill_once", register_callbacks=lambda register: register(_KillOnce)))
+    _KillOnce.killed = False
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "reporters": [],
+                 "out": tmp_path / "run", "steps": 60, "batch_size": 100, "checkpoint_every": 20}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(callbacks=["tensorboard", "kill-once"], **arguments)
+    resumed = dimred.run(callbacks=["tensorboard", "kill-once"], resume=True, **arguments)
+    steps = [point.step for point in event_accumulator(tmp_path / "run" / "tensorboard").Scalars("train/loss")]
+    assert steps == [int(row["step"]) for row in resumed.history] == list(range(1, 61))
+
+
+@pytest.mark.parametrize(("kind", "below"), [("reporter", "x"), ("callback", "")])
+def test_a_tensorboard_log_dir_that_a_file_blocks_is_refused_before_training(tmp_path, kind, below):
+    (tmp_path / "afile").write_text("mine")
+    log_dir = tmp_path / "afile" / below if below else tmp_path / "afile"
+    setting = f"{kind}.tensorboard.log_dir={log_dir}"
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, f"--{kind}", "tensorboard", "--set",
+                                      setting, "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "is a file, not a folder" in result.output
+    assert not (tmp_path / "run").exists()
