@@ -193,8 +193,6 @@ def _figure(columns: dict[str, Any], methods: list[tuple[str, str]], options: Ex
             style["marker"] = factor_mark("split", ["circle", "triangle"], ["training", "held out"])
         if "fill" in columns:
             style["fill_color"] = "fill"
-            if not plots and len(set(columns["label"])) <= MAX_LEGEND:  # one legend, beside the first plot
-                style["legend_field"] = "label"
         elif mapper is not None:
             style["fill_color"] = {"field": "value", "transform": mapper}
         else:
@@ -202,14 +200,31 @@ def _figure(columns: dict[str, Any], methods: list[tuple[str, str]], options: Ex
         points = plot.scatter(f"x{suffix}", f"y{suffix}", source=source, name=f"points{suffix}",
                               nonselection_fill_alpha=0.08, selection_fill_alpha=1.0, **style)  # fmt: skip
         plot.add_tools(HoverTool(renderers=[points], tooltips=_tooltip(columns)))
-        if "fill" in columns and plot.legend:
-            plot.legend.title = "label"
-            plot.legend.label_text_font_size = "9pt"
-            plot.add_layout(plot.legend[0], "right")
+        if "fill" in columns and not plots and len(set(columns["label"])) <= MAX_LEGEND:  # beside the first plot
+            plot.add_layout(_legend(columns["label"], points), "right")
         if mapper is not None and not plots:
             plot.add_layout(ColorBar(color_mapper=mapper, title="colour value", width=10), "right")
         plots.append(plot)
     return gridplot([plots], toolbar_location="above", merge_tools=True)
+
+
+def _legend(labels: list[str], points: Any) -> Any:
+    """One entry per class in the classes' order (numbers by value), each drawn from its first point."""
+    from bokeh.models import Legend, LegendItem
+
+    first_rows: dict[str, int] = {}
+    for row, label in enumerate(labels):
+        first_rows.setdefault(label, row)
+    items = [LegendItem(label=label, renderers=[points], index=first_rows[label])
+             for label in sorted(first_rows, key=_class_order)]  # fmt: skip
+    return Legend(items=items, title="label", label_text_font_size="9pt")
+
+
+def _class_order(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), "")
+    except ValueError:
+        return (1, 0.0, label)
 
 
 def _plot(title: str, size: int):

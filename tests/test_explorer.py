@@ -182,6 +182,17 @@ def test_max_points_samples_the_rows(tmp_path):
     assert (tmp_path / "explorer.html").read_text().count(_image_prefix(2, 2)) == 100
 
 
+def test_the_legend_lists_the_classes_in_order_whatever_order_the_rows_come_in(tmp_path):
+    import re
+
+    X = np.random.default_rng(0).random((60, 4))
+    labels = np.array([6, 2, 10, 0, 8, 1] * 10)  # first seen: 6, 2, 10, ...; as text "10" would sort before "2"
+    explorer.Explorer().report(RunRecord("d", "m", Data(X, labels=labels), X, X[:, :2], None, [], {}, tmp_path))
+    page = (tmp_path / "explorer.html").read_text()
+    legend = re.findall(r'"label":\{"type":"value","value":"(\w+)"', page)
+    assert legend == ["0", "1", "2", "6", "8", "10"]
+
+
 def test_without_bokeh_naming_the_explorer_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "bokeh", None)  # as if it were not installed
     result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "pca", "--reporter", "explorer"])
