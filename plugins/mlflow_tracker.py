@@ -176,6 +176,19 @@ def _terminate(mlflow: Any, run_id: str, status: str) -> None:
         mlflow.MlflowClient().set_terminated(run_id, status)
 
 
+def _reopen(mlflow: Any, run_id: str) -> Any:
+    """The MLflow run a resumed dimred run logged to, active again; one the store does not hold is named."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None)
+    except MlflowException as error:
+        raise DimredError(f"the MLflow run {run_id} this run logged to is not in the store at "
+                          f"{mlflow.get_tracking_uri()} ({str(error).splitlines()[0]}); resume with the store it "
+                          "started with (tracking_uri, MLFLOW_TRACKING_URI), or leave MLflow out: --callback "
+                          "no-mlflow") from None  # fmt: skip
+
+
 def _let_go(mlflow: Any, run_id: str) -> None:
     """Stop treating the run as active without waiting on a server that does not answer: MLflow would otherwise
     end it when the process exits, retrying for minutes. One try, with no retries and a short timeout."""
@@ -239,7 +252,7 @@ class MLflowCallback(Callback):
             if self.options.tracking_uri:
                 mlflow.set_tracking_uri(self.options.tracking_uri)
             _check_answers(mlflow.get_tracking_uri())
-            active = mlflow.start_run(run_id=self.run_id, nested=mlflow.active_run() is not None)
+            active = _reopen(mlflow, self.run_id)
         else:
             active = _start(mlflow, self.options, None if directory is None else Path(directory).name, directory)
         self.run_id, self.tracking_uri = active.info.run_id, mlflow.get_tracking_uri()

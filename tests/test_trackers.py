@@ -402,3 +402,19 @@ def test_a_tensorboard_log_dir_that_a_file_blocks_is_refused_before_training(tmp
     assert result.exit_code == 2
     assert "is a file, not a folder" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resume_against_another_mlflow_store_names_the_run_and_the_store(mlflow, register_in_process, tmp_path,
+                                                                            monkeypatch):  # fmt: skip
+    register_in_process(plugin_module("kill_once", register_callbacks=lambda register: register(_KillOnce)))
+    _KillOnce.killed = False
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "reporters": [],
+                 "out": tmp_path / "run", "steps": 60, "batch_size": 100, "checkpoint_every": 20,
+                 "callbacks": ["mlflow", "kill-once"]}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    other = f"sqlite:///{tmp_path / 'other.db'}"  # as MLFLOW_TRACKING_URI set otherwise in the resuming shell
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", other)
+    mlflow.set_tracking_uri(other)
+    with pytest.raises(dimred.DimredError, match=f"this run logged to is not in the store at {other} .*no-mlflow"):
+        dimred.run(resume=True, **arguments)
