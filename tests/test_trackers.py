@@ -7,6 +7,7 @@ import csv
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -387,6 +388,7 @@ def test_a_resumed_run_logs_each_step_once(event_accumulator, register_in_proces
                  "out": tmp_path / "run", "steps": 60, "batch_size": 100, "checkpoint_every": 20}  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
         dimred.run(callbacks=["tensorboard", "kill-once"], **arguments)
+    time.sleep(1.1)  # a resume comes later: TensorBoard reads event files in the order of the second in their names
     resumed = dimred.run(callbacks=["tensorboard", "kill-once"], resume=True, **arguments)
     steps = [point.step for point in event_accumulator(tmp_path / "run" / "tensorboard").Scalars("train/loss")]
     assert steps == [int(row["step"]) for row in resumed.history] == list(range(1, 61))
