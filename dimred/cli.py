@@ -368,8 +368,9 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
 @click.option("--dataset", required=True, help="Dataset plugin (see `dimred plugins`).")
 @click.option("--model", "models", multiple=True, required=True, help="A model to compare; repeat for several.")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per model, seeds 0..N-1.")
-@click.option("--set", "settings", multiple=True, callback=_parse_settings, metavar="dataset.OPTION=VALUE",
-              help="A dataset option, applied to every model; repeatable.")  # fmt: skip
+@click.option("--set", "settings", multiple=True, callback=_parse_settings, metavar="KIND.OPTION=VALUE",
+              help="dataset.OPTION or metric.NAME.OPTION for every model, model.NAME.OPTION for one; "
+                   "repeatable.")  # fmt: skip
 @click.option(
     "--out", type=click.Path(), default=None, help="Folder for the results [default: runs/compare-<dataset>-<time>]."
 )

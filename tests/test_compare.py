@@ -57,10 +57,21 @@ def test_compare_from_python_and_its_errors():
     mean, spread = comparison.summary("trustworthiness", "pca")
     assert 0.8 < mean < 1
     assert spread >= 0
-    with pytest.raises(dimred.UsageError, match=r"dataset\.\* settings only"):
+    with pytest.raises(dimred.UsageError, match=r"model\.NAME\.OPTION for one model's, not 'model.n_components'"):
         dimred.compare("swissroll", ["pca"], settings={"model.n_components": 3}, out=None)
+    with pytest.raises(dimred.UsageError, match=r"'model.mlp-ae.hidden' is for model 'mlp-ae', which is not compared"):
+        dimred.compare("swissroll", ["pca"], settings={"model.mlp-ae.hidden": (8,)}, out=None)
     with pytest.raises(dimred.UsageError, match="unknown model 'umapp'"):
         dimred.compare("swissroll", ["pca", "umapp"], out=None)
+
+
+def test_a_models_own_options_go_to_that_model_only():
+    comparison = dimred.compare("swissroll", ["pca", "kernel-pca"], out=None, settings={
+        "dataset.n_samples": 300, "model.pca.n_components": 3, "metric.knn-accuracy.k": 3})  # fmt: skip
+    pca, kernel_pca = comparison.runs["pca"][0], comparison.runs["kernel-pca"][0]
+    assert pca.codes.shape[1] == 3
+    assert kernel_pca.codes.shape[1] == 2
+    assert pca.config["model"]["options"]["n_components"] == 3
 
 
 def test_one_seed_shows_no_spread_rather_than_a_spread_of_zero():

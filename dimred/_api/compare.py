@@ -168,9 +168,10 @@ def compare(
 ) -> Comparison:
     """Run every model on ``dataset`` with seeds 0..seeds-1 and tabulate the metrics.
 
-    ``settings`` may set dataset options only (``{"dataset.n_samples": 3000}``), since they apply to every
-    model; ``run_options`` (steps, lr, device...) go to every ``dimred.run``, except the loss and the training
-    loop's settings to a model fitted in one call. Every model trains on the same rows: without a ``holdout``,
+    ``settings`` sets dataset and metric options for every run (``{"dataset.n_samples": 3000}``) and a model's
+    own options as ``model.NAME.OPTION`` (``{"model.ne-ae.n_components": 3}``); ``run_options`` (steps, lr,
+    device...) go to every ``dimred.run``, except the loss and the training loop's settings to a model fitted in
+    one call. Every model trains on the same rows: without a ``holdout``,
     a model that cannot map new rows (t-SNE) holds out the rows the others hold out by default. ``save`` keeps
     each model's seed-0 fit as ``models/<model>.safetensors`` in the output folder (for ``dimred.load``,
     ``encode``, ``export``). ``reporters`` and ``callbacks`` among ``run_options`` go to every run (``["mlflow"]``
@@ -188,9 +189,9 @@ def compare(
     reporters = run_options.pop("reporters", None) or []  # each run's (MLflow's, say): its results stay in memory
     if taken := sorted({"seed", "resume"} & set(run_options)):
         raise UsageError(f"compare sets {taken[0]} for each run itself (seeds=N runs seeds 0 to N-1); leave it out")
-    if any(not key.startswith("dataset.") for key in settings):
-        raise UsageError("compare takes dataset.* settings only: they apply to every model")
-    plugins = {model: instantiate("model", model) for model in models}  # unknown names fail before anything runs
+    settings, per_model = _split_settings(settings, models)
+    # unknown names and bad options fail before anything runs
+    plugins = {model: instantiate("model", model, per_model[model], f"model.{model}") for model in models}
     if save and out is None:
         raise UsageError("save keeps the models in the output folder: give out")
     directory = None
@@ -206,7 +207,9 @@ def compare(
             say(f"{model}, seed {seed}...")
             try:
                 options = _run_options_for(plugins[model], run_options)
-                result = run(dataset, model, settings=settings, seed=seed, out=None, reporters=reporters, **options)
+                own = {f"model.{option}": value for option, value in per_model[model].items()}
+                result = run(dataset, model, settings=settings | own, seed=seed, out=None, reporters=reporters,
+                             **options)  # fmt: skip
             except DimredError as error:  # this model failed: the others are still compared
                 errors[model] = error
                 comparison.failed[model] = f"seed {seed}: {_with_advice(error)}"
@@ -224,6 +227,29 @@ def compare(
                 _keep_models(comparison, directory / MODELS_FOLDER, say)
         comparison.path = directory
     return comparison
+
+
+SHARED_KINDS = ("dataset.", "metric.")  # settings every run takes alike
+
+
+def _split_settings(settings: Mapping[str, Any], models: Iterable[str]) -> tuple[dict[str, Any], dict[str, dict]]:
+    """The settings every run takes (dataset and metric options), and each model's own options, given as
+    ``model.NAME.OPTION``; a setting for a model not compared is named."""
+    shared = {key: value for key, value in settings.items() if key.startswith(SHARED_KINDS)}
+    own: dict[str, dict[str, Any]] = {name: {} for name in models}
+    for key, value in settings.items():
+        if key in shared:
+            continue
+        kind, _, rest = key.partition(".")
+        name, _, option = rest.rpartition(".")
+        if kind != "model" or not name:
+            raise UsageError(f"compare takes dataset.OPTION and metric.NAME.OPTION settings for every run and "
+                             f"model.NAME.OPTION for one model's, not {key!r}")  # fmt: skip
+        if name not in own:
+            raise UsageError(f"setting {key!r} is for model '{name}', which is not compared here: "
+                             f"{', '.join(own)}")  # fmt: skip
+        own[name][option] = value
+    return shared, own
 
 
 def _same_holdout_for_all(
