@@ -43,7 +43,7 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             raise
         except BrokenPipeError:  # stdout's reader left (``| head``): stop quietly, as a program SIGPIPE ends does
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+            _quiet_stdout()
             ctx.exit(128 + signal.SIGPIPE)
         except Exception as error:
             if (ctx.obj or {}).get("debug"):
@@ -260,9 +260,8 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 def run(ctx: click.Context, config_file: str | None, resume_directory: str | None, **arguments: Any) -> None:
     """Train a model on a dataset, evaluate it and save it with its plots and metrics."""
     from dimred._api import run as api
-    from dimred._api.config import loss_names, read_config, replaced_plugin_options
+    from dimred._api.config import read_config, with_config_file
     from dimred._core.settings import TrainingSettings
-    from dimred._host.resolve import chosen_names
 
     arguments["reporters"] = list(arguments["reporters"]) or None
     arguments["callbacks"] = list(arguments["callbacks"]) or None
@@ -282,18 +281,7 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
             for name in ctx.params
             if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
         }
-        from_file = read_config(config_file)
-        # the file's options of reporters or losses that the command line replaces go with them
-        if "reporters" in given:
-            from_file["settings"] = replaced_plugin_options(from_file, "reporter", arguments["reporters"] or ())
-        if "loss" in given and arguments["loss"]:
-            from_file["settings"] = replaced_plugin_options(from_file, "loss", loss_names(arguments["loss"]))
-        if "callbacks" in given:  # the file's options of callbacks the command line leaves out go with them
-            running = chosen_names("callback", arguments["callbacks"], adds_to_defaults=True)
-            from_file["settings"] = replaced_plugin_options(from_file, "callback", running)
-        settings = {**from_file.pop("settings"), **arguments["settings"]}
-        arguments = {**arguments, **{key: value for key, value in from_file.items() if key not in given}}
-        arguments["settings"] = settings
+        arguments = with_config_file(arguments, given, read_config(config_file))
     for required in ("dataset", "model"):
         if not arguments[required]:
             raise click.UsageError(f"Missing option '--{required}' (or a [{required}] section in --config).")
@@ -484,6 +472,16 @@ def plugins(as_json: bool) -> None:
         click.echo(json.dumps(listing, indent=2, default=str))
     else:
         _print_catalogue(listing)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at the null device, so that nothing more goes to the closed pipe, at exit either."""
+    with contextlib.suppress(OSError, ValueError):  # a stdout without a file descriptor (embedded, CliRunner)
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, sys.stdout.fileno())
+        finally:
+            os.close(null)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
+from urllib.request import getproxies, proxy_bypass
 
 from dimred.plugin import (
     Callback,
@@ -55,9 +56,11 @@ class MLflowOptions:
     run_name: str | None = option(None, "MLflow run name [default: the run directory's name]")
 
     def __post_init__(self) -> None:
-        """An SQLite store MLflow cannot open, given here or in MLFLOW_TRACKING_URI, is refused before training
-        (MLflow itself retries for minutes)."""
+        """An SQLite store MLflow cannot open, or a tracking server that does not answer, given here or in
+        MLFLOW_TRACKING_URI, is refused before training (MLflow itself retries for minutes)."""
         uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+        if problem := _silence(uri):
+            raise ValueError(f"{problem}; start it, or log to a database file with tracking_uri=sqlite:///mlflow.db")
         if uri.startswith(SQLITE_PREFIX):
             named = uri if self.tracking_uri else f"MLFLOW_TRACKING_URI={uri}"
             database = Path(unquote(uri.removeprefix(SQLITE_PREFIX)))  # as SQLAlchemy reads it
@@ -73,7 +76,10 @@ class _Handover:
 
     run_id: str
     tracking_uri: str
-    options: MLflowOptions
+    experiment: str
+    run_name: str
+    named_by_user: bool  # else the reporter names the run after the dataset and model where it has no folder
+    streamed_all: bool  # every loss reached MLflow (else the reporter logs the history again)
 
 
 # The callback's runs waiting for their reporter, by the dimred run's run_key (a run without the reporter leaves
@@ -89,6 +95,8 @@ def _silence(uri: str) -> str | None:
     address = urlparse(uri)
     if address.scheme not in ("http", "https") or not address.hostname:
         return None
+    if address.scheme in getproxies() and not proxy_bypass(address.hostname):
+        return None  # reached through a proxy, as MLflow's requests are: a direct connection says nothing
     port = address.port or (443 if address.scheme == "https" else 80)
     try:
         socket.create_connection((address.hostname, port), timeout=ANSWER_SECONDS).close()
@@ -183,6 +191,8 @@ def _reopen(mlflow: Any, run_id: str) -> Any:
     try:
         return mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None)
     except MlflowException as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
         raise DimredError(f"the MLflow run {run_id} this run logged to is not in the store at "
                           f"{mlflow.get_tracking_uri()} ({str(error).splitlines()[0]}); resume with the store it "
                           "started with (tracking_uri, MLFLOW_TRACKING_URI), or leave MLflow out: --callback "
@@ -256,6 +266,7 @@ class MLflowCallback(Callback):
         else:
             active = _start(mlflow, self.options, None if directory is None else Path(directory).name, directory)
         self.run_id, self.tracking_uri = active.info.run_id, mlflow.get_tracking_uri()
+        self._place = (mlflow.get_experiment(active.info.experiment_id).name, active.info.run_name)
         self._streamer = _Streamer(mlflow.MlflowClient(), self.run_id)
         _OPEN.append(self.run_id)
         settings = {f"training.{key}": value for key, value in training.settings.record().items() if value is not None}
@@ -284,7 +295,8 @@ class MLflowCallback(Callback):
             _OPEN.remove(self.run_id)
         problem = _silence(mlflow.get_tracking_uri())
         wait = ANSWER_SECONDS if problem else STREAM_WAIT_SECONDS
-        if not self._streamer.close(wait):
+        streamed_all = self._streamer.close(wait)
+        if not streamed_all:
             why = self._streamer.error or f"still sending after {wait:g} s"
             warnings.warn(f"MLflow did not take all of the losses of run {self.run_id} ({why}); the dimred run "
                           "goes on, and its own history (history.csv) holds them", stacklevel=2)  # fmt: skip
@@ -292,9 +304,14 @@ class MLflowCallback(Callback):
             warnings.warn(f"{problem}: MLflow run {self.run_id} is left unfinished", stacklevel=2)
             _let_go(mlflow, self.run_id)
             return
-        _terminate(mlflow, self.run_id, "FINISHED")
+        try:
+            _terminate(mlflow, self.run_id, "FINISHED")
+        except Exception as error:  # a store that answers but fails: never at the cost of the trained model
+            warnings.warn(f"MLflow could not end run {self.run_id}: {str(error).splitlines()[0]}", stacklevel=2)
+            return
+        named = self.options.run_name is not None
         _PENDING[training.run_key] = _Handover(self.run_id, self.tracking_uri or mlflow.get_tracking_uri(),
-                                               self.options)  # fmt: skip
+                                               *self._place, named, streamed_all)  # fmt: skip
 
     def on_fit_failed(self, training: Training, error: BaseException) -> None:
         """The MLflow run ends as FAILED (KILLED when interrupted), so that it neither shows as finished nor stays
@@ -318,10 +335,10 @@ class MLflowCallback(Callback):
 
 
 def _check_same_place(options: MLflowOptions, pending: _Handover) -> None:
-    """The reporter finishes the callback's MLflow run where the callback opened it: where, and under which name,
-    are the callback's options; the reporter's, where set, must agree."""
+    """The reporter finishes the callback's MLflow run where the callback opened it: the reporter's options, where
+    set, must name the store, experiment and run name that run has."""
     for name in ("tracking_uri", "experiment", "run_name"):
-        mine, callbacks = getattr(options, name), getattr(pending.options, name)
+        mine, callbacks = getattr(options, name), getattr(pending, name)
         if mine is not None and mine != callbacks:
             raise UsageError(f"reporter.mlflow.{name} is {mine!r}, but the mlflow callback opened this run with "
                              f"{callbacks!r}: the reporter finishes the callback's run, so set {name} on the "
@@ -362,13 +379,13 @@ class MLflowReporter(Reporter):
             mlflow.set_tracking_uri(pending.tracking_uri)
             _check_answers(pending.tracking_uri)
             active = mlflow.start_run(run_id=pending.run_id, nested=nested)
-            if run.directory is None and pending.options.run_name is None:  # the callback knew no name to give
+            if run.directory is None and not pending.named_by_user:  # the callback knew no name to give
                 mlflow.MlflowClient().update_run(pending.run_id, name=default_name)
         else:
             active = _start(mlflow, self.options, default_name, run.directory)
         run_id = active.info.run_id
         try:
-            self._log(mlflow, run, run_id, history=pending is None)
+            self._log(mlflow, run, run_id, history=pending is None or not pending.streamed_all)
         except BaseException:
             mlflow.end_run("FAILED")
             raise

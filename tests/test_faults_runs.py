@@ -769,3 +769,20 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_with_sigpipes_status()
     stderr = process.stderr.read()
     assert process.wait(timeout=60) == 128 + signal.SIGPIPE
     assert stderr == ""
+
+
+def test_a_metric_raising_its_own_error_is_skipped_like_any_failing_metric(register_in_process, tmp_path):
+    class Refusing(Metric):
+        name = "refusing"
+        description = "refuses with a message of its own"
+
+        def compute(self, context):
+            raise dimred.DimredError("needs labels")
+
+    register_in_process(plugin_module("refusing", register_metrics=lambda register: register(Refusing)))
+    out = tmp_path / "run"
+    result = invoke(*QUICK, "--out", str(out))
+    assert result.exit_code == 1
+    assert "metric 'refusing' failed to compute: needs labels" in error_lines(result)[0]
+    assert json.loads((out / "metrics.json").read_text())["failed_metrics"]["refusing"].endswith("needs labels")
+    assert (out / "model.safetensors").exists()

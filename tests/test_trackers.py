@@ -142,10 +142,26 @@ def test_reporter_options_that_disagree_with_the_callbacks_run_are_named(mlflow,
                                       "mlflow", "--set", "reporter.mlflow.experiment=elsewhere", "--out",
                                       str(tmp_path / "run")])  # fmt: skip
     assert result.exit_code == 1
-    assert (
-        "reporter.mlflow.experiment is 'elsewhere', but the mlflow callback opened this run with None" in result.output
+    opened_in = "test_reporter_options_that_disagree_with_the_callbacks_run_are_named"  # the experiment it has
+    assert f"reporter.mlflow.experiment is 'elsewhere', but the mlflow callback opened this run with '{opened_in}'" in (
+        result.output.replace("\n", " ")
     )
     assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_reporter_options_that_name_where_the_callbacks_run_is_are_accepted(mlflow, store, tmp_path):
+    _invoke(
+        "--callback",
+        "mlflow",
+        "--reporter",
+        "mlflow",
+        "--set",
+        f"reporter.mlflow.tracking_uri={store}",
+        "--out",
+        str(tmp_path / "run"),
+    )  # fmt: skip  (the callback's store came from MLFLOW_TRACKING_URI)
+    _client, runs = _runs(mlflow, "test_reporter_options_that_name_where_the_callbacks_run_is_are_accepted")
+    assert [run.data.tags["dimred.model"] for run in runs] == ["mlp-ae"]
 
 
 def test_a_tracking_server_that_does_not_answer_is_named_in_seconds(mlflow, tmp_path):
@@ -159,8 +175,9 @@ def test_a_tracking_server_that_does_not_answer_is_named_in_seconds(mlflow, tmp_
     result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--callback", "mlflow", "--set",
                                       f"callback.mlflow.tracking_uri=http://127.0.0.1:{port}", "--out",
                                       str(tmp_path / "run")])  # fmt: skip
-    assert result.exit_code == 1
-    assert f"Error: the MLflow tracking server at http://127.0.0.1:{port} does not answer" in result.output
+    assert result.exit_code == 2
+    assert f"the MLflow tracking server at http://127.0.0.1:{port} does not answer" in result.output
+    assert not (tmp_path / "run").exists()
     assert time.monotonic() - started < 30  # MLflow's own retries take minutes
 
 

@@ -64,10 +64,15 @@ class Comparison:
     def columns(self) -> list[tuple[str, str]]:
         """The table's columns: those of COLUMNS that some run reports (held-out and label figures need a
         held-out split and labels), then every other figure a metric reported (a plugin's), by its name."""
-        reported = {key: value for results in self.runs.values() for result in results
-                    for key, value in result.metrics.items() if value is not None}  # fmt: skip
+        reported: dict[str, list[Any]] = {}
+        for results in self.runs.values():
+            for result in results:
+                for key, value in result.metrics.items():
+                    if value is not None:
+                        reported.setdefault(key, []).append(value)
         known = [(key, label) for key, label in COLUMNS if key in reported]
-        others = [key for key, value in reported.items() if _is_a_figure(key, value) and key not in dict(COLUMNS)]
+        others = [key for key, values in reported.items()
+                  if key not in dict(COLUMNS) and all(_is_a_figure(key, value) for value in values)]  # fmt: skip
         return known + [(key, key.replace(evaluation.HELD_OUT_PREFIX, "held-out ")) for key in sorted(others)]
 
     def summary(self, key: str, model: str) -> tuple[float, float | None] | None:

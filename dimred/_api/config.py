@@ -28,7 +28,7 @@ from dimred._core.kinds import KINDS
 from dimred._core.settings import TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec
 from dimred._host.registry import get_registry
-from dimred._host.resolve import defaults_of, options_before_added
+from dimred._host.resolve import chosen_names, defaults_of, options_before_added
 from dimred._io.rundir import CONFIG_NAME, run_directory_of
 
 PLUGIN_SECTIONS = (*(kind.section for kind in KINDS if not kind.several), "loss")
@@ -136,6 +136,20 @@ def read_config(path: str | Path) -> dict[str, Any]:
         arguments["steps"] = None  # a run's record holds the steps its epochs came to
     arguments["settings"] = settings
     return arguments
+
+
+def with_config_file(arguments: Mapping[str, Any], given: set[str], from_file: dict[str, Any]) -> dict[str, Any]:
+    """The run's arguments: those ``given`` on the command line, the rest from the file (``read_config``). The
+    file's options of reporters, losses or callbacks that the command line replaces or leaves out go with them."""
+    if "reporters" in given:
+        from_file["settings"] = replaced_plugin_options(from_file, "reporter", arguments["reporters"] or ())
+    if "loss" in given and arguments["loss"]:
+        from_file["settings"] = replaced_plugin_options(from_file, "loss", loss_names(arguments["loss"]))
+    if "callbacks" in given:
+        running = chosen_names("callback", arguments["callbacks"], adds_to_defaults=True)
+        from_file["settings"] = replaced_plugin_options(from_file, "callback", running)
+    settings = {**from_file.pop("settings"), **arguments["settings"]}
+    return {**arguments, **{key: value for key, value in from_file.items() if key not in given}, "settings": settings}
 
 
 def replaced_plugin_options(from_file: Mapping[str, Any], kind: str, names: Iterable[str]) -> dict[str, Any]:

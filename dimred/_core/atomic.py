@@ -9,9 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
-import tempfile
-import threading
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -63,19 +61,22 @@ def write_error(target: Path, error: OSError) -> DimredError:
     return DimredError(f"could not write {target}: {error.strerror or error}")
 
 
-def _temporary_beside(target: Path) -> Path:
-    """A new empty file in ``target``'s folder; a folder that cannot take it is named in the error."""
+def _temporary_name(target: Path) -> Path:
+    """A name beside ``target`` that no file has; the name keeps the suffix, for writers that pick a format by it."""
     if target.is_dir():
         raise DimredError(f"could not write {target}: it is a directory; name a file")
+    return target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp{target.suffix}"
+
+
+def _create(temporary: Path, target: Path) -> None:
+    """The empty temporary file; a folder that cannot take it is named in the error."""
     try:
-        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}")
+        os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except OSError as error:
         problem = _FOLDER_PROBLEMS.get(error.errno or 0)
         if problem is None:
             raise write_error(target, error) from None
         raise DimredError(f"could not write {target}: the folder {target.parent} {problem}") from None
-    os.close(handle)
-    return Path(name)
 
 
 @contextlib.contextmanager
@@ -91,39 +92,28 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     if guard is not None and target.resolve() in guard.kept:
         raise DimredError(f"could not write {target}: a file of that name is there that dimred did not write; "
                           "move it, or choose another output folder")  # fmt: skip
-    temporary: Path | None = None
+    temporary = _temporary_name(target)  # named before it exists: however early Ctrl-C comes, it is removed
     try:
-        with _interruptions_held():  # Ctrl-C or SIGTERM between creating the file and naming it would leave it
-            temporary = _temporary_beside(target)
+        _create(temporary, target)
         yield temporary
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+        os.chmod(temporary, 0o666 & ~_umask())  # created 0600; give the file the usual permissions
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(temporary, target)
         if guard is not None:
             guard.written(target)
     except OSError as error:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
+        _remove(temporary)
         raise write_error(target, error) from error
     except BaseException:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
+        _remove(temporary)
         raise
 
 
-@contextlib.contextmanager
-def _interruptions_held() -> Iterator[None]:
-    """SIGINT and SIGTERM held back by the operating system for the block (in the main thread, where Python runs
-    their handlers); a signal that arrives meanwhile is handled when it ends."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield  # elsewhere (and on Windows) nothing to hold
-        return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+def _remove(temporary: Path) -> None:
+    """The temporary file gone, where it was made at all (a folder that is a file has none to remove)."""
+    with contextlib.suppress(OSError):
+        temporary.unlink()
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

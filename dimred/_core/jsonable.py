@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -22,6 +23,19 @@ def json_ready(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     raise ValueError(f"a {type(value).__name__}, which JSON has no form for")
+
+
+def through_json(value: Any) -> Any:
+    """``value`` as it comes back from the JSON a checkpoint writes: numpy and torch numbers and arrays as Python
+    ones, tuples as lists, NaN and infinity kept (Python's JSON writes them). A TypeError names a value JSON has
+    no form for."""
+    return json.loads(json.dumps(value, default=_as_list))
+
+
+def _as_list(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"a {type(value).__name__}, which JSON has no form for")
 
 
 def json_ready_fields(fields: Mapping[str, Any], refuse: Callable[[str, str], Exception]) -> dict[str, Any]:

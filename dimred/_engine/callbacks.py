@@ -16,7 +16,7 @@ import torch
 
 from dimred._core.contracts import Callback, Model, Training, TrainingStatus, new_run_key
 from dimred._core.errors import PluginError, blame
-from dimred._core.jsonable import json_ready_fields
+from dimred._core.jsonable import through_json
 from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation
 from dimred._engine.checkpoint import write_checkpoint
@@ -105,9 +105,11 @@ class Dispatcher(Listener):
             if not isinstance(state, Mapping):
                 raise PluginError(f"callback '{callback.name}' must return a dict from state_dict, not "
                                   f"{type(state).__name__}")  # fmt: skip
-            states[callback.name] = json_ready_fields(state, lambda name, why, callback=callback: PluginError(
-                f"callback '{callback.name}' gave {name} = {why} in its state_dict (a checkpoint holds numbers, "
-                "text, and lists and dicts of them)"))  # fmt: skip
+            try:
+                states[callback.name] = through_json(state)
+            except TypeError as error:
+                raise PluginError(f"callback '{callback.name}' gave a state_dict holding {error} (a checkpoint "
+                                  "holds numbers, text, and lists and dicts of them)") from None  # fmt: skip
         return states
 
     def restore(self, states: dict[str, Any]) -> None:

@@ -192,6 +192,9 @@ def score(
         except PluginError as error:  # one broken metric costs its own values only, never the trained model
             failed[metric.name] = str(error)
             continue
+        except DimredError as error:  # the metric's own message
+            failed[metric.name] = f"metric '{metric.name}' failed to compute: {error}"
+            continue
         results |= values
         reported_by |= dict.fromkeys(values, f"metric '{metric.name}'")
     if failed:
