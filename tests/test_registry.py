@@ -145,6 +145,16 @@ def test_a_plugin_breaking_its_contract_is_reported_and_ignored(register_in_proc
     assert names == ["geodesic", "kl", "mse", "ne-tsne", "ne-umap"]  # the built-ins only
 
 
+def test_a_class_breaking_its_contract_leaves_the_others_of_its_hook_registered(register_in_process):
+    good = type("Good", (Loss,), {"name": "good", "description": "x"})
+    register_in_process(plugin_module("mixed", register_losses=lambda register: [
+        register(good), register(_loss_with(_PathOption, "pathy"))]))  # fmt: skip
+    with pytest.warns(PluginWarning, match="register_losses registered a loss that is left out: loss 'pathy'"):
+        names = [info.name for info in get_registry().plugins("loss")]
+    assert "good" in names
+    assert "pathy" not in names
+
+
 def test_plugins_command_lists_failed_plugins_beside_the_working_ones(fake_entry_points):
     from click.testing import CliRunner
 

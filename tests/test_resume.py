@@ -161,3 +161,27 @@ def test_a_divergence_on_unscaled_data_suggests_scaling_it():
     with pytest.raises(DivergenceError) as scaled:  # a scaled run that diverges is told of the learning rate only
         dimred.Reducer(model="mlp-ae", lr=1e30, steps=5).fit(huge)
     assert "scale the data" not in str(scaled.value)
+
+
+def test_a_resumed_runs_config_json_records_the_settings_it_went_on_with(register_in_process, tmp_path):
+    from dimred.plugin import Callback
+
+    class InterruptOnce(Callback):
+        name = "interrupt-once"
+        description = "Ctrl-C at step 35, once"
+        done = False
+
+        def on_interval(self, training, status):
+            if status.step == 35 and not InterruptOnce.done:
+                InterruptOnce.done = True
+                raise KeyboardInterrupt
+
+    register_in_process(plugin_module("interrupting", register_callbacks=lambda register: register(InterruptOnce)))
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
+                 "batch_size": 100, "out": tmp_path / "run", "callbacks": ["interrupt-once"],
+                 "reporters": []}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(checkpoint_every=20, device="auto", **arguments)
+    dimred.run(checkpoint_every=30, device="cpu", resume=True, **arguments)
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (recorded["training"]["checkpoint_every"], recorded["device"]) == (30, "cpu")

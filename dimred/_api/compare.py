@@ -46,6 +46,10 @@ COLUMNS = (
     ("holdout.trustworthiness", "held-out trustworthiness"),
     ("holdout.knn_preservation", "held-out kNN preservation"),
     ("holdout.knn_accuracy", "held-out kNN accuracy"),
+    ("holdout.continuity", "held-out continuity"),
+    ("holdout.rnx_auc", "held-out R_NX area"),
+    ("holdout.spearman_intrinsic", "held-out Spearman (true coords)"),
+    ("holdout.silhouette", "held-out silhouette"),
     # new rows: umap-learn's transform of its training rows returns the embedding it stored, in no time
     ("holdout.transform_seconds", "held-out transform s"),
 )

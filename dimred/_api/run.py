@@ -94,6 +94,15 @@ _NOT_SETTINGS = (*RESUMABLE_CHANGES, "device_used", "versions")
 SETTINGS_BEFORE_THEY_EXISTED = {"training.optimizer": "adam", "training.precision": "float32"}
 
 
+def _as_going_on(recorded: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """config.json with this run's values of the settings a resume may change (RESUMABLE_CHANGES)."""
+    going_on = {**recorded, "training": dict(recorded["training"])}
+    for key in RESUMABLE_CHANGES:
+        section, _, name = key.rpartition(".")
+        (going_on[section] if section else going_on)[name] = (config[section] if section else config)[name]
+    return going_on
+
+
 def check_resumable(
     directory: Path, config: dict[str, Any], unsettled: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -223,8 +232,8 @@ def run(
     # everything is checked: from here on a failure removes the run directory (or marks it failed)
     with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT,
                            writes=(CONFIG_NAME, *pipeline.RESULT_FILES)):  # fmt: skip
-        if directory is not None:  # a resumed run may report and score otherwise than it started: it says so
-            write_json(directory / CONFIG_NAME, recorded | {key: config[key] for key in ("reporters", "metrics")})
+        if directory is not None:  # a resumed run may go on otherwise than it started (RESUMABLE_CHANGES): it says so
+            write_json(directory / CONFIG_NAME, _as_going_on(recorded, config))
         outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, directory=directory,
                                resume=resume, world=world, device=device, echo=say)  # fmt: skip
         distributed.leave(world)

@@ -213,15 +213,19 @@ class Registry:
     ) -> None:
         offered: list[Any] = []
         plugin_name = implementation.plugin_name
+        where = f"{hookspecs.HOOK_FOR_KIND[kind]} failed: "
         try:
             implementation.function(register=offered.append)
-            for cls in offered:
-                _validate_plugin_class(kind, cls)
         except Exception as error:
-            where = f"{hookspecs.HOOK_FOR_KIND[kind]} failed: "
             self._fail(failures, plugin_name, source, where + (str(error) or repr(error)))
             return
-        for cls in offered:
+        for cls in offered:  # each class on its own: one that breaks its contract leaves the others registered
+            try:
+                _validate_plugin_class(kind, cls)
+            except Exception as error:
+                left_out = f"{hookspecs.HOOK_FOR_KIND[kind]} registered a {kind} that is left out: "
+                self._fail(failures, plugin_name, source, left_out + (str(error) or repr(error)))
+                continue
             if cls.name in found:
                 first = found[cls.name]
                 self._fail(
