@@ -378,12 +378,14 @@ def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
     from dimred._api.compare import compare as run_comparison
 
     echo_err = lambda text: click.echo(text, err=True)  # noqa: E731 (progress lines stay off stdout)
-    comparison = run_comparison(models=list(models), out=out or api.AUTO, echo=echo_err, **arguments)
+    with _skips_said_once():
+        comparison = run_comparison(models=list(models), out=out or api.AUTO, echo=echo_err, **arguments)
     click.echo(comparison.markdown())
     click.echo(f"results: {comparison.path}")
-    if comparison.failed:
-        failures = "; ".join(f"model '{model}' failed ({error})" for model, error in comparison.failed.items())
-        raise DimredError(f"{failures}; the other models are compared in {comparison.path}")
+    failures = [f"model '{model}' failed ({error})" for model, error in comparison.failed.items()]
+    failures += [f"{skipped} (skipped)" for skipped in comparison.skipped]
+    if failures:
+        raise DimredError(f"{'; '.join(failures)}; the rest is compared in {comparison.path}")
 
 
 def _transcode_command(decoding: bool) -> Any:

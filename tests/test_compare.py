@@ -205,7 +205,7 @@ def test_the_loss_and_the_training_loops_settings_go_to_the_networks_only(tmp_pa
                  "dataset.n_samples=300", "--out", str(tmp_path / "cmp")]  # fmt: skip
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 0, result.output
-    assert set(json.loads((tmp_path / "cmp" / "comparison.json").read_text())) == {"mlp-ae", "pca", "failed"}
+    assert set(json.loads((tmp_path / "cmp" / "comparison.json").read_text())) == {"mlp-ae", "pca", "failed", "skipped"}
     comparison = dimred.compare("swissroll", ["mlp-ae", "pca"], out=None, loss="mse+ne-tsne", steps=20,
                                 settings={"dataset.n_samples": 300})  # fmt: skip
     assert comparison.failed == {}

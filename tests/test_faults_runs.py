@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -786,3 +787,15 @@ def test_a_metric_raising_its_own_error_is_skipped_like_any_failing_metric(regis
     assert "metric 'refusing' failed to compute: needs labels" in error_lines(result)[0]
     assert json.loads((out / "metrics.json").read_text())["failed_metrics"]["refusing"].endswith("needs labels")
     assert (out / "model.safetensors").exists()
+
+
+def test_compare_says_which_runs_skipped_a_failing_metric_and_exits_1(register_in_process, tmp_path):
+    register_in_process(plugin_module("giving", register_metrics=lambda register: register(_metric_giving(math.nan))))
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(cli, ["compare", "--dataset", "swissroll", "--model", "pca", "--seeds", "2", "--set",
+                                      "dataset.n_samples=200", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "pca, seed 1: metric 'giving' gave given = nan, not a finite number" in error_lines(result)[0]
+    assert error_lines(result)[0].count("(skipped)") == 2
+    assert "Warning" not in result.output  # said once, in the Error line
+    assert len(json.loads((out / "comparison.json").read_text())["skipped"]) == 2

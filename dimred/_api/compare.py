@@ -63,6 +63,7 @@ class Comparison:
     dataset: str
     runs: dict[str, list[RunResult]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # each model that failed, with its error
+    skipped: list[str] = field(default_factory=list)  # the metrics and reporters a run skipped, by model and seed
     path: Path | None = None
 
     def columns(self) -> list[tuple[str, str]]:
@@ -226,6 +227,7 @@ def compare(
                 say(f"{model} failed at seed {seed}; the others go on (the comparison says why)")
                 break
             comparison.runs.setdefault(model, []).append(result)
+            comparison.skipped += [f"{model}, seed {seed}: {failure}" for failure in result.failures]
     if len(errors) == len(dict.fromkeys(models)):  # nothing compared: no results folder
         _raise_for_all(errors)
     if directory is not None:
@@ -309,7 +311,8 @@ def _write(comparison: Comparison, directory: Path) -> None:
     write_text(markdown, comparison.markdown())
     write_text(table, comparison.csv())
     metrics = {model: [result.metrics for result in results] for model, results in comparison.runs.items()}
-    write_text(everything, json.dumps({**metrics, "failed": comparison.failed}, indent=2) + "\n")
+    write_text(everything, json.dumps({**metrics, "failed": comparison.failed, "skipped": comparison.skipped},
+                                      indent=2) + "\n")  # fmt: skip
     if comparison.runs:
         embeddings, curves = (directory / name for name in FIGURE_FILES)
         _draw_embeddings(comparison, embeddings)
