@@ -94,14 +94,12 @@ def check_dataset_plugin(cls: type[Dataset], options: dict[str, Any] | None = No
     """The dataset returns a finite 2-D numeric matrix (colour and intrinsic coordinates row-aligned), the same
     one for the same seed; returns the data for further checks of your own."""
     plugin = _instance(cls, "dataset", options)
-    data = plugin.load(seed)
+    data = _called(f"dataset '{cls.name}'", "load", plugin.load, seed)
     _expect(isinstance(data, Data), f"dataset '{cls.name}'.load must return dimred.Data, got {type(data).__name__}")
     X = np.asarray(data.X)
     _expect(X.ndim == 2 and X.shape[0] >= 2 and X.shape[1] >= 1, f"dataset '{cls.name}': X has shape {X.shape}")
     _expect(np.issubdtype(X.dtype, np.number), f"dataset '{cls.name}': X holds {X.dtype}, not numbers")
     _expect(bool(np.isfinite(X).all()), f"dataset '{cls.name}': X has NaN or infinite values")
-    if data.feature_names is not None:
-        _expect(len(data.feature_names) == X.shape[1], f"dataset '{cls.name}': feature_names do not match X's columns")
     again = plugin.load(seed)
     _expect(np.array_equal(np.asarray(again.X), X), f"dataset '{cls.name}' gives different data for the same seed")
     return data
@@ -136,12 +134,12 @@ def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
     _expect(isinstance(module, torch.nn.Module), f"model '{cls.name}'.build must return a torch.nn.Module")
     x = torch.rand(16, n_features)
     module.train()
-    z = _called(cls.name, "encode", module.encode, x)
+    z = _called(f"model '{cls.name}'", "encode", module.encode, x)
     _expect(isinstance(z, torch.Tensor), f"model '{cls.name}': encode must return a tensor, not {type(z).__name__}")
     _expect(z.ndim == 2 and z.shape[0] == 16, f"model '{cls.name}': encode gave shape {tuple(z.shape)} for 16 rows")
     _expect(z.dtype == torch.float32, f"model '{cls.name}': encode turned float32 rows into {z.dtype} codes")
     _expect(bool(torch.isfinite(z).all()), f"model '{cls.name}': encode gave NaN or infinite codes")
-    x_hat = _called(cls.name, "decode", module.decode, z)
+    x_hat = _called(f"model '{cls.name}'", "decode", module.decode, z)
     _expect(isinstance(x_hat, torch.Tensor) and tuple(x_hat.shape) == (16, n_features),
             f"model '{cls.name}': decode gave {_shape(x_hat)} for 16 codes, not (16, {n_features})")  # fmt: skip
     _expect(x_hat.dtype == torch.float32, f"model '{cls.name}': decode turned float32 codes into {x_hat.dtype} rows")
@@ -163,12 +161,12 @@ def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
         _expect(double.decode(double.encode(x.double())).dtype == torch.float64, f"model '{cls.name}': float64 fails")
 
 
-def _called(name: str, method: str, function: Any, *arguments: Any) -> Any:
-    """``function(*arguments)``; an exception inside it as an AssertionError naming the model and the method."""
+def _called(plugin: str, method: str, function: Any, *arguments: Any) -> Any:
+    """``function(*arguments)``; an exception inside it as an AssertionError naming the plugin and the method."""
     try:
         return function(*arguments)
     except Exception as error:
-        raise AssertionError(f"model '{name}': {method} failed: {type(error).__name__}: {error}") from error
+        raise AssertionError(f"{plugin}: {method} failed: {type(error).__name__}: {error}") from error
 
 
 def _shape(value: Any) -> str:

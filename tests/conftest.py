@@ -110,6 +110,26 @@ def register_in_process() -> Iterator[Callable[[types.ModuleType], None]]:
         get_registry().unregister(name)
 
 
+@pytest.fixture
+def interrupt_once(register_in_process) -> str:
+    """A callback, registered in process, that presses Ctrl-C at step 35 of the first run that names it (resumed
+    runs name it too and go on); returns its name."""
+    from dimred.plugin import Callback
+
+    class InterruptOnce(Callback):
+        name = "interrupt-once"
+        description = "Ctrl-C at step 35, once"
+        done = False
+
+        def on_interval(self, training, status):
+            if status.step == 35 and not InterruptOnce.done:
+                InterruptOnce.done = True
+                raise KeyboardInterrupt
+
+    register_in_process(plugin_module("interrupting", register_callbacks=lambda register: register(InterruptOnce)))
+    return InterruptOnce.name
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory) -> Path:
     """`dimred run --dataset swissroll --model mlp-ae` with every default, trained once for the whole session."""

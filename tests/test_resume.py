@@ -163,22 +163,9 @@ def test_a_divergence_on_unscaled_data_suggests_scaling_it():
     assert "scale the data" not in str(scaled.value)
 
 
-def test_a_resumed_runs_config_json_records_the_settings_it_went_on_with(register_in_process, tmp_path):
-    from dimred.plugin import Callback
-
-    class InterruptOnce(Callback):
-        name = "interrupt-once"
-        description = "Ctrl-C at step 35, once"
-        done = False
-
-        def on_interval(self, training, status):
-            if status.step == 35 and not InterruptOnce.done:
-                InterruptOnce.done = True
-                raise KeyboardInterrupt
-
-    register_in_process(plugin_module("interrupting", register_callbacks=lambda register: register(InterruptOnce)))
+def test_a_resumed_runs_config_json_records_the_settings_it_went_on_with(interrupt_once, tmp_path):
     arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
-                 "batch_size": 100, "out": tmp_path / "run", "callbacks": ["interrupt-once"],
+                 "batch_size": 100, "out": tmp_path / "run", "callbacks": [interrupt_once],
                  "reporters": []}  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
         dimred.run(checkpoint_every=20, device="auto", **arguments)

@@ -206,8 +206,7 @@ def test_compare_inside_an_active_mlflow_run_logs_each_run_nested_with_its_resul
 
 
 def test_a_failed_training_leaves_its_mlflow_run_failed(mlflow, register_in_process):
-    from conftest import plugin_module
-    from dimred.plugin import Callback, DimredError
+    from dimred.plugin import DimredError
 
     class Boom(Callback):
         name = "boom"
@@ -385,28 +384,13 @@ def test_importing_the_tracker_plugins_imports_neither_package():
     assert output.strip() == "[]"
 
 
-class _KillOnce(Callback):
-    """Raises KeyboardInterrupt at step 35 of the first run only, as Ctrl-C would."""
-
-    name = "kill-once"
-    description = "interrupts the first run at step 35"
-    killed = False
-
-    def on_interval(self, training, status):
-        if status.step == 35 and not _KillOnce.killed:
-            _KillOnce.killed = True
-            raise KeyboardInterrupt
-
-
-def test_a_resumed_run_logs_each_step_once(event_accumulator, register_in_process, tmp_path):
-    register_in_process(plugin_module("kill_once", register_callbacks=lambda register: register(_KillOnce)))
-    _KillOnce.killed = False
+def test_a_resumed_run_logs_each_step_once(event_accumulator, interrupt_once, tmp_path):
     arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "reporters": [],
                  "out": tmp_path / "run", "steps": 60, "batch_size": 100, "checkpoint_every": 20}  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
-        dimred.run(callbacks=["tensorboard", "kill-once"], **arguments)
+        dimred.run(callbacks=["tensorboard", interrupt_once], **arguments)
     time.sleep(1.1)  # a resume comes later: TensorBoard reads event files in the order of the second in their names
-    resumed = dimred.run(callbacks=["tensorboard", "kill-once"], resume=True, **arguments)
+    resumed = dimred.run(callbacks=["tensorboard", interrupt_once], resume=True, **arguments)
     steps = [point.step for point in event_accumulator(tmp_path / "run" / "tensorboard").Scalars("train/loss")]
     assert steps == [int(row["step"]) for row in resumed.history] == list(range(1, 61))
 
@@ -423,13 +407,11 @@ def test_a_tensorboard_log_dir_that_a_file_blocks_is_refused_before_training(tmp
     assert not (tmp_path / "run").exists()
 
 
-def test_a_resume_against_another_mlflow_store_names_the_run_and_the_store(mlflow, register_in_process, tmp_path,
+def test_a_resume_against_another_mlflow_store_names_the_run_and_the_store(mlflow, interrupt_once, tmp_path,
                                                                             monkeypatch):  # fmt: skip
-    register_in_process(plugin_module("kill_once", register_callbacks=lambda register: register(_KillOnce)))
-    _KillOnce.killed = False
     arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "reporters": [],
                  "out": tmp_path / "run", "steps": 60, "batch_size": 100, "checkpoint_every": 20,
-                 "callbacks": ["mlflow", "kill-once"]}  # fmt: skip
+                 "callbacks": ["mlflow", interrupt_once]}  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
         dimred.run(**arguments)
     other = f"sqlite:///{tmp_path / 'other.db'}"  # as MLFLOW_TRACKING_URI set otherwise in the resuming shell

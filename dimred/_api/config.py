@@ -112,7 +112,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
                 raise UsageError(f"config file {path}: {section} must be a list of names or tables")
             chosen = [_plugin(entry, section, path) for entry in document[section]]
             if section == "metrics" and _is_run_record(document):  # a metric since uninstalled just does not run
-                installed = {info.name for info in get_registry().plugins("metric")}
+                installed = set(get_registry().names("metric"))
                 chosen = [(name, options) for name, options in chosen if name in installed]
             if section != "metrics":  # every metric runs; the file only sets their options
                 arguments[section] = [name for name, _options in chosen]

@@ -123,7 +123,7 @@ def _settings_and_plugin(model_file: ModelFile, device: str) -> tuple[TrainingSe
     if "seed" not in training and "random_state" in training:  # files written before the settings object
         training["seed"] = training["random_state"]
     known = {key: training[key] for key in TrainingSettings.names() if key in training and key != "device"}
-    installed = [info.name for info in get_registry().plugins("model")]
+    installed = get_registry().names("model")
     if metadata["model"] not in installed:
         raise model_file.fail(f"it was written by model plugin '{metadata['model']}', which is not installed here "
                               f"(installed: {', '.join(installed)}); install the package that provides it")  # fmt: skip

@@ -34,7 +34,7 @@ from dimred._core.contracts import (
     Term,
     new_run_key,
 )
-from dimred._core.errors import DimredError, PluginError, SkippedPluginWarning, UsageError, blame
+from dimred._core.errors import PluginError, SkippedPluginWarning, UsageError, blame
 from dimred._core.options import to_dict
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout, checked_suggestions
 from dimred._engine import distributed, evaluation, fitting, modelfile
@@ -86,7 +86,7 @@ def resolve_training(
                          f"none, or its own ({model.default_loss!r})")  # fmt: skip
     spec = loss or model.default_loss
     if loss is None:  # a loss the user did not name: one missing is the model's choice, so say so
-        installed = [info.name for info in get_registry().plugins("loss")]
+        installed = get_registry().names("loss")
         missing = [name for name, _weight in parse_spec(spec) if name not in installed]
         if missing:
             raise PluginError(f"model '{model.name}' trains with loss '{missing[0]}' by default (its default_loss), "
@@ -424,12 +424,10 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
     failures = []
     for reporter in reporters:
         try:
-            with blame(reporter, action):
+            with blame(reporter, action, skipped=True):
                 (reporter.report_comparison if comparing else reporter.report)(record)
         except PluginError as error:
             failures.append(str(error))
-        except DimredError as error:  # a reporter's own message (a file it may not replace, a store that is down)
-            failures.append(f"{reporter.kind} '{reporter.name}' failed to {action}: {error}")
     return failures
 
 

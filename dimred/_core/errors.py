@@ -51,12 +51,18 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def blame(plugin: Any, action: str) -> Iterator[None]:
-    """Turn an unexpected exception inside a plugin into one message that names the plugin (its kind and name)."""
+def blame(plugin: Any, action: str, *, skipped: bool = False) -> Iterator[None]:
+    """Turn an unexpected exception inside a plugin into one message that names the plugin (its kind and name).
+    ``skipped``: the caller skips a plugin that fails (metrics, reporters), so the plugin's own ``DimredError``
+    becomes a ``PluginError`` naming it too."""
     try:
         yield
-    except DimredError:
+    except PluginError:
         raise
+    except DimredError as error:
+        if not skipped:
+            raise
+        raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {error}") from error
     except Exception as error:
         if is_out_of_memory(error):
             raise PluginError(f"{plugin.kind} '{plugin.name}' {OUT_OF_MEMORY_ADVICE} (while it tried to {action})"

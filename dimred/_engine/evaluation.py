@@ -186,14 +186,11 @@ def score(
     failed: dict[str, str] = {}
     for metric in metric_plugins:
         try:
-            with blame(metric, "compute"):
+            with blame(metric, "compute", skipped=True):
                 values = _reported_values(metric, metric.compute(context))
             _check_names_free(metric, values, reported_by)
         except PluginError as error:  # one broken metric costs its own values only, never the trained model
             failed[metric.name] = str(error)
-            continue
-        except DimredError as error:  # the metric's own message
-            failed[metric.name] = f"metric '{metric.name}' failed to compute: {error}"
             continue
         results |= values
         reported_by |= dict.fromkeys(values, f"metric '{metric.name}'")

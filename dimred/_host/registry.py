@@ -242,6 +242,10 @@ class Registry:
         """Every plugin of ``kind``, sorted by name."""
         return sorted(self._collect()[0][kind].values(), key=lambda info: info.name)
 
+    def names(self, kind: str) -> list[str]:
+        """The names of every plugin of ``kind``, sorted."""
+        return [info.name for info in self.plugins(kind)]
+
     def get(self, kind: str, name: str) -> PluginInfo:
         """The plugin of ``kind`` called ``name``; a UsageError listing the valid names otherwise."""
         available = self._collect()[0][kind]
