@@ -268,6 +268,13 @@ FORGERIES = [
      "tensor 'scaler.offset' has shape (3,), expected (4,)"),
     ("n_components beyond the file", metadata_field("n_components", str(10**12)),
      "metadata field 'n_components' must be a whole number from 1 to"),
+    ("requested is a list", metadata_field("requested", "[]"), "metadata field 'requested' must be an object"),
+    ("requested lacks training", metadata_field("requested", '{"model_options": {}, "loss_options": {}}'),
+     "metadata field 'requested' must hold the objects model_options, loss_options and training"),
+    ("requested training refused", metadata_field("requested", '{"model_options": {}, "loss_options": {}, '
+     '"training": {"steps": -5}}'), "metadata field 'requested': "),
+    ("requested model option refused", metadata_field("requested", '{"model_options": {"hidden": [0]}, '
+     '"loss_options": {}, "training": {}}'), "metadata field 'requested': "),
     ("scaler factor 0", scaler("factor", 0.0), "its scaler is not one fitted on data: factor 0 of feature 0"),
     ("scaler factor 1e38", scaler("factor", 1e38), "factor 1e+38 of feature 0 is not a number from 1e-30 to 1e30"),
     ("scaler factor negative", scaler("factor", -1.0), "factor -1 of feature 0"),

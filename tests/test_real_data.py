@@ -572,22 +572,30 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
 def test_a_model_file_written_before_ne_tsne_had_its_exaggeration_refits_as_it_trained(tmp_path):
     from safetensors import safe_open
     from safetensors.torch import save_file
+    from sklearn.base import clone
 
     run = tmp_path / "run"
     result = invoke("run", "--dataset", "digits", "--model", "ne-ae", "--steps", "2", "--reporter", "metrics-table",
                     "--out", str(run))  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert dimred.load(run).loss_options["ne-tsne"]["exaggeration"] == 1.3
-    with safe_open(run / "model.safetensors", "pt") as saved:
-        tensors = {name: saved.get_tensor(name) for name in saved.keys()}  # noqa: SIM118 (safe_open has no iter)
-        metadata = saved.metadata()
-    options = json.loads(metadata["loss_options"])
-    del options["ne-tsne"]["exaggeration"]
-    save_file(tensors, tmp_path / "old.safetensors", metadata | {"loss_options": json.dumps(options)})
-    from sklearn.base import clone
+    assert dimred.load(run).loss_options["ne-tsne"]["exaggeration"] == 1.3  # a run's file: every choice made
+    X = np.random.default_rng(0).random((200, 64))
+    saved = dimred.Reducer(model="ne-ae", steps=2, device="cpu").fit(X).save(tmp_path / "reducer.safetensors")
+    assert dimred.load(saved).loss_options["ne-tsne"]["exaggeration"] is None  # as given: a refit chooses again
+    assert dimred.load(saved).loss_options_["ne-tsne"]["exaggeration"] == 1.3  # chosen for 64 columns
 
-    old = dimred.load(tmp_path / "old.safetensors")
-    assert clone(old).loss_options["ne-tsne"]["exaggeration"] == 1.0  # a refit trains as the file's run did
+    def without_exaggeration(path, field, name):
+        with safe_open(path, "pt") as model_file:
+            tensors = {key: model_file.get_tensor(key) for key in model_file.keys()}  # noqa: SIM118 (no iter)
+            metadata = model_file.metadata()
+        recorded = json.loads(metadata[field])
+        del (recorded["loss_options"] if field == "requested" else recorded)["ne-tsne"]["exaggeration"]
+        save_file(tensors, tmp_path / name, metadata | {field: json.dumps(recorded)})
+        return tmp_path / name
+
+    for old in (without_exaggeration(run / "model.safetensors", "loss_options", "old.safetensors"),
+                without_exaggeration(saved, "requested", "older-reducer.safetensors")):  # fmt: skip
+        assert clone(dimred.load(old)).loss_options["ne-tsne"]["exaggeration"] == 1.0  # refits as the file trained
 
 
 def test_ne_tsne_adapts_its_kernel_and_exaggeration_to_the_data_unless_chosen():

@@ -113,6 +113,21 @@ def test_a_loaded_or_cloned_model_hears_n_components_and_a_disagreeing_model_opt
         Reducer(**QUICK, n_components=1, model_options={"n_components": 3}).fit(roll)
 
 
+def test_a_loaded_model_refits_other_data_as_the_estimator_that_was_trained_would(roll, tmp_path):
+    """The model file records what the fit was given besides what dimred chose for the data (widths for 3
+    columns, 20 steps, a batch of 400 rows): a refit of 9 columns and 300 rows chooses for them again."""
+    trained = Reducer(model="ne-ae", steps=20, batch_size="full", random_state=3, device="cpu").fit(roll)
+    loaded = dimred.load(trained.save(tmp_path / "model.safetensors"))
+    assert loaded.get_params()["batch_size"] is None  # the full batch, as given ("full"), not 400 rows
+    assert loaded.get_params()["model_options"]["hidden"] == []  # chosen for the data, as given
+    assert loaded.model_options_["hidden"] == trained.model_options_["hidden"]  # the trained network's own
+    wider = np.random.default_rng(0).normal(size=(300, 9))
+    refitted, fresh = clone(loaded).fit(wider), Reducer(**trained.get_params()).fit(wider)
+    assert refitted.fitted_.settings.batch_size == 300
+    assert refitted.model_options_ == fresh.model_options_
+    np.testing.assert_array_equal(refitted.transform(wider), fresh.transform(wider))
+
+
 @pytest.mark.parametrize(
     ("parameters", "message"),
     [

@@ -26,6 +26,20 @@ if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
 
 
+@dataclass(frozen=True)
+class AsGiven:
+    """A fit's model and loss options and training settings as they were given, before dimred chose for the
+    data (widths for its columns, steps and a full batch for its rows): a loaded ``Reducer`` takes them as its
+    parameters, so that it refits other data as the estimator that was trained would."""
+
+    model_options: dict[str, Any]
+    loss_options: dict[str, dict[str, Any]]
+    training: dict[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        return {"model_options": self.model_options, "loss_options": self.loss_options, "training": self.training}
+
+
 @dataclass(eq=False)
 class FittedModel:
     """A trained torch network, its scaler, and what it was trained with."""
@@ -40,6 +54,7 @@ class FittedModel:
     feature_names: Sequence[str] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     train_seconds: float = 0.0
+    as_given: AsGiven | None = None  # None: a model file written before dimred recorded it
 
     @property
     def n_features(self) -> int:
@@ -56,9 +71,10 @@ class FittedModel:
     def to_bytes(self, name: str | Path = "(in memory)", /, **provenance: Any) -> bytes:
         """The model file's bytes, as ``save`` writes them (``name`` is where they go, for messages)."""
         training = self.settings.record() | {"random_state": self.settings.seed}  # random_state: files before 0.2
+        requested = None if self.as_given is None else self.as_given.record()
         description = modelfile.describe_model(
             self.model, self.model_options, self.loss, self.loss_options, self.n_features, self.n_components,
-            self.feature_names, self.settings.dtype, training, **modelfile.check_provenance(provenance),
+            self.feature_names, self.settings.dtype, training, requested, **modelfile.check_provenance(provenance),
         )  # fmt: skip
         return modelfile.model_bytes(self.module, self.scaler, description, name)
 
@@ -66,13 +82,14 @@ class FittedModel:
         """This model as a fitted ``dimred.Reducer`` (``parameters`` override the estimator's parameters)."""
         from dimred._api.reducer import Reducer  # scikit-learn takes most of a second to import
 
+        given = self.as_given or AsGiven(self.model_options, self.loss_options, self.settings.record())
         # the size of the codes as the estimator's own parameter only, so that set_params(n_components=5) is heard
-        options = {name: value for name, value in self.model_options.items() if name != "n_components"}
+        options = {name: value for name, value in given.model_options.items() if name != "n_components"}
         reducer = Reducer(model=self.model, n_components=self.model_options.get("n_components"),
-                          model_options=options, loss=self.loss or None, loss_options=self.loss_options)  # fmt: skip
+                          model_options=options, loss=self.loss or None, loss_options=given.loss_options)  # fmt: skip
         # every training setting the estimator takes as a parameter, under its own name (the seed: random_state);
         # a model fitted in one call ran no training loop, so it keeps the loop's defaults
-        settings = self.settings.record() | {"random_state": self.settings.seed}
+        settings = given.training | {"random_state": self.settings.seed}
         one_call = issubclass(get_registry().get("model", self.model).cls, EstimatorModel)
         taken = {name for name in reducer.get_params() if not (one_call and name in LOOP_SETTINGS)}
         reducer.set_params(**{name: value for name, value in settings.items() if name in taken})
@@ -105,15 +122,50 @@ def read_fitted(source: str | Path | bytes, device: str, name: str = "(in memory
     module = modelfile.restore_module(model_file, _build_network(model_file, plugin), torch_device)
     dtype = next(iter(module.state_dict().values())).dtype  # a fitted PCA's module has buffers only
     scaler = modelfile.restore_scaler(model_file, model_file.n_features, torch_device, dtype)
-    loss_options = {name: options_before_added("loss", name, options)
-                    for name, options in (metadata.get("loss_options") or {}).items()}  # fmt: skip
+    try:
+        loss_options = _loss_options(metadata.get("loss_options") or {})
+    except ValueError as error:
+        raise model_file.fail(f"metadata field 'loss_options': {error}") from None
     return FittedModel(metadata["model"], _model_options(metadata), metadata.get("loss") or "", loss_options,
-                       settings, module, scaler, metadata.get("feature_names") or None)  # fmt: skip
+                       settings, module, scaler, metadata.get("feature_names") or None,
+                       as_given=_as_given(model_file))  # fmt: skip
 
 
 def _model_options(metadata: dict[str, Any]) -> dict[str, Any]:
     """The model's options as the file records them, with those it gained since as it was then."""
     return options_before_added("model", metadata["model"], metadata.get("model_options") or {})
+
+
+def _loss_options(recorded: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The options of each loss as the file records them, with those it gained since as it was then."""
+    if not all(map(_is_object, recorded.values())):
+        raise ValueError("it must map each loss to an object of its options")
+    return {name: options_before_added("loss", name, options) for name, options in recorded.items()}
+
+
+def _as_given(model_file: ModelFile) -> AsGiven | None:
+    """What the fit was given (the ``requested`` metadata), checked as a user's values would be."""
+    given = model_file.metadata.get("requested")
+    if given is None:
+        return None
+    if set(given) != {"model_options", "loss_options", "training"} or not all(map(_is_object, given.values())):
+        raise model_file.fail("metadata field 'requested' must hold the objects model_options, loss_options and "
+                              "training")  # fmt: skip
+    model = model_file.metadata["model"]
+    try:
+        model_options = _model_options({"model": model, "model_options": given["model_options"]})
+        loss_options = _loss_options(given["loss_options"])
+        instantiate("model", model, model_options)
+        for name, options in loss_options.items():
+            instantiate("loss", name, options)
+        TrainingSettings.from_mapping(given["training"], "the model file's requested training")
+    except (ValueError, TypeError, DimredError) as error:
+        raise model_file.fail(f"metadata field 'requested': {error}") from None
+    return AsGiven(model_options, loss_options, given["training"])
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
 
 
 def _settings_and_plugin(model_file: ModelFile, device: str) -> tuple[TrainingSettings, Model]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred._api.fitted import FittedModel
+from dimred._api.fitted import AsGiven, FittedModel
 from dimred._core.contracts import (
     Callback,
     ComparisonRecord,
@@ -166,6 +166,12 @@ def suggested_training(model: Model | EstimatorModel, shape: tuple[int, int]) ->
         raise PluginError(f"model '{model.name}' suggests training settings dimred refuses: {error}") from None
 
 
+def as_given(plugins: TrainingPlugins, settings: TrainingSettings) -> AsGiven:
+    """The model and loss options and training settings before ``prepared`` chooses for the data, as the model
+    file records them."""
+    return AsGiven(to_dict(plugins.model.options), options_of(plugins.terms), settings.record())
+
+
 def prepared(
     plugins: TrainingPlugins, settings: TrainingSettings, shape: tuple[int, int], device: torch.device | None = None
 ) -> tuple[TrainingPlugins, TrainingSettings, torch.device | None]:
@@ -290,13 +296,13 @@ class Outcome:
 def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: TrainingSettings,
                  feature_names: Sequence[str] | None, options: dict[str, Any]) -> Outcome:  # fmt: skip
     """Train the model plugin's network on ``X_raw`` and run it over the training rows in eval mode."""
-    device = options.pop("device")
+    device, given = options.pop("device"), options.pop("given")
     fit = fitting.fit(plugins.model, plugins.terms, X_raw, settings, device=device,
                       dtype=resolve_dtype(settings.dtype, device), callbacks=plugins.callbacks, **options)  # fmt: skip
     model = FittedModel(plugins.model.name, to_dict(plugins.model.options), spec_text(plugins.terms),
                         options_of(plugins.terms), settings.for_rows(len(X_raw)), fit.module, fit.scaler,
                         None if feature_names is None else tuple(str(name) for name in feature_names), fit.history,
-                        fit.train_seconds)  # fmt: skip
+                        fit.train_seconds, given)  # fmt: skip
     started = time.perf_counter()
     codes = evaluation.encode(fit.module, fit.X)
     transform_seconds = time.perf_counter() - started
@@ -306,7 +312,11 @@ def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: Training
 
 
 def fit_estimator(
-    plugin: EstimatorModel, X_raw: np.ndarray, settings: TrainingSettings, feature_names: Sequence[str] | None = None
+    plugin: EstimatorModel,
+    X_raw: np.ndarray,
+    settings: TrainingSettings,
+    feature_names: Sequence[str] | None = None,
+    given: AsGiven | None = None,
 ) -> Outcome:
     """Fit a one-call model on the scaled data (float64, CPU); measure its transform where it has one."""
     X_tensor = as_tensor(X_raw, dtype=torch.float64)
@@ -338,7 +348,8 @@ def fit_estimator(
         scaler.check_savable()
         names = None if feature_names is None else tuple(map(str, feature_names))
         model = FittedModel(plugin.name, to_dict(plugin.options), "", {}, settings.replace(dtype="float64"),
-                            module.double().eval(), scaler, names, train_seconds=fit_seconds)  # fmt: skip
+                            module.double().eval(), scaler, names, train_seconds=fit_seconds,
+                            as_given=given)  # fmt: skip
     back = None if reconstruction is None else torch.as_tensor(reconstruction)
     mapper = apply if plugin.can_transform else None
     return Outcome(X, torch.from_numpy(codes), back, [], fit_seconds, transform_seconds, model, apply=mapper)
@@ -355,14 +366,17 @@ def fit(
     world: World | None = None,
     device: torch.device | None = None,
     echo: Echo = silent,
+    given: AsGiven | None = None,
 ) -> Outcome:
     """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine on
     ``device`` (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there).
-    ``plugins``, ``settings`` and ``device`` are as ``prepared`` gives them for ``X_raw``."""
+    ``plugins``, ``settings`` and ``device`` are as ``prepared`` gives them for ``X_raw``; ``given`` is what
+    ``as_given`` made of them before (the model file records it)."""
     check_fittable(X_raw, plugins.model)
     if isinstance(plugins.model, EstimatorModel):
-        return fit_estimator(plugins.model, X_raw, settings, feature_names)
-    options = {"directory": directory, "resume": resume, "world": world, "device": device, "echo": echo}
+        return fit_estimator(plugins.model, X_raw, settings, feature_names, given)
+    options = {"directory": directory, "resume": resume, "world": world, "device": device, "echo": echo,
+               "given": given}  # fmt: skip
     return _fit_network(plugins, X_raw, settings, feature_names, options)
 
 

@@ -140,9 +140,10 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                                             callbacks=self.callbacks, groups=self._callback_settings())  # fmt: skip
         settings = self.training_settings()
         pipeline.check_one_call_settings(model, settings, X.shape)
+        given = pipeline.as_given(plugins, settings)
         plugins, settings, device = pipeline.prepared(plugins, settings, X.shape)
         fitted = pipeline.fit(plugins, X, settings, feature_names=getattr(self, "feature_names_in_", None),
-                              device=device)  # fmt: skip
+                              device=device, given=given)  # fmt: skip
         if fitted.model is None:
             raise self._not_a_reducer()
         self.adopt(fitted.model)

@@ -32,11 +32,11 @@ FILENAME = "model.safetensors"
 MODEL_PREFIX = "model."
 SCALER_PREFIX = "scaler."
 # The JSON fields and the JSON type each must have (a forged file may hold a list where an object belongs).
-JSON_FIELDS = {"model_options": dict, "loss_options": dict, "training": dict, "feature_names": list,
-               "dataset_options": dict, "versions": dict}  # fmt: skip
+JSON_FIELDS = {"model_options": dict, "loss_options": dict, "training": dict, "requested": dict,
+               "feature_names": list, "dataset_options": dict, "versions": dict}  # fmt: skip
 REQUIRED = ("model", "n_features", "dtype", "scaler", "sha256")
 OWN_FIELDS = {"format", "format_version", "scaler", "sha256", "model", "model_options", "loss", "loss_options",
-              "n_features", "n_components", "feature_names", "dtype", "training", "versions"}  # fmt: skip
+              "n_features", "n_components", "feature_names", "dtype", "training", "requested", "versions"}  # fmt: skip
 MAX_INTEGER = 2**63 - 1  # torch sizes and numpy integers are 64-bit: larger numbers overflow inside them
 
 
@@ -119,9 +119,11 @@ def describe_model(
     feature_names: Sequence[str] | None,
     dtype: str,
     training: dict[str, Any],
+    requested: dict[str, Any] | None,
     **provenance: Any,
 ) -> dict[str, Any]:
-    """The metadata that rebuilds a trained network: plugin names and options, widths, training settings."""
+    """The metadata that rebuilds a trained network: plugin names and options, widths, training settings, and
+    (``requested``) the options and settings as the fit was given them, before dimred chose for the data."""
     return {
         "model": model,
         "model_options": model_options,
@@ -132,6 +134,7 @@ def describe_model(
         "feature_names": None if feature_names is None else [str(name) for name in feature_names],
         "dtype": dtype,
         "training": training,
+        **({} if requested is None else {"requested": requested}),
         "versions": package_versions(),
         **provenance,
     }
@@ -275,7 +278,7 @@ def _check_descriptions(model_file: ModelFile) -> None:
         raise model_file.fail(f"unknown scaler '{metadata['scaler']}'; dimred writes {', '.join(SCALERS)}")
     for key in ("n_features", "n_components"):
         _check_count(model_file, key)
-    for key in ("model_options", "loss_options", "training"):
+    for key in ("model_options", "loss_options", "training", "requested"):
         for where, number in _numbers(metadata.get(key), key):
             if not math.isfinite(number) or abs(number) > MAX_INTEGER:
                 raise model_file.fail(f"metadata value {where} = {number} is out of range (at most {MAX_INTEGER})")
