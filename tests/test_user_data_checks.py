@@ -360,6 +360,30 @@ def test_codes_that_encode_wrote_decode_with_a_model_of_named_columns(tmp_path):
     assert "lacks 1 of the 4 columns the model was trained on (first: c)" in result.output
 
 
+def test_column_names_holding_commas_and_quotes_are_quoted_in_a_decoded_csv_that_reads_back(tmp_path):
+    import pandas as pd
+
+    names = ["length, cm", 'weight "kg"', "c"]
+    X = np.random.default_rng(0).random((120, 3))
+    pd.DataFrame(X, columns=names).to_csv(tmp_path / "data.csv", index=False)
+    trained = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'data.csv'}", "--model", "pca",
+                     "--reporter", "metrics-table", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert (
+        invoke("encode", str(tmp_path / "run"), str(tmp_path / "data.csv"), "-o", str(tmp_path / "z.npy")).exit_code
+        == 0
+    )
+    decoded = invoke("decode", str(tmp_path / "run"), str(tmp_path / "z.npy"), "-o", str(tmp_path / "back.csv"))
+    assert decoded.exit_code == 0, decoded.output
+    back = pd.read_csv(tmp_path / "back.csv")
+    assert list(back.columns) == names
+    np.testing.assert_allclose(
+        back.to_numpy(), dimred.load(tmp_path / "run").inverse_transform(np.load(tmp_path / "z.npy"))
+    )
+    again = invoke("encode", str(tmp_path / "run"), str(tmp_path / "back.csv"), "-o", str(tmp_path / "z2.npy"))
+    assert again.exit_code == 0, again.output  # dimred reads its own output back, by the names
+
+
 def test_decode_reads_codes_by_the_names_encode_gave_them_in_any_order(tmp_path):
     """A codes file whose columns were reordered (or got a row number beside them) decodes as written; one that
     names other columns is read by position, as before."""

@@ -463,8 +463,10 @@ class MatrixWriter:
             header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
             np.lib.format.write_array_header_1_0(handle, header)
             _reserve(handle, handle.tell() + self.shape[0] * self.shape[1] * self.dtype.itemsize)
-        elif self.column_names:
-            handle.write((",".join(self.column_names) + "\n").encode())
+        elif self.column_names:  # quoted as the csv module quotes (a name holding a comma or a quote)
+            line = io.StringIO()
+            csv.writer(line, lineterminator="\n").writerow(self.column_names)
+            handle.write(line.getvalue().encode())
 
     def write(self, rows: np.ndarray) -> None:
         if self.suffix == ".npy":
