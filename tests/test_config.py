@@ -84,6 +84,23 @@ def test_a_batch_larger_than_the_rows_is_recorded_as_taken_so_a_rerun_writes_the
     assert training["batch_size"] == 200  # the rows it trained on (none are held out by default on so few)
 
 
+@pytest.mark.parametrize(
+    ("in_file", "flag", "expected"),
+    [
+        ("steps = 20", ("--epochs", "2"), {"steps": 4, "epochs": 2}),
+        ("epochs = 2", ("--steps", "7"), {"steps": 7, "epochs": None}),
+    ],
+)
+def test_steps_or_epochs_on_the_command_line_replace_the_files_length_of_either_kind(tmp_path, in_file, flag, expected):
+    (tmp_path / "e.toml").write_text(f'[dataset]\nname = "swissroll"\noptions = {{ n_samples = 300 }}\n[model]\n'
+                                     f'name = "mlp-ae"\n[training]\nbatch_size = 150\n{in_file}\n')  # fmt: skip
+    result = invoke("run", "--config", str(tmp_path / "e.toml"), *flag, "--holdout", "0", "--reporter",
+                    "metrics-table", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    training = json.loads((tmp_path / "run" / "config.json").read_text())["training"]
+    assert {name: training[name] for name in expected} == expected
+
+
 def test_command_line_flags_override_the_file(tmp_path):
     (tmp_path / "experiment.toml").write_text(EXPERIMENT)
     result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--out", str(tmp_path / "run"),

@@ -148,6 +148,9 @@ def with_config_file(arguments: Mapping[str, Any], given: set[str], from_file: d
     if "callbacks" in given:
         running = chosen_names("callback", arguments["callbacks"], adds_to_defaults=True)
         from_file["settings"] = replaced_plugin_options(from_file, "callback", running)
+    for length, other in (("steps", "epochs"), ("epochs", "steps")):  # the run's length, given one way or the other
+        if length in given and arguments[length] is not None:
+            from_file.pop(other, None)
     settings = {**from_file.pop("settings"), **arguments["settings"]}
     return {**arguments, **{key: value for key, value in from_file.items() if key not in given}, "settings": settings}
 
