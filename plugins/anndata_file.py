@@ -4,7 +4,6 @@ column as labels. ``dimred encode RUN cells.h5ad -o out.h5ad`` writes the codes 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -30,8 +29,6 @@ class AnnDataFile(Dataset):
                 raise ValueError("dataset.path is required, e.g. --set dataset.path=cells.h5ad")
 
     def load(self, seed: int) -> Data:
-        if not Path(self.options.path).is_file():
-            raise DataError(f"no such file: {self.options.path}")
         adata = read_h5ad(self.options.path, "dataset 'h5ad'")
         matrix = cells_by_genes(adata, self.options.layer, self.options.path, "dataset.layer",
                                 "--set dataset.layer=NAME")  # fmt: skip

@@ -101,6 +101,24 @@ def test_steps_or_epochs_on_the_command_line_replace_the_files_length_of_either_
     assert {name: training[name] for name in expected} == expected
 
 
+def test_a_rerun_of_a_one_call_model_on_fewer_rows_than_a_batch_writes_the_same_model_file(tmp_path):
+    quick = [
+        "--dataset",
+        "swissroll",
+        "--model",
+        "pca",
+        "--set",
+        "dataset.n_samples=600",
+        "--reporter",
+        "metrics-table",
+    ]
+    assert invoke("run", *quick, "--out", str(tmp_path / "first")).exit_code == 0
+    result = invoke("run", "--config", str(tmp_path / "first" / "config.json"), "--out", str(tmp_path / "again"))
+    assert result.exit_code == 0, result.output
+    first, again = (tmp_path / name / "model.safetensors" for name in ("first", "again"))
+    assert first.read_bytes() == again.read_bytes()
+
+
 def test_command_line_flags_override_the_file(tmp_path):
     (tmp_path / "experiment.toml").write_text(EXPERIMENT)
     result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--out", str(tmp_path / "run"),

@@ -813,22 +813,32 @@ def test_bad_h5ad_labels_or_files_give_one_clear_error(tmp_path, cell_types, mes
     assert "cells.h5ad" in result.output
 
 
-def test_an_hdf5_file_that_anndata_did_not_write_is_named_for_run_and_encode(tmp_path):
-    pytest.importorskip("anndata")
+@pytest.mark.parametrize("kind", ["not anndata", "from a newer anndata", "a folder"])
+def test_an_h5ad_path_anndata_cannot_read_is_named_for_run_and_encode(tmp_path, kind):
+    anndata = pytest.importorskip("anndata")
     import h5py
 
-    with h5py.File(tmp_path / "plain.h5ad", "w") as plain:
-        plain["foo"] = np.ones((4, 3))
+    path = tmp_path / "cells.h5ad"
+    if kind == "not anndata":
+        with h5py.File(path, "w") as plain:
+            plain["foo"] = np.ones((4, 3))
+    elif kind == "a folder":
+        path.mkdir()
+    else:  # an element this anndata has no reader for
+        anndata.AnnData(X=np.ones((4, 3), dtype=np.float32)).write_h5ad(path)
+        with h5py.File(path, "a") as cells:
+            cells["uns"].create_group("thing").attrs.update({"encoding-type": "future", "encoding-version": "0.1.0"})
     np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((40, 3)))
     model = tmp_path / "model"
     assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npy'}", "--model", "pca",
                   "--out", str(model)).exit_code == 0  # fmt: skip
-    trained = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'plain.h5ad'}", "--model", "pca")
-    encoded = invoke("encode", str(model), str(tmp_path / "plain.h5ad"), "-o", str(tmp_path / "codes.h5ad"))
+    trained = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={path}", "--model", "pca")
+    encoded = invoke("encode", str(model), str(path), "-o", str(tmp_path / "codes.h5ad"))
+    expected = f"{path} is a directory" if kind == "a folder" else f"{path} is not a readable AnnData .h5ad file"
     for result in (trained, encoded):
         assert result.exit_code == 1, result.output
         assert result.output.count("Error:") == 1
-        assert f"{tmp_path / 'plain.h5ad'} is not a readable AnnData .h5ad file" in result.output
+        assert expected in result.output
         assert "unexpected" not in result.output
     assert not (tmp_path / "codes.h5ad").exists()
 
@@ -976,6 +986,13 @@ def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path)
 
     np.testing.assert_allclose(codes("cells"), model.encode_rows(counts.astype(np.float64)), atol=1e-6)
     np.testing.assert_allclose(codes("reversed"), model.encode_rows(counts.astype(np.float64)), atol=1e-6)
+    shared = tmp_path / "shared" / "model.safetensors"  # the model file alone, away from its run's config.json
+    shared.parent.mkdir()
+    shared.write_bytes((run / "model.safetensors").read_bytes())
+    for given in (shared, dimred.load(shared), model):
+        dimred.encode_file(given, tmp_path / "cells.h5ad", tmp_path / "alone.h5ad", overwrite=True)
+        np.testing.assert_allclose(anndata.read_h5ad(tmp_path / "alone.h5ad").obsm["X_dimred"],
+                                   model.encode_rows(counts.astype(np.float64)), atol=1e-6)  # fmt: skip
     np.testing.assert_allclose(codes("cells", "--layer", "X"), model.encode_rows(np.log1p(counts).astype(np.float64)),
                                atol=1e-6)  # fmt: skip
     cells[:1].copy().write_h5ad(tmp_path / "one.h5ad")

@@ -251,7 +251,8 @@ def test_callback_options_reach_the_callbacks_and_a_misspelled_one_is_named(roll
      (lambda: Reducer(model=None).fit(np.eye(3)), "a model is named by its plugin's name .*not a NoneType"),
      (lambda: dimred.compare("swissroll", "pca", out=None), r"models must be a list of names, e.g. \['pca'\]"),
      (lambda: dimred.compare("swissroll", ["pca"], seeds=1.5, out=None), "seeds is how many .* got 1.5"),
-     (lambda: dimred.compare("swissroll", ["pca"], seeds="2", out=None), "seeds is how many .* got '2'")],
+     (lambda: dimred.compare("swissroll", ["pca"], seeds="2", out=None), "seeds is how many .* got '2'"),
+     (lambda: dimred.evaluate("runs/any", "swissroll", seed=-1, out=None), "bad seed -1: must be at least 0")],
 )  # fmt: skip
 def test_a_value_of_the_wrong_kind_for_a_name_or_a_count_is_a_usage_error(call, message):
     with pytest.raises(dimred.UsageError, match=message):

@@ -23,13 +23,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dimred._core.errors import DimredError, UsageError
+from dimred._core.errors import UsageError
 from dimred._core.kinds import KINDS
 from dimred._core.settings import TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec
 from dimred._host.registry import get_registry
 from dimred._host.resolve import chosen_names, defaults_of, options_before_added
-from dimred._io.rundir import CONFIG_NAME, run_directory_of
 
 PLUGIN_SECTIONS = (*(kind.section for kind in KINDS if not kind.several), "loss")
 LIST_SECTIONS = {kind.section: kind.name for kind in KINDS if kind.several and kind.name != "loss"}
@@ -196,21 +195,18 @@ def _is_run_record(document: dict[str, Any]) -> bool:
 
 
 def _recorded_dataset(model: object) -> tuple[str, dict[str, Any]]:
-    """The data set a run (its directory, or a model file in it) trained on and its options (``dataset.NAME``
-    keys), from its config.json; ("", {}) for a model given otherwise or without a readable record."""
-    if not isinstance(model, str | Path):
+    """The data set a fitted Reducer was trained on and its options (``dataset.NAME`` keys), as its model file
+    records them (``FittedModel.trained_on``); ("", {}) for one fitted on arrays."""
+    trained_on = getattr(getattr(model, "fitted_", None), "trained_on", None)
+    if trained_on is None:
         return "", {}
-    config = run_directory_of(model) / CONFIG_NAME
-    try:
-        recorded = read_config(config) if config.is_file() else {}
-    except (DimredError, OSError, ValueError):
-        return "", {}
-    return str(recorded.get("dataset", "")), recorded.get("settings", {})
+    dataset, options = trained_on
+    return dataset, {f"dataset.{name}": value for name, value in options.items() if value is not None}
 
 
 def trained_anndata_option(model: object, option: str) -> str:
-    """An option of the AnnData data set that a run trained on (its ``layer``: '' for X; its ``label_key``); ''
-    where it set none, for other data sets and for a model given otherwise."""
+    """An option of the AnnData data set that a fitted Reducer's run trained on (its ``layer``: '' for X; its
+    ``label_key``); '' where it set none, and for other data sets."""
     dataset, settings = _recorded_dataset(model)
     return str(settings.get(f"dataset.{option}", "")) if dataset == "h5ad" else ""
 

@@ -15,6 +15,7 @@ from dimred._api.config import trained_anndata_option, trained_set_aside_columns
 from dimred._api.run import AUTO
 from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError
+from dimred._core.settings import checked_seed
 from dimred._engine import evaluation
 from dimred._engine.scaling import Scaler
 from dimred._host.resolve import describe, group_settings, instantiate
@@ -71,13 +72,13 @@ def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reduce
     return X
 
 
-def _carried_columns(model: object, dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
+def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
     """The label and colour columns a ``file`` run set aside, where the evaluated file holds them as its training
     file did (as ``dimred encode`` skips them): by name where its header has the name, by index where it has
     exactly that many columns more than the model's features and, in a file whose header names the trained
     features, that index is not one of them (the one column left over in a file of another order); {} where it
     does not. A column the evaluation's settings name themselves is left to them."""
-    recorded = trained_set_aside_columns(model)
+    recorded = trained_set_aside_columns(reducer)
     path = Path(str(dataset_settings.get("path", "")))
     if not recorded or not path.is_file():
         return {}
@@ -96,9 +97,9 @@ def _carried_columns(model: object, dataset_settings: Mapping[str, Any], reducer
     return {option: spec for option, spec in carried.items() if option not in dataset_settings}
 
 
-def _carried_anndata_options(model: object, dataset_settings: Mapping[str, Any]) -> dict[str, str]:
+def _carried_anndata_options(reducer: Reducer, dataset_settings: Mapping[str, Any]) -> dict[str, str]:
     """The layer an AnnData run trained on, and its label column where the evaluated file's obs holds it."""
-    carried = {option: trained_anndata_option(model, option) for option in ("layer", "label_key")
+    carried = {option: trained_anndata_option(reducer, option) for option in ("layer", "label_key")
                if option not in dataset_settings}  # fmt: skip
     label_key = carried.pop("label_key", "")
     if label_key and label_key in _obs_columns(Path(str(dataset_settings.get("path", "")))):
@@ -158,19 +159,20 @@ def evaluate(
     file holds it (unless ``dataset.label_key`` names another); a ``file`` data set sets aside the
     label and colour columns the run set aside, where the file holds them (unless its settings name their own).
     """
+    seed = checked_seed(seed)
     groups = group_settings(settings or {})
     if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):
         raise UsageError("evaluate takes dataset.* and reporter.* settings (and metric.*); the model's are in its file")
     dataset_settings = groups.pop("dataset", {})
-    if dataset == "h5ad":
-        dataset_settings = _carried_anndata_options(model, dataset_settings) | dataset_settings
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
     from dimred._api.reducer import as_fitted_reducer  # scikit-learn comes with it: imported only when needed
 
     reducer = as_fitted_reducer(model, device)
+    if dataset == "h5ad":
+        dataset_settings = _carried_anndata_options(reducer, dataset_settings) | dataset_settings
     if dataset == "file":
-        dataset_settings = _carried_columns(model, dataset_settings, reducer) | dataset_settings
+        dataset_settings = _carried_columns(dataset_settings, reducer) | dataset_settings
     source = instantiate("dataset", dataset, dataset_settings)
     directory = _evaluation_directory(model, dataset, out)
     if directory is not None:

@@ -55,6 +55,7 @@ class FittedModel:
     history: list[dict[str, float]] = field(default_factory=list)
     train_seconds: float = 0.0
     as_given: AsGiven | None = None  # None: a model file written before dimred recorded it
+    trained_on: tuple[str, dict[str, Any]] | None = None  # a run's data set and its options (None: arrays)
 
     @property
     def n_features(self) -> int:
@@ -72,6 +73,9 @@ class FittedModel:
         """The model file's bytes, as ``save`` writes them (``name`` is where they go, for messages)."""
         training = self.settings.record() | {"random_state": self.settings.seed}  # random_state: files before 0.2
         requested = None if self.as_given is None else self.as_given.record()
+        if self.trained_on is not None:
+            dataset, options = self.trained_on
+            provenance = {"dataset": dataset, "dataset_options": options} | provenance
         description = modelfile.describe_model(
             self.model, self.model_options, self.loss, self.loss_options, self.n_features, self.n_components,
             self.feature_names, self.settings.dtype, training, requested, **modelfile.check_provenance(provenance),
@@ -128,7 +132,7 @@ def read_fitted(source: str | Path | bytes, device: str, name: str = "(in memory
         raise model_file.fail(f"metadata field 'loss_options': {error}") from None
     return FittedModel(metadata["model"], _model_options(metadata), metadata.get("loss") or "", loss_options,
                        settings, module, scaler, metadata.get("feature_names") or None,
-                       as_given=_as_given(model_file))  # fmt: skip
+                       as_given=_as_given(model_file), trained_on=_trained_on(metadata))  # fmt: skip
 
 
 def _model_options(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +166,13 @@ def _as_given(model_file: ModelFile) -> AsGiven | None:
     except (ValueError, TypeError, DimredError) as error:
         raise model_file.fail(f"metadata field 'requested': {error}") from None
     return AsGiven(model_options, loss_options, given["training"])
+
+
+def _trained_on(metadata: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The data set a run's model file says it trained on, with its options; None for a Reducer fitted on
+    arrays."""
+    dataset = metadata.get("dataset")
+    return (dataset, metadata.get("dataset_options") or {}) if isinstance(dataset, str) else None
 
 
 def _is_object(value: Any) -> bool:

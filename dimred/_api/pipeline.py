@@ -347,7 +347,8 @@ def fit_estimator(
     if module is not None:  # its state fits in tensors: saved as a model file like a trained network
         scaler.check_savable()
         names = None if feature_names is None else tuple(map(str, feature_names))
-        model = FittedModel(plugin.name, to_dict(plugin.options), "", {}, settings.replace(dtype="float64"),
+        recorded = settings.for_rows(len(X_raw)).replace(dtype="float64")  # as config.json records it
+        model = FittedModel(plugin.name, to_dict(plugin.options), "", {}, recorded,
                             module.double().eval(), scaler, names, train_seconds=fit_seconds,
                             as_given=given)  # fmt: skip
     back = None if reconstruction is None else torch.as_tensor(reconstruction)
@@ -420,10 +421,10 @@ HISTORY_FILE, METRICS_FILE = "history.csv", "metrics.json"
 RESULT_FILES = (modelfile.FILENAME, HISTORY_FILE, METRICS_FILE)  # what save_results may write
 
 
-def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], **provenance: Any) -> None:
+def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any]) -> None:
     """The model file and loss history (for trained networks) and metrics.json."""
     if outcome.model is not None:
-        outcome.model.save(directory / modelfile.FILENAME, **provenance)
+        outcome.model.save(directory / modelfile.FILENAME)
     if outcome.history:
         write_history(directory / HISTORY_FILE, outcome.history)
     write_json(directory / METRICS_FILE, metrics)

@@ -249,10 +249,10 @@ def run(
             held_metrics, held_out = pipeline.score_held_out(outcome, held, X_held, data.labels, metric_plugins,
                                                              training.seed)  # fmt: skip
             metrics |= held_metrics
+        if outcome.model is not None:  # where its model file says it came from (encode reads the same layer)
+            outcome.model.trained_on = (dataset, config["dataset"]["options"])
         if directory is not None:
-            pipeline.save_results(
-                directory, outcome, metrics, dataset=dataset, dataset_options=config["dataset"]["options"]
-            )
+            pipeline.save_results(directory, outcome, metrics)
         if directory is not None and outcome.model is None:
             say(f"model '{model}' keeps no model file: its fitted state is the training set itself (the metrics "
                 "and plots are saved, and config.json repeats the run)")  # fmt: skip

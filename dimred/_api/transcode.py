@@ -108,12 +108,12 @@ def _transcode(
         raise UsageError(f"batch_rows must be a whole number of rows from 1, got {batch_rows!r}")
     source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)
     if source.suffix.lower() == ".h5ad":
-        layer = trained_anndata_option(reducer, "layer") if layer is None else layer
+        layer = trained_anndata_option(model, "layer") if layer is None else layer
         return _encode_anndata(model, source, destination, layer, key)
     if layer or key:
         what = "a layer is picked from" if layer else "an obsm key is for"
         raise UsageError(f"{what} .h5ad files only, not {source}")
-    columns = _code_columns(source, model) if decoding else _trained_columns(source, model, trained_set_aside(reducer))
+    columns = _code_columns(source, model) if decoding else _trained_columns(source, model, trained_set_aside(model))
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "features"
     header = csv_layout(source).header if columns is None and source.suffix.lower() in TEXT else None

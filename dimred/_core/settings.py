@@ -124,6 +124,12 @@ class TrainingSettings:
         return dataclasses.asdict(self)
 
 
+def checked_seed(seed: Any) -> int:
+    """A seed checked as a run checks its own (a whole number from 0 to MAX_SEED), for calls that take one
+    without training settings."""
+    return TrainingSettings(seed=seed).seed
+
+
 SUGGESTIBLE = ("steps", "batch_size", "lr", "weight_decay", "precision", "optimizer")  # Model.training_defaults
 
 

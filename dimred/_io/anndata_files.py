@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dimred._core.errors import UsageError
+from dimred._io.datafiles import check_readable
 from dimred._io.validation import DataError
 
 ANNDATA_EXTRA = "pip install 'dimred[anndata]'"
@@ -19,11 +20,13 @@ def read_h5ad(path: str | Path, needed_by: str = "reading .h5ad files") -> Any:
         import anndata
     except ImportError:
         raise UsageError(f"{needed_by} needs anndata: {ANNDATA_EXTRA}") from None
+    check_readable(Path(path))
     try:
         return anndata.read_h5ad(path)
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except Exception as error:  # h5py's and anndata's many kinds (an element only a newer anndata reads, say)
         # TypeError: an HDF5 file that AnnData did not write, its keys taken for AnnData's arguments
-        why = "" if isinstance(error, TypeError) else f" ({error})"
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        why = "" if isinstance(error, TypeError) else f" ({first_line})"
         raise DataError(f"{path} is not a readable AnnData .h5ad file{why}") from None
 
 
