@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -514,3 +515,17 @@ def test_a_csv_that_cannot_be_read_says_why_in_its_own_terms(tmp_path, text, lab
         dimred.run(dataset="file", model="pca", settings=settings, out=None)
     assert said in str(raised.value)
     assert "dataset.label_column=NAME" not in str(raised.value)
+
+
+def test_a_column_float32_rounds_to_a_few_values_across_its_spread_is_warned_of_float64_is_not():
+    """Rows are rounded to the model's dtype before the scaler centres them: 1e6 +- 0.4 keeps about 6 float32
+    steps, so rows that differ less get the same code."""
+    X = np.random.default_rng(0).random((200, 3))
+    X[:, 1] += 1e6
+    with pytest.warns(UserWarning, match=r"column 1 \(counting from 0\) varies by .* around 1e\+06: in float32"):
+        dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dimred.Reducer(steps=2, random_state=0, device="cpu", dtype="float64").fit(X)
+        X[:, 1] -= 1e6
+        dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X)

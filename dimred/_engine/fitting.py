@@ -98,6 +98,7 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
 def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo) -> Fit:
     fitted_scaler, X, evaluated = _scaled_rows(X_raw, settings, terms, device, dtype)
     fitted_scaler.check_savable()  # a trained network is saved with its scaling
+    fitted_scaler.warn_if_coarse(dtype)
     with blame(network_plugin, "build its network"):
         module = network_plugin.build(X.shape[1])
         if not isinstance(module, torch.nn.Module):

@@ -6,6 +6,7 @@ training data and saves it beside the weights.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import torch
@@ -17,6 +18,9 @@ from dimred._io.validation import DataError
 # A fitted factor is 1 / the spread of a feature, and is positive. Beyond these bounds float32 arithmetic
 # overflows or loses the data altogether, so a saved scaler outside them is forged or broken, never fitted.
 SCALE_LIMIT = 1e30
+# Rows are rounded to the model's dtype before they are scaled: a column whose spread spans fewer steps of that
+# dtype at its size than this (1e6 +- 0.5 in float32: about 8) loses most of what tells its rows apart.
+MIN_STEPS_ACROSS_SPREAD = 10_000
 
 
 class Scaler:
@@ -61,6 +65,22 @@ class Scaler:
         # leave a rounding error for a spread: compared by its values instead).
         factor = torch.where((spread > 0) & (high > low), 1.0 / spread, torch.ones_like(spread))
         return cls(kind, offset.to(device=device, dtype=dtype), factor.to(device=device, dtype=dtype))
+
+    def warn_if_coarse(self, dtype: torch.dtype) -> None:
+        """Warn, naming the first such column, where ``dtype`` rounds a column's values to fewer than
+        MIN_STEPS_ACROSS_SPREAD steps across its spread (a column far from 0 for its spread, in float32)."""
+        if self.kind == "none":
+            return
+        spread = 1.0 / self.factor.double()
+        steps = spread / (torch.finfo(dtype).eps * (self.offset.double().abs() + spread))
+        coarse = (steps < MIN_STEPS_ACROSS_SPREAD).nonzero()
+        if len(coarse):
+            column = int(coarse[0][0])
+            warnings.warn(f"column {column} (counting from 0) varies by {spread[column].item():.4g} around "
+                          f"{self.offset[column].item():.6g}: in {str(dtype).removeprefix('torch.')} its values are "
+                          f"rounded to about {steps[column].item():.0f} steps across that spread before scaling, so "
+                          "rows that differ less look alike; subtract a value near its offset first, or train with "
+                          "--dtype float64", stacklevel=2)  # fmt: skip
 
     def transform(self, X: torch.Tensor) -> torch.Tensor:
         return (X - self.offset) * self.factor
