@@ -214,3 +214,18 @@ def test_the_loss_and_the_training_loops_settings_go_to_the_networks_only(tmp_pa
     assert network["training"]["steps"] == 20
     assert [term["name"] for term in pca["loss"]] == ["mse"]
     assert pca["training"]["steps"] != 20
+
+
+@pytest.mark.parametrize(
+    ("settings", "options", "message"),
+    [({"dataset.bogus": 1}, {}, "unknown option 'dataset.bogus'"),
+     ({"metric.trustworthiness.k": 5}, {}, "unknown option 'metric.trustworthiness.k'"),
+     ({}, {"holdout": 1.5}, "bad holdout 1.5")],
+)  # fmt: skip
+def test_a_setting_every_run_shares_is_refused_once_before_any_model_runs(tmp_path, settings, options, message):
+    said: list[str] = []
+    with pytest.raises(dimred.UsageError, match=message):
+        dimred.compare("swissroll", ["pca", "kernel-pca"], settings=settings, out=tmp_path / "c", echo=said.append,
+                       **options)  # fmt: skip
+    assert said == []  # no model started, none "failed"
+    assert not (tmp_path / "c").exists()

@@ -22,7 +22,7 @@ from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, EstimatorModel, Model, Reporter
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.scatter import scatter_points
-from dimred._core.settings import LOOP_SETTINGS
+from dimred._core.settings import LOOP_SETTINGS, check_holdout
 from dimred._engine import evaluation
 from dimred._host.resolve import defaults_of, group_settings, instantiate
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
@@ -200,8 +200,13 @@ def compare(
     if taken := sorted({"seed", "resume"} & set(run_options)):
         raise UsageError(f"compare sets {taken[0]} for each run itself (seeds=N runs seeds 0 to N-1); leave it out")
     settings, per_model = _split_settings(settings, models)
-    # unknown names and bad options fail before anything runs
+    # unknown names and bad options fail before anything runs, once: the models' own, the data set's, the metrics'
     plugins = {model: instantiate("model", model, per_model[model], f"model.{model}") for model in models}
+    shared = group_settings(settings)
+    instantiate("dataset", dataset, shared.pop("dataset", {}))
+    pipeline.resolve_metrics(shared)
+    if run_options.get("holdout") is not None:
+        check_holdout(run_options["holdout"])
     if save and out is None:
         raise UsageError("save keeps the models in the output folder: give out")
     directory = None
