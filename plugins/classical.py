@@ -49,6 +49,15 @@ class _ScikitLearnModel(EstimatorModel):
 class _Components:
     n_components: int = option(2, "size of the code (the reduced dimension)")
 
+    def __post_init__(self) -> None:  # scikit-learn would refuse them only when fitting, in its own words
+        if self.n_components < 1:
+            raise ValueError(f"n_components must be at least 1, got {self.n_components}")
+
+    @staticmethod
+    def check_at_least(name: str, value: float, low: float, *, above: bool = False) -> None:
+        if value < low or (above and value == low):
+            raise ValueError(f"{name} must be {'above' if above else 'at least'} {low:g}, got {value:g}")
+
 
 class PCAModel(_ScikitLearnModel):
     name = "pca"
@@ -183,9 +192,13 @@ class IsomapModel(_ScikitLearnModel):
     neighbourhood_option = "n_neighbors"
 
     @dataclass(frozen=True)
-    class Options:
+    class Options(_Components):
         n_components: int = option(2, "size of the code")
         n_neighbors: int = option(10, "neighbours in the graph")
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            self.check_at_least("n_neighbors", self.n_neighbors, 1)
 
     def make(self, seed: int) -> Any:
         from sklearn.manifold import Isomap
@@ -201,9 +214,13 @@ class TSNEModel(_ScikitLearnModel):
     neighbourhood_option = "perplexity"
 
     @dataclass(frozen=True)
-    class Options:
+    class Options(_Components):
         n_components: int = option(2, "size of the code")
         perplexity: float = option(30.0, "effective number of neighbours")
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            self.check_at_least("perplexity", self.perplexity, 0, above=True)
 
     def make(self, seed: int) -> Any:
         from sklearn.manifold import TSNE
@@ -216,10 +233,15 @@ class UMAPModel(_ScikitLearnModel):
     description = "UMAP (umap-learn, an optional extra): with transform and an approximate inverse"
 
     @dataclass(frozen=True)
-    class Options:
+    class Options(_Components):
         n_components: int = option(2, "size of the code")
         n_neighbors: int = option(15, "neighbours in the fuzzy graph")
         min_dist: float = option(0.1, "how tightly points may pack in the embedding")
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            self.check_at_least("n_neighbors", self.n_neighbors, 2)
+            self.check_at_least("min_dist", self.min_dist, 0)
 
     def make(self, seed: int) -> Any:
         import umap

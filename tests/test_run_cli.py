@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from safetensors import safe_open
 
+import dimred
 from conftest import hidden_leftovers
 from dimred._engine.device import resolve_device
 from dimred.cli import cli
@@ -188,3 +189,22 @@ def test_run_help_lists_the_options():
     for flag in ("--dataset", "--model", "--loss", "--reporter", "--epochs", "--batch-size", "--lr", "--device",
                  "--seed", "--out", "--set"):  # fmt: skip
         assert flag in output
+
+
+@pytest.mark.parametrize(
+    ("model", "setting", "message"),
+    [("pca", "n_components=0", "n_components must be at least 1, got 0"),
+     ("isomap", "n_neighbors=0", "n_neighbors must be at least 1, got 0"),
+     ("tsne", "perplexity=-5", "perplexity must be above 0, got -5")],
+)  # fmt: skip
+def test_bad_options_of_the_scikit_learn_models_are_usage_errors_before_anything_runs(
+    tmp_path, model, setting, message
+):
+    result = invoke("run", "--dataset", "swissroll", "--model", model, "--set", f"model.{setting}", "--out",
+                    str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"Error: bad model options: {message}" in result.output
+    assert not (tmp_path / "run").exists()
+    name, value = setting.split("=")
+    with pytest.raises(dimred.UsageError, match=message):
+        dimred.run("swissroll", model, settings={f"model.{name}": json.loads(value)}, out=None)
