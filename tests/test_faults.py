@@ -142,8 +142,10 @@ def half_run(tmp: Path, models: dict[str, Path]) -> Path:
 
 CASES = [
     # -- data files through `dimred run --dataset file` --
-    Case("nan in csv", run_file(lambda t: write(t / "d.csv", "a,b\n1,2\n3,nan\n")), 1, "has NaN at row 1, column 1"),
-    Case("inf in csv", run_file(lambda t: write(t / "d.csv", "1,2\n3,inf\n4,5\n")), 1, "has inf at row 1, column 1"),
+    Case("nan in csv", run_file(lambda t: write(t / "d.csv", "a,b\n1,2\n3,nan\n")), 1,
+         "d.csv, line 3, column 2: 'nan' is not a finite number"),
+    Case("inf in csv", run_file(lambda t: write(t / "d.csv", "1,2\n3,inf\n4,5\n")), 1,
+         "d.csv, line 2, column 2: 'inf' is not a finite number"),
     Case("-inf in npy", run_file(lambda t: write(t / "d.npy", np.array([[1.0, 2], [-np.inf, 3]]))), 1,
          "has -inf at row 1, column 0"),
     Case("empty csv", run_file(lambda t: write(t / "d.csv", "")), 1, "d.csv is empty"),
@@ -183,7 +185,8 @@ CASES = [
     Case("decode a CSV of rows, not codes", transcode("roll", "rows.csv", "x,y,species\n1,2,setosa\n", "r.csv",
                                                       command="decode"), 1,
          "rows.csv has 3 columns, but the model expects 2 codes"),
-    Case("encode nan", transcode("roll", "x.csv", "1,2,3\n4,nan,6\n"), 1, "has NaN at row 1, column 1"),
+    Case("encode nan", transcode("roll", "x.csv", "1,2,3\n4,nan,6\n"), 1,
+         "x.csv, line 2, column 2: 'nan' is not a finite number"),
     # -- model files from strangers --
     Case("truncated model", lambda t, m: encode_with(stranger(t, model_bytes(m)[:-300]), t), 1,
          "not a readable safetensors file"),

@@ -136,6 +136,21 @@ def test_evaluate_finds_a_label_column_given_by_index_in_a_file_of_another_colum
     assert scores[0]["rmse"] == pytest.approx(scores[1]["rmse"], rel=1e-6)
 
 
+@pytest.mark.parametrize("label_column", ["label", "1"])
+def test_the_training_file_with_repeated_names_and_a_label_column_encodes_as_it_evaluates(tmp_path, label_column):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 3)) * [1.0, 5.0, 0.2]
+    rows = [f"{x:.6f},{['x', 'y'][i % 2]},{y:.6f},{z:.6f}" for i, (x, y, z) in enumerate(X)]
+    (tmp_path / "t.csv").write_text("a,label,a,c\n" + "\n".join(rows) + "\n")
+    trained = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 't.csv'}", "--set",
+                     f"dataset.label_column={label_column}", "--model", "pca", "--out",
+                     str(tmp_path / "run"))  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    encoded = invoke("encode", str(tmp_path / "run"), str(tmp_path / "t.csv"), "-o", str(tmp_path / "codes.npy"))
+    assert encoded.exit_code == 0, encoded.output
+    np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), dimred.load(tmp_path / "run").encode_rows(X), atol=1e-5)
+
+
 def test_repeated_column_names_are_matched_by_position_only_where_the_header_is_the_trained_one(tmp_path):
     """With two columns called a, which is which cannot be told by name: the training file's own header (the
     same names in the same order) is read by position; any other is refused rather than guessed."""

@@ -219,9 +219,3 @@ def trained_set_aside_columns(model: object) -> dict[str, str]:
         return {}
     specs = {f"{role}_column": str(settings.get(f"dataset.{role}_column", "")) for role in ("label", "color")}
     return {option: spec for option, spec in specs.items() if spec}
-
-
-def trained_set_aside(model: object) -> frozenset[int]:
-    """The columns of its file that a run on the ``file`` data set named by 0-based index to set aside (its label
-    and colour columns): a file without a header, whose columns have no names to match, lays them out so too."""
-    return frozenset(int(spec) for spec in trained_set_aside_columns(model).values() if spec.isdigit())

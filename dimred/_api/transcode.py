@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred._api.config import trained_anndata_option, trained_set_aside
+from dimred._api.config import trained_anndata_option, trained_set_aside_columns
 from dimred._api.reducer import Reducer, as_fitted_reducer
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path
@@ -34,16 +34,22 @@ OBSM_KEY = "X_dimred"  # where the codes of an .h5ad file's cells go
 RowProgress = Callable[[int, int], None]
 
 
-def _trained_columns(source: Path, model: Reducer, set_aside: frozenset[int]) -> list[int] | None:
+def _trained_columns(source: Path, model: Reducer) -> list[int] | None:
     """The columns of ``source`` that hold the features the model was trained on. Of a CSV file with a header,
     picked by name in the model's order (as ``dimred evaluate`` and an AnnData file's genes are): the file may
-    hold them in any order, among other columns (labels, say), which are skipped. Otherwise, where the file has
-    exactly as many columns more than the model's features as training set aside by position (``set_aside``:
-    labels, colours), all but those. None: all columns, in their order."""
+    hold them in any order, among other columns (labels, say), which are skipped; a file laid out as the training
+    file was (its columns once those training set aside are left out) is taken by position, repeated names and
+    all. Otherwise, where the file has exactly as many columns more than the model's features as training set
+    aside by position (labels, colours), all but those. None: all columns, in their order."""
+    specs = set(trained_set_aside_columns(model).values())  # header names or 0-based indices
     header = csv_layout(source).header if source.suffix.lower() in TEXT else None
     trained = getattr(model, "feature_names_in_", None)
     if header is not None and trained is not None:
+        rest = [column for column, name in enumerate(header) if str(name) not in specs and str(column) not in specs]
+        if [str(header[column]) for column in rest] == [str(name) for name in trained]:
+            return rest
         return columns_by_name(header, trained, str(source))
+    set_aside = {int(spec) for spec in specs if spec.isdigit()}
     if not set_aside:
         return None
     width = column_count(source)
@@ -113,7 +119,7 @@ def _transcode(
     if layer or key:
         what = "a layer is picked from" if layer else "an obsm key is for"
         raise UsageError(f"{what} .h5ad files only, not {source}")
-    columns = _code_columns(source, model) if decoding else _trained_columns(source, model, trained_set_aside(model))
+    columns = _code_columns(source, model) if decoding else _trained_columns(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "features"
     header = csv_layout(source).header if columns is None and source.suffix.lower() in TEXT else None

@@ -209,7 +209,7 @@ def _parse_csv_batch(
         batch = [(line, ["nan" if column in text_columns else cell for column, cell in enumerate(cells)])
                  for line, cells in batch]  # fmt: skip
     try:
-        return np.array([cells for _line, cells in batch], dtype=np.float64), texts
+        values = np.array([cells for _line, cells in batch], dtype=np.float64)
     except ValueError:
         for line, cells in batch:
             for column, cell in enumerate(cells, start=1 + skipped):
@@ -217,6 +217,21 @@ def _parse_csv_batch(
                     raise DimredError(f"{path}, line {line}, column {column}: '{cell}' is not a number "
                                       f"({_why_not_a_number(cell, bool(text_columns))})") from None  # fmt: skip
         raise
+    _check_finite_cells(path, batch, values, text_columns, skipped)
+    return values, texts
+
+
+def _check_finite_cells(
+    path: Path, batch: list[tuple[int, list[str]]], values: np.ndarray, text_columns: frozenset[int], skipped: int
+) -> None:
+    """A NaN or infinite cell (``nan``, ``inf``), named by the file's line and column as a cell of text is."""
+    bad = ~np.isfinite(values)
+    bad[:, sorted(text_columns)] = False
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        line, cells = batch[row]
+        raise DimredError(f"{path}, line {line}, column {column + 1 + skipped}: '{cells[column].strip()}' is not a "
+                          "finite number; fill in or leave out the rows with missing values")  # fmt: skip
 
 
 def _why_not_a_number(cell: str, columns_set_aside: bool) -> str:
