@@ -282,6 +282,20 @@ def test_a_csv_label_column_may_hold_class_names(tmp_path, header):
     assert 0 <= json.loads((out / "metrics.json").read_text())["knn_accuracy"] <= 1
 
 
+@pytest.mark.parametrize(("first", "warned"), [("7157,672,675", True), ("0.2,0.5,0.7", False), ("7157,0.5,675", False)])
+def test_a_first_row_of_whole_numbers_outside_their_columns_is_read_as_data_and_warned_of(tmp_path, first, warned):
+    """Gene IDs as column names look like numbers: read as data (a header of numbers cannot be told from a row),
+    but said where every one lies outside its column's values."""
+    rows = np.random.default_rng(2).random((30, 3))
+    path = tmp_path / "genes.csv"
+    path.write_text("\n".join([first, *(",".join(f"{value:.3f}" for value in row) for row in rows)]) + "\n")
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--model", "pca", "--holdout", "0",
+                    "--reporter", "metrics-table", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_samples"] == 31
+    assert ("Warning: " in result.output and "first row is read as data" in result.output) == warned
+
+
 @pytest.mark.parametrize(
     ("first", "text_column", "warned"),
     [

@@ -137,6 +137,10 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
     first, *following = csv.reader(lines[:_HEADER_SAMPLE_ROWS], delimiter=delimiter)
     is_header, certain = _is_header(first, following)
     if not is_header:
+        if all(re.fullmatch(r"\d+", cell.strip()) for cell in first) and _inside_and_outside(first, following)[1] == 1:
+            warnings.warn(f"{path}: its first row is read as data, though its whole numbers all lie outside their "
+                          "columns' values, as names such as gene IDs would; if it names the columns, give them "
+                          "names that are not numbers (G7157, say)", stacklevel=2)  # fmt: skip
         return CsvLayout(delimiter, None)
     if not certain:
         warnings.warn(f"{path}: its first row is read as the columns' names (it holds text found nowhere else in "
@@ -165,11 +169,12 @@ def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool
         if not below or _is_number(below[0]):
             return True, True
         unrepeated = unrepeated or cell not in below
-    return unrepeated, not (unrepeated and _numbers_look_like_data(cells, following))
+    return unrepeated, not (unrepeated and _inside_and_outside(cells, following)[0] > 0.5)
 
 
-def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> bool:
-    """Whether most of the number cells of a first row lie within the range of their columns' values below."""
+def _inside_and_outside(cells: list[str], following: list[list[str]]) -> tuple[float, float]:
+    """The shares of the number cells of a first row that lie within, and outside, the range of their columns'
+    values below."""
     inside = outside = 0
     for column, cell in enumerate(cells):
         if not _is_number(cell):
@@ -181,7 +186,8 @@ def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> boo
             inside += 1
         else:
             outside += 1
-    return inside > outside
+    counted = max(inside + outside, 1)
+    return inside / counted, outside / counted
 
 
 def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
