@@ -1023,3 +1023,29 @@ def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path)
     not_anndata = invoke("encode", str(run), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "c.npy"), "--layer", "X")
     assert not_anndata.exit_code == 2
     assert "a layer is picked from .h5ad files only" in not_anndata.output
+
+
+def test_an_interrupt_while_an_h5ad_copy_is_written_is_held_until_the_write_ends_and_leaves_no_file(
+    tmp_path, monkeypatch
+):
+    """h5py raises an interrupt that lands in one of its callbacks nowhere, so the write went on and encode
+    exited 0; held until the write ends, it stops encode there with nothing written."""
+    import signal
+
+    anndata = pytest.importorskip("anndata")
+    cells = anndata.AnnData(X=np.random.default_rng(0).random((40, 3)).astype(np.float32))
+    cells.write_h5ad(tmp_path / "cells.h5ad")
+    reducer = dimred.Reducer(model="pca").fit(cells.X)
+    write, finished = anndata.AnnData.write_h5ad, []
+
+    def interrupted_write(adata, path, **options):
+        signal.raise_signal(signal.SIGINT)  # as Ctrl-C in the middle of the write
+        write(adata, path, **options)
+        finished.append(path)
+
+    monkeypatch.setattr(anndata.AnnData, "write_h5ad", interrupted_write)
+    with pytest.raises(KeyboardInterrupt):
+        dimred.encode_file(reducer, tmp_path / "cells.h5ad", tmp_path / "out.h5ad")
+    assert finished  # the write ran to its end before the interrupt was handled
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cells.h5ad"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back

@@ -26,6 +26,7 @@ from dimred._io.datafiles import (
     csv_layout,
     read_batches,
 )
+from dimred._io.signals import signals_held
 from dimred._io.validation import DataError, check_matrix, columns_by_name
 
 BATCH_ROWS = 1 << 16
@@ -172,7 +173,7 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
                           f"{model.n_features_in_}")  # fmt: skip
     rows = check_matrix(np.asarray(X, dtype=np.float64), f"{where} of {source}", min_rows=1, computed_in=model.dtype)
     adata.obsm[key or OBSM_KEY] = model.encode_rows(rows)
-    with atomic_path(destination) as temporary:
+    with atomic_path(destination) as temporary, signals_held():  # an interrupt after the write: no file
         adata.write_h5ad(temporary)
     return adata.n_obs
 
