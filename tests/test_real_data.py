@@ -1049,3 +1049,31 @@ def test_an_interrupt_while_an_h5ad_copy_is_written_is_held_until_the_write_ends
     assert finished  # the write ran to its end before the interrupt was handled
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cells.h5ad"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+
+
+def test_an_h5ad_file_is_encoded_a_batch_of_cells_at_a_time_with_rows_named_in_the_whole_file(tmp_path, monkeypatch):
+    anndata = pytest.importorskip("anndata")
+    import scipy.sparse
+
+    from dimred._api import transcode
+
+    counts = np.random.default_rng(0).poisson(1.0, size=(50, 4)).astype(np.float32)
+    cells = anndata.AnnData(X=scipy.sparse.csr_matrix(counts))
+    cells.var_names = ["g0", "g1", "g2", "g3"]
+    cells.write_h5ad(tmp_path / "cells.h5ad")
+    cells[:, ["g3", "g0", "g2", "g1"]].copy().write_h5ad(tmp_path / "reordered.h5ad")
+    reducer = dimred.Reducer(model="pca").fit(cells.to_df())
+    monkeypatch.setattr(transcode, "BATCH_ROWS", 7)
+    seen: list[tuple[int, int]] = []
+    for source in ("cells", "reordered"):
+        dimred.encode_file(reducer, tmp_path / f"{source}.h5ad", tmp_path / f"{source}-out.h5ad",
+                           progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+        codes = anndata.read_h5ad(tmp_path / f"{source}-out.h5ad").obsm["X_dimred"]
+        np.testing.assert_allclose(codes, reducer.transform(cells.to_df()), atol=1e-6)
+    assert seen[:8] == [(7, 50), (14, 50), (21, 50), (28, 50), (35, 50), (42, 50), (49, 50), (50, 50)]
+    broken = counts.copy()
+    broken[45, 2] = np.nan
+    anndata.AnnData(X=broken, var=cells.var).write_h5ad(tmp_path / "broken.h5ad")
+    with pytest.raises(dimred.DimredError, match=r"has NaN at row 45, column 2"):
+        dimred.encode_file(reducer, tmp_path / "broken.h5ad", tmp_path / "broken-out.h5ad")
+    assert not (tmp_path / "broken-out.h5ad").exists()

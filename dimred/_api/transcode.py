@@ -116,7 +116,7 @@ def _transcode(
     source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)
     if source.suffix.lower() == ".h5ad":
         layer = trained_anndata_option(model, "layer") if layer is None else layer
-        return _encode_anndata(model, source, destination, layer, key)
+        return _encode_anndata(model, source, destination, layer, key, progress)
     if layer or key:
         what = "a layer is picked from" if layer else "an obsm key is for"
         raise UsageError(f"{what} .h5ad files only, not {source}")
@@ -154,10 +154,12 @@ def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | li
     return columns_by_name(genes, trained, str(source), "genes")
 
 
-def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str, key: str | None) -> int:
+def _encode_anndata(
+    model: Reducer, source: Path, destination: Path, layer: str, key: str | None, progress: RowProgress | None
+) -> int:
     """A copy of the AnnData file with the codes of its ``X`` (or ``layer``) in ``obsm[key]`` (None: X_dimred,
     which codes the file already holds there keep: they are replaced where ``key`` names it), written whole or
-    not."""
+    not. Its cells are encoded BATCH_ROWS at a time: a sparse matrix of a million cells is never dense whole."""
     if key is not None and (not key or "/" in key):
         raise UsageError(f"bad obsm key {key!r}: give a name without '/', e.g. X_dimred_ne")
     adata = read_h5ad(source)
@@ -165,14 +167,21 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
         raise UsageError(f"{source} already holds obsm['{OBSM_KEY}']; name another key for these codes with --key, "
                          f"or replace those in the copy with --key {OBSM_KEY}")  # fmt: skip
     matrix = cells_by_genes(adata, layer, source, "--layer", "--layer")
-    X = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
     where = "X" if matrix is adata.X else f"layer '{layer}'"
-    X = X[:, _trained_genes(model, list(adata.var_names), source)]
-    if X.shape[1] != model.n_features_in_:
-        raise DimredError(f"{where} of {source} has {X.shape[1]} genes (columns), but the model expects "
+    genes = _trained_genes(model, list(adata.var_names), source)
+    width = len(range(matrix.shape[1])[genes]) if isinstance(genes, slice) else len(genes)
+    if width != model.n_features_in_:
+        raise DimredError(f"{where} of {source} has {width} genes (columns), but the model expects "
                           f"{model.n_features_in_}")  # fmt: skip
-    rows = check_matrix(np.asarray(X, dtype=np.float64), f"{where} of {source}", min_rows=1, computed_in=model.dtype)
-    adata.obsm[key or OBSM_KEY] = model.encode_rows(rows)
+    codes = []
+    for start in range(0, max(adata.n_obs, 1), BATCH_ROWS):  # no cells: one empty batch, refused by name
+        block = matrix[start : start + BATCH_ROWS][:, genes]
+        block = np.asarray(block.toarray() if hasattr(block, "toarray") else block, dtype=np.float64)
+        rows = check_matrix(block, f"{where} of {source}", min_rows=1, first_row=start, computed_in=model.dtype)
+        codes.append(model.encode_rows(rows))
+        if progress is not None:
+            progress(start + len(rows), adata.n_obs)
+    adata.obsm[key or OBSM_KEY] = np.concatenate(codes)
     with atomic_path(destination) as temporary, signals_held():  # an interrupt after the write: no file
         adata.write_h5ad(temporary)
     return adata.n_obs
