@@ -22,6 +22,10 @@ class _ScikitLearnModel(EstimatorModel):
     # the option that must stay below the number of rows (a neighbourhood's size), where there is one
     neighbourhood_option: ClassVar[str | None] = None
 
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self.make(0)  # its library imported now (a second, the first time): a fit's seconds are the fit's own
+
     def make(self, seed: int) -> Any:
         raise NotImplementedError
 

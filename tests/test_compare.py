@@ -229,3 +229,14 @@ def test_a_setting_every_run_shares_is_refused_once_before_any_model_runs(tmp_pa
                        **options)  # fmt: skip
     assert said == []  # no model started, none "failed"
     assert not (tmp_path / "c").exists()
+
+
+def test_a_scikit_learn_model_imports_its_library_when_it_is_made_so_a_fit_times_the_fit_alone():
+    """The first fit of a compare counted about a second of importing scikit-learn's module."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from dimred.plugins.classical import TSNEModel; before = 'sklearn.manifold' in sys.modules; "
+            "TSNEModel(); print(before, 'sklearn.manifold' in sys.modules)")  # fmt: skip
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert imported.stdout.split() == ["False", "True"]
