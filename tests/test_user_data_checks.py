@@ -544,3 +544,17 @@ def test_a_column_float32_rounds_to_a_few_values_across_its_spread_is_warned_of_
         dimred.Reducer(steps=2, random_state=0, device="cpu", dtype="float64").fit(X)
         X[:, 1] -= 1e6
         dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X)
+
+
+@pytest.mark.parametrize("chunks", [1, 7])
+def test_standard_scaling_keeps_the_spread_of_a_column_far_from_zero_in_chunks_or_at_once(chunks):
+    """A sum of squares less n times the squared mean gave 1e6 +- 0.001 a spread of 1.0 (the column was lost)."""
+    import torch
+
+    from dimred._engine.scaling import Scaler
+
+    rng = np.random.default_rng(0)
+    X = np.stack([1e6 + rng.normal(0, 0.001, 20_000), rng.normal(0, 1, 20_000), 1e8 + rng.normal(0, 0.01, 20_000)], 1)
+    scaler = Scaler.fit_chunks("standard", torch.from_numpy(X).tensor_split(chunks))
+    np.testing.assert_allclose(1 / scaler.factor.numpy(), X.std(axis=0, ddof=1), rtol=1e-6)
+    np.testing.assert_allclose(scaler.offset.numpy(), X.mean(axis=0), rtol=1e-12)

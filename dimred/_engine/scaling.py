@@ -40,25 +40,32 @@ class Scaler:
     def fit_chunks(cls, kind: str, chunks: Iterable[torch.Tensor]) -> Scaler:
         """Fit in one streaming pass over chunks of rows, so the data never has to be in memory at once.
 
-        Statistics accumulate in float64 (min/max; or count, sum and sum of squares for ``standard``).
+        Statistics accumulate in float64: min/max, and for ``standard`` each chunk's mean and sum of squared
+        deviations from it, combined as Chan et al. do (a sum of squares less n times the squared mean loses the
+        spread of a column far from 0: 1e6 +- 0.001 came out as 1.0).
         """
         if kind not in SCALERS:
             raise UsageError(f"unknown scaler '{kind}'; choose from: {', '.join(SCALERS)}")
-        low = high = total = squares = None
+        low = high = mean = deviations = None
         count = 0
         for chunk in chunks:
             values = chunk.double()
             low = values.amin(dim=0) if low is None else torch.minimum(low, values.amin(dim=0))
             high = values.amax(dim=0) if high is None else torch.maximum(high, values.amax(dim=0))
-            total = values.sum(dim=0) if total is None else total + values.sum(dim=0)
-            squares = values.square().sum(dim=0) if squares is None else squares + values.square().sum(dim=0)
+            chunk_mean = values.mean(dim=0)
+            chunk_deviations = (values - chunk_mean).square().sum(dim=0)
+            if mean is None:
+                mean, deviations = chunk_mean, chunk_deviations
+            else:
+                total, delta = count + len(values), chunk_mean - mean
+                mean = mean + delta * (len(values) / total)
+                deviations = deviations + chunk_deviations + delta.square() * (count * len(values) / total)
             count += len(values)
             dtype, device = chunk.dtype, chunk.device
         if kind == "minmax":
             offset, spread = low, high - low
         elif kind == "standard":
-            offset = total / count
-            spread = ((squares - count * offset.square()).clamp(min=0) / max(count - 1, 1)).sqrt()
+            offset, spread = mean, (deviations / max(count - 1, 1)).sqrt()
         else:
             offset, spread = torch.zeros_like(low), torch.ones_like(low)
         # A constant feature maps to 0 instead of dividing by zero, as scikit-learn does (its sum of squares can
