@@ -84,6 +84,8 @@ class TrainingHandle(Training):
             return
         self._checkpoint_due = False
         tensors, facts = self._trainer.state()
+        if not all(tensor.isfinite().all() for tensor in tensors.values() if tensor.is_floating_point()):
+            return  # diverged since the step's loss was taken: the last good checkpoint stays the one to resume
         write_checkpoint(self._checkpoint, tensors, facts | {"callbacks": self._callback_states()})
 
 
