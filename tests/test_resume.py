@@ -181,3 +181,25 @@ def test_a_resumed_runs_config_json_records_the_settings_it_went_on_with(interru
     dimred.run(checkpoint_every=30, device="cpu", resume=True, **arguments)
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (recorded["training"]["checkpoint_every"], recorded["device"]) == (30, "cpu")
+
+
+def test_a_resume_on_other_data_of_the_same_name_is_refused_and_on_its_own_goes_on(
+    interrupt_once, tmp_path, monkeypatch
+):
+    """config.json keeps dataset.path as typed: resumed from another folder, a relative path is another file."""
+    rng = np.random.default_rng(0)
+    for folder in ("first", "second"):
+        (tmp_path / folder).mkdir()
+        np.save(tmp_path / folder / "rows.npy", rng.random((200, 3)))
+    arguments = {"dataset": "file", "model": "mlp-ae", "settings": {"dataset.path": "rows.npy"}, "steps": 60,
+                 "batch_size": 50, "out": tmp_path / "run", "callbacks": [interrupt_once], "reporters": [],
+                 "checkpoint_every": 20}  # fmt: skip
+    monkeypatch.chdir(tmp_path / "first")
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    monkeypatch.chdir(tmp_path / "second")
+    with pytest.raises(dimred.UsageError, match="the data differ from those the run's checkpoint was saved on"):
+        dimred.run(resume=True, **arguments)
+    assert checkpoint_step(tmp_path / "run") == 20  # kept, to resume on its own data
+    monkeypatch.chdir(tmp_path / "first")
+    assert dimred.run(resume=True, **arguments).history[-1]["step"] == 60

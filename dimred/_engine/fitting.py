@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler
 from dimred._engine.training import Trainer
 
+FINGERPRINT_ROWS = 1000  # evenly spaced rows whose values a checkpoint's fingerprint of the data hashes
 STREAM_ROWS = 2_000_000  # above this many rows, training reads minibatches from the array where it lies
 EVALUATION_ROWS = 1_000_000  # and evaluation (errors, metrics, plots) uses a seeded sample of this many
 
@@ -118,7 +120,7 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
     generator = torch.Generator(device=device).manual_seed(settings.seed)  # the same batch order in every process
     if world.distributed:
         torch.manual_seed(settings.seed + world.rank)  # but each process its own dropout masks
-    trainer = Trainer(module, terms, X, settings, generator, world)
+    trainer = Trainer(module, terms, X, settings, generator, world, data_fingerprint(X_raw))
     dispatcher = Dispatcher(callbacks)
     checkpoint = None if directory is None else directory / CHECKPOINT
     if resume and checkpoint is not None:
@@ -140,3 +142,13 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
     X_evaluated = X if evaluated is None else X[evaluated]
     return Fit(module, fitted_scaler, history, seconds, X_evaluated, None if evaluated is None else evaluated.numpy(),
                handle.stop_reason, handle.run_key)  # fmt: skip
+
+
+def data_fingerprint(X_raw: np.ndarray) -> str:
+    """sha256 of the shape and of up to FINGERPRINT_ROWS evenly spaced rows of the data as given (in memory or
+    memory-mapped): what tells a resume that it trains on the data its checkpoint was saved from, whatever the
+    device it resumes on."""
+    rows = np.unique(np.linspace(0, len(X_raw) - 1, min(len(X_raw), FINGERPRINT_ROWS)).astype(np.int64))
+    digest = hashlib.sha256(f"{X_raw.shape} {X_raw.dtype}".encode())
+    digest.update(np.ascontiguousarray(X_raw[rows]).tobytes())
+    return digest.hexdigest()

@@ -74,7 +74,10 @@ class Trainer:
         settings: TrainingSettings,
         generator: torch.Generator,
         world: World | None = None,
+        data_fingerprint: str | None = None,
     ) -> None:
+        """``data_fingerprint`` names the data as given (``fitting.data_fingerprint``): its checkpoints carry it,
+        and a resume on other data is refused."""
         self.world = world or World()
         self.batch = settings.batch_for(len(X))
         self.share = self.batch // self.world.size  # rows of each global batch this process trains on
@@ -102,6 +105,7 @@ class Trainer:
         self.order: torch.Tensor | None = None
         self.history: list[dict[str, float]] = []
         self.seconds_before = 0.0  # time spent before a resume
+        self.data_fingerprint = data_fingerprint
 
     def _next_batch(self) -> torch.Tensor | None:
         """The rows of this process's share of the next global batch; None: all rows (full batch, alone)."""
@@ -216,10 +220,17 @@ class Trainer:
         if self.order is not None:
             tensors["order"] = self.order
         facts = {"step": self.step, "optimizer_steps": self.optimizer.steps, "history": self.history,
-                 "seconds": self.seconds_before, "device_type": self.X.device.type}  # fmt: skip
+                 "seconds": self.seconds_before, "device_type": self.X.device.type,
+                 "data": self.data_fingerprint}  # fmt: skip
         return tensors, facts
 
     def restore(self, tensors: dict[str, torch.Tensor], facts: dict[str, Any]) -> None:
+        """Continue from a checkpoint's state, on the data it was saved from (checkpoints before the fingerprint
+        are taken as they are)."""
+        if None not in (facts.get("data"), self.data_fingerprint) and facts["data"] != self.data_fingerprint:
+            raise UsageError(f"the data differ from those the run's checkpoint was saved on ({len(self.X)} rows now; "
+                             "other rows or values): resume on the run's own data (a relative dataset.path is read "
+                             "from the folder you run in), or start the run again with --overwrite")  # fmt: skip
         model_state = {key.removeprefix("model."): value for key, value in tensors.items() if key.startswith("model.")}
         self.module.load_state_dict(model_state)
         self.optimizer.load_state({key.removeprefix("optimizer."): value for key, value in tensors.items()
