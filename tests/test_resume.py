@@ -203,3 +203,19 @@ def test_a_resume_on_other_data_of_the_same_name_is_refused_and_on_its_own_goes_
     assert checkpoint_step(tmp_path / "run") == 20  # kept, to resume on its own data
     monkeypatch.chdir(tmp_path / "first")
     assert dimred.run(resume=True, **arguments).history[-1]["step"] == 60
+
+
+def test_a_run_that_trained_in_several_processes_says_that_its_resume_in_one_goes_on_otherwise(
+    interrupt_once, tmp_path
+):
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
+                 "batch_size": 100, "out": tmp_path / "run", "callbacks": [interrupt_once], "reporters": [],
+                 "checkpoint_every": 20}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["processes"] == 1
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config | {"processes": 2}))  # as torchrun's 2 wrote it
+    with pytest.warns(UserWarning, match="trained in 2 processes .* not bit for bit"):
+        dimred.run(resume=True, **arguments)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["processes"] == 1  # as it went on

@@ -35,7 +35,7 @@ LIST_SECTIONS = {kind.section: kind.name for kind in KINDS if kind.several and k
 TOP_LEVEL_SETTINGS = ("dtype", "scaler", "device", "seed")
 TOP_LEVEL_KEYS = (*TOP_LEVEL_SETTINGS, "holdout")
 TRAINING_KEYS = tuple(name for name in TrainingSettings.names() if name not in TOP_LEVEL_SETTINGS)
-RECORD_ONLY_KEYS = ("device_used", "versions")  # written by runs for the record, not settings
+RECORD_ONLY_KEYS = ("device_used", "processes", "versions")  # written by runs for the record, not settings
 SECTION_KINDS = {kind.section: kind.name for kind in KINDS}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,7 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
 
 
 # may differ from the run continued (metrics are computed after training)
-RESUMABLE_CHANGES = ("device", "reporters", "metrics", "training.checkpoint_every")
+RESUMABLE_CHANGES = ("device", "reporters", "metrics", "training.checkpoint_every", "processes")
 _NOT_SETTINGS = (*RESUMABLE_CHANGES, "device_used", "versions")
 # Settings added since a run may have been saved, with the value every run had before they existed: a run killed
 # under an older dimred resumes where nothing else differs.
@@ -223,12 +224,17 @@ def run(
         "metrics": [describe(metric) for metric in metric_plugins],
         "training": pipeline.recorded_training(training, len(X_raw)),
         "device_used": str(device),
+        "processes": world.size,
         "versions": package_versions(),
     }  # fmt: skip
     for key in ("dtype", "scaler", "device", "seed"):  # kept at the top level, as config files have them
         config[key] = config["training"].pop(key)
     config["holdout"] = fraction
     recorded = check_resumable(directory, config, unsettled) if resume else config
+    if recorded.get("processes", 1) > world.size:
+        warnings.warn(f"run {directory} trained in {recorded['processes']} processes (torchrun) and resumes in one: "
+                      "it goes on as one process trains (batch norm over the whole batch, one dropout stream), not "
+                      "bit for bit where the processes would have ended", stacklevel=2)  # fmt: skip
     # everything is checked: from here on a failure removes the run directory (or marks it failed)
     with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT,
                            writes=(CONFIG_NAME, *pipeline.RESULT_FILES)):  # fmt: skip
