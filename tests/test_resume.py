@@ -219,3 +219,30 @@ def test_a_run_that_trained_in_several_processes_says_that_its_resume_in_one_goe
     with pytest.warns(UserWarning, match="trained in 2 processes .* not bit for bit"):
         dimred.run(resume=True, **arguments)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["processes"] == 1  # as it went on
+
+
+def test_a_run_interrupted_while_it_reports_is_resumed_as_its_failed_txt_says(register_in_process, tmp_path):
+    from dimred.plugin import Reporter
+
+    class CtrlCOnce(Reporter):
+        name = "ctrl-c-once"
+        description = "Ctrl-C while reporting, once"
+        pressed = False
+
+        def report(self, run):
+            if not CtrlCOnce.pressed:
+                CtrlCOnce.pressed = True
+                raise KeyboardInterrupt
+
+    register_in_process(plugin_module("reporting", register_reporters=lambda register: register(CtrlCOnce)))
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
+                 "checkpoint_every": 20, "out": tmp_path / "run", "reporters": ["ctrl-c-once"]}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    assert {"FAILED.txt", "model.safetensors"} <= {path.name for path in (tmp_path / "run").iterdir()}
+    assert "--resume continues it" in (tmp_path / "run" / "FAILED.txt").read_text()
+    first = load_file(tmp_path / "run" / "model.safetensors")
+    dimred.run(resume=True, **arguments)
+    assert not (tmp_path / "run" / "FAILED.txt").exists()
+    again = load_file(tmp_path / "run" / "model.safetensors")
+    assert all(np.array_equal(first[name], again[name]) for name in first)

@@ -25,7 +25,14 @@ from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.modelfile import package_versions
 from dimred._host.objective import LossSpec, describe_terms
 from dimred._host.resolve import describe, group_settings, instantiate
-from dimred._io.rundir import CONFIG_NAME, check_claimable, claimed_directory, default_run_directory, write_json
+from dimred._io.rundir import (
+    CONFIG_NAME,
+    FAILED_MARKER,
+    check_claimable,
+    claimed_directory,
+    default_run_directory,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -81,7 +88,7 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
     if out is None:
         return None
     directory = default_run_directory(dataset, model) if out == AUTO else Path(out)
-    if resume and (directory / modelfile.FILENAME).exists():
+    if resume and (directory / modelfile.FILENAME).exists() and not (directory / FAILED_MARKER).exists():
         raise UsageError(f"run {directory} is already complete: it has its {modelfile.FILENAME}")
     check_claimable(directory, overwrite=overwrite, resume=resume)
     return directory
