@@ -284,3 +284,13 @@ def test_a_bad_holdout_in_a_file_names_the_file(tmp_path, holdout):
     assert result.output.startswith(f"Error: config file {tmp_path / 'experiment.toml'}: bad holdout ")
     assert result.output.count("\n") == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_another_dataset_named_over_a_config_file_leaves_the_files_options_for_the_old_one(tmp_path):
+    quick = ["--set", "dataset.n_samples=300", "--steps", "5", "--reporter", "metrics-table"]
+    assert invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", *quick, "--set", "model.dropout=0.2",
+                  "--out", str(tmp_path / "roll")).exit_code == 0  # fmt: skip
+    config = str(tmp_path / "roll" / "config.json")
+    digits = invoke("run", "--config", config, "--dataset", "digits", "--out", str(tmp_path / "digits"))
+    assert digits.exit_code == 0, digits.output  # swissroll's n_samples is not one of digits' options
+    assert json.loads((tmp_path / "digits" / "config.json").read_text())["model"]["options"]["dropout"] == 0.2

@@ -147,6 +147,10 @@ def with_config_file(arguments: Mapping[str, Any], given: set[str], from_file: d
     if "callbacks" in given:
         running = chosen_names("callback", arguments["callbacks"], adds_to_defaults=True)
         from_file["settings"] = replaced_plugin_options(from_file, "callback", running)
+    for kind in ("dataset", "model"):  # another one named: the file's options were for the one it replaces
+        if kind in given and arguments[kind] != from_file.get(kind):
+            from_file["settings"] = {key: value for key, value in from_file["settings"].items()
+                                     if not key.startswith(f"{kind}.")}  # fmt: skip
     for length, other in (("steps", "epochs"), ("epochs", "steps")):  # the run's length, given one way or the other
         if length in given and arguments[length] is not None:
             from_file.pop(other, None)
