@@ -1077,3 +1077,17 @@ def test_an_h5ad_file_is_encoded_a_batch_of_cells_at_a_time_with_rows_named_in_t
     with pytest.raises(dimred.DimredError, match=r"has NaN at row 45, column 2"):
         dimred.encode_file(reducer, tmp_path / "broken.h5ad", tmp_path / "broken-out.h5ad")
     assert not (tmp_path / "broken-out.h5ad").exists()
+
+
+def test_a_long_preparation_of_a_loss_is_announced_before_it_starts(monkeypatch):
+    from dimred._engine import fitting
+
+    monkeypatch.setattr(fitting, "LONG_PREPARATION_ROWS", 200)
+    said: list[str] = []
+    dimred.run("swissroll", "ne-ae", steps=2, out=None, reporters=[], echo=said.append, holdout=0,
+               settings={"dataset.n_samples": 300})  # fmt: skip
+    assert "loss 'ne-tsne': preparing on 300 rows (once per data set)..." in said
+    said.clear()
+    dimred.run("swissroll", "ne-ae", steps=2, out=None, reporters=[], echo=said.append, holdout=0,
+               settings={"dataset.n_samples": 150})  # fmt: skip
+    assert not [line for line in said if "preparing" in line]

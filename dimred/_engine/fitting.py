@@ -23,6 +23,7 @@ from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler
 from dimred._engine.training import Trainer
 
+LONG_PREPARATION_ROWS = 100_000  # from here a loss's preparation is announced (ne-tsne's graph: about 10 s)
 FINGERPRINT_ROWS = 1000  # evenly spaced rows whose values a checkpoint's fingerprint of the data hashes
 STREAM_ROWS = 2_000_000  # above this many rows, training reads minibatches from the array where it lies
 EVALUATION_ROWS = 1_000_000  # and evaluation (errors, metrics, plots) uses a seeded sample of this many
@@ -115,6 +116,8 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
             X.detach().cpu().numpy(), settings.seed, n_components, device, distributed.computed_once(world, device)
         )
         for term in preparing:
+            if len(X) >= LONG_PREPARATION_ROWS and world.is_main:  # minutes of a kNN graph would pass in silence
+                echo(f"loss '{term.name}': preparing on {len(X)} rows (once per data set)...")
             with blame(term.loss, "prepare"):
                 term.loss.prepare(prepared_from)
     generator = torch.Generator(device=device).manual_seed(settings.seed)  # the same batch order in every process
