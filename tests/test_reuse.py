@@ -183,3 +183,19 @@ def test_loading_something_that_is_not_a_model_file(tmp_path):
     assert "not a readable safetensors file" in result.output
     with pytest.raises(ModelFileError, match="no model file"):
         dimred.load(tmp_path / "missing.safetensors")
+
+
+def test_evaluate_scores_data_above_the_streaming_limit_on_a_seeded_sample(tmp_path, monkeypatch):
+    from dimred._api import evaluate
+
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((500, 3)))
+    settings = {"dataset.path": str(tmp_path / "rows.npy")}
+    dimred.run("file", "pca", settings=settings, out=tmp_path / "run", reporters=[])
+    whole = dimred.evaluate(tmp_path / "run", "file", settings=settings, out=None)
+    assert "evaluated_rows" not in whole.metrics
+    monkeypatch.setattr(evaluate, "STREAM_ROWS", 400)
+    monkeypatch.setattr(evaluate, "EVALUATION_ROWS", 100)
+    sampled = dimred.evaluate(tmp_path / "run", "file", settings=settings, out=None)
+    assert sampled.metrics["evaluated_rows"] == 100
+    assert sampled.codes.shape == (100, 2)
+    assert sampled.metrics["rmse"] == pytest.approx(whole.metrics["rmse"], rel=0.2)

@@ -17,6 +17,7 @@ from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.settings import checked_seed
 from dimred._engine import evaluation
+from dimred._engine.fitting import EVALUATION_ROWS, STREAM_ROWS
 from dimred._engine.scaling import Scaler
 from dimred._host.resolve import describe, group_settings, instantiate
 from dimred._io.datafiles import TEXT, column_count, csv_layout
@@ -179,6 +180,9 @@ def evaluate(
         _check_not_the_run(directory, model)
         check_claimable(directory, overwrite=overwrite, resume=False)
     data, X_raw = pipeline.load_data(source, seed)
+    sample = evaluation.metric_sample(len(X_raw), seed, EVALUATION_ROWS) if len(X_raw) > STREAM_ROWS else None
+    if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
+        data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
     X_trained = _trained_columns(X_raw, data.feature_names, reducer, pipeline.data_name(source))
     pipeline.check_scorable(X_trained)
     X_device = reducer.to_tensor(X_trained)
@@ -187,7 +191,7 @@ def evaluate(
     codes = evaluation.encode(reducer.module_, X)
     outcome = pipeline.Outcome(X, codes, evaluation.decode(reducer.module_, codes), [], 0.0, None, reducer.fitted_)
     metrics, context = pipeline.score(outcome, data, metric_plugins, seed)
-    for timing in ("train_seconds", "transform_seconds", "evaluated_rows"):
+    for timing in ("train_seconds", "transform_seconds") + (("evaluated_rows",) if sample is None else ()):
         metrics.pop(timing)
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
     with claimed_directory(directory, overwrite=overwrite, writes=(CONFIG_NAME, pipeline.METRICS_FILE)):
