@@ -14,6 +14,7 @@ import csv
 import errno
 import functools
 import io
+import math
 import os
 import re
 import warnings
@@ -137,7 +138,7 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
     first, *following = csv.reader(lines[:_HEADER_SAMPLE_ROWS], delimiter=delimiter)
     is_header, certain = _is_header(first, following)
     if not is_header:
-        if all(re.fullmatch(r"\d+", cell.strip()) for cell in first) and _inside_and_outside(first, following)[1] == 1:
+        if _numbers_look_like_names(first, following):
             warnings.warn(f"{path}: its first row is read as data, though its whole numbers all lie outside their "
                           "columns' values, as names such as gene IDs would; if it names the columns, give them "
                           "names that are not numbers (G7157, say)", stacklevel=2)  # fmt: skip
@@ -170,6 +171,22 @@ def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool
             return True, True
         unrepeated = unrepeated or cell not in below
     return unrepeated, not (unrepeated and _inside_and_outside(cells, following)[0] > 0.5)
+
+
+def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bool:
+    """Whether a first row of whole numbers lies well outside every column's values below it (by more than a
+    quarter of the column's range), as a header of gene IDs over counts does; on at least 10 rows below, so that
+    a small file's first row of data is not taken for one."""
+    if len(following) < 10 or not all(re.fullmatch(r"\d+", cell.strip()) for cell in cells):
+        return False
+    for column, cell in enumerate(cells):
+        below = [float(row[column]) for row in following if column < len(row) and _is_number(row[column])]
+        if not below or not all(map(math.isfinite, below)):
+            return False
+        low, high = min(below), max(below)
+        if low - (high - low) / 4 <= float(cell) <= high + (high - low) / 4:
+            return False
+    return True
 
 
 def _inside_and_outside(cells: list[str], following: list[list[str]]) -> tuple[float, float]:
