@@ -198,9 +198,10 @@ def test_a_resume_on_other_data_of_the_same_name_is_refused_and_on_its_own_goes_
     with pytest.raises(KeyboardInterrupt):
         dimred.run(**arguments)
     monkeypatch.chdir(tmp_path / "second")
-    with pytest.raises(dimred.UsageError, match="the data differ from those the run's checkpoint was saved on"):
+    with pytest.raises(dimred.UsageError, match=r"the data differ from those the checkpoint of .*run was saved on"):
         dimred.run(resume=True, **arguments)
     assert checkpoint_step(tmp_path / "run") == 20  # kept, to resume on its own data
+    assert "(interrupted)" in (tmp_path / "run" / "FAILED.txt").read_text()  # refused before the folder was claimed
     monkeypatch.chdir(tmp_path / "first")
     assert dimred.run(resume=True, **arguments).history[-1]["step"] == 60
 

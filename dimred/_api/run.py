@@ -18,11 +18,12 @@ from dimred._api.config import with_options_before_added
 from dimred._core.contracts import Data
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.settings import TrainingSettings
-from dimred._engine import distributed, modelfile
+from dimred._engine import distributed, fitting, modelfile
 from dimred._engine.checkpoint import CALLBACK as CHECKPOINT_CALLBACK
 from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.modelfile import package_versions
+from dimred._engine.training import data_differ
 from dimred._host.objective import LossSpec, describe_terms
 from dimred._host.resolve import describe, group_settings, instantiate
 from dimred._io.rundir import (
@@ -112,14 +113,17 @@ def _as_going_on(recorded: dict[str, Any], config: dict[str, Any]) -> dict[str, 
 
 
 def check_resumable(
-    directory: Path, config: dict[str, Any], unsettled: Mapping[str, Any] | None = None
+    directory: Path, config: dict[str, Any], unsettled: Mapping[str, Any] | None = None, data: str | None = None
 ) -> dict[str, Any]:
     """The run's config.json as written, once the checkpoint is readable and ``config`` is the run's own (bar
     RESUMABLE_CHANGES): resuming with another seed or step count would make a run that its config.json does not
     describe. ``unsettled`` holds the model and loss as described before their choices for the data were written
     into their options (``options_for``), which is how a run saved before dimred recorded those choices describes
-    them."""
-    read_checkpoint(directory / CHECKPOINT)
+    them. ``data`` is the training rows' fingerprint (``fitting.data_fingerprint``), which the checkpoint's must
+    match where it has one."""
+    _tensors, facts = read_checkpoint(directory / CHECKPOINT)
+    if None not in (data, facts.get("data")) and facts["data"] != data:
+        raise UsageError(data_differ(directory))
     try:
         written = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -237,7 +241,7 @@ def run(
     for key in ("dtype", "scaler", "device", "seed"):  # kept at the top level, as config files have them
         config[key] = config["training"].pop(key)
     config["holdout"] = fraction
-    recorded = check_resumable(directory, config, unsettled) if resume else config
+    recorded = check_resumable(directory, config, unsettled, fitting.data_fingerprint(X_raw)) if resume else config
     if recorded.get("processes", 1) > world.size:
         warnings.warn(f"run {directory} trained in {recorded['processes']} processes (torchrun) and resumes in one: "
                       "it goes on as one process trains (batch norm over the whole batch, one dropout stream), not "

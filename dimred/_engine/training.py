@@ -24,6 +24,14 @@ from dimred._engine.optim import FlatAdam, one_cycle
 HISTORY_ROWS = 200  # about how many rows history.csv gets, whatever the number of steps
 
 
+def data_differ(run: object) -> str:
+    """Why a resume on other data than its checkpoint's is refused."""
+    return (
+        f"the data differ from those the checkpoint of {run} was saved on (other rows or values): resume on its "
+        "own data (a relative dataset.path is read from the folder you run in), or start it again with --overwrite"
+    )
+
+
 class DivergenceError(DimredError):
     """The loss stopped being a finite number."""
 
@@ -228,9 +236,7 @@ class Trainer:
         """Continue from a checkpoint's state, on the data it was saved from (checkpoints before the fingerprint
         are taken as they are)."""
         if None not in (facts.get("data"), self.data_fingerprint) and facts["data"] != self.data_fingerprint:
-            raise UsageError(f"the data differ from those the run's checkpoint was saved on ({len(self.X)} rows now; "
-                             "other rows or values): resume on the run's own data (a relative dataset.path is read "
-                             "from the folder you run in), or start the run again with --overwrite")  # fmt: skip
+            raise UsageError(data_differ("the run"))  # dimred.run checks before it claims the folder: a backstop
         model_state = {key.removeprefix("model."): value for key, value in tensors.items() if key.startswith("model.")}
         self.module.load_state_dict(model_state)
         self.optimizer.load_state({key.removeprefix("optimizer."): value for key, value in tensors.items()
