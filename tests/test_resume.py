@@ -96,10 +96,12 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(register_in
 def test_weights_that_diverged_after_the_steps_loss_was_taken_are_never_checkpointed(tmp_path):
     """The loss of step 1 is finite, its update (lr 1e41) is not: that state is no checkpoint to resume from, so
     with none saved before it the run leaves nothing to resume (it kept a checkpoint of NaN weights)."""
+    said: list[str] = []
     with pytest.raises(DivergenceError, match=r"loss became NaN"):
         dimred.run(dataset="swissroll", model="mlp-ae", steps=300, lr=1e41, checkpoint_every=1, out=tmp_path / "run",
-                   reporters=[], settings={"dataset.n_samples": 300})  # fmt: skip
+                   reporters=[], settings={"dataset.n_samples": 300}, echo=said.append)  # fmt: skip
     assert not (tmp_path / "run").exists()
+    assert "no checkpoint at step 1: the weights are no longer finite numbers" in said
 
 
 def test_a_divergence_among_several_losses_names_the_one_that_diverged(register_in_process):

@@ -558,3 +558,11 @@ def test_standard_scaling_keeps_the_spread_of_a_column_far_from_zero_in_chunks_o
     scaler = Scaler.fit_chunks("standard", torch.from_numpy(X).tensor_split(chunks))
     np.testing.assert_allclose(1 / scaler.factor.numpy(), X.std(axis=0, ddof=1), rtol=1e-6)
     np.testing.assert_allclose(scaler.offset.numpy(), X.mean(axis=0), rtol=1e-12)
+
+
+def test_a_constant_column_far_from_zero_is_not_warned_of_as_rounded():
+    X = np.random.default_rng(0).random((50, 2))
+    X[:, 0] = 2024.0  # a year, the same in every row: it maps to 0 and has nothing float32 could round away
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X)

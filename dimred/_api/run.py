@@ -96,16 +96,18 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
 
 
 # may differ from the run continued (metrics are computed after training)
-RESUMABLE_CHANGES = ("device", "reporters", "metrics", "training.checkpoint_every", "processes")
-_NOT_SETTINGS = (*RESUMABLE_CHANGES, "device_used", "versions")
+RESUMABLE_CHANGES = ("device", "reporters", "metrics", "training.checkpoint_every")
+RECORDS = ("device_used", "processes", "versions")  # how the run went, not settings: never compared on resume
+_NOT_SETTINGS = (*RESUMABLE_CHANGES, *RECORDS)
 # Settings added since a run may have been saved, with the value every run had before they existed: a run killed
 # under an older dimred resumes where nothing else differs.
 SETTINGS_BEFORE_THEY_EXISTED = {"training.optimizer": "adam", "training.precision": "float32"}
 
 
 def _as_going_on(recorded: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """config.json with this run's values of the settings a resume may change (RESUMABLE_CHANGES)."""
-    going_on = {**recorded, "training": dict(recorded["training"])}
+    """config.json with this run's values of the settings a resume may change (RESUMABLE_CHANGES) and of the
+    processes it goes on in."""
+    going_on = {**recorded, "training": dict(recorded["training"]), "processes": config["processes"]}
     for key in RESUMABLE_CHANGES:
         section, _, name = key.rpartition(".")
         (going_on[section] if section else going_on)[name] = (config[section] if section else config)[name]

@@ -84,8 +84,12 @@ class TrainingHandle(Training):
             return
         self._checkpoint_due = False
         tensors, facts = self._trainer.state()
-        if not all(tensor.isfinite().all() for tensor in tensors.values() if tensor.is_floating_point()):
-            return  # diverged since the step's loss was taken: the last good checkpoint stays the one to resume
+        learned = [*self._trainer.module.parameters(),
+                   *(tensor for key, tensor in tensors.items() if key.startswith("optimizer."))]  # fmt: skip
+        if not all(tensor.isfinite().all() for tensor in learned if tensor.is_floating_point()):
+            # diverged since the step's loss was taken: the last good checkpoint stays the one to resume from
+            self.echo(f"no checkpoint at step {facts['step']}: the weights are no longer finite numbers")
+            return
         write_checkpoint(self._checkpoint, tensors, facts | {"callbacks": self._callback_states()})
 
 

@@ -6,6 +6,7 @@ training data and saves it beside the weights.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable
 
@@ -26,10 +27,13 @@ MIN_STEPS_ACROSS_SPREAD = 10_000
 class Scaler:
     """An affine map ``(x - offset) * factor`` per feature, fitted on training data."""
 
-    def __init__(self, kind: str, offset: torch.Tensor, factor: torch.Tensor) -> None:
+    def __init__(
+        self, kind: str, offset: torch.Tensor, factor: torch.Tensor, constant: torch.Tensor | None = None
+    ) -> None:
         self.kind = kind
         self.offset = offset
         self.factor = factor
+        self.constant = constant  # per column, where fitted: whether it held one value (mapped to 0, factor 1)
 
     @classmethod
     def fit(cls, kind: str, X: torch.Tensor) -> Scaler:
@@ -70,8 +74,9 @@ class Scaler:
             offset, spread = torch.zeros_like(low), torch.ones_like(low)
         # A constant feature maps to 0 instead of dividing by zero, as scikit-learn does (its sum of squares can
         # leave a rounding error for a spread: compared by its values instead).
-        factor = torch.where((spread > 0) & (high > low), 1.0 / spread, torch.ones_like(spread))
-        return cls(kind, offset.to(device=device, dtype=dtype), factor.to(device=device, dtype=dtype))
+        varies = (spread > 0) & (high > low)
+        factor = torch.where(varies, 1.0 / spread, torch.ones_like(spread))
+        return cls(kind, offset.to(device=device, dtype=dtype), factor.to(device=device, dtype=dtype), ~varies)
 
     def warn_if_coarse(self, dtype: torch.dtype) -> None:
         """Warn, naming the first such column, where ``dtype`` rounds a column's values to fewer than
@@ -80,6 +85,8 @@ class Scaler:
             return
         spread = 1.0 / self.factor.double()
         steps = spread / (torch.finfo(dtype).eps * (self.offset.double().abs() + spread))
+        if self.constant is not None:  # a column of one value has nothing to round away
+            steps = steps.masked_fill(self.constant.to(steps.device), math.inf)
         coarse = (steps < MIN_STEPS_ACROSS_SPREAD).nonzero()
         if len(coarse):
             column = int(coarse[0][0])

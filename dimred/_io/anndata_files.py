@@ -23,6 +23,8 @@ def read_h5ad(path: str | Path, needed_by: str = "reading .h5ad files") -> Any:
     check_readable(Path(path))
     try:
         return anndata.read_h5ad(path)
+    except MemoryError:
+        raise
     except Exception as error:  # h5py's and anndata's many kinds (an element only a newer anndata reads, say)
         # TypeError: an HDF5 file that AnnData did not write, its keys taken for AnnData's arguments
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
