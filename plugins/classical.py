@@ -225,6 +225,8 @@ class TSNEModel(_ScikitLearnModel):
         def __post_init__(self) -> None:
             super().__post_init__()
             self.check_at_least("perplexity", self.perplexity, 0, above=True)
+            if self.n_components > 3:  # scikit-learn's Barnes-Hut t-SNE, the one it runs
+                raise ValueError(f"n_components must be at most 3 for t-SNE, got {self.n_components}")
 
     def make(self, seed: int) -> Any:
         from sklearn.manifold import TSNE
@@ -246,6 +248,8 @@ class UMAPModel(_ScikitLearnModel):
             super().__post_init__()
             self.check_at_least("n_neighbors", self.n_neighbors, 2)
             self.check_at_least("min_dist", self.min_dist, 0)
+            if self.min_dist > 1:  # at most umap-learn's spread, which dimred leaves at 1
+                raise ValueError(f"min_dist must be at most 1 (UMAP's spread), got {self.min_dist:g}")
 
     def make(self, seed: int) -> Any:
         import umap

@@ -220,7 +220,9 @@ def test_the_loss_and_the_training_loops_settings_go_to_the_networks_only(tmp_pa
     ("settings", "options", "message"),
     [({"dataset.bogus": 1}, {}, "unknown option 'dataset.bogus'"),
      ({"metric.trustworthiness.k": 5}, {}, "unknown option 'metric.trustworthiness.k'"),
-     ({}, {"holdout": 1.5}, "bad holdout 1.5")],
+     ({}, {"holdout": 1.5}, "bad holdout 1.5"),
+     ({}, {"dtype": "float8"}, "bad dtype 'float8'"),
+     ({}, {"lr": -1}, "bad lr -1")],
 )  # fmt: skip
 def test_a_setting_every_run_shares_is_refused_once_before_any_model_runs(tmp_path, settings, options, message):
     said: list[str] = []

@@ -126,6 +126,10 @@ def test_a_loaded_model_refits_other_data_as_the_estimator_that_was_trained_woul
     assert refitted.fitted_.settings.batch_size == 300
     assert refitted.model_options_ == fresh.model_options_
     np.testing.assert_array_equal(refitted.transform(wider), fresh.transform(wider))
+    drawn = Reducer(steps=2, device="cpu").fit(roll)  # random_state None: a seed drawn for each fit
+    reloaded = dimred.load(drawn.save(tmp_path / "drawn.safetensors"))
+    assert reloaded.get_params()["random_state"] is None
+    assert reloaded.fitted_.settings.seed == drawn.fitted_.settings.seed  # the one its weights came from
 
 
 @pytest.mark.parametrize(

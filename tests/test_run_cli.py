@@ -195,7 +195,8 @@ def test_run_help_lists_the_options():
     ("model", "setting", "message"),
     [("pca", "n_components=0", "n_components must be at least 1, got 0"),
      ("isomap", "n_neighbors=0", "n_neighbors must be at least 1, got 0"),
-     ("tsne", "perplexity=-5", "perplexity must be above 0, got -5")],
+     ("tsne", "perplexity=-5", "perplexity must be above 0, got -5"),
+     ("tsne", "n_components=4", "n_components must be at most 3 for t-SNE, got 4")],
 )  # fmt: skip
 def test_bad_options_of_the_scikit_learn_models_are_usage_errors_before_anything_runs(
     tmp_path, model, setting, message

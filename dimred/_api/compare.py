@@ -22,7 +22,7 @@ from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, EstimatorModel, Model, Reporter
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.scatter import scatter_points
-from dimred._core.settings import LOOP_SETTINGS, check_holdout
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
 from dimred._host.resolve import defaults_of, group_settings, instantiate
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
@@ -207,6 +207,9 @@ def compare(
     pipeline.resolve_metrics(shared)
     if run_options.get("holdout") is not None:
         check_holdout(run_options["holdout"])
+    TrainingSettings.from_mapping(
+        {name: value for name, value in run_options.items() if name in TrainingSettings.names()}
+    )
     if save and out is None:
         raise UsageError("save keeps the models in the output folder: give out")
     directory = None

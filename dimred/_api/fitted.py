@@ -93,7 +93,7 @@ class FittedModel:
                           model_options=options, loss=self.loss or None, loss_options=given.loss_options)  # fmt: skip
         # every training setting the estimator takes as a parameter, under its own name (the seed: random_state);
         # a model fitted in one call ran no training loop, so it keeps the loop's defaults
-        settings = given.training | {"random_state": self.settings.seed}
+        settings = given.training | {"random_state": given.training.get("seed", self.settings.seed)}
         one_call = issubclass(get_registry().get("model", self.model).cls, EstimatorModel)
         taken = {name for name in reducer.get_params() if not (one_call and name in LOOP_SETTINGS)}
         reducer.set_params(**{name: value for name, value in settings.items() if name in taken})
@@ -162,7 +162,9 @@ def _as_given(model_file: ModelFile) -> AsGiven | None:
         instantiate("model", model, model_options)
         for name, options in loss_options.items():
             instantiate("loss", name, options)
-        TrainingSettings.from_mapping(given["training"], "the model file's requested training")
+        # seed None: the estimator's random_state was None, a seed drawn for each fit
+        training = {name: value for name, value in given["training"].items() if (name, value) != ("seed", None)}
+        TrainingSettings.from_mapping(training, "the model file's requested training")
     except (ValueError, TypeError, DimredError) as error:
         raise model_file.fail(f"metadata field 'requested': {error}") from None
     return AsGiven(model_options, loss_options, given["training"])

@@ -166,10 +166,11 @@ def suggested_training(model: Model | EstimatorModel, shape: tuple[int, int]) ->
         raise PluginError(f"model '{model.name}' suggests training settings dimred refuses: {error}") from None
 
 
-def as_given(plugins: TrainingPlugins, settings: TrainingSettings) -> AsGiven:
+def as_given(plugins: TrainingPlugins, settings: TrainingSettings, *, seed_drawn: bool = False) -> AsGiven:
     """The model and loss options and training settings before ``prepared`` chooses for the data, as the model
-    file records them."""
-    return AsGiven(to_dict(plugins.model.options), options_of(plugins.terms), settings.record())
+    file records them; ``seed_drawn``: the seed was drawn for this fit (random_state None), recorded as None."""
+    training = settings.record() | ({"seed": None} if seed_drawn else {})
+    return AsGiven(to_dict(plugins.model.options), options_of(plugins.terms), training)
 
 
 def prepared(

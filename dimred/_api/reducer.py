@@ -140,7 +140,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                                             callbacks=self.callbacks, groups=self._callback_settings())  # fmt: skip
         settings = self.training_settings()
         pipeline.check_one_call_settings(model, settings, X.shape)
-        given = pipeline.as_given(plugins, settings)
+        given = pipeline.as_given(plugins, settings, seed_drawn=self.random_state is None)
         plugins, settings, device = pipeline.prepared(plugins, settings, X.shape)
         fitted = pipeline.fit(plugins, X, settings, feature_names=getattr(self, "feature_names_in_", None),
                               device=device, given=given)  # fmt: skip
