@@ -294,3 +294,20 @@ def test_another_dataset_named_over_a_config_file_leaves_the_files_options_for_t
     digits = invoke("run", "--config", config, "--dataset", "digits", "--out", str(tmp_path / "digits"))
     assert digits.exit_code == 0, digits.output  # swissroll's n_samples is not one of digits' options
     assert json.loads((tmp_path / "digits" / "config.json").read_text())["model"]["options"]["dropout"] == 0.2
+
+
+def test_another_model_named_over_a_runs_config_trains_with_its_own_loss_and_a_one_call_one_without_a_loop(
+    tmp_path,
+):
+    quick = ["--set", "dataset.n_samples=300", "--reporter", "metrics-table"]
+    assert invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", "--steps", "5", *quick, "--out",
+                  str(tmp_path / "ae")).exit_code == 0  # fmt: skip
+    config = str(tmp_path / "ae" / "config.json")
+    vae = invoke("run", "--config", config, "--model", "vae", "--out", str(tmp_path / "vae"))
+    assert vae.exit_code == 0, vae.output
+    assert [term["name"] for term in json.loads((tmp_path / "vae" / "config.json").read_text())["loss"]] == [
+        "mse",
+        "kl",
+    ]
+    pca = invoke("run", "--config", config, "--model", "pca", "--out", str(tmp_path / "pca"))
+    assert pca.exit_code == 0, pca.output  # mlp-ae's steps were not given for pca, which runs no training loop

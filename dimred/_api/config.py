@@ -23,9 +23,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dimred._core.contracts import EstimatorModel
 from dimred._core.errors import UsageError
 from dimred._core.kinds import KINDS
-from dimred._core.settings import TrainingSettings, check_holdout
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec
 from dimred._host.registry import get_registry
 from dimred._host.resolve import chosen_names, defaults_of, options_before_added
@@ -151,6 +152,12 @@ def with_config_file(arguments: Mapping[str, Any], given: set[str], from_file: d
         if kind in given and arguments[kind] != from_file.get(kind):
             from_file["settings"] = {key: value for key, value in from_file["settings"].items()
                                      if not key.startswith(f"{kind}.")}  # fmt: skip
+    if "model" in given and arguments["model"] != from_file.get("model") and "loss" not in given:
+        from_file.pop("loss", None)  # the replaced model's loss (a run's record names its own): the new one's own
+        from_file["settings"] = replaced_plugin_options(from_file, "loss", ())
+        if issubclass(get_registry().get("model", arguments["model"]).cls, EstimatorModel):
+            for name in LOOP_SETTINGS:  # the replaced network's training loop: a one-call model runs none
+                from_file.pop(name, None)
     for length, other in (("steps", "epochs"), ("epochs", "steps")):  # the run's length, given one way or the other
         if length in given and arguments[length] is not None:
             from_file.pop(other, None)

@@ -139,7 +139,7 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
     is_header, certain = _is_header(first, following)
     if not is_header:
         if _numbers_look_like_names(first, following):
-            warnings.warn(f"{path}: its first row is read as data, though its whole numbers all lie outside their "
+            warnings.warn(f"{path}: its first row is read as data, though its whole numbers all lie above their "
                           "columns' values, as names such as gene IDs would; if it names the columns, give them "
                           "names that are not numbers (G7157, say)", stacklevel=2)  # fmt: skip
         return CsvLayout(delimiter, None)
@@ -174,7 +174,7 @@ def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool
 
 
 def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bool:
-    """Whether a first row of whole numbers lies well outside every column's values below it (by more than a
+    """Whether a first row of whole numbers lies well above every column's values below it (by more than a
     quarter of the column's range), as a header of gene IDs over counts does; on at least 10 rows below, so that
     a small file's first row of data is not taken for one."""
     if len(following) < 10 or not all(re.fullmatch(r"\d+", cell.strip()) for cell in cells):
@@ -184,7 +184,7 @@ def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bo
         if not below or not all(map(math.isfinite, below)):
             return False
         low, high = min(below), max(below)
-        if low - (high - low) / 4 <= float(cell) <= high + (high - low) / 4:
+        if float(cell) <= high + (high - low) / 4:
             return False
     return True
 
