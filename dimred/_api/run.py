@@ -124,19 +124,17 @@ def check_resumable(
     them. ``data`` is the training rows' fingerprint (``fitting.data_fingerprint``), which the checkpoint's must
     match where it has one."""
     _tensors, facts = read_checkpoint(directory / CHECKPOINT)
-    if None not in (data, facts.get("data")) and facts["data"] != data:
-        raise UsageError(data_differ(directory))
     try:
         written = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise DimredError(f"cannot resume {directory}: its config.json is not readable ({error})") from None
     saved = with_options_before_added(written)
     changed = _changes(config, saved)
-    if changed and unsettled and not _changes(config | dict(unsettled), saved):
-        return written
-    if changed:
+    if changed and not (unsettled and not _changes(config | dict(unsettled), saved)):
         raise UsageError(f"resume continues {directory} with its own settings, but these differ: {'; '.join(changed)}"
                          f" (only {', '.join(RESUMABLE_CHANGES)} may change on resume)")  # fmt: skip
+    if None not in (data, facts.get("data")) and facts["data"] != data:  # the same settings, other rows
+        raise UsageError(data_differ(directory))
     return written
 
 
