@@ -337,3 +337,15 @@ def test_save_never_overwrites_silently_and_says_where_it_wrote(models, tmp_path
     with pytest.raises(UsageError, match=r"name a \.safetensors file or an existing directory"):
         reducer.save(tmp_path / "m.bin")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["m.safetensors", "model.safetensors"]
+
+
+def test_encode_removes_what_a_killed_encode_of_the_same_file_left_and_nothing_else(models, tmp_path):
+    stale = tmp_path / ".codes.npy.0123456789abcdef.tmp.npy"  # as atomic_path names a temporary of codes.npy
+    others = [tmp_path / ".codes.npy.mine.tmp.npy", tmp_path / ".other.npy.0123456789abcdef.tmp.npy"]
+    for path in (stale, *others):
+        path.write_bytes(b"half a file")
+    arguments = ["encode", str(models["roll"]), str(points(tmp_path)), "-o", str(tmp_path / "codes.npy")]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    assert not stale.exists()
+    assert all(path.exists() for path in others)

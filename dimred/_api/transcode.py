@@ -11,7 +11,7 @@ import numpy as np
 from dimred._api.config import trained_anndata_option, trained_set_aside_columns
 from dimred._api.reducer import Reducer, as_fitted_reducer
 from dimred._core import defaults
-from dimred._core.atomic import atomic_path
+from dimred._core.atomic import atomic_path, remove_stale_temporaries
 from dimred._core.errors import DimredError, UsageError
 from dimred._io.anndata_files import cells_by_genes, read_h5ad
 from dimred._io.datafiles import (
@@ -94,7 +94,9 @@ def _check_files(source: str | Path, destination: str | Path, *, decoding: bool,
     source = check_input(source, (".h5ad",) if anndata else READABLE)
     if Path(destination).resolve() == source.resolve():  # before the check that would suggest --overwrite
         raise UsageError(f"the output file must not be the input file {source}; name another")
-    return source, check_output(destination, overwrite, (".h5ad",) if anndata else WRITABLE)
+    destination = check_output(destination, overwrite, (".h5ad",) if anndata else WRITABLE)
+    remove_stale_temporaries(destination)  # what an encode of it killed with SIGKILL left behind
+    return source, destination
 
 
 def _transcode(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -66,6 +67,16 @@ def _temporary_name(target: Path) -> Path:
     if target.is_dir():
         raise DimredError(f"could not write {target}: it is a directory; name a file")
     return target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp{target.suffix}"
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Delete the temporary files of earlier writes of ``target`` that a killed process (SIGKILL) left beside it:
+    ``.NAME.<16 hex digits>.tmpSUFFIX``, the names ``atomic_path`` gives, and no others."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{16}}\.tmp{re.escape(target.suffix)}")
+    with contextlib.suppress(OSError):  # a folder that cannot be listed: the write itself names the problem
+        for stale in target.parent.iterdir():
+            if pattern.fullmatch(stale.name) and stale.is_file():
+                _remove(stale)
 
 
 def _create(temporary: Path, target: Path) -> None:
