@@ -23,7 +23,6 @@ from dimred._engine.checkpoint import CALLBACK as CHECKPOINT_CALLBACK
 from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.modelfile import package_versions
-from dimred._engine.training import data_differ
 from dimred._host.objective import LossSpec, describe_terms
 from dimred._host.resolve import describe, group_settings, instantiate
 from dimred._io.rundir import (
@@ -134,7 +133,9 @@ def check_resumable(
         raise UsageError(f"resume continues {directory} with its own settings, but these differ: {'; '.join(changed)}"
                          f" (only {', '.join(RESUMABLE_CHANGES)} may change on resume)")  # fmt: skip
     if None not in (data, facts.get("data")) and facts["data"] != data:  # the same settings, other rows
-        raise UsageError(data_differ(directory))
+        raise UsageError(f"the data differ from those the checkpoint of {directory} was saved on (other rows or "
+                         "values): resume on its own data (a relative dataset.path is read from the folder you run "
+                         "in), or start it again with --overwrite")  # fmt: skip
     return written
 
 

@@ -92,9 +92,7 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
                          f"only up to {STREAM_ROWS} rows; train on a sample of at most that many rows (its "
                          "encoder then maps the rest with dimred encode), or with a loss that streams, such as mse"
                          )  # fmt: skip
-    fitted_scaler = Scaler.fit_chunks(settings.scaler, rows.chunks(X_raw, dtype))
-    fitted_scaler = Scaler(settings.scaler, fitted_scaler.offset.to(device), fitted_scaler.factor.to(device),
-                           fitted_scaler.constant)  # fmt: skip
+    fitted_scaler = Scaler.fit_chunks(settings.scaler, rows.chunks(X_raw, dtype)).to(device)
     X = rows.MappedRows(X_raw, fitted_scaler, device, dtype)
     return fitted_scaler, X, evaluation.metric_sample(len(X_raw), settings.seed, size=EVALUATION_ROWS)
 

@@ -78,6 +78,9 @@ class Scaler:
         factor = torch.where(varies, 1.0 / spread, torch.ones_like(spread))
         return cls(kind, offset.to(device=device, dtype=dtype), factor.to(device=device, dtype=dtype), ~varies)
 
+    def to(self, device: torch.device) -> Scaler:
+        return Scaler(self.kind, self.offset.to(device), self.factor.to(device), self.constant)
+
     def warn_if_coarse(self, dtype: torch.dtype) -> None:
         """Warn, naming the first such column, where ``dtype`` rounds a column's values to fewer than
         MIN_STEPS_ACROSS_SPREAD steps across its spread (a column far from 0 for its spread, in float32)."""

@@ -24,14 +24,6 @@ from dimred._engine.optim import FlatAdam, one_cycle
 HISTORY_ROWS = 200  # about how many rows history.csv gets, whatever the number of steps
 
 
-def data_differ(run: object) -> str:
-    """Why a resume on other data than its checkpoint's is refused."""
-    return (
-        f"the data differ from those the checkpoint of {run} was saved on (other rows or values): resume on its "
-        "own data (a relative dataset.path is read from the folder you run in), or start it again with --overwrite"
-    )
-
-
 class DivergenceError(DimredError):
     """The loss stopped being a finite number."""
 
@@ -85,7 +77,7 @@ class Trainer:
         data_fingerprint: str | None = None,
     ) -> None:
         """``data_fingerprint`` names the data as given (``fitting.data_fingerprint``): its checkpoints carry it,
-        and a resume on other data is refused."""
+        so that ``dimred.run`` refuses to resume on other data."""
         self.world = world or World()
         self.batch = settings.batch_for(len(X))
         self.share = self.batch // self.world.size  # rows of each global batch this process trains on
@@ -233,10 +225,6 @@ class Trainer:
         return tensors, facts
 
     def restore(self, tensors: dict[str, torch.Tensor], facts: dict[str, Any]) -> None:
-        """Continue from a checkpoint's state, on the data it was saved from (checkpoints before the fingerprint
-        are taken as they are)."""
-        if None not in (facts.get("data"), self.data_fingerprint) and facts["data"] != self.data_fingerprint:
-            raise UsageError(data_differ("the run"))  # dimred.run checks before it claims the folder: a backstop
         model_state = {key.removeprefix("model."): value for key, value in tensors.items() if key.startswith("model.")}
         self.module.load_state_dict(model_state)
         self.optimizer.load_state({key.removeprefix("optimizer."): value for key, value in tensors.items()

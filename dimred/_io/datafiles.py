@@ -170,7 +170,7 @@ def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool
         if not below or _is_number(below[0]):
             return True, True
         unrepeated = unrepeated or cell not in below
-    return unrepeated, not (unrepeated and _inside_and_outside(cells, following)[0] > 0.5)
+    return unrepeated, not (unrepeated and _numbers_look_like_data(cells, following))
 
 
 def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bool:
@@ -180,7 +180,7 @@ def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bo
     if len(following) < 10 or not all(re.fullmatch(r"\d+", cell.strip()) for cell in cells):
         return False
     for column, cell in enumerate(cells):
-        below = [float(row[column]) for row in following if column < len(row) and _is_number(row[column])]
+        below = _numbers_below(following, column)
         if not below or not all(map(math.isfinite, below)):
             return False
         low, high = min(below), max(below)
@@ -189,22 +189,25 @@ def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bo
     return True
 
 
-def _inside_and_outside(cells: list[str], following: list[list[str]]) -> tuple[float, float]:
-    """The shares of the number cells of a first row that lie within, and outside, the range of their columns'
-    values below."""
+def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> bool:
+    """Whether most of the number cells of a first row lie within the range of their columns' values below."""
     inside = outside = 0
     for column, cell in enumerate(cells):
         if not _is_number(cell):
             continue
-        below = [float(row[column]) for row in following if column < len(row) and _is_number(row[column])]
+        below = _numbers_below(following, column)
         if not below:
             continue
         if min(below) <= float(cell) <= max(below):
             inside += 1
         else:
             outside += 1
-    counted = max(inside + outside, 1)
-    return inside / counted, outside / counted
+    return inside > outside
+
+
+def _numbers_below(following: list[list[str]], column: int) -> list[float]:
+    """The numbers of a column in the rows below the first."""
+    return [float(row[column]) for row in following if column < len(row) and _is_number(row[column])]
 
 
 def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
