@@ -4,8 +4,10 @@
 parameters, the loss history (one step per logging interval), the final metrics, and the run directory's files
 (model, config, metrics, history, plots) as artifacts. Adding ``--callback mlflow`` opens that MLflow run when
 training starts and streams the losses as they come, so a tracking server shows a run in progress; the reporter
-then finishes the same run. When an MLflow run is already active (a notebook's ``with mlflow.start_run():``
-around ``dimred.run`` or ``dimred.compare``), each dimred run becomes a nested run inside it.
+then finishes the same run. When an MLflow run is already active in the same store and experiment (a notebook's
+``with mlflow.start_run():`` around ``dimred.run`` or ``dimred.compare``), each dimred run becomes a nested run
+inside it. Runs are made and logged through an ``MlflowClient`` of their store, never through MLflow's fluent
+state, so the caller's tracking URI and active run stay as they were.
 
 MLflow is optional (``pip install 'dimred[mlflow]'``) and imported only when a run uses these plugins.
 """
@@ -13,6 +15,7 @@ MLflow is optional (``pip install 'dimred[mlflow]'``) and imported only when a r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import math
@@ -22,6 +25,7 @@ import socket
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +72,19 @@ class MLflowOptions:
                 raise ValueError(f"{named} names the folder {database}, not a database file")
             if not database.parent.is_dir():
                 raise ValueError(f"{named}: the folder {database.parent} does not exist")
+        elif uri and urlparse(uri).scheme not in ("http", "https") and importlib.util.find_spec("mlflow"):
+            _check_opens(uri if self.tracking_uri else f"MLFLOW_TRACKING_URI={uri}", uri)
+
+
+def _check_opens(named: str, uri: str) -> None:
+    """Refuse a store MLflow will not open (a folder store without MLFLOW_ALLOW_FILE_STORE, an unknown scheme)
+    before training, where MLflow itself would refuse it when the run is logged."""
+    import mlflow
+
+    try:
+        mlflow.MlflowClient(uri)
+    except Exception as error:  # MLflow's refusals come as several kinds of exception
+        raise ValueError(f"MLflow cannot log to {named}: {str(error).strip().splitlines()[0]}") from None
 
 
 @dataclass(frozen=True)
@@ -85,8 +102,8 @@ class _Handover:
 # The callback's runs waiting for their reporter, by the dimred run's run_key (a run without the reporter leaves
 # its entry, which no later run's key matches).
 _PENDING: dict[str, _Handover] = {}
-# The MLflow runs the callback has open while a model trains.
-_OPEN: list[str] = []
+# The MLflow runs the callback has open while a model trains, with a client of their store.
+_OPEN: dict[str, Any] = {}
 
 
 def _silence(uri: str) -> str | None:
@@ -155,65 +172,95 @@ def _mlflow(who: str) -> Any:
     return mlflow
 
 
-def _start(mlflow: Any, options: MLflowOptions, run_name: str | None, directory: Path | None) -> Any:
-    """A new MLflow run, nested when another one (not dimred's) is active."""
-    if options.tracking_uri:
-        mlflow.set_tracking_uri(options.tracking_uri)
-    _check_answers(mlflow.get_tracking_uri())
-    experiment_id = None
-    if options.experiment:
-        experiment = mlflow.get_experiment_by_name(options.experiment)
-        experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(options.experiment)
-    tags = {} if directory is None else {DIRECTORY_TAG: str(Path(directory).resolve())}
-    return mlflow.start_run(experiment_id=experiment_id, run_name=options.run_name or run_name, tags=tags,
-                            nested=mlflow.active_run() is not None)  # fmt: skip
+def _store(mlflow: Any, options: MLflowOptions) -> str:
+    """The tracking store a run logs to: the option's, else MLflow's current one (MLFLOW_TRACKING_URI, or what a
+    notebook set with ``mlflow.set_tracking_uri``)."""
+    return options.tracking_uri or mlflow.get_tracking_uri()
 
 
-def _end_stale(mlflow: Any) -> None:
+def _start(mlflow: Any, options: MLflowOptions, run_name: str | None, tags: dict[str, str]) -> tuple[Any, Any]:
+    """A new MLflow run and a client of its store. It is made through that client, so the caller's MLflow state
+    (tracking URI, active run, experiment) stays as it was; nested in the caller's active run where that run is
+    in the same store and experiment."""
+    from mlflow.tracking.context.registry import resolve_tags
+
+    uri = _store(mlflow, options)
+    _check_answers(uri)
+    client = mlflow.MlflowClient(uri)
+    parent, same_store = mlflow.active_run(), uri == mlflow.get_tracking_uri()
+    experiment_id = _experiment_id(client, options, parent if same_store else None, same_store)
+    if parent is not None:
+        if same_store and experiment_id == parent.info.experiment_id:
+            tags = tags | {"mlflow.parentRunId": parent.info.run_id}
+        else:
+            warnings.warn(f"the dimred run logs to experiment {experiment_id} of {uri}, not where the active MLflow "
+                          f"run {parent.info.run_id} is: it is not nested in that run", stacklevel=3)  # fmt: skip
+    return client, client.create_run(experiment_id, run_name=options.run_name or run_name, tags=resolve_tags(tags))
+
+
+def _experiment_id(client: Any, options: MLflowOptions, parent: Any, same_store: bool) -> str:
+    """The experiment a new run goes to: the option's, else the one of the active run it nests in, else (in
+    MLflow's current store) the one a notebook set with ``mlflow.set_experiment`` or MLFLOW_EXPERIMENT_ID names,
+    else the one MLFLOW_EXPERIMENT_NAME names, else MLflow's default experiment."""
+    from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
+
+    name = options.experiment
+    if name is None and parent is not None:
+        return parent.info.experiment_id
+    if name is None and same_store and os.environ.get("MLFLOW_EXPERIMENT_ID"):  # set_experiment sets it
+        return os.environ["MLFLOW_EXPERIMENT_ID"]
+    name = name or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if not name:
+        return DEFAULT_EXPERIMENT_ID
+    experiment = client.get_experiment_by_name(name)
+    return experiment.experiment_id if experiment else client.create_experiment(name)
+
+
+def _end_stale() -> None:
     """End an MLflow run the callback left open (its process was killed before on_fit_failed could end it)."""
     while _OPEN:
-        _terminate(mlflow, _OPEN.pop(), "FAILED")
+        client, run_id = _OPEN.popitem()
+        client.set_terminated(run_id, "FAILED")
 
 
-def _terminate(mlflow: Any, run_id: str, status: str) -> None:
-    """End the MLflow run: as the active run where it is (so that the run around it is active again)."""
-    active = mlflow.active_run()
-    if active is not None and active.info.run_id == run_id:
-        mlflow.end_run(status)
-    else:
-        mlflow.MlflowClient().set_terminated(run_id, status)
-
-
-def _reopen(mlflow: Any, run_id: str) -> Any:
-    """The MLflow run a resumed dimred run logged to, active again; one the store does not hold is named."""
+def _reopen(mlflow: Any, options: MLflowOptions, run_id: str) -> tuple[Any, Any]:
+    """The MLflow run a resumed dimred run logged to, running again; one the store does not hold is named."""
     from mlflow.exceptions import MlflowException
 
+    uri = _store(mlflow, options)
+    _check_answers(uri)
+    client = mlflow.MlflowClient(uri)
     try:
-        return mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None)
+        client.update_run(run_id, status="RUNNING")
     except MlflowException as error:
         if error.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
-        raise DimredError(f"the MLflow run {run_id} this run logged to is not in the store at "
-                          f"{mlflow.get_tracking_uri()} ({str(error).splitlines()[0]}); resume with the store it "
-                          "started with (tracking_uri, MLFLOW_TRACKING_URI), or leave MLflow out: --callback "
-                          "no-mlflow") from None  # fmt: skip
+        raise DimredError(f"the MLflow run {run_id} this run logged to is not in the store at {uri} "
+                          f"({str(error).splitlines()[0]}); resume with the store it started with (tracking_uri, "
+                          "MLFLOW_TRACKING_URI), or leave MLflow out: --callback no-mlflow") from None  # fmt: skip
+    return client, client.get_run(run_id)
 
 
-def _let_go(mlflow: Any, run_id: str) -> None:
-    """Stop treating the run as active without waiting on a server that does not answer: MLflow would otherwise
-    end it when the process exits, retrying for minutes. One try, with no retries and a short timeout."""
+def _let_go(client: Any, run_id: str) -> None:
+    """Mark the run failed without waiting on a server that does not answer: one try, with no retries and a short
+    timeout (MLflow itself retries for minutes)."""
     quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(ANSWER_SECONDS))}
     before = {name: os.environ.get(name) for name in quick}
     os.environ.update(quick)
-    try:  # the fluent end_run forgets the active run before it calls out; the call failing is expected
+    try:  # the call failing is expected
         with contextlib.suppress(Exception):
-            _terminate(mlflow, run_id, "FAILED")
+            client.set_terminated(run_id, "FAILED")
     finally:
         for name, value in before.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _last_step(client: Any, run_id: str) -> int:
+    """The last training step the run has losses of (0: none), so that a resumed run logs each step once."""
+    return max((point.step for point in client.get_metric_history(run_id, "loss")), default=0)
 
 
 def _numbers(row: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, float]:
@@ -228,7 +275,9 @@ def _numbers(row: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, float
 
 
 def _flatten(config: Any, prefix: str = "") -> dict[str, str]:
-    """config.json as MLflow parameters: nested keys joined with dots, lists as JSON."""
+    """config.json as MLflow parameters: nested keys joined with dots, lists as JSON, unset values left out."""
+    if config is None:
+        return {}
     if isinstance(config, dict):
         flat: dict[str, str] = {}
         for key, value in config.items():
@@ -239,8 +288,9 @@ def _flatten(config: Any, prefix: str = "") -> dict[str, str]:
 
 
 class MLflowCallback(Callback):
-    """Opens the MLflow run when training starts, logs the training settings as parameters and the losses at every
-    logging interval, and closes it when training ends (the ``mlflow`` reporter reopens it to add the results)."""
+    """Opens the MLflow run when training starts, logs the run's configuration as parameters and the losses at
+    every logging interval, and closes it when training ends (the ``mlflow`` reporter reopens it to add the
+    results)."""
 
     name = "mlflow"
     description = "logs the losses to MLflow while training (with --reporter mlflow: the results too)"
@@ -250,31 +300,31 @@ class MLflowCallback(Callback):
         super().__init__(options)
         _require_mlflow("mlflow callback")
         self.run_id: str | None = None
-        self.tracking_uri: str | None = None
 
     def on_fit_start(self, training: Training) -> None:
         if not training.is_main:
             return
         mlflow = _mlflow("mlflow callback")
-        _end_stale(mlflow)
+        _end_stale()
+        options = _with_reporters_options(self.options, training.config)
         directory = training.directory
         if self.run_id is not None:  # a resumed dimred run continues its MLflow run
-            if self.options.tracking_uri:
-                mlflow.set_tracking_uri(self.options.tracking_uri)
-            _check_answers(mlflow.get_tracking_uri())
-            active = _reopen(mlflow, self.run_id)
+            self._client, active = _reopen(mlflow, options, self.run_id)
         else:
-            active = _start(mlflow, self.options, None if directory is None else Path(directory).name, directory)
-        self.run_id, self.tracking_uri = active.info.run_id, mlflow.get_tracking_uri()
-        self._place = (mlflow.get_experiment(active.info.experiment_id).name, active.info.run_name)
-        self._streamer = _Streamer(mlflow.MlflowClient(), self.run_id)
-        _OPEN.append(self.run_id)
+            name = None if directory is None else Path(directory).name
+            self._client, active = _start(mlflow, options, name, _tags(training.config, directory))
+        self.run_id = active.info.run_id
+        self._logged_up_to = _last_step(self._client, self.run_id)
+        experiment = self._client.get_experiment(active.info.experiment_id).name
+        self._place = (self._client.tracking_uri, experiment, active.info.run_name)
+        self._streamer = _Streamer(self._client, self.run_id)
+        _OPEN[self.run_id] = self._client
         settings = {f"training.{key}": value for key, value in training.settings.record().items() if value is not None}
         settings |= {"training.total_steps": training.total_steps, "training.n_samples": training.n_samples}
-        _log_params(mlflow, self.run_id, _flatten(settings))
+        _log_params(self._client, self.run_id, _flatten(dict(training.config)) | _flatten(settings))
 
     def on_interval(self, training: Training, status: TrainingStatus) -> None:
-        if self.run_id is None or not training.is_main:
+        if self.run_id is None or not training.is_main or status.step <= self._logged_up_to:
             return
         from mlflow.entities import Metric
 
@@ -289,11 +339,8 @@ class MLflowCallback(Callback):
     def on_fit_end(self, training: Training) -> None:
         if self.run_id is None or not training.is_main:
             return
-        import mlflow
-
-        if self.run_id in _OPEN:
-            _OPEN.remove(self.run_id)
-        problem = _silence(mlflow.get_tracking_uri())
+        _OPEN.pop(self.run_id, None)
+        problem = _silence(self._client.tracking_uri)
         wait = ANSWER_SECONDS if problem else STREAM_WAIT_SECONDS
         streamed_all = self._streamer.close(wait)
         if not streamed_all:
@@ -302,30 +349,26 @@ class MLflowCallback(Callback):
                           "goes on, and its own history (history.csv) holds them", stacklevel=2)  # fmt: skip
         if problem:  # the model is saved all the same; the reporter fails, by name
             warnings.warn(f"{problem}: MLflow run {self.run_id} is left unfinished", stacklevel=2)
-            _let_go(mlflow, self.run_id)
+            _let_go(self._client, self.run_id)
             return
         try:
-            _terminate(mlflow, self.run_id, "FINISHED")
+            self._client.set_terminated(self.run_id, "FINISHED")
         except Exception as error:  # a store that answers but fails: never at the cost of the trained model
             warnings.warn(f"MLflow could not end run {self.run_id}: {str(error).splitlines()[0]}", stacklevel=2)
             return
         named = self.options.run_name is not None
-        _PENDING[training.run_key] = _Handover(self.run_id, self.tracking_uri or mlflow.get_tracking_uri(),
-                                               *self._place, named, streamed_all)  # fmt: skip
+        _PENDING[training.run_key] = _Handover(self.run_id, *self._place, named, streamed_all)
 
     def on_fit_failed(self, training: Training, error: BaseException) -> None:
-        """The MLflow run ends as FAILED (KILLED when interrupted), so that it neither shows as finished nor stays
-        the active run of a notebook's ``with mlflow.start_run():``."""
+        """The MLflow run ends as FAILED (KILLED when interrupted), so that it never shows as finished."""
         if self.run_id not in _OPEN or not training.is_main:  # never opened in this process (a resume's restored id)
             return
-        import mlflow
-
-        _OPEN.remove(self.run_id)
+        client = _OPEN.pop(self.run_id)
         self._streamer.close(ANSWER_SECONDS)  # the losses so far, if MLflow takes them at once
-        if _silence(mlflow.get_tracking_uri()):  # the run failed anyway: not a minute more on its MLflow run
-            _let_go(mlflow, self.run_id)
+        if _silence(client.tracking_uri):  # the run failed anyway: not a minute more on its MLflow run
+            _let_go(client, self.run_id)
             return
-        _terminate(mlflow, self.run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        client.set_terminated(self.run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
 
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id}
@@ -334,10 +377,31 @@ class MLflowCallback(Callback):
         self.run_id = state.get("run_id")
 
 
-def _check_same_place(options: MLflowOptions, pending: _Handover) -> None:
-    """The reporter finishes the callback's MLflow run where the callback opened it: the reporter's options, where
-    set, must name the store, experiment and run name that run has."""
+def _with_reporters_options(options: MLflowOptions, config: Mapping[str, Any]) -> MLflowOptions:
+    """The callback's options, with those the ``mlflow`` reporter of the same run sets where the callback leaves
+    them unset: the two log one MLflow run. Where they set one otherwise, it is refused before training."""
+    reporter = next((dict(plugin.get("options", {})) for plugin in config.get("reporters", [])
+                     if plugin.get("name") == MLflowReporter.name), {})  # fmt: skip
+    merged = {}
     for name in ("tracking_uri", "experiment", "run_name"):
+        mine, theirs = getattr(options, name), reporter.get(name)
+        if None not in (mine, theirs) and mine != theirs:
+            raise UsageError(f"callback.mlflow.{name} is {mine!r} and reporter.mlflow.{name} {theirs!r}: the two "
+                             f"log one MLflow run, so set {name} once")  # fmt: skip
+        merged[name] = theirs if mine is None else mine
+    return options if merged == dataclasses.asdict(options) else MLflowOptions(**merged)
+
+
+def _tags(config: Mapping[str, Any], directory: Path | None) -> dict[str, str]:
+    """What a run is tagged with: its data set, model and folder, where known."""
+    tags = {f"dimred.{part}": config[part]["name"] for part in ("dataset", "model") if part in config}
+    return tags | ({} if directory is None else {DIRECTORY_TAG: str(Path(directory).resolve())})
+
+
+def _check_same_place(options: MLflowOptions, pending: _Handover) -> None:
+    """The reporter finishes the callback's MLflow run where the callback opened it: the reporter's store and
+    experiment, where set, must be the ones that run is in."""
+    for name in ("tracking_uri", "experiment"):
         mine, callbacks = getattr(options, name), getattr(pending, name)
         if mine is not None and mine != callbacks:
             raise UsageError(f"reporter.mlflow.{name} is {mine!r}, but the mlflow callback opened this run with "
@@ -345,11 +409,10 @@ def _check_same_place(options: MLflowOptions, pending: _Handover) -> None:
                              f"callback (callback.mlflow.{name}) only")  # fmt: skip
 
 
-def _log_params(mlflow: Any, run_id: str, params: dict[str, str]) -> None:
+def _log_params(client: Any, run_id: str, params: dict[str, str]) -> None:
     """Log the parameters the run does not have yet (MLflow refuses to change a logged parameter)."""
     from mlflow.entities import Param
 
-    client = mlflow.MlflowClient()
     logged = client.get_run(run_id).data.params
     new = [Param(key, value) for key, value in params.items() if key not in logged]
     for start in range(0, len(new), 100):  # MLflow takes at most 100 parameters per batch
@@ -372,52 +435,52 @@ class MLflowReporter(Reporter):
     def report(self, run: RunRecord) -> None:
         mlflow = _mlflow("mlflow reporter")
         pending = _PENDING.pop(run.run_key, None)
-        nested = mlflow.active_run() is not None
         default_name = f"{run.dataset}-{run.model}" if run.directory is None else Path(run.directory).name
-        if pending is not None:  # the callback's run: reopen it where the callback logged it
+        if pending is not None:  # the callback's run: reopened where the callback logged it
             _check_same_place(self.options, pending)
-            mlflow.set_tracking_uri(pending.tracking_uri)
             _check_answers(pending.tracking_uri)
-            active = mlflow.start_run(run_id=pending.run_id, nested=nested)
-            if run.directory is None and not pending.named_by_user:  # the callback knew no name to give
-                mlflow.MlflowClient().update_run(pending.run_id, name=default_name)
+            client, run_id = mlflow.MlflowClient(pending.tracking_uri), pending.run_id
+            client.update_run(run_id, status="RUNNING")
+            if self.options.run_name or not pending.named_by_user:  # the callback knew no name to give
+                client.update_run(run_id, name=self.options.run_name or default_name)
+            experiment_id = client.get_run(run_id).info.experiment_id
         else:
-            active = _start(mlflow, self.options, default_name, run.directory)
-        run_id = active.info.run_id
+            client, active = _start(mlflow, self.options, default_name, _tags(run.config or _minimal(run),
+                                                                              run.directory))  # fmt: skip
+            run_id, experiment_id = active.info.run_id, active.info.experiment_id
         try:
-            self._log(mlflow, run, run_id, history=pending is None or not pending.streamed_all)
+            self._log(client, run, run_id, history=pending is None or not pending.streamed_all)
         except BaseException:
-            mlflow.end_run("FAILED")
+            client.set_terminated(run_id, "FAILED")
             raise
-        mlflow.end_run()
-        experiment = mlflow.get_experiment(active.info.experiment_id)
-        run.echo(f"MLflow: run {run_id} in experiment '{experiment.name}' ({mlflow.get_tracking_uri()})")
+        client.set_terminated(run_id, "FINISHED")
+        experiment = client.get_experiment(experiment_id)
+        run.echo(f"MLflow: run {run_id} in experiment '{experiment.name}' ({client.tracking_uri})")
 
-    def _log(self, mlflow: Any, run: RunRecord, run_id: str, *, history: bool) -> None:
+    def _log(self, client: Any, run: RunRecord, run_id: str, *, history: bool) -> None:
         from mlflow.entities import Metric
 
-        config: dict[str, Any] = {"dataset": {"name": run.dataset}, "model": {"name": run.model}}
-        config_file = None if run.directory is None else Path(run.directory) / "config.json"
-        if config_file is not None and config_file.is_file():
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-        client = mlflow.MlflowClient()
-        _log_params(mlflow, run_id, _flatten(config))
+        _log_params(client, run_id, _flatten(dict(run.config) or _minimal(run)))
         client.set_tag(run_id, "dimred.dataset", run.dataset)
         client.set_tag(run_id, "dimred.model", run.model)
         last_step = int(run.history[-1]["step"]) if run.history else 0
         now = int(time.time() * 1000)
         if history and run.history:
-            metrics = [Metric(key, value, now, int(row["step"]))
-                       for row in run.history for key, value in _numbers(row, skip=("step",)).items()]  # fmt: skip
+            logged_up_to = _last_step(client, run_id)  # a resumed run's MLflow run has the steps before
+            metrics = [Metric(key, value, now, int(row["step"])) for row in run.history if row["step"] > logged_up_to
+                       for key, value in _numbers(row, skip=("step",)).items()]  # fmt: skip
             for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
                 client.log_batch(run_id, metrics=metrics[start : start + 1000])
         final = [Metric(key, value, now, last_step) for key, value in _numbers(run.metrics).items()]
         if final:
             client.log_batch(run_id, metrics=final)
-        if run.directory is not None:
-            for path in sorted(Path(run.directory).iterdir()):
-                if path.is_file() and not path.name.startswith("."):
-                    client.log_artifact(run_id, os.fspath(path))
+        for path in run.kept_files():
+            client.log_artifact(run_id, os.fspath(path))
+
+
+def _minimal(run: RunRecord) -> dict[str, Any]:
+    """What a run made without a recorded configuration (a plugin's own RunRecord) is known by."""
+    return {"dataset": {"name": run.dataset}, "model": {"name": run.model}}
 
 
 @hookimpl

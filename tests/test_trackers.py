@@ -40,6 +40,8 @@ def mlflow(store, monkeypatch, request):
     previous = mlflow.get_tracking_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", request.node.name[:200])
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # mlflow.set_experiment sets it...
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)  # ...and this
     mlflow.set_tracking_uri(store)
     yield mlflow
     while mlflow.active_run() is not None:
@@ -131,22 +133,32 @@ def test_a_run_without_the_reporter_leaves_nothing_a_later_run_takes_for_its_own
                        callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip
     dimred.run(dataset="swissroll", model="pca", settings={"dataset.n_samples": 300}, reporters=["mlflow"], out=None)
     client, runs = _runs(mlflow, "test_a_run_without_the_reporter_leaves_nothing_a_later_run_takes_for_its_own")
-    assert len(runs) == 2
-    assert "dimred.model" not in runs[0].data.tags
+    assert [run.data.tags["dimred.model"] for run in runs] == ["mlp-ae", "pca"]
     assert len(client.get_metric_history(runs[0].info.run_id, "loss")) == len(first.history)
-    assert runs[1].data.tags["dimred.model"] == "pca"
+    assert "rmse" not in runs[0].data.metrics
+    assert "rmse" in runs[1].data.metrics
 
 
-def test_reporter_options_that_disagree_with_the_callbacks_run_are_named(mlflow, tmp_path):
+def test_callback_and_reporter_options_that_disagree_are_refused_before_training(mlflow, tmp_path):
     result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--callback", "mlflow", "--reporter",
-                                      "mlflow", "--set", "reporter.mlflow.experiment=elsewhere", "--out",
-                                      str(tmp_path / "run")])  # fmt: skip
-    assert result.exit_code == 1
-    opened_in = "test_reporter_options_that_disagree_with_the_callbacks_run_are_named"  # the experiment it has
-    assert f"reporter.mlflow.experiment is 'elsewhere', but the mlflow callback opened this run with '{opened_in}'" in (
+                                      "mlflow", "--set", "reporter.mlflow.experiment=elsewhere", "--set",
+                                      "callback.mlflow.experiment=here", "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "callback.mlflow.experiment is 'here' and reporter.mlflow.experiment 'elsewhere'" in (
         result.output.replace("\n", " ")
     )
-    assert (tmp_path / "run" / "model.safetensors").exists()
+    assert not (tmp_path / "run").exists()
+    assert mlflow.MlflowClient().get_experiment_by_name("here") is None
+
+
+def test_the_reporters_options_reach_the_callback_of_the_same_run(mlflow, tmp_path):
+    """Set once, on either plugin: the callback opens the run where the reporter names, with its name."""
+    _invoke("--callback", "mlflow", "--reporter", "mlflow", "--set", "reporter.mlflow.experiment=elsewhere",
+            "--set", "reporter.mlflow.run_name=named", "--out", str(tmp_path / "run"))  # fmt: skip
+    client, runs = _runs(mlflow, "elsewhere")
+    assert [(run.info.run_name, run.info.status) for run in runs] == [("named", "FINISHED")]
+    assert len(client.get_metric_history(runs[0].info.run_id, "loss")) == 50
+    assert "rmse" in runs[0].data.metrics
 
 
 def test_reporter_options_that_name_where_the_callbacks_run_is_are_accepted(mlflow, store, tmp_path):
@@ -203,6 +215,67 @@ def test_compare_inside_an_active_mlflow_run_logs_each_run_nested_with_its_resul
     assert sorted(run.info.run_name for run in nested) == ["swissroll-mlp-ae"] * 2 + ["swissroll-pca"] * 2
     assert {run.data.tags["mlflow.parentRunId"] for run in nested} == {parent.info.run_id}
     assert all("trustworthiness" in run.data.metrics and run.info.status == "FINISHED" for run in nested)
+
+
+def test_another_store_leaves_the_notebooks_mlflow_state_as_it_was(mlflow, tmp_path):
+    """A reporter that logs to a store of its own neither changes the notebook's tracking URI nor touches its
+    active run: dimred's run is a top-level run of the other store, and said to be."""
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    with mlflow.start_run(run_name="notebook") as outer:
+        with pytest.warns(UserWarning, match="it is not nested in that run"):
+            dimred.run(dataset="swissroll", model="pca", settings={"dataset.n_samples": 300,
+                       "reporter.mlflow.tracking_uri": other}, reporters=["mlflow"], out=None)  # fmt: skip
+        assert mlflow.get_tracking_uri() != other
+        assert mlflow.active_run().info.run_id == outer.info.run_id
+        mlflow.log_metric("after", 1.0)  # the notebook's run still takes its own logging
+    assert mlflow.MlflowClient().get_run(outer.info.run_id).data.metrics == {"after": 1.0}
+    theirs = mlflow.MlflowClient(other)
+    experiment = theirs.get_experiment_by_name("test_another_store_leaves_the_notebooks_mlflow_state_as_it_was")
+    [logged] = theirs.search_runs([experiment.experiment_id])  # MLFLOW_EXPERIMENT_NAME's, in the other store
+    assert "mlflow.parentRunId" not in logged.data.tags
+    assert logged.data.tags["dimred.model"] == "pca"
+
+
+def test_a_notebooks_experiment_takes_the_runs(mlflow):
+    mlflow.set_experiment("chosen in the notebook")
+    dimred.run(dataset="swissroll", model="pca", settings={"dataset.n_samples": 300}, reporters=["mlflow"], out=None)
+    _client, runs = _runs(mlflow, "chosen in the notebook")
+    assert [run.data.tags["dimred.model"] for run in runs] == ["pca"]
+
+
+def test_a_run_without_a_folder_logs_its_whole_configuration(mlflow):
+    """compare's runs and out=None runs write no config.json: the parameters are the configuration all the same,
+    and the callback alone logs the model's."""
+    dimred.run(dataset="swissroll", model="pca", settings={"dataset.n_samples": 300, "model.n_components": 2},
+               reporters=["mlflow"], out=None, seed=7)  # fmt: skip
+    dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=[],
+               callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip
+    _client, (estimator, network) = _runs(mlflow, "test_a_run_without_a_folder_logs_its_whole_configuration")
+    params = estimator.data.params
+    assert (params["seed"], params["dataset.options.n_samples"], params["model.options.n_components"]) == (
+        "7", "300", "2")  # fmt: skip
+    assert "holdout" in params
+    assert "None" not in params.values()
+    assert network.data.params["model.name"] == "mlp-ae"
+    assert network.data.params["model.options.hidden"] == "[128, 64]"
+    assert network.data.tags["dimred.dataset"] == "swissroll"
+
+
+def test_a_resumed_run_logs_each_step_once_to_mlflow_and_hands_on_only_its_results(mlflow, interrupt_once,
+                                                                                    tmp_path):  # fmt: skip
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300},
+                 "reporters": ["mlflow"], "out": tmp_path / "run", "steps": 60, "batch_size": 100,
+                 "checkpoint_every": 20, "callbacks": ["mlflow", interrupt_once]}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    resumed = dimred.run(resume=True, **arguments)
+    client, [run] = _runs(mlflow, "test_a_resumed_run_logs_each_step_once_to_mlflow_and_hands_on_only_its_results")
+    assert run.info.status == "FINISHED"
+    steps = [point.step for point in client.get_metric_history(run.info.run_id, "loss")]
+    assert steps == [int(row["step"]) for row in resumed.history] == list(range(1, 61))
+    artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+    assert "model.safetensors" in artifacts
+    assert not artifacts & {"FAILED.txt", "checkpoint.safetensors"}
 
 
 def test_a_failed_training_leaves_its_mlflow_run_failed(mlflow, register_in_process):

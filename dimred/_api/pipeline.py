@@ -41,9 +41,17 @@ from dimred._engine import distributed, evaluation, fitting, modelfile
 from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
 from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler
-from dimred._host.objective import LossSpec, build_terms, options_of, parse_spec, spec_text, terms_from_settings
+from dimred._host.objective import (
+    LossSpec,
+    build_terms,
+    describe_terms,
+    options_of,
+    parse_spec,
+    spec_text,
+    terms_from_settings,
+)
 from dimred._host.registry import get_registry
-from dimred._host.resolve import chosen_names, instantiate, instantiate_several
+from dimred._host.resolve import chosen_names, describe, instantiate, instantiate_several
 from dimred._io.rundir import write_history, write_json
 from dimred._io.validation import check_matrix
 
@@ -153,6 +161,13 @@ def recorded_training(training: TrainingSettings, n_rows: int) -> dict[str, Any]
     """Resolved settings as config.json records them: with the steps and batch size the loop takes for these
     rows."""
     return training.for_rows(n_rows).record() | {"steps": training.total_steps(n_rows)}
+
+
+def fit_config(plugins: TrainingPlugins, settings: TrainingSettings, n_rows: int) -> dict[str, Any]:
+    """The configuration of a fit without a data set (a Reducer's), as config.json records its parts."""
+    return {"model": describe(plugins.model), "loss": describe_terms(plugins.terms),
+            "callbacks": [describe(callback) for callback in plugins.callbacks],
+            "training": recorded_training(settings, n_rows)}  # fmt: skip
 
 
 def suggested_training(model: Model | EstimatorModel, shape: tuple[int, int]) -> dict[str, Any]:
@@ -369,16 +384,18 @@ def fit(
     device: torch.device | None = None,
     echo: Echo = silent,
     given: AsGiven | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> Outcome:
     """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine on
     ``device`` (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there).
     ``plugins``, ``settings`` and ``device`` are as ``prepared`` gives them for ``X_raw``; ``given`` is what
-    ``as_given`` made of them before (the model file records it)."""
+    ``as_given`` made of them before (the model file records it); ``config`` the run's configuration, for the
+    callbacks."""
     check_fittable(X_raw, plugins.model)
     if isinstance(plugins.model, EstimatorModel):
         return fit_estimator(plugins.model, X_raw, settings, feature_names, given)
     options = {"directory": directory, "resume": resume, "world": world, "device": device, "echo": echo,
-               "given": given}  # fmt: skip
+               "given": given, "config": config}  # fmt: skip
     return _fit_network(plugins, X_raw, settings, feature_names, options)
 
 
@@ -461,11 +478,13 @@ def failures_of(metrics: Mapping[str, Any]) -> list[str]:
 
 
 def record_of(name: str, model: str, data: Data, outcome: Outcome, metrics: dict[str, Any], context: Any,
-              directory: Path | None, echo: Echo, held_out: HeldOut | None = None) -> RunRecord:  # fmt: skip
+              directory: Path | None, echo: Echo, held_out: HeldOut | None = None,
+              config: Mapping[str, Any] | None = None) -> RunRecord:  # fmt: skip
     """What reporters see of a run or an evaluation."""
     reconstruction = None if outcome.reconstruction is None else outcome.reconstruction.cpu().numpy()
     return RunRecord(name, model, data, outcome.X.cpu().numpy(), outcome.codes.cpu().numpy(), reconstruction,
-                     outcome.history, metrics, directory, echo, context, held_out, outcome.run_key)  # fmt: skip
+                     outcome.history, metrics, directory, echo, context, held_out, outcome.run_key,
+                     dict(config or {}))  # fmt: skip
 
 
 def join_world(device: str) -> tuple[World, torch.device]:

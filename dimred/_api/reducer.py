@@ -142,8 +142,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         pipeline.check_one_call_settings(model, settings, X.shape)
         given = pipeline.as_given(plugins, settings, seed_drawn=self.random_state is None)
         plugins, settings, device = pipeline.prepared(plugins, settings, X.shape)
+        config = pipeline.fit_config(plugins, settings, len(X))
         fitted = pipeline.fit(plugins, X, settings, feature_names=getattr(self, "feature_names_in_", None),
-                              device=device, given=given)  # fmt: skip
+                              device=device, given=given, config=config)  # fmt: skip
         if fitted.model is None:
             raise self._not_a_reducer()
         self.adopt(fitted.model)

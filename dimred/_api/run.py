@@ -250,10 +250,11 @@ def run(
     # everything is checked: from here on a failure removes the run directory (or marks it failed)
     with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT,
                            writes=(CONFIG_NAME, *pipeline.RESULT_FILES)):  # fmt: skip
-        if directory is not None:  # a resumed run may go on otherwise than it started (RESUMABLE_CHANGES): it says so
-            write_json(directory / CONFIG_NAME, _as_going_on(recorded, config))
+        going_on = _as_going_on(recorded, config)  # a resumed run may go on otherwise than it started: it says so
+        if directory is not None:
+            write_json(directory / CONFIG_NAME, going_on)
         outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, directory=directory,
-                               resume=resume, world=world, device=device, echo=say)  # fmt: skip
+                               resume=resume, world=world, device=device, echo=say, config=going_on)  # fmt: skip
         distributed.leave(world)
         if not world.is_main:
             return RunResult({}, outcome.history, None, config, np.empty((0, 0)))
@@ -274,7 +275,8 @@ def run(
         if directory is not None and outcome.model is None:
             say(f"model '{model}' keeps no model file: its fitted state is the training set itself (the metrics "
                 "and plots are saved, and config.json repeats the run)")  # fmt: skip
-        record = pipeline.record_of(dataset, model, data, outcome, metrics, context, directory, say, held_out)
+        record = pipeline.record_of(dataset, model, data, outcome, metrics, context, directory, say, held_out,
+                                    going_on)  # fmt: skip
         failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)
     pipeline.warn_skipped(failures)
     make_reducer = None if outcome.model is None else outcome.model.reducer

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from dimred._core.atomic import atomic_path
+from dimred._core.runfiles import UNFINISHED_RUN_FILES
 
 if TYPE_CHECKING:
     import torch
@@ -260,6 +261,7 @@ class RunRecord:
     metrics saw (the sampled points and their neighbourhood statistics). ``held_out`` holds the rows the run held
     out of training and their codes (None without a held-out split, or for a model that cannot map new rows).
     ``run_key`` is unique to the dimred run, and its callbacks saw the same one (``Training.run_key``).
+    ``config`` is the run's resolved configuration, as its config.json records it (also where nothing is written).
     """
 
     dataset: str
@@ -275,6 +277,7 @@ class RunRecord:
     metric_context: MetricContext | None = None
     held_out: HeldOut | None = None
     run_key: str = field(default_factory=new_run_key)
+    config: Mapping[str, Any] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def artifact(self, filename: str) -> Iterator[Path]:
@@ -283,6 +286,15 @@ class RunRecord:
             raise RuntimeError("this run writes no files: check run.directory before writing")
         with atomic_path(self.directory / filename) as temporary:
             yield temporary
+
+    def kept_files(self) -> list[Path]:
+        """The files in the run directory that are the run's to hand on (model file, config.json, metrics,
+        history, the reporters' files so far), sorted: not hidden ones, nor an unfinished run's checkpoint and
+        failure note; none where the run writes nothing."""
+        if self.directory is None:
+            return []
+        hidden = lambda path: path.name.startswith(".") or path.name in UNFINISHED_RUN_FILES  # noqa: E731
+        return [path for path in sorted(Path(self.directory).iterdir()) if path.is_file() and not hidden(path)]
 
 
 class EstimatorModel(Model):
@@ -425,7 +437,8 @@ class Training:
     ``settings`` are the run's training settings; ``directory`` the run folder (None when nothing is written);
     ``is_main`` is False on the other processes under torchrun, which must neither print nor write. ``run_key``
     is unique to this dimred run and is its reporters' ``RunRecord.run_key`` too: a callback that leaves work
-    for a reporter (MLflow's) hands it over by it.
+    for a reporter (MLflow's) hands it over by it. ``config`` is the run's resolved configuration as its
+    config.json records it (a ``Reducer``'s: its model, loss and training settings).
     """
 
     settings: TrainingSettings
@@ -435,6 +448,7 @@ class Training:
     is_main: bool
     history: list[dict[str, float]]
     run_key: str
+    config: Mapping[str, Any]
 
     def echo(self, text: str) -> None:
         """Print a line for the user among the run's messages (stdout on the command line; a ``Reducer`` prints

@@ -38,8 +38,10 @@ class TrainingHandle(Training):
         checkpoint: Path | None,
         echo: Callable[[str], None],
         callback_states: Callable[[], dict[str, Any]],
+        config: Mapping[str, Any],
     ) -> None:
         self.settings = settings
+        self.config = config
         self.total_steps = trainer.total
         self.n_samples = len(trainer.X)
         self.directory = directory

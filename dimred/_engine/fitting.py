@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,19 +64,20 @@ def fit(
     resume: bool = False,
     world: World | None = None,
     echo: Callable[[str], None] | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> Fit:
     """Fit the scaler on ``X_raw``, build the plugin's network and train it; the result is in eval mode.
 
     Randomness comes from ``settings.seed`` alone, and the caller's global torch RNG is left as it was.
     ``directory`` is the run folder callbacks may write into (checkpoints); ``resume`` continues from the
-    checkpoint saved there.
+    checkpoint saved there. ``config`` is the run's configuration, for the callbacks (``Training.config``).
     """
     world = world or World()
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(settings.seed)
         return _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world,
-                    echo or (lambda _text: None))  # fmt: skip
+                    echo or (lambda _text: None), config or {})  # fmt: skip
 
 
 def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[Term], device, dtype):
@@ -97,7 +99,8 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
     return fitted_scaler, X, evaluation.metric_sample(len(X_raw), settings.seed, size=EVALUATION_ROWS)
 
 
-def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo) -> Fit:
+def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo,
+         config) -> Fit:  # fmt: skip
     fitted_scaler, X, evaluated = _scaled_rows(X_raw, settings, terms, device, dtype)
     fitted_scaler.check_savable()  # a trained network is saved with its scaling
     fitted_scaler.warn_if_coarse(dtype)
@@ -130,7 +133,7 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
         trainer.restore(tensors, facts)
         dispatcher.restore(facts.get("callbacks", {}))
     handle = TrainingHandle(trainer, settings, network_plugin, directory=directory, checkpoint=checkpoint, echo=echo,
-                            callback_states=dispatcher.states)  # fmt: skip
+                            callback_states=dispatcher.states, config=config)  # fmt: skip
     preparation_seconds = time.perf_counter() - started
     try:
         dispatcher.start(handle)

@@ -15,12 +15,11 @@ from typing import Any
 
 from dimred._core.atomic import guarded_writes, write_text
 from dimred._core.errors import DimredError, UsageError
+from dimred._core.runfiles import CHECKPOINT_NAME, FAILED_MARKER
 from dimred._io.folderlock import LOCK_NAME, locked_folder
 from dimred._io.written import MANIFEST_NAME, Journal, Snapshot, listed_files, record_written, remove_written, snapshot
 
 RUNS_FOLDER = Path("runs")
-FAILED_MARKER = "FAILED.txt"
-CHECKPOINT_NAME = "checkpoint.safetensors"  # the engine's checkpoint file: dropped when a failed run is replaced
 CONFIG_NAME = "config.json"  # the settings a run was made with, which --config and --resume read back
 
 
