@@ -36,6 +36,7 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.hookspecs import hookimpl
+from dimred._core.labels import looks_like_class_numbers, missing_label_rows
 from dimred._core.options import OptionInfo, option
 from dimred._core.scatter import plain_text, scatter_points
 from dimred._core.settings import TrainingSettings
@@ -88,6 +89,8 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "hookimpl",
     "knn_graph",
     "layer_dtype",
+    "looks_like_class_numbers",
+    "missing_label_rows",
     "option",
     "perceptron",
     "plain_text",

@@ -7,9 +7,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dimred.plugin import Data, DataError, Dataset, UsageError, cells_by_genes, hookimpl, option, read_h5ad
-
-MAX_NUMBERED_CLASSES = 100  # distinct values of a plain numeric obs column read as class numbers
+from dimred.plugin import (
+    Data,
+    DataError,
+    Dataset,
+    UsageError,
+    cells_by_genes,
+    hookimpl,
+    looks_like_class_numbers,
+    missing_label_rows,
+    option,
+    read_h5ad,
+)
 
 
 class AnnDataFile(Dataset):
@@ -41,9 +50,10 @@ class AnnDataFile(Dataset):
     def _labels(self, adata) -> np.ndarray:
         """The obs column's values: class numbers or names; a categorical column's categories, whatever their
         values. A plain (not categorical) column of numbers is taken as class numbers only where it looks like
-        one: whole numbers, at most MAX_NUMBERED_CLASSES distinct and no more than one per two cells. Measured
-        values (scanpy's total_counts or n_genes_by_counts, whole numbers in an integer or float column) are
-        refused, as a classifier's accuracy on them would mean nothing."""
+        one (``looks_like_class_numbers``). Measured values (scanpy's total_counts or n_genes_by_counts, whole
+        numbers in an integer or float column) are refused, as a classifier's accuracy on them would mean nothing.
+        Text that marks a missing value ('nan', as ``astype(str)`` writes a gap; empty; NA) is refused as the gap
+        it is."""
         key = self.options.label_key
         if key not in adata.obs:
             raise UsageError(f"dataset.label_key '{key}' is not an obs column of {self.options.path}; choose from: "
@@ -55,6 +65,9 @@ class AnnDataFile(Dataset):
                             f"'{adata.obs_names[missing.argmax()]}'; every cell needs one")  # fmt: skip
         values = column.to_numpy()
         whole = values.dtype.kind in "iu" or (values.dtype.kind == "f" and bool((values == np.round(values)).all()))
+        if values.dtype.kind not in "iufb" and len(gaps := missing_label_rows(column.astype(str).to_numpy())):
+            raise DataError(f"{self.options.path}: obs column '{key}' holds {str(values[gaps[0]])!r} for cell "
+                            f"'{adata.obs_names[gaps[0]]}', a missing label; every cell needs one")  # fmt: skip
         if column.dtype.name == "category":  # its categories are the classes, whatever their values
             return _class_numbers(values) if whole else column.astype(str).to_numpy()
         if values.dtype.kind == "f" and not whole:
@@ -62,12 +75,11 @@ class AnnDataFile(Dataset):
             raise DataError(f"{self.options.path}: obs column '{key}' holds {values[fractional]} for cell "
                             f"'{adata.obs_names[fractional]}'; labels are classes, whole numbers or names (a "
                             "categorical column such as cell_type)")  # fmt: skip
-        distinct = len(np.unique(values))
-        if whole and (distinct > MAX_NUMBERED_CLASSES or distinct > len(values) / 2):
+        if whole and not looks_like_class_numbers(values):
             raise DataError(f"{self.options.path}: obs column '{key}' holds measured values ({values.dtype}, "
-                            f"{distinct} distinct among {len(values)} cells), not classes; give a column of cell "
-                            "types or cluster names (categorical, text, or class numbers: at most "
-                            f"{MAX_NUMBERED_CLASSES} distinct and one per two cells)")  # fmt: skip
+                            f"{len(np.unique(values))} distinct among {len(values)} cells), not classes; give a "
+                            "column of cell types or cluster names (categorical, text, or class numbers: at most "
+                            "100 distinct and one per two cells)")  # fmt: skip
         return _class_numbers(values) if whole else values.astype(str)
 
 

@@ -7,9 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred.plugin import Data, DataError, Dataset, hookimpl, option, read_table
-
-MISSING_LABELS = ("", "na", "n/a", "nan", "null", "none")  # how files mark a missing value, in lower case
+from dimred.plugin import (
+    Data,
+    DataError,
+    Dataset,
+    hookimpl,
+    looks_like_class_numbers,
+    missing_label_rows,
+    option,
+    read_table,
+)
 
 
 class DataFile(Dataset):
@@ -30,7 +37,8 @@ class DataFile(Dataset):
             "",
             "a column of class labels (whole numbers or names, e.g. species), set aside like color_column; an "
             ".npz file's 'y' array is used as labels without this option (to colour the plots where it holds "
-            "measured values, not classes)",
+            "measured values: fractions, or whole numbers with more than 100 distinct or more than one per two "
+            "rows)",
         )
 
         def __post_init__(self) -> None:
@@ -48,7 +56,7 @@ class DataFile(Dataset):
         if labels is not None:
             labels = self._class_labels(labels, "dataset.label_column")
         elif (y := self._npz_y(len(table.X))) is not None:
-            if _are_classes(y):
+            if _given_as_classes(y):
                 labels = self._class_labels(y, "its 'y' array")
             elif color is None:
                 color = y.astype(np.float64)  # measured values (a regression target, say) colour the plots
@@ -77,7 +85,7 @@ class DataFile(Dataset):
         numbered from 1, as data rows in the file."""
         if values.dtype.kind in "US":
             text = np.char.strip(values.astype(str))
-            missing = np.flatnonzero(np.isin(np.char.lower(text), MISSING_LABELS))
+            missing = missing_label_rows(text)
             if len(missing):
                 what = "empty" if not text[missing[0]] else f"missing ('{text[missing[0]]}')"
                 raise DataError(f"{self.options.path}: the label of data row {missing[0] + 1} is {what}; every row "
@@ -138,6 +146,12 @@ def _whole_numbers_if_distinct(text: np.ndarray) -> np.ndarray:
     """Labels written as whole numbers, as numbers; as written where two names would become one ('1' and '01')."""
     numbers = text.astype(np.int64)
     return numbers if len(np.unique(numbers)) == len(np.unique(text)) else text
+
+
+def _given_as_classes(y: np.ndarray) -> bool:
+    """Whether an .npz file's 'y' holds classes (names, class numbers) rather than measured values to colour by.
+    Values that are not finite count as classes, for the labels' check to name."""
+    return y.dtype.kind not in "iuf" or not np.isfinite(y).all() or looks_like_class_numbers(y)
 
 
 def _are_classes(values: np.ndarray) -> bool:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dimred.plugin import Metric, MetricContext, hookimpl, option
+
+if TYPE_CHECKING:
+    import torch
 
 CURVE_POINTS = 60  # the R_NX curve is stored at this many log-spaced neighbourhood sizes
 
@@ -94,8 +98,6 @@ class KnnAccuracy(Metric):
                 raise ValueError("k must be at least 1")
 
     def compute(self, context: MetricContext) -> dict:
-        import torch
-
         if context.labels is None:
             return {}  # unlabelled data: the metric does not appear
         held_out = context.reference_codes is not None
@@ -105,14 +107,30 @@ class KnnAccuracy(Metric):
             return {"knn_accuracy": None}
         # where fewer rows than k could vote, every one does (on training rows, every other one)
         k = min(self.options.k, len(reference) - (0 if held_out else 1))
-        distances = torch.cdist(context.codes, reference)
-        if not held_out:
-            distances.fill_diagonal_(float("inf"))
-        nearest = distances.topk(k, largest=False).indices.numpy()
-        votes = reference_labels[nearest]
+        votes = reference_labels[_nearest(context.codes, reference, k, leave_self_out=not held_out)]
         predicted = [_majority(row) for row in votes]
         accuracy = {"knn_accuracy": float(np.mean(np.asarray(predicted) == np.asarray(context.labels)))}
         return accuracy | ({"knn_accuracy_k": k} if k < self.options.k else {})
+
+
+DISTANCE_BLOCK = 2**25  # distances computed at once (256 MB in float64): held-out rows against 10^6 training codes
+
+
+def _nearest(codes: torch.Tensor, reference: torch.Tensor, k: int, leave_self_out: bool) -> np.ndarray:
+    """Each code's k nearest reference codes (row numbers), a block of rows at a time so that memory stays
+    within DISTANCE_BLOCK distances whatever the number of reference codes; ``leave_self_out``: the codes are the
+    reference, and no row counts as its own neighbour."""
+    import torch
+
+    rows = max(1, DISTANCE_BLOCK // max(len(reference), 1))
+    nearest = []
+    for start in range(0, len(codes), rows):
+        distances = torch.cdist(codes[start : start + rows], reference)
+        if leave_self_out:
+            own = torch.arange(len(distances))
+            distances[own, own + start] = float("inf")
+        nearest.append(distances.topk(k, largest=False).indices)
+    return torch.cat(nearest).numpy()
 
 
 def _can_be_classified(labels: np.ndarray, reference_labels: np.ndarray, held_out: bool) -> bool:

@@ -47,7 +47,8 @@ TSNE_NEIGHBOURS = 10
 
 
 def neighbours_option(default: int) -> Any:
-    return option(None, f"neighbours per row in the fuzzy graph [default: {default}, one less than the rows on "
+    return option(None, f"neighbours per row in the fuzzy graph, the row itself not counted (umap-learn's "
+                        f"n_neighbors counts it: k here is its k + 1) [default: {default}, one less than the rows on "
                         "fewer rows]")  # fmt: skip
 
 

@@ -105,3 +105,35 @@ def test_distance_spearman_is_one_for_a_monotone_map_and_matches_scipy():
     Z = torch.from_numpy(rng.random((300, 2))) + truth
     everything = spearmanr(torch.pdist(Z).numpy(), torch.pdist(truth).numpy()).statistic
     assert metrics.distance_spearman(Z, truth, pairs=200000, seed=0) == pytest.approx(everything, abs=0.01)
+
+
+@pytest.mark.parametrize("block", [None, 7])
+def test_knn_accuracy_matches_scikit_learns_classifier_in_blocks_or_at_once(block, monkeypatch):
+    """Held-out rows by the training codes, training rows by the others (leave-one-out), as scikit-learn's 5-NN
+    classifier scores them; computed a few rows at a time (as held-out rows against a million training codes are)
+    or at once, the same."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from dimred.plugins import metrics as metric_plugins
+
+    if block is not None:
+        monkeypatch.setattr(metric_plugins, "DISTANCE_BLOCK", block * 200)  # 7 rows a block
+    rng = np.random.default_rng(5)
+    train, test = rng.random((200, 2)), rng.random((50, 2))
+    train_labels = (rng.random(200) < 0.5 + 0.4 * (train[:, 0] > 0.5)).astype(int)
+    test_labels = (rng.random(50) < 0.5 + 0.4 * (test[:, 0] > 0.5)).astype(int)
+    context = metrics_context(test, test_labels, reference=(train, train_labels))
+    found = metric_plugins.KnnAccuracy().compute(context)["knn_accuracy"]
+    assert found == KNeighborsClassifier(5).fit(train, train_labels).score(test, test_labels)
+    leave_one_out = metric_plugins.KnnAccuracy().compute(metrics_context(train, train_labels))["knn_accuracy"]
+    neighbours = KNeighborsClassifier(6).fit(train, train_labels).kneighbors(train, return_distance=False)[:, 1:]
+    votes = train_labels[neighbours].sum(axis=1)
+    assert leave_one_out == np.mean((votes >= 3) == train_labels)
+
+
+def metrics_context(codes, labels, reference=None):
+    from dimred.plugin import MetricContext
+
+    codes = torch.from_numpy(codes)
+    ref_codes, ref_labels = (None, None) if reference is None else (torch.from_numpy(reference[0]), reference[1])
+    return MetricContext(codes, codes, None, codes, None, 10, 0, labels, ref_codes, ref_labels)

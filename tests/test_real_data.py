@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 
 import numpy as np
@@ -174,6 +175,24 @@ def test_bad_labels_give_one_clear_error(tmp_path, labels, message, file_message
 
 
 @pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([0.5, 1.5, 2.5] * 2, "row 0 is 0.5"),
+        ([np.nan, 1.0, 2.0] * 2, "must not be NaN or infinite (row 0 is nan)"),
+        ([1, 2, None] * 2, "must not be missing (row 2)"),
+        ([{"a": 1}, {"b": 2}, {"a": 1}] * 2, "row 0 is {'a': 1} (dict)"),
+        (["a", 1, "a"] * 2, "labels mix names and numbers"),
+    ],
+)
+def test_labels_of_objects_as_pandas_gives_them_pass_the_same_checks(labels, message):
+    """A pandas column comes as an object array: NaN, fractions and values that are no class are refused there as
+    in arrays of numbers, before a split or a classifier meets them."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Data(X=np.arange(12.0).reshape(6, 2), labels=np.array(labels, dtype=object))
+    assert Data(X=np.zeros((6, 2)), labels=np.array([1.0, 2, np.int64(3)] * 2, dtype=object)).labels is not None
+
+
+@pytest.mark.parametrize(
     ("y", "message"),
     [
         (np.array(3), "its 'y' array must hold one value per row, got shape ()"),
@@ -217,6 +236,11 @@ def test_labels_are_classes_and_an_npz_y_of_measured_values_colours_the_plots(tm
     np.savez(tmp_path / "classes.npz", X=X, y=np.repeat([3.0, 7.0], 100))
     classes = DataFile(DataFile.Options(path=str(tmp_path / "classes.npz"))).load(0)
     assert classes.labels.tolist() == [3] * 100 + [7] * 100
+    counts = rng.poisson(1000, 200)  # whole numbers, but measured: many and mostly distinct
+    np.savez(tmp_path / "counts.npz", X=X, y=counts)
+    counted = DataFile(DataFile.Options(path=str(tmp_path / "counts.npz"))).load(0)
+    assert counted.labels is None
+    np.testing.assert_array_equal(counted.color, counts)
 
 
 def test_a_csv_label_column_becomes_labels(tmp_path):
@@ -806,6 +830,8 @@ def test_an_h5ad_file_round_trips_through_run_and_encode(tmp_path):
     ("cell_types", "message"),
     [
         (["t", None, "b", "t"], "obs column 'cell_type' has no label for cell 'cell1'"),
+        (["t", "nan", "b", "t"], "obs column 'cell_type' holds 'nan' for cell 'cell1', a missing label"),
+        (["t", "b", " ", "t"], "obs column 'cell_type' holds ' ' for cell 'cell2', a missing label"),
         ([1.0, 2.5, 1.0, 2.0], "obs column 'cell_type' holds 2.5 for cell 'cell1'; labels are classes"),
         (None, "no such file"),
     ],
@@ -918,7 +944,7 @@ def test_an_h5ad_file_without_x_names_its_layers_for_run_and_encode(tmp_path):
     cells.write_h5ad(tmp_path / "no_x.h5ad")
     trained = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'no_x.h5ad'}", "--model", "pca")
     encoded = invoke("encode", str(run), str(tmp_path / "no_x.h5ad"), "-o", str(tmp_path / "out.h5ad"))
-    for result, option in ((trained, "--set dataset.layer=NAME"), (encoded, "--layer")):
+    for result, option in ((trained, "--set dataset.layer=NAME"), (encoded, "--layer NAME")):
         assert result.exit_code == 2, result.output
         assert "no_x.h5ad has no X; " in result.output
         assert f"with {option} (choose from: counts)" in result.output
@@ -1014,6 +1040,12 @@ def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path)
     missing = invoke("encode", str(run), str(tmp_path / "fewer.h5ad"), "-o", str(tmp_path / "f.h5ad"))
     assert missing.exit_code == 1
     assert "fewer.h5ad lacks 2 of the 6 genes the model was trained on (first: gene4, gene5)" in missing.output
+    del cells.layers["counts"]
+    cells.write_h5ad(tmp_path / "no_counts.h5ad")
+    no_layer = invoke("encode", str(run), str(tmp_path / "no_counts.h5ad"), "-o", str(tmp_path / "n.h5ad"))
+    assert no_layer.exit_code == 2
+    assert "the layer the model was trained on, 'counts' is not a layer of" in no_layer.output
+    assert "(--layer NAME)" in no_layer.output
     evaluated = invoke("evaluate", str(run), "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}",
                        "--out", str(tmp_path / "evaluated"))  # fmt: skip
     assert evaluated.exit_code == 0, evaluated.output
@@ -1091,3 +1123,10 @@ def test_a_long_preparation_of_a_loss_is_announced_before_it_starts(monkeypatch)
     dimred.run("swissroll", "ne-ae", steps=2, out=None, reporters=[], echo=said.append, holdout=0,
                settings={"dataset.n_samples": 150})  # fmt: skip
     assert not [line for line in said if "preparing" in line]
+
+
+@pytest.mark.parametrize("fraction", [np.float32(0.2), np.float64(0.2)])
+def test_a_numpy_number_is_a_holdout_fraction(fraction):
+    result = dimred.run(dataset="swissroll", model="pca", settings={"dataset.n_samples": 300}, holdout=fraction,
+                        out=None)  # fmt: skip
+    assert result.metrics["holdout.rows"] == 60

@@ -252,7 +252,7 @@ def holdout_fraction(requested: float | None, n_rows: int, maps_new_rows: bool =
     check_holdout(requested)
     if requested and n_rows > fitting.STREAM_ROWS:
         raise UsageError(f"data above {fitting.STREAM_ROWS} rows is streamed from its file and not split: --holdout 0")
-    return float(requested)
+    return float(str(requested))  # a float32 fraction as written: 0.2, not 0.2000000030
 
 
 def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -117,8 +117,9 @@ def _transcode(
         raise UsageError(f"batch_rows must be a whole number of rows from 1, got {batch_rows!r}")
     source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)
     if source.suffix.lower() == ".h5ad":
+        option = "--layer" if layer is not None else "the layer the model was trained on,"
         layer = trained_anndata_option(model, "layer") if layer is None else layer
-        return _encode_anndata(model, source, destination, layer, key, progress)
+        return _encode_anndata(model, source, destination, layer, option, key, progress)
     if layer or key:
         what = "a layer is picked from" if layer else "an obsm key is for"
         raise UsageError(f"{what} .h5ad files only, not {source}")
@@ -156,19 +157,19 @@ def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | li
     return columns_by_name(genes, trained, str(source), "genes")
 
 
-def _encode_anndata(
-    model: Reducer, source: Path, destination: Path, layer: str, key: str | None, progress: RowProgress | None
-) -> int:
-    """A copy of the AnnData file with the codes of its ``X`` (or ``layer``) in ``obsm[key]`` (None: X_dimred,
-    which codes the file already holds there keep: they are replaced where ``key`` names it), written whole or
-    not. Its cells are encoded BATCH_ROWS at a time: a sparse matrix of a million cells is never dense whole."""
+def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str, option: str, key: str | None,
+                    progress: RowProgress | None) -> int:  # fmt: skip
+    """A copy of the AnnData file with the codes of its ``X`` (or ``layer``, named ``option`` in messages) in
+    ``obsm[key]`` (None: X_dimred, which codes the file already holds there keep: they are replaced where ``key``
+    names it), written whole or not. Its cells are encoded BATCH_ROWS at a time: a sparse matrix of a million
+    cells is never dense whole."""
     if key is not None and (not key or "/" in key):
         raise UsageError(f"bad obsm key {key!r}: give a name without '/', e.g. X_dimred_ne")
     adata = read_h5ad(source)
     if key is None and OBSM_KEY in adata.obsm:
         raise UsageError(f"{source} already holds obsm['{OBSM_KEY}']; name another key for these codes with --key, "
                          f"or replace those in the copy with --key {OBSM_KEY}")  # fmt: skip
-    matrix = cells_by_genes(adata, layer, source, "--layer", "--layer")
+    matrix = cells_by_genes(adata, layer, source, option, "--layer NAME")
     where = "X" if matrix is adata.X else f"layer '{layer}'"
     genes = _trained_genes(model, list(adata.var_names), source)
     width = len(range(matrix.shape[1])[genes]) if isinstance(genes, slice) else len(genes)

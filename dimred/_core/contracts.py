@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from dimred._core.atomic import atomic_path
+from dimred._core.labels import check_labels, mixes_names_and_numbers
 from dimred._core.runfiles import UNFINISHED_RUN_FILES
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class Data:
             values = getattr(self, name)
             if values is not None and not isinstance(values, np.ndarray):
                 # a list of names and numbers stays a mix, refused below (numpy would turn the numbers into text)
-                mixed = name == "labels" and _mixes_names_and_numbers(values)
+                mixed = name == "labels" and mixes_names_and_numbers(values)
                 object.__setattr__(self, name, np.array(values, dtype=object) if mixed else np.asarray(values))
         if self.X.ndim != 2:
             raise ValueError(f"X must be 2-D (samples x features), got shape {self.X.shape}")
@@ -75,7 +76,7 @@ class Data:
             if values is not None and len(values) != len(self.X):
                 raise ValueError(f"{label} has {len(values)} rows but X has {len(self.X)}")
         if self.labels is not None:
-            _check_labels(np.asarray(self.labels))
+            check_labels(np.asarray(self.labels))
         if self.feature_names is not None:
             names = tuple(self.feature_names)
             if len(names) != self.X.shape[1] or not all(isinstance(name, str) for name in names):
@@ -92,30 +93,6 @@ class Data:
         numbers = np.arange(len(self.X)) if self.row_numbers is None else self.row_numbers
         return Data(pick(self.X), pick(self.color), pick(self.intrinsic), self.feature_names, pick(self.labels),
                     self.images, pick(numbers))  # fmt: skip
-
-
-def _mixes_names_and_numbers(labels: Any) -> bool:
-    return len({isinstance(label, str) for label in labels}) > 1
-
-
-def _check_labels(labels: np.ndarray) -> None:
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be one value per row, got shape {labels.shape}")
-    if labels.dtype.kind not in "biufUSO":
-        raise ValueError(f"labels are classes, whole numbers or names; got values of type {labels.dtype}")
-    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
-        row = int(np.flatnonzero(~np.isfinite(labels))[0])
-        raise ValueError(f"labels must not be NaN or infinite (row {row} is {labels[row]})")
-    if labels.dtype.kind == "f" and (labels != np.round(labels)).any():
-        row = int(np.flatnonzero(labels != np.round(labels))[0])
-        raise ValueError(f"labels are classes, whole numbers or names; row {row} is {labels[row]} (give measured "
-                         "values as color)")  # fmt: skip
-    if labels.dtype.kind == "O" and any(label is None for label in labels):
-        raise ValueError(f"labels must not be missing (row {[label is None for label in labels].index(True)})")
-    if labels.dtype.kind == "O" and _mixes_names_and_numbers(labels):
-        row = [isinstance(label, str) for label in labels].index(not isinstance(labels[0], str))
-        raise ValueError(f"labels mix names and numbers (row 0 is {labels[0]!r}, row {row} {labels[row]!r}); give "
-                         "all as names or all as numbers")  # fmt: skip
 
 
 class Dataset(Plugin):

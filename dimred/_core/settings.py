@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from dimred._core import defaults
 from dimred._core.errors import UsageError, did_you_mean
@@ -28,7 +31,7 @@ _GLOBAL_DEFAULTS = {"batch_size": defaults.BATCH_SIZE, "lr": defaults.LR, "weigh
 
 def check_holdout(requested: Any) -> None:
     """A held-out share of the rows must be a fraction from 0 (none) to below 1."""
-    if isinstance(requested, bool) or not isinstance(requested, int | float) or not 0 <= requested < 1:
+    if isinstance(requested, bool | np.bool_) or not isinstance(requested, numbers.Real) or not 0 <= requested < 1:
         raise UsageError(f"bad holdout {requested!r}: give a fraction of the rows from 0 (none) to below 1, e.g. 0.2")
 
 

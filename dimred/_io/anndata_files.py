@@ -38,7 +38,8 @@ def cells_by_genes(adata: Any, layer: str, path: str | Path, option: str, set_as
     layer = "" if layer == "X" and "X" not in adata.layers else layer
     if layer and layer not in adata.layers:
         choices = ["X"] * (adata.X is not None) + list(adata.layers)
-        raise UsageError(f"{option} '{layer}' is not a layer of {path}; choose from: {', '.join(choices) or 'none'}")
+        raise UsageError(f"{option} '{layer}' is not a layer of {path}; choose from: {', '.join(choices) or 'none'} "
+                         f"({set_as})")  # fmt: skip
     if not layer and adata.X is None:
         raise UsageError(f"{path} has no X; choose one of its layers with {set_as} (choose from: "
                          f"{', '.join(adata.layers) or 'none'})")  # fmt: skip

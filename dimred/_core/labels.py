@@ -1,0 +1,73 @@
+"""What a class label is: the check every data set's labels pass, and the rules the file readers share for telling
+labels from measured values and from missing ones."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+MISSING_LABELS = ("", "na", "n/a", "nan", "null", "none")  # how files mark a missing value, in lower case
+MAX_NUMBERED_CLASSES = 100  # distinct whole numbers a column of numbers may hold and still be read as classes
+
+
+def missing_label_rows(text: np.ndarray) -> np.ndarray:
+    """The rows of labels read as text that mark a missing value (empty, NA, NaN, null, none), not a class."""
+    return np.flatnonzero(np.isin(np.char.lower(np.char.strip(np.asarray(text, dtype=str))), MISSING_LABELS))
+
+
+def looks_like_class_numbers(values: np.ndarray) -> bool:
+    """Whether a column of numbers, given without saying what it is, holds class numbers: whole numbers, at most
+    MAX_NUMBERED_CLASSES distinct and no more than one per two rows. Measured values (counts, a regression target)
+    are whole numbers too, but many and mostly distinct."""
+    values = np.asarray(values)
+    if values.dtype.kind == "b":
+        return True
+    if values.dtype.kind not in "iuf" or not np.isfinite(values).all() or (values != np.round(values)).any():
+        return False
+    distinct = len(np.unique(values))
+    return distinct <= MAX_NUMBERED_CLASSES and distinct <= len(values) / 2
+
+
+def check_labels(labels: np.ndarray) -> None:
+    """Refuse labels that are not one class per row: whole numbers or names, none missing, not a mix of both."""
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be one value per row, got shape {labels.shape}")
+    if labels.dtype.kind not in "biufUSO":
+        raise ValueError(f"labels are classes, whole numbers or names; got values of type {labels.dtype}")
+    if labels.dtype.kind == "O":
+        _check_objects(labels)
+    elif labels.dtype.kind == "f":
+        _check_whole_numbers(labels)
+
+
+def mixes_names_and_numbers(labels: Iterable[Any]) -> bool:
+    return len({isinstance(label, str) for label in labels}) > 1
+
+
+def _check_objects(labels: np.ndarray) -> None:
+    """Labels of a pandas column or a plugin's list: each a name or a number, none missing."""
+    for row, label in enumerate(labels):
+        if label is None:
+            raise ValueError(f"labels must not be missing (row {row})")
+        if not isinstance(label, str | numbers.Real | np.bool_):
+            raise ValueError(f"labels are classes, whole numbers or names; row {row} is {label!r} "
+                             f"({type(label).__name__})")  # fmt: skip
+    if mixes_names_and_numbers(labels):
+        row = [isinstance(label, str) for label in labels].index(not isinstance(labels[0], str))
+        raise ValueError(f"labels mix names and numbers (row 0 is {labels[0]!r}, row {row} {labels[row]!r}); give "
+                         "all as names or all as numbers")  # fmt: skip
+    if len(labels) and not isinstance(labels[0], str):
+        _check_whole_numbers(np.array(labels, dtype=np.float64))
+
+
+def _check_whole_numbers(labels: np.ndarray) -> None:
+    if not np.isfinite(labels).all():
+        row = int(np.flatnonzero(~np.isfinite(labels))[0])
+        raise ValueError(f"labels must not be NaN or infinite (row {row} is {labels[row]})")
+    if (labels != np.round(labels)).any():
+        row = int(np.flatnonzero(labels != np.round(labels))[0])
+        raise ValueError(f"labels are classes, whole numbers or names; row {row} is {labels[row]} (give measured "
+                         "values as color)")  # fmt: skip
