@@ -357,7 +357,13 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
 @click.option("--model", "models", multiple=True, required=True, help="A model to compare; repeat for several.")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per model, seeds 0..N-1.")
 @click.option("--set", "settings", multiple=True, callback=_parse_settings, metavar="KIND.OPTION=VALUE",
-              help="dataset.OPTION or metric.NAME.OPTION for every model, model.NAME.OPTION for one; "
+              help="dataset.OPTION, metric.NAME.OPTION, reporter.NAME.OPTION or callback.NAME.OPTION for every "
+                   "model, model.NAME.OPTION for one; repeatable.")  # fmt: skip
+@click.option("--reporter", "reporters", multiple=True, metavar="NAME",
+              help="A reporter for every run, e.g. mlflow (one MLflow run per run, nested in one for the "
+                   "comparison); repeatable. The comparison's table and figures are written whatever.")  # fmt: skip
+@click.option("--callback", "callbacks", multiple=True, metavar="NAME",
+              help="Add a callback to every run, e.g. mlflow; no-NAME turns a default one off; "
                    "repeatable.")  # fmt: skip
 @click.option(
     "--out", type=click.Path(), default=None, help="Folder for the results [default: runs/compare-<dataset>-<time>]."
@@ -378,6 +384,8 @@ def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
     from dimred._api.compare import compare as run_comparison
 
     echo_err = lambda text: click.echo(text, err=True)  # noqa: E731 (progress lines stay off stdout)
+    for many in ("reporters", "callbacks"):
+        arguments[many] = list(arguments[many]) or None
     with _skips_said_once():
         comparison = run_comparison(models=list(models), out=out or api.AUTO, echo=echo_err, **arguments)
     click.echo(comparison.markdown())

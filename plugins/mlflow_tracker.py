@@ -34,6 +34,7 @@ from urllib.request import getproxies, proxy_bypass
 
 from dimred.plugin import (
     Callback,
+    ComparisonRecord,
     DimredError,
     Reporter,
     RunRecord,
@@ -95,7 +96,6 @@ class _Handover:
     tracking_uri: str
     experiment: str
     run_name: str
-    named_by_user: bool  # else the reporter names the run after the dataset and model where it has no folder
     streamed_all: bool  # every loss reached MLflow (else the reporter logs the history again)
 
 
@@ -104,6 +104,9 @@ class _Handover:
 _PENDING: dict[str, _Handover] = {}
 # The MLflow runs the callback has open while a model trains, with a client of their store.
 _OPEN: dict[str, Any] = {}
+# The MLflow runs the reporter finished, (tracking URI, run id) by the dimred run's run_key, for the parent run of
+# a comparison to gather (taken then; a run outside a comparison leaves its entry).
+_REPORTED: dict[str, tuple[str, str]] = {}
 
 
 def _silence(uri: str) -> str | None:
@@ -311,7 +314,7 @@ class MLflowCallback(Callback):
         if self.run_id is not None:  # a resumed dimred run continues its MLflow run
             self._client, active = _reopen(mlflow, options, self.run_id)
         else:
-            name = None if directory is None else Path(directory).name
+            name = _run_name(training.config, directory)
             self._client, active = _start(mlflow, options, name, _tags(training.config, directory))
         self.run_id = active.info.run_id
         self._logged_up_to = _last_step(self._client, self.run_id)
@@ -356,8 +359,7 @@ class MLflowCallback(Callback):
         except Exception as error:  # a store that answers but fails: never at the cost of the trained model
             warnings.warn(f"MLflow could not end run {self.run_id}: {str(error).splitlines()[0]}", stacklevel=2)
             return
-        named = self.options.run_name is not None
-        _PENDING[training.run_key] = _Handover(self.run_id, *self._place, named, streamed_all)
+        _PENDING[training.run_key] = _Handover(self.run_id, *self._place, streamed_all)
 
     def on_fit_failed(self, training: Training, error: BaseException) -> None:
         """The MLflow run ends as FAILED (KILLED when interrupted), so that it never shows as finished."""
@@ -394,8 +396,21 @@ def _with_reporters_options(options: MLflowOptions, config: Mapping[str, Any]) -
 
 def _tags(config: Mapping[str, Any], directory: Path | None) -> dict[str, str]:
     """What a run is tagged with: its data set, model and folder, where known."""
-    tags = {f"dimred.{part}": config[part]["name"] for part in ("dataset", "model") if part in config}
-    return tags | ({} if directory is None else {DIRECTORY_TAG: str(Path(directory).resolve())})
+    return {f"dimred.{part}": config[part]["name"] for part in ("dataset", "model") if part in config} | _folder_tag(
+        directory
+    )
+
+
+def _run_name(config: Mapping[str, Any], directory: Path | None) -> str:
+    """A run's MLflow name: its folder's, else its data set, model and seed (compare's runs have no folder)."""
+    if directory is not None:
+        return Path(directory).name
+    parts = [config[part]["name"] for part in ("dataset", "model") if part in config]
+    return "-".join(parts + ([f"seed{config['seed']}"] if "seed" in config else [])) or "dimred"
+
+
+def _folder_tag(directory: Path | None) -> dict[str, str]:
+    return {} if directory is None else {DIRECTORY_TAG: str(Path(directory).resolve())}
 
 
 def _check_same_place(options: MLflowOptions, pending: _Handover) -> None:
@@ -435,18 +450,17 @@ class MLflowReporter(Reporter):
     def report(self, run: RunRecord) -> None:
         mlflow = _mlflow("mlflow reporter")
         pending = _PENDING.pop(run.run_key, None)
-        default_name = f"{run.dataset}-{run.model}" if run.directory is None else Path(run.directory).name
+        config = run.config or _minimal(run)
         if pending is not None:  # the callback's run: reopened where the callback logged it
             _check_same_place(self.options, pending)
             _check_answers(pending.tracking_uri)
             client, run_id = mlflow.MlflowClient(pending.tracking_uri), pending.run_id
             client.update_run(run_id, status="RUNNING")
-            if self.options.run_name or not pending.named_by_user:  # the callback knew no name to give
-                client.update_run(run_id, name=self.options.run_name or default_name)
             experiment_id = client.get_run(run_id).info.experiment_id
         else:
-            client, active = _start(mlflow, self.options, default_name, _tags(run.config or _minimal(run),
-                                                                              run.directory))  # fmt: skip
+            client, active = _start(
+                mlflow, self.options, _run_name(config, run.directory), _tags(config, run.directory)
+            )
             run_id, experiment_id = active.info.run_id, active.info.experiment_id
         try:
             self._log(client, run, run_id, history=pending is None or not pending.streamed_all)
@@ -454,8 +468,36 @@ class MLflowReporter(Reporter):
             client.set_terminated(run_id, "FAILED")
             raise
         client.set_terminated(run_id, "FINISHED")
+        _REPORTED[run.run_key] = (client.tracking_uri, run_id)
         experiment = client.get_experiment(experiment_id)
         run.echo(f"MLflow: run {run_id} in experiment '{experiment.name}' ({client.tracking_uri})")
+
+    def report_comparison(self, comparison: ComparisonRecord) -> None:
+        """One MLflow run for the comparison, with the runs this reporter logged of it nested inside (MLflow
+        nests by a tag, set once they exist) and the comparison's files (table, figures, explorer) as artifacts."""
+        mlflow = _mlflow("mlflow reporter")
+        logged = [_REPORTED.pop(key) for key in comparison.run_keys if key in _REPORTED]
+        if not logged:
+            return
+        name = f"compare-{comparison.dataset}" if comparison.directory is None else Path(comparison.directory).name
+        tags = {"dimred.dataset": comparison.dataset, "dimred.comparison": ", ".join(comparison.codes)}
+        client, parent = _start(mlflow, self.options, name, tags | _folder_tag(comparison.directory))
+        run_id = parent.info.run_id
+        try:
+            for tracking_uri, child in logged:
+                if tracking_uri == client.tracking_uri:
+                    client.set_tag(child, "mlflow.parentRunId", run_id)
+            models = json.dumps(list(comparison.codes))
+            _log_params(
+                client, run_id, {"dataset.name": comparison.dataset, "models": models, "runs": str(len(logged))}
+            )
+            for path in comparison.kept_files():
+                client.log_artifact(run_id, os.fspath(path))
+        except BaseException:
+            client.set_terminated(run_id, "FAILED")
+            raise
+        client.set_terminated(run_id, "FINISHED")
+        comparison.echo(f"MLflow: comparison run {run_id} with {len(logged)} runs nested ({client.tracking_uri})")
 
     def _log(self, client: Any, run: RunRecord, run_id: str, *, history: bool) -> None:
         from mlflow.entities import Metric

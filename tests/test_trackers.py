@@ -211,10 +211,37 @@ def test_compare_inside_an_active_mlflow_run_logs_each_run_nested_with_its_resul
         dimred.compare("swissroll", ["mlp-ae", "pca"], seeds=2, out=None, callbacks=["mlflow"], reporters=["mlflow"],
                        settings={"dataset.n_samples": 300}, **QUICK)  # fmt: skip
     _client, runs = _runs(mlflow, "test_compare_inside_an_active_mlflow_run_logs_each_run_nested_with_its_results")
-    nested = [run for run in runs if run.info.run_id != parent.info.run_id]
-    assert sorted(run.info.run_name for run in nested) == ["swissroll-mlp-ae"] * 2 + ["swissroll-pca"] * 2
-    assert {run.data.tags["mlflow.parentRunId"] for run in nested} == {parent.info.run_id}
+    [comparison] = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert comparison.info.run_name == "compare-swissroll"
+    nested = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == comparison.info.run_id]
+    expected = [f"swissroll-{model}-seed{seed}" for model in ("mlp-ae", "pca") for seed in (0, 1)]
+    assert sorted(run.info.run_name for run in nested) == expected
     assert all("trustworthiness" in run.data.metrics and run.info.status == "FINISHED" for run in nested)
+    assert len(runs) == 6
+
+
+def test_compare_at_the_command_line_logs_a_comparison_run_with_its_files_and_every_run_nested(mlflow, tmp_path):
+    result = CliRunner().invoke(cli, ["compare", *ROLL, "--model", "pca", "--model", "mlp-ae", "--steps", "30",
+                                      "--reporter", "mlflow", "--callback", "mlflow", "--set",
+                                      "reporter.mlflow.experiment=compared", "--out", str(tmp_path / "c")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    client, runs = _runs(mlflow, "compared")
+    [comparison] = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    assert (comparison.info.run_name, comparison.info.status) == ("c", "FINISHED")
+    artifacts = {artifact.path for artifact in client.list_artifacts(comparison.info.run_id)}
+    assert {"comparison.csv", "embeddings.png", "explorer.html"} <= artifacts
+    nested = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == comparison.info.run_id]
+    assert sorted(run.data.tags["dimred.model"] for run in nested) == ["mlp-ae", "pca"]
+    [network] = [run for run in nested if run.data.tags["dimred.model"] == "mlp-ae"]
+    assert len(client.get_metric_history(network.info.run_id, "loss")) == 30  # streamed by the callback
+
+
+def test_compare_refuses_options_for_a_reporter_its_runs_do_not_have_before_any_run(tmp_path):
+    result = CliRunner().invoke(cli, ["compare", *ROLL, "--model", "pca", "--set", "reporter.mlflow.experiment=x",
+                                      "--out", str(tmp_path / "c")])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "settings for a reporter that is not in this run: reporter.mlflow" in result.output
+    assert "pca, seed 0" not in result.output
 
 
 def test_another_store_leaves_the_notebooks_mlflow_state_as_it_was(mlflow, tmp_path):

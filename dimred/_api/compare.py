@@ -24,7 +24,7 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._core.scatter import scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
-from dimred._host.resolve import defaults_of, group_settings, instantiate
+from dimred._host.resolve import chosen_names, defaults_of, group_settings, instantiate, instantiate_several
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
 
 MODELS_FOLDER = "models"
@@ -185,7 +185,8 @@ def compare(
     a model that cannot map new rows (t-SNE) holds out the rows the others hold out by default. ``save`` keeps
     each model's seed-0 fit as ``models/<model>.safetensors`` in the output folder (for ``dimred.load``,
     ``encode``, ``export``). ``reporters`` and ``callbacks`` among ``run_options`` go to every run (``["mlflow"]``
-    logs each to MLflow; the runs write no folders, so file-writing reporters have nothing to write into).
+    logs each to MLflow, nested in a run of the comparison; the runs write no folders, so file-writing reporters
+    have nothing to write into), and ``settings`` hold their options (``{"reporter.mlflow.experiment": "x"}``).
     """
     if isinstance(models, str):
         raise UsageError(f"models must be a list of names, e.g. [{models!r}], not a string")
@@ -205,6 +206,9 @@ def compare(
     shared = group_settings(settings)
     instantiate("dataset", dataset, shared.pop("dataset", {}))
     pipeline.resolve_metrics(shared)
+    pipeline.resolve_reporters(reporters, shared)
+    instantiate_several("callback", chosen_names("callback", run_options.get("callbacks"), adds_to_defaults=True),
+                        shared)  # fmt: skip
     if run_options.get("holdout") is not None:
         check_holdout(run_options["holdout"])
     TrainingSettings.from_mapping(
@@ -238,17 +242,20 @@ def compare(
             comparison.skipped += [f"{model}, seed {seed}: {failure}" for failure in result.failures]
     if len(errors) == len(dict.fromkeys(models)):  # nothing compared: no results folder
         _raise_for_all(errors)
+    runs_reporters = pipeline.resolve_reporters(reporters, group_settings(settings))
     if directory is not None:
         with claimed_directory(directory, overwrite=overwrite, writes=OUTPUT_FILES):
             _write(comparison, directory)
-            _report(comparison, directory, say)
+            _report(comparison, directory, say, runs_reporters)
             if save:
                 _keep_models(comparison, directory / MODELS_FOLDER, say)
         comparison.path = directory
+    else:
+        _report(comparison, None, say, runs_reporters)
     return comparison
 
 
-SHARED_KINDS = ("dataset.", "metric.")  # settings every run takes alike
+SHARED_KINDS = ("dataset.", "metric.", "reporter.", "callback.")  # settings every run takes alike
 
 
 def _split_settings(settings: Mapping[str, Any], models: Iterable[str]) -> tuple[dict[str, Any], dict[str, dict]]:
@@ -327,17 +334,23 @@ def _write(comparison: Comparison, directory: Path) -> None:
         _draw_rnx(comparison, curves)
 
 
-def _report(comparison: Comparison, directory: Path, echo: Callable[[str], None]) -> None:
-    """Hand the first seed's codes to the default reporters that show comparisons (``report_comparison``); one
-    that fails is skipped with a warning, as in a run."""
-    reporters = [instantiate("reporter", name) for name in defaults_of("reporter")]
-    reporters = [shown for shown in reporters if type(shown).report_comparison is not Reporter.report_comparison]
+def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str], None],
+            runs_reporters: Sequence[Reporter]) -> None:  # fmt: skip
+    """Hand the first seed's codes to the reporters that show comparisons (``report_comparison``): the default
+    ones where the comparison has a folder, then those its runs reported to (after the files they log are
+    written); one that fails is skipped with a warning, as in a run."""
+    defaults = [instantiate("reporter", name) for name in defaults_of("reporter")] if directory is not None else []
+    named = {type(reporter) for reporter in runs_reporters}
+    reporters = [shown for shown in [*(default for default in defaults if type(default) not in named),
+                                     *runs_reporters]
+                 if type(shown).report_comparison is not Reporter.report_comparison]  # fmt: skip
     if not reporters or not comparison.runs:
         return
     first = {model: results[0] for model, results in comparison.runs.items()}
     data = next(iter(first.values())).data  # every model's first run trained on the same rows
     codes = {model: result.codes for model, result in first.items() if len(result.codes) == len(data.X)}
-    record = ComparisonRecord(comparison.dataset, data, codes, directory, echo)
+    keys = tuple(result.run_key for results in comparison.runs.values() for result in results)
+    record = ComparisonRecord(comparison.dataset, data, codes, directory, echo, keys)
     pipeline.warn_skipped(pipeline.report(reporters, record))
 
 

@@ -53,6 +53,7 @@ class RunResult:
     data: Data | None = field(default=None, repr=False)  # the rows the codes belong to (labels, colours, images)
     make_reducer: Callable[[], Reducer] | None = field(default=None, repr=False)
     failures: list[str] = field(default_factory=list)  # metrics and reporters that failed and were skipped
+    run_key: str = ""  # the reporters' RunRecord.run_key
 
     def __repr__(self) -> str:  # the history and the curves among the metrics run to thousands of numbers
         figures = {name: value for name, value in self.metrics.items() if isinstance(value, int | float)}
@@ -280,4 +281,5 @@ def run(
         failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)
     pipeline.warn_skipped(failures)
     make_reducer = None if outcome.model is None else outcome.model.reducer
-    return RunResult(metrics, outcome.history, directory, config, record.codes, data, make_reducer, failures)
+    return RunResult(metrics, outcome.history, directory, config, record.codes, data, make_reducer, failures,
+                     record.run_key)  # fmt: skip

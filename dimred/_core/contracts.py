@@ -268,10 +268,14 @@ class RunRecord:
         """The files in the run directory that are the run's to hand on (model file, config.json, metrics,
         history, the reporters' files so far), sorted: not hidden ones, nor an unfinished run's checkpoint and
         failure note; none where the run writes nothing."""
-        if self.directory is None:
-            return []
-        hidden = lambda path: path.name.startswith(".") or path.name in UNFINISHED_RUN_FILES  # noqa: E731
-        return [path for path in sorted(Path(self.directory).iterdir()) if path.is_file() and not hidden(path)]
+        return _kept_files(self.directory)
+
+
+def _kept_files(directory: Path | None) -> list[Path]:
+    if directory is None:
+        return []
+    hidden = lambda path: path.name.startswith(".") or path.name in UNFINISHED_RUN_FILES  # noqa: E731
+    return [path for path in sorted(Path(directory).iterdir()) if path.is_file() and not hidden(path)]
 
 
 class EstimatorModel(Model):
@@ -357,13 +361,20 @@ class ComparisonRecord:
     """What a reporter sees of a finished comparison (``dimred compare``): the first seed's codes of each method
     that ran, in the order compared, row for row on ``data`` (the rows every run of that seed trained on, as the
     dataset gave them: labels, colour values, images). ``directory`` is the comparison's folder (None: nothing is
-    written)."""
+    written). ``run_keys`` are the ``RunRecord.run_key`` of every run compared (all seeds), for a reporter that
+    gathers what it logged of them (MLflow's parent run)."""
 
     dataset: str
     data: Data
     codes: dict[str, np.ndarray]
     directory: Path | None
     echo: Callable[[str], None] = field(default=lambda _text: None)
+    run_keys: tuple[str, ...] = ()
+
+    def kept_files(self) -> list[Path]:
+        """The files in the comparison's folder (table, figures, the reporters' files so far), sorted: not hidden
+        ones, nor the saved models' folder; none where the comparison writes nothing."""
+        return _kept_files(self.directory)
 
     @contextlib.contextmanager
     def artifact(self, filename: str) -> Iterator[Path]:
@@ -378,7 +389,8 @@ class Reporter(Plugin):
     """Shows or writes the results of a run. Reporters with ``enabled_by_default`` run when none is named.
 
     A reporter may also show comparisons: ``dimred compare`` hands its default reporters that override
-    ``report_comparison`` the methods' codes side by side.
+    ``report_comparison`` the methods' codes side by side (where the comparison writes a folder), and so too the
+    reporters named for its runs (``--reporter``).
     """
 
     kind = "reporter"
