@@ -1,4 +1,4 @@
-"""Classical reducers from scikit-learn (and UMAP when umap-learn is installed), as one-call model plugins.
+"""Classical reducers from scikit-learn (and UMAP from umap-learn, an optional extra), as one-call model plugins.
 
 They go through the same runs, metrics, reporters and comparisons as the autoencoders. PCA and kernel PCA are
 saved as model files (their fitted state as torch buffers); Isomap, t-SNE and UMAP, whose fitted state is the
@@ -7,7 +7,6 @@ training set and its graph, are kept in memory only.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -252,15 +251,15 @@ class UMAPModel(_ScikitLearnModel):
                 raise ValueError(f"min_dist must be at most 1 (UMAP's spread), got {self.min_dist:g}")
 
     def make(self, seed: int) -> Any:
-        import umap
-
+        try:
+            import umap
+        except ImportError as error:
+            raise UsageError(f"model 'umap' needs umap-learn: pip install 'dimred[umap]' ({error})") from None
         return umap.UMAP(n_components=self.options.n_components, n_neighbors=self.options.n_neighbors,
                          min_dist=self.options.min_dist, random_state=seed)  # fmt: skip
 
 
 @hookimpl
 def register_models(register):
-    for model in (PCAModel, KernelPCAModel, IsomapModel, TSNEModel):
+    for model in (PCAModel, KernelPCAModel, IsomapModel, TSNEModel, UMAPModel):
         register(model)
-    if importlib.util.find_spec("umap") is not None:  # found without importing it: numba takes seconds
-        register(UMAPModel)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -242,3 +244,9 @@ def test_a_scikit_learn_model_imports_its_library_when_it_is_made_so_a_fit_times
             "TSNEModel(); print(before, 'sklearn.manifold' in sys.modules)")  # fmt: skip
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert imported.stdout.split() == ["False", "True"]
+
+
+def test_umap_without_its_extra_names_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "umap", None)  # as if umap-learn were not installed
+    with pytest.raises(dimred.UsageError, match=re.escape("model 'umap' needs umap-learn: pip install 'dimred[umap]'")):
+        dimred.compare("swissroll", ["pca", "umap"], out=None)

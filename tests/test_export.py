@@ -157,6 +157,18 @@ def test_existing_files_are_kept_unless_overwrite(trained, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file", "decoder.onnx", "encoder.onnx"]
 
 
+
+def test_a_folder_in_a_files_place_is_refused_before_either_file_is_replaced(trained, tmp_path):
+    paths = trained["mlp-ae"].to_onnx(tmp_path)
+    encoder = paths["encoder"].read_bytes()
+    paths["decoder"].unlink()
+    paths["decoder"].mkdir()
+    with pytest.raises(UsageError, match=r"decoder\.onnx is a folder, not a file"):
+        trained["vae"].to_onnx(tmp_path, overwrite=True)
+    assert paths["encoder"].read_bytes() == encoder  # not the vae's encoder beside no decoder
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["decoder.onnx", "encoder.onnx"]
+
+
 def test_export_uses_eval_mode_and_leaves_the_estimator_alone(trained, roll, tmp_path):
     reducer = trained["mlp-ae"]  # dropout 0.2 and batch norm: train mode would differ from transform
     reducer.module_.train()

@@ -93,10 +93,11 @@ def export_onnx(
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")
     paths = {"encoder": directory / ENCODER_FILE, "decoder": directory / DECODER_FILE}
-    if not overwrite:
-        for path in paths.values():
-            if path.exists():
-                raise UsageError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
+    for path in paths.values():
+        if path.exists() and not overwrite:
+            raise UsageError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
+        if path.exists() and not path.is_file():  # found before either file is written: never half a pair
+            raise UsageError(f"{path} is a folder, not a file; remove it or export to another folder")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -113,6 +114,7 @@ def export_onnx(
         "encoder": (_Encoder(network, offset, factor), torch.zeros(2, n_features, dtype=dtype), "rows", "codes"),
         "decoder": (_Decoder(network, offset, factor), torch.zeros(2, n_components, dtype=dtype), "codes", "rows"),
     }
+    written = {}
     for role, (wrapper, example, input_name, output_name) in jobs.items():
         proto = _export(wrapper.eval(), example, input_name, output_name, opset, reducer.model, role, onnx)
         for key, value in (metadata | {"dimred.role": role}).items():
@@ -120,8 +122,11 @@ def export_onnx(
             entry.key, entry.value = key, value
         proto.producer_name = "dimred"
         onnx.checker.check_model(proto)
-        with atomic_path(paths[role]) as temporary:
-            temporary.write_bytes(proto.SerializeToString())
+        written[role] = proto.SerializeToString()
+    # both complete before either is renamed into place: an encoder never sits beside another model's decoder
+    with atomic_path(paths["encoder"]) as encoder, atomic_path(paths["decoder"]) as decoder:
+        encoder.write_bytes(written["encoder"])
+        decoder.write_bytes(written["decoder"])
     return paths
 
 
