@@ -314,7 +314,7 @@ class MLflowCallback(Callback):
         if self.run_id is not None:  # a resumed dimred run continues its MLflow run
             self._client, active = _reopen(mlflow, options, self.run_id)
         else:
-            name = _run_name(training.config, directory)
+            name = training.run_name
             self._client, active = _start(mlflow, options, name, _tags(training.config, directory))
         self.run_id = active.info.run_id
         self._logged_up_to = _last_step(self._client, self.run_id)
@@ -401,14 +401,6 @@ def _tags(config: Mapping[str, Any], directory: Path | None) -> dict[str, str]:
     )
 
 
-def _run_name(config: Mapping[str, Any], directory: Path | None) -> str:
-    """A run's MLflow name: its folder's, else its data set, model and seed (compare's runs have no folder)."""
-    if directory is not None:
-        return Path(directory).name
-    parts = [config[part]["name"] for part in ("dataset", "model") if part in config]
-    return "-".join(parts + ([f"seed{config['seed']}"] if "seed" in config else [])) or "dimred"
-
-
 def _folder_tag(directory: Path | None) -> dict[str, str]:
     return {} if directory is None else {DIRECTORY_TAG: str(Path(directory).resolve())}
 
@@ -458,9 +450,7 @@ class MLflowReporter(Reporter):
             client.update_run(run_id, status="RUNNING")
             experiment_id = client.get_run(run_id).info.experiment_id
         else:
-            client, active = _start(
-                mlflow, self.options, _run_name(config, run.directory), _tags(config, run.directory)
-            )
+            client, active = _start(mlflow, self.options, run.run_name, _tags(config, run.directory))
             run_id, experiment_id = active.info.run_id, active.info.experiment_id
         try:
             self._log(client, run, run_id, history=pending is None or not pending.streamed_all)

@@ -1,8 +1,9 @@
 """TensorBoard logging: a callback that writes the losses as scalars while a model trains and a reporter that adds
 the final metrics, the plots and the codes for TensorBoard's embedding projector.
 
-Both write event files to the run directory's ``tensorboard/`` folder (or ``log_dir``); ``tensorboard --logdir
-runs`` then shows every run. ``--reporter tensorboard`` alone writes the loss curves from the history at the end;
+Both write event files to the run directory's ``tensorboard/`` folder, or to a subfolder of ``log_dir`` named
+after the run (one per run, so runs sharing a ``log_dir`` are told apart); ``tensorboard --logdir runs`` then
+shows every run. ``--reporter tensorboard`` alone writes the loss curves from the history at the end;
 with ``--callback tensorboard`` they appear while training. The projector gets the codes with the data set's
 labels and colour values as metadata, and image rows (digits) as its sprite.
 
@@ -30,7 +31,12 @@ _STREAMED: dict[str, str] = {}
 
 @dataclass(frozen=True)
 class TensorBoardOptions:
-    log_dir: str | None = option(None, f"folder for the event files [default: the run directory's {FOLDER}/]")
+    log_dir: str | None = option(
+        None,
+        "folder for the event files of many runs, each in a subfolder named after it "
+        f"(its folder's name, else DATASET-MODEL-seedN) [default: the run directory's "
+        f"{FOLDER}/]",
+    )
 
     def __post_init__(self) -> None:
         """A log folder that cannot be made (a file on its way) is refused before training, not after it."""
@@ -68,10 +74,22 @@ def _writer(who: str, log_dir: Path, purge_step: int | None = None) -> Any:
     return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
 
-def _log_dir(options: TensorBoardOptions, directory: Path | None) -> Path | None:
+def _log_dir(options: TensorBoardOptions, directory: Path | None, run_name: str) -> Path | None:
+    """Where a run's event files go: the run directory's FOLDER, or a subfolder of ``log_dir`` of the run's name
+    that no earlier run wrote into (``-2``, ``-3``... added); None for a run without either."""
+    if not options.log_dir:
+        return None if directory is None else Path(directory) / FOLDER
+    root, counter = Path(options.log_dir), 1
+    while (root / (name := run_name if counter == 1 else f"{run_name}-{counter}")).exists():
+        counter += 1
+    return root / name
+
+
+def _same_place(options: TensorBoardOptions, directory: Path | None, folder: Path) -> bool:
+    """Whether the callback's log ``folder`` is where these options put the run's event files."""
     if options.log_dir:
-        return Path(options.log_dir)
-    return None if directory is None else Path(directory) / FOLDER
+        return folder.parent == Path(options.log_dir).resolve()
+    return directory is not None and folder == (Path(directory) / FOLDER).resolve()
 
 
 def _scalars(writer: Any, row: dict[str, Any], step: int) -> None:
@@ -92,11 +110,16 @@ class TensorBoardCallback(Callback):
         super().__init__(options)
         _require_tensorboard("tensorboard callback")
         self.writer: Any = None
+        self.log_dir: str | None = None  # a resumed run's, from its checkpoint
 
     def on_fit_start(self, training: Training) -> None:
-        log_dir = _log_dir(self.options, training.directory)
+        if self.log_dir is not None and self.options.log_dir:  # a resumed run goes on in its own subfolder
+            log_dir: Path | None = Path(self.log_dir)
+        else:
+            log_dir = _log_dir(self.options, training.directory, training.run_name)
         if not training.is_main or log_dir is None:  # nothing is written for a run without a folder
             return
+        self.log_dir = str(log_dir)
         resumed_at = int(training.history[-1]["step"]) if training.history else None
         self.writer = _writer("tensorboard callback", log_dir, None if resumed_at is None else resumed_at + 1)
         self.writer.add_text("settings", f"```\n{json.dumps(training.settings.record(), indent=2)}\n```")
@@ -120,6 +143,12 @@ class TensorBoardCallback(Callback):
     def on_fit_failed(self, training: Training, error: BaseException) -> None:
         self.on_fit_end(training)  # the losses logged so far are written out
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"log_dir": self.log_dir}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.log_dir = state.get("log_dir")
+
 
 class TensorBoardReporter(Reporter):
     """Adds the final metrics, the plots, the loss curves (unless the callback wrote them) and the codes for the
@@ -134,13 +163,15 @@ class TensorBoardReporter(Reporter):
         _require_tensorboard("tensorboard reporter")
 
     def report(self, run: RunRecord) -> None:
-        log_dir = _log_dir(self.options, run.directory)
+        streamed = _STREAMED.pop(run.run_key, None)
+        streamed_here = streamed is not None and _same_place(self.options, run.directory, Path(streamed))
+        log_dir = Path(streamed) if streamed_here else _log_dir(self.options, run.directory, run.run_name)
         if log_dir is None:  # a run without a folder, and no log_dir given
             return
         writer = _writer("tensorboard reporter", log_dir)
         try:
             last_step = int(run.history[-1]["step"]) if run.history else 0
-            if _STREAMED.pop(run.run_key, None) != str(log_dir.resolve()):  # not already written to this folder
+            if not streamed_here:  # the callback wrote no loss curves here
                 for row in run.history:
                     _scalars(writer, row, int(row["step"]))
             for key, value in run.metrics.items():

@@ -157,7 +157,6 @@ def test_existing_files_are_kept_unless_overwrite(trained, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file", "decoder.onnx", "encoder.onnx"]
 
 
-
 def test_a_folder_in_a_files_place_is_refused_before_either_file_is_replaced(trained, tmp_path):
     paths = trained["mlp-ae"].to_onnx(tmp_path)
     encoder = paths["encoder"].read_bytes()

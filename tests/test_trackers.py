@@ -440,9 +440,24 @@ def test_tensorboard_log_dir_option(event_accumulator, tmp_path):
             "--set", f"callback.tensorboard.log_dir={log_dir}", "--set", f"reporter.tensorboard.log_dir={log_dir}",
             "--set", "reporter.tensorboard.max_points=100")  # fmt: skip
     assert not (tmp_path / "run" / "tensorboard").exists()
-    events = event_accumulator(tmp_path / "tb")
+    events = event_accumulator(tmp_path / "tb" / "run")  # one subfolder per run, named after it
     assert len(events.Scalars("train/loss")) == 50  # written once, by the callback
-    assert len(np.loadtxt(next((tmp_path / "tb").glob("*/codes/tensors.tsv")), delimiter="\t")) == 100
+    assert len(np.loadtxt(next((tmp_path / "tb" / "run").glob("*/codes/tensors.tsv")), delimiter="\t")) == 100
+
+
+def test_runs_sharing_a_tensorboard_log_dir_each_keep_their_own_curves_and_codes(event_accumulator, tmp_path):
+    """Two comparisons' runs (no folders) and a resumed run into one log_dir: none mixes into another."""
+    settings = {"dataset.n_samples": 300, "reporter.tensorboard.log_dir": str(tmp_path / "tb"),
+                "callback.tensorboard.log_dir": str(tmp_path / "tb")}  # fmt: skip
+    for _ in range(2):
+        dimred.compare("swissroll", ["mlp-ae"], out=None, reporters=["tensorboard"], callbacks=["tensorboard"],
+                       settings=settings, **QUICK)  # fmt: skip
+    folders = sorted(path.name for path in (tmp_path / "tb").iterdir())
+    assert folders == ["swissroll-mlp-ae-seed0", "swissroll-mlp-ae-seed0-2"]
+    for folder in folders:
+        assert [point.step for point in event_accumulator(tmp_path / "tb" / folder).Scalars("train/loss")] == list(
+            range(1, 51)
+        )
 
 
 def test_tensorboard_plugins_pass_the_contract_checks(event_accumulator):
@@ -484,14 +499,20 @@ def test_importing_the_tracker_plugins_imports_neither_package():
     assert output.strip() == "[]"
 
 
-def test_a_resumed_run_logs_each_step_once(event_accumulator, interrupt_once, tmp_path):
-    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "reporters": [],
+@pytest.mark.parametrize("shared_log_dir", [False, True])
+def test_a_resumed_run_logs_each_step_once(event_accumulator, interrupt_once, tmp_path, shared_log_dir):
+    settings = {"dataset.n_samples": 300} | ({"callback.tensorboard.log_dir": str(tmp_path / "tb")}
+                                             if shared_log_dir else {})  # fmt: skip
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": settings, "reporters": [],
                  "out": tmp_path / "run", "steps": 60, "batch_size": 100, "checkpoint_every": 20}  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
         dimred.run(callbacks=["tensorboard", interrupt_once], **arguments)
     time.sleep(1.1)  # a resume comes later: TensorBoard reads event files in the order of the second in their names
     resumed = dimred.run(callbacks=["tensorboard", interrupt_once], resume=True, **arguments)
-    steps = [point.step for point in event_accumulator(tmp_path / "run" / "tensorboard").Scalars("train/loss")]
+    logs = tmp_path / "tb" if shared_log_dir else tmp_path / "run"
+    assert [path.name for path in logs.iterdir() if path.is_dir()] == ["run" if shared_log_dir else "tensorboard"]
+    steps = [point.step for point in event_accumulator(logs / ("run" if shared_log_dir else "tensorboard")).Scalars(
+        "train/loss")]  # fmt: skip
     assert steps == [int(row["step"]) for row in resumed.history] == list(range(1, 61))
 
 

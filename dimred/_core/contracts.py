@@ -264,11 +264,24 @@ class RunRecord:
         with atomic_path(self.directory / filename) as temporary:
             yield temporary
 
+    @property
+    def run_name(self) -> str:
+        """What trackers call the run: its folder's name, else DATASET-MODEL-seedN (compare's runs)."""
+        return _run_name(self.config or {"dataset": {"name": self.dataset}, "model": {"name": self.model}},
+                         self.directory)  # fmt: skip
+
     def kept_files(self) -> list[Path]:
         """The files in the run directory that are the run's to hand on (model file, config.json, metrics,
         history, the reporters' files so far), sorted: not hidden ones, nor an unfinished run's checkpoint and
         failure note; none where the run writes nothing."""
         return _kept_files(self.directory)
+
+
+def _run_name(config: Mapping[str, Any], directory: Path | None) -> str:
+    if directory is not None:
+        return Path(directory).name
+    parts = [config[part]["name"] for part in ("dataset", "model") if part in config]
+    return "-".join(parts + ([f"seed{config['seed']}"] if "seed" in config else [])) or "dimred"
 
 
 def _kept_files(directory: Path | None) -> list[Path]:
@@ -438,6 +451,11 @@ class Training:
     history: list[dict[str, float]]
     run_key: str
     config: Mapping[str, Any]
+
+    @property
+    def run_name(self) -> str:
+        """What trackers call the run: its folder's name, else DATASET-MODEL-seedN (compare's runs)."""
+        return _run_name(self.config, self.directory)
 
     def echo(self, text: str) -> None:
         """Print a line for the user among the run's messages (stdout on the command line; a ``Reducer`` prints
