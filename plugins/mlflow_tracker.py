@@ -315,7 +315,8 @@ class MLflowCallback(Callback):
             self._client, active = _reopen(mlflow, options, self.run_id)
         else:
             name = training.run_name
-            self._client, active = _start(mlflow, options, name, _tags(training.config, directory))
+            names = (training.config.get(part, {}).get("name") for part in ("dataset", "model"))
+            self._client, active = _start(mlflow, options, name, _tags(*names, directory))
         self.run_id = active.info.run_id
         self._logged_up_to = _last_step(self._client, self.run_id)
         experiment = self._client.get_experiment(active.info.experiment_id).name
@@ -394,11 +395,10 @@ def _with_reporters_options(options: MLflowOptions, config: Mapping[str, Any]) -
     return options if merged == dataclasses.asdict(options) else MLflowOptions(**merged)
 
 
-def _tags(config: Mapping[str, Any], directory: Path | None) -> dict[str, str]:
+def _tags(dataset: str | None, model: str | None, directory: Path | None) -> dict[str, str]:
     """What a run is tagged with: its data set, model and folder, where known."""
-    return {f"dimred.{part}": config[part]["name"] for part in ("dataset", "model") if part in config} | _folder_tag(
-        directory
-    )
+    named = {"dimred.dataset": dataset, "dimred.model": model}
+    return {tag: name for tag, name in named.items() if name} | _folder_tag(directory)
 
 
 def _folder_tag(directory: Path | None) -> dict[str, str]:
@@ -442,7 +442,6 @@ class MLflowReporter(Reporter):
     def report(self, run: RunRecord) -> None:
         mlflow = _mlflow("mlflow reporter")
         pending = _PENDING.pop(run.run_key, None)
-        config = run.config or _minimal(run)
         if pending is not None:  # the callback's run: reopened where the callback logged it
             _check_same_place(self.options, pending)
             _check_answers(pending.tracking_uri)
@@ -450,7 +449,7 @@ class MLflowReporter(Reporter):
             client.update_run(run_id, status="RUNNING")
             experiment_id = client.get_run(run_id).info.experiment_id
         else:
-            client, active = _start(mlflow, self.options, run.run_name, _tags(config, run.directory))
+            client, active = _start(mlflow, self.options, run.run_name, _tags(run.dataset, run.model, run.directory))
             run_id, experiment_id = active.info.run_id, active.info.experiment_id
         try:
             self._log(client, run, run_id, history=pending is None or not pending.streamed_all)

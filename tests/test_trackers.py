@@ -540,3 +540,14 @@ def test_a_resume_against_another_mlflow_store_names_the_run_and_the_store(mlflo
     mlflow.set_tracking_uri(other)
     with pytest.raises(dimred.DimredError, match=f"this run logged to is not in the store at {other} .*no-mlflow"):
         dimred.run(resume=True, **arguments)
+
+
+def test_an_evaluation_logs_its_configuration_and_the_model_it_scored(mlflow, tmp_path):
+    dimred.run(dataset="swissroll", model="pca", settings={"dataset.n_samples": 300}, out=tmp_path / "run")
+    dimred.evaluate(tmp_path / "run", dataset="swissroll", settings={"dataset.n_samples": 200}, reporters=["mlflow"],
+                    out=None)  # fmt: skip
+    _client, [run] = _runs(mlflow, "test_an_evaluation_logs_its_configuration_and_the_model_it_scored")
+    assert run.data.params["model"] == str(tmp_path / "run")
+    assert (run.data.params["dataset.options.n_samples"], run.data.params["seed"]) == ("200", "1")
+    assert (run.data.tags["dimred.model"], run.info.run_name) == ("pca", "swissroll-pca-seed1")
+    assert "trustworthiness" in run.data.metrics

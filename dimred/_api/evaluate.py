@@ -194,14 +194,14 @@ def evaluate(
     for timing in ("train_seconds", "transform_seconds") + (("evaluated_rows",) if sample is None else ()):
         metrics.pop(timing)
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
+    config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
+              "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
     with claimed_directory(directory, overwrite=overwrite, writes=(CONFIG_NAME, pipeline.METRICS_FILE)):
         if directory is not None:
-            config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
-                      "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
             write_json(directory / CONFIG_NAME, config)
             write_json(directory / pipeline.METRICS_FILE, metrics)
         record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
-                                    echo or pipeline.silent)  # fmt: skip
+                                    echo or pipeline.silent, config=config)  # fmt: skip
         failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)
     pipeline.warn_skipped(failures)
     return EvaluationResult(metrics, directory, record.codes, failures)

@@ -267,8 +267,7 @@ class RunRecord:
     @property
     def run_name(self) -> str:
         """What trackers call the run: its folder's name, else DATASET-MODEL-seedN (compare's runs)."""
-        return _run_name(self.config or {"dataset": {"name": self.dataset}, "model": {"name": self.model}},
-                         self.directory)  # fmt: skip
+        return _run_name(self.dataset, self.model, self.config.get("seed"), self.directory)
 
     def kept_files(self) -> list[Path]:
         """The files in the run directory that are the run's to hand on (model file, config.json, metrics,
@@ -277,11 +276,11 @@ class RunRecord:
         return _kept_files(self.directory)
 
 
-def _run_name(config: Mapping[str, Any], directory: Path | None) -> str:
+def _run_name(dataset: str | None, model: str | None, seed: Any, directory: Path | None) -> str:
     if directory is not None:
         return Path(directory).name
-    parts = [config[part]["name"] for part in ("dataset", "model") if part in config]
-    return "-".join(parts + ([f"seed{config['seed']}"] if "seed" in config else [])) or "dimred"
+    named = [part for part in (dataset, model) if part]
+    return "-".join(named + ([f"seed{seed}"] if seed is not None else [])) or "dimred"
 
 
 def _kept_files(directory: Path | None) -> list[Path]:
@@ -455,7 +454,8 @@ class Training:
     @property
     def run_name(self) -> str:
         """What trackers call the run: its folder's name, else DATASET-MODEL-seedN (compare's runs)."""
-        return _run_name(self.config, self.directory)
+        dataset, model = (self.config.get(part, {}).get("name") for part in ("dataset", "model"))
+        return _run_name(dataset, model, self.config.get("seed"), self.directory)
 
     def echo(self, text: str) -> None:
         """Print a line for the user among the run's messages (stdout on the command line; a ``Reducer`` prints
