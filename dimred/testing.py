@@ -26,6 +26,7 @@ from dimred._api.reducer import Reducer, load
 from dimred._core.contracts import (
     Batch,
     Callback,
+    ComparisonRecord,
     Data,
     Dataset,
     EstimatorModel,
@@ -37,7 +38,7 @@ from dimred._core.contracts import (
     RunRecord,
     TrainingData,
 )
-from dimred._core.errors import UsageError
+from dimred._core.errors import DimredError, UsageError
 from dimred._core.jsonable import through_json
 from dimred._core.kinds import KIND
 from dimred._core.options import build, describe, parse_value
@@ -154,9 +155,9 @@ def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
     _expect(not frozen, f"model '{cls.name}': no gradient reaches {frozen}")
     module.eval()
     with torch.no_grad():
-        _expect(
-            torch.equal(module.encode(x), module.encode(x)), f"model '{cls.name}' is not deterministic in eval mode"
-        )
+        codes = module.encode(x)
+        _expect(bool(torch.isfinite(codes).all()), f"model '{cls.name}': eval-mode codes are NaN or infinite")
+        _expect(torch.equal(codes, module.encode(x)), f"model '{cls.name}' is not deterministic in eval mode")
         double = plugin.build(n_features).double().eval()
         _expect(double.decode(double.encode(x.double())).dtype == torch.float64, f"model '{cls.name}': float64 fails")
 
@@ -284,7 +285,7 @@ def check_metric_plugin(cls: type[Metric], options: dict[str, Any] | None = None
 
 def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = None) -> None:
     """The reporter works on a small run, writes only complete files into the run directory, and writes
-    nothing when the run has no directory."""
+    nothing when the run has no directory; the same of a comparison where it shows comparisons."""
     plugin = _instance(cls, "reporter", options)
     rng = np.random.default_rng(0)
     X = rng.random((50, 3))
@@ -303,18 +304,40 @@ def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = 
         plugin.report(RunRecord("check", "check", data, X, X[:, :2], X * 0.9, history, metrics, None))
         _expect(sorted(path.name for path in directory.iterdir()) == written,
                 f"reporter '{cls.name}' wrote files for a run without a directory")  # fmt: skip
+    if cls.report_comparison is not Reporter.report_comparison:  # it shows comparisons: the same of them
+        codes = {"first": X[:, :2], "second": X[:, 1:]}
+        with tempfile.TemporaryDirectory() as folder:
+            plugin.report_comparison(ComparisonRecord("check", data, codes, Path(folder)))
+            leftovers = [path.name for path in Path(folder).iterdir() if path.name.startswith(".")]
+            _expect(not leftovers, f"reporter '{cls.name}' left temporary files {leftovers} from a comparison")
+        plugin.report_comparison(ComparisonRecord("check", data, codes, None))
 
 
 def check_callback_plugin(cls: type[Callback], options: dict[str, Any] | None = None) -> None:
-    """The callback is registered, takes part in a short training run without failing, and its state survives
-    JSON (what ``--resume`` stores) and ``load_state_dict``."""
-    plugin = _instance(cls, "callback", options)
+    """The callback is registered, takes part in a short training run that checkpoints without failing, and the
+    state it saved there (JSON, as ``--resume`` keeps it) comes back from a fresh instance's ``load_state_dict``
+    and ``state_dict`` unchanged."""
+    from dimred._api.run import run
+    from dimred._engine.checkpoint import FILENAME, read_checkpoint
+
+    _instance(cls, "callback", options)
     _expect_registered(cls, "callback")
-    reducer = Reducer(steps=20, batch_size=16, random_state=0, device="cpu", callbacks=[cls.name],
-                      callback_options={cls.name: options or {}})  # fmt: skip
-    reducer.fit(np.random.default_rng(0).random((64, 3)))
+    settings = {"dataset.n_samples": 64} | {
+        f"callback.{cls.name}.{key}": value for key, value in (options or {}).items()
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            run("swissroll", "mlp-ae", settings=settings, callbacks=[cls.name], reporters=[], out=Path(folder) / "run",
+                steps=20, batch_size=16, checkpoint_every=5, holdout=0)  # fmt: skip
+        except DimredError as error:
+            raise AssertionError(f"callback '{cls.name}' fails in a run that checkpoints: {error}") from None
+        _tensors, facts = read_checkpoint(Path(folder) / "run" / FILENAME)
+    state = facts["callbacks"][cls.name]
+    fresh = _instance(cls, "callback", options)
+    fresh.load_state_dict(state)
     try:
-        state = through_json(plugin.state_dict())  # as a checkpoint keeps it
+        again = through_json(fresh.state_dict())
     except TypeError as error:
         raise AssertionError(f"callback '{cls.name}': state_dict holds {error}") from None
-    plugin.load_state_dict(state)
+    _expect(again == state, f"callback '{cls.name}': the state a checkpoint saved ({state!r}) does not come back "
+                            f"from load_state_dict and state_dict ({again!r})")  # fmt: skip

@@ -316,5 +316,40 @@ def test_the_callback_check_trains_with_the_options_it_is_given(register_in_proc
 
     register_in_process(plugin_module("needs_option", register_callbacks=lambda register: register(NeedsItsOption)))
     check_callback_plugin(NeedsItsOption, {"ready": True})
-    with pytest.raises(dimred.DimredError, match="not ready"):
+    with pytest.raises(AssertionError, match="fails in a run that checkpoints: not ready"):
         check_callback_plugin(NeedsItsOption)
+
+
+def test_the_callback_check_finds_a_state_a_checkpoint_cannot_hold_or_a_resume_loses(register_in_process):
+    from dimred.testing import check_callback_plugin
+
+    class KeepsASet(Callback):
+        name = "keeps-a-set"
+        description = "a state of a set, which JSON cannot hold"
+
+        def __init__(self, options=None):
+            super().__init__(options)
+            self.seen: object = []
+
+        def on_interval(self, training, status):
+            self.seen = {status.step}
+
+        def state_dict(self):
+            return {"seen": self.seen}
+
+    class ForgetsOnLoad(KeepsASet):
+        name = "forgets-on-load"
+        description = "saves its state, and ignores it when loaded"
+
+        def on_interval(self, training, status):
+            self.seen = [status.step]
+
+    def both(register):
+        register(KeepsASet)
+        register(ForgetsOnLoad)
+
+    register_in_process(plugin_module("stateful", register_callbacks=both))
+    with pytest.raises(AssertionError, match="gave a state_dict holding a set"):
+        check_callback_plugin(KeepsASet)
+    with pytest.raises(AssertionError, match="does not come back from load_state_dict"):
+        check_callback_plugin(ForgetsOnLoad)

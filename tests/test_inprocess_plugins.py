@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import dimred
 from conftest import LinearNetwork, plugin_module
-from dimred import Data, Dataset, Loss, Model, Reporter, option
+from dimred import Callback, Data, Dataset, Loss, Model, Reporter, option
 from dimred.cli import cli
 
 
@@ -235,3 +237,105 @@ def test_a_model_building_no_network_or_wanting_a_missing_loss_is_named(register
                                       "dataset.n_samples=60", "--steps", "3", *arguments])  # fmt: skip
     assert result.exit_code == 1
     assert result.output.strip().startswith(message)
+
+
+class Exiting(Dataset):
+    name = "exiting"
+    description = "calls sys.exit while loading"
+
+    def load(self, seed):
+        raise SystemExit(0)
+
+
+def test_a_plugin_calling_sys_exit_is_one_error_naming_it_never_a_silent_exit(register_in_process, tmp_path):
+    register_in_process(plugin_module("exiting_plugin", register_datasets=lambda register: register(Exiting)))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "exiting", "--model", "pca", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: dataset 'exiting' failed to load its data: it called sys.exit(0); a "
+                                     "plugin raises an exception instead")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [({"color": np.zeros((6, 2))}, "color must be one value per row, got shape (6, 2)"),
+     ({"intrinsic": np.zeros(6)}, "intrinsic must be 2-D (samples x true coordinates), got shape (6,)")],
+)  # fmt: skip
+def test_data_refuses_colours_and_true_coordinates_of_the_wrong_shape(given, message):
+    """Named where the dataset hands them over, not later by the plots and metrics that read them."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Data(X=np.zeros((6, 3)), **given)
+
+
+class Stopper(Callback):
+    name = "stopper"
+    description = "stops training at a chosen step with a chosen reason"
+
+    @dataclass(frozen=True)
+    class Options:
+        at: int = option(5, "the step to stop at")
+        reason: str = option("enough", "what it says")
+
+    def on_interval(self, training, status):
+        if status.step == self.options.at:
+            training.stop(self.options.reason)
+
+
+@pytest.mark.parametrize(("at", "stopped_early"), [(5, True), (20, False)])
+def test_a_stop_at_the_last_step_is_no_early_stop(register_in_process, at, stopped_early):
+    register_in_process(plugin_module("stopping", register_callbacks=lambda register: register(Stopper)))
+    result = dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300, "callback.stopper.at":
+                        at}, callbacks=["stopper"], out=None, steps=20, batch_size=100)  # fmt: skip
+    assert result.metrics.get("stopped_early", False) is stopped_early
+    assert len(result.history) == at
+
+
+def test_a_stop_without_a_reason_is_named(register_in_process):
+    register_in_process(plugin_module("stopping", register_callbacks=lambda register: register(Stopper)))
+    with pytest.raises(dimred.DimredError, match=r"callback 'stopper' failed .*training.stop needs the reason"):
+        dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300, "callback.stopper.reason":
+                   " "}, callbacks=["stopper"], out=None, steps=20, batch_size=100)  # fmt: skip
+
+
+class FailsComparisons(Reporter):
+    name = "fails-comparisons"
+    description = "reports runs, fails on comparisons"
+
+    def report(self, run):
+        pass
+
+    def report_comparison(self, comparison):
+        raise ValueError("comparison boom")
+
+
+def test_a_reporter_failing_on_a_comparison_is_named_and_the_comparison_exits_1(register_in_process, tmp_path):
+    register_in_process(plugin_module("failing_cmp", register_reporters=lambda register: register(FailsComparisons)))
+    arguments = ["--set", "dataset.n_samples=300", "--model", "pca", "--reporter", "fails-comparisons"]
+    result = CliRunner().invoke(cli, ["compare", "--dataset", "swissroll", *arguments, "--out", str(tmp_path / "c")])
+    assert result.exit_code == 1
+    assert "reporter 'fails-comparisons' failed to report the comparison: comparison boom" in result.output
+    assert (tmp_path / "c" / "comparison.csv").exists()
+
+
+class NaNCodes(Model):
+    name = "nan-codes"
+    description = "codes that turn NaN in eval mode"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "code size")
+
+    def build(self, n_features):
+        class Network(LinearNetwork):
+            def encode(self, x):
+                codes = super().encode(x)
+                return codes if self.training else codes * float("nan")
+
+        return Network(n_features, self.options.n_components)
+
+
+def test_the_model_check_names_codes_that_are_not_finite_as_such(register_in_process):
+    from dimred.testing import check_model_plugin
+
+    register_in_process(plugin_module("nan_model", register_models=lambda register: register(NaNCodes)))
+    with pytest.raises(AssertionError, match="model 'nan-codes': eval-mode codes are NaN or infinite"):
+        check_model_plugin(NaNCodes)

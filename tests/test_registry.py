@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,6 +137,8 @@ def _loss_with(options: type, name: str) -> type:
         (lambda register: register(type("Mute", (Loss,), {"name": "mute"})), "has no description"),
         (lambda register: register(_loss_with(_PathOption, "pathy")), "option 'where' is of type Path; options are"),
         (lambda register: register(_loss_with(_WrongDefault, "wrong")), "option 'count' has a default its type refu"),
+        (lambda register: sys.exit(0), "register_losses failed: 0"),  # not the end of every dimred command
+        (lambda register: [Circle], r"register_losses returned list instead of calling register\(cls\)"),
     ],
 )
 def test_a_plugin_breaking_its_contract_is_reported_and_ignored(register_in_process, hook, error):
@@ -180,3 +183,15 @@ def test_strict_mode_on_the_command_line_is_one_error_line(fake_entry_points, mo
     assert result.exit_code == 1
     assert result.output.startswith("Error: plugin 'broken' from dimred-broken: failed to load")
     assert "Traceback" not in result.output
+
+
+def test_a_hook_taking_a_misnamed_argument_is_named_in_one_line(register_in_process):
+    def register_losses(reg):  # pluggy matches hook arguments by name
+        reg(Circle)
+
+    with pytest.warns(PluginWarning) as warned:
+        register_in_process(plugin_module("misnamed", register_losses=register_losses))
+    [message] = [str(warning.message) for warning in warned if "misnamed" in str(warning.message)]
+    assert "\n" not in message
+    assert "Argument(s) {'reg'} are declared in the hookimpl" in message
+    assert message.endswith("each register_* hook takes one argument, named register")

@@ -338,7 +338,7 @@ def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str]
             runs_reporters: Sequence[Reporter]) -> None:  # fmt: skip
     """Hand the first seed's codes to the reporters that show comparisons (``report_comparison``): the default
     ones where the comparison has a folder, then those its runs reported to (after the files they log are
-    written); one that fails is skipped with a warning, as in a run."""
+    written); one that fails is skipped, as in a run, and listed among the comparison's skipped plugins."""
     defaults = [instantiate("reporter", name) for name in defaults_of("reporter")] if directory is not None else []
     named = {type(reporter) for reporter in runs_reporters}
     reporters = [shown for shown in [*(default for default in defaults if type(default) not in named),
@@ -351,7 +351,9 @@ def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str]
     codes = {model: result.codes for model, result in first.items() if len(result.codes) == len(data.X)}
     keys = tuple(result.run_key for results in comparison.runs.values() for result in results)
     record = ComparisonRecord(comparison.dataset, data, codes, directory, echo, keys)
-    pipeline.warn_skipped(pipeline.report(reporters, record))
+    failures = pipeline.report(reporters, record)
+    comparison.skipped += failures
+    pipeline.warn_skipped(failures)
 
 
 def _keep_models(comparison: Comparison, folder: Path, echo: Callable[[str], None]) -> None:

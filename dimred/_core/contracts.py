@@ -75,6 +75,10 @@ class Data:
         for label, values in (("color", self.color), ("intrinsic", self.intrinsic), ("labels", self.labels)):
             if values is not None and len(values) != len(self.X):
                 raise ValueError(f"{label} has {len(values)} rows but X has {len(self.X)}")
+        if self.color is not None and self.color.ndim != 1:
+            raise ValueError(f"color must be one value per row, got shape {self.color.shape}")
+        if self.intrinsic is not None and self.intrinsic.ndim != 2:
+            raise ValueError(f"intrinsic must be 2-D (samples x true coordinates), got shape {self.intrinsic.shape}")
         if self.labels is not None:
             check_labels(np.asarray(self.labels))
         if self.feature_names is not None:

@@ -63,6 +63,9 @@ def blame(plugin: Any, action: str, *, skipped: bool = False) -> Iterator[None]:
         if not skipped:
             raise
         raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {error}") from error
+    except SystemExit as error:  # sys.exit() in a plugin would end dimred without a word, or with exit 0
+        raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: it called sys.exit({error.code!r}); "
+                          "a plugin raises an exception instead") from error  # fmt: skip
     except Exception as error:
         if is_out_of_memory(error):
             raise PluginError(f"{plugin.kind} '{plugin.name}' {OUT_OF_MEMORY_ADVICE} (while it tried to {action})"

@@ -74,6 +74,8 @@ class TrainingHandle(Training):
         return self._trainer.X[self._sample.to(self._trainer.X.device)]
 
     def stop(self, reason: str) -> None:
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"training.stop needs the reason as a sentence for the user, got {reason!r}")
         self.stop_reason = self.stop_reason or reason
 
     def save_checkpoint(self) -> None:

@@ -145,8 +145,9 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
         raise
     seconds = preparation_seconds + trainer.seconds_before
     X_evaluated = X if evaluated is None else X[evaluated]
+    stopped_early = handle.stop_reason if trainer.step < trainer.total else None  # a stop at the last step: none
     return Fit(module, fitted_scaler, history, seconds, X_evaluated, None if evaluated is None else evaluated.numpy(),
-               handle.stop_reason, handle.run_key)  # fmt: skip
+               stopped_early, handle.run_key)  # fmt: skip
 
 
 def data_fingerprint(X_raw: np.ndarray) -> str:

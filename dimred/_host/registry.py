@@ -161,7 +161,7 @@ class Registry:
         except (ValueError, pluggy.PluginValidationError, PluginError) as error:
             if self._manager.is_registered(plugin):
                 self._manager.unregister(plugin)
-            self._fail(self._load_failures, name, source, str(error))
+            self._fail(self._load_failures, name, source, _one_line(error))
             return
         self._sources[name] = source
         self._collected = None
@@ -215,10 +215,14 @@ class Registry:
         plugin_name = implementation.plugin_name
         where = f"{hookspecs.HOOK_FOR_KIND[kind]} failed: "
         try:
-            implementation.function(register=offered.append)
-        except Exception as error:
+            returned = implementation.function(register=offered.append)
+        except (Exception, SystemExit) as error:  # sys.exit() in a hook must not end every dimred command
             self._fail(failures, plugin_name, source, where + (str(error) or repr(error)))
             return
+        if returned is not None and not offered:
+            self._fail(failures, plugin_name, source, f"{hookspecs.HOOK_FOR_KIND[kind]} returned "
+                       f"{type(returned).__name__} instead of calling register(cls) for each class: nothing was "
+                       "registered")  # fmt: skip
         for cls in offered:  # each class on its own: one that breaks its contract leaves the others registered
             try:
                 _validate_plugin_class(kind, cls)
@@ -310,3 +314,13 @@ def catalogue(registry: Registry) -> dict[str, Any]:
     listing: dict[str, Any] = {kind: [_entry(info) for info in registry.plugins(kind)] for kind in KINDS}
     listing["failed"] = [dataclasses.asdict(failure) for failure in registry.failures]
     return listing
+
+
+def _one_line(error: Exception) -> str:
+    """pluggy's validation message (three lines: the hook, its definition, the problem) as one line, with what
+    dimred's hooks take where an argument is misnamed."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    hint = (
+        "; each register_* hook takes one argument, named register" if "declared in the hookimpl" in str(error) else ""
+    )
+    return "; ".join(lines) + hint
