@@ -76,7 +76,10 @@ def _instance(cls: type[Plugin], kind: str, options: dict[str, Any] | None) -> P
             except ValueError as error:
                 raise AssertionError(f"{kind} '{cls.name}': option '{info.name}' cannot be --set: {error}") from None
             _expect(parsed == info.default, f"{kind} '{cls.name}': option '{info.name}' does not survive --set")
-    plugin = cls(build(cls.Options, options or {}, prefix=kind))
+    try:
+        plugin = cls(build(cls.Options, options or {}, prefix=kind))
+    except UsageError as error:  # options the check was given, or defaults the plugin's own checks refuse
+        raise AssertionError(f"{kind} '{cls.name}' cannot be made with options {options or {}}: {error}") from None
     _expect(plugin.options == build(cls.Options, options or {}, prefix=kind), f"{kind} '{cls.name}' lost its options")
     return plugin
 
@@ -224,7 +227,7 @@ def check_loss_plugin(
     extra_tensors = {name: torch.randn(32, *shape, generator=generator, requires_grad=True)
                      for name, shape in (extras or {}).items()}  # fmt: skip
     batch = Batch(x=x[index[:drawn]], z=z, x_hat=x_hat, index=index, extras=extra_tensors, drawn=drawn)
-    value = plugin(batch)
+    value = _called(f"loss '{cls.name}'", "__call__ (name the model outputs it reads with extras=)", plugin, batch)
     _expect(isinstance(value, torch.Tensor) and value.ndim == 0, f"loss '{cls.name}' must return a scalar tensor")
     _expect(bool(torch.isfinite(value)), f"loss '{cls.name}' is not finite on ordinary data")
     _expect(torch.equal(value, plugin(batch)), f"loss '{cls.name}' is not deterministic")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 import dimred
@@ -176,6 +177,10 @@ class Misshapen(LinearNetwork):
     def encode_for_training(self, x):
         z = self.encode(x)
         extras = {"spread": z[:3] if self.mistake == "extras" else z}
+        if self.mistake == "codes alone":
+            return z
+        if self.mistake == "numpy codes":
+            return z.detach().numpy(), extras
         return (z[1:] if self.mistake == "codes" else z), extras
 
     def decode(self, z):
@@ -189,7 +194,7 @@ class MisshapenModel(Model):
 
     @dataclass(frozen=True)
     class Options:
-        mistake: str = option("codes", "codes, reconstructions or extras")
+        mistake: str = option("codes", "codes, reconstructions, extras, codes alone or numpy codes")
 
     def build(self, n_features):
         return Misshapen(n_features, self.options.mistake)
@@ -200,7 +205,9 @@ class MisshapenModel(Model):
     [("codes", "its encode must return codes of shape (60, n_components), got a tensor of shape (59, 2)"),
      ("reconstructions", "its decode must return rows of shape (60, 3), got a tensor of shape (60, 1)"),
      ("extras", "its encode_for_training must return extras of one row per input row (60); 'spread' is a tensor "
-                "of shape (3, 2)")],
+                "of shape (3, 2)"),
+     ("codes alone", "its encode_for_training must return (z, extras), extras a dict of tensors by name, got Tensor"),
+     ("numpy codes", "its encode must return the codes as a torch.Tensor, got ndarray")],
 )  # fmt: skip
 def test_a_network_output_of_the_wrong_shape_is_named_on_the_first_step(register_in_process, tmp_path, mistake,
                                                                          message):  # fmt: skip
@@ -220,14 +227,19 @@ class BuildsNothing(Model):
     @dataclass(frozen=True)
     class Options:
         builds: bool = option(False, "build a real network")
+        encoder_only: bool = option(False, "build a bare layer, without encode and decode")
 
     def build(self, n_features):
+        if self.options.encoder_only:
+            return torch.nn.Linear(n_features, 2)
         return LinearNetwork(n_features, 2) if self.options.builds else object()
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [(["--loss", "mse"], "Error: model 'builds-nothing' must build a torch.nn.Module, not a object"),
+     (["--loss", "mse", "--set", "model.builds=true", "--set", "model.encoder_only=true"], "Error: model "
+      "'builds-nothing' must build a network with encode(x) and decode(z) methods; its Linear has no encode()"),
      ([], "Error: model 'builds-nothing' trains with loss 'not-installed-loss' by default (its default_loss), which "
           "is not installed; name one with --loss: ")],
 )  # fmt: skip
@@ -339,3 +351,28 @@ def test_the_model_check_names_codes_that_are_not_finite_as_such(register_in_pro
     register_in_process(plugin_module("nan_model", register_models=lambda register: register(NaNCodes)))
     with pytest.raises(AssertionError, match="model 'nan-codes': eval-mode codes are NaN or infinite"):
         check_model_plugin(NaNCodes)
+
+
+class ReadsMu(Loss):
+    name = "reads-mu"
+    description = "a loss on the model's extra output mu"
+
+    @dataclass(frozen=True)
+    class Options:
+        scale: float = option(1.0, "a factor")
+
+    def __call__(self, batch):
+        return self.options.scale * batch.extras["mu"].square().mean()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({}, r"loss 'reads-mu': __call__ \(name the model outputs it reads with extras=\) failed: KeyError: 'mu'"),
+     ({"options": {"scale": "abc"}, "extras": {"mu": (2,)}}, r"loss 'reads-mu' cannot be made with options")],
+)  # fmt: skip
+def test_the_check_helpers_fail_with_assertions_naming_the_plugin(arguments, message):
+    from dimred.testing import check_loss_plugin
+
+    check_loss_plugin(ReadsMu, extras={"mu": (2,)})
+    with pytest.raises(AssertionError, match=message):
+        check_loss_plugin(ReadsMu, **arguments)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -119,9 +119,15 @@ class EncodeDecode(torch.nn.Module):
         only encoded), and the extra tensors of a model with ``encode_for_training``."""
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if hasattr(self.module, "encode_for_training"):
-                z, extras = self.module.encode_for_training(x)
+                encoded = self.module.encode_for_training(x)
+                if not (isinstance(encoded, tuple) and len(encoded) == 2 and isinstance(encoded[1], Mapping)):
+                    raise ValueError("its encode_for_training must return (z, extras), extras a dict of tensors by "
+                                     f"name, got {type(encoded).__name__}")  # fmt: skip
+                z, extras = encoded
             else:
                 z, extras = self.module.encode(x), {}
+            if not isinstance(z, torch.Tensor):  # named before decode meets it in its own words
+                raise ValueError(f"its encode must return the codes as a torch.Tensor, got {type(z).__name__}")
             x_hat = self.module.decode(z[:decoded])
 
         def as_rows(tensor: torch.Tensor) -> torch.Tensor:

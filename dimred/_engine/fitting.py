@@ -109,6 +109,9 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
         if not isinstance(module, torch.nn.Module):
             raise PluginError(f"model '{network_plugin.name}' must build a torch.nn.Module, not a "
                               f"{type(module).__name__}")  # fmt: skip
+        if missing := [method for method in ("encode", "decode") if not callable(getattr(module, method, None))]:
+            raise PluginError(f"model '{network_plugin.name}' must build a network with encode(x) and decode(z) "
+                              f"methods; its {type(module).__name__} has no {missing[0]}()")  # fmt: skip
         module = module.to(device=device, dtype=dtype)
     n_components = getattr(network_plugin.options, "n_components", None)
     started = time.perf_counter()
