@@ -66,7 +66,7 @@ class Explorer(Reporter):
         columns |= _xy(codes[rows], "")
         if held_from is not None:
             columns["split"] = np.where(rows < held_from, "training", "held out")
-        title = f"{run.model} on {run.dataset}"
+        title = f"{run.model} on {run.dataset}{_shown_of(codes)}"
         page = _page([_figure(columns, [("", title)], self.options)], columns, title)
         with run.artifact(FILENAME) as path:
             path.write_text(page, encoding="utf-8")
@@ -79,7 +79,7 @@ class Explorer(Reporter):
         methods = []
         for number, (model, codes) in enumerate(comparison.codes.items()):
             columns |= _xy(codes[rows], f"_{number}")
-            methods.append((f"_{number}", model))
+            methods.append((f"_{number}", f"{model}{_shown_of(codes)}"))
         title = f"{comparison.dataset}: {', '.join(comparison.codes)} (select in one to select in all)"
         page = _page([_figure(columns, methods, self.options)], columns, title)
         with comparison.artifact(FILENAME) as path:
@@ -125,6 +125,12 @@ def _xy(codes: np.ndarray, suffix: str) -> dict[str, np.ndarray]:
     codes = np.asarray(codes, dtype=np.float64)
     second = codes[:, 1] if codes.shape[1] > 1 else np.zeros(len(codes))
     return {f"x{suffix}": codes[:, 0], f"y{suffix}": second}
+
+
+def _shown_of(codes: np.ndarray) -> str:
+    """Where a plane shows only some of the components, which ones."""
+    width = np.asarray(codes).shape[1]
+    return f" (components 1 and 2 of {width})" if width > 2 else ""
 
 
 def _palette(count: int) -> list[str]:

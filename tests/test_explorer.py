@@ -157,6 +157,15 @@ def test_unlabelled_data_is_coloured_by_value_and_one_column_codes_work(tmp_path
     assert '"name":"Legend"' not in page
 
 
+def test_codes_of_more_than_two_components_say_which_two_are_shown(tmp_path):
+    X = np.random.default_rng(0).random((40, 3))
+    explorer.Explorer().report(RunRecord("roll", "m", Data(X), X, X, None, [], {}, tmp_path))
+    assert "m on roll (components 1 and 2 of 3)" in (tmp_path / "explorer.html").read_text()
+    (tmp_path / "two").mkdir()
+    explorer.Explorer().report(RunRecord("roll", "m", Data(X), X, X[:, :2], None, [], {}, tmp_path / "two"))
+    assert "components 1 and 2" not in (tmp_path / "two" / "explorer.html").read_text()
+
+
 @pytest.mark.parametrize("infinite", [np.inf, -np.inf])
 def test_colour_values_that_are_not_finite_are_gaps_not_the_ends_of_the_scale(tmp_path, infinite):
     X = np.random.default_rng(0).random((40, 3))
