@@ -139,6 +139,8 @@ def test_export_reads_a_run_directory_and_the_files_describe_the_model(tmp_path)
     assert properties["dimred.role"] == "encoder"
     assert (properties["dimred.n_features"], properties["dimred.n_components"]) == ("3", "2")
     assert proto.opset_import[0].version == 17
+    newer = result.reducer.to_onnx(tmp_path / "newer", opset=18)  # the Reducer takes the opset as --opset does
+    assert onnx.load(str(newer["decoder"])).opset_import[0].version == 18
 
 
 def test_existing_files_are_kept_unless_overwrite(trained, tmp_path):

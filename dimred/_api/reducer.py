@@ -246,16 +246,17 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             fitted.history, fitted.train_seconds = self.history_, self.train_seconds_
             self.adopt(fitted)
 
-    def to_onnx(self, directory: str | Path, overwrite: bool = False) -> dict[str, Path]:
+    def to_onnx(self, directory: str | Path, overwrite: bool = False, opset: int = 17) -> dict[str, Path]:
         """Write ``encoder.onnx`` (raw rows -> codes) and ``decoder.onnx`` (codes -> raw rows) into ``directory``,
-        the training scaler folded into both, for ONNX Runtime (needs ``pip install 'dimred[onnx]'``).
+        the training scaler folded into both, for ONNX Runtime (needs ``pip install 'dimred[onnx]'``), in ONNX
+        ``opset`` (as ``dimred export --opset``).
 
         Returns the paths by role (``{"encoder": ..., "decoder": ...}``); existing files are replaced only with
         ``overwrite``. ``dimred.load`` remains the way back into dimred.
         """
         from dimred._api.export import export_onnx
 
-        return export_onnx(self, directory, overwrite=overwrite)
+        return export_onnx(self, directory, overwrite=overwrite, opset=opset)
 
 
 def _options_mapping(values: Any, parameter: str, keys: str) -> Mapping[str, Any]:
