@@ -250,3 +250,13 @@ def test_umap_without_its_extra_names_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "umap", None)  # as if umap-learn were not installed
     with pytest.raises(dimred.UsageError, match=re.escape("model 'umap' needs umap-learn: pip install 'dimred[umap]'")):
         dimred.compare("swissroll", ["pca", "umap"], out=None)
+
+
+def test_compare_save_of_methods_that_keep_nothing_leaves_no_empty_models_folder(tmp_path):
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(cli, ["compare", "--dataset", "swissroll", "--set", "dataset.n_samples=300", "--model",
+                                      "isomap", "--save", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "isomap keeps no model file" in result.output
+    assert (out / "comparison.csv").exists()
+    assert not (out / "models").exists()

@@ -360,10 +360,10 @@ def _keep_models(comparison: Comparison, folder: Path, echo: Callable[[str], Non
     """Each model's first fit (seed 0) as a model file ``folder/<model>.safetensors``, for ``dimred.load``; a
     model that keeps none (its fitted state is the training set) is named. (The model files of an earlier
     comparison in the folder were removed when the comparison claimed it.)"""
-    folder.mkdir(exist_ok=True)
     for model, results in comparison.runs.items():
         reducer = results[0].reducer
         if reducer is None:
             echo(f"{model} keeps no model file: its fitted state is the training set itself")
         else:
+            folder.mkdir(exist_ok=True)  # only where a model is kept: no empty folder
             reducer.save(folder / f"{model}.safetensors", overwrite=True, dataset=comparison.dataset)
