@@ -546,6 +546,17 @@ def test_a_column_float32_rounds_to_a_few_values_across_its_spread_is_warned_of_
         dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X)
 
 
+def test_a_column_float32_makes_one_value_is_warned_of_not_dropped_in_silence():
+    X = np.random.default_rng(0).random((200, 3))
+    X[:, 2] = 1e6 + 0.03 * X[:, 2]  # float32 steps of 0.0625 there: every value rounds to 1e6
+    with pytest.warns(UserWarning, match=r"column 2 \(counting from 0\) varies by .* in float32 every value is the "
+                                         "same number, so the model cannot see it"):  # fmt: skip
+        dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dimred.Reducer(steps=2, random_state=0, device="cpu", dtype="float64").fit(X)
+
+
 @pytest.mark.parametrize("chunks", [1, 7])
 def test_standard_scaling_keeps_the_spread_of_a_column_far_from_zero_in_chunks_or_at_once(chunks):
     """A sum of squares less n times the squared mean gave 1e6 +- 0.001 a spread of 1.0 (the column was lost)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,7 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
     """The scaler fitted on the rows, the scaled rows, and for streamed data the rows evaluation samples."""
     if len(X_raw) <= STREAM_ROWS:
         X_device = as_tensor(X_raw, device, dtype)
+        _warn_if_rounded_away(X_raw, X_device)
         fitted_scaler = Scaler.fit(settings.scaler, X_device)
         return fitted_scaler, fitted_scaler.transform(X_device), None
     # train from the array where it lies (memory-mapped .npy files)
@@ -97,6 +99,25 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
     fitted_scaler = Scaler.fit_chunks(settings.scaler, rows.chunks(X_raw, dtype)).to(device)
     X = rows.MappedRows(X_raw, fitted_scaler, device, dtype)
     return fitted_scaler, X, evaluation.metric_sample(len(X_raw), settings.seed, size=EVALUATION_ROWS)
+
+
+def _warn_if_rounded_away(X_raw: np.ndarray, X: torch.Tensor) -> None:
+    """Warn, naming the first such column, where a column that varies in the data as given is one value once
+    cast to the training dtype (1e6 + 0.01 spreads in float32): the model cannot see it at all, and the scaler,
+    which sees one value, has nothing to warn of (``Scaler.warn_if_coarse`` covers columns rounded to a few)."""
+    if np.dtype(X_raw.dtype).itemsize <= X.element_size() or not len(X_raw):
+        return  # the cast rounds nothing away
+    flat = (X.amax(dim=0) == X.amin(dim=0)).cpu().numpy()
+    if not flat.any():
+        return
+    lost = np.flatnonzero(flat & (X_raw.max(axis=0) > X_raw.min(axis=0)))
+    if len(lost):
+        column = int(lost[0])
+        values = X_raw[:, column]
+        warnings.warn(f"column {column} (counting from 0) varies by {values.max() - values.min():.4g} around "
+                      f"{values.min():.6g}, but in {str(X.dtype).removeprefix('torch.')} every value is the same "
+                      "number, so the model cannot see it; subtract a value near its offset first, or train with "
+                      "--dtype float64", stacklevel=4)  # fmt: skip
 
 
 def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo,
