@@ -166,7 +166,9 @@ def test_codes_far_outside_the_training_codes_give_an_error_not_infinite_rows(ro
     ("provenance", "message"),
     [({"scaler": "standard"}, "'scaler' is a field of the model file's own metadata"),
      ({"model": "mlp-ae"}, "'model' is a field"), ({"note": float("nan")}, "provenance note is nan, not a finite"),
-     ({"when": {"day": object()}}, "provenance when is a object, which JSON has no form for")],
+     ({"when": {"day": object()}}, "provenance when is a object, which JSON has no form for"),
+     ({"dataset_options": [1, 2]}, "provenance dataset_options must be a dict, as dimred reads it back, not list"),
+     ({"dataset": 3}, "provenance dataset must be a str, as dimred reads it back, not int")],
 )  # fmt: skip
 def test_provenance_cannot_replace_the_model_files_own_fields_or_hold_what_json_cannot(roll, tmp_path, provenance,
                                                                                       message):  # fmt: skip

@@ -34,6 +34,7 @@ SCALER_PREFIX = "scaler."
 # The JSON fields and the JSON type each must have (a forged file may hold a list where an object belongs).
 JSON_FIELDS = {"model_options": dict, "loss_options": dict, "training": dict, "requested": dict,
                "feature_names": list, "dataset_options": dict, "versions": dict}  # fmt: skip
+READ_PROVENANCE = {"dataset": str, "dataset_options": dict}  # provenance fields dimred itself reads back
 REQUIRED = ("model", "n_features", "dtype", "scaler", "sha256")
 OWN_FIELDS = {"format", "format_version", "scaler", "sha256", "model", "model_options", "loss", "loss_options",
               "n_features", "n_components", "feature_names", "dtype", "training", "requested", "versions"}  # fmt: skip
@@ -104,6 +105,11 @@ def check_provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
     if clashing:
         raise UsageError(f"'{clashing[0]}' is a field of the model file's own metadata; give the provenance "
                          f"another name (taken: {', '.join(sorted(OWN_FIELDS))})")  # fmt: skip
+    for name, value in provenance.items():  # the fields dimred reads back must be what reading expects
+        kind = READ_PROVENANCE.get(name)
+        if kind is not None and not isinstance(value, kind):
+            raise UsageError(f"provenance {name} must be a {kind.__name__}, as dimred reads it back, not "
+                             f"{type(value).__name__} ({value!r})")  # fmt: skip
     return json_ready_fields(provenance, lambda name, why: UsageError(
         f"provenance {name} is {why}; a model file's metadata holds text, finite numbers, and lists and dicts of "
         "them"))  # fmt: skip
