@@ -411,14 +411,16 @@ def test_decode_reads_codes_by_the_names_encode_gave_them_in_any_order(tmp_path)
     rows = [f"{row},{second},{first}" for row, (first, second) in enumerate(codes)]
     (tmp_path / "swapped.csv").write_text("\n".join(["row,code_1,code_0", *rows]) + "\n")
     (tmp_path / "unnamed.csv").write_text("\n".join(["x,y", *(f"{a},{b}" for a, b in codes)]) + "\n")
+    # as a pandas frame of set_output("pandas") is saved: the estimator's output names, here reordered
+    (tmp_path / "estimator.csv").write_text("\n".join(["reducer1,reducer0", *(f"{b},{a}" for a, b in codes)]) + "\n")
     outputs = {}
-    for name in ("codes", "swapped", "unnamed"):
+    for name in ("codes", "swapped", "unnamed", "estimator"):
         result = invoke(
             "decode", str(tmp_path / "run"), str(tmp_path / f"{name}.csv"), "-o", str(tmp_path / f"{name}_back.csv")
         )
         assert result.exit_code == 0, result.output
         outputs[name] = (tmp_path / f"{name}_back.csv").read_text()
-    assert outputs["swapped"] == outputs["codes"] == outputs["unnamed"]
+    assert outputs["swapped"] == outputs["codes"] == outputs["unnamed"] == outputs["estimator"]
     (tmp_path / "half.csv").write_text("\n".join(["code_1", *(str(b) for _a, b in codes)]) + "\n")
     result = invoke("decode", str(tmp_path / "run"), str(tmp_path / "half.csv"), "-o", str(tmp_path / "half_back.csv"))
     assert result.exit_code == 1

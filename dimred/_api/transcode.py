@@ -60,14 +60,21 @@ def _trained_columns(source: Path, model: Reducer) -> list[int] | None:
 
 
 def _code_columns(source: Path, model: Reducer) -> list[int] | None:
-    """The columns of a CSV file of codes whose header names them as ``encode`` writes them (code_0, code_1...),
-    in that order wherever they stand (columns reordered in a spreadsheet, others beside them). None: the file
-    names none of them, and its columns are the codes in their order."""
+    """The columns of a CSV file of codes whose header names them as ``encode`` writes them (code_0, code_1...)
+    or as the estimator names its outputs (``get_feature_names_out``: reducer0, reducer1..., what a pandas
+    ``set_output`` frame saved with ``to_csv`` holds), in that order wherever they stand (columns reordered in a
+    spreadsheet, others beside them). None: the file names none of them, and its columns are the codes in their
+    order."""
     header = csv_layout(source).header if source.suffix.lower() in TEXT else None
-    names = _column_names(model, decoding=False)
-    if header is None or not set(names) & {str(name) for name in header}:
+    if header is None:
         return None
-    beyond = [str(name) for name in header if re.fullmatch(r"code_\d+", str(name)) and str(name) not in names]
+    written = {str(name) for name in header}
+    schemes = (_column_names(model, decoding=False), tuple(str(name) for name in model.get_feature_names_out()))
+    names = next((scheme for scheme in schemes if set(scheme) & written), None)
+    if names is None:
+        return None
+    numbered = re.escape(names[0].rstrip("0123456789")) + r"\d+"
+    beyond = [name for name in map(str, header) if re.fullmatch(numbered, name) and name not in names]
     if beyond:
         raise DataError(f"{source} holds {beyond[0]}, but the model gives {len(names)} codes ({names[0]} to "
                         f"{names[-1]}): codes of another model?")  # fmt: skip
