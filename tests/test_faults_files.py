@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from sklearn.base import clone
 from test_faults import fingerprint, tampered
@@ -320,6 +321,20 @@ def test_a_fitted_reducer_pickles_as_its_model_file_without_torch_objects():
     assert restored.get_params() == reducer.get_params()
     assert clone(restored).get_params() == reducer.get_params()
     assert pickle.loads(pickle.dumps(dimred.Reducer(n_components=3))).n_components == 3
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without a GPU unpickles a GPU-fitted model")
+def test_a_reducer_pickled_with_a_gpu_device_unpickles_on_the_cpu_with_a_warning(tmp_path):
+    X = np.random.default_rng(0).random((80, 3))
+    reducer = dimred.Reducer(steps=5, batch_size=16, random_state=0, device="cpu").fit(X)
+    reducer.set_params(device="cuda")  # what a model fitted on a GPU machine carries
+    with pytest.warns(UserWarning, match="pickled with device='cuda', which this machine does not have"):
+        restored = pickle.loads(pickle.dumps(reducer))
+    np.testing.assert_array_equal(restored.transform(X), reducer.transform(X))
+    saved = restored.save(tmp_path / "model.safetensors")
+    with pytest.raises(dimred.UsageError, match="pick one with CUDA_VISIBLE_DEVICES"):
+        dimred.load(saved, device="cuda:1")
+    assert str(dimred.load(saved, device=torch.device("cpu")).device_) == "cpu"
 
 
 # -- 6. saving a Reducer -------------------------------------------------------------------------------------------

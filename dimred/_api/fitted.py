@@ -111,12 +111,13 @@ class FittedModel:
         return None if not self.feature_names else np.asarray(self.feature_names, dtype=object)
 
 
-def read_fitted(source: str | Path | bytes, device: str, name: str = "(in memory)") -> FittedModel:
+def read_fitted(source: str | Path | bytes, device: str | torch.device, name: str = "(in memory)") -> FittedModel:
     """A trained network from a model file, the run directory holding one, or a model file's bytes (``name``
     stands for them in messages). Only tensors and JSON metadata are read, and everything is checked before it
     is used: the metadata (``modelfile.check_model_file``), then the network it describes against the tensors,
     before that network is built for real."""
     torch_device = resolve_device(device)  # a bad device is the caller's, not the file's
+    device = str(device)  # a torch.device as the setting names it
     if isinstance(source, bytes):
         model_file = modelfile.read_model_bytes(source, name)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from dimred._core.contracts import EstimatorModel, Model
 from dimred._core.errors import UsageError
 from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation, modelfile
-from dimred._engine.device import as_tensor
+from dimred._engine.device import as_tensor, available_here
 from dimred._host.registry import get_registry
 from dimred._host.resolve import instantiate
 from dimred._io.validation import check_matrix
@@ -242,7 +243,13 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         data = state.pop(_PICKLED_MODEL, None)
         super().__setstate__(state)
         if data is not None:
-            fitted = read_fitted(data, self.device, "(a pickled Reducer)")
+            device = self.device
+            if not available_here(device):  # pickled where a GPU was, unpickled where none is
+                warnings.warn(f"this Reducer was pickled with device={device!r}, which this machine does not have; "
+                              "its model is loaded on the CPU (set_params(device='cpu') before fitting again here)",
+                              stacklevel=2)  # fmt: skip
+                device = "cpu"
+            fitted = read_fitted(data, device, "(a pickled Reducer)")
             fitted.history, fitted.train_seconds = self.history_, self.train_seconds_
             self.adopt(fitted)
 
@@ -291,7 +298,7 @@ def as_fitted_reducer(model: Reducer | str | Path, device: str) -> Reducer:
     raise UsageError(f"give a fitted dimred.Reducer or a run directory / model file, not {model!r}")
 
 
-def load(path: str | Path, device: str = defaults.DEVICE) -> Reducer:
+def load(path: str | Path, device: str | torch.device = defaults.DEVICE) -> Reducer:
     """A fitted Reducer rebuilt from a model file (or the run directory holding one), in eval mode on ``device``.
 
     Only the file's tensors and JSON metadata are read: no pickle, no code from the file.

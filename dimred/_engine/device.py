@@ -17,13 +17,17 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def resolve_device(requested: str) -> torch.device:
+def resolve_device(requested: str | torch.device) -> torch.device:
     """``auto`` picks CUDA, then Apple's MPS, then the CPU; naming an absent accelerator is an error."""
+    requested = str(requested)  # a torch.device names itself ("cpu", "cuda")
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps") if _mps_available() else torch.device("cpu")
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
+    if requested.startswith("cuda:"):
+        raise UsageError(f"device '{requested}': dimred takes the first GPU it sees; pick one with "
+                         "CUDA_VISIBLE_DEVICES (CUDA_VISIBLE_DEVICES=1 and device cuda uses GPU 1)")  # fmt: skip
     if requested not in available:
         raise UsageError(f"unknown device '{requested}'; choose from: {', '.join(DEVICES)}")
     if not available[requested]:
@@ -79,3 +83,12 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name == "float64" and device.type == "mps":
         raise UsageError("dtype float64 is not supported on the mps device; use float32")
     return TORCH_DTYPES[name]
+
+
+def available_here(requested: str) -> bool:
+    """Whether ``requested`` (a device setting) names a device this machine has."""
+    try:
+        resolve_device(requested)
+    except UsageError:
+        return False
+    return True
