@@ -211,6 +211,12 @@ CASES = [
          "do not match the checksum"),
     Case("nan weights", lambda t, m: encode_with(tampered(m, t, poisoned), t), 1,
          "non-finite values (NaN or infinity) in model.encoder.0.weight"),
+    Case("code width not the network's", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
+        tn, {**md, "n_components": "3"})), t), 1, "its network gives 2 codes, but its metadata says n_components 3"),
+    Case("dtype not the tensors'", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
+        tn, {**md, "dtype": "float64"})), t), 1, "is float32, but the metadata says the network is float64"),
+    Case("scaler none that scales", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
+        tn, {**md, "scaler": "none"})), t), 1, "a 'none' scaler leaves the rows as they are"),
     Case("model plugin not installed", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
         tn, {**md, "model": "zz-unheard-of"})), t), 1, "model plugin 'zz-unheard-of', which is not installed"),
     # -- runs --

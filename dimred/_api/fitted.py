@@ -126,6 +126,7 @@ def read_fitted(source: str | Path | bytes, device: str | torch.device, name: st
     settings, plugin = _settings_and_plugin(model_file, device)
     module = modelfile.restore_module(model_file, _build_network(model_file, plugin), torch_device)
     dtype = next(iter(module.state_dict().values())).dtype  # a fitted PCA's module has buffers only
+    _check_code_width(model_file, module, torch_device, dtype)
     scaler = modelfile.restore_scaler(model_file, model_file.n_features, torch_device, dtype)
     try:
         loss_options = _loss_options(metadata.get("loss_options") or {})
@@ -134,6 +135,17 @@ def read_fitted(source: str | Path | bytes, device: str | torch.device, name: st
     return FittedModel(metadata["model"], _model_options(metadata), metadata.get("loss") or "", loss_options,
                        settings, module, scaler, metadata.get("feature_names") or None,
                        as_given=_as_given(model_file), trained_on=_trained_on(metadata))  # fmt: skip
+
+
+def _check_code_width(model_file: ModelFile, module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+    """The network must give the codes the metadata says it gives (n_components)."""
+    expected = model_file.metadata.get("n_components")
+    if expected is None:
+        return
+    with torch.no_grad():
+        width = module.encode(torch.zeros(1, model_file.n_features, device=device, dtype=dtype)).shape[-1]
+    if str(width) != str(expected):
+        raise model_file.fail(f"its network gives {width} codes, but its metadata says n_components {expected}")
 
 
 def _model_options(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -349,6 +349,11 @@ def check_network(model_file: ModelFile, shapes: Mapping[str, tuple[int, ...]]) 
             raise model_file.fail(
                 f"tensor '{MODEL_PREFIX}{name}' has shape {found[name]}, the network needs {tuple(shape)}"
             )
+    dtype = TORCH_DTYPES[model_file.metadata["dtype"]]
+    for name, tensor in model_file.model_state().items():
+        if tensor.is_floating_point() and tensor.dtype != dtype:
+            raise model_file.fail(f"tensor '{MODEL_PREFIX}{name}' is {str(tensor.dtype).removeprefix('torch.')}, but "
+                                  f"the metadata says the network is {model_file.metadata['dtype']}")  # fmt: skip
 
 
 def network_shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:

@@ -113,6 +113,8 @@ class Scaler:
         column that varies by less than 1e-30 or more than 1e30, or lies beyond 1e30 from 0. Saving it would
         write a file that loading must refuse as not fitted on data."""
         offset, factor = self.offset.double(), self.factor.double()
+        if self.kind == "none" and not (bool((offset == 0).all()) and bool((factor == 1).all())):
+            return "a 'none' scaler leaves the rows as they are (offset 0, factor 1), but this one changes them"
         offset_holds, factor_holds = self._holdable()
         bad = ~(offset_holds & factor_holds)
         if bad.any():
@@ -131,6 +133,8 @@ class Scaler:
         """Why this scaler cannot have been fitted on data (None when it can): values that are not finite, a
         factor that is not positive or outside 1e-30..1e30, an offset beyond 1e30 in size."""
         offset, factor = self.offset.double(), self.factor.double()
+        if self.kind == "none" and not (bool((offset == 0).all()) and bool((factor == 1).all())):
+            return "a 'none' scaler leaves the rows as they are (offset 0, factor 1), but this one changes them"
         offset_holds, factor_holds = self._holdable()
         checks = (
             ("offset", offset, offset_holds, "a number from -1e30 to 1e30"),
