@@ -263,3 +263,12 @@ def test_callback_options_reach_the_callbacks_and_a_misspelled_one_is_named(roll
 def test_a_value_of_the_wrong_kind_for_a_name_or_a_count_is_a_usage_error(call, message):
     with pytest.raises(dimred.UsageError, match=message):
         call()
+
+
+def test_the_errors_a_library_user_catches_are_exported_at_the_top(tmp_path):
+    with pytest.raises(dimred.ModelFileError, match="no model file at"):
+        dimred.load(tmp_path / "absent")
+    with pytest.raises(dimred.DataError):
+        dimred.Reducer(steps=2).fit(np.full((10, 3), np.nan))
+    assert issubclass(dimred.DivergenceError, dimred.DimredError)
+    assert issubclass(dimred.SkippedPluginWarning, UserWarning)
