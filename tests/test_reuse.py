@@ -199,3 +199,13 @@ def test_evaluate_scores_data_above_the_streaming_limit_on_a_seeded_sample(tmp_p
     assert sampled.metrics["evaluated_rows"] == 100
     assert sampled.codes.shape == (100, 2)
     assert sampled.metrics["rmse"] == pytest.approx(whole.metrics["rmse"], rel=0.2)
+
+
+def test_results_show_their_figures_not_their_curves_in_a_short_repr():
+    result = dimred.run("swissroll", "pca", settings={"dataset.n_samples": 300}, out=None)
+    evaluation = dimred.evaluate(result.reducer, dataset="swissroll", settings={"dataset.n_samples": 200}, out=None)
+    for shown, name in ((repr(result), "RunResult"), (repr(evaluation), "EvaluationResult")):
+        assert shown.startswith(f"{name}(path=None, codes=(")
+        assert "trustworthiness" in shown
+        assert "rnx_curve" not in shown
+        assert len(shown) < 1000

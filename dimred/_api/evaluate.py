@@ -12,7 +12,7 @@ import numpy as np
 
 from dimred._api import pipeline
 from dimred._api.config import trained_anndata_option, trained_set_aside_columns
-from dimred._api.run import AUTO
+from dimred._api.run import AUTO, figures_of
 from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.settings import checked_seed
@@ -45,6 +45,10 @@ class EvaluationResult:
     path: Path | None
     codes: np.ndarray
     failures: list[str] = field(default_factory=list)  # metrics and reporters that failed and were skipped
+
+    def __repr__(self) -> str:  # the curves among the metrics run to thousands of numbers
+        return (f"EvaluationResult(path={str(self.path) if self.path else None!r}, codes={self.codes.shape}, "
+                f"metrics={figures_of(self.metrics)!r})")  # fmt: skip
 
 
 def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | Path | None) -> Path | None:

@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 AUTO = "auto"
 
 
+def figures_of(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The single figures among a run's metrics (not the curves), for a short repr."""
+    return {name: value for name, value in metrics.items() if isinstance(value, int | float)}
+
+
 @dataclass(eq=False)
 class RunResult:
     """What a run produced. ``path`` is the run directory, or None when nothing was written; ``failures`` names
@@ -56,10 +61,9 @@ class RunResult:
     run_key: str = ""  # the reporters' RunRecord.run_key
 
     def __repr__(self) -> str:  # the history and the curves among the metrics run to thousands of numbers
-        figures = {name: value for name, value in self.metrics.items() if isinstance(value, int | float)}
         steps = self.history[-1]["step"] if self.history else 0
         return (f"RunResult(path={str(self.path) if self.path else None!r}, codes={self.codes.shape}, "
-                f"steps={steps}, metrics={figures!r})")  # fmt: skip
+                f"steps={steps}, metrics={figures_of(self.metrics)!r})")  # fmt: skip
 
     @property
     def color(self) -> np.ndarray | None:
