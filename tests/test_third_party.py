@@ -51,6 +51,11 @@ def test_a_run_with_the_third_party_plugins_end_to_end(with_third_party_plugins,
     )
     assert len((out / "codes.csv").read_text().splitlines()) == 1501 - 150  # a header, the rows not held out
     assert json.loads((out / "metrics.json").read_text())["trustworthiness"] > 0.8
+    without = subprocess.run([SCRIPT, "encode", str(out), str(out / "codes.csv"), "-o", str(tmp_path / "c.npy")],
+                             capture_output=True, text=True, env={**os.environ, "DIMRED_LOAD_PLUGINS": ""})  # fmt: skip
+    assert without.returncode == 1  # where the plugin's package is not installed, the file names it
+    assert "model plugin 'denoising-ae', which is not installed here" in without.stderr
+    assert "install the package that provides it (dimred-extras " in without.stderr
 
 
 def test_load_plugins_empty_keeps_third_party_plugins_out(tmp_path):

@@ -76,9 +76,11 @@ class FittedModel:
         if self.trained_on is not None:
             dataset, options = self.trained_on
             provenance = {"dataset": dataset, "dataset_options": options} | provenance
+        package = get_registry().get("model", self.model).source
         description = modelfile.describe_model(
             self.model, self.model_options, self.loss, self.loss_options, self.n_features, self.n_components,
-            self.feature_names, self.settings.dtype, training, requested, **modelfile.check_provenance(provenance),
+            self.feature_names, self.settings.dtype, training, requested, package,
+            **modelfile.check_provenance(provenance),
         )  # fmt: skip
         return modelfile.model_bytes(self.module, self.scaler, description, name)
 
@@ -203,8 +205,12 @@ def _settings_and_plugin(model_file: ModelFile, device: str) -> tuple[TrainingSe
     known = {key: training[key] for key in TrainingSettings.names() if key in training and key != "device"}
     installed = get_registry().names("model")
     if metadata["model"] not in installed:
+        versions = metadata.get("versions") or {}
+        packages = [f"{name} {version}" for name, version in versions.items() if name not in modelfile.BASE_PACKAGES]
+        provider = f" ({packages[0]}, as the file records)" if packages else ""
         raise model_file.fail(f"it was written by model plugin '{metadata['model']}', which is not installed here "
-                              f"(installed: {', '.join(installed)}); install the package that provides it")  # fmt: skip
+                              f"(installed: {', '.join(installed)}); install the package that provides it"
+                              f"{provider}")  # fmt: skip
     try:
         settings = TrainingSettings.from_mapping(known | {"dtype": metadata["dtype"], "scaler": metadata["scaler"],
                                                           "device": device}, "the model file")  # fmt: skip

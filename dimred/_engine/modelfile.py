@@ -88,14 +88,20 @@ def _sorted_header(blob: bytes) -> bytes:
     return len(header).to_bytes(8, "little") + header + blob[8 + length :]
 
 
-def package_versions() -> dict[str, str]:
+BASE_PACKAGES = ("dimred", "torch", "numpy", "safetensors")
+
+
+def package_versions(*plugin_packages: str) -> dict[str, str]:
+    """The versions of dimred's own packages, and of the packages that provided a plugin (a model file records
+    its model plugin's, so that one that is not installed where it is loaded can be named)."""
+
     def version(distribution: str) -> str:
         try:
             return importlib.metadata.version(distribution)
         except importlib.metadata.PackageNotFoundError:
             return "unknown"
 
-    return {name: version(name) for name in ("dimred", "torch", "numpy", "safetensors")}
+    return {name: version(name) for name in dict.fromkeys((*BASE_PACKAGES, *plugin_packages))}
 
 
 def check_provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
@@ -126,10 +132,12 @@ def describe_model(
     dtype: str,
     training: dict[str, Any],
     requested: dict[str, Any] | None,
+    model_package: str | None = None,
     **provenance: Any,
 ) -> dict[str, Any]:
-    """The metadata that rebuilds a trained network: plugin names and options, widths, training settings, and
-    (``requested``) the options and settings as the fit was given them, before dimred chose for the data."""
+    """The metadata that rebuilds a trained network: plugin names and options, widths, training settings,
+    (``requested``) the options and settings as the fit was given them, before dimred chose for the data, and the
+    versions of the packages, the model plugin's (``model_package``) among them."""
     return {
         "model": model,
         "model_options": model_options,
@@ -141,7 +149,7 @@ def describe_model(
         "dtype": dtype,
         "training": training,
         **({} if requested is None else {"requested": requested}),
-        "versions": package_versions(),
+        "versions": package_versions(*([model_package] if model_package else [])),
         **provenance,
     }
 
