@@ -36,7 +36,7 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.hookspecs import hookimpl
-from dimred._core.labels import looks_like_class_numbers, missing_label_rows
+from dimred._core.labels import MAX_NUMBERED_CLASSES, looks_like_class_numbers, missing_label_rows
 from dimred._core.options import OptionInfo, option
 from dimred._core.scatter import plain_text, scatter_points
 from dimred._core.settings import TrainingSettings
@@ -56,6 +56,7 @@ _TORCH_BLOCKS = {
 }
 
 __all__ = [  # noqa: F822 (the torch building blocks are module attributes loaded on first use)
+    "MAX_NUMBERED_CLASSES",
     "Batch",
     "Callback",
     "ComparisonRecord",

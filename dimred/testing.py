@@ -331,7 +331,7 @@ def check_callback_plugin(cls: type[Callback], options: dict[str, Any] | None = 
     with tempfile.TemporaryDirectory() as folder:
         try:
             run("swissroll", "mlp-ae", settings=settings, callbacks=[cls.name], reporters=[], out=Path(folder) / "run",
-                steps=20, batch_size=16, checkpoint_every=5, holdout=0)  # fmt: skip
+                steps=20, batch_size=16, checkpoint_every=1, holdout=0)  # fmt: skip
         except DimredError as error:
             raise AssertionError(f"callback '{cls.name}' fails in a run that checkpoints: {error}") from None
         _tensors, facts = read_checkpoint(Path(folder) / "run" / FILENAME)

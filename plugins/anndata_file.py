@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dimred.plugin import (
+    MAX_NUMBERED_CLASSES,
     Data,
     DataError,
     Dataset,
@@ -19,6 +20,8 @@ from dimred.plugin import (
     option,
     read_h5ad,
 )
+
+GAP_MARKS = ("", "nan")  # what a gap in an obs column of text becomes (pandas' astype(str) writes 'nan')
 
 
 class AnnDataFile(Dataset):
@@ -52,8 +55,8 @@ class AnnDataFile(Dataset):
         values. A plain (not categorical) column of numbers is taken as class numbers only where it looks like
         one (``looks_like_class_numbers``). Measured values (scanpy's total_counts or n_genes_by_counts, whole
         numbers in an integer or float column) are refused, as a classifier's accuracy on them would mean nothing.
-        Text that marks a missing value ('nan', as ``astype(str)`` writes a gap; empty; NA) is refused as the gap
-        it is."""
+        Text that marks a gap ('nan', as ``astype(str)`` writes one, or empty) is refused as the gap it is; NA,
+        none or null may be a real category here (a treatment of none), unlike in a CSV file."""
         key = self.options.label_key
         if key not in adata.obs:
             raise UsageError(f"dataset.label_key '{key}' is not an obs column of {self.options.path}; choose from: "
@@ -65,11 +68,12 @@ class AnnDataFile(Dataset):
                             f"'{adata.obs_names[missing.argmax()]}'; every cell needs one")  # fmt: skip
         values = column.to_numpy()
         whole = values.dtype.kind in "iu" or (values.dtype.kind == "f" and bool((values == np.round(values)).all()))
-        if values.dtype.kind not in "iufb" and len(gaps := missing_label_rows(column.astype(str).to_numpy())):
+        text = column.astype(str).to_numpy()
+        if values.dtype.kind not in "iufb" and len(gaps := missing_label_rows(text, GAP_MARKS)):
             raise DataError(f"{self.options.path}: obs column '{key}' holds {str(values[gaps[0]])!r} for cell "
                             f"'{adata.obs_names[gaps[0]]}', a missing label; every cell needs one")  # fmt: skip
         if column.dtype.name == "category":  # its categories are the classes, whatever their values
-            return _class_numbers(values) if whole else column.astype(str).to_numpy()
+            return _class_numbers(values) if whole else text
         if values.dtype.kind == "f" and not whole:
             fractional = int(np.flatnonzero(values != np.round(values))[0])
             raise DataError(f"{self.options.path}: obs column '{key}' holds {values[fractional]} for cell "
@@ -79,7 +83,7 @@ class AnnDataFile(Dataset):
             raise DataError(f"{self.options.path}: obs column '{key}' holds measured values ({values.dtype}, "
                             f"{len(np.unique(values))} distinct among {len(values)} cells), not classes; give a "
                             "column of cell types or cluster names (categorical, text, or class numbers: at most "
-                            "100 distinct and one per two cells)")  # fmt: skip
+                            f"{MAX_NUMBERED_CLASSES} distinct and one per two cells)")  # fmt: skip
         return _class_numbers(values) if whole else values.astype(str)
 
 

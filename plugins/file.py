@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dimred.plugin import (
+    MAX_NUMBERED_CLASSES,
     Data,
     DataError,
     Dataset,
@@ -58,8 +60,15 @@ class DataFile(Dataset):
         elif (y := self._npz_y(len(table.X))) is not None:
             if _given_as_classes(y):
                 labels = self._class_labels(y, "its 'y' array")
-            elif color is None:
-                color = y.astype(np.float64)  # measured values (a regression target, say) colour the plots
+            else:
+                if bool((y == np.round(y)).all()):  # whole numbers, too many or too spread to be classes: said
+                    warnings.warn(f"{self.options.path}: its 'y' array holds {len(np.unique(y))} distinct whole "
+                                  f"numbers among {len(y)} rows, read as measured values that colour the plots, not "
+                                  f"as classes (class numbers: at most {MAX_NUMBERED_CLASSES} distinct and one per "
+                                  "two rows; give classes as names, y.astype(str), to have them scored)",
+                                  stacklevel=2)  # fmt: skip
+                if color is None:
+                    color = y.astype(np.float64)  # measured values (a regression target, say) colour the plots
         try:
             return Data(X=table.X, color=color, feature_names=table.names, labels=labels)
         except ValueError as error:

@@ -14,6 +14,7 @@ MLflow is optional (``pip install 'dimred[mlflow]'``) and imported only when a r
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import importlib.util
@@ -58,7 +59,7 @@ class MLflowOptions:
         None, "where to log, e.g. sqlite:///mlflow.db or http://host:5000 [default: MLFLOW_TRACKING_URI or MLflow's]"
     )
     experiment: str | None = option(None, "experiment name [default: MLFLOW_EXPERIMENT_NAME or MLflow's default]")
-    run_name: str | None = option(None, "MLflow run name [default: the run directory's name]")
+    run_name: str | None = option(None, "MLflow run name [default: the run directory's name, else DATASET-MODEL-seedN]")
 
     def __post_init__(self) -> None:
         """An SQLite store MLflow cannot open, or a tracking server that does not answer, given here or in
@@ -95,7 +96,6 @@ class _Handover:
     run_id: str
     tracking_uri: str
     experiment: str
-    run_name: str
     streamed_all: bool  # every loss reached MLflow (else the reporter logs the history again)
 
 
@@ -104,9 +104,9 @@ class _Handover:
 _PENDING: dict[str, _Handover] = {}
 # The MLflow runs the callback has open while a model trains, with a client of their store.
 _OPEN: dict[str, Any] = {}
-# The MLflow runs the reporter finished, (tracking URI, run id) by the dimred run's run_key, for the parent run of
-# a comparison to gather (taken then; a run outside a comparison leaves its entry).
-_REPORTED: dict[str, tuple[str, str]] = {}
+# The MLflow runs the reporter finished, (tracking URI, experiment id, run id) by the dimred run's run_key, for the
+# parent run of a comparison to gather (taken then; a run outside a comparison leaves its entry).
+_REPORTED: dict[str, tuple[str, str, str]] = {}
 
 
 def _silence(uri: str) -> str | None:
@@ -182,23 +182,31 @@ def _store(mlflow: Any, options: MLflowOptions) -> str:
 
 
 def _start(mlflow: Any, options: MLflowOptions, run_name: str | None, tags: dict[str, str]) -> tuple[Any, Any]:
-    """A new MLflow run and a client of its store. It is made through that client, so the caller's MLflow state
-    (tracking URI, active run, experiment) stays as it was; nested in the caller's active run where that run is
-    in the same store and experiment."""
-    from mlflow.tracking.context.registry import resolve_tags
-
+    """A new MLflow run where ``options`` say (``_store``, ``_experiment_id``), and a client of its store. It is
+    made through that client, so the caller's MLflow state (tracking URI, active run, experiment) stays as it
+    was."""
     uri = _store(mlflow, options)
     _check_answers(uri)
     client = mlflow.MlflowClient(uri)
-    parent, same_store = mlflow.active_run(), uri == mlflow.get_tracking_uri()
-    experiment_id = _experiment_id(client, options, parent if same_store else None, same_store)
+    same_store = uri == mlflow.get_tracking_uri()
+    experiment_id = _experiment_id(client, options, mlflow.active_run() if same_store else None, same_store)
+    return client, _create(mlflow, client, experiment_id, options.run_name or run_name, tags)
+
+
+def _create(mlflow: Any, client: Any, experiment_id: str, run_name: str | None, tags: dict[str, str]) -> Any:
+    """A new run of ``client``'s store in ``experiment_id``, nested in the caller's active run where that run is
+    in the same store and experiment (else said, where there is one)."""
+    from mlflow.tracking.context.registry import resolve_tags
+
+    parent = mlflow.active_run()
     if parent is not None:
-        if same_store and experiment_id == parent.info.experiment_id:
+        if client.tracking_uri == mlflow.get_tracking_uri() and experiment_id == parent.info.experiment_id:
             tags = tags | {"mlflow.parentRunId": parent.info.run_id}
         else:
-            warnings.warn(f"the dimred run logs to experiment {experiment_id} of {uri}, not where the active MLflow "
-                          f"run {parent.info.run_id} is: it is not nested in that run", stacklevel=3)  # fmt: skip
-    return client, client.create_run(experiment_id, run_name=options.run_name or run_name, tags=resolve_tags(tags))
+            warnings.warn(f"the dimred run logs to experiment {experiment_id} of {client.tracking_uri}, not where "
+                          f"the active MLflow run {parent.info.run_id} is: it is not nested in that run",
+                          stacklevel=4)  # fmt: skip
+    return client.create_run(experiment_id, run_name=run_name, tags=resolve_tags(tags))
 
 
 def _experiment_id(client: Any, options: MLflowOptions, parent: Any, same_store: bool) -> str:
@@ -222,8 +230,9 @@ def _experiment_id(client: Any, options: MLflowOptions, parent: Any, same_store:
 def _end_stale() -> None:
     """End an MLflow run the callback left open (its process was killed before on_fit_failed could end it)."""
     while _OPEN:
-        client, run_id = _OPEN.popitem()
-        client.set_terminated(run_id, "FAILED")
+        run_id, client = _OPEN.popitem()
+        with contextlib.suppress(Exception):  # a store gone since: the new run goes on all the same
+            client.set_terminated(run_id, "FAILED")
 
 
 def _reopen(mlflow: Any, options: MLflowOptions, run_id: str) -> tuple[Any, Any]:
@@ -304,12 +313,16 @@ class MLflowCallback(Callback):
         _require_mlflow("mlflow callback")
         self.run_id: str | None = None
 
+    def check_run(self, config: Mapping[str, Any]) -> None:
+        """The mlflow reporter of the same run must not name another store, experiment or run name."""
+        _with_partners_options(self.options, config, "callback")
+
     def on_fit_start(self, training: Training) -> None:
         if not training.is_main:
             return
         mlflow = _mlflow("mlflow callback")
         _end_stale()
-        options = _with_reporters_options(self.options, training.config)
+        options = _with_partners_options(self.options, training.config, "callback")
         directory = training.directory
         if self.run_id is not None:  # a resumed dimred run continues its MLflow run
             self._client, active = _reopen(mlflow, options, self.run_id)
@@ -320,7 +333,7 @@ class MLflowCallback(Callback):
         self.run_id = active.info.run_id
         self._logged_up_to = _last_step(self._client, self.run_id)
         experiment = self._client.get_experiment(active.info.experiment_id).name
-        self._place = (self._client.tracking_uri, experiment, active.info.run_name)
+        self._place = (self._client.tracking_uri, experiment)
         self._streamer = _Streamer(self._client, self.run_id)
         _OPEN[self.run_id] = self._client
         settings = {f"training.{key}": value for key, value in training.settings.record().items() if value is not None}
@@ -380,18 +393,21 @@ class MLflowCallback(Callback):
         self.run_id = state.get("run_id")
 
 
-def _with_reporters_options(options: MLflowOptions, config: Mapping[str, Any]) -> MLflowOptions:
-    """The callback's options, with those the ``mlflow`` reporter of the same run sets where the callback leaves
-    them unset: the two log one MLflow run. Where they set one otherwise, it is refused before training."""
-    reporter = next((dict(plugin.get("options", {})) for plugin in config.get("reporters", [])
-                     if plugin.get("name") == MLflowReporter.name), {})  # fmt: skip
+def _with_partners_options(options: MLflowOptions, config: Mapping[str, Any], mine: str) -> MLflowOptions:
+    """The options of the mlflow plugin of kind ``mine`` (callback or reporter), with those its partner of the
+    other kind in the same run sets where it leaves them unset: the two log one MLflow run. Where they set one
+    otherwise, it is refused (by the callback's ``check_run``, before the run starts)."""
+    partner = "reporter" if mine == "callback" else "callback"
+    theirs = next((dict(plugin.get("options", {})) for plugin in config.get(f"{partner}s", [])
+                   if plugin.get("name") == MLflowCallback.name), {})  # fmt: skip
     merged = {}
     for name in ("tracking_uri", "experiment", "run_name"):
-        mine, theirs = getattr(options, name), reporter.get(name)
-        if None not in (mine, theirs) and mine != theirs:
-            raise UsageError(f"callback.mlflow.{name} is {mine!r} and reporter.mlflow.{name} {theirs!r}: the two "
-                             f"log one MLflow run, so set {name} once")  # fmt: skip
-        merged[name] = theirs if mine is None else mine
+        own, other = getattr(options, name), theirs.get(name)
+        if None not in (own, other) and own != other:
+            callback, reporter = (own, other) if mine == "callback" else (other, own)
+            raise UsageError(f"callback.mlflow.{name} is {callback!r} and reporter.mlflow.{name} {reporter!r}: the "
+                             f"two log one MLflow run, so set {name} once")  # fmt: skip
+        merged[name] = other if own is None else own
     return options if merged == dataclasses.asdict(options) else MLflowOptions(**merged)
 
 
@@ -412,8 +428,8 @@ def _check_same_place(options: MLflowOptions, pending: _Handover) -> None:
         mine, callbacks = getattr(options, name), getattr(pending, name)
         if mine is not None and mine != callbacks:
             raise UsageError(f"reporter.mlflow.{name} is {mine!r}, but the mlflow callback opened this run with "
-                             f"{callbacks!r}: the reporter finishes the callback's run, so set {name} on the "
-                             f"callback (callback.mlflow.{name}) only")  # fmt: skip
+                             f"{callbacks!r} (a resumed run goes on where it started): the reporter finishes the "
+                             "callback's run")  # fmt: skip
 
 
 def _log_params(client: Any, run_id: str, params: dict[str, str]) -> None:
@@ -449,7 +465,8 @@ class MLflowReporter(Reporter):
             client.update_run(run_id, status="RUNNING")
             experiment_id = client.get_run(run_id).info.experiment_id
         else:
-            client, active = _start(mlflow, self.options, run.run_name, _tags(run.dataset, run.model, run.directory))
+            options = _with_partners_options(self.options, run.config, "reporter")  # a one-call model's run
+            client, active = _start(mlflow, options, run.run_name, _tags(run.dataset, run.model, run.directory))
             run_id, experiment_id = active.info.run_id, active.info.experiment_id
         try:
             self._log(client, run, run_id, history=pending is None or not pending.streamed_all)
@@ -457,36 +474,41 @@ class MLflowReporter(Reporter):
             client.set_terminated(run_id, "FAILED")
             raise
         client.set_terminated(run_id, "FINISHED")
-        _REPORTED[run.run_key] = (client.tracking_uri, run_id)
+        _REPORTED[run.run_key] = (client.tracking_uri, experiment_id, run_id)
         experiment = client.get_experiment(experiment_id)
         run.echo(f"MLflow: run {run_id} in experiment '{experiment.name}' ({client.tracking_uri})")
 
     def report_comparison(self, comparison: ComparisonRecord) -> None:
-        """One MLflow run for the comparison, with the runs this reporter logged of it nested inside (MLflow
-        nests by a tag, set once they exist) and the comparison's files (table, figures, explorer) as artifacts."""
+        """One MLflow run for the comparison, where its runs were logged (the store and experiment most of them
+        are in), with those runs nested inside (MLflow nests by a tag, set once they exist) and the comparison's
+        files (table, figures, explorer) as artifacts."""
         mlflow = _mlflow("mlflow reporter")
         logged = [_REPORTED.pop(key) for key in comparison.run_keys if key in _REPORTED]
         if not logged:
             return
+        tracking_uri, experiment_id = collections.Counter(place[:2] for place in logged).most_common(1)[0][0]
+        _check_answers(tracking_uri)
+        client = mlflow.MlflowClient(tracking_uri)
         name = f"compare-{comparison.dataset}" if comparison.directory is None else Path(comparison.directory).name
         tags = {"dimred.dataset": comparison.dataset, "dimred.comparison": ", ".join(comparison.codes)}
-        client, parent = _start(mlflow, self.options, name, tags | _folder_tag(comparison.directory))
-        run_id = parent.info.run_id
+        run_id = _create(mlflow, client, experiment_id, name, tags | _folder_tag(comparison.directory)).info.run_id
+        children = [child for uri, experiment, child in logged if (uri, experiment) == (tracking_uri, experiment_id)]
         try:
-            for tracking_uri, child in logged:
-                if tracking_uri == client.tracking_uri:
-                    client.set_tag(child, "mlflow.parentRunId", run_id)
+            for child in children:
+                client.set_tag(child, "mlflow.parentRunId", run_id)
             models = json.dumps(list(comparison.codes))
-            _log_params(
-                client, run_id, {"dataset.name": comparison.dataset, "models": models, "runs": str(len(logged))}
-            )
+            _log_params(client, run_id, {"dataset.name": comparison.dataset, "models": models,
+                                         "runs": str(len(children))})  # fmt: skip
             for path in comparison.kept_files():
                 client.log_artifact(run_id, os.fspath(path))
         except BaseException:
             client.set_terminated(run_id, "FAILED")
             raise
         client.set_terminated(run_id, "FINISHED")
-        comparison.echo(f"MLflow: comparison run {run_id} with {len(logged)} runs nested ({client.tracking_uri})")
+        elsewhere = (
+            f"; {len(logged) - len(children)} logged elsewhere stay apart" if len(children) < len(logged) else ""
+        )
+        comparison.echo(f"MLflow: comparison run {run_id} with {len(children)} runs nested ({tracking_uri}){elsewhere}")
 
     def _log(self, client: Any, run: RunRecord, run_id: str, *, history: bool) -> None:
         from mlflow.entities import Metric

@@ -119,7 +119,7 @@ class TensorBoardCallback(Callback):
             log_dir = _log_dir(self.options, training.directory, training.run_name)
         if not training.is_main or log_dir is None:  # nothing is written for a run without a folder
             return
-        self.log_dir = str(log_dir)
+        self.log_dir = str(log_dir.resolve())  # a resume from another working folder finds it
         resumed_at = int(training.history[-1]["step"]) if training.history else None
         self.writer = _writer("tensorboard callback", log_dir, None if resumed_at is None else resumed_at + 1)
         self.writer.add_text("settings", f"```\n{json.dumps(training.settings.record(), indent=2)}\n```")

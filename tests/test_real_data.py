@@ -7,6 +7,8 @@ import json
 import math
 import re
 import sys
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -178,7 +180,8 @@ def test_bad_labels_give_one_clear_error(tmp_path, labels, message, file_message
     ("labels", "message"),
     [
         ([0.5, 1.5, 2.5] * 2, "row 0 is 0.5"),
-        ([np.nan, 1.0, 2.0] * 2, "must not be NaN or infinite (row 0 is nan)"),
+        ([np.nan, 1.0, 2.0] * 2, "must not be missing (row 0)"),  # pandas' gap in a column of numbers or names
+        (["a", np.nan, "b"] * 2, "must not be missing (row 1)"),
         ([1, 2, None] * 2, "must not be missing (row 2)"),
         ([{"a": 1}, {"b": 2}, {"a": 1}] * 2, "row 0 is {'a': 1} (dict)"),
         (["a", 1, "a"] * 2, "labels mix names and numbers"),
@@ -238,7 +241,9 @@ def test_labels_are_classes_and_an_npz_y_of_measured_values_colours_the_plots(tm
     assert classes.labels.tolist() == [3] * 100 + [7] * 100
     counts = rng.poisson(1000, 200)  # whole numbers, but measured: many and mostly distinct
     np.savez(tmp_path / "counts.npz", X=X, y=counts)
-    counted = DataFile(DataFile.Options(path=str(tmp_path / "counts.npz"))).load(0)
+    with pytest.warns(UserWarning, match=r"its 'y' array holds \d+ distinct whole numbers among 200 rows, read as "
+                                         "measured values"):  # fmt: skip
+        counted = DataFile(DataFile.Options(path=str(tmp_path / "counts.npz"))).load(0)
     assert counted.labels is None
     np.testing.assert_array_equal(counted.color, counts)
 
@@ -1127,6 +1132,32 @@ def test_a_long_preparation_of_a_loss_is_announced_before_it_starts(monkeypatch)
 
 @pytest.mark.parametrize("fraction", [np.float32(0.2), np.float64(0.2)])
 def test_a_numpy_number_is_a_holdout_fraction(fraction):
+    result = dimred.run(dataset="swissroll", model="pca", settings={"dataset.n_samples": 300}, holdout=fraction,
+                        out=None)  # fmt: skip
+    assert result.metrics["holdout.rows"] == 60
+
+
+def test_an_obs_category_named_none_is_a_class_not_a_gap(tmp_path):
+    """In a CSV file NA, none and null mark gaps; in an AnnData obs column they may be real categories (a
+    treatment of none), and only what pandas writes for a gap ('nan') or nothing is refused."""
+    anndata = pytest.importorskip("anndata")
+    import pandas as pd
+
+    treatment = pd.Categorical(["none", "drug"] * 20)
+    cells = anndata.AnnData(X=np.random.default_rng(0).random((40, 3)).astype(np.float32),
+                            obs=pd.DataFrame({"treatment": treatment}, index=[f"c{i}" for i in range(40)]))  # fmt: skip
+    cells.write_h5ad(tmp_path / "cells.h5ad")
+    data = AnnDataFile(AnnDataFile.Options(path=str(tmp_path / "cells.h5ad"), label_key="treatment")).load(0)
+    assert sorted(set(data.labels)) == ["drug", "none"]
+
+
+@pytest.mark.parametrize("fraction", [Fraction(1, 5), Decimal("0.2")])
+def test_other_kinds_of_number_are_holdout_fractions_too(fraction):
+    if isinstance(fraction, Decimal):  # not a numbers.Real: refused by name
+        with pytest.raises(dimred.UsageError, match="bad holdout Decimal"):
+            dimred.run(dataset="swissroll", model="pca", settings={"dataset.n_samples": 300}, holdout=fraction,
+                       out=None)  # fmt: skip
+        return
     result = dimred.run(dataset="swissroll", model="pca", settings={"dataset.n_samples": 300}, holdout=fraction,
                         out=None)  # fmt: skip
     assert result.metrics["holdout.rows"] == 60

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -551,3 +552,38 @@ def test_an_evaluation_logs_its_configuration_and_the_model_it_scored(mlflow, tm
     assert (run.data.params["dataset.options.n_samples"], run.data.params["seed"]) == ("200", "1")
     assert (run.data.tags["dimred.model"], run.info.run_name) == ("pca", "swissroll-pca-seed1")
     assert "trustworthiness" in run.data.metrics
+
+
+def test_a_comparisons_run_goes_where_its_runs_went_whichever_plugin_named_the_place(mlflow):
+    dimred.compare("swissroll", ["mlp-ae", "pca"], out=None, callbacks=["mlflow"], reporters=["mlflow"],
+                   settings={"dataset.n_samples": 300, "callback.mlflow.experiment": "named on the callback"},
+                   **QUICK)  # fmt: skip
+    _client, runs = _runs(mlflow, "named on the callback")
+    [comparison] = [run for run in runs if run.info.run_name == "compare-swissroll"]
+    nested = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == comparison.info.run_id]
+    assert sorted(run.data.tags["dimred.model"] for run in nested) == ["mlp-ae", "pca"]
+    assert comparison.data.params["runs"] == "2"
+
+
+def test_disagreeing_callback_and_reporter_options_stop_a_comparison_before_any_run(mlflow, tmp_path):
+    result = CliRunner().invoke(cli, ["compare", *ROLL, "--model", "pca", "--model", "mlp-ae", "--steps", "10",
+                                      "--reporter", "mlflow", "--callback", "mlflow", "--set",
+                                      "reporter.mlflow.experiment=a", "--set", "callback.mlflow.experiment=b",
+                                      "--out", str(tmp_path / "c")])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "callback.mlflow.experiment is 'b' and reporter.mlflow.experiment 'a'" in result.output.replace("\n", " ")
+    assert "pca, seed 0" not in result.output
+    assert mlflow.MlflowClient().get_experiment_by_name("a") is None
+
+
+def test_a_run_left_open_by_a_killed_process_is_ended_by_the_next(mlflow):
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(os.environ["MLFLOW_EXPERIMENT_NAME"]) or client.get_experiment(
+        client.create_experiment(os.environ["MLFLOW_EXPERIMENT_NAME"])
+    )
+    stale = client.create_run(experiment.experiment_id).info.run_id
+    mlflow_tracker._OPEN[stale] = client  # as a callback's on_fit_failed that never ran leaves it
+    dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=[],
+               callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip
+    assert client.get_run(stale).info.status == "FAILED"
+    assert not mlflow_tracker._OPEN

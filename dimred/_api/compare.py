@@ -24,7 +24,14 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._core.scatter import scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
-from dimred._host.resolve import chosen_names, defaults_of, group_settings, instantiate, instantiate_several
+from dimred._host.resolve import (
+    chosen_names,
+    defaults_of,
+    describe,
+    group_settings,
+    instantiate,
+    instantiate_several,
+)
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
 
 MODELS_FOLDER = "models"
@@ -206,9 +213,10 @@ def compare(
     shared = group_settings(settings)
     instantiate("dataset", dataset, shared.pop("dataset", {}))
     pipeline.resolve_metrics(shared)
-    pipeline.resolve_reporters(reporters, shared)
-    instantiate_several("callback", chosen_names("callback", run_options.get("callbacks"), adds_to_defaults=True),
-                        shared)  # fmt: skip
+    runs_plugins = [*pipeline.resolve_reporters(reporters, shared), *instantiate_several(
+        "callback", chosen_names("callback", run_options.get("callbacks"), adds_to_defaults=True), shared)]  # fmt: skip
+    pipeline.check_run(runs_plugins, {kind: [describe(plugin) for plugin in runs_plugins if plugin.kind == kind[:-1]]
+                                      for kind in ("reporters", "callbacks")})  # fmt: skip
     if run_options.get("holdout") is not None:
         check_holdout(run_options["holdout"])
     TrainingSettings.from_mapping(
@@ -259,8 +267,8 @@ SHARED_KINDS = ("dataset.", "metric.", "reporter.", "callback.")  # settings eve
 
 
 def _split_settings(settings: Mapping[str, Any], models: Iterable[str]) -> tuple[dict[str, Any], dict[str, dict]]:
-    """The settings every run takes (dataset and metric options), and each model's own options, given as
-    ``model.NAME.OPTION``; a setting for a model not compared is named."""
+    """The settings every run takes (dataset, metric, reporter and callback options), and each model's own
+    options, given as ``model.NAME.OPTION``; a setting for a model not compared is named."""
     shared = {key: value for key, value in settings.items() if key.startswith(SHARED_KINDS)}
     own: dict[str, dict[str, Any]] = {name: {} for name in models}
     for key, value in settings.items():
@@ -269,8 +277,9 @@ def _split_settings(settings: Mapping[str, Any], models: Iterable[str]) -> tuple
         kind, _, rest = key.partition(".")
         name, _, option = rest.rpartition(".")
         if kind != "model" or not name:
-            raise UsageError(f"compare takes dataset.OPTION and metric.NAME.OPTION settings for every run and "
-                             f"model.NAME.OPTION for one model's, not {key!r}")  # fmt: skip
+            raise UsageError(f"compare takes dataset.OPTION, metric.NAME.OPTION, reporter.NAME.OPTION and "
+                             f"callback.NAME.OPTION settings for every run and model.NAME.OPTION for one model's, "
+                             f"not {key!r}")  # fmt: skip
         if name not in own:
             raise UsageError(f"setting {key!r} is for model '{name}', which is not compared here: "
                              f"{', '.join(own)}")  # fmt: skip

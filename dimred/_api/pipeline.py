@@ -252,7 +252,9 @@ def holdout_fraction(requested: float | None, n_rows: int, maps_new_rows: bool =
     check_holdout(requested)
     if requested and n_rows > fitting.STREAM_ROWS:
         raise UsageError(f"data above {fitting.STREAM_ROWS} rows is streamed from its file and not split: --holdout 0")
-    return float(str(requested))  # a float32 fraction as written: 0.2, not 0.2000000030
+    return (
+        float(str(requested)) if isinstance(requested, np.floating) else float(requested)
+    )  # float32's 0.2, not 0.2000000030
 
 
 def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -462,6 +464,13 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
         except PluginError as error:
             failures.append(str(error))
     return failures
+
+
+def check_run(plugins: Sequence[Callback | Reporter], config: Mapping[str, Any]) -> None:
+    """Let each callback and reporter refuse the run as configured (``Plugin.check_run``), before it starts."""
+    for plugin in plugins:
+        with blame(plugin, "check the run's configuration"):
+            plugin.check_run(config)
 
 
 def warn_skipped(failures: Sequence[str]) -> None:

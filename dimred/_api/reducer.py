@@ -303,4 +303,4 @@ def load(path: str | Path, device: str | torch.device = defaults.DEVICE) -> Redu
 
     Only the file's tensors and JSON metadata are read: no pickle, no code from the file.
     """
-    return read_fitted(path, device).reducer(device=device)
+    return read_fitted(path, device).reducer(device=str(device))  # a torch.device as the parameter names it

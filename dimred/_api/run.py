@@ -218,8 +218,8 @@ def run(
     if training.checkpoint_every is not None and CHECKPOINT_CALLBACK not in {c.name for c in plugins.callbacks}:
         raise UsageError(f"--checkpoint-every saves through the '{CHECKPOINT_CALLBACK}' callback, which this run "
                          f"leaves out (no-{CHECKPOINT_CALLBACK}); drop one of the two")  # fmt: skip
-    if not world.is_main:  # under torchrun only process 0 writes, reports and scores
-        out, chosen_reporters, say = None, [], pipeline.silent
+    if not world.is_main:  # under torchrun only process 0 writes, reports and scores (it returns before reporting)
+        out, say = None, pipeline.silent
     directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite)
 
     data, X_raw = pipeline.load_data(source, training.seed)
@@ -247,6 +247,7 @@ def run(
     for key in ("dtype", "scaler", "device", "seed"):  # kept at the top level, as config files have them
         config[key] = config["training"].pop(key)
     config["holdout"] = fraction
+    pipeline.check_run([*plugins.callbacks, *chosen_reporters], config)
     recorded = check_resumable(directory, config, unsettled, fitting.data_fingerprint(X_raw)) if resume else config
     if recorded.get("processes", 1) > world.size:
         warnings.warn(f"run {directory} trained in {recorded['processes']} processes (torchrun) and resumes in one: "

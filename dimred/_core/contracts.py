@@ -42,6 +42,11 @@ class Plugin:
     def __init__(self, options: Any = None) -> None:
         self.options = self.Options() if options is None else options
 
+    def check_run(self, config: Mapping[str, Any]) -> None:
+        """Refuse, with a ``UsageError``, a run this plugin cannot take part in as configured (``config``: the
+        run's configuration as config.json records it; a comparison's holds its ``reporters`` and ``callbacks``),
+        before anything trains or is written. Called for a run's callbacks and reporters; nothing, by default."""
+
 
 @dataclass(frozen=True, eq=False)
 class Data:
@@ -459,7 +464,8 @@ class Training:
     def run_name(self) -> str:
         """What trackers call the run: its folder's name, else DATASET-MODEL-seedN (compare's runs)."""
         dataset, model = (self.config.get(part, {}).get("name") for part in ("dataset", "model"))
-        return _run_name(dataset, model, self.config.get("seed"), self.directory)
+        seed = self.config.get("seed", self.config.get("training", {}).get("seed"))  # a Reducer's: in its training
+        return _run_name(dataset, model, seed, self.directory)
 
     def echo(self, text: str) -> None:
         """Print a line for the user among the run's messages (stdout on the command line; a ``Reducer`` prints

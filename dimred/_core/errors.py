@@ -63,7 +63,10 @@ def blame(plugin: Any, action: str, *, skipped: bool = False) -> Iterator[None]:
         if not skipped:
             raise
         raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {error}") from error
-    except SystemExit as error:  # sys.exit() in a plugin would end dimred without a word, or with exit 0
+    except SystemExit as error:
+        if error.code not in (0, None):  # a failing exit stays one (a handler of the caller's may raise it)
+            raise
+        # sys.exit(0) in a plugin would end dimred with exit 0 and nothing written
         raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: it called sys.exit({error.code!r}); "
                           "a plugin raises an exception instead") from error  # fmt: skip
     except Exception as error:

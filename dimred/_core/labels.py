@@ -3,6 +3,7 @@ labels from measured values and from missing ones."""
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable
 from typing import Any
@@ -13,9 +14,11 @@ MISSING_LABELS = ("", "na", "n/a", "nan", "null", "none")  # how files mark a mi
 MAX_NUMBERED_CLASSES = 100  # distinct whole numbers a column of numbers may hold and still be read as classes
 
 
-def missing_label_rows(text: np.ndarray) -> np.ndarray:
-    """The rows of labels read as text that mark a missing value (empty, NA, NaN, null, none), not a class."""
-    return np.flatnonzero(np.isin(np.char.lower(np.char.strip(np.asarray(text, dtype=str))), MISSING_LABELS))
+def missing_label_rows(text: np.ndarray, marks: Iterable[str] = MISSING_LABELS) -> np.ndarray:
+    """The rows of labels read as text that mark a missing value, not a class: ``marks`` in any case, around
+    spaces (by default empty, NA, N/A, NaN, null, none, as CSV files write gaps; pandas' ``astype(str)`` writes
+    "nan")."""
+    return np.flatnonzero(np.isin(np.char.lower(np.char.strip(np.asarray(text, dtype=str))), list(marks)))
 
 
 def looks_like_class_numbers(values: np.ndarray) -> bool:
@@ -50,7 +53,7 @@ def mixes_names_and_numbers(labels: Iterable[Any]) -> bool:
 def _check_objects(labels: np.ndarray) -> None:
     """Labels of a pandas column or a plugin's list: each a name or a number, none missing."""
     for row, label in enumerate(labels):
-        if label is None:
+        if label is None or (isinstance(label, float) and math.isnan(label)):  # pandas marks a gap with NaN
             raise ValueError(f"labels must not be missing (row {row})")
         if not isinstance(label, str | numbers.Real | np.bool_):
             raise ValueError(f"labels are classes, whole numbers or names; row {row} is {label!r} "

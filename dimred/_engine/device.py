@@ -19,15 +19,15 @@ def _mps_available() -> bool:
 
 def resolve_device(requested: str | torch.device) -> torch.device:
     """``auto`` picks CUDA, then Apple's MPS, then the CPU; naming an absent accelerator is an error."""
-    requested = str(requested)  # a torch.device names itself ("cpu", "cuda")
+    requested = str(requested).removesuffix(":0")  # a torch.device names itself ("cpu", "cuda:0": the first GPU)
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps") if _mps_available() else torch.device("cpu")
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
     if requested.startswith("cuda:"):
-        raise UsageError(f"device '{requested}': dimred takes the first GPU it sees; pick one with "
-                         "CUDA_VISIBLE_DEVICES (CUDA_VISIBLE_DEVICES=1 and device cuda uses GPU 1)")  # fmt: skip
+        raise UsageError(f"device '{requested}': dimred takes the first GPU it sees (cuda, cuda:0); pick another "
+                         "with CUDA_VISIBLE_DEVICES (CUDA_VISIBLE_DEVICES=1 and device cuda uses GPU 1)")  # fmt: skip
     if requested not in available:
         raise UsageError(f"unknown device '{requested}'; choose from: {', '.join(DEVICES)}")
     if not available[requested]:
