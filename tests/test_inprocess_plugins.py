@@ -270,12 +270,13 @@ def test_a_plugin_calling_sys_exit_is_one_error_naming_it_never_a_silent_exit(re
 @pytest.mark.parametrize(
     ("given", "message"),
     [({"color": np.zeros((6, 2))}, "color must be one value per row, got shape (6, 2)"),
-     ({"intrinsic": np.zeros(6)}, "intrinsic must be 2-D (samples x true coordinates), got shape (6,)")],
+     ({"intrinsic": np.zeros((6, 2, 1))}, "intrinsic must be 2-D (samples x true coordinates), got shape (6, 2, 1)")],
 )  # fmt: skip
 def test_data_refuses_colours_and_true_coordinates_of_the_wrong_shape(given, message):
     """Named where the dataset hands them over, not later by the plots and metrics that read them."""
     with pytest.raises(ValueError, match=re.escape(message)):
         Data(X=np.zeros((6, 3)), **given)
+    assert Data(X=np.zeros((6, 3)), intrinsic=np.arange(6.0)).intrinsic.shape == (6, 1)  # a curve's one coordinate
 
 
 class Stopper(Callback):

@@ -178,7 +178,7 @@ def test_a_setting_of_an_unknown_kind_lists_the_grammar():
 def test_vae_and_kl_pass_the_plugin_checks():
     check_model_plugin(VariationalAutoencoder)
     check_loss_plugin(KLDivergence, extras={"mu": (2,), "logvar": (2,)})
-    with pytest.raises(UsageError, match="needs a model whose codes are Gaussian"):
+    with pytest.raises(AssertionError, match="needs a model whose codes are Gaussian"):
         check_loss_plugin(KLDivergence)  # without the model's extras the loss says what it needs
 
 

@@ -82,6 +82,8 @@ class Data:
                 raise ValueError(f"{label} has {len(values)} rows but X has {len(self.X)}")
         if self.color is not None and self.color.ndim != 1:
             raise ValueError(f"color must be one value per row, got shape {self.color.shape}")
+        if self.intrinsic is not None and self.intrinsic.ndim == 1:  # a curve's one true coordinate per row
+            object.__setattr__(self, "intrinsic", self.intrinsic.reshape(-1, 1))
         if self.intrinsic is not None and self.intrinsic.ndim != 2:
             raise ValueError(f"intrinsic must be 2-D (samples x true coordinates), got shape {self.intrinsic.shape}")
         if self.labels is not None:
