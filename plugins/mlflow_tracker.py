@@ -125,6 +125,12 @@ def _silence(uri: str) -> str | None:
     return None
 
 
+def _client(mlflow: Any, uri: str) -> Any:
+    """A client of the store at ``uri``, once a tracking server there answers."""
+    _check_answers(uri)
+    return mlflow.MlflowClient(uri)
+
+
 def _check_answers(uri: str) -> None:
     if problem := _silence(uri):
         raise DimredError(f"{problem}; start it, or log to a database file with tracking_uri=sqlite:///mlflow.db")
@@ -186,8 +192,7 @@ def _start(mlflow: Any, options: MLflowOptions, run_name: str | None, tags: dict
     made through that client, so the caller's MLflow state (tracking URI, active run, experiment) stays as it
     was."""
     uri = _store(mlflow, options)
-    _check_answers(uri)
-    client = mlflow.MlflowClient(uri)
+    client = _client(mlflow, uri)
     same_store = uri == mlflow.get_tracking_uri()
     experiment_id = _experiment_id(client, options, mlflow.active_run() if same_store else None, same_store)
     return client, _create(mlflow, client, experiment_id, options.run_name or run_name, tags)
@@ -240,8 +245,7 @@ def _reopen(mlflow: Any, options: MLflowOptions, run_id: str) -> tuple[Any, Any]
     from mlflow.exceptions import MlflowException
 
     uri = _store(mlflow, options)
-    _check_answers(uri)
-    client = mlflow.MlflowClient(uri)
+    client = _client(mlflow, uri)
     try:
         client.update_run(run_id, status="RUNNING")
     except MlflowException as error:
@@ -460,8 +464,7 @@ class MLflowReporter(Reporter):
         pending = _PENDING.pop(run.run_key, None)
         if pending is not None:  # the callback's run: reopened where the callback logged it
             _check_same_place(self.options, pending)
-            _check_answers(pending.tracking_uri)
-            client, run_id = mlflow.MlflowClient(pending.tracking_uri), pending.run_id
+            client, run_id = _client(mlflow, pending.tracking_uri), pending.run_id
             client.update_run(run_id, status="RUNNING")
             experiment_id = client.get_run(run_id).info.experiment_id
         else:
@@ -487,8 +490,7 @@ class MLflowReporter(Reporter):
         if not logged:
             return
         tracking_uri, experiment_id = collections.Counter(place[:2] for place in logged).most_common(1)[0][0]
-        _check_answers(tracking_uri)
-        client = mlflow.MlflowClient(tracking_uri)
+        client = _client(mlflow, tracking_uri)
         name = f"compare-{comparison.dataset}" if comparison.directory is None else Path(comparison.directory).name
         tags = {"dimred.dataset": comparison.dataset, "dimred.comparison": ", ".join(comparison.codes)}
         run_id = _create(mlflow, client, experiment_id, name, tags | _folder_tag(comparison.directory)).info.run_id

@@ -329,13 +329,9 @@ def test_a_reporter_failing_on_a_comparison_is_named_and_the_comparison_exits_1(
     assert (tmp_path / "c" / "comparison.csv").exists()
 
 
-class NaNCodes(Model):
+class NaNCodes(LinearAutoencoder):
     name = "nan-codes"
     description = "codes that turn NaN in eval mode"
-
-    @dataclass(frozen=True)
-    class Options:
-        n_components: int = option(2, "code size")
 
     def build(self, n_features):
         class Network(LinearNetwork):

@@ -213,10 +213,11 @@ def compare(
     shared = group_settings(settings)
     instantiate("dataset", dataset, shared.pop("dataset", {}))
     pipeline.resolve_metrics(shared)
-    runs_plugins = [*pipeline.resolve_reporters(reporters, shared), *instantiate_several(
-        "callback", chosen_names("callback", run_options.get("callbacks"), adds_to_defaults=True), shared)]  # fmt: skip
-    pipeline.check_run(runs_plugins, {kind: [describe(plugin) for plugin in runs_plugins if plugin.kind == kind[:-1]]
-                                      for kind in ("reporters", "callbacks")})  # fmt: skip
+    runs_reporters = pipeline.resolve_reporters(reporters, shared)  # they show the comparison too, at the end
+    runs_callbacks = instantiate_several(
+        "callback", chosen_names("callback", run_options.get("callbacks"), adds_to_defaults=True), shared)  # fmt: skip
+    described = {"reporters": list(map(describe, runs_reporters)), "callbacks": list(map(describe, runs_callbacks))}
+    pipeline.check_run([*runs_callbacks, *runs_reporters], described)
     if run_options.get("holdout") is not None:
         check_holdout(run_options["holdout"])
     TrainingSettings.from_mapping(
@@ -250,7 +251,6 @@ def compare(
             comparison.skipped += [f"{model}, seed {seed}: {failure}" for failure in result.failures]
     if len(errors) == len(dict.fromkeys(models)):  # nothing compared: no results folder
         _raise_for_all(errors)
-    runs_reporters = pipeline.resolve_reporters(reporters, group_settings(settings))
     if directory is not None:
         with claimed_directory(directory, overwrite=overwrite, writes=OUTPUT_FILES):
             _write(comparison, directory)

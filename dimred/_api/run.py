@@ -232,14 +232,15 @@ def run(
     unsettled = {"model": describe(plugins.model), "loss": describe_terms(plugins.terms)}
     pipeline.check_one_call_settings(plugins.model, training, X_raw.shape)
     plugins, training, device = pipeline.prepared(plugins, training, X_raw.shape, device)
+    fitted = pipeline.fit_config(plugins, training, len(X_raw))  # in config.json's order, among the rest
     config = {
         "dataset": describe(source),
-        "model": describe(plugins.model),
-        "loss": describe_terms(plugins.terms),
+        "model": fitted["model"],
+        "loss": fitted["loss"],
         "reporters": [describe(reporter) for reporter in chosen_reporters],
-        "callbacks": [describe(callback) for callback in plugins.callbacks],
+        "callbacks": fitted["callbacks"],
         "metrics": [describe(metric) for metric in metric_plugins],
-        "training": pipeline.recorded_training(training, len(X_raw)),
+        "training": fitted["training"],
         "device_used": str(device),
         "processes": world.size,
         "versions": package_versions(),

@@ -85,8 +85,8 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
     """The scaler fitted on the rows, the scaled rows, and for streamed data the rows evaluation samples."""
     if len(X_raw) <= STREAM_ROWS:
         X_device = as_tensor(X_raw, device, dtype)
-        _warn_if_rounded_away(X_raw, X_device)
         fitted_scaler = Scaler.fit(settings.scaler, X_device)
+        _warn_if_rounded_away(X_raw, fitted_scaler.constant, dtype)
         return fitted_scaler, fitted_scaler.transform(X_device), None
     # train from the array where it lies (memory-mapped .npy files)
     if settings.batch_size is None:
@@ -101,21 +101,19 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
     return fitted_scaler, X, evaluation.metric_sample(len(X_raw), settings.seed, size=EVALUATION_ROWS)
 
 
-def _warn_if_rounded_away(X_raw: np.ndarray, X: torch.Tensor) -> None:
+def _warn_if_rounded_away(X_raw: np.ndarray, constant: torch.Tensor, dtype: torch.dtype) -> None:
     """Warn, naming the first such column, where a column that varies in the data as given is one value once
     cast to the training dtype (1e6 + 0.01 spreads in float32): the model cannot see it at all, and the scaler,
-    which sees one value, has nothing to warn of (``Scaler.warn_if_coarse`` covers columns rounded to a few)."""
-    if np.dtype(X_raw.dtype).itemsize <= X.element_size() or not len(X_raw):
+    which sees one value (``constant``, its flags), has nothing to warn of (``Scaler.warn_if_coarse`` covers
+    columns rounded to a few). Only the columns the scaler found constant are read again."""
+    if np.dtype(X_raw.dtype).itemsize <= dtype.itemsize:
         return  # the cast rounds nothing away
-    flat = (X.amax(dim=0) == X.amin(dim=0)).cpu().numpy()
-    if not flat.any():
-        return
-    lost = np.flatnonzero(flat & (X_raw.max(axis=0) > X_raw.min(axis=0)))
-    if len(lost):
+    lost = [column for column in np.flatnonzero(constant.cpu().numpy()) if np.ptp(X_raw[:, column]) > 0]
+    if lost:
         column = int(lost[0])
         values = X_raw[:, column]
-        warnings.warn(f"column {column} (counting from 0) varies by {values.max() - values.min():.4g} around "
-                      f"{values.min():.6g}, but in {str(X.dtype).removeprefix('torch.')} every value is the same "
+        warnings.warn(f"column {column} (counting from 0) varies by {np.ptp(values):.4g} around "
+                      f"{values.min():.6g}, but in {str(dtype).removeprefix('torch.')} every value is the same "
                       "number, so the model cannot see it; subtract a value near its offset first, or train with "
                       "--dtype float64", stacklevel=4)  # fmt: skip
 
