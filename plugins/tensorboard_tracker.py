@@ -123,7 +123,7 @@ class TensorBoardCallback(Callback):
         resumed_at = int(training.history[-1]["step"]) if training.history else None
         self.writer = _writer("tensorboard callback", log_dir, None if resumed_at is None else resumed_at + 1)
         self.writer.add_text("settings", f"```\n{json.dumps(training.settings.record(), indent=2)}\n```")
-        _STREAMED[training.run_key] = str(log_dir.resolve())
+        _STREAMED[training.run_key] = self.log_dir
 
     def on_interval(self, training: Training, status: TrainingStatus) -> None:
         if self.writer is None:
