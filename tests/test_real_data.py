@@ -1063,13 +1063,16 @@ def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path)
 
 
 def test_an_interrupt_while_an_h5ad_copy_is_written_is_held_until_the_write_ends_and_leaves_no_file(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, request
 ):
     """h5py raises an interrupt that lands in one of its callbacks nowhere, so the write went on and encode
     exited 0; held until the write ends, it stops encode there with nothing written."""
     import signal
 
     anndata = pytest.importorskip("anndata")
+    # Ctrl-C as at a terminal: a shell starts background jobs (a CI runner's, say) with SIGINT ignored
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, inherited))
     cells = anndata.AnnData(X=np.random.default_rng(0).random((40, 3)).astype(np.float32))
     cells.write_h5ad(tmp_path / "cells.h5ad")
     reducer = dimred.Reducer(model="pca").fit(cells.X)
