@@ -120,6 +120,18 @@ class CollapseCheck(Callback):
         after: float = option(0.2, "start checking after this fraction of the training steps")
         checks: int = option(3, "consecutive collapsed checks before the run is stopped")
 
+        def __post_init__(self) -> None:
+            if not 0 <= self.shrink < 1:
+                raise ValueError(
+                    f"shrink must be from 0 to below 1 (a fraction of the initial spread), got {self.shrink}"
+                )
+            if self.places < 0:
+                raise ValueError(f"places must not be negative, got {self.places}")
+            if not 0 <= self.after <= 1:
+                raise ValueError(f"after must be from 0 to 1 (a fraction of the training steps), got {self.after}")
+            if self.checks < 1:
+                raise ValueError(f"checks must be at least 1, got {self.checks}")
+
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self.initial: float | None = None

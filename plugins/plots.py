@@ -8,6 +8,8 @@ import numpy as np
 
 from dimred.plugin import Reporter, RunRecord, hookimpl, option, plain_text, scatter_points
 
+MIN_DPI, MAX_DPI = 10, 1200  # beyond print quality a figure of a few inches takes gigabytes to draw
+
 
 @dataclass(frozen=True)
 class PlotOptions:
@@ -15,8 +17,10 @@ class PlotOptions:
     max_points: int = option(20000, "plot at most this many points (a seeded random subsample beyond it)")
 
     def __post_init__(self) -> None:
-        if self.dpi < 10 or self.max_points < 1:
-            raise ValueError("dpi must be at least 10 and max_points at least 1")
+        if not MIN_DPI <= self.dpi <= MAX_DPI:
+            raise ValueError(f"dpi must be from {MIN_DPI} to {MAX_DPI}, got {self.dpi}")
+        if self.max_points < 1:
+            raise ValueError(f"max_points must be at least 1, got {self.max_points}")
 
 
 def _figure(width: float, height: float):

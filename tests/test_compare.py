@@ -6,6 +6,7 @@ import csv
 import json
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,6 +234,30 @@ def test_a_setting_every_run_shares_is_refused_once_before_any_model_runs(tmp_pa
                        **options)  # fmt: skip
     assert said == []  # no model started, none "failed"
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "options", "message"),
+    [("two.csv", {}, "2 rows are too few to score a model on; give at least 3"),
+     ("nowhere.csv", {}, "no such file: nowhere.csv"),
+     ("rows.csv", {"device": "mps"}, "device 'mps' is not available on this machine")],
+)  # fmt: skip
+def test_data_no_run_could_take_or_an_absent_device_is_refused_once_before_any_model_runs(data, options, message):
+    Path("two.csv").write_text("1,2\n3,4\n")
+    Path("rows.csv").write_text("".join(f"{row},{row % 7}\n" for row in range(30)))
+    said: list[str] = []
+    with pytest.raises(dimred.DimredError, match=message):
+        dimred.compare("file", ["pca", "mlp-ae"], settings={"dataset.path": data}, out="c", echo=said.append,
+                       **options)  # fmt: skip
+    assert said == []
+    assert not Path("c").exists()
+
+
+def test_a_failed_models_advice_names_its_option_as_compare_takes_it():
+    comparison = dimred.compare("swissroll", ["pca", "kernel-pca"], out=None, settings={
+        "dataset.n_samples": 100, "model.pca.n_components": 9})  # fmt: skip
+    assert "reduction needs n_components at most 3 (set model.pca.n_components)" in comparison.failed["pca"]
+    assert len(comparison.runs["kernel-pca"]) == 1
 
 
 def test_a_scikit_learn_model_imports_its_library_when_it_is_made_so_a_fit_times_the_fit_alone():

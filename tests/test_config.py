@@ -228,6 +228,47 @@ def test_a_bad_config_file_is_a_usage_error(tmp_path, content, message):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.toml", b"\xff\xfe[dataset]", "bad.toml is not UTF-8 text"),
+        ("bad.json", b"3", "bad.json must hold a table of settings (a JSON object), got 3"),
+        ("bad.json", b"null", "must hold a table of settings (a JSON object), got null"),
+        ("bad.json", b"[1, 2]", "must hold a table of settings (a JSON object), got [1, 2]"),
+        ("bad.json", b'{"dataset": "swissroll", "model": "mlp-ae", "loss": [{"name": "mse", "weight": null}]}',
+         "bad.json: a [loss] weight must be a positive number, got null"),
+        ("bad.json", b'{"dataset": "swissroll", "model": "mlp-ae", "loss": [{"name": "mse", "weight": "x"}]}',
+         'a [loss] weight must be a positive number, got "x"'),
+        ("folder.json", None, "folder.json is a folder; give a .toml or .json file"),
+    ],
+)  # fmt: skip
+def test_a_config_file_that_is_not_a_table_of_settings_is_a_usage_error(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.mkdir() if content is None else path.write_bytes(content)
+    result = invoke("run", "--config", str(path), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if line.startswith("Error:")] == [result.output.strip()]
+    assert message in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_loss_weight_is_recorded_exactly_so_the_runs_config_reruns_it(tmp_path):
+    run = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=100", "--steps",
+                 "3", "--reporter", "metrics-table", "--loss", "mse:1.23456789",
+                 "--out", str(tmp_path / "run"))  # fmt: skip
+    assert run.exit_code == 0, run.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["loss"][0]["weight"] == 1.23456789
+    again = invoke("run", "--config", str(tmp_path / "run" / "config.json"), "--out", str(tmp_path / "again"))
+    assert again.exit_code == 0, again.output
+    first, rerun = (
+        load_file(tmp_path / "run" / "model.safetensors"),
+        load_file(tmp_path / "again" / "model.safetensors"),
+    )
+    assert all((first[name] == rerun[name]).all() for name in first)
+    with safe_open(tmp_path / "run" / "model.safetensors", "np") as model_file:
+        assert model_file.metadata()["loss"] == "mse:1.23456789"
+
+
 def test_an_option_added_since_a_run_means_what_the_plugin_did_then_in_its_record_not_in_a_hand_written_file(
     tmp_path,
 ):

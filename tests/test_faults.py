@@ -4,6 +4,7 @@ and the right exit code or exception, and no file that existed before is changed
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import pickle
 from collections.abc import Callable
@@ -104,6 +105,13 @@ class Case:
     message: str
 
 
+def stored(save: Callable[..., None]) -> bytes:
+    """The bytes ``save`` (np.save, np.savez) writes for three rows of two columns."""
+    buffer = io.BytesIO()
+    save(buffer, np.ones((3, 2)))
+    return buffer.getvalue()
+
+
 def run_file(make: Callable[[Path], Path], *extra: str) -> Callable[[Path, dict[str, Path]], list[str]]:
     return lambda tmp, _models: [*RUN_FILE, "--set", f"dataset.path={make(tmp)}", *extra, "--out", str(tmp / "out")]
 
@@ -166,7 +174,17 @@ CASES = [
     Case("unsupported type", run_file(lambda t: write(t / "d.xlsx", "1,2\n")), 2, "unsupported type '.xlsx'"),
     Case("npz of two arrays", run_file(lambda t: write(t / "d.npz", np.ones((3, 2)), Y=np.ones(3))), 1,
          "name the data array 'X'"),
-    Case("one row", run_file(lambda t: write(t / "d.csv", "1,2\n")), 1, "needs at least 2 samples"),
+    Case("one row", run_file(lambda t: write(t / "d.csv", "1,2\n")), 2,
+         "1 row is too few to train and score a model on; give at least 3"),
+    Case("npy named npz", run_file(lambda t: write(t / "d.npz", stored(np.save))), 1,
+         "d.npz is an .npy file, not an .npz archive; name it .npy"),
+    Case("npz named npy", run_file(lambda t: write(t / "d.npy", stored(np.savez))), 1,
+         "d.npy is an .npz archive, not an .npy file; name it .npz"),
+    Case("csv named npy", run_file(lambda t: write(t / "d.npy", "1,2\n3,4\n")), 1,
+         "d.npy is not a .npy file: it does not start as numpy writes one"),
+    Case("long double beyond float64", run_file(lambda t: write(t / "d.npy", np.array(
+        [[1, 2], [3, np.longdouble("1e400")], [5, 6]], dtype=np.longdouble))), 1,
+         "has 1e+400 at row 1, column 1 (counting from 0), beyond the range of float64"),
     Case("no path", lambda t, _m: [*RUN_FILE, "--out", str(t / "out")], 2, "dataset.path is required"),
     Case("unknown colour column", run_file(lambda t: write(t / "d.csv", "a,b\n1,2\n3,4\n"), "--set",
                                            "dataset.color_column=hue"), 2, "'hue' is not a column"),

@@ -272,3 +272,9 @@ def test_the_errors_a_library_user_catches_are_exported_at_the_top(tmp_path):
         dimred.Reducer(steps=2).fit(np.full((10, 3), np.nan))
     assert issubclass(dimred.DivergenceError, dimred.DimredError)
     assert issubclass(dimred.SkippedPluginWarning, UserWarning)
+
+
+def test_long_doubles_are_taken_as_float64_which_is_what_torch_computes_at_most(fitted, roll):
+    assert np.array_equal(fitted.transform(roll.astype(np.longdouble)), fitted.transform(roll))
+    refit = Reducer(model="pca").fit(roll.astype(np.longdouble))
+    assert np.allclose(refit.transform(roll), Reducer(model="pca").fit(roll).transform(roll))

@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
 import dimred
 from conftest import hidden_leftovers, plugin_module
 from dimred._engine.training import DivergenceError
+from dimred.cli import cli
 from dimred.plugin import Loss
 
 SCRIPT = str(Path(sys.executable).with_name("dimred"))
@@ -183,6 +185,19 @@ def test_a_resumed_runs_config_json_records_the_settings_it_went_on_with(interru
     dimred.run(checkpoint_every=30, device="cpu", resume=True, **arguments)
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (recorded["training"]["checkpoint_every"], recorded["device"]) == (30, "cpu")
+
+
+def test_a_run_with_a_loss_weight_of_many_digits_resumes(interrupt_once, tmp_path):
+    """The weight is recorded as given (it was rounded to 6 digits, and the resume refused as other settings)."""
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
+                 "batch_size": 100, "out": tmp_path / "run", "callbacks": [interrupt_once], "reporters": [],
+                 "loss": "mse:1.23456789", "checkpoint_every": 20}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run")])  # the settings of its config.json
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["loss"] == [
+        {"name": "mse", "weight": 1.23456789, "options": {}}]  # fmt: skip
 
 
 def test_a_resume_on_other_data_of_the_same_name_is_refused_and_on_its_own_goes_on(

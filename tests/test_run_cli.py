@@ -130,6 +130,16 @@ def test_full_batch_float64_and_epochs_are_reachable(tmp_path):
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "reporter.loss-curve.dpi=5"],
          "settings for a reporter that is not in this run"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--steps", "5", "--epochs", "5"], "not both"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "callback.collapse.checks=0"],
+         "bad callback.collapse options: checks must be at least 1, got 0"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "callback.collapse.after=5"],
+         "after must be from 0 to 1 (a fraction of the training steps), got 5.0"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--reporter", "codes-plot", "--set",
+          "reporter.codes-plot.dpi=100000"], "dpi must be from 10 to 1200, got 100000"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.seed=-1"],
+         "bad dataset options: seed must not be negative, got -1"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=2"],
+         "n_samples must be at least 3"),
         pytest.param(["--dataset", "swissroll", "--model", "mlp-ae", "--device", "cuda"],
                      "device 'cuda' is not available", marks=NEEDS_NO_GPU),
     ],
@@ -209,3 +219,15 @@ def test_bad_options_of_the_scikit_learn_models_are_usage_errors_before_anything
     name, value = setting.split("=")
     with pytest.raises(dimred.UsageError, match=message):
         dimred.run("swissroll", model, settings={f"model.{name}": json.loads(value)}, out=None)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({"settings": [1]}, "settings must map 'kind.option' to a value"),
+     ({"out": 3}, "out must be a folder's path, 'auto' or None, not int"),
+     ({"loss": [("mse", "x")]}, "loss must be NAME, NAME:WEIGHT or a list of them"),
+     ({"callbacks": 3}, "callbacks must be a list of names, not int")],
+)  # fmt: skip
+def test_the_python_api_names_an_argument_of_the_wrong_type(arguments, message):
+    with pytest.raises(dimred.UsageError, match=message):
+        dimred.run("swissroll", "mlp-ae", steps=2, **{"out": None, **arguments})

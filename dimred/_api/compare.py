@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import numbers
+import re
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from dimred._api import pipeline
-from dimred._api.run import AUTO, RunResult, run
+from dimred._api.run import AUTO, RunResult, check_out, run
 from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, EstimatorModel, Model, Reporter
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.scatter import scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
+from dimred._engine.device import resolve_device
 from dimred._host.resolve import (
     chosen_names,
     defaults_of,
@@ -211,8 +213,8 @@ def compare(
     # unknown names and bad options fail before anything runs, once: the models' own, the data set's, the metrics'
     plugins = {model: instantiate("model", model, per_model[model], f"model.{model}") for model in models}
     shared = group_settings(settings)
-    instantiate("dataset", dataset, shared.pop("dataset", {}))
     pipeline.resolve_metrics(shared)
+    n_rows = _rows_every_run_takes(dataset, shared.pop("dataset", {}))
     runs_reporters = pipeline.resolve_reporters(reporters, shared)  # they show the comparison too, at the end
     runs_callbacks = instantiate_several(
         "callback", chosen_names("callback", run_options.get("callbacks"), adds_to_defaults=True), shared)  # fmt: skip
@@ -220,9 +222,12 @@ def compare(
     pipeline.check_run([*runs_callbacks, *runs_reporters], described)
     if run_options.get("holdout") is not None:
         check_holdout(run_options["holdout"])
+    if "device" in run_options:  # an absent GPU is one error, not one per model
+        resolve_device(run_options["device"])
     TrainingSettings.from_mapping(
         {name: value for name, value in run_options.items() if name in TrainingSettings.names()}
     )
+    check_out(out)
     if save and out is None:
         raise UsageError("save keeps the models in the output folder: give out")
     directory = None
@@ -230,7 +235,7 @@ def compare(
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
         check_claimable(directory, overwrite=overwrite, resume=False, writes=OUTPUT_FILES)
     say = echo or (lambda _text: None)
-    run_options = _same_holdout_for_all(dataset, settings, plugins.values(), run_options)
+    run_options = _same_holdout_for_all(n_rows, plugins.values(), run_options)
     comparison = Comparison(dataset)
     errors: dict[str, DimredError] = {}
     for model in dict.fromkeys(models):
@@ -243,7 +248,7 @@ def compare(
                              **options)  # fmt: skip
             except DimredError as error:  # this model failed: the others are still compared
                 errors[model] = error
-                comparison.failed[model] = f"seed {seed}: {_with_advice(error)}"
+                comparison.failed[model] = f"seed {seed}: {_with_advice(error, model)}"
                 comparison.runs.pop(model, None)
                 say(f"{model} failed at seed {seed}; the others go on (the comparison says why)")
                 break
@@ -287,18 +292,22 @@ def _split_settings(settings: Mapping[str, Any], models: Iterable[str]) -> tuple
     return shared, own
 
 
-def _same_holdout_for_all(
-    dataset: str, settings: Mapping[str, Any], models: Iterable[Model], run_options: Mapping[str, Any]
-) -> dict[str, Any]:
+def _rows_every_run_takes(dataset: str, options: Mapping[str, Any]) -> int:
+    """How many rows the data set has; data that no run could take (unreadable, too few rows, one point) is
+    refused here once, before any model runs."""
+    _data, X = pipeline.load_data(instantiate("dataset", dataset, options), seed=0)
+    pipeline.check_scorable(X)
+    return len(X)
+
+
+def _same_holdout_for_all(n_rows: int, models: Iterable[Model], run_options: Mapping[str, Any]) -> dict[str, Any]:
     """The run options with the default holdout made explicit where some models map new rows and others (t-SNE)
     do not: every model then trains on the same rows, and one without a transform has no held-out figures,
     instead of training on all the rows where the others train on nine tenths."""
     maps_new_rows = {getattr(model, "can_transform", True) for model in models}
     if run_options.get("holdout") is not None or len(maps_new_rows) < 2:
         return dict(run_options)
-    source = instantiate("dataset", dataset, group_settings(settings).get("dataset", {}))
-    _data, X = pipeline.load_data(source, seed=0)
-    return {**run_options, "holdout": pipeline.holdout_fraction(None, len(X))}
+    return {**run_options, "holdout": pipeline.holdout_fraction(None, n_rows)}
 
 
 def _run_options_for(model: Model, run_options: Mapping[str, Any]) -> dict[str, Any]:
@@ -313,21 +322,19 @@ def _raise_for_all(errors: Mapping[str, DimredError]) -> None:
     """The error of a comparison in which every model failed: the one message where all failed alike (a file
     that cannot be read), else each model's; a usage error where every model refused the settings or data."""
     kind = UsageError if all(isinstance(error, UsageError) for error in errors.values()) else DimredError
-    messages = {model: _with_advice(error) for model, error in errors.items()}
+    messages = {model: _with_advice(error, model) for model, error in errors.items()}
     if len(set(messages.values())) == 1:
         raise kind(next(iter(messages.values())))
     raise kind("every model failed: " + "; ".join(f"{model}: {message}" for model, message in messages.items()))
 
 
-def _with_advice(error: DimredError) -> str:
-    return f"{error}{_where_options_go(error)}"
-
-
-def _where_options_go(error: DimredError) -> str:
-    """Advice for an error that suggests a model's or loss's option, which compare does not take."""
-    if "--set model." in str(error) or "--set loss." in str(error):
-        return "; compare sets dataset.* options only: run the model alone to set its own"
-    return ""
+def _with_advice(error: DimredError, model: str) -> str:
+    """The error as compare says it: a model option it suggests named as compare takes it (model.NAME.OPTION);
+    a loss's options, which compare does not take, left to a run of the model alone."""
+    text = re.sub(r"\bset model\.", f"set model.{model}.", str(error))
+    if "--set loss." in text:
+        text += "; compare takes no loss options: train the model alone (dimred run) to set them"
+    return text
 
 
 def _write(comparison: Comparison, directory: Path) -> None:

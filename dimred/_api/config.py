@@ -27,7 +27,7 @@ from dimred._core.contracts import EstimatorModel
 from dimred._core.errors import UsageError
 from dimred._core.kinds import KINDS
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
-from dimred._host.objective import parse_spec
+from dimred._host.objective import parse_spec, spec_text
 from dimred._host.registry import get_registry
 from dimred._host.resolve import chosen_names, defaults_of, options_before_added
 
@@ -41,16 +41,31 @@ SECTION_KINDS = {kind.section: kind.name for kind in KINDS}
 
 
 def _parse(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise UsageError(f"config file {path} is a folder; give a .toml or .json file")
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise UsageError(f"config file {path} is not valid JSON: {error}") from None
-    if path.suffix.lower() != ".toml":
+    if path.suffix.lower() not in (".json", ".toml"):
         raise UsageError(f"config file {path} must be .toml or .json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"config file {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    document = _parse_json(path, text) if path.suffix.lower() == ".json" else _parse_toml(path, text)
+    if not isinstance(document, dict):
+        raise UsageError(f"config file {path} must hold a table of settings (a JSON object), got "
+                         f"{json.dumps(document)[:40]}")  # fmt: skip
+    return document
+
+
+def _parse_json(path: Path, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"config file {path} is not valid JSON: {error}") from None
+
+
+def _parse_toml(path: Path, text: str) -> dict[str, Any]:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -97,9 +112,11 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if isinstance(document.get("loss"), list):  # a weighted sum, as runs record it
         terms = [_plugin(entry, "loss", path) for entry in document["loss"]]
         weights = [entry.get("weight", 1.0) if isinstance(entry, dict) else 1.0 for entry in document["loss"]]
-        arguments["loss"] = "+".join(
-            f"{name}:{weight:g}" for (name, _options), weight in zip(terms, weights, strict=True)
-        )
+        for weight in weights:
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                raise UsageError(f"config file {path}: a [loss] weight must be a positive number, got "
+                                 f"{json.dumps(weight)}")  # fmt: skip
+        arguments["loss"] = spec_text([(name, weight) for (name, _options), weight in zip(terms, weights, strict=True)])
         for name, options in terms:
             settings |= {f"loss.{name}.{option}": value for option, value in options.items()}
     for kind in PLUGIN_SECTIONS:

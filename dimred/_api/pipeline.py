@@ -145,7 +145,7 @@ def load_data(source: Dataset, seed: int) -> tuple[Data, np.ndarray]:
     if not isinstance(data, Data):
         raise PluginError(f"dataset '{source.name}' must return dimred.plugin.Data from load, not "
                           f"{type(data).__name__}")  # fmt: skip
-    return data, check_matrix(data.X, data_name(source))
+    return data, check_matrix(data.X, data_name(source), min_rows=1)  # too few rows: one usage error, below
 
 
 def data_name(source: Dataset) -> str:
@@ -235,7 +235,8 @@ def check_scorable(X: np.ndarray) -> None:
 
 def _check_enough_rows(X: np.ndarray, doing: str) -> None:
     if len(X) < MIN_ROWS:
-        raise UsageError(f"{len(X)} rows are too few to {doing}; give at least {MIN_ROWS}")
+        rows = "1 row is" if len(X) == 1 else f"{len(X)} rows are"
+        raise UsageError(f"{rows} too few to {doing}; give at least {MIN_ROWS}")
 
 
 def _check_not_one_point(X: np.ndarray, doing: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -174,6 +175,12 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def check_out(out: Any) -> None:
+    """Refuse an ``out`` that is no folder's path (a number, say) before anything runs."""
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise UsageError(f"out must be a folder's path, 'auto' or None, not {type(out).__name__}")
+
+
 def run(
     dataset: str,
     model: str,
@@ -203,6 +210,7 @@ def run(
     ``resume`` continues the killed run in ``out`` from it (give the same settings: the CLI's ``--resume`` reads
     them from the run's config.json). ``echo`` receives the lines reporters print.
     """
+    check_out(out)
     say = echo or pipeline.silent
     training = _training_settings(training, training_settings)
     groups = group_settings(settings or {})

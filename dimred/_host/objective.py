@@ -16,6 +16,9 @@ LossSpec = str | Sequence[str]
 
 def parse_spec(spec: LossSpec) -> list[tuple[str, float]]:
     """``"mse+geodesic:10"`` or ``["mse", "geodesic:10"]`` -> ``[("mse", 1.0), ("geodesic", 10.0)]``."""
+    if not isinstance(spec, str) and not (isinstance(spec, Sequence) and all(isinstance(item, str) for item in spec)):
+        raise UsageError(f"loss must be NAME, NAME:WEIGHT or a list of them ('mse+geodesic:10', ['mse', "
+                         f"'geodesic:10']), got {spec!r}")  # fmt: skip
     parts = spec.split("+") if isinstance(spec, str) else [piece for item in spec for piece in item.split("+")]
     terms = []
     for part in (piece.strip() for piece in parts):
@@ -36,7 +39,13 @@ def parse_spec(spec: LossSpec) -> list[tuple[str, float]]:
 def spec_text(terms: Sequence[tuple[str, float]] | Sequence[Term]) -> str:
     """The canonical text of a loss combination: ``mse`` or ``mse+geodesic:10``."""
     pairs = [(term.name, term.weight) if isinstance(term, Term) else term for term in terms]
-    return "+".join(name if weight == 1.0 else f"{name}:{weight:g}" for name, weight in pairs)
+    return "+".join(name if weight == 1.0 else f"{name}:{_weight_text(weight)}" for name, weight in pairs)
+
+
+def _weight_text(weight: float) -> str:
+    """``weight`` as short as it reads back exactly: a run's spec must resume and rerun with its own weights."""
+    short = f"{weight:g}"
+    return short if float(short) == weight else repr(float(weight))
 
 
 def build_terms(spec: LossSpec, options: Mapping[str, Mapping[str, Any]]) -> list[Term]:

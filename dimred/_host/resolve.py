@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dimred._core import options as plugin_options
@@ -18,8 +18,13 @@ def group_settings(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Split dotted settings by plugin: ``{"dataset.noise": 0.1, "reporter.codes-plot.dpi": 200}`` ->
     ``{"dataset": {"noise": 0.1}, "reporter.codes-plot": {"dpi": 200}}``. Kinds with several plugins per run
     take ``KIND.NAME.OPTION``; the loss also takes ``loss.OPTION`` when the run has one loss."""
+    if not isinstance(settings, Mapping):
+        raise UsageError(f"settings must map 'kind.option' to a value, e.g. {{'dataset.n_samples': 500}}, not "
+                         f"{type(settings).__name__}")  # fmt: skip
     groups: dict[str, dict[str, Any]] = {}
     for key, value in settings.items():
+        if not isinstance(key, str):
+            raise UsageError(f"bad setting {key!r}: use {SETTING_GRAMMAR}")
         kind_name, _, rest = key.partition(".")
         kind = KIND.get(kind_name)
         target, _, option = rest.rpartition(".") if kind is not None and kind.several else ("", "", rest)
@@ -55,6 +60,8 @@ def chosen_names(kind: str, names: Sequence[str] | str | None, *, adds_to_defaul
         raise UsageError(f"{KIND[kind].plural} must be a list of names, e.g. [{names!r}], not a string")
     if names is None:
         return defaults_of(kind)
+    if not isinstance(names, Iterable):
+        raise UsageError(f"{KIND[kind].plural} must be a list of names, not {type(names).__name__}")
     chosen = defaults_of(kind) if adds_to_defaults else []
     for name in names:
         if not isinstance(name, str):

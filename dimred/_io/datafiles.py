@@ -35,6 +35,7 @@ WRITABLE = (".csv", ".npy")
 TEXT = (".csv", ".tsv", ".txt")
 _SNIFF_BYTES = 1 << 16
 _HEADER_SAMPLE_ROWS = 200  # rows read to tell a header from a first row of data
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"  # how np.save's and np.savez's files start
 _NO_SPACE_RESERVATION = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)  # file systems without fallocate
 
 
@@ -284,6 +285,10 @@ def _csv_batches(
 
 
 def _refusal(path: Path, error: ValueError, kind: str) -> DimredError:
+    with path.open("rb") as file:
+        head = file.read(len(_NPY_MAGIC))
+    if head != _NPY_MAGIC and not head.startswith(_ZIP_MAGIC):  # numpy reads any other file as a pickle
+        return DimredError(f"{path} is not a {kind} file: it does not start as numpy writes one (np.save, np.savez)")
     if "allow_pickle" in str(error) or "Python objects" in str(error):  # numpy's words for object arrays
         return DimredError(f"{path}: {error} (object arrays are refused: they would have to be unpickled)")
     return DimredError(f"{path} is not a readable {kind} file ({error})")
@@ -294,6 +299,8 @@ def _npz_array(path: Path) -> np.ndarray:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as error:
         raise DimredError(f"{path} is not a readable .npz file ({error})") from None
+    if isinstance(archive, np.ndarray):  # np.load goes by the file's first bytes, not its name
+        raise DimredError(f"{path} is an .npy file, not an .npz archive; name it .npy")
     with archive:
         names = list(archive.files)
         if len(names) != 1 and "X" not in names:
@@ -308,11 +315,15 @@ def _npz_array(path: Path) -> np.ndarray:
 
 def _npy_array(path: Path) -> np.ndarray:
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as error:
         raise _refusal(path, error, ".npy") from None
     except OSError as error:
         raise DimredError(f"{path} is not a readable .npy file ({error})") from None
+    if not isinstance(array, np.ndarray):  # np.load goes by the file's first bytes, not its name
+        array.close()
+        raise DimredError(f"{path} is an .npz archive, not an .npy file; name it .npz")
+    return array
 
 
 def _stored_array(path: Path, suffix: str) -> np.ndarray:

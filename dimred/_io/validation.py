@@ -22,7 +22,8 @@ def check_matrix(
 ) -> np.ndarray:
     """``X`` as a 2-D array of finite numbers with at least ``min_rows`` rows and 1 column; never modifies ``X``.
     Messages count rows from ``first_row`` (where ``X`` is a batch of a file's rows); with ``computed_in`` (a
-    numpy float type's name) values beyond that type's range are refused too."""
+    numpy float type's name) values beyond that type's range are refused too. Long doubles come back as float64
+    (beyond its range: refused), the widest float torch takes."""
     array = np.asarray(X)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise DataError(f"{what} must hold numbers, got values of type {array.dtype}")
@@ -33,19 +34,22 @@ def check_matrix(
     if array.shape[0] < min_rows or array.shape[1] < 1:
         samples = "sample" if min_rows == 1 else "samples"
         raise DataError(f"{what} needs at least {min_rows} {samples} and 1 feature, got shape {array.shape}")
-    largest = np.finfo(computed_in).max if computed_in else np.inf
+    wider = array.dtype.kind == "f" and array.dtype.itemsize > 8  # long double: torch takes float64 at most
+    ceiling = computed_in or ("float64" if wider else None)
+    largest = np.finfo(ceiling).max if ceiling else np.inf
     for start in range(0, len(array), _CHUNK_ROWS) if array.dtype.kind == "f" else ():
         chunk = array[start : start + _CHUNK_ROWS]  # in chunks: no n x d temporary for big files
-        bad = ~np.isfinite(chunk) | (np.abs(chunk) > largest) if computed_in else ~np.isfinite(chunk)
+        bad = ~np.isfinite(chunk) | (np.abs(chunk) > largest) if ceiling else ~np.isfinite(chunk)
         if bad.any():
             row, column = np.argwhere(bad)[0]
             value = chunk[row, column]
             at = f"at row {first_row + start + row}, column {column} (counting from 0)"
             if np.isfinite(value):
-                raise DataError(f"{what} has {value:.4g} {at}, {beyond_range(computed_in or 'float64')}")
+                shown = np.format_float_scientific(value, precision=3, trim="-")  # long doubles beyond float64 too
+                raise DataError(f"{what} has {shown} {at}, {beyond_range(ceiling)}")
             named = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
             raise DataError(f"{what} has {named} {at}")
-    return array
+    return array.astype(np.float64) if wider else array
 
 
 def beyond_range(dtype: str) -> str:

@@ -20,8 +20,10 @@ class SCurve(Dataset):
         seed: int | None = option(None, "random seed of the data (default: the run's --seed)")
 
         def __post_init__(self) -> None:
-            if self.n_samples < 2:
-                raise ValueError("n_samples must be at least 2")
+            if self.n_samples < 3:  # fewer rows cannot be scored
+                raise ValueError("n_samples must be at least 3")
+            if self.seed is not None and self.seed < 0:
+                raise ValueError(f"seed must not be negative, got {self.seed}")
 
     def load(self, seed: int) -> Data:
         from sklearn.datasets import make_s_curve
