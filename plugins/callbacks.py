@@ -62,9 +62,14 @@ class Checkpointing(Callback):
     description = "saves the training state every --checkpoint-every steps (does nothing without that setting)"
     enabled_by_default = True
 
-    def on_interval(self, training: Training, status: TrainingStatus) -> None:
-        every = training.settings.checkpoint_every
-        if every and status.step % every == 0 and status.step < status.total_steps:
+    def on_fit_start(self, training: Training) -> None:
+        self.every = training.settings.checkpoint_every
+        # at its own steps, not at logging intervals: --checkpoint-every changes nothing else of the run (which a
+        # resume may change); each step's status costs a host synchronisation, so only while checkpointing
+        self.every_step = bool(self.every)
+
+    def on_step(self, training: Training, status: TrainingStatus) -> None:
+        if status.step % self.every == 0 and status.step < status.total_steps:
             training.save_checkpoint()
 
 
@@ -88,7 +93,8 @@ class EarlyStopping(Callback):
         self.best, self.waited = math.inf, 0
 
     def on_interval(self, training: Training, status: TrainingStatus) -> None:
-        if status.loss < self.best * (1 - self.options.min_delta):
+        # below the best by min_delta of its size, whatever its sign (a negative log-likelihood, say)
+        if math.isinf(self.best) or status.loss < self.best - abs(self.best) * self.options.min_delta:
             self.best, self.waited = status.loss, 0
             return
         self.waited += 1

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import dimred
 from conftest import plugin_module
 from dimred.cli import cli
-from dimred.plugin import Callback, Data, Dataset, Training, TrainingStatus, option
+from dimred.plugin import Callback, Data, Dataset, Loss, Training, TrainingStatus, option
 
 QUICK = {"settings": {"dataset.n_samples": 300}, "batch_size": 100}
 
@@ -85,6 +85,26 @@ def test_early_stopping_ends_a_plateaued_run():
     assert result.metrics["stopped_early"] is True
     assert result.metrics["stop_reason"].startswith("early-stopping:")
     assert result.history[-1]["step"] < 3000
+
+
+def test_early_stopping_sees_a_plateau_of_a_negative_loss(register_in_process):
+    """min_delta is a share of the best loss's size: below zero, a loss a little above the best counted as better,
+    and the run never stopped."""
+
+    class ShiftedMSE(Loss):
+        name = "shifted-mse"
+        description = "mean squared error minus 10 (a negative loss, as a log-likelihood's can be)"
+
+        def __call__(self, batch):
+            return ((batch.x_hat - batch.x) ** 2).mean() - 10.0
+
+    register_in_process(plugin_module("shifted", register_losses=lambda register: register(ShiftedMSE)))
+    result = dimred.run("swissroll", "mlp-ae", loss="shifted-mse", callbacks=["early-stopping"], steps=2000,
+                        settings={"dataset.n_samples": 300, "callback.early-stopping.patience": 3,
+                                  "callback.early-stopping.min_delta": 0.01}, batch_size=100, out=None,
+                        reporters=[])  # fmt: skip
+    assert result.metrics["stopped_early"] is True
+    assert result.history[-1]["step"] < 2000
 
 
 class Constant(Dataset):

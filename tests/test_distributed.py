@@ -134,6 +134,56 @@ def test_a_neighbour_embedding_autoencoder_trains_under_torchrun_in_mixed_precis
     assert (training["precision"], training["optimizer"]) == ("bf16", "muon")
 
 
+STOPPING_DIMRED = """
+from dimred._host.registry import get_registry
+from dimred.cli import cli
+from dimred.plugin import Callback, hookimpl
+
+
+class StopOnProcessZero(Callback):
+    name = "stop-on-process-0"
+    description = "process 0 alone stops training as it starts"
+
+    def on_fit_start(self, training):
+        if training.is_main:
+            training.stop("process 0 stopped it at the start")
+
+
+class Plugins:
+    @hookimpl
+    def register_callbacks(self, register):
+        register(StopOnProcessZero)
+
+
+get_registry().register(Plugins(), name="stopping")
+cli()
+"""
+
+
+def test_a_stop_one_process_decides_as_training_starts_stops_every_process(tmp_path):
+    """The others went on to their first logging interval and waited there for process 0, which had left."""
+    (tmp_path / "stopping_dimred.py").write_text(STOPPING_DIMRED)
+    command = [
+        TORCHRUN,
+        "--standalone",
+        "--nproc_per_node=2",
+        "stopping_dimred.py",
+        "run",
+        *SETTINGS,
+        "--callback",
+        "stop-on-process-0",
+        "--steps",
+        "2000",
+        "--out",
+        "run",
+    ]  # fmt: skip (logging every 10 steps)
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (metrics["steps_trained"], metrics["stop_reason"]) == (1, "process 0 stopped it at the start")
+
+
 @pytest.mark.parametrize("gpus", [0, 1, 2])
 def test_each_process_gets_a_gpu_of_its_own_or_auto_takes_the_cpu(monkeypatch, gpus):
     """nccl cannot share one GPU between two processes: with fewer GPUs than processes on a machine, auto trains

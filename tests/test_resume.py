@@ -22,7 +22,7 @@ import dimred
 from conftest import hidden_leftovers, plugin_module
 from dimred._engine.training import DivergenceError
 from dimred.cli import cli
-from dimred.plugin import Loss
+from dimred.plugin import Callback, Loss, Reporter
 
 SCRIPT = str(Path(sys.executable).with_name("dimred"))
 TRAIN = ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=600", "--steps", "900",
@@ -223,6 +223,40 @@ def test_a_resume_on_other_data_of_the_same_name_is_refused_and_on_its_own_goes_
     assert dimred.run(resume=True, **arguments).history[-1]["step"] == 60
 
 
+def test_a_resume_on_a_file_changed_in_one_value_anywhere_is_refused(interrupt_once, tmp_path):
+    """The fingerprint hashed 1 000 evenly spaced rows: a change in the others went unseen."""
+    rows = np.random.default_rng(0).random((5000, 3))
+    np.save(tmp_path / "rows.npy", rows)
+    arguments = {"dataset": "file", "model": "mlp-ae", "settings": {"dataset.path": str(tmp_path / "rows.npy")},
+                 "steps": 60, "batch_size": 500, "out": tmp_path / "run", "callbacks": [interrupt_once],
+                 "reporters": [], "checkpoint_every": 20, "holdout": 0}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    rows[1, 2] += 1e-9  # row 1 is not among the rows sampled before
+    np.save(tmp_path / "rows.npy", rows)
+    with pytest.raises(dimred.UsageError, match=r"the data differ from those the checkpoint"):
+        dimred.run(resume=True, **arguments)
+
+
+def test_a_checkpoint_from_before_the_whole_data_was_hashed_resumes_on_its_data(interrupt_once, tmp_path):
+    from dimred._engine.checkpoint import read_checkpoint, write_checkpoint
+    from dimred._engine.fitting import data_fingerprint
+
+    rows = np.random.default_rng(0).random((3000, 3))
+    np.save(tmp_path / "rows.npy", rows)
+    arguments = {"dataset": "file", "model": "mlp-ae", "settings": {"dataset.path": str(tmp_path / "rows.npy")},
+                 "steps": 60, "batch_size": 500, "out": tmp_path / "run", "callbacks": [interrupt_once],
+                 "reporters": [], "checkpoint_every": 20, "holdout": 0}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    checkpoint = tmp_path / "run" / "checkpoint.safetensors"
+    tensors, facts = read_checkpoint(checkpoint)
+    sampled = data_fingerprint(rows, like="an earlier checkpoint's")  # sampled rows, no prefix
+    assert facts["data"] == data_fingerprint(rows) != sampled
+    write_checkpoint(checkpoint, tensors, facts | {"data": sampled})
+    assert dimred.run(resume=True, **arguments).history[-1]["step"] == 60
+
+
 def test_a_run_that_trained_in_several_processes_says_that_its_resume_in_one_goes_on_otherwise(
     interrupt_once, tmp_path
 ):
@@ -264,3 +298,81 @@ def test_a_run_interrupted_while_it_reports_is_resumed_as_its_failed_txt_says(re
     assert not (tmp_path / "run" / "FAILED.txt").exists()
     again = load_file(tmp_path / "run" / "model.safetensors")
     assert all(np.array_equal(first[name], again[name]) for name in first)
+
+
+class _InterruptAt(Callback):
+    """Ctrl-C after step ``at`` of the first run that names it (resumed runs name it too and go on)."""
+
+    name = "interrupt-at"
+    description = "Ctrl-C after a step, once"
+    every_step = True
+    at = 0
+    done = False
+
+    def on_step(self, training, status):
+        if status.step == _InterruptAt.at and not _InterruptAt.done:
+            _InterruptAt.done = True
+            raise KeyboardInterrupt
+
+
+def test_checkpoints_between_logging_intervals_change_nothing_and_a_resume_from_one_goes_on_exactly(
+    register_in_process, tmp_path
+):
+    """Checkpoint steps were logging intervals too: --checkpoint-every moved early stopping's count (and which
+    steps history.csv averages), and a checkpoint saved between intervals lost the running loss."""
+    register_in_process(plugin_module("interrupting_at", register_callbacks=lambda register: register(_InterruptAt)))
+    _InterruptAt.at, _InterruptAt.done = 45, True
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "steps": 2000, "batch_size": 100, "reporters": [],
+                 "callbacks": ["early-stopping", "interrupt-at"],
+                 "settings": {"dataset.n_samples": 200, "model.hidden": (16,), "callback.early-stopping.patience": 3,
+                              "callback.early-stopping.min_delta": 0.05}}  # fmt: skip
+    plain = dimred.run(out=tmp_path / "plain", **arguments)  # logs every 10 steps, stops early, no checkpoints
+    _InterruptAt.done = False
+    with pytest.raises(KeyboardInterrupt):  # after step 45: the checkpoint of step 42 goes on from there
+        dimred.run(out=tmp_path / "run", checkpoint_every=7, **arguments)
+    resumed = dimred.run(out=tmp_path / "run", checkpoint_every=7, resume=True, **arguments)
+    assert plain.metrics["stopped_early"]
+    assert plain.metrics["steps_trained"] < 2000
+    assert [row | {"seconds": 0} for row in resumed.history] == [row | {"seconds": 0} for row in plain.history]
+    first, again = (
+        load_file(tmp_path / "plain" / "model.safetensors"),
+        load_file(tmp_path / "run" / "model.safetensors"),
+    )
+    assert all(np.array_equal(first[name], again[name]) for name in first)
+
+
+def test_a_run_stopped_and_then_interrupted_before_it_was_saved_resumes_to_the_stop_not_beyond(
+    register_in_process, tmp_path
+):
+    """A checkpoint taken at the step where a callback stopped training did not say so: the resumed run trained
+    on to its last step."""
+
+    class StopAtTen(Callback):
+        name = "stop-at-ten"
+        description = "stops training at step 10"
+
+        def on_interval(self, training, status):
+            if status.step == 10:
+                training.stop("enough at step 10")
+
+    class InterruptOnce(Reporter):
+        name = "interrupt-once"
+        description = "Ctrl-C while reporting, once"
+        done = False
+
+        def report(self, record):
+            if not InterruptOnce.done:
+                InterruptOnce.done = True
+                raise KeyboardInterrupt
+
+    register_in_process(plugin_module("stopping", register_callbacks=lambda register: register(StopAtTen),
+                                      register_reporters=lambda register: register(InterruptOnce)))  # fmt: skip
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "steps": 60, "batch_size": 100, "checkpoint_every": 5,
+                 "callbacks": ["stop-at-ten"], "settings": {"dataset.n_samples": 200}}  # fmt: skip
+    plain = dimred.run(out=tmp_path / "plain", reporters=[], **arguments)
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(out=tmp_path / "run", reporters=["interrupt-once"], **arguments)
+    resumed = dimred.run(out=tmp_path / "run", reporters=["interrupt-once"], resume=True, **arguments)
+    assert (plain.metrics["steps_trained"], resumed.metrics["steps_trained"]) == (10, 10)
+    assert resumed.metrics["stop_reason"] == "enough at step 10"
+    assert np.array_equal(resumed.codes, plain.codes)

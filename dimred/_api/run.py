@@ -120,13 +120,13 @@ def _as_going_on(recorded: dict[str, Any], config: dict[str, Any]) -> dict[str, 
 
 
 def check_resumable(
-    directory: Path, config: dict[str, Any], unsettled: Mapping[str, Any] | None = None, data: str | None = None
+    directory: Path, config: dict[str, Any], unsettled: Mapping[str, Any] | None = None, data: np.ndarray | None = None
 ) -> dict[str, Any]:
     """The run's config.json as written, once the checkpoint is readable and ``config`` is the run's own (bar
     RESUMABLE_CHANGES): resuming with another seed or step count would make a run that its config.json does not
     describe. ``unsettled`` holds the model and loss as described before their choices for the data were written
     into their options (``options_for``), which is how a run saved before dimred recorded those choices describes
-    them. ``data`` is the training rows' fingerprint (``fitting.data_fingerprint``), which the checkpoint's must
+    them. ``data`` are the training rows, whose fingerprint (``fitting.data_fingerprint``) the checkpoint's must
     match where it has one."""
     _tensors, facts = read_checkpoint(directory / CHECKPOINT)
     try:
@@ -138,7 +138,8 @@ def check_resumable(
     if changed and not (unsettled and not _changes(config | dict(unsettled), saved)):
         raise UsageError(f"resume continues {directory} with its own settings, but these differ: {'; '.join(changed)}"
                          f" (only {', '.join(RESUMABLE_CHANGES)} may change on resume)")  # fmt: skip
-    if None not in (data, facts.get("data")) and facts["data"] != data:  # the same settings, other rows
+    saved_on = facts.get("data")
+    if data is not None and saved_on is not None and fitting.data_fingerprint(data, like=saved_on) != saved_on:
         raise UsageError(f"the data differ from those the checkpoint of {directory} was saved on (other rows or "
                          "values): resume on its own data (a relative dataset.path is read from the folder you run "
                          "in), or start it again with --overwrite")  # fmt: skip
@@ -257,7 +258,7 @@ def run(
         config[key] = config["training"].pop(key)
     config["holdout"] = fraction
     pipeline.check_run([*plugins.callbacks, *chosen_reporters], config)
-    recorded = check_resumable(directory, config, unsettled, fitting.data_fingerprint(X_raw)) if resume else config
+    recorded = check_resumable(directory, config, unsettled, X_raw) if resume else config
     if recorded.get("processes", 1) > world.size:
         warnings.warn(f"run {directory} trained in {recorded['processes']} processes (torchrun) and resumes in one: "
                       "it goes on as one process trains (batch norm over the whole batch, one dropout stream), not "

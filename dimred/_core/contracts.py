@@ -498,7 +498,8 @@ class Callback(Plugin):
 
     ``on_interval`` is called at every logging interval (about 200 per run, whatever the epochs) with the
     running losses; the step itself stays free of host synchronisation unless ``every_step``
-    is True, which makes the engine call ``on_step`` after every step. A callback may call
+    is True (on the class, or set by ``on_fit_start``), which makes the engine call ``on_step`` after every step.
+    A callback may call
     ``training.stop(reason)`` to end training early, or raise ``dimred.DimredError`` to fail the run with a
     message. Callbacks with ``enabled_by_default`` run unless the
     user turns them off (``--callback no-NAME``); others run when named (``--callback NAME``).
@@ -507,7 +508,7 @@ class Callback(Plugin):
 
     kind = "callback"
     enabled_by_default: ClassVar[bool] = False
-    every_step: ClassVar[bool] = False
+    every_step: bool = False
 
     def on_fit_start(self, training: Training) -> None:
         """Before the first step (or the first step after a resume)."""

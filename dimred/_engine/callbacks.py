@@ -94,7 +94,8 @@ class TrainingHandle(Training):
             # diverged since the step's loss was taken: the last good checkpoint stays the one to resume from
             self.echo(f"no checkpoint at step {facts['step']}: the weights are no longer finite numbers")
             return
-        write_checkpoint(self._checkpoint, tensors, facts | {"callbacks": self._callback_states()})
+        facts |= {"callbacks": self._callback_states(), "stop_reason": self.stop_reason}  # a stop holds on resume
+        write_checkpoint(self._checkpoint, tensors, facts)
 
 
 class Dispatcher(Listener):
@@ -139,6 +140,8 @@ class Dispatcher(Listener):
             self._open.append(callback)  # before its start: one that fails half-way may hold something open
             with blame(callback, "start"):
                 callback.on_fit_start(handle)
+        self.wants_every_step = any(callback.every_step for callback in self.callbacks)  # as they chose on starting
+        self._share_stop()  # one process stopping at the start stops all: each would otherwise wait on the others
         handle.write_due_checkpoint()
 
     def on_step(self, status: TrainingStatus) -> None:

@@ -26,7 +26,9 @@ from dimred._engine.scaling import Scaler
 from dimred._engine.training import Trainer
 
 LONG_PREPARATION_ROWS = 100_000  # from here a loss's preparation is announced (ne-tsne's graph: about 10 s)
-FINGERPRINT_ROWS = 1000  # evenly spaced rows whose values a checkpoint's fingerprint of the data hashes
+FINGERPRINT_ROWS = 1000  # evenly spaced rows whose values the fingerprint of checkpoints before WHOLE_DATA hashed
+WHOLE_DATA = "all:"  # starts the fingerprint of every value of the data
+HASHED_BYTES_AT_ONCE = 1 << 26  # a memory-mapped file is hashed a slice of this size at a time
 STREAM_ROWS = 2_000_000  # above this many rows, training reads minibatches from the array where it lies
 EVALUATION_ROWS = 1_000_000  # and evaluation (errors, metrics, plots) uses a seeded sample of this many
 
@@ -156,6 +158,8 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
         dispatcher.restore(facts.get("callbacks", {}))
     handle = TrainingHandle(trainer, settings, network_plugin, directory=directory, checkpoint=checkpoint, echo=echo,
                             callback_states=dispatcher.states, config=config)  # fmt: skip
+    if resume and checkpoint is not None:
+        handle.stop_reason = facts.get("stop_reason")
     preparation_seconds = time.perf_counter() - started
     try:
         dispatcher.start(handle)
@@ -172,11 +176,17 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
                stopped_early, handle.run_key)  # fmt: skip
 
 
-def data_fingerprint(X_raw: np.ndarray) -> str:
-    """sha256 of the shape and of up to FINGERPRINT_ROWS evenly spaced rows of the data as given (in memory or
-    memory-mapped): what tells a resume that it trains on the data its checkpoint was saved from, whatever the
-    device it resumes on."""
-    rows = np.unique(np.linspace(0, len(X_raw) - 1, min(len(X_raw), FINGERPRINT_ROWS)).astype(np.int64))
+def data_fingerprint(X_raw: np.ndarray, like: str | None = None) -> str:
+    """sha256 of the shape, the dtype and every value of the data as given (in memory or memory-mapped, read in
+    chunks): what tells a resume that it trains on the data its checkpoint was saved from, whatever the device it
+    resumes on. ``like``: a checkpoint's fingerprint, to be made as that one was (one without WHOLE_DATA hashed
+    only FINGERPRINT_ROWS evenly spaced rows)."""
     digest = hashlib.sha256(f"{X_raw.shape} {X_raw.dtype}".encode())
-    digest.update(np.ascontiguousarray(X_raw[rows]).tobytes())
-    return digest.hexdigest()
+    if like is not None and not like.startswith(WHOLE_DATA):
+        rows = np.unique(np.linspace(0, len(X_raw) - 1, min(len(X_raw), FINGERPRINT_ROWS)).astype(np.int64))
+        digest.update(np.ascontiguousarray(X_raw[rows]).tobytes())
+        return digest.hexdigest()
+    chunk_rows = max(1, HASHED_BYTES_AT_ONCE // max(1, X_raw[:1].nbytes))
+    for start in range(0, len(X_raw), chunk_rows):
+        digest.update(np.ascontiguousarray(X_raw[start : start + chunk_rows]))
+    return WHOLE_DATA + digest.hexdigest()
