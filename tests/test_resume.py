@@ -223,15 +223,22 @@ def test_a_resume_on_other_data_of_the_same_name_is_refused_and_on_its_own_goes_
     assert dimred.run(resume=True, **arguments).history[-1]["step"] == 60
 
 
-def test_a_resume_on_a_file_changed_in_one_value_anywhere_is_refused(interrupt_once, tmp_path):
-    """The fingerprint hashed 1 000 evenly spaced rows: a change in the others went unseen."""
+def _interrupted_on_a_file(callback: str, folder: Path) -> tuple[np.ndarray, dict]:
+    """5 000 rows saved as folder/rows.npy, and the arguments of a run on them that ``callback`` interrupted
+    after its checkpoint at step 20."""
     rows = np.random.default_rng(0).random((5000, 3))
-    np.save(tmp_path / "rows.npy", rows)
-    arguments = {"dataset": "file", "model": "mlp-ae", "settings": {"dataset.path": str(tmp_path / "rows.npy")},
-                 "steps": 60, "batch_size": 500, "out": tmp_path / "run", "callbacks": [interrupt_once],
+    np.save(folder / "rows.npy", rows)
+    arguments = {"dataset": "file", "model": "mlp-ae", "settings": {"dataset.path": str(folder / "rows.npy")},
+                 "steps": 60, "batch_size": 500, "out": folder / "run", "callbacks": [callback],
                  "reporters": [], "checkpoint_every": 20, "holdout": 0}  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
         dimred.run(**arguments)
+    return rows, arguments
+
+
+def test_a_resume_on_a_file_changed_in_one_value_anywhere_is_refused(interrupt_once, tmp_path):
+    """The fingerprint hashed 1 000 evenly spaced rows: a change in the others went unseen."""
+    rows, arguments = _interrupted_on_a_file(interrupt_once, tmp_path)
     rows[1, 2] += 1e-9  # row 1 is not among the rows sampled before
     np.save(tmp_path / "rows.npy", rows)
     with pytest.raises(dimred.UsageError, match=r"the data differ from those the checkpoint"):
@@ -242,13 +249,7 @@ def test_a_checkpoint_from_before_the_whole_data_was_hashed_resumes_on_its_data(
     from dimred._engine.checkpoint import read_checkpoint, write_checkpoint
     from dimred._engine.fitting import data_fingerprint
 
-    rows = np.random.default_rng(0).random((3000, 3))
-    np.save(tmp_path / "rows.npy", rows)
-    arguments = {"dataset": "file", "model": "mlp-ae", "settings": {"dataset.path": str(tmp_path / "rows.npy")},
-                 "steps": 60, "batch_size": 500, "out": tmp_path / "run", "callbacks": [interrupt_once],
-                 "reporters": [], "checkpoint_every": 20, "holdout": 0}  # fmt: skip
-    with pytest.raises(KeyboardInterrupt):
-        dimred.run(**arguments)
+    rows, arguments = _interrupted_on_a_file(interrupt_once, tmp_path)
     checkpoint = tmp_path / "run" / "checkpoint.safetensors"
     tensors, facts = read_checkpoint(checkpoint)
     sampled = data_fingerprint(rows, like="an earlier checkpoint's")  # sampled rows, no prefix
@@ -273,22 +274,29 @@ def test_a_run_that_trained_in_several_processes_says_that_its_resume_in_one_goe
     assert json.loads((tmp_path / "run" / "config.json").read_text())["processes"] == 1  # as it went on
 
 
-def test_a_run_interrupted_while_it_reports_is_resumed_as_its_failed_txt_says(register_in_process, tmp_path):
-    from dimred.plugin import Reporter
+class CtrlCOnce(Reporter):
+    """Ctrl-C while the first run that names it reports (resumed runs name it too and go on)."""
 
-    class CtrlCOnce(Reporter):
-        name = "ctrl-c-once"
-        description = "Ctrl-C while reporting, once"
-        pressed = False
+    name = "ctrl-c-once"
+    description = "Ctrl-C while reporting, once"
+    pressed = False
 
-        def report(self, run):
-            if not CtrlCOnce.pressed:
-                CtrlCOnce.pressed = True
-                raise KeyboardInterrupt
+    def report(self, run):
+        if not CtrlCOnce.pressed:
+            CtrlCOnce.pressed = True
+            raise KeyboardInterrupt
 
+
+@pytest.fixture
+def ctrl_c_once(register_in_process) -> str:
+    CtrlCOnce.pressed = False
     register_in_process(plugin_module("reporting", register_reporters=lambda register: register(CtrlCOnce)))
+    return CtrlCOnce.name
+
+
+def test_a_run_interrupted_while_it_reports_is_resumed_as_its_failed_txt_says(ctrl_c_once, tmp_path):
     arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
-                 "checkpoint_every": 20, "out": tmp_path / "run", "reporters": ["ctrl-c-once"]}  # fmt: skip
+                 "checkpoint_every": 20, "out": tmp_path / "run", "reporters": [ctrl_c_once]}  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
         dimred.run(**arguments)
     assert {"FAILED.txt", "model.safetensors"} <= {path.name for path in (tmp_path / "run").iterdir()}
@@ -342,7 +350,7 @@ def test_checkpoints_between_logging_intervals_change_nothing_and_a_resume_from_
 
 
 def test_a_run_stopped_and_then_interrupted_before_it_was_saved_resumes_to_the_stop_not_beyond(
-    register_in_process, tmp_path
+    register_in_process, ctrl_c_once, tmp_path
 ):
     """A checkpoint taken at the step where a callback stopped training did not say so: the resumed run trained
     on to its last step."""
@@ -355,24 +363,13 @@ def test_a_run_stopped_and_then_interrupted_before_it_was_saved_resumes_to_the_s
             if status.step == 10:
                 training.stop("enough at step 10")
 
-    class InterruptOnce(Reporter):
-        name = "interrupt-once"
-        description = "Ctrl-C while reporting, once"
-        done = False
-
-        def report(self, record):
-            if not InterruptOnce.done:
-                InterruptOnce.done = True
-                raise KeyboardInterrupt
-
-    register_in_process(plugin_module("stopping", register_callbacks=lambda register: register(StopAtTen),
-                                      register_reporters=lambda register: register(InterruptOnce)))  # fmt: skip
+    register_in_process(plugin_module("stopping", register_callbacks=lambda register: register(StopAtTen)))
     arguments = {"dataset": "swissroll", "model": "mlp-ae", "steps": 60, "batch_size": 100, "checkpoint_every": 5,
                  "callbacks": ["stop-at-ten"], "settings": {"dataset.n_samples": 200}}  # fmt: skip
     plain = dimred.run(out=tmp_path / "plain", reporters=[], **arguments)
     with pytest.raises(KeyboardInterrupt):
-        dimred.run(out=tmp_path / "run", reporters=["interrupt-once"], **arguments)
-    resumed = dimred.run(out=tmp_path / "run", reporters=["interrupt-once"], resume=True, **arguments)
+        dimred.run(out=tmp_path / "run", reporters=[ctrl_c_once], **arguments)
+    resumed = dimred.run(out=tmp_path / "run", reporters=[ctrl_c_once], resume=True, **arguments)
     assert (plain.metrics["steps_trained"], resumed.metrics["steps_trained"]) == (10, 10)
     assert resumed.metrics["stop_reason"] == "enough at step 10"
     assert np.array_equal(resumed.codes, plain.codes)
