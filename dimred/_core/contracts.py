@@ -497,12 +497,11 @@ class Callback(Plugin):
     """Acts while a model trains, in the spirit of Lightning's and Keras's callbacks.
 
     ``on_interval`` is called at every logging interval (about 200 per run, whatever the epochs) with the
-    running losses; the step itself stays free of host synchronisation unless ``every_step``
-    is True (on the class, or set by ``on_fit_start``), which makes the engine call ``on_step`` after every step.
-    A callback may call
-    ``training.stop(reason)`` to end training early, or raise ``dimred.DimredError`` to fail the run with a
-    message. Callbacks with ``enabled_by_default`` run unless the
-    user turns them off (``--callback no-NAME``); others run when named (``--callback NAME``).
+    running losses; the step itself stays free of host synchronisation unless ``every_step`` is True (on the
+    class, or set by ``on_fit_start``), which makes the engine call ``on_step`` after every step. A callback may
+    call ``training.stop(reason)`` to end training early, or raise ``dimred.DimredError`` to fail the run with a
+    message. Callbacks with ``enabled_by_default`` run unless the user turns them off (``--callback no-NAME``);
+    others run when named (``--callback NAME``).
     ``state_dict``/``load_state_dict`` carry a callback's JSON-ready state across ``--resume``.
     """
 
