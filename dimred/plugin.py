@@ -36,7 +36,7 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.hookspecs import hookimpl
-from dimred._core.labels import MAX_NUMBERED_CLASSES, looks_like_class_numbers, missing_label_rows
+from dimred._core.labels import MAX_NUMBERED_CLASSES, class_sort_key, looks_like_class_numbers, missing_label_rows
 from dimred._core.options import OptionInfo, option
 from dimred._core.scatter import plain_text, scatter_points
 from dimred._core.settings import TrainingSettings
@@ -86,6 +86,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "TrainingStatus",
     "UsageError",
     "cells_by_genes",
+    "class_sort_key",
     "fuzzy_neighbour_graph",
     "hookimpl",
     "knn_graph",

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from dimred.plugin import ComparisonRecord, Data, Reporter, RunRecord, UsageError, hookimpl, option
+from dimred.plugin import ComparisonRecord, Data, Reporter, RunRecord, UsageError, class_sort_key, hookimpl, option
 
 FILENAME = "explorer.html"
 IMAGE_PIXELS = 84  # the side of the hover image, whatever the data's image size
@@ -222,15 +222,8 @@ def _legend(labels: list[str], points: Any) -> Any:
     for row, label in enumerate(labels):
         first_rows.setdefault(label, row)
     items = [LegendItem(label=label, renderers=[points], index=first_rows[label])
-             for label in sorted(first_rows, key=_class_order)]  # fmt: skip
+             for label in sorted(first_rows, key=class_sort_key)]  # fmt: skip
     return Legend(items=items, title="label", label_text_font_size="9pt")
-
-
-def _class_order(label: str) -> tuple[int, float, str]:
-    try:
-        return (0, float(label), "")
-    except ValueError:
-        return (1, 0.0, label)
 
 
 def _plot(title: str, size: int):

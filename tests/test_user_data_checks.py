@@ -317,6 +317,15 @@ def test_points_are_coloured_by_label_with_a_legend_or_by_value_with_a_colour_ba
     assert axes.get_title() == "many (40 classes)"
 
 
+def test_classes_named_by_numbers_are_listed_by_value_as_the_explorers_legend_lists_them():
+    """Cluster numbers read as text (leiden's "0".."13") were listed 0, 1, 10, 11, 2, ..."""
+    points = np.random.default_rng(0).random((70, 2))
+    names = np.repeat([str(number) for number in (10, 2, 0, 1, 11, 3, 12)], 10)
+    axes = scatter_points(Figure(), 111, points, "clusters", labels=np.append(names[:-1], "unassigned"))
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == [
+        "0", "1", "2", "3", "10", "11", "12", "unassigned"]  # fmt: skip
+
+
 def test_class_names_are_shown_as_written_and_a_chosen_colour_column_colours_the_points(tmp_path):
     points = np.random.default_rng(0).random((60, 2))
     figure = Figure()

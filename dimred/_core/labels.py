@@ -14,6 +14,15 @@ MISSING_LABELS = ("", "na", "n/a", "nan", "null", "none")  # how files mark a mi
 MAX_NUMBERED_CLASSES = 100  # distinct whole numbers a column of numbers may hold and still be read as classes
 
 
+def class_sort_key(label: str) -> tuple[int, float, str]:
+    """Where a class goes in a legend: classes named by numbers first, by value ("2" before "10"), then the others
+    as text."""
+    try:
+        return (0, float(label), "")
+    except ValueError:
+        return (1, 0.0, label)
+
+
 def missing_label_rows(text: np.ndarray, marks: Iterable[str] = MISSING_LABELS) -> np.ndarray:
     """The rows of labels read as text that mark a missing value, not a class: ``marks`` in any case, around
     spaces (by default empty, NA, N/A, NaN, null, none, as CSV files write gaps; pandas' ``astype(str)`` writes

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from dimred._core.labels import class_sort_key
+
 LEGEND_CLASSES = 30  # beyond this many classes a legend would cover the plot: the title gives their count
 
 
@@ -22,7 +24,7 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
     columns = [points[:, 0], points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))]
     columns += [points[:, 2]] if three else []
     if labels is not None and (color is None or _are_the_labels(color, labels)):
-        classes = np.unique(labels)
+        classes = sorted(np.unique(labels), key=lambda value: class_sort_key(str(value)))  # "2" before "10"
         shown = [axes.scatter(*(column[labels == value] for column in columns), s=4, linewidths=0, color=shade)
                  for value, shade in zip(classes, distinct_colors(len(classes)), strict=True)]  # fmt: skip
         if len(classes) <= LEGEND_CLASSES:  # names given as they are: matplotlib would hide '_x' and typeset '$x$'
