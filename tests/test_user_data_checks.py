@@ -496,7 +496,8 @@ def test_row_names_are_left_out_and_errors_count_the_files_columns(tmp_path):
     assert result.output.count("Error:") == 1
     assert (
         "line 4, column 3: 'x' is not a number (a column of class names is set aside by training with --set "
-        "dataset.label_column=NAME)" in result.output
+        "dataset.label_column=NAME; a column of row names or ids goes first with an empty header (as pandas' to_csv "
+        "writes it), or out of the file)" in result.output
     )
     path.write_text('"","a","b"\n' + "".join(f'"r{i}",{i},{2 * i % 7}\n' for i in range(30)))
     assert dimred.plugin.read_table(path).X.shape == (30, 2)

@@ -264,9 +264,12 @@ def _check_finite_cells(
 def _why_not_a_number(cell: str, columns_set_aside: bool) -> str:
     if re.fullmatch(r"[+-]?\d*,\d+", cell.strip()):
         return "write decimals with a point: dimred reads numbers as 0.5, not 0,5"
+    ids = (
+        "a column of row names or ids goes first with an empty header (as pandas' to_csv writes it), or out of the file"
+    )
     if columns_set_aside:
-        return "only the columns set aside (dataset.label_column, dataset.color_column) may hold text"
-    return "a column of class names is set aside by training with --set dataset.label_column=NAME"
+        return f"only the columns set aside (dataset.label_column, dataset.color_column) may hold text; {ids}"
+    return f"a column of class names is set aside by training with --set dataset.label_column=NAME; {ids}"
 
 
 def _csv_batches(
