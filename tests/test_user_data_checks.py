@@ -136,6 +136,26 @@ def test_evaluate_finds_a_label_column_given_by_index_in_a_file_of_another_colum
     assert scores[0]["rmse"] == pytest.approx(scores[1]["rmse"], rel=1e-6)
 
 
+def test_evaluate_says_so_where_a_label_column_given_by_index_cannot_be_told_among_the_files_other_columns(tmp_path):
+    """Two columns besides the features (the labels and another): which one holds the labels cannot be told, and
+    the evaluation went on without them in silence."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (60, 4)), rng.normal(5, 1, (60, 4))])
+    rows = [",".join(map(str, features)) + f",{row // 60},{row}" for row, features in enumerate(X)]
+    (tmp_path / "train.csv").write_text("a,b,c,d,cls\n" + "\n".join(row.rpartition(",")[0] for row in rows) + "\n")
+    (tmp_path / "more.csv").write_text("a,b,c,d,cls,extra\n" + "\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'train.csv'}", "--set",
+                  "dataset.label_column=4", "--model", "pca", "--out", str(run)).exit_code == 0  # fmt: skip
+    result = invoke("evaluate", str(run), "--dataset", "file", "--set", f"dataset.path={tmp_path / 'more.csv'}",
+                    "--set", "dataset.label_column=cls", "--out", str(tmp_path / "named"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "named" / "metrics.json").read_text())["knn_accuracy"] == 1.0
+    with pytest.warns(UserWarning, match=r"more.csv has 2 columns besides the model's features, but the run's "
+                                         r"dataset.label_column=4 cannot be told among them"):  # fmt: skip
+        dimred.evaluate(run, "file", settings={"dataset.path": str(tmp_path / "more.csv")}, out=None)
+
+
 @pytest.mark.parametrize("label_column", ["label", "1"])
 def test_the_training_file_with_repeated_names_and_a_label_column_encodes_as_it_evaluates(tmp_path, label_column):
     rng = np.random.default_rng(1)

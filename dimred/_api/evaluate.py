@@ -3,6 +3,7 @@ training results."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,11 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     only_one = left_over is not None and len(left_over) == len(recorded) == 1
     carried = {option: _carried_column(spec, names, fits, left_over, only_one) for option, spec in recorded.items()}
     if None in carried.values():
+        if width > reducer.n_features_in_:  # columns besides the features: one of them may be it, which is unsaid
+            lost = ", ".join(f"dataset.{option}={spec}" for option, spec in recorded.items() if carried[option] is None)
+            warnings.warn(f"{path} has {width - reducer.n_features_in_} columns besides the model's features, but "
+                          f"the run's {lost} cannot be told among them (by name or place): evaluated without it; "
+                          f"name it with --set {lost.split('=')[0]}=NAME", stacklevel=3)  # fmt: skip
         return {}
     return {option: spec for option, spec in carried.items() if option not in dataset_settings}
 
