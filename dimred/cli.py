@@ -209,7 +209,8 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
     "--epochs",
     type=click.IntRange(min=1),
     default=None,
-    help="Train for this many passes over the data instead.",
+    help="Train for this many passes over the data instead (each in whole batches: a last partial batch is left "
+    "out of that pass).",
 )
 @click.option("--batch-size", type=_Automatic(int, full=True), default="auto", show_default=True,
               help="Samples per step, 'full' for the whole data set, or auto: the model's choice for the data, "
