@@ -232,7 +232,10 @@ def test_evaluate_writes_into_an_existing_folder_only_with_overwrite_and_never_i
                  "dataset.label_column=species", "--out", str(tmp_path / "mine")]  # fmt: skip
     refused = invoke(*arguments)
     assert refused.exit_code == 2
-    assert "already exists and is not empty; choose another --out or pass --overwrite" in refused.output
+    assert (
+        "already exists and is not empty; choose another out (--out) or pass overwrite=True (--overwrite)"
+        in refused.output
+    )
     written = invoke(*arguments, "--overwrite")
     assert written.exit_code == 0, written.output
     assert {"metrics.json", "notes.txt"} <= {entry.name for entry in (tmp_path / "mine").iterdir()}

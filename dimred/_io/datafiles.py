@@ -87,7 +87,7 @@ def check_output(path: str | Path, overwrite: bool, allowed: tuple[str, ...] = W
         raise UsageError(f"output {path} is a directory; name a file ({', '.join(allowed)})")
     _suffix(path, allowed, "output")
     if path.exists() and not overwrite:
-        raise UsageError(f"{path} already exists; choose another output or pass --overwrite")
+        raise UsageError(f"{path} already exists; choose another output or pass overwrite=True (--overwrite)")
     return path
 
 

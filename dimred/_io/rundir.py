@@ -107,7 +107,8 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
         return
     if any(entry.name != LOCK_NAME for entry in path.iterdir()):
         raise UsageError(
-            f"output folder {path} already exists and is not empty; choose another --out or pass --overwrite"
+            f"output folder {path} already exists and is not empty; choose another out (--out) or pass "
+            "overwrite=True (--overwrite)"
         )
 
 
