@@ -20,7 +20,7 @@ from typing import Any
 from dimred._api import pipeline
 from dimred._api.run import AUTO, RunResult, check_out, run
 from dimred._core.atomic import atomic_path, write_text
-from dimred._core.contracts import ComparisonRecord, EstimatorModel, Model, Reporter
+from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.scatter import scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
@@ -213,8 +213,8 @@ def compare(
     # unknown names and bad options fail before anything runs, once: the models' own, the data set's, the metrics'
     plugins = {model: instantiate("model", model, per_model[model], f"model.{model}") for model in models}
     shared = group_settings(settings)
+    source = instantiate("dataset", dataset, shared.pop("dataset", {}))
     pipeline.resolve_metrics(shared)
-    n_rows = _rows_every_run_takes(dataset, shared.pop("dataset", {}))
     runs_reporters = pipeline.resolve_reporters(reporters, shared)  # they show the comparison too, at the end
     runs_callbacks = instantiate_several(
         "callback", chosen_names("callback", run_options.get("callbacks"), adds_to_defaults=True), shared)  # fmt: skip
@@ -235,7 +235,7 @@ def compare(
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
         check_claimable(directory, overwrite=overwrite, resume=False, writes=OUTPUT_FILES)
     say = echo or (lambda _text: None)
-    run_options = _same_holdout_for_all(n_rows, plugins.values(), run_options)
+    run_options = _same_holdout_for_all(_rows_every_run_takes(source), plugins.values(), run_options)
     comparison = Comparison(dataset)
     errors: dict[str, DimredError] = {}
     for model in dict.fromkeys(models):
@@ -292,10 +292,10 @@ def _split_settings(settings: Mapping[str, Any], models: Iterable[str]) -> tuple
     return shared, own
 
 
-def _rows_every_run_takes(dataset: str, options: Mapping[str, Any]) -> int:
+def _rows_every_run_takes(source: Dataset) -> int:
     """How many rows the data set has; data that no run could take (unreadable, too few rows, one point) is
     refused here once, before any model runs."""
-    _data, X = pipeline.load_data(instantiate("dataset", dataset, options), seed=0)
+    _data, X = pipeline.load_data(source, seed=0)
     pipeline.check_scorable(X)
     return len(X)
 

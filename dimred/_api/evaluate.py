@@ -100,10 +100,11 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     carried = {option: _carried_column(spec, names, fits, left_over, only_one) for option, spec in recorded.items()}
     if None in carried.values():
         if width > reducer.n_features_in_:  # columns besides the features: one of them may be it, which is unsaid
-            lost = ", ".join(f"dataset.{option}={spec}" for option, spec in recorded.items() if carried[option] is None)
+            lost = [option for option in recorded if carried[option] is None]
+            given = ", ".join(f"dataset.{option}={recorded[option]}" for option in lost)
             warnings.warn(f"{path} has {width - reducer.n_features_in_} columns besides the model's features, but "
-                          f"the run's {lost} cannot be told among them (by name or place): evaluated without it; "
-                          f"name it with --set {lost.split('=')[0]}=NAME", stacklevel=3)  # fmt: skip
+                          f"the run's {given} cannot be told among them (by name or place): evaluated without it; "
+                          f"name it with --set dataset.{lost[0]}=NAME", stacklevel=3)  # fmt: skip
         return {}
     return {option: spec for option, spec in carried.items() if option not in dataset_settings}
 

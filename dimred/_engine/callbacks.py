@@ -103,7 +103,6 @@ class Dispatcher(Listener):
 
     def __init__(self, callbacks: Sequence[Callback]) -> None:
         self.callbacks = list(callbacks)
-        self.wants_every_step = any(callback.every_step for callback in self.callbacks)
         self.handle: TrainingHandle | None = None
         self._open: list[Callback] = []  # started and not yet ended: the ones a failure is told of
 
@@ -140,7 +139,7 @@ class Dispatcher(Listener):
             self._open.append(callback)  # before its start: one that fails half-way may hold something open
             with blame(callback, "start"):
                 callback.on_fit_start(handle)
-        self.wants_every_step = any(callback.every_step for callback in self.callbacks)  # as they chose on starting
+        self.wants_every_step = any(callback.every_step for callback in self.callbacks)  # as they chose, starting
         self._share_stop()  # one process stopping at the start stops all: each would otherwise wait on the others
         handle.write_due_checkpoint()
 

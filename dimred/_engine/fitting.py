@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 import warnings
@@ -149,7 +150,7 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
     generator = torch.Generator(device=device).manual_seed(settings.seed)  # the same batch order in every process
     if world.distributed:
         torch.manual_seed(settings.seed + world.rank)  # but each process its own dropout masks
-    trainer = Trainer(module, terms, X, settings, generator, world, data_fingerprint(X_raw))
+    trainer = Trainer(module, terms, X, settings, generator, world, functools.partial(data_fingerprint, X_raw))
     dispatcher = Dispatcher(callbacks)
     checkpoint = None if directory is None else directory / CHECKPOINT
     if resume and checkpoint is not None:

@@ -7,6 +7,7 @@ their last partial batch so every step has the same shape (and batch norm never 
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -74,10 +75,11 @@ class Trainer:
         settings: TrainingSettings,
         generator: torch.Generator,
         world: World | None = None,
-        data_fingerprint: str | None = None,
+        data_fingerprint: Callable[[], str] | None = None,
     ) -> None:
         """``data_fingerprint`` names the data as given (``fitting.data_fingerprint``): its checkpoints carry it,
-        so that ``dimred.run`` refuses to resume on other data."""
+        so that ``dimred.run`` refuses to resume on other data. It reads every value, so it is taken only when a
+        first checkpoint is."""
         self.world = world or World()
         self.batch = settings.batch_for(len(X))
         self.share = self.batch // self.world.size  # rows of each global batch this process trains on
@@ -106,7 +108,7 @@ class Trainer:
         self.running = torch.zeros(len(self.terms), dtype=X.dtype, device=X.device)  # each term's sum since logged
         self.logged_step = 0
         self.seconds_before = 0.0  # time spent before a resume
-        self.data_fingerprint = data_fingerprint
+        self._fingerprint_of = data_fingerprint
 
     def _next_batch(self) -> torch.Tensor | None:
         """The rows of this process's share of the next global batch; None: all rows (full batch, alone)."""
@@ -225,8 +227,12 @@ class Trainer:
         facts = {"step": self.step, "logged_step": self.logged_step, "optimizer_steps": self.optimizer.steps,
                  "history": self.history,
                  "seconds": self.seconds_before, "device_type": self.X.device.type,
-                 "data": self.data_fingerprint}  # fmt: skip
+                 "data": self._data_fingerprint}  # fmt: skip
         return tensors, facts
+
+    @functools.cached_property
+    def _data_fingerprint(self) -> str | None:
+        return None if self._fingerprint_of is None else self._fingerprint_of()
 
     def restore(self, tensors: dict[str, torch.Tensor], facts: dict[str, Any]) -> None:
         model_state = {key.removeprefix("model."): value for key, value in tensors.items() if key.startswith("model.")}

@@ -36,6 +36,9 @@ TEXT = (".csv", ".tsv", ".txt")
 _SNIFF_BYTES = 1 << 16
 _HEADER_SAMPLE_ROWS = 200  # rows read to tell a header from a first row of data
 _NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"  # how np.save's and np.savez's files start
+_ID_COLUMNS = (
+    "a column of row names or ids goes first with an empty header (as pandas' to_csv writes it), or out of the file"
+)
 _NO_SPACE_RESERVATION = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)  # file systems without fallocate
 
 
@@ -264,12 +267,9 @@ def _check_finite_cells(
 def _why_not_a_number(cell: str, columns_set_aside: bool) -> str:
     if re.fullmatch(r"[+-]?\d*,\d+", cell.strip()):
         return "write decimals with a point: dimred reads numbers as 0.5, not 0,5"
-    ids = (
-        "a column of row names or ids goes first with an empty header (as pandas' to_csv writes it), or out of the file"
-    )
     if columns_set_aside:
-        return f"only the columns set aside (dataset.label_column, dataset.color_column) may hold text; {ids}"
-    return f"a column of class names is set aside by training with --set dataset.label_column=NAME; {ids}"
+        return f"only the columns set aside (dataset.label_column, dataset.color_column) may hold text; {_ID_COLUMNS}"
+    return f"a column of class names is set aside by training with --set dataset.label_column=NAME; {_ID_COLUMNS}"
 
 
 def _csv_batches(
