@@ -3,6 +3,7 @@ data) against exact, and the error that names the pip extra when the library is 
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import numpy as np
@@ -65,6 +66,22 @@ def test_the_approximate_search_widens_until_rows_of_many_independent_columns_fi
     exact = graphs.exact_knn(X, 10)[1]
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(indices.tolist(), exact.tolist(), strict=True)])
     assert recall >= 0.85  # the sample it measured reached 0.9
+
+
+def test_the_approximate_search_leaves_faiss_with_the_callers_thread_count():
+    pytest.importorskip("faiss")
+    # faiss imported before torch has an OpenMP runtime of its own (after it, the two share one)
+    script = """
+import faiss
+faiss.omp_set_num_threads(1)
+import numpy as np, torch
+from dimred._core.graphs import approximate_knn
+torch.set_num_threads(2)
+approximate_knn(np.random.default_rng(0).random((2000, 8), dtype=np.float32), 5)
+print(faiss.omp_get_max_threads())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["1"]
 
 
 def test_a_duplicated_row_is_excluded_as_itself(monkeypatch):

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from safetensors import safe_open
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -278,3 +279,17 @@ def test_long_doubles_are_taken_as_float64_which_is_what_torch_computes_at_most(
     assert np.array_equal(fitted.transform(roll.astype(np.longdouble)), fitted.transform(roll))
     refit = Reducer(model="pca").fit(roll.astype(np.longdouble))
     assert np.allclose(refit.transform(roll), Reducer(model="pca").fit(roll).transform(roll))
+
+
+@pytest.mark.parametrize("model", ["mlp-ae", "ne-ae"])
+def test_a_default_dtype_the_caller_set_changes_neither_training_nor_its_codes(roll, model):
+    def codes() -> np.ndarray:
+        return Reducer(model=model, steps=5, random_state=0, callbacks=["no-progress"]).fit_transform(roll[:200])
+
+    expected = codes()
+    torch.set_default_dtype(torch.float64)
+    try:
+        np.testing.assert_array_equal(codes(), expected)
+        assert torch.get_default_dtype() == torch.float64  # the caller's setting is left as it was
+    finally:
+        torch.set_default_dtype(torch.float32)

@@ -71,3 +71,20 @@ def test_a_pipeline_in_grid_search_over_n_components(frame):
     named = search.best_estimator_.transform(frame)
     assert list(named.columns) == [f"reducer{i}" for i in range(best)]
     assert named.shape == (300, best)
+
+
+@pytest.mark.parametrize(("model", "settings"), [("ne-ae", {"steps": 3}), ("pca", {}), ("kernel-pca", {})])
+def test_the_callers_pandas_output_setting_does_not_reach_dimreds_own_scikit_learn(model, settings):
+    import sklearn
+
+    # 120 columns: ne-ae finds its neighbours among 50 principal components, computed by scikit-learn's PCA
+    X = np.random.default_rng(0).normal(size=(150, 120))
+    with sklearn.config_context(transform_output="pandas"):
+        reducer = Reducer(model=model, random_state=0, callbacks=["no-progress"], **settings).fit(X)
+        codes = reducer.transform(X)
+        assert isinstance(codes, pd.DataFrame)  # the reducer's own output follows the setting
+        rows = reducer.inverse_transform(codes.to_numpy())
+    np.testing.assert_allclose(codes.to_numpy(), Reducer(model=model, random_state=0, callbacks=["no-progress"],
+                                                         **settings).fit_transform(X), atol=1e-6)  # fmt: skip
+    assert rows.shape == X.shape
+    assert np.isfinite(rows).all()

@@ -592,6 +592,17 @@ def test_a_column_float32_makes_one_value_is_warned_of_not_dropped_in_silence():
         dimred.Reducer(steps=2, random_state=0, device="cpu", dtype="float64").fit(X)
 
 
+def test_rows_that_are_one_point_once_cast_to_float32_are_refused_as_one_point():
+    """Every value of 1e-300 * rows is 0 in float32: the model would train on one point and give every row the
+    same code."""
+    X = np.random.default_rng(0).random((200, 3))
+    with pytest.raises(dimred.DataError, match=r"in float32 all 200 rows of the data are the same point"):
+        dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X * 1e-300)
+    # denormal in float32: the scaling's factor overflows, and the refusal says how little the column varies
+    with pytest.raises(dimred.DataError, match=r"column 0 \(counting from 0\) of the data varies by less than 2.9e-39"):
+        dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X * 1e-40)
+
+
 @pytest.mark.parametrize("chunks", [1, 7])
 def test_standard_scaling_keeps_the_spread_of_a_column_far_from_zero_in_chunks_or_at_once(chunks):
     """A sum of squares less n times the squared mean gave 1e6 +- 0.001 a spread of 1.0 (the column was lost)."""

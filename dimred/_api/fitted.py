@@ -16,7 +16,7 @@ from dimred._core.contracts import EstimatorModel, Model
 from dimred._core.errors import DimredError
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings
 from dimred._engine import evaluation, modelfile
-from dimred._engine.device import as_tensor, resolve_device
+from dimred._engine.device import as_tensor, resolve_device, torch_default_dtype
 from dimred._engine.modelfile import ModelFile
 from dimred._engine.scaling import Scaler
 from dimred._host.registry import get_registry
@@ -126,7 +126,8 @@ def read_fitted(source: str | Path | bytes, device: str | torch.device, name: st
         model_file = modelfile.read_model_file(source)
     metadata = model_file.metadata
     settings, plugin = _settings_and_plugin(model_file, device)
-    module = modelfile.restore_module(model_file, _build_network(model_file, plugin), torch_device)
+    with torch_default_dtype():
+        module = modelfile.restore_module(model_file, _build_network(model_file, plugin), torch_device)
     dtype = next(iter(module.state_dict().values())).dtype  # a fitted PCA's module has buffers only
     _check_code_width(model_file, module, torch_device, dtype)
     scaler = modelfile.restore_scaler(model_file, model_file.n_features, torch_device, dtype)

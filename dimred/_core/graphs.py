@@ -90,7 +90,7 @@ def approximate_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor,
     """``knn_graph`` through faiss: an inverted file of 4 sqrt(n) k-means cells, each row searched in the cells
     nearest to it, as many as a recall of 0.9 takes (``_probes_for_recall``: 16 on most data). Memory: one
     float32 copy of the data (none for float32 rows, a memmap included), the n x k result and one batch of
-    queries; faiss uses ``torch.get_num_threads()`` threads."""
+    queries; faiss uses ``torch.get_num_threads()`` threads, and is left with the caller's own count."""
     try:
         import faiss
     except ImportError as error:
@@ -99,10 +99,20 @@ def approximate_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor,
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
     X = np.ascontiguousarray(X, dtype=np.float32)  # no copy for C-ordered float32 rows
-    n, dimensions = X.shape
+    n = len(X)
     if not 1 <= k < n:
         raise ValueError(f"k must be between 1 and the number of rows - 1 ({n - 1}), got {k}")
+    callers_threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(torch.get_num_threads())
+    try:
+        return _search_cells(faiss, X, k)
+    finally:
+        faiss.omp_set_num_threads(callers_threads)
+
+
+def _search_cells(faiss: Any, X: np.ndarray, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``approximate_knn``'s search of C-ordered float32 rows."""
+    n, dimensions = X.shape
     cells = max(1, min(int(4 * math.sqrt(n)), n // 39))  # faiss wants >= 39 training rows per cell
     index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dimensions), dimensions, cells)
     sample = np.sort(np.random.default_rng(0).choice(n, min(n, 64 * cells), replace=False))
@@ -226,7 +236,8 @@ def principal_components(X: np.ndarray | torch.Tensor, n: int) -> np.ndarray:
     """The rows' coordinates on their first ``n`` principal axes (scikit-learn's PCA, seeded: deterministic)."""
     from sklearn.decomposition import PCA
 
-    return PCA(n, random_state=0).fit_transform(np.asarray(X))
+    # an array whatever the caller set with sklearn.set_config(transform_output=...)
+    return PCA(n, random_state=0).set_output(transform="default").fit_transform(np.asarray(X))
 
 
 def fuzzy_neighbour_graph(X: np.ndarray | torch.Tensor, k: int, pca: int = 0) -> NeighbourGraph:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -63,6 +66,19 @@ def _check_range(original: torch.Tensor, converted: torch.Tensor, what: str) -> 
             f"{what} has {value:.4g} at row {row}, column {column} (counting from 0), "
             f"{beyond_range(str(converted.dtype).removeprefix('torch.'))}"
         )
+
+
+@contextlib.contextmanager
+def torch_default_dtype() -> Iterator[None]:
+    """Torch's own default dtype (float32) inside, whatever the caller set with ``torch.set_default_dtype``: the
+    tensors a plugin makes without naming a dtype (its layers' first weights, its constants) are then the same,
+    so a seed trains the same codes, and layers built in float64 meet float32 rows nowhere."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 def computes_bf16(device: torch.device) -> bool:

@@ -21,10 +21,11 @@ from dimred._engine import distributed, evaluation, rows
 from dimred._engine.callbacks import Dispatcher, TrainingHandle
 from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.checkpoint import read_checkpoint
-from dimred._engine.device import as_tensor
+from dimred._engine.device import as_tensor, torch_default_dtype
 from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler
 from dimred._engine.training import Trainer
+from dimred._io.validation import DataError
 
 LONG_PREPARATION_ROWS = 100_000  # from here a loss's preparation is announced (ne-tsne's graph: about 10 s)
 FINGERPRINT_ROWS = 1000  # evenly spaced rows whose values the fingerprint of checkpoints before WHOLE_DATA hashed
@@ -78,7 +79,7 @@ def fit(
     """
     world = world or World()
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=devices), torch_default_dtype():
         torch.manual_seed(settings.seed)
         return _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world,
                     echo or (lambda _text: None), config or {})  # fmt: skip
@@ -89,7 +90,7 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
     if len(X_raw) <= STREAM_ROWS:
         X_device = as_tensor(X_raw, device, dtype)
         fitted_scaler = Scaler.fit(settings.scaler, X_device)
-        _warn_if_rounded_away(X_raw, fitted_scaler.constant, dtype)
+        _check_rounded_away(X_raw, fitted_scaler.constant, dtype)
         return fitted_scaler, fitted_scaler.transform(X_device), None
     # train from the array where it lies (memory-mapped .npy files)
     if settings.batch_size is None:
@@ -104,19 +105,26 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
     return fitted_scaler, X, evaluation.metric_sample(len(X_raw), settings.seed, size=EVALUATION_ROWS)
 
 
-def _warn_if_rounded_away(X_raw: np.ndarray, constant: torch.Tensor, dtype: torch.dtype) -> None:
+def _check_rounded_away(X_raw: np.ndarray, constant: torch.Tensor, dtype: torch.dtype) -> None:
     """Warn, naming the first such column, where a column that varies in the data as given is one value once
     cast to the training dtype (1e6 + 0.01 spreads in float32): the model cannot see it at all, and the scaler,
     which sees one value (``constant``, its flags), has nothing to warn of (``Scaler.warn_if_coarse`` covers
-    columns rounded to a few). Only the columns the scaler found constant are read again."""
+    columns rounded to a few). Refuse data whose rows are all one point once cast (1e-300 * rows underflow to 0
+    in float32). Only the columns the scaler found constant are read again."""
     if np.dtype(X_raw.dtype).itemsize <= dtype.itemsize:
         return  # the cast rounds nothing away
     lost = [column for column in np.flatnonzero(constant.cpu().numpy()) if np.ptp(X_raw[:, column]) > 0]
+    type_name = str(dtype).removeprefix("torch.")
+    if lost and bool(constant.all()):
+        spread = max(np.ptp(X_raw[:, column]) for column in lost)
+        raise DataError(f"in {type_name} all {len(X_raw)} rows of the data are the same point: every column that "
+                        f"varies (by at most {spread:.4g}) is one number once cast; rescale the data (by a power of "
+                        "ten), or train in float64 (--dtype float64)")  # fmt: skip
     if lost:
         column = int(lost[0])
         values = X_raw[:, column]
         warnings.warn(f"column {column} (counting from 0) varies by {np.ptp(values):.4g} around "
-                      f"{values.min():.6g}, but in {str(dtype).removeprefix('torch.')} every value is the same "
+                      f"{values.min():.6g}, but in {type_name} every value is the same "
                       "number, so the model cannot see it; subtract a value near its offset first, or train with "
                       "--dtype float64", stacklevel=4)  # fmt: skip
 

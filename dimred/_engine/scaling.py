@@ -117,7 +117,9 @@ class Scaler:
         bad = ~(offset_holds & factor_holds)
         if bad.any():
             column = int(bad.nonzero()[0])
-            raise DataError(f"column {column} (counting from 0) of the data varies by {1 / factor[column].item():.4g} "
+            spread = 1 / factor[column].item()  # 0 where 1 / spread overflowed the data's dtype
+            by = f"{spread:.4g}" if spread else f"less than {1 / torch.finfo(self.factor.dtype).max:.2g}"
+            raise DataError(f"column {column} (counting from 0) of the data varies by {by} "
                             f"around {offset[column].item():.4g}; a model file holds the scaling of columns that "
                             "vary by 1e-30 to 1e30 around a value within 1e30 of 0: rescale the data (by a power of "
                             "ten)")  # fmt: skip
