@@ -64,7 +64,8 @@ def test_save_then_load_gives_bitwise_identical_codes(fitted, roll, tmp_path):
     assert np.array_equal(
         loaded.inverse_transform(fitted.transform(roll)), fitted.inverse_transform(fitted.transform(roll))
     )
-    assert loaded.get_params()["model_options"]["hidden"] == [128, 64]
+    assert loaded.get_params()["model_options"] is None  # unset, as given: the defaults
+    assert loaded.model_options_["hidden"] == [128, 64]
     assert not loaded.module_.training
 
 
@@ -120,13 +121,18 @@ def test_a_loaded_model_refits_other_data_as_the_estimator_that_was_trained_woul
     trained = Reducer(model="ne-ae", steps=20, batch_size="full", random_state=3, device="cpu").fit(roll)
     loaded = dimred.load(trained.save(tmp_path / "model.safetensors"))
     assert loaded.get_params()["batch_size"] is None  # the full batch, as given ("full"), not 400 rows
-    assert loaded.get_params()["model_options"]["hidden"] == []  # chosen for the data, as given
+    assert loaded.get_params()["model_options"] is None  # widths chosen for the data, as given
+    assert loaded.get_params()["loss"] is None  # ne-ae's own loss, as given
     assert loaded.model_options_["hidden"] == trained.model_options_["hidden"]  # the trained network's own
     wider = np.random.default_rng(0).normal(size=(300, 9))
     refitted, fresh = clone(loaded).fit(wider), Reducer(**trained.get_params()).fit(wider)
     assert refitted.fitted_.settings.batch_size == 300
     assert refitted.model_options_ == fresh.model_options_
     np.testing.assert_array_equal(refitted.transform(wider), fresh.transform(wider))
+    # another model trains with its own defaults, not with ne-ae's options and loss
+    other = clone(loaded).set_params(model="mlp-ae").fit(roll)
+    assert other.loss_ == "mse"
+    np.testing.assert_array_equal(other.transform(roll), clone(trained).set_params(model="mlp-ae").fit_transform(roll))
     drawn = Reducer(steps=2, device="cpu").fit(roll)  # random_state None: a seed drawn for each fit
     reloaded = dimred.load(drawn.save(tmp_path / "drawn.safetensors"))
     assert reloaded.get_params()["random_state"] is None
@@ -264,6 +270,21 @@ def test_callback_options_reach_the_callbacks_and_a_misspelled_one_is_named(roll
 def test_a_value_of_the_wrong_kind_for_a_name_or_a_count_is_a_usage_error(call, message):
     with pytest.raises(dimred.UsageError, match=message):
         call()
+
+
+def test_a_path_parameter_given_no_path_is_a_usage_error_naming_it(fitted, tmp_path):
+    calls = {
+        "path must be a model file's or a run directory's path": lambda: dimred.load(5),
+        "path must be a .safetensors file's or a directory's path": lambda: fitted.save(None),
+        "the output folder must be a folder's path": lambda: fitted.to_onnx(5),
+        "source must be the input file's path": lambda: dimred.encode_file(fitted, 5, tmp_path / "codes.npy"),
+        "destination must be the output file's path": lambda: dimred.decode_file(fitted, tmp_path / "c.npy", 3.0),
+        "settings must map 'kind.option' to a value": lambda: dimred.compare("swissroll", ["pca"], settings="x"),
+    }
+    for message, call in calls.items():
+        with pytest.raises(dimred.UsageError, match=message):
+            call()
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_errors_a_library_user_catches_are_exported_at_the_top(tmp_path):

@@ -33,6 +33,7 @@ from dimred._host.resolve import (
     group_settings,
     instantiate,
     instantiate_several,
+    settings_mapping,
 )
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
 
@@ -204,7 +205,7 @@ def compare(
     if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
         raise UsageError(f"seeds is how many seeds to run, a whole number from 1, got {seeds!r}")
     seeds = int(seeds)
-    settings = dict(settings or {})
+    settings = settings_mapping(settings)
     run_options = dict(run_options)
     reporters = run_options.pop("reporters", None) or []  # each run's (MLflow's, say): its results stay in memory
     if taken := sorted({"seed", "resume"} & set(run_options)):

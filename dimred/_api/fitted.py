@@ -14,11 +14,13 @@ import torch
 from dimred._core.atomic import write_bytes
 from dimred._core.contracts import EstimatorModel, Model
 from dimred._core.errors import DimredError
+from dimred._core.options import to_dict
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings
 from dimred._engine import evaluation, modelfile
 from dimred._engine.device import as_tensor, resolve_device, torch_default_dtype
 from dimred._engine.modelfile import ModelFile
 from dimred._engine.scaling import Scaler
+from dimred._host.objective import parse_spec
 from dimred._host.registry import get_registry
 from dimred._host.resolve import instantiate, options_before_added
 
@@ -89,10 +91,17 @@ class FittedModel:
         from dimred._api.reducer import Reducer  # scikit-learn takes most of a second to import
 
         given = self.as_given or AsGiven(self.model_options, self.loss_options, self.settings.record())
+        registry = get_registry()
+        model_class = registry.get("model", self.model).cls
         # the size of the codes as the estimator's own parameter only, so that set_params(n_components=5) is heard
-        options = {name: value for name, value in given.model_options.items() if name != "n_components"}
+        options = _set_apart(given.model_options, model_class, leave_out="n_components")
+        # options and a loss left at their defaults come back unset, as given: set_params(model=...) then trains
+        # the other model with its own defaults, not with this one's options and loss
+        loss = self.loss if self.loss and parse_spec(self.loss) != parse_spec(model_class.default_loss) else None
+        loss_options = {name: changed for name, values in given.loss_options.items()
+                        if (changed := _set_apart(values, registry.get("loss", name).cls))}  # fmt: skip
         reducer = Reducer(model=self.model, n_components=self.model_options.get("n_components"),
-                          model_options=options, loss=self.loss or None, loss_options=given.loss_options)  # fmt: skip
+                          model_options=options or None, loss=loss, loss_options=loss_options or None)  # fmt: skip
         # every training setting the estimator takes as a parameter, under its own name (the seed: random_state);
         # a model fitted in one call ran no training loop, so it keeps the loop's defaults
         settings = given.training | {"random_state": given.training.get("seed", self.settings.seed)}
@@ -161,6 +170,12 @@ def _loss_options(recorded: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if not all(map(_is_object, recorded.values())):
         raise ValueError("it must map each loss to an object of its options")
     return {name: options_before_added("loss", name, options) for name, options in recorded.items()}
+
+
+def _set_apart(options: dict[str, Any], plugin_class: type, leave_out: str = "") -> dict[str, Any]:
+    """The ``options`` of a plugin that differ from its defaults (``leave_out`` left out)."""
+    defaults = to_dict(plugin_class.Options())
+    return {name: value for name, value in options.items() if name != leave_out and value != defaults.get(name)}
 
 
 def _as_given(model_file: ModelFile) -> AsGiven | None:

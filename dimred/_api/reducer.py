@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from dimred._api.fitted import FittedModel, read_fitted
 from dimred._core import defaults
 from dimred._core.contracts import EstimatorModel, Model
-from dimred._core.errors import UsageError
+from dimred._core.errors import UsageError, path_argument
 from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation, modelfile
 from dimred._engine.device import as_tensor, available_here
@@ -41,7 +41,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     default, not another value beside it). ``loss`` is a loss or a weighted sum (``"mse+geodesic:10"``; default:
     the model's own) and ``loss_options`` maps a loss name to its options. ``random_state`` is the seed, as
     ``dimred.run``'s ``seed`` (None draws one); ``callbacks`` are added to the default ones (``"no-NAME"``
-    removes one) and ``callback_options`` maps a callback name to its options. ``get_feature_names_out`` names
+    removes one) and ``callback_options`` maps a callback name to its options. ``dtype`` is the training loop's,
+    as the loop's other settings: models fitted in one call (``pca``, ``kernel-pca``) compute in float64, and
+    their ONNX exports take float64 rows. ``get_feature_names_out`` names
     the codes ``reducer0``, ``reducer1``, ... as scikit-learn's own decompositions do, so
     ``set_output(transform="pandas")`` and ``ColumnTransformer`` work.
 
@@ -219,7 +221,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         or lists and dicts of them, under names the file's own metadata does not use (``model``, ``scaler``...).
         """
         check_is_fitted(self, "module_")
-        path = Path(path)
+        path = path_argument(path, "path", "a .safetensors file's or a directory's path")
         if path.is_dir():
             path = path / modelfile.FILENAME
         elif path.suffix.lower() != ".safetensors":
@@ -303,4 +305,5 @@ def load(path: str | Path, device: str | torch.device = defaults.DEVICE) -> Redu
 
     Only the file's tensors and JSON metadata are read: no pickle, no code from the file.
     """
+    path = path_argument(path, "path", "a model file's or a run directory's path")
     return read_fitted(path, device).reducer(device=str(device))  # a torch.device as the parameter names it

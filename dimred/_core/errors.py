@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -39,6 +41,13 @@ def unknown_name_error(what: str, name: str, choices: Iterable[str]) -> UsageErr
     valid = sorted(choices)
     listing = ", ".join(valid) if valid else "none installed"
     return UsageError(f"unknown {what} '{name}'{did_you_mean(name, valid)}; choose from: {listing}")
+
+
+def path_argument(value: Any, parameter: str, what: str = "a file's path") -> Path:
+    """``value`` as a Path, or a UsageError naming ``parameter`` where it is no path at all (a number, None)."""
+    if not isinstance(value, str | os.PathLike):
+        raise UsageError(f"{parameter} must be {what} (a str or pathlib.Path), not {type(value).__name__}")
+    return Path(value)
 
 
 OUT_OF_MEMORY_ADVICE = "ran out of memory; ask for less at once: fewer rows, a smaller batch or a smaller model"

@@ -14,15 +14,22 @@ from dimred._host.registry import get_registry
 SETTING_GRAMMAR = ", ".join(kind.setting_grammar for kind in KINDS) + " (and loss.OPTION for a single loss)"
 
 
+def settings_mapping(settings: Any) -> dict[str, Any]:
+    """The caller's ``settings`` as a dict (None: none), or a UsageError where they map nothing."""
+    if settings is None:
+        return {}
+    if not isinstance(settings, Mapping):
+        raise UsageError(f"settings must map 'kind.option' to a value, e.g. {{'dataset.n_samples': 500}}, not "
+                         f"{type(settings).__name__}")  # fmt: skip
+    return dict(settings)
+
+
 def group_settings(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Split dotted settings by plugin: ``{"dataset.noise": 0.1, "reporter.codes-plot.dpi": 200}`` ->
     ``{"dataset": {"noise": 0.1}, "reporter.codes-plot": {"dpi": 200}}``. Kinds with several plugins per run
     take ``KIND.NAME.OPTION``; the loss also takes ``loss.OPTION`` when the run has one loss."""
-    if not isinstance(settings, Mapping):
-        raise UsageError(f"settings must map 'kind.option' to a value, e.g. {{'dataset.n_samples': 500}}, not "
-                         f"{type(settings).__name__}")  # fmt: skip
     groups: dict[str, dict[str, Any]] = {}
-    for key, value in settings.items():
+    for key, value in settings_mapping(settings).items():
         if not isinstance(key, str):
             raise UsageError(f"bad setting {key!r}: use {SETTING_GRAMMAR}")
         kind_name, _, rest = key.partition(".")
