@@ -240,7 +240,8 @@ def test_a_setting_every_run_shares_is_refused_once_before_any_model_runs(tmp_pa
     ("data", "options", "message"),
     [("two.csv", {}, "2 rows are too few to score a model on; give at least 3"),
      ("nowhere.csv", {}, "no such file: nowhere.csv"),
-     ("rows.csv", {"device": "mps"}, "device 'mps' is not available on this machine")],
+     ("rows.csv", {"device": "mps"}, "device 'mps' is not available on this machine"),
+     ("rows.csv", {"holdout": 0.95}, r"--holdout 0.95 of 30 rows leaves 1 to train on and 29 to test on")],
 )  # fmt: skip
 def test_data_no_run_could_take_or_an_absent_device_is_refused_once_before_any_model_runs(data, options, message):
     Path("two.csv").write_text("1,2\n3,4\n")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -151,3 +153,41 @@ def metrics_context(codes, labels, reference=None):
     codes = torch.from_numpy(codes)
     ref_codes, ref_labels = (None, None) if reference is None else (torch.from_numpy(reference[0]), reference[1])
     return MetricContext(codes, codes, None, codes, None, 10, 0, labels, ref_codes, ref_labels)
+
+
+class _BlowsUpInTrainMode(torch.nn.Module):
+    """Maps rows to their first two columns and back; in train mode (as the tutorial's error is measured) its
+    reconstructions overflow."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :2]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        rows = torch.cat([z, z.sum(dim=1, keepdim=True)], dim=1)
+        return rows * math.inf if self.training else rows
+
+
+def test_train_mode_error_that_is_not_finite_is_a_failed_value_not_a_result():
+    from dimred._engine import evaluation
+
+    module = _BlowsUpInTrainMode()
+    X = torch.from_numpy(np.random.default_rng(0).random((60, 3))).float()
+    codes = module.encode(X)
+    results, _ = evaluation.score(X, codes, module.decode(codes), 0, [], module=module)
+    assert "rmse_train_mode" not in results
+    assert results[evaluation.FAILED_METRICS] == {
+        "rmse_train_mode": "the reconstruction error in train mode is inf, not a finite number"
+    }
+
+
+def test_train_mode_error_is_computed_as_eval_modes_is_in_float64_on_the_cpu():
+    """A layer that maps 1e25 to 1e40 overflows float32: the error in train mode had been inf or NaN where eval
+    mode's, computed in float64, was finite."""
+    from dimred._engine import evaluation
+
+    module = _BlowsUpInTrainMode().eval()
+    X = torch.from_numpy(np.random.default_rng(0).random((60, 3)) * 1e25).float()
+    module.decode = lambda z: torch.cat([z, 1e15 * z.sum(dim=1, keepdim=True)], dim=1)  # the same in both modes
+    codes = module.encode(X)
+    results, _ = evaluation.score(X, codes, module.decode(codes), 0, [], module=module)
+    assert results["rmse_train_mode"] == pytest.approx(float(metrics.rmse(X.double(), module.decode(codes.double()))))

@@ -624,7 +624,7 @@ def test_a_model_file_written_before_ne_tsne_had_its_exaggeration_refits_as_it_t
     assert dimred.load(run).loss_options["ne-tsne"]["exaggeration"] == 1.3  # a run's file: every choice made
     X = np.random.default_rng(0).random((200, 64))
     saved = dimred.Reducer(model="ne-ae", steps=2, device="cpu").fit(X).save(tmp_path / "reducer.safetensors")
-    assert dimred.load(saved).loss_options["ne-tsne"]["exaggeration"] is None  # as given: a refit chooses again
+    assert dimred.load(saved).loss_options is None  # as given (every option at its default): a refit chooses again
     assert dimred.load(saved).loss_options_["ne-tsne"]["exaggeration"] == 1.3  # chosen for 64 columns
 
     def without_exaggeration(path, field, name):
@@ -1164,3 +1164,15 @@ def test_other_kinds_of_number_are_holdout_fractions_too(fraction):
     result = dimred.run(dataset="swissroll", model="pca", settings={"dataset.n_samples": 300}, holdout=fraction,
                         out=None)  # fmt: skip
     assert result.metrics["holdout.rows"] == 60
+
+
+def test_classes_left_without_a_training_row_by_too_large_a_fraction_are_warned_of():
+    """150 classes among 200 rows cannot each keep a training row with half the rows held out: the split does
+    not stratify, and says so with the largest fraction that would."""
+    labels = np.random.default_rng(1).integers(0, 150, 200)
+    expected = r"--holdout 0.5 cannot keep a training row for each of the labels' 111 classes in 200 rows"
+    with pytest.warns(UserWarning, match=expected + r".* hold out at most 0.445 to keep one of each"):
+        train, _ = split_rows(200, labels, 0.5, seed=0)
+    assert set(labels) - set(labels[train])
+    train, _ = split_rows(200, labels, 0.445, seed=0)
+    assert set(labels) == set(labels[train])

@@ -154,6 +154,10 @@ def test_evaluate_says_so_where_a_label_column_given_by_index_cannot_be_told_amo
     with pytest.warns(UserWarning, match=r"more.csv has 2 columns besides the model's features, but the run's "
                                          r"dataset.label_column=4 cannot be told among them"):  # fmt: skip
         dimred.evaluate(run, "file", settings={"dataset.path": str(tmp_path / "more.csv")}, out=None)
+    with warnings.catch_warnings():  # named by the evaluation itself: nothing to warn of
+        warnings.simplefilter("error")
+        named = {"dataset.path": str(tmp_path / "more.csv"), "dataset.label_column": "cls"}
+        assert dimred.evaluate(run, "file", settings=named, out=None).metrics["knn_accuracy"] == 1.0
 
 
 @pytest.mark.parametrize("label_column", ["label", "1"])

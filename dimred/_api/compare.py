@@ -12,6 +12,7 @@ import json
 import numbers
 import re
 import statistics
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,7 +237,8 @@ def compare(
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
         check_claimable(directory, overwrite=overwrite, resume=False, writes=OUTPUT_FILES)
     say = echo or (lambda _text: None)
-    run_options = _same_holdout_for_all(_rows_every_run_takes(source), plugins.values(), run_options)
+    n_rows = _rows_every_run_takes(source, run_options.get("holdout"))
+    run_options = _same_holdout_for_all(n_rows, plugins.values(), run_options)
     comparison = Comparison(dataset)
     errors: dict[str, DimredError] = {}
     for model in dict.fromkeys(models):
@@ -293,11 +295,15 @@ def _split_settings(settings: Mapping[str, Any], models: Iterable[str]) -> tuple
     return shared, own
 
 
-def _rows_every_run_takes(source: Dataset) -> int:
-    """How many rows the data set has; data that no run could take (unreadable, too few rows, one point) is
-    refused here once, before any model runs."""
-    _data, X = pipeline.load_data(source, seed=0)
+def _rows_every_run_takes(source: Dataset, holdout: float | None) -> int:
+    """How many rows the data set has; data that no run could take (unreadable, too few rows, one point, a
+    ``holdout`` that leaves too few rows on a side) is refused here once, before any model runs."""
+    data, X = pipeline.load_data(source, seed=0)
     pipeline.check_scorable(X)
+    if holdout:  # the seed picks which rows a split holds out, not how many: one split checks them all
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # each run warns of its own split
+            pipeline.split_rows(len(X), data.labels, pipeline.holdout_fraction(holdout, len(X)), seed=0)
     return len(X)
 
 

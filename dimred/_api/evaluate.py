@@ -84,7 +84,8 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     exactly that many columns more than the model's features and, in a file whose header names the trained
     features, that index is not one of them (the one column left over in a file of another order); {} where it
     does not. A column the evaluation's settings name themselves is left to them."""
-    recorded = trained_set_aside_columns(reducer)
+    trained = trained_set_aside_columns(reducer)
+    recorded = {option: spec for option, spec in trained.items() if option not in dataset_settings}
     path = Path(str(dataset_settings.get("path", "")))
     if not recorded or not path.is_file():
         return {}
@@ -93,20 +94,20 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
         width = column_count(path)
     except DimredError:
         return {}  # the data set names what is wrong with the file
-    names, fits = [str(name) for name in header or ()], width == reducer.n_features_in_ + len(recorded)
+    names, fits = [str(name) for name in header or ()], width == reducer.n_features_in_ + len(trained)
     features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
     left_over = [name for name in names if name not in features] if features and names else None
-    only_one = left_over is not None and len(left_over) == len(recorded) == 1
+    only_one = left_over is not None and len(left_over) == len(trained) == 1
     carried = {option: _carried_column(spec, names, fits, left_over, only_one) for option, spec in recorded.items()}
     if None in carried.values():
         if width > reducer.n_features_in_:  # columns besides the features: one of them may be it, which is unsaid
             lost = [option for option in recorded if carried[option] is None]
             given = ", ".join(f"dataset.{option}={recorded[option]}" for option in lost)
             warnings.warn(f"{path} has {width - reducer.n_features_in_} columns besides the model's features, but "
-                          f"the run's {given} cannot be told among them (by name or place): evaluated without it; "
+                          f"the run's {given} cannot be told among them (by name or place), so it is not set aside; "
                           f"name it with --set dataset.{lost[0]}=NAME", stacklevel=3)  # fmt: skip
         return {}
-    return {option: spec for option, spec in carried.items() if option not in dataset_settings}
+    return carried
 
 
 def _carried_anndata_options(reducer: Reducer, dataset_settings: Mapping[str, Any]) -> dict[str, str]:

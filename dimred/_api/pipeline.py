@@ -264,7 +264,8 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
     over by rounding going to the labels nearest to another row, so that many small classes still hold out
     ``fraction`` of the rows). Every label keeps a training row, since a held-out row of a class the model never
     saw could only be misclassified: the rows a class of one cannot give are held out from the larger classes.
-    Labels that leave too few rows besides one per label (an id column) stratify nothing."""
+    Labels that leave too few rows besides one per label (an id column; many small classes) stratify nothing, and
+    classes of several rows left without a training row are warned of."""
     rng = np.random.default_rng(seed)
     # rounded up, as scikit-learn's split (the tolerance keeps 0.2 * 1795 at 359); any fraction holds out a row
     held_count = max(math.ceil(fraction * n_rows - 1e-9), 1 if fraction else 0)
@@ -287,7 +288,23 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
     if min(len(held), len(train)) < MIN_ROWS:
         raise UsageError(f"--holdout {fraction:g} of {n_rows} rows leaves {len(train)} to train on and {len(held)} "
                          f"to test on (each needs {MIN_ROWS}); choose another fraction or --holdout 0")  # fmt: skip
+    if labels is not None:
+        _warn_of_classes_held_out_whole(labels, train, fraction)
     return train, held
+
+
+def _warn_of_classes_held_out_whole(labels: np.ndarray, train: np.ndarray, fraction: float) -> None:
+    """Warn where the split left classes of several rows without a training row: their held-out rows can only be
+    misclassified (too many classes for the fraction to keep one training row each)."""
+    classes, counts = np.unique(labels, return_counts=True)
+    unseen = np.setdiff1d(classes[counts > 1], labels[train])
+    if len(unseen):
+        most = math.floor(1000 * (1 - len(classes) / len(labels)) + 1e-9) / 1000  # down: that fraction keeps them
+        these = "1 class of several rows has" if len(unseen) == 1 else f"{len(unseen)} classes of several rows have"
+        warnings.warn(f"--holdout {fraction:g} cannot keep a training row for each of the labels' {len(classes)} "
+                      f"classes in {len(labels)} rows, so the rows were held out without stratifying: "
+                      f"{these} no training row, and their held-out rows count as "
+                      f"misclassified; hold out at most {most:g} to keep one of each", stacklevel=2)  # fmt: skip
 
 
 # -- fit -------------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ dimred reports the eval-mode figure; the train-mode one is kept too, labelled as
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 import weakref
 from collections.abc import Mapping, Sequence
@@ -55,9 +56,14 @@ def _inference_network(module: torch.nn.Module, values: torch.Tensor) -> tuple[t
     it is.
     """
     module.eval()
-    if values.device.type != "cpu" or values.dtype != torch.float32:
+    if not _exact_in_float64(values):
         return module, values.dtype
     return _float64_copy(module), torch.float64
+
+
+def _exact_in_float64(values: torch.Tensor) -> bool:
+    """Whether a network maps ``values`` as a float64 copy (float32 rows on the CPU; see ``_inference_network``)."""
+    return values.device.type == "cpu" and values.dtype == torch.float32
 
 
 _FLOAT64_COPIES: weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module] = weakref.WeakKeyDictionary()
@@ -117,6 +123,8 @@ def _train_mode_rmse(module: torch.nn.Module, X: torch.Tensor, seed: int) -> flo
     """The error as the reference tutorial measures it: dropout on, batch norm on batch statistics. The dropout
     masks come from ``seed``; the caller's global RNG is left as it was."""
     noisy = copy.deepcopy(module).train()  # a copy, so batch norm's running statistics stay untouched
+    if _exact_in_float64(X):  # as eval mode computes: float32 could overflow where eval mode's error is finite
+        noisy, X = noisy.double(), X.double()
     with torch.random.fork_rng(devices=[X.device] if X.device.type == "cuda" else []):
         torch.manual_seed(seed)
         return metrics.rmse(X, noisy.decode(noisy.encode(X)))
@@ -194,8 +202,12 @@ def score(
             continue
         results |= values
         reported_by |= dict.fromkeys(values, f"metric '{metric.name}'")
+    if module is not None:
+        train_mode = _train_mode_rmse(module, pick(X), seed)
+        if math.isfinite(train_mode):
+            results["rmse_train_mode"] = train_mode
+        else:  # reported as a failed metric's value is: never written as if it were a result
+            failed["rmse_train_mode"] = f"the reconstruction error in train mode is {train_mode}, not a finite number"
     if failed:
         results[FAILED_METRICS] = failed
-    if module is not None:
-        results["rmse_train_mode"] = _train_mode_rmse(module, pick(X), seed)
     return results | {"neighbours": k, "metric_sample_size": len(X_sample), "n_samples": len(X)}, context
