@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import dimred
 from conftest import LinearNetwork, plugin_module
-from dimred import Callback, Data, Dataset, Loss, Model, Reporter, option
+from dimred import Callback, Data, Dataset, EstimatorModel, Loss, Model, Reporter, option
 from dimred.cli import cli
 
 
@@ -219,6 +219,87 @@ def test_a_network_output_of_the_wrong_shape_is_named_on_the_first_step(register
     assert result.output.strip() == f"Error: model 'misshapen' failed to train: {message}"
 
 
+class OffInEvalMode(torch.nn.Module):
+    """Trains as a linear autoencoder; in eval mode it breaks its contract as ``mistake`` says."""
+
+    def __init__(self, n_features: int, mistake: str) -> None:
+        super().__init__()
+        self.linear, self.mistake = LinearNetwork(n_features, 2), mistake
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.linear.encode(x)
+        if self.training:
+            return z
+        if self.mistake == "raises":
+            raise ValueError("no eval mode here")
+        return torch.cat([z, z[:, :1]], dim=1) if self.mistake == "wide codes" else z
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        rows = self.linear.decode(z[:, :2])
+        return rows[:, :-1] if self.mistake == "short rows" and not self.training else rows
+
+
+class OffInEvalModeModel(Model):
+    name = "off-in-eval"
+    description = "a network that breaks its contract in eval mode only"
+    default_loss = "mse"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "code size")
+        mistake: str = option("wide codes", "wide codes, short rows or raises")
+
+    def build(self, n_features):
+        return OffInEvalMode(n_features, self.options.mistake)
+
+
+class OffProjection(EstimatorModel):
+    name = "off-projection"
+    description = "a projection fitted in one call that breaks its contract as told"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "code size")
+        mistake: str = option("nan codes", "nan codes, a row short or wide rows")
+
+    def fit_transform(self, X, seed):
+        return self.transform(X)[: -1 if self.options.mistake == "a row short" else None]
+
+    def transform(self, X):
+        return X[:, :2] * (np.nan if self.options.mistake == "nan codes" else 1.0)
+
+    def inverse_transform(self, Z):
+        return np.hstack([Z, Z] if self.options.mistake == "wide rows" else [Z, Z[:, :1]])
+
+
+@pytest.mark.parametrize(
+    ("model", "mistake", "message"),
+    [("off-in-eval", "wide codes", "model 'off-in-eval' must give codes of shape (60, 2) from encode (eval mode) "
+                                   "for 60 rows; it gave (60, 3)"),
+     ("off-in-eval", "short rows", "model 'off-in-eval' must give rows of shape (60, 3) from decode (eval mode); it "
+                                   "gave (60, 2)"),
+     ("off-in-eval", "raises", "model 'off-in-eval' failed to map rows in eval mode: no eval mode here"),
+     ("off-projection", "nan codes", "model 'off-projection' gave values that are not finite (NaN or inf) from "
+                                     "fit_transform"),
+     ("off-projection", "a row short", "model 'off-projection' must give codes of shape (60, 2) from fit_transform "
+                                       "for 60 rows; it gave (59, 2)"),
+     ("off-projection", "wide rows", "model 'off-projection' must give rows of shape (60, 3) from inverse_transform; "
+                                     "it gave (60, 4)")],
+)  # fmt: skip
+def test_a_fitted_models_codes_and_rows_are_checked_before_anything_scores_them(register_in_process, tmp_path, model,
+                                                                               mistake, message):  # fmt: skip
+    """Codes wider than n_components had been scored and saved with exit 0; NaN codes scored by some metrics."""
+    models = [OffInEvalModeModel, OffProjection]
+    register_in_process(plugin_module("off_models", register_models=lambda register: [*map(register, models)]))
+    trained = ["--steps", "3", "--callback", "no-collapse"] if model == "off-in-eval" else []
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", model, "--set",
+                                      f"model.mistake={mistake}", "--set", "dataset.n_samples=60", "--holdout", "0",
+                                      "--out", str(tmp_path / "run"), *trained])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == f"Error: {message}"
+    assert not (tmp_path / "run").exists()
+
+
 class BuildsNothing(Model):
     name = "builds-nothing"
     description = "builds no network, or one whose default loss is not installed"
@@ -269,14 +350,23 @@ def test_a_plugin_calling_sys_exit_is_one_error_naming_it_never_a_silent_exit(re
 
 @pytest.mark.parametrize(
     ("given", "message"),
-    [({"color": np.zeros((6, 2))}, "color must be one value per row, got shape (6, 2)"),
-     ({"intrinsic": np.zeros((6, 2, 1))}, "intrinsic must be 2-D (samples x true coordinates), got shape (6, 2, 1)")],
+    [({"color": np.zeros((6, 2))}, "color must be one number per row (class names go in labels), got an array of "
+                                  "shape (6, 2)"),
+     ({"intrinsic": np.zeros((6, 2, 1))}, "intrinsic must be 2-D (samples x true coordinates), got shape (6, 2, 1)"),
+     ({"color": np.array(list("abcdef"))}, "color must be one number per row (class names go in labels), got an "
+                                           "array of shape (6,) and dtype <U1"),
+     ({"intrinsic": np.full((6, 2), np.nan)}, "intrinsic must be finite numbers"),
+     ({"row_numbers": np.arange(3)}, "row_numbers has 3 rows but X has 6"),
+     ({"row_numbers": np.linspace(0, 1, 6)}, "row_numbers must be one whole number per row"),
+     ({"images": (3, 3)}, "images must be the (height, width) of one row as an image, height x width = 3 columns, "
+                          "got (3, 3)")],
 )  # fmt: skip
 def test_data_refuses_colours_and_true_coordinates_of_the_wrong_shape(given, message):
     """Named where the dataset hands them over, not later by the plots and metrics that read them."""
     with pytest.raises(ValueError, match=re.escape(message)):
         Data(X=np.zeros((6, 3)), **given)
     assert Data(X=np.zeros((6, 3)), intrinsic=np.arange(6.0)).intrinsic.shape == (6, 1)  # a curve's one coordinate
+    assert Data(X=np.zeros((6, 4)), images=[2, 2], row_numbers=np.arange(6), color=np.arange(6) > 2).images == [2, 2]
 
 
 class Stopper(Callback):
@@ -373,3 +463,27 @@ def test_the_check_helpers_fail_with_assertions_naming_the_plugin(arguments, mes
     check_loss_plugin(ReadsMu, extras={"mu": (2,)})
     with pytest.raises(AssertionError, match=message):
         check_loss_plugin(ReadsMu, **arguments)
+
+
+class Escaping(Reporter):
+    name = "escaping"
+    description = "writes its artifact under a name that leads out of the run folder"
+
+    @dataclass(frozen=True)
+    class Options:
+        filename: str = option("../escaped.txt", "the name it asks for")
+
+    def report(self, run):
+        with run.artifact(self.options.filename) as path:
+            path.write_text("out")
+
+
+@pytest.mark.parametrize("filename", ["../escaped.txt", "sub/escaped.txt", ".."])
+def test_an_artifact_named_by_a_path_out_of_the_run_folder_is_refused(register_in_process, tmp_path, filename):
+    register_in_process(plugin_module("escaping", register_reporters=lambda register: register(Escaping)))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "pca", "--reporter", "escaping",
+                                      "--set", f"reporter.escaping.filename={filename}", "--out",
+                                      str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 1
+    assert "reporter 'escaping' failed to report: an artifact is named by a plain file name" in result.output
+    assert sorted(path.name for path in tmp_path.rglob("*escaped*")) == []

@@ -81,7 +81,7 @@ class BlowsUp(Loss):
 
 def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(register_in_process, tmp_path):
     register_in_process(plugin_module("blowing", register_losses=lambda register: register(BlowsUp)))
-    with pytest.raises(DivergenceError, match=r"loss became NaN at epoch \d+ \(step \d+\)"):
+    with pytest.raises(DivergenceError, match=r"loss became NaN \(in loss 'blows-up'\) at epoch \d+ \(step \d+\)"):
         dimred.run(dataset="swissroll", model="mlp-ae", loss="blows-up", steps=200, checkpoint_every=20,
                    out=tmp_path / "run", reporters=[], settings={"dataset.n_samples": 300})  # fmt: skip
     assert not (tmp_path / "run" / "model.safetensors").exists()
@@ -104,6 +104,16 @@ def test_weights_that_diverged_after_the_steps_loss_was_taken_are_never_checkpoi
                    reporters=[], settings={"dataset.n_samples": 300}, echo=said.append)  # fmt: skip
     assert not (tmp_path / "run").exists()
     assert "no checkpoint at step 1: the weights are no longer finite numbers" in said
+
+
+def test_a_loss_that_is_not_finite_before_any_update_is_named_without_blaming_the_learning_rate(register_in_process):
+    register_in_process(plugin_module("blowing", register_losses=lambda register: register(BlowsUp)))
+    BlowsUp.calls = 100  # NaN from the first call
+    with pytest.raises(DivergenceError) as raised:
+        dimred.run(dataset="swissroll", model="mlp-ae", loss="blows-up", steps=20, out=None, reporters=[],
+                   settings={"dataset.n_samples": 300})  # fmt: skip
+    assert str(raised.value) == ("loss 'blows-up' gave nan on the first step, before training changed anything; "
+                                 "check what the loss computes from the untrained network's outputs")  # fmt: skip
 
 
 def test_a_divergence_among_several_losses_names_the_one_that_diverged(register_in_process):
@@ -169,7 +179,8 @@ def test_ctrl_c_ends_with_one_line_and_no_half_written_file(tmp_path):
 
 def test_a_divergence_on_unscaled_data_suggests_scaling_it():
     huge = np.random.default_rng(0).random((200, 3)) * 1e25  # squared errors beyond float32
-    with pytest.raises(DivergenceError, match=r"\(step 1\); scale the data \(--scaler minmax or standard"):
+    with pytest.raises(DivergenceError, match=r"loss 'mse' gave inf on the first step, before training changed "
+                                              r"anything; scale the data \(--scaler minmax or standard"):  # fmt: skip
         dimred.Reducer(model="mlp-ae", scaler="none", steps=5).fit(huge)
     with pytest.raises(DivergenceError) as scaled:  # a scaled run that diverges is told of the learning rate only
         dimred.Reducer(model="mlp-ae", lr=1e30, steps=5).fit(huge)

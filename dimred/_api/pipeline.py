@@ -339,10 +339,12 @@ def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: Training
                         options_of(plugins.terms), settings.for_rows(len(X_raw)), fit.module, fit.scaler,
                         None if feature_names is None else tuple(str(name) for name in feature_names), fit.history,
                         fit.train_seconds, given)  # fmt: skip
-    started = time.perf_counter()
-    codes = evaluation.encode(fit.module, fit.X)
-    transform_seconds = time.perf_counter() - started
-    reconstruction = evaluation.decode(fit.module, codes)
+    with blame(plugins.model, "map rows in eval mode"):
+        started = time.perf_counter()
+        codes = evaluation.encode(fit.module, fit.X)
+        transform_seconds = time.perf_counter() - started
+        reconstruction = evaluation.decode(fit.module, codes)
+    check_outputs(plugins.model, fit.X, codes, reconstruction, "encode (eval mode)", "decode (eval mode)")
     return Outcome(fit.X, codes, reconstruction, fit.history, fit.train_seconds, transform_seconds, model,
                    fit.evaluated, fit.stop_reason, model.apply, fit.run_key)  # fmt: skip
 
@@ -369,13 +371,17 @@ def fit_estimator(
             plugin.transform(X_numpy)
             transform_seconds = time.perf_counter() - started
         reconstruction = plugin.inverse_transform(codes) if plugin.can_inverse_transform else None
+    back = None if reconstruction is None else torch.as_tensor(np.asarray(reconstruction, dtype=np.float64))
+    check_outputs(plugin, X, torch.from_numpy(codes), back, "fit_transform", "inverse_transform")
 
     def apply(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         scaled = scaler.transform(as_tensor(rows, dtype=torch.float64))
         with blame(plugin, "transform new rows"):
-            new_codes = np.asarray(plugin.transform(scaled.numpy()), dtype=np.float64)
-            back = plugin.inverse_transform(new_codes) if plugin.can_inverse_transform else None
-        return scaled, torch.from_numpy(new_codes), None if back is None else torch.as_tensor(back)
+            new_codes = torch.as_tensor(np.asarray(plugin.transform(scaled.numpy()), dtype=np.float64))
+            back = plugin.inverse_transform(new_codes.numpy()) if plugin.can_inverse_transform else None
+        back = None if back is None else torch.as_tensor(np.asarray(back, dtype=np.float64))
+        check_outputs(plugin, scaled, new_codes, back, "transform", "inverse_transform")
+        return scaled, new_codes, back
 
     with blame(plugin, "give its fitted state as a module"):
         module = plugin.fitted_module()
@@ -387,9 +393,26 @@ def fit_estimator(
         model = FittedModel(plugin.name, to_dict(plugin.options), "", {}, recorded,
                             module.double().eval(), scaler, names, train_seconds=fit_seconds,
                             as_given=given)  # fmt: skip
-    back = None if reconstruction is None else torch.as_tensor(reconstruction)
     mapper = apply if plugin.can_transform else None
     return Outcome(X, torch.from_numpy(codes), back, [], fit_seconds, transform_seconds, model, apply=mapper)
+
+
+def check_outputs(plugin: Model, X: torch.Tensor, codes: torch.Tensor, reconstruction: torch.Tensor | None,
+                  coded_by: str, decoded_by: str) -> None:  # fmt: skip
+    """A fitted model's codes of the rows ``X`` (from its method ``coded_by``) must be one finite code of
+    n_components values per row, and its reconstructions (from ``decoded_by``) finite rows of ``X``'s shape: a
+    plugin that breaks this would otherwise be scored, or fail in a metric's words."""
+    width = getattr(plugin.options, "n_components", None)
+    shape = (len(X), width if width is not None else "n_components")
+    if codes.ndim != 2 or len(codes) != len(X) or (width is not None and codes.shape[1] != width):
+        raise PluginError(f"model '{plugin.name}' must give codes of shape {shape} from {coded_by} for {len(X)} "
+                          f"rows; it gave {tuple(codes.shape)}")  # fmt: skip
+    if reconstruction is not None and reconstruction.shape != X.shape:
+        raise PluginError(f"model '{plugin.name}' must give rows of shape {tuple(X.shape)} from {decoded_by}; it "
+                          f"gave {tuple(reconstruction.shape)}")  # fmt: skip
+    for values, method in ((codes, coded_by), (reconstruction, decoded_by)):
+        if values is not None and not bool(torch.isfinite(values).all()):
+            raise PluginError(f"model '{plugin.name}' gave values that are not finite (NaN or inf) from {method}")
 
 
 def fit(

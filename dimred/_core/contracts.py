@@ -8,6 +8,7 @@ so listing plugins stays fast; plugins import their heavy dependencies inside th
 from __future__ import annotations
 
 import contextlib
+import numbers
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -77,15 +78,27 @@ class Data:
                 object.__setattr__(self, name, np.array(values, dtype=object) if mixed else np.asarray(values))
         if self.X.ndim != 2:
             raise ValueError(f"X must be 2-D (samples x features), got shape {self.X.shape}")
-        for label, values in (("color", self.color), ("intrinsic", self.intrinsic), ("labels", self.labels)):
+        for label, values in (("color", self.color), ("intrinsic", self.intrinsic), ("labels", self.labels),
+                              ("row_numbers", self.row_numbers)):  # fmt: skip
             if values is not None and len(values) != len(self.X):
                 raise ValueError(f"{label} has {len(values)} rows but X has {len(self.X)}")
-        if self.color is not None and self.color.ndim != 1:
-            raise ValueError(f"color must be one value per row, got shape {self.color.shape}")
+        if self.color is not None and (self.color.ndim != 1 or self.color.dtype.kind not in "biuf"):
+            raise ValueError(f"color must be one number per row (class names go in labels), got "
+                             f"{_describe_array(self.color)}")  # fmt: skip
         if self.intrinsic is not None and self.intrinsic.ndim == 1:  # a curve's one true coordinate per row
             object.__setattr__(self, "intrinsic", self.intrinsic.reshape(-1, 1))
         if self.intrinsic is not None and self.intrinsic.ndim != 2:
             raise ValueError(f"intrinsic must be 2-D (samples x true coordinates), got shape {self.intrinsic.shape}")
+        if self.intrinsic is not None and not (
+            self.intrinsic.dtype.kind in "biuf" and np.isfinite(self.intrinsic).all()
+        ):
+            raise ValueError(f"intrinsic must be finite numbers, got {_describe_array(self.intrinsic)} with values "
+                             "that are not")  # fmt: skip
+        if self.row_numbers is not None and (self.row_numbers.ndim != 1 or self.row_numbers.dtype.kind not in "iu"):
+            raise ValueError(f"row_numbers must be one whole number per row, got {_describe_array(self.row_numbers)}")
+        if self.images is not None and not _is_image_shape(self.images, self.X.shape[1]):
+            raise ValueError(f"images must be the (height, width) of one row as an image, height x width = "
+                             f"{self.X.shape[1]} columns, got {self.images!r}")  # fmt: skip
         if self.labels is not None:
             check_labels(np.asarray(self.labels))
         if self.feature_names is not None:
@@ -104,6 +117,16 @@ class Data:
         numbers = np.arange(len(self.X)) if self.row_numbers is None else self.row_numbers
         return Data(pick(self.X), pick(self.color), pick(self.intrinsic), self.feature_names, pick(self.labels),
                     self.images, pick(numbers))  # fmt: skip
+
+
+def _describe_array(values: np.ndarray) -> str:
+    return f"an array of shape {values.shape} and dtype {values.dtype}"
+
+
+def _is_image_shape(images: Any, width: int) -> bool:
+    sides = tuple(images) if isinstance(images, tuple | list) else ()
+    whole = all(isinstance(side, numbers.Integral) and side > 0 for side in sides)
+    return len(sides) == 2 and whole and sides[0] * sides[1] == width
 
 
 class Dataset(Plugin):
@@ -205,8 +228,9 @@ class Loss(Plugin):
         return self.options
 
     def extra_rows(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Row numbers to train on beside the drawn rows ``index`` in this step (a neighbour of each, say); they
-        are appended after the drawn rows, so ``batch.drawn`` tells them apart, and only encoded (a step does
+        """Row numbers to train on beside the drawn rows ``index`` in this step (a neighbour of each, say): one
+        per drawn row, a long tensor of ``index``'s shape, each from 0 to the number of rows less one. They are
+        appended after the drawn rows, so ``batch.drawn`` tells them apart, and only encoded (a step does
         not decode them, see ``Batch``). Draw randomness from ``generator`` only (it is saved in checkpoints).
         At most one loss of a run may add rows."""
         raise NotImplementedError
@@ -272,7 +296,7 @@ class RunRecord:
         """A path to write ``filename`` into the run directory; it appears there only once complete."""
         if self.directory is None:
             raise RuntimeError("this run writes no files: check run.directory before writing")
-        with atomic_path(self.directory / filename) as temporary:
+        with atomic_path(_inside(self.directory, filename)) as temporary:
             yield temporary
 
     @property
@@ -285,6 +309,15 @@ class RunRecord:
         history, the reporters' files so far), sorted: not hidden ones, nor an unfinished run's checkpoint and
         failure note; none where the run writes nothing."""
         return _kept_files(self.directory)
+
+
+def _inside(directory: Path, filename: str) -> Path:
+    """``directory / filename`` where ``filename`` is a file's plain name: never a path out of the folder."""
+    plain = isinstance(filename, str) and filename not in ("", ".", "..") and "\\" not in filename
+    if not plain or Path(filename).name != filename:
+        raise ValueError(f"an artifact is named by a plain file name (e.g. 'codes.csv'), written into {directory}; "
+                         f"got {filename!r}")  # fmt: skip
+    return directory / filename
 
 
 def _run_name(dataset: str | None, model: str | None, seed: Any, directory: Path | None) -> str:
@@ -404,7 +437,7 @@ class ComparisonRecord:
         """A path to write ``filename`` into the comparison's folder; it appears there only once complete."""
         if self.directory is None:
             raise RuntimeError("this comparison writes no files: check comparison.directory before writing")
-        with atomic_path(self.directory / filename) as temporary:
+        with atomic_path(_inside(self.directory, filename)) as temporary:
             yield temporary
 
 

@@ -135,13 +135,25 @@ class Trainer:
         if not math.isfinite(status.loss):
             label = "NaN" if math.isnan(status.loss) else "infinite"
             terms = [name for name, value in status.losses.items() if not math.isfinite(value)]
-            which = f" (in loss '{terms[0]}')" if len(status.losses) > 1 and terms else ""
+            which = f" (in loss '{terms[0]}')" if terms else ""
             advice = "scale the data (--scaler minmax or standard: it trained unscaled), " if self.unscaled else ""
             raise DivergenceError(
                 f"loss became {label}{which} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); "
                 f"{advice}lower the learning rate (--lr), or reset any model option or loss weight you set far from "
                 "its default"
             )
+
+    def _check_first_losses(self, values: torch.Tensor) -> None:
+        """A loss that is not finite on the first step, before any update, is no divergence: the learning rate
+        cannot be the cause."""
+        for term, value in zip(self.terms, values.tolist(), strict=True):
+            if not math.isfinite(value):
+                advice = (
+                    "scale the data (--scaler minmax or standard: it trained unscaled) or " if self.unscaled else ""
+                )
+                raise DivergenceError(f"loss '{term.name}' gave {value} on the first step, before training changed "
+                                      f"anything; {advice}check what the loss computes from the untrained network's "
+                                      "outputs")  # fmt: skip
 
     def run(self, listener: Listener | None = None) -> list[dict[str, float]]:
         """Train to the planned number of steps, or until the listener says stop."""
@@ -166,6 +178,8 @@ class Trainer:
                 _check_outputs(x, z, x_hat, drawn, extras)
             batch = Batch(x=x[:drawn], z=z, x_hat=x_hat, index=index, extras=extras, drawn=drawn)
             values = torch.stack([self._loss(term, batch, check=self.step == first_step) for term in self.terms])
+            if self.step == 0:
+                self._check_first_losses(values)
             loss = (weights * values).sum()
             self.optimizer.zero_grad()
             loss.backward()
