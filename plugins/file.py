@@ -42,6 +42,11 @@ class DataFile(Dataset):
             "measured values: fractions, or whole numbers with more than 100 distinct or more than one per two "
             "rows)",
         )
+        ignore_columns: str = option(
+            "",
+            "columns that are neither data nor labels, left out (a row id, a batch name): header names or 0-based "
+            "indices, comma-separated",
+        )
 
         def __post_init__(self) -> None:
             if not self.path:
@@ -49,10 +54,13 @@ class DataFile(Dataset):
 
     def load(self, seed: int) -> Data:
         wanted = {"dataset.color_column": self.options.color_column, "dataset.label_column": self.options.label_column}
-        table = read_table(self.options.path, {option: spec for option, spec in wanted.items() if spec})
+        ignored = [spec.strip() for spec in self.options.ignore_columns.split(",") if spec.strip()]
+        table = read_table(self.options.path, {option: spec for option, spec in wanted.items() if spec},
+                           {"dataset.ignore_columns": ignored})  # fmt: skip
         color, labels = (table.set_aside.get(f"dataset.{role}_column") for role in ("color", "label"))
-        if table.X.shape[1] == 0 and table.set_aside:
-            raise DataError(f"{self.options.path}: setting aside {' and '.join(table.set_aside)} leaves no column of "
+        if table.X.shape[1] == 0 and (table.set_aside or ignored):
+            left_out = [*table.set_aside, *(["dataset.ignore_columns"] if ignored else [])]
+            raise DataError(f"{self.options.path}: setting aside {' and '.join(left_out)} leaves no column of "
                             "data to reduce")  # fmt: skip
         color = None if color is None else self._colour_values(color)
         if labels is not None:

@@ -38,6 +38,51 @@ def run_labelled(path, *arguments: str):
                   *arguments)  # fmt: skip
 
 
+def with_text_columns(path, source):
+    """``source``'s rows with an id column first and a batch-name column last."""
+    lines = source.read_text().splitlines()
+    rows = [f"r{number},{line},b{number % 3}" for number, line in enumerate(lines[1:])]
+    path.write_text("\n".join([f"id,{lines[0]},batch", *rows]) + "\n")
+    return path
+
+
+def test_columns_that_are_neither_data_nor_labels_are_ignored_by_name_or_index(tmp_path):
+    plain = labelled_csv(tmp_path / "plain.csv", ["a", "b", "c", "d", "species"])
+    texts = with_text_columns(tmp_path / "texts.csv", plain)
+    refused = run_labelled(texts, "--model", "pca", "--out", str(tmp_path / "refused"))
+    assert refused.exit_code == 1
+    assert "line 2, column 1: 'r0' is not a number" in refused.output
+    codes = []
+    for name, path, ignored in (("plain", plain, []), ("by-name", texts, ["--set", "dataset.ignore_columns=id,batch"]),
+                                ("by-index", texts, ["--set", "dataset.ignore_columns= 6, 0"])):  # fmt: skip
+        result = run_labelled(path, "--model", "pca", "--reporter", "metrics-table", "--out", str(tmp_path / name),
+                              *ignored)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        codes.append(dimred.load(tmp_path / name).feature_names_in_.tolist())
+    assert codes == [["a", "b", "c", "d"]] * 3
+    for ignored, message in (("id,nope", "dataset.ignore_columns 'nope' is not a column of"),
+                             ("species", "dataset.label_column and dataset.ignore_columns name the same column"),
+                             ("id,0", "dataset.ignore_columns names column 0 of")):  # fmt: skip
+        result = run_labelled(texts, "--model", "pca", "--set", f"dataset.ignore_columns={ignored}")
+        assert result.exit_code == 2
+        assert result.output.count("Error:") == 1
+        assert message in result.output
+
+
+def test_evaluate_leaves_out_text_columns_besides_the_named_features_as_encode_does(tmp_path):
+    plain = labelled_csv(tmp_path / "plain.csv", ["a", "b", "c", "d", "species"])
+    texts = with_text_columns(tmp_path / "texts.csv", plain)
+    assert run_labelled(plain, "--model", "pca", "--out", str(tmp_path / "run")).exit_code == 0
+    scores = []
+    for path in (plain, texts):
+        result = invoke("evaluate", str(tmp_path / "run"), "--dataset", "file", "--set", f"dataset.path={path}",
+                        "--out", str(tmp_path / path.stem))  # fmt: skip
+        assert result.exit_code == 0, result.output
+        scores.append(json.loads((tmp_path / path.stem / "metrics.json").read_text()))
+    assert scores[1]["rmse"] == scores[0]["rmse"]
+    assert scores[1]["knn_accuracy"] == scores[0]["knn_accuracy"] == 1.0
+
+
 def test_evaluate_picks_the_trained_columns_by_name_in_any_order(tmp_path):
     trained = labelled_csv(tmp_path / "train.csv", ["a", "b", "c", "d", "species"])
     reordered = labelled_csv(tmp_path / "reordered.csv", ["species", "d", "c", "b", "a"])
@@ -524,7 +569,7 @@ def test_row_names_are_left_out_and_errors_count_the_files_columns(tmp_path):
     assert (
         "line 4, column 3: 'x' is not a number (a column of class names is set aside by training with --set "
         "dataset.label_column=NAME; a column of row names or ids goes first with an empty header (as pandas' to_csv "
-        "writes it), or out of the file)" in result.output
+        "writes it), or is left out with --set dataset.ignore_columns=NAME)" in result.output
     )
     path.write_text('"","a","b"\n' + "".join(f'"r{i}",{i},{2 * i % 7}\n' for i in range(30)))
     assert dimred.plugin.read_table(path).X.shape == (30, 2)

@@ -110,6 +110,32 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     return carried
 
 
+def _untrained_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
+    """The columns of a CSV file whose header names every trained feature that are neither those features nor
+    set aside (an id, a batch name), left out by index as ``dimred encode`` leaves them; {} where its settings
+    name the columns to ignore themselves, or the header does not name the features."""
+    path = Path(str(dataset_settings.get("path", "")))
+    features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
+    if "ignore_columns" in dataset_settings or not features or path.suffix.lower() not in TEXT or not path.is_file():
+        return {}
+    try:
+        header = [str(name) for name in csv_layout(path).header or ()]
+    except DimredError:
+        return {}  # the data set names what is wrong with the file
+    if not features <= set(header):
+        return {}
+    set_aside = {_place(str(dataset_settings.get(f"{role}_column", "")), header) for role in ("label", "color")}
+    others = [str(index) for index, name in enumerate(header) if name not in features and index not in set_aside]
+    return {"ignore_columns": ",".join(others)} if others else {}
+
+
+def _place(spec: str, header: Sequence[str]) -> int | None:
+    """The index of the column ``spec`` (a header name or a 0-based index) names, None where it names none."""
+    if spec in header:
+        return header.index(spec)
+    return int(spec) if spec.isdigit() else None
+
+
 def _carried_anndata_options(reducer: Reducer, dataset_settings: Mapping[str, Any]) -> dict[str, str]:
     """The layer an AnnData run trained on, and its label column where the evaluated file's obs holds it."""
     carried = {option: trained_anndata_option(reducer, option) for option in ("layer", "label_key")
@@ -186,6 +212,7 @@ def evaluate(
         dataset_settings = _carried_anndata_options(reducer, dataset_settings) | dataset_settings
     if dataset == "file":
         dataset_settings = _carried_columns(dataset_settings, reducer) | dataset_settings
+        dataset_settings = _untrained_columns(dataset_settings, reducer) | dataset_settings
     source = instantiate("dataset", dataset, dataset_settings)
     directory = _evaluation_directory(model, dataset, out)
     if directory is not None:

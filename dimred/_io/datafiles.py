@@ -20,7 +20,7 @@ import re
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -37,7 +37,8 @@ _SNIFF_BYTES = 1 << 16
 _HEADER_SAMPLE_ROWS = 200  # rows read to tell a header from a first row of data
 _NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"  # how np.save's and np.savez's files start
 _ID_COLUMNS = (
-    "a column of row names or ids goes first with an empty header (as pandas' to_csv writes it), or out of the file"
+    "a column of row names or ids goes first with an empty header (as pandas' to_csv writes it), or is left out "
+    "with --set dataset.ignore_columns=NAME"
 )
 _NO_SPACE_RESERVATION = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)  # file systems without fallocate
 
@@ -268,7 +269,8 @@ def _why_not_a_number(cell: str, columns_set_aside: bool) -> str:
     if re.fullmatch(r"[+-]?\d*,\d+", cell.strip()):
         return "write decimals with a point: dimred reads numbers as 0.5, not 0,5"
     if columns_set_aside:
-        return f"only the columns set aside (dataset.label_column, dataset.color_column) may hold text; {_ID_COLUMNS}"
+        return (f"only the columns set aside (dataset.label_column, dataset.color_column) or left out "
+                f"(dataset.ignore_columns) may hold text; {_ID_COLUMNS}")  # fmt: skip
     return f"a column of class names is set aside by training with --set dataset.label_column=NAME; {_ID_COLUMNS}"
 
 
@@ -366,52 +368,71 @@ def _column(spec: str, option: str, path: Path, names: tuple[str, ...] | None, w
     raise UsageError(f"{option} '{spec}' is not a column of {path}; choose from: {choices}{npz}")
 
 
-def read_table(path: str | Path, set_aside: dict[str, str] | None = None) -> Table:
+def read_table(
+    path: str | Path, set_aside: dict[str, str] | None = None, ignored: Mapping[str, Sequence[str]] | None = None
+) -> Table:
     """The whole file (memory-mapped for .npy), with columns set aside: ``set_aside`` maps an option's name to
     the column it names (a header name or a 0-based index), e.g. ``{"dataset.label_column": "species"}``. A
-    CSV file's set-aside columns are read as text, so they may hold class names."""
+    CSV file's set-aside columns are read as text, so they may hold class names. ``ignored`` maps an option's
+    name to columns left out altogether (ids, batch names: text too), e.g. ``{"dataset.ignore_columns": ["id"]}``."""
     path = check_input(path)
     if path.suffix.lower() in TEXT:
-        return _csv_table(path, set_aside or {})
+        return _csv_table(path, set_aside or {}, ignored or {})
     stored = native_byte_order(_stored_array(path, path.suffix.lower()))
     if stored.ndim != 2:
         raise DimredError(f"{path} holds an array of shape {stored.shape}; a 2-D array is needed")
-    columns = _set_aside_columns(path, set_aside or {}, None, stored.shape[1])
-    if not columns:
+    columns, left_out = _named_columns(path, set_aside or {}, ignored or {}, None, stored.shape[1])
+    if not columns and not left_out:
         return Table(stored, None, {})
-    keep = _kept_columns(stored.shape[1], columns)
+    keep = _kept_columns(stored.shape[1], columns, left_out)
     return Table(np.asarray(stored[:, keep]), None,
                  {option: np.asarray(stored[:, index]) for option, index in columns.items()})  # fmt: skip
 
 
-def _set_aside_columns(
-    path: Path, set_aside: dict[str, str], names: tuple[str, ...] | None, width: int | None
-) -> dict[str, int]:
-    """The column index of each option in ``set_aside``, each column named once."""
-    columns = {option: _column(spec, option, path, names, width) for option, spec in set_aside.items()}
-    if len(set(columns.values())) < len(columns):
-        raise UsageError(f"{' and '.join(columns)} name the same column of {path}")
-    return columns
+def _named_columns(
+    path: Path,
+    set_aside: dict[str, str],
+    ignored: Mapping[str, Sequence[str]],
+    names: tuple[str, ...] | None,
+    width: int | None,
+) -> tuple[dict[str, int], frozenset[int]]:
+    """The column index of each option in ``set_aside``, and the indices of the ``ignored`` columns: each column
+    named once."""
+    named = [(option, _column(spec, option, path, names, width)) for option, spec in set_aside.items()]
+    named += [(option, _column(spec, option, path, names, width)) for option, specs in ignored.items()
+              for spec in specs]  # fmt: skip
+    by_index: dict[int, str] = {}
+    for option, index in named:
+        if index in by_index:
+            twice = by_index[index] == option
+            raise UsageError(f"{option} names column {index} of {path} twice" if twice else
+                             f"{by_index[index]} and {option} name the same column of {path}")  # fmt: skip
+        by_index[index] = option
+    columns = dict(named[: len(set_aside)])
+    return columns, frozenset(index for _option, index in named[len(set_aside) :])
 
 
-def _kept_columns(width: int, columns: dict[str, int]) -> list[int]:
-    return [index for index in range(width) if index not in columns.values()]
+def _kept_columns(width: int, columns: dict[str, int], left_out: frozenset[int] = frozenset()) -> list[int]:
+    return [index for index in range(width) if index not in columns.values() and index not in left_out]
 
 
-def _csv_table(path: Path, set_aside: dict[str, str]) -> Table:
+def _csv_table(path: Path, set_aside: dict[str, str], ignored: Mapping[str, Sequence[str]]) -> Table:
     layout = csv_layout(path)
     columns: dict[str, int] = {}
-    if set_aside:
-        columns = _set_aside_columns(path, set_aside, layout.header, _csv_width(path, layout) or None)
-    batches = list(_csv_batches(path, layout, 1 << 16, frozenset(columns.values())))
+    left_out: frozenset[int] = frozenset()
+    if set_aside or ignored:
+        width = _csv_width(path, layout) or None
+        columns, left_out = _named_columns(path, set_aside, ignored, layout.header, width)
+    text_columns = frozenset(columns.values()) | left_out
+    batches = list(_csv_batches(path, layout, 1 << 16, text_columns))
     if not batches:
         raise DimredError(f"{path} has no data rows")
     X = np.concatenate([numbers for numbers, _texts in batches])
     texts = [row for _numbers, rows in batches for row in rows]
-    order = sorted(columns.values())
-    keep = _kept_columns(X.shape[1], columns)
+    order = sorted(text_columns)
+    keep = _kept_columns(X.shape[1], columns, left_out)
     return Table(
-        X[:, keep] if columns else X,
+        X[:, keep] if text_columns else X,
         None if layout.header is None else tuple(layout.header[index] for index in keep),
         {option: np.array([row[order.index(index)] for row in texts]) for option, index in columns.items()},
     )
