@@ -127,6 +127,11 @@ class KernelPCAModel(_ScikitLearnModel):
                          fit_inverse_transform=True, random_state=seed)  # fmt: skip
 
     def fit_transform(self, X: np.ndarray, seed: int) -> np.ndarray:
+        fitted_rows = min(len(X), self.options.landmarks)
+        if self.options.n_components > fitted_rows:  # scikit-learn would give fewer components than asked for
+            raise UsageError(f"model '{self.name}' makes at most as many components as the rows it fits on "
+                             f"({fitted_rows}: the training rows, at most its landmarks), got n_components="
+                             f"{self.options.n_components}; lower it, or raise model.landmarks")  # fmt: skip
         if len(X) <= self.options.landmarks:
             return super().fit_transform(X, seed)
         sample = np.sort(np.random.default_rng(seed).choice(len(X), self.options.landmarks, replace=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -472,9 +473,10 @@ class Escaping(Reporter):
     @dataclass(frozen=True)
     class Options:
         filename: str = option("../escaped.txt", "the name it asks for")
+        as_path: bool = option(False, "ask for it as a pathlib.Path")
 
     def report(self, run):
-        with run.artifact(self.options.filename) as path:
+        with run.artifact(Path(self.options.filename) if self.options.as_path else self.options.filename) as path:
             path.write_text("out")
 
 
@@ -487,3 +489,12 @@ def test_an_artifact_named_by_a_path_out_of_the_run_folder_is_refused(register_i
     assert result.exit_code == 1
     assert "reporter 'escaping' failed to report: an artifact is named by a plain file name" in result.output
     assert sorted(path.name for path in tmp_path.rglob("*escaped*")) == []
+
+
+def test_an_artifact_may_be_named_by_a_path_of_a_plain_file_name(register_in_process, tmp_path):
+    register_in_process(plugin_module("escaping", register_reporters=lambda register: register(Escaping)))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "pca", "--reporter", "escaping",
+                                      "--set", "reporter.escaping.filename=kept.txt", "--set",
+                                      "reporter.escaping.as_path=true", "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "kept.txt").read_text() == "out"

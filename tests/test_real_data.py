@@ -1176,3 +1176,6 @@ def test_classes_left_without_a_training_row_by_too_large_a_fraction_are_warned_
     assert set(labels) - set(labels[train])
     train, _ = split_rows(200, labels, 0.445, seed=0)
     assert set(labels) == set(labels[train])
+    pairs = np.concatenate([np.arange(98), [0, 1]])  # 98 classes in 100 rows: 2 to spare, too few to hold out
+    with pytest.warns(UserWarning, match="too few rows are left beside one per class to hold any out: --holdout 0"):
+        split_rows(100, pairs, 0.5, seed=3)  # a seed that holds both rows of a pair out

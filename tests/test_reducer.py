@@ -280,6 +280,11 @@ def test_a_path_parameter_given_no_path_is_a_usage_error_naming_it(fitted, tmp_p
         "source must be the input file's path": lambda: dimred.encode_file(fitted, 5, tmp_path / "codes.npy"),
         "destination must be the output file's path": lambda: dimred.decode_file(fitted, tmp_path / "c.npy", 3.0),
         "settings must map 'kind.option' to a value": lambda: dimred.compare("swissroll", ["pca"], settings="x"),
+        "bad setting 1: use dataset.OPTION": lambda: dimred.compare("swissroll", ["pca"], settings={1: 2}),
+        "settings must map 'kind.option' to a value, .* not list": lambda: dimred.run("swissroll", "pca", settings=[]),
+        r"model 'kernel-pca' makes at most as many components as the rows it fits on \(3: .*n_components=5": (
+            lambda: Reducer(model="kernel-pca", n_components=5, model_options={"landmarks": 3}).fit(np.eye(40, 6))
+        ),
     }
     for message, call in calls.items():
         with pytest.raises(dimred.UsageError, match=message):
@@ -314,3 +319,44 @@ def test_a_default_dtype_the_caller_set_changes_neither_training_nor_its_codes(r
         assert torch.get_default_dtype() == torch.float64  # the caller's setting is left as it was
     finally:
         torch.set_default_dtype(torch.float32)
+
+
+def test_fits_overlapping_in_threads_leave_the_callers_default_dtype_as_it_was():
+    import threading
+
+    from dimred._engine.device import torch_default_dtype
+
+    entered, left = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with torch_default_dtype():
+            entered.set()
+            left.wait(10)  # until the second is inside too
+
+    def second() -> None:
+        entered.wait(10)
+        with torch_default_dtype():
+            assert torch.get_default_dtype() == torch.float32
+            left.set()
+            threads[0].join(10)  # the first ends while the second is still inside
+
+    torch.set_default_dtype(torch.float64)
+    try:
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for thread in threads:
+            thread.start()
+        threads[1].join(10)
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_a_loaded_runs_reducer_refits_another_model_with_the_loss_its_options_belong_to(tmp_path):
+    """A run's model file records every choice made, ne-tsne's options among them: they stay with their loss."""
+    dimred.run("digits", "ne-ae", steps=2, out=tmp_path / "run", reporters=[])
+    loaded = dimred.load(tmp_path / "run")
+    assert loaded.get_params()["loss"] == loaded.loss_
+    assert loaded.get_params()["loss_options"]["ne-tsne"]["exaggeration"] == 1.3
+    X = np.random.default_rng(0).random((120, 64))
+    other = clone(loaded).set_params(model="mlp-ae", model_options=None, callbacks=["no-progress"]).fit(X)
+    assert other.loss_ == loaded.loss_

@@ -650,6 +650,11 @@ def test_rows_that_are_one_point_once_cast_to_float32_are_refused_as_one_point()
     # denormal in float32: the scaling's factor overflows, and the refusal says how little the column varies
     with pytest.raises(dimred.DataError, match=r"column 0 \(counting from 0\) of the data varies by less than 2.9e-39"):
         dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X * 1e-40)
+    X[:2, 0] = -1e308, 1e308  # a spread beyond float64: the scaling's factor is 0
+    with pytest.raises(
+        dimred.DataError, match=r"column 0 \(counting from 0\) of the data varies by more than 1.8e\+308"
+    ):
+        dimred.Reducer(steps=2, random_state=0, device="cpu", dtype="float64").fit(X)
 
 
 @pytest.mark.parametrize("chunks", [1, 7])

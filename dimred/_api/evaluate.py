@@ -199,7 +199,7 @@ def evaluate(
     label and colour columns the run set aside, where the file holds them (unless its settings name their own).
     """
     seed = checked_seed(seed)
-    groups = group_settings(settings or {})
+    groups = group_settings(settings)
     if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):
         raise UsageError("evaluate takes dataset.* and reporter.* settings (and metric.*); the model's are in its file")
     dataset_settings = groups.pop("dataset", {})

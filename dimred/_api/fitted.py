@@ -96,10 +96,12 @@ class FittedModel:
         # the size of the codes as the estimator's own parameter only, so that set_params(n_components=5) is heard
         options = _set_apart(given.model_options, model_class, leave_out="n_components")
         # options and a loss left at their defaults come back unset, as given: set_params(model=...) then trains
-        # the other model with its own defaults, not with this one's options and loss
-        loss = self.loss if self.loss and parse_spec(self.loss) != parse_spec(model_class.default_loss) else None
+        # the other model with its own defaults, not with this one's options and loss (a loss whose options are
+        # set stays named with them)
         loss_options = {name: changed for name, values in given.loss_options.items()
                         if (changed := _set_apart(values, registry.get("loss", name).cls))}  # fmt: skip
+        default_loss = parse_spec(self.loss or model_class.default_loss) == parse_spec(model_class.default_loss)
+        loss = None if default_loss and not loss_options else self.loss or None
         reducer = Reducer(model=self.model, n_components=self.model_options.get("n_components"),
                           model_options=options or None, loss=loss, loss_options=loss_options or None)  # fmt: skip
         # every training setting the estimator takes as a parameter, under its own name (the seed: random_state);

@@ -299,12 +299,15 @@ def _warn_of_classes_held_out_whole(labels: np.ndarray, train: np.ndarray, fract
     classes, counts = np.unique(labels, return_counts=True)
     unseen = np.setdiff1d(classes[counts > 1], labels[train])
     if len(unseen):
-        most = math.floor(1000 * (1 - len(classes) / len(labels)) + 1e-9) / 1000  # down: that fraction keeps them
+        spare = len(labels) - len(classes)  # rows beyond one per class: the most a stratified split holds out
+        most = math.floor(1000 * spare / len(labels) + 1e-9) / 1000  # rounded down: that fraction keeps them
+        advice = (f"hold out at most {most:g} to keep one of each" if spare >= MIN_ROWS else
+                  "too few rows are left beside one per class to hold any out: --holdout 0")  # fmt: skip
         these = "1 class of several rows has" if len(unseen) == 1 else f"{len(unseen)} classes of several rows have"
         warnings.warn(f"--holdout {fraction:g} cannot keep a training row for each of the labels' {len(classes)} "
-                      f"classes in {len(labels)} rows, so the rows were held out without stratifying: "
-                      f"{these} no training row, and their held-out rows count as "
-                      f"misclassified; hold out at most {most:g} to keep one of each", stacklevel=2)  # fmt: skip
+                      f"classes in {len(labels)} rows, so the rows were held out without stratifying: {these} no "
+                      f"training row, and their held-out rows count as misclassified; {advice}",
+                      stacklevel=2)  # fmt: skip
 
 
 # -- fit -------------------------------------------------------------------------------------------------------

@@ -214,7 +214,7 @@ def run(
     check_out(out)
     say = echo or pipeline.silent
     training = _training_settings(training, training_settings)
-    groups = group_settings(settings or {})
+    groups = group_settings(settings)
     source = instantiate("dataset", dataset, groups.pop("dataset", {}))
     plugins = pipeline.resolve_training(model, loss, groups=groups, callbacks=callbacks)
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)

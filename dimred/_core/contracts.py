@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -292,7 +293,7 @@ class RunRecord:
     config: Mapping[str, Any] = field(default_factory=dict)
 
     @contextlib.contextmanager
-    def artifact(self, filename: str) -> Iterator[Path]:
+    def artifact(self, filename: str | os.PathLike[str]) -> Iterator[Path]:
         """A path to write ``filename`` into the run directory; it appears there only once complete."""
         if self.directory is None:
             raise RuntimeError("this run writes no files: check run.directory before writing")
@@ -311,8 +312,9 @@ class RunRecord:
         return _kept_files(self.directory)
 
 
-def _inside(directory: Path, filename: str) -> Path:
+def _inside(directory: Path, filename: str | os.PathLike[str]) -> Path:
     """``directory / filename`` where ``filename`` is a file's plain name: never a path out of the folder."""
+    filename = os.fspath(filename) if isinstance(filename, os.PathLike) else filename
     plain = isinstance(filename, str) and filename not in ("", ".", "..") and "\\" not in filename
     if not plain or Path(filename).name != filename:
         raise ValueError(f"an artifact is named by a plain file name (e.g. 'codes.csv'), written into {directory}; "
@@ -433,7 +435,7 @@ class ComparisonRecord:
         return _kept_files(self.directory)
 
     @contextlib.contextmanager
-    def artifact(self, filename: str) -> Iterator[Path]:
+    def artifact(self, filename: str | os.PathLike[str]) -> Iterator[Path]:
         """A path to write ``filename`` into the comparison's folder; it appears there only once complete."""
         if self.directory is None:
             raise RuntimeError("this comparison writes no files: check comparison.directory before writing")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -68,17 +69,30 @@ def _check_range(original: torch.Tensor, converted: torch.Tensor, what: str) -> 
         )
 
 
+_DEFAULT_DTYPE_LOCK = threading.Lock()
+_default_dtype_users = 0
+_callers_default_dtype = torch.float32
+
+
 @contextlib.contextmanager
 def torch_default_dtype() -> Iterator[None]:
     """Torch's own default dtype (float32) inside, whatever the caller set with ``torch.set_default_dtype``: the
     tensors a plugin makes without naming a dtype (its layers' first weights, its constants) are then the same,
-    so a seed trains the same codes, and layers built in float64 meet float32 rows nowhere."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
+    so a seed trains the same codes, and layers built in float64 meet float32 rows nowhere. The setting is the
+    process's: fits that overlap in threads share it, and the last to end puts the caller's back."""
+    global _default_dtype_users, _callers_default_dtype
+    with _DEFAULT_DTYPE_LOCK:
+        if _default_dtype_users == 0:
+            _callers_default_dtype = torch.get_default_dtype()
+            torch.set_default_dtype(torch.float32)
+        _default_dtype_users += 1
     try:
         yield
     finally:
-        torch.set_default_dtype(before)
+        with _DEFAULT_DTYPE_LOCK:
+            _default_dtype_users -= 1
+            if _default_dtype_users == 0:
+                torch.set_default_dtype(_callers_default_dtype)
 
 
 def computes_bf16(device: torch.device) -> bool:

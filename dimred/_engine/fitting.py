@@ -118,8 +118,8 @@ def _check_rounded_away(X_raw: np.ndarray, constant: torch.Tensor, dtype: torch.
     if lost and bool(constant.all()):
         spread = max(np.ptp(X_raw[:, column]) for column in lost)
         raise DataError(f"in {type_name} all {len(X_raw)} rows of the data are the same point: every column that "
-                        f"varies (by at most {spread:.4g}) is one number once cast; rescale the data (by a power of "
-                        "ten), or train in float64 (--dtype float64)")  # fmt: skip
+                        f"varies (by at most {spread:.4g}) is one number once cast; subtract each column's typical "
+                        "value or scale the data by a power of ten, or train in float64 (--dtype float64)")  # fmt: skip
     if lost:
         column = int(lost[0])
         values = X_raw[:, column]

@@ -117,8 +117,7 @@ class Scaler:
         bad = ~(offset_holds & factor_holds)
         if bad.any():
             column = int(bad.nonzero()[0])
-            spread = 1 / factor[column].item()  # 0 where 1 / spread overflowed the data's dtype
-            by = f"{spread:.4g}" if spread else f"less than {1 / torch.finfo(self.factor.dtype).max:.2g}"
+            by = _spread_text(factor[column].item(), torch.finfo(self.factor.dtype).max)
             raise DataError(f"column {column} (counting from 0) of the data varies by {by} "
                             f"around {offset[column].item():.4g}; a model file holds the scaling of columns that "
                             "vary by 1e-30 to 1e30 around a value within 1e30 of 0: rescale the data (by a power of "
@@ -145,3 +144,11 @@ class Scaler:
                 index = int((~good).nonzero()[0][0])
                 return f"{name} {values[index].item():g} of feature {index} is not {allowed}"
         return None
+
+
+def _spread_text(factor: float, largest: float) -> str:
+    """A column's spread from its scaling factor: where 1 / spread overflowed the dtype (factor inf), or the spread
+    did (factor 0), how far beyond it lies."""
+    if math.isinf(factor):
+        return f"less than {1 / largest:.2g}"
+    return f"more than {largest:.2g}" if factor == 0 else f"{1 / factor:.4g}"

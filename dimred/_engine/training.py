@@ -178,7 +178,7 @@ class Trainer:
                 _check_outputs(x, z, x_hat, drawn, extras)
             batch = Batch(x=x[:drawn], z=z, x_hat=x_hat, index=index, extras=extras, drawn=drawn)
             values = torch.stack([self._loss(term, batch, check=self.step == first_step) for term in self.terms])
-            if self.step == 0:
+            if self.step == 0 and not self.world.distributed:  # one process raising would leave the others waiting
                 self._check_first_losses(values)
             loss = (weights * values).sum()
             self.optimizer.zero_grad()

@@ -21,6 +21,8 @@ def settings_mapping(settings: Any) -> dict[str, Any]:
     if not isinstance(settings, Mapping):
         raise UsageError(f"settings must map 'kind.option' to a value, e.g. {{'dataset.n_samples': 500}}, not "
                          f"{type(settings).__name__}")  # fmt: skip
+    if wrong := [key for key in settings if not isinstance(key, str)]:
+        raise UsageError(f"bad setting {wrong[0]!r}: use {SETTING_GRAMMAR}")
     return dict(settings)
 
 
@@ -30,8 +32,6 @@ def group_settings(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     take ``KIND.NAME.OPTION``; the loss also takes ``loss.OPTION`` when the run has one loss."""
     groups: dict[str, dict[str, Any]] = {}
     for key, value in settings_mapping(settings).items():
-        if not isinstance(key, str):
-            raise UsageError(f"bad setting {key!r}: use {SETTING_GRAMMAR}")
         kind_name, _, rest = key.partition(".")
         kind = KIND.get(kind_name)
         target, _, option = rest.rpartition(".") if kind is not None and kind.several else ("", "", rest)
