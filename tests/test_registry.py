@@ -68,6 +68,28 @@ def test_load_plugins_variable_selects_third_party_plugins(fake_entry_points, mo
     assert get_registry().get("dataset", "swissroll").source == "dimred"
 
 
+def test_a_name_no_plugin_has_says_which_installed_plugins_were_left_out_or_failed(fake_entry_points, monkeypatch):
+    module = plugin_module("circle_plugin", register_datasets=lambda register: register(Circle))
+
+    def broken():
+        raise ImportError("no module named circle_helpers")
+
+    fake_entry_points(FakeEntryPoint("circle", lambda: module, FakeDistribution("dimred-circle")),
+                      FakeEntryPoint("broken", broken, FakeDistribution("dimred-broken")))  # fmt: skip
+    monkeypatch.setenv("DIMRED_LOAD_PLUGINS", "broken,circel")
+    with pytest.warns(PluginWarning) as warned:
+        registry = get_registry()
+    with pytest.raises(UsageError) as raised:
+        registry.get("dataset", "circle")
+    assert (
+        "; plugins that failed to load: broken (dimred plugins says why); DIMRED_LOAD_PLUGINS='broken,circel' "
+        "leaves out the installed plugins circle"
+    ) in str(raised.value)
+    messages = [str(warning.message) for warning in warned]
+    assert "DIMRED_LOAD_PLUGINS names 'circel', which no installed package provides as a plugin" in messages[0]
+    assert "plugin 'broken' from dimred-broken: failed to load" in messages[1]
+
+
 def test_a_duplicate_name_is_refused_naming_both_sources(fake_entry_points):
     module = plugin_module("impostor", register_datasets=lambda register: register(AnotherSwissRoll))
     fake_entry_points(FakeEntryPoint("impostor", lambda: module, FakeDistribution("dimred-impostor")))

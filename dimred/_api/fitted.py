@@ -228,7 +228,7 @@ def _settings_and_plugin(model_file: ModelFile, device: str) -> tuple[TrainingSe
         provider = f" ({packages[0]}, as the file records)" if packages else ""
         raise model_file.fail(f"it was written by model plugin '{metadata['model']}', which is not installed here "
                               f"(installed: {', '.join(installed)}); install the package that provides it"
-                              f"{provider}")  # fmt: skip
+                              f"{provider}{get_registry().why_missing()}")  # fmt: skip
     try:
         settings = TrainingSettings.from_mapping(known | {"dtype": metadata["dtype"], "scaler": metadata["scaler"],
                                                           "device": device}, "the model file")  # fmt: skip

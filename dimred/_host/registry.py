@@ -111,6 +111,7 @@ class Registry:
         self._manager.add_hookspecs(hookspecs)
         self._sources: dict[str, str] = {}
         self._load_failures: list[PluginFailure] = []
+        self._left_out: list[str] = []  # installed third-party entry points that DIMRED_LOAD_PLUGINS leaves out
         self._collected: tuple[dict[str, dict[str, PluginInfo]], list[PluginFailure]] | None = None
 
     # -- loading ---------------------------------------------------------------------------------------------
@@ -131,10 +132,16 @@ class Registry:
         def order(entry_point: importlib.metadata.EntryPoint) -> tuple[bool, str]:
             return (_distribution(entry_point) != BUILTIN_DISTRIBUTION, entry_point.name)
 
+        if wanted is not None and (unknown := sorted(wanted - {entry_point.name for entry_point in entry_points})):
+            installed = sorted({point.name for point in entry_points if _distribution(point) != BUILTIN_DISTRIBUTION})
+            warnings.warn(f"{LOAD_ENV} names {', '.join(map(repr, unknown))}, which no installed package provides as "
+                          f"a plugin (installed: {', '.join(installed) or 'none besides the built-ins'})",
+                          PluginWarning, stacklevel=2)  # fmt: skip
         for entry_point in sorted(entry_points, key=order):
             source = _distribution(entry_point)
             is_builtin = source == BUILTIN_DISTRIBUTION
             if not is_builtin and wanted is not None and entry_point.name not in wanted:
+                self._left_out.append(entry_point.name)
                 continue
             if entry_point.name in self._sources:
                 continue
@@ -257,8 +264,20 @@ class Registry:
             raise UsageError(f"a {kind} is named by its plugin's name (text), not a {type(name).__name__}: "
                              f"{', '.join(sorted(available))}{_NAMED_BY_TEXT.get(kind, '')}")  # fmt: skip
         if name not in available:
-            raise unknown_name_error(kind, name, available)
+            error = unknown_name_error(kind, name, available)
+            raise UsageError(f"{error}{self.why_missing()}")
         return available[name]
+
+    def why_missing(self) -> str:
+        """What may explain a name that names no plugin: plugins that failed to load, or a DIMRED_LOAD_PLUGINS
+        that leaves third-party plugins out ('' where neither)."""
+        hints = []
+        if failed := [failure.plugin for failure in self.failures]:
+            hints.append(f"plugins that failed to load: {', '.join(failed)} (dimred plugins says why)")
+        if self._left_out:
+            selected = os.environ.get(LOAD_ENV, "")
+            hints.append(f"{LOAD_ENV}={selected!r} leaves out the installed plugins {', '.join(self._left_out)}")
+        return "".join(f"; {hint}" for hint in hints)
 
     @property
     def failures(self) -> list[PluginFailure]:
