@@ -144,6 +144,23 @@ class _WrongDefault:
     count: int = option("sixty", "a count whose default is text")
 
 
+@dataclass(frozen=True)
+class _PastOfAnotherType:
+    count: int = option(30, "a count", before_added="lots")
+
+
+@dataclass(frozen=True)
+class _RequiredPath:
+    """A data file's path, required (its default refused), and an option added later: registered."""
+
+    path: str = option("", "required")
+    mode: str = option("new", "how", before_added="old")
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("path is required")
+
+
 def _loss_with(options: type, name: str) -> type:
     return type(name.title(), (Loss,), {"name": name, "description": "x", "Options": options})
 
@@ -159,6 +176,10 @@ def _loss_with(options: type, name: str) -> type:
         (lambda register: register(type("Mute", (Loss,), {"name": "mute"})), "has no description"),
         (lambda register: register(_loss_with(_PathOption, "pathy")), "option 'where' is of type Path; options are"),
         (lambda register: register(_loss_with(_WrongDefault, "wrong")), "option 'count' has a default its type refu"),
+        (
+            lambda register: register(_loss_with(_PastOfAnotherType, "past")),
+            "before_added value is refused: option 'count': invalid literal for int",
+        ),
         (lambda register: sys.exit(0), "register_losses failed: 0"),  # not the end of every dimred command
         (lambda register: [Circle], r"register_losses returned list instead of calling register\(cls\)"),
     ],
@@ -168,6 +189,12 @@ def test_a_plugin_breaking_its_contract_is_reported_and_ignored(register_in_proc
     with pytest.warns(PluginWarning, match=error):
         names = [info.name for info in get_registry().plugins("loss")]
     assert names == ["geodesic", "kl", "mse", "ne-tsne", "ne-umap"]  # the built-ins only
+
+
+def test_an_option_added_later_to_options_that_require_a_value_registers(register_in_process):
+    register_in_process(plugin_module("required", register_losses=lambda register: register(
+        _loss_with(_RequiredPath, "required"))))  # fmt: skip
+    assert get_registry().get("loss", "required").cls.Options is _RequiredPath
 
 
 def test_a_class_breaking_its_contract_leaves_the_others_of_its_hook_registered(register_in_process):

@@ -42,6 +42,25 @@ def values_before_added(options_class: type) -> dict[str, Any]:
     return {field.name: field.metadata["before_added"] for field in fields if "before_added" in field.metadata}
 
 
+def check_before_added(options_class: type) -> None:
+    """Each ``before_added`` value must be of its option's type, and build with the other defaults where they
+    build alone (a required option, a data file's path, leaves nothing to build with): a ValueError otherwise."""
+    before = values_before_added(options_class)
+    if not before:
+        return
+    hints = _field_types(options_class)
+    for name, value in before.items():
+        try:
+            _coerce(value, hints[name])
+        except ValueError as error:
+            raise ValueError(f"option '{name}': {error}") from None
+    try:
+        options_class()
+    except (ValueError, TypeError):
+        return
+    options_class(**before)
+
+
 @dataclass(frozen=True)
 class OptionInfo:
     """What ``dimred plugins`` shows of one option."""

@@ -23,7 +23,7 @@ from dimred._core import hookspecs as hookspecs
 from dimred._core.contracts import Plugin
 from dimred._core.errors import PluginError, UsageError, did_you_mean, unknown_name_error
 from dimred._core.kinds import KIND, KIND_NAMES
-from dimred._core.options import OptionInfo, check_declared, describe, values_before_added
+from dimred._core.options import OptionInfo, check_before_added, check_declared, describe
 
 ENTRY_POINT_GROUP = "dimred"
 BUILTIN_DISTRIBUTION = "dimred"
@@ -96,8 +96,7 @@ def _validate_plugin_class(kind: str, cls: Any) -> None:
     except TypeError as error:
         raise PluginError(f"{kind} '{cls.name}': {error}") from None
     try:
-        if before := values_before_added(cls.Options):
-            cls.Options(**before)
+        check_before_added(cls.Options)
     except (ValueError, TypeError) as error:
         raise PluginError(f"{kind} '{cls.name}': an option's before_added value is refused: {error}") from None
 
