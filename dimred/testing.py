@@ -124,7 +124,9 @@ def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, 
         _check_network(cls, plugin, n_features)
     _expect_registered(cls, "model")
     reducer = Reducer(model=cls.name, n_components=None, model_options=options, steps=5, batch_size=8,
-                      random_state=0, device="cpu").fit(np.random.default_rng(0).random((32, n_features)))  # fmt: skip
+                      random_state=0, device="cpu")  # fmt: skip
+    _called(f"model '{cls.name}'", "fit through dimred.Reducer", reducer.fit,
+            np.random.default_rng(0).random((32, n_features)))  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         loaded = load(reducer.save(Path(folder) / "model.safetensors"), device="cpu")
     sample = np.random.default_rng(1).random((10, n_features))
@@ -158,9 +160,17 @@ def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
     _expect(not frozen, f"model '{cls.name}': no gradient reaches {frozen}")
     module.eval()
     with torch.no_grad():
-        codes = module.encode(x)
+        codes = _called(f"model '{cls.name}'", "encode (eval mode)", module.encode, x)
+        _expect(isinstance(codes, torch.Tensor) and codes.shape == z.shape and codes.dtype == torch.float32,
+                f"model '{cls.name}': eval-mode encode gave {_shape(codes)} {getattr(codes, 'dtype', '')} for 16 "
+                f"rows, not train mode's {tuple(z.shape)} float32")  # fmt: skip
         _expect(bool(torch.isfinite(codes).all()), f"model '{cls.name}': eval-mode codes are NaN or infinite")
         _expect(torch.equal(codes, module.encode(x)), f"model '{cls.name}' is not deterministic in eval mode")
+        rows = _called(f"model '{cls.name}'", "decode (eval mode)", module.decode, codes)
+        _expect(isinstance(rows, torch.Tensor) and tuple(rows.shape) == (16, n_features) and rows.dtype == x.dtype,
+                f"model '{cls.name}': eval-mode decode gave {_shape(rows)} {getattr(rows, 'dtype', '')} for 16 "
+                f"codes, not (16, {n_features}) float32")  # fmt: skip
+        _expect(bool(torch.isfinite(rows).all()), f"model '{cls.name}': eval-mode decode gave NaN or infinite rows")
         double = plugin.build(n_features).double().eval()
         _expect(double.decode(double.encode(x.double())).dtype == torch.float64, f"model '{cls.name}': float64 fails")
 

@@ -441,6 +441,20 @@ def test_the_model_check_names_codes_that_are_not_finite_as_such(register_in_pro
         check_model_plugin(NaNCodes)
 
 
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [("wide codes", r"model 'off-in-eval': eval-mode encode gave \(16, 3\) torch.float32 for 16 rows, not train "
+                    r"mode's \(16, 2\) float32"),
+     ("short rows", r"model 'off-in-eval': eval-mode decode gave \(16, 2\) torch.float32 for 16 codes, not \(16, 3\)"),
+     ("raises", r"model 'off-in-eval': encode \(eval mode\) failed: ValueError: no eval mode here")],
+)  # fmt: skip
+def test_the_model_check_finds_a_network_that_breaks_its_contract_in_eval_mode_only(mistake, message):
+    from dimred.testing import check_model_plugin
+
+    with pytest.raises(AssertionError, match=message):
+        check_model_plugin(OffInEvalModeModel, {"mistake": mistake})
+
+
 class ReadsMu(Loss):
     name = "reads-mu"
     description = "a loss on the model's extra output mu"
