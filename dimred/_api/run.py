@@ -142,7 +142,7 @@ def check_resumable(
     if data is not None and saved_on is not None and fitting.data_fingerprint(data, like=saved_on) != saved_on:
         raise UsageError(f"the data differ from those the checkpoint of {directory} was saved on (other rows or "
                          "values): resume on its own data (a relative dataset.path is read from the folder you run "
-                         "in), or start it again with --overwrite")  # fmt: skip
+                         "in), or start it again with overwrite=True (--overwrite)")  # fmt: skip
     return written
 
 
@@ -221,7 +221,7 @@ def run(
     metric_plugins = pipeline.resolve_metrics(groups)
     world, device = pipeline.join_world(training.device)
     if world.distributed and resume:
-        raise UsageError("--resume runs in one process; under torchrun, start the run again instead")
+        raise UsageError("resume=True (--resume) runs in one process; under torchrun, start the run again instead")
     if training.checkpoint_every is not None and out is None:
         raise UsageError("checkpoints need a run directory (out)")
     if training.checkpoint_every is not None and CHECKPOINT_CALLBACK not in {c.name for c in plugins.callbacks}:

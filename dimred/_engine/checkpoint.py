@@ -30,7 +30,8 @@ def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], facts: dict[s
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if not path.exists():
         raise DimredError(f"{path.parent} has no checkpoint to resume from: the run saved none before it stopped "
-                          "(one every --checkpoint-every N steps); start it again there with --overwrite")  # fmt: skip
+                          "(one every checkpoint_every=N steps, --checkpoint-every N); start it again there with "
+                          "overwrite=True (--overwrite)")  # fmt: skip
     try:
         with safe_open(path, framework="pt") as opened:
             metadata = opened.metadata() or {}
