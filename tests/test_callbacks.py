@@ -373,3 +373,22 @@ def test_the_callback_check_finds_a_state_a_checkpoint_cannot_hold_or_a_resume_l
         check_callback_plugin(KeepsASet)
     with pytest.raises(AssertionError, match="does not come back from load_state_dict"):
         check_callback_plugin(ForgetsOnLoad)
+
+
+class StopsAsItStarts(Callback):
+    name = "stops-as-it-starts"
+    description = "stops training before its first step"
+
+    def on_fit_start(self, training: Training) -> None:
+        training.stop("nothing to train today")
+
+
+def test_a_stop_as_training_starts_trains_no_step(register_in_process):
+    """It had trained one step: the loop asked whether to stop only after a step."""
+    register_in_process(plugin_module("stops_at_start", register_callbacks=lambda register: register(StopsAsItStarts)))
+    said: list[str] = []
+    result = dimred.run("swissroll", "mlp-ae", callbacks=["stops-as-it-starts"], steps=50, out=None, reporters=[],
+                        settings={"dataset.n_samples": 300}, echo=said.append)  # fmt: skip
+    assert (result.metrics["steps_trained"], result.metrics["stop_reason"]) == (0, "nothing to train today")
+    assert result.history == []
+    assert "training stopped early at step 0: nothing to train today" in said

@@ -277,7 +277,8 @@ def run(
         if outcome.evaluated is not None:  # streamed data: evaluation sees a seeded sample of the rows
             data = data.rows(outcome.evaluated)
         if outcome.stop_reason is not None:
-            say(f"training stopped early at step {outcome.history[-1]['step']}: {outcome.stop_reason}")
+            steps = outcome.history[-1]["step"] if outcome.history else 0  # 0: stopped as it started
+            say(f"training stopped early at step {steps}: {outcome.stop_reason}")
         metrics, context = pipeline.score(outcome, data, metric_plugins, training.seed)
         held_out = None
         if held is not None:

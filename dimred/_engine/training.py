@@ -158,7 +158,7 @@ class Trainer:
     def run(self, listener: Listener | None = None) -> list[dict[str, float]]:
         """Train to the planned number of steps, or until the listener says stop."""
         listener = listener or Listener()
-        if self.history and listener.should_stop():  # resumed from a checkpoint taken as training was stopped
+        if listener.should_stop():  # stopped as it started, or resumed from a checkpoint taken as it was stopped
             self.module.eval()
             return self.history
         self.module.train()
