@@ -49,6 +49,7 @@ from dimred.plugin import (
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
 DIRECTORY_TAG = "dimred.directory"
 SQLITE_PREFIX = "sqlite:///"  # then the database's path: relative, or absolute with a fourth slash
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 ANSWER_SECONDS = 5.0  # how long a tracking server has to accept a connection (MLflow itself retries for minutes)
 STREAM_WAIT_SECONDS = 30.0  # how long the end of training waits for MLflow to take the losses still queued
 
@@ -67,15 +68,28 @@ class MLflowOptions:
         uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
         if problem := _silence(uri):
             raise ValueError(f"{problem}; start it, or log to a database file with tracking_uri=sqlite:///mlflow.db")
+        named = uri if self.tracking_uri else f"MLFLOW_TRACKING_URI={uri}"
+        if uri in ("sqlite://", f"{SQLITE_PREFIX}:memory:"):
+            raise ValueError(f"{named} is a database in memory, which nothing can read after the run; name a file, "
+                             "e.g. sqlite:///mlflow.db")  # fmt: skip
         if uri.startswith(SQLITE_PREFIX):
-            named = uri if self.tracking_uri else f"MLFLOW_TRACKING_URI={uri}"
             database = Path(unquote(uri.removeprefix(SQLITE_PREFIX)))  # as SQLAlchemy reads it
             if database.is_dir():
                 raise ValueError(f"{named} names the folder {database}, not a database file")
             if not database.parent.is_dir():
                 raise ValueError(f"{named}: the folder {database.parent} does not exist")
+            if database.is_file() and not _is_sqlite(database):
+                raise ValueError(f"{named} names {database}, which is not an SQLite database; name a new file or "
+                                 "an MLflow database")  # fmt: skip
         elif uri and urlparse(uri).scheme not in ("http", "https") and importlib.util.find_spec("mlflow"):
-            _check_opens(uri if self.tracking_uri else f"MLFLOW_TRACKING_URI={uri}", uri)
+            _check_opens(named, uri)
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether ``path`` is an SQLite database (its header), or an empty file, which SQLite makes one of."""
+    with path.open("rb") as file:
+        head = file.read(len(SQLITE_HEADER))
+    return head in (b"", SQLITE_HEADER)
 
 
 def _check_opens(named: str, uri: str) -> None:

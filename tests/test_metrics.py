@@ -191,3 +191,12 @@ def test_train_mode_error_is_computed_as_eval_modes_is_in_float64_on_the_cpu():
     codes = module.encode(X)
     results, _ = evaluation.score(X, codes, module.decode(codes), 0, [], module=module)
     assert results["rmse_train_mode"] == pytest.approx(float(metrics.rmse(X.double(), module.decode(codes.double()))))
+
+
+def test_rmse_of_errors_whose_squares_overflow_is_finite():
+    X = torch.zeros(4, 3, dtype=torch.float64)
+    X_hat = torch.full((4, 3), 1e200, dtype=torch.float64)
+    X_hat[0, 0] = 3e200
+    expected = 1e200 * math.sqrt((9 + 11) / 12)
+    assert metrics.rmse(X, X_hat) == pytest.approx(expected, rel=1e-12)
+    assert metrics.rmse(X, X_hat / 1e200) == pytest.approx(expected / 1e200, rel=1e-12)

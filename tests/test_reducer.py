@@ -360,3 +360,12 @@ def test_a_loaded_runs_reducer_refits_another_model_with_the_loss_its_options_be
     X = np.random.default_rng(0).random((120, 64))
     other = clone(loaded).set_params(model="mlp-ae", model_options=None, callbacks=["no-progress"]).fit(X)
     assert other.loss_ == loaded.loss_
+
+
+def test_results_beyond_float32_for_float32_input_are_refused_not_returned_as_inf(roll):
+    """A float64 model (pca) maps float32 codes of 1e38 to rows beyond float32: they had come back as -inf."""
+    pca = Reducer(model="pca").fit(roll)
+    codes = np.array([[1e38, 1e38]], dtype=np.float32)
+    with pytest.raises(dimred.DataError, match=r"row 0 \(counting from 0\) of the results is beyond float32's range"):
+        pca.inverse_transform(codes)
+    assert np.isfinite(pca.inverse_transform(codes.astype(np.float64))).all()

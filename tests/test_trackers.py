@@ -331,11 +331,16 @@ def test_a_failed_training_leaves_its_mlflow_run_failed(mlflow, register_in_proc
     assert [run.info.status for run in runs] == ["FINISHED", "FAILED", "FINISHED"]
 
 
-@pytest.mark.parametrize(("database", "message"), [("", "not a database file"),
-                                                   ("absent/mlflow.db", "absent does not exist")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("database", "message"),
+    [("", "not a database file"), ("absent/mlflow.db", "absent does not exist"),
+     ("wine.csv", "wine.csv, which is not an SQLite database"),
+     (":memory:", "is a database in memory, which nothing can read")],
+)  # fmt: skip
 @pytest.mark.parametrize("given_in", ["option", "environment"])
 def test_an_sqlite_store_mlflow_cannot_open_is_refused_before_training(tmp_path, database, message, given_in):
-    uri = f"sqlite:///{tmp_path / database}"
+    (tmp_path / "wine.csv").write_text("a,b\n1,2\n")
+    uri = f"sqlite:///{database if database == ':memory:' else tmp_path / database}"
     option = ["--set", f"reporter.mlflow.tracking_uri={uri}"] if given_in == "option" else []
     arguments = ["--reporter", "mlflow", *option, "--out", str(tmp_path / "run")]
     environment = {"MLFLOW_TRACKING_URI": uri} if given_in == "environment" else {}
@@ -345,6 +350,7 @@ def test_an_sqlite_store_mlflow_cannot_open_is_refused_before_training(tmp_path,
     assert message in result.stderr
     assert ("MLFLOW_TRACKING_URI=" in result.stderr) == (given_in == "environment")
     assert not (tmp_path / "run").exists()
+    assert (tmp_path / "wine.csv").read_text() == "a,b\n1,2\n"
 
 
 def test_mlflow_plugins_pass_the_contract_checks(mlflow):

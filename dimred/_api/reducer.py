@@ -23,7 +23,7 @@ from dimred._engine import evaluation, modelfile
 from dimred._engine.device import as_tensor, available_here
 from dimred._host.registry import get_registry
 from dimred._host.resolve import instantiate
-from dimred._io.validation import check_matrix
+from dimred._io.validation import DataError, check_matrix
 
 _VALID_DTYPES = [np.float64, np.float32]
 DEFAULT_COMPONENTS = 2
@@ -185,8 +185,17 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _numpy(values: torch.Tensor, like: np.ndarray) -> np.ndarray:
-        """Results in float64 for float64 input, float32 otherwise (scikit-learn's dtype convention)."""
-        return values.cpu().numpy().astype(np.float64 if like.dtype == np.float64 else np.float32, copy=False)
+        """Results in float64 for float64 input, float32 otherwise (scikit-learn's dtype convention); results
+        beyond float32's range (a float64 model's) are refused, not written as inf."""
+        results = values.cpu().numpy()
+        target = np.float64 if like.dtype == np.float64 else np.float32
+        with np.errstate(over="ignore"):
+            narrowed = results.astype(target, copy=False)
+        if narrowed.dtype.itemsize < results.dtype.itemsize and not np.isfinite(narrowed).all():
+            row = int(np.flatnonzero(~np.isfinite(narrowed).all(axis=1))[0])
+            raise DataError(f"row {row} (counting from 0) of the results is beyond float32's range (the input's type); "
+                            "give the input as float64 to have float64 results")  # fmt: skip
+        return narrowed
 
     def transform(self, X: Any) -> np.ndarray:
         """The codes of the rows of ``X``, computed in eval mode with the training scaler."""

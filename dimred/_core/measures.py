@@ -131,8 +131,13 @@ def continuity(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> float:
 
 
 def rmse(X: torch.Tensor, X_hat: torch.Tensor) -> float:
-    """Root mean squared reconstruction error over all entries."""
-    return (X_hat.double() - X.double()).square().mean().sqrt().item()
+    """Root mean squared reconstruction error over all entries; errors beyond 1e154, whose squares overflow
+    float64, are scaled by the largest first, so a finite error is never reported as inf."""
+    errors = X_hat.double() - X.double()
+    largest = errors.abs().max() if errors.numel() else errors.new_zeros(())
+    if not torch.isfinite(largest) or largest < 1e150:
+        return errors.square().mean().sqrt().item()
+    return (largest * (errors / largest).square().mean().sqrt()).item()
 
 
 def _ranked(values: torch.Tensor) -> torch.Tensor:
