@@ -272,6 +272,9 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
             raise click.UsageError("--resume reads the run's own config.json; leave out --config")
         if arguments["out"]:
             raise click.UsageError("--resume continues the run in its own folder; leave out --out")
+        if not (Path(resume_directory) / api.CONFIG_NAME).is_file():
+            raise click.UsageError(f"{resume_directory} is not a run's folder (it holds no {api.CONFIG_NAME}): "
+                                   "--resume takes the folder of a run started with --checkpoint-every")  # fmt: skip
         config_file = str(Path(resume_directory) / api.CONFIG_NAME)
         arguments |= {"out": resume_directory, "resume": True}
     arguments["out"] = arguments["out"] or api.AUTO
@@ -420,8 +423,8 @@ def _transcode_command(decoding: bool) -> Any:
                            help="For an .h5ad SOURCE: the obsm key the codes go to, replacing what the file holds "
                            "there [default: X_dimred, where the file holds none].")(command)  # fmt: skip
     return click.option("--layer", default=None, metavar="NAME",
-                        help="For an .h5ad SOURCE: the layer to encode, or X [default: what RUN was trained on]."
-                        )(command)  # fmt: skip
+                        help="For an .h5ad SOURCE: the layer to encode, or X [default: what MODEL (a run directory "
+                        "or model file) was trained on].")(command)  # fmt: skip
 
 
 cli.command(

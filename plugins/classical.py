@@ -260,8 +260,9 @@ class UMAPModel(_ScikitLearnModel):
             import umap
         except ImportError as error:
             raise UsageError(f"model 'umap' needs umap-learn: pip install 'dimred[umap]' ({error})") from None
+        # one job, as a seed makes umap-learn run anyway (it warned of that on every fit)
         return umap.UMAP(n_components=self.options.n_components, n_neighbors=self.options.n_neighbors,
-                         min_dist=self.options.min_dist, random_state=seed)  # fmt: skip
+                         min_dist=self.options.min_dist, random_state=seed, n_jobs=1)  # fmt: skip
 
 
 @hookimpl

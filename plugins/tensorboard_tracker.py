@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,11 +75,16 @@ def _writer(who: str, log_dir: Path, purge_step: int | None = None) -> Any:
     return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
 
-def _log_dir(options: TensorBoardOptions, directory: Path | None, run_name: str) -> Path | None:
+def _log_dir(options: TensorBoardOptions, directory: Path | None, run_name: str, who: str) -> Path | None:
     """Where a run's event files go: the run directory's FOLDER, or a subfolder of ``log_dir`` of the run's name
-    that no earlier run wrote into (``-2``, ``-3``... added); None for a run without either."""
+    that no earlier run wrote into (``-2``, ``-3``... added); None for a run without either, said in a warning."""
+    if not options.log_dir and directory is None:
+        warnings.warn(f"the {who} writes nothing for run {run_name}: it has no folder (dimred compare's runs, "
+                      f"out=None) and no log_dir; set {who.replace('tensorboard ', '')}.tensorboard.log_dir=FOLDER",
+                      stacklevel=2)  # fmt: skip
+        return None
     if not options.log_dir:
-        return None if directory is None else Path(directory) / FOLDER
+        return Path(directory) / FOLDER
     root, counter = Path(options.log_dir), 1
     while (root / (name := run_name if counter == 1 else f"{run_name}-{counter}")).exists():
         counter += 1
@@ -113,11 +119,13 @@ class TensorBoardCallback(Callback):
         self.log_dir: str | None = None  # a resumed run's, from its checkpoint
 
     def on_fit_start(self, training: Training) -> None:
+        if not training.is_main:  # process 0 alone writes
+            return
         if self.log_dir is not None and self.options.log_dir:  # a resumed run goes on in its own subfolder
             log_dir: Path | None = Path(self.log_dir)
         else:
-            log_dir = _log_dir(self.options, training.directory, training.run_name)
-        if not training.is_main or log_dir is None:  # nothing is written for a run without a folder
+            log_dir = _log_dir(self.options, training.directory, training.run_name, "tensorboard callback")
+        if log_dir is None:  # nothing is written for a run without a folder
             return
         self.log_dir = str(log_dir.resolve())  # a resume from another working folder finds it
         resumed_at = int(training.history[-1]["step"]) if training.history else None
@@ -165,7 +173,8 @@ class TensorBoardReporter(Reporter):
     def report(self, run: RunRecord) -> None:
         streamed = _STREAMED.pop(run.run_key, None)
         streamed_here = streamed is not None and _same_place(self.options, run.directory, Path(streamed))
-        log_dir = Path(streamed) if streamed_here else _log_dir(self.options, run.directory, run.run_name)
+        log_dir = Path(streamed) if streamed_here else _log_dir(self.options, run.directory, run.run_name,
+                                                                "tensorboard reporter")  # fmt: skip
         if log_dir is None:  # a run without a folder, and no log_dir given
             return
         writer = _writer("tensorboard reporter", log_dir)

@@ -335,6 +335,20 @@ def test_another_dataset_named_over_a_config_file_leaves_the_files_options_for_t
     digits = invoke("run", "--config", config, "--dataset", "digits", "--out", str(tmp_path / "digits"))
     assert digits.exit_code == 0, digits.output  # swissroll's n_samples is not one of digits' options
     assert json.loads((tmp_path / "digits" / "config.json").read_text())["model"]["options"]["dropout"] == 0.2
+    assert ("Warning: the config file's settings are kept as it gives them, though a run records the choices it made "
+            "for its data (dataset 'swissroll'") in digits.output  # fmt: skip
+
+
+@pytest.mark.parametrize("given", ["absent", "data.csv", "folder"])
+def test_resume_of_what_is_not_a_runs_folder_says_so(tmp_path, given):
+    (tmp_path / "data.csv").write_text("1,2\n")
+    (tmp_path / "folder").mkdir()
+    result = invoke("run", "--resume", str(tmp_path / given))
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"Error: {tmp_path / given} is not a run's folder (it holds no config.json): "
+        "--resume takes the folder of a run started with --checkpoint-every"
+    )
 
 
 def test_another_model_named_over_a_runs_config_trains_with_its_own_loss_and_a_one_call_one_without_a_loop(

@@ -129,6 +129,8 @@ def test_full_batch_float64_and_epochs_are_reachable(tmp_path):
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "colour=red"], "bad setting 'colour'"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "reporter.loss-curve.dpi=5"],
          "settings for a reporter that is not in this run"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "reporter.nope.x=1"],
+         "unknown reporter 'nope'; choose from: "),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--steps", "5", "--epochs", "5"], "not both"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "callback.collapse.checks=0"],
          "bad callback.collapse options: checks must be at least 1, got 0"),

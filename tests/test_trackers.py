@@ -523,6 +523,17 @@ def test_a_resumed_run_logs_each_step_once(event_accumulator, interrupt_once, tm
     assert steps == [int(row["step"]) for row in resumed.history] == list(range(1, 61))
 
 
+@pytest.mark.parametrize("kind", ["reporter", "callback"])
+def test_tensorboard_for_a_run_without_a_folder_says_it_wrote_nothing(event_accumulator, tmp_path, kind):
+    """dimred compare's runs have no folder: without a log_dir the event files had gone nowhere, in silence."""
+    plugins = {"reporters": ["tensorboard"]} if kind == "reporter" else {"callbacks": ["tensorboard"], "reporters": []}
+    with pytest.warns(UserWarning, match=rf"the tensorboard {kind} writes nothing for run swissroll-mlp-ae-seed0: it "
+                                         rf"has no folder .* set {kind}.tensorboard.log_dir=FOLDER"):  # fmt: skip
+        dimred.compare("swissroll", ["mlp-ae"], settings={"dataset.n_samples": 300}, steps=5, out=tmp_path / "c",
+                       **plugins)  # fmt: skip
+    assert not list(tmp_path.rglob("events.out.tfevents*"))
+
+
 @pytest.mark.parametrize(("kind", "below"), [("reporter", "x"), ("callback", "")])
 def test_a_tensorboard_log_dir_that_a_file_blocks_is_refused_before_training(tmp_path, kind, below):
     (tmp_path / "afile").write_text("mine")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,11 @@ def with_config_file(arguments: Mapping[str, Any], given: set[str], from_file: d
     if "callbacks" in given:
         running = chosen_names("callback", arguments["callbacks"], adds_to_defaults=True)
         from_file["settings"] = replaced_plugin_options(from_file, "callback", running)
+    if "dataset" in given and from_file.get("dataset") and arguments["dataset"] != from_file["dataset"]:
+        warnings.warn(f"the config file's settings are kept as it gives them, though a run records the choices it "
+                      f"made for its data (dataset '{from_file['dataset']}': the model's options, precision, "
+                      f"optimizer, holdout...); to have them chosen for dataset '{arguments['dataset']}', give them "
+                      "on the command line or leave out --config", stacklevel=2)  # fmt: skip
     for kind in ("dataset", "model"):  # another one named: the file's options were for the one it replaces
         if kind in given and arguments[kind] != from_file.get(kind):
             from_file["settings"] = {key: value for key, value in from_file["settings"].items()
