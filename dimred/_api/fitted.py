@@ -175,8 +175,12 @@ def _loss_options(recorded: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _set_apart(options: dict[str, Any], plugin_class: type, leave_out: str = "") -> dict[str, Any]:
-    """The ``options`` of a plugin that differ from its defaults (``leave_out`` left out)."""
-    defaults = to_dict(plugin_class.Options())
+    """The ``options`` of a plugin that differ from its defaults (``leave_out`` left out); all of them where its
+    options have no defaults to build alone (a required one)."""
+    try:
+        defaults = to_dict(plugin_class.Options())
+    except (ValueError, TypeError):
+        defaults = {}
     return {name: value for name, value in options.items() if name != leave_out and value != defaults.get(name)}
 
 
