@@ -87,7 +87,9 @@ class Scaler:
         if self.kind == "none":
             return
         spread = 1.0 / self.factor.double()
-        steps = spread / (torch.finfo(dtype).eps * (self.offset.double().abs() + spread))
+        _mantissa, exponent = torch.frexp(self.offset.double().abs() + spread)  # x = mantissa * 2^exponent
+        spacing = torch.finfo(dtype).eps * torch.pow(2.0, exponent.double() - 1)  # dtype's step at the far end
+        steps = spread / spacing
         if self.constant is not None:  # a column of one value has nothing to round away
             steps = steps.masked_fill(self.constant.to(steps.device), math.inf)
         coarse = (steps < MIN_STEPS_ACROSS_SPREAD).nonzero()
