@@ -677,3 +677,28 @@ def test_a_constant_column_far_from_zero_is_not_warned_of_as_rounded():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X)
+
+
+def test_a_csv_header_wider_than_the_sniffed_sample_is_read_whole(tmp_path):
+    """8 000 named columns (a gene-expression table): the header had been cut at 64 KiB, 6 554 names."""
+    X = np.random.default_rng(0).normal(size=(5, 8000))
+    lines = [",".join(f"GENE{column:05d}" for column in range(8000))]
+    lines += [",".join(f"{value:.4f}" for value in row) for row in X]
+    (tmp_path / "wide.csv").write_text("\n".join(lines) + "\n")
+    table = dimred.plugin.read_table(tmp_path / "wide.csv")
+    assert table.X.shape == (5, 8000)
+    assert table.names[-1] == "GENE07999"
+    np.testing.assert_allclose(table.X, X, atol=5e-5)
+
+
+@pytest.mark.parametrize(
+    ("content", "names"),
+    [("a  b  c\n0.1  0.2  0.3\n1.5  -2.0  3.25\n4  5  6\n", ("a", "b", "c")),
+     ("    0.1000    0.2000    0.3000\n    1.5000   -2.0000    3.2500\n    4.0000    5.0000    6.0000\n", None)],
+    ids=["spaces with a header", "right-aligned columns"],
+)  # fmt: skip
+def test_columns_delimited_by_runs_of_spaces_are_read_as_their_header_and_rows_are(tmp_path, content, names):
+    (tmp_path / "d.txt").write_text(content)
+    table = dimred.plugin.read_table(tmp_path / "d.txt")
+    assert table.names == names
+    np.testing.assert_array_equal(table.X, [[0.1, 0.2, 0.3], [1.5, -2.0, 3.25], [4, 5, 6]])

@@ -20,10 +20,10 @@ import re
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -132,15 +132,11 @@ def csv_layout(path: Path) -> CsvLayout:
 def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
     """``csv_layout`` for the file's version that its size and modification time tell apart."""
     with _reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
-        sample = handle.read(_SNIFF_BYTES)
-    lines = [line for line in sample.splitlines() if line.strip()]
+        lines = _first_lines(handle)
     if not lines:
         raise DimredError(f"{path} is empty")
-    try:
-        delimiter = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",;\t| ").delimiter
-    except csv.Error:
-        delimiter = ","  # one column, or nothing to tell
-    first, *following = csv.reader(lines[:_HEADER_SAMPLE_ROWS], delimiter=delimiter)
+    delimiter = _delimiter([line.strip(" ") for line in lines[:20]])  # spaces around a line delimit nothing
+    first, *following = _csv_reader(lines, delimiter)
     is_header, certain = _is_header(first, following)
     if not is_header:
         if _numbers_look_like_names(first, following):
@@ -156,6 +152,39 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
     if len(header) > 1 and header[0] in ROW_INDEX_NAMES:
         return CsvLayout(delimiter, header[1:], row_index=True)
     return CsvLayout(delimiter, header)
+
+
+def _delimiter(lines: list[str]) -> str:
+    """The delimiter of the lines: csv's sniffer's choice, else spaces where every line splits on runs of them
+    into as many cells (columns aligned by padding, which the sniffer cannot tell), else a comma (one column)."""
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t| ").delimiter
+    except csv.Error:
+        widths = {len(line.split()) for line in lines}
+        padded = len(widths) == 1 and widths.pop() > 1 and not any(mark in "".join(lines) for mark in ",;\t|")
+        return " " if padded else ","
+
+
+def _first_lines(handle: Any) -> list[str]:
+    """The file's first lines that are not blank, each whole: up to _HEADER_SAMPLE_ROWS of them within about
+    _SNIFF_BYTES, and at least two (a header and a row, however many columns they have)."""
+    lines: list[str] = []
+    size = 0
+    for line in handle:
+        if line.strip():
+            lines.append(line.rstrip("\r\n"))
+            size += len(line)
+        if len(lines) >= _HEADER_SAMPLE_ROWS or (size >= _SNIFF_BYTES and len(lines) >= 2):
+            break
+    return lines
+
+
+def _csv_reader(lines: Iterable[str], delimiter: str) -> Any:
+    """Rows of cells, as every CSV row of dimred's is read: spaces after a delimiter skipped and, where spaces
+    delimit, spaces around a line too (a right-aligned first column)."""
+    if delimiter == " ":
+        lines = (line.strip(" ") for line in lines)
+    return csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
 
 
 def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool]:
@@ -218,7 +247,7 @@ def _numbers_below(following: list[list[str]], column: int) -> list[float]:
 def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of every data row."""
     with _reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle, delimiter=layout.delimiter, skipinitialspace=True)
+        reader = _csv_reader(handle, layout.delimiter)
         for cells in reader:
             if layout.header is not None and reader.line_num == 1:
                 continue
@@ -332,8 +361,11 @@ def _npy_array(path: Path) -> np.ndarray:
 
 
 def _stored_array(path: Path, suffix: str) -> np.ndarray:
-    """The array of an .npy (memory-mapped, as stored) or .npz file."""
-    return _npy_array(path) if suffix == ".npy" else _npz_array(path)
+    """The 2-D array of an .npy (memory-mapped, as stored) or .npz file."""
+    array = _npy_array(path) if suffix == ".npy" else _npz_array(path)
+    if array.ndim != 2:
+        raise DimredError(f"{path} holds an array of shape {array.shape}; a 2-D array (samples x features) is needed")
+    return array
 
 
 def native_byte_order(array: np.ndarray) -> np.ndarray:
@@ -379,8 +411,6 @@ def read_table(
     if path.suffix.lower() in TEXT:
         return _csv_table(path, set_aside or {}, ignored or {})
     stored = native_byte_order(_stored_array(path, path.suffix.lower()))
-    if stored.ndim != 2:
-        raise DimredError(f"{path} holds an array of shape {stored.shape}; a 2-D array is needed")
     columns, left_out = _named_columns(path, set_aside or {}, ignored or {}, None, stored.shape[1])
     if not columns and not left_out:
         return Table(stored, None, {})
@@ -467,8 +497,7 @@ def column_count(path: str | Path) -> int:
     path = check_input(path)
     if path.suffix.lower() in TEXT:
         return _csv_width(path, csv_layout(path))
-    array = _stored_array(path, path.suffix.lower())
-    return array.shape[1] if array.ndim == 2 else 0
+    return _stored_array(path, path.suffix.lower()).shape[1]
 
 
 def read_batches(path: str | Path, batch_rows: int, columns: list[int] | None = None) -> Iterator[np.ndarray]:
@@ -483,8 +512,6 @@ def read_batches(path: str | Path, batch_rows: int, columns: list[int] | None = 
             yield numbers if columns is None else numbers[:, columns]
         return
     array = _stored_array(path, suffix)
-    if array.ndim != 2:
-        raise DimredError(f"{path} holds an array of shape {array.shape}; a 2-D array (samples x features) is needed")
     for start in range(0, len(array), batch_rows):
         rows = array[start : start + batch_rows]
         yield native_byte_order(np.asarray(rows if columns is None else rows[:, columns]))

@@ -25,7 +25,8 @@ def check_matrix(
     numpy float type's name) values beyond that type's range are refused too. Long doubles come back as float64
     (beyond its range: refused), the widest float torch takes."""
     array = np.asarray(X)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+    durations = array.dtype.kind == "m"  # numpy counts timedelta64 among its integers
+    if array.dtype == object or durations or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise DataError(f"{what} must hold numbers, got values of type {array.dtype}")
     if np.iscomplexobj(array):
         raise DataError(f"{what} holds complex numbers; dimred works on real numbers only")
