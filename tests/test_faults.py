@@ -3,6 +3,7 @@ and the right exit code or exception, and no file that existed before is changed
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -163,6 +164,10 @@ CASES = [
          "must hold numbers, got values of type timedelta64[s]"),
     Case("complex npy", run_file(lambda t: write(t / "d.npy", np.ones((3, 2), dtype=complex))), 1,
          "holds complex numbers"),
+    Case("nul byte in a cell", run_file(lambda t: write(t / "d.csv", "1,2\n3,2\x00\n4,5\n")), 1,
+         "d.csv, line 2, column 2: '2\\x00' is not a number"),
+    Case("gzip named csv", run_file(lambda t: (t / "d.csv").write_bytes(gzip.compress(b"1,2\n3,4\n")) and t / "d.csv"),
+         1, "d.csv is gzip-compressed; decompress it first (gunzip)"),
     Case("text cell", run_file(lambda t: write(t / "d.csv", "1,2\n3,abc\n")), 1,
          "d.csv, line 2, column 2: 'abc' is not a number"),
     Case("ragged rows", run_file(lambda t: write(t / "d.csv", "1,2\n3\n4,5\n")), 1,

@@ -36,6 +36,7 @@ TEXT = (".csv", ".tsv", ".txt")
 _SNIFF_BYTES = 1 << 16
 _HEADER_SAMPLE_ROWS = 200  # rows read to tell a header from a first row of data
 _NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"  # how np.save's and np.savez's files start
+_GZIP_MAGIC = b"\x1f\x8b"  # how a gzip-compressed file starts
 _ID_COLUMNS = (
     "a column of row names or ids goes first with an empty header (as pandas' to_csv writes it), or is left out "
     "with --set dataset.ignore_columns=NAME"
@@ -101,6 +102,8 @@ def _reading(path: Path) -> Iterator[None]:
     try:
         yield
     except UnicodeDecodeError as error:
+        if bytes(error.object[:2]) == _GZIP_MAGIC:
+            raise DimredError(f"{path} is gzip-compressed; decompress it first (gunzip)") from None
         byte = error.object[error.start : error.start + 1].hex()
         raise DimredError(
             f"{path} is not UTF-8 text (it holds the byte 0x{byte}); save it with UTF-8 encoding"
@@ -109,6 +112,11 @@ def _reading(path: Path) -> Iterator[None]:
         raise DimredError(f"{path} is not a readable CSV file ({error})") from None
     except OSError as error:
         raise DimredError(f"{path} could not be read ({error.strerror or error})") from None
+
+
+def _printable(text: str) -> str:
+    """``text`` as a message may show it: characters a terminal would not print (a NUL) escaped."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def _is_number(text: str) -> bool:
@@ -274,7 +282,7 @@ def _parse_csv_batch(
         for line, cells in batch:
             for column, cell in enumerate(cells, start=1 + skipped):
                 if not _is_number(cell):
-                    raise DimredError(f"{path}, line {line}, column {column}: '{cell}' is not a number "
+                    raise DimredError(f"{path}, line {line}, column {column}: '{_printable(cell)}' is not a number "
                                       f"({_why_not_a_number(cell, bool(text_columns))})") from None  # fmt: skip
         raise
     _check_finite_cells(path, batch, values, text_columns, skipped)
@@ -290,7 +298,8 @@ def _check_finite_cells(
     if bad.any():
         row, column = np.argwhere(bad)[0]
         line, cells = batch[row]
-        raise DimredError(f"{path}, line {line}, column {column + 1 + skipped}: '{cells[column].strip()}' is not a "
+        cell = _printable(cells[column].strip())
+        raise DimredError(f"{path}, line {line}, column {column + 1 + skipped}: '{cell}' is not a "
                           "finite number; fill in or leave out the rows with missing values")  # fmt: skip
 
 
