@@ -118,9 +118,10 @@ class _Handover:
 _PENDING: dict[str, _Handover] = {}
 # The MLflow runs the callback has open while a model trains, with a client of their store.
 _OPEN: dict[str, Any] = {}
-# The MLflow runs the reporter finished, (tracking URI, experiment id, run id) by the dimred run's run_key, for the
-# parent run of a comparison to gather (taken then; a run outside a comparison leaves its entry).
-_REPORTED: dict[str, tuple[str, str, str]] = {}
+# The MLflow runs the reporter finished, (tracking URI, experiment id, run id, the dimred run's own name) by the
+# dimred run's run_key, for the parent run of a comparison to gather (taken then; a run outside a comparison leaves
+# its entry).
+_REPORTED: dict[str, tuple[str, str, str, str]] = {}
 
 
 def _silence(uri: str) -> str | None:
@@ -491,7 +492,7 @@ class MLflowReporter(Reporter):
             client.set_terminated(run_id, "FAILED")
             raise
         client.set_terminated(run_id, "FINISHED")
-        _REPORTED[run.run_key] = (client.tracking_uri, experiment_id, run_id)
+        _REPORTED[run.run_key] = (client.tracking_uri, experiment_id, run_id, run.run_name)
         experiment = client.get_experiment(experiment_id)
         run.echo(f"MLflow: run {run_id} in experiment '{experiment.name}' ({client.tracking_uri})")
 
@@ -505,13 +506,18 @@ class MLflowReporter(Reporter):
             return
         tracking_uri, experiment_id = collections.Counter(place[:2] for place in logged).most_common(1)[0][0]
         client = _client(mlflow, tracking_uri)
-        name = f"compare-{comparison.dataset}" if comparison.directory is None else Path(comparison.directory).name
+        default = f"compare-{comparison.dataset}" if comparison.directory is None else Path(comparison.directory).name
         tags = {"dimred.dataset": comparison.dataset, "dimred.comparison": ", ".join(comparison.codes)}
+        # run_name names the comparison; its runs, which took it too, keep their own names to be told apart
+        name = self.options.run_name or default
         run_id = _create(mlflow, client, experiment_id, name, tags | _folder_tag(comparison.directory)).info.run_id
-        children = [child for uri, experiment, child in logged if (uri, experiment) == (tracking_uri, experiment_id)]
+        place = (tracking_uri, experiment_id)
+        children = [(child, own) for uri, experiment, child, own in logged if (uri, experiment) == place]
         try:
-            for child in children:
+            for child, own in children:
                 client.set_tag(child, "mlflow.parentRunId", run_id)
+                if self.options.run_name:
+                    client.set_tag(child, "mlflow.runName", own)
             models = json.dumps(list(comparison.codes))
             _log_params(client, run_id, {"dataset.name": comparison.dataset, "models": models,
                                          "runs": str(len(children))})  # fmt: skip

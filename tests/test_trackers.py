@@ -237,6 +237,19 @@ def test_compare_at_the_command_line_logs_a_comparison_run_with_its_files_and_ev
     assert len(client.get_metric_history(network.info.run_id, "loss")) == 30  # streamed by the callback
 
 
+def test_a_comparisons_run_name_names_the_comparison_and_its_runs_keep_their_own(mlflow, tmp_path):
+    """Every nested run had been called by the comparison's name, and the comparison by its folder's."""
+    result = CliRunner().invoke(cli, ["compare", *ROLL, "--model", "pca", "--model", "mlp-ae", "--steps", "5",
+                                      "--reporter", "mlflow", "--set", "reporter.mlflow.experiment=named", "--set",
+                                      "reporter.mlflow.run_name=my-comparison", "--out",
+                                      str(tmp_path / "c")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    _client, runs = _runs(mlflow, "named")
+    names = {run.info.run_name: run.data.tags.get("mlflow.parentRunId") for run in runs}
+    parent = next(run.info.run_id for run in runs if run.info.run_name == "my-comparison")
+    assert names == {"my-comparison": None, "swissroll-pca-seed0": parent, "swissroll-mlp-ae-seed0": parent}
+
+
 def test_compare_refuses_options_for_a_reporter_its_runs_do_not_have_before_any_run(tmp_path):
     result = CliRunner().invoke(cli, ["compare", *ROLL, "--model", "pca", "--set", "reporter.mlflow.experiment=x",
                                       "--out", str(tmp_path / "c")])  # fmt: skip
