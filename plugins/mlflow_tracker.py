@@ -86,9 +86,13 @@ class MLflowOptions:
 
 
 def _is_sqlite(path: Path) -> bool:
-    """Whether ``path`` is an SQLite database (its header), or an empty file, which SQLite makes one of."""
-    with path.open("rb") as file:
-        head = file.read(len(SQLITE_HEADER))
+    """Whether ``path`` is an SQLite database (its header), or an empty file, which SQLite makes one of; a file
+    that cannot be read is refused as such."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read ({error.strerror or error})") from None
     return head in (b"", SQLITE_HEADER)
 
 

@@ -335,8 +335,13 @@ def test_another_dataset_named_over_a_config_file_leaves_the_files_options_for_t
     digits = invoke("run", "--config", config, "--dataset", "digits", "--out", str(tmp_path / "digits"))
     assert digits.exit_code == 0, digits.output  # swissroll's n_samples is not one of digits' options
     assert json.loads((tmp_path / "digits" / "config.json").read_text())["model"]["options"]["dropout"] == 0.2
-    assert ("Warning: the config file's settings are kept as it gives them, though a run records the choices it made "
-            "for its data (dataset 'swissroll'") in digits.output  # fmt: skip
+    assert (f"Warning: {config} is a run's record of the choices it made for dataset 'swissroll' (the model's "
+            "options") in digits.output  # fmt: skip
+    written = tmp_path / "experiment.toml"
+    written.write_text('[dataset]\nname = "swissroll"\n[model]\nname = "pca"\n')  # written by hand: nothing chosen
+    by_hand = invoke("run", "--config", str(written), "--dataset", "digits", "--out", str(tmp_path / "hand"))
+    assert by_hand.exit_code == 0, by_hand.output
+    assert "Warning" not in by_hand.output
 
 
 @pytest.mark.parametrize("given", ["absent", "data.csv", "folder"])

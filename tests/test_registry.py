@@ -83,7 +83,7 @@ def test_a_name_no_plugin_has_says_which_installed_plugins_were_left_out_or_fail
         registry.get("dataset", "circle")
     assert (
         "; plugins that failed to load: broken (dimred plugins says why); DIMRED_LOAD_PLUGINS='broken,circel' "
-        "leaves out the installed plugins circle"
+        "leaves out the installed plugin packages circle"
     ) in str(raised.value)
     messages = [str(warning.message) for warning in warned]
     assert "DIMRED_LOAD_PLUGINS names 'circel', which no installed package provides as a plugin" in messages[0]

@@ -69,6 +69,20 @@ def test_columns_that_are_neither_data_nor_labels_are_ignored_by_name_or_index(t
         assert message in result.output
 
 
+def test_evaluate_leaves_out_a_text_column_among_features_named_by_numbers(tmp_path):
+    """pandas names columns 0, 1, 2: leaving the batch column out by its index (1) had left out feature '1'."""
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    (tmp_path / "t.csv").write_text("0,1,2\n" + "".join(f"{a},{b},{c}\n" for a, b, c in X))
+    (tmp_path / "e.csv").write_text(
+        "0,batch,1,2\n" + "".join(f"{a},b{i % 2},{b},{c}\n" for i, (a, b, c) in enumerate(X))
+    )
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 't.csv'}", "--model", "pca",
+                  "--out", str(tmp_path / "run")).exit_code == 0  # fmt: skip
+    scores = dimred.evaluate(tmp_path / "run", "file", settings={"dataset.path": str(tmp_path / "e.csv")}, out=None)
+    same = dimred.evaluate(tmp_path / "run", "file", settings={"dataset.path": str(tmp_path / "t.csv")}, out=None)
+    assert scores.metrics["rmse"] == same.metrics["rmse"]
+
+
 def test_evaluate_leaves_out_text_columns_besides_the_named_features_as_encode_does(tmp_path):
     plain = labelled_csv(tmp_path / "plain.csv", ["a", "b", "c", "d", "species"])
     texts = with_text_columns(tmp_path / "texts.csv", plain)
@@ -694,8 +708,12 @@ def test_a_csv_header_wider_than_the_sniffed_sample_is_read_whole(tmp_path):
 @pytest.mark.parametrize(
     ("content", "names"),
     [("a  b  c\n0.1  0.2  0.3\n1.5  -2.0  3.25\n4  5  6\n", ("a", "b", "c")),
-     ("    0.1000    0.2000    0.3000\n    1.5000   -2.0000    3.2500\n    4.0000    5.0000    6.0000\n", None)],
-    ids=["spaces with a header", "right-aligned columns"],
+     ("    0.1000    0.2000    0.3000\n    1.5000   -2.0000    3.2500\n    4.0000    5.0000    6.0000\n", None),
+     ("0.1000    0.2000    0.3000    \n1.5000    -2.0000   3.2500    \n4.0000    5.0000    6.0000    \n", None),
+     (" a b c\n0 0.1 0.2 0.3\n1 1.5 -2.0 3.25\n2 4 5 6\n", ("a", "b", "c")),
+     ("a b c \n0.1 0.2 0.3 \n1.5 -2.0 3.25 \n4 5 6 \n", ("a", "b", "c"))],
+    ids=["spaces with a header", "right-aligned columns", "left-aligned columns", "pandas' index column",
+         "trailing spaces"],
 )  # fmt: skip
 def test_columns_delimited_by_runs_of_spaces_are_read_as_their_header_and_rows_are(tmp_path, content, names):
     (tmp_path / "d.txt").write_text(content)

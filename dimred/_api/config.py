@@ -166,11 +166,6 @@ def with_config_file(arguments: Mapping[str, Any], given: set[str], from_file: d
     if "callbacks" in given:
         running = chosen_names("callback", arguments["callbacks"], adds_to_defaults=True)
         from_file["settings"] = replaced_plugin_options(from_file, "callback", running)
-    if "dataset" in given and from_file.get("dataset") and arguments["dataset"] != from_file["dataset"]:
-        warnings.warn(f"the config file's settings are kept as it gives them, though a run records the choices it "
-                      f"made for its data (dataset '{from_file['dataset']}': the model's options, precision, "
-                      f"optimizer, holdout...); to have them chosen for dataset '{arguments['dataset']}', give them "
-                      "on the command line or leave out --config", stacklevel=2)  # fmt: skip
     for kind in ("dataset", "model"):  # another one named: the file's options were for the one it replaces
         if kind in given and arguments[kind] != from_file.get(kind):
             from_file["settings"] = {key: value for key, value in from_file["settings"].items()
@@ -221,6 +216,19 @@ def with_options_before_added(record: dict[str, Any]) -> dict[str, Any]:
                 if isinstance(options, dict):
                     entry["options"] = options_before_added(kind, entry["name"], options)
     return record
+
+
+def warn_of_other_data(path: str | Path, dataset: str) -> None:
+    """Warn where a run's config.json reruns on another data set: the run recorded the choices it made for its own
+    data as settings, which the rerun keeps."""
+    document = _parse(Path(path))
+    recorded = document.get("dataset", {})
+    name = recorded.get("name") if isinstance(recorded, dict) else recorded
+    if _is_run_record(document) and name and name != dataset:
+        warnings.warn(f"{path} is a run's record of the choices it made for dataset '{name}' (the model's options, "
+                      f"precision, optimizer, holdout...), which are kept as settings; to have them chosen for "
+                      f"dataset '{dataset}', give them on the command line or leave out --config",
+                      stacklevel=2)  # fmt: skip
 
 
 def _is_run_record(document: dict[str, Any]) -> bool:

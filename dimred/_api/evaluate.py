@@ -125,8 +125,19 @@ def _untrained_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) ->
     if not features <= set(header):
         return {}
     set_aside = {_place(str(dataset_settings.get(f"{role}_column", "")), header) for role in ("label", "color")}
-    others = [str(index) for index, name in enumerate(header) if name not in features and index not in set_aside]
-    return {"ignore_columns": ",".join(others)} if others else {}
+    others = [
+        _spec(index, header) for index, name in enumerate(header) if name not in features and index not in set_aside
+    ]
+    return {"ignore_columns": ",".join(others)} if others and None not in others else {}
+
+
+def _spec(index: int, header: Sequence[str]) -> str | None:
+    """How ``ignore_columns`` names the column at ``index``: by its name where that names it alone (a name is
+    looked up before an index), else by its index where no column is named so; None where neither can."""
+    name = header[index]
+    if name and header.count(name) == 1 and "," not in name and name.strip() == name:
+        return name
+    return None if str(index) in header else str(index)
 
 
 def _place(spec: str, header: Sequence[str]) -> int | None:

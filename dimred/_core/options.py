@@ -49,16 +49,17 @@ def check_before_added(options_class: type) -> None:
     if not before:
         return
     hints = _field_types(options_class)
+    coerced = {}
     for name, value in before.items():
         try:
-            _coerce(value, hints[name])
+            coerced[name] = _coerce(value, hints[name])
         except ValueError as error:
             raise ValueError(f"option '{name}': {error}") from None
     try:
         options_class()
     except (ValueError, TypeError):
         return
-    options_class(**before)
+    options_class(**coerced)
 
 
 @dataclass(frozen=True)

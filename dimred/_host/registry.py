@@ -9,6 +9,7 @@ an error. ``DIMRED_LOAD_PLUGINS=a,b`` loads only those third-party entry points 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib.metadata
 import os
 import re
@@ -29,6 +30,7 @@ ENTRY_POINT_GROUP = "dimred"
 BUILTIN_DISTRIBUTION = "dimred"
 STRICT_ENV = "DIMRED_STRICT_PLUGINS"
 LOAD_ENV = "DIMRED_LOAD_PLUGINS"
+TYPO_SIMILARITY = 0.8  # difflib's ratio above which a name is a typo of another ('mlp-a' of 'mlp-ae': 0.91)
 SLOW_IMPORT_SECONDS = 1.0  # a third-party plugin slower than this to import is reported with its time
 KINDS = KIND_NAMES
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -263,9 +265,16 @@ class Registry:
             raise UsageError(f"a {kind} is named by its plugin's name (text), not a {type(name).__name__}: "
                              f"{', '.join(sorted(available))}{_NAMED_BY_TEXT.get(kind, '')}")  # fmt: skip
         if name not in available:
-            error = unknown_name_error(kind, name, available)
-            raise UsageError(f"{error}{self.why_missing()}")
+            raise self.unknown(kind, name)
         return available[name]
+
+    def unknown(self, kind: str, name: str) -> UsageError:
+        """The error for a name that names no plugin of ``kind``, with what may explain it (``why_missing``) unless
+        it is a typo of an installed one."""
+        available = self.names(kind)
+        typo = difflib.get_close_matches(name, available, n=1, cutoff=TYPO_SIMILARITY)
+        hint = "" if typo else self.why_missing()
+        return UsageError(f"{unknown_name_error(kind, name, available)}{hint}")
 
     def why_missing(self) -> str:
         """What may explain a name that names no plugin: plugins that failed to load, or a DIMRED_LOAD_PLUGINS
@@ -275,7 +284,9 @@ class Registry:
             hints.append(f"plugins that failed to load: {', '.join(failed)} (dimred plugins says why)")
         if self._left_out:
             selected = os.environ.get(LOAD_ENV, "")
-            hints.append(f"{LOAD_ENV}={selected!r} leaves out the installed plugins {', '.join(self._left_out)}")
+            hints.append(
+                f"{LOAD_ENV}={selected!r} leaves out the installed plugin packages {', '.join(self._left_out)}"
+            )
         return "".join(f"; {hint}" for hint in hints)
 
     @property

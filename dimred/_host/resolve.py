@@ -7,7 +7,7 @@ from typing import Any
 
 from dimred._core import options as plugin_options
 from dimred._core.contracts import Plugin
-from dimred._core.errors import UsageError, did_you_mean, unknown_name_error
+from dimred._core.errors import UsageError, did_you_mean
 from dimred._core.kinds import KIND, KINDS
 from dimred._host.registry import get_registry
 
@@ -87,7 +87,7 @@ def instantiate_several(kind: str, names: Sequence[str], groups: dict[str, dict[
     strays = sorted(key for key in groups if key.startswith(f"{kind}."))
     installed = get_registry().names(kind)
     if unknown := [stray for stray in strays if stray.removeprefix(f"{kind}.") not in installed]:
-        raise unknown_name_error(kind, unknown[0].removeprefix(f"{kind}."), installed)
+        raise get_registry().unknown(kind, unknown[0].removeprefix(f"{kind}."))
     if strays:
         hint = did_you_mean(strays[0].removeprefix(f"{kind}."), names)
         raise UsageError(f"settings for a {kind} that is not in this run: {', '.join(strays)}{hint}")

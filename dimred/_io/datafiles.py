@@ -55,6 +55,7 @@ class CsvLayout:
     delimiter: str
     header: tuple[str, ...] | None
     row_index: bool = False
+    padded: bool = False  # columns aligned by runs of spaces, leading ones too (a right-aligned first column)
 
 
 def _suffix(path: Path, allowed: tuple[str, ...], role: str) -> str:
@@ -143,34 +144,36 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
         lines = _first_lines(handle)
     if not lines:
         raise DimredError(f"{path} is empty")
-    delimiter = _delimiter([line.strip(" ") for line in lines[:20]])  # spaces around a line delimit nothing
-    first, *following = _csv_reader(lines, delimiter)
+    delimiter, padded = _delimiter(lines[:20])
+    first, *following = _csv_reader(lines, delimiter, padded)
     is_header, certain = _is_header(first, following)
     if not is_header:
         if _numbers_look_like_names(first, following):
             warnings.warn(f"{path}: its first row is read as data, though its whole numbers all lie above their "
                           "columns' values, as names such as gene IDs would; if it names the columns, give them "
                           "names that are not numbers (G7157, say)", stacklevel=2)  # fmt: skip
-        return CsvLayout(delimiter, None)
+        return CsvLayout(delimiter, None, padded=padded)
     if not certain:
         warnings.warn(f"{path}: its first row is read as the columns' names (it holds text found nowhere else in "
                       "its column, as a name is), though its numbers look like data; if it is a row of data (a "
                       "class met once, a row name), give the file a header row", stacklevel=2)  # fmt: skip
     header = tuple(cell.strip() for cell in first)
     if len(header) > 1 and header[0] in ROW_INDEX_NAMES:
-        return CsvLayout(delimiter, header[1:], row_index=True)
-    return CsvLayout(delimiter, header)
+        return CsvLayout(delimiter, header[1:], row_index=True, padded=padded)
+    return CsvLayout(delimiter, header, padded=padded)
 
 
-def _delimiter(lines: list[str]) -> str:
-    """The delimiter of the lines: csv's sniffer's choice, else spaces where every line splits on runs of them
-    into as many cells (columns aligned by padding, which the sniffer cannot tell), else a comma (one column)."""
+def _delimiter(lines: list[str]) -> tuple[str, bool]:
+    """The delimiter of the lines (csv's sniffer's choice, else spaces where every line splits on runs of them
+    into as many cells, columns aligned by padding that the sniffer cannot tell, else a comma: one column), and
+    whether spaces pad every line's start too (right-aligned columns)."""
     try:
-        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t| ").delimiter
+        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t| ").delimiter
     except csv.Error:
         widths = {len(line.split()) for line in lines}
-        padded = len(widths) == 1 and widths.pop() > 1 and not any(mark in "".join(lines) for mark in ",;\t|")
-        return " " if padded else ","
+        aligned = len(widths) == 1 and widths.pop() > 1 and not any(mark in "".join(lines) for mark in ",;\t|")
+        delimiter = " " if aligned else ","
+    return delimiter, delimiter == " " and all(line.startswith(" ") for line in lines)
 
 
 def _first_lines(handle: Any) -> list[str]:
@@ -187,11 +190,15 @@ def _first_lines(handle: Any) -> list[str]:
     return lines
 
 
-def _csv_reader(lines: Iterable[str], delimiter: str) -> Any:
+def _csv_reader(lines: Iterable[str], delimiter: str, padded: bool) -> Any:
     """Rows of cells, as every CSV row of dimred's is read: spaces after a delimiter skipped and, where spaces
-    delimit, spaces around a line too (a right-aligned first column)."""
-    if delimiter == " ":
-        lines = (line.strip(" ") for line in lines)
+    delimit, spaces that end a line (no cell follows them). In padded columns spaces that start a line are
+    padding too; otherwise they stand for an empty first cell, which skipping them would lose (pandas'
+    ``to_csv(sep=" ")`` heads its index column so), and an empty quoted cell keeps it."""
+    if padded:
+        lines = (line.strip(" \r\n") for line in lines)
+    elif delimiter == " ":
+        lines = ('""' + line if line.startswith(" ") else line for line in (row.rstrip(" \r\n") for row in lines))
     return csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
 
 
@@ -255,7 +262,7 @@ def _numbers_below(following: list[list[str]], column: int) -> list[float]:
 def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of every data row."""
     with _reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = _csv_reader(handle, layout.delimiter)
+        reader = _csv_reader(handle, layout.delimiter, layout.padded)
         for cells in reader:
             if layout.header is not None and reader.line_num == 1:
                 continue
