@@ -184,15 +184,16 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return as_tensor(X, self.device_, self.scaler_.offset.dtype, what)
 
     @staticmethod
-    def _numpy(values: torch.Tensor, like: np.ndarray) -> np.ndarray:
+    def _numpy(values: torch.Tensor, like: np.ndarray, first_row: int = 0) -> np.ndarray:
         """Results in float64 for float64 input, float32 otherwise (scikit-learn's dtype convention); results
-        beyond float32's range (a float64 model's) are refused, not written as inf."""
+        beyond float32's range (a float64 model's) are refused, not written as inf (rows counted from
+        ``first_row``, where ``like`` is a batch of a file's rows)."""
         results = values.cpu().numpy()
         target = np.float64 if like.dtype == np.float64 else np.float32
         with np.errstate(over="ignore"):
             narrowed = results.astype(target, copy=False)
         if narrowed.dtype.itemsize < results.dtype.itemsize and not np.isfinite(narrowed).all():
-            row = int(np.flatnonzero(~np.isfinite(narrowed).all(axis=1))[0])
+            row = first_row + int(np.flatnonzero(~np.isfinite(narrowed).all(axis=1))[0])
             raise DataError(f"row {row} (counting from 0) of the results is beyond float32's range (the input's type); "
                             "give the input as float64 to have float64 results")  # fmt: skip
         return narrowed
@@ -211,15 +212,18 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"Z has {Z.shape[1]} columns, but the model's codes have {self.n_components_}")
         return self.decode_rows(Z)
 
-    def encode_rows(self, X: np.ndarray) -> np.ndarray:
-        """``transform`` for a checked 2-D float array of the right width (no scikit-learn validation)."""
-        return self._numpy(evaluation.encode(self.module_, self.scaler_.transform(self.to_tensor(X))), X)
+    def encode_rows(self, X: np.ndarray, first_row: int = 0) -> np.ndarray:
+        """``transform`` for a checked 2-D float array of the right width (no scikit-learn validation); messages
+        count its rows from ``first_row``."""
+        codes = evaluation.encode(self.module_, self.scaler_.transform(self.to_tensor(X)))
+        return self._numpy(codes, X, first_row)
 
-    def decode_rows(self, Z: np.ndarray) -> np.ndarray:
-        """``inverse_transform`` for a checked 2-D float array of codes."""
+    def decode_rows(self, Z: np.ndarray, first_row: int = 0) -> np.ndarray:
+        """``inverse_transform`` for a checked 2-D float array of codes; messages count its rows from
+        ``first_row``."""
         decoded = evaluation.decode(self.module_, self.to_tensor(Z, "Z"))
         unscaled = self.scaler_.inverse_transform(decoded)
-        return self._numpy(evaluation.finite(unscaled, "reconstructions", "the codes lie too far out"), Z)
+        return self._numpy(evaluation.finite(unscaled, "reconstructions", "the codes lie too far out"), Z, first_row)
 
     def save(self, path: str | Path, *, overwrite: bool = False, **provenance: Any) -> Path:
         """Write the model file (safetensors plus JSON metadata) and return its path.

@@ -150,7 +150,7 @@ def _transcode(
             rows = check_matrix(batch, str(source), min_rows=1, first_row=done, computed_in=model.dtype)
             if rows.shape[1] != expected:
                 raise DimredError(f"{source} has {rows.shape[1]} columns, but the model expects {expected} {what}")
-            writer.write(model.decode_rows(rows) if decoding else model.encode_rows(rows))
+            writer.write(model.decode_rows(rows, done) if decoding else model.encode_rows(rows, done))
             done += len(rows)
             if progress is not None:
                 progress(done, total)
@@ -190,7 +190,7 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
         block = matrix[start : start + BATCH_ROWS][:, genes]
         block = np.asarray(block.toarray() if hasattr(block, "toarray") else block, dtype=np.float64)
         rows = check_matrix(block, f"{where} of {source}", min_rows=1, first_row=start, computed_in=model.dtype)
-        codes.append(model.encode_rows(rows))
+        codes.append(model.encode_rows(rows, start))
         if progress is not None:
             progress(start + len(rows), adata.n_obs)
     adata.obsm[key or OBSM_KEY] = np.concatenate(codes)
