@@ -69,6 +69,27 @@ def test_columns_that_are_neither_data_nor_labels_are_ignored_by_name_or_index(t
         assert message in result.output
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".npy"])
+def test_a_run_that_left_columns_out_of_a_file_without_names_encodes_and_evaluates_that_file(tmp_path, suffix):
+    """The columns left out (an id first) are left out of the same layout again: encode and evaluate had refused
+    the training file itself (4 columns for a model of 3 features)."""
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    with_ids = np.column_stack([np.arange(60) + 1000, X])
+    path = tmp_path / f"d{suffix}"
+    if suffix == ".csv":
+        path.write_text("".join(",".join(f"{value:.6f}" for value in row) + "\n" for row in with_ids))
+    else:
+        np.save(path, with_ids)
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--set", "dataset.ignore_columns=0",
+                  "--model", "pca", "--out", str(tmp_path / "run")).exit_code == 0  # fmt: skip
+    encoded = invoke("encode", str(tmp_path / "run"), str(path), "-o", str(tmp_path / "codes.npy"))
+    assert encoded.exit_code == 0, encoded.output
+    np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), dimred.load(tmp_path / "run").encode_rows(X), atol=1e-5)
+    scores = dimred.evaluate(tmp_path / "run", "file", settings={"dataset.path": str(path)}, out=None)
+    trained = json.loads((tmp_path / "run" / "metrics.json").read_text())  # the same rows, every one trained on
+    assert scores.metrics["rmse"] == pytest.approx(trained["rmse"], rel=1e-9)
+
+
 def test_evaluate_leaves_out_a_text_column_among_features_named_by_numbers(tmp_path):
     """pandas names columns 0, 1, 2: leaving the batch column out by its index (1) had left out feature '1'."""
     X = np.random.default_rng(0).normal(size=(60, 3))

@@ -261,3 +261,12 @@ def trained_set_aside_columns(model: object) -> dict[str, str]:
         return {}
     specs = {f"{role}_column": str(settings.get(f"dataset.{role}_column", "")) for role in ("label", "color")}
     return {option: spec for option, spec in specs.items() if spec}
+
+
+def trained_ignored_columns(model: object) -> list[str]:
+    """The columns of its file that a run on the ``file`` data set left out (``dataset.ignore_columns``: header
+    names or 0-based indices); [] for other runs."""
+    dataset, settings = _recorded_dataset(model)
+    if dataset != "file":
+        return []
+    return [spec.strip() for spec in str(settings.get("dataset.ignore_columns", "")).split(",") if spec.strip()]

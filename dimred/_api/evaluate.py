@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline
-from dimred._api.config import trained_anndata_option, trained_set_aside_columns
+from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
 from dimred._api.run import AUTO, figures_of
 from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError
@@ -108,6 +108,21 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
                           f"name it with --set dataset.{lost[0]}=NAME", stacklevel=3)  # fmt: skip
         return {}
     return carried
+
+
+def _carried_ignored(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
+    """The columns a ``file`` run left out (``ignore_columns``), where the evaluated file has as many columns as
+    its training file had (as ``dimred encode`` leaves them out); {} where the settings name their own."""
+    ignored = trained_ignored_columns(reducer)
+    path = Path(str(dataset_settings.get("path", "")))
+    if not ignored or "ignore_columns" in dataset_settings or not path.is_file():
+        return {}
+    try:
+        width = column_count(path)
+    except DimredError:
+        return {}  # the data set names what is wrong with the file
+    trained_width = reducer.n_features_in_ + len(trained_set_aside_columns(reducer)) + len(ignored)
+    return {"ignore_columns": ",".join(ignored)} if width == trained_width else {}
 
 
 def _untrained_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
@@ -223,6 +238,7 @@ def evaluate(
         dataset_settings = _carried_anndata_options(reducer, dataset_settings) | dataset_settings
     if dataset == "file":
         dataset_settings = _carried_columns(dataset_settings, reducer) | dataset_settings
+        dataset_settings = _carried_ignored(dataset_settings, reducer) | dataset_settings
         dataset_settings = _untrained_columns(dataset_settings, reducer) | dataset_settings
     source = instantiate("dataset", dataset, dataset_settings)
     directory = _evaluation_directory(model, dataset, out)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dimred._api.config import trained_anndata_option, trained_set_aside_columns
+from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
 from dimred._api.reducer import Reducer, as_fitted_reducer
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path, remove_stale_temporaries
@@ -42,7 +42,8 @@ def _trained_columns(source: Path, model: Reducer) -> list[int] | None:
     file was (its columns once those training set aside are left out) is taken by position, repeated names and
     all. Otherwise, where the file has exactly as many columns more than the model's features as training set
     aside by position (labels, colours), all but those. None: all columns, in their order."""
-    specs = set(trained_set_aside_columns(model).values())  # header names or 0-based indices
+    # header names or 0-based indices of the columns training set aside or left out
+    specs = set(trained_set_aside_columns(model).values()) | set(trained_ignored_columns(model))
     header = csv_layout(source).header if source.suffix.lower() in TEXT else None
     trained = getattr(model, "feature_names_in_", None)
     if header is not None and trained is not None:
