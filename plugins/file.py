@@ -56,7 +56,7 @@ class DataFile(Dataset):
         wanted = {"dataset.color_column": self.options.color_column, "dataset.label_column": self.options.label_column}
         ignored = [spec.strip() for spec in self.options.ignore_columns.split(",") if spec.strip()]
         table = read_table(self.options.path, {option: spec for option, spec in wanted.items() if spec},
-                           {"dataset.ignore_columns": ignored})  # fmt: skip
+                           {"dataset.ignore_columns": ignored} if ignored else None)  # fmt: skip
         color, labels = (table.set_aside.get(f"dataset.{role}_column") for role in ("color", "label"))
         if table.X.shape[1] == 0 and (table.set_aside or ignored):
             left_out = [*table.set_aside, *(["dataset.ignore_columns"] if ignored else [])]

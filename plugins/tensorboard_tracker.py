@@ -75,12 +75,12 @@ def _writer(who: str, log_dir: Path, purge_step: int | None = None) -> Any:
     return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
 
-def _log_dir(options: TensorBoardOptions, directory: Path | None, run_name: str, who: str) -> Path | None:
+def _log_dir(options: TensorBoardOptions, directory: Path | None, run_name: str, kind: str) -> Path | None:
     """Where a run's event files go: the run directory's FOLDER, or a subfolder of ``log_dir`` of the run's name
     that no earlier run wrote into (``-2``, ``-3``... added); None for a run without either, said in a warning."""
     if not options.log_dir and directory is None:
-        warnings.warn(f"the {who} writes nothing for run {run_name}: it has no folder (dimred compare's runs, "
-                      f"out=None) and no log_dir; set {who.replace('tensorboard ', '')}.tensorboard.log_dir=FOLDER",
+        warnings.warn(f"the tensorboard {kind} writes nothing for run {run_name}: it has no folder (dimred compare's "
+                      f"runs, out=None) and no log_dir; set {kind}.tensorboard.log_dir=FOLDER",
                       stacklevel=2)  # fmt: skip
         return None
     if not options.log_dir:
@@ -124,7 +124,7 @@ class TensorBoardCallback(Callback):
         if self.log_dir is not None and self.options.log_dir:  # a resumed run goes on in its own subfolder
             log_dir: Path | None = Path(self.log_dir)
         else:
-            log_dir = _log_dir(self.options, training.directory, training.run_name, "tensorboard callback")
+            log_dir = _log_dir(self.options, training.directory, training.run_name, "callback")
         if log_dir is None:  # nothing is written for a run without a folder
             return
         self.log_dir = str(log_dir.resolve())  # a resume from another working folder finds it
@@ -173,8 +173,7 @@ class TensorBoardReporter(Reporter):
     def report(self, run: RunRecord) -> None:
         streamed = _STREAMED.pop(run.run_key, None)
         streamed_here = streamed is not None and _same_place(self.options, run.directory, Path(streamed))
-        log_dir = Path(streamed) if streamed_here else _log_dir(self.options, run.directory, run.run_name,
-                                                                "tensorboard reporter")  # fmt: skip
+        log_dir = Path(streamed) if streamed_here else _log_dir(self.options, run.directory, run.run_name, "reporter")
         if log_dir is None:  # a run without a folder, and no log_dir given
             return
         writer = _writer("tensorboard reporter", log_dir)

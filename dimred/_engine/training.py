@@ -136,21 +136,24 @@ class Trainer:
             label = "NaN" if math.isnan(status.loss) else "infinite"
             terms = [name for name, value in status.losses.items() if not math.isfinite(value)]
             which = f" (in loss '{terms[0]}')" if terms else ""
-            advice = "scale the data (--scaler minmax or standard: it trained unscaled), " if self.unscaled else ""
+            advice = self._unscaled_advice(then=", ")
             raise DivergenceError(
                 f"loss became {label}{which} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); "
                 f"{advice}lower the learning rate (--lr), or reset any model option or loss weight you set far from "
                 "its default"
             )
 
+    def _unscaled_advice(self, then: str) -> str:
+        """Advice for a loss that is not finite where the data trained unscaled, followed by ``then``; '' where
+        it was scaled."""
+        return f"scale the data (--scaler minmax or standard: it trained unscaled){then}" if self.unscaled else ""
+
     def _check_first_losses(self, values: torch.Tensor) -> None:
         """A loss that is not finite on the first step, before any update, is no divergence: the learning rate
         cannot be the cause."""
         for term, value in zip(self.terms, values.tolist(), strict=True):
             if not math.isfinite(value):
-                advice = (
-                    "scale the data (--scaler minmax or standard: it trained unscaled) or " if self.unscaled else ""
-                )
+                advice = self._unscaled_advice(then=" or ")
                 raise DivergenceError(f"loss '{term.name}' gave {value} on the first step, before training changed "
                                       f"anything; {advice}check what the loss computes from the untrained network's "
                                       "outputs")  # fmt: skip

@@ -85,9 +85,9 @@ def instantiate_several(kind: str, names: Sequence[str], groups: dict[str, dict[
     """Each named plugin of a several-per-run kind, taking its ``KIND.NAME.*`` options out of ``groups``."""
     plugins = [instantiate(kind, name, groups.pop(f"{kind}.{name}", {}), f"{kind}.{name}") for name in names]
     strays = sorted(key for key in groups if key.startswith(f"{kind}."))
-    installed = get_registry().names(kind)
-    if unknown := [stray for stray in strays if stray.removeprefix(f"{kind}.") not in installed]:
-        raise get_registry().unknown(kind, unknown[0].removeprefix(f"{kind}."))
+    registry = get_registry()
+    if unknown := [stray for stray in strays if stray.removeprefix(f"{kind}.") not in registry.names(kind)]:
+        raise registry.unknown(kind, unknown[0].removeprefix(f"{kind}."))
     if strays:
         hint = did_you_mean(strays[0].removeprefix(f"{kind}."), names)
         raise UsageError(f"settings for a {kind} that is not in this run: {', '.join(strays)}{hint}")

@@ -430,7 +430,7 @@ def read_table(
     columns, left_out = _named_columns(path, set_aside or {}, ignored or {}, None, stored.shape[1])
     if not columns and not left_out:
         return Table(stored, None, {})
-    keep = _kept_columns(stored.shape[1], columns, left_out)
+    keep = _kept_columns(stored.shape[1], frozenset(columns.values()) | left_out)
     return Table(np.asarray(stored[:, keep]), None,
                  {option: np.asarray(stored[:, index]) for option, index in columns.items()})  # fmt: skip
 
@@ -458,8 +458,8 @@ def _named_columns(
     return columns, frozenset(index for _option, index in named[len(set_aside) :])
 
 
-def _kept_columns(width: int, columns: dict[str, int], left_out: frozenset[int] = frozenset()) -> list[int]:
-    return [index for index in range(width) if index not in columns.values() and index not in left_out]
+def _kept_columns(width: int, excluded: frozenset[int]) -> list[int]:
+    return [index for index in range(width) if index not in excluded]
 
 
 def _csv_table(path: Path, set_aside: dict[str, str], ignored: Mapping[str, Sequence[str]]) -> Table:
@@ -476,7 +476,7 @@ def _csv_table(path: Path, set_aside: dict[str, str], ignored: Mapping[str, Sequ
     X = np.concatenate([numbers for numbers, _texts in batches])
     texts = [row for _numbers, rows in batches for row in rows]
     order = sorted(text_columns)
-    keep = _kept_columns(X.shape[1], columns, left_out)
+    keep = _kept_columns(X.shape[1], text_columns)
     return Table(
         X[:, keep] if text_columns else X,
         None if layout.header is None else tuple(layout.header[index] for index in keep),
