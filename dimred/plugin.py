@@ -38,7 +38,7 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._core.hookspecs import hookimpl
 from dimred._core.labels import MAX_NUMBERED_CLASSES, class_sort_key, looks_like_class_numbers, missing_label_rows
 from dimred._core.options import OptionInfo, option
-from dimred._core.scatter import plain_text, scatter_points
+from dimred._core.scatter import colours_by_class, legend_classes, plain_text, scatter_points
 from dimred._core.settings import TrainingSettings
 from dimred._io.anndata_files import cells_by_genes, read_h5ad
 from dimred._io.datafiles import Table, read_matrix, read_table
@@ -87,10 +87,12 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "UsageError",
     "cells_by_genes",
     "class_sort_key",
+    "colours_by_class",
     "fuzzy_neighbour_graph",
     "hookimpl",
     "knn_graph",
     "layer_dtype",
+    "legend_classes",
     "looks_like_class_numbers",
     "missing_label_rows",
     "option",

@@ -59,8 +59,9 @@ class AnnDataFile(Dataset):
         none or null may be a real category here (a treatment of none), unlike in a CSV file."""
         key = self.options.label_key
         if key not in adata.obs:
+            columns = ", ".join(map(str, adata.obs.columns)) or "none (its obs has no columns)"
             raise UsageError(f"dataset.label_key '{key}' is not an obs column of {self.options.path}; choose from: "
-                             f"{', '.join(adata.obs.columns)}")  # fmt: skip
+                             f"{columns}")  # fmt: skip
         column = adata.obs[key]
         missing = column.isna().to_numpy()
         if missing.any():

@@ -162,8 +162,8 @@ class CollapseCheck(Callback):
             raise DimredError(
                 f"training collapsed by step {status.step}: the codes of {len(codes)} training rows {shape}"
                 f" (spread {spread:.3g}, {self.initial:.3g} at the start); lower the learning rate (--lr, e.g. "
-                f"{training.settings.lr / 10:g}) or use a model that adapts to wide data; --callback no-collapse "
-                "turns this check off"
+                f"{training.settings.lr / 10:g}){_noise_advice(training)} or use a model that adapts to wide data; "
+                "--callback no-collapse turns this check off"
             )
 
     def state_dict(self) -> dict[str, Any]:
@@ -171,6 +171,15 @@ class CollapseCheck(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.initial, self.strikes = state["initial"], state["strikes"]
+
+
+def _noise_advice(training: Training) -> str:
+    """Advice on the noise a model adds to its input while training (ne-ae's): clusters of rows closer than it are
+    one blur to the encoder, and a loss that tightens clusters pulls each into a point."""
+    noise = training.config.get("model", {}).get("options", {}).get("noise")
+    if not isinstance(noise, int | float) or isinstance(noise, bool) or noise <= 0:
+        return ""
+    return f", its input noise (--set model.noise={noise / 5:g}; now {noise:g}, it blurs clusters narrower than that)"
 
 
 def _interval(training: Training) -> int:

@@ -21,7 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from dimred.plugin import ComparisonRecord, Data, Reporter, RunRecord, UsageError, class_sort_key, hookimpl, option
+from dimred.plugin import (
+    ComparisonRecord,
+    Data,
+    Reporter,
+    RunRecord,
+    UsageError,
+    class_sort_key,
+    colours_by_class,
+    hookimpl,
+    legend_classes,
+    option,
+)
 
 FILENAME = "explorer.html"
 IMAGE_PIXELS = 84  # the side of the hover image, whatever the data's image size
@@ -89,12 +100,11 @@ class Explorer(Reporter):
         """The per-point columns every plot of a page shares: row number (in the data set), colour, label, image."""
         columns: dict[str, Any] = {"index": rows if data.row_numbers is None else np.asarray(data.row_numbers)[rows]}
         if data.labels is not None:
-            labels = np.asarray(data.labels)[rows]
-            classes = np.unique(np.asarray(data.labels))
-            palette = _palette(len(classes))
-            position = np.searchsorted(classes, labels)
-            columns["label"] = [str(label) for label in labels]
-            columns["fill"] = [palette[number] for number in position]
+            columns["label"] = [str(label) for label in np.asarray(data.labels)[rows]]
+        if colours_by_class(data.color, data.labels):  # as the run's plots: a chosen colour column goes first
+            classes = legend_classes(np.asarray(data.labels))  # the same class, the same colour as in the plots
+            colours = dict(zip(classes, _palette(len(classes)), strict=True))
+            columns["fill"] = [colours[label] for label in np.asarray(data.labels)[rows]]
         elif data.color is not None:
             values = np.asarray(data.color, dtype=np.float64)[rows]
             if np.isfinite(values).any():  # values not finite show grey (as NaN), not at an infinite end of the scale

@@ -113,6 +113,20 @@ def test_a_plugins_metric_is_a_column_of_the_comparison_and_dimreds_own_fields_a
     assert comparison.summary("code_spread", "pca")[0] > 0
 
 
+def test_how_many_rows_voted_is_a_note_on_the_accuracy_not_a_column_of_its_own(tmp_path):
+    """k = 1000 on 48 training rows: the accuracy cells say k=47 and k=48, as the metrics table does."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "rows.npz", X=rng.random((60, 4)), y=np.repeat([0, 1, 2], 20))
+    settings = {"dataset.path": str(tmp_path / "rows.npz"), "metric.knn-accuracy.k": 1000}
+    comparison = dimred.compare("file", ["pca"], seeds=2, out=None, settings=settings, holdout=0.2)
+    assert not [key for key, _label in comparison.columns() if key.endswith("_k")]
+    row = comparison.markdown().splitlines()[2].split(" | ")
+    labels = [label for _key, label in comparison.columns()]
+    assert row[1 + labels.index("kNN accuracy")].endswith(" (k=47)")
+    assert row[1 + labels.index("held-out kNN accuracy")].endswith(" (k=48)")
+    assert "(k=" not in row[1 + labels.index("trustworthiness")]
+
+
 def test_a_saved_pca_run_loads_and_gives_scikit_learns_codes(tmp_path):
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import MinMaxScaler

@@ -202,6 +202,39 @@ def test_the_legend_lists_the_classes_in_order_whatever_order_the_rows_come_in(t
     assert legend == ["0", "1", "2", "6", "8", "10"]
 
 
+def test_a_colour_column_beside_labels_colours_the_points_as_the_plots_do(tmp_path):
+    """A dataset's chosen colour values go first, as in codes.png; the labels stay in the hover text."""
+    X = np.random.default_rng(0).random((40, 3))
+    labels = np.array(["b", "a"] * 20)
+    explorer.Explorer().report(RunRecord("d", "m", Data(X, color=X[:, 0], labels=labels), X, X[:, :2], None, [], {},
+                                         tmp_path))  # fmt: skip
+    page = (tmp_path / "explorer.html").read_text()
+    assert '"name":"ColorBar"' in page
+    assert '"name":"Legend"' not in page
+    columns = explorer.Explorer()._columns(Data(X, color=X[:, 0], labels=labels), np.arange(40))
+    assert "fill" not in columns
+    assert columns["label"][:2] == ["b", "a"]
+    assert "@label" in explorer._tooltip(columns)
+
+
+def test_each_class_has_the_colour_the_plots_give_it():
+    """Classes named 1, 2 and 10 in the plots' order, by value (as text "10" would come before "2")."""
+    from bokeh.palettes import Category10_10
+    from matplotlib.colors import to_hex
+    from matplotlib.figure import Figure
+
+    from dimred.plugin import scatter_points
+
+    X = np.random.default_rng(0).random((30, 3))
+    labels = np.array(["10", "2", "1"] * 10)
+    columns = explorer.Explorer()._columns(Data(X, labels=labels), np.arange(30))
+    axes = scatter_points(Figure(), 111, X[:, :2], "t", labels=labels)
+    plotted = {str(text.get_text()): to_hex(handle.get_facecolor()[0])
+               for text, handle in zip(axes.get_legend().get_texts(), axes.collections, strict=True)}  # fmt: skip
+    assert plotted == {"1": Category10_10[0], "2": Category10_10[1], "10": Category10_10[2]}
+    assert columns["fill"][:3] == [plotted["10"], plotted["2"], plotted["1"]]
+
+
 def test_without_bokeh_naming_the_explorer_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "bokeh", None)  # as if it were not installed
     result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "pca", "--reporter", "explorer"])

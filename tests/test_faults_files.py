@@ -114,12 +114,12 @@ TRANSCODE_FAULTS = [
     (missing_npz_decode, 1, "no such file: "),
     (directory_source, 1, "folder.csv is a directory, not a data file"),
     (latin_1_source, 1, "latin.csv is not UTF-8 text (it holds the byte 0xe9); save it with UTF-8 encoding"),
-    (missing_output_folder, 1, "could not write"),
-    (output_folder_is_a_file, 1, "notes.txt is not a folder"),
+    (missing_output_folder, 2, "nowhere does not exist; create it or name another"),  # before the rows are read
+    (output_folder_is_a_file, 2, "notes.txt is not a folder"),
     (output_is_a_directory, 2, "codes.npy is a directory; name a file (.csv, .npy)"),
     (anndata_to_npy, 2, "name an .h5ad output, not"),
     (missing_anndata, 1, "no such file: "),
-    (anndata_decode, 2, "unsupported type '.h5ad'"),
+    (anndata_decode, 2, "decode reads codes from .csv, .tsv, .txt, .npy, .npz files, not"),
 ]
 
 
@@ -130,7 +130,7 @@ def test_bad_inputs_and_outputs_of_encode_and_decode(arguments, exit_code, messa
 
 
 def test_a_missing_output_folder_is_named(models, tmp_path):
-    line = fails(missing_output_folder(tmp_path, models["roll"]), 1, "", tmp_path)
+    line = fails(missing_output_folder(tmp_path, models["roll"]), 2, "", tmp_path)
     assert f"the folder {tmp_path / 'nowhere'} does not exist" in line
 
 

@@ -121,3 +121,17 @@ def test_the_exact_search_keeps_its_precision_on_data_far_from_the_origin():
     far = graphs.exact_knn(X + 1e4, 10)[1]  # unscaled data a long way out (recall 0.12 before it was centred)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(near.tolist(), far.tolist(), strict=True)])
     assert recall > 0.99
+
+
+def test_the_exact_search_keeps_its_precision_on_tight_clusters_far_apart():
+    """Two blobs a thousand deviations apart, scaled to [0, 1]: each blob's rows are a few thousandths apart, where
+    float32's |a|^2 + |b|^2 - 2ab rounds by about as much (recall 0.93 before such rows were searched again)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (100, 3)), rng.normal(1000, 1, (100, 3))])
+    X = ((X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))).astype(np.float32)
+    distances, indices = graphs.exact_knn(X, 10)
+    expected_distances, expected = NearestNeighbors(n_neighbors=11).fit(X.astype(np.float64)).kneighbors()
+    np.testing.assert_array_equal(indices.numpy(), expected[:, :10])
+    np.testing.assert_allclose(distances.numpy(), expected_distances[:, :10], rtol=1e-5)

@@ -495,6 +495,8 @@ def _umap_contrast(loss, edge_length_squared, negatives_squared, pool_size):
         (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=0.6)), _tsne_contrast),
         (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=0.6, exaggeration=1.7)), _tsne_contrast),
         (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, exaggeration=0.5)), _tsne_contrast),
+        (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=3.0)), _tsne_contrast),
+        (InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, negatives=8, dof=50.0, exaggeration=1.7)), _tsne_contrast),
         (ParametricUMAP(ParametricUMAP.Options(neighbours=4, negatives=8)), _umap_contrast),
     ],
 )
@@ -526,6 +528,37 @@ def test_the_neighbour_embedding_losses_match_a_brute_force_computation(loss, co
     assert len(pairs) > 16
     assert len(sampled_pairs) > 10
     assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize(("model", "loss"), [("ne-ae", "ne-tsne"), ("mlp-ae", "ne-umap")])
+def test_steps_of_one_row_are_refused_by_the_neighbour_embedding_losses(model, loss):
+    """A step's only negative would be the row itself: ne-tsne's gradient was 0, ne-umap repelled each edge's ends
+    from each other."""
+    result = invoke("run", "--dataset", "swissroll", "--set", "dataset.n_samples=100", "--model", model, "--loss",
+                    loss, "--set", "model.batch_norm=false", "--batch-size", "1", "--steps", "5")  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(
+        f"Error: loss '{loss}' contrasts a step's rows with each other and needs "
+        "at least 2 a step (per process under torchrun), got 1; raise --batch-size"
+    )
+
+
+@pytest.mark.parametrize("exaggeration", [1.0, 1.3])
+def test_a_near_gaussian_tsne_kernel_stays_finite_on_codes_far_apart(exaggeration):
+    """At dof 1000, 1 / q = (1 + d^2 / dof)^dof passes float32's range from an edge about 10 long, and the kernel
+    sums of far negatives underflow to 0: the loss and its gradient stay finite and right."""
+    loss = InfoNCETSNE(InfoNCETSNE.Options(neighbours=4, dof=1000.0, exaggeration=exaggeration))
+    loss.prepare(TrainingData(np.random.default_rng(1).random((40, 3)), 0, 2, torch.device("cpu")))
+    lengths = torch.tensor([0.5, 30.0, 400.0, 2.0], requires_grad=True)
+    shared = torch.tensor([0.3, 1e-3, 0.2, 0.0], requires_grad=True)
+    losses = loss.edge_losses(lengths, shared)
+    losses.sum().backward()
+    for values in (losses, lengths.grad, shared.grad):
+        assert torch.isfinite(values).all()
+    exact = loss.edge_losses(lengths.detach().double(), shared.detach().double())
+    np.testing.assert_allclose(losses.detach().numpy(), exact.numpy(), rtol=1e-5, atol=1e-30)
+    log_inverse_q = 1000 * np.log1p(400.0 / 1000)  # the third edge: its attraction dominates, log(1 + s / q) ~ -log q
+    assert losses[2].item() == pytest.approx(np.log(0.2) + exaggeration * log_inverse_q, rel=1e-5)
 
 
 @pytest.mark.parametrize("dof", [1.0, 0.7])
@@ -805,6 +838,7 @@ def test_an_h5ad_file_round_trips_through_run_and_encode(tmp_path):
     written = anndata.read_h5ad(tmp_path / "out.h5ad")
     np.testing.assert_allclose(written.obsm["X_dimred"], dimred.load(tmp_path / "ae").transform(X.astype(np.float64)),
                                rtol=1e-5, atol=1e-6)  # fmt: skip
+    assert written.obsm["X_dimred"].dtype == np.float32  # as the model computes, and as its .npy codes are written
     assert list(written.obs["cell_type"]) == list(obs["cell_type"])
     # codes already in the file stay unless replaced on purpose; another model's go under another key
     again = invoke("encode", str(out), str(tmp_path / "out.h5ad"), "-o", str(tmp_path / "again.h5ad"))
@@ -821,6 +855,8 @@ def test_an_h5ad_file_round_trips_through_run_and_encode(tmp_path):
     replaced = invoke("encode", str(out), str(tmp_path / "out.h5ad"), "-o", str(tmp_path / "replaced.h5ad"),
                       "--key", "X_dimred")  # fmt: skip
     assert replaced.exit_code == 0, replaced.output
+    assert f"the copy's obsm['X_dimred'] (120 x 2) is replaced by these codes (120 x 2); {tmp_path / 'out.h5ad'} keeps"\
+           " it" in " ".join(replaced.output.split())  # fmt: skip
     for key in ("", "a/b"):
         bad_key = invoke("encode", str(out), str(tmp_path / "out.h5ad"), "-o", str(tmp_path / "k.h5ad"), "--key", key)
         assert bad_key.output.strip() == f"Error: bad obsm key {key!r}: give a name without '/', e.g. X_dimred_ne"
@@ -886,6 +922,43 @@ def test_an_h5ad_path_anndata_cannot_read_is_named_for_run_and_encode(tmp_path, 
         assert expected in result.output
         assert "unexpected" not in result.output
     assert not (tmp_path / "codes.h5ad").exists()
+
+
+def test_anndata_mistakes_are_named_before_any_work(tmp_path, monkeypatch):
+    """An AnnData object given as a matrix, an .h5ad file given to decode, an output folder that does not exist (found
+    before its cells are encoded) and a label key asked of an obs without columns: each one clear error."""
+    anndata = pytest.importorskip("anndata")
+
+    X = np.random.default_rng(0).random((40, 3)).astype(np.float32)
+    cells = anndata.AnnData(X=X)
+    cells.write_h5ad(tmp_path / "cells.h5ad")
+    with pytest.raises(dimred.UsageError, match=r"X is anndata's AnnData, not a matrix; pass its matrix: adata.X"):
+        dimred.Reducer(model="pca").fit(cells)
+    reducer = dimred.Reducer(model="pca").fit(X)
+    with pytest.raises(dimred.UsageError, match=r"X is anndata's AnnData"):
+        reducer.transform(cells)
+    with pytest.raises(dimred.UsageError, match=r"decode reads codes from .* files, not .*cells.h5ad; save an .h5ad"):
+        dimred.decode_file(reducer, tmp_path / "cells.h5ad", tmp_path / "back.csv")
+    from dimred._api import transcode
+
+    def never(*args, **kwargs):
+        raise AssertionError("the cells were read before the output was checked")
+
+    reducer.save(tmp_path / "model.safetensors")
+    monkeypatch.setattr(transcode, "read_h5ad", never)
+    for source, output in (("cells.h5ad", "missing/out.h5ad"), ("cells.h5ad", "cells.h5ad/out.h5ad")):
+        problem = "does not exist" if output.startswith("missing") else "is not a folder"
+        result = invoke("encode", str(tmp_path / "model.safetensors"), str(tmp_path / source), "-o",
+                        str(tmp_path / output))  # fmt: skip
+        assert result.exit_code == 2
+        folder = (tmp_path / output).parent
+        assert result.output.strip() == (f"Error: cannot write {tmp_path / output}: the folder {folder} {problem}; "
+                                         "create it or name another")  # fmt: skip
+    monkeypatch.undo()
+    bad = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--set",
+                 "dataset.label_key=cell_type", "--model", "pca")  # fmt: skip
+    assert bad.exit_code == 2
+    assert bad.output.strip().endswith("choose from: none (its obs has no columns)")
 
 
 def test_an_h5ad_files_float64_values_stay_float64(tmp_path):
@@ -1049,7 +1122,7 @@ def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path)
     cells.write_h5ad(tmp_path / "no_counts.h5ad")
     no_layer = invoke("encode", str(run), str(tmp_path / "no_counts.h5ad"), "-o", str(tmp_path / "n.h5ad"))
     assert no_layer.exit_code == 2
-    assert "the layer the model was trained on, 'counts' is not a layer of" in no_layer.output
+    assert "the model's training layer 'counts' is not a layer of" in no_layer.output
     assert "(--layer NAME)" in no_layer.output
     evaluated = invoke("evaluate", str(run), "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}",
                        "--out", str(tmp_path / "evaluated"))  # fmt: skip
@@ -1103,7 +1176,7 @@ def test_an_h5ad_file_is_encoded_a_batch_of_cells_at_a_time_with_rows_named_in_t
     cells.write_h5ad(tmp_path / "cells.h5ad")
     cells[:, ["g3", "g0", "g2", "g1"]].copy().write_h5ad(tmp_path / "reordered.h5ad")
     reducer = dimred.Reducer(model="pca").fit(cells.to_df())
-    monkeypatch.setattr(transcode, "BATCH_ROWS", 7)
+    monkeypatch.setattr(transcode, "BATCH_VALUES", 28)  # 7 cells of 4 genes
     seen: list[tuple[int, int]] = []
     for source in ("cells", "reordered"):
         dimred.encode_file(reducer, tmp_path / f"{source}.h5ad", tmp_path / f"{source}-out.h5ad",
@@ -1152,6 +1225,16 @@ def test_an_obs_category_named_none_is_a_class_not_a_gap(tmp_path):
     cells.write_h5ad(tmp_path / "cells.h5ad")
     data = AnnDataFile(AnnDataFile.Options(path=str(tmp_path / "cells.h5ad"), label_key="treatment")).load(0)
     assert sorted(set(data.labels)) == ["drug", "none"]
+
+
+def test_classes_of_one_row_held_out_by_a_split_that_cannot_stratify_are_warned_of():
+    """Two classes of 13 rows and 14 classes of one row, 65 % held out: too many rows for one training row per
+    class, so the split does not stratify, and the classes of one it held out are named as classes without a
+    training row."""
+    labels = np.concatenate([np.zeros(13), np.ones(13), np.arange(2, 16)])
+    with pytest.warns(UserWarning, match=r"cannot keep a training row .* (\d+) classes? ha(s|ve) no training row"):
+        train, held = split_rows(40, labels, 0.65, seed=0)
+    assert set(labels[held]) - set(labels[train])
 
 
 @pytest.mark.parametrize("fraction", [Fraction(1, 5), Decimal("0.2")])

@@ -39,6 +39,7 @@ from dimred._host.resolve import (
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
 
 MODELS_FOLDER = "models"
+VOTES_SUFFIX = "_k"  # KEY_k: how many rows voted for KEY where fewer than its k could (a note, not a column)
 TABLE_FILES = ("comparison.md", "comparison.csv", "comparison.json")
 FIGURE_FILES = ("embeddings.png", "rnx.png")
 OUTPUT_FILES = (*TABLE_FILES, *FIGURE_FILES)
@@ -88,7 +89,8 @@ class Comparison:
                         reported.setdefault(key, []).append(value)
         known = [(key, label) for key, label in COLUMNS if key in reported]
         others = [key for key, values in reported.items()
-                  if key not in dict(COLUMNS) and all(_is_a_figure(key, value) for value in values)]  # fmt: skip
+                  if key not in dict(COLUMNS) and not _is_a_vote_count(key, reported)
+                  and all(_is_a_figure(key, value) for value in values)]  # fmt: skip
         return known + [(key, key.replace(evaluation.HELD_OUT_PREFIX, "held-out ")) for key in sorted(others)]
 
     def summary(self, key: str, model: str) -> tuple[float, float | None] | None:
@@ -99,6 +101,11 @@ class Comparison:
             return None
         return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
+    def _votes(self, key: str, model: str) -> str:
+        """' (k=N)' where fewer rows than a metric's k voted (its KEY_k, the same for every seed of a model)."""
+        voted = self.runs[model][0].metrics.get(key + VOTES_SUFFIX)
+        return "" if voted is None else f" (k={voted})"
+
     def markdown(self) -> str:
         columns = self.columns()
         header = "| method | " + " | ".join(label for _key, label in columns) + " |"
@@ -108,7 +115,7 @@ class Comparison:
             for key, _label in columns:
                 found = self.summary(key, model)
                 number = "{:.3g}" if key.endswith("_seconds") else "{:.3f}"
-                cells.append("n/a" if found is None else _mean_and_spread(number, *found))
+                cells.append("n/a" if found is None else _mean_and_spread(number, *found) + self._votes(key, model))
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
         for model, error in self.failed.items():
             lines.append(f"| {model} | failed: {error.replace('|', '/')} |" + " |" * (len(columns) - 1))
@@ -131,6 +138,11 @@ class Comparison:
         for model, error in self.failed.items():
             writer.writerow([model, *[""] * (2 * len(columns)), error])
         return buffer.getvalue()
+
+
+def _is_a_vote_count(key: str, reported: Mapping[str, Any]) -> bool:
+    """Whether ``key`` is KEY_k beside a reported KEY: how many rows voted for it, a note on its cells."""
+    return key.endswith(VOTES_SUFFIX) and key.removesuffix(VOTES_SUFFIX) in reported
 
 
 def _is_a_figure(key: str, value: Any) -> bool:

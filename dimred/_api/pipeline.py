@@ -265,7 +265,7 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
     ``fraction`` of the rows). Every label keeps a training row, since a held-out row of a class the model never
     saw could only be misclassified: the rows a class of one cannot give are held out from the larger classes.
     Labels that leave too few rows besides one per label (an id column; many small classes) stratify nothing, and
-    classes of several rows left without a training row are warned of."""
+    classes left without a training row (a class of one held out too) are warned of."""
     rng = np.random.default_rng(seed)
     # rounded up, as scikit-learn's split (the tolerance keeps 0.2 * 1795 at 359); any fraction holds out a row
     held_count = max(math.ceil(fraction * n_rows - 1e-9), 1 if fraction else 0)
@@ -294,16 +294,16 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
 
 
 def _warn_of_classes_held_out_whole(labels: np.ndarray, train: np.ndarray, fraction: float) -> None:
-    """Warn where the split left classes of several rows without a training row: their held-out rows can only be
-    misclassified (too many classes for the fraction to keep one training row each)."""
-    classes, counts = np.unique(labels, return_counts=True)
-    unseen = np.setdiff1d(classes[counts > 1], labels[train])
+    """Warn where the split left classes without a training row: their held-out rows can only be misclassified
+    (too many classes for the fraction to keep one training row each)."""
+    classes = np.unique(labels)
+    unseen = np.setdiff1d(classes, labels[train])
     if len(unseen):
         spare = len(labels) - len(classes)  # rows beyond one per class: the most a stratified split holds out
         most = math.floor(1000 * spare / len(labels) + 1e-9) / 1000  # rounded down: that fraction keeps them
         advice = (f"hold out at most {most:g} to keep one of each" if spare >= MIN_ROWS else
                   "too few rows are left beside one per class to hold any out: --holdout 0")  # fmt: skip
-        these = "1 class of several rows has" if len(unseen) == 1 else f"{len(unseen)} classes of several rows have"
+        these = "1 class has" if len(unseen) == 1 else f"{len(unseen)} classes have"
         warnings.warn(f"--holdout {fraction:g} cannot keep a training row for each of the labels' {len(classes)} "
                       f"classes in {len(labels)} rows, so the rows were held out without stratifying: {these} no "
                       f"training row, and their held-out rows count as misclassified; {advice}",

@@ -135,6 +135,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """Train on the rows of ``X`` (an array or DataFrame of numbers); ``y`` is ignored."""
         from dimred._api import pipeline
 
+        _refuse_anndata(X)
         X = check_matrix(validate_data(self, X, dtype=_VALID_DTYPES, ensure_min_samples=2, ensure_all_finite=False))
         model = self._model_plugin()
         if not getattr(model, "can_transform", True) or _keeps_no_module(model):  # t-SNE, Isomap, UMAP: before a fit
@@ -201,6 +202,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """The codes of the rows of ``X``, computed in eval mode with the training scaler."""
         check_is_fitted(self, "module_")
+        _refuse_anndata(X)
         X = validate_data(self, X, dtype=_VALID_DTYPES, reset=False, ensure_all_finite=False)
         return self.encode_rows(check_matrix(X, min_rows=1))
 
@@ -288,6 +290,16 @@ def _options_mapping(values: Any, parameter: str, keys: str) -> Mapping[str, Any
     if not isinstance(values, Mapping) or not all(isinstance(key, str) for key in values):
         raise UsageError(f"{parameter} must map {keys} to values (a dict), got {values!r}")
     return values
+
+
+def _refuse_anndata(X: Any) -> None:
+    """An AnnData object, or a backed file's sparse X, named as such: scikit-learn would call it a scalar or a
+    ragged sequence."""
+    if type(X).__module__.partition(".")[0] == "anndata":
+        raise UsageError(
+            f"X is anndata's {type(X).__name__}, not a matrix; pass its matrix: adata.X (.toarray() where "
+            "it is sparse; a backed file's adata.to_memory() first), adata.layers[NAME] or adata.to_df()"
+        )
 
 
 def _keeps_no_module(model: Model) -> bool:

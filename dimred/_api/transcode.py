@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from dimred._io.signals import signals_held
 from dimred._io.validation import DataError, check_matrix, columns_by_name
 
 BATCH_ROWS = 1 << 16
+# an .h5ad file's cells are encoded this many values at a time (128 MiB in float64): 5 000 cells of 25 000 genes
+BATCH_VALUES = 1 << 24
 OBSM_KEY = "X_dimred"  # where the codes of an .h5ad file's cells go
 
 RowProgress = Callable[[int, int], None]
@@ -99,6 +102,11 @@ def _check_files(source: str | Path, destination: str | Path, *, decoding: bool,
     source = path_argument(source, "source", "the input file's path")
     destination = path_argument(destination, "destination", "the output file's path")
     anndata = source.suffix.lower() == ".h5ad" and not decoding
+    if decoding and source.suffix.lower() == ".h5ad":
+        raise UsageError(
+            f"decode reads codes from {', '.join(READABLE)} files, not {source}; save an .h5ad file's "
+            f"codes first, e.g. numpy.save('codes.npy', anndata.read_h5ad(path).obsm['{OBSM_KEY}'])"
+        )
     if anndata and destination.suffix.lower() != ".h5ad":
         raise UsageError(f"codes of an .h5ad file go into a copy of it: name an .h5ad output, not {destination}")
     source = check_input(source, (".h5ad",) if anndata else READABLE)
@@ -127,9 +135,9 @@ def _transcode(
         raise UsageError(f"batch_rows must be a whole number of rows from 1, got {batch_rows!r}")
     source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)
     if source.suffix.lower() == ".h5ad":
-        option = "--layer" if layer is not None else "the layer the model was trained on,"
+        option = "--layer" if layer is not None else "the model's training layer"
         layer = trained_anndata_option(model, "layer") if layer is None else layer
-        return _encode_anndata(model, source, destination, layer, option, key, progress)
+        return _encode_anndata(model, source, destination, layer, option, key, batch_rows, progress)
     if layer or key:
         what = "a layer is picked from" if layer else "an obsm key is for"
         raise UsageError(f"{what} .h5ad files only, not {source}")
@@ -143,8 +151,7 @@ def _transcode(
     if total == 0:
         raise DimredError(f"{source} has no data rows")
     out_width = model.n_features_in_ if decoding else model.n_components_
-    dtype = np.float64 if model.dtype == "float64" else np.float32
-    writer = MatrixWriter(destination, total, out_width, _column_names(model, decoding), dtype=dtype)
+    writer = MatrixWriter(destination, total, out_width, _column_names(model, decoding), dtype=_written_dtype(model))
     done = 0
     with writer.open():
         for batch in read_batches(source, batch_rows, columns):
@@ -167,12 +174,19 @@ def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | li
     return columns_by_name(genes, trained, str(source), "genes")
 
 
+def _written_dtype(model: Reducer) -> type:
+    """What results are written as: float32 unless the model computes in float64 (results beyond float32 are
+    refused before they are written)."""
+    return np.float64 if model.dtype == "float64" else np.float32
+
+
 def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str, option: str, key: str | None,
-                    progress: RowProgress | None) -> int:  # fmt: skip
+                    batch_rows: int, progress: RowProgress | None) -> int:  # fmt: skip
     """A copy of the AnnData file with the codes of its ``X`` (or ``layer``, named ``option`` in messages) in
-    ``obsm[key]`` (None: X_dimred, which codes the file already holds there keep: they are replaced where ``key``
-    names it), written whole or not. Its cells are encoded BATCH_ROWS at a time: a sparse matrix of a million
-    cells is never dense whole."""
+    ``obsm[key]`` (None: X_dimred, which codes the file already holds there keep: they are replaced, with a
+    warning, where ``key`` names them), written whole or not. Its cells are encoded at most ``batch_rows`` and
+    BATCH_VALUES values at a time: a sparse matrix of a million cells is never dense whole, nor a batch of wide
+    rows larger than a few hundred MB."""
     if key is not None and (not key or "/" in key):
         raise UsageError(f"bad obsm key {key!r}: give a name without '/', e.g. X_dimred_ne")
     adata = read_h5ad(source)
@@ -187,17 +201,26 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
         raise DimredError(f"{where} of {source} has {width} genes (columns), but the model expects "
                           f"{model.n_features_in_}")  # fmt: skip
     codes = []
-    for start in range(0, max(adata.n_obs, 1), BATCH_ROWS):  # no cells: one empty batch, refused by name
-        block = matrix[start : start + BATCH_ROWS][:, genes]
+    rows_at_once = max(1, min(batch_rows, BATCH_VALUES // max(width, 1)))
+    for start in range(0, max(adata.n_obs, 1), rows_at_once):  # no cells: one empty batch, refused by name
+        block = matrix[start : start + rows_at_once][:, genes]
         block = np.asarray(block.toarray() if hasattr(block, "toarray") else block, dtype=np.float64)
         rows = check_matrix(block, f"{where} of {source}", min_rows=1, first_row=start, computed_in=model.dtype)
         codes.append(model.encode_rows(rows, start))
         if progress is not None:
             progress(start + len(rows), adata.n_obs)
-    adata.obsm[key or OBSM_KEY] = np.concatenate(codes)
+    if key in adata.obsm:
+        warnings.warn(f"the copy's obsm['{key}'] ({_shape_text(adata.obsm[key])}) is replaced by these codes "
+                      f"({adata.n_obs} x {model.n_components_}); {source} keeps it", stacklevel=2)  # fmt: skip
+    adata.obsm[key or OBSM_KEY] = np.concatenate(codes).astype(_written_dtype(model), copy=False)
     with atomic_path(destination) as temporary, signals_held():  # an interrupt after the write: no file
         adata.write_h5ad(temporary)
     return adata.n_obs
+
+
+def _shape_text(values: object) -> str:
+    """'300 x 10' for an obsm entry's shape."""
+    return " x ".join(str(side) for side in getattr(values, "shape", ()))
 
 
 def encode_file(

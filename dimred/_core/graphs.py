@@ -25,6 +25,7 @@ ANN_EXTRA = "pip install 'dimred[ann]'"
 QUERY_ROWS = 1 << 16  # rows per query batch of the approximate search
 RECALL_TARGET, RECALL_SAMPLE = 0.9, 256  # the approximate search widens until a sample of rows finds this share
 FAR = 10.0  # exact_knn centres data whose mean is this many of its largest deviations from the origin
+ROUNDING_ERRORS = 4  # float32 roundings in a squared distance from |a|^2 + |b|^2 - 2ab (a bound, loosely)
 MAX_PROBES = 256  # ... or searches this many cells (at 10^6 rows a sixteenth of them: no brute force in disguise)
 
 
@@ -71,8 +72,25 @@ def exact_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch
         squared = torch.addmm(norms[start:stop, None] + norms[None, :], X[start:stop], X.T, alpha=-2.0)
         squared[torch.arange(stop - start), torch.arange(start, stop)] = math.inf  # a row is not its own neighbour
         values, found = squared.topk(k, dim=1, largest=False)
+        # float32 rounds |a|^2 + |b|^2 - 2ab by about eps * (|a|^2 + |b|^2): rows whose k-th neighbour is nearer than
+        # a hundred times that (tight clusters far apart) are searched again in float64
+        rounding = ROUNDING_ERRORS * torch.finfo(torch.float32).eps * (norms[start:stop] + norms.max())
+        unsure = (rounding > values[:, -1] / 100).nonzero().squeeze(1)
+        if len(unsure):
+            values[unsure], found[unsure] = _float64_nearest(X, start + unsure, k)
         distances[start:stop], indices[start:stop] = values.clamp_min_(0).sqrt_(), found
     return distances, indices
+
+
+def _float64_nearest(X: torch.Tensor, rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The squared distances (as float32) and indices of the k nearest other rows of ``rows``, computed in
+    float64."""
+    exact = X.double()
+    squared = torch.addmm(exact[rows].square().sum(dim=1)[:, None] + exact.square().sum(dim=1)[None, :], exact[rows],
+                          exact.T, alpha=-2.0)  # fmt: skip
+    squared[torch.arange(len(rows)), rows] = math.inf
+    values, found = squared.topk(k, dim=1, largest=False)
+    return values.float(), found
 
 
 def _centred_if_far(X: torch.Tensor) -> torch.Tensor:

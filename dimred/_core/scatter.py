@@ -23,8 +23,8 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
     axes = figure.add_subplot(*spec, projection="3d") if three else figure.add_subplot(*spec)
     columns = [points[:, 0], points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))]
     columns += [points[:, 2]] if three else []
-    if labels is not None and (color is None or _are_the_labels(color, labels)):
-        classes = sorted(np.unique(labels), key=lambda value: class_sort_key(str(value)))  # "2" before "10"
+    if colours_by_class(color, labels):
+        classes = legend_classes(labels)
         shown = [axes.scatter(*(column[labels == value] for column in columns), s=4, linewidths=0, color=shade)
                  for value, shade in zip(classes, distinct_colors(len(classes)), strict=True)]  # fmt: skip
         if len(classes) <= LEGEND_CLASSES:  # names given as they are: matplotlib would hide '_x' and typeset '$x$'
@@ -46,8 +46,21 @@ def plain_text(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def _are_the_labels(color: np.ndarray, labels: np.ndarray) -> bool:
+def colours_by_class(color: np.ndarray | None, labels: np.ndarray | None) -> bool:
+    """Whether points are coloured by class (with a legend) rather than by ``color`` values (with a colour bar):
+    where there are labels and no colour values besides them (a dataset may give its class numbers as both)."""
+    if labels is None:
+        return False
+    if color is None:
+        return True
+    labels = np.asarray(labels)
     return labels.dtype.kind in "iub" and np.array_equal(np.asarray(color, dtype=np.float64), labels.astype(np.float64))
+
+
+def legend_classes(labels: np.ndarray) -> list:
+    """The distinct labels in the order legends list them and colours are handed out (numbers by value: "2" before
+    "10")."""
+    return sorted(np.unique(labels), key=lambda value: class_sort_key(str(value)))
 
 
 def distinct_colors(count: int) -> list:

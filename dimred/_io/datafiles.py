@@ -86,11 +86,15 @@ def check_input(path: str | Path, allowed: tuple[str, ...] = READABLE) -> Path:
 
 
 def check_output(path: str | Path, overwrite: bool, allowed: tuple[str, ...] = WRITABLE) -> Path:
-    """``path`` as a file dimred may write: not a directory, of a type it writes, replaced only with
-    ``overwrite``. (Its folder is checked when the file is written: see ``atomic_path``.)"""
+    """``path`` as a file dimred may write: not a directory, in an existing folder (before any work, which
+    would be lost), of a type it writes, replaced only with ``overwrite``. (Whether the folder is writable is
+    found when the file is written: see ``atomic_path``.)"""
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"output {path} is a directory; name a file ({', '.join(allowed)})")
+    if not path.parent.is_dir():
+        problem = "is not a folder" if path.parent.exists() else "does not exist"
+        raise UsageError(f"cannot write {path}: the folder {path.parent} {problem}; create it or name another")
     _suffix(path, allowed, "output")
     if path.exists() and not overwrite:
         raise UsageError(f"{path} already exists; choose another output or pass overwrite=True (--overwrite)")
