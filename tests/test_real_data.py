@@ -1237,6 +1237,13 @@ def test_classes_of_one_row_held_out_by_a_split_that_cannot_stratify_are_warned_
     assert set(labels[held]) - set(labels[train])
 
 
+def test_a_negative_zero_holdout_is_recorded_as_zero():
+    from dimred._api.pipeline import holdout_fraction
+
+    assert math.copysign(1.0, holdout_fraction(-0.0, 300)) == 1.0
+    assert math.copysign(1.0, holdout_fraction(np.float32(-0.0), 300)) == 1.0
+
+
 @pytest.mark.parametrize("fraction", [Fraction(1, 5), Decimal("0.2")])
 def test_other_kinds_of_number_are_holdout_fractions_too(fraction):
     if isinstance(fraction, Decimal):  # not a numbers.Real: refused by name
