@@ -195,7 +195,9 @@ def membership_strengths(distances: torch.Tensor, iterations: int = 64) -> torch
         high = torch.where(too_wide, sigma, high)
         low = torch.where(too_wide, low, sigma)
         sigma = torch.where(torch.isinf(high), sigma * 2, (low + high) / 2)
-    sigma = torch.maximum(sigma, 1e-3 * distances.mean(dim=1))  # UMAP's floor for rows in a tight clump
+    # UMAP's floor for rows in a tight clump, a thousandth of the mean distance to the k neighbours (umap-learn's
+    # mean counts the row itself at 0 too: a floor k / (k + 1) of this one)
+    sigma = torch.maximum(sigma, 1e-3 * distances.mean(dim=1))
     return torch.exp(-excess / sigma[:, None]).float()
 
 
