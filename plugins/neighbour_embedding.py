@@ -103,8 +103,9 @@ class _GraphLoss(Loss):
         if batch.drawn is None or batch.index is None or len(batch.index) != 2 * batch.drawn:
             raise UsageError(f"loss '{self.name}' must be the only loss that adds rows to a step")
         if batch.drawn < 2:  # a row's only negative would be itself: nothing to contrast an edge with
-            raise UsageError(f"loss '{self.name}' contrasts a step's rows with each other and needs at least 2 a step "
-                             "(per process under torchrun), got 1; raise --batch-size")  # fmt: skip
+            raise UsageError(f"loss '{self.name}' contrasts a step's rows with each other and needs at least 2 rows "
+                             f"per step (per process under torchrun), got {batch.drawn}; raise --batch-size (or, "
+                             "under torchrun, train on fewer processes)")  # fmt: skip
         drawn, index, z = batch.drawn, batch.index, batch.z
         # both ends of every edge are contrasted with the pool: heads spread over the step's draw (a random sample
         # of the rows, with minibatches)
@@ -217,6 +218,11 @@ class InfoNCETSNE(_GraphLoss):
         self.exaggeration = self._exaggeration(data.X.shape[1])
 
     def end_terms(self, ends, negatives, own):
+        if self.dof > 1.0:  # the sums' logs: (1 + d^2 / dof)^-dof underflows float32 from d ~ 10 at dof 1000
+            import torch
+
+            log_similarities = torch.log1p(_squared_distances(ends, negatives) / self.dof).mul(-self.dof)
+            return torch.logsumexp(log_similarities.masked_fill(own, torch.finfo(ends.dtype).min), dim=1)
         return _kernel_sums(ends, negatives, own, self.dof)
 
     def edge_losses(self, lengths, shared):
@@ -225,10 +231,9 @@ class InfoNCETSNE(_GraphLoss):
         # -log of the edge's share of the kernel's similarities, the softmax of InfoNCE: -log(q / (q + s)) =
         # log(1 + s / q), with q = (1 + d^2 / dof)^-dof (no exp or log per negative pair, each similarity is at most 1);
         # exaggeration r weighs the attraction -log q by r: (r - 1) * -log q more
-        if self.dof > 1.0:  # 1 / q would overflow float32 from lengths of about 10 at dof 1000: in log space
+        if self.dof > 1.0:  # in log space (``shared`` holds the sums' logs): 1 / q overflows float32 at dof 1000
             log_inverse_q = torch.log1p(lengths / self.dof) * self.dof
-            log_shared = shared.clamp_min(torch.finfo(shared.dtype).tiny).log()  # sums that underflowed to 0
-            contrast = torch.nn.functional.softplus(log_shared + log_inverse_q)
+            contrast = torch.nn.functional.softplus(shared + log_inverse_q)
             return contrast if self.exaggeration == 1.0 else contrast + log_inverse_q * (self.exaggeration - 1.0)
         # from dof 1 down, 1 / q is at most 1 + d^2
         inverse_q = lengths.add(1.0) if self.dof == 1.0 else lengths.div(self.dof).add_(1.0).pow(self.dof)

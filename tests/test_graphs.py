@@ -123,14 +123,16 @@ def test_the_exact_search_keeps_its_precision_on_data_far_from_the_origin():
     assert recall > 0.99
 
 
-def test_the_exact_search_keeps_its_precision_on_tight_clusters_far_apart():
-    """Two blobs a thousand deviations apart, scaled to [0, 1]: each blob's rows are a few thousandths apart, where
-    float32's |a|^2 + |b|^2 - 2ab rounds by about as much (recall 0.93 before such rows were searched again)."""
+@pytest.mark.parametrize(("gap", "dtype"), [(1e3, np.float32), (1e6, np.float64)])
+def test_the_exact_search_keeps_its_precision_on_tight_clusters_far_apart(gap, dtype):
+    """Two blobs a thousand (float32 rows) or a million (float64 rows) deviations apart, scaled to [0, 1]: each
+    blob's rows are closer than float32's |a|^2 + |b|^2 - 2ab rounds (recall 0.93 at a thousand before such rows
+    were searched again in float64, from the rows as given)."""
     from sklearn.neighbors import NearestNeighbors
 
     rng = np.random.default_rng(0)
-    X = np.vstack([rng.normal(0, 1, (100, 3)), rng.normal(1000, 1, (100, 3))])
-    X = ((X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))).astype(np.float32)
+    X = np.vstack([rng.normal(0, 1, (100, 3)), rng.normal(gap, 1, (100, 3))])
+    X = ((X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))).astype(dtype)
     distances, indices = graphs.exact_knn(X, 10)
     expected_distances, expected = NearestNeighbors(n_neighbors=11).fit(X.astype(np.float64)).kneighbors()
     np.testing.assert_array_equal(indices.numpy(), expected[:, :10])

@@ -295,7 +295,10 @@ def _options_mapping(values: Any, parameter: str, keys: str) -> Mapping[str, Any
 def _refuse_anndata(X: Any) -> None:
     """An AnnData object, or a backed file's sparse X, named as such: scikit-learn would call it a scalar or a
     ragged sequence."""
-    if type(X).__module__.partition(".")[0] == "anndata":
+    from scipy import sparse
+
+    arrays = isinstance(X, np.ndarray) or sparse.issparse(X)  # a view's matrix (adata[cells].X) is one
+    if type(X).__module__.partition(".")[0] == "anndata" and not arrays:
         raise UsageError(
             f"X is anndata's {type(X).__name__}, not a matrix; pass its matrix: adata.X (.toarray() where "
             "it is sparse; a backed file's adata.to_memory() first), adata.layers[NAME] or adata.to_df()"

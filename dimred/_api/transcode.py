@@ -31,7 +31,7 @@ from dimred._io.signals import signals_held
 from dimred._io.validation import DataError, check_matrix, columns_by_name
 
 BATCH_ROWS = 1 << 16
-# an .h5ad file's cells are encoded this many values at a time (128 MiB in float64): 5 000 cells of 25 000 genes
+# an .h5ad file's cells are encoded this many values at a time (128 MiB in float64): 671 cells of 25 000 genes
 BATCH_VALUES = 1 << 24
 OBSM_KEY = "X_dimred"  # where the codes of an .h5ad file's cells go
 
@@ -194,6 +194,8 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
         raise UsageError(f"{source} already holds obsm['{OBSM_KEY}']; name another key for these codes with --key, "
                          f"or replace those in the copy with --key {OBSM_KEY}")  # fmt: skip
     matrix = cells_by_genes(adata, layer, source, option, "--layer NAME")
+    if getattr(matrix, "format", None) == "csc":  # each slice of cells would pass over all of its values
+        matrix = matrix.tocsr()
     where = "X" if matrix is adata.X else f"layer '{layer}'"
     genes = _trained_genes(model, list(adata.var_names), source)
     width = len(range(matrix.shape[1])[genes]) if isinstance(genes, slice) else len(genes)

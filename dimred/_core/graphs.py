@@ -60,12 +60,13 @@ def _duplicates_at_zero(X: np.ndarray | torch.Tensor, distances: torch.Tensor, i
 @torch.no_grad()
 def exact_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``knn_graph`` by brute force: chunked matrix products, O(n^2 d) time and one chunk times n of memory."""
-    X = _centred_if_far(torch.as_tensor(np.asarray(X), dtype=torch.float32))
+    given, X = X, _centred_if_far(torch.as_tensor(np.asarray(X), dtype=torch.float32))
     n = len(X)
     if not 1 <= k < n:
         raise ValueError(f"k must be between 1 and the number of rows - 1 ({n - 1}), got {k}")
     norms = X.square().sum(dim=1)
     distances, indices = torch.empty(n, k), torch.empty(n, k, dtype=torch.long)
+    exact: torch.Tensor | None = None  # the rows in float64, made where float32 cannot tell some neighbours apart
     chunk = max(1, CHUNK_ELEMENTS // n)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
@@ -77,20 +78,29 @@ def exact_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch
         rounding = ROUNDING_ERRORS * torch.finfo(torch.float32).eps * (norms[start:stop] + norms.max())
         unsure = (rounding > values[:, -1] / 100).nonzero().squeeze(1)
         if len(unsure):
-            values[unsure], found[unsure] = _float64_nearest(X, start + unsure, k)
+            exact = _centred_float64(given) if exact is None else exact
+            values[unsure], found[unsure] = _float64_nearest(exact, start + unsure, k)
         distances[start:stop], indices[start:stop] = values.clamp_min_(0).sqrt_(), found
     return distances, indices
 
 
-def _float64_nearest(X: torch.Tensor, rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The squared distances (as float32) and indices of the k nearest other rows of ``rows``, computed in
-    float64."""
-    exact = X.double()
-    squared = torch.addmm(exact[rows].square().sum(dim=1)[:, None] + exact.square().sum(dim=1)[None, :], exact[rows],
-                          exact.T, alpha=-2.0)  # fmt: skip
+def _centred_float64(X: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """The rows as given (float64 rows keep their digits), in float64 and centred."""
+    exact = torch.as_tensor(np.asarray(X), dtype=torch.float64)
+    return exact - exact.mean(dim=0)
+
+
+def _float64_nearest(exact: torch.Tensor, rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The squared distances (as float32) and indices of the k nearest other rows of ``rows`` among the float64
+    rows ``exact``: twice k candidates from |a|^2 + |b|^2 - 2ab (one matrix of them alive), then their distances
+    from the differences themselves, which keep every digit."""
+    norms = exact.square().sum(dim=1)
+    squared = (exact[rows] @ exact.T).mul_(-2.0).add_(norms[rows, None]).add_(norms[None, :])
     squared[torch.arange(len(rows)), rows] = math.inf
-    values, found = squared.topk(k, dim=1, largest=False)
-    return values.float(), found
+    candidates = squared.topk(min(2 * k, len(exact) - 1), dim=1, largest=False).indices
+    differences = (exact[candidates] - exact[rows][:, None, :]).square().sum(dim=2)
+    values, order = differences.topk(k, dim=1, largest=False)
+    return values.float(), candidates.gather(1, order)
 
 
 def _centred_if_far(X: torch.Tensor) -> torch.Tensor:
