@@ -21,6 +21,8 @@ changes), and the results go to ``real_data_model_seeds.json``; other split seed
 after them (``--seeds 0-31``: ``real_data_seeds_0-31.json``). Results are merged into that file after each data
 set, each entry with the seeds it was measured on: data sets and methods not run now keep their last figures. A
 method that fails (a peer's package missing) is skipped, noted as failed where the file has no figures of it.
+With several fits of each method, ne-ae's accuracy minus each other method's is printed, paired by split and
+random state (mean and standard error).
 ``--set`` fits ne-ae a second time with an option changed, as ``ne-ae[OPTION=VALUE]``, and prints the paired
 differences of every figure to ne-ae's (what a default brings, measured on the same splits and random states);
 those runs go to a file of their own (``real_data_seeds_3-31_variants.json``).
@@ -233,8 +235,10 @@ def main() -> None:
                 print(f"{dataset} seed {seed} model seed {model_seed} {method}: " + ", ".join(
                     f"{key} {value:.4g}" for key, value in row.items() if value is not None), flush=True)  # fmt: skip
         table = {method: _mean(rows) for method, rows in runs.items() if method not in failed}
+        kept = {method: rows for method, rows in runs.items() if method in table}
+        table = _minus_ne_ae(table, kept)
         if model_seeds:
-            table = _with_spread(table, {m: rows for m, rows in runs.items() if m in table}, len(model_seeds))
+            table = _with_spread(table, kept, len(model_seeds))
         if arguments.settings and {"ne-ae", variant} <= table.keys():
             table[variant] |= _variant_differences(variant, runs[variant], runs["ne-ae"])
         _print(dataset, table, len(seeds), model_seeds)
@@ -308,19 +312,26 @@ def _ranges(seeds: list[int]) -> str:
     return "_".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
 
 
+def _minus_ne_ae(table: dict[str, dict], runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """With several fits: ne-ae's accuracy minus each other method's, paired by split and random state (mean and
+    standard error)."""
+    paired = dict(table)
+    for method, rows in runs.items():
+        if method in METHODS and method != "ne-ae" and "ne-ae" in runs and len(rows) > 1:  # a variant has its own
+            difference, error = _paired(runs["ne-ae"], rows, "acc")
+            paired[method] = table[method] | {"ne_ae_acc_minus_this": difference, "standard_error": error}
+            print(f"ne-ae acc - {method} acc: {difference:+.4f} (standard error {round(error, 4)}; {len(rows)} "
+                  "paired fits)")  # fmt: skip
+    return paired
+
+
 def _with_spread(table: dict[str, dict], runs: dict[str, list[dict]], per_split: int) -> dict[str, dict]:
-    """With several fits per split: each method's range of accuracy on each split, and ne-ae's accuracy minus
-    each other method's, paired by split and random state (mean and standard error)."""
+    """With several fits per split: each method's range of accuracy on each split."""
     spread = {}
     for method, rows in runs.items():
         accuracies = [row["acc"] for row in rows]
         splits = [accuracies[start : start + per_split] for start in range(0, len(accuracies), per_split)]
         spread[method] = table[method] | {"acc_range_per_split": [[min(split), max(split)] for split in splits]}
-        if method in METHODS and method != "ne-ae" and "ne-ae" in runs:  # a --set variant has its own
-            difference, error = _paired(runs["ne-ae"], rows, "acc")
-            spread[method] |= {"ne_ae_acc_minus_this": difference, "standard_error": error}
-            print(f"ne-ae acc - {method} acc: {spread[method]['ne_ae_acc_minus_this']:+.4f} (standard error "
-                  f"{error if error is None else round(error, 4)}; {len(rows)} paired fits)")  # fmt: skip
         print(f"{method} acc per split, lowest to highest: " + ", ".join(
             f"{low:.3f}-{high:.3f}" for low, high in spread[method]["acc_range_per_split"]))  # fmt: skip
     return spread
