@@ -57,6 +57,61 @@ def test_a_failing_process_ends_the_run_with_its_message(tmp_path):
     assert "Error: bad model options: dropout must be in [0, 1)" in result.stderr
 
 
+def test_processes_that_read_different_data_stop_with_one_message_instead_of_waiting(tmp_path):
+    """Process 1 reads 900 rows where process 0 reads 800 (a stale copy, a relative path read elsewhere): each
+    would plan other steps, and DDP would wait forever."""
+    script = tmp_path / "by_rank.sh"
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} -m dimred run --set dataset.n_samples=$((800 + RANK * 100)) '
+                      '"$@"\n')  # fmt: skip
+    script.chmod(0o755)
+    settings = [setting for setting in SETTINGS if setting != "dataset.n_samples=800"]
+    settings.remove("--set")
+    result = run([TORCHRUN, "--standalone", "--nproc_per_node=2", "--no-python", str(script), *settings, "--holdout",
+                  "0", "--out", "run"], tmp_path)  # fmt: skip
+    assert result.returncode != 0
+    assert (
+        "Error: the training processes read different data: process 1 has 900 x 3 rows, process 0 800 x 3; every "
+        "process must read the same data (the same file at the same path on every machine)"
+    ) in result.stderr
+    assert "failed to train" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["compare", "--dataset", "swissroll", "--model", "pca"],
+            "compare runs in one process; start it without torchrun (dimred run trains under it)",
+        ),
+        (
+            ["run", *SETTINGS, "--set", "model.batch_norm=false", "--batch-size", "1"],
+            "the batch of 1 rows is shared by 2 processes, each needing a row at least: raise --batch-size to 2 or "
+            "more",
+        ),
+    ],
+)
+def test_what_cannot_run_under_torchrun_is_one_clear_error(arguments, message, tmp_path):
+    result = run([TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "dimred", *arguments], tmp_path)
+    assert result.returncode != 0
+    assert f"Error: {message}" in result.stderr
+    assert not list(tmp_path.rglob("*.safetensors"))
+
+
+def test_an_exchange_broken_by_another_process_is_named_as_that_not_as_the_model_failing():
+    from dimred._core.errors import DimredError, blame
+    from dimred._engine.distributed import World, peers_failing
+    from dimred.plugins.mlp_ae import MLPAutoencoder
+
+    broken = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error [127.0.0.1]:1234: "
+                          "Connection reset by peer")  # fmt: skip
+    named = r"^another training process stopped \(its own message says why\), so this one could not go on$"
+    with pytest.raises(DimredError, match=named), blame(MLPAutoencoder(), "train"), peers_failing(World(0, 2)):
+        raise broken
+    alone = r"model 'mlp-ae' failed to train: .*Connection reset by peer"  # no other process to blame
+    with pytest.raises(DimredError, match=alone), blame(MLPAutoencoder(), "train"), peers_failing(World()):
+        raise broken
+
+
 def test_a_large_array_is_streamed_from_its_file(tmp_path, monkeypatch):
     import numpy as np
     import torch

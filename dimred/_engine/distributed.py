@@ -8,15 +8,17 @@ computes metrics.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-from dimred._core.errors import UsageError
+from dimred._core.errors import DimredError, UsageError
 from dimred._engine.device import resolve_device
 
 Build = Callable[[], dict[str, torch.Tensor]]
@@ -69,12 +71,60 @@ def device_of_process(requested_device: str, local_rank: int, local_processes: i
                      "train with --device cpu")  # fmt: skip
 
 
+def refuse_torchrun(command: str) -> None:
+    """``command`` works in one process: under torchrun every process would do all of it and race to write."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UsageError(f"{command} runs in one process; start it without torchrun (dimred run trains under it)")
+
+
+def _carrier(device: torch.device) -> torch.device:
+    """Where tensors travel between processes: nccl sends CUDA tensors, gloo any."""
+    return device if device.type == "cuda" else torch.device("cpu")
+
+
+def check_same_data(world: World, device: torch.device, shape: tuple[int, ...], fingerprint: str) -> None:
+    """Refuse, in every process alike, data that differs between the processes (a stale copy, a relative path
+    read from another folder): DDP would wait forever for a process that plans other steps, or train one model on
+    mixed data. ``fingerprint``: a hex digest of the data (sampled rows)."""
+    if not world.distributed:
+        return
+    mine = torch.tensor([*shape, *bytes.fromhex(fingerprint)], dtype=torch.int64, device=_carrier(device))
+    everyone = [torch.empty_like(mine) for _ in range(world.size)]
+    dist.all_gather(everyone, mine)
+    seen = [found.tolist() for found in everyone]
+    other = next((rank for rank, found in enumerate(seen) if found != seen[0]), None)
+    if other is not None:
+        first, theirs = (" x ".join(map(str, seen[rank][: len(shape)])) for rank in (0, other))
+        values = " of other values" if first == theirs else ""
+        raise DimredError(f"the training processes read different data: process {other} has {theirs} rows"
+                          f"{values}, process 0 {first}; every process must read the same data (the same file at "
+                          "the same path on every machine)")  # fmt: skip
+
+
+_COMMUNICATION_FAILURE = re.compile(r"gloo|nccl|connection (reset|closed)|broken pipe", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def peers_failing(world: World) -> Iterator[None]:
+    """An exchange between processes that fails because another process stopped (its own error, or killed) as
+    one message that says so, not as this process's model failing."""
+    try:
+        yield
+    except RuntimeError as error:
+        if not world.distributed or not (
+            isinstance(error, dist.DistError) or _COMMUNICATION_FAILURE.search(str(error))
+        ):
+            raise
+        raise DimredError("another training process stopped (its own message says why), so this one could not go "
+                          "on") from error  # fmt: skip
+
+
 def computed_once(world: World, device: torch.device) -> Callable[[Build], dict[str, torch.Tensor]]:
     """``TrainingData.once`` for this world: process 0 builds the tensors and broadcasts them (their names,
     dtypes and shapes first, as JSON bytes); the other processes receive them instead of building their own."""
     if not world.distributed:
         return lambda build: build()
-    carrier = device if device.type == "cuda" else torch.device("cpu")  # nccl sends CUDA tensors, gloo any
+    carrier = _carrier(device)
 
     def once(build: Build) -> dict[str, torch.Tensor]:
         built = build() if world.is_main else {}

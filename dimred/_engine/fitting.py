@@ -133,6 +133,7 @@ def _check_rounded_away(X_raw: np.ndarray, constant: torch.Tensor, dtype: torch.
 def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo,
          config) -> Fit:  # fmt: skip
     fitted_scaler, X, evaluated = _scaled_rows(X_raw, settings, terms, device, dtype)
+    distributed.check_same_data(world, device, X_raw.shape, sampled_fingerprint(X_raw))
     fitted_scaler.check_savable()  # a trained network is saved with its scaling
     fitted_scaler.warn_if_coarse(dtype)
     with blame(network_plugin, "build its network"):
@@ -173,7 +174,8 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
     preparation_seconds = time.perf_counter() - started
     try:
         dispatcher.start(handle)
-        with blame(network_plugin, "train"):  # a loss or callback that fails is named by its own message
+        # a loss or callback that fails is named by its own message, another process that stopped as that
+        with blame(network_plugin, "train"), distributed.peers_failing(world):
             history = trainer.run(dispatcher)
         dispatcher.end()
     except BaseException as error:  # interrupted too: callbacks close what they opened
@@ -186,16 +188,23 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
                stopped_early, handle.run_key)  # fmt: skip
 
 
+def sampled_fingerprint(X_raw: np.ndarray) -> str:
+    """sha256 of the shape, the dtype and FINGERPRINT_ROWS evenly spaced rows: quick to take of a file larger
+    than memory (what training processes compare, and the fingerprint of checkpoints before WHOLE_DATA)."""
+    digest = hashlib.sha256(f"{X_raw.shape} {X_raw.dtype}".encode())
+    rows = np.unique(np.linspace(0, len(X_raw) - 1, min(len(X_raw), FINGERPRINT_ROWS)).astype(np.int64))
+    digest.update(np.ascontiguousarray(X_raw[rows]).tobytes())
+    return digest.hexdigest()
+
+
 def data_fingerprint(X_raw: np.ndarray, like: str | None = None) -> str:
     """sha256 of the shape, the dtype and every value of the data as given (in memory or memory-mapped, read in
     chunks): what tells a resume that it trains on the data its checkpoint was saved from, whatever the device it
     resumes on. ``like``: a checkpoint's fingerprint, to be made as that one was (one without WHOLE_DATA hashed
     only FINGERPRINT_ROWS evenly spaced rows)."""
-    digest = hashlib.sha256(f"{X_raw.shape} {X_raw.dtype}".encode())
     if like is not None and not like.startswith(WHOLE_DATA):
-        rows = np.unique(np.linspace(0, len(X_raw) - 1, min(len(X_raw), FINGERPRINT_ROWS)).astype(np.int64))
-        digest.update(np.ascontiguousarray(X_raw[rows]).tobytes())
-        return digest.hexdigest()
+        return sampled_fingerprint(X_raw)
+    digest = hashlib.sha256(f"{X_raw.shape} {X_raw.dtype}".encode())
     chunk_rows = max(1, HASHED_BYTES_AT_ONCE // max(1, X_raw[:1].nbytes))
     for start in range(0, len(X_raw), chunk_rows):
         digest.update(np.ascontiguousarray(X_raw[start : start + chunk_rows]))

@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from dimred._core.contracts import Batch, Loss, Term, TrainingStatus
 from dimred._core.errors import DimredError, PluginError, UsageError, blame
@@ -83,6 +85,15 @@ class Trainer:
         self.world = world or World()
         self.batch = settings.batch_for(len(X))
         self.share = self.batch // self.world.size  # rows of each global batch this process trains on
+        if self.share < 1:
+            raise UsageError(f"the batch of {self.batch} rows is shared by {self.world.size} processes, each needing "
+                             f"a row at least: raise --batch-size to {self.world.size} or more")  # fmt: skip
+        if self.batch % self.world.size and self.world.is_main:
+            warnings.warn(
+                f"the batch of {self.batch} rows does not divide among {self.world.size} processes: each "
+                f"trains on {self.share} rows a step, {self.share * self.world.size} in all",
+                stacklevel=2,
+            )
         has_batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
         if self.share < 2 and has_batch_norm:
             raise UsageError("batch norm needs at least 2 samples per batch (per process); raise the batch size")
@@ -194,6 +205,9 @@ class Trainer:
                 self.seconds_before = time.perf_counter() - started
                 listener.on_step(self._status(values.detach().tolist(), lr))
             if self._interval_due() or listener.should_stop():
+                if self.world.distributed and self._interval_due():  # the same steps in every process: one exchange
+                    dist.all_reduce(self.running)  # every process logs and checks the whole batch's loss
+                    self.running /= self.world.size
                 self.seconds_before = time.perf_counter() - started
                 status = self._status((self.running / (self.step - self.logged_step)).tolist(), lr)
                 self._check_finite(status)
