@@ -24,6 +24,7 @@ from dimred._core import defaults as defaults
 from dimred._core.errors import OUT_OF_MEMORY_ADVICE, DimredError, SkippedPluginWarning, is_out_of_memory
 
 DEBUG_ENV = "DIMRED_DEBUG"
+ONE_PROCESS_COMMANDS = ("compare", "evaluate", "encode", "decode", "export")  # refused under torchrun
 
 
 class _Group(click.Group):
@@ -110,6 +111,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
     if not debug:
         warnings.showwarning = _show_warning
+    if ctx.invoked_subcommand in ONE_PROCESS_COMMANDS and _under_torchrun():
+        raise click.UsageError(f"{ctx.invoked_subcommand} runs in one process; start it without torchrun (dimred run "
+                               "trains under it)")  # fmt: skip
+
+
+def _under_torchrun() -> bool:
+    """Whether torchrun started this process among others: every one would do the whole command and race to write.
+    (WORLD_SIZE alone is set by other launchers too, around programs that may call dimred's library.)"""
+    return bool(os.environ.get("TORCHELASTIC_RUN_ID")) and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def _parse_settings(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:

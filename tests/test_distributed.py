@@ -104,12 +104,29 @@ def test_an_exchange_broken_by_another_process_is_named_as_that_not_as_the_model
 
     broken = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error [127.0.0.1]:1234: "
                           "Connection reset by peer")  # fmt: skip
-    named = r"^another training process stopped \(its own message says why\), so this one could not go on$"
+    named = (r"^another training process stopped \(its own message says why\), so this one could not go on "
+             r"\(\[\.\./third_party/gloo/.*Connection reset by peer\)$")  # fmt: skip
     with pytest.raises(DimredError, match=named), blame(MLPAutoencoder(), "train"), peers_failing(World(0, 2)):
         raise broken
     alone = r"model 'mlp-ae' failed to train: .*Connection reset by peer"  # no other process to blame
     with pytest.raises(DimredError, match=alone), blame(MLPAutoencoder(), "train"), peers_failing(World()):
         raise broken
+    own = RuntimeError("NCCL error in: ProcessGroupNCCL.cpp:1234, unhandled cuda error, Cuda failure 'out of memory'")
+    ran_out = "model 'mlp-ae' ran out of memory"  # this process's own failure keeps its own message
+    with pytest.raises(DimredError, match=ran_out), blame(MLPAutoencoder(), "train"), peers_failing(World(0, 2)):
+        raise own
+
+
+def test_only_torchrun_starting_several_processes_refuses_the_one_process_commands(monkeypatch):
+    from dimred.cli import _under_torchrun
+
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "4")  # another launcher's job, whose program may call dimred's library
+    assert not _under_torchrun()
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
+    assert _under_torchrun()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not _under_torchrun()
 
 
 def test_a_large_array_is_streamed_from_its_file(tmp_path, monkeypatch):

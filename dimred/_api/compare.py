@@ -25,7 +25,7 @@ from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Mo
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.scatter import scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
-from dimred._engine import distributed, evaluation
+from dimred._engine import evaluation
 from dimred._engine.device import resolve_device
 from dimred._host.resolve import (
     chosen_names,
@@ -211,7 +211,6 @@ def compare(
     logs each to MLflow, nested in a run of the comparison; the runs write no folders, so file-writing reporters
     have nothing to write into), and ``settings`` hold their options (``{"reporter.mlflow.experiment": "x"}``).
     """
-    distributed.refuse_torchrun("compare")
     if isinstance(models, str):
         raise UsageError(f"models must be a list of names, e.g. [{models!r}], not a string")
     if not models:

@@ -17,7 +17,7 @@ from dimred._api.run import AUTO, figures_of
 from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.settings import checked_seed
-from dimred._engine import distributed, evaluation
+from dimred._engine import evaluation
 from dimred._engine.fitting import EVALUATION_ROWS, STREAM_ROWS
 from dimred._engine.scaling import Scaler
 from dimred._host.resolve import describe, group_settings, instantiate
@@ -224,7 +224,6 @@ def evaluate(
     file holds it (unless ``dataset.label_key`` names another); a ``file`` data set sets aside the
     label and colour columns the run set aside, where the file holds them (unless its settings name their own).
     """
-    distributed.refuse_torchrun("evaluate")
     seed = checked_seed(seed)
     groups = group_settings(settings)
     if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):

@@ -18,7 +18,7 @@ import torch
 
 from dimred._core.atomic import atomic_path
 from dimred._core.errors import DimredError, UsageError, path_argument
-from dimred._engine import distributed, modelfile
+from dimred._engine import modelfile
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -75,7 +75,6 @@ def export_onnx(
     with ``overwrite``; each file is written to a temporary file and renamed into place. Each file's metadata
     (``dimred.*`` properties) names the model plugin, its options, the feature names and the sizes.
     """
-    distributed.refuse_torchrun("export")
     onnx = _require_onnx()
     from dimred._api.reducer import as_fitted_reducer
 

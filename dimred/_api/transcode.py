@@ -14,7 +14,6 @@ from dimred._api.reducer import Reducer, as_fitted_reducer
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path, remove_stale_temporaries
 from dimred._core.errors import DimredError, UsageError, path_argument
-from dimred._engine import distributed
 from dimred._io.anndata_files import cells_by_genes, read_h5ad
 from dimred._io.datafiles import (
     READABLE,
@@ -131,7 +130,6 @@ def _transcode(
     layer: str | None = None,
     key: str | None = None,
 ) -> int:
-    distributed.refuse_torchrun("decode" if decoding else "encode")
     model = as_fitted_reducer(reducer, device)
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise UsageError(f"batch_rows must be a whole number of rows from 1, got {batch_rows!r}")

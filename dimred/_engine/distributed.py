@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -71,52 +72,49 @@ def device_of_process(requested_device: str, local_rank: int, local_processes: i
                      "train with --device cpu")  # fmt: skip
 
 
-def refuse_torchrun(command: str) -> None:
-    """``command`` works in one process: under torchrun every process would do all of it and race to write."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise UsageError(f"{command} runs in one process; start it without torchrun (dimred run trains under it)")
-
-
 def _carrier(device: torch.device) -> torch.device:
     """Where tensors travel between processes: nccl sends CUDA tensors, gloo any."""
     return device if device.type == "cuda" else torch.device("cpu")
 
 
-def check_same_data(world: World, device: torch.device, shape: tuple[int, ...], fingerprint: str) -> None:
-    """Refuse, in every process alike, data that differs between the processes (a stale copy, a relative path
-    read from another folder): DDP would wait forever for a process that plans other steps, or train one model on
-    mixed data. ``fingerprint``: a hex digest of the data (sampled rows)."""
+def check_same_data(world: World, device: torch.device, shape: tuple[int, ...], fingerprint: Callable[[], str]) -> None:
+    """Refuse, in every process alike, data of another shape in some process (a stale copy, a relative path read
+    from another folder): DDP would wait forever for a process that plans other steps. Other values in the same
+    shape are warned of: the model trains on mixed data (generated data may differ in its last bits between
+    machines' CPUs). ``fingerprint`` gives a hex digest of the data, taken only under torchrun."""
     if not world.distributed:
         return
-    mine = torch.tensor([*shape, *bytes.fromhex(fingerprint)], dtype=torch.int64, device=_carrier(device))
+    mine = torch.tensor([*shape, *bytes.fromhex(fingerprint())], dtype=torch.int64, device=_carrier(device))
     everyone = [torch.empty_like(mine) for _ in range(world.size)]
     dist.all_gather(everyone, mine)
     seen = [found.tolist() for found in everyone]
-    other = next((rank for rank, found in enumerate(seen) if found != seen[0]), None)
+    other = next((rank for rank, found in enumerate(seen) if found[: len(shape)] != seen[0][: len(shape)]), None)
     if other is not None:
         first, theirs = (" x ".join(map(str, seen[rank][: len(shape)])) for rank in (0, other))
-        values = " of other values" if first == theirs else ""
-        raise DimredError(f"the training processes read different data: process {other} has {theirs} rows"
-                          f"{values}, process 0 {first}; every process must read the same data (the same file at "
-                          "the same path on every machine)")  # fmt: skip
+        raise DimredError(f"the training processes read different data: process {other} has {theirs} rows, process "
+                          f"0 {first}; every process must read the same data (the same file at the same path on "
+                          "every machine)")  # fmt: skip
+    other = next((rank for rank, found in enumerate(seen) if found != seen[0]), None)
+    if other is not None and world.is_main:
+        warnings.warn(f"process {other} read other values than process 0 (or another dtype), in the same shape: the "
+                      "model trains on both; every process should read the same data", stacklevel=2)  # fmt: skip
 
 
-_COMMUNICATION_FAILURE = re.compile(r"gloo|nccl|connection (reset|closed)|broken pipe", re.IGNORECASE)
+_PEER_LOST = re.compile(r"connection (reset|closed) by peer|broken pipe", re.IGNORECASE)
 
 
 @contextlib.contextmanager
 def peers_failing(world: World) -> Iterator[None]:
     """An exchange between processes that fails because another process stopped (its own error, or killed) as
-    one message that says so, not as this process's model failing."""
+    one message that says so, not as this process's model failing; only a lost connection is taken for that."""
     try:
         yield
     except RuntimeError as error:
-        if not world.distributed or not (
-            isinstance(error, dist.DistError) or _COMMUNICATION_FAILURE.search(str(error))
-        ):
+        if not world.distributed or not (isinstance(error, dist.DistNetworkError) or _PEER_LOST.search(str(error))):
             raise
-        raise DimredError("another training process stopped (its own message says why), so this one could not go "
-                          "on") from error  # fmt: skip
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise DimredError(f"another training process stopped (its own message says why), so this one could not go "
+                          f"on ({lines[0] if lines else type(error).__name__})") from error  # fmt: skip
 
 
 def computed_once(world: World, device: torch.device) -> Callable[[Build], dict[str, torch.Tensor]]:

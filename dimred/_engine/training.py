@@ -205,7 +205,7 @@ class Trainer:
                 self.seconds_before = time.perf_counter() - started
                 listener.on_step(self._status(values.detach().tolist(), lr))
             if self._interval_due() or listener.should_stop():
-                if self.world.distributed and self._interval_due():  # the same steps in every process: one exchange
+                if self.world.distributed:  # here at the same steps in every process (a stop is process 0's)
                     dist.all_reduce(self.running)  # every process logs and checks the whole batch's loss
                     self.running /= self.world.size
                 self.seconds_before = time.perf_counter() - started
