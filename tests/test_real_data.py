@@ -1085,6 +1085,17 @@ def test_evaluate_scores_an_h5ad_run_on_its_label_column_where_the_file_has_it(t
 
     assert evaluated("cells.h5ad")["knn_accuracy"] == 1.0
     assert "knn_accuracy" not in evaluated("unlabelled.h5ad")
+    gaps = obs.copy()
+    gaps.loc["c7", "cell_type"] = np.nan
+    anndata.AnnData(X=X, obs=gaps).write_h5ad(tmp_path / "gaps.h5ad")
+    result = invoke("evaluate", str(run), "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'gaps.h5ad'}")
+    assert result.exit_code == 1
+    assert result.output.strip().endswith("obs column 'cell_type' has no label for cell 'c7'; every cell needs one "
+                                          "(dataset.label_key 'cell_type' is the run's; --set dataset.label_key= "
+                                          "leaves it out)")  # fmt: skip
+    unlabelled = invoke("evaluate", str(run), "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'gaps.h5ad'}",
+                        "--set", "dataset.label_key=", "--out", str(tmp_path / "eval-gaps"))  # fmt: skip
+    assert unlabelled.exit_code == 0, unlabelled.output
 
 
 def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path):

@@ -159,6 +159,32 @@ def test_evaluate_refuses_data_that_every_score_would_call_perfect_as_run_does(t
     assert not (tmp_path / "scores").exists()
 
 
+def test_a_gap_in_a_label_column_evaluate_carried_from_the_run_says_where_the_column_came_from(tmp_path):
+    rows = "a,b,c,label\n" + "".join(f"{i},{i * 7 % 5},{i % 3},{'xy'[i % 2]}\n" for i in range(12))
+    (tmp_path / "rows.csv").write_text(rows)
+    (tmp_path / "gap.csv").write_text(rows.replace("3,1,0,y", "3,1,0,"))
+    (tmp_path / "nan.csv").write_text(rows.replace("3,1,0,y", "3,nan,0,y"))
+    run = tmp_path / "run"
+    trained = CliRunner().invoke(cli, ["run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.csv'}",
+                                       "--set", "dataset.label_column=label", "--model", "pca", "--holdout", "0",
+                                       "--out", str(run)])  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    hint = "(dataset.label_column 'label' is the run's; --set dataset.label_column= leaves it out)"
+    gap = CliRunner().invoke(
+        cli, ["evaluate", str(run), "--dataset", "file", "--set", f"dataset.path={tmp_path / 'gap.csv'}"]
+    )
+    assert gap.exit_code == 1
+    assert gap.output.strip().endswith(
+        f"the label of data row 4 is empty; every row needs one (not empty, NA or NaN) {hint}"
+    )
+    nan = CliRunner().invoke(
+        cli, ["evaluate", str(run), "--dataset", "file", "--set", f"dataset.path={tmp_path / 'nan.csv'}"]
+    )
+    assert nan.exit_code == 1
+    assert "'nan' is not a finite number" in nan.output
+    assert hint not in nan.output  # a feature's gap is not the label column's
+
+
 def test_evaluate_sets_aside_the_columns_the_run_set_aside_where_the_file_holds_them(tmp_path):
     """By name in a file with a header, by index in one without; a file of the features alone evaluates as it is."""
     named = labelled_csv(tmp_path / "named.csv", ["species", "a", "b", "c", "d"])

@@ -3,8 +3,10 @@ training results."""
 
 from __future__ import annotations
 
+import contextlib
+import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +32,7 @@ from dimred._io.rundir import (
     timestamped_directory,
     write_json,
 )
-from dimred._io.validation import columns_by_name
+from dimred._io.validation import DataError, columns_by_name
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -172,6 +174,24 @@ def _carried_anndata_options(reducer: Reducer, dataset_settings: Mapping[str, An
     return {option: value for option, value in carried.items() if value}
 
 
+@contextlib.contextmanager
+def _carried_named(settings: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[None]:
+    """A data error about a label or colour column the run's settings brought (the user set none) says where it
+    came from and how to leave it out."""
+    try:
+        yield
+    except DataError as error:
+        text = str(error)
+        for option, word in (("label_key", "label"), ("label_column", "label"), ("color_column", "colour")):
+            value = settings.get(option)
+            about_it = option in text or f"'{value}'" in text or re.search(rf"\b{word}\b", text)
+            if option in given or not value or not about_it:
+                continue
+            raise DataError(f"{error} (dataset.{option} '{value}' is the run's; --set dataset.{option}= leaves it "
+                            "out)") from None  # fmt: skip
+        raise
+
+
 def _obs_columns(path: Path) -> list[str]:
     """The obs columns of an .h5ad file, read without its matrices; [] where it cannot be read (the data set then
     says why)."""
@@ -228,7 +248,7 @@ def evaluate(
     groups = group_settings(settings)
     if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):
         raise UsageError("evaluate takes dataset.* and reporter.* settings (and metric.*); the model's are in its file")
-    dataset_settings = groups.pop("dataset", {})
+    dataset_settings = given = groups.pop("dataset", {})
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
     from dimred._api.reducer import as_fitted_reducer  # scikit-learn comes with it: imported only when needed
@@ -245,7 +265,8 @@ def evaluate(
     if directory is not None:
         _check_not_the_run(directory, model)
         check_claimable(directory, overwrite=overwrite, resume=False)
-    data, X_raw = pipeline.load_data(source, seed)
+    with _carried_named(dataset_settings, given):
+        data, X_raw = pipeline.load_data(source, seed)
     sample = evaluation.metric_sample(len(X_raw), seed, EVALUATION_ROWS) if len(X_raw) > STREAM_ROWS else None
     if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
         data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
