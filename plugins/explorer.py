@@ -1,7 +1,8 @@
 """An interactive explorer: one self-contained ``explorer.html`` per run and per comparison, drawn with Bokeh.
 
-The page shows the 2-D codes with zoom, pan, box and lasso selection, coloured by label (with a legend) where the
-data has labels, else by the data's colour values (with a colour bar). Hovering a point shows its row number, its
+The page shows the 2-D codes with zoom, pan, box and lasso selection, coloured as the run's plots are: by label
+(with a legend) where the data has labels and no colour column of its own, else by the data's colour values (with
+a colour bar). Hovering a point shows its row number, its
 label or colour value and, for image data (digits, MNIST), the image itself. For ``dimred compare`` the methods
 stand side by side on one shared data source, so selecting rows in one selects the same rows in the others.
 

@@ -229,13 +229,13 @@ class InfoNCETSNE(_GraphLoss):
         import torch
 
         # -log of the edge's share of the kernel's similarities, the softmax of InfoNCE: -log(q / (q + s)) =
-        # log(1 + s / q), with q = (1 + d^2 / dof)^-dof (no exp or log per negative pair, each similarity is at most 1);
-        # exaggeration r weighs the attraction -log q by r: (r - 1) * -log q more
+        # log(1 + s / q), with q = (1 + d^2 / dof)^-dof; exaggeration r weighs the attraction -log q by r: (r - 1) *
+        # -log q more
         if self.dof > 1.0:  # in log space (``shared`` holds the sums' logs): 1 / q overflows float32 at dof 1000
             log_inverse_q = torch.log1p(lengths / self.dof) * self.dof
             contrast = torch.nn.functional.softplus(shared + log_inverse_q)
             return contrast if self.exaggeration == 1.0 else contrast + log_inverse_q * (self.exaggeration - 1.0)
-        # from dof 1 down, 1 / q is at most 1 + d^2
+        # from dof 1 down, 1 / q is at most 1 + d^2 (no exp or log per negative pair, each similarity is at most 1)
         inverse_q = lengths.add(1.0) if self.dof == 1.0 else lengths.div(self.dof).add_(1.0).pow(self.dof)
         contrast = torch.log1p(shared * inverse_q)
         return contrast if self.exaggeration == 1.0 else contrast.add_(inverse_q.log().mul_(self.exaggeration - 1.0))

@@ -70,8 +70,8 @@ def test_processes_that_read_different_data_stop_with_one_message_instead_of_wai
                   "0", "--out", "run"], tmp_path)  # fmt: skip
     assert result.returncode != 0
     assert (
-        "Error: the training processes read different data: process 1 has 900 x 3 rows, process 0 800 x 3; every "
-        "process must read the same data (the same file at the same path on every machine)"
+        "Error: the training processes read different data: process 1 read 900 x 3 (rows x columns), process 0 "
+        "800 x 3; every process must read the same data (the same file at the same path on every machine)"
     ) in result.stderr
     assert "failed to train" not in result.stderr
 
@@ -85,8 +85,8 @@ def test_processes_that_read_different_data_stop_with_one_message_instead_of_wai
         ),
         (
             ["run", *SETTINGS, "--set", "model.batch_norm=false", "--batch-size", "1"],
-            "the batch of 1 rows is shared by 2 processes, each needing a row at least: raise --batch-size to 2 or "
-            "more",
+            "a batch of 1 is shared by 2 processes, each needing a row at least: raise --batch-size to 2 or more, or "
+            "train on fewer processes",
         ),
     ],
 )

@@ -115,7 +115,7 @@ TRANSCODE_FAULTS = [
     (directory_source, 1, "folder.csv is a directory, not a data file"),
     (latin_1_source, 1, "latin.csv is not UTF-8 text (it holds the byte 0xe9); save it with UTF-8 encoding"),
     (missing_output_folder, 2, "nowhere does not exist; create it or name another"),  # before the rows are read
-    (output_folder_is_a_file, 2, "notes.txt is not a folder"),
+    (output_folder_is_a_file, 2, "notes.txt is a file, not a folder"),
     (output_is_a_directory, 2, "codes.npy is a directory; name a file (.csv, .npy)"),
     (anndata_to_npy, 2, "name an .h5ad output, not"),
     (missing_anndata, 1, "no such file: "),

@@ -958,7 +958,7 @@ def test_anndata_mistakes_are_named_before_any_work(tmp_path, monkeypatch):
     reducer.save(tmp_path / "model.safetensors")
     monkeypatch.setattr(transcode, "read_h5ad", never)
     for source, output in (("cells.h5ad", "missing/out.h5ad"), ("cells.h5ad", "cells.h5ad/out.h5ad")):
-        problem = "does not exist" if output.startswith("missing") else "is not a folder"
+        problem = "does not exist" if output.startswith("missing") else "is a file, not a folder"
         result = invoke("encode", str(tmp_path / "model.safetensors"), str(tmp_path / source), "-o",
                         str(tmp_path / output))  # fmt: skip
         assert result.exit_code == 2

@@ -253,9 +253,8 @@ def holdout_fraction(requested: float | None, n_rows: int, maps_new_rows: bool =
     check_holdout(requested)
     if requested and n_rows > fitting.STREAM_ROWS:
         raise UsageError(f"data above {fitting.STREAM_ROWS} rows is streamed from its file and not split: --holdout 0")
-    if isinstance(requested, np.floating):  # float32's 0.2 as written, not 0.2000000030
-        return float(str(requested)) + 0.0
-    return float(requested) + 0.0  # -0.0 recorded as 0.0
+    fraction = float(str(requested)) if isinstance(requested, np.floating) else float(requested)  # float32's 0.2
+    return fraction + 0.0  # -0.0 recorded as 0.0
 
 
 def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

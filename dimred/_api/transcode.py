@@ -101,8 +101,8 @@ def _check_files(source: str | Path, destination: str | Path, *, decoding: bool,
     output of a type it writes (an .h5ad input's codes go into an .h5ad copy), never the input."""
     source = path_argument(source, "source", "the input file's path")
     destination = path_argument(destination, "destination", "the output file's path")
-    anndata = source.suffix.lower() == ".h5ad" and not decoding
-    if decoding and source.suffix.lower() == ".h5ad":
+    anndata = source.suffix.lower() == ".h5ad"
+    if decoding and anndata:
         raise UsageError(
             f"decode reads codes from {', '.join(READABLE)} files, not {source}; save an .h5ad file's "
             f"codes first, e.g. numpy.save('codes.npy', anndata.read_h5ad(path).obsm['{OBSM_KEY}'])"

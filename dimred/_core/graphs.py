@@ -59,7 +59,8 @@ def _duplicates_at_zero(X: np.ndarray | torch.Tensor, distances: torch.Tensor, i
 
 @torch.no_grad()
 def exact_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``knn_graph`` by brute force: chunked matrix products, O(n^2 d) time and one chunk times n of memory."""
+    """``knn_graph`` by brute force: chunked matrix products, O(n^2 d) time and one chunk times n of memory (and a
+    float64 copy of the rows with a float64 chunk where some rows are searched again in float64)."""
     given, X = X, _centred_if_far(torch.as_tensor(np.asarray(X), dtype=torch.float32))
     n = len(X)
     if not 1 <= k < n:
@@ -67,19 +68,22 @@ def exact_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch
     norms = X.square().sum(dim=1)
     distances, indices = torch.empty(n, k), torch.empty(n, k, dtype=torch.long)
     exact: torch.Tensor | None = None  # the rows in float64, made where float32 cannot tell some neighbours apart
+    exact_norms: torch.Tensor | None = None
     chunk = max(1, CHUNK_ELEMENTS // n)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         squared = torch.addmm(norms[start:stop, None] + norms[None, :], X[start:stop], X.T, alpha=-2.0)
         squared[torch.arange(stop - start), torch.arange(start, stop)] = math.inf  # a row is not its own neighbour
         values, found = squared.topk(k, dim=1, largest=False)
-        # float32 rounds |a|^2 + |b|^2 - 2ab by about eps * (|a|^2 + |b|^2): rows whose k-th neighbour is nearer than
-        # a hundred times that (tight clusters far apart) are searched again in float64
-        rounding = ROUNDING_ERRORS * torch.finfo(torch.float32).eps * (norms[start:stop] + norms.max())
+        # float32 rounds |a|^2 + |b|^2 - 2ab by about eps * (|a|^2 + |b|^2), b a row near enough to be a neighbour:
+        # rows whose k-th neighbour is nearer than a hundred times that (tight clusters far apart) are searched again
+        # in float64
+        rounding = ROUNDING_ERRORS * torch.finfo(torch.float32).eps * (norms[start:stop] + norms[found].amax(dim=1))
         unsure = (rounding > values[:, -1] / 100).nonzero().squeeze(1)
         if len(unsure):
             exact = _centred_float64(given) if exact is None else exact
-            values[unsure], found[unsure] = _float64_nearest(exact, start + unsure, k)
+            exact_norms = exact.square().sum(dim=1) if exact_norms is None else exact_norms
+            values[unsure], found[unsure] = _float64_nearest(exact, exact_norms, start + unsure, k)
         distances[start:stop], indices[start:stop] = values.clamp_min_(0).sqrt_(), found
     return distances, indices
 
@@ -90,15 +94,17 @@ def _centred_float64(X: np.ndarray | torch.Tensor) -> torch.Tensor:
     return exact - exact.mean(dim=0)
 
 
-def _float64_nearest(exact: torch.Tensor, rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _float64_nearest(
+    exact: torch.Tensor, norms: torch.Tensor, rows: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The squared distances (as float32) and indices of the k nearest other rows of ``rows`` among the float64
-    rows ``exact``: twice k candidates from |a|^2 + |b|^2 - 2ab (one matrix of them alive), then their distances
-    from the differences themselves, which keep every digit."""
-    norms = exact.square().sum(dim=1)
-    squared = (exact[rows] @ exact.T).mul_(-2.0).add_(norms[rows, None]).add_(norms[None, :])
+    rows ``exact`` (their squared ``norms``): twice k candidates from |a|^2 + |b|^2 - 2ab (one matrix of them
+    alive), then their distances from the differences themselves, which keep every digit."""
+    chosen = exact[rows]
+    squared = (chosen @ exact.T).mul_(-2.0).add_(norms[rows, None]).add_(norms[None, :])
     squared[torch.arange(len(rows)), rows] = math.inf
     candidates = squared.topk(min(2 * k, len(exact) - 1), dim=1, largest=False).indices
-    differences = (exact[candidates] - exact[rows][:, None, :]).square().sum(dim=2)
+    differences = (exact[candidates] - chosen[:, None, :]).square().sum(dim=2)
     values, order = differences.topk(k, dim=1, largest=False)
     return values.float(), candidates.gather(1, order)
 

@@ -91,9 +91,9 @@ def check_same_data(world: World, device: torch.device, shape: tuple[int, ...], 
     other = next((rank for rank, found in enumerate(seen) if found[: len(shape)] != seen[0][: len(shape)]), None)
     if other is not None:
         first, theirs = (" x ".join(map(str, seen[rank][: len(shape)])) for rank in (0, other))
-        raise DimredError(f"the training processes read different data: process {other} has {theirs} rows, process "
-                          f"0 {first}; every process must read the same data (the same file at the same path on "
-                          "every machine)")  # fmt: skip
+        raise DimredError(f"the training processes read different data: process {other} read {theirs} (rows x "
+                          f"columns), process 0 {first}; every process must read the same data (the same file at the "
+                          "same path on every machine)")  # fmt: skip
     other = next((rank for rank, found in enumerate(seen) if found != seen[0]), None)
     if other is not None and world.is_main:
         warnings.warn(f"process {other} read other values than process 0 (or another dtype), in the same shape: the "

@@ -132,8 +132,9 @@ def _check_rounded_away(X_raw: np.ndarray, constant: torch.Tensor, dtype: torch.
 
 def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo,
          config) -> Fit:  # fmt: skip
-    fitted_scaler, X, evaluated = _scaled_rows(X_raw, settings, terms, device, dtype)
+    # before anything one process could refuse alone, which would leave the others waiting
     distributed.check_same_data(world, device, X_raw.shape, functools.partial(sampled_fingerprint, X_raw))
+    fitted_scaler, X, evaluated = _scaled_rows(X_raw, settings, terms, device, dtype)
     fitted_scaler.check_savable()  # a trained network is saved with its scaling
     fitted_scaler.warn_if_coarse(dtype)
     with blame(network_plugin, "build its network"):

@@ -86,8 +86,9 @@ class Trainer:
         self.batch = settings.batch_for(len(X))
         self.share = self.batch // self.world.size  # rows of each global batch this process trains on
         if self.share < 1:
-            raise UsageError(f"the batch of {self.batch} rows is shared by {self.world.size} processes, each needing "
-                             f"a row at least: raise --batch-size to {self.world.size} or more")  # fmt: skip
+            raise UsageError(f"a batch of {self.batch} is shared by {self.world.size} processes, each needing a row "
+                             f"at least: raise --batch-size to {self.world.size} or more, or train on fewer "
+                             "processes")  # fmt: skip
         if self.batch % self.world.size and self.world.is_main:
             warnings.warn(
                 f"the batch of {self.batch} rows does not divide among {self.world.size} processes: each "

@@ -93,7 +93,7 @@ def check_output(path: str | Path, overwrite: bool, allowed: tuple[str, ...] = W
     if path.is_dir():
         raise UsageError(f"output {path} is a directory; name a file ({', '.join(allowed)})")
     if not path.parent.is_dir():
-        problem = "is not a folder" if path.parent.exists() else "does not exist"
+        problem = "is a file, not a folder" if path.parent.exists() else "does not exist"
         raise UsageError(f"cannot write {path}: the folder {path.parent} {problem}; create it or name another")
     _suffix(path, allowed, "output")
     if path.exists() and not overwrite:
