@@ -76,6 +76,26 @@ def test_processes_that_read_different_data_stop_with_one_message_instead_of_wai
     assert "failed to train" not in result.stderr
 
 
+def test_other_values_in_the_same_shape_and_a_batch_that_does_not_divide_are_warned_of(tmp_path):
+    """Each process generates its roll from its own seed (generated data may differ in its last bits between
+    machines): the same shape trains, with a warning; a batch of 201 leaves a row out of every step."""
+    script = tmp_path / "by_rank.sh"
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} -m dimred run --seed $RANK "$@"\n')
+    script.chmod(0o755)
+    arguments = ["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=400", "--steps", "20",
+                 "--batch-size", "201", "--holdout", "0", "--reporter", "metrics-table", "--device", "cpu"]  # fmt: skip
+    result = run([TORCHRUN, "--standalone", "--nproc_per_node=2", "--no-python", str(script), *arguments, "--out",
+                  "run"], tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    warnings = " ".join(result.stderr.split())
+    assert ("process 1 read other values than process 0 (or another dtype), in the same shape: the model trains on "
+            "both") in warnings  # fmt: skip
+    assert (
+        "the batch of 201 rows does not divide among 2 processes: each trains on 100 rows a step, 200 in all"
+        in warnings
+    )
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
