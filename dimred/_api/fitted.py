@@ -13,7 +13,7 @@ import torch
 
 from dimred._core.atomic import write_bytes
 from dimred._core.contracts import EstimatorModel, Model
-from dimred._core.errors import DimredError
+from dimred._core.errors import DimredError, first_line
 from dimred._core.options import to_dict
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings
 from dimred._engine import evaluation, modelfile
@@ -256,6 +256,5 @@ def _build_network(model_file: ModelFile, plugin: Model) -> torch.nn.Module:
     try:
         return plugin.build(model_file.n_features)
     except Exception as error:
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        problem = f"model '{plugin.name}' cannot build the network its metadata describes: {first_line}"
+        problem = f"model '{plugin.name}' cannot build the network its metadata describes: {first_line(error)}"
         raise model_file.fail(problem) from error

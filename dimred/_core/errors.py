@@ -82,7 +82,11 @@ def blame(plugin: Any, action: str, *, skipped: bool = False) -> Iterator[None]:
         if is_out_of_memory(error):
             raise PluginError(f"{plugin.kind} '{plugin.name}' {OUT_OF_MEMORY_ADVICE} (while it tried to {action})"
                               ) from error  # fmt: skip
-        # the first line that says something (not torch's C++ trace, nor the caret under a matplotlib formula)
-        lines = [line.strip() for line in str(error).splitlines() if any(char.isalpha() for char in line)]
-        first_line = (lines or [f"{type(error).__name__}: {str(error).strip()}".rstrip(": ")])[0]
-        raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {first_line}") from error
+        raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {first_line(error)}") from error
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message that says something (not torch's C++ trace, nor the caret under a
+    matplotlib formula); its type's name where none does."""
+    lines = [line.strip() for line in str(error).splitlines() if any(char.isalpha() for char in line)]
+    return (lines or [f"{type(error).__name__}: {str(error).strip()}".rstrip(": ")])[0]

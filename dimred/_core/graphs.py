@@ -67,8 +67,7 @@ def exact_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch
         raise ValueError(f"k must be between 1 and the number of rows - 1 ({n - 1}), got {k}")
     norms = X.square().sum(dim=1)
     distances, indices = torch.empty(n, k), torch.empty(n, k, dtype=torch.long)
-    exact: torch.Tensor | None = None  # the rows in float64, made where float32 cannot tell some neighbours apart
-    exact_norms: torch.Tensor | None = None
+    exact: tuple[torch.Tensor, torch.Tensor] | None = None  # float64 rows and norms, where float32 cannot tell apart
     chunk = max(1, CHUNK_ELEMENTS // n)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
@@ -82,16 +81,16 @@ def exact_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch
         unsure = (rounding > values[:, -1] / 100).nonzero().squeeze(1)
         if len(unsure):
             exact = _centred_float64(given) if exact is None else exact
-            exact_norms = exact.square().sum(dim=1) if exact_norms is None else exact_norms
-            values[unsure], found[unsure] = _float64_nearest(exact, exact_norms, start + unsure, k)
+            values[unsure], found[unsure] = _float64_nearest(*exact, start + unsure, k)
         distances[start:stop], indices[start:stop] = values.clamp_min_(0).sqrt_(), found
     return distances, indices
 
 
-def _centred_float64(X: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """The rows as given (float64 rows keep their digits), in float64 and centred."""
+def _centred_float64(X: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows as given (float64 rows keep their digits), in float64 and centred, and their squared norms."""
     exact = torch.as_tensor(np.asarray(X), dtype=torch.float64)
-    return exact - exact.mean(dim=0)
+    exact = exact - exact.mean(dim=0)
+    return exact, exact.square().sum(dim=1)
 
 
 def _float64_nearest(

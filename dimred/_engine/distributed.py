@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from dimred._core.errors import DimredError, UsageError
+from dimred._core.errors import DimredError, UsageError, first_line
 from dimred._engine.device import resolve_device
 
 Build = Callable[[], dict[str, torch.Tensor]]
@@ -112,9 +112,8 @@ def peers_failing(world: World) -> Iterator[None]:
     except RuntimeError as error:
         if not world.distributed or not (isinstance(error, dist.DistNetworkError) or _PEER_LOST.search(str(error))):
             raise
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         raise DimredError(f"another training process stopped (its own message says why), so this one could not go "
-                          f"on ({lines[0] if lines else type(error).__name__})") from error  # fmt: skip
+                          f"on ({first_line(error)})") from error  # fmt: skip
 
 
 def computed_once(world: World, device: torch.device) -> Callable[[Build], dict[str, torch.Tensor]]:

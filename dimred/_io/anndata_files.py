@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dimred._core.errors import UsageError
+from dimred._core.errors import UsageError, first_line
 from dimred._io.datafiles import check_readable
 from dimred._io.validation import DataError
 
@@ -27,8 +27,7 @@ def read_h5ad(path: str | Path, needed_by: str = "reading .h5ad files") -> Any:
         raise
     except Exception as error:  # h5py's and anndata's many kinds (an element only a newer anndata reads, say)
         # TypeError: an HDF5 file that AnnData did not write, its keys taken for AnnData's arguments
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        why = "" if isinstance(error, TypeError) else f" ({first_line})"
+        why = "" if isinstance(error, TypeError) else f" ({first_line(error)})"
         raise DataError(f"{path} is not a readable AnnData .h5ad file{why}") from None
 
 
