@@ -141,13 +141,15 @@ class CollapseCheck(Callback):
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self.initial: float | None = None
+        self.initial_places: int | None = None  # None: resumed from a checkpoint written before it was kept
         self.strikes = 0
         self.distinct_rows = 0
 
     def on_fit_start(self, training: Training) -> None:
-        if self.initial is None:
-            self.initial = _spread(training.sample_codes())
         self.distinct_rows = _places(training.sample_rows())  # codes of a few distinct rows sit on as few places
+        if self.initial is None:
+            codes = training.sample_codes()
+            self.initial, self.initial_places = _spread(codes), _places(codes)
 
     def on_interval(self, training: Training, status: TrainingStatus) -> None:
         if status.step < self.options.after * status.total_steps or status.step % (10 * _interval(training)):
@@ -155,22 +157,38 @@ class CollapseCheck(Callback):
         codes = training.sample_codes()
         spread, places = _spread(codes), _places(codes)
         collapsed = not math.isfinite(spread) or spread < self.options.shrink * (self.initial or 0.0)
-        collapsed = collapsed or places <= min(self.options.places, len(codes) // 2, self.distinct_rows - 1)
+        collapsed = collapsed or places <= self._few_places(len(codes))
         self.strikes = self.strikes + 1 if collapsed else 0
         if self.strikes >= self.options.checks:
-            shape = f"sit on {places} distinct places" if places <= self.options.places else "stopped spreading"
+            shape = f"sit on {_distinct_places(places)}" if places <= self.options.places else "stopped spreading"
             raise DimredError(
-                f"training collapsed by step {status.step}: the codes of {len(codes)} training rows {shape}"
-                f" (spread {spread:.3g}, {self.initial:.3g} at the start); lower the learning rate (--lr, e.g. "
-                f"{training.settings.lr / 10:g}){_noise_advice(training)} or use a model that adapts to wide data; "
-                "--callback no-collapse turns this check off"
+                f"training collapsed by step {status.step}: the codes of {len(codes)} training rows "
+                f"{shape} (spread {spread:.3g}, {self.initial:.3g} at the start); "
+                f"{self._advice(training, len(codes))}; --callback no-collapse turns this check off"
             )
 
+    def _few_places(self, sampled: int) -> int:
+        """As many distinct places as collapsed codes of ``sampled`` rows sit on, or fewer."""
+        return min(self.options.places, sampled // 2, self.distinct_rows - 1)
+
+    def _advice(self, training: Training, sampled: int) -> str:
+        """What to change: codes that sat on a few places before any step were not collapsed by training but by
+        the input's scale, which the untrained network could not tell apart."""
+        if self.initial_places is None or self.initial_places > self._few_places(sampled):
+            return (f"lower the learning rate (--lr, e.g. {training.settings.lr / 10:g}){_noise_advice(training)} "
+                    "or use a model that adapts to wide data")  # fmt: skip
+        unscaled = training.settings.scaler == "none"
+        cause = ("scale the data (--scaler minmax or standard: it trained unscaled)" if unscaled else
+                 "rescale or clip the data, where one far-out value squeezes the others together")  # fmt: skip
+        return (f"they sat on {_distinct_places(self.initial_places)} before training too: the untrained network "
+                f"does not tell these rows apart at the input's scale; {cause}")  # fmt: skip
+
     def state_dict(self) -> dict[str, Any]:
-        return {"initial": self.initial, "strikes": self.strikes}
+        return {"initial": self.initial, "initial_places": self.initial_places, "strikes": self.strikes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.initial, self.strikes = state["initial"], state["strikes"]
+        self.initial_places = state.get("initial_places")
 
 
 def _noise_advice(training: Training) -> str:
@@ -180,6 +198,10 @@ def _noise_advice(training: Training) -> str:
     if not isinstance(noise, int | float) or isinstance(noise, bool) or noise <= 0:
         return ""
     return f", its input noise (--set model.noise={noise / 5:g}; now {noise:g}, it blurs clusters narrower than that)"
+
+
+def _distinct_places(count: int) -> str:
+    return "1 distinct place" if count == 1 else f"{count} distinct places"
 
 
 def _interval(training: Training) -> int:

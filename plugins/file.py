@@ -133,7 +133,8 @@ class DataFile(Dataset):
             raise DataError(f"{self.options.path}: {source} holds {values[row]} in data row {row + 1}; labels are "
                             "classes, whole numbers or names (colour the plots by measured values with "
                             "dataset.color_column)")  # fmt: skip
-        exact = values.dtype.kind == "f" and (np.abs(values) < 2**53).all()  # int64 holds them: 3, not 3.0, in legends
+        # int64 holds them: 3, not 3.0, in legends (compared in float64: 2**53 overflows float16)
+        exact = values.dtype.kind == "f" and (np.abs(values.astype(np.float64)) < 2**53).all()
         return values.astype(np.int64) if exact else values
 
     def _npz_y(self, n_rows: int) -> np.ndarray | None:

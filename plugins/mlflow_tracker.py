@@ -248,7 +248,13 @@ def _experiment_id(client: Any, options: MLflowOptions, parent: Any, same_store:
     if not name:
         return DEFAULT_EXPERIMENT_ID
     experiment = client.get_experiment_by_name(name)
-    return experiment.experiment_id if experiment else client.create_experiment(name)
+    if experiment is None:
+        return client.create_experiment(name)
+    if experiment.lifecycle_stage == "deleted":  # MLflow keeps its name, and takes no run in it
+        raise UsageError(f"MLflow experiment {name!r} is deleted in {client.tracking_uri}: restore it (mlflow "
+                         f"experiments restore --experiment-id {experiment.experiment_id}) or name another "
+                         "experiment")  # fmt: skip
+    return experiment.experiment_id
 
 
 def _end_stale() -> None:
@@ -266,13 +272,18 @@ def _reopen(mlflow: Any, options: MLflowOptions, run_id: str) -> tuple[Any, Any]
     uri = _store(mlflow, options)
     client = _client(mlflow, uri)
     try:
-        client.update_run(run_id, status="RUNNING")
+        experiment = client.get_experiment(client.get_run(run_id).info.experiment_id).name
     except MlflowException as error:
         if error.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
         raise DimredError(f"the MLflow run {run_id} this run logged to is not in the store at {uri} "
                           f"({str(error).splitlines()[0]}); resume with the store it started with (tracking_uri, "
                           "MLFLOW_TRACKING_URI), or leave MLflow out: --callback no-mlflow") from None  # fmt: skip
+    if options.experiment not in (None, experiment):  # checked before training, not when the reporter finishes
+        raise UsageError(f"mlflow's experiment is {options.experiment!r}, but the MLflow run {run_id} this run "
+                         f"logged to is in {experiment!r} (a resumed run goes on where it started): leave the "
+                         f"experiment out, or name {experiment!r}")  # fmt: skip
+    client.update_run(run_id, status="RUNNING")
     return client, client.get_run(run_id)
 
 

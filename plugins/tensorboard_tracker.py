@@ -185,19 +185,21 @@ class TensorBoardReporter(Reporter):
             for key, value in run.metrics.items():
                 if isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
                     writer.add_scalar(f"metrics/{key}", value, last_step)
-            if self.options.plots and run.directory is not None:
-                self._plots(writer, Path(run.directory), last_step)
+            if self.options.plots:
+                self._plots(writer, run, last_step)
             self._embedding(writer, run, last_step)
         finally:
             writer.close()
         run.echo(f"TensorBoard: tensorboard --logdir {log_dir}")
 
-    def _plots(self, writer: Any, directory: Path, step: int) -> None:
+    def _plots(self, writer: Any, run: RunRecord, step: int) -> None:
+        """The run's own PNG plots (never a user's pictures in its folder), as RGB images."""
         import matplotlib.image
 
-        for png in sorted(directory.glob("*.png")):
-            image = matplotlib.image.imread(png)
-            writer.add_image(f"plots/{png.stem}", image[..., :3], step, dataformats="HWC")
+        for png in (path for path in run.kept_files() if path.suffix.lower() == ".png"):
+            image = np.atleast_3d(matplotlib.image.imread(png))
+            rgb = image[..., :3] if image.shape[2] >= 3 else np.repeat(image[..., :1], 3, axis=2)  # grey (and alpha)
+            writer.add_image(f"plots/{png.stem}", rgb, step, dataformats="HWC")
 
     def _embedding(self, writer: Any, run: RunRecord, step: int) -> None:
         codes = np.asarray(run.codes)
@@ -206,7 +208,8 @@ class TensorBoardReporter(Reporter):
         rows = np.arange(len(codes))
         if len(rows) > self.options.max_points:
             rows = np.sort(np.random.default_rng(0).choice(len(rows), self.options.max_points, replace=False))
-        columns = {"index": [str(row) for row in rows]}  # the row's place among the run's codes
+        numbers = rows if run.data.row_numbers is None else np.asarray(run.data.row_numbers)[rows]
+        columns = {"index": [str(number) for number in numbers]}  # the row's number in the data set, as elsewhere
         for name in ("labels", "color"):
             values = getattr(run.data, name, None)
             if values is not None and len(values) == len(codes):

@@ -5,6 +5,7 @@ whose codes collapse."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,6 +146,24 @@ def test_a_collapse_under_input_noise_wider_than_the_clusters_names_the_noise(tm
                                       "0", "--out", str(tmp_path / "noisy")])  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "its input noise (--set model.noise=0.01; now 0.05, it blurs clusters narrower than that)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("scale", "expected"),
+    [(1e20, "codes are not finite .* the untrained network overflows on the input, before any step; scale the data"),
+     (1e-20, "sat on 1 distinct place before training too: the untrained network does not tell these rows apart at "
+             r"the input's scale; scale the data \(--scaler minmax or standard: it trained unscaled\)")],
+)  # fmt: skip
+def test_codes_lost_to_the_inputs_scale_before_any_step_are_not_blamed_on_the_learning_rate(scale, expected, tmp_path):
+    """Unscaled rows of 1e20 overflow the untrained network, and of 1e-20 vanish under its biases: the codes were
+    no use before training changed anything, so the advice is to scale the data, not to lower the learning rate."""
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).normal(size=(300, 5)) * scale)
+    result = CliRunner().invoke(cli, ["run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npy'}",
+                                      "--model", "ne-ae", "--steps", "200", "--scaler", "none", "--reporter",
+                                      "metrics-table", "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert re.search(expected, result.output), result.output
+    assert "--lr" not in result.output
 
 
 def test_codes_of_a_few_distinct_rows_on_as_few_places_are_no_collapse(tmp_path):

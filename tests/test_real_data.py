@@ -7,6 +7,7 @@ import json
 import math
 import re
 import sys
+import warnings
 from decimal import Decimal
 from fractions import Fraction
 
@@ -219,6 +220,16 @@ def test_an_npz_y_that_cannot_be_labels_is_refused_on_loading(tmp_path, y, messa
 def test_an_npz_y_saved_as_a_column_vector_is_read_as_labels(tmp_path):
     np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).random((6, 2)), y=np.array([[0], [1], [0], [1], [0], [1]]))
     assert DataFile(DataFile.Options(path=str(tmp_path / "d.npz"))).load(0).labels.tolist() == [0, 1] * 3
+
+
+def test_an_npz_y_of_half_precision_classes_is_read_without_an_overflow_warning(tmp_path):
+    """Whole float16 numbers are read as int64 classes; the check against 2**53 overflowed float16 itself."""
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).random((6, 2)), y=np.array([0, 1, 2] * 2, np.float16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = DataFile(DataFile.Options(path=str(tmp_path / "d.npz"))).load(0).labels
+    assert labels.dtype == np.int64
+    assert labels.tolist() == [0, 1, 2] * 2
 
 
 def test_labels_are_classes_and_an_npz_y_of_measured_values_colours_the_plots(tmp_path):
@@ -1291,3 +1302,32 @@ def test_classes_left_without_a_training_row_by_too_large_a_fraction_are_warned_
     pairs = np.concatenate([np.arange(98), [0, 1]])  # 98 classes in 100 rows: 2 to spare, too few to hold out
     with pytest.warns(UserWarning, match="too few rows are left beside one per class to hold any out: --holdout 0"):
         split_rows(100, pairs, 0.5, seed=3)  # a seed that holds both rows of a pair out
+    ids = np.arange(600)  # no held-out row's class has a training row: there is no held-out accuracy at all
+    with pytest.warns(UserWarning, match="no held-out row's class has one, so there is no held-out accuracy"):
+        split_rows(600, ids, 0.1, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("side", "expected"),
+    [
+        ("held", "the 50 held-out rows all one point .* nothing to score"),
+        ("train", "the 450 training rows all one point .* nothing to train"),
+    ],
+)
+def test_a_split_that_leaves_one_side_all_one_point_is_refused_before_training(side, expected, tmp_path):
+    """495 of 500 rows alike: a split could hold out only alike rows, whose neighbourhood scores are trivially
+    perfect (they were reported as 1.0), or train on them alone (refused as if the whole file were one point)."""
+    train, held = split_rows(500, None, 0.1, seed=0)
+    X = np.zeros((500, 4))
+    differing = held if side == "train" else train
+    X[differing] = np.random.default_rng(0).random((len(differing), 4))
+    np.save(tmp_path / "rows.npy", X)
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npy'}", "--model", "pca",
+                    "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert re.search(f"Error: --holdout 0.1 left {expected}", result.output), result.output
+    assert not (tmp_path / "run").exists()
+    np.save(tmp_path / "alike.npy", np.zeros((500, 4)))  # the whole file alike: its own row count
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'alike.npy'}", "--model", "pca",
+                    "--out", str(tmp_path / "run"))  # fmt: skip
+    assert "all 500 rows of the data are the same point" in result.output

@@ -11,9 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import matplotlib.image
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
+from sklearn.datasets import load_digits
 
 import dimred
 from conftest import plugin_module
@@ -100,6 +103,26 @@ def test_mlflow_callback_and_reporter_make_one_run_read_back_with_mlflows_client
     reducer = dimred.load(model_file)  # the artifact is a working model file
     assert reducer.n_components_ == 2
     assert mlflow.active_run() is None
+
+
+def test_the_trackers_hand_on_the_runs_own_files_never_the_users_files_beside_them(mlflow, event_accumulator, tmp_path):
+    """A folder run again with --overwrite keeps the user's files (their data, their pictures): MLflow uploaded
+    them as the run's artifacts, and TensorBoard logged every PNG as a plot and failed on a greyscale one."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "my_data.csv").write_text("1,2\n3,4\n")
+    matplotlib.image.imsave(folder / "my_scan.png", np.random.default_rng(0).random((8, 8, 3)))
+    matplotlib.image.imsave(folder / "my_grey.png", np.random.default_rng(0).random((8, 8)), cmap="gray")
+    Image.open(folder / "my_grey.png").convert("L").save(folder / "my_grey.png")  # one channel
+    _invoke("--out", "run", "--overwrite", "--reporter", "codes-plot", "--reporter", "mlflow", "--reporter",
+            "tensorboard")  # fmt: skip
+    client, [run] = _runs(mlflow, "test_the_trackers_hand_on_the_runs_own_files_never_the_users_files_beside_them")
+    artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+    assert {"model.safetensors", "config.json", "metrics.json", "history.csv", "codes.png"} <= artifacts
+    assert not {"my_data.csv", "my_scan.png", "my_grey.png"} & artifacts
+    images = event_accumulator(folder / "tensorboard").Tags()["images"]
+    assert "plots/codes" in images
+    assert not {"plots/my_scan", "plots/my_grey"} & set(images)
 
 
 def test_the_mlflow_reporter_alone_logs_the_history_from_the_run(mlflow, tmp_path):
@@ -413,7 +436,10 @@ def test_tensorboard_scalars_metrics_plots_and_projector_read_back(event_accumul
     assert codes.shape == (metrics["n_samples"], 2)  # the training rows (digits holds some rows out)
     header, *rows = [line.split("\t") for line in (folder / embedding.metadata_path).read_text().splitlines()]
     assert header == ["index", "label", "color"]
-    assert [int(row[0]) for row in rows] == list(range(len(codes)))
+    numbers = [int(row[0]) for row in rows]  # each code's row in the data set, as the explorer and encode number it
+    assert len(numbers) == len(codes)
+    assert numbers == sorted(numbers) != list(range(len(codes)))  # the held-out rows' numbers are left out
+    assert [row[1] for row in rows] == [str(digit) for digit in load_digits().target[numbers]]
     assert {row[1] for row in rows} == {str(digit) for digit in range(10)}
     assert all(row[1] == row[2] for row in rows)  # digits colours its plots by the label
     assert list(embedding.sprite.single_image_dim) == [8, 8]
@@ -571,6 +597,42 @@ def test_a_resume_against_another_mlflow_store_names_the_run_and_the_store(mlflo
     mlflow.set_tracking_uri(other)
     with pytest.raises(dimred.DimredError, match=f"this run logged to is not in the store at {other} .*no-mlflow"):
         dimred.run(resume=True, **arguments)
+
+
+def test_a_resume_naming_another_experiment_than_its_mlflow_runs_is_refused_before_training(mlflow, interrupt_once,
+                                                                                            tmp_path):  # fmt: skip
+    """The callback reopens the run where it started; a reporter naming another experiment was refused only once
+    the whole resumed training was done, and its MLflow run got no results."""
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "reporters": [],
+                 "out": tmp_path / "run", "steps": 60, "batch_size": 100, "checkpoint_every": 20,
+                 "callbacks": ["mlflow", interrupt_once]}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    resumed = arguments | {"reporters": ["mlflow"], "settings": {"dataset.n_samples": 300,
+                                                                 "reporter.mlflow.experiment": "other"}}  # fmt: skip
+    with pytest.raises(
+        dimred.UsageError,
+        match=r"mlflow's experiment is 'other', but the MLflow run \w+ this run "
+        r"logged to is in '.*' \(a resumed run goes on where it started\)",
+    ):
+        dimred.run(resume=True, **resumed)
+    client, [run] = _runs(mlflow, "test_a_resume_naming_another_experiment_than_its_mlflow_runs_is_refused_before_"
+                                  "training")  # fmt: skip
+    assert run.info.status == "KILLED"  # as the interrupted run left it: not reopened
+    assert max(point.step for point in client.get_metric_history(run.info.run_id, "loss")) <= 35  # none resumed
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_deleted_experiment_is_named_with_how_to_restore_it(mlflow, tmp_path):
+    client = mlflow.MlflowClient()
+    client.delete_experiment(client.create_experiment("gone"))
+    with pytest.raises(
+        dimred.UsageError,
+        match=r"MLflow experiment 'gone' is deleted in .*: restore it \(mlflow "
+        r"experiments restore --experiment-id \w+\) or name another",
+    ):
+        dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300,
+                   "callback.mlflow.experiment": "gone"}, callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip
 
 
 def test_an_evaluation_logs_its_configuration_and_the_model_it_scored(mlflow, tmp_path):

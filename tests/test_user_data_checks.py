@@ -266,6 +266,25 @@ def test_evaluate_says_so_where_a_label_column_given_by_index_cannot_be_told_amo
         assert dimred.evaluate(run, "file", settings=named, out=None).metrics["knn_accuracy"] == 1.0
 
 
+def test_evaluate_takes_the_column_the_run_ignored_for_what_it_is_not_for_a_label_column_it_cannot_find(tmp_path):
+    """The run left out an id column and read its labels from 'cls'; a file of the id and the features holds no
+    labels, and the id is no unnamed label column: advice to name it as the labels would have made ids classes."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (60, 4)), rng.normal(5, 1, (60, 4))])
+    rows = [f"{row}," + ",".join(map(str, features)) for row, features in enumerate(X)]
+    (tmp_path / "train.csv").write_text("id,a,b,c,d,cls\n" + "\n".join(f"{r},{i // 60}" for i, r in enumerate(rows)))
+    (tmp_path / "unlabelled.csv").write_text("id,a,b,c,d\n" + "\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'train.csv'}", "--set",
+                  "dataset.label_column=cls", "--set", "dataset.ignore_columns=id", "--model", "pca", "--out",
+                  str(run)).exit_code == 0  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scored = dimred.evaluate(run, "file", settings={"dataset.path": str(tmp_path / "unlabelled.csv")}, out=None)
+    assert "knn_accuracy" not in scored.metrics
+    np.testing.assert_allclose(scored.codes, dimred.load(run).encode_rows(X), atol=1e-5)
+
+
 @pytest.mark.parametrize("label_column", ["label", "1"])
 def test_the_training_file_with_repeated_names_and_a_label_column_encodes_as_it_evaluates(tmp_path, label_column):
     rng = np.random.default_rng(1)
@@ -716,6 +735,25 @@ def test_rows_that_are_one_point_once_cast_to_float32_are_refused_as_one_point()
         dimred.DataError, match=r"column 0 \(counting from 0\) of the data varies by more than 1.8e\+308"
     ):
         dimred.Reducer(steps=2, random_state=0, device="cpu", dtype="float64").fit(X)
+
+
+def test_the_rounding_advice_offers_float64_only_where_a_model_file_could_then_hold_the_scaling():
+    """float64 sees 1e-300 * rows, but a model file holds no scaling of a spread below 1e-30: the advice to train
+    in float64 led to a second refusal."""
+    X = np.random.default_rng(0).random((200, 3))
+    with pytest.raises(dimred.DataError, match=r"scale it by a power of ten") as refused:
+        dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X * 1e-300)
+    assert "float64" not in str(refused.value)
+    X[:, 2] = 1e6 + 0.03 * X[:, 2]  # lost in float32, kept by float64: the advice names it, for Python and the CLI
+    with pytest.warns(UserWarning, match=r'train in float64 \(dtype="float64", --dtype float64\)'):
+        dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X)
+
+
+def test_a_constant_column_too_far_from_zero_is_named_as_constant_not_as_varying():
+    X = np.random.default_rng(0).random((100, 3))
+    X[:, 0] = 1e35
+    with pytest.raises(dimred.DataError, match=r"column 0 \(counting from 0\) of the data is 1e\+35 in every row"):
+        dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X)
 
 
 @pytest.mark.parametrize("chunks", [1, 7])

@@ -102,12 +102,14 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     only_one = left_over is not None and len(left_over) == len(trained) == 1
     carried = {option: _carried_column(spec, names, fits, left_over, only_one) for option, spec in recorded.items()}
     if None in carried.values():
-        if width > reducer.n_features_in_:  # columns besides the features: one of them may be it, which is unsaid
+        # columns besides the features and the ones the run left out by name (an id): one may be it, which is unsaid
+        besides = width - reducer.n_features_in_ - len(set(trained_ignored_columns(reducer)) & set(names))
+        if besides > 0:
             lost = [option for option in recorded if carried[option] is None]
             given = ", ".join(f"dataset.{option}={recorded[option]}" for option in lost)
-            warnings.warn(f"{path} has {width - reducer.n_features_in_} columns besides the model's features, but "
-                          f"the run's {given} cannot be told among them (by name or place), so it is not set aside; "
-                          f"name it with --set dataset.{lost[0]}=NAME", stacklevel=3)  # fmt: skip
+            warnings.warn(f"{path} has {besides} columns besides the model's features, but the run's {given} "
+                          "cannot be told among them (by name or place), so it is not set aside; name it with "
+                          f"--set dataset.{lost[0]}=NAME", stacklevel=3)  # fmt: skip
         return {}
     return carried
 

@@ -292,6 +292,17 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
     return train, held
 
 
+def check_split(X: np.ndarray, train: np.ndarray, held: np.ndarray, fraction: float) -> None:
+    """Refuse a split that left either side all one point where the data is not (most rows alike, and the few
+    that differ all on the other side): training would see no structure, or every neighbourhood score of the
+    held-out rows would be trivially perfect."""
+    for rows, side, doing in ((train, "training rows", "train on"), (held, "held-out rows", "score")):
+        if not np.any(X[rows].max(axis=0) > X[rows].min(axis=0)):
+            raise UsageError(f"--holdout {fraction:g} left the {len(rows)} {side} all one point (the rows that "
+                             f"differ are on the other side): there is nothing to {doing}; choose another --seed, "
+                             "another fraction or --holdout 0")  # fmt: skip
+
+
 def _warn_of_classes_held_out_whole(labels: np.ndarray, train: np.ndarray, fraction: float) -> None:
     """Warn where the split left classes without a training row: their held-out rows can only be misclassified
     (too many classes for the fraction to keep one training row each)."""
@@ -303,10 +314,12 @@ def _warn_of_classes_held_out_whole(labels: np.ndarray, train: np.ndarray, fract
         advice = (f"hold out at most {most:g} to keep one of each" if spare >= MIN_ROWS else
                   "too few rows are left beside one per class to hold any out: --holdout 0")  # fmt: skip
         these = "1 class has" if len(unseen) == 1 else f"{len(unseen)} classes have"
+        held_labels = np.delete(labels, train)
+        scored = ("their held-out rows count as misclassified" if np.isin(held_labels, labels[train]).any() else
+                  "no held-out row's class has one, so there is no held-out accuracy")  # fmt: skip
         warnings.warn(f"--holdout {fraction:g} cannot keep a training row for each of the labels' {len(classes)} "
                       f"classes in {len(labels)} rows, so the rows were held out without stratifying: {these} no "
-                      f"training row, and their held-out rows count as misclassified; {advice}",
-                      stacklevel=2)  # fmt: skip
+                      f"training row, and {scored}; {advice}", stacklevel=2)  # fmt: skip
 
 
 # -- fit -------------------------------------------------------------------------------------------------------

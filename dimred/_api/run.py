@@ -233,11 +233,12 @@ def run(
 
     data, X_raw = pipeline.load_data(source, training.seed)
     fraction = pipeline.holdout_fraction(holdout, len(X_raw), getattr(plugins.model, "can_transform", True))
+    pipeline.check_fittable(X_raw, plugins.model)
     held = None
     if fraction:
         train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)
+        pipeline.check_split(X_raw, train_rows, held_rows, fraction)
         data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
-    pipeline.check_fittable(X_raw, plugins.model)
     unsettled = {"model": describe(plugins.model), "loss": describe_terms(plugins.terms)}
     pipeline.check_one_call_settings(plugins.model, training, X_raw.shape)
     plugins, training, device = pipeline.prepared(plugins, training, X_raw.shape, device)

@@ -20,7 +20,7 @@ import numpy as np
 
 from dimred._core.atomic import atomic_path
 from dimred._core.labels import check_labels, mixes_names_and_numbers
-from dimred._core.runfiles import UNFINISHED_RUN_FILES
+from dimred._core.runfiles import UNFINISHED_RUN_FILES, listed_files
 
 if TYPE_CHECKING:
     import torch
@@ -307,8 +307,8 @@ class RunRecord:
 
     def kept_files(self) -> list[Path]:
         """The files in the run directory that are the run's to hand on (model file, config.json, metrics,
-        history, the reporters' files so far), sorted: not hidden ones, nor an unfinished run's checkpoint and
-        failure note; none where the run writes nothing."""
+        history, the files reporters wrote so far through ``artifact``), sorted: not the user's files there, nor
+        hidden ones, nor an unfinished run's checkpoint and failure note; none where the run writes nothing."""
         return _kept_files(self.directory)
 
 
@@ -330,10 +330,13 @@ def _run_name(dataset: str | None, model: str | None, seed: Any, directory: Path
 
 
 def _kept_files(directory: Path | None) -> list[Path]:
+    """The folder's files that its runs listed as written (never the user's: their data, say), but for hidden
+    ones and an unfinished run's own."""
     if directory is None:
         return []
-    hidden = lambda path: path.name.startswith(".") or path.name in UNFINISHED_RUN_FILES  # noqa: E731
-    return [path for path in sorted(Path(directory).iterdir()) if path.is_file() and not hidden(path)]
+    written = set(listed_files(Path(directory))) - UNFINISHED_RUN_FILES
+    return [path for path in sorted(Path(directory).iterdir())
+            if path.is_file() and path.name in written and not path.name.startswith(".")]  # fmt: skip
 
 
 class EstimatorModel(Model):
@@ -430,8 +433,9 @@ class ComparisonRecord:
     run_keys: tuple[str, ...] = ()
 
     def kept_files(self) -> list[Path]:
-        """The files in the comparison's folder (table, figures, the reporters' files so far), sorted: not hidden
-        ones, nor the saved models' folder; none where the comparison writes nothing."""
+        """The files the comparison wrote into its folder (table, figures, the reporters' files so far), sorted:
+        not the user's files there, nor hidden ones, nor the saved models' folder; none where the comparison
+        writes nothing."""
         return _kept_files(self.directory)
 
     @contextlib.contextmanager

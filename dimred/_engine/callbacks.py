@@ -66,7 +66,7 @@ class TrainingHandle(Training):
     def sample_codes(self) -> torch.Tensor:
         module = self._trainer.module
         with blame(self._model, "encode a sample of its training rows for the callbacks"):
-            codes = evaluation.encode(module, self.sample_rows(), exact=False)
+            codes = evaluation.encode(module, self.sample_rows(), exact=False, advice=self._trainer.overflow_advice())
         module.train()
         return codes
 

@@ -28,15 +28,22 @@ FEW_ROWS = 20
 FAILED_METRICS = "failed_metrics"  # the metrics key that maps each metric plugin that raised to its message
 
 
+OVERFLOW_ADVICE = "its weights or input overflow; retrain with a lower learning rate, or check the input's scale"
+
+
 @torch.inference_mode()
-def encode(module: torch.nn.Module, X: torch.Tensor, batch: int = EVAL_BATCH, *, exact: bool = True) -> torch.Tensor:
-    """The codes of every row of ``X``, computed in eval mode in batches; all finite, or an error.
+def encode(
+    module: torch.nn.Module, X: torch.Tensor, batch: int = EVAL_BATCH, *, exact: bool = True,
+    advice: str = OVERFLOW_ADVICE,
+) -> torch.Tensor:  # fmt: skip
+    """The codes of every row of ``X``, computed in eval mode in batches; all finite, or an error that ends with
+    ``advice``.
 
     ``exact=False`` runs the network as it is, skipping the float64 copy (see ``_inference_network``): for a
     quick look during training, where a step's float32 rounding does not matter."""
     network, compute_dtype = _inference_network(module, X) if exact else (module.eval(), X.dtype)
     parts = [network.encode(X[start : start + batch].to(compute_dtype)) for start in range(0, len(X), batch)]
-    return finite(torch.cat(parts).to(X.dtype), "codes")
+    return finite(torch.cat(parts).to(X.dtype), "codes", advice)
 
 
 @torch.inference_mode()
@@ -88,9 +95,6 @@ def _float64_copy(module: torch.nn.Module) -> torch.nn.Module:
 
 def _tensors(module: torch.nn.Module) -> list[torch.Tensor]:
     return [*module.parameters(), *module.buffers()]
-
-
-OVERFLOW_ADVICE = "its weights or input overflow; retrain with a lower learning rate, or check the input's scale"
 
 
 def finite(values: torch.Tensor, what: str, advice: str = OVERFLOW_ADVICE) -> torch.Tensor:

@@ -23,7 +23,7 @@ from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.device import as_tensor, torch_default_dtype
 from dimred._engine.distributed import World
-from dimred._engine.scaling import Scaler
+from dimred._engine.scaling import Scaler, rounding_advice
 from dimred._engine.training import Trainer
 from dimred._io.validation import DataError
 
@@ -117,17 +117,17 @@ def _check_rounded_away(X_raw: np.ndarray, constant: torch.Tensor, dtype: torch.
     lost = [column for column in np.flatnonzero(constant.cpu().numpy()) if np.ptp(X_raw[:, column]) > 0]
     type_name = str(dtype).removeprefix("torch.")
     if lost and bool(constant.all()):
-        spread = max(np.ptp(X_raw[:, column]) for column in lost)
+        widest = max(lost, key=lambda column: np.ptp(X_raw[:, column]))
+        values = X_raw[:, widest]
         raise DataError(f"in {type_name} all {len(X_raw)} rows of the data are the same point: every column that "
-                        f"varies (by at most {spread:.4g}) is one number once cast; subtract each column's typical "
-                        "value or scale the data by a power of ten, or train in float64 (--dtype float64)")  # fmt: skip
+                        f"varies (by at most {np.ptp(values):.4g}, column {widest} counting from 0) is one number "
+                        f"once cast; {rounding_advice(np.ptp(values), values.min())}")  # fmt: skip
     if lost:
         column = int(lost[0])
         values = X_raw[:, column]
         warnings.warn(f"column {column} (counting from 0) varies by {np.ptp(values):.4g} around "
-                      f"{values.min():.6g}, but in {type_name} every value is the same "
-                      "number, so the model cannot see it; subtract a value near its offset first, or train with "
-                      "--dtype float64", stacklevel=4)  # fmt: skip
+                      f"{values.min():.6g}, but in {type_name} every value is the same number, so the model cannot "
+                      f"see it; {rounding_advice(np.ptp(values), values.min())}", stacklevel=4)  # fmt: skip
 
 
 def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo,

@@ -98,8 +98,9 @@ class Scaler:
             warnings.warn(f"column {column} (counting from 0) varies by {spread[column].item():.4g} around "
                           f"{self.offset[column].item():.6g}: in {str(dtype).removeprefix('torch.')} its values are "
                           f"rounded to about {steps[column].item():.0f} steps across that spread before scaling, so "
-                          "rows that differ less look alike; subtract a value near its offset first, or train with "
-                          "--dtype float64", stacklevel=2)  # fmt: skip
+                          "rows that differ less look alike; "
+                          f"{rounding_advice(spread[column].item(), self.offset[column].item())}",
+                          stacklevel=2)  # fmt: skip
 
     def transform(self, X: torch.Tensor) -> torch.Tensor:
         return (X - self.offset) * self.factor
@@ -119,11 +120,14 @@ class Scaler:
         bad = ~(offset_holds & factor_holds)
         if bad.any():
             column = int(bad.nonzero()[0])
-            by = _spread_text(factor[column].item(), torch.finfo(self.factor.dtype).max)
-            raise DataError(f"column {column} (counting from 0) of the data varies by {by} "
-                            f"around {offset[column].item():.4g}; a model file holds the scaling of columns that "
-                            "vary by 1e-30 to 1e30 around a value within 1e30 of 0: rescale the data (by a power of "
-                            "ten)")  # fmt: skip
+            if self.constant is not None and bool(self.constant[column]):
+                spread = f"is {offset[column].item():.4g} in every row"
+            else:
+                by = _spread_text(factor[column].item(), torch.finfo(self.factor.dtype).max)
+                spread = f"varies by {by} around {offset[column].item():.4g}"
+            raise DataError(f"column {column} (counting from 0) of the data {spread}; a model file holds the scaling "
+                            "of columns that vary by 1e-30 to 1e30 around a value within 1e30 of 0: rescale the data "
+                            "(by a power of ten)")  # fmt: skip
 
     def _holdable(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per feature, whether the offset and the factor are within what a model file holds (NaN is not)."""
@@ -146,6 +150,14 @@ class Scaler:
                 index = int((~good).nonzero()[0][0])
                 return f"{name} {values[index].item():g} of feature {index} is not {allowed}"
         return None
+
+
+def rounding_advice(spread: float, offset: float) -> str:
+    """What lets a model see the values of a column that its dtype rounds away (``spread`` around ``offset``):
+    float64, where a model file can hold the scaling that float64 then fits (``check_savable``), else a rescale."""
+    if spread >= 1 / SCALE_LIMIT and abs(offset) <= SCALE_LIMIT:
+        return 'subtract a value near its offset first, or train in float64 (dtype="float64", --dtype float64)'
+    return "scale it by a power of ten (a model file holds the scaling of columns that vary by 1e-30 to 1e30)"
 
 
 def _spread_text(factor: float, largest: float) -> str:

@@ -20,6 +20,7 @@ import torch.distributed as dist
 from dimred._core.contracts import Batch, Loss, Term, TrainingStatus
 from dimred._core.errors import DimredError, PluginError, UsageError, blame
 from dimred._core.settings import TrainingSettings
+from dimred._engine import evaluation
 from dimred._engine.distributed import EncodeDecode, World, data_parallel
 from dimred._engine.muon import Muon
 from dimred._engine.optim import FlatAdam, one_cycle
@@ -154,6 +155,13 @@ class Trainer:
                 f"{advice}lower the learning rate (--lr), or reset any model option or loss weight you set far from "
                 "its default"
             )
+
+    def overflow_advice(self) -> str:
+        """Advice for codes that are not finite: before the first update the learning rate cannot be the cause."""
+        if self.step:
+            return evaluation.OVERFLOW_ADVICE
+        cause = self._unscaled_advice(then="") or "reset any model option you set far from its default"
+        return f"the untrained network overflows on the input, before any step; {cause}"
 
     def _unscaled_advice(self, then: str) -> str:
         """Advice for a loss that is not finite where the data trained unscaled, followed by ``then``; '' where
