@@ -36,6 +36,12 @@ class _Guard:
 _GUARD: ContextVar[_Guard | None] = ContextVar("guard", default=None)
 
 
+def guarded_files() -> frozenset[Path]:
+    """The files (resolved paths) that the writes under way must leave alone: in a run's folder, the user's."""
+    guard = _GUARD.get()
+    return frozenset() if guard is None else guard.kept
+
+
 @contextlib.contextmanager
 def guarded_writes(kept: Iterable[Path], written: Callable[[Path], None]) -> Iterator[None]:
     """While the block runs, an atomic write onto one of the files ``kept`` fails with an error naming it instead

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from dimred._core.atomic import atomic_path
+from dimred._core.atomic import atomic_path, guarded_files
 from dimred._core.labels import check_labels, mixes_names_and_numbers
-from dimred._core.runfiles import UNFINISHED_RUN_FILES, listed_files
+from dimred._core.runfiles import UNFINISHED_RUN_FILES
 
 if TYPE_CHECKING:
     import torch
@@ -307,8 +307,8 @@ class RunRecord:
 
     def kept_files(self) -> list[Path]:
         """The files in the run directory that are the run's to hand on (model file, config.json, metrics,
-        history, the files reporters wrote so far through ``artifact``), sorted: not the user's files there, nor
-        hidden ones, nor an unfinished run's checkpoint and failure note; none where the run writes nothing."""
+        history, the reporters' files so far), sorted: not the user's files there, nor hidden ones, nor an
+        unfinished run's checkpoint and failure note; none where the run writes nothing."""
         return _kept_files(self.directory)
 
 
@@ -330,13 +330,14 @@ def _run_name(dataset: str | None, model: str | None, seed: Any, directory: Path
 
 
 def _kept_files(directory: Path | None) -> list[Path]:
-    """The folder's files that its runs listed as written (never the user's: their data, say), but for hidden
-    ones and an unfinished run's own."""
+    """The folder's files but for the user's (their data, say, kept there by --overwrite), hidden ones and an
+    unfinished run's own."""
     if directory is None:
         return []
-    written = set(listed_files(Path(directory))) - UNFINISHED_RUN_FILES
+    users = guarded_files()
+    hidden = lambda path: path.name.startswith(".") or path.name in UNFINISHED_RUN_FILES  # noqa: E731
     return [path for path in sorted(Path(directory).iterdir())
-            if path.is_file() and path.name in written and not path.name.startswith(".")]  # fmt: skip
+            if path.is_file() and not hidden(path) and path.resolve() not in users]  # fmt: skip
 
 
 class EstimatorModel(Model):
@@ -433,9 +434,9 @@ class ComparisonRecord:
     run_keys: tuple[str, ...] = ()
 
     def kept_files(self) -> list[Path]:
-        """The files the comparison wrote into its folder (table, figures, the reporters' files so far), sorted:
-        not the user's files there, nor hidden ones, nor the saved models' folder; none where the comparison
-        writes nothing."""
+        """The files in the comparison's folder (table, figures, the reporters' files so far), sorted: not the
+        user's files there, nor hidden ones, nor the saved models' folder; none where the comparison writes
+        nothing."""
         return _kept_files(self.directory)
 
     @contextlib.contextmanager

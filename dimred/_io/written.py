@@ -7,11 +7,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from dimred._core.atomic import write_text
 from dimred._core.errors import DimredError
-from dimred._core.runfiles import MANIFEST_NAME, listed_files
+
+MANIFEST_NAME = ".dimred-files.json"
 
 Snapshot = dict[str, tuple[int, int, int]]
 
@@ -77,3 +78,18 @@ def remove_written(folder: Path) -> None:
             parent.rmdir()
             parent = parent.parent
     (folder / MANIFEST_NAME).unlink(missing_ok=True)
+
+
+def listed_files(folder: Path) -> list[str]:
+    """The relative paths the folder's list names; an unreadable or edited list names nothing outside it."""
+    try:
+        names = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if not isinstance(names, list):
+        return []
+    return [name for name in names if isinstance(name, str) and name and _relative(PurePosixPath(name))]
+
+
+def _relative(path: PurePosixPath) -> bool:
+    return not path.is_absolute() and ".." not in path.parts
