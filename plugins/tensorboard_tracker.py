@@ -208,7 +208,8 @@ class TensorBoardReporter(Reporter):
         rows = np.arange(len(codes))
         if len(rows) > self.options.max_points:
             rows = np.sort(np.random.default_rng(0).choice(len(rows), self.options.max_points, replace=False))
-        numbers = rows if run.data.row_numbers is None else np.asarray(run.data.row_numbers)[rows]
+        given = run.data.row_numbers
+        numbers = np.asarray(given)[rows] if given is not None and len(given) == len(codes) else rows
         columns = {"index": [str(number) for number in numbers]}  # the row's number in the data set, as elsewhere
         for name in ("labels", "color"):
             values = getattr(run.data, name, None)

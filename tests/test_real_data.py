@@ -1327,6 +1327,21 @@ def test_a_split_that_leaves_one_side_all_one_point_is_refused_before_training(s
     assert result.exit_code == 2, result.output
     assert re.search(f"Error: --holdout 0.1 left {expected}", result.output), result.output
     assert not (tmp_path / "run").exists()
+    if side == "held":  # t-SNE scores no held-out rows: they may be alike
+        result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npy'}", "--model",
+                        "tsne", "--holdout", "0.1", "--out", str(tmp_path / "tsne"))  # fmt: skip
+        assert result.exit_code == 0, result.output
+    # compare checks every seed's split before any model trains (seed 1 draws other rows than seed 0)
+    train_1, held_1 = split_rows(500, None, 0.1, seed=1)
+    X = np.zeros((500, 4))
+    X[train_1 if side == "held" else held_1] = np.random.default_rng(0).random((len(held_1 if side == "train" else
+                                                                                    train_1), 4))  # fmt: skip
+    np.save(tmp_path / "rows.npy", X)
+    result = invoke("compare", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npy'}", "--model",
+                    "pca", "--seeds", "2", "--out", str(tmp_path / "compared"))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert re.search(f"Error: --holdout 0.1 left {expected}", result.output), result.output
+    assert "pca, seed" not in result.output  # refused before the first run
     np.save(tmp_path / "alike.npy", np.zeros((500, 4)))  # the whole file alike: its own row count
     result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'alike.npy'}", "--model", "pca",
                     "--out", str(tmp_path / "run"))  # fmt: skip

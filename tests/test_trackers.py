@@ -21,7 +21,7 @@ from sklearn.datasets import load_digits
 import dimred
 from conftest import plugin_module
 from dimred.cli import cli
-from dimred.plugin import Callback
+from dimred.plugin import Callback, Reporter
 from dimred.plugins import mlflow_tracker, tensorboard_tracker
 from dimred.testing import check_callback_plugin, check_reporter_plugin
 
@@ -123,6 +123,25 @@ def test_the_trackers_hand_on_the_runs_own_files_never_the_users_files_beside_th
     images = event_accumulator(folder / "tensorboard").Tags()["images"]
     assert "plots/codes" in images
     assert not {"plots/my_scan", "plots/my_grey"} & set(images)
+
+
+class GreyPlot(Reporter):
+    """Writes a one-channel PNG of its own, as a plugin's plot may be."""
+
+    name = "grey-plot"
+    description = "grey.png: a greyscale picture"
+
+    def report(self, run):
+        with run.artifact("grey.png") as path:
+            Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8), mode="L").save(path, format="png")
+
+
+def test_a_runs_own_greyscale_plot_reaches_tensorboard_as_an_rgb_image(event_accumulator, register_in_process):
+    register_in_process(plugin_module("grey_plot", register_reporters=lambda register: register(GreyPlot)))
+    _invoke("--out", "run", "--reporter", "grey-plot", "--reporter", "tensorboard")
+    events = event_accumulator(Path("run") / "tensorboard")
+    [image] = events.Images("plots/grey")
+    assert (image.width, image.height) == (8, 8)
 
 
 def test_the_mlflow_reporter_alone_logs_the_history_from_the_run(mlflow, tmp_path):

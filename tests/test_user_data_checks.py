@@ -266,7 +266,10 @@ def test_evaluate_says_so_where_a_label_column_given_by_index_cannot_be_told_amo
         assert dimred.evaluate(run, "file", settings=named, out=None).metrics["knn_accuracy"] == 1.0
 
 
-def test_evaluate_takes_the_column_the_run_ignored_for_what_it_is_not_for_a_label_column_it_cannot_find(tmp_path):
+@pytest.mark.parametrize("ignored", ["id", "0"])
+def test_evaluate_takes_the_column_the_run_ignored_for_what_it_is_not_for_a_label_column_it_cannot_find(
+    tmp_path, ignored
+):
     """The run left out an id column and read its labels from 'cls'; a file of the id and the features holds no
     labels, and the id is no unnamed label column: advice to name it as the labels would have made ids classes."""
     rng = np.random.default_rng(0)
@@ -276,7 +279,7 @@ def test_evaluate_takes_the_column_the_run_ignored_for_what_it_is_not_for_a_labe
     (tmp_path / "unlabelled.csv").write_text("id,a,b,c,d\n" + "\n".join(rows) + "\n")
     run = tmp_path / "run"
     assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'train.csv'}", "--set",
-                  "dataset.label_column=cls", "--set", "dataset.ignore_columns=id", "--model", "pca", "--out",
+                  "dataset.label_column=cls", "--set", f"dataset.ignore_columns={ignored}", "--model", "pca", "--out",
                   str(run)).exit_code == 0  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -744,6 +747,8 @@ def test_the_rounding_advice_offers_float64_only_where_a_model_file_could_then_h
     with pytest.raises(dimred.DataError, match=r"scale it by a power of ten") as refused:
         dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X * 1e-300)
     assert "float64" not in str(refused.value)
+    with pytest.raises(dimred.DataError, match=r'train in float64 \(dtype="float64"'):  # unscaled: float64 holds it
+        dimred.Reducer(steps=2, random_state=0, device="cpu", scaler="none").fit(X * 1e-300)
     X[:, 2] = 1e6 + 0.03 * X[:, 2]  # lost in float32, kept by float64: the advice names it, for Python and the CLI
     with pytest.warns(UserWarning, match=r'train in float64 \(dtype="float64", --dtype float64\)'):
         dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X)

@@ -249,7 +249,7 @@ def compare(
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
         check_claimable(directory, overwrite=overwrite, resume=False, writes=OUTPUT_FILES)
     say = echo or (lambda _text: None)
-    n_rows = _rows_every_run_takes(source, run_options.get("holdout"))
+    n_rows = _rows_every_run_takes(source, run_options.get("holdout"), seeds, plugins.values())
     run_options = _same_holdout_for_all(n_rows, plugins.values(), run_options)
     comparison = Comparison(dataset)
     errors: dict[str, DimredError] = {}
@@ -307,15 +307,20 @@ def _split_settings(settings: Mapping[str, Any], models: Iterable[str]) -> tuple
     return shared, own
 
 
-def _rows_every_run_takes(source: Dataset, holdout: float | None) -> int:
+def _rows_every_run_takes(source: Dataset, holdout: float | None, seeds: int, models: Iterable[Model]) -> int:
     """How many rows the data set has; data that no run could take (unreadable, too few rows, one point, a
-    ``holdout`` that leaves too few rows on a side) is refused here once, before any model runs."""
+    ``holdout`` that leaves too few rows on a side, or one side all one point with some seed's split) is refused
+    here once, before any model runs (on the data of seed 0, which is every seed's data but for generated sets)."""
     data, X = pipeline.load_data(source, seed=0)
     pipeline.check_scorable(X)
-    if holdout:  # the seed picks which rows a split holds out, not how many: one split checks them all
+    maps_new_rows = any(getattr(model, "can_transform", True) for model in models)
+    fraction = pipeline.holdout_fraction(holdout, len(X), maps_new_rows)
+    if fraction:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # each run warns of its own split
-            pipeline.split_rows(len(X), data.labels, pipeline.holdout_fraction(holdout, len(X)), seed=0)
+            for seed in range(seeds):
+                train, held = pipeline.split_rows(len(X), data.labels, fraction, seed)
+                pipeline.check_split(X, train, held, fraction, maps_new_rows)
     return len(X)
 
 

@@ -102,8 +102,10 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     only_one = left_over is not None and len(left_over) == len(trained) == 1
     carried = {option: _carried_column(spec, names, fits, left_over, only_one) for option, spec in recorded.items()}
     if None in carried.values():
-        # columns besides the features and the ones the run left out by name (an id): one may be it, which is unsaid
-        besides = width - reducer.n_features_in_ - len(set(trained_ignored_columns(reducer)) & set(names))
+        # columns besides the features and the ones the run left out (an id): one of them may be it, which is unsaid
+        places = [_place(spec, names) for spec in trained_ignored_columns(reducer)]
+        ignored = [place for place in places if place is not None and place < width]
+        besides = width - reducer.n_features_in_ - len(ignored)
         if besides > 0:
             lost = [option for option in recorded if carried[option] is None]
             given = ", ".join(f"dataset.{option}={recorded[option]}" for option in lost)

@@ -292,15 +292,20 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
     return train, held
 
 
-def check_split(X: np.ndarray, train: np.ndarray, held: np.ndarray, fraction: float) -> None:
+def check_split(
+    X: np.ndarray, train: np.ndarray, held: np.ndarray, fraction: float, maps_new_rows: bool = True
+) -> None:
     """Refuse a split that left either side all one point where the data is not (most rows alike, and the few
     that differ all on the other side): training would see no structure, or every neighbourhood score of the
-    held-out rows would be trivially perfect."""
-    for rows, side, doing in ((train, "training rows", "train on"), (held, "held-out rows", "score")):
+    held-out rows would be trivially perfect (rows that a model which cannot map new rows never scores aside)."""
+    sides = [(train, "training rows", "train on")]
+    if maps_new_rows:
+        sides.append((held, "held-out rows", "score"))
+    for rows, side, doing in sides:
         if not np.any(X[rows].max(axis=0) > X[rows].min(axis=0)):
             raise UsageError(f"--holdout {fraction:g} left the {len(rows)} {side} all one point (the rows that "
-                             f"differ are on the other side): there is nothing to {doing}; choose another --seed, "
-                             "another fraction or --holdout 0")  # fmt: skip
+                             f"differ are on the other side): there is nothing to {doing}; choose another "
+                             "fraction or --holdout 0")  # fmt: skip
 
 
 def _warn_of_classes_held_out_whole(labels: np.ndarray, train: np.ndarray, fraction: float) -> None:

@@ -232,12 +232,13 @@ def run(
     directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite)
 
     data, X_raw = pipeline.load_data(source, training.seed)
-    fraction = pipeline.holdout_fraction(holdout, len(X_raw), getattr(plugins.model, "can_transform", True))
+    maps_new_rows = getattr(plugins.model, "can_transform", True)
+    fraction = pipeline.holdout_fraction(holdout, len(X_raw), maps_new_rows)
     pipeline.check_fittable(X_raw, plugins.model)
     held = None
     if fraction:
         train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)
-        pipeline.check_split(X_raw, train_rows, held_rows, fraction)
+        pipeline.check_split(X_raw, train_rows, held_rows, fraction, maps_new_rows)
         data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
     unsettled = {"model": describe(plugins.model), "loss": describe_terms(plugins.terms)}
     pipeline.check_one_call_settings(plugins.model, training, X_raw.shape)

@@ -90,7 +90,7 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
     if len(X_raw) <= STREAM_ROWS:
         X_device = as_tensor(X_raw, device, dtype)
         fitted_scaler = Scaler.fit(settings.scaler, X_device)
-        _check_rounded_away(X_raw, fitted_scaler.constant, dtype)
+        _check_rounded_away(X_raw, fitted_scaler, dtype)
         return fitted_scaler, fitted_scaler.transform(X_device), None
     # train from the array where it lies (memory-mapped .npy files)
     if settings.batch_size is None:
@@ -106,14 +106,15 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
     return fitted_scaler, X, evaluation.metric_sample(len(X_raw), settings.seed, size=EVALUATION_ROWS)
 
 
-def _check_rounded_away(X_raw: np.ndarray, constant: torch.Tensor, dtype: torch.dtype) -> None:
+def _check_rounded_away(X_raw: np.ndarray, scaler: Scaler, dtype: torch.dtype) -> None:
     """Warn, naming the first such column, where a column that varies in the data as given is one value once
     cast to the training dtype (1e6 + 0.01 spreads in float32): the model cannot see it at all, and the scaler,
-    which sees one value (``constant``, its flags), has nothing to warn of (``Scaler.warn_if_coarse`` covers
+    which sees one value (its ``constant`` flags), has nothing to warn of (``Scaler.warn_if_coarse`` covers
     columns rounded to a few). Refuse data whose rows are all one point once cast (1e-300 * rows underflow to 0
     in float32). Only the columns the scaler found constant are read again."""
     if np.dtype(X_raw.dtype).itemsize <= dtype.itemsize:
         return  # the cast rounds nothing away
+    constant, scaled = scaler.constant, scaler.kind != "none"
     lost = [column for column in np.flatnonzero(constant.cpu().numpy()) if np.ptp(X_raw[:, column]) > 0]
     type_name = str(dtype).removeprefix("torch.")
     if lost and bool(constant.all()):
@@ -121,13 +122,13 @@ def _check_rounded_away(X_raw: np.ndarray, constant: torch.Tensor, dtype: torch.
         values = X_raw[:, widest]
         raise DataError(f"in {type_name} all {len(X_raw)} rows of the data are the same point: every column that "
                         f"varies (by at most {np.ptp(values):.4g}, column {widest} counting from 0) is one number "
-                        f"once cast; {rounding_advice(np.ptp(values), values.min())}")  # fmt: skip
+                        f"once cast; {rounding_advice(np.ptp(values), values.min(), scaled)}")  # fmt: skip
     if lost:
         column = int(lost[0])
         values = X_raw[:, column]
         warnings.warn(f"column {column} (counting from 0) varies by {np.ptp(values):.4g} around "
                       f"{values.min():.6g}, but in {type_name} every value is the same number, so the model cannot "
-                      f"see it; {rounding_advice(np.ptp(values), values.min())}", stacklevel=4)  # fmt: skip
+                      f"see it; {rounding_advice(np.ptp(values), values.min(), scaled)}", stacklevel=4)  # fmt: skip
 
 
 def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo,

@@ -152,10 +152,11 @@ class Scaler:
         return None
 
 
-def rounding_advice(spread: float, offset: float) -> str:
+def rounding_advice(spread: float, offset: float, scaled: bool = True) -> str:
     """What lets a model see the values of a column that its dtype rounds away (``spread`` around ``offset``):
-    float64, where a model file can hold the scaling that float64 then fits (``check_savable``), else a rescale."""
-    if spread >= 1 / SCALE_LIMIT and abs(offset) <= SCALE_LIMIT:
+    float64, where the data trains unscaled or a model file can hold the scaling that float64 then fits
+    (``check_savable``), else a rescale."""
+    if not scaled or (spread >= 1 / SCALE_LIMIT and abs(offset) <= SCALE_LIMIT):
         return 'subtract a value near its offset first, or train in float64 (dtype="float64", --dtype float64)'
     return "scale it by a power of ten (a model file holds the scaling of columns that vary by 1e-30 to 1e30)"
 
