@@ -272,7 +272,7 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 def run(ctx: click.Context, config_file: str | None, resume_directory: str | None, **arguments: Any) -> None:
     """Train a model on a dataset, evaluate it and save it with its plots and metrics."""
     from dimred._api import run as api
-    from dimred._api.config import read_config, warn_of_other_data, with_config_file
+    from dimred._api.config import read_config, warn_of_other_data, warn_of_other_model, with_config_file
     from dimred._core.settings import TrainingSettings
 
     arguments["reporters"] = list(arguments["reporters"]) or None
@@ -299,6 +299,8 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
         arguments = with_config_file(arguments, given, read_config(config_file))
         if "dataset" in given and not resume_directory:
             warn_of_other_data(config_file, arguments["dataset"])
+        if "model" in given and not resume_directory:
+            warn_of_other_model(config_file, arguments["model"])
     for required in ("dataset", "model"):
         if not arguments[required]:
             raise click.UsageError(f"Missing option '--{required}' (or a [{required}] section in --config).")

@@ -113,7 +113,8 @@ def test_a_loss_that_is_not_finite_before_any_update_is_named_without_blaming_th
         dimred.run(dataset="swissroll", model="mlp-ae", loss="blows-up", steps=20, out=None, reporters=[],
                    settings={"dataset.n_samples": 300})  # fmt: skip
     assert str(raised.value) == ("loss 'blows-up' gave nan on the first step, before training changed anything; "
-                                 "check what the loss computes from the untrained network's outputs")  # fmt: skip
+                                 "reset any model or loss option you set far from its default, or, for a loss of "
+                                 "your own, check what it computes from the untrained network's outputs")  # fmt: skip
 
 
 def test_a_divergence_among_several_losses_names_the_one_that_diverged(register_in_process):

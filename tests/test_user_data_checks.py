@@ -288,6 +288,48 @@ def test_evaluate_takes_the_column_the_run_ignored_for_what_it_is_not_for_a_labe
     np.testing.assert_allclose(scored.codes, dimred.load(run).encode_rows(X), atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "set_aside",
+    [["--set", "dataset.ignore_columns=0,6"], ["--set", "dataset.ignore_columns=0", "--set", "dataset.color_column=6"]],
+)
+def test_the_training_file_evaluates_with_its_label_column_by_index_beside_ignored_columns(tmp_path, set_aside):
+    """An id, four features, the label (column 5) and a colour: the file is as wide as the training file only
+    counting the ignored columns too, which the label's index was not found without."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (60, 4)), rng.normal(5, 1, (60, 4))])
+    table = np.column_stack([np.arange(120), X, np.repeat([1, 2], 60), rng.random(120)])
+    np.savetxt(tmp_path / "cells.csv", table, delimiter=",")
+    run = tmp_path / "run"
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'cells.csv'}", "--set",
+                  "dataset.label_column=5", *set_aside, "--model", "pca", "--out", str(run)).exit_code == 0  # fmt: skip
+    result = invoke("evaluate", str(run), "--dataset", "file", "--set", f"dataset.path={tmp_path / 'cells.csv'}",
+                    "--out", str(tmp_path / "scored"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.output
+    assert json.loads((tmp_path / "scored" / "metrics.json").read_text())["knn_accuracy"] == 1.0
+
+
+def test_an_ignored_column_the_run_named_but_the_evaluated_file_lacks_is_said_to_be_the_runs(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [f"{row}," + ",".join(map(str, rng.random(4))) for row in range(60)]
+    (tmp_path / "named.csv").write_text("id,a,b,c,d\n" + "\n".join(rows) + "\n")
+    (tmp_path / "bare.csv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'named.csv'}", "--set",
+                  "dataset.ignore_columns=id", "--model", "pca", "--out", str(run)).exit_code == 0  # fmt: skip
+    result = invoke("evaluate", str(run), "--dataset", "file", "--set", f"dataset.path={tmp_path / 'bare.csv'}")
+    assert result.exit_code == 2, result.output
+    assert ("(dataset.ignore_columns 'id' is the run's; --set dataset.ignore_columns=COLUMNS names the ones to leave "
+            "out here)") in result.output  # fmt: skip
+
+
+def test_a_missing_data_file_given_by_a_relative_path_says_where_it_was_looked_for(tmp_path):
+    result = invoke("run", "--dataset", "file", "--set", "dataset.path=data/rows.csv", "--model", "pca")
+    assert result.exit_code == 1, result.output
+    assert f"no such file: data/rows.csv (a relative path is read from the folder you run in, {tmp_path})" in (
+        result.output.replace("\n", " "))  # fmt: skip
+
+
 @pytest.mark.parametrize("label_column", ["label", "1"])
 def test_the_training_file_with_repeated_names_and_a_label_column_encodes_as_it_evaluates(tmp_path, label_column):
     rng = np.random.default_rng(1)

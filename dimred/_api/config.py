@@ -221,14 +221,30 @@ def with_options_before_added(record: dict[str, Any]) -> dict[str, Any]:
 def warn_of_other_data(path: str | Path, dataset: str) -> None:
     """Warn where a run's config.json reruns on another data set: the run recorded the choices it made for its own
     data as settings, which the rerun keeps."""
-    document = _parse(Path(path))
-    recorded = document.get("dataset", {})
-    name = recorded.get("name") if isinstance(recorded, dict) else recorded
-    if _is_run_record(document) and name and name != dataset:
+    if (name := _recorded_name(path, "dataset")) not in (None, dataset):
         warnings.warn(f"{path} is a run's record of the choices it made for dataset '{name}' (the model's options, "
                       f"precision, optimizer, holdout...), which are kept as settings; to have them chosen for "
                       f"dataset '{dataset}', give them on the command line or leave out --config",
                       stacklevel=2)  # fmt: skip
+
+
+def warn_of_other_model(path: str | Path, model: str) -> None:
+    """Warn where a run's config.json reruns with another network: the training settings the run recorded are
+    the ones its model chose (a one-call model, which trains in no loop, drops them)."""
+    name = _recorded_name(path, "model")
+    if name in (None, model) or issubclass(get_registry().get("model", model).cls, EstimatorModel):
+        return
+    warnings.warn(f"{path} is a run's record of the training settings model '{name}' chose (learning rate, batch "
+                  f"size, precision, optimizer...), which are kept for model '{model}'; to have '{model}' choose "
+                  "them, give them on the command line or leave out --config", stacklevel=2)  # fmt: skip
+
+
+def _recorded_name(path: str | Path, kind: str) -> str | None:
+    """The name of the dataset or model a run's config.json records; None for a file written by hand."""
+    document = _parse(Path(path))
+    recorded = document.get(kind, {})
+    name = recorded.get("name") if isinstance(recorded, dict) else recorded
+    return name if _is_run_record(document) and isinstance(name, str) else None
 
 
 def _is_run_record(document: dict[str, Any]) -> bool:

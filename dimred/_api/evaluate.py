@@ -83,9 +83,9 @@ def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reduce
 def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
     """The label and colour columns a ``file`` run set aside, where the evaluated file holds them as its training
     file did (as ``dimred encode`` skips them): by name where its header has the name, by index where it has
-    exactly that many columns more than the model's features and, in a file whose header names the trained
-    features, that index is not one of them (the one column left over in a file of another order); {} where it
-    does not. A column the evaluation's settings name themselves is left to them."""
+    exactly as many columns as the training file (the features, these and the ones it ignored) and, in a file
+    whose header names the trained features, that index is not one of them (the one column left over in a file of
+    another order); {} where it does not. A column the evaluation's settings name themselves is left to them."""
     trained = trained_set_aside_columns(reducer)
     recorded = {option: spec for option, spec in trained.items() if option not in dataset_settings}
     path = Path(str(dataset_settings.get("path", "")))
@@ -96,7 +96,8 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
         width = column_count(path)
     except DimredError:
         return {}  # the data set names what is wrong with the file
-    names, fits = [str(name) for name in header or ()], width == reducer.n_features_in_ + len(trained)
+    names = [str(name) for name in header or ()]
+    fits = width == reducer.n_features_in_ + len(trained) + len(trained_ignored_columns(reducer))  # as trained
     features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
     left_over = [name for name in names if name not in features] if features and names else None
     only_one = left_over is not None and len(left_over) == len(trained) == 1
@@ -180,19 +181,21 @@ def _carried_anndata_options(reducer: Reducer, dataset_settings: Mapping[str, An
 
 @contextlib.contextmanager
 def _carried_named(settings: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[None]:
-    """A data error about a label or colour column the run's settings brought (the user set none) says where it
-    came from and how to leave it out."""
+    """An error about a label, colour or ignored column the run's settings brought (the user set none) says where
+    it came from and how to leave it out or name others."""
     try:
         yield
-    except DataError as error:
+    except (DataError, UsageError) as error:
         text = str(error)
-        for option, word in (("label_key", "label"), ("label_column", "label"), ("color_column", "colour")):
+        for option, word in (("label_key", "label"), ("label_column", "label"), ("color_column", "colour"),
+                             ("ignore_columns", "ignored")):  # fmt: skip
             value = settings.get(option)
             about_it = option in text or f"'{value}'" in text or re.search(rf"\b{word}\b", text)
             if option in given or not value or not about_it:
                 continue
-            raise DataError(f"{error} (dataset.{option} '{value}' is the run's; --set dataset.{option}= leaves it "
-                            "out)") from None  # fmt: skip
+            instead = "=COLUMNS names the ones to leave out here" if option == "ignore_columns" else "= leaves it out"
+            raise type(error)(f"{error} (dataset.{option} '{value}' is the run's; --set dataset.{option}{instead})"
+                              ) from None  # fmt: skip
         raise
 
 

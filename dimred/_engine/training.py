@@ -175,8 +175,9 @@ class Trainer:
             if not math.isfinite(value):
                 advice = self._unscaled_advice(then=" or ")
                 raise DivergenceError(f"loss '{term.name}' gave {value} on the first step, before training changed "
-                                      f"anything; {advice}check what the loss computes from the untrained network's "
-                                      "outputs")  # fmt: skip
+                                      f"anything; {advice}reset any model or loss option you set far from its "
+                                      "default, or, for a loss of your own, check what it computes from the untrained "
+                                      "network's outputs")  # fmt: skip
 
     def run(self, listener: Listener | None = None) -> list[dict[str, float]]:
         """Train to the planned number of steps, or until the listener says stop."""

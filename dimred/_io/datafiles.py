@@ -70,7 +70,8 @@ def _suffix(path: Path, allowed: tuple[str, ...], role: str) -> str:
 
 def check_readable(path: Path) -> Path:
     if not path.exists():
-        raise DimredError(f"no such file: {path}")
+        where = "" if path.is_absolute() else f" (a relative path is read from the folder you run in, {Path.cwd()})"
+        raise DimredError(f"no such file: {path}{where}")
     if path.is_dir():
         raise DimredError(f"{path} is a directory, not a data file")
     if not os.access(path, os.R_OK):
