@@ -149,8 +149,24 @@ class _Automatic(click.ParamType):
         try:
             return self.number(value)
         except ValueError:
-            choices = "a number, 'auto'" + (" or 'full'" if self.full else "")
+            kind = "a whole number" if self.number is int else "a number"
+            choices = f"{kind}, 'auto'" + (" or 'full'" if self.full else "")
             self.fail(f"'{value}' is not {choices}", param, ctx)
+
+
+class _Fraction(click.FloatRange):
+    """A share of the rows, from 0 to below 1."""
+
+    def __init__(self) -> None:
+        super().__init__(0, 1, max_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            self.fail(f"'{value}' is not a number; give a fraction of the rows from 0 (none) to below 1, e.g. 0.2",
+                      param, ctx)  # fmt: skip
+        return super().convert(value, param, ctx)
 
 
 class _RowProgress:
@@ -177,7 +193,7 @@ def _choice(flag: str, choices: tuple[str, ...], default: str, help: str) -> Any
 
 
 _HOLDOUT_OPTION = click.option(
-    "--holdout", type=click.FloatRange(0, 1, max_open=True), default=None,
+    "--holdout", type=_Fraction(), default=None,
     help="Share of rows held out (stratified by labels) and scored through the model's transform as holdout.* "
     "metrics; 0 turns it off [default: 0.1 from 500 rows on for models that map new rows, else 0].",
 )  # fmt: skip
@@ -332,7 +348,7 @@ def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
 @click.argument("model", type=click.Path(exists=True))
 @click.option("--dataset", required=True, help="Dataset plugin to evaluate on (see `dimred plugins`).")
 @click.option("--set", "settings", multiple=True, callback=_parse_settings, metavar="KIND.OPTION=VALUE",
-              help="A dataset or reporter option, e.g. dataset.n_samples=2500; repeatable.")  # fmt: skip
+              help="A dataset, metric or reporter option, e.g. dataset.n_samples=2500; repeatable.")  # fmt: skip
 @click.option(
     "--refit-scaler", is_flag=True, help="Fit the scaling on this data (the tutorial's way) instead of the saved one."
 )

@@ -1270,6 +1270,18 @@ def test_classes_of_one_row_held_out_by_a_split_that_cannot_stratify_are_warned_
     assert set(labels[held]) - set(labels[train])
 
 
+@pytest.mark.parametrize(("option", "value", "expected"), [
+    ("--holdout", "abc", "'abc' is not a number; give a fraction of the rows from 0 (none) to below 1, e.g. 0.2"),
+    ("--holdout", "1", "1.0 is not in the range 0<=x<1"),
+    ("--batch-size", "1.5", "'1.5' is not a whole number, 'auto' or 'full'"),
+    ("--lr", "fast", "'fast' is not a number, 'auto'"),
+])  # fmt: skip
+def test_a_command_line_number_that_is_not_one_says_what_is_allowed(option, value, expected):
+    result = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", option, value)
+    assert result.exit_code == 2
+    assert f"Error: Invalid value for '{option}': {expected}" in result.output
+
+
 def test_a_negative_zero_holdout_is_recorded_as_zero():
     from dimred._api.pipeline import holdout_fraction
 

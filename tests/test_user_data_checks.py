@@ -323,6 +323,18 @@ def test_an_ignored_column_the_run_named_but_the_evaluated_file_lacks_is_said_to
             "out here)") in result.output  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("option", "hinted"), [("label_column", True), ("ignore_columns", False), ("color_column", False)]
+)
+def test_only_a_label_column_missing_from_an_npz_file_is_told_of_its_y_array(tmp_path, option, hinted):
+    np.savez(tmp_path / "rows.npz", X=np.random.default_rng(0).random((30, 3)))
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npz'}", "--set",
+                    f"dataset.{option}=7", "--model", "pca")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"dataset.{option} '7' is not a column of" in result.output
+    assert ("an .npz file's 'y' array is read as labels without this option" in result.output) == hinted
+
+
 def test_a_missing_data_file_given_by_a_relative_path_says_where_it_was_looked_for(tmp_path):
     result = invoke("run", "--dataset", "file", "--set", "dataset.path=data/rows.csv", "--model", "pca")
     assert result.exit_code == 1, result.output
