@@ -1337,7 +1337,7 @@ def test_a_split_that_leaves_one_side_all_one_point_is_refused_before_training(s
     result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npy'}", "--model", "pca",
                     "--out", str(tmp_path / "run"))  # fmt: skip
     assert result.exit_code == 2, result.output
-    assert re.search(f"Error: --holdout 0.1 left {expected}", result.output), result.output
+    assert re.search(f"Error: --holdout 0.1 with seed 0 left {expected}", result.output), result.output
     assert not (tmp_path / "run").exists()
     if side == "held":  # t-SNE scores no held-out rows: they may be alike
         result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npy'}", "--model",
@@ -1352,8 +1352,13 @@ def test_a_split_that_leaves_one_side_all_one_point_is_refused_before_training(s
     result = invoke("compare", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npy'}", "--model",
                     "pca", "--seeds", "2", "--out", str(tmp_path / "compared"))  # fmt: skip
     assert result.exit_code == 2, result.output
-    assert re.search(f"Error: --holdout 0.1 left {expected}", result.output), result.output
+    assert re.search(f"Error: --holdout 0.1 with seed 1 left {expected}", result.output), result.output
     assert "pca, seed" not in result.output  # refused before the first run
+    if side == "held":  # t-SNE beside pca: pca's runs are refused one by one, and t-SNE's go on
+        result = invoke("compare", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'rows.npy'}", "--model",
+                        "pca", "--model", "tsne", "--seeds", "2", "--out", str(tmp_path / "with-tsne"))  # fmt: skip
+        assert "pca failed at seed 1" in result.output
+        assert "| tsne |" in result.output
     np.save(tmp_path / "alike.npy", np.zeros((500, 4)))  # the whole file alike: its own row count
     result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'alike.npy'}", "--model", "pca",
                     "--out", str(tmp_path / "run"))  # fmt: skip

@@ -136,6 +136,36 @@ class GreyPlot(Reporter):
             Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8), mode="L").save(path, format="png")
 
 
+class PlainWriter(Reporter):
+    """Writes a file of its own without run.artifact, and keeps the record it saw."""
+
+    name = "plain-writer"
+    description = "plain.csv, written directly"
+    seen: list = []
+
+    def report(self, run):
+        np.savetxt(run.directory / "plain.csv", run.codes[:5], delimiter=",")
+        PlainWriter.seen.append(run)
+
+
+def test_the_files_handed_on_are_the_runs_whoever_wrote_them_and_whenever_they_are_asked_for(
+    mlflow, register_in_process
+):
+    """A reporter's file written without run.artifact is the run's to hand on; the user's file beside it is not,
+    also when the record is asked after the run (from another thread, say)."""
+    register_in_process(plugin_module("plain", register_reporters=lambda register: register(PlainWriter)))
+    Path("run").mkdir()
+    Path("run", "my_data.csv").write_text("1,2\n")
+    _invoke("--out", "run", "--overwrite", "--reporter", "plain-writer", "--reporter", "mlflow")
+    client, [run] = _runs(mlflow, "test_the_files_handed_on_are_the_runs_whoever_wrote_them_and_whenever_they_are_"
+                                  "asked_for")  # fmt: skip
+    artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+    assert "plain.csv" in artifacts
+    assert "my_data.csv" not in artifacts
+    assert {path.name for path in PlainWriter.seen[-1].kept_files()} >= {"plain.csv", "metrics.json"}
+    assert "my_data.csv" not in {path.name for path in PlainWriter.seen[-1].kept_files()}
+
+
 def test_a_runs_own_greyscale_plot_reaches_tensorboard_as_an_rgb_image(event_accumulator, register_in_process):
     register_in_process(plugin_module("grey_plot", register_reporters=lambda register: register(GreyPlot)))
     _invoke("--out", "run", "--reporter", "grey-plot", "--reporter", "tensorboard")

@@ -309,6 +309,35 @@ def test_the_training_file_evaluates_with_its_label_column_by_index_beside_ignor
     assert json.loads((tmp_path / "scored" / "metrics.json").read_text())["knn_accuracy"] == 1.0
 
 
+def test_a_label_column_given_by_index_before_an_ignored_one_is_found_in_a_file_without_the_ignored_one(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (60, 4)), rng.normal(5, 1, (60, 4))])
+    table = np.column_stack([np.repeat([1, 2], 60), X, np.arange(120)])  # label, four features, an id
+    np.savetxt(tmp_path / "train.csv", table, delimiter=",")
+    np.savetxt(tmp_path / "no_id.csv", table[:, :-1], delimiter=",")
+    run = tmp_path / "run"
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'train.csv'}", "--set",
+                  "dataset.label_column=0", "--set", "dataset.ignore_columns=5", "--model", "pca", "--out",
+                  str(run)).exit_code == 0  # fmt: skip
+    scored = dimred.evaluate(run, "file", settings={"dataset.path": str(tmp_path / "no_id.csv")}, out=None)
+    assert scored.metrics["knn_accuracy"] == 1.0
+
+
+def test_a_folder_called_label_is_no_sign_that_an_error_is_about_the_runs_label_column(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [",".join(map(str, rng.random(4))) + f",{row % 2}" for row in range(60)]
+    (tmp_path / "label").mkdir()
+    (tmp_path / "label" / "rows.csv").write_text("a,b,c,d,cls\n" + "\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'label' / 'rows.csv'}", "--set",
+                  "dataset.label_column=cls", "--model", "pca", "--out", str(run)).exit_code == 0  # fmt: skip
+    result = invoke("evaluate", str(run), "--dataset", "file", "--set",
+                    f"dataset.path={tmp_path / 'label' / 'rows.csv'}", "--set", "dataset.color_column=zz")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "dataset.color_column 'zz' is not a column of" in result.output
+    assert "is the run's" not in result.output
+
+
 def test_an_ignored_column_the_run_named_but_the_evaluated_file_lacks_is_said_to_be_the_runs(tmp_path):
     rng = np.random.default_rng(0)
     rows = [f"{row}," + ",".join(map(str, rng.random(4))) for row in range(60)]

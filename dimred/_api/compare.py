@@ -309,18 +309,19 @@ def _split_settings(settings: Mapping[str, Any], models: Iterable[str]) -> tuple
 
 def _rows_every_run_takes(source: Dataset, holdout: float | None, seeds: int, models: Iterable[Model]) -> int:
     """How many rows the data set has; data that no run could take (unreadable, too few rows, one point, a
-    ``holdout`` that leaves too few rows on a side, or one side all one point with some seed's split) is refused
-    here once, before any model runs (on the data of seed 0, which is every seed's data but for generated sets)."""
-    data, X = pipeline.load_data(source, seed=0)
-    pipeline.check_scorable(X)
-    maps_new_rows = any(getattr(model, "can_transform", True) for model in models)
-    fraction = pipeline.holdout_fraction(holdout, len(X), maps_new_rows)
-    if fraction:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # each run warns of its own split
-            for seed in range(seeds):
+    ``holdout`` that leaves too few rows on a side, or that leaves some seed's training rows or, where every model
+    scores them, its held-out rows all one point) is refused here once, before any model runs. Each seed's split
+    is checked on that seed's data (a generated set's differ)."""
+    maps_new_rows = [getattr(model, "can_transform", True) for model in models]
+    for seed in range(seeds):
+        data, X = pipeline.load_data(source, seed)
+        pipeline.check_scorable(X)
+        fraction = pipeline.holdout_fraction(holdout, len(X), any(maps_new_rows))
+        if fraction:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # each run warns of its own split
                 train, held = pipeline.split_rows(len(X), data.labels, fraction, seed)
-                pipeline.check_split(X, train, held, fraction, maps_new_rows)
+            pipeline.check_split(X, train, held, fraction, seed, all(maps_new_rows))
     return len(X)
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dimred._core.contracts import EstimatorModel
+from dimred._core.contracts import EstimatorModel, Model
 from dimred._core.errors import UsageError
 from dimred._core.kinds import KINDS
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
@@ -234,9 +234,19 @@ def warn_of_other_model(path: str | Path, model: str) -> None:
     name = _recorded_name(path, "model")
     if name in (None, model) or issubclass(get_registry().get("model", model).cls, EstimatorModel):
         return
+    if not any(_chooses_training(chosen) for chosen in (name, model)):  # dimred's defaults, whichever trains
+        return
     warnings.warn(f"{path} is a run's record of the training settings model '{name}' chose (learning rate, batch "
                   f"size, precision, optimizer...), which are kept for model '{model}'; to have '{model}' choose "
                   "them, give them on the command line or leave out --config", stacklevel=2)  # fmt: skip
+
+
+def _chooses_training(model: str) -> bool:
+    """Whether the model plugin (where installed) suggests training settings for the data of its own."""
+    registry = get_registry()
+    if model not in registry.names("model"):
+        return False
+    return registry.get("model", model).cls.training_defaults is not Model.training_defaults
 
 
 def _recorded_name(path: str | Path, kind: str) -> str | None:

@@ -83,7 +83,7 @@ def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reduce
 def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
     """The label and colour columns a ``file`` run set aside, where the evaluated file holds them as its training
     file did (as ``dimred encode`` skips them): by name where its header has the name, by index where it has
-    exactly as many columns as the training file (the features, these and the ones it ignored) and, in a file
+    as many columns as the features and these (with or without the ones the run ignored) and, in a file
     whose header names the trained features, that index is not one of them (the one column left over in a file of
     another order); {} where it does not. A column the evaluation's settings name themselves is left to them."""
     trained = trained_set_aside_columns(reducer)
@@ -97,7 +97,8 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     except DimredError:
         return {}  # the data set names what is wrong with the file
     names = [str(name) for name in header or ()]
-    fits = width == reducer.n_features_in_ + len(trained) + len(trained_ignored_columns(reducer))  # as trained
+    beside = reducer.n_features_in_ + len(trained)  # the features and these: with the ignored columns or without
+    fits = width in (beside, beside + len(trained_ignored_columns(reducer)))
     features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
     left_over = [name for name in names if name not in features] if features and names else None
     only_one = left_over is not None and len(left_over) == len(trained) == 1
@@ -186,7 +187,7 @@ def _carried_named(settings: Mapping[str, Any], given: Mapping[str, Any]) -> Ite
     try:
         yield
     except (DataError, UsageError) as error:
-        text = str(error)
+        text = str(error).replace(str(settings.get("path", "")), "")  # a folder called label/ says nothing
         for option, word in (("label_key", "label"), ("label_column", "label"), ("color_column", "colour"),
                              ("ignore_columns", "ignored")):  # fmt: skip
             value = settings.get(option)

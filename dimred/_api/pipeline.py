@@ -293,7 +293,7 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
 
 
 def check_split(
-    X: np.ndarray, train: np.ndarray, held: np.ndarray, fraction: float, maps_new_rows: bool = True
+    X: np.ndarray, train: np.ndarray, held: np.ndarray, fraction: float, seed: int, maps_new_rows: bool = True
 ) -> None:
     """Refuse a split that left either side all one point where the data is not (most rows alike, and the few
     that differ all on the other side): training would see no structure, or every neighbourhood score of the
@@ -303,9 +303,9 @@ def check_split(
         sides.append((held, "held-out rows", "score"))
     for rows, side, doing in sides:
         if not np.any(X[rows].max(axis=0) > X[rows].min(axis=0)):
-            raise UsageError(f"--holdout {fraction:g} left the {len(rows)} {side} all one point (the rows that "
-                             f"differ are on the other side): there is nothing to {doing}; choose another "
-                             "fraction or --holdout 0")  # fmt: skip
+            raise UsageError(f"--holdout {fraction:g} with seed {seed} left the {len(rows)} {side} all one point "
+                             f"(the rows that differ are on the other side): there is nothing to {doing}; choose "
+                             "another fraction or --holdout 0")  # fmt: skip
 
 
 def _warn_of_classes_held_out_whole(labels: np.ndarray, train: np.ndarray, fraction: float) -> None:

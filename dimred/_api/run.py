@@ -238,7 +238,7 @@ def run(
     held = None
     if fraction:
         train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)
-        pipeline.check_split(X_raw, train_rows, held_rows, fraction, maps_new_rows)
+        pipeline.check_split(X_raw, train_rows, held_rows, fraction, training.seed, maps_new_rows)
         data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
     unsettled = {"model": describe(plugins.model), "loss": describe_terms(plugins.terms)}
     pipeline.check_one_call_settings(plugins.model, training, X_raw.shape)

@@ -291,6 +291,8 @@ class RunRecord:
     held_out: HeldOut | None = None
     run_key: str = field(default_factory=new_run_key)
     config: Mapping[str, Any] = field(default_factory=dict)
+    # the user's files in the folder, kept from being overwritten while the record was made: never handed on
+    _users_files: frozenset[Path] = field(default_factory=guarded_files, init=False, repr=False)
 
     @contextlib.contextmanager
     def artifact(self, filename: str | os.PathLike[str]) -> Iterator[Path]:
@@ -309,7 +311,7 @@ class RunRecord:
         """The files in the run directory that are the run's to hand on (model file, config.json, metrics,
         history, the reporters' files so far), sorted: not the user's files there, nor hidden ones, nor an
         unfinished run's checkpoint and failure note; none where the run writes nothing."""
-        return _kept_files(self.directory)
+        return _kept_files(self.directory, self._users_files)
 
 
 def _inside(directory: Path, filename: str | os.PathLike[str]) -> Path:
@@ -329,12 +331,11 @@ def _run_name(dataset: str | None, model: str | None, seed: Any, directory: Path
     return "-".join(named + ([f"seed{seed}"] if seed is not None else [])) or "dimred"
 
 
-def _kept_files(directory: Path | None) -> list[Path]:
-    """The folder's files but for the user's (their data, say, kept there by --overwrite), hidden ones and an
+def _kept_files(directory: Path | None, users: frozenset[Path]) -> list[Path]:
+    """The folder's files but for the ``users`` (their data, say, kept there by --overwrite), hidden ones and an
     unfinished run's own."""
     if directory is None:
         return []
-    users = guarded_files()
     hidden = lambda path: path.name.startswith(".") or path.name in UNFINISHED_RUN_FILES  # noqa: E731
     return [path for path in sorted(Path(directory).iterdir())
             if path.is_file() and not hidden(path) and path.resolve() not in users]  # fmt: skip
@@ -432,12 +433,13 @@ class ComparisonRecord:
     directory: Path | None
     echo: Callable[[str], None] = field(default=lambda _text: None)
     run_keys: tuple[str, ...] = ()
+    _users_files: frozenset[Path] = field(default_factory=guarded_files, init=False, repr=False)
 
     def kept_files(self) -> list[Path]:
         """The files in the comparison's folder (table, figures, the reporters' files so far), sorted: not the
         user's files there, nor hidden ones, nor the saved models' folder; none where the comparison writes
         nothing."""
-        return _kept_files(self.directory)
+        return _kept_files(self.directory, self._users_files)
 
     @contextlib.contextmanager
     def artifact(self, filename: str | os.PathLike[str]) -> Iterator[Path]:

@@ -68,9 +68,16 @@ def _suffix(path: Path, allowed: tuple[str, ...], role: str) -> str:
     return suffix
 
 
+def _here() -> str:
+    try:
+        return str(Path.cwd())
+    except OSError:  # the folder was deleted under the process
+        return "which no longer exists"
+
+
 def check_readable(path: Path) -> Path:
     if not path.exists():
-        where = "" if path.is_absolute() else f" (a relative path is read from the folder you run in, {Path.cwd()})"
+        where = "" if path.is_absolute() else f" (a relative path is read from the folder you run in, {_here()})"
         raise DimredError(f"no such file: {path}{where}")
     if path.is_dir():
         raise DimredError(f"{path} is a directory, not a data file")
