@@ -288,7 +288,7 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 def run(ctx: click.Context, config_file: str | None, resume_directory: str | None, **arguments: Any) -> None:
     """Train a model on a dataset, evaluate it and save it with its plots and metrics."""
     from dimred._api import run as api
-    from dimred._api.config import read_config, warn_of_other_data, warn_of_other_model, with_config_file
+    from dimred._api.config import read_config, warn_of_replaced_choices, with_config_file
     from dimred._core.settings import TrainingSettings
 
     arguments["reporters"] = list(arguments["reporters"]) or None
@@ -313,10 +313,9 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
             if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
         }
         arguments = with_config_file(arguments, given, read_config(config_file))
-        if "dataset" in given and not resume_directory:
-            warn_of_other_data(config_file, arguments["dataset"])
-        if "model" in given and not resume_directory:
-            warn_of_other_model(config_file, arguments["model"])
+        if not resume_directory:
+            replaced = {kind: arguments[kind] if kind in given else None for kind in ("dataset", "model")}
+            warn_of_replaced_choices(config_file, **replaced)
     for required in ("dataset", "model"):
         if not arguments[required]:
             raise click.UsageError(f"Missing option '--{required}' (or a [{required}] section in --config).")

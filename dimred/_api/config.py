@@ -218,27 +218,26 @@ def with_options_before_added(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def warn_of_other_data(path: str | Path, dataset: str) -> None:
-    """Warn where a run's config.json reruns on another data set: the run recorded the choices it made for its own
-    data as settings, which the rerun keeps."""
-    if (name := _recorded_name(path, "dataset")) not in (None, dataset):
-        warnings.warn(f"{path} is a run's record of the choices it made for dataset '{name}' (the model's options, "
-                      f"precision, optimizer, holdout...), which are kept as settings; to have them chosen for "
-                      f"dataset '{dataset}', give them on the command line or leave out --config",
+def warn_of_replaced_choices(path: str | Path, dataset: str | None, model: str | None) -> None:
+    """Warn where a run's config.json reruns on another data set (``dataset``, None where not given), whose choices
+    the run recorded as settings for its own data, or with another network (``model``), where the training
+    settings it recorded are the ones its model chose (a one-call model, which trains in no loop, drops them)."""
+    document = _parse(Path(path))
+    if not _is_run_record(document):
+        return  # written by hand: nothing in it was chosen for the user
+    recorded = {kind: _name_in(document, kind) for kind in ("dataset", "model")}
+    if dataset is not None and recorded["dataset"] not in (None, dataset):
+        warnings.warn(f"{path} is a run's record of the choices it made for dataset '{recorded['dataset']}' (the "
+                      f"model's options, precision, optimizer, holdout...), which are kept as settings; to have them "
+                      f"chosen for dataset '{dataset}', give them on the command line or leave out --config",
                       stacklevel=2)  # fmt: skip
-
-
-def warn_of_other_model(path: str | Path, model: str) -> None:
-    """Warn where a run's config.json reruns with another network: the training settings the run recorded are
-    the ones its model chose (a one-call model, which trains in no loop, drops them)."""
-    name = _recorded_name(path, "model")
-    if name in (None, model) or issubclass(get_registry().get("model", model).cls, EstimatorModel):
+    old = recorded["model"]
+    if model is None or old in (None, model) or issubclass(get_registry().get("model", model).cls, EstimatorModel):
         return
-    if not any(_chooses_training(chosen) for chosen in (name, model)):  # dimred's defaults, whichever trains
-        return
-    warnings.warn(f"{path} is a run's record of the training settings model '{name}' chose (learning rate, batch "
-                  f"size, precision, optimizer...), which are kept for model '{model}'; to have '{model}' choose "
-                  "them, give them on the command line or leave out --config", stacklevel=2)  # fmt: skip
+    if any(_chooses_training(chosen) for chosen in (old, model)):  # else dimred's defaults, whichever trains
+        warnings.warn(f"{path} is a run's record of the training settings model '{old}' chose (learning rate, batch "
+                      f"size, precision, optimizer...), which are kept for model '{model}'; to have '{model}' choose "
+                      "them, give them on the command line or leave out --config", stacklevel=2)  # fmt: skip
 
 
 def _chooses_training(model: str) -> bool:
@@ -249,12 +248,11 @@ def _chooses_training(model: str) -> bool:
     return registry.get("model", model).cls.training_defaults is not Model.training_defaults
 
 
-def _recorded_name(path: str | Path, kind: str) -> str | None:
-    """The name of the dataset or model a run's config.json records; None for a file written by hand."""
-    document = _parse(Path(path))
-    recorded = document.get(kind, {})
-    name = recorded.get("name") if isinstance(recorded, dict) else recorded
-    return name if _is_run_record(document) and isinstance(name, str) else None
+def _name_in(document: dict[str, Any], kind: str) -> str | None:
+    """The name of the dataset or model a config file names."""
+    section = document.get(kind, {})
+    name = section.get("name") if isinstance(section, dict) else section
+    return name if isinstance(name, str) else None
 
 
 def _is_run_record(document: dict[str, Any]) -> bool:

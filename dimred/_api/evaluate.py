@@ -97,15 +97,16 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     except DimredError:
         return {}  # the data set names what is wrong with the file
     names = [str(name) for name in header or ()]
+    ignored_specs = trained_ignored_columns(reducer)
     beside = reducer.n_features_in_ + len(trained)  # the features and these: with the ignored columns or without
-    fits = width in (beside, beside + len(trained_ignored_columns(reducer)))
+    fits = width in (beside, beside + len(ignored_specs))
     features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
     left_over = [name for name in names if name not in features] if features and names else None
     only_one = left_over is not None and len(left_over) == len(trained) == 1
     carried = {option: _carried_column(spec, names, fits, left_over, only_one) for option, spec in recorded.items()}
     if None in carried.values():
         # columns besides the features and the ones the run left out (an id): one of them may be it, which is unsaid
-        places = [_place(spec, names) for spec in trained_ignored_columns(reducer)]
+        places = [_place(spec, names) for spec in ignored_specs]
         ignored = [place for place in places if place is not None and place < width]
         besides = width - reducer.n_features_in_ - len(ignored)
         if besides > 0:

@@ -239,8 +239,12 @@ def _check_enough_rows(X: np.ndarray, doing: str) -> None:
         raise UsageError(f"{rows} too few to {doing}; give at least {MIN_ROWS}")
 
 
+def _is_one_point(X: np.ndarray) -> bool:
+    return not np.any(X.max(axis=0) > X.min(axis=0))
+
+
 def _check_not_one_point(X: np.ndarray, doing: str) -> None:
-    if not np.any(X.max(axis=0) > X.min(axis=0)):
+    if _is_one_point(X):
         raise UsageError(f"all {len(X)} rows of the data are the same point: there is no structure to {doing}")
 
 
@@ -302,7 +306,7 @@ def check_split(
     if maps_new_rows:
         sides.append((held, "held-out rows", "score"))
     for rows, side, doing in sides:
-        if not np.any(X[rows].max(axis=0) > X[rows].min(axis=0)):
+        if _is_one_point(X[rows]):
             raise UsageError(f"--holdout {fraction:g} with seed {seed} left the {len(rows)} {side} all one point "
                              f"(the rows that differ are on the other side): there is nothing to {doing}; choose "
                              "another fraction or --holdout 0")  # fmt: skip

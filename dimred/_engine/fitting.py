@@ -115,20 +115,23 @@ def _check_rounded_away(X_raw: np.ndarray, scaler: Scaler, dtype: torch.dtype) -
     if np.dtype(X_raw.dtype).itemsize <= dtype.itemsize:
         return  # the cast rounds nothing away
     constant, scaled = scaler.constant, scaler.kind != "none"
-    lost = [column for column in np.flatnonzero(constant.cpu().numpy()) if np.ptp(X_raw[:, column]) > 0]
+    lost: dict[int, tuple[float, float]] = {}  # a column that varies as given: its lowest value and its spread
+    for column in np.flatnonzero(constant.cpu().numpy()):
+        low, high = X_raw[:, column].min(), X_raw[:, column].max()
+        if high > low:
+            lost[int(column)] = (low, high - low)
     type_name = str(dtype).removeprefix("torch.")
     if lost and bool(constant.all()):
-        widest = max(lost, key=lambda column: np.ptp(X_raw[:, column]))
-        values = X_raw[:, widest]
+        widest = max(lost, key=lambda column: lost[column][1])
+        low, spread = lost[widest]
         raise DataError(f"in {type_name} all {len(X_raw)} rows of the data are the same point: every column that "
-                        f"varies (by at most {np.ptp(values):.4g}, column {widest} counting from 0) is one number "
-                        f"once cast; {rounding_advice(np.ptp(values), values.min(), scaled)}")  # fmt: skip
+                        f"varies (by at most {spread:.4g}, column {widest} counting from 0) is one number once cast; "
+                        f"{rounding_advice(spread, low, scaled)}")  # fmt: skip
     if lost:
-        column = int(lost[0])
-        values = X_raw[:, column]
-        warnings.warn(f"column {column} (counting from 0) varies by {np.ptp(values):.4g} around "
-                      f"{values.min():.6g}, but in {type_name} every value is the same number, so the model cannot "
-                      f"see it; {rounding_advice(np.ptp(values), values.min(), scaled)}", stacklevel=4)  # fmt: skip
+        column, (low, spread) = next(iter(lost.items()))
+        warnings.warn(f"column {column} (counting from 0) varies by {spread:.4g} around {low:.6g}, but in "
+                      f"{type_name} every value is the same number, so the model cannot see it; "
+                      f"{rounding_advice(spread, low, scaled)}", stacklevel=4)  # fmt: skip
 
 
 def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo,
