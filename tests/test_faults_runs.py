@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import signal
 import subprocess
 import sys
@@ -304,10 +305,16 @@ def test_sigterm_stops_cleanly_with_exit_143(tmp_path, checkpoints):
 
 
 # -- resume --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def killed_once(tmp_path_factory) -> Path:
+    return _killed(tmp_path_factory.mktemp("template") / "killed", QUICK[:-4])
+
+
 @pytest.fixture
-def killed_run(tmp_path) -> Path:
-    """A run directory holding a checkpoint and no model, as a killed run leaves it."""
-    return _killed(tmp_path / "killed", QUICK[:-4])
+def killed_run(killed_once, tmp_path) -> Path:
+    """A run directory holding a checkpoint and no model, as a killed run leaves it (a copy of one killed run:
+    starting and killing a process for each test took longer than the test)."""
+    return Path(shutil.copytree(killed_once, tmp_path / "killed"))
 
 
 def _killed(out: Path, arguments: list[str]) -> Path:
