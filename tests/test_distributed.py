@@ -16,8 +16,15 @@ SETTINGS = ["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_s
 
 
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=environment, timeout=300)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=_environment(cwd), timeout=300)
+
+
+def _environment(folder: Path) -> dict[str, str]:
+    """One thread per process, and the temporary folders torchrun leaves behind beside the test's ``folder``
+    (where pytest removes them) rather than in /tmp."""
+    temporary = folder.with_name(f"{folder.name}-tmp")
+    temporary.mkdir(exist_ok=True)
+    return {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(temporary)}
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +277,7 @@ def test_a_stop_one_process_decides_as_training_starts_stops_every_process(tmp_p
         "run",
     ]  # fmt: skip (logging every 10 steps)
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+                            env=_environment(tmp_path))  # fmt: skip
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert (metrics["steps_trained"], metrics["stop_reason"]) == (0, "process 0 stopped it at the start")
