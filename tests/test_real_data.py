@@ -88,6 +88,18 @@ def test_runs_report_held_out_metrics_and_record_the_split(tmp_path):
     assert 0.5 < metrics["holdout.knn_accuracy"] <= 1
     assert json.loads((out / "config.json").read_text())["holdout"] == 0.25
     assert "held-out rows (450)" in result.output
+    # held_out_rows.csv names the rows the holdout.* figures cover: they reproduce the held-out accuracy
+    from sklearn.datasets import load_digits
+    from sklearn.neighbors import KNeighborsClassifier
+
+    held = np.loadtxt(out / "held_out_rows.csv", skiprows=1, dtype=int)
+    assert (out / "held_out_rows.csv").read_text().startswith("row\n")
+    assert len(np.unique(held)) == 450
+    X, y = load_digits(return_X_y=True)
+    train = np.setdiff1d(np.arange(1797), held)
+    reducer = dimred.load(out)
+    classifier = KNeighborsClassifier(5).fit(reducer.transform(X[train]), y[train])
+    assert classifier.score(reducer.transform(X[held]), y[held]) == pytest.approx(metrics["holdout.knn_accuracy"])
 
 
 def test_held_out_knn_accuracy_matches_scikit_learn():

@@ -52,7 +52,7 @@ from dimred._host.objective import (
 )
 from dimred._host.registry import get_registry
 from dimred._host.resolve import chosen_names, describe, instantiate, instantiate_several
-from dimred._io.rundir import write_history, write_json
+from dimred._io.rundir import write_history, write_json, write_row_numbers
 from dimred._io.validation import check_matrix
 
 Echo = Callable[[str], None]
@@ -502,16 +502,19 @@ def score_held_out(
 
 
 # -- save ------------------------------------------------------------------------------------------------------
-HISTORY_FILE, METRICS_FILE = "history.csv", "metrics.json"
-RESULT_FILES = (modelfile.FILENAME, HISTORY_FILE, METRICS_FILE)  # what save_results may write
+HISTORY_FILE, METRICS_FILE, HELD_OUT_FILE = "history.csv", "metrics.json", "held_out_rows.csv"
+RESULT_FILES = (modelfile.FILENAME, HISTORY_FILE, METRICS_FILE, HELD_OUT_FILE)  # what save_results may write
 
 
-def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any]) -> None:
-    """The model file and loss history (for trained networks) and metrics.json."""
+def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], held_out: HeldOut | None) -> None:
+    """The model file and loss history (for trained networks), metrics.json, and which rows were held out (the
+    rows the ``holdout.*`` figures cover)."""
     if outcome.model is not None:
         outcome.model.save(directory / modelfile.FILENAME)
     if outcome.history:
         write_history(directory / HISTORY_FILE, outcome.history)
+    if held_out is not None:
+        write_row_numbers(directory / HELD_OUT_FILE, held_out.data.row_numbers)
     write_json(directory / METRICS_FILE, metrics)
 
 

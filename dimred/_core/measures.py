@@ -7,7 +7,8 @@ and keeps what the metrics need:
 - the co-ranking counts behind Q_NX(K), the share of K-nearest neighbours kept, for every K at once
   (Lee & Verleysen): kNN preservation is Q_NX(k), and R_NX(K) = ((n-1) Q_NX(K) - K) / (n-1-K) rescales it
   so that a random embedding scores 0; its area under a log-K axis summarises the curve.
-Trustworthiness matches scikit-learn's; the co-ranking quantities match a brute-force co-ranking matrix.
+Trustworthiness matches scikit-learn's where no two distances tie (ties go to the lower row number here); the
+co-ranking quantities match a brute-force co-ranking matrix.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,11 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(item) for item in value]
     return value
+
+
+def write_row_numbers(path: Path, numbers: Iterable[int]) -> None:
+    """Row numbers of a data set as CSV, one column named ``row``."""
+    write_text(path, "row\n" + "".join(f"{int(number)}\n" for number in numbers))
 
 
 def write_history(path: Path, history: Sequence[dict[str, float]]) -> None:
