@@ -379,3 +379,28 @@ def test_a_file_row_beyond_float32_is_counted_in_the_file_not_its_batch(roll, tm
     with pytest.raises(dimred.DataError, match=r"row 7 \(counting from 0\) of the results is beyond float32's range"):
         dimred.decode_file(pca, tmp_path / "codes.npy", tmp_path / "rows.npy", batch_rows=4)
     assert not (tmp_path / "rows.npy").exists()
+
+
+def test_fits_in_threads_give_what_the_same_seeds_give_one_after_another(roll):
+    import threading
+
+    def codes(seed: int) -> np.ndarray:
+        return Reducer(**{**QUICK, "random_state": seed, "steps": 40}, callbacks=["no-progress"]).fit_transform(roll)
+
+    alone = {seed: codes(seed) for seed in (0, 1)}
+    together: dict[int, np.ndarray] = {}
+    threads = [threading.Thread(target=lambda seed=seed: together.update({seed: codes(seed)})) for seed in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for seed in (0, 1):
+        np.testing.assert_array_equal(together[seed], alone[seed])
+
+
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+def test_a_fit_inside_the_callers_no_grad_context_trains_as_outside(roll, context):
+    expected = Reducer(**QUICK).fit_transform(roll)
+    with context():
+        codes = Reducer(**QUICK).fit_transform(roll)
+    np.testing.assert_array_equal(codes, expected)

@@ -69,6 +69,19 @@ def _check_range(original: torch.Tensor, converted: torch.Tensor, what: str) -> 
         )
 
 
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Torch's global random generator (dropout masks, a plugin's first weights) seeded with ``seed`` inside, and
+    the caller's state put back after. The generator is the process's: fits that overlap in threads take turns
+    here, since each would otherwise draw from the other's stream and the same seed would give other codes."""
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
 _DEFAULT_DTYPE_LOCK = threading.Lock()
 _default_dtype_users = 0
 _callers_default_dtype = torch.float32

@@ -20,6 +20,7 @@ from dimred._core import measures as metrics
 from dimred._core.contracts import Metric, MetricContext
 from dimred._core.errors import DimredError, PluginError, blame
 from dimred._core.jsonable import json_ready_fields
+from dimred._engine.device import seeded
 
 EVAL_BATCH = 1 << 14  # rows per forward pass; bounds the float64 copies (100 MB for 784 columns)
 METRIC_SAMPLE = 5000  # neighbourhood metrics beyond this many points use a seeded random subsample
@@ -129,8 +130,7 @@ def _train_mode_rmse(module: torch.nn.Module, X: torch.Tensor, seed: int) -> flo
     noisy = copy.deepcopy(module).train()  # a copy, so batch norm's running statistics stay untouched
     if _exact_in_float64(X):  # as eval mode computes: float32 could overflow where eval mode's error is finite
         noisy, X = noisy.double(), X.double()
-    with torch.random.fork_rng(devices=[X.device] if X.device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with seeded(seed, X.device):
         return metrics.rmse(X, noisy.decode(noisy.encode(X)))
 
 

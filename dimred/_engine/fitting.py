@@ -21,7 +21,7 @@ from dimred._engine import distributed, evaluation, rows
 from dimred._engine.callbacks import Dispatcher, TrainingHandle
 from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.checkpoint import read_checkpoint
-from dimred._engine.device import as_tensor, torch_default_dtype
+from dimred._engine.device import as_tensor, seeded, torch_default_dtype
 from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler, rounding_advice
 from dimred._engine.training import Trainer
@@ -73,14 +73,13 @@ def fit(
 ) -> Fit:
     """Fit the scaler on ``X_raw``, build the plugin's network and train it; the result is in eval mode.
 
-    Randomness comes from ``settings.seed`` alone, and the caller's global torch RNG is left as it was.
+    Randomness comes from ``settings.seed`` alone, and the caller's global torch RNG is left as it was (fits in
+    threads of one process take turns); gradients are on whatever the caller's context (``torch.no_grad``).
     ``directory`` is the run folder callbacks may write into (checkpoints); ``resume`` continues from the
     checkpoint saved there. ``config`` is the run's configuration, for the callbacks (``Training.config``).
     """
     world = world or World()
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch_default_dtype():
-        torch.manual_seed(settings.seed)
+    with seeded(settings.seed, device), torch_default_dtype(), torch.inference_mode(False), torch.enable_grad():
         return _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world,
                     echo or (lambda _text: None), config or {})  # fmt: skip
 
