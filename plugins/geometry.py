@@ -28,6 +28,9 @@ def landmark_isomap(X: np.ndarray, n_components: int, neighbours: int, landmarks
 
     n = len(X)
     graph = NearestNeighbors(n_neighbors=min(neighbours, n - 1)).fit(X).kneighbors_graph(mode="distance")
+    # repeated rows are 0 apart: stored as the smallest length, an edge all the same (a sum of sparse matrices,
+    # as _joined makes, drops stored zeros, and the paths through them would become infinite)
+    graph.data = np.maximum(graph.data, np.finfo(float).tiny)
     pieces, labels = connected_components(graph, directed=False)
     if pieces > MAX_PIECES_JOINED:
         raise DimredError(f"the {neighbours}-nearest-neighbour graph falls into {pieces} pieces (at most "

@@ -73,6 +73,15 @@ def test_the_pieces_of_a_disconnected_graph_are_joined_by_their_shortest_edges_w
         landmark_isomap(clusters, 2, 5, 20, 0)
 
 
+def test_repeated_rows_keep_their_zero_length_edges_and_finite_coordinates():
+    X = np.random.default_rng(0).integers(0, 2, size=(300, 4)).astype(float)  # 16 distinct rows, each ~19 times
+    with pytest.warns(UserWarning, match="pieces, joined by their shortest edges"):
+        Y = landmark_isomap(X, 2, 8, 50, 0)
+    assert np.isfinite(Y).all()
+    same = (X[0] == X).all(axis=1)
+    np.testing.assert_allclose(Y[same], np.broadcast_to(Y[0], Y[same].shape), atol=1e-9)
+
+
 def test_geo_ae_trains_on_digits_whose_graph_falls_into_pieces():
     with pytest.warns(UserWarning, match="falls into 2 pieces"):
         result = dimred.run("digits", "geo-ae", steps=30, out=None, reporters=[])
