@@ -806,3 +806,29 @@ def test_compare_says_which_runs_skipped_a_failing_metric_and_exits_1(register_i
     assert error_lines(result)[0].count("(skipped)") == 2
     assert "Warning" not in result.output  # said once, in the Error line
     assert len(json.loads((out / "comparison.json").read_text())["skipped"]) == 2
+
+
+class Overwriting(Reporter):
+    name = "overwriting"
+    description = "writes its artifact under the name of one of the run's own files"
+
+    @dataclass(frozen=True)
+    class Options:
+        filename: str = option("model.safetensors", "the name it asks for")
+
+    def report(self, run):
+        with run.artifact(self.options.filename) as path:
+            path.write_text("{}")
+
+
+@pytest.mark.parametrize("filename", ["model.safetensors", "metrics.json", "config.json", ".dimred-files.json"])
+def test_a_reporter_cannot_replace_the_runs_own_files(register_in_process, tmp_path, filename):
+    register_in_process(plugin_module("overwriting", register_reporters=lambda register: register(Overwriting)))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["run", *QUICK, "--reporter", "overwriting", "--set",
+                                      f"reporter.overwriting.filename={filename}", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 1
+    assert f"reporter 'overwriting' failed to report: {filename} is dimred's own file" in result.output
+    assert dimred.load(out).transform(np.zeros((1, 3))).shape == (1, 2)
+    assert json.loads((out / "metrics.json").read_text())["rmse"] > 0
+    assert json.loads((out / ".dimred-files.json").read_text())["files"]

@@ -36,6 +36,7 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import PluginError, SkippedPluginWarning, UsageError, blame
 from dimred._core.options import to_dict
+from dimred._core.runfiles import HELD_OUT_FILE, HISTORY_FILE, METRICS_FILE
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout, checked_suggestions
 from dimred._engine import distributed, evaluation, fitting, modelfile
 from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
@@ -502,7 +503,6 @@ def score_held_out(
 
 
 # -- save ------------------------------------------------------------------------------------------------------
-HISTORY_FILE, METRICS_FILE, HELD_OUT_FILE = "history.csv", "metrics.json", "held_out_rows.csv"
 RESULT_FILES = (modelfile.FILENAME, HISTORY_FILE, METRICS_FILE, HELD_OUT_FILE)  # what save_results may write
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from dimred._core.atomic import atomic_path, guarded_files
 from dimred._core.labels import check_labels, mixes_names_and_numbers
-from dimred._core.runfiles import UNFINISHED_RUN_FILES
+from dimred._core.runfiles import DIMREDS_OWN_FILES, UNFINISHED_RUN_FILES
 
 if TYPE_CHECKING:
     import torch
@@ -296,10 +296,15 @@ class RunRecord:
 
     @contextlib.contextmanager
     def artifact(self, filename: str | os.PathLike[str]) -> Iterator[Path]:
-        """A path to write ``filename`` into the run directory; it appears there only once complete."""
+        """A path to write ``filename`` into the run directory; it appears there only once complete. dimred's own
+        files (model.safetensors, config.json, metrics.json, ...) are not the reporter's to replace."""
         if self.directory is None:
             raise RuntimeError("this run writes no files: check run.directory before writing")
-        with atomic_path(_inside(self.directory, filename)) as temporary:
+        path = _inside(self.directory, filename)
+        if path.name in DIMREDS_OWN_FILES:  # the results the run saved before reporting, and its bookkeeping
+            raise ValueError(f"{path.name} is dimred's own file in a run folder, which a reporter may not replace; "
+                             "name the artifact otherwise")  # fmt: skip
+        with atomic_path(path) as temporary:
             yield temporary
 
     @property

@@ -1,5 +1,15 @@
-"""The files dimred keeps in a run folder for itself while a run is unfinished: not results to hand on."""
+"""The files dimred keeps in a run folder: its results, and those it keeps for itself while a run is unfinished."""
 
+MODEL_FILE = "model.safetensors"  # the trained model: weights, scaler, and what rebuilds it
+CONFIG_FILE = "config.json"  # the settings a run was made with, which --config and --resume read back
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+HELD_OUT_FILE = "held_out_rows.csv"  # the rows the holdout.* figures cover
 FAILED_MARKER = "FAILED.txt"  # says why the run did not finish, and how to continue it
 CHECKPOINT_NAME = "checkpoint.safetensors"  # the engine's checkpoint file: dropped when a failed run is replaced
+MANIFEST_NAME = ".dimred-files.json"  # the files the run wrote, which --overwrite removes
+LOCK_NAME = ".dimred.lock"
 UNFINISHED_RUN_FILES = frozenset({FAILED_MARKER, CHECKPOINT_NAME})
+# what no reporter's artifact may replace
+DIMREDS_OWN_FILES = frozenset({MODEL_FILE, CONFIG_FILE, METRICS_FILE, HISTORY_FILE, HELD_OUT_FILE, MANIFEST_NAME,
+                               LOCK_NAME, *UNFINISHED_RUN_FILES})  # fmt: skip

@@ -22,13 +22,14 @@ from safetensors.torch import load, save
 from dimred._core.defaults import SCALERS
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.jsonable import json_ready_fields
+from dimred._core.runfiles import MODEL_FILE
 from dimred._engine.device import TORCH_DTYPES
 from dimred._engine.scaling import Scaler
 from dimred._io.rundir import CHECKPOINT_NAME, CONFIG_NAME, FAILED_MARKER
 
 FORMAT = "dimred-model"
 FORMAT_VERSION = 1
-FILENAME = "model.safetensors"
+FILENAME = MODEL_FILE
 MODEL_PREFIX = "model."
 SCALER_PREFIX = "scaler."
 # The JSON fields and the JSON type each must have (a forged file may hold a list where an object belongs).

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from dimred._core.errors import UsageError
-
-LOCK_NAME = ".dimred.lock"
+from dimred._core.runfiles import LOCK_NAME
 
 if os.name == "nt":  # pragma: no cover (exercised on Windows only)
     import msvcrt

@@ -15,12 +15,12 @@ from typing import Any
 
 from dimred._core.atomic import guarded_writes, write_text
 from dimred._core.errors import DimredError, UsageError
-from dimred._core.runfiles import CHECKPOINT_NAME, FAILED_MARKER
+from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER
 from dimred._io.folderlock import LOCK_NAME, locked_folder
 from dimred._io.written import MANIFEST_NAME, Journal, Snapshot, listed_files, record_written, remove_written, snapshot
 
 RUNS_FOLDER = Path("runs")
-CONFIG_NAME = "config.json"  # the settings a run was made with, which --config and --resume read back
+CONFIG_NAME = CONFIG_FILE
 
 
 def timestamped_directory(parent: Path, name: str) -> Path:

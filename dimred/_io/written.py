@@ -11,8 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from dimred._core.atomic import write_text
 from dimred._core.errors import DimredError
-
-MANIFEST_NAME = ".dimred-files.json"
+from dimred._core.runfiles import MANIFEST_NAME
 
 Snapshot = dict[str, tuple[int, int, int]]
 
