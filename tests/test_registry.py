@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,59 @@ def test_strict_mode_makes_a_duplicate_an_error(fake_entry_points, monkeypatch):
     fake_entry_points(FakeEntryPoint("impostor", lambda: module, FakeDistribution("dimred-impostor")))
     with pytest.raises(PluginError, match="already registered by dimred"):
         get_registry().plugins("dataset")
+
+
+def test_two_packages_may_give_an_entry_point_the_same_name(fake_entry_points):
+    """An entry point's name is the package's own business: one named like a built-in's, or like another
+    package's, loads (only the plugin classes' names must differ)."""
+    circles = plugin_module("acme_circles", register_datasets=lambda register: register(Circle))
+    losses = plugin_module("other_losses", register_losses=lambda register: register(
+        type("L1", (Loss,), {"name": "l1", "description": "x"})))  # fmt: skip
+    fake_entry_points(FakeEntryPoint("metrics", lambda: circles, FakeDistribution("acme")),
+                      FakeEntryPoint("metrics", lambda: losses, FakeDistribution("other")))  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        registry = get_registry()
+        assert registry.get("dataset", "circle").source == "acme"
+        assert registry.get("loss", "l1").source == "other"
+        assert registry.get("metric", "trustworthiness").source == "dimred"
+        assert registry.failures == []
+
+
+def test_two_packages_registering_the_same_plugin_name_warn_naming_both(fake_entry_points):
+    first = plugin_module("first_circle", register_datasets=lambda register: register(Circle))
+    second = plugin_module("second_circle", register_datasets=lambda register: register(Circle))
+    fake_entry_points(FakeEntryPoint("circle", lambda: first, FakeDistribution("dimred-circle")),
+                      FakeEntryPoint("circle", lambda: second, FakeDistribution("other-circle")))  # fmt: skip
+    with pytest.warns(PluginWarning, match=r"plugin 'circle' from other-circle: dataset name 'circle' is already "
+                      r"registered by dimred-circle; this one is ignored"):  # fmt: skip
+        assert get_registry().get("dataset", "circle").source == "dimred-circle"
+
+
+def test_registering_a_module_twice_warns_in_one_short_line_and_keeps_it(register_in_process):
+    """A notebook cell that registers a module, run twice."""
+    module = plugin_module("twice", register_datasets=lambda register: register(Circle))
+    register_in_process(module)
+    with pytest.warns(PluginWarning) as warned:
+        get_registry().register(module)
+    [message] = [str(warning.message) for warning in warned]
+    assert message == (
+        "module twice is already registered as plugin 'twice'; this second registration is ignored "
+        "(unregister('twice') first to register it anew)"
+    )
+    assert get_registry().failures == []
+    assert get_registry().get("dataset", "circle").source == "module twice"
+
+
+def test_another_module_under_a_taken_name_is_ignored_saying_how_to_replace_it(register_in_process):
+    register_in_process(plugin_module("mine", register_datasets=lambda register: register(Circle)))
+    with pytest.warns(PluginWarning) as warned:
+        get_registry().register(plugin_module("mine", register_datasets=lambda register: register(Circle)))
+    [message] = [str(warning.message) for warning in warned]
+    assert message == (
+        "plugin 'mine' from module mine: the name 'mine' is already registered (module mine); this one is "
+        "ignored: unregister('mine') first to replace it, or register it under another name"
+    )
 
 
 def test_a_misspelled_hook_is_an_error_with_a_suggestion(fake_entry_points):

@@ -3,7 +3,9 @@
 Built-in plugins and third-party ones arrive the same way, through the ``dimred`` entry-point group. Each entry
 point loads in its own try/except: a broken plugin is reported (a warning naming it and its distribution, and a
 line in ``dimred plugins``) and everything else keeps working. ``DIMRED_STRICT_PLUGINS=1`` makes every such problem
-an error. ``DIMRED_LOAD_PLUGINS=a,b`` loads only those third-party entry points (empty: built-ins only).
+an error. ``DIMRED_LOAD_PLUGINS=a,b`` loads only those third-party entry points (empty: built-ins only). Each entry
+point is registered under its distribution-qualified name (``acme:metrics``), so two packages may both name an
+entry point ``metrics``: only the names of the plugin classes they register must differ.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import importlib.metadata
 import os
 import re
 import time
+import types
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -110,7 +113,7 @@ class Registry:
         self.strict = _strict_from_environment() if strict is None else strict
         self._manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._manager.add_hookspecs(hookspecs)
-        self._sources: dict[str, str] = {}
+        self._registered: dict[str, tuple[str, str]] = {}  # pluggy's name -> (the name reports use, its source)
         self._load_failures: list[PluginFailure] = []
         self._left_out: list[str] = []  # installed third-party entry points that DIMRED_LOAD_PLUGINS leaves out
         self._collected: tuple[dict[str, dict[str, PluginInfo]], list[PluginFailure]] | None = None
@@ -138,13 +141,13 @@ class Registry:
             warnings.warn(f"{LOAD_ENV} names {', '.join(map(repr, unknown))}, which no installed package provides as "
                           f"a plugin (installed: {', '.join(installed) or 'none besides the built-ins'})",
                           PluginWarning, stacklevel=2)  # fmt: skip
-        for entry_point in sorted(entry_points, key=order):
+        # a distribution found twice on the path (an editable install beside a copy) lists its entry points twice
+        once = {(point.name, point.value, _distribution(point)): point for point in entry_points}.values()
+        for entry_point in sorted(once, key=order):
             source = _distribution(entry_point)
             is_builtin = source == BUILTIN_DISTRIBUTION
             if not is_builtin and wanted is not None and entry_point.name not in wanted:
                 self._left_out.append(entry_point.name)
-                continue
-            if entry_point.name in self._sources:
                 continue
             started = time.perf_counter()
             try:
@@ -157,30 +160,59 @@ class Registry:
                 warnings.warn(f"plugin '{entry_point.name}' from {source} took {seconds:.1f} s to import; every "
                               f"dimred command waits for it ({LOAD_ENV} limits which plugins load)",
                               PluginWarning, stacklevel=2)  # fmt: skip
-            self.register(module, name=entry_point.name, source=source)
+            key = f"{source}:{entry_point.name}"  # two packages may both name an entry point 'metrics'
+            self._register(module, key, entry_point.name, source, fix="rename one of the two entry points")
 
     def register(self, plugin: object, *, name: str | None = None, source: str | None = None) -> None:
         """Register a module or object with hook implementations (for plugins not installed as packages)."""
         name = name or getattr(plugin, "__name__", None) or repr(plugin)
         source = source or f"module {getattr(plugin, '__name__', name)}"
+        fix = f"unregister('{name}') first to replace it, or register it under another name"
+        self._register(plugin, name, name, source, fix=fix)
+
+    def _register(self, plugin: object, key: str, label: str, source: str, *, fix: str) -> None:
+        """Register ``plugin`` with pluggy as ``key``; reports name it ``label`` (its entry point's name)."""
+        if self._manager.is_registered(plugin):
+            self._warn_registered_twice(plugin, label, source)
+            return
+        if (taken := self._manager.get_plugin(key)) is not None:
+            first_label, first_source = self._registered.get(key, (key, "an unknown source"))
+            first = _describe(taken) + ("" if first_source == _describe(taken) else f" from {first_source}")
+            if first_label != label:
+                first = f"plugin '{first_label}', {first}"
+            self._fail(self._load_failures, label, source,
+                       f"the name '{key}' is already registered ({first}); this one is ignored: {fix}")  # fmt: skip
+            return
         try:
-            self._manager.register(plugin, name=name)
-            self._check_hook_names(plugin, name)
+            self._manager.register(plugin, name=key)
+            self._check_hook_names(plugin)
         except (ValueError, pluggy.PluginValidationError, PluginError) as error:
             if self._manager.is_registered(plugin):
                 self._manager.unregister(plugin)
-            self._fail(self._load_failures, name, source, _one_line(error))
+            self._fail(self._load_failures, label, source, _one_line(error))
             return
-        self._sources[name] = source
+        self._registered[key] = (label, source)
         self._collected = None
+
+    def _warn_registered_twice(self, plugin: object, label: str, source: str) -> None:
+        """The very object registered again (a notebook cell run twice): harmless, so a warning and no failure."""
+        key = self._manager.get_name(plugin)
+        first_label, first_source = self._registered.get(key, (key, "an unknown source"))
+        if (first_label, first_source) == (label, source):
+            message = (f"{_describe(plugin)} is already registered as plugin '{key}'; this second registration "
+                       f"is ignored (unregister('{key}') first to register it anew)")  # fmt: skip
+        else:
+            message = (f"plugin '{label}' from {source}: {_describe(plugin)} is already registered as plugin "
+                       f"'{first_label}' from {first_source}; this one is ignored")  # fmt: skip
+        warnings.warn(message, PluginWarning, stacklevel=4)
 
     def unregister(self, name: str) -> None:
         """Remove a plugin registered by ``register`` (tests use this to clean up)."""
         self._manager.unregister(name=name)
-        self._sources.pop(name, None)
+        self._registered.pop(name, None)
         self._collected = None
 
-    def _check_hook_names(self, plugin: object, name: str) -> None:
+    def _check_hook_names(self, plugin: object) -> None:
         """A hook implementation with a misspelled name is an error, not silence."""
         try:
             self._manager.check_pending()
@@ -203,11 +235,11 @@ class Registry:
             return self._collected
         found: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in KINDS}
         failures: list[PluginFailure] = list(self._load_failures)
-        for plugin_name, source in self._sources.items():
+        for key, (label, source) in self._registered.items():
             for kind, hook_name in hookspecs.HOOK_FOR_KIND.items():
                 for implementation in getattr(self._manager.hook, hook_name).get_hookimpls():
-                    if implementation.plugin_name == plugin_name:
-                        self._call_register_hook(kind, implementation, source, found[kind], failures)
+                    if implementation.plugin_name == key:
+                        self._call_register_hook(kind, implementation, label, source, found[kind], failures)
         self._collected = (found, failures)
         return self._collected
 
@@ -215,12 +247,12 @@ class Registry:
         self,
         kind: str,
         implementation: Any,
+        plugin_name: str,
         source: str,
         found: dict[str, PluginInfo],
         failures: list[PluginFailure],
     ) -> None:
         offered: list[Any] = []
-        plugin_name = implementation.plugin_name
         where = f"{hookspecs.HOOK_FOR_KIND[kind]} failed: "
         try:
             returned = implementation.function(register=offered.append)
@@ -283,10 +315,8 @@ class Registry:
         if failed := [failure.plugin for failure in self.failures]:
             hints.append(f"plugins that failed to load: {', '.join(failed)} (dimred plugins says why)")
         if self._left_out:
-            selected = os.environ.get(LOAD_ENV, "")
-            hints.append(
-                f"{LOAD_ENV}={selected!r} leaves out the installed plugin packages {', '.join(self._left_out)}"
-            )
+            selected, left_out = os.environ.get(LOAD_ENV, ""), ", ".join(dict.fromkeys(self._left_out))
+            hints.append(f"{LOAD_ENV}={selected!r} leaves out the installed plugin packages {left_out}")
         return "".join(f"; {hint}" for hint in hints)
 
     @property
@@ -304,6 +334,13 @@ _NAMED_BY_TEXT = {
 def _distribution(entry_point: importlib.metadata.EntryPoint) -> str:
     dist = getattr(entry_point, "dist", None)
     return dist.name if dist is not None else "an unknown distribution"
+
+
+def _describe(plugin: object) -> str:
+    """'module acme_metrics', or the type of a plugin object that is not a module, for messages."""
+    if isinstance(plugin, types.ModuleType):
+        return f"module {plugin.__name__}"
+    return f"a {type(plugin).__name__} object"
 
 
 _registry: Registry | None = None
