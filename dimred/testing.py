@@ -16,13 +16,16 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import typing
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from dimred._api.pipeline import load_data
 from dimred._api.reducer import Reducer, load
+from dimred._api.run import run
 from dimred._core.contracts import (
     Batch,
     Callback,
@@ -39,11 +42,13 @@ from dimred._core.contracts import (
     TrainingData,
 )
 from dimred._core.errors import DimredError, UsageError
-from dimred._core.jsonable import through_json
+from dimred._core.jsonable import json_ready, through_json
 from dimred._core.kinds import KIND
 from dimred._core.options import build, describe, parse_value
+from dimred._engine.checkpoint import FILENAME, read_checkpoint
 from dimred._engine.evaluation import FAILED_METRICS, score
 from dimred._host.registry import get_registry
+from dimred._host.resolve import describe as configuration_of
 
 __all__ = [
     "check_callback_plugin",
@@ -95,18 +100,26 @@ def _expect_registered(cls: type[Plugin], kind: str) -> None:
 
 
 def check_dataset_plugin(cls: type[Dataset], options: dict[str, Any] | None = None, seed: int = 0) -> Data:
-    """The dataset returns a finite 2-D numeric matrix (colour and intrinsic coordinates row-aligned), the same
-    one for the same seed; returns the data for further checks of your own."""
+    """The dataset returns a finite 2-D matrix of real numbers (colour and intrinsic coordinates row-aligned),
+    which a run takes, the same one for the same seed; returns the data for further checks of your own."""
     plugin = _instance(cls, "dataset", options)
-    data = _called(f"dataset '{cls.name}'", "load", plugin.load, seed)
-    _expect(isinstance(data, Data), f"dataset '{cls.name}'.load must return dimred.Data, got {type(data).__name__}")
-    X = np.asarray(data.X)
-    _expect(X.ndim == 2 and X.shape[0] >= 2 and X.shape[1] >= 1, f"dataset '{cls.name}': X has shape {X.shape}")
-    _expect(np.issubdtype(X.dtype, np.number), f"dataset '{cls.name}': X holds {X.dtype}, not numbers")
-    _expect(bool(np.isfinite(X).all()), f"dataset '{cls.name}': X has NaN or infinite values")
-    again = plugin.load(seed)
-    _expect(np.array_equal(np.asarray(again.X), X), f"dataset '{cls.name}' gives different data for the same seed")
+    data, X = _loaded(plugin, seed)
+    _expect(X.shape[0] >= 2, f"dataset '{cls.name}': X has shape {X.shape}, not at least 2 rows")
+    again = _loaded(plugin, seed)[0]
+    _expect(np.array_equal(np.asarray(again.X), np.asarray(data.X)),
+            f"dataset '{cls.name}' gives different data for the same seed")  # fmt: skip
     return data
+
+
+def _loaded(plugin: Dataset, seed: int) -> tuple[Data, np.ndarray]:
+    """The data and its matrix as a run loads and checks them (a matrix of finite real numbers); what the run
+    refuses as an AssertionError with the run's message."""
+    try:
+        return load_data(plugin, seed)
+    except DimredError as error:
+        raise AssertionError(str(error)) from error
+    except SystemExit as error:
+        raise AssertionError(_exited(f"dataset '{plugin.name}'", "load", error)) from error
 
 
 def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, n_features: int = 3) -> None:
@@ -136,8 +149,7 @@ def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, 
 
 def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
     """Shapes, dtypes, gradients and eval-mode determinism of the plugin's network."""
-    module = plugin.build(n_features)
-    _expect(isinstance(module, torch.nn.Module), f"model '{cls.name}'.build must return a torch.nn.Module")
+    module = _built(cls.name, plugin, n_features)
     x = torch.rand(16, n_features)
     module.train()
     z = _called(f"model '{cls.name}'", "encode", module.encode, x)
@@ -155,7 +167,11 @@ def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
     loss = (x_hat - x).square().mean()
     if hasattr(module, "encode_for_training"):
         loss = loss + _check_training_extras(cls.name, module, x)
-    loss.backward()
+    _expect(any(value.requires_grad for value in module.parameters()), f"model '{cls.name}': its network has "
+            "no trainable parameters, so there is nothing to train (a model fitted in one call is an "
+            "EstimatorModel)")  # fmt: skip
+    if loss.requires_grad:  # else no parameter is reached, named below
+        loss.backward()
     frozen = [name for name, value in module.named_parameters() if value.requires_grad and value.grad is None]
     _expect(not frozen, f"model '{cls.name}': no gradient reaches {frozen}")
     module.eval()
@@ -171,16 +187,36 @@ def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
                 f"model '{cls.name}': eval-mode decode gave {_shape(rows)} {getattr(rows, 'dtype', '')} for 16 "
                 f"codes, not (16, {n_features}) float32")  # fmt: skip
         _expect(bool(torch.isfinite(rows).all()), f"model '{cls.name}': eval-mode decode gave NaN or infinite rows")
-        double = plugin.build(n_features).double().eval()
-        _expect(double.decode(double.encode(x.double())).dtype == torch.float64, f"model '{cls.name}': float64 fails")
+        double = _built(cls.name, plugin, n_features).double().eval()
+        codes64 = _called(f"model '{cls.name}'", "encode (float64)", double.encode, x.double())
+        rows64 = _called(f"model '{cls.name}'", "decode (float64)", double.decode, codes64)
+        _expect(getattr(rows64, "dtype", None) == torch.float64, f"model '{cls.name}': float64 fails")
+
+
+def _built(name: str, plugin: Model, n_features: int) -> torch.nn.Module:
+    """The plugin's network, a torch module with encode and decode methods, as a run requires it."""
+    module = _called(f"model '{name}'", "build", plugin.build, n_features)
+    _expect(isinstance(module, torch.nn.Module), f"model '{name}'.build must return a torch.nn.Module, not a "
+            f"{type(module).__name__}")  # fmt: skip
+    for method in ("encode", "decode"):
+        _expect(callable(getattr(module, method, None)), f"model '{name}' must build a network with encode(x) and "
+                f"decode(z) methods; its {type(module).__name__} has no {method}()")  # fmt: skip
+    return module
 
 
 def _called(plugin: str, method: str, function: Any, *arguments: Any) -> Any:
-    """``function(*arguments)``; an exception inside it as an AssertionError naming the plugin and the method."""
+    """``function(*arguments)``; an exception inside it, or a ``sys.exit``, as an AssertionError naming the plugin
+    and the method."""
     try:
         return function(*arguments)
+    except SystemExit as error:
+        raise AssertionError(_exited(plugin, method, error)) from error
     except Exception as error:
         raise AssertionError(f"{plugin}: {method} failed: {type(error).__name__}: {error}") from error
+
+
+def _exited(plugin: str, method: str, error: SystemExit) -> str:
+    return f"{plugin}: {method} called sys.exit({error.code!r}); a plugin raises an exception instead"
 
 
 def _shape(value: Any) -> str:
@@ -208,16 +244,18 @@ def _check_estimator_model(cls: type[EstimatorModel], options: dict[str, Any] | 
     """A one-call model: codes of the right shape, the same for the same seed, and the methods it claims."""
     X = np.random.default_rng(0).random((80, n_features))
     plugin = _instance(cls, "model", options)
-    codes = np.asarray(plugin.fit_transform(X, 0))
+    codes = np.asarray(_called(f"model '{cls.name}'", "fit_transform", plugin.fit_transform, X, 0))
     _expect(codes.ndim == 2 and len(codes) == 80, f"model '{cls.name}': fit_transform gave shape {codes.shape}")
     _expect(bool(np.isfinite(codes).all()), f"model '{cls.name}' gave non-finite codes")
     again = _instance(cls, "model", options)
-    _expect(np.allclose(np.asarray(again.fit_transform(X, 0)), codes), f"model '{cls.name}' ignores its seed")
+    again_codes = np.asarray(_called(f"model '{cls.name}'", "fit_transform", again.fit_transform, X, 0))
+    _expect(again_codes.shape == codes.shape and np.allclose(again_codes, codes), f"model '{cls.name}' ignores its "
+            "seed")  # fmt: skip
     if cls.can_transform:
-        new_codes = np.asarray(plugin.transform(X[:5]))
+        new_codes = np.asarray(_called(f"model '{cls.name}'", "transform", plugin.transform, X[:5]))
         _expect(new_codes.shape == (5, codes.shape[1]), f"model '{cls.name}': transform gave {new_codes.shape}")
     if cls.can_inverse_transform:
-        back = np.asarray(plugin.inverse_transform(codes[:5]))
+        back = np.asarray(_called(f"model '{cls.name}'", "inverse_transform", plugin.inverse_transform, codes[:5]))
         _expect(back.shape == (5, n_features), f"model '{cls.name}': inverse_transform gave {back.shape}")
 
 
@@ -230,7 +268,8 @@ def check_loss_plugin(
     plugin = _instance(cls, "loss", options)
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(32, 3, generator=generator)
-    plugin.prepare(TrainingData(X=x.numpy().astype(np.float64), seed=0, n_components=2, device=torch.device("cpu")))
+    prepared_from = TrainingData(X=x.numpy().astype(np.float64), seed=0, n_components=2, device=torch.device("cpu"))
+    _called(f"loss '{cls.name}'", "prepare", plugin.prepare, prepared_from)
     index, drawn = _rows_of_a_step(plugin, generator)
     z = torch.rand(32, 2, generator=generator, requires_grad=True)
     x_hat = torch.rand(drawn, 3, generator=generator, requires_grad=True)  # added rows are not decoded
@@ -266,7 +305,7 @@ def _rows_of_a_step(plugin: Loss, generator: torch.Generator) -> tuple[torch.Ten
     if type(plugin).extra_rows is Loss.extra_rows:
         return torch.arange(32), 32
     drawn = torch.arange(16)
-    extra = plugin.extra_rows(drawn, generator)
+    extra = _called(f"loss '{plugin.name}'", "extra_rows", plugin.extra_rows, drawn, generator)
     _expect(isinstance(extra, torch.Tensor) and extra.dtype == torch.long and extra.shape == (16,),
             f"loss '{plugin.name}': extra_rows must return one row number (long) per drawn row")  # fmt: skip
     _expect(bool(((extra >= 0) & (extra < 32)).all()), f"loss '{plugin.name}': extra_rows gave rows out of range")
@@ -275,9 +314,9 @@ def _rows_of_a_step(plugin: Loss, generator: torch.Generator) -> tuple[torch.Ten
 
 def check_metric_plugin(cls: type[Metric], options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Beside the built-in metrics, on the training rows of a small run and on held-out rows with labels, the
-    metric gives a dict of named values JSON can hold (finite numbers, text, lists of them; None where it does
-    not apply) under names no other metric reports, the same for the same rows. Returns its values on the
-    training rows, for further checks of your own."""
+    metric gives a dict of named values JSON can hold (numbers finite as floats, text, lists of them; None where
+    it does not apply) under names of their own (not empty, none another metric reports), the same for the same
+    rows. Returns its values on the training rows, for further checks of your own."""
     plugin = _instance(cls, "metric", options)
     others = [info.cls() for info in get_registry().plugins("metric") if info.builtin and info.name != cls.name]
     X = torch.from_numpy(np.random.default_rng(0).random((60, 3)))
@@ -293,13 +332,45 @@ def check_metric_plugin(cls: type[Metric], options: dict[str, Any] | None = None
         _expect(failure is None, f"{failure} (on {where})")
         _expect(first == second, f"metric '{cls.name}' gives different values for the same rows ({where})")
         found[where] = {name: value for name, value in first.items() if name not in without}
+        _check_reported(cls.name, found[where], where)
     return found["training rows"]
 
 
+def _check_reported(name: str, values: dict[str, Any], where: str) -> None:
+    """Each value named (not by blank text) and finite as a float, as tables, plots and ``dimred compare`` read
+    it: an int beyond a float's range is written as hundreds of digits that no comparison can hold."""
+    for key, value in values.items():
+        _expect(bool(key.strip()), f"metric '{name}' gave a value named {key!r} ({where}); name every value with "
+                "non-blank text")  # fmt: skip
+        why = _beyond_a_float(value)
+        _expect(why is None, f"metric '{name}' gave {key} = {why} ({where}); give numbers finite as floats, text, "
+                "None, or lists and dicts of them")  # fmt: skip
+
+
+def _beyond_a_float(value: Any) -> str | None:
+    """Why a JSON-ready value holds a number that is not finite as a float, or None where it holds none."""
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        if (why := _beyond_a_float(item)) is not None:
+            return why
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            return f"an int of {value.bit_length()} bits, too large for a float (at most ±1.8e308)"
+    return None
+
+
 def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = None) -> None:
-    """The reporter works on a small run, writes only complete files into the run directory, and writes
-    nothing when the run has no directory; the same of a comparison where it shows comparisons."""
+    """The reporter takes part in a plain run and comparison (its ``check_run`` neither crashes on their
+    configurations nor refuses them: give the check the options such a run needs), works on a small run, writes
+    only complete files into the run directory, and writes nothing when the run has no directory; the same of a
+    comparison where it shows comparisons."""
     plugin = _instance(cls, "reporter", options)
+    config = _run_config(plugin)
+    _check_run_taken(plugin, config, "a plain run (dataset 'swissroll', model 'pca')")
+    _check_run_taken(plugin, {"reporters": config["reporters"], "callbacks": config["callbacks"]}, "a comparison")
+    who = f"reporter '{cls.name}'"
     rng = np.random.default_rng(0)
     X = rng.random((50, 3))
     data = Data(X=X, color=X[:, 0])
@@ -308,49 +379,101 @@ def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = 
     ]
     metrics = {"rmse": 0.1, "rmse_train_mode": 0.12, "trustworthiness": 0.9, "continuity": 0.9, "neighbours": 10,
                "metric_sample_size": 50, "n_samples": 50, "train_seconds": 0.3}  # fmt: skip
+
+    def record(directory: Path | None) -> RunRecord:
+        return RunRecord("check", "check", data, X, X[:, :2], X * 0.9, history, metrics, directory, config=config)
+
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder)
-        plugin.report(RunRecord("check", "check", data, X, X[:, :2], X * 0.9, history, metrics, directory))
+        _called(who, "report", plugin.report, record(directory))
         written = sorted(path.name for path in directory.iterdir())
         leftovers = [name for name in written if name.startswith(".")]
         _expect(not leftovers, f"reporter '{cls.name}' left temporary files {leftovers}")
-        plugin.report(RunRecord("check", "check", data, X, X[:, :2], X * 0.9, history, metrics, None))
+        _called(who, "report (a run without a directory)", plugin.report, record(None))
         _expect(sorted(path.name for path in directory.iterdir()) == written,
                 f"reporter '{cls.name}' wrote files for a run without a directory")  # fmt: skip
     if cls.report_comparison is not Reporter.report_comparison:  # it shows comparisons: the same of them
         codes = {"first": X[:, :2], "second": X[:, 1:]}
         with tempfile.TemporaryDirectory() as folder:
-            plugin.report_comparison(ComparisonRecord("check", data, codes, Path(folder)))
+            _called(who, "report_comparison", plugin.report_comparison, ComparisonRecord("check", data, codes,
+                                                                                          Path(folder)))  # fmt: skip
             leftovers = [path.name for path in Path(folder).iterdir() if path.name.startswith(".")]
             _expect(not leftovers, f"reporter '{cls.name}' left temporary files {leftovers} from a comparison")
-        plugin.report_comparison(ComparisonRecord("check", data, codes, None))
+        _called(who, "report_comparison (without a folder)", plugin.report_comparison,
+                ComparisonRecord("check", data, codes, None))  # fmt: skip
+
+
+def _run_config(reporter: Reporter) -> dict[str, Any]:
+    """The configuration of a small run that names ``reporter``, as a run hands it to ``check_run`` and reporters
+    (``RunRecord.config``): a real run's, with the reporter put in."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the run stands for one only: what it says is none of the reporter's
+        config = run("swissroll", "pca", settings={"dataset.n_samples": 50}, reporters=[], out=None).config
+    return config | {"reporters": [configuration_of(reporter)]}
+
+
+def _check_run_taken(plugin: Reporter, config: dict[str, Any], what: str) -> None:
+    """``check_run`` takes ``config``. A crash is a defect; so is a refusal: such a run is one the reporter's users
+    make, and a reporter that needs an option set (a server's address) is checked with it set (``options``)."""
+    try:
+        plugin.check_run(config)
+    except DimredError as error:  # a UsageError, as a refusal should be
+        refused = f"reporter '{plugin.name}' refuses {what} in check_run: {error}"
+        raise AssertionError(f"{refused}; refuse only runs it cannot take part in, and give the check the options "
+                             "such a run needs") from error  # fmt: skip
+    except SystemExit as error:
+        raise AssertionError(_exited(f"reporter '{plugin.name}'", f"check_run on {what}", error)) from error
+    except Exception as error:
+        raise AssertionError(f"reporter '{plugin.name}': check_run failed on the configuration of {what}: "
+                             f"{type(error).__name__}: {error}") from error  # fmt: skip
 
 
 def check_callback_plugin(cls: type[Callback], options: dict[str, Any] | None = None) -> None:
     """The callback is registered, takes part in a short training run that checkpoints without failing, and the
-    state it saved there (JSON, as ``--resume`` keeps it) comes back from a fresh instance's ``load_state_dict``
-    and ``state_dict`` unchanged."""
-    from dimred._api.run import run
-    from dimred._engine.checkpoint import FILENAME, read_checkpoint
-
+    state it saved there (JSON of finite numbers, text, lists and dicts, as ``--resume`` keeps it) comes back from
+    a fresh instance's ``load_state_dict`` and ``state_dict`` unchanged. A callback may stop the run as it starts
+    (``training.stop`` in ``on_fit_start``: no step, no checkpoint); then a fresh instance's state is checked."""
     _instance(cls, "callback", options)
     _expect_registered(cls, "callback")
+    with tempfile.TemporaryDirectory() as folder:
+        state = _checkpointed_state(cls, options, Path(folder) / "run")
+    fresh = _instance(cls, "callback", options)
+    _called(f"callback '{cls.name}'", "load_state_dict", fresh.load_state_dict, state)
+    again = _json_state(cls.name, _called(f"callback '{cls.name}'", "state_dict", fresh.state_dict))
+    _expect(again == state, f"callback '{cls.name}': the state a checkpoint saved ({state!r}) does not come back "
+                            f"from load_state_dict and state_dict ({again!r})")  # fmt: skip
+
+
+def _checkpointed_state(cls: type[Callback], options: dict[str, Any] | None, directory: Path) -> Any:
+    """The callback's state as a short run that checkpoints every step saved it into ``directory``; a fresh
+    instance's where the callback stopped the run before its first step (which saves no checkpoint)."""
     settings = {"dataset.n_samples": 64} | {
         f"callback.{cls.name}.{key}": value for key, value in (options or {}).items()
     }
-    with tempfile.TemporaryDirectory() as folder:
-        try:
-            run("swissroll", "mlp-ae", settings=settings, callbacks=[cls.name], reporters=[], out=Path(folder) / "run",
-                steps=20, batch_size=16, checkpoint_every=1, holdout=0)  # fmt: skip
-        except DimredError as error:
-            raise AssertionError(f"callback '{cls.name}' fails in a run that checkpoints: {error}") from None
-        _tensors, facts = read_checkpoint(Path(folder) / "run" / FILENAME)
-    state = facts["callbacks"][cls.name]
-    fresh = _instance(cls, "callback", options)
-    fresh.load_state_dict(state)
     try:
-        again = through_json(fresh.state_dict())
-    except TypeError as error:
-        raise AssertionError(f"callback '{cls.name}': state_dict holds {error}") from None
-    _expect(again == state, f"callback '{cls.name}': the state a checkpoint saved ({state!r}) does not come back "
-                            f"from load_state_dict and state_dict ({again!r})")  # fmt: skip
+        result = run("swissroll", "mlp-ae", settings=settings, callbacks=[cls.name], reporters=[], out=directory,
+                     steps=20, batch_size=16, checkpoint_every=1, holdout=0)  # fmt: skip
+    except DimredError as error:
+        raise AssertionError(f"callback '{cls.name}' fails in a run that checkpoints: {error}") from None
+    except SystemExit as error:
+        raise AssertionError(f"callback '{cls.name}' called sys.exit({error.code!r}) in a run that checkpoints; a "
+                             "plugin raises an exception instead") from error  # fmt: skip
+    if not result.history:  # stopped as it started, as a callback may
+        fresh = _instance(cls, "callback", options)
+        return _json_state(cls.name, _called(f"callback '{cls.name}'", "state_dict", fresh.state_dict))
+    try:
+        _tensors, facts = read_checkpoint(directory / FILENAME)
+    except DimredError as error:
+        raise AssertionError(f"callback '{cls.name}': a run that checkpoints every step left none: {error}") from None
+    return _json_state(cls.name, facts["callbacks"][cls.name])
+
+
+def _json_state(name: str, state: Any) -> Any:
+    """``state`` as the JSON of a checkpoint brings it back, where that JSON holds it: NaN and infinity, which
+    Python writes there and other readers refuse, as an AssertionError too."""
+    try:
+        json_ready(state)
+        return through_json(state)
+    except (TypeError, ValueError) as error:
+        raise AssertionError(f"callback '{name}': state_dict holds {error}; a checkpoint keeps finite numbers, text, "
+                             "None, and lists and dicts of them") from None  # fmt: skip

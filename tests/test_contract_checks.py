@@ -1,0 +1,210 @@
+"""The contract checks of dimred.testing fail with an AssertionError that names the plugin and what is wrong: never
+with the plugin's own exception or its sys.exit, and never by passing a plugin that a run refuses or mishandles."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+import dimred
+from conftest import plugin_module
+from dimred.plugin import Callback, Data, Dataset, Loss, Metric, Model, Reporter, UsageError, option
+from dimred.testing import (
+    check_callback_plugin,
+    check_dataset_plugin,
+    check_loss_plugin,
+    check_metric_plugin,
+    check_model_plugin,
+    check_reporter_plugin,
+)
+
+
+class Fixed(torch.nn.Module):
+    """A fixed random projection: encode and decode, and nothing to train."""
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.register_buffer("W", torch.randn(n_features, 2))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.W
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ torch.linalg.pinv(self.W)
+
+
+class Unfit(Model):
+    name = "unfit"
+    description = "builds a network that is not one dimred can train"
+
+    @dataclass(frozen=True)
+    class Options:
+        mistake: str = option("bare layer", "bare layer (no encode) or fixed (no trainable parameters)")
+
+    def build(self, n_features):
+        return torch.nn.Linear(n_features, 2) if self.options.mistake == "bare layer" else Fixed(n_features)
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [("bare layer", "model 'unfit' must build a network with encode(x) and decode(z) methods; its Linear has no "
+                    "encode()"),
+     ("fixed", "model 'unfit': its network has no trainable parameters, so there is nothing to train")],
+)  # fmt: skip
+def test_the_model_check_names_a_network_without_encode_or_without_parameters(mistake, message):
+    """They had escaped as AttributeError and as torch's 'element 0 of tensors does not require grad'."""
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_model_plugin(Unfit, {"mistake": mistake})
+
+
+class Unprepared(Loss):
+    name = "unprepared"
+    description = "a loss whose prepare fails"
+
+    def prepare(self, data):
+        raise RuntimeError("cannot prepare")
+
+    def __call__(self, batch):
+        return (batch.x_hat - batch.x).square().mean()
+
+
+def test_the_loss_check_names_a_prepare_that_fails():
+    with pytest.raises(AssertionError, match="loss 'unprepared': prepare failed: RuntimeError: cannot prepare"):
+        check_loss_plugin(Unprepared)
+
+
+class Complex(Dataset):
+    name = "complex"
+    description = "a data set of complex numbers"
+
+    def load(self, seed):
+        return Data(X=np.random.default_rng(seed).random((20, 3)) + 1j)
+
+
+def test_the_dataset_check_refuses_complex_values_as_a_run_does():
+    with pytest.raises(AssertionError, match="dataset 'complex' holds complex numbers; dimred works on real numbers"):
+        check_dataset_plugin(Complex)
+
+
+class Gives(Metric):
+    name = "gives"
+    description = "gives the value it is told to"
+    value: dict = {}
+
+    def compute(self, context):
+        return Gives.value
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [({"": 1.0}, "metric 'gives' gave a value named '' "),
+     ({" ": 1.0}, "metric 'gives' gave a value named ' ' "),
+     ({"huge": 10**400}, "metric 'gives' gave huge = an int of 1329 bits, too large for a float"),
+     ({"deep": {"a": [1, -(10**400)]}}, "metric 'gives' gave deep = an int of 1329 bits, too large for a float")],
+)  # fmt: skip
+def test_the_metric_check_refuses_a_blank_name_and_an_int_beyond_a_float(monkeypatch, value, message):
+    """A 401-digit int was written into metrics.json, where dimred compare crashed on it."""
+    monkeypatch.setattr(Gives, "value", value)
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_metric_plugin(Gives)
+    monkeypatch.setattr(Gives, "value", {"fine": 10**300, "text": "ok", "none": None})
+    assert check_metric_plugin(Gives) == {"fine": 10**300, "text": "ok", "none": None}
+
+
+class Particular(Reporter):
+    name = "particular"
+    description = "a reporter that fails, or takes part in some runs only, as told"
+
+    @dataclass(frozen=True)
+    class Options:
+        mistake: str = option("", "raises, exits, refuses, crashes in check_run, or none")
+        url: str = option("", "the server it reports to")
+
+    def check_run(self, config):
+        assert [reporter["name"] for reporter in config["reporters"]] == ["particular"]
+        if "model" in config:  # a run's configuration; a comparison's names its reporters and callbacks only
+            assert (config["dataset"]["name"], config["model"]["name"]) == ("swissroll", "pca")
+        if self.options.mistake == "refuses" and not self.options.url:
+            raise UsageError("reporter 'particular' needs a server: set reporter.particular.url")
+        if self.options.mistake == "crashes in check_run":
+            raise KeyError("url")
+
+    def report(self, run):
+        if self.options.mistake == "raises":
+            raise RuntimeError("the server is down")
+        if self.options.mistake == "exits":
+            sys.exit(0)
+        if not self.options.mistake:
+            assert run.config["model"]["name"] == "pca"
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [("raises", "reporter 'particular': report failed: RuntimeError: the server is down"),
+     ("exits", "reporter 'particular': report called sys.exit(0); a plugin raises an exception instead"),
+     ("refuses", "reporter 'particular' refuses a plain run (dataset 'swissroll', model 'pca') in check_run: "
+                 "reporter 'particular' needs a server: set reporter.particular.url; refuse only runs it cannot "
+                 "take part in, and give the check the options such a run needs"),
+     ("crashes in check_run", "reporter 'particular': check_run failed on the configuration of a plain run "
+                              "(dataset 'swissroll', model 'pca'): KeyError: 'url'")],
+)  # fmt: skip
+def test_the_reporter_check_names_a_failing_report_and_a_check_run_that_refuses_a_plain_run(mistake, message):
+    """Errors had escaped as they were, sys.exit included; check_run had never been called."""
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_reporter_plugin(Particular, {"mistake": mistake})
+    if mistake == "refuses":  # with the option its users' runs set, it takes part
+        check_reporter_plugin(Particular, {"mistake": mistake, "url": "http://localhost"})
+
+
+def test_the_reporter_check_hands_check_run_and_report_a_real_runs_configuration():
+    """report had seen an empty configuration, which no run hands over."""
+    check_reporter_plugin(Particular)
+
+
+class Wayward(Callback):
+    name = "wayward"
+    description = "stops training as it starts, exits, or keeps a state of NaN, as told"
+
+    @dataclass(frozen=True)
+    class Options:
+        mistake: str = option("stops", "stops, exits or nan")
+
+    def on_fit_start(self, training):
+        if self.options.mistake == "stops":
+            training.stop("nothing to train today")
+
+    def on_interval(self, training, status):
+        if self.options.mistake == "exits":
+            sys.exit(3)
+
+    def state_dict(self):
+        return {"best": float("nan") if self.options.mistake == "nan" else 1.0}
+
+
+def test_the_callback_check_takes_a_stop_as_training_starts(register_in_process):
+    """A run ends such a stop with 0 steps and exit 0; the check had failed on the checkpoint that it never saved
+    (start it again with overwrite=True)."""
+    register_in_process(plugin_module("wayward", register_callbacks=lambda register: register(Wayward)))
+    result = dimred.run("swissroll", "mlp-ae", settings={"dataset.n_samples": 64}, callbacks=["wayward"],
+                        reporters=[], out=None, steps=20)  # fmt: skip
+    assert result.history == []
+    assert result.metrics["stopped_early"]
+    check_callback_plugin(Wayward)
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [("exits", "callback 'wayward' called sys.exit(3) in a run that checkpoints; a plugin raises an exception "
+               "instead"),
+     ("nan", "callback 'wayward': state_dict holds nan, not a finite number; a checkpoint keeps finite numbers")],
+)  # fmt: skip
+def test_the_callback_check_names_a_sys_exit_and_a_state_that_is_not_finite(register_in_process, mistake, message):
+    """sys.exit(3) had escaped as SystemExit; a NaN state, written into the checkpoint's JSON, had passed."""
+    register_in_process(plugin_module("wayward", register_callbacks=lambda register: register(Wayward)))
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_callback_plugin(Wayward, {"mistake": mistake})
