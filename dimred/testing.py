@@ -337,28 +337,11 @@ def check_metric_plugin(cls: type[Metric], options: dict[str, Any] | None = None
 
 
 def _check_reported(name: str, values: dict[str, Any], where: str) -> None:
-    """Each value named (not by blank text) and finite as a float, as tables, plots and ``dimred compare`` read
-    it: an int beyond a float's range is written as hundreds of digits that no comparison can hold."""
-    for key, value in values.items():
+    """Each value named by non-blank text (a run writes the values themselves only where JSON and a float hold
+    them, which ``score`` checks)."""
+    for key in values:
         _expect(bool(key.strip()), f"metric '{name}' gave a value named {key!r} ({where}); name every value with "
                 "non-blank text")  # fmt: skip
-        why = _beyond_a_float(value)
-        _expect(why is None, f"metric '{name}' gave {key} = {why} ({where}); give numbers finite as floats, text, "
-                "None, or lists and dicts of them")  # fmt: skip
-
-
-def _beyond_a_float(value: Any) -> str | None:
-    """Why a JSON-ready value holds a number that is not finite as a float, or None where it holds none."""
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    for item in items:
-        if (why := _beyond_a_float(item)) is not None:
-            return why
-    if isinstance(value, int):
-        try:
-            float(value)
-        except OverflowError:
-            return f"an int of {value.bit_length()} bits, too large for a float (at most ±1.8e308)"
-    return None
 
 
 def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = None) -> None:

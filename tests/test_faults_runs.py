@@ -523,8 +523,9 @@ def test_a_metric_giving_numpy_or_torch_numbers_is_reported_as_plain_numbers(reg
         (float("nan"), "given = nan, not a finite number"),
         (np.float64("inf"), "given = inf, not a finite number"),
         (object(), "given = a object, which JSON has no form for"),
+        ([1, -(10**400)], "given = an int of 401 digits, beyond a float's range"),
     ],
-    ids=["NaN", "inf", "object"],
+    ids=["NaN", "inf", "object", "int beyond a float"],
 )
 def test_a_metric_giving_nan_or_what_json_cannot_hold_fails_by_name(register_in_process, tmp_path, value, message):
     register_in_process(plugin_module("giving", register_metrics=lambda register: register(_metric_giving(value))))

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 
 def json_ready(value: Any) -> Any:
     """``value`` as JSON holds it: numpy and torch numbers and arrays become Python numbers and lists. A
-    ValueError says why a value cannot be written: a number that is not finite (JSON has no NaN), or a type
-    JSON has no form for."""
+    ValueError says why a value cannot be written: a number that is not finite (JSON has no NaN; an int beyond
+    a float's range), or a type JSON has no form for."""
     if hasattr(value, "tolist") and not isinstance(value, str | bytes):  # numpy and torch numbers and arrays
         value = value.tolist()
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value}, not a finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
+        # JSON would hold its hundreds of digits, but every reader of a figure (tables, plots, compare's means)
+        # takes it as a float: infinite
+        raise ValueError(f"an int of {len(str(abs(value)))} digits, beyond a float's range (about 1.8e308)")
     if isinstance(value, list | tuple):
         return [json_ready(item) for item in value]
     if isinstance(value, Mapping):
