@@ -336,17 +336,24 @@ def test_a_model_building_no_network_or_wanting_a_missing_loss_is_named(register
 class Exiting(Dataset):
     name = "exiting"
     description = "calls sys.exit while loading"
+    code: int | str = 0
 
     def load(self, seed):
-        raise SystemExit(0)
+        raise SystemExit(Exiting.code)
 
 
-def test_a_plugin_calling_sys_exit_is_one_error_naming_it_never_a_silent_exit(register_in_process, tmp_path):
+@pytest.mark.parametrize(("code", "exit_code"), [(0, 1), (3, 3), ("stop", 1)])
+def test_a_plugin_calling_sys_exit_is_one_error_naming_it_never_a_silent_exit(
+    register_in_process, tmp_path, monkeypatch, code, exit_code
+):
+    """A failing status is kept (a caller's signal handler may exit so too); sys.exit(0) would say all went well."""
+    monkeypatch.setattr(Exiting, "code", code)
     register_in_process(plugin_module("exiting_plugin", register_datasets=lambda register: register(Exiting)))
     result = CliRunner().invoke(cli, ["run", "--dataset", "exiting", "--model", "pca", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 1
-    assert result.output.strip() == ("Error: dataset 'exiting' failed to load its data: it called sys.exit(0); a "
-                                     "plugin raises an exception instead")  # fmt: skip
+    assert result.exit_code == exit_code
+    assert result.output.strip() == (f"Error: dataset 'exiting' failed to load its data: it called sys.exit({code!r}); "
+                                     "a plugin raises an exception instead")  # fmt: skip
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize(
