@@ -519,3 +519,46 @@ def test_an_artifact_may_be_named_by_a_path_of_a_plain_file_name(register_in_pro
                                       "reporter.escaping.as_path=true", "--out", str(tmp_path / "run")])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "kept.txt").read_text() == "out"
+
+
+class Fussy(Dataset):
+    name = "fussy"
+    description = "refuses its options in __post_init__ with a TypeError or an assert"
+
+    @dataclass(frozen=True)
+    class Options:
+        n: int = option(10, "rows")
+
+        def __post_init__(self) -> None:
+            if self.n > 100:
+                raise TypeError("n too big")
+            assert self.n > 0
+
+    def load(self, seed):
+        return Data(X=np.random.default_rng(seed).random((self.options.n, 3)))
+
+
+class Frozen(Model):
+    name = "frozen"
+    description = "a fixed projection: a network with no trainable parameters"
+
+    def build(self, n_features):
+        module = LinearNetwork(n_features, 2)
+        module.requires_grad_(False)
+        return module
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["--dataset", "fussy", "--set", "dataset.n=500", "--model", "pca"], "Error: bad dataset options: n too big"),
+     (["--dataset", "fussy", "--set", "dataset.n=-1", "--model", "pca"], "Error: bad dataset options: "),
+     (["--dataset", "fussy", "--model", "frozen", "--steps", "3"],
+      "Error: model 'frozen' built a network with no trainable parameters, so there is nothing to train")],
+)  # fmt: skip
+def test_a_plugins_own_refusals_are_one_error_naming_it_never_unexpected(register_in_process, arguments, message):
+    register_in_process(plugin_module("fussy_plugins", register_datasets=lambda register: register(Fussy),
+                                      register_models=lambda register: register(Frozen)))  # fmt: skip
+    result = CliRunner().invoke(cli, ["run", *arguments, "--holdout", "0"])
+    assert result.output.startswith(message), result.output
+    assert "unexpected" not in result.output
+    assert result.exit_code == (2 if "options" in message else 1)

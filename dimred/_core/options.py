@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dimred._core.errors import UsageError, did_you_mean
+from dimred._core.errors import UsageError, did_you_mean, first_line
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -239,8 +239,8 @@ def build(options_class: type, values: Mapping[str, Any], *, prefix: str) -> Any
             raise UsageError(f"bad value {value!r} for '{prefix}.{key}' ({_type_name(hints[key])}): {error}") from None
     try:
         return options_class(**converted)
-    except ValueError as error:
-        raise UsageError(f"bad {prefix} options: {error}") from None
+    except (ValueError, TypeError, AssertionError) as error:  # how a plugin's __post_init__ may refuse them
+        raise UsageError(f"bad {prefix} options: {first_line(error)}") from None
 
 
 def to_dict(options: Any) -> dict[str, Any]:

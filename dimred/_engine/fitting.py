@@ -148,6 +148,10 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
         if missing := [method for method in ("encode", "decode") if not callable(getattr(module, method, None))]:
             raise PluginError(f"model '{network_plugin.name}' must build a network with encode(x) and decode(z) "
                               f"methods; its {type(module).__name__} has no {missing[0]}()")  # fmt: skip
+        if not any(parameter.requires_grad for parameter in module.parameters()):
+            raise PluginError(f"model '{network_plugin.name}' built a network with no trainable parameters, so "
+                              "there is nothing to train; a model fitted in one call (a fixed projection) is an "
+                              "EstimatorModel")  # fmt: skip
         module = module.to(device=device, dtype=dtype)
     n_components = getattr(network_plugin.options, "n_components", None)
     started = time.perf_counter()
