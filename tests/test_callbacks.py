@@ -150,7 +150,8 @@ def test_a_collapse_under_input_noise_wider_than_the_clusters_names_the_noise(tm
 
 @pytest.mark.parametrize(
     ("scale", "expected"),
-    [(1e20, "codes are not finite .* the untrained network overflows on the input, before any step; scale the data"),
+    [(1e20, "codes of model .ne-ae. are not finite .* the untrained network overflows on the input, before any step; "
+                "scale the data"),
      (1e-20, "sat on 1 distinct place before training too: the untrained network does not tell these rows apart at "
              r"the input's scale; scale the data \(--scaler minmax or standard: it trained unscaled\)")],
 )  # fmt: skip

@@ -233,6 +233,8 @@ class OffInEvalMode(torch.nn.Module):
             return z
         if self.mistake == "raises":
             raise ValueError("no eval mode here")
+        if self.mistake == "nan codes":
+            return z * torch.nan
         return torch.cat([z, z[:, :1]], dim=1) if self.mistake == "wide codes" else z
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -271,6 +273,18 @@ class OffProjection(EstimatorModel):
 
     def inverse_transform(self, Z):
         return np.hstack([Z, Z] if self.options.mistake == "wide rows" else [Z, Z[:, :1]])
+
+
+def test_codes_that_are_not_finite_before_any_step_name_the_model_not_training(register_in_process, tmp_path):
+    """The message had guessed an overflow on the input and named no model."""
+    register_in_process(plugin_module("off_models", register_models=lambda register: register(OffInEvalModeModel)))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "off-in-eval", "--set",
+                                      "model.mistake=nan codes", "--set", "dataset.n_samples=60", "--steps", "3",
+                                      "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: the codes of model 'off-in-eval' are not finite (NaN or inf) for ")
+    assert "they come from the untrained network, before any step, so not from training" in result.output
+    assert "overflows" not in result.output
 
 
 @pytest.mark.parametrize(

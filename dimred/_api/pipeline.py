@@ -366,7 +366,7 @@ def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: Training
                         fit.train_seconds, given)  # fmt: skip
     with blame(plugins.model, "map rows in eval mode"):
         started = time.perf_counter()
-        codes = evaluation.encode(fit.module, fit.X)
+        codes = evaluation.encode(fit.module, fit.X, model=f"model '{plugins.model.name}'")
         transform_seconds = time.perf_counter() - started
         reconstruction = evaluation.decode(fit.module, codes)
     check_outputs(plugins.model, fit.X, codes, reconstruction, "encode (eval mode)", "decode (eval mode)")

@@ -66,7 +66,8 @@ class TrainingHandle(Training):
     def sample_codes(self) -> torch.Tensor:
         module = self._trainer.module
         with blame(self._model, "encode a sample of its training rows for the callbacks"):
-            codes = evaluation.encode(module, self.sample_rows(), exact=False, advice=self._trainer.overflow_advice())
+            codes = evaluation.encode(module, self.sample_rows(), exact=False, advice=self._trainer.overflow_advice(),
+                                      model=f"model '{self._model.name}'")  # fmt: skip
         module.train()
         return codes
 

@@ -35,16 +35,16 @@ OVERFLOW_ADVICE = "its weights or input overflow; retrain with a lower learning 
 @torch.inference_mode()
 def encode(
     module: torch.nn.Module, X: torch.Tensor, batch: int = EVAL_BATCH, *, exact: bool = True,
-    advice: str = OVERFLOW_ADVICE,
+    advice: str = OVERFLOW_ADVICE, model: str = "the model",
 ) -> torch.Tensor:  # fmt: skip
-    """The codes of every row of ``X``, computed in eval mode in batches; all finite, or an error that ends with
-    ``advice``.
+    """The codes of every row of ``X``, computed in eval mode in batches; all finite, or an error that names
+    ``model`` and ends with ``advice``.
 
     ``exact=False`` runs the network as it is, skipping the float64 copy (see ``_inference_network``): for a
     quick look during training, where a step's float32 rounding does not matter."""
     network, compute_dtype = _inference_network(module, X) if exact else (module.eval(), X.dtype)
     parts = [network.encode(X[start : start + batch].to(compute_dtype)) for start in range(0, len(X), batch)]
-    return finite(torch.cat(parts).to(X.dtype), "codes", advice)
+    return finite(torch.cat(parts).to(X.dtype), f"the codes of {model}", advice)
 
 
 @torch.inference_mode()
@@ -52,7 +52,7 @@ def decode(module: torch.nn.Module, Z: torch.Tensor, batch: int = EVAL_BATCH) ->
     """The reconstructions of every code in ``Z``, computed in eval mode in batches; all finite, or an error."""
     network, compute_dtype = _inference_network(module, Z)
     parts = [network.decode(Z[start : start + batch].to(compute_dtype)) for start in range(0, len(Z), batch)]
-    return finite(torch.cat(parts).to(Z.dtype), "reconstructions")
+    return finite(torch.cat(parts).to(Z.dtype), "the model's reconstructions")
 
 
 def _inference_network(module: torch.nn.Module, values: torch.Tensor) -> tuple[torch.nn.Module, torch.dtype]:
@@ -103,7 +103,7 @@ def finite(values: torch.Tensor, what: str, advice: str = OVERFLOW_ADVICE) -> to
     bad_rows = ~torch.isfinite(values).reshape(len(values), -1).all(dim=1)
     if bad_rows.any():
         first = int(bad_rows.nonzero()[0, 0])
-        raise DimredError(f"the model's {what} are not finite (NaN or inf) for {int(bad_rows.sum())} of "
+        raise DimredError(f"{what} are not finite (NaN or inf) for {int(bad_rows.sum())} of "
                           f"{len(values)} rows, the first at row {first}: {advice}")  # fmt: skip
     return values
 

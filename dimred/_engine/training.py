@@ -160,8 +160,12 @@ class Trainer:
         """Advice for codes that are not finite: before the first update the learning rate cannot be the cause."""
         if self.step:
             return evaluation.OVERFLOW_ADVICE
-        cause = self._unscaled_advice(then="") or "reset any model option you set far from its default"
-        return f"the untrained network overflows on the input, before any step; {cause}"
+        if self.unscaled:
+            return f"the untrained network overflows on the input, before any step; {self._unscaled_advice(then='')}"
+        return (
+            "they come from the untrained network, before any step, so not from training: the network the "
+            "model builds, or a model option set far from its default, gives them"
+        )
 
     def _unscaled_advice(self, then: str) -> str:
         """Advice for a loss that is not finite where the data trained unscaled, followed by ``then``; '' where
