@@ -243,9 +243,10 @@ def test_a_one_call_model_from_a_run_or_a_file_refits_and_clones(roll, tmp_path,
         np.testing.assert_array_equal(refitted.transform(roll), reducer.fit(roll).transform(roll))
 
 
-def test_a_training_loop_setting_for_a_one_call_model_is_refused_as_by_dimred_run(roll):
+def test_a_training_loop_setting_for_a_one_call_model_is_ignored_by_the_reducer_and_refused_by_dimred_run(roll):
     with pytest.raises(dimred.UsageError, match=r"model 'pca' is fitted in one call.*\(steps\) does not apply"):
-        Reducer(model="pca", steps=100).fit(roll)
+        dimred.run("swissroll", "pca", steps=100, out=None, reporters=[])
+    assert Reducer(model="pca", steps=100).fit(roll).transform(roll).shape == (400, 2)  # scikit-learn's convention
     assert Reducer(model="pca", loss="").fit(roll).transform(roll).shape == (400, 2)
 
 
@@ -404,3 +405,105 @@ def test_a_fit_inside_the_callers_no_grad_context_trains_as_outside(roll, contex
     with context():
         codes = Reducer(**QUICK).fit_transform(roll)
     np.testing.assert_array_equal(codes, expected)
+
+
+def test_a_fit_is_silent_unless_verbose_and_named_callbacks_decide_over_verbose(roll, capfd, monkeypatch):
+    import dimred.plugins.callbacks as built_in
+
+    monkeypatch.setattr(built_in, "QUIET_SECONDS", 0.0)  # a line per tenth of the steps at once (stderr: no tty)
+    small = {**QUICK, "steps": 10}
+    cases = [({}, False), ({"verbose": True}, True), ({"callbacks": ["progress"]}, True),
+             ({"verbose": True, "callbacks": ["no-progress"]}, False), ({"verbose": np.int64(1)}, True)]  # fmt: skip
+    for parameters, shown in cases:
+        Reducer(**small, **parameters).fit(roll[:100])
+        err = capfd.readouterr().err
+        assert ("training: 100% (step 10 of 10)" in err) is shown, (parameters, err)
+        assert shown or err == ""
+    with pytest.raises(dimred.UsageError, match="verbose must be True or False, got 'no'"):
+        Reducer(**small, verbose="no").fit(roll[:100])
+
+
+def test_verbose_is_a_parameter_a_model_file_does_not_keep_and_a_pickle_does(roll, tmp_path):
+    import pickle
+
+    assert Reducer().get_params()["verbose"] is False
+    assert clone(Reducer(verbose=True)).get_params()["verbose"] is True
+    assert Reducer().set_params(verbose=True).verbose is True
+    reducer = Reducer(**QUICK, verbose=True).fit(roll[:100])
+    path = reducer.save(tmp_path / "m.safetensors")
+    with safe_open(path, "np") as saved:
+        assert "verbose" not in saved.metadata()["requested"]  # a file older dimred versions read as they did
+    assert dimred.load(path).get_params()["verbose"] is False  # loaded: silent, as a new estimator
+    assert pickle.loads(pickle.dumps(reducer)).get_params()["verbose"] is True
+    state = reducer.__getstate__()
+    del state["verbose"]  # a Reducer pickled before the parameter existed
+    older = Reducer.__new__(Reducer)
+    older.__setstate__(state)
+    assert older.get_params()["verbose"] is False
+
+
+def test_a_grid_search_over_the_model_ignores_the_loop_settings_a_one_call_model_does_not_take(roll):
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = roll[:120], (roll[:120, 0] > np.median(roll[:120, 0])).astype(int)
+    pipeline = make_pipeline(Reducer(**QUICK, lr=0.01), KNeighborsClassifier(3))
+    search = GridSearchCV(pipeline, {"reducer__model": ["mlp-ae", "pca"]}, cv=2, error_score="raise").fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_a_one_call_model_records_the_loops_defaults_not_the_settings_it_ignored(roll, tmp_path):
+    loop = {"steps": 20, "batch_size": 7, "lr": 0.5, "weight_decay": 0.1, "schedule": "constant",
+            "optimizer": "muon", "precision": "float32"}  # fmt: skip
+    plain = Reducer(model="pca", random_state=0).fit(roll)
+    ignoring = Reducer(model="pca", random_state=0, **loop).fit(roll)
+    assert ignoring.get_params()["steps"] == 20  # the parameters stay as given, as scikit-learn's do
+    assert ignoring.fitted_.settings == plain.fitted_.settings
+    assert ignoring.history_ == []
+    np.testing.assert_array_equal(ignoring.transform(roll), plain.transform(roll))
+    files = [reducer.save(tmp_path / f"{name}.safetensors") for name, reducer in (("plain", plain), ("i", ignoring))]
+    metadata = []
+    for path in files:
+        with safe_open(path, "np") as saved:
+            metadata.append({key: saved.metadata()[key] for key in ("training", "requested")})
+    assert metadata[0] == metadata[1]
+    assert dimred.load(files[1]).get_params()["steps"] is None
+    with pytest.raises(dimred.UsageError, match="bad steps 0: must be at least 1"):  # ignored, still checked
+        Reducer(model="pca", steps=0).fit(roll)
+
+
+def test_a_runs_reducer_refits_as_a_one_call_model_with_the_runs_loop_settings(roll):
+    result = dimred.run("swissroll", "mlp-ae", steps=5, batch_size=32, out=None, reporters=[],
+                        settings={"dataset.n_samples": 100})  # fmt: skip
+    assert result.reducer.get_params()["steps"] == 5
+    pca = clone(result.reducer).set_params(model="pca").fit(roll)
+    np.testing.assert_array_equal(pca.transform(roll), Reducer(model="pca", random_state=0).fit(roll).transform(roll))
+
+
+def _fixed_width_model(register_in_process) -> None:
+    """A model without an n_components option whose network gives 3 codes."""
+    from conftest import LinearNetwork, plugin_module
+    from dimred.plugin import Model
+
+    class FixedWidth(Model):
+        name = "fixed-width"
+        description = "a linear autoencoder with codes of 3"
+
+        def build(self, n_features):
+            return LinearNetwork(n_features, 3)
+
+    register_in_process(plugin_module("fixed_width", register_models=lambda register: register(FixedWidth)))
+
+
+def test_n_components_a_model_without_that_option_cannot_honour_is_refused(roll, register_in_process):
+    model = "fixed-width"
+    _fixed_width_model(register_in_process)
+    with pytest.raises(
+        dimred.UsageError,
+        match=rf"model '{model}' has no n_components option: it chooses the width "
+        r"of its codes itself \(3 for 3 columns\), so n_components=4 .*n_components=None .* or 3",
+    ):
+        Reducer(**QUICK, model=model, n_components=np.int64(4)).fit(roll[:100])
+    for n_components in (None, 3, 2):  # 2: the default, which leaves the width to a model without the option
+        reducer = Reducer(**QUICK, model=model, n_components=n_components).fit(roll[:100])
+        assert (reducer.transform(roll[:5]).shape, reducer.n_components_) == ((5, 3), 3)

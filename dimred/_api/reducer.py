@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,9 +17,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from dimred._api.fitted import FittedModel, read_fitted
 from dimred._core import defaults
-from dimred._core.contracts import EstimatorModel, Model
+from dimred._core.contracts import Callback, EstimatorModel, Model
 from dimred._core.errors import UsageError, path_argument
-from dimred._core.settings import TrainingSettings
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings
 from dimred._engine import evaluation, modelfile
 from dimred._engine.device import as_tensor, available_here
 from dimred._host.registry import get_registry
@@ -27,6 +28,7 @@ from dimred._io.validation import DataError, check_matrix
 
 _VALID_DTYPES = [np.float64, np.float32]
 DEFAULT_COMPONENTS = 2
+PROGRESS_CALLBACK = "progress"  # the built-in progress bar, shown only with verbose=True or when named
 _PICKLED_MODEL = "model_file_bytes_"
 _REBUILT_ON_UNPICKLING = {"fitted_", "module_", "scaler_", "device_"}  # torch objects, from the model file's bytes
 
@@ -38,13 +40,27 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     units of the input (the scaler fitted on the training data is applied and undone). The parameters mirror
     ``dimred run``'s options; ``model_options`` are the model plugin's own (``n_components`` is passed to the
     model when it declares that option; ``model_options`` may give it where ``n_components`` is left at its
-    default, not another value beside it). ``loss`` is a loss or a weighted sum (``"mse+geodesic:10"``; default:
-    the model's own) and ``loss_options`` maps a loss name to its options. ``random_state`` is the seed, as
-    ``dimred.run``'s ``seed`` (None draws one); ``callbacks`` are added to the default ones (``"no-NAME"``
-    removes one) and ``callback_options`` maps a callback name to its options. ``dtype`` is the training loop's,
-    as the loop's other settings: models fitted in one call (``pca``, ``kernel-pca``) compute in float64, and
-    their ONNX exports take float64 rows. ``get_feature_names_out`` names
-    the codes ``reducer0``, ``reducer1``, ... as scikit-learn's own decompositions do, so
+    default, not another value beside it). A model without an ``n_components`` option chooses the width of its
+    codes itself: ``n_components`` must then be None, the default (2) or the width the model gives, and any
+    other value is a UsageError naming the model. ``loss`` is a loss or a weighted sum (``"mse+geodesic:10"``;
+    default: the model's own) and ``loss_options`` maps a loss name to its options. ``random_state`` is the
+    seed, as ``dimred.run``'s ``seed`` (None draws one); ``callbacks`` are added to the default ones
+    (``"no-NAME"`` removes one) and ``callback_options`` maps a callback name to its options.
+
+    ``verbose`` (default False) shows training progress as ``dimred.run`` does: a progress bar on stderr in a
+    terminal, a line per tenth of the steps elsewhere once a fit takes 2 s. False fits silently, as
+    scikit-learn's estimators do; ``callbacks`` that name the progress callback decide over ``verbose``
+    (``["progress"]`` shows it, ``["no-progress"]`` hides it). Like ``callbacks``, ``verbose`` is not kept in a
+    model file: a loaded Reducer, or a run's, is silent unless set otherwise.
+
+    The training loop's parameters (``steps``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``schedule``, ``precision``, ``optimizer``) apply to models trained by dimred's loop only: a model fitted in
+    one call (``pca``, ``kernel-pca``) ignores them, as scikit-learn's estimators ignore the parameters of a
+    choice not taken (so that ``GridSearchCV`` may search ``model``), and its fitted attributes and model file
+    record the loop's defaults, not the values ignored. Their values are still checked. (``dimred run`` refuses
+    them for such a model instead.) ``dtype`` is the training loop's, as the loop's other settings: models
+    fitted in one call compute in float64, and their ONNX exports take float64 rows. ``get_feature_names_out``
+    names the codes ``reducer0``, ``reducer1``, ... as scikit-learn's own decompositions do, so
     ``set_output(transform="pandas")`` and ``ColumnTransformer`` work.
 
     ``save`` / ``dimred.load`` are the safe, portable format: tensors and JSON, checked on reading. A Reducer
@@ -74,6 +90,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         random_state: int | None = None,
         callbacks: list[str] | None = None,
         callback_options: dict[str, dict[str, Any]] | None = None,
+        verbose: bool = False,
     ) -> None:
         self.model = model
         self.n_components = n_components
@@ -94,15 +111,19 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.callbacks = callbacks
         self.callback_options = callback_options
+        self.verbose = verbose
 
     def __sklearn_tags__(self) -> Any:  # scikit-learn's Tags
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]  # see _numpy
         return tags
 
+    def _model_class(self) -> type[Model]:
+        return get_registry().get("model", self.model).cls
+
     def _model_plugin(self) -> Model:
         values = dict(_options_mapping(self.model_options, "model_options", "the model's option names"))
-        declared = {field.name for field in dataclasses.fields(get_registry().get("model", self.model).cls.Options)}
+        declared = {field.name for field in dataclasses.fields(self._model_class().Options)}
         if self.n_components is not None and "n_components" in declared:
             given = values.setdefault("n_components", self.n_components)
             if given != self.n_components and self.n_components != DEFAULT_COMPONENTS:  # model_options' over a default
@@ -120,16 +141,27 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         by_callback = _options_by_plugin(self.callback_options or {}, "callback_options", "callback")
         return {f"callback.{name}": dict(values) for name, values in by_callback.items()}
 
+    def _shown_callbacks(self, callbacks: list[Callback]) -> list[Callback]:
+        """The resolved ``callbacks`` less the progress bar where ``verbose`` is False and ``callbacks`` does not
+        name it (``callbacks`` were checked when they were resolved)."""
+        if not isinstance(self.verbose, bool | np.bool_ | numbers.Integral):
+            raise UsageError(f"verbose must be True or False, got {self.verbose!r}")
+        if self.verbose or PROGRESS_CALLBACK in (self.callbacks or ()):
+            return callbacks
+        return [callback for callback in callbacks if callback.name != PROGRESS_CALLBACK]
+
     def training_settings(self) -> TrainingSettings:
         """The estimator's parameters as dimred's training settings (``random_state`` is the seed; None draws
-        one)."""
+        one). A model fitted in one call runs no training loop: it gets the loop's defaults, whatever the loop's
+        parameters say (they are still checked)."""
         seed = self.random_state
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
         elif isinstance(seed, np.random.RandomState | np.random.Generator):
             raise UsageError("random_state must be a whole number (the seed, as dimred.run's seed) or None")
         values = {name: getattr(self, name) for name in TrainingSettings.names() if hasattr(self, name)}
-        return TrainingSettings.from_mapping(values | {"seed": seed}, "Reducer")
+        settings = TrainingSettings.from_mapping(values | {"seed": seed}, "Reducer")
+        return _loop_defaults(settings) if issubclass(self._model_class(), EstimatorModel) else settings
 
     def fit(self, X: Any, y: Any = None) -> Reducer:
         """Train on the rows of ``X`` (an array or DataFrame of numbers); ``y`` is ignored."""
@@ -142,17 +174,36 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             raise self._not_a_reducer()
         plugins = pipeline.resolve_training(self.model, self.loss, loss_options=self._loss_options(), model=model,
                                             callbacks=self.callbacks, groups=self._callback_settings())  # fmt: skip
-        settings = self.training_settings()
-        pipeline.check_one_call_settings(model, settings, X.shape)
+        plugins = dataclasses.replace(plugins, callbacks=self._shown_callbacks(plugins.callbacks))
+        settings = self.training_settings()  # a one-call model's without the loop's parameters, ignored
         given = pipeline.as_given(plugins, settings, seed_drawn=self.random_state is None)
         plugins, settings, device = pipeline.prepared(plugins, settings, X.shape)
+        wanted = self._width_to_check(plugins.model)
         config = pipeline.fit_config(plugins, settings, len(X))
         fitted = pipeline.fit(plugins, X, settings, feature_names=getattr(self, "feature_names_in_", None),
                               device=device, given=given, config=config)  # fmt: skip
         if fitted.model is None:
             raise self._not_a_reducer()
+        self._check_width(wanted, X.shape[1], fitted.model.n_components)
         self.adopt(fitted.model)
         return self
+
+    def _width_to_check(self, model: Model) -> int | None:
+        """``n_components`` where the model has no such option and it is set to other than None or the default:
+        the width its codes must have (None: nothing to check)."""
+        wanted = self.n_components
+        if wanted is None or wanted == DEFAULT_COMPONENTS or hasattr(model.options, "n_components"):
+            return None
+        return wanted
+
+    def _check_width(self, wanted: int | None, n_features: int, width: int) -> None:
+        """Refuse codes of ``width`` where ``n_components`` asked for ``wanted`` (None: anything)."""
+        if wanted is None or wanted == width:
+            return
+        raise UsageError(f"model '{self.model}' has no n_components option: it chooses the width of its codes "
+                         f"itself ({width} for {n_features} columns), so n_components={wanted} cannot be "
+                         f"honoured; give n_components=None (the model's width) or {width}, or set the width "
+                         "through the model's own options (model_options)")  # fmt: skip
 
     def _not_a_reducer(self) -> UsageError:
         return UsageError(f"model '{self.model}' keeps its training rows as its state and cannot be a fitted "
@@ -256,7 +307,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild the fitted model through ``dimred.load``'s checks, on the estimator's ``device``."""
-        state = dict(state)
+        state = {"verbose": False} | dict(state)  # pickled before the parameter: silent, as its default
         data = state.pop(_PICKLED_MODEL, None)
         super().__setstate__(state)
         if data is not None:
@@ -303,6 +354,14 @@ def _refuse_anndata(X: Any) -> None:
             f"X is anndata's {type(X).__name__}, not a matrix; pass its matrix: adata.X (.toarray() where "
             "it is sparse; a backed file's adata.to_memory() first), adata.layers[NAME] or adata.to_df()"
         )
+
+
+def _loop_defaults(settings: TrainingSettings) -> TrainingSettings:
+    """``settings`` with the training loop's settings at their defaults: what a one-call model is fitted and
+    recorded with, since it runs no loop (``dimred run`` refuses them instead; see
+    ``pipeline.check_one_call_settings``)."""
+    unset = TrainingSettings()
+    return settings.replace(**{name: getattr(unset, name) for name in LOOP_SETTINGS})
 
 
 def _keeps_no_module(model: Model) -> bool:
