@@ -320,6 +320,22 @@ def test_a_run_interrupted_while_it_reports_is_resumed_as_its_failed_txt_says(ct
     assert all(np.array_equal(first[name], again[name]) for name in first)
 
 
+def test_a_run_interrupted_while_it_reports_keeps_its_finished_results_without_a_checkpoint(ctrl_c_once, tmp_path):
+    """Ctrl-C during a slow reporter removed the whole finished run, while saying that files already written were
+    complete."""
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 30,
+                 "out": tmp_path / "run", "reporters": [ctrl_c_once]}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    assert dimred.load(tmp_path / "run").transform(np.zeros((1, 3))).shape == (1, 2)
+    assert "rmse" in json.loads((tmp_path / "run" / "metrics.json").read_text())
+    failed = (tmp_path / "run" / "FAILED.txt").read_text()
+    assert "model file and metrics are complete; it stopped while its reporters ran" in failed
+    assert "--resume" not in failed
+    dimred.run(**arguments)  # replaced without overwrite=True, as a failed run's folder is
+    assert not (tmp_path / "run" / "FAILED.txt").exists()
+
+
 class _InterruptAt(Callback):
     """Ctrl-C after step ``at`` of the first run that names it (resumed runs name it too and go on)."""
 

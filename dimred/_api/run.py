@@ -267,6 +267,7 @@ def run(
                       "bit for bit where the processes would have ended", stacklevel=2)  # fmt: skip
     # everything is checked: from here on a failure removes the run directory (or marks it failed)
     with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT,
+                           finished_by=pipeline.METRICS_FILE,
                            writes=(CONFIG_NAME, *pipeline.RESULT_FILES)):  # fmt: skip
         going_on = _as_going_on(recorded, config)  # a resumed run may go on otherwise than it started: it says so
         if directory is not None:

@@ -45,7 +45,7 @@ def default_run_directory(dataset: str, model: str) -> Path:
 
 @contextlib.contextmanager
 def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: bool = False,
-                      resumable_by: str | None = None,
+                      resumable_by: str | None = None, finished_by: str | None = None,
                       writes: Sequence[str] = ()) -> Iterator[Path | None]:  # fmt: skip
     """Create (or take over) the folder ``path`` for one run and hold an exclusive lock on it while the block
     writes into it.
@@ -53,8 +53,9 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
     An existing non-empty folder is used only with ``overwrite`` or ``resume``, or when a failed run left it (it
     holds FAILED_MARKER); unless resuming, the files an earlier run listed as its own are removed first. When the
     block fails (an error, Ctrl-C, SIGTERM), a folder this run created is removed with everything in it, unless it
-    holds the file ``resumable_by`` (a checkpoint); a folder that is kept is marked failed, so it never looks like
-    a finished run. Either way a kept folder lists the files this run wrote (``written``). ``path`` None (nothing
+    holds the file ``resumable_by`` (a checkpoint) or ``finished_by`` (the last of the results written: what
+    failed came after them, reporting); a folder that is kept is marked failed, so it never looks like a finished
+    run. Either way a kept folder lists the files this run wrote (``written``). ``path`` None (nothing
     is written) claims nothing.
 
     Files that no dimred run listed (the user's: their data, say) are never replaced: a folder holding one of the
@@ -78,10 +79,13 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
                 with guarded_writes((path / name for name in _users_files(path, before, resume)), Journal(path).add):
                     yield path
             except BaseException as error:
-                remove = created and not (resumable_by and (path / resumable_by).exists())
+                resumable, finished = (
+                    name is not None and (path / name).exists() for name in (resumable_by, finished_by)
+                )
+                remove = created and not (resumable or finished)
                 if not remove:
                     _list_written(path, before)
-                _mark_failed(path, error, remove=remove)
+                _mark_failed(path, error, remove=remove, finished=finished and not resumable)
                 raise
             (path / FAILED_MARKER).unlink(missing_ok=True)
             _list_written(path, before)
@@ -134,18 +138,20 @@ def _list_written(path: Path, before: Snapshot) -> None:
         record_written(path, before)
 
 
-def _mark_failed(path: Path, error: BaseException, *, remove: bool) -> None:
-    """Remove the failed run's folder, or mark it failed; a second failure here (disk full) changes nothing."""
+def _mark_failed(path: Path, error: BaseException, *, remove: bool, finished: bool) -> None:
+    """Remove the failed run's folder, or mark it failed (``finished``: its results were all written, and it
+    cannot be resumed); a second failure here (disk full) changes nothing."""
     if remove:
         shutil.rmtree(path, ignore_errors=True)
         return
     reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+    if finished:
+        how = ("Its model file and metrics are complete; it stopped while its reporters ran, so some of their "
+               "files (plots) may be missing.\nA new run with the same output folder replaces it.\n")  # fmt: skip
+    else:
+        how = "A new run with the same output folder replaces it; --resume continues it from its checkpoint.\n"
     with contextlib.suppress(OSError):
-        write_text(
-            path / FAILED_MARKER,
-            f"This run did not finish ({reason}).\n"
-            "A new run with the same output folder replaces it; --resume continues it from its checkpoint.\n",
-        )
+        write_text(path / FAILED_MARKER, f"This run did not finish ({reason}).\n{how}")
 
 
 def remove_stray_temporaries(path: Path) -> None:
