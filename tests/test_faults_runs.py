@@ -833,3 +833,21 @@ def test_a_reporter_cannot_replace_the_runs_own_files(register_in_process, tmp_p
     assert dimred.load(out).transform(np.zeros((1, 3))).shape == (1, 2)
     assert json.loads((out / "metrics.json").read_text())["rmse"] > 0
     assert json.loads((out / ".dimred-files.json").read_text())["files"]
+
+
+class FailsOnHeldOutRows(Metric):
+    name = "fails-held-out"
+    description = "NaN on held-out rows only"
+
+    def compute(self, context):
+        return {"odd": float("nan") if context.reference_codes is not None else 1.0}
+
+
+def test_a_metric_failing_on_the_held_out_rows_only_is_said_to(register_in_process, tmp_path):
+    register_in_process(plugin_module("held_out_only", register_metrics=lambda register: register(FailsOnHeldOutRows)))
+    out = tmp_path / "run"
+    result = invoke(*QUICK, "--holdout", "0.2", "--out", str(out))
+    assert result.exit_code == 1, result.output
+    assert "or lists and dicts of them) (on the held-out rows) (skipped" in error_lines(result)[0]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["odd"], "holdout.odd" in metrics) == (1.0, False)

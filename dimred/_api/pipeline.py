@@ -549,9 +549,11 @@ def warn_skipped(failures: Sequence[str]) -> None:
 
 
 def failures_of(metrics: Mapping[str, Any]) -> list[str]:
-    """The messages of the metric plugins that failed, on the training rows and on the held-out ones."""
-    return [message for key in (evaluation.FAILED_METRICS, f"holdout.{evaluation.FAILED_METRICS}")
-            for message in metrics.get(key, {}).values()]  # fmt: skip
+    """The messages of the metric plugins that failed on the training rows, then those that failed otherwise (or
+    only) on the held-out ones, saying so."""
+    on_training = list(metrics.get(evaluation.FAILED_METRICS, {}).values())
+    on_held_out = metrics.get(f"{evaluation.HELD_OUT_PREFIX}{evaluation.FAILED_METRICS}", {}).values()
+    return on_training + [f"{message} (on the held-out rows)" for message in on_held_out if message not in on_training]
 
 
 def record_of(name: str, model: str, data: Data, outcome: Outcome, metrics: dict[str, Any], context: Any,
