@@ -507,3 +507,14 @@ def test_n_components_a_model_without_that_option_cannot_honour_is_refused(roll,
     for n_components in (None, 3, 2):  # 2: the default, which leaves the width to a model without the option
         reducer = Reducer(**QUICK, model=model, n_components=n_components).fit(roll[:100])
         assert (reducer.transform(roll[:5]).shape, reducer.n_components_) == ((5, 3), 3)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "named"),
+    [({"n_components": 0}, "n_components"), ({"steps": -1}, "steps"), ({"lr": "fast"}, "lr"),
+     ({"model": "no-such"}, "no-such")],
+)  # fmt: skip
+def test_a_parameter_the_reducer_refuses_is_a_value_error_as_in_scikit_learn(roll, parameters, named):
+    with pytest.raises(ValueError, match=named) as caught:
+        Reducer(**{**QUICK, **parameters}).fit(roll[:50])
+    assert isinstance(caught.value, dimred.UsageError)

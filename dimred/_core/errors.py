@@ -16,8 +16,9 @@ class DimredError(Exception):
     exit_code = 1
 
 
-class UsageError(DimredError):
-    """The user asked for something that does not exist or is not allowed: exit code 2."""
+class UsageError(DimredError, ValueError):
+    """The user asked for something that does not exist or is not allowed: exit code 2. A ValueError too, as
+    scikit-learn's estimators raise for a parameter they refuse."""
 
     exit_code = 2
 
