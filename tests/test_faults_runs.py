@@ -698,6 +698,14 @@ class DetachedLoss(Loss):
         return (batch.x - batch.x_hat).square().mean().detach()
 
 
+class ConstantLoss(Loss):
+    name = "constant"
+    description = "a tensor that asks for a gradient but is not computed from the batch: it trains nothing"
+
+    def __call__(self, batch):
+        return torch.tensor(1.0, requires_grad=True)
+
+
 class WrongCodes(NaNCodes):
     name = "wrong-codes"
     description = "codes with one row too few"
@@ -714,7 +722,7 @@ class WrongCodes(NaNCodes):
 def contract_breakers(register_in_process):
     register_in_process(plugin_module(
         "contract_breakers",
-        register_losses=lambda register: register(DetachedLoss),
+        register_losses=lambda register: (register(DetachedLoss), register(ConstantLoss)),
         register_models=lambda register: register(WrongCodes),
     ))  # fmt: skip
 
@@ -723,6 +731,12 @@ def contract_breakers(register_in_process):
     ("arguments", "named"),
     [
         (["--model", "mlp-ae", "--loss", "detached"], "loss 'detached'"),
+        (
+            ["--model", "mlp-ae", "--loss", "constant"],
+            "loss 'constant' must return a scalar tensor that carries a "
+            "gradient (computed with torch from the batch, not detached); "
+            "it returned a tensor of shape () not computed from the batch",
+        ),
         (["--model", "wrong-codes"], "model 'wrong-codes'"),
     ],
 )

@@ -254,7 +254,8 @@ class Trainer:
     def _loss(term: Term, batch: Batch, *, check: bool) -> torch.Tensor:
         with blame(term.loss, "compute on a batch"):
             value = term.loss(batch)
-        if check and not (isinstance(value, torch.Tensor) and value.ndim == 0 and value.requires_grad):
+        # a tensor made with requires_grad=True, not computed from the batch, has no grad_fn: it trains nothing
+        if check and not (isinstance(value, torch.Tensor) and value.ndim == 0 and value.grad_fn is not None):
             raise PluginError(f"loss '{term.name}' must return a scalar tensor that carries a gradient (computed "
                               f"with torch from the batch, not detached); it returned {_describe(value)}")  # fmt: skip
         return value
@@ -311,7 +312,10 @@ class Trainer:
 
 def _describe(value: Any) -> str:
     if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}" + ("" if value.requires_grad else " without a gradient")
+        if not value.requires_grad:
+            return f"a tensor of shape {tuple(value.shape)} without a gradient"
+        made = " not computed from the batch (made with requires_grad=True)" if value.grad_fn is None else ""
+        return f"a tensor of shape {tuple(value.shape)}{made}"
     return f"a {type(value).__name__}"
 
 
