@@ -72,6 +72,14 @@ class PCAModel(_ScikitLearnModel):
 
         return PCA(n_components=self.options.n_components, random_state=seed)
 
+    def fit_transform(self, X: np.ndarray, seed: int) -> np.ndarray:
+        most = min(X.shape)
+        if self.options.n_components > most:  # scikit-learn's own refusal would read as the plugin's failure
+            raise UsageError(f"model '{self.name}' makes at most as many components as the data has rows or "
+                             f"columns, whichever are fewer ({X.shape[0]} x {X.shape[1]}: {most}), got "
+                             f"n_components={self.options.n_components}; lower it")  # fmt: skip
+        return super().fit_transform(X, seed)
+
     def build(self, n_features: int):
         """The linear map of a fitted PCA as a torch module (zeros until its state is loaded)."""
         return _linear_projection(n_features, self.options.n_components)

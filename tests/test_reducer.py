@@ -518,3 +518,9 @@ def test_a_parameter_the_reducer_refuses_is_a_value_error_as_in_scikit_learn(rol
     with pytest.raises(ValueError, match=named) as caught:
         Reducer(**{**QUICK, **parameters}).fit(roll[:50])
     assert isinstance(caught.value, dimred.UsageError)
+
+
+def test_pca_asked_for_more_components_than_rows_is_a_usage_error_not_a_broken_plugin():
+    rows = np.random.default_rng(0).random((4, 10))
+    with pytest.raises(dimred.UsageError, match=r"model 'pca' makes at most .* \(4 x 10: 4\), got n_components=5"):
+        Reducer(model="pca", n_components=5).fit(rows)
