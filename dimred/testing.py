@@ -46,6 +46,7 @@ from dimred._core.jsonable import json_ready, through_json
 from dimred._core.kinds import KIND
 from dimred._core.options import build, describe, parse_value
 from dimred._engine.checkpoint import FILENAME, read_checkpoint
+from dimred._engine.device import seeded
 from dimred._engine.evaluation import FAILED_METRICS, score
 from dimred._host.registry import get_registry
 from dimred._host.resolve import describe as configuration_of
@@ -132,8 +133,7 @@ def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, 
         return
     plugin = _instance(cls, "model", options)
     _expect(isinstance(cls.default_loss, str), f"model '{cls.name}': default_loss must name a loss plugin")
-    with torch.random.fork_rng():  # the caller's global RNG stays as it was
-        torch.manual_seed(0)
+    with seeded(0, torch.device("cpu")):  # the caller's global RNG stays as it was
         _check_network(cls, plugin, n_features)
     _expect_registered(cls, "model")
     reducer = Reducer(model=cls.name, n_components=None, model_options=options, steps=5, batch_size=8,

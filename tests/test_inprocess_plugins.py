@@ -576,3 +576,22 @@ def test_a_plugins_own_refusals_are_one_error_naming_it_never_unexpected(registe
     assert result.output.startswith(message), result.output
     assert "unexpected" not in result.output
     assert result.exit_code == (2 if "options" in message else 1)
+
+
+class Quitter(Callback):
+    name = "quitter"
+    description = "calls sys.exit(3) at a logging interval, inside the model's training"
+
+    def on_interval(self, training, status):
+        raise SystemExit(3)
+
+
+def test_a_plugins_failing_exit_inside_another_plugins_work_names_the_one_that_exited(register_in_process, tmp_path):
+    """The model, whose training the callback runs in, had been named."""
+    register_in_process(plugin_module("quitting", register_callbacks=lambda register: register(Quitter)))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--set", "dataset.n_samples=200", "--model",
+                                      "mlp-ae", "--steps", "5", "--callback", "quitter", "--out",
+                                      str(tmp_path / "r")])  # fmt: skip
+    assert result.exit_code == 3
+    assert result.output.startswith("Error: callback 'quitter' failed to ")
+    assert "model 'mlp-ae'" not in result.output

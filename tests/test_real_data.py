@@ -102,6 +102,14 @@ def test_runs_report_held_out_metrics_and_record_the_split(tmp_path):
     assert classifier.score(reducer.transform(X[held]), y[held]) == pytest.approx(metrics["holdout.knn_accuracy"])
 
 
+def test_a_method_that_cannot_map_new_rows_still_says_which_rows_it_held_out(tmp_path):
+    result = dimred.run("swissroll", "tsne", holdout=0.2, settings={"dataset.n_samples": 200}, out=tmp_path / "r",
+                        reporters=[])  # fmt: skip
+    assert result.metrics["holdout.rows"] == 40
+    held = np.loadtxt(tmp_path / "r" / "held_out_rows.csv", skiprows=1, dtype=int)
+    assert sorted(np.concatenate([held, result.data.row_numbers]).tolist()) == list(range(200))
+
+
 def test_held_out_knn_accuracy_matches_scikit_learn():
     from sklearn.neighbors import KNeighborsClassifier
 

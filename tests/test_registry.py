@@ -10,7 +10,7 @@ import pytest
 from conftest import FakeDistribution, FakeEntryPoint, plugin_module
 from dimred import Dataset, Loss
 from dimred._core.errors import PluginError, UsageError
-from dimred._host.registry import PluginWarning, get_registry
+from dimred._host.registry import PluginWarning, get_registry, reset_registry
 from dimred.plugin import option
 
 
@@ -125,6 +125,28 @@ def test_two_packages_may_give_an_entry_point_the_same_name(fake_entry_points):
         assert registry.get("loss", "l1").source == "other"
         assert registry.get("metric", "trustworthiness").source == "dimred"
         assert registry.failures == []
+
+
+def test_load_plugins_picks_one_of_two_same_named_entry_points_by_its_package(fake_entry_points, monkeypatch):
+    circles = plugin_module("acme_circles", register_datasets=lambda register: register(Circle))
+    losses = plugin_module("other_losses", register_losses=lambda register: register(
+        type("L1", (Loss,), {"name": "l1", "description": "x"})))  # fmt: skip
+    fake_entry_points(FakeEntryPoint("metrics", lambda: circles, FakeDistribution("acme")),
+                      FakeEntryPoint("metrics", lambda: losses, FakeDistribution("other")))  # fmt: skip
+    monkeypatch.setenv("DIMRED_LOAD_PLUGINS", "acme:metrics")
+    reset_registry()
+    registry = get_registry()
+    assert registry.get("dataset", "circle").source == "acme"
+    assert "l1" not in {info.name for info in registry.plugins("loss")}
+    monkeypatch.setenv("DIMRED_LOAD_PLUGINS", "metrics")  # the plain name: both
+    reset_registry()
+    assert get_registry().get("loss", "l1").source == "other"
+    monkeypatch.setenv("DIMRED_LOAD_PLUGINS", "nobody:metrics")
+    reset_registry()
+    with pytest.warns(PluginWarning, match=r"names 'nobody:metrics', .* \(installed: acme:metrics, .*other:metrics"):
+        get_registry().plugins("dataset")
+    get_registry().unregister("metrics")  # an entry point's name removes every package's of that name
+    assert {"acme", "other"}.isdisjoint(info.source for info in get_registry().plugins("metric"))
 
 
 def test_two_packages_registering_the_same_plugin_name_warn_naming_both(fake_entry_points):

@@ -330,7 +330,7 @@ def test_a_run_interrupted_while_it_reports_keeps_its_finished_results_without_a
     assert dimred.load(tmp_path / "run").transform(np.zeros((1, 3))).shape == (1, 2)
     assert "rmse" in json.loads((tmp_path / "run" / "metrics.json").read_text())
     failed = (tmp_path / "run" / "FAILED.txt").read_text()
-    assert "model file and metrics are complete; it stopped while its reporters ran" in failed
+    assert "model.safetensors where the model keeps one) are complete; it stopped while its reporters ran" in failed
     assert "--resume" not in failed
     dimred.run(**arguments)  # replaced without overwrite=True, as a failed run's folder is
     assert not (tmp_path / "run" / "FAILED.txt").exists()

@@ -17,7 +17,7 @@ from dimred._core.errors import DimredError, first_line
 from dimred._core.options import to_dict
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings
 from dimred._engine import evaluation, modelfile
-from dimred._engine.device import as_tensor, resolve_device, torch_default_dtype
+from dimred._engine.device import as_tensor, resolve_device, seeded, torch_default_dtype
 from dimred._engine.modelfile import ModelFile
 from dimred._engine.scaling import Scaler
 from dimred._host.objective import parse_spec
@@ -137,7 +137,7 @@ def read_fitted(source: str | Path | bytes, device: str | torch.device, name: st
         model_file = modelfile.read_model_file(source)
     metadata = model_file.metadata
     settings, plugin = _settings_and_plugin(model_file, device)
-    with torch_default_dtype():
+    with torch_default_dtype(), seeded(0, torch_device):  # its first weights, replaced, draw from torch's generator
         module = modelfile.restore_module(model_file, _build_network(model_file, plugin), torch_device)
     dtype = next(iter(module.state_dict().values())).dtype  # a fitted PCA's module has buffers only
     _check_code_width(model_file, module, torch_device, dtype)

@@ -506,15 +506,15 @@ def score_held_out(
 RESULT_FILES = (modelfile.FILENAME, HISTORY_FILE, METRICS_FILE, HELD_OUT_FILE)  # what save_results may write
 
 
-def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], held_out: HeldOut | None) -> None:
+def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], held: Data | None) -> None:
     """The model file and loss history (for trained networks), metrics.json, and which rows were held out (the
-    rows the ``holdout.*`` figures cover)."""
+    rows the ``holdout.*`` figures are computed on, where the model maps new rows)."""
     if outcome.model is not None:
         outcome.model.save(directory / modelfile.FILENAME)
     if outcome.history:
         write_history(directory / HISTORY_FILE, outcome.history)
-    if held_out is not None:
-        write_row_numbers(directory / HELD_OUT_FILE, held_out.data.row_numbers)
+    if held is not None:
+        write_row_numbers(directory / HELD_OUT_FILE, held.row_numbers)
     write_json(directory / METRICS_FILE, metrics)
 
 

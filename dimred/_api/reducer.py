@@ -276,7 +276,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``first_row``."""
         decoded = evaluation.decode(self.module_, self.to_tensor(Z, "Z"))
         unscaled = self.scaler_.inverse_transform(decoded)
-        return self._numpy(evaluation.finite(unscaled, "reconstructions", "the codes lie too far out"), Z, first_row)
+        return self._numpy(
+            evaluation.finite(unscaled, "the model's reconstructions", "the codes lie too far out"), Z, first_row
+        )
 
     def save(self, path: str | Path, *, overwrite: bool = False, **provenance: Any) -> Path:
         """Write the model file (safetensors plus JSON metadata) and return its path.

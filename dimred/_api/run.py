@@ -291,7 +291,7 @@ def run(
         if outcome.model is not None:  # where its model file says it came from (encode reads the same layer)
             outcome.model.trained_on = (dataset, config["dataset"]["options"])
         if directory is not None:
-            pipeline.save_results(directory, outcome, metrics, held_out)
+            pipeline.save_results(directory, outcome, metrics, held)
         if directory is not None and outcome.model is None:
             say(f"model '{model}' keeps no model file: its fitted state is the training set itself (the metrics "
                 "and plots are saved, and config.json repeats the run)")  # fmt: skip

@@ -76,7 +76,7 @@ def blame(plugin: Any, action: str, *, skipped: bool = False) -> Iterator[None]:
     becomes a ``PluginError`` naming it too."""
     try:
         yield
-    except PluginError:
+    except (PluginError, PluginExit):  # an inner plugin's, named already
         raise
     except DimredError as error:
         if not skipped:

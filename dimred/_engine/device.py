@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 
@@ -72,11 +73,21 @@ def _check_range(original: torch.Tensor, converted: torch.Tensor, what: str) -> 
 _GLOBAL_RNG_LOCK = threading.RLock()
 
 
+def _new_lock_after_fork() -> None:
+    """A child forked while a thread of the parent held the lock gets a free one (that thread is not there)."""
+    global _GLOBAL_RNG_LOCK
+    _GLOBAL_RNG_LOCK = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
 @contextlib.contextmanager
 def seeded(seed: int, device: torch.device) -> Iterator[None]:
     """Torch's global random generator (dropout masks, a plugin's first weights) seeded with ``seed`` inside, and
     the caller's state put back after. The generator is the process's: fits that overlap in threads take turns
-    here, since each would otherwise draw from the other's stream and the same seed would give other codes."""
+    here, since each would otherwise draw from the other's stream and the same seed would give other codes (so a
+    plugin must not wait inside a fit for a fit in another thread: that one waits for it)."""
     with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         yield

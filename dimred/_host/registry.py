@@ -3,9 +3,10 @@
 Built-in plugins and third-party ones arrive the same way, through the ``dimred`` entry-point group. Each entry
 point loads in its own try/except: a broken plugin is reported (a warning naming it and its distribution, and a
 line in ``dimred plugins``) and everything else keeps working. ``DIMRED_STRICT_PLUGINS=1`` makes every such problem
-an error. ``DIMRED_LOAD_PLUGINS=a,b`` loads only those third-party entry points (empty: built-ins only). Each entry
-point is registered under its distribution-qualified name (``acme:metrics``), so two packages may both name an
-entry point ``metrics``: only the names of the plugin classes they register must differ.
+an error. ``DIMRED_LOAD_PLUGINS=a,b`` loads only those third-party entry points (empty: built-ins only), named as
+the package names them or qualified by the package (``acme:metrics``). Each entry point is registered under its
+qualified name, so two packages may both name an entry point ``metrics``: only the names of the plugin classes
+they register must differ.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 import time
 import types
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,18 +138,22 @@ class Registry:
         def order(entry_point: importlib.metadata.EntryPoint) -> tuple[bool, str]:
             return (_distribution(entry_point) != BUILTIN_DISTRIBUTION, entry_point.name)
 
-        if wanted is not None and (unknown := sorted(wanted - {entry_point.name for entry_point in entry_points})):
-            installed = sorted({point.name for point in entry_points if _distribution(point) != BUILTIN_DISTRIBUTION})
+        third_party = [point for point in entry_points if _distribution(point) != BUILTIN_DISTRIBUTION]
+        shared = {name for name, count in Counter(point.name for point in entry_points).items() if count > 1}
+
+        def shown(point: importlib.metadata.EntryPoint) -> str:  # qualified where another package shares the name
+            return _qualified(point) if point.name in shared else point.name
+
+        if wanted is not None and (unknown := sorted(wanted - set().union(*map(_answers_to, entry_points)))):
+            installed = sorted({shown(point) for point in third_party})
             warnings.warn(f"{LOAD_ENV} names {', '.join(map(repr, unknown))}, which no installed package provides as "
                           f"a plugin (installed: {', '.join(installed) or 'none besides the built-ins'})",
                           PluginWarning, stacklevel=2)  # fmt: skip
-        # a distribution found twice on the path (an editable install beside a copy) lists its entry points twice
-        once = {(point.name, point.value, _distribution(point)): point for point in entry_points}.values()
-        for entry_point in sorted(once, key=order):
+        for entry_point in sorted(entry_points, key=order):
             source = _distribution(entry_point)
             is_builtin = source == BUILTIN_DISTRIBUTION
-            if not is_builtin and wanted is not None and entry_point.name not in wanted:
-                self._left_out.append(entry_point.name)
+            if not is_builtin and wanted is not None and not _answers_to(entry_point) & wanted:
+                self._left_out.append(shown(entry_point))
                 continue
             started = time.perf_counter()
             try:
@@ -160,7 +166,7 @@ class Registry:
                 warnings.warn(f"plugin '{entry_point.name}' from {source} took {seconds:.1f} s to import; every "
                               f"dimred command waits for it ({LOAD_ENV} limits which plugins load)",
                               PluginWarning, stacklevel=2)  # fmt: skip
-            key = f"{source}:{entry_point.name}"  # two packages may both name an entry point 'metrics'
+            key = _qualified(entry_point)  # two packages may both name an entry point 'metrics'
             self._register(module, key, entry_point.name, source, fix="rename one of the two entry points")
 
     def register(self, plugin: object, *, name: str | None = None, source: str | None = None) -> None:
@@ -207,9 +213,13 @@ class Registry:
         warnings.warn(message, PluginWarning, stacklevel=4)
 
     def unregister(self, name: str) -> None:
-        """Remove a plugin registered by ``register`` (tests use this to clean up)."""
-        self._manager.unregister(name=name)
-        self._registered.pop(name, None)
+        """Remove a plugin registered by ``register`` under ``name``, or the entry points of that name (tests use
+        this to clean up)."""
+        keys = [name] if name in self._registered else [key for key, (label, _) in self._registered.items()
+                                                          if label == name]  # fmt: skip
+        for key in keys:
+            self._manager.unregister(name=key)
+            del self._registered[key]
         self._collected = None
 
     def _check_hook_names(self, plugin: object) -> None:
@@ -334,6 +344,16 @@ _NAMED_BY_TEXT = {
 def _distribution(entry_point: importlib.metadata.EntryPoint) -> str:
     dist = getattr(entry_point, "dist", None)
     return dist.name if dist is not None else "an unknown distribution"
+
+
+def _qualified(entry_point: importlib.metadata.EntryPoint) -> str:
+    """The entry point's name with its distribution's, ``acme:metrics``: one name for one package's."""
+    return f"{_distribution(entry_point)}:{entry_point.name}"
+
+
+def _answers_to(entry_point: importlib.metadata.EntryPoint) -> set[str]:
+    """The names ``DIMRED_LOAD_PLUGINS`` may select the entry point by: its own, or qualified by its package."""
+    return {entry_point.name, _qualified(entry_point)}
 
 
 def _describe(plugin: object) -> str:

@@ -146,8 +146,9 @@ def _mark_failed(path: Path, error: BaseException, *, remove: bool, finished: bo
         return
     reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
     if finished:
-        how = ("Its model file and metrics are complete; it stopped while its reporters ran, so some of their "
-               "files (plots) may be missing.\nA new run with the same output folder replaces it.\n")  # fmt: skip
+        how = ("Its results (metrics.json, and model.safetensors where the model keeps one) are complete; it "
+               "stopped while its reporters ran, so some of their files (plots) may be missing.\nA new run with "
+               "the same output folder replaces it.\n")  # fmt: skip
     else:
         how = "A new run with the same output folder replaces it; --resume continues it from its checkpoint.\n"
     with contextlib.suppress(OSError):
