@@ -251,6 +251,29 @@ def test_a_setting_every_run_shares_is_refused_once_before_any_model_runs(tmp_pa
 
 
 @pytest.mark.parametrize(
+    ("out", "options", "message"),
+    [("a_file/c", {}, "cannot create the output folder a_file/c"),
+     ("c", {"save": True}, r"c/models is a file, where save keeps the models"),
+     ("held", {}, "held is being written by another dimred process")],
+)  # fmt: skip
+def test_an_output_folder_compare_cannot_have_is_refused_before_any_model_runs(tmp_path, monkeypatch, out, options,
+                                                                               message):  # fmt: skip
+    """These had been found only after every model had run, and the finished comparison was lost."""
+    from dimred._io.folderlock import locked_folder
+
+    monkeypatch.chdir(tmp_path)
+    Path("a_file").write_text("mine")
+    Path("c").mkdir()
+    Path("c", "models").write_text("mine")
+    Path("held").mkdir()
+    said: list[str] = []
+    with locked_folder(Path("held")), pytest.raises(dimred.UsageError, match=message):  # another compare's
+        dimred.compare("swissroll", ["pca"], out=out, overwrite=True, echo=said.append, **options)
+    assert said == []
+    assert Path("c", "models").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
     ("data", "options", "message"),
     [("two.csv", {}, "2 rows are too few to score a model on; give at least 3"),
      ("nowhere.csv", {}, "no such file: nowhere.csv"),

@@ -248,9 +248,30 @@ def compare(
     if out is not None:
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
         check_claimable(directory, overwrite=overwrite, resume=False, writes=OUTPUT_FILES)
+        if save and (directory / MODELS_FOLDER).exists() and not (directory / MODELS_FOLDER).is_dir():
+            raise UsageError(f"{directory / MODELS_FOLDER} is a file, where save keeps the models; move it, or "
+                             "choose another out")  # fmt: skip
     say = echo or (lambda _text: None)
     n_rows = _rows_every_run_takes(source, run_options.get("holdout"), seeds, plugins.values())
     run_options = _same_holdout_for_all(n_rows, plugins.values(), run_options)
+    # claimed before the first model runs: a folder that cannot be had, or another comparison's, fails now, not
+    # after all the work; a comparison that fails or is stopped removes the folder it created
+    with claimed_directory(directory, overwrite=overwrite, writes=OUTPUT_FILES):
+        comparison = _compared(dataset, models, seeds, plugins, settings, per_model, run_options, reporters, say)
+        if directory is not None:
+            _write(comparison, directory)
+        _report(comparison, directory, say, runs_reporters)
+        if save and directory is not None:
+            _keep_models(comparison, directory / MODELS_FOLDER, say)
+    comparison.path = directory
+    return comparison
+
+
+def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[str, Model],
+              settings: Mapping[str, Any], per_model: Mapping[str, dict[str, Any]], run_options: dict[str, Any],
+              reporters: Any, say: Callable[[str], None]) -> Comparison:  # fmt: skip
+    """Every model's runs, one per seed; a model that fails is named in the comparison and the others go on.
+    One error where every model failed."""
     comparison = Comparison(dataset)
     errors: dict[str, DimredError] = {}
     for model in dict.fromkeys(models):
@@ -271,15 +292,6 @@ def compare(
             comparison.skipped += [f"{model}, seed {seed}: {failure}" for failure in result.failures]
     if len(errors) == len(dict.fromkeys(models)):  # nothing compared: no results folder
         _raise_for_all(errors)
-    if directory is not None:
-        with claimed_directory(directory, overwrite=overwrite, writes=OUTPUT_FILES):
-            _write(comparison, directory)
-            _report(comparison, directory, say, runs_reporters)
-            if save:
-                _keep_models(comparison, directory / MODELS_FOLDER, say)
-        comparison.path = directory
-    else:
-        _report(comparison, None, say, runs_reporters)
     return comparison
 
 

@@ -85,7 +85,7 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
                 remove = created and not (resumable or finished)
                 if not remove:
                     _list_written(path, before)
-                _mark_failed(path, error, remove=remove, finished=finished and not resumable)
+                _mark_failed(path, error, remove=remove, resumable=resumable, finished=finished)
                 raise
             (path / FAILED_MARKER).unlink(missing_ok=True)
             _list_written(path, before)
@@ -138,19 +138,21 @@ def _list_written(path: Path, before: Snapshot) -> None:
         record_written(path, before)
 
 
-def _mark_failed(path: Path, error: BaseException, *, remove: bool, finished: bool) -> None:
-    """Remove the failed run's folder, or mark it failed (``finished``: its results were all written, and it
-    cannot be resumed); a second failure here (disk full) changes nothing."""
+def _mark_failed(path: Path, error: BaseException, *, remove: bool, resumable: bool, finished: bool) -> None:
+    """Remove the failed run's folder, or mark it failed, saying how to go on (``resumable``: it holds a
+    checkpoint; ``finished``: its results were all written); a second failure here (disk full) changes nothing."""
     if remove:
         shutil.rmtree(path, ignore_errors=True)
         return
     reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
-    if finished:
+    if resumable:
+        how = "A new run with the same output folder replaces it; --resume continues it from its checkpoint.\n"
+    elif finished:
         how = ("Its results (metrics.json, and model.safetensors where the model keeps one) are complete; it "
                "stopped while its reporters ran, so some of their files (plots) may be missing.\nA new run with "
                "the same output folder replaces it.\n")  # fmt: skip
     else:
-        how = "A new run with the same output folder replaces it; --resume continues it from its checkpoint.\n"
+        how = "A new run with the same output folder replaces it.\n"
     with contextlib.suppress(OSError):
         write_text(path / FAILED_MARKER, f"This run did not finish ({reason}).\n{how}")
 
