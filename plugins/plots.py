@@ -175,7 +175,8 @@ class RnxPlot(_PlotReporter):
         figure = _figure(7, 4)
         axes = figure.add_subplot(111)
         axes.plot(curve["K"], curve["R_NX"], label=f"{run.model} (area {run.metrics['rnx_auc']:.3f})")
-        axes.set(xscale="log", xlabel="neighbourhood size K", ylabel="R_NX(K)", ylim=(0, 1), title=run.dataset)
+        lowest = min(0.0, *curve["R_NX"])  # below 0 where a map keeps fewer neighbours than chance would
+        axes.set(xscale="log", xlabel="neighbourhood size K", ylabel="R_NX(K)", ylim=(lowest, 1), title=run.dataset)
         axes.legend()
         return figure
 

@@ -167,6 +167,7 @@ def _draw_embeddings(comparison: Comparison, path: Path) -> None:
                               labels=labels)  # fmt: skip
         axes.set_xticks([])
         axes.set_yticks([])
+    figure.suptitle(f"{comparison.dataset}, seed 0 (the table gives the means over the seeds)")
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=100, format="png")
 
@@ -176,12 +177,14 @@ def _draw_rnx(comparison: Comparison, path: Path) -> None:
 
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     axes = figure.add_subplot(111)
+    lowest = 0.0  # R_NX falls below 0 where a map keeps fewer neighbours than chance would
     for model, results in comparison.runs.items():
         curve = results[0].metrics.get("rnx_curve")
         if curve:
             axes.plot(curve["K"], curve["R_NX"], label=f"{model} (area {results[0].metrics['rnx_auc']:.3f})")
-    axes.set(xscale="log", xlabel="neighbourhood size K", ylabel="R_NX(K)", ylim=(0, 1),
-             title=f"neighbourhood preservation on {comparison.dataset}")  # fmt: skip
+            lowest = min(lowest, *curve["R_NX"])
+    title = f"{comparison.dataset}: neighbourhood preservation, seed 0 (the table: means over seeds)"
+    axes.set(xscale="log", xlabel="neighbourhood size K", ylabel="R_NX(K)", ylim=(lowest, 1), title=title)
     axes.legend()
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=100, format="png")
