@@ -323,3 +323,25 @@ def test_compare_save_of_methods_that_keep_nothing_leaves_no_empty_models_folder
     assert "isomap keeps no model file" in result.output
     assert (out / "comparison.csv").exists()
     assert not (out / "models").exists()
+
+
+def test_a_reporter_failing_on_the_comparison_is_listed_among_its_skipped_plugins(register_in_process, tmp_path):
+    from conftest import plugin_module
+    from dimred.plugin import Reporter
+
+    class Failing(Reporter):
+        name = "fails-on-comparisons"
+        description = "raises when it shows a comparison"
+
+        def report(self, run):
+            pass
+
+        def report_comparison(self, comparison):
+            raise RuntimeError("no comparisons here")
+
+    register_in_process(plugin_module("failing_reporter", register_reporters=lambda register: register(Failing)))
+    comparison = dimred.compare("swissroll", ["pca"], settings={"dataset.n_samples": 200}, out=tmp_path / "c",
+                                reporters=["fails-on-comparisons"])  # fmt: skip
+    written = json.loads((tmp_path / "c" / "comparison.json").read_text())["skipped"]
+    assert written == comparison.skipped
+    assert any("no comparisons here" in entry for entry in written)

@@ -263,7 +263,10 @@ def compare(
         comparison = _compared(dataset, models, seeds, plugins, settings, per_model, run_options, reporters, say)
         if directory is not None:
             _write(comparison, directory)
-        _report(comparison, directory, say, runs_reporters)
+        skipped = len(comparison.skipped)
+        _report(comparison, directory, say, runs_reporters)  # after the files: a tracker may log them
+        if directory is not None and len(comparison.skipped) > skipped:  # a reporter that failed is listed too
+            _write_json(comparison, directory)
         if save and directory is not None:
             _keep_models(comparison, directory / MODELS_FOLDER, say)
     comparison.path = directory
@@ -277,7 +280,8 @@ def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[
     One error where every model failed."""
     comparison = Comparison(dataset)
     errors: dict[str, DimredError] = {}
-    for model in dict.fromkeys(models):
+    names = list(dict.fromkeys(models))
+    for place, model in enumerate(names, start=1):
         for seed in range(seeds):
             say(f"{model}, seed {seed}...")
             try:
@@ -289,11 +293,12 @@ def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[
                 errors[model] = error
                 comparison.failed[model] = f"seed {seed}: {_with_advice(error, model)}"
                 comparison.runs.pop(model, None)
-                say(f"{model} failed at seed {seed}; the others go on (the comparison says why)")
+                going_on = "; the others go on" if place < len(names) else ""
+                say(f"{model} failed at seed {seed}{going_on} (the comparison says why)")
                 break
             comparison.runs.setdefault(model, []).append(result)
             comparison.skipped += [f"{model}, seed {seed}: {failure}" for failure in result.failures]
-    if len(errors) == len(dict.fromkeys(models)):  # nothing compared: no results folder
+    if len(errors) == len(names):  # nothing compared: no results folder
         _raise_for_all(errors)
     return comparison
 
@@ -378,16 +383,21 @@ def _with_advice(error: DimredError, model: str) -> str:
 
 
 def _write(comparison: Comparison, directory: Path) -> None:
-    markdown, table, everything = (directory / name for name in TABLE_FILES)
+    markdown, table, _ = (directory / name for name in TABLE_FILES)
     write_text(markdown, comparison.markdown())
     write_text(table, comparison.csv())
-    metrics = {model: [result.metrics for result in results] for model, results in comparison.runs.items()}
-    write_text(everything, json.dumps({**metrics, "failed": comparison.failed, "skipped": comparison.skipped},
-                                      indent=2) + "\n")  # fmt: skip
+    _write_json(comparison, directory)
     if comparison.runs:
         embeddings, curves = (directory / name for name in FIGURE_FILES)
         _draw_embeddings(comparison, embeddings)
         _draw_rnx(comparison, curves)
+
+
+def _write_json(comparison: Comparison, directory: Path) -> None:
+    """comparison.json: every run's metrics, the models that failed and the plugins that were skipped."""
+    metrics = {model: [result.metrics for result in results] for model, results in comparison.runs.items()}
+    write_text(directory / TABLE_FILES[2], json.dumps({**metrics, "failed": comparison.failed,
+                                                       "skipped": comparison.skipped}, indent=2) + "\n")  # fmt: skip
 
 
 def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str], None],
