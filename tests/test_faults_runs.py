@@ -232,6 +232,23 @@ def test_overwrite_never_replaces_a_users_file_that_has_the_name_of_a_runs_resul
     assert (out / "codes.png").read_text() == "mine"
 
 
+def test_overwrite_never_replaces_a_users_link(tmp_path):
+    """A link named like a result had been replaced by the result (its target kept), and listed as the run's."""
+    out = tmp_path / "project"
+    out.mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    (out / "metrics.json").symlink_to(tmp_path / "notes.txt")
+    (out / "elsewhere").symlink_to(tmp_path / "notes.txt")
+    result = invoke(*QUICK, "--out", str(out), "--overwrite")
+    assert result.exit_code == 2, result.output
+    assert "holds metrics.json, which no dimred run there listed" in error_lines(result)[0]
+    (out / "metrics.json").unlink()
+    assert invoke(*QUICK, "--out", str(out), "--overwrite").exit_code == 0
+    assert invoke(*QUICK, "--out", str(out), "--overwrite").exit_code == 0  # the earlier run's files replaced
+    assert (out / "elsewhere").is_symlink()
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_a_resumed_run_keeps_the_users_files_too(tmp_path):
     out = tmp_path / "killed"
     out.mkdir()

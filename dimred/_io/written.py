@@ -31,6 +31,17 @@ def snapshot(folder: Path) -> Snapshot:
     return found
 
 
+def links(folder: Path) -> set[str]:
+    """The symbolic links in ``folder`` and its (not hidden, not linked) folders, by their paths relative to it:
+    dimred writes none, so each is the user's."""
+    found = set()
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found |= {Path(root, name).relative_to(folder).as_posix() for name in [*files, *folders]
+                  if Path(root, name).is_symlink()}  # fmt: skip
+    return found
+
+
 def record_written(folder: Path, before: Snapshot) -> None:
     """List the files new or changed since ``before``, with those the earlier list named that are still there
     (a resumed run's first part)."""
