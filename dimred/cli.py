@@ -398,7 +398,9 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
                    "model, model.NAME.OPTION for one; repeatable.")  # fmt: skip
 @click.option("--reporter", "reporters", multiple=True, metavar="NAME",
               help="A reporter for every run, e.g. mlflow (one MLflow run per run, nested in one for the "
-                   "comparison); repeatable. The comparison's table and figures are written whatever.")  # fmt: skip
+                   "comparison); repeatable. The runs write no folder, so a reporter that writes a run's files "
+                   "(codes-plot, codes-csv) writes nothing here; one that shows comparisons (explorer) shows this "
+                   "one. The comparison's table and figures are written whatever.")  # fmt: skip
 @click.option("--callback", "callbacks", multiple=True, metavar="NAME",
               help="Add a callback to every run, e.g. mlflow; no-NAME turns a default one off; "
                    "repeatable.")  # fmt: skip
