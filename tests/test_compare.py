@@ -253,7 +253,9 @@ def test_a_setting_every_run_shares_is_refused_once_before_any_model_runs(tmp_pa
 @pytest.mark.parametrize(
     ("out", "options", "message"),
     [("a_file/c", {}, "cannot create the output folder a_file/c"),
-     ("c", {"save": True}, r"c/models is a file, where save keeps the models"),
+     ("c", {"save": True}, "output folder c holds models, which no dimred run there listed"),
+     ("linked", {"save": True}, "output folder linked holds models, which no dimred run there listed"),
+     ("kept", {"save": True}, "output folder kept holds models/pca.safetensors, which no dimred run there listed"),
      ("held", {}, "held is being written by another dimred process")],
 )  # fmt: skip
 def test_an_output_folder_compare_cannot_have_is_refused_before_any_model_runs(tmp_path, monkeypatch, out, options,
@@ -266,6 +268,10 @@ def test_an_output_folder_compare_cannot_have_is_refused_before_any_model_runs(t
     Path("c").mkdir()
     Path("c", "models").write_text("mine")
     Path("held").mkdir()
+    Path("linked").mkdir()
+    Path("linked", "models").symlink_to("/nonexistent")
+    Path("kept", "models").mkdir(parents=True)
+    Path("kept", "models", "pca.safetensors").write_text("mine")
     said: list[str] = []
     with locked_folder(Path("held")), pytest.raises(dimred.UsageError, match=message):  # another compare's
         dimred.compare("swissroll", ["pca"], out=out, overwrite=True, echo=said.append, **options)

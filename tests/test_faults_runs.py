@@ -244,7 +244,9 @@ def test_overwrite_never_replaces_a_users_link(tmp_path):
     assert "holds metrics.json, which no dimred run there listed" in error_lines(result)[0]
     (out / "metrics.json").unlink()
     assert invoke(*QUICK, "--out", str(out), "--overwrite").exit_code == 0
-    assert invoke(*QUICK, "--out", str(out), "--overwrite").exit_code == 0  # the earlier run's files replaced
+    (out / "best.safetensors").symlink_to(out / "model.safetensors")  # a link to a result keeps no result
+    result = invoke(*QUICK, "--out", str(out), "--overwrite")  # the earlier run's files replaced
+    assert result.exit_code == 0, result.output
     assert (out / "elsewhere").is_symlink()
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
@@ -882,3 +884,14 @@ def test_a_metric_failing_on_the_held_out_rows_only_is_said_to(register_in_proce
     assert "or lists and dicts of them) (on the held-out rows) (skipped" in error_lines(result)[0]
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["odd"], "holdout.odd" in metrics) == (1.0, False)
+
+
+def test_a_failed_run_without_a_checkpoint_is_not_offered_resume(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")  # a folder that existed before is kept, marked failed
+    result = invoke(*QUICK, "--lr", "1e30", "--out", str(out), "--overwrite")
+    assert result.exit_code == 1, result.output
+    failed = (out / "FAILED.txt").read_text()
+    assert "A new run with the same output folder replaces it." in failed
+    assert "--resume" not in failed

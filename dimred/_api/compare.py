@@ -248,18 +248,17 @@ def compare(
     if save and out is None:
         raise UsageError("save keeps the models in the output folder: give out")
     directory = None
+    writes = OUTPUT_FILES + (_saved_files(models) if save else ())
     if out is not None:
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
-        check_claimable(directory, overwrite=overwrite, resume=False, writes=OUTPUT_FILES)
-        if save and (directory / MODELS_FOLDER).exists() and not (directory / MODELS_FOLDER).is_dir():
-            raise UsageError(f"{directory / MODELS_FOLDER} is a file, where save keeps the models; move it, or "
-                             "choose another out")  # fmt: skip
+        check_claimable(directory, overwrite=overwrite, resume=False, writes=writes)
     say = echo or (lambda _text: None)
     n_rows = _rows_every_run_takes(source, run_options.get("holdout"), seeds, plugins.values())
     run_options = _same_holdout_for_all(n_rows, plugins.values(), run_options)
     # claimed before the first model runs: a folder that cannot be had, or another comparison's, fails now, not
-    # after all the work; a comparison that fails or is stopped removes the folder it created
-    with claimed_directory(directory, overwrite=overwrite, writes=OUTPUT_FILES):
+    # after all the work; a comparison that fails or is stopped removes the folder it created (one it was given
+    # with overwrite has lost the earlier comparison's files by then, as a run's has)
+    with claimed_directory(directory, overwrite=overwrite, writes=writes):
         comparison = _compared(dataset, models, seeds, plugins, settings, per_model, run_options, reporters, say)
         if directory is not None:
             _write(comparison, directory)
@@ -298,7 +297,7 @@ def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[
                 break
             comparison.runs.setdefault(model, []).append(result)
             comparison.skipped += [f"{model}, seed {seed}: {failure}" for failure in result.failures]
-    if len(errors) == len(names):  # nothing compared: no results folder
+    if len(errors) == len(names):  # nothing compared: one error, and no folder it made
         _raise_for_all(errors)
     return comparison
 
@@ -420,6 +419,12 @@ def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str]
     failures = pipeline.report(reporters, record)
     comparison.skipped += failures
     pipeline.warn_skipped(failures)
+
+
+def _saved_files(models: Sequence[str]) -> tuple[str, ...]:
+    """What ``save`` writes: the models folder and a model file per model (a user's file under one of those
+    names is refused before anything runs)."""
+    return (MODELS_FOLDER, *(f"{MODELS_FOLDER}/{model}.safetensors" for model in dict.fromkeys(models)))
 
 
 def _keep_models(comparison: Comparison, folder: Path, echo: Callable[[str], None]) -> None:

@@ -112,7 +112,9 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
         raise UsageError(f"output folder {path} is a file, not a folder")
     if not path.is_dir():
         return
-    clashes = sorted(set(writes) & _users_files(path, snapshot(path), resume)) if writes else []
+    # a link is the user's too (dimred writes none), refused by its name: guarded by its target, a link to a
+    # result would keep the run from replacing that result
+    clashes = sorted(set(writes) & (_users_files(path, snapshot(path), resume) | links(path))) if writes else []
     if clashes:
         raise UsageError(f"output folder {path} holds {clashes[0]}, which no dimred run there listed as its own "
                          f"({MANIFEST_NAME}) and dimred would replace; move it, or choose another --out")  # fmt: skip
@@ -126,11 +128,10 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
 
 
 def _users_files(path: Path, found: Snapshot, resume: bool) -> set[str]:
-    """The files of ``found`` (the folder's) that no dimred run listed, and its links: the user's, never replaced.
-    A run's marker and checkpoint are its own, and so is a resumed run's config.json (read and checked as the
-    run's record)."""
+    """The files of ``found`` (the folder's) that no dimred run listed: the user's, never replaced. A run's marker
+    and checkpoint are its own, and so is a resumed run's config.json (read and checked as the run's record)."""
     own = {FAILED_MARKER, CHECKPOINT_NAME, *listed_files(path)} | ({CONFIG_NAME} if resume else set())
-    return (set(found) | links(path)) - own
+    return set(found) - own
 
 
 def _take_over(path: Path, *, overwrite: bool, resume: bool, writes: Sequence[str]) -> None:
