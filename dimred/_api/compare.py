@@ -266,7 +266,7 @@ def compare(
         _report(comparison, directory, say, runs_reporters)  # after the files: a tracker may log them
         if directory is not None and len(comparison.skipped) > skipped:  # a reporter that failed is listed too
             _write_json(comparison, directory)
-        if save and directory is not None:
+        if save:  # which needs a folder (checked above)
             _keep_models(comparison, directory / MODELS_FOLDER, say)
     comparison.path = directory
     return comparison

@@ -178,27 +178,20 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         settings = self.training_settings()  # a one-call model's without the loop's parameters, ignored
         given = pipeline.as_given(plugins, settings, seed_drawn=self.random_state is None)
         plugins, settings, device = pipeline.prepared(plugins, settings, X.shape)
-        wanted = self._width_to_check(plugins.model)
         config = pipeline.fit_config(plugins, settings, len(X))
         fitted = pipeline.fit(plugins, X, settings, feature_names=getattr(self, "feature_names_in_", None),
                               device=device, given=given, config=config)  # fmt: skip
         if fitted.model is None:
             raise self._not_a_reducer()
-        self._check_width(wanted, X.shape[1], fitted.model.n_components)
+        self._check_width(plugins.model, X.shape[1], fitted.model.n_components)
         self.adopt(fitted.model)
         return self
 
-    def _width_to_check(self, model: Model) -> int | None:
-        """``n_components`` where the model has no such option and it is set to other than None or the default:
-        the width its codes must have (None: nothing to check)."""
+    def _check_width(self, model: Model, n_features: int, width: int) -> None:
+        """Refuse codes of ``width`` from a model without an ``n_components`` option where ``n_components`` is set
+        to another width than None or the default (which leave the width to the model)."""
         wanted = self.n_components
-        if wanted is None or wanted == DEFAULT_COMPONENTS or hasattr(model.options, "n_components"):
-            return None
-        return wanted
-
-    def _check_width(self, wanted: int | None, n_features: int, width: int) -> None:
-        """Refuse codes of ``width`` where ``n_components`` asked for ``wanted`` (None: anything)."""
-        if wanted is None or wanted == width:
+        if wanted in (None, DEFAULT_COMPONENTS, width) or hasattr(model.options, "n_components"):
             return
         raise UsageError(f"model '{self.model}' has no n_components option: it chooses the width of its codes "
                          f"itself ({width} for {n_features} columns), so n_components={wanted} cannot be "

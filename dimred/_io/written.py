@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from dimred._core.atomic import write_text
@@ -16,30 +17,29 @@ from dimred._core.runfiles import MANIFEST_NAME
 Snapshot = dict[str, tuple[int, int, int]]
 
 
+def _entries(folder: Path) -> Iterator[Path]:
+    """The files and links under ``folder``, hidden ones left out and hidden or linked folders not entered."""
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        linked = [name for name in folders if Path(root, name).is_symlink()]  # os.walk lists them, enters none
+        yield from (Path(root, name) for name in [*files, *linked] if not name.startswith("."))
+
+
 def snapshot(folder: Path) -> Snapshot:
     """Every regular file under ``folder`` (hidden ones and links left out, linked folders not entered) by its
     path relative to it, with its inode, size and modification time: an atomic rewrite changes the inode."""
     found: Snapshot = {}
-    for root, folders, files in os.walk(folder):
-        folders[:] = [name for name in folders if not name.startswith(".")]
-        for name in files:
-            path = Path(root, name)
-            if name.startswith(".") or path.is_symlink():
-                continue
+    for path in _entries(folder):
+        if not path.is_symlink():
             status = path.stat()
             found[path.relative_to(folder).as_posix()] = (status.st_ino, status.st_size, status.st_mtime_ns)
     return found
 
 
 def links(folder: Path) -> set[str]:
-    """The symbolic links in ``folder`` and its (not hidden, not linked) folders, by their paths relative to it:
-    dimred writes none, so each is the user's."""
-    found = set()
-    for root, folders, files in os.walk(folder):
-        folders[:] = [name for name in folders if not name.startswith(".")]
-        found |= {Path(root, name).relative_to(folder).as_posix() for name in [*files, *folders]
-                  if Path(root, name).is_symlink()}  # fmt: skip
-    return found
+    """The symbolic links under ``folder`` (not hidden, not in hidden or linked folders), by their paths relative
+    to it: dimred writes none, so each is the user's."""
+    return {path.relative_to(folder).as_posix() for path in _entries(folder) if path.is_symlink()}
 
 
 def record_written(folder: Path, before: Snapshot) -> None:
