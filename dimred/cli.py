@@ -292,6 +292,7 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
     """Train a model on a dataset, evaluate it and save it with its plots and metrics."""
     from dimred._api import run as api
     from dimred._api.config import read_config, warn_of_replaced_choices, with_config_file
+    from dimred._core.runfiles import CONFIG_FILE
     from dimred._core.settings import TrainingSettings
 
     arguments["reporters"] = list(arguments["reporters"]) or None
@@ -302,10 +303,10 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
             raise click.UsageError("--resume reads the run's own config.json; leave out --config")
         if arguments["out"]:
             raise click.UsageError("--resume continues the run in its own folder; leave out --out")
-        if not (Path(resume_directory) / api.CONFIG_NAME).is_file():
-            raise click.UsageError(f"{resume_directory} is not a run's folder (it holds no {api.CONFIG_NAME}): "
+        if not (Path(resume_directory) / CONFIG_FILE).is_file():
+            raise click.UsageError(f"{resume_directory} is not a run's folder (it holds no {CONFIG_FILE}): "
                                    "--resume takes the folder of a run started with --checkpoint-every")  # fmt: skip
-        config_file = str(Path(resume_directory) / api.CONFIG_NAME)
+        config_file = str(Path(resume_directory) / CONFIG_FILE)
         arguments |= {"out": resume_directory, "resume": True}
     arguments["out"] = arguments["out"] or api.AUTO
     if config_file:

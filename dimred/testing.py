@@ -45,7 +45,8 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._core.jsonable import json_ready, through_json
 from dimred._core.kinds import KIND
 from dimred._core.options import build, describe, parse_value
-from dimred._engine.checkpoint import FILENAME, read_checkpoint
+from dimred._core.runfiles import CHECKPOINT_NAME
+from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.device import seeded
 from dimred._engine.evaluation import FAILED_METRICS, score
 from dimred._host.registry import get_registry
@@ -445,7 +446,7 @@ def _checkpointed_state(cls: type[Callback], options: dict[str, Any] | None, dir
         fresh = _instance(cls, "callback", options)
         return _json_state(cls.name, _called(f"callback '{cls.name}'", "state_dict", fresh.state_dict))
     try:
-        _tensors, facts = read_checkpoint(directory / FILENAME)
+        _tensors, facts = read_checkpoint(directory / CHECKPOINT_NAME)
     except DimredError as error:
         raise AssertionError(f"callback '{cls.name}': a run that checkpoints every step left none: {error}") from None
     return _json_state(cls.name, facts["callbacks"][cls.name])

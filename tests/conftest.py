@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import torch
 
+from dimred._core.runfiles import MANIFEST_NAME
 from dimred._host.registry import ENTRY_POINT_GROUP, get_registry, reset_registry
-from dimred._io.written import MANIFEST_NAME
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from dimred._api.config import trained_anndata_option, trained_ignored_columns, 
 from dimred._api.run import AUTO, figures_of
 from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError
+from dimred._core.runfiles import CONFIG_FILE, METRICS_FILE
 from dimred._core.settings import checked_seed
 from dimred._engine import evaluation
 from dimred._engine.fitting import EVALUATION_ROWS, STREAM_ROWS
@@ -25,7 +26,6 @@ from dimred._engine.scaling import Scaler
 from dimred._host.resolve import describe, group_settings, instantiate
 from dimred._io.datafiles import TEXT, column_count, csv_layout
 from dimred._io.rundir import (
-    CONFIG_NAME,
     check_claimable,
     claimed_directory,
     run_directory_of,
@@ -292,10 +292,10 @@ def evaluate(
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
     config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
               "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
-    with claimed_directory(directory, overwrite=overwrite, writes=(CONFIG_NAME, pipeline.METRICS_FILE)):
+    with claimed_directory(directory, overwrite=overwrite, writes=(CONFIG_FILE, METRICS_FILE)):
         if directory is not None:
-            write_json(directory / CONFIG_NAME, config)
-            write_json(directory / pipeline.METRICS_FILE, metrics)
+            write_json(directory / CONFIG_FILE, config)
+            write_json(directory / METRICS_FILE, metrics)
         record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
                                     echo or pipeline.silent, config=config)  # fmt: skip
         failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)

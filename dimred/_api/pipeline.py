@@ -36,9 +36,9 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import PluginError, SkippedPluginWarning, UsageError, blame
 from dimred._core.options import to_dict
-from dimred._core.runfiles import HELD_OUT_FILE, HISTORY_FILE, METRICS_FILE
+from dimred._core.runfiles import HELD_OUT_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout, checked_suggestions
-from dimred._engine import distributed, evaluation, fitting, modelfile
+from dimred._engine import distributed, evaluation, fitting
 from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
 from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler
@@ -503,14 +503,14 @@ def score_held_out(
 
 
 # -- save ------------------------------------------------------------------------------------------------------
-RESULT_FILES = (modelfile.FILENAME, HISTORY_FILE, METRICS_FILE, HELD_OUT_FILE)  # what save_results may write
+RESULT_FILES = (MODEL_FILE, HISTORY_FILE, METRICS_FILE, HELD_OUT_FILE)  # what save_results may write
 
 
 def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], held: Data | None) -> None:
     """The model file and loss history (for trained networks), metrics.json, and which rows were held out (the
     rows the ``holdout.*`` figures are computed on, where the model maps new rows)."""
     if outcome.model is not None:
-        outcome.model.save(directory / modelfile.FILENAME)
+        outcome.model.save(directory / MODEL_FILE)
     if outcome.history:
         write_history(directory / HISTORY_FILE, outcome.history)
     if held is not None:

@@ -19,8 +19,9 @@ from dimred._api.fitted import FittedModel, read_fitted
 from dimred._core import defaults
 from dimred._core.contracts import Callback, EstimatorModel, Model
 from dimred._core.errors import UsageError, path_argument
+from dimred._core.runfiles import MODEL_FILE
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings
-from dimred._engine import evaluation, modelfile
+from dimred._engine import evaluation
 from dimred._engine.device import as_tensor, available_here
 from dimred._host.registry import get_registry
 from dimred._host.resolve import instantiate
@@ -284,7 +285,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "module_")
         path = path_argument(path, "path", "a .safetensors file's or a directory's path")
         if path.is_dir():
-            path = path / modelfile.FILENAME
+            path = path / MODEL_FILE
         elif path.suffix.lower() != ".safetensors":
             raise UsageError(f"cannot save to {path}: name a .safetensors file or an existing directory")
         if path.exists() and not overwrite:

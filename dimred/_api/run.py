@@ -18,17 +18,15 @@ from dimred._api import pipeline
 from dimred._api.config import with_options_before_added
 from dimred._core.contracts import Data
 from dimred._core.errors import DimredError, UsageError
+from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE, MODEL_FILE
 from dimred._core.settings import TrainingSettings
-from dimred._engine import distributed, fitting, modelfile
+from dimred._engine import distributed, fitting
 from dimred._engine.checkpoint import CALLBACK as CHECKPOINT_CALLBACK
-from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.modelfile import package_versions
 from dimred._host.objective import LossSpec, describe_terms
 from dimred._host.resolve import describe, group_settings, instantiate
 from dimred._io.rundir import (
-    CONFIG_NAME,
-    FAILED_MARKER,
     check_claimable,
     claimed_directory,
     default_run_directory,
@@ -94,8 +92,8 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
     if out is None:
         return None
     directory = default_run_directory(dataset, model) if out == AUTO else Path(out)
-    if resume and (directory / modelfile.FILENAME).exists() and not (directory / FAILED_MARKER).exists():
-        raise UsageError(f"run {directory} is already complete: it has its {modelfile.FILENAME}")
+    if resume and (directory / MODEL_FILE).exists() and not (directory / FAILED_MARKER).exists():
+        raise UsageError(f"run {directory} is already complete: it has its {MODEL_FILE}")
     check_claimable(directory, overwrite=overwrite, resume=resume)
     return directory
 
@@ -128,9 +126,9 @@ def check_resumable(
     into their options (``options_for``), which is how a run saved before dimred recorded those choices describes
     them. ``data`` are the training rows, whose fingerprint (``fitting.data_fingerprint``) the checkpoint's must
     match where it has one."""
-    _tensors, facts = read_checkpoint(directory / CHECKPOINT)
+    _tensors, facts = read_checkpoint(directory / CHECKPOINT_NAME)
     try:
-        written = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
+        written = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise DimredError(f"cannot resume {directory}: its config.json is not readable ({error})") from None
     saved = with_options_before_added(written)
@@ -266,12 +264,12 @@ def run(
                       "it goes on as one process trains (batch norm over the whole batch, one dropout stream), not "
                       "bit for bit where the processes would have ended", stacklevel=2)  # fmt: skip
     # everything is checked: from here on a failure removes the run directory (or marks it failed)
-    with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT,
-                           finished_by=pipeline.METRICS_FILE,
-                           writes=(CONFIG_NAME, *pipeline.RESULT_FILES)):  # fmt: skip
+    with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT_NAME,
+                           finished_by=METRICS_FILE,
+                           writes=(CONFIG_FILE, *pipeline.RESULT_FILES)):  # fmt: skip
         going_on = _as_going_on(recorded, config)  # a resumed run may go on otherwise than it started: it says so
         if directory is not None:
-            write_json(directory / CONFIG_NAME, going_on)
+            write_json(directory / CONFIG_FILE, going_on)
         outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, directory=directory,
                                resume=resume, world=world, device=device, echo=say, config=going_on)  # fmt: skip
         distributed.leave(world)

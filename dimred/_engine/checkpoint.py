@@ -12,9 +12,7 @@ from safetensors.torch import save
 
 from dimred._core.atomic import write_bytes
 from dimred._core.errors import DimredError
-from dimred._io.rundir import CHECKPOINT_NAME
 
-FILENAME = CHECKPOINT_NAME
 CALLBACK = "checkpoint"  # the built-in callback that saves the state every --checkpoint-every steps
 FORMAT = "dimred-checkpoint"
 FORMAT_VERSION = "1"

@@ -16,10 +16,10 @@ import torch
 
 from dimred._core.contracts import Callback, Loss, Model, Term, TrainingData
 from dimred._core.errors import PluginError, UsageError, blame
+from dimred._core.runfiles import CHECKPOINT_NAME
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, evaluation, rows
 from dimred._engine.callbacks import Dispatcher, TrainingHandle
-from dimred._engine.checkpoint import FILENAME as CHECKPOINT
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.device import as_tensor, seeded, torch_default_dtype
 from dimred._engine.distributed import World
@@ -170,7 +170,7 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
         torch.manual_seed(settings.seed + world.rank)  # but each process its own dropout masks
     trainer = Trainer(module, terms, X, settings, generator, world, functools.partial(data_fingerprint, X_raw))
     dispatcher = Dispatcher(callbacks)
-    checkpoint = None if directory is None else directory / CHECKPOINT
+    checkpoint = None if directory is None else directory / CHECKPOINT_NAME
     if resume and checkpoint is not None:
         tensors, facts = read_checkpoint(checkpoint)
         trainer.restore(tensors, facts)

@@ -22,14 +22,12 @@ from safetensors.torch import load, save
 from dimred._core.defaults import SCALERS
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.jsonable import json_ready_fields
-from dimred._core.runfiles import MODEL_FILE
+from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, MODEL_FILE
 from dimred._engine.device import TORCH_DTYPES
 from dimred._engine.scaling import Scaler
-from dimred._io.rundir import CHECKPOINT_NAME, CONFIG_NAME, FAILED_MARKER
 
 FORMAT = "dimred-model"
 FORMAT_VERSION = 1
-FILENAME = MODEL_FILE
 MODEL_PREFIX = "model."
 SCALER_PREFIX = "scaler."
 # The JSON fields and the JSON type each must have (a forged file may hold a list where an object belongs).
@@ -184,7 +182,7 @@ def resolve_path(path: str | Path) -> Path:
     """A run directory stands for the model file inside it."""
     path = Path(path)
     if path.is_dir():
-        path = path / FILENAME
+        path = path / MODEL_FILE
     if not path.exists():
         raise ModelFileError(f"no model file at {path}{_why_none(path.parent)}")
     return path
@@ -198,7 +196,7 @@ def _why_none(folder: Path) -> str:
     if (folder / FAILED_MARKER).exists():
         return ": the run there did not finish; run it again"
     try:
-        model = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))["model"]["name"]
+        model = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))["model"]["name"]
     except (OSError, ValueError, KeyError, TypeError):
         return ""
     return (f": the run trained model '{model}', which keeps no model file when its fitted state is the training "

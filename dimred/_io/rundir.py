@@ -15,10 +15,9 @@ from typing import Any
 
 from dimred._core.atomic import guarded_writes, write_text
 from dimred._core.errors import DimredError, UsageError
-from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER
-from dimred._io.folderlock import LOCK_NAME, locked_folder
+from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, LOCK_NAME, MANIFEST_NAME
+from dimred._io.folderlock import locked_folder
 from dimred._io.written import (
-    MANIFEST_NAME,
     Journal,
     Snapshot,
     links,
@@ -29,7 +28,6 @@ from dimred._io.written import (
 )
 
 RUNS_FOLDER = Path("runs")
-CONFIG_NAME = CONFIG_FILE
 
 
 def timestamped_directory(parent: Path, name: str) -> Path:
@@ -130,7 +128,7 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
 def _users_files(path: Path, found: Snapshot, resume: bool) -> set[str]:
     """The files of ``found`` (the folder's) that no dimred run listed: the user's, never replaced. A run's marker
     and checkpoint are its own, and so is a resumed run's config.json (read and checked as the run's record)."""
-    own = {FAILED_MARKER, CHECKPOINT_NAME, *listed_files(path)} | ({CONFIG_NAME} if resume else set())
+    own = {FAILED_MARKER, CHECKPOINT_NAME, *listed_files(path)} | ({CONFIG_FILE} if resume else set())
     return set(found) - own
 
 
