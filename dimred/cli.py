@@ -198,7 +198,7 @@ def _choice(flag: str, choices: tuple[str, ...], default: str, help: str) -> Any
 _HOLDOUT_OPTION = click.option(
     "--holdout", type=_Fraction(), default=None,
     help="Share of rows held out (stratified by labels) and scored through the model's transform as holdout.* "
-    "metrics; 0 turns it off [default: 0.1 from 500 rows on for models that map new rows, else 0].",
+    "metrics; 0 turns it off [default: 0.1 from 500 to 2 000 000 rows for models that map new rows, else 0].",
 )  # fmt: skip
 _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto picks cuda, then mps, then cpu.")
 

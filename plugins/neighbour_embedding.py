@@ -116,7 +116,7 @@ class _GraphLoss(Loss):
         # five times as many, for a tenth more time), each weighted by its weight over the chance that its other
         # end is among them. All edges are scored together, once from each end. The second estimate carries about
         # 0.78 of its nominal weight (the sampled pairs are left out of it, its normalisation assumes they are not:
-        # measured with fixed codes on 300-1 000 rows), so ne-tsne weighs about 0.85 of what its weight says against
+        # measured with fixed codes on 200-1 000 rows), so ne-tsne weighs about 0.85 of what its weight says against
         # mse. The shortfall is the strong edges' (weight near 1: about 0.72, below 0.1: 0.98), which are sampled
         # most, so the estimate leans a little towards weak edges. Normalising it by the step's own edge weights
         # changed no held-out figure on digits (splits 0-2 x 8 random states: acc -0.0007, SE 0.0011), edges among

@@ -202,8 +202,9 @@ def run(
     Training settings are keywords (``steps=3000, lr=0.01, seed=1``: the fields of ``TrainingSettings``) or one
     ``training=TrainingSettings(...)``. ``callbacks`` are added to the default ones (``"no-NAME"`` removes one).
     ``holdout`` is the share of rows set aside (stratified by labels where the data has them) and scored as
-    ``holdout.*`` metrics through the model's own transform; None: 0.1 from 500 rows on (none for a model that
-    cannot map new rows, as t-SNE), else none; 0: none.
+    ``holdout.*`` metrics through the model's own transform; None: 0.1 from 500 to 2 000 000 rows (none for a
+    model that cannot map new rows, as t-SNE; larger data is streamed from its file and not split), else none;
+    0: none.
     ``out`` is the run directory: ``"auto"`` picks ``runs/<dataset>-<model>-<time>``, None writes nothing.
     With ``checkpoint_every`` the training state is saved to ``out/checkpoint.safetensors`` every that many steps;
     ``resume`` continues the killed run in ``out`` from it (give the same settings: the CLI's ``--resume`` reads

@@ -29,7 +29,7 @@ class FastDropout(nn.Module):
     """Inverted dropout whose mask costs a quarter of ``nn.Dropout``'s on the CPU.
 
     Each element is zeroed with probability p and the survivors are scaled by 1 / (1 - p), as ``nn.Dropout``
-    does. The mask comes from 16-bit random integers (two per 32-bit draw), so p is rounded to a multiple of
+    does. The mask comes from 16-bit random integers (four per 64-bit draw), so p is rounded to a multiple of
     1/65536 (0.2 becomes 0.199997). Drawing the random numbers is where this network spends most of its step.
     """
 
