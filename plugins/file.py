@@ -65,6 +65,7 @@ class DataFile(Dataset):
         color = None if color is None else self._colour_values(color)
         if labels is not None:
             labels = self._class_labels(labels, "dataset.label_column")
+            self._refuse_measured_values(labels)
         elif (y := self._npz_y(len(table.X))) is not None:
             if _given_as_classes(y):
                 labels = self._class_labels(y, "its 'y' array")
@@ -136,6 +137,17 @@ class DataFile(Dataset):
         # int64 holds them: 3, not 3.0, in legends (compared in float64: 2**53 overflows float16)
         exact = values.dtype.kind == "f" and (np.abs(values.astype(np.float64)) < 2**53).all()
         return values.astype(np.int64) if exact else values
+
+    def _refuse_measured_values(self, labels: np.ndarray) -> None:
+        """A label column of numbers is refused where they look measured (counts, a regression target): many and
+        mostly distinct whole numbers, as an .h5ad obs column's are, since a classifier's accuracy on them would
+        mean nothing. Classes named by text are never refused."""
+        if labels.dtype.kind in "iuf" and not looks_like_class_numbers(labels):
+            distinct = len(np.unique(labels))
+            raise DataError(f"{self.options.path}: dataset.label_column holds measured values ({distinct} distinct "
+                            f"whole numbers among {len(labels)} rows), not classes; give a column of class "
+                            f"names or class numbers (at most {MAX_NUMBERED_CLASSES} distinct and one per two rows), "
+                            "or colour the plots by these values with dataset.color_column")  # fmt: skip
 
     def _npz_y(self, n_rows: int) -> np.ndarray | None:
         """An .npz file's 'y' array, the usual name for labels beside X, one value per row of X."""
