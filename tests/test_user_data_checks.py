@@ -591,9 +591,11 @@ def test_the_same_run_twice_writes_the_same_model_file(tmp_path):
     assert digests[0] == digests[1]
 
 
-def test_a_csv_with_pandas_numbered_columns_reads_its_header_as_names(tmp_path):
-    X = np.random.default_rng(0).random((20, 4))
-    lines = ["0,1,2,3"] + [",".join(map(str, row)) for row in X]
+@pytest.mark.parametrize("header", ["0,1,2,3", "1,2,3,4"])
+def test_a_csv_with_numbered_columns_reads_its_header_as_names(tmp_path, header):
+    """pandas numbers unnamed columns from 0, other tools from 1; values 0-16 (digits' pixels) lie around both."""
+    X = np.random.default_rng(0).integers(0, 17, (20, 4))
+    lines = [header] + [",".join(map(str, row)) for row in X]
     (tmp_path / "numbered.csv").write_text("\n".join(lines) + "\n")
     result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'numbered.csv'}", "--model",
                     "pca", "--reporter", "metrics-table", "--out", str(tmp_path / "run"))  # fmt: skip

@@ -216,12 +216,15 @@ def _csv_reader(lines: Iterable[str], delimiter: str, padded: bool) -> Any:
 
 def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool]:
     """Whether the first row names the columns, and whether that is certain. It does where it numbers them 0, 1,
-    2... (as pandas names a DataFrame's columns when it has no names), or holds text above a number, or text that
+    2... (as pandas names a DataFrame's columns when it has no names) or, from three columns, 1, 2, 3... (as tools
+    that count from 1 do; a row of data is hardly that), or holds text above a number, or text that
     its column never holds again (a column of class names repeats them; a column's name appears once). The last
     is uncertain where the row's numbers lie within their columns' values: a header of time points or doses does
     so, but so does a headerless file's first row whose class is met once, or whose row name is unique."""
     cells = [cell.strip() for cell in first]
     if len(cells) > 1 and cells == [str(column) for column in range(len(cells))]:
+        return True, True
+    if len(cells) > 2 and cells == [str(column) for column in range(1, len(cells) + 1)]:
         return True, True
     unrepeated = False
     for column, cell in enumerate(cells):
