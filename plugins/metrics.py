@@ -126,7 +126,8 @@ def _nearest(codes: torch.Tensor, reference: torch.Tensor, k: int, leave_self_ou
     rows = max(1, DISTANCE_BLOCK // max(len(reference), 1))
     nearest = []
     for start in range(0, len(codes), rows):
-        distances = torch.cdist(codes[start : start + rows], reference)
+        # differences summed term by term: a matrix product's rounding far from the origin reorders neighbours
+        distances = torch.cdist(codes[start : start + rows], reference, compute_mode="donot_use_mm_for_euclid_dist")
         if leave_self_out:
             own = torch.arange(len(distances))
             distances[own, own + start] = float("inf")

@@ -104,6 +104,23 @@ def test_q_nx_r_nx_and_knn_preservation_match_a_brute_force_coranking_matrix():
     assert found.knn_preservation() == expected_q[9]
 
 
+@pytest.mark.parametrize("offset", [0.0, 1000.5])
+def test_exactly_tied_distances_go_to_the_lower_row_number_wherever_the_rows_lie(offset):
+    """Whole-number data and codes on a grid tie many distances exactly: each tie goes to the lower row number, as
+    in the brute force, also away from the origin (moving such rows to their mean rounded their ties apart, which
+    then ordered them instead)."""
+    rng = np.random.default_rng(0)
+    rng.normal(size=(60, 7))  # on to a draw where moving the rows to their mean changed the order of ties
+    X = rng.integers(0, 3, (60, 5)).astype(float) + offset
+    Z = rng.integers(0, 3, (60, 2)).astype(float) + offset / 10
+    Q, n = brute_force_coranking(X, Z), len(X)
+    found = metrics.neighbourhoods(torch.from_numpy(X), torch.from_numpy(Z), k=10)
+    assert np.array_equal(found.q_nx().numpy(), np.array([Q[:K, :K].sum() / (K * n) for K in range(1, n - 1)]))
+    penalty = sum(max(0, rank_x - 9) for rank_x, rank_z in np.argwhere(Q > 0) for _ in range(Q[rank_x, rank_z])
+                  if rank_z < 10)  # fmt: skip
+    assert found.trust_penalty.sum().item() == penalty
+
+
 def test_a_perfect_embedding_keeps_every_neighbourhood():
     X = torch.from_numpy(np.random.default_rng(1).random((80, 2)))
     found = metrics.neighbourhoods(X, 2 * X, k=10)
@@ -123,11 +140,28 @@ def test_distance_spearman_is_one_for_a_monotone_map_and_matches_scipy():
     assert metrics.distance_spearman(Z, truth, pairs=200000, seed=0) == pytest.approx(everything, abs=0.01)
 
 
-@pytest.mark.parametrize("block", [None, 7])
-def test_knn_accuracy_matches_scikit_learns_classifier_in_blocks_or_at_once(block, monkeypatch):
+def test_distance_spearman_gives_tied_distances_their_mean_rank_and_none_for_collapsed_codes():
+    """Codes in two tight clusters have two distances only, whole-number coordinates many equal ones: Spearman's
+    correlation with ties ranks them by their mean place, as scipy does (ranking them in sorted order instead
+    gave 0.41 for 0.47 here). Codes all in one place correlate with nothing: no figure."""
+    from scipy.stats import rankdata, spearmanr
+
+    values = torch.tensor([3.0, 1.0, 3.0, 2.0, 1.0, 3.0], dtype=torch.float64)
+    assert metrics._mid_ranks(values).tolist() == (rankdata(values.numpy()) - 1).tolist()
+    rng = np.random.default_rng(6)
+    truth = torch.from_numpy(rng.integers(0, 20, (300, 2)).astype(np.float64))
+    Z = (truth[:, :1] > 9).double().repeat(1, 2) * 2.0  # two clusters, as far apart as the true halves
+    everything = spearmanr(torch.pdist(Z).numpy(), torch.pdist(truth).numpy()).statistic
+    assert metrics.distance_spearman(Z, truth, pairs=200000, seed=0) == pytest.approx(everything, abs=0.01)
+    assert metrics.distance_spearman(torch.zeros(300, 2, dtype=torch.float64), truth, pairs=1000, seed=0) is None
+
+
+@pytest.mark.parametrize(("block", "offset"), [(None, 0.0), (7, 0.0), (None, 1e8)])
+def test_knn_accuracy_matches_scikit_learns_classifier_in_blocks_or_at_once(block, offset, monkeypatch):
     """Held-out rows by the training codes, training rows by the others (leave-one-out), as scikit-learn's 5-NN
     classifier scores them; computed a few rows at a time (as held-out rows against a million training codes are)
-    or at once, the same."""
+    or at once, the same; and the same for codes far from the origin (a matrix product's distances lose the
+    neighbours' order there)."""
     from sklearn.neighbors import KNeighborsClassifier
 
     from dimred.plugins import metrics as metric_plugins
@@ -138,10 +172,10 @@ def test_knn_accuracy_matches_scikit_learns_classifier_in_blocks_or_at_once(bloc
     train, test = rng.random((200, 2)), rng.random((50, 2))
     train_labels = (rng.random(200) < 0.5 + 0.4 * (train[:, 0] > 0.5)).astype(int)
     test_labels = (rng.random(50) < 0.5 + 0.4 * (test[:, 0] > 0.5)).astype(int)
-    context = metrics_context(test, test_labels, reference=(train, train_labels))
+    context = metrics_context(test + offset, test_labels, reference=(train + offset, train_labels))
     found = metric_plugins.KnnAccuracy().compute(context)["knn_accuracy"]
     assert found == KNeighborsClassifier(5).fit(train, train_labels).score(test, test_labels)
-    leave_one_out = metric_plugins.KnnAccuracy().compute(metrics_context(train, train_labels))["knn_accuracy"]
+    leave_one_out = metric_plugins.KnnAccuracy().compute(metrics_context(train + offset, train_labels))["knn_accuracy"]
     neighbours = KNeighborsClassifier(6).fit(train, train_labels).kneighbors(train, return_distance=False)[:, 1:]
     votes = train_labels[neighbours].sum(axis=1)
     assert leave_one_out == np.mean((votes >= 3) == train_labels)

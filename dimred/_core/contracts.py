@@ -406,8 +406,9 @@ class MetricContext:
             self._neighbourhoods = neighbourhoods(self.X, self.codes, self.neighbours)
         return self._neighbourhoods
 
-    def intrinsic_spearman(self, pairs: int) -> float:
-        """Spearman correlation of code distances with true-coordinate distances over ``pairs`` random pairs."""
+    def intrinsic_spearman(self, pairs: int) -> float | None:
+        """Spearman correlation of code distances with true-coordinate distances over ``pairs`` random pairs (tied
+        distances share their mean rank); None where it is undefined, as for codes all in one place."""
         from dimred._core.measures import distance_spearman
 
         if self.intrinsic is None:

@@ -96,7 +96,7 @@ def neighbourhoods(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> Neighbourho
     n = len(X)
     if not 0 < k < n / 2:
         raise ValueError(f"k must be at least 1 and below n/2 = {n / 2:g}, got {k}")
-    X, Z = _centred(X), _centred(Z)
+    X, Z = _for_distances(X), _for_distances(Z)
     chunk = max(1, _CHUNK_ELEMENTS // n)
     trust, continuity = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
     coranking = torch.zeros(n + 1, dtype=torch.int64)
@@ -115,10 +115,13 @@ def neighbourhoods(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> Neighbourho
     return Neighbourhoods(n, k, trust, continuity, coranking[:n])
 
 
-def _centred(points: torch.Tensor) -> torch.Tensor:
-    """A float64 copy of ``points`` about their mean: the same distances, less rounding in matrix products."""
-    centred = points.to(torch.float64, copy=True)
-    return centred.sub_(centred.mean(dim=0))
+def _for_distances(points: torch.Tensor) -> torch.Tensor:
+    """A float64 copy of ``points``; rows wider than SUMMED_UP_TO_COLUMNS about their mean, where a matrix
+    product's rounding grows with the squared norms. Narrower rows keep their values: a difference summed term by
+    term rounds with the difference itself, and moving the rows would turn exact ties (whole-number data, equal
+    codes) into rounding-sized ones, ordered by that rounding instead of by row number."""
+    copied = points.to(torch.float64, copy=True)
+    return copied.sub_(copied.mean(dim=0)) if points.shape[1] > SUMMED_UP_TO_COLUMNS else copied
 
 
 def trustworthiness(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> float:
@@ -141,20 +144,31 @@ def rmse(X: torch.Tensor, X_hat: torch.Tensor) -> float:
     return (largest * (errors / largest).square().mean().sqrt()).item()
 
 
-def _ranked(values: torch.Tensor) -> torch.Tensor:
-    ranks = torch.empty_like(values)
-    ranks[values.argsort()] = torch.arange(len(values), dtype=values.dtype, device=values.device)
+def _mid_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Ranks from 0, equal values sharing the mean of their places: Spearman's correlation with ties (as scipy's
+    ``spearmanr``), where distances tie (clusters of equal codes, whole-number coordinates)."""
+    order = values.argsort(stable=True)
+    ordered = values[order]
+    starts_group = torch.ones(len(values), dtype=torch.bool, device=values.device)
+    starts_group[1:] = ordered[1:] != ordered[:-1]
+    group = starts_group.cumsum(0) - 1
+    sizes = torch.bincount(group).double()
+    mean_places = sizes.cumsum(0) - sizes + (sizes - 1) / 2
+    ranks = torch.empty(len(values), dtype=torch.float64, device=values.device)
+    ranks[order] = mean_places[group]
     return ranks
 
 
-def distance_spearman(Z: torch.Tensor, intrinsic: torch.Tensor, pairs: int, seed: int) -> float:
-    """Spearman correlation between distances in ``Z`` and in the true coordinates, over random pairs."""
+def distance_spearman(Z: torch.Tensor, intrinsic: torch.Tensor, pairs: int, seed: int) -> float | None:
+    """Spearman correlation between distances in ``Z`` and in the true coordinates, over random pairs; None where
+    it is undefined: all the distances of one side equal (collapsed codes)."""
     n = len(Z)
     generator = torch.Generator().manual_seed(seed)
     first = torch.randint(0, n, (pairs,), generator=generator)
     second = (first + torch.randint(1, n, (pairs,), generator=generator)) % n  # never the same point
     embedded = (Z.double()[first] - Z.double()[second]).norm(dim=1)
     true = (intrinsic.double()[first] - intrinsic.double()[second]).norm(dim=1)
-    a, b = _ranked(embedded), _ranked(true)
+    a, b = _mid_ranks(embedded), _mid_ranks(true)
     a, b = a - a.mean(), b - b.mean()
-    return (a * b).sum().item() / math.sqrt((a.square().sum() * b.square().sum()).item())
+    spread = math.sqrt((a.square().sum() * b.square().sum()).item())
+    return (a * b).sum().item() / spread if spread > 0 else None
