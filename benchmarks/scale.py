@@ -26,7 +26,8 @@ def dimred_run(n: int, folder: Path) -> dict:
     command = [DIMRED, "run", "--dataset", "swissroll", "--model", "mlp-ae", "--set", f"dataset.n_samples={n}"]
     process = run_process([*command, "--out", str(out)], timeout=TIMEOUT)
     if process.returncode:
-        return {"method": "dimred mlp-ae", "n": n, "error": process.stderr.strip().splitlines()[-1]}
+        reason = process.stderr.strip().splitlines()[-1] if process.stderr.strip() else f"exit {process.returncode}"
+        return {"method": "dimred mlp-ae", "n": n, "seconds": process.seconds, "error": reason}
     metrics = json.loads((out / "metrics.json").read_text())
     return {"method": "dimred mlp-ae", "n": n, "seconds": process.seconds, "peak_rss_mb": process.peak_rss_mb,
             **{key: metrics[key] for key in ("rmse", "trustworthiness", "continuity", "train_seconds")}}  # fmt: skip
@@ -37,7 +38,7 @@ def classical_run(method: str, n: int, memory_limit_gb: float | None) -> dict:
     process = run_process(command, timeout=TIMEOUT, memory_limit_gb=memory_limit_gb)
     if process.returncode:
         reason = process.stderr.strip().splitlines()[-1] if process.stderr.strip() else f"exit {process.returncode}"
-        if "MemoryError" in process.stderr or "Unable to allocate" in process.stderr:
+        if any(sign in process.stderr for sign in ("MemoryError", "Unable to allocate", "can't allocate memory")):
             reason = f"out of memory (limit {memory_limit_gb} GB)"
         return {"method": method, "n": n, "seconds": process.seconds, "error": reason}
     return {"seconds": process.seconds, "peak_rss_mb": process.peak_rss_mb, **last_json_line(process.stdout)}
@@ -78,7 +79,8 @@ def main() -> None:
         "error",
     ]
     print_table(columns, [[result.get(column, "") for column in columns] for result in results])
-    dimred_times = {result["n"]: result["seconds"] for result in results if result["method"] == "dimred mlp-ae"}
+    dimred_times = {result["n"]: result["seconds"] for result in results
+                    if result["method"] == "dimred mlp-ae" and "error" not in result}  # fmt: skip
     growth = {}
     for small, large in itertools.pairwise(sizes):
         if small in dimred_times and large in dimred_times:
