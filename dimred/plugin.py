@@ -36,7 +36,13 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.hookspecs import hookimpl
-from dimred._core.labels import MAX_NUMBERED_CLASSES, class_sort_key, looks_like_class_numbers, missing_label_rows
+from dimred._core.labels import (
+    FEW_CLASSES,
+    MAX_NUMBERED_CLASSES,
+    class_sort_key,
+    looks_like_class_numbers,
+    missing_label_rows,
+)
 from dimred._core.options import OptionInfo, option
 from dimred._core.scatter import colours_by_class, legend_classes, plain_text, scatter_points
 from dimred._core.settings import TrainingSettings
@@ -56,6 +62,7 @@ _TORCH_BLOCKS = {
 }
 
 __all__ = [  # noqa: F822 (the torch building blocks are module attributes loaded on first use)
+    "FEW_CLASSES",
     "MAX_NUMBERED_CLASSES",
     "Batch",
     "Callback",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dimred.plugin import (
+    FEW_CLASSES,
     MAX_NUMBERED_CLASSES,
     Data,
     DataError,
@@ -83,8 +84,9 @@ class AnnDataFile(Dataset):
         if whole and not looks_like_class_numbers(values):
             raise DataError(f"{self.options.path}: obs column '{key}' holds measured values ({values.dtype}, "
                             f"{len(np.unique(values))} distinct among {len(values)} cells), not classes; give a "
-                            "column of cell types or cluster names (categorical, text, or class numbers: at most "
-                            f"{MAX_NUMBERED_CLASSES} distinct and one per two cells)")  # fmt: skip
+                            "column of cell types or cluster names (categorical, text, or class numbers: at "
+                            f"most {MAX_NUMBERED_CLASSES} distinct, and one per two cells beyond "
+                            f"{FEW_CLASSES})")  # fmt: skip
         return _class_numbers(values) if whole else values.astype(str)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dimred.plugin import (
+    FEW_CLASSES,
     MAX_NUMBERED_CLASSES,
     Data,
     DataError,
@@ -37,10 +38,10 @@ class DataFile(Dataset):
         )
         label_column: str = option(
             "",
-            "a column of class labels (whole numbers or names, e.g. species), set aside like color_column; an "
-            ".npz file's 'y' array is used as labels without this option (to colour the plots where it holds "
-            "measured values: fractions, or whole numbers with more than 100 distinct or more than one per two "
-            "rows)",
+            "a column of class labels (whole numbers or names, e.g. species), set aside like color_column; one of "
+            "measured values (fractions; whole numbers with more than 100 distinct, or more than 20 and more than "
+            "one per two rows) is refused; an .npz file's 'y' array is used as labels without this option (to "
+            "colour the plots where it holds such measured values)",
         )
         ignore_columns: str = option(
             "",
@@ -139,15 +140,19 @@ class DataFile(Dataset):
         return values.astype(np.int64) if exact else values
 
     def _refuse_measured_values(self, labels: np.ndarray) -> None:
-        """A label column of numbers is refused where they look measured (counts, a regression target): many and
-        mostly distinct whole numbers, as an .h5ad obs column's are, since a classifier's accuracy on them would
-        mean nothing. Classes named by text are never refused."""
-        if labels.dtype.kind in "iuf" and not looks_like_class_numbers(labels):
+        """A label column of numbers is refused where they look measured (counts, a regression target), as an
+        .h5ad obs column's are, since a classifier's accuracy on them would mean nothing. Classes named by text
+        are never refused."""
+        written_as_numbers = labels.dtype.kind in "US" and np.char.isdigit(np.char.lstrip(labels, "+-")).all()
+        # whole numbers beyond int64 stay text: their places among the distinct ones stand in for them
+        numbers = np.unique(labels, return_inverse=True)[1] if written_as_numbers else labels
+        if numbers.dtype.kind in "iuf" and not looks_like_class_numbers(numbers):
             distinct = len(np.unique(labels))
             raise DataError(f"{self.options.path}: dataset.label_column holds measured values ({distinct} distinct "
                             f"whole numbers among {len(labels)} rows), not classes; give a column of class "
-                            f"names or class numbers (at most {MAX_NUMBERED_CLASSES} distinct and one per two rows), "
-                            "or colour the plots by these values with dataset.color_column")  # fmt: skip
+                            f"names, or of class numbers (at most {MAX_NUMBERED_CLASSES} distinct, and one per two "
+                            f"rows beyond {FEW_CLASSES}), or colour the plots by these values with "
+                            "dataset.color_column")  # fmt: skip
 
     def _npz_y(self, n_rows: int) -> np.ndarray | None:
         """An .npz file's 'y' array, the usual name for labels beside X, one value per row of X."""

@@ -601,6 +601,8 @@ def test_a_csv_with_numbered_columns_reads_its_header_as_names(tmp_path, header)
                     "pca", "--reporter", "metrics-table", "--out", str(tmp_path / "run"))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_samples"] == 20
+    # a headerless file of whole numbers may begin 1, 2, 3, 4 too: that reading is said
+    assert ("1 to 4, is read as the columns' numbers" in result.output) == header.startswith("1")
 
 
 def test_pca_fits_with_any_seed_a_run_accepts():

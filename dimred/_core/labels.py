@@ -12,6 +12,7 @@ import numpy as np
 
 MISSING_LABELS = ("", "na", "n/a", "nan", "null", "none")  # how files mark a missing value, in lower case
 MAX_NUMBERED_CLASSES = 100  # distinct whole numbers a column of numbers may hold and still be read as classes
+FEW_CLASSES = 20  # this many distinct whole numbers are classes however few the rows (a small batch to score)
 
 
 def class_sort_key(label: str) -> tuple[int, float, str]:
@@ -31,16 +32,16 @@ def missing_label_rows(text: np.ndarray, marks: Iterable[str] = MISSING_LABELS) 
 
 
 def looks_like_class_numbers(values: np.ndarray) -> bool:
-    """Whether a column of numbers, given without saying what it is, holds class numbers: whole numbers, at most
-    MAX_NUMBERED_CLASSES distinct and no more than one per two rows. Measured values (counts, a regression target)
-    are whole numbers too, but many and mostly distinct."""
+    """Whether a column of numbers holds class numbers: whole numbers, at most MAX_NUMBERED_CLASSES distinct and,
+    beyond FEW_CLASSES of them, no more than one per two rows. Measured values (counts, a regression target) are
+    whole numbers too, but many, or mostly distinct; a few classes in a small file are classes."""
     values = np.asarray(values)
     if values.dtype.kind == "b":
         return True
     if values.dtype.kind not in "iuf" or not np.isfinite(values).all() or (values != np.round(values)).any():
         return False
     distinct = len(np.unique(values))
-    return distinct <= MAX_NUMBERED_CLASSES and distinct <= len(values) / 2
+    return distinct <= MAX_NUMBERED_CLASSES and (distinct <= FEW_CLASSES or distinct <= len(values) / 2)
 
 
 def check_labels(labels: np.ndarray) -> None:

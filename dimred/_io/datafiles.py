@@ -169,6 +169,9 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
         warnings.warn(f"{path}: its first row is read as the columns' names (it holds text found nowhere else in "
                       "its column, as a name is), though its numbers look like data; if it is a row of data (a "
                       "class met once, a row name), give the file a header row", stacklevel=2)  # fmt: skip
+    if _numbers_columns_from_one(first):  # a headerless file of whole numbers may begin so too
+        warnings.warn(f"{path}: its first row, 1 to {len(first)}, is read as the columns' numbers, not as data; if it "
+                      "is a row of data, give the file a header row", stacklevel=2)  # fmt: skip
     header = tuple(cell.strip() for cell in first)
     if len(header) > 1 and header[0] in ROW_INDEX_NAMES:
         return CsvLayout(delimiter, header[1:], row_index=True, padded=padded)
@@ -217,14 +220,14 @@ def _csv_reader(lines: Iterable[str], delimiter: str, padded: bool) -> Any:
 def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool]:
     """Whether the first row names the columns, and whether that is certain. It does where it numbers them 0, 1,
     2... (as pandas names a DataFrame's columns when it has no names) or, from three columns, 1, 2, 3... (as tools
-    that count from 1 do; a row of data is hardly that), or holds text above a number, or text that
+    that count from 1 do; the reader says so), or holds text above a number, or text that
     its column never holds again (a column of class names repeats them; a column's name appears once). The last
     is uncertain where the row's numbers lie within their columns' values: a header of time points or doses does
     so, but so does a headerless file's first row whose class is met once, or whose row name is unique."""
     cells = [cell.strip() for cell in first]
     if len(cells) > 1 and cells == [str(column) for column in range(len(cells))]:
         return True, True
-    if len(cells) > 2 and cells == [str(column) for column in range(1, len(cells) + 1)]:
+    if _numbers_columns_from_one(cells):
         return True, True
     unrepeated = False
     for column, cell in enumerate(cells):
@@ -235,6 +238,10 @@ def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool
             return True, True
         unrepeated = unrepeated or cell not in below
     return unrepeated, not (unrepeated and _numbers_look_like_data(cells, following))
+
+
+def _numbers_columns_from_one(cells: list[str]) -> bool:
+    return len(cells) > 2 and [cell.strip() for cell in cells] == [str(column) for column in range(1, len(cells) + 1)]
 
 
 def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bool:

@@ -25,7 +25,7 @@ for ax, model in zip(axes, models, strict=True):
     run = comparison.runs[model][0]
     ax.scatter(run.codes[:, 0], run.codes[:, 1], c=run.color, s=4, cmap="Spectral")
     spearman = run.metrics["spearman_intrinsic"]
-    ax.set_title(f"{model}: Spearman {spearman:.2f}")
+    ax.set_title(f"{model}: Spearman " + ("n/a" if spearman is None else f"{spearman:.2f}"))
     ax.set_xticks([])
     ax.set_yticks([])
 figure.tight_layout()
