@@ -35,6 +35,7 @@ WRITABLE = (".csv", ".npy")
 TEXT = (".csv", ".tsv", ".txt")
 _SNIFF_BYTES = 1 << 16
 _HEADER_SAMPLE_ROWS = 200  # rows read to tell a header from a first row of data
+_NUMBERED_FROM_ONE = 10  # columns from which a first row 1, 2, ..., n is read as their numbers
 _NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"  # how np.save's and np.savez's files start
 _GZIP_MAGIC = b"\x1f\x8b"  # how a gzip-compressed file starts
 _ID_COLUMNS = (
@@ -219,7 +220,7 @@ def _csv_reader(lines: Iterable[str], delimiter: str, padded: bool) -> Any:
 
 def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool]:
     """Whether the first row names the columns, and whether that is certain. It does where it numbers them 0, 1,
-    2... (as pandas names a DataFrame's columns when it has no names) or, from three columns, 1, 2, 3... (as tools
+    2... (as pandas names a DataFrame's columns when it has no names) or, from ten columns, 1, 2, 3... (as tools
     that count from 1 do; the reader says so), or holds text above a number, or text that
     its column never holds again (a column of class names repeats them; a column's name appears once). The last
     is uncertain where the row's numbers lie within their columns' values: a header of time points or doses does
@@ -241,7 +242,11 @@ def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool
 
 
 def _numbers_columns_from_one(cells: list[str]) -> bool:
-    return len(cells) > 2 and [cell.strip() for cell in cells] == [str(column) for column in range(1, len(cells) + 1)]
+    """1, 2, ..., n from _NUMBERED_FROM_ONE columns: wide data saved with its columns counted from 1; a narrower
+    headerless file may well begin with such a row of data (1,2,3)."""
+    return len(cells) >= _NUMBERED_FROM_ONE and [cell.strip() for cell in cells] == [
+        str(column) for column in range(1, len(cells) + 1)
+    ]
 
 
 def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bool:
