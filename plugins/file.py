@@ -112,7 +112,7 @@ class DataFile(Dataset):
             try:  # whole numbers exactly: as float64 those beyond 2**53 would merge into one class
                 return _whole_numbers_if_distinct(text)
             except OverflowError:  # whole numbers beyond int64 are distinct as written
-                if np.char.isdigit(np.char.lstrip(text, "+-")).all():
+                if _written_as_whole_numbers(text):
                     return text
             except ValueError:
                 pass
@@ -143,9 +143,9 @@ class DataFile(Dataset):
         """A label column of numbers is refused where they look measured (counts, a regression target), as an
         .h5ad obs column's are, since a classifier's accuracy on them would mean nothing. Classes named by text
         are never refused."""
-        written_as_numbers = labels.dtype.kind in "US" and np.char.isdigit(np.char.lstrip(labels, "+-")).all()
         # whole numbers beyond int64 stay text: their places among the distinct ones stand in for them
-        numbers = np.unique(labels, return_inverse=True)[1] if written_as_numbers else labels
+        written = labels.dtype.kind in "US" and _written_as_whole_numbers(labels)
+        numbers = np.unique(labels, return_inverse=True)[1] if written else labels
         if numbers.dtype.kind in "iuf" and not looks_like_class_numbers(numbers):
             distinct = len(np.unique(labels))
             raise DataError(f"{self.options.path}: dataset.label_column holds measured values ({distinct} distinct "
@@ -181,6 +181,10 @@ def _whole_numbers_if_distinct(text: np.ndarray) -> np.ndarray:
     """Labels written as whole numbers, as numbers; as written where two names would become one ('1' and '01')."""
     numbers = text.astype(np.int64)
     return numbers if len(np.unique(numbers)) == len(np.unique(text)) else text
+
+
+def _written_as_whole_numbers(text: np.ndarray) -> bool:
+    return bool(np.char.isdigit(np.char.lstrip(text, "+-")).all())
 
 
 def _given_as_classes(y: np.ndarray) -> bool:

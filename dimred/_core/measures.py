@@ -146,7 +146,8 @@ def rmse(X: torch.Tensor, X_hat: torch.Tensor) -> float:
 
 def _mid_ranks(values: torch.Tensor) -> torch.Tensor:
     """Ranks from 0, equal values sharing the mean of their places: Spearman's correlation with ties (as scipy's
-    ``spearmanr``), where distances tie (clusters of equal codes, whole-number coordinates)."""
+    ``spearmanr``), where distances tie (clusters of equal codes, whole-number coordinates). Not scipy's
+    ``rankdata``: importing scipy.stats would add about 0.65 s to a default swiss-roll run."""
     order = values.argsort(stable=True)
     ordered = values[order]
     starts_group = torch.ones(len(values), dtype=torch.bool, device=values.device)

@@ -159,7 +159,8 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
         raise DimredError(f"{path} is empty")
     delimiter, padded = _delimiter(lines[:20])
     first, *following = _csv_reader(lines, delimiter, padded)
-    is_header, certain = _is_header(first, following)
+    numbered_from_one = _numbers_columns_from_one(first)
+    is_header, certain = (True, True) if numbered_from_one else _is_header(first, following)
     if not is_header:
         if _numbers_look_like_names(first, following):
             warnings.warn(f"{path}: its first row is read as data, though its whole numbers all lie above their "
@@ -170,7 +171,7 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
         warnings.warn(f"{path}: its first row is read as the columns' names (it holds text found nowhere else in "
                       "its column, as a name is), though its numbers look like data; if it is a row of data (a "
                       "class met once, a row name), give the file a header row", stacklevel=2)  # fmt: skip
-    if _numbers_columns_from_one(first):  # a headerless file of whole numbers may begin so too
+    if numbered_from_one:  # a headerless file of whole numbers may begin so too
         warnings.warn(f"{path}: its first row, 1 to {len(first)}, is read as the columns' numbers, not as data; if it "
                       "is a row of data, give the file a header row", stacklevel=2)  # fmt: skip
     header = tuple(cell.strip() for cell in first)
@@ -220,15 +221,12 @@ def _csv_reader(lines: Iterable[str], delimiter: str, padded: bool) -> Any:
 
 def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool]:
     """Whether the first row names the columns, and whether that is certain. It does where it numbers them 0, 1,
-    2... (as pandas names a DataFrame's columns when it has no names) or, from ten columns, 1, 2, 3... (as tools
-    that count from 1 do; the reader says so), or holds text above a number, or text that
+    2... (as pandas names a DataFrame's columns when it has no names), or holds text above a number, or text that
     its column never holds again (a column of class names repeats them; a column's name appears once). The last
     is uncertain where the row's numbers lie within their columns' values: a header of time points or doses does
     so, but so does a headerless file's first row whose class is met once, or whose row name is unique."""
     cells = [cell.strip() for cell in first]
     if len(cells) > 1 and cells == [str(column) for column in range(len(cells))]:
-        return True, True
-    if _numbers_columns_from_one(cells):
         return True, True
     unrepeated = False
     for column, cell in enumerate(cells):
@@ -242,8 +240,9 @@ def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool
 
 
 def _numbers_columns_from_one(cells: list[str]) -> bool:
-    """1, 2, ..., n from _NUMBERED_FROM_ONE columns: wide data saved with its columns counted from 1; a narrower
-    headerless file may well begin with such a row of data (1,2,3)."""
+    """Whether the first row is 1, 2, ..., n from _NUMBERED_FROM_ONE columns: the columns' numbers of wide data
+    saved by a tool that counts from 1 (read as a header, with a warning); a narrower headerless file may well
+    begin with such a row of data (1,2,3)."""
     return len(cells) >= _NUMBERED_FROM_ONE and [cell.strip() for cell in cells] == [
         str(column) for column in range(1, len(cells) + 1)
     ]
