@@ -12,8 +12,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,7 +27,7 @@ from conftest import LinearNetwork, plugin_module
 from dimred._core.errors import UsageError
 from dimred._io.folderlock import locked_folder
 from dimred.cli import cli
-from dimred.plugin import Loss, Metric, Model, Reporter, option
+from dimred.plugin import Data, Dataset, Loss, Metric, Model, Reporter, option
 
 SCRIPT = str(Path(sys.executable).with_name("dimred"))
 QUICK = ["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=200", "--steps", "5",
@@ -497,6 +499,56 @@ def test_two_runs_started_together_on_one_folder_do_not_both_succeed(tmp_path):
     config = json.loads((out / "config.json").read_text())
     winner = first if first.returncode == 0 else second
     assert config["seed"] == (0 if winner is first else 5)
+
+
+STAMP = "20261206-001951"
+
+
+@pytest.fixture
+def folder_taken_while_loading(register_in_process, monkeypatch) -> Callable[[str], Path]:
+    """A dataset 'taken' whose loading creates a given folder, with a file in it, as another dimred process
+    started in the same second would (the clock stands still at STAMP); returns the function naming that
+    folder."""
+    from dimred._io import rundir
+
+    monkeypatch.setattr(rundir, "time", SimpleNamespace(strftime=lambda _format: STAMP))
+    taken: list[Path] = []
+
+    class Taken(Dataset):
+        name = "taken"
+        description = "a roll whose loading takes a folder"
+
+        def load(self, seed):
+            for folder in taken:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "config.json").write_text("another process's run")
+            return Data(X=np.random.default_rng(seed).random((200, 3)))
+
+    register_in_process(plugin_module("taking", register_datasets=lambda register: register(Taken)))
+
+    def take(folder: str) -> Path:
+        taken.append(Path(folder))
+        return taken[-1]
+
+    return take
+
+
+def test_runs_started_in_the_same_second_each_get_their_own_folder(folder_taken_while_loading, tmp_path):
+    quick = {"reporters": ["metrics-table"], "steps": 5}
+    other_run = folder_taken_while_loading(f"runs/taken-mlp-ae-{STAMP}")
+    run = dimred.run("taken", "mlp-ae", **quick)
+    assert run.path == Path(f"runs/taken-mlp-ae-{STAMP}-2")
+    other_evaluation = folder_taken_while_loading(f"{run.path}/evaluations/taken-{STAMP}")
+    evaluation = dimred.evaluate(run.path, "taken", reporters=["metrics-table"])
+    assert evaluation.path == Path(f"{run.path}/evaluations/taken-{STAMP}-2")
+    other_comparison = folder_taken_while_loading(f"runs/compare-taken-{STAMP}")
+    comparison = dimred.compare("taken", ["mlp-ae"], steps=5)
+    assert comparison.path == Path(f"runs/compare-taken-{STAMP}-2")
+    for other in (other_run, other_evaluation, other_comparison):
+        assert [entry.name for entry in other.iterdir()] == ["config.json"]
+        assert (other / "config.json").read_text() == "another process's run"
+    assert all((mine / "metrics.json").exists() for mine in (run.path, evaluation.path))
+    assert (comparison.path / "comparison.json").exists()
 
 
 # -- one bad plugin --------------------------------------------------------------------------------------------

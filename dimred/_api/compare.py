@@ -258,7 +258,7 @@ def compare(
     # claimed before the first model runs: a folder that cannot be had, or another comparison's, fails now, not
     # after all the work; a comparison that fails or is stopped removes the folder it created (one it was given
     # with overwrite has lost the earlier comparison's files by then, as a run's has)
-    with claimed_directory(directory, overwrite=overwrite, writes=writes):
+    with claimed_directory(directory, overwrite=overwrite, writes=writes, automatic=out == AUTO) as directory:
         comparison = _compared(dataset, models, seeds, plugins, settings, per_model, run_options, reporters, say)
         if directory is not None:
             _write(comparison, directory)

@@ -266,8 +266,8 @@ def run(
                       "bit for bit where the processes would have ended", stacklevel=2)  # fmt: skip
     # everything is checked: from here on a failure removes the run directory (or marks it failed)
     with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT_NAME,
-                           finished_by=METRICS_FILE,
-                           writes=(CONFIG_FILE, *pipeline.RESULT_FILES)):  # fmt: skip
+                           finished_by=METRICS_FILE, writes=(CONFIG_FILE, *pipeline.RESULT_FILES),
+                           automatic=out == AUTO) as directory:  # fmt: skip
         going_on = _as_going_on(recorded, config)  # a resumed run may go on otherwise than it started: it says so
         if directory is not None:
             write_json(directory / CONFIG_FILE, going_on)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import json
 import math
+import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,16 +30,35 @@ from dimred._io.written import (
 )
 
 RUNS_FOLDER = Path("runs")
+_TIMESTAMPED = re.compile(r"(?P<stem>.+-\d{8}-\d{6})(-\d+)?")
 
 
 def timestamped_directory(parent: Path, name: str) -> Path:
     """``parent/<name>-<timestamp>``, with a counter added if that name is taken."""
-    stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    candidate, counter = parent / stem, 1
-    while candidate.exists():
-        counter += 1
-        candidate = parent / f"{stem}-{counter}"
-    return candidate
+    return next(candidate for candidate in _numbered(parent / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+                if not candidate.exists())  # fmt: skip
+
+
+def _numbered(stem: Path) -> Iterator[Path]:
+    """``stem``, then ``stem-2``, ``stem-3``, ..."""
+    yield stem
+    for counter in itertools.count(2):
+        yield stem.with_name(f"{stem.name}-{counter}")
+
+
+def _created_unclaimed(path: Path) -> Path:
+    """Create the folder ``path``, named by ``timestamped_directory``, or the next free name after its timestamp
+    if another process has taken it since it was chosen (runs started in the same second)."""
+    named = _TIMESTAMPED.fullmatch(path.name)
+    for candidate in _numbered(path.with_name(named["stem"]) if named else path):
+        try:
+            candidate.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise UsageError(f"cannot create the output folder {candidate}: {error.strerror}") from None
+        return candidate
+    raise AssertionError("unreachable: the numbered names never run out")
 
 
 def run_directory_of(model: str | Path) -> Path:
@@ -53,7 +74,7 @@ def default_run_directory(dataset: str, model: str) -> Path:
 @contextlib.contextmanager
 def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: bool = False,
                       resumable_by: str | None = None, finished_by: str | None = None,
-                      writes: Sequence[str] = ()) -> Iterator[Path | None]:  # fmt: skip
+                      writes: Sequence[str] = (), automatic: bool = False) -> Iterator[Path | None]:  # fmt: skip
     """Create (or take over) the folder ``path`` for one run and hold an exclusive lock on it while the block
     writes into it.
 
@@ -68,16 +89,22 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
     Files that no dimred run listed (the user's: their data, say) are never replaced: a folder holding one of the
     names in ``writes`` is refused before the block runs, and any other atomic write onto such a file fails. The
     list grows with every atomic write, so that a run killed outright (SIGKILL) leaves those files listed too.
+
+    ``automatic``: ``path`` is a name ``timestamped_directory`` chose, and the block gets a new folder of that
+    name, or of the next free one if another process has taken it since; use the path the block gets.
     """
     if path is None:
         yield None
         return
-    check_claimable(path, overwrite=overwrite, resume=resume, writes=writes)
-    created = not path.exists()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
+    if automatic:
+        path, created = _created_unclaimed(path), True
+    else:
+        check_claimable(path, overwrite=overwrite, resume=resume, writes=writes)
+        created = not path.exists()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
     try:
         with locked_folder(path):
             _take_over(path, overwrite=overwrite, resume=resume, writes=writes)
