@@ -20,10 +20,7 @@ class ReconstructionError(Metric):
     description = "root mean squared reconstruction error over all points, in the scaled units (eval mode)"
 
     def compute(self, context: MetricContext) -> dict:
-        if context.reconstruction_all is None:
-            return {"rmse": None}
-        error = (context.reconstruction_all.double() - context.X_all.double()).square().mean().sqrt()
-        return {"rmse": error.item()}
+        return {"rmse": context.reconstruction_rmse}
 
 
 class Trustworthiness(Metric):

@@ -234,3 +234,8 @@ def test_rmse_of_errors_whose_squares_overflow_is_finite():
     expected = 1e200 * math.sqrt((9 + 11) / 12)
     assert metrics.rmse(X, X_hat) == pytest.approx(expected, rel=1e-12)
     assert metrics.rmse(X, X_hat / 1e200) == pytest.approx(expected / 1e200, rel=1e-12)
+    from dimred.plugin import MetricContext
+    from dimred.plugins import metrics as metric_plugins
+
+    context = MetricContext(X, X[:, :2], None, X, X_hat, 10, 0)
+    assert metric_plugins.ReconstructionError().compute(context)["rmse"] == pytest.approx(expected, rel=1e-12)

@@ -406,6 +406,14 @@ class MetricContext:
             self._neighbourhoods = neighbourhoods(self.X, self.codes, self.neighbours)
         return self._neighbourhoods
 
+    @property
+    def reconstruction_rmse(self) -> float | None:
+        """Root mean squared error of ``reconstruction_all`` against ``X_all`` in float64 (None where the model
+        cannot reconstruct); errors whose squares overflow float64 still give a finite figure."""
+        from dimred._core.measures import rmse
+
+        return None if self.reconstruction_all is None else rmse(self.X_all, self.reconstruction_all)
+
     def intrinsic_spearman(self, pairs: int) -> float | None:
         """Spearman correlation of code distances with true-coordinate distances over ``pairs`` random pairs (tied
         distances share their mean rank); None where it is undefined, as for codes all in one place."""
