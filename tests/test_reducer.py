@@ -41,6 +41,17 @@ def fitted(roll) -> Reducer:
     return Reducer(steps=60, batch_size=128, random_state=0, device="cpu").fit(roll)
 
 
+def test_a_torch_tensor_that_requires_grad_is_read_as_its_values(fitted, roll):
+    rows = torch.tensor(roll[:20], requires_grad=True)
+    codes = fitted.transform(rows)
+    np.testing.assert_array_equal(codes, fitted.transform(roll[:20]))
+    np.testing.assert_array_equal(fitted.inverse_transform(torch.tensor(codes, requires_grad=True)),
+                                  fitted.inverse_transform(codes))  # fmt: skip
+    refitted = Reducer(steps=5, batch_size=128, random_state=0, device="cpu").fit(rows)
+    np.testing.assert_array_equal(refitted.transform(roll[:20]),
+                                  Reducer(**refitted.get_params()).fit(roll[:20]).transform(roll[:20]))  # fmt: skip
+
+
 def test_transform_before_fit_raises_not_fitted():
     with pytest.raises(NotFittedError):
         Reducer().transform(np.zeros((3, 3)))
@@ -263,10 +274,13 @@ def test_callback_options_reach_the_callbacks_and_a_misspelled_one_is_named(roll
     ("call", "message"),
     [(lambda: dimred.run(np.zeros((5, 3)), "pca", out=None), "a dataset is named by its plugin's name .*not a ndarray"),
      (lambda: Reducer(model=None).fit(np.eye(3)), "a model is named by its plugin's name .*not a NoneType"),
+     (lambda: Reducer(n_components="3").fit(np.eye(3)), "n_components is the number of code dimensions, .*not '3'"),
+     (lambda: Reducer(n_components=2.5).fit(np.eye(3)), "n_components is the number of code dimensions, .*not 2.5"),
      (lambda: dimred.compare("swissroll", "pca", out=None), r"models must be a list of names, e.g. \['pca'\]"),
      (lambda: dimred.compare("swissroll", ["pca"], seeds=1.5, out=None), "seeds is how many .* got 1.5"),
      (lambda: dimred.compare("swissroll", ["pca"], seeds="2", out=None), "seeds is how many .* got '2'"),
-     (lambda: dimred.evaluate("runs/any", "swissroll", seed=-1, out=None), "bad seed -1: must be at least 0")],
+     (lambda: dimred.evaluate("runs/any", "swissroll", seed=-1, out=None), "bad seed -1: must be at least 0"),
+     (lambda: dimred.evaluate("runs/any", np.zeros((5, 3)), out=None), "a dataset is named .*not a ndarray")],
 )  # fmt: skip
 def test_a_value_of_the_wrong_kind_for_a_name_or_a_count_is_a_usage_error(call, message):
     with pytest.raises(dimred.UsageError, match=message):

@@ -23,6 +23,7 @@ from dimred._core.settings import checked_seed
 from dimred._engine import evaluation
 from dimred._engine.fitting import EVALUATION_ROWS, STREAM_ROWS
 from dimred._engine.scaling import Scaler
+from dimred._host.registry import get_registry
 from dimred._host.resolve import describe, group_settings, instantiate
 from dimred._io.datafiles import TEXT, column_count, csv_layout
 from dimred._io.rundir import (
@@ -76,7 +77,7 @@ def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reduce
     if trained is not None and names is not None:
         return X[:, columns_by_name(names, trained, where)]
     if X.shape[1] != reducer.n_features_in_:
-        raise DimredError(f"{where} has {X.shape[1]} columns, but the model expects {reducer.n_features_in_} features")
+        raise DataError(f"{where} has {X.shape[1]} columns, but the model expects {reducer.n_features_in_} features")
     return X
 
 
@@ -254,6 +255,7 @@ def evaluate(
     label and colour columns the run set aside, where the file holds them (unless its settings name their own).
     """
     seed = checked_seed(seed)
+    get_registry().get("dataset", dataset)  # rows given here (an array) fail as a name before any use of it
     groups = group_settings(settings)
     if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):
         raise UsageError("evaluate takes dataset.* and reporter.* settings (and metric.*); the model's are in its file")

@@ -123,6 +123,10 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return get_registry().get("model", self.model).cls
 
     def _model_plugin(self) -> Model:
+        wanted = self.n_components
+        if wanted is not None and (isinstance(wanted, bool) or not isinstance(wanted, numbers.Integral)):
+            raise UsageError(f"n_components is the number of code dimensions, a whole number (or None: the model's "
+                             f"choice), not {wanted!r}")  # fmt: skip
         values = dict(_options_mapping(self.model_options, "model_options", "the model's option names"))
         declared = {field.name for field in dataclasses.fields(self._model_class().Options)}
         if self.n_components is not None and "n_components" in declared:
@@ -168,8 +172,8 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """Train on the rows of ``X`` (an array or DataFrame of numbers); ``y`` is ignored."""
         from dimred._api import pipeline
 
-        _refuse_anndata(X)
-        X = check_matrix(validate_data(self, X, dtype=_VALID_DTYPES, ensure_min_samples=2, ensure_all_finite=False))
+        X = check_matrix(validate_data(self, _readable(X), dtype=_VALID_DTYPES, ensure_min_samples=2,
+                                       ensure_all_finite=False))  # fmt: skip
         model = self._model_plugin()
         if not getattr(model, "can_transform", True) or _keeps_no_module(model):  # t-SNE, Isomap, UMAP: before a fit
             raise self._not_a_reducer()
@@ -247,14 +251,13 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """The codes of the rows of ``X``, computed in eval mode with the training scaler."""
         check_is_fitted(self, "module_")
-        _refuse_anndata(X)
-        X = validate_data(self, X, dtype=_VALID_DTYPES, reset=False, ensure_all_finite=False)
+        X = validate_data(self, _readable(X), dtype=_VALID_DTYPES, reset=False, ensure_all_finite=False)
         return self.encode_rows(check_matrix(X, min_rows=1))
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """The reconstructions of codes ``Z``, in the units of the input."""
         check_is_fitted(self, "module_")
-        Z = check_matrix(check_array(Z, dtype=_VALID_DTYPES, ensure_all_finite=False), "Z", min_rows=1)
+        Z = check_matrix(check_array(_readable(Z), dtype=_VALID_DTYPES, ensure_all_finite=False), "Z", min_rows=1)
         if Z.shape[1] != self.n_components_:
             raise ValueError(f"Z has {Z.shape[1]} columns, but the model's codes have {self.n_components_}")
         return self.decode_rows(Z)
@@ -339,17 +342,21 @@ def _options_mapping(values: Any, parameter: str, keys: str) -> Mapping[str, Any
     return values
 
 
-def _refuse_anndata(X: Any) -> None:
-    """An AnnData object, or a backed file's sparse X, named as such: scikit-learn would call it a scalar or a
-    ragged sequence."""
+def _readable(X: Any) -> Any:
+    """``X`` as scikit-learn's checks can read it: a torch tensor detached and on the CPU (numpy reads neither
+    one that requires grad nor one on a GPU). An AnnData object, or a backed file's sparse X, is refused by
+    name: scikit-learn would call it a scalar or a ragged sequence."""
     from scipy import sparse
 
+    if isinstance(X, torch.Tensor):
+        return X.detach().cpu()
     arrays = isinstance(X, np.ndarray) or sparse.issparse(X)  # a view's matrix (adata[cells].X) is one
     if type(X).__module__.partition(".")[0] == "anndata" and not arrays:
         raise UsageError(
             f"X is anndata's {type(X).__name__}, not a matrix; pass its matrix: adata.X (.toarray() where "
             "it is sparse; a backed file's adata.to_memory() first), adata.layers[NAME] or adata.to_df()"
         )
+    return X
 
 
 def _loop_defaults(settings: TrainingSettings) -> TrainingSettings:

@@ -13,7 +13,7 @@ from dimred._api.config import trained_anndata_option, trained_ignored_columns, 
 from dimred._api.reducer import Reducer, as_fitted_reducer
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path, remove_stale_temporaries
-from dimred._core.errors import DimredError, UsageError, path_argument
+from dimred._core.errors import UsageError, path_argument
 from dimred._io.anndata_files import cells_by_genes, read_h5ad
 from dimred._io.datafiles import (
     READABLE,
@@ -146,10 +146,10 @@ def _transcode(
     what = "codes" if decoding else "features"
     header = csv_layout(source).header if columns is None and source.suffix.lower() in TEXT else None
     if header is not None and len(header) != expected:  # before any cell is parsed: a text column would say less
-        raise DimredError(f"{source} has {len(header)} columns, but the model expects {expected} {what}")
+        raise DataError(f"{source} has {len(header)} columns, but the model expects {expected} {what}")
     total = count_rows(source)
     if total == 0:
-        raise DimredError(f"{source} has no data rows")
+        raise DataError(f"{source} has no data rows")
     out_width = model.n_features_in_ if decoding else model.n_components_
     writer = MatrixWriter(destination, total, out_width, _column_names(model, decoding), dtype=_written_dtype(model))
     done = 0
@@ -157,7 +157,7 @@ def _transcode(
         for batch in read_batches(source, batch_rows, columns):
             rows = check_matrix(batch, str(source), min_rows=1, first_row=done, computed_in=model.dtype)
             if rows.shape[1] != expected:
-                raise DimredError(f"{source} has {rows.shape[1]} columns, but the model expects {expected} {what}")
+                raise DataError(f"{source} has {rows.shape[1]} columns, but the model expects {expected} {what}")
             writer.write(model.decode_rows(rows, done) if decoding else model.encode_rows(rows, done))
             done += len(rows)
             if progress is not None:
@@ -200,7 +200,7 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
     genes = _trained_genes(model, list(adata.var_names), source)
     width = len(range(matrix.shape[1])[genes]) if isinstance(genes, slice) else len(genes)
     if width != model.n_features_in_:
-        raise DimredError(f"{where} of {source} has {width} genes (columns), but the model expects "
+        raise DataError(f"{where} of {source} has {width} genes (columns), but the model expects "
                           f"{model.n_features_in_}")  # fmt: skip
     codes = []
     rows_at_once = max(1, min(batch_rows, BATCH_VALUES // max(width, 1)))
