@@ -21,7 +21,7 @@ import click
 from click.core import ParameterSource
 
 from dimred._core import defaults as defaults
-from dimred._core.errors import OUT_OF_MEMORY_ADVICE, DimredError, PluginExit, SkippedPluginWarning, is_out_of_memory
+from dimred._core.errors import OUT_OF_MEMORY_ADVICE, DimredError, SkippedPluginWarning, is_out_of_memory
 
 DEBUG_ENV = "DIMRED_DEBUG"
 ONE_PROCESS_COMMANDS = ("compare", "evaluate", "encode", "decode", "export")  # refused under torchrun
@@ -64,9 +64,6 @@ class _Group(click.Group):
         except click.ClickException as error:
             click.echo(f"Error: {error.format_message()}", err=True)
             exit_code = error.exit_code
-        except PluginExit as error:
-            click.echo(f"Error: {error.message}", err=True)
-            exit_code = error.code if isinstance(error.code, int) else 1  # as Python exits on sys.exit("text")
         except (click.Abort, KeyboardInterrupt) as error:
             terminated = isinstance(error, Terminated) or isinstance(error.__context__, Terminated)
             click.echo(f"Error: {'terminated' if terminated else 'interrupted'}; files already written are "

@@ -102,8 +102,8 @@ class Gives(Metric):
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [({"": 1.0}, "metric 'gives' gave a value named '' "),
-     ({" ": 1.0}, "metric 'gives' gave a value named ' ' "),
+    [({"": 1.0}, "metric 'gives' named a value ''; name every value with non-blank text"),
+     ({" ": 1.0}, "metric 'gives' named a value ' '; "),
      ({"huge": 10**400}, "metric 'gives' gave huge = an int of 401 digits, beyond a float's range"),
      ({"deep": {"a": [1, -(10**400)]}}, "metric 'gives' gave deep = an int of 401 digits, beyond a float's range")],
 )  # fmt: skip
@@ -114,6 +114,20 @@ def test_the_metric_check_refuses_a_blank_name_and_an_int_beyond_a_float(monkeyp
         check_metric_plugin(Gives)
     monkeypatch.setattr(Gives, "value", {"fine": 10**300, "text": "ok", "none": None})
     assert check_metric_plugin(Gives) == {"fine": 10**300, "text": "ok", "none": None}
+
+
+class Quits(Metric):
+    name = "quits"
+    description = "calls sys.exit(4)"
+
+    def compute(self, context):
+        sys.exit(4)
+
+
+def test_the_metric_check_names_a_sys_exit():
+    """It had escaped as SystemExit, where the other checks raise AssertionError."""
+    with pytest.raises(AssertionError, match=re.escape("metric 'quits' failed to compute: it called sys.exit(4)")):
+        check_metric_plugin(Quits)
 
 
 class Particular(Reporter):
@@ -199,8 +213,8 @@ def test_the_callback_check_takes_a_stop_as_training_starts(register_in_process)
 
 @pytest.mark.parametrize(
     ("mistake", "message"),
-    [("exits", "callback 'wayward' called sys.exit(3) in a run that checkpoints; a plugin raises an exception "
-               "instead"),
+    [("exits", "callback 'wayward' fails in a run that checkpoints: callback 'wayward' failed to act at step 1: it "
+               "called sys.exit(3); a plugin raises an exception instead"),
      ("nan", "callback 'wayward': state_dict holds nan, not a finite number; a checkpoint keeps finite numbers")],
 )  # fmt: skip
 def test_the_callback_check_names_a_sys_exit_and_a_state_that_is_not_finite(register_in_process, mistake, message):

@@ -114,10 +114,10 @@ def _reported_values(metric: Metric, values: Any) -> dict[str, Any]:
     (None is how a metric says it does not apply)."""
     if not isinstance(values, Mapping):
         raise PluginError(f"metric '{metric.name}' returned {type(values).__name__}, not a dict of named values")
-    unnamed = [name for name in values if not isinstance(name, str)]
+    unnamed = [name for name in values if not isinstance(name, str) or not name.strip()]
     if unnamed:
-        raise PluginError(f"metric '{metric.name}' named a value by {unnamed[0]!r}, not by text; name every value "
-                          "with a string")  # fmt: skip
+        raise PluginError(f"metric '{metric.name}' named a value {unnamed[0]!r}; name every value with non-blank "
+                          "text")  # fmt: skip
     return json_ready_fields(values, lambda name, why: PluginError(
         f"metric '{metric.name}' gave {name} = {why} (None says that a metric does not apply; give numbers, text, "
         "or lists and dicts of them)"))  # fmt: skip
