@@ -21,6 +21,7 @@ import click
 from click.core import ParameterSource
 
 from dimred._core import defaults as defaults
+from dimred._core.environment import switch
 from dimred._core.errors import OUT_OF_MEMORY_ADVICE, DimredError, SkippedPluginWarning, is_out_of_memory
 
 DEBUG_ENV = "DIMRED_DEBUG"
@@ -100,7 +101,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, envvar=DEBUG_ENV, help="Show full tracebacks of errors.")
+@click.option("--debug", is_flag=True, help=f"Show full tracebacks of errors (also {DEBUG_ENV}=1).")
 @click.version_option(package_name="dimred")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -108,6 +109,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     Start with:  dimred run --dataset swissroll --model mlp-ae
     """
+    debug = debug or switch(DEBUG_ENV)
     ctx.obj = {"debug": debug}
     if not debug:
         warnings.showwarning = _show_warning

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from conftest import FakeDistribution, FakeEntryPoint, plugin_module
-from dimred import Dataset, Loss
+from dimred import Callback, Dataset, Loss
 from dimred._core.errors import PluginError, UsageError
 from dimred._host.registry import PluginWarning, get_registry, reset_registry
+from dimred.cli import cli
 from dimred.plugin import option
 
 
@@ -89,6 +91,35 @@ def test_a_name_no_plugin_has_says_which_installed_plugins_were_left_out_or_fail
     messages = [str(warning.message) for warning in warned]
     assert "DIMRED_LOAD_PLUGINS names 'circel', which no installed package provides as a plugin" in messages[0]
     assert "plugin 'broken' from dimred-broken: failed to load" in messages[1]
+
+
+def test_a_package_failing_in_several_ways_is_named_once_among_those_that_failed(fake_entry_points):
+    def register_broken(register):
+        for name in ("first", "second"):
+            register(type(name.title(), (Callback,), {"name": name}))  # no description
+        register(type("Off", (Callback,), {"name": "no-checkpoint", "description": "never turned on"}))
+
+    module = plugin_module("broken_callbacks", register_callbacks=register_broken)
+    fake_entry_points(FakeEntryPoint("broken", lambda: module, FakeDistribution("dimred-broken")))
+    with pytest.warns(PluginWarning) as warned, pytest.raises(UsageError) as raised:
+        get_registry().get("dataset", "circle")
+    assert str(raised.value).endswith("; plugins that failed to load: broken (dimred plugins says why)")
+    assert len(warned) == 3
+    assert "callback 'no-checkpoint': a callback's name may not begin with 'no-'" in str(warned[2].message)
+
+
+@pytest.mark.parametrize("variable", ["DIMRED_STRICT_PLUGINS", "DIMRED_DEBUG"])
+def test_a_switch_in_the_environment_that_is_neither_on_nor_off_is_one_error(monkeypatch, variable):
+    """DIMRED_STRICT_PLUGINS=banana was read as off; DIMRED_DEBUG=banana named an option '--debug' not given."""
+    monkeypatch.setenv(variable, "banana")
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == f"Error: {variable}='banana' is neither on (1, true, yes, on) nor off (0, false, no, off, or unset)\n"
+    )
+    monkeypatch.setenv(variable, "Off")
+    assert CliRunner().invoke(cli, ["plugins"]).exit_code == 0
 
 
 def test_a_duplicate_name_is_refused_naming_both_sources(fake_entry_points):
@@ -284,9 +315,6 @@ def test_a_class_breaking_its_contract_leaves_the_others_of_its_hook_registered(
 
 
 def test_plugins_command_lists_failed_plugins_beside_the_working_ones(fake_entry_points):
-    from click.testing import CliRunner
-
-    from dimred.cli import cli
 
     fake_entry_points(FakeEntryPoint("broken", _broken_import, FakeDistribution("dimred-broken")))
     result = CliRunner().invoke(cli, ["plugins"])

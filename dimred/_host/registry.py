@@ -27,6 +27,7 @@ import pluggy
 
 from dimred._core import hookspecs as hookspecs
 from dimred._core.contracts import Plugin
+from dimred._core.environment import switch
 from dimred._core.errors import PluginError, UsageError, did_you_mean, unknown_name_error
 from dimred._core.kinds import KIND, KIND_NAMES
 from dimred._core.options import OptionInfo, check_before_added, check_declared, describe
@@ -76,10 +77,6 @@ class PluginFailure:
     error: str
 
 
-def _strict_from_environment() -> bool:
-    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def _validate_plugin_class(kind: str, cls: Any) -> None:
     """Raise PluginError unless ``cls`` honours the contract of its kind."""
     base = KIND[kind].base
@@ -87,6 +84,9 @@ def _validate_plugin_class(kind: str, cls: Any) -> None:
         raise PluginError(f"registered {cls!r}, which is not a subclass of dimred.{base.__name__}")
     if not (isinstance(cls.name, str) and _NAME_PATTERN.match(cls.name)):
         raise PluginError(f"{cls.__name__}.name must be lower-case letters, digits, '-', '_' or '.', got {cls.name!r}")
+    if kind == "callback" and cls.name.startswith("no-"):  # --callback no-NAME turns a default callback off
+        raise PluginError(f"callback '{cls.name}': a callback's name may not begin with 'no-', which turns the "
+                          f"one named after it off (--callback {cls.name} leaves out '{cls.name[3:]}')")  # fmt: skip
     if not (isinstance(cls.description, str) and cls.description.strip()):
         raise PluginError(f"{kind} '{cls.name}' has no description")
     if not dataclasses.is_dataclass(cls.Options):
@@ -112,7 +112,7 @@ class Registry:
     """The plugins of one process, collected on first use."""
 
     def __init__(self, *, strict: bool | None = None) -> None:
-        self.strict = _strict_from_environment() if strict is None else strict
+        self.strict = switch(STRICT_ENV) if strict is None else strict
         self._manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._manager.add_hookspecs(hookspecs)
         self._registered: dict[str, tuple[str, str]] = {}  # pluggy's name -> (the name reports use, its source)
@@ -322,7 +322,7 @@ class Registry:
         """What may explain a name that names no plugin: plugins that failed to load, or a DIMRED_LOAD_PLUGINS
         that leaves third-party plugins out ('' where neither)."""
         hints = []
-        if failed := [failure.plugin for failure in self.failures]:
+        if failed := dict.fromkeys(failure.plugin for failure in self.failures):  # one plugin may fail in several ways
             hints.append(f"plugins that failed to load: {', '.join(failed)} (dimred plugins says why)")
         if self._left_out:
             selected, left_out = os.environ.get(LOAD_ENV, ""), ", ".join(dict.fromkeys(self._left_out))
