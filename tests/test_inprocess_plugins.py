@@ -175,6 +175,14 @@ class Misshapen(LinearNetwork):
         super().__init__(n_features, 2)
         self.mistake = mistake
 
+    def encode(self, x):
+        z = super().encode(x)
+        if self.mistake == "1-d codes":
+            return z[:, 0]
+        if self.mistake == "float64 codes":
+            return z.double()
+        return z.detach().numpy() if self.mistake == "numpy codes from encode" else z
+
     def encode_for_training(self, x):
         z = self.encode(x)
         extras = {"spread": z[:3] if self.mistake == "extras" else z}
@@ -201,6 +209,9 @@ class MisshapenModel(Model):
         return Misshapen(n_features, self.options.mistake)
 
 
+PLAIN_ENCODE = ("1-d codes", "float64 codes", "numpy codes from encode")
+
+
 @pytest.mark.parametrize(
     ("mistake", "message"),
     [("codes", "its encode must return codes of shape (60, n_components), got a tensor of shape (59, 2)"),
@@ -208,7 +219,10 @@ class MisshapenModel(Model):
      ("extras", "its encode_for_training must return extras of one row per input row (60); 'spread' is a tensor "
                 "of shape (3, 2)"),
      ("codes alone", "its encode_for_training must return (z, extras), extras a dict of tensors by name, got Tensor"),
-     ("numpy codes", "its encode must return the codes as a torch.Tensor, got ndarray")],
+     ("numpy codes", "its encode must return the codes as a torch.Tensor, got ndarray"),
+     ("1-d codes", "its encode must return codes of shape (60, n_components), got a tensor of shape (60,)"),
+     ("float64 codes", "its encode must return codes in the rows' dtype (torch.float32), got torch.float64"),
+     ("numpy codes from encode", "its encode must return the codes as a torch.Tensor, got ndarray")],
 )  # fmt: skip
 def test_a_network_output_of_the_wrong_shape_is_named_on_the_first_step(register_in_process, tmp_path, mistake,
                                                                          message):  # fmt: skip
@@ -217,7 +231,9 @@ def test_a_network_output_of_the_wrong_shape_is_named_on_the_first_step(register
                                       f"model.mistake={mistake}", "--set", "dataset.n_samples=60", "--steps", "3",
                                       "--batch-size", "60", "--out", str(tmp_path / "run")])  # fmt: skip
     assert result.exit_code == 1
-    assert result.output.strip() == f"Error: model 'misshapen' failed to train: {message}"
+    # a plain encode's mistakes show where training first encodes: the callbacks' sample of the rows
+    action = "encode a sample of its training rows for the callbacks" if mistake in PLAIN_ENCODE else "train"
+    assert result.output.strip() == f"Error: model 'misshapen' failed to {action}: {message}"
 
 
 class OffInEvalMode(torch.nn.Module):

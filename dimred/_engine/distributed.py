@@ -21,6 +21,7 @@ import torch.distributed as dist
 
 from dimred._core.errors import DimredError, UsageError, first_line
 from dimred._engine.device import resolve_device
+from dimred._engine.evaluation import check_codes
 
 Build = Callable[[], dict[str, torch.Tensor]]
 
@@ -173,9 +174,7 @@ class EncodeDecode(torch.nn.Module):
                 z, extras = encoded
             else:
                 z, extras = self.module.encode(x), {}
-            if not isinstance(z, torch.Tensor):  # named before decode meets it in its own words
-                raise ValueError(f"its encode must return the codes as a torch.Tensor, got {type(z).__name__}")
-            x_hat = self.module.decode(z[:decoded])
+            x_hat = self.module.decode(check_codes(z, x, autocast=self.bf16)[:decoded])
 
         def as_rows(tensor: torch.Tensor) -> torch.Tensor:
             return tensor.to(x.dtype) if tensor.is_floating_point() else tensor

@@ -43,8 +43,23 @@ def encode(
     ``exact=False`` runs the network as it is, skipping the float64 copy (see ``_inference_network``): for a
     quick look during training, where a step's float32 rounding does not matter."""
     network, compute_dtype = _inference_network(module, X) if exact else (module.eval(), X.dtype)
-    parts = [network.encode(X[start : start + batch].to(compute_dtype)) for start in range(0, len(X), batch)]
+    parts = [check_codes(network.encode(rows), rows)
+             for rows in (X[start : start + batch].to(compute_dtype) for start in range(0, len(X), batch))]  # fmt: skip
     return finite(torch.cat(parts).to(X.dtype), f"the codes of {model}", advice)
+
+
+def check_codes(z: object, x: torch.Tensor, autocast: bool = False) -> torch.Tensor:
+    """``z``, where it is what a network's ``encode`` must return for the rows ``x``: a tensor of one row of codes
+    per row, in the rows' dtype (or bfloat16 under ``autocast``); named here, before decode or ``torch.cat``
+    meets it and fails in its own words (a matrix product's shapes or dtypes)."""
+    if not isinstance(z, torch.Tensor):
+        raise ValueError(f"its encode must return the codes as a torch.Tensor, got {type(z).__name__}")
+    if z.ndim != 2 or len(z) != len(x):
+        raise ValueError(f"its encode must return codes of shape ({len(x)}, n_components), got a tensor of shape "
+                         f"{tuple(z.shape)}")  # fmt: skip
+    if z.dtype != x.dtype and not (autocast and z.dtype == torch.bfloat16):
+        raise ValueError(f"its encode must return codes in the rows' dtype ({x.dtype}), got {z.dtype}")
+    return z
 
 
 @torch.inference_mode()

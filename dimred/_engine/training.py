@@ -203,7 +203,7 @@ class Trainer:
             x = self.X if index is None else self.X.index_select(0, index)
             z, x_hat, extras = self.forward(x, drawn)
             if self.step == first_step:  # a plugin that breaks its contract shows it on the first step
-                _check_outputs(x, z, x_hat, drawn, extras)
+                _check_outputs(x, x_hat, drawn, extras)
             batch = Batch(x=x[:drawn], z=z, x_hat=x_hat, index=index, extras=extras, drawn=drawn)
             values = torch.stack([self._loss(term, batch, check=self.step == first_step) for term in self.terms])
             if self.step == 0 and not self.world.distributed:  # one process raising would leave the others waiting
@@ -328,11 +328,9 @@ def _describe_rows(value: Any) -> str:
     return described
 
 
-def _check_outputs(x: torch.Tensor, z: Any, x_hat: Any, decoded: int, extras: dict[str, Any]) -> None:
-    """The network's codes and extra outputs must be one row per input row and its reconstructions the decoded
-    rows' shape."""
-    if not isinstance(z, torch.Tensor) or z.ndim != 2 or len(z) != len(x):
-        raise ValueError(f"its encode must return codes of shape ({len(x)}, n_components), got {_describe(z)}")
+def _check_outputs(x: torch.Tensor, x_hat: Any, decoded: int, extras: dict[str, Any]) -> None:
+    """The network's extra outputs must be one row per input row and its reconstructions the decoded rows' shape
+    (its codes are checked before they are decoded)."""
     expected = x[:decoded].shape
     if not isinstance(x_hat, torch.Tensor) or x_hat.shape != expected:
         raise ValueError(f"its decode must return rows of shape {tuple(expected)}, got {_describe(x_hat)}")
