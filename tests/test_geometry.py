@@ -27,7 +27,8 @@ def test_loss_specs_parse_and_print_back(spec, terms):
 
 
 @pytest.mark.parametrize(("spec", "message"), [("mse:x", "bad loss weight"), ("mse:-1", "positive weight"),
-                                               ("mse+mse", "appears twice")])  # fmt: skip
+                                               ("mse+mse", "appears twice"),
+                                               ("mse:", "bad loss weight in 'mse:'")])  # fmt: skip
 def test_bad_loss_specs_are_usage_errors(spec, message):
     with pytest.raises(UsageError, match=message):
         parse_spec(spec)

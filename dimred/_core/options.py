@@ -163,8 +163,12 @@ def parse_value(text: str, annotation: Any) -> Any:
         (item_type, *_rest) = typing.get_args(annotation) or (str,)
         text = text.strip()
         text = text[1:-1] if text[:1] + text[-1:] in ("()", "[]") else text  # as Python or JSON writes it
-        parts = [part for part in text.split(",") if part.strip()]
+        parts = text.split(",")
+        if not parts[-1].strip():  # nothing at all, or a trailing comma, as Python writes (64,)
+            parts.pop()
         try:
+            if any(not part.strip() for part in parts):
+                raise ValueError(f"{text!r} has an empty value between commas")
             return tuple(_parse_scalar(part.strip(), item_type) for part in parts)
         except ValueError as error:
             raise ValueError(f"{error} (a list is its values separated by commas, e.g. 64,32)") from None

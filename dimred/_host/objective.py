@@ -22,9 +22,9 @@ def parse_spec(spec: LossSpec) -> list[tuple[str, float]]:
     parts = spec.split("+") if isinstance(spec, str) else [piece for item in spec for piece in item.split("+")]
     terms = []
     for part in (piece.strip() for piece in parts):
-        name, _, weight_text = part.partition(":")
+        name, colon, weight_text = part.partition(":")
         try:
-            weight = float(weight_text) if weight_text else 1.0
+            weight = float(weight_text) if colon else 1.0  # "mse:" is a weight left out, not 1
         except ValueError:
             raise UsageError(f"bad loss weight in '{part}': use NAME or NAME:WEIGHT, e.g. geodesic:0.5") from None
         if not name or not math.isfinite(weight) or weight <= 0:
