@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from dataclasses import dataclass
@@ -315,7 +316,6 @@ def test_a_class_breaking_its_contract_leaves_the_others_of_its_hook_registered(
 
 
 def test_plugins_command_lists_failed_plugins_beside_the_working_ones(fake_entry_points):
-
     fake_entry_points(FakeEntryPoint("broken", _broken_import, FakeDistribution("dimred-broken")))
     result = CliRunner().invoke(cli, ["plugins"])
     assert result.exit_code == 0
@@ -325,11 +325,19 @@ def test_plugins_command_lists_failed_plugins_beside_the_working_ones(fake_entry
     assert "swissroll" in result.stdout
 
 
+def test_what_a_plugin_prints_as_it_loads_goes_to_stderr_so_the_json_listing_parses(fake_entry_points):
+    def loud_import():
+        print("loading circle helpers...")
+        return plugin_module("loud", register_datasets=lambda register: print("registering") or register(Circle))
+
+    fake_entry_points(FakeEntryPoint("loud", loud_import, FakeDistribution("dimred-loud")))
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "circle" in [plugin["name"] for plugin in json.loads(result.stdout)["dataset"]]
+    assert result.stderr == "loading circle helpers...\nregistering\n"
+
+
 def test_strict_mode_on_the_command_line_is_one_error_line(fake_entry_points, monkeypatch):
-    from click.testing import CliRunner
-
-    from dimred.cli import cli
-
     monkeypatch.setenv("DIMRED_STRICT_PLUGINS", "1")
     fake_entry_points(FakeEntryPoint("broken", _broken_import, FakeDistribution("dimred-broken")))
     result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "mlp-ae"])

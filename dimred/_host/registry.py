@@ -11,11 +11,13 @@ they register must differ.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib.metadata
 import os
 import re
+import sys
 import time
 import types
 import warnings
@@ -157,7 +159,8 @@ class Registry:
                 continue
             started = time.perf_counter()
             try:
-                module = entry_point.load()
+                with _prints_to_stderr():
+                    module = entry_point.load()
             except (Exception, SystemExit) as error:  # a plugin calling sys.exit() at import is a failed plugin
                 self._fail(self._load_failures, entry_point.name, source, f"failed to load: {error!r}")
                 continue
@@ -265,7 +268,8 @@ class Registry:
         offered: list[Any] = []
         where = f"{hookspecs.HOOK_FOR_KIND[kind]} failed: "
         try:
-            returned = implementation.function(register=offered.append)
+            with _prints_to_stderr():
+                returned = implementation.function(register=offered.append)
         except (Exception, SystemExit) as error:  # sys.exit() in a hook must not end every dimred command
             self._fail(failures, plugin_name, source, where + (str(error) or repr(error)))
             return
@@ -332,6 +336,12 @@ class Registry:
     @property
     def failures(self) -> list[PluginFailure]:
         return list(self._collect()[1])
+
+
+def _prints_to_stderr() -> contextlib.AbstractContextManager[Any]:
+    """What a plugin prints as it loads goes to stderr: stdout carries a command's output (``dimred plugins
+    --json``, codes written to ``-``), which a print at import would break."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 _NAMED_BY_TEXT = {
