@@ -110,15 +110,15 @@ def anndata_decode(tmp: Path, model: Path) -> list:
 
 
 TRANSCODE_FAULTS = [
-    (missing_csv, 1, "no such file: "),
-    (missing_npz_decode, 1, "no such file: "),
-    (directory_source, 1, "folder.csv is a directory, not a data file"),
+    (missing_csv, 2, "no such file: "),
+    (missing_npz_decode, 2, "no such file: "),
+    (directory_source, 2, "folder.csv is a directory, not a data file"),
     (latin_1_source, 1, "latin.csv is not UTF-8 text (it holds the byte 0xe9); save it with UTF-8 encoding"),
     (missing_output_folder, 2, "nowhere does not exist; create it or name another"),  # before the rows are read
     (output_folder_is_a_file, 2, "notes.txt is a file, not a folder"),
     (output_is_a_directory, 2, "codes.npy is a directory; name a file (.csv, .npy)"),
     (anndata_to_npy, 2, "name an .h5ad output, not"),
-    (missing_anndata, 1, "no such file: "),
+    (missing_anndata, 2, "no such file: "),
     (anndata_decode, 2, "decode reads codes from .csv, .tsv, .txt, .npy, .npz files, not"),
 ]
 
@@ -144,7 +144,7 @@ def test_a_read_only_output_folder_is_named(models, tmp_path):
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda t, m: dimred.encode_file(m, t / "nowhere.csv", t / "c.npy"), DimredError, "no such file"),
+        (lambda t, m: dimred.encode_file(m, t / "nowhere.csv", t / "c.npy"), UsageError, "no such file"),
         (lambda t, m: dimred.encode_file(m, points(t), t / "nowhere" / "c.npy"), DimredError, "does not exist"),
         (lambda t, m: dimred.encode_file(m, points(t), t, overwrite=True), UsageError, "is a directory"),
         (lambda t, m: (t / "l.csv").write_bytes(LATIN_1_CSV) and dimred.encode_file(m, t / "l.csv", t / "c.npy"),

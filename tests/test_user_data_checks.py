@@ -366,7 +366,7 @@ def test_only_a_label_column_missing_from_an_npz_file_is_told_of_its_y_array(tmp
 
 def test_a_missing_data_file_given_by_a_relative_path_says_where_it_was_looked_for(tmp_path):
     result = invoke("run", "--dataset", "file", "--set", "dataset.path=data/rows.csv", "--model", "pca")
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert f"no such file: data/rows.csv (a relative path is read from the folder you run in, {tmp_path})" in (
         result.output.replace("\n", " "))  # fmt: skip
 

@@ -45,7 +45,7 @@ def _parse(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise UsageError(f"config file {path} is a folder; give a .toml or .json file")
     if not path.is_file():
-        raise UsageError(f"config file {path} does not exist")
+        raise UsageError(f"config file {path} {'is not a file' if path.exists() else 'does not exist'}")
     if path.suffix.lower() not in (".json", ".toml"):
         raise UsageError(f"config file {path} must be .toml or .json")
     try:

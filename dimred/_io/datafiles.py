@@ -77,11 +77,13 @@ def _here() -> str:
 
 
 def check_readable(path: Path) -> Path:
+    """``path``, a file that can be read: naming none, or a directory, is a usage error (exit 2), as naming a
+    model or a config file that does not exist is."""
     if not path.exists():
         where = "" if path.is_absolute() else f" (a relative path is read from the folder you run in, {_here()})"
-        raise DimredError(f"no such file: {path}{where}")
+        raise UsageError(f"no such file: {path}{where}")
     if path.is_dir():
-        raise DimredError(f"{path} is a directory, not a data file")
+        raise UsageError(f"{path} is a directory, not a data file")
     if not os.access(path, os.R_OK):
         raise DimredError(f"{path} is not readable (permission denied)")
     return path
