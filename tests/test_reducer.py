@@ -52,13 +52,6 @@ def test_a_torch_tensor_that_requires_grad_is_read_as_its_values(fitted, roll):
                                   Reducer(**refitted.get_params()).fit(roll[:20]).transform(roll[:20]))  # fmt: skip
 
 
-@pytest.mark.parametrize("rows", [1, 2])
-def test_too_few_rows_to_fit_say_how_many_are_needed(rows):
-    """One row had been refused as scikit-learn's 'a minimum of 2 is required', two then as too few for 3."""
-    with pytest.raises(ValueError, match=f"Found array with {rows} sample\\(s\\) .* a minimum of 3 is required"):
-        Reducer(steps=3).fit(np.eye(4)[:rows])
-
-
 def test_transform_before_fit_raises_not_fitted():
     with pytest.raises(NotFittedError):
         Reducer().transform(np.zeros((3, 3)))

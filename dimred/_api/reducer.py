@@ -172,7 +172,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """Train on the rows of ``X`` (an array or DataFrame of numbers); ``y`` is ignored."""
         from dimred._api import pipeline
 
-        X = check_matrix(validate_data(self, _readable(X), dtype=_VALID_DTYPES, ensure_min_samples=pipeline.MIN_ROWS,
+        X = check_matrix(validate_data(self, _readable(X), dtype=_VALID_DTYPES, ensure_min_samples=2,
                                        ensure_all_finite=False))  # fmt: skip
         model = self._model_plugin()
         if not getattr(model, "can_transform", True) or _keeps_no_module(model):  # t-SNE, Isomap, UMAP: before a fit
