@@ -22,7 +22,7 @@ from click.core import ParameterSource
 
 from dimred._core import defaults as defaults
 from dimred._core.environment import switch
-from dimred._core.errors import OUT_OF_MEMORY_ADVICE, DimredError, SkippedPluginWarning, is_out_of_memory
+from dimred._core.errors import OUT_OF_MEMORY_ADVICE, DimredError, PluginExit, SkippedPluginWarning, is_out_of_memory
 
 DEBUG_ENV = "DIMRED_DEBUG"
 ONE_PROCESS_COMMANDS = ("compare", "evaluate", "encode", "decode", "export")  # refused under torchrun
@@ -65,6 +65,9 @@ class _Group(click.Group):
         except click.ClickException as error:
             click.echo(f"Error: {error.format_message()}", err=True)
             exit_code = error.exit_code
+        except PluginExit as error:  # whatever its status, which would pass for one of dimred's own
+            click.echo(f"Error: {error.message}", err=True)
+            exit_code = 1
         except (click.Abort, KeyboardInterrupt) as error:
             terminated = isinstance(error, Terminated) or isinstance(error.__context__, Terminated)
             click.echo(f"Error: {'terminated' if terminated else 'interrupted'}; files already written are "

@@ -41,7 +41,7 @@ from dimred._core.contracts import (
     RunRecord,
     TrainingData,
 )
-from dimred._core.errors import DimredError, UsageError
+from dimred._core.errors import DimredError, PluginExit, UsageError
 from dimred._core.jsonable import json_ready, through_json
 from dimred._core.kinds import KIND
 from dimred._core.options import build, describe, parse_value
@@ -326,7 +326,10 @@ def check_metric_plugin(cls: type[Metric], options: dict[str, Any] | None = None
     for where, reference in (("training rows", None), ("held-out rows", (codes[:40], labels[:40]))):
 
         def scored(metrics: list[Metric], reference=reference) -> dict[str, Any]:
-            return score(X, codes, X * 0.9, 0, metrics, labels=labels, reference=reference)[0]
+            try:
+                return score(X, codes, X * 0.9, 0, metrics, labels=labels, reference=reference)[0]
+            except PluginExit as error:  # an exit is never skipped as a failing metric is
+                raise AssertionError(error.message) from error
 
         without, first, second = scored(others), scored([*others, plugin]), scored([*others, plugin])
         failure = first.get(FAILED_METRICS, {}).get(cls.name)
@@ -430,6 +433,9 @@ def _checkpointed_state(cls: type[Callback], options: dict[str, Any] | None, dir
                      steps=20, batch_size=16, checkpoint_every=1, holdout=0)  # fmt: skip
     except DimredError as error:
         raise AssertionError(f"callback '{cls.name}' fails in a run that checkpoints: {error}") from None
+    except SystemExit as error:
+        raise AssertionError(f"callback '{cls.name}' called sys.exit({error.code!r}) in a run that checkpoints; a "
+                             "plugin raises an exception instead") from error  # fmt: skip
     if not result.history:  # stopped as it started, as a callback may
         fresh = _instance(cls, "callback", options)
         return _json_state(cls.name, _called(f"callback '{cls.name}'", "state_dict", fresh.state_dict))

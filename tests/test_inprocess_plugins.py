@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import dimred
 from conftest import LinearNetwork, plugin_module
-from dimred import Callback, Data, Dataset, EstimatorModel, Loss, Model, Reporter, option
+from dimred import Callback, Data, Dataset, EstimatorModel, Loss, Metric, Model, Reporter, option
 from dimred.cli import cli
 
 
@@ -209,7 +209,7 @@ class MisshapenModel(Model):
         return Misshapen(n_features, self.options.mistake)
 
 
-PLAIN_ENCODE = ("1-d codes", "float64 codes", "numpy codes from encode")
+PLAIN_ENCODE = ("1-d codes", "numpy codes from encode")  # float64 codes: found where training decodes them
 
 
 @pytest.mark.parametrize(
@@ -385,6 +385,23 @@ def test_a_plugin_calling_sys_exit_is_one_error_naming_it_never_a_silent_exit(
     assert result.output.strip() == (f"Error: dataset 'exiting' failed to load its data: it called sys.exit({code!r}); "
                                      "a plugin raises an exception instead")  # fmt: skip
     assert not (tmp_path / "r").exists()
+
+
+class InterruptedMetric(Metric):
+    name = "interrupted"
+    description = "computes while the caller's SIGTERM handler calls sys.exit(143)"
+
+    def compute(self, context):
+        raise SystemExit(143)  # where a handler's sys.exit lands: wherever the main thread is
+
+
+def test_an_exit_inside_a_metric_is_never_skipped_as_a_failing_metric_is(register_in_process):
+    """A library caller's signal handler exiting during a metric must end the caller's program, not be taken for
+    the metric's failure (skipped, the run going on)."""
+    register_in_process(plugin_module("interrupting", register_metrics=lambda register: register(InterruptedMetric)))
+    with pytest.raises(SystemExit) as exited:
+        dimred.run("swissroll", "pca", settings={"dataset.n_samples": 100}, reporters=[], out=None)
+    assert exited.value.code == 143
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,8 @@ def test_a_torch_tensor_that_requires_grad_is_read_as_its_values(fitted, roll):
     np.testing.assert_array_equal(codes, fitted.transform(roll[:20]))
     np.testing.assert_array_equal(fitted.inverse_transform(torch.tensor(codes, requires_grad=True)),
                                   fitted.inverse_transform(codes))  # fmt: skip
+    halved = torch.tensor(roll[:20]).bfloat16()
+    np.testing.assert_array_equal(fitted.transform(halved), fitted.transform(halved.float().numpy()))
     refitted = Reducer(steps=5, batch_size=128, random_state=0, device="cpu").fit(rows)
     np.testing.assert_array_equal(refitted.transform(roll[:20]),
                                   Reducer(**refitted.get_params()).fit(roll[:20]).transform(roll[:20]))  # fmt: skip

@@ -348,8 +348,8 @@ def _readable(X: Any) -> Any:
     name: scikit-learn would call it a scalar or a ragged sequence."""
     from scipy import sparse
 
-    if isinstance(X, torch.Tensor):
-        return X.detach().cpu()
+    if isinstance(X, torch.Tensor):  # numpy has no bfloat16: float32 holds each of its values exactly
+        return X.detach().cpu().to(torch.float32 if X.dtype == torch.bfloat16 else X.dtype)
     arrays = isinstance(X, np.ndarray) or sparse.issparse(X)  # a view's matrix (adata[cells].X) is one
     if type(X).__module__.partition(".")[0] == "anndata" and not arrays:
         raise UsageError(

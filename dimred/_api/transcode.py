@@ -201,7 +201,7 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
     width = len(range(matrix.shape[1])[genes]) if isinstance(genes, slice) else len(genes)
     if width != model.n_features_in_:
         raise DataError(f"{where} of {source} has {width} genes (columns), but the model expects "
-                          f"{model.n_features_in_}")  # fmt: skip
+                        f"{model.n_features_in_}")  # fmt: skip
     codes = []
     rows_at_once = max(1, min(batch_rows, BATCH_VALUES // max(width, 1)))
     for start in range(0, max(adata.n_obs, 1), rows_at_once):  # no cells: one empty batch, refused by name

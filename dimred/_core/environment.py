@@ -6,8 +6,8 @@ import os
 
 from dimred._core.errors import UsageError
 
-ON = ("1", "true", "yes", "on")
-OFF = ("", "0", "false", "no", "off")
+ON = ("1", "true", "t", "yes", "y", "on")  # as click reads a flag's variable
+OFF = ("", "0", "false", "f", "no", "n", "off")
 
 
 def switch(variable: str) -> bool:

@@ -51,6 +51,16 @@ def path_argument(value: Any, parameter: str, what: str = "a file's path") -> Pa
     return Path(value)
 
 
+class PluginExit(SystemExit):
+    """A ``sys.exit`` with a failing status inside a plugin's work: an exit still, never skipped (a handler of the
+    caller's, for a signal, may raise it there), and ``message`` names the plugin for the one line the command
+    line prints before it exits 1 (the status itself would pass for dimred's own: 0, 2, or 256, which is 0)."""
+
+    def __init__(self, code: object, message: str) -> None:
+        super().__init__(code)
+        self.message = message
+
+
 OUT_OF_MEMORY_ADVICE = "ran out of memory; ask for less at once: fewer rows, a smaller batch or a smaller model"
 
 
@@ -67,17 +77,18 @@ def blame(plugin: Any, action: str, *, skipped: bool = False) -> Iterator[None]:
     becomes a ``PluginError`` naming it too."""
     try:
         yield
-    except PluginError:  # an inner plugin's, named already
+    except (PluginError, PluginExit):  # an inner plugin's, named already
         raise
     except DimredError as error:
         if not skipped:
             raise
         raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {error}") from error
-    except SystemExit as error:  # a failure like any other: its status would pass for dimred's own (0, 2, 130)
-        raise PluginError(
-            f"{plugin.kind} '{plugin.name}' failed to {action}: it called sys.exit({error.code!r}); "
-            "a plugin raises an exception instead"
-        ) from error
+    except SystemExit as error:
+        message = (f"{plugin.kind} '{plugin.name}' failed to {action}: it called sys.exit({error.code!r}); a plugin "
+                   "raises an exception instead")  # fmt: skip
+        if error.code not in (0, None):
+            raise PluginExit(error.code, message) from error
+        raise PluginError(message) from error  # sys.exit(0) would end dimred with exit 0 and nothing written
     except Exception as error:
         if is_out_of_memory(error):
             raise PluginError(f"{plugin.kind} '{plugin.name}' {OUT_OF_MEMORY_ADVICE} (while it tried to {action})"

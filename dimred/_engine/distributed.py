@@ -174,7 +174,8 @@ class EncodeDecode(torch.nn.Module):
                 z, extras = encoded
             else:
                 z, extras = self.module.encode(x), {}
-            x_hat = self.module.decode(check_codes(z, x, autocast=self.bf16)[:decoded])
+            dtypes = (x.dtype, torch.bfloat16) if self.bf16 else (x.dtype,)  # autocast's layers give bfloat16
+            x_hat = self.module.decode(check_codes(z, x, dtypes)[:decoded])
 
         def as_rows(tensor: torch.Tensor) -> torch.Tensor:
             return tensor.to(x.dtype) if tensor.is_floating_point() else tensor

@@ -48,17 +48,17 @@ def encode(
     return finite(torch.cat(parts).to(X.dtype), f"the codes of {model}", advice)
 
 
-def check_codes(z: object, x: torch.Tensor, autocast: bool = False) -> torch.Tensor:
+def check_codes(z: object, x: torch.Tensor, dtypes: tuple[torch.dtype, ...] = ()) -> torch.Tensor:
     """``z``, where it is what a network's ``encode`` must return for the rows ``x``: a tensor of one row of codes
-    per row, in the rows' dtype (or bfloat16 under ``autocast``); named here, before decode or ``torch.cat``
-    meets it and fails in its own words (a matrix product's shapes or dtypes)."""
+    per row (in one of ``dtypes``, where given: training decodes them); named here, before decode or
+    ``torch.cat`` meets it and fails in its own words (a matrix product's shapes or dtypes)."""
     if not isinstance(z, torch.Tensor):
         raise ValueError(f"its encode must return the codes as a torch.Tensor, got {type(z).__name__}")
     if z.ndim != 2 or len(z) != len(x):
         raise ValueError(f"its encode must return codes of shape ({len(x)}, n_components), got a tensor of shape "
                          f"{tuple(z.shape)}")  # fmt: skip
-    if z.dtype != x.dtype and not (autocast and z.dtype == torch.bfloat16):
-        raise ValueError(f"its encode must return codes in the rows' dtype ({x.dtype}), got {z.dtype}")
+    if dtypes and z.dtype not in dtypes:
+        raise ValueError(f"its encode must return codes in the rows' dtype ({dtypes[0]}), got {z.dtype}")
     return z
 
 
