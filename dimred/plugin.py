@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from dimred._core.atomic import unwritable
 from dimred._core.blocks import MLPModel
 from dimred._core.contracts import (
     Batch,
@@ -110,6 +111,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "read_matrix",
     "read_table",
     "scatter_points",
+    "unwritable",
 ]
 
 

@@ -44,6 +44,7 @@ from dimred.plugin import (
     UsageError,
     hookimpl,
     option,
+    unwritable,
 )
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
@@ -81,6 +82,8 @@ class MLflowOptions:
             if database.is_file() and not _is_sqlite(database):
                 raise ValueError(f"{named} names {database}, which is not an SQLite database; name a new file or "
                                  "an MLflow database")  # fmt: skip
+            if problem := unwritable(database):  # found before training, not when the run is logged after it
+                raise ValueError(f"{named}: {problem}")
         elif uri and urlparse(uri).scheme not in ("http", "https") and importlib.util.find_spec("mlflow"):
             _check_opens(named, uri)
 

@@ -21,7 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from dimred.plugin import Callback, Reporter, RunRecord, Training, TrainingStatus, UsageError, hookimpl, option
+from dimred.plugin import (
+    Callback,
+    Reporter,
+    RunRecord,
+    Training,
+    TrainingStatus,
+    UsageError,
+    hookimpl,
+    option,
+    unwritable,
+)
 
 FOLDER = "tensorboard"
 
@@ -46,6 +56,8 @@ class TensorBoardOptions:
                              if path.exists() and not path.is_dir()), None)  # fmt: skip
             if blocking is not None:
                 raise ValueError(f"log_dir {self.log_dir}: {blocking} is a file, not a folder")
+            if problem := unwritable(self.log_dir):
+                raise ValueError(f"log_dir {self.log_dir}: {problem}")
 
 
 @dataclass(frozen=True)

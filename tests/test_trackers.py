@@ -634,6 +634,34 @@ def test_a_tensorboard_log_dir_that_a_file_blocks_is_refused_before_training(tmp
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, which refuses every new file")
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [("reporter.mlflow.tracking_uri=sqlite:////proc/dimred.db", "sqlite:////proc/dimred.db: /proc is not writable"),
+     ("reporter.tensorboard.log_dir=/proc/dimred/tb", "log_dir /proc/dimred/tb: /proc is not writable")],
+)  # fmt: skip
+def test_a_tracker_destination_that_cannot_be_written_is_refused_before_training(tmp_path, setting, message):
+    """Root passes every permission check, so the reporters had found out only after training (and the callbacks
+    as it started)."""
+    reporter = setting.split(".")[1]
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--reporter", reporter, "--set",
+                                      setting, "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: bad reporter.{reporter} options: {message} (No such file or directory)\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_unwritable_says_why_a_path_cannot_be_written(tmp_path):
+    from dimred.plugin import unwritable
+
+    (tmp_path / "afile").write_text("mine")
+    assert unwritable(tmp_path / "new" / "deeper") is None
+    assert unwritable(tmp_path / "afile") is None
+    assert unwritable(tmp_path / "afile" / "below") == f"{tmp_path / 'afile'} is a file, not a folder"
+    assert (tmp_path / "afile").read_text() == "mine"
+    assert list(tmp_path.iterdir()) == [tmp_path / "afile"]  # the probe left nothing
+
+
 def test_a_resume_against_another_mlflow_store_names_the_run_and_the_store(mlflow, interrupt_once, tmp_path,
                                                                             monkeypatch):  # fmt: skip
     arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "reporters": [],

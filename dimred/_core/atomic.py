@@ -11,6 +11,7 @@ import errno
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -143,3 +144,23 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as temporary:
         temporary.write_bytes(data)
+
+
+def unwritable(path: str | os.PathLike[str]) -> str | None:
+    """Why a file or folder could not be written at ``path`` (made with any folders on its way), or None. Probed
+    by opening the file to append where it exists, else by making and removing a temporary file in the nearest
+    folder that exists: permissions alone do not say (root passes them; /proc refuses root)."""
+    path = Path(path)
+    place = path if path.is_file() else next(folder for folder in (path, *path.parents) if folder.exists())
+    if not (place.is_file() or place.is_dir()):
+        return f"{place} is neither a file nor a folder"
+    if place.is_file() and place != path:
+        return f"{place} is a file, not a folder"
+    try:
+        if place.is_file():
+            with place.open("ab"):
+                return None
+        with tempfile.TemporaryFile(dir=place):
+            return None
+    except OSError as error:
+        return f"{place} is not writable ({error.strerror or error})"
