@@ -203,6 +203,18 @@ def _mlflow(who: str) -> Any:
     return mlflow
 
 
+def _same_store(uri: str | None, other: str | None) -> bool:
+    """Whether two tracking URIs name one store: an SQLite database however its path is written (relative to
+    the folder dimred runs in, as SQLAlchemy reads it, or absolute), other stores as the same text."""
+    return _store_key(uri) == _store_key(other)
+
+
+def _store_key(uri: str | None) -> str | None:
+    if uri is None or not uri.startswith(SQLITE_PREFIX) or uri.removeprefix(SQLITE_PREFIX) in ("", ":memory:"):
+        return uri
+    return SQLITE_PREFIX + str(Path(unquote(uri.removeprefix(SQLITE_PREFIX))).resolve())
+
+
 def _store(mlflow: Any, options: MLflowOptions) -> str:
     """The tracking store a run logs to: the option's, else MLflow's current one (MLFLOW_TRACKING_URI, or what a
     notebook set with ``mlflow.set_tracking_uri``)."""
@@ -215,7 +227,7 @@ def _start(mlflow: Any, options: MLflowOptions, run_name: str | None, tags: dict
     was."""
     uri = _store(mlflow, options)
     client = _client(mlflow, uri)
-    same_store = uri == mlflow.get_tracking_uri()
+    same_store = _same_store(uri, mlflow.get_tracking_uri())
     experiment_id = _experiment_id(client, options, mlflow.active_run() if same_store else None, same_store)
     return client, _create(mlflow, client, experiment_id, options.run_name or run_name, tags)
 
@@ -227,7 +239,7 @@ def _create(mlflow: Any, client: Any, experiment_id: str, run_name: str | None, 
 
     parent = mlflow.active_run()
     if parent is not None:
-        if client.tracking_uri == mlflow.get_tracking_uri() and experiment_id == parent.info.experiment_id:
+        if _same_store(client.tracking_uri, mlflow.get_tracking_uri()) and experiment_id == parent.info.experiment_id:
             tags = tags | {"mlflow.parentRunId": parent.info.run_id}
         else:
             warnings.warn(f"the dimred run logs to experiment {experiment_id} of {client.tracking_uri}, not where "
@@ -440,7 +452,8 @@ def _with_partners_options(options: MLflowOptions, config: Mapping[str, Any], mi
     merged = {}
     for name in ("tracking_uri", "experiment", "run_name"):
         own, other = getattr(options, name), theirs.get(name)
-        if None not in (own, other) and own != other:
+        same = _same_store(own, other) if name == "tracking_uri" else own == other
+        if None not in (own, other) and not same:
             callback, reporter = (own, other) if mine == "callback" else (other, own)
             raise UsageError(f"callback.mlflow.{name} is {callback!r} and reporter.mlflow.{name} {reporter!r}: the "
                              f"two log one MLflow run, so set {name} once")  # fmt: skip
@@ -463,7 +476,8 @@ def _check_same_place(options: MLflowOptions, pending: _Handover) -> None:
     experiment, where set, must be the ones that run is in."""
     for name in ("tracking_uri", "experiment"):
         mine, callbacks = getattr(options, name), getattr(pending, name)
-        if mine is not None and mine != callbacks:
+        same = _same_store(mine, callbacks) if name == "tracking_uri" else mine == callbacks
+        if mine is not None and not same:
             raise UsageError(f"reporter.mlflow.{name} is {mine!r}, but the mlflow callback opened this run with "
                              f"{callbacks!r} (a resumed run goes on where it started): the reporter finishes the "
                              "callback's run")  # fmt: skip
@@ -510,7 +524,7 @@ class MLflowReporter(Reporter):
             client.set_terminated(run_id, "FAILED")
             raise
         client.set_terminated(run_id, "FINISHED")
-        _REPORTED[run.run_key] = (client.tracking_uri, experiment_id, run_id, run.run_name)
+        _REPORTED[run.run_key] = (_store_key(client.tracking_uri), experiment_id, run_id, run.run_name)
         experiment = client.get_experiment(experiment_id)
         run.echo(f"MLflow: run {run_id} in experiment '{experiment.name}' ({client.tracking_uri})")
 

@@ -249,6 +249,21 @@ def test_reporter_options_that_name_where_the_callbacks_run_is_are_accepted(mlfl
     assert [run.data.tags["dimred.model"] for run in runs] == ["mlp-ae"]
 
 
+def test_one_sqlite_store_written_two_ways_is_one_store(mlflow, store, monkeypatch):
+    """A relative path beside the absolute one MLflow was given had been refused as another store ("set
+    tracking_uri once"), and a run inside the notebook's active run was not nested in it."""
+    database = Path(store.removeprefix("sqlite:///"))
+    monkeypatch.chdir(database.parent)
+    relative = {"dataset.n_samples": 300, "reporter.mlflow.tracking_uri": f"sqlite:///{database.name}",
+                "callback.mlflow.tracking_uri": store}  # fmt: skip
+    with mlflow.start_run() as outer:
+        dimred.run("swissroll", "mlp-ae", settings=relative, callbacks=["mlflow"], reporters=["mlflow"], out=None,
+                   **QUICK)  # fmt: skip
+    _client, runs = _runs(mlflow, "test_one_sqlite_store_written_two_ways_is_one_store")
+    nested = [run for run in runs if run.info.run_id != outer.info.run_id]
+    assert [run.data.tags.get("mlflow.parentRunId") for run in nested] == [outer.info.run_id]
+
+
 def test_a_tracking_server_that_does_not_answer_is_named_in_seconds(mlflow, tmp_path):
     import socket
     import time
