@@ -49,6 +49,8 @@ from dimred.plugin import (
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
 DIRECTORY_TAG = "dimred.directory"
+FAILED_TAG = "dimred.failed"  # a comparison's models that failed, with their errors
+MAX_TAG_LENGTH = 8000  # MLflow's limit on a tag's value
 SQLITE_PREFIX = "sqlite:///"  # then the database's path: relative, or absolute with a fourth slash
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 ANSWER_SECONDS = 5.0  # how long a tracking server has to accept a connection (MLflow itself retries for minutes)
@@ -540,6 +542,9 @@ class MLflowReporter(Reporter):
         client = _client(mlflow, tracking_uri)
         default = f"compare-{comparison.dataset}" if comparison.directory is None else Path(comparison.directory).name
         tags = {"dimred.dataset": comparison.dataset, "dimred.comparison": ", ".join(comparison.codes)}
+        if comparison.failed:  # their runs logged nothing: the comparison's run says they failed, and why
+            failures = "; ".join(f"{model}: {error}" for model, error in comparison.failed.items())
+            tags[FAILED_TAG] = failures[:MAX_TAG_LENGTH]
         # run_name names the comparison; its runs, which took it too, keep their own names to be told apart
         name = self.options.run_name or default
         run_id = _create(mlflow, client, experiment_id, name, tags | _folder_tag(comparison.directory)).info.run_id

@@ -337,6 +337,18 @@ def test_a_comparisons_run_name_names_the_comparison_and_its_runs_keep_their_own
     assert names == {"my-comparison": None, "swissroll-pca-seed0": parent, "swissroll-mlp-ae-seed0": parent}
 
 
+def test_a_comparisons_run_names_the_models_that_failed(mlflow, tmp_path):
+    """A failed model had left no trace in MLflow: no run of its own, and nothing on the comparison's."""
+    result = CliRunner().invoke(cli, ["compare", *ROLL, "--model", "pca", "--model", "tsne", "--set",
+                                      "model.tsne.perplexity=400", "--reporter", "mlflow", "--set",
+                                      "reporter.mlflow.experiment=partly", "--out", str(tmp_path / "c")])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    _client, runs = _runs(mlflow, "partly")
+    [comparison] = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    assert comparison.data.tags["dimred.comparison"] == "pca"
+    assert comparison.data.tags["dimred.failed"].startswith("tsne: seed 0: ")
+
+
 def test_compare_refuses_options_for_a_reporter_its_runs_do_not_have_before_any_run(tmp_path):
     result = CliRunner().invoke(cli, ["compare", *ROLL, "--model", "pca", "--set", "reporter.mlflow.experiment=x",
                                       "--out", str(tmp_path / "c")])  # fmt: skip

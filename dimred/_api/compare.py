@@ -415,7 +415,7 @@ def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str]
     data = next(iter(first.values())).data  # every model's first run trained on the same rows
     codes = {model: result.codes for model, result in first.items() if len(result.codes) == len(data.X)}
     keys = tuple(result.run_key for results in comparison.runs.values() for result in results)
-    record = ComparisonRecord(comparison.dataset, data, codes, directory, echo, keys)
+    record = ComparisonRecord(comparison.dataset, data, codes, directory, echo, keys, dict(comparison.failed))
     failures = pipeline.report(reporters, record)
     comparison.skipped += failures
     pipeline.warn_skipped(failures)

@@ -439,7 +439,8 @@ class ComparisonRecord:
     that ran, in the order compared, row for row on ``data`` (the rows every run of that seed trained on, as the
     dataset gave them: labels, colour values, images). ``directory`` is the comparison's folder (None: nothing is
     written). ``run_keys`` are the ``RunRecord.run_key`` of every run compared (all seeds), for a reporter that
-    gathers what it logged of them (MLflow's parent run)."""
+    gathers what it logged of them (MLflow's parent run); ``failed`` names each model that failed, with its error
+    (it has no codes)."""
 
     dataset: str
     data: Data
@@ -447,6 +448,7 @@ class ComparisonRecord:
     directory: Path | None
     echo: Callable[[str], None] = field(default=lambda _text: None)
     run_keys: tuple[str, ...] = ()
+    failed: dict[str, str] = field(default_factory=dict)
     _users_files: frozenset[Path] = field(default_factory=guarded_files, init=False, repr=False)
 
     def kept_files(self) -> list[Path]:
