@@ -287,21 +287,28 @@ def _reopen(mlflow: Any, options: MLflowOptions, run_id: str) -> tuple[Any, Any]
     from mlflow.exceptions import MlflowException
 
     uri = _store(mlflow, options)
+    key = _store_key(uri) or ""
+    if key.startswith(SQLITE_PREFIX) and not Path(key.removeprefix(SQLITE_PREFIX)).exists():  # opening makes one
+        raise _not_in_store(run_id, uri, "no database file is there")
     client = _client(mlflow, uri)
     try:
         experiment = client.get_experiment(client.get_run(run_id).info.experiment_id).name
     except MlflowException as error:
         if error.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
-        raise DimredError(f"the MLflow run {run_id} this run logged to is not in the store at {uri} "
-                          f"({str(error).splitlines()[0]}); resume with the store it started with (tracking_uri, "
-                          "MLFLOW_TRACKING_URI), or leave MLflow out: --callback no-mlflow") from None  # fmt: skip
+        raise _not_in_store(run_id, uri, str(error).splitlines()[0]) from None
     if options.experiment not in (None, experiment):  # checked before training, not when the reporter finishes
         raise UsageError(f"mlflow's experiment is {options.experiment!r}, but the MLflow run {run_id} this run "
                          f"logged to is in {experiment!r} (a resumed run goes on where it started): leave the "
                          f"experiment out, or name {experiment!r}")  # fmt: skip
     client.update_run(run_id, status="RUNNING")
     return client, client.get_run(run_id)
+
+
+def _not_in_store(run_id: str, uri: str, why: str) -> DimredError:
+    return DimredError(f"the MLflow run {run_id} this run logged to is not in the store at {uri} ({why}); resume "
+                       "with the store it started with (tracking_uri, MLFLOW_TRACKING_URI), or leave MLflow out: "
+                       "--callback no-mlflow")  # fmt: skip
 
 
 def _let_go(client: Any, run_id: str) -> None:

@@ -701,6 +701,7 @@ def test_a_resume_against_another_mlflow_store_names_the_run_and_the_store(mlflo
     mlflow.set_tracking_uri(other)
     with pytest.raises(dimred.DimredError, match=f"this run logged to is not in the store at {other} .*no-mlflow"):
         dimred.run(resume=True, **arguments)
+    assert not (tmp_path / "other.db").exists()  # not made by looking for the run there
 
 
 def test_a_resume_naming_another_experiment_than_its_mlflow_runs_is_refused_before_training(mlflow, interrupt_once,
