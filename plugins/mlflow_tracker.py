@@ -267,11 +267,22 @@ def _experiment_id(client: Any, options: MLflowOptions, parent: Any, same_store:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         return client.create_experiment(name)
-    if experiment.lifecycle_stage == "deleted":  # MLflow keeps its name, and takes no run in it
-        raise UsageError(f"MLflow experiment {name!r} is deleted in {client.tracking_uri}: restore it (mlflow "
-                         f"experiments restore --experiment-id {experiment.experiment_id}) or name another "
-                         "experiment")  # fmt: skip
+    _refuse_deleted(client, experiment)
     return experiment.experiment_id
+
+
+def _refuse_deleted(client: Any, experiment: Any) -> None:
+    """MLflow keeps a deleted experiment's name, and takes no run in it."""
+    if experiment is not None and experiment.lifecycle_stage == "deleted":
+        raise UsageError(f"MLflow experiment {experiment.name!r} is deleted in {client.tracking_uri}: restore it "
+                         f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or name another "
+                         "experiment")  # fmt: skip
+
+
+def _existing_store(uri: str) -> bool:
+    """Whether the store at ``uri`` exists already: an SQLite database is made by opening it."""
+    key = _store_key(uri) or ""
+    return not key.startswith(SQLITE_PREFIX) or Path(key.removeprefix(SQLITE_PREFIX)).exists()
 
 
 def _end_stale() -> None:
@@ -287,8 +298,7 @@ def _reopen(mlflow: Any, options: MLflowOptions, run_id: str) -> tuple[Any, Any]
     from mlflow.exceptions import MlflowException
 
     uri = _store(mlflow, options)
-    key = _store_key(uri) or ""
-    if key.startswith(SQLITE_PREFIX) and not Path(key.removeprefix(SQLITE_PREFIX)).exists():  # opening makes one
+    if not _existing_store(uri):
         raise _not_in_store(run_id, uri, "no database file is there")
     client = _client(mlflow, uri)
     try:
@@ -514,6 +524,17 @@ class MLflowReporter(Reporter):
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         _require_mlflow("mlflow reporter")
+
+    def check_run(self, config: Mapping[str, Any]) -> None:
+        """A deleted experiment is refused before training (the callback, where the run has it, finds it as
+        training starts; the reporter alone would find it only after training)."""
+        options = _with_partners_options(self.options, config, "reporter")
+        name = options.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+        mlflow = _mlflow("mlflow reporter")
+        uri = _store(mlflow, options)
+        if name and _existing_store(uri):
+            client = _client(mlflow, uri)
+            _refuse_deleted(client, client.get_experiment_by_name(name))
 
     def report(self, run: RunRecord) -> None:
         mlflow = _mlflow("mlflow reporter")

@@ -738,6 +738,12 @@ def test_a_deleted_experiment_is_named_with_how_to_restore_it(mlflow, tmp_path):
     ):
         dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300,
                    "callback.mlflow.experiment": "gone"}, callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip
+    # the reporter alone, before training (it had been found only once the model was trained and saved)
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--reporter", "mlflow", "--set",
+                                      "reporter.mlflow.experiment=gone", "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "MLflow experiment 'gone' is deleted in" in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_evaluation_logs_its_configuration_and_the_model_it_scored(mlflow, tmp_path):
