@@ -76,7 +76,7 @@ class MLflowOptions:
             raise ValueError(f"{named} is a database in memory, which nothing can read after the run; name a file, "
                              "e.g. sqlite:///mlflow.db")  # fmt: skip
         if uri.startswith(SQLITE_PREFIX):
-            database = Path(unquote(uri.removeprefix(SQLITE_PREFIX)))  # as SQLAlchemy reads it
+            database = _database_file(uri) or Path()
             if database.is_dir():
                 raise ValueError(f"{named} names the folder {database}, not a database file")
             if not database.parent.is_dir():
@@ -212,9 +212,18 @@ def _same_store(uri: str | None, other: str | None) -> bool:
 
 
 def _store_key(uri: str | None) -> str | None:
-    if uri is None or not uri.startswith(SQLITE_PREFIX) or uri.removeprefix(SQLITE_PREFIX) in ("", ":memory:"):
-        return uri
-    return SQLITE_PREFIX + str(Path(unquote(uri.removeprefix(SQLITE_PREFIX))).resolve())
+    """What tells stores apart (never opened): an SQLite database's resolved path, else the URI itself."""
+    database = _database_file(uri)
+    return uri if database is None else f"sqlite:{database.resolve()}"
+
+
+def _database_file(uri: str | None) -> Path | None:
+    """The file of an SQLite store's URI, as SQLAlchemy reads it (its path unquoted, a query string left out);
+    None for other stores and a database in memory."""
+    if uri is None or not uri.startswith(SQLITE_PREFIX):
+        return None
+    path = unquote(uri.removeprefix(SQLITE_PREFIX).partition("?")[0])
+    return None if path in ("", ":memory:") else Path(path)
 
 
 def _store(mlflow: Any, options: MLflowOptions) -> str:
@@ -281,8 +290,8 @@ def _refuse_deleted(client: Any, experiment: Any) -> None:
 
 def _existing_store(uri: str) -> bool:
     """Whether the store at ``uri`` exists already: an SQLite database is made by opening it."""
-    key = _store_key(uri) or ""
-    return not key.startswith(SQLITE_PREFIX) or Path(key.removeprefix(SQLITE_PREFIX)).exists()
+    database = _database_file(uri)
+    return database is None or database.exists()
 
 
 def _end_stale() -> None:
@@ -529,12 +538,13 @@ class MLflowReporter(Reporter):
         """A deleted experiment is refused before training (the callback, where the run has it, finds it as
         training starts; the reporter alone would find it only after training)."""
         options = _with_partners_options(self.options, config, "reporter")
-        name = options.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+        if options.experiment is None:  # else chosen as the run is logged: the notebook's, the active run's...
+            return
         mlflow = _mlflow("mlflow reporter")
         uri = _store(mlflow, options)
-        if name and _existing_store(uri):
+        if _existing_store(uri):
             client = _client(mlflow, uri)
-            _refuse_deleted(client, client.get_experiment_by_name(name))
+            _refuse_deleted(client, client.get_experiment_by_name(options.experiment))
 
     def report(self, run: RunRecord) -> None:
         mlflow = _mlflow("mlflow reporter")
@@ -554,7 +564,7 @@ class MLflowReporter(Reporter):
             client.set_terminated(run_id, "FAILED")
             raise
         client.set_terminated(run_id, "FINISHED")
-        _REPORTED[run.run_key] = (_store_key(client.tracking_uri), experiment_id, run_id, run.run_name)
+        _REPORTED[run.run_key] = (client.tracking_uri, experiment_id, run_id, run.run_name)
         experiment = client.get_experiment(experiment_id)
         run.echo(f"MLflow: run {run_id} in experiment '{experiment.name}' ({client.tracking_uri})")
 

@@ -50,7 +50,8 @@ class TensorBoardOptions:
     )
 
     def __post_init__(self) -> None:
-        """A log folder that cannot be made (a file on its way) is refused before training, not after it."""
+        """A log folder that cannot be made (a file on its way) or written is refused before training, not after
+        it."""
         if self.log_dir:
             blocking = next((path for path in (Path(self.log_dir), *Path(self.log_dir).parents)
                              if path.exists() and not path.is_dir()), None)  # fmt: skip

@@ -402,6 +402,7 @@ def test_an_exit_inside_a_metric_is_never_skipped_as_a_failing_metric_is(registe
     with pytest.raises(SystemExit) as exited:
         dimred.run("swissroll", "pca", settings={"dataset.n_samples": 100}, reporters=[], out=None)
     assert exited.value.code == 143
+    assert str(exited.value).startswith("metric 'interrupted' failed to compute: it called sys.exit(143)")
 
 
 @pytest.mark.parametrize(

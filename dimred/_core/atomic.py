@@ -151,7 +151,9 @@ def unwritable(path: str | os.PathLike[str]) -> str | None:
     by opening the file to append where it exists, else by making and removing a temporary file in the nearest
     folder that exists: permissions alone do not say (root passes them; /proc refuses root)."""
     path = Path(path)
-    place = path if path.is_file() else next(folder for folder in (path, *path.parents) if folder.exists())
+    place = path if path.is_file() else next(folder for folder in (path, *path.parents) if os.path.lexists(folder))
+    if place.is_symlink() and not place.exists():
+        return f"{place} is a link to nothing ({os.readlink(place)})"
     if not (place.is_file() or place.is_dir()):
         return f"{place} is neither a file nor a folder"
     if place.is_file() and place != path:

@@ -60,6 +60,9 @@ class PluginExit(SystemExit):
         super().__init__(code)
         self.message = message
 
+    def __str__(self) -> str:  # what a failed run's FAILED.txt says, and a traceback shows
+        return self.message
+
 
 OUT_OF_MEMORY_ADVICE = "ran out of memory; ask for less at once: fewer rows, a smaller batch or a smaller model"
 
