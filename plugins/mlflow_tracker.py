@@ -50,7 +50,7 @@ from dimred.plugin import (
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
 DIRECTORY_TAG = "dimred.directory"
 FAILED_TAG = "dimred.failed"  # a comparison's models that failed, with their errors
-MAX_TAG_LENGTH = 8000  # MLflow's limit on a tag's value
+MAX_TAG_LENGTH = 5000  # a tag's value, within MLflow's limit (8000 in MLflow 3, lower in older releases)
 SQLITE_PREFIX = "sqlite:///"  # then the database's path: relative, or absolute with a fourth slash
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 ANSWER_SECONDS = 5.0  # how long a tracking server has to accept a connection (MLflow itself retries for minutes)
