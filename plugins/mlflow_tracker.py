@@ -211,6 +211,11 @@ def _same_store(uri: str | None, other: str | None) -> bool:
     return _store_key(uri) == _store_key(other)
 
 
+def _same_option(name: str, value: Any, other: Any) -> bool:
+    """Whether two values of an mlflow option agree: tracking URIs as the stores they name, the others as given."""
+    return _same_store(value, other) if name == "tracking_uri" else value == other
+
+
 def _store_key(uri: str | None) -> str | None:
     """What tells stores apart (never opened): an SQLite database's resolved path, else the URI itself."""
     database = _database_file(uri)
@@ -480,8 +485,7 @@ def _with_partners_options(options: MLflowOptions, config: Mapping[str, Any], mi
     merged = {}
     for name in ("tracking_uri", "experiment", "run_name"):
         own, other = getattr(options, name), theirs.get(name)
-        same = _same_store(own, other) if name == "tracking_uri" else own == other
-        if None not in (own, other) and not same:
+        if None not in (own, other) and not _same_option(name, own, other):
             callback, reporter = (own, other) if mine == "callback" else (other, own)
             raise UsageError(f"callback.mlflow.{name} is {callback!r} and reporter.mlflow.{name} {reporter!r}: the "
                              f"two log one MLflow run, so set {name} once")  # fmt: skip
@@ -504,8 +508,7 @@ def _check_same_place(options: MLflowOptions, pending: _Handover) -> None:
     experiment, where set, must be the ones that run is in."""
     for name in ("tracking_uri", "experiment"):
         mine, callbacks = getattr(options, name), getattr(pending, name)
-        same = _same_store(mine, callbacks) if name == "tracking_uri" else mine == callbacks
-        if mine is not None and not same:
+        if mine is not None and not _same_option(name, mine, callbacks):
             raise UsageError(f"reporter.mlflow.{name} is {mine!r}, but the mlflow callback opened this run with "
                              f"{callbacks!r} (a resumed run goes on where it started): the reporter finishes the "
                              "callback's run")  # fmt: skip

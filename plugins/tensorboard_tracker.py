@@ -53,11 +53,8 @@ class TensorBoardOptions:
         """A log folder that cannot be made (a file on its way) or written is refused before training, not after
         it."""
         if self.log_dir:
-            blocking = next((path for path in (Path(self.log_dir), *Path(self.log_dir).parents)
-                             if path.exists() and not path.is_dir()), None)  # fmt: skip
-            if blocking is not None:
-                raise ValueError(f"log_dir {self.log_dir}: {blocking} is a file, not a folder")
-            if problem := unwritable(self.log_dir):
+            log_dir = Path(self.log_dir)  # a file there is writable, but no folder; unwritable names one on its way
+            if problem := f"{log_dir} is a file, not a folder" if log_dir.is_file() else unwritable(log_dir):
                 raise ValueError(f"log_dir {self.log_dir}: {problem}")
 
 
