@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from matplotlib.figure import Figure
 
 import dimred
+from dimred._io import datafiles
 from dimred.cli import cli
 from dimred.plugin import scatter_points
 
@@ -897,3 +898,13 @@ def test_columns_delimited_by_runs_of_spaces_are_read_as_their_header_and_rows_a
     table = dimred.plugin.read_table(tmp_path / "d.txt")
     assert table.names == names
     np.testing.assert_array_equal(table.X, [[0.1, 0.2, 0.3], [1.5, -2.0, 3.25], [4, 5, 6]])
+
+
+@pytest.mark.parametrize("start", ["\n", "\n\n", "  \n"], ids=["a blank line", "two", "spaces"])
+def test_blank_lines_before_a_header_leave_it_the_header(tmp_path, start):
+    """The header had been taken for the first row of data where a blank line came before it."""
+    (tmp_path / "d.csv").write_text(start + "a,b\n1,2\n3,4\n\n5,6\n")
+    table = dimred.plugin.read_table(tmp_path / "d.csv")
+    assert table.names == ("a", "b")
+    np.testing.assert_array_equal(table.X, [[1, 2], [3, 4], [5, 6]])
+    assert datafiles.count_rows(tmp_path / "d.csv") == 3  # what a streamed run counts

@@ -288,14 +288,18 @@ def _numbers_below(following: list[list[str]], column: int) -> list[float]:
 
 
 def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of every data row."""
+    """(line number, cells) of every data row: the rows that are not blank, after the header where there is one
+    (blank lines may come before it, as ``csv_layout`` reads it)."""
     with _reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         reader = _csv_reader(handle, layout.delimiter, layout.padded)
+        header_pending = layout.header is not None
         for cells in reader:
-            if layout.header is not None and reader.line_num == 1:
+            if not any(cell.strip() for cell in cells):
                 continue
-            if cells and any(cell.strip() for cell in cells):
-                yield reader.line_num, cells[1:] if layout.row_index else cells
+            if header_pending:
+                header_pending = False
+                continue
+            yield reader.line_num, cells[1:] if layout.row_index else cells
 
 
 def _parse_csv_batch(
