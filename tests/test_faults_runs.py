@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 import dimred
 from conftest import LinearNetwork, plugin_module
+from dimred._core.atomic import atomic_path, is_temporary
 from dimred._core.errors import UsageError
 from dimred._io.folderlock import locked_folder
 from dimred.cli import cli
@@ -208,6 +209,28 @@ def test_overwrite_replaces_the_earlier_runs_files_and_keeps_the_users(tmp_path)
     assert [reporter["name"] for reporter in json.loads((out / "config.json").read_text())["reporters"]] == [
         "codes-plot"
     ]
+
+
+def test_taking_a_folder_over_removes_a_killed_runs_temporaries_and_no_hidden_file_of_the_users(tmp_path):
+    out = tmp_path / "run"
+    assert invoke(*QUICK, "--out", str(out)).exit_code == 0
+    stray = out / ".model.safetensors.0123456789abcdef.tmp.safetensors"  # what a run killed while saving leaves
+    stray.write_bytes(b"half")
+    users = [".notes.tmp", ".template.tmpl", ".draft.tmp.txt"]
+    for name in users:
+        (out / name).write_text("mine")
+    result = invoke(*QUICK, "--out", str(out), "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert not stray.exists()
+    assert all((out / name).read_text() == "mine" for name in users)
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "codes.npy", "README", "data.tar.gz", ".hidden.csv"])
+def test_the_temporary_files_of_atomic_writes_are_told_by_their_names(tmp_path, name):
+    with atomic_path(tmp_path / name) as temporary:
+        assert is_temporary(temporary.name)
+        temporary.write_text("x")
+    assert not is_temporary(name)
 
 
 def test_overwrite_never_replaces_a_users_file_that_has_the_name_of_a_runs_result(tmp_path):

@@ -76,6 +76,14 @@ def _temporary_name(target: Path) -> Path:
     return target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp{target.suffix}"
 
 
+_TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{16}\.tmp(\.[^.]*)?")
+
+
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is one that ``atomic_path`` gives its temporary files: ``.NAME.<16 hex digits>.tmpSUFFIX``."""
+    return _TEMPORARY_NAME.fullmatch(name) is not None
+
+
 def remove_stale_temporaries(target: Path) -> None:
     """Delete the temporary files of earlier writes of ``target`` that a killed process (SIGKILL) left beside it:
     ``.NAME.<16 hex digits>.tmpSUFFIX``, the names ``atomic_path`` gives, and no others."""

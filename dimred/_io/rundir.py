@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from dimred._core.atomic import guarded_writes, write_text
+from dimred._core.atomic import guarded_writes, is_temporary, write_text
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, LOCK_NAME, MANIFEST_NAME
 from dimred._io.folderlock import locked_folder
@@ -194,9 +194,10 @@ def _mark_failed(path: Path, error: BaseException, *, remove: bool, resumable: b
 
 
 def remove_stray_temporaries(path: Path) -> None:
-    """Delete temporary files that a killed run left behind (``atomic_path``'s ``.NAME.XXXX.tmp*`` files)."""
-    for stray in path.glob(".*.tmp*"):
-        if stray.is_file():
+    """Delete temporary files that a killed run left behind (``atomic_path``'s, and no others: a user's
+    ``.notes.tmp`` stays)."""
+    for stray in path.iterdir():
+        if is_temporary(stray.name) and stray.is_file():
             stray.unlink()
 
 
