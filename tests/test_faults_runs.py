@@ -26,6 +26,8 @@ import dimred
 from conftest import LinearNetwork, plugin_module
 from dimred._core.atomic import atomic_path, is_temporary
 from dimred._core.errors import UsageError
+from dimred._core.runfiles import LOCK_NAME
+from dimred._io import folderlock
 from dimred._io.folderlock import locked_folder
 from dimred.cli import cli
 from dimred.plugin import Data, Dataset, Loss, Metric, Model, Reporter, option
@@ -510,6 +512,28 @@ def test_a_second_writer_to_a_locked_folder_fails_at_once(tmp_path):
     assert result.exit_code == 2, result.output
     assert "another dimred process" in error_lines(result)[0]
     assert list(out.iterdir()) == []
+
+
+def test_a_writer_that_opened_the_lock_file_as_its_holder_let_go_locks_the_one_that_counts(tmp_path, monkeypatch):
+    """A holder removes the lock file as it lets go: a process that had opened it just before had locked the
+    removed file, and a third then locked a new one, so two wrote into the folder."""
+    out = tmp_path / "run"
+    out.mkdir()
+    real_lock = folderlock._try_lock
+    opened_before_removal = []
+
+    def lock_after_the_holder_let_go(handle):
+        if not opened_before_removal:
+            opened_before_removal.append(handle)
+            (out / LOCK_NAME).unlink()  # the holder lets go between this process's open and its lock
+        real_lock(handle)
+
+    monkeypatch.setattr(folderlock, "_try_lock", lock_after_the_holder_let_go)
+    with locked_folder(out):
+        monkeypatch.setattr(folderlock, "_try_lock", real_lock)
+        with pytest.raises(UsageError, match="another dimred process"), locked_folder(out):  # the third
+            pass
+    assert opened_before_removal
 
 
 def test_two_runs_started_together_on_one_folder_do_not_both_succeed(tmp_path):

@@ -38,19 +38,39 @@ else:
 def locked_folder(folder: Path) -> Iterator[None]:
     """Hold the folder's lock while the block runs; fail at once if another process holds it."""
     lock_path = folder / LOCK_NAME
-    try:
-        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 (held open for the whole block)
-    except OSError as error:
-        raise UsageError(f"cannot write into {folder}: {error.strerror}") from None
-    try:
-        _try_lock(handle)
-    except OSError:
-        handle.close()
-        raise UsageError(f"{folder} is being written by another dimred process; wait for it to finish or choose "
-                         "another output folder") from None  # fmt: skip
+    handle = _locked(folder, lock_path)
     try:
         yield
     finally:
-        lock_path.unlink(missing_ok=True)  # the folder may be gone already: a failed run removes its own
+        # Removed while still locked: a process that opened the file meanwhile finds, once it locks it, that the
+        # folder's lock file is another now, and locks that one instead (_locked).
+        with contextlib.suppress(OSError):  # the folder may be gone (a failed run removes its own); Windows refuses
+            lock_path.unlink()
         _unlock(handle)
         handle.close()
+
+
+def _locked(folder: Path, lock_path: Path) -> IO[str]:
+    """The lock file, opened and locked: the one at ``lock_path`` when the lock was taken."""
+    while True:
+        try:
+            handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 (held open for the whole block)
+        except OSError as error:
+            raise UsageError(f"cannot write into {folder}: {error.strerror}") from None
+        try:
+            _try_lock(handle)
+        except OSError:
+            handle.close()
+            raise UsageError(f"{folder} is being written by another dimred process; wait for it to finish or "
+                             "choose another output folder") from None  # fmt: skip
+        if _is_at(handle, lock_path):
+            return handle
+        handle.close()  # its holder removed it as it let go of it: lock the file now in its place
+
+
+def _is_at(handle: IO[str], path: Path) -> bool:
+    """Whether the open file is the one at ``path`` still."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
