@@ -41,15 +41,14 @@ from dimred._core.contracts import (
     RunRecord,
     TrainingData,
 )
-from dimred._core.errors import DimredError, PluginExit, UsageError
+from dimred._core.errors import DimredError, PluginError, PluginExit, UsageError
 from dimred._core.jsonable import json_ready, through_json
-from dimred._core.kinds import KIND
 from dimred._core.options import build, describe, parse_value
 from dimred._core.runfiles import CHECKPOINT_NAME
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.device import seeded
 from dimred._engine.evaluation import FAILED_METRICS, score
-from dimred._host.registry import get_registry
+from dimred._host.registry import get_registry, validate_plugin_class
 from dimred._host.resolve import describe as configuration_of
 
 __all__ = [
@@ -69,11 +68,10 @@ def _expect(condition: bool, message: str) -> None:
 
 def _instance(cls: type[Plugin], kind: str, options: dict[str, Any] | None) -> Plugin:
     """Check the class's declaration (name, description, options with help) and instantiate it."""
-    base = KIND[kind].base
-    _expect(isinstance(cls, type) and issubclass(cls, base), f"{cls!r} is not a dimred.{base.__name__}")
-    _expect(bool(cls.name) and cls.name == cls.name.lower(), f"{cls.__name__}.name must be a lower-case name")
-    _expect(bool(cls.description.strip()), f"{kind} '{cls.name}' needs a one-line description")
-    _expect(dataclasses.is_dataclass(cls.Options), f"{kind} '{cls.name}': Options must be a dataclass")
+    try:
+        validate_plugin_class(kind, cls)  # what registering it checks
+    except PluginError as error:
+        raise AssertionError(str(error)) from None
     hints = typing.get_type_hints(cls.Options)
     for info in describe(cls.Options):
         _expect(bool(info.help), f"{kind} '{cls.name}': option '{info.name}' has no help text (use dimred.option)")

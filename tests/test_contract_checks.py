@@ -222,3 +222,26 @@ def test_the_callback_check_names_a_sys_exit_and_a_state_that_is_not_finite(regi
     register_in_process(plugin_module("wayward", register_callbacks=lambda register: register(Wayward)))
     with pytest.raises(AssertionError, match=re.escape(message)):
         check_callback_plugin(Wayward, {"mistake": mistake})
+
+
+def _dataset_named(name: str, **attributes) -> type[Dataset]:
+    def load(self, seed):
+        return Data(X=np.random.default_rng(seed).random((20, 3)))
+
+    return type("Named", (Dataset,), {"name": name, "description": "rows", "load": load, **attributes})
+
+
+def _callback_named(name: str) -> type[Callback]:
+    return type("Named", (Callback,), {"name": name, "description": "does nothing"})
+
+
+@pytest.mark.parametrize(
+    ("make", "check", "message"),
+    [(lambda: _dataset_named("my data"), check_dataset_plugin, "Named.name must be lower-case letters, digits"),
+     (lambda: _dataset_named("ok", description=5), check_dataset_plugin, "dataset 'ok' has no description"),
+     (lambda: _callback_named("no-stop"), check_callback_plugin, "a callback's name may not begin with 'no-'")],
+    ids=["a space in the name", "a description that is not text", "a callback named no-..."],
+)  # fmt: skip
+def test_the_checks_refuse_a_class_that_registering_it_refuses(make, check, message):
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check(make())

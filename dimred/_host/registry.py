@@ -79,7 +79,7 @@ class PluginFailure:
     error: str
 
 
-def _validate_plugin_class(kind: str, cls: Any) -> None:
+def validate_plugin_class(kind: str, cls: Any) -> None:
     """Raise PluginError unless ``cls`` honours the contract of its kind."""
     base = KIND[kind].base
     if not (isinstance(cls, type) and issubclass(cls, base)):
@@ -279,7 +279,7 @@ class Registry:
                        "registered")  # fmt: skip
         for cls in offered:  # each class on its own: one that breaks its contract leaves the others registered
             try:
-                _validate_plugin_class(kind, cls)
+                validate_plugin_class(kind, cls)
             except Exception as error:
                 left_out = f"{hookspecs.HOOK_FOR_KIND[kind]} registered a {kind} that is left out: "
                 self._fail(failures, plugin_name, source, left_out + (str(error) or repr(error)))
