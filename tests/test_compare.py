@@ -351,3 +351,27 @@ def test_a_reporter_failing_on_the_comparison_is_listed_among_its_skipped_plugin
     written = json.loads((tmp_path / "c" / "comparison.json").read_text())["skipped"]
     assert written == comparison.skipped
     assert any("no comparisons here" in entry for entry in written)
+
+
+@pytest.mark.parametrize("filename", ["comparison.md", "comparison.json", "embeddings.png", ".dimred-files.json"])
+def test_a_reporter_cannot_replace_the_comparisons_own_files(register_in_process, tmp_path, filename):
+    from conftest import plugin_module
+    from dimred.plugin import Reporter
+
+    class Overwriting(Reporter):
+        name = "overwrites-comparisons"
+        description = "writes its comparison artifact under the name of one of the comparison's own files"
+
+        def report(self, run):
+            pass
+
+        def report_comparison(self, comparison):
+            with comparison.artifact(filename) as path:
+                path.write_text("mine")
+
+    register_in_process(plugin_module("overwriting", register_reporters=lambda register: register(Overwriting)))
+    out = tmp_path / "c"
+    comparison = dimred.compare("swissroll", ["pca"], settings={"dataset.n_samples": 200}, out=out,
+                                reporters=["overwrites-comparisons"])  # fmt: skip
+    assert any(f"{filename} is dimred's own file in a comparison folder" in entry for entry in comparison.skipped)
+    assert (out / filename).read_bytes() != b"mine"

@@ -23,6 +23,7 @@ from dimred._api.run import AUTO, RunResult, check_out, run
 from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter
 from dimred._core.errors import DimredError, UsageError
+from dimred._core.runfiles import COMPARISON_FIGURE_FILES, COMPARISON_TABLE_FILES
 from dimred._core.scatter import scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
@@ -40,9 +41,7 @@ from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, t
 
 MODELS_FOLDER = "models"
 VOTES_SUFFIX = "_k"  # KEY_k: how many rows voted for KEY where fewer than its k could (a note, not a column)
-TABLE_FILES = ("comparison.md", "comparison.csv", "comparison.json")
-FIGURE_FILES = ("embeddings.png", "rnx.png")
-OUTPUT_FILES = (*TABLE_FILES, *FIGURE_FILES)
+OUTPUT_FILES = (*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES)
 COLUMNS = (
     ("train_seconds", "fit s"),
     ("transform_seconds", "transform s"),
@@ -382,12 +381,12 @@ def _with_advice(error: DimredError, model: str) -> str:
 
 
 def _write(comparison: Comparison, directory: Path) -> None:
-    markdown, table, _ = (directory / name for name in TABLE_FILES)
+    markdown, table, _ = (directory / name for name in COMPARISON_TABLE_FILES)
     write_text(markdown, comparison.markdown())
     write_text(table, comparison.csv())
     _write_json(comparison, directory)
     if comparison.runs:
-        embeddings, curves = (directory / name for name in FIGURE_FILES)
+        embeddings, curves = (directory / name for name in COMPARISON_FIGURE_FILES)
         _draw_embeddings(comparison, embeddings)
         _draw_rnx(comparison, curves)
 
@@ -395,7 +394,7 @@ def _write(comparison: Comparison, directory: Path) -> None:
 def _write_json(comparison: Comparison, directory: Path) -> None:
     """comparison.json: every run's metrics, the models that failed and the plugins that were skipped."""
     metrics = {model: [result.metrics for result in results] for model, results in comparison.runs.items()}
-    write_text(directory / TABLE_FILES[2], json.dumps({**metrics, "failed": comparison.failed,
+    write_text(directory / COMPARISON_TABLE_FILES[2], json.dumps({**metrics, "failed": comparison.failed,
                                                        "skipped": comparison.skipped}, indent=2) + "\n")  # fmt: skip
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from dimred._core.atomic import atomic_path, guarded_files
 from dimred._core.labels import check_labels, mixes_names_and_numbers
-from dimred._core.runfiles import DIMREDS_OWN_FILES, UNFINISHED_RUN_FILES
+from dimred._core.runfiles import COMPARISONS_OWN_FILES, DIMREDS_OWN_FILES, UNFINISHED_RUN_FILES
 
 if TYPE_CHECKING:
     import torch
@@ -298,13 +298,8 @@ class RunRecord:
     def artifact(self, filename: str | os.PathLike[str]) -> Iterator[Path]:
         """A path to write ``filename`` into the run directory; it appears there only once complete. dimred's own
         files (model.safetensors, config.json, metrics.json, ...) are not the reporter's to replace."""
-        if self.directory is None:
-            raise RuntimeError("this run writes no files: check run.directory before writing")
-        path = _inside(self.directory, filename)
-        if path.name in DIMREDS_OWN_FILES:  # the results the run saved before reporting, and its bookkeeping
-            raise ValueError(f"{path.name} is dimred's own file in a run folder, which a reporter may not replace; "
-                             "name the artifact otherwise")  # fmt: skip
-        with atomic_path(path) as temporary:
+        # the results the run saved before reporting, and its bookkeeping
+        with atomic_path(_artifact_path(self.directory, filename, DIMREDS_OWN_FILES, "run")) as temporary:
             yield temporary
 
     @property
@@ -317,6 +312,18 @@ class RunRecord:
         history, the reporters' files so far), sorted: not the user's files there, nor hidden ones, nor an
         unfinished run's checkpoint and failure note; none where the run writes nothing."""
         return _kept_files(self.directory, self._users_files)
+
+
+def _artifact_path(directory: Path | None, filename: str | os.PathLike[str], own: frozenset[str], what: str) -> Path:
+    """Where a reporter's artifact ``filename`` goes in a run's or comparison's folder (``what``), whose ``own``
+    files are dimred's."""
+    if directory is None:
+        raise RuntimeError(f"this {what} writes no files: check {what}.directory before writing")
+    path = _inside(directory, filename)
+    if path.name in own:
+        raise ValueError(f"{path.name} is dimred's own file in a {what} folder, which a reporter may not replace; "
+                         "name the artifact otherwise")  # fmt: skip
+    return path
 
 
 def _inside(directory: Path, filename: str | os.PathLike[str]) -> Path:
@@ -459,10 +466,9 @@ class ComparisonRecord:
 
     @contextlib.contextmanager
     def artifact(self, filename: str | os.PathLike[str]) -> Iterator[Path]:
-        """A path to write ``filename`` into the comparison's folder; it appears there only once complete."""
-        if self.directory is None:
-            raise RuntimeError("this comparison writes no files: check comparison.directory before writing")
-        with atomic_path(_inside(self.directory, filename)) as temporary:
+        """A path to write ``filename`` into the comparison's folder; it appears there only once complete. dimred's
+        own files (comparison.md, .csv and .json, embeddings.png, rnx.png) are not the reporter's to replace."""
+        with atomic_path(_artifact_path(self.directory, filename, COMPARISONS_OWN_FILES, "comparison")) as temporary:
             yield temporary
 
 

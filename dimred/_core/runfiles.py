@@ -13,3 +13,7 @@ UNFINISHED_RUN_FILES = frozenset({FAILED_MARKER, CHECKPOINT_NAME})
 # what no reporter's artifact may replace
 DIMREDS_OWN_FILES = frozenset({MODEL_FILE, CONFIG_FILE, METRICS_FILE, HISTORY_FILE, HELD_OUT_FILE, MANIFEST_NAME,
                                LOCK_NAME, *UNFINISHED_RUN_FILES})  # fmt: skip
+COMPARISON_TABLE_FILES = ("comparison.md", "comparison.csv", "comparison.json")
+COMPARISON_FIGURE_FILES = ("embeddings.png", "rnx.png")
+# what no reporter's artifact may replace in a comparison's folder
+COMPARISONS_OWN_FILES = frozenset({*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES, MANIFEST_NAME, LOCK_NAME})
