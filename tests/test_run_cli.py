@@ -233,3 +233,12 @@ def test_bad_options_of_the_scikit_learn_models_are_usage_errors_before_anything
 def test_the_python_api_names_an_argument_of_the_wrong_type(arguments, message):
     with pytest.raises(dimred.UsageError, match=message):
         dimred.run("swissroll", "mlp-ae", steps=2, **{"out": None, **arguments})
+
+
+@pytest.mark.parametrize("call", [dimred.evaluate, dimred.compare], ids=["evaluate", "compare"])
+def test_evaluate_and_compare_name_an_out_of_the_wrong_type_as_run_does(call, tmp_path):
+    model = dimred.run("swissroll", "mlp-ae", steps=2, settings={"dataset.n_samples": 100}, out=tmp_path / "r")
+    first = model.path if call is dimred.evaluate else "swissroll"
+    second = "swissroll" if call is dimred.evaluate else ["pca"]
+    with pytest.raises(dimred.UsageError, match="out must be a folder's path, 'auto' or None, not int"):
+        call(first, second, out=3)

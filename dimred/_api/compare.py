@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import numbers
 import re
 import statistics
@@ -37,7 +36,7 @@ from dimred._host.resolve import (
     instantiate_several,
     settings_mapping,
 )
-from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory
+from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory, write_json
 
 MODELS_FOLDER = "models"
 VOTES_SUFFIX = "_k"  # KEY_k: how many rows voted for KEY where fewer than its k could (a note, not a column)
@@ -394,8 +393,8 @@ def _write(comparison: Comparison, directory: Path) -> None:
 def _write_json(comparison: Comparison, directory: Path) -> None:
     """comparison.json: every run's metrics, the models that failed and the plugins that were skipped."""
     metrics = {model: [result.metrics for result in results] for model, results in comparison.runs.items()}
-    write_text(directory / COMPARISON_TABLE_FILES[2], json.dumps({**metrics, "failed": comparison.failed,
-                                                       "skipped": comparison.skipped}, indent=2) + "\n")  # fmt: skip
+    write_json(directory / COMPARISON_TABLE_FILES[2], {**metrics, "failed": comparison.failed,
+                                                       "skipped": comparison.skipped})  # fmt: skip
 
 
 def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str], None],

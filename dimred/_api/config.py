@@ -52,6 +52,8 @@ def _parse(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise UsageError(f"config file {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise UsageError(f"config file {path} cannot be read: {error.strerror or error}") from None
     document = _parse_json(path, text) if path.suffix.lower() == ".json" else _parse_toml(path, text)
     if not isinstance(document, dict):
         raise UsageError(f"config file {path} must hold a table of settings (a JSON object), got "

@@ -15,7 +15,7 @@ import numpy as np
 
 from dimred._api import pipeline
 from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
-from dimred._api.run import AUTO, figures_of
+from dimred._api.run import AUTO, check_out, figures_of
 from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.runfiles import CONFIG_FILE, METRICS_FILE
@@ -255,6 +255,7 @@ def evaluate(
     label and colour columns the run set aside, where the file holds them (unless its settings name their own).
     """
     seed = checked_seed(seed)
+    check_out(out)
     get_registry().get("dataset", dataset)  # rows given here (an array) fail as a name before any use of it
     groups = group_settings(settings)
     if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):
