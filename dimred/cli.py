@@ -42,8 +42,6 @@ class _Group(click.Group):
                 raise
             click.echo(f"Error: {error}", err=True)
             ctx.exit(error.exit_code)
-        except KeyboardInterrupt:
-            raise
         except BrokenPipeError:  # stdout's reader left (``| head``): stop quietly, as a program SIGPIPE ends does
             _quiet_stdout()
             ctx.exit(128 + signal.SIGPIPE)

@@ -144,7 +144,7 @@ def test_the_same_seed_gives_bitwise_identical_results_and_another_seed_does_not
 def test_temporary_files_a_killed_run_left_are_removed_by_the_next_run(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    (out / ".model.safetensors.abc123.tmp.safetensors").write_bytes(b"half")
+    (out / ".model.safetensors.0123456789abcdef.tmp.safetensors").write_bytes(b"half")
     (out / "notes.txt").write_text("mine")
     dimred.run(dataset="swissroll", model="mlp-ae", steps=3, out=out, overwrite=True, reporters=[],
                settings={"dataset.n_samples": 100})  # fmt: skip

@@ -141,7 +141,7 @@ def read_fitted(source: str | Path | bytes, device: str | torch.device, name: st
         module = modelfile.restore_module(model_file, _build_network(model_file, plugin), torch_device)
     dtype = next(iter(module.state_dict().values())).dtype  # a fitted PCA's module has buffers only
     _check_code_width(model_file, module, torch_device, dtype)
-    scaler = modelfile.restore_scaler(model_file, model_file.n_features, torch_device, dtype)
+    scaler = modelfile.restore_scaler(model_file, torch_device, dtype)
     try:
         loss_options = _loss_options(metadata.get("loss_options") or {})
     except ValueError as error:

@@ -1,7 +1,7 @@
 """The stages every entry point shares: resolve plugins -> load data -> fit -> evaluate -> save -> report.
 
-``dimred.run``, ``Reducer.fit``, ``dimred.evaluate``, ``dimred.load`` and ``dimred compare`` are short
-compositions of these functions; each stage does one job.
+``dimred.run``, ``Reducer.fit``, ``dimred.evaluate`` and ``dimred compare`` are short compositions of these
+functions; each stage does one job.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from dimred._core.errors import PluginError, SkippedPluginWarning, UsageError, b
 from dimred._core.options import to_dict
 from dimred._core.runfiles import HELD_OUT_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout, checked_suggestions
-from dimred._engine import distributed, evaluation, fitting
+from dimred._engine import evaluation, fitting
 from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
 from dimred._engine.distributed import World
 from dimred._engine.scaling import Scaler
@@ -338,7 +338,8 @@ class Outcome:
     """A fitted model's output on its training data (eval mode), whatever kind of model it is.
 
     ``X`` is the scaled data the outputs belong to; ``evaluated`` the row numbers of a sample when only a sample
-    was evaluated (streamed data); ``model`` the trained network (None for one-call models).
+    was evaluated (streamed data); ``model`` the trained network, or a classical method's state where it fits in
+    tensors (None for the others).
     """
 
     X: torch.Tensor
@@ -564,8 +565,3 @@ def record_of(name: str, model: str, data: Data, outcome: Outcome, metrics: dict
     return RunRecord(name, model, data, outcome.X.cpu().numpy(), outcome.codes.cpu().numpy(), reconstruction,
                      outcome.history, metrics, directory, echo, context, held_out, outcome.run_key,
                      dict(config or {}))  # fmt: skip
-
-
-def join_world(device: str) -> tuple[World, torch.device]:
-    """This process's place under torchrun (alone: a world of one), and the device it trains on."""
-    return distributed.join(device)

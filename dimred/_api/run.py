@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline
-from dimred._api.config import with_options_before_added
+from dimred._api.config import RECORD_ONLY_KEYS, TOP_LEVEL_SETTINGS, with_options_before_added
 from dimred._core.contracts import Data
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE, MODEL_FILE
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, fitting
-from dimred._engine.checkpoint import CALLBACK as CHECKPOINT_CALLBACK
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.modelfile import package_versions
 from dimred._host.objective import LossSpec, describe_terms
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
 
 AUTO = "auto"
+CHECKPOINT_CALLBACK = "checkpoint"  # the built-in callback that saves the state every --checkpoint-every steps
 
 
 def figures_of(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,8 +100,7 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
 
 # may differ from the run continued (metrics are computed after training)
 RESUMABLE_CHANGES = ("device", "reporters", "metrics", "training.checkpoint_every")
-RECORDS = ("device_used", "processes", "versions")  # how the run went, not settings: never compared on resume
-_NOT_SETTINGS = (*RESUMABLE_CHANGES, *RECORDS)
+_NOT_SETTINGS = (*RESUMABLE_CHANGES, *RECORD_ONLY_KEYS)  # how the run went is never compared on resume
 # Settings added since a run may have been saved, with the value every run had before they existed: a run killed
 # under an older dimred resumes where nothing else differs.
 SETTINGS_BEFORE_THEY_EXISTED = {"training.optimizer": "adam", "training.precision": "float32"}
@@ -218,7 +217,7 @@ def run(
     plugins = pipeline.resolve_training(model, loss, groups=groups, callbacks=callbacks)
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
-    world, device = pipeline.join_world(training.device)
+    world, device = distributed.join(training.device)
     if world.distributed and resume:
         raise UsageError("resume=True (--resume) runs in one process; under torchrun, start the run again instead")
     if training.checkpoint_every is not None and out is None:
@@ -255,7 +254,7 @@ def run(
         "processes": world.size,
         "versions": package_versions(),
     }  # fmt: skip
-    for key in ("dtype", "scaler", "device", "seed"):  # kept at the top level, as config files have them
+    for key in TOP_LEVEL_SETTINGS:  # kept at the top level, as config files have them
         config[key] = config["training"].pop(key)
     config["holdout"] = fraction
     pipeline.check_run([*plugins.callbacks, *chosen_reporters], config)

@@ -13,7 +13,6 @@ from safetensors.torch import save
 from dimred._core.atomic import write_bytes
 from dimred._core.errors import DimredError
 
-CALLBACK = "checkpoint"  # the built-in callback that saves the state every --checkpoint-every steps
 FORMAT = "dimred-checkpoint"
 FORMAT_VERSION = "1"
 

@@ -183,7 +183,7 @@ class EncodeDecode(torch.nn.Module):
         return as_rows(z), as_rows(x_hat), {name: as_rows(tensor) for name, tensor in extras.items()}
 
 
-def data_parallel(module: torch.nn.Module, world: World, device: torch.device, bf16: bool = False) -> torch.nn.Module:
+def data_parallel(module: torch.nn.Module, device: torch.device, bf16: bool = False) -> torch.nn.Module:
     """The module wrapped for DDP. On CUDA batch norm is synchronised across processes (SyncBatchNorm); on
     the CPU, where SyncBatchNorm does not run, each process normalises with its own share of the batch and the
     running statistics are process 0's (DDP broadcasts buffers)."""

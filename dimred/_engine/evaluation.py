@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred._core import measures as metrics
+from dimred._core import measures
 from dimred._core.contracts import Metric, MetricContext
 from dimred._core.errors import DimredError, PluginError, blame
 from dimred._core.jsonable import json_ready_fields
@@ -146,7 +146,7 @@ def _train_mode_rmse(module: torch.nn.Module, X: torch.Tensor, seed: int) -> flo
     if _exact_in_float64(X):  # as eval mode computes: float32 could overflow where eval mode's error is finite
         noisy, X = noisy.double(), X.double()
     with seeded(seed, X.device):
-        return metrics.rmse(X, noisy.decode(noisy.encode(X)))
+        return measures.rmse(X, noisy.decode(noisy.encode(X)))
 
 
 def metric_sample(n_samples: int, seed: int, size: int = METRIC_SAMPLE) -> torch.Tensor | None:

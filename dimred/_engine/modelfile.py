@@ -367,7 +367,7 @@ def network_shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     return {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
 
 
-def restore_scaler(model_file: ModelFile, n_features: int, device: torch.device, dtype: torch.dtype) -> Scaler:
+def restore_scaler(model_file: ModelFile, device: torch.device, dtype: torch.dtype) -> Scaler:
     """The file's scaler (checked when the file was read) on ``device`` in ``dtype``."""
     offset, factor = (model_file.tensors[SCALER_PREFIX + name].to(device=device, dtype=dtype)
                       for name in ("offset", "factor"))  # fmt: skip

@@ -112,7 +112,7 @@ class Trainer:
                              "train with one of them")  # fmt: skip
         self.adds_rows = adding[0].loss if adding else None
         bf16 = settings.precision == "bf16"
-        self.forward = data_parallel(module, self.world, X.device, bf16) if self.world.distributed else \
+        self.forward = data_parallel(module, X.device, bf16) if self.world.distributed else \
             EncodeDecode(module, bf16)  # fmt: skip
         self.schedule = _schedule(settings, self.total)
         self.step = 0

@@ -40,7 +40,6 @@ STRICT_ENV = "DIMRED_STRICT_PLUGINS"
 LOAD_ENV = "DIMRED_LOAD_PLUGINS"
 TYPO_SIMILARITY = 0.8  # difflib's ratio above which a name is a typo of another ('mlp-a' of 'mlp-ae': 0.91)
 SLOW_IMPORT_SECONDS = 1.0  # a third-party plugin slower than this to import is reported with its time
-KINDS = KIND_NAMES
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
@@ -246,7 +245,7 @@ class Registry:
     def _collect(self) -> tuple[dict[str, dict[str, PluginInfo]], list[PluginFailure]]:
         if self._collected is not None:
             return self._collected
-        found: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in KINDS}
+        found: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in KIND_NAMES}
         failures: list[PluginFailure] = list(self._load_failures)
         for key, (label, source) in self._registered.items():
             for kind, hook_name in hookspecs.HOOK_FOR_KIND.items():
@@ -407,7 +406,7 @@ def _entry(info: PluginInfo) -> dict[str, Any]:
 
 def catalogue(registry: Registry) -> dict[str, Any]:
     """Every plugin by kind, with its options and source, and the failed plugins: what ``dimred plugins`` shows."""
-    listing: dict[str, Any] = {kind: [_entry(info) for info in registry.plugins(kind)] for kind in KINDS}
+    listing: dict[str, Any] = {kind: [_entry(info) for info in registry.plugins(kind)] for kind in KIND_NAMES}
     listing["failed"] = [dataclasses.asdict(failure) for failure in registry.failures]
     return listing
 
