@@ -427,13 +427,9 @@ class MLflowCallback(Callback):
             return
         from mlflow.entities import Metric
 
-        row = training.history[-1] if training.history and training.history[-1]["step"] == status.step else None
-        if row is None:
-            row = {"epoch": status.epoch, "loss": status.loss, "lr": status.lr, "seconds": status.seconds}
-            if len(status.losses) > 1:
-                row |= {f"loss.{name}": value for name, value in status.losses.items()}
         now = int(time.time() * 1000)
-        self._streamer.put([Metric(key, value, now, status.step) for key, value in _numbers(row, ("step",)).items()])
+        row = _numbers(status.history_row(), ("step",))
+        self._streamer.put([Metric(key, value, now, status.step) for key, value in row.items()])
 
     def on_fit_end(self, training: Training) -> None:
         if self.run_id is None or not training.is_main:

@@ -146,12 +146,7 @@ class TensorBoardCallback(Callback):
     def on_interval(self, training: Training, status: TrainingStatus) -> None:
         if self.writer is None:
             return
-        row = training.history[-1] if training.history and training.history[-1]["step"] == status.step else None
-        if row is None:
-            row = {"epoch": status.epoch, "loss": status.loss, "lr": status.lr}
-            if len(status.losses) > 1:
-                row |= {f"loss.{name}": value for name, value in status.losses.items()}
-        _scalars(self.writer, row, status.step)
+        _scalars(self.writer, status.history_row(), status.step)
 
     def on_fit_end(self, training: Training) -> None:
         if self.writer is not None:

@@ -506,6 +506,13 @@ class TrainingStatus:
     lr: float
     seconds: float
 
+    def history_row(self) -> dict[str, float]:
+        """The row history.csv gets at an interval: step, epoch, the loss, each term's as ``loss.NAME`` where
+        there are several (unweighted, so the curves compare with single-loss runs), lr and seconds."""
+        several = {f"loss.{name}": mean for name, mean in self.losses.items()} if len(self.losses) > 1 else {}
+        return {"step": self.step, "epoch": self.epoch, "loss": self.loss, **several, "lr": self.lr,
+                "seconds": self.seconds}  # fmt: skip
+
 
 class Training:
     """The handle a callback gets on the training in progress; the engine provides it.

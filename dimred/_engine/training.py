@@ -225,10 +225,7 @@ class Trainer:
                 self.seconds_before = time.perf_counter() - started
                 status = self._status((self.running / (self.step - self.logged_step)).tolist(), lr)
                 self._check_finite(status)
-                row = {"step": self.step, "epoch": status.epoch, "loss": status.loss}
-                if len(self.terms) > 1:  # each term unweighted, so the curves compare with single-loss runs
-                    row |= {f"loss.{name}": mean for name, mean in status.losses.items()}
-                self.history.append(row | {"lr": lr, "seconds": status.seconds})
+                self.history.append(status.history_row())
                 self.running.zero_()
                 self.logged_step = self.step
                 listener.on_interval(status)
