@@ -243,6 +243,47 @@ def test_evaluate_finds_a_label_column_given_by_index_in_a_file_of_another_colum
     assert scores[0]["rmse"] == pytest.approx(scores[1]["rmse"], rel=1e-6)
 
 
+def _id_label_features(path, columns: list[str], header: bool, extra: str = ""):
+    """Two well-separated classes of points (a-d), their 0/1 label (lab) and a row number (id), in ``columns``;
+    ``extra`` a text column (batch) in front."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (60, 4)), rng.normal(5, 1, (60, 4))])
+    values = {"id": np.arange(1000, 1120), "lab": np.repeat([0, 1], 60), **dict(zip("abcd", X.T, strict=True))}
+    lines = [",".join([*([extra] if extra else []), *columns])] if header else []
+    lines += [
+        ",".join([*(["b1"] if extra else []), *(str(values[name][row]) for name in columns)]) for row in range(120)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "ignored", "label", "evaluated", "extra"),
+    [(False, "0", "1", ["lab", "a", "b", "c", "d"], ""),
+     (True, "0", "5", ["a", "b", "c", "d", "lab"], ""),
+     (True, "id", "lab", ["a", "b", "c", "d", "lab"], "batch")],
+    ids=["no header, by index", "a header, by index", "a header, by name, another column in the id's place"],
+)  # fmt: skip
+def test_evaluate_finds_the_label_column_in_a_file_without_the_column_the_run_ignored(
+    tmp_path, header, ignored, label, evaluated, extra
+):
+    """The run left out an id column before the labels; the evaluated file has no id. The labels' index had been
+    kept as in the training file, so a feature was scored as the labels (exit 0) or the index fell off the
+    header (an IndexError); an ignored column named by a name the file lacks had been carried all the same, so
+    the file's other column (batch) was not left out as its header allows."""
+    trained = _id_label_features(tmp_path / "train.csv", ["id", "lab", "a", "b", "c", "d"] if not header
+                                 else ["id", "a", "b", "c", "d", "lab"], header)  # fmt: skip
+    other = _id_label_features(tmp_path / "other.csv", evaluated, header, extra)
+    run = tmp_path / "run"
+    assert invoke("run", "--dataset", "file", "--set", f"dataset.path={trained}", "--set",
+                  f"dataset.ignore_columns={ignored}", "--set", f"dataset.label_column={label}", "--model", "pca",
+                  "--out", str(run)).exit_code == 0  # fmt: skip
+    result = invoke("evaluate", str(run), "--dataset", "file", "--set", f"dataset.path={other}", "--out",
+                    str(tmp_path / "evaluated"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "evaluated" / "metrics.json").read_text())["knn_accuracy"] == 1.0
+
+
 def test_evaluate_says_so_where_a_label_column_given_by_index_cannot_be_told_among_the_files_other_columns(tmp_path):
     """Two columns besides the features (the labels and another): which one holds the labels cannot be told, and
     the evaluation went on without them in silence."""

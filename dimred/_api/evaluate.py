@@ -84,9 +84,10 @@ def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reduce
 def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
     """The label and colour columns a ``file`` run set aside, where the evaluated file holds them as its training
     file did (as ``dimred encode`` skips them): by name where its header has the name, by index where it has
-    as many columns as the features and these (with or without the ones the run ignored) and, in a file
-    whose header names the trained features, that index is not one of them (the one column left over in a file of
-    another order); {} where it does not. A column the evaluation's settings name themselves is left to them."""
+    as many columns as the features and these (with the ones the run ignored, or without them: then the index
+    moves past the ignored columns before it) and, in a file whose header names the trained features, that index
+    is not one of them (the one column left over in a file of another order); {} where it does not. A column the
+    evaluation's settings name themselves is left to them."""
     trained = trained_set_aside_columns(reducer)
     recorded = {option: spec for option, spec in trained.items() if option not in dataset_settings}
     path = Path(str(dataset_settings.get("path", "")))
@@ -100,11 +101,13 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     names = [str(name) for name in header or ()]
     ignored_specs = trained_ignored_columns(reducer)
     beside = reducer.n_features_in_ + len(trained)  # the features and these: with the ignored columns or without
-    fits = width in (beside, beside + len(ignored_specs))
     features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
     left_over = [name for name in names if name not in features] if features and names else None
     only_one = left_over is not None and len(left_over) == len(trained) == 1
-    carried = {option: _carried_column(spec, names, fits, left_over, only_one) for option, spec in recorded.items()}
+    carried = {
+        option: _carried_column(spec, names, _index_here(spec, width, beside, ignored_specs), left_over, only_one)
+        for option, spec in recorded.items()
+    }
     if None in carried.values():
         # columns besides the features and the ones the run left out (an id): one of them may be it, which is unsaid
         places = [_place(spec, names) for spec in ignored_specs]
@@ -122,17 +125,24 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
 
 def _carried_ignored(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
     """The columns a ``file`` run left out (``ignore_columns``), where the evaluated file has as many columns as
-    its training file had (as ``dimred encode`` leaves them out); {} where the settings name their own."""
+    its training file had (as ``dimred encode`` leaves them out); {} where the settings name their own, or where
+    the file lacks one of them but its header names every trained feature (its other columns are then left out
+    by ``_untrained_columns``)."""
     ignored = trained_ignored_columns(reducer)
     path = Path(str(dataset_settings.get("path", "")))
     if not ignored or "ignore_columns" in dataset_settings or not path.is_file():
         return {}
     try:
+        header = csv_layout(path).header if path.suffix.lower() in TEXT else None
         width = column_count(path)
     except DimredError:
         return {}  # the data set names what is wrong with the file
     trained_width = reducer.n_features_in_ + len(trained_set_aside_columns(reducer)) + len(ignored)
-    return {"ignore_columns": ",".join(ignored)} if width == trained_width else {}
+    names = [str(name) for name in header or ()]
+    held = all(spec in names or (spec.isdigit() and int(spec) < width) for spec in ignored)
+    features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
+    elsewhere = not held and bool(features) and features <= set(names)
+    return {"ignore_columns": ",".join(ignored)} if width == trained_width and not elsewhere else {}
 
 
 def _untrained_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
@@ -217,16 +227,33 @@ def _obs_columns(path: Path) -> list[str]:
         cells.file.close()
 
 
-def _carried_column(spec: str, names: list[str], fits: bool, left_over: list[str] | None, only_one: bool) -> str | None:
-    """Where the evaluated file holds one set-aside column: ``spec`` itself (a name in its header, or an index in a
-    file as wide as the training file whose column there is not a trained feature), else the one column left
-    over in a file of another order; None where it does not hold it."""
+def _index_here(spec: str, width: int, beside: int, ignored: Sequence[str]) -> int | None:
+    """Where the column that ``spec`` numbers in the training file is in the evaluated file, ``width`` columns
+    wide: at the same place where the file has the features, the ``beside`` - features set-aside columns and the
+    ignored ones, as the training file had; moved past the ignored columns before it where the file has all but
+    those (unless they were named, not numbered: their places are then unknown); None otherwise."""
+    if not spec.isdigit():
+        return None
+    index = int(spec)
+    if width == beside + len(ignored):
+        return index if index < width else None
+    if width != beside or not all(other.isdigit() for other in ignored):
+        return None
+    index -= sum(int(other) < index for other in ignored)
+    return index if index < width else None
+
+
+def _carried_column(spec: str, names: list[str], index: int | None, left_over: list[str] | None,
+                    only_one: bool) -> str | None:  # fmt: skip
+    """Where the evaluated file holds one set-aside column: ``spec`` itself where it names a column of its
+    header, else its place there (``index``) where the column there is not a trained feature, else the one
+    column left over in a file of another order; None where it does not hold it."""
     if spec in names:
         return spec
-    if not (spec.isdigit() and fits):
+    if index is None:
         return None
-    if left_over is None or names[int(spec)] in left_over:
-        return spec
+    if left_over is None or (index < len(names) and names[index] in left_over):
+        return str(index)
     return left_over[0] if only_one else None
 
 
