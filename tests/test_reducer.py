@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -540,3 +541,29 @@ def test_pca_asked_for_more_components_than_rows_is_a_usage_error_not_a_broken_p
     rows = np.random.default_rng(0).random((4, 10))
     with pytest.raises(dimred.UsageError, match=r"model 'pca' makes at most .* \(4 x 10: 4\), got n_components=5"):
         Reducer(model="pca", n_components=5).fit(rows)
+
+
+def _frame_with_labels(dtype: str) -> pd.DataFrame:
+    frame = pd.DataFrame(np.random.default_rng(0).random((40, 3)), columns=["a", "b", "c"])
+    return frame.assign(species=pd.Series(["setosa", "virginica"] * 20, dtype=dtype))
+
+
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [(_frame_with_labels("object"), "X's column 'species' holds text or categories, not numbers; leave it out "
+                                    "(X.drop(columns=['species']))"),
+     (_frame_with_labels("category"), "X's column 'species' holds text or categories"),
+     (_frame_with_labels("object").to_numpy(), "X holds 'setosa' at row 0, column 3 (counting from 0), which is not "
+                                                "a number")],
+    ids=["text", "categories", "an array of text"],
+)  # fmt: skip
+def test_a_column_of_labels_left_in_x_is_named_by_fit_and_transform(X, message):
+    """scikit-learn had said only "could not convert string to float: 'setosa'", naming neither the column nor
+    that labels do not belong in X."""
+    with pytest.raises(dimred.DataError, match=re.escape(message)):
+        dimred.Reducer(steps=2).fit(X)
+    fitted = dimred.Reducer(steps=2, random_state=0).fit(_frame_with_labels("object").drop(columns="species"))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fitted.transform(X)
+    numbers_as_objects = _frame_with_labels("object").drop(columns="species").to_numpy().astype(object)
+    assert dimred.Reducer(steps=2).fit(numbers_as_objects).transform(numbers_as_objects).shape == (40, 2)

@@ -345,7 +345,8 @@ def _options_mapping(values: Any, parameter: str, keys: str) -> Mapping[str, Any
 def _readable(X: Any) -> Any:
     """``X`` as scikit-learn's checks can read it: a torch tensor detached and on the CPU (numpy reads neither
     one that requires grad nor one on a GPU). An AnnData object, or a backed file's sparse X, is refused by
-    name: scikit-learn would call it a scalar or a ragged sequence."""
+    name: scikit-learn would call it a scalar or a ragged sequence; so is a column or cell of text (a
+    DataFrame's labels, say), which scikit-learn names by its value alone."""
     from scipy import sparse
 
     if isinstance(X, torch.Tensor):  # numpy has no bfloat16: float32 holds each of its values exactly
@@ -356,7 +357,30 @@ def _readable(X: Any) -> Any:
             f"X is anndata's {type(X).__name__}, not a matrix; pass its matrix: adata.X (.toarray() where "
             "it is sparse; a backed file's adata.to_memory() first), adata.layers[NAME] or adata.to_df()"
         )
+    _check_numbers(X)
     return X
+
+
+def _check_numbers(X: Any) -> None:
+    """Refuse a DataFrame's columns that hold text or categories, or an array's first cell of text, by name."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and hasattr(dtypes, "items"):  # a DataFrame
+        text = [str(name) for name, dtype in dtypes.items() if getattr(dtype, "kind", "O") not in "biuf"]
+        if text:
+            listed = ", ".join(map(repr, text))
+            raise DataError(f"X's column{'s' if len(text) > 1 else ''} {listed} hold{'' if len(text) > 1 else 's'} "
+                            f"text or categories, not numbers; leave {'them' if len(text) > 1 else 'it'} out "
+                            f"(X.drop(columns=[{listed}])): dimred reduces the numeric columns")  # fmt: skip
+    elif isinstance(X, np.ndarray) and X.dtype.kind in "OUS" and X.ndim == 2:
+        try:
+            X.astype(np.float64)
+        except (TypeError, ValueError):
+            for (row, column), cell in np.ndenumerate(X):
+                try:
+                    float(cell)
+                except (TypeError, ValueError):
+                    raise DataError(f"X holds {cell!r} at row {row}, column {column} (counting from 0), which is "
+                                    "not a number; dimred reduces numbers") from None  # fmt: skip
 
 
 def _loop_defaults(settings: TrainingSettings) -> TrainingSettings:
