@@ -376,11 +376,17 @@ def _check_numbers(X: Any) -> None:
             X.astype(np.float64)
         except (TypeError, ValueError):
             for (row, column), cell in np.ndenumerate(X):
-                try:
-                    float(cell)
-                except (TypeError, ValueError):
+                if isinstance(cell, str) and not _is_number(cell):  # others: scikit-learn's TypeError says it
                     raise DataError(f"X holds {cell!r} at row {row}, column {column} (counting from 0), which is "
                                     "not a number; dimred reduces numbers") from None  # fmt: skip
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _loop_defaults(settings: TrainingSettings) -> TrainingSettings:
