@@ -162,6 +162,28 @@ def test_a_usage_error_found_during_training_leaves_no_folder(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "refused",
+    [["--batch-size", "1"], ["--optimizer", "muon", "--set", "model.hidden=4,4"]],
+    ids=["batch norm on one row", "muon with no matrix to step"],
+)
+@pytest.mark.parametrize("earlier", ["finished", "killed with a checkpoint"])
+def test_a_usage_error_found_as_training_starts_leaves_an_earlier_runs_folder_as_it_was(tmp_path, refused, earlier):
+    """The folder had been taken over first: --overwrite lost the earlier run's results, and a failed run's
+    checkpoint was removed by the run that then refused to start."""
+    out = tmp_path / "run"
+    assert invoke(*QUICK, "--checkpoint-every", "2", "--out", str(out)).exit_code == 0
+    if earlier != "finished":  # as a run killed after its last checkpoint leaves its folder
+        for name in ("model.safetensors", "metrics.json", "history.csv"):
+            (out / name).unlink()
+        (out / "FAILED.txt").write_text("This run did not finish (interrupted).\n")
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    result = invoke(*QUICK, *refused, "--out", str(out), "--overwrite")
+    assert result.exit_code == 2, result.output
+    assert len(error_lines(result)) == 1
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
 def test_a_bad_config_value_creates_nothing(tmp_path):
     config = tmp_path / "experiment.toml"
     config.write_text('[dataset]\nname = "swissroll"\n[model]\nname = "mlp-ae"\n[training]\nlr = "fast"\n')

@@ -447,7 +447,7 @@ def fit(
     settings: TrainingSettings,
     *,
     feature_names: Sequence[str] | None = None,
-    directory: Path | None = None,
+    claim: Callable[[], Path | None] = lambda: None,
     resume: bool = False,
     world: World | None = None,
     device: torch.device | None = None,
@@ -456,14 +456,16 @@ def fit(
     config: Mapping[str, Any] | None = None,
 ) -> Outcome:
     """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine on
-    ``device`` (``directory`` is where callbacks write checkpoints; ``resume`` continues from the one there).
+    ``device``. ``claim`` gives the run folder, where callbacks write checkpoints, once everything is checked
+    (for a network, as its training starts); ``resume`` continues from the checkpoint there.
     ``plugins``, ``settings`` and ``device`` are as ``prepared`` gives them for ``X_raw``; ``given`` is what
     ``as_given`` made of them before (the model file records it); ``config`` the run's configuration, for the
     callbacks."""
     check_fittable(X_raw, plugins.model)
     if isinstance(plugins.model, EstimatorModel):
+        claim()
         return fit_estimator(plugins.model, X_raw, settings, feature_names, given)
-    options = {"directory": directory, "resume": resume, "world": world, "device": device, "echo": echo,
+    options = {"claim": claim, "resume": resume, "world": world, "device": device, "echo": echo,
                "given": given, "config": config}  # fmt: skip
     return _fit_network(plugins, X_raw, settings, feature_names, options)
 

@@ -3,6 +3,7 @@ does."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -263,15 +264,23 @@ def run(
         warnings.warn(f"run {directory} trained in {recorded['processes']} processes (torchrun) and resumes in one: "
                       "it goes on as one process trains (batch norm over the whole batch, one dropout stream), not "
                       "bit for bit where the processes would have ended", stacklevel=2)  # fmt: skip
-    # everything is checked: from here on a failure removes the run directory (or marks it failed)
-    with claimed_directory(directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT_NAME,
-                           finished_by=METRICS_FILE, writes=(CONFIG_FILE, *pipeline.RESULT_FILES),
-                           automatic=out == AUTO) as directory:  # fmt: skip
-        going_on = _as_going_on(recorded, config)  # a resumed run may go on otherwise than it started: it says so
-        if directory is not None:
-            write_json(directory / CONFIG_FILE, going_on)
-        outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, directory=directory,
+    going_on = _as_going_on(recorded, config)  # a resumed run may go on otherwise than it started: it says so
+    with contextlib.ExitStack() as claims:
+        claimed: list[Path | None] = []
+
+        def claim() -> Path | None:
+            """The run folder, claimed once everything is checked (for a network, as its training starts): from
+            then on a failure removes it (or marks it failed); a refusal before leaves it as it was."""
+            claimed.append(claims.enter_context(claimed_directory(
+                directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT_NAME, finished_by=METRICS_FILE,
+                writes=(CONFIG_FILE, *pipeline.RESULT_FILES), automatic=out == AUTO)))  # fmt: skip
+            if claimed[0] is not None:
+                write_json(claimed[0] / CONFIG_FILE, going_on)
+            return claimed[0]
+
+        outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, claim=claim,
                                resume=resume, world=world, device=device, echo=say, config=going_on)  # fmt: skip
+        directory = claimed[0]
         distributed.leave(world)
         if not world.is_main:
             return RunResult({}, outcome.history, None, config, np.empty((0, 0)))

@@ -65,7 +65,7 @@ def fit(
     device: torch.device,
     dtype: torch.dtype,
     callbacks: Sequence[Callback] = (),
-    directory: Path | None = None,
+    claim: Callable[[], Path | None] = lambda: None,
     resume: bool = False,
     world: World | None = None,
     echo: Callable[[str], None] | None = None,
@@ -75,12 +75,13 @@ def fit(
 
     Randomness comes from ``settings.seed`` alone, and the caller's global torch RNG is left as it was (fits in
     threads of one process take turns); gradients are on whatever the caller's context (``torch.no_grad``).
-    ``directory`` is the run folder callbacks may write into (checkpoints); ``resume`` continues from the
+    ``claim`` gives the run folder callbacks may write into (checkpoints), called once every check has passed
+    and training is about to start, so that a refusal leaves the folder as it was; ``resume`` continues from the
     checkpoint saved there. ``config`` is the run's configuration, for the callbacks (``Training.config``).
     """
     world = world or World()
     with seeded(settings.seed, device), torch_default_dtype(), torch.inference_mode(False), torch.enable_grad():
-        return _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world,
+        return _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, claim, resume, world,
                     echo or (lambda _text: None), config or {})  # fmt: skip
 
 
@@ -133,7 +134,7 @@ def _check_rounded_away(X_raw: np.ndarray, scaler: Scaler, dtype: torch.dtype) -
                       f"{rounding_advice(spread, low, scaled)}", stacklevel=4)  # fmt: skip
 
 
-def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, directory, resume, world, echo,
+def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, claim, resume, world, echo,
          config) -> Fit:  # fmt: skip
     # before anything one process could refuse alone, which would leave the others waiting
     distributed.check_same_data(world, device, X_raw.shape, functools.partial(sampled_fingerprint, X_raw))
@@ -170,6 +171,7 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, direc
         torch.manual_seed(settings.seed + world.rank)  # but each process its own dropout masks
     trainer = Trainer(module, terms, X, settings, generator, world, functools.partial(data_fingerprint, X_raw))
     dispatcher = Dispatcher(callbacks)
+    directory = claim()  # every check has passed: from here on the run writes
     checkpoint = None if directory is None else directory / CHECKPOINT_NAME
     if resume and checkpoint is not None:
         tensors, facts = read_checkpoint(checkpoint)
