@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
@@ -183,6 +185,37 @@ def test_a_large_array_is_streamed_from_its_file(tmp_path, monkeypatch):
     with pytest.raises(dimred.UsageError, match="full-batch training needs the data in memory"):
         dimred.run(dataset="file", model="mlp-ae", settings={"dataset.path": str(tmp_path / "big.npy")},
                    batch_size=None, steps=3, out=None, reporters=[])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "scaler", "message"),
+    [(lambda X: X.__setitem__((1205, 1), 1e39), "none",
+      "the data has 1e+39 at row 1205, column 1 (counting from 0), beyond the range of float32"),
+     (lambda X: X.__setitem__((slice(None), 0), 1e6 + (np.arange(len(X)) % 3) * 0.01), "minmax", None)],
+    ids=["a value beyond float32", "a column that float32 rounds to one number"],
+)  # fmt: skip
+def test_streamed_rows_are_checked_as_rows_in_memory_are(tmp_path, monkeypatch, change, scaler, message):
+    """Streamed rows were cast unchecked: 1e39 became inf (a NaN loss, or nothing where no batch drew it), and a
+    column float32 rounds to one number was not warned of."""
+    import dimred
+    from dimred._engine import fitting, rows
+
+    monkeypatch.setattr(fitting, "STREAM_ROWS", 1000)
+    monkeypatch.setattr(fitting, "EVALUATION_ROWS", 700)
+    monkeypatch.setattr(rows, "CHUNK_ROWS", 500)  # the value lies in the third chunk: named by its row in the file
+    X = np.random.default_rng(0).random((1500, 3))
+    change(X)
+    np.save(tmp_path / "big.npy", X)
+    arguments = {"dataset": "file", "model": "mlp-ae", "settings": {"dataset.path": str(tmp_path / "big.npy")},
+                 "steps": 3, "scaler": scaler, "out": None, "reporters": []}  # fmt: skip
+    if message is not None:
+        with pytest.raises(dimred.DataError, match=re.escape(message)):
+            dimred.run(**arguments)
+    else:
+        with pytest.warns(
+            UserWarning, match=r"column 0 \(counting from 0\) varies by 0.02 around 1e\+06, but in float32"
+        ):
+            dimred.run(**arguments)
 
 
 def _share_from_rank_zero(rank: int, size: int, port: int, results: dict) -> None:

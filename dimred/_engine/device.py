@@ -42,30 +42,34 @@ def resolve_device(requested: str | torch.device) -> torch.device:
 
 
 def as_tensor(
-    X: np.ndarray, device: torch.device | str = "cpu", dtype: torch.dtype | None = None, what: str = "the data"
+    X: np.ndarray,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+    what: str = "the data",
+    first_row: int = 0,
 ) -> torch.Tensor:
     """The caller's rows as a tensor on ``device`` in ``dtype``; the caller's array is never modified.
 
     Read-only input (memory maps) is copied first: torch wants writable memory. ``what`` names the rows in the
-    error about a value ``dtype`` cannot hold.
+    error about a value ``dtype`` cannot hold, counted from ``first_row`` (the rows of a chunk of ``what``).
     """
     tensor = torch.as_tensor(np.require(X, requirements=["C", "W"]), device=device)
     if dtype is None:
         return tensor
     converted = tensor.to(dtype)
     if tensor.is_floating_point() and torch.finfo(dtype).max < torch.finfo(tensor.dtype).max:
-        _check_range(tensor, converted, what)
+        _check_range(tensor, converted, what, first_row)
     return converted
 
 
-def _check_range(original: torch.Tensor, converted: torch.Tensor, what: str) -> None:
+def _check_range(original: torch.Tensor, converted: torch.Tensor, what: str, first_row: int) -> None:
     """Refuse finite values that the narrower dtype turns into inf (1e39 in float32), naming the first one."""
     overflow = torch.isinf(converted) & torch.isfinite(original)
     if overflow.any():
         row, column = (int(index) for index in overflow.reshape(len(original), -1).nonzero()[0])
         value = float(original.reshape(len(original), -1)[row, column])
         raise DataError(
-            f"{what} has {value:.4g} at row {row}, column {column} (counting from 0), "
+            f"{what} has {value:.4g} at row {first_row + row}, column {column} (counting from 0), "
             f"{beyond_range(str(converted.dtype).removeprefix('torch.'))}"
         )
 

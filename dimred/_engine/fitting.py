@@ -102,6 +102,7 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
                          "file (the encoder then maps the rest with dimred encode), or with a loss that streams, "
                          "such as --loss mse")  # fmt: skip
     fitted_scaler = Scaler.fit_chunks(settings.scaler, rows.chunks(X_raw, dtype)).to(device)
+    _check_rounded_away(X_raw, fitted_scaler, dtype)
     X = rows.MappedRows(X_raw, fitted_scaler, device, dtype)
     return fitted_scaler, X, evaluation.metric_sample(len(X_raw), settings.seed, size=EVALUATION_ROWS)
 

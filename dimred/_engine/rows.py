@@ -7,15 +7,17 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from dimred._engine.device import as_tensor
 from dimred._engine.scaling import Scaler
 
 CHUNK_ROWS = 1 << 20
 
 
 def chunks(array: np.ndarray, dtype: torch.dtype) -> Iterator[torch.Tensor]:
-    """The rows of ``array`` as tensors of at most CHUNK_ROWS rows, read one after another."""
+    """The rows of ``array`` as tensors of at most CHUNK_ROWS rows, read one after another; a value ``dtype``
+    cannot hold is refused, named by its row in ``array``, as in data held in memory."""
     for start in range(0, len(array), CHUNK_ROWS):
-        yield torch.from_numpy(np.array(array[start : start + CHUNK_ROWS])).to(dtype)
+        yield as_tensor(array[start : start + CHUNK_ROWS], dtype=dtype, first_row=start)
 
 
 class MappedRows:
