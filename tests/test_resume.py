@@ -320,6 +320,22 @@ def test_a_run_interrupted_while_it_reports_is_resumed_as_its_failed_txt_says(ct
     assert all(np.array_equal(first[name], again[name]) for name in first)
 
 
+def test_a_run_killed_after_saving_its_model_and_before_its_metrics_resumes(tmp_path):
+    """--resume had taken the model file for a finished run ('already complete'), though the metrics, written
+    last, were missing: the run could be neither resumed nor, without losing its checkpoint, started again."""
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
+                 "checkpoint_every": 20, "out": tmp_path / "run", "reporters": []}  # fmt: skip
+    dimred.run(**arguments)
+    finished = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for name in ("metrics.json", "history.csv"):  # as SIGKILL after the model file leaves it
+        (tmp_path / "run" / name).unlink()
+    dimred.run(resume=True, **arguments)
+    resumed = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (resumed["rmse"], resumed["trustworthiness"]) == (finished["rmse"], finished["trustworthiness"])
+    with pytest.raises(dimred.UsageError, match=r"is already complete: it has its metrics\.json"):
+        dimred.run(resume=True, **arguments)
+
+
 def test_a_run_interrupted_while_it_reports_keeps_its_finished_results_without_a_checkpoint(ctrl_c_once, tmp_path):
     """Ctrl-C during a slow reporter removed the whole finished run, while saying that files already written were
     complete."""

@@ -19,7 +19,7 @@ from dimred._api import pipeline
 from dimred._api.config import RECORD_ONLY_KEYS, TOP_LEVEL_SETTINGS, with_options_before_added
 from dimred._core.contracts import Data
 from dimred._core.errors import DimredError, UsageError
-from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE, MODEL_FILE
+from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, fitting
 from dimred._engine.checkpoint import read_checkpoint
@@ -93,8 +93,8 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
     if out is None:
         return None
     directory = default_run_directory(dataset, model) if out == AUTO else Path(out)
-    if resume and (directory / MODEL_FILE).exists() and not (directory / FAILED_MARKER).exists():
-        raise UsageError(f"run {directory} is already complete: it has its {MODEL_FILE}")
+    if resume and (directory / METRICS_FILE).exists() and not (directory / FAILED_MARKER).exists():
+        raise UsageError(f"run {directory} is already complete: it has its {METRICS_FILE}, the last of its results")
     check_claimable(directory, overwrite=overwrite, resume=resume)
     return directory
 
