@@ -298,8 +298,11 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
     arguments["reporters"] = list(arguments["reporters"]) or None
     arguments["callbacks"] = list(arguments["callbacks"]) or None
     arguments["loss"] = "+".join(arguments.pop("losses")) or None
-    if resume_directory:
-        if config_file:
+    for option, value in (("--config", config_file), ("--resume", resume_directory)):
+        if value == "":  # an unset shell variable, say: not the same as leaving the option out
+            raise click.UsageError(f"{option} is empty; name a {'file' if option == '--config' else 'folder'}")
+    if resume_directory is not None:
+        if config_file is not None:
             raise click.UsageError("--resume reads the run's own config.json; leave out --config")
         if arguments["out"]:
             raise click.UsageError("--resume continues the run in its own folder; leave out --out")
@@ -308,8 +311,8 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
                                    "--resume takes the folder of a run started with --checkpoint-every")  # fmt: skip
         config_file = str(Path(resume_directory) / CONFIG_FILE)
         arguments |= {"out": resume_directory, "resume": True}
-    arguments["out"] = arguments["out"] or api.AUTO
-    if config_file:
+    arguments["out"] = api.AUTO if arguments["out"] is None else arguments["out"]
+    if config_file is not None:
         renamed = {"losses": "loss"}
         given = {
             renamed.get(name, name)
@@ -384,8 +387,8 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
     from dimred._api import evaluate as api
 
     with _skips_said_once():
-        result = api.evaluate(model, **arguments, reporters=list(reporters) or None, out=out or api.AUTO,
-                              echo=click.echo)  # fmt: skip
+        result = api.evaluate(model, **arguments, reporters=list(reporters) or None,
+                              out=api.AUTO if out is None else out, echo=click.echo)  # fmt: skip
     click.echo(f"results: {result.path}")
     _fail_on_skipped(result.failures, result.path)
 
@@ -427,7 +430,9 @@ def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
     for many in ("reporters", "callbacks"):
         arguments[many] = list(arguments[many]) or None
     with _skips_said_once():
-        comparison = run_comparison(models=list(models), out=out or api.AUTO, echo=echo_err, **arguments)
+        comparison = run_comparison(
+            models=list(models), out=api.AUTO if out is None else out, echo=echo_err, **arguments
+        )
     click.echo(comparison.markdown())
     click.echo(f"results: {comparison.path}")
     failures = [f"model '{model}' failed ({error})" for model, error in comparison.failed.items()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +243,28 @@ def test_evaluate_and_compare_name_an_out_of_the_wrong_type_as_run_does(call, tm
     second = "swissroll" if call is dimred.evaluate else ["pca"]
     with pytest.raises(dimred.UsageError, match="out must be a folder's path, 'auto' or None, not int"):
         call(first, second, out=3)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["run", "--dataset", "swissroll", "--model", "mlp-ae", "--out", ""], "out (--out) is empty; name a folder"),
+     (["run", "--dataset", "swissroll", "--model", "mlp-ae", "--resume", ""], "--resume is empty; name a folder"),
+     (["run", "--dataset", "swissroll", "--model", "mlp-ae", "--config", ""], "--config is empty; name a file"),
+     (["compare", "--dataset", "swissroll", "--model", "pca", "--out", ""], "out (--out) is empty; name a folder")],
+    ids=["run --out", "run --resume", "run --config", "compare --out"],
+)  # fmt: skip
+def test_an_empty_path_is_refused_not_taken_for_an_option_left_out(tmp_path, monkeypatch, arguments, message):
+    """An unset shell variable ("$OUT") had trained a fresh run into runs/..., or ignored the config file."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*arguments)
+    assert result.exit_code == 2, result.output
+    assert f"Error: {message}" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("call", [dimred.run, dimred.compare], ids=["run", "compare"])
+def test_the_python_api_refuses_an_empty_out_which_would_be_the_current_folder(tmp_path, monkeypatch, call):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(dimred.UsageError, match=re.escape("out (--out) is empty; name a folder, or 'auto'")):
+        call("swissroll", "mlp-ae" if call is dimred.run else ["pca"], out="")
+    assert list(tmp_path.iterdir()) == []

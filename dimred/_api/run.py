@@ -178,6 +178,8 @@ def check_out(out: Any) -> None:
     """Refuse an ``out`` that is no folder's path (a number, say) before anything runs."""
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise UsageError(f"out must be a folder's path, 'auto' or None, not {type(out).__name__}")
+    if out is not None and os.fspath(out) == "":  # Path("") is the current folder
+        raise UsageError("out (--out) is empty; name a folder, or 'auto'")
 
 
 def run(
