@@ -396,3 +396,22 @@ def test_a_config_file_that_cannot_be_read_is_a_usage_error(tmp_path, monkeypatc
     result = invoke("run", "--config", str(path), "--out", str(tmp_path / "run"))
     assert result.exit_code == 2
     assert result.output.strip() == f"Error: config file {path} cannot be read: Permission denied"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [('[training]\nsteps = "30"\n', "bad steps '30': must be a whole number or none"),
+     ('dtype = "float16"\n', "bad dtype 'float16'"),
+     ('[[callbacks]]\nname = "no-collapse"\noptions = { after = 0.5 }\n',
+      "[[callbacks]] 'no-collapse' turns the callback 'collapse' off, so it takes no options; leave them out")],
+    ids=["a training value", "a top-level setting", "options for a callback turned off"],
+)  # fmt: skip
+def test_a_config_files_bad_value_is_named_with_the_file(tmp_path, content, message):
+    """The training values' errors had not named the file they came from, and options given to no-NAME were
+    refused as an unknown callback 'no-collapse'."""
+    path = tmp_path / "experiment.toml"
+    path.write_text('dataset = "swissroll"\nmodel = "mlp-ae"\n' + content)
+    result = invoke("run", "--config", str(path), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith(f"Error: config file {path}: {message}")
+    assert not (tmp_path / "run").exists()

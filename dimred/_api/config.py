@@ -131,6 +131,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
             if not isinstance(document[section], list):
                 raise UsageError(f"config file {path}: {section} must be a list of names or tables")
             chosen = [_plugin(entry, section, path) for entry in document[section]]
+            for name, options in chosen:
+                if section == "callbacks" and name.startswith("no-") and options:
+                    raise UsageError(f"config file {path}: [[callbacks]] '{name}' turns the callback '{name[3:]}' "
+                                     "off, so it takes no options; leave them out")  # fmt: skip
             if section == "metrics" and _is_run_record(document):  # a metric since uninstalled just does not run
                 installed = set(get_registry().names("metric"))
                 chosen = [(name, options) for name, options in chosen if name in installed]
@@ -150,6 +154,12 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise UsageError(f"config file {path}: unknown [training] keys {unknown}; allowed: {', '.join(TRAINING_KEYS)}")
     arguments |= training
+    for name in (*TOP_LEVEL_SETTINGS, *training):  # each value on its own, so that its error names the file
+        if name in arguments:
+            try:
+                TrainingSettings.from_mapping({name: arguments[name]})
+            except UsageError as error:
+                raise UsageError(f"config file {path}: {error}") from None
     if arguments.get("epochs") is not None and arguments.get("steps") is not None:
         if not _is_run_record(document):
             raise UsageError(f"config file {path}: [training] sets both steps and epochs; give one of them")
