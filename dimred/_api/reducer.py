@@ -25,6 +25,7 @@ from dimred._engine import evaluation
 from dimred._engine.device import as_tensor, available_here
 from dimred._host.registry import get_registry
 from dimred._host.resolve import instantiate
+from dimred._io.datafiles import is_number
 from dimred._io.validation import DataError, check_matrix
 
 _VALID_DTYPES = [np.float64, np.float32]
@@ -376,17 +377,9 @@ def _check_numbers(X: Any) -> None:
             X.astype(np.float64)
         except (TypeError, ValueError):
             for (row, column), cell in np.ndenumerate(X):
-                if isinstance(cell, str) and not _is_number(cell):  # others: scikit-learn's TypeError says it
+                if isinstance(cell, str) and not is_number(cell):  # others: scikit-learn's TypeError says it
                     raise DataError(f"X holds {cell!r} at row {row}, column {column} (counting from 0), which is "
                                     "not a number; dimred reduces numbers") from None  # fmt: skip
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _loop_defaults(settings: TrainingSettings) -> TrainingSettings:

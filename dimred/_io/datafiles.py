@@ -135,7 +135,8 @@ def _printable(text: str) -> str:
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a cell of text reads as a number, as float() reads it (nan and inf too)."""
     try:
         float(text)
     except ValueError:
@@ -232,10 +233,10 @@ def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool
         return True, True
     unrepeated = False
     for column, cell in enumerate(cells):
-        if _is_number(cell):
+        if is_number(cell):
             continue
         below = [row[column].strip() for row in following if column < len(row)]
-        if not below or _is_number(below[0]):
+        if not below or is_number(below[0]):
             return True, True
         unrepeated = unrepeated or cell not in below
     return unrepeated, not (unrepeated and _numbers_look_like_data(cells, following))
@@ -270,7 +271,7 @@ def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> boo
     """Whether most of the number cells of a first row lie within the range of their columns' values below."""
     inside = outside = 0
     for column, cell in enumerate(cells):
-        if not _is_number(cell):
+        if not is_number(cell):
             continue
         below = _numbers_below(following, column)
         if not below:
@@ -284,7 +285,7 @@ def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> boo
 
 def _numbers_below(following: list[list[str]], column: int) -> list[float]:
     """The numbers of a column in the rows below the first."""
-    return [float(row[column]) for row in following if column < len(row) and _is_number(row[column])]
+    return [float(row[column]) for row in following if column < len(row) and is_number(row[column])]
 
 
 def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
@@ -320,7 +321,7 @@ def _parse_csv_batch(
     except ValueError:
         for line, cells in batch:
             for column, cell in enumerate(cells, start=1 + skipped):
-                if not _is_number(cell):
+                if not is_number(cell):
                     raise DimredError(f"{path}, line {line}, column {column}: '{_printable(cell)}' is not a number "
                                       f"({_why_not_a_number(cell, bool(text_columns))})") from None  # fmt: skip
         raise
