@@ -35,6 +35,7 @@ from dimred._core.contracts import (
     TrainingData,
     TrainingStatus,
 )
+from dimred._core.defaults import MUON_MIN_SIDE
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.hookspecs import hookimpl
 from dimred._core.labels import (
@@ -65,6 +66,7 @@ _TORCH_BLOCKS = {
 __all__ = [  # noqa: F822 (the torch building blocks are module attributes loaded on first use)
     "FEW_CLASSES",
     "MAX_NUMBERED_CLASSES",
+    "MUON_MIN_SIDE",
     "Batch",
     "Callback",
     "ComparisonRecord",

@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dimred.plugin import Batch, Loss, MLPModel, TrainingData, UsageError, hookimpl, option
+from dimred.plugin import MUON_MIN_SIDE, Batch, Loss, MLPModel, TrainingData, UsageError, hookimpl, option
 
 NARROW_ROWS_NOISE = 0.05
 WIDE_ROWS_NOISE = 0.1
@@ -39,7 +39,6 @@ IMAGE_WIDE_FROM = 129  # columns: from here rows get wider layers, 800 steps, st
 IMAGE_ROWS_DOF = 0.9
 MIN_DOF, MAX_DOF = 0.001, 1000.0  # trained without trouble at both ends (swiss roll); 1e-300 and 1e300 did not
 NARROWER_ROWS_EXAGGERATION = 1.3  # rows under IMAGE_WIDE_FROM columns
-MUON_MIN_SIDE = 16  # Muon steps weight matrices with both sides at least this (dimred's Muon, as the paper's)
 NEGATIVES_HELP = "codes of the step each end of an edge is repelled from (at most the step's heads)"
 UMAP_NEIGHBOURS = 15
 # 10 rather than UMAP's 15: held-out kNN accuracy +0.008 on MNIST-5k, +0.003 on digits (real_data.py)

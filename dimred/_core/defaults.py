@@ -26,3 +26,4 @@ PRECISIONS = ("auto", "float32", "bf16")
 OPTIMIZERS = ("auto", "adam", "muon")
 SCALERS = ("minmax", "standard", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+MUON_MIN_SIDE = 16  # optimizer muon steps the weight matrices with both sides at least this; Adam the rest

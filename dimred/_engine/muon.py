@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import torch
 
+from dimred._core.defaults import MUON_MIN_SIDE
 from dimred._core.errors import UsageError
 from dimred._engine.optim import FlatAdam
 
-MIN_SIDE = 16
+MIN_SIDE = MUON_MIN_SIDE
 MOMENTUM = 0.95
 ITERATIONS = 3  # of Newton-Schulz: 5 take two-thirds longer and did no better on digits
 QUINTIC = (3.4445, -4.7750, 2.0315)  # Jordan et al.'s coefficients: fast to orthogonal, not exactly there
