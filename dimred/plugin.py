@@ -46,7 +46,7 @@ from dimred._core.labels import (
     missing_label_rows,
 )
 from dimred._core.options import OptionInfo, option
-from dimred._core.scatter import colours_by_class, legend_classes, plain_text, scatter_points
+from dimred._core.scatter import LEGEND_CLASSES, colours_by_class, legend_classes, plain_text, scatter_points
 from dimred._core.settings import TrainingSettings
 from dimred._io.anndata_files import cells_by_genes, read_h5ad
 from dimred._io.datafiles import Table, read_matrix, read_table
@@ -65,6 +65,7 @@ _TORCH_BLOCKS = {
 
 __all__ = [  # noqa: F822 (the torch building blocks are module attributes loaded on first use)
     "FEW_CLASSES",
+    "LEGEND_CLASSES",
     "MAX_NUMBERED_CLASSES",
     "MUON_MIN_SIDE",
     "Batch",

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from dimred.plugin import (
+    LEGEND_CLASSES,
     ComparisonRecord,
     Data,
     Reporter,
@@ -37,7 +38,6 @@ from dimred.plugin import (
 
 FILENAME = "explorer.html"
 IMAGE_PIXELS = 84  # the side of the hover image, whatever the data's image size
-MAX_LEGEND = 30  # more classes than this get colours but no legend
 
 
 def _bokeh_installed() -> bool:
@@ -217,7 +217,7 @@ def _figure(columns: dict[str, Any], methods: list[tuple[str, str]], options: Ex
         points = plot.scatter(f"x{suffix}", f"y{suffix}", source=source, name=f"points{suffix}",
                               nonselection_fill_alpha=0.08, selection_fill_alpha=1.0, **style)  # fmt: skip
         plot.add_tools(HoverTool(renderers=[points], tooltips=_tooltip(columns)))
-        if "fill" in columns and not plots and len(set(columns["label"])) <= MAX_LEGEND:  # beside the first plot
+        if "fill" in columns and not plots and len(set(columns["label"])) <= LEGEND_CLASSES:  # beside the first plot
             plot.add_layout(_legend(columns["label"], points), "right")
         if mapper is not None and not plots:
             plot.add_layout(ColorBar(color_mapper=mapper, title="colour value", width=10), "right")
