@@ -375,15 +375,3 @@ def test_a_reporter_cannot_replace_the_comparisons_own_files(register_in_process
                                 reporters=["overwrites-comparisons"])  # fmt: skip
     assert any(f"{filename} is dimred's own file in a comparison folder" in entry for entry in comparison.skipped)
     assert (out / filename).read_bytes() != b"mine"
-
-
-def test_a_callback_and_its_options_for_the_comparison_go_to_its_networks_only(tmp_path):
-    """A model fitted in one call runs no callback: given the comparison's callback options without the callback,
-    its runs had failed ('settings for a callback that is not in this run')."""
-    comparison = dimred.compare("swissroll", ["mlp-ae", "pca"], settings={"dataset.n_samples": 300,
-                                "callback.early-stopping.patience": 3}, callbacks=["early-stopping"], steps=30,
-                                out=None)  # fmt: skip
-    assert comparison.failed == {}
-    assert set(comparison.runs) == {"mlp-ae", "pca"}
-    assert [callback["name"] for callback in comparison.runs["mlp-ae"][0].config["callbacks"]].count("early-stopping")
-    assert "early-stopping" not in [callback["name"] for callback in comparison.runs["pca"][0].config["callbacks"]]

@@ -270,9 +270,6 @@ CASES = [
     Case("a training setting for a model fitted in one call", lambda t, _m: ["run", "--dataset", "swissroll", "--model",
          "pca", "--steps", "7", "--out", str(t / "run")], 2, "model 'pca' is fitted in one call, without training "
          "steps: --steps (steps) does not apply to it; leave it out"),
-    Case("a callback for a model fitted in one call", lambda t, _m: ["run", "--dataset", "swissroll", "--model",
-         "pca", "--callback", "early-stopping", "--out", str(t / "run")], 2, "model 'pca' is fitted in one call, "
-         "without training steps: callback 'early-stopping' acts while a model trains, so it would never run"),
     Case("the full batch for a model fitted in one call", lambda t, _m: ["run", "--dataset", "swissroll", "--model",
          "isomap", "--batch-size", "full"], 2, "--batch-size (batch_size) does not apply"),
     Case("bad option value", lambda t, _m: ["run", "--dataset", "swissroll", "--model", "mlp-ae", "--set",

@@ -282,9 +282,9 @@ def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[
         for seed in range(seeds):
             say(f"{model}, seed {seed}...")
             try:
-                options, taken = _run_options_for(plugins[model], run_options, settings)
+                options = _run_options_for(plugins[model], run_options)
                 own = {f"model.{option}": value for option, value in per_model[model].items()}
-                result = run(dataset, model, settings=taken | own, seed=seed, out=None, reporters=reporters,
+                result = run(dataset, model, settings=settings | own, seed=seed, out=None, reporters=reporters,
                              **options)  # fmt: skip
             except DimredError as error:  # this model failed: the others are still compared
                 errors[model] = error
@@ -352,16 +352,12 @@ def _same_holdout_for_all(n_rows: int, models: Iterable[Model], run_options: Map
     return {**run_options, "holdout": pipeline.holdout_fraction(None, n_rows)}
 
 
-def _run_options_for(
-    model: Model, run_options: Mapping[str, Any], settings: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What a model takes of the comparison's run options and settings: one fitted in one call takes no loss, no
-    setting of the training loop and no callback or callback option (those are for the networks compared with
-    it)."""
+def _run_options_for(model: Model, run_options: Mapping[str, Any]) -> dict[str, Any]:
+    """What a model takes of the comparison's run options: one fitted in one call takes no loss and no setting
+    of the training loop (those are for the networks compared with it)."""
     if not isinstance(model, EstimatorModel):
-        return dict(run_options), dict(settings)
-    options = {name: value for name, value in run_options.items() if name not in (*LOOP_SETTINGS, "loss", "callbacks")}
-    return options, {key: value for key, value in settings.items() if not key.startswith("callback.")}
+        return dict(run_options)
+    return {name: value for name, value in run_options.items() if name not in (*LOOP_SETTINGS, "loss")}
 
 
 def _raise_for_all(errors: Mapping[str, DimredError]) -> None:

@@ -52,7 +52,7 @@ from dimred._host.objective import (
     terms_from_settings,
 )
 from dimred._host.registry import get_registry
-from dimred._host.resolve import chosen_names, defaults_of, describe, instantiate, instantiate_several
+from dimred._host.resolve import chosen_names, describe, instantiate, instantiate_several
 from dimred._io.rundir import write_history, write_json, write_row_numbers
 from dimred._io.validation import check_matrix
 
@@ -204,18 +204,11 @@ def prepared(
     return plugins, settings.resolved(suggested, bf16_native=computes_bf16(device)), device
 
 
-def check_one_call_settings(model: Model, given: TrainingSettings, shape: tuple[int, int],
-                            callbacks: Sequence[str] | None = None) -> None:  # fmt: skip
+def check_one_call_settings(model: Model, given: TrainingSettings, shape: tuple[int, int]) -> None:
     """A one-call model runs no training loop: refuse a loop setting given other than its default, or than the
-    value a run records for it (which a rerun of its config.json gives back), and a callback named for it other
-    than the default ones (which its config.json lists)."""
+    value a run records for it (which a rerun of its config.json gives back)."""
     if not isinstance(model, EstimatorModel):
         return
-    defaults = set(defaults_of("callback"))
-    for name in callbacks or ():
-        if not name.startswith("no-") and name not in defaults:
-            raise UsageError(f"model '{model.name}' is fitted in one call, without training steps: callback "
-                             f"'{name}' acts while a model trains, so it would never run; leave it out")  # fmt: skip
     unset = TrainingSettings()
     recorded = recorded_training(unset.resolved(suggested_training(model, shape)), shape[0])
     for name in LOOP_SETTINGS:

@@ -242,7 +242,7 @@ def run(
         pipeline.check_split(X_raw, train_rows, held_rows, fraction, training.seed, maps_new_rows)
         data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
     unsettled = {"model": describe(plugins.model), "loss": describe_terms(plugins.terms)}
-    pipeline.check_one_call_settings(plugins.model, training, X_raw.shape, callbacks)
+    pipeline.check_one_call_settings(plugins.model, training, X_raw.shape)
     plugins, training, device = pipeline.prepared(plugins, training, X_raw.shape, device)
     fitted = pipeline.fit_config(plugins, training, len(X_raw))  # in config.json's order, among the rest
     config = {
