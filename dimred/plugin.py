@@ -46,7 +46,14 @@ from dimred._core.labels import (
     missing_label_rows,
 )
 from dimred._core.options import OptionInfo, option
-from dimred._core.scatter import LEGEND_CLASSES, colours_by_class, legend_classes, plain_text, scatter_points
+from dimred._core.scatter import (
+    LEGEND_CLASSES,
+    colours_by_class,
+    legend_classes,
+    plain_text,
+    scatter_points,
+    shown_rows,
+)
 from dimred._core.settings import TrainingSettings
 from dimred._io.anndata_files import cells_by_genes, read_h5ad
 from dimred._io.datafiles import Table, read_matrix, read_table
@@ -114,6 +121,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "read_matrix",
     "read_table",
     "scatter_points",
+    "shown_rows",
     "unwritable",
 ]
 

@@ -34,6 +34,7 @@ from dimred.plugin import (
     hookimpl,
     legend_classes,
     option,
+    shown_rows,
 )
 
 FILENAME = "explorer.html"
@@ -73,7 +74,7 @@ class Explorer(Reporter):
         if run.held_out is not None:  # every row: the held-out ones mapped by the model's transform, marked so
             data, codes, held_from = _joined(run.data, run.held_out.data), np.vstack([codes, run.held_out.codes]), \
                 len(codes)  # fmt: skip
-        rows = _sample(len(codes), self.options.max_points)
+        rows = shown_rows(len(codes), self.options.max_points)
         columns = self._columns(data, rows)
         columns |= _xy(codes[rows], "")
         if held_from is not None:
@@ -86,7 +87,7 @@ class Explorer(Reporter):
     def report_comparison(self, comparison: ComparisonRecord) -> None:
         if comparison.directory is None or not comparison.codes:
             return
-        rows = _sample(len(comparison.data.X), self.options.max_points)
+        rows = shown_rows(len(comparison.data.X), self.options.max_points)
         columns = self._columns(comparison.data, rows)
         methods = []
         for number, (model, codes) in enumerate(comparison.codes.items()):
@@ -123,12 +124,6 @@ def _joined(train: Data, held: Data) -> Data:
 
     return Data(X=both(train.X, held.X), color=both(train.color, held.color), labels=both(train.labels, held.labels),
                 images=train.images, row_numbers=both(train.row_numbers, held.row_numbers))  # fmt: skip
-
-
-def _sample(n: int, limit: int) -> np.ndarray:
-    if n <= limit:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
 
 
 def _xy(codes: np.ndarray, suffix: str) -> dict[str, np.ndarray]:

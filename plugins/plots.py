@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dimred.plugin import Reporter, RunRecord, hookimpl, option, plain_text, scatter_points
+from dimred.plugin import Reporter, RunRecord, hookimpl, option, plain_text, scatter_points, shown_rows
 
 MIN_DPI, MAX_DPI = 10, 1200  # beyond print quality a figure of a few inches takes gigabytes to draw
 
@@ -30,13 +30,6 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _sample(run: RunRecord, limit: int) -> np.ndarray:
-    n = len(run.X)
-    if n <= limit:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
-
-
 class _PlotReporter(Reporter):
     enabled_by_default = True
     Options = PlotOptions
@@ -45,7 +38,7 @@ class _PlotReporter(Reporter):
     def report(self, run: RunRecord) -> None:
         if run.directory is None:
             return
-        figure = self.draw(run, _sample(run, self.options.max_points))
+        figure = self.draw(run, shown_rows(len(run.X), self.options.max_points))
         if figure is None:
             return
         with run.artifact(self.filename) as path:

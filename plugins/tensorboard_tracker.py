@@ -30,6 +30,7 @@ from dimred.plugin import (
     UsageError,
     hookimpl,
     option,
+    shown_rows,
     unwritable,
 )
 
@@ -210,9 +211,7 @@ class TensorBoardReporter(Reporter):
         codes = np.asarray(run.codes)
         if codes.ndim != 2 or len(codes) == 0:
             return
-        rows = np.arange(len(codes))
-        if len(rows) > self.options.max_points:
-            rows = np.sort(np.random.default_rng(0).choice(len(rows), self.options.max_points, replace=False))
+        rows = shown_rows(len(codes), self.options.max_points)
         given = run.data.row_numbers
         numbers = np.asarray(given)[rows] if given is not None and len(given) == len(codes) else rows
         columns = {"index": [str(number) for number in numbers]}  # the row's number in the data set, as elsewhere

@@ -12,6 +12,14 @@ from dimred._core.labels import class_sort_key
 LEGEND_CLASSES = 30  # beyond this many classes a legend would cover the plot: the title gives their count
 
 
+def shown_rows(n: int, limit: int) -> np.ndarray:
+    """The row numbers a figure shows of ``n`` rows: all of them, or a sorted sample of ``limit`` drawn with a
+    fixed seed, the same in every figure and run of that many rows."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
+
+
 def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np.ndarray, title: str, *,
                    color: np.ndarray | None = None, labels: np.ndarray | None = None) -> Any:  # fmt: skip
     """Add axes at ``position`` (as ``figure.add_subplot`` takes it) showing ``points``: in 3-D when they have 3
