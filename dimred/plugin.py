@@ -51,6 +51,7 @@ from dimred._core.scatter import (
     colours_by_class,
     legend_classes,
     plain_text,
+    rnx_curves,
     scatter_points,
     shown_rows,
 )
@@ -120,6 +121,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "read_h5ad",
     "read_matrix",
     "read_table",
+    "rnx_curves",
     "scatter_points",
     "shown_rows",
     "unwritable",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dimred.plugin import Reporter, RunRecord, hookimpl, option, plain_text, scatter_points, shown_rows
+from dimred.plugin import Reporter, RunRecord, hookimpl, option, plain_text, rnx_curves, scatter_points, shown_rows
 
 MIN_DPI, MAX_DPI = 10, 1200  # beyond print quality a figure of a few inches takes gigabytes to draw
 
@@ -163,15 +163,10 @@ class RnxPlot(_PlotReporter):
     enabled_by_default = False
 
     def draw(self, run: RunRecord, rows: np.ndarray):
-        curve = run.metrics.get("rnx_curve")
-        if not curve:
+        if not run.metrics.get("rnx_curve"):
             return None
         figure = _figure(7, 4)
-        axes = figure.add_subplot(111)
-        axes.plot(curve["K"], curve["R_NX"], label=f"{run.model} (area {run.metrics['rnx_auc']:.3f})")
-        lowest = min(0.0, *curve["R_NX"])  # below 0 where a map keeps fewer neighbours than chance would
-        axes.set(xscale="log", xlabel="neighbourhood size K", ylabel="R_NX(K)", ylim=(lowest, 1), title=run.dataset)
-        axes.legend()
+        rnx_curves(figure.add_subplot(111), {run.model: run.metrics}, run.dataset)
         return figure
 
 

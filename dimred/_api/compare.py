@@ -23,7 +23,7 @@ from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.runfiles import COMPARISON_FIGURE_FILES, COMPARISON_TABLE_FILES
-from dimred._core.scatter import scatter_points
+from dimred._core.scatter import rnx_curves, scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
 from dimred._engine.device import resolve_device
@@ -174,16 +174,9 @@ def _draw_rnx(comparison: Comparison, path: Path) -> None:
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7, 4.5), layout="constrained")
-    axes = figure.add_subplot(111)
-    lowest = 0.0  # R_NX falls below 0 where a map keeps fewer neighbours than chance would
-    for model, results in comparison.runs.items():
-        curve = results[0].metrics.get("rnx_curve")
-        if curve:
-            axes.plot(curve["K"], curve["R_NX"], label=f"{model} (area {results[0].metrics['rnx_auc']:.3f})")
-            lowest = min(lowest, *curve["R_NX"])
+    first_seeds = {model: results[0].metrics for model, results in comparison.runs.items()}
     title = f"{comparison.dataset}: neighbourhood preservation, seed 0 (the table: means over seeds)"
-    axes.set(xscale="log", xlabel="neighbourhood size K", ylabel="R_NX(K)", ylim=(lowest, 1), title=title)
-    axes.legend()
+    rnx_curves(figure.add_subplot(111), first_seeds, title)
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=100, format="png")
 

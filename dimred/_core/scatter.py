@@ -1,8 +1,10 @@
-"""Points on matplotlib axes, coloured by class with a legend or by value with a colour bar: the one way the
-run's plots and ``dimred compare``'s embeddings show data. Matplotlib is imported only when a figure is drawn."""
+"""Points on matplotlib axes, coloured by class with a legend or by value with a colour bar, and R_NX curves: the
+one way the run's plots and ``dimred compare``'s figures show data. Matplotlib is imported only when a figure is
+drawn."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -10,6 +12,19 @@ import numpy as np
 from dimred._core.labels import class_sort_key
 
 LEGEND_CLASSES = 30  # beyond this many classes a legend would cover the plot: the title gives their count
+
+
+def rnx_curves(axes: Any, metrics: Mapping[str, Mapping[str, Any]], title: str) -> None:
+    """Draw R_NX(K) on a log-K axis for each run's ``metrics`` (by the name its curve is labelled with) that hold
+    the curve (``rnx_curve``, with its area ``rnx_auc``)."""
+    lowest = 0.0  # R_NX falls below 0 where a map keeps fewer neighbours than chance would
+    for name, values in metrics.items():
+        curve = values.get("rnx_curve")
+        if curve:
+            axes.plot(curve["K"], curve["R_NX"], label=f"{name} (area {values['rnx_auc']:.3f})")
+            lowest = min(lowest, *curve["R_NX"])
+    axes.set(xscale="log", xlabel="neighbourhood size K", ylabel="R_NX(K)", ylim=(lowest, 1), title=title)
+    axes.legend()
 
 
 def shown_rows(n: int, limit: int) -> np.ndarray:
