@@ -41,6 +41,7 @@ from dimred._core.hookspecs import hookimpl
 from dimred._core.labels import (
     FEW_CLASSES,
     MAX_NUMBERED_CLASSES,
+    as_class_numbers,
     class_sort_key,
     looks_like_class_numbers,
     missing_label_rows,
@@ -104,6 +105,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "TrainingSettings",
     "TrainingStatus",
     "UsageError",
+    "as_class_numbers",
     "cells_by_genes",
     "class_sort_key",
     "colours_by_class",

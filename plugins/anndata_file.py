@@ -14,6 +14,7 @@ from dimred.plugin import (
     DataError,
     Dataset,
     UsageError,
+    as_class_numbers,
     cells_by_genes,
     hookimpl,
     looks_like_class_numbers,
@@ -75,7 +76,7 @@ class AnnDataFile(Dataset):
             raise DataError(f"{self.options.path}: obs column '{key}' holds {str(values[gaps[0]])!r} for cell "
                             f"'{adata.obs_names[gaps[0]]}', a missing label; every cell needs one")  # fmt: skip
         if column.dtype.name == "category":  # its categories are the classes, whatever their values
-            return _class_numbers(values) if whole else text
+            return as_class_numbers(values) if whole else text
         if values.dtype.kind == "f" and not whole:
             fractional = int(np.flatnonzero(values != np.round(values))[0])
             raise DataError(f"{self.options.path}: obs column '{key}' holds {values[fractional]} for cell "
@@ -87,12 +88,7 @@ class AnnDataFile(Dataset):
                             "column of cell types or cluster names (categorical, text, or class numbers: at "
                             f"most {MAX_NUMBERED_CLASSES} distinct, and one per two cells beyond "
                             f"{FEW_CLASSES})")  # fmt: skip
-        return _class_numbers(values) if whole else values.astype(str)
-
-
-def _class_numbers(values: np.ndarray) -> np.ndarray:
-    """Whole numbers as integers where int64 holds them exactly (a legend then shows 3, not 3.0)."""
-    return values.astype(np.int64) if (np.abs(values) < 2**53).all() else values
+        return as_class_numbers(values) if whole else values.astype(str)
 
 
 @hookimpl

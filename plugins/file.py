@@ -14,6 +14,7 @@ from dimred.plugin import (
     Data,
     DataError,
     Dataset,
+    as_class_numbers,
     hookimpl,
     looks_like_class_numbers,
     missing_label_rows,
@@ -135,9 +136,7 @@ class DataFile(Dataset):
             raise DataError(f"{self.options.path}: {source} holds {values[row]} in data row {row + 1}; labels are "
                             "classes, whole numbers or names (colour the plots by measured values with "
                             "dataset.color_column)")  # fmt: skip
-        # int64 holds them: 3, not 3.0, in legends (compared in float64: 2**53 overflows float16)
-        exact = values.dtype.kind == "f" and (np.abs(values.astype(np.float64)) < 2**53).all()
-        return values.astype(np.int64) if exact else values
+        return as_class_numbers(values)
 
     def _refuse_measured_values(self, labels: np.ndarray) -> None:
         """A label column of numbers is refused where they look measured (counts, a regression target), as an

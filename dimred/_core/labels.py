@@ -44,6 +44,13 @@ def looks_like_class_numbers(values: np.ndarray) -> bool:
     return distinct <= MAX_NUMBERED_CLASSES and (distinct <= FEW_CLASSES or distinct <= len(values) / 2)
 
 
+def as_class_numbers(values: np.ndarray) -> np.ndarray:
+    """Whole numbers stored as floats, as int64 where it holds every one exactly (a legend then shows 3, not 3.0);
+    other values as they are."""
+    exact = values.dtype.kind == "f" and bool((np.abs(values.astype(np.float64)) < 2**53).all())  # not in float16
+    return values.astype(np.int64) if exact else values
+
+
 def check_labels(labels: np.ndarray) -> None:
     """Refuse labels that are not one class per row: whole numbers or names, none missing, not a mix of both."""
     if labels.ndim != 1:
