@@ -949,3 +949,17 @@ def test_blank_lines_before_a_header_leave_it_the_header(tmp_path, start):
     assert table.names == ("a", "b")
     np.testing.assert_array_equal(table.X, [[1, 2], [3, 4], [5, 6]])
     assert datafiles.count_rows(tmp_path / "d.csv") == 3  # what a streamed run counts
+
+
+def test_a_column_given_by_index_in_a_file_with_pandas_index_says_which_column_it_is(tmp_path):
+    """The index column is left out before columns are counted, so 0 named the first feature: without a word."""
+    import pandas as pd
+
+    frame = pd.DataFrame(np.random.default_rng(0).random((40, 3)), columns=["a", "b", "c"])
+    frame.to_csv(tmp_path / "indexed.csv")  # header ",a,b,c": the rows' names first
+    with pytest.warns(UserWarning, match=r"dataset.ignore_columns '0' counts the columns after it: 'a'"):
+        table = dimred.plugin.read_table(tmp_path / "indexed.csv", ignored={"dataset.ignore_columns": ["0"]})
+    assert table.names == ("b", "c")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dimred.plugin.read_table(tmp_path / "indexed.csv", ignored={"dataset.ignore_columns": ["a"]})

@@ -503,6 +503,8 @@ def _csv_table(path: Path, set_aside: dict[str, str], ignored: Mapping[str, Sequ
     if set_aside or ignored:
         width = _csv_width(path, layout) or None
         columns, left_out = _named_columns(path, set_aside, ignored, layout.header, width)
+        if layout.row_index:
+            _say_where_indices_count_from(path, layout.header or (), set_aside, ignored)
     text_columns = frozenset(columns.values()) | left_out
     batches = list(_csv_batches(path, layout, 1 << 16, text_columns))
     if not batches:
@@ -516,6 +518,21 @@ def _csv_table(path: Path, set_aside: dict[str, str], ignored: Mapping[str, Sequ
         None if layout.header is None else tuple(layout.header[index] for index in keep),
         {option: np.array([row[order.index(index)] for row in texts]) for option, index in columns.items()},
     )
+
+
+def _say_where_indices_count_from(
+    path: Path, names: Sequence[str], set_aside: Mapping[str, str], ignored: Mapping[str, Sequence[str]]
+) -> None:
+    """Warn that a column given by its index in a file whose first column holds the rows' names (pandas' index)
+    counts the columns after that one, which the file's lines and messages about them count too."""
+    given = [(option, spec) for option, spec in set_aside.items()]
+    given += [(option, spec) for option, specs in ignored.items() for spec in specs]
+    for option, spec in given:
+        if spec.isdigit() and spec not in names and int(spec) < len(names):
+            warnings.warn(f"{path}: its first column holds the rows' names (as pandas writes its index) and is left "
+                          f"out, so {option} '{spec}' counts the columns after it: '{names[int(spec)]}'; name the "
+                          "column to be sure", stacklevel=4)  # fmt: skip
+            return
 
 
 def read_matrix(path: str | Path) -> tuple[np.ndarray, tuple[str, ...] | None]:
