@@ -258,19 +258,23 @@ def _id_label_features(path, columns: list[str], header: bool, extra: str = ""):
 
 
 @pytest.mark.parametrize(
-    ("header", "ignored", "label", "evaluated", "extra"),
-    [(False, "0", "1", ["lab", "a", "b", "c", "d"], ""),
-     (True, "0", "5", ["a", "b", "c", "d", "lab"], ""),
-     (True, "id", "lab", ["a", "b", "c", "d", "lab"], "batch")],
-    ids=["no header, by index", "a header, by index", "a header, by name, another column in the id's place"],
+    ("header", "ignored", "label", "evaluated", "extra", "accuracy"),
+    [(False, "0", "1", ["lab", "a", "b", "c", "d"], "", "refused"),
+     (False, "0", "1", ["id", "a", "b", "c", "d"], "", "refused"),
+     (True, "0", "5", ["a", "b", "c", "d", "lab"], "", None),
+     (True, "0", "5", ["id", "a", "b", "c", "d"], "", None),
+     (True, "id", "lab", ["a", "b", "c", "d", "lab"], "batch", 1.0)],
+    ids=["no header, no id", "no header, no labels", "a header, no id", "a header, no labels",
+         "a header, by name, another column in the id's place"],
 )  # fmt: skip
-def test_evaluate_finds_the_label_column_in_a_file_without_the_column_the_run_ignored(
-    tmp_path, header, ignored, label, evaluated, extra
+def test_evaluate_never_takes_another_column_for_the_labels_in_a_file_without_the_ignored_or_the_label_column(
+    tmp_path, header, ignored, label, evaluated, extra, accuracy
 ):
-    """The run left out an id column before the labels; the evaluated file has no id. The labels' index had been
-    kept as in the training file, so a feature was scored as the labels (exit 0) or the index fell off the
-    header (an IndexError); an ignored column named by a name the file lacks had been carried all the same, so
-    the file's other column (batch) was not left out as its header allows."""
+    """The run left out an id column and set the labels aside by their index; the evaluated file lacks one of the
+    two. Which one, its width cannot tell: the labels' index had been kept, so a feature (or the ids) was scored as
+    the labels with exit 0, or it fell off the header (an IndexError). Where the header names every trained
+    feature, the other columns are left out (an ignored column named by a name the file lacks had been carried
+    all the same, and refused); else the file is refused for its width."""
     trained = _id_label_features(tmp_path / "train.csv", ["id", "lab", "a", "b", "c", "d"] if not header
                                  else ["id", "a", "b", "c", "d", "lab"], header)  # fmt: skip
     other = _id_label_features(tmp_path / "other.csv", evaluated, header, extra)
@@ -280,8 +284,12 @@ def test_evaluate_finds_the_label_column_in_a_file_without_the_column_the_run_ig
                   "--out", str(run)).exit_code == 0  # fmt: skip
     result = invoke("evaluate", str(run), "--dataset", "file", "--set", f"dataset.path={other}", "--out",
                     str(tmp_path / "evaluated"))  # fmt: skip
+    if accuracy == "refused":
+        assert result.exit_code == 1, result.output
+        assert "has 5 columns, but the model expects 4 features" in result.output
+        return
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "evaluated" / "metrics.json").read_text())["knn_accuracy"] == 1.0
+    assert json.loads((tmp_path / "evaluated" / "metrics.json").read_text()).get("knn_accuracy") == accuracy
 
 
 def test_evaluate_says_so_where_a_label_column_given_by_index_cannot_be_told_among_the_files_other_columns(tmp_path):

@@ -84,10 +84,9 @@ def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reduce
 def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
     """The label and colour columns a ``file`` run set aside, where the evaluated file holds them as its training
     file did (as ``dimred encode`` skips them): by name where its header has the name, by index where it has
-    as many columns as the features and these (with the ones the run ignored, or without them: then the index
-    moves past the ignored columns before it) and, in a file whose header names the trained features, that index
-    is not one of them (the one column left over in a file of another order); {} where it does not. A column the
-    evaluation's settings name themselves is left to them."""
+    as many columns as the training file (the features, these and the ones the run ignored) and, in a file whose
+    header names the trained features, that index is not one of them (the one column left over in a file of
+    another order); {} where it does not. A column the evaluation's settings name themselves is left to them."""
     trained = trained_set_aside_columns(reducer)
     recorded = {option: spec for option, spec in trained.items() if option not in dataset_settings}
     path = Path(str(dataset_settings.get("path", "")))
@@ -230,17 +229,12 @@ def _obs_columns(path: Path) -> list[str]:
 def _index_here(spec: str, width: int, beside: int, ignored: Sequence[str]) -> int | None:
     """Where the column that ``spec`` numbers in the training file is in the evaluated file, ``width`` columns
     wide: at the same place where the file has the features, the ``beside`` - features set-aside columns and the
-    ignored ones, as the training file had; moved past the ignored columns before it where the file has all but
-    those (unless they were named, not numbered: their places are then unknown); None otherwise."""
-    if not spec.isdigit():
+    ignored ones, as the training file had; None otherwise. A file as wide as the features and the set-aside
+    columns alone may lack either the ignored columns or the set-aside ones (new rows with their ids but no
+    labels): which one, its width cannot tell, so neither is taken."""
+    if not spec.isdigit() or width != beside + len(ignored):
         return None
-    index = int(spec)
-    if width == beside + len(ignored):
-        return index if index < width else None
-    if width != beside or not all(other.isdigit() for other in ignored):
-        return None
-    index -= sum(int(other) < index for other in ignored)
-    return index if index < width else None
+    return int(spec) if int(spec) < width else None
 
 
 def _carried_column(spec: str, names: list[str], index: int | None, left_over: list[str] | None,
