@@ -359,7 +359,9 @@ def test_the_training_file_evaluates_with_its_label_column_by_index_beside_ignor
     assert json.loads((tmp_path / "scored" / "metrics.json").read_text())["knn_accuracy"] == 1.0
 
 
-def test_a_label_column_given_by_index_before_an_ignored_one_is_found_in_a_file_without_the_ignored_one(tmp_path):
+def test_a_file_without_the_ignored_column_needs_the_label_column_named_as_its_width_cannot_tell(tmp_path):
+    """Without the id the file is as wide as one with the id and without the labels: index 0 would be a feature
+    there, so the run's index is not carried by width alone; named, the labels are found."""
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0, 1, (60, 4)), rng.normal(5, 1, (60, 4))])
     table = np.column_stack([np.repeat([1, 2], 60), X, np.arange(120)])  # label, four features, an id
@@ -369,8 +371,11 @@ def test_a_label_column_given_by_index_before_an_ignored_one_is_found_in_a_file_
     assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'train.csv'}", "--set",
                   "dataset.label_column=0", "--set", "dataset.ignore_columns=5", "--model", "pca", "--out",
                   str(run)).exit_code == 0  # fmt: skip
-    scored = dimred.evaluate(run, "file", settings={"dataset.path": str(tmp_path / "no_id.csv")}, out=None)
-    assert scored.metrics["knn_accuracy"] == 1.0
+    told = pytest.warns(UserWarning, match=r"dataset.label_column=0 cannot be told among them")
+    with told, pytest.raises(dimred.DataError, match="has 5 columns, but the model expects 4 features"):
+        dimred.evaluate(run, "file", settings={"dataset.path": str(tmp_path / "no_id.csv")}, out=None)
+    named = {"dataset.path": str(tmp_path / "no_id.csv"), "dataset.label_column": "0"}
+    assert dimred.evaluate(run, "file", settings=named, out=None).metrics["knn_accuracy"] == 1.0
 
 
 def test_a_folder_called_label_is_no_sign_that_an_error_is_about_the_runs_label_column(tmp_path):
