@@ -10,9 +10,10 @@ from click.testing import CliRunner
 import dimred
 from dimred._core.contracts import Term
 from dimred._core.settings import TrainingSettings
-from dimred._engine.muon import MIN_SIDE, UPDATE_SCALE, Muon, orthogonalised
+from dimred._engine.muon import UPDATE_SCALE, Muon, orthogonalised
 from dimred._engine.training import Trainer
 from dimred.cli import cli
+from dimred.plugin import MUON_MIN_SIDE
 from dimred.plugins.mse import MeanSquaredLoss
 
 
@@ -39,8 +40,8 @@ def test_muon_steps_inner_matrices_and_leaves_vectors_and_code_layers_to_adam():
     module = network()
     optimizer = Muon(list(module.parameters()))
     chosen = [tuple(group.values.shape) for group in optimizer.groups.values()]
-    assert sorted(chosen) == [(1, 32, 20), (1, 48, 32)]  # not 2 x 48 nor 20 x 2: a side below MIN_SIDE
-    assert MIN_SIDE > 2
+    assert sorted(chosen) == [(1, 32, 20), (1, 48, 32)]  # not 2 x 48 nor 20 x 2: a side below MUON_MIN_SIDE
+    assert MUON_MIN_SIDE > 2
     assert optimizer.adam.values.numel() == sum(
         parameter.numel() for parameter in module.parameters() if parameter.ndim == 1 or min(parameter.shape) < 16
     )

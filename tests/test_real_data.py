@@ -1404,3 +1404,17 @@ def test_a_split_that_leaves_one_side_all_one_point_is_refused_before_training(s
     result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'alike.npy'}", "--model", "pca",
                     "--out", str(tmp_path / "run"))  # fmt: skip
     assert "all 500 rows of the data are the same point" in result.output
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([1.0, 2.0, -3.0], np.int64), ([1.5, 2.0, -0.7], np.float64), ([1.0, np.nan], np.float64),
+     ([2.0**60, 1.0], np.float64)],
+    ids=["whole", "a fraction", "NaN", "beyond 2**53"],
+)  # fmt: skip
+def test_as_class_numbers_turns_only_whole_numbers_into_integers(values, expected):
+    from dimred.plugin import as_class_numbers
+
+    numbers = as_class_numbers(np.array(values))
+    assert numbers.dtype == expected
+    np.testing.assert_array_equal(numbers, values)

@@ -954,7 +954,8 @@ def test_columns_delimited_by_runs_of_spaces_are_read_as_their_header_and_rows_a
     np.testing.assert_array_equal(table.X, [[0.1, 0.2, 0.3], [1.5, -2.0, 3.25], [4, 5, 6]])
 
 
-@pytest.mark.parametrize("start", ["\n", "\n\n", "  \n"], ids=["a blank line", "two", "spaces"])
+@pytest.mark.parametrize("start", ["\n", "\n\n", "  \n", ",\n", " , \n"],
+                         ids=["a blank line", "two", "spaces", "a comma", "commas and spaces"])  # fmt: skip
 def test_blank_lines_before_a_header_leave_it_the_header(tmp_path, start):
     """The header had been taken for the first row of data where a blank line came before it."""
     (tmp_path / "d.csv").write_text(start + "a,b\n1,2\n3,4\n\n5,6\n")
@@ -964,13 +965,21 @@ def test_blank_lines_before_a_header_leave_it_the_header(tmp_path, start):
     assert datafiles.count_rows(tmp_path / "d.csv") == 3  # what a streamed run counts
 
 
+def test_a_first_line_of_delimiters_alone_is_blank_to_the_header_and_the_rows_alike(tmp_path):
+    """The header was sniffed from ',,' while the rows skipped it: a row of data was taken for the header."""
+    (tmp_path / "d.csv").write_text(",,\n1,2,3\n4,5,6\n")
+    table = dimred.plugin.read_table(tmp_path / "d.csv")
+    assert table.names is None
+    np.testing.assert_array_equal(table.X, [[1, 2, 3], [4, 5, 6]])
+
+
 def test_a_column_given_by_index_in_a_file_with_pandas_index_says_which_column_it_is(tmp_path):
     """The index column is left out before columns are counted, so 0 named the first feature: without a word."""
     import pandas as pd
 
     frame = pd.DataFrame(np.random.default_rng(0).random((40, 3)), columns=["a", "b", "c"])
     frame.to_csv(tmp_path / "indexed.csv")  # header ",a,b,c": the rows' names first
-    with pytest.warns(UserWarning, match=r"dataset.ignore_columns '0' counts the columns after it: 'a'"):
+    with pytest.warns(UserWarning, match=r"counts the columns after it: dataset.ignore_columns '0' is 'a'"):
         table = dimred.plugin.read_table(tmp_path / "indexed.csv", ignored={"dataset.ignore_columns": ["0"]})
     assert table.names == ("b", "c")
     with warnings.catch_warnings():

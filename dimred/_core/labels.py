@@ -46,8 +46,11 @@ def looks_like_class_numbers(values: np.ndarray) -> bool:
 
 def as_class_numbers(values: np.ndarray) -> np.ndarray:
     """Whole numbers stored as floats, as int64 where it holds every one exactly (a legend then shows 3, not 3.0);
-    other values as they are."""
-    exact = values.dtype.kind == "f" and bool((np.abs(values.astype(np.float64)) < 2**53).all())  # not in float16
+    other values (a fraction among them, NaN) as they are."""
+    if values.dtype.kind != "f":
+        return values
+    wide = values.astype(np.float64)  # compared in float64: 2**53 overflows float16
+    exact = bool((np.isfinite(wide) & (wide == np.round(wide)) & (np.abs(wide) < 2**53)).all())
     return values.astype(np.int64) if exact else values
 
 

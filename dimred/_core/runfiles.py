@@ -16,4 +16,5 @@ DIMREDS_OWN_FILES = frozenset({MODEL_FILE, CONFIG_FILE, METRICS_FILE, HISTORY_FI
 COMPARISON_TABLE_FILES = ("comparison.md", "comparison.csv", "comparison.json")
 COMPARISON_FIGURE_FILES = ("embeddings.png", "rnx.png")
 # what no reporter's artifact may replace in a comparison's folder
-COMPARISONS_OWN_FILES = frozenset({*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES, MANIFEST_NAME, LOCK_NAME})
+COMPARISONS_OWN_FILES = frozenset({*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES, MANIFEST_NAME, LOCK_NAME,
+                                   FAILED_MARKER})  # fmt: skip

@@ -4,7 +4,7 @@ Muon (Jordan et al. 2024, "Muon: an optimizer for hidden layers") steps each wei
 made orthogonal (every singular value brought near 1 by a few Newton-Schulz iterations), so no direction of the
 matrix learns much faster than the others. ``ne-ae`` on digits: over 32 splits, the held-out 5-NN accuracy of the
 codes rose from 0.974 to 0.980 in about the same fit time (538 steps instead of 646: a step costs about 1.2 times
-Adam's; docs/performance.md). Matrices with a side of fewer than MIN_SIDE values (the layers into and out of 2-D
+Adam's; docs/performance.md). Matrices with a side of fewer than MUON_MIN_SIDE values (the layers into and out of 2-D
 codes) and every vector (biases, norms) stay with Adam, as in the paper.
 """
 
@@ -16,7 +16,6 @@ from dimred._core.defaults import MUON_MIN_SIDE
 from dimred._core.errors import UsageError
 from dimred._engine.optim import FlatAdam
 
-MIN_SIDE = MUON_MIN_SIDE
 MOMENTUM = 0.95
 ITERATIONS = 3  # of Newton-Schulz: 5 take two-thirds longer and did no better on digits
 QUINTIC = (3.4445, -4.7750, 2.0315)  # Jordan et al.'s coefficients: fast to orthogonal, not exactly there
@@ -27,7 +26,7 @@ UPDATE_SCALE = 0.5
 
 
 def is_muon_matrix(parameter: torch.nn.Parameter) -> bool:
-    return parameter.ndim == 2 and min(parameter.shape) >= MIN_SIDE
+    return parameter.ndim == 2 and min(parameter.shape) >= MUON_MIN_SIDE
 
 
 def orthogonalised(matrices: torch.Tensor) -> torch.Tensor:
@@ -72,7 +71,7 @@ class Muon:
         trained = [parameter for parameter in parameters if parameter.requires_grad]
         matrices = [parameter for parameter in trained if is_muon_matrix(parameter)]
         if not matrices:
-            raise UsageError(f"optimizer muon steps weight matrices with both sides at least {MIN_SIDE}, and this "
+            raise UsageError(f"optimizer muon steps weight matrices with both sides at least {MUON_MIN_SIDE}, and this "
                              "model has none; train it with --optimizer adam")  # fmt: skip
         chosen = {id(parameter) for parameter in matrices}
         others = [parameter for parameter in trained if id(parameter) not in chosen]

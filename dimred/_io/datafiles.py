@@ -196,13 +196,19 @@ def _delimiter(lines: list[str]) -> tuple[str, bool]:
     return delimiter, delimiter == " " and all(line.startswith(" ") for line in lines)
 
 
+def _is_blank(line: str) -> bool:
+    """Whether a line holds no value: nothing but spaces and delimiters (``,,`` is a row of empty cells), as
+    ``_csv_rows`` skips it."""
+    return not line.strip(" \t\r\n,;|")
+
+
 def _first_lines(handle: Any) -> list[str]:
     """The file's first lines that are not blank, each whole: up to _HEADER_SAMPLE_ROWS of them within about
     _SNIFF_BYTES, and at least two (a header and a row, however many columns they have)."""
     lines: list[str] = []
     size = 0
     for line in handle:
-        if line.strip():
+        if not _is_blank(line):
             lines.append(line.rstrip("\r\n"))
             size += len(line)
         if len(lines) >= _HEADER_SAMPLE_ROWS or (size >= _SNIFF_BYTES and len(lines) >= 2):
@@ -527,12 +533,12 @@ def _say_where_indices_count_from(
     counts the columns after that one, which the file's lines and messages about them count too."""
     given = [(option, spec) for option, spec in set_aside.items()]
     given += [(option, spec) for option, specs in ignored.items() for spec in specs]
-    for option, spec in given:
-        if spec.isdigit() and spec not in names and int(spec) < len(names):
-            warnings.warn(f"{path}: its first column holds the rows' names (as pandas writes its index) and is left "
-                          f"out, so {option} '{spec}' counts the columns after it: '{names[int(spec)]}'; name the "
-                          "column to be sure", stacklevel=4)  # fmt: skip
-            return
+    counted = [f"{option} '{spec}' is '{names[int(spec)]}'" for option, spec in given
+               if spec.isdigit() and spec not in names and int(spec) < len(names)]  # fmt: skip
+    if counted:
+        warnings.warn(f"{path}: its first column holds the rows' names (as pandas writes its index) and is left "
+                      f"out, so a column given by its index counts the columns after it: {'; '.join(counted)}; name "
+                      "the columns to be sure", stacklevel=4)  # fmt: skip
 
 
 def read_matrix(path: str | Path) -> tuple[np.ndarray, tuple[str, ...] | None]:
