@@ -304,7 +304,7 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
     if resume_directory is not None:
         if config_file is not None:
             raise click.UsageError("--resume reads the run's own config.json; leave out --config")
-        if arguments["out"]:
+        if arguments["out"] is not None:
             raise click.UsageError("--resume continues the run in its own folder; leave out --out")
         if not (Path(resume_directory) / CONFIG_FILE).is_file():
             raise click.UsageError(f"{resume_directory} is not a run's folder (it holds no {CONFIG_FILE}): "

@@ -268,3 +268,19 @@ def test_the_python_api_refuses_an_empty_out_which_would_be_the_current_folder(t
     with pytest.raises(dimred.UsageError, match=re.escape("out (--out) is empty; name a folder, or 'auto'")):
         call("swissroll", "mlp-ae" if call is dimred.run else ["pca"], out="")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_out_is_refused_by_export_and_beside_resume(tmp_path, monkeypatch):
+    """export --out '' had written encoder.onnx and decoder.onnx into the current folder; --resume with --out ''
+    had taken the empty --out for one left out."""
+    dimred.run("swissroll", "mlp-ae", steps=4, checkpoint_every=2, settings={"dataset.n_samples": 100},
+               out=tmp_path / "run", reporters=[])  # fmt: skip
+    (tmp_path / "run" / "metrics.json").unlink()  # as a run killed before its metrics leaves it: resumable
+    monkeypatch.chdir(tmp_path)
+    exported = invoke("export", str(tmp_path / "run"), "--out", "")
+    assert exported.exit_code == 2, exported.output
+    assert "Error: the export's folder (--out) is empty; name a folder" in exported.output
+    resumed = invoke("run", "--resume", str(tmp_path / "run"), "--out", "")
+    assert resumed.exit_code == 2, resumed.output
+    assert "--resume continues the run in its own folder; leave out --out" in resumed.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]
