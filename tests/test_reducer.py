@@ -550,12 +550,13 @@ def _frame_with_labels(dtype: str) -> pd.DataFrame:
 
 @pytest.mark.parametrize(
     ("X", "message"),
-    [(_frame_with_labels("object"), "X's column 'species' holds text or categories, not numbers; leave it out "
-                                    "(X.drop(columns=['species']))"),
-     (_frame_with_labels("category"), "X's column 'species' holds text or categories"),
+    [(_frame_with_labels("object"), "X's column 'species' holds values that are not numbers (text, categories or "
+                                    "dates); leave it out (X.drop(columns=['species']))"),
+     (_frame_with_labels("category"), "X's column 'species' holds values that are not numbers"),
      (_frame_with_labels("object").to_numpy(), "X holds 'setosa' at row 0, column 3 (counting from 0), which is not "
-                                                "a number")],
-    ids=["text", "categories", "an array of text"],
+                                                "a number"),
+     (_frame_with_labels("object").to_numpy().astype(bytes), "X holds 'setosa' at row 0, column 3")],
+    ids=["text", "categories", "an array of text", "an array of bytes"],
 )  # fmt: skip
 def test_a_column_of_labels_left_in_x_is_named_by_fit_and_transform(X, message):
     """scikit-learn had said only "could not convert string to float: 'setosa'", naming neither the column nor
@@ -565,5 +566,16 @@ def test_a_column_of_labels_left_in_x_is_named_by_fit_and_transform(X, message):
     fitted = dimred.Reducer(steps=2, random_state=0).fit(_frame_with_labels("object").drop(columns="species"))
     with pytest.raises(ValueError, match=re.escape(message)):
         fitted.transform(X)
-    numbers_as_objects = _frame_with_labels("object").drop(columns="species").to_numpy().astype(object)
-    assert dimred.Reducer(steps=2).fit(numbers_as_objects).transform(numbers_as_objects).shape == (40, 2)
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [lambda frame: frame.astype(object), lambda frame: frame.to_numpy().astype(object),
+     lambda frame: frame.assign(a=pd.Categorical(np.arange(40) % 3)), lambda frame: frame.astype(str).to_numpy()],
+    ids=["a DataFrame of numbers as objects", "an array of numbers as objects", "categories that are numbers",
+         "an array of numbers as text"],
+)  # fmt: skip
+def test_numbers_of_any_dtype_are_read_as_numbers(convert):
+    """The check for labels left in X had refused columns by their dtype, numbers stored as objects among them."""
+    X = convert(_frame_with_labels("object").drop(columns="species"))
+    assert dimred.Reducer(steps=2, random_state=0).fit(X).transform(X).shape == (40, 2)

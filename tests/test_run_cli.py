@@ -279,7 +279,7 @@ def test_an_empty_out_is_refused_by_export_and_beside_resume(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     exported = invoke("export", str(tmp_path / "run"), "--out", "")
     assert exported.exit_code == 2, exported.output
-    assert "Error: the export's folder (--out) is empty; name a folder" in exported.output
+    assert "Error: the output folder is empty; give a folder's path" in exported.output
     resumed = invoke("run", "--resume", str(tmp_path / "run"), "--out", "")
     assert resumed.exit_code == 2, resumed.output
     assert "--resume continues the run in its own folder; leave out --out" in resumed.output

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,8 +75,6 @@ def export_onnx(
     with ``overwrite``; each file is written to a temporary file and renamed into place. Each file's metadata
     (``dimred.*`` properties) names the model plugin, its options, the feature names and the sizes.
     """
-    if os.fspath(out_dir) == "":  # Path("") is the current folder
-        raise UsageError("the export's folder (--out) is empty; name a folder")
     onnx = _require_onnx()
     from dimred._api.reducer import as_fitted_reducer
 

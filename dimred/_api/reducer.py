@@ -258,7 +258,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """The reconstructions of codes ``Z``, in the units of the input."""
         check_is_fitted(self, "module_")
-        Z = check_matrix(check_array(_readable(Z), dtype=_VALID_DTYPES, ensure_all_finite=False), "Z", min_rows=1)
+        Z = check_matrix(check_array(_readable(Z, "Z"), dtype=_VALID_DTYPES, ensure_all_finite=False), "Z", min_rows=1)
         if Z.shape[1] != self.n_components_:
             raise ValueError(f"Z has {Z.shape[1]} columns, but the model's codes have {self.n_components_}")
         return self.decode_rows(Z)
@@ -343,7 +343,7 @@ def _options_mapping(values: Any, parameter: str, keys: str) -> Mapping[str, Any
     return values
 
 
-def _readable(X: Any) -> Any:
+def _readable(X: Any, name: str = "X") -> Any:
     """``X`` as scikit-learn's checks can read it: a torch tensor detached and on the CPU (numpy reads neither
     one that requires grad nor one on a GPU). An AnnData object, or a backed file's sparse X, is refused by
     name: scikit-learn would call it a scalar or a ragged sequence; so is a column or cell of text (a
@@ -358,28 +358,36 @@ def _readable(X: Any) -> Any:
             f"X is anndata's {type(X).__name__}, not a matrix; pass its matrix: adata.X (.toarray() where "
             "it is sparse; a backed file's adata.to_memory() first), adata.layers[NAME] or adata.to_df()"
         )
-    _check_numbers(X)
+    _check_numbers(X, name)
     return X
 
 
-def _check_numbers(X: Any) -> None:
-    """Refuse a DataFrame's columns that hold text or categories, or an array's first cell of text, by name."""
+def _check_numbers(X: Any, name: str) -> None:
+    """Refuse, by name, a DataFrame's columns whose values are not numbers (text, categories of text, dates), or
+    an array's first cell of text that is no number; values numpy reads as numbers pass, whatever their dtype."""
     dtypes = getattr(X, "dtypes", None)
     if dtypes is not None and hasattr(dtypes, "items"):  # a DataFrame
-        text = [str(name) for name, dtype in dtypes.items() if getattr(dtype, "kind", "O") not in "biuf"]
-        if text:
-            listed = ", ".join(map(repr, text))
-            raise DataError(f"X's column{'s' if len(text) > 1 else ''} {listed} hold{'' if len(text) > 1 else 's'} "
-                            f"text or categories, not numbers; leave {'them' if len(text) > 1 else 'it'} out "
-                            f"(X.drop(columns=[{listed}])): dimred reduces the numeric columns")  # fmt: skip
-    elif isinstance(X, np.ndarray) and X.dtype.kind in "OUS" and X.ndim == 2:
-        try:
-            X.astype(np.float64)
-        except (TypeError, ValueError):
-            for (row, column), cell in np.ndenumerate(X):
-                if isinstance(cell, str) and not is_number(cell):  # others: scikit-learn's TypeError says it
-                    raise DataError(f"X holds {cell!r} at row {row}, column {column} (counting from 0), which is "
-                                    "not a number; dimred reduces numbers") from None  # fmt: skip
+        others = [str(column) for column, dtype in dtypes.items()
+                  if getattr(dtype, "kind", "O") not in "biuf" and not _reads_as_numbers(X[column])]  # fmt: skip
+        if others:
+            listed, several = ", ".join(map(repr, others)), len(others) > 1
+            raise DataError(f"{name}'s column{'s' if several else ''} {listed} hold{'' if several else 's'} values "
+                            f"that are not numbers (text, categories or dates); leave {'them' if several else 'it'} "
+                            f"out ({name}.drop(columns=[{listed}])): dimred reduces numbers")  # fmt: skip
+    elif isinstance(X, np.ndarray) and X.dtype.kind in "OUS" and X.ndim == 2 and not _reads_as_numbers(X):
+        for (row, column), cell in np.ndenumerate(X):
+            text = cell.decode(errors="replace") if isinstance(cell, bytes) else cell
+            if isinstance(text, str) and not is_number(text):  # other cells: scikit-learn's TypeError says it
+                raise DataError(f"{name} holds {text!r} at row {row}, column {column} (counting from 0), which is "
+                                "not a number; dimred reduces numbers")  # fmt: skip
+
+
+def _reads_as_numbers(values: Any) -> bool:
+    try:
+        np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _loop_defaults(settings: TrainingSettings) -> TrainingSettings:

@@ -45,9 +45,12 @@ def unknown_name_error(what: str, name: str, choices: Iterable[str]) -> UsageErr
 
 
 def path_argument(value: Any, parameter: str, what: str = "a file's path") -> Path:
-    """``value`` as a Path, or a UsageError naming ``parameter`` where it is no path at all (a number, None)."""
+    """``value`` as a Path, or a UsageError naming ``parameter`` where it is no path at all (a number, None, or
+    empty: ``Path("")`` is the current folder)."""
     if not isinstance(value, str | os.PathLike):
         raise UsageError(f"{parameter} must be {what} (a str or pathlib.Path), not {type(value).__name__}")
+    if os.fspath(value) == "":
+        raise UsageError(f"{parameter} is empty; give {what}")
     return Path(value)
 
 
