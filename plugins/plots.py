@@ -147,8 +147,8 @@ class LossCurve(_PlotReporter):
         figure = _figure(7, 4)
         axes = figure.add_subplot(111)
         steps = [row["step"] for row in run.history]
+        several = any(key.startswith("loss.") for key in run.history[0])
         for column in [key for key in run.history[0] if key == "loss" or key.startswith("loss.")]:
-            several = any(key.startswith("loss.") for key in run.history[0])
             label = "total (weighted)" if column == "loss" and several else column
             axes.plot(steps, [row[column] for row in run.history], label=label)
         axes.set(xlabel="step", ylabel="loss (train mode)", yscale="log", title=f"{run.model} on {run.dataset}")
