@@ -456,7 +456,7 @@ def _transcode_command(decoding: bool) -> Any:
         run = transcode.decode_file if decoding else functools.partial(transcode.encode_file, layer=layer, key=key)
         rows = run(model, source, destination, overwrite=overwrite, device=device,
                    progress=_RowProgress("decoding" if decoding else "encoding"))  # fmt: skip
-        click.echo(f"{'decoded' if decoding else 'encoded'} {rows} rows into {destination}")
+        click.echo(f"{'decoded' if decoding else 'encoded'} {rows} row{'' if rows == 1 else 's'} into {destination}")
 
     if decoding:
         return command

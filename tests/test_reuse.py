@@ -209,3 +209,21 @@ def test_results_show_their_figures_not_their_curves_in_a_short_repr():
         assert "trustworthiness" in shown
         assert "rnx_curve" not in shown
         assert len(shown) < 1000
+
+
+def test_encode_writes_what_the_model_computes_in_whoever_fitted_it_and_whatever_the_inputs_dtype(tmp_path):
+    """A PCA fitted by a Reducer (its dtype parameter float32, its arithmetic float64) was written as float32,
+    and a float64 model's codes of float32 rows as float64 holding float32-rounded values."""
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    np.save(tmp_path / "rows.npy", X)
+    np.save(tmp_path / "rows32.npy", X.astype(np.float32))
+    pca = dimred.Reducer(model="pca").fit(X)
+    dimred.encode_file(pca, tmp_path / "rows.npy", tmp_path / "pca.npy")
+    written = np.load(tmp_path / "pca.npy")
+    assert written.dtype == np.float64
+    np.testing.assert_array_equal(written, pca.transform(X))
+    network = dimred.Reducer(model="mlp-ae", dtype="float64", steps=5, random_state=0).fit(X)
+    dimred.encode_file(network, tmp_path / "rows32.npy", tmp_path / "codes.npy")
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "codes.npy"), network.transform(X.astype(np.float32).astype(float))
+    )

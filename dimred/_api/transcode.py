@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
 from dimred._api.reducer import Reducer, as_fitted_reducer
@@ -151,13 +152,15 @@ def _transcode(
     if total == 0:
         raise DataError(f"{source} has no data rows")
     out_width = model.n_features_in_ if decoding else model.n_components_
-    writer = MatrixWriter(destination, total, out_width, _column_names(model, decoding), dtype=_written_dtype(model))
+    written = _written_dtype(model)
+    writer = MatrixWriter(destination, total, out_width, _column_names(model, decoding), dtype=written)
     done = 0
     with writer.open():
         for batch in read_batches(source, batch_rows, columns):
             rows = check_matrix(batch, str(source), min_rows=1, first_row=done, computed_in=model.dtype)
             if rows.shape[1] != expected:
                 raise DataError(f"{source} has {rows.shape[1]} columns, but the model expects {expected} {what}")
+            rows = rows.astype(np.promote_types(rows.dtype, written), copy=False)  # results come in the input's dtype
             writer.write(model.decode_rows(rows, done) if decoding else model.encode_rows(rows, done))
             done += len(rows)
             if progress is not None:
@@ -175,9 +178,10 @@ def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | li
 
 
 def _written_dtype(model: Reducer) -> type:
-    """What results are written as: float32 unless the model computes in float64 (results beyond float32 are
-    refused before they are written)."""
-    return np.float64 if model.dtype == "float64" else np.float32
+    """What results are written as: float32 unless the model computes in float64, as its saved scaling says (a
+    float64 run's, and a classical method's however it was fitted; results beyond float32 are refused before
+    they are written)."""
+    return np.float64 if model.scaler_.offset.dtype == torch.float64 else np.float32
 
 
 def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str, option: str, key: str | None,
