@@ -389,13 +389,13 @@ def test_results_beyond_float32_for_float32_input_are_refused_not_returned_as_in
     assert np.isfinite(pca.inverse_transform(codes.astype(np.float64))).all()
 
 
-def test_a_file_row_beyond_float32_is_counted_in_the_file_not_its_batch(roll, tmp_path):
-    pca = Reducer(model="pca").fit(roll)
+def test_a_file_row_whose_results_overflow_is_counted_in_the_file_not_its_batch(roll, tmp_path):
+    network = Reducer(**QUICK).fit(roll)
     codes = np.zeros((10, 2), dtype=np.float32)
-    codes[7] = 1e38
+    codes[7] = 3e38
     np.save(tmp_path / "codes.npy", codes)
-    with pytest.raises(dimred.DataError, match=r"row 7 \(counting from 0\) of the results is beyond float32's range"):
-        dimred.decode_file(pca, tmp_path / "codes.npy", tmp_path / "rows.npy", batch_rows=4)
+    with pytest.raises(dimred.DimredError, match=r"for 1 of 4 rows, the first at row 7 \(counting from 0\)"):
+        dimred.decode_file(network, tmp_path / "codes.npy", tmp_path / "rows.npy", batch_rows=4)
     assert not (tmp_path / "rows.npy").exists()
 
 

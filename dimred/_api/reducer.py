@@ -275,7 +275,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         decoded = evaluation.decode(self.module_, self.to_tensor(Z, "Z"))
         unscaled = self.scaler_.inverse_transform(decoded)
         return self._numpy(
-            evaluation.finite(unscaled, "the model's reconstructions", "the codes lie too far out"), Z, first_row
+            evaluation.finite(unscaled, "the model's reconstructions", "the codes lie too far out", first_row),
+            Z,
+            first_row,
         )
 
     def save(self, path: str | Path, *, overwrite: bool = False, **provenance: Any) -> Path:

@@ -113,13 +113,14 @@ def _tensors(module: torch.nn.Module) -> list[torch.Tensor]:
     return [*module.parameters(), *module.buffers()]
 
 
-def finite(values: torch.Tensor, what: str, advice: str = OVERFLOW_ADVICE) -> torch.Tensor:
-    """``values`` if every one is a finite number: a NaN or inf is never handed on as a result."""
+def finite(values: torch.Tensor, what: str, advice: str = OVERFLOW_ADVICE, first_row: int = 0) -> torch.Tensor:
+    """``values`` if every one is a finite number: a NaN or inf is never handed on as a result. Messages count
+    the rows from ``first_row`` (a batch's place in its file)."""
     bad_rows = ~torch.isfinite(values).reshape(len(values), -1).all(dim=1)
     if bad_rows.any():
-        first = int(bad_rows.nonzero()[0, 0])
+        first = first_row + int(bad_rows.nonzero()[0, 0])
         raise DimredError(f"{what} are not finite (NaN or inf) for {int(bad_rows.sum())} of "
-                          f"{len(values)} rows, the first at row {first}: {advice}")  # fmt: skip
+                          f"{len(values)} rows, the first at row {first} (counting from 0): {advice}")  # fmt: skip
     return values
 
 
