@@ -99,12 +99,12 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
         return {}  # the data set names what is wrong with the file
     names = [str(name) for name in header or ()]
     ignored_specs = trained_ignored_columns(reducer)
-    beside = reducer.n_features_in_ + len(trained)  # the features and these: with the ignored columns or without
+    trained_width = reducer.n_features_in_ + len(trained) + len(ignored_specs)  # the training file's
     features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
     left_over = [name for name in names if name not in features] if features and names else None
     only_one = left_over is not None and len(left_over) == len(trained) == 1
     carried = {
-        option: _carried_column(spec, names, _index_here(spec, width, beside, ignored_specs), left_over, only_one)
+        option: _carried_column(spec, names, _index_here(spec, width, trained_width), left_over, only_one)
         for option, spec in recorded.items()
     }
     if None in carried.values():
@@ -226,13 +226,13 @@ def _obs_columns(path: Path) -> list[str]:
         cells.file.close()
 
 
-def _index_here(spec: str, width: int, beside: int, ignored: Sequence[str]) -> int | None:
+def _index_here(spec: str, width: int, trained_width: int) -> int | None:
     """Where the column that ``spec`` numbers in the training file is in the evaluated file, ``width`` columns
-    wide: at the same place where the file has the features, the ``beside`` - features set-aside columns and the
-    ignored ones, as the training file had; None otherwise. A file as wide as the features and the set-aside
-    columns alone may lack either the ignored columns or the set-aside ones (new rows with their ids but no
-    labels): which one, its width cannot tell, so neither is taken."""
-    if not spec.isdigit() or width != beside + len(ignored):
+    wide: at the same place where the file is as wide as the training file (the features, the set-aside columns
+    and the ignored ones); None otherwise. A file as wide as the features and the set-aside columns alone may
+    lack either the ignored columns or the set-aside ones (new rows with their ids but no labels): which one, its
+    width cannot tell, so neither is taken."""
+    if not spec.isdigit() or width != trained_width:
         return None
     return int(spec) if int(spec) < width else None
 

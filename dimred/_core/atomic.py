@@ -76,18 +76,24 @@ def _temporary_name(target: Path) -> Path:
     return target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp{target.suffix}"
 
 
-_TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{16}\.tmp(\.[^.]*)?")
+def _temporary_names(name: str = ".+", suffix: str = r"(\.[^.]*)?") -> re.Pattern[str]:
+    """The names ``_temporary_name`` gives, ``.NAME.<16 hex digits>.tmpSUFFIX``, for a target's ``name`` and
+    ``suffix`` (regular expressions: by default any target's)."""
+    return re.compile(rf"\.{name}\.[0-9a-f]{{16}}\.tmp{suffix}")
+
+
+_ANY_TEMPORARY = _temporary_names()
 
 
 def is_temporary(name: str) -> bool:
     """Whether ``name`` is one that ``atomic_path`` gives its temporary files: ``.NAME.<16 hex digits>.tmpSUFFIX``."""
-    return _TEMPORARY_NAME.fullmatch(name) is not None
+    return _ANY_TEMPORARY.fullmatch(name) is not None
 
 
 def remove_stale_temporaries(target: Path) -> None:
     """Delete the temporary files of earlier writes of ``target`` that a killed process (SIGKILL) left beside it:
     ``.NAME.<16 hex digits>.tmpSUFFIX``, the names ``atomic_path`` gives, and no others."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{16}}\.tmp{re.escape(target.suffix)}")
+    pattern = _temporary_names(re.escape(target.name), re.escape(target.suffix))
     with contextlib.suppress(OSError):  # a folder that cannot be listed: the write itself names the problem
         for stale in target.parent.iterdir():
             if pattern.fullmatch(stale.name) and stale.is_file():
