@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred._api.pipeline import load_data
+from dimred._api.pipeline import MIN_ROWS, load_data
 from dimred._api.reducer import Reducer, load
 from dimred._api.run import run
 from dimred._core.contracts import (
@@ -104,7 +104,8 @@ def check_dataset_plugin(cls: type[Dataset], options: dict[str, Any] | None = No
     which a run takes, the same one for the same seed; returns the data for further checks of your own."""
     plugin = _instance(cls, "dataset", options)
     data, X = _loaded(plugin, seed)
-    _expect(X.shape[0] >= 2, f"dataset '{cls.name}': X has shape {X.shape}, not at least 2 rows")
+    _expect(X.shape[0] >= MIN_ROWS, f"dataset '{cls.name}': X has shape {X.shape}, not at least the {MIN_ROWS} rows "
+            "a run takes")  # fmt: skip
     again = _loaded(plugin, seed)[0]
     _expect(np.array_equal(np.asarray(again.X), np.asarray(data.X)),
             f"dataset '{cls.name}' gives different data for the same seed")  # fmt: skip
@@ -245,6 +246,7 @@ def _check_estimator_model(cls: type[EstimatorModel], options: dict[str, Any] | 
     plugin = _instance(cls, "model", options)
     codes = np.asarray(_called(f"model '{cls.name}'", "fit_transform", plugin.fit_transform, X, 0))
     _expect(codes.ndim == 2 and len(codes) == 80, f"model '{cls.name}': fit_transform gave shape {codes.shape}")
+    _expect(codes.dtype.kind in "biuf", f"model '{cls.name}': fit_transform gave {codes.dtype} codes, not real numbers")
     _expect(bool(np.isfinite(codes).all()), f"model '{cls.name}' gave non-finite codes")
     again = _instance(cls, "model", options)
     again_codes = np.asarray(_called(f"model '{cls.name}'", "fit_transform", again.fit_transform, X, 0))

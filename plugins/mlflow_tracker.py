@@ -21,7 +21,9 @@ import importlib.util
 import json
 import math
 import os
+import posixpath
 import queue
+import re
 import socket
 import threading
 import time
@@ -54,6 +56,7 @@ MAX_TAG_LENGTH = 5000  # a tag's value, within MLflow's limit (8000 in MLflow 3,
 SQLITE_PREFIX = "sqlite:///"  # then the database's path: relative, or absolute with a fourth slash
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 ANSWER_SECONDS = 5.0  # how long a tracking server has to accept a connection (MLflow itself retries for minutes)
+MLFLOW_NAME = re.compile(r"[/\w.\- ]*" if os.name == "nt" else r"[/\w.\- :]*")  # what MLflow takes in a name
 STREAM_WAIT_SECONDS = 30.0  # how long the end of training waits for MLflow to take the losses still queued
 
 
@@ -270,19 +273,31 @@ def _experiment_id(client: Any, options: MLflowOptions, parent: Any, same_store:
     else the one MLFLOW_EXPERIMENT_NAME names, else MLflow's default experiment."""
     from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
 
-    name = options.experiment
-    if name is None and parent is not None:
+    name = _experiment_name(options, parent, same_store)
+    if name is not None:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            return client.create_experiment(name)
+        _refuse_deleted(client, experiment)
+        return experiment.experiment_id
+    if parent is not None:
         return parent.info.experiment_id
-    if name is None and same_store and os.environ.get("MLFLOW_EXPERIMENT_ID"):  # set_experiment sets it
-        return os.environ["MLFLOW_EXPERIMENT_ID"]
-    name = name or os.environ.get("MLFLOW_EXPERIMENT_NAME")
-    if not name:
-        return DEFAULT_EXPERIMENT_ID
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        return client.create_experiment(name)
-    _refuse_deleted(client, experiment)
-    return experiment.experiment_id
+    return _environment_experiment_id(same_store) or DEFAULT_EXPERIMENT_ID
+
+
+def _experiment_name(options: MLflowOptions, parent: Any, same_store: bool) -> str | None:
+    """The name that chooses a new run's experiment, where a name does: the option's, else MLFLOW_EXPERIMENT_NAME
+    where neither the active run it nests in nor MLFLOW_EXPERIMENT_ID chooses it."""
+    if options.experiment is not None:
+        return options.experiment
+    if parent is not None or _environment_experiment_id(same_store):
+        return None
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or None
+
+
+def _environment_experiment_id(same_store: bool) -> str | None:
+    """MLFLOW_EXPERIMENT_ID (``mlflow.set_experiment`` sets it), which holds in MLflow's current store only."""
+    return (os.environ.get("MLFLOW_EXPERIMENT_ID") or None) if same_store else None
 
 
 def _refuse_deleted(client: Any, experiment: Any) -> None:
@@ -366,6 +381,22 @@ def _numbers(row: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, float
         if math.isfinite(value):
             values[key] = float(value)
     return values
+
+
+def _loggable(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics under names MLflow takes (a metric plugin may name its values otherwise, "precision@10"): one
+    refused name would lose the whole batch, and the artifacts logged after it."""
+    refused = [name for name in metrics if not _takes_name(name)]
+    if refused:
+        warnings.warn(f"MLflow: not logged: {', '.join(refused)}; MLflow takes metric names of letters, digits, "
+                      "spaces and _ - . : / only, and no path parts such as '..'", stacklevel=3)  # fmt: skip
+    return {name: value for name, value in metrics.items() if name not in refused}
+
+
+def _takes_name(name: str) -> bool:
+    """Whether MLflow takes ``name`` for a metric (as its own validation rules are written)."""
+    path = posixpath.normpath(name)
+    return bool(MLFLOW_NAME.fullmatch(name)) and path == name and path != "." and not path.startswith(("..", "/"))
 
 
 def _flatten(config: Any, prefix: str = "") -> dict[str, str]:
@@ -537,13 +568,13 @@ class MLflowReporter(Reporter):
         """A deleted experiment is refused before training (the callback, where the run has it, finds it as
         training starts; the reporter alone would find it only after training)."""
         options = _with_partners_options(self.options, config, "reporter")
-        if options.experiment is None:  # else chosen as the run is logged: the notebook's, the active run's...
-            return
         mlflow = _mlflow("mlflow reporter")
         uri = _store(mlflow, options)
-        if _existing_store(uri):
+        same_store = _same_store(uri, mlflow.get_tracking_uri())
+        name = _experiment_name(options, mlflow.active_run() if same_store else None, same_store)
+        if name is not None and _existing_store(uri):  # else chosen by id: the notebook's, the active run's
             client = _client(mlflow, uri)
-            _refuse_deleted(client, client.get_experiment_by_name(options.experiment))
+            _refuse_deleted(client, client.get_experiment_by_name(name))
 
     def report(self, run: RunRecord) -> None:
         mlflow = _mlflow("mlflow reporter")
@@ -620,7 +651,7 @@ class MLflowReporter(Reporter):
                        for key, value in _numbers(row, skip=("step",)).items()]  # fmt: skip
             for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
                 client.log_batch(run_id, metrics=metrics[start : start + 1000])
-        final = [Metric(key, value, now, last_step) for key, value in _numbers(run.metrics).items()]
+        final = [Metric(key, value, now, last_step) for key, value in _loggable(_numbers(run.metrics)).items()]
         if final:
             client.log_batch(run_id, metrics=final)
         for path in run.kept_files():

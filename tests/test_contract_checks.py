@@ -13,7 +13,7 @@ import torch
 
 import dimred
 from conftest import plugin_module
-from dimred.plugin import Callback, Data, Dataset, Loss, Metric, Model, Reporter, UsageError, option
+from dimred.plugin import Callback, Data, Dataset, EstimatorModel, Loss, Metric, Model, Reporter, UsageError, option
 from dimred.testing import (
     check_callback_plugin,
     check_dataset_plugin,
@@ -89,6 +89,44 @@ class Complex(Dataset):
 def test_the_dataset_check_refuses_complex_values_as_a_run_does():
     with pytest.raises(AssertionError, match="dataset 'complex' holds complex numbers; dimred works on real numbers"):
         check_dataset_plugin(Complex)
+
+
+class TwoRows(Dataset):
+    name = "two-rows"
+    description = "a data set of two rows"
+
+    def load(self, seed):
+        return Data(X=np.arange(6.0).reshape(2, 3))
+
+
+def test_the_dataset_check_refuses_fewer_rows_than_a_run_takes():
+    """Two rows had passed the check; a run refuses them."""
+    with pytest.raises(AssertionError, match=r"dataset 'two-rows': X has shape \(2, 3\), not at least the 3 rows"):
+        check_dataset_plugin(TwoRows)
+    with pytest.raises(dimred.UsageError, match="give at least 3"):
+        dimred.Reducer(model="pca").fit(TwoRows().load(0).X)
+
+
+class ComplexProjection(EstimatorModel):
+    name = "complex-projection"
+    description = "a projection fitted in one call that gives complex codes"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "code size")
+
+    def fit_transform(self, X, seed):
+        return self.transform(X)
+
+    def transform(self, X):
+        return X[:, :2] + 1j
+
+
+def test_the_model_check_refuses_complex_codes_as_a_run_does():
+    """np.isfinite takes complex values: the check had passed them."""
+    with pytest.raises(AssertionError, match="model 'complex-projection': fit_transform gave complex128 codes, not "
+                                             "real numbers"):  # fmt: skip
+        check_model_plugin(ComplexProjection)
 
 
 class Gives(Metric):

@@ -194,6 +194,8 @@ class Misshapen(LinearNetwork):
 
     def decode(self, z):
         x_hat = super().decode(z)
+        if self.mistake == "numpy reconstructions" and self.training:
+            return x_hat.detach().numpy()
         return x_hat[:, :1] if self.mistake == "reconstructions" and self.training else x_hat
 
 
@@ -203,7 +205,8 @@ class MisshapenModel(Model):
 
     @dataclass(frozen=True)
     class Options:
-        mistake: str = option("codes", "codes, reconstructions, extras, codes alone or numpy codes")
+        mistake: str = option("codes", "codes, reconstructions, numpy reconstructions, extras, codes alone or numpy "
+                                       "codes")  # fmt: skip
 
     def build(self, n_features):
         return Misshapen(n_features, self.options.mistake)
@@ -216,6 +219,7 @@ PLAIN_ENCODE = ("1-d codes", "numpy codes from encode")  # float64 codes: found 
     ("mistake", "message"),
     [("codes", "its encode must return codes of shape (60, n_components), got a tensor of shape (59, 2)"),
      ("reconstructions", "its decode must return rows of shape (60, 3), got a tensor of shape (60, 1)"),
+     ("numpy reconstructions", "its decode must return rows of shape (60, 3), got a ndarray"),
      ("extras", "its encode_for_training must return extras of one row per input row (60); 'spread' is a tensor "
                 "of shape (3, 2)"),
      ("codes alone", "its encode_for_training must return (z, extras), extras a dict of tensors by name, got Tensor"),
@@ -279,15 +283,21 @@ class OffProjection(EstimatorModel):
     @dataclass(frozen=True)
     class Options:
         n_components: int = option(2, "code size")
-        mistake: str = option("nan codes", "nan codes, a row short or wide rows")
+        mistake: str = option("nan codes", "nan codes, a row short, wide rows, complex codes, no codes, codes in "
+                                           "3-D or inverse raises")  # fmt: skip
 
     def fit_transform(self, X, seed):
-        return self.transform(X)[: -1 if self.options.mistake == "a row short" else None]
+        codes = self.transform(X)
+        mistakes = {"a row short": lambda: codes[:-1], "complex codes": lambda: codes + 1j, "no codes": lambda: None,
+                    "codes in 3-D": lambda: codes[:, :, None]}  # fmt: skip
+        return mistakes.get(self.options.mistake, lambda: codes)()
 
     def transform(self, X):
         return X[:, :2] * (np.nan if self.options.mistake == "nan codes" else 1.0)
 
     def inverse_transform(self, Z):
+        if self.options.mistake == "inverse raises":
+            raise NotImplementedError("no inverse here")
         return np.hstack([Z, Z] if self.options.mistake == "wide rows" else [Z, Z[:, :1]])
 
 
@@ -315,7 +325,14 @@ def test_codes_that_are_not_finite_before_any_step_name_the_model_not_training(r
      ("off-projection", "a row short", "model 'off-projection' must give codes of shape (60, 2) from fit_transform "
                                        "for 60 rows; it gave (59, 2)"),
      ("off-projection", "wide rows", "model 'off-projection' must give rows of shape (60, 3) from inverse_transform; "
-                                     "it gave (60, 4)")],
+                                     "it gave (60, 4)"),
+     ("off-projection", "complex codes", "model 'off-projection' must give real numbers from fit_transform; it gave "
+                                         "values of dtype complex128"),
+     ("off-projection", "no codes", "model 'off-projection' must give real numbers from fit_transform; it gave None"),
+     ("off-projection", "codes in 3-D", "model 'off-projection' must give codes of shape (60, 2) from fit_transform "
+                                        "for 60 rows; it gave (60, 2, 1)"),
+     ("off-projection", "inverse raises", "model 'off-projection' failed to inverse_transform its codes: no inverse "
+                                          "here")],
 )  # fmt: skip
 def test_a_fitted_models_codes_and_rows_are_checked_before_anything_scores_them(register_in_process, tmp_path, model,
                                                                                mistake, message):  # fmt: skip

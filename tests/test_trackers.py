@@ -21,7 +21,7 @@ from sklearn.datasets import load_digits
 import dimred
 from conftest import plugin_module
 from dimred.cli import cli
-from dimred.plugin import Callback, Reporter
+from dimred.plugin import Callback, Metric, Reporter
 from dimred.plugins import mlflow_tracker, tensorboard_tracker
 from dimred.testing import check_callback_plugin, check_reporter_plugin
 
@@ -759,6 +759,42 @@ def test_a_deleted_experiment_is_named_with_how_to_restore_it(mlflow, tmp_path):
     assert result.exit_code == 2, result.output
     assert "MLflow experiment 'gone' is deleted in" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_deleted_experiment_named_by_the_environment_is_refused_before_training(mlflow, tmp_path, monkeypatch):
+    """It had been found only once the model was trained (the option alone was checked before)."""
+    client = mlflow.MlflowClient()
+    client.delete_experiment(client.create_experiment("gone-by-environment"))
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "gone-by-environment")
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--reporter", "mlflow", "--out",
+                                      str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "MLflow experiment 'gone-by-environment' is deleted in" in result.stderr
+    assert "training" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+class AtSign(Metric):
+    name = "at-sign"
+    description = "a value under a name MLflow refuses"
+
+    def compute(self, context):
+        return {"precision@10": 0.5}
+
+
+def test_a_metric_name_mlflow_refuses_is_left_out_and_said_not_the_whole_record(mlflow, register_in_process,
+                                                                                tmp_path):  # fmt: skip
+    """One such name had failed the whole batch: the MLflow run had no metrics and no artifacts."""
+    register_in_process(plugin_module("at_sign", register_metrics=lambda register: register(AtSign)))
+    with pytest.warns(UserWarning, match=r"MLflow: not logged: precision@10; MLflow takes metric names of"):
+        result = dimred.run("swissroll", "pca", settings={"dataset.n_samples": 300}, reporters=["mlflow"],
+                            out=tmp_path / "run")  # fmt: skip
+    assert result.metrics["precision@10"] == 0.5  # metrics.json keeps it
+    client, [run] = _runs(mlflow, "test_a_metric_name_mlflow_refuses_is_left_out_and_said_not_the_whole_record")
+    assert run.info.status == "FINISHED"
+    assert "trustworthiness" in run.data.metrics
+    assert "precision@10" not in run.data.metrics
+    assert "model.safetensors" in {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
 
 
 def test_an_evaluation_logs_its_configuration_and_the_model_it_scored(mlflow, tmp_path):

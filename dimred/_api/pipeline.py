@@ -389,25 +389,23 @@ def fit_estimator(
     X_numpy = X.numpy()
     with blame(plugin, "fit"):
         started = time.perf_counter()
-        codes = np.asarray(plugin.fit_transform(X_numpy, settings.seed % 2**32), dtype=np.float64)
+        fitted_codes = plugin.fit_transform(X_numpy, settings.seed % 2**32)
         fit_seconds = time.perf_counter() - started
-        transform_seconds = None
-        if plugin.can_transform:
+    codes = _checked_codes(plugin, X, fitted_codes, "fit_transform")
+    transform_seconds = None
+    if plugin.can_transform:
+        with blame(plugin, "transform its training rows"):
             started = time.perf_counter()
             plugin.transform(X_numpy)
             transform_seconds = time.perf_counter() - started
-        reconstruction = plugin.inverse_transform(codes) if plugin.can_inverse_transform else None
-    back = None if reconstruction is None else torch.as_tensor(np.asarray(reconstruction, dtype=np.float64))
-    check_outputs(plugin, X, torch.from_numpy(codes), back, "fit_transform", "inverse_transform")
+    back = _inverse(plugin, X, codes)
 
     def apply(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         scaled = scaler.transform(as_tensor(rows, dtype=torch.float64))
         with blame(plugin, "transform new rows"):
-            new_codes = torch.as_tensor(np.asarray(plugin.transform(scaled.numpy()), dtype=np.float64))
-            back = plugin.inverse_transform(new_codes.numpy()) if plugin.can_inverse_transform else None
-        back = None if back is None else torch.as_tensor(np.asarray(back, dtype=np.float64))
-        check_outputs(plugin, scaled, new_codes, back, "transform", "inverse_transform")
-        return scaled, new_codes, back
+            transformed = plugin.transform(scaled.numpy())
+        new_codes = _checked_codes(plugin, scaled, transformed, "transform")
+        return scaled, new_codes, _inverse(plugin, scaled, new_codes)
 
     with blame(plugin, "give its fitted state as a module"):
         module = plugin.fitted_module()
@@ -420,7 +418,7 @@ def fit_estimator(
                             module.double().eval(), scaler, names, train_seconds=fit_seconds,
                             as_given=given)  # fmt: skip
     mapper = apply if plugin.can_transform else None
-    return Outcome(X, torch.from_numpy(codes), back, [], fit_seconds, transform_seconds, model, apply=mapper)
+    return Outcome(X, codes, back, [], fit_seconds, transform_seconds, model, apply=mapper)
 
 
 def check_outputs(plugin: Model, X: torch.Tensor, codes: torch.Tensor, reconstruction: torch.Tensor | None,
@@ -428,17 +426,59 @@ def check_outputs(plugin: Model, X: torch.Tensor, codes: torch.Tensor, reconstru
     """A fitted model's codes of the rows ``X`` (from its method ``coded_by``) must be one finite code of
     n_components values per row, and its reconstructions (from ``decoded_by``) finite rows of ``X``'s shape: a
     plugin that breaks this would otherwise be scored, or fail in a metric's words."""
+    _check_codes(plugin, X, codes, coded_by)
+    if reconstruction is not None:
+        _check_reconstruction(plugin, X, reconstruction, decoded_by)
+
+
+def _check_codes(plugin: Model, X: torch.Tensor, codes: torch.Tensor, coded_by: str) -> None:
     width = getattr(plugin.options, "n_components", None)
     shape = (len(X), width if width is not None else "n_components")
     if codes.ndim != 2 or len(codes) != len(X) or (width is not None and codes.shape[1] != width):
         raise PluginError(f"model '{plugin.name}' must give codes of shape {shape} from {coded_by} for {len(X)} "
                           f"rows; it gave {tuple(codes.shape)}")  # fmt: skip
-    if reconstruction is not None and reconstruction.shape != X.shape:
+    _check_finite(plugin, codes, coded_by)
+
+
+def _check_reconstruction(plugin: Model, X: torch.Tensor, reconstruction: torch.Tensor, decoded_by: str) -> None:
+    if reconstruction.shape != X.shape:
         raise PluginError(f"model '{plugin.name}' must give rows of shape {tuple(X.shape)} from {decoded_by}; it "
                           f"gave {tuple(reconstruction.shape)}")  # fmt: skip
-    for values, method in ((codes, coded_by), (reconstruction, decoded_by)):
-        if values is not None and not bool(torch.isfinite(values).all()):
-            raise PluginError(f"model '{plugin.name}' gave values that are not finite (NaN or inf) from {method}")
+    _check_finite(plugin, reconstruction, decoded_by)
+
+
+def _check_finite(plugin: Model, values: torch.Tensor, method: str) -> None:
+    if not bool(torch.isfinite(values).all()):
+        raise PluginError(f"model '{plugin.name}' gave values that are not finite (NaN or inf) from {method}")
+
+
+def _checked_codes(plugin: EstimatorModel, X: torch.Tensor, codes: Any, coded_by: str) -> torch.Tensor:
+    """A one-call model's codes of the rows ``X``, checked before anything (its inverse_transform) meets them."""
+    checked = _real_numbers(plugin, codes, coded_by)
+    _check_codes(plugin, X, checked, coded_by)
+    return checked
+
+
+def _inverse(plugin: EstimatorModel, X: torch.Tensor, codes: torch.Tensor) -> torch.Tensor | None:
+    """A one-call model's reconstructions of the rows ``X`` from their ``codes``, where it has an inverse."""
+    if not plugin.can_inverse_transform:
+        return None
+    with blame(plugin, "inverse_transform its codes"):
+        reconstruction = plugin.inverse_transform(codes.numpy())
+    checked = _real_numbers(plugin, reconstruction, "inverse_transform")
+    _check_reconstruction(plugin, X, checked, "inverse_transform")
+    return checked
+
+
+def _real_numbers(plugin: EstimatorModel, values: Any, method: str) -> torch.Tensor:
+    """A one-call model's output as a float64 tensor of its own, refused by name where it is not real numbers:
+    numpy would keep the real part of complex codes with a warning alone."""
+    with blame(plugin, f"give an array from {method}"):
+        array = np.asarray(values)
+    if array.dtype.kind not in "biuf":  # booleans, integers, floats
+        got = "None" if values is None else f"values of dtype {array.dtype}"
+        raise PluginError(f"model '{plugin.name}' must give real numbers from {method}; it gave {got}")
+    return torch.from_numpy(array.astype(np.float64))
 
 
 def fit(

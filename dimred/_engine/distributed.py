@@ -15,6 +15,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -177,8 +178,8 @@ class EncodeDecode(torch.nn.Module):
             dtypes = (x.dtype, torch.bfloat16) if self.bf16 else (x.dtype,)  # autocast's layers give bfloat16
             x_hat = self.module.decode(check_codes(z, x, dtypes)[:decoded])
 
-        def as_rows(tensor: torch.Tensor) -> torch.Tensor:
-            return tensor.to(x.dtype) if tensor.is_floating_point() else tensor
+        def as_rows(tensor: Any) -> Any:  # what is not a tensor is named by the checks of the outputs
+            return tensor.to(x.dtype) if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() else tensor
 
         return as_rows(z), as_rows(x_hat), {name: as_rows(tensor) for name, tensor in extras.items()}
 
