@@ -42,9 +42,18 @@ def fits_at_once(model: str, count: int, threads: int | None) -> list[dict[str, 
     environment.pop("OMP_NUM_THREADS", None)
     if threads is not None:
         environment["OMP_NUM_THREADS"] = str(threads)
-    processes = [subprocess.Popen([PYTHON, "-c", FIT.format(model=model)], stdout=subprocess.PIPE, text=True,
-                                  env=environment) for _ in range(count)]  # fmt: skip
-    return [json.loads(process.communicate()[0].strip().splitlines()[-1]) for process in processes]
+    command = [PYTHON, "-c", FIT.format(model=model)]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+                 for _ in range(count)]  # fmt: skip
+    try:
+        finished = [process.communicate() for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, (_out, err) in zip(processes, finished, strict=True):
+        if process.returncode != 0:
+            raise SystemExit(f"a fit of {model} failed: {err.strip().splitlines()[-1] if err.strip() else 'no output'}")
+    return [json.loads(out.strip().splitlines()[-1]) for out, _err in finished]
 
 
 def main() -> None:

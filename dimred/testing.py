@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred._api.pipeline import MIN_ROWS, load_data
+from dimred._api.pipeline import MIN_ROWS, as_real_numbers, load_data
 from dimred._api.reducer import Reducer, load
 from dimred._api.run import run
 from dimred._core.contracts import (
@@ -244,20 +244,29 @@ def _check_estimator_model(cls: type[EstimatorModel], options: dict[str, Any] | 
     """A one-call model: codes of the right shape, the same for the same seed, and the methods it claims."""
     X = np.random.default_rng(0).random((80, n_features))
     plugin = _instance(cls, "model", options)
-    codes = np.asarray(_called(f"model '{cls.name}'", "fit_transform", plugin.fit_transform, X, 0))
+    codes = _numbers(plugin, "fit_transform", X, 0)
     _expect(codes.ndim == 2 and len(codes) == 80, f"model '{cls.name}': fit_transform gave shape {codes.shape}")
-    _expect(codes.dtype.kind in "biuf", f"model '{cls.name}': fit_transform gave {codes.dtype} codes, not real numbers")
-    _expect(bool(np.isfinite(codes).all()), f"model '{cls.name}' gave non-finite codes")
-    again = _instance(cls, "model", options)
-    again_codes = np.asarray(_called(f"model '{cls.name}'", "fit_transform", again.fit_transform, X, 0))
+    again_codes = _numbers(_instance(cls, "model", options), "fit_transform", X, 0)
     _expect(again_codes.shape == codes.shape and np.allclose(again_codes, codes), f"model '{cls.name}' ignores its "
             "seed")  # fmt: skip
     if cls.can_transform:
-        new_codes = np.asarray(_called(f"model '{cls.name}'", "transform", plugin.transform, X[:5]))
+        new_codes = _numbers(plugin, "transform", X[:5])
         _expect(new_codes.shape == (5, codes.shape[1]), f"model '{cls.name}': transform gave {new_codes.shape}")
     if cls.can_inverse_transform:
-        back = np.asarray(_called(f"model '{cls.name}'", "inverse_transform", plugin.inverse_transform, codes[:5]))
+        back = _numbers(plugin, "inverse_transform", codes[:5])
         _expect(back.shape == (5, n_features), f"model '{cls.name}': inverse_transform gave {back.shape}")
+
+
+def _numbers(plugin: EstimatorModel, method: str, *arguments: Any) -> np.ndarray:
+    """What a one-call model's ``method`` gives, as a run takes it: finite real numbers, or an AssertionError."""
+    given = _called(f"model '{plugin.name}'", method, getattr(plugin, method), *arguments)
+    try:
+        numbers = as_real_numbers(plugin, given, method).numpy()
+    except PluginError as error:
+        raise AssertionError(str(error)) from None
+    _expect(bool(np.isfinite(numbers).all()), f"model '{plugin.name}' gave values that are not finite (NaN or inf) "
+            f"from {method}")  # fmt: skip
+    return numbers
 
 
 def check_loss_plugin(

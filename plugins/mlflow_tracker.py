@@ -57,6 +57,7 @@ SQLITE_PREFIX = "sqlite:///"  # then the database's path: relative, or absolute 
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 ANSWER_SECONDS = 5.0  # how long a tracking server has to accept a connection (MLflow itself retries for minutes)
 MLFLOW_NAME = re.compile(r"[/\w.\- ]*" if os.name == "nt" else r"[/\w.\- :]*")  # what MLflow takes in a name
+MAX_NAME_LENGTH = 250  # MLflow's limit on a metric's name
 STREAM_WAIT_SECONDS = 30.0  # how long the end of training waits for MLflow to take the losses still queued
 
 
@@ -288,7 +289,7 @@ def _experiment_id(client: Any, options: MLflowOptions, parent: Any, same_store:
 def _experiment_name(options: MLflowOptions, parent: Any, same_store: bool) -> str | None:
     """The name that chooses a new run's experiment, where a name does: the option's, else MLFLOW_EXPERIMENT_NAME
     where neither the active run it nests in nor MLFLOW_EXPERIMENT_ID chooses it."""
-    if options.experiment is not None:
+    if options.experiment:
         return options.experiment
     if parent is not None or _environment_experiment_id(same_store):
         return None
@@ -388,15 +389,17 @@ def _loggable(metrics: dict[str, float]) -> dict[str, float]:
     refused name would lose the whole batch, and the artifacts logged after it."""
     refused = [name for name in metrics if not _takes_name(name)]
     if refused:
-        warnings.warn(f"MLflow: not logged: {', '.join(refused)}; MLflow takes metric names of letters, digits, "
-                      "spaces and _ - . : / only, and no path parts such as '..'", stacklevel=3)  # fmt: skip
+        warnings.warn(f"MLflow: not logged: {', '.join(refused)}; MLflow takes metric names of up to "
+                      f"{MAX_NAME_LENGTH} letters, digits, spaces and _ - . : / only, and no path parts such as "
+                      "'..'", stacklevel=3)  # fmt: skip
     return {name: value for name, value in metrics.items() if name not in refused}
 
 
 def _takes_name(name: str) -> bool:
     """Whether MLflow takes ``name`` for a metric (as its own validation rules are written)."""
     path = posixpath.normpath(name)
-    return bool(MLFLOW_NAME.fullmatch(name)) and path == name and path != "." and not path.startswith(("..", "/"))
+    return (len(name) <= MAX_NAME_LENGTH and bool(MLFLOW_NAME.fullmatch(name)) and path == name and path != "."
+            and not path.startswith(("..", "/")))  # fmt: skip
 
 
 def _flatten(config: Any, prefix: str = "") -> dict[str, str]:
@@ -568,6 +571,9 @@ class MLflowReporter(Reporter):
         """A deleted experiment is refused before training (the callback, where the run has it, finds it as
         training starts; the reporter alone would find it only after training)."""
         options = _with_partners_options(self.options, config, "reporter")
+        with_callback = any(plugin.get("name") == MLflowCallback.name for plugin in config.get("callbacks", []))
+        if with_callback and not options.experiment:  # its run is chosen as training starts, or reopened on resume
+            return
         mlflow = _mlflow("mlflow reporter")
         uri = _store(mlflow, options)
         same_store = _same_store(uri, mlflow.get_tracking_uri())

@@ -124,8 +124,8 @@ class ComplexProjection(EstimatorModel):
 
 def test_the_model_check_refuses_complex_codes_as_a_run_does():
     """np.isfinite takes complex values: the check had passed them."""
-    with pytest.raises(AssertionError, match="model 'complex-projection': fit_transform gave complex128 codes, not "
-                                             "real numbers"):  # fmt: skip
+    with pytest.raises(AssertionError, match="model 'complex-projection' must give real numbers from fit_transform; "
+                                             "it gave complex values"):  # fmt: skip
         check_model_plugin(ComplexProjection)
 
 

@@ -970,8 +970,12 @@ class Overwriting(Reporter):
     @dataclass(frozen=True)
     class Options:
         filename: str = option("model.safetensors", "the name it asks for")
+        directly: bool = option(False, "write straight into the run folder, not through run.artifact")
 
     def report(self, run):
+        if self.options.directly:
+            (run.directory / self.options.filename).write_text("{}")
+            return
         with run.artifact(self.options.filename) as path:
             path.write_text("{}")
 
@@ -987,6 +991,20 @@ def test_a_reporter_cannot_replace_the_runs_own_files(register_in_process, tmp_p
     assert dimred.load(out).transform(np.zeros((1, 3))).shape == (1, 2)
     assert json.loads((out / "metrics.json").read_text())["rmse"] > 0
     assert json.loads((out / ".dimred-files.json").read_text())["files"]
+
+
+@pytest.mark.parametrize("filename", ["model.safetensors", "metrics.json", "config.json"])
+def test_a_reporter_that_changes_the_runs_own_files_without_artifact_is_an_error(register_in_process, tmp_path,
+                                                                                 filename):  # fmt: skip
+    """It had ended with exit 0 and the run's model file or results replaced."""
+    register_in_process(plugin_module("overwriting", register_reporters=lambda register: register(Overwriting)))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["run", *QUICK, "--reporter", "overwriting", "--set",
+                                      f"reporter.overwriting.filename={filename}", "--set",
+                                      "reporter.overwriting.directly=true", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert (f"reporter 'overwriting' changed {filename}, dimred's own results in {out}: a reporter writes files "
+            "of its own, through run.artifact(NAME)") in error_lines(result)[0]  # fmt: skip
 
 
 class FailsOnHeldOutRows(Metric):

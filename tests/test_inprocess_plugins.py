@@ -327,8 +327,9 @@ def test_codes_that_are_not_finite_before_any_step_name_the_model_not_training(r
      ("off-projection", "wide rows", "model 'off-projection' must give rows of shape (60, 3) from inverse_transform; "
                                      "it gave (60, 4)"),
      ("off-projection", "complex codes", "model 'off-projection' must give real numbers from fit_transform; it gave "
-                                         "values of dtype complex128"),
-     ("off-projection", "no codes", "model 'off-projection' must give real numbers from fit_transform; it gave None"),
+                                         "complex values"),
+     ("off-projection", "no codes", "model 'off-projection' must give an array of numbers from fit_transform; it "
+                                    "gave None"),
      ("off-projection", "codes in 3-D", "model 'off-projection' must give codes of shape (60, 2) from fit_transform "
                                         "for 60 rows; it gave (60, 2, 1)"),
      ("off-projection", "inverse raises", "model 'off-projection' failed to inverse_transform its codes: no inverse "

@@ -247,6 +247,11 @@ class _PathOption:
 
 
 @dataclass(frozen=True)
+class _PairOption:
+    pair: tuple[int, int] = option((1, 2), "two counts, a tuple of fixed length")
+
+
+@dataclass(frozen=True)
 class _WrongDefault:
     count: int = option("sixty", "a count whose default is text")
 
@@ -283,6 +288,7 @@ def _loss_with(options: type, name: str) -> type:
         (lambda register: register(type("Mute", (Loss,), {"name": "mute"})), "has no description"),
         (lambda register: register(_loss_with(_PathOption, "pathy")), "option 'where' is of type Path; options are"),
         (lambda register: register(_loss_with(_WrongDefault, "wrong")), "option 'count' has a default its type refu"),
+        (lambda register: register(_loss_with(_PairOption, "pair")), r"'pair' is of type tuple\[int, int\]; options"),
         (
             lambda register: register(_loss_with(_PastOfAnotherType, "past")),
             "before_added value is refused: option 'count': invalid literal for int",

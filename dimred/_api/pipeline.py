@@ -36,7 +36,15 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import PluginError, SkippedPluginWarning, UsageError, blame
 from dimred._core.options import to_dict
-from dimred._core.runfiles import HELD_OUT_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE
+from dimred._core.runfiles import (
+    COMPARISON_FIGURE_FILES,
+    COMPARISON_TABLE_FILES,
+    CONFIG_FILE,
+    HELD_OUT_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+)
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout, checked_suggestions
 from dimred._engine import evaluation, fitting
 from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
@@ -454,7 +462,7 @@ def _check_finite(plugin: Model, values: torch.Tensor, method: str) -> None:
 
 def _checked_codes(plugin: EstimatorModel, X: torch.Tensor, codes: Any, coded_by: str) -> torch.Tensor:
     """A one-call model's codes of the rows ``X``, checked before anything (its inverse_transform) meets them."""
-    checked = _real_numbers(plugin, codes, coded_by)
+    checked = as_real_numbers(plugin, codes, coded_by)
     _check_codes(plugin, X, checked, coded_by)
     return checked
 
@@ -465,20 +473,28 @@ def _inverse(plugin: EstimatorModel, X: torch.Tensor, codes: torch.Tensor) -> to
         return None
     with blame(plugin, "inverse_transform its codes"):
         reconstruction = plugin.inverse_transform(codes.numpy())
-    checked = _real_numbers(plugin, reconstruction, "inverse_transform")
+    checked = as_real_numbers(plugin, reconstruction, "inverse_transform")
     _check_reconstruction(plugin, X, checked, "inverse_transform")
     return checked
 
 
-def _real_numbers(plugin: EstimatorModel, values: Any, method: str) -> torch.Tensor:
-    """A one-call model's output as a float64 tensor of its own, refused by name where it is not real numbers:
-    numpy would keep the real part of complex codes with a warning alone."""
+def as_real_numbers(plugin: EstimatorModel, values: Any, method: str) -> torch.Tensor:
+    """A one-call model's output as a float64 tensor, refused by name where it is not numbers: numpy would keep
+    the real part of complex codes with a warning alone (complex values with no imaginary part are taken)."""
+    if values is None:
+        raise PluginError(f"model '{plugin.name}' must give an array of numbers from {method}; it gave None")
     with blame(plugin, f"give an array from {method}"):
         array = np.asarray(values)
-    if array.dtype.kind not in "biuf":  # booleans, integers, floats
-        got = "None" if values is None else f"values of dtype {array.dtype}"
-        raise PluginError(f"model '{plugin.name}' must give real numbers from {method}; it gave {got}")
-    return torch.from_numpy(array.astype(np.float64))
+    if array.dtype.kind == "c":
+        if np.any(array.imag):
+            raise PluginError(f"model '{plugin.name}' must give real numbers from {method}; it gave complex values")
+        array = array.real
+    try:
+        numbers = array.astype(np.float64, copy=False)
+    except (TypeError, ValueError):  # a sparse matrix, text
+        raise PluginError(f"model '{plugin.name}' must give an array of numbers from {method}; it gave a "
+                          f"{type(values).__name__}") from None  # fmt: skip
+    return torch.from_numpy(numbers if numbers.flags.writeable else numbers.copy())
 
 
 def fit(
@@ -567,14 +583,39 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
     skipped, and its failure returned, so the others still report."""
     comparing = isinstance(record, ComparisonRecord)
     action = "report the comparison" if comparing else "report"
+    results = _results_files(record.directory, COMPARISON_RESULTS if comparing else RUN_RESULTS)
     failures = []
     for reporter in reporters:
+        before = {path: _identity(path) for path in results}
         try:
             with blame(reporter, action, skipped=True):
                 (reporter.report_comparison if comparing else reporter.report)(record)
+            changed = [path.name for path in results if _identity(path) != before[path]]
+            if changed:
+                raise PluginError(f"reporter '{reporter.name}' changed {', '.join(changed)}, dimred's own results in "
+                                  f"{record.directory}: a reporter writes files of its own, through "
+                                  "run.artifact(NAME)")  # fmt: skip
         except PluginError as error:
             failures.append(str(error))
     return failures
+
+
+# the results dimred has written when the reporters start, which no reporter may change
+RUN_RESULTS = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, HISTORY_FILE, HELD_OUT_FILE)
+COMPARISON_RESULTS = (*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES)
+
+
+def _results_files(directory: Path | None, names: Sequence[str]) -> list[Path]:
+    return [] if directory is None else [Path(directory) / name for name in names]
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """What tells a file apart from the one written before (its inode, size and time), None where there is none."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def check_run(plugins: Sequence[Callback | Reporter], config: Mapping[str, Any]) -> None:

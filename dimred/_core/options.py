@@ -80,8 +80,8 @@ def _type_name(annotation: Any) -> str:
     args = typing.get_args(annotation)
     if _is_union(annotation):
         return " | ".join(_type_name(arg) for arg in args)
-    if typing.get_origin(annotation) is tuple:
-        return f"tuple[{_type_name(args[0])}, ...]" if args else "tuple"
+    if typing.get_origin(annotation) is tuple:  # tuple[int, ...], or one of a fixed length: tuple[int, int]
+        return f"tuple[{', '.join('...' if arg is Ellipsis else _type_name(arg) for arg in args)}]" if args else "tuple"
     if annotation is type(None):
         return "None"
     return getattr(annotation, "__name__", str(annotation))
