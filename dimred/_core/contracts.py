@@ -391,6 +391,7 @@ class MetricContext:
     classes, where the dataset has them. For held-out rows, ``reference_codes`` and ``reference_labels`` are the
     training rows' codes and classes (a classifier trained on those is scored on these); None for the training
     rows themselves. ``neighbourhoods`` computes the rank statistics once for all the neighbourhood metrics.
+    The tensors are the run's own, not copies: a metric reads them and never changes them in place.
     """
 
     X: torch.Tensor
