@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred._api.pipeline import MIN_ROWS, as_real_numbers, load_data
+from dimred._api.pipeline import MIN_ROWS, RUN_RESULTS, as_real_numbers, check_results_kept, load_data, results_state
 from dimred._api.reducer import Reducer, load
 from dimred._api.run import run
 from dimred._core.contracts import (
@@ -351,8 +351,8 @@ def check_metric_plugin(cls: type[Metric], options: dict[str, Any] | None = None
 def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = None) -> None:
     """The reporter takes part in a plain run and comparison (its ``check_run`` neither crashes on their
     configurations nor refuses them: give the check the options such a run needs), works on a small run, writes
-    only complete files into the run directory, and writes nothing when the run has no directory; the same of a
-    comparison where it shows comparisons."""
+    only complete files into the run directory and leaves the run's own results there as they were, and writes
+    nothing when the run has no directory; the same of a comparison where it shows comparisons."""
     plugin = _instance(cls, "reporter", options)
     config = _run_config(plugin)
     _check_run_taken(plugin, config, "a plain run (dataset 'swissroll', model 'pca')")
@@ -372,7 +372,14 @@ def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = 
 
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder)
+        for name in RUN_RESULTS:  # stand-ins for the results a run has written when its reporters start
+            (directory / name).write_text("{}")
+        before = results_state(directory, RUN_RESULTS)
         _called(who, "report", plugin.report, record(directory))
+        try:
+            check_results_kept(plugin, directory, before)
+        except PluginError as error:
+            raise AssertionError(str(error)) from None
         written = sorted(path.name for path in directory.iterdir())
         leftovers = [name for name in written if name.startswith(".")]
         _expect(not leftovers, f"reporter '{cls.name}' left temporary files {leftovers}")

@@ -174,7 +174,7 @@ class Particular(Reporter):
 
     @dataclass(frozen=True)
     class Options:
-        mistake: str = option("", "raises, exits, refuses, crashes in check_run, or none")
+        mistake: str = option("", "raises, exits, refuses, crashes in check_run, writes config.json, or none")
         url: str = option("", "the server it reports to")
 
     def check_run(self, config):
@@ -191,6 +191,8 @@ class Particular(Reporter):
             raise RuntimeError("the server is down")
         if self.options.mistake == "exits":
             sys.exit(0)
+        if self.options.mistake == "writes config.json" and run.directory is not None:
+            (run.directory / "config.json").write_text("{}")
         if not self.options.mistake:
             assert run.config["model"]["name"] == "pca"
 
@@ -203,10 +205,12 @@ class Particular(Reporter):
                  "reporter 'particular' needs a server: set reporter.particular.url; refuse only runs it cannot "
                  "take part in, and give the check the options such a run needs"),
      ("crashes in check_run", "reporter 'particular': check_run failed on the configuration of a plain run "
-                              "(dataset 'swissroll', model 'pca'): KeyError: 'url'")],
+                              "(dataset 'swissroll', model 'pca'): KeyError: 'url'"),
+     ("writes config.json", "reporter 'particular' changed config.json, dimred's own results in ")],
 )  # fmt: skip
 def test_the_reporter_check_names_a_failing_report_and_a_check_run_that_refuses_a_plain_run(mistake, message):
-    """Errors had escaped as they were, sys.exit included; check_run had never been called."""
+    """Errors had escaped as they were, sys.exit included; check_run had never been called; a reporter that
+    replaced a run's own file passed."""
     with pytest.raises(AssertionError, match=re.escape(message)):
         check_reporter_plugin(Particular, {"mistake": mistake})
     if mistake == "refuses":  # with the option its users' runs set, it takes part

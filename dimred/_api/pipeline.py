@@ -583,18 +583,14 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
     skipped, and its failure returned, so the others still report."""
     comparing = isinstance(record, ComparisonRecord)
     action = "report the comparison" if comparing else "report"
-    results = _results_files(record.directory, COMPARISON_RESULTS if comparing else RUN_RESULTS)
+    own = COMPARISON_RESULTS if comparing else RUN_RESULTS
     failures = []
     for reporter in reporters:
-        before = {path: _identity(path) for path in results}
+        before = results_state(record.directory, own)
         try:
             with blame(reporter, action, skipped=True):
                 (reporter.report_comparison if comparing else reporter.report)(record)
-            changed = [path.name for path in results if _identity(path) != before[path]]
-            if changed:
-                raise PluginError(f"reporter '{reporter.name}' changed {', '.join(changed)}, dimred's own results in "
-                                  f"{record.directory}: a reporter writes files of its own, through "
-                                  "run.artifact(NAME)")  # fmt: skip
+            check_results_kept(reporter, record.directory, before)
         except PluginError as error:
             failures.append(str(error))
     return failures
@@ -605,12 +601,21 @@ RUN_RESULTS = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, HISTORY_FILE, HELD_OUT_FIL
 COMPARISON_RESULTS = (*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES)
 
 
-def _results_files(directory: Path | None, names: Sequence[str]) -> list[Path]:
-    return [] if directory is None else [Path(directory) / name for name in names]
+def results_state(directory: Path | None, names: Sequence[str]) -> dict[str, tuple[int, int, int] | None]:
+    """What tells each of these files apart from the one there now (its inode, size and time; None where there
+    is none)."""
+    return {} if directory is None else {name: _identity(Path(directory) / name) for name in names}
+
+
+def check_results_kept(reporter: Reporter, directory: Path | None, before: Mapping[str, Any]) -> None:
+    """Refuses a reporter that changed a file of ``before`` (``results_state`` ahead of it)."""
+    changed = [name for name, identity in before.items() if _identity(Path(str(directory)) / name) != identity]
+    if changed:
+        raise PluginError(f"reporter '{reporter.name}' changed {', '.join(changed)}, dimred's own results in "
+                          f"{directory}: a reporter writes files of its own, through run.artifact(NAME)")  # fmt: skip
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
-    """What tells a file apart from the one written before (its inode, size and time), None where there is none."""
     try:
         status = path.stat()
     except OSError:
