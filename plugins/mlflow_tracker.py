@@ -247,9 +247,15 @@ def _start(mlflow: Any, options: MLflowOptions, run_name: str | None, tags: dict
     was."""
     uri = _store(mlflow, options)
     client = _client(mlflow, uri)
-    same_store = _same_store(uri, mlflow.get_tracking_uri())
-    experiment_id = _experiment_id(client, options, mlflow.active_run() if same_store else None, same_store)
+    experiment_id = _experiment_id(client, options, *_nesting(mlflow, uri))
     return client, _create(mlflow, client, experiment_id, options.run_name or run_name, tags)
+
+
+def _nesting(mlflow: Any, uri: str) -> tuple[Any, bool]:
+    """The caller's active run a new run in the store at ``uri`` may nest in (None where there is none or it is
+    in another store), and whether that store is MLflow's current one."""
+    same_store = _same_store(uri, mlflow.get_tracking_uri())
+    return (mlflow.active_run() if same_store else None), same_store
 
 
 def _create(mlflow: Any, client: Any, experiment_id: str, run_name: str | None, tags: dict[str, str]) -> Any:
@@ -576,8 +582,7 @@ class MLflowReporter(Reporter):
             return
         mlflow = _mlflow("mlflow reporter")
         uri = _store(mlflow, options)
-        same_store = _same_store(uri, mlflow.get_tracking_uri())
-        name = _experiment_name(options, mlflow.active_run() if same_store else None, same_store)
+        name = _experiment_name(options, *_nesting(mlflow, uri))
         if name is not None and _existing_store(uri):  # else chosen by id: the notebook's, the active run's
             client = _client(mlflow, uri)
             _refuse_deleted(client, client.get_experiment_by_name(name))

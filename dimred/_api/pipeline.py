@@ -63,6 +63,7 @@ from dimred._host.registry import get_registry
 from dimred._host.resolve import chosen_names, describe, instantiate, instantiate_several
 from dimred._io.rundir import write_history, write_json, write_row_numbers
 from dimred._io.validation import check_matrix
+from dimred._io.written import snapshot
 
 Echo = Callable[[str], None]
 AUTO_HOLDOUT = 0.1  # the share of rows held out by default...
@@ -602,25 +603,21 @@ COMPARISON_RESULTS = (*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES)
 
 
 def results_state(directory: Path | None, names: Sequence[str]) -> dict[str, tuple[int, int, int] | None]:
-    """What tells each of these files apart from the one there now (its inode, size and time; None where there
-    is none)."""
-    return {} if directory is None else {name: _identity(Path(directory) / name) for name in names}
+    """Each of these files of ``directory`` as ``written.snapshot`` tells it apart from a rewrite (its inode, size
+    and time; None where there is none)."""
+    if directory is None:
+        return {}
+    files = snapshot(Path(directory))
+    return {name: files.get(name) for name in names}
 
 
 def check_results_kept(reporter: Reporter, directory: Path | None, before: Mapping[str, Any]) -> None:
     """Refuses a reporter that changed a file of ``before`` (``results_state`` ahead of it)."""
-    changed = [name for name, identity in before.items() if _identity(Path(str(directory)) / name) != identity]
+    after = results_state(directory, list(before))
+    changed = [name for name, state in before.items() if after[name] != state]
     if changed:
         raise PluginError(f"reporter '{reporter.name}' changed {', '.join(changed)}, dimred's own results in "
                           f"{directory}: a reporter writes files of its own, through run.artifact(NAME)")  # fmt: skip
-
-
-def _identity(path: Path) -> tuple[int, int, int] | None:
-    try:
-        status = path.stat()
-    except OSError:
-        return None
-    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def check_run(plugins: Sequence[Callback | Reporter], config: Mapping[str, Any]) -> None:
