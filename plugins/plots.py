@@ -6,19 +6,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dimred.plugin import Reporter, RunRecord, hookimpl, option, plain_text, rnx_curves, scatter_points, shown_rows
+from dimred.plugin import (
+    Reporter,
+    RunRecord,
+    hookimpl,
+    legend_classes,
+    option,
+    plain_text,
+    rnx_curves,
+    scatter_points,
+    shown_rows,
+)
 
 MIN_DPI, MAX_DPI = 10, 1200  # beyond print quality a figure of a few inches takes gigabytes to draw
 
 
 @dataclass(frozen=True)
-class PlotOptions:
+class FigureOptions:
     dpi: int = option(100, "resolution of the PNG file in dots per inch")
-    max_points: int = option(20000, "plot at most this many points (a seeded random subsample beyond it)")
 
     def __post_init__(self) -> None:
         if not MIN_DPI <= self.dpi <= MAX_DPI:
             raise ValueError(f"dpi must be from {MIN_DPI} to {MAX_DPI}, got {self.dpi}")
+
+
+@dataclass(frozen=True)
+class PlotOptions(FigureOptions):
+    """The options of a figure that draws the data's rows."""
+
+    max_points: int = option(20000, "plot at most this many points (a seeded random subsample beyond it)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.max_points < 1:
             raise ValueError(f"max_points must be at least 1, got {self.max_points}")
 
@@ -38,15 +57,19 @@ class _PlotReporter(Reporter):
     def report(self, run: RunRecord) -> None:
         if run.directory is None:
             return
-        figure = self.draw(run, shown_rows(len(run.X), self.options.max_points))
+        figure = self.draw(run)
         if figure is None:
             return
         with run.artifact(self.filename) as path:
             figure.savefig(path, dpi=self.options.dpi, format="png")
 
-    def draw(self, run: RunRecord, rows: np.ndarray):
+    def draw(self, run: RunRecord):
         """The figure to write, or None when there is nothing to show."""
         raise NotImplementedError
+
+    def shown(self, n: int) -> np.ndarray:
+        """Which of ``n`` rows a figure of points draws (``max_points`` of them at most)."""
+        return shown_rows(n, self.options.max_points)
 
 
 def _colors(run: RunRecord, rows: np.ndarray) -> np.ndarray | None:
@@ -55,6 +78,21 @@ def _colors(run: RunRecord, rows: np.ndarray) -> np.ndarray | None:
 
 def _labels(run: RunRecord, rows: np.ndarray) -> np.ndarray | None:
     return None if run.data.labels is None else np.asarray(run.data.labels)[rows]
+
+
+def _classes(run: RunRecord) -> list | None:
+    """Every class of the run's rows, the held-out ones too: a class keeps its colour whichever rows a figure
+    shows, and the explorer's (which shows both)."""
+    if run.data.labels is None:
+        return None
+    held = [] if run.held_out is None or run.held_out.data.labels is None else [run.held_out.data.labels]
+    return legend_classes(np.concatenate([np.asarray(run.data.labels), *map(np.asarray, held)]))
+
+
+def _scatter(figure, position, run: RunRecord, points: np.ndarray, rows: np.ndarray, title: str) -> None:
+    """``points`` (the ``rows`` shown) coloured as the run's data says."""
+    scatter_points(figure, position, points, title, color=_colors(run, rows), labels=_labels(run, rows),
+                   classes=_classes(run))  # fmt: skip
 
 
 IMAGES_SHOWN = 10  # per row of an image grid
@@ -94,12 +132,12 @@ class InputPlot(_PlotReporter):
                    "images as pictures")  # fmt: skip
     filename = "input.png"
 
-    def draw(self, run: RunRecord, rows: np.ndarray):
+    def draw(self, run: RunRecord):
+        rows = self.shown(len(run.X))
         if _are_images(run):
             return _image_grid(run, rows, {"original": run.X}, f"{run.dataset}: input (scaled)")
         figure = _figure(6, 5)
-        scatter_points(figure, 111, run.X[rows], f"{run.dataset}: input", color=_colors(run, rows),
-                       labels=_labels(run, rows))  # fmt: skip
+        _scatter(figure, 111, run, run.X[rows], rows, f"{run.dataset}: input")
         return figure
 
 
@@ -108,11 +146,11 @@ class CodesPlot(_PlotReporter):
     description = "codes.png: the codes (embedding) in 2-D, coloured like the input"
     filename = "codes.png"
 
-    def draw(self, run: RunRecord, rows: np.ndarray):
+    def draw(self, run: RunRecord):
+        rows = self.shown(len(run.X))
         figure = _figure(6, 5)
         codes = run.codes[rows][:, :2]  # the first two components of a wider code
-        scatter_points(figure, 111, codes, f"{run.model}: codes of {run.dataset}", color=_colors(run, rows),
-                       labels=_labels(run, rows))  # fmt: skip
+        _scatter(figure, 111, run, codes, rows, f"{run.model}: codes of {run.dataset}")
         return figure
 
 
@@ -121,18 +159,17 @@ class ReconstructionPlot(_PlotReporter):
     description = "reconstruction.png: the input beside its reconstruction (images above theirs)"
     filename = "reconstruction.png"
 
-    def draw(self, run: RunRecord, rows: np.ndarray):
+    def draw(self, run: RunRecord):
         if run.reconstruction is None:  # the method cannot reconstruct
             return None
+        rows = self.shown(len(run.X))
         rmse = run.metrics.get("rmse", float("nan"))
         if _are_images(run):
             title = f"{run.model} on {run.dataset}: reconstruction (RMSE {rmse:.4g}, eval mode)"
             return _image_grid(run, rows, {"original": run.X, "reconstruction": run.reconstruction}, title)
         figure = _figure(12, 5)
-        colors, labels = _colors(run, rows), _labels(run, rows)
-        scatter_points(figure, 121, run.X[rows], "original", color=colors, labels=labels)
-        scatter_points(figure, 122, run.reconstruction[rows], f"reconstruction (RMSE {rmse:.4g}, eval mode)",
-                       color=colors, labels=labels)  # fmt: skip
+        _scatter(figure, 121, run, run.X[rows], rows, "original")
+        _scatter(figure, 122, run, run.reconstruction[rows], rows, f"reconstruction (RMSE {rmse:.4g}, eval mode)")
         return figure
 
 
@@ -140,8 +177,9 @@ class LossCurve(_PlotReporter):
     name = "loss-curve"
     description = "loss.png: the training loss against the step, on a log scale"
     filename = "loss.png"
+    Options = FigureOptions
 
-    def draw(self, run: RunRecord, rows: np.ndarray):
+    def draw(self, run: RunRecord):
         if not run.history:  # an evaluation trains nothing
             return None
         figure = _figure(7, 4)
@@ -160,9 +198,10 @@ class RnxPlot(_PlotReporter):
     name = "rnx-plot"
     description = "rnx.png: R_NX(K), the neighbourhood preservation at every size K, on a log-K axis"
     filename = "rnx.png"
+    Options = FigureOptions
     enabled_by_default = False
 
-    def draw(self, run: RunRecord, rows: np.ndarray):
+    def draw(self, run: RunRecord):
         if not run.metrics.get("rnx_curve"):
             return None
         figure = _figure(7, 4)
@@ -176,16 +215,17 @@ class TrustMap(_PlotReporter):
     filename = "trust-map.png"
     enabled_by_default = False
 
-    def draw(self, run: RunRecord, rows: np.ndarray):
+    def draw(self, run: RunRecord):
         if run.metric_context is None:
             return None
         context = run.metric_context
         figure = _figure(6, 5)
         axes = figure.add_subplot(111)
-        codes = context.codes.numpy()
+        shown = self.shown(len(context.codes))  # of the rows the metrics scored
+        codes = context.codes.numpy()[shown]
         second = codes[:, 1] if codes.shape[1] > 1 else np.zeros(len(codes))
-        points = axes.scatter(codes[:, 0], second, c=context.neighbourhoods.pointwise_trustworthiness().numpy(),
-                              cmap="magma", s=5, linewidths=0)  # fmt: skip
+        trust = context.neighbourhoods.pointwise_trustworthiness().numpy()[shown]
+        points = axes.scatter(codes[:, 0], second, c=trust, cmap="magma", s=5, linewidths=0)
         figure.colorbar(points, ax=axes, label=f"trustworthiness of the point (k={context.neighbours})")
         axes.set_title(f"{run.model} on {run.dataset}: where neighbourhoods break")
         return figure

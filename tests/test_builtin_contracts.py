@@ -82,14 +82,29 @@ def test_rows_that_are_images_are_drawn_as_pictures_labelled_with_their_class():
     X = rng.random((30, 64))
     data = Data(X=X, labels=np.arange(30) % 10, images=(8, 8))
     record = RunRecord("digits", "pca", data, X, X[:, :2], 0.9 * X, [], {"rmse": 0.1}, None)
-    rows = np.arange(30)
     for reporter, pictures in ((InputPlot, 10), (ReconstructionPlot, 20)):
-        figure = reporter().draw(record, rows)
+        figure = reporter().draw(record)
         images = [axes.images[0] for axes in figure.axes if axes.images]
         assert len(images) == pictures
         assert images[0].get_array().shape == (8, 8)
         assert [axes.get_title() for axes in figure.axes[:10]] == [str(label) for label in range(10)]
     np.testing.assert_allclose(images[10].get_array(), 0.9 * X[0].reshape(8, 8))  # the first reconstruction
+
+
+def test_plots_of_points_draw_at_most_max_points_and_plots_of_curves_take_no_such_option():
+    import torch
+
+    from dimred.plugin import MetricContext
+
+    X = torch.as_tensor(np.random.default_rng(0).random((50, 3)))
+    context = MetricContext(X, X[:, :2], None, X, None, 5, 0, None, None, None)
+    record = RunRecord("d", "pca", Data(X=X.numpy()), X.numpy(), X[:, :2].numpy(), None, [], {}, None,
+                       metric_context=context)  # fmt: skip
+    for reporter in (TrustMap, CodesPlot):
+        figure = reporter(reporter.Options(max_points=10)).draw(record)
+        assert len(figure.axes[0].collections[0].get_offsets()) == 10
+    for reporter in (LossCurve, RnxPlot):
+        assert not hasattr(reporter.Options(), "max_points")
 
 
 def test_a_check_fails_on_a_broken_plugin():

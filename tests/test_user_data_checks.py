@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import dimred
@@ -634,6 +635,82 @@ def test_class_names_are_shown_as_written_and_a_chosen_colour_column_colours_the
     digits = np.repeat([0, 1, 2], 20)
     axes = scatter_points(figure, 111, points, "digits", color=digits.astype(float), labels=digits)
     assert [text.get_text() for text in axes.get_legend().get_texts()] == ["0", "1", "2"]  # colours that are labels
+
+
+def test_colour_values_that_are_not_finite_are_drawn_grey_not_left_out():
+    """Matplotlib leaves out points whose colour value is NaN or infinite; the explorer shows them grey."""
+    from matplotlib.colors import to_rgba
+
+    points = np.random.default_rng(0).random((40, 2))
+    color = points[:, 0].copy()
+    color[[3, 7]] = [np.nan, np.inf]
+    figure = Figure()
+    axes = scatter_points(figure, 111, points, "some", color=color)
+    figure.draw_without_rendering()  # the colours are mapped when drawn
+    drawn = axes.collections[0]
+    assert len(drawn.get_offsets()) == 40
+    assert {tuple(drawn.get_facecolors()[row]) for row in (3, 7)} == {to_rgba("lightgrey")}
+    figure = Figure()
+    axes = scatter_points(figure, 111, points, "none", color=np.full(40, np.nan))
+    assert len(figure.axes) == 1  # no colour scale of nothing
+    assert len(axes.collections[0].get_offsets()) == 40
+
+
+def test_a_legend_of_many_long_names_stands_beside_the_points_and_widens_the_figure():
+    points = np.random.default_rng(0).random((250, 2))
+    names = np.array([f"cell type number {number} with a long name" for number in range(25)]).repeat(10)
+    figure = Figure(figsize=(6, 5), layout="constrained")
+    axes = scatter_points(figure, 111, points, "cells", labels=names)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legend, plotted = axes.get_legend().get_window_extent(renderer), axes.get_window_extent(renderer)
+    assert legend.x0 >= plotted.x1  # beside the points, not over them
+    assert legend.x1 <= figure.bbox.x1  # on the figure
+    assert plotted.width > figure.bbox.width / 3
+    assert all(len(text.get_text()) <= 30 for text in axes.get_legend().get_texts())
+
+
+def test_a_class_keeps_its_colour_when_the_plotted_rows_miss_a_class():
+    """codes.png draws a sample of max_points rows; a rare class outside it must not shift the others' colours
+    (the explorer and compare's figure colour by every class)."""
+    from dimred.plugin import Data, RunRecord, shown_rows
+    from dimred.plugins.plots import CodesPlot
+
+    points = np.random.default_rng(0).random((30, 2))
+    labels = np.array([1, 2, 3] * 10)
+    labels[np.setdiff1d(np.arange(30), shown_rows(30, 20))[0]] = 0  # one row of class 0, not drawn
+    record = RunRecord("d", "m", Data(points, labels=labels), points, points, None, [], {}, None)
+    sampled = CodesPlot(CodesPlot.Options(max_points=20)).draw(record).axes[0]
+    every = scatter_points(Figure(), 111, points, "all", labels=labels)
+
+    def colours(axes):
+        return {text.get_text(): tuple(handle.get_facecolor()[0])
+                for text, handle in zip(axes.get_legend().get_texts(), axes.collections, strict=True)}  # fmt: skip
+
+    assert colours(sampled) == colours(every)
+
+
+def test_compare_takes_options_for_the_explorer_it_writes_by_default(tmp_path):
+    pytest.importorskip("bokeh")
+    from dimred.plugins import explorer
+
+    result = invoke("compare", "--dataset", "digits", "--model", "pca", "--set", "reporter.explorer.max_points=7",
+                    "--out", str(tmp_path / "cmp"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    image = explorer._png(np.zeros((8, 8), np.uint8))[:50]  # the start of every 8 x 8 digit's hover image
+    assert (tmp_path / "cmp" / "explorer.html").read_text().count(image) == 7
+
+
+@pytest.mark.parametrize("gap", ["-nan", "+NaN", "<NA>", "#N/A"])
+def test_labels_that_mark_a_gap_in_any_form_are_missing_not_a_class(tmp_path, gap):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,label\n" + "".join(f"{i},{i * i % 7},{'x' if i % 2 else 'y'}\n" for i in range(20))
+                    + f"3,4,{gap}\n")  # fmt: skip
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", "--set", "dataset.label_column=label",
+                    "--model", "pca", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code != 0
+    assert f"the label of data row 21 is missing ('{gap}')" in result.output
 
 
 def test_the_same_run_twice_writes_the_same_model_file(tmp_path):

@@ -27,6 +27,7 @@ from dimred._core.scatter import rnx_curves, scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
 from dimred._engine.device import resolve_device
+from dimred._host.registry import get_registry
 from dimred._host.resolve import (
     chosen_names,
     defaults_of,
@@ -161,8 +162,9 @@ def _draw_embeddings(comparison: Comparison, path: Path) -> None:
     for index, model in enumerate(models, start=1):
         result = comparison.runs[model][0]
         labels = None if result.data is None else result.data.labels
+        # one legend, beside the last panel
         axes = scatter_points(figure, (1, len(models), index), result.codes[:, :2], model, color=result.color,
-                              labels=labels)  # fmt: skip
+                              labels=labels, legend=index == len(models))  # fmt: skip
         axes.set_xticks([])
         axes.set_yticks([])
     figure.suptitle(f"{comparison.dataset}, seed 0 (the table gives the means over the seeds)")
@@ -223,6 +225,11 @@ def compare(
     shared = group_settings(settings)
     source = instantiate("dataset", dataset, shared.pop("dataset", {}))
     pipeline.resolve_metrics(shared)
+    # the default reporters that show the comparison in its folder (the explorer) take their options from here,
+    # not the runs (which write no folder)
+    comparison_reporters = _comparison_defaults(reporters, shared) if out is not None else []
+    settings = {key: value for key, value in settings.items()
+                if not key.startswith(tuple(f"reporter.{shown.name}." for shown in comparison_reporters))}  # fmt: skip
     runs_reporters = pipeline.resolve_reporters(reporters, shared)  # they show the comparison too, at the end
     runs_callbacks = instantiate_several(
         "callback", chosen_names("callback", run_options.get("callbacks"), adds_to_defaults=True), shared)  # fmt: skip
@@ -254,7 +261,8 @@ def compare(
         if directory is not None:
             _write(comparison, directory)
         skipped = len(comparison.skipped)
-        _report(comparison, directory, say, runs_reporters)  # after the files: a tracker may log them
+        # after the files: a tracker may log them
+        _report(comparison, directory, say, [*comparison_reporters, *runs_reporters])
         if directory is not None and len(comparison.skipped) > skipped:  # a reporter that failed is listed too
             _write_json(comparison, directory)
         if save:  # which needs a folder (checked above)
@@ -390,16 +398,21 @@ def _write_json(comparison: Comparison, directory: Path) -> None:
                                                        "skipped": comparison.skipped})  # fmt: skip
 
 
+def _comparison_defaults(named: Sequence[str], groups: dict[str, dict[str, Any]]) -> list[Reporter]:
+    """The default reporters that show a comparison (``report_comparison``, the explorer) and that the runs do not
+    name, each with its ``reporter.NAME.*`` options (taken out of ``groups``)."""
+    registry = get_registry()
+    names = [name for name in defaults_of("reporter") if name not in named and
+             registry.get("reporter", name).cls.report_comparison is not Reporter.report_comparison]  # fmt: skip
+    return [instantiate("reporter", name, groups.pop(f"reporter.{name}", {}), f"reporter.{name}") for name in names]
+
+
 def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str], None],
-            runs_reporters: Sequence[Reporter]) -> None:  # fmt: skip
-    """Hand the first seed's codes to the reporters that show comparisons (``report_comparison``): the default
+            reporters: Sequence[Reporter]) -> None:  # fmt: skip
+    """Hand the first seed's codes to the ``reporters`` that show comparisons (``report_comparison``): the default
     ones where the comparison has a folder, then those its runs reported to (after the files they log are
     written); one that fails is skipped, as in a run, and listed among the comparison's skipped plugins."""
-    defaults = [instantiate("reporter", name) for name in defaults_of("reporter")] if directory is not None else []
-    named = {type(reporter) for reporter in runs_reporters}
-    reporters = [shown for shown in [*(default for default in defaults if type(default) not in named),
-                                     *runs_reporters]
-                 if type(shown).report_comparison is not Reporter.report_comparison]  # fmt: skip
+    reporters = [shown for shown in reporters if type(shown).report_comparison is not Reporter.report_comparison]
     if not reporters or not comparison.runs:
         return
     first = {model: results[0] for model, results in comparison.runs.items()}

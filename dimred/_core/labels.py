@@ -10,24 +10,26 @@ from typing import Any
 
 import numpy as np
 
-MISSING_LABELS = ("", "na", "n/a", "nan", "null", "none")  # how files mark a missing value, in lower case
+# how files mark a missing value, in lower case (pandas reads these as NaN; its astype(str) writes "<na>" for NA)
+MISSING_LABELS = ("", "na", "n/a", "#n/a", "<na>", "nan", "-nan", "+nan", "null", "none")
 MAX_NUMBERED_CLASSES = 100  # distinct whole numbers a column of numbers may hold and still be read as classes
 FEW_CLASSES = 20  # this many distinct whole numbers are classes however few the rows (a small batch to score)
 
 
 def class_sort_key(label: str) -> tuple[int, float, str]:
     """Where a class goes in a legend: classes named by numbers first, by value ("2" before "10"), then the others
-    as text."""
+    as text (a name that reads as NaN, "-nan", too: NaN has no place among numbers)."""
     try:
-        return (0, float(label), "")
+        value = float(label)
     except ValueError:
         return (1, 0.0, label)
+    return (1, 0.0, label) if math.isnan(value) else (0, value, "")
 
 
 def missing_label_rows(text: np.ndarray, marks: Iterable[str] = MISSING_LABELS) -> np.ndarray:
     """The rows of labels read as text that mark a missing value, not a class: ``marks`` in any case, around
-    spaces (by default empty, NA, N/A, NaN, null, none, as CSV files write gaps; pandas' ``astype(str)`` writes
-    "nan")."""
+    spaces (by default ``MISSING_LABELS``: empty, NA, NaN, null and the other ways CSV files and pandas write a
+    gap)."""
     return np.flatnonzero(np.isin(np.char.lower(np.char.strip(np.asarray(text, dtype=str))), list(marks)))
 
 

@@ -12,6 +12,9 @@ import numpy as np
 from dimred._core.labels import class_sort_key
 
 LEGEND_CLASSES = 30  # beyond this many classes a legend would cover the plot: the title gives their count
+LEGEND_NAME = 30  # characters of a class name a legend shows
+NOT_FINITE_COLOUR = "lightgrey"  # of a point whose colour value is NaN or infinite
+LEGEND_MARKER_INCHES, LEGEND_CHARACTER_INCHES = 0.45, 0.07  # a legend column's width (small font), to widen by
 
 
 def rnx_curves(axes: Any, metrics: Mapping[str, Mapping[str, Any]], title: str) -> None:
@@ -36,32 +39,59 @@ def shown_rows(n: int, limit: int) -> np.ndarray:
 
 
 def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np.ndarray, title: str, *,
-                   color: np.ndarray | None = None, labels: np.ndarray | None = None) -> Any:  # fmt: skip
+                   color: np.ndarray | None = None, labels: np.ndarray | None = None, classes: list | None = None,
+                   legend: bool = True) -> Any:  # fmt: skip
     """Add axes at ``position`` (as ``figure.add_subplot`` takes it) showing ``points``: in 3-D when they have 3
-    or more columns (the first three), else in 2-D or along a line. Coloured by label with a legend where
-    ``labels`` are given, else by the ``color`` values with a colour bar; ``color`` values that are not the labels
-    themselves (a column the user chose to colour by) take precedence. Returns the axes."""
+    or more columns (the first three), else in 2-D or along a line. Coloured by label where ``labels`` are given,
+    with a legend beside the axes unless ``legend`` is false, else by the ``color`` values with a colour bar (values
+    that are NaN or infinite grey, as in the explorer); ``color`` values that are not the labels themselves (a
+    column the user chose to colour by) take precedence. ``classes``: every class of the data (``legend_classes``)
+    where ``labels`` are a sample of its rows, so that a class keeps its colour whichever rows are shown. Returns
+    the axes."""
     three = points.shape[1] >= 3
     spec = position if isinstance(position, tuple) else (position,)
     axes = figure.add_subplot(*spec, projection="3d") if three else figure.add_subplot(*spec)
     columns = [points[:, 0], points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))]
     columns += [points[:, 2]] if three else []
     if colours_by_class(color, labels):
-        classes = legend_classes(labels)
+        classes = legend_classes(labels) if classes is None else classes
         shown = [axes.scatter(*(column[labels == value] for column in columns), s=4, linewidths=0, color=shade)
                  for value, shade in zip(classes, distinct_colors(len(classes)), strict=True)]  # fmt: skip
-        if len(classes) <= LEGEND_CLASSES:  # names given as they are: matplotlib would hide '_x' and typeset '$x$'
-            names = [plain_text(str(value)) for value in classes]
-            axes.legend(shown, names, markerscale=3, fontsize="small", loc="best", ncols=2 if len(classes) > 10 else 1)
-        else:
+        if len(classes) > LEGEND_CLASSES:
             title = f"{title} ({len(classes)} classes)"
-    elif color is not None:
-        shown = axes.scatter(*columns, s=4, linewidths=0, c=color, cmap="turbo")
+        elif legend:  # beside the axes, so that it never hides points
+            add_legend(axes, shown, classes)
+    elif color is not None and np.isfinite(values := np.asarray(color, dtype=np.float64)).any():
+        shown = axes.scatter(*columns, s=4, linewidths=0, c=values, plotnonfinite=True, cmap=_colour_scale())
         figure.colorbar(shown, ax=axes, shrink=0.8)
-    else:
-        axes.scatter(*columns, s=4, linewidths=0)
+    else:  # no colour values, or none finite: no scale to show
+        axes.scatter(*columns, s=4, linewidths=0, color=None if color is None else NOT_FINITE_COLOUR)
     axes.set_title(title)
     return axes
+
+
+def add_legend(axes: Any, handles: list, classes: list) -> None:
+    """A legend of ``classes`` (one handle each) beside ``axes``, in two columns beyond 15 classes, the figure
+    made wider by about the legend's width so that the axes keep theirs; names given as they are (matplotlib would
+    hide '_x' and typeset '$x$'), cut to LEGEND_NAME characters."""
+    names = [_shortened(plain_text(str(value))) for value in classes]
+    columns = 2 if len(classes) > 15 else 1
+    axes.legend(handles, names, markerscale=3, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                borderaxespad=0.0, ncols=columns)  # fmt: skip
+    figure = axes.get_figure()
+    figure.set_figwidth(figure.get_figwidth() + columns * (LEGEND_MARKER_INCHES + LEGEND_CHARACTER_INCHES *
+                                                           max(map(len, names))))  # fmt: skip
+
+
+def _shortened(name: str) -> str:
+    return name if len(name) <= LEGEND_NAME else name[: LEGEND_NAME - 1] + "…"
+
+
+def _colour_scale() -> Any:
+    """turbo, with grey for values that are NaN or infinite (matplotlib would leave their points out)."""
+    from matplotlib import colormaps
+
+    return colormaps["turbo"].with_extremes(bad=NOT_FINITE_COLOUR)
 
 
 def plain_text(text: str) -> str:
