@@ -50,6 +50,7 @@ from dimred._core.options import OptionInfo, option
 from dimred._core.scatter import (
     LEGEND_CLASSES,
     colours_by_class,
+    components_shown,
     legend_classes,
     plain_text,
     rnx_curves,
@@ -109,6 +110,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "cells_by_genes",
     "class_sort_key",
     "colours_by_class",
+    "components_shown",
     "fuzzy_neighbour_graph",
     "hookimpl",
     "knn_graph",

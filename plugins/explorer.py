@@ -31,6 +31,7 @@ from dimred.plugin import (
     UsageError,
     class_sort_key,
     colours_by_class,
+    components_shown,
     hookimpl,
     legend_classes,
     option,
@@ -79,8 +80,8 @@ class Explorer(Reporter):
         columns |= _xy(codes[rows], "")
         if held_from is not None:
             columns["split"] = np.where(rows < held_from, "training", "held out")
-        title = f"{run.model} on {run.dataset}{_shown_of(codes)}"
-        page = _page([_figure(columns, [("", title)], self.options)], columns, title)
+        title = f"{run.model} on {run.dataset}{components_shown(codes.shape[1])}"
+        page = _page([_figure(columns, [("", title)], self.options)], columns, title, len(codes))
         with run.artifact(FILENAME) as path:
             path.write_text(page, encoding="utf-8")
 
@@ -92,9 +93,9 @@ class Explorer(Reporter):
         methods = []
         for number, (model, codes) in enumerate(comparison.codes.items()):
             columns |= _xy(codes[rows], f"_{number}")
-            methods.append((f"_{number}", f"{model}{_shown_of(codes)}"))
+            methods.append((f"_{number}", f"{model}{components_shown(codes.shape[1])}"))
         title = f"{comparison.dataset}: {', '.join(comparison.codes)} (select in one to select in all)"
-        page = _page([_figure(columns, methods, self.options)], columns, title)
+        page = _page([_figure(columns, methods, self.options)], columns, title, len(comparison.data.X))
         with comparison.artifact(FILENAME) as path:
             path.write_text(page, encoding="utf-8")
 
@@ -131,12 +132,6 @@ def _xy(codes: np.ndarray, suffix: str) -> dict[str, np.ndarray]:
     codes = np.asarray(codes, dtype=np.float64)
     second = codes[:, 1] if codes.shape[1] > 1 else np.zeros(len(codes))
     return {f"x{suffix}": codes[:, 0], f"y{suffix}": second}
-
-
-def _shown_of(codes: np.ndarray) -> str:
-    """Where a plane shows only some of the components, which ones."""
-    width = np.asarray(codes).shape[1]
-    return f" (components 1 and 2 of {width})" if width > 2 else ""
 
 
 def _palette(count: int) -> list[str]:
@@ -242,16 +237,20 @@ def _plot(title: str, size: int):
     return plot
 
 
-def _page(layouts: list, columns: dict[str, Any], title: str) -> str:
-    """The whole page, Bokeh's JavaScript and CSS inlined (no network needed to open it)."""
+def _page(layouts: list, columns: dict[str, Any], title: str, rows: int) -> str:
+    """The whole page, Bokeh's JavaScript and CSS inlined (no network needed to open it); its header says how many
+    of the ``rows`` it shows, and how many classes where there are too many for a legend."""
     from bokeh.embed import file_html
     from bokeh.layouts import column
     from bokeh.models import Div
     from bokeh.resources import INLINE
 
     count = len(columns["index"])
+    shown = f"{count} points" if count == rows else f"{count} of {rows} points (a random sample: max_points)"
+    classes = len(set(columns["label"])) if "fill" in columns else 0
+    shown += f", {classes} classes (too many for a legend: hover for a point's)" if classes > LEGEND_CLASSES else ""
     hint = "scroll to zoom, drag to pan, box or lasso to select (the toolbar), hover for the row"
-    header = Div(text=f"<h3 style='margin: 4px 0'>{_escape(title)}</h3><p style='margin: 0'>{count} points; {hint}</p>")
+    header = Div(text=f"<h3 style='margin: 4px 0'>{_escape(title)}</h3><p style='margin: 0'>{shown}; {hint}</p>")
     return file_html(column(header, *layouts), INLINE, title=title)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from dimred.plugin import (
     Reporter,
     RunRecord,
+    components_shown,
     hookimpl,
     legend_classes,
     option,
@@ -150,7 +151,8 @@ class CodesPlot(_PlotReporter):
         rows = self.shown(len(run.X))
         figure = _figure(6, 5)
         codes = run.codes[rows][:, :2]  # the first two components of a wider code
-        _scatter(figure, 111, run, codes, rows, f"{run.model}: codes of {run.dataset}")
+        title = f"{run.model}: codes of {run.dataset}{components_shown(run.codes.shape[1])}"
+        _scatter(figure, 111, run, codes, rows, title)
         return figure
 
 

@@ -188,7 +188,18 @@ def test_max_points_samples_the_rows(tmp_path):
     record = RunRecord("d", "m", Data(X, labels=np.arange(300) % 3, images=(2, 2)), X, X[:, :2], None, [], {},
                        tmp_path)  # fmt: skip
     explorer.Explorer(explorer.ExplorerOptions(max_points=100)).report(record)
-    assert (tmp_path / "explorer.html").read_text().count(_image_prefix(2, 2)) == 100
+    page = (tmp_path / "explorer.html").read_text()
+    assert page.count(_image_prefix(2, 2)) == 100
+    assert "100 of 300 points (a random sample: max_points)" in page
+
+
+def test_classes_too_many_for_a_legend_are_counted_in_the_header(tmp_path):
+    X = np.random.default_rng(0).random((120, 3))
+    explorer.Explorer().report(RunRecord("d", "m", Data(X, labels=np.arange(120) % 40), X, X[:, :2], None, [], {},
+                                         tmp_path))  # fmt: skip
+    page = (tmp_path / "explorer.html").read_text()
+    assert "120 points, 40 classes (too many for a legend" in page
+    assert '"name":"Legend"' not in page
 
 
 def test_the_legend_lists_the_classes_in_order_whatever_order_the_rows_come_in(tmp_path):

@@ -691,6 +691,16 @@ def test_a_class_keeps_its_colour_when_the_plotted_rows_miss_a_class():
     assert colours(sampled) == colours(every)
 
 
+def test_plot_titles_say_which_columns_and_components_a_figure_shows():
+    from dimred.plugin import Data, RunRecord
+    from dimred.plugins.plots import CodesPlot, InputPlot
+
+    X = np.random.default_rng(0).random((30, 5))
+    record = RunRecord("d", "m", Data(X), X, X[:, :3], None, [], {}, None)
+    assert CodesPlot().draw(record).axes[0].get_title() == "m: codes of d (components 1 and 2 of 3)"
+    assert InputPlot().draw(record).axes[0].get_title() == "d: input (columns 1 to 3 of 5)"
+
+
 def test_compare_takes_options_for_the_explorer_it_writes_by_default(tmp_path):
     pytest.importorskip("bokeh")
     from dimred.plugins import explorer

@@ -23,7 +23,7 @@ from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.runfiles import COMPARISON_FIGURE_FILES, COMPARISON_TABLE_FILES
-from dimred._core.scatter import rnx_curves, scatter_points
+from dimred._core.scatter import components_shown, rnx_curves, scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
 from dimred._engine.device import resolve_device
@@ -163,7 +163,8 @@ def _draw_embeddings(comparison: Comparison, path: Path) -> None:
         result = comparison.runs[model][0]
         labels = None if result.data is None else result.data.labels
         # one legend, beside the last panel
-        axes = scatter_points(figure, (1, len(models), index), result.codes[:, :2], model, color=result.color,
+        title = model + components_shown(result.codes.shape[1])
+        axes = scatter_points(figure, (1, len(models), index), result.codes[:, :2], title, color=result.color,
                               labels=labels, legend=index == len(models))  # fmt: skip
         axes.set_xticks([])
         axes.set_yticks([])

@@ -38,6 +38,11 @@ def shown_rows(n: int, limit: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
 
 
+def components_shown(width: int) -> str:
+    """What a title adds where a plane shows the first two of ``width`` components of the codes."""
+    return f" (components 1 and 2 of {width})" if width > 2 else ""
+
+
 def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np.ndarray, title: str, *,
                    color: np.ndarray | None = None, labels: np.ndarray | None = None, classes: list | None = None,
                    legend: bool = True) -> Any:  # fmt: skip
@@ -66,7 +71,7 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
         figure.colorbar(shown, ax=axes, shrink=0.8)
     else:  # no colour values, or none finite: no scale to show
         axes.scatter(*columns, s=4, linewidths=0, color=None if color is None else NOT_FINITE_COLOUR)
-    axes.set_title(title)
+    axes.set_title(title + (f" (columns 1 to 3 of {points.shape[1]})" if points.shape[1] > 3 else ""))
     return axes
 
 
