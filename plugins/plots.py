@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -29,6 +30,13 @@ class FigureOptions:
     def __post_init__(self) -> None:
         if not MIN_DPI <= self.dpi <= MAX_DPI:
             raise ValueError(f"dpi must be from {MIN_DPI} to {MAX_DPI}, got {self.dpi}")
+
+
+@dataclass(frozen=True)
+class CurveOptions(FigureOptions):
+    """The options of a figure of curves, which draws no rows."""
+
+    retired: ClassVar[tuple[str, ...]] = ("max_points",)  # listed once, doing nothing: earlier runs record it
 
 
 @dataclass(frozen=True)
@@ -179,7 +187,7 @@ class LossCurve(_PlotReporter):
     name = "loss-curve"
     description = "loss.png: the training loss against the step, on a log scale"
     filename = "loss.png"
-    Options = FigureOptions
+    Options = CurveOptions
 
     def draw(self, run: RunRecord):
         if not run.history:  # an evaluation trains nothing
@@ -200,7 +208,7 @@ class RnxPlot(_PlotReporter):
     name = "rnx-plot"
     description = "rnx.png: R_NX(K), the neighbourhood preservation at every size K, on a log-K axis"
     filename = "rnx.png"
-    Options = FigureOptions
+    Options = CurveOptions
     enabled_by_default = False
 
     def draw(self, run: RunRecord):

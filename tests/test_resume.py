@@ -270,6 +270,29 @@ def test_a_checkpoint_from_before_the_whole_data_was_hashed_resumes_on_its_data(
     assert dimred.run(resume=True, **arguments).history[-1]["step"] == 60
 
 
+def test_a_run_recorded_with_an_option_since_retired_resumes_and_reruns(interrupt_once, tmp_path):
+    """loss-curve and rnx-plot listed max_points, which they ignored; runs recorded with it still resume."""
+    _interrupted_on_a_file(interrupt_once, tmp_path)
+    record = tmp_path / "run" / "config.json"
+
+    def recorded_with_max_points() -> None:
+        written = json.loads(record.read_text())
+        written["reporters"] = [{"name": "loss-curve", "options": {"dpi": 50, "max_points": 20000}}]
+        record.write_text(json.dumps(written))
+
+    recorded_with_max_points()
+    resumed = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run")])
+    assert resumed.exit_code == 0, resumed.output
+    assert (tmp_path / "run" / "loss.png").exists()
+    recorded_with_max_points()
+    again = CliRunner().invoke(cli, ["run", "--config", str(record), "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["reporters"] == [
+        {"name": "loss-curve", "options": {"dpi": 50}}]  # fmt: skip
+    with pytest.raises(dimred.UsageError, match=r"unknown option 'reporter\.loss-curve\.max_points'"):
+        dimred.run("swissroll", "pca", reporters=["loss-curve"], settings={"reporter.loss-curve.max_points": 5})
+
+
 def test_a_run_that_trained_in_several_processes_says_that_its_resume_in_one_goes_on_otherwise(
     interrupt_once, tmp_path
 ):

@@ -30,7 +30,7 @@ from dimred._core.kinds import KINDS
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec, spec_text
 from dimred._host.registry import get_registry
-from dimred._host.resolve import chosen_names, defaults_of, options_before_added
+from dimred._host.resolve import chosen_names, defaults_of, recorded_options
 
 PLUGIN_SECTIONS = (*(kind.section for kind in KINDS if not kind.several), "loss")
 LIST_SECTIONS = {kind.section: kind.name for kind in KINDS if kind.several and kind.name != "loss"}
@@ -100,7 +100,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     document = _parse(path)
     if _is_run_record(document):
-        document = with_options_before_added(document)
+        document = with_recorded_options(document)
     allowed = (*PLUGIN_SECTIONS, *LIST_SECTIONS, "training", *TOP_LEVEL_KEYS, *RECORD_ONLY_KEYS)
     unknown = sorted(set(document) - set(allowed))
     if unknown:
@@ -216,9 +216,9 @@ def loss_names(spec: str) -> list[str]:
     return [name for name, _weight in parse_spec(spec)]
 
 
-def with_options_before_added(record: dict[str, Any]) -> dict[str, Any]:
-    """A run's config.json with the options its plugins gained since it was written (those declared with
-    ``option(..., before_added=...)``) set to the values that do what the plugins did then."""
+def with_recorded_options(record: dict[str, Any]) -> dict[str, Any]:
+    """A run's config.json with its plugins' options as they take them now (``recorded_options``): those gained
+    since it was written set to the values that do what the plugins did then, those retired left out."""
     record = copy.deepcopy(record)
     for section, kind in SECTION_KINDS.items():
         entries = record.get(section)
@@ -226,7 +226,7 @@ def with_options_before_added(record: dict[str, Any]) -> dict[str, Any]:
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 options = entry.get("options") or {}
                 if isinstance(options, dict):
-                    entry["options"] = options_before_added(kind, entry["name"], options)
+                    entry["options"] = recorded_options(kind, entry["name"], options)
     return record
 
 

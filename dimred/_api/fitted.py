@@ -22,7 +22,7 @@ from dimred._engine.modelfile import ModelFile
 from dimred._engine.scaling import Scaler
 from dimred._host.objective import parse_spec
 from dimred._host.registry import get_registry
-from dimred._host.resolve import instantiate, options_before_added
+from dimred._host.resolve import instantiate, recorded_options
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -164,14 +164,14 @@ def _check_code_width(model_file: ModelFile, module: torch.nn.Module, device: to
 
 def _model_options(metadata: dict[str, Any]) -> dict[str, Any]:
     """The model's options as the file records them, with those it gained since as it was then."""
-    return options_before_added("model", metadata["model"], metadata.get("model_options") or {})
+    return recorded_options("model", metadata["model"], metadata.get("model_options") or {})
 
 
 def _loss_options(recorded: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The options of each loss as the file records them, with those it gained since as it was then."""
     if not all(map(_is_object, recorded.values())):
         raise ValueError("it must map each loss to an object of its options")
-    return {name: options_before_added("loss", name, options) for name, options in recorded.items()}
+    return {name: recorded_options("loss", name, options) for name, options in recorded.items()}
 
 
 def _set_apart(options: dict[str, Any], plugin_class: type, leave_out: str = "") -> dict[str, Any]:

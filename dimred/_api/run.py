@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline
-from dimred._api.config import RECORD_ONLY_KEYS, TOP_LEVEL_SETTINGS, with_options_before_added
+from dimred._api.config import RECORD_ONLY_KEYS, TOP_LEVEL_SETTINGS, with_recorded_options
 from dimred._core.contracts import Data
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE
@@ -131,7 +131,7 @@ def check_resumable(
         written = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise DimredError(f"cannot resume {directory}: its config.json is not readable ({error})") from None
-    saved = with_options_before_added(written)
+    saved = with_recorded_options(written)
     changed = _changes(config, saved)
     if changed and not (unsettled and not _changes(config | dict(unsettled), saved)):
         raise UsageError(f"resume continues {directory} with its own settings, but these differ: {'; '.join(changed)}"

@@ -42,6 +42,12 @@ def values_before_added(options_class: type) -> dict[str, Any]:
     return {field.name: field.metadata["before_added"] for field in fields if "before_added" in field.metadata}
 
 
+def retired_names(options_class: type) -> frozenset[str]:
+    """The options a plugin no longer takes that a run's config.json or a model file written before may still
+    hold (declared on its Options as ``retired: ClassVar[tuple[str, ...]]``): left out of such a record."""
+    return frozenset(getattr(options_class, "retired", ()))
+
+
 def check_before_added(options_class: type) -> None:
     """Each ``before_added`` value must be of its option's type, and build with the other defaults where they
     build alone (a required option, a data file's path, leaves nothing to build with): a ValueError otherwise."""

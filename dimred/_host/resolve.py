@@ -47,12 +47,16 @@ def instantiate(kind: str, name: str, values: Mapping[str, Any] | None = None, p
     return cls(plugin_options.build(cls.Options, values or {}, prefix=prefix or kind))
 
 
-def options_before_added(kind: str, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Recorded ``options`` of a plugin with those it gained since (``option(..., before_added=...)``) set to the
-    values that do what it did then; an unknown name's as given (it is refused where it is used)."""
+def recorded_options(kind: str, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A plugin's ``options`` as a run recorded them, as the plugin takes them now: those it gained since
+    (``option(..., before_added=...)``) set to the values that do what it did then, those it has retired since
+    (``retired``) left out; an unknown name's as given (it is refused where it is used)."""
     known = {info.name: info.cls for info in get_registry().plugins(kind)}
-    before = plugin_options.values_before_added(known[name].Options) if name in known else {}
-    return before | dict(options)
+    if name not in known:
+        return dict(options)
+    retired = plugin_options.retired_names(known[name].Options)
+    kept = {option: value for option, value in options.items() if option not in retired}
+    return plugin_options.values_before_added(known[name].Options) | kept
 
 
 def defaults_of(kind: str) -> list[str]:
