@@ -28,6 +28,9 @@ DEBUG_ENV = "DIMRED_DEBUG"
 ONE_PROCESS_COMMANDS = ("compare", "evaluate", "encode", "decode", "export")  # refused under torchrun
 
 
+_NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click 8.2 and later
+
+
 class _Group(click.Group):
     """Every failure ends as one ``Error:`` line on stderr and an exit code: 2 for usage errors, 1 for errors at
     run time, 130 for Ctrl-C. ``--debug`` (or DIMRED_DEBUG=1) shows the traceback instead."""
@@ -45,6 +48,12 @@ class _Group(click.Group):
         except BrokenPipeError:  # stdout's reader left (``| head``): stop quietly, as a program SIGPIPE ends does
             _quiet_stdout()
             ctx.exit(128 + signal.SIGPIPE)
+        except OSError as error:  # the system refused a read or write: a full disk, output to /dev/full, ...
+            if (ctx.obj or {}).get("debug"):
+                raise
+            where = f": {error.filename}" if error.filename else ""
+            click.echo(f"Error: {error.strerror or error}{where}", err=True)
+            ctx.exit(1)
         except Exception as error:
             if (ctx.obj or {}).get("debug"):
                 raise
@@ -60,6 +69,9 @@ class _Group(click.Group):
             with _sigterm_as_interrupt():
                 result = super().main(*args, standalone_mode=False, **kwargs)
             exit_code = result if isinstance(result, int) else 0
+        except _NO_ARGUMENTS as error:  # bare ``dimred``: the help, as click shows it, not as an error
+            error.show()
+            exit_code = error.exit_code
         except click.ClickException as error:
             click.echo(f"Error: {error.format_message()}", err=True)
             exit_code = error.exit_code
@@ -297,7 +309,10 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
 
     arguments["reporters"] = list(arguments["reporters"]) or None
     arguments["callbacks"] = list(arguments["callbacks"]) or None
-    arguments["loss"] = "+".join(arguments.pop("losses")) or None
+    losses = arguments.pop("losses")
+    if any(not loss.strip() for loss in losses):  # an unset shell variable, say: not the same as leaving it out
+        raise click.UsageError("--loss is empty; name a loss, e.g. --loss mse (`dimred plugins` lists them)")
+    arguments["loss"] = "+".join(losses) or None
     for option, value in (("--config", config_file), ("--resume", resume_directory)):
         if value == "":  # an unset shell variable, say: not the same as leaving the option out
             raise click.UsageError(f"{option} is empty; name a {'file' if option == '--config' else 'folder'}")
@@ -374,7 +389,8 @@ def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
     "--out",
     type=click.Path(),
     default=None,
-    help="Folder for the results [default: MODEL/evaluations/<dataset>-<time>].",
+    help="Folder for the results [default: evaluations/<dataset>-<time> in MODEL's run directory, or beside a "
+    "model file].",
 )
 @click.option(
     "--overwrite",
@@ -470,8 +486,8 @@ def _transcode_command(decoding: bool) -> Any:
 
 cli.command(
     "encode",
-    help="Write the codes of every row of SOURCE (.csv, .npy, .npz) to the --output file, in batches; an .h5ad "
-    "SOURCE's go into obsm['X_dimred'] (or --key) of an .h5ad copy.",
+    help="Write the codes of every row of SOURCE (.csv, .tsv, .txt, .npy, .npz) to the --output file, in batches; "
+    "an .h5ad SOURCE's go into obsm['X_dimred'] (or --key) of an .h5ad copy.",
 )(_transcode_command(decoding=False))
 cli.command("decode", help="Write the reconstructions of the codes in SOURCE to the --output file, in batches.")(
     _transcode_command(decoding=True)
@@ -504,7 +520,8 @@ def _print_catalogue(listing: dict[str, Any]) -> None:
             continue
         click.secho(KIND[kind].plural, bold=True)
         for entry in entries:
-            click.echo(f"  {entry['name']}  {entry['description']}  [from {entry['source']}]")
+            default = ", on by default" if entry.get("enabled_by_default") else ""
+            click.echo(f"  {entry['name']}  {entry['description']}  [from {entry['source']}{default}]")
             missing = [method for method in ("transform", "inverse_transform") if entry.get(f"can_{method}") is False]
             if missing:
                 click.echo(f"      has no {' or '.join(missing)}: metrics that need it are reported as not available")

@@ -51,7 +51,9 @@ def test_parse_value_follows_the_declared_type(text, annotation, expected):
 
 
 def test_a_bad_list_value_shows_how_a_list_is_written():
-    with pytest.raises(ValueError, match=r"'6a' \(a list is its values separated by commas, e\.g\. 64,32\)"):
+    with pytest.raises(
+        ValueError, match=r"'6a' is not a whole number \(a list is its values separated by commas, e\.g\. 64,32\)"
+    ):
         parse_value("6a,3", tuple[int, ...])
     for typo in ("64,,32", ",64"):  # had been read as (64, 32) and (64,)
         with pytest.raises(ValueError, match=f"'{typo}' has an empty value between commas"):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from safetensors import safe_open
@@ -279,8 +280,86 @@ def test_an_empty_out_is_refused_by_export_and_beside_resume(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     exported = invoke("export", str(tmp_path / "run"), "--out", "")
     assert exported.exit_code == 2, exported.output
-    assert "Error: the output folder is empty; give a folder's path" in exported.output
+    assert "Error: out_dir (--out) is empty; give a folder's path" in exported.output
     resumed = invoke("run", "--resume", str(tmp_path / "run"), "--out", "")
     assert resumed.exit_code == 2, resumed.output
     assert "--resume continues the run in its own folder; leave out --out" in resumed.output
     assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]
+
+
+def test_evaluate_never_writes_over_the_model_file_it_scores(tmp_path):
+    """A comparison's saved models lie under its folder: evaluating one with --out that folder and --overwrite
+    had removed the model file it was scoring."""
+    dimred.run("swissroll", "pca", out=tmp_path / "outer" / "run", reporters=[])
+    model = tmp_path / "outer" / "run" / "model.safetensors"
+    result = invoke("evaluate", str(model), "--dataset", "swissroll", "--out", str(tmp_path / "outer"), "--overwrite")
+    assert result.exit_code == 2, result.output
+    assert "holds the model file being evaluated" in result.output
+    assert model.is_file()
+
+
+def test_a_path_that_is_a_link_to_itself_is_one_clear_error(tmp_path, finished_run):
+    run_dir, _ = finished_run
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.random.default_rng(0).random((5, 3)))
+    for arguments in (["encode", str(run_dir), str(rows), "-o", str(loop)],
+                      ["evaluate", str(run_dir), "--dataset", "swissroll", "--out", str(loop)]):  # fmt: skip
+        result = invoke(*arguments)
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == f"Error: {loop} is a symbolic link that leads back to itself (a loop); name " \
+            "another path"  # fmt: skip
+
+
+def test_bare_dimred_shows_the_help_not_an_error():
+    result = subprocess.run([sys.executable, "-m", "dimred"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Usage: dimred")
+    assert "Error" not in result.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_output_the_system_refuses_is_one_error_line():
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "dimred", "plugins"], stdout=full, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: No space left on device"
+
+
+def test_an_empty_loss_is_refused_not_taken_for_none_given(tmp_path):
+    for losses in ([""], ["mse", " "]):
+        result = invoke("run", "--dataset", "swissroll", "--model", "mlp-ae", *(f"--loss={loss}" for loss in losses),
+                        "--out", str(tmp_path / "run"))  # fmt: skip
+        assert result.exit_code == 2, result.output
+        assert "Error: --loss is empty" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("value", "said"), [("abc", "'abc' is not a whole number"), ("1e2", "'1e2' is not a whole")])
+def test_a_setting_that_is_not_a_number_says_so(value, said):
+    result = invoke("run", "--dataset", "swissroll", "--model", "pca", "--set", f"dataset.n_samples={value}")
+    assert result.exit_code == 2, result.output
+    assert f"bad value '{value}' for 'dataset.n_samples' (int): {said}" in result.output
+    assert "invalid literal" not in result.output
+
+
+def test_plugins_says_which_reporters_and_callbacks_run_by_default():
+    listed = invoke("plugins")
+    assert re.search(r"^  codes-plot .*\[from dimred, on by default\]$", listed.output, re.MULTILINE)
+    assert re.search(r"^  rnx-plot .*\[from dimred\]$", listed.output, re.MULTILINE)
+    catalogue = json.loads(invoke("plugins", "--json").output)
+    defaults = {entry["name"] for entry in catalogue["callback"] if entry["enabled_by_default"]}
+    assert {"collapse", "progress"} <= defaults
+    assert "early-stopping" not in defaults
+
+
+def test_encode_messages_name_the_options_and_what_an_h5ad_output_needs(tmp_path, finished_run):
+    run_dir, _ = finished_run
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((5, 3)))
+    empty = invoke("encode", str(run_dir), str(tmp_path / "rows.npy"), "-o", "")
+    assert "Error: destination (-o/--output) is empty" in empty.output
+    h5ad = invoke("encode", str(run_dir), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "codes.h5ad"))
+    assert h5ad.exit_code == 2
+    assert "an .h5ad output is a copy of an .h5ad input with the codes added" in h5ad.output

@@ -17,7 +17,7 @@ from dimred._api import pipeline
 from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
 from dimred._api.run import AUTO, check_out, figures_of
 from dimred._core import defaults
-from dimred._core.errors import DimredError, UsageError
+from dimred._core.errors import DimredError, UsageError, resolved
 from dimred._core.runfiles import CONFIG_FILE, METRICS_FILE
 from dimred._core.settings import checked_seed
 from dimred._engine import evaluation
@@ -64,10 +64,17 @@ def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | 
 
 
 def _check_not_the_run(directory: Path, model: Reducer | str | Path) -> None:
-    """An evaluation never writes over the training results, even with ``overwrite``."""
-    if isinstance(model, str | Path) and directory.resolve() == run_directory_of(model).resolve():
+    """An evaluation never writes over the training results, nor into a folder that holds the model file it
+    scores (a comparison's, under models/), even with ``overwrite``."""
+    if not isinstance(model, str | Path):
+        return
+    out = resolved(directory)
+    if out == resolved(run_directory_of(model)):
         raise UsageError(f"--out {directory} is the model's run directory; an evaluation never writes over the "
                          "training results: choose another folder")  # fmt: skip
+    if out in resolved(Path(model)).parents:
+        raise UsageError(f"--out {directory} holds the model file being evaluated ({model}); an evaluation never "
+                         "writes over its model: choose another folder")  # fmt: skip
 
 
 def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, where: str) -> np.ndarray:

@@ -14,7 +14,7 @@ from dimred._api.config import trained_anndata_option, trained_ignored_columns, 
 from dimred._api.reducer import Reducer, as_fitted_reducer
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path, remove_stale_temporaries
-from dimred._core.errors import UsageError, path_argument
+from dimred._core.errors import UsageError, path_argument, resolved
 from dimred._io.anndata_files import cells_by_genes, read_h5ad
 from dimred._io.datafiles import (
     READABLE,
@@ -100,8 +100,8 @@ def _column_names(model: Reducer, decoding: bool) -> tuple[str, ...]:
 def _check_files(source: str | Path, destination: str | Path, *, decoding: bool, overwrite: bool) -> tuple[Path, Path]:
     """The input and output files, checked before any work: the input readable and of a type dimred reads, the
     output of a type it writes (an .h5ad input's codes go into an .h5ad copy), never the input."""
-    source = path_argument(source, "source", "the input file's path")
-    destination = path_argument(destination, "destination", "the output file's path")
+    source = path_argument(source, "source (SOURCE)", "the input file's path")
+    destination = path_argument(destination, "destination (-o/--output)", "the output file's path")
     anndata = source.suffix.lower() == ".h5ad"
     if decoding and anndata:
         raise UsageError(
@@ -111,7 +111,7 @@ def _check_files(source: str | Path, destination: str | Path, *, decoding: bool,
     if anndata and destination.suffix.lower() != ".h5ad":
         raise UsageError(f"codes of an .h5ad file go into a copy of it: name an .h5ad output, not {destination}")
     source = check_input(source, (".h5ad",) if anndata else READABLE)
-    if destination.resolve() == source.resolve():  # before the check that would suggest --overwrite
+    if resolved(destination) == resolved(source):  # before the check that would suggest --overwrite
         raise UsageError(f"the output file must not be the input file {source}; name another")
     destination = check_output(destination, overwrite, (".h5ad",) if anndata else WRITABLE)
     remove_stale_temporaries(destination)  # what an encode of it killed with SIGKILL left behind

@@ -54,6 +54,15 @@ def path_argument(value: Any, parameter: str, what: str = "a file's path") -> Pa
     return Path(value)
 
 
+def resolved(path: Path) -> Path:
+    """``path`` made absolute, its links followed; a UsageError naming it where its links lead in a loop
+    (``Path.resolve`` raises RuntimeError for one on Python 3.11, OSError later)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        raise UsageError(f"{path} is a symbolic link that leads back to itself (a loop); name another path") from None
+
+
 class PluginExit(SystemExit):
     """A ``sys.exit`` with a failing status inside a plugin's work: an exit still, never skipped (a handler of the
     caller's, for a signal, may raise it there), and ``message`` names the plugin for the one line the command

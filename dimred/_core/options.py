@@ -144,9 +144,17 @@ def _parse_scalar(text: str, target: type) -> Any:
             return False
         raise ValueError("expected true or false")
     if target is int:
-        return _in_int64(int(text))
+        try:
+            number = int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+        return _in_int64(number)
     if target is float:
-        return _finite(float(text))
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+        return _finite(number)
     if target is str:
         return text
     raise ValueError(f"options of type {_type_name(target)} cannot be set from the command line")

@@ -398,6 +398,8 @@ def _entry(info: PluginInfo) -> dict[str, Any]:
         "source": info.source,
         "options": [dataclasses.asdict(option) for option in info.options],
     }
+    if info.kind in ("reporter", "callback"):  # those that run when a run names none
+        entry["enabled_by_default"] = bool(getattr(info.cls, "enabled_by_default", False))
     if info.kind == "model":  # one-call models may lack a transform or an inverse
         entry["can_transform"] = getattr(info.cls, "can_transform", True)
         entry["can_inverse_transform"] = getattr(info.cls, "can_inverse_transform", True)

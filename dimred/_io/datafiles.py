@@ -59,10 +59,14 @@ class CsvLayout:
     padded: bool = False  # columns aligned by runs of spaces, leading ones too (a right-aligned first column)
 
 
+H5AD_INPUT = " (.h5ad files: dimred encode with an .h5ad output, or --dataset h5ad)"
+H5AD_OUTPUT = " (an .h5ad output is a copy of an .h5ad input with the codes added: encode an .h5ad file)"
+
+
 def _suffix(path: Path, allowed: tuple[str, ...], role: str) -> str:
     suffix = path.suffix.lower()
     if suffix not in allowed:
-        hint = " (.h5ad files: dimred encode with an .h5ad output, or --dataset h5ad)" if suffix == ".h5ad" else ""
+        hint = "" if suffix != ".h5ad" else H5AD_OUTPUT if role == "output" else H5AD_INPUT
         raise UsageError(
             f"{role} {path} has an unsupported type '{suffix or '(none)'}'; use one of: {', '.join(allowed)}{hint}"
         )
