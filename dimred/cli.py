@@ -48,11 +48,10 @@ class _Group(click.Group):
         except BrokenPipeError:  # stdout's reader left (``| head``): stop quietly, as a program SIGPIPE ends does
             _quiet_stdout()
             ctx.exit(128 + signal.SIGPIPE)
-        except OSError as error:  # the system refused a read or write: a full disk, output to /dev/full, ...
+        except OSError as error:
             if (ctx.obj or {}).get("debug"):
                 raise
-            where = f": {error.filename}" if error.filename else ""
-            click.echo(f"Error: {error.strerror or error}{where}", err=True)
+            click.echo(_refused_by_the_system(error), err=True)
             ctx.exit(1)
         except Exception as error:
             if (ctx.obj or {}).get("debug"):
@@ -75,6 +74,9 @@ class _Group(click.Group):
         except click.ClickException as error:
             click.echo(f"Error: {error.format_message()}", err=True)
             exit_code = error.exit_code
+        except OSError as error:  # --help or --version written to a full disk, say
+            click.echo(_refused_by_the_system(error), err=True)
+            exit_code = 1
         except PluginExit as error:  # whatever its status, which would pass for one of dimred's own
             click.echo(f"Error: {error.message}", err=True)
             exit_code = 1
@@ -86,6 +88,11 @@ class _Group(click.Group):
         if standalone_mode:
             sys.exit(exit_code)
         return exit_code
+
+
+def _refused_by_the_system(error: OSError) -> str:
+    """The one line for a read or write the system refused: a full disk, output to /dev/full, ..."""
+    return f"Error: {error.strerror or error}" + (f": {error.filename}" if error.filename else "")
 
 
 class Terminated(KeyboardInterrupt):

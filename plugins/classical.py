@@ -140,11 +140,14 @@ class KernelPCAModel(_ScikitLearnModel):
             raise UsageError(f"model '{self.name}' makes at most as many components as the rows it fits on "
                              f"({fitted_rows}: the training rows, at most its landmarks), got n_components="
                              f"{self.options.n_components}; lower it, or raise model.landmarks")  # fmt: skip
+        # ARPACK, as scikit-learn chooses it itself from 200 rows: scipy's dense solver (1.17) returns no
+        # eigenvalues where the largest are all equal, as for wide rows under a narrow kernel (nearly the identity)
+        solver = "arpack" if self.options.n_components < fitted_rows - 1 else "dense"
+        self.estimator = self.make(seed).set_params(eigen_solver=solver)
         if len(X) <= self.options.landmarks:
-            return super().fit_transform(X, seed)
+            return self.estimator.fit_transform(X)
         sample = np.sort(np.random.default_rng(seed).choice(len(X), self.options.landmarks, replace=False))
-        self.estimator = self.make(seed).fit(X[sample])
-        return self.estimator.transform(X)
+        return self.estimator.fit(X[sample]).transform(X)
 
     def build(self, n_features: int):
         """The fitted kernel PCA as a torch module with room for ``landmarks`` rows (zeros until loaded)."""

@@ -81,7 +81,8 @@ class Explorer(Reporter):
         if held_from is not None:
             columns["split"] = np.where(rows < held_from, "training", "held out")
         title = f"{run.model} on {run.dataset}{components_shown(codes.shape[1])}"
-        page = _page([_figure(columns, [("", title)], self.options)], columns, title, len(codes))
+        classes = _class_count(data)
+        page = _page([_figure(columns, [("", title)], self.options, classes)], columns, title, len(codes), classes)
         with run.artifact(FILENAME) as path:
             path.write_text(page, encoding="utf-8")
 
@@ -95,7 +96,9 @@ class Explorer(Reporter):
             columns |= _xy(codes[rows], f"_{number}")
             methods.append((f"_{number}", f"{model}{components_shown(codes.shape[1])}"))
         title = f"{comparison.dataset}: {', '.join(comparison.codes)} (select in one to select in all)"
-        page = _page([_figure(columns, methods, self.options)], columns, title, len(comparison.data.X))
+        classes = _class_count(comparison.data)
+        page = _page([_figure(columns, methods, self.options, classes)], columns, title, len(comparison.data.X),
+                     classes)  # fmt: skip
         with comparison.artifact(FILENAME) as path:
             path.write_text(page, encoding="utf-8")
 
@@ -179,7 +182,13 @@ def _tooltip(columns: dict[str, Any]) -> str:
     return "".join(lines)
 
 
-def _figure(columns: dict[str, Any], methods: list[tuple[str, str]], options: ExplorerOptions):
+def _class_count(data: Data) -> int:
+    """How many classes colour the points, those of every row (as the plots count them, whichever rows are
+    shown); 0 where the points are coloured otherwise."""
+    return len(legend_classes(np.asarray(data.labels))) if colours_by_class(data.color, data.labels) else 0
+
+
+def _figure(columns: dict[str, Any], methods: list[tuple[str, str]], options: ExplorerOptions, classes: int):
     """One row of plots, one per method, all drawing from one data source (so selections are shared)."""
     from bokeh.layouts import gridplot
     from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper
@@ -207,7 +216,7 @@ def _figure(columns: dict[str, Any], methods: list[tuple[str, str]], options: Ex
         points = plot.scatter(f"x{suffix}", f"y{suffix}", source=source, name=f"points{suffix}",
                               nonselection_fill_alpha=0.08, selection_fill_alpha=1.0, **style)  # fmt: skip
         plot.add_tools(HoverTool(renderers=[points], tooltips=_tooltip(columns)))
-        if "fill" in columns and not plots and len(set(columns["label"])) <= LEGEND_CLASSES:  # beside the first plot
+        if 0 < classes <= LEGEND_CLASSES and not plots:  # beside the first plot
             plot.add_layout(_legend(columns["label"], points), "right")
         if mapper is not None and not plots:
             plot.add_layout(ColorBar(color_mapper=mapper, title="colour value", width=10), "right")
@@ -237,7 +246,7 @@ def _plot(title: str, size: int):
     return plot
 
 
-def _page(layouts: list, columns: dict[str, Any], title: str, rows: int) -> str:
+def _page(layouts: list, columns: dict[str, Any], title: str, rows: int, classes: int) -> str:
     """The whole page, Bokeh's JavaScript and CSS inlined (no network needed to open it); its header says how many
     of the ``rows`` it shows, and how many classes where there are too many for a legend."""
     from bokeh.embed import file_html
@@ -247,7 +256,6 @@ def _page(layouts: list, columns: dict[str, Any], title: str, rows: int) -> str:
 
     count = len(columns["index"])
     shown = f"{count} points" if count == rows else f"{count} of {rows} points (a random sample: max_points)"
-    classes = len(set(columns["label"])) if "fill" in columns else 0
     shown += f", {classes} classes (too many for a legend: hover for a point's)" if classes > LEGEND_CLASSES else ""
     hint = "scroll to zoom, drag to pan, box or lasso to select (the toolbar), hover for the row"
     header = Div(text=f"<h3 style='margin: 4px 0'>{_escape(title)}</h3><p style='margin: 0'>{shown}; {hint}</p>")

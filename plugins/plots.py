@@ -36,7 +36,8 @@ class FigureOptions:
 class CurveOptions(FigureOptions):
     """The options of a figure of curves, which draws no rows."""
 
-    retired: ClassVar[tuple[str, ...]] = ("max_points",)  # listed once, doing nothing: earlier runs record it
+    # loss-curve and rnx-plot took max_points once, and ignored it: runs recorded then still resume and repeat
+    retired: ClassVar[tuple[str, ...]] = ("max_points",)
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,11 @@ def _classes(run: RunRecord) -> list | None:
     return legend_classes(np.concatenate([np.asarray(run.data.labels), *map(np.asarray, held)]))
 
 
-def _scatter(figure, position, run: RunRecord, points: np.ndarray, rows: np.ndarray, title: str) -> None:
-    """``points`` (the ``rows`` shown) coloured as the run's data says."""
-    scatter_points(figure, position, points, title, color=_colors(run, rows), labels=_labels(run, rows),
-                   classes=_classes(run))  # fmt: skip
+def _scatter(figure, position, run: RunRecord, points: np.ndarray, rows: np.ndarray, title: str,
+             legend: bool = True):  # fmt: skip
+    """``points`` (the ``rows`` shown) coloured as the run's data says; returns the axes."""
+    return scatter_points(figure, position, points, title, color=_colors(run, rows), labels=_labels(run, rows),
+                   classes=_classes(run), legend=legend)  # fmt: skip
 
 
 IMAGES_SHOWN = 10  # per row of an image grid
@@ -178,14 +180,25 @@ class ReconstructionPlot(_PlotReporter):
             title = f"{run.model} on {run.dataset}: reconstruction (RMSE {rmse:.4g}, eval mode)"
             return _image_grid(run, rows, {"original": run.X, "reconstruction": run.reconstruction}, title)
         figure = _figure(12, 5)
-        _scatter(figure, 121, run, run.X[rows], rows, "original")
-        _scatter(figure, 122, run, run.reconstruction[rows], rows, f"reconstruction (RMSE {rmse:.4g}, eval mode)")
+        original = _scatter(figure, 121, run, run.X[rows], rows, "original", legend=False)  # one legend, for both
+        title = f"reconstruction (RMSE {rmse:.4g}, eval mode)"
+        _same_scales(original, _scatter(figure, 122, run, run.reconstruction[rows], rows, title))
         return figure
+
+
+def _same_scales(*panels) -> None:
+    """One scale on every panel, spanning all their points (each fitted to its own, a reconstruction shrunk to a
+    point would fill its panel as the original does)."""
+    for axis in "xyz" if hasattr(panels[0], "get_zlim") else "xy":
+        limits = [getattr(panel, f"get_{axis}lim")() for panel in panels]
+        low, high = min(low for low, _ in limits), max(high for _, high in limits)
+        for panel in panels:
+            getattr(panel, f"set_{axis}lim")(low, high)
 
 
 class LossCurve(_PlotReporter):
     name = "loss-curve"
-    description = "loss.png: the training loss against the step, on a log scale"
+    description = "loss.png: the training loss against the step, on a log scale (linear where a loss reaches 0)"
     filename = "loss.png"
     Options = CurveOptions
 
@@ -196,10 +209,14 @@ class LossCurve(_PlotReporter):
         axes = figure.add_subplot(111)
         steps = [row["step"] for row in run.history]
         several = any(key.startswith("loss.") for key in run.history[0])
-        for column in [key for key in run.history[0] if key == "loss" or key.startswith("loss.")]:
+        columns = [key for key in run.history[0] if key == "loss" or key.startswith("loss.")]
+        for column in columns:
             label = "total (weighted)" if column == "loss" and several else column
             axes.plot(steps, [row[column] for row in run.history], label=label)
-        axes.set(xlabel="step", ylabel="loss (train mode)", yscale="log", title=f"{run.model} on {run.dataset}")
+        # a loss of a plugin's may reach 0 or below, which a log scale would leave out
+        positive = all(row[column] > 0 for row in run.history for column in columns)
+        axes.set(xlabel="step", ylabel="loss (train mode)", yscale="log" if positive else "linear",
+                 title=f"{run.model} on {run.dataset}")  # fmt: skip
         axes.legend()
         return figure
 

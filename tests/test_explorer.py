@@ -193,6 +193,16 @@ def test_max_points_samples_the_rows(tmp_path):
     assert "100 of 300 points (a random sample: max_points)" in page
 
 
+def test_classes_are_counted_over_every_row_as_the_plots_count_them(tmp_path):
+    """40 classes of 400 rows, 40 of them shown: the legend decision and the count are the plots' (all 40)."""
+    X = np.random.default_rng(0).random((400, 3))
+    record = RunRecord("d", "m", Data(X, labels=np.arange(400) % 40), X, X[:, :2], None, [], {}, tmp_path)
+    explorer.Explorer(explorer.ExplorerOptions(max_points=40)).report(record)
+    page = (tmp_path / "explorer.html").read_text()
+    assert "40 of 400 points (a random sample: max_points), 40 classes" in page
+    assert '"name":"Legend"' not in page
+
+
 def test_classes_too_many_for_a_legend_are_counted_in_the_header(tmp_path):
     X = np.random.default_rng(0).random((120, 3))
     explorer.Explorer().report(RunRecord("d", "m", Data(X, labels=np.arange(120) % 40), X, X[:, :2], None, [], {},
@@ -240,8 +250,9 @@ def test_each_class_has_the_colour_the_plots_give_it():
     labels = np.array(["10", "2", "1"] * 10)
     columns = explorer.Explorer()._columns(Data(X, labels=labels), np.arange(30))
     axes = scatter_points(Figure(), 111, X[:, :2], "t", labels=labels)
+    legend = axes.get_figure().legends[0]
     plotted = {str(text.get_text()): to_hex(handle.get_facecolor()[0])
-               for text, handle in zip(axes.get_legend().get_texts(), axes.collections, strict=True)}  # fmt: skip
+               for text, handle in zip(legend.get_texts(), axes.collections, strict=True)}  # fmt: skip
     assert plotted == {"1": Category10_10[0], "2": Category10_10[1], "10": Category10_10[2]}
     assert columns["fill"][:3] == [plotted["10"], plotted["2"], plotted["1"]]
 

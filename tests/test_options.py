@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 
@@ -52,7 +53,7 @@ def test_parse_value_follows_the_declared_type(text, annotation, expected):
 
 def test_a_bad_list_value_shows_how_a_list_is_written():
     with pytest.raises(
-        ValueError, match=r"'6a' is not a whole number \(a list is its values separated by commas, e\.g\. 64,32\)"
+        ValueError, match=r"'6a': not a whole number \(a list is its values separated by commas, e\.g\. 64,32\)"
     ):
         parse_value("6a,3", tuple[int, ...])
     for typo in ("64,,32", ",64"):  # had been read as (64, 32) and (64,)
@@ -98,3 +99,26 @@ def test_the_plugins_own_validation_becomes_a_usage_error():
 def test_mutable_defaults_are_refused():
     with pytest.raises(TypeError, match="immutable"):
         option([1, 2], "a list")
+
+
+def test_retired_options_are_a_tuple_of_names_and_a_subclass_may_take_one_again():
+    from dimred._core.options import check_declared, retired_names
+
+    @dataclass(frozen=True)
+    class Old:
+        dpi: int = option(100, "dots per inch")
+        retired: ClassVar[tuple[str, ...]] = ("max_points",)
+
+    @dataclass(frozen=True)
+    class Again(Old):
+        max_points: int = option(500, "points")
+
+    assert retired_names(Old) == {"max_points"}
+    assert retired_names(Again) == set()
+
+    @dataclass(frozen=True)
+    class Mistyped:
+        retired: ClassVar[str] = "max_points"
+
+    with pytest.raises(TypeError, match="retired must be a tuple of option names"):
+        check_declared(Mistyped)

@@ -294,9 +294,11 @@ def test_a_path_parameter_given_no_path_is_a_usage_error_naming_it(fitted, tmp_p
     calls = {
         "path must be a model file's or a run directory's path": lambda: dimred.load(5),
         "path must be a .safetensors file's or a directory's path": lambda: fitted.save(None),
-        "the output folder must be a folder's path": lambda: fitted.to_onnx(5),
-        "source must be the input file's path": lambda: dimred.encode_file(fitted, 5, tmp_path / "codes.npy"),
-        "destination must be the output file's path": lambda: dimred.decode_file(fitted, tmp_path / "c.npy", 3.0),
+        r"the output folder \(--out\) must be a folder's path": lambda: fitted.to_onnx(5),
+        r"source \(SOURCE\) must be the input file's path": lambda: dimred.encode_file(fitted, 5, tmp_path / "c.npy"),
+        r"destination \(-o/--output\) must be the output file's path": (
+            lambda: dimred.decode_file(fitted, tmp_path / "c.npy", 3.0)
+        ),
         "settings must map 'kind.option' to a value": lambda: dimred.compare("swissroll", ["pca"], settings="x"),
         "bad setting 1: use dataset.OPTION": lambda: dimred.compare("swissroll", ["pca"], settings={1: 2}),
         "settings must map 'kind.option' to a value, .* not list": lambda: dimred.run("swissroll", "pca", settings=[]),

@@ -291,7 +291,7 @@ def _loss_with(options: type, name: str) -> type:
         (lambda register: register(_loss_with(_PairOption, "pair")), r"'pair' is of type tuple\[int, int\]; options"),
         (
             lambda register: register(_loss_with(_PastOfAnotherType, "past")),
-            "before_added value is refused: option 'count': 'lots' is not a whole number",
+            "before_added value is refused: option 'count': not a whole number",
         ),
         (lambda register: sys.exit(0), "register_losses failed: 0"),  # not the end of every dimred command
         (lambda register: [Circle], r"register_losses returned list instead of calling register\(cls\)"),

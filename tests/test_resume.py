@@ -289,7 +289,9 @@ def test_a_run_recorded_with_an_option_since_retired_resumes_and_reruns(interrup
     assert again.exit_code == 0, again.output
     assert json.loads((tmp_path / "again" / "config.json").read_text())["reporters"] == [
         {"name": "loss-curve", "options": {"dpi": 50}}]  # fmt: skip
-    with pytest.raises(dimred.UsageError, match=r"unknown option 'reporter\.loss-curve\.max_points'"):
+    with pytest.raises(
+        dimred.UsageError, match=r"option 'reporter\.loss-curve\.max_points' is retired: the plugin no longer takes it"
+    ):
         dimred.run("swissroll", "pca", reporters=["loss-curve"], settings={"reporter.loss-curve.max_points": 5})
 
 

@@ -280,7 +280,7 @@ def test_an_empty_out_is_refused_by_export_and_beside_resume(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     exported = invoke("export", str(tmp_path / "run"), "--out", "")
     assert exported.exit_code == 2, exported.output
-    assert "Error: out_dir (--out) is empty; give a folder's path" in exported.output
+    assert "Error: the output folder (--out) is empty; give a folder's path" in exported.output
     resumed = invoke("run", "--resume", str(tmp_path / "run"), "--out", "")
     assert resumed.exit_code == 2, resumed.output
     assert "--resume continues the run in its own folder; leave out --out" in resumed.output
@@ -288,22 +288,35 @@ def test_an_empty_out_is_refused_by_export_and_beside_resume(tmp_path, monkeypat
 
 
 def test_evaluate_never_writes_over_the_model_file_it_scores(tmp_path):
-    """A comparison's saved models lie under its folder: evaluating one with --out that folder and --overwrite
-    had removed the model file it was scoring."""
-    dimred.run("swissroll", "pca", out=tmp_path / "outer" / "run", reporters=[])
-    model = tmp_path / "outer" / "run" / "model.safetensors"
-    result = invoke("evaluate", str(model), "--dataset", "swissroll", "--out", str(tmp_path / "outer"), "--overwrite")
+    """A comparison's saved models are among the files its folder lists: evaluating one with --out that folder
+    and --overwrite had removed the model file it was scoring. A folder that merely holds a run is fine."""
+    dimred.compare("swissroll", ["pca"], save=True, out=tmp_path / "compared")
+    model = tmp_path / "compared" / "models" / "pca.safetensors"
+    result = invoke("evaluate", str(model), "--dataset", "swissroll", "--out", str(tmp_path / "compared"),
+                    "--overwrite")  # fmt: skip
     assert result.exit_code == 2, result.output
-    assert "holds the model file being evaluated" in result.output
+    assert "holds the model file being evaluated (pca.safetensors) among the results that new ones replace" in \
+        result.output  # fmt: skip
     assert model.is_file()
+    dimred.run("swissroll", "pca", out=tmp_path / "runs" / "run", reporters=[])
+    beside = invoke("evaluate", str(tmp_path / "runs" / "run"), "--dataset", "swissroll", "--out",
+                    str(tmp_path / "runs"), "--overwrite")  # fmt: skip
+    assert beside.exit_code == 0, beside.output
+    assert (tmp_path / "runs" / "run" / "model.safetensors").is_file()
 
 
-def test_a_path_that_is_a_link_to_itself_is_one_clear_error(tmp_path, finished_run):
+def test_links_to_themselves_or_to_nothing_are_refused_in_one_clear_line(tmp_path, finished_run):
     run_dir, _ = finished_run
     loop = tmp_path / "loop"
     loop.symlink_to(loop)
     rows = tmp_path / "rows.npy"
     np.save(rows, np.random.default_rng(0).random((5, 3)))
+    dangling = tmp_path / "dangling.npy"
+    dangling.symlink_to(tmp_path / "nothing.npy")
+    refused = invoke("encode", str(run_dir), str(rows), "-o", str(dangling))
+    assert refused.exit_code == 2, refused.output
+    assert "already exists" in refused.output
+    assert dangling.is_symlink()
     for arguments in (["encode", str(run_dir), str(rows), "-o", str(loop)],
                       ["evaluate", str(run_dir), "--dataset", "swissroll", "--out", str(loop)]):  # fmt: skip
         result = invoke(*arguments)
@@ -337,7 +350,7 @@ def test_an_empty_loss_is_refused_not_taken_for_none_given(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize(("value", "said"), [("abc", "'abc' is not a whole number"), ("1e2", "'1e2' is not a whole")])
+@pytest.mark.parametrize(("value", "said"), [("abc", "not a whole number"), ("1e2", "not a whole number")])
 def test_a_setting_that_is_not_a_number_says_so(value, said):
     result = invoke("run", "--dataset", "swissroll", "--model", "pca", "--set", f"dataset.n_samples={value}")
     assert result.exit_code == 2, result.output
@@ -362,4 +375,4 @@ def test_encode_messages_name_the_options_and_what_an_h5ad_output_needs(tmp_path
     assert "Error: destination (-o/--output) is empty" in empty.output
     h5ad = invoke("encode", str(run_dir), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "codes.h5ad"))
     assert h5ad.exit_code == 2
-    assert "an .h5ad output is a copy of an .h5ad input with the codes added" in h5ad.output
+    assert "an .h5ad output is a copy of an .h5ad input with its codes added" in h5ad.output

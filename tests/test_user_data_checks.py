@@ -597,17 +597,22 @@ def test_compare_takes_holdout_and_steps_and_colours_by_label(tmp_path):
     assert (tmp_path / "cmp" / "embeddings.png").stat().st_size > 0
 
 
+def legend_of(axes):
+    """The legend scatter_points gave the axes' figure, or None."""
+    return axes.get_figure().legends[0] if axes.get_figure().legends else None
+
+
 def test_points_are_coloured_by_label_with_a_legend_or_by_value_with_a_colour_bar():
     points = np.random.default_rng(0).random((40, 2))
     figure = Figure()
     axes = scatter_points(figure, 111, points, "labelled", labels=np.repeat(["a", "b"], 20))
-    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["a", "b"]
+    assert [text.get_text() for text in legend_of(axes).get_texts()] == ["a", "b"]
     figure = Figure()
     scatter_points(figure, 111, points, "measured", color=points[:, 0])
     assert len(figure.axes) == 2  # the points and their colour bar
     figure = Figure()
     axes = scatter_points(figure, 111, points, "many", labels=np.arange(40))
-    assert axes.get_legend() is None
+    assert legend_of(axes) is None
     assert axes.get_title() == "many (40 classes)"
 
 
@@ -616,7 +621,7 @@ def test_classes_named_by_numbers_are_listed_by_value_as_the_explorers_legend_li
     points = np.random.default_rng(0).random((70, 2))
     names = np.repeat([str(number) for number in (10, 2, 0, 1, 11, 3, 12)], 10)
     axes = scatter_points(Figure(), 111, points, "clusters", labels=np.append(names[:-1], "unassigned"))
-    assert [text.get_text() for text in axes.get_legend().get_texts()] == [
+    assert [text.get_text() for text in legend_of(axes).get_texts()] == [
         "0", "1", "2", "3", "10", "11", "12", "unassigned"]  # fmt: skip
 
 
@@ -625,50 +630,81 @@ def test_class_names_are_shown_as_written_and_a_chosen_colour_column_colours_the
     figure = Figure()
     names = np.repeat(["_unassigned", "CD4$^$", "NK"], 20)
     axes = scatter_points(figure, 111, points, "cells", labels=names)
-    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["CD4\\$^\\$", "NK", "_unassigned"]
+    assert [text.get_text() for text in legend_of(axes).get_texts()] == ["CD4\\$^\\$", "NK", "_unassigned"]
     figure.savefig(tmp_path / "cells.png")  # drawn: '$^$' is not read as a formula
     figure = Figure()
     axes = scatter_points(figure, 111, points, "scored", color=points[:, 0], labels=names)
-    assert axes.get_legend() is None
+    assert legend_of(axes) is None
     assert len(figure.axes) == 2
     figure = Figure()
     digits = np.repeat([0, 1, 2], 20)
     axes = scatter_points(figure, 111, points, "digits", color=digits.astype(float), labels=digits)
-    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["0", "1", "2"]  # colours that are labels
+    assert [text.get_text() for text in legend_of(axes).get_texts()] == ["0", "1", "2"]  # colours that are labels
 
 
-def test_colour_values_that_are_not_finite_are_drawn_grey_not_left_out():
-    """Matplotlib leaves out points whose colour value is NaN or infinite; the explorer shows them grey."""
+@pytest.mark.parametrize("columns", [2, 3])
+def test_colour_values_that_are_not_finite_are_drawn_grey_not_left_out(columns):
+    """Matplotlib leaves out points whose colour value is NaN or infinite (a 3-D scatter whatever it is asked);
+    the explorer shows them grey."""
     from matplotlib.colors import to_rgba
 
-    points = np.random.default_rng(0).random((40, 2))
+    points = np.random.default_rng(0).random((40, columns))
     color = points[:, 0].copy()
     color[[3, 7]] = [np.nan, np.inf]
     figure = Figure()
     axes = scatter_points(figure, 111, points, "some", color=color)
     figure.draw_without_rendering()  # the colours are mapped when drawn
-    drawn = axes.collections[0]
-    assert len(drawn.get_offsets()) == 40
-    assert {tuple(drawn.get_facecolors()[row]) for row in (3, 7)} == {to_rgba("lightgrey")}
+    scaled, grey = axes.collections
+    assert len(scaled.get_offsets()) == 38
+    assert len(grey.get_offsets()) == 2
+    assert {tuple(colour[:3]) for colour in grey.get_facecolors()} == {to_rgba("lightgrey")[:3]}  # 3-D shades alpha
     figure = Figure()
     axes = scatter_points(figure, 111, points, "none", color=np.full(40, np.nan))
     assert len(figure.axes) == 1  # no colour scale of nothing
     assert len(axes.collections[0].get_offsets()) == 40
 
 
-def test_a_legend_of_many_long_names_stands_beside_the_points_and_widens_the_figure():
-    points = np.random.default_rng(0).random((250, 2))
+@pytest.mark.parametrize("columns", [2, 3])
+def test_a_legend_of_many_long_names_stands_beside_the_points_and_widens_the_figure(columns):
+    points = np.random.default_rng(0).random((250, columns))
     names = np.array([f"cell type number {number} with a long name" for number in range(25)]).repeat(10)
     figure = Figure(figsize=(6, 5), layout="constrained")
     axes = scatter_points(figure, 111, points, "cells", labels=names)
+    assert figure.get_figwidth() > 6  # widened for the legend
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
     renderer = canvas.get_renderer()
-    legend, plotted = axes.get_legend().get_window_extent(renderer), axes.get_window_extent(renderer)
+    legend, plotted = legend_of(axes).get_window_extent(renderer), axes.get_window_extent(renderer)
     assert legend.x0 >= plotted.x1  # beside the points, not over them
     assert legend.x1 <= figure.bbox.x1  # on the figure
     assert plotted.width > figure.bbox.width / 3
-    assert all(len(text.get_text()) <= 30 for text in axes.get_legend().get_texts())
+    assert all(len(text.get_text()) <= 30 for text in legend_of(axes).get_texts())
+
+
+def test_a_reconstruction_is_drawn_on_the_originals_scale_with_one_legend():
+    from dimred.plugin import Data, RunRecord
+    from dimred.plugins.plots import ReconstructionPlot
+
+    X = np.random.default_rng(0).random((60, 3))
+    shrunk = 0.5 + 0.01 * X  # a poor reconstruction: nearly one point
+    record = RunRecord("d", "m", Data(X, labels=np.arange(60) % 3), X, X[:, :2], shrunk, [], {"rmse": 0.3}, None)
+    figure = ReconstructionPlot().draw(record)
+    original, rebuilt = figure.axes
+    assert len(figure.legends) == 1
+    for axis in "xyz":
+        assert getattr(original, f"get_{axis}lim")() == getattr(rebuilt, f"get_{axis}lim")()
+
+
+def test_a_loss_curve_of_a_loss_reaching_zero_or_below_is_drawn_on_a_linear_scale():
+    from dimred.plugin import Data, RunRecord
+    from dimred.plugins.plots import LossCurve
+
+    X = np.zeros((5, 2))
+    for losses, scale in (([3.0, 1.0, 0.5], "log"), ([3.0, 0.0, -1.0], "linear")):
+        history = [{"step": step, "loss": loss} for step, loss in enumerate(losses, start=1)]
+        axes = LossCurve().draw(RunRecord("d", "m", Data(X), X, X, None, history, {}, None)).axes[0]
+        assert axes.get_yscale() == scale
+        assert list(axes.lines[0].get_ydata()) == losses
 
 
 def test_a_class_keeps_its_colour_when_the_plotted_rows_miss_a_class():
@@ -686,7 +722,7 @@ def test_a_class_keeps_its_colour_when_the_plotted_rows_miss_a_class():
 
     def colours(axes):
         return {text.get_text(): tuple(handle.get_facecolor()[0])
-                for text, handle in zip(axes.get_legend().get_texts(), axes.collections, strict=True)}  # fmt: skip
+                for text, handle in zip(legend_of(axes).get_texts(), axes.collections, strict=True)}  # fmt: skip
 
     assert colours(sampled) == colours(every)
 

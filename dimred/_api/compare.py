@@ -403,17 +403,21 @@ def _comparison_defaults(named: Sequence[str], groups: dict[str, dict[str, Any]]
     """The default reporters that show a comparison (``report_comparison``, the explorer) and that the runs do not
     name, each with its ``reporter.NAME.*`` options (taken out of ``groups``)."""
     registry = get_registry()
-    names = [name for name in defaults_of("reporter") if name not in named and
-             registry.get("reporter", name).cls.report_comparison is not Reporter.report_comparison]  # fmt: skip
+    names = [name for name in defaults_of("reporter")
+             if name not in named and _shows_comparisons(registry.get("reporter", name).cls)]  # fmt: skip
     return [instantiate("reporter", name, groups.pop(f"reporter.{name}", {}), f"reporter.{name}") for name in names]
+
+
+def _shows_comparisons(reporter: type[Reporter]) -> bool:
+    return reporter.report_comparison is not Reporter.report_comparison
 
 
 def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str], None],
             reporters: Sequence[Reporter]) -> None:  # fmt: skip
-    """Hand the first seed's codes to the ``reporters`` that show comparisons (``report_comparison``): the default
-    ones where the comparison has a folder, then those its runs reported to (after the files they log are
-    written); one that fails is skipped, as in a run, and listed among the comparison's skipped plugins."""
-    reporters = [shown for shown in reporters if type(shown).report_comparison is not Reporter.report_comparison]
+    """Hand the first seed's codes to those of ``reporters`` (the comparison's defaults, then its runs', after the
+    files they may log are written) that show comparisons (``report_comparison``); one that fails is skipped, as
+    in a run, and listed among the comparison's skipped plugins."""
+    reporters = [shown for shown in reporters if _shows_comparisons(type(shown))]
     if not reporters or not comparison.runs:
         return
     first = {model: results[0] for model, results in comparison.runs.items()}

@@ -18,7 +18,7 @@ from dimred._api.config import trained_anndata_option, trained_ignored_columns, 
 from dimred._api.run import AUTO, check_out, figures_of
 from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError, resolved
-from dimred._core.runfiles import CONFIG_FILE, METRICS_FILE
+from dimred._core.runfiles import CONFIG_FILE, METRICS_FILE, MODEL_FILE
 from dimred._core.settings import checked_seed
 from dimred._engine import evaluation
 from dimred._engine.fitting import EVALUATION_ROWS, STREAM_ROWS
@@ -34,6 +34,7 @@ from dimred._io.rundir import (
     write_json,
 )
 from dimred._io.validation import DataError, columns_by_name
+from dimred._io.written import listed_files
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -64,17 +65,18 @@ def _evaluation_directory(model: Reducer | str | Path, dataset: str, out: str | 
 
 
 def _check_not_the_run(directory: Path, model: Reducer | str | Path) -> None:
-    """An evaluation never writes over the training results, nor into a folder that holds the model file it
-    scores (a comparison's, under models/), even with ``overwrite``."""
+    """An evaluation never writes over the training results, nor over the model file it scores where the folder
+    lists it among the files its results replace (a comparison's saved models/), even with ``overwrite``."""
     if not isinstance(model, str | Path):
         return
-    out = resolved(directory)
-    if out == resolved(run_directory_of(model)):
+    if resolved(directory) == resolved(run_directory_of(model)):
         raise UsageError(f"--out {directory} is the model's run directory; an evaluation never writes over the "
                          "training results: choose another folder")  # fmt: skip
-    if out in resolved(Path(model)).parents:
-        raise UsageError(f"--out {directory} holds the model file being evaluated ({model}); an evaluation never "
-                         "writes over its model: choose another folder")  # fmt: skip
+    model_file = resolved(Path(model) / MODEL_FILE if Path(model).is_dir() else Path(model))
+    if any(resolved(directory / name) == model_file for name in listed_files(directory)):
+        raise UsageError(f"--out {directory} holds the model file being evaluated ({model_file.name}) among the "
+                         "results that new ones replace; an evaluation never removes its model: choose another "
+                         "folder")  # fmt: skip
 
 
 def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, where: str) -> np.ndarray:

@@ -89,7 +89,7 @@ def export_onnx(
     newest = _newest_opset()
     if isinstance(opset, bool) or not isinstance(opset, int) or not 9 <= opset <= newest:
         raise UsageError(f"bad ONNX opset {opset!r}: torch {torch.__version__} exports opsets 9 to {newest}, e.g. 17")
-    directory = path_argument(out_dir, "out_dir (--out)", "a folder's path")
+    directory = path_argument(out_dir, "the output folder (--out)", "a folder's path")
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")
     paths = {"encoder": directory / ENCODER_FILE, "decoder": directory / DECODER_FILE}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -59,7 +60,9 @@ def resolved(path: Path) -> Path:
     (``Path.resolve`` raises RuntimeError for one on Python 3.11, OSError later)."""
     try:
         return path.resolve()
-    except (RuntimeError, OSError):
+    except (RuntimeError, OSError) as error:
+        if isinstance(error, OSError) and error.errno != errno.ELOOP:
+            raise
         raise UsageError(f"{path} is a symbolic link that leads back to itself (a loop); name another path") from None
 
 

@@ -44,8 +44,10 @@ def values_before_added(options_class: type) -> dict[str, Any]:
 
 def retired_names(options_class: type) -> frozenset[str]:
     """The options a plugin no longer takes that a run's config.json or a model file written before may still
-    hold (declared on its Options as ``retired: ClassVar[tuple[str, ...]]``): left out of such a record."""
-    return frozenset(getattr(options_class, "retired", ()))
+    hold (declared on its Options as ``retired: ClassVar[tuple[str, ...]]``): left out of such a record. A name
+    the class takes again (a subclass's own option) is not retired."""
+    fields = dataclasses.fields(options_class) if dataclasses.is_dataclass(options_class) else ()
+    return frozenset(getattr(options_class, "retired", ())) - {field.name for field in fields}
 
 
 def check_before_added(options_class: type) -> None:
@@ -113,6 +115,9 @@ def check_declared(options_class: type) -> None:
     """Raise TypeError unless every option has a type ``--set``, config files and model files can carry (a
     scalar, a tuple of one, or either or None) and a default of that type."""
     hints = _field_types(options_class)
+    retired = getattr(options_class, "retired", ())
+    if not isinstance(retired, tuple) or not all(isinstance(name, str) for name in retired):
+        raise TypeError(f"retired must be a tuple of option names, e.g. ('max_points',), not {retired!r}")
     for field in dataclasses.fields(options_class):
         annotation = hints[field.name]
         members = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
@@ -147,17 +152,25 @@ def _parse_scalar(text: str, target: type) -> Any:
         try:
             number = int(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
+            raise ValueError("not a whole number") from None
         return _in_int64(number)
     if target is float:
         try:
             number = float(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
+            raise ValueError("not a number") from None
         return _finite(number)
     if target is str:
         return text
     raise ValueError(f"options of type {_type_name(target)} cannot be set from the command line")
+
+
+def _parse_item(text: str, target: type) -> Any:
+    """One value of a list, its error naming it."""
+    try:
+        return _parse_scalar(text, target)
+    except ValueError as error:
+        raise ValueError(f"{text!r}: {error}") from None
 
 
 def parse_value(text: str, annotation: Any) -> Any:
@@ -183,7 +196,7 @@ def parse_value(text: str, annotation: Any) -> Any:
         try:
             if any(not part.strip() for part in parts):
                 raise ValueError(f"{text!r} has an empty value between commas")
-            return tuple(_parse_scalar(part.strip(), item_type) for part in parts)
+            return tuple(_parse_item(part.strip(), item_type) for part in parts)
         except ValueError as error:
             raise ValueError(f"{error} (a list is its values separated by commas, e.g. 64,32)") from None
     return _parse_scalar(text, annotation)
@@ -248,6 +261,8 @@ def build(options_class: type, values: Mapping[str, Any], *, prefix: str) -> Any
     valid = [field.name for field in dataclasses.fields(options_class)]
     converted = {}
     for key, value in values.items():
+        if key in retired_names(options_class):
+            raise UsageError(f"option '{prefix}.{key}' is retired: the plugin no longer takes it; leave it out")
         if key not in valid:
             allowed = ", ".join(f"{prefix}.{name}" for name in valid) or "none (it takes no options)"
             raise UsageError(f"unknown option '{prefix}.{key}'{did_you_mean(key, valid)}; allowed: {allowed}")

@@ -48,55 +48,54 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
                    legend: bool = True) -> Any:  # fmt: skip
     """Add axes at ``position`` (as ``figure.add_subplot`` takes it) showing ``points``: in 3-D when they have 3
     or more columns (the first three), else in 2-D or along a line. Coloured by label where ``labels`` are given,
-    with a legend beside the axes unless ``legend`` is false, else by the ``color`` values with a colour bar (values
-    that are NaN or infinite grey, as in the explorer); ``color`` values that are not the labels themselves (a
-    column the user chose to colour by) take precedence. ``classes``: every class of the data (``legend_classes``)
-    where ``labels`` are a sample of its rows, so that a class keeps its colour whichever rows are shown. Returns
-    the axes."""
+    with the figure's legend beside it unless ``legend`` is false (one legend for a figure of several such axes),
+    else by the ``color`` values with a colour bar (values that are NaN or infinite grey, as in the explorer);
+    ``color`` values that are not the labels themselves (a column the user chose to colour by) take precedence.
+    ``classes``: every class of the data (``legend_classes``) where ``labels`` are a sample of its rows, so that a
+    class keeps its colour whichever rows are shown. Returns the axes."""
     three = points.shape[1] >= 3
     spec = position if isinstance(position, tuple) else (position,)
     axes = figure.add_subplot(*spec, projection="3d") if three else figure.add_subplot(*spec)
-    columns = [points[:, 0], points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))]
-    columns += [points[:, 2]] if three else []
+    columns = np.column_stack([points[:, 0], points[:, 1] if points.shape[1] > 1 else np.zeros(len(points)),
+                               *([points[:, 2]] if three else [])])  # fmt: skip
+
+    def draw(rows: np.ndarray, **style: Any) -> Any:
+        return axes.scatter(*columns[rows].T, s=4, linewidths=0, **style)
+
     if colours_by_class(color, labels):
         classes = legend_classes(labels) if classes is None else classes
-        shown = [axes.scatter(*(column[labels == value] for column in columns), s=4, linewidths=0, color=shade)
+        shown = [draw(labels == value, color=shade)
                  for value, shade in zip(classes, distinct_colors(len(classes)), strict=True)]  # fmt: skip
         if len(classes) > LEGEND_CLASSES:
             title = f"{title} ({len(classes)} classes)"
-        elif legend:  # beside the axes, so that it never hides points
-            add_legend(axes, shown, classes)
-    elif color is not None and np.isfinite(values := np.asarray(color, dtype=np.float64)).any():
-        shown = axes.scatter(*columns, s=4, linewidths=0, c=values, plotnonfinite=True, cmap=_colour_scale())
-        figure.colorbar(shown, ax=axes, shrink=0.8)
-    else:  # no colour values, or none finite: no scale to show
-        axes.scatter(*columns, s=4, linewidths=0, color=None if color is None else NOT_FINITE_COLOUR)
+        elif legend:
+            add_legend(figure, shown, classes)
+    elif color is not None:
+        values = np.asarray(color, dtype=np.float64)
+        finite = np.isfinite(values)
+        if finite.any():  # matplotlib would leave out the others (and a 3-D scatter their points whatever is asked)
+            figure.colorbar(draw(finite, c=values[finite], cmap="turbo"), ax=axes, shrink=0.8)
+        draw(~finite, color=NOT_FINITE_COLOUR)
+    else:
+        draw(slice(None))
     axes.set_title(title + (f" (columns 1 to 3 of {points.shape[1]})" if points.shape[1] > 3 else ""))
     return axes
 
 
-def add_legend(axes: Any, handles: list, classes: list) -> None:
-    """A legend of ``classes`` (one handle each) beside ``axes``, in two columns beyond 15 classes, the figure
-    made wider by about the legend's width so that the axes keep theirs; names given as they are (matplotlib would
-    hide '_x' and typeset '$x$'), cut to LEGEND_NAME characters."""
+def add_legend(figure: Any, handles: list, classes: list) -> None:
+    """A legend of ``classes`` (one handle each) beside the figure's axes, in two columns beyond 15 classes, the
+    figure made wider by about the legend's width so that the axes keep theirs; names given as they are
+    (matplotlib would hide '_x' and typeset '$x$'), cut to LEGEND_NAME characters."""
     names = [_shortened(plain_text(str(value))) for value in classes]
     columns = 2 if len(classes) > 15 else 1
-    axes.legend(handles, names, markerscale=3, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                borderaxespad=0.0, ncols=columns)  # fmt: skip
-    figure = axes.get_figure()
+    # "outside": constrained layout makes room for it, beside 3-D axes too
+    figure.legend(handles, names, markerscale=3, fontsize="small", loc="outside right upper", ncols=columns)
     figure.set_figwidth(figure.get_figwidth() + columns * (LEGEND_MARKER_INCHES + LEGEND_CHARACTER_INCHES *
                                                            max(map(len, names))))  # fmt: skip
 
 
 def _shortened(name: str) -> str:
     return name if len(name) <= LEGEND_NAME else name[: LEGEND_NAME - 1] + "…"
-
-
-def _colour_scale() -> Any:
-    """turbo, with grey for values that are NaN or infinite (matplotlib would leave their points out)."""
-    from matplotlib import colormaps
-
-    return colormaps["turbo"].with_extremes(bad=NOT_FINITE_COLOUR)
 
 
 def plain_text(text: str) -> str:

@@ -60,7 +60,7 @@ class CsvLayout:
 
 
 H5AD_INPUT = " (.h5ad files: dimred encode with an .h5ad output, or --dataset h5ad)"
-H5AD_OUTPUT = " (an .h5ad output is a copy of an .h5ad input with the codes added: encode an .h5ad file)"
+H5AD_OUTPUT = " (an .h5ad output is a copy of an .h5ad input with its codes added, which dimred encode writes)"
 
 
 def _suffix(path: Path, allowed: tuple[str, ...], role: str) -> str:
@@ -111,7 +111,7 @@ def check_output(path: str | Path, overwrite: bool, allowed: tuple[str, ...] = W
         problem = "is a file, not a folder" if path.parent.exists() else "does not exist"
         raise UsageError(f"cannot write {path}: the folder {path.parent} {problem}; create it or name another")
     _suffix(path, allowed, "output")
-    if path.exists() and not overwrite:
+    if (path.exists() or path.is_symlink()) and not overwrite:  # a link to nothing is the user's too
         raise UsageError(f"{path} already exists; choose another output or pass overwrite=True (--overwrite)")
     return path
 
