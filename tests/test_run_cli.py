@@ -376,3 +376,17 @@ def test_encode_messages_name_the_options_and_what_an_h5ad_output_needs(tmp_path
     h5ad = invoke("encode", str(run_dir), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "codes.h5ad"))
     assert h5ad.exit_code == 2
     assert "an .h5ad output is a copy of an .h5ad input with its codes added" in h5ad.output
+
+
+def test_a_setting_given_twice_with_two_values_and_a_model_compared_twice_are_refused(tmp_path):
+    twice = invoke("run", "--dataset", "swissroll", "--model", "pca", "--set", "dataset.noise=0.1", "--set",
+                   "dataset.noise=0.2", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert twice.exit_code == 2
+    assert "dataset.noise is set twice ('0.1' and '0.2'); give it once" in twice.output
+    assert not (tmp_path / "run").exists()
+    compared = invoke("compare", "--dataset", "swissroll", "--model", "pca", "--model", "pca", "--out",
+                      str(tmp_path / "cmp"))  # fmt: skip
+    assert compared.exit_code == 2
+    assert "model 'pca' is named twice" in compared.output
+    with pytest.raises(dimred.UsageError, match="a model is named by its plugin's name"):
+        dimred.compare("swissroll", [{}, "pca"], out=None)  # had been Python's "unhashable type: 'dict'"
