@@ -45,7 +45,9 @@ class MetricsTable(Reporter):
                 run.echo(f"{label:<{width}}  {value}")
             return
         first = max(len("training rows"), *(len(value) for _label, value, _held in rows))
-        run.echo(f"{'metric':<{width}}  {'training rows':<{first}}  held-out rows ({metrics.get('holdout.rows')})")
+        unmapped = ": not mapped, the model has no transform" if "holdout.transform" in metrics else ""
+        heading = f"held-out rows ({metrics.get('holdout.rows')}{unmapped})"
+        run.echo(f"{'metric':<{width}}  {'training rows':<{first}}  {heading}")
         for label, value, held in rows:
             run.echo(f"{label:<{width}}  {value:<{first}}  {held}")
 

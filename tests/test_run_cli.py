@@ -390,3 +390,10 @@ def test_a_setting_given_twice_with_two_values_and_a_model_compared_twice_are_re
     assert "model 'pca' is named twice" in compared.output
     with pytest.raises(dimred.UsageError, match="a model is named by its plugin's name"):
         dimred.compare("swissroll", [{}, "pca"], out=None)  # had been Python's "unhashable type: 'dict'"
+
+
+def test_the_table_says_why_a_model_without_transform_has_no_held_out_figures(tmp_path):
+    result = invoke("run", "--dataset", "swissroll", "--model", "tsne", "--holdout", "0.2", "--set",
+                    "dataset.n_samples=200", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "held-out rows (40: not mapped, the model has no transform)" in result.output
