@@ -415,3 +415,29 @@ def test_a_config_files_bad_value_is_named_with_the_file(tmp_path, content, mess
     assert result.exit_code == 2, result.output
     assert result.output.strip().startswith(f"Error: config file {path}: {message}")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("section", "said"),
+    [
+        ('[dataset]\nname = "swissroll"\noptions = { n_samples = "abc" }\n',
+         "bad value 'abc' for 'dataset.n_samples' (int): not a whole number"),
+        ('[dataset]\nname = "swissroll"\n[[reporters]]\nname = "codes-plot"\noptions = { dpii = 5 }\n',
+         "unknown option 'reporter.codes-plot.dpii' (did you mean 'dpi'?)"),
+    ],
+)  # fmt: skip
+def test_a_bad_plugin_option_in_a_config_file_names_the_file(tmp_path, section, said):
+    (tmp_path / "experiment.toml").write_text(section + '[model]\nname = "pca"\n')
+    result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith(f"Error: config file {tmp_path / 'experiment.toml'}: {said}")
+
+
+def test_a_config_files_options_are_checked_together_with_the_command_lines(tmp_path):
+    """The file's options for the file dataset lack its path, which the command line gives."""
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((60, 3)))
+    (tmp_path / "experiment.toml").write_text('[dataset]\nname = "file"\noptions = { ignore_columns = "" }\n'
+                                              '[model]\nname = "pca"\n')  # fmt: skip
+    result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--set",
+                    f"dataset.path={tmp_path / 'rows.npy'}", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output

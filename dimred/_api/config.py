@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dimred._core import options as plugin_options
 from dimred._core.contracts import EstimatorModel, Model
 from dimred._core.errors import UsageError
 from dimred._core.kinds import KINDS
@@ -95,6 +96,19 @@ def _plugin(section: Any, kind: str, path: Path) -> tuple[str, dict[str, Any]]:
     return section["name"], options
 
 
+def _check_options(kind: str, name: str, options: dict[str, Any], prefix: str, path: Path) -> None:
+    """A plugin's options in the file, each checked for its name and type as a run checks it, so that an error
+    names the file (an unknown plugin is left to the run, which lists the installed ones; the options together
+    are checked there, with those given on the command line)."""
+    registry = get_registry()
+    if name not in registry.names(kind):
+        return
+    try:
+        plugin_options.converted_values(registry.get(kind, name).cls.Options, options, prefix=prefix)
+    except UsageError as error:
+        raise UsageError(f"config file {path}: {error}") from None
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """The keyword arguments of ``dimred.run`` that the file sets (``settings`` holds the plugin options)."""
     path = Path(path)
@@ -121,10 +135,12 @@ def read_config(path: str | Path) -> dict[str, Any]:
                                  f"{json.dumps(weight)}")  # fmt: skip
         arguments["loss"] = spec_text([(name, weight) for (name, _options), weight in zip(terms, weights, strict=True)])
         for name, options in terms:
+            _check_options("loss", name, options, f"loss.{name}", path)
             settings |= {f"loss.{name}.{option}": value for option, value in options.items()}
     for kind in PLUGIN_SECTIONS:
         if kind in document and not (kind == "loss" and isinstance(document[kind], list)):
             arguments[kind], options = _plugin(document[kind], kind, path)
+            _check_options(kind, arguments[kind], options, kind, path)
             settings |= {f"{kind}.{option}": value for option, value in options.items()}
     for section, kind in LIST_SECTIONS.items():
         if section in document:
@@ -146,6 +162,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
                 listed = set(arguments[section])
                 arguments[section] += [f"no-{name}" for name in defaults_of("callback") if name not in listed]
             for name, options in chosen:
+                _check_options(kind, name, options, f"{kind}.{name}", path)
                 settings |= {f"{kind}.{name}.{option}": value for option, value in options.items()}
     training = document.get("training", {})
     if not isinstance(training, dict):

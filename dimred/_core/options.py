@@ -257,6 +257,16 @@ def build(options_class: type, values: Mapping[str, Any], *, prefix: str) -> Any
 
     ``prefix`` is how the user addresses these options (``dataset``, ``model``...), used in messages.
     """
+    converted = converted_values(options_class, values, prefix=prefix)
+    try:
+        return options_class(**converted)
+    except (ValueError, TypeError, AssertionError) as error:  # how a plugin's __post_init__ may refuse them
+        raise UsageError(f"bad {prefix} options: {first_line(error)}") from None
+
+
+def converted_values(options_class: type, values: Mapping[str, Any], *, prefix: str) -> dict[str, Any]:
+    """Each of ``values`` as the type of its option declares (names and types checked one by one; the options
+    together are checked when they are built), or a UsageError naming the bad one."""
     hints = _field_types(options_class)
     valid = [field.name for field in dataclasses.fields(options_class)]
     converted = {}
@@ -270,10 +280,7 @@ def build(options_class: type, values: Mapping[str, Any], *, prefix: str) -> Any
             converted[key] = _coerce(value, hints[key])
         except ValueError as error:
             raise UsageError(f"bad value {value!r} for '{prefix}.{key}' ({_type_name(hints[key])}): {error}") from None
-    try:
-        return options_class(**converted)
-    except (ValueError, TypeError, AssertionError) as error:  # how a plugin's __post_init__ may refuse them
-        raise UsageError(f"bad {prefix} options: {first_line(error)}") from None
+    return converted
 
 
 def to_dict(options: Any) -> dict[str, Any]:
