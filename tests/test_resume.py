@@ -442,3 +442,14 @@ def test_a_run_stopped_and_then_interrupted_before_it_was_saved_resumes_to_the_s
     assert (plain.metrics["steps_trained"], resumed.metrics["steps_trained"]) == (10, 10)
     assert resumed.metrics["stop_reason"] == "enough at step 10"
     assert np.array_equal(resumed.codes, plain.codes)
+
+
+def test_resume_and_overwrite_together_are_refused(tmp_path):
+    """--resume had ignored --overwrite without a word."""
+    dimred.run("swissroll", "mlp-ae", steps=4, checkpoint_every=2, settings={"dataset.n_samples": 100},
+               out=tmp_path / "run", reporters=[])  # fmt: skip
+    (tmp_path / "run" / "metrics.json").unlink()  # as a run killed before its metrics leaves it: resumable
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run"), "--overwrite"])
+    assert result.exit_code == 2, result.output
+    assert "continues the run in its folder, overwrite=True (--overwrite) starts it again there" in result.output
+    assert (tmp_path / "run" / "checkpoint.safetensors").is_file()

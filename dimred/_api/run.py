@@ -221,6 +221,9 @@ def run(
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
     world, device = distributed.join(training.device)
+    if resume and overwrite:  # one continues what is there, the other replaces it
+        raise UsageError("resume=True (--resume) continues the run in its folder, overwrite=True (--overwrite) "
+                         "starts it again there: give one of them")  # fmt: skip
     if world.distributed and resume:
         raise UsageError("resume=True (--resume) runs in one process; under torchrun, start the run again instead")
     if training.checkpoint_every is not None and out is None:
