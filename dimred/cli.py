@@ -151,7 +151,8 @@ def _parse_settings(_ctx: click.Context, _param: click.Parameter, values: tuple[
         key, separator, value = text.partition("=")
         if not separator or not key.strip():
             raise click.BadParameter(f"'{text}' is not KIND.OPTION=VALUE (e.g. dataset.n_samples=2500)")
-        if key.strip() in settings and settings[key.strip()] != value:  # which one was meant is not for us to guess
+        # a key given twice with two values: which was meant is not for us to guess
+        if key.strip() in settings and settings[key.strip()].strip() != value.strip():
             raise click.BadParameter(f"{key.strip()} is set twice ({settings[key.strip()]!r} and {value!r}); give it "
                                      "once")  # fmt: skip
         settings[key.strip()] = value

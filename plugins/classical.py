@@ -113,6 +113,9 @@ def _linear_projection(n_features: int, n_components: int):
     return LinearProjection()
 
 
+ARPACK_COMPONENTS = 10  # scikit-learn's own limit for it
+
+
 class KernelPCAModel(_ScikitLearnModel):
     name = "kernel-pca"
     description = "RBF kernel PCA (scikit-learn), with a learned approximate inverse; memory grows as landmarks^2"
@@ -140,9 +143,10 @@ class KernelPCAModel(_ScikitLearnModel):
             raise UsageError(f"model '{self.name}' makes at most as many components as the rows it fits on "
                              f"({fitted_rows}: the training rows, at most its landmarks), got n_components="
                              f"{self.options.n_components}; lower it, or raise model.landmarks")  # fmt: skip
-        # ARPACK, as scikit-learn chooses it itself from 200 rows: scipy's dense solver (1.17) returns no
-        # eigenvalues where the largest are all equal, as for wide rows under a narrow kernel (nearly the identity)
-        solver = "arpack" if self.options.n_components < fitted_rows - 1 else "dense"
+        # ARPACK for a few components, as scikit-learn chooses it itself from 200 rows: scipy's dense solver (1.17)
+        # returns no eigenvalues where the largest are all equal, as for wide rows under a narrow kernel (nearly the
+        # identity); for many components ARPACK takes several times as long
+        solver = "arpack" if self.options.n_components < min(ARPACK_COMPONENTS, fitted_rows - 1) else "dense"
         self.estimator = self.make(seed).set_params(eigen_solver=solver)
         if len(X) <= self.options.landmarks:
             return self.estimator.fit_transform(X)

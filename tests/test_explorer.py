@@ -250,7 +250,7 @@ def test_each_class_has_the_colour_the_plots_give_it():
     labels = np.array(["10", "2", "1"] * 10)
     columns = explorer.Explorer()._columns(Data(X, labels=labels), np.arange(30))
     axes = scatter_points(Figure(), 111, X[:, :2], "t", labels=labels)
-    legend = axes.get_figure().legends[0]
+    legend = axes.get_legend()
     plotted = {str(text.get_text()): to_hex(handle.get_facecolor()[0])
                for text, handle in zip(legend.get_texts(), axes.collections, strict=True)}  # fmt: skip
     assert plotted == {"1": Category10_10[0], "2": Category10_10[1], "10": Category10_10[2]}

@@ -757,8 +757,8 @@ def test_compare_where_every_model_fails_writes_no_results_and_says_why_once(bro
     assert error_lines(result) == [f"Error: the data of dataset 'file' ({tmp_path / 'nan.npy'}) has NaN at row 5, "
                                    "column 1 (counting from 0)"]  # fmt: skip
     assert not (tmp_path / "a").exists()
-    unlike = ["--set", "dataset.n_samples=200", "--model", "fails-to-build", "--model", "tsne", "--set",
-              "dataset.n_samples=20", "--out", str(tmp_path / "b")]  # fmt: skip
+    unlike = ["--model", "fails-to-build", "--model", "tsne", "--set", "dataset.n_samples=20", "--out",
+              str(tmp_path / "b")]  # fmt: skip
     result = CliRunner().invoke(cli, ["compare", "--dataset", "swissroll", *unlike])
     assert result.exit_code == 1, result.output
     assert error_lines(result)[0].startswith(

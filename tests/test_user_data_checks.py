@@ -598,8 +598,8 @@ def test_compare_takes_holdout_and_steps_and_colours_by_label(tmp_path):
 
 
 def legend_of(axes):
-    """The legend scatter_points gave the axes' figure, or None."""
-    return axes.get_figure().legends[0] if axes.get_figure().legends else None
+    """The legend scatter_points gave the axes (the figure's, beside 3-D axes under constrained layout), or None."""
+    return axes.get_legend() or (axes.get_figure().legends[0] if axes.get_figure().legends else None)
 
 
 def test_points_are_coloured_by_label_with_a_legend_or_by_value_with_a_colour_bar():
@@ -679,6 +679,20 @@ def test_a_legend_of_many_long_names_stands_beside_the_points_and_widens_the_fig
     assert legend.x1 <= figure.bbox.x1  # on the figure
     assert plotted.width > figure.bbox.width / 3
     assert all(len(text.get_text()) <= 30 for text in legend_of(axes).get_texts())
+
+
+@pytest.mark.parametrize("layout", ["constrained", None])
+def test_panels_each_with_a_legend_keep_them_apart_with_or_without_constrained_layout(layout):
+    points = np.random.default_rng(0).random((80, 2))
+    figure = Figure(figsize=(8, 4), layout=layout)
+    left = scatter_points(figure, 121, points, "a", labels=np.repeat(["a", "b", "c", "d"], 20))
+    right = scatter_points(figure, 122, points, "w", labels=np.repeat(["w", "x", "y", "z"], 20))
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for axes, names in ((left, ["a", "b", "c", "d"]), (right, ["w", "x", "y", "z"])):
+        assert [text.get_text() for text in axes.get_legend().get_texts()] == names
+        assert axes.get_legend().get_window_extent(renderer).x0 >= axes.get_window_extent(renderer).x1
 
 
 def test_a_reconstruction_is_drawn_on_the_originals_scale_with_one_legend():

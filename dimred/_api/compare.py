@@ -212,9 +212,10 @@ def compare(
         raise UsageError(f"models must be a list of names, e.g. [{models!r}], not a string")
     if not models:
         raise UsageError("name at least one model to compare (--model NAME, repeatable)")
+    models = list(models)  # a generator's names, once
     for model in models:  # each a plugin's name (a dict or list would not even be a key of the models' table)
         get_registry().get("model", model)
-    if repeated := sorted({model for model in models if list(models).count(model) > 1}):
+    if repeated := sorted({model for model in models if models.count(model) > 1}):
         raise UsageError(f"model '{repeated[0]}' is named twice; name each model once (its seeds: seeds=N, --seeds N)")
     if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
         raise UsageError(f"seeds is how many seeds to run, a whole number from 1, got {seeds!r}")

@@ -48,7 +48,7 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
                    legend: bool = True) -> Any:  # fmt: skip
     """Add axes at ``position`` (as ``figure.add_subplot`` takes it) showing ``points``: in 3-D when they have 3
     or more columns (the first three), else in 2-D or along a line. Coloured by label where ``labels`` are given,
-    with the figure's legend beside it unless ``legend`` is false (one legend for a figure of several such axes),
+    with a legend beside the axes unless ``legend`` is false (one for a figure of panels of the same classes),
     else by the ``color`` values with a colour bar (values that are NaN or infinite grey, as in the explorer);
     ``color`` values that are not the labels themselves (a column the user chose to colour by) take precedence.
     ``classes``: every class of the data (``legend_classes``) where ``labels`` are a sample of its rows, so that a
@@ -69,7 +69,7 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
         if len(classes) > LEGEND_CLASSES:
             title = f"{title} ({len(classes)} classes)"
         elif legend:
-            add_legend(figure, shown, classes)
+            add_legend(axes, shown, classes)
     elif color is not None:
         values = np.asarray(color, dtype=np.float64)
         finite = np.isfinite(values)
@@ -82,14 +82,21 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
     return axes
 
 
-def add_legend(figure: Any, handles: list, classes: list) -> None:
-    """A legend of ``classes`` (one handle each) beside the figure's axes, in two columns beyond 15 classes, the
-    figure made wider by about the legend's width so that the axes keep theirs; names given as they are
-    (matplotlib would hide '_x' and typeset '$x$'), cut to LEGEND_NAME characters."""
+def add_legend(axes: Any, handles: list, classes: list) -> None:
+    """A legend of ``classes`` (one handle each) beside ``axes``, in two columns beyond 15 classes, the figure made
+    wider by about the legend's width so that the axes keep theirs; names given as they are (matplotlib would hide
+    '_x' and typeset '$x$'), cut to LEGEND_NAME characters. Beside 3-D axes constrained layout leaves no room for
+    an axes' legend: there the figure's, where it has none yet, stands beside them all."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
     names = [_shortened(plain_text(str(value))) for value in classes]
     columns = 2 if len(classes) > 15 else 1
-    # "outside": constrained layout makes room for it, beside 3-D axes too
-    figure.legend(handles, names, markerscale=3, fontsize="small", loc="outside right upper", ncols=columns)
+    style = {"markerscale": 3, "fontsize": "small", "ncols": columns}
+    figure = axes.get_figure()
+    if axes.name == "3d" and isinstance(figure.get_layout_engine(), ConstrainedLayoutEngine) and not figure.legends:
+        figure.legend(handles, names, loc="outside right upper", **style)
+    else:
+        axes.legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **style)
     figure.set_figwidth(figure.get_figwidth() + columns * (LEGEND_MARKER_INCHES + LEGEND_CHARACTER_INCHES *
                                                            max(map(len, names))))  # fmt: skip
 

@@ -159,10 +159,11 @@ def metric_sample(n_samples: int, seed: int, size: int = METRIC_SAMPLE) -> torch
 
 
 # dimred's own fields beside the metrics' values, those the pipeline adds to metrics.json too, and the prefix of
-# the held-out rows' values: no metric may report under them
+# the held-out rows' values: no metric may report under them (holdout.transform is None where the model cannot
+# map new rows)
 OWN_FIELDS = (FAILED_METRICS, "rmse_train_mode", "neighbours", "metric_sample_size", "n_samples", "train_seconds",
               "transform_seconds", "evaluated_rows", "stopped_early", "stop_reason", "steps_trained", "rows",
-              "scaler")  # fmt: skip
+              "scaler", "transform")  # fmt: skip
 HELD_OUT_PREFIX = "holdout."
 
 
