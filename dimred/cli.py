@@ -149,13 +149,13 @@ def _parse_settings(_ctx: click.Context, _param: click.Parameter, values: tuple[
     settings = {}
     for text in values:
         key, separator, value = text.partition("=")
-        if not separator or not key.strip():
+        key = key.strip()
+        if not separator or not key:
             raise click.BadParameter(f"'{text}' is not KIND.OPTION=VALUE (e.g. dataset.n_samples=2500)")
         # a key given twice with two values: which was meant is not for us to guess
-        if key.strip() in settings and settings[key.strip()].strip() != value.strip():
-            raise click.BadParameter(f"{key.strip()} is set twice ({settings[key.strip()]!r} and {value!r}); give it "
-                                     "once")  # fmt: skip
-        settings[key.strip()] = value
+        if key in settings and settings[key].strip() != value.strip():
+            raise click.BadParameter(f"{key} is set twice ({settings[key]!r} and {value!r}); give it once")
+        settings[key] = value
     return settings
 
 

@@ -269,9 +269,10 @@ def converted_values(options_class: type, values: Mapping[str, Any], *, prefix: 
     together are checked when they are built), or a UsageError naming the bad one."""
     hints = _field_types(options_class)
     valid = [field.name for field in dataclasses.fields(options_class)]
+    retired = retired_names(options_class)
     converted = {}
     for key, value in values.items():
-        if key in retired_names(options_class):
+        if key in retired:
             raise UsageError(f"option '{prefix}.{key}' is retired: the plugin no longer takes it; leave it out")
         if key not in valid:
             allowed = ", ".join(f"{prefix}.{name}" for name in valid) or "none (it takes no options)"
