@@ -343,6 +343,21 @@ def test_a_reducer_pickled_with_a_gpu_device_unpickles_on_the_cpu_with_a_warning
     clone(loaded).fit(X)  # the parameter is the device's name, which a refit takes
 
 
+@pytest.mark.parametrize("device", ["cpu:0", torch.device("cpu", 0)], ids=["cpu:0", "torch.device('cpu', 0)"])
+def test_torchs_name_of_the_first_device_is_taken_wherever_a_device_is(tmp_path, device):
+    """dimred.load, encode_file and a Reducer had refused "cpu:0" (and so "cuda:0"), load blaming the model file."""
+    X = np.random.default_rng(0).random((80, 3))
+    reducer = dimred.Reducer(steps=5, batch_size=16, random_state=0, device=device).fit(X)
+    saved = reducer.save(tmp_path / "model.safetensors")
+    loaded = dimred.load(saved, device=device)
+    assert loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.transform(X), reducer.transform(X))
+    np.save(tmp_path / "rows.npy", X)
+    dimred.encode_file(saved, tmp_path / "rows.npy", tmp_path / "codes.npy", device=device)
+    np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), reducer.transform(X))
+    assert dimred.run("swissroll", "mlp-ae", steps=2, device=device, out=None).config["device_used"] == "cpu"
+
+
 # -- 6. saving a Reducer -------------------------------------------------------------------------------------------
 def test_save_never_overwrites_silently_and_says_where_it_wrote(models, tmp_path):
     reducer = dimred.load(models["roll"])

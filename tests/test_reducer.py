@@ -550,6 +550,11 @@ def _frame_with_labels(dtype: str) -> pd.DataFrame:
     return frame.assign(species=pd.Series(["setosa", "virginica"] * 20, dtype=dtype))
 
 
+def _frame_with_dates(start: str, tz: str | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame(np.random.default_rng(0).random((40, 3)), columns=["a", "b", "c"])
+    return frame.assign(when=pd.date_range(start, periods=40, tz=tz))
+
+
 @pytest.mark.parametrize(
     ("X", "message"),
     [(_frame_with_labels("object"), "X's column 'species' holds values that are not numbers (text, categories or "
@@ -557,12 +562,20 @@ def _frame_with_labels(dtype: str) -> pd.DataFrame:
      (_frame_with_labels("category"), "X's column 'species' holds values that are not numbers"),
      (_frame_with_labels("object").to_numpy(), "X holds 'setosa' at row 0, column 3 (counting from 0), which is not "
                                                 "a number"),
-     (_frame_with_labels("object").to_numpy().astype(bytes), "X holds 'setosa' at row 0, column 3")],
-    ids=["text", "categories", "an array of text", "an array of bytes"],
+     (_frame_with_labels("object").to_numpy().astype(bytes), "X holds 'setosa' at row 0, column 3"),
+     (_frame_with_dates("2024-01-01"), "X's column 'when' holds values that are not numbers"),
+     (_frame_with_dates("2024-01-01", tz="UTC"), "X's column 'when' holds values that are not numbers"),
+     (_frame_with_dates("2024-01-01").assign(when=lambda frame: frame.when - frame.when.min()),
+      "X's column 'when' holds values that are not numbers"),
+     (np.tile(pd.date_range("2024-01-01", periods=40).to_numpy()[:, None], 4),
+      "X holds dates or times (datetime64[ns]), not numbers")],
+    ids=["text", "categories", "an array of text", "an array of bytes", "dates", "dates with a time zone",
+         "durations", "an array of dates"],
 )  # fmt: skip
 def test_a_column_of_labels_left_in_x_is_named_by_fit_and_transform(X, message):
     """scikit-learn had said only "could not convert string to float: 'setosa'", naming neither the column nor
-    that labels do not belong in X."""
+    that labels do not belong in X. Dates beside numbers had failed in numpy's dtype promotion, and dates alone
+    trained on nanoseconds since 1970."""
     with pytest.raises(dimred.DataError, match=re.escape(message)):
         dimred.Reducer(steps=2).fit(X)
     fitted = dimred.Reducer(steps=2, random_state=0).fit(_frame_with_labels("object").drop(columns="species"))

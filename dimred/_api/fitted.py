@@ -15,7 +15,7 @@ from dimred._core.atomic import write_bytes
 from dimred._core.contracts import EstimatorModel, Model
 from dimred._core.errors import DimredError, first_line
 from dimred._core.options import to_dict
-from dimred._core.settings import LOOP_SETTINGS, TrainingSettings
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, device_name
 from dimred._engine import evaluation, modelfile
 from dimred._engine.device import as_tensor, resolve_device, seeded, torch_default_dtype
 from dimred._engine.modelfile import ModelFile
@@ -130,7 +130,7 @@ def read_fitted(source: str | Path | bytes, device: str | torch.device, name: st
     is used: the metadata (``modelfile.check_model_file``), then the network it describes against the tensors,
     before that network is built for real."""
     torch_device = resolve_device(device)  # a bad device is the caller's, not the file's
-    device = str(device)  # a torch.device as the setting names it
+    device = device_name(device)
     if isinstance(source, bytes):
         model_file = modelfile.read_model_bytes(source, name)
     else:

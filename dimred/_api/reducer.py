@@ -20,7 +20,7 @@ from dimred._core import defaults
 from dimred._core.contracts import Callback, EstimatorModel, Model
 from dimred._core.errors import UsageError, path_argument
 from dimred._core.runfiles import MODEL_FILE
-from dimred._core.settings import LOOP_SETTINGS, TrainingSettings
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, device_name
 from dimred._engine import evaluation
 from dimred._engine.device import as_tensor, available_here
 from dimred._host.registry import get_registry
@@ -29,6 +29,7 @@ from dimred._io.datafiles import is_number
 from dimred._io.validation import DataError, check_matrix
 
 _VALID_DTYPES = [np.float64, np.float32]
+DATES = "mM"  # numpy's kinds of timedelta64 and datetime64: they convert to numbers, nanoseconds, and mean none
 DEFAULT_COMPONENTS = 2
 PROGRESS_CALLBACK = "progress"  # the built-in progress bar, shown only with verbose=True or when named
 _PICKLED_MODEL = "model_file_bytes_"
@@ -369,19 +370,25 @@ def _check_numbers(X: Any, name: str) -> None:
     an array's first cell of text that is no number; values numpy reads as numbers pass, whatever their dtype."""
     dtypes = getattr(X, "dtypes", None)
     if dtypes is not None and hasattr(dtypes, "items"):  # a DataFrame
-        others = [str(column) for column, dtype in dtypes.items()
-                  if getattr(dtype, "kind", "O") not in "biuf" and not _reads_as_numbers(X[column])]  # fmt: skip
+        others = [str(column) for column, dtype in dtypes.items() if not _numbers_column(X[column], dtype)]
         if others:
             listed, several = ", ".join(map(repr, others)), len(others) > 1
             raise DataError(f"{name}'s column{'s' if several else ''} {listed} hold{'' if several else 's'} values "
                             f"that are not numbers (text, categories or dates); leave {'them' if several else 'it'} "
                             f"out ({name}.drop(columns=[{listed}])): dimred reduces numbers")  # fmt: skip
+    elif isinstance(X, np.ndarray) and X.dtype.kind in DATES:
+        raise DataError(f"{name} holds dates or times ({X.dtype}), not numbers; dimred reduces numbers")
     elif isinstance(X, np.ndarray) and X.dtype.kind in "OUS" and X.ndim == 2 and not _reads_as_numbers(X):
         for (row, column), cell in np.ndenumerate(X):
             text = cell.decode(errors="replace") if isinstance(cell, bytes) else cell
             if isinstance(text, str) and not is_number(text):  # other cells: scikit-learn's TypeError says it
                 raise DataError(f"{name} holds {text!r} at row {row}, column {column} (counting from 0), which is "
                                 "not a number; dimred reduces numbers")  # fmt: skip
+
+
+def _numbers_column(values: Any, dtype: Any) -> bool:
+    kind = getattr(dtype, "kind", "O")  # pandas' own dtypes (categories) may have none
+    return kind in "biuf" or (kind not in DATES and _reads_as_numbers(values))
 
 
 def _reads_as_numbers(values: Any) -> bool:
@@ -429,4 +436,4 @@ def load(path: str | Path, device: str | torch.device = defaults.DEVICE) -> Redu
     Only the file's tensors and JSON metadata are read: no pickle, no code from the file.
     """
     path = path_argument(path, "path", "a model file's or a run directory's path")
-    return read_fitted(path, device).reducer(device=str(device))  # a torch.device as the parameter names it
+    return read_fitted(path, device).reducer(device=device_name(device))

@@ -35,6 +35,13 @@ def check_holdout(requested: Any) -> None:
         raise UsageError(f"bad holdout {requested!r}: give a fraction of the rows from 0 (none) to below 1, e.g. 0.2")
 
 
+def device_name(requested: Any) -> Any:
+    """The name dimred knows a device by: torch's names for the first GPU, "cuda:0" and ``torch.device("cuda",
+    0)``, are dimred's "cuda" (so "cpu:0" is "cpu"); anything else is left for the checks to refuse."""
+    named = isinstance(requested, str) or type(requested).__name__ == "device"  # torch is not imported here
+    return str(requested).removesuffix(":0") if named else requested
+
+
 def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
     return field(default=default, metadata={"help": help, "choices": choices})
 
@@ -67,6 +74,7 @@ class TrainingSettings:
     def __post_init__(self) -> None:
         for name in _GLOBAL_DEFAULTS:  # auto and full in any case, as the CLI reads them
             object.__setattr__(self, name, _keyword(name, getattr(self, name)))
+        object.__setattr__(self, "device", device_name(self.device))
         for setting in dataclasses.fields(self):
             object.__setattr__(self, setting.name, plain_number(getattr(self, setting.name)))
             _check(setting, getattr(self, setting.name))

@@ -12,6 +12,7 @@ import torch
 
 from dimred._core.defaults import DEVICES
 from dimred._core.errors import UsageError
+from dimred._core.settings import device_name
 from dimred._io.validation import DataError, beyond_range
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -24,7 +25,7 @@ def _mps_available() -> bool:
 
 def resolve_device(requested: str | torch.device) -> torch.device:
     """``auto`` picks CUDA, then Apple's MPS, then the CPU; naming an absent accelerator is an error."""
-    requested = str(requested).removesuffix(":0")  # a torch.device names itself ("cpu", "cuda:0": the first GPU)
+    requested = device_name(requested)
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
