@@ -471,6 +471,25 @@ def test_a_grid_search_over_the_model_ignores_the_loop_settings_a_one_call_model
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
 
+def test_a_grid_search_reaches_one_option_inside_the_options_mappings(roll):
+    """It had crashed in scikit-learn: 'dict' object has no attribute 'set_params'."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = roll[:120], (roll[:120, 0] > np.median(roll[:120, 0])).astype(int)
+    given = {"hidden": [16], "dropout": 0.0}
+    pipeline = make_pipeline(Reducer(**QUICK, model_options=given), KNeighborsClassifier(3))
+    grid = {"reducer__model_options__hidden": [[8], [4, 4]]}
+    search = GridSearchCV(pipeline, grid, cv=2, error_score="raise").fit(X, y)
+    assert search.best_estimator_[0].model_options == {"hidden": search.best_params_[next(iter(grid))], "dropout": 0}
+    assert given == {"hidden": [16], "dropout": 0.0}  # copied, never changed in place
+    reducer = Reducer(model="ne-ae").set_params(loss_options__ne_tsne__exaggeration=1.0, callback_options__x__y=2)
+    assert reducer.loss_options == {"ne_tsne": {"exaggeration": 1.0}}
+    assert reducer.callback_options == {"x": {"y": 2}}
+    with pytest.raises(dimred.UsageError, match=r"model_options\['hidden'\] must map names to values \(a dict\)"):
+        Reducer(model_options=given).set_params(model_options__hidden__width=3)
+
+
 def test_a_one_call_model_records_the_loops_defaults_not_the_settings_it_ignored(roll, tmp_path):
     loop = {"steps": 20, "batch_size": 7, "lr": 0.5, "weight_decay": 0.1, "schedule": "constant",
             "optimizer": "muon", "precision": "float32"}  # fmt: skip

@@ -31,6 +31,7 @@ from dimred._io.validation import DataError, check_matrix
 _VALID_DTYPES = [np.float64, np.float32]
 DATES = "mM"  # numpy's kinds of timedelta64 and datetime64: they convert to numbers, nanoseconds, and mean none
 DEFAULT_COMPONENTS = 2
+_OPTION_MAPPINGS = ("model_options", "loss_options", "callback_options")  # parameters that map names to options
 PROGRESS_CALLBACK = "progress"  # the built-in progress bar, shown only with verbose=True or when named
 _PICKLED_MODEL = "model_file_bytes_"
 _REBUILT_ON_UNPICKLING = {"fitted_", "module_", "scaler_", "device_"}  # torch objects, from the model file's bytes
@@ -115,6 +116,17 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.callbacks = callbacks
         self.callback_options = callback_options
         self.verbose = verbose
+
+    def set_params(self, **params: Any) -> Reducer:
+        """scikit-learn's, and also one option inside an options mapping by its path, as a grid search names it:
+        ``model_options__hidden=[64, 64]``, ``loss_options__ne-tsne__exaggeration=1.0`` (the mapping is copied,
+        never changed in place)."""
+        inside = {key: params.pop(key) for key in list(params) if key.partition("__")[0] in _OPTION_MAPPINGS}
+        super().set_params(**params)
+        for key, value in inside.items():
+            parameter, *path = key.split("__")
+            setattr(self, parameter, _with_option(getattr(self, parameter), path, value, parameter))
+        return self
 
     def __sklearn_tags__(self) -> Any:  # scikit-learn's Tags
         tags = super().__sklearn_tags__()
@@ -410,6 +422,14 @@ def _loop_defaults(settings: TrainingSettings) -> TrainingSettings:
 def _keeps_no_module(model: Model) -> bool:
     """A one-call model that keeps the default ``fitted_module`` (None): nothing to save, so no fitted Reducer."""
     return isinstance(model, EstimatorModel) and type(model).fitted_module is EstimatorModel.fitted_module
+
+
+def _with_option(values: Any, path: list[str], value: Any, parameter: str) -> dict[str, Any]:
+    """A copy of the options mapping ``values`` with ``value`` at ``path`` (mappings made where missing)."""
+    copied = dict(_options_mapping(values, parameter, "names"))
+    name, *rest = path
+    copied[name] = _with_option(copied.get(name), rest, value, f"{parameter}[{name!r}]") if rest else value
+    return copied
 
 
 def _options_by_plugin(values: Any, parameter: str, kind: str) -> dict[str, Mapping[str, Any]]:
