@@ -190,6 +190,49 @@ def test_a_network_without_encode_and_decode_is_refused(trained, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+class _Plugins(torch.nn.Module):
+    """A third-party network around a trained one, computing its codes in a way the exporter cannot follow."""
+
+    def __init__(self, network: torch.nn.Module, how: str) -> None:
+        super().__init__()
+        self.network, self.how = network, how
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        codes = self.network.encode(x)
+        if self.how == "through numpy":
+            return torch.from_numpy(codes.detach().numpy() * 2)
+        if self.how == "by a Python number":
+            return codes / max(1.0, float(x.abs().max()))
+        return torch.special.erfcx(codes)  # an operator the exporter does not know
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.network.decode(codes)
+
+
+@pytest.mark.parametrize("how", ["through numpy", "by a Python number"])
+def test_a_graph_that_does_not_compute_what_the_model_does_is_refused(trained, tmp_path, how):
+    """Tracing keeps what such an encode computed for the example rows as constants: the graph had been written,
+    with exit 0, giving codes up to 2.4 away from transform's (or the same codes whatever the rows)."""
+    reducer = copy.copy(trained["mlp-ae"])
+    reducer.module_ = _Plugins(reducer.module_, how)
+    with pytest.raises(dimred.DimredError, match=r"could not export the encoder of model 'mlp-ae' to ONNX: the "
+                                                 r"graph traced from it does not compute what it does: .* leaves "
+                                                 r"torch"):  # fmt: skip
+        reducer.to_onnx(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_operator_the_exporter_does_not_know_is_one_error_and_nothing_on_stdout(trained, tmp_path, capfd):
+    """torch's exporter had printed its whole graph on the process's stdout before failing."""
+    reducer = copy.copy(trained["mlp-ae"])
+    reducer.module_ = _Plugins(reducer.module_, "erfcx")
+    with pytest.raises(dimred.DimredError, match=r"could not export the encoder of model 'mlp-ae' to ONNX: .*erfcx"):
+        reducer.to_onnx(tmp_path)
+    captured = capfd.readouterr()
+    assert (captured.out, captured.err) == ("", "")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unfitted_reducer_is_refused(tmp_path):
     with pytest.raises(NotFittedError):
         dimred.Reducer().to_onnx(tmp_path)

@@ -7,17 +7,23 @@ size. ``dimred.load`` stays the way back into dimred; the ONNX files are for ONN
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import ctypes
 import io
 import json
+import os
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from dimred._core.atomic import atomic_path
-from dimred._core.errors import DimredError, UsageError, path_argument
+from dimred._core.errors import DimredError, UsageError, first_line, path_argument
 from dimred._engine import modelfile
 
 if TYPE_CHECKING:
@@ -114,9 +120,12 @@ def export_onnx(
         "encoder": (_Encoder(network, offset, factor), torch.zeros(2, n_features, dtype=dtype), "rows", "codes"),
         "decoder": (_Decoder(network, offset, factor), torch.zeros(2, n_components, dtype=dtype), "codes", "rows"),
     }
-    written = {}
+    written, samples = {}, _sample_rows(offset, factor)
     for role, (wrapper, example, input_name, output_name) in jobs.items():
         proto = _export(wrapper.eval(), example, input_name, output_name, opset, reducer.model, role, onnx)
+        _check_computes_as_traced(proto, wrapper, samples, input_name, reducer.model, role)
+        with torch.no_grad():
+            samples = wrapper(samples)  # the decoder is checked on the encoder's codes
         for key, value in (metadata | {"dimred.role": role}).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
@@ -149,7 +158,7 @@ def _export(wrapper: torch.nn.Module, example: torch.Tensor, input_name: str, ou
     """
     buffer = io.BytesIO()
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), _exporters_log_silenced():
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice and tracer warnings
             torch.onnx.export(
                 wrapper, (example,), buffer, dynamo=False, input_names=[input_name], output_names=[output_name],
@@ -159,6 +168,81 @@ def _export(wrapper: torch.nn.Module, example: torch.Tensor, input_name: str, ou
     except Exception as error:  # the exporter's errors come in many types; name the model and the part
         raise DimredError(f"could not export the {role} of model '{model}' to ONNX: {error}") from error
     return onnx.load_from_string(buffer.getvalue())
+
+
+@contextlib.contextmanager
+def _exporters_log_silenced() -> Iterator[None]:
+    """The process's stdout pointed at nothing inside, then torch's native ONNX log switched off: torch's
+    TorchScript exporter switches that log on for every export (its flag test reads a function, always true)
+    and, where it fails, writes its whole graph there, in C++, before the error dimred reports."""
+    sys.stdout.flush()
+    _flush_native_stdout()
+    try:
+        kept = os.dup(1)
+    except OSError:  # no stdout at all (a windowed process): nothing to keep clean
+        kept = None
+    try:
+        if kept is not None:
+            with open(os.devnull, "wb") as nothing:
+                os.dup2(nothing.fileno(), 1)
+        yield
+    finally:
+        if kept is not None:
+            _flush_native_stdout()
+            os.dup2(kept, 1)
+            os.close(kept)
+        switch = getattr(torch._C, "_jit_set_onnx_log_enabled", None)  # private, so looked up with care
+        if switch is not None:
+            switch(False)
+
+
+def _flush_native_stdout() -> None:
+    """Flush the C library's stdout buffer, where C++'s std::cout writes (it holds what was written since, until
+    it fills, where stdout is not a terminal)."""
+    if os.name == "posix":
+        ctypes.CDLL(None).fflush(None)
+
+
+def _sample_rows(offset: torch.Tensor, factor: torch.Tensor, count: int = 33) -> torch.Tensor:
+    """Seeded raw rows about the training data's scale: scaled rows of a standard normal, the scaling undone (a
+    column the scaler found constant is its offset). Fewer or more than the exporter's example, whose batch size
+    a graph with a constant shape would keep."""
+    scaled = torch.randn(count, len(offset), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    spread = torch.where(factor != 0, 1 / factor.double(), torch.zeros((), dtype=torch.float64))
+    return (scaled * spread + offset.double()).to(offset.dtype)
+
+
+def _check_computes_as_traced(
+    proto: Any, wrapper: torch.nn.Module, rows: torch.Tensor, input_name: str, model: str, role: str
+) -> None:
+    """Refuse a graph that does not compute what ``wrapper`` does on ``rows``, as ONNX Runtime runs it. Tracing
+    records the tensor operations of one call: a network that leaves torch on the way (numpy, a Python number
+    of a tensor's value) is recorded with what it computed then, as constants, and the exporter only warns."""
+    try:
+        import onnxruntime
+    except ImportError:  # dimred[onnx] installs it; without it onnx's checker is the only check
+        return
+    with torch.no_grad():
+        expected = wrapper(rows).numpy()
+    try:
+        session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        (computed,) = session.run(None, {input_name: rows.numpy()})
+    except Exception as error:  # ONNX Runtime's errors are its own types
+        difference = f"ONNX Runtime cannot run it ({first_line(error)})"
+    else:
+        if computed.shape != expected.shape:
+            difference = f"it gives {computed.shape} values for {len(rows)} rows, the model {expected.shape}"
+        elif np.allclose(computed, expected, rtol=1e-4, atol=1e-5, equal_nan=True):
+            return
+        else:
+            difference = (
+                f"it differs from the model by up to {np.abs(computed - expected).max():.3g} on {len(rows)} rows"
+            )
+    raise DimredError(
+        f"could not export the {role} of model '{model}' to ONNX: the graph traced from it does not compute what "
+        f"it does: {difference}; its {'encode' if role == 'encoder' else 'decode'}() most likely leaves torch "
+        "(numpy, or a Python number of a tensor's value), which a traced graph records as a constant"
+    )
 
 
 def _metadata(reducer: Reducer, n_features: int, n_components: int, dtype: torch.dtype) -> dict[str, str]:
