@@ -91,7 +91,8 @@ def _log_dir(options: TensorBoardOptions, directory: Path | None, run_name: str,
     that no earlier run wrote into (``-2``, ``-3``... added); None for a run without either, said in a warning."""
     if not options.log_dir and directory is None:
         warnings.warn(f"the tensorboard {kind} writes nothing for run {run_name}: it has no folder (dimred compare's "
-                      f"runs, out=None) and no log_dir; set {kind}.tensorboard.log_dir=FOLDER",
+                      f"runs, out=None, a Reducer's fit) and no log_dir; set {kind}.tensorboard.log_dir=FOLDER (a "
+                      f"Reducer's {kind}_options={{'tensorboard': {{'log_dir': FOLDER}}}})",
                       stacklevel=2)  # fmt: skip
         return None
     if not options.log_dir:

@@ -209,6 +209,11 @@ class _Plugins(torch.nn.Module):
         return self.network.decode(codes)
 
 
+def test_numpys_whole_numbers_are_opsets(trained, tmp_path):
+    paths = trained["mlp-ae"].to_onnx(tmp_path, opset=np.int64(13))
+    assert onnx.load(paths["encoder"]).opset_import[0].version == 13
+
+
 @pytest.mark.parametrize("how", ["through numpy", "by a Python number"])
 def test_a_graph_that_does_not_compute_what_the_model_does_is_refused(trained, tmp_path, how):
     """Tracing keeps what such an encode computed for the example rows as constants: the graph had been written,

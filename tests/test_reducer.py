@@ -175,6 +175,14 @@ def test_numpy_numbers_are_parameters_as_scikit_learn_searches_hand_them_over(ro
     assert type(reducer.fitted_.settings.lr) is float
 
 
+def test_rows_far_outside_the_training_rows_are_named_as_the_cause_not_the_training(roll):
+    """The message had advised retraining with a lower learning rate."""
+    tiny = roll * [1e-20, 1, 1]
+    far_out = r"not finite .* for 1 of 2 rows, the first at row 1 .*: the rows lie too far out of the training rows'"
+    with pytest.raises(dimred.DimredError, match=far_out):
+        Reducer(**QUICK).fit(tiny).transform([[0, 0, 0], [1e20, 0, 0]])
+
+
 def test_codes_far_outside_the_training_codes_give_an_error_not_infinite_rows(roll):
     """PCA's reconstructions of codes near float64's limit are finite until the scaling is undone."""
     with pytest.raises(dimred.DimredError, match=r"reconstructions are not finite .* the codes lie too far out$"):

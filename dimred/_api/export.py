@@ -12,6 +12,7 @@ import copy
 import ctypes
 import io
 import json
+import numbers
 import os
 import sys
 import warnings
@@ -93,8 +94,9 @@ def export_onnx(
                 f"no {method}() method"
             )
     newest = _newest_opset()
-    if isinstance(opset, bool) or not isinstance(opset, int) or not 9 <= opset <= newest:
+    if isinstance(opset, bool | np.bool_) or not isinstance(opset, numbers.Integral) or not 9 <= opset <= newest:
         raise UsageError(f"bad ONNX opset {opset!r}: torch {torch.__version__} exports opsets 9 to {newest}, e.g. 17")
+    opset = int(opset)  # numpy's whole numbers too, as a grid search hands them over
     directory = path_argument(out_dir, "the output folder (--out)", "a folder's path")
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")

@@ -32,6 +32,7 @@ _VALID_DTYPES = [np.float64, np.float32]
 DATES = "mM"  # numpy's kinds of timedelta64 and datetime64: they convert to numbers, nanoseconds, and mean none
 DEFAULT_COMPONENTS = 2
 _OPTION_MAPPINGS = ("model_options", "loss_options", "callback_options")  # parameters that map names to options
+FAR_OUT = "the rows lie too far out of the training rows' range for its arithmetic; check their units and scale"
 PROGRESS_CALLBACK = "progress"  # the built-in progress bar, shown only with verbose=True or when named
 _PICKLED_MODEL = "model_file_bytes_"
 _REBUILT_ON_UNPICKLING = {"fitted_", "module_", "scaler_", "device_"}  # torch objects, from the model file's bytes
@@ -121,7 +122,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """scikit-learn's, and also one option inside an options mapping by its path, as a grid search names it:
         ``model_options__hidden=[64, 64]``, ``loss_options__ne-tsne__exaggeration=1.0`` (the mapping is copied,
         never changed in place)."""
-        inside = {key: params.pop(key) for key in list(params) if key.partition("__")[0] in _OPTION_MAPPINGS}
+        inside = {
+            key: params.pop(key) for key in list(params) if key.split("__")[0] in _OPTION_MAPPINGS and "__" in key
+        }
         super().set_params(**params)
         for key, value in inside.items():
             parameter, *path = key.split("__")
@@ -279,7 +282,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def encode_rows(self, X: np.ndarray, first_row: int = 0) -> np.ndarray:
         """``transform`` for a checked 2-D float array of the right width (no scikit-learn validation); messages
         count its rows from ``first_row``."""
-        codes = evaluation.encode(self.module_, self.scaler_.transform(self.to_tensor(X)))
+        codes = evaluation.encode(self.module_, self.scaler_.transform(self.to_tensor(X)), advice=FAR_OUT)
         return self._numpy(codes, X, first_row)
 
     def decode_rows(self, Z: np.ndarray, first_row: int = 0) -> np.ndarray:

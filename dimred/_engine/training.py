@@ -152,8 +152,8 @@ class Trainer:
             advice = self._unscaled_advice(then=", ")
             raise DivergenceError(
                 f"loss became {label}{which} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); "
-                f"{advice}lower the learning rate (--lr), or reset any model option or loss weight you set far from "
-                "its default"
+                f"{advice}lower the learning rate (--lr, lr=), or reset any model option or loss weight you set far "
+                "from its default"
             )
 
     def overflow_advice(self) -> str:
