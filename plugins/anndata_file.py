@@ -4,6 +4,7 @@ column as labels. ``dimred encode RUN cells.h5ad -o out.h5ad`` writes the codes 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class AnnDataFile(Dataset):
                                 "--set dataset.layer=NAME")  # fmt: skip
         # float32 unless the file holds float64 (whose values float32 could round or overflow)
         dtype = np.float64 if matrix.dtype == np.float64 else np.float32
-        X = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=dtype)
+        X = _dense(matrix, dtype, self.options.path)
         labels = self._labels(adata) if self.options.label_key else None
         return Data(X=X, labels=labels, feature_names=tuple(str(name) for name in adata.var_names))
 
@@ -94,3 +95,17 @@ class AnnDataFile(Dataset):
 @hookimpl
 def register_datasets(register):
     register(AnnDataFile)
+
+
+def _dense(matrix: Any, dtype: type, path: str) -> np.ndarray:
+    """The cells x genes matrix in memory, dense: what training reads. A sparse one too large for that is refused
+    with its size, and what to keep fewer of."""
+    try:
+        return np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=dtype)
+    except MemoryError:
+        cells, genes = matrix.shape
+        size = cells * genes * np.dtype(dtype).itemsize / 2**30
+        raise DataError(f"{path}: training reads its {cells} cells x {genes} genes dense, {size:.1f} GiB, more "
+                        "memory than there is; write a file of fewer genes (the highly variable ones: "
+                        "adata[:, adata.var.highly_variable]) or fewer cells, and train on that (dimred encode "
+                        "maps every cell of the whole file later, in batches)") from None  # fmt: skip

@@ -153,12 +153,22 @@ class DataFile(Dataset):
                             f"rows beyond {FEW_CLASSES}), or colour the plots by these values with "
                             "dataset.color_column")  # fmt: skip
 
+    def _warn_unread(self, names: list[str]) -> None:
+        """Say which arrays of an .npz file beside X are left unread (labels saved under another name than y)."""
+        others = [name for name in names if name != "X"]
+        if "X" in names and others:
+            listed = ", ".join(map(repr, others))
+            warnings.warn(f"{self.options.path}: its array{'s' if len(others) > 1 else ''} {listed} "
+                          f"{'are' if len(others) > 1 else 'is'} not read: dimred reads the rows from 'X' and labels "
+                          "from an array named 'y' (np.savez(FILE, X=X, y=labels))", stacklevel=3)  # fmt: skip
+
     def _npz_y(self, n_rows: int) -> np.ndarray | None:
         """An .npz file's 'y' array, the usual name for labels beside X, one value per row of X."""
         if Path(self.options.path).suffix.lower() != ".npz":
             return None
         with np.load(self.options.path, allow_pickle=False) as archive:
             if "y" not in archive.files or "X" not in archive.files:
+                self._warn_unread(archive.files)
                 return None
             try:
                 labels = archive["y"]

@@ -242,6 +242,19 @@ def test_an_npz_y_saved_as_a_column_vector_is_read_as_labels(tmp_path):
     assert DataFile(DataFile.Options(path=str(tmp_path / "d.npz"))).load(0).labels.tolist() == [0, 1] * 3
 
 
+def test_arrays_beside_x_in_an_npz_file_without_y_are_said_to_be_left_unread(tmp_path):
+    """Labels saved as labels=... had been ignored without a word: no accuracy, no stratified split."""
+    X = np.random.default_rng(0).random((6, 2))
+    np.savez(tmp_path / "d.npz", X=X, labels=np.array([0, 1] * 3))
+    with pytest.warns(UserWarning, match=r"d.npz: its array 'labels' is not read: dimred reads the rows from 'X' and "
+                                         r"labels from an array named 'y'"):  # fmt: skip
+        assert DataFile(DataFile.Options(path=str(tmp_path / "d.npz"))).load(0).labels is None
+    np.savez(tmp_path / "alone.npz", X=X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DataFile(DataFile.Options(path=str(tmp_path / "alone.npz"))).load(0)
+
+
 def test_an_npz_y_of_half_precision_classes_is_read_without_an_overflow_warning(tmp_path):
     """Whole float16 numbers are read as int64 classes; the check against 2**53 overflowed float16 itself."""
     np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).random((6, 2)), y=np.array([0, 1, 2] * 2, np.float16))
@@ -984,6 +997,46 @@ def test_an_h5ad_path_anndata_cannot_read_is_named_for_run_and_encode(tmp_path, 
         assert expected in result.output
         assert "unexpected" not in result.output
     assert not (tmp_path / "codes.h5ad").exists()
+
+
+def test_an_h5ad_file_another_process_writes_is_named_as_locked_not_unreadable(tmp_path):
+    anndata = pytest.importorskip("anndata")
+    import subprocess
+
+    path = tmp_path / "cells.h5ad"
+    anndata.AnnData(X=np.random.default_rng(0).random((40, 3)).astype(np.float32)).write_h5ad(path)
+    holder = ("import h5py, sys, time; cells = h5py.File(sys.argv[1], 'a'); print('open', flush=True); "
+              "time.sleep(120)")  # fmt: skip
+    with subprocess.Popen([sys.executable, "-c", holder, str(path)], stdout=subprocess.PIPE, text=True) as writer:
+        try:
+            assert writer.stdout.readline().strip() == "open"
+            result = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={path}", "--model", "pca")
+        finally:
+            writer.kill()
+    assert result.exit_code == 1, result.output
+    assert result.output.count("Error:") == 1
+    assert f"{path} is locked by a process that has it open for writing" in result.output
+
+
+def test_a_sparse_h5ad_file_too_large_to_train_on_dense_says_its_size_and_what_to_keep_fewer_of(tmp_path):
+    """It had said "ran out of memory; ask for less at once: fewer rows, a smaller batch or a smaller model"."""
+    anndata = pytest.importorskip("anndata")
+    import subprocess
+
+    from scipy import sparse
+
+    cells, genes = 40_000, 60_000  # 8.9 GiB dense in float32, a 4 MB file
+    columns = np.sort(np.random.default_rng(0).integers(0, genes, (cells, 2)), axis=1).ravel()
+    X = sparse.csr_matrix((np.ones(cells * 2, np.float32), columns, np.arange(cells + 1) * 2), shape=(cells, genes))
+    anndata.AnnData(X=X).write_h5ad(tmp_path / "atlas.h5ad")
+    dimred_command = f"{sys.executable} -m dimred run --dataset h5ad --set dataset.path=atlas.h5ad --model pca"
+    # a run maps about 3.6 GB of address space here (torch's libraries) before it reads the file
+    result = subprocess.run(["bash", "-c", f"ulimit -v 7000000 && {dimred_command}"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("Error: atlas.h5ad: training reads its 40000 cells x 60000 genes dense, 8.9 GiB")
+    assert "fewer genes" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_anndata_mistakes_are_named_before_any_work(tmp_path, monkeypatch):

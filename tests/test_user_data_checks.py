@@ -391,6 +391,7 @@ def test_a_folder_called_label_is_no_sign_that_an_error_is_about_the_runs_label_
                     f"dataset.path={tmp_path / 'label' / 'rows.csv'}", "--set", "dataset.color_column=zz")  # fmt: skip
     assert result.exit_code == 2, result.output
     assert "dataset.color_column 'zz' is not a column of" in result.output
+    assert "choose from: a, b, c, d, cls (or their 0-based indices, 0 to 4)" in result.output  # 9: not an index
     assert "is the run's" not in result.output
 
 

@@ -27,6 +27,9 @@ def read_h5ad(path: str | Path, needed_by: str = "reading .h5ad files") -> Any:
         raise
     except Exception as error:  # h5py's and anndata's many kinds (an element only a newer anndata reads, say)
         # TypeError: an HDF5 file that AnnData did not write, its keys taken for AnnData's arguments
+        if "unable to lock file" in str(error):  # h5py's OSError: the file itself may be fine
+            raise DataError(f"{path} is locked by a process that has it open for writing (HDF5's file lock); close "
+                            "it there (or read it with HDF5_USE_FILE_LOCKING=FALSE set)") from None  # fmt: skip
         why = "" if isinstance(error, TypeError) else f" ({first_line(error)})"
         raise DataError(f"{path} is not a readable AnnData .h5ad file{why}") from None
 

@@ -454,7 +454,8 @@ def _column(spec: str, option: str, path: Path, names: tuple[str, ...] | None, w
         return names.index(spec)
     if spec.isdigit() and (width is None or int(spec) < width):
         return int(spec)
-    choices = ", ".join(names) if names else f"0 to {width - 1}" if width else "a 0-based index"
+    indices = f"0 to {width - 1}" if width else "a 0-based index"
+    choices = f"{', '.join(names)} (or their 0-based indices, {indices})" if names else indices
     labels = option.endswith("label_column") and path.suffix.lower() == ".npz"
     npz = " (an .npz file's 'y' array is read as labels without this option)" if labels else ""
     raise UsageError(f"{option} '{spec}' is not a column of {path}; choose from: {choices}{npz}")
