@@ -265,7 +265,8 @@ class ParametricUMAP(_GraphLoss):
 
         similarity = self.a * (_squared_distances(ends, negatives) + 1e-12) ** self.b
         repulsion = torch.log1p(1.0 / similarity.clamp_min(1e-4)).masked_fill(own, 0.0)
-        return self.options.repulsion * repulsion.mean(dim=1) * 5  # ~5 negatives per edge, as UMAP
+        others = (~own).sum(dim=1).clamp_min(1)  # the mean over the other codes: an end listed in the pool has one less
+        return self.options.repulsion * repulsion.sum(dim=1) / others * 5  # ~5 negatives per edge, as UMAP
 
     def edge_losses(self, lengths, shared):
         import torch

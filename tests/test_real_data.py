@@ -546,10 +546,12 @@ def _tsne_contrast(loss, edge_length_squared, negatives_squared, _pool_size):
 DOF_RANGE = "dof must be from 0.001 to 1000 (1: t-SNE's kernel; large values approach a Gaussian)"
 
 
-def _umap_contrast(loss, edge_length_squared, negatives_squared, pool_size):
+def _umap_contrast(loss, edge_length_squared, negatives_squared, _pool_size):
+    """The mean repulsion from the other codes of the pool (it had been over the whole pool, the end's own code
+    counted as a 0, so the heads, always in it, were repelled less than the tails)."""
     attraction = torch.log1p(loss.a * edge_length_squared**loss.b)
     repulsion = sum(torch.log1p(1 / (loss.a * d**loss.b).clamp_min(1e-4)) for d in negatives_squared)
-    return attraction + 5 * repulsion / pool_size
+    return attraction + 5 * repulsion / len(negatives_squared)
 
 
 @pytest.mark.parametrize(
