@@ -7,6 +7,8 @@ training set and its graph, are kept in memory only.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -31,13 +33,16 @@ class _ScikitLearnModel(EstimatorModel):
     def fit_transform(self, X: np.ndarray, seed: int) -> np.ndarray:
         self._check_rows(len(X))
         self.estimator = self.make(seed)
-        return self.estimator.fit_transform(X)
+        with _torch_threads_kept():
+            return self.estimator.fit_transform(X)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return self.estimator.transform(X)
+        with _torch_threads_kept():
+            return self.estimator.transform(X)
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
-        return self.estimator.inverse_transform(Z)
+        with _torch_threads_kept():
+            return self.estimator.inverse_transform(Z)
 
     def _check_rows(self, n_rows: int) -> None:
         option_name = self.neighbourhood_option
@@ -46,6 +51,21 @@ class _ScikitLearnModel(EstimatorModel):
             lower = max(1, (n_rows - 1) // 3)
             raise UsageError(f"model '{self.name}' needs more rows than its {option_name} ({value:g}), got {n_rows} "
                              f"to train on; lower it, e.g. --set model.{option_name}={lower}")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _torch_threads_kept() -> Iterator[None]:
+    """torch's thread count put back after a library call. umap-learn's numba, where its OpenMP thread pool first
+    starts, sets the calling thread's count to its own in the OpenMP runtime torch loaded too: torch in that
+    thread then computed on another number of threads than in new threads, or than the caller had set, and the
+    same seed trained other weights."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,17 @@ def _isolated(tmp_path, monkeypatch) -> Iterator[None]:
     reset_registry()
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_unchanged() -> Iterator[None]:
+    """A test leaves torch's thread count as it found it: on another count one seed trains other weights, so a
+    test that changed it made later tests depend on the order they ran in (umap-learn's numba had changed it)."""
+    threads = torch.get_num_threads()
+    yield
+    left = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    assert left == threads, f"the test left torch computing on {left} threads, not {threads}"
+
+
 @dataclass
 class FakeDistribution:
     name: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -30,6 +31,20 @@ def test_a_classical_method_goes_through_the_same_run(model, has_rmse, tmp_path)
     assert (tmp_path / "r" / "model.safetensors").exists() == (model in ("pca", "kernel-pca"))  # state as tensors
     assert (tmp_path / "r" / "codes.png").exists()
     assert (tmp_path / "r" / "reconstruction.png").exists() == has_rmse
+
+
+def test_umap_leaves_torchs_thread_count_as_it_found_it():
+    """umap-learn's numba, where its thread pool first started, set the calling thread's OpenMP thread count to its
+    own (one per core) in the runtime torch loaded too: torch then computed on that many threads there and on the
+    caller's count in new threads, and one seed trained two sets of weights. In a process of its own: the pool
+    starts once per process (after torch has computed, as it had in the process of a user who trained a model)."""
+    pytest.importorskip("umap")
+    script = ("import sys, torch, dimred; torch.set_num_threads(1); torch.ones(10**6).sum(); "
+              "dimred.run('swissroll', 'umap', settings={'dataset.n_samples': 200}, out=None, reporters=[]); "
+              "print(torch.get_num_threads())")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1"]
 
 
 def test_plugins_says_what_a_method_cannot_do():
