@@ -356,6 +356,8 @@ def test_torchs_name_of_the_first_device_is_taken_wherever_a_device_is(tmp_path,
     dimred.encode_file(saved, tmp_path / "rows.npy", tmp_path / "codes.npy", device=device)
     np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), reducer.transform(X))
     assert dimred.run("swissroll", "mlp-ae", steps=2, device=device, out=None).config["device_used"] == "cpu"
+    with pytest.raises(dimred.UsageError, match="pick another with CUDA_VISIBLE_DEVICES"):  # not "did you mean"
+        dimred.Reducer(steps=5, device="cuda:1").fit(X)
 
 
 # -- 6. saving a Reducer -------------------------------------------------------------------------------------------

@@ -37,9 +37,15 @@ def check_holdout(requested: Any) -> None:
 
 def device_name(requested: Any) -> Any:
     """The name dimred knows a device by: torch's names for the first GPU, "cuda:0" and ``torch.device("cuda",
-    0)``, are dimred's "cuda" (so "cpu:0" is "cpu"); anything else is left for the checks to refuse."""
-    named = isinstance(requested, str) or type(requested).__name__ == "device"  # torch is not imported here
-    return str(requested).removesuffix(":0") if named else requested
+    0)``, are dimred's "cuda" (so "cpu:0" is "cpu"); another GPU is refused with how to pick it, and anything
+    else is left for the checks to refuse."""
+    if not isinstance(requested, str) and type(requested).__name__ != "device":  # torch is not imported here
+        return requested
+    name = str(requested).removesuffix(":0")
+    if name.startswith("cuda:"):
+        raise UsageError(f"device '{name}': dimred takes the first GPU it sees (cuda, cuda:0); pick another with "
+                         "CUDA_VISIBLE_DEVICES (CUDA_VISIBLE_DEVICES=1 and device cuda uses GPU 1)")  # fmt: skip
+    return name
 
 
 def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:

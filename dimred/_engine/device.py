@@ -31,9 +31,6 @@ def resolve_device(requested: str | torch.device) -> torch.device:
             return torch.device("cuda")
         return torch.device("mps") if _mps_available() else torch.device("cpu")
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
-    if requested.startswith("cuda:"):
-        raise UsageError(f"device '{requested}': dimred takes the first GPU it sees (cuda, cuda:0); pick another "
-                         "with CUDA_VISIBLE_DEVICES (CUDA_VISIBLE_DEVICES=1 and device cuda uses GPU 1)")  # fmt: skip
     if requested not in available:
         raise UsageError(f"unknown device '{requested}'; choose from: {', '.join(DEVICES)}")
     if not available[requested]:
