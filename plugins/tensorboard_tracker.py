@@ -90,10 +90,12 @@ def _log_dir(options: TensorBoardOptions, directory: Path | None, run_name: str,
     """Where a run's event files go: the run directory's FOLDER, or a subfolder of ``log_dir`` of the run's name
     that no earlier run wrote into (``-2``, ``-3``... added); None for a run without either, said in a warning."""
     if not options.log_dir and directory is None:
+        reducers = (
+            " (a Reducer's callback_options={'tensorboard': {'log_dir': FOLDER}})" if kind == "callback" else ""
+        )  # a Reducer's fit runs callbacks, not reporters
         warnings.warn(f"the tensorboard {kind} writes nothing for run {run_name}: it has no folder (dimred compare's "
-                      f"runs, out=None, a Reducer's fit) and no log_dir; set {kind}.tensorboard.log_dir=FOLDER (a "
-                      f"Reducer's {kind}_options={{'tensorboard': {{'log_dir': FOLDER}}}})",
-                      stacklevel=2)  # fmt: skip
+                      f"runs, out=None{', a Reducer' if reducers else ''}) and no log_dir; set "
+                      f"{kind}.tensorboard.log_dir=FOLDER{reducers}", stacklevel=2)  # fmt: skip
         return None
     if not options.log_dir:
         return Path(directory) / FOLDER

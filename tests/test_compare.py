@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -42,7 +43,9 @@ def test_umap_leaves_torchs_thread_count_as_it_found_it():
     script = ("import sys, torch, dimred; torch.set_num_threads(1); torch.ones(10**6).sum(); "
               "dimred.run('swissroll', 'umap', settings={'dataset.n_samples': 200}, out=None, reporters=[]); "
               "print(torch.get_num_threads())")  # fmt: skip
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    numba_on_two = {**os.environ, "NUMBA_NUM_THREADS": "2"}  # a test process's own is 1 (conftest.py)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            env=numba_on_two)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1"]
 

@@ -238,6 +238,35 @@ def test_an_operator_the_exporter_does_not_know_is_one_error_and_nothing_on_stdo
     assert list(tmp_path.iterdir()) == []
 
 
+def test_exports_in_threads_take_turns_and_leave_stdout_where_it_was(trained, tmp_path):
+    """Overlapping exports had failed in torch's exporter, and left the process's stdout pointing at nothing."""
+    import os
+    import threading
+
+    errors: list[BaseException] = []
+
+    def export(folder: str) -> None:
+        try:
+            trained["mlp-ae"].to_onnx(tmp_path / folder)
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=export, args=(f"t{number}",)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert not os.path.samestat(os.fstat(1), os.stat(os.devnull))
+    assert all(len(list((tmp_path / f"t{number}").iterdir())) == 2 for number in range(4))
+
+
+def test_a_process_without_stdout_exports(trained, tmp_path, monkeypatch):
+    """A windowed process (pythonw), or one started with stdout closed, has sys.stdout None."""
+    monkeypatch.setattr(sys, "stdout", None)
+    assert sorted(trained["mlp-ae"].to_onnx(tmp_path)) == ["decoder", "encoder"]
+
+
 def test_an_unfitted_reducer_is_refused(tmp_path):
     with pytest.raises(NotFittedError):
         dimred.Reducer().to_onnx(tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 
@@ -494,8 +495,12 @@ def test_a_grid_search_reaches_one_option_inside_the_options_mappings(roll):
     reducer = Reducer(model="ne-ae").set_params(loss_options__ne_tsne__exaggeration=1.0, callback_options__x__y=2)
     assert reducer.loss_options == {"ne_tsne": {"exaggeration": 1.0}}
     assert reducer.callback_options == {"x": {"y": 2}}
+    reducer = Reducer(model_options=given)
     with pytest.raises(dimred.UsageError, match=r"model_options\['hidden'\] must map names to values \(a dict\)"):
-        Reducer(model_options=given).set_params(model_options__hidden__width=3)
+        reducer.set_params(model="pca", model_options__hidden__width=3)
+    assert reducer.model == "mlp-ae"  # every path is checked before anything is set
+    with pytest.raises(dimred.UsageError, match="'model_options__' names no option"):
+        reducer.set_params(model_options__=3)
 
 
 def test_a_one_call_model_records_the_loops_defaults_not_the_settings_it_ignored(roll, tmp_path):
@@ -595,9 +600,11 @@ def _frame_with_dates(start: str, tz: str | None = None) -> pd.DataFrame:
      (_frame_with_dates("2024-01-01").assign(when=lambda frame: frame.when - frame.when.min()),
       "X's column 'when' holds values that are not numbers"),
      (np.tile(pd.date_range("2024-01-01", periods=40).to_numpy()[:, None], 4),
-      "X holds dates or times (datetime64[ns]), not numbers")],
+      "X holds dates or times (datetime64[ns]), not numbers"),
+     (np.array([[1.0, 2.0, 3.0, datetime.date(2024, 1, 1)]] * 40, dtype=object),
+      "X holds datetime.date(2024, 1, 1) at row 0, column 3 (counting from 0), a date or a time")],
     ids=["text", "categories", "an array of text", "an array of bytes", "dates", "dates with a time zone",
-         "durations", "an array of dates"],
+         "durations", "an array of dates", "an array of date objects"],
 )  # fmt: skip
 def test_a_column_of_labels_left_in_x_is_named_by_fit_and_transform(X, message):
     """scikit-learn had said only "could not convert string to float: 'setosa'", naming neither the column nor

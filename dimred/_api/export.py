@@ -15,6 +15,7 @@ import json
 import numbers
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from dimred._engine import modelfile
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
 
+_EXPORTING = threading.Lock()
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
 INSTALL_HINT = "pip install 'dimred[onnx]'"
@@ -176,26 +178,31 @@ def _export(wrapper: torch.nn.Module, example: torch.Tensor, input_name: str, ou
 def _exporters_log_silenced() -> Iterator[None]:
     """The process's stdout pointed at nothing inside, then torch's native ONNX log switched off: torch's
     TorchScript exporter switches that log on for every export (its flag test reads a function, always true)
-    and, where it fails, writes its whole graph there, in C++, before the error dimred reports."""
-    sys.stdout.flush()
-    _flush_native_stdout()
-    try:
-        kept = os.dup(1)
-    except OSError:  # no stdout at all (a windowed process): nothing to keep clean
-        kept = None
-    try:
-        if kept is not None:
-            with open(os.devnull, "wb") as nothing:
-                os.dup2(nothing.fileno(), 1)
-        yield
-    finally:
-        if kept is not None:
-            _flush_native_stdout()
-            os.dup2(kept, 1)
-            os.close(kept)
-        switch = getattr(torch._C, "_jit_set_onnx_log_enabled", None)  # private, so looked up with care
-        if switch is not None:
-            switch(False)
+    and, where it fails, writes its whole graph there, in C++, before the error dimred reports. What other
+    threads write to stdout meanwhile is lost too; exports take turns (torch's exporter keeps global state, and
+    two overlapping redirections would leave stdout pointing at nothing)."""
+    with _EXPORTING:
+        if sys.stdout is not None:  # None: no stdout at all (a windowed process)
+            with contextlib.suppress(OSError, ValueError):  # closed, or a broken pipe: nothing to flush into
+                sys.stdout.flush()
+        _flush_native_stdout()
+        try:
+            kept = os.dup(1)
+        except OSError:  # file descriptor 1 closed: nothing to keep clean
+            kept = None
+        try:
+            if kept is not None:
+                with open(os.devnull, "wb") as nothing:
+                    os.dup2(nothing.fileno(), 1)
+            yield
+        finally:
+            if kept is not None:
+                _flush_native_stdout()
+                os.dup2(kept, 1)
+                os.close(kept)
+            switch = getattr(torch._C, "_jit_set_onnx_log_enabled", None)  # private, so looked up with care
+            if switch is not None:
+                switch(False)
 
 
 def _flush_native_stdout() -> None:
@@ -206,12 +213,11 @@ def _flush_native_stdout() -> None:
 
 
 def _sample_rows(offset: torch.Tensor, factor: torch.Tensor, count: int = 33) -> torch.Tensor:
-    """Seeded raw rows about the training data's scale: scaled rows of a standard normal, the scaling undone (a
-    column the scaler found constant is its offset). Fewer or more than the exporter's example, whose batch size
-    a graph with a constant shape would keep."""
+    """Seeded raw rows whose scaled values are a standard normal's (about the training rows' scale where the
+    model scales its rows; the scaler's factors are positive). More than the exporter's example rows, whose
+    number a graph of constant shape would keep."""
     scaled = torch.randn(count, len(offset), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    spread = torch.where(factor != 0, 1 / factor.double(), torch.zeros((), dtype=torch.float64))
-    return (scaled * spread + offset.double()).to(offset.dtype)
+    return (scaled / factor.double() + offset.double()).to(offset.dtype)
 
 
 def _check_computes_as_traced(

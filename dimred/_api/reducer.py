@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import numbers
 import warnings
 from collections.abc import Mapping
@@ -122,13 +123,15 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """scikit-learn's, and also one option inside an options mapping by its path, as a grid search names it:
         ``model_options__hidden=[64, 64]``, ``loss_options__ne-tsne__exaggeration=1.0`` (the mapping is copied,
         never changed in place)."""
-        inside = {
-            key: params.pop(key) for key in list(params) if key.split("__")[0] in _OPTION_MAPPINGS and "__" in key
-        }
+        paths = {key: key.split("__") for key in params if "__" in key and key.split("__")[0] in _OPTION_MAPPINGS}
+        mappings = {parameter: params.get(parameter, getattr(self, parameter)) for parameter in _OPTION_MAPPINGS}
+        for key, (parameter, *path) in paths.items():  # every path checked before anything is set
+            if not all(path):
+                raise UsageError(f"set_params: {key!r} names no option (an empty name after '__')")
+            mappings[parameter] = _with_option(mappings[parameter], path, params.pop(key), parameter)
         super().set_params(**params)
-        for key, value in inside.items():
-            parameter, *path = key.split("__")
-            setattr(self, parameter, _with_option(getattr(self, parameter), path, value, parameter))
+        for parameter in {parameter for parameter, *_path in paths.values()}:
+            setattr(self, parameter, mappings[parameter])
         return self
 
     def __sklearn_tags__(self) -> Any:  # scikit-learn's Tags
@@ -395,6 +398,9 @@ def _check_numbers(X: Any, name: str) -> None:
         raise DataError(f"{name} holds dates or times ({X.dtype}), not numbers; dimred reduces numbers")
     elif isinstance(X, np.ndarray) and X.dtype.kind in "OUS" and X.ndim == 2 and not _reads_as_numbers(X):
         for (row, column), cell in np.ndenumerate(X):
+            if isinstance(cell, datetime.date | datetime.timedelta | np.datetime64 | np.timedelta64):
+                raise DataError(f"{name} holds {cell!r} at row {row}, column {column} (counting from 0), a date or a "
+                                "time, not a number; dimred reduces numbers")  # fmt: skip
             text = cell.decode(errors="replace") if isinstance(cell, bytes) else cell
             if isinstance(text, str) and not is_number(text):  # other cells: scikit-learn's TypeError says it
                 raise DataError(f"{name} holds {text!r} at row {row}, column {column} (counting from 0), which is "

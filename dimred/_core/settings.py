@@ -41,11 +41,12 @@ def device_name(requested: Any) -> Any:
     else is left for the checks to refuse."""
     if not isinstance(requested, str) and type(requested).__name__ != "device":  # torch is not imported here
         return requested
-    name = str(requested).removesuffix(":0")
-    if name.startswith("cuda:"):
-        raise UsageError(f"device '{name}': dimred takes the first GPU it sees (cuda, cuda:0); pick another with "
+    text = str(requested)
+    name, colon, index = text.partition(":")
+    if name == "cuda" and colon and index != "0":
+        raise UsageError(f"device '{text}': dimred takes the first GPU it sees (cuda, cuda:0); pick another with "
                          "CUDA_VISIBLE_DEVICES (CUDA_VISIBLE_DEVICES=1 and device cuda uses GPU 1)")  # fmt: skip
-    return name
+    return name if index == "0" and name in ("cpu", "cuda", "mps") else text
 
 
 def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
