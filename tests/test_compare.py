@@ -50,6 +50,27 @@ def test_umap_leaves_torchs_thread_count_as_it_found_it():
     assert result.stdout.split() == ["1"]
 
 
+def test_label_figures_labels_give_none_of_are_shown_as_not_available_and_absent_without_labels(tmp_path):
+    """Labels of one class had dropped the columns, as if the data had none."""
+    rows = np.random.default_rng(0).random((80, 4))
+    np.savez(tmp_path / "one.npz", X=rows, y=np.zeros(80, dtype=int))
+    np.save(tmp_path / "bare.npy", rows)
+    for data, labelled in (("one.npz", True), ("bare.npy", False)):
+        arguments = ["--set", f"dataset.path={tmp_path / data}", "--model", "pca", "--holdout", "0.2"]
+        result = CliRunner().invoke(
+            cli, ["compare", "--dataset", "file", *arguments, "--out", str(tmp_path / data[:4])]
+        )
+        assert result.exit_code == 0, result.output
+        header = next(line for line in result.stdout.splitlines() if line.startswith("| method |"))
+        columns = [column.strip() for column in header.strip("|").split("|")]
+        assert ("kNN accuracy" in columns and "held-out silhouette" in columns) == labelled
+        if labelled:
+            row = next(line for line in result.stdout.splitlines() if line.startswith("| pca |"))
+            cells = dict(zip(columns, (cell.strip() for cell in row.strip("|").split("|")), strict=True))
+            assert cells["kNN accuracy"] == cells["held-out silhouette"] == "n/a"
+        assert columns.index("held-out continuity") < columns.index("held-out kNN preservation")  # as the training's
+
+
 def test_plugins_says_what_a_method_cannot_do():
     output = CliRunner().invoke(cli, ["plugins"]).stdout
     assert "has no transform or inverse_transform" in output  # t-SNE

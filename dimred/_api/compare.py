@@ -42,6 +42,8 @@ from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, t
 MODELS_FOLDER = "models"
 VOTES_SUFFIX = "_k"  # KEY_k: how many rows voted for KEY where fewer than its k could (a note, not a column)
 OUTPUT_FILES = (*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES)
+# figures of the data's labels: shown, as not available, where labels were read but give none (a single class)
+LABEL_METRICS = ("knn_accuracy", "silhouette")
 COLUMNS = (
     ("train_seconds", "fit s"),
     ("transform_seconds", "transform s"),
@@ -55,11 +57,11 @@ COLUMNS = (
     ("silhouette", "silhouette"),
     ("holdout.rmse", "held-out RMSE"),
     ("holdout.trustworthiness", "held-out trustworthiness"),
-    ("holdout.knn_preservation", "held-out kNN preservation"),
-    ("holdout.knn_accuracy", "held-out kNN accuracy"),
     ("holdout.continuity", "held-out continuity"),
+    ("holdout.knn_preservation", "held-out kNN preservation"),
     ("holdout.rnx_auc", "held-out R_NX area"),
     ("holdout.spearman_intrinsic", "held-out Spearman (true coords)"),
+    ("holdout.knn_accuracy", "held-out kNN accuracy"),
     ("holdout.silhouette", "held-out silhouette"),
     # new rows: umap-learn's transform of its training rows returns the embedding it stored, in no time
     ("holdout.transform_seconds", "held-out transform s"),
@@ -79,14 +81,17 @@ class Comparison:
 
     def columns(self) -> list[tuple[str, str]]:
         """The table's columns: those of COLUMNS that some run reports (held-out and label figures need a
-        held-out split and labels), then every other figure a metric reported (a plugin's), by its name."""
+        held-out split and labels; label figures are shown where the labels give none), then every other figure a
+        metric reported (a plugin's), by its name."""
         reported: dict[str, list[Any]] = {}
         for results in self.runs.values():
             for result in results:
                 for key, value in result.metrics.items():
                     if value is not None:
                         reported.setdefault(key, []).append(value)
-        known = [(key, label) for key, label in COLUMNS if key in reported]
+        labelled = {key for results in self.runs.values() for result in results for key in result.metrics
+                    if key.removeprefix(evaluation.HELD_OUT_PREFIX) in LABEL_METRICS}  # fmt: skip
+        known = [(key, label) for key, label in COLUMNS if key in reported or key in labelled]
         others = [key for key, values in reported.items()
                   if key not in dict(COLUMNS) and not _is_a_vote_count(key, reported)
                   and all(_is_a_figure(key, value) for value in values)]  # fmt: skip
