@@ -85,6 +85,35 @@ def test_processes_that_read_different_data_stop_with_one_message_instead_of_wai
     assert "failed to train" not in result.stderr
 
 
+def test_a_refusal_only_process_0_makes_is_another_process_stopping_for_the_others(tmp_path):
+    """Only process 0 checks the run folder: the others had reported "unexpected RuntimeError ... Connection closed
+    by peer" where they met it in their first exchange."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "mine.txt").write_text("a user's file")
+    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "dimred", "run", *SETTINGS, "--out", "run"]
+    result = run(command, tmp_path)
+    assert result.returncode != 0
+    assert "Error: output folder run already exists and is not empty" in result.stderr
+    assert "Error: another training process stopped (its own message says why)" in result.stderr
+    assert "unexpected" not in result.stderr
+    assert [path.name for path in (tmp_path / "run").iterdir()] == ["mine.txt"]
+
+
+def test_processes_started_with_other_steps_stop_with_one_message_instead_of_waiting(tmp_path):
+    """Process 1 planned 60 steps where process 0 planned 50: process 0 waited at the end for a process still in
+    a step, forever."""
+    script = tmp_path / "by_rank.sh"
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} -m dimred run --steps $((50 + RANK * 10)) "$@"\n')
+    script.chmod(0o755)
+    arguments = ["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=400", "--holdout", "0",
+                 "--reporter", "metrics-table", "--device", "cpu"]  # fmt: skip
+    result = run([TORCHRUN, "--standalone", "--nproc_per_node=2", "--no-python", str(script), *arguments, "--out",
+                  "run"], tmp_path)  # fmt: skip
+    assert result.returncode != 0
+    assert ("Error: the training processes were started with different settings: process 1's differ from process "
+            "0's") in result.stderr  # fmt: skip
+
+
 def test_other_values_in_the_same_shape_and_a_batch_that_does_not_divide_are_warned_of(tmp_path):
     """Each process generates its roll from its own seed (generated data may differ in its last bits between
     machines): the same shape trains, with a warning; a batch of 201 leaves a row out of every step."""
@@ -175,6 +204,11 @@ def test_a_large_array_is_streamed_from_its_file(tmp_path, monkeypatch):
                         steps=300, out=tmp_path / "run", reporters=["codes-plot"])  # fmt: skip
     assert result.metrics["evaluated_rows"] == 700
     assert result.metrics["n_samples"] == 700
+    monkeypatch.setattr(fitting, "EVALUATION_VALUES", 1200)  # wide rows are sampled fewer: 400 of 3 columns
+    monkeypatch.setattr(fitting, "FEWEST_EVALUATION_ROWS", 100)
+    narrower = dimred.run(dataset="file", model="mlp-ae", settings={"dataset.path": str(tmp_path / "big.npy")},
+                          steps=3, out=None, reporters=[])  # fmt: skip
+    assert narrower.metrics["evaluated_rows"] == 400
     assert result.metrics["trustworthiness"] > 0.95
     assert (tmp_path / "run" / "codes.png").exists()
     X = torch.from_numpy(np.load(tmp_path / "big.npy"))

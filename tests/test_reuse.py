@@ -187,6 +187,7 @@ def test_loading_something_that_is_not_a_model_file(tmp_path):
 
 def test_evaluate_scores_data_above_the_streaming_limit_on_a_seeded_sample(tmp_path, monkeypatch):
     from dimred._api import evaluate
+    from dimred._engine import fitting
 
     np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((500, 3)))
     settings = {"dataset.path": str(tmp_path / "rows.npy")}
@@ -194,11 +195,14 @@ def test_evaluate_scores_data_above_the_streaming_limit_on_a_seeded_sample(tmp_p
     whole = dimred.evaluate(tmp_path / "run", "file", settings=settings, out=None)
     assert "evaluated_rows" not in whole.metrics
     monkeypatch.setattr(evaluate, "STREAM_ROWS", 400)
-    monkeypatch.setattr(evaluate, "EVALUATION_ROWS", 100)
+    monkeypatch.setattr(fitting, "EVALUATION_ROWS", 100)
     sampled = dimred.evaluate(tmp_path / "run", "file", settings=settings, out=None)
     assert sampled.metrics["evaluated_rows"] == 100
     assert sampled.codes.shape == (100, 2)
     assert sampled.metrics["rmse"] == pytest.approx(whole.metrics["rmse"], rel=0.2)
+    monkeypatch.setattr(fitting, "EVALUATION_VALUES", 240)  # 80 rows of these 3 columns
+    monkeypatch.setattr(fitting, "FEWEST_EVALUATION_ROWS", 50)
+    assert dimred.evaluate(tmp_path / "run", "file", settings=settings, out=None).metrics["evaluated_rows"] == 80
 
 
 def test_results_show_their_figures_not_their_curves_in_a_short_repr():

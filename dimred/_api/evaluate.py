@@ -21,7 +21,7 @@ from dimred._core.errors import DimredError, UsageError, resolved
 from dimred._core.runfiles import CONFIG_FILE, METRICS_FILE, MODEL_FILE
 from dimred._core.settings import checked_seed
 from dimred._engine import evaluation
-from dimred._engine.fitting import EVALUATION_ROWS, STREAM_ROWS
+from dimred._engine.fitting import STREAM_ROWS, streamed_sample
 from dimred._engine.scaling import Scaler
 from dimred._host.registry import get_registry
 from dimred._host.resolve import describe, group_settings, instantiate
@@ -309,7 +309,7 @@ def evaluate(
         check_claimable(directory, overwrite=overwrite, resume=False)
     with _carried_named(dataset_settings, given):
         data, X_raw = pipeline.load_data(source, seed)
-    sample = evaluation.metric_sample(len(X_raw), seed, EVALUATION_ROWS) if len(X_raw) > STREAM_ROWS else None
+    sample = streamed_sample(X_raw, seed) if len(X_raw) > STREAM_ROWS else None
     if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
         data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
     X_trained = _trained_columns(X_raw, data.feature_names, reducer, pipeline.data_name(source))

@@ -9,6 +9,7 @@ computes metrics.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -79,17 +80,28 @@ def _carrier(device: torch.device) -> torch.device:
     return device if device.type == "cuda" else torch.device("cpu")
 
 
-def check_same_data(world: World, device: torch.device, shape: tuple[int, ...], fingerprint: Callable[[], str]) -> None:
+def check_same_data(
+    world: World, device: torch.device, shape: tuple[int, ...], fingerprint: Callable[[], str], plan: str = ""
+) -> None:
     """Refuse, in every process alike, data of another shape in some process (a stale copy, a relative path read
-    from another folder): DDP would wait forever for a process that plans other steps. Other values in the same
-    shape are warned of: the model trains on mixed data (generated data may differ in its last bits between
-    machines' CPUs). ``fingerprint`` gives a hex digest of the data, taken only under torchrun."""
+    from another folder), or another ``plan`` (the settings and plugins a process trains with: another number of
+    steps, say): DDP would wait forever for a process that plans other steps. Other values in the same shape are
+    warned of: the model trains on mixed data (generated data may differ in its last bits between machines'
+    CPUs). ``fingerprint`` gives a hex digest of the data, taken only under torchrun."""
     if not world.distributed:
         return
-    mine = torch.tensor([*shape, *bytes.fromhex(fingerprint())], dtype=torch.int64, device=_carrier(device))
+    planned = hashlib.sha256(plan.encode()).digest()[:16]
+    mine = torch.tensor([*planned, *shape, *bytes.fromhex(fingerprint())], dtype=torch.int64, device=_carrier(device))
     everyone = [torch.empty_like(mine) for _ in range(world.size)]
-    dist.all_gather(everyone, mine)
+    with peers_failing(world):
+        dist.all_gather(everyone, mine)
     seen = [found.tolist() for found in everyone]
+    other = next((rank for rank, found in enumerate(seen) if found[: len(planned)] != seen[0][: len(planned)]), None)
+    if other is not None:
+        raise DimredError(f"the training processes were started with different settings: process {other}'s differ "
+                          "from process 0's (steps, batch size, model or loss options...); start every process with "
+                          "the same command")  # fmt: skip
+    seen = [found[len(planned) :] for found in seen]
     other = next((rank for rank, found in enumerate(seen) if found[: len(shape)] != seen[0][: len(shape)]), None)
     if other is not None:
         first, theirs = (" x ".join(map(str, seen[rank][: len(shape)])) for rank in (0, other))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import json
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +34,9 @@ FINGERPRINT_ROWS = 1000  # evenly spaced rows whose values the fingerprint of ch
 WHOLE_DATA = "all:"  # starts the fingerprint of every value of the data
 HASHED_BYTES_AT_ONCE = 1 << 26  # a memory-mapped file is hashed a slice of this size at a time
 STREAM_ROWS = 2_000_000  # above this many rows, training reads minibatches from the array where it lies
-EVALUATION_ROWS = 1_000_000  # and evaluation (errors, metrics, plots) uses a seeded sample of this many
+EVALUATION_ROWS = 1_000_000  # and evaluation (errors, metrics, plots) uses a seeded sample of this many,
+EVALUATION_VALUES = 3_000_000  # fewer for wide rows: this many values (a float64 copy of them 24 MB),
+FEWEST_EVALUATION_ROWS = 10_000  # but never fewer rows than this
 
 
 @dataclass(eq=False)
@@ -104,7 +108,16 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
     fitted_scaler = Scaler.fit_chunks(settings.scaler, rows.chunks(X_raw, dtype)).to(device)
     _check_rounded_away(X_raw, fitted_scaler, dtype)
     X = rows.MappedRows(X_raw, fitted_scaler, device, dtype)
-    return fitted_scaler, X, evaluation.metric_sample(len(X_raw), settings.seed, size=EVALUATION_ROWS)
+    return fitted_scaler, X, streamed_sample(X_raw, settings.seed)
+
+
+def streamed_sample(X_raw: np.ndarray, seed: int) -> torch.Tensor | None:
+    """The rows evaluation scores of data it streams (None: all of them): a seeded sample of ``EVALUATION_ROWS``,
+    fewer for wide rows, since the sample, its codes and reconstructions are held in memory in float64 (10^6 rows
+    of 96 columns had taken 4.7 GB)."""
+    n_rows, n_columns = X_raw.shape
+    size = min(EVALUATION_ROWS, max(FEWEST_EVALUATION_ROWS, EVALUATION_VALUES // max(n_columns, 1)))
+    return evaluation.metric_sample(n_rows, seed, size=size)
 
 
 def _check_rounded_away(X_raw: np.ndarray, scaler: Scaler, dtype: torch.dtype) -> None:
@@ -138,7 +151,10 @@ def _check_rounded_away(X_raw: np.ndarray, scaler: Scaler, dtype: torch.dtype) -
 def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, claim, resume, world, echo,
          config) -> Fit:  # fmt: skip
     # before anything one process could refuse alone, which would leave the others waiting
-    distributed.check_same_data(world, device, X_raw.shape, functools.partial(sampled_fingerprint, X_raw))
+    # what each process plans: its steps, batches, network and loss (its seed only draws other rows and dropout)
+    plan = json.dumps({"training": dataclasses.asdict(settings.replace(seed=0)), "model": config.get("model"),
+                       "loss": config.get("loss")}, sort_keys=True, default=str)  # fmt: skip
+    distributed.check_same_data(world, device, X_raw.shape, functools.partial(sampled_fingerprint, X_raw), plan)
     fitted_scaler, X, evaluated = _scaled_rows(X_raw, settings, terms, device, dtype)
     fitted_scaler.check_savable()  # a trained network is saved with its scaling
     fitted_scaler.warn_if_coarse(dtype)
