@@ -100,7 +100,7 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
     if settings.batch_size is None:
         raise UsageError(f"full-batch training needs the data in memory; use minibatches above {STREAM_ROWS} rows")
     for term in filter(_prepares, terms):
-        raise UsageError(f"loss '{term.name}' (the model's own, where none was named) precomputes over the whole "
+        raise UsageError(f"loss '{term.name}' (named, or the model's own where none was) precomputes over the whole "
                          f"data set, which is kept in memory only up to {STREAM_ROWS} rows, and this has "
                          f"{len(X_raw)}; train on a random sample of at most that many rows saved as its own .npy "
                          "file (the encoder then maps the rest with dimred encode), or with a loss that streams, "
