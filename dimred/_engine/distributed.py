@@ -8,6 +8,7 @@ computes metrics.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -56,7 +57,16 @@ def join(requested_device: str) -> tuple[World, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        atexit.register(_end_group_left_open)
     return world, device
+
+
+def _end_group_left_open() -> None:
+    """End the process group that ``join`` started where a failure left it open: a process that exits with its
+    group open sometimes aborts in gloo's threads ("terminate called without an active exception", SIGABRT)
+    instead of exiting with its own code."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def device_of_process(requested_device: str, local_rank: int, local_processes: int) -> torch.device:
