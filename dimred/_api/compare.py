@@ -89,9 +89,9 @@ class Comparison:
                 for key, value in result.metrics.items():
                     if value is not None:
                         reported.setdefault(key, []).append(value)
-        labelled = {key for results in self.runs.values() for result in results for key in result.metrics
-                    if key.removeprefix(evaluation.HELD_OUT_PREFIX) in LABEL_METRICS}  # fmt: skip
-        known = [(key, label) for key, label in COLUMNS if key in reported or key in labelled]
+                    elif key.removeprefix(evaluation.HELD_OUT_PREFIX) in LABEL_METRICS:
+                        reported.setdefault(key, [])  # labels read that give none: shown as not available
+        known = [(key, label) for key, label in COLUMNS if key in reported]
         others = [key for key, values in reported.items()
                   if key not in dict(COLUMNS) and not _is_a_vote_count(key, reported)
                   and all(_is_a_figure(key, value) for value in values)]  # fmt: skip

@@ -91,16 +91,21 @@ def _carrier(device: torch.device) -> torch.device:
 
 
 def check_same_data(
-    world: World, device: torch.device, shape: tuple[int, ...], fingerprint: Callable[[], str], plan: str = ""
+    world: World,
+    device: torch.device,
+    shape: tuple[int, ...],
+    fingerprint: Callable[[], str],
+    plan: Callable[[], str],
 ) -> None:
     """Refuse, in every process alike, data of another shape in some process (a stale copy, a relative path read
     from another folder), or another ``plan`` (the settings and plugins a process trains with: another number of
     steps, say): DDP would wait forever for a process that plans other steps. Other values in the same shape are
     warned of: the model trains on mixed data (generated data may differ in its last bits between machines'
-    CPUs). ``fingerprint`` gives a hex digest of the data, taken only under torchrun."""
+    CPUs). ``fingerprint`` gives a hex digest of the data and ``plan`` the plan as text, taken only under
+    torchrun."""
     if not world.distributed:
         return
-    planned = hashlib.sha256(plan.encode()).digest()[:16]
+    planned = hashlib.sha256(plan().encode()).digest()[:16]
     mine = torch.tensor([*planned, *shape, *bytes.fromhex(fingerprint())], dtype=torch.int64, device=_carrier(device))
     everyone = [torch.empty_like(mine) for _ in range(world.size)]
     with peers_failing(world):

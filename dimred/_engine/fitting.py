@@ -120,6 +120,13 @@ def streamed_sample(X_raw: np.ndarray, seed: int) -> torch.Tensor | None:
     return evaluation.metric_sample(n_rows, seed, size=size)
 
 
+def _plan(settings: TrainingSettings, config: Mapping[str, Any]) -> str:
+    """What a training process plans, as text to compare between processes: its steps, batches, network and
+    loss (its seed only draws other rows and dropout)."""
+    return json.dumps({"training": dataclasses.asdict(settings.replace(seed=0)), "model": config.get("model"),
+                       "loss": config.get("loss")}, sort_keys=True, default=str)  # fmt: skip
+
+
 def _check_rounded_away(X_raw: np.ndarray, scaler: Scaler, dtype: torch.dtype) -> None:
     """Warn, naming the first such column, where a column that varies in the data as given is one value once
     cast to the training dtype (1e6 + 0.01 spreads in float32): the model cannot see it at all, and the scaler,
@@ -151,10 +158,8 @@ def _check_rounded_away(X_raw: np.ndarray, scaler: Scaler, dtype: torch.dtype) -
 def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, claim, resume, world, echo,
          config) -> Fit:  # fmt: skip
     # before anything one process could refuse alone, which would leave the others waiting
-    # what each process plans: its steps, batches, network and loss (its seed only draws other rows and dropout)
-    plan = json.dumps({"training": dataclasses.asdict(settings.replace(seed=0)), "model": config.get("model"),
-                       "loss": config.get("loss")}, sort_keys=True, default=str)  # fmt: skip
-    distributed.check_same_data(world, device, X_raw.shape, functools.partial(sampled_fingerprint, X_raw), plan)
+    distributed.check_same_data(world, device, X_raw.shape, functools.partial(sampled_fingerprint, X_raw),
+                                functools.partial(_plan, settings, config))  # fmt: skip
     fitted_scaler, X, evaluated = _scaled_rows(X_raw, settings, terms, device, dtype)
     fitted_scaler.check_savable()  # a trained network is saved with its scaling
     fitted_scaler.warn_if_coarse(dtype)
