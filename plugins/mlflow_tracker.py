@@ -25,6 +25,7 @@ import posixpath
 import queue
 import re
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -58,6 +59,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite databa
 ANSWER_SECONDS = 5.0  # how long a tracking server has to accept a connection (MLflow itself retries for minutes)
 MLFLOW_NAME = re.compile(r"[/\w.\- ]*" if os.name == "nt" else r"[/\w.\- :]*")  # what MLflow takes in a name
 MAX_NAME_LENGTH = 250  # MLflow's limit on a metric's name
+MAX_EXPERIMENT_NAME_LENGTH = 500  # and on an experiment's
 STREAM_WAIT_SECONDS = 30.0  # how long the end of training waits for MLflow to take the losses still queued
 
 
@@ -70,28 +72,54 @@ class MLflowOptions:
     run_name: str | None = option(None, "MLflow run name [default: the run directory's name, else DATASET-MODEL-seedN]")
 
     def __post_init__(self) -> None:
-        """An SQLite store MLflow cannot open, or a tracking server that does not answer, given here or in
-        MLFLOW_TRACKING_URI, is refused before training (MLflow itself retries for minutes)."""
-        uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-        if problem := _silence(uri):
-            raise ValueError(f"{problem}; start it, or log to a database file with tracking_uri=sqlite:///mlflow.db")
-        named = uri if self.tracking_uri else f"MLFLOW_TRACKING_URI={uri}"
-        if uri in ("sqlite://", f"{SQLITE_PREFIX}:memory:"):
-            raise ValueError(f"{named} is a database in memory, which nothing can read after the run; name a file, "
-                             "e.g. sqlite:///mlflow.db")  # fmt: skip
-        if uri.startswith(SQLITE_PREFIX):
-            database = _database_file(uri) or Path()
-            if database.is_dir():
-                raise ValueError(f"{named} names the folder {database}, not a database file")
-            if not database.parent.is_dir():
-                raise ValueError(f"{named}: the folder {database.parent} does not exist")
-            if database.is_file() and not _is_sqlite(database):
-                raise ValueError(f"{named} names {database}, which is not an SQLite database; name a new file or "
-                                 "an MLflow database")  # fmt: skip
-            if problem := unwritable(database):  # found before training, not when the run is logged after it
-                raise ValueError(f"{named}: {problem}")
-        elif uri and urlparse(uri).scheme not in ("http", "https") and importlib.util.find_spec("mlflow"):
-            _check_opens(named, uri)
+        """A store given here is checked as it is given (``_check_store``); the one a run logs to without it
+        (MLFLOW_TRACKING_URI, a notebook's, MLflow's default) before training, by ``check_run``."""
+        if self.tracking_uri:
+            _check_store(self.tracking_uri, self.tracking_uri)
+        if self.experiment is not None and len(self.experiment) > MAX_EXPERIMENT_NAME_LENGTH:
+            raise ValueError(f"experiment is {len(self.experiment)} characters long; MLflow takes names of up to "
+                             f"{MAX_EXPERIMENT_NAME_LENGTH}")  # fmt: skip
+
+
+def _check_store(uri: str, named: str) -> None:
+    """Refuse a store MLflow cannot log to, ``named`` as the user gave it: an SQLite database it cannot open or
+    write, or another program's; a tracking server that does not answer; another store MLflow will not open.
+    MLflow itself finds these only when it logs, after the training, some after minutes of retries."""
+    if problem := _silence(uri):
+        raise ValueError(f"{problem}; start it, or log to a database file with tracking_uri=sqlite:///mlflow.db")
+    if uri in ("sqlite://", f"{SQLITE_PREFIX}:memory:"):
+        raise ValueError(f"{named} is a database in memory, which nothing can read after the run; name a file, "
+                         "e.g. sqlite:///mlflow.db")  # fmt: skip
+    if uri.startswith(SQLITE_PREFIX):
+        database = _database_file(uri) or Path()
+        if database.is_dir():
+            raise ValueError(f"{named} names the folder {database}, not a database file")
+        if not database.parent.is_dir():
+            raise ValueError(f"{named}: the folder {database.parent} does not exist")
+        if database.is_file() and not _is_sqlite(database):
+            raise ValueError(f"{named} names {database}, which is not an SQLite database; name a new file or "
+                             "an MLflow database")  # fmt: skip
+        if database.is_file() and not _is_mlflow_database(database):
+            raise ValueError(f"{named} names {database}, an SQLite database without MLflow's tables (another "
+                             "program's?), which MLflow would add its tables to; name a new file or an MLflow "
+                             "database")  # fmt: skip
+        # SQLite writes a journal beside the database as it logs
+        if problem := unwritable(database) or (database.is_file() and unwritable(database.parent)):
+            raise ValueError(f"{named}: {problem}")
+    elif urlparse(uri).scheme not in ("http", "https") and importlib.util.find_spec("mlflow"):
+        _check_opens(named, uri)
+
+
+def _is_mlflow_database(path: Path) -> bool:
+    """Whether the SQLite database at ``path`` is MLflow's, or holds no table yet (MLflow makes its own in it)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as database:
+            tables = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as error:
+        raise ValueError(f"{path} cannot be read as an SQLite database ({error})") from None
+    return not tables or "experiments" in tables
 
 
 def _is_sqlite(path: Path) -> bool:
@@ -326,11 +354,41 @@ def _end_stale() -> None:
     while _OPEN:
         run_id, client = _OPEN.popitem()
         with contextlib.suppress(Exception):  # a store gone since: the new run goes on all the same
-            client.set_terminated(run_id, "FAILED")
+            _terminate(client, run_id, "FAILED")
+
+
+def _check_before_training(kind: str, options: MLflowOptions, resumed_run: str | None = None) -> None:
+    """Refuse what MLflow would refuse only when the run is logged, after training, or as training starts in a
+    run folder already taken: the store a run logs to without ``tracking_uri`` (that one was checked as it was
+    given), a deleted experiment, and on resume (``resumed_run``: the MLflow run it logged to) a run no longer in
+    the store or in another experiment than ``options`` name. ``kind``: the plugin's, callback or reporter."""
+    mlflow = _mlflow(f"mlflow {kind}")
+    uri = _store(mlflow, options)
+    if not options.tracking_uri:
+        from_environment = " (MLFLOW_TRACKING_URI)" if os.environ.get("MLFLOW_TRACKING_URI") == uri else ""
+        try:
+            _check_store(uri, f"MLflow's tracking store {uri}{from_environment}")
+        except ValueError as error:
+            raise UsageError(f"the mlflow {kind} cannot log: {error}; or set {kind}.mlflow.tracking_uri") from None
+    if resumed_run is not None:
+        _resumed_run_client(mlflow, options, resumed_run)
+        return
+    name = _experiment_name(options, *_nesting(mlflow, uri))
+    if name is not None and _existing_store(uri):  # else chosen by id: the notebook's, the active run's
+        client = _client(mlflow, uri)
+        _refuse_deleted(client, client.get_experiment_by_name(name))
 
 
 def _reopen(mlflow: Any, options: MLflowOptions, run_id: str) -> tuple[Any, Any]:
-    """The MLflow run a resumed dimred run logged to, running again; one the store does not hold is named."""
+    """The MLflow run a resumed dimred run logged to, running again (under ``options``' run name, where set)."""
+    client = _resumed_run_client(mlflow, options, run_id)
+    client.update_run(run_id, status="RUNNING", name=options.run_name)
+    return client, client.get_run(run_id)
+
+
+def _resumed_run_client(mlflow: Any, options: MLflowOptions, run_id: str) -> Any:
+    """A client of the store the MLflow run ``run_id`` of a resumed dimred run is in; a run the store does not
+    hold, or in another experiment than ``options`` name, is refused."""
     from mlflow.exceptions import MlflowException
 
     uri = _store(mlflow, options)
@@ -347,14 +405,20 @@ def _reopen(mlflow: Any, options: MLflowOptions, run_id: str) -> tuple[Any, Any]
         raise UsageError(f"mlflow's experiment is {options.experiment!r}, but the MLflow run {run_id} this run "
                          f"logged to is in {experiment!r} (a resumed run goes on where it started): leave the "
                          f"experiment out, or name {experiment!r}")  # fmt: skip
-    client.update_run(run_id, status="RUNNING")
-    return client, client.get_run(run_id)
+    return client
 
 
 def _not_in_store(run_id: str, uri: str, why: str) -> DimredError:
     return DimredError(f"the MLflow run {run_id} this run logged to is not in the store at {uri} ({why}); resume "
-                       "with the store it started with (tracking_uri, MLFLOW_TRACKING_URI), or leave MLflow out: "
-                       "--callback no-mlflow")  # fmt: skip
+                       "with the store it started with, as it was (tracking_uri, MLFLOW_TRACKING_URI), or start "
+                       "the run again with --overwrite")  # fmt: skip
+
+
+def _terminate(client: Any, run_id: str, status: str) -> None:
+    """End an MLflow run. MLflow writes links to it on stdout, where a tracking server serves it: they go to stderr,
+    with dimred's other messages, not among a command's results."""
+    with contextlib.redirect_stdout(sys.stderr):
+        client.set_terminated(run_id, status)
 
 
 def _let_go(client: Any, run_id: str) -> None:
@@ -365,7 +429,7 @@ def _let_go(client: Any, run_id: str) -> None:
     os.environ.update(quick)
     try:  # the call failing is expected
         with contextlib.suppress(Exception):
-            client.set_terminated(run_id, "FAILED")
+            _terminate(client, run_id, "FAILED")
     finally:
         for name, value in before.items():
             if value is None:
@@ -436,8 +500,10 @@ class MLflowCallback(Callback):
         self.run_id: str | None = None
 
     def check_run(self, config: Mapping[str, Any]) -> None:
-        """The mlflow reporter of the same run must not name another store, experiment or run name."""
-        _with_partners_options(self.options, config, "callback")
+        """The mlflow reporter of the same run must not name another store, experiment or run name; the
+        store and experiment must take the run (``_check_before_training``) before its folder is taken."""
+        options = _with_partners_options(self.options, config, "callback")
+        _check_before_training("callback", options, self.run_id)
 
     def on_fit_start(self, training: Training) -> None:
         if not training.is_main:
@@ -487,7 +553,7 @@ class MLflowCallback(Callback):
             _let_go(self._client, self.run_id)
             return
         try:
-            self._client.set_terminated(self.run_id, "FINISHED")
+            _terminate(self._client, self.run_id, "FINISHED")
         except Exception as error:  # a store that answers but fails: never at the cost of the trained model
             warnings.warn(f"MLflow could not end run {self.run_id}: {str(error).splitlines()[0]}", stacklevel=2)
             return
@@ -502,7 +568,7 @@ class MLflowCallback(Callback):
         if _silence(client.tracking_uri):  # the run failed anyway: not a minute more on its MLflow run
             _let_go(client, self.run_id)
             return
-        client.set_terminated(self.run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        _terminate(client, self.run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
 
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id}
@@ -574,18 +640,10 @@ class MLflowReporter(Reporter):
         _require_mlflow("mlflow reporter")
 
     def check_run(self, config: Mapping[str, Any]) -> None:
-        """A deleted experiment is refused before training (the callback, where the run has it, finds it as
-        training starts; the reporter alone would find it only after training)."""
-        options = _with_partners_options(self.options, config, "reporter")
-        with_callback = any(plugin.get("name") == MLflowCallback.name for plugin in config.get("callbacks", []))
-        if with_callback and not options.experiment:  # its run is chosen as training starts, or reopened on resume
-            return
-        mlflow = _mlflow("mlflow reporter")
-        uri = _store(mlflow, options)
-        name = _experiment_name(options, *_nesting(mlflow, uri))
-        if name is not None and _existing_store(uri):  # else chosen by id: the notebook's, the active run's
-            client = _client(mlflow, uri)
-            _refuse_deleted(client, client.get_experiment_by_name(name))
+        """The store and experiment must take the run before it trains (``_check_before_training``); with the
+        callback, which logs to the same MLflow run, the callback checks them."""
+        if not any(plugin.get("name") == MLflowCallback.name for plugin in config.get("callbacks", [])):
+            _check_before_training("reporter", _with_partners_options(self.options, config, "reporter"))
 
     def report(self, run: RunRecord) -> None:
         mlflow = _mlflow("mlflow reporter")
@@ -602,9 +660,9 @@ class MLflowReporter(Reporter):
         try:
             self._log(client, run, run_id, history=pending is None or not pending.streamed_all)
         except BaseException:
-            client.set_terminated(run_id, "FAILED")
+            _terminate(client, run_id, "FAILED")
             raise
-        client.set_terminated(run_id, "FINISHED")
+        _terminate(client, run_id, "FINISHED")
         _REPORTED[run.run_key] = (client.tracking_uri, experiment_id, run_id, run.run_name)
         experiment = client.get_experiment(experiment_id)
         run.echo(f"MLflow: run {run_id} in experiment '{experiment.name}' ({client.tracking_uri})")
@@ -640,9 +698,9 @@ class MLflowReporter(Reporter):
             for path in comparison.kept_files():
                 client.log_artifact(run_id, os.fspath(path))
         except BaseException:
-            client.set_terminated(run_id, "FAILED")
+            _terminate(client, run_id, "FAILED")
             raise
-        client.set_terminated(run_id, "FINISHED")
+        _terminate(client, run_id, "FINISHED")
         elsewhere = (
             f"; {len(logged) - len(children)} logged elsewhere stay apart" if len(children) < len(logged) else ""
         )

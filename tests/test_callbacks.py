@@ -426,3 +426,18 @@ def test_a_stop_as_training_starts_trains_no_step(register_in_process):
     assert (result.metrics["steps_trained"], result.metrics["stop_reason"]) == (0, "nothing to train today")
     assert result.history == []
     assert "training stopped early at step 0: nothing to train today" in said
+
+
+def test_a_callback_named_for_a_model_fitted_in_one_call_is_said_to_do_nothing(tmp_path):
+    """PCA runs no training loop: a callback named for it (MLflow's, TensorBoard's) had been dropped in silence,
+    exit 0 and nothing logged. A warning, not a refusal: a comparison gives its callbacks to the networks in it."""
+    with pytest.warns(
+        UserWarning,
+        match="model 'pca' is fitted in one call, without training steps, so callback "
+        "'early-stopping', which acts while a model trains, does nothing for it",
+    ):
+        dimred.run(dataset="swissroll", model="pca", callbacks=["early-stopping"], out=None, settings=QUICK["settings"])
+    arguments = ["--dataset", "swissroll", "--set", "dataset.n_samples=300", "--model", "pca"]
+    result = CliRunner().invoke(cli, ["run", *arguments, "--reporter", "metrics-table", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "does nothing for it" not in result.stderr  # the default callbacks are not the user's to leave out

@@ -3,6 +3,7 @@ client, event files read back with TensorBoard's own reader. No mocks."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -41,7 +42,8 @@ def store(tmp_path_factory) -> str:
 def mlflow(store, monkeypatch, request):
     import mlflow
 
-    previous = mlflow.get_tracking_uri()
+    # None where unset: get_tracking_uri's answer then, set back, would hide MLFLOW_TRACKING_URI from later tests
+    previous = mlflow.tracking._tracking_service.utils._tracking_uri
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", request.node.name[:200])
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # mlflow.set_experiment sets it...
@@ -468,9 +470,11 @@ def test_an_sqlite_store_mlflow_cannot_open_is_refused_before_training(tmp_path,
     environment = {"MLFLOW_TRACKING_URI": uri} if given_in == "environment" else {}
     result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *arguments], env=environment)
     assert result.exit_code == 2
-    assert result.stderr.startswith("Error: bad reporter.mlflow options")
+    # an option is refused as it is given; the store a run logs to without one before the run trains
+    refused = "bad reporter.mlflow options" if given_in == "option" else "the mlflow reporter cannot log"
+    assert result.stderr.startswith(f"Error: {refused}")
     assert message in result.stderr
-    assert ("MLFLOW_TRACKING_URI=" in result.stderr) == (given_in == "environment")
+    assert ("MLFLOW_TRACKING_URI" in result.stderr) == (given_in == "environment")
     assert not (tmp_path / "run").exists()
     assert (tmp_path / "wine.csv").read_text() == "a,b\n1,2\n"
 
@@ -714,7 +718,7 @@ def test_a_resume_against_another_mlflow_store_names_the_run_and_the_store(mlflo
     other = f"sqlite:///{tmp_path / 'other.db'}"  # as MLFLOW_TRACKING_URI set otherwise in the resuming shell
     monkeypatch.setenv("MLFLOW_TRACKING_URI", other)
     mlflow.set_tracking_uri(other)
-    with pytest.raises(dimred.DimredError, match=f"this run logged to is not in the store at {other} .*no-mlflow"):
+    with pytest.raises(dimred.DimredError, match=f"this run logged to is not in the store at {other} .*--overwrite"):
         dimred.run(resume=True, **arguments)
     assert not (tmp_path / "other.db").exists()  # not made by looking for the run there
 
@@ -728,6 +732,7 @@ def test_a_resume_naming_another_experiment_than_its_mlflow_runs_is_refused_befo
                  "callbacks": ["mlflow", interrupt_once]}  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
         dimred.run(**arguments)
+    left = {path.name: path.read_bytes() for path in (tmp_path / "run").iterdir()}
     resumed = arguments | {"reporters": ["mlflow"], "settings": {"dataset.n_samples": 300,
                                                                  "reporter.mlflow.experiment": "other"}}  # fmt: skip
     with pytest.raises(
@@ -740,7 +745,76 @@ def test_a_resume_naming_another_experiment_than_its_mlflow_runs_is_refused_befo
                                   "training")  # fmt: skip
     assert run.info.status == "KILLED"  # as the interrupted run left it: not reopened
     assert max(point.step for point in client.get_metric_history(run.info.run_id, "loss")) <= 35  # none resumed
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    # refused before the folder was taken: its config.json had taken the refused reporter, so a plain resume was
+    # refused too
+    assert {path.name: path.read_bytes() for path in (tmp_path / "run").iterdir()} == left
+    dimred.run(resume=True, **arguments | {"reporters": ["mlflow"], "settings": {
+        "dataset.n_samples": 300, "reporter.mlflow.run_name": "renamed on resume"}})  # fmt: skip
+    [run] = _runs(mlflow, "test_a_resume_naming_another_experiment_than_its_mlflow_runs_is_refused_before_"
+                          "training")[1]  # fmt: skip
+    assert (run.info.status, run.info.run_name) == ("FINISHED", "renamed on resume")  # the name had been dropped
+
+
+def test_the_mlflow_callback_refuses_a_deleted_experiment_before_it_takes_the_run_folder(mlflow, tmp_path):
+    """The callback found it as training started, after --overwrite had cleared the earlier run's results."""
+    out = str(tmp_path / "run")
+    assert CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--out", out]).exit_code == 0
+    before = {path.name: path.read_bytes() for path in (tmp_path / "run").iterdir()}
+    client = mlflow.MlflowClient()
+    client.delete_experiment(client.create_experiment("deleted"))
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--callback", "mlflow", "--set",
+                                      "callback.mlflow.experiment=deleted", "--out", out, "--overwrite"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "MLflow experiment 'deleted' is deleted in" in result.stderr
+    assert {path.name: path.read_bytes() for path in (tmp_path / "run").iterdir()} == before
+
+
+def test_mlflows_default_store_is_checked_before_training(mlflow, tmp_path, monkeypatch):
+    """With neither tracking_uri nor MLFLOW_TRACKING_URI, MLflow logs to mlflow.db in the working folder; that
+    store was found unusable only after the training (or, with the callback, after minutes of retries)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mlflow.db").mkdir()
+    for plugin in ("callback", "reporter"):
+        result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, f"--{plugin}", "mlflow",
+                                          "--out", str(tmp_path / "run")])  # fmt: skip
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"Error: the mlflow {plugin} cannot log: MLflow's tracking store sqlite:///")
+        assert f"names the folder {tmp_path / 'mlflow.db'}" in result.stderr
+        assert f"set {plugin}.mlflow.tracking_uri" in result.stderr
+        assert not (tmp_path / "run").exists()
+
+
+def test_an_sqlite_database_of_another_program_is_refused_and_left_as_it_was(tmp_path):
+    """MLflow had added its fifty tables to it, with exit 0."""
+    import sqlite3
+
+    database = tmp_path / "customers.db"
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        connection.execute("CREATE TABLE customers (name TEXT)")
+        connection.commit()
+    before = database.read_bytes()
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--reporter", "mlflow", "--set",
+                                      f"reporter.mlflow.tracking_uri=sqlite:///{database}"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "an SQLite database without MLflow's tables" in result.stderr
+    assert database.read_bytes() == before
+
+
+def test_a_store_set_on_one_mlflow_plugin_is_used_whatever_mlflow_tracking_uri_says(tmp_path, monkeypatch):
+    """The variable, which neither plugin logs to here, had been checked for the plugin without the option."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'absent' / 'mlflow.db'}")
+    store = f"sqlite:///{tmp_path / 'chosen.db'}"
+    result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--callback", "mlflow", "--reporter",
+                                      "mlflow", "--set", f"callback.mlflow.tracking_uri={store}", "--out",
+                                      str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    import mlflow
+
+    [run] = mlflow.MlflowClient(store).search_runs(["0"])
+    assert run.info.status == "FINISHED"
+    assert "loss" in run.data.metrics
 
 
 def test_a_deleted_experiment_is_named_with_how_to_restore_it(mlflow, tmp_path):

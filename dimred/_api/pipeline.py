@@ -60,7 +60,7 @@ from dimred._host.objective import (
     terms_from_settings,
 )
 from dimred._host.registry import get_registry
-from dimred._host.resolve import chosen_names, describe, instantiate, instantiate_several
+from dimred._host.resolve import chosen_names, defaults_of, describe, instantiate, instantiate_several
 from dimred._io.rundir import write_history, write_json, write_row_numbers
 from dimred._io.validation import check_matrix
 from dimred._io.written import snapshot
@@ -111,6 +111,13 @@ def resolve_training(
                               f"which is not installed; name one with --loss: {', '.join(installed)}")  # fmt: skip
     terms = build_terms(spec, loss_options) if loss_options is not None else terms_from_settings(spec, groups)
     chosen = chosen_names("callback", callbacks, adds_to_defaults=True)
+    if isinstance(model, EstimatorModel) and (
+        added := [name for name in chosen if name not in defaults_of("callback")]
+    ):
+        # a warning, not a refusal: a comparison gives its callbacks to every model, for the networks among them
+        warnings.warn(f"model '{model.name}' is fitted in one call, without training steps, so callback "
+                      f"'{added[0]}', which acts while a model trains, does nothing for it (reporters log the "
+                      "results: --reporter)", stacklevel=2)  # fmt: skip
     return TrainingPlugins(model, terms, instantiate_several("callback", chosen, groups))
 
 

@@ -204,6 +204,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         given = pipeline.as_given(plugins, settings, seed_drawn=self.random_state is None)
         plugins, settings, device = pipeline.prepared(plugins, settings, X.shape)
         config = pipeline.fit_config(plugins, settings, len(X))
+        pipeline.check_run(plugins.callbacks, config)
         fitted = pipeline.fit(plugins, X, settings, feature_names=getattr(self, "feature_names_in_", None),
                               device=device, given=given, config=config)  # fmt: skip
         if fitted.model is None:

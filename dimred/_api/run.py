@@ -22,6 +22,7 @@ from dimred._core.errors import DimredError, UsageError
 from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, fitting
+from dimred._engine.callbacks import restore_states
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.modelfile import package_versions
 from dimred._host.objective import LossSpec, describe_terms
@@ -119,8 +120,9 @@ def _as_going_on(recorded: dict[str, Any], config: dict[str, Any]) -> dict[str, 
 
 def check_resumable(
     directory: Path, config: dict[str, Any], unsettled: Mapping[str, Any] | None = None, data: np.ndarray | None = None
-) -> dict[str, Any]:
-    """The run's config.json as written, once the checkpoint is readable and ``config`` is the run's own (bar
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run's config.json as written and its callbacks' states at the checkpoint, once the checkpoint is
+    readable and ``config`` is the run's own (bar
     RESUMABLE_CHANGES): resuming with another seed or step count would make a run that its config.json does not
     describe. ``unsettled`` holds the model and loss as described before their choices for the data were written
     into their options (``options_for``), which is how a run saved before dimred recorded those choices describes
@@ -141,7 +143,7 @@ def check_resumable(
         raise UsageError(f"the data differ from those the checkpoint of {directory} was saved on (other rows or "
                          "values): resume on its own data (a relative dataset.path is read from the folder you run "
                          "in), or start it again with overwrite=True (--overwrite)")  # fmt: skip
-    return written
+    return written, facts.get("callbacks", {})
 
 
 def _changes(config: dict[str, Any], saved: dict[str, Any]) -> list[str]:
@@ -263,8 +265,9 @@ def run(
     for key in TOP_LEVEL_SETTINGS:  # kept at the top level, as config files have them
         config[key] = config["training"].pop(key)
     config["holdout"] = fraction
+    recorded, states = check_resumable(directory, config, unsettled, X_raw) if resume else (config, {})
+    restore_states(plugins.callbacks, states)  # a resumed callback may refuse the run by its state, as the others
     pipeline.check_run([*plugins.callbacks, *chosen_reporters], config)
-    recorded = check_resumable(directory, config, unsettled, X_raw) if resume else config
     if recorded.get("processes", 1) > world.size:
         warnings.warn(f"run {directory} trained in {recorded['processes']} processes (torchrun) and resumes in one: "
                       "it goes on as one process trains (batch norm over the whole batch, one dropout stream), not "

@@ -99,6 +99,15 @@ class TrainingHandle(Training):
         write_checkpoint(self._checkpoint, tensors, facts)
 
 
+def restore_states(callbacks: Sequence[Callback], states: Mapping[str, Any]) -> None:
+    """Give each callback of a resumed run the state its checkpoint holds (``Dispatcher.states``), before the
+    run is checked: a callback may refuse the resume by it (``check_run``)."""
+    for callback in callbacks:
+        if callback.name in states:
+            with blame(callback, "restore its state"):
+                callback.load_state_dict(states[callback.name])
+
+
 class Dispatcher(Listener):
     """Calls every callback at each event, naming the one that fails."""
 
@@ -122,12 +131,6 @@ class Dispatcher(Listener):
                 raise PluginError(f"callback '{callback.name}' gave a state_dict holding {error} (a checkpoint "
                                   "holds numbers, text, and lists and dicts of them)") from None  # fmt: skip
         return states
-
-    def restore(self, states: dict[str, Any]) -> None:
-        for callback in self.callbacks:
-            if callback.name in states:
-                with blame(callback, "restore its state"):
-                    callback.load_state_dict(states[callback.name])
 
     def _each(self, action: str, method: str, *arguments: Any) -> None:
         for callback in self.callbacks:

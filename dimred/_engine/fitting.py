@@ -197,8 +197,7 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, claim
     checkpoint = None if directory is None else directory / CHECKPOINT_NAME
     if resume and checkpoint is not None:
         tensors, facts = read_checkpoint(checkpoint)
-        trainer.restore(tensors, facts)
-        dispatcher.restore(facts.get("callbacks", {}))
+        trainer.restore(tensors, facts)  # the callbacks got theirs before the run was checked (run.check_resumable)
     handle = TrainingHandle(trainer, settings, network_plugin, directory=directory, checkpoint=checkpoint, echo=echo,
                             callback_states=dispatcher.states, config=config)  # fmt: skip
     if resume and checkpoint is not None:
