@@ -13,10 +13,12 @@ The built-in plugins are tested with the same checks.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 import typing
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +45,14 @@ from dimred._core.contracts import (
 )
 from dimred._core.errors import DimredError, PluginError, PluginExit, UsageError
 from dimred._core.jsonable import json_ready, through_json
-from dimred._core.options import build, describe, parse_value
+from dimred._core.options import build, describe, parse_value, to_dict
 from dimred._core.runfiles import CHECKPOINT_NAME
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.device import seeded
 from dimred._engine.evaluation import FAILED_METRICS, score
 from dimred._host.registry import get_registry, validate_plugin_class
 from dimred._host.resolve import describe as configuration_of
+from dimred._host.resolve import made
 
 __all__ = [
     "check_callback_plugin",
@@ -82,9 +85,11 @@ def _instance(cls: type[Plugin], kind: str, options: dict[str, Any] | None) -> P
                 raise AssertionError(f"{kind} '{cls.name}': option '{info.name}' cannot be --set: {error}") from None
             _expect(parsed == info.default, f"{kind} '{cls.name}': option '{info.name}' does not survive --set")
     try:
-        plugin = cls(build(cls.Options, options or {}, prefix=kind))
+        plugin = made(cls, options or {}, kind)
     except UsageError as error:  # options the check was given, or defaults the plugin's own checks refuse
         raise AssertionError(f"{kind} '{cls.name}' cannot be made with options {options or {}}: {error}") from None
+    except (PluginError, PluginExit) as error:  # its options or its __init__ raised, or called sys.exit
+        raise AssertionError(str(error)) from error
     _expect(plugin.options == build(cls.Options, options or {}, prefix=kind), f"{kind} '{cls.name}' lost its options")
     return plugin
 
@@ -132,14 +137,14 @@ def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, 
         _check_estimator_model(cls, options, n_features)
         return
     plugin = _instance(cls, "model", options)
-    _expect(isinstance(cls.default_loss, str), f"model '{cls.name}': default_loss must name a loss plugin")
     with seeded(0, torch.device("cpu")):  # the caller's global RNG stays as it was
         _check_network(cls, plugin, n_features)
     _expect_registered(cls, "model")
     reducer = Reducer(model=cls.name, n_components=None, model_options=options, steps=5, batch_size=8,
                       random_state=0, device="cpu")  # fmt: skip
-    _called(f"model '{cls.name}'", "fit through dimred.Reducer", reducer.fit,
-            np.random.default_rng(0).random((32, n_features)))  # fmt: skip
+    with _beside_builtins(cls):
+        _called(f"model '{cls.name}'", "fit through dimred.Reducer", reducer.fit,
+                np.random.default_rng(0).random((32, n_features)))  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         loaded = load(reducer.save(Path(folder) / "model.safetensors"), device="cpu")
     sample = np.random.default_rng(1).random((10, n_features))
@@ -162,8 +167,6 @@ def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
             f"model '{cls.name}': decode gave {_shape(x_hat)} for 16 codes, not (16, {n_features})")  # fmt: skip
     _expect(x_hat.dtype == torch.float32, f"model '{cls.name}': decode turned float32 codes into {x_hat.dtype} rows")
     _expect(bool(torch.isfinite(x_hat).all()), f"model '{cls.name}': decode gave NaN or infinite rows")
-    if "n_components" in {field.name for field in dataclasses.fields(cls.Options)}:
-        _expect(z.shape[1] == plugin.options.n_components, f"model '{cls.name}' ignores its n_components option")
     loss = (x_hat - x).square().mean()
     if hasattr(module, "encode_for_training"):
         loss = loss + _check_training_extras(cls.name, module, x)
@@ -191,6 +194,21 @@ def _check_network(cls: type[Model], plugin: Model, n_features: int) -> None:
         codes64 = _called(f"model '{cls.name}'", "encode (float64)", double.encode, x.double())
         rows64 = _called(f"model '{cls.name}'", "decode (float64)", double.decode, codes64)
         _expect(getattr(rows64, "dtype", None) == torch.float64, f"model '{cls.name}': float64 fails")
+    if "n_components" in {field.name for field in dataclasses.fields(cls.Options)}:
+        _check_code_size(cls, plugin, x, z)
+
+
+def _check_code_size(cls: type[Model], plugin: Model, x: torch.Tensor, z: torch.Tensor) -> None:
+    """The codes ``z`` of the rows ``x`` are as wide as ``n_components`` asks, and one wider where it asks for one
+    more: a network that fixes its own width would pass at the default alone."""
+    _expect(z.shape[1] == plugin.options.n_components, f"model '{cls.name}' ignores its n_components option")
+    width = plugin.options.n_components + 1
+    wider = _instance(cls, "model", to_dict(plugin.options) | {"n_components": width})
+    module = _built(cls.name, wider, x.shape[1])
+    codes = _called(f"model '{cls.name}'", f"encode (n_components={width})", module.encode, x)
+    _expect(isinstance(codes, torch.Tensor) and tuple(codes.shape) == (len(x), width),
+            f"model '{cls.name}' ignores its n_components option: with n_components={width} encode gave "
+            f"{_shape(codes)} for {len(x)} rows")  # fmt: skip
 
 
 def _built(name: str, plugin: Model, n_features: int) -> torch.nn.Module:
@@ -400,7 +418,7 @@ def check_reporter_plugin(cls: type[Reporter], options: dict[str, Any] | None = 
 def _run_config(reporter: Reporter) -> dict[str, Any]:
     """The configuration of a small run that names ``reporter``, as a run hands it to ``check_run`` and reporters
     (``RunRecord.config``): a real run's, with the reporter put in."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _beside_builtins(type(reporter)):
         warnings.simplefilter("ignore")  # the run stands for one only: what it says is none of the reporter's
         config = run("swissroll", "pca", settings={"dataset.n_samples": 50}, reporters=[], out=None).config
     return config | {"reporters": [configuration_of(reporter)]}
@@ -445,8 +463,9 @@ def _checkpointed_state(cls: type[Callback], options: dict[str, Any] | None, dir
         f"callback.{cls.name}.{key}": value for key, value in (options or {}).items()
     }
     try:
-        result = run("swissroll", "mlp-ae", settings=settings, callbacks=[cls.name], reporters=[], out=directory,
-                     steps=20, batch_size=16, checkpoint_every=1, holdout=0)  # fmt: skip
+        with _beside_builtins(cls):
+            result = run("swissroll", "mlp-ae", settings=settings, callbacks=[cls.name], reporters=[], out=directory,
+                         steps=20, batch_size=16, checkpoint_every=1, holdout=0)  # fmt: skip
     except DimredError as error:
         raise AssertionError(f"callback '{cls.name}' fails in a run that checkpoints: {error}") from None
     except SystemExit as error:
@@ -460,6 +479,16 @@ def _checkpointed_state(cls: type[Callback], options: dict[str, Any] | None, dir
     except DimredError as error:
         raise AssertionError(f"callback '{cls.name}': a run that checkpoints every step left none: {error}") from None
     return _json_state(cls.name, facts["callbacks"][cls.name])
+
+
+@contextlib.contextmanager
+def _beside_builtins(cls: type[Plugin]) -> Iterator[None]:
+    """A run a check makes meets the built-in plugins and those of ``cls``'s own package only: another installed
+    package's metric or default callback failing there is no fault of the plugin checked."""
+    registry = get_registry()
+    own = {info.source for info in registry.plugins(cls.kind) if info.cls is cls}
+    with registry.restricted(lambda info: info.builtin or info.source in own):
+        yield
 
 
 def _json_state(name: str, state: Any) -> Any:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -150,6 +152,28 @@ def test_a_plugins_metric_is_a_column_of_the_comparison_and_dimreds_own_fields_a
     assert not {"n_samples", "evaluated_rows", "holdout.rows", "neighbours"} & set(columns)
     assert "code_spread" in comparison.markdown()
     assert comparison.summary("code_spread", "pca")[0] > 0
+
+
+def test_a_plugin_metric_near_the_largest_float_is_summarised_not_an_overflow(register_in_process, tmp_path):
+    """Its mean over seeds had overflowed in the sums: "unexpected OverflowError", and the comparison was lost."""
+    from conftest import plugin_module
+    from dimred.plugin import Metric
+
+    class Huge(Metric):
+        name = "huge"
+        description = "a finite value near the largest float, of either sign by seed"
+
+        def compute(self, context):
+            return {"huge": math.copysign(1.7e308, float(context.codes.sum()))}
+
+    register_in_process(plugin_module("huge", register_metrics=lambda register: register(Huge)))
+    comparison = dimred.compare("swissroll", ["pca"], seeds=2, out=tmp_path / "c",
+                                settings={"dataset.n_samples": 300}, holdout=0)  # fmt: skip
+    values = [run.metrics["huge"] for run in comparison.runs["pca"]]
+    mean, spread = comparison.summary("huge", "pca")
+    assert mean == statistics.fmean([value / 2 for value in values]) * 2  # the same figure, without overflowing
+    assert spread is None or math.isfinite(spread)
+    assert (tmp_path / "c" / "comparison.md").exists()
 
 
 def test_how_many_rows_voted_is_a_note_on_the_accuracy_not_a_column_of_its_own(tmp_path):

@@ -257,7 +257,8 @@ def test_the_callback_check_takes_a_stop_as_training_starts(register_in_process)
     ("mistake", "message"),
     [("exits", "callback 'wayward' called sys.exit(3) in a run that checkpoints; a plugin raises an exception "
                "instead"),
-     ("nan", "callback 'wayward': state_dict holds nan, not a finite number; a checkpoint keeps finite numbers")],
+     ("nan", "callback 'wayward' gave a state_dict holding nan, not a finite number (a checkpoint holds finite "
+             "numbers")],
 )  # fmt: skip
 def test_the_callback_check_names_a_sys_exit_and_a_state_that_is_not_finite(register_in_process, mistake, message):
     """sys.exit(3) had escaped as SystemExit; a NaN state, written into the checkpoint's JSON, had passed."""

@@ -996,15 +996,20 @@ def test_a_reporter_cannot_replace_the_runs_own_files(register_in_process, tmp_p
 @pytest.mark.parametrize("filename", ["model.safetensors", "metrics.json", "config.json"])
 def test_a_reporter_that_changes_the_runs_own_files_without_artifact_is_an_error(register_in_process, tmp_path,
                                                                                  filename):  # fmt: skip
-    """It had ended with exit 0 and the run's model file or results replaced."""
+    """It had ended with exit 0 and the run's model file or results replaced; then with exit 1 and a message saying
+    the other results were kept, with the file still replaced. The file is put back as dimred wrote it."""
     register_in_process(plugin_module("overwriting", register_reporters=lambda register: register(Overwriting)))
     out = tmp_path / "run"
     result = CliRunner().invoke(cli, ["run", *QUICK, "--reporter", "overwriting", "--set",
                                       f"reporter.overwriting.filename={filename}", "--set",
                                       "reporter.overwriting.directly=true", "--out", str(out)])  # fmt: skip
     assert result.exit_code == 1, result.output
-    assert (f"reporter 'overwriting' changed {filename}, dimred's own results in {out}: a reporter writes files "
-            "of its own, through run.artifact(NAME)") in error_lines(result)[0]  # fmt: skip
+    expected = (f"reporter 'overwriting' changed {filename}, dimred's own results in {out} (put back as dimred "
+                "wrote them): a reporter writes files of its own, through run.artifact(NAME)")  # fmt: skip
+    assert expected in error_lines(result)[0]
+    assert (out / filename).read_text(errors="replace") != "{}"
+    assert dimred.load(out).transform(np.zeros((1, 3))).shape == (1, 2)
+    assert json.loads((out / "metrics.json").read_text())["rmse"] > 0
 
 
 class FailsOnHeldOutRows(Metric):

@@ -648,3 +648,150 @@ def test_a_plugins_failing_exit_inside_another_plugins_work_names_the_one_that_e
     assert result.exit_code == 1
     assert result.output.startswith("Error: callback 'quitter' failed to ")
     assert "model 'mlp-ae'" not in result.output
+
+
+class ShiftNetwork(torch.nn.Module):
+    """A one-call model's fitted state: codes are the first two columns minus ``offset``."""
+
+    def __init__(self, n_features: int, offset: float = 0.0) -> None:
+        super().__init__()
+        self.register_buffer("offset", torch.full((2,), offset, dtype=torch.float64))
+        self.n_features = n_features
+
+    def encode(self, x):
+        return x[:, :2] - self.offset.to(x.dtype)
+
+    def decode(self, z):
+        back = z + self.offset.to(z.dtype)
+        return torch.cat([back, back[:, :1].expand(-1, self.n_features - 2)], dim=1)
+
+
+class ShiftProjection(EstimatorModel):
+    """Codes: the first two columns minus their mean; its fitted module is wrong as told."""
+
+    name = "shift-projection"
+    description = "a projection fitted in one call whose saved state can be made wrong"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "code size")
+        mistake: str = option("none", "none, module off, no build, not a module, narrow transform")
+
+    def fit_transform(self, X, seed):
+        self.offset = float(X[:, :2].mean())
+        return X[:, :2] - self.offset
+
+    def transform(self, X):
+        return (X[:, :1] if self.options.mistake == "narrow transform" else X[:, :2]) - self.offset
+
+    def inverse_transform(self, Z):
+        back = Z + self.offset
+        return np.hstack([back, np.repeat(back[:, :1], 1, axis=1)])
+
+    def fitted_module(self):
+        if self.options.mistake == "not a module":
+            return "offset"
+        return ShiftNetwork(3, self.offset * (5 if self.options.mistake == "module off" else 1))
+
+    def build(self, n_features):
+        if self.options.mistake == "no build":
+            raise NotImplementedError
+        return ShiftNetwork(n_features)
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [("module off", "model 'shift-projection': the module of its fitted state (fitted_module, rebuilt by build) "
+                    "computes other values with encode than its transform (up to "),
+     ("no build", "model 'shift-projection' failed to build the network its fitted state loads into (build, as "
+                  "dimred.load does): NotImplementedError"),
+     ("not a module", "model 'shift-projection' must give a torch.nn.Module with encode(x) and decode(z) from "
+                      "fitted_module (or None: nothing to save); it gave a str"),
+     ("narrow transform", "model 'shift-projection' must give codes of shape (60, 2) from transform for 60 rows; it "
+                          "gave (60, 1)")],
+)  # fmt: skip
+def test_a_one_call_models_saved_state_must_compute_what_the_run_reports(register_in_process, tmp_path, mistake,
+                                                                         message):  # fmt: skip
+    """A fitted_module that computes otherwise than transform had been saved with exit 0 (its model file then gave
+    other codes than metrics.json reports), one with no build saved a file nothing could load, and one that is no
+    module failed as an 'unexpected AttributeError'."""
+    register_in_process(plugin_module("shift_models", register_models=lambda register: register(ShiftProjection)))
+    arguments = ["run", "--dataset", "swissroll", "--set", "dataset.n_samples=60", "--model", "shift-projection",
+                 "--reporter", "metrics-table", "--holdout", "0"]  # fmt: skip
+    fine = CliRunner().invoke(cli, [*arguments, "--out", str(tmp_path / "fine")])
+    assert fine.exit_code == 0, fine.output
+    codes = dimred.load(tmp_path / "fine").transform(np.random.default_rng(0).random((5, 3)))  # loads, maps rows
+    assert codes.shape == (5, 2)
+    result = CliRunner().invoke(cli, [*arguments, "--set", f"model.mistake={mistake}", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"Error: {message}")
+    assert not (tmp_path / "r").exists()
+
+
+class FaultyNetwork(LinearNetwork):
+    def __init__(self, n_features: int, fault: str) -> None:
+        super().__init__(n_features, 2)
+        self.fault = fault
+
+    def encode(self, x):
+        z = super().encode(x)
+        return z.detach() if self.fault == "detached" else z
+
+    def decode(self, z):
+        x_hat = super().decode(z)
+        if self.fault == "detached":
+            return x_hat.detach()
+        return x_hat * torch.nan if self.fault == "nan decode" else x_hat
+
+
+class FaultyModel(Model):
+    name = "faulty-network"
+    description = "a network whose outputs break training as told"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "code size")
+        fault: str = option("nan decode", "nan decode or detached")
+
+    def build(self, n_features):
+        return FaultyNetwork(n_features, self.options.fault)
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [("nan decode", "model 'faulty-network' failed to train: its decode gave values that are not finite (NaN or inf) "
+                    "on the first step, before training changed anything; the network the model builds"),
+     ("detached", "model 'faulty-network' failed to train: its encode and decode give values that carry no gradient "
+                  "(detached")],
+)  # fmt: skip
+def test_a_networks_own_fault_on_the_first_step_names_the_model_not_the_loss(register_in_process, tmp_path, fault,
+                                                                            message):  # fmt: skip
+    """Both had been blamed on the built-in loss 'mse' ("gave nan on the first step ... for a loss of your own,
+    check what it computes"; "must return a scalar tensor that carries a gradient")."""
+    register_in_process(plugin_module("faulty", register_models=lambda register: register(FaultyModel)))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--set", "dataset.n_samples=60", "--model",
+                                      "faulty-network", "--set", f"model.fault={fault}", "--steps", "3", "--out",
+                                      str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"Error: {message}")
+    assert "mse" not in result.output
+
+
+def test_a_model_trained_with_a_loss_not_installed_here_still_maps_rows(tmp_path):
+    """Encoding needs no loss; a model file made with a third party's loss had been refused by load, encode and
+    evaluate wherever that package was not installed ("unknown loss"). A refit still names the missing loss."""
+    from dimred._host.registry import get_registry
+
+    get_registry().register(plugin_module("reads_mu_elsewhere", register_losses=lambda register: register(ReadsMu)),
+                            name="reads_mu_elsewhere")  # fmt: skip
+    try:
+        dimred.run("swissroll", "vae", loss="mse+reads-mu", settings={"dataset.n_samples": 200,
+                   "loss.reads-mu.scale": 0.5}, steps=20, reporters=[], out=tmp_path / "run")  # fmt: skip
+    finally:
+        get_registry().unregister("reads_mu_elsewhere")
+    rows = np.random.default_rng(0).random((4, 3))
+    reducer = dimred.load(tmp_path / "run")
+    assert reducer.transform(rows).shape == (4, 2)
+    assert reducer.get_params()["loss_options"] == {"reads-mu": {"scale": 0.5}}
+    with pytest.raises(dimred.UsageError, match="unknown loss 'reads-mu'"):
+        reducer.fit(rows)

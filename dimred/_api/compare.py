@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import numbers
 import re
 import statistics
@@ -103,7 +104,11 @@ class Comparison:
         values = [result.metrics.get(key) for result in self.runs[model]]
         if any(value is None for value in values):
             return None
-        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+        # in a power of two near the largest value (exact: the same figures): a plugin metric's finite 1e308 had
+        # overflowed the sums ("unexpected OverflowError", the comparison lost)
+        exponent = math.frexp(max(abs(value) for value in values))[1]
+        scaled = [math.ldexp(value, -exponent) for value in values]
+        return math.ldexp(statistics.fmean(scaled), exponent), _deviation(scaled, exponent)
 
     def _votes(self, key: str, model: str) -> str:
         """' (k=N)' where fewer rows than a metric's k voted (its KEY_k, the same for every seed of a model)."""
@@ -153,6 +158,17 @@ def _is_a_figure(key: str, value: Any) -> bool:
     """A metric's number, not one of dimred's own fields (row counts, neighbours, timings)."""
     own = key.removeprefix(evaluation.HELD_OUT_PREFIX) in evaluation.OWN_FIELDS
     return not own and isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _deviation(scaled: list[float], exponent: int) -> float | None:
+    """The standard deviation of values given as ``scaled`` * 2^``exponent``; None for one value, which has no
+    spread to show, and for a spread beyond floats' range."""
+    if len(scaled) < 2:
+        return None
+    try:
+        return math.ldexp(statistics.stdev(scaled), exponent)
+    except OverflowError:
+        return None
 
 
 def _mean_and_spread(number: str, mean: float, spread: float | None) -> str:

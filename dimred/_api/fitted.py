@@ -99,7 +99,7 @@ class FittedModel:
         # the other model with its own defaults, not with this one's options and loss (a loss whose options are
         # set stays named with them)
         loss_options = {name: changed for name, values in given.loss_options.items()
-                        if (changed := _set_apart(values, registry.get("loss", name).cls))}  # fmt: skip
+                        if (changed := _loss_options_set(name, values))}  # fmt: skip
         default_loss = parse_spec(self.loss or model_class.default_loss) == parse_spec(model_class.default_loss)
         loss = None if default_loss and not loss_options else self.loss or None
         reducer = Reducer(model=self.model, n_components=self.model_options.get("n_components"),
@@ -122,6 +122,13 @@ class FittedModel:
 
     def feature_names_array(self) -> np.ndarray | None:
         return None if not self.feature_names else np.asarray(self.feature_names, dtype=object)
+
+
+def _loss_options_set(loss: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of ``loss`` set otherwise than its defaults; all of them for a loss not installed here (a third
+    party's, where the model file was made): mapping rows needs no loss, and a refit names the missing one."""
+    registry = get_registry()
+    return _set_apart(options, registry.get("loss", loss).cls) if loss in registry.names("loss") else dict(options)
 
 
 def read_fitted(source: str | Path | bytes, device: str | torch.device, name: str = "(in memory)") -> FittedModel:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from dimred._api.fitted import AsGiven, FittedModel
+from dimred._core.atomic import write_bytes
 from dimred._core.contracts import (
     Callback,
     ComparisonRecord,
@@ -408,33 +409,62 @@ def fit_estimator(
         fitted_codes = plugin.fit_transform(X_numpy, settings.seed % 2**32)
         fit_seconds = time.perf_counter() - started
     codes = _checked_codes(plugin, X, fitted_codes, "fit_transform")
-    transform_seconds = None
+    width = codes.shape[1]  # transform's codes must be as wide, where no n_components option says how wide
+    transform_seconds, transformed = None, codes
     if plugin.can_transform:
         with blame(plugin, "transform its training rows"):
             started = time.perf_counter()
-            plugin.transform(X_numpy)
+            transformed = plugin.transform(X_numpy)
             transform_seconds = time.perf_counter() - started
+        transformed = _checked_codes(plugin, X, transformed, "transform", width)
     back = _inverse(plugin, X, codes)
 
     def apply(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         scaled = scaler.transform(as_tensor(rows, dtype=torch.float64))
         with blame(plugin, "transform new rows"):
-            transformed = plugin.transform(scaled.numpy())
-        new_codes = _checked_codes(plugin, scaled, transformed, "transform")
+            new_codes = _checked_codes(plugin, scaled, plugin.transform(scaled.numpy()), "transform", width)
         return scaled, new_codes, _inverse(plugin, scaled, new_codes)
 
-    with blame(plugin, "give its fitted state as a module"):
-        module = plugin.fitted_module()
+    module = _saved_module(plugin, X, transformed)
     model = None
     if module is not None:  # its state fits in tensors: saved as a model file like a trained network
         scaler.check_savable()
         names = None if feature_names is None else tuple(map(str, feature_names))
         recorded = settings.for_rows(len(X_raw)).replace(dtype="float64")  # as config.json records it
         model = FittedModel(plugin.name, to_dict(plugin.options), "", {}, recorded,
-                            module.double().eval(), scaler, names, train_seconds=fit_seconds,
+                            module, scaler, names, train_seconds=fit_seconds,
                             as_given=given)  # fmt: skip
     mapper = apply if plugin.can_transform else None
     return Outcome(X, codes, back, [], fit_seconds, transform_seconds, model, apply=mapper)
+
+
+def _saved_module(plugin: EstimatorModel, X: torch.Tensor, codes: torch.Tensor) -> torch.nn.Module | None:
+    """A one-call model's fitted state as a module (``fitted_module``), checked as ``dimred.load`` will use it:
+    built again by ``build`` with the state loaded, it must encode the rows ``X`` to their ``codes`` (from
+    ``transform``) and decode those as ``inverse_transform`` does, else its model file would compute other codes
+    than the run reports, with exit 0. None: nothing to save."""
+    with blame(plugin, "give its fitted state as a module (fitted_module)"):
+        module = plugin.fitted_module()
+    if module is None:
+        return None
+    if not isinstance(module, torch.nn.Module) or not all(hasattr(module, name) for name in ("encode", "decode")):
+        raise PluginError(f"model '{plugin.name}' must give a torch.nn.Module with encode(x) and decode(z) from "
+                          f"fitted_module (or None: nothing to save); it gave a {type(module).__name__}")  # fmt: skip
+    with blame(plugin, "build the network its fitted state loads into (build, as dimred.load does)"):
+        rebuilt = plugin.build(X.shape[1])
+        rebuilt.load_state_dict(module.state_dict())
+    rebuilt = rebuilt.double().eval()
+    with torch.no_grad(), blame(plugin, "compute with the module of its fitted state"):
+        computed = {"encode": (rebuilt.encode(X), codes, "transform")}
+        if (reconstruction := _inverse(plugin, X, codes)) is not None:
+            computed["decode"] = (rebuilt.decode(codes), reconstruction, "inverse_transform")
+    for method, (got, expected, by) in computed.items():
+        if got.shape != expected.shape or not torch.allclose(got, expected, rtol=1e-4, atol=1e-6):
+            apart = f"up to {(got - expected).abs().max():.3g} apart" if got.shape == expected.shape else "other shapes"
+            raise PluginError(f"model '{plugin.name}': the module of its fitted state (fitted_module, rebuilt by "
+                              f"build) computes other values with {method} than its {by} ({apart}); a model file "
+                              "of it would not give what the run reports")  # fmt: skip
+    return rebuilt
 
 
 def check_outputs(plugin: Model, X: torch.Tensor, codes: torch.Tensor, reconstruction: torch.Tensor | None,
@@ -447,8 +477,9 @@ def check_outputs(plugin: Model, X: torch.Tensor, codes: torch.Tensor, reconstru
         _check_reconstruction(plugin, X, reconstruction, decoded_by)
 
 
-def _check_codes(plugin: Model, X: torch.Tensor, codes: torch.Tensor, coded_by: str) -> None:
-    width = getattr(plugin.options, "n_components", None)
+def _check_codes(plugin: Model, X: torch.Tensor, codes: torch.Tensor, coded_by: str, width: int | None = None) -> None:
+    """``width``: the codes' width where the model has no ``n_components`` option (another method's codes')."""
+    width = getattr(plugin.options, "n_components", width)
     shape = (len(X), width if width is not None else "n_components")
     if codes.ndim != 2 or len(codes) != len(X) or (width is not None and codes.shape[1] != width):
         raise PluginError(f"model '{plugin.name}' must give codes of shape {shape} from {coded_by} for {len(X)} "
@@ -468,10 +499,11 @@ def _check_finite(plugin: Model, values: torch.Tensor, method: str) -> None:
         raise PluginError(f"model '{plugin.name}' gave values that are not finite (NaN or inf) from {method}")
 
 
-def _checked_codes(plugin: EstimatorModel, X: torch.Tensor, codes: Any, coded_by: str) -> torch.Tensor:
+def _checked_codes(plugin: EstimatorModel, X: torch.Tensor, codes: Any, coded_by: str,
+                   width: int | None = None) -> torch.Tensor:  # fmt: skip
     """A one-call model's codes of the rows ``X``, checked before anything (its inverse_transform) meets them."""
     checked = as_real_numbers(plugin, codes, coded_by)
-    _check_codes(plugin, X, checked, coded_by)
+    _check_codes(plugin, X, checked, coded_by, width)
     return checked
 
 
@@ -592,13 +624,14 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
     comparing = isinstance(record, ComparisonRecord)
     action = "report the comparison" if comparing else "report"
     own = COMPARISON_RESULTS if comparing else RUN_RESULTS
+    written = results_written(record.directory, own) if reporters else {}
     failures = []
     for reporter in reporters:
         before = results_state(record.directory, own)
         try:
             with blame(reporter, action, skipped=True):
                 (reporter.report_comparison if comparing else reporter.report)(record)
-            check_results_kept(reporter, record.directory, before)
+            check_results_kept(reporter, record.directory, before, written)
         except PluginError as error:
             failures.append(str(error))
     return failures
@@ -618,13 +651,34 @@ def results_state(directory: Path | None, names: Sequence[str]) -> dict[str, tup
     return {name: files.get(name) for name in names}
 
 
-def check_results_kept(reporter: Reporter, directory: Path | None, before: Mapping[str, Any]) -> None:
-    """Refuses a reporter that changed a file of ``before`` (``results_state`` ahead of it)."""
+def results_written(directory: Path | None, names: Sequence[str]) -> dict[str, bytes | None]:
+    """The contents of these files of ``directory`` (None where there is none), to put back what a reporter
+    changes."""
+    if directory is None:
+        return {}
+    paths = {name: Path(directory) / name for name in names}
+    return {name: path.read_bytes() if path.is_file() else None for name, path in paths.items()}
+
+
+def check_results_kept(reporter: Reporter, directory: Path | None, before: Mapping[str, Any],
+                       written: Mapping[str, bytes | None] | None = None) -> None:  # fmt: skip
+    """Refuses a reporter that changed a file of ``before`` (``results_state`` ahead of it); where ``written``
+    (``results_written``) holds the files as dimred wrote them, puts each back, or removes one that was not there."""
     after = results_state(directory, list(before))
     changed = [name for name, state in before.items() if after[name] != state]
-    if changed:
-        raise PluginError(f"reporter '{reporter.name}' changed {', '.join(changed)}, dimred's own results in "
-                          f"{directory}: a reporter writes files of its own, through run.artifact(NAME)")  # fmt: skip
+    if not changed:
+        return
+    for name in changed if written is not None else ():
+        path = Path(directory) / name
+        if written[name] is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_bytes(path, written[name])
+    restored = "" if written is None else " (put back as dimred wrote them)"
+    raise PluginError(
+        f"reporter '{reporter.name}' changed {', '.join(changed)}, dimred's own results in "
+        f"{directory}{restored}: a reporter writes files of its own, through run.artifact(NAME)"
+    )
 
 
 def check_run(plugins: Sequence[Callback | Reporter], config: Mapping[str, Any]) -> None:

@@ -77,8 +77,9 @@ class Data:
                 # a list of names and numbers stays a mix, refused below (numpy would turn the numbers into text)
                 mixed = name == "labels" and mixes_names_and_numbers(values)
                 object.__setattr__(self, name, np.array(values, dtype=object) if mixed else np.asarray(values))
-        if self.X.ndim != 2:
-            raise ValueError(f"X must be 2-D (samples x features), got shape {self.X.shape}")
+        if self.X is None or self.X.ndim != 2:
+            got = "None" if self.X is None else f"shape {self.X.shape}"
+            raise ValueError(f"X must be a 2-D array of numbers (samples x features), got {got}")
         for label, values in (("color", self.color), ("intrinsic", self.intrinsic), ("labels", self.labels),
                               ("row_numbers", self.row_numbers)):  # fmt: skip
             if values is not None and len(values) != len(self.X):

@@ -137,7 +137,7 @@ def _is_carried(annotation: Any) -> bool:
     if typing.get_origin(annotation) is tuple:
         items = typing.get_args(annotation)
         return len(items) == 2 and items[1] is Ellipsis and items[0] in SCALAR_TYPES
-    return annotation in (*SCALAR_TYPES, tuple, type(None))
+    return annotation in (*SCALAR_TYPES, type(None))  # a bare tuple names no type to read its values as
 
 
 def _parse_scalar(text: str, target: type) -> Any:
@@ -187,7 +187,7 @@ def parse_value(text: str, annotation: Any) -> Any:
                 errors.append(str(error))
         raise ValueError(errors[0] if errors else "no type accepts it")
     if typing.get_origin(annotation) is tuple:
-        (item_type, *_rest) = typing.get_args(annotation) or (str,)
+        item_type = typing.get_args(annotation)[0]
         text = text.strip()
         text = text[1:-1] if text[:1] + text[-1:] in ("()", "[]") else text  # as Python or JSON writes it
         parts = text.split(",")
@@ -239,8 +239,7 @@ def _coerce(value: Any, annotation: Any) -> Any:
         if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
             return _finite(float(value))
         if origin is tuple and isinstance(value, list | tuple):
-            item_type = (typing.get_args(member) or (Any,))[0]
-            return tuple(value) if item_type is Any else tuple(_coerce(item, item_type) for item in value)
+            return tuple(_coerce(item, typing.get_args(member)[0]) for item in value)
         if origin is int and isinstance(value, int) and not isinstance(value, bool):
             return _in_int64(value)
         if origin is str and isinstance(value, int) and not isinstance(value, bool):

@@ -16,7 +16,7 @@ import torch
 
 from dimred._core.contracts import Callback, Model, Training, TrainingStatus, new_run_key
 from dimred._core.errors import PluginError, blame
-from dimred._core.jsonable import through_json
+from dimred._core.jsonable import json_ready
 from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation
 from dimred._engine.checkpoint import write_checkpoint
@@ -125,11 +125,11 @@ class Dispatcher(Listener):
             if not isinstance(state, Mapping):
                 raise PluginError(f"callback '{callback.name}' must return a dict from state_dict, not "
                                   f"{type(state).__name__}")  # fmt: skip
-            try:
-                states[callback.name] = through_json(state)
-            except TypeError as error:
+            try:  # NaN too: a checkpoint's JSON would hold it, and the run end with exit 0
+                states[callback.name] = json_ready(state)
+            except ValueError as error:
                 raise PluginError(f"callback '{callback.name}' gave a state_dict holding {error} (a checkpoint "
-                                  "holds numbers, text, and lists and dicts of them)") from None  # fmt: skip
+                                  "holds finite numbers, text, and lists and dicts of them)") from None  # fmt: skip
         return states
 
     def _each(self, action: str, method: str, *arguments: Any) -> None:

@@ -172,6 +172,19 @@ class Trainer:
         it was scaled."""
         return f"scale the data (--scaler minmax or standard: it trained unscaled){then}" if self.unscaled else ""
 
+    def _check_trainable(self, z: torch.Tensor, x_hat: torch.Tensor) -> None:
+        """The network's codes and reconstructions on the first step must be finite and carry a gradient, else
+        the first loss computed from them would be blamed for the model's fault."""
+        for method, values in (("encode", z), ("decode", x_hat)):
+            if not bool(torch.isfinite(values).all()):
+                cause = self._unscaled_advice(then="") or ("the network the model builds, or a model option set far "
+                                                           "from its default, gives them")  # fmt: skip
+                raise ValueError(f"its {method} gave values that are not finite (NaN or inf) on the first step, "
+                                 f"before training changed anything; {cause}")  # fmt: skip
+        if z.grad_fn is None and x_hat.grad_fn is None:
+            raise ValueError("its encode and decode give values that carry no gradient (detached, or not computed "
+                             "with torch from its parameters): nothing would train")  # fmt: skip
+
     def _check_first_losses(self, values: torch.Tensor) -> None:
         """A loss that is not finite on the first step, before any update, is no divergence: the learning rate
         cannot be the cause."""
@@ -204,6 +217,7 @@ class Trainer:
             z, x_hat, extras = self.forward(x, drawn)
             if self.step == first_step:  # a plugin that breaks its contract shows it on the first step
                 _check_outputs(x, x_hat, drawn, extras)
+                self._check_trainable(z, x_hat)
             batch = Batch(x=x[:drawn], z=z, x_hat=x_hat, index=index, extras=extras, drawn=drawn)
             values = torch.stack([self._loss(term, batch, check=self.step == first_step) for term in self.terms])
             if self.step == 0 and not self.world.distributed:  # one process raising would leave the others waiting

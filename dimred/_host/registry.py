@@ -22,6 +22,7 @@ import time
 import types
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,10 @@ def validate_plugin_class(kind: str, cls: Any) -> None:
                           f"one named after it off (--callback {cls.name} leaves out '{cls.name[3:]}')")  # fmt: skip
     if not (isinstance(cls.description, str) and cls.description.strip()):
         raise PluginError(f"{kind} '{cls.name}' has no description")
+    if cls.description.splitlines() != [cls.description]:  # dimred plugins lists each plugin on one line
+        raise PluginError(f"{kind} '{cls.name}': description must be one line, got {cls.description!r}")
+    if kind == "model":
+        _check_default_loss(cls)
     if not dataclasses.is_dataclass(cls.Options):
         raise PluginError(f"{kind} '{cls.name}': Options must be a dataclass")
     for option in dataclasses.fields(cls.Options):
@@ -109,6 +114,17 @@ def validate_plugin_class(kind: str, cls: Any) -> None:
         raise PluginError(f"{kind} '{cls.name}': an option's before_added value is refused: {error}") from None
 
 
+def _check_default_loss(cls: Any) -> None:
+    """A model's ``default_loss`` must read as ``--loss`` does, else the run of a user who named no loss fails with
+    a usage error about a loss they never gave."""
+    from dimred._host.objective import parse_spec  # imported here: objective imports this module (via resolve)
+
+    try:
+        parse_spec(cls.default_loss)
+    except UsageError as error:
+        raise PluginError(f"model '{cls.name}': bad default_loss: {error}") from None
+
+
 class Registry:
     """The plugins of one process, collected on first use."""
 
@@ -119,6 +135,8 @@ class Registry:
         self._registered: dict[str, tuple[str, str]] = {}  # pluggy's name -> (the name reports use, its source)
         self._load_failures: list[PluginFailure] = []
         self._left_out: list[str] = []  # installed third-party entry points that DIMRED_LOAD_PLUGINS leaves out
+        # pluggy's name -> the plugins its register_* hooks registered and how they failed: each hook is called once
+        self._hooked: dict[str, tuple[list[PluginInfo], list[PluginFailure]]] = {}
         self._collected: tuple[dict[str, dict[str, PluginInfo]], list[PluginFailure]] | None = None
 
     # -- loading ---------------------------------------------------------------------------------------------
@@ -172,7 +190,8 @@ class Registry:
             self._register(module, key, entry_point.name, source, fix="rename one of the two entry points")
 
     def register(self, plugin: object, *, name: str | None = None, source: str | None = None) -> None:
-        """Register a module or object with hook implementations (for plugins not installed as packages)."""
+        """Register a module or object with hook implementations (for plugins not installed as packages); its
+        hooks are called when the registry is next used, and the other plugins' are not called again."""
         name = name or getattr(plugin, "__name__", None) or repr(plugin)
         source = source or f"module {getattr(plugin, '__name__', name)}"
         fix = f"unregister('{name}') first to replace it, or register it under another name"
@@ -194,6 +213,8 @@ class Registry:
         try:
             self._manager.register(plugin, name=key)
             self._check_hook_names(plugin)
+            if not self._manager.get_hookcallers(plugin):
+                raise PluginError(_no_hooks(plugin))
         except (ValueError, pluggy.PluginValidationError, PluginError) as error:
             if self._manager.is_registered(plugin):
                 self._manager.unregister(plugin)
@@ -222,6 +243,7 @@ class Registry:
         for key in keys:
             self._manager.unregister(name=key)
             del self._registered[key]
+            self._hooked.pop(key, None)
         self._collected = None
 
     def _check_hook_names(self, plugin: object) -> None:
@@ -243,17 +265,34 @@ class Registry:
 
     # -- collecting ------------------------------------------------------------------------------------------
     def _collect(self) -> tuple[dict[str, dict[str, PluginInfo]], list[PluginFailure]]:
+        """Every plugin by kind and name, and what failed; in the order of registration, so the first of two
+        plugins of one name wins, and calling the hooks only of plugins registered since the last time."""
         if self._collected is not None:
             return self._collected
         found: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in KIND_NAMES}
         failures: list[PluginFailure] = list(self._load_failures)
         for key, (label, source) in self._registered.items():
-            for kind, hook_name in hookspecs.HOOK_FOR_KIND.items():
-                for implementation in getattr(self._manager.hook, hook_name).get_hookimpls():
-                    if implementation.plugin_name == key:
-                        self._call_register_hook(kind, implementation, label, source, found[kind], failures)
+            if key not in self._hooked:
+                self._hooked[key] = self._call_hooks(key, label, source, found)
+            registered, failed = self._hooked[key]
+            for info in registered:
+                found[info.kind][info.name] = info
+            failures += failed
         self._collected = (found, failures)
         return self._collected
+
+    def _call_hooks(
+        self, key: str, label: str, source: str, found: dict[str, dict[str, PluginInfo]]
+    ) -> tuple[list[PluginInfo], list[PluginFailure]]:
+        """Call the register_* hooks of the plugin registered as ``key``, adding what they register to ``found``;
+        returns that, and what failed."""
+        registered: list[PluginInfo] = []
+        failures: list[PluginFailure] = []
+        for kind, hook_name in hookspecs.HOOK_FOR_KIND.items():
+            for implementation in getattr(self._manager.hook, hook_name).get_hookimpls():
+                if implementation.plugin_name == key:
+                    registered += self._call_register_hook(kind, implementation, label, source, found[kind], failures)
+        return registered, failures
 
     def _call_register_hook(
         self,
@@ -263,7 +302,9 @@ class Registry:
         source: str,
         found: dict[str, PluginInfo],
         failures: list[PluginFailure],
-    ) -> None:
+    ) -> list[PluginInfo]:
+        """Call one register_* hook, adding each class it registers that honours its contract to ``found``;
+        returns those."""
         offered: list[Any] = []
         where = f"{hookspecs.HOOK_FOR_KIND[kind]} failed: "
         try:
@@ -271,11 +312,12 @@ class Registry:
                 returned = implementation.function(register=offered.append)
         except (Exception, SystemExit) as error:  # sys.exit() in a hook must not end every dimred command
             self._fail(failures, plugin_name, source, where + (str(error) or repr(error)))
-            return
+            return []
         if returned is not None and not offered:
             self._fail(failures, plugin_name, source, f"{hookspecs.HOOK_FOR_KIND[kind]} returned "
                        f"{type(returned).__name__} instead of calling register(cls) for each class: nothing was "
                        "registered")  # fmt: skip
+        added: list[PluginInfo] = []
         for cls in offered:  # each class on its own: one that breaks its contract leaves the others registered
             try:
                 validate_plugin_class(kind, cls)
@@ -293,6 +335,8 @@ class Registry:
                 )
                 continue
             found[cls.name] = PluginInfo(kind, cls.name, cls, source)
+            added.append(found[cls.name])
+        return added
 
     # -- lookup ----------------------------------------------------------------------------------------------
     def plugins(self, kind: str) -> list[PluginInfo]:
@@ -336,6 +380,18 @@ class Registry:
     def failures(self) -> list[PluginFailure]:
         return list(self._collect()[1])
 
+    @contextlib.contextmanager
+    def restricted(self, keep: Callable[[PluginInfo], bool]) -> Iterator[None]:
+        """Inside, the registry holds only the plugins ``keep`` accepts and no failures (its hooks are not called
+        again): the contract checks' runs meet the built-in plugins and the checked plugin's own package only."""
+        found, _failures = self._collect()
+        self._collected = ({kind: {name: info for name, info in plugins.items() if keep(info)}
+                            for kind, plugins in found.items()}, [])  # fmt: skip
+        try:
+            yield
+        finally:
+            self._collected = None  # all of them again, from what their hooks registered
+
 
 def _prints_to_stderr() -> contextlib.AbstractContextManager[Any]:
     """What a plugin prints as it loads goes to stderr: stdout carries a command's output (``dimred plugins
@@ -366,10 +422,23 @@ def _answers_to(entry_point: importlib.metadata.EntryPoint) -> set[str]:
 
 
 def _describe(plugin: object) -> str:
-    """'module acme_metrics', or the type of a plugin object that is not a module, for messages."""
+    """'module acme_metrics', 'class acme.Circle' (an entry point may name one), or the type of another plugin
+    object, for messages."""
     if isinstance(plugin, types.ModuleType):
         return f"module {plugin.__name__}"
+    if isinstance(plugin, type | types.FunctionType):
+        return f"{'class' if isinstance(plugin, type) else 'function'} {plugin.__module__}.{plugin.__qualname__}"
     return f"a {type(plugin).__name__} object"
+
+
+def _no_hooks(plugin: object) -> str:
+    """Why ``plugin`` provides no hook: functions named after hooks that lack ``@hookimpl``, or none at all (an
+    entry point naming a class or a function, not the module holding the hooks)."""
+    unmarked = [hook for hook in hookspecs.HOOK_FOR_KIND.values() if callable(getattr(plugin, hook, None))]
+    if unmarked:
+        return f"registered no dimred hooks: {_describe(plugin)} has {', '.join(unmarked)} without @hookimpl"
+    return (f"registered no dimred hooks: {_describe(plugin)} has no register_* function marked @hookimpl (an "
+            "entry point names the module that holds them)")  # fmt: skip
 
 
 _registry: Registry | None = None

@@ -7,7 +7,7 @@ from typing import Any
 
 from dimred._core import options as plugin_options
 from dimred._core.contracts import Plugin
-from dimred._core.errors import UsageError, did_you_mean
+from dimred._core.errors import PluginError, UsageError, blame, did_you_mean
 from dimred._core.kinds import KIND, KINDS
 from dimred._host.registry import get_registry
 
@@ -43,8 +43,20 @@ def group_settings(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def instantiate(kind: str, name: str, values: Mapping[str, Any] | None = None, prefix: str | None = None) -> Any:
     """The plugin of ``kind`` called ``name``, with its options built from ``values`` (validated)."""
-    cls = get_registry().get(kind, name).cls
-    return cls(plugin_options.build(cls.Options, values or {}, prefix=prefix or kind))
+    return made(get_registry().get(kind, name).cls, values or {}, prefix or kind)
+
+
+def made(cls: type[Plugin], values: Mapping[str, Any], prefix: str) -> Any:
+    """An instance of ``cls`` with its options built from ``values``: a UsageError naming ``prefix`` where the
+    options refuse them, a PluginError naming the plugin where its options or its ``__init__`` fail otherwise."""
+    with blame(cls, "build its options"):
+        options = plugin_options.build(cls.Options, values, prefix=prefix)
+    with blame(cls, "start (its __init__)"):
+        plugin = cls(options)
+    if not hasattr(plugin, "options"):
+        raise PluginError(f"{cls.kind} '{cls.name}' has no options once made: its __init__ must call "
+                          "super().__init__(options)")  # fmt: skip
+    return plugin
 
 
 def recorded_options(kind: str, name: str, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,284 @@
+"""A plugin author's mistakes are named as the plugin's, where dimred first meets them: an entry point that provides
+no hook, a class whose declaration no run could use, options or an ``__init__`` that fail; the registry calls each
+hook once; and the contract checks blame the plugin checked only for its own faults."""
+
+from __future__ import annotations
+
+import re
+import sys
+import types
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from conftest import FakeDistribution, FakeEntryPoint, LinearNetwork, plugin_module
+from dimred import Callback, Data, Dataset, Metric, Model, Reporter, option
+from dimred._host.registry import PluginWarning, get_registry
+from dimred.cli import cli
+from dimred.testing import check_callback_plugin, check_dataset_plugin, check_model_plugin, check_reporter_plugin
+
+
+def _rows(seed: int) -> Data:
+    return Data(X=np.random.default_rng(seed).random((60, 3)))
+
+
+class Rows(Dataset):
+    name = "rows"
+    description = "random rows"
+
+    def load(self, seed):
+        return _rows(seed)
+
+
+def _register_datasets(register):  # a hook lacking @hookimpl
+    register(Rows)
+
+
+def _unmarked_module() -> types.ModuleType:
+    module = types.ModuleType("unmarked")
+    module.register_datasets = _register_datasets
+    return module
+
+
+@pytest.mark.parametrize(
+    ("loaded", "why"),
+    [(_unmarked_module, "module unmarked has register_datasets without @hookimpl"),
+     (lambda: Rows, f"class {__name__}.Rows has no register_\\* function marked @hookimpl"),
+     (lambda: _register_datasets, f"function {__name__}._register_datasets has no register_\\* function")],
+    ids=["a hook without @hookimpl", "an entry point naming a class", "an entry point naming a function"],
+)  # fmt: skip
+def test_an_entry_point_providing_no_hook_is_a_failed_plugin(fake_entry_points, loaded, why):
+    """It had been ignored without a word, even with DIMRED_STRICT_PLUGINS=1."""
+    fake_entry_points(FakeEntryPoint("rows", loaded, FakeDistribution("dimred-rows")))
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert re.search(f"Warning: plugin 'rows' from dimred-rows: registered no dimred hooks: {why}", result.stderr)
+    assert "rows from dimred-rows: registered no dimred hooks" in result.stdout  # under "failed plugins"
+
+
+def test_strict_mode_makes_an_entry_point_providing_no_hook_an_error(fake_entry_points, monkeypatch):
+    monkeypatch.setenv("DIMRED_STRICT_PLUGINS", "1")
+    fake_entry_points(FakeEntryPoint("rows", _unmarked_module, FakeDistribution("dimred-rows")))
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: plugin 'rows' from dimred-rows: registered no dimred hooks: module unmarked has register_datasets "
+        "without @hookimpl\n"
+    )
+
+
+def test_registering_a_module_calls_its_hooks_once_and_no_other_plugins_again(register_in_process):
+    """Every registered plugin's hooks had run again after each registration, as the docs say they do not."""
+    calls: list[str] = []
+
+    def counted(name: str) -> types.ModuleType:
+        cls = type(name.title(), (Dataset,), {"name": name, "description": "rows", "load": Rows.load})
+        return plugin_module(name, register_datasets=lambda register: calls.append(name) or register(cls))
+
+    register_in_process(counted("first"))
+    assert "first" in get_registry().names("dataset")
+    register_in_process(counted("second"))
+    assert {"first", "second"} <= set(get_registry().names("dataset"))
+    get_registry().unregister("second")
+    assert "second" not in get_registry().names("dataset")
+    assert "first" in get_registry().names("dataset")
+    assert calls == ["first", "second"]
+
+
+def _model_with(**attributes) -> type[Model]:
+    def build(self, n_features):
+        return LinearNetwork(n_features, 2)
+
+    return type("Defaulted", (Model,), {"name": "defaulted", "description": "x", "build": build, **attributes})
+
+
+@pytest.mark.parametrize("default_loss", [3, None, "", "mse:0"])
+def test_a_model_whose_default_loss_names_no_loss_is_refused_as_it_registers(register_in_process, default_loss):
+    """It had registered, and a run naming no loss had failed as the user's usage error (exit 2)."""
+    register_in_process(plugin_module("defaulting", register_models=lambda register: register(
+        _model_with(default_loss=default_loss))))  # fmt: skip
+    with pytest.warns(PluginWarning, match=r"registered a model that is left out: model 'defaulted': bad default_loss"):
+        assert "defaulted" not in get_registry().names("model")
+
+
+def test_a_model_whose_default_loss_is_a_sum_of_losses_registers(register_in_process):
+    register_in_process(plugin_module("defaulting", register_models=lambda register: register(
+        _model_with(default_loss="mse+geodesic:10"))))  # fmt: skip
+    assert "defaulted" in get_registry().names("model")
+
+
+@dataclass(frozen=True)
+class Fragile:
+    n: int = option(60, "rows")
+
+    def __post_init__(self) -> None:
+        if self.n == 7:
+            raise RuntimeError("seven")
+        if self.n == 8:
+            raise KeyError("eight")
+
+
+class FragileRows(Rows):
+    name = "fragile"
+    Options = Fragile
+
+
+class FailingInit(Rows):
+    name = "failing-init"
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        raise RuntimeError("no network")
+
+
+class ForgetfulInit(Rows):
+    name = "forgetful-init"
+
+    def __init__(self, options=None):
+        self.started = True  # and no super().__init__(options): no .options
+
+
+def _invoke_run(*arguments: str):
+    return CliRunner().invoke(cli, ["run", "--model", "pca", "--reporter", "metrics-table", *arguments])
+
+
+@pytest.mark.parametrize(
+    ("dataset", "settings", "message"),
+    [("fragile", ["--set", "dataset.n=7"], "dataset 'fragile' failed to build its options: seven"),
+     ("fragile", ["--set", "dataset.n=8"], "dataset 'fragile' failed to build its options: 'eight'"),
+     ("failing-init", [], "dataset 'failing-init' failed to start (its __init__): no network"),
+     ("forgetful-init", [], "dataset 'forgetful-init' has no options once made: its __init__ must call "
+                            "super().__init__(options)")],
+)  # fmt: skip
+def test_a_plugin_whose_options_or_init_fail_is_named(register_in_process, tmp_path, dataset, settings, message):
+    """Each had been 'Error: unexpected RuntimeError: seven' (KeyError, AttributeError), naming no plugin."""
+    register_in_process(plugin_module("fragile", register_datasets=lambda register: [
+        register(FragileRows), register(FailingInit), register(ForgetfulInit)]))  # fmt: skip
+    result = _invoke_run("--dataset", dataset, *settings, "--out", str(tmp_path / "run"))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == f"Error: {message}"
+    assert "unexpected" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("cls", "options", "message"),
+    [(FragileRows, {"n": 7}, "dataset 'fragile' failed to build its options: seven"),
+     (FailingInit, None, "dataset 'failing-init' failed to start (its __init__): no network"),
+     (ForgetfulInit, None, "dataset 'forgetful-init' has no options once made")],
+)  # fmt: skip
+def test_the_checks_name_options_or_an_init_that_fail(cls, options, message):
+    """The plugin's own exception had escaped the check, which promises an AssertionError."""
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_dataset_plugin(cls, options)
+
+
+class FixedWidthNetwork(torch.nn.Module):
+    """Codes two wide, whatever the model's n_components asks for."""
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.inner = LinearNetwork(n_features, 2)
+
+    def encode(self, x):
+        return self.inner.encode(x)
+
+    def decode(self, z):
+        return self.inner.decode(z)
+
+
+class FixedWidth(Model):
+    name = "fixed-width"
+    description = "declares n_components, builds codes two wide"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "code size")
+
+    def build(self, n_features):
+        return FixedWidthNetwork(n_features)
+
+
+def test_the_model_check_asks_for_another_code_size_than_the_default():
+    """A network of a width of its own had passed, being checked at the default n_components only."""
+    message = "model 'fixed-width' ignores its n_components option: with n_components=3 encode gave (16, 2)"
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_model_plugin(FixedWidth)
+
+
+class Exiting(Metric):
+    name = "exiting"
+    description = "another package's metric, which calls sys.exit(2)"
+
+    def compute(self, context):
+        sys.exit(2)
+
+
+class Quiet(Callback):
+    name = "quiet"
+    description = "does nothing"
+
+
+class Silent(Reporter):
+    name = "silent"
+    description = "writes nothing"
+
+    def report(self, run):
+        pass
+
+
+@pytest.mark.parametrize(("check", "cls"), [(check_callback_plugin, Quiet), (check_reporter_plugin, Silent)])
+def test_the_checks_do_not_blame_the_plugin_checked_for_another_packages_fault(register_in_process, check, cls):
+    """With such a metric installed, the callback check had said "callback 'quiet' called sys.exit(2)" and the
+    reporter check had ended in PluginExit."""
+    register_in_process(plugin_module("exiting", register_metrics=lambda register: register(Exiting)))
+    register_in_process(plugin_module("quiet", register_callbacks=lambda register: register(Quiet)))
+    check(cls)
+    assert "exiting" in get_registry().names("metric")  # the check leaves the registry as it was
+
+
+@dataclass(frozen=True)
+class BareTuple:
+    widths: tuple = option((1, 2), "widths, of no type")
+
+
+class MultiLine(Rows):
+    name = "multi-line"
+    description = "first line\nsecond line"
+
+
+@pytest.mark.parametrize(
+    ("cls", "message"),
+    [(type("Bare", (Rows,), {"name": "bare", "Options": BareTuple}), "dataset 'bare': option 'widths' is of type "
+      "tuple; options are int, float, bool, str, tuple[int, ...] (of one of those), or one of them | None"),
+     (MultiLine, "dataset 'multi-line': description must be one line, got 'first line\\nsecond line'")],
+    ids=["a bare tuple option", "a description of two lines"],
+)  # fmt: skip
+def test_a_dataset_declared_as_no_run_can_use_is_refused_as_it_registers(register_in_process, cls, message):
+    """A bare tuple option had registered and could not be set; a description of two lines had broken the listing of
+    dimred plugins."""
+    register_in_process(plugin_module("declared", register_datasets=lambda register: register(cls)))
+    with pytest.warns(PluginWarning, match=re.escape(f"registered a dataset that is left out: {message}")):
+        assert cls.name not in get_registry().names("dataset")
+
+
+class NoRows(Rows):
+    name = "no-rows"
+
+    def load(self, seed):
+        return Data(X=None)
+
+
+def test_data_without_rows_says_what_x_must_be_naming_the_dataset(register_in_process, tmp_path):
+    """It had been "'NoneType' object has no attribute 'ndim'"."""
+    with pytest.raises(ValueError, match=re.escape("X must be a 2-D array of numbers (samples x features), got None")):
+        Data(X=None)
+    register_in_process(plugin_module("no_rows", register_datasets=lambda register: register(NoRows)))
+    result = _invoke_run("--dataset", "no-rows", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        "Error: dataset 'no-rows' failed to load its data: X must be a 2-D array of numbers (samples x features), "
+        "got None"
+    )
