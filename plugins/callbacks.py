@@ -174,10 +174,11 @@ class CollapseCheck(Callback):
     def _advice(self, training: Training, sampled: int) -> str:
         """What to change: codes that sat on a few places before any step were not collapsed by training but by
         the input's scale, which the untrained network could not tell apart."""
-        if self.initial_places is None or self.initial_places > self._few_places(sampled):
-            return (f"lower the learning rate (--lr, e.g. {training.settings.lr / 10:g}){_noise_advice(training)} "
-                    "or use a model that adapts to wide data")  # fmt: skip
         unscaled = training.settings.scaler == "none"
+        if self.initial_places is None or self.initial_places > self._few_places(sampled):
+            scaling = ", scale the data (--scaler minmax or standard: it trained unscaled)" if unscaled else ""
+            return (f"lower the learning rate (--lr, e.g. {training.settings.lr / 10:g}){_noise_advice(training)}"
+                    f"{scaling} or use a model that adapts to wide data")  # fmt: skip
         cause = ("scale the data (--scaler minmax or standard: it trained unscaled)" if unscaled else
                  "rescale or clip the data, where one far-out value squeezes the others together")  # fmt: skip
         return (f"they sat on {_distinct_places(self.initial_places)} before training too: the untrained network "
@@ -189,6 +190,9 @@ class CollapseCheck(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.initial, self.strikes = state["initial"], state["strikes"]
         self.initial_places = state.get("initial_places")
+
+
+ROUNDINGS_PER_PLACE = 4  # the finest place _places tells apart, in roundings of the codes' magnitude
 
 
 def _noise_advice(training: Training) -> str:
@@ -215,11 +219,15 @@ def _spread(codes) -> float:
 
 
 def _places(codes) -> int:
-    """How many distinct places the codes occupy, at a resolution of a thousandth of their range."""
+    """How many distinct places the codes occupy, at a resolution of a thousandth of their range, and never finer
+    than a few roundings of their magnitude: codes that differ by rounding alone sit on one place (a network fed
+    values of 1e6 had spread its codes by 1e-7, which counted as a hundred places)."""
     import numpy as np
+    import torch
 
     low, high = codes.min(dim=0).values, codes.max(dim=0).values
-    scale = (high - low).max().clamp_min(1e-30)
+    rounding = ROUNDINGS_PER_PLACE * 1000 * torch.finfo(codes.dtype).eps * float(codes.abs().max())
+    scale = (high - low).max().clamp_min(max(rounding, 1e-30))
     cells = ((codes - low) / scale * 1000).round()
     return len(np.unique(cells.cpu().numpy(), axis=0))  # a quarter of torch's unique(dim=0) time
 

@@ -8,6 +8,7 @@ training set and its graph, are kept in memory only.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -136,6 +137,10 @@ def _linear_projection(n_features: int, n_components: int):
 ARPACK_COMPONENTS = 10  # scikit-learn's own limit for it
 
 
+# gamma times the median squared distance to the nearest neighbour: above, that kernel value is below e^-5 (0.007)
+NEAR_IDENTITY = 5.0
+
+
 class KernelPCAModel(_ScikitLearnModel):
     name = "kernel-pca"
     description = "RBF kernel PCA (scikit-learn), with a learned approximate inverse; memory grows as landmarks^2"
@@ -168,10 +173,28 @@ class KernelPCAModel(_ScikitLearnModel):
         # identity); for many components ARPACK takes several times as long
         solver = "arpack" if self.options.n_components < min(ARPACK_COMPONENTS, fitted_rows - 1) else "dense"
         self.estimator = self.make(seed).set_params(eigen_solver=solver)
-        if len(X) <= self.options.landmarks:
-            return self.estimator.fit_transform(X)
-        sample = np.sort(np.random.default_rng(seed).choice(len(X), self.options.landmarks, replace=False))
-        return self.estimator.fit(X[sample]).transform(X)
+        fitted = X
+        if len(X) > self.options.landmarks:
+            fitted = X[np.sort(np.random.default_rng(seed).choice(len(X), self.options.landmarks, replace=False))]
+        self._warn_if_kernel_is_near_identity(fitted)
+        return self.estimator.fit(fitted).transform(X) if fitted is not X else self.estimator.fit_transform(X)
+
+    def _warn_if_kernel_is_near_identity(self, X: np.ndarray) -> None:
+        """A gamma far too large for the rows' scale (data not scaled to [0, 1], or many columns) leaves each row's
+        kernel value to its nearest neighbour near 0: the kernel is nearly the identity and the codes say little
+        (standardised Gaussian rows: trustworthiness 0.51, against 0.71 scaled to [0, 1])."""
+        from sklearn.neighbors import NearestNeighbors
+
+        distances = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X)[0][:, 1]
+        nearest = float(np.median(distances**2))
+        if self.options.gamma * nearest > NEAR_IDENTITY:
+            warnings.warn(
+                f"model '{self.name}': with gamma={self.options.gamma:g} a row's RBF kernel value to its "
+                f"nearest neighbour is about {np.exp(-self.options.gamma * nearest):.1g} on these rows: "
+                "the kernel is nearly the identity and the codes say little; lower model.gamma (about "
+                f"{1 / nearest:.3g} here) or scale the data to [0, 1] (--scaler minmax)",
+                stacklevel=2,
+            )
 
     def build(self, n_features: int):
         """The fitted kernel PCA as a torch module with room for ``landmarks`` rows (zeros until loaded)."""
@@ -273,6 +296,9 @@ class TSNEModel(_ScikitLearnModel):
         return TSNE(self.options.n_components, perplexity=self.options.perplexity, random_state=seed, init="pca")
 
 
+MAX_INVERTED_COMPONENTS = 5  # umap's codes of more values are not mapped back (no reconstruction figures)
+
+
 class UMAPModel(_ScikitLearnModel):
     name = "umap"
     description = "UMAP (umap-learn, an optional extra): with transform and an approximate inverse"
@@ -289,6 +315,19 @@ class UMAPModel(_ScikitLearnModel):
             self.check_at_least("min_dist", self.min_dist, 0)
             if self.min_dist > 1:  # at most umap-learn's spread, which dimred leaves at 1
                 raise ValueError(f"min_dist must be at most 1 (UMAP's spread), got {self.min_dist:g}")
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        # umap-learn inverts codes of two values or more only (one failed the whole run), and its inverse's
+        # triangulation grows with their number: five took a 600-row run from 26 s (four) to 47 s, six past minutes
+        self.can_inverse_transform = 2 <= self.options.n_components <= MAX_INVERTED_COMPONENTS
+
+    def _check_rows(self, n_rows: int) -> None:
+        super()._check_rows(n_rows)
+        if n_rows <= self.options.n_components + 1:  # its spectral start: scipy's error, in its words, before
+            raise UsageError(f"model '{self.name}' needs more rows than n_components + 1 "
+                             f"({self.options.n_components + 1}) to start its embedding, got {n_rows} to train on; "
+                             "lower model.n_components or give more rows")  # fmt: skip
 
     def make(self, seed: int) -> Any:
         try:

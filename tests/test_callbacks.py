@@ -134,6 +134,18 @@ def test_the_collapse_check_fails_a_collapsed_run_with_advice(register_in_proces
     assert turned_off.exit_code == 0, turned_off.output
 
 
+def test_codes_that_differ_by_rounding_alone_are_a_collapse():
+    """Rows of 1e6 + noise, unscaled: ne-ae's codes spread by 1e-7, float32 rounding, which had counted as a hundred
+    places (exit 0, two distinct codes)."""
+    rng = np.random.default_rng(0)
+    with pytest.raises(
+        dimred.DimredError,
+        match=r"training collapsed by step \d+: the codes of 300 training rows "
+        r"sit on \d distinct place.*scale the data",
+    ):
+        dimred.Reducer(model="ne-ae", scaler="none", callbacks=["no-progress"]).fit(1e6 + rng.normal(size=(300, 4)))
+
+
 def test_a_collapse_under_input_noise_wider_than_the_clusters_names_the_noise(tmp_path):
     """Two blobs 30 deviations apart, scaled to [0, 1]: ne-ae's input noise (0.05 on 3 columns) is wider than a
     blob, which each blob's codes shrink into a point; the advice names the noise and a fifth of it (which trains:

@@ -10,6 +10,7 @@ import re
 import statistics
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +279,39 @@ def test_kernel_pca_beyond_its_landmarks_fits_a_seeded_sample_and_still_saves(tm
     rows = np.random.default_rng(1).normal(size=(20, 3)) * 5
     np.testing.assert_allclose(loaded.transform(rows), result.reducer.transform(rows), atol=1e-10)
     assert result.codes.shape == (400, 2)
+
+
+def test_kernel_pca_warns_where_its_gamma_makes_the_kernel_nearly_the_identity():
+    """Standardised rows under the default gamma (meant for [0, 1]) had given meaningless codes with exit 0 and no
+    word (trustworthiness 0.51 on 600 Gaussian rows, 0.71 scaled to [0, 1])."""
+    rows = np.random.default_rng(0).normal(size=(300, 6))
+    with pytest.warns(
+        UserWarning,
+        match=r"model 'kernel-pca': with gamma=10 a row's RBF kernel value to its nearest "
+        r"neighbour is about .* lower model.gamma \(about [0-9.]+ here\)",
+    ):
+        dimred.Reducer(model="kernel-pca", scaler="standard").fit(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dimred.Reducer(model="kernel-pca").fit(rows)  # scaled to [0, 1]: the kernel the default is for
+
+
+def test_umap_of_one_component_has_no_inverse_and_too_few_rows_are_named(tmp_path):
+    """umap-learn inverts codes of two values or more: one component had failed the whole run in its inverse
+    ("Need at least 2-D data"); three rows failed in scipy's words ("Cannot use scipy.linalg.eigh ... k >= N")."""
+    rows = np.random.default_rng(0).random((60, 4))
+    np.save(tmp_path / "rows.npy", rows)
+    result = dimred.run("file", "umap", settings={"model.n_components": 1, "model.n_neighbors": 5,
+                        "dataset.path": str(tmp_path / "rows.npy")}, out=None, reporters=[])  # fmt: skip
+    assert result.codes.shape == (60, 1)
+    assert result.metrics["rmse"] is None  # not available: no inverse
+    np.save(tmp_path / "three.npy", rows[:3])
+    with pytest.raises(
+        dimred.UsageError,
+        match=r"model 'umap' needs more rows than n_components \+ 1 \(3\) to "
+        r"start its embedding, got 3 to train on; lower model.n_components",
+    ):
+        dimred.run("file", "umap", settings={"dataset.path": str(tmp_path / "three.npy")}, out=None, reporters=[])
 
 
 def test_the_loss_and_the_training_loops_settings_go_to_the_networks_only(tmp_path):
