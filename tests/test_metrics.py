@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn.manifold import trustworthiness as sklearn_trustworthiness
 
+import dimred
 from dimred._core import measures as metrics
 
 
@@ -239,3 +240,14 @@ def test_rmse_of_errors_whose_squares_overflow_is_finite():
 
     context = MetricContext(X, X[:, :2], None, X, X_hat, 10, 0)
     assert metric_plugins.ReconstructionError().compute(context)["rmse"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_few_rows_warning_says_which_rows_it_is_about(tmp_path):
+    """A run scores its training and held-out rows apart: the two warnings had been the same line twice."""
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((16, 3)))
+    with pytest.warns(UserWarning, match="say little") as caught:
+        dimred.run("file", "pca", settings={"dataset.path": str(tmp_path / "rows.npy")}, holdout=0.5, out=None,
+                   reporters=[])  # fmt: skip
+    few = [str(warning.message) for warning in caught if "say little" in str(warning.message)]
+    assert few == ["neighbourhood scores over only 8 rows say little",
+                   "neighbourhood scores over only 8 held-out rows say little"]  # fmt: skip

@@ -201,7 +201,8 @@ def score(
 
     X_sample, codes_sample = pick(X).double().cpu(), pick(codes).double().cpu()
     if len(X_sample) < FEW_ROWS:
-        warnings.warn(f"neighbourhood scores over only {len(X_sample)} rows say little", stacklevel=2)
+        rows = "rows" if reference is None else "held-out rows"  # a run's training and held-out rows, apart
+        warnings.warn(f"neighbourhood scores over only {len(X_sample)} {rows} say little", stacklevel=2)
     k = max(1, min(NEIGHBOURS, (len(X_sample) - 1) // 2))
     true_coordinates = None if intrinsic is None else pick(torch.as_tensor(np.asarray(intrinsic)))
     sampled_labels = None if labels is None else np.asarray(labels)[sample.numpy() if sample is not None else ...]
