@@ -425,7 +425,7 @@ def fit_estimator(
             new_codes = _checked_codes(plugin, scaled, plugin.transform(scaled.numpy()), "transform", width)
         return scaled, new_codes, _inverse(plugin, scaled, new_codes)
 
-    module = _saved_module(plugin, X, transformed)
+    module = _saved_module(plugin, X, transformed, codes, back)
     model = None
     if module is not None:  # its state fits in tensors: saved as a model file like a trained network
         scaler.check_savable()
@@ -438,11 +438,13 @@ def fit_estimator(
     return Outcome(X, codes, back, [], fit_seconds, transform_seconds, model, apply=mapper)
 
 
-def _saved_module(plugin: EstimatorModel, X: torch.Tensor, codes: torch.Tensor) -> torch.nn.Module | None:
+def _saved_module(plugin: EstimatorModel, X: torch.Tensor, transformed: torch.Tensor, codes: torch.Tensor,
+                  back: torch.Tensor | None) -> torch.nn.Module | None:  # fmt: skip
     """A one-call model's fitted state as a module (``fitted_module``), checked as ``dimred.load`` will use it:
-    built again by ``build`` with the state loaded, it must encode the rows ``X`` to their ``codes`` (from
-    ``transform``) and decode those as ``inverse_transform`` does, else its model file would compute other codes
-    than the run reports, with exit 0. None: nothing to save."""
+    built again by ``build`` with the state loaded, it must encode the rows ``X`` as ``transform`` did
+    (``transformed``) and decode their ``codes`` as ``inverse_transform`` did (``back``, None without an
+    inverse), else its model file would compute other values than the run reports, with exit 0. None: nothing to
+    save."""
     with blame(plugin, "give its fitted state as a module (fitted_module)"):
         module = plugin.fitted_module()
     if module is None:
@@ -455,9 +457,9 @@ def _saved_module(plugin: EstimatorModel, X: torch.Tensor, codes: torch.Tensor) 
         rebuilt.load_state_dict(module.state_dict())
     rebuilt = rebuilt.double().eval()
     with torch.no_grad(), blame(plugin, "compute with the module of its fitted state"):
-        computed = {"encode": (rebuilt.encode(X), codes, "transform")}
-        if (reconstruction := _inverse(plugin, X, codes)) is not None:
-            computed["decode"] = (rebuilt.decode(codes), reconstruction, "inverse_transform")
+        computed = {"encode": (rebuilt.encode(X), transformed, "transform")}
+        if back is not None:  # the inverse the run already took of the codes, not taken again
+            computed["decode"] = (rebuilt.decode(codes), back, "inverse_transform")
     for method, (got, expected, by) in computed.items():
         if got.shape != expected.shape or not torch.allclose(got, expected, rtol=1e-4, atol=1e-6):
             apart = f"up to {(got - expected).abs().max():.3g} apart" if got.shape == expected.shape else "other shapes"
