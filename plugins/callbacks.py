@@ -154,18 +154,28 @@ class CollapseCheck(Callback):
     def on_interval(self, training: Training, status: TrainingStatus) -> None:
         if status.step < self.options.after * status.total_steps or status.step % (10 * _interval(training)):
             return
+        collapse = self._collapse(training)
+        self.strikes = self.strikes + 1 if collapse else 0
+        if collapse and self.strikes >= self.options.checks:
+            raise DimredError(f"training collapsed by step {status.step}: {collapse}")
+
+    def on_fit_end(self, training: Training) -> None:
+        """The codes as training leaves them are the ones reported, whatever the checks before (a run too short
+        for ``checks`` interval checks had never been checked)."""
+        if collapse := self._collapse(training):
+            raise DimredError(f"training collapsed: {collapse}")
+
+    def _collapse(self, training: Training) -> str:
+        """What collapsed in the sampled codes, with advice, or "" where they spread."""
         codes = training.sample_codes()
         spread, places = _spread(codes), _places(codes)
         collapsed = not math.isfinite(spread) or spread < self.options.shrink * (self.initial or 0.0)
-        collapsed = collapsed or places <= self._few_places(len(codes))
-        self.strikes = self.strikes + 1 if collapsed else 0
-        if self.strikes >= self.options.checks:
-            shape = f"sit on {_distinct_places(places)}" if places <= self.options.places else "stopped spreading"
-            raise DimredError(
-                f"training collapsed by step {status.step}: the codes of {len(codes)} training rows "
-                f"{shape} (spread {spread:.3g}, {self.initial:.3g} at the start); "
-                f"{self._advice(training, len(codes))}; --callback no-collapse turns this check off"
-            )
+        if not collapsed and places > self._few_places(len(codes)):
+            return ""
+        shape = f"sit on {_distinct_places(places)}" if places <= self.options.places else "stopped spreading"
+        advice = self._advice(training, len(codes))
+        return (f"the codes of {len(codes)} training rows {shape} (spread {spread:.3g}, {self.initial:.3g} at the "
+                f"start); {advice}; --callback no-collapse turns this check off")  # fmt: skip
 
     def _few_places(self, sampled: int) -> int:
         """As many distinct places as collapsed codes of ``sampled`` rows sit on, or fewer."""

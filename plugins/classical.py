@@ -271,6 +271,20 @@ class IsomapModel(_ScikitLearnModel):
 
         return Isomap(n_neighbors=self.options.n_neighbors, n_components=self.options.n_components)
 
+    def fit_transform(self, X: np.ndarray, seed: int) -> np.ndarray:
+        from scipy.sparse import SparseEfficiencyWarning
+
+        with warnings.catch_warnings():  # scipy's, once per component of a graph of few distinct rows
+            warnings.simplefilter("ignore", SparseEfficiencyWarning)
+            try:
+                return super().fit_transform(X, seed)
+            except ValueError as error:
+                if "negative eigenvalues" not in str(error):
+                    raise
+                raise UsageError(f"model 'isomap' cannot make {self.options.n_components} components of these "
+                                 f"{len(X)} rows: their geodesic distances hold fewer (scikit-learn: {error}); "
+                                 "lower model.n_components") from None  # fmt: skip
+
 
 class TSNEModel(_ScikitLearnModel):
     name = "tsne"

@@ -179,6 +179,16 @@ def test_codes_lost_to_the_inputs_scale_before_any_step_are_not_blamed_on_the_le
     assert "--lr" not in result.output
 
 
+def test_a_run_too_short_for_the_interval_checks_is_checked_as_it_ends():
+    """20 steps come before the first interval check: rows of 1e-12, unscaled, had ended with exit 0 and one code
+    for every row. The codes are checked once as training ends."""
+    X = np.random.default_rng(0).normal(size=(300, 4)) * 1e-12
+    with pytest.raises(dimred.DimredError, match=r"^training collapsed: the codes of \d+ training rows sit on 1 "):
+        dimred.Reducer(model="ne-ae", steps=20, scaler="none", callbacks=["no-progress"]).fit(X)
+    fitted = dimred.Reducer(model="ne-ae", steps=20, callbacks=["no-progress"]).fit(X)  # scaled: it spreads
+    assert len(np.unique(fitted.transform(X).round(3), axis=0)) > 100
+
+
 def test_codes_of_a_few_distinct_rows_on_as_few_places_are_no_collapse(tmp_path):
     """Four distinct points, fifteen copies each: their codes can sit on four places only."""
     points = np.random.default_rng(0).random((4, 5))

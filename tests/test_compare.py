@@ -12,6 +12,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -474,3 +475,27 @@ def test_a_reporter_cannot_replace_the_comparisons_own_files(register_in_process
                                 reporters=["overwrites-comparisons"])  # fmt: skip
     assert any(f"{filename} is dimred's own file in a comparison folder" in entry for entry in comparison.skipped)
     assert not (out / filename).exists() or (out / filename).read_bytes() != b"mine"
+
+
+def _isomap_on(path: Path, rows: np.ndarray, **settings: Any) -> dimred.RunResult:
+    np.save(path, rows)
+    return dimred.run("file", "isomap", settings={"dataset.path": str(path), **settings}, holdout=0, out=None,
+                      reporters=[])  # fmt: skip
+
+
+def test_isomap_asked_for_more_components_than_the_rows_geodesics_hold_says_to_lower_them(tmp_path):
+    """Twelve rows: scikit-learn found significant negative eigenvalues and said so in its own words only."""
+    rows = np.random.default_rng(0).normal(size=(12, 20))
+    with pytest.raises(dimred.UsageError, match=r"model 'isomap' cannot make 11 components of these 12 rows: .*"
+                       r"negative eigenvalues.*; lower model.n_components$"):  # fmt: skip
+        _isomap_on(tmp_path / "rows.npy", rows, **{"model.n_components": 11})
+
+
+def test_isomap_on_rows_of_few_distinct_values_warns_once_not_per_component(tmp_path):
+    """Six distinct rows, twenty copies each: scipy had warned of a sparsity change once per graph component."""
+    rows = np.repeat(np.random.default_rng(0).normal(size=(6, 5)), 20, axis=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _isomap_on(tmp_path / "rows.npy", rows)
+    assert not [w for w in caught if "sparsity structure" in str(w.message)]
+    assert any("connected components" in str(w.message) for w in caught)

@@ -148,7 +148,7 @@ def _invoke_run(*arguments: str):
 @pytest.mark.parametrize(
     ("dataset", "settings", "message"),
     [("fragile", ["--set", "dataset.n=7"], "dataset 'fragile' failed to build its options: seven"),
-     ("fragile", ["--set", "dataset.n=8"], "dataset 'fragile' failed to build its options: 'eight'"),
+     ("fragile", ["--set", "dataset.n=8"], "dataset 'fragile' failed to build its options: KeyError: 'eight'"),
      ("failing-init", [], "dataset 'failing-init' failed to start (its __init__): no network"),
      ("forgetful-init", [], "dataset 'forgetful-init' has no options once made: its __init__ must call "
                             "super().__init__(options)")],

@@ -116,6 +116,8 @@ def blame(plugin: Any, action: str, *, skipped: bool = False) -> Iterator[None]:
 
 def first_line(error: BaseException) -> str:
     """The first line of ``error``'s message that says something (not torch's C++ trace, nor the caret under a
-    matplotlib formula); its type's name where none does."""
+    matplotlib formula); its type's name where none does, or where the message is a missing key alone."""
     lines = [line.strip() for line in str(error).splitlines() if any(char.isalpha() for char in line)]
-    return (lines or [f"{type(error).__name__}: {str(error).strip()}".rstrip(": ")])[0]
+    if not lines or isinstance(error, KeyError):
+        return f"{type(error).__name__}: {(lines or [str(error).strip()])[0]}".rstrip(": ")
+    return lines[0]
