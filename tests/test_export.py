@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import errno
+import os
 import sys
 
 import numpy as np
@@ -157,6 +159,18 @@ def test_existing_files_are_kept_unless_overwrite(trained, tmp_path):
     trained["vae"].to_onnx(tmp_path, overwrite=True)
     assert paths["decoder"].read_bytes() != before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file", "decoder.onnx", "encoder.onnx"]
+
+
+def test_an_export_onto_a_full_disk_leaves_no_folder_it_made(trained, tmp_path, monkeypatch):
+    """The folders had been made before anything was written: a full disk left them behind, empty."""
+
+    def no_space(*_arguments: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(dimred.DimredError, match=r"could not write .*\.onnx: no space left"):
+        trained["mlp-ae"].to_onnx(tmp_path / "made" / "for-it")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_folder_in_a_files_place_is_refused_before_either_file_is_replaced(trained, tmp_path):

@@ -108,10 +108,6 @@ def export_onnx(
             raise UsageError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
         if path.exists() and not path.is_file():  # found before either file is written: never half a pair
             raise UsageError(f"{path} is a folder, not a file; remove it or export to another folder")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create the output folder {directory}: {error.strerror}") from None
 
     # A CPU copy in eval mode, in the precision dimred computes in on the CPU: the estimator keeps its own.
     dtype = reducer.scaler_.offset.dtype
@@ -137,10 +133,32 @@ def export_onnx(
         onnx.checker.check_model(proto)
         written[role] = proto.SerializeToString()
     # both complete before either is renamed into place: an encoder never sits beside another model's decoder
-    with atomic_path(paths["encoder"]) as encoder, atomic_path(paths["decoder"]) as decoder:
+    with (
+        _folder_made_for(directory),
+        atomic_path(paths["encoder"]) as encoder,
+        atomic_path(paths["decoder"]) as decoder,
+    ):
         encoder.write_bytes(written["encoder"])
         decoder.write_bytes(written["decoder"])
     return paths
+
+
+@contextlib.contextmanager
+def _folder_made_for(directory: Path) -> Iterator[None]:
+    """``directory`` created (with its parents) for the files written inside, and removed again where they fail
+    (a full disk): an export that wrote nothing leaves no empty folder behind."""
+    missing = [folder for folder in (directory, *directory.parents) if not folder.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create the output folder {directory}: {error.strerror}") from None
+    try:
+        yield
+    except BaseException:
+        for folder in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def _newest_opset() -> int:
