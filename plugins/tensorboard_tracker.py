@@ -1,5 +1,5 @@
 """TensorBoard logging: a callback that writes the losses as scalars while a model trains and a reporter that adds
-the final metrics, the plots and the codes for TensorBoard's embedding projector.
+the final metrics, the run's settings as hyperparameters, the plots and the codes for the embedding projector.
 
 Both write event files to the run directory's ``tensorboard/`` folder, or to a subfolder of ``log_dir`` named
 after the run (one per run, so runs sharing a ``log_dir`` are told apart); ``tensorboard --logdir runs`` then
@@ -168,8 +168,9 @@ class TensorBoardCallback(Callback):
 
 
 class TensorBoardReporter(Reporter):
-    """Adds the final metrics, the plots, the loss curves (unless the callback wrote them) and the codes for the
-    embedding projector, with the labels and colour values as metadata. Name it after the plot reporters."""
+    """Adds the final metrics and settings (the HPARAMS tab), the plots, the loss curves (unless the callback wrote
+    them) and the codes for the embedding projector, with the labels and colour values as metadata. Name it after
+    the plot reporters."""
 
     name = "tensorboard"
     description = "writes metrics, plots and the codes (embedding projector) to TensorBoard event files"
@@ -191,9 +192,10 @@ class TensorBoardReporter(Reporter):
             if not streamed_here:  # the callback wrote no loss curves here
                 for row in run.history:
                     _scalars(writer, row, int(row["step"]))
-            for key, value in run.metrics.items():
-                if isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
-                    writer.add_scalar(f"metrics/{key}", value, last_step)
+            metrics = {f"metrics/{key}": value for key, value in run.metrics.items() if _figure(value)}
+            for tag, value in metrics.items():
+                writer.add_scalar(tag, value, last_step)
+            _hparams(writer, run.config, metrics)
             if self.options.plots:
                 self._plots(writer, run, last_step)
             self._embedding(writer, run, last_step)
@@ -241,6 +243,45 @@ class TensorBoardReporter(Reporter):
         images = X[rows].reshape(len(rows), 1, *shape).astype(np.float32)
         low, high = images.min(), images.max()
         return torch.from_numpy((images - low) / (high - low if high > low else 1.0))
+
+
+HPARAM_SECTIONS = ("dataset", "model", "training")  # each a name and options, or settings, as config.json has them
+
+
+def _hparams(writer: Any, config: Any, metrics: dict[str, float]) -> None:
+    """The run's settings as TensorBoard's hyperparameters, each run one row of its HPARAMS table beside its final
+    ``metrics/`` figures, written into the run's own event file (``SummaryWriter.add_hparams`` would write a
+    second run into a timestamped subfolder)."""
+    if not config:  # a record built by hand
+        return
+    from torch.utils.tensorboard.summary import hparams
+
+    values: dict[str, Any] = {key: config[key] for key in ("seed", "scaler", "holdout", "dtype") if key in config}
+    for section in HPARAM_SECTIONS:
+        entry = config.get(section) or {}
+        if "name" in entry:
+            values[section] = entry["name"]
+        for key, value in (entry.get("options", entry) if "name" in entry else entry).items():
+            values[f"{section}.{key}"] = value
+    losses = config.get("loss") or []
+    values["loss"] = "+".join(loss["name"] if loss.get("weight", 1) == 1 else f"{loss['name']}:{loss['weight']:g}"
+                              for loss in losses)  # fmt: skip
+    values |= {f"loss.{loss['name']}.{key}": value for loss in losses for key, value in loss.get("options", {}).items()}
+    typed = {key: _hparam(value) for key, value in values.items() if value is not None}
+    for summary in hparams(typed, metrics):
+        writer.file_writer.add_summary(summary)
+
+
+def _figure(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
+def _hparam(value: Any) -> bool | int | float | str:
+    """A setting as TensorBoard takes it: lists and tables as JSON text, and True or False as words (torch would
+    make them the numbers 1 and 0)."""
+    if isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, int | float | str) else json.dumps(value)
 
 
 def _label(value: Any) -> str:

@@ -596,6 +596,31 @@ def test_runs_sharing_a_tensorboard_log_dir_each_keep_their_own_curves_and_codes
         )
 
 
+def test_each_run_of_a_comparison_is_a_row_of_tensorboards_hparams_table(event_accumulator, tmp_path):
+    """TensorBoard's HPARAMS tab compares runs by their settings and final figures: it had been empty."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    settings = {"dataset.n_samples": 300, "reporter.tensorboard.log_dir": str(tmp_path / "tb")}
+    dimred.compare("swissroll", ["mlp-ae", "pca"], out=None, reporters=["tensorboard"], settings=settings, **QUICK)
+    sessions = {}
+    for folder in sorted((tmp_path / "tb").iterdir()):
+        content = event_accumulator(folder).PluginTagToContent("hparams")
+        data = {tag: plugin_data_pb2.HParamsPluginData.FromString(value) for tag, value in content.items()}
+        start = data["_hparams_/session_start_info"].session_start_info.hparams
+        sessions[folder.name] = {key: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+                                 for key, value in start.items()}  # fmt: skip
+        metrics = [info.name.tag for info in data["_hparams_/experiment"].experiment.metric_infos]
+        assert {"metrics/rmse", "metrics/trustworthiness", "metrics/train_seconds"} <= set(metrics)
+        assert event_accumulator(folder).Scalars("metrics/rmse")  # the figures the table shows
+    autoencoder, pca = sessions["swissroll-mlp-ae-seed0"], sessions["swissroll-pca-seed0"]
+    assert (autoencoder["model"], autoencoder["dataset"], autoencoder["loss"]) == ("mlp-ae", "swissroll", "mse")
+    assert autoencoder["training.steps"] == QUICK["steps"]
+    assert autoencoder["model.hidden"] == "[128, 64]"  # a list as JSON text
+    assert autoencoder["model.batch_norm"] == "True"  # not the number 1
+    assert autoencoder["dataset.n_samples"] == 300
+    assert pca["model"] == "pca"
+
+
 def test_tensorboard_plugins_pass_the_contract_checks(event_accumulator):
     check_callback_plugin(tensorboard_tracker.TensorBoardCallback)
     check_reporter_plugin(tensorboard_tracker.TensorBoardReporter)
