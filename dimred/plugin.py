@@ -71,6 +71,7 @@ _TORCH_BLOCKS = {
     "NeighbourGraph": "dimred._core.graphs",
     "fuzzy_neighbour_graph": "dimred._core.graphs",
     "knn_graph": "dimred._core.graphs",
+    "unit_scaled": "dimred._core.measures",
 }
 
 __all__ = [  # noqa: F822 (the torch building blocks are module attributes loaded on first use)
@@ -128,6 +129,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "rnx_curves",
     "scatter_points",
     "shown_rows",
+    "unit_scaled",
     "unwritable",
 ]
 

@@ -85,8 +85,10 @@ class EarlyStopping(Callback):
         min_delta: float = option(1e-3, "the relative improvement that counts")
 
         def __post_init__(self) -> None:
-            if self.patience < 1 or not self.min_delta >= 0:
-                raise ValueError("patience must be at least 1 and min_delta at least 0")
+            if self.patience < 1:
+                raise ValueError(f"patience must be at least 1, got {self.patience}")
+            if not self.min_delta >= 0:
+                raise ValueError(f"min_delta must be at least 0, got {self.min_delta:g}")
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -183,16 +185,23 @@ class CollapseCheck(Callback):
 
     def _advice(self, training: Training, sampled: int) -> str:
         """What to change: codes that sat on a few places before any step were not collapsed by training but by
-        the input's scale, which the untrained network could not tell apart."""
+        the input's scale, which the untrained network could not tell apart, or, where the scaled rows spread,
+        by the untrained network itself (layers so narrow that every ReLU of one is off)."""
         unscaled = training.settings.scaler == "none"
         if self.initial_places is None or self.initial_places > self._few_places(sampled):
             scaling = ", scale the data (--scaler minmax or standard: it trained unscaled)" if unscaled else ""
             return (f"lower the learning rate (--lr, e.g. {training.settings.lr / 10:g}){_noise_advice(training)}"
                     f"{scaling} or use a model that adapts to wide data")  # fmt: skip
-        cause = ("scale the data (--scaler minmax or standard: it trained unscaled)" if unscaled else
-                 "rescale or clip the data, where one far-out value squeezes the others together")  # fmt: skip
-        return (f"they sat on {_distinct_places(self.initial_places)} before training too: the untrained network "
-                f"does not tell these rows apart at the input's scale; {cause}")  # fmt: skip
+        before = f"they sat on {_distinct_places(self.initial_places)} before training too: the untrained network"
+        if unscaled:
+            return (f"{before} does not tell these rows apart at the input's scale; scale the data (--scaler minmax "
+                    "or standard: it trained unscaled)")  # fmt: skip
+        if self.distinct_rows <= self.options.places:
+            return (f"{before} does not tell these rows apart at the input's scale; rescale or clip the data, where "
+                    "one far-out value squeezes the others together")  # fmt: skip
+        return (f"{before} mapped rows on {self.distinct_rows} distinct places onto those few: a layer too "
+                "narrow for any of its ReLUs to stay on; widen the hidden layers (model.hidden) or try another "
+                "--seed")  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
         return {"initial": self.initial, "initial_places": self.initial_places, "strikes": self.strikes}

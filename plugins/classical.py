@@ -153,8 +153,12 @@ class KernelPCAModel(_ScikitLearnModel):
                                       "their square, and the saved model holds them")  # fmt: skip
 
         def __post_init__(self) -> None:
-            if self.n_components < 1 or self.gamma <= 0 or self.landmarks < 2:
-                raise ValueError("n_components must be at least 1, gamma positive and landmarks at least 2")
+            if self.n_components < 1:
+                raise ValueError(f"n_components must be at least 1, got {self.n_components}")
+            if not self.gamma > 0:
+                raise ValueError(f"gamma must be positive, got {self.gamma:g}")
+            if self.landmarks < 2:
+                raise ValueError(f"landmarks must be at least 2, got {self.landmarks}")
 
     def make(self, seed: int) -> Any:
         from sklearn.decomposition import KernelPCA

@@ -53,8 +53,10 @@ class ExplorerOptions:
     images: bool = option(True, "show each row's image on hover, for image data (digits, MNIST)")
 
     def __post_init__(self) -> None:
-        if self.max_points < 1 or self.point_size <= 0:
-            raise ValueError("max_points must be at least 1 and point_size positive")
+        if self.max_points < 1:
+            raise ValueError(f"max_points must be at least 1, got {self.max_points}")
+        if not self.point_size > 0:
+            raise ValueError(f"point_size must be positive, got {self.point_size:g}")
 
 
 class Explorer(Reporter):

@@ -84,8 +84,10 @@ class GeodesicLoss(Loss):
         landmarks: int = option(200, "landmarks the geodesic distances are measured from")
 
         def __post_init__(self) -> None:
-            if self.neighbours < 2 or self.landmarks < 3:
-                raise ValueError("neighbours must be at least 2 and landmarks at least 3")
+            if self.neighbours < 2:
+                raise ValueError(f"neighbours must be at least 2, got {self.neighbours}")
+            if self.landmarks < 3:
+                raise ValueError(f"landmarks must be at least 3, got {self.landmarks}")
 
     def prepare(self, data: TrainingData) -> None:
         import torch

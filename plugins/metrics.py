@@ -71,7 +71,7 @@ class IntrinsicSpearman(Metric):
 
         def __post_init__(self) -> None:
             if self.pairs < 10:
-                raise ValueError("pairs must be at least 10")
+                raise ValueError(f"pairs must be at least 10, got {self.pairs}")
 
     def compute(self, context: MetricContext) -> dict:
         if context.intrinsic is None:
@@ -93,7 +93,7 @@ class KnnAccuracy(Metric):
 
         def __post_init__(self) -> None:
             if self.k < 1:
-                raise ValueError("k must be at least 1")
+                raise ValueError(f"k must be at least 1, got {self.k}")
 
     def compute(self, context: MetricContext) -> dict:
         if context.labels is None:
@@ -120,7 +120,10 @@ def _nearest(codes: torch.Tensor, reference: torch.Tensor, k: int, leave_self_ou
     reference, and no row counts as its own neighbour."""
     import torch
 
+    from dimred.plugin import unit_scaled
+
     rows = max(1, DISTANCE_BLOCK // max(len(reference), 1))
+    codes, reference = unit_scaled(codes, reference)
     nearest = []
     for start in range(0, len(codes), rows):
         # differences summed term by term: a matrix product's rounding far from the origin reorders neighbours
@@ -162,7 +165,10 @@ class Silhouette(Metric):
             return {"silhouette": None}
         from sklearn.metrics import silhouette_score
 
-        return {"silhouette": float(silhouette_score(context.codes.numpy(), labels))}
+        from dimred.plugin import unit_scaled
+
+        (codes,) = unit_scaled(context.codes)  # distances between codes of 1e-170 would all be 0
+        return {"silhouette": float(silhouette_score(codes.numpy(), labels))}
 
 
 @hookimpl

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from dimred.plugin import Reporter, RunRecord, hookimpl
 
+FOUR_DECIMALS = "{:.4f}"
 _ROWS = (
-    ("rmse", "reconstruction RMSE (eval mode)", "{:.4f}"),
-    ("rmse_train_mode", "reconstruction RMSE (train mode, as the tutorial measures)", "{:.4f}"),
-    ("trustworthiness", "trustworthiness (k={neighbours})", "{:.4f}"),
-    ("continuity", "continuity (k={neighbours})", "{:.4f}"),
-    ("knn_preservation", "kNN preservation (k={neighbours})", "{:.4f}"),
-    ("rnx_auc", "R_NX area (log K)", "{:.4f}"),
-    ("spearman_intrinsic", "Spearman vs true coordinates", "{:.4f}"),
-    ("knn_accuracy", "kNN-classifier accuracy (labels)", "{:.4f}"),
-    ("silhouette", "silhouette (labels)", "{:.4f}"),
+    ("rmse", "reconstruction RMSE (eval mode)", FOUR_DECIMALS),
+    ("rmse_train_mode", "reconstruction RMSE (train mode, as the tutorial measures)", FOUR_DECIMALS),
+    ("trustworthiness", "trustworthiness (k={neighbours})", FOUR_DECIMALS),
+    ("continuity", "continuity (k={neighbours})", FOUR_DECIMALS),
+    ("knn_preservation", "kNN preservation (k={neighbours})", FOUR_DECIMALS),
+    ("rnx_auc", "R_NX area (log K)", FOUR_DECIMALS),
+    ("spearman_intrinsic", "Spearman vs true coordinates", FOUR_DECIMALS),
+    ("knn_accuracy", "kNN-classifier accuracy (labels)", FOUR_DECIMALS),
+    ("silhouette", "silhouette (labels)", FOUR_DECIMALS),
     ("train_seconds", "training time", "{:.2f} s"),
     ("transform_seconds", "encoding time, all points", "{:.3f} s"),
 )
@@ -53,7 +54,13 @@ class MetricsTable(Reporter):
 
 
 def _value(value: float | None, template: str) -> str:
-    return "not available" if value is None else template.format(value)
+    """The figure by its row's template, or in four significant digits where four decimals would not show it (an
+    RMSE of 4e-5 had read 0.0000, of unscaled data of 1e150 a number of 150 digits)."""
+    if value is None:
+        return "not available"
+    if template == FOUR_DECIMALS and value != 0 and not 1e-4 <= abs(value) < 1e6:
+        return f"{value:.4g}"
+    return template.format(value)
 
 
 def _held_out_value(metrics: dict, key: str, label: str, template: str) -> str:

@@ -363,11 +363,11 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
             if not 1 <= min(widths) <= max(widths) <= MLPModel.MAX_WIDTH:
                 raise ValueError(f"n_components and the hidden widths must be from 1 to {MLPModel.MAX_WIDTH}")
             if not 0 <= self.dropout < 1:
-                raise ValueError("dropout must be in [0, 1)")
+                raise ValueError(f"dropout must be in [0, 1), got {self.dropout:g}")
             if self.noise is not None and self.noise < 0:
-                raise ValueError("noise must be at least 0")
+                raise ValueError(f"noise must be at least 0, got {self.noise:g}")
             if self.mask is not None and not 0 <= self.mask < 1:
-                raise ValueError("mask must be at least 0 and below 1")
+                raise ValueError(f"mask must be at least 0 and below 1, got {self.mask:g}")
 
     def options_for(self, n_features: int) -> Options:
         mask, noise = self.input_corruption(n_features)

@@ -27,11 +27,11 @@ class SwissRoll(Dataset):
 
         def __post_init__(self) -> None:
             if self.n_samples < 3:  # fewer rows cannot be scored
-                raise ValueError("n_samples must be at least 3")
+                raise ValueError(f"n_samples must be at least 3, got {self.n_samples}")
             if self.seed is not None and self.seed < 0:
                 raise ValueError(f"seed must not be negative, got {self.seed}")
             if self.noise < 0:
-                raise ValueError("noise must not be negative")
+                raise ValueError(f"noise must not be negative, got {self.noise:g}")
 
     def load(self, seed: int) -> Data:
         rng = np.random.default_rng(self.options.seed if self.options.seed is not None else seed)

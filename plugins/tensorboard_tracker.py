@@ -67,7 +67,7 @@ class TensorBoardReporterOptions(TensorBoardOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.max_points < 1:
-            raise ValueError("max_points must be at least 1")
+            raise ValueError(f"max_points must be at least 1, got {self.max_points}")
 
 
 def _require_tensorboard(who: str) -> None:

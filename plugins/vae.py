@@ -62,7 +62,7 @@ class KLDivergence(Loss):
 
         def __post_init__(self) -> None:
             if not self.beta >= 0:
-                raise ValueError("beta must be at least 0")
+                raise ValueError(f"beta must be at least 0, got {self.beta:g}")
 
     def __call__(self, batch: Batch):
         if "mu" not in batch.extras or "logvar" not in batch.extras:

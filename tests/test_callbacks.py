@@ -189,6 +189,17 @@ def test_a_run_too_short_for_the_interval_checks_is_checked_as_it_ends():
     assert len(np.unique(fitted.transform(X).round(3), axis=0)) > 100
 
 
+def test_one_code_for_every_row_from_a_network_too_narrow_blames_the_network_not_the_data():
+    """Two layers of four ReLUs, all off for these scaled rows: the advice had been to rescale the data."""
+    from dimred.plugins.swissroll import SwissRoll
+
+    X = SwissRoll(SwissRoll.Options(n_samples=300)).load(0).X[:60]
+    expected = r"sit on 1 distinct place .* mapped rows on \d+ distinct places onto those few: a layer too narrow"
+    with pytest.raises(dimred.DimredError, match=expected + r".* widen the hidden layers"):
+        dimred.Reducer(steps=20, batch_size=100, random_state=0, callbacks=["no-progress"],
+                       model_options={"hidden": [4, 4], "dropout": 0.0}).fit(X)  # fmt: skip
+
+
 def test_codes_of_a_few_distinct_rows_on_as_few_places_are_no_collapse(tmp_path):
     """Four distinct points, fifteen copies each: their codes can sit on four places only."""
     points = np.random.default_rng(0).random((4, 5))

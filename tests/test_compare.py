@@ -178,6 +178,31 @@ def test_a_plugin_metric_near_the_largest_float_is_summarised_not_an_overflow(re
     assert (tmp_path / "c" / "comparison.md").exists()
 
 
+def test_figures_three_decimals_would_hide_are_shown_in_three_digits(register_in_process, tmp_path):
+    """A metric of 4e-4 had read 0.000 in the table, and one of 1e300 as a number of 301 digits; the metrics table
+    of a run alike (four decimals)."""
+    from conftest import plugin_module
+    from dimred.plugin import Metric
+
+    class Scales(Metric):
+        name = "scales"
+        description = "figures far from 1"
+
+        def compute(self, context):
+            return {"tiny": 4e-4, "huge": 1e300, "plain": 0.5}
+
+    register_in_process(plugin_module("scales", register_metrics=lambda register: register(Scales)))
+    comparison = dimred.compare("swissroll", ["pca"], out=None, settings={"dataset.n_samples": 300}, holdout=0)
+    row = dict(zip([label for _key, label in comparison.columns()],
+                   comparison.markdown().splitlines()[2].strip("| ").split(" | ")[1:], strict=True))  # fmt: skip
+    assert (row["tiny"], row["huge"], row["plain"]) == ("0.0004", "1e+300", "0.500")
+    said: list[str] = []
+    dimred.run("swissroll", "pca", settings={"dataset.n_samples": 300, "model.n_components": 3}, holdout=0,
+               out=None, reporters=["metrics-table"], echo=said.append)  # fmt: skip
+    [rmse] = [line for line in said if line.startswith("reconstruction RMSE")]
+    assert re.fullmatch(r"reconstruction RMSE \(eval mode\) +\d\.\d{3}e-\d\d", rmse), rmse  # not 0.0000
+
+
 def test_how_many_rows_voted_is_a_note_on_the_accuracy_not_a_column_of_its_own(tmp_path):
     """k = 1000 on 48 training rows: the accuracy cells say k=47 and k=48, as the metrics table does."""
     rng = np.random.default_rng(0)
@@ -337,7 +362,10 @@ def test_the_loss_and_the_training_loops_settings_go_to_the_networks_only(tmp_pa
      ({"metric.trustworthiness.k": 5}, {}, "unknown option 'metric.trustworthiness.k'"),
      ({}, {"holdout": 1.5}, "bad holdout 1.5"),
      ({}, {"dtype": "float8"}, "bad dtype 'float8'"),
-     ({}, {"lr": -1}, "bad lr -1")],
+     ({}, {"lr": -1}, "bad lr -1"),
+     ({}, {"checkpoint_every": 5}, "compare's runs write no folders of their own, so checkpoint_every has nothing"),
+     ({}, {"random_state": 3}, r"^dimred.compare: unknown setting 'random_state'; allowed: loss, callbacks, holdout, "
+                               r"steps, .*, scaler, device$")],
 )  # fmt: skip
 def test_a_setting_every_run_shares_is_refused_once_before_any_model_runs(tmp_path, settings, options, message):
     said: list[str] = []
@@ -499,3 +527,33 @@ def test_isomap_on_rows_of_few_distinct_values_warns_once_not_per_component(tmp_
         _isomap_on(tmp_path / "rows.npy", rows)
     assert not [w for w in caught if "sparsity structure" in str(w.message)]
     assert any("connected components" in str(w.message) for w in caught)
+
+
+def test_a_figure_matplotlib_cannot_draw_is_skipped_and_the_table_kept(tmp_path):
+    """A matplotlibrc asking for LaTeX where none is installed (common for paper figures) had lost the whole
+    comparison as "unexpected RuntimeError" and removed its folder."""
+    import shutil
+
+    import matplotlib
+
+    if shutil.which("latex"):
+        pytest.skip("LaTeX is installed here: matplotlib draws with it")
+    with matplotlib.rc_context({"text.usetex": True}), pytest.warns(UserWarning, match="rnx.png could not be drawn"):
+        comparison = dimred.compare("swissroll", ["pca"], settings={"dataset.n_samples": 300}, out=tmp_path / "c")
+    assert [failure.split(":")[0] for failure in comparison.skipped] == [
+        "the figure embeddings.png could not be drawn", "the figure rnx.png could not be drawn"]  # fmt: skip
+    assert json.loads((tmp_path / "c" / "comparison.json").read_text())["skipped"] == comparison.skipped
+    assert "| pca |" in (tmp_path / "c" / "comparison.md").read_text()
+    assert not (tmp_path / "c" / "rnx.png").exists()
+
+
+def test_a_comparison_where_every_model_failed_says_so_in_its_own_words(tmp_path):
+    """Its progress had said "the comparison says why" where no comparison came, and its folder's marker that
+    "this run did not finish"."""
+    dimred.compare("swissroll", ["pca"], settings={"dataset.n_samples": 300}, out=tmp_path / "c")  # an earlier one
+    said: list[str] = []
+    with pytest.raises(dimred.DimredError, match="perplexity"):
+        dimred.compare("swissroll", ["tsne"], settings={"dataset.n_samples": 300, "model.tsne.perplexity": 5000},
+                       out=tmp_path / "c", overwrite=True, echo=said.append)  # fmt: skip
+    assert said[-1] == "tsne failed at seed 0 (the error is said at the end)"
+    assert (tmp_path / "c" / "FAILED.txt").read_text().startswith("This comparison did not finish (")

@@ -251,3 +251,28 @@ def test_the_few_rows_warning_says_which_rows_it_is_about(tmp_path):
     few = [str(warning.message) for warning in caught if "say little" in str(warning.message)]
     assert few == ["neighbourhood scores over only 8 rows say little",
                    "neighbourhood scores over only 8 held-out rows say little"]  # fmt: skip
+
+
+@pytest.mark.parametrize("scale", [2.0**-560, 2.0**560])
+def test_every_distance_figure_is_the_same_for_data_and_codes_near_the_ends_of_float64(scale):
+    """Rows and codes of about 1e-170 (unscaled data, PCA's codes): their squared distances underflowed to 0, every
+    distance tied, and every neighbourhood figure read 1.0 with exit 0; about 1e170 overflowed to inf alike."""
+    from dimred.plugins import metrics as metric_plugins
+
+    rng = np.random.default_rng(0)
+    X, Z, truth = rng.normal(size=(200, 5)), rng.normal(size=(200, 2)), rng.normal(size=(200, 2))
+    labels = rng.integers(0, 3, 200)
+    found, expected = (
+        (
+            metrics.neighbourhoods(torch.from_numpy(X * factor), torch.from_numpy(Z * factor)),
+            metrics.distance_spearman(torch.from_numpy(Z * factor), torch.from_numpy(truth * factor), 5000, 0),
+            metric_plugins.KnnAccuracy().compute(metrics_context(Z * factor, labels))["knn_accuracy"],
+            metric_plugins.Silhouette().compute(metrics_context(Z * factor, labels))["silhouette"],
+        )
+        for factor in (scale, 1.0)
+    )
+    assert found[0].trustworthiness == expected[0].trustworthiness < 0.9
+    assert found[0].continuity == expected[0].continuity
+    assert found[0].knn_preservation() == expected[0].knn_preservation()
+    assert found[1:3] == expected[1:3]
+    assert found[3] == pytest.approx(expected[3], rel=1e-9)

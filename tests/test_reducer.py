@@ -488,7 +488,7 @@ def test_a_grid_search_reaches_one_option_inside_the_options_mappings(roll):
     X, y = roll[:120], (roll[:120, 0] > np.median(roll[:120, 0])).astype(int)
     given = {"hidden": [16], "dropout": 0.0}
     pipeline = make_pipeline(Reducer(**QUICK, model_options=given), KNeighborsClassifier(3))
-    grid = {"reducer__model_options__hidden": [[8], [4, 4]]}
+    grid = {"reducer__model_options__hidden": [[8], [16, 8]]}  # [4, 4]: every ReLU off, one code for all (refused)
     search = GridSearchCV(pipeline, grid, cv=2, error_score="raise").fit(X, y)
     assert search.best_estimator_[0].model_options == {"hidden": search.best_params_[next(iter(grid))], "dropout": 0}
     assert given == {"hidden": [16], "dropout": 0.0}  # copied, never changed in place

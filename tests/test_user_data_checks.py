@@ -1092,6 +1092,22 @@ def test_columns_delimited_by_runs_of_spaces_are_read_as_their_header_and_rows_a
     np.testing.assert_array_equal(table.X, [[0.1, 0.2, 0.3], [1.5, -2.0, 3.25], [4, 5, 6]])
 
 
+@pytest.mark.parametrize("label", ["the 'big' one", 'a "b" c', "it's"])
+def test_quotes_and_spaces_in_a_label_leave_a_comma_separated_file_comma_separated(tmp_path, label):
+    """csv's sniffer had taken a space for the delimiter of pandas' file whose label was "the 'big' one" (the
+    label column then 'not a column', listed among the choices)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(30, 3)), columns=["a", "b", "c"])
+    frame["kind"] = np.array([label, "plain"])[rng.integers(0, 2, 30)]
+    frame.to_csv(tmp_path / "quoted.csv", index=False)
+    table = dimred.plugin.read_table(tmp_path / "quoted.csv", {"dataset.label_column": "kind"})
+    assert table.names == ("a", "b", "c")
+    assert set(table.set_aside["dataset.label_column"]) == {label, "plain"}
+    np.testing.assert_allclose(table.X, frame[["a", "b", "c"]].to_numpy())
+
+
 @pytest.mark.parametrize("start", ["\n", "\n\n", "  \n", ",\n", " , \n"],
                          ids=["a blank line", "two", "spaces", "a comma", "commas and spaces"])  # fmt: skip
 def test_blank_lines_before_a_header_leave_it_the_header(tmp_path, start):

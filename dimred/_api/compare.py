@@ -22,7 +22,7 @@ from dimred._api import pipeline
 from dimred._api.run import AUTO, RunResult, check_out, run
 from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter
-from dimred._core.errors import DimredError, UsageError
+from dimred._core.errors import DimredError, UsageError, did_you_mean, first_line
 from dimred._core.runfiles import COMPARISON_FIGURE_FILES, COMPARISON_TABLE_FILES
 from dimred._core.scatter import components_shown, rnx_curves, scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
@@ -123,7 +123,7 @@ class Comparison:
             cells = []
             for key, _label in columns:
                 found = self.summary(key, model)
-                number = "{:.3g}" if key.endswith("_seconds") else "{:.3f}"
+                number = "{:.3g}" if key.endswith("_seconds") or found is None else _decimals_or_digits(found[0])
                 cells.append("n/a" if found is None else _mean_and_spread(number, *found) + self._votes(key, model))
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
         for model, error in self.failed.items():
@@ -169,6 +169,12 @@ def _deviation(scaled: list[float], exponent: int) -> float | None:
         return math.ldexp(statistics.stdev(scaled), exponent)
     except OverflowError:
         return None
+
+
+def _decimals_or_digits(mean: float) -> str:
+    """Three decimals where they show the figure (scores, errors of scaled data), else three significant digits:
+    an RMSE of 4e-4 had read 0.000, and a plugin's 1e308 a number of 309 digits."""
+    return "{:.3f}" if mean == 0 or 1e-3 <= abs(mean) < 1e6 else "{:.3g}"
 
 
 def _mean_and_spread(number: str, mean: float, spread: float | None) -> str:
@@ -246,6 +252,7 @@ def compare(
     reporters = run_options.pop("reporters", None) or []  # each run's (MLflow's, say): its results stay in memory
     if taken := sorted({"seed", "resume"} & set(run_options)):
         raise UsageError(f"compare sets {taken[0]} for each run itself (seeds=N runs seeds 0 to N-1); leave it out")
+    _check_run_options(run_options)
     settings, per_model = _split_settings(settings, models)
     # unknown names and bad options fail before anything runs, once: the models' own, the data set's, the metrics'
     plugins = {model: instantiate("model", model, per_model[model], f"model.{model}") for model in models}
@@ -283,7 +290,8 @@ def compare(
     # claimed before the first model runs: a folder that cannot be had, or another comparison's, fails now, not
     # after all the work; a comparison that fails or is stopped removes the folder it created (one it was given
     # with overwrite has lost the earlier comparison's files by then, as a run's has)
-    with claimed_directory(directory, overwrite=overwrite, writes=writes, automatic=out == AUTO) as directory:
+    with claimed_directory(directory, overwrite=overwrite, writes=writes, automatic=out == AUTO,
+                           work="comparison") as directory:  # fmt: skip
         comparison = _compared(dataset, models, seeds, plugins, settings, per_model, run_options, reporters, say)
         if directory is not None:
             _write(comparison, directory)
@@ -296,6 +304,23 @@ def compare(
             _keep_models(comparison, directory / MODELS_FOLDER, say)
     comparison.path = directory
     return comparison
+
+
+# what compare hands on to every run besides the training loop's settings
+RUN_OPTIONS = ("loss", "callbacks", "holdout")
+FOLDER_SETTINGS = ("checkpoint_every",)  # compare's runs write no folders
+
+
+def _check_run_options(run_options: Mapping[str, Any]) -> None:
+    """Names compare does not take, refused in its own words before anything runs (each run had refused them as
+    dimred.run's, and checkpoints as needing a folder that had been given: every network model failed)."""
+    if folder := sorted(set(FOLDER_SETTINGS) & set(run_options)):
+        raise UsageError(f"compare's runs write no folders of their own, so {folder[0]} has nothing to write into; "
+                         "leave it out (train the model alone with dimred run to keep checkpoints)")  # fmt: skip
+    allowed = [*RUN_OPTIONS, *(name for name in TrainingSettings.names() if name not in ("seed", *FOLDER_SETTINGS))]
+    if unknown := sorted(set(run_options) - set(allowed)):
+        raise UsageError(f"dimred.compare: unknown setting '{unknown[0]}'{did_you_mean(unknown[0], allowed)}; "
+                         f"allowed: {', '.join(allowed)}")  # fmt: skip
 
 
 def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[str, Model],
@@ -319,7 +344,7 @@ def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[
                 comparison.failed[model] = f"seed {seed}: {_with_advice(error, model)}"
                 comparison.runs.pop(model, None)
                 going_on = "; the others go on" if place < len(names) else ""
-                say(f"{model} failed at seed {seed}{going_on} (the comparison says why)")
+                say(f"{model} failed at seed {seed}{going_on} (the error is said at the end)")
                 break
             comparison.runs.setdefault(model, []).append(result)
             comparison.skipped += [f"{model}, seed {seed}: {failure}" for failure in result.failures]
@@ -408,14 +433,27 @@ def _with_advice(error: DimredError, model: str) -> str:
 
 
 def _write(comparison: Comparison, directory: Path) -> None:
+    """The figures, then the tables and comparison.json, which lists a figure that could not be drawn."""
+    for name, draw in zip(COMPARISON_FIGURE_FILES, (_draw_embeddings, _draw_rnx), strict=True):
+        if comparison.runs:
+            _draw_or_skip(comparison, directory / name, draw)
     markdown, table, _ = (directory / name for name in COMPARISON_TABLE_FILES)
     write_text(markdown, comparison.markdown())
     write_text(table, comparison.csv())
     _write_json(comparison, directory)
-    if comparison.runs:
-        embeddings, curves = (directory / name for name in COMPARISON_FIGURE_FILES)
-        _draw_embeddings(comparison, embeddings)
-        _draw_rnx(comparison, curves)
+
+
+def _draw_or_skip(comparison: Comparison, path: Path, draw: Callable[[Comparison, Path], None]) -> None:
+    """A figure matplotlib cannot draw (its rc settings ask for a LaTeX it cannot find, or a backend it does not
+    know) is skipped, as a run skips a plot reporter that fails: the comparison's figures had been lost with it."""
+    try:
+        draw(comparison, path)
+    except DimredError:  # writing the file (a full disk): no figure, and no table either
+        raise
+    except Exception as error:
+        failure = f"the figure {path.name} could not be drawn: {first_line(error)}"
+        comparison.skipped.append(failure)
+        pipeline.warn_skipped([failure])
 
 
 def _write_json(comparison: Comparison, directory: Path) -> None:

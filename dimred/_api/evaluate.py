@@ -326,7 +326,7 @@ def evaluate(
     config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
               "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
     with claimed_directory(directory, overwrite=overwrite, writes=(CONFIG_FILE, METRICS_FILE),
-                           automatic=out == AUTO) as directory:  # fmt: skip
+                           automatic=out == AUTO, work="evaluation") as directory:  # fmt: skip
         if directory is not None:
             write_json(directory / CONFIG_FILE, config)
             write_json(directory / METRICS_FILE, metrics)

@@ -33,7 +33,7 @@ class MLPModel(Model):
             if not self.hidden or not 1 <= min(self.hidden) <= max(self.hidden) <= MAX_WIDTH:
                 raise ValueError(f"hidden needs at least one width, each from 1 to {MAX_WIDTH}, e.g. 128,64")
             if not 0 <= self.dropout < 1:
-                raise ValueError("dropout must be in [0, 1)")
+                raise ValueError(f"dropout must be in [0, 1), got {self.dropout:g}")
 
     def hidden_widths(self, n_features: int) -> tuple[int, ...]:
         """The encoder's hidden widths for data of ``n_features`` columns (subclasses may adapt them)."""

@@ -121,7 +121,21 @@ def _for_distances(points: torch.Tensor) -> torch.Tensor:
     term rounds with the difference itself, and moving the rows would turn exact ties (whole-number data, equal
     codes) into rounding-sized ones, ordered by that rounding instead of by row number."""
     copied = points.to(torch.float64, copy=True)
-    return copied.sub_(copied.mean(dim=0)) if points.shape[1] > SUMMED_UP_TO_COLUMNS else copied
+    return unit_scaled(copied.sub_(copied.mean(dim=0)) if points.shape[1] > SUMMED_UP_TO_COLUMNS else copied)[0]
+
+
+def unit_scaled(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """float64 copies of ``tensors``, all multiplied by the one power of two that brings their largest magnitude
+    near 1. Distances between values near 1e-170 (whose squares underflow to 0) or 1e170 (overflow to inf) had all
+    tied, and every neighbourhood figure read 1.0; a power of two changes no order, ratio or tie."""
+    copies = tuple(tensor.to(torch.float64, copy=True) for tensor in tensors)
+    largest = max((float(copy.abs().max()) for copy in copies if copy.numel()), default=0.0)
+    if largest > 0 and math.isfinite(largest):
+        exponent = math.frexp(largest)[1]
+        for part in (exponent // 2, exponent - exponent // 2):  # 2**1074, for a subnormal largest, is no float
+            for copy in copies:
+                copy.mul_(2.0**-part)
+    return copies
 
 
 def trustworthiness(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> float:
@@ -167,8 +181,9 @@ def distance_spearman(Z: torch.Tensor, intrinsic: torch.Tensor, pairs: int, seed
     generator = torch.Generator().manual_seed(seed)
     first = torch.randint(0, n, (pairs,), generator=generator)
     second = (first + torch.randint(1, n, (pairs,), generator=generator)) % n  # never the same point
-    embedded = (Z.double()[first] - Z.double()[second]).norm(dim=1)
-    true = (intrinsic.double()[first] - intrinsic.double()[second]).norm(dim=1)
+    (Z,), (intrinsic,) = unit_scaled(Z), unit_scaled(intrinsic)
+    embedded = (Z[first] - Z[second]).norm(dim=1)
+    true = (intrinsic[first] - intrinsic[second]).norm(dim=1)
     a, b = _mid_ranks(embedded), _mid_ranks(true)
     a, b = a - a.mean(), b - b.mean()
     spread = math.sqrt((a.square().sum() * b.square().sum()).item())

@@ -187,17 +187,33 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
     return CsvLayout(delimiter, header, padded=padded)
 
 
+DELIMITERS = ",\t;|"  # those a file's every line may split on into as many cells (spaces pad columns too)
+
+
 def _delimiter(lines: list[str]) -> tuple[str, bool]:
-    """The delimiter of the lines (csv's sniffer's choice, else spaces where every line splits on runs of them
-    into as many cells, columns aligned by padding that the sniffer cannot tell, else a comma: one column), and
-    whether spaces pad every line's start too (right-aligned columns)."""
+    """The delimiter of the lines (csv's sniffer's choice where it splits every line into as many cells as a
+    comma, tab, semicolon or bar does, else the first of those that does; else spaces where every line splits on
+    runs of them into as many cells, columns aligned by padding that the sniffer cannot tell, else a comma: one
+    column), and whether spaces pad every line's start too (right-aligned columns). The sniffer alone had taken
+    a space for the delimiter of a comma-separated file whose label held "the 'big' one"."""
+    consistent = [mark for mark in DELIMITERS if _splits_evenly(lines, mark)]
     try:
         delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t| ").delimiter
+        if consistent and delimiter not in consistent:
+            delimiter = consistent[0]
     except csv.Error:
+        if consistent:
+            return consistent[0], False
         widths = {len(line.split()) for line in lines}
         aligned = len(widths) == 1 and widths.pop() > 1 and not any(mark in "".join(lines) for mark in ",;\t|")
         delimiter = " " if aligned else ","
     return delimiter, delimiter == " " and all(line.startswith(" ") for line in lines)
+
+
+def _splits_evenly(lines: list[str], delimiter: str) -> bool:
+    """Whether ``delimiter`` splits every line into as many cells, more than one."""
+    widths = {len(cells) for cells in csv.reader(lines, delimiter=delimiter)}
+    return len(widths) == 1 and widths.pop() > 1
 
 
 def _is_blank(line: str) -> bool:

@@ -74,7 +74,8 @@ def default_run_directory(dataset: str, model: str) -> Path:
 @contextlib.contextmanager
 def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: bool = False,
                       resumable_by: str | None = None, finished_by: str | None = None,
-                      writes: Sequence[str] = (), automatic: bool = False) -> Iterator[Path | None]:  # fmt: skip
+                      writes: Sequence[str] = (), automatic: bool = False,
+                      work: str = "run") -> Iterator[Path | None]:  # fmt: skip
     """Create (or take over) the folder ``path`` for one run and hold an exclusive lock on it while the block
     writes into it.
 
@@ -91,7 +92,8 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
     list grows with every atomic write, so that a run killed outright (SIGKILL) leaves those files listed too.
 
     ``automatic``: ``path`` is a name ``timestamped_directory`` chose, and the block gets a new folder of that
-    name, or of the next free one if another process has taken it since; use the path the block gets.
+    name, or of the next free one if another process has taken it since; use the path the block gets. ``work``:
+    what the folder holds, as its failure marker names it ("comparison", "evaluation").
     """
     if path is None:
         yield None
@@ -119,7 +121,7 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
                 remove = created and not (resumable or finished)
                 if not remove:
                     _list_written(path, before)
-                _mark_failed(path, error, remove=remove, resumable=resumable, finished=finished)
+                _mark_failed(path, error, work, remove=remove, resumable=resumable, finished=finished)
                 raise
             (path / FAILED_MARKER).unlink(missing_ok=True)
             _list_written(path, before)
@@ -174,7 +176,8 @@ def _list_written(path: Path, before: Snapshot) -> None:
         record_written(path, before)
 
 
-def _mark_failed(path: Path, error: BaseException, *, remove: bool, resumable: bool, finished: bool) -> None:
+def _mark_failed(path: Path, error: BaseException, work: str, *, remove: bool, resumable: bool,
+                 finished: bool) -> None:  # fmt: skip
     """Remove the failed run's folder, or mark it failed, saying how to go on (``resumable``: it holds a
     checkpoint; ``finished``: its results were all written); a second failure here (disk full) changes nothing."""
     if remove:
@@ -188,9 +191,9 @@ def _mark_failed(path: Path, error: BaseException, *, remove: bool, resumable: b
                "stopped while its reporters ran, so some of their files (plots) may be missing.\nA new run with "
                "the same output folder replaces it.\n")  # fmt: skip
     else:
-        how = "A new run with the same output folder replaces it.\n"
+        how = f"A new {work} with the same output folder replaces it.\n"
     with contextlib.suppress(OSError):
-        write_text(path / FAILED_MARKER, f"This run did not finish ({reason}).\n{how}")
+        write_text(path / FAILED_MARKER, f"This {work} did not finish ({reason}).\n{how}")
 
 
 def remove_stray_temporaries(path: Path) -> None:
