@@ -34,6 +34,7 @@ from dimred.plugin import (
     components_shown,
     hookimpl,
     legend_classes,
+    legend_name,
     option,
     shown_rows,
 )
@@ -84,7 +85,8 @@ class Explorer(Reporter):
             columns["split"] = np.where(rows < held_from, "training", "held out")
         title = f"{run.model} on {run.dataset}{components_shown(codes.shape[1])}"
         classes = _class_count(data)
-        page = _page([_figure(columns, [("", title)], self.options, classes)], columns, title, len(codes), classes)
+        methods = [("", title, codes.shape[1])]
+        page = _page([_figure(columns, methods, self.options, classes)], columns, title, len(codes), classes)
         with run.artifact(FILENAME) as path:
             path.write_text(page, encoding="utf-8")
 
@@ -96,7 +98,7 @@ class Explorer(Reporter):
         methods = []
         for number, (model, codes) in enumerate(comparison.codes.items()):
             columns |= _xy(codes[rows], f"_{number}")
-            methods.append((f"_{number}", f"{model}{components_shown(codes.shape[1])}"))
+            methods.append((f"_{number}", f"{model}{components_shown(codes.shape[1])}", codes.shape[1]))
         title = f"{comparison.dataset}: {', '.join(comparison.codes)} (select in one to select in all)"
         classes = _class_count(comparison.data)
         page = _page([_figure(columns, methods, self.options, classes)], columns, title, len(comparison.data.X),
@@ -190,7 +192,7 @@ def _class_count(data: Data) -> int:
     return len(legend_classes(np.asarray(data.labels))) if colours_by_class(data.color, data.labels) else 0
 
 
-def _figure(columns: dict[str, Any], methods: list[tuple[str, str]], options: ExplorerOptions, classes: int):
+def _figure(columns: dict[str, Any], methods: list[tuple[str, str, int]], options: ExplorerOptions, classes: int):
     """One row of plots, one per method, all drawing from one data source (so selections are shared)."""
     from bokeh.layouts import gridplot
     from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper
@@ -204,8 +206,8 @@ def _figure(columns: dict[str, Any], methods: list[tuple[str, str]], options: Ex
         values = columns["value"]
         mapper = LinearColorMapper(palette=Turbo256, low=float(np.nanmin(values)), high=float(np.nanmax(values)))
     plots = []
-    for suffix, title in methods:
-        plot = _plot(title, size)
+    for suffix, title, width in methods:
+        plot = _plot(title, size, width)
         style: dict[str, Any] = {"size": options.point_size, "line_color": None, "fill_alpha": 0.8}
         if "split" in columns:  # held-out rows as triangles
             style["marker"] = factor_mark("split", ["circle", "triangle"], ["training", "held out"])
@@ -233,18 +235,21 @@ def _legend(labels: list[str], points: Any) -> Any:
     first_rows: dict[str, int] = {}
     for row, label in enumerate(labels):
         first_rows.setdefault(label, row)
-    items = [LegendItem(label=label, renderers=[points], index=first_rows[label])
+    items = [LegendItem(label=legend_name(label), renderers=[points], index=first_rows[label])
              for label in sorted(first_rows, key=class_sort_key)]  # fmt: skip
     return Legend(items=items, title="label", label_text_font_size="9pt")
 
 
-def _plot(title: str, size: int):
+def _plot(title: str, size: int, width: int):
+    """A method's plot of codes ``width`` components wide: 1-D codes along the x axis, with no y axis."""
     from bokeh.plotting import figure
 
-    plot = figure(title=title, width=size, height=size, output_backend="canvas",
+    # the plotting area's size: a legend or colour bar beside it widens the page, never narrows the points' frame
+    plot = figure(title=title, frame_width=size, frame_height=size, output_backend="canvas",
                   tools="pan,wheel_zoom,box_zoom,box_select,lasso_select,tap,reset,save",
                   active_scroll="wheel_zoom", active_drag="pan")  # fmt: skip
     plot.xaxis.axis_label, plot.yaxis.axis_label = "code 1", "code 2"
+    plot.yaxis.visible = width > 1
     return plot
 
 

@@ -8,6 +8,7 @@ where they fail.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -155,6 +156,12 @@ def test_unlabelled_data_is_coloured_by_value_and_one_column_codes_work(tmp_path
     assert '"name":"ColorBar"' in page
     assert "colour value" in page
     assert '"name":"Legend"' not in page
+    assert "m on roll (one component, along a line)" in page
+    (tmp_path / "two").mkdir()
+    explorer.Explorer().report(RunRecord("roll", "m", Data(X, color=X[:, 0]), X, X[:, :2], None, [], {},
+                                         tmp_path / "two"))  # fmt: skip
+    hidden = (tmp_path / "two" / "explorer.html").read_text().count('"visible":false')
+    assert page.count('"visible":false') == hidden + 1  # the y axis: 1-D codes lie along x
 
 
 def test_codes_of_more_than_two_components_say_which_two_are_shown(tmp_path):
@@ -340,4 +347,27 @@ def test_comparison_explorer_links_selection_across_methods(browser, tmp_path):
     selected = page.locate("points_1")["selected"]
     assert 0 < len(selected) < rows
     assert page.page.screenshot(clip=clip) != before, "the other method's plot did not show the selection"
+    assert page.errors == []
+
+
+def test_long_class_names_neither_narrow_the_plots_nor_read_alike_in_the_legend(browser, tmp_path):
+    """Cell types named at length: the legend beside the first plot had taken its width (79 px of a comparison's
+    320, the title cut off the page's edge), and every entry read 'CD4+ T helper cell, activa…'."""
+    import re
+
+    rng = np.random.default_rng(0)
+    names = [f"CD4+ T helper cell, activated, donor batch {batch}" for batch in range(4)]
+    X = rng.random((120, 4))
+    np.savez(tmp_path / "cells.npz", X=X, y=np.array(names)[rng.integers(0, 4, 120)])
+    dimred.compare("file", ["pca", "kernel-pca", "isomap"], settings={"dataset.path": str(tmp_path / "cells.npz")},
+                   out=tmp_path / "cmp")  # fmt: skip
+    html = (tmp_path / "cmp" / "explorer.html").read_text()
+    legend = re.findall(r'"label":\{"type":"value","value":"([^"]+)"', html)
+    legend = [json.loads(f'"{name}"') for name in legend]  # the page escapes the ellipsis
+    assert legend == [f"CD4+ T helper…, donor batch {batch}" for batch in range(4)]
+    page = Page(browser, tmp_path / "cmp" / "explorer.html")
+    frames = [page.locate(f"points_{index}")["frame"] for index in range(3)]
+    widths = {round(right - left) for left, _top, right, _bottom in frames}
+    assert widths == {320}, frames  # each method's points get the same square, the legend's beside it
+    assert all(page.locate(f"points_{index}")["left"] >= 0 for index in range(3))
     assert page.errors == []

@@ -750,6 +750,10 @@ def test_plot_titles_say_which_columns_and_components_a_figure_shows():
     record = RunRecord("d", "m", Data(X), X, X[:, :3], None, [], {}, None)
     assert CodesPlot().draw(record).axes[0].get_title() == "m: codes of d (components 1 and 2 of 3)"
     assert InputPlot().draw(record).axes[0].get_title() == "d: input (columns 1 to 3 of 5)"
+    line = RunRecord("d", "m", Data(X), X, X[:, :1], None, [], {}, None)
+    [axes] = CodesPlot().draw(line).axes
+    assert axes.get_title() == "m: codes of d (one component, along a line)"
+    assert list(axes.get_yticks()) == []  # a y axis would scale nothing
 
 
 def test_compare_takes_options_for_the_explorer_it_writes_by_default(tmp_path):

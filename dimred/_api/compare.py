@@ -195,7 +195,8 @@ def _draw_embeddings(comparison: Comparison, path: Path) -> None:
                               labels=labels, legend=index == len(models))  # fmt: skip
         axes.set_xticks([])
         axes.set_yticks([])
-    figure.suptitle(f"{comparison.dataset}, seed 0 (the table gives the means over the seeds)")
+    # on two lines: one panel (4 inches) is narrower than the whole sentence
+    figure.suptitle(f"{comparison.dataset}, seed 0\n(the table gives the means over the seeds)")
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=100, format="png")
 

@@ -39,7 +39,10 @@ def shown_rows(n: int, limit: int) -> np.ndarray:
 
 
 def components_shown(width: int) -> str:
-    """What a title adds where a plane shows the first two of ``width`` components of the codes."""
+    """What a title adds where a plane shows the first two of ``width`` components of the codes, or one along a
+    line."""
+    if width == 1:
+        return " (one component, along a line)"
     return f" (components 1 and 2 of {width})" if width > 2 else ""
 
 
@@ -78,6 +81,8 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
         draw(~finite, color=NOT_FINITE_COLOUR)
     else:
         draw(slice(None))
+    if points.shape[1] == 1:  # along a line: a y axis would scale nothing
+        axes.set_yticks([])
     axes.set_title(title + (f" (columns 1 to 3 of {points.shape[1]})" if points.shape[1] > 3 else ""))
     return axes
 
@@ -85,11 +90,11 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
 def add_legend(axes: Any, handles: list, classes: list) -> None:
     """A legend of ``classes`` (one handle each) beside ``axes``, in two columns beyond 15 classes, the figure made
     wider by about the legend's width so that the axes keep theirs; names given as they are (matplotlib would hide
-    '_x' and typeset '$x$'), cut to LEGEND_NAME characters. Beside 3-D axes constrained layout leaves no room for
-    an axes' legend: there the figure's, where it has none yet, stands beside them all."""
+    '_x' and typeset '$x$'), long ones cut in the middle (``legend_name``). Beside 3-D axes constrained layout
+    leaves no room for an axes' legend: there the figure's, where it has none yet, stands beside them all."""
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
-    names = [_shortened(plain_text(str(value))) for value in classes]
+    names = [plain_text(legend_name(str(value))) for value in classes]
     columns = 2 if len(classes) > 15 else 1
     style = {"markerscale": 3, "fontsize": "small", "ncols": columns}
     figure = axes.get_figure()
@@ -101,8 +106,14 @@ def add_legend(axes: Any, handles: list, classes: list) -> None:
                                                            max(map(len, names))))  # fmt: skip
 
 
-def _shortened(name: str) -> str:
-    return name if len(name) <= LEGEND_NAME else name[: LEGEND_NAME - 1] + "…"
+def legend_name(name: str) -> str:
+    """A class name as a legend shows it: beyond LEGEND_NAME characters its start and end around an ellipsis, as
+    names of one kind tell each other apart at either end ("CD4+ T helper…donor batch 3"); cut at the end, such
+    names had all read the same."""
+    if len(name) <= LEGEND_NAME:
+        return name
+    start = (LEGEND_NAME - 1) // 2
+    return f"{name[:start].rstrip()}…{name[start - LEGEND_NAME + 1 :].lstrip()}"
 
 
 def plain_text(text: str) -> str:
