@@ -136,9 +136,12 @@ def model_bytes(models: dict[str, Path]) -> bytes:
     return (models["roll"] / "model.safetensors").read_bytes()
 
 
-def stranger(tmp: Path, content: bytes) -> Path:
-    """A folder holding a "model file" with these bytes."""
+def stranger(tmp: Path, content: bytes | None) -> Path:
+    """A folder holding a "model file" with these bytes (None: a folder of that name)."""
     (tmp / "stranger").mkdir()
+    if content is None:
+        (tmp / "stranger" / "model.safetensors").mkdir()
+        return tmp / "stranger"
     return write(tmp / "stranger" / "model.safetensors", content).parent
 
 
@@ -222,6 +225,8 @@ CASES = [
     Case("truncated model", lambda t, m: encode_with(stranger(t, model_bytes(m)[:-300]), t), 1,
          "not a readable safetensors file"),
     Case("empty model", lambda t, m: encode_with(stranger(t, b""), t), 1, "not a readable safetensors file"),
+    Case("a folder in the model file's place", lambda t, m: encode_with(stranger(t, None), t), 1,
+         "model.safetensors is a folder, not a model file"),
     Case("random bytes", lambda t, m: encode_with(stranger(t, np.random.default_rng(0).bytes(4096)), t), 1,
          "not a readable safetensors file"),
     Case("appended bytes", lambda t, m: encode_with(stranger(t, model_bytes(m) + b"\x00extra"), t), 1,
@@ -235,6 +240,9 @@ CASES = [
     Case("missing tensor", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
         {k: v for k, v in tn.items() if k != "model.decoder.1.bias"}, md)), t), 1,
         "missing tensors ['decoder.1.bias']"),
+    Case("narrower network in the metadata", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
+        tn, {**md, "model_options": json.dumps({**json.loads(md["model_options"]), "hidden": [128]})})), t), 1,
+        "tensors the network has no place for ['decoder.7.bias'"),
     Case("shapes do not match metadata", lambda t, m: encode_with(tampered(m, t, lambda tn, md: (
         tn, {**md, "model_options": json.dumps({**json.loads(md["model_options"]), "hidden": [64, 64]})})), t), 1,
         "the network needs (64, 3)"),

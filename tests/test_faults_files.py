@@ -194,6 +194,17 @@ def test_encoding_onto_a_full_disk_is_one_error_and_leaves_no_file(models, tmp_p
     assert not (tmp_path / "codes.npy").exists()
 
 
+@pytest.mark.parametrize("character", ["a", "é"])
+def test_a_file_name_as_long_as_the_file_system_takes_is_written(tmp_path, character):
+    """A legal name of 245 bytes had failed as 'File name too long': the temporary name beside it is longer."""
+    name = character * (245 // len(character.encode())) + ".npy"
+    (tmp_path / name).touch()
+    (tmp_path / name).unlink()  # the name itself is legal here
+    write_text(tmp_path / name, "kept")
+    assert (tmp_path / name).read_text() == "kept"
+    assert [path.name for path in tmp_path.iterdir()] == [name]
+
+
 def test_atomic_writers_name_the_file_on_a_full_disk(tmp_path, monkeypatch):
     (tmp_path / "kept.json").write_text("old")
     monkeypatch.setattr(os, "fsync", no_space)

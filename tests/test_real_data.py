@@ -1093,6 +1093,25 @@ def test_an_h5ad_files_float64_values_stay_float64(tmp_path):
     assert AnnDataFile(AnnDataFile.Options(path=str(tmp_path / "single.h5ad"))).load(0).X.dtype == np.float32
 
 
+def test_an_h5ad_file_of_complex_values_is_refused_for_run_and_encode(tmp_path):
+    """Their imaginary parts had been dropped with numpy's warning alone (exit 0), where an .npy of them is refused."""
+    anndata = pytest.importorskip("anndata")
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    anndata.AnnData(X=X).write_h5ad(tmp_path / "real.h5ad")
+    cells = anndata.AnnData(X=X)
+    cells.layers["spectra"] = X + 1j * rng.normal(size=X.shape)
+    cells.write_h5ad(tmp_path / "complex.h5ad")
+    with pytest.raises(dimred.DimredError, match=r"^layer spectra of .*complex.h5ad holds complex numbers; dimred "
+                                                 r"works on real numbers only$"):  # fmt: skip
+        AnnDataFile(AnnDataFile.Options(path=str(tmp_path / "complex.h5ad"), layer="spectra")).load(0)
+    dimred.run("h5ad", "pca", settings={"dataset.path": str(tmp_path / "real.h5ad")}, out=tmp_path / "m", reporters=[])
+    with pytest.raises(dimred.DimredError, match="holds complex numbers"):
+        dimred.encode_file(tmp_path / "m", tmp_path / "complex.h5ad", tmp_path / "codes.h5ad", layer="spectra")
+    assert not (tmp_path / "codes.h5ad").exists()
+
+
 def test_the_categories_of_a_categorical_obs_column_are_classes_whatever_their_values(tmp_path):
     anndata = pytest.importorskip("anndata")
     import pandas as pd

@@ -1096,6 +1096,26 @@ def test_columns_delimited_by_runs_of_spaces_are_read_as_their_header_and_rows_a
     np.testing.assert_array_equal(table.X, [[0.1, 0.2, 0.3], [1.5, -2.0, 3.25], [4, 5, 6]])
 
 
+@pytest.mark.parametrize(
+    ("write", "names"),
+    [(lambda path, X: np.savetxt(path, X, header="a b c"), ("a", "b", "c")),
+     (lambda path, X: np.savetxt(path, X, delimiter=",", header="a,b,c"), ("a", "b", "c")),
+     (lambda path, X: np.savetxt(path, X, delimiter=",", header="exported by a tool\nunits: mm"), None),
+     (lambda path, X: path.write_text("a,b,c,\n" + "".join(",".join(map(repr, row)) + ",\n" for row in X.tolist())),
+      ("a", "b", "c"))],
+    ids=["savetxt's header", "with commas", "comment lines", "a delimiter ending every line"],
+)  # fmt: skip
+def test_comment_lines_and_a_trailing_delimiter_are_read_as_numpy_reads_them(tmp_path, write, names):
+    """numpy.savetxt's '# a b c' header had been read as data ('... is not a number'), and a delimiter ending
+    every line as an empty fourth column; encode had said the file 'has 1 columns'."""
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    write(tmp_path / "rows.csv", X)
+    table = dimred.plugin.read_table(tmp_path / "rows.csv")
+    assert table.names == names
+    np.testing.assert_allclose(table.X, X)
+    assert datafiles.count_rows(tmp_path / "rows.csv") == 40
+
+
 @pytest.mark.parametrize("label", ["the 'big' one", 'a "b" c', "it's"])
 def test_quotes_and_spaces_in_a_label_leave_a_comma_separated_file_comma_separated(tmp_path, label):
     """csv's sniffer had taken a space for the delimiter of pandas' file whose label was "the 'big' one" (the
@@ -1143,3 +1163,21 @@ def test_a_column_given_by_index_in_a_file_with_pandas_index_says_which_column_i
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dimred.plugin.read_table(tmp_path / "indexed.csv", ignored={"dataset.ignore_columns": ["a"]})
+
+
+def test_a_header_of_numbers_alone_that_decode_wrote_is_read_back_as_the_header(tmp_path):
+    """Features named by doses, trained beside a text label column: decode writes the header 0.5,1,2,4 with no text
+    beside it, which encode and evaluate had read as a row of data (61 codes of 60 rows, exit 0)."""
+    rng = np.random.default_rng(5)
+    lines = ["0.5,1,2,4,group"] + [",".join(f"{value:.4f}" for value in rng.uniform(0, 5, 4)) + f",{label}"
+                                   for label in rng.choice(["a", "b"], 60)]  # fmt: skip
+    (tmp_path / "doses.csv").write_text("\n".join(lines) + "\n")
+    settings = {"dataset.path": str(tmp_path / "doses.csv"), "dataset.label_column": "group"}
+    dimred.run("file", "mlp-ae", settings=settings, steps=20, out=tmp_path / "run", reporters=[])
+    assert dimred.encode_file(tmp_path / "run", tmp_path / "doses.csv", tmp_path / "codes.csv") == 60
+    assert dimred.decode_file(tmp_path / "run", tmp_path / "codes.csv", tmp_path / "back.csv") == 60
+    assert (tmp_path / "back.csv").read_text().splitlines()[0] == "0.5,1,2,4"
+    assert dimred.encode_file(tmp_path / "run", tmp_path / "back.csv", tmp_path / "again.csv") == 60
+    evaluated = dimred.evaluate(tmp_path / "run", "file", settings={"dataset.path": str(tmp_path / "back.csv")},
+                                out=None, reporters=[])  # fmt: skip
+    assert evaluated.metrics["n_samples"] == 60

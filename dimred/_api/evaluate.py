@@ -25,7 +25,7 @@ from dimred._engine.fitting import STREAM_ROWS, streamed_sample
 from dimred._engine.scaling import Scaler
 from dimred._host.registry import get_registry
 from dimred._host.resolve import describe, group_settings, instantiate
-from dimred._io.datafiles import TEXT, column_count, csv_layout
+from dimred._io.datafiles import TEXT, column_count, csv_layout, header_naming
 from dimred._io.rundir import (
     check_claimable,
     claimed_directory,
@@ -296,19 +296,20 @@ def evaluate(
     from dimred._api.reducer import as_fitted_reducer  # scikit-learn comes with it: imported only when needed
 
     reducer = as_fitted_reducer(model, device)
-    if dataset == "h5ad":
-        dataset_settings = _carried_anndata_options(reducer, dataset_settings) | dataset_settings
-    if dataset == "file":
-        dataset_settings = _carried_columns(dataset_settings, reducer) | dataset_settings
-        dataset_settings = _carried_ignored(dataset_settings, reducer) | dataset_settings
-        dataset_settings = _untrained_columns(dataset_settings, reducer) | dataset_settings
-    source = instantiate("dataset", dataset, dataset_settings)
-    directory = _evaluation_directory(model, dataset, out)
-    if directory is not None:
-        _check_not_the_run(directory, model)
-        check_claimable(directory, overwrite=overwrite, resume=False)
-    with _carried_named(dataset_settings, given):
-        data, X_raw = pipeline.load_data(source, seed)
+    with header_naming(getattr(reducer, "feature_names_in_", None)):  # a header of numbers alone is the model's
+        if dataset == "h5ad":
+            dataset_settings = _carried_anndata_options(reducer, dataset_settings) | dataset_settings
+        if dataset == "file":
+            dataset_settings = _carried_columns(dataset_settings, reducer) | dataset_settings
+            dataset_settings = _carried_ignored(dataset_settings, reducer) | dataset_settings
+            dataset_settings = _untrained_columns(dataset_settings, reducer) | dataset_settings
+        source = instantiate("dataset", dataset, dataset_settings)
+        directory = _evaluation_directory(model, dataset, out)
+        if directory is not None:
+            _check_not_the_run(directory, model)
+            check_claimable(directory, overwrite=overwrite, resume=False)
+        with _carried_named(dataset_settings, given):
+            data, X_raw = pipeline.load_data(source, seed)
     sample = streamed_sample(X_raw, seed) if len(X_raw) > STREAM_ROWS else None
     if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
         data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]

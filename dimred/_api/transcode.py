@@ -26,6 +26,7 @@ from dimred._io.datafiles import (
     column_count,
     count_rows,
     csv_layout,
+    header_naming,
     read_batches,
 )
 from dimred._io.signals import signals_held
@@ -132,6 +133,12 @@ def _transcode(
     key: str | None = None,
 ) -> int:
     model = as_fitted_reducer(reducer, device)
+    with header_naming(None if decoding else getattr(model, "feature_names_in_", None)):
+        return _transcoded(model, source, destination, decoding, overwrite, batch_rows, progress, layer, key)
+
+
+def _transcoded(model: Reducer, source: str | Path, destination: str | Path, decoding: bool, overwrite: bool,
+                batch_rows: int, progress: RowProgress | None, layer: str | None, key: str | None) -> int:  # fmt: skip
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise UsageError(f"batch_rows must be a whole number of rows from 1, got {batch_rows!r}")
     source, destination = _check_files(source, destination, decoding=decoding, overwrite=overwrite)

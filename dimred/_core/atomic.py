@@ -73,7 +73,21 @@ def _temporary_name(target: Path) -> Path:
     """A name beside ``target`` that no file has; the name keeps the suffix, for writers that pick a format by it."""
     if target.is_dir():
         raise DimredError(f"could not write {target}: it is a directory; name a file")
-    return target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp{target.suffix}"
+    return target.parent / f".{_kept_name(target)}.{secrets.token_hex(8)}.tmp{target.suffix}"
+
+
+NAME_MAX = 255  # bytes of a file's name on Linux, macOS and Windows file systems
+TEMPORARY_OVERHEAD = len(".") + 17 + len(".tmp")  # around the name: ".", ".<16 hex digits>", ".tmp" (and the suffix)
+
+
+def _kept_name(target: Path) -> str:
+    """As much of ``target``'s name as fits in a temporary name with its suffix: a name of 245 bytes, itself
+    legal, had failed as 'File name too long' once the temporary parts were added."""
+    room = NAME_MAX - TEMPORARY_OVERHEAD - len(os.fsencode(target.suffix))
+    name = target.name
+    while len(os.fsencode(name)) > room:  # whole characters off the end: a multi-byte one is never split
+        name = name[:-1]
+    return name
 
 
 def _temporary_names(name: str = ".+", suffix: str = r"(\.[^.]*)?") -> re.Pattern[str]:
@@ -93,7 +107,7 @@ def is_temporary(name: str) -> bool:
 def remove_stale_temporaries(target: Path) -> None:
     """Delete the temporary files of earlier writes of ``target`` that a killed process (SIGKILL) left beside it:
     ``.NAME.<16 hex digits>.tmpSUFFIX``, the names ``atomic_path`` gives, and no others."""
-    pattern = _temporary_names(re.escape(target.name), re.escape(target.suffix))
+    pattern = _temporary_names(re.escape(_kept_name(target)), re.escape(target.suffix))
     with contextlib.suppress(OSError):  # a folder that cannot be listed: the write itself names the problem
         for stale in target.parent.iterdir():
             if pattern.fullmatch(stale.name) and stale.is_file():

@@ -207,6 +207,8 @@ def read_model_file(path: str | Path) -> ModelFile:
     """Open a model file and check it (see ``check_model_file``); a file that is not a dimred model says what it
     is not."""
     path = resolve_path(path)
+    if path.is_dir():  # safetensors would say 'No such device (os error 19)'
+        raise ModelFileError(f"model file {path} is a folder, not a model file")
     try:
         with safe_open(path, framework="pt") as opened:
             metadata = dict(opened.metadata() or {})
@@ -342,11 +344,11 @@ def check_network(model_file: ModelFile, shapes: Mapping[str, tuple[int, ...]]) 
     """The file's model tensors must be exactly the network's (``shapes``, its state dict's): names and shapes."""
     found = {name: tuple(tensor.shape) for name, tensor in model_file.model_state().items()}
     missing = sorted(set(shapes) - set(found))
-    unexpected = sorted(set(found) - set(shapes))
-    if missing or unexpected:
+    extra = sorted(set(found) - set(shapes))
+    if missing or extra:
         details = [
             f"missing tensors {missing}" if missing else "",
-            f"unexpected tensors {unexpected}" if unexpected else "",
+            f"tensors the network has no place for {extra}" if extra else "",
         ]
         raise model_file.fail(
             "its tensors do not match the network its metadata describes: " + "; ".join(filter(None, details))

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dimred._core.errors import UsageError, first_line
 from dimred._io.datafiles import check_readable
 from dimred._io.validation import DataError
@@ -45,4 +47,8 @@ def cells_by_genes(adata: Any, layer: str, path: str | Path, option: str, set_as
     if not layer and adata.X is None:
         raise UsageError(f"{path} has no X; choose one of its layers with {set_as} (choose from: "
                          f"{', '.join(adata.layers) or 'none'})")  # fmt: skip
-    return adata.layers[layer] if layer else adata.X
+    matrix = adata.layers[layer] if layer else adata.X
+    if np.dtype(matrix.dtype).kind == "c":  # converting it to floats keeps the real parts alone, with a warning
+        raise DataError(f"{f'layer {layer}' if layer else 'X'} of {path} holds complex numbers; dimred works on real "
+                        "numbers only")  # fmt: skip
+    return matrix

@@ -2,7 +2,9 @@
 
 CSV files may have a header row (detected: a first row numbering the columns 0, 1, 2..., with text above a
 number, or with text that its column does not repeat; where that row's numbers look like data, a warning
-says so); the delimiter is sniffed. A first column with no name in the header holds row names (pandas'
+says so); the delimiter is sniffed. '#' lines before the first row are comments (the last of them a header
+where it has as many cells as the rows, as numpy.savetxt writes one), and a delimiter ending every line adds no
+empty column. A first column with no name in the header holds row names (pandas'
 ``to_csv`` and R's ``write.csv`` write one by default) and is left out. NPY files are memory-mapped; NPZ files
 must hold one array (or one called ``X``). Object arrays are refused without being unpickled.
 """
@@ -10,6 +12,7 @@ must hold one array (or one called ``X``). Object arrays are refused without bei
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import errno
 import functools
@@ -57,6 +60,8 @@ class CsvLayout:
     header: tuple[str, ...] | None
     row_index: bool = False
     padded: bool = False  # columns aligned by runs of spaces, leading ones too (a right-aligned first column)
+    comments: int = 0  # lines of '#' comments before the header or the first row (numpy.savetxt's), skipped
+    trailing_empty: bool = False  # every line ends in a delimiter: the empty last column is left out
 
 
 H5AD_INPUT = " (.h5ad files: dimred encode with an .h5ad output, or --dataset h5ad)"
@@ -148,43 +153,84 @@ def is_number(text: str) -> bool:
     return True
 
 
+_KNOWN_NAMES: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("known_names", default=None)
+
+
+@contextlib.contextmanager
+def header_naming(names: Iterable[Any] | None) -> Iterator[None]:
+    """While a trained model reads files: a first row that holds every one of its feature ``names`` is a header,
+    whatever its cells look like. Names that are numbers (doses, time points, wavelengths) with no text column
+    beside them, as ``decode`` writes them, had been read back as a row of data (61 codes of 60 rows)."""
+    token = _KNOWN_NAMES.set(None if names is None else frozenset(str(name) for name in names))
+    try:
+        yield
+    finally:
+        _KNOWN_NAMES.reset(token)
+
+
 def csv_layout(path: Path) -> CsvLayout:
     """The delimiter and the header row (if any) of a CSV file, sniffed once per version of the file in a process
     (a command asks for it several times: the width, the rows, the columns by name), so a doubt about its header
     is told once."""
     with _reading(path):
         status = path.stat()
-    return _sniffed_layout(path, status.st_size, status.st_mtime_ns)
+    return _sniffed_layout(path, status.st_size, status.st_mtime_ns, _KNOWN_NAMES.get())
 
 
 @functools.lru_cache(maxsize=64)
-def _sniffed_layout(path: Path, _size: int, _modified_ns: int) -> CsvLayout:
-    """``csv_layout`` for the file's version that its size and modification time tell apart."""
+def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: frozenset[str] | None) -> CsvLayout:
+    """``csv_layout`` for the file's version that its size and modification time tell apart, where a first row
+    holding all the ``known`` names is a header."""
     with _reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         lines = _first_lines(handle)
+    comments = _leading_comments(lines)
+    lines = lines[comments:]
     if not lines:
-        raise DimredError(f"{path} is empty")
+        raise DimredError(f"{path} is empty" + (" but for comments ('#' lines)" if comments else ""))
+    commented = lines[0].lstrip().startswith("#")  # '# a,b,c': a header, as numpy.savetxt writes one
+    lines[0] = _uncommented(lines[0]) if commented else lines[0]
     delimiter, padded = _delimiter(lines[:20])
-    first, *following = _csv_reader(lines, delimiter, padded)
+    rows = list(_csv_reader(lines, delimiter, padded))
+    trailing_empty = all(len(row) > 1 and not row[-1].strip() for row in rows)
+    first, *following = [row[:-1] for row in rows] if trailing_empty else rows
     numbered_from_one = _numbers_columns_from_one(first)
-    is_header, certain = (True, True) if numbered_from_one else _is_header(first, following)
+    named = known is not None and known <= {cell.strip() for cell in first}
+    is_header, certain = (True, True) if numbered_from_one or named or commented else _is_header(first, following)
+    shape = {"padded": padded, "comments": comments, "trailing_empty": trailing_empty}
     if not is_header:
         if _numbers_look_like_names(first, following):
             warnings.warn(f"{path}: its first row is read as data, though its whole numbers all lie above their "
                           "columns' values, as names such as gene IDs would; if it names the columns, give them "
                           "names that are not numbers (G7157, say)", stacklevel=2)  # fmt: skip
-        return CsvLayout(delimiter, None, padded=padded)
+        return CsvLayout(delimiter, None, **shape)
     if not certain:
         warnings.warn(f"{path}: its first row is read as the columns' names (it holds text found nowhere else in "
                       "its column, as a name is), though its numbers look like data; if it is a row of data (a "
                       "class met once, a row name), give the file a header row", stacklevel=2)  # fmt: skip
-    if numbered_from_one:  # a headerless file of whole numbers may begin so too
+    if numbered_from_one and not named:  # a headerless file of whole numbers may begin so too
         warnings.warn(f"{path}: its first row, 1 to {len(first)}, is read as the columns' numbers, not as data; if it "
                       "is a row of data, give the file a header row", stacklevel=2)  # fmt: skip
     header = tuple(cell.strip() for cell in first)
     if len(header) > 1 and header[0] in ROW_INDEX_NAMES:
-        return CsvLayout(delimiter, header[1:], row_index=True, padded=padded)
-    return CsvLayout(delimiter, header, padded=padded)
+        return CsvLayout(delimiter, header[1:], row_index=True, **shape)
+    return CsvLayout(delimiter, header, **shape)
+
+
+def _leading_comments(lines: list[str]) -> int:
+    """How many of the first lines are comments: those that start with '#' before the first that does not, but
+    the last of them where, without its '#', it splits into as many cells as the line after it (a header, as
+    numpy.savetxt writes one: '# a b c')."""
+    count = next((place for place, line in enumerate(lines) if not line.lstrip().startswith("#")), len(lines))
+    if 0 < count < len(lines):
+        header, data = _uncommented(lines[count - 1]), lines[count]
+        delimiter, padded = _delimiter([header, data])
+        if len({len(cells) for cells in _csv_reader([header, data], delimiter, padded)}) == 1:
+            count -= 1
+    return count
+
+
+def _uncommented(line: str) -> str:
+    return line.lstrip().removeprefix("#").lstrip()
 
 
 DELIMITERS = ",\t;|"  # those a file's every line may split on into as many cells (spaces pad columns too)
@@ -319,14 +365,18 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     (blank lines may come before it, as ``csv_layout`` reads it)."""
     with _reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         reader = _csv_reader(handle, layout.delimiter, layout.padded)
-        header_pending = layout.header is not None
+        header_pending, comments = layout.header is not None, layout.comments
         for cells in reader:
             if not any(cell.strip() for cell in cells):
+                continue
+            if comments:
+                comments -= 1
                 continue
             if header_pending:
                 header_pending = False
                 continue
-            yield reader.line_num, cells[1:] if layout.row_index else cells
+            cells = cells[1:] if layout.row_index else cells
+            yield reader.line_num, cells[:-1] if layout.trailing_empty else cells
 
 
 def _parse_csv_batch(
