@@ -6,6 +6,7 @@ import copy
 import errno
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,6 +172,28 @@ def test_an_export_onto_a_full_disk_leaves_no_folder_it_made(trained, tmp_path, 
     with pytest.raises(dimred.DimredError, match=r"could not write .*\.onnx: no space left"):
         trained["mlp-ae"].to_onnx(tmp_path / "made" / "for-it")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rename_that_fails_after_the_other_leaves_the_pair_as_it_was(trained, tmp_path, monkeypatch):
+    """The decoder was renamed into place first: where the encoder's rename then failed (a file made immutable, a
+    shared folder's file of another user), the new decoder had stayed beside the old encoder."""
+    paths = trained["mlp-ae"].to_onnx(tmp_path / "pair")
+    before = {role: path.read_bytes() for role, path in paths.items()}
+    replace = os.replace
+
+    def refused_for_the_encoder(source, target):
+        if Path(target).name == "encoder.onnx" and ".tmp" in Path(source).name:
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", refused_for_the_encoder)
+    with pytest.raises(dimred.DimredError, match=r"could not write .*encoder\.onnx"):
+        trained["vae"].to_onnx(tmp_path / "pair", overwrite=True)
+    assert {role: path.read_bytes() for role, path in paths.items()} == before
+    assert sorted(path.name for path in (tmp_path / "pair").iterdir()) == ["decoder.onnx", "encoder.onnx"]
+    with pytest.raises(dimred.DimredError, match=r"could not write .*encoder\.onnx"):
+        trained["vae"].to_onnx(tmp_path / "fresh")
+    assert not (tmp_path / "fresh").exists()  # neither file, nor the folder made for them
 
 
 def test_a_folder_in_a_files_place_is_refused_before_either_file_is_replaced(trained, tmp_path):

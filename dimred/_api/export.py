@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from dimred._core.atomic import atomic_path
+from dimred._core.atomic import atomic_paths
 from dimred._core.errors import DimredError, UsageError, first_line, path_argument
 from dimred._engine import modelfile
 
@@ -132,12 +132,8 @@ def export_onnx(
         proto.producer_name = "dimred"
         onnx.checker.check_model(proto)
         written[role] = proto.SerializeToString()
-    # both complete before either is renamed into place: an encoder never sits beside another model's decoder
-    with (
-        _folder_made_for(directory),
-        atomic_path(paths["encoder"]) as encoder,
-        atomic_path(paths["decoder"]) as decoder,
-    ):
+    # both or neither: an encoder never sits beside another model's decoder
+    with _folder_made_for(directory), atomic_paths(paths["encoder"], paths["decoder"]) as (encoder, decoder):
         encoder.write_bytes(written["encoder"])
         decoder.write_bytes(written["decoder"])
     return paths

@@ -11,6 +11,7 @@ import errno
 import os
 import re
 import secrets
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -154,6 +155,44 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         _remove(temporary)
         raise
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike[str]) -> Iterator[tuple[Path, ...]]:
+    """``atomic_path`` for files that belong together (an encoder and its decoder): all of them renamed into place
+    or none. Where a rename fails after another succeeded, the files it replaced are put back (from a link kept
+    of each before the renames) and files that were not there are removed: a new decoder had stayed beside the old
+    encoder."""
+    targets = [Path(path) for path in paths]
+    before: dict[Path, Path | None] = {}  # each target's earlier file, kept once the renames begin (None: none)
+    try:
+        with contextlib.ExitStack() as stack:
+            yield tuple(stack.enter_context(atomic_path(target)) for target in targets)
+            before = {target: _kept_copy(target) for target in targets}
+    except BaseException:
+        for target, kept in before.items():  # empty where the renames had not begun
+            with contextlib.suppress(OSError):
+                if kept is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(kept, target)
+        raise
+    finally:
+        for kept in before.values():
+            if kept is not None:
+                _remove(kept)
+
+
+def _kept_copy(target: Path) -> Path | None:
+    """A hard link (else a copy) of ``target`` under a temporary name beside it; None where there is no file."""
+    if not target.is_file():
+        return None
+    kept = _temporary_name(target)
+    try:
+        os.link(target, kept)
+    except OSError:
+        shutil.copy2(target, kept)
+    return kept
 
 
 def _remove(temporary: Path) -> None:
