@@ -367,6 +367,24 @@ def test_a_plugin_calling_sys_exit_at_import_is_a_failed_plugin_not_the_end(fake
     assert "quitter from quitter-dist" in result.output
 
 
+def test_an_interrupt_an_extension_module_turned_into_an_import_error_stays_an_interrupt():
+    """Ctrl-C while matplotlib's extension loaded (a reporter's first plot): pybind11 raises ImportError
+    ('initialization failed') from it, which had been skipped as the reporter's failure, the run going on."""
+    from dimred._core.errors import blame
+
+    class Plot:
+        kind, name = "reporter", "codes-plot"
+
+    def load_extension() -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise ImportError("initialization failed") from interrupt
+
+    with pytest.raises(KeyboardInterrupt), blame(Plot(), "report", skipped=True):
+        load_extension()
+
+
 def test_a_plugins_failure_is_said_by_its_first_line_with_words_in_it():
     from dimred._core.errors import PluginError, blame
 

@@ -453,3 +453,69 @@ def test_resume_and_overwrite_together_are_refused(tmp_path):
     assert result.exit_code == 2, result.output
     assert "continues the run in its folder, overwrite=True (--overwrite) starts it again there" in result.output
     assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [(lambda tensors, facts: ({**tensors, "model.encoder.0.weight": torch.zeros(32, 3)}, facts),
+      r"is not this run's: it holds encoder.0.weight of shape \(32, 3\), where the run's network has it of shape "
+      r"\(128, 3\); start the run again there with --overwrite"),
+     (lambda tensors, facts: ({key: value for key, value in tensors.items() if key != "model.decoder.1.bias"}, facts),
+      r"is not this run's: it lacks decoder.1.bias"),
+     (lambda tensors, facts: (tensors, {**facts, "optimizer_steps": None}),
+      r"does not fit this run \(.*\): it was written with another optimizer or settings, or was damaged")],
+    ids=["another network", "a tensor missing", "damaged facts"],
+)  # fmt: skip
+def test_a_checkpoint_not_of_this_run_is_said_in_one_line(interrupt_once, tmp_path, tamper, message):
+    """A checkpoint of another network had failed as 'unexpected RuntimeError' and a dozen lines of size
+    mismatches, damaged facts as 'unexpected TypeError'."""
+    from safetensors.torch import save_file
+
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
+                 "batch_size": 100, "out": tmp_path / "run", "callbacks": [interrupt_once], "reporters": [],
+                 "checkpoint_every": 20}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    path = tmp_path / "run" / "checkpoint.safetensors"
+    with safe_open(path, framework="pt") as opened:
+        metadata, tensors = opened.metadata(), {key: opened.get_tensor(key) for key in opened.keys()}  # noqa: SIM118
+    tensors, facts = tamper(tensors, json.loads(metadata["facts"]))
+    save_file(tensors, path, metadata={**metadata, "facts": json.dumps(facts)})
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run")])
+    assert result.exit_code == 1, result.output
+    [line] = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert re.search(message, line), line
+    assert "unexpected" not in result.output
+
+
+def test_a_killed_runs_folder_is_taken_over_by_a_run_only(interrupt_once, tmp_path):
+    """A comparison or an evaluation into the folder of a run that a checkpoint could continue had removed the
+    checkpoint and the run's config.json, without --overwrite; a run there replaces it, as FAILED.txt says."""
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
+                 "batch_size": 100, "out": tmp_path / "run", "callbacks": [interrupt_once], "reporters": [],
+                 "checkpoint_every": 20}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    kept = sorted(path.name for path in (tmp_path / "run").iterdir())
+    with pytest.raises(dimred.UsageError, match="already exists and is not empty"):
+        dimred.compare("swissroll", ["pca"], settings={"dataset.n_samples": 300}, out=tmp_path / "run")
+    finished = dimred.run("swissroll", "pca", settings={"dataset.n_samples": 300}, out=tmp_path / "pca",
+                          reporters=[])  # fmt: skip
+    with pytest.raises(dimred.UsageError, match="already exists and is not empty"):
+        dimred.evaluate(finished.path, "swissroll", out=tmp_path / "run", reporters=[])
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == kept
+    dimred.run(**{**arguments, "callbacks": []})  # a run there replaces it
+    assert not (tmp_path / "run" / "FAILED.txt").exists()
+
+
+@pytest.mark.parametrize("name", ["FAILED.txt", "checkpoint.safetensors"])
+def test_a_users_files_of_the_names_of_dimreds_markers_are_never_removed(tmp_path, name):
+    """Files of these names that no dimred run wrote had been taken for a failed run's: a run went into the
+    folder without --overwrite and removed them."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / name).write_text("my notes")
+    settings = {"dataset.n_samples": 300}
+    with pytest.raises(dimred.UsageError, match="already exists and is not empty"):
+        dimred.run("swissroll", "pca", settings=settings, out=tmp_path / "mine", reporters=[])
+    dimred.run("swissroll", "pca", settings=settings, out=tmp_path / "mine", overwrite=True, reporters=[])
+    assert (tmp_path / "mine" / name).read_text() == "my notes"

@@ -284,7 +284,7 @@ def compare(
     writes = OUTPUT_FILES + (_saved_files(models) if save else ())
     if out is not None:
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
-        check_claimable(directory, overwrite=overwrite, resume=False, writes=writes)
+        check_claimable(directory, overwrite=overwrite, resume=False, writes=writes, work="comparison")
     say = echo or (lambda _text: None)
     n_rows = _rows_every_run_takes(source, run_options.get("holdout"), seeds, plugins.values())
     run_options = _same_holdout_for_all(n_rows, plugins.values(), run_options)

@@ -307,7 +307,7 @@ def evaluate(
         directory = _evaluation_directory(model, dataset, out)
         if directory is not None:
             _check_not_the_run(directory, model)
-            check_claimable(directory, overwrite=overwrite, resume=False)
+            check_claimable(directory, overwrite=overwrite, resume=False, work="evaluation")
         with _carried_named(dataset_settings, given):
             data, X_raw = pipeline.load_data(source, seed)
     sample = streamed_sample(X_raw, seed) if len(X_raw) > STREAM_ROWS else None

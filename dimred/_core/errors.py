@@ -108,10 +108,25 @@ def blame(plugin: Any, action: str, *, skipped: bool = False) -> Iterator[None]:
             raise PluginExit(error.code, message) from error
         raise PluginError(message) from error  # sys.exit(0) would end dimred with exit 0 and nothing written
     except Exception as error:
+        if (interrupt := _interrupt_behind(error)) is not None:
+            raise interrupt from None
         if is_out_of_memory(error):
             raise PluginError(f"{plugin.kind} '{plugin.name}' {OUT_OF_MEMORY_ADVICE} (while it tried to {action})"
                               ) from error  # fmt: skip
         raise PluginError(f"{plugin.kind} '{plugin.name}' failed to {action}: {first_line(error)}") from error
+
+
+def _interrupt_behind(error: BaseException) -> BaseException | None:
+    """The Ctrl-C (or SIGTERM, as dimred raises it) that ``error`` stands for: an extension module interrupted
+    while it loaded (matplotlib's, on the first plot) raises ImportError('initialization failed') from it, which had
+    been taken for the plugin's failure, and the run went on to its other reporters and ended with exit 1."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def first_line(error: BaseException) -> str:

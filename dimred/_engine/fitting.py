@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from dimred._core.contracts import Callback, Loss, Model, Term, TrainingData
-from dimred._core.errors import PluginError, UsageError, blame
+from dimred._core.errors import DimredError, PluginError, UsageError, blame, first_line
 from dimred._core.runfiles import CHECKPOINT_NAME
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, evaluation, rows
@@ -197,7 +197,7 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, claim
     checkpoint = None if directory is None else directory / CHECKPOINT_NAME
     if resume and checkpoint is not None:
         tensors, facts = read_checkpoint(checkpoint)
-        trainer.restore(tensors, facts)  # the callbacks got theirs before the run was checked (run.check_resumable)
+        _restore(trainer, tensors, facts, checkpoint)  # the callbacks got theirs before the run was checked
     handle = TrainingHandle(trainer, settings, network_plugin, directory=directory, checkpoint=checkpoint, echo=echo,
                             callback_states=dispatcher.states, config=config)  # fmt: skip
     if resume and checkpoint is not None:
@@ -240,3 +240,25 @@ def data_fingerprint(X_raw: np.ndarray, like: str | None = None) -> str:
     for start in range(0, len(X_raw), chunk_rows):
         digest.update(np.ascontiguousarray(X_raw[start : start + chunk_rows]))
     return WHOLE_DATA + digest.hexdigest()
+
+
+def _restore(trainer: Trainer, tensors: dict[str, torch.Tensor], facts: dict[str, Any], checkpoint: Path) -> None:
+    """The trainer where the checkpoint left it; a checkpoint of another network or optimizer, or a damaged one,
+    is said in one line (torch's own words had run to a dozen lines of 'size mismatch', or said only
+    'the size of tensor a must match the size of tensor b')."""
+    wanted = {key: tuple(value.shape) for key, value in trainer.module.state_dict().items()}
+    saved = {
+        key.removeprefix("model."): tuple(value.shape) for key, value in tensors.items() if key.startswith("model.")
+    }
+    if saved != wanted:
+        name = next(key for key in sorted(wanted.keys() | saved.keys()) if wanted.get(key) != saved.get(key))
+        held = f"holds {name} of shape {saved[name]}" if name in saved else f"lacks {name}"
+        needs = f"it of shape {wanted[name]}" if name in wanted else "no such tensor"
+        raise DimredError(f"checkpoint {checkpoint} is not this run's: it {held}, where the run's network has "
+                          f"{needs}; start the run again there with --overwrite")  # fmt: skip
+    try:
+        trainer.restore(tensors, facts)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:
+        raise DimredError(f"checkpoint {checkpoint} does not fit this run ({first_line(error)}): it was written "
+                          "with another optimizer or settings, or was damaged; start the run again there with "
+                          "--overwrite") from None  # fmt: skip

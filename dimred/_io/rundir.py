@@ -101,7 +101,7 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
     if automatic:
         path, created = _created_unclaimed(path), True
     else:
-        check_claimable(path, overwrite=overwrite, resume=resume, writes=writes)
+        check_claimable(path, overwrite=overwrite, resume=resume, writes=writes, work=work)
         created = not path.exists()
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -109,7 +109,7 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
             raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
     try:
         with locked_folder(path):
-            _take_over(path, overwrite=overwrite, resume=resume, writes=writes)
+            _take_over(path, overwrite=overwrite, resume=resume, writes=writes, work=work)
             before = snapshot(path)
             try:
                 with guarded_writes((path / name for name in _users_files(path, before, resume)), Journal(path).add):
@@ -123,7 +123,8 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
                     _list_written(path, before)
                 _mark_failed(path, error, work, remove=remove, resumable=resumable, finished=finished)
                 raise
-            (path / FAILED_MARKER).unlink(missing_ok=True)
+            if _failed_work(path) is not None:  # the earlier failure's marker, done with (never the user's file)
+                (path / FAILED_MARKER).unlink()
             _list_written(path, before)
     except UsageError:
         if created and path.is_dir() and not any(path.iterdir()):
@@ -131,9 +132,11 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
         raise
 
 
-def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequence[str] = ()) -> None:
-    """Refuse a folder that a run may not write into: a file, a folder with other things in it (unless
-    ``overwrite`` or ``resume``, or a failed run left it), or one holding a file of the user's under a name in
+def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequence[str] = (),
+                    work: str = "run") -> None:  # fmt: skip
+    """Refuse a folder that a run (or other ``work``) may not write into: a file, a folder with other things in it
+    (unless ``overwrite`` or ``resume``, or failed work of the same kind left it: a comparison never takes over a
+    killed run's folder, which its checkpoint can continue), or one holding a file of the user's under a name in
     ``writes``."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"output folder {path} is a file, not a folder")
@@ -145,7 +148,7 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
     if clashes:
         raise UsageError(f"output folder {path} holds {clashes[0]}, which no dimred run there listed as its own "
                          f"({MANIFEST_NAME}) and dimred would replace; move it, or choose another --out")  # fmt: skip
-    if overwrite or resume or (path / FAILED_MARKER).exists():
+    if overwrite or resume or _failed_work(path) == work:
         return
     if any(entry.name != LOCK_NAME for entry in path.iterdir()):
         raise UsageError(
@@ -157,15 +160,44 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
 def _users_files(path: Path, found: Snapshot, resume: bool) -> set[str]:
     """The files of ``found`` (the folder's) that no dimred run listed: the user's, never replaced. A run's marker
     and checkpoint are its own, and so is a resumed run's config.json (read and checked as the run's record)."""
-    own = {FAILED_MARKER, CHECKPOINT_NAME, *listed_files(path)} | ({CONFIG_FILE} if resume else set())
+    own = {*listed_files(path), *_markers_of_dimreds(path)} | ({CONFIG_FILE} if resume else set())
     return set(found) - own
 
 
-def _take_over(path: Path, *, overwrite: bool, resume: bool, writes: Sequence[str]) -> None:
-    check_claimable(path, overwrite=overwrite, resume=resume, writes=writes)  # again, now this process holds the lock
-    if (overwrite or (path / FAILED_MARKER).exists()) and not resume:  # the earlier run is replaced
+def _markers_of_dimreds(path: Path) -> set[str]:
+    """The failure marker and the checkpoint in ``path`` where dimred wrote them (a run killed before it listed
+    its files leaves them unlisted): files of those names that say otherwise are the user's, never removed."""
+    return {name for name, ours in ((FAILED_MARKER, _failed_work(path) is not None),
+                                    (CHECKPOINT_NAME, _is_dimreds_checkpoint(path))) if ours}  # fmt: skip
+
+
+def _failed_work(path: Path) -> str | None:
+    """The kind of dimred work that failed in ``path`` ("run", "comparison", "evaluation"), as its marker says;
+    None without a marker of dimred's."""
+    try:
+        with open(path / FAILED_MARKER, encoding="utf-8", errors="replace") as marker:
+            said = re.match(r"This (run|comparison|evaluation) did not finish", marker.read(200))
+    except OSError:
+        return None
+    return said.group(1) if said else None
+
+
+def _is_dimreds_checkpoint(path: Path) -> bool:
+    """Whether ``path``'s checkpoint file is dimred's: its safetensors header names dimred's checkpoint format."""
+    try:
+        with open(path / CHECKPOINT_NAME, "rb") as checkpoint:
+            header = checkpoint.read(min(int.from_bytes(checkpoint.read(8), "little"), 1 << 20))
+    except OSError:
+        return False
+    return b'"dimred-checkpoint"' in header
+
+
+def _take_over(path: Path, *, overwrite: bool, resume: bool, writes: Sequence[str], work: str) -> None:
+    check_claimable(path, overwrite=overwrite, resume=resume, writes=writes, work=work)  # again, under the lock
+    if (overwrite or _failed_work(path) == work) and not resume:  # the earlier run is replaced
         remove_written(path)
-        (path / CHECKPOINT_NAME).unlink(missing_ok=True)  # also where that run was killed before listing its files
+        if _is_dimreds_checkpoint(path):  # also where that run was killed before listing its files
+            (path / CHECKPOINT_NAME).unlink()
     remove_stray_temporaries(path)
 
 
@@ -192,6 +224,8 @@ def _mark_failed(path: Path, error: BaseException, work: str, *, remove: bool, r
                "the same output folder replaces it.\n")  # fmt: skip
     else:
         how = f"A new {work} with the same output folder replaces it.\n"
+    if (path / FAILED_MARKER).exists() and _failed_work(path) is None:  # the user's file of that name stays
+        return
     with contextlib.suppress(OSError):
         write_text(path / FAILED_MARKER, f"This {work} did not finish ({reason}).\n{how}")
 
