@@ -23,6 +23,7 @@ from click.core import ParameterSource
 from dimred._core import defaults as defaults
 from dimred._core.environment import switch
 from dimred._core.errors import OUT_OF_MEMORY_ADVICE, DimredError, PluginExit, SkippedPluginWarning, is_out_of_memory
+from dimred._io.signals import Terminated
 
 DEBUG_ENV = "DIMRED_DEBUG"
 ONE_PROCESS_COMMANDS = ("compare", "evaluate", "encode", "decode", "export")  # refused under torchrun
@@ -81,9 +82,11 @@ class _Group(click.Group):
             click.echo(f"Error: {error.message}", err=True)
             exit_code = 1
         except (click.Abort, KeyboardInterrupt) as error:
-            terminated = isinstance(error, Terminated) or isinstance(error.__context__, Terminated)
+            interrupt = error if isinstance(error, KeyboardInterrupt) else error.__context__
+            terminated = isinstance(interrupt, Terminated)
+            where = "".join(f"; {note}" for note in getattr(interrupt, "__notes__", ()))  # its folder, how to go on
             click.echo(f"Error: {'terminated' if terminated else 'interrupted'}; files already written are "
-                       "complete, nothing was half-written", err=True)  # fmt: skip
+                       f"complete, nothing was half-written{where}", err=True)  # fmt: skip
             exit_code = 143 if terminated else 130
         if standalone_mode:
             sys.exit(exit_code)
@@ -93,11 +96,6 @@ class _Group(click.Group):
 def _refused_by_the_system(error: OSError) -> str:
     """The one line for a read or write the system refused: a full disk, output to /dev/full, ..."""
     return f"Error: {error.strerror or error}" + (f": {error.filename}" if error.filename else "")
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, so it stops as cleanly as after Ctrl-C (temporary files removed, a
-    failed run's folder removed or marked)."""
 
 
 @contextlib.contextmanager

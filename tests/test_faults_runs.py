@@ -368,6 +368,8 @@ def test_sigterm_stops_cleanly_with_exit_143(tmp_path, checkpoints):
     if checkpoints:  # kept to --resume from, marked as not finished
         assert sorted(path.name for path in out.iterdir()) == [
             ".dimred-files.json", "FAILED.txt", "checkpoint.safetensors", "config.json"]  # fmt: skip
+        assert (out / "FAILED.txt").read_text().startswith("This run did not finish (terminated by SIGTERM).")
+        assert stderr.strip().endswith(f"; continue it with dimred run --resume {out}")
     else:
         assert not out.exists()
 

@@ -98,12 +98,28 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(register_in
 def test_weights_that_diverged_after_the_steps_loss_was_taken_are_never_checkpointed(tmp_path):
     """The loss of step 1 is finite, its update (lr 1e41) is not: that state is no checkpoint to resume from, so
     with none saved before it the run leaves nothing to resume (it kept a checkpoint of NaN weights)."""
-    said: list[str] = []
-    with pytest.raises(DivergenceError, match=r"loss became NaN"):
+    with (
+        pytest.raises(DivergenceError, match=r"loss became NaN"),
+        pytest.warns(UserWarning, match="no checkpoint") as warned,
+    ):
         dimred.run(dataset="swissroll", model="mlp-ae", steps=300, lr=1e41, checkpoint_every=1, out=tmp_path / "run",
-                   reporters=[], settings={"dataset.n_samples": 300}, echo=said.append)  # fmt: skip
+                   reporters=[], settings={"dataset.n_samples": 300})  # fmt: skip
     assert not (tmp_path / "run").exists()
-    assert "no checkpoint at step 1: the weights are no longer finite numbers" in said
+    said = [str(warning.message) for warning in warned if "no checkpoint" in str(warning.message)]
+    assert said == ["no checkpoint from step 1 on: the weights are no longer finite numbers (a learning rate too "
+                    "high: --lr, now 1e+41); the last checkpoint stays"]  # fmt: skip
+
+
+def test_moments_that_overflowed_are_said_once_on_stderr_not_per_checkpoint_on_stdout(tmp_path):
+    """lr 100: Adam's second moments overflow while the weights stay finite; 59 lines on stdout had said the
+    weights were no longer finite."""
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--set", "dataset.n_samples=300", "--model",
+                                      "mlp-ae", "--steps", "300", "--lr", "100", "--schedule", "constant",
+                                      "--checkpoint-every", "5", "--callback", "no-collapse", "--reporter",
+                                      "metrics-table", "--out", str(tmp_path / "run")])  # fmt: skip
+    assert "no checkpoint" not in result.stdout
+    assert result.stderr.count("no checkpoint") == 1, result.stderr
+    assert "the optimizer's moments are no longer finite numbers" in result.stderr
 
 
 def test_a_loss_that_is_not_finite_before_any_update_is_named_without_blaming_the_learning_rate(register_in_process):
@@ -170,7 +186,8 @@ def test_ctrl_c_ends_with_one_line_and_no_half_written_file(tmp_path):
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert stderr.strip().splitlines()[-1].startswith("Error: interrupted")
+    assert stderr.strip().splitlines()[-1] == ("Error: interrupted; files already written are complete, nothing was "
+                                               f"half-written; continue it with dimred run --resume {out}")  # fmt: skip
     assert "Traceback" not in stderr
     assert stdout == ""
     assert sorted(path.name for path in out.iterdir()) == [

@@ -49,6 +49,7 @@ class TrainingHandle(Training):
         self.stop_reason: str | None = None
         self.run_key = new_run_key()
         self._checkpoint_due = False
+        self._unsaved: set[str] = set()  # what was not finite at a checkpoint, said once
         self._trainer, self._checkpoint, self._echo, self._callback_states = trainer, checkpoint, echo, callback_states
         self._model = model  # the plugin named where its network fails to encode for a callback
         generator = torch.Generator().manual_seed(settings.seed)
@@ -89,14 +90,23 @@ class TrainingHandle(Training):
             return
         self._checkpoint_due = False
         tensors, facts = self._trainer.state()
-        learned = [*self._trainer.module.parameters(),
-                   *(tensor for key, tensor in tensors.items() if key.startswith("optimizer."))]  # fmt: skip
-        if not all(tensor.isfinite().all() for tensor in learned if tensor.is_floating_point()):
-            # diverged since the step's loss was taken: the last good checkpoint stays the one to resume from
-            self.echo(f"no checkpoint at step {facts['step']}: the weights are no longer finite numbers")
-            return
+        moments = [tensor for key, tensor in tensors.items() if key.startswith("optimizer.")]
+        for what, learned in (("the weights", self._trainer.module.parameters()), ("the optimizer's moments", moments)):
+            if not all(tensor.isfinite().all() for tensor in learned if tensor.is_floating_point()):
+                # diverged since the step's loss was taken: the last good checkpoint stays the one to resume from
+                self._say_unsaved(what, facts["step"])
+                return
         facts |= {"callbacks": self._callback_states(), "stop_reason": self.stop_reason}  # a stop holds on resume
         write_checkpoint(self._checkpoint, tensors, facts)
+
+    def _say_unsaved(self, what: str, step: int) -> None:
+        """Once, as a warning (stderr): no checkpoint can hold numbers that are not finite. Moments that overflowed
+        (a learning rate far too high) leave the weights finite but stop them moving."""
+        if self.is_main and what not in self._unsaved:
+            self._unsaved.add(what)
+            warnings.warn(f"no checkpoint from step {step} on: {what} are no longer finite numbers (a learning "
+                          f"rate too high: --lr, now {self.settings.lr:g}); the last checkpoint stays",
+                          stacklevel=2)  # fmt: skip
 
 
 def restore_states(callbacks: Sequence[Callback], states: Mapping[str, Any]) -> None:

@@ -19,6 +19,7 @@ from dimred._core.atomic import guarded_writes, is_temporary, write_text
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, LOCK_NAME, MANIFEST_NAME
 from dimred._io.folderlock import locked_folder
+from dimred._io.signals import Terminated
 from dimred._io.written import (
     Journal,
     Snapshot,
@@ -122,6 +123,9 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
                 if not remove:
                     _list_written(path, before)
                 _mark_failed(path, error, work, remove=remove, resumable=resumable, finished=finished)
+                if isinstance(error, KeyboardInterrupt) and not remove:
+                    error.add_note(f"continue it with dimred run --resume {path}" if resumable else
+                                   f"what it wrote is in {path} ({FAILED_MARKER} says what)")  # fmt: skip
                 raise
             if _failed_work(path) is not None:  # the earlier failure's marker, done with (never the user's file)
                 (path / FAILED_MARKER).unlink()
@@ -215,7 +219,8 @@ def _mark_failed(path: Path, error: BaseException, work: str, *, remove: bool, r
     if remove:
         shutil.rmtree(path, ignore_errors=True)
         return
-    reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+    reason = ("terminated by SIGTERM" if isinstance(error, Terminated) else "interrupted"
+              if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}")  # fmt: skip
     if resumable:
         how = "A new run with the same output folder replaces it; --resume continues it from its checkpoint.\n"
     elif finished:

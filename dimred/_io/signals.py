@@ -11,6 +11,11 @@ from types import FrameType
 _HELD = (signal.SIGINT, signal.SIGTERM)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it stops as cleanly as after Ctrl-C (temporary files removed, a
+    failed run's folder removed or marked)."""
+
+
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
     """SIGINT and SIGTERM wait until the block ends and are then handled as they would have been. h5py raises
