@@ -438,12 +438,25 @@ def test_an_ne_ae_run_saved_before_dimred_recorded_its_choices_for_the_data_resu
     config["loss"][1]["options"] |= {"neighbours": None, "dof": None}
     del config["loss"][1]["options"]["exaggeration"]
     config_file.write_text(json.dumps(config))  # as dimred wrote it before Model and Loss had options_for
+    _without_its_config(out / "checkpoint.safetensors")  # an older dimred's checkpoint kept none
     refused = CliRunner().invoke(cli, ["run", "--resume", str(out), "--set", "model.noise=0.3"])
     assert refused.exit_code == 2, refused.output
     assert "model.options.noise None -> 0.3" in error_lines(refused)[0]
     result = CliRunner().invoke(cli, ["run", "--resume", str(out)])
     assert result.exit_code == 0, result.output
     assert _recorded_loss_options(out)["ne-tsne"]["exaggeration"] == 1.0  # as it trained, not today's 1.3
+
+
+def _without_its_config(checkpoint: Path) -> None:
+    """The checkpoint as a dimred before it kept the run's settings wrote it."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(checkpoint, "pt") as saved:
+        metadata, tensors = saved.metadata(), {key: saved.get_tensor(key) for key in saved.keys()}  # noqa: SIM118
+    facts = json.loads(metadata["facts"])
+    del facts["config"]
+    save_file(tensors, checkpoint, metadata={**metadata, "facts": json.dumps(facts)})
 
 
 def _recorded_loss_options(run: Path) -> dict:
@@ -459,6 +472,7 @@ def test_an_ne_ae_run_killed_before_ne_tsne_had_its_exaggeration_resumes_as_it_t
     config = json.loads(config_file.read_text())
     del config["loss"][1]["options"]["exaggeration"]
     config_file.write_text(json.dumps(config))  # as dimred wrote it before the option existed
+    _without_its_config(out / "checkpoint.safetensors")  # an older dimred's checkpoint kept none
     refused = CliRunner().invoke(cli, ["run", "--resume", str(out), "--set", "loss.ne-tsne.exaggeration=1.3"])
     assert refused.exit_code == 2, refused.output
     assert "these differ: loss.ne-tsne.options.exaggeration 1.0 -> 1.3 (only" in error_lines(refused)[0]

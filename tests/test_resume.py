@@ -536,3 +536,29 @@ def test_a_users_files_of_the_names_of_dimreds_markers_are_never_removed(tmp_pat
         dimred.run("swissroll", "pca", settings=settings, out=tmp_path / "mine", reporters=[])
     dimred.run("swissroll", "pca", settings=settings, out=tmp_path / "mine", overwrite=True, reporters=[])
     assert (tmp_path / "mine" / name).read_text() == "my notes"
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [(lambda config: config["training"] | {"lr": 0.01}, "training.lr 0.01 -> 0.05"),
+     (lambda config: config["training"] | {"steps": 30}, "training.steps 30 -> 60")],
+    ids=["learning rate", "fewer steps than the checkpoint's"],
+)  # fmt: skip
+def test_a_resume_of_a_run_whose_config_json_was_edited_since_its_checkpoint_is_refused(
+    interrupt_once, tmp_path, edit, said
+):
+    """Resume checked the flags against config.json alone: an edited config.json (or another run's checkpoint
+    copied in) trained on with settings neither described, exit 0."""
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
+                 "batch_size": 100, "lr": 0.05, "out": tmp_path / "run", "callbacks": [interrupt_once],
+                 "reporters": [], "checkpoint_every": 20}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config | {"training": edit(config)}))
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert f"was saved by a run of other settings than its config.json holds now (config.json -> checkpoint): {said}" \
+        in result.output  # fmt: skip
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))  # put back: it goes on
+    assert CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run")]).exit_code == 0

@@ -134,6 +134,11 @@ def check_resumable(
     except (OSError, ValueError) as error:
         raise DimredError(f"cannot resume {directory}: its config.json is not readable ({error})") from None
     saved = with_recorded_options(written)
+    trained = facts.get("config")  # none in a checkpoint saved before it was kept
+    if trained is not None and (edited := _changes(with_recorded_options(trained), saved)):
+        raise UsageError(f"the checkpoint of {directory} was saved by a run of other settings than its config.json "
+                         f"holds now (config.json -> checkpoint): {'; '.join(edited)}; put config.json back as the "
+                         "run wrote it, or start the run again with overwrite=True (--overwrite)")  # fmt: skip
     changed = _changes(config, saved)
     if changed and not (unsettled and not _changes(config | dict(unsettled), saved)):
         raise UsageError(f"resume continues {directory} with its own settings, but these differ: {'; '.join(changed)}"

@@ -96,7 +96,11 @@ class TrainingHandle(Training):
                 # diverged since the step's loss was taken: the last good checkpoint stays the one to resume from
                 self._say_unsaved(what, facts["step"])
                 return
-        facts |= {"callbacks": self._callback_states(), "stop_reason": self.stop_reason}  # a stop holds on resume
+        facts |= {
+            "callbacks": self._callback_states(),
+            "stop_reason": self.stop_reason,  # a stop holds on resume
+            "config": dict(self.config),
+        }  # what it trains with: a resume checks config.json against it
         write_checkpoint(self._checkpoint, tensors, facts)
 
     def _say_unsaved(self, what: str, step: int) -> None:
