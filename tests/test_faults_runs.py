@@ -1055,3 +1055,15 @@ def test_a_failed_run_without_a_checkpoint_is_not_offered_resume(tmp_path):
     failed = (out / "FAILED.txt").read_text()
     assert "A new run with the same output folder replaces it." in failed
     assert "--resume" not in failed
+
+
+def test_overwriting_a_run_removes_the_evaluations_of_the_model_it_replaces(tmp_path):
+    """They had stayed inside the new run, scores of a model that no longer exists; a file of the user's there
+    stays."""
+    settings = {"dataset.n_samples": 300}
+    first = dimred.run("swissroll", "pca", settings=settings, out=tmp_path / "run", reporters=[])
+    evaluated = dimred.evaluate(first.path, "swissroll", reporters=[])
+    assert evaluated.path.parent == tmp_path / "run" / "evaluations"
+    (tmp_path / "run" / "evaluations" / "notes.txt").write_text("mine")
+    dimred.run("swissroll", "pca", settings=settings, seed=2, out=tmp_path / "run", overwrite=True, reporters=[])
+    assert [path.name for path in (tmp_path / "run" / "evaluations").iterdir()] == ["notes.txt"]

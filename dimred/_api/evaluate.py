@@ -18,7 +18,7 @@ from dimred._api.config import trained_anndata_option, trained_ignored_columns, 
 from dimred._api.run import AUTO, check_out, figures_of
 from dimred._core import defaults
 from dimred._core.errors import DimredError, UsageError, resolved
-from dimred._core.runfiles import CONFIG_FILE, METRICS_FILE, MODEL_FILE
+from dimred._core.runfiles import CONFIG_FILE, EVALUATIONS_FOLDER, METRICS_FILE, MODEL_FILE
 from dimred._core.settings import checked_seed
 from dimred._engine import evaluation
 from dimred._engine.fitting import STREAM_ROWS, streamed_sample
@@ -38,8 +38,6 @@ from dimred._io.written import listed_files
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
-
-EVALUATIONS_FOLDER = "evaluations"
 
 
 @dataclass(eq=False)

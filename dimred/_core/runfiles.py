@@ -9,6 +9,7 @@ FAILED_MARKER = "FAILED.txt"  # says why the run did not finish, and how to cont
 CHECKPOINT_NAME = "checkpoint.safetensors"  # the engine's checkpoint file: dropped when a failed run is replaced
 MANIFEST_NAME = ".dimred-files.json"  # the files the run wrote, which --overwrite removes
 LOCK_NAME = ".dimred.lock"
+EVALUATIONS_FOLDER = "evaluations"  # RUN/evaluations/DATASET-TIME: dimred evaluate's folders for the run's model
 UNFINISHED_RUN_FILES = frozenset({FAILED_MARKER, CHECKPOINT_NAME})
 # what no reporter's artifact may replace
 DIMREDS_OWN_FILES = frozenset({MODEL_FILE, CONFIG_FILE, METRICS_FILE, HISTORY_FILE, HELD_OUT_FILE, MANIFEST_NAME,

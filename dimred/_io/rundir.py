@@ -17,7 +17,14 @@ from typing import Any
 
 from dimred._core.atomic import guarded_writes, is_temporary, write_text
 from dimred._core.errors import DimredError, UsageError
-from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, LOCK_NAME, MANIFEST_NAME
+from dimred._core.runfiles import (
+    CHECKPOINT_NAME,
+    CONFIG_FILE,
+    EVALUATIONS_FOLDER,
+    FAILED_MARKER,
+    LOCK_NAME,
+    MANIFEST_NAME,
+)
 from dimred._io.folderlock import locked_folder
 from dimred._io.signals import Terminated
 from dimred._io.written import (
@@ -202,7 +209,24 @@ def _take_over(path: Path, *, overwrite: bool, resume: bool, writes: Sequence[st
         remove_written(path)
         if _is_dimreds_checkpoint(path):  # also where that run was killed before listing its files
             (path / CHECKPOINT_NAME).unlink()
+        if work == "run":
+            _remove_evaluations(path)
     remove_stray_temporaries(path)
+
+
+def _remove_evaluations(path: Path) -> None:
+    """The evaluations of the model a run replaces (each a folder of its own listed files in EVALUATIONS_FOLDER):
+    they scored a model that is gone, and had stayed inside the new run. Files of the user's there stay."""
+    folder = path / EVALUATIONS_FOLDER
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    for evaluation in folder.iterdir():
+        if evaluation.is_dir() and not evaluation.is_symlink() and listed_files(evaluation):
+            remove_written(evaluation)
+            with contextlib.suppress(OSError):  # not empty: the user's files in it stay
+                evaluation.rmdir()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def _list_written(path: Path, before: Snapshot) -> None:
