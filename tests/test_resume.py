@@ -480,8 +480,10 @@ def test_resume_and_overwrite_together_are_refused(tmp_path):
      (lambda tensors, facts: ({key: value for key, value in tensors.items() if key != "model.decoder.1.bias"}, facts),
       r"is not this run's: it lacks decoder.1.bias"),
      (lambda tensors, facts: (tensors, {**facts, "optimizer_steps": None}),
-      r"does not fit this run \(.*\): it was written with another optimizer or settings, or was damaged")],
-    ids=["another network", "a tensor missing", "damaged facts"],
+      r"does not fit this run \(.*\): it was written with another optimizer or settings, or was damaged"),
+     (lambda tensors, facts: (tensors, {**facts, "step": 10000}),
+      r"does not fit this run \(step 10000 of a run of 60 steps, logged to step \d+\)")],
+    ids=["another network", "a tensor missing", "damaged facts", "a step beyond the run's"],
 )  # fmt: skip
 def test_a_checkpoint_not_of_this_run_is_said_in_one_line(interrupt_once, tmp_path, tamper, message):
     """A checkpoint of another network had failed as 'unexpected RuntimeError' and a dozen lines of size

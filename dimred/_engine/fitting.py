@@ -258,6 +258,9 @@ def _restore(trainer: Trainer, tensors: dict[str, torch.Tensor], facts: dict[str
                           f"{needs}; start the run again there with --overwrite")  # fmt: skip
     try:
         trainer.restore(tensors, facts)
+        logged = trainer.history[-1]["step"] if trainer.history else 0
+        if not logged <= trainer.step <= trainer.total:
+            raise ValueError(f"step {trainer.step} of a run of {trainer.total} steps, logged to step {logged}")
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:
         raise DimredError(f"checkpoint {checkpoint} does not fit this run ({first_line(error)}): it was written "
                           "with another optimizer or settings, or was damaged; start the run again there with "
