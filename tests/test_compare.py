@@ -426,7 +426,7 @@ def test_data_no_run_could_take_or_an_absent_device_is_refused_once_before_any_m
 def test_a_failed_models_advice_names_its_option_as_compare_takes_it():
     comparison = dimred.compare("swissroll", ["pca", "kernel-pca"], out=None, settings={
         "dataset.n_samples": 100, "model.pca.n_components": 9})  # fmt: skip
-    assert "reduction needs n_components at most 3 (set model.pca.n_components)" in comparison.failed["pca"]
+    assert "n_components at most 3 (--set model.pca.n_components=N; a Reducer" in comparison.failed["pca"]
     assert len(comparison.runs["kernel-pca"]) == 1
 
 

@@ -241,7 +241,8 @@ def check_fittable(X: np.ndarray, model: Model | EstimatorModel) -> None:
     n_components = getattr(model.options, "n_components", None)
     if isinstance(n_components, int) and n_components > X.shape[1]:
         raise UsageError(f"model '{model.name}' would make {n_components} components from {X.shape[1]} columns: a "
-                         f"reduction needs n_components at most {X.shape[1]} (set model.n_components)")  # fmt: skip
+                         f"reduction needs n_components at most {X.shape[1]} (--set model.n_components=N; a "
+                         "Reducer's n_components=N)")  # fmt: skip
     _check_not_one_point(X, "reduce")
 
 
