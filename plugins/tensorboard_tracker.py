@@ -258,12 +258,15 @@ def _hparams(writer: Any, config: Any, metrics: dict[str, float]) -> None:
 
     values: dict[str, Any] = {key: config[key] for key in ("seed", "scaler", "holdout", "dtype") if key in config}
     for section in HPARAM_SECTIONS:
-        entry = config.get(section) or {}
+        entry = config.get(section)
+        if not isinstance(entry, dict):  # an evaluation's config names its model by its path
+            values[section] = entry
+            continue
         if "name" in entry:
             values[section] = entry["name"]
         for key, value in (entry.get("options", entry) if "name" in entry else entry).items():
             values[f"{section}.{key}"] = value
-    losses = config.get("loss") or []
+    losses = [loss for loss in config.get("loss") or [] if isinstance(loss, dict)]
     values["loss"] = "+".join(loss["name"] if loss.get("weight", 1) == 1 else f"{loss['name']}:{loss['weight']:g}"
                               for loss in losses)  # fmt: skip
     values |= {f"loss.{loss['name']}.{key}": value for loss in losses for key, value in loss.get("options", {}).items()}

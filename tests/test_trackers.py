@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import matplotlib.image
@@ -941,3 +942,14 @@ def test_a_run_left_open_by_a_killed_process_is_ended_by_the_next(mlflow):
                callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip
     assert client.get_run(stale).info.status == "FAILED"
     assert not mlflow_tracker._OPEN
+
+
+def test_the_tensorboard_reporter_shows_an_evaluation_too(event_accumulator, tmp_path):
+    """An evaluation's config names its model by its path, not as a plugin and options: the hyperparameters had
+    failed the reporter ('str' object has no attribute 'items')."""
+    run = dimred.run("swissroll", "mlp-ae", settings={"dataset.n_samples": 300}, out=tmp_path / "run", reporters=[],
+                     **QUICK)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a skipped reporter warns
+        dimred.evaluate(run.path, "swissroll", out=tmp_path / "ev", reporters=["tensorboard"])
+    assert event_accumulator(tmp_path / "ev" / "tensorboard").Scalars("metrics/rmse")

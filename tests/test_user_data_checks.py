@@ -1181,3 +1181,44 @@ def test_a_header_of_numbers_alone_that_decode_wrote_is_read_back_as_the_header(
     evaluated = dimred.evaluate(tmp_path / "run", "file", settings={"dataset.path": str(tmp_path / "back.csv")},
                                 out=None, reporters=[])  # fmt: skip
     assert evaluated.metrics["n_samples"] == 60
+
+
+def test_a_first_row_of_the_models_feature_names_in_another_order_is_data(tmp_path):
+    """Features named 0, 1, 2 (a header of counts): a headerless row 2,0,1 had been taken for the header and the
+    columns reordered by it (9 codes of 10 rows, exit 0)."""
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "train.csv", rng.integers(0, 3, (60, 3)), fmt="%d", delimiter=",", header="0,1,2",
+               comments="")  # fmt: skip
+    new = rng.integers(0, 3, (10, 3))
+    new[0] = [2, 0, 1]
+    np.savetxt(tmp_path / "new.csv", new, fmt="%d", delimiter=",")
+    dimred.run("file", "pca", settings={"dataset.path": str(tmp_path / "train.csv")}, out=tmp_path / "run",
+               reporters=[])  # fmt: skip
+    assert dimred.encode_file(tmp_path / "run", tmp_path / "new.csv", tmp_path / "codes.npy") == 10
+    np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), dimred.load(tmp_path / "run").transform(new),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def test_a_value_after_the_last_column_is_never_dropped_as_a_trailing_delimiters_cell(tmp_path):
+    """Every sampled line ended in a delimiter, later lines in a value: that value had been dropped with the
+    empty cells, and the model trained on two of three columns (exit 0)."""
+    X = np.random.default_rng(1).normal(size=(300, 3)).round(3)
+    lines = [f"{a},{b}," + (f"{c}" if row >= 250 else "") for row, (a, b, c) in enumerate(X)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(dimred.DimredError, match=r"t.csv, line 251: 3 values, but the rows before have 2"):
+        dimred.plugin.read_table(tmp_path / "t.csv")
+
+
+@pytest.mark.parametrize(("header", "names"), [("#id,x,y", ("#id", "x", "y")), ("#,x,y", ("#", "x", "y"))])
+def test_a_header_name_that_starts_with_a_hash_is_kept_as_written(tmp_path, header, names):
+    """Only numpy's '# ' begins a commented header: '#id' had become 'id', and '#' an empty name, read as a column
+    of row names and left out."""
+    (tmp_path / "d.csv").write_text(header + "\n" + "".join(f"{row},{row * 2},{row * 3}\n" for row in range(20)))
+    assert dimred.plugin.read_table(tmp_path / "d.csv").names == names
+
+
+def test_a_comment_block_longer_than_the_sampled_rows_is_not_the_whole_file(tmp_path):
+    """250 '#' lines had filled the sample the layout is read from: 'empty but for comments'."""
+    comments = "".join(f"# note {line}\n" for line in range(250))
+    (tmp_path / "d.csv").write_text(comments + "1,2,3\n4,5,6\n")
+    np.testing.assert_array_equal(dimred.plugin.read_table(tmp_path / "d.csv").X, [[1, 2, 3], [4, 5, 6]])

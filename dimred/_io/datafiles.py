@@ -3,8 +3,8 @@
 CSV files may have a header row (detected: a first row numbering the columns 0, 1, 2..., with text above a
 number, or with text that its column does not repeat; where that row's numbers look like data, a warning
 says so); the delimiter is sniffed. '#' lines before the first row are comments (the last of them a header
-where it has as many cells as the rows, as numpy.savetxt writes one), and a delimiter ending every line adds no
-empty column. A first column with no name in the header holds row names (pandas'
+where, written '# a,b,c' as numpy.savetxt writes one, it has as many cells as the rows), and a delimiter
+ending every line adds no empty column. A first column with no name in the header holds row names (pandas'
 ``to_csv`` and R's ``write.csv`` write one by default) and is left out. NPY files are memory-mapped; NPZ files
 must hold one array (or one called ``X``). Object arrays are refused without being unpickled.
 """
@@ -153,15 +153,15 @@ def is_number(text: str) -> bool:
     return True
 
 
-_KNOWN_NAMES: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("known_names", default=None)
+_KNOWN_NAMES: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar("known_names", default=None)
 
 
 @contextlib.contextmanager
 def header_naming(names: Iterable[Any] | None) -> Iterator[None]:
-    """While a trained model reads files: a first row that holds every one of its feature ``names`` is a header,
+    """While a trained model reads files: a first row that is its feature ``names``, in their order, is a header,
     whatever its cells look like. Names that are numbers (doses, time points, wavelengths) with no text column
     beside them, as ``decode`` writes them, had been read back as a row of data (61 codes of 60 rows)."""
-    token = _KNOWN_NAMES.set(None if names is None else frozenset(str(name) for name in names))
+    token = _KNOWN_NAMES.set(None if names is None else tuple(str(name) for name in names))
     try:
         yield
     finally:
@@ -178,23 +178,23 @@ def csv_layout(path: Path) -> CsvLayout:
 
 
 @functools.lru_cache(maxsize=64)
-def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: frozenset[str] | None) -> CsvLayout:
+def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str, ...] | None) -> CsvLayout:
     """``csv_layout`` for the file's version that its size and modification time tell apart, where a first row
-    holding all the ``known`` names is a header."""
+    of the ``known`` names is a header."""
     with _reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         lines = _first_lines(handle)
     comments = _leading_comments(lines)
     lines = lines[comments:]
     if not lines:
         raise DimredError(f"{path} is empty" + (" but for comments ('#' lines)" if comments else ""))
-    commented = lines[0].lstrip().startswith("#")  # '# a,b,c': a header, as numpy.savetxt writes one
+    commented = lines[0].lstrip().startswith("# ")  # a header as numpy.savetxt writes one; '#id' is a name
     lines[0] = _uncommented(lines[0]) if commented else lines[0]
     delimiter, padded = _delimiter(lines[:20])
     rows = list(_csv_reader(lines, delimiter, padded))
     trailing_empty = all(len(row) > 1 and not row[-1].strip() for row in rows)
     first, *following = [row[:-1] for row in rows] if trailing_empty else rows
     numbered_from_one = _numbers_columns_from_one(first)
-    named = known is not None and known <= {cell.strip() for cell in first}
+    named = known is not None and tuple(cell.strip() for cell in first) == known
     is_header, certain = (True, True) if numbered_from_one or named or commented else _is_header(first, following)
     shape = {"padded": padded, "comments": comments, "trailing_empty": trailing_empty}
     if not is_header:
@@ -270,14 +270,18 @@ def _is_blank(line: str) -> bool:
 
 def _first_lines(handle: Any) -> list[str]:
     """The file's first lines that are not blank, each whole: up to _HEADER_SAMPLE_ROWS of them within about
-    _SNIFF_BYTES, and at least two (a header and a row, however many columns they have)."""
+    _SNIFF_BYTES, and at least two (a header and a row, however many columns they have), besides the '#' comment
+    lines before them (a long comment block had been taken for the whole file)."""
     lines: list[str] = []
-    size = 0
+    size = comments = 0
     for line in handle:
         if not _is_blank(line):
             lines.append(line.rstrip("\r\n"))
-            size += len(line)
-        if len(lines) >= _HEADER_SAMPLE_ROWS or (size >= _SNIFF_BYTES and len(lines) >= 2):
+            if comments == len(lines) - 1 and line.lstrip().startswith("#"):
+                comments += 1
+            else:
+                size += len(line)
+        if len(lines) - comments >= _HEADER_SAMPLE_ROWS or (size >= _SNIFF_BYTES and len(lines) - comments >= 2):
             break
     return lines
 
@@ -376,7 +380,8 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
                 header_pending = False
                 continue
             cells = cells[1:] if layout.row_index else cells
-            yield reader.line_num, cells[:-1] if layout.trailing_empty else cells
+            # an empty last cell only: a value there is a column more than the rows before, said as such
+            yield reader.line_num, cells[:-1] if layout.trailing_empty and not cells[-1].strip() else cells
 
 
 def _parse_csv_batch(
