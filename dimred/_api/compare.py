@@ -435,8 +435,8 @@ def _with_advice(error: DimredError, model: str) -> str:
 
 def _write(comparison: Comparison, directory: Path) -> None:
     """The figures, then the tables and comparison.json, which lists a figure that could not be drawn."""
-    for name, draw in zip(COMPARISON_FIGURE_FILES, (_draw_embeddings, _draw_rnx), strict=True):
-        if comparison.runs:
+    if comparison.runs:
+        for name, draw in zip(COMPARISON_FIGURE_FILES, (_draw_embeddings, _draw_rnx), strict=True):
             _draw_or_skip(comparison, directory / name, draw)
     markdown, table, _ = (directory / name for name in COMPARISON_TABLE_FILES)
     write_text(markdown, comparison.markdown())

@@ -121,7 +121,10 @@ def _for_distances(points: torch.Tensor) -> torch.Tensor:
     term rounds with the difference itself, and moving the rows would turn exact ties (whole-number data, equal
     codes) into rounding-sized ones, ordered by that rounding instead of by row number."""
     copied = points.to(torch.float64, copy=True)
-    return unit_scaled(copied.sub_(copied.mean(dim=0)) if points.shape[1] > SUMMED_UP_TO_COLUMNS else copied)[0]
+    if points.shape[1] > SUMMED_UP_TO_COLUMNS:
+        copied.sub_(copied.mean(dim=0))
+    _scale_to_unit(copied)
+    return copied
 
 
 def unit_scaled(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -129,13 +132,18 @@ def unit_scaled(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     near 1. Distances between values near 1e-170 (whose squares underflow to 0) or 1e170 (overflow to inf) had all
     tied, and every neighbourhood figure read 1.0; a power of two changes no order, ratio or tie."""
     copies = tuple(tensor.to(torch.float64, copy=True) for tensor in tensors)
-    largest = max((float(copy.abs().max()) for copy in copies if copy.numel()), default=0.0)
+    _scale_to_unit(*copies)
+    return copies
+
+
+def _scale_to_unit(*tensors: torch.Tensor) -> None:
+    """``unit_scaled`` in place, on float64 tensors."""
+    largest = max((float(tensor.abs().max()) for tensor in tensors if tensor.numel()), default=0.0)
     if largest > 0 and math.isfinite(largest):
         exponent = math.frexp(largest)[1]
         for part in (exponent // 2, exponent - exponent // 2):  # 2**1074, for a subnormal largest, is no float
-            for copy in copies:
-                copy.mul_(2.0**-part)
-    return copies
+            for tensor in tensors:
+                tensor.mul_(2.0**-part)
 
 
 def trustworthiness(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> float:

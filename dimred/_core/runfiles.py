@@ -7,6 +7,7 @@ HISTORY_FILE = "history.csv"
 HELD_OUT_FILE = "held_out_rows.csv"  # the rows the holdout.* figures cover
 FAILED_MARKER = "FAILED.txt"  # says why the run did not finish, and how to continue it
 CHECKPOINT_NAME = "checkpoint.safetensors"  # the engine's checkpoint file: dropped when a failed run is replaced
+CHECKPOINT_FORMAT = "dimred-checkpoint"  # its safetensors metadata's "format", which tells it from a user's file
 MANIFEST_NAME = ".dimred-files.json"  # the files the run wrote, which --overwrite removes
 LOCK_NAME = ".dimred.lock"
 EVALUATIONS_FOLDER = "evaluations"  # RUN/evaluations/DATASET-TIME: dimred evaluate's folders for the run's model

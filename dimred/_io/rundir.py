@@ -18,6 +18,7 @@ from typing import Any
 from dimred._core.atomic import guarded_writes, is_temporary, write_text
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.runfiles import (
+    CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
     CONFIG_FILE,
     EVALUATIONS_FOLDER,
@@ -200,7 +201,7 @@ def _is_dimreds_checkpoint(path: Path) -> bool:
             header = checkpoint.read(min(int.from_bytes(checkpoint.read(8), "little"), 1 << 20))
     except OSError:
         return False
-    return b'"dimred-checkpoint"' in header
+    return f'"{CHECKPOINT_FORMAT}"'.encode() in header
 
 
 def _take_over(path: Path, *, overwrite: bool, resume: bool, writes: Sequence[str], work: str) -> None:
