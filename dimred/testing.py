@@ -25,8 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred._api.pipeline import MIN_ROWS, RUN_RESULTS, as_real_numbers, check_results_kept, load_data, results_state
+from dimred._api.outputs import as_real_numbers
+from dimred._api.pipeline import load_data
 from dimred._api.reducer import Reducer, load
+from dimred._api.reporting import RUN_RESULTS, check_results_kept, results_state
+from dimred._api.rows import MIN_ROWS
 from dimred._api.run import run
 from dimred._core.contracts import (
     Batch,

@@ -17,7 +17,7 @@ import torch
 from click.testing import CliRunner
 
 import dimred
-from dimred._api.pipeline import split_rows
+from dimred._api.rows import split_rows
 from dimred.cli import cli
 from dimred.plugin import Batch, Data, TrainingData, UsageError, fuzzy_neighbour_graph, knn_graph
 from dimred.plugins.anndata_file import AnnDataFile
@@ -1398,7 +1398,7 @@ def test_a_command_line_number_that_is_not_one_says_what_is_allowed(option, valu
 
 
 def test_a_negative_zero_holdout_is_recorded_as_zero():
-    from dimred._api.pipeline import holdout_fraction
+    from dimred._api.rows import holdout_fraction
 
     assert math.copysign(1.0, holdout_fraction(-0.0, 300)) == 1.0
     assert math.copysign(1.0, holdout_fraction(np.float32(-0.0), 300)) == 1.0

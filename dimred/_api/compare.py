@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dimred._api import pipeline
+from dimred._api import pipeline, reporting, rows
 from dimred._api.run import AUTO, RunResult, check_out, run
 from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter
@@ -269,7 +269,7 @@ def compare(
     runs_callbacks = instantiate_several(
         "callback", chosen_names("callback", run_options.get("callbacks"), adds_to_defaults=True), shared)  # fmt: skip
     described = {"reporters": list(map(describe, runs_reporters)), "callbacks": list(map(describe, runs_callbacks))}
-    pipeline.check_run([*runs_callbacks, *runs_reporters], described)
+    reporting.check_run([*runs_callbacks, *runs_reporters], described)
     if run_options.get("holdout") is not None:
         check_holdout(run_options["holdout"])
     if "device" in run_options:  # an absent GPU is one error, not one per model
@@ -386,13 +386,13 @@ def _rows_every_run_takes(source: Dataset, holdout: float | None, seeds: int, mo
     maps_new_rows = [getattr(model, "can_transform", True) for model in models]
     for seed in range(seeds):
         data, X = pipeline.load_data(source, seed)
-        pipeline.check_scorable(X)
-        fraction = pipeline.holdout_fraction(holdout, len(X), any(maps_new_rows))
+        rows.check_scorable(X)
+        fraction = rows.holdout_fraction(holdout, len(X), any(maps_new_rows))
         if fraction:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # each run warns of its own split
-                train, held = pipeline.split_rows(len(X), data.labels, fraction, seed)
-            pipeline.check_split(X, train, held, fraction, seed, all(maps_new_rows))
+                train, held = rows.split_rows(len(X), data.labels, fraction, seed)
+            rows.check_split(X, train, held, fraction, seed, all(maps_new_rows))
     return len(X)
 
 
@@ -403,7 +403,7 @@ def _same_holdout_for_all(n_rows: int, models: Iterable[Model], run_options: Map
     maps_new_rows = {getattr(model, "can_transform", True) for model in models}
     if run_options.get("holdout") is not None or len(maps_new_rows) < 2:
         return dict(run_options)
-    return {**run_options, "holdout": pipeline.holdout_fraction(None, n_rows)}
+    return {**run_options, "holdout": rows.holdout_fraction(None, n_rows)}
 
 
 def _run_options_for(model: Model, run_options: Mapping[str, Any]) -> dict[str, Any]:
@@ -454,7 +454,7 @@ def _draw_or_skip(comparison: Comparison, path: Path, draw: Callable[[Comparison
     except Exception as error:
         failure = f"the figure {path.name} could not be drawn: {first_line(error)}"
         comparison.skipped.append(failure)
-        pipeline.warn_skipped([failure])
+        reporting.warn_skipped([failure])
 
 
 def _write_json(comparison: Comparison, directory: Path) -> None:
@@ -490,9 +490,9 @@ def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str]
     codes = {model: result.codes for model, result in first.items() if len(result.codes) == len(data.X)}
     keys = tuple(result.run_key for results in comparison.runs.values() for result in results)
     record = ComparisonRecord(comparison.dataset, data, codes, directory, echo, keys, dict(comparison.failed))
-    failures = pipeline.report(reporters, record)
+    failures = reporting.report(reporters, record)
     comparison.skipped += failures
-    pipeline.warn_skipped(failures)
+    reporting.warn_skipped(failures)
 
 
 def _saved_files(models: Sequence[str]) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dimred._api import pipeline
+from dimred._api import pipeline, reporting, rows
 from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
 from dimred._api.run import AUTO, check_out, figures_of
 from dimred._core import defaults
@@ -312,7 +312,7 @@ def evaluate(
     if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
         data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
     X_trained = _trained_columns(X_raw, data.feature_names, reducer, pipeline.data_name(source))
-    pipeline.check_scorable(X_trained)
+    rows.check_scorable(X_trained)
     X_device = reducer.to_tensor(X_trained)
     scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_
     X = scaler.transform(X_device)
@@ -331,6 +331,6 @@ def evaluate(
             write_json(directory / METRICS_FILE, metrics)
         record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
                                     echo or pipeline.silent, config=config)  # fmt: skip
-        failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)
-    pipeline.warn_skipped(failures)
+        failures = reporting.failures_of(metrics) + reporting.report(chosen_reporters, record)
+    reporting.warn_skipped(failures)
     return EvaluationResult(metrics, directory, record.codes, failures)

@@ -190,7 +190,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> Reducer:
         """Train on the rows of ``X`` (an array or DataFrame of numbers); ``y`` is ignored."""
-        from dimred._api import pipeline
+        from dimred._api import pipeline, reporting
 
         X = check_matrix(validate_data(self, _readable(X), dtype=_VALID_DTYPES, ensure_min_samples=2,
                                        ensure_all_finite=False))  # fmt: skip
@@ -204,7 +204,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         given = pipeline.as_given(plugins, settings, seed_drawn=self.random_state is None)
         plugins, settings, device = pipeline.prepared(plugins, settings, X.shape)
         config = pipeline.fit_config(plugins, settings, len(X))
-        pipeline.check_run(plugins.callbacks, config)
+        reporting.check_run(plugins.callbacks, config)
         fitted = pipeline.fit(plugins, X, settings, feature_names=getattr(self, "feature_names_in_", None),
                               device=device, given=given, config=config)  # fmt: skip
         if fitted.model is None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dimred._api import pipeline
+from dimred._api import pipeline, reporting, rows
 from dimred._api.config import RECORD_ONLY_KEYS, TOP_LEVEL_SETTINGS, with_recorded_options
 from dimred._core.contracts import Data
 from dimred._core.errors import DimredError, UsageError
@@ -244,12 +244,12 @@ def run(
 
     data, X_raw = pipeline.load_data(source, training.seed)
     maps_new_rows = getattr(plugins.model, "can_transform", True)
-    fraction = pipeline.holdout_fraction(holdout, len(X_raw), maps_new_rows)
-    pipeline.check_fittable(X_raw, plugins.model)
+    fraction = rows.holdout_fraction(holdout, len(X_raw), maps_new_rows)
+    rows.check_fittable(X_raw, plugins.model)
     held = None
     if fraction:
-        train_rows, held_rows = pipeline.split_rows(len(X_raw), data.labels, fraction, training.seed)
-        pipeline.check_split(X_raw, train_rows, held_rows, fraction, training.seed, maps_new_rows)
+        train_rows, held_rows = rows.split_rows(len(X_raw), data.labels, fraction, training.seed)
+        rows.check_split(X_raw, train_rows, held_rows, fraction, training.seed, maps_new_rows)
         data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
     unsettled = {"model": describe(plugins.model), "loss": describe_terms(plugins.terms)}
     pipeline.check_one_call_settings(plugins.model, training, X_raw.shape)
@@ -272,7 +272,7 @@ def run(
     config["holdout"] = fraction
     recorded, states = check_resumable(directory, config, unsettled, X_raw) if resume else (config, {})
     restore_states(plugins.callbacks, states)  # a resumed callback may refuse the run by its state, as the others
-    pipeline.check_run([*plugins.callbacks, *chosen_reporters], config)
+    reporting.check_run([*plugins.callbacks, *chosen_reporters], config)
     if recorded.get("processes", 1) > world.size:
         warnings.warn(f"run {directory} trained in {recorded['processes']} processes (torchrun) and resumes in one: "
                       "it goes on as one process trains (batch norm over the whole batch, one dropout stream), not "
@@ -317,8 +317,8 @@ def run(
                 "and plots are saved, and config.json repeats the run)")  # fmt: skip
         record = pipeline.record_of(dataset, model, data, outcome, metrics, context, directory, say, held_out,
                                     going_on)  # fmt: skip
-        failures = pipeline.failures_of(metrics) + pipeline.report(chosen_reporters, record)
-    pipeline.warn_skipped(failures)
+        failures = reporting.failures_of(metrics) + reporting.report(chosen_reporters, record)
+    reporting.warn_skipped(failures)
     make_reducer = None if outcome.model is None else outcome.model.reducer
     return RunResult(metrics, outcome.history, directory, config, record.codes, data, make_reducer, failures,
                      record.run_key)  # fmt: skip
