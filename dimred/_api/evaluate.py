@@ -25,7 +25,8 @@ from dimred._engine.fitting import STREAM_ROWS, streamed_sample
 from dimred._engine.scaling import Scaler
 from dimred._host.registry import get_registry
 from dimred._host.resolve import describe, group_settings, instantiate
-from dimred._io.datafiles import TEXT, column_count, csv_layout, header_naming
+from dimred._io.csvlayout import csv_layout, header_naming
+from dimred._io.datafiles import TEXT, column_count
 from dimred._io.rundir import (
     check_claimable,
     claimed_directory,

@@ -26,7 +26,7 @@ from dimred._engine import evaluation
 from dimred._engine.device import as_tensor, available_here
 from dimred._host.registry import get_registry
 from dimred._host.resolve import instantiate
-from dimred._io.datafiles import is_number
+from dimred._io.csvlayout import is_number
 from dimred._io.validation import DataError, check_matrix
 
 _VALID_DTYPES = [np.float64, np.float32]

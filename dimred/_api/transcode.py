@@ -16,6 +16,7 @@ from dimred._core import defaults
 from dimred._core.atomic import atomic_path, remove_stale_temporaries
 from dimred._core.errors import UsageError, path_argument, resolved
 from dimred._io.anndata_files import cells_by_genes, read_h5ad
+from dimred._io.csvlayout import csv_layout, header_naming
 from dimred._io.datafiles import (
     READABLE,
     TEXT,
@@ -25,8 +26,6 @@ from dimred._io.datafiles import (
     check_output,
     column_count,
     count_rows,
-    csv_layout,
-    header_naming,
     read_batches,
 )
 from dimred._io.signals import signals_held

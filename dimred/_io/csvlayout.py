@@ -1,0 +1,281 @@
+"""How a CSV file is laid out, told from its first lines: its delimiter (sniffed), its header row (detected: a
+first row numbering the columns 0, 1, 2..., with text above a number, or with text that its column does not repeat;
+where that row's numbers look like data, a warning says so), '#' comment lines before the first row (the last of
+them a header where, written '# a,b,c' as numpy.savetxt writes one, it has as many cells as the rows), a delimiter
+ending every line (no empty column), and a first column with no name in the header, which holds row names (pandas'
+``to_csv`` and R's ``write.csv`` write one by default) and is left out."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import csv
+import functools
+import math
+import re
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dimred._core.errors import DimredError
+
+_SNIFF_BYTES = 1 << 16
+_HEADER_SAMPLE_ROWS = 200  # rows read to tell a header from a first row of data
+_NUMBERED_FROM_ONE = 10  # columns from which a first row 1, 2, ..., n is read as their numbers
+_GZIP_MAGIC = b"\x1f\x8b"  # how a gzip-compressed file starts
+
+
+ROW_INDEX_NAMES = ("", "Unnamed: 0")  # a first column headed so holds row names: pandas' to_csv, R's write.csv
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """A CSV file's delimiter, its header's column names (None without a header) and whether its first column
+    holds row names rather than data (left out of ``header`` and of every row)."""
+
+    delimiter: str
+    header: tuple[str, ...] | None
+    row_index: bool = False
+    padded: bool = False  # columns aligned by runs of spaces, leading ones too (a right-aligned first column)
+    comments: int = 0  # lines of '#' comments before the header or the first row (numpy.savetxt's), skipped
+    trailing_empty: bool = False  # every line ends in a delimiter: the empty last column is left out
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Errors met while reading ``path`` as one message that names it."""
+    try:
+        yield
+    except UnicodeDecodeError as error:
+        if bytes(error.object[:2]) == _GZIP_MAGIC:
+            raise DimredError(f"{path} is gzip-compressed; decompress it first (gunzip)") from None
+        byte = error.object[error.start : error.start + 1].hex()
+        raise DimredError(
+            f"{path} is not UTF-8 text (it holds the byte 0x{byte}); save it with UTF-8 encoding"
+        ) from None
+    except csv.Error as error:
+        raise DimredError(f"{path} is not a readable CSV file ({error})") from None
+    except OSError as error:
+        raise DimredError(f"{path} could not be read ({error.strerror or error})") from None
+
+
+def is_number(text: str) -> bool:
+    """Whether a cell of text reads as a number, as float() reads it (nan and inf too)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_KNOWN_NAMES: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar("known_names", default=None)
+
+
+@contextlib.contextmanager
+def header_naming(names: Iterable[Any] | None) -> Iterator[None]:
+    """While a trained model reads files: a first row that is its feature ``names``, in their order, is a header,
+    whatever its cells look like. Names that are numbers (doses, time points, wavelengths) with no text column
+    beside them, as ``decode`` writes them, had been read back as a row of data (61 codes of 60 rows)."""
+    token = _KNOWN_NAMES.set(None if names is None else tuple(str(name) for name in names))
+    try:
+        yield
+    finally:
+        _KNOWN_NAMES.reset(token)
+
+
+def csv_layout(path: Path) -> CsvLayout:
+    """The delimiter and the header row (if any) of a CSV file, sniffed once per version of the file in a process
+    (a command asks for it several times: the width, the rows, the columns by name), so a doubt about its header
+    is told once."""
+    with reading(path):
+        status = path.stat()
+    return _sniffed_layout(path, status.st_size, status.st_mtime_ns, _KNOWN_NAMES.get())
+
+
+@functools.lru_cache(maxsize=64)
+def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str, ...] | None) -> CsvLayout:
+    """``csv_layout`` for the file's version that its size and modification time tell apart, where a first row
+    of the ``known`` names is a header."""
+    with reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
+        lines = _first_lines(handle)
+    comments = _leading_comments(lines)
+    lines = lines[comments:]
+    if not lines:
+        raise DimredError(f"{path} is empty" + (" but for comments ('#' lines)" if comments else ""))
+    commented = lines[0].lstrip().startswith("# ")  # a header as numpy.savetxt writes one; '#id' is a name
+    lines[0] = _uncommented(lines[0]) if commented else lines[0]
+    delimiter, padded = _delimiter(lines[:20])
+    rows = list(csv_reader(lines, delimiter, padded))
+    trailing_empty = all(len(row) > 1 and not row[-1].strip() for row in rows)
+    first, *following = [row[:-1] for row in rows] if trailing_empty else rows
+    numbered_from_one = _numbers_columns_from_one(first)
+    named = known is not None and tuple(cell.strip() for cell in first) == known
+    is_header, certain = (True, True) if numbered_from_one or named or commented else _is_header(first, following)
+    shape = {"padded": padded, "comments": comments, "trailing_empty": trailing_empty}
+    if not is_header:
+        if _numbers_look_like_names(first, following):
+            warnings.warn(f"{path}: its first row is read as data, though its whole numbers all lie above their "
+                          "columns' values, as names such as gene IDs would; if it names the columns, give them "
+                          "names that are not numbers (G7157, say)", stacklevel=2)  # fmt: skip
+        return CsvLayout(delimiter, None, **shape)
+    if not certain:
+        warnings.warn(f"{path}: its first row is read as the columns' names (it holds text found nowhere else in "
+                      "its column, as a name is), though its numbers look like data; if it is a row of data (a "
+                      "class met once, a row name), give the file a header row", stacklevel=2)  # fmt: skip
+    if numbered_from_one and not named:  # a headerless file of whole numbers may begin so too
+        warnings.warn(f"{path}: its first row, 1 to {len(first)}, is read as the columns' numbers, not as data; if it "
+                      "is a row of data, give the file a header row", stacklevel=2)  # fmt: skip
+    header = tuple(cell.strip() for cell in first)
+    if len(header) > 1 and header[0] in ROW_INDEX_NAMES:
+        return CsvLayout(delimiter, header[1:], row_index=True, **shape)
+    return CsvLayout(delimiter, header, **shape)
+
+
+def _leading_comments(lines: list[str]) -> int:
+    """How many of the first lines are comments: those that start with '#' before the first that does not, but
+    the last of them where, without its '#', it splits into as many cells as the line after it (a header, as
+    numpy.savetxt writes one: '# a b c')."""
+    count = next((place for place, line in enumerate(lines) if not line.lstrip().startswith("#")), len(lines))
+    if 0 < count < len(lines):
+        header, data = _uncommented(lines[count - 1]), lines[count]
+        delimiter, padded = _delimiter([header, data])
+        if len({len(cells) for cells in csv_reader([header, data], delimiter, padded)}) == 1:
+            count -= 1
+    return count
+
+
+def _uncommented(line: str) -> str:
+    return line.lstrip().removeprefix("#").lstrip()
+
+
+DELIMITERS = ",\t;|"  # those a file's every line may split on into as many cells (spaces pad columns too)
+
+
+def _delimiter(lines: list[str]) -> tuple[str, bool]:
+    """The delimiter of the lines (csv's sniffer's choice where it splits every line into as many cells as a
+    comma, tab, semicolon or bar does, else the first of those that does; else spaces where every line splits on
+    runs of them into as many cells, columns aligned by padding that the sniffer cannot tell, else a comma: one
+    column), and whether spaces pad every line's start too (right-aligned columns). The sniffer alone had taken
+    a space for the delimiter of a comma-separated file whose label held "the 'big' one"."""
+    consistent = [mark for mark in DELIMITERS if _splits_evenly(lines, mark)]
+    try:
+        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t| ").delimiter
+        if consistent and delimiter not in consistent:
+            delimiter = consistent[0]
+    except csv.Error:
+        if consistent:
+            return consistent[0], False
+        widths = {len(line.split()) for line in lines}
+        aligned = len(widths) == 1 and widths.pop() > 1 and not any(mark in "".join(lines) for mark in ",;\t|")
+        delimiter = " " if aligned else ","
+    return delimiter, delimiter == " " and all(line.startswith(" ") for line in lines)
+
+
+def _splits_evenly(lines: list[str], delimiter: str) -> bool:
+    """Whether ``delimiter`` splits every line into as many cells, more than one."""
+    widths = {len(cells) for cells in csv.reader(lines, delimiter=delimiter)}
+    return len(widths) == 1 and widths.pop() > 1
+
+
+def _is_blank(line: str) -> bool:
+    """Whether a line holds no value: nothing but spaces and delimiters (``,,`` is a row of empty cells), as
+    ``_csv_rows`` skips it."""
+    return not line.strip(" \t\r\n,;|")
+
+
+def _first_lines(handle: Any) -> list[str]:
+    """The file's first lines that are not blank, each whole: up to _HEADER_SAMPLE_ROWS of them within about
+    _SNIFF_BYTES, and at least two (a header and a row, however many columns they have), besides the '#' comment
+    lines before them (a long comment block had been taken for the whole file)."""
+    lines: list[str] = []
+    size = comments = 0
+    for line in handle:
+        if not _is_blank(line):
+            lines.append(line.rstrip("\r\n"))
+            if comments == len(lines) - 1 and line.lstrip().startswith("#"):
+                comments += 1
+            else:
+                size += len(line)
+        if len(lines) - comments >= _HEADER_SAMPLE_ROWS or (size >= _SNIFF_BYTES and len(lines) - comments >= 2):
+            break
+    return lines
+
+
+def csv_reader(lines: Iterable[str], delimiter: str, padded: bool) -> Any:
+    """Rows of cells, as every CSV row of dimred's is read: spaces after a delimiter skipped and, where spaces
+    delimit, spaces that end a line (no cell follows them). In padded columns spaces that start a line are
+    padding too; otherwise they stand for an empty first cell, which skipping them would lose (pandas'
+    ``to_csv(sep=" ")`` heads its index column so), and an empty quoted cell keeps it."""
+    if padded:
+        lines = (line.strip(" \r\n") for line in lines)
+    elif delimiter == " ":
+        lines = ('""' + line if line.startswith(" ") else line for line in (row.rstrip(" \r\n") for row in lines))
+    return csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
+
+
+def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool]:
+    """Whether the first row names the columns, and whether that is certain. It does where it numbers them 0, 1,
+    2... (as pandas names a DataFrame's columns when it has no names), or holds text above a number, or text that
+    its column never holds again (a column of class names repeats them; a column's name appears once). The last
+    is uncertain where the row's numbers lie within their columns' values: a header of time points or doses does
+    so, but so does a headerless file's first row whose class is met once, or whose row name is unique."""
+    cells = [cell.strip() for cell in first]
+    if len(cells) > 1 and cells == [str(column) for column in range(len(cells))]:
+        return True, True
+    unrepeated = False
+    for column, cell in enumerate(cells):
+        if is_number(cell):
+            continue
+        below = [row[column].strip() for row in following if column < len(row)]
+        if not below or is_number(below[0]):
+            return True, True
+        unrepeated = unrepeated or cell not in below
+    return unrepeated, not (unrepeated and _numbers_look_like_data(cells, following))
+
+
+def _numbers_columns_from_one(cells: list[str]) -> bool:
+    """Whether the first row is 1, 2, ..., n from _NUMBERED_FROM_ONE columns: the columns' numbers of wide data
+    saved by a tool that counts from 1 (read as a header, with a warning); a narrower headerless file may well
+    begin with such a row of data (1,2,3)."""
+    return len(cells) >= _NUMBERED_FROM_ONE and [cell.strip() for cell in cells] == [
+        str(column) for column in range(1, len(cells) + 1)
+    ]
+
+
+def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bool:
+    """Whether a first row of whole numbers lies well above every column's values below it (by more than a
+    quarter of the column's range), as a header of gene IDs over counts does; on at least 10 rows below, so that
+    a small file's first row of data is not taken for one."""
+    if len(following) < 10 or not all(re.fullmatch(r"\d+", cell.strip()) for cell in cells):
+        return False
+    for column, cell in enumerate(cells):
+        below = _numbers_below(following, column)
+        if not below or not all(map(math.isfinite, below)):
+            return False
+        low, high = min(below), max(below)
+        if float(cell) <= high + (high - low) / 4:
+            return False
+    return True
+
+
+def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> bool:
+    """Whether most of the number cells of a first row lie within the range of their columns' values below."""
+    inside = outside = 0
+    for column, cell in enumerate(cells):
+        if not is_number(cell):
+            continue
+        below = _numbers_below(following, column)
+        if not below:
+            continue
+        if min(below) <= float(cell) <= max(below):
+            inside += 1
+        else:
+            outside += 1
+    return inside > outside
+
+
+def _numbers_below(following: list[list[str]], column: int) -> list[float]:
+    """The numbers of a column in the rows below the first."""
+    return [float(row[column]) for row in following if column < len(row) and is_number(row[column])]
