@@ -8,6 +8,7 @@ training set and its graph, are kept in memory only.
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,14 @@ class _ScikitLearnModel(EstimatorModel):
 
     # the option that must stay below the number of rows (a neighbourhood's size), where there is one
     neighbourhood_option: ClassVar[str | None] = None
+    # Methods whose codes do not depend on the rows' scale (t-SNE's, UMAP's: their neighbourhoods are calibrated
+    # per row) or scale with it (Isomap's distances) see rows far from unit scale (beyond 2^+-UNIT_SCALE_BITS, with
+    # --scaler none) multiplied by a power of two, which changes no ratio: scikit-learn's t-SNE had crashed the
+    # process on rows near 1e-25 and embedded rows near 1e20 as noise, Isomap failed on rows near 1e160 and
+    # umap-learn's inverse was 1e8 times off on rows near 1e-10.
+    scale_free: ClassVar[bool] = False
+    codes_scale_with_rows: ClassVar[bool] = False
+    shift = 0  # the power of two the fitted rows were multiplied by
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -34,16 +43,21 @@ class _ScikitLearnModel(EstimatorModel):
     def fit_transform(self, X: np.ndarray, seed: int) -> np.ndarray:
         self._check_rows(len(X))
         self.estimator = self.make(seed)
+        self.shift = _shift_towards_unit(X) if self.scale_free or self.codes_scale_with_rows else 0
         with _torch_threads_kept():
-            return self.estimator.fit_transform(X)
+            return self._codes_unscaled(self.estimator.fit_transform(_times_power_of_two(X, self.shift)))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         with _torch_threads_kept():
-            return self.estimator.transform(X)
+            return self._codes_unscaled(self.estimator.transform(_times_power_of_two(X, self.shift)))
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        codes = _times_power_of_two(Z, self.shift) if self.codes_scale_with_rows else Z
         with _torch_threads_kept():
-            return self.estimator.inverse_transform(Z)
+            return _times_power_of_two(self.estimator.inverse_transform(codes), -self.shift)
+
+    def _codes_unscaled(self, codes: np.ndarray) -> np.ndarray:
+        return _times_power_of_two(codes, -self.shift) if self.codes_scale_with_rows else codes
 
     def _check_rows(self, n_rows: int) -> None:
         option_name = self.neighbourhood_option
@@ -52,6 +66,23 @@ class _ScikitLearnModel(EstimatorModel):
             lower = max(1, (n_rows - 1) // 3)
             raise UsageError(f"model '{self.name}' needs more rows than its {option_name} ({value:g}), got {n_rows} "
                              f"to train on; lower it, e.g. --set model.{option_name}={lower}")  # fmt: skip
+
+
+UNIT_SCALE_BITS = 20  # rows whose largest magnitude lies within 2^-20 to 2^20 (about 1e-6 to 1e6) are left as given
+
+
+def _shift_towards_unit(X: np.ndarray) -> int:
+    """The power of two that brings the rows' largest magnitude near 1, where it lies beyond 2^+-UNIT_SCALE_BITS;
+    else 0 (ordinary rows, the default scaler's among them, are fitted exactly as given)."""
+    largest = float(np.abs(X).max()) if X.size else 0.0
+    exponent = math.frexp(largest)[1] if math.isfinite(largest) else 0
+    return -exponent if abs(exponent) > UNIT_SCALE_BITS else 0
+
+
+def _times_power_of_two(values: np.ndarray, shift: int) -> np.ndarray:
+    """``values`` times 2^shift, exactly, in float64 (umap-learn's inverse is float32, whose range 2^shift may
+    leave); the values themselves where shift is 0."""
+    return np.ldexp(np.asarray(values, dtype=np.float64), shift) if shift else values
 
 
 @contextlib.contextmanager
@@ -192,11 +223,12 @@ class KernelPCAModel(_ScikitLearnModel):
         distances = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X)[0][:, 1]
         nearest = float(np.median(distances**2))
         if self.options.gamma * nearest > NEAR_IDENTITY:
+            scaled = X.min() >= 0 and X.max() <= 1  # already as --scaler minmax leaves them: no use saying it
             warnings.warn(
                 f"model '{self.name}': with gamma={self.options.gamma:g} a row's RBF kernel value to its "
                 f"nearest neighbour is about {np.exp(-self.options.gamma * nearest):.1g} on these rows: "
                 "the kernel is nearly the identity and the codes say little; lower model.gamma (about "
-                f"{1 / nearest:.3g} here) or scale the data to [0, 1] (--scaler minmax)",
+                f"{1 / nearest:.3g} here)" + ("" if scaled else " or scale the data to [0, 1] (--scaler minmax)"),
                 stacklevel=2,
             )
 
@@ -260,6 +292,7 @@ class IsomapModel(_ScikitLearnModel):
     description = "Isomap (scikit-learn): geodesic distances on a kNN graph; no inverse; memory grows as n^2"
     can_inverse_transform = False
     neighbourhood_option = "n_neighbors"
+    codes_scale_with_rows = True
 
     @dataclass(frozen=True)
     class Options(_Components):
@@ -296,6 +329,7 @@ class TSNEModel(_ScikitLearnModel):
     can_transform = False
     can_inverse_transform = False
     neighbourhood_option = "perplexity"
+    scale_free = True
 
     @dataclass(frozen=True)
     class Options(_Components):
@@ -320,6 +354,7 @@ MAX_INVERTED_COMPONENTS = 5  # umap's codes of more values are not mapped back (
 class UMAPModel(_ScikitLearnModel):
     name = "umap"
     description = "UMAP (umap-learn, an optional extra): with transform and an approximate inverse"
+    scale_free = True
 
     @dataclass(frozen=True)
     class Options(_Components):

@@ -217,6 +217,17 @@ def test_how_many_rows_voted_is_a_note_on_the_accuracy_not_a_column_of_its_own(t
     assert "(k=" not in row[1 + labels.index("trustworthiness")]
 
 
+def test_held_out_neighbourhood_figures_of_fewer_neighbours_say_their_k():
+    """12 held-out rows give neighbourhoods of 5 against the training rows' 10: the figures side by side had read
+    as comparable (the metrics table of one run says its k)."""
+    comparison = dimred.compare("swissroll", ["pca"], out=None, settings={"dataset.n_samples": 60}, holdout=0.2)
+    row = comparison.markdown().splitlines()[2].split(" | ")
+    labels = [label for _key, label in comparison.columns()]
+    for figure in ("trustworthiness", "continuity", "kNN preservation"):
+        assert "(k=" not in row[1 + labels.index(figure)]
+        assert row[1 + labels.index(f"held-out {figure}")].endswith(" (k=5)")
+
+
 def test_a_saved_pca_run_loads_and_gives_scikit_learns_codes(tmp_path):
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import MinMaxScaler
@@ -314,9 +325,12 @@ def test_kernel_pca_warns_where_its_gamma_makes_the_kernel_nearly_the_identity()
     with pytest.warns(
         UserWarning,
         match=r"model 'kernel-pca': with gamma=10 a row's RBF kernel value to its nearest "
-        r"neighbour is about .* lower model.gamma \(about [0-9.]+ here\)",
+        r"neighbour is about .* lower model.gamma \(about [0-9.]+ here\) or scale the data to \[0, 1\]",
     ):
         dimred.Reducer(model="kernel-pca", scaler="standard").fit(rows)
+    # rows in [0, 1] already (--scaler minmax): the advice is gamma's alone
+    with pytest.warns(UserWarning, match=r"lower model.gamma \(about [0-9.]+ here\)$"):
+        dimred.Reducer(model="kernel-pca", model_options={"gamma": 1000.0}).fit(rows)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dimred.Reducer(model="kernel-pca").fit(rows)  # scaled to [0, 1]: the kernel the default is for
@@ -557,3 +571,27 @@ def test_a_comparison_where_every_model_failed_says_so_in_its_own_words(tmp_path
                        out=tmp_path / "c", overwrite=True, echo=said.append)  # fmt: skip
     assert said[-1] == "tsne failed at seed 0 (the error is said at the end)"
     assert (tmp_path / "c" / "FAILED.txt").read_text().startswith("This comparison did not finish (")
+
+
+@pytest.mark.parametrize(("model", "scale"), [("tsne", 2.0**70), ("isomap", 2.0**530), ("umap", 2.0**-35)])
+def test_a_classical_method_fits_rows_far_from_unit_scale_as_it_fits_them_near_it(model, scale, tmp_path):
+    """Unscaled rows (--scaler none) near 1e21 had been embedded by scikit-learn's t-SNE as noise (near 1e-25 it
+    crashed the process), Isomap failed on rows near 1e160, and umap-learn's inverse of rows near 1e-11 was about
+    1e8 times their size off: a power of two now brings the rows near 1 first, and the codes (Isomap's) and
+    reconstructions back."""
+    if model == "umap":
+        pytest.importorskip("umap")
+    rows = np.random.default_rng(0).normal(size=(60, 3))
+    settings = {"model.perplexity": 5.0} if model == "tsne" else {}
+    results = []
+    for name, X in (("near", rows), ("far", rows * scale)):
+        np.save(tmp_path / f"{name}.npy", X)
+        results.append(dimred.run("file", model, settings={"dataset.path": str(tmp_path / f"{name}.npy"), **settings},
+                                  scaler="none", holdout=0, seed=0, out=None, reporters=[]))  # fmt: skip
+    near, far = results
+    assert np.isfinite(far.codes).all()
+    assert far.metrics["trustworthiness"] == pytest.approx(near.metrics["trustworthiness"], abs=0.05)
+    if model == "isomap":  # its codes are distances: as large as the rows
+        np.testing.assert_allclose(np.abs(far.codes / scale), np.abs(near.codes), rtol=1e-6, atol=1e-9)
+    if model == "umap":
+        assert far.metrics["rmse"] / scale < 2 * near.metrics["rmse"]

@@ -45,6 +45,10 @@ VOTES_SUFFIX = "_k"  # KEY_k: how many rows voted for KEY where fewer than its k
 OUTPUT_FILES = (*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES)
 # figures of the data's labels: shown, as not available, where labels were read but give none (a single class)
 LABEL_METRICS = ("knn_accuracy", "silhouette")
+# the figures of k neighbours, the held-out rows' own k (their "neighbours", fewer where they are few)
+HELD_OUT_NEIGHBOURHOOD_FIGURES = tuple(
+    evaluation.HELD_OUT_PREFIX + key for key in ("trustworthiness", "continuity", "knn_preservation")
+)
 COLUMNS = (
     ("train_seconds", "fit s"),
     ("transform_seconds", "transform s"),
@@ -111,8 +115,14 @@ class Comparison:
         return math.ldexp(statistics.fmean(scaled), exponent), _deviation(scaled, exponent)
 
     def _votes(self, key: str, model: str) -> str:
-        """' (k=N)' where fewer rows than a metric's k voted (its KEY_k, the same for every seed of a model)."""
-        voted = self.runs[model][0].metrics.get(key + VOTES_SUFFIX)
+        """' (k=N)' where fewer rows than a metric's k voted (its KEY_k, the same for every seed of a model), and
+        where the held-out rows' neighbourhoods are smaller than the training rows' (fewer rows): the figures
+        side by side had read as comparable."""
+        metrics = self.runs[model][0].metrics
+        voted = metrics.get(key + VOTES_SUFFIX)
+        held_out_k = metrics.get(evaluation.HELD_OUT_PREFIX + "neighbours")
+        if voted is None and key in HELD_OUT_NEIGHBOURHOOD_FIGURES and held_out_k != metrics.get("neighbours"):
+            voted = held_out_k
         return "" if voted is None else f" (k={voted})"
 
     def markdown(self) -> str:
