@@ -22,14 +22,32 @@ MAX_PIECES_JOINED = 50  # pieces of the neighbour graph joined by their shortest
 
 
 def landmark_isomap(X: np.ndarray, n_components: int, neighbours: int, landmarks: int, seed: int) -> np.ndarray:
-    """Landmark Isomap coordinates of every row of ``X`` (memory: landmarks x n)."""
+    """Landmark Isomap coordinates of every row of ``X`` (memory: landmarks x n). Repeated rows share the
+    coordinates of their first: the graph is built among distinct rows, since copies had filled each other's
+    neighbour slots and left every distinct row of ordinal data (answers 0-3 to three questions) a piece of its
+    own, too many to join."""
+    _, first, inverse = np.unique(X, axis=0, return_index=True, return_inverse=True)
+    if len(first) == len(X):
+        return _landmark_isomap(X, n_components, neighbours, landmarks, seed)
+    order = np.argsort(first)  # the distinct rows in the order they first appear
+    place = np.empty_like(order)
+    place[order] = np.arange(len(order))
+    coordinates = _landmark_isomap(X[first[order]], n_components, neighbours, landmarks, seed)
+    return coordinates[place[inverse.ravel()]]
+
+
+def _landmark_isomap(X: np.ndarray, n_components: int, neighbours: int, landmarks: int, seed: int) -> np.ndarray:
     from scipy.sparse.csgraph import connected_components, dijkstra
     from sklearn.neighbors import NearestNeighbors
 
     n = len(X)
+    if n <= n_components:
+        raise DimredError(f"the data has {n} distinct rows, too few for codes of {n_components} values; lower "
+                          f"n_components (--set model.n_components={max(n - 1, 1)})")  # fmt: skip
     graph = NearestNeighbors(n_neighbors=min(neighbours, n - 1)).fit(X).kneighbors_graph(mode="distance")
-    # repeated rows are 0 apart: stored as the smallest length, an edge all the same (a sum of sparse matrices,
-    # as _joined makes, drops stored zeros, and the paths through them would become infinite)
+    # rows closer than float64 tells (unscaled data near 1e-170) are 0 apart: stored as the smallest length, an
+    # edge all the same (a sum of sparse matrices, as _joined makes, drops stored zeros, and the paths through them
+    # would become infinite)
     graph.data = np.maximum(graph.data, np.finfo(float).tiny)
     pieces, labels = connected_components(graph, directed=False)
     if pieces > MAX_PIECES_JOINED:
@@ -46,8 +64,14 @@ def landmark_isomap(X: np.ndarray, n_components: int, neighbours: int, landmarks
     centring = np.eye(len(chosen)) - 1.0 / len(chosen)
     eigenvalues, eigenvectors = np.linalg.eigh(-0.5 * centring @ among @ centring)
     top = np.argsort(eigenvalues)[::-1][:n_components]
-    if eigenvalues[top].min() <= 0:
-        raise DimredError("the landmark geometry has fewer dimensions than the code; lower n_components")
+    # numpy's rank tolerance: rows on a line left a second eigenvalue of 1e-15 times the first, rounding whose
+    # inverse square root made a target column of noise a million times the line's spread
+    rounding = len(chosen) * np.finfo(float).eps * max(eigenvalues.max(), 0.0)
+    if eigenvalues[top].min() <= rounding:
+        dimensions = int(np.count_nonzero(eigenvalues > rounding))
+        fewer = max(dimensions, 1)
+        raise DimredError(f"the landmark geometry has {dimensions} dimension{'s' * (dimensions != 1)}, fewer than "
+                          f"the code's {n_components}; lower them (--set model.n_components={fewer})")  # fmt: skip
     placement = eigenvectors[:, top] / np.sqrt(eigenvalues[top])
     return -0.5 * (squared - among.mean(axis=1, keepdims=True)).T @ placement
 

@@ -216,9 +216,15 @@ def test_a_large_array_is_streamed_from_its_file(tmp_path, monkeypatch):
         whole, streamed = Scaler.fit(kind, X), Scaler.fit_chunks(kind, list(X.split(700)))
         assert torch.allclose(whole.offset, streamed.offset, atol=1e-5)
         assert torch.allclose(whole.factor, streamed.factor, rtol=1e-4)
-    with pytest.raises(dimred.UsageError, match="full-batch training needs the data in memory"):
-        dimred.run(dataset="file", model="mlp-ae", settings={"dataset.path": str(tmp_path / "big.npy")},
-                   batch_size=None, steps=3, out=None, reporters=[])  # fmt: skip
+    # a batch of every row is the full batch, however it is given (3000 had reached the network as the mapped file)
+    for batch_size, given in ((None, "full"), (3000, "3000"), (10**7, "10000000")):
+        with pytest.raises(
+            dimred.UsageError,
+            match=rf"^--batch-size {given} \(batch_size\) trains on every row at "
+            r"each step, which only data of at most 1000 rows does; these 3000 rows are streamed",
+        ):
+            dimred.run(dataset="file", model="mlp-ae", settings={"dataset.path": str(tmp_path / "big.npy")},
+                       batch_size=batch_size, steps=3, out=None, reporters=[])  # fmt: skip
 
 
 @pytest.mark.parametrize(

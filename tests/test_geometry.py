@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 
 import numpy as np
 import pytest
@@ -74,13 +75,31 @@ def test_the_pieces_of_a_disconnected_graph_are_joined_by_their_shortest_edges_w
         landmark_isomap(clusters, 2, 5, 20, 0)
 
 
-def test_repeated_rows_keep_their_zero_length_edges_and_finite_coordinates():
-    X = np.random.default_rng(0).integers(0, 2, size=(300, 4)).astype(float)  # 16 distinct rows, each ~19 times
-    with pytest.warns(UserWarning, match="pieces, joined by their shortest edges"):
-        Y = landmark_isomap(X, 2, 8, 50, 0)
+@pytest.mark.parametrize("values", [2, 4])
+def test_repeated_rows_share_their_coordinates_and_leave_the_graph_whole(values):
+    """Copies of a row had filled each other's neighbour slots: ordinal data (answers 0-3 to three questions, 64
+    distinct rows) fell into 64 pieces and geo-ae refused it; binary rows into pieces joined by guessed edges."""
+    X = np.random.default_rng(0).integers(0, values, size=(1500, 3)).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no pieces to join
+        Y = landmark_isomap(X, 2, 8, 200, 0)
     assert np.isfinite(Y).all()
-    same = (X[0] == X).all(axis=1)
-    np.testing.assert_allclose(Y[same], np.broadcast_to(Y[0], Y[same].shape), atol=1e-9)
+    for row in np.unique(X, axis=0):
+        same = (row == X).all(axis=1)
+        assert np.array_equal(Y[same], np.broadcast_to(Y[same][0], Y[same].shape))
+    assert len(np.unique(Y, axis=0)) == values**3
+
+
+def test_rows_on_a_line_are_refused_codes_of_more_dimensions_than_their_geometry():
+    """A second eigenvalue of 1e-15 times the first, rounding, had passed as a dimension: its inverse square root
+    made a target column of noise a million times the line's spread, and geo-ae trained on it with exit 0."""
+    t = np.sort(np.random.default_rng(0).random(300))
+    line = np.c_[t, 2 * t, 3 * t]
+    with pytest.raises(dimred.DimredError, match=r"has 1 dimension, fewer than the code's 2; lower them \(--set "
+                                                 r"model.n_components=1\)"):  # fmt: skip
+        landmark_isomap(line, 2, 20, 200, 0)
+    Y = landmark_isomap(line, 1, 20, 200, 0)
+    assert abs(np.corrcoef(Y[:, 0], t)[0, 1]) > 0.999
 
 
 def test_geo_ae_trains_on_digits_whose_graph_falls_into_pieces():

@@ -179,6 +179,8 @@ class Misshapen(LinearNetwork):
         z = super().encode(x)
         if self.mistake == "1-d codes":
             return z[:, 0]
+        if self.mistake == "no codes":  # a model of n_components=0 (a third party's unchecked option) had run on
+            return z[:, :0]
         if self.mistake == "float64 codes":
             return z.double()
         return z.detach().numpy() if self.mistake == "numpy codes from encode" else z
@@ -212,19 +214,23 @@ class MisshapenModel(Model):
         return Misshapen(n_features, self.options.mistake)
 
 
-PLAIN_ENCODE = ("1-d codes", "numpy codes from encode")  # float64 codes: found where training decodes them
+PLAIN_ENCODE = ("1-d codes", "no codes", "numpy codes from encode")  # float64 codes: found where training decodes them
 
 
 @pytest.mark.parametrize(
     ("mistake", "message"),
-    [("codes", "its encode must return codes of shape (60, n_components), got a tensor of shape (59, 2)"),
+    [("codes", "its encode must return codes of shape (60, n_components), n_components at least 1, got a tensor of "
+               "shape (59, 2)"),
      ("reconstructions", "its decode must return rows of shape (60, 3), got a tensor of shape (60, 1)"),
      ("numpy reconstructions", "its decode must return rows of shape (60, 3), got a ndarray"),
      ("extras", "its encode_for_training must return extras of one row per input row (60); 'spread' is a tensor "
                 "of shape (3, 2)"),
      ("codes alone", "its encode_for_training must return (z, extras), extras a dict of tensors by name, got Tensor"),
      ("numpy codes", "its encode must return the codes as a torch.Tensor, got ndarray"),
-     ("1-d codes", "its encode must return codes of shape (60, n_components), got a tensor of shape (60,)"),
+     ("1-d codes", "its encode must return codes of shape (60, n_components), n_components at least 1, got a "
+                   "tensor of shape (60,)"),
+     ("no codes", "its encode must return codes of shape (60, n_components), n_components at least 1, got a "
+                  "tensor of shape (60, 0)"),
      ("float64 codes", "its encode must return codes in the rows' dtype (torch.float32), got torch.float64"),
      ("numpy codes from encode", "its encode must return the codes as a torch.Tensor, got ndarray")],
 )  # fmt: skip

@@ -174,6 +174,9 @@ def test_numpy_numbers_are_parameters_as_scikit_learn_searches_hand_them_over(ro
     assert reducer.transform(roll).shape == (400, 3)
     assert type(reducer.fitted_.settings.seed) is int
     assert type(reducer.fitted_.settings.lr) is float
+    # widths as an array, as a search over np.array([[64, 32], [32, 16]]) hands them over: had been refused
+    widths = Reducer(**QUICK, model_options={"hidden": np.array([16, 8])}).fit(roll)
+    assert widths.fitted_.model_options["hidden"] == [16, 8]
 
 
 def test_rows_far_outside_the_training_rows_are_named_as_the_cause_not_the_training(roll):

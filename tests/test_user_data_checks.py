@@ -1024,6 +1024,32 @@ def test_rows_that_are_one_point_once_cast_to_float32_are_refused_as_one_point()
         dimred.Reducer(steps=2, random_state=0, device="cpu", dtype="float64").fit(X)
 
 
+def test_whole_numbers_the_training_dtype_rounds_are_checked_as_rounded_floats_are(tmp_path):
+    """int32 values from 2^24 on are rounded in float32, int64's from 2^53 in float64: 200 distinct int32 rows
+    near 2^30 had trained as one point with exit 0, every figure 1.0 and one code for every row, as the cast was
+    taken for exact whenever the integers were no wider than the floats. In float64 the advice offers no float64."""
+    rng = np.random.default_rng(0)
+    files = {"int32": 2**30 + rng.integers(0, 60, (200, 3)).astype(np.int32),
+             "int16": rng.integers(0, 1000, (200, 3)).astype(np.int16),
+             "int64": (2**62 + rng.integers(0, 1000, (200, 3))).astype(np.int64)}  # fmt: skip
+    for name, rows in files.items():
+        np.save(tmp_path / f"{name}.npy", rows)
+
+    def fit(name: str, dtype: str = "float32") -> dimred.RunResult:
+        return dimred.run("file", "mlp-ae", settings={"dataset.path": str(tmp_path / f"{name}.npy")}, steps=2,
+                          dtype=dtype, out=None, reporters=[])  # fmt: skip
+
+    with pytest.raises(dimred.DataError, match=r"in float32 all 200 rows of the data are the same point"):
+        fit("int32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit("int16")  # exact in float32
+        fit("int32", "float64")
+    with pytest.warns(UserWarning, match=r"in float64 its values are rounded .* subtract a value near its offset "
+                                         r"first$"):  # fmt: skip
+        fit("int64", "float64")
+
+
 def test_the_rounding_advice_offers_float64_only_where_a_model_file_could_then_hold_the_scaling():
     """float64 sees 1e-300 * rows, but a model file holds no scaling of a spread below 1e-30: the advice to train
     in float64 led to a second refusal."""

@@ -227,8 +227,8 @@ def plain_number(value: Any) -> Any:
 
 def _coerce(value: Any, annotation: Any) -> Any:
     """Accept a Python value for an option, converting strings (and integers for text options) and checking the
-    type of anything else."""
-    value = plain_number(value)
+    type of anything else; a 1-D array (numpy's, as a parameter search hands over widths) as a list."""
+    value = value.tolist() if getattr(value, "ndim", None) == 1 and hasattr(value, "tolist") else plain_number(value)
     if isinstance(value, str) and annotation is not str:
         return parse_value(value, annotation)
     members = typing.get_args(annotation) if _is_union(annotation) else (annotation,)

@@ -54,9 +54,9 @@ def check_codes(z: object, x: torch.Tensor, dtypes: tuple[torch.dtype, ...] = ()
     ``torch.cat`` meets it and fails in its own words (a matrix product's shapes or dtypes)."""
     if not isinstance(z, torch.Tensor):
         raise ValueError(f"its encode must return the codes as a torch.Tensor, got {type(z).__name__}")
-    if z.ndim != 2 or len(z) != len(x):
-        raise ValueError(f"its encode must return codes of shape ({len(x)}, n_components), got a tensor of shape "
-                         f"{tuple(z.shape)}")  # fmt: skip
+    if z.ndim != 2 or len(z) != len(x) or z.shape[1] < 1:  # codes of no values: nothing a model file could hold
+        raise ValueError(f"its encode must return codes of shape ({len(x)}, n_components), n_components at least 1, "
+                         f"got a tensor of shape {tuple(z.shape)}")  # fmt: skip
     if dtypes and z.dtype not in dtypes:
         raise ValueError(f"its encode must return codes in the rows' dtype ({dtypes[0]}), got {z.dtype}")
     return z

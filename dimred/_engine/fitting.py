@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -97,8 +98,11 @@ def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[
         _check_rounded_away(X_raw, fitted_scaler, dtype)
         return fitted_scaler, fitted_scaler.transform(X_device), None
     # train from the array where it lies (memory-mapped .npy files)
-    if settings.batch_size is None:
-        raise UsageError(f"full-batch training needs the data in memory; use minibatches above {STREAM_ROWS} rows")
+    if settings.batch_size is None or settings.batch_size >= len(X_raw):  # a batch of every row is the full batch
+        given = "full" if settings.batch_size is None else settings.batch_size
+        raise UsageError(f"--batch-size {given} (batch_size) trains on every row at each step, which only data of at "
+                         f"most {STREAM_ROWS} rows does; these {len(X_raw)} rows are streamed from where they lie in "
+                         "minibatches: give a batch size below their number")  # fmt: skip
     for term in filter(_prepares, terms):
         raise UsageError(f"loss '{term.name}' (named, or the model's own where none was) precomputes over the whole "
                          f"data set, which is kept in memory only up to {STREAM_ROWS} rows, and this has "
@@ -127,14 +131,24 @@ def _plan(settings: TrainingSettings, config: Mapping[str, Any]) -> str:
                        "loss": config.get("loss")}, sort_keys=True, default=str)  # fmt: skip
 
 
+def _cast_is_exact(given: np.dtype, dtype: torch.dtype) -> bool:
+    """Whether every value of ``given`` is one of ``dtype`` too: floats no wider, whole numbers of no more bits
+    than its mantissa holds (int32's values from 2^24 on are rounded in float32, int64's from 2^53 in float64:
+    200 distinct int32 rows near 2^30 had been trained as one point, every figure 1.0, with exit 0)."""
+    if given.kind == "f":
+        return given.itemsize <= dtype.itemsize
+    bits = given.itemsize * 8 - (given.kind == "i")  # a bool's one bit counts as a byte's: exact anyway
+    return bits <= 1 - math.log2(torch.finfo(dtype).eps)  # the mantissa's bits, its leading one included
+
+
 def _check_rounded_away(X_raw: np.ndarray, scaler: Scaler, dtype: torch.dtype) -> None:
     """Warn, naming the first such column, where a column that varies in the data as given is one value once
     cast to the training dtype (1e6 + 0.01 spreads in float32): the model cannot see it at all, and the scaler,
     which sees one value (its ``constant`` flags), has nothing to warn of (``Scaler.warn_if_coarse`` covers
     columns rounded to a few). Refuse data whose rows are all one point once cast (1e-300 * rows underflow to 0
     in float32). Only the columns the scaler found constant are read again."""
-    if np.dtype(X_raw.dtype).itemsize <= dtype.itemsize:
-        return  # the cast rounds nothing away
+    if _cast_is_exact(np.dtype(X_raw.dtype), dtype):
+        return
     constant, scaled = scaler.constant, scaler.kind != "none"
     lost: dict[int, tuple[float, float]] = {}  # a column that varies as given: its lowest value and its spread
     for column in np.flatnonzero(constant.cpu().numpy()):
@@ -147,12 +161,12 @@ def _check_rounded_away(X_raw: np.ndarray, scaler: Scaler, dtype: torch.dtype) -
         low, spread = lost[widest]
         raise DataError(f"in {type_name} all {len(X_raw)} rows of the data are the same point: every column that "
                         f"varies (by at most {spread:.4g}, column {widest} counting from 0) is one number once cast; "
-                        f"{rounding_advice(spread, low, scaled)}")  # fmt: skip
+                        f"{rounding_advice(spread, low, dtype, scaled)}")  # fmt: skip
     if lost:
         column, (low, spread) = next(iter(lost.items()))
         warnings.warn(f"column {column} (counting from 0) varies by {spread:.4g} around {low:.6g}, but in "
                       f"{type_name} every value is the same number, so the model cannot see it; "
-                      f"{rounding_advice(spread, low, scaled)}", stacklevel=4)  # fmt: skip
+                      f"{rounding_advice(spread, low, dtype, scaled)}", stacklevel=4)  # fmt: skip
 
 
 def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, claim, resume, world, echo,

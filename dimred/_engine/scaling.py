@@ -99,7 +99,7 @@ class Scaler:
                           f"{self.offset[column].item():.6g}: in {str(dtype).removeprefix('torch.')} its values are "
                           f"rounded to about {steps[column].item():.0f} steps across that spread before scaling, so "
                           "rows that differ less look alike; "
-                          f"{rounding_advice(spread[column].item(), self.offset[column].item())}",
+                          f"{rounding_advice(spread[column].item(), self.offset[column].item(), dtype)}",
                           stacklevel=2)  # fmt: skip
 
     def transform(self, X: torch.Tensor) -> torch.Tensor:
@@ -152,11 +152,13 @@ class Scaler:
         return None
 
 
-def rounding_advice(spread: float, offset: float, scaled: bool = True) -> str:
-    """What lets a model see the values of a column that its dtype rounds away (``spread`` around ``offset``):
-    float64, where the data trains unscaled or a model file can hold the scaling that float64 then fits
-    (``check_savable``), else a rescale."""
+def rounding_advice(spread: float, offset: float, dtype: torch.dtype, scaled: bool = True) -> str:
+    """What lets a model see the values of a column that ``dtype`` rounds away (``spread`` around ``offset``):
+    float64 where the data trains unscaled or a model file can hold the scaling that float64 then fits
+    (``check_savable``), unless it trains in float64 already; else a rescale."""
     if not scaled or (spread >= 1 / SCALE_LIMIT and abs(offset) <= SCALE_LIMIT):
+        if dtype == torch.float64:
+            return "subtract a value near its offset first"
         return 'subtract a value near its offset first, or train in float64 (dtype="float64", --dtype float64)'
     return "scale it by a power of ten (a model file holds the scaling of columns that vary by 1e-30 to 1e30)"
 

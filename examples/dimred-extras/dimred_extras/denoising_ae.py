@@ -18,6 +18,10 @@ class DenoisingAutoencoder(Model):
         corruption: float = option(0.05, "standard deviation of the noise added to the input while training")
 
         def __post_init__(self) -> None:
+            if self.n_components < 1:
+                raise ValueError(f"n_components must be at least 1, got {self.n_components}")
+            if any(width < 1 for width in self.hidden):
+                raise ValueError(f"every hidden width must be at least 1, got {list(self.hidden)}")
             if self.corruption < 0:
                 raise ValueError("corruption must not be negative")
 
