@@ -10,15 +10,20 @@ from typing import Any
 from dimred.plugin import Callback, DimredError, Training, TrainingStatus, hookimpl, option
 
 QUIET_SECONDS = 2.0
+LINE_SECONDS = 60.0  # in a log, a line at least this often where a tenth of the steps takes longer
 
 
 class ProgressBar(Callback):
     """click's progress bar on stderr (stdout carries only results), with the running loss. Where stderr is not a
     terminal (a log file, a batch job, a notebook) a bar cannot redraw, so it writes a line at every tenth of the
-    steps, once training has taken QUIET_SECONDS (a short fit says nothing)."""
+    steps, and at the first logging interval after LINE_SECONDS without one, once training has taken
+    QUIET_SECONDS (a short fit says nothing)."""
 
     name = "progress"
-    description = "shows a progress bar with the running loss on stderr (a line per tenth of the steps in logs)"
+    description = (
+        "shows a progress bar with the running loss on stderr (in logs a line per tenth of the steps, "
+        "and at least one a minute)"
+    )
     enabled_by_default = True
 
     def on_fit_start(self, training: Training) -> None:
@@ -28,6 +33,7 @@ class ProgressBar(Callback):
         self._lines = training.is_main and not sys.stderr.isatty()
         self._done = training.history[-1]["step"] if training.history else 0
         self._tenths = self._done * 10 // max(1, training.total_steps)
+        self._line_seconds = 0.0  # the training seconds at the last line written
         if training.is_main and not self._lines:
             self._bar = click.progressbar(length=training.total_steps, label="training", file=sys.stderr,
                                           show_eta=True, item_show_func=lambda item: item)  # fmt: skip
@@ -39,8 +45,9 @@ class ProgressBar(Callback):
             self._bar.update(status.step - self._done, f"loss {status.loss:.4g}")
             self._done = status.step
         tenths = status.step * 10 // max(1, status.total_steps)
-        if self._lines and tenths > self._tenths and status.seconds >= QUIET_SECONDS:
-            self._tenths = tenths
+        due = tenths > self._tenths or status.seconds - self._line_seconds >= LINE_SECONDS
+        if self._lines and due and status.seconds >= QUIET_SECONDS:
+            self._tenths, self._line_seconds = tenths, status.seconds
             # a line is due at each tenth, and the step it comes at may be past it
             done = status.step * 100 // max(1, status.total_steps)
             print(f"training: {done}% (step {status.step} of {status.total_steps}), loss {status.loss:.4g}, "

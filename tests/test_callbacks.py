@@ -231,7 +231,7 @@ def test_the_collapse_check_does_not_fire_on_default_swiss_roll_runs():
     assert result.history[-1]["step"] == 1500
 
 
-def test_progress_goes_to_a_log_as_a_line_per_tenth_of_the_steps(monkeypatch, tmp_path):
+def test_progress_goes_to_a_log_as_a_line_per_tenth_of_the_steps_and_at_least_one_a_minute(monkeypatch, tmp_path):
     """Where stderr is not a terminal a bar cannot redraw: a long enough fit writes ten progress lines."""
     import dimred.plugins.callbacks as built_in
 
@@ -248,6 +248,11 @@ def test_progress_goes_to_a_log_as_a_line_per_tenth_of_the_steps(monkeypatch, tm
     assert lines[-1].startswith("training: 100% (step 50 of 50), loss ")
     monkeypatch.setattr(built_in, "QUIET_SECONDS", 3600.0)
     assert run("quiet") == []
+    # where a tenth takes longer than LINE_SECONDS, a line at each logging interval past it (here every step)
+    monkeypatch.setattr(built_in, "QUIET_SECONDS", 0.0)
+    monkeypatch.setattr(built_in, "LINE_SECONDS", 0.0)
+    lines = run("often")
+    assert [line.split(" of ")[0] for line in lines] == [f"training: {step * 2}% (step {step}" for step in range(1, 51)]
 
 
 def test_a_failure_is_told_to_the_callbacks_that_started_and_did_not_end(register_in_process):
