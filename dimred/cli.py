@@ -9,6 +9,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -73,7 +74,7 @@ class _Group(click.Group):
             error.show()
             exit_code = error.exit_code
         except click.ClickException as error:
-            click.echo(f"Error: {error.format_message()}", err=True)
+            click.echo(f"Error: {_click_message(error)}", err=True)
             exit_code = error.exit_code
         except OSError as error:  # --help or --version written to a full disk, say
             click.echo(_refused_by_the_system(error), err=True)
@@ -91,6 +92,17 @@ class _Group(click.Group):
         if standalone_mode:
             sys.exit(exit_code)
         return exit_code
+
+
+def _click_message(error: click.ClickException) -> str:
+    """click's message, in dimred's words where click's own read as a fault ("Got unexpected extra argument")."""
+    message = error.format_message()
+    extra = re.match(r"Got unexpected (extra arguments?) (.*)", message)
+    if extra is None:
+        return message
+    context = getattr(error, "ctx", None)
+    where = f"; see '{context.command_path} --help'" if context is not None else ""
+    return f"{extra[1]} {extra[2]}: the command takes no more{where}"
 
 
 def _refused_by_the_system(error: OSError) -> str:
@@ -285,7 +297,9 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 @click.option(
     "--seed", type=int, default=defaults.SEED, show_default=True, help="Seed of data, initialisation and batches."
 )
-@click.option("--out", type=click.Path(), default=None, help="Run directory [default: runs/<dataset>-<model>-<time>].")
+@click.option(
+    "--out", type=click.Path(), default=None, help="Run directory [default, or 'auto': runs/<dataset>-<model>-<time>]."
+)
 @click.option(
     "--overwrite",
     is_flag=True,
@@ -398,8 +412,8 @@ def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
     "--out",
     type=click.Path(),
     default=None,
-    help="Folder for the results [default: evaluations/<dataset>-<time> in MODEL's run directory, or beside a "
-    "model file].",
+    help="Folder for the results [default, or 'auto': evaluations/<dataset>-<time> in MODEL's run directory, or "
+    "beside a model file].",
 )
 @click.option(
     "--overwrite",
@@ -434,7 +448,10 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
               help="Add a callback to every run, e.g. mlflow; no-NAME turns a default one off; "
                    "repeatable.")  # fmt: skip
 @click.option(
-    "--out", type=click.Path(), default=None, help="Folder for the results [default: runs/compare-<dataset>-<time>]."
+    "--out",
+    type=click.Path(),
+    default=None,
+    help="Folder for the results [default, or 'auto': runs/compare-<dataset>-<time>].",
 )
 @click.option(
     "--overwrite",

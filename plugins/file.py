@@ -98,7 +98,12 @@ class DataFile(Dataset):
                         f"{self.options.path}: dataset.color_column holds '{value}' in data row {row + 1}; colours "
                         "are numbers (name classes with dataset.label_column)"
                     ) from None
-        return values.astype(np.float64)
+        colours = values.astype(np.float64)
+        if not np.isfinite(colours).all():  # written beside the codes (codes-csv): exit 0 with NaN there otherwise
+            row = int(np.flatnonzero(~np.isfinite(colours))[0])
+            raise DataError(f"{self.options.path}: dataset.color_column holds {colours[row]} in data row {row + 1}; "
+                            "colours are finite numbers")  # fmt: skip
+        return colours
 
     def _class_labels(self, values: np.ndarray, source: str) -> np.ndarray:
         """Labels as read: class numbers where every value is a whole number, else the names as text. Rows are

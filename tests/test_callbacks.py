@@ -220,6 +220,18 @@ def test_unknown_callbacks_and_settings_are_named():
                                       "callback.collapse.shrnk=1"])  # fmt: skip
     assert result.exit_code == 2
     assert "unknown option 'callback.collapse.shrnk'" in result.output
+    # a one-call model: the name refused first, without a warning that the unknown callback would do nothing
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "pca", "--callback", "erly"])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: unknown callback 'erly'")
+
+
+def test_an_extra_argument_is_named_in_dimreds_words():
+    """click's "Got unexpected extra argument" had read as a fault of dimred's."""
+    result = CliRunner().invoke(cli, ["plugins", "extra"])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: extra argument (extra): the command takes no more; see '")
+    assert result.output.endswith(" plugins --help'\n")  # 'dimred plugins', as a shell names the program
 
 
 @pytest.mark.slow

@@ -441,3 +441,24 @@ def test_a_config_files_options_are_checked_together_with_the_command_lines(tmp_
     result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--set",
                     f"dataset.path={tmp_path / 'rows.npy'}", "--out", str(tmp_path / "run"))  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_one_loss_table_keeps_its_weight_and_an_unknown_metric_is_named(tmp_path):
+    """A single [loss] table's weight had been dropped, a negative one too, and the file's loss left out where the
+    command line named a model the file did not; a metric named without options had passed unknown."""
+    experiment = tmp_path / "experiment.toml"
+    common = ("run", "--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=100", "--steps",
+              "3", "--reporter", "metrics-table", "--config", str(experiment))  # fmt: skip
+    experiment.write_text("[loss]\nname = 'mse'\nweight = 2\n")
+    run = invoke(*common, "--out", str(tmp_path / "run"))
+    assert run.exit_code == 0, run.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["loss"][0]["weight"] == 2.0
+    experiment.write_text("[loss]\nname = 'mse'\nweight = -5\n")
+    refused = invoke(*common, "--out", str(tmp_path / "negative"))
+    assert refused.exit_code == 2
+    assert refused.output.strip() == "Error: bad loss 'mse:-5': use NAME or NAME:WEIGHT with a positive weight"
+    experiment.write_text("metrics = ['nope']\n")
+    unknown = invoke(*common, "--out", str(tmp_path / "metric"))
+    assert unknown.exit_code == 2
+    assert unknown.output.startswith(f"Error: config file {experiment}: unknown metric 'nope'; choose from: ")
+    assert not (tmp_path / "metric").exists()

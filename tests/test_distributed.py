@@ -187,6 +187,33 @@ def test_only_torchrun_starting_several_processes_refuses_the_one_process_comman
     assert not _under_torchrun()
 
 
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [({"WORLD_SIZE": "abc"}, "environment variable WORLD_SIZE='abc' is not a whole number from 0 (torchrun sets it)"),
+     ({"WORLD_SIZE": "2"}, "WORLD_SIZE=2 says this process is one of 2, but RANK, MASTER_ADDR, MASTER_PORT are not "
+                           "set: start training on several processes with torchrun"),
+     ({"WORLD_SIZE": "2", "RANK": "5", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"},
+      "RANK=5 is not one of the WORLD_SIZE=2 processes' ranks, 0 to 1")],
+)  # fmt: skip
+def test_a_launchers_environment_that_cannot_start_a_process_group_is_one_clear_error(monkeypatch, environment,
+                                                                                      message):  # fmt: skip
+    """Set by hand or by another launcher, these had given "unexpected KeyError: 'RANK'" and torch's own words."""
+    from click.testing import CliRunner
+
+    from dimred.cli import cli
+
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    for command in ("run", "compare"):  # compare says each model's failure as it comes, the error at the end
+        result = CliRunner().invoke(cli, [command, "--dataset", "swissroll", "--model", "pca", "--out", "none"])
+        assert result.exit_code == 2
+        lines = result.output.strip().splitlines()
+        assert lines[-1].startswith(f"Error: {message}")
+        assert len(lines) == 1 or command == "compare"
+
+
 def test_a_large_array_is_streamed_from_its_file(tmp_path, monkeypatch):
     import numpy as np
     import torch

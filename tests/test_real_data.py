@@ -436,6 +436,13 @@ def test_a_first_row_of_names_is_a_header_and_one_whose_numbers_look_like_data_i
         ("a,label\n1,x\n2,\n3,y\n", "dataset.label_column=label", "the label of data row 2 is empty"),
         ("a,label\n1,x\n2,y\n", "dataset.label_column=kind", "'kind' is not a column of"),
         ("a,b\n1,x\n2,y\n", "dataset.color_column=b", "dataset.color_column holds 'x' in data row 1"),
+        # written beside the codes (codes-csv) with exit 0, as an empty cell is not
+        (
+            "a,b\n1,2\n2,inf\n",
+            "dataset.color_column=b",
+            "dataset.color_column holds inf in data row 2; colours are finite numbers",
+        ),
+        ("a,b\n1,nan\n2,3\n", "dataset.color_column=b", "dataset.color_column holds nan in data row 1"),
         ("a,price\n1,3\n2,2.5\n", "dataset.label_column=price", "dataset.label_column holds 2.5 in data row 2"),
         ("a,label\n1,x\n2,y\n3,NA\n", "dataset.label_column=label", "the label of data row 3 is missing ('NA')"),
         ("a,label\n1,1\n2,nan\n3,2\n", "dataset.label_column=label", "data row 2 is missing ('nan')"),

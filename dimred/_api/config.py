@@ -126,6 +126,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
         except UsageError as error:
             raise UsageError(f"config file {path}: {error}") from None
     settings: dict[str, Any] = {}
+    if isinstance(document.get("loss"), dict):  # one [loss] table: a sum of one, its weight checked and kept
+        document = {**document, "loss": [document["loss"]]}
     if isinstance(document.get("loss"), list):  # a weighted sum, as runs record it
         terms = [_plugin(entry, "loss", path) for entry in document["loss"]]
         weights = [entry.get("weight", 1.0) if isinstance(entry, dict) else 1.0 for entry in document["loss"]]
@@ -151,9 +153,13 @@ def read_config(path: str | Path) -> dict[str, Any]:
                 if section == "callbacks" and name.startswith("no-") and options:
                     raise UsageError(f"config file {path}: [[callbacks]] '{name}' turns the callback '{name[3:]}' "
                                      "off, so it takes no options; leave them out")  # fmt: skip
-            if section == "metrics" and _is_run_record(document):  # a metric since uninstalled just does not run
-                installed = set(get_registry().names("metric"))
-                chosen = [(name, options) for name, options in chosen if name in installed]
+            if section == "metrics":
+                installed = get_registry().names("metric")
+                if _is_run_record(document):  # a metric since uninstalled just does not run
+                    chosen = [(name, options) for name, options in chosen if name in installed]
+                elif unknown_metrics := [name for name, _options in chosen if name not in installed]:
+                    raise UsageError(f"config file {path}: unknown metric '{unknown_metrics[0]}'; choose from: "
+                                     f"{', '.join(installed)}")  # fmt: skip
             if section != "metrics":  # every metric runs; the file only sets their options
                 arguments[section] = [name for name, _options in chosen]
             # A hand-written list adds to the default callbacks as --callback does (no-NAME leaves one out); a run's
@@ -200,8 +206,9 @@ def with_config_file(arguments: Mapping[str, Any], given: set[str], from_file: d
             from_file["settings"] = {key: value for key, value in from_file["settings"].items()
                                      if not key.startswith(f"{kind}.")}  # fmt: skip
     if "model" in given and arguments["model"] != from_file.get("model") and "loss" not in given:
-        from_file.pop("loss", None)  # the replaced model's loss (a run's record names its own): the new one's own
-        from_file["settings"] = replaced_plugin_options(from_file, "loss", ())
+        if from_file.get("model") is not None:  # a file of no model has a loss for whichever model is named
+            from_file.pop("loss", None)  # the replaced model's loss (a run's record names its own): the new one's
+            from_file["settings"] = replaced_plugin_options(from_file, "loss", ())
         if issubclass(get_registry().get("model", arguments["model"]).cls, EstimatorModel):
             for name in LOOP_SETTINGS:  # the replaced network's training loop: a one-call model runs none
                 from_file.pop(name, None)

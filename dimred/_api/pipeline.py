@@ -105,6 +105,7 @@ def resolve_training(
                               f"which is not installed; name one with --loss: {', '.join(installed)}")  # fmt: skip
     terms = build_terms(spec, loss_options) if loss_options is not None else terms_from_settings(spec, groups)
     chosen = chosen_names("callback", callbacks, adds_to_defaults=True)
+    made = instantiate_several("callback", chosen, groups)  # an unknown name refused before any word of it
     if isinstance(model, EstimatorModel) and (
         added := [name for name in chosen if name not in defaults_of("callback")]
     ):
@@ -112,7 +113,7 @@ def resolve_training(
         warnings.warn(f"model '{model.name}' is fitted in one call, without training steps, so callback "
                       f"'{added[0]}', which acts while a model trains, does nothing for it (reporters log the "
                       "results: --reporter)", stacklevel=2)  # fmt: skip
-    return TrainingPlugins(model, terms, instantiate_several("callback", chosen, groups))
+    return TrainingPlugins(model, terms, made)
 
 
 def settled(plugins: TrainingPlugins, shape: tuple[int, int]) -> TrainingPlugins:

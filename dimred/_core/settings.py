@@ -86,7 +86,9 @@ class TrainingSettings:
             object.__setattr__(self, setting.name, plain_number(getattr(self, setting.name)))
             _check(setting, getattr(self, setting.name))
         if self.steps is not None and self.epochs is not None:
-            raise UsageError("give either steps or epochs, not both")
+            raise UsageError(
+                "give either --steps (steps) or --epochs (epochs), not both: each sets how long training runs"
+            )
         if self.precision == "bf16" and self.dtype != "float32":
             raise UsageError(f"precision bf16 computes the layers of a float32 model; it cannot train in {self.dtype}")
 

@@ -48,17 +48,35 @@ class World:
 
 def join(requested_device: str) -> tuple[World, torch.device]:
     """The world this process belongs to (started by torchrun, or alone), with the device it should use."""
-    size = int(os.environ.get("WORLD_SIZE", "1"))
+    size = _process_count("WORLD_SIZE", 1)
     if size <= 1:
         return World(), resolve_device(requested_device)
-    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
-    device = device_of_process(requested_device, world.local_rank, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    missing = [name for name in ("RANK", "MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:  # torch's own errors had read as dimred's ("unexpected KeyError: 'RANK'")
+        raise UsageError(f"WORLD_SIZE={size} says this process is one of {size}, but {', '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} not set: start training on several processes with "
+                         "torchrun (dimred run under it), or unset WORLD_SIZE")  # fmt: skip
+    rank = _process_count("RANK", 0)
+    if rank >= size:
+        raise UsageError(f"RANK={rank} is not one of the WORLD_SIZE={size} processes' ranks, 0 to {size - 1}")
+    world = World(rank, size, _process_count("LOCAL_RANK", 0))
+    device = device_of_process(requested_device, world.local_rank, _process_count("LOCAL_WORLD_SIZE", 1))
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         atexit.register(_end_group_left_open)
     return world, device
+
+
+def _process_count(name: str, default: int) -> int:
+    """A whole number the launcher set in the environment variable ``name`` (``default`` where unset)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise UsageError(f"environment variable {name}={text!r} is not a whole number from 0 (torchrun sets it)")
+    return int(text)
 
 
 def _end_group_left_open() -> None:
