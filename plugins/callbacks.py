@@ -33,7 +33,7 @@ class ProgressBar(Callback):
         self._lines = training.is_main and not sys.stderr.isatty()
         self._done = training.history[-1]["step"] if training.history else 0
         self._tenths = self._done * 10 // max(1, training.total_steps)
-        self._line_seconds = 0.0  # the training seconds at the last line written
+        self._line_seconds = training.history[-1]["seconds"] if training.history else 0.0  # at the last line
         if training.is_main and not self._lines:
             self._bar = click.progressbar(length=training.total_steps, label="training", file=sys.stderr,
                                           show_eta=True, item_show_func=lambda item: item)  # fmt: skip

@@ -97,7 +97,7 @@ def neighbourhoods(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> Neighbourho
     n = len(X)
     if not 0 < k < n / 2:
         raise ValueError(f"k must be at least 1 and below n/2 = {n / 2:g}, got {k}")
-    X, Z = _for_distances(X), _codes_of_equal_rows_tied(X, _for_distances(Z))
+    X, Z = _for_distances(X), _codes_of_equal_rows_tied(X, _for_distances(Z), Z.dtype)
     chunk = max(1, _CHUNK_ELEMENTS // n)
     trust, continuity = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
     coranking = torch.zeros(n + 1, dtype=torch.int64)
@@ -116,18 +116,20 @@ def neighbourhoods(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> Neighbourho
     return Neighbourhoods(n, k, trust, continuity, coranking[:n])
 
 
-def _codes_of_equal_rows_tied(X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+def _codes_of_equal_rows_tied(X: torch.Tensor, Z: torch.Tensor, computed_in: torch.dtype) -> torch.Tensor:
     """``Z`` with the codes of equal rows of ``X`` made equal where they differ by rounding alone (a model's matrix
     products, blocked by row, had given equal rows codes 1e-16 apart): that noise, not the model, had ordered their
     neighbours, and PCA's exact codes of 3 points x 8 copies scored an R_NX area of 0.72 instead of 1. Codes that
     differ by more (t-SNE places copies apart) are the model's own and kept."""
 
-    _, first, group = np.unique(X.cpu().numpy(), axis=0, return_index=True, return_inverse=True)
+    _, first, group = np.unique(X.detach().to("cpu", torch.float64).numpy(), axis=0, return_index=True,
+                                return_inverse=True)  # fmt: skip
     if len(first) == len(X):
         return Z
     representative = torch.from_numpy(first[group.ravel()]).to(Z.device)
     apart = (Z - Z[representative]).abs().amax(dim=1)
-    tied = apart <= _ROUNDING * float(Z.abs().max())
+    rounding = 64 * torch.finfo(computed_in if computed_in.is_floating_point else torch.float64).eps
+    tied = apart <= rounding * float(Z.abs().max())  # within the rounding of the dtype the codes came in
     Z[tied] = Z[representative[tied]]
     return Z
 
