@@ -133,6 +133,14 @@ def test_a_loss_that_is_not_finite_before_any_update_is_named_without_blaming_th
                                  "your own, check what it computes from the untrained network's outputs")  # fmt: skip
 
 
+def test_a_divergence_under_a_weight_decay_that_flips_the_weights_names_it():
+    """--weight-decay 1e30 had been told to lower the learning rate only."""
+    flips = r"lower the weight decay \(--weight-decay, weight_decay=: at lr [0-9.e+-]+ each step takes [0-9.e+-]+"
+    with pytest.raises(DivergenceError, match=flips):
+        dimred.run(dataset="swissroll", model="mlp-ae", steps=20, weight_decay=1e30, out=None, reporters=[],
+                   settings={"dataset.n_samples": 300})  # fmt: skip
+
+
 def test_a_divergence_among_several_losses_names_the_one_that_diverged(register_in_process):
     register_in_process(plugin_module("blowing", register_losses=lambda register: register(BlowsUp)))
     BlowsUp.calls = 0

@@ -150,6 +150,12 @@ class Trainer:
             terms = [name for name, value in status.losses.items() if not math.isfinite(value)]
             which = f" (in loss '{terms[0]}')" if terms else ""
             advice = self._unscaled_advice(then=", ")
+            shrink = status.lr * self.weight_decay  # the share of each weight decoupled decay takes in a step
+            if shrink >= 1:
+                advice += (
+                    f"lower the weight decay (--weight-decay, weight_decay=: at lr {status.lr:.3g} each "
+                    f"step takes {shrink:.3g} times every weight off it, from 1 on flipping its sign), "
+                )
             raise DivergenceError(
                 f"loss became {label}{which} at epoch {math.ceil(self.step / self.per_epoch)} (step {self.step}); "
                 f"{advice}lower the learning rate (--lr, lr=), or reset any model option or loss weight you set far "
