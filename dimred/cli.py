@@ -551,6 +551,9 @@ def _print_catalogue(listing: dict[str, Any]) -> None:
             missing = [method for method in ("transform", "inverse_transform") if entry.get(f"can_{method}") is False]
             if missing:
                 click.echo(f"      has no {' or '.join(missing)}: metrics that need it are reported as not available")
+            if entry.get("keeps_model_file") is False:
+                click.echo("      keeps no model file (its state is its training rows): dimred encode, evaluate and "
+                           "export and dimred.load take other models")  # fmt: skip
             for opt in entry["options"]:
                 click.echo(f"      {opt['name']} ({opt['type']}, default {opt['default']!r}): {opt['help']}")
     if listing["failed"]:

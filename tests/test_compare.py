@@ -79,6 +79,11 @@ def test_plugins_says_what_a_method_cannot_do():
     output = CliRunner().invoke(cli, ["plugins"]).stdout
     assert "has no transform or inverse_transform" in output  # t-SNE
     assert "has no inverse_transform" in output  # Isomap
+    # Isomap's, t-SNE's and UMAP's state is their training rows: their runs keep no model file to encode with
+    listed = {block.split()[0]: block for block in re.split(r"\n  (?=\S)", output)[1:]}  # a plugin per block
+    for model in ("isomap", "tsne", "umap", "pca", "kernel-pca", "mlp-ae"):
+        keeps = "keeps no model file (its state is its training rows)" not in listed[model]
+        assert keeps == (model in ("pca", "kernel-pca", "mlp-ae")), model
 
 
 def test_compare_reproduces_the_known_ordering_on_knn_preservation(tmp_path):
