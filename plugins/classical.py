@@ -355,6 +355,7 @@ class UMAPModel(_ScikitLearnModel):
     name = "umap"
     description = "UMAP (umap-learn, an optional extra): with transform and an approximate inverse"
     scale_free = True
+    neighbourhood_option = "n_neighbors"  # umap-learn would truncate it with a warning, and say so at each transform
 
     @dataclass(frozen=True)
     class Options(_Components):
@@ -376,11 +377,11 @@ class UMAPModel(_ScikitLearnModel):
         self.can_inverse_transform = 2 <= self.options.n_components <= MAX_INVERTED_COMPONENTS
 
     def _check_rows(self, n_rows: int) -> None:
-        super()._check_rows(n_rows)
         if n_rows <= self.options.n_components + 1:  # its spectral start: scipy's error, in its words, before
             raise UsageError(f"model '{self.name}' needs more rows than n_components + 1 "
                              f"({self.options.n_components + 1}) to start its embedding, got {n_rows} to train on; "
                              "lower model.n_components or give more rows")  # fmt: skip
+        super()._check_rows(n_rows)
 
     def make(self, seed: int) -> Any:
         try:

@@ -357,6 +357,11 @@ def test_umap_of_one_component_has_no_inverse_and_too_few_rows_are_named(tmp_pat
         r"start its embedding, got 3 to train on; lower model.n_components",
     ):
         dimred.run("file", "umap", settings={"dataset.path": str(tmp_path / "three.npy")}, out=None, reporters=[])
+    # neighbours beyond the rows: refused as Isomap's are (umap-learn had cut them with a warning at every call)
+    too_many = r"model 'umap' needs more rows than its n_neighbors \(1000\), got 60 to train on; lower it, e.g. "
+    with pytest.raises(dimred.UsageError, match=too_many + r"--set model.n_neighbors=19"):
+        dimred.run("file", "umap", settings={"model.n_neighbors": 1000, "dataset.path": str(tmp_path / "rows.npy")},
+                   holdout=0, out=None, reporters=[])  # fmt: skip
 
 
 def test_the_loss_and_the_training_loops_settings_go_to_the_networks_only(tmp_path):

@@ -1288,6 +1288,9 @@ def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path)
     not_anndata = invoke("encode", str(run), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "c.npy"), "--layer", "X")
     assert not_anndata.exit_code == 2
     assert "a layer is picked from .h5ad files only" in not_anndata.output
+    empty_key = invoke("encode", str(run), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "c.npy"), "--key", "")
+    assert empty_key.exit_code == 2  # an unset shell variable: refused as a key is, not taken for none
+    assert "an obsm key is for .h5ad files only" in empty_key.output
 
 
 def test_an_interrupt_while_an_h5ad_copy_is_written_is_held_until_the_write_ends_and_leaves_no_file(

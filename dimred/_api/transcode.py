@@ -145,8 +145,8 @@ def _transcoded(model: Reducer, source: str | Path, destination: str | Path, dec
         option = "--layer" if layer is not None else "the model's training layer"
         layer = trained_anndata_option(model, "layer") if layer is None else layer
         return _encode_anndata(model, source, destination, layer, option, key, batch_rows, progress)
-    if layer or key:
-        what = "a layer is picked from" if layer else "an obsm key is for"
+    if layer is not None or key is not None:  # an empty one too (an unset shell variable)
+        what = "a layer is picked from" if layer is not None else "an obsm key is for"
         raise UsageError(f"{what} .h5ad files only, not {source}")
     columns = _code_columns(source, model) if decoding else _trained_columns(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
