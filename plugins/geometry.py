@@ -29,11 +29,7 @@ def landmark_isomap(X: np.ndarray, n_components: int, neighbours: int, landmarks
     _, first, inverse = np.unique(X, axis=0, return_index=True, return_inverse=True)
     if len(first) == len(X):
         return _landmark_isomap(X, n_components, neighbours, landmarks, seed)
-    order = np.argsort(first)  # the distinct rows in the order they first appear
-    place = np.empty_like(order)
-    place[order] = np.arange(len(order))
-    coordinates = _landmark_isomap(X[first[order]], n_components, neighbours, landmarks, seed)
-    return coordinates[place[inverse.ravel()]]
+    return _landmark_isomap(X[first], n_components, neighbours, landmarks, seed)[inverse.ravel()]
 
 
 def _landmark_isomap(X: np.ndarray, n_components: int, neighbours: int, landmarks: int, seed: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from dimred._api.fitted import FittedModel, read_fitted
 from dimred._core import defaults
-from dimred._core.contracts import Callback, EstimatorModel, Model
+from dimred._core.contracts import Callback, EstimatorModel, Model, keeps_no_model_file
 from dimred._core.errors import UsageError, path_argument
 from dimred._core.runfiles import MODEL_FILE
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, device_name
@@ -195,7 +195,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         X = check_matrix(validate_data(self, _readable(X), dtype=_VALID_DTYPES, ensure_min_samples=2,
                                        ensure_all_finite=False))  # fmt: skip
         model = self._model_plugin()
-        if not getattr(model, "can_transform", True) or _keeps_no_module(model):  # t-SNE, Isomap, UMAP: before a fit
+        if not getattr(model, "can_transform", True) or keeps_no_model_file(
+            type(model)
+        ):  # t-SNE, Isomap, UMAP: before a fit
             raise self._not_a_reducer()
         plugins = pipeline.resolve_training(self.model, self.loss, loss_options=self._loss_options(), model=model,
                                             callbacks=self.callbacks, groups=self._callback_settings())  # fmt: skip
@@ -427,11 +429,6 @@ def _loop_defaults(settings: TrainingSettings) -> TrainingSettings:
     ``pipeline.check_one_call_settings``)."""
     unset = TrainingSettings()
     return settings.replace(**{name: getattr(unset, name) for name in LOOP_SETTINGS})
-
-
-def _keeps_no_module(model: Model) -> bool:
-    """A one-call model that keeps the default ``fitted_module`` (None): nothing to save, so no fitted Reducer."""
-    return isinstance(model, EstimatorModel) and type(model).fitted_module is EstimatorModel.fitted_module
 
 
 def _with_option(values: Any, path: list[str], value: Any, parameter: str) -> dict[str, Any]:

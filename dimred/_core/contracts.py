@@ -382,6 +382,12 @@ class EstimatorModel(Model):
         return None
 
 
+def keeps_no_model_file(model_class: type) -> bool:
+    """Whether a model plugin's runs keep no model file: a one-call model with the default ``fitted_module``,
+    whose state is its training rows (Isomap, t-SNE, UMAP), so there is nothing to load, encode with or export."""
+    return issubclass(model_class, EstimatorModel) and model_class.fitted_module is EstimatorModel.fitted_module
+
+
 @dataclass(eq=False)
 class MetricContext:
     """What metric plugins see: the data as the model saw it and its codes, on a sample of the points.

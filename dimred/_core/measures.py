@@ -121,7 +121,6 @@ def _codes_of_equal_rows_tied(X: torch.Tensor, Z: torch.Tensor, computed_in: tor
     products, blocked by row, had given equal rows codes 1e-16 apart): that noise, not the model, had ordered their
     neighbours, and PCA's exact codes of 3 points x 8 copies scored an R_NX area of 0.72 instead of 1. Codes that
     differ by more (t-SNE places copies apart) are the model's own and kept."""
-
     _, first, group = np.unique(X.detach().to("cpu", torch.float64).numpy(), axis=0, return_index=True,
                                 return_inverse=True)  # fmt: skip
     if len(first) == len(X):

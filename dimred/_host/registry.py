@@ -29,7 +29,7 @@ from typing import Any
 import pluggy
 
 from dimred._core import hookspecs as hookspecs
-from dimred._core.contracts import EstimatorModel, Plugin
+from dimred._core.contracts import Plugin, keeps_no_model_file
 from dimred._core.environment import switch
 from dimred._core.errors import PluginError, UsageError, did_you_mean, unknown_name_error
 from dimred._core.kinds import KIND, KIND_NAMES
@@ -472,9 +472,7 @@ def _entry(info: PluginInfo) -> dict[str, Any]:
     if info.kind == "model":  # one-call models may lack a transform or an inverse
         entry["can_transform"] = getattr(info.cls, "can_transform", True)
         entry["can_inverse_transform"] = getattr(info.cls, "can_inverse_transform", True)
-        # a one-call model whose state is its training rows (Isomap, t-SNE, UMAP): nothing to load or export
-        one_call = isinstance(info.cls, type) and issubclass(info.cls, EstimatorModel)
-        entry["keeps_model_file"] = not one_call or info.cls.fitted_module is not EstimatorModel.fitted_module
+        entry["keeps_model_file"] = not keeps_no_model_file(info.cls)
     return entry
 
 
