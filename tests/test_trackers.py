@@ -270,11 +270,11 @@ def test_one_sqlite_store_written_two_ways_is_one_store(mlflow, store, monkeypat
 def test_sqlite_store_paths_are_read_as_sqlalchemy_reads_them(tmp_path):
     """A query string had been taken for part of the file's name (a resume then found 'no database file')."""
     (tmp_path / "m.db").write_bytes(b"")
-    assert mlflow_tracker._same_store("sqlite:///m.db", f"sqlite:///{tmp_path}/m.db?timeout=20")
-    assert mlflow_tracker._database_file("sqlite:///a%2541.db") == Path("a%41.db")  # unquoted once
-    assert not mlflow_tracker._same_store("sqlite:///m.db", "sqlite:///n.db")
-    assert mlflow_tracker._existing_store("sqlite:///m.db?timeout=20")
-    assert not mlflow_tracker._existing_store("sqlite:///other.db")
+    assert mlflow_tracker.store.same_store("sqlite:///m.db", f"sqlite:///{tmp_path}/m.db?timeout=20")
+    assert mlflow_tracker.store.database_file("sqlite:///a%2541.db") == Path("a%41.db")  # unquoted once
+    assert not mlflow_tracker.store.same_store("sqlite:///m.db", "sqlite:///n.db")
+    assert mlflow_tracker.store.existing_store("sqlite:///m.db?timeout=20")
+    assert not mlflow_tracker.store.existing_store("sqlite:///other.db")
 
 
 def test_a_tracking_server_that_does_not_answer_is_named_in_seconds(mlflow, tmp_path):
@@ -937,11 +937,11 @@ def test_a_run_left_open_by_a_killed_process_is_ended_by_the_next(mlflow):
         client.create_experiment(os.environ["MLFLOW_EXPERIMENT_NAME"])
     )
     stale = client.create_run(experiment.experiment_id).info.run_id
-    mlflow_tracker._OPEN[stale] = client  # as a callback's on_fit_failed that never ran leaves it
+    mlflow_tracker.tracking._OPEN[stale] = client  # as a callback's on_fit_failed that never ran leaves it
     dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=[],
                callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip
     assert client.get_run(stale).info.status == "FAILED"
-    assert not mlflow_tracker._OPEN
+    assert not mlflow_tracker.tracking._OPEN
 
 
 def test_the_tensorboard_reporter_shows_an_evaluation_too(event_accumulator, tmp_path):
