@@ -442,8 +442,8 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
 @click.option("--reporter", "reporters", multiple=True, metavar="NAME",
               help="A reporter for every run, e.g. mlflow (one MLflow run per run, nested in one for the "
                    "comparison); repeatable. The runs write no folder, so a reporter that writes a run's files "
-                   "(codes-plot, codes-csv) writes nothing here; one that shows comparisons (explorer) shows this "
-                   "one. The comparison's table and figures are written whatever.")  # fmt: skip
+                   "(codes-plot, reconstruction-plot) writes nothing here; one that shows comparisons (explorer) "
+                   "shows this one. The comparison's table and figures are written whatever.")  # fmt: skip
 @click.option("--callback", "callbacks", multiple=True, metavar="NAME",
               help="Add a callback to every run, e.g. mlflow; no-NAME turns a default one off; "
                    "repeatable.")  # fmt: skip

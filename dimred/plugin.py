@@ -35,7 +35,7 @@ from dimred._core.contracts import (
     TrainingData,
     TrainingStatus,
 )
-from dimred._core.defaults import MUON_MIN_SIDE
+from dimred._core.defaults import EXACT_KNN_ROWS, MUON_MIN_SIDE
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.hookspecs import hookimpl
 from dimred._core.labels import (
@@ -47,6 +47,7 @@ from dimred._core.labels import (
     missing_label_rows,
 )
 from dimred._core.options import OptionInfo, option
+from dimred._core.packages import import_installed, installed
 from dimred._core.scatter import (
     LEGEND_CLASSES,
     colours_by_class,
@@ -76,6 +77,7 @@ _TORCH_BLOCKS = {
 }
 
 __all__ = [  # noqa: F822 (the torch building blocks are module attributes loaded on first use)
+    "EXACT_KNN_ROWS",
     "FEW_CLASSES",
     "LEGEND_CLASSES",
     "MAX_NUMBERED_CLASSES",
@@ -115,6 +117,8 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "components_shown",
     "fuzzy_neighbour_graph",
     "hookimpl",
+    "import_installed",
+    "installed",
     "knn_graph",
     "layer_dtype",
     "legend_classes",

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dimred.plugin import EstimatorModel, UsageError, hookimpl, option
+from dimred.plugin import EstimatorModel, UsageError, hookimpl, import_installed, option
 
 
 class _ScikitLearnModel(EstimatorModel):
@@ -353,7 +353,7 @@ MAX_INVERTED_COMPONENTS = 5  # umap's codes of more values are not mapped back (
 
 class UMAPModel(_ScikitLearnModel):
     name = "umap"
-    description = "UMAP (umap-learn, an optional extra): with transform and an approximate inverse"
+    description = "UMAP (umap-learn; dimred[umap]): with transform and an approximate inverse"
     scale_free = True
     neighbourhood_option = "n_neighbors"  # umap-learn would truncate it with a warning, and say so at each transform
 
@@ -385,7 +385,7 @@ class UMAPModel(_ScikitLearnModel):
 
     def make(self, seed: int) -> Any:
         try:
-            import umap
+            umap = import_installed("umap")
         except ImportError as error:
             raise UsageError(f"model 'umap' needs umap-learn: pip install 'dimred[umap]' ({error})") from None
         # one job, as a seed makes umap-learn run anyway (it warned of that on every fit)

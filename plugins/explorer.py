@@ -14,7 +14,6 @@ when a page is written.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import struct
 import zlib
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from dimred.plugin import (
     colours_by_class,
     components_shown,
     hookimpl,
+    installed,
     legend_classes,
     legend_name,
     option,
@@ -41,10 +41,6 @@ from dimred.plugin import (
 
 FILENAME = "explorer.html"
 IMAGE_PIXELS = 84  # the side of the hover image, whatever the data's image size
-
-
-def _bokeh_installed() -> bool:
-    return importlib.util.find_spec("bokeh") is not None
 
 
 @dataclass(frozen=True)
@@ -62,13 +58,15 @@ class ExplorerOptions:
 
 class Explorer(Reporter):
     name = "explorer"
-    description = "explorer.html: the codes to zoom, pan, select and hover (with images), offline (needs bokeh)"
-    enabled_by_default = _bokeh_installed()  # checked without importing Bokeh
+    description = (
+        "explorer.html: the codes to zoom, pan, select and hover (with images), offline (Bokeh; dimred[explorer])"
+    )
+    enabled_by_default = installed("bokeh")  # checked without importing Bokeh
     Options = ExplorerOptions
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
-        if not _bokeh_installed():
+        if not installed("bokeh"):
             raise UsageError("the explorer reporter needs Bokeh: pip install 'dimred[explorer]'")
 
     def report(self, run: RunRecord) -> None:

@@ -28,7 +28,17 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dimred.plugin import MUON_MIN_SIDE, Batch, Loss, MLPModel, TrainingData, UsageError, hookimpl, option
+from dimred.plugin import (
+    EXACT_KNN_ROWS,
+    MUON_MIN_SIDE,
+    Batch,
+    Loss,
+    MLPModel,
+    TrainingData,
+    UsageError,
+    hookimpl,
+    option,
+)
 
 NARROW_ROWS_NOISE = 0.05
 WIDE_ROWS_NOISE = 0.1
@@ -43,6 +53,7 @@ NEGATIVES_HELP = "codes of the step each end of an edge is repelled from (at mos
 UMAP_NEIGHBOURS = 15
 # 10 rather than UMAP's 15: held-out kNN accuracy +0.008 on MNIST-5k, +0.003 on digits (real_data.py)
 TSNE_NEIGHBOURS = 10
+ANN_NOTE = f"; above {EXACT_KNN_ROWS:,} rows its kNN graph needs faiss (dimred[ann])"
 
 
 def neighbours_option(default: int) -> Any:
@@ -162,7 +173,9 @@ class _GraphLoss(Loss):
 
 class InfoNCETSNE(_GraphLoss):
     name = "ne-tsne"
-    description = "t-SNE-like neighbour embedding: InfoNCE with a Cauchy kernel on the fuzzy kNN graph's edges"
+    description = (
+        "t-SNE-like neighbour embedding: InfoNCE with a Cauchy kernel on the fuzzy kNN graph's edges" + ANN_NOTE
+    )
 
     default_neighbours = TSNE_NEIGHBOURS
 
@@ -242,7 +255,7 @@ class InfoNCETSNE(_GraphLoss):
 
 class ParametricUMAP(_GraphLoss):
     name = "ne-umap"
-    description = "UMAP's cross-entropy on the fuzzy kNN graph, negative sampling, q(d) = 1 / (1 + a d^2b)"
+    description = "UMAP's cross-entropy on the fuzzy kNN graph, negative sampling, q(d) = 1 / (1 + a d^2b)" + ANN_NOTE
 
     @dataclass(frozen=True)
     class Options(GraphOptions):
@@ -336,7 +349,7 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
     (benchmarks/real_data.py)."""
 
     name = "ne-ae"
-    description = "neighbour-embedding autoencoder: t-SNE-like codes that still reconstruct (mse + ne-tsne)"
+    description = "neighbour-embedding autoencoder: t-SNE-like codes that still reconstruct (mse + ne-tsne)" + ANN_NOTE
     default_loss = "mse+ne-tsne"
 
     @dataclass(frozen=True)

@@ -12,7 +12,6 @@ TensorBoard is optional (``pip install 'dimred[tensorboard]'``) and imported onl
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import warnings
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from dimred.plugin import (
     TrainingStatus,
     UsageError,
     hookimpl,
+    installed,
     option,
     shown_rows,
     unwritable,
@@ -72,7 +72,7 @@ class TensorBoardReporterOptions(TensorBoardOptions):
 
 def _require_tensorboard(who: str) -> None:
     """Fail early, with the install command, when TensorBoard is missing (checked without importing it)."""
-    if importlib.util.find_spec("tensorboard") is None:
+    if not installed("tensorboard"):
         raise UsageError(f"the {who} needs TensorBoard: pip install 'dimred[tensorboard]'")
 
 
@@ -123,7 +123,7 @@ class TensorBoardCallback(Callback):
     """Writes the losses and the learning rate as TensorBoard scalars at every logging interval."""
 
     name = "tensorboard"
-    description = "writes the losses to TensorBoard while training (tensorboard --logdir RUN)"
+    description = "writes the losses to TensorBoard while training (tensorboard --logdir RUN; dimred[tensorboard])"
     Options = TensorBoardOptions
 
     def __init__(self, options: Any = None) -> None:
@@ -173,7 +173,9 @@ class TensorBoardReporter(Reporter):
     the plot reporters."""
 
     name = "tensorboard"
-    description = "writes metrics, plots and the codes (embedding projector) to TensorBoard event files"
+    description = (
+        "writes metrics, plots and the codes (embedding projector) to TensorBoard event files (dimred[tensorboard])"
+    )
     Options = TensorBoardReporterOptions
 
     def __init__(self, options: Any = None) -> None:

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 import dimred
 from conftest import hidden_leftovers
 from dimred.cli import cli
-from dimred.plugin import ComparisonRecord, Data, Reporter, RunRecord
+from dimred.plugin import ComparisonRecord, Data, Reporter, RunRecord, import_installed, installed
 from dimred.testing import check_reporter_plugin
 
 bokeh = pytest.importorskip("bokeh")  # a fallback: the test extra installs it
@@ -270,6 +270,21 @@ def test_without_bokeh_naming_the_explorer_is_one_clear_error(monkeypatch, tmp_p
     assert result.exit_code == 2, result.output
     assert "Error: the explorer reporter needs Bokeh: pip install 'dimred[explorer]'" in result.output
     assert not (tmp_path / "runs").exists()  # refused before anything ran
+
+
+def test_a_folder_named_after_an_optional_package_is_not_taken_for_it(monkeypatch, tmp_path):
+    """A log folder named ``mlflow`` or ``tensorboard``, or a ``bokeh`` folder, in the folder Python started in had
+    been taken for the package (Python imports such a folder as an empty namespace package): the explorer was on
+    by default and failed after training, the mlflow callback failed on a missing attribute instead of naming
+    the extra to install."""
+    for name in ("bokeh", "dimred_no_such_package"):
+        (tmp_path / name).mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert not installed("dimred_no_such_package")
+    with pytest.raises(ModuleNotFoundError, match="dimred_no_such_package"):
+        import_installed("dimred_no_such_package")
+    assert installed("bokeh")  # the package installed takes precedence over the folder, as it does on import
+    assert import_installed("bokeh").__file__ is not None
 
 
 def test_without_bokeh_a_default_run_neither_needs_nor_writes_the_explorer(tmp_path):

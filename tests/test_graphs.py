@@ -45,7 +45,7 @@ def test_the_approximate_path_keeps_the_contract_and_recall(monkeypatch, tmp_pat
     X = np.random.default_rng(1).random((2000, 10), dtype=np.float32)
     path = tmp_path / "rows.npy"
     np.save(path, X)
-    monkeypatch.setattr(graphs, "EXACT_ROWS", 1000)
+    monkeypatch.setattr(graphs, "EXACT_KNN_ROWS", 1000)
     distances, indices = graphs.knn_graph(np.load(path, mmap_mode="r"), 15)  # a read-only memmap
     check_contract(distances, indices, 2000, 15)
     exact_indices = graphs.exact_knn(X, 15)[1]
@@ -88,7 +88,7 @@ def test_a_duplicated_row_is_excluded_as_itself(monkeypatch):
     pytest.importorskip("faiss")
     X = np.random.default_rng(2).random((1500, 4), dtype=np.float32)
     X[1:20] = X[0]  # 20 copies of one row: more than k + 1
-    monkeypatch.setattr(graphs, "EXACT_ROWS", 100)
+    monkeypatch.setattr(graphs, "EXACT_KNN_ROWS", 100)
     distances, indices = graphs.knn_graph(X, 5)
     check_contract(distances, indices, 1500, 5)
     assert (distances[:20] == 0).all()
@@ -96,7 +96,7 @@ def test_a_duplicated_row_is_excluded_as_itself(monkeypatch):
 
 def test_a_missing_library_above_the_threshold_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` now fails
-    monkeypatch.setattr(graphs, "EXACT_ROWS", 50)
+    monkeypatch.setattr(graphs, "EXACT_KNN_ROWS", 50)
     with pytest.raises(UsageError, match=r"pip install 'dimred\[ann\]'") as caught:
         graphs.knn_graph(np.random.default_rng(3).random((100, 3)), 5)
     assert "50 rows" in str(caught.value)

@@ -633,6 +633,14 @@ def test_tensorboard_plugins_pass_the_contract_checks(event_accumulator):
     [
         (["--reporter", "mlflow"], "the mlflow reporter needs MLflow: pip install 'dimred[mlflow]'"),
         (["--callback", "mlflow"], "the mlflow callback needs MLflow: pip install 'dimred[mlflow]'"),
+        (  # the missing package is said first, not a store it could not have logged to anyway
+            ["--callback", "mlflow", "--set", "callback.mlflow.tracking_uri=http://127.0.0.1:1"],
+            "the mlflow callback needs MLflow: pip install 'dimred[mlflow]'",
+        ),
+        (
+            ["--reporter", "mlflow", "--set", "reporter.mlflow.tracking_uri=sqlite:///no-such-folder/m.db"],
+            "the mlflow reporter needs MLflow: pip install 'dimred[mlflow]'",
+        ),
         (
             ["--reporter", "tensorboard"],
             "the tensorboard reporter needs TensorBoard: pip install 'dimred[tensorboard]'",
@@ -714,7 +722,7 @@ def test_a_tracker_destination_that_cannot_be_written_is_refused_before_training
     result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, "--reporter", reporter, "--set",
                                       setting, "--out", str(tmp_path / "run")])  # fmt: skip
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"Error: bad reporter.{reporter} options: {message} (")
+    assert result.stderr.startswith(f"Error: bad reporter.{reporter} options: {message} (making a file there failed: ")
     assert not (tmp_path / "run").exists()
 
 

@@ -26,6 +26,7 @@ import torch
 
 from dimred._core.atomic import atomic_paths
 from dimred._core.errors import DimredError, UsageError, first_line, path_argument
+from dimred._core.packages import import_installed
 from dimred._engine import modelfile
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class _Decoder(_Wrapper):
 
 def _require_onnx() -> Any:
     try:
-        import onnx
+        onnx = import_installed("onnx")
     except ImportError:
         raise UsageError(f"ONNX export needs the onnx package: {INSTALL_HINT}") from None
     return onnx
@@ -241,7 +242,7 @@ def _check_computes_as_traced(
     records the tensor operations of one call: a network that leaves torch on the way (numpy, a Python number
     of a tensor's value) is recorded with what it computed then, as constants, and the exporter only warns."""
     try:
-        import onnxruntime
+        onnxruntime = import_installed("onnxruntime")
     except ImportError:  # dimred[onnx] installs it; without it onnx's checker is the only check
         return
     with torch.no_grad():

@@ -231,5 +231,5 @@ def unwritable(path: str | os.PathLike[str]) -> str | None:
                 return None
         with tempfile.TemporaryFile(dir=place):
             return None
-    except OSError as error:
-        return f"{place} is not writable ({error.strerror or error})"
+    except OSError as error:  # the system's words: /proc refuses a new file with "No such file or directory"
+        return f"{place} is not writable (making a file there failed: {error.strerror or error})"

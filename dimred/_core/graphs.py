@@ -1,7 +1,7 @@
 """Neighbour graphs for neighbour-embedding losses: the k nearest neighbours of every row, and UMAP's fuzzy
 simplicial set over them, stored as compressed sparse rows (n * k memory, never n^2).
 
-``knn_graph`` is exact (chunked torch matrix products, O(n^2)) up to ``EXACT_ROWS`` rows and approximate above,
+``knn_graph`` is exact (chunked torch matrix products, O(n^2)) up to ``EXACT_KNN_ROWS`` rows and approximate above,
 through faiss-cpu's inverted file (the ``ann`` extra), chosen by benchmarks/knn_libraries.py over pynndescent and
 hnswlib: on 10^6 x 3 rows faiss took 102 s against hnswlib's 428 s and pynndescent's 79 s plus 114 s of numba
 compilation in every new process, at recall@15 of 1.0; exact is 4-5x slower than faiss at 20 000 rows.
@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from dimred._core.defaults import EXACT_KNN_ROWS
 from dimred._core.errors import UsageError
+from dimred._core.packages import import_installed
 
 CHUNK_ELEMENTS = 1 << 24  # rows per chunk * n: 64 MB of float32 distances at a time
-EXACT_ROWS = 10_000  # exact up to here: as fast as faiss at 5 000 rows, 4-5x slower at 20 000 (measured)
 ANN_EXTRA = "pip install 'dimred[ann]'"
 QUERY_ROWS = 1 << 16  # rows per query batch of the approximate search
 RECALL_TARGET, RECALL_SAMPLE = 0.9, 256  # the approximate search widens until a sample of rows finds this share
@@ -32,8 +33,8 @@ MAX_PROBES = 256  # ... or searches this many cells (at 10^6 rows a sixteenth of
 @torch.no_grad()
 def knn_graph(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Distances and indices (n x k, nearest first) of every row's k nearest other rows, Euclidean (not squared):
-    exact up to ``EXACT_ROWS`` rows, approximate above (faiss IVF; recall@15 0.92-1.0 measured)."""
-    distances, indices = exact_knn(X, k) if len(X) <= EXACT_ROWS else approximate_knn(X, k)
+    exact up to ``EXACT_KNN_ROWS`` rows, approximate above (faiss IVF; recall@15 0.92-1.0 measured)."""
+    distances, indices = exact_knn(X, k) if len(X) <= EXACT_KNN_ROWS else approximate_knn(X, k)
     rows = _duplicates_at_zero(X, distances, indices)
     order = distances[rows].argsort(dim=1, stable=True)  # a duplicate found after a row a rounding error nearer
     distances[rows], indices[rows] = distances[rows].gather(1, order), indices[rows].gather(1, order)
@@ -125,9 +126,9 @@ def approximate_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor,
     float32 copy of the data (none for float32 rows, a memmap included), the n x k result and one batch of
     queries; faiss uses ``torch.get_num_threads()`` threads, and is left with the caller's own count."""
     try:
-        import faiss
+        faiss = import_installed("faiss")
     except ImportError as error:
-        raise UsageError(f"the kNN graph of more than {EXACT_ROWS} rows is approximate and needs faiss: "
+        raise UsageError(f"the kNN graph of more than {EXACT_KNN_ROWS} rows is approximate and needs faiss: "
                          f"{ANN_EXTRA}") from error  # fmt: skip
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()

@@ -105,9 +105,17 @@ def instantiate_several(kind: str, names: Sequence[str], groups: dict[str, dict[
     if unknown := [stray for stray in strays if stray.removeprefix(f"{kind}.") not in registry.names(kind)]:
         raise registry.unknown(kind, unknown[0].removeprefix(f"{kind}."))
     if strays:
-        hint = did_you_mean(strays[0].removeprefix(f"{kind}."), names)
+        stray = strays[0].removeprefix(f"{kind}.")
+        hint = did_you_mean(stray, names) or _naming_hint(kind, stray)
         raise UsageError(f"settings for a {kind} that is not in this run: {', '.join(strays)}{hint}")
     return plugins
+
+
+def _naming_hint(kind: str, name: str) -> str:
+    """How to add the plugin ``name`` of a several-per-run ``kind`` to a run (one on by default only where its
+    package is installed, the explorer, is not in a run where it is not)."""
+    replaces = f"; {KIND[kind].plural} named replace the default ones" if kind == "reporter" else ""
+    return f"; to use it, name it: --{kind} {name} (in Python: {KIND[kind].plural}=[..., '{name}']{replaces})"
 
 
 def describe(plugin: Plugin) -> dict[str, Any]:

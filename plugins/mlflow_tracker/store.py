@@ -5,7 +5,6 @@ never through MLflow's fluent state, so the caller's tracking URI and active run
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import socket
 import sys
@@ -16,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from urllib.request import getproxies, proxy_bypass
 
-from dimred.plugin import DimredError, UsageError, option, unwritable
+from dimred.plugin import DimredError, UsageError, import_installed, installed, option, unwritable
 
 SQLITE_PREFIX = "sqlite:///"  # then the database's path: relative, or absolute with a fourth slash
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
@@ -35,7 +34,7 @@ class MLflowOptions:
     def __post_init__(self) -> None:
         """A store given here is checked as it is given (``check_store``); the one a run logs to without it
         (MLFLOW_TRACKING_URI, a notebook's, MLflow's default) before training, by ``check_run``."""
-        if self.tracking_uri:
+        if self.tracking_uri and installed("mlflow"):  # else the plugin refuses, with the install command
             check_store(self.tracking_uri, self.tracking_uri)
         if self.experiment is not None and len(self.experiment) > MAX_EXPERIMENT_NAME_LENGTH:
             raise ValueError(f"experiment is {len(self.experiment)} characters long; MLflow takes names of up to "
@@ -67,7 +66,7 @@ def check_store(uri: str, named: str) -> None:
         # SQLite writes a journal beside the database as it logs
         if problem := unwritable(database) or (database.is_file() and unwritable(database.parent)):
             raise ValueError(f"{named}: {problem}")
-    elif urlparse(uri).scheme not in ("http", "https") and importlib.util.find_spec("mlflow"):
+    elif urlparse(uri).scheme not in ("http", "https") and installed("mlflow"):
         _check_opens(named, uri)
 
 
@@ -134,13 +133,13 @@ def _check_answers(uri: str) -> None:
 
 def require_mlflow(who: str) -> None:
     """Fail early, with the install command, when MLflow is missing (checked without importing it)."""
-    if importlib.util.find_spec("mlflow") is None:
+    if not installed("mlflow"):
         raise UsageError(f"the {who} needs MLflow: pip install 'dimred[mlflow]'")
 
 
 def import_mlflow(who: str) -> Any:
     try:
-        import mlflow
+        mlflow = import_installed("mlflow")
     except ImportError as error:
         raise UsageError(f"the {who} needs MLflow: pip install 'dimred[mlflow]' ({error})") from None
     return mlflow

@@ -160,7 +160,7 @@ class MLflowCallback(Callback):
     results)."""
 
     name = "mlflow"
-    description = "logs the losses to MLflow while training (with --reporter mlflow: the results too)"
+    description = "logs the losses to MLflow while training (with --reporter mlflow: the results too; dimred[mlflow])"
     Options = MLflowOptions
 
     def __init__(self, options: Any = None) -> None:
@@ -301,7 +301,9 @@ class MLflowReporter(Reporter):
     artifacts. Name it after the reporters whose files it should upload."""
 
     name = "mlflow"
-    description = "logs the run to MLflow: configuration, loss history, metrics, model and plots as artifacts"
+    description = (
+        "logs the run to MLflow: configuration, loss history, metrics, model and plots as artifacts (dimred[mlflow])"
+    )
     Options = MLflowOptions
 
     def __init__(self, options: Any = None) -> None:
