@@ -244,8 +244,8 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 )
 @click.option("--model", default=None, help="Model plugin (see `dimred plugins`); required unless --config names one.")
 @click.option("--loss", "losses", multiple=True, metavar="NAME[:WEIGHT]",
-              help="Loss plugin; repeat to train on a weighted sum (--loss mse --loss geodesic:10) "
-              "[default: the model's own].")  # fmt: skip
+              help="Loss plugin; a weighted sum as NAME+NAME:WEIGHT or repeated (--loss mse+geodesic:10, "
+              "--loss mse --loss geodesic:10) [default: the model's own].")  # fmt: skip
 @click.option(
     "--reporter",
     "reporters",

@@ -49,6 +49,10 @@ IMAGE_WIDE_FROM = 129  # columns: from here rows get wider layers, 800 steps, st
 IMAGE_ROWS_DOF = 0.9
 MIN_DOF, MAX_DOF = 0.001, 1000.0  # trained without trouble at both ends (swiss roll); 1e-300 and 1e300 did not
 NARROWER_ROWS_EXAGGERATION = 1.3  # rows under IMAGE_WIDE_FROM columns
+# the most exaggeration, repulsion (weights of one part of a loss) and input noise taken: 1000 trained without
+# trouble on the swiss roll; about 1e38 and beyond, float32 losses and layers overflow
+MAX_WEIGHTING = 1000.0
+MAX_NOISE = 1000.0
 NEGATIVES_HELP = "codes of the step each end of an edge is repelled from (at most the step's heads)"
 UMAP_NEIGHBOURS = 15
 # 10 rather than UMAP's 15: held-out kNN accuracy +0.008 on MNIST-5k, +0.003 on digits (real_data.py)
@@ -58,7 +62,7 @@ ANN_NOTE = f"; above {EXACT_KNN_ROWS:,} rows its kNN graph needs faiss (dimred[a
 
 def neighbours_option(default: int) -> Any:
     return option(None, f"neighbours per row in the fuzzy graph, the row itself not counted (umap-learn's "
-                        f"n_neighbors counts it: k here is its k + 1) [default: {default}, one less than the rows on "
+                        f"n_neighbors counts it: it is this + 1) [default: {default}, one less than the rows on "
                         "fewer rows]")  # fmt: skip
 
 
@@ -114,8 +118,8 @@ class _GraphLoss(Loss):
             raise UsageError(f"loss '{self.name}' must be the only loss that adds rows to a step")
         if batch.drawn < 2:  # a row's only negative would be itself: nothing to contrast an edge with
             raise UsageError(f"loss '{self.name}' contrasts a step's rows with each other and needs at least 2 rows "
-                             f"per step (per process under torchrun), got {batch.drawn}; raise --batch-size (or, "
-                             "under torchrun, train on fewer processes)")  # fmt: skip
+                             f"per step (per process under torchrun), got {batch.drawn}; raise the batch size "
+                             "(--batch-size, batch_size=; under torchrun, or train on fewer processes)")  # fmt: skip
         drawn, index, z = batch.drawn, batch.index, batch.z
         # both ends of every edge are contrasted with the pool: heads spread over the step's draw (a random sample
         # of the rows, with minibatches)
@@ -203,8 +207,10 @@ class InfoNCETSNE(_GraphLoss):
             if self.dof is not None and not MIN_DOF <= self.dof <= MAX_DOF:  # far beyond, float32 kernels break down
                 raise ValueError(f"dof must be from {MIN_DOF} to {MAX_DOF:g} (1: t-SNE's kernel; large values approach "
                                  f"a Gaussian), got {self.dof:g}")  # fmt: skip
-            if self.exaggeration is not None and self.exaggeration <= 0:
-                raise ValueError(f"exaggeration must be above 0, got {self.exaggeration}")
+            if self.exaggeration is not None and not 0 < self.exaggeration <= MAX_WEIGHTING:
+                raise ValueError(
+                    f"exaggeration must be above 0 and at most {MAX_WEIGHTING:g}, got {self.exaggeration:g}"
+                )
 
     def options_for(self, n_samples: int, n_features: int) -> Options:
         chosen = {"dof": self._dof(n_features), "exaggeration": self._exaggeration(n_features)}
@@ -266,8 +272,9 @@ class ParametricUMAP(_GraphLoss):
             super().__post_init__()
             if not 0 <= self.min_dist <= 1:
                 raise ValueError(f"min_dist must be from 0 to 1 (the spread), got {self.min_dist}")
-            if self.repulsion <= 0:  # attraction alone pulls every code onto one point
-                raise ValueError(f"repulsion must be above 0 (without it the codes collapse), got {self.repulsion}")
+            if not 0 < self.repulsion <= MAX_WEIGHTING:  # attraction alone pulls every code onto one point
+                raise ValueError(f"repulsion must be above 0 (without it the codes collapse) and at most "
+                                 f"{MAX_WEIGHTING:g}, got {self.repulsion:g}")  # fmt: skip
 
     def prepare(self, data: TrainingData) -> None:
         super().prepare(data)
@@ -372,13 +379,17 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
         )
 
         def __post_init__(self) -> None:
-            widths = (self.n_components, *self.hidden, *self.decoder_hidden)
-            if not 1 <= min(widths) <= max(widths) <= MLPModel.MAX_WIDTH:
-                raise ValueError(f"n_components and the hidden widths must be from 1 to {MLPModel.MAX_WIDTH}")
+            for name, widths in (("n_components", (self.n_components,)), ("hidden", self.hidden),
+                                 ("decoder_hidden", self.decoder_hidden)):  # fmt: skip
+                if any(not 1 <= width <= MLPModel.MAX_WIDTH for width in widths):
+                    shown = widths[0] if name == "n_components" else ",".join(map(str, widths))
+                    raise ValueError(f"{name} must be from 1 to {MLPModel.MAX_WIDTH}"
+                                     f"{' each' if name != 'n_components' else ''}, got {shown}")  # fmt: skip
             if not 0 <= self.dropout < 1:
                 raise ValueError(f"dropout must be in [0, 1), got {self.dropout:g}")
-            if self.noise is not None and self.noise < 0:
-                raise ValueError(f"noise must be at least 0, got {self.noise:g}")
+            if self.noise is not None and not 0 <= self.noise <= MAX_NOISE:
+                raise ValueError(f"noise must be from 0 to {MAX_NOISE:g} (scaled data span about 1), got "
+                                 f"{self.noise:g}")  # fmt: skip
             if self.mask is not None and not 0 <= self.mask < 1:
                 raise ValueError(f"mask must be at least 0 and below 1, got {self.mask:g}")
 

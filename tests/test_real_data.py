@@ -551,6 +551,7 @@ def _tsne_contrast(loss, edge_length_squared, negatives_squared, _pool_size):
 
 
 DOF_RANGE = "dof must be from 0.001 to 1000 (1: t-SNE's kernel; large values approach a Gaussian)"
+REPULSION_RANGE = "repulsion must be above 0 (without it the codes collapse) and at most 1000"
 
 
 def _umap_contrast(loss, edge_length_squared, negatives_squared, _pool_size):
@@ -613,8 +614,8 @@ def test_steps_of_one_row_are_refused_by_the_neighbour_embedding_losses(model, l
     assert result.exit_code == 2
     assert result.output.strip().endswith(
         f"Error: loss '{loss}' contrasts a step's rows with each other and needs "
-        "at least 2 rows per step (per process under torchrun), got 1; raise --batch-size (or, under torchrun, train "
-        "on fewer processes)"
+        "at least 2 rows per step (per process under torchrun), got 1; raise the batch size (--batch-size, "
+        "batch_size=; under torchrun, or train on fewer processes)"
     )
 
 
@@ -683,23 +684,28 @@ def test_the_neighbour_embedding_plugins_pass_the_checks():
     ("setting", "message"),
     [
         ("loss.ne-umap.min_dist=-1", "min_dist must be from 0 to 1 (the spread), got -1"),
-        ("loss.ne-umap.repulsion=-0.5", "repulsion must be above 0 (without it the codes collapse), got -0.5"),
-        ("loss.ne-umap.repulsion=0", "repulsion must be above 0 (without it the codes collapse), got 0.0"),
+        ("loss.ne-umap.repulsion=-0.5", f"{REPULSION_RANGE}, got -0.5"),
+        ("loss.ne-umap.repulsion=0", f"{REPULSION_RANGE}, got 0"),
+        ("loss.ne-umap.repulsion=1e38", f"{REPULSION_RANGE}, got 1e+38"),  # float32 losses overflowed, blamed late
         ("loss.ne-umap.neighbours=1", "neighbours must be at least 2, got 1"),
         ("loss.ne-tsne.negatives=0", "negatives must be at least 1, got 0"),
         ("loss.ne-tsne.pca=-1", "pca must be at least 0 (0: neighbours among the columns), got -1"),
         ("loss.ne-tsne.dof=0", f"{DOF_RANGE}, got 0"),
         ("loss.ne-tsne.dof=1e300", f"{DOF_RANGE}, got 1e+300"),
-        ("loss.ne-tsne.exaggeration=-1", "exaggeration must be above 0, got -1"),
+        ("loss.ne-tsne.exaggeration=-1", "exaggeration must be above 0 and at most 1000, got -1"),
+        ("loss.ne-tsne.exaggeration=1e39", "exaggeration must be above 0 and at most 1000, got 1e+39"),
+        ("model.noise=1e30", "noise must be from 0 to 1000 (scaled data span about 1), got 1e+30"),
+        ("model.n_components=0", "n_components must be from 1 to 65536, got 0"),
+        ("model.hidden=64,0", "hidden must be from 1 to 65536 each, got 64,0"),
     ],
 )
 def test_bad_neighbour_embedding_options_give_one_clear_error(setting, message):
-    loss = setting.split(".")[1]
+    loss = setting.split(".")[1] if setting.startswith("loss.") else "ne-tsne"
     result = invoke("run", "--dataset", "swissroll", "--model", "ne-ae", "--loss", "mse", "--loss", loss,
                     "--set", setting)  # fmt: skip
     assert result.exit_code == 2, result.output
     assert result.output.count("Error:") == 1
-    assert f"bad loss.{loss} options:" in result.output
+    assert f"bad {'model' if setting.startswith('model.') else f'loss.{loss}'} options:" in result.output
     assert message in result.output
 
 

@@ -132,6 +132,21 @@ def test_full_batch_float64_and_epochs_are_reachable(tmp_path):
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "reporter.loss-curve.dpi=5"],
          "settings for a reporter that is not in this run: reporter.loss-curve; to use it, name it: --reporter "
          "loss-curve (in Python: reporters=[..., 'loss-curve']; reporters named replace the default ones)"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "reporter.rnx-plot.dpi=50"],  # not 'input-plot'?
+         "settings for a reporter that is not in this run: reporter.rnx-plot; to use it, name it: --reporter rnx-plot"),
+        (["--dataset", "swissroll", "--model", "ne-ae", "--set", "loss.ne-umap.min_dist=0.5"],
+         "options for a loss that is not in this run: loss.ne-umap (its loss is mse+ne-tsne); to use it: --loss "
+         "mse+ne-umap (in Python: loss='mse+ne-umap')"),  # one loss that adds rows per run: it replaces ne-tsne
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "loss.geodesic.landmarks=50"],
+         "options for a loss that is not in this run: loss.geodesic (its loss is mse); to use it: --loss "
+         "mse+geodesic"),
+        (["--dataset", "swissroll", "--model", "ne-ae", "--set", "loss.ne_tsne.neighbours=5"],
+         "unknown loss 'ne_tsne' (did you mean 'ne-tsne'?); choose from: "),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--loss", "mse+ne-tsne:1e39"],
+         "bad loss 'ne-tsne:1e39': use NAME or NAME:WEIGHT with a weight above 0 and at most 1e+06"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--batch-size", "1"],
+         "batch norm needs at least 2 samples per batch (per process); raise the batch size (--batch-size, "
+         "batch_size=) or turn batch norm off (dimred's MLP models: --set model.batch_norm=false"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "reporter.nope.x=1"],
          "unknown reporter 'nope'; choose from: "),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--steps", "5", "--epochs", "5"], "not both"),

@@ -98,7 +98,9 @@ class Trainer:
             )
         has_batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
         if self.share < 2 and has_batch_norm:
-            raise UsageError("batch norm needs at least 2 samples per batch (per process); raise the batch size")
+            raise UsageError("batch norm needs at least 2 samples per batch (per process); raise the batch size "
+                             "(--batch-size, batch_size=) or turn batch norm off (dimred's MLP models: --set "
+                             "model.batch_norm=false, model_options={'batch_norm': False})")  # fmt: skip
         self.module, self.terms, self.X, self.generator = module, list(terms), X, generator
         self.per_epoch = len(X) // self.batch
         self.total = settings.total_steps(len(X))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from dimred._core.contracts import Term
+from dimred._core.contracts import Loss, Term
 from dimred._core.errors import UsageError
 from dimred._core.options import to_dict
+from dimred._host.registry import get_registry
 from dimred._host.resolve import instantiate
 
 LossSpec = str | Sequence[str]
+MAX_WEIGHT = 1e6  # far beyond, a weighted loss overflows float32 (3.4e38)
 
 
 def parse_spec(spec: LossSpec) -> list[tuple[str, float]]:
@@ -27,8 +29,9 @@ def parse_spec(spec: LossSpec) -> list[tuple[str, float]]:
             weight = float(weight_text) if colon else 1.0  # "mse:" is a weight left out, not 1
         except ValueError:
             raise UsageError(f"bad loss weight in '{part}': use NAME or NAME:WEIGHT, e.g. geodesic:0.5") from None
-        if not name or not math.isfinite(weight) or weight <= 0:
-            raise UsageError(f"bad loss '{part}': use NAME or NAME:WEIGHT with a positive weight")
+        if not name or not math.isfinite(weight) or not 0 < weight <= MAX_WEIGHT:
+            raise UsageError(f"bad loss '{part}': use NAME or NAME:WEIGHT with a weight above 0 and at most "
+                             f"{MAX_WEIGHT:g} (weights are relative: lower the others instead)")  # fmt: skip
         terms.append((name, weight))
     names = [name for name, _weight in terms]
     if len(set(names)) != len(names):
@@ -51,9 +54,7 @@ def _weight_text(weight: float) -> str:
 def build_terms(spec: LossSpec, options: Mapping[str, Mapping[str, Any]]) -> list[Term]:
     """Instantiate every loss of ``spec``; ``options`` maps a loss name to its option values."""
     terms = parse_spec(spec)
-    unknown = set(options) - {name for name, _weight in terms}
-    if unknown:
-        raise UsageError(f"options for a loss that is not in this run: {', '.join(sorted(unknown))}")
+    _refuse_other_losses(options, terms, shown_as="{}")
     return [
         Term(
             instantiate("loss", name, options.get(name, {}), prefix=f"loss.{name}"),
@@ -72,10 +73,31 @@ def terms_from_settings(spec: LossSpec, groups: dict[str, dict[str, Any]]) -> li
         if len(names) != 1:
             raise UsageError("with several losses, set their options as loss.NAME.OPTION")
         options.setdefault(names[0], {}).update(groups.pop("loss"))
-    strays = sorted(key for key in groups if key.startswith("loss."))
-    if strays:
-        raise UsageError(f"options for a loss that is not in this run: {', '.join(strays)}")
+    strays = [key.removeprefix("loss.") for key in groups if key.startswith("loss.")]
+    _refuse_other_losses(strays, parse_spec(spec), shown_as="loss.{}")
     return build_terms(spec, options)
+
+
+def _refuse_other_losses(named: Iterable[str], terms: Sequence[tuple[str, float]], shown_as: str) -> None:
+    """Refuse options for losses other than the run's: an unknown name as such, a loss not in the run with how
+    to add it (``shown_as``: how the user wrote the name, e.g. ``loss.{}``)."""
+    others = sorted(set(named) - {name for name, _weight in terms})
+    registry = get_registry()
+    for name in others:
+        if name not in registry.names("loss"):
+            raise registry.unknown("loss", name)
+    if others:
+        listed = ", ".join(shown_as.format(name) for name in others)
+        # a loss that adds rows to each step (ne-tsne, ne-umap) takes the place of the run's one: one per run
+        replaced = {name for name, _weight in terms if _adds_rows(name)} if any(map(_adds_rows, others)) else set()
+        kept = [(name, weight) for name, weight in terms if name not in replaced]
+        changed = spec_text([*kept, *((name, 1.0) for name in others)])
+        raise UsageError(f"options for a loss that is not in this run: {listed} (its loss is {spec_text(terms)}); "
+                         f"to use it: --loss {changed} (in Python: loss='{changed}')")  # fmt: skip
+
+
+def _adds_rows(name: str) -> bool:
+    return get_registry().get("loss", name).cls.extra_rows is not Loss.extra_rows
 
 
 def describe_terms(terms: Sequence[Term]) -> list[dict[str, Any]]:

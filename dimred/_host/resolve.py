@@ -7,7 +7,7 @@ from typing import Any
 
 from dimred._core import options as plugin_options
 from dimred._core.contracts import Plugin
-from dimred._core.errors import PluginError, UsageError, blame, did_you_mean
+from dimred._core.errors import PluginError, UsageError, blame
 from dimred._core.kinds import KIND, KINDS
 from dimred._host.registry import get_registry
 
@@ -105,8 +105,7 @@ def instantiate_several(kind: str, names: Sequence[str], groups: dict[str, dict[
     if unknown := [stray for stray in strays if stray.removeprefix(f"{kind}.") not in registry.names(kind)]:
         raise registry.unknown(kind, unknown[0].removeprefix(f"{kind}."))
     if strays:
-        stray = strays[0].removeprefix(f"{kind}.")
-        hint = did_you_mean(stray, names) or _naming_hint(kind, stray)
+        hint = _naming_hint(kind, strays[0].removeprefix(f"{kind}."))  # a plugin there is: unknown ones are refused
         raise UsageError(f"settings for a {kind} that is not in this run: {', '.join(strays)}{hint}")
     return plugins
 
