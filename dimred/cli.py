@@ -527,7 +527,9 @@ cli.command("decode", help="Write the reconstructions of the codes in SOURCE to 
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False), help="Folder for encoder.onnx and decoder.onnx."
 )
-@click.option("--opset", type=click.IntRange(min=9), default=17, show_default=True, help="ONNX opset version.")
+@click.option(
+    "--opset", type=click.IntRange(min=9), default=defaults.ONNX_OPSET, show_default=True, help="ONNX opset version."
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
 def export(run_path: str, export_format: str, out: str, opset: int, overwrite: bool) -> None:
     """Write RUN's encoder and decoder (a run directory or model file) with the scaler folded in, for serving:

@@ -117,7 +117,7 @@ class Explorer(Reporter):
             values = np.asarray(data.color, dtype=np.float64)[rows]
             if np.isfinite(values).any():  # values not finite show grey (as NaN), not at an infinite end of the scale
                 columns["value"] = np.where(np.isfinite(values), values, np.nan)
-        if data.images is not None and self.options.images and data.X.shape[1] == data.images[0] * data.images[1]:
+        if data.images is not None and self.options.images:  # Data holds image shapes that fit its rows only
             columns["image"] = _images(np.asarray(data.X), rows, data.images)
         return columns
 

@@ -20,10 +20,10 @@ class VariationalAutoencoder(MLPModel):
         batch_norm: bool = option(False, "normalise the sampled code with BatchNorm1d before decoding")
 
     def build(self, n_features: int):
-        return _gaussian_autoencoder(n_features, self.options)
+        return _gaussian_autoencoder(n_features, self.hidden_widths(n_features), self.options)
 
 
-def _gaussian_autoencoder(n_features: int, options: VariationalAutoencoder.Options):
+def _gaussian_autoencoder(n_features: int, hidden: tuple[int, ...], options: VariationalAutoencoder.Options):
     """The network, defined here so that importing this plugin does not import torch."""
     import torch
     from torch import nn
@@ -33,7 +33,7 @@ def _gaussian_autoencoder(n_features: int, options: VariationalAutoencoder.Optio
     class GaussianAutoencoder(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            k, hidden = options.n_components, options.hidden
+            k = options.n_components
             self.encoder = nn.Sequential(*perceptron(n_features, hidden, 2 * k, options.dropout))
             norm = [nn.BatchNorm1d(k)] if options.batch_norm else []
             self.decoder = nn.Sequential(*norm, *perceptron(k, hidden[::-1], n_features, options.dropout))

@@ -521,11 +521,15 @@ def test_a_checkpoint_written_on_a_gpu_resumes_on_the_cpu_reproducibly(killed_ru
     cuda_state = torch.arange(16, dtype=torch.uint8)  # what torch.cuda.get_rng_state() returns
     tensors |= {"rng.batches": cuda_state, "rng.cuda": cuda_state}
     write_checkpoint(killed_run / "checkpoint.safetensors", tensors, {**facts, "device_type": "cuda"})
+    config = json.loads((killed_run / "config.json").read_text())
+    (killed_run / "config.json").write_text(json.dumps({**config, "device": "cuda", "device_used": "cuda"}))
     older = shutil.copytree(killed_run, tmp_path / "older")
     write_checkpoint(older / "checkpoint.safetensors", tensors, {k: v for k, v in facts.items() if k != "device_type"})
     for folder in (killed_run, older):
         result = CliRunner().invoke(cli, ["run", "--resume", str(folder), "--device", "cpu"])
         assert result.exit_code == 0, result.output
+        config = json.loads((folder / "config.json").read_text())
+        assert (config["device"], config["device_used"]) == ("cpu", "cpu")  # where it went on, both
     first, second = (load_file(folder / "model.safetensors") for folder in (killed_run, older))
     assert all(torch.equal(first[name], second[name]) for name in first)
 

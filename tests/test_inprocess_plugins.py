@@ -801,3 +801,17 @@ def test_a_model_trained_with_a_loss_not_installed_here_still_maps_rows(tmp_path
     assert reducer.get_params()["loss_options"] == {"reads-mu": {"scale": 0.5}}
     with pytest.raises(dimred.UsageError, match="unknown loss 'reads-mu'"):
         reducer.fit(rows)
+
+
+def test_a_vae_subclass_adapts_its_widths_through_the_models_hook():
+    """``MLPModel.hidden_widths`` is where a subclass adapts the widths to the data: the vae had read its option
+    directly, so a subclass of it changed nothing."""
+    from dimred.plugins.vae import VariationalAutoencoder
+
+    class WiderVAE(VariationalAutoencoder):
+        def hidden_widths(self, n_features: int) -> tuple[int, ...]:
+            return (4 * n_features,)
+
+    network = WiderVAE().build(5)
+    widths = [layer.out_features for layer in network.modules() if isinstance(layer, torch.nn.Linear)]
+    assert widths == [20, 4, 20, 5]  # into the hidden layer, the two codes' means and log-variances, and back

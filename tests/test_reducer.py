@@ -228,6 +228,20 @@ def test_files_and_evaluations_refuse_an_unfitted_reducer_and_batches_of_no_rows
     assert not (tmp_path / "codes.npy").exists()
 
 
+def test_encode_file_takes_what_a_classical_reducer_computes_in_float64_as_its_transform_does(tmp_path):
+    """A Reducer-fitted PCA computes in float64 whatever its ``dtype`` (the training loop's, float32): encode_file
+    had checked the file's rows against float32 and refused rows its transform maps."""
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    pca = Reducer(model="pca", random_state=0).fit(X)
+    rows = X[:5].copy()
+    rows[0, 0] = 1e39  # beyond float32, within float64
+    np.save(tmp_path / "rows.npy", rows)
+    dimred.encode_file(pca, tmp_path / "rows.npy", tmp_path / "codes.npy")
+    written = np.load(tmp_path / "codes.npy")
+    assert written.dtype == np.float64
+    np.testing.assert_allclose(written, pca.transform(rows), rtol=1e-12)
+
+
 def test_loading_onto_an_unknown_device_blames_the_device_not_the_file(fitted, tmp_path):
     path = fitted.save(tmp_path / "m.safetensors")
     with pytest.raises(dimred.UsageError, match=r"^unknown device 'tpu'; choose from: auto, cpu, cuda, mps$"):

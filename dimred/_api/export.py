@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from dimred._core.atomic import atomic_paths
+from dimred._core.defaults import ONNX_OPSET
 from dimred._core.errors import DimredError, UsageError, first_line, path_argument
 from dimred._core.packages import import_installed
 from dimred._engine import modelfile
@@ -72,7 +73,7 @@ def _require_onnx() -> Any:
 
 
 def export_onnx(
-    reducer_or_path: Reducer | str | Path, out_dir: str | Path, *, opset: int = 17, overwrite: bool = False
+    reducer_or_path: Reducer | str | Path, out_dir: str | Path, *, opset: int = ONNX_OPSET, overwrite: bool = False
 ) -> dict[str, Path]:
     """Write ``encoder.onnx`` and ``decoder.onnx`` into ``out_dir`` (created if missing) and return their paths
     by role (``{"encoder": ..., "decoder": ...}``).
@@ -98,7 +99,9 @@ def export_onnx(
             )
     newest = _newest_opset()
     if isinstance(opset, bool | np.bool_) or not isinstance(opset, numbers.Integral) or not 9 <= opset <= newest:
-        raise UsageError(f"bad ONNX opset {opset!r}: torch {torch.__version__} exports opsets 9 to {newest}, e.g. 17")
+        raise UsageError(
+            f"bad ONNX opset {opset!r}: torch {torch.__version__} exports opsets 9 to {newest}, e.g. {ONNX_OPSET}"
+        )
     opset = int(opset)  # numpy's whole numbers too, as a grid search hands them over
     directory = path_argument(out_dir, "the output folder (--out)", "a folder's path")
     if directory.exists() and not directory.is_dir():

@@ -91,8 +91,7 @@ class FittedModel:
         from dimred._api.reducer import Reducer  # scikit-learn takes most of a second to import
 
         given = self.as_given or AsGiven(self.model_options, self.loss_options, self.settings.record())
-        registry = get_registry()
-        model_class = registry.get("model", self.model).cls
+        model_class = get_registry().get("model", self.model).cls
         # the size of the codes as the estimator's own parameter only, so that set_params(n_components=5) is heard
         options = _set_apart(given.model_options, model_class, leave_out="n_components")
         # options and a loss left at their defaults come back unset, as given: set_params(model=...) then trains
@@ -107,7 +106,7 @@ class FittedModel:
         # every training setting the estimator takes as a parameter, under its own name (the seed: random_state);
         # a model fitted in one call ran no training loop, so it keeps the loop's defaults
         settings = given.training | {"random_state": given.training.get("seed", self.settings.seed)}
-        one_call = issubclass(get_registry().get("model", self.model).cls, EstimatorModel)
+        one_call = issubclass(model_class, EstimatorModel)
         taken = {name for name in reducer.get_params() if not (one_call and name in LOOP_SETTINGS)}
         reducer.set_params(**{name: value for name, value in settings.items() if name in taken})
         reducer.set_params(**parameters)

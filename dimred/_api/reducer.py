@@ -345,7 +345,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             fitted.history, fitted.train_seconds = self.history_, self.train_seconds_
             self.adopt(fitted)
 
-    def to_onnx(self, directory: str | Path, overwrite: bool = False, opset: int = 17) -> dict[str, Path]:
+    def to_onnx(
+        self, directory: str | Path, overwrite: bool = False, opset: int = defaults.ONNX_OPSET
+    ) -> dict[str, Path]:
         """Write ``encoder.onnx`` (raw rows -> codes) and ``decoder.onnx`` (codes -> raw rows) into ``directory``,
         the training scaler folded into both, for ONNX Runtime (needs ``pip install 'dimred[onnx]'``), in ONNX
         ``opset`` (as ``dimred export --opset``).

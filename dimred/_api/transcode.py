@@ -163,7 +163,7 @@ def _transcoded(model: Reducer, source: str | Path, destination: str | Path, dec
     done = 0
     with writer.open():
         for batch in read_batches(source, batch_rows, columns):
-            rows = check_matrix(batch, str(source), min_rows=1, first_row=done, computed_in=model.dtype)
+            rows = check_matrix(batch, str(source), min_rows=1, first_row=done, computed_in=_computes_in(model))
             if rows.shape[1] != expected:
                 raise DataError(f"{source} has {rows.shape[1]} columns, but the model expects {expected} {what}")
             rows = rows.astype(np.promote_types(rows.dtype, written), copy=False)  # results come in the input's dtype
@@ -183,11 +183,16 @@ def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | li
     return columns_by_name(genes, trained, str(source), "genes")
 
 
+def _computes_in(model: Reducer) -> str:
+    """The dtype the model computes in, as its saved scaling says: float64 for a float64 run's and a classical
+    method's however it was fitted (``Reducer.dtype`` is the training loop's, float32 by default), else float32."""
+    return "float64" if model.scaler_.offset.dtype == torch.float64 else "float32"
+
+
 def _written_dtype(model: Reducer) -> type:
-    """What results are written as: float32 unless the model computes in float64, as its saved scaling says (a
-    float64 run's, and a classical method's however it was fitted; results beyond float32 are refused before
+    """What results are written as: the dtype the model computes in (results beyond float32 are refused before
     they are written)."""
-    return np.float64 if model.scaler_.offset.dtype == torch.float64 else np.float32
+    return np.dtype(_computes_in(model)).type
 
 
 def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str, option: str, key: str | None,
@@ -217,7 +222,7 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
     for start in range(0, max(adata.n_obs, 1), rows_at_once):  # no cells: one empty batch, refused by name
         block = matrix[start : start + rows_at_once][:, genes]
         block = np.asarray(block.toarray() if hasattr(block, "toarray") else block, dtype=np.float64)
-        rows = check_matrix(block, f"{where} of {source}", min_rows=1, first_row=start, computed_in=model.dtype)
+        rows = check_matrix(block, f"{where} of {source}", min_rows=1, first_row=start, computed_in=_computes_in(model))
         codes.append(model.encode_rows(rows, start))
         if progress is not None:
             progress(start + len(rows), adata.n_obs)

@@ -359,7 +359,8 @@ class EstimatorModel(Model):
 
     It works on the scaled data as numpy arrays. Methods that cannot map new points (t-SNE) or codes back to
     data (Isomap) set ``can_transform`` / ``can_inverse_transform`` to False, and the metrics that need them
-    are reported as not available. Such models are not saved as model files. ``fit_transform`` gets the run's
+    are reported as not available. A run keeps a model file only where ``fitted_module`` returns one (see
+    ``keeps_no_model_file``). ``fit_transform`` gets the run's
     seed as a 32-bit number (0 to 2**32 - 1), the range scikit-learn's ``random_state`` accepts.
     """
 

@@ -18,6 +18,7 @@ OPTIMIZER = "auto"
 SCALER = "minmax"
 DEVICE = "auto"
 SEED = 0
+ONNX_OPSET = 17  # the ONNX opset dimred export writes unless told otherwise
 
 # The allowed values, listed here so the CLI can offer them without importing torch.
 SCHEDULES = ("onecycle", "constant")

@@ -134,8 +134,6 @@ def computes_bf16(device: torch.device) -> bool:
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """The floating-point type to train in; MPS has no float64."""
-    if name not in TORCH_DTYPES:
-        raise UsageError(f"unknown dtype '{name}'; choose from: {', '.join(TORCH_DTYPES)}")
     if name == "float64" and device.type == "mps":
         raise UsageError("dtype float64 is not supported on the mps device; use float32")
     return TORCH_DTYPES[name]
