@@ -438,7 +438,8 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per model, seeds 0..N-1.")
 @click.option("--set", "settings", multiple=True, callback=_parse_settings, metavar="KIND.OPTION=VALUE",
               help="dataset.OPTION, metric.NAME.OPTION, reporter.NAME.OPTION or callback.NAME.OPTION for every "
-                   "model, model.NAME.OPTION for one; repeatable.")  # fmt: skip
+                   "model, loss.NAME.OPTION for the models that train with that loss (ne-ae: ne-tsne), "
+                   "model.NAME.OPTION for one; repeatable.")  # fmt: skip
 @click.option("--reporter", "reporters", multiple=True, metavar="NAME",
               help="A reporter for every run, e.g. mlflow (one MLflow run per run, nested in one for the "
                    "comparison); repeatable. The runs write no folder, so a reporter that writes a run's files "

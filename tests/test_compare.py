@@ -563,3 +563,39 @@ def test_a_comparison_where_every_model_failed_says_so_in_its_own_words(tmp_path
                        out=tmp_path / "c", overwrite=True, echo=said.append)  # fmt: skip
     assert said[-1] == "tsne failed at seed 0 (the error is said at the end)"
     assert (tmp_path / "c" / "FAILED.txt").read_text().startswith("This comparison did not finish (")
+
+
+def test_a_losss_options_go_to_the_runs_that_train_with_it():
+    """compare had taken no loss options at all: a neighbour-embedding model could not be compared with its
+    graph's neighbours set."""
+    comparison = dimred.compare("swissroll", ["ne-ae", "mlp-ae", "pca"], out=None, steps=5,
+                                settings={"dataset.n_samples": 200, "loss.ne-tsne.neighbours": 5})  # fmt: skip
+    [ne_ae], [mlp_ae] = comparison.runs["ne-ae"], comparison.runs["mlp-ae"]
+    assert {term["name"]: term["options"].get("neighbours") for term in ne_ae.config["loss"]} == {
+        "mse": None,
+        "ne-tsne": 5,
+    }
+    assert [term["name"] for term in mlp_ae.config["loss"]] == ["mse"]  # its loss has no such option: left alone
+    assert "pca" in comparison.runs
+
+
+@pytest.mark.parametrize(
+    ("settings", "loss", "message"),
+    [
+        (
+            {"loss.ne-umap.min_dist": 0.5},
+            None,
+            "loss.ne-umap options are for loss 'ne-umap', which no compared "
+            "model trains with (ne-ae: mse+ne-tsne, pca: none (fitted in one call)); in Python, loss= names",
+        ),
+        ({"loss.ne-tsne.neighbours": 1}, None, "bad loss.ne-tsne options: neighbours must be at least 2, got 1"),
+        ({"loss.ne_tsne.neighbours": 5}, None, "unknown loss 'ne_tsne' (did you mean 'ne-tsne'?)"),
+        ({"loss.neighbours": 5}, None, "loss.NAME.OPTION for the runs that train with that loss"),
+        ({"loss.ne-umap.min_dist": 2.0}, "mse+ne-umap", "bad loss.ne-umap options: min_dist must be from 0 to 1"),
+    ],
+)
+def test_loss_options_a_comparison_cannot_take_are_refused_before_any_run(settings, loss, message, tmp_path):
+    with pytest.raises(dimred.UsageError) as refused:
+        dimred.compare("swissroll", ["ne-ae", "pca"], out=tmp_path / "c", steps=5, loss=loss, settings=settings)
+    assert message in str(refused.value)
+    assert not (tmp_path / "c").exists()

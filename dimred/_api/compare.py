@@ -28,6 +28,7 @@ from dimred._core.scatter import components_shown, rnx_curves, scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
 from dimred._engine.device import resolve_device
+from dimred._host.objective import LossSpec, parse_spec
 from dimred._host.registry import get_registry
 from dimred._host.resolve import (
     chosen_names,
@@ -236,8 +237,9 @@ def compare(
 ) -> Comparison:
     """Run every model on ``dataset`` with seeds 0..seeds-1 and tabulate the metrics.
 
-    ``settings`` sets dataset and metric options for every run (``{"dataset.n_samples": 3000}``) and a model's
-    own options as ``model.NAME.OPTION`` (``{"model.ne-ae.n_components": 3}``); ``run_options`` (steps, lr,
+    ``settings`` sets dataset and metric options for every run (``{"dataset.n_samples": 3000}``), a loss's
+    options for the runs that train with it as ``loss.NAME.OPTION`` (``{"loss.ne-tsne.neighbours": 15}``) and a
+    model's own options as ``model.NAME.OPTION`` (``{"model.ne-ae.n_components": 3}``); ``run_options`` (steps, lr,
     device...) go to every ``dimred.run``, except the loss and the training loop's settings to a model fitted in
     one call. Every model trains on the same rows: without a ``holdout``,
     a model that cannot map new rows (t-SNE) holds out the rows the others hold out by default. ``save`` keeps
@@ -264,9 +266,17 @@ def compare(
     if taken := sorted({"seed", "resume"} & set(run_options)):
         raise UsageError(f"compare sets {taken[0]} for each run itself (seeds=N runs seeds 0 to N-1); leave it out")
     _check_run_options(run_options)
-    settings, per_model = _split_settings(settings, models)
-    # unknown names and bad options fail before anything runs, once: the models' own, the data set's, the metrics'
+    settings, per_model, loss_settings = _split_settings(settings, models)
+    # unknown names and bad options fail before anything runs, once: the models' own, the data set's, the metrics',
+    # the losses'
     plugins = {model: instantiate("model", model, per_model[model], f"model.{model}") for model in models}
+    losses = {model: _losses_of(plugin, run_options.get("loss")) for model, plugin in plugins.items()}
+    _check_loss_settings(loss_settings, losses)
+    own_settings = {  # each model's runs' own
+        model: {f"model.{option}": value for option, value in own.items()}
+        | _settings_of_losses(loss_settings, losses[model])
+        for model, own in per_model.items()
+    }
     shared = group_settings(settings)
     source = instantiate("dataset", dataset, shared.pop("dataset", {}))
     pipeline.resolve_metrics(shared)
@@ -303,7 +313,7 @@ def compare(
     # with overwrite has lost the earlier comparison's files by then, as a run's has)
     with claimed_directory(directory, overwrite=overwrite, writes=writes, automatic=out == AUTO,
                            work="comparison") as directory:  # fmt: skip
-        comparison = _compared(dataset, models, seeds, plugins, settings, per_model, run_options, reporters, say)
+        comparison = _compared(dataset, models, seeds, plugins, settings, own_settings, run_options, reporters, say)
         if directory is not None:
             _write(comparison, directory)
         skipped = len(comparison.skipped)
@@ -335,21 +345,20 @@ def _check_run_options(run_options: Mapping[str, Any]) -> None:
 
 
 def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[str, Model],
-              settings: Mapping[str, Any], per_model: Mapping[str, dict[str, Any]], run_options: dict[str, Any],
+              settings: Mapping[str, Any], own_settings: Mapping[str, dict[str, Any]], run_options: dict[str, Any],
               reporters: Any, say: Callable[[str], None]) -> Comparison:  # fmt: skip
-    """Every model's runs, one per seed; a model that fails is named in the comparison and the others go on.
-    One error where every model failed."""
+    """Every model's runs, one per seed, each with the comparison's ``settings`` and its model's ``own_settings``;
+    a model that fails is named in the comparison and the others go on. One error where every model failed."""
     comparison = Comparison(dataset)
     errors: dict[str, DimredError] = {}
-    names = list(dict.fromkeys(models))
+    names = list(models)  # each named once (refused otherwise)
     for place, model in enumerate(names, start=1):
         for seed in range(seeds):
             say(f"{model}, seed {seed}...")
             try:
                 options = _run_options_for(plugins[model], run_options)
-                own = {f"model.{option}": value for option, value in per_model[model].items()}
-                result = run(dataset, model, settings=settings | own, seed=seed, out=None, reporters=reporters,
-                             **options)  # fmt: skip
+                result = run(dataset, model, settings=settings | own_settings[model], seed=seed, out=None,
+                             reporters=reporters, **options)  # fmt: skip
             except DimredError as error:  # this model failed: the others are still compared
                 errors[model] = error
                 comparison.failed[model] = f"seed {seed}: {_with_advice(error, model)}"
@@ -367,25 +376,61 @@ def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[
 SHARED_KINDS = ("dataset.", "metric.", "reporter.", "callback.")  # settings every run takes alike
 
 
-def _split_settings(settings: Mapping[str, Any], models: Iterable[str]) -> tuple[dict[str, Any], dict[str, dict]]:
-    """The settings every run takes (dataset, metric, reporter and callback options), and each model's own
-    options, given as ``model.NAME.OPTION``; a setting for a model not compared is named."""
+def _split_settings(settings: Mapping[str, Any], models: Iterable[str]) -> tuple[dict, dict[str, dict], dict]:
+    """The settings every run takes (dataset, metric, reporter and callback options), each model's own options,
+    given as ``model.NAME.OPTION`` (a setting for a model not compared is named), and the losses' options, given
+    as ``loss.NAME.OPTION``, for the runs that train with that loss."""
     shared = {key: value for key, value in settings.items() if key.startswith(SHARED_KINDS)}
     own: dict[str, dict[str, Any]] = {name: {} for name in models}
+    losses: dict[str, Any] = {}
     for key, value in settings.items():
         if key in shared:
             continue
         kind, _, rest = key.partition(".")
         name, _, option = rest.rpartition(".")
-        if kind != "model" or not name:
+        if kind not in ("model", "loss") or not name:
             raise UsageError(f"compare takes dataset.OPTION, metric.NAME.OPTION, reporter.NAME.OPTION and "
-                             f"callback.NAME.OPTION settings for every run and model.NAME.OPTION for one model's, "
-                             f"not {key!r}")  # fmt: skip
+                             f"callback.NAME.OPTION settings for every run, loss.NAME.OPTION for the runs that train "
+                             f"with that loss and model.NAME.OPTION for one model's, not {key!r}")  # fmt: skip
+        if kind == "loss":
+            losses[key] = value
+            continue
         if name not in own:
             raise UsageError(f"setting {key!r} is for model '{name}', which is not compared here: "
                              f"{', '.join(own)}")  # fmt: skip
         own[name][option] = value
-    return shared, own
+    return shared, own, losses
+
+
+def _losses_of(model: Model, loss: LossSpec | None) -> list[str]:
+    """The losses a compared model trains with: the comparison's ``loss``, else its own default; none for a
+    model fitted in one call."""
+    if isinstance(model, EstimatorModel):
+        return []
+    return [name for name, _weight in parse_spec(loss or model.default_loss)]
+
+
+def _check_loss_settings(loss_settings: Mapping[str, Any], losses: Mapping[str, list[str]]) -> None:
+    """Refuse, before anything runs, options for a loss no compared model trains with, and bad ones (built once,
+    as each run would build them)."""
+    grouped: dict[str, dict[str, Any]] = {}
+    for key, value in loss_settings.items():
+        name, _, option = key.removeprefix("loss.").rpartition(".")
+        grouped.setdefault(name, {})[option] = value
+    for name, options in grouped.items():
+        if not any(name in trained for trained in losses.values()):
+            get_registry().get("loss", name)  # an unknown name as such, with the valid ones
+            each = ", ".join(f"{model}: {'+'.join(trained) or 'none (fitted in one call)'}"
+                             for model, trained in losses.items())  # fmt: skip
+            raise UsageError(f"loss.{name} options are for loss '{name}', which no compared model trains with "
+                             f"({each}); in Python, loss= names the loss every network trains with")  # fmt: skip
+        instantiate("loss", name, options, prefix=f"loss.{name}")
+
+
+def _settings_of_losses(loss_settings: Mapping[str, Any], trained: list[str]) -> dict[str, Any]:
+    """The ``loss.NAME.OPTION`` settings of the losses a model trains with."""
+    return {key: value for key, value in loss_settings.items()
+            if key.removeprefix("loss.").rpartition(".")[0] in trained}  # fmt: skip
 
 
 def _rows_every_run_takes(source: Dataset, holdout: float | None, seeds: int, models: Iterable[Model]) -> int:
@@ -435,12 +480,8 @@ def _raise_for_all(errors: Mapping[str, DimredError]) -> None:
 
 
 def _with_advice(error: DimredError, model: str) -> str:
-    """The error as compare says it: a model option it suggests named as compare takes it (model.NAME.OPTION);
-    a loss's options, which compare does not take, left to a run of the model alone."""
-    text = re.sub(r"\bset model\.", f"set model.{model}.", str(error))
-    if "--set loss." in text:
-        text += "; compare takes no loss options: train the model alone (dimred run) to set them"
-    return text
+    """The error as compare says it: a model option it suggests named as compare takes it (model.NAME.OPTION)."""
+    return re.sub(r"\bset model\.", f"set model.{model}.", str(error))
 
 
 def _write(comparison: Comparison, directory: Path) -> None:
@@ -508,7 +549,7 @@ def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str]
 def _saved_files(models: Sequence[str]) -> tuple[str, ...]:
     """What ``save`` writes: the models folder and a model file per model (a user's file under one of those
     names is refused before anything runs)."""
-    return (MODELS_FOLDER, *(f"{MODELS_FOLDER}/{model}.safetensors" for model in dict.fromkeys(models)))
+    return (MODELS_FOLDER, *(f"{MODELS_FOLDER}/{model}.safetensors" for model in models))
 
 
 def _keep_models(comparison: Comparison, folder: Path, echo: Callable[[str], None]) -> None:
