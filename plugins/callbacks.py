@@ -11,6 +11,7 @@ from dimred.plugin import Callback, DimredError, Training, TrainingStatus, hooki
 
 QUIET_SECONDS = 2.0
 LINE_SECONDS = 60.0  # in a log, a line at least this often where a tenth of the steps takes longer
+WIDE_COLUMNS = 32  # wide data, where a fixed learning rate chosen on 3-D rolls collapsed codes (geo-ae on digits)
 
 
 class ProgressBar(Callback):
@@ -197,8 +198,11 @@ class CollapseCheck(Callback):
         unscaled = training.settings.scaler == "none"
         if self.initial_places is None or self.initial_places > self._few_places(sampled):
             scaling = ", scale the data (--scaler minmax or standard: it trained unscaled)" if unscaled else ""
+            wide = training.sample_rows().shape[1] >= WIDE_COLUMNS
+            adapting = ", use a model that adapts to wide data (ne-ae)" if wide else ""
             return (f"lower the learning rate (--lr, e.g. {training.settings.lr / 10:g}){_noise_advice(training)}"
-                    f"{scaling} or use a model that adapts to wide data")  # fmt: skip
+                    f"{scaling}{adapting} or reset a model or loss option or loss weight you set far from its "
+                    "default")  # fmt: skip
         before = f"they sat on {_distinct_places(self.initial_places)} before training too: the untrained network"
         if unscaled:
             return (f"{before} does not tell these rows apart at the input's scale; scale the data (--scaler minmax "

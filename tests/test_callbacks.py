@@ -129,9 +129,22 @@ def test_the_collapse_check_fails_a_collapsed_run_with_advice(register_in_proces
     assert result.exit_code == 1, result.output
     assert "Error: training collapsed" in result.output
     assert "--lr" in result.output
+    assert "use a model that adapts to wide data (ne-ae)" in result.output  # 200 columns
     assert "no-collapse" in result.output
     turned_off = CliRunner().invoke(cli, [*arguments[:-1], str(tmp_path / "unchecked"), "--callback", "no-collapse"])
     assert turned_off.exit_code == 0, turned_off.output
+
+
+def test_a_collapse_on_narrow_data_points_at_the_options_set_not_at_wide_data(tmp_path):
+    """A repulsion of 1e-12 collapses the codes of a 3-D roll: the advice had sent the user to a model for wide
+    data."""
+    arguments = ["run", "--dataset", "swissroll", "--set", "dataset.n_samples=300", "--model", "mlp-ae", "--loss",
+                 "ne-umap", "--set", "loss.ne-umap.repulsion=1e-12", "--steps", "200", "--reporter", "metrics-table",
+                 "--out", str(tmp_path / "r")]  # fmt: skip
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 1, result.output
+    assert "or reset a model or loss option or loss weight you set far from its default" in result.output
+    assert "wide data" not in result.output
 
 
 def test_codes_that_differ_by_rounding_alone_are_a_collapse():
