@@ -28,7 +28,7 @@ import torch
 from dimred._api.outputs import as_real_numbers
 from dimred._api.pipeline import load_data
 from dimred._api.reducer import Reducer, load
-from dimred._api.reporting import RUN_RESULTS, check_results_kept, results_state
+from dimred._api.reporting import check_results_kept, results_state
 from dimred._api.rows import MIN_ROWS
 from dimred._api.run import run
 from dimred._core.contracts import (
@@ -49,7 +49,7 @@ from dimred._core.contracts import (
 from dimred._core.errors import DimredError, PluginError, PluginExit, UsageError
 from dimred._core.jsonable import json_ready, through_json
 from dimred._core.options import build, describe, parse_value, to_dict
-from dimred._core.runfiles import CHECKPOINT_NAME
+from dimred._core.runfiles import CHECKPOINT_NAME, RUN_RESULTS
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.device import seeded
 from dimred._engine.evaluation import FAILED_METRICS, score

@@ -23,7 +23,7 @@ from dimred._api.run import AUTO, RunResult, check_out, run
 from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter
 from dimred._core.errors import DimredError, UsageError, did_you_mean, first_line
-from dimred._core.runfiles import COMPARISON_FIGURE_FILES, COMPARISON_TABLE_FILES
+from dimred._core.runfiles import COMPARISON_FIGURE_FILES, COMPARISON_RESULTS, COMPARISON_TABLE_FILES
 from dimred._core.scatter import components_shown, rnx_curves, scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
@@ -43,7 +43,6 @@ from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, t
 
 MODELS_FOLDER = "models"
 VOTES_SUFFIX = "_k"  # KEY_k: how many rows voted for KEY where fewer than its k could (a note, not a column)
-OUTPUT_FILES = (*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES)
 # figures of the data's labels: shown, as not available, where labels were read but give none (a single class)
 LABEL_METRICS = ("knn_accuracy", "silhouette")
 # the figures of k neighbours, the held-out rows' own k (their "neighbours", fewer where they are few)
@@ -301,7 +300,7 @@ def compare(
     if save and out is None:
         raise UsageError("save keeps the models in the output folder: give out")
     directory = None
-    writes = OUTPUT_FILES + (_saved_files(models) if save else ())
+    writes = COMPARISON_RESULTS + (_saved_files(models) if save else ())
     if out is not None:
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
         check_claimable(directory, overwrite=overwrite, resume=False, writes=writes, work="comparison")

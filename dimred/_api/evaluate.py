@@ -78,7 +78,7 @@ def _check_not_the_run(directory: Path, model: Reducer | str | Path) -> None:
                          "folder")  # fmt: skip
 
 
-def _trained_columns(X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, where: str) -> np.ndarray:
+def _features_of_rows(X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, where: str) -> np.ndarray:
     """The columns of ``X`` the model was trained on, in its order: picked by name where both the data and the
     model name them (as ``dimred encode`` picks an AnnData file's genes), else by position."""
     trained = getattr(reducer, "feature_names_in_", None)
@@ -98,17 +98,13 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     trained = trained_set_aside_columns(reducer)
     recorded = {option: spec for option, spec in trained.items() if option not in dataset_settings}
     path = Path(str(dataset_settings.get("path", "")))
-    if not recorded or not path.is_file():
+    layout = _file_layout(path) if recorded else None
+    if layout is None:
         return {}
-    try:
-        header = csv_layout(path).header if path.suffix.lower() in TEXT else None
-        width = column_count(path)
-    except DimredError:
-        return {}  # the data set names what is wrong with the file
-    names = [str(name) for name in header or ()]
+    names, width = layout
     ignored_specs = trained_ignored_columns(reducer)
-    trained_width = reducer.n_features_in_ + len(trained) + len(ignored_specs)  # the training file's
-    features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
+    trained_width = _training_file_width(reducer)
+    features = _feature_names(reducer)
     left_over = [name for name in names if name not in features] if features and names else None
     only_one = left_over is not None and len(left_over) == len(trained) == 1
     carried = {
@@ -137,19 +133,36 @@ def _carried_ignored(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     by ``_untrained_columns``)."""
     ignored = trained_ignored_columns(reducer)
     path = Path(str(dataset_settings.get("path", "")))
-    if not ignored or "ignore_columns" in dataset_settings or not path.is_file():
+    layout = _file_layout(path) if ignored and "ignore_columns" not in dataset_settings else None
+    if layout is None:
         return {}
+    names, width = layout
+    held = all(spec in names or (spec.isdigit() and int(spec) < width) for spec in ignored)
+    features = _feature_names(reducer)
+    elsewhere = not held and bool(features) and features <= set(names)
+    return {"ignore_columns": ",".join(ignored)} if width == _training_file_width(reducer) and not elsewhere else {}
+
+
+def _file_layout(path: Path) -> tuple[list[str], int] | None:
+    """The header names of a data file (none for a file without a header, or not of text) and its number of
+    columns; None where it is no file or cannot be read (the data set names what is wrong with it)."""
+    if not path.is_file():
+        return None
     try:
         header = csv_layout(path).header if path.suffix.lower() in TEXT else None
-        width = column_count(path)
+        return [str(name) for name in header or ()], column_count(path)
     except DimredError:
-        return {}  # the data set names what is wrong with the file
-    trained_width = reducer.n_features_in_ + len(trained_set_aside_columns(reducer)) + len(ignored)
-    names = [str(name) for name in header or ()]
-    held = all(spec in names or (spec.isdigit() and int(spec) < width) for spec in ignored)
-    features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
-    elsewhere = not held and bool(features) and features <= set(names)
-    return {"ignore_columns": ",".join(ignored)} if width == trained_width and not elsewhere else {}
+        return None
+
+
+def _feature_names(reducer: Reducer) -> set[str]:
+    """The names of the features the model was trained on; none where its data did not name them."""
+    return {str(name) for name in getattr(reducer, "feature_names_in_", ())}
+
+
+def _training_file_width(reducer: Reducer) -> int:
+    """How many columns the training file had: the features, those set aside (labels, colours) and those left out."""
+    return reducer.n_features_in_ + len(trained_set_aside_columns(reducer)) + len(trained_ignored_columns(reducer))
 
 
 def _untrained_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
@@ -157,7 +170,7 @@ def _untrained_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) ->
     set aside (an id, a batch name), left out by index as ``dimred encode`` leaves them; {} where its settings
     name the columns to ignore themselves, or the header does not name the features."""
     path = Path(str(dataset_settings.get("path", "")))
-    features = {str(name) for name in getattr(reducer, "feature_names_in_", ())}
+    features = _feature_names(reducer)
     if "ignore_columns" in dataset_settings or not features or path.suffix.lower() not in TEXT or not path.is_file():
         return {}
     try:
@@ -312,7 +325,7 @@ def evaluate(
     sample = streamed_sample(X_raw, seed) if len(X_raw) > STREAM_ROWS else None
     if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
         data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
-    X_trained = _trained_columns(X_raw, data.feature_names, reducer, pipeline.data_name(source))
+    X_trained = _features_of_rows(X_raw, data.feature_names, reducer, pipeline.data_name(source))
     rows.check_scorable(X_trained)
     X_device = reducer.to_tensor(X_trained)
     scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_

@@ -380,9 +380,6 @@ def score_held_out(
 
 
 # -- save ------------------------------------------------------------------------------------------------------
-RESULT_FILES = (MODEL_FILE, HISTORY_FILE, METRICS_FILE, HELD_OUT_FILE)  # what save_results may write
-
-
 def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], held: Data | None) -> None:
     """The model file and loss history (for trained networks), metrics.json, and which rows were held out (the
     rows the ``holdout.*`` figures are computed on, where the model maps new rows)."""

@@ -11,15 +11,7 @@ from typing import Any
 from dimred._core.atomic import write_bytes
 from dimred._core.contracts import Callback, ComparisonRecord, Reporter, RunRecord
 from dimred._core.errors import PluginError, SkippedPluginWarning, blame
-from dimred._core.runfiles import (
-    COMPARISON_FIGURE_FILES,
-    COMPARISON_TABLE_FILES,
-    CONFIG_FILE,
-    HELD_OUT_FILE,
-    HISTORY_FILE,
-    METRICS_FILE,
-    MODEL_FILE,
-)
+from dimred._core.runfiles import COMPARISON_RESULTS, RUN_RESULTS
 from dimred._engine import evaluation
 from dimred._io.written import snapshot
 
@@ -29,7 +21,7 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
     skipped, and its failure returned, so the others still report."""
     comparing = isinstance(record, ComparisonRecord)
     action = "report the comparison" if comparing else "report"
-    own = COMPARISON_RESULTS if comparing else RUN_RESULTS
+    own = COMPARISON_RESULTS if comparing else RUN_RESULTS  # written when the reporters start: none may change
     written = results_written(record.directory, own) if reporters else {}
     failures = []
     for reporter in reporters:
@@ -41,11 +33,6 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
         except PluginError as error:
             failures.append(str(error))
     return failures
-
-
-# the results dimred has written when the reporters start, which no reporter may change
-RUN_RESULTS = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, HISTORY_FILE, HELD_OUT_FILE)
-COMPARISON_RESULTS = (*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES)
 
 
 def results_state(directory: Path | None, names: Sequence[str]) -> dict[str, tuple[int, int, int] | None]:

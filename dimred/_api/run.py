@@ -19,7 +19,7 @@ from dimred._api import pipeline, reporting, rows
 from dimred._api.config import RECORD_ONLY_KEYS, TOP_LEVEL_SETTINGS, with_recorded_options
 from dimred._core.contracts import Data
 from dimred._core.errors import DimredError, UsageError
-from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE
+from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE, RUN_RESULTS
 from dimred._core.settings import TrainingSettings
 from dimred._engine import distributed, fitting
 from dimred._engine.callbacks import restore_states
@@ -287,7 +287,7 @@ def run(
             then on a failure removes it (or marks it failed); a refusal before leaves it as it was."""
             claimed.append(claims.enter_context(claimed_directory(
                 directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT_NAME, finished_by=METRICS_FILE,
-                writes=(CONFIG_FILE, *pipeline.RESULT_FILES), automatic=out == AUTO)))  # fmt: skip
+                writes=RUN_RESULTS, automatic=out == AUTO)))  # fmt: skip
             if claimed[0] is not None:
                 write_json(claimed[0] / CONFIG_FILE, going_on)
             return claimed[0]

@@ -39,7 +39,7 @@ OBSM_KEY = "X_dimred"  # where the codes of an .h5ad file's cells go
 RowProgress = Callable[[int, int], None]
 
 
-def _trained_columns(source: Path, model: Reducer) -> list[int] | None:
+def _feature_columns(source: Path, model: Reducer) -> list[int] | None:
     """The columns of ``source`` that hold the features the model was trained on. Of a CSV file with a header,
     picked by name in the model's order (as ``dimred evaluate`` and an AnnData file's genes are): the file may
     hold them in any order, among other columns (labels, say), which are skipped; a file laid out as the training
@@ -148,7 +148,7 @@ def _transcoded(model: Reducer, source: str | Path, destination: str | Path, dec
     if layer is not None or key is not None:  # an empty one too (an unset shell variable)
         what = "a layer is picked from" if layer is not None else "an obsm key is for"
         raise UsageError(f"{what} .h5ad files only, not {source}")
-    columns = _code_columns(source, model) if decoding else _trained_columns(source, model)
+    columns = _code_columns(source, model) if decoding else _feature_columns(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "features"
     header = csv_layout(source).header if columns is None and source.suffix.lower() in TEXT else None

@@ -12,11 +12,11 @@ MANIFEST_NAME = ".dimred-files.json"  # the files the run wrote, which --overwri
 LOCK_NAME = ".dimred.lock"
 EVALUATIONS_FOLDER = "evaluations"  # RUN/evaluations/DATASET-TIME: dimred evaluate's folders for the run's model
 UNFINISHED_RUN_FILES = frozenset({FAILED_MARKER, CHECKPOINT_NAME})
+RUN_RESULTS = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, HELD_OUT_FILE)  # a run's own results
 # what no reporter's artifact may replace
-DIMREDS_OWN_FILES = frozenset({MODEL_FILE, CONFIG_FILE, METRICS_FILE, HISTORY_FILE, HELD_OUT_FILE, MANIFEST_NAME,
-                               LOCK_NAME, *UNFINISHED_RUN_FILES})  # fmt: skip
+DIMREDS_OWN_FILES = frozenset({*RUN_RESULTS, MANIFEST_NAME, LOCK_NAME, *UNFINISHED_RUN_FILES})
 COMPARISON_TABLE_FILES = ("comparison.md", "comparison.csv", "comparison.json")
 COMPARISON_FIGURE_FILES = ("embeddings.png", "rnx.png")
+COMPARISON_RESULTS = (*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES)  # a comparison's own results
 # what no reporter's artifact may replace in a comparison's folder
-COMPARISONS_OWN_FILES = frozenset({*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES, MANIFEST_NAME, LOCK_NAME,
-                                   FAILED_MARKER})  # fmt: skip
+COMPARISONS_OWN_FILES = frozenset({*COMPARISON_RESULTS, MANIFEST_NAME, LOCK_NAME, FAILED_MARKER})
