@@ -325,10 +325,7 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 @click.pass_context
 def run(ctx: click.Context, config_file: str | None, resume_directory: str | None, **arguments: Any) -> None:
     """Train a model on a dataset, evaluate it and save it with its plots and metrics."""
-    from dimred._api import run as api
-    from dimred._api.config import read_config, warn_of_replaced_choices, with_config_file
-    from dimred._core.runfiles import CONFIG_FILE
-    from dimred._core.settings import TrainingSettings
+    from dimred._api.command import run_command
 
     arguments["reporters"] = list(arguments["reporters"]) or None
     arguments["callbacks"] = list(arguments["callbacks"]) or None
@@ -339,35 +336,12 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
     for option, value in (("--config", config_file), ("--resume", resume_directory)):
         if value == "":  # an unset shell variable, say: not the same as leaving the option out
             raise click.UsageError(f"{option} is empty; name a {'file' if option == '--config' else 'folder'}")
-    if resume_directory is not None:
-        if config_file is not None:
-            raise click.UsageError("--resume reads the run's own config.json; leave out --config")
-        if arguments["out"] is not None:
-            raise click.UsageError("--resume continues the run in its own folder; leave out --out")
-        if not (Path(resume_directory) / CONFIG_FILE).is_file():
-            raise click.UsageError(f"{resume_directory} is not a run's folder (it holds no {CONFIG_FILE}): "
-                                   "--resume takes the folder of a run started with --checkpoint-every")  # fmt: skip
-        config_file = str(Path(resume_directory) / CONFIG_FILE)
-        arguments |= {"out": resume_directory, "resume": True}
-    arguments["out"] = api.AUTO if arguments["out"] is None else arguments["out"]
-    if config_file is not None:
-        renamed = {"losses": "loss"}
-        given = {
-            renamed.get(name, name)
-            for name in ctx.params
-            if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
-        }
-        arguments = with_config_file(arguments, given, read_config(config_file))
-        if not resume_directory:
-            replaced = {kind: arguments[kind] if kind in given else None for kind in ("dataset", "model")}
-            warn_of_replaced_choices(config_file, **replaced)
-    for required in ("dataset", "model"):
-        if not arguments[required]:
-            raise click.UsageError(f"Missing option '--{required}' (or a [{required}] section in --config).")
-    where = f"config file {config_file}" if config_file else "the command line"
-    training = TrainingSettings.from_mapping({name: arguments.pop(name) for name in TrainingSettings.names()}, where)
+    renamed = {"losses": "loss"}
+    given = {renamed.get(name, name) for name in ctx.params
+             if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}  # fmt: skip
     with _skips_said_once():
-        result = api.run(**arguments, training=training, echo=click.echo)
+        result = run_command(arguments, given, config_file=config_file, resume_directory=resume_directory,
+                             echo=click.echo)  # fmt: skip
     if result.path is not None:
         click.echo(f"run directory: {result.path}")
     _fail_on_skipped(result.failures, result.path)
