@@ -49,10 +49,10 @@ IMAGE_WIDE_FROM = 129  # columns: from here rows get wider layers, 800 steps, st
 IMAGE_ROWS_DOF = 0.9
 MIN_DOF, MAX_DOF = 0.001, 1000.0  # trained without trouble at both ends (swiss roll); 1e-300 and 1e300 did not
 NARROWER_ROWS_EXAGGERATION = 1.3  # rows under IMAGE_WIDE_FROM columns
-# the most exaggeration, repulsion (weights of one part of a loss) and input noise taken: 1000 trained without
-# trouble on the swiss roll; about 1e38 and beyond, float32 losses and layers overflow
-MAX_WEIGHTING = 1000.0
-MAX_NOISE = 1000.0
+# the most exaggeration, repulsion (weights of one part of a loss) and input noise taken: 1e6 trained without
+# trouble on the swiss roll; from about 1e38, float32 losses and layers overflow, and were blamed at run time
+MAX_WEIGHTING = 1e6
+MAX_NOISE = 1e6
 NEGATIVES_HELP = "codes of the step each end of an edge is repelled from (at most the step's heads)"
 UMAP_NEIGHBOURS = 15
 # 10 rather than UMAP's 15: held-out kNN accuracy +0.008 on MNIST-5k, +0.003 on digits (real_data.py)
@@ -119,7 +119,7 @@ class _GraphLoss(Loss):
         if batch.drawn < 2:  # a row's only negative would be itself: nothing to contrast an edge with
             raise UsageError(f"loss '{self.name}' contrasts a step's rows with each other and needs at least 2 rows "
                              f"per step (per process under torchrun), got {batch.drawn}; raise the batch size "
-                             "(--batch-size, batch_size=; under torchrun, or train on fewer processes)")  # fmt: skip
+                             "(--batch-size, batch_size=) or, under torchrun, train on fewer processes")  # fmt: skip
         drawn, index, z = batch.drawn, batch.index, batch.z
         # both ends of every edge are contrasted with the pool: heads spread over the step's draw (a random sample
         # of the rows, with minibatches)
@@ -198,7 +198,8 @@ class InfoNCETSNE(_GraphLoss):
         exaggeration: float | None = option(
             None,
             "weight of the attraction along the graph's edges, above 1 tighter clusters (t-SNE's early "
-            f"exaggeration, kept all along) [default: {NARROWER_ROWS_EXAGGERATION}, 1 from {IMAGE_WIDE_FROM} columns]",
+            f"exaggeration, kept all along), at most {MAX_WEIGHTING:g} [default: {NARROWER_ROWS_EXAGGERATION}, 1 from "
+            f"{IMAGE_WIDE_FROM} columns]",
             before_added=1.0,
         )
 
@@ -266,7 +267,7 @@ class ParametricUMAP(_GraphLoss):
     @dataclass(frozen=True)
     class Options(GraphOptions):
         min_dist: float = option(0.1, "how tightly neighbours may pack in the codes (UMAP's min_dist)")
-        repulsion: float = option(1.0, "weight of the repulsion from negative samples")
+        repulsion: float = option(1.0, f"weight of the repulsion from negative samples, at most {MAX_WEIGHTING:g}")
 
         def __post_init__(self) -> None:
             super().__post_init__()
@@ -370,7 +371,7 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
         batch_norm: bool = option(False, "BatchNorm1d in front of the decoder")
         noise: float | None = option(
             None,
-            "standard deviation of uniform noise added to the input while training [default: "
+            f"standard deviation of uniform noise added to the input while training, at most {MAX_NOISE:g} [default: "
             f"{NARROW_ROWS_NOISE}, {WIDE_ROWS_NOISE} from {WIDE_FROM} columns, {IMAGE_ROWS_NOISE} from "
             f"{IMAGE_WIDE_FROM}]",
         )
@@ -388,7 +389,7 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
             if not 0 <= self.dropout < 1:
                 raise ValueError(f"dropout must be in [0, 1), got {self.dropout:g}")
             if self.noise is not None and not 0 <= self.noise <= MAX_NOISE:
-                raise ValueError(f"noise must be from 0 to {MAX_NOISE:g} (scaled data span about 1), got "
+                raise ValueError(f"noise must be from 0 to {MAX_NOISE:g}, got "
                                  f"{self.noise:g}")  # fmt: skip
             if self.mask is not None and not 0 <= self.mask < 1:
                 raise ValueError(f"mask must be at least 0 and below 1, got {self.mask:g}")

@@ -458,7 +458,7 @@ def test_one_loss_table_keeps_its_weight_and_an_unknown_metric_is_named(tmp_path
     assert refused.exit_code == 2
     assert refused.output.strip() == (
         "Error: bad loss 'mse:-5': use NAME or NAME:WEIGHT with a weight above 0 and "
-        "at most 1e+06 (weights are relative: lower the others instead)"
+        "at most 1e6 (weights are relative: lower the others)"
     )
     experiment.write_text("metrics = ['nope']\n")
     unknown = invoke(*common, "--out", str(tmp_path / "metric"))

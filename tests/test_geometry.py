@@ -20,14 +20,16 @@ from dimred.plugins.swissroll import SwissRoll
 @pytest.mark.parametrize(
     ("spec", "terms"),
     [("mse", [("mse", 1.0)]), ("mse+geodesic:0.5", [("mse", 1.0), ("geodesic", 0.5)]),
-     (["mse", "geodesic:10"], [("mse", 1.0), ("geodesic", 10.0)])],
+     (["mse", "geodesic:10"], [("mse", 1.0), ("geodesic", 10.0)]),
+     # an exponent's + is no term's (1e6 had been written back as 1e+06, which split into 'mse:1e' and '06')
+     ("mse:1e+06+geodesic:1e-05", [("mse", 1e6), ("geodesic", 1e-5)]), ("kl:1e6", [("kl", 1e6)])],
 )  # fmt: skip
 def test_loss_specs_parse_and_print_back(spec, terms):
     assert parse_spec(spec) == terms
     assert parse_spec(spec_text(terms)) == terms
 
 
-@pytest.mark.parametrize(("spec", "message"), [("mse:x", "bad loss weight"), ("mse:-1", "positive weight"),
+@pytest.mark.parametrize(("spec", "message"), [("mse:x", "bad loss weight"), ("mse:-1", "weight above 0"),
                                                ("mse+mse", "appears twice"),
                                                ("mse:", "bad loss weight in 'mse:'")])  # fmt: skip
 def test_bad_loss_specs_are_usage_errors(spec, message):

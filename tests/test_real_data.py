@@ -551,7 +551,7 @@ def _tsne_contrast(loss, edge_length_squared, negatives_squared, _pool_size):
 
 
 DOF_RANGE = "dof must be from 0.001 to 1000 (1: t-SNE's kernel; large values approach a Gaussian)"
-REPULSION_RANGE = "repulsion must be above 0 (without it the codes collapse) and at most 1000"
+REPULSION_RANGE = "repulsion must be above 0 (without it the codes collapse) and at most 1e+06"
 
 
 def _umap_contrast(loss, edge_length_squared, negatives_squared, _pool_size):
@@ -615,7 +615,7 @@ def test_steps_of_one_row_are_refused_by_the_neighbour_embedding_losses(model, l
     assert result.output.strip().endswith(
         f"Error: loss '{loss}' contrasts a step's rows with each other and needs "
         "at least 2 rows per step (per process under torchrun), got 1; raise the batch size (--batch-size, "
-        "batch_size=; under torchrun, or train on fewer processes)"
+        "batch_size=) or, under torchrun, train on fewer processes"
     )
 
 
@@ -692,9 +692,9 @@ def test_the_neighbour_embedding_plugins_pass_the_checks():
         ("loss.ne-tsne.pca=-1", "pca must be at least 0 (0: neighbours among the columns), got -1"),
         ("loss.ne-tsne.dof=0", f"{DOF_RANGE}, got 0"),
         ("loss.ne-tsne.dof=1e300", f"{DOF_RANGE}, got 1e+300"),
-        ("loss.ne-tsne.exaggeration=-1", "exaggeration must be above 0 and at most 1000, got -1"),
-        ("loss.ne-tsne.exaggeration=1e39", "exaggeration must be above 0 and at most 1000, got 1e+39"),
-        ("model.noise=1e30", "noise must be from 0 to 1000 (scaled data span about 1), got 1e+30"),
+        ("loss.ne-tsne.exaggeration=-1", "exaggeration must be above 0 and at most 1e+06, got -1"),
+        ("loss.ne-tsne.exaggeration=1e39", "exaggeration must be above 0 and at most 1e+06, got 1e+39"),
+        ("model.noise=1e30", "noise must be from 0 to 1e+06, got 1e+30"),
         ("model.n_components=0", "n_components must be from 1 to 65536, got 0"),
         ("model.hidden=64,0", "hidden must be from 1 to 65536 each, got 64,0"),
     ],

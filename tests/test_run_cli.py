@@ -140,10 +140,15 @@ def test_full_batch_float64_and_epochs_are_reachable(tmp_path):
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "loss.geodesic.landmarks=50"],
          "options for a loss that is not in this run: loss.geodesic (its loss is mse); to use it: --loss "
          "mse+geodesic"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--loss", "mse:2+ne-tsne:0.5", "--set",
+          "loss.ne-umap.min_dist=0.5"], "to use it: --loss mse:2+ne-umap:0.5"),  # in the place, and weight, of ne-tsne
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "loss.ne-tsne.neighbours=5", "--set",
+          "loss.ne-umap.min_dist=0.5"], "options for losses that are not in this run: loss.ne-tsne, loss.ne-umap (its "
+         "loss is mse); ne-tsne and ne-umap both add rows to each step: a run trains with one of them"),
         (["--dataset", "swissroll", "--model", "ne-ae", "--set", "loss.ne_tsne.neighbours=5"],
          "unknown loss 'ne_tsne' (did you mean 'ne-tsne'?); choose from: "),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--loss", "mse+ne-tsne:1e39"],
-         "bad loss 'ne-tsne:1e39': use NAME or NAME:WEIGHT with a weight above 0 and at most 1e+06"),
+         "bad loss 'ne-tsne:1e39': use NAME or NAME:WEIGHT with a weight above 0 and at most 1e6"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--batch-size", "1"],
          "batch norm needs at least 2 samples per batch (per process); raise the batch size (--batch-size, "
          "batch_size=) or turn batch norm off (dimred's MLP models: --set model.batch_norm=false"),

@@ -225,6 +225,7 @@ def unwritable(path: str | os.PathLike[str]) -> str | None:
         return f"{place} is neither a file nor a folder"
     if place.is_file() and place != path:
         return f"{place} is a file, not a folder"
+    probe = "opening it to append" if place.is_file() else "making a file there"
     try:
         if place.is_file():
             with place.open("ab"):
@@ -232,4 +233,4 @@ def unwritable(path: str | os.PathLike[str]) -> str | None:
         with tempfile.TemporaryFile(dir=place):
             return None
     except OSError as error:  # the system's words: /proc refuses a new file with "No such file or directory"
-        return f"{place} is not writable (making a file there failed: {error.strerror or error})"
+        return f"{place} is not writable ({probe} failed: {error.strerror or error})"

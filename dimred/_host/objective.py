@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from dimred._host.resolve import instantiate
 
 LossSpec = str | Sequence[str]
 MAX_WEIGHT = 1e6  # far beyond, a weighted loss overflows float32 (3.4e38)
+_TERMS = re.compile(r"(?<![0-9][eE])\+")  # the + between terms, not an exponent's (mse:1e+06+geodesic)
 
 
 def parse_spec(spec: LossSpec) -> list[tuple[str, float]]:
@@ -21,7 +23,7 @@ def parse_spec(spec: LossSpec) -> list[tuple[str, float]]:
     if not isinstance(spec, str) and not (isinstance(spec, Sequence) and all(isinstance(item, str) for item in spec)):
         raise UsageError(f"loss must be NAME, NAME:WEIGHT or a list of them ('mse+geodesic:10', ['mse', "
                          f"'geodesic:10']), got {spec!r}")  # fmt: skip
-    parts = spec.split("+") if isinstance(spec, str) else [piece for item in spec for piece in item.split("+")]
+    parts = [piece for item in ([spec] if isinstance(spec, str) else spec) for piece in _TERMS.split(item)]
     terms = []
     for part in (piece.strip() for piece in parts):
         name, colon, weight_text = part.partition(":")
@@ -31,7 +33,7 @@ def parse_spec(spec: LossSpec) -> list[tuple[str, float]]:
             raise UsageError(f"bad loss weight in '{part}': use NAME or NAME:WEIGHT, e.g. geodesic:0.5") from None
         if not name or not math.isfinite(weight) or not 0 < weight <= MAX_WEIGHT:
             raise UsageError(f"bad loss '{part}': use NAME or NAME:WEIGHT with a weight above 0 and at most "
-                             f"{MAX_WEIGHT:g} (weights are relative: lower the others instead)")  # fmt: skip
+                             f"{_weight_text(MAX_WEIGHT)} (weights are relative: lower the others)")  # fmt: skip
         terms.append((name, weight))
     names = [name for name, _weight in terms]
     if len(set(names)) != len(names):
@@ -47,7 +49,7 @@ def spec_text(terms: Sequence[tuple[str, float]] | Sequence[Term]) -> str:
 
 def _weight_text(weight: float) -> str:
     """``weight`` as short as it reads back exactly: a run's spec must resume and rerun with its own weights."""
-    short = f"{weight:g}"
+    short = re.sub(r"e\+?0*(?=\d)", "e", f"{weight:g}")  # 1e6, not 1e+06: a + joins terms
     return short if float(short) == weight else repr(float(weight))
 
 
@@ -86,14 +88,20 @@ def _refuse_other_losses(named: Iterable[str], terms: Sequence[tuple[str, float]
     for name in others:
         if name not in registry.names("loss"):
             raise registry.unknown("loss", name)
-    if others:
-        listed = ", ".join(shown_as.format(name) for name in others)
-        # a loss that adds rows to each step (ne-tsne, ne-umap) takes the place of the run's one: one per run
-        replaced = {name for name, _weight in terms if _adds_rows(name)} if any(map(_adds_rows, others)) else set()
-        kept = [(name, weight) for name, weight in terms if name not in replaced]
-        changed = spec_text([*kept, *((name, 1.0) for name in others)])
-        raise UsageError(f"options for a loss that is not in this run: {listed} (its loss is {spec_text(terms)}); "
-                         f"to use it: --loss {changed} (in Python: loss='{changed}')")  # fmt: skip
+    if not others:
+        return
+    listed = ", ".join(shown_as.format(name) for name in others)
+    which = "a loss that is" if len(others) == 1 else "losses that are"
+    said = f"options for {which} not in this run: {listed} (its loss is {spec_text(terms)})"
+    adding = [name for name in others if _adds_rows(name)]
+    if len(adding) > 1:  # one loss per run may add rows to each step
+        raise UsageError(f"{said}; {' and '.join(adding)} both add rows to each step: a run trains with one of them")
+    # a loss that adds rows (ne-tsne, ne-umap) takes the place, and the weight, of the run's one
+    replaced = next((weight for name, weight in terms if _adds_rows(name)), None) if adding else None
+    kept = [(name, weight) for name, weight in terms if not (adding and _adds_rows(name))]
+    changed = spec_text([*kept, *((name, replaced if name in adding and replaced else 1.0) for name in others)])
+    use = "it" if len(others) == 1 else "them"
+    raise UsageError(f"{said}; to use {use}: --loss {changed} (in Python: loss='{changed}')")
 
 
 def _adds_rows(name: str) -> bool:
