@@ -50,6 +50,7 @@ from dimred._core.options import OptionInfo, option
 from dimred._core.packages import import_installed, installed
 from dimred._core.scatter import (
     LEGEND_CLASSES,
+    class_colours,
     colours_by_class,
     components_shown,
     legend_classes,
@@ -112,6 +113,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "UsageError",
     "as_class_numbers",
     "cells_by_genes",
+    "class_colours",
     "class_sort_key",
     "colours_by_class",
     "components_shown",

@@ -177,15 +177,13 @@ class KernelPCAModel(_ScikitLearnModel):
     description = "RBF kernel PCA (scikit-learn), with a learned approximate inverse; memory grows as landmarks^2"
 
     @dataclass(frozen=True)
-    class Options:
-        n_components: int = option(2, "size of the code")
+    class Options(_Components):
         gamma: float = option(10.0, "RBF kernel width parameter (for data scaled to [0, 1])")
         landmarks: int = option(2000, "fit on at most this many rows (a seeded sample beyond); its memory grows as "
                                       "their square, and the saved model holds them")  # fmt: skip
 
         def __post_init__(self) -> None:
-            if self.n_components < 1:
-                raise ValueError(f"n_components must be at least 1, got {self.n_components}")
+            super().__post_init__()
             if not self.gamma > 0:
                 raise ValueError(f"gamma must be positive, got {self.gamma:g}")
             if self.landmarks < 2:

@@ -28,6 +28,7 @@ from dimred.plugin import (
     Reporter,
     RunRecord,
     UsageError,
+    class_colours,
     class_sort_key,
     colours_by_class,
     components_shown,
@@ -111,7 +112,7 @@ class Explorer(Reporter):
             columns["label"] = [str(label) for label in np.asarray(data.labels)[rows]]
         if colours_by_class(data.color, data.labels):  # as the run's plots: a chosen colour column goes first
             classes = legend_classes(np.asarray(data.labels))  # the same class, the same colour as in the plots
-            colours = dict(zip(classes, _palette(len(classes)), strict=True))
+            colours = class_colours(classes)
             columns["fill"] = [colours[label] for label in np.asarray(data.labels)[rows]]
         elif data.color is not None:
             values = np.asarray(data.color, dtype=np.float64)[rows]
@@ -137,16 +138,6 @@ def _xy(codes: np.ndarray, suffix: str) -> dict[str, np.ndarray]:
     codes = np.asarray(codes, dtype=np.float64)
     second = codes[:, 1] if codes.shape[1] > 1 else np.zeros(len(codes))
     return {f"x{suffix}": codes[:, 0], f"y{suffix}": second}
-
-
-def _palette(count: int) -> list[str]:
-    from bokeh.palettes import Category10_10, Category20_20, Turbo256
-
-    if count <= 10:
-        return list(Category10_10[:count])
-    if count <= 20:
-        return list(Category20_20[:count])
-    return [Turbo256[int(position)] for position in np.linspace(0, 255, count)]
 
 
 def _images(X: np.ndarray, rows: np.ndarray, shape: tuple[int, int]) -> list[str]:

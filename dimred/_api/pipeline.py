@@ -393,11 +393,11 @@ def save_results(directory: Path, outcome: Outcome, metrics: dict[str, Any], hel
 
 
 # -- report ----------------------------------------------------------------------------------------------------
-def record_of(name: str, model: str, data: Data, outcome: Outcome, metrics: dict[str, Any], context: Any,
+def record_of(dataset: str, model: str, data: Data, outcome: Outcome, metrics: dict[str, Any], context: Any,
               directory: Path | None, echo: Echo, held_out: HeldOut | None = None,
               config: Mapping[str, Any] | None = None) -> RunRecord:  # fmt: skip
     """What reporters see of a run or an evaluation."""
     reconstruction = None if outcome.reconstruction is None else outcome.reconstruction.cpu().numpy()
-    return RunRecord(name, model, data, outcome.X.cpu().numpy(), outcome.codes.cpu().numpy(), reconstruction,
+    return RunRecord(dataset, model, data, outcome.X.cpu().numpy(), outcome.codes.cpu().numpy(), reconstruction,
                      outcome.history, metrics, directory, echo, context, held_out, outcome.run_key,
                      dict(config or {}))  # fmt: skip

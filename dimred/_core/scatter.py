@@ -4,7 +4,7 @@ drawn."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -136,6 +136,14 @@ def legend_classes(labels: np.ndarray) -> list:
     """The distinct labels in the order legends list them and colours are handed out (numbers by value: "2" before
     "10")."""
     return sorted(np.unique(labels), key=lambda value: class_sort_key(str(value)))
+
+
+def class_colours(classes: Sequence[Any]) -> dict[Any, str]:
+    """Each of ``classes`` (``legend_classes``' order) with the colour the plots give it, as #rrggbb: for a
+    reporter that draws otherwise, so that a class has one colour in every figure of a run."""
+    from matplotlib.colors import to_hex
+
+    return {value: to_hex(shade) for value, shade in zip(classes, distinct_colors(len(classes)), strict=True)}
 
 
 def distinct_colors(count: int) -> list:

@@ -24,7 +24,7 @@ import torch.distributed as dist
 
 from dimred._core.errors import DimredError, UsageError, first_line
 from dimred._engine.device import resolve_device
-from dimred._engine.evaluation import check_codes
+from dimred._engine.evaluation import checked_encoding
 
 Build = Callable[[], dict[str, torch.Tensor]]
 
@@ -221,7 +221,7 @@ class EncodeDecode(torch.nn.Module):
             else:
                 z, extras = self.module.encode(x), {}
             dtypes = (x.dtype, torch.bfloat16) if self.bf16 else (x.dtype,)  # autocast's layers give bfloat16
-            x_hat = self.module.decode(check_codes(z, x, dtypes)[:decoded])
+            x_hat = self.module.decode(checked_encoding(z, x, dtypes)[:decoded])
 
         def as_rows(tensor: Any) -> Any:  # what is not a tensor is named by the checks of the outputs
             return tensor.to(x.dtype) if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() else tensor

@@ -43,12 +43,12 @@ def encode(
     ``exact=False`` runs the network as it is, skipping the float64 copy (see ``_inference_network``): for a
     quick look during training, where a step's float32 rounding does not matter."""
     network, compute_dtype = _inference_network(module, X) if exact else (module.eval(), X.dtype)
-    parts = [check_codes(network.encode(rows), rows)
+    parts = [checked_encoding(network.encode(rows), rows)
              for rows in (X[start : start + batch].to(compute_dtype) for start in range(0, len(X), batch))]  # fmt: skip
     return finite(torch.cat(parts).to(X.dtype), f"the codes of {model}", advice)
 
 
-def check_codes(z: object, x: torch.Tensor, dtypes: tuple[torch.dtype, ...] = ()) -> torch.Tensor:
+def checked_encoding(z: object, x: torch.Tensor, dtypes: tuple[torch.dtype, ...] = ()) -> torch.Tensor:
     """``z``, where it is what a network's ``encode`` must return for the rows ``x``: a tensor of one row of codes
     per row (in one of ``dtypes``, where given: training decodes them); named here, before decode or
     ``torch.cat`` meets it and fails in its own words (a matrix product's shapes or dtypes)."""
