@@ -119,7 +119,7 @@ def _image_grid(run: RunRecord, rows: np.ndarray, blocks: dict[str, np.ndarray],
     """Rows of the data that are images (``run.data.images``) drawn as pictures, one grid row per block (the
     originals, their reconstructions), all on the originals' grey scale; where the data has labels, each
     column is titled with its row's label."""
-    shown = rows[:IMAGES_SHOWN]
+    shown = _grid_rows(run, rows)
     low, high = float(np.min(blocks["original"][shown])), float(np.max(blocks["original"][shown]))
     labels = _labels(run, shown)
     figure = _figure(1.2 * len(shown), 1.3 * len(blocks) + 0.5)
@@ -135,6 +135,22 @@ def _image_grid(run: RunRecord, rows: np.ndarray, blocks: dict[str, np.ndarray],
             if line == 0 and labels is not None:
                 axes.set_title(plain_text(str(labels[column])), fontsize=9)
     return figure
+
+
+def _grid_rows(run: RunRecord, rows: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` an image grid shows, IMAGES_SHOWN at most: the first of each class where the data has
+    labels (in the legend's order), then rows spread over the rest, in the data's order (the first rows of a data
+    set sorted by class, as MNIST-5k is, would all be zeros)."""
+    labels = _labels(run, rows)
+    chosen: list[int] = []
+    if labels is not None:
+        first = {}
+        for position, label in enumerate(labels):
+            first.setdefault(label, position)
+        chosen = [first[label] for label in legend_classes(labels)][:IMAGES_SHOWN]
+    spread = np.linspace(0, len(rows) - 1, min(IMAGES_SHOWN, len(rows))).round().astype(int)
+    chosen += [int(position) for position in spread if position not in chosen][: IMAGES_SHOWN - len(chosen)]
+    return rows[chosen]
 
 
 class InputPlot(_PlotReporter):
@@ -211,8 +227,10 @@ class LossCurve(_PlotReporter):
         several = any(key.startswith("loss.") for key in run.history[0])
         columns = [key for key in run.history[0] if key == "loss" or key.startswith("loss.")]
         for column in columns:
-            label = "total (weighted)" if column == "loss" and several else column
-            axes.plot(steps, [row[column] for row in run.history], label=label)
+            total = column == "loss" and several  # drawn over the terms, dashed: it lies on the largest one
+            style = {"color": "black", "linestyle": "--", "zorder": 3} if total else {}
+            axes.plot(steps, [row[column] for row in run.history], label="total (weighted)" if total else column,
+                      **style)  # fmt: skip
         # a loss of a plugin's may reach 0 or below, which a log scale would leave out
         positive = all(row[column] > 0 for row in run.history for column in columns)
         axes.set(xlabel="step", ylabel="loss (train mode)", yscale="log" if positive else "linear",
@@ -252,7 +270,8 @@ class TrustMap(_PlotReporter):
         codes = context.codes.numpy()[shown]
         second = codes[:, 1] if codes.shape[1] > 1 else np.zeros(len(codes))
         trust = context.neighbourhoods.pointwise_trustworthiness().numpy()[shown]
-        points = axes.scatter(codes[:, 0], second, c=trust, cmap="magma", s=5, linewidths=0)
+        # viridis: the trusted points (its yellow end) show on white, where magma's end is near white
+        points = axes.scatter(codes[:, 0], second, c=trust, cmap="viridis", s=5, linewidths=0)
         figure.colorbar(points, ax=axes, label=f"trustworthiness of the point (k={context.neighbours})")
         axes.set_title(f"{run.model} on {run.dataset}: where neighbourhoods break")
         return figure

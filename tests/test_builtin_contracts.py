@@ -91,6 +91,34 @@ def test_rows_that_are_images_are_drawn_as_pictures_labelled_with_their_class():
     np.testing.assert_allclose(images[10].get_array(), 0.9 * X[0].reshape(8, 8))  # the first reconstruction
 
 
+def test_an_image_grid_of_data_sorted_by_class_shows_one_image_of_each_class():
+    """MNIST-5k's rows come sorted by class: the grid of the first ten rows had shown ten zeros."""
+    X = np.random.default_rng(0).random((60, 64))
+    labels = np.repeat([f"digit {n}" for n in (3, 1, 2)], 20)  # three classes, sorted; named, not numbered
+    figure = InputPlot().draw(RunRecord("sorted", "pca", Data(X=X, labels=labels, images=(8, 8)), X, X[:, :2], None,
+                                        [], {}, None))  # fmt: skip
+    titles = [axes.get_title() for axes in figure.axes]
+    assert titles[:3] == ["digit 1", "digit 2", "digit 3"]  # one of each, in the legend's order
+    assert len(titles) == 10
+    assert set(titles[3:]) <= set(titles[:3])
+    unlabelled = InputPlot().draw(RunRecord("sorted", "pca", Data(X=X, images=(8, 8)), X, X[:, :2], None, [], {},
+                                            None))  # fmt: skip
+    first = [axes.images[0].get_array() for axes in unlabelled.axes]
+    np.testing.assert_allclose(first[-1], X[-1].reshape(8, 8))  # spread to the last row, not the first ten
+
+
+def test_legends_list_classes_in_natural_order_and_more_than_20_get_distinct_colours():
+    """25 clusters had been listed cluster_1, cluster_10, ..., cluster_2, and coloured by turbo samples, whose
+    neighbours look alike; names in lower case had followed all those in upper case."""
+    from dimred.plugin import class_colours, legend_classes
+
+    names = np.array([f"cluster_{n}" for n in range(25, 0, -1)] + ["NK cells", "monocytes"])
+    ordered = legend_classes(names)
+    assert ordered[:3] == ["cluster_1", "cluster_2", "cluster_3"]
+    assert ordered[-2:] == ["monocytes", "NK cells"]
+    assert len(set(class_colours(ordered).values())) == len(ordered)  # tab20, tab20b, tab20c: 60 apart
+
+
 def test_plots_of_points_draw_at_most_max_points_and_plots_of_curves_take_no_such_option():
     import torch
 

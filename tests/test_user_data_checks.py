@@ -631,7 +631,7 @@ def test_class_names_are_shown_as_written_and_a_chosen_colour_column_colours_the
     figure = Figure()
     names = np.repeat(["_unassigned", "CD4$^$", "NK"], 20)
     axes = scatter_points(figure, 111, points, "cells", labels=names)
-    assert [text.get_text() for text in legend_of(axes).get_texts()] == ["CD4\\$^\\$", "NK", "_unassigned"]
+    assert [text.get_text() for text in legend_of(axes).get_texts()] == ["_unassigned", "CD4\\$^\\$", "NK"]
     figure.savefig(tmp_path / "cells.png")  # drawn: '$^$' is not read as a formula
     figure = Figure()
     axes = scatter_points(figure, 111, points, "scored", color=points[:, 0], labels=names)

@@ -195,20 +195,28 @@ def _draw_embeddings(comparison: Comparison, path: Path) -> None:
     from matplotlib.figure import Figure
 
     models = list(comparison.runs)
-    figure = Figure(figsize=(4 * len(models), 4), layout="constrained")
+    columns = min(len(models), PANELS_PER_ROW)
+    lines = math.ceil(len(models) / columns)
+    figure = Figure(figsize=(4 * columns, 4 * lines), layout="constrained")
     for index, model in enumerate(models, start=1):
         result = comparison.runs[model][0]
         labels = None if result.data is None else result.data.labels
         # one legend, beside the last panel
         title = model + components_shown(result.codes.shape[1])
-        axes = scatter_points(figure, (1, len(models), index), result.codes[:, :2], title, color=result.color,
+        axes = scatter_points(figure, (lines, columns, index), result.codes[:, :2], title, color=result.color,
                               labels=labels, legend=index == len(models))  # fmt: skip
         axes.set_xticks([])
         axes.set_yticks([])
     # on two lines: one panel (4 inches) is narrower than the whole sentence
-    figure.suptitle(f"{comparison.dataset}, seed 0\n(the table gives the means over the seeds)")
+    seeds = "seed 0\n(the table gives the means over the seeds)" if _several_seeds(comparison) else "seed 0"
+    figure.suptitle(f"{comparison.dataset}, {seeds}")
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=100, format="png")
+
+
+def _several_seeds(comparison: Comparison) -> bool:
+    """Whether the table holds means over seeds (a model ran more than seed 0), which the figures' seed 0 is not."""
+    return any(len(results) > 1 for results in comparison.runs.values())
 
 
 def _draw_rnx(comparison: Comparison, path: Path) -> None:
@@ -216,7 +224,8 @@ def _draw_rnx(comparison: Comparison, path: Path) -> None:
 
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     first_seeds = {model: results[0].metrics for model, results in comparison.runs.items()}
-    title = f"{comparison.dataset}: neighbourhood preservation, seed 0 (the table: means over seeds)"
+    seeds = " (the table: means over seeds)" if _several_seeds(comparison) else ""
+    title = f"{comparison.dataset}: neighbourhood preservation, seed 0{seeds}"
     rnx_curves(figure.add_subplot(111), first_seeds, title)
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=100, format="png")
@@ -326,6 +335,7 @@ def compare(
     return comparison
 
 
+PANELS_PER_ROW = 3  # the embeddings figure wraps its panels (4 inches each) into rows of at most this many
 # what compare hands on to every run besides the training loop's settings
 RUN_OPTIONS = ("loss", "callbacks", "holdout")
 FOLDER_SETTINGS = ("checkpoint_every",)  # compare's runs write no folders

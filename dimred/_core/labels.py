@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,14 +17,18 @@ MAX_NUMBERED_CLASSES = 100  # distinct whole numbers a column of numbers may hol
 FEW_CLASSES = 20  # this many distinct whole numbers are classes however few the rows (a small batch to score)
 
 
-def class_sort_key(label: str) -> tuple[int, float, str]:
+def class_sort_key(label: str) -> tuple:
     """Where a class goes in a legend: classes named by numbers first, by value ("2" before "10"), then the others
-    as text (a name that reads as NaN, "-nan", too: NaN has no place among numbers)."""
+    as text (a name that reads as NaN, "-nan", too: NaN has no place among numbers), in natural order: numbers in
+    a name by value ("cluster_2" before "cluster_10"), letters in either case together."""
     try:
         value = float(label)
     except ValueError:
-        return (1, 0.0, label)
-    return (1, 0.0, label) if math.isnan(value) else (0, value, "")
+        value = math.nan
+    if not math.isnan(value):
+        return (0, value)
+    parts = re.split(r"(\d+)", label)  # text at even places, digits at odd ones: like compares with like
+    return (1, [int(part) if place % 2 else part.casefold() for place, part in enumerate(parts)], label)
 
 
 def missing_label_rows(text: np.ndarray, marks: Iterable[str] = MISSING_LABELS) -> np.ndarray:

@@ -147,9 +147,11 @@ def class_colours(classes: Sequence[Any]) -> dict[Any, str]:
 
 
 def distinct_colors(count: int) -> list:
-    """``count`` distinguishable colours: tab10 or tab20 where they suffice, else samples of turbo."""
+    """``count`` distinguishable colours: tab10, tab20, or tab20 and tab20b and tab20c (60) where they suffice,
+    else samples of turbo (whose neighbouring samples, and so neighbouring classes, look alike)."""
     from matplotlib import colormaps
 
-    name = "tab10" if count <= 10 else "tab20" if count <= 20 else "turbo"
-    colormap = colormaps[name]
-    return [colormap(index) for index in range(count)] if count <= 20 else list(colormap(np.linspace(0, 1, count)))
+    if count > 3 * 20:
+        return list(colormaps["turbo"](np.linspace(0, 1, count)))
+    names = ("tab10",) if count <= 10 else ("tab20", "tab20b", "tab20c")
+    return [colormaps[name](index) for name in names for index in range(colormaps[name].N)][:count]
