@@ -106,6 +106,11 @@ def _scatter(figure, position, run: RunRecord, points: np.ndarray, rows: np.ndar
                           classes=_classes(run), legend=legend)  # fmt: skip
 
 
+def _rows_shown(run: RunRecord) -> str:
+    """What a title adds where the run held rows out, which its figures of codes and metrics leave out."""
+    return "" if run.held_out is None else " (training rows)"
+
+
 IMAGES_SHOWN = 10  # per row of an image grid
 
 
@@ -177,8 +182,9 @@ class CodesPlot(_PlotReporter):
         rows = self.shown(len(run.X))
         figure = _figure(6, 5)
         codes = run.codes[rows][:, :2]  # the first two components of a wider code
-        title = f"{run.model}: codes of {run.dataset}{components_shown(run.codes.shape[1])}"
-        _scatter(figure, 111, run, codes, rows, title)
+        title = f"{run.model}: codes of {run.dataset}{components_shown(run.codes.shape[1])}{_rows_shown(run)}"
+        axes = _scatter(figure, 111, run, codes, rows, title)
+        axes.set(xlabel="code 1", ylabel="code 2" if codes.shape[1] > 1 else "")
         return figure
 
 
@@ -250,7 +256,8 @@ class RnxPlot(_PlotReporter):
         if not run.metrics.get("rnx_curve"):
             return None
         figure = _figure(7, 4)
-        rnx_curves(figure.add_subplot(111), {run.model: run.metrics}, run.dataset)
+        title = f"{run.model} on {run.dataset}: neighbourhood preservation{_rows_shown(run)}"
+        rnx_curves(figure.add_subplot(111), {run.model: run.metrics}, title)
         return figure
 
 
@@ -273,7 +280,8 @@ class TrustMap(_PlotReporter):
         # viridis: the trusted points (its yellow end) show on white, where magma's end is near white
         points = axes.scatter(codes[:, 0], second, c=trust, cmap="viridis", s=5, linewidths=0)
         figure.colorbar(points, ax=axes, label=f"trustworthiness of the point (k={context.neighbours})")
-        axes.set_title(f"{run.model} on {run.dataset}: where neighbourhoods break")
+        axes.set(title=f"{run.model} on {run.dataset}: where neighbourhoods break{_rows_shown(run)}", xlabel="code 1",
+                 ylabel="code 2" if codes.shape[1] > 1 else "")  # fmt: skip
         return figure
 
 

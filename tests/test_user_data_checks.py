@@ -743,13 +743,18 @@ def test_a_class_keeps_its_colour_when_the_plotted_rows_miss_a_class():
 
 
 def test_plot_titles_say_which_columns_and_components_a_figure_shows():
-    from dimred.plugin import Data, RunRecord
+    from dimred.plugin import Data, HeldOut, RunRecord
     from dimred.plugins.plots import CodesPlot, InputPlot
 
     X = np.random.default_rng(0).random((30, 5))
     record = RunRecord("d", "m", Data(X), X, X[:, :3], None, [], {}, None)
-    assert CodesPlot().draw(record).axes[0].get_title() == "m: codes of d (components 1 and 2 of 3)"
+    codes = CodesPlot().draw(record).axes[0]
+    assert codes.get_title() == "m: codes of d (components 1 and 2 of 3)"
+    assert (codes.get_xlabel(), codes.get_ylabel()) == ("code 1", "code 2")
     assert InputPlot().draw(record).axes[0].get_title() == "d: input (columns 1 to 3 of 5)"
+    held = RunRecord("d", "m", Data(X[:20]), X[:20], X[:20, :2], None, [], {}, None,
+                     held_out=HeldOut(Data(X[20:]), X[20:, :2]))  # fmt: skip
+    assert CodesPlot().draw(held).axes[0].get_title() == "m: codes of d (training rows)"  # the held-out ones not drawn
     line = RunRecord("d", "m", Data(X), X, X[:, :1], None, [], {}, None)
     [axes] = CodesPlot().draw(line).axes
     assert axes.get_title() == "m: codes of d (one component, along a line)"
