@@ -14,6 +14,7 @@ when a page is written.
 from __future__ import annotations
 
 import base64
+import html
 import struct
 import zlib
 from dataclasses import dataclass
@@ -85,7 +86,8 @@ class Explorer(Reporter):
         title = f"{run.model} on {run.dataset}{components_shown(codes.shape[1])}"
         classes = _class_count(data)
         methods = [("", title, codes.shape[1])]
-        page = _page([_figure(columns, methods, self.options, classes)], columns, title, len(codes), classes)
+        figure = _figure(columns, methods, self.options, classes, _colour_name(data))
+        page = _page([figure], columns, title, len(codes), classes)
         with run.artifact(FILENAME) as path:
             path.write_text(page, encoding="utf-8")
 
@@ -100,8 +102,8 @@ class Explorer(Reporter):
             methods.append((f"_{number}", f"{model}{components_shown(codes.shape[1])}", codes.shape[1]))
         title = f"{comparison.dataset}: {', '.join(comparison.codes)} (select in one to select in all)"
         classes = _class_count(comparison.data)
-        page = _page([_figure(columns, methods, self.options, classes)], columns, title, len(comparison.data.X),
-                     classes)  # fmt: skip
+        figure = _figure(columns, methods, self.options, classes, _colour_name(comparison.data))
+        page = _page([figure], columns, title, len(comparison.data.X), classes)
         with comparison.artifact(FILENAME) as path:
             path.write_text(page, encoding="utf-8")
 
@@ -130,7 +132,8 @@ def _joined(train: Data, held: Data) -> Data:
         return None if first is None or second is None else np.concatenate([np.asarray(first), np.asarray(second)])
 
     return Data(X=both(train.X, held.X), color=both(train.color, held.color), labels=both(train.labels, held.labels),
-                images=train.images, row_numbers=both(train.row_numbers, held.row_numbers))  # fmt: skip
+                images=train.images, row_numbers=both(train.row_numbers, held.row_numbers),
+                color_name=train.color_name)  # fmt: skip
 
 
 def _xy(codes: np.ndarray, suffix: str) -> dict[str, np.ndarray]:
@@ -161,12 +164,17 @@ def _png(pixels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _tooltip(columns: dict[str, Any]) -> str:
+def _colour_name(data: Data) -> str:
+    """What the colour values are, as the data set names them."""
+    return data.color_name or "colour value"
+
+
+def _tooltip(columns: dict[str, Any], colour_name: str) -> str:
     lines = ['<div style="font: 12px sans-serif">row <b>@index</b>' + (" (@split)" if "split" in columns else "")]
     if "label" in columns:
         lines.append(", label <b>@label</b>")
     if "value" in columns:
-        lines.append(", colour value <b>@value{0.000}</b>")
+        lines.append(f", {html.escape(colour_name)} <b>@value{{0.000}}</b>")
     lines.append("</div>")
     if "image" in columns:
         size = f'width="{IMAGE_PIXELS}" height="{IMAGE_PIXELS}"'
@@ -181,7 +189,8 @@ def _class_count(data: Data) -> int:
     return len(legend_classes(np.asarray(data.labels))) if colours_by_class(data.color, data.labels) else 0
 
 
-def _figure(columns: dict[str, Any], methods: list[tuple[str, str, int]], options: ExplorerOptions, classes: int):
+def _figure(columns: dict[str, Any], methods: list[tuple[str, str, int]], options: ExplorerOptions, classes: int,
+            colour_name: str):  # fmt: skip
     """One row of plots, one per method, all drawing from one data source (so selections are shared)."""
     from bokeh.layouts import gridplot
     from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper
@@ -208,11 +217,11 @@ def _figure(columns: dict[str, Any], methods: list[tuple[str, str, int]], option
             style["fill_color"] = "#1f77b4"
         points = plot.scatter(f"x{suffix}", f"y{suffix}", source=source, name=f"points{suffix}",
                               nonselection_fill_alpha=0.08, selection_fill_alpha=1.0, **style)  # fmt: skip
-        plot.add_tools(HoverTool(renderers=[points], tooltips=_tooltip(columns)))
+        plot.add_tools(HoverTool(renderers=[points], tooltips=_tooltip(columns, colour_name)))
         if 0 < classes <= LEGEND_CLASSES and not plots:  # beside the first plot
             plot.add_layout(_legend(columns["label"], points), "right")
         if mapper is not None and not plots:
-            plot.add_layout(ColorBar(color_mapper=mapper, title="colour value", width=10), "right")
+            plot.add_layout(ColorBar(color_mapper=mapper, title=colour_name, width=10), "right")
         plots.append(plot)
     return gridplot([plots], toolbar_location="above", merge_tools=True)
 

@@ -81,9 +81,20 @@ class DataFile(Dataset):
                 if color is None:
                     color = y.astype(np.float64)  # measured values (a regression target, say) colour the plots
         try:
-            return Data(X=table.X, color=color, feature_names=table.names, labels=labels)
+            return Data(
+                X=table.X, color=color, feature_names=table.names, labels=labels, color_name=self._colour_name(color)
+            )
         except ValueError as error:
             raise DataError(f"{self.options.path}: {error}") from None
+
+    def _colour_name(self, color: np.ndarray | None) -> str | None:
+        """What the plots' colour bars call the colour values: the column's name (or number), or the 'y' array."""
+        spec = self.options.color_column
+        if color is None:
+            return None
+        if not spec:
+            return "y"
+        return f"column {spec}" if spec.isdigit() else spec
 
     def _colour_values(self, values: np.ndarray) -> np.ndarray:
         if values.dtype.kind in "US":

@@ -103,7 +103,7 @@ def _scatter(figure, position, run: RunRecord, points: np.ndarray, rows: np.ndar
              legend: bool = True):  # fmt: skip
     """``points`` (the ``rows`` shown) coloured as the run's data says; returns the axes."""
     return scatter_points(figure, position, points, title, color=_colors(run, rows), labels=_labels(run, rows),
-                          classes=_classes(run), legend=legend)  # fmt: skip
+                          classes=_classes(run), legend=legend, color_name=run.data.color_name)  # fmt: skip
 
 
 def _rows_shown(run: RunRecord) -> str:

@@ -42,7 +42,9 @@ class SwissRoll(Dataset):
         X += self.options.noise * rng.standard_normal(X.shape)
         # Unrolled, the sheet's coordinates are the arc length along the spiral and the height.
         arc_length = 0.5 * (position * np.sqrt(1 + position**2) + np.arcsinh(position))
-        return Data(X=X, color=position, intrinsic=np.column_stack([arc_length, height]))
+        return Data(
+            X=X, color=position, intrinsic=np.column_stack([arc_length, height]), color_name="position along the roll"
+        )
 
 
 @hookimpl

@@ -158,9 +158,14 @@ def test_unlabelled_data_is_coloured_by_value_and_one_column_codes_work(tmp_path
     assert '"name":"Legend"' not in page
     assert "m on roll (one component, along a line)" in page
     (tmp_path / "two").mkdir()
-    explorer.Explorer().report(RunRecord("roll", "m", Data(X, color=X[:, 0]), X, X[:, :2], None, [], {},
-                                         tmp_path / "two"))  # fmt: skip
-    hidden = (tmp_path / "two" / "explorer.html").read_text().count('"visible":false')
+    explorer.Explorer().report(RunRecord("roll", "m", Data(X, color=X[:, 0], color_name="depth <m>"), X, X[:, :2],
+                                         None, [], {}, tmp_path / "two"))  # fmt: skip
+    named = (tmp_path / "two" / "explorer.html").read_text()
+    # the colour bar's title and the tooltip's words, as the data set names its colours (the page escapes its JSON
+    # once more, the tooltip's own escaping too)
+    assert '"title":"depth &lt;m&gt;"' in named
+    assert "depth &amp;lt;m&amp;gt; &lt;b&gt;@value" in named
+    hidden = named.count('"visible":false')
     assert page.count('"visible":false') == hidden + 1  # the y axis: 1-D codes lie along x
 
 
@@ -242,7 +247,7 @@ def test_a_colour_column_beside_labels_colours_the_points_as_the_plots_do(tmp_pa
     columns = explorer.Explorer()._columns(Data(X, color=X[:, 0], labels=labels), np.arange(40))
     assert "fill" not in columns
     assert columns["label"][:2] == ["b", "a"]
-    assert "@label" in explorer._tooltip(columns)
+    assert "@label" in explorer._tooltip(columns, "colour value")
 
 
 def test_each_class_has_the_colour_the_plots_give_it():

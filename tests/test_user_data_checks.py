@@ -643,6 +643,27 @@ def test_class_names_are_shown_as_written_and_a_chosen_colour_column_colours_the
     assert [text.get_text() for text in legend_of(axes).get_texts()] == ["0", "1", "2"]  # colours that are labels
 
 
+def test_a_colour_bar_names_what_the_colours_are(tmp_path):
+    """The colour bars had no label: nothing said the swiss roll's colours are the position along it, or that a
+    file's are the column the user chose."""
+    from dimred.plugin import RunRecord
+    from dimred.plugins.file import DataFile
+    from dimred.plugins.plots import CodesPlot
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "t.csv").write_text(
+        "a,b,temperature_C\n" + "\n".join(f"{x},{y},{z}" for x, y, z in rng.random((30, 3)))
+    )
+    for spec, name in (("temperature_C", "temperature_C"), ("2", "column 2")):
+        data = DataFile(DataFile.Options(path=str(tmp_path / "t.csv"), color_column=spec)).load(0)
+        assert data.color_name == name
+        assert data.rows(np.arange(10)).color_name == name  # kept by the held-out split
+        figure = CodesPlot().draw(RunRecord("file", "m", data, data.X, data.X, None, [], {}, None))
+        assert figure.axes[-1].get_ylabel() == name  # the colour bar's
+    roll = dimred.run("swissroll", "pca", settings={"dataset.n_samples": 300}, out=None, reporters=[])
+    assert roll.data.color_name == "position along the roll"
+
+
 @pytest.mark.parametrize("columns", [2, 3])
 def test_colour_values_that_are_not_finite_are_drawn_grey_not_left_out(columns):
     """Matplotlib leaves out points whose colour value is NaN or infinite (a 3-D scatter whatever it is asked);

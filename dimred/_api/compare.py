@@ -204,7 +204,8 @@ def _draw_embeddings(comparison: Comparison, path: Path) -> None:
         # one legend, beside the last panel
         title = model + components_shown(result.codes.shape[1])
         axes = scatter_points(figure, (lines, columns, index), result.codes[:, :2], title, color=result.color,
-                              labels=labels, legend=index == len(models))  # fmt: skip
+                              labels=labels, legend=index == len(models),
+                              color_name=None if result.data is None else result.data.color_name)  # fmt: skip
         axes.set_xticks([])
         axes.set_yticks([])
     # on two lines: one panel (4 inches) is narrower than the whole sentence

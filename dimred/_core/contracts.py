@@ -60,6 +60,7 @@ class Data:
     which the held-out split is stratified by, the plots colour by and the label metrics score. ``images`` is the
     shape of one row as an image ((8, 8) for digits), where rows are images. ``row_numbers`` are the rows'
     numbers in the data set the plugin gave, once ``rows`` has picked some of them (None: 0, 1, 2...).
+    ``color_name`` says what ``color`` holds ("position along the roll"), for the plots' colour bars.
     """
 
     X: np.ndarray
@@ -69,6 +70,7 @@ class Data:
     labels: np.ndarray | None = None
     images: tuple[int, int] | None = None
     row_numbers: np.ndarray | None = None
+    color_name: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("X", "color", "intrinsic", "labels", "row_numbers"):  # lists from a plugin become arrays
@@ -103,6 +105,8 @@ class Data:
                              f"{self.X.shape[1]} columns, got {self.images!r}")  # fmt: skip
         if self.labels is not None:
             check_labels(np.asarray(self.labels))
+        if self.color_name is not None and not isinstance(self.color_name, str):
+            raise ValueError(f"color_name must be text, got {self.color_name!r}")
         if self.feature_names is not None:
             names = tuple(self.feature_names)
             if len(names) != self.X.shape[1] or not all(isinstance(name, str) for name in names):
@@ -118,7 +122,7 @@ class Data:
 
         numbers = np.arange(len(self.X)) if self.row_numbers is None else self.row_numbers
         return Data(pick(self.X), pick(self.color), pick(self.intrinsic), self.feature_names, pick(self.labels),
-                    self.images, pick(numbers))  # fmt: skip
+                    self.images, pick(numbers), self.color_name)  # fmt: skip
 
 
 def _describe_array(values: np.ndarray) -> str:

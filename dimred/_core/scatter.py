@@ -48,7 +48,7 @@ def components_shown(width: int) -> str:
 
 def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np.ndarray, title: str, *,
                    color: np.ndarray | None = None, labels: np.ndarray | None = None, classes: list | None = None,
-                   legend: bool = True) -> Any:  # fmt: skip
+                   legend: bool = True, color_name: str | None = None) -> Any:  # fmt: skip
     """Add axes at ``position`` (as ``figure.add_subplot`` takes it) showing ``points``: in 3-D when they have 3
     or more columns (the first three), else in 2-D or along a line. Coloured by label where ``labels`` are given,
     with a legend beside the axes unless ``legend`` is false (one for a figure of panels of the same classes),
@@ -77,7 +77,7 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
         values = np.asarray(color, dtype=np.float64)
         finite = np.isfinite(values)
         if finite.any():  # matplotlib would leave out the others (and a 3-D scatter their points whatever is asked)
-            figure.colorbar(draw(finite, c=values[finite], cmap="turbo"), ax=axes, shrink=0.8)
+            figure.colorbar(draw(finite, c=values[finite], cmap="turbo"), ax=axes, shrink=0.8, label=color_name)
         draw(~finite, color=NOT_FINITE_COLOUR)
     else:
         draw(slice(None))
