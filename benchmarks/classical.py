@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 
+from common import count
 from dimred._core import measures as metrics
 from dimred._engine.evaluation import metric_sample
 from dimred.plugins.swissroll import SwissRoll
@@ -39,7 +40,7 @@ def make(method: str, seed: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", required=True)
-    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--n", type=count, required=True)
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args()
     X = SwissRoll(SwissRoll.Options(n_samples=arguments.n)).load(arguments.seed).X

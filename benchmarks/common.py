@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import platform
@@ -11,7 +13,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,31 @@ def run_process(
         if timer and not timer.is_alive() and seconds >= timeout:
             stderr += f"\n(killed after {timeout} s)"
         return ProcessRun(seconds, usage.ru_maxrss / 1024, process.returncode, out.read(), stderr)
+
+
+@contextlib.contextmanager
+def torch_threads_kept() -> Iterator[None]:
+    """Around a peer's fit: umap-learn's numba, where its thread pool starts, sets the OpenMP thread count of the
+    process (torch's too) to one per core, so that the fits after it would compute on other threads than those
+    before (where OMP_NUM_THREADS asked for fewer). dimred's own umap plugin does the same for its users."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number from 1 (a count of seeds, rounds, rows; 0 would measure nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def last_json_line(text: str) -> dict[str, Any]:

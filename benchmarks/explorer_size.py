@@ -10,7 +10,9 @@ without images, to show the library's own share. Writes results/explorer_size.js
 
 from __future__ import annotations
 
+import argparse
 import base64
+import importlib.util
 import struct
 import time
 import zlib
@@ -84,6 +86,9 @@ def plotly_page(codes: np.ndarray, labels: np.ndarray, images: list[str] | None)
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options: --help says what it does
+    if missing := [name for name in ("bokeh", "plotly", "mlxtend") if importlib.util.find_spec(name) is None]:
+        raise SystemExit(f"explorer_size.py needs {', '.join(missing)}: pip install -e '.[bench]'")
     codes, labels, X = data()
     start = time.perf_counter()
     images = [png_uri((255 - X[row].reshape(28, 28)).astype(np.uint8)) for row in range(N)]

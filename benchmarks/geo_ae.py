@@ -15,15 +15,15 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import DIMRED, print_table, run_process, write_results
+from common import DIMRED, count, print_table, run_process, write_results
 
 KEYS = ("spearman_intrinsic", "knn_preservation", "rmse", "trustworthiness", "train_seconds")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--seeds", type=count, default=3)
+    parser.add_argument("--large", type=count, default=100_000)
     arguments = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import DIMRED, print_table, run_process, write_results
+from common import DIMRED, count, print_table, run_process, write_results
 
 CHUNK = 1_000_000
 
@@ -39,7 +39,7 @@ def make_file(path: Path, rows: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rows", type=count, default=10_000_000)
     parser.add_argument("--models", default="mlp-ae")
     arguments = parser.parse_args()
     rows, models = arguments.rows, arguments.models.split(",")

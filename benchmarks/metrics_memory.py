@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from common import print_table, write_results
+from common import count, print_table, write_results
 from dimred._engine.evaluation import score
 from dimred._host.registry import get_registry
 from dimred._host.resolve import instantiate
@@ -26,7 +26,7 @@ from dimred.plugins.swissroll import SwissRoll
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--n", type=count, default=100_000)
     n = parser.parse_args().n
     data = SwissRoll(SwissRoll.Options(n_samples=n)).load(0)
     X = (data.X - data.X.min(axis=0)) / (data.X.max(axis=0) - data.X.min(axis=0))

@@ -21,7 +21,7 @@ from sklearn.preprocessing import MinMaxScaler
 from tutorial_loop import Autoencoder
 
 import dimred
-from common import print_table, write_results
+from common import count, print_table, write_results
 from dimred._core.networks import MLPNetwork
 from dimred._engine.optim import FlatAdam
 
@@ -74,8 +74,8 @@ def tutorial_network(epochs: int, seed: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=count, default=1000)
+    parser.add_argument("--rounds", type=count, default=3)
     arguments = parser.parse_args()
     loops = {"bare loop": bare_loop, "dimred.run": through_dimred, "tutorial network": tutorial_network}
     for loop in loops.values():  # warm up: first-call costs are not per-epoch costs

