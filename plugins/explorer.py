@@ -83,7 +83,7 @@ class Explorer(Reporter):
         columns |= _xy(codes[rows], "")
         if held_from is not None:
             columns["split"] = np.where(rows < held_from, "training", "held out")
-        title = f"{run.model} on {run.dataset}{components_shown(codes.shape[1])}"
+        title = f"{run.model} on {run.data_title}{components_shown(codes.shape[1])}"
         classes = _class_count(data)
         methods = [("", title, codes.shape[1])]
         figure = _figure(columns, methods, self.options, classes, _colour_name(data))

@@ -167,9 +167,9 @@ class InputPlot(_PlotReporter):
     def draw(self, run: RunRecord):
         rows = self.shown(len(run.X))
         if _are_images(run):
-            return _image_grid(run, rows, {"original": run.X}, f"{run.dataset}: input (scaled)")
+            return _image_grid(run, rows, {"original": run.X}, f"{run.data_title}: input (scaled)")
         figure = _figure(6, 5)
-        _scatter(figure, 111, run, run.X[rows], rows, f"{run.dataset}: input")
+        _scatter(figure, 111, run, run.X[rows], rows, f"{run.data_title}: input")
         return figure
 
 
@@ -182,7 +182,7 @@ class CodesPlot(_PlotReporter):
         rows = self.shown(len(run.X))
         figure = _figure(6, 5)
         codes = run.codes[rows][:, :2]  # the first two components of a wider code
-        title = f"{run.model}: codes of {run.dataset}{components_shown(run.codes.shape[1])}{_rows_shown(run)}"
+        title = f"{run.model}: codes of {run.data_title}{components_shown(run.codes.shape[1])}{_rows_shown(run)}"
         axes = _scatter(figure, 111, run, codes, rows, title)
         axes.set(xlabel="code 1", ylabel="code 2" if codes.shape[1] > 1 else "")
         return figure
@@ -199,7 +199,7 @@ class ReconstructionPlot(_PlotReporter):
         rows = self.shown(len(run.X))
         rmse = run.metrics.get("rmse", float("nan"))
         if _are_images(run):
-            title = f"{run.model} on {run.dataset}: reconstruction (RMSE {rmse:.4g}, eval mode)"
+            title = f"{run.model} on {run.data_title}: reconstruction (RMSE {rmse:.4g}, eval mode)"
             return _image_grid(run, rows, {"original": run.X, "reconstruction": run.reconstruction}, title)
         figure = _figure(12, 5)
         original = _scatter(figure, 121, run, run.X[rows], rows, "original", legend=False)  # one legend, for both
@@ -240,7 +240,7 @@ class LossCurve(_PlotReporter):
         # a loss of a plugin's may reach 0 or below, which a log scale would leave out
         positive = all(row[column] > 0 for row in run.history for column in columns)
         axes.set(xlabel="step", ylabel="loss (train mode)", yscale="log" if positive else "linear",
-                 title=f"{run.model} on {run.dataset}")  # fmt: skip
+                 title=f"{run.model} on {run.data_title}")  # fmt: skip
         axes.legend()
         return figure
 
@@ -256,7 +256,7 @@ class RnxPlot(_PlotReporter):
         if not run.metrics.get("rnx_curve"):
             return None
         figure = _figure(7, 4)
-        title = f"{run.model} on {run.dataset}: neighbourhood preservation{_rows_shown(run)}"
+        title = f"{run.model} on {run.data_title}: neighbourhood preservation{_rows_shown(run)}"
         rnx_curves(figure.add_subplot(111), {run.model: run.metrics}, title)
         return figure
 
@@ -280,8 +280,8 @@ class TrustMap(_PlotReporter):
         # viridis: the trusted points (its yellow end) show on white, where magma's end is near white
         points = axes.scatter(codes[:, 0], second, c=trust, cmap="viridis", s=5, linewidths=0)
         figure.colorbar(points, ax=axes, label=f"trustworthiness of the point (k={context.neighbours})")
-        axes.set(title=f"{run.model} on {run.dataset}: where neighbourhoods break{_rows_shown(run)}", xlabel="code 1",
-                 ylabel="code 2" if codes.shape[1] > 1 else "")  # fmt: skip
+        title = f"{run.model} on {run.data_title}: where neighbourhoods break{_rows_shown(run)}"
+        axes.set(title=title, xlabel="code 1", ylabel="code 2" if codes.shape[1] > 1 else "")
         return figure
 
 

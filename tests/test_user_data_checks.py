@@ -776,6 +776,9 @@ def test_plot_titles_say_which_columns_and_components_a_figure_shows():
     held = RunRecord("d", "m", Data(X[:20]), X[:20], X[:20, :2], None, [], {}, None,
                      held_out=HeldOut(Data(X[20:]), X[20:, :2]))  # fmt: skip
     assert CodesPlot().draw(held).axes[0].get_title() == "m: codes of d (training rows)"  # the held-out ones not drawn
+    from_file = RunRecord("file", "m", Data(X), X, X[:, :2], None, [], {}, None,
+                          config={"dataset": {"name": "file", "options": {"path": "/data/cells.csv"}}})  # fmt: skip
+    assert CodesPlot().draw(from_file).axes[0].get_title() == "m: codes of file (cells.csv)"  # not "of file"
     line = RunRecord("d", "m", Data(X), X, X[:, :1], None, [], {}, None)
     [axes] = CodesPlot().draw(line).axes
     assert axes.get_title() == "m: codes of d (one component, along a line)"

@@ -308,6 +308,14 @@ class RunRecord:
             yield temporary
 
     @property
+    def data_title(self) -> str:
+        """How figures name the data: the dataset plugin's name, with the file it read where it read one
+        ("file (cells.csv)")."""
+        dataset = self.config.get("dataset")
+        path = dataset.get("options", {}).get("path") if isinstance(dataset, Mapping) else None
+        return f"{self.dataset} ({Path(str(path)).name})" if path else self.dataset
+
+    @property
     def run_name(self) -> str:
         """What trackers call the run: its folder's name, else DATASET-MODEL-seedN (compare's runs)."""
         return _run_name(self.dataset, self.model, self.config.get("seed"), self.directory)
@@ -545,6 +553,14 @@ class Training:
     history: list[dict[str, float]]
     run_key: str
     config: Mapping[str, Any]
+
+    @property
+    def data_title(self) -> str:
+        """How figures name the data: the dataset plugin's name, with the file it read where it read one
+        ("file (cells.csv)")."""
+        dataset = self.config.get("dataset")
+        path = dataset.get("options", {}).get("path") if isinstance(dataset, Mapping) else None
+        return f"{self.dataset} ({Path(str(path)).name})" if path else self.dataset
 
     @property
     def run_name(self) -> str:
