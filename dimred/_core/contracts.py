@@ -555,14 +555,6 @@ class Training:
     config: Mapping[str, Any]
 
     @property
-    def data_title(self) -> str:
-        """How figures name the data: the dataset plugin's name, with the file it read where it read one
-        ("file (cells.csv)")."""
-        dataset = self.config.get("dataset")
-        path = dataset.get("options", {}).get("path") if isinstance(dataset, Mapping) else None
-        return f"{self.dataset} ({Path(str(path)).name})" if path else self.dataset
-
-    @property
     def run_name(self) -> str:
         """What trackers call the run: its folder's name, else DATASET-MODEL-seedN (compare's runs)."""
         dataset, model = (self.config.get(part, {}).get("name") for part in ("dataset", "model"))
