@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import sys
 import tempfile
@@ -70,12 +71,7 @@ def check_dataset(name: str) -> None:
     """Refuse a data set name ``load`` does not know, before any work (not an hour into a run)."""
     if name in ("digits", "mnist-5k"):
         return
-    kind = name.partition("-")[0]
-    try:
-        known = kind in ("blobs", "swissroll") and rows_of(name) > K
-    except ValueError:
-        known = False
-    if not known:
+    if not re.fullmatch(r"(blobs|swissroll)-[0-9]+(\.[0-9]+)?[km]?", name) or rows_of(name) <= K:
         raise SystemExit(f"unknown data set {name!r}: digits, mnist-5k, blobs-N or swissroll-N (N rows, e.g. 20k, 1m)")
 
 

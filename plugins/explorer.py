@@ -174,7 +174,9 @@ def _tooltip(columns: dict[str, Any], colour_name: str) -> str:
     if "label" in columns:
         lines.append(", label <b>@label</b>")
     if "value" in columns:
-        lines.append(f", {html.escape(colour_name)} <b>@value{{0.000}}</b>")
+        # escaped, and @ and $ too: Bokeh reads them as the names of columns and special variables
+        named = html.escape(colour_name).replace("@", "&#64;").replace("$", "&#36;")
+        lines.append(f", {named} <b>@value{{0.000}}</b>")
     lines.append("</div>")
     if "image" in columns:
         size = f'width="{IMAGE_PIXELS}" height="{IMAGE_PIXELS}"'

@@ -128,7 +128,7 @@ def _image_grid(run: RunRecord, rows: np.ndarray, blocks: dict[str, np.ndarray],
     low, high = float(np.min(blocks["original"][shown])), float(np.max(blocks["original"][shown]))
     labels = _labels(run, shown)
     figure = _figure(1.2 * len(shown), 1.3 * len(blocks) + 0.5)
-    figure.suptitle(title)
+    figure.suptitle(plain_text(title))
     for line, (name, block) in enumerate(blocks.items()):
         for column, row in enumerate(shown):
             axes = figure.add_subplot(len(blocks), len(shown), line * len(shown) + column + 1)
@@ -167,9 +167,9 @@ class InputPlot(_PlotReporter):
     def draw(self, run: RunRecord):
         rows = self.shown(len(run.X))
         if _are_images(run):
-            return _image_grid(run, rows, {"original": run.X}, f"{run.data_title}: input (scaled)")
+            return _image_grid(run, rows, {"original": run.X}, f"{run.data_title}: input (scaled){_rows_shown(run)}")
         figure = _figure(6, 5)
-        _scatter(figure, 111, run, run.X[rows], rows, f"{run.data_title}: input")
+        _scatter(figure, 111, run, run.X[rows], rows, f"{run.data_title}: input{_rows_shown(run)}")
         return figure
 
 
@@ -199,7 +199,7 @@ class ReconstructionPlot(_PlotReporter):
         rows = self.shown(len(run.X))
         rmse = run.metrics.get("rmse", float("nan"))
         if _are_images(run):
-            title = f"{run.model} on {run.data_title}: reconstruction (RMSE {rmse:.4g}, eval mode)"
+            title = f"{run.model} on {run.data_title}: reconstruction (RMSE {rmse:.4g}, eval mode){_rows_shown(run)}"
             return _image_grid(run, rows, {"original": run.X, "reconstruction": run.reconstruction}, title)
         figure = _figure(12, 5)
         original = _scatter(figure, 121, run, run.X[rows], rows, "original", legend=False)  # one legend, for both
@@ -240,7 +240,7 @@ class LossCurve(_PlotReporter):
         # a loss of a plugin's may reach 0 or below, which a log scale would leave out
         positive = all(row[column] > 0 for row in run.history for column in columns)
         axes.set(xlabel="step", ylabel="loss (train mode)", yscale="log" if positive else "linear",
-                 title=f"{run.model} on {run.data_title}")  # fmt: skip
+                 title=plain_text(f"{run.model} on {run.data_title}"))  # fmt: skip
         axes.legend()
         return figure
 
@@ -281,7 +281,7 @@ class TrustMap(_PlotReporter):
         points = axes.scatter(codes[:, 0], second, c=trust, cmap="viridis", s=5, linewidths=0)
         figure.colorbar(points, ax=axes, label=f"trustworthiness of the point (k={context.neighbours})")
         title = f"{run.model} on {run.data_title}: where neighbourhoods break{_rows_shown(run)}"
-        axes.set(title=title, xlabel="code 1", ylabel="code 2" if codes.shape[1] > 1 else "")
+        axes.set(title=plain_text(title), xlabel="code 1", ylabel="code 2" if codes.shape[1] > 1 else "")
         return figure
 
 

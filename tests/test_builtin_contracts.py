@@ -116,7 +116,8 @@ def test_legends_list_classes_in_natural_order_and_more_than_20_get_distinct_col
     ordered = legend_classes(names)
     assert ordered[:3] == ["cluster_1", "cluster_2", "cluster_3"]
     assert ordered[-2:] == ["monocytes", "NK cells"]
-    assert len(set(class_colours(ordered).values())) == len(ordered)  # tab20, tab20b, tab20c: 60 apart
+    assert len(set(class_colours(ordered).values())) == len(ordered)  # tab20 and tab20b: 40 apart
+    assert legend_classes(np.array(["1.0", "1", "01"])) == ["01", "1", "1.0"]  # equal numbers: one order
 
 
 def test_plots_of_points_draw_at_most_max_points_and_plots_of_curves_take_no_such_option():

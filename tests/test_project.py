@@ -87,7 +87,8 @@ def test_benchmark_scripts_refuse_bad_arguments_before_any_work_and_help_measure
 
     assert script("explorer_size.py", "--help").returncode == 0
     for arguments, message in ((["--methods", "exact,bogus"], "unknown method 'bogus'"),
-                               (["--datasets", "digits,blobs-2x"], "unknown data set 'blobs-2x'")):  # fmt: skip
+                               (["--datasets", "digits,blobs-2x"], "unknown data set 'blobs-2x'"),
+                               (["--datasets", "swissroll"], "unknown data set 'swissroll'")):  # fmt: skip
         refused = script("knn_libraries.py", *arguments)
         assert refused.returncode != 0
         assert message in refused.stderr

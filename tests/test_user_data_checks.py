@@ -660,6 +660,10 @@ def test_a_colour_bar_names_what_the_colours_are(tmp_path):
         assert data.rows(np.arange(10)).color_name == name  # kept by the held-out split
         figure = CodesPlot().draw(RunRecord("file", "m", data, data.X, data.X, None, [], {}, None))
         assert figure.axes[-1].get_ylabel() == name  # the colour bar's
+    (tmp_path / "p$^$.csv").write_text("a,b,$x^$\n" + "\n".join(f"{x},{y},{z}" for x, y, z in rng.random((30, 3))))
+    settings = {"dataset.path": str(tmp_path / "p$^$.csv"), "dataset.color_column": "$x^$"}
+    odd = dimred.run("file", "pca", settings=settings, out=tmp_path / "odd", holdout=0)
+    assert not odd.failures  # dollar signs in a colour column's or a file's name drawn as written, not as a formula
     roll = dimred.run("swissroll", "pca", settings={"dataset.n_samples": 300}, out=None, reporters=[])
     assert roll.data.color_name == "position along the roll"
 

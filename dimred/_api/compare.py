@@ -201,10 +201,10 @@ def _draw_embeddings(comparison: Comparison, path: Path) -> None:
     for index, model in enumerate(models, start=1):
         result = comparison.runs[model][0]
         labels = None if result.data is None else result.data.labels
-        # one legend, beside the last panel
+        # one legend, at the right of the first row
         title = model + components_shown(result.codes.shape[1])
         axes = scatter_points(figure, (lines, columns, index), result.codes[:, :2], title, color=result.color,
-                              labels=labels, legend=index == len(models),
+                              labels=labels, legend=index == columns,  # beside the first row's last panel
                               color_name=None if result.data is None else result.data.color_name)  # fmt: skip
         axes.set_xticks([])
         axes.set_yticks([])

@@ -313,7 +313,7 @@ class RunRecord:
         ("file (cells.csv)")."""
         dataset = self.config.get("dataset")
         path = dataset.get("options", {}).get("path") if isinstance(dataset, Mapping) else None
-        return f"{self.dataset} ({Path(str(path)).name})" if path else self.dataset
+        return f"{self.dataset} ({Path(path).name or path})" if isinstance(path, str) and path else self.dataset
 
     @property
     def run_name(self) -> str:

@@ -26,9 +26,11 @@ def class_sort_key(label: str) -> tuple:
     except ValueError:
         value = math.nan
     if not math.isnan(value):
-        return (0, value)
+        return (0, value, label)  # "1" before "1.0": numbers equal in value in one order wherever they are listed
     parts = re.split(r"(\d+)", label)  # text at even places, digits at odd ones: like compares with like
-    return (1, [int(part) if place % 2 else part.casefold() for place, part in enumerate(parts)], label)
+    # a run of digits by its value, compared as text of its length (no int of thousands of digits)
+    return (1, [(len(part.lstrip("0")), part.lstrip("0")) if place % 2 else part.casefold()
+                for place, part in enumerate(parts)], label)  # fmt: skip
 
 
 def missing_label_rows(text: np.ndarray, marks: Iterable[str] = MISSING_LABELS) -> np.ndarray:

@@ -26,7 +26,7 @@ def rnx_curves(axes: Any, metrics: Mapping[str, Mapping[str, Any]], title: str) 
         if curve:
             axes.plot(curve["K"], curve["R_NX"], label=f"{name} (area {values['rnx_auc']:.3f})")
             lowest = min(lowest, *curve["R_NX"])
-    axes.set(xscale="log", xlabel="neighbourhood size K", ylabel="R_NX(K)", ylim=(lowest, 1), title=title)
+    axes.set(xscale="log", xlabel="neighbourhood size K", ylabel="R_NX(K)", ylim=(lowest, 1), title=plain_text(title))
     axes.legend()
 
 
@@ -77,13 +77,18 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
         values = np.asarray(color, dtype=np.float64)
         finite = np.isfinite(values)
         if finite.any():  # matplotlib would leave out the others (and a 3-D scatter their points whatever is asked)
-            figure.colorbar(draw(finite, c=values[finite], cmap="turbo"), ax=axes, shrink=0.8, label=color_name)
+            figure.colorbar(
+                draw(finite, c=values[finite], cmap="turbo"),
+                ax=axes,
+                shrink=0.8,
+                label=None if color_name is None else plain_text(color_name),
+            )
         draw(~finite, color=NOT_FINITE_COLOUR)
     else:
         draw(slice(None))
     if points.shape[1] == 1:  # along a line: a y axis would scale nothing
         axes.set_yticks([])
-    axes.set_title(title + (f" (columns 1 to 3 of {points.shape[1]})" if points.shape[1] > 3 else ""))
+    axes.set_title(plain_text(title) + (f" (columns 1 to 3 of {points.shape[1]})" if points.shape[1] > 3 else ""))
     return axes
 
 
@@ -147,11 +152,11 @@ def class_colours(classes: Sequence[Any]) -> dict[Any, str]:
 
 
 def distinct_colors(count: int) -> list:
-    """``count`` distinguishable colours: tab10, tab20, or tab20 and tab20b and tab20c (60) where they suffice,
-    else samples of turbo (whose neighbouring samples, and so neighbouring classes, look alike)."""
+    """``count`` distinguishable colours: tab10, tab20, or tab20 and tab20b (40) where they suffice, else samples
+    of turbo (whose neighbouring samples, and so neighbouring classes, look alike)."""
     from matplotlib import colormaps
 
-    if count > 3 * 20:
+    if count > 2 * 20:  # tab20c would repeat tab20's light shades
         return list(colormaps["turbo"](np.linspace(0, 1, count)))
-    names = ("tab10",) if count <= 10 else ("tab20", "tab20b", "tab20c")
+    names = ("tab10",) if count <= 10 else ("tab20", "tab20b")
     return [colormaps[name](index) for name in names for index in range(colormaps[name].N)][:count]
