@@ -395,6 +395,11 @@ class EstimatorModel(Model):
         return None
 
 
+def adds_rows(loss_class: type) -> bool:
+    """Whether a loss plugin adds rows to each step (``extra_rows``, as ne-tsne and ne-umap do): one per run."""
+    return loss_class.extra_rows is not Loss.extra_rows
+
+
 def keeps_no_model_file(model_class: type) -> bool:
     """Whether a model plugin's runs keep no model file: a one-call model with the default ``fitted_module``,
     whose state is its training rows (Isomap, t-SNE, UMAP), so there is nothing to load, encode with or export."""

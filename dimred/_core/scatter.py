@@ -67,8 +67,7 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
 
     if colours_by_class(color, labels):
         classes = legend_classes(labels) if classes is None else classes
-        shown = [draw(labels == value, color=shade)
-                 for value, shade in zip(classes, distinct_colors(len(classes)), strict=True)]  # fmt: skip
+        shown = [draw(labels == value, color=shade) for value, shade in class_colours(classes).items()]
         if len(classes) > LEGEND_CLASSES:
             title = f"{title} ({len(classes)} classes)"
         elif legend:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from dimred._core.contracts import Batch, Loss, Term, TrainingStatus
+from dimred._core.contracts import Batch, Term, TrainingStatus, adds_rows
 from dimred._core.errors import DimredError, PluginError, UsageError, blame
 from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation
@@ -108,7 +108,7 @@ class Trainer:
         self.weight_decay = settings.weight_decay
         self.unscaled = settings.scaler == "none"
         self.optimizer = make_optimizer(settings, module)
-        adding = [term for term in self.terms if type(term.loss).extra_rows is not Loss.extra_rows]
+        adding = [term for term in self.terms if adds_rows(type(term.loss))]
         if len(adding) > 1:
             raise UsageError(f"losses {' and '.join(term.name for term in adding)} both add rows to each step; "
                              "train with one of them")  # fmt: skip

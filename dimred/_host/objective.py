@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from dimred._core.contracts import Loss, Term
+from dimred._core.contracts import Term, adds_rows
 from dimred._core.errors import UsageError
 from dimred._core.options import to_dict
 from dimred._host.registry import get_registry
@@ -97,15 +97,16 @@ def _refuse_other_losses(named: Iterable[str], terms: Sequence[tuple[str, float]
     if len(adding) > 1:  # one loss per run may add rows to each step
         raise UsageError(f"{said}; {' and '.join(adding)} both add rows to each step: a run trains with one of them")
     # a loss that adds rows (ne-tsne, ne-umap) takes the place, and the weight, of the run's one
-    replaced = next((weight for name, weight in terms if _adds_rows(name)), None) if adding else None
-    kept = [(name, weight) for name, weight in terms if not (adding and _adds_rows(name))]
-    changed = spec_text([*kept, *((name, replaced if name in adding and replaced else 1.0) for name in others)])
+    replaced = {name: weight for name, weight in terms if _adds_rows(name)} if adding else {}
+    kept = [(name, weight) for name, weight in terms if name not in replaced]
+    weight = next(iter(replaced.values()), 1.0)
+    changed = spec_text([*kept, *((name, weight if name in adding else 1.0) for name in others)])
     use = "it" if len(others) == 1 else "them"
     raise UsageError(f"{said}; to use {use}: --loss {changed} (in Python: loss='{changed}')")
 
 
 def _adds_rows(name: str) -> bool:
-    return get_registry().get("loss", name).cls.extra_rows is not Loss.extra_rows
+    return adds_rows(get_registry().get("loss", name).cls)
 
 
 def describe_terms(terms: Sequence[Term]) -> list[dict[str, Any]]:
