@@ -8,8 +8,10 @@ from typing import ClassVar
 import numpy as np
 
 from dimred.plugin import (
+    Data,
     Reporter,
     RunRecord,
+    colours_by_class,
     components_shown,
     hookimpl,
     legend_classes,
@@ -82,12 +84,12 @@ class _PlotReporter(Reporter):
         return shown_rows(n, self.options.max_points)
 
 
-def _colors(run: RunRecord, rows: np.ndarray) -> np.ndarray | None:
-    return None if run.data.color is None else np.asarray(run.data.color)[rows]
+def _colors(data: Data, rows: np.ndarray) -> np.ndarray | None:
+    return None if data.color is None else np.asarray(data.color)[rows]
 
 
-def _labels(run: RunRecord, rows: np.ndarray) -> np.ndarray | None:
-    return None if run.data.labels is None else np.asarray(run.data.labels)[rows]
+def _labels(data: Data, rows: np.ndarray) -> np.ndarray | None:
+    return None if data.labels is None else np.asarray(data.labels)[rows]
 
 
 def _classes(run: RunRecord) -> list | None:
@@ -100,10 +102,24 @@ def _classes(run: RunRecord) -> list | None:
 
 
 def _scatter(figure, position, run: RunRecord, points: np.ndarray, rows: np.ndarray, title: str,
-             legend: bool = True):  # fmt: skip
-    """``points`` (the ``rows`` shown) coloured as the run's data says; returns the axes."""
-    return scatter_points(figure, position, points, title, color=_colors(run, rows), labels=_labels(run, rows),
-                          classes=_classes(run), legend=legend, color_name=run.data.color_name)  # fmt: skip
+             legend: bool = True, data: Data | None = None):  # fmt: skip
+    """``points`` (the ``rows`` shown of ``data``, the run's training rows unless given) coloured as the data
+    says; returns the axes."""
+    data = run.data if data is None else data
+    return scatter_points(figure, position, points, title, color=_colors(data, rows), labels=_labels(data, rows),
+                          classes=_classes(run), legend=legend, color_name=data.color_name,
+                          color_limits=_color_limits(run))  # fmt: skip
+
+
+def _color_limits(run: RunRecord) -> tuple[float, float] | None:
+    """The least and greatest finite colour value of the run's rows, the held-out ones too: one colour scale for
+    every figure of the run. None where the rows are coloured otherwise or have no finite value."""
+    colours = [data.color for data in (run.data, run.held_out and run.held_out.data) if data and data.color is not None]
+    if not colours or colours_by_class(run.data.color, run.data.labels):
+        return None
+    values = np.concatenate([np.asarray(colour, dtype=np.float64).ravel() for colour in colours])
+    finite = values[np.isfinite(values)]
+    return (float(finite.min()), float(finite.max())) if len(finite) else None
 
 
 def _rows_shown(run: RunRecord) -> str:
@@ -126,7 +142,7 @@ def _image_grid(run: RunRecord, rows: np.ndarray, blocks: dict[str, np.ndarray],
     column is titled with its row's label."""
     shown = _grid_rows(run, rows)
     low, high = float(np.min(blocks["original"][shown])), float(np.max(blocks["original"][shown]))
-    labels = _labels(run, shown)
+    labels = _labels(run.data, shown)
     figure = _figure(1.2 * len(shown), 1.3 * len(blocks) + 0.5)
     figure.suptitle(plain_text(title))
     for line, (name, block) in enumerate(blocks.items()):
@@ -146,7 +162,7 @@ def _grid_rows(run: RunRecord, rows: np.ndarray) -> np.ndarray:
     """Which of ``rows`` an image grid shows, IMAGES_SHOWN at most: the first of each class where the data has
     labels (in the legend's order), then rows spread over the rest, in the data's order (the first rows of a data
     set sorted by class, as MNIST-5k is, would all be zeros)."""
-    labels = _labels(run, rows)
+    labels = _labels(run.data, rows)
     chosen: list[int] = []
     if labels is not None:
         first = {}
@@ -175,17 +191,35 @@ class InputPlot(_PlotReporter):
 
 class CodesPlot(_PlotReporter):
     name = "codes-plot"
-    description = "codes.png: the codes (embedding) in 2-D, coloured like the input"
+    description = ("codes.png: the codes (embedding) in 2-D, coloured like the input; the held-out rows beside the "
+                   "training rows")  # fmt: skip
     filename = "codes.png"
 
     def draw(self, run: RunRecord):
-        rows = self.shown(len(run.X))
-        figure = _figure(6, 5)
-        codes = run.codes[rows][:, :2]  # the first two components of a wider code
-        title = f"{run.model}: codes of {run.data_title}{components_shown(run.codes.shape[1])}{_rows_shown(run)}"
-        axes = _scatter(figure, 111, run, codes, rows, title)
-        axes.set(xlabel="code 1", ylabel="code 2" if codes.shape[1] > 1 else "")
+        title = f"{run.model}: codes of {run.data_title}{components_shown(run.codes.shape[1])}"
+        held = run.held_out
+        if held is None:
+            figure = _figure(6, 5)
+            self._panel(figure, 111, run, run.data, run.codes, title)
+            return figure
+        # the held-out rows beside the training rows, on one scale: where new rows land is what a user of the
+        # trained model's transform gets
+        figure = _figure(12, 5)
+        figure.suptitle(plain_text(title))
+        training = self._panel(figure, 121, run, run.data, run.codes, f"training rows ({len(run.codes)})",
+                               legend=False)  # fmt: skip
+        mapped = self._panel(figure, 122, run, held.data, held.codes,
+                             f"held-out rows ({len(held.codes)}), mapped by the trained model")  # fmt: skip
+        _same_scales(training, mapped)
         return figure
+
+    def _panel(self, figure, position: int, run: RunRecord, data: Data, codes: np.ndarray, title: str,
+               legend: bool = True):  # fmt: skip
+        rows = self.shown(len(codes))
+        points = codes[rows][:, :2]  # the first two components of a wider code
+        axes = _scatter(figure, position, run, points, rows, title, legend=legend, data=data)
+        axes.set(xlabel="code 1", ylabel="code 2" if points.shape[1] > 1 else "")
+        return axes
 
 
 class ReconstructionPlot(_PlotReporter):

@@ -136,6 +136,26 @@ def test_plots_of_points_draw_at_most_max_points_and_plots_of_curves_take_no_suc
         assert not hasattr(reporter.Options(), "max_points")
 
 
+def test_codes_plot_shows_the_held_out_rows_beside_the_training_rows_on_one_scale():
+    """codes.png had drawn the training rows alone: where the trained model maps new rows was in no figure."""
+    from dimred.plugin import HeldOut
+
+    rng = np.random.default_rng(0)
+    codes, held_codes = rng.normal(size=(40, 2)), 3 + rng.normal(size=(12, 2))
+    data, held = Data(X=codes, color=np.arange(40.0)), Data(X=held_codes, color=100 + np.arange(12.0))
+    record = RunRecord("d", "pca", data, codes, codes, None, [], {}, None, held_out=HeldOut(held, held_codes))
+    figure = CodesPlot().draw(record)
+    training, mapped = (axes for axes in figure.axes if axes.get_xlabel() == "code 1")
+    np.testing.assert_array_equal(mapped.collections[0].get_offsets(), held_codes)
+    assert mapped.get_title().startswith("held-out rows (12)")
+    assert training.get_xlim() == mapped.get_xlim()
+    assert training.get_ylim() == mapped.get_ylim()
+    colour_scales = {(axes.collections[0].norm.vmin, axes.collections[0].norm.vmax) for axes in (training, mapped)}
+    assert colour_scales == {(0.0, 111.0)}  # one colour scale over both sides' values
+    alone = CodesPlot().draw(RunRecord("d", "pca", data, codes, codes, None, [], {}, None))
+    assert [axes.get_xlabel() for axes in alone.axes] == ["code 1", ""]  # the codes and their colour bar
+
+
 def test_a_check_fails_on_a_broken_plugin():
     class Constant(MeanSquaredLoss):
         name = "constant"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import dimred
+from dimred.cli import cli
 
 
 def test_umap_leaves_torchs_thread_count_as_it_found_it():
@@ -50,3 +53,42 @@ def test_a_classical_method_fits_rows_far_from_unit_scale_as_it_fits_them_near_i
         np.testing.assert_allclose(np.abs(far.codes / scale), np.abs(near.codes), rtol=1e-6, atol=1e-9)
     if model == "umap":
         assert far.metrics["rmse"] / scale < 2 * near.metrics["rmse"]
+
+
+@pytest.mark.parametrize(
+    ("model", "has_rmse"), [("pca", True), ("kernel-pca", True), ("isomap", False), ("tsne", False), ("umap", True)]
+)  # umap: umap-learn is in the test extra, so CI runs it like the others
+def test_a_classical_method_goes_through_the_same_run(model, has_rmse, tmp_path):
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", model, "--out", str(tmp_path / "r"),
+                                      "--set", "dataset.n_samples=400"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert (metrics["rmse"] is not None) == has_rmse
+    assert metrics["trustworthiness"] > 0.8
+    assert ("not available" in result.stdout) != has_rmse
+    assert (tmp_path / "r" / "model.safetensors").exists() == (model in ("pca", "kernel-pca"))  # state as tensors
+    assert (tmp_path / "r" / "codes.png").exists()
+    assert (tmp_path / "r" / "reconstruction.png").exists() == has_rmse
+
+
+def test_umap_of_one_component_has_no_inverse_and_too_few_rows_are_named(tmp_path):
+    """umap-learn inverts codes of two values or more: one component had failed the whole run in its inverse
+    ("Need at least 2-D data"); three rows failed in scipy's words ("Cannot use scipy.linalg.eigh ... k >= N")."""
+    rows = np.random.default_rng(0).random((60, 4))
+    np.save(tmp_path / "rows.npy", rows)
+    result = dimred.run("file", "umap", settings={"model.n_components": 1, "model.n_neighbors": 5,
+                        "dataset.path": str(tmp_path / "rows.npy")}, out=None, reporters=[])  # fmt: skip
+    assert result.codes.shape == (60, 1)
+    assert result.metrics["rmse"] is None  # not available: no inverse
+    np.save(tmp_path / "three.npy", rows[:3])
+    with pytest.raises(
+        dimred.UsageError,
+        match=r"model 'umap' needs more rows than n_components \+ 1 \(3\) to "
+        r"start its embedding, got 3 to train on; lower model.n_components",
+    ):
+        dimred.run("file", "umap", settings={"dataset.path": str(tmp_path / "three.npy")}, out=None, reporters=[])
+    # neighbours beyond the rows: refused as Isomap's are (umap-learn had cut them with a warning at every call)
+    too_many = r"model 'umap' needs more rows than its n_neighbors \(1000\), got 60 to train on; lower it, e.g. "
+    with pytest.raises(dimred.UsageError, match=too_many + r"--set model.n_neighbors=19"):
+        dimred.run("file", "umap", settings={"model.n_neighbors": 1000, "dataset.path": str(tmp_path / "rows.npy")},
+                   holdout=0, out=None, reporters=[])  # fmt: skip

@@ -21,22 +21,6 @@ import dimred
 from dimred.cli import cli
 
 
-@pytest.mark.parametrize(
-    ("model", "has_rmse"), [("pca", True), ("kernel-pca", True), ("isomap", False), ("tsne", False), ("umap", True)]
-)  # umap: umap-learn is in the test extra, so CI runs it like the others
-def test_a_classical_method_goes_through_the_same_run(model, has_rmse, tmp_path):
-    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", model, "--out", str(tmp_path / "r"),
-                                      "--set", "dataset.n_samples=400"])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    assert (metrics["rmse"] is not None) == has_rmse
-    assert metrics["trustworthiness"] > 0.8
-    assert ("not available" in result.stdout) != has_rmse
-    assert (tmp_path / "r" / "model.safetensors").exists() == (model in ("pca", "kernel-pca"))  # state as tensors
-    assert (tmp_path / "r" / "codes.png").exists()
-    assert (tmp_path / "r" / "reconstruction.png").exists() == has_rmse
-
-
 def test_label_figures_labels_give_none_of_are_shown_as_not_available_and_absent_without_labels(tmp_path):
     """Labels of one class had dropped the columns, as if the data had none."""
     rows = np.random.default_rng(0).random((80, 4))
@@ -72,7 +56,7 @@ def test_plugins_says_what_a_method_cannot_do():
 def test_compare_reproduces_the_known_ordering_on_knn_preservation(tmp_path):
     out = tmp_path / "comparison"
     result = CliRunner().invoke(cli, ["compare", "--dataset", "swissroll", "--model", "mlp-ae", "--model", "pca",
-                                      "--model", "isomap", "--seeds", "3", "--out", str(out)])  # fmt: skip
+                                      "--model", "isomap", "--seeds", "2", "--out", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "| isomap |" in result.stdout
     rows = {row["method"]: row for row in csv.DictReader((out / "comparison.csv").open())}
@@ -322,29 +306,6 @@ def test_kernel_pca_warns_where_its_gamma_makes_the_kernel_nearly_the_identity()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dimred.Reducer(model="kernel-pca").fit(rows)  # scaled to [0, 1]: the kernel the default is for
-
-
-def test_umap_of_one_component_has_no_inverse_and_too_few_rows_are_named(tmp_path):
-    """umap-learn inverts codes of two values or more: one component had failed the whole run in its inverse
-    ("Need at least 2-D data"); three rows failed in scipy's words ("Cannot use scipy.linalg.eigh ... k >= N")."""
-    rows = np.random.default_rng(0).random((60, 4))
-    np.save(tmp_path / "rows.npy", rows)
-    result = dimred.run("file", "umap", settings={"model.n_components": 1, "model.n_neighbors": 5,
-                        "dataset.path": str(tmp_path / "rows.npy")}, out=None, reporters=[])  # fmt: skip
-    assert result.codes.shape == (60, 1)
-    assert result.metrics["rmse"] is None  # not available: no inverse
-    np.save(tmp_path / "three.npy", rows[:3])
-    with pytest.raises(
-        dimred.UsageError,
-        match=r"model 'umap' needs more rows than n_components \+ 1 \(3\) to "
-        r"start its embedding, got 3 to train on; lower model.n_components",
-    ):
-        dimred.run("file", "umap", settings={"dataset.path": str(tmp_path / "three.npy")}, out=None, reporters=[])
-    # neighbours beyond the rows: refused as Isomap's are (umap-learn had cut them with a warning at every call)
-    too_many = r"model 'umap' needs more rows than its n_neighbors \(1000\), got 60 to train on; lower it, e.g. "
-    with pytest.raises(dimred.UsageError, match=too_many + r"--set model.n_neighbors=19"):
-        dimred.run("file", "umap", settings={"model.n_neighbors": 1000, "dataset.path": str(tmp_path / "rows.npy")},
-                   holdout=0, out=None, reporters=[])  # fmt: skip
 
 
 def test_the_loss_and_the_training_loops_settings_go_to_the_networks_only(tmp_path):

@@ -779,7 +779,10 @@ def test_plot_titles_say_which_columns_and_components_a_figure_shows():
     assert InputPlot().draw(record).axes[0].get_title() == "d: input (columns 1 to 3 of 5)"
     held = RunRecord("d", "m", Data(X[:20]), X[:20], X[:20, :2], None, [], {}, None,
                      held_out=HeldOut(Data(X[20:]), X[20:, :2]))  # fmt: skip
-    assert CodesPlot().draw(held).axes[0].get_title() == "m: codes of d (training rows)"  # the held-out ones not drawn
+    both = CodesPlot().draw(held)
+    assert both.get_suptitle() == "m: codes of d"
+    assert [axes.get_title() for axes in both.axes] == ["training rows (20)",
+                                                        "held-out rows (10), mapped by the trained model"]  # fmt: skip
     from_file = RunRecord("file", "m", Data(X), X, X[:, :2], None, [], {}, None,
                           config={"dataset": {"name": "file", "options": {"path": "/data/cells.csv"}}})  # fmt: skip
     assert CodesPlot().draw(from_file).axes[0].get_title() == "m: codes of file (cells.csv)"  # not "of file"

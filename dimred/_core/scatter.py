@@ -48,14 +48,17 @@ def components_shown(width: int) -> str:
 
 def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np.ndarray, title: str, *,
                    color: np.ndarray | None = None, labels: np.ndarray | None = None, classes: list | None = None,
-                   legend: bool = True, color_name: str | None = None) -> Any:  # fmt: skip
+                   legend: bool = True, color_name: str | None = None,
+                   color_limits: tuple[float, float] | None = None) -> Any:  # fmt: skip
     """Add axes at ``position`` (as ``figure.add_subplot`` takes it) showing ``points``: in 3-D when they have 3
     or more columns (the first three), else in 2-D or along a line. Coloured by label where ``labels`` are given,
     with a legend beside the axes unless ``legend`` is false (one for a figure of panels of the same classes),
     else by the ``color`` values with a colour bar (values that are NaN or infinite grey, as in the explorer);
     ``color`` values that are not the labels themselves (a column the user chose to colour by) take precedence.
     ``classes``: every class of the data (``legend_classes``) where ``labels`` are a sample of its rows, so that a
-    class keeps its colour whichever rows are shown. Returns the axes."""
+    class keeps its colour whichever rows are shown; ``color_limits``: the values at the colour bar's ends (by
+    default the shown values' least and greatest), so that panels of other rows of one data set share a scale.
+    Returns the axes."""
     three = points.shape[1] >= 3
     spec = position if isinstance(position, tuple) else (position,)
     axes = figure.add_subplot(*spec, projection="3d") if three else figure.add_subplot(*spec)
@@ -77,7 +80,7 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
         finite = np.isfinite(values)
         if finite.any():  # matplotlib would leave out the others (and a 3-D scatter their points whatever is asked)
             figure.colorbar(
-                draw(finite, c=values[finite], cmap="turbo"),
+                draw(finite, c=values[finite], cmap="turbo", **_limits(color_limits)),
                 ax=axes,
                 shrink=0.8,
                 label=None if color_name is None else plain_text(color_name),
@@ -89,6 +92,10 @@ def scatter_points(figure: Any, position: int | tuple[int, int, int], points: np
         axes.set_yticks([])
     axes.set_title(plain_text(title) + (f" (columns 1 to 3 of {points.shape[1]})" if points.shape[1] > 3 else ""))
     return axes
+
+
+def _limits(color_limits: tuple[float, float] | None) -> dict[str, float]:
+    return {} if color_limits is None else {"vmin": color_limits[0], "vmax": color_limits[1]}
 
 
 def add_legend(axes: Any, handles: list, classes: list) -> None:
