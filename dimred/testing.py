@@ -26,9 +26,8 @@ import numpy as np
 import torch
 
 from dimred._api.outputs import as_real_numbers
-from dimred._api.pipeline import load_data
+from dimred._api.pipeline import load_data, settled_for
 from dimred._api.reducer import Reducer, load
-from dimred._api.reporting import check_results_kept, results_state
 from dimred._api.rows import MIN_ROWS
 from dimred._api.run import run
 from dimred._core.contracts import (
@@ -56,6 +55,7 @@ from dimred._engine.evaluation import FAILED_METRICS, score
 from dimred._host.registry import get_registry, validate_plugin_class
 from dimred._host.resolve import describe as configuration_of
 from dimred._host.resolve import made
+from dimred._io.written import check_results_kept, results_state
 
 __all__ = [
     "check_callback_plugin",
@@ -293,10 +293,11 @@ def _numbers(plugin: EstimatorModel, method: str, *arguments: Any) -> np.ndarray
 def check_loss_plugin(
     cls: type[Loss], options: dict[str, Any] | None = None, extras: dict[str, tuple[int, ...]] | None = None
 ) -> None:
-    """After ``prepare`` on a small data set, the loss is a finite scalar tensor, deterministic, and
+    """After ``options_for`` and ``prepare`` on a small data set, the loss is a finite scalar tensor, deterministic, and
     differentiable with respect to the model's output. ``extras`` names the extra model outputs the loss reads
     (``{"mu": (2,), "logvar": (2,)}``: their shapes per row); the batch then carries random ones."""
     plugin = _instance(cls, "loss", options)
+    plugin = _called(f"loss '{cls.name}'", "options_for", settled_for, plugin, 32, 3)  # as a run of 32 x 3 rows
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(32, 3, generator=generator)
     prepared_from = TrainingData(X=x.numpy().astype(np.float64), seed=0, n_components=2, device=torch.device("cpu"))

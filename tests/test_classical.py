@@ -92,3 +92,13 @@ def test_umap_of_one_component_has_no_inverse_and_too_few_rows_are_named(tmp_pat
     with pytest.raises(dimred.UsageError, match=too_many + r"--set model.n_neighbors=19"):
         dimred.run("file", "umap", settings={"model.n_neighbors": 1000, "dataset.path": str(tmp_path / "rows.npy")},
                    holdout=0, out=None, reporters=[])  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["pca", "isomap"])
+def test_a_column_whose_spread_overflows_float64_is_named_before_a_fit(model, tmp_path):
+    """Scaled, a column holding -1e308 and 1e308 is NaN: scikit-learn's fit had said the data held NaN."""
+    rows = np.random.default_rng(0).random((40, 3))
+    rows[:20, 0], rows[20:, 0] = -1e308, 1e308
+    np.save(tmp_path / "wide.npy", rows)
+    with pytest.raises(dimred.DimredError, match=r"^column 0 \(counting from 0\) of the data varies by more than"):
+        dimred.run("file", model, settings={"dataset.path": str(tmp_path / "wide.npy")}, out=None, reporters=[])

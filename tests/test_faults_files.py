@@ -141,6 +141,13 @@ def test_a_read_only_output_folder_is_named(models, tmp_path):
           "locked is not writable (permission denied)", tmp_path)  # fmt: skip
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc file system")
+def test_a_folder_that_refuses_new_files_is_not_said_to_be_missing(models, tmp_path):
+    """/proc refuses a new file with ENOENT: the message had said that /proc does not exist."""
+    fails(["encode", models["roll"], points(tmp_path), "-o", "/proc/codes.csv"], 1,
+          "could not write /proc/codes.csv: the folder /proc refuses new files", tmp_path)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [

@@ -4,6 +4,8 @@ hook once; and the contract checks blame the plugin checked only for its own fau
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import sys
 import types
@@ -15,10 +17,16 @@ import torch
 from click.testing import CliRunner
 
 from conftest import FakeDistribution, FakeEntryPoint, LinearNetwork, plugin_module
-from dimred import Callback, Data, Dataset, Metric, Model, Reporter, option
+from dimred import Callback, Data, Dataset, Loss, Metric, Model, Reporter, option
 from dimred._host.registry import PluginWarning, get_registry
 from dimred.cli import cli
-from dimred.testing import check_callback_plugin, check_dataset_plugin, check_model_plugin, check_reporter_plugin
+from dimred.testing import (
+    check_callback_plugin,
+    check_dataset_plugin,
+    check_loss_plugin,
+    check_model_plugin,
+    check_reporter_plugin,
+)
 
 
 def _rows(seed: int) -> Data:
@@ -282,3 +290,106 @@ def test_data_without_rows_says_what_x_must_be_naming_the_dataset(register_in_pr
         "Error: dataset 'no-rows' failed to load its data: X must be a 2-D array of numbers (samples x features), "
         "got None"
     )
+
+
+class Meddler(Callback):
+    """Does at step 15 what a callback must not: ``what`` says which."""
+
+    name = "meddler"
+    description = "meddles with what dimred keeps"
+
+    @dataclass(frozen=True)
+    class Options:
+        what: str = option("history", "history: writes into the history's last row; config: writes over config.json")
+
+    def on_interval(self, training, status):
+        if status.step != 15:
+            return
+        if self.options.what == "history":
+            training.history[-1]["loss"] = float("nan")
+        else:
+            (training.directory / "config.json").write_text("{}")
+
+
+@pytest.mark.parametrize(
+    ("what", "message"),
+    [("history", "callback 'meddler' failed to act at step 15: 'mappingproxy' object does not support item "
+                 "assignment"),
+     ("config", "callback 'meddler' changed config.json, dimred's own results in {out} (put back as dimred wrote "
+                "them): a callback writes files of its own, under other names")],
+)  # fmt: skip
+def test_a_callback_that_writes_into_the_history_or_over_config_json_fails_the_run(register_in_process, tmp_path,
+                                                                                  what, message):  # fmt: skip
+    """A NaN put into a history row had been written into history.csv with exit 0, and a value in some rows only
+    failed the run at its end as 'unexpected'; config.json written over was left so, and the run could be neither
+    resumed nor repeated."""
+    register_in_process(plugin_module("meddling", register_callbacks=lambda register: register(Meddler)))
+    out = tmp_path / "run"
+    result = _invoke_run("--dataset", "swissroll", "--model", "mlp-ae", "--steps", "20", "--set",
+                         "dataset.n_samples=100", "--callback", "meddler", "--set", f"callback.meddler.what={what}",
+                         "--checkpoint-every", "10", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == f"Error: {message.format(out=out)}"
+    config = json.loads((out / "config.json").read_text())  # kept with its checkpoint, to resume from
+    assert config["model"]["name"] == "mlp-ae"
+
+
+class WidthFromData(Model):
+    """A model whose ``options_for`` chooses a value for the data that ``how`` says."""
+
+    name = "width-from-data"
+    description = "a linear network whose width options_for chooses"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "code size")
+        width: int | None = option(None, "hidden width (None: chosen for the data)")
+        how: str = option("text", "what options_for gives: text, or a number")
+
+    def options_for(self, n_features):
+        width = "wide" if self.options.how == "text" else 2 * n_features
+        return dataclasses.replace(self.options, width=width)
+
+    def build(self, n_features):
+        return LinearNetwork(n_features, self.options.n_components)
+
+
+class ScaleFromData(Loss):
+    name = "scale-from-data"
+    description = "mse times a scale that options_for chooses"
+
+    @dataclass(frozen=True)
+    class Options:
+        scale: float = option(1.0, "the scale")
+
+    def options_for(self, n_samples, n_features):
+        return dataclasses.replace(self.options, scale=float("nan"))
+
+    def __call__(self, batch):
+        return self.options.scale * (batch.x_hat - batch.x).square().mean()
+
+
+def test_options_that_options_for_chooses_are_checked_as_a_users_are(register_in_process, tmp_path):
+    """A width given as text and a NaN scale had trained and exited 0, into a model file that dimred could not load
+    and a config.json it could not rerun."""
+    register_in_process(plugin_module("from_data", register_models=lambda register: register(WidthFromData),
+                                      register_losses=lambda register: register(ScaleFromData)))  # fmt: skip
+    arguments = ["--dataset", "swissroll", "--set", "dataset.n_samples=100", "--steps", "5"]
+    result = _invoke_run(*arguments, "--model", "width-from-data", "--out", str(tmp_path / "model"))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        "Error: model 'width-from-data' chose options for the data (options_for) that dimred refuses: bad value "
+        "'wide' for 'model.width-from-data.width' (int | None): not a whole number"
+    )
+    assert not (tmp_path / "model").exists()
+    result = _invoke_run(*arguments, "--model", "mlp-ae", "--loss", "scale-from-data", "--out", str(tmp_path / "loss"))
+    assert result.exit_code == 1
+    assert "Error: loss 'scale-from-data' chose options for the data (options_for) that dimred refuses: " in (
+        result.output
+    )
+    assert "must be a finite number" in result.output
+    fine = _invoke_run(*arguments, "--model", "width-from-data", "--set", "model.how=number", "--out",
+                       str(tmp_path / "fine"))  # fmt: skip
+    assert fine.exit_code == 0, fine.output
+    with pytest.raises(AssertionError, match=r"loss 'scale-from-data': options_for failed: .*must be a finite number"):
+        check_loss_plugin(ScaleFromData)

@@ -49,7 +49,13 @@ def test_a_run_with_the_third_party_plugins_end_to_end(with_third_party_plugins,
         "denoising-ae",
         "huber",
     )
-    assert len((out / "codes.csv").read_text().splitlines()) == 1501 - 150  # a header, the rows not held out
+    lines = (out / "codes.csv").read_text().splitlines()
+    assert len(lines) == 1501 - 150  # a header, the rows not held out
+    assert lines[0] == "row,code_0,code_1,color"
+    trained = {int(line.split(",")[0]) for line in lines[1:]}  # each code by its row in the data set
+    held_out = {int(line) for line in (out / "held_out_rows.csv").read_text().splitlines()[1:]}
+    assert trained | held_out == set(range(1500))
+    assert not trained & held_out
     assert json.loads((out / "metrics.json").read_text())["trustworthiness"] > 0.8
     without = subprocess.run([SCRIPT, "encode", str(out), str(out / "codes.csv"), "-o", str(tmp_path / "c.npy")],
                              capture_output=True, text=True, env={**os.environ, "DIMRED_LOAD_PLUGINS": ""})  # fmt: skip

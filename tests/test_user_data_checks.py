@@ -1261,6 +1261,37 @@ def test_a_first_row_of_the_models_feature_names_in_another_order_is_data(tmp_pa
                                rtol=1e-5, atol=1e-6)  # fmt: skip
 
 
+def test_the_models_numbered_feature_names_in_another_order_pick_the_columns_by_name(tmp_path):
+    """Doses 0.5, 1, 2, 4 as the header of new rows in another order had been read as a row of data, and the
+    columns taken by place (11 codes of 10 rows, the ten of swapped columns, exit 0)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(1 + 0.1 * np.random.default_rng(2).normal(size=(60, 4)), columns=["0.5", "1", "2", "4"])
+    frame.assign(sample=[f"s{row}" for row in range(60)]).to_csv(tmp_path / "doses.csv", index=False)  # a header
+    frame[["4", "2", "1", "0.5"]].head(10).to_csv(tmp_path / "reordered.csv", index=False)
+    settings = {"dataset.path": str(tmp_path / "doses.csv"), "dataset.ignore_columns": "sample"}
+    dimred.run("file", "pca", settings=settings, out=tmp_path / "run", reporters=[], holdout=0)
+    assert dimred.encode_file(tmp_path / "run", tmp_path / "reordered.csv", tmp_path / "codes.npy") == 10
+    np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), dimred.load(tmp_path / "run").transform(
+        frame.head(10).to_numpy()), rtol=1e-6, atol=1e-9)  # fmt: skip
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    (",,,", r"line 4: every value of the row is empty \(a row of missing values, as pandas writes a row of NaN\)"),
+    ("2023_01,1,2,3", r"line 4, column 1: '2023_01' is not a number"),
+    ("1_000,1,2,3", r"line 4, column 1: '1_000' is not a number"),
+    ("\u0661,1,2,3", "line 4, column 1: '\u0661' is not a number"),
+])  # fmt: skip
+def test_a_row_of_empty_cells_and_numbers_python_alone_reads_are_refused_by_line(tmp_path, row, message):
+    """A row of empty cells (pandas' row of NaN) had been skipped, so every row after it got the next row's codes;
+    '2023_01' had been read as 202301 and an Arabic-Indic one as 1 (numpy reads them as Python's float does)."""
+    (tmp_path / "d.csv").write_text(f"a,b,c,d\n1,2,3,4\n5,6,7,8\n{row}\n9,1,2,3\n")
+    with pytest.raises(dimred.DimredError, match=message):
+        dimred.plugin.read_table(tmp_path / "d.csv")
+    (tmp_path / "lead.csv").write_text(",,,\n\na,b,c,d\n1,2,3,4\n\n5,6,7,8\n")  # before the rows, and blank: skipped
+    np.testing.assert_array_equal(dimred.plugin.read_table(tmp_path / "lead.csv").X, [[1, 2, 3, 4], [5, 6, 7, 8]])
+
+
 def test_a_value_after_the_last_column_is_never_dropped_as_a_trailing_delimiters_cell(tmp_path):
     """Every sampled line ended in a delimiter, later lines in a value: that value had been dropped with the
     empty cells, and the model trained on two of three columns (exit 0)."""

@@ -35,7 +35,7 @@ from dimred._core.contracts import (
     new_run_key,
 )
 from dimred._core.errors import PluginError, UsageError, blame
-from dimred._core.options import to_dict
+from dimred._core.options import build, to_dict
 from dimred._core.runfiles import (
     HELD_OUT_FILE,
     HISTORY_FILE,
@@ -121,13 +121,15 @@ def settled(plugins: TrainingPlugins, shape: tuple[int, int]) -> TrainingPlugins
     into their options (``options_for``), as new plugins: the ones given may serve other data later."""
     if isinstance(plugins.model, EstimatorModel):
         return plugins
-    model = _with_options_for(plugins.model, shape[1])
-    terms = [Term(_with_options_for(term.loss, *shape), term.weight) for term in plugins.terms]
+    model = settled_for(plugins.model, shape[1])
+    terms = [Term(settled_for(term.loss, *shape), term.weight) for term in plugins.terms]
     return dataclasses.replace(plugins, model=model, terms=terms)
 
 
-def _with_options_for(plugin: Model | Loss, *data_shape: int) -> Any:
-    """The plugin itself where ``options_for`` leaves its options as they are, else a new one with them."""
+def settled_for(plugin: Model | Loss, *data_shape: int) -> Any:
+    """The plugin itself where ``options_for`` leaves its options as they are, else a new one with them, each
+    checked as a user's value is: the model file and config.json record them, and a value dimred refuses there
+    (text for a number, NaN) had made a run that exited 0 and could be neither loaded nor repeated."""
     with blame(plugin, "settle its options for the data (options_for)"):
         options = plugin.options_for(*data_shape)
     if options is plugin.options or options == plugin.options:
@@ -135,6 +137,12 @@ def _with_options_for(plugin: Model | Loss, *data_shape: int) -> Any:
     if not isinstance(options, type(plugin.options)):
         raise PluginError(f"{plugin.kind} '{plugin.name}' must return its Options from options_for, not "
                           f"{type(options).__name__}")  # fmt: skip
+    values = {field.name: getattr(options, field.name) for field in dataclasses.fields(options)}
+    try:
+        options = build(type(options), values, prefix=f"{plugin.kind}.{plugin.name}")
+    except UsageError as error:
+        raise PluginError(f"{plugin.kind} '{plugin.name}' chose options for the data (options_for) that dimred "
+                          f"refuses: {error}") from None  # fmt: skip
     return type(plugin)(options)
 
 
@@ -280,6 +288,8 @@ def fit_estimator(
     X_tensor = as_tensor(X_raw, dtype=torch.float64)
     scaler = Scaler.fit(settings.scaler, X_tensor)
     X = scaler.transform(X_tensor)
+    if not bool(torch.isfinite(X).all()):  # a column's spread beyond float64's range: the scaling overflowed
+        scaler.check_savable()  # names the column (the model would have said its rows hold NaN)
     X_numpy = X.numpy()
     with blame(plugin, "fit"):
         started = time.perf_counter()

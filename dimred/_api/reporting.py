@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from dimred._core.atomic import write_bytes
 from dimred._core.contracts import Callback, ComparisonRecord, Reporter, RunRecord
 from dimred._core.errors import PluginError, SkippedPluginWarning, blame
 from dimred._core.runfiles import COMPARISON_RESULTS, RUN_RESULTS
 from dimred._engine import evaluation
-from dimred._io.written import snapshot
+from dimred._io.written import check_results_kept, results_state, results_written
 
 
 def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) -> list[str]:
@@ -33,45 +31,6 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
         except PluginError as error:
             failures.append(str(error))
     return failures
-
-
-def results_state(directory: Path | None, names: Sequence[str]) -> dict[str, tuple[int, int, int] | None]:
-    """Each of these files of ``directory`` as ``written.snapshot`` tells it apart from a rewrite (its inode, size
-    and time; None where there is none)."""
-    if directory is None:
-        return {}
-    files = snapshot(Path(directory))
-    return {name: files.get(name) for name in names}
-
-
-def results_written(directory: Path | None, names: Sequence[str]) -> dict[str, bytes | None]:
-    """The contents of these files of ``directory`` (None where there is none), to put back what a reporter
-    changes."""
-    if directory is None:
-        return {}
-    paths = {name: Path(directory) / name for name in names}
-    return {name: path.read_bytes() if path.is_file() else None for name, path in paths.items()}
-
-
-def check_results_kept(reporter: Reporter, directory: Path | None, before: Mapping[str, Any],
-                       written: Mapping[str, bytes | None] | None = None) -> None:  # fmt: skip
-    """Refuses a reporter that changed a file of ``before`` (``results_state`` ahead of it); where ``written``
-    (``results_written``) holds the files as dimred wrote them, puts each back, or removes one that was not there."""
-    after = results_state(directory, list(before))
-    changed = [name for name, state in before.items() if after[name] != state]
-    if not changed:
-        return
-    for name in changed if written is not None else ():
-        path = Path(directory) / name
-        if written[name] is None:
-            path.unlink(missing_ok=True)
-        else:
-            write_bytes(path, written[name])
-    restored = "" if written is None else " (put back as dimred wrote them)"
-    raise PluginError(
-        f"reporter '{reporter.name}' changed {', '.join(changed)}, dimred's own results in "
-        f"{directory}{restored}: a reporter writes files of its own, through run.artifact(NAME)"
-    )
 
 
 def check_run(plugins: Sequence[Callback | Reporter], config: Mapping[str, Any]) -> None:

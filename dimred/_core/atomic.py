@@ -121,6 +121,8 @@ def _create(temporary: Path, target: Path) -> None:
         os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except OSError as error:
         problem = _FOLDER_PROBLEMS.get(error.errno or 0)
+        if error.errno == errno.ENOENT and target.parent.is_dir():  # /proc refuses a new file in those words
+            problem = f"refuses new files ({error.strerror or error})"
         if problem is None:
             raise write_error(target, error) from None
         raise DimredError(f"could not write {target}: the folder {target.parent} {problem}") from None

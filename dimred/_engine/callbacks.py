@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -17,10 +18,12 @@ import torch
 from dimred._core.contracts import Callback, Model, Training, TrainingStatus, new_run_key
 from dimred._core.errors import PluginError, blame
 from dimred._core.jsonable import json_ready
+from dimred._core.runfiles import RUN_RESULTS
 from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation
 from dimred._engine.checkpoint import write_checkpoint
 from dimred._engine.training import Listener, Trainer
+from dimred._io.written import check_results_kept, results_state, results_written
 
 SAMPLE_ROWS = 1024  # rows whose codes ``sample_codes`` gives
 
@@ -57,8 +60,10 @@ class TrainingHandle(Training):
         self._sample = torch.randperm(self.n_samples, generator=generator)[:count].sort().values
 
     @property
-    def history(self) -> list[dict[str, float]]:
-        return self._trainer.history
+    def history(self) -> tuple[Mapping[str, float], ...]:
+        # read-only: the rows are the engine's own, which history.csv gets (a row a callback had added to took a
+        # column no other row had and failed the run at its end; a NaN put in one was written with exit 0)
+        return tuple(MappingProxyType(row) for row in self._trainer.history)
 
     def echo(self, text: str) -> None:
         if self.is_main:
@@ -129,6 +134,7 @@ class Dispatcher(Listener):
         self.callbacks = list(callbacks)
         self.handle: TrainingHandle | None = None
         self._open: list[Callback] = []  # started and not yet ended: the ones a failure is told of
+        self._written: dict[str, bytes | None] = {}  # dimred's own files as training starts, to put back
 
     def states(self) -> dict[str, Any]:
         """Every callback's state as the checkpoint's JSON holds it; one it cannot hold names the callback."""
@@ -148,15 +154,23 @@ class Dispatcher(Listener):
 
     def _each(self, action: str, method: str, *arguments: Any) -> None:
         for callback in self.callbacks:
-            with blame(callback, action):
-                getattr(callback, method)(self.handle, *arguments)
+            self._call(callback, action, method, *arguments)
+
+    def _call(self, callback: Callback, action: str, method: str, *arguments: Any) -> None:
+        """One callback's ``method``, named if it fails, and refused (the files put back) if it changed one of
+        dimred's own files in the run folder: config.json, which --resume and --config read back, is written
+        before training and never again."""
+        before = results_state(self.handle.directory, RUN_RESULTS)
+        with blame(callback, action):
+            getattr(callback, method)(self.handle, *arguments)
+        check_results_kept(callback, self.handle.directory, before, self._written)
 
     def start(self, handle: TrainingHandle) -> None:
         self.handle = handle
+        self._written = results_written(handle.directory, RUN_RESULTS)
         for callback in self.callbacks:
             self._open.append(callback)  # before its start: one that fails half-way may hold something open
-            with blame(callback, "start"):
-                callback.on_fit_start(handle)
+            self._call(callback, "start", "on_fit_start")
         self.wants_every_step = any(callback.every_step for callback in self.callbacks)  # as they chose, starting
         self._share_stop()  # one process stopping at the start stops all: each would otherwise wait on the others
         handle.write_due_checkpoint()
@@ -164,8 +178,7 @@ class Dispatcher(Listener):
     def on_step(self, status: TrainingStatus) -> None:
         for callback in self.callbacks:
             if callback.every_step:
-                with blame(callback, f"act at step {status.step}"):
-                    callback.on_step(self.handle, status)
+                self._call(callback, f"act at step {status.step}", "on_step", status)
         self._share_stop()
 
     def on_interval(self, status: TrainingStatus) -> None:
@@ -180,8 +193,7 @@ class Dispatcher(Listener):
 
     def end(self) -> None:
         for callback in self.callbacks:
-            with blame(callback, "finish"):
-                callback.on_fit_end(self.handle)
+            self._call(callback, "finish", "on_fit_end")
             self._open.remove(callback)
         self.handle.write_due_checkpoint()
 

@@ -62,7 +62,11 @@ def reading(path: Path) -> Iterator[None]:
 
 
 def is_number(text: str) -> bool:
-    """Whether a cell of text reads as a number, as float() reads it (nan and inf too)."""
+    """Whether a cell of text reads as a number, as float() reads it (nan and inf too), but in ASCII digits and
+    without Python's digit separators: '2023_01' is a date or a name to the tools that wrote the file, not
+    202301."""
+    if not text.isascii() or "_" in text:
+        return False
     try:
         float(text)
     except ValueError:
@@ -75,9 +79,10 @@ _KNOWN_NAMES: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.Conte
 
 @contextlib.contextmanager
 def header_naming(names: Iterable[Any] | None) -> Iterator[None]:
-    """While a trained model reads files: a first row that is its feature ``names``, in their order, is a header,
-    whatever its cells look like. Names that are numbers (doses, time points, wavelengths) with no text column
-    beside them, as ``decode`` writes them, had been read back as a row of data (61 codes of 60 rows)."""
+    """While a trained model reads files: a first row of its feature ``names`` is a header, whatever its cells
+    look like (in another order: where they are not values of their columns, ``_holds_names``). Names that are
+    numbers (doses, time points, wavelengths) with no text column beside them, as ``decode`` writes them, had been
+    read back as a row of data (61 codes of 60 rows)."""
     token = _KNOWN_NAMES.set(None if names is None else tuple(str(name) for name in names))
     try:
         yield
@@ -111,7 +116,7 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     trailing_empty = all(len(row) > 1 and not row[-1].strip() for row in rows)
     first, *following = [row[:-1] for row in rows] if trailing_empty else rows
     numbered_from_one = _numbers_columns_from_one(first)
-    named = known is not None and tuple(cell.strip() for cell in first) == known
+    named = known is not None and _holds_names(tuple(cell.strip() for cell in first), known, following)
     is_header, certain = (True, True) if numbered_from_one or named or commented else _is_header(first, following)
     shape = {"padded": padded, "comments": comments, "trailing_empty": trailing_empty}
     if not is_header:
@@ -131,6 +136,18 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     if len(header) > 1 and header[0] in ROW_INDEX_NAMES:
         return CsvLayout(delimiter, header[1:], row_index=True, **shape)
     return CsvLayout(delimiter, header, **shape)
+
+
+def _holds_names(cells: tuple[str, ...], known: tuple[str, ...], following: list[list[str]]) -> bool:
+    """Whether a first row names the columns by the ``known`` names: as they are, or each once in another order
+    (with other columns, maybe), none of them written as a value of its column in the rows ``following`` (a row
+    of counts 2,0,1 is data, though features named 0, 1 and 2 are in it)."""
+    if cells == known:
+        return True
+    if len(set(cells)) != len(cells) or not set(known) <= set(cells):
+        return False
+    columns = [{row[column].strip() for row in following if column < len(row)} for column in range(len(cells))]
+    return not any(cell in values for cell, values in zip(cells, columns, strict=True))
 
 
 def _leading_comments(lines: list[str]) -> int:
@@ -180,8 +197,8 @@ def _splits_evenly(lines: list[str], delimiter: str) -> bool:
 
 
 def _is_blank(line: str) -> bool:
-    """Whether a line holds no value: nothing but spaces and delimiters (``,,`` is a row of empty cells), as
-    ``_csv_rows`` skips it."""
+    """Whether a line ahead of the data holds no value: nothing but spaces and delimiters, as ``_csv_rows`` skips
+    it there (among the rows ``,,`` is a row of missing values, and refused)."""
     return not line.strip(" \t\r\n,;|")
 
 

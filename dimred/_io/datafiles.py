@@ -105,9 +105,13 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     (blank lines may come before it, as ``csv_layout`` reads it)."""
     with reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv_reader(handle, layout.delimiter, layout.padded)
-        header_pending, comments = layout.header is not None, layout.comments
+        header_pending, comments, rows_begun = layout.header is not None, layout.comments, False
         for cells in reader:
             if not any(cell.strip() for cell in cells):
+                if rows_begun and len(cells) > 1:  # left out, every row after it would get the next one's codes
+                    raise DimredError(f"{path}, line {reader.line_num}: every value of the row is empty (a row of "
+                                      "missing values, as pandas writes a row of NaN); fill in or leave out the "
+                                      "row")  # fmt: skip
                 continue
             if comments:
                 comments -= 1
@@ -115,6 +119,7 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
             if header_pending:
                 header_pending = False
                 continue
+            rows_begun = True
             cells = cells[1:] if layout.row_index else cells
             # an empty last cell only: a value there is a column more than the rows before, said as such
             yield reader.line_num, cells[:-1] if layout.trailing_empty and not cells[-1].strip() else cells
@@ -134,6 +139,8 @@ def _parse_csv_batch(
         batch = [(line, ["nan" if column in text_columns else cell for column, cell in enumerate(cells)])
                  for line, cells in batch]  # fmt: skip
     try:
+        if not all(_plain_text("".join(cells)) for _line, cells in batch):
+            raise ValueError("a digit separator or a digit that is not ASCII, which numpy would read")
         values = np.array([cells for _line, cells in batch], dtype=np.float64)
     except ValueError:
         for line, cells in batch:
@@ -144,6 +151,12 @@ def _parse_csv_batch(
         raise
     _check_finite_cells(path, batch, values, text_columns, skipped)
     return values, texts
+
+
+def _plain_text(text: str) -> bool:
+    """Whether a row's cells hold neither '_' nor characters beyond ASCII, which no number ``is_number`` reads
+    holds (one test of the row's text: a test of each cell would cost more than the parsing)."""
+    return text.isascii() and "_" not in text
 
 
 def _check_finite_cells(

@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+import stat
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from dimred._core.atomic import write_text
-from dimred._core.errors import DimredError
+from dimred._core.atomic import write_bytes, write_text
+from dimred._core.errors import DimredError, PluginError
 from dimred._core.runfiles import MANIFEST_NAME
 
 Snapshot = dict[str, tuple[int, int, int]]
@@ -103,3 +105,52 @@ def listed_files(folder: Path) -> list[str]:
 
 def _relative(path: PurePosixPath) -> bool:
     return not path.is_absolute() and ".." not in path.parts
+
+
+def results_state(directory: Path | None, names: Sequence[str]) -> dict[str, tuple[int, int, int] | None]:
+    """Each of these files of ``directory`` as ``snapshot`` tells it apart from a rewrite (its inode, size and
+    time; None where there is none): a few system calls, cheap enough to take around every callback's step."""
+    if directory is None:
+        return {}
+    return {name: _state(Path(directory) / name) for name in names}
+
+
+def _state(path: Path) -> tuple[int, int, int] | None:
+    """A file's inode, size and modification time, as ``snapshot`` records them (None for no file, or a link)."""
+    try:
+        status = path.lstat()
+    except FileNotFoundError:
+        return None
+    return (status.st_ino, status.st_size, status.st_mtime_ns) if stat.S_ISREG(status.st_mode) else None
+
+
+def results_written(directory: Path | None, names: Sequence[str]) -> dict[str, bytes | None]:
+    """The contents of these files of ``directory`` (None where there is none), to put back what a reporter or
+    callback changes."""
+    if directory is None:
+        return {}
+    paths = {name: Path(directory) / name for name in names}
+    return {name: path.read_bytes() if path.is_file() else None for name, path in paths.items()}
+
+
+def check_results_kept(plugin: Any, directory: Path | None, before: Mapping[str, Any],
+                       written: Mapping[str, bytes | None] | None = None) -> None:  # fmt: skip
+    """Refuses a reporter or callback (``plugin``) that changed a file of ``before`` (``results_state`` ahead of
+    it); where ``written`` (``results_written``) holds the files as dimred wrote them, puts each back, or removes
+    one that was not there."""
+    after = results_state(directory, list(before))
+    changed = [name for name, state in before.items() if after[name] != state]
+    if not changed:
+        return
+    for name in changed if written is not None else ():
+        path = Path(directory) / name
+        if written[name] is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_bytes(path, written[name])
+    restored = "" if written is None else " (put back as dimred wrote them)"
+    how = "through run.artifact(NAME)" if plugin.kind == "reporter" else "under other names"
+    raise PluginError(
+        f"{plugin.kind} '{plugin.name}' changed {', '.join(changed)}, dimred's own results in "
+        f"{directory}{restored}: a {plugin.kind} writes files of its own, {how}"
+    )
