@@ -38,6 +38,7 @@ from dimred._core.options import OptionInfo, check_before_added, check_declared,
 ENTRY_POINT_GROUP = "dimred"
 BUILTIN_DISTRIBUTION = "dimred"
 STRICT_ENV = "DIMRED_STRICT_PLUGINS"
+IGNORED = "; this one is ignored"  # what a failure's message says where dimred goes on without the plugin
 LOAD_ENV = "DIMRED_LOAD_PLUGINS"
 TYPO_SIMILARITY = 0.8  # difflib's ratio above which a name is a typo of another ('mlp-a' of 'mlp-ae': 0.91)
 SLOW_IMPORT_SECONDS = 1.0  # a third-party plugin slower than this to import is reported with its time
@@ -143,8 +144,8 @@ class Registry:
     def _fail(self, failures: list[PluginFailure], plugin: str, source: str, error: str) -> None:
         failure = PluginFailure(plugin, source, error)
         message = f"plugin '{plugin}' from {source}: {error}"
-        if self.strict:
-            raise PluginError(message)
+        if self.strict:  # nothing goes on without it: the run stops
+            raise PluginError(message.replace(IGNORED, ""))
         warnings.warn(message, PluginWarning, stacklevel=2)
         failures.append(failure)
 
@@ -208,7 +209,7 @@ class Registry:
             if first_label != label:
                 first = f"plugin '{first_label}', {first}"
             self._fail(self._load_failures, label, source,
-                       f"the name '{key}' is already registered ({first}); this one is ignored: {fix}")  # fmt: skip
+                       f"the name '{key}' is already registered ({first}){IGNORED}: {fix}")  # fmt: skip
             return
         try:
             self._manager.register(plugin, name=key)
@@ -331,7 +332,7 @@ class Registry:
                     failures,
                     plugin_name,
                     source,
-                    f"{kind} name '{cls.name}' is already registered by {first.source}; this one is ignored",
+                    f"{kind} name '{cls.name}' is already registered by {first.source}{IGNORED}",
                 )
                 continue
             found[cls.name] = PluginInfo(kind, cls.name, cls, source)
