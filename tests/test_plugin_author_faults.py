@@ -311,25 +311,32 @@ class Meddler(Callback):
             (training.directory / "config.json").write_text("{}")
 
 
-@pytest.mark.parametrize(
-    ("what", "message"),
-    [("history", "callback 'meddler' failed to act at step 15: 'mappingproxy' object does not support item "
-                 "assignment"),
-     ("config", "callback 'meddler' changed config.json, dimred's own results in {out} (put back as dimred wrote "
-                "them): a callback writes files of its own, under other names")],
-)  # fmt: skip
-def test_a_callback_that_writes_into_the_history_or_over_config_json_fails_the_run(register_in_process, tmp_path,
-                                                                                  what, message):  # fmt: skip
-    """A NaN put into a history row had been written into history.csv with exit 0, and a value in some rows only
-    failed the run at its end as 'unexpected'; config.json written over was left so, and the run could be neither
-    resumed nor repeated."""
+def _meddling_run(register_in_process, out, what: str):
     register_in_process(plugin_module("meddling", register_callbacks=lambda register: register(Meddler)))
+    return _invoke_run("--dataset", "swissroll", "--model", "mlp-ae", "--steps", "20", "--set", "dataset.n_samples=100",
+                       "--callback", "meddler", "--set", f"callback.meddler.what={what}", "--checkpoint-every", "10",
+                       "--out", str(out))  # fmt: skip
+
+
+def test_a_callback_gets_a_copy_of_the_history(register_in_process, tmp_path):
+    """A NaN put into a history row had been written into history.csv with exit 0, and a value in some rows only
+    failed the run at its end as 'unexpected'."""
+    result = _meddling_run(register_in_process, tmp_path / "run", "history")
+    assert result.exit_code == 0, result.output
+    history = (tmp_path / "run" / "history.csv").read_text()
+    assert "nan" not in history
+    assert history.startswith("step,epoch,loss,lr,seconds\n")
+
+
+def test_a_callback_that_writes_over_config_json_fails_the_run_and_the_file_is_put_back(register_in_process, tmp_path):
+    """config.json written over had been left so, and the run could be neither resumed nor repeated."""
     out = tmp_path / "run"
-    result = _invoke_run("--dataset", "swissroll", "--model", "mlp-ae", "--steps", "20", "--set",
-                         "dataset.n_samples=100", "--callback", "meddler", "--set", f"callback.meddler.what={what}",
-                         "--checkpoint-every", "10", "--out", str(out))  # fmt: skip
+    result = _meddling_run(register_in_process, out, "config")
     assert result.exit_code == 1
-    assert result.output.splitlines()[-1] == f"Error: {message.format(out=out)}"
+    assert result.output.splitlines()[-1] == (
+        f"Error: callback 'meddler' changed config.json, dimred's own results in {out} (put back as dimred wrote "
+        "them): a callback writes files of its own, under other names"
+    )
     config = json.loads((out / "config.json").read_text())  # kept with its checkpoint, to resume from
     assert config["model"]["name"] == "mlp-ae"
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1257,6 +1258,8 @@ def test_a_first_row_of_the_models_feature_names_in_another_order_is_data(tmp_pa
     dimred.run("file", "pca", settings={"dataset.path": str(tmp_path / "train.csv")}, out=tmp_path / "run",
                reporters=[])  # fmt: skip
     assert dimred.encode_file(tmp_path / "run", tmp_path / "new.csv", tmp_path / "codes.npy") == 10
+    np.savetxt(tmp_path / "three.csv", [[2, 0, 1], [0, 1, 2], [1, 2, 0]], fmt="%d", delimiter=",")  # a Latin square
+    assert dimred.encode_file(tmp_path / "run", tmp_path / "three.csv", tmp_path / "three.npy") == 3  # too few to tell
     np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), dimred.load(tmp_path / "run").transform(new),
                                rtol=1e-5, atol=1e-6)  # fmt: skip
 
@@ -1288,8 +1291,21 @@ def test_a_row_of_empty_cells_and_numbers_python_alone_reads_are_refused_by_line
     (tmp_path / "d.csv").write_text(f"a,b,c,d\n1,2,3,4\n5,6,7,8\n{row}\n9,1,2,3\n")
     with pytest.raises(dimred.DimredError, match=message):
         dimred.plugin.read_table(tmp_path / "d.csv")
-    (tmp_path / "lead.csv").write_text(",,,\n\na,b,c,d\n1,2,3,4\n\n5,6,7,8\n")  # before the rows, and blank: skipped
+    # before the rows, blank, and after the last row (a spreadsheet's ',,,' lines, which shift no row): skipped
+    (tmp_path / "lead.csv").write_text(",,,\n\na,b,c,d\n1,2,3,4\n\n5,6,7,8\n,,,\n,,,\n")
     np.testing.assert_array_equal(dimred.plugin.read_table(tmp_path / "lead.csv").X, [[1, 2, 3, 4], [5, 6, 7, 8]])
+
+
+def test_a_one_column_row_of_nan_is_refused_and_a_number_in_no_break_spaces_read():
+    """pandas writes a one-column row of NaN as '""': it had been skipped as a blank line (every later row got
+    the next one's codes); a web table's no-break space around a number is a space, as float() reads it."""
+    import pandas as pd
+
+    pd.DataFrame({"x": [1.0, 2.0, np.nan, 4.0]}).to_csv("one.csv", index=False)
+    with pytest.raises(dimred.DimredError, match=r"one.csv, line 4: every value of the row is empty"):
+        dimred.plugin.read_table("one.csv")
+    Path("spaced.csv").write_text("a,b\n1.5\xa0,2\n3,\xa04\n", encoding="utf-8")
+    np.testing.assert_array_equal(dimred.plugin.read_table("spaced.csv").X, [[1.5, 2], [3, 4]])
 
 
 def test_a_value_after_the_last_column_is_never_dropped_as_a_trailing_delimiters_cell(tmp_path):

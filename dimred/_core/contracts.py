@@ -11,7 +11,7 @@ import contextlib
 import numbers
 import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -555,7 +555,7 @@ class Training:
     n_samples: int
     directory: Path | None
     is_main: bool
-    history: Sequence[Mapping[str, float]]  # read-only: the rows history.csv gets, so far
+    history: list[dict[str, float]]  # a copy of the rows history.csv gets, so far
     run_key: str
     config: Mapping[str, Any]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -60,10 +59,10 @@ class TrainingHandle(Training):
         self._sample = torch.randperm(self.n_samples, generator=generator)[:count].sort().values
 
     @property
-    def history(self) -> tuple[Mapping[str, float], ...]:
-        # read-only: the rows are the engine's own, which history.csv gets (a row a callback had added to took a
+    def history(self) -> list[dict[str, float]]:
+        # a copy: the rows are the engine's own, which history.csv gets (a row a callback had added to took a
         # column no other row had and failed the run at its end; a NaN put in one was written with exit 0)
-        return tuple(MappingProxyType(row) for row in self._trainer.history)
+        return [dict(row) for row in self._trainer.history]
 
     def echo(self, text: str) -> None:
         if self.is_main:
@@ -134,7 +133,7 @@ class Dispatcher(Listener):
         self.callbacks = list(callbacks)
         self.handle: TrainingHandle | None = None
         self._open: list[Callback] = []  # started and not yet ended: the ones a failure is told of
-        self._written: dict[str, bytes | None] = {}  # dimred's own files as training starts, to put back
+        self._written: dict[str, bytes | None] = {}  # dimred's own files there as training starts, to put back
 
     def states(self) -> dict[str, Any]:
         """Every callback's state as the checkpoint's JSON holds it; one it cannot hold names the callback."""
@@ -158,16 +157,17 @@ class Dispatcher(Listener):
 
     def _call(self, callback: Callback, action: str, method: str, *arguments: Any) -> None:
         """One callback's ``method``, named if it fails, and refused (the files put back) if it changed one of
-        dimred's own files in the run folder: config.json, which --resume and --config read back, is written
-        before training and never again."""
-        before = results_state(self.handle.directory, RUN_RESULTS)
+        dimred's own files in the run folder as training started (config.json, which --resume and --config read
+        back, written before training and never again): a system call or two around each call."""
+        before = results_state(self.handle.directory, list(self._written))
         with blame(callback, action):
             getattr(callback, method)(self.handle, *arguments)
         check_results_kept(callback, self.handle.directory, before, self._written)
 
     def start(self, handle: TrainingHandle) -> None:
         self.handle = handle
-        self._written = results_written(handle.directory, RUN_RESULTS)
+        written = results_written(handle.directory, RUN_RESULTS)
+        self._written = {name: content for name, content in written.items() if content is not None}
         for callback in self.callbacks:
             self._open.append(callback)  # before its start: one that fails half-way may hold something open
             self._call(callback, "start", "on_fit_start")

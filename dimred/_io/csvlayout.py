@@ -23,6 +23,7 @@ from dimred._core.errors import DimredError
 
 _SNIFF_BYTES = 1 << 16
 _HEADER_SAMPLE_ROWS = 200  # rows read to tell a header from a first row of data
+_ROWS_TO_TELL_NAMES = 10  # rows after a first row of the model's names in another order that tell it a header
 _NUMBERED_FROM_ONE = 10  # columns from which a first row 1, 2, ..., n is read as their numbers
 _GZIP_MAGIC = b"\x1f\x8b"  # how a gzip-compressed file starts
 
@@ -65,6 +66,7 @@ def is_number(text: str) -> bool:
     """Whether a cell of text reads as a number, as float() reads it (nan and inf too), but in ASCII digits and
     without Python's digit separators: '2023_01' is a date or a name to the tools that wrote the file, not
     202301."""
+    text = text.strip()  # spaces of any kind around it (a web table's no-break space) float() skips too
     if not text.isascii() or "_" in text:
         return False
     try:
@@ -140,12 +142,12 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
 
 def _holds_names(cells: tuple[str, ...], known: tuple[str, ...], following: list[list[str]]) -> bool:
     """Whether a first row names the columns by the ``known`` names: as they are, or each once in another order
-    (with other columns, maybe), none of them written as a value of its column in the rows ``following`` (a row
-    of counts 2,0,1 is data, though features named 0, 1 and 2 are in it)."""
+    (with other columns, maybe), none of them written as a value of its column in the rows ``following``, of
+    which there are enough to tell (a row of counts 2,0,1 is data, though features named 0, 1 and 2 are in it)."""
     if cells == known:
         return True
-    if len(set(cells)) != len(cells) or not set(known) <= set(cells):
-        return False
+    if len(set(cells)) != len(cells) or not set(known) <= set(cells) or len(following) < _ROWS_TO_TELL_NAMES:
+        return False  # too few rows to tell: data, as a first row of the names in another order had always been
     columns = [{row[column].strip() for row in following if column < len(row)} for column in range(len(cells))]
     return not any(cell in values for cell, values in zip(cells, columns, strict=True))
 

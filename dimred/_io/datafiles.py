@@ -105,14 +105,18 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     (blank lines may come before it, as ``csv_layout`` reads it)."""
     with reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv_reader(handle, layout.delimiter, layout.padded)
-        header_pending, comments, rows_begun = layout.header is not None, layout.comments, False
+        header_pending, comments, rows_begun, empty_row = layout.header is not None, layout.comments, False, None
         for cells in reader:
             if not any(cell.strip() for cell in cells):
-                if rows_begun and len(cells) > 1:  # left out, every row after it would get the next one's codes
-                    raise DimredError(f"{path}, line {reader.line_num}: every value of the row is empty (a row of "
-                                      "missing values, as pandas writes a row of NaN); fill in or leave out the "
-                                      "row")  # fmt: skip
+                # a row of empty cells (pandas' row of NaN: ',,' or, of one column, '""') among the rows: left out,
+                # every row after it would get the next one's codes; after the last row (a spreadsheet's ',,'
+                # lines) it shifts none
+                if rows_begun and (len(cells) > 1 or cells == [""]) and empty_row is None:
+                    empty_row = reader.line_num
                 continue
+            if empty_row is not None:
+                raise DimredError(f"{path}, line {empty_row}: every value of the row is empty (a row of missing "
+                                  "values, as pandas writes a row of NaN); fill in or leave out the row")  # fmt: skip
             if comments:
                 comments -= 1
                 continue
@@ -138,24 +142,26 @@ def _parse_csv_batch(
     if text_columns:
         batch = [(line, ["nan" if column in text_columns else cell for column, cell in enumerate(cells)])
                  for line, cells in batch]  # fmt: skip
+    rows = [cells for _line, cells in batch]
     try:
-        if not all(_plain_text("".join(cells)) for _line, cells in batch):
-            raise ValueError("a digit separator or a digit that is not ASCII, which numpy would read")
-        values = np.array([cells for _line, cells in batch], dtype=np.float64)
+        if not all(_plain_text("".join(cells)) for cells in rows):
+            raise ValueError("a character numpy would read in a way is_number does not")
+        values = np.array(rows, dtype=np.float64)
     except ValueError:
         for line, cells in batch:
             for column, cell in enumerate(cells, start=1 + skipped):
                 if not is_number(cell):
                     raise DimredError(f"{path}, line {line}, column {column}: '{_printable(cell)}' is not a number "
                                       f"({_why_not_a_number(cell, bool(text_columns))})") from None  # fmt: skip
-        raise
+        values = np.array([[float(cell) for cell in cells] for cells in rows], dtype=np.float64)  # '1.5\xa0' too
     _check_finite_cells(path, batch, values, text_columns, skipped)
     return values, texts
 
 
 def _plain_text(text: str) -> bool:
-    """Whether a row's cells hold neither '_' nor characters beyond ASCII, which no number ``is_number`` reads
-    holds (one test of the row's text: a test of each cell would cost more than the parsing)."""
+    """Whether a row's cells hold neither '_' nor characters beyond ASCII, so that numpy reads them as
+    ``is_number`` does (one test of the row's text: a test of each cell would cost more than the parsing; a row
+    that fails it is read cell by cell)."""
     return text.isascii() and "_" not in text
 
 

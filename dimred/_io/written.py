@@ -109,7 +109,7 @@ def _relative(path: PurePosixPath) -> bool:
 
 def results_state(directory: Path | None, names: Sequence[str]) -> dict[str, tuple[int, int, int] | None]:
     """Each of these files of ``directory`` as ``snapshot`` tells it apart from a rewrite (its inode, size and
-    time; None where there is none): a few system calls, cheap enough to take around every callback's step."""
+    time; None where there is none): a system call a file."""
     if directory is None:
         return {}
     return {name: _state(Path(directory) / name) for name in names}
