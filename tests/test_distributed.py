@@ -257,7 +257,7 @@ def test_a_large_array_is_streamed_from_its_file(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("change", "scaler", "message"),
     [(lambda X: X.__setitem__((1205, 1), 1e39), "none",
-      "the data has 1e+39 at row 1205, column 1 (counting from 0), beyond the range of float32"),
+      "big.npy) has 1e+39 at row 1205, column 1 (counting from 0), beyond the range of float32"),
      (lambda X: X.__setitem__((slice(None), 0), 1e6 + (np.arange(len(X)) % 3) * 0.01), "minmax", None)],
     ids=["a value beyond float32", "a column that float32 rounds to one number"],
 )  # fmt: skip

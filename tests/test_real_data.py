@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import sys
 import warnings
 from decimal import Decimal
@@ -1351,7 +1352,7 @@ def test_an_h5ad_file_is_encoded_a_batch_of_cells_at_a_time_with_rows_named_in_t
     broken = counts.copy()
     broken[45, 2] = np.nan
     anndata.AnnData(X=broken, var=cells.var).write_h5ad(tmp_path / "broken.h5ad")
-    with pytest.raises(dimred.DimredError, match=r"has NaN at row 45, column 2"):
+    with pytest.raises(dimred.DimredError, match=r"has NaN at row 45 \(counting from 0\), column 'g2'"):
         dimred.encode_file(reducer, tmp_path / "broken.h5ad", tmp_path / "broken-out.h5ad")
     assert not (tmp_path / "broken-out.h5ad").exists()
 
@@ -1508,3 +1509,75 @@ def test_as_class_numbers_turns_only_whole_numbers_into_integers(values, expecte
     numbers = as_class_numbers(np.array(values))
     assert numbers.dtype == expected
     np.testing.assert_array_equal(numbers, values)
+
+
+def test_an_h5ad_users_errors_name_the_cell_and_gene_of_the_file_and_anndatas_own_refusals(tmp_path):
+    """A value beyond float32 had been named by its place among the training (or, after training, the held-out)
+    rows and by the model's gene order; a file anndata cannot read (evaluate) or write back (encode) had failed as
+    'unexpected'; a missing layer the run had trained on was not said to be the run's."""
+    anndata = pytest.importorskip("anndata")
+    import h5py
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    genes = [f"G{index}" for index in range(6)]
+    X = rng.random((200, 6))
+    kinds = pd.DataFrame({"kind": pd.Categorical(np.repeat(["a", "b"], 100))}, index=[f"c{i}" for i in range(200)])
+    anndata.AnnData(X=X, obs=kinds, var=pd.DataFrame(index=genes), layers={"log": X}).write_h5ad(
+        tmp_path / "cells.h5ad"
+    )
+    wide = X.copy()
+    wide[150, 4] = 1e300  # cell 150 of the file, gene G4
+    anndata.AnnData(X=wide, var=pd.DataFrame(index=genes)).write_h5ad(tmp_path / "wide.h5ad")
+    result = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'wide.h5ad'}", "--model",
+                    "mlp-ae", "--steps", "5", "--out", str(tmp_path / "refused"))  # fmt: skip
+    assert result.exit_code == 1
+    assert "wide.h5ad) has 1e+300 at row 150, column 4 (counting from 0), beyond the range of float32" in result.output
+    assert not (tmp_path / "refused").exists()  # refused before training, whichever side of the split it fell on
+    run = tmp_path / "run"
+    trained = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--set",
+                     "dataset.layer=log", "--model", "mlp-ae", "--steps", "5", "--out", str(run))  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    shuffled = anndata.AnnData(
+        X=wide[:, ::-1].copy(), var=pd.DataFrame(index=genes[::-1]), layers={"log": wide[:, ::-1]}
+    )
+    shuffled.write_h5ad(tmp_path / "shuffled.h5ad")  # G4 is column 1 of this file, column 4 of the model's
+    for command in (
+        ["encode", str(run), str(tmp_path / "shuffled.h5ad"), "-o", str(tmp_path / "codes.h5ad")],
+        ["evaluate", str(run), "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'shuffled.h5ad'}"],
+    ):
+        result = invoke(*command)
+        assert result.exit_code == 1
+        assert "at row 150 (counting from 0), column 'G4', beyond the range of float32" in result.output
+    anndata.AnnData(X=X, var=pd.DataFrame(index=genes)).write_h5ad(tmp_path / "no-layer.h5ad")
+    result = invoke("evaluate", str(run), "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'no-layer.h5ad'}")
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("(dataset.layer 'log' is the run's; --set dataset.layer=NAME reads another "
+                                          "(empty: X))")  # fmt: skip
+    labelled = tmp_path / "labelled"
+    assert invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--set",
+                  "dataset.label_key=kind", "--model", "pca", "--out", str(labelled)).exit_code == 0  # fmt: skip
+    shutil.copy(tmp_path / "cells.h5ad", tmp_path / "newer.h5ad")
+    with h5py.File(tmp_path / "newer.h5ad", "r+") as file:  # an element in an encoding a newer anndata writes
+        element = file["uns"].create_dataset("new", data=np.arange(4))
+        element.attrs["encoding-type"], element.attrs["encoding-version"] = "awkward-array-v9", "9.0.0"
+    result = invoke("evaluate", str(labelled), "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'newer.h5ad'}")
+    assert result.exit_code != 0
+    assert "is not a readable AnnData .h5ad file" in result.output
+    assert "unexpected" not in result.output
+    shutil.copy(tmp_path / "cells.h5ad", tmp_path / "old.h5ad")
+    with h5py.File(tmp_path / "old.h5ad", "r+") as file:  # a var column '_index', as old scanpy files hold: read,
+        var = file["var"]  # but not written back
+        var.attrs["_index"] = "symbols"
+        var.move("_index", "symbols")
+        var.create_dataset("_index", data=np.array(genes, dtype=object), dtype=h5py.string_dtype())
+        var["_index"].attrs["encoding-type"], var["_index"].attrs["encoding-version"] = "string-array", "0.2.0"
+        var.attrs["column-order"] = np.array([*var.attrs["column-order"], "_index"], dtype=object)
+    result = invoke("encode", str(run), str(tmp_path / "old.h5ad"), "-o", str(tmp_path / "old-codes.h5ad"))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: AnnData cannot write {tmp_path / 'old.h5ad'} back out, with the codes, as "
+        f"{tmp_path / 'old-codes.h5ad'}: '_index' is a reserved name for dataframe columns.; change that in the file "
+        "and encode again"
+    )
+    assert not (tmp_path / "old-codes.h5ad").exists()

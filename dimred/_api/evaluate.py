@@ -34,7 +34,7 @@ from dimred._io.rundir import (
     timestamped_directory,
     write_json,
 )
-from dimred._io.validation import DataError, columns_by_name
+from dimred._io.validation import DataError, check_matrix, columns_by_name
 from dimred._io.written import listed_files
 
 if TYPE_CHECKING:
@@ -214,19 +214,20 @@ def _carried_anndata_options(reducer: Reducer, dataset_settings: Mapping[str, An
 
 @contextlib.contextmanager
 def _carried_named(settings: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[None]:
-    """An error about a label, colour or ignored column the run's settings brought (the user set none) says where
-    it came from and how to leave it out or name others."""
+    """An error about a label, colour or ignored column or a layer the run's settings brought (the user set none)
+    says where it came from and how to leave it out or name others."""
     try:
         yield
     except (DataError, UsageError) as error:
         text = str(error).replace(str(settings.get("path", "")), "")  # a folder called label/ says nothing
         for option, word in (("label_key", "label"), ("label_column", "label"), ("color_column", "colour"),
-                             ("ignore_columns", "ignored")):  # fmt: skip
+                             ("ignore_columns", "ignored"), ("layer", "layer")):  # fmt: skip
             value = settings.get(option)
             about_it = option in text or f"'{value}'" in text or re.search(rf"\b{word}\b", text)
             if option in given or not value or not about_it:
                 continue
-            instead = "=COLUMNS names the ones to leave out here" if option == "ignore_columns" else "= leaves it out"
+            instead = {"ignore_columns": "=COLUMNS names the ones to leave out here",
+                       "layer": "=NAME reads another (empty: X)"}.get(option, "= leaves it out")  # fmt: skip
             raise type(error)(f"{error} (dataset.{option} '{value}' is the run's; --set dataset.{option}{instead})"
                               ) from None  # fmt: skip
         raise
@@ -239,7 +240,7 @@ def _obs_columns(path: Path) -> list[str]:
         import anndata
 
         cells = anndata.read_h5ad(path, backed="r")
-    except (ImportError, OSError, ValueError, KeyError, TypeError):
+    except Exception:  # anndata's own errors too (IORegistryError, of an encoding a newer anndata wrote)
         return []
     try:
         return [str(column) for column in cells.obs.columns]
@@ -305,7 +306,7 @@ def evaluate(
     dataset_settings = given = groups.pop("dataset", {})
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
-    from dimred._api.reducer import as_fitted_reducer  # scikit-learn comes with it: imported only when needed
+    from dimred._api.reducer import as_fitted_reducer, computes_in  # scikit-learn comes with it: when needed
 
     reducer = as_fitted_reducer(model, device)
     with header_naming(getattr(reducer, "feature_names_in_", None)):  # a header of numbers alone is the model's
@@ -326,6 +327,9 @@ def evaluate(
     if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
         data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
     X_trained = _features_of_rows(X_raw, data.feature_names, reducer, pipeline.data_name(source))
+    by_name = data.feature_names is not None and getattr(reducer, "feature_names_in_", None) is not None
+    check_matrix(X_trained, pipeline.data_name(source), min_rows=1, computed_in=computes_in(reducer),
+                 row_numbers=data.row_numbers, column_names=reducer.feature_names_in_ if by_name else None)  # fmt: skip
     rows.check_scorable(X_trained)
     X_device = reducer.to_tensor(X_trained)
     scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_

@@ -158,14 +158,16 @@ def resolve_metrics(groups: dict[str, dict[str, Any]]) -> list[Metric]:
 
 
 # -- load ------------------------------------------------------------------------------------------------------
-def load_data(source: Dataset, seed: int) -> tuple[Data, np.ndarray]:
-    """The dataset's data and its checked matrix."""
+def load_data(source: Dataset, seed: int, computed_in: str | None = None) -> tuple[Data, np.ndarray]:
+    """The dataset's data and its checked matrix (its values within ``computed_in``'s range, the dtype of the
+    model that will see them: a value found beyond it later would be counted among the rows of one side of a
+    held-out split, or found after the training)."""
     with blame(source, "load its data"):
         data = source.load(seed)
     if not isinstance(data, Data):
         raise PluginError(f"dataset '{source.name}' must return dimred.plugin.Data from load, not "
                           f"{type(data).__name__}")  # fmt: skip
-    return data, check_matrix(data.X, data_name(source), min_rows=1)  # too few rows: one usage error, below
+    return data, check_matrix(data.X, data_name(source), min_rows=1, computed_in=computed_in)  # too few rows: below
 
 
 def data_name(source: Dataset) -> str:

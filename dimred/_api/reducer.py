@@ -459,6 +459,13 @@ def as_fitted_reducer(model: Reducer | str | Path, device: str) -> Reducer:
     raise UsageError(f"give a fitted dimred.Reducer or a run directory / model file, not {model!r}")
 
 
+def computes_in(model: Reducer) -> str:
+    """The dtype a fitted model computes in, as its saved scaling says: float64 for a float64 run's and a
+    classical method's however it was fitted (``Reducer.dtype`` is the training loop's, float32 by default), else
+    float32."""
+    return "float64" if model.scaler_.offset.dtype == torch.float64 else "float32"
+
+
 def load(path: str | Path, device: str | torch.device = defaults.DEVICE) -> Reducer:
     """A fitted Reducer rebuilt from a model file (or the run directory holding one), in eval mode on ``device``.
 

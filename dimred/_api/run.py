@@ -17,7 +17,7 @@ import numpy as np
 
 from dimred._api import pipeline, reporting, rows
 from dimred._api.config import RECORD_ONLY_KEYS, TOP_LEVEL_SETTINGS, with_recorded_options
-from dimred._core.contracts import Data
+from dimred._core.contracts import Data, EstimatorModel
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE, RUN_RESULTS
 from dimred._core.settings import TrainingSettings
@@ -243,7 +243,8 @@ def run(
         out, say = None, pipeline.silent
     directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite)
 
-    data, X_raw = pipeline.load_data(source, training.seed)
+    computed_in = None if isinstance(plugins.model, EstimatorModel) else training.dtype  # one-call: float64
+    data, X_raw = pipeline.load_data(source, training.seed, computed_in)
     maps_new_rows = getattr(plugins.model, "can_transform", True)
     fraction = rows.holdout_fraction(holdout, len(X_raw), maps_new_rows)
     rows.check_fittable(X_raw, plugins.model)

@@ -8,13 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
-from dimred._api.reducer import Reducer, as_fitted_reducer
+from dimred._api.reducer import Reducer, as_fitted_reducer, computes_in
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path, remove_stale_temporaries
-from dimred._core.errors import UsageError, path_argument, resolved
+from dimred._core.errors import UsageError, first_line, path_argument, resolved
 from dimred._io.anndata_files import cells_by_genes, read_h5ad
 from dimred._io.csvlayout import csv_layout, header_naming
 from dimred._io.datafiles import (
@@ -151,19 +150,22 @@ def _transcoded(model: Reducer, source: str | Path, destination: str | Path, dec
     columns = _code_columns(source, model) if decoding else _feature_columns(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "features"
-    header = csv_layout(source).header if columns is None and source.suffix.lower() in TEXT else None
-    if header is not None and len(header) != expected:  # before any cell is parsed: a text column would say less
+    header = csv_layout(source).header if source.suffix.lower() in TEXT else None
+    # before any cell is parsed: a text column would say less
+    if columns is None and header is not None and len(header) != expected:
         raise DataError(f"{source} has {len(header)} columns, but the model expects {expected} {what}")
     total = count_rows(source)
     if total == 0:
         raise DataError(f"{source} has no data rows")
     out_width = model.n_features_in_ if decoding else model.n_components_
     written = _written_dtype(model)
+    labels = None if columns is None else [column if header is None else header[column] for column in columns]
     writer = MatrixWriter(destination, total, out_width, _column_names(model, decoding), dtype=written)
     done = 0
     with writer.open():
         for batch in read_batches(source, batch_rows, columns):
-            rows = check_matrix(batch, str(source), min_rows=1, first_row=done, computed_in=_computes_in(model))
+            rows = check_matrix(batch, str(source), min_rows=1, first_row=done, computed_in=computes_in(model),
+                                column_names=labels)  # fmt: skip
             if rows.shape[1] != expected:
                 raise DataError(f"{source} has {rows.shape[1]} columns, but the model expects {expected} {what}")
             rows = rows.astype(np.promote_types(rows.dtype, written), copy=False)  # results come in the input's dtype
@@ -183,16 +185,10 @@ def _trained_genes(model: Reducer, genes: list[str], source: Path) -> slice | li
     return columns_by_name(genes, trained, str(source), "genes")
 
 
-def _computes_in(model: Reducer) -> str:
-    """The dtype the model computes in, as its saved scaling says: float64 for a float64 run's and a classical
-    method's however it was fitted (``Reducer.dtype`` is the training loop's, float32 by default), else float32."""
-    return "float64" if model.scaler_.offset.dtype == torch.float64 else "float32"
-
-
 def _written_dtype(model: Reducer) -> type:
     """What results are written as: the dtype the model computes in (results beyond float32 are refused before
     they are written)."""
-    return np.dtype(_computes_in(model)).type
+    return np.dtype(computes_in(model)).type
 
 
 def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str, option: str, key: str | None,
@@ -219,10 +215,12 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
                         f"{model.n_features_in_}")  # fmt: skip
     codes = []
     rows_at_once = max(1, min(batch_rows, BATCH_VALUES // max(width, 1)))
+    names = np.asarray(adata.var_names)[genes]  # a bad value's gene by name: the columns are in the model's order
     for start in range(0, max(adata.n_obs, 1), rows_at_once):  # no cells: one empty batch, refused by name
         block = matrix[start : start + rows_at_once][:, genes]
         block = np.asarray(block.toarray() if hasattr(block, "toarray") else block, dtype=np.float64)
-        rows = check_matrix(block, f"{where} of {source}", min_rows=1, first_row=start, computed_in=_computes_in(model))
+        rows = check_matrix(block, f"{where} of {source}", min_rows=1, first_row=start, computed_in=computes_in(model),
+                            column_names=names)  # fmt: skip
         codes.append(model.encode_rows(rows, start))
         if progress is not None:
             progress(start + len(rows), adata.n_obs)
@@ -231,7 +229,11 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
                       f"({adata.n_obs} x {model.n_components_}); {source} keeps it", stacklevel=2)  # fmt: skip
     adata.obsm[key or OBSM_KEY] = np.concatenate(codes).astype(_written_dtype(model), copy=False)
     with atomic_path(destination) as temporary, signals_held():  # an interrupt after the write: no file
-        adata.write_h5ad(temporary)
+        try:
+            adata.write_h5ad(temporary)
+        except (ValueError, TypeError, KeyError) as error:  # what AnnData read, it may refuse to write (a var '_index')
+            raise DataError(f"AnnData cannot write {source} back out, with the codes, as {destination}: "
+                            f"{first_line(error)}; change that in the file and encode again") from None  # fmt: skip
     return adata.n_obs
 
 

@@ -18,12 +18,21 @@ class DataError(DimredError, ValueError):
 
 
 def check_matrix(
-    X: Any, what: str = "X", min_rows: int = 2, first_row: int = 0, computed_in: str | None = None
+    X: Any,
+    what: str = "X",
+    min_rows: int = 2,
+    first_row: int = 0,
+    computed_in: str | None = None,
+    *,
+    row_numbers: np.ndarray | None = None,
+    column_names: Sequence[Any] | None = None,
 ) -> np.ndarray:
     """``X`` as a 2-D array of finite numbers with at least ``min_rows`` rows and 1 column; never modifies ``X``.
-    Messages count rows from ``first_row`` (where ``X`` is a batch of a file's rows); with ``computed_in`` (a
-    numpy float type's name) values beyond that type's range are refused too. Long doubles come back as float64
-    (beyond its range: refused), the widest float torch takes."""
+    Messages count rows from ``first_row`` (where ``X`` is a batch of a file's rows), or give each row's number
+    from ``row_numbers`` (where ``X`` holds rows picked from a data set), and name a column by ``column_names``
+    (its name, or its index in the file) where ``X`` holds a file's columns picked for a model, in its order; with
+    ``computed_in`` (a numpy float type's name) values beyond that type's range are refused too. Long doubles come
+    back as float64 (beyond its range: refused), the widest float torch takes."""
     array = np.asarray(X)
     durations = array.dtype.kind == "m"  # numpy counts timedelta64 among its integers
     if array.dtype == object or durations or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
@@ -44,12 +53,16 @@ def check_matrix(
         if bad.any():
             row, column = np.argwhere(bad)[0]
             value = chunk[row, column]
-            at = f"at row {first_row + start + row}, column {column} (counting from 0)"
+            number = first_row + start + row if row_numbers is None else int(row_numbers[start + row])
+            label = column if column_names is None else column_names[column]  # a name, or the file's index
+            named = isinstance(label, str)
+            at = f"at row {number} (counting from 0), column '{label}'" if named else (
+                f"at row {number}, column {label} (counting from 0)")  # fmt: skip
             if np.isfinite(value):
                 shown = np.format_float_scientific(value, precision=3, trim="-")  # long doubles beyond float64 too
                 raise DataError(f"{what} has {shown} {at}, {beyond_range(ceiling)}")
-            named = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
-            raise DataError(f"{what} has {named} {at}")
+            kind = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+            raise DataError(f"{what} has {kind} {at}")
     return array.astype(np.float64) if wider else array
 
 
