@@ -309,7 +309,7 @@ class IsomapModel(_ScikitLearnModel):
     def fit_transform(self, X: np.ndarray, seed: int) -> np.ndarray:
         from scipy.sparse import SparseEfficiencyWarning
 
-        with warnings.catch_warnings():  # scipy's, once per component of a graph of few distinct rows
+        with warnings.catch_warnings(), _numpy_seeded(seed):  # scipy's, once per component of a graph of few rows
             warnings.simplefilter("ignore", SparseEfficiencyWarning)
             try:
                 return super().fit_transform(X, seed)
@@ -319,6 +319,19 @@ class IsomapModel(_ScikitLearnModel):
                 raise UsageError(f"model 'isomap' cannot make {self.options.n_components} components of these "
                                  f"{len(X)} rows: their geodesic distances hold fewer (scikit-learn: {error}); "
                                  "lower model.n_components") from None  # fmt: skip
+
+
+@contextlib.contextmanager
+def _numpy_seeded(seed: int) -> Iterator[None]:
+    """numpy's global generator seeded with the run's seed, and then as the caller had it: scikit-learn's Isomap
+    takes no random_state, and its eigensolver (ARPACK, beyond 200 rows) starts from that generator's draw, so a
+    seed gave codes that differed in their last bits with the caller's state, which the fit moved on."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 class TSNEModel(_ScikitLearnModel):

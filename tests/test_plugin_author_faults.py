@@ -300,7 +300,7 @@ class Meddler(Callback):
 
     @dataclass(frozen=True)
     class Options:
-        what: str = option("history", "history: writes into the history's last row; config: writes over config.json")
+        what: str = option("history", "history: writes into the history's last row; any other: writes that file")
 
     def on_interval(self, training, status):
         if status.step != 15:
@@ -308,7 +308,7 @@ class Meddler(Callback):
         if self.options.what == "history":
             training.history[-1]["loss"] = float("nan")
         else:
-            (training.directory / "config.json").write_text("{}")
+            (training.directory / self.options.what).write_text("{}")
 
 
 def _meddling_run(register_in_process, out, what: str):
@@ -328,17 +328,21 @@ def test_a_callback_gets_a_copy_of_the_history(register_in_process, tmp_path):
     assert history.startswith("step,epoch,loss,lr,seconds\n")
 
 
-def test_a_callback_that_writes_over_config_json_fails_the_run_and_the_file_is_put_back(register_in_process, tmp_path):
-    """config.json written over had been left so, and the run could be neither resumed nor repeated."""
+@pytest.mark.parametrize("name", ["config.json", "history.csv"])
+def test_a_callback_that_writes_dimreds_own_files_fails_the_run_and_they_are_put_back(register_in_process, tmp_path,
+                                                                                      name):  # fmt: skip
+    """config.json written over had been left so, and the run could be neither resumed nor repeated; a
+    history.csv a callback wrote would have been replaced at the end without a word."""
     out = tmp_path / "run"
-    result = _meddling_run(register_in_process, out, "config")
+    result = _meddling_run(register_in_process, out, name)
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == (
-        f"Error: callback 'meddler' changed config.json, dimred's own results in {out} (put back as dimred wrote "
+        f"Error: callback 'meddler' changed {name}, dimred's own results in {out} (put back as dimred wrote "
         "them): a callback writes files of its own, under other names"
     )
     config = json.loads((out / "config.json").read_text())  # kept with its checkpoint, to resume from
     assert config["model"]["name"] == "mlp-ae"
+    assert not (out / "history.csv").exists()  # dimred writes it as training ends
 
 
 class WidthFromData(Model):

@@ -1532,7 +1532,9 @@ def test_an_h5ad_users_errors_name_the_cell_and_gene_of_the_file_and_anndatas_ow
     result = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'wide.h5ad'}", "--model",
                     "mlp-ae", "--steps", "5", "--out", str(tmp_path / "refused"))  # fmt: skip
     assert result.exit_code == 1
-    assert "wide.h5ad) has 1e+300 at row 150, column 4 (counting from 0), beyond the range of float32" in result.output
+    assert (
+        "wide.h5ad) has 1e+300 at row 150 (counting from 0), column 'G4', beyond the range of float32" in result.output
+    )
     assert not (tmp_path / "refused").exists()  # refused before training, whichever side of the split it fell on
     run = tmp_path / "run"
     trained = invoke("run", "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'cells.h5ad'}", "--set",
@@ -1577,7 +1579,7 @@ def test_an_h5ad_users_errors_name_the_cell_and_gene_of_the_file_and_anndatas_ow
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (
         f"Error: AnnData cannot write {tmp_path / 'old.h5ad'} back out, with the codes, as "
-        f"{tmp_path / 'old-codes.h5ad'}: '_index' is a reserved name for dataframe columns.; change that in the file "
+        f"{tmp_path / 'old-codes.h5ad'}: '_index' is a reserved name for dataframe columns; change that in the file "
         "and encode again"
     )
     assert not (tmp_path / "old-codes.h5ad").exists()

@@ -142,6 +142,17 @@ def test_strict_mode_makes_a_duplicate_an_error(fake_entry_points, monkeypatch):
     assert "ignored" not in str(raised.value)  # nothing goes on without it: the run stops
 
 
+def test_strict_mode_makes_a_plugin_breaking_its_contract_an_error_that_does_not_say_it_is_left_out(
+    fake_entry_points, monkeypatch
+):
+    monkeypatch.setenv("DIMRED_STRICT_PLUGINS", "1")
+    undescribed = type("Undescribed", (AnotherSwissRoll,), {"name": "undescribed", "description": ""})
+    module = plugin_module("undescribed", register_datasets=lambda register: register(undescribed))
+    fake_entry_points(FakeEntryPoint("undescribed", lambda: module, FakeDistribution("dimred-undescribed")))
+    with pytest.raises(PluginError, match="registered a dataset: dataset 'undescribed' has no description"):
+        get_registry().plugins("dataset")
+
+
 def test_two_packages_may_give_an_entry_point_the_same_name(fake_entry_points):
     """An entry point's name is the package's own business: one named like a built-in's, or like another
     package's, loads (only the plugin classes' names must differ)."""

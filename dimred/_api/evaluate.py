@@ -328,8 +328,9 @@ def evaluate(
         data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
     X_trained = _features_of_rows(X_raw, data.feature_names, reducer, pipeline.data_name(source))
     by_name = data.feature_names is not None and getattr(reducer, "feature_names_in_", None) is not None
+    names = reducer.feature_names_in_ if by_name else data.feature_names  # else X_trained is X, by position
     check_matrix(X_trained, pipeline.data_name(source), min_rows=1, computed_in=computes_in(reducer),
-                 row_numbers=data.row_numbers, column_names=reducer.feature_names_in_ if by_name else None)  # fmt: skip
+                 row_numbers=data.row_numbers, column_names=names)  # fmt: skip
     rows.check_scorable(X_trained)
     X_device = reducer.to_tensor(X_trained)
     scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_

@@ -167,7 +167,9 @@ def load_data(source: Dataset, seed: int, computed_in: str | None = None) -> tup
     if not isinstance(data, Data):
         raise PluginError(f"dataset '{source.name}' must return dimred.plugin.Data from load, not "
                           f"{type(data).__name__}")  # fmt: skip
-    return data, check_matrix(data.X, data_name(source), min_rows=1, computed_in=computed_in)  # too few rows: below
+    checked = check_matrix(data.X, data_name(source), min_rows=1, computed_in=computed_in,
+                           column_names=data.feature_names)  # fmt: skip
+    return data, checked  # too few rows: one usage error, below
 
 
 def data_name(source: Dataset) -> str:

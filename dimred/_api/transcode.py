@@ -232,8 +232,9 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
         try:
             adata.write_h5ad(temporary)
         except (ValueError, TypeError, KeyError) as error:  # what AnnData read, it may refuse to write (a var '_index')
-            raise DataError(f"AnnData cannot write {source} back out, with the codes, as {destination}: "
-                            f"{first_line(error)}; change that in the file and encode again") from None  # fmt: skip
+            said = first_line(error).rstrip(".")
+            raise DataError(f"AnnData cannot write {source} back out, with the codes, as {destination}: {said}; "
+                            "change that in the file and encode again") from None  # fmt: skip
     return adata.n_obs
 
 

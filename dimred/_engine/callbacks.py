@@ -155,14 +155,16 @@ class Dispatcher(Listener):
         for callback in self.callbacks:
             self._call(callback, action, method, *arguments)
 
-    def _call(self, callback: Callback, action: str, method: str, *arguments: Any) -> None:
-        """One callback's ``method``, named if it fails, and refused (the files put back) if it changed one of
-        dimred's own files in the run folder as training started (config.json, which --resume and --config read
-        back, written before training and never again): a system call or two around each call."""
-        before = results_state(self.handle.directory, list(self._written))
+    def _call(self, callback: Callback, action: str, method: str, *arguments: Any, every_step: bool = False) -> None:
+        """One callback's ``method``, named if it fails, and refused (the files put back, or removed) if it changed
+        one of dimred's own files in the run folder: config.json, which --resume and --config read back, written
+        before training and never again, around every call; the results dimred writes once training ends (which
+        would replace the callback's), around every call but those after each step, whose time they would cost."""
+        names = list(self._written) if every_step else RUN_RESULTS
+        before = results_state(self.handle.directory, names)
         with blame(callback, action):
             getattr(callback, method)(self.handle, *arguments)
-        check_results_kept(callback, self.handle.directory, before, self._written)
+        check_results_kept(callback, self.handle.directory, before, {name: self._written.get(name) for name in names})
 
     def start(self, handle: TrainingHandle) -> None:
         self.handle = handle
@@ -178,7 +180,7 @@ class Dispatcher(Listener):
     def on_step(self, status: TrainingStatus) -> None:
         for callback in self.callbacks:
             if callback.every_step:
-                self._call(callback, f"act at step {status.step}", "on_step", status)
+                self._call(callback, f"act at step {status.step}", "on_step", status, every_step=True)
         self._share_stop()
 
     def on_interval(self, status: TrainingStatus) -> None:

@@ -38,7 +38,8 @@ from dimred._core.options import OptionInfo, check_before_added, check_declared,
 ENTRY_POINT_GROUP = "dimred"
 BUILTIN_DISTRIBUTION = "dimred"
 STRICT_ENV = "DIMRED_STRICT_PLUGINS"
-IGNORED = "; this one is ignored"  # what a failure's message says where dimred goes on without the plugin
+# what a failure's message says where dimred goes on without the plugin (under DIMRED_STRICT_PLUGINS it stops)
+IGNORED, LEFT_OUT = "; this one is ignored", " that is left out"
 LOAD_ENV = "DIMRED_LOAD_PLUGINS"
 TYPO_SIMILARITY = 0.8  # difflib's ratio above which a name is a typo of another ('mlp-a' of 'mlp-ae': 0.91)
 SLOW_IMPORT_SECONDS = 1.0  # a third-party plugin slower than this to import is reported with its time
@@ -145,7 +146,7 @@ class Registry:
         failure = PluginFailure(plugin, source, error)
         message = f"plugin '{plugin}' from {source}: {error}"
         if self.strict:  # nothing goes on without it: the run stops
-            raise PluginError(message.replace(IGNORED, ""))
+            raise PluginError(message.replace(IGNORED, "").replace(LEFT_OUT, ""))
         warnings.warn(message, PluginWarning, stacklevel=2)
         failures.append(failure)
 
@@ -323,7 +324,7 @@ class Registry:
             try:
                 validate_plugin_class(kind, cls)
             except Exception as error:
-                left_out = f"{hookspecs.HOOK_FOR_KIND[kind]} registered a {kind} that is left out: "
+                left_out = f"{hookspecs.HOOK_FOR_KIND[kind]} registered a {kind}{LEFT_OUT}: "
                 self._fail(failures, plugin_name, source, left_out + (str(error) or repr(error)))
                 continue
             if cls.name in found:

@@ -109,14 +109,15 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
         for cells in reader:
             if not any(cell.strip() for cell in cells):
                 # a row of empty cells (pandas' row of NaN: ',,' or, of one column, '""') among the rows: left out,
-                # every row after it would get the next one's codes; after the last row (a spreadsheet's ',,'
-                # lines) it shifts none
-                if rows_begun and (len(cells) > 1 or cells == [""]) and empty_row is None:
+                # every row after it would get the next one's codes; after the last row a spreadsheet's ',,' lines
+                # shift none, but '""' is pandas' alone
+                if rows_begun and empty_row is None and (len(cells) > 1 or cells == [""]):
                     empty_row = reader.line_num
+                    if cells == [""]:
+                        raise _empty_row(path, empty_row)
                 continue
             if empty_row is not None:
-                raise DimredError(f"{path}, line {empty_row}: every value of the row is empty (a row of missing "
-                                  "values, as pandas writes a row of NaN); fill in or leave out the row")  # fmt: skip
+                raise _empty_row(path, empty_row)
             if comments:
                 comments -= 1
                 continue
@@ -127,6 +128,11 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
             cells = cells[1:] if layout.row_index else cells
             # an empty last cell only: a value there is a column more than the rows before, said as such
             yield reader.line_num, cells[:-1] if layout.trailing_empty and not cells[-1].strip() else cells
+
+
+def _empty_row(path: Path, line: int) -> DimredError:
+    return DimredError(f"{path}, line {line}: every value of the row is empty (a row of missing values, as pandas "
+                       "writes a row of NaN); fill in or leave out the row")  # fmt: skip
 
 
 def _parse_csv_batch(

@@ -45,11 +45,17 @@ def check_matrix(
         samples = "sample" if min_rows == 1 else "samples"
         raise DataError(f"{what} needs at least {min_rows} {samples} and 1 feature, got shape {array.shape}")
     wider = array.dtype.kind == "f" and array.dtype.itemsize > 8  # long double: torch takes float64 at most
-    ceiling = computed_in or ("float64" if wider else None)
+    # values beyond computed_in's range only where the array's type holds them (not float32's, nor integers')
+    narrowed = (
+        computed_in is not None and array.dtype.kind == "f" and array.dtype.itemsize > np.dtype(computed_in).itemsize
+    )
+    ceiling = computed_in if narrowed else ("float64" if wider else None)
     largest = np.finfo(ceiling).max if ceiling else np.inf
     for start in range(0, len(array), _CHUNK_ROWS) if array.dtype.kind == "f" else ():
         chunk = array[start : start + _CHUNK_ROWS]  # in chunks: no n x d temporary for big files
-        bad = ~np.isfinite(chunk) | (np.abs(chunk) > largest) if ceiling else ~np.isfinite(chunk)
+        bad = ~np.isfinite(chunk)
+        if ceiling and (chunk.max() > largest or chunk.min() < -largest):  # two passes without a temporary first
+            bad |= np.abs(chunk) > largest
         if bad.any():
             row, column = np.argwhere(bad)[0]
             value = chunk[row, column]
