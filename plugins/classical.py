@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -326,12 +327,16 @@ def _numpy_seeded(seed: int) -> Iterator[None]:
     """numpy's global generator seeded with the run's seed, and then as the caller had it: scikit-learn's Isomap
     takes no random_state, and its eigensolver (ARPACK, beyond 200 rows) starts from that generator's draw, so a
     seed gave codes that differed in their last bits with the caller's state, which the fit moved on."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
+    with _GLOBAL_GENERATOR:  # fits in threads (a threading GridSearchCV) take it in turn
+        state = np.random.get_state()
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
+
+
+_GLOBAL_GENERATOR = threading.Lock()
 
 
 class TSNEModel(_ScikitLearnModel):

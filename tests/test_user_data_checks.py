@@ -1306,7 +1306,7 @@ def test_a_one_column_row_of_nan_is_refused_and_a_number_in_no_break_spaces_read
         pd.DataFrame({"x": values}).to_csv("one.csv", index=False)
         with pytest.raises(dimred.DimredError, match=rf"one.csv, line {line}: every value of the row is empty"):
             dimred.plugin.read_table("one.csv")
-    Path("spaced.csv").write_text("a,b\n1.5\xa0,2\n3,\xa04\n", encoding="utf-8")
+    Path("spaced.csv").write_text("a,b\n1.5\xa0,2\n   \n3,\xa04\n  \n", encoding="utf-8")  # lines of spaces: blank
     np.testing.assert_array_equal(dimred.plugin.read_table("spaced.csv").X, [[1.5, 2], [3, 4]])
 
 
@@ -1333,3 +1333,13 @@ def test_a_comment_block_longer_than_the_sampled_rows_is_not_the_whole_file(tmp_
     comments = "".join(f"# note {line}\n" for line in range(250))
     (tmp_path / "d.csv").write_text(comments + "1,2,3\n4,5,6\n")
     np.testing.assert_array_equal(dimred.plugin.read_table(tmp_path / "d.csv").X, [[1, 2, 3], [4, 5, 6]])
+
+
+def test_the_first_value_a_float32_model_cannot_take_is_named_even_with_a_nan_after_it():
+    """The range test looks at a chunk's least and greatest values first, which a NaN makes NaN: the 1e300 before
+    it had gone unnamed, and the NaN been named instead."""
+    from dimred._io.validation import check_matrix
+
+    with pytest.raises(dimred.DataError, match=r"has 1e\+300 at row 0 \(counting from 0\), column 'a', beyond"):
+        check_matrix(np.array([[1e300, 1.0], [np.nan, 2.0]]), computed_in="float32", column_names=("a", "b"))
+    assert check_matrix(np.array([[3e38, 1]], dtype=np.float32), min_rows=1, computed_in="float32").dtype == np.float32

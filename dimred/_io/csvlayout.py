@@ -120,13 +120,13 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     numbered_from_one = _numbers_columns_from_one(first)
     cells = tuple(cell.strip() for cell in first)
     named = known is not None and _holds_names(cells, known, following)
-    reordered = known is not None and cells != known and len(set(cells)) == len(cells) and set(known) <= set(cells)
-    if reordered and not named and len(following) < _ROWS_TO_TELL_NAMES:
-        warnings.warn(f"{path}: its first row holds the model's column names in another order, but too few rows "
-                      "follow it to tell a header from a row of data, so it is read as data; if it names the "
-                      "columns, write them in the order the model was trained on", stacklevel=2)  # fmt: skip
     is_header, certain = (True, True) if numbered_from_one or named or commented else _is_header(first, following)
     shape = {"padded": padded, "comments": comments, "trailing_empty": trailing_empty}
+    if not is_header and known is not None and _reordered(cells, known) and len(following) < _ROWS_TO_TELL_NAMES:
+        warnings.warn(f"{path}: its first row holds the model's column names in another order, but too few rows "
+                      "follow it in the lines read to tell a header from a row of data, so it is read as data; if "
+                      "it names the columns, write them in the order the model was trained on",
+                      stacklevel=2)  # fmt: skip
     if not is_header:
         if _numbers_look_like_names(first, following):
             warnings.warn(f"{path}: its first row is read as data, though its whole numbers all lie above their "
@@ -152,11 +152,15 @@ def _holds_names(cells: tuple[str, ...], known: tuple[str, ...], following: list
     which there are enough to tell (a row of counts 2,0,1 is data, though features named 0, 1 and 2 are in it)."""
     if cells == known:
         return True
-    if len(set(cells)) != len(cells) or not set(known) <= set(cells) or len(following) < _ROWS_TO_TELL_NAMES:
+    if not _reordered(cells, known) or len(following) < _ROWS_TO_TELL_NAMES:
         return False  # too few rows to tell: data, as a first row of the names in another order had always been
-        # (with a warning)
     columns = [{row[column].strip() for row in following if column < len(row)} for column in range(len(cells))]
     return not any(cell in values for cell, values in zip(cells, columns, strict=True))
+
+
+def _reordered(cells: tuple[str, ...], known: tuple[str, ...]) -> bool:
+    """Whether ``cells`` hold each of the ``known`` names once, in another order or among other cells."""
+    return cells != known and len(set(cells)) == len(cells) and set(known) <= set(cells)
 
 
 def _leading_comments(lines: list[str]) -> int:

@@ -105,15 +105,16 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     (blank lines may come before it, as ``csv_layout`` reads it)."""
     with reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv_reader(handle, layout.delimiter, layout.padded)
-        header_pending, comments, rows_begun, empty_row = layout.header is not None, layout.comments, False, None
+        header_pending, comments, empty_row = layout.header is not None, layout.comments, None
+        width = 0  # of the rows so far (0: none yet)
         for cells in reader:
             if not any(cell.strip() for cell in cells):
-                # a row of empty cells (pandas' row of NaN: ',,' or, of one column, '""') among the rows: left out,
-                # every row after it would get the next one's codes; after the last row a spreadsheet's ',,' lines
-                # shift none, but '""' is pandas' alone
-                if rows_begun and empty_row is None and (len(cells) > 1 or cells == [""]):
+                # a row of empty cells (pandas' row of NaN: ',,' or, in a file of one column, '""', which csv reads
+                # as a line of spaces) among the rows: left out, every row after it would get the next one's codes;
+                # after the last row a spreadsheet's ',,' lines shift none, but a one-column '""' is pandas' alone
+                if width and empty_row is None and (len(cells) > 1 or (cells == [""] and width == 1)):
                     empty_row = reader.line_num
-                    if cells == [""]:
+                    if len(cells) == 1:
                         raise _empty_row(path, empty_row)
                 continue
             if empty_row is not None:
@@ -124,7 +125,7 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
             if header_pending:
                 header_pending = False
                 continue
-            rows_begun = True
+            width = len(cells)
             cells = cells[1:] if layout.row_index else cells
             # an empty last cell only: a value there is a column more than the rows before, said as such
             yield reader.line_num, cells[:-1] if layout.trailing_empty and not cells[-1].strip() else cells

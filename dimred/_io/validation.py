@@ -54,7 +54,8 @@ def check_matrix(
     for start in range(0, len(array), _CHUNK_ROWS) if array.dtype.kind == "f" else ():
         chunk = array[start : start + _CHUNK_ROWS]  # in chunks: no n x d temporary for big files
         bad = ~np.isfinite(chunk)
-        if ceiling and (chunk.max() > largest or chunk.min() < -largest):  # two passes without a temporary first
+        # two passes without a temporary first; where a value is not finite (max and min are NaN), the first bad one
+        if ceiling and (bad.any() or chunk.max() > largest or chunk.min() < -largest):
             bad |= np.abs(chunk) > largest
         if bad.any():
             row, column = np.argwhere(bad)[0]

@@ -148,7 +148,11 @@ def check_results_kept(plugin: Any, directory: Path | None, before: Mapping[str,
             path.unlink(missing_ok=True)
         else:
             write_bytes(path, written[name])
-    restored = "" if written is None else " (put back as dimred wrote them)"
+    restored = ""
+    if written is not None:
+        put_back = ["put back as dimred wrote them" if written[name] is not None else
+                    "removed: dimred writes them as the run ends" for name in changed]  # fmt: skip
+        restored = f" ({'; '.join(dict.fromkeys(put_back))})"
     how = "through run.artifact(NAME)" if plugin.kind == "reporter" else "under other names"
     raise PluginError(
         f"{plugin.kind} '{plugin.name}' changed {', '.join(changed)}, dimred's own results in "
