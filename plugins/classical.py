@@ -322,6 +322,9 @@ class IsomapModel(_ScikitLearnModel):
                                  "lower model.n_components") from None  # fmt: skip
 
 
+_GLOBAL_GENERATOR = threading.Lock()  # numpy's, which _numpy_seeded seeds and puts back
+
+
 @contextlib.contextmanager
 def _numpy_seeded(seed: int) -> Iterator[None]:
     """numpy's global generator seeded with the run's seed, and then as the caller had it: scikit-learn's Isomap
@@ -334,9 +337,6 @@ def _numpy_seeded(seed: int) -> Iterator[None]:
             yield
         finally:
             np.random.set_state(state)
-
-
-_GLOBAL_GENERATOR = threading.Lock()
 
 
 class TSNEModel(_ScikitLearnModel):

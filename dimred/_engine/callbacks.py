@@ -133,7 +133,8 @@ class Dispatcher(Listener):
         self.callbacks = list(callbacks)
         self.handle: TrainingHandle | None = None
         self._open: list[Callback] = []  # started and not yet ended: the ones a failure is told of
-        self._written: dict[str, bytes | None] = {}  # dimred's own files there as training starts, to put back
+        self._written: dict[str, bytes | None] = {}  # dimred's own files as training starts (None: absent)
+        self._present: tuple[str, ...] = ()  # those of them there then: config.json
 
     def states(self) -> dict[str, Any]:
         """Every callback's state as the checkpoint's JSON holds it; one it cannot hold names the callback."""
@@ -160,16 +161,15 @@ class Dispatcher(Listener):
         one of dimred's own files in the run folder: config.json, which --resume and --config read back, written
         before training and never again, around every call; the results dimred writes once training ends (which
         would replace the callback's), around every call but those after each step, whose time they would cost."""
-        names = list(self._written) if every_step else RUN_RESULTS
-        before = results_state(self.handle.directory, names)
+        before = results_state(self.handle.directory, self._present if every_step else RUN_RESULTS)
         with blame(callback, action):
             getattr(callback, method)(self.handle, *arguments)
-        check_results_kept(callback, self.handle.directory, before, {name: self._written.get(name) for name in names})
+        check_results_kept(callback, self.handle.directory, before, self._written)
 
     def start(self, handle: TrainingHandle) -> None:
         self.handle = handle
-        written = results_written(handle.directory, RUN_RESULTS)
-        self._written = {name: content for name, content in written.items() if content is not None}
+        self._written = results_written(handle.directory, RUN_RESULTS)
+        self._present = tuple(name for name, content in self._written.items() if content is not None)
         for callback in self.callbacks:
             self._open.append(callback)  # before its start: one that fails half-way may hold something open
             self._call(callback, "start", "on_fit_start")

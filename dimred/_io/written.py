@@ -10,11 +10,14 @@ import os
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dimred._core.atomic import write_bytes, write_text
 from dimred._core.errors import DimredError, PluginError
 from dimred._core.runfiles import MANIFEST_NAME
+
+if TYPE_CHECKING:
+    from dimred._core.contracts import Plugin
 
 Snapshot = dict[str, tuple[int, int, int]]
 
@@ -133,7 +136,7 @@ def results_written(directory: Path | None, names: Sequence[str]) -> dict[str, b
     return {name: path.read_bytes() if path.is_file() else None for name, path in paths.items()}
 
 
-def check_results_kept(plugin: Any, directory: Path | None, before: Mapping[str, Any],
+def check_results_kept(plugin: Plugin, directory: Path | None, before: Mapping[str, Any],
                        written: Mapping[str, bytes | None] | None = None) -> None:  # fmt: skip
     """Refuses a reporter or callback (``plugin``) that changed a file of ``before`` (``results_state`` ahead of
     it); where ``written`` (``results_written``) holds the files as dimred wrote them, puts each back, or removes
