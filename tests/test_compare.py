@@ -56,7 +56,8 @@ def test_plugins_says_what_a_method_cannot_do():
 def test_compare_reproduces_the_known_ordering_on_knn_preservation(tmp_path):
     out = tmp_path / "comparison"
     result = CliRunner().invoke(cli, ["compare", "--dataset", "swissroll", "--model", "mlp-ae", "--model", "pca",
-                                      "--model", "isomap", "--seeds", "3", "--out", str(out)])  # fmt: skip
+                                      "--model", "isomap", "--seeds", "3", "--steps", "400",
+                                      "--out", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "| isomap |" in result.stdout
     rows = {row["method"]: row for row in csv.DictReader((out / "comparison.csv").open())}
