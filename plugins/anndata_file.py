@@ -3,6 +3,7 @@ column as labels. ``dimred encode RUN cells.h5ad -o out.h5ad`` writes the codes 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,9 @@ from dimred.plugin import (
 )
 
 GAP_MARKS = ("", "nan")  # what a gap in an obs column of text becomes (pandas' astype(str) writes 'nan')
+# the per-cell counts scanpy's calculate_qc_metrics and filter_cells write into obs: measured, however few their
+# values (a panel of 50 genes has at most 50 of n_genes_by_counts)
+QC_COLUMN = re.compile(r"(log1p_)?(n_genes_by_counts|n_genes|n_counts|total_counts(_.+)?)|pct_counts_.+")
 
 
 class AnnDataFile(Dataset):
@@ -56,10 +60,11 @@ class AnnDataFile(Dataset):
     def _labels(self, adata) -> np.ndarray:
         """The obs column's values: class numbers or names; a categorical column's categories, whatever their
         values. A plain (not categorical) column of numbers is taken as class numbers only where it looks like
-        one (``looks_like_class_numbers``). Measured values (scanpy's total_counts or n_genes_by_counts, whole
-        numbers in an integer or float column) are refused, as a classifier's accuracy on them would mean nothing.
-        Text that marks a gap ('nan', as ``astype(str)`` writes one, or empty) is refused as the gap it is; NA,
-        none or null may be a real category here (a treatment of none), unlike in a CSV file."""
+        one (``looks_like_class_numbers``) and is not named as scanpy names its per-cell counts. Measured values
+        (scanpy's total_counts or n_genes_by_counts, whole numbers in an integer or float column) are refused, as
+        a classifier's accuracy on them would mean nothing. Text that marks a gap ('nan', as ``astype(str)``
+        writes one, or empty) is refused as the gap it is; NA, none or null may be a real category here (a
+        treatment of none), unlike in a CSV file."""
         key = self.options.label_key
         if key not in adata.obs:
             columns = ", ".join(map(str, adata.obs.columns)) or "none (its obs has no columns)"
@@ -78,6 +83,10 @@ class AnnDataFile(Dataset):
                             f"'{adata.obs_names[gaps[0]]}', a missing label; every cell needs one")  # fmt: skip
         if column.dtype.name == "category":  # its categories are the classes, whatever their values
             return as_class_numbers(values) if whole else text
+        if values.dtype.kind in "iuf" and QC_COLUMN.fullmatch(str(key)):
+            raise DataError(f"{self.options.path}: obs column '{key}' holds measured values (a per-cell count, as "
+                            "scanpy's quality-control metrics write it), not classes; give a column of cell types "
+                            "or cluster names")  # fmt: skip
         if values.dtype.kind == "f" and not whole:
             fractional = int(np.flatnonzero(values != np.round(values))[0])
             raise DataError(f"{self.options.path}: obs column '{key}' holds {values[fractional]} for cell "

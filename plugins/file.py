@@ -117,29 +117,31 @@ class DataFile(Dataset):
         return colours
 
     def _class_labels(self, values: np.ndarray, source: str) -> np.ndarray:
-        """Labels as read: class numbers where every value is a whole number, else the names as text. Rows are
-        numbered from 1, as data rows in the file."""
+        """Labels as read: class numbers where every value is a whole number, else the names as written (spaces
+        around a number or a gap say nothing; around a name in an .npz array they are part of it, as numpy and
+        scikit-learn hold them: ' a' and 'a' are two classes). Rows are numbered from 1, as data rows in the file."""
         if values.dtype.kind in "US":
-            text = np.char.strip(values.astype(str))
+            written = values.astype(str)
+            text = np.char.strip(written)
             missing = missing_label_rows(text)
             if len(missing):
                 what = "empty" if not text[missing[0]] else f"missing ('{text[missing[0]]}')"
                 raise DataError(f"{self.options.path}: the label of data row {missing[0] + 1} is {what}; every row "
                                 "needs one (not empty, NA or NaN)")  # fmt: skip
             try:  # whole numbers exactly: as float64 those beyond 2**53 would merge into one class
-                return _whole_numbers_if_distinct(text)
+                return _whole_numbers_if_distinct(text, written)
             except OverflowError:  # whole numbers beyond int64 are distinct as written
                 if _written_as_whole_numbers(text):
-                    return text
+                    return written
             except ValueError:
                 pass
             try:
                 values = text.astype(np.float64)
             except ValueError:
-                return text
+                return written
             merged = len(np.unique(values)) < len(np.unique(text))
             if merged and np.isfinite(values).all() and _are_classes(values):  # '2' and '2.0': two names
-                return text
+                return written
         if values.dtype.kind not in "iufb":
             raise DataError(f"{self.options.path}: {source} holds {values.dtype} values; labels are classes, whole "
                             "numbers or names")  # fmt: skip
@@ -202,10 +204,11 @@ class DataFile(Dataset):
         return labels
 
 
-def _whole_numbers_if_distinct(text: np.ndarray) -> np.ndarray:
-    """Labels written as whole numbers, as numbers; as written where two names would become one ('1' and '01')."""
+def _whole_numbers_if_distinct(text: np.ndarray, written: np.ndarray) -> np.ndarray:
+    """Labels ``text`` (``written`` less the spaces around each) that are whole numbers, as numbers; as written
+    where two names would become one ('1' and '01')."""
     numbers = text.astype(np.int64)
-    return numbers if len(np.unique(numbers)) == len(np.unique(text)) else text
+    return numbers if len(np.unique(numbers)) == len(np.unique(text)) else written
 
 
 def _written_as_whole_numbers(text: np.ndarray) -> bool:

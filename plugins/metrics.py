@@ -83,8 +83,8 @@ class KnnAccuracy(Metric):
     name = "knn-accuracy"
     description = (
         "accuracy of a k-nearest-neighbour classifier on the codes: from the training rows' codes to the held-out "
-        "rows' (on training rows: each row by its neighbours, itself left out, among the rows the neighbourhood "
-        "metrics sample on large data); labelled data only"
+        "rows' (on training rows, and on the rows dimred evaluate scores: each row by its neighbours among those "
+        "rows, itself left out, among the rows the neighbourhood metrics sample on large data); labelled data only"
     )
 
     @dataclass(frozen=True)

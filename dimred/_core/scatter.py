@@ -120,11 +120,11 @@ def add_legend(axes: Any, handles: list, classes: list) -> None:
 def legend_name(name: str) -> str:
     """A class name as a legend shows it: beyond LEGEND_NAME characters its start and end around an ellipsis, as
     names of one kind tell each other apart at either end ("CD4+ T helper…donor batch 3"); cut at the end, such
-    names had all read the same."""
-    if len(name) <= LEGEND_NAME:
-        return name
+    names had all read the same. A name with spaces at either end is shown in quotes: ' a' beside 'a' (two
+    classes of an .npz file's labels) had read alike."""
     start = (LEGEND_NAME - 1) // 2
-    return f"{name[:start].rstrip()}…{name[start - LEGEND_NAME + 1 :].lstrip()}"
+    shown = name if len(name) <= LEGEND_NAME else f"{name[:start].rstrip()}…{name[start - LEGEND_NAME + 1 :].lstrip()}"
+    return f"'{shown}'" if name != name.strip() else shown
 
 
 def plain_text(text: str) -> str:
