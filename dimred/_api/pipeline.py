@@ -345,14 +345,17 @@ def fit(
 ) -> Outcome:
     """Fit whatever kind of model the plugin is: a one-call estimator, or a network trained by the engine on
     ``device``. ``claim`` gives the run folder, where callbacks write checkpoints, once everything is checked
-    (for a network, as its training starts); ``resume`` continues from the checkpoint there.
+    (for a network, as its training starts; for a one-call model, once it has fitted: its own refusals, t-SNE's of
+    too few rows for its perplexity, come from its fit, and must leave an earlier run's folder as it was);
+    ``resume`` continues from the checkpoint there.
     ``plugins``, ``settings`` and ``device`` are as ``prepared`` gives them for ``X_raw``; ``given`` is what
     ``as_given`` made of them before (the model file records it); ``config`` the run's configuration, for the
     callbacks."""
     rows.check_fittable(X_raw, plugins.model)
     if isinstance(plugins.model, EstimatorModel):
+        outcome = fit_estimator(plugins.model, X_raw, settings, feature_names, given)
         claim()
-        return fit_estimator(plugins.model, X_raw, settings, feature_names, given)
+        return outcome
     options = {"claim": claim, "resume": resume, "world": world, "device": device, "echo": echo,
                "given": given, "config": config}  # fmt: skip
     return _fit_network(plugins, X_raw, settings, feature_names, options)

@@ -108,10 +108,11 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
         yield None
         return
     if automatic:
-        path, created = _created_unclaimed(path), True
+        path, created, parents = _created_unclaimed(path), True, []
     else:
         check_claimable(path, overwrite=overwrite, resume=resume, writes=writes, work=work)
         created = not path.exists()
+        parents = _missing_parents(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -131,6 +132,8 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
                 if not remove:
                     _list_written(path, before)
                 _mark_failed(path, error, work, remove=remove, resumable=resumable, finished=finished)
+                if remove:
+                    _remove_if_empty(parents)
                 if isinstance(error, KeyboardInterrupt) and not remove:
                     error.add_note(f"continue it with dimred run --resume {path}" if resumable else
                                    f"what it wrote is in {path} ({FAILED_MARKER} says what)")  # fmt: skip
@@ -141,7 +144,23 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
     except UsageError:
         if created and path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+            _remove_if_empty(parents)
         raise
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, nearest first: creating ``path`` creates them too."""
+    return [parent for parent in path.absolute().parents if not parent.exists()]
+
+
+def _remove_if_empty(folders: Sequence[Path]) -> None:
+    """Remove the folders a failed run created above its own, nearest first, as long as each is empty (another
+    process may have written into one since)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequence[str] = (),
