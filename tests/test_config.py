@@ -353,14 +353,17 @@ def test_another_dataset_named_over_a_config_file_leaves_the_files_options_for_t
     assert "Warning" not in by_hand.output
 
 
-@pytest.mark.parametrize("given", ["absent", "data.csv", "folder"])
-def test_resume_of_what_is_not_a_runs_folder_says_so(tmp_path, given):
+@pytest.mark.parametrize(
+    ("given", "held"),
+    [("absent", "it does not exist"), ("data.csv", "it is a file"), ("folder", "it holds no config.json")],
+)
+def test_resume_of_what_is_not_a_runs_folder_says_so(tmp_path, given, held):
     (tmp_path / "data.csv").write_text("1,2\n")
     (tmp_path / "folder").mkdir()
     result = invoke("run", "--resume", str(tmp_path / given))
     assert result.exit_code == 2
     assert result.output.strip() == (
-        f"Error: {tmp_path / given} is not a run's folder (it holds no config.json): "
+        f"Error: {tmp_path / given} is not a run's folder ({held}): "
         "--resume takes the folder of a run started with --checkpoint-every"
     )
 

@@ -276,6 +276,7 @@ FORGERIES = [
     ("absurd widths", options(hidden=[10**9, 10**9]), "hidden needs at least one width, each from 1 to 65536"),
     ("n_components beyond 64 bits", options(n_components=10**30), "model_options.n_components = "
      "1000000000000000000000000000000 is out of range"),
+    ("a NaN dropout", options(dropout=float("nan")), "model_options.dropout = nan is not a finite number"),
     ("options are a list", metadata_field("model_options", "[128, 64]"),
      "metadata field 'model_options' must be an object, not list"),
     ("training is a string", metadata_field("training", '"fast"'), "metadata field 'training' must be an object"),

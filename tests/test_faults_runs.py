@@ -963,6 +963,24 @@ def test_a_model_that_cannot_be_kept_says_so_when_run_and_when_loaded(tmp_path):
     assert "trained model 'isomap', which keeps no model file" in error_lines(encoded)[0]
 
 
+def test_a_folder_without_a_model_file_says_why_by_what_it_holds(tmp_path):
+    """A finished mlp-ae run whose model file was deleted had been told that mlp-ae may keep none, as Isomap; a
+    comparison's folder was only 'no model file at c/model.safetensors'."""
+    out = tmp_path / "run"
+    assert invoke(*QUICK, "--out", str(out)).exit_code == 0
+    (out / "model.safetensors").unlink()
+    with pytest.raises(dimred.ModelFileError, match=r"the run trained model 'mlp-ae', .* or the file was removed"):
+        dimred.load(out)
+    (out / "metrics.json").unlink()  # as a run killed outright (SIGKILL) before any checkpoint leaves its folder
+    with pytest.raises(dimred.ModelFileError, match=r"did not finish \(it trained model 'mlp-ae'\); run it again$"):
+        dimred.load(out)
+    comparison = tmp_path / "cmp"
+    dimred.compare("swissroll", ["pca"], seeds=1, out=comparison, settings={"dataset.n_samples": 100})
+    with pytest.raises(dimred.ModelFileError, match=r"is a comparison's folder; compare --save keeps each model "
+                                                    r"there as models/MODEL.safetensors"):  # fmt: skip
+        dimred.load(comparison)
+
+
 def test_a_reader_that_goes_away_ends_the_command_quietly_with_sigpipes_status():
     process = subprocess.Popen([SCRIPT, "plugins"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process.stdout.close()  # as `dimred plugins | head -1` does once it has its line

@@ -32,8 +32,10 @@ def run_command(
         if arguments["out"] is not None:
             raise UsageError("--resume continues the run in its own folder; leave out --out")
         if not (Path(resume_directory) / CONFIG_FILE).is_file():
-            raise UsageError(f"{resume_directory} is not a run's folder (it holds no {CONFIG_FILE}): --resume takes "
-                             "the folder of a run started with --checkpoint-every")  # fmt: skip
+            held = (f"it holds no {CONFIG_FILE}" if Path(resume_directory).is_dir() else "it is a file"
+                    if Path(resume_directory).exists() else "it does not exist")  # fmt: skip
+            raise UsageError(f"{resume_directory} is not a run's folder ({held}): --resume takes the folder of a run "
+                             "started with --checkpoint-every")  # fmt: skip
         config_file = str(Path(resume_directory) / CONFIG_FILE)
         arguments |= {"out": resume_directory, "resume": True}
     arguments["out"] = AUTO if arguments["out"] is None else arguments["out"]

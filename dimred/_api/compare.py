@@ -23,7 +23,7 @@ from dimred._api.run import AUTO, RunResult, check_out, run
 from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter
 from dimred._core.errors import DimredError, UsageError, did_you_mean, first_line
-from dimred._core.runfiles import COMPARISON_FIGURE_FILES, COMPARISON_RESULTS, COMPARISON_TABLE_FILES
+from dimred._core.runfiles import COMPARISON_FIGURE_FILES, COMPARISON_RESULTS, COMPARISON_TABLE_FILES, MODELS_FOLDER
 from dimred._core.scatter import components_shown, rnx_curves, scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
@@ -41,7 +41,6 @@ from dimred._host.resolve import (
 )
 from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, timestamped_directory, write_json
 
-MODELS_FOLDER = "models"
 VOTES_SUFFIX = "_k"  # KEY_k: how many rows voted for KEY where fewer than its k could (a note, not a column)
 # figures of the data's labels: shown, as not available, where labels were read but give none (a single class)
 LABEL_METRICS = ("knn_accuracy", "silhouette")

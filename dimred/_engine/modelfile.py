@@ -22,7 +22,15 @@ from safetensors.torch import load, save
 from dimred._core.defaults import SCALERS
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.jsonable import json_ready_fields
-from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, MODEL_FILE
+from dimred._core.runfiles import (
+    CHECKPOINT_NAME,
+    COMPARISON_TABLE_FILES,
+    CONFIG_FILE,
+    FAILED_MARKER,
+    METRICS_FILE,
+    MODEL_FILE,
+    MODELS_FOLDER,
+)
 from dimred._engine.device import TORCH_DTYPES
 from dimred._engine.scaling import Scaler
 
@@ -190,7 +198,10 @@ def resolve_path(path: str | Path) -> Path:
 
 def _why_none(folder: Path) -> str:
     """For a run directory without a model file: that the run did not finish (and how to go on where it can), or
-    which model the run used, and why such a run keeps none."""
+    which model the run used, and why such a run keeps none; for a comparison's folder, where its models are."""
+    if any((folder / name).exists() for name in COMPARISON_TABLE_FILES):
+        return (f": {folder} is a comparison's folder; compare --save keeps each model there as "
+                f"{MODELS_FOLDER}/MODEL.safetensors")  # fmt: skip
     if (folder / CHECKPOINT_NAME).exists():  # a killed run leaves no marker, one that failed marks its folder
         return f": the run there did not finish; continue it with dimred run --resume {folder}"
     if (folder / FAILED_MARKER).exists():
@@ -199,8 +210,10 @@ def _why_none(folder: Path) -> str:
         model = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))["model"]["name"]
     except (OSError, ValueError, KeyError, TypeError):
         return ""
+    if not (folder / METRICS_FILE).exists():
+        return f": the run there did not finish (it trained model '{model}'); run it again"
     return (f": the run trained model '{model}', which keeps no model file when its fitted state is the training "
-            "set itself (such as Isomap's or t-SNE's), or the run did not finish")  # fmt: skip
+            "set itself (such as Isomap's or t-SNE's), or the file was removed since")  # fmt: skip
 
 
 def read_model_file(path: str | Path) -> ModelFile:
@@ -295,7 +308,9 @@ def _check_descriptions(model_file: ModelFile) -> None:
         _check_count(model_file, key)
     for key in ("model_options", "loss_options", "training", "requested"):
         for where, number in _numbers(metadata.get(key), key):
-            if not math.isfinite(number) or abs(number) > MAX_INTEGER:
+            if not math.isfinite(number):
+                raise model_file.fail(f"metadata value {where} = {number} is not a finite number")
+            if abs(number) > MAX_INTEGER:
                 raise model_file.fail(f"metadata value {where} = {number} is out of range (at most {MAX_INTEGER})")
     names = metadata.get("feature_names")
     if names is not None and (len(names) != model_file.n_features or not all(isinstance(n, str) for n in names)):
