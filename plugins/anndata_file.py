@@ -26,9 +26,12 @@ from dimred.plugin import (
 )
 
 GAP_MARKS = ("", "nan")  # what a gap in an obs column of text becomes (pandas' astype(str) writes 'nan')
-# the per-cell counts scanpy's calculate_qc_metrics and filter_cells write into obs: measured, however few their
-# values (a panel of 50 genes has at most 50 of n_genes_by_counts)
-QC_COLUMN = re.compile(r"(log1p_)?(n_genes_by_counts|n_genes|n_counts|total_counts(_.+)?)|pct_counts_.+")
+# the per-cell counts scanpy's calculate_qc_metrics and filter_cells (and Seurat) write into obs: measured,
+# however few their values (a panel of 50 genes has at most 50 of n_genes_by_counts)
+QC_COLUMN = re.compile(
+    r"(log1p_)?(n_genes_by_counts|n_genes|n_counts(_all)?|total_counts(_.+)?)|pct_counts_.+|"
+    r"n(Count|Feature)_.+"
+)  # the last: Seurat's nCount_RNA, nFeature_RNA, in converted files
 
 
 class AnnDataFile(Dataset):

@@ -129,10 +129,10 @@ class DataFile(Dataset):
                 raise DataError(f"{self.options.path}: the label of data row {missing[0] + 1} is {what}; every row "
                                 "needs one (not empty, NA or NaN)")  # fmt: skip
             try:  # whole numbers exactly: as float64 those beyond 2**53 would merge into one class
-                return _whole_numbers_if_distinct(text, written)
+                return _whole_numbers_if_distinct(text)
             except OverflowError:  # whole numbers beyond int64 are distinct as written
                 if _written_as_whole_numbers(text):
-                    return written
+                    return text
             except ValueError:
                 pass
             try:
@@ -141,7 +141,7 @@ class DataFile(Dataset):
                 return written
             merged = len(np.unique(values)) < len(np.unique(text))
             if merged and np.isfinite(values).all() and _are_classes(values):  # '2' and '2.0': two names
-                return written
+                return text
         if values.dtype.kind not in "iufb":
             raise DataError(f"{self.options.path}: {source} holds {values.dtype} values; labels are classes, whole "
                             "numbers or names")  # fmt: skip
@@ -204,11 +204,10 @@ class DataFile(Dataset):
         return labels
 
 
-def _whole_numbers_if_distinct(text: np.ndarray, written: np.ndarray) -> np.ndarray:
-    """Labels ``text`` (``written`` less the spaces around each) that are whole numbers, as numbers; as written
-    where two names would become one ('1' and '01')."""
+def _whole_numbers_if_distinct(text: np.ndarray) -> np.ndarray:
+    """Labels written as whole numbers, as numbers; as written where two names would become one ('1' and '01')."""
     numbers = text.astype(np.int64)
-    return numbers if len(np.unique(numbers)) == len(np.unique(text)) else written
+    return numbers if len(np.unique(numbers)) == len(np.unique(text)) else text
 
 
 def _written_as_whole_numbers(text: np.ndarray) -> bool:

@@ -183,7 +183,8 @@ def test_a_usage_error_found_as_training_starts_leaves_an_earlier_runs_folder_as
             (out / name).unlink()
         (out / "FAILED.txt").write_text("This run did not finish (interrupted).\n")
     before = {path.name: path.read_bytes() for path in out.iterdir()}
-    quick = [*QUICK[:2], *QUICK[4:6], *QUICK[8:]] if "--model" in refused else QUICK  # no mlp-ae, no --steps
+    one_call = ["--dataset", "swissroll", "--set", "dataset.n_samples=200", "--reporter", "metrics-table"]
+    quick = one_call if "--model" in refused else QUICK
     result = invoke(*quick, *refused, "--out", str(out), "--overwrite")
     assert result.exit_code == 2, result.output
     assert len(error_lines(result)) == 1
@@ -191,14 +192,29 @@ def test_a_usage_error_found_as_training_starts_leaves_an_earlier_runs_folder_as
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
 
 
-@pytest.mark.parametrize(("model", "code"), [("nan-codes", 1), ("mlp-ae", 2)])
-def test_a_failed_run_removes_the_folders_it_created_above_its_own(broken, tmp_path, model, code):
-    """--out new/nested/run: the run's own folder went, the two above it stayed, empty."""
-    (tmp_path / "kept").mkdir()
-    out = tmp_path / "kept" / "new" / "nested" / "run"
-    result = invoke("--dataset", "swissroll", "--model", model, "--batch-size", "1", "--steps", "3", "--out", str(out))
-    assert result.exit_code == code, result.output
-    assert list((tmp_path / "kept").iterdir()) == []
+@pytest.mark.parametrize("out", ["kept/new/nested/run", "kept/new/../empty/run"])
+def test_a_failed_run_removes_the_folders_it_created_above_its_own_and_no_other(broken, tmp_path, out):
+    """--out new/nested/run: the run's own folder went, the two above it stayed, empty; through 'new/..' the
+    folder 'empty' that was there stays (and 'new', which the run made, goes)."""
+    (tmp_path / "kept" / "empty").mkdir(parents=True)
+    result = invoke("--dataset", "swissroll", "--model", "nan-codes", "--steps", "3", "--out", str(tmp_path / out))
+    assert result.exit_code == 1, result.output
+    assert [path.name for path in (tmp_path / "kept").iterdir()] == ["empty"]
+    assert list((tmp_path / "kept" / "empty").iterdir()) == []
+
+
+def test_an_out_below_a_file_or_in_a_folder_another_run_holds_is_refused_before_a_one_call_model_fits(tmp_path):
+    """A one-call model takes its folder once it has fitted: these refusals came only after the fit."""
+    (tmp_path / "notes.txt").write_text("mine")
+    result = invoke("--dataset", "swissroll", "--model", "pca", "--out", str(tmp_path / "notes.txt" / "run"))
+    assert result.exit_code == 2, result.output
+    assert error_lines(result) == [f"Error: cannot create the output folder {tmp_path / 'notes.txt' / 'run'}: "
+                                   f"{tmp_path / 'notes.txt'} is a file"]  # fmt: skip
+    (tmp_path / "held").mkdir()
+    with locked_folder(tmp_path / "held"):
+        result = invoke("--dataset", "swissroll", "--model", "pca", "--out", str(tmp_path / "held"))
+    assert result.exit_code == 2, result.output
+    assert error_lines(result)[0].startswith(f"Error: {tmp_path / 'held'} is being written by another dimred process")
 
 
 def test_a_bad_config_value_creates_nothing(tmp_path):

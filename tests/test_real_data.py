@@ -263,6 +263,10 @@ def test_an_npz_ys_names_are_classes_as_written_and_its_numbers_read_around_spac
     assert [legend_name(name) for name in legend_classes(names)] == ["' a'", "a", "'a '"]  # not alike in a legend
     np.savez(tmp_path / "numbers.npz", X=X, y=np.array([" 1", "2 ", "3"] * 2))
     assert DataFile(DataFile.Options(path=str(tmp_path / "numbers.npz"))).load(0).labels.tolist() == [1, 2, 3] * 2
+    np.savez(tmp_path / "written.npz", X=X, y=np.array(["1", "01", " 1"] * 2))  # '01' is a name of its own
+    assert (
+        DataFile(DataFile.Options(path=str(tmp_path / "written.npz"))).load(0).labels.tolist() == ["1", "01", "1"] * 2
+    )
     np.savez(tmp_path / "gap.npz", X=X, y=np.array(["a", "b", " nan "] * 2))
     with pytest.raises(DataError, match=r"the label of data row 3 is missing \('nan'\)"):
         DataFile(DataFile.Options(path=str(tmp_path / "gap.npz"))).load(0)
@@ -1229,7 +1233,7 @@ def test_an_obs_column_of_measured_counts_is_refused_as_labels(tmp_path, counts)
 
 
 @pytest.mark.parametrize("key", ["n_genes_by_counts", "total_counts", "total_counts_mt", "log1p_n_genes_by_counts",
-                                 "pct_counts_mt", "n_counts"])  # fmt: skip
+                                 "pct_counts_mt", "n_counts", "nFeature_RNA"])  # fmt: skip
 def test_scanpys_per_cell_counts_are_refused_as_labels_however_few_their_values(tmp_path, key):
     """On a panel of 50 genes n_genes_by_counts holds at most 50 values, as few as clusters: it had been scored
     as 50 classes (5-NN accuracy 0.11) with exit 0. The same numbers in a categorical column are classes."""

@@ -27,6 +27,7 @@ from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.modelfile import package_versions
 from dimred._host.objective import LossSpec, describe_terms
 from dimred._host.resolve import describe, group_settings, instantiate
+from dimred._io.folderlock import check_unlocked
 from dimred._io.rundir import (
     check_claimable,
     claimed_directory,
@@ -97,6 +98,8 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
     if resume and (directory / METRICS_FILE).exists() and not (directory / FAILED_MARKER).exists():
         raise UsageError(f"run {directory} is already complete: it has its {METRICS_FILE}, the last of its results")
     check_claimable(directory, overwrite=overwrite, resume=resume)
+    if directory.is_dir():  # a one-call model takes its folder only once it has fitted: refused now, not then
+        check_unlocked(directory)
     return directory
 
 

@@ -192,7 +192,8 @@ def resolve_path(path: str | Path) -> Path:
     if path.is_dir():
         path = path / MODEL_FILE
     if not path.exists():
-        raise ModelFileError(f"no model file at {path}{_why_none(path.parent)}")
+        why = _why_none(path.parent) if path.name == MODEL_FILE else ""
+        raise ModelFileError(f"no model file at {path}{why}")
     return path
 
 

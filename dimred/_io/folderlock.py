@@ -50,6 +50,14 @@ def locked_folder(folder: Path) -> Iterator[None]:
         handle.close()
 
 
+def check_unlocked(folder: Path) -> None:
+    """Fail at once, as ``locked_folder`` would, if another process holds the folder's lock: a check before work
+    that takes the folder only once it is done (a one-call model's fit)."""
+    if (folder / LOCK_NAME).exists():  # a probe: taken and let go, the file left as it was (a killed run's stays)
+        _unlock(handle := _locked(folder, folder / LOCK_NAME))
+        handle.close()
+
+
 def _locked(folder: Path, lock_path: Path) -> IO[str]:
     """The lock file, opened and locked: the one at ``lock_path`` when the lock was taken."""
     while True:

@@ -112,9 +112,8 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
     else:
         check_claimable(path, overwrite=overwrite, resume=resume, writes=writes, work=work)
         created = not path.exists()
-        parents = _missing_parents(path)
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            parents = _made_with_parents(path)
         except OSError as error:
             raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
     try:
@@ -148,9 +147,18 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
         raise
 
 
-def _missing_parents(path: Path) -> list[Path]:
-    """The folders above ``path`` that do not exist yet, nearest first: creating ``path`` creates them too."""
-    return [parent for parent in path.absolute().parents if not parent.exists()]
+def _made_with_parents(path: Path) -> list[Path]:
+    """Create the folder ``path`` (where it is missing) and the folders above it that are missing, one at a time
+    from the top; the ones made above it, nearest first. (Each one made is one this run made: 'new/../old' makes
+    'new' and never counts 'old', which was there.)"""
+    made = []
+    for folder in [*reversed(path.parents), path]:
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        made.append(folder)
+    return [folder for folder in reversed(made) if folder != path]
 
 
 def _remove_if_empty(folders: Sequence[Path]) -> None:
@@ -172,6 +180,8 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
     if path.exists() and not path.is_dir():
         raise UsageError(f"output folder {path} is a file, not a folder")
     if not path.is_dir():
+        if (above := next(parent for parent in path.absolute().parents if parent.exists())).is_file():
+            raise UsageError(f"cannot create the output folder {path}: {above} is a file")
         return
     # a link is the user's too (dimred writes none), refused by its name: guarded by its target, a link to a
     # result would keep the run from replacing that result
