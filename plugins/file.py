@@ -137,8 +137,8 @@ class DataFile(Dataset):
                 pass
             try:
                 values = text.astype(np.float64)
-            except ValueError:
-                return written
+            except ValueError:  # names (with some numbers among them, maybe: those read around their spaces)
+                return np.where([_reads_as_number(label) for label in text], text, written)
             merged = len(np.unique(values)) < len(np.unique(text))
             if merged and np.isfinite(values).all() and _are_classes(values):  # '2' and '2.0': two names
                 return text
@@ -208,6 +208,14 @@ def _whole_numbers_if_distinct(text: np.ndarray) -> np.ndarray:
     """Labels written as whole numbers, as numbers; as written where two names would become one ('1' and '01')."""
     numbers = text.astype(np.int64)
     return numbers if len(np.unique(numbers)) == len(np.unique(text)) else text
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _written_as_whole_numbers(text: np.ndarray) -> bool:

@@ -203,13 +203,32 @@ def test_a_failed_run_removes_the_folders_it_created_above_its_own_and_no_other(
     assert list((tmp_path / "kept" / "empty").iterdir()) == []
 
 
+def test_a_failed_run_through_a_parent_it_made_or_that_cannot_be_made_removes_only_what_it_made(tmp_path):
+    """'x/..' names a folder that was there (x did not exist, so it had been taken for one the run made, and a
+    failure removed the user's files in it); a name too long to make had left the folders made above it."""
+    from dimred._io.rundir import claimed_directory
+
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "data.csv").write_text("mine")
+    with pytest.raises(RuntimeError), claimed_directory(tmp_path / "work" / "x" / "..", overwrite=True):
+        raise RuntimeError("the run failed")
+    kept = {path.name for path in (tmp_path / "work").iterdir() if not path.name.startswith(".")}
+    assert kept == {"FAILED.txt", "data.csv"}  # and no 'x'
+    with (
+        pytest.raises(UsageError, match="cannot create the output folder"),
+        claimed_directory(tmp_path / "new" / "nested" / ("z" * 300)),
+    ):
+        pass
+    assert not (tmp_path / "new").exists()
+
+
 def test_an_out_below_a_file_or_in_a_folder_another_run_holds_is_refused_before_a_one_call_model_fits(tmp_path):
     """A one-call model takes its folder once it has fitted: these refusals came only after the fit."""
     (tmp_path / "notes.txt").write_text("mine")
     result = invoke("--dataset", "swissroll", "--model", "pca", "--out", str(tmp_path / "notes.txt" / "run"))
     assert result.exit_code == 2, result.output
     assert error_lines(result) == [f"Error: cannot create the output folder {tmp_path / 'notes.txt' / 'run'}: "
-                                   f"{tmp_path / 'notes.txt'} is a file"]  # fmt: skip
+                                   f"{tmp_path / 'notes.txt'} is not a folder"]  # fmt: skip
     (tmp_path / "held").mkdir()
     with locked_folder(tmp_path / "held"):
         result = invoke("--dataset", "swissroll", "--model", "pca", "--out", str(tmp_path / "held"))

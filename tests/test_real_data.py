@@ -267,6 +267,8 @@ def test_an_npz_ys_names_are_classes_as_written_and_its_numbers_read_around_spac
     assert (
         DataFile(DataFile.Options(path=str(tmp_path / "written.npz"))).load(0).labels.tolist() == ["1", "01", "1"] * 2
     )
+    np.savez(tmp_path / "mixed.npz", X=X, y=np.array(["a", "1", " 1"] * 2))  # among names a number is a number
+    assert DataFile(DataFile.Options(path=str(tmp_path / "mixed.npz"))).load(0).labels.tolist() == ["a", "1", "1"] * 2
     np.savez(tmp_path / "gap.npz", X=X, y=np.array(["a", "b", " nan "] * 2))
     with pytest.raises(DataError, match=r"the label of data row 3 is missing \('nan'\)"):
         DataFile(DataFile.Options(path=str(tmp_path / "gap.npz"))).load(0)

@@ -53,9 +53,18 @@ def locked_folder(folder: Path) -> Iterator[None]:
 def check_unlocked(folder: Path) -> None:
     """Fail at once, as ``locked_folder`` would, if another process holds the folder's lock: a check before work
     that takes the folder only once it is done (a one-call model's fit)."""
-    if (folder / LOCK_NAME).exists():  # a probe: taken and let go, the file left as it was (a killed run's stays)
-        _unlock(handle := _locked(folder, folder / LOCK_NAME))
-        handle.close()
+    try:  # a probe: taken and let go, no file made or removed (a killed run's stays)
+        handle = open(folder / LOCK_NAME, "r+", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise UsageError(f"cannot write into {folder}: {error.strerror}") from None
+    with handle:
+        try:
+            _try_lock(handle)
+        except OSError:
+            raise _held_by_another(folder) from None
+        _unlock(handle)
 
 
 def _locked(folder: Path, lock_path: Path) -> IO[str]:
@@ -69,11 +78,15 @@ def _locked(folder: Path, lock_path: Path) -> IO[str]:
             _try_lock(handle)
         except OSError:
             handle.close()
-            raise UsageError(f"{folder} is being written by another dimred process; wait for it to finish or "
-                             "choose another output folder") from None  # fmt: skip
+            raise _held_by_another(folder) from None
         if _is_at(handle, lock_path):
             return handle
         handle.close()  # its holder removed it as it let go of it: lock the file now in its place
+
+
+def _held_by_another(folder: Path) -> UsageError:
+    return UsageError(f"{folder} is being written by another dimred process; wait for it to finish or choose "
+                      "another output folder")  # fmt: skip
 
 
 def _is_at(handle: IO[str], path: Path) -> bool:

@@ -111,9 +111,8 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
         path, created, parents = _created_unclaimed(path), True, []
     else:
         check_claimable(path, overwrite=overwrite, resume=resume, writes=writes, work=work)
-        created = not path.exists()
         try:
-            parents = _made_with_parents(path)
+            created, parents = _made_with_parents(path)
         except OSError as error:
             raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
     try:
@@ -131,8 +130,7 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
                 if not remove:
                     _list_written(path, before)
                 _mark_failed(path, error, work, remove=remove, resumable=resumable, finished=finished)
-                if remove:
-                    _remove_if_empty(parents)
+                _remove_if_empty(parents)  # those it made, empty ('x' of 'x/..'), whether or not its own folder went
                 if isinstance(error, KeyboardInterrupt) and not remove:
                     error.add_note(f"continue it with dimred run --resume {path}" if resumable else
                                    f"what it wrote is in {path} ({FAILED_MARKER} says what)")  # fmt: skip
@@ -147,18 +145,23 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
         raise
 
 
-def _made_with_parents(path: Path) -> list[Path]:
+def _made_with_parents(path: Path) -> tuple[bool, list[Path]]:
     """Create the folder ``path`` (where it is missing) and the folders above it that are missing, one at a time
-    from the top; the ones made above it, nearest first. (Each one made is one this run made: 'new/../old' makes
-    'new' and never counts 'old', which was there.)"""
-    made = []
-    for folder in [*reversed(path.parents), path]:
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        made.append(folder)
-    return [folder for folder in reversed(made) if folder != path]
+    from the top: whether ``path`` was made here, and the folders made above it, nearest first. Only what this run
+    made counts as made: 'new/../old' makes 'new' and never counts 'old' (nor 'x/..' the folder it names), and a
+    folder another process made meanwhile is not this run's. Where one cannot be made, those made go again."""
+    made: list[Path] = []
+    try:
+        for folder in [*reversed(path.parents), path]:
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            made.append(folder)
+    except OSError:
+        _remove_if_empty(made[::-1])
+        raise
+    return path in made, [folder for folder in reversed(made) if folder != path]
 
 
 def _remove_if_empty(folders: Sequence[Path]) -> None:
@@ -180,8 +183,8 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
     if path.exists() and not path.is_dir():
         raise UsageError(f"output folder {path} is a file, not a folder")
     if not path.is_dir():
-        if (above := next(parent for parent in path.absolute().parents if parent.exists())).is_file():
-            raise UsageError(f"cannot create the output folder {path}: {above} is a file")
+        if not (above := next(parent for parent in path.absolute().parents if parent.exists())).is_dir():
+            raise UsageError(f"cannot create the output folder {path}: {above} is not a folder")
         return
     # a link is the user's too (dimred writes none), refused by its name: guarded by its target, a link to a
     # result would keep the run from replacing that result
