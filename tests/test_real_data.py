@@ -1274,6 +1274,9 @@ def test_evaluate_scores_an_h5ad_run_on_its_label_column_where_the_file_has_it(t
 
     assert evaluated("cells.h5ad")["knn_accuracy"] == 1.0
     assert "knn_accuracy" not in evaluated("unlabelled.h5ad")
+    said = invoke("evaluate", str(run), "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'unlabelled.h5ad'}",
+                  "--out", str(tmp_path / "eval-said"))  # fmt: skip
+    assert "has no labels (the run's label column 'cell_type' is not in it): the metrics of labels" in said.output
     gaps = obs.copy()
     gaps.loc["c7", "cell_type"] = np.nan
     anndata.AnnData(X=X, obs=gaps).write_h5ad(tmp_path / "gaps.h5ad")
@@ -1285,6 +1288,7 @@ def test_evaluate_scores_an_h5ad_run_on_its_label_column_where_the_file_has_it(t
     unlabelled = invoke("evaluate", str(run), "--dataset", "h5ad", "--set", f"dataset.path={tmp_path / 'gaps.h5ad'}",
                         "--set", "dataset.label_key=", "--out", str(tmp_path / "eval-gaps"))  # fmt: skip
     assert unlabelled.exit_code == 0, unlabelled.output
+    assert "has no labels" not in unlabelled.output  # left out on purpose
 
 
 def test_encode_reads_the_layer_and_genes_an_h5ad_model_was_trained_on(tmp_path):

@@ -333,9 +333,12 @@ def test_evaluate_takes_the_column_the_run_ignored_for_what_it_is_not_for_a_labe
     assert invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'train.csv'}", "--set",
                   "dataset.label_column=cls", "--set", f"dataset.ignore_columns={ignored}", "--model", "pca", "--out",
                   str(run)).exit_code == 0  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
         scored = dimred.evaluate(run, "file", settings={"dataset.path": str(tmp_path / "unlabelled.csv")}, out=None)
+    assert [str(warning.message).split(" has no labels ")[1] for warning in said] == [
+        "(the run's label column 'cls' is not in it): the metrics of labels (knn-accuracy, silhouette) are left out"
+    ]  # that alone: no advice to take the id for the labels
     assert "knn_accuracy" not in scored.metrics
     np.testing.assert_allclose(scored.codes, dimred.load(run).encode_rows(X), atol=1e-5)
 

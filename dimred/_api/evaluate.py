@@ -39,6 +39,7 @@ from dimred._io.written import listed_files
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
+    from dimred._core.contracts import Data
 
 
 @dataclass(eq=False)
@@ -124,6 +125,15 @@ def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
                           f"--set dataset.{lost[0]}=NAME", stacklevel=3)  # fmt: skip
         return {}
     return carried
+
+
+def _warn_if_unlabelled(data: Data, reducer: Reducer, name: str) -> None:
+    """Say where the run was labelled and the evaluated data is not: the label metrics are then left out (they had
+    disappeared from the table without a word)."""
+    trained = trained_set_aside_columns(reducer).get("label_column") or trained_anndata_option(reducer, "label_key")
+    if trained and data.labels is None:
+        warnings.warn(f"{name} has no labels (the run's label column '{trained}' is not in it): the metrics of "
+                      "labels (knn-accuracy, silhouette) are left out", stacklevel=3)  # fmt: skip
 
 
 def _carried_ignored(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
@@ -323,6 +333,8 @@ def evaluate(
             check_claimable(directory, overwrite=overwrite, resume=False, work="evaluation")
         with _carried_named(dataset_settings, given):
             data, X_raw = pipeline.load_data(source, seed)
+    if not {"label_column", "label_key"} & set(given):  # where the settings leave the labels out, they know
+        _warn_if_unlabelled(data, reducer, pipeline.data_name(source))
     sample = streamed_sample(X_raw, seed) if len(X_raw) > STREAM_ROWS else None
     if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
         data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
