@@ -79,15 +79,17 @@ def _check_not_the_run(directory: Path, model: Reducer | str | Path) -> None:
                          "folder")  # fmt: skip
 
 
-def _features_of_rows(X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, where: str) -> np.ndarray:
-    """The columns of ``X`` the model was trained on, in its order: picked by name where both the data and the
-    model name them (as ``dimred encode`` picks an AnnData file's genes), else by position."""
+def _features_of_rows(
+    X: np.ndarray, names: Sequence[str] | None, reducer: Reducer, where: str
+) -> tuple[np.ndarray, Sequence[str] | None]:
+    """The columns of ``X`` the model was trained on, in its order, and their names: picked by name where both the
+    data and the model name them (as ``dimred encode`` picks an AnnData file's genes), else by position."""
     trained = getattr(reducer, "feature_names_in_", None)
     if trained is not None and names is not None:
-        return X[:, columns_by_name(names, trained, where)]
+        return X[:, columns_by_name(names, trained, where)], trained
     if X.shape[1] != reducer.n_features_in_:
         raise DataError(f"{where} has {X.shape[1]} columns, but the model expects {reducer.n_features_in_} features")
-    return X
+    return X, names
 
 
 def _carried_columns(dataset_settings: Mapping[str, Any], reducer: Reducer) -> dict[str, str]:
@@ -338,9 +340,7 @@ def evaluate(
     sample = streamed_sample(X_raw, seed) if len(X_raw) > STREAM_ROWS else None
     if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
         data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
-    X_trained = _features_of_rows(X_raw, data.feature_names, reducer, pipeline.data_name(source))
-    by_name = data.feature_names is not None and getattr(reducer, "feature_names_in_", None) is not None
-    names = reducer.feature_names_in_ if by_name else data.feature_names  # else X_trained is X, by position
+    X_trained, names = _features_of_rows(X_raw, data.feature_names, reducer, pipeline.data_name(source))
     check_matrix(X_trained, pipeline.data_name(source), min_rows=1, computed_in=computes_in(reducer),
                  row_numbers=data.row_numbers, column_names=names)  # fmt: skip
     rows.check_scorable(X_trained)

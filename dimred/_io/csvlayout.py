@@ -67,13 +67,19 @@ def is_number(text: str) -> bool:
     without Python's digit separators: '2023_01' is a date or a name to the tools that wrote the file, not
     202301."""
     text = text.strip()  # spaces of any kind around it (a web table's no-break space) float() skips too
-    if not text.isascii() or "_" in text:
+    if not plain_digits(text):
         return False
     try:
         float(text)
     except ValueError:
         return False
     return True
+
+
+def plain_digits(text: str) -> bool:
+    """Whether ``text`` holds neither '_' nor characters beyond ASCII: where float() and numpy read it as
+    ``is_number`` does (they take '2023_01' and non-ASCII digits as numbers too)."""
+    return text.isascii() and "_" not in text
 
 
 _KNOWN_NAMES: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar("known_names", default=None)

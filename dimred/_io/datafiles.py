@@ -25,7 +25,7 @@ import numpy as np
 
 from dimred._core.atomic import atomic_path
 from dimred._core.errors import DimredError, UsageError
-from dimred._io.csvlayout import CsvLayout, csv_layout, csv_reader, is_number, reading
+from dimred._io.csvlayout import CsvLayout, csv_layout, csv_reader, is_number, plain_digits, reading
 
 READABLE = (".csv", ".tsv", ".txt", ".npy", ".npz")
 WRITABLE = (".csv", ".npy")
@@ -151,7 +151,9 @@ def _parse_csv_batch(
                  for line, cells in batch]  # fmt: skip
     rows = [cells for _line, cells in batch]
     try:
-        if not all(_plain_text("".join(cells)) for cells in rows):
+        # one test of each row's text (a test of each cell would cost more than the parsing); a row that fails it
+        # is read cell by cell
+        if not all(plain_digits("".join(cells)) for cells in rows):
             raise ValueError("a character numpy would read in a way is_number does not")
         values = np.array(rows, dtype=np.float64)
     except ValueError:
@@ -163,13 +165,6 @@ def _parse_csv_batch(
         values = np.array([[float(cell) for cell in cells] for cells in rows], dtype=np.float64)  # '1.5\xa0' too
     _check_finite_cells(path, batch, values, text_columns, skipped)
     return values, texts
-
-
-def _plain_text(text: str) -> bool:
-    """Whether a row's cells hold neither '_' nor characters beyond ASCII, so that numpy reads them as
-    ``is_number`` does (one test of the row's text: a test of each cell would cost more than the parsing; a row
-    that fails it is read cell by cell)."""
-    return text.isascii() and "_" not in text
 
 
 def _check_finite_cells(

@@ -36,9 +36,13 @@ def snapshot(folder: Path) -> Snapshot:
     found: Snapshot = {}
     for path in _entries(folder):
         if not path.is_symlink():
-            status = path.stat()
-            found[path.relative_to(folder).as_posix()] = (status.st_ino, status.st_size, status.st_mtime_ns)
+            found[path.relative_to(folder).as_posix()] = _identity(path.stat())
     return found
+
+
+def _identity(status: os.stat_result) -> tuple[int, int, int]:
+    """What tells a file from its rewrite: its inode (an atomic rewrite changes it), size and modification time."""
+    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def links(folder: Path) -> set[str]:
@@ -124,7 +128,7 @@ def _state(path: Path) -> tuple[int, int, int] | None:
         status = path.lstat()
     except FileNotFoundError:
         return None
-    return (status.st_ino, status.st_size, status.st_mtime_ns) if stat.S_ISREG(status.st_mode) else None
+    return _identity(status) if stat.S_ISREG(status.st_mode) else None
 
 
 def results_written(directory: Path | None, names: Sequence[str]) -> dict[str, bytes | None]:
