@@ -399,6 +399,15 @@ def test_a_failed_models_advice_names_its_option_as_compare_takes_it():
     assert len(comparison.runs["kernel-pca"]) == 1
 
 
+def test_a_models_warning_names_its_option_as_compare_takes_it():
+    """kernel-PCA's advice to lower model.gamma had been said as is, an option compare refuses."""
+    with pytest.warns(UserWarning, match="the kernel is nearly the identity") as caught:
+        dimred.compare("swissroll", ["kernel-pca"], out=None, scaler="standard", settings={
+            "dataset.n_samples": 150, "model.kernel-pca.gamma": 1000.0})  # fmt: skip
+    said = [str(warning.message) for warning in caught if "kernel is nearly the identity" in str(warning.message)]
+    assert all("lower model.kernel-pca.gamma (about" in text for text in said)
+
+
 def test_a_scikit_learn_model_imports_its_library_when_it_is_made_so_a_fit_times_the_fit_alone():
     """The first fit of a compare counted about a second of importing scikit-learn's module."""
     import sys
@@ -525,6 +534,18 @@ def test_a_comparison_where_every_model_failed_says_so_in_its_own_words(tmp_path
                        out=tmp_path / "c", overwrite=True, echo=said.append)  # fmt: skip
     assert said[-1] == "tsne failed at seed 0 (the error is said at the end)"
     assert (tmp_path / "c" / "FAILED.txt").read_text().startswith("This comparison did not finish (")
+
+
+def test_a_comparison_where_every_model_failed_leaves_a_users_folder_as_it_was(tmp_path):
+    """It had left an empty list of its files (.dimred-files.json) beside the user's own FAILED.txt."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "FAILED.txt").write_text("my notes\n")
+    with pytest.raises(dimred.DimredError, match="perplexity"):
+        dimred.compare("swissroll", ["tsne"], settings={"dataset.n_samples": 300, "model.tsne.perplexity": 5000},
+                       out=folder, overwrite=True)  # fmt: skip
+    assert sorted(path.name for path in folder.iterdir()) == ["FAILED.txt"]
+    assert (folder / "FAILED.txt").read_text() == "my notes\n"
 
 
 def test_a_losss_options_go_to_the_runs_that_train_with_it():

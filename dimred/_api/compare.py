@@ -6,14 +6,16 @@ of the mean and spread over seeds, the embeddings of the first seed side by side
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import io
 import math
 import numbers
 import re
 import statistics
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -366,11 +368,12 @@ def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[
             say(f"{model}, seed {seed}...")
             try:
                 options = _run_options_for(plugins[model], run_options)
-                result = run(dataset, model, settings=settings | own_settings[model], seed=seed, out=None,
-                             reporters=reporters, **options)  # fmt: skip
+                with _warnings_as_compare_says(plugins[model]):
+                    result = run(dataset, model, settings=settings | own_settings[model], seed=seed, out=None,
+                                 reporters=reporters, **options)  # fmt: skip
             except DimredError as error:  # this model failed: the others are still compared
                 errors[model] = error
-                comparison.failed[model] = f"seed {seed}: {_with_advice(error, model)}"
+                comparison.failed[model] = f"seed {seed}: {_as_compare_says(error, plugins[model])}"
                 comparison.runs.pop(model, None)
                 going_on = "; the others go on" if place < len(names) else ""
                 say(f"{model} failed at seed {seed}{going_on} (the error is said at the end)")
@@ -378,7 +381,7 @@ def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[
             comparison.runs.setdefault(model, []).append(result)
             comparison.skipped += [f"{model}, seed {seed}: {failure}" for failure in result.failures]
     if len(errors) == len(names):  # nothing compared: one error, and no folder it made
-        _raise_for_all(errors)
+        _raise_for_all(errors, plugins)
     return comparison
 
 
@@ -478,19 +481,36 @@ def _run_options_for(model: Model, run_options: Mapping[str, Any]) -> dict[str, 
     return {name: value for name, value in run_options.items() if name not in (*LOOP_SETTINGS, "loss")}
 
 
-def _raise_for_all(errors: Mapping[str, DimredError]) -> None:
+def _raise_for_all(errors: Mapping[str, DimredError], plugins: Mapping[str, Model]) -> None:
     """The error of a comparison in which every model failed: the one message where all failed alike (a file
     that cannot be read), else each model's; a usage error where every model refused the settings or data."""
     kind = UsageError if all(isinstance(error, UsageError) for error in errors.values()) else DimredError
-    messages = {model: _with_advice(error, model) for model, error in errors.items()}
+    messages = {model: _as_compare_says(error, plugins[model]) for model, error in errors.items()}
     if len(set(messages.values())) == 1:
         raise kind(next(iter(messages.values())))
     raise kind("every model failed: " + "; ".join(f"{model}: {message}" for model, message in messages.items()))
 
 
-def _with_advice(error: DimredError, model: str) -> str:
-    """The error as compare says it: a model option it suggests named as compare takes it (model.NAME.OPTION)."""
-    return re.sub(r"\bset model\.", f"set model.{model}.", str(error))
+@contextlib.contextmanager
+def _warnings_as_compare_says(model: Model) -> Iterator[None]:
+    """The warnings of a model's run, said once it ends (fails too) as compare says them."""
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            yield
+        finally:
+            said = list(caught)
+    for warning in said:
+        text = _as_compare_says(warning.message, model)
+        warnings.warn_explicit(text, warning.category, warning.filename, warning.lineno)
+
+
+def _as_compare_says(message: object, model: Model) -> str:
+    """A run's error or warning as compare says it: an option of the model that it names (``model.OPTION``) named
+    as compare takes it (``model.NAME.OPTION``)."""
+    names = "|".join(re.escape(option.name) for option in dataclasses.fields(model.options))
+    if not names:
+        return str(message)
+    return re.sub(rf"(?<![\w.-])model\.(?=(?:{names})\b)", f"model.{model.name}.", str(message))
 
 
 def _write(comparison: Comparison, directory: Path) -> None:

@@ -53,10 +53,14 @@ def links(folder: Path) -> set[str]:
 
 def record_written(folder: Path, before: Snapshot) -> None:
     """List the files new or changed since ``before``, with those the earlier list named that are still there
-    (a resumed run's first part)."""
+    (a resumed run's first part). None: no list (a failed comparison had left an empty one in the user's folder)."""
     now = snapshot(folder)
     written = {name for name, state in now.items() if before.get(name) != state}
-    _write_list(folder, written | (set(listed_files(folder)) & now.keys()))
+    listed = written | (set(listed_files(folder)) & now.keys())
+    if listed:
+        _write_list(folder, listed)
+    else:
+        (folder / MANIFEST_NAME).unlink(missing_ok=True)
 
 
 class Journal:
