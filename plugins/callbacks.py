@@ -185,7 +185,8 @@ class CollapseCheck(Callback):
         shape = f"sit on {_distinct_places(places)}" if places <= self.options.places else "stopped spreading"
         advice = self._advice(training, len(codes))
         return (f"the codes of {len(codes)} training rows {shape} (spread {spread:.3g}, {self.initial:.3g} at the "
-                f"start); {advice}; --callback no-collapse turns this check off")  # fmt: skip
+                f"start); {advice}; --callback no-collapse (callbacks=[..., 'no-collapse']) turns this check "
+                "off")  # fmt: skip
 
     def _few_places(self, sampled: int) -> int:
         """As many distinct places as collapsed codes of ``sampled`` rows sit on, or fewer."""
@@ -197,16 +198,16 @@ class CollapseCheck(Callback):
         by the untrained network itself (layers so narrow that every ReLU of one is off)."""
         unscaled = training.settings.scaler == "none"
         if self.initial_places is None or self.initial_places > self._few_places(sampled):
-            scaling = ", scale the data (--scaler minmax or standard: it trained unscaled)" if unscaled else ""
+            scaling = ", scale the data (--scaler minmax or standard, scaler=: it trained unscaled)" if unscaled else ""
             wide = training.sample_rows().shape[1] >= WIDE_COLUMNS
             adapting = ", use a model that adapts to wide data (ne-ae)" if wide else ""
-            return (f"lower the learning rate (--lr, e.g. {training.settings.lr / 10:g}){_noise_advice(training)}"
+            return (f"lower the learning rate (--lr, lr=, e.g. {training.settings.lr / 10:g}){_noise_advice(training)}"
                     f"{scaling}{adapting} or reset a model or loss option or loss weight you set far from its "
                     "default")  # fmt: skip
         before = f"they sat on {_distinct_places(self.initial_places)} before training too: the untrained network"
         if unscaled:
             return (f"{before} does not tell these rows apart at the input's scale; scale the data (--scaler minmax "
-                    "or standard: it trained unscaled)")  # fmt: skip
+                    "or standard, scaler=: it trained unscaled)")  # fmt: skip
         if self.distinct_rows <= self.options.places:
             return (f"{before} does not tell these rows apart at the input's scale; rescale or clip the data, where "
                     "one far-out value squeezes the others together")  # fmt: skip

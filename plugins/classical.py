@@ -227,7 +227,8 @@ class KernelPCAModel(_ScikitLearnModel):
                 f"model '{self.name}': with gamma={self.options.gamma:g} a row's RBF kernel value to its "
                 f"nearest neighbour is about {np.exp(-self.options.gamma * nearest):.1g} on these rows: "
                 "the kernel is nearly the identity and the codes say little; lower model.gamma (about "
-                f"{1 / nearest:.3g} here)" + ("" if scaled else " or scale the data to [0, 1] (--scaler minmax)"),
+                f"{1 / nearest:.3g} here)"
+                + ("" if scaled else " or scale the data to [0, 1] (--scaler minmax, scaler='minmax')"),
                 stacklevel=2,
             )
 

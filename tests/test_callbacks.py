@@ -178,7 +178,7 @@ def test_a_collapse_under_input_noise_wider_than_the_clusters_names_the_noise(tm
     [(1e20, "codes of model .ne-ae. are not finite .* the untrained network overflows on the input, before any step; "
                 "scale the data"),
      (1e-20, "sat on 1 distinct place before training too: the untrained network does not tell these rows apart at "
-             r"the input's scale; scale the data \(--scaler minmax or standard: it trained unscaled\)")],
+             r"the input's scale; scale the data \(--scaler minmax or standard, scaler=: it trained unscaled\)")],
 )  # fmt: skip
 def test_codes_lost_to_the_inputs_scale_before_any_step_are_not_blamed_on_the_learning_rate(scale, expected, tmp_path):
     """Unscaled rows of 1e20 overflow the untrained network, and of 1e-20 vanish under its biases: the codes were

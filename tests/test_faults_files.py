@@ -270,6 +270,17 @@ def scaler(name: str, value: float) -> Callable[[dict, dict], tuple[dict, dict]]
     return change
 
 
+def weights_as(dtype: type) -> Callable[[dict, dict], tuple[dict, dict]]:
+    """The first layer's weights cast to ``dtype`` (a model file of whole numbers had given one code for all rows)."""
+    name = "model.encoder.0.weight"
+    return lambda tensors, metadata: ({**tensors, name: tensors[name].astype(dtype)}, metadata)
+
+
+def batch_count_as(dtype: type) -> Callable[[dict, dict], tuple[dict, dict]]:
+    name = "model.decoder.0.num_batches_tracked"
+    return lambda tensors, metadata: ({**tensors, name: tensors[name].astype(dtype)}, metadata)
+
+
 FORGERIES = [
     ("huge widths", options(hidden=[60_000, 60_000]), "tensor 'model.encoder.0.weight' has shape (128, 3), "
      "the network needs (60000, 3)"),
@@ -300,6 +311,11 @@ FORGERIES = [
     ("scaler factor negative", scaler("factor", -1.0), "factor -1 of feature 0"),
     ("scaler offset 1e38", scaler("offset", 1e38), "offset 1e+38 of feature 0 is not a number from -1e30 to 1e30"),
     ("scaler factor inf", scaler("factor", np.inf), "non-finite values (NaN or infinity) in scaler.factor"),
+    ("a loss without a name", metadata_field("loss", "mse+"), "metadata field 'loss': bad loss ''"),
+    ("whole-number weights", weights_as(np.int32), "tensor 'model.encoder.0.weight' is int32, but the metadata "
+     "says the network is float32"),
+    ("a floating-point batch count", batch_count_as(np.float32), "tensor 'model.decoder.0.num_batches_tracked' is "
+     "float32, but the network holds whole numbers there"),
 ]  # fmt: skip
 
 

@@ -468,6 +468,35 @@ def test_a_fit_is_silent_unless_verbose_and_named_callbacks_decide_over_verbose(
         Reducer(**small, verbose="no").fit(roll[:100])
 
 
+def test_the_librarys_flags_and_callbacks_of_the_wrong_type_are_refused_before_any_work(roll, tmp_path):
+    """overwrite="no" is truthy: it had replaced a user's file; echo=3 had been blamed on a reporter, and a dict
+    given as training= had raised AttributeError."""
+    mine = tmp_path / "mine.safetensors"
+    mine.write_text("my own file")
+    fitted = Reducer(model="pca").fit(roll[:100])
+    rows = tmp_path / "rows.npy"
+    np.save(rows, roll[:10])
+    quick = {"settings": {"dataset.n_samples": 200}, "out": None}
+    calls = [
+        (lambda: fitted.save(mine, overwrite="no"), "overwrite must be True or False, got 'no'"),
+        (lambda: dimred.run("swissroll", "pca", overwrite="yes", **quick), "overwrite must be True or False"),
+        (lambda: dimred.run("swissroll", "pca", resume=1, **quick), "resume must be True or False, got 1"),
+        (lambda: dimred.run("swissroll", "pca", echo=3, **quick), "echo must be a function or None, got 3"),
+        (lambda: dimred.run("swissroll", "pca", training={"seed": 1}, **quick),
+         "training must be a dimred.TrainingSettings or None (or give its fields as keywords"),
+        (lambda: dimred.evaluate(fitted, "swissroll", refit_scaler="no", **quick), "refit_scaler must be True or"),
+        (lambda: dimred.compare("swissroll", ["pca"], save="yes", **quick), "save must be True or False"),
+        (lambda: dimred.encode_file(fitted, rows, mine, overwrite="no"), "overwrite must be True or False"),
+        (lambda: dimred.encode_file(fitted, rows, tmp_path / "c.npy", progress=3), "progress must be a function"),
+    ]  # fmt: skip
+    for call, message in calls:
+        with pytest.raises(dimred.UsageError, match=re.escape(message)):
+            call()
+    assert mine.read_text() == "my own file"
+    assert not (tmp_path / "c.npy").exists()
+    assert dimred.run("swissroll", "pca", overwrite=np.bool_(False), echo=print, **quick).codes.shape == (200, 2)
+
+
 def test_verbose_is_a_parameter_a_model_file_does_not_keep_and_a_pickle_does(roll, tmp_path):
     import pickle
 

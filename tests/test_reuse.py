@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -174,6 +175,18 @@ def test_encode_reads_the_trained_columns_of_a_csv_by_name_in_any_order(tmp_path
     result = invoke("encode", str(tmp_path / "run"), str(renamed), "-o", str(tmp_path / "renamed.npy"))
     assert result.exit_code == 1
     assert "lacks 1 of the 3 columns the model was trained on (first: c)" in result.output
+
+
+def test_a_reducer_fitted_on_a_frame_whose_names_have_spaces_encodes_and_evaluates_that_frames_csv(tmp_path):
+    """A CSV header is read around its spaces, the frame's names keep theirs: the file had been said to lack them."""
+    frame = pd.DataFrame(np.random.default_rng(0).random((60, 3)), columns=[" a", "b ", "c"])
+    reducer = dimred.Reducer(model="pca").fit(frame)
+    frame[["c", "b ", " a"]].assign(label=1).to_csv(tmp_path / "frame.csv", index=False)
+    dimred.encode_file(reducer, tmp_path / "frame.csv", tmp_path / "codes.npy")
+    np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), reducer.transform(frame))
+    evaluated = dimred.evaluate(reducer, "file", out=None, settings={"dataset.path": str(tmp_path / "frame.csv"),
+                                                                    "dataset.ignore_columns": "label"})  # fmt: skip
+    np.testing.assert_allclose(evaluated.codes, reducer.transform(frame), rtol=1e-6)
 
 
 def test_loading_something_that_is_not_a_model_file(tmp_path):

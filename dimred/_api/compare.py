@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dimred._api import pipeline, reporting, rows
+from dimred._api.arguments import check_callables, check_flags
 from dimred._api.run import AUTO, RunResult, check_out, run
 from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter
@@ -258,6 +259,8 @@ def compare(
     logs each to MLflow, nested in a run of the comparison; the runs write no folders, so file-writing reporters
     have nothing to write into), and ``settings`` hold their options (``{"reporter.mlflow.experiment": "x"}``).
     """
+    check_flags(overwrite=overwrite, save=save)
+    check_callables(echo=echo)
     if isinstance(models, str):
         raise UsageError(f"models must be a list of names, e.g. [{models!r}], not a string")
     if not models:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline, reporting, rows
+from dimred._api.arguments import check_callables, check_flags
 from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
 from dimred._api.run import AUTO, check_out, figures_of
 from dimred._core import defaults
@@ -311,6 +312,8 @@ def evaluate(
     """
     seed = checked_seed(seed)
     check_out(out)
+    check_flags(refit_scaler=refit_scaler, overwrite=overwrite)
+    check_callables(echo=echo)
     get_registry().get("dataset", dataset)  # rows given here (an array) fail as a name before any use of it
     groups = group_settings(settings)
     if set(groups) & {"model", "loss"} or any(key.startswith(("loss.", "callback.")) for key in groups):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from dimred._api.arguments import check_flags
 from dimred._core.atomic import atomic_paths
 from dimred._core.defaults import ONNX_OPSET
 from dimred._core.errors import DimredError, UsageError, first_line, path_argument
@@ -86,6 +87,7 @@ def export_onnx(
     with ``overwrite``; each file is written to a temporary file and renamed into place. Each file's metadata
     (``dimred.*`` properties) names the model plugin, its options, the feature names and the sizes.
     """
+    check_flags(overwrite=overwrite)
     onnx = _require_onnx()
     from dimred._api.reducer import as_fitted_reducer
 

@@ -13,7 +13,7 @@ import torch
 
 from dimred._core.atomic import write_bytes
 from dimred._core.contracts import EstimatorModel, Model
-from dimred._core.errors import DimredError, first_line
+from dimred._core.errors import DimredError, UsageError, first_line
 from dimred._core.options import to_dict
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, device_name
 from dimred._engine import evaluation, modelfile
@@ -148,11 +148,16 @@ def read_fitted(source: str | Path | bytes, device: str | torch.device, name: st
     dtype = next(iter(module.state_dict().values())).dtype  # a fitted PCA's module has buffers only
     _check_code_width(model_file, module, torch_device, dtype)
     scaler = modelfile.restore_scaler(model_file, torch_device, dtype)
+    loss = metadata.get("loss") or ""
+    try:
+        parse_spec(loss or "mse")  # a refit, and the estimator's loss parameter, read it back
+    except UsageError as error:
+        raise model_file.fail(f"metadata field 'loss': {error}") from None
     try:
         loss_options = _loss_options(metadata.get("loss_options") or {})
     except ValueError as error:
         raise model_file.fail(f"metadata field 'loss_options': {error}") from None
-    return FittedModel(metadata["model"], _model_options(metadata), metadata.get("loss") or "", loss_options,
+    return FittedModel(metadata["model"], _model_options(metadata), loss, loss_options,
                        settings, module, scaler, metadata.get("feature_names") or None,
                        as_given=_as_given(model_file), trained_on=_trained_on(metadata))  # fmt: skip
 
@@ -254,11 +259,11 @@ def _build_network(model_file: ModelFile, plugin: Model) -> torch.nn.Module:
     A plugin whose network cannot be built on the meta device gets its options bounded by the file's size."""
     try:
         with torch.device("meta"):
-            shapes = modelfile.network_shapes(plugin.build(model_file.n_features))
+            slots = modelfile.network_slots(plugin.build(model_file.n_features))
     except Exception:
         modelfile.check_option_sizes(model_file)
     else:
-        modelfile.check_network(model_file, shapes)
+        modelfile.check_network(model_file, slots)
     try:
         return plugin.build(model_file.n_features)
     except Exception as error:

@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from dimred._api.arguments import check_flags
 from dimred._api.fitted import FittedModel, read_fitted
 from dimred._core import defaults
 from dimred._core.contracts import Callback, EstimatorModel, Model, keeps_no_model_file
@@ -311,6 +312,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         or lists and dicts of them, under names the file's own metadata does not use (``model``, ``scaler``...).
         """
         check_is_fitted(self, "module_")
+        check_flags(overwrite=overwrite)
         path = path_argument(path, "path", "a .safetensors file's or a directory's path")
         if path.is_dir():
             path = path / MODEL_FILE

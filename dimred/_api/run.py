@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline, reporting, rows
+from dimred._api.arguments import check_callables, check_flags, check_training
 from dimred._api.config import RECORD_ONLY_KEYS, TOP_LEVEL_SETTINGS, with_recorded_options
 from dimred._core.contracts import Data, EstimatorModel
 from dimred._core.errors import DimredError, UsageError
@@ -224,6 +225,9 @@ def run(
     them from the run's config.json). ``echo`` receives the lines reporters print.
     """
     check_out(out)
+    check_flags(overwrite=overwrite, resume=resume)
+    check_callables(echo=echo)
+    check_training(training)
     say = echo or pipeline.silent
     training = _training_settings(training, training_settings)
     groups = group_settings(settings)

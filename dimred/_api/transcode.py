@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dimred._api.arguments import check_callables, check_flags
 from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
 from dimred._api.reducer import Reducer, as_fitted_reducer, computes_in
 from dimred._core import defaults
@@ -130,6 +131,8 @@ def _transcode(
     layer: str | None = None,
     key: str | None = None,
 ) -> int:
+    check_flags(overwrite=overwrite)
+    check_callables(progress=progress)
     model = as_fitted_reducer(reducer, device)
     with header_naming(None if decoding else getattr(model, "feature_names_in_", None)):
         return _transcoded(model, source, destination, decoding, overwrite, batch_rows, progress, layer, key)

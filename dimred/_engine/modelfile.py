@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -356,11 +356,20 @@ def check_option_sizes(model_file: ModelFile) -> None:
             raise model_file.fail(f"metadata value {where} = {number} is larger than the {limit} values the file holds")
 
 
-def check_network(model_file: ModelFile, shapes: Mapping[str, tuple[int, ...]]) -> None:
-    """The file's model tensors must be exactly the network's (``shapes``, its state dict's): names and shapes."""
-    found = {name: tuple(tensor.shape) for name, tensor in model_file.model_state().items()}
-    missing = sorted(set(shapes) - set(found))
-    extra = sorted(set(found) - set(shapes))
+class Slot(NamedTuple):
+    """What a network holds under one name of its state dict: the shape, and whether of floating-point numbers
+    (a batch norm's count of batches is a whole number)."""
+
+    shape: tuple[int, ...]
+    floating: bool
+
+
+def check_network(model_file: ModelFile, slots: Mapping[str, Slot]) -> None:
+    """The file's model tensors must be exactly the network's (``slots``, its state dict's): names, shapes, and
+    floating-point numbers of the metadata's type where the network holds floating-point numbers, none elsewhere."""
+    state = model_file.model_state()
+    missing = sorted(set(slots) - set(state))
+    extra = sorted(set(state) - set(slots))
     if missing or extra:
         details = [
             f"missing tensors {missing}" if missing else "",
@@ -369,20 +378,23 @@ def check_network(model_file: ModelFile, shapes: Mapping[str, tuple[int, ...]]) 
         raise model_file.fail(
             "its tensors do not match the network its metadata describes: " + "; ".join(filter(None, details))
         )
-    for name, shape in shapes.items():
-        if found[name] != tuple(shape):
-            raise model_file.fail(
-                f"tensor '{MODEL_PREFIX}{name}' has shape {found[name]}, the network needs {tuple(shape)}"
-            )
     dtype = TORCH_DTYPES[model_file.metadata["dtype"]]
-    for name, tensor in model_file.model_state().items():
-        if tensor.is_floating_point() and tensor.dtype != dtype:
-            raise model_file.fail(f"tensor '{MODEL_PREFIX}{name}' is {str(tensor.dtype).removeprefix('torch.')}, but "
-                                  f"the metadata says the network is {model_file.metadata['dtype']}")  # fmt: skip
+    for name, slot in slots.items():
+        tensor, full_name = state[name], MODEL_PREFIX + name
+        if tuple(tensor.shape) != slot.shape:
+            raise model_file.fail(
+                f"tensor '{full_name}' has shape {tuple(tensor.shape)}, the network needs {slot.shape}"
+            )
+        found = str(tensor.dtype).removeprefix("torch.")
+        if slot.floating and tensor.dtype != dtype:
+            raise model_file.fail(f"tensor '{full_name}' is {found}, but the metadata says the network is "
+                                  f"{model_file.metadata['dtype']}")  # fmt: skip
+        if not slot.floating and tensor.is_floating_point():
+            raise model_file.fail(f"tensor '{full_name}' is {found}, but the network holds whole numbers there")
 
 
-def network_shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
-    return {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
+def network_slots(module: torch.nn.Module) -> dict[str, Slot]:
+    return {name: Slot(tuple(tensor.shape), tensor.is_floating_point()) for name, tensor in module.state_dict().items()}
 
 
 def restore_scaler(model_file: ModelFile, device: torch.device, dtype: torch.dtype) -> Scaler:
@@ -394,7 +406,7 @@ def restore_scaler(model_file: ModelFile, device: torch.device, dtype: torch.dty
 
 def restore_module(model_file: ModelFile, module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """Load the file's weights into ``module`` (freshly built from the metadata) after checking names and shapes."""
-    check_network(model_file, network_shapes(module))
+    check_network(model_file, network_slots(module))
     module = module.to(device=device, dtype=TORCH_DTYPES[model_file.metadata["dtype"]])
     module.load_state_dict(model_file.model_state())
     return module.eval()

@@ -72,7 +72,7 @@ class Muon:
         matrices = [parameter for parameter in trained if is_muon_matrix(parameter)]
         if not matrices:
             raise UsageError(f"optimizer muon steps weight matrices with both sides at least {MUON_MIN_SIDE}, and this "
-                             "model has none; train it with --optimizer adam")  # fmt: skip
+                             "model has none; train it with --optimizer adam (optimizer='adam')")  # fmt: skip
         chosen = {id(parameter) for parameter in matrices}
         others = [parameter for parameter in trained if id(parameter) not in chosen]
         self.adam = FlatAdam(others) if others else None

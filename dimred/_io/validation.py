@@ -88,6 +88,10 @@ def columns_by_name(
     names, trained = [str(name) for name in names], [str(name) for name in trained]
     if names == trained:
         return list(range(len(names)))
+    stripped = [name.strip() for name in trained]
+    if not set(trained) <= set(names) and len(set(stripped)) == len(set(trained)):
+        # a CSV header is read around its spaces, while names given to fit (a DataFrame's) keep theirs
+        names, trained = [name.strip() for name in names], stripped
     present = set(names)
     missing = [name for name in trained if name not in present]
     if missing:
