@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,6 +195,8 @@ class DataFile(Dataset):
             except ValueError as error:
                 hint = "; save labels as text or numbers, e.g. y=y.astype(str)" if "Object arrays" in str(error) else ""
                 raise DataError(f"{self.options.path}: its 'y' array cannot be read ({error}){hint}") from None
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:  # a damaged member of the archive
+                raise DataError(f"{self.options.path}: its 'y' array cannot be read ({error})") from None
         if labels.ndim == 2 and labels.shape[1] == 1:  # a column vector, as many tools save one
             labels = labels[:, 0]
         if labels.ndim != 1:

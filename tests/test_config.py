@@ -436,6 +436,39 @@ def test_a_bad_plugin_option_in_a_config_file_names_the_file(tmp_path, section, 
     assert result.output.strip().startswith(f"Error: config file {tmp_path / 'experiment.toml'}: {said}")
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ('[dataset]\nname = "swissrol"\n[model]\nname = "pca"\n', "unknown dataset 'swissrol' (did you mean"),
+        ('[dataset]\nname = "swissroll"\n[model]\nname = "mlp-aee"\n', "unknown model 'mlp-aee' (did you mean"),
+        ('[dataset]\nname = "swissroll"\n[model]\nname = "mlp-ae"\n[[loss]]\nname = "mse"\n[[loss]]\n'
+         'name = "geodesik"\n', "unknown loss 'geodesik' (did you mean"),
+        ('reporters = ["metrics-tabel"]\n[dataset]\nname = "swissroll"\n[model]\nname = "pca"\n',
+         "unknown reporter 'metrics-tabel' (did you mean"),
+        ('[dataset]\nname = "swissroll"\n[model]\nname = "mlp-ae"\n[[callbacks]]\nname = "no-progres"\n',
+         "unknown callback 'progres' (did you mean"),
+        ('{"dataset": {"name": "swissroll"}, "model": {"name": "mlp-ae"}, "loss": [{"name": "mse", "weight": '
+         'Infinity}]}', "bad loss 'mse:inf'"),
+    ],
+)  # fmt: skip
+def test_an_unknown_plugin_or_a_bad_weight_in_a_config_file_names_the_file(tmp_path, content, said):
+    """These had been said without the file, as if typed on the command line."""
+    experiment = tmp_path / ("experiment.json" if content.startswith("{") else "experiment.toml")
+    experiment.write_text(content)
+    result = invoke("run", "--config", str(experiment), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith(f"Error: config file {experiment}: {said}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_files_unknown_plugin_replaced_on_the_command_line_is_not_an_error(tmp_path):
+    (tmp_path / "experiment.toml").write_text('[dataset]\nname = "mine"\n[model]\nname = "theirs"\n')
+    result = invoke("run", "--config", str(tmp_path / "experiment.toml"), "--dataset", "swissroll", "--model",
+                    "pca", "--set", "dataset.n_samples=100", "--reporter", "metrics-table", "--out",
+                    str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
 def test_a_config_files_options_are_checked_together_with_the_command_lines(tmp_path):
     """The file's options for the file dataset lack its path, which the command line gives."""
     np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((60, 3)))
@@ -460,7 +493,7 @@ def test_one_loss_table_keeps_its_weight_and_an_unknown_metric_is_named(tmp_path
     refused = invoke(*common, "--out", str(tmp_path / "negative"))
     assert refused.exit_code == 2
     assert refused.output.strip() == (
-        "Error: bad loss 'mse:-5': use NAME or NAME:WEIGHT with a weight above 0 and "
+        f"Error: config file {experiment}: bad loss 'mse:-5': use NAME or NAME:WEIGHT with a weight above 0 and "
         "at most 1e6 (weights are relative: lower the others)"
     )
     experiment.write_text("metrics = ['nope']\n")

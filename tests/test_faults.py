@@ -161,6 +161,8 @@ CASES = [
     Case("-inf in npy", run_file(lambda t: write(t / "d.npy", np.array([[1.0, 2], [-np.inf, 3]]))), 1,
          "has -inf at row 1, column 0"),
     Case("empty csv", run_file(lambda t: write(t / "d.csv", "")), 1, "d.csv is empty"),
+    Case("empty cell", run_file(lambda t: write(t / "d.csv", "a,b,c\n1,2,3\n4,,6\n7,8,9\n")), 1,
+         "d.csv, line 3, column 2 is empty (a missing value, as pandas writes NaN); fill in or leave out the rows"),
     Case("header only", run_file(lambda t: write(t / "d.csv", "a,b\n")), 1, "d.csv has no data rows"),
     Case("1-d npy", run_file(lambda t: write(t / "d.npy", np.arange(5.0))), 1, "a 2-D array (samples x features) is"),
     Case("durations npy", run_file(lambda t: write(t / "d.npy", np.ones((4, 3), dtype="timedelta64[s]"))), 1,
@@ -192,6 +194,10 @@ CASES = [
          "d.npy is an .npz archive, not an .npy file; name it .npz"),
     Case("csv named npy", run_file(lambda t: write(t / "d.npy", "1,2\n3,4\n")), 1,
          "d.npy is not a .npy file: it does not start as numpy writes one"),
+    Case("text named npz", run_file(lambda t: write(t / "d.npz", "not a zip\n")), 1,
+         "d.npz is not a .npz file: it does not start as numpy writes one"),  # numpy's words advise unpickling
+    Case("empty npy", run_file(lambda t: write(t / "d.npy", "")), 1, "d.npy is empty"),
+    Case("empty npz", transcode("roll", "e.npz", ""), 1, "e.npz is empty"),
     Case("long double beyond float64", run_file(lambda t: write(t / "d.npy", np.array(
         [[1, 2], [3, np.longdouble("1e400")], [5, 6]], dtype=np.longdouble))), 1,
          "has 1e+400 at row 1, column 1 (counting from 0), beyond the range of float32"),  # the model's

@@ -136,6 +136,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
                 raise UsageError(f"config file {path}: a [loss] weight must be a positive number, got "
                                  f"{json.dumps(weight)}")  # fmt: skip
         arguments["loss"] = spec_text([(name, weight) for (name, _options), weight in zip(terms, weights, strict=True)])
+        try:  # an infinite weight, or one beyond the largest a loss takes
+            parse_spec(arguments["loss"])
+        except UsageError as error:
+            raise UsageError(f"config file {path}: {error}") from None
         for name, options in terms:
             _check_options("loss", name, options, f"loss.{name}", path)
             settings |= {f"loss.{name}.{option}": value for option, value in options.items()}
@@ -217,6 +221,21 @@ def with_config_file(arguments: Mapping[str, Any], given: set[str], from_file: d
             from_file.pop(other, None)
     settings = {**from_file.pop("settings"), **arguments["settings"]}
     return {**arguments, **{key: value for key, value in from_file.items() if key not in given}, "settings": settings}
+
+
+def check_named_plugins(arguments: Mapping[str, Any], given: set[str], path: str | Path) -> None:
+    """The plugins the file names that the command line keeps must be installed, the error naming the file (the
+    options of an unknown one are not checked by ``read_config``, since the command line may replace it)."""
+    registry = get_registry()
+    named = [(kind, arguments.get(kind)) for kind in ("dataset", "model") if kind not in given]
+    if "loss" not in given and isinstance(arguments.get("loss"), str):
+        named += [("loss", name) for name in loss_names(arguments["loss"])]
+    for section, kind in (("reporters", "reporter"), ("callbacks", "callback")):
+        if section not in given:
+            named += [(kind, str(name).removeprefix("no-")) for name in arguments.get(section) or ()]
+    for kind, name in named:
+        if isinstance(name, str) and name and name not in registry.names(kind):
+            raise UsageError(f"config file {path}: {registry.unknown(kind, name)}")
 
 
 def replaced_plugin_options(from_file: Mapping[str, Any], kind: str, names: Iterable[str]) -> dict[str, Any]:

@@ -136,6 +136,9 @@ def _empty_row(path: Path, line: int) -> DimredError:
                        "writes a row of NaN); fill in or leave out the row")  # fmt: skip
 
 
+FILL_GAPS = "fill in or leave out the rows with missing values"
+
+
 def _parse_csv_batch(
     path: Path, batch: list[tuple[int, list[str]]], width: int, text_columns: frozenset[int], skipped: int
 ) -> tuple[np.ndarray, list[list[str]]]:
@@ -159,6 +162,9 @@ def _parse_csv_batch(
     except ValueError:
         for line, cells in batch:
             for column, cell in enumerate(cells, start=1 + skipped):
+                if not cell.strip():  # not text a label column would hold: a gap
+                    raise DimredError(f"{path}, line {line}, column {column} is empty (a missing value, as pandas "
+                                      f"writes NaN); {FILL_GAPS}") from None  # fmt: skip
                 if not is_number(cell):
                     raise DimredError(f"{path}, line {line}, column {column}: '{_printable(cell)}' is not a number "
                                       f"({_why_not_a_number(cell, bool(text_columns))})") from None  # fmt: skip
@@ -177,8 +183,8 @@ def _check_finite_cells(
         row, column = np.argwhere(bad)[0]
         line, cells = batch[row]
         cell = _printable(cells[column].strip())
-        raise DimredError(f"{path}, line {line}, column {column + 1 + skipped}: '{cell}' is not a "
-                          "finite number; fill in or leave out the rows with missing values")  # fmt: skip
+        raise DimredError(f"{path}, line {line}, column {column + 1 + skipped}: '{cell}' is not a finite number; "
+                          f"{FILL_GAPS}")  # fmt: skip
 
 
 def _why_not_a_number(cell: str, columns_set_aside: bool) -> str:
@@ -218,7 +224,9 @@ def _refusal(path: Path, error: ValueError, kind: str) -> DimredError:
 def _npz_array(path: Path) -> np.ndarray:
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile) as error:
+    except ValueError as error:  # numpy's words for a file that is no .npz would advise unpickling it
+        raise _refusal(path, error, ".npz") from None
+    except (OSError, zipfile.BadZipFile) as error:
         raise DimredError(f"{path} is not a readable .npz file ({error})") from None
     if isinstance(archive, np.ndarray):  # np.load goes by the file's first bytes, not its name
         raise DimredError(f"{path} is an .npy file, not an .npz archive; name it .npy")
@@ -249,6 +257,8 @@ def _npy_array(path: Path) -> np.ndarray:
 
 def _stored_array(path: Path, suffix: str) -> np.ndarray:
     """The 2-D array of an .npy (memory-mapped, as stored) or .npz file."""
+    if path.stat().st_size == 0:  # numpy's EOFError had been "unexpected", and click's Ctrl-C under --debug
+        raise DimredError(f"{path} is empty")
     array = _npy_array(path) if suffix == ".npy" else _npz_array(path)
     if array.ndim != 2:
         raise DimredError(f"{path} holds an array of shape {array.shape}; a 2-D array (samples x features) is needed")
