@@ -399,6 +399,15 @@ def test_a_failed_models_advice_names_its_option_as_compare_takes_it():
     assert len(comparison.runs["kernel-pca"]) == 1
 
 
+def test_a_training_setting_that_applies_to_no_compared_model_is_refused():
+    """--steps with one-call models alone had been dropped without a word, exit 0."""
+    for options in ({"steps": 20}, {"lr": 0.01}, {"loss": "mse"}):
+        with pytest.raises(dimred.UsageError, match="applies to none of the compared models: pca, isomap are fitted"):
+            dimred.compare("swissroll", ["pca", "isomap"], out=None, settings={"dataset.n_samples": 100}, **options)
+    kept = dimred.compare("swissroll", ["pca", "mlp-ae"], out=None, steps=5, settings={"dataset.n_samples": 100})
+    assert set(kept.runs) == {"pca", "mlp-ae"}
+
+
 def test_a_models_warning_names_its_option_as_compare_takes_it():
     """kernel-PCA's advice to lower model.gamma had been said as is, an option compare refuses."""
     with pytest.warns(UserWarning, match="the kernel is nearly the identity") as caught:

@@ -182,6 +182,8 @@ CASES = [
     Case("pickle npz", run_file(lambda t: (np.savez(t / "d.npz", X=np.array([{1: 2}], dtype=object)), t / "d.npz")[1]),
          1, "object arrays are refused"),
     Case("missing file", run_file(lambda t: t / "nowhere.csv"), 2, "no such file"),
+    Case("a path from ~", run_file(lambda t: Path("~/nowhere-of-dimred.csv")), 2,
+         "no such file: ~/nowhere-of-dimred.csv ('~' is not your home folder here: give the full path, e.g. "),
     Case("directory", run_file(lambda t: t), 2, "is a directory, not a data file"),
     Case("unsupported type", run_file(lambda t: write(t / "d.xlsx", "1,2\n")), 2, "unsupported type '.xlsx'"),
     Case("npz of two arrays", run_file(lambda t: write(t / "d.npz", np.ones((3, 2)), Y=np.ones(3))), 1,

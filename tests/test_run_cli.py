@@ -129,6 +129,8 @@ def test_full_batch_float64_and_epochs_are_reachable(tmp_path):
          "bad value 'lots' for 'model.dropout' (float)"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "model.dropout=1.5"], "dropout must be in [0, 1)"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "colour=red"], "bad setting 'colour'"),
+        (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "datset.n_samples=300"],
+         "bad setting 'datset.n_samples' (did you mean 'dataset'?): use dataset.OPTION"),
         (["--dataset", "swissroll", "--model", "mlp-ae", "--set", "reporter.loss-curve.dpi=5"],
          "settings for a reporter that is not in this run: reporter.loss-curve; to use it, name it: --reporter "
          "loss-curve (in Python: reporters=[..., 'loss-curve']; reporters named replace the default ones)"),

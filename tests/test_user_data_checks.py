@@ -341,6 +341,12 @@ def test_evaluate_takes_the_column_the_run_ignored_for_what_it_is_not_for_a_labe
     ]  # that alone: no advice to take the id for the labels
     assert "knn_accuracy" not in scored.metrics
     np.testing.assert_allclose(scored.codes, dimred.load(run).encode_rows(X), atol=1e-5)
+    (tmp_path / "narrow.csv").write_text("a,b\n" + "1,2\n" * 10)  # refused: not first warned of its labels
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        with pytest.raises(dimred.DimredError, match="lacks"):
+            dimred.evaluate(run, "file", settings={"dataset.path": str(tmp_path / "narrow.csv")}, out=None)
+    assert [str(warning.message) for warning in said] == []
 
 
 @pytest.mark.parametrize(

@@ -310,6 +310,7 @@ def compare(
     TrainingSettings.from_mapping(
         {name: value for name, value in run_options.items() if name in TrainingSettings.names()}
     )
+    _check_loop_settings_apply(plugins, run_options)
     check_out(out)
     if save and out is None:
         raise UsageError("save keeps the models in the output folder: give out")
@@ -356,6 +357,20 @@ def _check_run_options(run_options: Mapping[str, Any]) -> None:
     if unknown := sorted(set(run_options) - set(allowed)):
         raise UsageError(f"dimred.compare: unknown setting '{unknown[0]}'{did_you_mean(unknown[0], allowed)}; "
                          f"allowed: {', '.join(allowed)}")  # fmt: skip
+
+
+def _check_loop_settings_apply(plugins: Mapping[str, Model], run_options: Mapping[str, Any]) -> None:
+    """A loss or a training loop's setting where every compared model is fitted in one call applies to none of
+    them: refused, as dimred run refuses it for such a model (it had been dropped without a word)."""
+    if not all(isinstance(plugin, EstimatorModel) for plugin in plugins.values()):
+        return
+    unset = TrainingSettings()
+    given = [name for name in ("loss", *LOOP_SETTINGS)
+             if run_options.get(name) is not None and run_options[name] != getattr(unset, name, None)]  # fmt: skip
+    if given:
+        raise UsageError(f"{given[0]} (--{given[0].replace('_', '-')}) applies to none of the compared models: "
+                         f"{', '.join(plugins)} {'are' if len(plugins) > 1 else 'is'} fitted in one call, without "
+                         "training steps; leave it out")  # fmt: skip
 
 
 def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[str, Model],

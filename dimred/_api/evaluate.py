@@ -338,8 +338,6 @@ def evaluate(
             check_claimable(directory, overwrite=overwrite, resume=False, work="evaluation")
         with _carried_named(dataset_settings, given):
             data, X_raw = pipeline.load_data(source, seed)
-    if not {"label_column", "label_key"} & set(given):  # where the settings leave the labels out, they know
-        _warn_if_unlabelled(data, reducer, pipeline.data_name(source))
     sample = streamed_sample(X_raw, seed) if len(X_raw) > STREAM_ROWS else None
     if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
         data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
@@ -347,6 +345,8 @@ def evaluate(
     check_matrix(X_trained, pipeline.data_name(source), min_rows=1, computed_in=computes_in(reducer),
                  row_numbers=data.row_numbers, column_names=names)  # fmt: skip
     rows.check_scorable(X_trained)
+    if not {"label_column", "label_key"} & set(given):  # where the settings leave the labels out, they know
+        _warn_if_unlabelled(data, reducer, pipeline.data_name(source))  # once the rows are the model's
     X_device = reducer.to_tensor(X_trained)
     scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_
     X = scaler.transform(X_device)

@@ -7,7 +7,7 @@ from typing import Any
 
 from dimred._core import options as plugin_options
 from dimred._core.contracts import Plugin
-from dimred._core.errors import PluginError, UsageError, blame
+from dimred._core.errors import PluginError, UsageError, blame, did_you_mean
 from dimred._core.kinds import KIND, KINDS
 from dimred._host.registry import get_registry
 
@@ -36,7 +36,8 @@ def group_settings(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         kind = KIND.get(kind_name)
         target, _, option = rest.rpartition(".") if kind is not None and kind.several else ("", "", rest)
         if kind is None or not option or (kind.several and not target and kind_name != "loss"):
-            raise UsageError(f"bad setting '{key}': use {SETTING_GRAMMAR}")
+            typo = "" if kind is not None else did_you_mean(kind_name, list(KIND))
+            raise UsageError(f"bad setting '{key}'{typo}: use {SETTING_GRAMMAR}")
         groups.setdefault(f"{kind_name}.{target}" if target else kind_name, {})[option] = value
     return groups
 
