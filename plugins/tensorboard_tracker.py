@@ -105,6 +105,18 @@ def _log_dir(options: TensorBoardOptions, directory: Path | None, run_name: str,
     return root / name
 
 
+def _check_nothing_there(folder: Path, kind: str) -> None:
+    """The run folder's TensorBoard folder before this run writes into it holds nothing: a file there is the
+    user's (an earlier run's went with it), which the event and projector files would have replaced."""
+    found = None
+    if folder.exists() and not folder.is_dir():
+        found = f"{folder} is a file, not a folder"
+    elif folder.is_dir() and (file := next((path for path in folder.rglob("*") if not path.is_dir()), None)):
+        found = f"{folder} holds {file.relative_to(folder)}, which this run did not write"
+    if found:
+        raise UsageError(f"{found}; move it, or set {kind}.tensorboard.log_dir=FOLDER for the event files")
+
+
 def _same_place(options: TensorBoardOptions, directory: Path | None, folder: Path) -> bool:
     """Whether the callback's log ``folder`` is where these options put the run's event files."""
     if options.log_dir:
@@ -141,6 +153,8 @@ class TensorBoardCallback(Callback):
             log_dir = _log_dir(self.options, training.directory, training.run_name, "callback")
         if log_dir is None:  # nothing is written for a run without a folder
             return
+        if not training.history and not self.options.log_dir:  # a resumed run's folder holds its own files
+            _check_nothing_there(log_dir, "callback")
         self.log_dir = str(log_dir.resolve())  # a resume from another working folder finds it
         resumed_at = int(training.history[-1]["step"]) if training.history else None
         self.writer = _writer("tensorboard callback", log_dir, None if resumed_at is None else resumed_at + 1)
@@ -188,6 +202,8 @@ class TensorBoardReporter(Reporter):
         log_dir = Path(streamed) if streamed_here else _log_dir(self.options, run.directory, run.run_name, "reporter")
         if log_dir is None:  # a run without a folder, and no log_dir given
             return
+        if not streamed_here and not self.options.log_dir:
+            _check_nothing_there(log_dir, "reporter")
         writer = _writer("tensorboard reporter", log_dir)
         try:
             last_step = int(run.history[-1]["step"]) if run.history else 0

@@ -7,6 +7,8 @@ import contextlib
 import csv
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -709,6 +711,24 @@ def test_a_tensorboard_log_dir_that_a_file_blocks_is_refused_before_training(tmp
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("kind", ["reporter", "callback"])
+def test_the_users_files_in_the_run_folders_tensorboard_folder_are_never_written_over(tmp_path, kind):
+    """Under --overwrite the event and projector files had replaced a user's files of those names there, and a
+    file named tensorboard had failed the run with a bare 'File exists'."""
+    for folder, blocking in (("run", "tensorboard/projector_config.pbtxt"), ("other", "tensorboard")):
+        (tmp_path / folder / blocking).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / blocking).write_text("mine")
+        result = CliRunner().invoke(cli, ["run", *ROLL, "--model", "mlp-ae", *SMALL, f"--{kind}", "tensorboard",
+                                          "--out", str(tmp_path / folder), "--overwrite"])  # fmt: skip
+        assert result.exit_code != 0
+        assert (tmp_path / folder / blocking).read_text() == "mine"
+        said = "holds projector_config.pbtxt, which this run did not write" if folder == "run" else "is a file, not"
+        assert f"{tmp_path / folder / 'tensorboard'} {said}" in result.output
+        assert f"set {kind}.tensorboard.log_dir=FOLDER" in result.output
+    _invoke(f"--{kind}", "tensorboard", "--out", str(tmp_path / "again"))  # dimred's own files there are replaced
+    _invoke(f"--{kind}", "tensorboard", "--out", str(tmp_path / "again"), "--overwrite")
+
+
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, which refuses every new file")
 @pytest.mark.parametrize(
     ("setting", "message"),
@@ -856,8 +876,9 @@ def test_a_deleted_experiment_is_named_with_how_to_restore_it(mlflow, tmp_path):
     client.delete_experiment(client.create_experiment("gone"))
     with pytest.raises(
         dimred.UsageError,
-        match=r"MLflow experiment 'gone' is deleted in .*: restore it \(mlflow "
-        r"experiments restore --experiment-id \w+\) or name another",
+        match=r"MLflow experiment 'gone' is deleted in .*: restore it \(MLFLOW_TRACKING_URI="
+        + re.escape(shlex.quote(client.tracking_uri))
+        + r" mlflow experiments restore --experiment-id \w+\) or name another",  # in that store, not the default
     ):
         dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300,
                    "callback.mlflow.experiment": "gone"}, callbacks=["mlflow"], out=None, **QUICK)  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import socket
 import sys
 import warnings
@@ -253,8 +254,8 @@ def _refuse_deleted(client: Any, experiment: Any) -> None:
     """MLflow keeps a deleted experiment's name, and takes no run in it."""
     if experiment is not None and experiment.lifecycle_stage == "deleted":
         raise UsageError(f"MLflow experiment {experiment.name!r} is deleted in {client.tracking_uri}: restore it "
-                         f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or name another "
-                         "experiment")  # fmt: skip
+                         f"(MLFLOW_TRACKING_URI={shlex.quote(client.tracking_uri)} mlflow experiments restore "
+                         f"--experiment-id {experiment.experiment_id}) or name another experiment")  # fmt: skip
 
 
 def check_before_training(kind: str, options: MLflowOptions, resumed_run: str | None = None) -> None:

@@ -214,7 +214,7 @@ class MLflowCallback(Callback):
         wait = ANSWER_SECONDS if problem else STREAM_WAIT_SECONDS
         streamed_all = self._streamer.close(wait)
         if not streamed_all:
-            why = self._streamer.error or f"still sending after {wait:g} s"
+            why = str(self._streamer.error or f"still sending after {wait:g} s").splitlines()[0]  # not its SQL
             warnings.warn(f"MLflow did not take all of the losses of run {self.run_id} ({why}); the dimred run "
                           "goes on, and its own history (history.csv) holds them", stacklevel=2)  # fmt: skip
         if problem:  # the model is saved all the same; the reporter fails, by name
