@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred._api.outputs import as_real_numbers
-from dimred._api.pipeline import load_data, settled_for
+from dimred._api.pipeline import fit_estimator, load_data, settled_for, suggested_training
 from dimred._api.reducer import Reducer, load
 from dimred._api.rows import MIN_ROWS
 from dimred._api.run import run
@@ -49,6 +48,7 @@ from dimred._core.errors import DimredError, PluginError, PluginExit, UsageError
 from dimred._core.jsonable import json_ready, through_json
 from dimred._core.options import build, describe, parse_value, to_dict
 from dimred._core.runfiles import CHECKPOINT_NAME, RUN_RESULTS
+from dimred._core.settings import TrainingSettings
 from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.device import seeded
 from dimred._engine.evaluation import FAILED_METRICS, score
@@ -134,8 +134,10 @@ def _loaded(plugin: Dataset, seed: int) -> tuple[Data, np.ndarray]:
 def check_model_plugin(cls: type[Model], options: dict[str, Any] | None = None, n_features: int = 3) -> None:
     """The network encodes and decodes with the right shapes in float32 and float64, learns (gradients reach
     every parameter), is deterministic in eval mode, honours ``n_components``, and survives a save/load
-    round trip through safetensors bit for bit. For an ``EstimatorModel``: codes of the right shape, the same
-    for the same seed, and working ``transform`` / ``inverse_transform`` where it claims them."""
+    round trip through safetensors bit for bit. For an ``EstimatorModel``: fitted as a run fits it (codes of
+    the right shape, working ``transform`` / ``inverse_transform`` where it claims them, a ``fitted_module``
+    that ``build`` rebuilds to compute the same), the same codes for the same seed, ``n_components`` honoured,
+    and a model file that loads back to the same codes."""
     if issubclass(cls, EstimatorModel):
         _check_estimator_model(cls, options, n_features)
         return
@@ -262,32 +264,38 @@ def _check_training_extras(name: str, module: torch.nn.Module, x: torch.Tensor) 
 
 
 def _check_estimator_model(cls: type[EstimatorModel], options: dict[str, Any] | None, n_features: int) -> None:
-    """A one-call model: codes of the right shape, the same for the same seed, and the methods it claims."""
+    """A one-call model as a run fits it (dimred's checks of its codes, its inverse and its saved state, which
+    ``build`` rebuilds from ``fitted_module`` and must compute what ``transform`` and ``inverse_transform`` did),
+    the same codes for the same seed, ``n_components`` honoured at that value and one more, and a model file that
+    loads back to the same codes."""
     X = np.random.default_rng(0).random((80, n_features))
     plugin = _instance(cls, "model", options)
-    codes = _numbers(plugin, "fit_transform", X, 0)
-    _expect(codes.ndim == 2 and len(codes) == 80, f"model '{cls.name}': fit_transform gave shape {codes.shape}")
-    again_codes = _numbers(_instance(cls, "model", options), "fit_transform", X, 0)
-    _expect(again_codes.shape == codes.shape and np.allclose(again_codes, codes), f"model '{cls.name}' ignores its "
-            "seed")  # fmt: skip
-    if cls.can_transform:
-        new_codes = _numbers(plugin, "transform", X[:5])
-        _expect(new_codes.shape == (5, codes.shape[1]), f"model '{cls.name}': transform gave {new_codes.shape}")
-    if cls.can_inverse_transform:
-        back = _numbers(plugin, "inverse_transform", codes[:5])
-        _expect(back.shape == (5, n_features), f"model '{cls.name}': inverse_transform gave {back.shape}")
+    fitted = _fitted_as_a_run(plugin, X)
+    again = _fitted_as_a_run(_instance(cls, "model", options), X)
+    _expect(torch.allclose(again.codes, fitted.codes), f"model '{cls.name}' ignores its seed")
+    fields = {field.name for field in dataclasses.fields(cls.Options)}
+    if "n_components" in fields and plugin.options.n_components < n_features:  # a run refuses more columns
+        wider = to_dict(plugin.options) | {"n_components": plugin.options.n_components + 1}
+        _fitted_as_a_run(_instance(cls, "model", wider), X)  # a run refuses codes of another width
+    if fitted.model is None or fitted.apply is None:  # nothing saved, or no new rows to compare it on
+        return
+    _expect_registered(cls, "model")
+    sample = np.random.default_rng(1).random((10, n_features))
+    with tempfile.TemporaryDirectory() as folder, _beside_builtins(cls):
+        path = Path(folder) / "model.safetensors"
+        fitted.model.save(path)
+        loaded = _called(f"model '{cls.name}'", "load from its model file (dimred.load)", load, path, "cpu")
+        codes = loaded.transform(sample)
+    _expect(np.allclose(codes, fitted.apply(sample)[1].numpy(), rtol=1e-4, atol=1e-6),
+            f"model '{cls.name}' gives other codes after a save/load round trip")  # fmt: skip
 
 
-def _numbers(plugin: EstimatorModel, method: str, *arguments: Any) -> np.ndarray:
-    """What a one-call model's ``method`` gives, as a run takes it: finite real numbers, or an AssertionError."""
-    given = _called(f"model '{plugin.name}'", method, getattr(plugin, method), *arguments)
+def _fitted_as_a_run(plugin: EstimatorModel, X: np.ndarray) -> Any:
+    """``plugin`` fitted on ``X`` as a run fits a one-call model; what the run refuses, as an AssertionError."""
     try:
-        numbers = as_real_numbers(plugin, given, method).numpy()
-    except PluginError as error:
-        raise AssertionError(str(error)) from None
-    _expect(bool(np.isfinite(numbers).all()), f"model '{plugin.name}' gave values that are not finite (NaN or inf) "
-            f"from {method}")  # fmt: skip
-    return numbers
+        return fit_estimator(plugin, X, TrainingSettings(seed=0).resolved(suggested_training(plugin, X.shape)))
+    except (DimredError, PluginExit) as error:  # a sys.exit in the plugin, as blame turns it
+        raise AssertionError(str(error)) from error
 
 
 def check_loss_plugin(
@@ -345,20 +353,30 @@ def _rows_of_a_step(plugin: Loss, generator: torch.Generator) -> tuple[torch.Ten
 
 
 def check_metric_plugin(cls: type[Metric], options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Beside the built-in metrics, on the training rows of a small run and on held-out rows with labels, the
-    metric gives a dict of named values JSON can hold (numbers finite as floats, text, lists of them; None where
-    it does not apply) under names of their own (not empty, none another metric reports), the same for the same
-    rows. Returns its values on the training rows, for further checks of your own."""
+    """Beside the built-in metrics, the metric gives a dict of named values JSON can hold (numbers finite as
+    floats, text, lists of them; None where it does not apply) under names of their own (not empty, none another
+    metric reports), the same for the same rows: on the training rows of a small run and on held-out rows, both
+    labelled; on the unlabelled rows of a model without an inverse (t-SNE's: no reconstruction); and on rows with
+    intrinsic coordinates (the swiss roll's). Returns its values on the training rows, for further checks of your
+    own."""
     plugin = _instance(cls, "metric", options)
     others = [info.cls() for info in get_registry().plugins("metric") if info.builtin and info.name != cls.name]
     X = torch.from_numpy(np.random.default_rng(0).random((60, 3)))
     codes, labels = X[:, :2] * 2, (X[:, 0] > 0.5).numpy().astype(np.int64)
+    labelled = {"reconstruction": X * 0.9, "labels": labels}
+    cases = {
+        "training rows": labelled,
+        "held-out rows": labelled | {"reference": (codes[:40], labels[:40])},
+        "rows of a model without an inverse, unlabelled": {"reconstruction": None},
+        "rows with intrinsic coordinates": {"reconstruction": X * 0.9, "intrinsic": X[:, :2].numpy() * 3},
+    }
     found: dict[str, dict[str, Any]] = {}
-    for where, reference in (("training rows", None), ("held-out rows", (codes[:40], labels[:40]))):
+    for where, case in cases.items():
 
-        def scored(metrics: list[Metric], reference=reference) -> dict[str, Any]:
+        def scored(metrics: list[Metric], case=case) -> dict[str, Any]:
+            given = {key: value for key, value in case.items() if key != "reconstruction"}
             try:
-                return score(X, codes, X * 0.9, 0, metrics, labels=labels, reference=reference)[0]
+                return score(X, codes, case["reconstruction"], 0, metrics, **given)[0]
             except PluginExit as error:  # an exit is never skipped as a failing metric is
                 raise AssertionError(error.message) from error
 

@@ -129,6 +129,73 @@ def test_the_model_check_refuses_complex_codes_as_a_run_does():
         check_model_plugin(ComplexProjection)
 
 
+class Projection(EstimatorModel):
+    """PCA fitted in one call, saved as a module of its components, with one mistake a run refuses."""
+
+    name = "mistaken-projection"
+    description = "a projection fitted in one call, with a mistake"
+
+    @dataclass(frozen=True)
+    class Options:
+        n_components: int = option(2, "code size")
+        mistake: str = option("none", "none, fitted_module (raises), width (always 1 code) or state (build's W wider)")
+
+    def fit_transform(self, X, seed):
+        from sklearn.decomposition import PCA
+
+        width = 1 if self.options.mistake == "width" else self.options.n_components
+        self.pca = PCA(width, random_state=seed).fit(X)
+        return self.pca.transform(X)
+
+    def transform(self, X):
+        return self.pca.transform(X)
+
+    def inverse_transform(self, Z):
+        return self.pca.inverse_transform(Z)
+
+    def fitted_module(self):
+        if self.options.mistake == "fitted_module":
+            raise RuntimeError("no saved state yet")
+        module = Components(self.options.n_components, len(self.pca.mean_))
+        module.load_state_dict({"W": torch.as_tensor(self.pca.components_), "mean": torch.as_tensor(self.pca.mean_)})
+        return module
+
+    def build(self, n_features):
+        wider = int(self.options.mistake == "state")
+        return Components(self.options.n_components + wider, n_features)
+
+
+class Components(torch.nn.Module):
+    def __init__(self, n_components: int, n_features: int) -> None:
+        super().__init__()
+        self.register_buffer("W", torch.zeros(n_components, n_features, dtype=torch.float64))
+        self.register_buffer("mean", torch.zeros(n_features, dtype=torch.float64))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) @ self.W.T
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.W + self.mean
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [("fitted_module", "model 'mistaken-projection' failed to give its fitted state as a module (fitted_module): "
+                       "no saved state yet"),
+     ("width", "model 'mistaken-projection' must give codes of shape (80, 2) from fit_transform for 80 rows; it gave "
+               "(80, 1)"),
+     ("state", "model 'mistaken-projection' failed to build the network its fitted state loads into (build, as "
+               "dimred.load does): Error(s) in loading state_dict for Components: size mismatch for W: copying")],
+)  # fmt: skip
+def test_the_model_check_fits_a_one_call_model_as_a_run_does(register_in_process, mistake, message):
+    """Its saved state, rebuilt by build, and the codes' width had not been checked: such models passed the check
+    and failed every run."""
+    register_in_process(plugin_module("projections", register_models=lambda register: register(Projection)))
+    check_model_plugin(Projection)  # a correct one passes, its model file loaded back
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_model_plugin(Projection, {"mistake": mistake})
+
+
 class Gives(Metric):
     name = "gives"
     description = "gives the value it is told to"
@@ -152,6 +219,33 @@ def test_the_metric_check_refuses_a_blank_name_and_an_int_beyond_a_float(monkeyp
         check_metric_plugin(Gives)
     monkeypatch.setattr(Gives, "value", {"fine": 10**300, "text": "ok", "none": None})
     assert check_metric_plugin(Gives) == {"fine": 10**300, "text": "ok", "none": None}
+
+
+class ReconstructionGap(Metric):
+    name = "reconstruction-gap"
+    description = "the largest reconstruction error (assumes every model reconstructs)"
+
+    def compute(self, context):
+        return {"gap": float((context.reconstruction_all - context.X_all).abs().max())}
+
+
+class ThirdIntrinsic(Metric):
+    name = "third-intrinsic"
+    description = "the spread of a third intrinsic coordinate (assumes three)"
+
+    def compute(self, context):
+        return {"third": None if context.intrinsic is None else float(context.intrinsic[:, 2].std())}
+
+
+@pytest.mark.parametrize(
+    ("metric", "where"),
+    [(ReconstructionGap, "(on rows of a model without an inverse, unlabelled)"),
+     (ThirdIntrinsic, "(on rows with intrinsic coordinates)")],
+)  # fmt: skip
+def test_the_metric_check_scores_rows_without_a_reconstruction_and_with_intrinsic_coordinates(metric, where):
+    """Both had passed, and then failed every t-SNE run and every swiss-roll run."""
+    with pytest.raises(AssertionError, match=re.escape(where)):
+        check_metric_plugin(metric)
 
 
 class Quits(Metric):
