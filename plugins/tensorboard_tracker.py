@@ -35,6 +35,7 @@ from dimred.plugin import (
 )
 
 FOLDER = "tensorboard"
+EVENT_FILE_PREFIX = "events.out.tfevents."  # the writer names each of its files so, never the same twice
 
 # The dimred runs (their run_key) whose loss curves the callback wrote, so that their reporter does not write them
 # again: {run_key: the log folder}.
@@ -106,15 +107,20 @@ def _log_dir(options: TensorBoardOptions, directory: Path | None, run_name: str,
 
 
 def _check_nothing_there(folder: Path, kind: str) -> None:
-    """The run folder's TensorBoard folder before this run writes into it holds nothing: a file there is the
-    user's (an earlier run's went with it), which the event and projector files would have replaced."""
+    """The run folder's TensorBoard folder, before this run writes into it, holds no file the projector's would
+    replace: one there is the user's (an earlier run's went with it). Event files are left as they are: each
+    writer makes a new one, and a killed run's stay unlisted, so a rerun finds them."""
     found = None
     if folder.exists() and not folder.is_dir():
         found = f"{folder} is a file, not a folder"
-    elif folder.is_dir() and (file := next((path for path in folder.rglob("*") if not path.is_dir()), None)):
+    elif folder.is_dir() and (file := next((path for path in folder.rglob("*") if _replaceable(path)), None)):
         found = f"{folder} holds {file.relative_to(folder)}, which this run did not write"
     if found:
         raise UsageError(f"{found}; move it, or set {kind}.tensorboard.log_dir=FOLDER for the event files")
+
+
+def _replaceable(path: Path) -> bool:
+    return not path.is_dir() and not path.name.startswith(EVENT_FILE_PREFIX)
 
 
 def _same_place(options: TensorBoardOptions, directory: Path | None, folder: Path) -> bool:

@@ -59,6 +59,11 @@ def test_classical_models(model):
     check_model_plugin(model, {"n_components": 2})
 
 
+def test_a_one_call_model_is_checked_within_the_widths_its_options_take():
+    """t-SNE takes at most 3 components: asked for one more than 3, the check had failed it."""
+    check_model_plugin(TSNEModel, {"n_components": 3}, n_features=5)
+
+
 @pytest.mark.parametrize("metric", [ReconstructionError, Trustworthiness, Continuity, KnnPreservation, RnxCurve,
                                     IntrinsicSpearman, KnnAccuracy, Silhouette])  # fmt: skip
 def test_metrics_return_named_values_of_their_own(metric):

@@ -399,13 +399,30 @@ def test_a_failed_models_advice_names_its_option_as_compare_takes_it():
     assert len(comparison.runs["kernel-pca"]) == 1
 
 
-def test_a_training_setting_that_applies_to_no_compared_model_is_refused():
+def test_a_training_setting_that_applies_to_no_compared_model_is_refused_as_dimred_run_refuses_it():
     """--steps with one-call models alone had been dropped without a word, exit 0."""
-    for options in ({"steps": 20}, {"lr": 0.01}, {"loss": "mse"}):
-        with pytest.raises(dimred.UsageError, match="applies to none of the compared models: pca, isomap are fitted"):
-            dimred.compare("swissroll", ["pca", "isomap"], out=None, settings={"dataset.n_samples": 100}, **options)
-    kept = dimred.compare("swissroll", ["pca", "mlp-ae"], out=None, steps=5, settings={"dataset.n_samples": 100})
+    small = {"out": None, "settings": {"dataset.n_samples": 100}}
+    for option, flag in (({"steps": 20}, "--steps (steps)"), ({"lr": 0.01}, "--lr (lr)")):
+        with pytest.raises(dimred.UsageError, match=re.escape(f"model 'pca' is fitted in one call, without training "
+                                                              f"steps: {flag} does not apply to it")):  # fmt: skip
+            dimred.compare("swissroll", ["pca", "isomap"], **small, **option)
+    # what dimred run takes for such a model: a loss, the settings' own defaults, those a run records
+    for option in ({"loss": "mse"}, {"lr": "AUTO"}, {"precision": "float32"}):
+        assert set(dimred.compare("swissroll", ["pca"], **small, **option).runs) == {"pca"}
+        dimred.run("swissroll", "pca", **small, **option)
+    kept = dimred.compare("swissroll", ["pca", "mlp-ae"], steps=5, **small)
     assert set(kept.runs) == {"pca", "mlp-ae"}
+
+
+def test_the_warnings_of_a_model_that_fails_are_said_too():
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        dimred.compare("swissroll", ["pca", "isomap"], out=None, callbacks=["early-stopping"],
+                       settings={"dataset.n_samples": 150, "model.pca.n_components": 7})  # fmt: skip
+    about = sorted(
+        text.split("'")[1] for text in map(str, (warning.message for warning in said)) if "does nothing" in text
+    )
+    assert about == ["isomap", "pca"]
 
 
 def test_a_models_warning_names_its_option_as_compare_takes_it():

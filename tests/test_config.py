@@ -445,6 +445,8 @@ def test_a_bad_plugin_option_in_a_config_file_names_the_file(tmp_path, section, 
          'name = "geodesik"\n', "unknown loss 'geodesik' (did you mean"),
         ('reporters = ["metrics-tabel"]\n[dataset]\nname = "swissroll"\n[model]\nname = "pca"\n',
          "unknown reporter 'metrics-tabel' (did you mean"),
+        ('reporters = ["no-explorer"]\n[dataset]\nname = "swissroll"\n[model]\nname = "pca"\n',
+         "unknown reporter 'no-explorer'"),  # reporters named replace the defaults: none is turned off by name
         ('[dataset]\nname = "swissroll"\n[model]\nname = "mlp-ae"\n[[callbacks]]\nname = "no-progres"\n',
          "unknown callback 'progres' (did you mean"),
         ('{"dataset": {"name": "swissroll"}, "model": {"name": "mlp-ae"}, "loss": [{"name": "mse", "weight": '

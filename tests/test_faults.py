@@ -184,6 +184,8 @@ CASES = [
     Case("missing file", run_file(lambda t: t / "nowhere.csv"), 2, "no such file"),
     Case("a path from ~", run_file(lambda t: Path("~/nowhere-of-dimred.csv")), 2,
          "no such file: ~/nowhere-of-dimred.csv ('~' is not your home folder here: give the full path, e.g. "),
+    Case("a path from no one's ~", run_file(lambda t: Path("~nobody-of-dimred/d.csv")), 2,
+         "no such file: ~nobody-of-dimred/d.csv (a relative path is read from the folder you run in"),
     Case("directory", run_file(lambda t: t), 2, "is a directory, not a data file"),
     Case("unsupported type", run_file(lambda t: write(t / "d.xlsx", "1,2\n")), 2, "unsupported type '.xlsx'"),
     Case("npz of two arrays", run_file(lambda t: write(t / "d.npz", np.ones((3, 2)), Y=np.ones(3))), 1,

@@ -727,6 +727,11 @@ def test_the_users_files_in_the_run_folders_tensorboard_folder_are_never_written
         assert f"set {kind}.tensorboard.log_dir=FOLDER" in result.output
     _invoke(f"--{kind}", "tensorboard", "--out", str(tmp_path / "again"))  # dimred's own files there are replaced
     _invoke(f"--{kind}", "tensorboard", "--out", str(tmp_path / "again"), "--overwrite")
+    stray = tmp_path / "killed" / "tensorboard" / "events.out.tfevents.1.host.1.0"  # a killed run's, never listed
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"")
+    _invoke(f"--{kind}", "tensorboard", "--out", str(tmp_path / "killed"), "--overwrite")  # a writer never reuses one
+    assert len(list(stray.parent.glob("events.out.tfevents.*"))) == 2
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, which refuses every new file")
@@ -982,3 +987,14 @@ def test_the_tensorboard_reporter_shows_an_evaluation_too(event_accumulator, tmp
         warnings.simplefilter("error")  # a skipped reporter warns
         dimred.evaluate(run.path, "swissroll", out=tmp_path / "ev", reporters=["tensorboard"])
     assert event_accumulator(tmp_path / "ev" / "tensorboard").Scalars("metrics/rmse")
+
+
+def test_an_mlflow_error_is_said_by_its_first_line_or_its_type():
+    """A store's SQL error had been said with its query over seven lines; an error without a message had failed the
+    callback with an IndexError."""
+    from dimred.plugins.mlflow_tracker.tracking import _said
+
+    assert _said(RuntimeError("(sqlite3.DatabaseError) file is not a database\n[SQL: SELECT ...]")) == (
+        "(sqlite3.DatabaseError) file is not a database"
+    )
+    assert _said(RuntimeError()) == "RuntimeError"

@@ -310,7 +310,6 @@ def compare(
     TrainingSettings.from_mapping(
         {name: value for name, value in run_options.items() if name in TrainingSettings.names()}
     )
-    _check_loop_settings_apply(plugins, run_options)
     check_out(out)
     if save and out is None:
         raise UsageError("save keeps the models in the output folder: give out")
@@ -320,8 +319,9 @@ def compare(
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
         check_claimable(directory, overwrite=overwrite, resume=False, writes=writes, work="comparison")
     say = echo or (lambda _text: None)
-    n_rows = _rows_every_run_takes(source, run_options.get("holdout"), seeds, plugins.values())
-    run_options = _same_holdout_for_all(n_rows, plugins.values(), run_options)
+    shape = _shape_every_run_takes(source, run_options.get("holdout"), seeds, plugins.values())
+    _check_loop_settings_apply(plugins, run_options, shape)
+    run_options = _same_holdout_for_all(shape[0], plugins.values(), run_options)
     # claimed before the first model runs: a folder that cannot be had, or another comparison's, fails now, not
     # after all the work; a comparison that fails or is stopped removes the folder it created (one it was given
     # with overwrite has lost the earlier comparison's files by then, as a run's has)
@@ -359,18 +359,16 @@ def _check_run_options(run_options: Mapping[str, Any]) -> None:
                          f"allowed: {', '.join(allowed)}")  # fmt: skip
 
 
-def _check_loop_settings_apply(plugins: Mapping[str, Model], run_options: Mapping[str, Any]) -> None:
-    """A loss or a training loop's setting where every compared model is fitted in one call applies to none of
-    them: refused, as dimred run refuses it for such a model (it had been dropped without a word)."""
+def _check_loop_settings_apply(plugins: Mapping[str, Model], run_options: Mapping[str, Any],
+                               shape: tuple[int, int]) -> None:  # fmt: skip
+    """A training loop's setting where every compared model is fitted in one call applies to none of them: refused
+    as dimred run refuses it for such a model (it had been dropped without a word); where a network is compared,
+    it is the network's."""
     if not all(isinstance(plugin, EstimatorModel) for plugin in plugins.values()):
         return
-    unset = TrainingSettings()
-    given = [name for name in ("loss", *LOOP_SETTINGS)
-             if run_options.get(name) is not None and run_options[name] != getattr(unset, name, None)]  # fmt: skip
-    if given:
-        raise UsageError(f"{given[0]} (--{given[0].replace('_', '-')}) applies to none of the compared models: "
-                         f"{', '.join(plugins)} {'are' if len(plugins) > 1 else 'is'} fitted in one call, without "
-                         "training steps; leave it out")  # fmt: skip
+    given = TrainingSettings.from_mapping({name: value for name, value in run_options.items() if name in LOOP_SETTINGS})
+    for plugin in plugins.values():
+        pipeline.check_one_call_settings(plugin, given, shape)
 
 
 def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[str, Model],
@@ -463,8 +461,9 @@ def _settings_of_losses(loss_settings: Mapping[str, Any], trained: list[str]) ->
             if key.removeprefix("loss.").rpartition(".")[0] in trained}  # fmt: skip
 
 
-def _rows_every_run_takes(source: Dataset, holdout: float | None, seeds: int, models: Iterable[Model]) -> int:
-    """How many rows the data set has; data that no run could take (unreadable, too few rows, one point, a
+def _shape_every_run_takes(source: Dataset, holdout: float | None, seeds: int,
+                           models: Iterable[Model]) -> tuple[int, int]:  # fmt: skip
+    """How many rows and columns the data set has; data that no run could take (unreadable, too few rows, one point, a
     ``holdout`` that leaves too few rows on a side, or that leaves some seed's training rows or, where every model
     scores them, its held-out rows all one point) is refused here once, before any model runs. Each seed's split
     is checked on that seed's data (a generated set's differ)."""
@@ -478,7 +477,7 @@ def _rows_every_run_takes(source: Dataset, holdout: float | None, seeds: int, mo
                 warnings.simplefilter("ignore")  # each run warns of its own split
                 train, held = rows.split_rows(len(X), data.labels, fraction, seed)
             rows.check_split(X, train, held, fraction, seed, all(maps_new_rows))
-    return len(X)
+    return X.shape
 
 
 def _same_holdout_for_all(n_rows: int, models: Iterable[Model], run_options: Mapping[str, Any]) -> dict[str, Any]:
@@ -511,15 +510,18 @@ def _raise_for_all(errors: Mapping[str, DimredError], plugins: Mapping[str, Mode
 
 @contextlib.contextmanager
 def _warnings_as_compare_says(model: Model) -> Iterator[None]:
-    """The warnings of a model's run, said once it ends (fails too) as compare says them."""
-    with warnings.catch_warnings(record=True) as caught:
-        try:
+    """The warnings of a model's run, said once it ends (fails too) as compare says them: each the same warning
+    (its class and attributes), its text rewritten."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
             yield
-        finally:
-            said = list(caught)
-    for warning in said:
-        text = _as_compare_says(warning.message, model)
-        warnings.warn_explicit(text, warning.category, warning.filename, warning.lineno)
+    finally:
+        for warning in caught:
+            message = warning.message
+            if isinstance(message, Warning) and len(message.args) == 1 and isinstance(message.args[0], str):
+                message.args = (_as_compare_says(message.args[0], model),)
+            warnings.warn_explicit(message, warning.category, warning.filename, warning.lineno)
 
 
 def _as_compare_says(message: object, model: Model) -> str:

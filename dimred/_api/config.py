@@ -230,9 +230,10 @@ def check_named_plugins(arguments: Mapping[str, Any], given: set[str], path: str
     named = [(kind, arguments.get(kind)) for kind in ("dataset", "model") if kind not in given]
     if "loss" not in given and isinstance(arguments.get("loss"), str):
         named += [("loss", name) for name in loss_names(arguments["loss"])]
-    for section, kind in (("reporters", "reporter"), ("callbacks", "callback")):
-        if section not in given:
-            named += [(kind, str(name).removeprefix("no-")) for name in arguments.get(section) or ()]
+    if "reporters" not in given:
+        named += [("reporter", name) for name in arguments.get("reporters") or ()]
+    if "callbacks" not in given:  # no-NAME turns a default one off
+        named += [("callback", str(name).removeprefix("no-")) for name in arguments.get("callbacks") or ()]
     for kind, name in named:
         if isinstance(name, str) and name and name not in registry.names(kind):
             raise UsageError(f"config file {path}: {registry.unknown(kind, name)}")

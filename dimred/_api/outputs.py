@@ -29,7 +29,7 @@ def saved_module(plugin: EstimatorModel, X: torch.Tensor, transformed: torch.Ten
                           f"fitted_module (or None: nothing to save); it gave a {type(module).__name__}")  # fmt: skip
     with blame(plugin, "build the network its fitted state loads into (build, as dimred.load does)"):
         rebuilt = plugin.build(X.shape[1])
-        rebuilt.load_state_dict(module.state_dict())
+        _load_state(rebuilt, module.state_dict())
     rebuilt = rebuilt.double().eval()
     with torch.no_grad(), blame(plugin, "compute with the module of its fitted state"):
         computed = {"encode": (rebuilt.encode(X), transformed, "transform")}
@@ -42,6 +42,15 @@ def saved_module(plugin: EstimatorModel, X: torch.Tensor, transformed: torch.Ten
                               f"build) computes other values with {method} than its {by} ({apart}); a model file "
                               "of it would not give what the run reports")  # fmt: skip
     return rebuilt
+
+
+def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """``load_state_dict``, its error said on one line: torch says what is wrong (a size mismatch) on the lines
+    after "Error(s) in loading state_dict for Net:", which an error line leaves out."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as error:
+        raise RuntimeError(" ".join(line.strip() for line in str(error).splitlines() if line.strip())) from None
 
 
 def check_outputs(plugin: Model, X: torch.Tensor, codes: torch.Tensor, reconstruction: torch.Tensor | None,

@@ -131,10 +131,8 @@ def _interrupt_behind(error: BaseException) -> BaseException | None:
 
 def first_line(error: BaseException) -> str:
     """The first line of ``error``'s message that says something (not torch's C++ trace, nor the caret under a
-    matplotlib formula), with the next where it ends in a colon (torch's "Error(s) in loading state_dict for Net:"
-    says what is wrong on its second line); its type's name where none does, or where the message is a missing key
-    alone."""
+    matplotlib formula); its type's name where none does, or where the message is a missing key alone."""
     lines = [line.strip() for line in str(error).splitlines() if any(char.isalpha() for char in line)]
     if not lines or isinstance(error, KeyError):
         return f"{type(error).__name__}: {(lines or [str(error).strip()])[0]}".rstrip(": ")
-    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return lines[0]

@@ -64,8 +64,8 @@ def check_readable(path: Path) -> Path:
     model or a config file that does not exist is."""
     if not path.exists():
         where = "" if path.is_absolute() else f" (a relative path is read from the folder you run in, {_here()})"
-        if str(path).startswith("~"):  # the shell leaves it as typed after 'dataset.path='
-            where = f" ('~' is not your home folder here: give the full path, e.g. {Path(path).expanduser()})"
+        if (home := os.path.expanduser(path)) != str(path):  # the shell leaves '~' as typed after 'dataset.path='
+            where = f" ('~' is not your home folder here: give the full path, e.g. {home})"
         raise UsageError(f"no such file: {path}{where}")
     if path.is_dir():
         raise UsageError(f"{path} is a directory, not a data file")

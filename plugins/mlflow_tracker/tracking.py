@@ -104,6 +104,12 @@ class _Streamer:
         return self.error is None and not self._thread.is_alive()
 
 
+def _said(error: BaseException) -> str:
+    """The first line of an MLflow error (a store's SQL error goes on with its query), or its type without one."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def _end_stale() -> None:
     """End an MLflow run the callback left open (its process was killed before on_fit_failed could end it)."""
     while _OPEN:
@@ -214,7 +220,7 @@ class MLflowCallback(Callback):
         wait = ANSWER_SECONDS if problem else STREAM_WAIT_SECONDS
         streamed_all = self._streamer.close(wait)
         if not streamed_all:
-            why = str(self._streamer.error or f"still sending after {wait:g} s").splitlines()[0]  # not its SQL
+            why = _said(self._streamer.error) if self._streamer.error else f"still sending after {wait:g} s"
             warnings.warn(f"MLflow did not take all of the losses of run {self.run_id} ({why}); the dimred run "
                           "goes on, and its own history (history.csv) holds them", stacklevel=2)  # fmt: skip
         if problem:  # the model is saved all the same; the reporter fails, by name
@@ -224,7 +230,7 @@ class MLflowCallback(Callback):
         try:
             terminate(self._client, self.run_id, "FINISHED")
         except Exception as error:  # a store that answers but fails: never at the cost of the trained model
-            warnings.warn(f"MLflow could not end run {self.run_id}: {str(error).splitlines()[0]}", stacklevel=2)
+            warnings.warn(f"MLflow could not end run {self.run_id}: {_said(error)}", stacklevel=2)
             return
         _PENDING[training.run_key] = _Handover(self.run_id, *self._place, streamed_all)
 
