@@ -201,9 +201,9 @@ class CollapseCheck(Callback):
             scaling = ", scale the data (--scaler minmax or standard, scaler=: it trained unscaled)" if unscaled else ""
             wide = training.sample_rows().shape[1] >= WIDE_COLUMNS
             adapting = ", use a model that adapts to wide data (ne-ae)" if wide else ""
-            return (f"lower the learning rate (--lr, lr=, e.g. {training.settings.lr / 10:g}){_noise_advice(training)}"
-                    f"{scaling}{adapting} or reset a model or loss option or loss weight you set far from its "
-                    "default")  # fmt: skip
+            return (f"lower the learning rate (--lr, lr=, e.g. {training.settings.lr / 10:g}){_decay_advice(training)}"
+                    f"{_noise_advice(training)}{scaling}{adapting} or reset a model or loss option or loss weight you "
+                    "set far from its default")  # fmt: skip
         before = f"they sat on {_distinct_places(self.initial_places)} before training too: the untrained network"
         if unscaled:
             return (f"{before} does not tell these rows apart at the input's scale; scale the data (--scaler minmax "
@@ -224,6 +224,19 @@ class CollapseCheck(Callback):
 
 
 ROUNDINGS_PER_PLACE = 4  # the finest place _places tells apart, in roundings of the codes' magnitude
+
+
+DECAYED = 5.0  # lr * weight decay * steps beyond which decoupled decay alone would leave e^-5 of every weight
+
+
+def _decay_advice(training: Training) -> str:
+    """Advice on a weight decay strong enough to pull every weight to 0 within the run, whatever the gradients."""
+    settings = training.settings
+    decayed = settings.lr * settings.weight_decay * training.total_steps
+    if decayed <= DECAYED:
+        return ""
+    return (f", the weight decay (--weight-decay, weight_decay=; now {settings.weight_decay:g}: alone it would "
+            f"leave e^-{decayed:.3g} of every weight by the last step)")  # fmt: skip
 
 
 def _noise_advice(training: Training) -> str:

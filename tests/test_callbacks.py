@@ -147,6 +147,21 @@ def test_a_collapse_on_narrow_data_points_at_the_options_set_not_at_wide_data(tm
     assert "wide data" not in result.output
 
 
+def test_a_collapse_under_a_weight_decay_that_empties_every_weight_names_the_decay(tmp_path):
+    """It had been told to lower the learning rate and the input noise, neither of which trains, and to reset a
+    model or loss option, which a training setting is not."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "blobs.npy", np.vstack([rng.normal(centre, 1, (40, 10)) for centre in (0, 6, 12)]))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'blobs.npy'}",
+                                      "--model", "ne-ae", "--weight-decay", "5", "--reporter", "metrics-table",
+                                      "--out", str(tmp_path / "decayed")])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "the weight decay (--weight-decay, weight_decay=; now 5: alone it would leave e^-30 of every weight by " \
+           "the last step)" in result.output  # fmt: skip
+    assert dimred.run("file", "ne-ae", settings={"dataset.path": str(tmp_path / "blobs.npy")}, out=None,
+                      reporters=[]).codes.std() > 0.1  # the decay the model chose trains  # fmt: skip
+
+
 def test_codes_that_differ_by_rounding_alone_are_a_collapse():
     """Rows of 1e6 + noise, unscaled: ne-ae's codes spread by 1e-7, float32 rounding, which had counted as a hundred
     places (exit 0, two distinct codes)."""
