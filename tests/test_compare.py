@@ -412,6 +412,13 @@ def test_a_training_setting_that_applies_to_no_compared_model_is_refused_as_dimr
         dimred.run("swissroll", "pca", **small, **option)
     kept = dimred.compare("swissroll", ["pca", "mlp-ae"], steps=5, **small)
     assert set(kept.runs) == {"pca", "mlp-ae"}
+    # the batch a run records is its training rows' (450 of 500 held out by a tenth), as dimred run checks it
+    rows = {"out": None, "settings": {"dataset.n_samples": 500}}
+    recorded = dimred.run("swissroll", "pca", **rows).config["training"]["batch_size"]
+    assert recorded == 450
+    assert set(dimred.compare("swissroll", ["pca"], batch_size=recorded, **rows).runs) == {"pca"}
+    with pytest.raises(dimred.UsageError, match="--batch-size"):
+        dimred.compare("swissroll", ["pca"], batch_size=500, **rows)
 
 
 def test_the_warnings_of_a_model_that_fails_are_said_too():
@@ -423,6 +430,13 @@ def test_the_warnings_of_a_model_that_fails_are_said_too():
         text.split("'")[1] for text in map(str, (warning.message for warning in said)) if "does nothing" in text
     )
     assert about == ["isomap", "pca"]
+    with warnings.catch_warnings():  # filters that make the warnings errors but inside dimred: each failure is kept
+        warnings.simplefilter("error")
+        warnings.filterwarnings("default", module="dimred")
+        comparison = dimred.compare("swissroll", ["pca", "isomap"], out=None, callbacks=["early-stopping"],
+                                    settings={"dataset.n_samples": 150, "model.pca.n_components": 7})  # fmt: skip
+    assert "n_components at most 3" in comparison.failed["pca"]
+    assert set(comparison.runs) == {"isomap"}
 
 
 def test_a_models_warning_names_its_option_as_compare_takes_it():

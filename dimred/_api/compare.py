@@ -14,6 +14,7 @@ import math
 import numbers
 import re
 import statistics
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -320,8 +321,8 @@ def compare(
         check_claimable(directory, overwrite=overwrite, resume=False, writes=writes, work="comparison")
     say = echo or (lambda _text: None)
     shape = _shape_every_run_takes(source, run_options.get("holdout"), seeds, plugins.values())
-    _check_loop_settings_apply(plugins, run_options, shape)
     run_options = _same_holdout_for_all(shape[0], plugins.values(), run_options)
+    _check_loop_settings_apply(plugins, run_options, shape)
     # claimed before the first model runs: a folder that cannot be had, or another comparison's, fails now, not
     # after all the work; a comparison that fails or is stopped removes the folder it created (one it was given
     # with overwrite has lost the earlier comparison's files by then, as a run's has)
@@ -367,8 +368,10 @@ def _check_loop_settings_apply(plugins: Mapping[str, Model], run_options: Mappin
     if not all(isinstance(plugin, EstimatorModel) for plugin in plugins.values()):
         return
     given = TrainingSettings.from_mapping({name: value for name, value in run_options.items() if name in LOOP_SETTINGS})
-    for plugin in plugins.values():
-        pipeline.check_one_call_settings(plugin, given, shape)
+    n_rows, n_columns = shape
+    for plugin in plugins.values():  # on the rows its runs train on, as dimred run checks them
+        fraction = rows.holdout_fraction(run_options.get("holdout"), n_rows, getattr(plugin, "can_transform", True))
+        pipeline.check_one_call_settings(plugin, given, (n_rows - rows.held_out_count(n_rows, fraction), n_columns))
 
 
 def _compared(dataset: str, models: Sequence[str], seeds: int, plugins: Mapping[str, Model],
@@ -516,12 +519,28 @@ def _warnings_as_compare_says(model: Model) -> Iterator[None]:
     try:
         with warnings.catch_warnings(record=True) as caught:
             yield
-    finally:
-        for warning in caught:
-            message = warning.message
-            if isinstance(message, Warning) and len(message.args) == 1 and isinstance(message.args[0], str):
-                message.args = (_as_compare_says(message.args[0], model),)
-            warnings.warn_explicit(message, warning.category, warning.filename, warning.lineno)
+    except BaseException:
+        with contextlib.suppress(Warning):  # one the filters make an error: never in place of the run's own
+            _warn_again(caught, model)
+        raise
+    _warn_again(caught, model)
+
+
+def _warn_again(caught: list[warnings.WarningMessage], model: Model) -> None:
+    for warning in caught:
+        message = warning.message
+        if isinstance(message, Warning) and len(message.args) == 1 and isinstance(message.args[0], str):
+            message.args = (_as_compare_says(message.args[0], model),)
+        warnings.warn_explicit(message, warning.category, warning.filename, warning.lineno,
+                               module=_module_of(warning.filename))  # fmt: skip
+
+
+def _module_of(filename: str) -> str | None:
+    """The dotted name of the module a warning came from, for the filters that name one (dimred._api.run)."""
+    for name, module in list(sys.modules.items()):
+        if getattr(module, "__file__", None) == filename:
+            return name
+    return None
 
 
 def _as_compare_says(message: object, model: Model) -> str:

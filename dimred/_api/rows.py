@@ -63,6 +63,12 @@ def holdout_fraction(requested: float | None, n_rows: int, maps_new_rows: bool =
     return fraction + 0.0  # -0.0 recorded as 0.0
 
 
+def held_out_count(n_rows: int, fraction: float) -> int:
+    """How many of ``n_rows`` a ``fraction`` holds out: rounded up, as scikit-learn's split (the tolerance keeps
+    0.2 * 1795 at 359); any fraction holds out a row."""
+    return max(math.ceil(fraction * n_rows - 1e-9), 1 if fraction else 0)
+
+
 def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Training and held-out row numbers (each sorted): a seeded random ``fraction`` of the rows, of every label's
     rows where there are labels (stratified: each label's share within one row of ``fraction``, the rows left
@@ -72,8 +78,7 @@ def split_rows(n_rows: int, labels: np.ndarray | None, fraction: float, seed: in
     Labels that leave too few rows besides one per label (an id column; many small classes) stratify nothing, and
     classes left without a training row (a class of one held out too) are warned of."""
     rng = np.random.default_rng(seed)
-    # rounded up, as scikit-learn's split (the tolerance keeps 0.2 * 1795 at 359); any fraction holds out a row
-    held_count = max(math.ceil(fraction * n_rows - 1e-9), 1 if fraction else 0)
+    held_count = held_out_count(n_rows, fraction)
     groups = [np.arange(n_rows)] if labels is None else [np.flatnonzero(labels == value) for value in np.unique(labels)]
     if held_count > n_rows - len(groups):
         groups = [np.arange(n_rows)]
