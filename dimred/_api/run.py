@@ -97,7 +97,9 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
         return None
     directory = default_run_directory(dataset, model) if out == AUTO else Path(out)
     if resume and (directory / METRICS_FILE).exists() and not (directory / FAILED_MARKER).exists():
-        raise UsageError(f"run {directory} is already complete: it has its {METRICS_FILE}, the last of its results")
+        raise UsageError(f"run {directory} is already complete: it has its {METRICS_FILE}, written once its model "
+                         "and results were (a plot its reporters had not drawn yet is all a stop after it can leave "
+                         "out; --overwrite starts the run again)")  # fmt: skip
     check_claimable(directory, overwrite=overwrite, resume=resume)
     if directory.is_dir():  # a one-call model takes its folder only once it has fitted: refused now, not then
         check_unlocked(directory)
