@@ -376,7 +376,7 @@ def test_an_output_folder_compare_cannot_have_is_refused_before_any_model_runs(t
 
 @pytest.mark.parametrize(
     ("data", "options", "message"),
-    [("two.csv", {}, "2 rows are too few to score a model on; give at least 3"),
+    [("two.csv", {}, r"dataset 'file' \(two.csv\) has 2 rows: too few to score a model on; give at least 3"),
      ("nowhere.csv", {}, "no such file: nowhere.csv"),
      ("rows.csv", {"device": "mps"}, "device 'mps' is not available on this machine"),
      ("rows.csv", {"holdout": 0.95}, r"--holdout 0.95 of 30 rows leaves 1 to train on and 29 to test on")],

@@ -191,7 +191,7 @@ CASES = [
     Case("npz of two arrays", run_file(lambda t: write(t / "d.npz", np.ones((3, 2)), Y=np.ones(3))), 1,
          "name the data array 'X'"),
     Case("one row", run_file(lambda t: write(t / "d.csv", "1,2\n")), 2,
-         "1 row is too few to train and score a model on; give at least 3"),
+         "d.csv) has 1 row: too few to train and score a model on; give at least 3"),
     Case("npy named npz", run_file(lambda t: write(t / "d.npz", stored(np.save))), 1,
          "d.npz is an .npy file, not an .npz archive; name it .npy"),
     Case("npz named npy", run_file(lambda t: write(t / "d.npy", stored(np.savez))), 1,

@@ -1547,7 +1547,8 @@ def test_a_split_that_leaves_one_side_all_one_point_is_refused_before_training(s
     np.save(tmp_path / "alike.npy", np.zeros((500, 4)))  # the whole file alike: its own row count
     result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'alike.npy'}", "--model", "pca",
                     "--out", str(tmp_path / "run"))  # fmt: skip
-    assert "all 500 rows of the data are the same point" in result.output
+    assert "all 500 rows of the data of dataset 'file' (" in result.output
+    assert "alike.npy) are the same point" in result.output
 
 
 @pytest.mark.parametrize(

@@ -146,8 +146,8 @@ def test_evaluate_picks_the_trained_columns_by_name_in_any_order(tmp_path):
 
 @pytest.mark.parametrize(
     ("rows", "message"),
-    [(2, "2 rows are too few to score a model on; give at least 3"),
-     (60, "all 60 rows of the data are the same point: there is no structure to score")],
+    [(2, "the data of dataset 'file' ({few}) has 2 rows: too few to score a model on; give at least 3"),
+     (60, "all 60 rows of the data of dataset 'file' ({few}) are the same point: there is no structure to score")],
 )  # fmt: skip
 def test_evaluate_refuses_data_that_every_score_would_call_perfect_as_run_does(tmp_path, rows, message):
     trained = labelled_csv(tmp_path / "train.csv", ["a", "b", "c", "d"])
@@ -158,7 +158,7 @@ def test_evaluate_refuses_data_that_every_score_would_call_perfect_as_run_does(t
     result = invoke("evaluate", str(tmp_path / "run"), "--dataset", "file", "--set",
                     f"dataset.path={tmp_path / 'few.csv'}", "--out", str(tmp_path / "scores"))  # fmt: skip
     assert result.exit_code == 2, result.output
-    assert result.output.strip() == f"Error: {message}"
+    assert result.output.strip() == f"Error: {message.format(few=tmp_path / 'few.csv')}"
     assert not (tmp_path / "scores").exists()
 
 

@@ -473,7 +473,7 @@ def _shape_every_run_takes(source: Dataset, holdout: float | None, seeds: int,
     maps_new_rows = [getattr(model, "can_transform", True) for model in models]
     for seed in range(seeds):
         data, X = pipeline.load_data(source, seed)
-        rows.check_scorable(X)
+        rows.check_scorable(X, pipeline.data_name(source))
         fraction = rows.holdout_fraction(holdout, len(X), any(maps_new_rows))
         if fraction:
             with warnings.catch_warnings():

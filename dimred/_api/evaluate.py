@@ -344,7 +344,7 @@ def evaluate(
     X_trained, names = _features_of_rows(X_raw, data.feature_names, reducer, pipeline.data_name(source))
     check_matrix(X_trained, pipeline.data_name(source), min_rows=1, computed_in=computes_in(reducer),
                  row_numbers=data.row_numbers, column_names=names)  # fmt: skip
-    rows.check_scorable(X_trained)
+    rows.check_scorable(X_trained, pipeline.data_name(source))
     if not {"label_column", "label_key"} & set(given):  # where the settings leave the labels out, they know
         _warn_if_unlabelled(data, reducer, pipeline.data_name(source))  # once the rows are the model's
     X_device = reducer.to_tensor(X_trained)

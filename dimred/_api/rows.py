@@ -18,36 +18,42 @@ AUTO_HOLDOUT = 0.1  # the share of rows held out by default...
 AUTO_HOLDOUT_ROWS = 500  # ...from data sets of this many rows
 
 
-def check_fittable(X: np.ndarray, model: Model | EstimatorModel) -> None:
-    """Refuse data that no model can reduce meaningfully, before anything is trained or written."""
-    _check_enough_rows(X, "train and score a model on")
+def check_fittable(X: np.ndarray, model: Model | EstimatorModel, data_name: str = "the data") -> None:
+    """Refuse data that no model can reduce meaningfully, before anything is trained or written (``data_name``:
+    how messages name it, its file where it has one)."""
+    _check_enough_rows(X, "train and score a model on", data_name)
     n_components = getattr(model.options, "n_components", None)
     if isinstance(n_components, int) and n_components > X.shape[1]:
         raise UsageError(f"model '{model.name}' would make {n_components} components from {X.shape[1]} columns: a "
                          f"reduction needs n_components at most {X.shape[1]} (--set model.n_components=N; a "
                          "Reducer's n_components=N)")  # fmt: skip
-    _check_not_one_point(X, "reduce")
+    _check_not_one_point(X, "reduce", data_name)
 
 
-def check_scorable(X: np.ndarray) -> None:
+def check_scorable(X: np.ndarray, data_name: str = "the data") -> None:
     """Refuse data on which every neighbourhood score of a trained model would be trivially perfect."""
-    _check_enough_rows(X, "score a model on")
-    _check_not_one_point(X, "score")
+    _check_enough_rows(X, "score a model on", data_name)
+    _check_not_one_point(X, "score", data_name)
 
 
-def _check_enough_rows(X: np.ndarray, doing: str) -> None:
+def _check_enough_rows(X: np.ndarray, doing: str, data_name: str) -> None:
     if len(X) < MIN_ROWS:
-        rows = "1 row is" if len(X) == 1 else f"{len(X)} rows are"
-        raise UsageError(f"{rows} too few to {doing}; give at least {MIN_ROWS}")
+        rows = "1 row" if len(X) == 1 else f"{len(X)} rows"
+        few = (
+            f"{rows} {'is' if len(X) == 1 else 'are'} too few"
+            if data_name == "the data"
+            else f"{data_name} has {rows}: too few"
+        )
+        raise UsageError(f"{few} to {doing}; give at least {MIN_ROWS}")
 
 
 def _is_one_point(X: np.ndarray) -> bool:
     return not np.any(X.max(axis=0) > X.min(axis=0))
 
 
-def _check_not_one_point(X: np.ndarray, doing: str) -> None:
+def _check_not_one_point(X: np.ndarray, doing: str, data_name: str) -> None:
     if _is_one_point(X):
-        raise UsageError(f"all {len(X)} rows of the data are the same point: there is no structure to {doing}")
+        raise UsageError(f"all {len(X)} rows of {data_name} are the same point: there is no structure to {doing}")
 
 
 def holdout_fraction(requested: float | None, n_rows: int, maps_new_rows: bool = True) -> float:

@@ -256,7 +256,7 @@ def run(
     data, X_raw = pipeline.load_data(source, training.seed, computed_in)
     maps_new_rows = getattr(plugins.model, "can_transform", True)
     fraction = rows.holdout_fraction(holdout, len(X_raw), maps_new_rows)
-    rows.check_fittable(X_raw, plugins.model)
+    rows.check_fittable(X_raw, plugins.model, pipeline.data_name(source))
     held = None
     if fraction:
         train_rows, held_rows = rows.split_rows(len(X_raw), data.labels, fraction, training.seed)
