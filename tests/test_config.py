@@ -218,6 +218,9 @@ def test_listed_callbacks_add_to_the_defaults_and_a_runs_record_keeps_the_ones_i
         ("[dataset]\nname = 'swissroll'\n", "Missing option '--model'"),
         (f"{PLUGINS}[training]\nsteps = 5\nepochs = 2\n", "sets both steps and epochs"),
         (f"{PLUGINS}[training]\nbatch_size = 'half'\n", "must be a whole number, full or auto"),
+        (f"{PLUGINS}[training]\nlr = '0.01'\n", "bad lr '0.01': the learning rate must be a positive number, e.g. "
+                                                 "0.01, or auto (a number, not text: write it without quotes)"),
+        (f"seed = '3'\n{PLUGINS}", "bad seed '3': must be a whole number (a number, not text: write it without"),
     ],
 )  # fmt: skip
 def test_a_bad_config_file_is_a_usage_error(tmp_path, content, message):
@@ -241,6 +244,16 @@ def test_a_bad_config_file_is_a_usage_error(tmp_path, content, message):
         ("bad.json", b'{"dataset": "swissroll", "model": "mlp-ae", "loss": [{"name": "mse", "weight": "x"}]}',
          'a [loss] weight must be a positive number, got "x"'),
         ("folder.json", None, "folder.json is a folder; give a .toml or .json file"),
+        ("twice.json", b'{"dataset": "swissroll", "model": "pca", "seed": 1, "seed": 2}',
+         'twice.json: the key "seed" is given twice in one object; give it once'),
+        ("twice.json", b'{"dataset": {"name": "swissroll", "options": {"noise": 0.1, "noise": 0.2}}, "model": "pca"}',
+         'the key "noise" is given twice'),
+        ("twice.toml", f"metrics = [{{name = 'knn-accuracy', options = {{k = 3}}}}, {{name = 'knn-accuracy', "
+                       f"options = {{k = 9}}}}]\n{PLUGINS}".encode(),
+         """twice.toml: metrics lists 'knn-accuracy' twice, with different options ({"k": 3} and {"k": 9}); list it"""),
+        ("twice.toml", f"{PLUGINS}[[callbacks]]\nname = 'early-stopping'\n[[callbacks]]\nname = 'early-stopping'\n"
+                       "options = { patience = 50 }\n".encode(),
+         """callbacks lists 'early-stopping' twice, with different options ({} and {"patience": 50})"""),
     ],
 )  # fmt: skip
 def test_a_config_file_that_is_not_a_table_of_settings_is_a_usage_error(tmp_path, name, content, message):
@@ -251,6 +264,19 @@ def test_a_config_file_that_is_not_a_table_of_settings_is_a_usage_error(tmp_path
     assert [line for line in result.output.splitlines() if line.startswith("Error:")] == [result.output.strip()]
     assert message in result.output
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["marked.toml", "marked.json"])
+def test_a_config_file_saved_with_a_byte_order_mark_reads_as_without(tmp_path, name):
+    """As Windows Notepad may save it: the mark is no setting."""
+    content = EXPERIMENT if name.endswith(".toml") else json.dumps({"dataset": "swissroll", "model": "mlp-ae",
+                                                                   "training": {"steps": 40}, "seed": 3})  # fmt: skip
+    (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + content.encode())
+    result = invoke("run", "--config", str(tmp_path / name), "--reporter", "metrics-table", "--out",
+                    str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["seed"], config["training"]["steps"]) == (3, 40)
 
 
 def test_a_loss_weight_is_recorded_exactly_so_the_runs_config_reruns_it(tmp_path):

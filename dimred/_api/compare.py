@@ -323,6 +323,11 @@ def compare(
     shape = _shape_every_run_takes(source, run_options.get("holdout"), seeds, plugins.values())
     run_options = _same_holdout_for_all(shape[0], plugins.values(), run_options)
     _check_loop_settings_apply(plugins, run_options, shape)
+    for plugin in plugins.values():  # refused before any model runs, as dimred run refuses it
+        try:
+            rows.check_components(plugin, shape[1])
+        except UsageError as error:
+            raise UsageError(_as_compare_says(error, plugin)) from None
     # claimed before the first model runs: a folder that cannot be had, or another comparison's, fails now, not
     # after all the work; a comparison that fails or is stopped removes the folder it created (one it was given
     # with overwrite has lost the earlier comparison's files by then, as a run's has)

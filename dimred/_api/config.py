@@ -50,7 +50,7 @@ def _parse(path: Path) -> dict[str, Any]:
     if path.suffix.lower() not in (".json", ".toml"):
         raise UsageError(f"config file {path} must be .toml or .json")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as Windows Notepad may save it, is no setting
     except UnicodeDecodeError as error:
         raise UsageError(f"config file {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
     except OSError as error:
@@ -63,8 +63,16 @@ def _parse(path: Path) -> dict[str, Any]:
 
 
 def _parse_json(path: Path, text: str) -> Any:
+    def once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:  # json keeps the last of a key given twice
+        keys = [key for key, _value in pairs]
+        twice = next((key for key in keys if keys.count(key) > 1), None)
+        if twice is not None:
+            raise UsageError(f"config file {path}: the key {json.dumps(twice)} is given twice in one object; give it "
+                             "once")  # fmt: skip
+        return dict(pairs)
+
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=once_each)
     except json.JSONDecodeError as error:
         raise UsageError(f"config file {path} is not valid JSON: {error}") from None
 
@@ -107,6 +115,16 @@ def _check_options(kind: str, name: str, options: dict[str, Any], prefix: str, p
         plugin_options.converted_values(registry.get(kind, name).cls.Options, options, prefix=prefix)
     except UsageError as error:
         raise UsageError(f"config file {path}: {error}") from None
+
+
+def _check_listed_once(chosen: list[tuple[str, dict[str, Any]]], section: str, path: Path) -> None:
+    """Refuse a plugin listed twice with different options (as --set refuses an option set twice): only one of
+    them could run."""
+    for number, (name, options) in enumerate(chosen):
+        differing = [others for again, others in chosen[number + 1 :] if again == name and others != options]
+        if differing:
+            raise UsageError(f"config file {path}: {section} lists '{name}' twice, with different options "
+                             f"({json.dumps(options)} and {json.dumps(differing[0])}); list it once")  # fmt: skip
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -153,6 +171,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
             if not isinstance(document[section], list):
                 raise UsageError(f"config file {path}: {section} must be a list of names or tables")
             chosen = [_plugin(entry, section, path) for entry in document[section]]
+            _check_listed_once(chosen, section, path)
             for name, options in chosen:
                 if section == "callbacks" and name.startswith("no-") and options:
                     raise UsageError(f"config file {path}: [[callbacks]] '{name}' turns the callback '{name[3:]}' "

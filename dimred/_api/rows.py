@@ -22,12 +22,17 @@ def check_fittable(X: np.ndarray, model: Model | EstimatorModel, data_name: str 
     """Refuse data that no model can reduce meaningfully, before anything is trained or written (``data_name``:
     how messages name it, its file where it has one)."""
     _check_enough_rows(X, "train and score a model on", data_name)
-    n_components = getattr(model.options, "n_components", None)
-    if isinstance(n_components, int) and n_components > X.shape[1]:
-        raise UsageError(f"model '{model.name}' would make {n_components} components from {X.shape[1]} columns: a "
-                         f"reduction needs n_components at most {X.shape[1]} (--set model.n_components=N; a "
-                         "Reducer's n_components=N)")  # fmt: skip
+    check_components(model, X.shape[1])
     _check_not_one_point(X, "reduce", data_name)
+
+
+def check_components(model: Model | EstimatorModel, n_columns: int) -> None:
+    """Refuse a model that would make more components than the data has columns."""
+    n_components = getattr(model.options, "n_components", None)
+    if isinstance(n_components, int) and n_components > n_columns:
+        raise UsageError(f"model '{model.name}' would make {n_components} components from {n_columns} columns: a "
+                         f"reduction needs n_components at most {n_columns} (--set model.n_components=N; a "
+                         "Reducer's n_components=N)")  # fmt: skip
 
 
 def check_scorable(X: np.ndarray, data_name: str = "the data") -> None:

@@ -183,6 +183,17 @@ def _keyword(name: str, value: Any) -> Any:
     return None if word == FULL_BATCH and name == "batch_size" else value
 
 
+def _unquoted(value: Any) -> str:
+    """Advice for a number written as text, as a config file's "0.01" is: the quotes make it a string."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    return " (a number, not text: write it without quotes)"
+
+
 def _check(setting: dataclasses.Field, value: Any) -> None:
     """Type and range of one field; the message names the setting and what is allowed."""
     name, choices = setting.name, setting.metadata["choices"]
@@ -198,7 +209,7 @@ def _check(setting: dataclasses.Field, value: Any) -> None:
         number = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
         if not number or value < 0 or (name == "lr" and value == 0):
             what = "the learning rate must be a positive number" if name == "lr" else "it must be a number from 0"
-            raise UsageError(f"bad {name.replace('_', ' ')} {value!r}: {what}, e.g. 0.01, or auto")
+            raise UsageError(f"bad {name.replace('_', ' ')} {value!r}: {what}, e.g. 0.01, or auto{_unquoted(value)}")
         return
     optional = name != "seed"
     if value is None and optional:
@@ -209,7 +220,7 @@ def _check(setting: dataclasses.Field, value: Any) -> None:
             if name == "batch_size"
             else "a whole number" + (" or none" if optional else "")
         )
-        raise UsageError(f"bad {name.replace('_', ' ')} {value!r}: must be {allowed}")
+        raise UsageError(f"bad {name.replace('_', ' ')} {value!r}: must be {allowed}{_unquoted(value)}")
     low = 0 if name == "seed" else 1
     if value < low:
         other = ", full or auto" if name == "batch_size" else ""
