@@ -25,6 +25,7 @@ class _ScikitLearnModel(EstimatorModel):
 
     # the option that must stay below the number of rows (a neighbourhood's size), where there is one
     neighbourhood_option: ClassVar[str | None] = None
+    least_neighbourhood: ClassVar[int] = 1  # the smallest value its options take
     # Methods whose codes do not depend on the rows' scale (t-SNE's, UMAP's: their neighbourhoods are calibrated
     # per row) or scale with it (Isomap's distances) see rows far from unit scale (beyond 2^+-UNIT_SCALE_BITS, with
     # --scaler none) multiplied by a power of two, which changes no ratio: scikit-learn's t-SNE had crashed the
@@ -64,9 +65,10 @@ class _ScikitLearnModel(EstimatorModel):
         option_name = self.neighbourhood_option
         value = None if option_name is None else getattr(self.options, option_name)
         if value is not None and value >= n_rows:
-            lower = max(1, (n_rows - 1) // 3)
+            lower = max(self.least_neighbourhood, (n_rows - 1) // 3)
+            advice = f"lower it, e.g. --set model.{option_name}={lower}" if lower < n_rows else "give more rows"
             raise UsageError(f"model '{self.name}' needs more rows than its {option_name} ({value:g}), got {n_rows} "
-                             f"to train on; lower it, e.g. --set model.{option_name}={lower}")  # fmt: skip
+                             f"to train on; {advice}")  # fmt: skip
 
 
 UNIT_SCALE_BITS = 20  # rows whose largest magnitude lies within 2^-20 to 2^20 (about 1e-6 to 1e6) are left as given
@@ -373,6 +375,7 @@ class UMAPModel(_ScikitLearnModel):
     description = "UMAP (umap-learn; dimred[umap]): with transform and an approximate inverse"
     scale_free = True
     neighbourhood_option = "n_neighbors"  # umap-learn would truncate it with a warning, and say so at each transform
+    least_neighbourhood = 2
 
     @dataclass(frozen=True)
     class Options(_Components):

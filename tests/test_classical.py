@@ -92,6 +92,12 @@ def test_umap_of_one_component_has_no_inverse_and_too_few_rows_are_named(tmp_pat
     with pytest.raises(dimred.UsageError, match=too_many + r"--set model.n_neighbors=19"):
         dimred.run("file", "umap", settings={"model.n_neighbors": 1000, "dataset.path": str(tmp_path / "rows.npy")},
                    holdout=0, out=None, reporters=[])  # fmt: skip
+    np.save(tmp_path / "four.npy", rows[:4])  # the advice is a value umap takes (it had said 1: below its least, 2)
+    with pytest.raises(dimred.UsageError, match=r"got 4 to train on; lower it, e.g. --set model.n_neighbors=2$"):
+        dimred.run("file", "umap", settings={"dataset.path": str(tmp_path / "four.npy")}, out=None, reporters=[])
+    result = dimred.run("file", "umap", settings={"model.n_neighbors": 2, "dataset.path": str(tmp_path / "four.npy")},
+                        out=None, reporters=[])  # fmt: skip
+    assert result.codes.shape == (4, 2)
 
 
 @pytest.mark.parametrize("model", ["pca", "isomap"])
@@ -100,7 +106,11 @@ def test_a_column_whose_spread_overflows_float64_is_named_before_a_fit(model, tm
     rows = np.random.default_rng(0).random((40, 3))
     rows[:20, 0], rows[20:, 0] = -1e308, 1e308
     np.save(tmp_path / "wide.npy", rows)
-    with pytest.raises(dimred.DimredError, match=r"^column 0 \(counting from 0\) of the data varies by more than"):
+    with pytest.raises(
+        dimred.DimredError,
+        match=r"^column 0 \(counting from 0\) of the data of dataset 'file' \(.*wide"
+        r".npy\) varies by more than",
+    ):
         dimred.run("file", model, settings={"dataset.path": str(tmp_path / "wide.npy")}, out=None, reporters=[])
 
 

@@ -875,7 +875,10 @@ def test_a_value_beyond_float32_is_named_by_row_and_column(tmp_path):
     # float64 holds the value, but no model file could hold the scaling of a column that varies by 1e38
     result = invoke(*base, "--dtype", "float64", "--scaler", "standard", "--out", str(tmp_path / "f64"))
     assert result.exit_code == 1, result.output
-    assert "column 2 (counting from 0) of the data varies by 1.581e+38" in error_lines(result)[0]
+    assert (
+        f"column 2 (counting from 0) of the data of dataset 'file' ({data}) varies by 1.581e+38"
+        in (error_lines(result)[0])
+    )
     assert not (tmp_path / "f64").exists()
 
 

@@ -551,6 +551,25 @@ def test_three_held_out_rows_are_scored_with_the_smaller_k_shown(tmp_path):
     assert row.endswith(f"{metrics['holdout.trustworthiness']:.4f} (k=1)")
 
 
+@pytest.mark.parametrize("model", ["ne-ae", "pca"])
+def test_a_column_whose_scaling_a_model_file_cannot_hold_is_named_by_its_header_and_file(tmp_path, model):
+    """It had been said as column 0 of "the data", where the file names its columns and the run its file."""
+    X = np.random.default_rng(0).random((60, 4))
+    X[:, 2] *= 1e31
+    np.savetxt(tmp_path / "huge.csv", X, delimiter=",", header="a,b,dose,d", comments="")
+    steps = ["--steps", "5"] if model == "ne-ae" else []
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'huge.csv'}", "--model", model,
+                    *steps, "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.count("Error:") == 1
+    assert f"Error: column 'dose' of the data of dataset 'file' ({tmp_path / 'huge.csv'}) varies by" in result.output
+    assert not (tmp_path / "run").exists()
+    import pandas as pd
+
+    with pytest.raises(dimred.DataError, match=r"^column 'dose' of the data varies by"):
+        dimred.Reducer(model=model, steps=5 if steps else None).fit(pd.DataFrame(X, columns=["a", "b", "dose", "d"]))
+
+
 @pytest.mark.parametrize(
     ("low", "high", "message"),
     [
@@ -571,7 +590,9 @@ def test_a_column_whose_scaling_a_model_file_cannot_hold_is_refused_naming_it(tm
                         str(tmp_path / dtype))  # fmt: skip
         assert result.exit_code == 1, result.output
         assert result.output.count("Error:") == 1
-        assert "column 1 (counting from 0) of the data varies by" in result.output
+        assert f"column 1 (counting from 0) of the data of dataset 'file' ({tmp_path / 'wide.npy'}) varies by" in (
+            result.output
+        )
         assert message in result.output
         assert "rescale the data" in result.output
         assert not (tmp_path / dtype).exists()

@@ -46,7 +46,7 @@ from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, checked_sugge
 from dimred._engine import evaluation, fitting
 from dimred._engine.device import as_tensor, computes_bf16, resolve_device, resolve_dtype
 from dimred._engine.distributed import World
-from dimred._engine.scaling import Scaler
+from dimred._engine.scaling import Scaler, UnsavableColumnError
 from dimred._host.objective import (
     LossSpec,
     build_terms,
@@ -59,7 +59,7 @@ from dimred._host.objective import (
 from dimred._host.registry import get_registry
 from dimred._host.resolve import chosen_names, defaults_of, describe, instantiate, instantiate_several
 from dimred._io.rundir import write_history, write_json, write_row_numbers
-from dimred._io.validation import check_matrix
+from dimred._io.validation import DataError, check_matrix
 
 Echo = Callable[[str], None]
 
@@ -335,6 +335,7 @@ def fit(
     settings: TrainingSettings,
     *,
     feature_names: Sequence[str] | None = None,
+    data_name: str = "the data",
     claim: Callable[[], Path | None] = lambda: None,
     resume: bool = False,
     world: World | None = None,
@@ -350,15 +351,18 @@ def fit(
     ``resume`` continues from the checkpoint there.
     ``plugins``, ``settings`` and ``device`` are as ``prepared`` gives them for ``X_raw``; ``given`` is what
     ``as_given`` made of them before (the model file records it); ``config`` the run's configuration, for the
-    callbacks."""
-    rows.check_fittable(X_raw, plugins.model)
-    if isinstance(plugins.model, EstimatorModel):
-        outcome = fit_estimator(plugins.model, X_raw, settings, feature_names, given)
-        claim()
-        return outcome
-    options = {"claim": claim, "resume": resume, "world": world, "device": device, "echo": echo,
-               "given": given, "config": config}  # fmt: skip
-    return _fit_network(plugins, X_raw, settings, feature_names, options)
+    callbacks. Messages name the data ``data_name`` and its columns by ``feature_names``."""
+    rows.check_fittable(X_raw, plugins.model, data_name)
+    try:
+        if isinstance(plugins.model, EstimatorModel):
+            outcome = fit_estimator(plugins.model, X_raw, settings, feature_names, given)
+            claim()
+            return outcome
+        options = {"claim": claim, "resume": resume, "world": world, "device": device, "echo": echo,
+                   "given": given, "config": config}  # fmt: skip
+        return _fit_network(plugins, X_raw, settings, feature_names, options)
+    except UnsavableColumnError as error:
+        raise DataError(error.named(data_name, feature_names)) from None
 
 
 # -- evaluate --------------------------------------------------------------------------------------------------

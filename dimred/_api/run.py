@@ -302,8 +302,9 @@ def run(
                 write_json(claimed[0] / CONFIG_FILE, going_on)
             return claimed[0]
 
-        outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names, claim=claim,
-                               resume=resume, world=world, device=device, echo=say, config=going_on)  # fmt: skip
+        outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names,
+                               data_name=pipeline.data_name(source), claim=claim, resume=resume, world=world,
+                               device=device, echo=say, config=going_on)  # fmt: skip
         directory = claimed[0]
         distributed.leave(world)
         if not world.is_main:

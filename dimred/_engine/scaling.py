@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -22,6 +22,22 @@ SCALE_LIMIT = 1e30
 # Rows are rounded to the model's dtype before they are scaled: a column whose spread spans fewer steps of that
 # dtype at its size than this (1e6 +- 0.5 in float32: about 8) loses most of what tells its rows apart.
 MIN_STEPS_ACROSS_SPREAD = 10_000
+
+
+class UnsavableColumnError(DataError):
+    """A column whose scaling no model file can hold; ``named`` says it of the data set and by the column's name
+    where the caller knows them."""
+
+    def __init__(self, column: int, spread: str) -> None:
+        self.column, self.spread = column, spread
+        super().__init__(self.named())
+
+    def named(self, data_name: str = "the data", column_names: Sequence[object] | None = None) -> str:
+        which = f"'{column_names[self.column]}'" if column_names is not None else f"{self.column} (counting from 0)"
+        return (
+            f"column {which} of {data_name} {self.spread}; a model file holds the scaling of columns that vary "
+            "by 1e-30 to 1e30 around a value within 1e30 of 0: rescale the data (by a power of ten)"
+        )
 
 
 class Scaler:
@@ -125,9 +141,7 @@ class Scaler:
             else:
                 by = _spread_text(factor[column].item(), torch.finfo(self.factor.dtype).max)
                 spread = f"varies by {by} around {offset[column].item():.4g}"
-            raise DataError(f"column {column} (counting from 0) of the data {spread}; a model file holds the scaling "
-                            "of columns that vary by 1e-30 to 1e30 around a value within 1e30 of 0: rescale the data "
-                            "(by a power of ten)")  # fmt: skip
+            raise UnsavableColumnError(column, spread)
 
     def _holdable(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per feature, whether the offset and the factor are within what a model file holds (NaN is not)."""
