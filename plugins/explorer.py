@@ -71,6 +71,9 @@ class Explorer(Reporter):
         if not installed("bokeh"):
             raise UsageError("the explorer reporter needs Bokeh: pip install 'dimred[explorer]'")
 
+    def files(self) -> tuple[str, ...]:
+        return (FILENAME,)
+
     def report(self, run: RunRecord) -> None:
         if run.directory is None:
             return

@@ -79,6 +79,9 @@ class _PlotReporter(Reporter):
         """The figure to write, or None when there is nothing to show."""
         raise NotImplementedError
 
+    def files(self) -> tuple[str, ...]:
+        return (self.filename,)
+
     def shown(self, n: int) -> np.ndarray:
         """Which of ``n`` rows a figure of points draws (``max_points`` of them at most)."""
         return shown_rows(n, self.options.max_points)

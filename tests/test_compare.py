@@ -351,7 +351,8 @@ def test_a_setting_every_run_shares_is_refused_once_before_any_model_runs(tmp_pa
      ("c", {"save": True}, "output folder c holds models, which no dimred run there listed"),
      ("linked", {"save": True}, "output folder linked holds models, which no dimred run there listed"),
      ("kept", {"save": True}, "output folder kept holds models/pca.safetensors, which no dimred run there listed"),
-     ("held", {}, "held is being written by another dimred process")],
+     ("held", {}, "held is being written by another dimred process"),
+     ("shown", {}, "output folder shown holds explorer.html, which no dimred run there listed")],
 )  # fmt: skip
 def test_an_output_folder_compare_cannot_have_is_refused_before_any_model_runs(tmp_path, monkeypatch, out, options,
                                                                                message):  # fmt: skip
@@ -367,6 +368,8 @@ def test_an_output_folder_compare_cannot_have_is_refused_before_any_model_runs(t
     Path("linked", "models").symlink_to("/nonexistent")
     Path("kept", "models").mkdir(parents=True)
     Path("kept", "models", "pca.safetensors").write_text("mine")
+    Path("shown").mkdir()
+    Path("shown", "explorer.html").write_text("mine")  # the page compare's explorer writes
     said: list[str] = []
     with locked_folder(Path("held")), pytest.raises(dimred.UsageError, match=message):  # another compare's
         dimred.compare("swissroll", ["pca"], out=out, overwrite=True, echo=said.append, **options)

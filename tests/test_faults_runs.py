@@ -323,14 +323,30 @@ def test_overwrite_never_replaces_a_users_file_that_has_the_name_of_a_runs_resul
                                    "another --out"]  # fmt: skip
     assert sorted(path.name for path in out.iterdir()) == ["history.csv"]
     assert (out / "history.csv").read_text().startswith("a,b,c\n0,0,0\n")
-    (out / "codes.png").write_text("mine")  # a reporter's file name: refused when the reporter writes it
+    # a chosen reporter's file name: refused before the run, as the run's own results are (it had trained and written
+    # its results beside the user's files, and then failed, exit 1); a reporter not chosen leaves the name free
+    (out / "codes.png").write_text("mine")
     (out / "history.csv").rename(out / "data.csv")
     quick[3] = f"dataset.path={out / 'data.csv'}"
     result = invoke(*quick[:-2], "--reporter", "codes-plot", "--out", str(out), "--overwrite")
-    assert result.exit_code == 1, result.output
-    assert "could not write" in error_lines(result)[0]
-    assert "codes.png" in error_lines(result)[0]
+    assert result.exit_code == 2, result.output
+    assert error_lines(result) == [f"Error: output folder {out} holds codes.png, which no dimred run there listed as "
+                                   "its own (.dimred-files.json) and dimred would replace; move it, or choose another "
+                                   "--out"]  # fmt: skip
+    assert sorted(path.name for path in out.iterdir()) == ["codes.png", "data.csv"]
+    assert invoke(*quick, "--out", str(out), "--overwrite").exit_code == 0
     assert (out / "codes.png").read_text() == "mine"
+    trained = out / "trained"
+    assert invoke(*quick, "--out", str(trained)).exit_code == 0
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    (scores / "codes.png").write_text("mine too")
+    result = CliRunner().invoke(cli, ["evaluate", str(trained), "--dataset", "file", "--set",
+                                      f"dataset.path={out / 'data.csv'}", "--reporter", "codes-plot", "--out",
+                                      str(scores), "--overwrite"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"output folder {scores} holds codes.png" in error_lines(result)[0]
+    assert sorted(path.name for path in scores.iterdir()) == ["codes.png"]
 
 
 def test_overwrite_never_replaces_a_users_link(tmp_path):

@@ -315,7 +315,8 @@ def compare(
     if save and out is None:
         raise UsageError("save keeps the models in the output folder: give out")
     directory = None
-    writes = COMPARISON_RESULTS + (_saved_files(models) if save else ())
+    showing = _showing_comparisons([*comparison_reporters, *runs_reporters])
+    writes = COMPARISON_RESULTS + (_saved_files(models) if save else ()) + reporting.files_of(showing)
     if out is not None:
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
         check_claimable(directory, overwrite=overwrite, resume=False, writes=writes, work="comparison")
@@ -338,7 +339,7 @@ def compare(
             _write(comparison, directory)
         skipped = len(comparison.skipped)
         # after the files: a tracker may log them
-        _report(comparison, directory, say, [*comparison_reporters, *runs_reporters])
+        _report(comparison, directory, say, showing)
         if directory is not None and len(comparison.skipped) > skipped:  # a reporter that failed is listed too
             _write_json(comparison, directory)
         if save:  # which needs a folder (checked above)
@@ -601,12 +602,15 @@ def _shows_comparisons(reporter: type[Reporter]) -> bool:
     return reporter.report_comparison is not Reporter.report_comparison
 
 
+def _showing_comparisons(reporters: Sequence[Reporter]) -> list[Reporter]:
+    return [shown for shown in reporters if _shows_comparisons(type(shown))]
+
+
 def _report(comparison: Comparison, directory: Path | None, echo: Callable[[str], None],
             reporters: Sequence[Reporter]) -> None:  # fmt: skip
-    """Hand the first seed's codes to those of ``reporters`` (the comparison's defaults, then its runs', after the
-    files they may log are written) that show comparisons (``report_comparison``); one that fails is skipped, as
-    in a run, and listed among the comparison's skipped plugins."""
-    reporters = [shown for shown in reporters if _shows_comparisons(type(shown))]
+    """Hand the first seed's codes to ``reporters`` (those that show comparisons, ``report_comparison``: the
+    comparison's defaults, then its runs', after the files they may log are written); one that fails is skipped,
+    as in a run, and listed among the comparison's skipped plugins."""
     if not reporters or not comparison.runs:
         return
     first = {model: results[0] for model, results in comparison.runs.items()}

@@ -320,6 +320,7 @@ def evaluate(
         raise UsageError("evaluate takes dataset.* and reporter.* settings (and metric.*); the model's are in its file")
     dataset_settings = given = groups.pop("dataset", {})
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
+    writes = (CONFIG_FILE, METRICS_FILE, *reporting.files_of(chosen_reporters))
     metric_plugins = pipeline.resolve_metrics(groups)
     from dimred._api.reducer import as_fitted_reducer, computes_in  # scikit-learn comes with it: when needed
 
@@ -335,7 +336,7 @@ def evaluate(
         directory = _evaluation_directory(model, dataset, out)
         if directory is not None:
             _check_not_the_run(directory, model)
-            check_claimable(directory, overwrite=overwrite, resume=False, work="evaluation")
+            check_claimable(directory, overwrite=overwrite, resume=False, writes=writes, work="evaluation")
         with _carried_named(dataset_settings, given):
             data, X_raw = pipeline.load_data(source, seed)
     sample = streamed_sample(X_raw, seed) if len(X_raw) > STREAM_ROWS else None
@@ -358,8 +359,8 @@ def evaluate(
     metrics["scaler"] = "refitted on this data" if refit_scaler else "saved with the model"
     config = {"model": str(model) if isinstance(model, str | Path) else reducer.model,
               "dataset": describe(source), "refit_scaler": refit_scaler, "seed": seed}  # fmt: skip
-    with claimed_directory(directory, overwrite=overwrite, writes=(CONFIG_FILE, METRICS_FILE),
-                           automatic=out == AUTO, work="evaluation") as directory:  # fmt: skip
+    with claimed_directory(directory, overwrite=overwrite, writes=writes, automatic=out == AUTO,
+                           work="evaluation") as directory:  # fmt: skip
         if directory is not None:
             write_json(directory / CONFIG_FILE, config)
             write_json(directory / METRICS_FILE, metrics)

@@ -33,6 +33,18 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
     return failures
 
 
+def files_of(reporters: Sequence[Reporter]) -> tuple[str, ...]:
+    """The files the reporters say they write into a run's or comparison's folder (``Reporter.files``)."""
+    files: list[str] = []
+    for reporter in reporters:
+        with blame(reporter, "name its files"):
+            named = reporter.files()
+            if not isinstance(named, tuple | list) or not all(isinstance(name, str) and name for name in named):
+                raise TypeError(f"files() must return a tuple of file names, got {named!r}")
+        files += named
+    return tuple(files)
+
+
 def check_run(plugins: Sequence[Callback | Reporter], config: Mapping[str, Any]) -> None:
     """Let each callback and reporter refuse the run as configured (``Plugin.check_run``), before it starts."""
     for plugin in plugins:

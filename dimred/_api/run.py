@@ -89,8 +89,10 @@ def _training_settings(training: TrainingSettings | None, keywords: Mapping[str,
     return training or TrainingSettings.from_mapping(keywords, "dimred.run")
 
 
-def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: bool, overwrite: bool) -> Path | None:
-    """The run directory to write into (None: nothing is written), checked but not yet created."""
+def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: bool, overwrite: bool,
+                   writes: Sequence[str]) -> Path | None:  # fmt: skip
+    """The run directory to write into (None: nothing is written), checked but not yet created; a file of the
+    user's there under a name in ``writes`` is refused."""
     if resume and (out is None or out == AUTO):
         raise UsageError("resume needs the run directory of the run to continue")
     if out is None:
@@ -100,7 +102,7 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
         raise UsageError(f"run {directory} is already complete: it has its {METRICS_FILE}, written once its model "
                          "and results were (a plot its reporters had not drawn yet is all a stop after it can leave "
                          "out; --overwrite starts the run again)")  # fmt: skip
-    check_claimable(directory, overwrite=overwrite, resume=resume)
+    check_claimable(directory, overwrite=overwrite, resume=resume, writes=writes)
     if directory.is_dir():  # a one-call model takes its folder only once it has fitted: refused now, not then
         check_unlocked(directory)
     return directory
@@ -250,7 +252,8 @@ def run(
                          f"leaves out (no-{CHECKPOINT_CALLBACK}); drop one of the two")  # fmt: skip
     if not world.is_main:  # under torchrun only process 0 writes, reports and scores (it returns before reporting)
         out, say = None, pipeline.silent
-    directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite)
+    writes = RUN_RESULTS + reporting.files_of(chosen_reporters)
+    directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite, writes=writes)
 
     computed_in = None if isinstance(plugins.model, EstimatorModel) else training.dtype  # one-call: float64
     data, X_raw = pipeline.load_data(source, training.seed, computed_in)
@@ -297,7 +300,7 @@ def run(
             then on a failure removes it (or marks it failed); a refusal before leaves it as it was."""
             claimed.append(claims.enter_context(claimed_directory(
                 directory, overwrite=overwrite, resume=resume, resumable_by=CHECKPOINT_NAME, finished_by=METRICS_FILE,
-                writes=RUN_RESULTS, automatic=out == AUTO)))  # fmt: skip
+                writes=writes, automatic=out == AUTO)))  # fmt: skip
             if claimed[0] is not None:
                 write_json(claimed[0] / CONFIG_FILE, going_on)
             return claimed[0]

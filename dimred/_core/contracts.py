@@ -515,6 +515,12 @@ class Reporter(Plugin):
     def report_comparison(self, comparison: ComparisonRecord) -> None:
         """Show or write a comparison of several methods on one data set; nothing, by default."""
 
+    def files(self) -> tuple[str, ...]:
+        """The names of the files it writes into a run's (or a comparison's) folder: where a file of the user's
+        holds such a name there, the run is refused before it starts, as for dimred's own results, instead of
+        this reporter failing once the work is done. None, by default."""
+        return ()
+
 
 @dataclass(frozen=True)
 class TrainingStatus:
