@@ -14,6 +14,9 @@ class CodesCsv(Reporter):
         "among them), with its colour value if the data has one"
     )
 
+    def files(self) -> tuple[str, ...]:  # a user's codes.csv in the folder refuses the run before it starts
+        return ("codes.csv",)
+
     def report(self, run: RunRecord) -> None:
         if run.directory is None:
             return
