@@ -155,9 +155,9 @@ def half_run(tmp: Path, models: dict[str, Path]) -> Path:
 CASES = [
     # -- data files through `dimred run --dataset file` --
     Case("nan in csv", run_file(lambda t: write(t / "d.csv", "a,b\n1,2\n3,nan\n")), 1,
-         "d.csv, line 3, column 2: 'nan' is not a finite number"),
-    Case("inf in csv", run_file(lambda t: write(t / "d.csv", "1,2\n3,inf\n4,5\n")), 1,
-         "d.csv, line 2, column 2: 'inf' is not a finite number"),
+         "d.csv, line 3, column 2: 'nan' is not a finite number; fill in or leave out the rows with missing values"),
+    Case("inf in csv", run_file(lambda t: write(t / "d.csv", "1,2\n3,inf\n4,5\n")), 1,  # no gap: no missing value
+         "d.csv, line 2, column 2: 'inf' is not a finite number; replace it with a finite value or leave out its row"),
     Case("-inf in npy", run_file(lambda t: write(t / "d.npy", np.array([[1.0, 2], [-np.inf, 3]]))), 1,
          "has -inf at row 1, column 0"),
     Case("empty csv", run_file(lambda t: write(t / "d.csv", "")), 1, "d.csv is empty"),

@@ -185,8 +185,10 @@ def _check_finite_cells(
         row, column = np.argwhere(bad)[0]
         line, cells = batch[row]
         cell = _printable(cells[column].strip())
+        infinite = np.isinf(values[row, column])  # a value out of range, not a gap
+        advice = "replace it with a finite value or leave out its row" if infinite else FILL_GAPS
         raise DimredError(f"{path}, line {line}, column {column + 1 + skipped}: '{cell}' is not a finite number; "
-                          f"{FILL_GAPS}")  # fmt: skip
+                          f"{advice}")  # fmt: skip
 
 
 def _why_not_a_number(cell: str, columns_set_aside: bool) -> str:
