@@ -35,7 +35,7 @@ from dimred._core.contracts import (
     TrainingData,
     TrainingStatus,
 )
-from dimred._core.defaults import EXACT_KNN_ROWS, MUON_MIN_SIDE
+from dimred._core.defaults import EXACT_KNN_ROWS, MUON_MIN_SIDE, SYMMETRISATIONS
 from dimred._core.errors import DimredError, UsageError
 from dimred._core.hookspecs import hookimpl
 from dimred._core.labels import (
@@ -83,6 +83,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "LEGEND_CLASSES",
     "MAX_NUMBERED_CLASSES",
     "MUON_MIN_SIDE",
+    "SYMMETRISATIONS",
     "Batch",
     "Callback",
     "ComparisonRecord",

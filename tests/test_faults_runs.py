@@ -371,13 +371,20 @@ def test_overwrite_never_replaces_a_users_link(tmp_path):
 def test_a_resumed_run_keeps_the_users_files_too(tmp_path):
     out = tmp_path / "killed"
     out.mkdir()
-    (out / "codes.png").write_text("mine")
+    (out / "notes.txt").write_text("mine")
     _killed(out, [*QUICK[:-4], "--reporter", "codes-plot", "--overwrite"])
+    (out / "codes.png").write_text("mine too")  # the name of the resumed run's plot: refused before it resumes
     result = invoke("--resume", str(out))
-    assert result.exit_code == 1, result.output
-    assert "could not write" in error_lines(result)[0]
-    assert (out / "codes.png").read_text() == "mine"
-    assert "codes.png" not in json.loads((out / ".dimred-files.json").read_text())["files"]
+    assert result.exit_code == 2, result.output
+    assert f"output folder {out} holds codes.png, which no dimred run there listed" in error_lines(result)[0]
+    assert (out / "codes.png").read_text() == "mine too"
+    (out / "codes.png").unlink()
+    result = invoke("--resume", str(out))
+    assert result.exit_code == 0, result.output
+    assert (out / "notes.txt").read_text() == "mine"
+    listed = json.loads((out / ".dimred-files.json").read_text())["files"]
+    assert "notes.txt" not in listed
+    assert "codes.png" in listed
 
 
 def test_a_killed_runs_folder_lists_what_it_wrote_so_overwrite_replaces_it(tmp_path):

@@ -510,6 +510,19 @@ def test_the_knn_graph_and_fuzzy_weights_match_brute_force():
     A = torch.zeros(30, 30, dtype=torch.float64)
     A[torch.arange(30).repeat_interleave(5), indices.reshape(-1)] = directed.reshape(-1)
     assert torch.allclose(dense, A + A.T - A * A.T, atol=1e-6)
+    mean = _dense(fuzzy_neighbour_graph(X, 5, symmetrise="mean"))  # t-SNE's, which ne-tsne takes
+    assert torch.allclose(mean, (A + A.T) / 2, atol=1e-6)
+    with pytest.raises(ValueError, match="symmetrise must be one of union, mean, got 'max'"):
+        fuzzy_neighbour_graph(X, 5, symmetrise="max")
+
+
+def test_ne_tsne_takes_t_snes_symmetric_graph_and_ne_umap_umaps_and_either_may_be_chosen(tmp_path):
+    assert (InfoNCETSNE().options.symmetrise, ParametricUMAP().options.symmetrise) == ("mean", "union")
+    result = invoke("run", "--dataset", "swissroll", "--set", "dataset.n_samples=200", "--model", "ne-ae", "--steps",
+                    "2", "--set", "loss.ne-tsne.symmetrise=max", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 2
+    assert "symmetrise must be one of union, mean, got 'max'" in result.output
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("copies", [1, 2, 3])
@@ -816,7 +829,8 @@ def test_ne_ae_records_the_widths_and_corruption_it_chose_and_its_file_rebuilds_
     assert (options["hidden"], options["decoder_hidden"], options["mask"], options["noise"]) == (
         [128] * 4, [128] * 2, 0.1, 0.1)  # fmt: skip
     assert recorded["loss"][1]["options"] | {"negatives": 128, "pca": 50} == {
-        "neighbours": 10, "dof": 1.0, "exaggeration": 1.3, "negatives": 128, "pca": 50}  # fmt: skip
+        "neighbours": 10, "dof": 1.0, "exaggeration": 1.3, "negatives": 128, "pca": 50,
+        "symmetrise": "mean"}  # fmt: skip
     X = np.random.default_rng(0).random((5, 64))
     codes = dimred.load(run).transform(X)
     monkeypatch.setattr(ne, "_default_width", lambda n_features: 32)  # a later version's defaults

@@ -29,3 +29,4 @@ SCALERS = ("minmax", "standard", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EXACT_KNN_ROWS = 10_000  # kNN graphs exact up to here: as fast as faiss at 5 000 rows, 4-5x slower at 20 000
 MUON_MIN_SIDE = 16  # optimizer muon steps the weight matrices with both sides at least this; Adam the rest
+SYMMETRISATIONS = ("union", "mean")  # how a fuzzy kNN graph's memberships become one weight per pair

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred._core.defaults import EXACT_KNN_ROWS
+from dimred._core.defaults import EXACT_KNN_ROWS, SYMMETRISATIONS
 from dimred._core.errors import UsageError
 from dimred._core.packages import import_installed
 
@@ -276,12 +276,18 @@ def principal_components(X: np.ndarray | torch.Tensor, n: int) -> np.ndarray:
     return PCA(n, random_state=0).set_output(transform="default").fit_transform(np.asarray(X))
 
 
-def fuzzy_neighbour_graph(X: np.ndarray | torch.Tensor, k: int, pca: int = 0) -> NeighbourGraph:
-    """UMAP's fuzzy simplicial set of the rows: kNN memberships made symmetric by the fuzzy union
-    P = A + A^T - A * A^T. Rows wider than ``2 * pca`` columns find their neighbours among their first ``pca``
-    principal components (less noise from many weak columns, and a faster search); ``pca`` 0 keeps the columns."""
+def fuzzy_neighbour_graph(
+    X: np.ndarray | torch.Tensor, k: int, pca: int = 0, symmetrise: str = "union"
+) -> NeighbourGraph:
+    """The rows' kNN memberships (UMAP's fuzzy simplicial set) made symmetric: by UMAP's fuzzy union
+    P = A + A^T - A * A^T, or (``symmetrise="mean"``) by t-SNE's mean (A + A^T) / 2, which weighs an edge that only
+    one of its rows lists half as much as one both list. Rows wider than ``2 * pca`` columns find their neighbours
+    among their first ``pca`` principal components (less noise from many weak columns, and a faster search); ``pca``
+    0 keeps the columns."""
     from scipy import sparse
 
+    if symmetrise not in SYMMETRISATIONS:
+        raise ValueError(f"symmetrise must be one of {', '.join(SYMMETRISATIONS)}, got {symmetrise!r}")
     if pca and X.shape[1] > 2 * pca and len(X) > pca:
         X = principal_components(X, pca)
     distances, indices = knn_graph(X, k)
@@ -289,12 +295,15 @@ def fuzzy_neighbour_graph(X: np.ndarray | torch.Tensor, k: int, pca: int = 0) ->
     strengths = membership_strengths(distances).numpy().ravel()
     directed = sparse.csr_matrix((strengths, (np.repeat(np.arange(n), k), indices.numpy().ravel())), shape=(n, n))
     transposed = directed.T.tocsr()
-    union = (directed + transposed - directed.multiply(transposed)).tocsr()
-    union.eliminate_zeros()
-    union.sort_indices()
-    weights = torch.from_numpy(union.data.astype(np.float64))
-    indptr = torch.from_numpy(union.indptr.astype(np.int64))
+    if symmetrise == "union":
+        symmetric = (directed + transposed - directed.multiply(transposed)).tocsr()
+    else:
+        symmetric = ((directed + transposed) * 0.5).tocsr()
+    symmetric.eliminate_zeros()
+    symmetric.sort_indices()
+    weights = torch.from_numpy(symmetric.data.astype(np.float64))
+    indptr = torch.from_numpy(symmetric.indptr.astype(np.int64))
     degree = torch.zeros(n, dtype=torch.float64).index_add_(0, torch.repeat_interleave(torch.arange(n), indptr.diff()),
                                                              weights)  # fmt: skip
-    return NeighbourGraph(indptr, torch.from_numpy(union.indices.astype(np.int64)), weights, degree,
+    return NeighbourGraph(indptr, torch.from_numpy(symmetric.indices.astype(np.int64)), weights, degree,
                           torch.cumsum(weights, dim=0))  # fmt: skip
