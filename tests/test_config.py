@@ -218,6 +218,7 @@ def test_listed_callbacks_add_to_the_defaults_and_a_runs_record_keeps_the_ones_i
         ("[dataset]\nname = 'swissroll'\n", "Missing option '--model'"),
         (f"{PLUGINS}[training]\nsteps = 5\nepochs = 2\n", "sets both steps and epochs"),
         (f"{PLUGINS}[training]\nbatch_size = 'half'\n", "must be a whole number, full or auto"),
+        (f"loss = []\n{PLUGINS}", "loss is an empty list; name a loss, or leave loss out for the model's"),
         (f"{PLUGINS}[training]\nlr = '0.01'\n", "bad lr '0.01': the learning rate must be a positive number, e.g. "
                                                  "0.01, or auto (a number, not text: write it without quotes)"),
         (f"seed = '3'\n{PLUGINS}", "bad seed '3': must be a whole number (a number, not text: write it without"),

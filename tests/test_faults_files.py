@@ -154,6 +154,8 @@ def test_a_folder_that_refuses_new_files_is_not_said_to_be_missing(models, tmp_p
         (lambda t, m: dimred.encode_file(m, t / "nowhere.csv", t / "c.npy"), UsageError, "no such file"),
         (lambda t, m: dimred.encode_file(m, points(t), t / "nowhere" / "c.npy"), DimredError, "does not exist"),
         (lambda t, m: dimred.encode_file(m, points(t), t, overwrite=True), UsageError, "is a directory"),
+        (lambda t, m: dimred.load(m).save(points(t) / "model.safetensors"), DimredError,
+         r"the folder .*x.npy is a file, not a folder$"),  # it had said 'is not a folder' of the folder
         (lambda t, m: (t / "l.csv").write_bytes(LATIN_1_CSV) and dimred.encode_file(m, t / "l.csv", t / "c.npy"),
          DimredError, "is not UTF-8 text"),
     ],

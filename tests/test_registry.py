@@ -41,6 +41,8 @@ def test_builtins_arrive_through_the_entry_point_group():
 def test_unknown_name_lists_the_valid_ones_and_suggests_the_closest():
     with pytest.raises(UsageError, match=r"unknown model 'mlp-a' \(did you mean 'mlp-ae'\?\); choose from: .*mlp-ae"):
         get_registry().get("model", "mlp-a")
+    with pytest.raises(UsageError, match=r"unknown model 'PCA' \(did you mean 'pca'\?\)"):  # names in any case
+        get_registry().get("model", "PCA")
 
 
 def test_a_broken_entry_point_warns_naming_it_and_its_distribution(fake_entry_points):

@@ -382,8 +382,12 @@ def test_a_run_killed_after_saving_its_model_and_before_its_metrics_resumes(tmp_
     dimred.run(resume=True, **arguments)
     resumed = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert (resumed["rmse"], resumed["trustworthiness"]) == (finished["rmse"], finished["trustworthiness"])
-    with pytest.raises(dimred.UsageError, match=r"is already complete: it has its metrics\.json"):
+    with pytest.raises(dimred.UsageError, match=r"is already complete: it has its metrics\.json") as refused:
         dimred.run(resume=True, **arguments)
+    advice = str(refused.value).rsplit(": dimred ", 1)[1].split()  # --resume with --overwrite is refused: not that
+    assert advice == ["run", "--config", str(tmp_path / "run" / "config.json"), "--out", str(tmp_path / "run"),
+                      "--overwrite"]  # fmt: skip
+    assert CliRunner().invoke(cli, advice).exit_code == 0
 
 
 def test_a_run_interrupted_while_it_reports_keeps_its_finished_results_without_a_checkpoint(ctrl_c_once, tmp_path):

@@ -146,6 +146,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if isinstance(document.get("loss"), dict):  # one [loss] table: a sum of one, its weight checked and kept
         document = {**document, "loss": [document["loss"]]}
+    if document.get("loss") == []:
+        raise UsageError(f"config file {path}: loss is an empty list; name a loss, or leave loss out for the model's")
     if isinstance(document.get("loss"), list):  # a weighted sum, as runs record it
         terms = [_plugin(entry, "loss", path) for entry in document["loss"]]
         weights = [entry.get("weight", 1.0) if isinstance(entry, dict) else 1.0 for entry in document["loss"]]

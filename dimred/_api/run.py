@@ -101,7 +101,8 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
     if resume and (directory / METRICS_FILE).exists() and not (directory / FAILED_MARKER).exists():
         raise UsageError(f"run {directory} is already complete: it has its {METRICS_FILE}, written once its model "
                          "and results were (a plot its reporters had not drawn yet is all a stop after it can leave "
-                         "out; --overwrite starts the run again)")  # fmt: skip
+                         "out); to start it again there, run it with --overwrite instead of --resume (overwrite=True): "
+                         f"dimred run --config {directory / CONFIG_FILE} --out {directory} --overwrite")  # fmt: skip
     check_claimable(directory, overwrite=overwrite, resume=resume, writes=writes)
     if directory.is_dir():  # a one-call model takes its folder only once it has fitted: refused now, not then
         check_unlocked(directory)

@@ -123,6 +123,8 @@ def _create(temporary: Path, target: Path) -> None:
         problem = _FOLDER_PROBLEMS.get(error.errno or 0)
         if error.errno == errno.ENOENT and target.parent.is_dir():  # /proc refuses a new file in those words
             problem = f"refuses new files ({error.strerror or error})"
+        if error.errno == errno.ENOTDIR and target.parent.is_file():  # a data file named as the folder
+            problem = "is a file, not a folder"
         if problem is None:
             raise write_error(target, error) from None
         raise DimredError(f"could not write {target}: the folder {target.parent} {problem}") from None

@@ -33,9 +33,11 @@ class SkippedPluginWarning(UserWarning):
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """A ' (did you mean 'x'?)' suffix for the closest choice, or '' when none is close."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    """A ' (did you mean 'x'?)' suffix for the closest choice, or '' when none is close (in any case: PCA is
+    pca)."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""
 
 
 def unknown_name_error(what: str, name: str, choices: Iterable[str]) -> UsageError:

@@ -148,8 +148,11 @@ def _parse_csv_batch(
     rows' first ``skipped`` cells (row names) were left out, and messages count the file's columns."""
     for line, cells in batch:
         if len(cells) != width:
-            raise DimredError(f"{path}, line {line}: {len(cells) + skipped} values, but the rows before have "
-                              f"{width + skipped}")  # fmt: skip
+            found = len(cells) + skipped
+            commented = cells[0].lstrip().startswith("#")
+            comment = " ('#' comment lines are read only above the header)" if commented else ""
+            values = "1 value" if found == 1 else f"{found} values"
+            raise DimredError(f"{path}, line {line}: {values}, but the rows before have {width + skipped}{comment}")
     texts = [[cells[column].strip() for column in sorted(text_columns)] for _line, cells in batch]
     if text_columns:
         batch = [(line, ["nan" if column in text_columns else cell for column, cell in enumerate(cells)])
