@@ -267,6 +267,15 @@ def test_a_config_file_that_is_not_a_table_of_settings_is_a_usage_error(tmp_path
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(("setting", "refused"), [("lr = 'nan'", "bad lr 'nan'"), ("steps = '1e3'", "bad steps '1e3'")])
+def test_text_that_would_be_refused_as_a_number_too_is_not_told_to_drop_its_quotes(tmp_path, setting, refused):
+    (tmp_path / "bad.toml").write_text(f"{PLUGINS}[training]\n{setting}\n")
+    result = invoke("run", "--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2
+    assert refused in result.output
+    assert "without quotes" not in result.output
+
+
 @pytest.mark.parametrize("name", ["marked.toml", "marked.json"])
 def test_a_config_file_saved_with_a_byte_order_mark_reads_as_without(tmp_path, name):
     """As Windows Notepad may save it: the mark is no setting."""

@@ -179,6 +179,9 @@ CASES = [
          "d.csv, line 2: 1 value, but the rows before have 2"),
     Case("comment below the header", run_file(lambda t: write(t / "d.csv", "a,b\n1,2\n# later\n4,5\n")), 1,
          "d.csv, line 3: 1 value, but the rows before have 2 ('#' comment lines are read only above the header)"),
+    Case("comment below the header of rows with names",  # no cell left beside the row name: it had raised IndexError
+         run_file(lambda t: write(t / "d.csv", ",a,b,c\nr0,0,0,0\nr1,1,1,1\nr2,2,4,2\n# late\nr3,3,2,0\n")), 1,
+         "d.csv, line 5: 1 value, but the rows before have 4"),
     Case("object npy", run_file(lambda t: write(t / "d.npy", np.array([{"a": 1}, None], dtype=object))), 1,
          "object arrays are refused"),
     Case("pickle npz", run_file(lambda t: (np.savez(t / "d.npz", X=np.array([{1: 2}], dtype=object)), t / "d.npz")[1]),

@@ -335,7 +335,7 @@ def fit(
     settings: TrainingSettings,
     *,
     feature_names: Sequence[str] | None = None,
-    data_name: str = "the data",
+    data_named: str | None = None,
     claim: Callable[[], Path | None] = lambda: None,
     resume: bool = False,
     world: World | None = None,
@@ -351,8 +351,8 @@ def fit(
     ``resume`` continues from the checkpoint there.
     ``plugins``, ``settings`` and ``device`` are as ``prepared`` gives them for ``X_raw``; ``given`` is what
     ``as_given`` made of them before (the model file records it); ``config`` the run's configuration, for the
-    callbacks. Messages name the data ``data_name`` and its columns by ``feature_names``."""
-    rows.check_fittable(X_raw, plugins.model, data_name)
+    callbacks. Messages name the data ``data_named`` (its data set and file) and its columns by ``feature_names``."""
+    rows.check_fittable(X_raw, plugins.model, data_named)
     try:
         if isinstance(plugins.model, EstimatorModel):
             outcome = fit_estimator(plugins.model, X_raw, settings, feature_names, given)
@@ -362,7 +362,7 @@ def fit(
                    "given": given, "config": config}  # fmt: skip
         return _fit_network(plugins, X_raw, settings, feature_names, options)
     except UnsavableColumnError as error:
-        raise DataError(error.named(data_name, feature_names)) from None
+        raise DataError(error.named(data_named or "the data", feature_names)) from None
 
 
 # -- evaluate --------------------------------------------------------------------------------------------------

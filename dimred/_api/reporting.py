@@ -40,7 +40,7 @@ def files_of(reporters: Sequence[Reporter]) -> tuple[str, ...]:
         with blame(reporter, "name its files"):
             named = reporter.files()
             if not isinstance(named, tuple | list) or not all(isinstance(name, str) and name for name in named):
-                raise TypeError(f"files() must return a tuple of file names, got {named!r}")
+                raise TypeError(f"files() must return a tuple (or list) of file names, got {named!r}")
         files += named
     return tuple(files)
 

@@ -18,7 +18,7 @@ AUTO_HOLDOUT = 0.1  # the share of rows held out by default...
 AUTO_HOLDOUT_ROWS = 500  # ...from data sets of this many rows
 
 
-def check_fittable(X: np.ndarray, model: Model | EstimatorModel, data_name: str = "the data") -> None:
+def check_fittable(X: np.ndarray, model: Model | EstimatorModel, data_name: str | None = None) -> None:
     """Refuse data that no model can reduce meaningfully, before anything is trained or written (``data_name``:
     how messages name it, its file where it has one)."""
     _check_enough_rows(X, "train and score a model on", data_name)
@@ -35,18 +35,18 @@ def check_components(model: Model | EstimatorModel, n_columns: int) -> None:
                          "Reducer's n_components=N)")  # fmt: skip
 
 
-def check_scorable(X: np.ndarray, data_name: str = "the data") -> None:
+def check_scorable(X: np.ndarray, data_name: str | None = None) -> None:
     """Refuse data on which every neighbourhood score of a trained model would be trivially perfect."""
     _check_enough_rows(X, "score a model on", data_name)
     _check_not_one_point(X, "score", data_name)
 
 
-def _check_enough_rows(X: np.ndarray, doing: str, data_name: str) -> None:
+def _check_enough_rows(X: np.ndarray, doing: str, data_name: str | None) -> None:
     if len(X) < MIN_ROWS:
         rows = "1 row" if len(X) == 1 else f"{len(X)} rows"
         few = (
             f"{rows} {'is' if len(X) == 1 else 'are'} too few"
-            if data_name == "the data"
+            if data_name is None
             else f"{data_name} has {rows}: too few"
         )
         raise UsageError(f"{few} to {doing}; give at least {MIN_ROWS}")
@@ -56,9 +56,10 @@ def _is_one_point(X: np.ndarray) -> bool:
     return not np.any(X.max(axis=0) > X.min(axis=0))
 
 
-def _check_not_one_point(X: np.ndarray, doing: str, data_name: str) -> None:
+def _check_not_one_point(X: np.ndarray, doing: str, data_name: str | None) -> None:
     if _is_one_point(X):
-        raise UsageError(f"all {len(X)} rows of {data_name} are the same point: there is no structure to {doing}")
+        raise UsageError(f"all {len(X)} rows of {data_name or 'the data'} are the same point: there is no structure "
+                         f"to {doing}")  # fmt: skip
 
 
 def holdout_fraction(requested: float | None, n_rows: int, maps_new_rows: bool = True) -> float:

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,7 +103,8 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
         raise UsageError(f"run {directory} is already complete: it has its {METRICS_FILE}, written once its model "
                          "and results were (a plot its reporters had not drawn yet is all a stop after it can leave "
                          "out); to start it again there, run it with --overwrite instead of --resume (overwrite=True): "
-                         f"dimred run --config {directory / CONFIG_FILE} --out {directory} --overwrite")  # fmt: skip
+                         f"dimred run --config {shlex.quote(str(directory / CONFIG_FILE))} --out "
+                         f"{shlex.quote(str(directory))} --overwrite")  # fmt: skip
     check_claimable(directory, overwrite=overwrite, resume=resume, writes=writes)
     if directory.is_dir():  # a one-call model takes its folder only once it has fitted: refused now, not then
         check_unlocked(directory)
@@ -307,7 +309,7 @@ def run(
             return claimed[0]
 
         outcome = pipeline.fit(plugins, X_raw, training, feature_names=data.feature_names,
-                               data_name=pipeline.data_name(source), claim=claim, resume=resume, world=world,
+                               data_named=pipeline.data_name(source), claim=claim, resume=resume, world=world,
                                device=device, echo=say, config=going_on)  # fmt: skip
         directory = claimed[0]
         distributed.leave(world)

@@ -183,15 +183,16 @@ def _keyword(name: str, value: Any) -> Any:
     return None if word == FULL_BATCH and name == "batch_size" else value
 
 
-def _unquoted(value: Any) -> str:
-    """Advice for a number written as text, as a config file's "0.01" is: the quotes make it a string."""
+def _unquoted(value: Any, whole: bool) -> str:
+    """Advice for a number written as text, as a config file's "0.01" is: the quotes make it a string (given only
+    where the number itself would do: not for "nan", nor "1e3" as a whole number)."""
     if not isinstance(value, str):
         return ""
     try:
-        float(value)
+        number = int(value) if whole else float(value)
     except ValueError:
         return ""
-    return " (a number, not text: write it without quotes)"
+    return " (a number, not text: write it without quotes)" if math.isfinite(number) else ""
 
 
 def _check(setting: dataclasses.Field, value: Any) -> None:
@@ -209,7 +210,9 @@ def _check(setting: dataclasses.Field, value: Any) -> None:
         number = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
         if not number or value < 0 or (name == "lr" and value == 0):
             what = "the learning rate must be a positive number" if name == "lr" else "it must be a number from 0"
-            raise UsageError(f"bad {name.replace('_', ' ')} {value!r}: {what}, e.g. 0.01, or auto{_unquoted(value)}")
+            raise UsageError(
+                f"bad {name.replace('_', ' ')} {value!r}: {what}, e.g. 0.01, or auto{_unquoted(value, whole=False)}"
+            )
         return
     optional = name != "seed"
     if value is None and optional:
@@ -220,7 +223,7 @@ def _check(setting: dataclasses.Field, value: Any) -> None:
             if name == "batch_size"
             else "a whole number" + (" or none" if optional else "")
         )
-        raise UsageError(f"bad {name.replace('_', ' ')} {value!r}: must be {allowed}{_unquoted(value)}")
+        raise UsageError(f"bad {name.replace('_', ' ')} {value!r}: must be {allowed}{_unquoted(value, whole=True)}")
     low = 0 if name == "seed" else 1
     if value < low:
         other = ", full or auto" if name == "batch_size" else ""

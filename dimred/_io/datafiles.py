@@ -149,7 +149,7 @@ def _parse_csv_batch(
     for line, cells in batch:
         if len(cells) != width:
             found = len(cells) + skipped
-            commented = cells[0].lstrip().startswith("#")
+            commented = bool(cells) and cells[0].lstrip().startswith("#")  # none left beside a row name
             comment = " ('#' comment lines are read only above the header)" if commented else ""
             values = "1 value" if found == 1 else f"{found} values"
             raise DimredError(f"{path}, line {line}: {values}, but the rows before have {width + skipped}{comment}")
