@@ -362,7 +362,7 @@ def fit(
                    "given": given, "config": config}  # fmt: skip
         return _fit_network(plugins, X_raw, settings, feature_names, options)
     except UnsavableColumnError as error:
-        raise DataError(error.named(data_named or "the data", feature_names)) from None
+        raise DataError(error.named(data_named, feature_names)) from None
 
 
 # -- evaluate --------------------------------------------------------------------------------------------------

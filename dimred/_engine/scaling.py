@@ -32,11 +32,11 @@ class UnsavableColumnError(DataError):
         self.column, self.spread = column, spread
         super().__init__(self.named())
 
-    def named(self, data_name: str = "the data", column_names: Sequence[object] | None = None) -> str:
+    def named(self, data_name: str | None = None, column_names: Sequence[object] | None = None) -> str:
         which = f"'{column_names[self.column]}'" if column_names is not None else f"{self.column} (counting from 0)"
         return (
-            f"column {which} of {data_name} {self.spread}; a model file holds the scaling of columns that vary "
-            "by 1e-30 to 1e30 around a value within 1e30 of 0: rescale the data (by a power of ten)"
+            f"column {which} of {data_name or 'the data'} {self.spread}; a model file holds the scaling of columns "
+            "that vary by 1e-30 to 1e30 around a value within 1e30 of 0: rescale the data (by a power of ten)"
         )
 
 
