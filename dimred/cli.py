@@ -23,7 +23,16 @@ from click.core import ParameterSource
 
 from dimred._core import defaults as defaults
 from dimred._core.environment import switch
-from dimred._core.errors import OUT_OF_MEMORY_ADVICE, DimredError, PluginExit, SkippedPluginWarning, is_out_of_memory
+from dimred._core.errors import (
+    OUT_OF_MEMORY_ADVICE,
+    DimredError,
+    PluginExit,
+    SkippedPluginWarning,
+    forget_stops,
+    is_out_of_memory,
+    note_stop,
+    noted_stop,
+)
 from dimred._io.signals import Terminated
 
 DEBUG_ENV = "DIMRED_DEBUG"
@@ -42,32 +51,16 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except DimredError as error:
-            if (ctx.obj or {}).get("debug"):
-                raise
-            click.echo(f"Error: {error}", err=True)
-            ctx.exit(error.exit_code)
-        except BrokenPipeError:  # stdout's reader left (``| head``): stop quietly, as a program SIGPIPE ends does
-            _quiet_stdout()
-            ctx.exit(128 + signal.SIGPIPE)
-        except OSError as error:
-            if (ctx.obj or {}).get("debug"):
-                raise
-            click.echo(_refused_by_the_system(error), err=True)
-            ctx.exit(1)
         except Exception as error:
-            if (ctx.obj or {}).get("debug"):
+            if (stop := noted_stop()) is not None:  # an error a library raised in place of the stop it swallowed
+                raise stop from error
+            if (ctx.obj or {}).get("debug") and not isinstance(error, BrokenPipeError):
                 raise
-            if is_out_of_memory(error):
-                click.echo(f"Error: dimred {OUT_OF_MEMORY_ADVICE}", err=True)
-            else:
-                click.echo(f"Error: unexpected {type(error).__name__}: {error} (rerun with --debug to see where)",
-                           err=True)  # fmt: skip
-            ctx.exit(1)
+            _report(ctx, error)
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         try:
-            with _sigterm_as_interrupt():
+            with _stops_as_interrupts():
                 result = super().main(*args, standalone_mode=False, **kwargs)
             exit_code = result if isinstance(result, int) else 0
         except _NO_ARGUMENTS as error:  # bare ``dimred``: the help, as click shows it, not as an error
@@ -94,6 +87,23 @@ class _Group(click.Group):
         return exit_code
 
 
+def _report(ctx: click.Context, error: Exception) -> None:
+    """The one ``Error:`` line and the exit code of a command that failed."""
+    if isinstance(error, DimredError):
+        click.echo(f"Error: {error}", err=True)
+        ctx.exit(error.exit_code)
+    if isinstance(error, BrokenPipeError):  # stdout's reader left (``| head``): stop quietly, as SIGPIPE would
+        _quiet_stdout()
+        ctx.exit(128 + signal.SIGPIPE)
+    if isinstance(error, OSError):
+        click.echo(_refused_by_the_system(error), err=True)
+    elif is_out_of_memory(error):
+        click.echo(f"Error: dimred {OUT_OF_MEMORY_ADVICE}", err=True)
+    else:
+        click.echo(f"Error: unexpected {type(error).__name__}: {error} (rerun with --debug to see where)", err=True)
+    ctx.exit(1)
+
+
 def _click_message(error: click.ClickException) -> str:
     """click's message, in dimred's words where click's own read as a fault ("Got unexpected extra argument")."""
     message = error.format_message()
@@ -111,19 +121,28 @@ def _refused_by_the_system(error: OSError) -> str:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def _stops_as_interrupts() -> Iterator[None]:
+    """SIGTERM raised as ``Terminated`` and Ctrl-C as KeyboardInterrupt (where Python's own handler has it), each
+    noted as it is raised (``note_stop``)."""
     if threading.current_thread() is not threading.main_thread():  # signal handlers live in the main thread
         yield
         return
 
-    def stop(_signal: int, _frame: Any) -> None:
-        raise Terminated
+    def stop(number: int, _frame: Any) -> None:
+        interrupt = Terminated() if number == signal.SIGTERM else KeyboardInterrupt()
+        note_stop(interrupt)
+        raise interrupt
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    for number, handler in previous.items():
+        if number == signal.SIGTERM or handler is signal.default_int_handler:
+            signal.signal(number, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        forget_stops()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

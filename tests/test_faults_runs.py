@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import signal
 import subprocess
@@ -1048,6 +1049,41 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_with_sigpipes_status()
     stderr = process.stderr.read()
     assert process.wait(timeout=60) == 128 + signal.SIGPIPE
     assert stderr == ""
+
+
+def test_a_stop_that_a_library_swallows_still_stops_the_run_as_stopped(register_in_process, tmp_path):
+    """numpy's comparisons, interrupted, raise an error of their own in place of the KeyboardInterrupt; a SIGTERM
+    landing there had ended the run with exit 1, as if the plugin had failed."""
+
+    class SwallowsTheStop(Metric):
+        name = "swallows-the-stop"
+        description = "receives SIGTERM inside a library that swallows it"
+
+        signals = 1
+
+        def compute(self, context):
+            if not SwallowsTheStop.signals:
+                return {"swallows-the-stop": 0.0}
+            SwallowsTheStop.signals -= 1
+            swallowed = False
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(100):  # the handler runs between these
+                    time.sleep(0.01)
+            except KeyboardInterrupt:
+                swallowed = True  # and gone from the error raised below, as from numpy's
+            if swallowed:
+                raise TypeError("Cannot compare structured arrays unless they have a common dtype")
+            return {"swallows-the-stop": 0.0}
+
+    register_in_process(plugin_module("swallowing", register_metrics=lambda register: register(SwallowsTheStop)))
+    out = tmp_path / "run"
+    result = invoke(*QUICK, "--out", str(out))
+    assert result.exit_code == 143, result.output
+    assert error_lines(result)[-1].startswith("Error: terminated")
+    assert "failed to compute" not in result.output
+    after = invoke(*QUICK, "--out", str(tmp_path / "next"))
+    assert after.exit_code == 0, after.output  # the stop is forgotten once handled
 
 
 def test_a_metric_raising_its_own_error_is_skipped_like_any_failing_metric(register_in_process, tmp_path):

@@ -90,6 +90,24 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower()
 
 
+_STOPS: list[KeyboardInterrupt] = []  # raised by the command line's signal handlers while a command runs
+
+
+def note_stop(interrupt: KeyboardInterrupt) -> None:
+    """Note a Ctrl-C or SIGTERM as it is raised: a library it lands in may swallow it and raise an error of its own
+    (numpy's comparisons do: "Cannot compare structured arrays ..."), which ``blame`` must not take for the plugin's
+    failure (the command would end with exit 1, not as stopped)."""
+    _STOPS.append(interrupt)
+
+
+def noted_stop() -> KeyboardInterrupt | None:
+    return _STOPS[-1] if _STOPS else None
+
+
+def forget_stops() -> None:
+    _STOPS.clear()
+
+
 @contextlib.contextmanager
 def blame(plugin: Any, action: str, *, skipped: bool = False) -> Iterator[None]:
     """Turn an unexpected exception inside a plugin into one message that names the plugin (its kind and name).
@@ -110,7 +128,7 @@ def blame(plugin: Any, action: str, *, skipped: bool = False) -> Iterator[None]:
             raise PluginExit(error.code, message) from error
         raise PluginError(message) from error  # sys.exit(0) would end dimred with exit 0 and nothing written
     except Exception as error:
-        if (interrupt := _interrupt_behind(error)) is not None:
+        if (interrupt := _interrupt_behind(error) or noted_stop()) is not None:
             raise interrupt from None
         if is_out_of_memory(error):
             raise PluginError(f"{plugin.kind} '{plugin.name}' {OUT_OF_MEMORY_ADVICE} (while it tried to {action})"
