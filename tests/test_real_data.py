@@ -759,11 +759,22 @@ def test_ne_ae_adapts_its_defaults_to_the_data():
     assert (model.hidden_widths(64), model.decoder_widths(64)) == ((128,) * 4, (128,) * 2)
     assert (model.hidden_widths(784), model.decoder_widths(784)) == ((256,) * 4, (256,) * 2)
     digits = model.training_defaults(1437, 64)
-    assert (digits["steps"], digits["precision"], digits["optimizer"]) == (538, "bf16", "muon")
+    assert (digits["batch_size"], digits["steps"], digits["precision"], digits["optimizer"]) == (
+        718,
+        400,
+        "bf16",
+        "muon",
+    )
+    wider_digits = [model.training_defaults(n_samples, 64) for n_samples in (100, 3000, 20000)]
+    assert [(chosen["batch_size"], chosen["steps"]) for chosen in wider_digits] == [
+        (50, 400),
+        (1024, 562),
+        (1024, 1250),
+    ]
     roll = model.training_defaults(1500, 3)
     assert ("precision" not in roll, "optimizer" not in roll, roll["steps"]) == (True, True, 675)
     images = model.training_defaults(4000, 784)
-    assert (images["batch_size"], images["steps"], images["precision"]) == (512, 800, "bf16")
+    assert (images["batch_size"], images["steps"], images["precision"]) == (512, 700, "bf16")
     assert "optimizer" not in images  # Newton-Schulz on 256-wide layers would cost more than it brings
     corruption = [model.input_corruption(n_features) for n_features in (3, 64, 784)]
     assert corruption == [(0.0, 0.05), (0.1, 0.1), (0.1, 0.2)]
