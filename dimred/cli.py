@@ -28,10 +28,10 @@ from dimred._core.errors import (
     DimredError,
     PluginExit,
     SkippedPluginWarning,
-    forget_stops,
     is_out_of_memory,
     note_stop,
     noted_stop,
+    stops_noted,
 )
 from dimred._io.signals import Terminated
 
@@ -52,10 +52,10 @@ class _Group(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as error:
-            if (stop := noted_stop()) is not None:  # an error a library raised in place of the stop it swallowed
-                raise stop from error
             if (ctx.obj or {}).get("debug") and not isinstance(error, BrokenPipeError):
                 raise
+            if (stop := noted_stop()) is not None:  # an error a library raised in place of the stop it swallowed
+                raise stop from error
             _report(ctx, error)
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
@@ -134,15 +134,15 @@ def _stops_as_interrupts() -> Iterator[None]:
         raise interrupt
 
     previous = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
-    for number, handler in previous.items():
-        if number == signal.SIGTERM or handler is signal.default_int_handler:
-            signal.signal(number, stop)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        forget_stops()
+    with stops_noted():
+        try:
+            for number, handler in previous.items():
+                if number == signal.SIGTERM or handler is signal.default_int_handler:
+                    signal.signal(number, stop)
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

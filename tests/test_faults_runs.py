@@ -1051,6 +1051,21 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_with_sigpipes_status()
     assert stderr == ""
 
 
+def _terminated_in_a_library_that_swallows_it() -> None:
+    """SIGTERM to this process, landing in a library that swallows the interrupt and raises an error of its own
+    without it (numpy's interrupted comparisons do)."""
+    swallowed = False
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100):  # the handler runs between these
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        swallowed = True  # and gone from the error raised below
+    if swallowed:
+        raise TypeError("Cannot compare structured arrays unless they have a common dtype")
+    raise AssertionError("SIGTERM did not arrive")
+
+
 def test_a_stop_that_a_library_swallows_still_stops_the_run_as_stopped(register_in_process, tmp_path):
     """numpy's comparisons, interrupted, raise an error of their own in place of the KeyboardInterrupt; a SIGTERM
     landing there had ended the run with exit 1, as if the plugin had failed."""
@@ -1065,25 +1080,33 @@ def test_a_stop_that_a_library_swallows_still_stops_the_run_as_stopped(register_
             if not SwallowsTheStop.signals:
                 return {"swallows-the-stop": 0.0}
             SwallowsTheStop.signals -= 1
-            swallowed = False
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)
-                for _ in range(100):  # the handler runs between these
-                    time.sleep(0.01)
-            except KeyboardInterrupt:
-                swallowed = True  # and gone from the error raised below, as from numpy's
-            if swallowed:
-                raise TypeError("Cannot compare structured arrays unless they have a common dtype")
-            return {"swallows-the-stop": 0.0}
+            _terminated_in_a_library_that_swallows_it()
 
     register_in_process(plugin_module("swallowing", register_metrics=lambda register: register(SwallowsTheStop)))
     out = tmp_path / "run"
+    out.mkdir()  # the user's: marked as failed, not removed
     result = invoke(*QUICK, "--out", str(out))
     assert result.exit_code == 143, result.output
     assert error_lines(result)[-1].startswith("Error: terminated")
     assert "failed to compute" not in result.output
+    assert "terminated by SIGTERM" in (out / "FAILED.txt").read_text()
     after = invoke(*QUICK, "--out", str(tmp_path / "next"))
     assert after.exit_code == 0, after.output  # the stop is forgotten once handled
+
+
+def test_a_stop_swallowed_in_dimreds_own_work_marks_the_run_as_stopped(monkeypatch, tmp_path):
+    """Outside any plugin too: the run's FAILED.txt says it was terminated, not what the library raised."""
+    import dimred._api.pipeline
+
+    monkeypatch.setattr(
+        dimred._api.pipeline, "score", lambda *arguments: _terminated_in_a_library_that_swallows_it()
+    )  # after training, in the claimed folder
+    out = tmp_path / "run"
+    out.mkdir()  # the user's: marked as failed, not removed
+    result = invoke(*QUICK, "--out", str(out))
+    assert result.exit_code == 143, result.output
+    assert error_lines(result)[-1].startswith("Error: terminated")
+    assert "terminated by SIGTERM" in (out / "FAILED.txt").read_text()
 
 
 def test_a_metric_raising_its_own_error_is_skipped_like_any_failing_metric(register_in_process, tmp_path):

@@ -104,8 +104,15 @@ def noted_stop() -> KeyboardInterrupt | None:
     return _STOPS[-1] if _STOPS else None
 
 
-def forget_stops() -> None:
-    _STOPS.clear()
+@contextlib.contextmanager
+def stops_noted() -> Iterator[None]:
+    """The stops noted inside the block are forgotten as it ends (a command run in-process by another keeps the
+    outer one's)."""
+    start = len(_STOPS)
+    try:
+        yield
+    finally:
+        del _STOPS[start:]
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dimred._core.atomic import guarded_writes, is_temporary, write_text
-from dimred._core.errors import DimredError, UsageError
+from dimred._core.errors import DimredError, UsageError, noted_stop
 from dimred._core.runfiles import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
@@ -122,7 +122,8 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
             try:
                 with guarded_writes((path / name for name in _users_files(path, before, resume)), Journal(path).add):
                     yield path
-            except BaseException as error:
+            except BaseException as raised:
+                error = noted_stop() or raised  # a stop a library swallowed, raising an error of its own in its place
                 resumable, finished = (
                     name is not None and (path / name).exists() for name in (resumable_by, finished_by)
                 )
