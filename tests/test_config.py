@@ -463,6 +463,10 @@ def test_a_config_files_bad_value_is_named_with_the_file(tmp_path, content, mess
          "bad value 'abc' for 'dataset.n_samples' (int): not a whole number"),
         ('[dataset]\nname = "swissroll"\n[[reporters]]\nname = "codes-plot"\noptions = { dpii = 5 }\n',
          "unknown option 'reporter.codes-plot.dpii' (did you mean 'dpi'?)"),
+        ('[dataset]\nname = "swissroll"\noptions = { n_samples = 0 }\n',
+         "bad dataset options: n_samples must be at least 3, got 0"),
+        ('[dataset]\nname = "swissroll"\n[[reporters]]\nname = "codes-plot"\noptions = { dpi = 0 }\n',
+         "bad reporter.codes-plot options: dpi must be from 10 to 1200, got 0"),
     ],
 )  # fmt: skip
 def test_a_bad_plugin_option_in_a_config_file_names_the_file(tmp_path, section, said):
@@ -505,6 +509,28 @@ def test_a_config_files_unknown_plugin_replaced_on_the_command_line_is_not_an_er
                     "pca", "--set", "dataset.n_samples=100", "--reporter", "metrics-table", "--out",
                     str(tmp_path / "run"))  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_an_option_the_model_or_loss_refuses_in_a_config_file_names_the_file_unless_replaced(tmp_path):
+    """Its name and type had been checked with the file named, its range only by the run, without it; a value the
+    command line gives replaces the file's, and the run checks them together."""
+    experiment = tmp_path / "experiment.toml"
+    experiment.write_text('[dataset]\nname = "swissroll"\n[model]\nname = "ne-ae"\noptions = { n_components = 0 }\n'
+                          '[[loss]]\nname = "ne-tsne"\noptions = { neighbours = 1 }\n')  # fmt: skip
+    common = ("run", "--config", str(experiment), "--set", "dataset.n_samples=100", "--steps", "2", "--reporter",
+              "metrics-table")  # fmt: skip
+    refused = invoke(*common, "--out", str(tmp_path / "refused"))
+    assert refused.exit_code == 2, refused.output
+    said = "bad loss.ne-tsne options: neighbours must be at least 2, got 1"
+    assert refused.output.strip() == f"Error: config file {experiment}: {said}"
+    loss_mended = invoke(*common, "--set", "loss.ne-tsne.neighbours=5", "--out", str(tmp_path / "loss"))
+    said = "bad model options: n_components must be from 1 to 65536, got 0"
+    assert loss_mended.output.strip() == f"Error: config file {experiment}: {said}"
+    mended = invoke(*common, "--set", "model.n_components=2", "--set", "loss.ne-tsne.neighbours=5", "--out",
+                    str(tmp_path / "mended"))  # fmt: skip
+    assert mended.exit_code == 0, mended.output
+    assert not (tmp_path / "refused").exists()
+    assert not (tmp_path / "loss").exists()
 
 
 def test_a_config_files_options_are_checked_together_with_the_command_lines(tmp_path):

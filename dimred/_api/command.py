@@ -7,7 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dimred._api.config import check_named_plugins, read_config, warn_of_replaced_choices, with_config_file
+from dimred._api.config import (
+    check_file_options,
+    check_named_plugins,
+    read_config,
+    warn_of_replaced_choices,
+    with_config_file,
+)
 from dimred._api.run import AUTO, RunResult, run
 from dimred._core.errors import UsageError
 from dimred._core.runfiles import CONFIG_FILE
@@ -40,8 +46,10 @@ def run_command(
         arguments |= {"out": resume_directory, "resume": True}
     arguments["out"] = AUTO if arguments["out"] is None else arguments["out"]
     if config_file is not None:
+        command_line = arguments["settings"]
         arguments = with_config_file(arguments, given, read_config(config_file))
         check_named_plugins(arguments, given, config_file)
+        check_file_options(arguments, command_line, config_file)
         if resume_directory is None:
             replaced = {kind: arguments[kind] if kind in given else None for kind in ("dataset", "model")}
             warn_of_replaced_choices(config_file, **replaced)

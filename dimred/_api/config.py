@@ -26,12 +26,12 @@ from typing import Any
 
 from dimred._core import options as plugin_options
 from dimred._core.contracts import EstimatorModel, Model
-from dimred._core.errors import UsageError
+from dimred._core.errors import UsageError, blame
 from dimred._core.kinds import KINDS
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec, spec_text
 from dimred._host.registry import get_registry
-from dimred._host.resolve import chosen_names, defaults_of, recorded_options
+from dimred._host.resolve import chosen_names, defaults_of, group_settings, recorded_options
 
 PLUGIN_SECTIONS = (*(kind.section for kind in KINDS if not kind.several), "loss")
 LIST_SECTIONS = {kind.section: kind.name for kind in KINDS if kind.several and kind.name != "loss"}
@@ -258,6 +258,26 @@ def check_named_plugins(arguments: Mapping[str, Any], given: set[str], path: str
     for kind, name in named:
         if isinstance(name, str) and name and name not in registry.names(kind):
             raise UsageError(f"config file {path}: {registry.unknown(kind, name)}")
+
+
+def check_file_options(arguments: Mapping[str, Any], command_line: Mapping[str, Any], path: str | Path) -> None:
+    """The options the file alone gives a plugin, built as the run builds them, so that one the plugin refuses
+    (``n_components = 0``) names the file. A plugin given options on the command line (``command_line``: the
+    ``--set`` settings) too is left to the run, which checks them together."""
+    registry = get_registry()
+    from_command_line = set(group_settings(command_line))
+    losses = loss_names(arguments["loss"]) if isinstance(arguments.get("loss"), str) else []
+    for group, options in group_settings(arguments["settings"]).items():
+        kind, _, name = group.partition(".")
+        name = name or (losses[0] if kind == "loss" and len(losses) == 1 else arguments.get(kind))
+        if group in from_command_line or not isinstance(name, str) or name not in registry.names(kind):
+            continue  # an unknown plugin is named by the run, with the installed ones
+        cls = registry.get(kind, name).cls
+        try:
+            with blame(cls, "build its options"):  # as the run does: a fault of the plugin's own names it
+                plugin_options.build(cls.Options, options, prefix=group)
+        except UsageError as error:
+            raise UsageError(f"config file {path}: {error}") from None
 
 
 def replaced_plugin_options(from_file: Mapping[str, Any], kind: str, names: Iterable[str]) -> dict[str, Any]:
