@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import dimred
+from dimred._api.compare import _mean_and_spread
 from dimred.cli import cli
 
 
@@ -91,6 +92,15 @@ def test_a_models_own_options_go_to_that_model_only():
     assert pca.codes.shape[1] == 3
     assert kernel_pca.codes.shape[1] == 2
     assert pca.config["model"]["options"]["n_components"] == 3
+
+
+@pytest.mark.parametrize(
+    ("number", "mean", "spread", "shown"),
+    [("{:.3f}", 0.9691, 0.00031, "0.969 ± 0.00031"), ("{:.3f}", 0.9691, 0.0123, "0.969 ± 0.012"),
+     ("{:.3f}", 0.5, 0.0, "0.500 ± 0.000"), ("{:.3g}", 4e-4, 1e-5, "0.0004 ± 1e-05")],
+)  # fmt: skip
+def test_a_spread_below_a_thousandth_shows_its_digits(number, mean, spread, shown):
+    assert _mean_and_spread(number, mean, spread) == shown
 
 
 def test_one_seed_shows_no_spread_rather_than_a_spread_of_zero():

@@ -191,7 +191,12 @@ def _decimals_or_digits(mean: float) -> str:
 
 
 def _mean_and_spread(number: str, mean: float, spread: float | None) -> str:
-    return number.format(mean) if spread is None else f"{number.format(mean)} ± {number.format(spread)}"
+    """The mean in ``number``'s format, and its spread in three decimals or, below 0.001, three significant digits
+    (a spread of 0.0003 had read 0.000, as if the seeds agreed)."""
+    if spread is None:
+        return number.format(mean)
+    spread_number = _decimals_or_digits(spread) if number == "{:.3f}" else number
+    return f"{number.format(mean)} ± {spread_number.format(spread)}"
 
 
 def _draw_embeddings(comparison: Comparison, path: Path) -> None:
