@@ -529,6 +529,10 @@ def test_an_option_the_model_or_loss_refuses_in_a_config_file_names_the_file_unl
     mended = invoke(*common, "--set", "model.n_components=2", "--set", "loss.ne-tsne.neighbours=5", "--out",
                     str(tmp_path / "mended"))  # fmt: skip
     assert mended.exit_code == 0, mended.output
+    bare = invoke(
+        *common, "--set", "model.n_components=2", "--set", "loss.neighbours=5", "--out", str(tmp_path / "bare")
+    )
+    assert bare.exit_code == 0, bare.output  # loss.OPTION sets the single loss's options as loss.NAME.OPTION does
     assert not (tmp_path / "refused").exists()
     assert not (tmp_path / "loss").exists()
 

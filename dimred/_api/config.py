@@ -265,12 +265,16 @@ def check_file_options(arguments: Mapping[str, Any], command_line: Mapping[str, 
     (``n_components = 0``) names the file. A plugin given options on the command line (``command_line``: the
     ``--set`` settings) too is left to the run, which checks them together."""
     registry = get_registry()
-    from_command_line = set(group_settings(command_line))
     losses = loss_names(arguments["loss"]) if isinstance(arguments.get("loss"), str) else []
-    for group, options in group_settings(arguments["settings"]).items():
+
+    def plugin_of(group: str) -> tuple[str, Any]:  # loss.OPTION is the single loss's, as loss.NAME.OPTION is
         kind, _, name = group.partition(".")
-        name = name or (losses[0] if kind == "loss" and len(losses) == 1 else arguments.get(kind))
-        if group in from_command_line or not isinstance(name, str) or name not in registry.names(kind):
+        return kind, name or (losses[0] if kind == "loss" and len(losses) == 1 else arguments.get(kind))
+
+    from_command_line = {plugin_of(group) for group in group_settings(command_line)}
+    for group, options in group_settings(arguments["settings"]).items():
+        kind, name = plugin_of(group)
+        if (kind, name) in from_command_line or not isinstance(name, str) or name not in registry.names(kind):
             continue  # an unknown plugin is named by the run, with the installed ones
         cls = registry.get(kind, name).cls
         try:
