@@ -210,7 +210,7 @@ def test_listed_callbacks_add_to_the_defaults_and_a_runs_record_keeps_the_ones_i
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (f"{PLUGINS}[trainning]\nsteps = 3\n", "unknown keys ['trainning']"),
+        (f"{PLUGINS}[trainning]\nsteps = 3\n", "unknown keys trainning;"),
         (f"{PLUGINS}[training]\nstep = 3\n", "unknown [training] keys"),
         ("[dataset]\nname = 'swissroll'\noptions = { n_sample = 5 }\n[model]\nname = 'mlp-ae'\n",
          "unknown option 'dataset.n_sample'"),

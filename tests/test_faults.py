@@ -194,7 +194,7 @@ CASES = [
     Case("directory", run_file(lambda t: t), 2, "is a directory, not a data file"),
     Case("unsupported type", run_file(lambda t: write(t / "d.xlsx", "1,2\n")), 2, "unsupported type '.xlsx'"),
     Case("npz of two arrays", run_file(lambda t: write(t / "d.npz", np.ones((3, 2)), Y=np.ones(3))), 1,
-         "name the data array 'X'"),
+         "holds arrays Y, arr_0; name the data array 'X'"),
     Case("one row", run_file(lambda t: write(t / "d.csv", "1,2\n")), 2,
          "d.csv) has 1 row: too few to train and score a model on; give at least 3"),
     Case("npy named npz", run_file(lambda t: write(t / "d.npz", stored(np.save))), 1,

@@ -97,7 +97,10 @@ def _plugin(section: Any, kind: str, path: Path) -> tuple[str, dict[str, Any]]:
     allowed = {"name", "options", "weight"} if kind == "loss" else {"name", "options"}
     unknown = set(section) - allowed
     if unknown:
-        raise UsageError(f"config file {path}: [{kind}] has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+        raise UsageError(
+            f"config file {path}: [{kind}] has unknown keys {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
     options = section.get("options") or {}
     if not isinstance(options, dict):
         raise UsageError(f"config file {path}: [{kind}] options must be a table")
@@ -136,7 +139,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     allowed = (*PLUGIN_SECTIONS, *LIST_SECTIONS, "training", *TOP_LEVEL_KEYS, *RECORD_ONLY_KEYS)
     unknown = sorted(set(document) - set(allowed))
     if unknown:
-        raise UsageError(f"config file {path}: unknown keys {unknown}; allowed: {', '.join(allowed)}")
+        raise UsageError(f"config file {path}: unknown keys {', '.join(unknown)}; allowed: {', '.join(allowed)}")
     arguments: dict[str, Any] = {key: document[key] for key in TOP_LEVEL_KEYS if key in document}
     if arguments.get("holdout") is not None:  # null: the default share, as --holdout left out
         try:
@@ -200,7 +203,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"config file {path}: [training] must be a table")
     unknown = sorted(set(training) - set(TRAINING_KEYS))
     if unknown:
-        raise UsageError(f"config file {path}: unknown [training] keys {unknown}; allowed: {', '.join(TRAINING_KEYS)}")
+        raise UsageError(
+            f"config file {path}: unknown [training] keys {', '.join(unknown)}; allowed: {', '.join(TRAINING_KEYS)}"
+        )
     arguments |= training
     for name in (*TOP_LEVEL_SETTINGS, *training):  # each value on its own, so that its error names the file
         if name in arguments:
