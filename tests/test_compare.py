@@ -643,3 +643,25 @@ def test_loss_options_a_comparison_cannot_take_are_refused_before_any_run(settin
         dimred.compare("swissroll", ["ne-ae", "pca"], out=tmp_path / "c", steps=5, loss=loss, settings=settings)
     assert message in str(refused.value)
     assert not (tmp_path / "c").exists()
+
+
+def test_configs_json_records_each_runs_settings_and_runs_again_as_the_comparison_ran_it(tmp_path):
+    """A comparison kept each run's metrics but not the settings it ran with (a model's own options, the steps
+    and learning rate the model chose), so a row of its table could not be reproduced."""
+    arguments = ["compare", "--dataset", "swissroll", "--model", "mlp-ae", "--model", "pca", "--seeds", "2",
+                 "--steps", "15", "--set", "model.mlp-ae.hidden=12,6", "--set", "dataset.n_samples=300",
+                 "--out", str(tmp_path / "cmp")]  # fmt: skip
+    assert CliRunner().invoke(cli, arguments).exit_code == 0
+    configs = json.loads((tmp_path / "cmp" / "configs.json").read_text())
+    assert set(configs) == {"mlp-ae", "pca"}
+    assert [len(runs) for runs in configs.values()] == [2, 2]
+    network = configs["mlp-ae"][1]
+    assert (network["seed"], network["model"]["options"]["hidden"], network["training"]["steps"]) == (1, [12, 6], 15)
+    assert configs["pca"][0]["model"]["options"] == {"n_components": 2}
+    (tmp_path / "second.json").write_text(json.dumps(network))
+    again = CliRunner().invoke(cli, ["run", "--config", str(tmp_path / "second.json"), "--out", str(tmp_path / "r")])
+    assert again.exit_code == 0, again.output
+    compared = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["mlp-ae"][1]
+    rerun = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert rerun["trustworthiness"] == compared["trustworthiness"]
+    assert rerun["rmse"] == compared["rmse"]

@@ -27,7 +27,13 @@ from dimred._api.run import AUTO, RunResult, check_out, run
 from dimred._core.atomic import atomic_path, write_text
 from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter
 from dimred._core.errors import DimredError, UsageError, did_you_mean, first_line
-from dimred._core.runfiles import COMPARISON_FIGURE_FILES, COMPARISON_RESULTS, COMPARISON_TABLE_FILES, MODELS_FOLDER
+from dimred._core.runfiles import (
+    COMPARISON_CONFIGS_FILE,
+    COMPARISON_FIGURE_FILES,
+    COMPARISON_RESULTS,
+    COMPARISON_TABLE_FILES,
+    MODELS_FOLDER,
+)
 from dimred._core.scatter import components_shown, rnx_curves, scatter_points
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._engine import evaluation
@@ -564,13 +570,16 @@ def _as_compare_says(message: object, model: Model) -> str:
 
 
 def _write(comparison: Comparison, directory: Path) -> None:
-    """The figures, then the tables and comparison.json, which lists a figure that could not be drawn."""
+    """The figures, then the tables, configs.json (each run's settings, to reproduce it with dimred run --config)
+    and comparison.json, which lists a figure that could not be drawn."""
     if comparison.runs:
         for name, draw in zip(COMPARISON_FIGURE_FILES, (_draw_embeddings, _draw_rnx), strict=True):
             _draw_or_skip(comparison, directory / name, draw)
     markdown, table, _ = (directory / name for name in COMPARISON_TABLE_FILES)
     write_text(markdown, comparison.markdown())
     write_text(table, comparison.csv())
+    configs = {model: [result.config for result in results] for model, results in comparison.runs.items()}
+    write_json(directory / COMPARISON_CONFIGS_FILE, configs)
     _write_json(comparison, directory)
 
 

@@ -17,7 +17,12 @@ RUN_RESULTS = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, HELD_OUT_FIL
 DIMREDS_OWN_FILES = frozenset({*RUN_RESULTS, MANIFEST_NAME, LOCK_NAME, *UNFINISHED_RUN_FILES})
 COMPARISON_TABLE_FILES = ("comparison.md", "comparison.csv", "comparison.json")
 COMPARISON_FIGURE_FILES = ("embeddings.png", "rnx.png")
-COMPARISON_RESULTS = (*COMPARISON_TABLE_FILES, *COMPARISON_FIGURE_FILES)  # a comparison's own results
+COMPARISON_CONFIGS_FILE = "configs.json"  # each run's settings, as its config.json would record them
+COMPARISON_RESULTS = (
+    *COMPARISON_TABLE_FILES,
+    COMPARISON_CONFIGS_FILE,
+    *COMPARISON_FIGURE_FILES,
+)  # a comparison's own results
 MODELS_FOLDER = "models"  # compare --save: each model's seed-0 fit as models/MODEL.safetensors
 # what no reporter's artifact may replace in a comparison's folder
 COMPARISONS_OWN_FILES = frozenset({*COMPARISON_RESULTS, MANIFEST_NAME, LOCK_NAME, FAILED_MARKER})
