@@ -47,6 +47,21 @@ def test_evaluate_on_the_tutorials_fresh_roll(default_run, refit):
     assert after == before, "evaluate changed the training results"
 
 
+def test_a_named_reporter_that_writes_nothing_says_so_and_a_default_one_keeps_quiet(default_run, tmp_path):
+    """evaluate --reporter loss-curve had ended without a loss.png and without a word: an evaluation trains
+    nothing to draw."""
+    named = invoke("evaluate", str(default_run), "--dataset", "swissroll", "--reporter", "loss-curve",
+                   "--reporter", "codes-plot", "--out", str(tmp_path / "named"))  # fmt: skip
+    assert named.exit_code == 0, named.output
+    assert "reporter loss-curve wrote no loss.png: there was nothing for it to show here" in named.stdout
+    assert "codes-plot wrote" not in named.stdout
+    assert (tmp_path / "named" / "codes.png").exists()
+    default = invoke("evaluate", str(default_run), "--dataset", "swissroll", "--out", str(tmp_path / "default"))
+    assert default.exit_code == 0, default.output
+    assert "wrote no" not in default.stdout
+    assert not (tmp_path / "default" / "loss.png").exists()
+
+
 def test_evaluate_refuses_model_settings(default_run):
     result = invoke("evaluate", str(default_run), "--dataset", "swissroll", "--set", "model.dropout=0")
     assert result.exit_code == 2

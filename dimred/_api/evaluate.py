@@ -366,6 +366,8 @@ def evaluate(
             write_json(directory / METRICS_FILE, metrics)
         record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
                                     echo or pipeline.silent, config=config)  # fmt: skip
-        failures = reporting.failures_of(metrics) + reporting.report(chosen_reporters, record)
+        failures = reporting.failures_of(metrics) + reporting.report(
+            chosen_reporters, record, named=reporters is not None
+        )
     reporting.warn_skipped(failures)
     return EvaluationResult(metrics, directory, record.codes, failures)

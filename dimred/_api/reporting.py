@@ -14,9 +14,11 @@ from dimred._engine import evaluation
 from dimred._io.written import check_results_kept, results_state, results_written
 
 
-def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) -> list[str]:
+def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord, named: bool = False) -> list[str]:
     """Hand a run (``report``) or a comparison (``report_comparison``) to every reporter; one that fails is
-    skipped, and its failure returned, so the others still report."""
+    skipped, and its failure returned, so the others still report. Where the user ``named`` the reporters, one
+    that wrote none of its files into the record's folder says so (a loss curve of an evaluation, which trains
+    nothing), instead of leaving the user to look for them."""
     comparing = isinstance(record, ComparisonRecord)
     action = "report the comparison" if comparing else "report"
     own = COMPARISON_RESULTS if comparing else RUN_RESULTS  # written when the reporters start: none may change
@@ -30,7 +32,16 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord) 
             check_results_kept(reporter, record.directory, before, written)
         except PluginError as error:
             failures.append(str(error))
+            continue
+        if named and record.directory is not None:
+            _say_if_unwritten(reporter, record)
     return failures
+
+
+def _say_if_unwritten(reporter: Reporter, record: RunRecord | ComparisonRecord) -> None:
+    files = files_of([reporter])
+    if files and not any((record.directory / name).exists() for name in files):
+        record.echo(f"reporter {reporter.name} wrote no {', '.join(files)}: there was nothing for it to show here")
 
 
 def files_of(reporters: Sequence[Reporter]) -> tuple[str, ...]:

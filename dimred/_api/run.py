@@ -335,7 +335,9 @@ def run(
                 "and plots are saved, and config.json repeats the run)")  # fmt: skip
         record = pipeline.record_of(dataset, model, data, outcome, metrics, context, directory, say, held_out,
                                     going_on)  # fmt: skip
-        failures = reporting.failures_of(metrics) + reporting.report(chosen_reporters, record)
+        failures = reporting.failures_of(metrics) + reporting.report(
+            chosen_reporters, record, named=reporters is not None
+        )
     reporting.warn_skipped(failures)
     make_reducer = None if outcome.model is None else outcome.model.reducer
     return RunResult(metrics, outcome.history, directory, config, record.codes, data, make_reducer, failures,
