@@ -661,6 +661,8 @@ def test_configs_json_records_each_runs_settings_and_runs_again_as_the_compariso
     (tmp_path / "second.json").write_text(json.dumps(network))
     again = CliRunner().invoke(cli, ["run", "--config", str(tmp_path / "second.json"), "--out", str(tmp_path / "r")])
     assert again.exit_code == 0, again.output
+    assert "reporters" not in network  # compare's runs wrote no folder: the rerun draws the default plots
+    assert (tmp_path / "r" / "codes.png").exists()
     compared = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["mlp-ae"][1]
     rerun = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert rerun["trustworthiness"] == compared["trustworthiness"]

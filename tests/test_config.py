@@ -192,6 +192,24 @@ def test_a_one_call_models_config_json_reruns(tmp_path):
     assert all((first[name] == rerun[name]).all() for name in first)
 
 
+@pytest.mark.parametrize("change", [["--holdout", "0.2"], ["--set", "dataset.n_samples=550"]])
+def test_a_one_call_models_config_json_reruns_on_other_rows(tmp_path, change):
+    """The record's batch size (the training rows it fitted on at once) had been taken as the user's
+    --batch-size on other rows, refused as a setting of a loop that a one-call model does not run."""
+    quick = ["--dataset", "swissroll", "--set", "dataset.n_samples=600", "--reporter", "metrics-table"]
+    assert invoke("run", *quick, "--model", "pca", "--out", str(tmp_path / "first")).exit_code == 0
+    again = invoke("run", "--config", str(tmp_path / "first" / "config.json"), *change, "--out", str(tmp_path / "b"))
+    assert again.exit_code == 0, again.output
+    rows = json.loads((tmp_path / "b" / "metrics.json").read_text())["n_samples"]
+    assert rows == (480 if change[0] == "--holdout" else 495)  # 0.2 of 600 and 0.1 of 550 held out
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["training"]["batch_size"] == rows
+    (tmp_path / "by-hand.toml").write_text("[dataset]\nname = 'swissroll'\n[model]\nname = 'pca'\n"
+                                           "[training]\nbatch_size = 7\n")  # fmt: skip
+    refused = invoke("run", "--config", str(tmp_path / "by-hand.toml"), "--out", str(tmp_path / "c"))
+    assert refused.exit_code == 2
+    assert "--batch-size (batch_size) does not apply to it" in refused.output
+
+
 def test_listed_callbacks_add_to_the_defaults_and_a_runs_record_keeps_the_ones_it_left_out(tmp_path):
     (tmp_path / "experiment.toml").write_text(f"callbacks = ['early-stopping', 'no-progress']\n{PLUGINS}")
     quick = ["--steps", "3", "--set", "dataset.n_samples=200"]

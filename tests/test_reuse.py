@@ -60,6 +60,12 @@ def test_a_named_reporter_that_writes_nothing_says_so_and_a_default_one_keeps_qu
     assert default.exit_code == 0, default.output
     assert "wrote no" not in default.stdout
     assert not (tmp_path / "default" / "loss.png").exists()
+    # a one-call model's loss-curve draws nothing: the defaults its config.json lists are not the user's choice
+    pca = invoke("run", "--dataset", "swissroll", "--model", "pca", "--out", str(tmp_path / "pca"))
+    assert pca.exit_code == 0, pca.output
+    rerun = invoke("run", "--config", str(tmp_path / "pca" / "config.json"), "--out", str(tmp_path / "rerun"))
+    assert rerun.exit_code == 0, rerun.output
+    assert "wrote no" not in pca.stdout + rerun.stdout
 
 
 def test_evaluate_refuses_model_settings(default_run):

@@ -578,7 +578,9 @@ def _write(comparison: Comparison, directory: Path) -> None:
     markdown, table, _ = (directory / name for name in COMPARISON_TABLE_FILES)
     write_text(markdown, comparison.markdown())
     write_text(table, comparison.csv())
-    configs = {model: [result.config for result in results] for model, results in comparison.runs.items()}
+    # without the runs' reporters: they wrote no folder, and a rerun in one draws the default plots
+    configs = {model: [{key: value for key, value in result.config.items() if key != "reporters"} for result in results]
+               for model, results in comparison.runs.items()}  # fmt: skip
     write_json(directory / COMPARISON_CONFIGS_FILE, configs)
     _write_json(comparison, directory)
 

@@ -207,6 +207,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
             f"config file {path}: unknown [training] keys {', '.join(unknown)}; allowed: {', '.join(TRAINING_KEYS)}"
         )
     arguments |= training
+    if _is_run_record(document) and _fitted_in_one_call(_name_in(document, "model")):
+        for name in LOOP_SETTINGS:  # what the run recorded of a loop it never ran, not settings chosen for it
+            arguments.pop(name, None)
     for name in (*TOP_LEVEL_SETTINGS, *training):  # each value on its own, so that its error names the file
         if name in arguments:
             try:
@@ -352,6 +355,12 @@ def _chooses_training(model: str) -> bool:
     if model not in registry.names("model"):
         return False
     return registry.get("model", model).cls.training_defaults is not Model.training_defaults
+
+
+def _fitted_in_one_call(model: str | None) -> bool:
+    """Whether the model plugin (where installed) is fitted in one call, without a training loop."""
+    registry = get_registry()
+    return model in registry.names("model") and issubclass(registry.get("model", model).cls, EstimatorModel)
 
 
 def _name_in(document: dict[str, Any], kind: str) -> str | None:

@@ -367,7 +367,7 @@ def evaluate(
         record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
                                     echo or pipeline.silent, config=config)  # fmt: skip
         failures = reporting.failures_of(metrics) + reporting.report(
-            chosen_reporters, record, named=reporters is not None
+            chosen_reporters, record, named=pipeline.names_other_reporters(reporters)
         )
     reporting.warn_skipped(failures)
     return EvaluationResult(metrics, directory, record.codes, failures)

@@ -150,6 +150,12 @@ def resolve_reporters(names: Sequence[str] | None, groups: dict[str, dict[str, A
     return instantiate_several("reporter", chosen_names("reporter", names, adds_to_defaults=False), groups)
 
 
+def names_other_reporters(names: Sequence[str] | None) -> bool:
+    """Whether ``names`` choose reporters other than the default set (a run's config.json lists the defaults it
+    ran where the user named none)."""
+    return names is not None and set(names) != set(defaults_of("reporter"))
+
+
 def resolve_metrics(groups: dict[str, dict[str, Any]]) -> list[Metric]:
     """Every installed metric, with the options set as ``metric.NAME.OPTION``: the built-in ones first, so that
     a plugin's value under a name one of them reports is the one refused."""

@@ -336,7 +336,7 @@ def run(
         record = pipeline.record_of(dataset, model, data, outcome, metrics, context, directory, say, held_out,
                                     going_on)  # fmt: skip
         failures = reporting.failures_of(metrics) + reporting.report(
-            chosen_reporters, record, named=reporters is not None
+            chosen_reporters, record, named=pipeline.names_other_reporters(reporters)
         )
     reporting.warn_skipped(failures)
     make_reducer = None if outcome.model is None else outcome.model.reducer
