@@ -204,6 +204,16 @@ def test_the_mlflow_callback_alone_closes_its_run(mlflow):
     assert runs[0].data.params["training.seed"] == "0"
 
 
+def test_the_mlflow_callback_logs_the_batch_the_loop_took_as_config_json_records_it(mlflow, tmp_path):
+    """A batch larger than the rows (mlp-ae's default 750 on 300 rows) had been logged as asked, 750, where the
+    loop took 300; MLflow keeps a parameter's first value, so the reporter could not mend it."""
+    result = dimred.run(dataset="swissroll", model="mlp-ae", settings={"dataset.n_samples": 300}, reporters=[],
+                        callbacks=["mlflow"], out=tmp_path / "run", steps=5, holdout=0)  # fmt: skip
+    assert result.config["training"]["batch_size"] == 300
+    _client, runs = _runs(mlflow, "test_the_mlflow_callback_logs_the_batch_the_loop_took_as_config_json_records_it")
+    assert runs[0].data.params["training.batch_size"] == "300"
+
+
 def test_a_run_without_the_reporter_leaves_nothing_a_later_run_takes_for_its_own(mlflow):
     """The callback hands its run to the reporter of the same dimred run only: a later run in the process (here
     without a folder, as compare's are) makes its own MLflow run."""

@@ -549,7 +549,8 @@ class TrainingStatus:
 class Training:
     """The handle a callback gets on the training in progress; the engine provides it.
 
-    ``settings`` are the run's training settings; ``directory`` the run folder (None when nothing is written);
+    ``settings`` are the run's training settings as the loop takes them (a batch of at most the training rows,
+    as config.json records it); ``directory`` the run folder (None when nothing is written);
     ``is_main`` is False on the other processes under torchrun, which must neither print nor write. ``run_key``
     is unique to this dimred run and is its reporters' ``RunRecord.run_key`` too: a callback that leaves work
     for a reporter (MLflow's) hands it over by it. ``config`` is the run's resolved configuration as its

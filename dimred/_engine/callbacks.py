@@ -42,10 +42,10 @@ class TrainingHandle(Training):
         callback_states: Callable[[], dict[str, Any]],
         config: Mapping[str, Any],
     ) -> None:
-        self.settings = settings
-        self.config = config
         self.total_steps = trainer.total
         self.n_samples = len(trainer.X)
+        self.settings = settings.for_rows(self.n_samples)  # as the loop takes them, as config.json records them
+        self.config = config
         self.directory = directory
         self.is_main = trainer.world.is_main
         self.stop_reason: str | None = None
