@@ -405,3 +405,40 @@ def test_options_that_options_for_chooses_are_checked_as_a_users_are(register_in
     assert fine.exit_code == 0, fine.output
     with pytest.raises(AssertionError, match=r"loss 'scale-from-data': options_for failed: .*must be a finite number"):
         check_loss_plugin(ScaleFromData)
+
+
+class _WritesCodesPlot(Reporter):
+    """Writes codes.png, the built-in codes-plot's file: declared as its own, or not."""
+
+    name = "codes-too"
+    description = "writes codes.png"
+
+    @dataclass(frozen=True)
+    class Options:
+        declared: bool = option(True, "name codes.png in files()")
+
+    def files(self):
+        return ("codes.png",) if self.options.declared else ()
+
+    def report(self, run):
+        with run.artifact("codes.png") as path:
+            path.write_bytes(b"not a png")
+
+
+def test_a_reporter_that_writes_another_reporters_file_is_refused_and_that_file_kept(register_in_process, tmp_path):
+    """One reporter's file written over by another had ended the run with exit 0, the built-in codes.png gone."""
+    register_in_process(plugin_module("codes_too", register_reporters=lambda register: register(_WritesCodesPlot)))
+    quick = ["--dataset", "swissroll", "--set", "dataset.n_samples=100", "--reporter", "codes-plot", "--reporter",
+             "codes-too"]  # fmt: skip
+    declared = _invoke_run(*quick, "--out", str(tmp_path / "declared"))
+    assert declared.exit_code == 2
+    assert declared.output.splitlines()[-1] == (
+        "Error: reporters 'codes-plot' and 'codes-too' both write codes.png, one over the other's; choose the "
+        "reporters to run without one of them (--reporter NAME, repeatable)"
+    )
+    assert not (tmp_path / "declared").exists()
+    undeclared = _invoke_run(*quick, "--set", "reporter.codes-too.declared=false", "--out", str(tmp_path / "run"))
+    assert undeclared.exit_code == 1
+    assert ("reporter 'codes-too' wrote over codes.png (reporter 'codes-plot'), put back as written"
+            in undeclared.output)  # fmt: skip
+    assert (tmp_path / "run" / "codes.png").read_bytes().startswith(b"\x89PNG")

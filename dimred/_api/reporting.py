@@ -7,8 +7,9 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dimred._core.atomic import write_bytes
 from dimred._core.contracts import Callback, ComparisonRecord, Reporter, RunRecord
-from dimred._core.errors import PluginError, SkippedPluginWarning, blame
+from dimred._core.errors import PluginError, SkippedPluginWarning, UsageError, blame
 from dimred._core.runfiles import COMPARISON_RESULTS, RUN_RESULTS
 from dimred._engine import evaluation
 from dimred._io.written import check_results_kept, results_state, results_written
@@ -24,18 +25,38 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord, 
     own = COMPARISON_RESULTS if comparing else RUN_RESULTS  # written when the reporters start: none may change
     written = results_written(record.directory, own) if reporters else {}
     failures = []
+    earlier: dict[str, tuple[str, bytes]] = {}  # the files earlier reporters wrote: by whom, and as they wrote them
     for reporter in reporters:
-        before = results_state(record.directory, own)
+        before, theirs = results_state(record.directory, own), results_state(record.directory, list(earlier))
         try:
             with blame(reporter, action, skipped=True):
                 (reporter.report_comparison if comparing else reporter.report)(record)
             check_results_kept(reporter, record.directory, before, written)
+            _check_others_kept(reporter, record, theirs, earlier)
         except PluginError as error:
             failures.append(str(error))
             continue
+        if record.directory is not None:
+            mine = results_written(record.directory, [name for name in files_of([reporter]) if name not in earlier])
+            earlier |= {name: (reporter.name, content) for name, content in mine.items() if content is not None}
         if named and record.directory is not None:
             _say_if_unwritten(reporter, record)
     return failures
+
+
+def _check_others_kept(reporter: Reporter, record: RunRecord | ComparisonRecord, before: Mapping[str, Any],
+                       earlier: Mapping[str, tuple[str, bytes]]) -> None:  # fmt: skip
+    """Refuses a reporter that changed a file an earlier reporter wrote (``before``: its state ahead of this one),
+    and puts that file back as the earlier one wrote it."""
+    after = results_state(record.directory, list(before))
+    changed = [name for name, state in before.items() if after[name] != state]
+    if not changed:
+        return
+    for name in changed:
+        write_bytes(record.directory / name, earlier[name][1])
+    owners = ", ".join(f"{name} (reporter '{earlier[name][0]}')" for name in changed)
+    raise PluginError(f"reporter '{reporter.name}' wrote over {owners}, put back as written: a reporter writes files "
+                      "of its own names")  # fmt: skip
 
 
 def _say_if_unwritten(reporter: Reporter, record: RunRecord | ComparisonRecord) -> None:
@@ -45,15 +66,20 @@ def _say_if_unwritten(reporter: Reporter, record: RunRecord | ComparisonRecord) 
 
 
 def files_of(reporters: Sequence[Reporter]) -> tuple[str, ...]:
-    """The files the reporters say they write into a run's or comparison's folder (``Reporter.files``)."""
-    files: list[str] = []
+    """The files the reporters say they write into a run's or comparison's folder (``Reporter.files``); two that
+    say they write one file are refused, since one would write over the other's."""
+    writers: dict[str, str] = {}
     for reporter in reporters:
         with blame(reporter, "name its files"):
             named = reporter.files()
             if not isinstance(named, tuple | list) or not all(isinstance(name, str) and name for name in named):
                 raise TypeError(f"files() must return a tuple (or list) of file names, got {named!r}")
-        files += named
-    return tuple(files)
+        for name in named:
+            if writers.setdefault(name, reporter.name) != reporter.name:
+                raise UsageError(f"reporters '{writers[name]}' and '{reporter.name}' both write {name}, one over the "
+                                 "other's; choose the reporters to run without one of them (--reporter NAME, "
+                                 "repeatable)")  # fmt: skip
+    return tuple(writers)
 
 
 def check_run(plugins: Sequence[Callback | Reporter], config: Mapping[str, Any]) -> None:
