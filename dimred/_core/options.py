@@ -259,7 +259,7 @@ def build(options_class: type, values: Mapping[str, Any], *, prefix: str) -> Any
     converted = converted_values(options_class, values, prefix=prefix)
     try:
         return options_class(**converted)
-    except (ValueError, TypeError, AssertionError) as error:  # how a plugin's __post_init__ may refuse them
+    except ValueError as error:  # how a plugin's __post_init__ refuses them; another exception is the plugin's fault
         raise UsageError(f"bad {prefix} options: {first_line(error)}") from None
 
 
