@@ -31,7 +31,8 @@ def option(default: Any, help: str, *, before_added: Any = _NOT_GIVEN) -> Any:
     that behaves as the plugin did before this option existed, which a run's config.json written then (without
     the option) means, so that resuming or repeating such a run keeps doing what it did."""
     if isinstance(default, list | dict | set):
-        raise TypeError("an option's default must be immutable: use a tuple")
+        raise TypeError(f"the option {help!r} has the default {default!r}, which could change: an option's default "
+                        "must be immutable (use a tuple)")  # fmt: skip
     metadata = {"help": help} | ({} if before_added is _NOT_GIVEN else {"before_added": before_added})
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -118,6 +119,9 @@ def check_declared(options_class: type) -> None:
     retired = getattr(options_class, "retired", ())
     if not isinstance(retired, tuple) or not all(isinstance(name, str) for name in retired):
         raise TypeError(f"retired must be a tuple of option names, e.g. ('max_points',), not {retired!r}")
+    if live := [field.name for field in dataclasses.fields(options_class) if field.name in retired]:
+        raise TypeError(f"option '{live[0]}' is both declared and retired; a retired option is one the plugin no "
+                        "longer declares")  # fmt: skip
     for field in dataclasses.fields(options_class):
         annotation = hints[field.name]
         members = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
