@@ -78,6 +78,7 @@ def _instance(cls: type[Plugin], kind: str, options: dict[str, Any] | None) -> P
         validate_plugin_class(kind, cls)  # what registering it checks
     except PluginError as error:
         raise AssertionError(str(error)) from None
+    _expect_not_shadowed(cls, kind)
     hints = typing.get_type_hints(cls.Options)
     for info in describe(cls.Options):
         _expect(bool(info.help), f"{kind} '{cls.name}': option '{info.name}' has no help text (use dimred.option)")
@@ -95,6 +96,19 @@ def _instance(cls: type[Plugin], kind: str, options: dict[str, Any] | None) -> P
         raise AssertionError(str(error)) from error
     _expect(plugin.options == build(cls.Options, options or {}, prefix=kind), f"{kind} '{cls.name}' lost its options")
     return plugin
+
+
+def _expect_not_shadowed(cls: type[Plugin], kind: str) -> None:
+    """A plugin under the name of one of dimred's own is left out when it registers: the checks would pass for a
+    plugin no run uses."""
+    registry = get_registry()
+    if cls.name in registry.names(kind):
+        info = registry.get(kind, cls.name)
+        _expect(
+            info.cls is cls or not info.builtin,
+            f"{kind} '{cls.name}' has the name of dimred's built-in {kind}, "
+            "which a run uses instead (yours is left out when it registers): give your plugin a name of its own",
+        )
 
 
 def _expect_registered(cls: type[Plugin], kind: str) -> None:

@@ -382,3 +382,25 @@ def _callback_named(name: str) -> type[Callback]:
 def test_the_checks_refuse_a_class_that_registering_it_refuses(make, check, message):
     with pytest.raises(AssertionError, match=re.escape(message)):
         check(make())
+
+
+class _MyMse(Loss):
+    name = "mse"
+    description = "an author's squared error, under the built-in's name"
+
+    def __call__(self, batch):
+        return (batch.x_hat - batch.x).square().mean()
+
+
+class _MyProgress(Callback):
+    name = "progress"
+    description = "an author's progress callback, under the built-in's name"
+
+
+@pytest.mark.parametrize(("cls", "check"), [(_MyMse, check_loss_plugin), (_MyProgress, check_callback_plugin)])
+def test_a_plugin_under_a_built_in_name_fails_its_check(cls, check):
+    """The checks had passed for a loss named mse, which no run uses (the built-in is), and told a callback named
+    progress to install its package."""
+    kind = "loss" if cls is _MyMse else "callback"
+    with pytest.raises(AssertionError, match=f"^{kind} '{cls.name}' has the name of dimred's built-in {kind}, which"):
+        check(cls)
