@@ -281,7 +281,7 @@ def _fit_network(plugins: TrainingPlugins, X_raw: np.ndarray, settings: Training
         started = time.perf_counter()
         codes = evaluation.encode(fit.module, fit.X, model=f"model '{plugins.model.name}'")
         transform_seconds = time.perf_counter() - started
-        reconstruction = evaluation.decode(fit.module, codes)
+        reconstruction = evaluation.decode(fit.module, codes, model=f"model '{plugins.model.name}'")
     outputs.check_outputs(plugins.model, fit.X, codes, reconstruction, "encode (eval mode)", "decode (eval mode)")
     return Outcome(fit.X, codes, reconstruction, fit.history, fit.train_seconds, transform_seconds, model,
                    fit.evaluated, fit.stop_reason, model.apply, fit.run_key)  # fmt: skip

@@ -63,11 +63,13 @@ def checked_encoding(z: object, x: torch.Tensor, dtypes: tuple[torch.dtype, ...]
 
 
 @torch.inference_mode()
-def decode(module: torch.nn.Module, Z: torch.Tensor, batch: int = EVAL_BATCH) -> torch.Tensor:
-    """The reconstructions of every code in ``Z``, computed in eval mode in batches; all finite, or an error."""
+def decode(module: torch.nn.Module, Z: torch.Tensor, batch: int = EVAL_BATCH, *,
+           model: str = "the model") -> torch.Tensor:  # fmt: skip
+    """The reconstructions of every code in ``Z``, computed in eval mode in batches; all finite, or an error that
+    names ``model``."""
     network, compute_dtype = _inference_network(module, Z)
     parts = [network.decode(Z[start : start + batch].to(compute_dtype)) for start in range(0, len(Z), batch)]
-    return finite(torch.cat(parts).to(Z.dtype), "the model's reconstructions")
+    return finite(torch.cat(parts).to(Z.dtype), f"the reconstructions of {model}")
 
 
 def _inference_network(module: torch.nn.Module, values: torch.Tensor) -> tuple[torch.nn.Module, torch.dtype]:
