@@ -502,15 +502,39 @@ def test_a_reporter_failing_on_a_comparison_is_named_and_the_comparison_exits_1(
 
 class NaNCodes(LinearAutoencoder):
     name = "nan-codes"
-    description = "codes that turn NaN in eval mode"
+    description = "codes (or reconstructions) that turn NaN in eval mode"
+
+    @dataclass(frozen=True)
+    class Options(LinearAutoencoder.Options):
+        decode: bool = option(False, "the reconstructions turn NaN, not the codes")
 
     def build(self, n_features):
+        nan_in = "decode" if self.options.decode else "encode"
+
         class Network(LinearNetwork):
             def encode(self, x):
-                codes = super().encode(x)
-                return codes if self.training else codes * float("nan")
+                return _nan_in_eval_mode(self, super().encode(x), nan_in == "encode")
+
+            def decode(self, z):
+                return _nan_in_eval_mode(self, super().decode(z), nan_in == "decode")
 
         return Network(n_features, self.options.n_components)
+
+
+def _nan_in_eval_mode(network: torch.nn.Module, values: torch.Tensor, turns: bool) -> torch.Tensor:
+    return values * float("nan") if turns and not network.training else values
+
+
+def test_reconstructions_that_are_not_finite_name_the_model_plugin(register_in_process, tmp_path):
+    """A plugin's network decoding to NaN had been told apart from a learning rate's overflow by no name."""
+    register_in_process(plugin_module("nan_model", register_models=lambda register: register(NaNCodes)))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "nan-codes", "--loss", "mse",
+                                      "--steps", "3", "--set", "model.decode=true", "--set", "dataset.n_samples=100",
+                                      "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1].startswith(
+        "Error: the reconstructions of model 'nan-codes' are not finite (NaN or inf) for 100 of 100 rows"
+    )
 
 
 def test_the_model_check_names_codes_that_are_not_finite_as_such(register_in_process):

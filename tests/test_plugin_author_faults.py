@@ -442,28 +442,3 @@ def test_a_reporter_that_writes_another_reporters_file_is_refused_and_that_file_
     assert ("reporter 'codes-too' wrote over codes.png (reporter 'codes-plot'), put back as written"
             in undeclared.output)  # fmt: skip
     assert (tmp_path / "run" / "codes.png").read_bytes().startswith(b"\x89PNG")
-
-
-class _NaNDecoder(Model):
-    """Decodes to NaN in eval mode only: a bug in the plugin's network, not a learning rate."""
-
-    name = "nan-decoder"
-    description = "a network whose eval-mode decode returns NaN"
-
-    def build(self, n_features):
-        class Network(LinearNetwork):
-            def decode(self, z):
-                decoded = super().decode(z)
-                return decoded if self.training else decoded * float("nan")
-
-        return Network(n_features, 2)
-
-
-def test_reconstructions_that_are_not_finite_name_the_model_plugin(register_in_process, tmp_path):
-    register_in_process(plugin_module("nan_decoder", register_models=lambda register: register(_NaNDecoder)))
-    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "nan-decoder", "--steps", "3",
-                                      "--set", "dataset.n_samples=100", "--out", str(tmp_path / "run")])  # fmt: skip
-    assert result.exit_code == 1
-    assert result.output.splitlines()[-1].startswith(
-        "Error: the reconstructions of model 'nan-decoder' are not finite (NaN or inf) for 100 of 100 rows"
-    )
