@@ -306,10 +306,15 @@ def _check_estimator_model(cls: type[EstimatorModel], options: dict[str, Any] | 
 
 
 def _takes_options(cls: type[Plugin], values: dict[str, Any]) -> bool:
+    """Whether the plugin's options take ``values``; an exception other than its refusal (a ValueError in its
+    ``__post_init__``) is its fault, as a run reports it."""
     try:
         build(cls.Options, values, prefix=cls.kind)
-    except (UsageError, ValueError, TypeError):
+    except UsageError:
         return False
+    except Exception as error:
+        raise AssertionError(f"{cls.kind} '{cls.name}': its Options failed on {values}: "
+                             f"{type(error).__name__}: {error}") from None  # fmt: skip
     return True
 
 

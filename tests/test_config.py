@@ -203,6 +203,12 @@ def test_a_one_call_models_config_json_reruns_on_other_rows(tmp_path, change):
     rows = json.loads((tmp_path / "b" / "metrics.json").read_text())["n_samples"]
     assert rows == (480 if change[0] == "--holdout" else 495)  # 0.2 of 600 and 0.1 of 550 held out
     assert json.loads((tmp_path / "b" / "config.json").read_text())["training"]["batch_size"] == rows
+    # a network named over the record chooses its own settings: nothing of pca's record is kept, nor said to be
+    network = invoke("run", "--config", str(tmp_path / "first" / "config.json"), "--model", "ne-ae", "--steps", "3",
+                     "--out", str(tmp_path / "n"))  # fmt: skip
+    assert network.exit_code == 0, network.output
+    assert "Warning" not in network.output
+    assert json.loads((tmp_path / "n" / "config.json").read_text())["training"]["lr"] == 0.01  # ne-ae's own
     (tmp_path / "by-hand.toml").write_text("[dataset]\nname = 'swissroll'\n[model]\nname = 'pca'\n"
                                            "[training]\nbatch_size = 7\n")  # fmt: skip
     refused = invoke("run", "--config", str(tmp_path / "by-hand.toml"), "--out", str(tmp_path / "c"))
@@ -228,7 +234,7 @@ def test_listed_callbacks_add_to_the_defaults_and_a_runs_record_keeps_the_ones_i
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (f"{PLUGINS}[trainning]\nsteps = 3\n", "unknown keys trainning;"),
+        (f"{PLUGINS}[trainning]\nsteps = 3\n", "unknown keys 'trainning';"),
         (f"{PLUGINS}[training]\nstep = 3\n", "unknown [training] keys"),
         ("[dataset]\nname = 'swissroll'\noptions = { n_sample = 5 }\n[model]\nname = 'mlp-ae'\n",
          "unknown option 'dataset.n_sample'"),

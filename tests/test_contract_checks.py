@@ -404,3 +404,22 @@ def test_a_plugin_under_a_built_in_name_fails_its_check(cls, check):
     kind = "loss" if cls is _MyMse else "callback"
     with pytest.raises(AssertionError, match=f"^{kind} '{cls.name}' has the name of dimred's built-in {kind}, which"):
         check(cls)
+
+
+class _FailsOnThreeCodes(Projection):
+    name = "fails-on-three"
+    description = "a projection fitted in one call whose Options fail (a TypeError, not a refusal) at 3 codes"
+
+    @dataclass(frozen=True)
+    class Options(Projection.Options):
+        def __post_init__(self):
+            if self.n_components > 2:
+                raise TypeError("cannot compare")
+
+
+def test_the_model_check_fails_options_that_raise_other_than_a_refusal():
+    """Such options had been read as refusing one more code column, and that check skipped."""
+    with pytest.raises(AssertionError, match=r"model 'fails-on-three': its Options failed on \{'n_components': 3, "
+                                             r"'mistake': 'none'\}: "
+                                             "TypeError: cannot compare"):  # fmt: skip
+        check_model_plugin(_FailsOnThreeCodes)

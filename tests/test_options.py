@@ -115,6 +115,7 @@ def test_retired_options_are_a_tuple_of_names_and_a_subclass_may_take_one_again(
 
     assert retired_names(Old) == {"max_points"}
     assert retired_names(Again) == set()
+    check_declared(Again)  # its own option, under the name its parent retired: registers
 
     @dataclass(frozen=True)
     class Mistyped:

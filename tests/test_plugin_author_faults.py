@@ -16,6 +16,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import dimred
 from conftest import FakeDistribution, FakeEntryPoint, LinearNetwork, plugin_module
 from dimred import Callback, Data, Dataset, Loss, Metric, Model, Reporter, option
 from dimred._host.registry import PluginWarning, get_registry
@@ -416,13 +417,18 @@ class _WritesCodesPlot(Reporter):
     @dataclass(frozen=True)
     class Options:
         declared: bool = option(True, "name codes.png in files()")
+        raises: bool = option(False, "raise once codes.png is written")
 
     def files(self):
         return ("codes.png",) if self.options.declared else ()
 
     def report(self, run):
+        if run.directory is None:
+            return
         with run.artifact("codes.png") as path:
             path.write_bytes(b"not a png")
+        if self.options.raises:
+            raise RuntimeError("and then it failed")
 
 
 def test_a_reporter_that_writes_another_reporters_file_is_refused_and_that_file_kept(register_in_process, tmp_path):
@@ -439,6 +445,15 @@ def test_a_reporter_that_writes_another_reporters_file_is_refused_and_that_file_
     assert not (tmp_path / "declared").exists()
     undeclared = _invoke_run(*quick, "--set", "reporter.codes-too.declared=false", "--out", str(tmp_path / "run"))
     assert undeclared.exit_code == 1
-    assert ("reporter 'codes-too' wrote over codes.png (reporter 'codes-plot'), put back as written"
+    assert ("reporter 'codes-too' wrote over codes.png (written by reporter 'codes-plot', put back as it wrote it)"
             in undeclared.output)  # fmt: skip
     assert (tmp_path / "run" / "codes.png").read_bytes().startswith(b"\x89PNG")
+    raising = _invoke_run(*quick, "--set", "reporter.codes-too.declared=false", "--set",
+                          "reporter.codes-too.raises=true", "--out", str(tmp_path / "raising"))  # fmt: skip
+    assert raising.exit_code == 1
+    assert "failed to report: and then it failed; reporter 'codes-too' wrote over codes.png" in raising.output
+    assert (tmp_path / "raising" / "codes.png").read_bytes().startswith(b"\x89PNG")
+    # compare's runs write no folder: the two cannot meet there, and nothing is refused
+    compared = dimred.compare("swissroll", ["pca"], out=None, reporters=["codes-plot", "codes-too"],
+                              settings={"dataset.n_samples": 100})  # fmt: skip
+    assert compared.failed == {}

@@ -53,7 +53,7 @@ def test_a_named_reporter_that_writes_nothing_says_so_and_a_default_one_keeps_qu
     named = invoke("evaluate", str(default_run), "--dataset", "swissroll", "--reporter", "loss-curve",
                    "--reporter", "codes-plot", "--out", str(tmp_path / "named"))  # fmt: skip
     assert named.exit_code == 0, named.output
-    assert "reporter loss-curve wrote no loss.png: there was nothing for it to show here" in named.stdout
+    assert "reporter 'loss-curve' wrote no loss.png: there was nothing for it to show here" in named.stdout
     assert "codes-plot wrote" not in named.stdout
     assert (tmp_path / "named" / "codes.png").exists()
     default = invoke("evaluate", str(default_run), "--dataset", "swissroll", "--out", str(tmp_path / "default"))

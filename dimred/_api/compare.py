@@ -327,6 +327,8 @@ def compare(
         raise UsageError("save keeps the models in the output folder: give out")
     directory = None
     showing = _showing_comparisons([*comparison_reporters, *runs_reporters])
+    if out is not None:
+        reporting.check_one_writer_each(showing)
     writes = COMPARISON_RESULTS + (_saved_files(models) if save else ()) + reporting.files_of(showing)
     if out is not None:
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)

@@ -98,7 +98,7 @@ def _plugin(section: Any, kind: str, path: Path) -> tuple[str, dict[str, Any]]:
     unknown = set(section) - allowed
     if unknown:
         raise UsageError(
-            f"config file {path}: [{kind}] has unknown keys {', '.join(sorted(unknown))}; "
+            f"config file {path}: [{kind}] has unknown keys {_quoted(sorted(unknown))}; "
             f"allowed: {', '.join(sorted(allowed))}"
         )
     options = section.get("options") or {}
@@ -139,7 +139,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     allowed = (*PLUGIN_SECTIONS, *LIST_SECTIONS, "training", *TOP_LEVEL_KEYS, *RECORD_ONLY_KEYS)
     unknown = sorted(set(document) - set(allowed))
     if unknown:
-        raise UsageError(f"config file {path}: unknown keys {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        raise UsageError(f"config file {path}: unknown keys {_quoted(unknown)}; allowed: {', '.join(allowed)}")
     arguments: dict[str, Any] = {key: document[key] for key in TOP_LEVEL_KEYS if key in document}
     if arguments.get("holdout") is not None:  # null: the default share, as --holdout left out
         try:
@@ -204,7 +204,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     unknown = sorted(set(training) - set(TRAINING_KEYS))
     if unknown:
         raise UsageError(
-            f"config file {path}: unknown [training] keys {', '.join(unknown)}; allowed: {', '.join(TRAINING_KEYS)}"
+            f"config file {path}: unknown [training] keys {_quoted(unknown)}; allowed: {', '.join(TRAINING_KEYS)}"
         )
     arguments |= training
     if _is_run_record(document) and _fitted_in_one_call(_name_in(document, "model")):
@@ -343,6 +343,8 @@ def warn_of_replaced_choices(path: str | Path, dataset: str | None, model: str |
     old = recorded["model"]
     if model is None or old in (None, model) or issubclass(get_registry().get("model", model).cls, EstimatorModel):
         return
+    if _fitted_in_one_call(old):  # its record's loop settings are not read back (read_config)
+        return
     if any(_chooses_training(chosen) for chosen in (old, model)):  # else dimred's defaults, whichever trains
         warnings.warn(f"{path} is a run's record of the training settings model '{old}' chose (learning rate, batch "
                       f"size, precision, optimizer...), which are kept for model '{model}'; to have '{model}' choose "
@@ -355,6 +357,11 @@ def _chooses_training(model: str) -> bool:
     if model not in registry.names("model"):
         return False
     return registry.get("model", model).cls.training_defaults is not Model.training_defaults
+
+
+def _quoted(keys: Iterable[str]) -> str:
+    """Keys as a file gave them, each quoted: an empty one shows."""
+    return ", ".join(f"'{key}'" for key in keys)
 
 
 def _fitted_in_one_call(model: str | None) -> bool:

@@ -320,6 +320,8 @@ def evaluate(
         raise UsageError("evaluate takes dataset.* and reporter.* settings (and metric.*); the model's are in its file")
     dataset_settings = given = groups.pop("dataset", {})
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
+    if out is not None:
+        reporting.check_one_writer_each(chosen_reporters)
     writes = (CONFIG_FILE, METRICS_FILE, *reporting.files_of(chosen_reporters))
     metric_plugins = pipeline.resolve_metrics(groups)
     from dimred._api.reducer import as_fitted_reducer, computes_in  # scikit-learn comes with it: when needed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from dimred._core.atomic import write_bytes
@@ -20,66 +21,99 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord, 
     skipped, and its failure returned, so the others still report. Where the user ``named`` the reporters, one
     that wrote none of its files into the record's folder says so (a loss curve of an evaluation, which trains
     nothing), instead of leaving the user to look for them."""
-    comparing = isinstance(record, ComparisonRecord)
-    action = "report the comparison" if comparing else "report"
-    own = COMPARISON_RESULTS if comparing else RUN_RESULTS  # written when the reporters start: none may change
+    own = COMPARISON_RESULTS if isinstance(record, ComparisonRecord) else RUN_RESULTS  # none may change them
     written = results_written(record.directory, own) if reporters else {}
     failures = []
-    earlier: dict[str, tuple[str, bytes]] = {}  # the files earlier reporters wrote: by whom, and as they wrote them
+    earlier: dict[str, tuple[str, bytes | None]] = {}  # earlier reporters' files: by whom, and as they wrote them
     for reporter in reporters:
-        before, theirs = results_state(record.directory, own), results_state(record.directory, list(earlier))
-        try:
-            with blame(reporter, action, skipped=True):
-                (reporter.report_comparison if comparing else reporter.report)(record)
-            check_results_kept(reporter, record.directory, before, written)
-            _check_others_kept(reporter, record, theirs, earlier)
-        except PluginError as error:
-            failures.append(str(error))
+        errors = _reported(reporter, record, written, earlier)
+        if errors:
+            failures.append("; ".join(errors))
             continue
         if record.directory is not None:
-            mine = results_written(record.directory, [name for name in files_of([reporter]) if name not in earlier])
-            earlier |= {name: (reporter.name, content) for name, content in mine.items() if content is not None}
+            mine = [name for name in files_of([reporter]) if (record.directory / name).is_file()]
+            earlier |= {name: (reporter.name, _kept_copy(record.directory / name)) for name in mine
+                        if name not in earlier}  # fmt: skip
         if named and record.directory is not None:
             _say_if_unwritten(reporter, record)
     return failures
 
 
+def _reported(reporter: Reporter, record: RunRecord | ComparisonRecord, written: Mapping[str, bytes | None],
+              earlier: Mapping[str, tuple[str, bytes | None]]) -> list[str]:  # fmt: skip
+    """Hand the record to one reporter; what went wrong: its own failure, and dimred's results (``written``) or an
+    earlier reporter's files that it changed, each put back whether or not it raised."""
+    comparing = isinstance(record, ComparisonRecord)
+    before, theirs = results_state(record.directory, list(written)), results_state(record.directory, list(earlier))
+    errors = []
+    try:
+        with blame(reporter, "report the comparison" if comparing else "report", skipped=True):
+            (reporter.report_comparison if comparing else reporter.report)(record)
+    except PluginError as error:
+        errors.append(str(error))
+    for check, arguments in ((check_results_kept, (reporter, record.directory, before, written)),
+                             (_check_others_kept, (reporter, record, theirs, earlier))):  # fmt: skip
+        try:
+            check(*arguments)
+        except PluginError as error:
+            errors.append(str(error))
+    return errors
+
+
+KEPT_COPY_BYTES = 64 * 2**20  # a larger file an earlier reporter wrote is not copied: written over, it is named
+
+
+def _kept_copy(path: Path) -> bytes | None:
+    return path.read_bytes() if path.stat().st_size <= KEPT_COPY_BYTES else None
+
+
 def _check_others_kept(reporter: Reporter, record: RunRecord | ComparisonRecord, before: Mapping[str, Any],
-                       earlier: Mapping[str, tuple[str, bytes]]) -> None:  # fmt: skip
+                       earlier: Mapping[str, tuple[str, bytes | None]]) -> None:  # fmt: skip
     """Refuses a reporter that changed a file an earlier reporter wrote (``before``: its state ahead of this one),
-    and puts that file back as the earlier one wrote it."""
+    and puts that file back as the earlier one wrote it (where it was small enough to keep a copy of)."""
     after = results_state(record.directory, list(before))
     changed = [name for name, state in before.items() if after[name] != state]
     if not changed:
         return
     for name in changed:
-        write_bytes(record.directory / name, earlier[name][1])
-    owners = ", ".join(f"{name} (reporter '{earlier[name][0]}')" for name in changed)
-    raise PluginError(f"reporter '{reporter.name}' wrote over {owners}, put back as written: a reporter writes files "
-                      "of its own names")  # fmt: skip
+        if earlier[name][1] is not None:
+            write_bytes(record.directory / name, earlier[name][1])
+    kept = {True: "put back as it wrote it", False: "too large to have been kept: not put back"}
+    owners = ", ".join(f"{name} (written by reporter '{earlier[name][0]}', {kept[earlier[name][1] is not None]})"
+                       for name in changed)  # fmt: skip
+    raise PluginError(f"reporter '{reporter.name}' wrote over {owners}: a reporter writes files of its own names")
 
 
 def _say_if_unwritten(reporter: Reporter, record: RunRecord | ComparisonRecord) -> None:
     files = files_of([reporter])
     if files and not any((record.directory / name).exists() for name in files):
-        record.echo(f"reporter {reporter.name} wrote no {', '.join(files)}: there was nothing for it to show here")
+        record.echo(f"reporter '{reporter.name}' wrote no {', '.join(files)}: there was nothing for it to show here")
 
 
 def files_of(reporters: Sequence[Reporter]) -> tuple[str, ...]:
-    """The files the reporters say they write into a run's or comparison's folder (``Reporter.files``); two that
-    say they write one file are refused, since one would write over the other's."""
+    """The files the reporters say they write into a run's or comparison's folder (``Reporter.files``)."""
+    return tuple(dict.fromkeys(name for _reporter, name in _declared_files(reporters)))
+
+
+def check_one_writer_each(reporters: Sequence[Reporter]) -> None:
+    """Refuse two reporters that say they write one file into the folder: one would write over the other's."""
     writers: dict[str, str] = {}
+    for reporter, name in _declared_files(reporters):
+        if writers.setdefault(name, reporter.name) != reporter.name:
+            raise UsageError(f"reporters '{writers[name]}' and '{reporter.name}' both write {name}, one over the "
+                             "other's; choose the reporters to run without one of them (--reporter NAME, "
+                             "repeatable)")  # fmt: skip
+
+
+def _declared_files(reporters: Sequence[Reporter]) -> list[tuple[Reporter, str]]:
+    declared = []
     for reporter in reporters:
         with blame(reporter, "name its files"):
             named = reporter.files()
             if not isinstance(named, tuple | list) or not all(isinstance(name, str) and name for name in named):
                 raise TypeError(f"files() must return a tuple (or list) of file names, got {named!r}")
-        for name in named:
-            if writers.setdefault(name, reporter.name) != reporter.name:
-                raise UsageError(f"reporters '{writers[name]}' and '{reporter.name}' both write {name}, one over the "
-                                 "other's; choose the reporters to run without one of them (--reporter NAME, "
-                                 "repeatable)")  # fmt: skip
-    return tuple(writers)
+        declared += [(reporter, name) for name in named]
+    return declared
 
 
 def check_run(plugins: Sequence[Callback | Reporter], config: Mapping[str, Any]) -> None:

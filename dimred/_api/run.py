@@ -253,6 +253,8 @@ def run(
     if training.checkpoint_every is not None and CHECKPOINT_CALLBACK not in {c.name for c in plugins.callbacks}:
         raise UsageError(f"--checkpoint-every saves through the '{CHECKPOINT_CALLBACK}' callback, which this run "
                          f"leaves out (no-{CHECKPOINT_CALLBACK}); drop one of the two")  # fmt: skip
+    if out is not None:  # two reporters writing one file of its folder: one would write over the other's
+        reporting.check_one_writer_each(chosen_reporters)
     if not world.is_main:  # under torchrun only process 0 writes, reports and scores (it returns before reporting)
         out, say = None, pipeline.silent
     writes = RUN_RESULTS + reporting.files_of(chosen_reporters)

@@ -119,7 +119,8 @@ def check_declared(options_class: type) -> None:
     retired = getattr(options_class, "retired", ())
     if not isinstance(retired, tuple) or not all(isinstance(name, str) for name in retired):
         raise TypeError(f"retired must be a tuple of option names, e.g. ('max_points',), not {retired!r}")
-    if live := [field.name for field in dataclasses.fields(options_class) if field.name in retired]:
+    own_retired = vars(options_class).get("retired", ())  # a subclass may take a name its parent retired
+    if live := [field.name for field in dataclasses.fields(options_class) if field.name in own_retired]:
         raise TypeError(f"option '{live[0]}' is both declared and retired; a retired option is one the plugin no "
                         "longer declares")  # fmt: skip
     for field in dataclasses.fields(options_class):

@@ -240,7 +240,8 @@ def _npz_array(path: Path) -> np.ndarray:
     with archive:
         names = list(archive.files)
         if len(names) != 1 and "X" not in names:
-            raise DimredError(f"{path} holds arrays {', '.join(names)}; name the data array 'X' or keep one array")
+            held = f"arrays {', '.join(names)}" if names else "no array"
+            raise DimredError(f"{path} holds {held}; name the data array 'X' or keep one array")
         try:
             return archive["X" if "X" in names else names[0]]
         except ValueError as error:
