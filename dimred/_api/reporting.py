@@ -13,7 +13,7 @@ from dimred._core.contracts import Callback, ComparisonRecord, Reporter, RunReco
 from dimred._core.errors import PluginError, SkippedPluginWarning, UsageError, blame
 from dimred._core.runfiles import COMPARISON_RESULTS, RUN_RESULTS
 from dimred._engine import evaluation
-from dimred._io.written import check_results_kept, results_state, results_written
+from dimred._io.written import changed_since, check_results_kept, results_state, results_written
 
 
 def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord, named: bool = False) -> list[str]:
@@ -30,12 +30,16 @@ def report(reporters: Sequence[Reporter], record: RunRecord | ComparisonRecord, 
         if errors:
             failures.append("; ".join(errors))
             continue
-        if record.directory is not None:
-            mine = [name for name in files_of([reporter]) if (record.directory / name).is_file()]
-            earlier |= {name: (reporter.name, _kept_copy(record.directory / name)) for name in mine
-                        if name not in earlier}  # fmt: skip
-        if named and record.directory is not None:
-            _say_if_unwritten(reporter, record)
+        if record.directory is None:
+            continue
+        files = files_of([reporter])
+        mine = [name for name in files if (record.directory / name).is_file()]
+        earlier |= {name: (reporter.name, _kept_copy(record.directory / name)) for name in mine
+                    if name not in earlier}  # fmt: skip
+        if named and files and not mine:
+            record.echo(
+                f"reporter '{reporter.name}' wrote no {', '.join(files)}: there was nothing for it to show here"
+            )
     return failures
 
 
@@ -71,8 +75,7 @@ def _check_others_kept(reporter: Reporter, record: RunRecord | ComparisonRecord,
                        earlier: Mapping[str, tuple[str, bytes | None]]) -> None:  # fmt: skip
     """Refuses a reporter that changed a file an earlier reporter wrote (``before``: its state ahead of this one),
     and puts that file back as the earlier one wrote it (where it was small enough to keep a copy of)."""
-    after = results_state(record.directory, list(before))
-    changed = [name for name, state in before.items() if after[name] != state]
+    changed = changed_since(record.directory, before)
     if not changed:
         return
     for name in changed:
@@ -82,12 +85,6 @@ def _check_others_kept(reporter: Reporter, record: RunRecord | ComparisonRecord,
     owners = ", ".join(f"{name} (written by reporter '{earlier[name][0]}', {kept[earlier[name][1] is not None]})"
                        for name in changed)  # fmt: skip
     raise PluginError(f"reporter '{reporter.name}' wrote over {owners}: a reporter writes files of its own names")
-
-
-def _say_if_unwritten(reporter: Reporter, record: RunRecord | ComparisonRecord) -> None:
-    files = files_of([reporter])
-    if files and not any((record.directory / name).exists() for name in files):
-        record.echo(f"reporter '{reporter.name}' wrote no {', '.join(files)}: there was nothing for it to show here")
 
 
 def files_of(reporters: Sequence[Reporter]) -> tuple[str, ...]:

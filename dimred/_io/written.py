@@ -144,13 +144,18 @@ def results_written(directory: Path | None, names: Sequence[str]) -> dict[str, b
     return {name: path.read_bytes() if path.is_file() else None for name, path in paths.items()}
 
 
+def changed_since(directory: Path | None, before: Mapping[str, Any]) -> list[str]:
+    """The files of ``before`` (``results_state`` of ``directory`` at some moment) changed since then."""
+    after = results_state(directory, list(before))
+    return [name for name, state in before.items() if after[name] != state]
+
+
 def check_results_kept(plugin: Plugin, directory: Path | None, before: Mapping[str, Any],
                        written: Mapping[str, bytes | None] | None = None) -> None:  # fmt: skip
     """Refuses a reporter or callback (``plugin``) that changed a file of ``before`` (``results_state`` ahead of
     it); where ``written`` (``results_written``) holds the files as dimred wrote them, puts each back, or removes
     one that was not there."""
-    after = results_state(directory, list(before))
-    changed = [name for name, state in before.items() if after[name] != state]
+    changed = changed_since(directory, before)
     if not changed:
         return
     for name in changed if written is not None else ():
