@@ -74,7 +74,7 @@ _TORCH_BLOCKS = {
     "NeighbourGraph": "dimred._core.graphs",
     "fuzzy_neighbour_graph": "dimred._core.graphs",
     "knn_graph": "dimred._core.graphs",
-    "unit_scaled": "dimred._core.measures",
+    "scaled_for_distances": "dimred._core.measures",
 }
 
 __all__ = [  # noqa: F822 (the torch building blocks are module attributes loaded on first use)
@@ -136,9 +136,9 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "read_matrix",
     "read_table",
     "rnx_curves",
+    "scaled_for_distances",
     "scatter_points",
     "shown_rows",
-    "unit_scaled",
     "unwritable",
 ]
 

@@ -120,10 +120,10 @@ def _nearest(codes: torch.Tensor, reference: torch.Tensor, k: int, leave_self_ou
     reference, and no row counts as its own neighbour."""
     import torch
 
-    from dimred.plugin import unit_scaled
+    from dimred.plugin import scaled_for_distances
 
     rows = max(1, DISTANCE_BLOCK // max(len(reference), 1))
-    codes, reference = unit_scaled(codes, reference)
+    codes, reference = scaled_for_distances(codes, reference)
     nearest = []
     for start in range(0, len(codes), rows):
         # differences summed term by term: a matrix product's rounding far from the origin reorders neighbours
@@ -165,9 +165,9 @@ class Silhouette(Metric):
             return {"silhouette": None}
         from sklearn.metrics import silhouette_score
 
-        from dimred.plugin import unit_scaled
+        from dimred.plugin import scaled_for_distances
 
-        (codes,) = unit_scaled(context.codes)  # distances between codes of 1e-170 would all be 0
+        (codes,) = scaled_for_distances(context.codes)  # distances between codes of 1e-170 would all be 0
         return {"silhouette": float(silhouette_score(codes.numpy(), labels))}
 
 

@@ -278,6 +278,24 @@ def test_every_distance_figure_is_the_same_for_data_and_codes_near_the_ends_of_f
     assert found[3] == pytest.approx(expected[3], rel=1e-9)
 
 
+@pytest.mark.parametrize("columns", [5, 80])  # distances summed term by term, and through a matrix product
+def test_rows_beside_one_at_1e170_keep_their_neighbourhoods(columns):
+    """One row (and its code) at 1e170 beside rows near 1: brought to unit scale, the others' distances underflowed
+    to 0, and `dimred evaluate` reported every neighbourhood figure 1.0 with exit 0; wide rows centred on their mean
+    had all taken that row's column value. The other rows' figures are those they have beside a row at 1e6."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, columns))
+    Z = X[:, :2] + 0.5 * rng.normal(size=(60, 2))
+    penalties = {}
+    for far in (1e6, 1e170):
+        X[0, 0], Z[0, 0] = far, far
+        found = metrics.neighbourhoods(torch.from_numpy(X), torch.from_numpy(Z), 5)
+        penalties[far] = (found.trust_penalty[1:], found.continuity_penalty[1:])
+    for trust_or_continuity in (0, 1):
+        assert torch.equal(penalties[1e170][trust_or_continuity], penalties[1e6][trust_or_continuity])
+        assert penalties[1e6][trust_or_continuity].sum() > 0
+
+
 def test_codes_of_equal_rows_apart_by_rounding_alone_score_as_equal_codes():
     """Equal rows' codes 1e-15 apart (a model's blocked matrix products) had ordered their neighbours by that
     noise: PCA's exact codes of 3 points x 8 copies scored an R_NX area of 0.72. Codes further apart are the

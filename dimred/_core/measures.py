@@ -134,31 +134,38 @@ def _codes_of_equal_rows_tied(X: torch.Tensor, Z: torch.Tensor, computed_in: tor
 
 
 def _for_distances(points: torch.Tensor) -> torch.Tensor:
-    """A float64 copy of ``points``; rows wider than SUMMED_UP_TO_COLUMNS about their mean, where a matrix
-    product's rounding grows with the squared norms. Narrower rows keep their values: a difference summed term by
-    term rounds with the difference itself, and moving the rows would turn exact ties (whole-number data, equal
-    codes) into rounding-sized ones, ordered by that rounding instead of by row number."""
+    """A float64 copy of ``points``, scaled for distances; rows wider than SUMMED_UP_TO_COLUMNS about their
+    columns' medians, where a matrix product's rounding grows with the squared norms (the median, not the mean: one
+    row at 1e170 had moved every other row's column to the same value). Narrower rows keep their values: a
+    difference summed term by term rounds with the difference itself, and moving the rows would turn exact ties
+    (whole-number data, equal codes) into rounding-sized ones, ordered by that rounding instead of by row number."""
     copied = points.to(torch.float64, copy=True)
-    if points.shape[1] > SUMMED_UP_TO_COLUMNS:
-        copied.sub_(copied.mean(dim=0))
-    _scale_to_unit(copied)
+    if points.shape[1] > SUMMED_UP_TO_COLUMNS and len(points):
+        copied.sub_(copied.median(dim=0).values)
+    _scale_for_distances(copied)
     return copied
 
 
-def unit_scaled(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """float64 copies of ``tensors``, all multiplied by the one power of two that brings their largest magnitude
-    near 1. Distances between values near 1e-170 (whose squares underflow to 0) or 1e170 (overflow to inf) had all
-    tied, and every neighbourhood figure read 1.0; a power of two changes no order, ratio or tie."""
+def scaled_for_distances(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """float64 copies of ``tensors``, all multiplied by the one power of two that gives the distances between
+    their rows the widest range float64 holds: their largest magnitude near the most whose squared differences,
+    summed over the columns, cannot overflow (about 2**500). Distances between values near 1e-170 (whose squares
+    underflow to 0) or 1e170 (overflow to inf) had all tied, and every neighbourhood figure read 1.0; so had those
+    between rows near 1 beside one row at 1e170 once all were brought to unit scale. A power of two changes no
+    order, ratio or tie. For distances only: sums of squares over many rows may overflow."""
     copies = tuple(tensor.to(torch.float64, copy=True) for tensor in tensors)
-    _scale_to_unit(*copies)
+    _scale_for_distances(*copies)
     return copies
 
 
-def _scale_to_unit(*tensors: torch.Tensor) -> None:
-    """``unit_scaled`` in place, on float64 tensors."""
+def _scale_for_distances(*tensors: torch.Tensor) -> None:
+    """``scaled_for_distances`` in place, on float64 tensors."""
     largest = max((float(tensor.abs().max()) for tensor in tensors if tensor.numel()), default=0.0)
     if largest > 0 and math.isfinite(largest):
-        exponent = math.frexp(largest)[1]
+        columns = max((tensor.shape[1] for tensor in tensors if tensor.dim() == 2), default=1)
+        # each squared difference is at most (2 * 2**top)**2, and their sum over the columns stays below 2**1021
+        top = (1019 - math.ceil(math.log2(columns))) // 2
+        exponent = math.frexp(largest)[1] - top
         for part in (exponent // 2, exponent - exponent // 2):  # 2**1074, for a subnormal largest, is no float
             for tensor in tensors:
                 tensor.mul_(2.0**-part)
@@ -207,7 +214,7 @@ def distance_spearman(Z: torch.Tensor, intrinsic: torch.Tensor, pairs: int, seed
     generator = torch.Generator().manual_seed(seed)
     first = torch.randint(0, n, (pairs,), generator=generator)
     second = (first + torch.randint(1, n, (pairs,), generator=generator)) % n  # never the same point
-    (Z,), (intrinsic,) = unit_scaled(Z), unit_scaled(intrinsic)
+    (Z,), (intrinsic,) = scaled_for_distances(Z), scaled_for_distances(intrinsic)
     embedded = (Z[first] - Z[second]).norm(dim=1)
     true = (intrinsic[first] - intrinsic[second]).norm(dim=1)
     a, b = _mid_ranks(embedded), _mid_ranks(true)
