@@ -154,6 +154,26 @@ def test_a_loaded_model_refits_other_data_as_the_estimator_that_was_trained_woul
     assert reloaded.fitted_.settings.seed == drawn.fitted_.settings.seed  # the one its weights came from
 
 
+@pytest.mark.parametrize("failure", ["bad data", "bad setting"])
+def test_a_refit_that_fails_leaves_the_fitted_estimator_as_it_was(roll, failure):
+    """A refit on 3 columns that failed had set the input width to 3 beside the 4-column model: transform then
+    refused 4 columns and raised a torch shape error on 3."""
+    wide = pd.DataFrame(np.column_stack([roll, roll[:, 0]]), columns=list("abcd"))
+    reducer = Reducer(**QUICK).fit(wide)
+    codes, fitted = reducer.transform(wide), reducer.fitted_
+    narrow = wide[["a", "b", "c"]].copy()
+    if failure == "bad data":
+        narrow.iloc[5, 1] = np.nan
+    else:
+        reducer.set_params(steps=0)
+    with pytest.raises(ValueError, match="NaN" if failure == "bad data" else "steps"):
+        reducer.fit(narrow)
+    assert reducer.fitted_ is fitted
+    assert reducer.n_features_in_ == 4
+    assert list(reducer.feature_names_in_) == list("abcd")
+    np.testing.assert_array_equal(reducer.transform(wide), codes)
+
+
 @pytest.mark.parametrize(
     ("parameters", "message"),
     [

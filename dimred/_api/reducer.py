@@ -190,7 +190,18 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return _loop_defaults(settings) if issubclass(self._model_class(), EstimatorModel) else settings
 
     def fit(self, X: Any, y: Any = None) -> Reducer:
-        """Train on the rows of ``X`` (an array or DataFrame of numbers); ``y`` is ignored."""
+        """Train on the rows of ``X`` (an array or DataFrame of numbers); ``y`` is ignored. A fit that fails
+        leaves the estimator as it was: a refit on 3 columns that failed had left a model of 4 expecting 3."""
+        before = _fitted_state(self)
+        try:
+            return self._fit(X)
+        except BaseException:
+            for name in _fitted_state(self):
+                delattr(self, name)
+            vars(self).update(before)
+            raise
+
+    def _fit(self, X: Any) -> Reducer:
         from dimred._api import pipeline, reporting
 
         X = check_matrix(validate_data(self, _readable(X), dtype=_VALID_DTYPES, ensure_min_samples=2,
@@ -360,6 +371,11 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         from dimred._api.export import export_onnx
 
         return export_onnx(self, directory, overwrite=overwrite, opset=opset)
+
+
+def _fitted_state(reducer: Reducer) -> dict[str, Any]:
+    """The attributes a fit sets (named as scikit-learn names them: ending in one underscore)."""
+    return {name: value for name, value in vars(reducer).items() if name.endswith("_") and not name.startswith("_")}
 
 
 def _options_mapping(values: Any, parameter: str, keys: str) -> Mapping[str, Any]:
