@@ -1373,3 +1373,33 @@ def test_the_first_value_a_float32_model_cannot_take_is_named_even_with_a_nan_af
     with pytest.raises(dimred.DataError, match=r"has 1e\+300 at row 0 \(counting from 0\), column 'a', beyond"):
         check_matrix(np.array([[1e300, 1.0], [np.nan, 2.0]]), computed_in="float32", column_names=("a", "b"))
     assert check_matrix(np.array([[3e38, 1]], dtype=np.float32), min_rows=1, computed_in="float32").dtype == np.float32
+
+
+BAD_FILES = {
+    "nan.csv": "a,b\n1,2\n3,nan\n4,5\n",
+    "ragged.csv": "1,2\n3\n4,5\n",
+    "text.csv": "1,2\n3,abc\n4,5\n",
+    "empty.csv": "",
+    "header.csv": "a,b\n",
+    "flat.npy": np.arange(5.0),
+    "garbage.npz": "not a zip\n",
+    "two.npz": {"Y": np.ones((3, 2)), "Z": np.ones(3)},
+}
+
+
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_a_bad_data_file_is_a_data_error_to_the_library_whatever_its_type(tmp_path, name):
+    """A NaN in an .npy was a DataError (a ValueError, as scikit-learn expects), the same NaN in a CSV a plain
+    DimredError: `except ValueError` caught one file type and missed the other."""
+    path, content = tmp_path / name, BAD_FILES[name]
+    if isinstance(content, str):
+        path.write_text(content)
+    elif isinstance(content, dict):
+        np.savez(path, **content)
+    else:
+        np.save(path, content)
+    reducer = dimred.Reducer(model="pca").fit(np.random.default_rng(0).normal(size=(20, 2)))
+    with pytest.raises(dimred.DataError, match=re.escape(name)):
+        dimred.run("file", "pca", out=None, reporters=[], settings={"dataset.path": str(path)})
+    with pytest.raises(ValueError, match=re.escape(name)):
+        dimred.encode_file(reducer, path, tmp_path / "codes.npy")

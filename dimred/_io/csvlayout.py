@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dimred._core.errors import DimredError
+from dimred._io.validation import DataError
 
 _SNIFF_BYTES = 1 << 16
 _HEADER_SAMPLE_ROWS = 200  # rows read to tell a header from a first row of data
@@ -51,13 +52,11 @@ def reading(path: Path) -> Iterator[None]:
         yield
     except UnicodeDecodeError as error:
         if bytes(error.object[:2]) == _GZIP_MAGIC:
-            raise DimredError(f"{path} is gzip-compressed; decompress it first (gunzip)") from None
+            raise DataError(f"{path} is gzip-compressed; decompress it first (gunzip)") from None
         byte = error.object[error.start : error.start + 1].hex()
-        raise DimredError(
-            f"{path} is not UTF-8 text (it holds the byte 0x{byte}); save it with UTF-8 encoding"
-        ) from None
+        raise DataError(f"{path} is not UTF-8 text (it holds the byte 0x{byte}); save it with UTF-8 encoding") from None
     except csv.Error as error:
-        raise DimredError(f"{path} is not a readable CSV file ({error})") from None
+        raise DataError(f"{path} is not a readable CSV file ({error})") from None
     except OSError as error:
         raise DimredError(f"{path} could not be read ({error.strerror or error})") from None
 
@@ -116,7 +115,7 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     comments = _leading_comments(lines)
     lines = lines[comments:]
     if not lines:
-        raise DimredError(f"{path} is empty" + (" but for comments ('#' lines)" if comments else ""))
+        raise DataError(f"{path} is empty" + (" but for comments ('#' lines)" if comments else ""))
     commented = lines[0].lstrip().startswith("# ")  # a header as numpy.savetxt writes one; '#id' is a name
     lines[0] = _uncommented(lines[0]) if commented else lines[0]
     delimiter, padded = _delimiter(lines[:20])

@@ -26,6 +26,7 @@ import numpy as np
 from dimred._core.atomic import atomic_path
 from dimred._core.errors import DimredError, UsageError
 from dimred._io.csvlayout import CsvLayout, csv_layout, csv_reader, is_number, plain_digits, reading
+from dimred._io.validation import DataError
 
 READABLE = (".csv", ".tsv", ".txt", ".npy", ".npz")
 WRITABLE = (".csv", ".npy")
@@ -133,8 +134,8 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
             yield reader.line_num, cells[:-1] if layout.trailing_empty and not cells[-1].strip() else cells
 
 
-def _empty_row(path: Path, line: int) -> DimredError:
-    return DimredError(f"{path}, line {line}: every value of the row is empty (a row of missing values, as pandas "
+def _empty_row(path: Path, line: int) -> DataError:
+    return DataError(f"{path}, line {line}: every value of the row is empty (a row of missing values, as pandas "
                        "writes a row of NaN); fill in or leave out the row")  # fmt: skip
 
 
@@ -152,7 +153,7 @@ def _parse_csv_batch(
             commented = bool(cells) and cells[0].lstrip().startswith("#")  # none left beside a row name
             comment = " ('#' comment lines are read only above the header)" if commented else ""
             values = "1 value" if found == 1 else f"{found} values"
-            raise DimredError(f"{path}, line {line}: {values}, but the rows before have {width + skipped}{comment}")
+            raise DataError(f"{path}, line {line}: {values}, but the rows before have {width + skipped}{comment}")
     texts = [[cells[column].strip() for column in sorted(text_columns)] for _line, cells in batch]
     if text_columns:
         batch = [(line, ["nan" if column in text_columns else cell for column, cell in enumerate(cells)])
@@ -168,10 +169,10 @@ def _parse_csv_batch(
         for line, cells in batch:
             for column, cell in enumerate(cells, start=1 + skipped):
                 if not cell.strip():  # not text a label column would hold: a gap
-                    raise DimredError(f"{path}, line {line}, column {column} is empty (a missing value, as pandas "
+                    raise DataError(f"{path}, line {line}, column {column} is empty (a missing value, as pandas "
                                       f"writes NaN); {FILL_GAPS}") from None  # fmt: skip
                 if not is_number(cell):
-                    raise DimredError(f"{path}, line {line}, column {column}: '{_printable(cell)}' is not a number "
+                    raise DataError(f"{path}, line {line}, column {column}: '{_printable(cell)}' is not a number "
                                       f"({_why_not_a_number(cell, bool(text_columns))})") from None  # fmt: skip
         values = np.array([[float(cell) for cell in cells] for cells in rows], dtype=np.float64)  # '1.5\xa0' too
     _check_finite_cells(path, batch, values, text_columns, skipped)
@@ -190,7 +191,7 @@ def _check_finite_cells(
         cell = _printable(cells[column].strip())
         infinite = np.isinf(values[row, column])  # a value out of range, not a gap
         advice = "replace it with a finite value or leave out its row" if infinite else FILL_GAPS
-        raise DimredError(f"{path}, line {line}, column {column + 1 + skipped}: '{cell}' is not a finite number; "
+        raise DataError(f"{path}, line {line}, column {column + 1 + skipped}: '{cell}' is not a finite number; "
                           f"{advice}")  # fmt: skip
 
 
@@ -218,14 +219,14 @@ def _csv_batches(
         yield _parse_csv_batch(path, batch, width or 0, text_columns, int(layout.row_index))
 
 
-def _refusal(path: Path, error: ValueError, kind: str) -> DimredError:
+def _refusal(path: Path, error: ValueError, kind: str) -> DataError:
     with path.open("rb") as file:
         head = file.read(len(_NPY_MAGIC))
     if head != _NPY_MAGIC and not head.startswith(_ZIP_MAGIC):  # numpy reads any other file as a pickle
-        return DimredError(f"{path} is not a {kind} file: it does not start as numpy writes one (np.save, np.savez)")
+        return DataError(f"{path} is not a {kind} file: it does not start as numpy writes one (np.save, np.savez)")
     if "allow_pickle" in str(error) or "Python objects" in str(error):  # numpy's words for object arrays
-        return DimredError(f"{path}: {error} (object arrays are refused: they would have to be unpickled)")
-    return DimredError(f"{path} is not a readable {kind} file ({error})")
+        return DataError(f"{path}: {error} (object arrays are refused: they would have to be unpickled)")
+    return DataError(f"{path} is not a readable {kind} file ({error})")
 
 
 def _npz_array(path: Path) -> np.ndarray:
@@ -234,20 +235,20 @@ def _npz_array(path: Path) -> np.ndarray:
     except ValueError as error:  # numpy's words for a file that is no .npz would advise unpickling it
         raise _refusal(path, error, ".npz") from None
     except (OSError, zipfile.BadZipFile) as error:
-        raise DimredError(f"{path} is not a readable .npz file ({error})") from None
+        raise DataError(f"{path} is not a readable .npz file ({error})") from None
     if isinstance(archive, np.ndarray):  # np.load goes by the file's first bytes, not its name
-        raise DimredError(f"{path} is an .npy file, not an .npz archive; name it .npy")
+        raise DataError(f"{path} is an .npy file, not an .npz archive; name it .npy")
     with archive:
         names = list(archive.files)
         if len(names) != 1 and "X" not in names:
             held = f"arrays {', '.join(names)}" if names else "no array"
-            raise DimredError(f"{path} holds {held}; name the data array 'X' or keep one array")
+            raise DataError(f"{path} holds {held}; name the data array 'X' or keep one array")
         try:
             return archive["X" if "X" in names else names[0]]
         except ValueError as error:
             raise _refusal(path, error, ".npz") from None
         except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-            raise DimredError(f"{path} is not a readable .npz file ({error})") from None
+            raise DataError(f"{path} is not a readable .npz file ({error})") from None
 
 
 def _npy_array(path: Path) -> np.ndarray:
@@ -256,20 +257,20 @@ def _npy_array(path: Path) -> np.ndarray:
     except ValueError as error:
         raise _refusal(path, error, ".npy") from None
     except OSError as error:
-        raise DimredError(f"{path} is not a readable .npy file ({error})") from None
+        raise DataError(f"{path} is not a readable .npy file ({error})") from None
     if not isinstance(array, np.ndarray):  # np.load goes by the file's first bytes, not its name
         array.close()
-        raise DimredError(f"{path} is an .npz archive, not an .npy file; name it .npz")
+        raise DataError(f"{path} is an .npz archive, not an .npy file; name it .npz")
     return array
 
 
 def _stored_array(path: Path, suffix: str) -> np.ndarray:
     """The 2-D array of an .npy (memory-mapped, as stored) or .npz file."""
     if path.stat().st_size == 0:  # numpy's EOFError had been "unexpected", and click's Ctrl-C under --debug
-        raise DimredError(f"{path} is empty")
+        raise DataError(f"{path} is empty")
     array = _npy_array(path) if suffix == ".npy" else _npz_array(path)
     if array.ndim != 2:
-        raise DimredError(f"{path} holds an array of shape {array.shape}; a 2-D array (samples x features) is needed")
+        raise DataError(f"{path} holds an array of shape {array.shape}; a 2-D array (samples x features) is needed")
     return array
 
 
@@ -365,7 +366,7 @@ def _csv_table(path: Path, set_aside: dict[str, str], ignored: Mapping[str, Sequ
     text_columns = frozenset(columns.values()) | left_out
     batches = list(_csv_batches(path, layout, 1 << 16, text_columns))
     if not batches:
-        raise DimredError(f"{path} has no data rows")
+        raise DataError(f"{path} has no data rows")
     X = np.concatenate([numbers for numbers, _texts in batches])
     texts = [row for _numbers, rows in batches for row in rows]
     order = sorted(text_columns)
