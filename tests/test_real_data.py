@@ -408,10 +408,13 @@ def test_a_csv_label_column_may_hold_class_names(tmp_path, header):
     assert 0 <= json.loads((out / "metrics.json").read_text())["knn_accuracy"] <= 1
 
 
-@pytest.mark.parametrize(("first", "warned"), [("7157,672,675", True), ("0.2,0.5,0.7", False), ("7157,0.5,675", False)])
-def test_a_first_row_of_whole_numbers_outside_their_columns_is_read_as_data_and_warned_of(tmp_path, first, warned):
-    """Gene IDs as column names look like numbers: read as data (a header of numbers cannot be told from a row),
-    but said where every one lies outside its column's values."""
+@pytest.mark.parametrize(
+    ("first", "warned"),
+    [("7157,672,675", True), ("400.5,402.5,404.5", True), ("0.2,0.5,0.7", False), ("7157,0.5,675", False)],
+)
+def test_a_first_row_of_plain_numbers_outside_their_columns_is_read_as_data_and_warned_of(tmp_path, first, warned):
+    """Gene IDs or wavelengths as column names look like numbers: read as data (a header of numbers cannot be told
+    from a row), but said where every one lies outside its column's values (wavelengths had not been)."""
     rows = np.random.default_rng(2).random((30, 3))
     path = tmp_path / "genes.csv"
     path.write_text("\n".join([first, *(",".join(f"{value:.3f}" for value in row) for row in rows)]) + "\n")

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -1209,6 +1210,41 @@ def test_comment_lines_and_a_trailing_delimiter_are_read_as_numpy_reads_them(tmp
     assert datafiles.count_rows(tmp_path / "rows.csv") == 40
 
 
+def _r_table(separator: str, quoted: bool):
+    """A file as R's write.table writes a data frame with row names: a header a cell shorter than the rows."""
+
+    def write(path, X):
+        name = (lambda text: f'"{text}"') if quoted else str
+        rows = [separator.join([name(f"cell{row}"), *map(repr, values)]) for row, values in enumerate(X.tolist())]
+        path.write_text("\n".join([separator.join(map(name, "abc")), *rows]) + "\n")
+
+    return write
+
+
+@pytest.mark.parametrize(
+    ("write", "names"),
+    [(lambda path, X: np.savetxt(path, X, fmt="% .5f"), None),
+     (lambda path, X: np.savetxt(path, X, fmt="% .5f", header="a b c", comments=""), ("a", "b", "c")),
+     (lambda path, X: path.write_text(pd.DataFrame(X, columns=list("abc")).to_string(index=False) + "\n"),
+      ("a", "b", "c")),
+     (_r_table("\t", quoted=False), ("a", "b", "c")),
+     (_r_table(" ", quoted=True), ("a", "b", "c")),
+     (_r_table(",", quoted=True), ("a", "b", "c"))],
+    ids=["numpy's sign padding", "with a header", "pandas' to_string", "R's write.table, tabs", "R's default",
+         "R's, commas"],
+)  # fmt: skip
+def test_aligned_columns_and_r_tables_are_read_as_pandas_reads_them(tmp_path, write, names):
+    """Columns aligned by spaces where some lines start with one and others with a minus sign had been read with
+    an empty first cell ('5 values, but the rows before have 4'); a header one cell shorter than its rows (R's
+    row names) had been refused, or read as one column of text."""
+    X = np.round(np.random.default_rng(0).normal(size=(40, 3)), 5)
+    write(tmp_path / "rows.txt", X)
+    table = dimred.plugin.read_table(tmp_path / "rows.txt")
+    assert table.names == names
+    np.testing.assert_allclose(table.X, X, atol=1e-5)
+    assert datafiles.count_rows(tmp_path / "rows.txt") == 40
+
+
 @pytest.mark.parametrize("label", ["the 'big' one", 'a "b" c', "it's"])
 def test_quotes_and_spaces_in_a_label_leave_a_comma_separated_file_comma_separated(tmp_path, label):
     """csv's sniffer had taken a space for the delimiter of pandas' file whose label was "the 'big' one" (the
@@ -1322,9 +1358,12 @@ def test_a_row_of_empty_cells_and_numbers_python_alone_reads_are_refused_by_line
     (tmp_path / "d.csv").write_text(f"a,b,c,d\n1,2,3,4\n5,6,7,8\n{row}\n9,1,2,3\n")
     with pytest.raises(dimred.DimredError, match=message):
         dimred.plugin.read_table(tmp_path / "d.csv")
-    # before the rows, blank, and after the last row (a spreadsheet's ',,,' lines, which shift no row): skipped
+    # before the rows, blank, and after the last row (a spreadsheet's ',,,' lines, which shift no row): skipped,
+    # the last said (pandas reads them as rows of NaN, so its row count is not dimred's)
     (tmp_path / "lead.csv").write_text(",,,\n\na,b,c,d\n1,2,3,4\n\n5,6,7,8\n,,,\n,,,\n")
-    np.testing.assert_array_equal(dimred.plugin.read_table(tmp_path / "lead.csv").X, [[1, 2, 3, 4], [5, 6, 7, 8]])
+    with pytest.warns(UserWarning, match=r"lead.csv: the rows of empty cells from line 7 on, after the last row of"):
+        table = dimred.plugin.read_table(tmp_path / "lead.csv")
+    np.testing.assert_array_equal(table.X, [[1, 2, 3, 4], [5, 6, 7, 8]])
 
 
 def test_a_one_column_row_of_nan_is_refused_and_a_number_in_no_break_spaces_read():

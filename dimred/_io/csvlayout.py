@@ -30,6 +30,7 @@ _GZIP_MAGIC = b"\x1f\x8b"  # how a gzip-compressed file starts
 
 
 ROW_INDEX_NAMES = ("", "Unnamed: 0")  # a first column headed so holds row names: pandas' to_csv, R's write.csv
+# (R's write.table heads none: its header is a cell shorter than the rows)
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,10 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
                       stacklevel=2)  # fmt: skip
     if not is_header:
         if _numbers_look_like_names(first, following):
-            warnings.warn(f"{path}: its first row is read as data, though its whole numbers all lie above their "
-                          "columns' values, as names such as gene IDs would; if it names the columns, give them "
-                          "names that are not numbers (G7157, say)", stacklevel=2)  # fmt: skip
+            warnings.warn(f"{path}: its first row is read as data, though its numbers all lie above their "
+                          "columns' values, as names such as gene IDs or wavelengths would; if it names the "
+                          "columns, give them names that are not numbers (G7157 or nm400.5, say)",
+                          stacklevel=2)  # fmt: skip
         return CsvLayout(delimiter, None, **shape)
     if not certain:
         warnings.warn(f"{path}: its first row is read as the columns' names (it holds text found nowhere else in "
@@ -148,6 +150,8 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     header = tuple(cell.strip() for cell in first)
     if len(header) > 1 and header[0] in ROW_INDEX_NAMES:
         return CsvLayout(delimiter, header[1:], row_index=True, **shape)
+    if following and all(len(row) == len(header) + 1 for row in following):  # R's write.table: no row names' name
+        return CsvLayout(delimiter, header, row_index=True, **shape)
     return CsvLayout(delimiter, header, **shape)
 
 
@@ -194,7 +198,7 @@ def _delimiter(lines: list[str]) -> tuple[str, bool]:
     runs of them into as many cells, columns aligned by padding that the sniffer cannot tell, else a comma: one
     column), and whether spaces pad every line's start too (right-aligned columns). The sniffer alone had taken
     a space for the delimiter of a comma-separated file whose label held "the 'big' one"."""
-    consistent = [mark for mark in DELIMITERS if _splits_evenly(lines, mark)]
+    consistent = [mark for mark in DELIMITERS if _splits_as_table(lines, mark)]
     try:
         delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t| ").delimiter
         if consistent and delimiter not in consistent:
@@ -202,16 +206,26 @@ def _delimiter(lines: list[str]) -> tuple[str, bool]:
     except csv.Error:
         if consistent:
             return consistent[0], False
-        widths = {len(line.split()) for line in lines}
-        aligned = len(widths) == 1 and widths.pop() > 1 and not any(mark in "".join(lines) for mark in ",;\t|")
+        aligned = _aligned(lines) and not any(mark in "".join(lines) for mark in ",;\t|")
         delimiter = " " if aligned else ","
-    return delimiter, delimiter == " " and all(line.startswith(" ") for line in lines)
+    padded = all(line.startswith(" ") for line in lines) or _aligned(lines)
+    return delimiter, delimiter == " " and padded
 
 
-def _splits_evenly(lines: list[str], delimiter: str) -> bool:
-    """Whether ``delimiter`` splits every line into as many cells, more than one."""
-    widths = {len(cells) for cells in csv.reader(lines, delimiter=delimiter)}
+def _aligned(lines: list[str]) -> bool:
+    """Whether every line splits on runs of spaces into as many cells, more than one: columns aligned by padding,
+    where a line may start with spaces or not (numpy's ``'% .5f'`` pads a positive number with one, pandas'
+    ``to_string`` right-aligns its columns)."""
+    widths = {len(line.split()) for line in lines}
     return len(widths) == 1 and widths.pop() > 1
+
+
+def _splits_as_table(lines: list[str], delimiter: str) -> bool:
+    """Whether ``delimiter`` splits every line into as many cells, more than one, but for the first, which may
+    have one cell fewer: a header over rows that begin with their row names, as R's ``write.table`` writes it."""
+    first, *widths = [len(cells) for cells in csv.reader(lines, delimiter=delimiter)]
+    widths = set(widths or [first])
+    return len(widths) == 1 and (width := widths.pop()) > 1 and first in (width, width - 1)
 
 
 def _is_blank(line: str) -> bool:
@@ -280,10 +294,10 @@ def _numbers_columns_from_one(cells: list[str]) -> bool:
 
 
 def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bool:
-    """Whether a first row of whole numbers lies well above every column's values below it (by more than a
-    quarter of the column's range), as a header of gene IDs over counts does; on at least 10 rows below, so that
-    a small file's first row of data is not taken for one."""
-    if len(following) < 10 or not all(re.fullmatch(r"\d+", cell.strip()) for cell in cells):
+    """Whether a first row of plain numbers (whole or decimal, as gene IDs or wavelengths are) lies well above
+    every column's values below it (by more than a quarter of the column's range), as a header of gene IDs over
+    counts does; on at least 10 rows below, so that a small file's first row of data is not taken for one."""
+    if len(following) < 10 or not all(re.fullmatch(r"\d+(\.\d+)?", cell.strip()) for cell in cells):
         return False
     for column, cell in enumerate(cells):
         below = _numbers_below(following, column)

@@ -132,11 +132,15 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
             cells = cells[1:] if layout.row_index else cells
             # an empty last cell only: a value there is a column more than the rows before, said as such
             yield reader.line_num, cells[:-1] if layout.trailing_empty and not cells[-1].strip() else cells
+    if empty_row is not None:  # told, as pandas reads them as rows of NaN: its row count is not dimred's
+        # stacklevel 1: told once, though a command reads the file more than once (its rows counted, then read)
+        warnings.warn(f"{path}: the rows of empty cells from line {empty_row} on, after the last row of values, are "
+                      "left out (a spreadsheet's empty rows, or pandas' rows of NaN)", stacklevel=1)  # fmt: skip
 
 
 def _empty_row(path: Path, line: int) -> DataError:
     return DataError(f"{path}, line {line}: every value of the row is empty (a row of missing values, as pandas "
-                       "writes a row of NaN); fill in or leave out the row")  # fmt: skip
+                     "writes a row of NaN); fill in or leave out the row")  # fmt: skip
 
 
 FILL_GAPS = "fill in or leave out the rows with missing values"
@@ -170,10 +174,10 @@ def _parse_csv_batch(
             for column, cell in enumerate(cells, start=1 + skipped):
                 if not cell.strip():  # not text a label column would hold: a gap
                     raise DataError(f"{path}, line {line}, column {column} is empty (a missing value, as pandas "
-                                      f"writes NaN); {FILL_GAPS}") from None  # fmt: skip
+                                   f"writes NaN); {FILL_GAPS}") from None  # fmt: skip
                 if not is_number(cell):
                     raise DataError(f"{path}, line {line}, column {column}: '{_printable(cell)}' is not a number "
-                                      f"({_why_not_a_number(cell, bool(text_columns))})") from None  # fmt: skip
+                                   f"({_why_not_a_number(cell, bool(text_columns))})") from None  # fmt: skip
         values = np.array([[float(cell) for cell in cells] for cells in rows], dtype=np.float64)  # '1.5\xa0' too
     _check_finite_cells(path, batch, values, text_columns, skipped)
     return values, texts
@@ -192,7 +196,7 @@ def _check_finite_cells(
         infinite = np.isinf(values[row, column])  # a value out of range, not a gap
         advice = "replace it with a finite value or leave out its row" if infinite else FILL_GAPS
         raise DataError(f"{path}, line {line}, column {column + 1 + skipped}: '{cell}' is not a finite number; "
-                          f"{advice}")  # fmt: skip
+                       f"{advice}")  # fmt: skip
 
 
 def _why_not_a_number(cell: str, columns_set_aside: bool) -> str:
