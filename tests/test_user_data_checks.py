@@ -1245,6 +1245,68 @@ def test_aligned_columns_and_r_tables_are_read_as_pandas_reads_them(tmp_path, wr
     assert datafiles.count_rows(tmp_path / "rows.txt") == 40
 
 
+def _frame(columns=None, index=None) -> pd.DataFrame:
+    return pd.DataFrame(np.random.default_rng(1).normal(size=(30, 5)).round(6), columns=columns, index=index)
+
+
+ALL_FIVE = [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("write", "names", "columns", "warning"),
+    [(lambda path: _frame().drop(columns=[2]).to_csv(path, index=False), ("0", "1", "3", "4"), [0, 1, 3, 4],
+      "0 1 3 4, is read as"),
+     (lambda path: _frame().iloc[:, 1:].to_csv(path, index=False), ("1", "2", "3", "4"), [1, 2, 3, 4],
+      "1 2 3 4, is read as"),
+     (lambda path: (_frame(list("vwxyz")).to_csv(path), pd.read_csv(path).to_csv(path)), tuple("vwxyz"), ALL_FIVE,
+      None),
+     (lambda path: _frame(list("vwxyz"), pd.MultiIndex.from_product([range(6), range(5)])).to_csv(path),
+      tuple("vwxyz"), ALL_FIVE, None),
+     (lambda path: np.savetxt(path, _frame().to_numpy(), header="simulation"), None, ALL_FIVE, None),
+     (lambda path: np.savetxt(path, _frame().to_numpy(), delimiter="\t", header="simulation run 7"), None, ALL_FIVE,
+      None),
+     (lambda path: _frame(list("vwxyz")).assign(notes="x" * 200_000).to_csv(path, index=False), tuple("vwxyz"),
+      ALL_FIVE, None)],
+    ids=["pandas' columns after a drop", "after iloc", "read and written again", "a two-level index",
+         "savetxt's free-text header", "with tabs", "a long text cell"],
+)  # fmt: skip
+def test_pandas_and_numpy_files_read_as_their_rows_and_columns(tmp_path, write, names, columns, warning):
+    """Column numbers other than 0, 1, 2... had been read as a row of data, an index read and written again (a
+    second column 'Unnamed: 0') or of two levels had kept a column of row numbers as a feature, all with exit 0;
+    a '#' comment of free text over rows split by spaces had been read as a one-column header and refused; a
+    cell over 128 KiB, in a column left out, had failed the file without naming it."""
+    path = tmp_path / "rows.csv"
+    write(path)
+    notes = "notes" in path.read_text()[:200]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = dimred.plugin.read_table(path, {"dataset.ignore_columns": "notes"} if notes else {})
+    np.testing.assert_allclose(table.X, _frame().to_numpy()[:, columns], atol=1e-6)
+    assert table.names == names
+    said = [str(caught_warning.message) for caught_warning in caught]
+    assert any(warning in message for message in said) if warning else not said
+
+
+@pytest.mark.parametrize(("first", "message"), [
+    ("-0.5,1.2,,0.3", r"line 1, column 3 is empty \(a missing value"),
+    ("-0.5,NA,1.1,0.3", r"line 1, column 2: 'NA' is a missing value \(as R and pandas write one\)"),
+])  # fmt: skip
+def test_a_gap_in_a_headerless_files_first_row_is_a_gap_not_a_header(tmp_path, first, message):
+    """A gap in the first row of a headerless file had made the row a header: the file's rows trained on less
+    that one, and its codes written beside the next row's (exit 0)."""
+    rows = np.random.default_rng(0).normal(size=(20, 4)).round(3)
+    (tmp_path / "d.csv").write_text("\n".join([first, *(",".join(map(str, row)) for row in rows)]) + "\n")
+    with pytest.raises(dimred.DataError, match=message):
+        dimred.plugin.read_table(tmp_path / "d.csv")
+
+
+def test_one_column_of_decimal_commas_is_refused_not_read_as_row_names(tmp_path):
+    """'Wert' over '-0,803' had been read as R's row names (a header a cell shorter than its rows): 803 for -0.803."""
+    pd.DataFrame({"Wert": [-0.803, 1.5, 2.25, 0.125]}).to_csv(tmp_path / "eu.csv", sep=";", decimal=",", index=False)
+    with pytest.raises(dimred.DataError, match="line 2: 2 values, but the rows before have 1"):
+        dimred.plugin.read_table(tmp_path / "eu.csv")
+
+
 @pytest.mark.parametrize("label", ["the 'big' one", 'a "b" c', "it's"])
 def test_quotes_and_spaces_in_a_label_leave_a_comma_separated_file_comma_separated(tmp_path, label):
     """csv's sniffer had taken a space for the delimiter of pandas' file whose label was "the 'big' one" (the

@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import csv
 import functools
+import itertools
 import math
 import re
 import warnings
@@ -27,20 +28,26 @@ _HEADER_SAMPLE_ROWS = 200  # rows read to tell a header from a first row of data
 _ROWS_TO_TELL_NAMES = 10  # rows after a first row of the model's names in another order that tell it a header
 _NUMBERED_FROM_ONE = 10  # columns from which a first row 1, 2, ..., n is read as their numbers
 _GZIP_MAGIC = b"\x1f\x8b"  # how a gzip-compressed file starts
+# pandas reads a cell of any length (a sequence, a long text in a column left out); csv's own limit is 128 KiB
+csv.field_size_limit(2**31 - 1)
 
 
-ROW_INDEX_NAMES = ("", "Unnamed: 0")  # a first column headed so holds row names: pandas' to_csv, R's write.csv
-# (R's write.table heads none: its header is a cell shorter than the rows)
+# the names of first columns of row names: pandas' to_csv (a column a level of its index, and once more for a
+# file read and written again: "Unnamed: 0"), R's write.csv (R's write.table heads none: its header is a cell
+# shorter than the rows)
+ROW_INDEX_NAME = re.compile(r"|Unnamed: \d+")
+# what pandas reads as a missing value besides NaN, which is a number here: a first row with one is no header
+MISSING_VALUE_MARKS = frozenset({"NA", "N/A", "n/a", "#N/A", "#N/A N/A", "#NA", "NULL", "null", "None", "<NA>"})
 
 
 @dataclass(frozen=True)
 class CsvLayout:
-    """A CSV file's delimiter, its header's column names (None without a header) and whether its first column
-    holds row names rather than data (left out of ``header`` and of every row)."""
+    """A CSV file's delimiter, its header's column names (None without a header) and how many of its first
+    columns hold row names rather than data (left out of ``header`` and of every row)."""
 
     delimiter: str
     header: tuple[str, ...] | None
-    row_index: bool = False
+    row_name_columns: int = 0  # pandas' index (one column a level), R's row names
     padded: bool = False  # columns aligned by runs of spaces, leading ones too (a right-aligned first column)
     comments: int = 0  # lines of '#' comments before the header or the first row (numpy.savetxt's), skipped
     trailing_empty: bool = False  # every line ends in a delimiter: the empty last column is left out
@@ -124,9 +131,10 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     trailing_empty = all(len(row) > 1 and not row[-1].strip() for row in rows)
     first, *following = [row[:-1] for row in rows] if trailing_empty else rows
     numbered_from_one = _numbers_columns_from_one(first)
+    numbered = numbered_from_one or _numbers_columns_kept(first, following)
     cells = tuple(cell.strip() for cell in first)
     named = known is not None and _holds_names(cells, known, following)
-    is_header, certain = (True, True) if numbered_from_one or named or commented else _is_header(first, following)
+    is_header, certain = (True, True) if numbered or named or commented else _is_header(first, following)
     shape = {"padded": padded, "comments": comments, "trailing_empty": trailing_empty}
     if not is_header and known is not None and _reordered(cells, known) and len(following) < _ROWS_TO_TELL_NAMES:
         warnings.warn(f"{path}: its first row holds the model's column names in another order, but too few rows "
@@ -144,15 +152,25 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
         warnings.warn(f"{path}: its first row is read as the columns' names (it holds text found nowhere else in "
                       "its column, as a name is), though its numbers look like data; if it is a row of data (a "
                       "class met once, a row name), give the file a header row", stacklevel=2)  # fmt: skip
-    if numbered_from_one and not named:  # a headerless file of whole numbers may begin so too
-        warnings.warn(f"{path}: its first row, 1 to {len(first)}, is read as the columns' numbers, not as data; if it "
-                      "is a row of data, give the file a header row", stacklevel=2)  # fmt: skip
+    if numbered and not named:  # a headerless file of whole numbers may begin so too
+        which = f"1 to {len(first)}" if numbered_from_one else " ".join(cells)
+        warnings.warn(f"{path}: its first row, {which}, is read as the columns' numbers, not as data; if it is a row "
+                      "of data, give the file a header row", stacklevel=2)  # fmt: skip
     header = tuple(cell.strip() for cell in first)
-    if len(header) > 1 and header[0] in ROW_INDEX_NAMES:
-        return CsvLayout(delimiter, header[1:], row_index=True, **shape)
-    if following and all(len(row) == len(header) + 1 for row in following):  # R's write.table: no row names' name
-        return CsvLayout(delimiter, header, row_index=True, **shape)
+    names = _row_name_columns(header)
+    if names:
+        return CsvLayout(delimiter, header[names:], row_name_columns=names, **shape)
+    if len(header) > 1 and following and all(len(row) == len(header) + 1 for row in following):  # R's write.table
+        return CsvLayout(delimiter, header, row_name_columns=1, **shape)
     return CsvLayout(delimiter, header, **shape)
+
+
+def _row_name_columns(header: tuple[str, ...]) -> int:
+    """How many of the header's first names head columns of row names (one name at least left for the data)."""
+    count = 0
+    while count < len(header) - 1 and ROW_INDEX_NAME.fullmatch(header[count]):
+        count += 1
+    return count
 
 
 def _holds_names(cells: tuple[str, ...], known: tuple[str, ...], following: list[list[str]]) -> bool:
@@ -178,9 +196,11 @@ def _leading_comments(lines: list[str]) -> int:
     numpy.savetxt writes one: '# a b c')."""
     count = next((place for place, line in enumerate(lines) if not line.lstrip().startswith("#")), len(lines))
     if 0 < count < len(lines):
-        header, data = _uncommented(lines[count - 1]), lines[count]
-        delimiter, padded = _delimiter([header, data])
-        if len({len(cells) for cells in csv_reader([header, data], delimiter, padded)}) == 1:
+        # split as the rows split: a comment of free text over rows of numbers by spaces, split by the comma that
+        # neither holds, had read as a one-column header over a one-column file
+        header, data = _uncommented(lines[count - 1]), lines[count : count + 20]
+        delimiter, padded = _delimiter(data)
+        if len({len(cells) for cells in csv_reader([header, data[0]], delimiter, padded)}) == 1:
             count -= 1
     return count
 
@@ -222,10 +242,11 @@ def _aligned(lines: list[str]) -> bool:
 
 def _splits_as_table(lines: list[str], delimiter: str) -> bool:
     """Whether ``delimiter`` splits every line into as many cells, more than one, but for the first, which may
-    have one cell fewer: a header over rows that begin with their row names, as R's ``write.table`` writes it."""
+    have one cell fewer: a header over rows that begin with their row names, as R's ``write.table`` writes it
+    (of two names or more: one name over rows of two cells is a column of decimal commas)."""
     first, *widths = [len(cells) for cells in csv.reader(lines, delimiter=delimiter)]
     widths = set(widths or [first])
-    return len(widths) == 1 and (width := widths.pop()) > 1 and first in (width, width - 1)
+    return len(widths) == 1 and (width := widths.pop()) > 1 and (first == width or first == width - 1 > 1)
 
 
 def _is_blank(line: str) -> bool:
@@ -275,13 +296,19 @@ def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool
         return True, True
     unrepeated = False
     for column, cell in enumerate(cells):
-        if is_number(cell):
+        if is_number(cell) or _marks_a_gap(cell, column):
             continue
         below = [row[column].strip() for row in following if column < len(row)]
         if not below or is_number(below[0]):
             return True, True
         unrepeated = unrepeated or cell not in below
     return unrepeated, not (unrepeated and _numbers_look_like_data(cells, following))
+
+
+def _marks_a_gap(cell: str, column: int) -> bool:
+    """Whether a cell of a first row is a missing value, not a name: a headerless file's gap there had made its
+    row a header (the rows shifted by one, exit 0). An empty first cell is pandas' index column's name."""
+    return cell in MISSING_VALUE_MARKS or (column > 0 and not cell)
 
 
 def _numbers_columns_from_one(cells: list[str]) -> bool:
@@ -291,6 +318,20 @@ def _numbers_columns_from_one(cells: list[str]) -> bool:
     return len(cells) >= _NUMBERED_FROM_ONE and [cell.strip() for cell in cells] == [
         str(column) for column in range(1, len(cells) + 1)
     ]
+
+
+def _numbers_columns_kept(first: list[str], following: list[list[str]]) -> bool:
+    """Whether the first row numbers the columns as pandas numbers those it kept of a frame without names (0, 1,
+    3, 4 after a column was dropped; years), increasing whole numbers, over columns that each hold a fraction below
+    (where a row of whole numbers is no row of theirs); on at least 10 rows."""
+    cells = [cell.strip() for cell in first]
+    if len(following) < 10 or len(cells) < 2 or not all(re.fullmatch(r"0|[1-9]\d*", cell) for cell in cells):
+        return False
+    numbers = [int(cell) for cell in cells]
+    if any(later <= earlier for earlier, later in itertools.pairwise(numbers)):
+        return False
+    return all(any(not value.is_integer() for value in _numbers_below(following, column)) for column in
+               range(len(cells)))  # fmt: skip
 
 
 def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bool:

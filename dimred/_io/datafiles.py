@@ -25,7 +25,15 @@ import numpy as np
 
 from dimred._core.atomic import atomic_path
 from dimred._core.errors import DimredError, UsageError
-from dimred._io.csvlayout import CsvLayout, csv_layout, csv_reader, is_number, plain_digits, reading
+from dimred._io.csvlayout import (
+    MISSING_VALUE_MARKS,
+    CsvLayout,
+    csv_layout,
+    csv_reader,
+    is_number,
+    plain_digits,
+    reading,
+)
 from dimred._io.validation import DataError
 
 READABLE = (".csv", ".tsv", ".txt", ".npy", ".npz")
@@ -129,7 +137,7 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
                 header_pending = False
                 continue
             width = len(cells)
-            cells = cells[1:] if layout.row_index else cells
+            cells = cells[layout.row_name_columns :]
             # an empty last cell only: a value there is a column more than the rows before, said as such
             yield reader.line_num, cells[:-1] if layout.trailing_empty and not cells[-1].strip() else cells
     if empty_row is not None:  # told, as pandas reads them as rows of NaN: its row count is not dimred's
@@ -175,6 +183,9 @@ def _parse_csv_batch(
                 if not cell.strip():  # not text a label column would hold: a gap
                     raise DataError(f"{path}, line {line}, column {column} is empty (a missing value, as pandas "
                                    f"writes NaN); {FILL_GAPS}") from None  # fmt: skip
+                if cell.strip() in MISSING_VALUE_MARKS:
+                    raise DataError(f"{path}, line {line}, column {column}: '{cell.strip()}' is a missing value (as "
+                                    f"R and pandas write one); {FILL_GAPS}") from None  # fmt: skip
                 if not is_number(cell):
                     raise DataError(f"{path}, line {line}, column {column}: '{_printable(cell)}' is not a number "
                                    f"({_why_not_a_number(cell, bool(text_columns))})") from None  # fmt: skip
@@ -217,10 +228,10 @@ def _csv_batches(
         width = width if width is not None else len(row[1])
         batch.append(row)
         if len(batch) == batch_rows:
-            yield _parse_csv_batch(path, batch, width, text_columns, int(layout.row_index))
+            yield _parse_csv_batch(path, batch, width, text_columns, layout.row_name_columns)
             batch = []
     if batch:
-        yield _parse_csv_batch(path, batch, width or 0, text_columns, int(layout.row_index))
+        yield _parse_csv_batch(path, batch, width or 0, text_columns, layout.row_name_columns)
 
 
 def _refusal(path: Path, error: ValueError, kind: str) -> DataError:
@@ -365,7 +376,7 @@ def _csv_table(path: Path, set_aside: dict[str, str], ignored: Mapping[str, Sequ
     if set_aside or ignored:
         width = _csv_width(path, layout) or None
         columns, left_out = _named_columns(path, set_aside, ignored, layout.header, width)
-        if layout.row_index:
+        if layout.row_name_columns:
             _say_where_indices_count_from(path, layout.header or (), set_aside, ignored)
     text_columns = frozenset(columns.values()) | left_out
     batches = list(_csv_batches(path, layout, 1 << 16, text_columns))
