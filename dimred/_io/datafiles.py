@@ -377,7 +377,7 @@ def _csv_table(path: Path, set_aside: dict[str, str], ignored: Mapping[str, Sequ
         width = _csv_width(path, layout) or None
         columns, left_out = _named_columns(path, set_aside, ignored, layout.header, width)
         if layout.row_name_columns:
-            _say_where_indices_count_from(path, layout.header or (), set_aside, ignored)
+            _say_where_indices_count_from(path, layout, set_aside, ignored)
     text_columns = frozenset(columns.values()) | left_out
     batches = list(_csv_batches(path, layout, 1 << 16, text_columns))
     if not batches:
@@ -394,18 +394,21 @@ def _csv_table(path: Path, set_aside: dict[str, str], ignored: Mapping[str, Sequ
 
 
 def _say_where_indices_count_from(
-    path: Path, names: Sequence[str], set_aside: Mapping[str, str], ignored: Mapping[str, Sequence[str]]
+    path: Path, layout: CsvLayout, set_aside: Mapping[str, str], ignored: Mapping[str, Sequence[str]]
 ) -> None:
-    """Warn that a column given by its index in a file whose first column holds the rows' names (pandas' index)
-    counts the columns after that one, which the file's lines and messages about them count too."""
+    """Warn that a column given by its index in a file whose first columns hold the rows' names (pandas' index)
+    counts the columns after those, which the file's lines and messages about them count too."""
+    names = layout.header or ()
     given = [(option, spec) for option, spec in set_aside.items()]
     given += [(option, spec) for option, specs in ignored.items() for spec in specs]
     counted = [f"{option} '{spec}' is '{names[int(spec)]}'" for option, spec in given
                if spec.isdigit() and spec not in names and int(spec) < len(names)]  # fmt: skip
     if counted:
-        warnings.warn(f"{path}: its first column holds the rows' names (as pandas writes its index) and is left "
-                      f"out, so a column given by its index counts the columns after it: {'; '.join(counted)}; name "
-                      "the columns to be sure", stacklevel=4)  # fmt: skip
+        first, them = ("first column holds", "it") if layout.row_name_columns == 1 else (
+            f"first {layout.row_name_columns} columns hold", "them")  # fmt: skip
+        warnings.warn(f"{path}: its {first} the rows' names (as pandas writes its index), left out, so a column "
+                      f"given by its index counts the columns after {them}: {'; '.join(counted)}; name the columns "
+                      "to be sure", stacklevel=4)  # fmt: skip
 
 
 def read_matrix(path: str | Path) -> tuple[np.ndarray, tuple[str, ...] | None]:
