@@ -1196,8 +1196,10 @@ def test_columns_delimited_by_runs_of_spaces_are_read_as_their_header_and_rows_a
      (lambda path, X: np.savetxt(path, X, delimiter=",", header="a,b,c"), ("a", "b", "c")),
      (lambda path, X: np.savetxt(path, X, delimiter=",", header="exported by a tool\nunits: mm"), None),
      (lambda path, X: path.write_text("a,b,c,\n" + "".join(",".join(map(repr, row)) + ",\n" for row in X.tolist())),
+      ("a", "b", "c")),
+     (lambda path, X: path.write_text("a,b,c,,\n" + "".join(",".join(map(repr, row)) + ",,\n" for row in X.tolist())),
       ("a", "b", "c"))],
-    ids=["savetxt's header", "with commas", "comment lines", "a delimiter ending every line"],
+    ids=["savetxt's header", "with commas", "comment lines", "a delimiter ending every line", "two, as spreadsheets"],
 )  # fmt: skip
 def test_comment_lines_and_a_trailing_delimiter_are_read_as_numpy_reads_them(tmp_path, write, names):
     """numpy.savetxt's '# a b c' header had been read as data ('... is not a number'), and a delimiter ending

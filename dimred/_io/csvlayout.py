@@ -50,7 +50,7 @@ class CsvLayout:
     row_name_columns: int = 0  # pandas' index (one column a level), R's row names
     padded: bool = False  # columns aligned by runs of spaces, leading ones too (a right-aligned first column)
     comments: int = 0  # lines of '#' comments before the header or the first row (numpy.savetxt's), skipped
-    trailing_empty: bool = False  # every line ends in a delimiter: the empty last column is left out
+    trailing_empty: int = 0  # every line ends in this many delimiters (a spreadsheet's): those empty columns left out
 
 
 @contextlib.contextmanager
@@ -128,8 +128,8 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     lines[0] = _uncommented(lines[0]) if commented else lines[0]
     delimiter, padded = _delimiter(lines[:20])
     rows = list(csv_reader(lines, delimiter, padded))
-    trailing_empty = all(len(row) > 1 and not row[-1].strip() for row in rows)
-    first, *following = [row[:-1] for row in rows] if trailing_empty else rows
+    trailing_empty = min(_empty_at_end(row) for row in rows)
+    first, *following = [row[: len(row) - trailing_empty] for row in rows]
     numbered_from_one = _numbers_columns_from_one(first)
     numbered = numbered_from_one or _numbers_columns_kept(first, following)
     cells = tuple(cell.strip() for cell in first)
@@ -169,6 +169,14 @@ def _row_name_columns(header: tuple[str, ...]) -> int:
     """How many of the header's first names head columns of row names (one name at least left for the data)."""
     count = 0
     while count < len(header) - 1 and ROW_INDEX_NAME.fullmatch(header[count]):
+        count += 1
+    return count
+
+
+def _empty_at_end(row: list[str]) -> int:
+    """How many of the row's last cells are empty, its first cell aside."""
+    count = 0
+    while count < len(row) - 1 and not row[-1 - count].strip():
         count += 1
     return count
 

@@ -138,8 +138,9 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
                 continue
             width = len(cells)
             cells = cells[layout.row_name_columns :]
-            # an empty last cell only: a value there is a column more than the rows before, said as such
-            yield reader.line_num, cells[:-1] if layout.trailing_empty and not cells[-1].strip() else cells
+            # empty last cells only: a value there is a column more than the rows before, said as such
+            end = len(cells) - layout.trailing_empty
+            yield reader.line_num, cells[:end] if not any(cell.strip() for cell in cells[end:]) else cells
     if empty_row is not None:  # told, as pandas reads them as rows of NaN: its row count is not dimred's
         # stacklevel 1: told once, though a command reads the file more than once (its rows counted, then read)
         warnings.warn(f"{path}: the rows of empty cells from line {empty_row} on, after the last row of values, are "
