@@ -228,13 +228,16 @@ def test_train_mode_error_is_computed_as_eval_modes_is_in_float64_on_the_cpu():
     assert results["rmse_train_mode"] == pytest.approx(float(metrics.rmse(X.double(), module.decode(codes.double()))))
 
 
-def test_rmse_of_errors_whose_squares_overflow_is_finite():
+def test_rmse_of_errors_whose_squares_overflow_or_underflow_is_their_own():
+    """Errors of 1e-169 (PCA's reconstructions of unscaled data that small) had been reported as an RMSE of 0."""
     X = torch.zeros(4, 3, dtype=torch.float64)
     X_hat = torch.full((4, 3), 1e200, dtype=torch.float64)
     X_hat[0, 0] = 3e200
     expected = 1e200 * math.sqrt((9 + 11) / 12)
     assert metrics.rmse(X, X_hat) == pytest.approx(expected, rel=1e-12)
     assert metrics.rmse(X, X_hat / 1e200) == pytest.approx(expected / 1e200, rel=1e-12)
+    assert metrics.rmse(X, X_hat / 1e200 * 1e-169) == pytest.approx(expected / 1e200 * 1e-169, rel=1e-12, abs=0)
+    assert metrics.rmse(X, X) == 0
     from dimred.plugin import MetricContext
     from dimred.plugins import metrics as metric_plugins
 

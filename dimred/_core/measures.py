@@ -182,11 +182,12 @@ def continuity(X: torch.Tensor, Z: torch.Tensor, k: int = 10) -> float:
 
 
 def rmse(X: torch.Tensor, X_hat: torch.Tensor) -> float:
-    """Root mean squared reconstruction error over all entries; errors beyond 1e154, whose squares overflow
-    float64, are scaled by the largest first, so a finite error is never reported as inf."""
+    """Root mean squared reconstruction error over all entries; errors beyond 1e150 or below 1e-150, whose squares
+    overflow or underflow float64, are scaled by the largest first, so a finite error is never reported as inf,
+    nor one above 0 as 0."""
     errors = X_hat.double() - X.double()
     largest = errors.abs().max() if errors.numel() else errors.new_zeros(())
-    if not torch.isfinite(largest) or largest < 1e150:
+    if not torch.isfinite(largest) or largest == 0 or 1e-150 < largest < 1e150:
         return errors.square().mean().sqrt().item()
     return (largest * (errors / largest).square().mean().sqrt()).item()
 
