@@ -121,6 +121,8 @@ class PCAModel(_ScikitLearnModel):
     name = "pca"
     description = "principal component analysis (scikit-learn): linear, with transform and inverse"
     Options = _Components
+    # rows near 1e-160 (--scaler none) had a covariance that underflowed: whole columns for components, exit 0
+    codes_scale_with_rows = True
 
     def make(self, seed: int) -> Any:
         from sklearn.decomposition import PCA
@@ -143,7 +145,7 @@ class PCAModel(_ScikitLearnModel):
         import torch
 
         module = self.build(len(self.estimator.mean_))
-        module.mean.copy_(torch.from_numpy(self.estimator.mean_))
+        module.mean.copy_(torch.from_numpy(_times_power_of_two(self.estimator.mean_, -self.shift)))
         module.components.copy_(torch.from_numpy(self.estimator.components_))
         return module
 

@@ -31,12 +31,14 @@ def test_umap_leaves_torchs_thread_count_as_it_found_it():
     assert result.stdout.split() == ["1"]
 
 
-@pytest.mark.parametrize(("model", "scale"), [("tsne", 2.0**70), ("isomap", 2.0**530), ("umap", 2.0**-35)])
+@pytest.mark.parametrize(
+    ("model", "scale"), [("tsne", 2.0**70), ("isomap", 2.0**530), ("umap", 2.0**-35), ("pca", 2.0**-560)]
+)
 def test_a_classical_method_fits_rows_far_from_unit_scale_as_it_fits_them_near_it(model, scale, tmp_path):
     """Unscaled rows (--scaler none) near 1e21 had been embedded by scikit-learn's t-SNE as noise (near 1e-25 it
-    crashed the process), Isomap failed on rows near 1e160, and umap-learn's inverse of rows near 1e-11 was about
-    1e8 times their size off: a power of two now brings the rows near 1 first, and the codes (Isomap's) and
-    reconstructions back."""
+    crashed the process), Isomap failed on rows near 1e160, umap-learn's inverse of rows near 1e-11 was about
+    1e8 times their size off, and PCA's covariance of rows near 1e-169 underflowed (whole columns for components):
+    a power of two now brings the rows near 1 first, and the codes (Isomap's, PCA's) and reconstructions back."""
     if model == "umap":
         pytest.importorskip("umap")
     rows = np.random.default_rng(0).normal(size=(60, 3))
@@ -49,8 +51,10 @@ def test_a_classical_method_fits_rows_far_from_unit_scale_as_it_fits_them_near_i
     near, far = results
     assert np.isfinite(far.codes).all()
     assert far.metrics["trustworthiness"] == pytest.approx(near.metrics["trustworthiness"], abs=0.05)
-    if model == "isomap":  # its codes are distances: as large as the rows
+    if model in ("isomap", "pca"):  # their codes are distances or projections: as large as the rows
         np.testing.assert_allclose(np.abs(far.codes / scale), np.abs(near.codes), rtol=1e-6, atol=1e-9)
+    if model == "pca":
+        assert far.metrics["rmse"] / scale == pytest.approx(near.metrics["rmse"], rel=1e-9)
     if model == "umap":
         assert far.metrics["rmse"] / scale < 2 * near.metrics["rmse"]
 
