@@ -214,27 +214,31 @@ class KernelPCAModel(_ScikitLearnModel):
         fitted = X
         if len(X) > self.options.landmarks:
             fitted = X[np.sort(np.random.default_rng(seed).choice(len(X), self.options.landmarks, replace=False))]
-        self._warn_if_kernel_is_near_identity(fitted)
+        self._check_kernel_width(fitted)
         return self.estimator.fit(fitted).transform(X) if fitted is not X else self.estimator.fit_transform(X)
 
-    def _warn_if_kernel_is_near_identity(self, X: np.ndarray) -> None:
+    def _check_kernel_width(self, X: np.ndarray) -> None:
         """A gamma far too large for the rows' scale (data not scaled to [0, 1], or many columns) leaves each row's
         kernel value to its nearest neighbour near 0: the kernel is nearly the identity and the codes say little
-        (standardised Gaussian rows: trustworthiness 0.51, against 0.71 scaled to [0, 1])."""
+        (standardised Gaussian rows: trustworthiness 0.51, against 0.71 scaled to [0, 1]), a warning; at 0 in
+        float64 it is the identity, whose codes say nothing (gamma=1e300 had failed as the plugin's fault)."""
         from sklearn.neighbors import NearestNeighbors
 
         distances = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X)[0][:, 1]
         nearest = float(np.median(distances**2))
-        if self.options.gamma * nearest > NEAR_IDENTITY:
-            scaled = X.min() >= 0 and X.max() <= 1  # already as --scaler minmax leaves them: no use saying it
-            warnings.warn(
-                f"model '{self.name}': with gamma={self.options.gamma:g} a row's RBF kernel value to its "
-                f"nearest neighbour is about {np.exp(-self.options.gamma * nearest):.1g} on these rows: "
-                "the kernel is nearly the identity and the codes say little; lower model.gamma (about "
-                f"{1 / nearest:.3g} here)"
-                + ("" if scaled else " or scale the data to [0, 1] (--scaler minmax, scaler='minmax')"),
-                stacklevel=2,
-            )
+        if self.options.gamma * nearest <= NEAR_IDENTITY:
+            return
+        scaled = X.min() >= 0 and X.max() <= 1  # already as --scaler minmax leaves them: no use saying it
+        value = np.exp(-self.options.gamma * nearest)
+        kernel = ("nearly the identity and the codes say little" if value else
+                  "the identity and the codes would say nothing")  # fmt: skip
+        said = (f"model '{self.name}': with gamma={self.options.gamma:g} a row's RBF kernel value to its nearest "
+                f"neighbour is {f'about {value:.1g}' if value else '0'} on these rows: the kernel is {kernel}; lower "
+                f"model.gamma (about {1 / nearest:.3g} here)"
+                + ("" if scaled else " or scale the data to [0, 1] (--scaler minmax, scaler='minmax')"))  # fmt: skip
+        if not value:
+            raise UsageError(said)
+        warnings.warn(said, stacklevel=2)
 
     def build(self, n_features: int):
         """The fitted kernel PCA as a torch module with room for ``landmarks`` rows (zeros until loaded)."""

@@ -131,3 +131,13 @@ def test_isomap_gives_one_seed_the_same_codes_whatever_numpys_global_state_and_l
         assert np.array_equal(state[1], after[1])
         assert state[2] == after[2]
     assert np.array_equal(codes[0], codes[1])
+
+
+def test_a_kernel_width_whose_kernel_is_the_identity_is_refused_as_the_users_option():
+    """gamma=1e300 left every kernel value to another row 0: the codes said nothing, and the run failed with a
+    plugin fault (its module and its transform disagreed) instead of naming the option."""
+    rows = np.random.default_rng(0).random((100, 3))
+    with pytest.raises(dimred.UsageError, match=r"is 0 on these rows: the kernel is the identity .* lower model.gamma"):
+        dimred.Reducer(model="kernel-pca", model_options={"gamma": 1e300}).fit(rows)
+    with pytest.warns(UserWarning, match="the kernel is nearly the identity"):
+        dimred.Reducer(model="kernel-pca", model_options={"gamma": 1e4}).fit(rows)
