@@ -1034,6 +1034,11 @@ def test_a_path_object_names_the_file_and_unreadable_labels_or_colours_say_what_
             "'0,5' is not a number (write decimals with a point: dimred reads numbers as 0.5",
         ),
         (
+            "0,126;-0,132;1,5\n0,536;0,25;-1,25\n1,0;2,0;3,0\n",  # no header: the commas taken to split the values
+            "",
+            "'536;0' is not a number (write decimals with a point: dimred reads numbers as 0.5",
+        ),
+        (
             "a,id,species\n1,x1,cat\n2,x2,dog\n",
             "species",
             "'x1' is not a number (only the columns set aside (dataset.label_column",

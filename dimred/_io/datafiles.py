@@ -212,7 +212,8 @@ def _check_finite_cells(
 
 
 def _why_not_a_number(cell: str, columns_set_aside: bool) -> str:
-    if re.fullmatch(r"[+-]?\d*,\d+", cell.strip()):
+    if re.fullmatch(r"[+-]?\d*,\d+", cell.strip()) or re.fullmatch(r"[+-]?\d+;[+-]?\d+", cell.strip()):
+        # the second: '0,5;-0,25' split at its decimal commas (where ';' separates the values, as European Excel)
         return "write decimals with a point: dimred reads numbers as 0.5, not 0,5"
     if columns_set_aside:
         return (f"only the columns set aside (dataset.label_column, dataset.color_column) or left out "
