@@ -265,11 +265,13 @@ def test_streamed_rows_are_checked_as_rows_in_memory_are(tmp_path, monkeypatch, 
     """Streamed rows were cast unchecked: 1e39 became inf (a NaN loss, or nothing where no batch drew it), and a
     column float32 rounds to one number was not warned of."""
     import dimred
-    from dimred._engine import fitting, rows
+    from dimred._engine import fitting
+    from dimred._io import validation
 
     monkeypatch.setattr(fitting, "STREAM_ROWS", 1000)
     monkeypatch.setattr(fitting, "EVALUATION_ROWS", 700)
-    monkeypatch.setattr(rows, "CHUNK_ROWS", 500)  # the value lies in the third chunk: named by its row in the file
+    monkeypatch.setattr(validation, "CHUNK_VALUES", 1500)  # chunks of 500 rows: the value lies in the third, named
+    # by its row in the file
     X = np.random.default_rng(0).random((1500, 3))
     change(X)
     np.save(tmp_path / "big.npy", X)

@@ -315,3 +315,20 @@ def test_codes_of_equal_rows_apart_by_rounding_alone_score_as_equal_codes():
     assert figures["exact"] == pytest.approx((1.0, 1.0, 1.0, 1.0))
     assert figures["rounding"] == figures["float32 rounding"] == figures["exact"]
     assert figures["apart"][3] < 0.99
+
+
+def test_passes_over_big_data_hold_a_bounded_number_of_values_whatever_the_rows_width(monkeypatch):
+    """The scaler's pass over a memory-mapped file took 2^20 rows at a time whatever their width (5 GB for rows of
+    128 columns), and the RMSE made whole float64 copies of the data (2.5 GB for 10^6 rows of 64 columns)."""
+    from dimred._engine import rows
+    from dimred._io import validation
+
+    monkeypatch.setattr(validation, "CHUNK_VALUES", 30_000)
+    X = np.random.default_rng(0).normal(size=(5000, 300)).astype(np.float32)
+    sizes = [chunk.numel() for chunk in rows.chunks(X, torch.float32)]
+    assert max(sizes) <= 30_000
+    assert sum(sizes) == X.size
+    X_hat = X + np.random.default_rng(1).normal(size=X.shape).astype(np.float32)
+    whole = float(np.sqrt(np.mean((X_hat.astype(np.float64) - X) ** 2)))
+    monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 30_000)
+    assert metrics.rmse(torch.from_numpy(X), torch.from_numpy(X_hat)) == pytest.approx(whole, rel=1e-12)

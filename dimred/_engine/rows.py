@@ -9,15 +9,15 @@ import torch
 
 from dimred._engine.device import as_tensor
 from dimred._engine.scaling import Scaler
-
-CHUNK_ROWS = 1 << 20
+from dimred._io.validation import chunk_rows
 
 
 def chunks(array: np.ndarray, dtype: torch.dtype) -> Iterator[torch.Tensor]:
-    """The rows of ``array`` as tensors of at most CHUNK_ROWS rows, read one after another; a value ``dtype``
+    """The rows of ``array`` as tensors of at most CHUNK_VALUES values, read one after another; a value ``dtype``
     cannot hold is refused, named by its row in ``array``, as in data held in memory."""
-    for start in range(0, len(array), CHUNK_ROWS):
-        yield as_tensor(array[start : start + CHUNK_ROWS], dtype=dtype, first_row=start)
+    rows = chunk_rows(array.shape[1])
+    for start in range(0, len(array), rows):
+        yield as_tensor(array[start : start + rows], dtype=dtype, first_row=start)
 
 
 class MappedRows:

@@ -10,7 +10,14 @@ import numpy as np
 
 from dimred._core.errors import DimredError
 
-_CHUNK_ROWS = 1 << 20
+# values read at once in a pass over a big file (each pass makes a few float64 copies of them: about 32 MB each).
+# A count of rows instead had taken 2^20 rows whatever their width: 5 GB for a pass over rows of 128 columns.
+CHUNK_VALUES = 1 << 22
+
+
+def chunk_rows(width: int) -> int:
+    """Rows of ``width`` columns read at once in a pass over a big file: CHUNK_VALUES values, one row at least."""
+    return max(1, CHUNK_VALUES // max(width, 1))
 
 
 class DataError(DimredError, ValueError):
@@ -51,8 +58,9 @@ def check_matrix(
     )
     ceiling = computed_in if narrowed else ("float64" if wider else None)
     largest = np.finfo(ceiling).max if ceiling else np.inf
-    for start in range(0, len(array), _CHUNK_ROWS) if array.dtype.kind == "f" else ():
-        chunk = array[start : start + _CHUNK_ROWS]  # in chunks: no n x d temporary for big files
+    rows = chunk_rows(array.shape[1])
+    for start in range(0, len(array), rows) if array.dtype.kind == "f" else ():
+        chunk = array[start : start + rows]  # in chunks: no n x d temporary for big files
         bad = ~np.isfinite(chunk)
         # two passes without a temporary first; where a value is not finite (max and min are NaN), the first bad one
         if ceiling and (bad.any() or chunk.max() > largest or chunk.min() < -largest):
