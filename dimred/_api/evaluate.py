@@ -241,8 +241,9 @@ def _carried_named(settings: Mapping[str, Any], given: Mapping[str, Any]) -> Ite
                 continue
             instead = {"ignore_columns": "=COLUMNS names the ones to leave out here",
                        "layer": "=NAME reads another (empty: X)"}.get(option, "= leaves it out")  # fmt: skip
-            raise type(error)(f"{error} (dataset.{option} '{value}' is the run's; --set dataset.{option}{instead})"
-                              ) from None  # fmt: skip
+            said = f"--set dataset.{option}" in str(error)  # the error's own advice: not said twice
+            advice = "" if said else f"; --set dataset.{option}{instead}"
+            raise type(error)(f"{error} (dataset.{option} '{value}' is the run's{advice})") from None
         raise
 
 
