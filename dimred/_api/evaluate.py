@@ -241,7 +241,8 @@ def _carried_named(settings: Mapping[str, Any], given: Mapping[str, Any]) -> Ite
                 continue
             instead = {"ignore_columns": "=COLUMNS names the ones to leave out here",
                        "layer": "=NAME reads another (empty: X)"}.get(option, "= leaves it out")  # fmt: skip
-            said = f"--set dataset.{option}" in str(error)  # the error's own advice: not said twice
+            # the error's own advice to name another, not said twice
+            said = instead.startswith("=NAME") and f"--set dataset.{option}=NAME" in str(error)
             advice = "" if said else f"; --set dataset.{option}{instead}"
             raise type(error)(f"{error} (dataset.{option} '{value}' is the run's{advice})") from None
         raise
