@@ -223,6 +223,30 @@ def test_a_failed_run_through_a_parent_it_made_or_that_cannot_be_made_removes_on
     assert not (tmp_path / "new").exists()
 
 
+def test_files_the_user_changed_or_made_in_their_folders_while_a_run_worked_stay_theirs(tmp_path):
+    """A run given a project folder (--out . --overwrite) listed as its own every file new or changed while it
+    worked: the user's edited notes and a module saved into their src/ folder, which the next --overwrite deleted."""
+    from dimred._io import written
+    from dimred._io.rundir import claimed_directory
+
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "analysis.py").write_text("mine")
+    with claimed_directory(tmp_path, overwrite=True) as folder:
+        (folder / "metrics.json").write_text("{}")  # the run's, as a reporter writes it (not atomically)
+        (folder / "plots").mkdir()
+        (folder / "plots" / "codes.png").write_bytes(b"png")
+        (folder / "notes.txt").write_text("mine, edited meanwhile")
+        (folder / "src" / "new_module.py").write_text("mine, new")
+    assert set(written.listed_files(tmp_path)) == {"metrics.json", "plots/codes.png"}
+    with claimed_directory(tmp_path, overwrite=True):
+        pass
+    assert (tmp_path / "notes.txt").read_text() == "mine, edited meanwhile"
+    assert (tmp_path / "src" / "new_module.py").read_text() == "mine, new"
+    assert not (tmp_path / "metrics.json").exists()
+    assert not (tmp_path / "plots").exists()
+
+
 def test_an_out_below_a_file_or_in_a_folder_another_run_holds_is_refused_before_a_one_call_model_fits(tmp_path):
     """A one-call model takes its folder once it has fitted: these refusals came only after the fit."""
     (tmp_path / "notes.txt").write_text("mine")

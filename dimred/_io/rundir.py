@@ -118,7 +118,7 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
     try:
         with locked_folder(path):
             _take_over(path, overwrite=overwrite, resume=resume, writes=writes, work=work)
-            before = snapshot(path)
+            before, tops_before = snapshot(path), {entry.name for entry in path.iterdir()}
             try:
                 with guarded_writes((path / name for name in _users_files(path, before, resume)), Journal(path).add):
                     yield path
@@ -129,7 +129,7 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
                 )
                 remove = created and not (resumable or finished)
                 if not remove:
-                    _list_written(path, before)
+                    _list_written(path, before, tops_before)
                 _mark_failed(path, error, work, remove=remove, resumable=resumable, finished=finished)
                 _remove_if_empty(parents)  # those it made, empty ('x' of 'x/..'), whether or not its own folder went
                 if isinstance(error, KeyboardInterrupt) and not remove:
@@ -138,7 +138,7 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
                 raise
             if _failed_work(path) is not None:  # the earlier failure's marker, done with (never the user's file)
                 (path / FAILED_MARKER).unlink()
-            _list_written(path, before)
+            _list_written(path, before, tops_before)
     except UsageError:
         if created and path.is_dir() and not any(path.iterdir()):
             path.rmdir()
@@ -263,11 +263,11 @@ def _remove_evaluations(path: Path) -> None:
         folder.rmdir()
 
 
-def _list_written(path: Path, before: Snapshot) -> None:
+def _list_written(path: Path, before: Snapshot, tops_before: set[str]) -> None:
     """List the run's files where that can be done: without the list (a full disk) the next run only leaves
     them beside its own, so this failure changes nothing else."""
     with contextlib.suppress(OSError, DimredError):
-        record_written(path, before)
+        record_written(path, before, tops_before)
 
 
 def _mark_failed(path: Path, error: BaseException, work: str, *, remove: bool, resumable: bool,

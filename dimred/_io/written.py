@@ -51,11 +51,15 @@ def links(folder: Path) -> set[str]:
     return {path.relative_to(folder).as_posix() for path in _entries(folder) if path.is_symlink()}
 
 
-def record_written(folder: Path, before: Snapshot) -> None:
-    """List the files new or changed since ``before``, with those the earlier list named that are still there
-    (a resumed run's first part). None: no list (a failed comparison had left an empty one in the user's folder)."""
+def record_written(folder: Path, before: Snapshot, tops_before: set[str]) -> None:
+    """List the files new since ``before`` at names whose first part (a file or folder at the folder's top) was
+    not there before, with those the earlier list named that are still there (a resumed run's first part, and
+    every file the run wrote atomically, listed as it was written). A file of the user's that they changed while
+    the run worked, or made in a folder of theirs (``--out .`` of a project), had been listed as the run's, and
+    the next ``--overwrite`` deleted it. None: no list (a failed comparison had left an empty one in the user's
+    folder)."""
     now = snapshot(folder)
-    written = {name for name, state in now.items() if before.get(name) != state}
+    written = {name for name in now if name not in before and name.split("/")[0] not in tops_before}
     listed = written | (set(listed_files(folder)) & now.keys())
     if listed:
         _write_list(folder, listed)
