@@ -424,3 +424,27 @@ def test_encode_removes_what_a_killed_encode_of_the_same_file_left_and_nothing_e
     assert result.exit_code == 0, result.output
     assert not stale.exists()
     assert all(path.exists() for path in others)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_encode_keeps_a_file_that_appears_at_its_output_while_it_writes_unless_told_to_overwrite(tmp_path, overwrite):
+    """The output was checked free only as encode began: a file the user saved there meanwhile was replaced by
+    the codes, exit 0."""
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    np.save(tmp_path / "rows.npy", X)
+    model = dimred.Reducer(model="pca").fit(X)
+    output = tmp_path / "codes.csv"
+
+    def users_save(done: int, total: int) -> None:
+        if done == 20:
+            output.write_text("the user's own\n")
+
+    if overwrite:
+        assert dimred.encode_file(model, tmp_path / "rows.npy", output, batch_rows=10, progress=users_save,
+                                  overwrite=True) == 50  # fmt: skip
+        assert output.read_text().startswith("code_0,code_1")
+    else:
+        with pytest.raises(dimred.DimredError, match=r"codes\.csv: a file of that name appeared there while this"):
+            dimred.encode_file(model, tmp_path / "rows.npy", output, batch_rows=10, progress=users_save)
+        assert output.read_text() == "the user's own\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["codes.csv", "rows.npy"]  # no temporary left

@@ -146,7 +146,7 @@ def _transcoded(model: Reducer, source: str | Path, destination: str | Path, dec
     if source.suffix.lower() == ".h5ad":
         option = "--layer" if layer is not None else "the model's training layer"
         layer = trained_anndata_option(model, "layer") if layer is None else layer
-        return _encode_anndata(model, source, destination, layer, option, key, batch_rows, progress)
+        return _encode_anndata(model, source, destination, layer, option, key, batch_rows, progress, overwrite)
     if layer is not None or key is not None:  # an empty one too (an unset shell variable)
         what = "a layer is picked from" if layer is not None else "an obsm key is for"
         raise UsageError(f"{what} .h5ad files only, not {source}")
@@ -163,7 +163,8 @@ def _transcoded(model: Reducer, source: str | Path, destination: str | Path, dec
     out_width = model.n_features_in_ if decoding else model.n_components_
     written = _written_dtype(model)
     labels = None if columns is None else [column if header is None else header[column] for column in columns]
-    writer = MatrixWriter(destination, total, out_width, _column_names(model, decoding), dtype=written)
+    writer = MatrixWriter(destination, total, out_width, _column_names(model, decoding), dtype=written,
+                          replace=overwrite)  # fmt: skip
     done = 0
     with writer.open():
         for batch in read_batches(source, batch_rows, columns):
@@ -195,7 +196,7 @@ def _written_dtype(model: Reducer) -> type:
 
 
 def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str, option: str, key: str | None,
-                    batch_rows: int, progress: RowProgress | None) -> int:  # fmt: skip
+                    batch_rows: int, progress: RowProgress | None, overwrite: bool) -> int:  # fmt: skip
     """A copy of the AnnData file with the codes of its ``X`` (or ``layer``, named ``option`` in messages) in
     ``obsm[key]`` (None: X_dimred, which codes the file already holds there keep: they are replaced, with a
     warning, where ``key`` names them), written whole or not. Its cells are encoded at most ``batch_rows`` and
@@ -231,7 +232,7 @@ def _encode_anndata(model: Reducer, source: Path, destination: Path, layer: str,
         warnings.warn(f"the copy's obsm['{key}'] ({_shape_text(adata.obsm[key])}) is replaced by these codes "
                       f"({adata.n_obs} x {model.n_components_}); {source} keeps it", stacklevel=2)  # fmt: skip
     adata.obsm[key or OBSM_KEY] = np.concatenate(codes).astype(_written_dtype(model), copy=False)
-    with atomic_path(destination) as temporary, signals_held():  # an interrupt after the write: no file
+    with atomic_path(destination, replace=overwrite) as temporary, signals_held():  # interrupted after: no file
         try:
             adata.write_h5ad(temporary)
         except (ValueError, TypeError, KeyError) as error:  # what AnnData read, it may refuse to write (a var '_index')

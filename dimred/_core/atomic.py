@@ -131,12 +131,14 @@ def _create(temporary: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is flushed to disk and renamed onto ``path``.
 
     The temporary name keeps the suffix, so writers that pick a format from it (matplotlib) still work.
     On any error, Ctrl-C included, the temporary file is removed and ``path`` is left as it was; an ``OSError``
-    (the disk full, say) is raised as a ``DimredError`` naming ``path``.
+    (the disk full, say) is raised as a ``DimredError`` naming ``path``. ``replace`` False: a file that
+    appeared at ``path`` while the block wrote (the user's, another process's: the path was checked free when
+    the command began) is kept, and the write fails.
     """
     target = Path(path)
     guard = _GUARD.get()
@@ -150,7 +152,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.chmod(temporary, 0o666 & ~_umask())  # created 0600; give the file the usual permissions
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
-        os.replace(temporary, target)
+        if replace:
+            os.replace(temporary, target)
+        else:
+            _rename_unless_there(temporary, target)
         if guard is not None:
             guard.written(target)
     except OSError as error:
@@ -185,6 +190,25 @@ def atomic_paths(*paths: str | os.PathLike[str]) -> Iterator[tuple[Path, ...]]:
         for kept in before.values():
             if kept is not None:
                 _remove(kept)
+
+
+def _rename_unless_there(temporary: Path, target: Path) -> None:
+    """Rename ``temporary`` onto ``target`` where no file is there: a hard link never replaces one (a rename
+    would); on a file system without hard links, a check just before the rename."""
+    there = DimredError(f"could not write {target}: a file of that name appeared there while this command ran, "
+                        "and was kept; choose another output, or pass overwrite=True (--overwrite)")  # fmt: skip
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise there from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(target):
+            raise there from None
+        os.replace(temporary, target)
+        return
+    _remove(temporary)
 
 
 def _kept_copy(target: Path) -> Path | None:

@@ -488,8 +488,9 @@ class MatrixWriter:
         n_columns: int,
         column_names: tuple[str, ...] | None = None,
         dtype: type = np.float32,
+        replace: bool = True,
     ) -> None:
-        self.path = path
+        self.path, self.replace = path, replace  # replace False: a file that appears at path meanwhile is kept
         self.dtype = np.dtype(dtype)
         self.suffix = _suffix(path, WRITABLE, "output")
         self.shape = (n_rows, n_columns)
@@ -498,7 +499,7 @@ class MatrixWriter:
 
     @contextlib.contextmanager
     def open(self) -> Iterator[MatrixWriter]:
-        with atomic_path(self.path) as temporary, open(temporary, "wb") as handle:
+        with atomic_path(self.path, replace=self.replace) as temporary, open(temporary, "wb") as handle:
             self._handle = handle
             self._start(handle)
             yield self
