@@ -223,6 +223,15 @@ def test_a_failed_run_through_a_parent_it_made_or_that_cannot_be_made_removes_on
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_an_out_name_too_long_for_the_file_system_is_a_folder_that_cannot_be_made(tmp_path, command):
+    """A last name of 256 characters failed with the system's bare 'File name too long' and exit 1."""
+    too_long = tmp_path / ("b" * 256)
+    result = CliRunner().invoke(cli, [command, "--dataset", "swissroll", "--model", "pca", "--out", str(too_long)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: cannot create the output folder {too_long}: File name too long")
+
+
 def test_files_the_user_changed_or_made_in_their_folders_while_a_run_worked_stay_theirs(tmp_path):
     """A run given a project folder (--out . --overwrite) listed as its own every file new or changed while it
     worked: the user's edited notes and a module saved into their src/ folder, which the next --overwrite deleted."""

@@ -181,7 +181,11 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
     (unless ``overwrite`` or ``resume``, or failed work of the same kind left it: a comparison never takes over a
     killed run's folder, which its checkpoint can continue), or one holding a file of the user's under a name in
     ``writes``."""
-    if path.exists() and not path.is_dir():
+    try:
+        there = path.exists()
+    except OSError as error:  # a name too long for the file system: said as a folder that cannot be made is
+        raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
+    if there and not path.is_dir():
         raise UsageError(f"output folder {path} is a file, not a folder")
     if not path.is_dir():
         if not (above := next(parent for parent in path.absolute().parents if parent.exists())).is_dir():
