@@ -665,6 +665,19 @@ def test_a_second_writer_to_a_locked_folder_fails_at_once(tmp_path):
     assert list(out.iterdir()) == []
 
 
+def test_export_into_a_folder_a_running_dimred_process_holds_is_refused(tmp_path):
+    """export wrote encoder.onnx and decoder.onnx into a folder a running run held, which run, evaluate and
+    compare refuse."""
+    pytest.importorskip("onnx")
+    reducer = dimred.Reducer(model="pca").fit(np.random.default_rng(0).normal(size=(30, 3)))
+    out = tmp_path / "run"
+    out.mkdir()
+    with locked_folder(out), pytest.raises(UsageError, match="is being written by another dimred process"):
+        reducer.to_onnx(out)
+    assert list(out.iterdir()) == []
+    assert set(reducer.to_onnx(out)) == {"encoder", "decoder"}  # once it is let go
+
+
 def test_a_writer_that_opened_the_lock_file_as_its_holder_let_go_locks_the_one_that_counts(tmp_path, monkeypatch):
     """A holder removes the lock file as it lets go: a process that had opened it just before had locked the
     removed file, and a third then locked a new one, so two wrote into the folder."""

@@ -30,6 +30,7 @@ from dimred._core.defaults import ONNX_OPSET
 from dimred._core.errors import DimredError, UsageError, first_line, path_argument
 from dimred._core.packages import import_installed
 from dimred._engine import modelfile
+from dimred._io.folderlock import check_unlocked
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -108,6 +109,8 @@ def export_onnx(
     directory = path_argument(out_dir, "the output folder (--out)", "a folder's path")
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")
+    if directory.is_dir():  # a run, evaluation or comparison writing there holds it: refused, as by them
+        check_unlocked(directory)
     paths = {"encoder": directory / ENCODER_FILE, "decoder": directory / DECODER_FILE}
     for path in paths.values():
         if path.exists() and not overwrite:
