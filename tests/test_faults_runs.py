@@ -232,6 +232,24 @@ def test_an_out_name_too_long_for_the_file_system_is_a_folder_that_cannot_be_mad
     assert result.output.startswith(f"Error: cannot create the output folder {too_long}: File name too long")
 
 
+def test_a_failure_in_a_folder_named_for_it_removes_the_empty_folders_made_above_it_too(tmp_path):
+    """An evaluation interrupted in its default folder removed that folder but left an empty evaluations/ in the
+    run's folder (and a run in a fresh directory an empty runs/)."""
+    from dimred._io.rundir import claimed_directory, timestamped_directory
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.safetensors").write_bytes(b"mine")
+    named = timestamped_directory(tmp_path / "run" / "evaluations", "digits")
+
+    def interrupted(folder):
+        (folder / "metrics.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), claimed_directory(named, automatic=True, work="evaluation") as folder:
+        interrupted(folder)
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["model.safetensors"]
+
+
 def test_files_the_user_changed_or_made_in_their_folders_while_a_run_worked_stay_theirs(tmp_path):
     """A run given a project folder (--out . --overwrite) listed as its own every file new or changed while it
     worked: the user's edited notes and a module saved into their src/ folder, which the next --overwrite deleted."""

@@ -55,18 +55,26 @@ def _numbered(stem: Path) -> Iterator[Path]:
         yield stem.with_name(f"{stem.name}-{counter}")
 
 
-def _created_unclaimed(path: Path) -> Path:
+def _created_unclaimed(path: Path) -> tuple[Path, list[Path]]:
     """Create the folder ``path``, named by ``timestamped_directory``, or the next free name after its timestamp
-    if another process has taken it since it was chosen (runs started in the same second)."""
+    if another process has taken it since it was chosen (runs started in the same second); with the folders made
+    above it, nearest first (a failure removes them where empty: an interrupted evaluation had left an empty
+    evaluations/ in the run's folder)."""
+    try:
+        made, above = _made_with_parents(path.parent)
+    except OSError as error:
+        raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
+    parents = [path.parent, *above] if made else above
     named = _TIMESTAMPED.fullmatch(path.name)
     for candidate in _numbered(path.with_name(named["stem"]) if named else path):
         try:
-            candidate.mkdir(parents=True)
+            candidate.mkdir()
         except FileExistsError:
             continue
         except OSError as error:
+            _remove_if_empty(parents)
             raise UsageError(f"cannot create the output folder {candidate}: {error.strerror}") from None
-        return candidate
+        return candidate, parents
     raise AssertionError("unreachable: the numbered names never run out")
 
 
@@ -108,7 +116,7 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
         yield None
         return
     if automatic:
-        path, created, parents = _created_unclaimed(path), True, []
+        (path, parents), created = _created_unclaimed(path), True
     else:
         check_claimable(path, overwrite=overwrite, resume=resume, writes=writes, work=work)
         try:
