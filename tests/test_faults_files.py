@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -415,10 +416,16 @@ def test_save_never_overwrites_silently_and_says_where_it_wrote(models, tmp_path
 
 
 def test_encode_removes_what_a_killed_encode_of_the_same_file_left_and_nothing_else(models, tmp_path):
+    """A temporary file of the output written to within the hour may be another encode's, still running: a second
+    encode to the same output had removed it, and the first failed."""
     stale = tmp_path / ".codes.npy.0123456789abcdef.tmp.npy"  # as atomic_path names a temporary of codes.npy
-    others = [tmp_path / ".codes.npy.mine.tmp.npy", tmp_path / ".other.npy.0123456789abcdef.tmp.npy"]
+    others = [tmp_path / ".codes.npy.mine.tmp.npy", tmp_path / ".other.npy.0123456789abcdef.tmp.npy",
+              tmp_path / ".codes.npy.fedcba9876543210.tmp.npy"]  # fmt: skip
     for path in (stale, *others):
         path.write_bytes(b"half a file")
+    hours_ago = time.time() - 2 * 3600
+    for path in (stale, *others[:2]):
+        os.utime(path, (hours_ago, hours_ago))
     arguments = ["encode", str(models["roll"]), str(points(tmp_path)), "-o", str(tmp_path / "codes.npy")]
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 0, result.output

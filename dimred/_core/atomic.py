@@ -13,12 +13,15 @@ import re
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 from dimred._core.errors import DimredError
+
+STALE_AFTER_S = 3600  # a temporary file untouched this long is a killed process's, never a running one's
 
 _FOLDER_PROBLEMS = {
     errno.ENOENT: "does not exist",
@@ -107,11 +110,17 @@ def is_temporary(name: str) -> bool:
 
 def remove_stale_temporaries(target: Path) -> None:
     """Delete the temporary files of earlier writes of ``target`` that a killed process (SIGKILL) left beside it:
-    ``.NAME.<16 hex digits>.tmpSUFFIX``, the names ``atomic_path`` gives, and no others."""
+    ``.NAME.<16 hex digits>.tmpSUFFIX``, the names ``atomic_path`` gives, and no others, untouched for
+    STALE_AFTER_S (a younger one may be a running process's: a second encode to the same output had removed the
+    first's, which then failed with 'No such file or directory')."""
     pattern = _temporary_names(re.escape(_kept_name(target)), re.escape(target.suffix))
     with contextlib.suppress(OSError):  # a folder that cannot be listed: the write itself names the problem
         for stale in target.parent.iterdir():
-            if pattern.fullmatch(stale.name) and stale.is_file():
+            if (
+                pattern.fullmatch(stale.name)
+                and stale.is_file()
+                and time.time() - stale.stat().st_mtime > STALE_AFTER_S
+            ):
                 _remove(stale)
 
 
