@@ -31,6 +31,7 @@ from dimred._core.errors import DimredError, UsageError, first_line, path_argume
 from dimred._core.packages import import_installed
 from dimred._engine import modelfile
 from dimred._io.folderlock import check_unlocked
+from dimred._io.rundir import cannot_create
 
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
@@ -156,7 +157,7 @@ def _folder_made_for(directory: Path) -> Iterator[None]:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UsageError(f"cannot create the output folder {directory}: {error.strerror}") from None
+        raise cannot_create(directory, error) from None
     try:
         yield
     except BaseException:

@@ -156,7 +156,7 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
         which = f"1 to {len(first)}" if numbered_from_one else " ".join(cells)
         warnings.warn(f"{path}: its first row, {which}, is read as the columns' numbers, not as data; if it is a row "
                       "of data, give the file a header row", stacklevel=2)  # fmt: skip
-    header = tuple(cell.strip() for cell in first)
+    header = cells
     names = _row_name_columns(header)
     if names:
         return CsvLayout(delimiter, header[names:], row_name_columns=names, **shape)
@@ -227,6 +227,7 @@ def _delimiter(lines: list[str]) -> tuple[str, bool]:
     column), and whether spaces pad every line's start too (right-aligned columns). The sniffer alone had taken
     a space for the delimiter of a comma-separated file whose label held "the 'big' one"."""
     consistent = [mark for mark in DELIMITERS if _splits_as_table(lines, mark)]
+    aligned = _aligned(lines)
     try:
         delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t| ").delimiter
         if consistent and delimiter not in consistent:
@@ -234,9 +235,8 @@ def _delimiter(lines: list[str]) -> tuple[str, bool]:
     except csv.Error:
         if consistent:
             return consistent[0], False
-        aligned = _aligned(lines) and not any(mark in "".join(lines) for mark in ",;\t|")
-        delimiter = " " if aligned else ","
-    padded = all(line.startswith(" ") for line in lines) or _aligned(lines)
+        delimiter = " " if aligned and not any(mark in "".join(lines) for mark in ",;\t|") else ","
+    padded = aligned or all(line.startswith(" ") for line in lines)
     return delimiter, delimiter == " " and padded
 
 

@@ -55,6 +55,11 @@ def _numbered(stem: Path) -> Iterator[Path]:
         yield stem.with_name(f"{stem.name}-{counter}")
 
 
+def cannot_create(folder: Path, error: OSError) -> UsageError:
+    """The refusal of an output folder that the system would not make (or look up: a name too long)."""
+    return UsageError(f"cannot create the output folder {folder}: {error.strerror}")
+
+
 def _created_unclaimed(path: Path) -> tuple[Path, list[Path]]:
     """Create the folder ``path``, named by ``timestamped_directory``, or the next free name after its timestamp
     if another process has taken it since it was chosen (runs started in the same second); with the folders made
@@ -63,7 +68,7 @@ def _created_unclaimed(path: Path) -> tuple[Path, list[Path]]:
     try:
         made, above = _made_with_parents(path.parent)
     except OSError as error:
-        raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
+        raise cannot_create(path, error) from None
     parents = [path.parent, *above] if made else above
     named = _TIMESTAMPED.fullmatch(path.name)
     for candidate in _numbered(path.with_name(named["stem"]) if named else path):
@@ -73,7 +78,7 @@ def _created_unclaimed(path: Path) -> tuple[Path, list[Path]]:
             continue
         except OSError as error:
             _remove_if_empty(parents)
-            raise UsageError(f"cannot create the output folder {candidate}: {error.strerror}") from None
+            raise cannot_create(candidate, error) from None
         return candidate, parents
     raise AssertionError("unreachable: the numbered names never run out")
 
@@ -122,7 +127,7 @@ def claimed_directory(path: Path | None, *, overwrite: bool = False, resume: boo
         try:
             created, parents = _made_with_parents(path)
         except OSError as error:
-            raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
+            raise cannot_create(path, error) from None
     try:
         with locked_folder(path):
             _take_over(path, overwrite=overwrite, resume=resume, writes=writes, work=work)
@@ -192,7 +197,7 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
     try:
         there = path.exists()
     except OSError as error:  # a name too long for the file system: said as a folder that cannot be made is
-        raise UsageError(f"cannot create the output folder {path}: {error.strerror}") from None
+        raise cannot_create(path, error) from None
     if there and not path.is_dir():
         raise UsageError(f"output folder {path} is a file, not a folder")
     if not path.is_dir():
