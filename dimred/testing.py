@@ -81,7 +81,6 @@ def _instance(cls: type[Plugin], kind: str, options: dict[str, Any] | None) -> P
     _expect_not_shadowed(cls, kind)
     hints = typing.get_type_hints(cls.Options)
     for info in describe(cls.Options):
-        _expect(bool(info.help), f"{kind} '{cls.name}': option '{info.name}' has no help text (use dimred.option)")
         if isinstance(info.default, bool | int | float | str) and info.default != "":
             try:
                 parsed = parse_value(str(info.default), hints[info.name])

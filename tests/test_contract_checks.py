@@ -110,6 +110,7 @@ def test_the_dataset_check_refuses_fewer_rows_than_a_run_takes():
 class ComplexProjection(EstimatorModel):
     name = "complex-projection"
     description = "a projection fitted in one call that gives complex codes"
+    can_inverse_transform = False
 
     @dataclass(frozen=True)
     class Options:

@@ -5,6 +5,7 @@ or exception, and no file that existed before is changed."""
 from __future__ import annotations
 
 import errno
+import importlib.metadata
 import json
 import os
 import pickle
@@ -330,6 +331,23 @@ def test_forged_model_files_are_refused_before_anything_is_built(change, message
     assert not (tmp_path / "codes.npy").exists()
     with pytest.raises(ModelFileError, match=re.escape(message)):
         dimred.load(forged)
+
+
+@pytest.mark.parametrize("written_with", [None, "0.0.1"])
+def test_a_network_that_no_longer_matches_its_file_names_the_package_versions_where_they_differ(
+    written_with, models, tmp_path
+):
+    """Files that a later version of their model plugin builds another network for had said only that the tensors
+    do not match, with no word of the version that wrote them."""
+
+    def other_widths(tensors: dict, metadata: dict) -> tuple[dict, dict]:
+        versions = json.loads(metadata["versions"]) | ({"dimred": written_with} if written_with else {})
+        return options(hidden=[64, 32])(tensors, {**metadata, "versions": json.dumps(versions)})
+
+    with pytest.raises(ModelFileError, match=re.escape("tensor 'model.encoder.0.weight' has shape")) as refused:
+        dimred.load(tampered(models, tmp_path, other_widths))
+    hint = f"; it was written with dimred {written_with} and dimred {importlib.metadata.version('dimred')} is installed"
+    assert (hint in str(refused.value)) == (written_with is not None)
 
 
 # -- 5. pickling a Reducer -----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -96,9 +97,32 @@ def test_the_plugins_own_validation_becomes_a_usage_error():
         build(Options, {"count": "-1"}, prefix="dataset")
 
 
-def test_mutable_defaults_are_refused():
-    with pytest.raises(TypeError, match=r"^the option 'a list' has the default \[1, 2\], .*immutable \(use a tuple\)"):
-        option([1, 2], "a list")
+def test_mutable_defaults_are_refused_naming_the_option_and_leaving_its_module_importable():
+    """A mutable default had failed option() itself, naming the help text, and the whole module with it."""
+    from dimred._core.options import check_declared
+
+    @dataclass(frozen=True)
+    class Options:
+        sizes: tuple[int, ...] = option([1, 2], "a list")
+
+    with pytest.raises(TypeError, match=r"^option 'sizes' has the default \[1, 2\], .*immutable \(use a tuple\)"):
+        check_declared(Options)
+
+
+@pytest.mark.parametrize(
+    ("annotation", "declared", "refusal"),
+    [
+        (int | str, option(1, "either"), "option 'value' is of type int | str; options are int"),
+        (int, 1, "option 'value' has no help text: declare it as value: TYPE = dimred.option"),
+        (int, option(1, " "), "option 'value' has no help text"),
+    ],
+)
+def test_options_of_two_types_or_without_help_are_refused_as_the_docs_say(annotation, declared, refusal):
+    from dimred._core.options import check_declared
+
+    options = dataclass(frozen=True)(type("Options", (), {"__annotations__": {"value": annotation}, "value": declared}))
+    with pytest.raises(TypeError, match=re.escape(refusal)):
+        check_declared(options)
 
 
 def test_retired_options_are_a_tuple_of_names_and_a_subclass_may_take_one_again():

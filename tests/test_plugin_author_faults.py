@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 import dimred
 from conftest import FakeDistribution, FakeEntryPoint, LinearNetwork, plugin_module
-from dimred import Callback, Data, Dataset, Loss, Metric, Model, Reporter, option
+from dimred import Callback, Data, Dataset, EstimatorModel, Loss, Metric, Model, Reporter, option
+from dimred._core.kinds import KIND
 from dimred._host.registry import PluginWarning, get_registry
 from dimred.cli import cli
 from dimred.testing import (
@@ -271,6 +272,79 @@ def test_a_dataset_declared_as_no_run_can_use_is_refused_as_it_registers(registe
     register_in_process(plugin_module("declared", register_datasets=lambda register: register(cls)))
     with pytest.warns(PluginWarning, match=re.escape(f"registered a dataset that is left out: {message}")):
         assert cls.name not in get_registry().names("dataset")
+
+
+@dataclass(frozen=True)
+class AtLeastOne:
+    k: int = option(0, "neighbours, at least 1")
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError("k must be at least 1")
+
+
+def _named(base: type, name: str, **attributes) -> type:
+    return type(name.title(), (base,), {"name": name, "description": "x", **attributes})
+
+
+def _fits(self, X, seed):
+    return X[:, :2]
+
+
+UNUSABLE = [
+    (_named(Metric, "no-compute"), "metric", "metric 'no-compute' does not define compute(), which a metric must"),
+    (_named(Dataset, "no-load"), "dataset", "dataset 'no-load' does not define load(), which a dataset must"),
+    (_named(Loss, "no-call"), "loss", "loss 'no-call' does not define __call__(), which a loss must"),
+    (_named(Reporter, "no-report"), "reporter", "reporter 'no-report' does not define report(), which a reporter must"),
+    (_named(EstimatorModel, "no-transform", fit_transform=_fits, can_inverse_transform=False), "model",
+     "model 'no-transform' does not define transform(), which a model must"),
+    (_named(EstimatorModel, "no-build", fit_transform=_fits, transform=_fits, inverse_transform=_fits,
+            fitted_module=lambda self: None), "model", "model 'no-build' does not define build(), which a model must"),
+    (_named(Metric, "strict", Options=AtLeastOne, compute=lambda self, context: {}), "metric",
+     "metric 'strict' takes part in every run, but its own default options are refused: k must be at least 1"),
+    (_named(Reporter, "strict-reporter", Options=AtLeastOne, report=lambda self, run: None, enabled_by_default=True),
+     "reporter", "reporter 'strict-reporter' takes part in runs that do not turn it off, but its own default options "
+     "are refused: k must be at least 1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("cls", "kind", "message"), UNUSABLE, ids=[case[0].name for case in UNUSABLE])
+def test_a_plugin_that_no_run_could_use_as_it_stands_is_left_out_as_it_registers(register_in_process, cls, kind,
+                                                                                 message):  # fmt: skip
+    """Each had registered: a metric without compute() or whose defaults its own checks refuse then failed every
+    run (all metrics take part in every run), the others failed with a bare NotImplementedError when first used."""
+    register_in_process(plugin_module("unusable", **{KIND[kind].hook: lambda register: register(cls)}))
+    with pytest.warns(PluginWarning, match=re.escape(f"registered a {kind} that is left out: {message}")):
+        assert cls.name not in get_registry().names(kind)
+    assert get_registry().names("metric"), "the other metrics are kept"
+
+
+def test_a_dataset_whose_defaults_need_a_setting_registers_since_it_runs_only_when_named(register_in_process):
+    cls = _named(Rows, "needs-k", Options=AtLeastOne)
+    register_in_process(plugin_module("needs_k", register_datasets=lambda register: register(cls)))
+    assert "needs-k" in get_registry().names("dataset")
+
+
+class Refusing(Reporter):
+    name = "refusing"
+    description = "refuses every run"
+
+    def check_run(self, config):
+        raise dimred.UsageError("the tracking server is not reachable")
+
+    def report(self, run):
+        pass
+
+
+def test_a_refusal_in_check_run_names_the_plugin(register_in_process, tmp_path):
+    """It had been 'Error: the tracking server is not reachable', naming no plugin."""
+    register_in_process(plugin_module("refusing", register_reporters=lambda register: register(Refusing)))
+    result = _invoke_run("--dataset", "swissroll", "--reporter", "refusing", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        "Error: reporter 'refusing' refuses this run: the tracking server is not reachable"
+    )
+    assert not (tmp_path / "run").exists()
 
 
 class NoRows(Rows):

@@ -253,6 +253,19 @@ def _settings_and_plugin(model_file: ModelFile, device: str) -> tuple[TrainingSe
     return settings, plugin
 
 
+def _since_written(model_file: ModelFile, plugin: Model) -> str:
+    """Where the model plugin's package has changed since the file was written, what that suggests: an option
+    added since changes the network unless declared with ``before_added``."""
+    source = get_registry().get("model", plugin.name).source
+    written = (model_file.metadata.get("versions") or {}).get(source)
+    installed = modelfile.package_versions(source)[source]
+    if written in (None, installed):
+        return ""
+    return (f"; it was written with {source} {written} and {source} {installed} is installed: read it with "
+            f"{source} {written}; where the plugin has added an option since, its author declares it with "
+            "option(DEFAULT, HELP, before_added=VALUE)")  # fmt: skip
+
+
 def _build_network(model_file: ModelFile, plugin: Model) -> torch.nn.Module:
     """The network the metadata describes, built only after a copy on the meta device (no memory, no time)
     shows that its tensors are the file's: forged widths cannot make dimred allocate more than the file holds.
@@ -263,7 +276,10 @@ def _build_network(model_file: ModelFile, plugin: Model) -> torch.nn.Module:
     except Exception:
         modelfile.check_option_sizes(model_file)
     else:
-        modelfile.check_network(model_file, slots)
+        try:
+            modelfile.check_network(model_file, slots)
+        except modelfile.ModelFileError as error:
+            raise modelfile.ModelFileError(f"{error}{_since_written(model_file, plugin)}") from None
     try:
         return plugin.build(model_file.n_features)
     except Exception as error:

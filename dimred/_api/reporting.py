@@ -114,10 +114,16 @@ def _declared_files(reporters: Sequence[Reporter]) -> list[tuple[Reporter, str]]
 
 
 def check_run(plugins: Sequence[Callback | Reporter], config: Mapping[str, Any]) -> None:
-    """Let each callback and reporter refuse the run as configured (``Plugin.check_run``), before it starts."""
+    """Let each callback and reporter refuse the run as configured (``Plugin.check_run``), before it starts; a
+    refusal that does not name the plugin is prefixed with its name."""
     for plugin in plugins:
-        with blame(plugin, "check the run's configuration"):
-            plugin.check_run(config)
+        try:
+            with blame(plugin, "check the run's configuration"):
+                plugin.check_run(config)
+        except UsageError as refusal:
+            if plugin.name in str(refusal):
+                raise
+            raise UsageError(f"{plugin.kind} '{plugin.name}' refuses this run: {refusal}") from None
 
 
 def warn_skipped(failures: Sequence[str]) -> None:

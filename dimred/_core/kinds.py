@@ -18,6 +18,7 @@ class Kind:
     base: type[Plugin]
     several: bool
     section: str  # its key in a config file
+    required: tuple[str, ...]  # the methods of ``base`` a plugin of this kind must define
 
     @property
     def hook(self) -> str:
@@ -29,12 +30,12 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("dataset", "datasets", Dataset, several=False, section="dataset"),
-    Kind("model", "models", Model, several=False, section="model"),
-    Kind("loss", "losses", Loss, several=True, section="loss"),
-    Kind("metric", "metrics", Metric, several=True, section="metrics"),
-    Kind("reporter", "reporters", Reporter, several=True, section="reporters"),
-    Kind("callback", "callbacks", Callback, several=True, section="callbacks"),
+    Kind("dataset", "datasets", Dataset, several=False, section="dataset", required=("load",)),
+    Kind("model", "models", Model, several=False, section="model", required=("build",)),
+    Kind("loss", "losses", Loss, several=True, section="loss", required=("__call__",)),
+    Kind("metric", "metrics", Metric, several=True, section="metrics", required=("compute",)),
+    Kind("reporter", "reporters", Reporter, several=True, section="reporters", required=("report",)),
+    Kind("callback", "callbacks", Callback, several=True, section="callbacks", required=()),
 )
 KIND: dict[str, Kind] = {kind.name: kind for kind in KINDS}
 KIND_NAMES: tuple[str, ...] = tuple(KIND)

@@ -26,14 +26,16 @@ _FALSE = {"0", "false", "no", "off"}
 _NOT_GIVEN: Any = object()
 
 
+MUTABLE = (list, dict, set)  # defaults an option may not have: one plugin could change them for all
+
+
 def option(default: Any, help: str, *, before_added: Any = _NOT_GIVEN) -> Any:
     """Declare one plugin option with its default value and a one-line help text. ``before_added``: the value
     that behaves as the plugin did before this option existed, which a run's config.json written then (without
     the option) means, so that resuming or repeating such a run keeps doing what it did."""
-    if isinstance(default, list | dict | set):
-        raise TypeError(f"the option {help!r} has the default {default!r}, which could change: an option's default "
-                        "must be immutable (use a tuple)")  # fmt: skip
     metadata = {"help": help} | ({} if before_added is _NOT_GIVEN else {"before_added": before_added})
+    if isinstance(default, MUTABLE):  # refused when its plugin registers (check_declared), naming the option
+        return dataclasses.field(default_factory=lambda: default, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -124,12 +126,19 @@ def check_declared(options_class: type) -> None:
         raise TypeError(f"option '{live[0]}' is both declared and retired; a retired option is one the plugin no "
                         "longer declares")  # fmt: skip
     for field in dataclasses.fields(options_class):
+        if not str(field.metadata.get("help", "")).strip():
+            raise TypeError(f"option '{field.name}' has no help text: declare it as {field.name}: TYPE = "
+                            "dimred.option(DEFAULT, HELP)")  # fmt: skip
         annotation = hints[field.name]
         members = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
-        if not all(_is_carried(member) for member in members):
+        values = [member for member in members if member is not type(None)]
+        if len(values) != 1 or not _is_carried(values[0]):
             raise TypeError(f"option '{field.name}' is of type {_type_name(annotation)}; options are int, float, "
                             "bool, str, tuple[int, ...] (of one of those), or one of them | None")  # fmt: skip
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        if isinstance(default, MUTABLE):
+            raise TypeError(f"option '{field.name}' has the default {default!r}, which could change: an option's "
+                            "default must be immutable (use a tuple)")  # fmt: skip
         try:
             _coerce(default, annotation)
             if isinstance(default, str) and str not in members:

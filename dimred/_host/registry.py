@@ -29,9 +29,18 @@ from typing import Any
 import pluggy
 
 from dimred._core import hookspecs as hookspecs
-from dimred._core.contracts import Plugin, keeps_no_model_file
+from dimred._core.contracts import (
+    Dataset,
+    EstimatorModel,
+    Loss,
+    Metric,
+    Model,
+    Plugin,
+    Reporter,
+    keeps_no_model_file,
+)
 from dimred._core.environment import switch
-from dimred._core.errors import PluginError, UsageError, did_you_mean, unknown_name_error
+from dimred._core.errors import PluginError, UsageError, did_you_mean, first_line, unknown_name_error
 from dimred._core.kinds import KIND, KIND_NAMES
 from dimred._core.options import OptionInfo, check_before_added, check_declared, describe
 
@@ -95,6 +104,8 @@ def validate_plugin_class(kind: str, cls: Any) -> None:
         raise PluginError(f"{kind} '{cls.name}' has no description")
     if cls.description.splitlines() != [cls.description]:  # dimred plugins lists each plugin on one line
         raise PluginError(f"{kind} '{cls.name}': description must be one line, got {cls.description!r}")
+    if missing := _unimplemented(kind, cls):
+        raise PluginError(f"{kind} '{cls.name}' does not define {' or '.join(missing)}, which a {kind} must")
     if kind == "model":
         _check_default_loss(cls)
     if not dataclasses.is_dataclass(cls.Options):
@@ -114,6 +125,29 @@ def validate_plugin_class(kind: str, cls: Any) -> None:
         check_before_added(cls.Options)
     except (ValueError, TypeError) as error:
         raise PluginError(f"{kind} '{cls.name}': an option's before_added value is refused: {error}") from None
+    if kind == "metric" or getattr(cls, "enabled_by_default", False):  # runs unasked: else every run fails
+        try:
+            cls.Options()
+        except Exception as error:
+            unasked = "every run" if kind == "metric" else "runs that do not turn it off"
+            raise PluginError(f"{kind} '{cls.name}' takes part in {unasked}, but its own default options are "
+                              f"refused: {first_line(error)}") from None  # fmt: skip
+
+
+def _unimplemented(kind: str, cls: type) -> list[str]:
+    """The methods ``cls`` must define but inherits as the contract's stubs (a one-call model needs those of the
+    mappings it says it can make, and ``build`` where its runs keep a model file)."""
+    if issubclass(cls, EstimatorModel):
+        needed = ["fit_transform"] + ["transform"] * cls.can_transform
+        needed += ["inverse_transform"] * cls.can_inverse_transform + ["build"] * (not keeps_no_model_file(cls))
+    else:
+        needed = list(KIND[kind].required)
+    stubs = {Dataset, Model, EstimatorModel, Loss, Metric, Reporter}
+    return [f"{name}()" for name in needed if _defined_by(cls, name) in stubs]
+
+
+def _defined_by(cls: type, name: str) -> type:
+    return next(klass for klass in cls.__mro__ if name in vars(klass))
 
 
 def _check_default_loss(cls: Any) -> None:
