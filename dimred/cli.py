@@ -62,6 +62,8 @@ class _Group(click.Group):
         try:
             with _stops_as_interrupts():
                 result = super().main(*args, standalone_mode=False, **kwargs)
+                if (stop := noted_stop()) is not None:  # raised where Python discards it, and never met again
+                    raise stop
             exit_code = result if isinstance(result, int) else 0
         except _NO_ARGUMENTS as error:  # bare ``dimred``: the help, as click shows it, not as an error
             error.show()

@@ -1173,6 +1173,53 @@ def test_a_stop_swallowed_in_dimreds_own_work_marks_the_run_as_stopped(monkeypat
     assert "terminated by SIGTERM" in (out / "FAILED.txt").read_text()
 
 
+class _TerminatedWhereDiscarded:
+    """Sends this process SIGTERM as it is garbage-collected: the handler's exception is raised in ``__del__``,
+    where Python prints it as ignored and goes on (sqlalchemy's collection callbacks met one so, as MLflow built
+    its store)."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100):  # the handler runs between these
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize("when", ["on_fit_start", "report"])
+def test_a_stop_raised_where_python_discards_it_still_stops_the_command(register_in_process, tmp_path, when):
+    """A SIGTERM whose exception Python discarded had been lost: the run trained to the end and exited 0."""
+    from dimred.plugin import Callback
+
+    def discard_a_stop(self, *arguments) -> None:
+        _TerminatedWhereDiscarded()  # collected at once
+
+    register_in_process(
+        plugin_module(
+            "discarding",
+            register_callbacks=lambda register: register(
+                type(
+                    "Discarding",
+                    (Callback,),
+                    {"name": "discarding", "description": "x", "on_fit_start": discard_a_stop},
+                )
+            ),
+            register_reporters=lambda register: register(
+                type(
+                    "DiscardingReporter",
+                    (Reporter,),
+                    {"name": "discarding", "description": "x", "report": discard_a_stop},
+                )
+            ),
+        )
+    )
+    plugin = ["--callback", "discarding"] if when == "on_fit_start" else ["--reporter", "discarding"]
+    out = tmp_path / "run"
+    result = invoke(*QUICK, "--steps", "400", *plugin, "--out", str(out))
+    assert result.exit_code == 143, result.output
+    assert error_lines(result)[-1].startswith("Error: terminated")
+    if when == "on_fit_start":  # stopped at its first step, the folder it made removed
+        assert not out.exists()
+
+
 def test_a_metric_raising_its_own_error_is_skipped_like_any_failing_metric(register_in_process, tmp_path):
     class Refusing(Metric):
         name = "refusing"

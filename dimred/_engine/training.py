@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from dimred._core.contracts import Batch, Term, TrainingStatus, adds_rows
-from dimred._core.errors import DimredError, PluginError, UsageError, blame
+from dimred._core.errors import DimredError, PluginError, UsageError, blame, noted_stop
 from dimred._core.settings import TrainingSettings
 from dimred._engine import evaluation
 from dimred._engine.distributed import EncodeDecode, World, data_parallel
@@ -215,6 +215,8 @@ class Trainer:
         started = time.perf_counter() - self.seconds_before
         first_step = self.step
         while self.step < self.total:
+            if (stop := noted_stop()) is not None:  # a stop raised where Python discards it (a garbage-collection
+                raise stop  # callback of a library's): ended here, at the next step, not ignored
             index = self._next_batch()
             drawn = len(self.X) if index is None else len(index)
             if self.adds_rows is not None:
