@@ -11,6 +11,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -287,6 +288,56 @@ def test_sqlite_store_paths_are_read_as_sqlalchemy_reads_them(tmp_path):
     assert not mlflow_tracker.store.same_store("sqlite:///m.db", "sqlite:///n.db")
     assert mlflow_tracker.store.existing_store("sqlite:///m.db?timeout=20")
     assert not mlflow_tracker.store.existing_store("sqlite:///other.db")
+
+
+def test_a_run_stopped_while_mlflow_makes_a_new_store_leaves_none_and_the_next_run_makes_it(mlflow, tmp_path,
+                                                                                           monkeypatch):  # fmt: skip
+    """MLflow makes a new SQLite store's tables one by one over a second; a SIGTERM meanwhile had left a database
+    that every later run (and MLflow's own client) refused: "table experiment_tags already exists"."""
+    real_client = mlflow.MlflowClient
+
+    def stopped_once_made(uri, *arguments, **keywords):
+        client = real_client(uri, *arguments, **keywords)
+        if "/.new.db-" in uri:  # the store being made, whole by now: stopped before it is put in place
+            raise KeyboardInterrupt
+        return client
+
+    store = f"sqlite:///{tmp_path / 'new.db'}"
+    arguments = ["run", *ROLL, "--model", "mlp-ae", "--steps", "5", "--reporter", "metrics-table", "--callback",
+                 "mlflow", "--set", f"callback.mlflow.tracking_uri={store}"]  # fmt: skip
+    monkeypatch.setattr(mlflow, "MlflowClient", stopped_once_made)
+    assert CliRunner().invoke(cli, arguments).exit_code == 130
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+    monkeypatch.setattr(mlflow, "MlflowClient", real_client)
+    assert CliRunner().invoke(cli, [*arguments, "--out", str(tmp_path / "run")]).exit_code == 0
+    client = real_client(store)
+    assert len(client.search_runs([experiment.experiment_id for experiment in client.search_experiments()])) == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["new.db", "run"]
+
+
+def test_losses_mlflow_takes_late_are_logged_once(mlflow, store, tmp_path, monkeypatch):
+    """A tracking store that stalled past the end of training: the reporter logged the losses from the history
+    while the callback's thread went on sending them once the store answered again, and steps were logged twice."""
+    from mlflow.tracking.client import MlflowClient
+
+    store_answers, real_log_batch = threading.Event(), MlflowClient.log_batch
+
+    def stalled(self, run_id, *arguments, **keywords):
+        if threading.current_thread().name == "dimred-mlflow":
+            store_answers.wait(60)
+        return real_log_batch(self, run_id, *arguments, **keywords)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", stalled)
+    monkeypatch.setattr(mlflow_tracker.tracking, "STREAM_WAIT_SECONDS", 0.2)
+    result = _invoke("--out", "run", "--callback", "mlflow", "--reporter", "mlflow")
+    assert "MLflow did not take all of the losses" in result.output
+    store_answers.set()
+    for thread in threading.enumerate():
+        if thread.name == "dimred-mlflow":
+            thread.join(60)
+    client, (run,) = _runs(mlflow, os.environ["MLFLOW_EXPERIMENT_NAME"])
+    steps = [point.step for point in client.get_metric_history(run.info.run_id, "loss")]
+    assert sorted(steps) == list(range(1, 51))
 
 
 def test_a_tracking_server_that_does_not_answer_is_named_in_seconds(mlflow, tmp_path):

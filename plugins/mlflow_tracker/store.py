@@ -9,6 +9,7 @@ import os
 import shlex
 import socket
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,9 +123,24 @@ def silence(uri: str) -> str | None:
 
 
 def client_of(mlflow: Any, uri: str) -> Any:
-    """A client of the store at ``uri``, once a tracking server there answers."""
+    """A client of the store at ``uri``, once a tracking server there answers or a new database is whole."""
     _check_answers(uri)
+    _build_whole(mlflow, uri)
     return mlflow.MlflowClient(uri)
+
+
+def _build_whole(mlflow: Any, uri: str) -> None:
+    """Make a new SQLite store in a folder of its own beside it and link it into place once MLflow has made all its
+    tables: it makes and migrates them one by one for about a second, and a run stopped meanwhile had left a
+    database every later client refused ("table experiment_tags already exists")."""
+    database = database_file(uri)
+    if database is None or database.exists():
+        return
+    with tempfile.TemporaryDirectory(prefix=f".{database.name}-", dir=database.parent) as folder:
+        partial = Path(folder, database.name).resolve()
+        mlflow.MlflowClient(f"{SQLITE_PREFIX}{partial}")
+        with contextlib.suppress(FileExistsError):  # another run made it meanwhile: that one is kept
+            os.link(partial, database)
 
 
 def _check_answers(uri: str) -> None:

@@ -56,6 +56,7 @@ class _Handover:
     tracking_uri: str
     experiment: str
     streamed_all: bool  # every loss reached MLflow (else the reporter logs the history again)
+    taken_up_to: int  # the last step the callback sent or is still sending: the reporter logs those after it
 
 
 # The callback's runs waiting for their reporter, by the dimred run's run_key (a run without the reporter leaves
@@ -78,10 +79,12 @@ class _Streamer:
     tracking store, and the end of training waits for it only so long: a daemon thread, so a store that stopped
     answering holds up neither the run nor the end of the process."""
 
-    def __init__(self, client: Any, run_id: str) -> None:
+    def __init__(self, client: Any, run_id: str, logged_up_to: int) -> None:
         self._client, self._run_id = client, run_id
         self._batches: queue.Queue[list[Any] | None] = queue.Queue()
         self.error: Exception | None = None
+        self.taken_up_to = logged_up_to  # the last step sent, or being sent
+        self._given_up = False
         self._thread = threading.Thread(target=self._send, name="dimred-mlflow", daemon=True)
         self._thread.start()
 
@@ -90,18 +93,21 @@ class _Streamer:
             self._batches.put(metrics)
 
     def _send(self) -> None:
-        while (metrics := self._batches.get()) is not None:
+        while (metrics := self._batches.get()) is not None and not self._given_up:
             if self.error is None:
+                sent_up_to, self.taken_up_to = self.taken_up_to, max(metric.step for metric in metrics)
                 try:
                     self._client.log_batch(self._run_id, metrics=metrics)
                 except Exception as error:  # the store failed: the losses after this are dropped, and said so
-                    self.error = error
+                    self.error, self.taken_up_to = error, sent_up_to
 
     def close(self, seconds: float = STREAM_WAIT_SECONDS) -> bool:
-        """True when every queued batch reached MLflow within ``seconds``."""
+        """True when every queued batch reached MLflow within ``seconds``; else the batches not yet sent are
+        dropped (the reporter logs them from the run's history: sent later as well, they were logged twice)."""
         self._batches.put(None)
         self._thread.join(seconds)
-        return self.error is None and not self._thread.is_alive()
+        self._given_up = self._thread.is_alive()
+        return self.error is None and not self._given_up
 
 
 def _said(error: BaseException) -> str:
@@ -197,7 +203,7 @@ class MLflowCallback(Callback):
         self._logged_up_to = last_logged_step(self._client, self.run_id)
         experiment = self._client.get_experiment(active.info.experiment_id).name
         self._place = (self._client.tracking_uri, experiment)
-        self._streamer = _Streamer(self._client, self.run_id)
+        self._streamer = _Streamer(self._client, self.run_id, self._logged_up_to)
         _OPEN[self.run_id] = self._client
         settings = {f"training.{key}": value for key, value in training.settings.record().items() if value is not None}
         settings |= {"training.total_steps": training.total_steps, "training.n_samples": training.n_samples}
@@ -232,7 +238,7 @@ class MLflowCallback(Callback):
         except Exception as error:  # a store that answers but fails: never at the cost of the trained model
             warnings.warn(f"MLflow could not end run {self.run_id}: {_said(error)}", stacklevel=2)
             return
-        _PENDING[training.run_key] = _Handover(self.run_id, *self._place, streamed_all)
+        _PENDING[training.run_key] = _Handover(self.run_id, *self._place, streamed_all, self._streamer.taken_up_to)
 
     def on_fit_failed(self, training: Training, error: BaseException) -> None:
         """The MLflow run ends as FAILED (KILLED when interrupted), so that it never shows as finished."""
@@ -335,7 +341,8 @@ class MLflowReporter(Reporter):
             client, active = start_run(mlflow, options, run.run_name, _tags(run.dataset, run.model, run.directory))
             run_id, experiment_id = active.info.run_id, active.info.experiment_id
         try:
-            self._log(client, run, run_id, history=pending is None or not pending.streamed_all)
+            history = pending is None or not pending.streamed_all
+            self._log(client, run, run_id, history=history, after=0 if pending is None else pending.taken_up_to)
         except BaseException:
             terminate(client, run_id, "FAILED")
             raise
@@ -383,7 +390,9 @@ class MLflowReporter(Reporter):
         )
         comparison.echo(f"MLflow: comparison run {run_id} with {len(children)} runs nested ({tracking_uri}){elsewhere}")
 
-    def _log(self, client: Any, run: RunRecord, run_id: str, *, history: bool) -> None:
+    def _log(self, client: Any, run: RunRecord, run_id: str, *, history: bool, after: int) -> None:
+        """Log the run's settings, results and files, and with ``history`` its losses after step ``after`` (the
+        callback's) that the MLflow run does not hold yet."""
         from mlflow.entities import Metric
 
         _log_params(client, run_id, _flatten(dict(run.config) or _minimal(run)))
@@ -392,7 +401,7 @@ class MLflowReporter(Reporter):
         last_step = int(run.history[-1]["step"]) if run.history else 0
         now = int(time.time() * 1000)
         if history and run.history:
-            logged_up_to = last_logged_step(client, run_id)  # a resumed run's MLflow run has the steps before
+            logged_up_to = max(last_logged_step(client, run_id), after)  # a resumed run's has the steps before
             metrics = [Metric(key, value, now, int(row["step"])) for row in run.history if row["step"] > logged_up_to
                        for key, value in _numbers(row, skip=("step",)).items()]  # fmt: skip
             for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
