@@ -350,10 +350,22 @@ class StopOnProcessZero(Callback):
             training.stop("process 0 stopped it at the start")
 
 
+class EveryStepElsewhere(Callback):
+    name = "every-step-in-process-1"
+    description = "acts every step in process 1 alone"
+
+    def on_fit_start(self, training):
+        self.every_step = not training.is_main
+
+    def on_step(self, training, status):
+        pass
+
+
 class Plugins:
     @hookimpl
     def register_callbacks(self, register):
         register(StopOnProcessZero)
+        register(EveryStepElsewhere)
 
 
 get_registry().register(Plugins(), name="stopping")
@@ -383,6 +395,17 @@ def test_a_stop_one_process_decides_as_training_starts_stops_every_process(tmp_p
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert (metrics["steps_trained"], metrics["stop_reason"]) == (0, "process 0 stopped it at the start")
+
+
+def test_a_callback_acting_every_step_in_one_process_only_does_not_leave_the_processes_waiting(tmp_path):
+    """Process 1 shared its stop after every step, process 0 only at each interval: both waited for good."""
+    (tmp_path / "stopping_dimred.py").write_text(STOPPING_DIMRED)
+    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "stopping_dimred.py", "run", *SETTINGS, "--steps",
+               "30", "--callback", "every-step-in-process-1", "--out", "run"]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env=_environment(tmp_path))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "run" / "history.csv").read_text().splitlines()[-1].startswith("30,")
 
 
 @pytest.mark.parametrize("gpus", [0, 1, 2])

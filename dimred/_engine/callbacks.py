@@ -173,7 +173,7 @@ class Dispatcher(Listener):
         for callback in self.callbacks:
             self._open.append(callback)  # before its start: one that fails half-way may hold something open
             self._call(callback, "start", "on_fit_start")
-        self.wants_every_step = any(callback.every_step for callback in self.callbacks)  # as they chose, starting
+        self.wants_every_step = self._in_any_process(any(callback.every_step for callback in self.callbacks))
         self._share_stop()  # one process stopping at the start stops all: each would otherwise wait on the others
         handle.write_due_checkpoint()
 
@@ -210,6 +210,19 @@ class Dispatcher(Listener):
                 warnings.warn(f"callback '{callback.name}' failed to clean up after the failure: {problem}",
                               stacklevel=2)  # fmt: skip
         self._open = []
+
+    def _in_any_process(self, wanted: bool) -> bool:
+        """Under torchrun, whether a callback in any process acts every step (as they chose, starting): every
+        process then shares each step's stop, where those with none had waited for the others at the next
+        interval and those with one at the next step, all for good."""
+        trainer = self.handle._trainer
+        if not trainer.world.distributed:
+            return wanted
+        import torch.distributed as dist
+
+        flag = torch.tensor([float(wanted)], device=trainer.X.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _share_stop(self) -> None:
         """Under torchrun, process 0's decision holds for every process."""
