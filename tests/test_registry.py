@@ -6,11 +6,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from conftest import FakeDistribution, FakeEntryPoint, plugin_module
-from dimred import Callback, Dataset, Loss
+from dimred import Callback, Data, Dataset, Loss
 from dimred._core.errors import PluginError, UsageError
 from dimred._host.registry import PluginWarning, get_registry, reset_registry
 from dimred.cli import cli
@@ -21,10 +22,21 @@ class Circle(Dataset):
     name = "circle"
     description = "points on a circle"
 
+    def load(self, seed):
+        angles = np.linspace(0, 2 * np.pi, 100, endpoint=False)
+        return Data(X=np.column_stack([np.cos(angles), np.sin(angles)]))
 
-class AnotherSwissRoll(Dataset):
+
+class AnotherSwissRoll(Circle):
     name = "swissroll"
     description = "an impostor"
+
+
+class Summing(Loss):
+    """A loss whose subclasses here test what registering checks."""
+
+    def __call__(self, batch):
+        return batch.x_hat.sum()
 
 
 def _broken_import():
@@ -160,7 +172,7 @@ def test_two_packages_may_give_an_entry_point_the_same_name(fake_entry_points):
     package's, loads (only the plugin classes' names must differ)."""
     circles = plugin_module("acme_circles", register_datasets=lambda register: register(Circle))
     losses = plugin_module("other_losses", register_losses=lambda register: register(
-        type("L1", (Loss,), {"name": "l1", "description": "x"})))  # fmt: skip
+        type("L1", (Summing,), {"name": "l1", "description": "x"})))  # fmt: skip
     fake_entry_points(FakeEntryPoint("metrics", lambda: circles, FakeDistribution("acme")),
                       FakeEntryPoint("metrics", lambda: losses, FakeDistribution("other")))  # fmt: skip
     with warnings.catch_warnings():
@@ -175,7 +187,7 @@ def test_two_packages_may_give_an_entry_point_the_same_name(fake_entry_points):
 def test_load_plugins_picks_one_of_two_same_named_entry_points_by_its_package(fake_entry_points, monkeypatch):
     circles = plugin_module("acme_circles", register_datasets=lambda register: register(Circle))
     losses = plugin_module("other_losses", register_losses=lambda register: register(
-        type("L1", (Loss,), {"name": "l1", "description": "x"})))  # fmt: skip
+        type("L1", (Summing,), {"name": "l1", "description": "x"})))  # fmt: skip
     fake_entry_points(FakeEntryPoint("metrics", lambda: circles, FakeDistribution("acme")),
                       FakeEntryPoint("metrics", lambda: losses, FakeDistribution("other")))  # fmt: skip
     monkeypatch.setenv("DIMRED_LOAD_PLUGINS", "acme:metrics")
@@ -288,18 +300,21 @@ class _RequiredPath:
 
 
 def _loss_with(options: type, name: str) -> type:
-    return type(name.title(), (Loss,), {"name": name, "description": "x", "Options": options})
+    return type(name.title(), (Summing,), {"name": name, "description": "x", "Options": options})
 
 
 @pytest.mark.parametrize(
     ("hook", "error"),
     [
         (lambda register: register(Circle), "not a subclass of dimred.Loss"),
-        (lambda register: register(type("Later", (Loss,), _LATER)), "before_added value is refused: weight must be at"),
+        (
+            lambda register: register(type("Later", (Summing,), _LATER)),
+            "before_added value is refused: weight must be at",
+        ),
         (lambda register: register("mse"), "not a subclass of dimred.Loss"),
         (lambda register: 1 / 0, "division by zero"),
-        (lambda register: register(type("Nameless", (Loss,), {"description": "x"})), "name must be lower-case"),
-        (lambda register: register(type("Mute", (Loss,), {"name": "mute"})), "has no description"),
+        (lambda register: register(type("Nameless", (Summing,), {"description": "x"})), "name must be lower-case"),
+        (lambda register: register(type("Mute", (Summing,), {"name": "mute"})), "has no description"),
         (lambda register: register(_loss_with(_PathOption, "pathy")), "option 'where' is of type Path; options are"),
         (lambda register: register(_loss_with(_WrongDefault, "wrong")), "option 'count' has a default its type refu"),
         (lambda register: register(_loss_with(_PairOption, "pair")), r"'pair' is of type tuple\[int, int\]; options"),
@@ -325,7 +340,7 @@ def test_an_option_added_later_to_options_that_require_a_value_registers(registe
 
 
 def test_a_class_breaking_its_contract_leaves_the_others_of_its_hook_registered(register_in_process):
-    good = type("Good", (Loss,), {"name": "good", "description": "x"})
+    good = type("Good", (Summing,), {"name": "good", "description": "x"})
     register_in_process(plugin_module("mixed", register_losses=lambda register: [
         register(good), register(_loss_with(_PathOption, "pathy"))]))  # fmt: skip
     with pytest.warns(PluginWarning, match="register_losses registered a loss that is left out: loss 'pathy'"):

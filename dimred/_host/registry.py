@@ -104,8 +104,6 @@ def validate_plugin_class(kind: str, cls: Any) -> None:
         raise PluginError(f"{kind} '{cls.name}' has no description")
     if cls.description.splitlines() != [cls.description]:  # dimred plugins lists each plugin on one line
         raise PluginError(f"{kind} '{cls.name}': description must be one line, got {cls.description!r}")
-    if missing := _unimplemented(kind, cls):
-        raise PluginError(f"{kind} '{cls.name}' does not define {' or '.join(missing)}, which a {kind} must")
     if kind == "model":
         _check_default_loss(cls)
     if not dataclasses.is_dataclass(cls.Options):
@@ -125,6 +123,8 @@ def validate_plugin_class(kind: str, cls: Any) -> None:
         check_before_added(cls.Options)
     except (ValueError, TypeError) as error:
         raise PluginError(f"{kind} '{cls.name}': an option's before_added value is refused: {error}") from None
+    if missing := _unimplemented(kind, cls):
+        raise PluginError(f"{kind} '{cls.name}' does not define {' or '.join(missing)}, which a {kind} must")
     if kind == "metric" or getattr(cls, "enabled_by_default", False):  # runs unasked: else every run fails
         try:
             cls.Options()
