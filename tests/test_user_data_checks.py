@@ -1070,6 +1070,25 @@ def test_a_column_float32_rounds_to_a_few_values_across_its_spread_is_warned_of_
         dimred.Reducer(steps=2, random_state=0, device="cpu").fit(X)
 
 
+@pytest.mark.parametrize("scaler", ["minmax", "standard"])
+def test_a_few_rows_far_out_that_squeeze_the_others_together_are_warned_of(scaler):
+    """Three rows of 300 at a million times the others had left the others one code, with exit 0 and no word of
+    why; data the scaling spreads (Gaussian, digits-like pixels, sparse counts) is not warned of."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    X[:3] *= 1e6
+    with pytest.warns(UserWarning, match=rf"in 6 of the 6 columns whose rows vary, a few rows lie far outside the "
+                                         rf"rest: scaled \({scaler}\) by a range they stretch, 90 % of the rows span "
+                                         r"[0-9.e-]+ of column \d"):  # fmt: skip
+        dimred.Reducer(steps=2, random_state=0, scaler=scaler).fit(X)
+    counts = rng.poisson(0.3, size=(300, 50)).astype(float)
+    counts[rng.random(counts.shape) < 0.002] = 500
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for spread in (X[3:], counts, rng.integers(0, 17, size=(300, 64)) * (rng.random((300, 64)) < 0.5)):
+            dimred.Reducer(steps=2, random_state=0, scaler=scaler).fit(spread)
+
+
 def test_a_column_float32_makes_one_value_is_warned_of_not_dropped_in_silence():
     X = np.random.default_rng(0).random((200, 3))
     X[:, 2] = 1e6 + 0.03 * X[:, 2]  # float32 steps of 0.0625 there: every value rounds to 1e6

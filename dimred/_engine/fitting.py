@@ -177,6 +177,7 @@ def _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, claim
     fitted_scaler, X, evaluated = _scaled_rows(X_raw, settings, terms, device, dtype)
     fitted_scaler.check_savable()  # a trained network is saved with its scaling
     fitted_scaler.warn_if_coarse(dtype)
+    fitted_scaler.warn_if_squeezed(X_raw)
     with blame(network_plugin, "build its network"):
         module = network_plugin.build(X.shape[1])
         if not isinstance(module, torch.nn.Module):
