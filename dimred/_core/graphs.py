@@ -62,7 +62,7 @@ def _duplicates_at_zero(X: np.ndarray | torch.Tensor, distances: torch.Tensor, i
 def exact_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``knn_graph`` by brute force: chunked matrix products, O(n^2 d) time and one chunk times n of memory (and a
     float64 copy of the rows with a float64 chunk where some rows are searched again in float64)."""
-    given, X = X, _centred_if_far(torch.as_tensor(np.asarray(X), dtype=torch.float32))
+    given, X = X, _centred_if_far(torch.as_tensor(np.asarray(X)))
     n = len(X)
     if not 1 <= k < n:
         raise ValueError(f"k must be between 1 and the number of rows - 1 ({n - 1}), got {k}")
@@ -110,13 +110,15 @@ def _float64_nearest(
 
 
 def _centred_if_far(X: torch.Tensor) -> torch.Tensor:
-    """``X`` moved to the origin where its offset dwarfs its spread (unscaled data, ``--scaler none``): distances
-    from |a|^2 + |b|^2 - 2ab lose float32's digits to the offset (recall@10 0.12 on a swiss roll 10^4 away). Data
-    near the origin, as scaled data is, is left as it is, bit for bit."""
+    """``X`` in float32, moved to the origin where its offset dwarfs its spread (unscaled data, ``--scaler
+    none``): distances from |a|^2 + |b|^2 - 2ab lose float32's digits to the offset (recall@10 0.12 on a swiss roll
+    10^4 away). Moved in float64 from the rows as given, so float64 rows keep the digits float32 would have
+    rounded away first (1e8 + a normal spread: every distance had been 0). Data near the origin, as scaled data
+    is, is only cast."""
     exact = X.double()
     offset = exact.mean(dim=0)
     spread = exact.std(dim=0).max() if len(X) > 1 else torch.zeros((), dtype=torch.float64)
-    return (exact - offset).float() if offset.abs().max() > FAR * spread else X
+    return (exact - offset).float() if offset.abs().max() > FAR * spread else X.float()
 
 
 @torch.no_grad()
