@@ -22,6 +22,12 @@ class VariationalAutoencoder(MLPModel):
     def build(self, n_features: int):
         return _gaussian_autoencoder(n_features, self.hidden_widths(n_features), self.options)
 
+    def training_defaults(self, n_samples: int, n_features: int) -> dict[str, float]:
+        """A learning rate of 0.02, not the tutorial's 0.05, at which the KL term had pulled every code to the
+        prior's mean (posterior collapse) on 3 clusters in 10 columns for 2 seeds of 3; at 0.02 their 5-NN
+        accuracy is 0.97-0.99, digits' the same as at 0.05 (0.93), the swiss roll's RMSE lower (1.11 vs 1.21)."""
+        return {"lr": 0.02}
+
 
 def _gaussian_autoencoder(n_features: int, hidden: tuple[int, ...], options: VariationalAutoencoder.Options):
     """The network, defined here so that importing this plugin does not import torch."""
