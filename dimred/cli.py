@@ -16,7 +16,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from click.core import ParameterSource
@@ -147,7 +147,8 @@ def _stops_as_interrupts() -> Iterator[None]:
                 signal.signal(number, handler)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:  # fmt: skip
     click.echo(f"Warning: {message}", err=True)
 
 
@@ -461,16 +462,14 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
 @_DEVICE_OPTION
 def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
     """Run several models on one dataset and print a table of their metrics (mean ± spread over seeds)."""
-    from dimred._api import run as api
+    from dimred._api.arguments import AUTO
     from dimred._api.compare import compare as run_comparison
 
     echo_err = lambda text: click.echo(text, err=True)  # noqa: E731 (progress lines stay off stdout)
     for many in ("reporters", "callbacks"):
         arguments[many] = list(arguments[many]) or None
     with _skips_said_once():
-        comparison = run_comparison(
-            models=list(models), out=api.AUTO if out is None else out, echo=echo_err, **arguments
-        )
+        comparison = run_comparison(models=list(models), out=AUTO if out is None else out, echo=echo_err, **arguments)
     click.echo(comparison.markdown())
     click.echo(f"results: {comparison.path}")
     failures = [f"model '{model}' failed ({error})" for model, error in comparison.failed.items()]
@@ -532,7 +531,8 @@ def export(run_path: str, export_format: str, out: str, opset: int, overwrite: b
     encoder.onnx maps raw rows to codes, decoder.onnx codes to rows (ONNX Runtime; needs dimred[onnx])."""
     from dimred._api.export import export_onnx
 
-    for role, path in export_onnx(run_path, out, opset=opset, overwrite=overwrite).items():
+    exporters = {"onnx": export_onnx}  # by --format
+    for role, path in exporters[export_format](run_path, out, opset=opset, overwrite=overwrite).items():
         click.echo(f"{role}: {path}")
 
 

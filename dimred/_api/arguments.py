@@ -4,10 +4,15 @@ blamed on the reporter that called it."""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import numpy as np
 
 from dimred._core.errors import UsageError
 from dimred._core.settings import TrainingSettings
+
+AUTO = "auto"  # out=AUTO: a folder named for the run under runs/
 
 
 def check_flags(**flags: object) -> None:
@@ -27,3 +32,11 @@ def check_training(training: object) -> None:
     if training is not None and not isinstance(training, TrainingSettings):
         raise UsageError(f"training must be a dimred.TrainingSettings or None (or give its fields as keywords: "
                          f"steps=3000, lr=0.01), got {type(training).__name__}")  # fmt: skip
+
+
+def check_out(out: Any) -> None:
+    """Refuse an ``out`` that is no folder's path (a number, say) before anything runs."""
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise UsageError(f"out must be a folder's path, 'auto' or None, not {type(out).__name__}")
+    if out is not None and os.fspath(out) == "":  # Path("") is the current folder
+        raise UsageError("out (--out) is empty; name a folder, or 'auto'")

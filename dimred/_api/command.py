@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dimred._api.arguments import AUTO
 from dimred._api.config import (
     check_file_options,
     check_named_plugins,
@@ -14,7 +15,7 @@ from dimred._api.config import (
     warn_of_replaced_choices,
     with_config_file,
 )
-from dimred._api.run import AUTO, RunResult, run
+from dimred._api.run import RunResult, run
 from dimred._core.errors import UsageError
 from dimred._core.runfiles import CONFIG_FILE
 from dimred._core.settings import TrainingSettings

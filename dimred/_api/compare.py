@@ -22,16 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from dimred._api import pipeline, reporting, rows
-from dimred._api.arguments import check_callables, check_flags
-from dimred._api.run import AUTO, RunResult, check_out, run
+from dimred._api.arguments import AUTO, check_callables, check_flags, check_out
+from dimred._api.run import RunResult, run
 from dimred._core.atomic import atomic_path, write_text
-from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter
+from dimred._core.contracts import ComparisonRecord, Dataset, EstimatorModel, Model, Reporter, silent
 from dimred._core.errors import DimredError, UsageError, did_you_mean, first_line
 from dimred._core.runfiles import (
     COMPARISON_CONFIGS_FILE,
+    COMPARISON_CSV,
     COMPARISON_FIGURE_FILES,
+    COMPARISON_JSON,
+    COMPARISON_MARKDOWN,
     COMPARISON_RESULTS,
-    COMPARISON_TABLE_FILES,
     MODELS_FOLDER,
 )
 from dimred._core.scatter import components_shown, rnx_curves, scatter_points
@@ -333,7 +335,7 @@ def compare(
     if out is not None:
         directory = timestamped_directory(RUNS_FOLDER, f"compare-{dataset}") if out == AUTO else Path(out)
         check_claimable(directory, overwrite=overwrite, resume=False, writes=writes, work="comparison")
-    say = echo or (lambda _text: None)
+    say = echo or silent
     shape = _shape_every_run_takes(source, run_options.get("holdout"), seeds, plugins.values())
     run_options = _same_holdout_for_all(shape[0], plugins.values(), run_options)
     _check_loop_settings_apply(plugins, run_options, shape)
@@ -354,7 +356,7 @@ def compare(
         # after the files: a tracker may log them
         _report(comparison, directory, say, showing)
         if directory is not None and len(comparison.skipped) > skipped:  # a reporter that failed is listed too
-            _write_json(comparison, directory)
+            _write_comparison_json(comparison, directory)
         if save:  # which needs a folder (checked above)
             _keep_models(comparison, directory / MODELS_FOLDER, say)
     comparison.path = directory
@@ -577,14 +579,13 @@ def _write(comparison: Comparison, directory: Path) -> None:
     if comparison.runs:
         for name, draw in zip(COMPARISON_FIGURE_FILES, (_draw_embeddings, _draw_rnx), strict=True):
             _draw_or_skip(comparison, directory / name, draw)
-    markdown, table, _ = (directory / name for name in COMPARISON_TABLE_FILES)
-    write_text(markdown, comparison.markdown())
-    write_text(table, comparison.csv())
+    write_text(directory / COMPARISON_MARKDOWN, comparison.markdown())
+    write_text(directory / COMPARISON_CSV, comparison.csv())
     # without the runs' reporters: they wrote no folder, and a rerun in one draws the default plots
     configs = {model: [{key: value for key, value in result.config.items() if key != "reporters"} for result in results]
                for model, results in comparison.runs.items()}  # fmt: skip
     write_json(directory / COMPARISON_CONFIGS_FILE, configs)
-    _write_json(comparison, directory)
+    _write_comparison_json(comparison, directory)
 
 
 def _draw_or_skip(comparison: Comparison, path: Path, draw: Callable[[Comparison, Path], None]) -> None:
@@ -600,11 +601,10 @@ def _draw_or_skip(comparison: Comparison, path: Path, draw: Callable[[Comparison
         reporting.warn_skipped([failure])
 
 
-def _write_json(comparison: Comparison, directory: Path) -> None:
+def _write_comparison_json(comparison: Comparison, directory: Path) -> None:
     """comparison.json: every run's metrics, the models that failed and the plugins that were skipped."""
     metrics = {model: [result.metrics for result in results] for model, results in comparison.runs.items()}
-    write_json(directory / COMPARISON_TABLE_FILES[2], {**metrics, "failed": comparison.failed,
-                                                       "skipped": comparison.skipped})  # fmt: skip
+    write_json(directory / COMPARISON_JSON, {**metrics, "failed": comparison.failed, "skipped": comparison.skipped})
 
 
 def _comparison_defaults(named: Sequence[str], groups: dict[str, dict[str, Any]]) -> list[Reporter]:

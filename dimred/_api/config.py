@@ -242,7 +242,7 @@ def with_config_file(arguments: Mapping[str, Any], given: set[str], from_file: d
         if from_file.get("model") is not None:  # a file of no model has a loss for whichever model is named
             from_file.pop("loss", None)  # the replaced model's loss (a run's record names its own): the new one's
             from_file["settings"] = replaced_plugin_options(from_file, "loss", ())
-        if issubclass(get_registry().get("model", arguments["model"]).cls, EstimatorModel):
+        if _fitted_in_one_call(arguments["model"]):
             for name in LOOP_SETTINGS:  # the replaced network's training loop: a one-call model runs none
                 from_file.pop(name, None)
     for length, other in (("steps", "epochs"), ("epochs", "steps")):  # the run's length, given one way or the other
@@ -341,7 +341,7 @@ def warn_of_replaced_choices(path: str | Path, dataset: str | None, model: str |
                       f"chosen for dataset '{dataset}', give them on the command line or leave out --config",
                       stacklevel=2)  # fmt: skip
     old = recorded["model"]
-    if model is None or old in (None, model) or issubclass(get_registry().get("model", model).cls, EstimatorModel):
+    if model is None or old in (None, model) or _fitted_in_one_call(model):
         return
     if _fitted_in_one_call(old):  # its record's loop settings are not read back (read_config)
         return

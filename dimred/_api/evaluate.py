@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline, reporting, rows
-from dimred._api.arguments import check_callables, check_flags
+from dimred._api.arguments import AUTO, check_callables, check_flags, check_out
 from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
-from dimred._api.run import AUTO, check_out, figures_of
+from dimred._api.run import figures_of
 from dimred._core import defaults
+from dimred._core.contracts import silent
 from dimred._core.errors import DimredError, UsageError, resolved
 from dimred._core.runfiles import CONFIG_FILE, EVALUATIONS_FOLDER, METRICS_FILE, MODEL_FILE
 from dimred._core.settings import checked_seed
@@ -27,7 +28,7 @@ from dimred._engine.scaling import Scaler
 from dimred._host.registry import get_registry
 from dimred._host.resolve import describe, group_settings, instantiate
 from dimred._io.csvlayout import csv_layout, header_naming
-from dimred._io.datafiles import TEXT, column_count
+from dimred._io.datafiles import TEXT, column_count, header_of
 from dimred._io.rundir import (
     check_claimable,
     claimed_directory,
@@ -162,7 +163,7 @@ def _file_layout(path: Path) -> tuple[list[str], int] | None:
     if not path.is_file():
         return None
     try:
-        header = csv_layout(path).header if path.suffix.lower() in TEXT else None
+        header = header_of(path)
         return [str(name) for name in header or ()], column_count(path)
     except DimredError:
         return None
@@ -369,7 +370,7 @@ def evaluate(
             write_json(directory / CONFIG_FILE, config)
             write_json(directory / METRICS_FILE, metrics)
         record = pipeline.record_of(dataset, reducer.model, data, outcome, metrics, context, directory,
-                                    echo or pipeline.silent, config=config)  # fmt: skip
+                                    echo or silent, config=config)  # fmt: skip
         failures = reporting.failures_of(metrics) + reporting.report(
             chosen_reporters, record, named=pipeline.names_other_reporters(reporters)
         )

@@ -1,8 +1,8 @@
 """The stages every entry point shares: resolve plugins -> load data -> fit -> evaluate -> save -> report.
 
-``dimred.run``, ``Reducer.fit``, ``dimred.evaluate`` and ``dimred compare`` are short compositions of these
-functions, with ``rows`` (which rows train and which are held out), ``outputs`` (the checks of what a fitted model
-gives) and ``reporting`` (the reporters' turn); each stage does one job.
+``dimred.run``, ``Reducer.fit``, ``dimred.evaluate`` and ``dimred compare`` are compositions of these functions,
+with ``rows`` (which rows train and which are held out), ``outputs`` (the checks of what a fitted model gives) and
+``reporting`` (the reporters' turn); each stage does one job.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from dimred._core.contracts import (
     RunRecord,
     Term,
     new_run_key,
+    silent,
 )
 from dimred._core.errors import PluginError, UsageError, blame
 from dimred._core.options import build, to_dict
@@ -62,10 +63,6 @@ from dimred._io.rundir import write_history, write_json, write_row_numbers
 from dimred._io.validation import DataError, check_matrix
 
 Echo = Callable[[str], None]
-
-
-def silent(_text: str) -> None:
-    """Where lines go when nobody listens."""
 
 
 # -- resolve ---------------------------------------------------------------------------------------------------

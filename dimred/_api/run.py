@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
-import os
 import shlex
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -17,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dimred._api import pipeline, reporting, rows
-from dimred._api.arguments import check_callables, check_flags, check_training
-from dimred._api.config import RECORD_ONLY_KEYS, TOP_LEVEL_SETTINGS, with_recorded_options
-from dimred._core.contracts import Data, EstimatorModel
-from dimred._core.errors import DimredError, UsageError
+from dimred._api.arguments import AUTO, check_callables, check_flags, check_out, check_training
+from dimred._api.config import TOP_LEVEL_SETTINGS
+from dimred._api.resume import as_going_on, check_resumable
+from dimred._core.contracts import Data, EstimatorModel, silent
+from dimred._core.errors import UsageError
 from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE, RUN_RESULTS
 from dimred._core.settings import TrainingSettings
-from dimred._engine import distributed, fitting
+from dimred._engine import distributed
 from dimred._engine.callbacks import restore_states
-from dimred._engine.checkpoint import read_checkpoint
 from dimred._engine.modelfile import package_versions
 from dimred._host.objective import LossSpec, describe_terms
 from dimred._host.resolve import describe, group_settings, instantiate
@@ -40,7 +38,6 @@ from dimred._io.rundir import (
 if TYPE_CHECKING:
     from dimred._api.reducer import Reducer
 
-AUTO = "auto"
 CHECKPOINT_CALLBACK = "checkpoint"  # the built-in callback that saves the state every --checkpoint-every steps
 
 
@@ -111,96 +108,6 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
     return directory
 
 
-# may differ from the run continued (metrics are computed after training)
-RESUMABLE_CHANGES = ("device", "reporters", "metrics", "training.checkpoint_every")
-_NOT_SETTINGS = (*RESUMABLE_CHANGES, *RECORD_ONLY_KEYS)  # how the run went is never compared on resume
-# Settings added since a run may have been saved, with the value every run had before they existed: a run killed
-# under an older dimred resumes where nothing else differs.
-SETTINGS_BEFORE_THEY_EXISTED = {"training.optimizer": "adam", "training.precision": "float32"}
-
-
-def _as_going_on(recorded: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """config.json with this run's values of the settings a resume may change (RESUMABLE_CHANGES) and of the
-    device and processes it goes on in."""
-    going_on = {**recorded, "training": dict(recorded["training"]), "device_used": config["device_used"],
-                "processes": config["processes"]}  # fmt: skip
-    for key in RESUMABLE_CHANGES:
-        section, _, name = key.rpartition(".")
-        (going_on[section] if section else going_on)[name] = (config[section] if section else config)[name]
-    return going_on
-
-
-def check_resumable(
-    directory: Path, config: dict[str, Any], unsettled: Mapping[str, Any] | None = None, data: np.ndarray | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The run's config.json as written and its callbacks' states at the checkpoint, once the checkpoint is
-    readable and ``config`` is the run's own (bar
-    RESUMABLE_CHANGES): resuming with another seed or step count would make a run that its config.json does not
-    describe. ``unsettled`` holds the model and loss as described before their choices for the data were written
-    into their options (``options_for``), which is how a run saved before dimred recorded those choices describes
-    them. ``data`` are the training rows, whose fingerprint (``fitting.data_fingerprint``) the checkpoint's must
-    match where it has one."""
-    _tensors, facts = read_checkpoint(directory / CHECKPOINT_NAME)
-    try:
-        written = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise DimredError(f"cannot resume {directory}: its config.json is not readable ({error})") from None
-    saved = with_recorded_options(written)
-    trained = facts.get("config")  # none in a checkpoint saved before it was kept
-    if trained is not None and (edited := _changes(with_recorded_options(trained), saved)):
-        raise UsageError(f"the checkpoint of {directory} was saved by a run of other settings than its config.json "
-                         f"holds now (config.json -> checkpoint): {'; '.join(edited)}; put config.json back as the "
-                         "run wrote it, or start the run again with overwrite=True (--overwrite)")  # fmt: skip
-    changed = _changes(config, saved)
-    if changed and not (unsettled and not _changes(config | dict(unsettled), saved)):
-        raise UsageError(f"resume continues {directory} with its own settings, but these differ: {'; '.join(changed)}"
-                         f" (only {', '.join(RESUMABLE_CHANGES)} may change on resume)")  # fmt: skip
-    saved_on = facts.get("data")
-    if data is not None and saved_on is not None and fitting.data_fingerprint(data, like=saved_on) != saved_on:
-        raise UsageError(f"the data differ from those the checkpoint of {directory} was saved on (other rows or "
-                         "values): resume on its own data (a relative dataset.path is read from the folder you run "
-                         "in), or start it again with overwrite=True (--overwrite)")  # fmt: skip
-    return written, facts.get("callbacks", {})
-
-
-def _changes(config: dict[str, Any], saved: dict[str, Any]) -> list[str]:
-    """What ``config`` sets otherwise than the ``saved`` config.json of a run, as "key saved -> given"."""
-    given, kept = _flat(json.loads(json.dumps(config))), SETTINGS_BEFORE_THEY_EXISTED | _flat(saved)
-    return [f"{key} {kept.get(key)!r} -> {given.get(key)!r}" for key in sorted(given.keys() | kept.keys())
-            if given.get(key) != kept.get(key) and not _is_under(key, _NOT_SETTINGS)]  # fmt: skip
-
-
-def _is_under(key: str, names: Sequence[str]) -> bool:
-    """Whether the flat ``key`` is one of ``names`` or inside one (``versions.torch`` inside ``versions``)."""
-    return any(key == name or key.startswith(name + ".") for name in names)
-
-
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"training": {"lr": 0.01}}`` as ``{"training.lr": 0.01}``; a list of plugins (the loss's terms,
-    callbacks) as their names, and each one's settings under ``loss.NAME.``, so that a difference names the one
-    option that differs."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat |= _flat(value, f"{prefix}{key}.")
-        elif isinstance(value, list) and value and all(isinstance(entry, dict) and "name" in entry for entry in value):
-            flat[prefix + key] = [entry["name"] for entry in value]
-            for entry in value:
-                settings = {name: setting for name, setting in entry.items() if name != "name"}
-                flat |= _flat(settings, f"{prefix}{key}.{entry['name']}.")
-        else:
-            flat[prefix + key] = value
-    return flat
-
-
-def check_out(out: Any) -> None:
-    """Refuse an ``out`` that is no folder's path (a number, say) before anything runs."""
-    if out is not None and not isinstance(out, (str, os.PathLike)):
-        raise UsageError(f"out must be a folder's path, 'auto' or None, not {type(out).__name__}")
-    if out is not None and os.fspath(out) == "":  # Path("") is the current folder
-        raise UsageError("out (--out) is empty; name a folder, or 'auto'")
-
-
 def run(
     dataset: str,
     model: str,
@@ -235,7 +142,7 @@ def run(
     check_flags(overwrite=overwrite, resume=resume)
     check_callables(echo=echo)
     check_training(training)
-    say = echo or pipeline.silent
+    say = echo or silent
     training = _training_settings(training, training_settings)
     groups = group_settings(settings)
     source = instantiate("dataset", dataset, groups.pop("dataset", {}))
@@ -256,7 +163,7 @@ def run(
     if out is not None:  # two reporters writing one file of its folder: one would write over the other's
         reporting.check_one_writer_each(chosen_reporters)
     if not world.is_main:  # under torchrun only process 0 writes, reports and scores (it returns before reporting)
-        out, say = None, pipeline.silent
+        out, say = None, silent
     writes = RUN_RESULTS + reporting.files_of(chosen_reporters)
     directory = _run_directory(out, dataset, model, resume=resume, overwrite=overwrite, writes=writes)
 
@@ -296,7 +203,7 @@ def run(
         warnings.warn(f"run {directory} trained in {recorded['processes']} processes (torchrun) and resumes in one: "
                       "it goes on as one process trains (batch norm over the whole batch, one dropout stream), not "
                       "bit for bit where the processes would have ended", stacklevel=2)  # fmt: skip
-    going_on = _as_going_on(recorded, config)  # a resumed run may go on otherwise than it started: it says so
+    going_on = as_going_on(recorded, config)  # a resumed run may go on otherwise than it started: it says so
     with contextlib.ExitStack() as claims:
         claimed: list[Path | None] = []
 

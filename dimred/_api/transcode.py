@@ -16,16 +16,16 @@ from dimred._core import defaults
 from dimred._core.atomic import atomic_path, remove_stale_temporaries
 from dimred._core.errors import UsageError, first_line, path_argument, resolved
 from dimred._io.anndata_files import cells_by_genes, read_h5ad
-from dimred._io.csvlayout import csv_layout, header_naming
+from dimred._io.csvlayout import header_naming
 from dimred._io.datafiles import (
     READABLE,
-    TEXT,
     WRITABLE,
     MatrixWriter,
     check_input,
     check_output,
     column_count,
     count_rows,
+    header_of,
     read_batches,
 )
 from dimred._io.signals import signals_held
@@ -48,7 +48,7 @@ def _feature_columns(source: Path, model: Reducer) -> list[int] | None:
     aside by position (labels, colours), all but those. None: all columns, in their order."""
     # header names or 0-based indices of the columns training set aside or left out
     specs = set(trained_set_aside_columns(model).values()) | set(trained_ignored_columns(model))
-    header = csv_layout(source).header if source.suffix.lower() in TEXT else None
+    header = header_of(source)
     trained = getattr(model, "feature_names_in_", None)
     if header is not None and trained is not None:
         rest = [column for column, name in enumerate(header) if str(name) not in specs and str(column) not in specs]
@@ -70,7 +70,7 @@ def _code_columns(source: Path, model: Reducer) -> list[int] | None:
     ``set_output`` frame saved with ``to_csv`` holds), in that order wherever they stand (columns reordered in a
     spreadsheet, others beside them). None: the file names none of them, and its columns are the codes in their
     order."""
-    header = csv_layout(source).header if source.suffix.lower() in TEXT else None
+    header = header_of(source)
     if header is None:
         return None
     written = {str(name) for name in header}
@@ -153,7 +153,7 @@ def _transcoded(model: Reducer, source: str | Path, destination: str | Path, dec
     columns = _code_columns(source, model) if decoding else _feature_columns(source, model)
     expected = model.n_components_ if decoding else model.n_features_in_
     what = "codes" if decoding else "features"
-    header = csv_layout(source).header if source.suffix.lower() in TEXT else None
+    header = header_of(source)
     # before any cell is parsed: a text column would say less
     if columns is None and header is not None and len(header) != expected:
         raise DataError(f"{source} has {len(header)} columns, but the model expects {expected} {what}")

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from dimred._core.settings import TrainingSettings
 
 
+def silent(_text: str) -> None:
+    """Where lines go when nobody listens."""
+
+
 @dataclass(frozen=True)
 class NoOptions:
     """The options of a plugin that takes none."""
@@ -291,7 +295,7 @@ class RunRecord:
     history: list[dict[str, float]]
     metrics: dict[str, Any]
     directory: Path | None
-    echo: Callable[[str], None] = field(default=lambda _text: None)
+    echo: Callable[[str], None] = field(default=silent)
     metric_context: MetricContext | None = None
     held_out: HeldOut | None = None
     run_key: str = field(default_factory=new_run_key)
@@ -479,7 +483,7 @@ class ComparisonRecord:
     data: Data
     codes: dict[str, np.ndarray]
     directory: Path | None
-    echo: Callable[[str], None] = field(default=lambda _text: None)
+    echo: Callable[[str], None] = field(default=silent)
     run_keys: tuple[str, ...] = ()
     failed: dict[str, str] = field(default_factory=dict)
     _users_files: frozenset[Path] = field(default_factory=guarded_files, init=False, repr=False)

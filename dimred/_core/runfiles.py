@@ -15,7 +15,8 @@ UNFINISHED_RUN_FILES = frozenset({FAILED_MARKER, CHECKPOINT_NAME})
 RUN_RESULTS = (CONFIG_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE, HELD_OUT_FILE)  # a run's own results
 # what no reporter's artifact may replace
 DIMREDS_OWN_FILES = frozenset({*RUN_RESULTS, MANIFEST_NAME, LOCK_NAME, *UNFINISHED_RUN_FILES})
-COMPARISON_TABLE_FILES = ("comparison.md", "comparison.csv", "comparison.json")
+COMPARISON_MARKDOWN, COMPARISON_CSV, COMPARISON_JSON = "comparison.md", "comparison.csv", "comparison.json"
+COMPARISON_TABLE_FILES = (COMPARISON_MARKDOWN, COMPARISON_CSV, COMPARISON_JSON)
 COMPARISON_FIGURE_FILES = ("embeddings.png", "rnx.png")
 COMPARISON_CONFIGS_FILE = "configs.json"  # each run's settings, as its config.json would record them
 COMPARISON_RESULTS = (

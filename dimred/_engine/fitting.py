@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dimred._core.contracts import Callback, Loss, Model, Term, TrainingData
+from dimred._core.contracts import Callback, Loss, Model, Term, TrainingData, silent
 from dimred._core.errors import DimredError, PluginError, UsageError, blame, first_line
 from dimred._core.runfiles import CHECKPOINT_NAME
 from dimred._core.settings import TrainingSettings
@@ -87,7 +87,7 @@ def fit(
     world = world or World()
     with seeded(settings.seed, device), torch_default_dtype(), torch.inference_mode(False), torch.enable_grad():
         return _fit(network_plugin, terms, X_raw, settings, device, dtype, callbacks, claim, resume, world,
-                    echo or (lambda _text: None), config or {})  # fmt: skip
+                    echo or silent, config or {})  # fmt: skip
 
 
 def _scaled_rows(X_raw: np.ndarray, settings: TrainingSettings, terms: Sequence[Term], device, dtype):

@@ -51,6 +51,11 @@ H5AD_INPUT = " (.h5ad files: dimred encode with an .h5ad output, or --dataset h5
 H5AD_OUTPUT = " (an .h5ad output is a copy of an .h5ad input with its codes added, which dimred encode writes)"
 
 
+def header_of(path: Path) -> tuple[str, ...] | None:
+    """The column names in a text file's header row; None for a file of another format or without one."""
+    return csv_layout(path).header if path.suffix.lower() in TEXT else None
+
+
 def _suffix(path: Path, allowed: tuple[str, ...], role: str) -> str:
     suffix = path.suffix.lower()
     if suffix not in allowed:
