@@ -228,14 +228,22 @@ class _Fraction(click.FloatRange):
 
 
 class _RowProgress:
-    """A progress bar of rows on stderr, so stdout carries only results (training draws its own, a callback)."""
+    """A progress bar of rows on stderr, so stdout carries only results (training draws its own, a callback); where
+    stderr is no terminal (a log, a batch job), which a bar cannot redraw in, a line at each tenth of the rows, as
+    training writes."""
 
     def __init__(self, label: str) -> None:
         self._label = label
         self._bar: Any = None
         self._done = 0
+        self._tenths = 0
 
     def __call__(self, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            if (tenths := done * 10 // max(1, total)) > self._tenths:
+                self._tenths = tenths
+                click.echo(f"{self._label}: {done * 100 // max(1, total)}% ({done} of {total} rows)", err=True)
+            return
         if self._bar is None:
             self._bar = click.progressbar(length=total, label=self._label, file=sys.stderr, show_eta=True)
             self._bar.__enter__()
@@ -250,11 +258,12 @@ def _choice(flag: str, choices: tuple[str, ...], default: str, help: str) -> Any
     return click.option(flag, type=click.Choice(choices), default=default, show_default=True, help=help)
 
 
-_HOLDOUT_OPTION = click.option(
-    "--holdout", type=_Fraction(), default=None,
-    help="Share of rows held out (stratified by labels) and scored through the model's transform as holdout.* "
-    "metrics; 0 turns it off [default: 0.1 from 500 to 2 000 000 rows for models that map new rows, else 0].",
-)  # fmt: skip
+def _holdout_option(default: str) -> Any:
+    return click.option("--holdout", type=_Fraction(), default=None,
+                        help="Share of rows held out (stratified by labels) and scored through the model's transform "
+                        f"as holdout.* metrics; 0 turns it off [default: {default}].")  # fmt: skip
+
+
 _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto picks cuda, then mps, then cpu.")
 
 
@@ -340,7 +349,7 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
     default=None,
     help="Continue the killed run in this directory from its last checkpoint, with its config.json.",
 )
-@_HOLDOUT_OPTION
+@_holdout_option("0.1 from 500 to 2 000 000 rows for models that map new rows, else 0")
 @click.option("--callback", "callbacks", multiple=True, metavar="NAME",
               help="Add a callback (see `dimred plugins`), e.g. early-stopping; no-NAME turns a default one off "
               "(no-collapse); repeatable.")  # fmt: skip
@@ -456,7 +465,10 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
     help="Allow writing into an existing, non-empty folder (an earlier dimred output's files there are removed first).",
 )
 @click.option("--save", is_flag=True, help="Keep each model's seed-0 fit as models/<model>.safetensors in the folder.")
-@_HOLDOUT_OPTION
+@_holdout_option(
+    "0.1 from 500 to 2 000 000 rows where a compared model maps new rows, else 0; every model "
+    "trains on the same rows, those that map none (t-SNE) too, without held-out figures"
+)
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Optimizer steps of every network model [default: each model's choice for the data].")  # fmt: skip
 @_DEVICE_OPTION
