@@ -360,16 +360,7 @@ def run(ctx: click.Context, config_file: str | None, resume_directory: str | Non
 
     arguments["reporters"] = list(arguments["reporters"]) or None
     arguments["callbacks"] = list(arguments["callbacks"]) or None
-    losses = arguments.pop("losses")
-    if any(not loss.strip() for loss in losses):  # an unset shell variable, say: not the same as leaving it out
-        raise click.UsageError("--loss is empty; name a loss, e.g. --loss mse (`dimred plugins` lists them)")
-    arguments["loss"] = "+".join(losses) or None
-    for option, value in (("--config", config_file), ("--resume", resume_directory)):
-        if value == "":  # an unset shell variable, say: not the same as leaving the option out
-            raise click.UsageError(f"{option} is empty; name a {'file' if option == '--config' else 'folder'}")
-    renamed = {"losses": "loss"}
-    given = {renamed.get(name, name) for name in ctx.params
-             if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}  # fmt: skip
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
     with _skips_said_once():
         result = run_command(arguments, given, config_file=config_file, resume_directory=resume_directory,
                              echo=click.echo)  # fmt: skip
@@ -484,10 +475,8 @@ def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
         comparison = run_comparison(models=list(models), out=AUTO if out is None else out, echo=echo_err, **arguments)
     click.echo(comparison.markdown())
     click.echo(f"results: {comparison.path}")
-    failures = [f"model '{model}' failed ({error})" for model, error in comparison.failed.items()]
-    failures += [f"{skipped} (skipped)" for skipped in comparison.skipped]
-    if failures:
-        raise DimredError(f"{'; '.join(failures)}; the rest is compared in {comparison.path}")
+    if comparison.failures:
+        raise DimredError(f"{'; '.join(comparison.failures)}; the rest is compared in {comparison.path}")
 
 
 def _transcode_command(decoding: bool) -> Any:

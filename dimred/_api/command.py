@@ -29,10 +29,18 @@ def run_command(
     resume_directory: str | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """``dimred.run`` with ``arguments`` (its keywords and the training settings, None where not given; ``given``
-    names those the command line gave), the rest from ``config_file``; or the run in ``resume_directory`` resumed
-    with the settings of its config.json."""
+    """``dimred.run`` with ``arguments`` (its keywords and the training settings, None where not given, the loss
+    as ``losses``, the terms ``--loss`` gave; ``given`` names those the command line gave), the rest from
+    ``config_file``; or the run in ``resume_directory`` resumed with the settings of its config.json."""
     arguments = dict(arguments)
+    losses = arguments.pop("losses")
+    if any(not loss.strip() for loss in losses):  # an unset shell variable, say: not the same as leaving it out
+        raise UsageError("--loss is empty; name a loss, e.g. --loss mse (`dimred plugins` lists them)")
+    arguments["loss"] = "+".join(losses) or None
+    given = {"loss" if name == "losses" else name for name in given}
+    for option, value in (("--config", config_file), ("--resume", resume_directory)):
+        if value == "":  # an unset shell variable, say: not the same as leaving the option out
+            raise UsageError(f"{option} is empty; name a {'file' if option == '--config' else 'folder'}")
     if resume_directory is not None:
         if config_file is not None:
             raise UsageError("--resume reads the run's own config.json; leave out --config")

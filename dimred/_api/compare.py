@@ -95,6 +95,12 @@ class Comparison:
     skipped: list[str] = field(default_factory=list)  # the metrics and reporters a run skipped, by model and seed
     path: Path | None = None
 
+    @property
+    def failures(self) -> list[str]:
+        """The models that failed and the plugins skipped, each as one phrase."""
+        failed = [f"model '{model}' failed ({error})" for model, error in self.failed.items()]
+        return failed + [f"{skipped} (skipped)" for skipped in self.skipped]
+
     def columns(self) -> list[tuple[str, str]]:
         """The table's columns: those of COLUMNS that some run reports (held-out and label figures need a
         held-out split and labels; label figures are shown where the labels give none), then every other figure a
