@@ -772,7 +772,7 @@ class FaultyNetwork(LinearNetwork):
 
     def encode(self, x):
         z = super().encode(x)
-        return z.detach() if self.fault == "detached" else z
+        return z.detach() if self.fault in ("detached", "detached codes") else z
 
     def decode(self, z):
         x_hat = super().decode(z)
@@ -788,7 +788,7 @@ class FaultyModel(Model):
     @dataclass(frozen=True)
     class Options:
         n_components: int = option(2, "code size")
-        fault: str = option("nan decode", "nan decode or detached")
+        fault: str = option("nan decode", "nan decode, detached or detached codes")
 
     def build(self, n_features):
         return FaultyNetwork(n_features, self.options.fault)
@@ -799,7 +799,9 @@ class FaultyModel(Model):
     [("nan decode", "model 'faulty-network' failed to train: its decode gave values that are not finite (NaN or inf) "
                     "on the first step, before training changed anything; the network the model builds"),
      ("detached", "model 'faulty-network' failed to train: its encode and decode give values that carry no gradient "
-                  "(detached")],
+                  "(detached"),
+     ("detached codes", "model 'faulty-network' failed to train: its encode gives codes that carry no gradient "
+                        "(detached, or not computed with torch from its parameters): the encoder would never train")],
 )  # fmt: skip
 def test_a_networks_own_fault_on_the_first_step_names_the_model_not_the_loss(register_in_process, tmp_path, fault,
                                                                             message):  # fmt: skip

@@ -192,6 +192,9 @@ class Trainer:
         if z.grad_fn is None and x_hat.grad_fn is None:
             raise ValueError("its encode and decode give values that carry no gradient (detached, or not computed "
                              "with torch from its parameters): nothing would train")  # fmt: skip
+        if z.grad_fn is None:  # the decoder alone would train, and the codes stay the untrained encoder's
+            raise ValueError("its encode gives codes that carry no gradient (detached, or not computed with torch "
+                             "from its parameters): the encoder would never train")  # fmt: skip
 
     def _check_first_losses(self, values: torch.Tensor) -> None:
         """A loss that is not finite on the first step, before any update, is no divergence: the learning rate
