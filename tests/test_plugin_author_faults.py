@@ -319,6 +319,23 @@ def test_a_plugin_that_no_run_could_use_as_it_stands_is_left_out_as_it_registers
     assert get_registry().names("metric"), "the other metrics are kept"
 
 
+def test_a_one_call_model_that_decides_per_instance_what_it_can_map_registers(register_in_process):
+    """A property for can_transform had refused it: 'can't multiply sequence by non-int of type property'."""
+
+    class PerInstance(EstimatorModel):
+        name = "per-instance"
+        description = "x"
+        fit_transform = transform = _fits
+        can_inverse_transform = np.False_
+
+        @property
+        def can_transform(self):
+            return True
+
+    register_in_process(plugin_module("per_instance", register_models=lambda register: register(PerInstance)))
+    assert "per-instance" in get_registry().names("model")
+
+
 def test_a_dataset_whose_defaults_need_a_setting_registers_since_it_runs_only_when_named(register_in_process):
     cls = _named(Rows, "needs-k", Options=AtLeastOne)
     register_in_process(plugin_module("needs_k", register_datasets=lambda register: register(cls)))

@@ -298,7 +298,7 @@ def test_a_run_stopped_while_mlflow_makes_a_new_store_leaves_none_and_the_next_r
 
     def stopped_once_made(uri, *arguments, **keywords):
         client = real_client(uri, *arguments, **keywords)
-        if "/.new.db-" in uri:  # the store being made, whole by now: stopped before it is put in place
+        if "/.mlflow-store-" in uri:  # the store being made, whole by now: stopped before it is put in place
             raise KeyboardInterrupt
         return client
 
@@ -307,17 +307,39 @@ def test_a_run_stopped_while_mlflow_makes_a_new_store_leaves_none_and_the_next_r
                  "mlflow", "--set", f"callback.mlflow.tracking_uri={store}"]  # fmt: skip
     monkeypatch.setattr(mlflow, "MlflowClient", stopped_once_made)
     assert CliRunner().invoke(cli, arguments).exit_code == 130
-    assert sorted(path.name for path in tmp_path.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name != "mlruns") == []
     monkeypatch.setattr(mlflow, "MlflowClient", real_client)
     assert CliRunner().invoke(cli, [*arguments, "--out", str(tmp_path / "run")]).exit_code == 0
     client = real_client(store)
     assert len(client.search_runs([experiment.experiment_id for experiment in client.search_experiments()])) == 1
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["new.db", "run"]
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name != "mlruns") == ["new.db", "run"]
 
 
-def test_losses_mlflow_takes_late_are_logged_once(mlflow, store, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["linked.db", "a?b.db"])
+@pytest.mark.parametrize("links", [True, False])
+def test_a_new_store_is_made_where_the_file_system_links_no_files_and_under_any_name(mlflow, tmp_path, monkeypatch,
+                                                                                    name, links):  # fmt: skip
+    """The store built beside its path had failed every run where os.link is refused (vfat, SMB), and one named
+    with a '?' had been made as './.a' (the rest read as a query string)."""
+    from urllib.parse import quote
+
+    def refused(source, target):
+        raise PermissionError(1, "Operation not permitted")
+
+    if not links:
+        monkeypatch.setattr(os, "link", refused)
+    uri = f"sqlite:///{quote(str(tmp_path / name))}"
+    arguments = ["run", *ROLL, "--model", "pca", "--reporter", "mlflow", "--set", f"reporter.mlflow.tracking_uri={uri}"]
+    result = CliRunner().invoke(cli, [*arguments, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name != "mlruns") == sorted([name, "run"])
+
+
+@pytest.mark.parametrize("lands", [True, False])
+def test_losses_mlflow_takes_late_are_logged_once(mlflow, store, tmp_path, monkeypatch, lands):
     """A tracking store that stalled past the end of training: the reporter logged the losses from the history
-    while the callback's thread went on sending them once the store answered again, and steps were logged twice."""
+    while the callback's thread went on sending them once the store answered again, and steps were logged twice;
+    a batch still being sent that then failed was not to be lost either."""
     from mlflow.tracking.client import MlflowClient
 
     store_answers, real_log_batch = threading.Event(), MlflowClient.log_batch
@@ -325,6 +347,8 @@ def test_losses_mlflow_takes_late_are_logged_once(mlflow, store, tmp_path, monke
     def stalled(self, run_id, *arguments, **keywords):
         if threading.current_thread().name == "dimred-mlflow":
             store_answers.wait(60)
+            if not lands:
+                raise ConnectionError("the store went away")
         return real_log_batch(self, run_id, *arguments, **keywords)
 
     monkeypatch.setattr(MlflowClient, "log_batch", stalled)

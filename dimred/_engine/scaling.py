@@ -27,7 +27,8 @@ MIN_STEPS_ACROSS_SPREAD = 10_000
 # standard): a band below this width means a few rows far out squeeze the others together (3 rows of 300 at 1e6
 # times the rest left every other row one code; at 100 times, held-out trustworthiness 0.55 where it was 0.93).
 SQUEEZED_BAND = 0.03
-SQUEEZE_SAMPLE_ROWS = 10_000  # the evenly spaced rows whose middle 90 % are measured
+SQUEEZE_SAMPLE_ROWS = 2_000  # the evenly spaced rows whose middle 90 % are measured
+SQUEEZE_CHUNK_VALUES = 1 << 22  # of those, measured a block of columns at a time (32 MB in float64)
 
 
 class UnsavableColumnError(DataError):
@@ -130,8 +131,11 @@ class Scaler:
         and nothing else would say why its figures are poor."""
         if self.kind == "none":
             return
-        sample = np.asarray(X_raw[:: max(1, len(X_raw) // SQUEEZE_SAMPLE_ROWS)], dtype=np.float64)
-        low, high = np.quantile(sample, [0.05, 0.95], axis=0)
+        sample = X_raw[:: max(1, len(X_raw) // SQUEEZE_SAMPLE_ROWS)]
+        columns = max(1, SQUEEZE_CHUNK_VALUES // len(sample))
+        middle = [np.quantile(np.asarray(sample[:, start : start + columns], dtype=np.float64), [0.05, 0.95], axis=0)
+                  for start in range(0, sample.shape[1], columns)]  # fmt: skip
+        low, high = np.concatenate(middle, axis=1)
         band = (high - low) * self.factor.double().cpu().numpy()
         varying = band > 0
         squeezed = varying & (band < SQUEEZED_BAND)

@@ -136,11 +136,13 @@ def _build_whole(mlflow: Any, uri: str) -> None:
     database = database_file(uri)
     if database is None or database.exists():
         return
-    with tempfile.TemporaryDirectory(prefix=f".{database.name}-", dir=database.parent) as folder:
-        partial = Path(folder, database.name).resolve()
-        mlflow.MlflowClient(f"{SQLITE_PREFIX}{partial}")
-        with contextlib.suppress(FileExistsError):  # another run made it meanwhile: that one is kept
-            os.link(partial, database)
+    place, _, query = uri.partition("?")  # the folder as the URI writes it (quoted, say), and SQLite's options
+    with tempfile.TemporaryDirectory(prefix=".mlflow-store-", dir=database.parent) as folder:
+        mlflow.MlflowClient(f"{place.rpartition('/')[0]}/{Path(folder).name}/store.db{'?' * bool(query)}{query}")
+        # FileExistsError: another run made it meanwhile, and that one is kept; another OSError: the file system
+        # links no files (vfat, SMB), and MLflow makes it in place, as it always did
+        with contextlib.suppress(OSError):
+            os.link(Path(folder, "store.db"), database)
 
 
 def _check_answers(uri: str) -> None:

@@ -56,7 +56,8 @@ class _Handover:
     tracking_uri: str
     experiment: str
     streamed_all: bool  # every loss reached MLflow (else the reporter logs the history again)
-    taken_up_to: int  # the last step the callback sent or is still sending: the reporter logs those after it
+    queued_up_to: int  # the last step the callback queued: the reporter logs the history's after it
+    unsent: tuple[Any, ...]  # the metrics it queued that MLflow had not taken: the reporter sends them again
 
 
 # The callback's runs waiting for their reporter, by the dimred run's run_key (a run without the reporter leaves
@@ -83,27 +84,41 @@ class _Streamer:
         self._client, self._run_id = client, run_id
         self._batches: queue.Queue[list[Any] | None] = queue.Queue()
         self.error: Exception | None = None
-        self.taken_up_to = logged_up_to  # the last step sent, or being sent
+        self.queued_up_to = logged_up_to
+        # batches queued and not yet taken by MLflow, oldest first: a batch stays here while it is sent
+        self._unsent: collections.deque[list[Any]] = collections.deque()
+        self._lock = threading.Lock()
         self._given_up = False
         self._thread = threading.Thread(target=self._send, name="dimred-mlflow", daemon=True)
         self._thread.start()
 
     def put(self, metrics: list[Any]) -> None:
         if self.error is None:
+            with self._lock:
+                self._unsent.append(metrics)
+            self.queued_up_to = max(metric.step for metric in metrics)
             self._batches.put(metrics)
 
     def _send(self) -> None:
         while (metrics := self._batches.get()) is not None and not self._given_up:
             if self.error is None:
-                sent_up_to, self.taken_up_to = self.taken_up_to, max(metric.step for metric in metrics)
                 try:
                     self._client.log_batch(self._run_id, metrics=metrics)
                 except Exception as error:  # the store failed: the losses after this are dropped, and said so
-                    self.error, self.taken_up_to = error, sent_up_to
+                    self.error = error
+                    continue
+                with self._lock:
+                    self._unsent.popleft()
+
+    def unsent(self) -> tuple[Any, ...]:
+        """The metrics queued that MLflow has not taken (a batch still being sent among them): sent again as they
+        are, the same key, step, value and timestamp, an SQL store keeps one of each where both arrive."""
+        with self._lock:
+            return tuple(metric for batch in self._unsent for metric in batch)
 
     def close(self, seconds: float = STREAM_WAIT_SECONDS) -> bool:
         """True when every queued batch reached MLflow within ``seconds``; else the batches not yet sent are
-        dropped (the reporter logs them from the run's history: sent later as well, they were logged twice)."""
+        dropped, for the reporter to send (``unsent``): sent later as well, they had been logged twice."""
         self._batches.put(None)
         self._thread.join(seconds)
         self._given_up = self._thread.is_alive()
@@ -238,7 +253,8 @@ class MLflowCallback(Callback):
         except Exception as error:  # a store that answers but fails: never at the cost of the trained model
             warnings.warn(f"MLflow could not end run {self.run_id}: {_said(error)}", stacklevel=2)
             return
-        _PENDING[training.run_key] = _Handover(self.run_id, *self._place, streamed_all, self._streamer.taken_up_to)
+        _PENDING[training.run_key] = _Handover(self.run_id, *self._place, streamed_all, self._streamer.queued_up_to,
+                                               self._streamer.unsent())  # fmt: skip
 
     def on_fit_failed(self, training: Training, error: BaseException) -> None:
         """The MLflow run ends as FAILED (KILLED when interrupted), so that it never shows as finished."""
@@ -341,8 +357,9 @@ class MLflowReporter(Reporter):
             client, active = start_run(mlflow, options, run.run_name, _tags(run.dataset, run.model, run.directory))
             run_id, experiment_id = active.info.run_id, active.info.experiment_id
         try:
-            history = pending is None or not pending.streamed_all
-            self._log(client, run, run_id, history=history, after=0 if pending is None else pending.taken_up_to)
+            if pending is None or not pending.streamed_all:
+                self._log_history(client, run, run_id, pending)
+            self._log(client, run, run_id)
         except BaseException:
             terminate(client, run_id, "FAILED")
             raise
@@ -390,9 +407,30 @@ class MLflowReporter(Reporter):
         )
         comparison.echo(f"MLflow: comparison run {run_id} with {len(children)} runs nested ({tracking_uri}){elsewhere}")
 
-    def _log(self, client: Any, run: RunRecord, run_id: str, *, history: bool, after: int) -> None:
-        """Log the run's settings, results and files, and with ``history`` its losses after step ``after`` (the
-        callback's) that the MLflow run does not hold yet."""
+    @staticmethod
+    def _log_history(client: Any, run: RunRecord, run_id: str, pending: _Handover | None) -> None:
+        """Log the losses of the run's history that the MLflow run does not hold: those the callback (where it
+        logged the run: ``pending``) queued and MLflow had not taken, as the callback made them, then the steps
+        after those it queued."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        queued_up_to, unsent = (0, ()) if pending is None else (pending.queued_up_to, pending.unsent)
+        logged_up_to = max(last_logged_step(client, run_id), queued_up_to)  # a resumed run's has the steps before
+        metrics = [
+            *unsent,
+            *(
+                Metric(key, value, now, int(row["step"]))
+                for row in run.history
+                if row["step"] > logged_up_to
+                for key, value in _numbers(row, skip=("step",)).items()
+            ),
+        ]
+        for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
+            client.log_batch(run_id, metrics=metrics[start : start + 1000])
+
+    def _log(self, client: Any, run: RunRecord, run_id: str) -> None:
+        """Log the run's settings, final metrics and files."""
         from mlflow.entities import Metric
 
         _log_params(client, run_id, _flatten(dict(run.config) or _minimal(run)))
@@ -400,12 +438,6 @@ class MLflowReporter(Reporter):
         client.set_tag(run_id, "dimred.model", run.model)
         last_step = int(run.history[-1]["step"]) if run.history else 0
         now = int(time.time() * 1000)
-        if history and run.history:
-            logged_up_to = max(last_logged_step(client, run_id), after)  # a resumed run's has the steps before
-            metrics = [Metric(key, value, now, int(row["step"])) for row in run.history if row["step"] > logged_up_to
-                       for key, value in _numbers(row, skip=("step",)).items()]  # fmt: skip
-            for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
-                client.log_batch(run_id, metrics=metrics[start : start + 1000])
         final = [Metric(key, value, now, last_step) for key, value in _loggable(_numbers(run.metrics)).items()]
         if final:
             client.log_batch(run_id, metrics=final)
