@@ -157,8 +157,9 @@ def test_distance_spearman_gives_tied_distances_their_mean_rank_and_none_for_col
     assert metrics.distance_spearman(torch.zeros(300, 2, dtype=torch.float64), truth, pairs=1000, seed=0) is None
 
 
+@pytest.mark.parametrize("components", [2, 20])  # a k-d tree's search, and all the distances'
 @pytest.mark.parametrize(("block", "offset"), [(None, 0.0), (7, 0.0), (None, 1e8)])
-def test_knn_accuracy_matches_scikit_learns_classifier_in_blocks_or_at_once(block, offset, monkeypatch):
+def test_knn_accuracy_matches_scikit_learns_classifier_in_blocks_or_at_once(block, offset, components, monkeypatch):
     """Held-out rows by the training codes, training rows by the others (leave-one-out), as scikit-learn's 5-NN
     classifier scores them; computed a few rows at a time (as held-out rows against a million training codes are)
     or at once, the same; and the same for codes far from the origin (a matrix product's distances lose the
@@ -170,7 +171,7 @@ def test_knn_accuracy_matches_scikit_learns_classifier_in_blocks_or_at_once(bloc
     if block is not None:
         monkeypatch.setattr(metric_plugins, "DISTANCE_BLOCK", block * 200)  # 7 rows a block
     rng = np.random.default_rng(5)
-    train, test = rng.random((200, 2)), rng.random((50, 2))
+    train, test = rng.random((200, components)), rng.random((50, components))
     train_labels = (rng.random(200) < 0.5 + 0.4 * (train[:, 0] > 0.5)).astype(int)
     test_labels = (rng.random(50) < 0.5 + 0.4 * (test[:, 0] > 0.5)).astype(int)
     context = metrics_context(test + offset, test_labels, reference=(train + offset, train_labels))
