@@ -427,3 +427,16 @@ def test_the_table_says_why_a_model_without_transform_has_no_held_out_figures(tm
                     "dataset.n_samples=200", "--out", str(tmp_path / "run"))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "held-out rows (40: not mapped, the model has no transform)" in result.output
+
+
+@pytest.mark.parametrize(("rows", "said"), [(600, "scoring 540 rows and 60 held-out rows in eval mode"), (500, None)])
+def test_scoring_many_rows_after_training_is_announced(monkeypatch, tmp_path, rows, said):
+    """A million labelled rows had been scored for 40 s after training's last line, in silence."""
+    from dimred._api import pipeline
+
+    monkeypatch.setattr(pipeline, "LONG_SCORING_ROWS", 600)
+    result = invoke("run", "--dataset", "swissroll", "--model", "pca", "--set", f"dataset.n_samples={rows}",
+                    "--reporter", "metrics-table", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    announced = [line for line in result.output.splitlines() if line.startswith("scoring")]
+    assert announced == ([said] if said else [])

@@ -358,6 +358,7 @@ def evaluate(
     X = scaler.transform(X_device)
     codes = evaluation.encode(reducer.module_, X)
     outcome = pipeline.Outcome(X, codes, evaluation.decode(reducer.module_, codes), [], 0.0, None, reducer.fitted_)
+    pipeline.announce_scoring(echo or silent, len(X))
     metrics, context = pipeline.score(outcome, data, metric_plugins, seed)
     for timing in ("train_seconds", "transform_seconds") + (("evaluated_rows",) if sample is None else ()):
         metrics.pop(timing)

@@ -369,6 +369,15 @@ def fit(
 
 
 # -- evaluate --------------------------------------------------------------------------------------------------
+LONG_SCORING_ROWS = 100_000  # from here scoring is announced: a million rows' figures take ten seconds or more
+
+
+def announce_scoring(echo: Echo, rows: int, held_out: int = 0) -> None:
+    """A line before scoring many rows, which would otherwise pass in silence after training's last line."""
+    if rows + held_out >= LONG_SCORING_ROWS:
+        echo(f"scoring {rows} rows{f' and {held_out} held-out rows' if held_out else ''} in eval mode")
+
+
 def score(outcome: Outcome, data: Data, metrics: Sequence[Metric], seed: int) -> tuple[dict[str, Any], Any]:
     """Every metric on the outcome (eval mode), with the timings; and the context the metrics saw."""
     module = None if outcome.model is None else outcome.model.module

@@ -229,6 +229,7 @@ def run(
         if outcome.stop_reason is not None:
             steps = outcome.history[-1]["step"] if outcome.history else 0  # 0: stopped as it started
             say(f"training stopped early at step {steps}: {outcome.stop_reason}")
+        pipeline.announce_scoring(say, len(outcome.X), 0 if held is None else len(X_held))
         metrics, context = pipeline.score(outcome, data, metric_plugins, training.seed)
         held_out = None
         if held is not None:
