@@ -130,6 +130,16 @@ def _rows_shown(run: RunRecord) -> str:
     return "" if run.held_out is None else " (training rows)"
 
 
+def _drawn(rows: np.ndarray, n: int) -> str:
+    """What a title adds where a figure of points draws a sample of its ``n`` rows (``max_points``)."""
+    return "" if len(rows) >= n else f" ({len(rows)} of {n} rows drawn)"
+
+
+def _counted(rows: np.ndarray, n: int) -> str:
+    """A panel's count of its ``n`` rows, saying where it draws a sample of them."""
+    return str(n) if len(rows) >= n else f"{len(rows)} of {n} drawn"
+
+
 IMAGES_SHOWN = 10  # per row of an image grid
 
 
@@ -188,7 +198,9 @@ class InputPlot(_PlotReporter):
         if _are_images(run):
             return _image_grid(run, rows, {"original": run.X}, f"{run.data_title}: input (scaled){_rows_shown(run)}")
         figure = _figure(6, 5)
-        _scatter(figure, 111, run, run.X[rows], rows, f"{run.data_title}: input{_rows_shown(run)}")
+        _scatter(
+            figure, 111, run, run.X[rows], rows, f"{run.data_title}: input{_rows_shown(run)}{_drawn(rows, len(run.X))}"
+        )
         return figure
 
 
@@ -203,23 +215,32 @@ class CodesPlot(_PlotReporter):
         held = run.held_out
         if held is None:
             figure = _figure(6, 5)
-            self._panel(figure, 111, run, run.data, run.codes, title)
+            rows = self.shown(len(run.codes))
+            self._panel(figure, 111, run, run.data, run.codes[rows], rows, title + _drawn(rows, len(run.codes)))
             return figure
         # the held-out rows beside the training rows, on one scale: where new rows land is what a user of the
         # trained model's transform gets
         figure = _figure(12, 5)
         figure.suptitle(plain_text(title))
-        training = self._panel(figure, 121, run, run.data, run.codes, f"training rows ({len(run.codes)})",
-                               legend=False)  # fmt: skip
-        mapped = self._panel(figure, 122, run, held.data, held.codes,
-                             f"held-out rows ({len(held.codes)}), mapped by the trained model")  # fmt: skip
+        rows, held_rows = self.shown(len(run.codes)), self.shown(len(held.codes))
+        training = self._panel(figure, 121, run, run.data, run.codes[rows], rows,
+                               f"training rows ({_counted(rows, len(run.codes))})", legend=False)  # fmt: skip
+        mapped = self._panel(
+            figure,
+            122,
+            run,
+            held.data,
+            held.codes[held_rows],
+            held_rows,
+            f"held-out rows ({_counted(held_rows, len(held.codes))}), mapped by the trained model",
+        )
         _same_scales(training, mapped)
         return figure
 
-    def _panel(self, figure, position: int, run: RunRecord, data: Data, codes: np.ndarray, title: str,
-               legend: bool = True):  # fmt: skip
-        rows = self.shown(len(codes))
-        points = codes[rows][:, :2]  # the first two components of a wider code
+    def _panel(self, figure, position: int, run: RunRecord, data: Data, codes: np.ndarray, rows: np.ndarray,
+               title: str, legend: bool = True):  # fmt: skip
+        """The ``codes`` of ``data``'s ``rows`` drawn on one panel."""
+        points = codes[:, :2]  # the first two components of a wider code
         axes = _scatter(figure, position, run, points, rows, title, legend=legend, data=data)
         axes.set(xlabel="code 1", ylabel="code 2" if points.shape[1] > 1 else "")
         return axes
@@ -239,7 +260,9 @@ class ReconstructionPlot(_PlotReporter):
             title = f"{run.model} on {run.data_title}: reconstruction (RMSE {rmse:.4g}, eval mode){_rows_shown(run)}"
             return _image_grid(run, rows, {"original": run.X, "reconstruction": run.reconstruction}, title)
         figure = _figure(12, 5)
-        original = _scatter(figure, 121, run, run.X[rows], rows, "original", legend=False)  # one legend, for both
+        original = _scatter(
+            figure, 121, run, run.X[rows], rows, f"original{_drawn(rows, len(run.X))}", legend=False
+        )  # one legend, for both
         title = f"reconstruction (RMSE {rmse:.4g}, eval mode)"
         _same_scales(original, _scatter(figure, 122, run, run.reconstruction[rows], rows, title))
         return figure

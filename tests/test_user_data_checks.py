@@ -815,6 +815,15 @@ def test_plot_titles_say_which_columns_and_components_a_figure_shows():
     assert both.get_suptitle() == "m: codes of d"
     assert [axes.get_title() for axes in both.axes] == ["training rows (20)",
                                                         "held-out rows (10), mapped by the trained model"]  # fmt: skip
+    sampled = CodesPlot(CodesPlot.Options(max_points=8)).draw(held)  # the panels had said 20 and drawn 8
+    assert [axes.get_title() for axes in sampled.axes] == [
+        "training rows (8 of 20 drawn)",
+        "held-out rows (8 of 10 drawn), mapped by the trained model",
+    ]
+    assert CodesPlot(CodesPlot.Options(max_points=8)).draw(record).axes[0].get_title() == (
+        "m: codes of d (components 1 and 2 of 3) (8 of 30 rows drawn)"
+    )
+    assert "(8 of 30 rows drawn)" in InputPlot(InputPlot.Options(max_points=8)).draw(record).axes[0].get_title()
     from_file = RunRecord("file", "m", Data(X), X, X[:, :2], None, [], {}, None,
                           config={"dataset": {"name": "file", "options": {"path": "/data/cells.csv"}}})  # fmt: skip
     assert CodesPlot().draw(from_file).axes[0].get_title() == "m: codes of file (cells.csv)"  # not "of file"
