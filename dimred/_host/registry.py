@@ -26,23 +26,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pluggy
 
 from dimred._core import hookspecs as hookspecs
-from dimred._core.contracts import (
-    Dataset,
-    EstimatorModel,
-    Loss,
-    Metric,
-    Model,
-    Plugin,
-    Reporter,
-    keeps_no_model_file,
-)
+from dimred._core.contracts import EstimatorModel, Plugin, keeps_no_model_file
 from dimred._core.environment import switch
 from dimred._core.errors import PluginError, UsageError, did_you_mean, first_line, unknown_name_error
-from dimred._core.kinds import KIND, KIND_NAMES
+from dimred._core.kinds import KIND, KIND_NAMES, KINDS
 from dimred._core.options import OptionInfo, check_before_added, check_declared, describe
 
 ENTRY_POINT_GROUP = "dimred"
@@ -139,18 +129,13 @@ def _unimplemented(kind: str, cls: type) -> list[str]:
     """The methods ``cls`` must define but inherits as the contract's stubs (a one-call model needs those of the
     mappings it says it can make, and ``build`` where its runs keep a model file)."""
     if issubclass(cls, EstimatorModel):
-        needed = ["fit_transform"] + ["transform"] * _may(cls.can_transform)
-        needed += ["inverse_transform"] * _may(cls.can_inverse_transform) + ["build"] * (not keeps_no_model_file(cls))
+        # a flag that is a property, decided per instance from its options, is truthy: the method may be needed
+        needed = ["fit_transform"] + ["transform"] * bool(cls.can_transform)
+        needed += ["inverse_transform"] * bool(cls.can_inverse_transform) + ["build"] * (not keeps_no_model_file(cls))
     else:
         needed = list(KIND[kind].required)
-    stubs = {Dataset, Model, EstimatorModel, Loss, Metric, Reporter}
+    stubs = {EstimatorModel, *(each.base for each in KINDS)}
     return [f"{name}()" for name in needed if _defined_by(cls, name) in stubs]
-
-
-def _may(flag: object) -> bool:
-    """Whether a class's ``can_...`` flag may be true: False, numpy's or 0 say no; a property, decided per
-    instance from its options (as the built-in umap's inverse is), may say yes."""
-    return not (isinstance(flag, bool | int | np.bool_) and not flag)
 
 
 def _defined_by(cls: type, name: str) -> type:
