@@ -53,6 +53,10 @@ __all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # the installed package's, as `dimred --version` says it (read on first use)
+        from importlib.metadata import version
+
+        return version("dimred")
     if name not in _LAZY:
         raise AttributeError(f"module 'dimred' has no attribute '{name}'")
     value = getattr(importlib.import_module(_LAZY[name]), name)

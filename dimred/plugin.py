@@ -47,7 +47,7 @@ from dimred._core.labels import (
     missing_label_rows,
 )
 from dimred._core.options import OptionInfo, option
-from dimred._core.packages import import_installed, installed
+from dimred._core.packages import import_extra, import_installed, installed, require_extra
 from dimred._core.scatter import (
     LEGEND_CLASSES,
     class_colours,
@@ -120,6 +120,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "components_shown",
     "fuzzy_neighbour_graph",
     "hookimpl",
+    "import_extra",
     "import_installed",
     "installed",
     "knn_graph",
@@ -135,6 +136,7 @@ __all__ = [  # noqa: F822 (the torch building blocks are module attributes loade
     "read_h5ad",
     "read_matrix",
     "read_table",
+    "require_extra",
     "rnx_curves",
     "scaled_for_distances",
     "scatter_points",

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dimred.plugin import EstimatorModel, UsageError, hookimpl, import_installed, option
+from dimred.plugin import EstimatorModel, UsageError, hookimpl, import_extra, option
 
 
 class _ScikitLearnModel(EstimatorModel):
@@ -410,10 +410,7 @@ class UMAPModel(_ScikitLearnModel):
         super()._check_rows(n_rows)
 
     def make(self, seed: int) -> Any:
-        try:
-            umap = import_installed("umap")
-        except ImportError as error:
-            raise UsageError(f"model 'umap' needs umap-learn: pip install 'dimred[umap]' ({error})") from None
+        umap = import_extra("umap", needed_by="model 'umap'", extra="umap", distribution="umap-learn")
         # one job, as a seed makes umap-learn run anyway (it warned of that on every fit)
         return umap.UMAP(n_components=self.options.n_components, n_neighbors=self.options.n_neighbors,
                          min_dist=self.options.min_dist, random_state=seed, n_jobs=1)  # fmt: skip

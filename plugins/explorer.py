@@ -28,7 +28,6 @@ from dimred.plugin import (
     Data,
     Reporter,
     RunRecord,
-    UsageError,
     class_colours,
     class_sort_key,
     colours_by_class,
@@ -38,6 +37,7 @@ from dimred.plugin import (
     legend_classes,
     legend_name,
     option,
+    require_extra,
     shown_rows,
 )
 
@@ -68,8 +68,7 @@ class Explorer(Reporter):
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
-        if not installed("bokeh"):
-            raise UsageError("the explorer reporter needs Bokeh: pip install 'dimred[explorer]'")
+        require_extra("bokeh", needed_by="the explorer reporter", extra="explorer", distribution="Bokeh")
 
     def files(self) -> tuple[str, ...]:
         return (FILENAME,)

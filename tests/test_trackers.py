@@ -747,6 +747,37 @@ def test_without_the_extra_naming_the_plugin_is_one_clear_error(arguments, messa
     assert not (tmp_path / "runs").exists()  # refused before anything ran
 
 
+@pytest.mark.parametrize(
+    ("arguments", "package", "message"),
+    [
+        (["--model", "umap"], "umap", "model 'umap' needs umap-learn, which is installed"),
+        (["--model", "pca", "--reporter", "mlflow"], "mlflow", "the mlflow reporter needs MLflow, which is installed"),
+    ],
+)
+def test_an_extra_installed_but_failing_to_import_says_so_instead_of_naming_the_extra(
+    arguments, package, message, tmp_path
+):
+    """An optional package that is there but cannot be imported (an MLflow whose setuptools lost pkg_resources)
+    had been reported as missing, with the pip command that installs what is already installed."""
+    broken = tmp_path / "site" / package
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'pkg_resources'\")\n")
+    command = [sys.executable, "-m", "dimred", "run", *ROLL, *arguments, "--out", str(tmp_path / "run")]
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "OMP_NUM_THREADS": "1"}
+    shown = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=tmp_path)
+    assert shown.returncode == 1, shown.stderr
+    expected = f"Error: {message} but fails to import (ModuleNotFoundError: No module named 'pkg_resources')"
+    assert shown.stderr.strip().splitlines()[-1].startswith(expected), shown.stderr
+    assert "pip install" not in shown.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_package_is_said_missing_without_a_folder_of_its_name():
+    with pytest.raises(ModuleNotFoundError) as raised:
+        dimred.plugin.import_installed("dimred_no_such_package")
+    assert str(raised.value) == "No module named 'dimred_no_such_package'"
+
+
 def test_importing_the_tracker_plugins_imports_neither_package():
     code = (
         "import sys, dimred.plugins.mlflow_tracker, dimred.plugins.tensorboard_tracker\n"

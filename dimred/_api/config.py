@@ -80,8 +80,8 @@ def _parse_json(path: Path, text: str) -> Any:
 def _parse_toml(path: Path, text: str) -> dict[str, Any]:
     try:
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        raise UsageError("TOML config files need Python 3.11 or newer; use a .json file") from None
+    except ModuleNotFoundError:  # Python 3.10: its backport, a dependency there
+        import tomli as tomllib
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

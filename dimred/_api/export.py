@@ -28,7 +28,7 @@ from dimred._api.arguments import check_flags
 from dimred._core.atomic import atomic_paths
 from dimred._core.defaults import ONNX_OPSET
 from dimred._core.errors import DimredError, UsageError, first_line, path_argument
-from dimred._core.packages import import_installed
+from dimred._core.packages import import_extra, installed
 from dimred._engine import modelfile
 from dimred._io.folderlock import check_unlocked
 from dimred._io.rundir import cannot_create
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 _EXPORTING = threading.Lock()
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
-INSTALL_HINT = "pip install 'dimred[onnx]'"
 
 
 class _Wrapper(torch.nn.Module):
@@ -68,11 +67,7 @@ class _Decoder(_Wrapper):
 
 
 def _require_onnx() -> Any:
-    try:
-        onnx = import_installed("onnx")
-    except ImportError:
-        raise UsageError(f"ONNX export needs the onnx package: {INSTALL_HINT}") from None
-    return onnx
+    return import_extra("onnx", needed_by="ONNX export", extra="onnx", distribution="the onnx package")
 
 
 def export_onnx(
@@ -250,10 +245,10 @@ def _check_computes_as_traced(
     """Refuse a graph that does not compute what ``wrapper`` does on ``rows``, as ONNX Runtime runs it. Tracing
     records the tensor operations of one call: a network that leaves torch on the way (numpy, a Python number
     of a tensor's value) is recorded with what it computed then, as constants, and the exporter only warns."""
-    try:
-        onnxruntime = import_installed("onnxruntime")
-    except ImportError:  # dimred[onnx] installs it; without it onnx's checker is the only check
+    if not installed("onnxruntime"):  # dimred[onnx] installs it; without it onnx's checker is the only check
         return
+    onnxruntime = import_extra("onnxruntime", needed_by="checking the exported graph", extra="onnx",
+                               distribution="ONNX Runtime")  # fmt: skip
     with torch.no_grad():
         expected = wrapper(rows).numpy()
     try:

@@ -18,11 +18,9 @@ import numpy as np
 import torch
 
 from dimred._core.defaults import EXACT_KNN_ROWS, SYMMETRISATIONS
-from dimred._core.errors import UsageError
-from dimred._core.packages import import_installed
+from dimred._core.packages import import_extra
 
 CHUNK_ELEMENTS = 1 << 24  # rows per chunk * n: 64 MB of float32 distances at a time
-ANN_EXTRA = "pip install 'dimred[ann]'"
 QUERY_ROWS = 1 << 16  # rows per query batch of the approximate search
 RECALL_TARGET, RECALL_SAMPLE = 0.9, 256  # the approximate search widens until a sample of rows finds this share
 FAR = 10.0  # exact_knn centres data whose mean is this many of its largest deviations from the origin
@@ -127,11 +125,9 @@ def approximate_knn(X: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor,
     nearest to it, as many as a recall of 0.9 takes (``_probes_for_recall``: 16 on most data). Memory: one
     float32 copy of the data (none for float32 rows, a memmap included), the n x k result and one batch of
     queries; faiss uses ``torch.get_num_threads()`` threads, and is left with the caller's own count."""
-    try:
-        faiss = import_installed("faiss")
-    except ImportError as error:
-        raise UsageError(f"the kNN graph of more than {EXACT_KNN_ROWS} rows is approximate and needs faiss: "
-                         f"{ANN_EXTRA}") from error  # fmt: skip
+    faiss = import_extra(
+        "faiss", needed_by=f"an approximate kNN graph (of more than {EXACT_KNN_ROWS} rows)", extra="ann"
+    )
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
     X = np.ascontiguousarray(X, dtype=np.float32)  # no copy for C-ordered float32 rows

@@ -9,20 +9,15 @@ from typing import Any
 import numpy as np
 
 from dimred._core.errors import UsageError, first_line
-from dimred._core.packages import import_installed
+from dimred._core.packages import import_extra
 from dimred._io.datafiles import check_readable
 from dimred._io.validation import DataError
-
-ANNDATA_EXTRA = "pip install 'dimred[anndata]'"
 
 
 def read_h5ad(path: str | Path, needed_by: str = "reading .h5ad files") -> Any:
     """The AnnData object in ``path``; one clear error where anndata is missing (naming ``needed_by``) or the file
     is not an AnnData file."""
-    try:
-        anndata = import_installed("anndata")
-    except ImportError:
-        raise UsageError(f"{needed_by} needs anndata: {ANNDATA_EXTRA}") from None
+    anndata = import_extra("anndata", needed_by=needed_by, extra="anndata")
     check_readable(Path(path))
     try:
         return anndata.read_h5ad(path)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from urllib.request import getproxies, proxy_bypass
 
-from dimred.plugin import DimredError, UsageError, import_installed, installed, option, unwritable
+from dimred.plugin import DimredError, UsageError, import_extra, installed, option, require_extra, unwritable
 
 SQLITE_PREFIX = "sqlite:///"  # then the database's path: relative, or absolute with a fourth slash
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
@@ -152,16 +152,11 @@ def _check_answers(uri: str) -> None:
 
 def require_mlflow(who: str) -> None:
     """Fail early, with the install command, when MLflow is missing (checked without importing it)."""
-    if not installed("mlflow"):
-        raise UsageError(f"the {who} needs MLflow: pip install 'dimred[mlflow]'")
+    require_extra("mlflow", needed_by=f"the {who}", extra="mlflow", distribution="MLflow")
 
 
 def import_mlflow(who: str) -> Any:
-    try:
-        mlflow = import_installed("mlflow")
-    except ImportError as error:
-        raise UsageError(f"the {who} needs MLflow: pip install 'dimred[mlflow]' ({error})") from None
-    return mlflow
+    return import_extra("mlflow", needed_by=f"the {who}", extra="mlflow", distribution="MLflow")
 
 
 def same_store(uri: str | None, other: str | None) -> bool:
