@@ -71,6 +71,84 @@ def test_metrics_return_named_values_of_their_own(metric):
     assert values, f"metric '{metric.name}' gave no values of its own"
 
 
+def _brute_force_knn_preservation(X: np.ndarray, Z: np.ndarray, k: int) -> float:
+    def neighbours(rows: np.ndarray) -> np.ndarray:
+        distances = ((rows[:, None, :] - rows[None, :, :]) ** 2).sum(-1)
+        np.fill_diagonal(distances, np.inf)
+        return np.argsort(distances, axis=1, kind="stable")[:, :k]
+
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(neighbours(X), neighbours(Z), strict=True)]))
+
+
+def test_every_built_in_metric_gives_what_an_independent_computation_gives():
+    """The contract check above only asks for values of a metric's own names: continuity answering with
+    trustworthiness, or silhouette with the labels shuffled, had passed every test."""
+    import torch
+    from scipy.spatial.distance import pdist
+    from scipy.stats import spearmanr
+    from sklearn.manifold import trustworthiness
+    from sklearn.metrics import silhouette_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from dimred.plugin import MetricContext
+
+    rng = np.random.default_rng(0)
+    n, k = 90, 7
+    X = rng.normal(size=(n, 6))
+    Z = X[:, :2] + 0.5 * rng.normal(size=(n, 2))  # keeps some neighbourhoods, loses others
+    labels = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    reconstruction = X + 0.1 * rng.normal(size=X.shape)
+    tensor = torch.as_tensor
+    context = MetricContext(tensor(X), tensor(Z), tensor(X[:, 2:4]), tensor(X), tensor(reconstruction), k, 0, labels)
+    values = {}
+    for metric in (ReconstructionError, Trustworthiness, Continuity, KnnPreservation, RnxCurve, Silhouette):
+        values.update(metric().compute(context))
+    preserved = _brute_force_knn_preservation(X, Z, k)
+    assert values["rmse"] == pytest.approx(np.sqrt(np.mean((X - reconstruction) ** 2)))
+    assert values["trustworthiness"] == pytest.approx(trustworthiness(X, Z, n_neighbors=k))
+    assert values["continuity"] == pytest.approx(trustworthiness(Z, X, n_neighbors=k))
+    assert values["continuity"] != pytest.approx(values["trustworthiness"])
+    assert values["knn_preservation"] == pytest.approx(preserved)
+    curve = dict(zip(values["rnx_curve"]["K"], values["rnx_curve"]["R_NX"], strict=True))
+    # R_NX(K) rescales the share of K neighbours kept so that chance scores 0 (Lee & Verleysen)
+    assert curve[k] == pytest.approx(((n - 1) * preserved - k) / (n - 1 - k))
+    assert values["silhouette"] == pytest.approx(silhouette_score(Z, labels))
+    assert values["silhouette"] != pytest.approx(silhouette_score(Z, labels[::-1]))
+
+    spearman = {
+        pairs: IntrinsicSpearman(IntrinsicSpearman.Options(pairs=pairs)).compute(context) for pairs in (10, 200_000)
+    }
+    every_pair = spearmanr(pdist(Z), pdist(X[:, 2:4])).statistic
+    assert spearman[200_000]["spearman_intrinsic"] == pytest.approx(every_pair, abs=0.01)  # pairs drawn at random
+    assert spearman[10]["spearman_intrinsic"] != pytest.approx(spearman[200_000]["spearman_intrinsic"], abs=1e-3)
+
+    held_out = MetricContext(tensor(X[:30]), tensor(Z[:30]), None, tensor(X[:30]), None, k, 0, labels[:30],
+                             tensor(Z[30:]), labels[30:])  # fmt: skip
+    classifier = KNeighborsClassifier(3).fit(Z[30:], labels[30:])
+    accuracy = KnnAccuracy(KnnAccuracy.Options(k=3)).compute(held_out)["knn_accuracy"]
+    assert accuracy == pytest.approx(classifier.score(Z[:30], labels[:30]))
+
+
+def test_the_rnx_plot_draws_the_runs_curve_and_the_trust_map_colours_each_point_by_its_own_trust():
+    import torch
+
+    from dimred.plugin import MetricContext
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 4))
+    Z = X[:, :2] + 0.5 * rng.normal(size=(60, 2))
+    context = MetricContext(torch.as_tensor(X), torch.as_tensor(Z), None, torch.as_tensor(X), None, 5, 0)
+    metrics = {**RnxCurve().compute(context), **Trustworthiness().compute(context)}
+    record = RunRecord("d", "pca", Data(X=X), X, Z, None, [], metrics, None, metric_context=context)
+    (line,) = RnxPlot().draw(record).axes[0].get_lines()
+    assert list(line.get_xdata()) == metrics["rnx_curve"]["K"]
+    assert list(line.get_ydata()) == metrics["rnx_curve"]["R_NX"]
+    colours = TrustMap().draw(record).axes[0].collections[0].get_array()
+    assert len(colours) == 60
+    assert colours.std() > 0.01  # points told apart, not one colour
+    assert colours.mean() == pytest.approx(metrics["trustworthiness"])  # the points' own trust averages to T
+
+
 def test_mse():
     check_loss_plugin(MeanSquaredLoss)
 

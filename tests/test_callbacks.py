@@ -262,7 +262,6 @@ def test_an_extra_argument_is_named_in_dimreds_words():
     assert result.output.endswith(" plugins --help'\n")  # 'dimred plugins', as a shell names the program
 
 
-@pytest.mark.slow
 def test_progress_goes_to_a_log_as_a_line_per_tenth_of_the_steps_and_at_least_one_a_minute(monkeypatch, tmp_path):
     """Where stderr is not a terminal a bar cannot redraw: a long enough fit writes ten progress lines."""
     import dimred.plugins.callbacks as built_in

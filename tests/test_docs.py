@@ -20,7 +20,6 @@ import pytest
 import dimred
 import dimred.plugin
 import dimred.testing
-from dimred._core import hookspecs
 from dimred.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,15 +116,6 @@ def test_every_public_name_has_an_entry_generated_from_its_docstring(site, modul
     assert found, f"{module}.{name} has no entry in the API pages"
     entry = pages[found.end() :].split('<dt class="sig sig-object py', 1)[0]
     assert "<p>" in entry, f"{module}.{name}: its entry has no text from a docstring"
-
-
-def test_every_hook_has_a_reference_section_headed_by_its_signature():
-    reference = (DOCS / "hooks.md").read_text()
-    headings = re.findall(r"^#+ `(\w+)\(([^)]*)\)`$", reference, re.MULTILINE)
-    for hook in hookspecs.HOOK_FOR_KIND.values():
-        signature = ", ".join(getattr(hookspecs, hook).__code__.co_varnames)
-        assert (hook, signature) in headings, f"docs/hooks.md has no '## `{hook}({signature})`' section"
-    assert {name for name, _signature in headings} == set(hookspecs.HOOK_FOR_KIND.values())
 
 
 def _relative_links(markdown: str) -> list[str]:

@@ -110,6 +110,7 @@ def test_geo_ae_trains_on_digits_whose_graph_falls_into_pieces():
     assert np.isfinite(result.metrics["holdout.rmse"])
 
 
+@pytest.mark.slow
 def test_geo_ae_reconstructs_and_unrolls():
     metrics = dimred.run(dataset="swissroll", model="geo-ae", seed=0, out=None, reporters=[]).metrics
     assert metrics["rmse"] <= 0.05

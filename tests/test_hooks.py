@@ -122,12 +122,14 @@ def test_register_models(register_in_process):
 
 def test_register_losses(register_in_process):
     register_in_process(plugin_module("loss_only", register_losses=lambda register: register(CountingLoss)))
+    CountingLoss.calls = 0
     dimred.run(dataset="swissroll", model="mlp-ae", loss="counting-mse", reporters=[], **QUICK)
     assert CountingLoss.calls == 3
 
 
 def test_rows_a_loss_adds_are_encoded_but_not_decoded(register_in_process):
     register_in_process(plugin_module("next_row", register_losses=lambda register: register(NextRowLoss)))
+    NextRowLoss.seen.clear()  # other tests' runs append to it too
     dimred.run(dataset="swissroll", model="mlp-ae", loss="mse+next-row", batch_size=16, reporters=[], **QUICK)
     assert NextRowLoss.seen == [(16, 32, 32, 16, 16)] * 3
 
@@ -231,6 +233,7 @@ class IntervalCounter(Callback):
 
 def test_register_callbacks(register_in_process):
     register_in_process(plugin_module("callback_only", register_callbacks=lambda register: register(IntervalCounter)))
+    IntervalCounter.intervals = 0
     result = dimred.run(dataset="swissroll", model="mlp-ae", reporters=[], callbacks=["interval-counter"], **QUICK)
     assert IntervalCounter.intervals == len(result.history) == 3
 

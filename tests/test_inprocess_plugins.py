@@ -77,6 +77,7 @@ def test_a_plugin_of_each_kind_registered_in_process_runs_end_to_end(register_in
         )
     )
     out = tmp_path / "line-run"
+    MeanAbsolute.calls = 0
     result = CliRunner().invoke(
         cli,
         ["run", "--dataset", "line", "--model", "linear-ae", "--reporter", "code-summary", "--out", str(out),

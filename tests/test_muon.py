@@ -41,9 +41,10 @@ def test_muon_steps_inner_matrices_and_leaves_vectors_and_code_layers_to_adam():
     optimizer = Muon(list(module.parameters()))
     chosen = [tuple(group.values.shape) for group in optimizer.groups.values()]
     assert sorted(chosen) == [(1, 32, 20), (1, 48, 32)]  # not 2 x 48 nor 20 x 2: a side below MUON_MIN_SIDE
-    assert MUON_MIN_SIDE > 2
     assert optimizer.adam.values.numel() == sum(
-        parameter.numel() for parameter in module.parameters() if parameter.ndim == 1 or min(parameter.shape) < 16
+        parameter.numel()
+        for parameter in module.parameters()
+        if parameter.ndim == 1 or min(parameter.shape) < MUON_MIN_SIDE
     )
 
 

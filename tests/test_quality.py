@@ -24,6 +24,7 @@ def test_the_default_command_reaches_the_tutorials_quality(default_run):
     assert metrics["rmse_train_mode"] > metrics["rmse"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_default_settings_reach_the_tutorials_quality_on_other_seeds(seed):
     result = dimred.run(dataset="swissroll", model="mlp-ae", seed=seed, out=None, reporters=[])

@@ -67,7 +67,8 @@ def test_fit_transform_gives_codes_and_inverse_gives_the_input_units(fitted, rol
     reconstruction = fitted.inverse_transform(codes)
     assert reconstruction.shape == roll.shape
     spread = roll.max(axis=0) - roll.min(axis=0)
-    assert np.sqrt((((reconstruction - roll) / spread) ** 2).mean()) < 0.25  # in the input's units, not [0, 1]
+    error = np.sqrt((((reconstruction - roll) / spread) ** 2).mean())  # in the input's units, not [0, 1]
+    assert error < 0.6 * np.sqrt((((roll.mean(axis=0) - roll) / spread) ** 2).mean())  # well below the mean's
     assert (fitted.n_features_in_, fitted.n_components_) == (3, 2)
     assert len(fitted.history_) > 0
 
