@@ -37,8 +37,10 @@ class MetricsTable(Reporter):
             for key, label, template in _ROWS
             if key in metrics
         ]
-        if metrics.get("metric_sample_size", 0) < metrics.get("n_samples", 0):
-            rows.append(("neighbourhood metrics computed on", f"{metrics['metric_sample_size']} points", ""))
+        sampled = [_sampled(metrics, prefix) for prefix in ("", "holdout.")]
+        if any(sampled):  # large data: the neighbourhood figures saw a seeded sample of the rows
+            every = "every row" if held_out else ""
+            rows.append(("neighbourhood metrics computed on", sampled[0] or "every row", sampled[1] or every))
         width = max(len(label) for label, _value, _held in rows)
         if not held_out:
             run.echo(f"{'metric':<{width}}  value")
@@ -70,6 +72,13 @@ def _held_out_value(metrics: dict, key: str, label: str, template: str) -> str:
     if "{neighbours}" in label and k is not None and k != metrics.get("neighbours"):
         return f"{value} (k={k})"
     return value + _fewer_votes(metrics, f"holdout.{key}")
+
+
+def _sampled(metrics: dict, prefix: str) -> str:
+    """How many points the neighbourhood metrics of the training (``prefix`` "") or held-out rows saw, where that
+    was a sample of them; "" where they saw every row."""
+    size = metrics.get(f"{prefix}metric_sample_size", 0)
+    return f"{size} points" if size < metrics.get(f"{prefix}n_samples", 0) else ""
 
 
 def _fewer_votes(metrics: dict, key: str) -> str:

@@ -89,6 +89,24 @@ def test_a_fraction_is_rounded_up_to_whole_rows_before_too_few_are_refused(fract
     assert len(split_rows(3000, None, 0.001, seed=0)[1]) == 3
 
 
+def test_the_metrics_table_and_the_comparison_say_where_the_neighbourhood_figures_saw_a_sample(tmp_path):
+    """On large data the neighbourhood metrics score a seeded sample of 5 000 rows: the table had said so for the
+    training rows only, and a comparison not at all."""
+    result = invoke("run", "--dataset", "swissroll", "--model", "pca", "--set", "dataset.n_samples=6000",
+                    "--reporter", "metrics-table", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("neighbourhood metrics computed on")]
+    assert line.split()[-4:] == ["5000", "points", "every", "row"]  # 5 400 training rows sampled, 600 held out
+    comparison = dimred.compare("swissroll", ["pca"], settings={"dataset.n_samples": 6000}, out=None)
+    footer = comparison.markdown().strip().splitlines()[-1]
+    assert (
+        footer
+        == "one seed, dataset swissroll; neighbourhood figures on a seeded sample of 5000 of the 5400 training rows"
+    )
+    small = dimred.compare("swissroll", ["pca"], settings={"dataset.n_samples": 600}, out=None)
+    assert small.markdown().strip().splitlines()[-1] == "one seed, dataset swissroll"
+
+
 def test_runs_report_held_out_metrics_and_record_the_split(tmp_path):
     out = tmp_path / "digits"
     result = invoke("run", "--dataset", "digits", "--model", "pca", "--holdout", "0.25", "--out", str(out))

@@ -157,7 +157,8 @@ class Comparison:
             lines.append(f"| {model} | failed: {error.replace('|', '/')} |" + " |" * (len(columns) - 1))
         seeds = len(next(iter(self.runs.values()), []))
         over = "one seed" if seeds == 1 else f"mean ± standard deviation over {seeds} seeds"
-        return "\n".join(lines) + f"\n\n{over}, dataset {self.dataset}\n"
+        first = next((results[0].metrics for results in self.runs.values() if results), {})
+        return "\n".join(lines) + f"\n\n{over}, dataset {self.dataset}{_sampling_note(first)}\n"
 
     def csv(self) -> str:
         buffer = io.StringIO()
@@ -174,6 +175,16 @@ class Comparison:
         for model, error in self.failed.items():
             writer.writerow([model, *[""] * (2 * len(columns)), error])
         return buffer.getvalue()
+
+
+def _sampling_note(metrics: Mapping[str, Any]) -> str:
+    """Where the neighbourhood figures came from a seeded sample of the rows (large data), how many they saw."""
+    seen = []
+    for prefix, which in (("", "training"), (evaluation.HELD_OUT_PREFIX, "held-out")):
+        size, n = metrics.get(f"{prefix}metric_sample_size"), metrics.get(f"{prefix}n_samples")
+        if size is not None and n is not None and size < n:
+            seen.append(f"{size} of the {n} {which} rows")
+    return f"; neighbourhood figures on a seeded sample of {' and '.join(seen)}" if seen else ""
 
 
 def _is_a_vote_count(key: str, reported: Mapping[str, Any]) -> bool:
