@@ -83,6 +83,8 @@ def test_save_then_load_gives_bitwise_identical_codes(fitted, roll, tmp_path):
     assert loaded.get_params()["model_options"] is None  # unset, as given: the defaults
     assert loaded.model_options_["hidden"] == [128, 64]
     assert not loaded.module_.training
+    assert fitted.train_seconds_ > 0
+    assert (loaded.history_, loaded.train_seconds_) == ([], None)  # the file keeps no log: unknown, not 0 s
 
 
 def test_one_row_matches_the_same_row_in_a_batch(fitted, roll):
@@ -284,6 +286,28 @@ def test_same_random_state_same_model_and_another_differs(roll):
     first = Reducer(**QUICK).fit_transform(roll)
     assert np.array_equal(first, Reducer(**QUICK).fit_transform(roll))
     assert not np.array_equal(first, Reducer(**{**QUICK, "random_state": 1}).fit_transform(roll))
+
+
+def test_no_random_state_draws_the_seed_from_numpys_generator_as_scikit_learns_estimators_do(roll, tmp_path):
+    """None had drawn from the operating system's entropy: np.random.seed, which makes a notebook of scikit-learn
+    estimators repeatable, left a Reducer's codes different on every run; a RandomState had been refused."""
+    drawn = {**QUICK, "random_state": None}
+    np.random.seed(0)
+    first = Reducer(**drawn).fit(roll)
+    np.random.seed(0)
+    assert np.array_equal(first.transform(roll), Reducer(**drawn).fit_transform(roll))
+    assert not np.array_equal(first.transform(roll), Reducer(**drawn).fit_transform(roll))  # the generator moved on
+    for state in (np.random.RandomState, np.random.default_rng):
+        codes = [Reducer(**{**QUICK, "random_state": state(5)}).fit_transform(roll) for _ in range(2)]
+        assert np.array_equal(*codes)
+    assert dimred.load(first.save(tmp_path / "m.safetensors")).random_state is None  # recorded as given
+
+
+def test_too_few_rows_to_fit_are_refused_with_one_minimum():
+    rows = np.random.default_rng(0).random((2, 3))
+    for count in (1, 2):
+        with pytest.raises(ValueError, match=r"a minimum of 3 is required by Reducer"):
+            Reducer(model="pca").fit(rows[:count])
 
 
 def test_a_run_returns_a_fitted_reducer_and_writes_nothing_without_out(tmp_path):

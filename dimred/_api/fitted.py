@@ -55,7 +55,7 @@ class FittedModel:
     scaler: Scaler
     feature_names: Sequence[str] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
-    train_seconds: float = 0.0
+    train_seconds: float | None = None  # None, as history is empty: read from a model file, which keeps no log
     as_given: AsGiven | None = None  # None: a model file written before dimred recorded it
     trained_on: tuple[str, dict[str, Any]] | None = None  # a run's data set and its options (None: arrays)
 

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_array
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from dimred._api.arguments import check_flags
 from dimred._api.fitted import FittedModel, read_fitted
+from dimred._api.rows import MIN_ROWS
 from dimred._core import defaults
 from dimred._core.contracts import Callback, EstimatorModel, Model, keeps_no_model_file
 from dimred._core.errors import UsageError, path_argument
@@ -51,7 +52,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     codes itself: ``n_components`` must then be None, the default (2) or the width the model gives, and any
     other value is a UsageError naming the model. ``loss`` is a loss or a weighted sum (``"mse+geodesic:10"``;
     default: the model's own) and ``loss_options`` maps a loss name to its options. ``random_state`` is the
-    seed, as ``dimred.run``'s ``seed`` (None draws one); ``callbacks`` are added to the default ones
+    seed, as ``dimred.run``'s ``seed``; None, a ``numpy.random.RandomState`` or a ``Generator`` draws one, as
+    scikit-learn's estimators do (None from numpy's global generator: ``np.random.seed`` makes such a fit
+    repeatable), and a model file records it as None; ``callbacks`` are added to the default ones
     (``"no-NAME"`` removes one) and ``callback_options`` maps a callback name to its options.
 
     ``verbose`` (default False) shows training progress as ``dimred.run`` does: a progress bar on stderr in a
@@ -59,6 +62,10 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     scikit-learn's estimators do; ``callbacks`` that name the progress callback decide over ``verbose``
     (``["progress"]`` shows it, ``["no-progress"]`` hides it). Like ``callbacks``, ``verbose`` is not kept in a
     model file: a loaded Reducer, or a run's, is silent unless set otherwise.
+
+    After ``fit``, ``history_`` holds the losses logged while training and ``train_seconds_`` its time; a Reducer
+    loaded from a model file has an empty ``history_`` and ``train_seconds_`` None (the file keeps the network;
+    a run folder's ``history.csv`` and ``metrics.json`` keep its log).
 
     The training loop's parameters (``steps``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
     ``schedule``, ``precision``, ``optimizer``) apply to models trained by dimred's loop only: a model fitted in
@@ -94,7 +101,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         optimizer: str = defaults.OPTIMIZER,
         scaler: str = defaults.SCALER,
         device: str = defaults.DEVICE,
-        random_state: int | None = None,
+        random_state: int | np.random.RandomState | np.random.Generator | None = None,
         callbacks: list[str] | None = None,
         callback_options: dict[str, dict[str, Any]] | None = None,
         verbose: bool = False,
@@ -177,14 +184,10 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return [callback for callback in callbacks if callback.name != PROGRESS_CALLBACK]
 
     def training_settings(self) -> TrainingSettings:
-        """The estimator's parameters as dimred's training settings (``random_state`` is the seed; None draws
-        one). A model fitted in one call runs no training loop: it gets the loop's defaults, whatever the loop's
-        parameters say (they are still checked)."""
-        seed = self.random_state
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
-        elif isinstance(seed, np.random.RandomState | np.random.Generator):
-            raise UsageError("random_state must be a whole number (the seed, as dimred.run's seed) or None")
+        """The estimator's parameters as dimred's training settings (``random_state`` is the seed, or what draws
+        one: ``_seed_of``). A model fitted in one call runs no training loop: it gets the loop's defaults, whatever
+        the loop's parameters say (they are still checked)."""
+        seed = _seed_of(self.random_state)
         values = {name: getattr(self, name) for name in TrainingSettings.names() if hasattr(self, name)}
         settings = TrainingSettings.from_mapping(values | {"seed": seed}, "Reducer")
         return _loop_defaults(settings) if issubclass(self._model_class(), EstimatorModel) else settings
@@ -204,7 +207,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _fit(self, X: Any) -> Reducer:
         from dimred._api import pipeline, reporting
 
-        X = check_matrix(validate_data(self, _readable(X), dtype=_VALID_DTYPES, ensure_min_samples=2,
+        X = check_matrix(validate_data(self, _readable(X), dtype=_VALID_DTYPES, ensure_min_samples=MIN_ROWS,
                                        ensure_all_finite=False))  # fmt: skip
         model = self._model_plugin()
         if not getattr(model, "can_transform", True) or keeps_no_model_file(
@@ -215,7 +218,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                                             callbacks=self.callbacks, groups=self._callback_settings())  # fmt: skip
         plugins = dataclasses.replace(plugins, callbacks=self._shown_callbacks(plugins.callbacks))
         settings = self.training_settings()  # a one-call model's without the loop's parameters, ignored
-        given = pipeline.as_given(plugins, settings, seed_drawn=self.random_state is None)
+        given = pipeline.as_given(plugins, settings, seed_drawn=_draws_seed(self.random_state))
         plugins, settings, device = pipeline.prepared(plugins, settings, X.shape)
         config = pipeline.fit_config(plugins, settings, len(X))
         reporting.check_run(plugins.callbacks, config)
@@ -441,6 +444,21 @@ def _reads_as_numbers(values: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def _draws_seed(random_state: Any) -> bool:
+    """Whether ``random_state`` draws the fit's seed instead of being it."""
+    return random_state is None or isinstance(random_state, np.random.RandomState | np.random.Generator)
+
+
+def _seed_of(random_state: Any) -> Any:
+    """The seed of a fit: ``random_state`` where it is one (TrainingSettings checks that it is a whole number),
+    else one drawn from it as scikit-learn's estimators draw theirs: None draws from numpy's global generator."""
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(np.iinfo(np.int32).max))
+    if _draws_seed(random_state):
+        return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    return random_state
 
 
 def _loop_defaults(settings: TrainingSettings) -> TrainingSettings:
