@@ -103,7 +103,7 @@ def test_the_dataset_check_refuses_fewer_rows_than_a_run_takes():
     """Two rows had passed the check; a run refuses them."""
     with pytest.raises(AssertionError, match=r"dataset 'two-rows': X has shape \(2, 3\), not at least the 3 rows"):
         check_dataset_plugin(TwoRows)
-    with pytest.raises(dimred.UsageError, match="give at least 3"):
+    with pytest.raises(ValueError, match="a minimum of 3 is required by Reducer"):  # scikit-learn's words
         dimred.Reducer(model="pca").fit(TwoRows().load(0).X)
 
 
