@@ -174,7 +174,7 @@ def _under_torchrun() -> bool:
     """Whether torchrun started this process among others: every one would do the whole command and race to write.
     (WORLD_SIZE alone is set by other launchers too, around programs that may call dimred's library.)"""
     processes = os.environ.get("WORLD_SIZE", "1")
-    return bool(os.environ.get("TORCHELASTIC_RUN_ID")) and processes.isdigit() and int(processes) > 1
+    return bool(os.environ.get("TORCHELASTIC_RUN_ID")) and processes.isdecimal() and int(processes) > 1
 
 
 def _parse_settings(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:

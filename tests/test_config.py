@@ -260,6 +260,24 @@ def test_a_bad_config_file_is_a_usage_error(tmp_path, content, message):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
+        ("deep.json", '{"seed": ' + "[" * 3000 + "]" * 3000 + "}", "is not valid JSON: nested too deeply"),
+        ("long.json", '{"seed": 1' + "0" * 5000 + "}", "is not valid JSON: a whole number of more than 4300 digits"),
+        ("deep.toml", "seed = " + "[" * 3000 + "]" * 3000, "is not valid TOML: nested too deeply"),
+        ("long.toml", "seed = 1" + "0" * 5000, "is not valid TOML: a whole number of more than 4300 digits"),
+    ],
+)
+def test_a_config_file_nested_too_deeply_or_with_too_long_a_number_is_one_usage_error(tmp_path, name, content, message):
+    """Python's parsers stop at such files with a RecursionError or a ValueError of their own: the command had
+    ended with 'unexpected RecursionError' and exit 1."""
+    (tmp_path / name).write_text(content)
+    result = invoke("run", "--config", str(tmp_path / name))
+    assert result.exit_code == 2, result.output
+    assert result.output == f"Error: config file {tmp_path / name} {message}\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
         ("bad.toml", b"\xff\xfe[dataset]", "bad.toml is not UTF-8 text"),
         ("bad.json", b"3", "bad.json must hold a table of settings (a JSON object), got 3"),
         ("bad.json", b"null", "must hold a table of settings (a JSON object), got null"),

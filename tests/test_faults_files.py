@@ -303,6 +303,10 @@ FORGERIES = [
      "tensor 'scaler.offset' has shape (3,), expected (4,)"),
     ("n_components beyond the file", metadata_field("n_components", str(10**12)),
      "metadata field 'n_components' must be a whole number from 1 to"),
+    ("n_components a superscript two", metadata_field("n_components", "\u00b2"),  # str.isdigit's, not int()'s
+     "metadata field 'n_components' must be a whole number from 1 to"),
+    ("an option of 5 000 digits", metadata_field("model_options", '{"n_components": 1' + "0" * 5000 + "}"),
+     "metadata field 'model_options' is not valid JSON"),
     ("requested is a list", metadata_field("requested", "[]"), "metadata field 'requested' must be an object"),
     ("requested lacks training", metadata_field("requested", '{"model_options": {}, "loss_options": {}}'),
      "metadata field 'requested' must hold the objects model_options, loss_options and training"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -73,8 +74,10 @@ def _parse_json(path: Path, text: str) -> Any:
 
     try:
         return json.loads(text, object_pairs_hook=once_each)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"config file {path} is not valid JSON: {error}") from None
+    except UsageError:
+        raise
+    except (ValueError, RecursionError) as error:  # nested too deeply, a whole number of 4 300+ digits
+        raise UsageError(f"config file {path} is not valid JSON: {_said(error)}") from None
 
 
 def _parse_toml(path: Path, text: str) -> dict[str, Any]:
@@ -84,8 +87,17 @@ def _parse_toml(path: Path, text: str) -> dict[str, Any]:
         import tomli as tomllib
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"config file {path} is not valid TOML: {error}") from None
+    except (ValueError, RecursionError) as error:  # TOMLDecodeError is a ValueError
+        raise UsageError(f"config file {path} is not valid TOML: {_said(error)}") from None
+
+
+def _said(error: Exception) -> str:
+    """A parser's complaint in one line: Python's own for too deep a nesting, or too long a number, is long."""
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    if "integer string conversion" in str(error):
+        return f"a whole number of more than {sys.get_int_max_str_digits()} digits"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _plugin(section: Any, kind: str, path: Path) -> tuple[str, dict[str, Any]]:

@@ -151,7 +151,7 @@ def _carried_ignored(dataset_settings: Mapping[str, Any], reducer: Reducer) -> d
     if layout is None:
         return {}
     names, width = layout
-    held = all(spec in names or (spec.isdigit() and int(spec) < width) for spec in ignored)
+    held = all(spec in names or (spec.isdecimal() and int(spec) < width) for spec in ignored)
     features = _feature_names(reducer)
     elsewhere = not held and bool(features) and features <= set(names)
     return {"ignore_columns": ",".join(ignored)} if width == _training_file_width(reducer) and not elsewhere else {}
@@ -213,7 +213,7 @@ def _place(spec: str, header: Sequence[str]) -> int | None:
     """The index of the column ``spec`` (a header name or a 0-based index) names, None where it names none."""
     if spec in header:
         return header.index(spec)
-    return int(spec) if spec.isdigit() else None
+    return int(spec) if spec.isdecimal() else None
 
 
 def _carried_anndata_options(reducer: Reducer, dataset_settings: Mapping[str, Any]) -> dict[str, str]:
@@ -270,7 +270,7 @@ def _index_here(spec: str, width: int, trained_width: int) -> int | None:
     and the ignored ones); None otherwise. A file as wide as the features and the set-aside columns alone may
     lack either the ignored columns or the set-aside ones (new rows with their ids but no labels): which one, its
     width cannot tell, so neither is taken."""
-    if not spec.isdigit() or width != trained_width:
+    if not spec.isdecimal() or width != trained_width:
         return None
     return int(spec) if int(spec) < width else None
 

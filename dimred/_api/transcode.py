@@ -55,7 +55,7 @@ def _feature_columns(source: Path, model: Reducer) -> list[int] | None:
         if [str(header[column]) for column in rest] == [str(name) for name in trained]:
             return rest
         return columns_by_name(header, trained, str(source))
-    set_aside = {int(spec) for spec in specs if spec.isdigit()}
+    set_aside = {int(spec) for spec in specs if spec.isdecimal()}
     if not set_aside:
         return None
     width = column_count(source)

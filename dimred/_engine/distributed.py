@@ -74,7 +74,7 @@ def _process_count(name: str, default: int) -> int:
     text = os.environ.get(name, "").strip()
     if not text:
         return default
-    if not text.isdigit():
+    if not text.isdecimal():
         raise UsageError(f"environment variable {name}={text!r} is not a whole number from 0 (torchrun sets it)")
     return int(text)
 

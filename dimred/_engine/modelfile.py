@@ -274,7 +274,7 @@ def _decode_json_fields(model_file: ModelFile) -> None:
             continue
         try:
             value = json.loads(model_file.metadata[key])
-        except (json.JSONDecodeError, TypeError, RecursionError):
+        except (ValueError, TypeError, RecursionError):  # ValueError: JSON's, or a whole number of 4 300+ digits
             raise model_file.fail(f"metadata field '{key}' is not valid JSON") from None
         if not isinstance(value, kind) and not (key == "feature_names" and value is None):
             expected = "an object" if kind is dict else "a list"
@@ -324,7 +324,7 @@ def _check_count(model_file: ModelFile, key: str) -> None:
     if text is None and key != "n_features":
         return
     limit = model_file.stored_values
-    if not (isinstance(text, str) and text.isdigit() and len(text) <= 19 and 1 <= int(text) <= limit):
+    if not (isinstance(text, str) and text.isdecimal() and len(text) <= 19 and 1 <= int(text) <= limit):
         raise model_file.fail(
             f"metadata field '{key}' must be a whole number from 1 to {limit} (the values the file holds), not {text!r}"
         )

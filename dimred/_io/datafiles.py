@@ -321,7 +321,7 @@ def _column(spec: str, option: str, path: Path, names: tuple[str, ...] | None, w
                          "give the one you mean by its index, or rename the others")  # fmt: skip
     if names is not None and spec in names:
         return names.index(spec)
-    if spec.isdigit() and (width is None or int(spec) < width):
+    if spec.isdecimal() and (width is None or int(spec) < width):
         return int(spec)
     indices = f"0 to {width - 1}" if width else "a 0-based index"
     choices = f"{', '.join(names)} (or their 0-based indices, {indices})" if names else indices
@@ -409,7 +409,7 @@ def _say_where_indices_count_from(
     given = [(option, spec) for option, spec in set_aside.items()]
     given += [(option, spec) for option, specs in ignored.items() for spec in specs]
     counted = [f"{option} '{spec}' is '{names[int(spec)]}'" for option, spec in given
-               if spec.isdigit() and spec not in names and int(spec) < len(names)]  # fmt: skip
+               if spec.isdecimal() and spec not in names and int(spec) < len(names)]  # fmt: skip
     if counted:
         first, them = ("first column holds", "it") if layout.row_name_columns == 1 else (
             f"first {layout.row_name_columns} columns hold", "them")  # fmt: skip
