@@ -219,6 +219,21 @@ def test_export_uses_eval_mode_and_leaves_the_estimator_alone(trained, roll, tmp
     np.testing.assert_allclose(encoder.run(None, {"rows": rows})[0], reducer.transform(rows), atol=TOLERANCE)
 
 
+def test_a_model_that_gives_values_that_are_not_finite_is_refused_not_exported(trained, tmp_path):
+    """A model file's batch-norm variances made negative (damaged, or forged) give NaN for every row: the graph
+    matched the model NaN for NaN, and export wrote a decoder of NaN alone with exit 0."""
+    import copy
+
+    reducer = copy.deepcopy(trained["mlp-ae"])
+    norm = next(layer for layer in reducer.module_.decoder.modules() if isinstance(layer, torch.nn.BatchNorm1d))
+    norm.running_var.neg_()
+    with pytest.raises(
+        dimred.DimredError, match=r"the decoder of model 'mlp-ae' to ONNX: it gives values that are not finite"
+    ):
+        reducer.to_onnx(tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()
+
+
 def test_a_network_without_encode_and_decode_is_refused(trained, tmp_path):
     reducer = copy.copy(trained["mlp-ae"])
     reducer.module_ = torch.nn.Sequential(torch.nn.Linear(3, 2))

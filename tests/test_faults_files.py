@@ -143,6 +143,32 @@ def test_a_read_only_output_folder_is_named(models, tmp_path):
           "locked is not writable (permission denied)", tmp_path)  # fmt: skip
 
 
+@pytest.mark.skipif(os.name != "posix" or not shutil.which("setpriv"), reason="needs a process that permissions bind")
+def test_a_model_file_that_may_not_be_read_is_said_so_not_said_to_be_missing(models, tmp_path):
+    """safetensors says 'No such file or directory' of a file it may not open."""
+    folder = tmp_path / "run"
+    shutil.copytree(models["roll"], folder)
+    (folder / "model.safetensors").chmod(0)
+    command = [
+        sys.executable,
+        "-m",
+        "dimred",
+        "encode",
+        str(folder),
+        str(points(tmp_path)),
+        "-o",
+        str(tmp_path / "c.npy"),
+    ]
+    if os.geteuid() == 0:  # root reads any file: run without the capabilities that let it
+        dropped = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--inh-caps={dropped}", f"--bounding-set={dropped}", *command]
+    shown = subprocess.run(command, capture_output=True, text=True)
+    assert shown.returncode == 1, shown.stderr
+    assert (
+        shown.stderr.strip() == f"Error: model file {folder / 'model.safetensors'} is not readable (permission denied)"
+    )
+
+
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc file system")
 def test_a_folder_that_refuses_new_files_is_not_said_to_be_missing(models, tmp_path):
     """/proc refuses a new file with ENOENT: the message had said that /proc does not exist."""

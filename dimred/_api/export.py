@@ -244,13 +244,19 @@ def _check_computes_as_traced(
 ) -> None:
     """Refuse a graph that does not compute what ``wrapper`` does on ``rows``, as ONNX Runtime runs it. Tracing
     records the tensor operations of one call: a network that leaves torch on the way (numpy, a Python number
-    of a tensor's value) is recorded with what it computed then, as constants, and the exporter only warns."""
+    of a tensor's value) is recorded with what it computed then, as constants, and the exporter only warns. A
+    model that gives values that are not finite on rows of its data's scale is refused before: its graph, NaN for
+    NaN, would pass (a model file's damaged batch-norm variances had exported a decoder of NaN alone)."""
+    with torch.no_grad():
+        expected = wrapper(rows).numpy()
+    if not np.isfinite(expected).all():
+        raise DimredError(f"could not export the {role} of model '{model}' to ONNX: it gives values that are not "
+                          f"finite (NaN or infinity) on {len(rows)} rows of its data's scale; the model file is "
+                          "damaged, or its training diverged")  # fmt: skip
     if not installed("onnxruntime"):  # dimred[onnx] installs it; without it onnx's checker is the only check
         return
     onnxruntime = import_extra("onnxruntime", needed_by="checking the exported graph", extra="onnx",
                                distribution="ONNX Runtime")  # fmt: skip
-    with torch.no_grad():
-        expected = wrapper(rows).numpy()
     try:
         session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
         (computed,) = session.run(None, {input_name: rows.numpy()})
@@ -259,7 +265,7 @@ def _check_computes_as_traced(
     else:
         if computed.shape != expected.shape:
             difference = f"it gives {computed.shape} values for {len(rows)} rows, the model {expected.shape}"
-        elif np.allclose(computed, expected, rtol=1e-4, atol=1e-5, equal_nan=True):
+        elif np.allclose(computed, expected, rtol=1e-4, atol=1e-5):
             return
         else:
             difference = (

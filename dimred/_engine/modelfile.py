@@ -224,6 +224,12 @@ def read_model_file(path: str | Path) -> ModelFile:
     if path.is_dir():  # safetensors would say 'No such device (os error 19)'
         raise ModelFileError(f"model file {path} is a folder, not a model file")
     try:
+        path.open("rb").close()  # safetensors says 'No such file or directory' of a file it may not read
+    except PermissionError:
+        raise ModelFileError(f"model file {path} is not readable (permission denied)") from None
+    except OSError:
+        pass  # safetensors' own message follows
+    try:
         with safe_open(path, framework="pt") as opened:
             metadata = dict(opened.metadata() or {})
             tensors = {key: opened.get_tensor(key) for key in opened.keys()}  # noqa: SIM118 (not a dict)
