@@ -261,6 +261,38 @@ def test_a_resume_on_other_data_of_the_same_name_is_refused_and_on_its_own_goes_
     assert dimred.run(resume=True, **arguments).history[-1]["step"] == 60
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [lambda facts: None, lambda facts: "{not json", lambda facts: json.dumps([1, 2]),
+     lambda facts: json.dumps({**facts, "data": 5}), lambda facts: json.dumps({**facts, "config": [1]}),
+     lambda facts: json.dumps({**facts, "history": [{**facts["history"][0], "loss": float("nan")}]})],
+    ids=["no facts", "not JSON", "a list", "data a number", "config a list", "a NaN loss in the history"],
+)  # fmt: skip
+def test_a_checkpoint_whose_facts_are_damaged_is_refused_by_name(damage, interrupt_once, tmp_path):
+    """Such checkpoints had ended a resume with 'unexpected KeyError' (or AttributeError, JSONDecodeError), and one
+    whose history held a NaN had trained on and written it into history.csv with exit 0."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
+                 "batch_size": 100, "out": tmp_path / "run", "callbacks": [interrupt_once], "reporters": [],
+                 "checkpoint_every": 20}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        dimred.run(**arguments)
+    checkpoint = tmp_path / "run" / "checkpoint.safetensors"
+    with safe_open(checkpoint, framework="pt") as opened:
+        metadata, tensors = opened.metadata(), {key: opened.get_tensor(key) for key in opened.keys()}  # noqa: SIM118
+    damaged = damage(json.loads(metadata["facts"]))
+    save_file(tensors, checkpoint, metadata={key: value for key, value in {**metadata, "facts": damaged}.items()
+                                             if value is not None})  # fmt: skip
+    resumed = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run")])
+    assert resumed.exit_code == 1, resumed.output
+    assert (
+        resumed.output == f"Error: checkpoint {checkpoint} is damaged: its facts (step, history, settings) are "
+        "not what dimred writes; start the run again there with overwrite=True (--overwrite)\n"
+    )
+
+
 def _interrupted_on_a_file(callback: str, folder: Path) -> tuple[np.ndarray, dict]:
     """5 000 rows saved as folder/rows.npy, and the arguments of a run on them that ``callback`` interrupted
     after its checkpoint at step 20."""

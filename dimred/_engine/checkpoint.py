@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -37,4 +38,34 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         raise DimredError(f"checkpoint {path} is not readable ({error})") from None
     if metadata.get("format") != CHECKPOINT_FORMAT or metadata.get("format_version") != FORMAT_VERSION:
         raise DimredError(f"{path} is not a dimred checkpoint of format version {FORMAT_VERSION}")
-    return tensors, json.loads(metadata["facts"])
+    return tensors, _checked_facts(path, metadata.get("facts"))
+
+
+# What a checkpoint's facts hold where they hold it (training.py's and callbacks.py's), each of one kind
+_FACT_KINDS = {"step": int, "logged_step": int, "optimizer_steps": int, "history": list, "data": str,
+               "callbacks": dict, "stop_reason": str, "config": dict}  # fmt: skip
+
+
+def _checked_facts(path: Path, text: Any) -> dict[str, Any]:
+    """The JSON facts of the checkpoint at ``path``, refused as damaged where they are not what dimred writes (a
+    resume had failed with 'unexpected KeyError', or trained on from a history of NaN and exited 0)."""
+    try:
+        facts = json.loads(text)
+    except (TypeError, ValueError, RecursionError):  # none, not JSON, nested too deeply, a number too long
+        facts = None
+    wrong = (
+        not isinstance(facts, dict)
+        or "step" not in facts
+        or any(facts.get(key) is not None and not isinstance(facts[key], kind) for key, kind in _FACT_KINDS.items())
+    )
+    if not wrong and not all(isinstance(row, dict) and all(_finite(value) for value in row.values())
+                             for row in facts.get("history") or []):  # fmt: skip
+        wrong = True
+    if wrong:
+        raise DimredError(f"checkpoint {path} is damaged: its facts (step, history, settings) are not what dimred "
+                          "writes; start the run again there with overwrite=True (--overwrite)")  # fmt: skip
+    return facts
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
