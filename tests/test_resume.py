@@ -261,17 +261,9 @@ def test_a_resume_on_other_data_of_the_same_name_is_refused_and_on_its_own_goes_
     assert dimred.run(resume=True, **arguments).history[-1]["step"] == 60
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [lambda facts: None, lambda facts: "{not json", lambda facts: json.dumps([1, 2]),
-     lambda facts: json.dumps({**facts, "data": 5}), lambda facts: json.dumps({**facts, "config": [1]}),
-     lambda facts: json.dumps({**facts, "history": [{**facts["history"][0], "loss": float("nan")}]})],
-    ids=["no facts", "not JSON", "a list", "data a number", "config a list", "a NaN loss in the history"],
-)  # fmt: skip
-def test_a_checkpoint_whose_facts_are_damaged_is_refused_by_name(damage, interrupt_once, tmp_path):
-    """Such checkpoints had ended a resume with 'unexpected KeyError' (or AttributeError, JSONDecodeError), and one
-    whose history held a NaN had trained on and written it into history.csv with exit 0."""
-    from safetensors import safe_open
+def _rewritten_checkpoint(interrupt_once, tmp_path: Path, change) -> Path:
+    """The checkpoint of a 60-step run interrupted after its checkpoint at step 20, rewritten: ``change`` takes its
+    tensors and facts and gives the tensors and the facts' text (None: no facts)."""
     from safetensors.torch import save_file
 
     arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
@@ -282,9 +274,22 @@ def test_a_checkpoint_whose_facts_are_damaged_is_refused_by_name(damage, interru
     checkpoint = tmp_path / "run" / "checkpoint.safetensors"
     with safe_open(checkpoint, framework="pt") as opened:
         metadata, tensors = opened.metadata(), {key: opened.get_tensor(key) for key in opened.keys()}  # noqa: SIM118
-    damaged = damage(json.loads(metadata["facts"]))
-    save_file(tensors, checkpoint, metadata={key: value for key, value in {**metadata, "facts": damaged}.items()
-                                             if value is not None})  # fmt: skip
+    tensors, facts = change(tensors, json.loads(metadata.pop("facts")))
+    save_file(tensors, checkpoint, metadata=metadata | ({} if facts is None else {"facts": facts}))
+    return checkpoint
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda facts: None, lambda facts: "{not json", lambda facts: json.dumps([1, 2]),
+     lambda facts: json.dumps({**facts, "data": 5}), lambda facts: json.dumps({**facts, "config": [1]}),
+     lambda facts: json.dumps({**facts, "history": [{**facts["history"][0], "loss": float("nan")}]})],
+    ids=["no facts", "not JSON", "a list", "data a number", "config a list", "a NaN loss in the history"],
+)  # fmt: skip
+def test_a_checkpoint_whose_facts_are_damaged_is_refused_by_name(damage, interrupt_once, tmp_path):
+    """Such checkpoints had ended a resume with 'unexpected KeyError' (or AttributeError, JSONDecodeError), and one
+    whose history held a NaN had trained on and written it into history.csv with exit 0."""
+    checkpoint = _rewritten_checkpoint(interrupt_once, tmp_path, lambda tensors, facts: (tensors, damage(facts)))
     resumed = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run")])
     assert resumed.exit_code == 1, resumed.output
     assert (
@@ -535,18 +540,12 @@ def test_resume_and_overwrite_together_are_refused(tmp_path):
 def test_a_checkpoint_not_of_this_run_is_said_in_one_line(interrupt_once, tmp_path, tamper, message):
     """A checkpoint of another network had failed as 'unexpected RuntimeError' and a dozen lines of size
     mismatches, damaged facts as 'unexpected TypeError'."""
-    from safetensors.torch import save_file
 
-    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
-                 "batch_size": 100, "out": tmp_path / "run", "callbacks": [interrupt_once], "reporters": [],
-                 "checkpoint_every": 20}  # fmt: skip
-    with pytest.raises(KeyboardInterrupt):
-        dimred.run(**arguments)
-    path = tmp_path / "run" / "checkpoint.safetensors"
-    with safe_open(path, framework="pt") as opened:
-        metadata, tensors = opened.metadata(), {key: opened.get_tensor(key) for key in opened.keys()}  # noqa: SIM118
-    tensors, facts = tamper(tensors, json.loads(metadata["facts"]))
-    save_file(tensors, path, metadata={**metadata, "facts": json.dumps(facts)})
+    def tampered(tensors: dict, facts: dict) -> tuple[dict, str]:
+        tensors, facts = tamper(tensors, facts)
+        return tensors, json.dumps(facts)
+
+    _rewritten_checkpoint(interrupt_once, tmp_path, tampered)
     result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run")])
     assert result.exit_code == 1, result.output
     [line] = [line for line in result.output.splitlines() if line.startswith("Error:")]
