@@ -298,6 +298,31 @@ def test_a_checkpoint_whose_facts_are_damaged_is_refused_by_name(damage, interru
     )
 
 
+def test_a_run_folders_json_nested_too_deeply_is_said_so_not_unexpected(interrupt_once, tmp_path):
+    """json's RecursionError on a config.json (or a file list) of 3 000 nested lists had ended resume, encode and
+    --overwrite with 'unexpected RecursionError'."""
+    _rewritten_checkpoint(interrupt_once, tmp_path, lambda tensors, facts: (tensors, json.dumps(facts)))
+    deep = '{"model": ' + "[" * 3000 + "]" * 3000 + "}"
+    (tmp_path / "run" / "config.json").write_text(deep)
+    resumed = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run")])
+    assert resumed.exit_code == 2, resumed.output
+    config = tmp_path / "run" / "config.json"
+    assert resumed.output == f"Error: config file {config} is not valid JSON: nested too deeply\n"
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "config.json").write_text(deep)
+    (tmp_path / "bare" / ".dimred-files.json").write_text(deep)
+    np.save(tmp_path / "rows.npy", np.zeros((5, 3)))
+    encoded = CliRunner().invoke(cli, ["encode", str(tmp_path / "bare"), str(tmp_path / "rows.npy"), "-o",
+                                       str(tmp_path / "codes.npy")])  # fmt: skip
+    assert encoded.exit_code != 0
+    assert encoded.output.startswith("Error: "), encoded.output
+    assert "unexpected" not in encoded.output, encoded.output
+    again = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "pca", "--reporter", "metrics-table",
+                                     "--out", str(tmp_path / "bare"), "--overwrite"])  # fmt: skip
+    assert again.exit_code == 2, again.output  # an unreadable list lists nothing: config.json is kept as the user's
+    assert "holds config.json, which no dimred run there listed as its own" in again.output
+
+
 def _interrupted_on_a_file(callback: str, folder: Path) -> tuple[np.ndarray, dict]:
     """5 000 rows saved as folder/rows.npy, and the arguments of a run on them that ``callback`` interrupted
     after its checkpoint at step 20."""

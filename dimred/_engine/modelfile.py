@@ -209,7 +209,7 @@ def _why_none(folder: Path) -> str:
         return ": the run there did not finish; run it again"
     try:
         model = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))["model"]["name"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return ""
     if not (folder / METRICS_FILE).exists():
         return f": the run there did not finish (it trained model '{model}'); run it again"

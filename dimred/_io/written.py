@@ -111,7 +111,7 @@ def listed_files(folder: Path) -> list[str]:
     """The relative paths the folder's list names; an unreadable or edited list names nothing outside it."""
     try:
         names = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))["files"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return []
     if not isinstance(names, list):
         return []
