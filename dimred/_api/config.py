@@ -27,7 +27,7 @@ from typing import Any
 
 from dimred._core import options as plugin_options
 from dimred._core.contracts import EstimatorModel, Model
-from dimred._core.errors import UsageError, blame
+from dimred._core.errors import UsageError, blame, first_line
 from dimred._core.kinds import KINDS
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec, spec_text
@@ -97,7 +97,7 @@ def _said(error: Exception) -> str:
         return "nested too deeply"
     if "integer string conversion" in str(error):
         return f"a whole number of more than {sys.get_int_max_str_digits()} digits"
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+    return first_line(error)
 
 
 def _plugin(section: Any, kind: str, path: Path) -> tuple[str, dict[str, Any]]:

@@ -6,7 +6,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from dimred._core.errors import DimredError, UsageError
+from dimred._core.errors import DimredError, UsageError, first_line
 
 
 def installed(package: str) -> bool:
@@ -45,8 +45,7 @@ def import_extra(package: str, *, needed_by: str, extra: str, distribution: str 
     except MemoryError:
         raise
     except Exception as error:  # ImportError, or what a package's own import code raises (an AttributeError)
-        said = str(error).strip().splitlines()[0] if str(error).strip() else "no message"
         raise DimredError(
             f"{needed_by} needs {distribution or package}, which is installed but fails to import "
-            f"({type(error).__name__}: {said}); repair or reinstall it in this environment"
+            f"({type(error).__name__}: {first_line(error)}); repair or reinstall it in this environment"
         ) from None

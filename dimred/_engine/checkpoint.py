@@ -53,18 +53,17 @@ def _checked_facts(path: Path, text: Any) -> dict[str, Any]:
         facts = json.loads(text)
     except (TypeError, ValueError, RecursionError):  # none, not JSON, nested too deeply, a number too long
         facts = None
-    wrong = (
-        not isinstance(facts, dict)
-        or "step" not in facts
-        or any(facts.get(key) is not None and not isinstance(facts[key], kind) for key, kind in _FACT_KINDS.items())
-    )
-    if not wrong and not all(isinstance(row, dict) and all(_finite(value) for value in row.values())
-                             for row in facts.get("history") or []):  # fmt: skip
-        wrong = True
-    if wrong:
+    if not (isinstance(facts, dict) and "step" in facts and _as_written(facts)):
         raise DimredError(f"checkpoint {path} is damaged: its facts (step, history, settings) are not what dimred "
                           "writes; start the run again there with overwrite=True (--overwrite)")  # fmt: skip
     return facts
+
+
+def _as_written(facts: dict[str, Any]) -> bool:
+    """Whether each of the facts is of its kind, and the history holds finite losses alone."""
+    kinds = all(facts.get(key) is None or isinstance(facts[key], kind) for key, kind in _FACT_KINDS.items())
+    return kinds and all(isinstance(row, dict) and all(_finite(value) for value in row.values())
+                         for row in facts.get("history") or [])  # fmt: skip
 
 
 def _finite(value: Any) -> bool:
