@@ -254,6 +254,12 @@ class _RowProgress:
             self._bar = None
 
 
+def _path(**checks: bool) -> click.Path:
+    """A file or folder argument. Whether it can be read is dimred's to say, as for a data file named in --set (one
+    message, exit 1); click's own check had refused it as a usage error (exit 2), in other words."""
+    return click.Path(readable=False, **checks)
+
+
 def _choice(flag: str, choices: tuple[str, ...], default: str, help: str) -> Any:
     return click.option(flag, type=click.Choice(choices), default=default, show_default=True, help=help)
 
@@ -268,7 +274,7 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 
 
 @cli.command()
-@click.option("--config", "config_file", type=click.Path(), default=None,
+@click.option("--config", "config_file", type=_path(), default=None,
               help="An experiment file (.toml, or a run's config.json); flags given here override it.")  # fmt: skip
 @click.option(
     "--dataset", default=None, help="Dataset plugin (see `dimred plugins`); required unless --config names one."
@@ -329,7 +335,7 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
     "--seed", type=int, default=defaults.SEED, show_default=True, help="Seed of data, initialisation and batches."
 )
 @click.option(
-    "--out", type=click.Path(), default=None, help="Run directory [default, or 'auto': runs/<dataset>-<model>-<time>]."
+    "--out", type=_path(), default=None, help="Run directory [default, or 'auto': runs/<dataset>-<model>-<time>]."
 )
 @click.option(
     "--overwrite",
@@ -345,7 +351,7 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 @click.option(
     "--resume",
     "resume_directory",
-    type=click.Path(),
+    type=_path(),
     default=None,
     help="Continue the killed run in this directory from its last checkpoint, with its config.json.",
 )
@@ -385,7 +391,7 @@ def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
 
 
 @cli.command()
-@click.argument("model", type=click.Path(exists=True))
+@click.argument("model", type=_path(exists=True))
 @click.option("--dataset", required=True, help="Dataset plugin to evaluate on (see `dimred plugins`).")
 @click.option("--set", "settings", multiple=True, callback=_parse_settings, metavar="KIND.OPTION=VALUE",
               help="A dataset, metric or reporter option, e.g. dataset.n_samples=2500; repeatable.")  # fmt: skip
@@ -406,7 +412,7 @@ def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
 @_DEVICE_OPTION
 @click.option(
     "--out",
-    type=click.Path(),
+    type=_path(),
     default=None,
     help="Folder for the results [default, or 'auto': evaluations/<dataset>-<time> in MODEL's run directory, or "
     "beside a model file].",
@@ -446,7 +452,7 @@ def evaluate(model: str, out: str | None, reporters: tuple[str, ...], **argument
                    "repeatable.")  # fmt: skip
 @click.option(
     "--out",
-    type=click.Path(),
+    type=_path(),
     default=None,
     help="Folder for the results [default, or 'auto': runs/compare-<dataset>-<time>].",
 )
@@ -480,9 +486,9 @@ def compare(models: tuple[str, ...], out: str | None, **arguments: Any) -> None:
 
 
 def _transcode_command(decoding: bool) -> Any:
-    @click.argument("model", type=click.Path(exists=True))
-    @click.argument("source", type=click.Path())
-    @click.option("-o", "--output", "destination", required=True, type=click.Path(),
+    @click.argument("model", type=_path(exists=True))
+    @click.argument("source", type=_path())
+    @click.option("-o", "--output", "destination", required=True, type=_path(),
                   help="Output file: .npy or .csv" + ("." if decoding else " (.h5ad for an .h5ad SOURCE)."),
                   )  # fmt: skip
     @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
@@ -517,12 +523,10 @@ cli.command("decode", help="Write the reconstructions of the codes in SOURCE to 
 
 
 @cli.command()
-@click.argument("run_path", metavar="RUN", type=click.Path(exists=True))
+@click.argument("run_path", metavar="RUN", type=_path(exists=True))
 @click.option("--format", "export_format", type=click.Choice(["onnx"]), default="onnx", show_default=True,
               help="File format of the exported model.")  # fmt: skip
-@click.option(
-    "--out", required=True, type=click.Path(file_okay=False), help="Folder for encoder.onnx and decoder.onnx."
-)
+@click.option("--out", required=True, type=_path(file_okay=False), help="Folder for encoder.onnx and decoder.onnx.")
 @click.option(
     "--opset", type=click.IntRange(min=9), default=defaults.ONNX_OPSET, show_default=True, help="ONNX opset version."
 )

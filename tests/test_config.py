@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -462,22 +461,6 @@ def test_another_model_named_over_a_runs_config_trains_with_its_own_loss_and_a_o
     ]
     pca = invoke("run", "--config", config, "--model", "pca", "--out", str(tmp_path / "pca"))
     assert pca.exit_code == 0, pca.output  # mlp-ae's steps were not given for pca, which runs no training loop
-
-
-def test_a_config_file_that_cannot_be_read_is_a_usage_error(tmp_path, monkeypatch):
-    path = tmp_path / "experiment.toml"
-    path.write_text('dataset = "swissroll"\nmodel = "mlp-ae"\n')
-    real_read = Path.read_text
-
-    def unreadable(self, *arguments, **keywords):  # as root, no permission bits refuse a read
-        if self == path:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read(self, *arguments, **keywords)
-
-    monkeypatch.setattr(Path, "read_text", unreadable)
-    result = invoke("run", "--config", str(path), "--out", str(tmp_path / "run"))
-    assert result.exit_code == 2
-    assert result.output.strip() == f"Error: config file {path} cannot be read: Permission denied"
 
 
 @pytest.mark.parametrize(

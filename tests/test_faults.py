@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,6 +176,12 @@ CASES = [
          1, "d.csv is gzip-compressed; decompress it first (gunzip)"),
     Case("text cell", run_file(lambda t: write(t / "d.csv", "1,2\n3,abc\n")), 1,
          "d.csv, line 2, column 2: 'abc' is not a number"),
+    Case("a quote left open in a number", run_file(lambda t: write(t / "d.csv", 'a,b\n1,2\n3,"4\n5,6\n7,8\n')), 1,
+         'd.csv, line 3: a quoted cell runs on to line 5: close its quote (") where the cell ends'),  # had said 5
+    Case("a quote left open in a label",  # the rows after it had been read as its text: 3 rows trained on, exit 0
+         run_file(lambda t: write(t / "d.csv", "a,b,y\n" + "".join(f'{i},{i % 3},{chr(34) * (i == 2)}c{i % 2}\n'
+                                                                    for i in range(40))),
+                  "--set", "dataset.label_column=y"), 1, "d.csv, line 4: a quoted cell runs on to line 41"),
     Case("ragged rows", run_file(lambda t: write(t / "d.csv", "1,2\n3\n4,5\n")), 1,
          "d.csv, line 2: 1 value, but the rows before have 2"),
     Case("comment below the header", run_file(lambda t: write(t / "d.csv", "a,b\n1,2\n# later\n4,5\n")), 1,
@@ -192,6 +199,10 @@ CASES = [
     Case("a path from no one's ~", run_file(lambda t: Path("~nobody-of-dimred/d.csv")), 2,
          "no such file: ~nobody-of-dimred/d.csv (a relative path is read from the folder you run in"),
     Case("directory", run_file(lambda t: t), 2, "is a directory, not a data file"),
+    Case("a loop of links", run_file(lambda t: (os.symlink("d.csv", t / "d.csv"), t / "d.csv")[1]), 2,
+         "d.csv is a link that leads back to itself (a loop of links)"),  # it had been said to be no file
+    Case("a link to nothing", run_file(lambda t: (os.symlink("gone.csv", t / "d.csv"), t / "d.csv")[1]), 2,
+         "d.csv is a link to gone.csv, which does not exist"),
     Case("unsupported type", run_file(lambda t: write(t / "d.xlsx", "1,2\n")), 2, "unsupported type '.xlsx'"),
     Case("npz of two arrays", run_file(lambda t: write(t / "d.npz", np.ones((3, 2)), Y=np.ones(3))), 1,
          "holds arrays Y, arr_0; name the data array 'X'"),

@@ -143,30 +143,51 @@ def test_a_read_only_output_folder_is_named(models, tmp_path):
           "locked is not writable (permission denied)", tmp_path)  # fmt: skip
 
 
+UNREADABLE = {  # what a command reads: (the arguments, given the run folder and a data file; the file made unreadable)
+    "model file, encode": (lambda run, data: ["encode", run, data, "-o", data.with_name("c.npy")], "model.safetensors"),
+    "data file, encode": (lambda run, data: ["encode", run, data, "-o", data.with_name("c.npy")], "x.npy"),
+    "data file, run": (
+        lambda run, data: [
+            "run",
+            "--dataset",
+            "file",
+            "--set",
+            f"dataset.path={data}",
+            "--model",
+            "pca",
+            "--out",
+            data.with_name("new"),
+        ],
+        "x.npy",
+    ),
+    "data file, evaluate": (
+        lambda run, data: ["evaluate", run, "--dataset", "file", "--set", f"dataset.path={data}"],
+        "x.npy",
+    ),
+    "config file, run": (lambda run, data: ["run", "--config", data.with_name("e.toml")], "e.toml"),
+}
+
+
 @pytest.mark.skipif(os.name != "posix" or not shutil.which("setpriv"), reason="needs a process that permissions bind")
-def test_a_model_file_that_may_not_be_read_is_said_so_not_said_to_be_missing(models, tmp_path):
-    """safetensors says 'No such file or directory' of a file it may not open."""
+@pytest.mark.parametrize("case", UNREADABLE)
+def test_a_file_that_may_not_be_read_is_said_so_by_every_command_with_one_exit_code(case, models, tmp_path):
+    """safetensors said 'No such file or directory' of a model file it may not open; click refused an unreadable
+    data file given to encode as a usage error (exit 2), where run said it in its own words (exit 1)."""
+    arguments, unreadable = UNREADABLE[case]
     folder = tmp_path / "run"
     shutil.copytree(models["roll"], folder)
-    (folder / "model.safetensors").chmod(0)
-    command = [
-        sys.executable,
-        "-m",
-        "dimred",
-        "encode",
-        str(folder),
-        str(points(tmp_path)),
-        "-o",
-        str(tmp_path / "c.npy"),
-    ]
+    data = points(tmp_path)
+    (tmp_path / "e.toml").write_text('dataset = "swissroll"\nmodel = "pca"\n')
+    path = (folder if unreadable == "model.safetensors" else tmp_path) / unreadable
+    path.chmod(0)
+    command = [sys.executable, "-m", "dimred", *map(str, arguments(folder, data))]
     if os.geteuid() == 0:  # root reads any file: run without the capabilities that let it
         dropped = "-dac_override,-dac_read_search"
         command = ["setpriv", f"--inh-caps={dropped}", f"--bounding-set={dropped}", *command]
-    shown = subprocess.run(command, capture_output=True, text=True)
+    shown = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert shown.returncode == 1, shown.stderr
-    assert (
-        shown.stderr.strip() == f"Error: model file {folder / 'model.safetensors'} is not readable (permission denied)"
-    )
+    kind = {"model.safetensors": "model file ", "e.toml": "config file "}.get(unreadable, "")
+    assert shown.stderr.strip() == f"Error: {kind}{path} is not readable (permission denied)"
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc file system")

@@ -401,6 +401,37 @@ def test_overwrite_never_replaces_a_users_file_that_has_the_name_of_a_runs_resul
     assert sorted(path.name for path in scores.iterdir()) == ["codes.png"]
 
 
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (b"garbage\n", 'is damaged: not the JSON {"files": [...]} dimred writes'),
+        (b'{"files": 3}', "is damaged"),
+        (b"\xff\xfe", "is damaged: not UTF-8 text"),
+        (None, "cannot be read: "),
+    ],
+)
+def test_overwrite_onto_a_run_whose_file_list_is_damaged_says_the_list_is_why(tmp_path, damage, said):
+    """The run's files are then not known as its own, and are kept as the user's; the refusal had said only that no
+    run listed them, as if the list were whole."""
+    out = tmp_path / "run"
+    quick = ["--dataset", "swissroll", "--model", "pca", "--reporter", "metrics-table", "--out", str(out)]
+    assert invoke(*quick).exit_code == 0
+    manifest = out / ".dimred-files.json"
+    if damage is None:
+        manifest.unlink()
+        manifest.mkdir()
+    else:
+        manifest.write_bytes(damage)
+    kept = sorted(path.name for path in out.iterdir())
+    result = invoke(*quick, "--overwrite")
+    assert result.exit_code == 2, result.output
+    [line] = error_lines(result)
+    assert line.startswith(f"Error: output folder {out} holds config.json, which dimred would replace, but its list "
+                           f"of the files dimred wrote there (.dimred-files.json) {said}")  # fmt: skip
+    assert line.endswith(", so config.json may be the user's; move it, or choose another --out")
+    assert sorted(path.name for path in out.iterdir()) == kept
+
+
 def test_overwrite_never_replaces_a_users_link(tmp_path):
     """A link named like a result had been replaced by the result (its target kept), and listed as the run's."""
     out = tmp_path / "project"

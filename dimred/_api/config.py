@@ -27,7 +27,7 @@ from typing import Any
 
 from dimred._core import options as plugin_options
 from dimred._core.contracts import EstimatorModel, Model
-from dimred._core.errors import UsageError, blame, first_line
+from dimred._core.errors import DimredError, UsageError, blame, first_line
 from dimred._core.kinds import KINDS
 from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec, spec_text
@@ -54,8 +54,10 @@ def _parse(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as Windows Notepad may save it, is no setting
     except UnicodeDecodeError as error:
         raise UsageError(f"config file {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except PermissionError:  # as for a data file: the file is right, the system refuses it (exit 1)
+        raise DimredError(f"config file {path} is not readable (permission denied)") from None
     except OSError as error:
-        raise UsageError(f"config file {path} cannot be read: {error.strerror or error}") from None
+        raise DimredError(f"config file {path} cannot be read: {error.strerror or error}") from None
     document = _parse_json(path, text) if path.suffix.lower() == ".json" else _parse_toml(path, text)
     if not isinstance(document, dict):
         raise UsageError(f"config file {path} must hold a table of settings (a JSON object), got "

@@ -77,6 +77,8 @@ def check_readable(path: Path) -> Path:
     """``path``, a file that can be read: naming none, or a directory, is a usage error (exit 2), as naming a
     model or a config file that does not exist is."""
     if not path.exists():
+        if path.is_symlink():
+            raise UsageError(f"{path} is a link {_where_it_leads(path)}")
         where = "" if path.is_absolute() else f" (a relative path is read from the folder you run in, {_here()})"
         if (home := os.path.expanduser(path)) != str(path):  # the shell leaves '~' as typed after 'dataset.path='
             where = f" ('~' is not your home folder here: give the full path, e.g. {home})"
@@ -86,6 +88,16 @@ def check_readable(path: Path) -> Path:
     if not os.access(path, os.R_OK):
         raise DimredError(f"{path} is not readable (permission denied)")
     return path
+
+
+def _where_it_leads(link: Path) -> str:
+    """Why a symbolic link names no file: it leads round in a loop, or to a file that is not there."""
+    try:
+        link.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "that leads back to itself (a loop of links)"
+    return f"to {os.readlink(link)}, which does not exist"
 
 
 def check_input(path: str | Path, allowed: tuple[str, ...] = READABLE) -> Path:
@@ -122,8 +134,11 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     with reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv_reader(handle, layout.delimiter, layout.padded)
         header_pending, comments, empty_row = layout.header is not None, layout.comments, None
-        width = 0  # of the rows so far (0: none yet)
+        width, ended = 0, 0  # the rows' width so far (0: none yet); the line the previous row ended on
         for cells in reader:
+            started, ended = ended + 1, reader.line_num
+            if ended > started:  # a quoted cell ran over lines (csv joins them, with or without line breaks)
+                raise _unclosed_quote(path, started, ended)
             if not any(cell.strip() for cell in cells):
                 # a row of empty cells (pandas' row of NaN: ',,' or, in a file of one column, '""', which csv reads
                 # as a line of spaces) among the rows: left out, every row after it would get the next one's codes;
@@ -150,6 +165,12 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
         # stacklevel 1: told once, though a command reads the file more than once (its rows counted, then read)
         warnings.warn(f"{path}: the rows of empty cells from line {empty_row} on, after the last row of values, are "
                       "left out (a spreadsheet's empty rows, or pandas' rows of NaN)", stacklevel=1)  # fmt: skip
+
+
+def _unclosed_quote(path: Path, started: int, ended: int) -> DataError:
+    """A quoted cell that runs over lines: a quote left open swallows every row after it as text (a label's)."""
+    return DataError(f"{path}, line {started}: a quoted cell runs on to line {ended}: close its quote (\") where the "
+                     "cell ends; a cell may not hold a line break")  # fmt: skip
 
 
 def _empty_row(path: Path, line: int) -> DataError:

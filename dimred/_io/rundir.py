@@ -32,6 +32,7 @@ from dimred._io.written import (
     Journal,
     Snapshot,
     links,
+    list_damage,
     listed_files,
     record_written,
     remove_written,
@@ -207,6 +208,10 @@ def check_claimable(path: Path, *, overwrite: bool, resume: bool, writes: Sequen
     # a link is the user's too (dimred writes none), refused by its name: guarded by its target, a link to a
     # result would keep the run from replacing that result
     clashes = sorted(set(writes) & (_users_files(path, snapshot(path), resume) | links(path))) if writes else []
+    if clashes and (damage := list_damage(path)):
+        raise UsageError(f"output folder {path} holds {clashes[0]}, which dimred would replace, but its list of the "
+                         f"files dimred wrote there ({MANIFEST_NAME}) {damage}, so {clashes[0]} may be the user's; "
+                         "move it, or choose another --out")  # fmt: skip
     if clashes:
         raise UsageError(f"output folder {path} holds {clashes[0]}, which no dimred run there listed as its own "
                          f"({MANIFEST_NAME}) and dimred would replace; move it, or choose another --out")  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from dimred._core.atomic import write_bytes, write_text
-from dimred._core.errors import DimredError, PluginError
+from dimred._core.errors import DimredError, PluginError, first_line
 from dimred._core.runfiles import MANIFEST_NAME
 
 if TYPE_CHECKING:
@@ -109,13 +109,33 @@ def remove_written(folder: Path) -> None:
 
 def listed_files(folder: Path) -> list[str]:
     """The relative paths the folder's list names; an unreadable or edited list names nothing outside it."""
+    return _read_list(folder)[0]
+
+
+def list_damage(folder: Path) -> str | None:
+    """Why the folder's list names nothing (it cannot be read, or is not a list of files); None where it reads, or
+    where there is no list."""
+    return _read_list(folder)[1]
+
+
+def _read_list(folder: Path) -> tuple[list[str], str | None]:
     try:
-        names = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))["files"]
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        return []
+        text = (folder / MANIFEST_NAME).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [], None
+    except PermissionError:
+        return [], "may not be read: permission denied"
+    except UnicodeDecodeError:
+        return [], "is damaged: not UTF-8 text"
+    except OSError as error:  # a folder of that name, say
+        return [], f"cannot be read: {first_line(error)}"
+    try:
+        names = json.loads(text)["files"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        names = None
     if not isinstance(names, list):
-        return []
-    return [name for name in names if isinstance(name, str) and name and _relative(PurePosixPath(name))]
+        return [], 'is damaged: not the JSON {"files": [...]} dimred writes'
+    return [name for name in names if isinstance(name, str) and name and _relative(PurePosixPath(name))], None
 
 
 def _relative(path: PurePosixPath) -> bool:
