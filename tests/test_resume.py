@@ -298,6 +298,25 @@ def test_a_checkpoint_whose_facts_are_damaged_is_refused_by_name(damage, interru
     )
 
 
+def test_a_checkpoint_holding_nan_weights_is_refused_by_name_not_blamed_on_the_learning_rate(interrupt_once,
+                                                                                            tmp_path):  # fmt: skip
+    """Resumed from it, training had met a NaN loss at once and advised a lower learning rate."""
+    damaged: list[str] = []
+
+    def nan_in_a_weight(tensors, facts):
+        damaged.append(name := next(key for key in tensors if key.endswith("weight") and tensors[key].ndim == 2))
+        return {**tensors, name: torch.full_like(tensors[name], float("nan"))}, json.dumps(facts)
+
+    checkpoint = _rewritten_checkpoint(interrupt_once, tmp_path, nan_in_a_weight)
+    resumed = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run")])
+    assert resumed.exit_code == 1, resumed.output
+    assert resumed.output == (
+        f"Error: checkpoint {checkpoint} holds NaN in {damaged[0]}: it is damaged, or training had diverged before it "
+        "was saved; start the run again there with overwrite=True (--overwrite), at a lower learning rate if it "
+        "diverged\n"
+    )
+
+
 def test_a_run_folders_json_nested_too_deeply_is_said_so_not_unexpected(interrupt_once, tmp_path):
     """json's RecursionError on a config.json (or a file list) of 3 000 nested lists had ended resume, encode and
     --overwrite with 'unexpected RecursionError'."""
@@ -320,7 +339,8 @@ def test_a_run_folders_json_nested_too_deeply_is_said_so_not_unexpected(interrup
     again = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--model", "pca", "--reporter", "metrics-table",
                                      "--out", str(tmp_path / "bare"), "--overwrite"])  # fmt: skip
     assert again.exit_code == 2, again.output  # an unreadable list lists nothing: config.json is kept as the user's
-    assert "holds config.json, which no dimred run there listed as its own" in again.output
+    assert ("holds config.json, which dimred would replace, but its list of the files dimred wrote there "
+            "(.dimred-files.json) is damaged") in again.output  # fmt: skip
 
 
 def _interrupted_on_a_file(callback: str, folder: Path) -> tuple[np.ndarray, dict]:

@@ -38,6 +38,11 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         raise DimredError(f"checkpoint {path} is not readable ({error})") from None
     if metadata.get("format") != CHECKPOINT_FORMAT or metadata.get("format_version") != FORMAT_VERSION:
         raise DimredError(f"{path} is not a dimred checkpoint of format version {FORMAT_VERSION}")
+    if nan := next((key for key, tensor in tensors.items() if tensor.is_floating_point() and tensor.isnan().any()), 0):
+        # a resume had trained on from it and blamed the model's learning rate for the NaN loss that followed
+        raise DimredError(f"checkpoint {path} holds NaN in {nan}: it is damaged, or training had diverged before it "
+                          "was saved; start the run again there with overwrite=True (--overwrite), at a lower learning "
+                          "rate if it diverged")  # fmt: skip
     return tensors, _checked_facts(path, metadata.get("facts"))
 
 
