@@ -292,15 +292,7 @@ def compare(
     """
     check_flags(overwrite=overwrite, save=save)
     check_callables(echo=echo)
-    if isinstance(models, str):
-        raise UsageError(f"models must be a list of names, e.g. [{models!r}], not a string")
-    if not models:
-        raise UsageError("name at least one model to compare (--model NAME, repeatable)")
-    models = list(models)  # a generator's names, once
-    for model in models:  # each a plugin's name (a dict or list would not even be a key of the models' table)
-        get_registry().get("model", model)
-    if repeated := sorted({model for model in models if models.count(model) > 1}):
-        raise UsageError(f"model '{repeated[0]}' is named twice; name each model once (its seeds: seeds=N, --seeds N)")
+    models = _named_models(models)
     if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
         raise UsageError(f"seeds is how many seeds to run, a whole number from 1, got {seeds!r}")
     seeds = int(seeds)
@@ -334,13 +326,7 @@ def compare(
         "callback", chosen_names("callback", run_options.get("callbacks"), adds_to_defaults=True), shared)  # fmt: skip
     described = {"reporters": list(map(describe, runs_reporters)), "callbacks": list(map(describe, runs_callbacks))}
     reporting.check_run([*runs_callbacks, *runs_reporters], described)
-    if run_options.get("holdout") is not None:
-        check_holdout(run_options["holdout"])
-    if "device" in run_options:  # an absent GPU is one error, not one per model
-        resolve_device(run_options["device"])
-    TrainingSettings.from_mapping(
-        {name: value for name, value in run_options.items() if name in TrainingSettings.names()}
-    )
+    _check_values(run_options)
     check_out(out)
     if save and out is None:
         raise UsageError("save keeps the models in the output folder: give out")
@@ -378,6 +364,31 @@ def compare(
             _keep_models(comparison, directory / MODELS_FOLDER, say)
     comparison.path = directory
     return comparison
+
+
+def _named_models(models: Sequence[str]) -> list[str]:
+    """The models to compare, each a model plugin's name, once."""
+    if isinstance(models, str):
+        raise UsageError(f"models must be a list of names, e.g. [{models!r}], not a string")
+    if not models:
+        raise UsageError("name at least one model to compare (--model NAME, repeatable)")
+    models = list(models)  # a generator's names, once
+    for model in models:  # each a plugin's name (a dict or list would not even be a key of the models' table)
+        get_registry().get("model", model)
+    if repeated := sorted({model for model in models if models.count(model) > 1}):
+        raise UsageError(f"model '{repeated[0]}' is named twice; name each model once (its seeds: seeds=N, --seeds N)")
+    return models
+
+
+def _check_values(run_options: Mapping[str, Any]) -> None:
+    """The held-out share, the device and the training settings every run gets, refused once before any runs."""
+    if run_options.get("holdout") is not None:
+        check_holdout(run_options["holdout"])
+    if "device" in run_options:  # an absent GPU is one error, not one per model
+        resolve_device(run_options["device"])
+    TrainingSettings.from_mapping(
+        {name: value for name, value in run_options.items() if name in TrainingSettings.names()}
+    )
 
 
 PANELS_PER_ROW = 3  # the embeddings figure wraps its panels (4 inches each) into rows of at most this many

@@ -163,23 +163,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if isinstance(document.get("loss"), dict):  # one [loss] table: a sum of one, its weight checked and kept
         document = {**document, "loss": [document["loss"]]}
-    if document.get("loss") == []:
-        raise UsageError(f"config file {path}: loss is an empty list; name a loss, or leave loss out for the model's")
     if isinstance(document.get("loss"), list):  # a weighted sum, as runs record it
-        terms = [_plugin(entry, "loss", path) for entry in document["loss"]]
-        weights = [entry.get("weight", 1.0) if isinstance(entry, dict) else 1.0 for entry in document["loss"]]
-        for weight in weights:
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-                raise UsageError(f"config file {path}: a [loss] weight must be a positive number, got "
-                                 f"{json.dumps(weight)}")  # fmt: skip
-        arguments["loss"] = spec_text([(name, weight) for (name, _options), weight in zip(terms, weights, strict=True)])
-        try:  # an infinite weight, or one beyond the largest a loss takes
-            parse_spec(arguments["loss"])
-        except UsageError as error:
-            raise UsageError(f"config file {path}: {error}") from None
-        for name, options in terms:
-            _check_options("loss", name, options, f"loss.{name}", path)
-            settings |= {f"loss.{name}.{option}": value for option, value in options.items()}
+        arguments["loss"], settings = _loss_sum(document["loss"], path)
     for kind in PLUGIN_SECTIONS:
         if kind in document and not (kind == "loss" and isinstance(document[kind], list)):
             arguments[kind], options = _plugin(document[kind], kind, path)
@@ -187,44 +172,15 @@ def read_config(path: str | Path) -> dict[str, Any]:
             settings |= {f"{kind}.{option}": value for option, value in options.items()}
     for section, kind in LIST_SECTIONS.items():
         if section in document:
-            if not isinstance(document[section], list):
-                raise UsageError(f"config file {path}: {section} must be a list of names or tables")
-            chosen = [_plugin(entry, section, path) for entry in document[section]]
-            _check_listed_once(chosen, section, path)
-            for name, options in chosen:
-                if section == "callbacks" and name.startswith("no-") and options:
-                    raise UsageError(f"config file {path}: [[callbacks]] '{name}' turns the callback '{name[3:]}' "
-                                     "off, so it takes no options; leave them out")  # fmt: skip
-            if section == "metrics":
-                installed = get_registry().names("metric")
-                if _is_run_record(document):  # a metric since uninstalled just does not run
-                    chosen = [(name, options) for name, options in chosen if name in installed]
-                elif unknown_metrics := [name for name, _options in chosen if name not in installed]:
-                    raise UsageError(f"config file {path}: unknown metric '{unknown_metrics[0]}'; choose from: "
-                                     f"{', '.join(installed)}")  # fmt: skip
+            names, options_set = _plugin_list(document, section, kind, path)
+            settings |= options_set
             if section != "metrics":  # every metric runs; the file only sets their options
-                arguments[section] = [name for name, _options in chosen]
-            # A hand-written list adds to the default callbacks as --callback does (no-NAME leaves one out); a run's
-            # record lists its whole set, so the defaults it left out stay out.
-            if section == "callbacks" and _is_run_record(document):
-                listed = set(arguments[section])
-                arguments[section] += [f"no-{name}" for name in defaults_of("callback") if name not in listed]
-            for name, options in chosen:
-                _check_options(kind, name, options, f"{kind}.{name}", path)
-                settings |= {f"{kind}.{name}.{option}": value for option, value in options.items()}
-    training = document.get("training", {})
-    if not isinstance(training, dict):
-        raise UsageError(f"config file {path}: [training] must be a table")
-    unknown = sorted(set(training) - set(TRAINING_KEYS))
-    if unknown:
-        raise UsageError(
-            f"config file {path}: unknown [training] keys {_quoted(unknown)}; allowed: {', '.join(TRAINING_KEYS)}"
-        )
-    arguments |= training
+                arguments[section] = names
+    arguments |= _training_section(document, path)
     if _is_run_record(document) and _fitted_in_one_call(_name_in(document, "model")):
         for name in LOOP_SETTINGS:  # what the run recorded of a loop it never ran, not settings chosen for it
             arguments.pop(name, None)
-    for name in (*TOP_LEVEL_SETTINGS, *training):  # each value on its own, so that its error names the file
+    for name in (*TOP_LEVEL_SETTINGS, *document.get("training", {})):  # each on its own: its error names the file
         if name in arguments:
             try:
                 TrainingSettings.from_mapping({name: arguments[name]})
@@ -236,6 +192,72 @@ def read_config(path: str | Path) -> dict[str, Any]:
         arguments["steps"] = None  # a run's record holds the steps its epochs came to
     arguments["settings"] = settings
     return arguments
+
+
+def _loss_sum(entries: list[Any], path: Path) -> tuple[str, dict[str, Any]]:
+    """A [[loss]] list as the loss spec ``run`` takes (``mse+ne-umap:0.5``) and its terms' options."""
+    if not entries:
+        raise UsageError(f"config file {path}: loss is an empty list; name a loss, or leave loss out for the model's")
+    terms = [_plugin(entry, "loss", path) for entry in entries]
+    weights = [entry.get("weight", 1.0) if isinstance(entry, dict) else 1.0 for entry in entries]
+    for weight in weights:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise UsageError(f"config file {path}: a [loss] weight must be a positive number, got "
+                             f"{json.dumps(weight)}")  # fmt: skip
+    spec = spec_text([(name, weight) for (name, _options), weight in zip(terms, weights, strict=True)])
+    try:  # an infinite weight, or one beyond the largest a loss takes
+        parse_spec(spec)
+    except UsageError as error:
+        raise UsageError(f"config file {path}: {error}") from None
+    settings: dict[str, Any] = {}
+    for name, options in terms:
+        _check_options("loss", name, options, f"loss.{name}", path)
+        settings |= {f"loss.{name}.{option}": value for option, value in options.items()}
+    return spec, settings
+
+
+def _plugin_list(document: dict[str, Any], section: str, kind: str,
+                 path: Path) -> tuple[list[str], dict[str, Any]]:  # fmt: skip
+    """The plugins a list section (reporters, callbacks, metrics) names, and their options as settings."""
+    if not isinstance(document[section], list):
+        raise UsageError(f"config file {path}: {section} must be a list of names or tables")
+    chosen = [_plugin(entry, section, path) for entry in document[section]]
+    _check_listed_once(chosen, section, path)
+    for name, options in chosen:
+        if section == "callbacks" and name.startswith("no-") and options:
+            raise UsageError(f"config file {path}: [[callbacks]] '{name}' turns the callback '{name[3:]}' "
+                             "off, so it takes no options; leave them out")  # fmt: skip
+    if section == "metrics":
+        installed = get_registry().names("metric")
+        if _is_run_record(document):  # a metric since uninstalled just does not run
+            chosen = [(name, options) for name, options in chosen if name in installed]
+        elif unknown_metrics := [name for name, _options in chosen if name not in installed]:
+            raise UsageError(f"config file {path}: unknown metric '{unknown_metrics[0]}'; choose from: "
+                             f"{', '.join(installed)}")  # fmt: skip
+    names = [name for name, _options in chosen]
+    # A hand-written list adds to the default callbacks as --callback does (no-NAME leaves one out); a run's
+    # record lists its whole set, so the defaults it left out stay out.
+    if section == "callbacks" and _is_run_record(document):
+        listed = set(names)
+        names += [f"no-{name}" for name in defaults_of("callback") if name not in listed]
+    settings: dict[str, Any] = {}
+    for name, options in chosen:
+        _check_options(kind, name, options, f"{kind}.{name}", path)
+        settings |= {f"{kind}.{name}.{option}": value for option, value in options.items()}
+    return names, settings
+
+
+def _training_section(document: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The [training] table, its keys checked by name (their values are checked with the top-level ones)."""
+    training = document.get("training", {})
+    if not isinstance(training, dict):
+        raise UsageError(f"config file {path}: [training] must be a table")
+    unknown = sorted(set(training) - set(TRAINING_KEYS))
+    if unknown:
+        raise UsageError(
+            f"config file {path}: unknown [training] keys {_quoted(unknown)}; allowed: {', '.join(TRAINING_KEYS)}"
+        )
+    return training
 
 
 def with_config_file(arguments: Mapping[str, Any], given: set[str], from_file: dict[str, Any]) -> dict[str, Any]:

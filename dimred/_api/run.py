@@ -18,7 +18,7 @@ from dimred._api import pipeline, reporting, rows
 from dimred._api.arguments import AUTO, check_callables, check_flags, check_out, check_training
 from dimred._api.config import TOP_LEVEL_SETTINGS
 from dimred._api.resume import as_going_on, check_resumable
-from dimred._core.contracts import Data, EstimatorModel, silent
+from dimred._core.contracts import Data, EstimatorModel, HeldOut, Metric, Plugin, silent
 from dimred._core.errors import UsageError
 from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE, RUN_RESULTS
 from dimred._core.settings import TrainingSettings
@@ -108,6 +108,68 @@ def _run_directory(out: str | Path | None, dataset: str, model: str, *, resume: 
     return directory
 
 
+def _check_compatible(training: TrainingSettings, callbacks: Sequence[Plugin], reporters: Sequence[Plugin], *,
+                      out: str | Path | None, resume: bool, overwrite: bool, distributed: bool) -> None:  # fmt: skip
+    """Refuse settings that cannot go together, before any data is read."""
+    if resume and overwrite:  # one continues what is there, the other replaces it
+        raise UsageError("resume=True (--resume) continues the run in its folder, overwrite=True (--overwrite) "
+                         "starts it again there: give one of them")  # fmt: skip
+    if distributed and resume:
+        raise UsageError("resume=True (--resume) runs in one process; under torchrun, start the run again instead")
+    if training.checkpoint_every is not None and out is None:
+        raise UsageError("checkpoints need a run directory (out)")
+    if training.checkpoint_every is not None and CHECKPOINT_CALLBACK not in {c.name for c in callbacks}:
+        raise UsageError(f"--checkpoint-every saves through the '{CHECKPOINT_CALLBACK}' callback, which this run "
+                         f"leaves out (no-{CHECKPOINT_CALLBACK}); drop one of the two")  # fmt: skip
+    if out is not None:  # two reporters writing one file of its folder: one would write over the other's
+        reporting.check_one_writer_each(reporters)
+
+
+def _held_out(data: Data, X_raw: np.ndarray, fraction: float, seed: int,
+              maps_new_rows: bool) -> tuple[Data, np.ndarray, Data | None, np.ndarray | None]:  # fmt: skip
+    """The training rows (data and matrix) and the held-out ones (None without a held-out share)."""
+    if not fraction:
+        return data, X_raw, None, None
+    train_rows, held_rows = rows.split_rows(len(X_raw), data.labels, fraction, seed)
+    rows.check_split(X_raw, train_rows, held_rows, fraction, seed, maps_new_rows)
+    return data.rows(train_rows), X_raw[train_rows], data.rows(held_rows), X_raw[held_rows]
+
+
+def _config(source: Plugin, fitted: Mapping[str, Any], reporters: Sequence[Plugin], metrics: Sequence[Plugin], *,
+            device: str, processes: int, holdout: float) -> dict[str, Any]:  # fmt: skip
+    """The run's config.json: the plugins as described (the model, loss, callbacks and training as fitted to the
+    data, ``fitted``), where it ran, and the package versions."""
+    config = {
+        "dataset": describe(source),
+        "model": fitted["model"],
+        "loss": fitted["loss"],
+        "reporters": [describe(reporter) for reporter in reporters],
+        "callbacks": fitted["callbacks"],
+        "metrics": [describe(metric) for metric in metrics],
+        "training": fitted["training"],
+        "device_used": device,
+        "processes": processes,
+        "versions": package_versions(),
+    }  # fmt: skip
+    for key in TOP_LEVEL_SETTINGS:  # kept at the top level, as config files have them
+        config[key] = config["training"].pop(key)
+    config["holdout"] = holdout
+    return config
+
+
+def _scores(outcome: pipeline.Outcome, data: Data, held: Data | None, X_held: np.ndarray | None,
+            metrics: Sequence[Metric], seed: int,
+            say: Callable[[str], None]) -> tuple[dict[str, Any], Any, HeldOut | None]:  # fmt: skip
+    """The metrics on the training rows and, where rows were held out, on those (``holdout.*``), with what the
+    reporters get of each scoring."""
+    pipeline.announce_scoring(say, len(outcome.X), 0 if X_held is None else len(X_held))
+    scores, context = pipeline.score(outcome, data, metrics, seed)
+    if held is None or X_held is None:
+        return scores, context, None
+    held_scores, held_out = pipeline.score_held_out(outcome, held, X_held, data.labels, metrics, seed)
+    return scores | held_scores, context, held_out
+
+
 def run(
     dataset: str,
     model: str,
@@ -150,18 +212,8 @@ def run(
     chosen_reporters = pipeline.resolve_reporters(reporters, groups)
     metric_plugins = pipeline.resolve_metrics(groups)
     world, device = distributed.join(training.device)
-    if resume and overwrite:  # one continues what is there, the other replaces it
-        raise UsageError("resume=True (--resume) continues the run in its folder, overwrite=True (--overwrite) "
-                         "starts it again there: give one of them")  # fmt: skip
-    if world.distributed and resume:
-        raise UsageError("resume=True (--resume) runs in one process; under torchrun, start the run again instead")
-    if training.checkpoint_every is not None and out is None:
-        raise UsageError("checkpoints need a run directory (out)")
-    if training.checkpoint_every is not None and CHECKPOINT_CALLBACK not in {c.name for c in plugins.callbacks}:
-        raise UsageError(f"--checkpoint-every saves through the '{CHECKPOINT_CALLBACK}' callback, which this run "
-                         f"leaves out (no-{CHECKPOINT_CALLBACK}); drop one of the two")  # fmt: skip
-    if out is not None:  # two reporters writing one file of its folder: one would write over the other's
-        reporting.check_one_writer_each(chosen_reporters)
+    _check_compatible(training, plugins.callbacks, chosen_reporters, out=out, resume=resume, overwrite=overwrite,
+                      distributed=world.distributed)  # fmt: skip
     if not world.is_main:  # under torchrun only process 0 writes, reports and scores (it returns before reporting)
         out, say = None, silent
     writes = RUN_RESULTS + reporting.files_of(chosen_reporters)
@@ -172,30 +224,12 @@ def run(
     maps_new_rows = getattr(plugins.model, "can_transform", True)
     fraction = rows.holdout_fraction(holdout, len(X_raw), maps_new_rows)
     rows.check_fittable(X_raw, plugins.model, pipeline.data_name(source))
-    held = None
-    if fraction:
-        train_rows, held_rows = rows.split_rows(len(X_raw), data.labels, fraction, training.seed)
-        rows.check_split(X_raw, train_rows, held_rows, fraction, training.seed, maps_new_rows)
-        data, held, X_raw, X_held = data.rows(train_rows), data.rows(held_rows), X_raw[train_rows], X_raw[held_rows]
+    data, X_raw, held, X_held = _held_out(data, X_raw, fraction, training.seed, maps_new_rows)
     unsettled = {"model": describe(plugins.model), "loss": describe_terms(plugins.terms)}
     pipeline.check_one_call_settings(plugins.model, training, X_raw.shape)
     plugins, training, device = pipeline.prepared(plugins, training, X_raw.shape, device)
-    fitted = pipeline.fit_config(plugins, training, len(X_raw))  # in config.json's order, among the rest
-    config = {
-        "dataset": describe(source),
-        "model": fitted["model"],
-        "loss": fitted["loss"],
-        "reporters": [describe(reporter) for reporter in chosen_reporters],
-        "callbacks": fitted["callbacks"],
-        "metrics": [describe(metric) for metric in metric_plugins],
-        "training": fitted["training"],
-        "device_used": str(device),
-        "processes": world.size,
-        "versions": package_versions(),
-    }  # fmt: skip
-    for key in TOP_LEVEL_SETTINGS:  # kept at the top level, as config files have them
-        config[key] = config["training"].pop(key)
-    config["holdout"] = fraction
+    config = _config(source, pipeline.fit_config(plugins, training, len(X_raw)), chosen_reporters, metric_plugins,
+                     device=str(device), processes=world.size, holdout=fraction)  # fmt: skip
     recorded, states = check_resumable(directory, config, unsettled, X_raw) if resume else (config, {})
     restore_states(plugins.callbacks, states)  # a resumed callback may refuse the run by its state, as the others
     reporting.check_run([*plugins.callbacks, *chosen_reporters], config)
@@ -229,13 +263,7 @@ def run(
         if outcome.stop_reason is not None:
             steps = outcome.history[-1]["step"] if outcome.history else 0  # 0: stopped as it started
             say(f"training stopped early at step {steps}: {outcome.stop_reason}")
-        pipeline.announce_scoring(say, len(outcome.X), 0 if held is None else len(X_held))
-        metrics, context = pipeline.score(outcome, data, metric_plugins, training.seed)
-        held_out = None
-        if held is not None:
-            held_metrics, held_out = pipeline.score_held_out(outcome, held, X_held, data.labels, metric_plugins,
-                                                             training.seed)  # fmt: skip
-            metrics |= held_metrics
+        metrics, context, held_out = _scores(outcome, data, held, X_held, metric_plugins, training.seed, say)
         if outcome.model is not None:  # where its model file says it came from (encode reads the same layer)
             outcome.model.trained_on = (dataset, config["dataset"]["options"])
         if directory is not None:
