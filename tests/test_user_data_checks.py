@@ -1539,3 +1539,42 @@ def test_a_bad_data_file_is_a_data_error_to_the_library_whatever_its_type(tmp_pa
         dimred.run("file", "pca", out=None, reporters=[], settings={"dataset.path": str(path)})
     with pytest.raises(ValueError, match=re.escape(name)):
         dimred.encode_file(reducer, path, tmp_path / "codes.npy")
+
+
+def _ids_then_values(rows: int, seed: int) -> str:
+    """A headerless file of sample ids and two measured values, its first row holding each column's largest."""
+    X = np.random.default_rng(seed).normal(size=(rows, 2)).round(3)
+    X[[0, X[:, 0].argmax()]] = X[[X[:, 0].argmax(), 0]]
+    return "".join(f"s{row},{a},{b}\n" for row, (a, b) in enumerate(X.tolist()))
+
+
+@pytest.mark.parametrize(
+    ("content", "settings", "rows", "said"),
+    [(_ids_then_values(20, 0), ["dataset.ignore_columns=0"], 20, None),
+     ("sample," + "x,y\n" + _ids_then_values(20, 1), ["dataset.ignore_columns=sample"], 20, None),
+     ("0,1\n1,0\n1,1\n0,0\n1,0\n0,1\n", [], 5, "its first row, 0 1, is read as the columns' numbers, not as data"),
+     (",".join(str(400 + 10 * column) for column in range(31)) + "\n"
+      + "".join(",".join(f"{value:.3f}" for value in row) + "\n"
+                for row in np.random.default_rng(0).random((8, 31))),
+      [], 9, "its first row is read as data, though its numbers all lie above their columns' values"),
+     ("x,y\n0.5,1,2\n0.5,3,4\n0.1,5,6\n0.9,2,8\n0.3,7,1\n", [], None, "line 2: 3 values, but the rows before have 2")],
+    ids=["ids, no header", "ids under a header", "0 1 over whole numbers", "wavelengths over 8 rows",
+         "a header a name short over a column of data"],
+)  # fmt: skip
+def test_a_first_rows_reading_as_header_or_data_is_right_or_said(tmp_path, content, settings, rows, said):
+    """Each of these had lost a row or a column with exit 0 and nothing said: a headerless file's first id (each
+    id is met once, so the first looked like a column name), a first row 0,1 of binary data, a header of
+    wavelengths over fewer than 10 rows (read as data, rightly in doubt, silently), and a first column of data
+    taken for R's row names under a header a name short."""
+    path = tmp_path / "data.csv"
+    path.write_text(content)
+    options = [part for setting in settings for part in ("--set", setting)]
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={path}", *options, "--model", "pca",
+                    "--holdout", "0", "--reporter", "metrics-table", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == (0 if rows else 1), result.output
+    if said is None:
+        assert "Warning" not in result.output, result.output
+    else:
+        assert said in result.output, result.output
+    if rows:
+        assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_samples"] == rows

@@ -289,6 +289,27 @@ def _carried_column(spec: str, names: list[str], index: int | None, left_over: l
     return left_over[0] if only_one else None
 
 
+def _with_the_runs_choices(dataset: str, settings: dict[str, Any], reducer: Reducer) -> dict[str, Any]:
+    """The data set's settings, with what the run chose for its data where these leave it unsaid: an AnnData
+    file's layer and label key, a data file's set-aside (label, colour, ignored) columns."""
+    if dataset == "h5ad":
+        return _carried_anndata_options(reducer, settings) | settings
+    if dataset == "file":
+        settings = _carried_columns(settings, reducer) | settings
+        settings = _carried_ignored(settings, reducer) | settings
+        settings = _untrained_columns(settings, reducer) | settings
+    return settings
+
+
+def _outcome(reducer: Reducer, X_trained: np.ndarray, refit_scaler: bool) -> pipeline.Outcome:
+    """The rows through the model in eval mode (scaled by the model's scaler, or one fitted on them)."""
+    X_device = reducer.to_tensor(X_trained)
+    scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_
+    X = scaler.transform(X_device)
+    codes = evaluation.encode(reducer.module_, X)
+    return pipeline.Outcome(X, codes, evaluation.decode(reducer.module_, codes), [], 0.0, None, reducer.fitted_)
+
+
 def evaluate(
     model: Reducer | str | Path,
     dataset: str,
@@ -331,12 +352,7 @@ def evaluate(
 
     reducer = as_fitted_reducer(model, device)
     with header_naming(getattr(reducer, "feature_names_in_", None)):  # a header of numbers alone is the model's
-        if dataset == "h5ad":
-            dataset_settings = _carried_anndata_options(reducer, dataset_settings) | dataset_settings
-        if dataset == "file":
-            dataset_settings = _carried_columns(dataset_settings, reducer) | dataset_settings
-            dataset_settings = _carried_ignored(dataset_settings, reducer) | dataset_settings
-            dataset_settings = _untrained_columns(dataset_settings, reducer) | dataset_settings
+        dataset_settings = _with_the_runs_choices(dataset, dataset_settings, reducer)
         source = instantiate("dataset", dataset, dataset_settings)
         directory = _evaluation_directory(model, dataset, out)
         if directory is not None:
@@ -353,12 +369,8 @@ def evaluate(
     rows.check_scorable(X_trained, pipeline.data_name(source))
     if not {"label_column", "label_key"} & set(given):  # where the settings leave the labels out, they know
         _warn_if_unlabelled(data, reducer, pipeline.data_name(source))  # once the rows are the model's
-    X_device = reducer.to_tensor(X_trained)
-    scaler = Scaler.fit(reducer.scaler_.kind, X_device) if refit_scaler else reducer.scaler_
-    X = scaler.transform(X_device)
-    codes = evaluation.encode(reducer.module_, X)
-    outcome = pipeline.Outcome(X, codes, evaluation.decode(reducer.module_, codes), [], 0.0, None, reducer.fitted_)
-    pipeline.announce_scoring(echo or silent, len(X))
+    outcome = _outcome(reducer, X_trained, refit_scaler)
+    pipeline.announce_scoring(echo or silent, len(outcome.X))
     metrics, context = pipeline.score(outcome, data, metric_plugins, seed)
     for timing in ("train_seconds", "transform_seconds") + (("evaluated_rows",) if sample is None else ()):
         metrics.pop(timing)

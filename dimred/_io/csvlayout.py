@@ -131,7 +131,7 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     trailing_empty = min(_empty_at_end(row) for row in rows)
     first, *following = [row[: len(row) - trailing_empty] for row in rows]
     numbered_from_one = _numbers_columns_from_one(first)
-    numbered = numbered_from_one or _numbers_columns_kept(first, following)
+    numbered = numbered_from_one or _numbers_columns_from_zero(first) or _numbers_columns_kept(first, following)
     cells = tuple(cell.strip() for cell in first)
     named = known is not None and _holds_names(cells, known, following)
     is_header, certain = (True, True) if numbered or named or commented else _is_header(first, following)
@@ -160,9 +160,18 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     names = _row_name_columns(header)
     if names:
         return CsvLayout(delimiter, header[names:], row_name_columns=names, **shape)
-    if len(header) > 1 and following and all(len(row) == len(header) + 1 for row in following):  # R's write.table
+    if _names_rows(header, following):  # R's write.table
         return CsvLayout(delimiter, header, row_name_columns=1, **shape)
     return CsvLayout(delimiter, header, **shape)
+
+
+def _names_rows(header: tuple[str, ...], following: list[list[str]]) -> bool:
+    """Whether the rows begin with their names, as R's write.table writes a data frame: a cell more than the
+    header names, each row's first cell its own. A header one name short over a first column of data (0.5, 0.5,
+    0.1) had lost that column as row names."""
+    firsts = [row[0].strip() for row in following if row]
+    return (len(header) > 1 and bool(following) and all(len(row) == len(header) + 1 for row in following)
+            and len(set(firsts)) == len(firsts))  # fmt: skip
 
 
 def _row_name_columns(header: tuple[str, ...]) -> int:
@@ -294,14 +303,12 @@ def csv_reader(lines: Iterable[str], delimiter: str, padded: bool) -> Any:
 
 
 def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool]:
-    """Whether the first row names the columns, and whether that is certain. It does where it numbers them 0, 1,
-    2... (as pandas names a DataFrame's columns when it has no names), or holds text above a number, or text that
-    its column never holds again (a column of class names repeats them; a column's name appears once). The last
-    is uncertain where the row's numbers lie within their columns' values: a header of time points or doses does
-    so, but so does a headerless file's first row whose class is met once, or whose row name is unique."""
+    """Whether the first row names the columns, and whether that is certain. It does where it holds text above a
+    number, or text that its column never holds again (a column of class names repeats them; a column's name
+    appears once; a column of ids holds each once, and is headed by a name of another form). The last is uncertain
+    where the row's numbers lie within their columns' values: a header of time points or doses does so, but so
+    does a headerless file's first row whose class is met once."""
     cells = [cell.strip() for cell in first]
-    if len(cells) > 1 and cells == [str(column) for column in range(len(cells))]:
-        return True, True
     unrepeated = False
     for column, cell in enumerate(cells):
         if is_number(cell) or _marks_a_gap(cell, column):
@@ -309,14 +316,34 @@ def _is_header(first: list[str], following: list[list[str]]) -> tuple[bool, bool
         below = [row[column].strip() for row in following if column < len(row)]
         if not below or is_number(below[0]):
             return True, True
+        if _one_more_id(cell, below):
+            continue
         unrepeated = unrepeated or cell not in below
     return unrepeated, not (unrepeated and _numbers_look_like_data(cells, following))
+
+
+def _one_more_id(cell: str, below: list[str]) -> bool:
+    """Whether ``cell`` reads as one more of the ids below it: a column of ids holds each once, so its first
+    row's is met nowhere else too, and only a name of another form (``id`` over ``s0, s1, ...``) heads it. A
+    headerless file's first row had been taken for its header (that row's codes lost, exit 0)."""
+    return len(set(below)) == len(below) and _form(cell) in {_form(value) for value in below}
+
+
+def _form(text: str) -> str:
+    """A cell's form, its digits aside: ``s12`` and ``s7`` are of one, ``id`` of another."""
+    return re.sub(r"\d+", "0", text)
 
 
 def _marks_a_gap(cell: str, column: int) -> bool:
     """Whether a cell of a first row is a missing value, not a name: a headerless file's gap there had made its
     row a header (the rows shifted by one, exit 0). An empty first cell is pandas' index column's name."""
     return cell in MISSING_VALUE_MARKS or (column > 0 and not cell)
+
+
+def _numbers_columns_from_zero(cells: list[str]) -> bool:
+    """Whether the first row is 0, 1, ..., n - 1 (n from 2): the columns' numbers as pandas names those of a frame
+    without names (read as a header, with a warning: a headerless file of whole numbers may begin 0,1 too)."""
+    return len(cells) > 1 and [cell.strip() for cell in cells] == [str(column) for column in range(len(cells))]
 
 
 def _numbers_columns_from_one(cells: list[str]) -> bool:
@@ -345,8 +372,11 @@ def _numbers_columns_kept(first: list[str], following: list[list[str]]) -> bool:
 def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bool:
     """Whether a first row of plain numbers (whole or decimal, as gene IDs or wavelengths are) lies well above
     every column's values below it (by more than a quarter of the column's range), as a header of gene IDs over
-    counts does; on at least 10 rows below, so that a small file's first row of data is not taken for one."""
-    if len(following) < 10 or not all(re.fullmatch(r"\d+(\.\d+)?", cell.strip()) for cell in cells):
+    counts does; on at least 10 rows below, or 3 of at least 3 columns, so that a small file's first row of data
+    is seldom taken for one (all its columns would have to lie so far above the rest)."""
+    if len(following) < (10 if len(cells) < 3 else 3):
+        return False
+    if not all(re.fullmatch(r"\d+(\.\d+)?", cell.strip()) for cell in cells):
         return False
     for column, cell in enumerate(cells):
         below = _numbers_below(following, column)
@@ -359,7 +389,9 @@ def _numbers_look_like_names(cells: list[str], following: list[list[str]]) -> bo
 
 
 def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> bool:
-    """Whether most of the number cells of a first row lie within the range of their columns' values below."""
+    """Whether most of the number cells of a first row lie within the range of their columns' values below, or
+    near it (within a quarter of the range: a row of data holds a column's largest value as often as any other),
+    and are not whole numbers over a column of fractions (as the names 0 and 1 are)."""
     inside = outside = 0
     for column, cell in enumerate(cells):
         if not is_number(cell):
@@ -367,7 +399,9 @@ def _numbers_look_like_data(cells: list[str], following: list[list[str]]) -> boo
         below = _numbers_below(following, column)
         if not below:
             continue
-        if min(below) <= float(cell) <= max(below):
+        value, margin = float(cell), (max(below) - min(below)) / 4
+        named = value.is_integer() and not any(number.is_integer() for number in below)
+        if not named and min(below) - margin <= value <= max(below) + margin:
             inside += 1
         else:
             outside += 1
