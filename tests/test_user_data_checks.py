@@ -1262,11 +1262,12 @@ def _r_table(separator: str, quoted: bool):
      (lambda path, X: np.savetxt(path, X, fmt="% .5f", header="a b c", comments=""), ("a", "b", "c")),
      (lambda path, X: path.write_text(pd.DataFrame(X, columns=list("abc")).to_string(index=False) + "\n"),
       ("a", "b", "c")),
+     (lambda path, X: path.write_text(pd.DataFrame(X, columns=list("abc")).to_string() + "\n"), ("a", "b", "c")),
      (_r_table("\t", quoted=False), ("a", "b", "c")),
      (_r_table(" ", quoted=True), ("a", "b", "c")),
      (_r_table(",", quoted=True), ("a", "b", "c"))],
-    ids=["numpy's sign padding", "with a header", "pandas' to_string", "R's write.table, tabs", "R's default",
-         "R's, commas"],
+    ids=["numpy's sign padding", "with a header", "pandas' to_string", "pandas' to_string with its index",
+         "R's write.table, tabs", "R's default", "R's, commas"],
 )  # fmt: skip
 def test_aligned_columns_and_r_tables_are_read_as_pandas_reads_them(tmp_path, write, names):
     """Columns aligned by spaces where some lines start with one and others with a minus sign had been read with

@@ -250,20 +250,25 @@ def _delimiter(lines: list[str]) -> tuple[str, bool]:
 
 
 def _aligned(lines: list[str]) -> bool:
-    """Whether every line splits on runs of spaces into as many cells, more than one: columns aligned by padding,
-    where a line may start with spaces or not (numpy's ``'% .5f'`` pads a positive number with one, pandas'
-    ``to_string`` right-aligns its columns)."""
-    widths = {len(line.split()) for line in lines}
-    return len(widths) == 1 and widths.pop() > 1
+    """Whether the lines split on runs of spaces as a table (``_a_table``): columns aligned by padding, where a
+    line may start with spaces or not (numpy's ``'% .5f'`` pads a positive number with one, pandas' ``to_string``
+    right-aligns its columns, and heads its index column with nothing)."""
+    return _a_table([len(line.split()) for line in lines])
 
 
 def _splits_as_table(lines: list[str], delimiter: str) -> bool:
-    """Whether ``delimiter`` splits every line into as many cells, more than one, but for the first, which may
-    have one cell fewer: a header over rows that begin with their row names, as R's ``write.table`` writes it
-    (of two names or more: one name over rows of two cells is a column of decimal commas)."""
-    first, *widths = [len(cells) for cells in csv.reader(lines, delimiter=delimiter)]
-    widths = set(widths or [first])
-    return len(widths) == 1 and (width := widths.pop()) > 1 and (first == width or first == width - 1 > 1)
+    """Whether ``delimiter`` splits the lines as a table (``_a_table``)."""
+    return _a_table([len(cells) for cells in csv.reader(lines, delimiter=delimiter)])
+
+
+def _a_table(widths: list[int]) -> bool:
+    """Whether lines of these widths (in cells) are a table: every line as wide, more than one cell, but for the
+    first, which may have one cell fewer: a header over rows that begin with their row names, as R's
+    ``write.table`` writes it (of two names or more: one name over rows of two cells is a column of decimal
+    commas)."""
+    first, *rest = widths
+    below = set(rest or [first])
+    return len(below) == 1 and (width := below.pop()) > 1 and (first == width or first == width - 1 > 1)
 
 
 def _is_blank(line: str) -> bool:
