@@ -174,6 +174,9 @@ CASES = [
          "d.csv, line 2, column 2: '2\\x00' is not a number"),
     Case("gzip named csv", run_file(lambda t: (t / "d.csv").write_bytes(gzip.compress(b"1,2\n3,4\n")) and t / "d.csv"),
          1, "d.csv is gzip-compressed; decompress it first (gunzip)"),
+    Case("a thousands separator", run_file(lambda t: write(t / "d.csv", 'a,b\n"1,234",5\n"12,345.5",6\n3,7\n')), 1,
+         "d.csv, line 2, column 1: '1,234' is not a number (write numbers without thousands separators, decimals "
+         "with a point: 1234.5, not 1,234.5 or 1234,5)"),  # it had been advised as a decimal comma alone
     Case("text cell", run_file(lambda t: write(t / "d.csv", "1,2\n3,abc\n")), 1,
          "d.csv, line 2, column 2: 'abc' is not a number"),
     Case("a quote left open in a number", run_file(lambda t: write(t / "d.csv", 'a,b\n1,2\n3,"4\n5,6\n7,8\n')), 1,

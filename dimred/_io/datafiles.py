@@ -238,6 +238,8 @@ def _check_finite_cells(
 
 
 def _why_not_a_number(cell: str, columns_set_aside: bool) -> str:
+    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", cell.strip()):  # 1,234 or 1,234.5: a thousands separator
+        return "write numbers without thousands separators, decimals with a point: 1234.5, not 1,234.5 or 1234,5"
     if re.fullmatch(r"[+-]?\d*,\d+", cell.strip()) or re.fullmatch(r"[+-]?\d+;[+-]?\d+", cell.strip()):
         # the second: '0,5;-0,25' split at its decimal commas (where ';' separates the values, as European Excel)
         return "write decimals with a point: dimred reads numbers as 0.5, not 0,5"
