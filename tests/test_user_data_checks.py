@@ -963,7 +963,7 @@ def test_decode_reads_codes_by_the_names_encode_gave_them_in_any_order(tmp_path)
     assert not (tmp_path / "wider_back.csv").exists()
 
 
-def test_a_pandas_csv_with_its_index_trains_encodes_and_decodes_with_headers_pandas_reads(tmp_path):
+def test_a_pandas_csv_with_its_index_trains_encodes_and_decodes_with_its_row_names_as_pandas_reads(tmp_path):
     import pandas as pd
 
     rng = np.random.default_rng(0)
@@ -975,18 +975,24 @@ def test_a_pandas_csv_with_its_index_trains_encodes_and_decodes_with_headers_pan
     model = dimred.load(tmp_path / "run")
     assert list(model.feature_names_in_) == ["a", "b", "c"]
 
-    frame[["c", "a", "b"]].to_csv(tmp_path / "new.csv")  # another order, with the index
-    assert invoke("encode", str(tmp_path / "run"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "codes.csv"),
-                  ).exit_code == 0  # fmt: skip
-    codes = pd.read_csv(tmp_path / "codes.csv")
+    frame.index = [f"cell {number}, {'ab'[number % 2]}" for number in range(60)]  # names to quote
+    shuffled = frame.sample(frac=1, random_state=1)
+    shuffled[["c", "a", "b"]].to_csv(tmp_path / "new.csv")  # another order, with the index
+    # the rows' names go with their codes, batch by batch (they had been left out: the codes matched by order only)
+    dimred.encode_file(tmp_path / "run", tmp_path / "new.csv", tmp_path / "codes.csv", batch_rows=7)
+    codes = pd.read_csv(tmp_path / "codes.csv", index_col=0)
     assert list(codes.columns) == ["code_0", "code_1"]
-    np.testing.assert_allclose(codes.to_numpy(), model.transform(frame.to_numpy()), rtol=1e-6, atol=1e-6)
+    assert list(codes.index) == list(shuffled.index)
+    np.testing.assert_allclose(codes.to_numpy(), model.transform(shuffled.to_numpy()), rtol=1e-6, atol=1e-6)
 
     assert invoke("decode", str(tmp_path / "run"), str(tmp_path / "codes.csv"), "-o", str(tmp_path / "rows.csv"),
                   ).exit_code == 0  # fmt: skip
-    rows = pd.read_csv(tmp_path / "rows.csv")
+    rows = pd.read_csv(tmp_path / "rows.csv", index_col=0)
     assert list(rows.columns) == ["a", "b", "c"]
-    assert len(rows) == 60
+    assert list(rows.index) == list(shuffled.index)
+    assert invoke("decode", str(tmp_path / "run"), str(tmp_path / "codes.csv"), "-o", str(tmp_path / "rows.npy"),
+                  ).exit_code == 0  # fmt: skip
+    assert np.load(tmp_path / "rows.npy").shape == (60, 3)  # .npy holds the numbers alone
 
 
 def test_decoded_rows_of_a_model_without_column_names_get_scikit_learns_names(tmp_path):

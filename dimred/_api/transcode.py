@@ -27,6 +27,7 @@ from dimred._io.datafiles import (
     count_rows,
     header_of,
     read_batches,
+    read_row_names,
 )
 from dimred._io.signals import signals_held
 from dimred._io.validation import DataError, check_matrix, columns_by_name
@@ -163,8 +164,10 @@ def _transcoded(model: Reducer, source: str | Path, destination: str | Path, dec
     out_width = model.n_features_in_ if decoding else model.n_components_
     written = _written_dtype(model)
     labels = None if columns is None else [column if header is None else header[column] for column in columns]
+    named = read_row_names(source, batch_rows)  # pandas' index, R's row names: they name the results' rows too
     writer = MatrixWriter(destination, total, out_width, _column_names(model, decoding), dtype=written,
-                          replace=overwrite)  # fmt: skip
+                          replace=overwrite, name_columns=0 if named is None else named[0])  # fmt: skip
+    names = None if named is None else named[1]
     done = 0
     with writer.open():
         for batch in read_batches(source, batch_rows, columns):
@@ -173,7 +176,8 @@ def _transcoded(model: Reducer, source: str | Path, destination: str | Path, dec
             if rows.shape[1] != expected:
                 raise DataError(f"{source} has {rows.shape[1]} columns, but the model expects {expected} {what}")
             rows = rows.astype(np.promote_types(rows.dtype, written), copy=False)  # results come in the input's dtype
-            writer.write(model.decode_rows(rows, done) if decoding else model.encode_rows(rows, done))
+            writer.write(model.decode_rows(rows, done) if decoding else model.encode_rows(rows, done),
+                         None if names is None else next(names))  # fmt: skip
             done += len(rows)
             if progress is not None:
                 progress(done, total)

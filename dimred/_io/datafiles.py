@@ -17,7 +17,7 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -490,6 +490,26 @@ def read_batches(path: str | Path, batch_rows: int, columns: list[int] | None = 
         yield native_byte_order(np.asarray(rows if columns is None else rows[:, columns]))
 
 
+def read_row_names(path: str | Path, batch_rows: int) -> tuple[int, Iterator[list[list[str]]]] | None:
+    """How many of a CSV file's first columns name its rows (pandas' index, R's row names), and those names,
+    ``batch_rows`` rows at a time, as ``read_batches`` gives the rows; None for a file whose rows have no names."""
+    path = Path(path)
+    if path.suffix.lower() not in TEXT or not (layout := csv_layout(path)).row_name_columns:
+        return None
+    return layout.row_name_columns, _name_batches(path, layout, batch_rows)
+
+
+def _name_batches(path: Path, layout: CsvLayout, batch_rows: int) -> Iterator[list[list[str]]]:
+    whole, batch = replace(layout, row_name_columns=0), []
+    for _line, cells in _csv_rows(path, whole):
+        batch.append([cell.strip() for cell in cells[: layout.row_name_columns]])
+        if len(batch) == batch_rows:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _reserve(handle: BinaryIO, size: int) -> None:
     """Claim the file's disk space up front, so that a full disk is an error now, not a crash half-way."""
     if size <= 0 or not hasattr(os, "posix_fallocate"):
@@ -517,12 +537,15 @@ class MatrixWriter:
         column_names: tuple[str, ...] | None = None,
         dtype: type = np.float32,
         replace: bool = True,
+        name_columns: int = 0,
     ) -> None:
         self.path, self.replace = path, replace  # replace False: a file that appears at path meanwhile is kept
         self.dtype = np.dtype(dtype)
         self.suffix = _suffix(path, WRITABLE, "output")
         self.shape = (n_rows, n_columns)
         self.column_names = column_names
+        # a CSV's first columns of the rows' names, headed by nothing (as pandas writes its index); .npy has none
+        self.name_columns = name_columns if self.suffix == ".csv" and column_names else 0
         self._written = 0
 
     @contextlib.contextmanager
@@ -542,14 +565,21 @@ class MatrixWriter:
             _reserve(handle, handle.tell() + self.shape[0] * self.shape[1] * self.dtype.itemsize)
         elif self.column_names:  # quoted as the csv module quotes (a name holding a comma or a quote)
             line = io.StringIO()
-            csv.writer(line, lineterminator="\n").writerow(self.column_names)
+            csv.writer(line, lineterminator="\n").writerow(("",) * self.name_columns + self.column_names)
             handle.write(line.getvalue().encode())
 
-    def write(self, rows: np.ndarray) -> None:
+    def write(self, rows: np.ndarray, names: Sequence[Sequence[str]] | None = None) -> None:
+        """The rows, after those written; ``names``, the rows' names, go first in a CSV file that has their columns."""
         if self.suffix == ".npy":
             self._handle.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
         else:
             buffer = io.StringIO()
             np.savetxt(buffer, rows, delimiter=",", fmt="%.17g" if self.dtype == np.float64 else "%.9g")
-            self._handle.write(buffer.getvalue().encode())
+            text = buffer.getvalue()
+            if self.name_columns and names is not None:
+                named = io.StringIO()
+                csv.writer(named, lineterminator="\n").writerows(names)
+                pairs = zip(named.getvalue().splitlines(), text.splitlines(), strict=True)  # no cell spans lines
+                text = "".join(f"{name},{line}\n" for name, line in pairs)
+            self._handle.write(text.encode())
         self._written += len(rows)
