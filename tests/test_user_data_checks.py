@@ -1585,3 +1585,13 @@ def test_a_first_rows_reading_as_header_or_data_is_right_or_said(tmp_path, conte
         assert said in result.output, result.output
     if rows:
         assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_samples"] == rows
+
+
+def test_a_header_whose_line_alone_ends_in_a_delimiter_names_the_columns_of_rows_that_do_not(tmp_path):
+    """Its rows had been refused: '3 values, but the rows before have 4' (the header's empty last cell)."""
+    X = np.random.default_rng(0).random((20, 3)).round(4)
+    path = tmp_path / "data.csv"
+    path.write_text("a,b,c,\n" + "".join(",".join(map(str, row)) + "\n" for row in X.tolist()))
+    table = dimred.plugin.read_table(path)
+    assert table.names == ("a", "b", "c")
+    np.testing.assert_array_equal(table.X, X)

@@ -130,6 +130,7 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     rows = list(csv_reader(lines, delimiter, padded))
     trailing_empty = min(_empty_at_end(row) for row in rows)
     first, *following = [row[: len(row) - trailing_empty] for row in rows]
+    first = _without_empty_names_beyond(first, following)
     numbered_from_one = _numbers_columns_from_one(first)
     numbered = numbered_from_one or _numbers_columns_from_zero(first) or _numbers_columns_kept(first, following)
     cells = tuple(cell.strip() for cell in first)
@@ -172,6 +173,15 @@ def _names_rows(header: tuple[str, ...], following: list[list[str]]) -> bool:
     firsts = [row[0].strip() for row in following if row]
     return (len(header) > 1 and bool(following) and all(len(row) == len(header) + 1 for row in following)
             and len(set(firsts)) == len(firsts))  # fmt: skip
+
+
+def _without_empty_names_beyond(first: list[str], following: list[list[str]]) -> list[str]:
+    """The first row without the empty cells it has beyond the rows below (a header whose line alone ends in a
+    delimiter); its rows had been refused as a value short of 'the rows before', the header."""
+    widths = {len(row) for row in following}
+    if len(widths) != 1 or len(first) <= (width := widths.pop()) or any(cell.strip() for cell in first[width:]):
+        return first
+    return first[:width]
 
 
 def _row_name_columns(header: tuple[str, ...]) -> int:
