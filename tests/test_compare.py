@@ -204,7 +204,7 @@ def test_how_many_rows_voted_is_a_note_on_the_accuracy_not_a_column_of_its_own(t
     assert "(k=" not in row[1 + labels.index("trustworthiness")]
 
 
-def test_held_out_neighbourhood_figures_of_fewer_neighbours_say_their_k():
+def test_neighbourhood_figures_of_fewer_neighbours_say_their_k():
     """12 held-out rows give neighbourhoods of 5 against the training rows' 10: the figures side by side had read
     as comparable (the metrics table of one run says its k)."""
     comparison = dimred.compare("swissroll", ["pca"], out=None, settings={"dataset.n_samples": 60}, holdout=0.2)
@@ -213,6 +213,12 @@ def test_held_out_neighbourhood_figures_of_fewer_neighbours_say_their_k():
     for figure in ("trustworthiness", "continuity", "kNN preservation"):
         assert "(k=" not in row[1 + labels.index(figure)]
         assert row[1 + labels.index(f"held-out {figure}")].endswith(" (k=5)")
+    # and 16 training rows their 7, against the table's usual 10 (it had said only the held-out rows' k)
+    comparison = dimred.compare("swissroll", ["pca"], out=None, settings={"dataset.n_samples": 20}, holdout=0.2)
+    row = comparison.markdown().splitlines()[2].split(" | ")
+    for figure in ("trustworthiness", "continuity", "kNN preservation"):
+        assert row[1 + labels.index(figure)].endswith(" (k=7)")
+        assert row[1 + labels.index(f"held-out {figure}")].endswith(" (k=1)")
 
 
 def test_a_saved_pca_run_loads_and_gives_scikit_learns_codes(tmp_path):

@@ -56,10 +56,8 @@ from dimred._io.rundir import RUNS_FOLDER, check_claimable, claimed_directory, t
 VOTES_SUFFIX = "_k"  # KEY_k: how many rows voted for KEY where fewer than its k could (a note, not a column)
 # figures of the data's labels: shown, as not available, where labels were read but give none (a single class)
 LABEL_METRICS = ("knn_accuracy", "silhouette")
-# the figures of k neighbours, the held-out rows' own k (their "neighbours", fewer where they are few)
-HELD_OUT_NEIGHBOURHOOD_FIGURES = tuple(
-    evaluation.HELD_OUT_PREFIX + key for key in ("trustworthiness", "continuity", "knn_preservation")
-)
+# the figures of k neighbours (the rows' "neighbours", fewer than NEIGHBOURS where the rows are few)
+NEIGHBOURHOOD_FIGURES = ("trustworthiness", "continuity", "knn_preservation")
 COLUMNS = (
     ("train_seconds", "fit s"),
     ("transform_seconds", "transform s"),
@@ -133,13 +131,14 @@ class Comparison:
 
     def _votes(self, key: str, model: str) -> str:
         """' (k=N)' where fewer rows than a metric's k voted (its KEY_k, the same for every seed of a model), and
-        where the held-out rows' neighbourhoods are smaller than the training rows' (fewer rows): the figures
-        side by side had read as comparable."""
+        where the rows' neighbourhoods are smaller than the usual NEIGHBOURS (few rows, training or held out):
+        the figures side by side had read as comparable, and as the columns' k."""
         metrics = self.runs[model][0].metrics
         voted = metrics.get(key + VOTES_SUFFIX)
-        held_out_k = metrics.get(evaluation.HELD_OUT_PREFIX + "neighbours")
-        if voted is None and key in HELD_OUT_NEIGHBOURHOOD_FIGURES and held_out_k != metrics.get("neighbours"):
-            voted = held_out_k
+        prefix = evaluation.HELD_OUT_PREFIX if key.startswith(evaluation.HELD_OUT_PREFIX) else ""
+        neighbours = metrics.get(prefix + "neighbours")
+        if voted is None and key.removeprefix(prefix) in NEIGHBOURHOOD_FIGURES and neighbours != evaluation.NEIGHBOURS:
+            voted = neighbours
         return "" if voted is None else f" (k={voted})"
 
     def markdown(self) -> str:

@@ -215,12 +215,16 @@ def _mid_ranks(values: torch.Tensor) -> torch.Tensor:
 
 
 def distance_spearman(Z: torch.Tensor, intrinsic: torch.Tensor, pairs: int, seed: int) -> float | None:
-    """Spearman correlation between distances in ``Z`` and in the true coordinates, over random pairs; None where
-    it is undefined: all the distances of one side equal (collapsed codes)."""
+    """Spearman correlation between distances in ``Z`` and in the true coordinates, over ``pairs`` random pairs,
+    or every pair where there are no more (exact, where a sample drawn with replacement had weighed some pairs
+    twice); None where it is undefined: all the distances of one side equal (collapsed codes)."""
     n = len(Z)
-    generator = torch.Generator().manual_seed(seed)
-    first = torch.randint(0, n, (pairs,), generator=generator)
-    second = (first + torch.randint(1, n, (pairs,), generator=generator)) % n  # never the same point
+    if n * (n - 1) // 2 <= pairs:
+        first, second = torch.triu_indices(n, n, offset=1)
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        first = torch.randint(0, n, (pairs,), generator=generator)
+        second = (first + torch.randint(1, n, (pairs,), generator=generator)) % n  # never the same point
     (Z,), (intrinsic,) = scaled_for_distances(Z), scaled_for_distances(intrinsic)
     embedded = (Z[first] - Z[second]).norm(dim=1)
     true = (intrinsic[first] - intrinsic[second]).norm(dim=1)
