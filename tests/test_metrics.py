@@ -259,6 +259,18 @@ def test_the_few_rows_warning_says_which_rows_it_is_about(tmp_path):
                    "neighbourhood scores over only 8 held-out rows say little"]  # fmt: skip
 
 
+def test_many_rows_of_few_distinct_points_are_warned_of_as_few_rows_are(tmp_path):
+    """Three points, each 100 times over, score 1.0 on every neighbourhood figure: true, and saying nothing."""
+    rows = np.repeat([[0.0, 0.0, 1.0], [1.0, 2.0, 0.0], [0.5, 0.1, 0.2]], 100, axis=0)
+    np.save(tmp_path / "rows.npy", rows)
+    with pytest.warns(UserWarning, match="say little") as caught:
+        dimred.run("file", "pca", settings={"dataset.path": str(tmp_path / "rows.npy")}, holdout=0.2, out=None,
+                   reporters=[])  # fmt: skip
+    few = [str(warning.message) for warning in caught if "say little" in str(warning.message)]
+    assert few == ["neighbourhood scores over 240 rows of only 3 distinct points say little",
+                   "neighbourhood scores over 60 held-out rows of only 3 distinct points say little"]  # fmt: skip
+
+
 @pytest.mark.parametrize("scale", [2.0**-560, 2.0**560])
 def test_every_distance_figure_is_the_same_for_data_and_codes_near_the_ends_of_float64(scale):
     """Rows and codes of about 1e-170 (unscaled data, PCA's codes): their squared distances underflowed to 0, every
