@@ -248,27 +248,24 @@ def test_rmse_of_errors_whose_squares_overflow_or_underflow_is_their_own():
     assert metric_plugins.ReconstructionError().compute(context)["rmse"] == pytest.approx(expected, rel=1e-12)
 
 
-def test_the_few_rows_warning_says_which_rows_it_is_about(tmp_path):
-    """A run scores its training and held-out rows apart: the two warnings had been the same line twice."""
-    np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((16, 3)))
+@pytest.mark.parametrize(
+    ("rows", "said"),
+    [(np.random.default_rng(0).random((16, 3)),
+      ["neighbourhood scores over only 8 rows say little",
+       "neighbourhood scores over only 8 held-out rows say little"]),
+     (np.repeat([[0.0, 0.0, 1.0], [1.0, 2.0, 0.0], [0.5, 0.1, 0.2]], 100, axis=0),
+      ["neighbourhood scores over 150 rows of only 3 distinct points say little",
+       "neighbourhood scores over 150 held-out rows of only 3 distinct points say little"])],
+    ids=["few rows", "few distinct points"],
+)  # fmt: skip
+def test_the_few_rows_warning_says_which_rows_it_is_about(tmp_path, rows, said):
+    """A run scores its training and held-out rows apart: the two warnings had been the same line twice. Three
+    points, each 100 times over, scored 1.0 on every neighbourhood figure (true, and saying nothing) unwarned."""
+    np.save(tmp_path / "rows.npy", rows)
     with pytest.warns(UserWarning, match="say little") as caught:
         dimred.run("file", "pca", settings={"dataset.path": str(tmp_path / "rows.npy")}, holdout=0.5, out=None,
                    reporters=[])  # fmt: skip
-    few = [str(warning.message) for warning in caught if "say little" in str(warning.message)]
-    assert few == ["neighbourhood scores over only 8 rows say little",
-                   "neighbourhood scores over only 8 held-out rows say little"]  # fmt: skip
-
-
-def test_many_rows_of_few_distinct_points_are_warned_of_as_few_rows_are(tmp_path):
-    """Three points, each 100 times over, score 1.0 on every neighbourhood figure: true, and saying nothing."""
-    rows = np.repeat([[0.0, 0.0, 1.0], [1.0, 2.0, 0.0], [0.5, 0.1, 0.2]], 100, axis=0)
-    np.save(tmp_path / "rows.npy", rows)
-    with pytest.warns(UserWarning, match="say little") as caught:
-        dimred.run("file", "pca", settings={"dataset.path": str(tmp_path / "rows.npy")}, holdout=0.2, out=None,
-                   reporters=[])  # fmt: skip
-    few = [str(warning.message) for warning in caught if "say little" in str(warning.message)]
-    assert few == ["neighbourhood scores over 240 rows of only 3 distinct points say little",
-                   "neighbourhood scores over 60 held-out rows of only 3 distinct points say little"]  # fmt: skip
+    assert [str(warning.message) for warning in caught if "say little" in str(warning.message)] == said
 
 
 @pytest.mark.parametrize("scale", [2.0**-560, 2.0**560])
