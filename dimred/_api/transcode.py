@@ -263,13 +263,13 @@ def encode_file(
     layer: str | None = None,
     key: str | None = None,
 ) -> int:
-    """Write the codes of every row of ``source`` to ``destination`` (.csv with a code_0,code_1,... header, or
-    .npy); returns the row count. A CSV input's trained columns are found by name where both it and the model
-    name them; otherwise columns the run set aside by index (labels, colours) are left out where the input has
-    them. An .h5ad file's codes go into ``obsm[key]`` of a copy of it (None: X_dimred, where the file holds no
-    codes there already; codes under the key named are replaced); ``layer`` picks the layer encoded (None: the
-    layer the run directory ``model`` was trained on, else X). ``device`` is where a model given as a path
-    computes."""
+    """Write the codes of every row of ``source`` to ``destination`` (.csv with a code_0,code_1,... header, after
+    the rows' names where a CSV input has them, or .npy); returns the row count. A CSV input's trained columns
+    are found by name where both it and the model name them; otherwise columns the run set aside by index
+    (labels, colours) are left out where the input has them. An .h5ad file's codes go into ``obsm[key]`` of a
+    copy of it (None: X_dimred, where the file holds no codes there already; codes under the key named are
+    replaced); ``layer`` picks the layer encoded (None: the layer the run directory ``model`` was trained on,
+    else X). ``device`` is where a model given as a path computes."""
     return _transcode(model, source, destination, decoding=False, overwrite=overwrite, batch_rows=batch_rows,
                       progress=progress, device=device, layer=layer, key=key)  # fmt: skip
 
@@ -285,7 +285,7 @@ def decode_file(
     device: str = defaults.DEVICE,
 ) -> int:
     """Write the reconstructions of every code in ``source`` to ``destination`` (.csv with the model's column
-    names as its header, x0,x1,... where it has none, or .npy); returns the row count. ``device`` is where a
-    model given as a path computes."""
+    names as its header, x0,x1,... where it has none, after the rows' names where a CSV input has them, or .npy);
+    returns the row count. ``device`` is where a model given as a path computes."""
     return _transcode(model, source, destination, decoding=True, overwrite=overwrite, batch_rows=batch_rows,
                       progress=progress, device=device)  # fmt: skip
