@@ -161,18 +161,23 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     names = _row_name_columns(header)
     if names:
         return CsvLayout(delimiter, header[names:], row_name_columns=names, **shape)
-    if _names_rows(header, following):  # R's write.table
+    if _names_rows(header, following, spaced=delimiter == " "):  # R's write.table
         return CsvLayout(delimiter, header, row_name_columns=1, **shape)
     return CsvLayout(delimiter, header, **shape)
 
 
-def _names_rows(header: tuple[str, ...], following: list[list[str]]) -> bool:
+def _names_rows(header: tuple[str, ...], following: list[list[str]], spaced: bool) -> bool:
     """Whether the rows begin with their names, as R's write.table writes a data frame: a cell more than the
-    header names, each row's first cell its own. A header one name short over a first column of data (0.5, 0.5,
-    0.1) had lost that column as row names."""
-    firsts = [row[0].strip() for row in following if row]
-    return (len(header) > 1 and bool(following) and all(len(row) == len(header) + 1 for row in following)
-            and len(set(firsts)) == len(firsts))  # fmt: skip
+    header names, and the first cells names (text) or row numbers (whole numbers), never fractions. A header one
+    name short over a first column of measured values (0.5, 0.5, 0.1 or 0.31, 0.77) had lost it as row names. Where
+    spaces delimit (``spaced``), any first cells: R's default and pandas' ``to_string`` head them with nothing,
+    which spaces cannot show."""
+    if len(header) < 2 or not following or any(len(row) != len(header) + 1 for row in following):
+        return False
+    if spaced:
+        return True
+    numbers = [cell for cell in (row[0].strip() for row in following) if is_number(cell)]
+    return all(re.fullmatch(r"[+-]?\d+", cell) for cell in numbers)
 
 
 def _without_empty_names_beyond(first: list[str], following: list[list[str]]) -> list[str]:
@@ -227,9 +232,24 @@ def _leading_comments(lines: list[str]) -> int:
         # neither holds, had read as a one-column header over a one-column file
         header, data = _uncommented(lines[count - 1]), lines[count : count + 20]
         delimiter, padded = _delimiter(data)
-        if len({len(cells) for cells in csv_reader([header, data[0]], delimiter, padded)}) == 1:
+        widths = {len(next(csv_reader([line], delimiter, padded), [])) for line in (header, data[0])}  # one line each
+        if len(widths) == 1 and header.count('"') % 2 == 0:  # a quote left open: free text ('"v1.2 beta')
             count -= 1
     return count
+
+
+def skip_comments(handle: Iterator[str], comments: int) -> int:
+    """Read past the first ``comments`` comment lines of a file (``CsvLayout.comments``) and the blank lines among
+    them; how many lines that was."""
+    read = 0
+    while comments:
+        line = next(handle, None)
+        if line is None:
+            break
+        read += 1
+        if line.lstrip().startswith("#"):
+            comments -= 1
+    return read
 
 
 def _uncommented(line: str) -> str:

@@ -33,6 +33,7 @@ from dimred._io.csvlayout import (
     is_number,
     plain_digits,
     reading,
+    skip_comments,
 )
 from dimred._io.validation import DataError
 
@@ -97,7 +98,8 @@ def _where_it_leads(link: Path) -> str:
     except OSError as error:
         if error.errno == errno.ELOOP:
             return "that leads back to itself (a loop of links)"
-    return f"to {os.readlink(link)}, which does not exist"
+    target = Path(os.readlink(link))
+    return f"to {target if target.is_absolute() else link.parent / target}, which leads to no file"
 
 
 def check_input(path: str | Path, allowed: tuple[str, ...] = READABLE) -> Path:
@@ -132,27 +134,25 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of every data row: the rows that are not blank, after the header where there is one
     (blank lines may come before it, as ``csv_layout`` reads it)."""
     with reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
+        skipped = skip_comments(handle, layout.comments)  # free text, never parsed: a quote there is no cell's
         reader = csv_reader(handle, layout.delimiter, layout.padded)
-        header_pending, comments, empty_row = layout.header is not None, layout.comments, None
-        width, ended = 0, 0  # the rows' width so far (0: none yet); the line the previous row ended on
+        header_pending, empty_row = layout.header is not None, None
+        width, ended = 0, skipped  # the rows' width so far (0: none yet); the line the previous row ended on
         for cells in reader:
-            started, ended = ended + 1, reader.line_num
-            if ended > started:  # a quoted cell ran over lines (csv joins them, with or without line breaks)
+            started, ended = ended + 1, skipped + reader.line_num
+            if ended > started and _runs_over_rows(cells, layout):
                 raise _unclosed_quote(path, started, ended)
             if not any(cell.strip() for cell in cells):
                 # a row of empty cells (pandas' row of NaN: ',,' or, in a file of one column, '""', which csv reads
                 # as a line of spaces) among the rows: left out, every row after it would get the next one's codes;
                 # after the last row a spreadsheet's ',,' lines shift none, but a one-column '""' is pandas' alone
                 if width and empty_row is None and (len(cells) > 1 or (cells == [""] and width == 1)):
-                    empty_row = reader.line_num
+                    empty_row = ended
                     if len(cells) == 1:
                         raise _empty_row(path, empty_row)
                 continue
             if empty_row is not None:
                 raise _empty_row(path, empty_row)
-            if comments:
-                comments -= 1
-                continue
             if header_pending:
                 header_pending = False
                 continue
@@ -160,17 +160,27 @@ def _csv_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
             cells = cells[layout.row_name_columns :]
             # empty last cells only: a value there is a column more than the rows before, said as such
             end = len(cells) - layout.trailing_empty
-            yield reader.line_num, cells[:end] if not any(cell.strip() for cell in cells[end:]) else cells
+            yield ended, cells[:end] if not any(cell.strip() for cell in cells[end:]) else cells
     if empty_row is not None:  # told, as pandas reads them as rows of NaN: its row count is not dimred's
         # stacklevel 1: told once, though a command reads the file more than once (its rows counted, then read)
         warnings.warn(f"{path}: the rows of empty cells from line {empty_row} on, after the last row of values, are "
                       "left out (a spreadsheet's empty rows, or pandas' rows of NaN)", stacklevel=1)  # fmt: skip
 
 
+def _runs_over_rows(cells: list[str], layout: CsvLayout) -> bool:
+    """Whether a row read over several lines holds the next rows in a cell: a quote left open, which swallows every
+    row after it as text (a label's). A cell's own line break (a header's "mass\n(kg)", a note) splits no rows;
+    in a file of one column, or where spaces delimit (csv joins the lines without their breaks), a row cannot
+    tell, and any such cell is refused."""
+    if len(cells) == 1 or layout.padded or layout.delimiter == " ":
+        return True
+    return any(layout.delimiter in line for cell in cells for line in cell.splitlines()[1:])
+
+
 def _unclosed_quote(path: Path, started: int, ended: int) -> DataError:
     """A quoted cell that runs over lines: a quote left open swallows every row after it as text (a label's)."""
-    return DataError(f"{path}, line {started}: a quoted cell runs on to line {ended}: close its quote (\") where the "
-                     "cell ends; a cell may not hold a line break")  # fmt: skip
+    return DataError(f"{path}, line {started}: a quoted cell runs on to line {ended}, over the rows there: close "
+                     "its quote (\") where the cell ends")  # fmt: skip
 
 
 def _empty_row(path: Path, line: int) -> DataError:
@@ -238,7 +248,7 @@ def _check_finite_cells(
 
 
 def _why_not_a_number(cell: str, columns_set_aside: bool) -> str:
-    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", cell.strip()):  # 1,234 or 1,234.5: a thousands separator
+    if re.fullmatch(r"[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?", cell.strip()):  # 1,234 or 1,234.5 (0,123: a decimal)
         return "write numbers without thousands separators, decimals with a point: 1234.5, not 1,234.5 or 1234,5"
     if re.fullmatch(r"[+-]?\d*,\d+", cell.strip()) or re.fullmatch(r"[+-]?\d+;[+-]?\d+", cell.strip()):
         # the second: '0,5;-0,25' split at its decimal commas (where ';' separates the values, as European Excel)
@@ -502,7 +512,7 @@ def read_row_names(path: str | Path, batch_rows: int) -> tuple[int, Iterator[lis
 def _name_batches(path: Path, layout: CsvLayout, batch_rows: int) -> Iterator[list[list[str]]]:
     whole, batch = replace(layout, row_name_columns=0), []
     for _line, cells in _csv_rows(path, whole):
-        batch.append([cell.strip() for cell in cells[: layout.row_name_columns]])
+        batch.append(cells[: layout.row_name_columns])
         if len(batch) == batch_rows:
             yield batch
             batch = []
@@ -520,6 +530,13 @@ def _reserve(handle: BinaryIO, size: int) -> None:
     except OSError as error:
         if error.errno not in _NO_SPACE_RESERVATION:
             raise
+
+
+def _csv_cells(cells: Sequence[str]) -> str:
+    """Cells as one CSV line, without its end (quoted as the csv module quotes: a comma, a quote, a line break)."""
+    line = io.StringIO()
+    csv.writer(line, lineterminator="").writerow(cells)
+    return line.getvalue()
 
 
 class MatrixWriter:
@@ -577,9 +594,8 @@ class MatrixWriter:
             np.savetxt(buffer, rows, delimiter=",", fmt="%.17g" if self.dtype == np.float64 else "%.9g")
             text = buffer.getvalue()
             if self.name_columns and names is not None:
-                named = io.StringIO()
-                csv.writer(named, lineterminator="\n").writerows(names)
-                pairs = zip(named.getvalue().splitlines(), text.splitlines(), strict=True)  # no cell spans lines
-                text = "".join(f"{name},{line}\n" for name, line in pairs)
+                text = "".join(
+                    f"{_csv_cells(name)},{line}\n" for name, line in zip(names, text.splitlines(), strict=True)
+                )
             self._handle.write(text.encode())
         self._written += len(rows)
