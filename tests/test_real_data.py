@@ -229,11 +229,14 @@ def test_bad_labels_give_one_clear_error(tmp_path, labels, message, file_message
 @pytest.mark.parametrize(
     ("labels", "message"),
     [
-        ([0.5, 1.5, 2.5] * 2, "row 0 is 0.5"),
-        ([np.nan, 1.0, 2.0] * 2, "must not be missing (row 0)"),  # pandas' gap in a column of numbers or names
-        (["a", np.nan, "b"] * 2, "must not be missing (row 1)"),
-        ([1, 2, None] * 2, "must not be missing (row 2)"),
-        ([{"a": 1}, {"b": 2}, {"a": 1}] * 2, "row 0 is {'a': 1} (dict)"),
+        ([0.5, 1.5, 2.5] * 2, "row 0 (counting from 0) is 0.5"),
+        (
+            [np.nan, 1.0, 2.0] * 2,
+            "must not be missing (row 0, counting from 0)",
+        ),  # pandas' gap in a column of numbers or names
+        (["a", np.nan, "b"] * 2, "must not be missing (row 1, counting from 0)"),
+        ([1, 2, None] * 2, "must not be missing (row 2, counting from 0)"),
+        ([{"a": 1}, {"b": 2}, {"a": 1}] * 2, "row 0 (counting from 0) is {'a': 1} (dict)"),
         (["a", 1, "a"] * 2, "labels mix names and numbers"),
     ],
 )
@@ -317,7 +320,9 @@ def test_an_npz_y_of_half_precision_classes_is_read_without_an_overflow_warning(
 
 def test_labels_are_classes_and_an_npz_y_of_measured_values_colours_the_plots(tmp_path):
     """A y of prices or temperatures is no class: scoring a classifier on it would be a meaningless figure."""
-    with pytest.raises(ValueError, match=r"labels are classes, whole numbers or names; row 2 is 2.5"):
+    with pytest.raises(
+        ValueError, match=r"labels are classes, whole numbers or names; row 2 \(counting from 0\) is 2.5"
+    ):
         Data(X=np.zeros((4, 2)), labels=np.array([1.0, 2.0, 2.5, 1.0]))
     rng = np.random.default_rng(0)
     X, y = rng.random((200, 3)), rng.normal(size=200)

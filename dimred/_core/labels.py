@@ -83,14 +83,14 @@ def _check_objects(labels: np.ndarray) -> None:
     """Labels of a pandas column or a plugin's list: each a name or a number, none missing."""
     for row, label in enumerate(labels):
         if label is None or (isinstance(label, float) and math.isnan(label)):  # pandas marks a gap with NaN
-            raise ValueError(f"labels must not be missing (row {row})")
+            raise ValueError(f"labels must not be missing (row {row}, counting from 0)")
         if not isinstance(label, str | numbers.Real | np.bool_):
-            raise ValueError(f"labels are classes, whole numbers or names; row {row} is {label!r} "
+            raise ValueError(f"labels are classes, whole numbers or names; row {row} (counting from 0) is {label!r} "
                              f"({type(label).__name__})")  # fmt: skip
     if mixes_names_and_numbers(labels):
         row = [isinstance(label, str) for label in labels].index(not isinstance(labels[0], str))
-        raise ValueError(f"labels mix names and numbers (row 0 is {labels[0]!r}, row {row} {labels[row]!r}); give "
-                         "all as names or all as numbers")  # fmt: skip
+        raise ValueError(f"labels mix names and numbers (row 0 is {labels[0]!r}, row {row} {labels[row]!r}, "
+                         "counting from 0); give all as names or all as numbers")  # fmt: skip
     if len(labels) and not isinstance(labels[0], str):
         _check_whole_numbers(np.array(labels, dtype=np.float64))
 
@@ -98,8 +98,8 @@ def _check_objects(labels: np.ndarray) -> None:
 def _check_whole_numbers(labels: np.ndarray) -> None:
     if not np.isfinite(labels).all():
         row = int(np.flatnonzero(~np.isfinite(labels))[0])
-        raise ValueError(f"labels must not be NaN or infinite (row {row} is {labels[row]})")
+        raise ValueError(f"labels must not be NaN or infinite (row {row} is {labels[row]}, counting from 0)")
     if (labels != np.round(labels)).any():
         row = int(np.flatnonzero(labels != np.round(labels))[0])
-        raise ValueError(f"labels are classes, whole numbers or names; row {row} is {labels[row]} (give measured "
-                         "values as color)")  # fmt: skip
+        raise ValueError(f"labels are classes, whole numbers or names; row {row} (counting from 0) is {labels[row]} "
+                         "(give measured values as color)")  # fmt: skip
