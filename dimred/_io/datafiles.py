@@ -580,10 +580,8 @@ class MatrixWriter:
             header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
             np.lib.format.write_array_header_1_0(handle, header)
             _reserve(handle, handle.tell() + self.shape[0] * self.shape[1] * self.dtype.itemsize)
-        elif self.column_names:  # quoted as the csv module quotes (a name holding a comma or a quote)
-            line = io.StringIO()
-            csv.writer(line, lineterminator="\n").writerow(("",) * self.name_columns + self.column_names)
-            handle.write(line.getvalue().encode())
+        elif self.column_names:
+            handle.write(f"{_csv_cells(('',) * self.name_columns + self.column_names)}\n".encode())
 
     def write(self, rows: np.ndarray, names: Sequence[Sequence[str]] | None = None) -> None:
         """The rows, after those written; ``names``, the rows' names, go first in a CSV file that has their columns."""
