@@ -976,7 +976,10 @@ def test_a_pandas_csv_with_its_index_trains_encodes_and_decodes_with_its_row_nam
     assert list(model.feature_names_in_) == ["a", "b", "c"]
 
     # names to quote, and one with a line separator that str.splitlines breaks at and csv does not
-    frame.index = [f"cell {number}, {'ab'[number % 2]}" + "\u2028" * (number == 7) for number in range(60)]
+    frame.index = [
+        f"cell {number}, {'ab'[number % 2]}" + "\u2028" * (number == 7) if number != 9 else "cell\nnine"
+        for number in range(60)
+    ]  # and one with a line break of its own, quoted in the output as in the input
     shuffled = frame.sample(frac=1, random_state=1)
     shuffled[["c", "a", "b"]].to_csv(tmp_path / "new.csv")  # another order, with the index
     # the rows' names go with their codes, batch by batch (they had been left out: the codes matched by order only)
@@ -1570,13 +1573,20 @@ def _ids_then_values(rows: int, seed: int) -> str:
       [], 9, "its first row is read as data, though its numbers all lie above their columns' values"),
      ("x,y\n0.5,1,2\n0.5,3,4\n0.1,5,6\n0.9,2,8\n0.3,7,1\n", [], None, "line 2: 3 values, but the rows before have 2"),
      ("x,y\n0.52,1,2\n0.31,3,4\n0.17,5,6\n0.93,2,8\n0.36,7,1\n", [], None, "line 2: 3 values, but the rows before"),
-     ("x,y\n" + "".join(f"{i % 9},{i % 3},{i * 7 % 25}\n" for i in range(25)), [], 25, None),
+     ("x,y\n" + "".join(f"{i},{i % 3},{i * 7 % 25}\n" for i in range(25)), [], 25, None),
+     ("x,y\n" + "".join(f"{i % 3},{i % 5},{i * 7 % 25}\n" for i in range(25)), [], None,
+      "line 2: 3 values, but the rows before have 2 (the header names one column fewer: name every column, or"),
+     ("x y\n" + "".join(f"{i % 3} {i % 5} {i * 7 % 25}\n" for i in range(25)), [], None,
+      "line 2: 3 values, but the rows before have 2"),
+     (" x y\n" + "".join(f"{i % 3} {i % 5} {i * 7 % 25}\n" for i in range(25)), [], 25, None),
      ("# exported by a tool, \"v1.2 beta\nx,y\n" + "".join(f"{i % 7},{i % 3}\n" for i in range(30)), [], 30, None),
      ('"mass\n(kg)",y,label\n' + "".join(f"{i % 7},{i % 3},{'c' if i % 2 else LABEL_OVER_TWO_LINES}\n"
                                             for i in range(30)), ["dataset.label_column=label"], 30, None)],
     ids=["ids, no header", "ids under a header", "0 1 over whole numbers", "wavelengths over 8 rows",
          "a header a name short over a column of data", "the same, values all different",
-         "the same over whole numbers: row numbers", "a comment holding a quote", "cells holding line breaks"],
+         "the same over whole numbers: row numbers", "the same over whole numbers that repeat",
+         "the same, spaces delimiting", "pandas' index headed by nothing, spaces delimiting",
+         "a comment holding a quote", "cells holding line breaks"],
 )  # fmt: skip
 def test_a_first_rows_reading_as_header_or_data_is_right_or_said(tmp_path, content, settings, rows, said):
     """Each of these had lost a row or a column with exit 0 and nothing said: a headerless file's first id (each

@@ -161,23 +161,24 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     names = _row_name_columns(header)
     if names:
         return CsvLayout(delimiter, header[names:], row_name_columns=names, **shape)
-    if _names_rows(header, following, spaced=delimiter == " "):  # R's write.table
+    if _names_rows(header, following, unheaded=delimiter == " " and lines[0].startswith(" ")):  # R's write.table
         return CsvLayout(delimiter, header, row_name_columns=1, **shape)
     return CsvLayout(delimiter, header, **shape)
 
 
-def _names_rows(header: tuple[str, ...], following: list[list[str]], spaced: bool) -> bool:
+def _names_rows(header: tuple[str, ...], following: list[list[str]], unheaded: bool) -> bool:
     """Whether the rows begin with their names, as R's write.table writes a data frame: a cell more than the
-    header names, and the first cells names (text) or row numbers (whole numbers), never fractions. A header one
-    name short over a first column of measured values (0.5, 0.5, 0.1 or 0.31, 0.77) had lost it as row names. Where
-    spaces delimit (``spaced``), any first cells: R's default and pandas' ``to_string`` head them with nothing,
-    which spaces cannot show."""
+    header names, and the first cells each row's own, names (text) or row numbers (whole numbers), never
+    fractions. A header one name short over a first column of data (0.5, 0.5, 0.1; 0.31, 0.77; 0, 1, 2, 0) had
+    lost it as row names. ``unheaded``: the header line begins with the delimiter, a space, as pandas heads its
+    index with nothing (``to_csv(sep=" ")``, ``to_string``): its names, whatever they are."""
     if len(header) < 2 or not following or any(len(row) != len(header) + 1 for row in following):
         return False
-    if spaced:
+    if unheaded:
         return True
-    numbers = [cell for cell in (row[0].strip() for row in following) if is_number(cell)]
-    return all(re.fullmatch(r"[+-]?\d+", cell) for cell in numbers)
+    firsts = [row[0].strip() for row in following]
+    numbers = [cell for cell in firsts if is_number(cell)]
+    return len(set(firsts)) == len(firsts) and all(re.fullmatch(r"[+-]?\d+", cell) for cell in numbers)
 
 
 def _without_empty_names_beyond(first: list[str], following: list[list[str]]) -> list[str]:

@@ -192,17 +192,22 @@ FILL_GAPS = "fill in or leave out the rows with missing values"
 
 
 def _parse_csv_batch(
-    path: Path, batch: list[tuple[int, list[str]]], width: int, text_columns: frozenset[int], skipped: int
+    path: Path, batch: list[tuple[int, list[str]]], width: int, text_columns: frozenset[int], layout: CsvLayout
 ) -> tuple[np.ndarray, list[list[str]]]:
     """The batch's numbers (NaN in ``text_columns``) and, per row, the cells of ``text_columns`` as text; the
-    rows' first ``skipped`` cells (row names) were left out, and messages count the file's columns."""
+    rows' first cells of names (``layout.row_name_columns``) were left out, and messages count the file's
+    columns."""
+    skipped, headed = layout.row_name_columns, layout.header is not None
     for line, cells in batch:
         if len(cells) != width:
             found = len(cells) + skipped
             commented = bool(cells) and cells[0].lstrip().startswith("#")  # none left beside a row name
-            comment = " ('#' comment lines are read only above the header)" if commented else ""
+            hint = " ('#' comment lines are read only above the header)" if commented else ""
+            if headed and len(cells) == width + 1:  # R's row names, as dimred reads them, are each row's own
+                hint = (" (the header names one column fewer: name every column, or, where the first holds the rows' "
+                        "names, head it with an empty name, as pandas heads its index)")  # fmt: skip
             values = "1 value" if found == 1 else f"{found} values"
-            raise DataError(f"{path}, line {line}: {values}, but the rows before have {width + skipped}{comment}")
+            raise DataError(f"{path}, line {line}: {values}, but the rows before have {width + skipped}{hint}")
     texts = [[cells[column].strip() for column in sorted(text_columns)] for _line, cells in batch]
     if text_columns:
         batch = [(line, ["nan" if column in text_columns else cell for column, cell in enumerate(cells)])
@@ -268,10 +273,10 @@ def _csv_batches(
         width = width if width is not None else len(row[1])
         batch.append(row)
         if len(batch) == batch_rows:
-            yield _parse_csv_batch(path, batch, width, text_columns, layout.row_name_columns)
+            yield _parse_csv_batch(path, batch, width, text_columns, layout)
             batch = []
     if batch:
-        yield _parse_csv_batch(path, batch, width or 0, text_columns, layout.row_name_columns)
+        yield _parse_csv_batch(path, batch, width or 0, text_columns, layout)
 
 
 def _refusal(path: Path, error: ValueError, kind: str) -> DataError:
@@ -533,10 +538,11 @@ def _reserve(handle: BinaryIO, size: int) -> None:
 
 
 def _csv_cells(cells: Sequence[str]) -> str:
-    """Cells as one CSV line, without its end (quoted as the csv module quotes: a comma, a quote, a line break)."""
+    """Cells as one CSV line, without its end, quoted as the csv module quotes a comma, a quote or a line break (it
+    quotes only the line breaks of its line terminator, so both are given)."""
     line = io.StringIO()
-    csv.writer(line, lineterminator="").writerow(cells)
-    return line.getvalue()
+    csv.writer(line, lineterminator="\r\n").writerow(cells)
+    return line.getvalue().removesuffix("\r\n")
 
 
 class MatrixWriter:
