@@ -255,8 +255,8 @@ class _RowProgress:
 
 
 def _path(**checks: bool) -> click.Path:
-    """A file or folder argument. Whether it can be read is dimred's to say, as for a data file named in --set (one
-    message, exit 1); click's own check had refused it as a usage error (exit 2), in other words."""
+    """A file or folder argument. Whether it can be read is dimred's to say, in its own words and with exit 1, as
+    for a data file named in --set; click's own check had refused it as a usage error (exit 2)."""
     return click.Path(readable=False, **checks)
 
 

@@ -176,11 +176,12 @@ def read_config(path: str | Path) -> dict[str, Any]:
             settings |= options_set
             if section != "metrics":  # every metric runs; the file only sets their options
                 arguments[section] = names
-    arguments |= _training_section(document, path)
+    training = _training_section(document, path)
+    arguments |= training
     if _is_run_record(document) and _fitted_in_one_call(_name_in(document, "model")):
         for name in LOOP_SETTINGS:  # what the run recorded of a loop it never ran, not settings chosen for it
             arguments.pop(name, None)
-    for name in (*TOP_LEVEL_SETTINGS, *document.get("training", {})):  # each on its own: its error names the file
+    for name in (*TOP_LEVEL_SETTINGS, *training):  # each value on its own, so that its error names the file
         if name in arguments:
             try:
                 TrainingSettings.from_mapping({name: arguments[name]})
