@@ -492,13 +492,17 @@ def _transcode_command(decoding: bool) -> Any:
                   help="Output file: .npy or .csv" + ("." if decoding else " (.h5ad for an .h5ad SOURCE)."),
                   )  # fmt: skip
     @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
+    @click.option("--header/--no-header", default=None,
+                  help="For a CSV SOURCE: its first row names the columns, or is data [default: "
+                  + ("guessed" if decoding else "as the run said of its training file (dataset.header), else guessed")
+                  + "].")  # fmt: skip
     @_DEVICE_OPTION
-    def command(model: str, source: str, destination: str, overwrite: bool, device: str, layer: str | None = None,
-                key: str | None = None) -> None:  # fmt: skip
+    def command(model: str, source: str, destination: str, overwrite: bool, header: bool | None, device: str,
+                layer: str | None = None, key: str | None = None) -> None:  # fmt: skip
         from dimred._api import transcode as transcode
 
         run = transcode.decode_file if decoding else functools.partial(transcode.encode_file, layer=layer, key=key)
-        rows = run(model, source, destination, overwrite=overwrite, device=device,
+        rows = run(model, source, destination, overwrite=overwrite, device=device, header=header,
                    progress=_RowProgress("decoding" if decoding else "encoding"))  # fmt: skip
         click.echo(f"{'decoded' if decoding else 'encoded'} {rows} row{'' if rows == 1 else 's'} into {destination}")
 

@@ -52,15 +52,24 @@ class DataFile(Dataset):
             "indices, comma-separated",
         )
 
+        header: bool | None = option(
+            None,
+            "whether a text file's first row names the columns (true) or is data (false) [default: guessed from the "
+            "first rows, with a warning where in doubt]",
+        )
+
         def __post_init__(self) -> None:
             if not self.path:
                 raise ValueError("dataset.path is required, e.g. --set dataset.path=mydata.csv")
+            if self.header is not None and Path(self.path).suffix.lower() in (".npy", ".npz"):
+                raise ValueError(f"dataset.header is for text files (.csv, .tsv, .txt); {self.path} holds arrays")
 
     def load(self, seed: int) -> Data:
         wanted = {"dataset.color_column": self.options.color_column, "dataset.label_column": self.options.label_column}
         ignored = [spec.strip() for spec in self.options.ignore_columns.split(",") if spec.strip()]
         table = read_table(self.options.path, {option: spec for option, spec in wanted.items() if spec},
-                           {"dataset.ignore_columns": ignored} if ignored else None)  # fmt: skip
+                           {"dataset.ignore_columns": ignored} if ignored else None,
+                           header=self.options.header)  # fmt: skip
         color, labels = (table.set_aside.get(f"dataset.{role}_column") for role in ("color", "label"))
         if table.X.shape[1] == 0 and (table.set_aside or ignored):
             left_out = [*table.set_aside, *(["dataset.ignore_columns"] if ignored else [])]

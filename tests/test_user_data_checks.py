@@ -1607,6 +1607,60 @@ def test_a_first_rows_reading_as_header_or_data_is_right_or_said(tmp_path, conte
         assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_samples"] == rows
 
 
+BINARY_ROWS = "0,1\n1,0\n1,1\n0,0\n1,0\n0,1\n"  # a first row the guess reads as the columns' numbers
+
+
+def test_a_header_said_in_the_settings_is_read_as_said_by_run_encode_and_evaluate(tmp_path):
+    """A first row the guess could only warn of (binary data beginning 0,1; numbers above every column's values
+    over a few rows) is read as the user says: ``dataset.header``, which encode and evaluate read new files by
+    unless told otherwise (``--header``/``--no-header``; ``dataset.header`` again)."""
+    data = tmp_path / "binary.csv"
+    data.write_text(BINARY_ROWS)
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={data}", "--set", "dataset.header=false",
+                    "--model", "pca", "--holdout", "0", "--reporter", "metrics-table",
+                    "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "first row" not in result.output, result.output
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_samples"] == 6
+    new = tmp_path / "new.csv"
+    new.write_text(BINARY_ROWS[::-1].lstrip("\n") + "\n")  # 1,0 first, then the rows reversed: 6 rows
+    for flags, rows in (([], 6), (["--no-header"], 6), (["--header"], 5)):
+        encoded = invoke("encode", str(tmp_path / "run"), str(new), "-o", str(tmp_path / "codes.npy"), "--overwrite",
+                         *flags)  # fmt: skip
+        assert encoded.exit_code == 0, encoded.output
+        assert np.load(tmp_path / "codes.npy").shape == (rows, 2), flags
+    for settings, rows in (([], 6), (["--set", "dataset.header=true"], 5)):
+        evaluated = invoke("evaluate", str(tmp_path / "run"), "--dataset", "file", "--set", f"dataset.path={data}",
+                           *settings, "--out", str(tmp_path / "evaluated"), "--overwrite")  # fmt: skip
+        assert evaluated.exit_code == 0, evaluated.output
+        assert json.loads((tmp_path / "evaluated" / "metrics.json").read_text())["n_samples"] == rows
+    np.save(tmp_path / "binary.npy", np.loadtxt(data, delimiter=","))  # arrays have no header to carry
+    evaluated = invoke("evaluate", str(tmp_path / "run"), "--dataset", "file", "--set",
+                       f"dataset.path={tmp_path / 'binary.npy'}", "--out", str(tmp_path / "npy"))  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+
+    wavelengths = tmp_path / "spectra.csv"
+    X = np.random.default_rng(0).random((8, 31)).round(3)
+    wavelengths.write_text(",".join(str(400 + 10 * column) for column in range(31)) + "\n"
+                           + "".join(",".join(map(str, row)) + "\n" for row in X.tolist()))  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = dimred.plugin.read_table(wavelengths, header=True)
+    assert table.names == tuple(str(400 + 10 * column) for column in range(31))
+    np.testing.assert_array_equal(table.X, X)
+
+
+def test_a_header_said_of_a_file_without_lines_of_text_or_not_as_true_or_false_is_refused(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((20, 3)))
+    result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'x.npy'}", "--set",
+                    "dataset.header=true", "--model", "pca", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "dataset.header is for text files (.csv, .tsv, .txt)" in result.output
+    reducer = dimred.Reducer(model="pca").fit(np.random.default_rng(0).random((20, 3)))
+    with pytest.raises(dimred.UsageError, match=r"header must be True, False or None \(guessed\), got 'yes'"):
+        dimred.encode_file(reducer, tmp_path / "x.npy", tmp_path / "c.npy", header="yes")
+
+
 def test_a_header_whose_line_alone_ends_in_a_delimiter_names_the_columns_of_rows_that_do_not(tmp_path):
     """Its rows had been refused: '3 values, but the rows before have 4' (the header's empty last cell)."""
     X = np.random.default_rng(0).random((20, 3)).round(4)

@@ -446,6 +446,14 @@ def trained_set_aside_columns(model: object) -> dict[str, str]:
     return {option: spec for option, spec in specs.items() if spec}
 
 
+def trained_header(model: object) -> bool | None:
+    """Whether a run on the ``file`` data set said its file's first row names the columns (``dataset.header``):
+    True or False where it said, None where the header was guessed, and for other runs."""
+    dataset, settings = _recorded_dataset(model)
+    said = settings.get("dataset.header") if dataset == "file" else None
+    return said if isinstance(said, bool) else None
+
+
 def trained_ignored_columns(model: object) -> list[str]:
     """The columns of its file that a run on the ``file`` data set left out (``dataset.ignore_columns``: header
     names or 0-based indices); [] for other runs."""

@@ -15,11 +15,17 @@ import numpy as np
 
 from dimred._api import pipeline, reporting, rows
 from dimred._api.arguments import AUTO, check_callables, check_flags, check_out
-from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
+from dimred._api.config import (
+    trained_anndata_option,
+    trained_header,
+    trained_ignored_columns,
+    trained_set_aside_columns,
+)
 from dimred._api.run import figures_of
 from dimred._core import defaults
 from dimred._core.contracts import silent
 from dimred._core.errors import DimredError, UsageError, resolved
+from dimred._core.options import parse_value
 from dimred._core.runfiles import CONFIG_FILE, EVALUATIONS_FOLDER, METRICS_FILE, MODEL_FILE
 from dimred._core.settings import checked_seed
 from dimred._engine import evaluation
@@ -27,7 +33,7 @@ from dimred._engine.fitting import STREAM_ROWS, streamed_sample
 from dimred._engine.scaling import Scaler
 from dimred._host.registry import get_registry
 from dimred._host.resolve import describe, group_settings, instantiate
-from dimred._io.csvlayout import csv_layout, header_naming
+from dimred._io.csvlayout import csv_layout, header_given, header_naming
 from dimred._io.datafiles import TEXT, column_count, header_of
 from dimred._io.rundir import (
     check_claimable,
@@ -235,7 +241,7 @@ def _carried_named(settings: Mapping[str, Any], given: Mapping[str, Any]) -> Ite
     except (DataError, UsageError) as error:
         text = str(error).replace(str(settings.get("path", "")), "")  # a folder called label/ says nothing
         for option, word in (("label_key", "label"), ("label_column", "label"), ("color_column", "colour"),
-                             ("ignore_columns", "ignored"), ("layer", "layer")):  # fmt: skip
+                             ("ignore_columns", "ignored"), ("layer", "layer"), ("header", "header")):  # fmt: skip
             value = settings.get(option)
             about_it = option in text or f"'{value}'" in text or re.search(rf"\b{word}\b", text)
             if option in given or not value or not about_it:
@@ -291,14 +297,31 @@ def _carried_column(spec: str, names: list[str], index: int | None, left_over: l
 
 def _with_the_runs_choices(dataset: str, settings: dict[str, Any], reducer: Reducer) -> dict[str, Any]:
     """The data set's settings, with what the run chose for its data where these leave it unsaid: an AnnData
-    file's layer and label key, a data file's set-aside (label, colour, ignored) columns."""
+    file's layer and label key, a data file's header (whether its first row names the columns) and set-aside
+    (label, colour, ignored) columns."""
     if dataset == "h5ad":
         return _carried_anndata_options(reducer, settings) | settings
     if dataset == "file":
-        settings = _carried_columns(settings, reducer) | settings
-        settings = _carried_ignored(settings, reducer) | settings
-        settings = _untrained_columns(settings, reducer) | settings
+        trained = trained_header(reducer)
+        text = Path(str(settings.get("path", ""))).suffix.lower() in TEXT
+        settings = ({"header": trained} if trained is not None and text else {}) | settings
+        with header_given(_said_header(settings)):  # the columns are found in the file as it will be read
+            settings = _carried_columns(settings, reducer) | settings
+            settings = _carried_ignored(settings, reducer) | settings
+            settings = _untrained_columns(settings, reducer) | settings
     return settings
+
+
+def _said_header(settings: Mapping[str, Any]) -> bool | None:
+    """What a data file's settings say of its first row (``header``: true, false or unsaid); None where unsaid or
+    where the value is not one (the data set's options then refuse it by name)."""
+    value = settings.get("header")
+    if isinstance(value, str):
+        try:
+            value = parse_value(value, bool | None)
+        except ValueError:
+            return None
+    return bool(value) if isinstance(value, bool | np.bool_) else None
 
 
 def _outcome(reducer: Reducer, X_trained: np.ndarray, refit_scaler: bool) -> pipeline.Outcome:

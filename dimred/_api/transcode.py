@@ -10,13 +10,18 @@ from pathlib import Path
 import numpy as np
 
 from dimred._api.arguments import check_callables, check_flags
-from dimred._api.config import trained_anndata_option, trained_ignored_columns, trained_set_aside_columns
+from dimred._api.config import (
+    trained_anndata_option,
+    trained_header,
+    trained_ignored_columns,
+    trained_set_aside_columns,
+)
 from dimred._api.reducer import Reducer, as_fitted_reducer, computes_in
 from dimred._core import defaults
 from dimred._core.atomic import atomic_path, remove_stale_temporaries
 from dimred._core.errors import UsageError, first_line, path_argument, resolved
 from dimred._io.anndata_files import cells_by_genes, read_h5ad
-from dimred._io.csvlayout import header_naming
+from dimred._io.csvlayout import header_given, header_naming
 from dimred._io.datafiles import (
     READABLE,
     WRITABLE,
@@ -131,11 +136,16 @@ def _transcode(
     device: str,
     layer: str | None = None,
     key: str | None = None,
+    header: bool | None = None,
 ) -> int:
     check_flags(overwrite=overwrite)
     check_callables(progress=progress)
+    if header is not None and not isinstance(header, bool | np.bool_):
+        raise UsageError(f"header must be True, False or None (guessed), got {header!r}")
     model = as_fitted_reducer(reducer, device)
-    with header_naming(None if decoding else getattr(model, "feature_names_in_", None)):
+    if header is None and not decoding:
+        header = trained_header(model)
+    with header_naming(None if decoding else getattr(model, "feature_names_in_", None)), header_given(header):
         return _transcoded(model, source, destination, decoding, overwrite, batch_rows, progress, layer, key)
 
 
@@ -262,6 +272,7 @@ def encode_file(
     device: str = defaults.DEVICE,
     layer: str | None = None,
     key: str | None = None,
+    header: bool | None = None,
 ) -> int:
     """Write the codes of every row of ``source`` to ``destination`` (.csv with a code_0,code_1,... header, after
     the rows' names where a CSV input has them, or .npy); returns the row count. A CSV input's trained columns
@@ -269,9 +280,11 @@ def encode_file(
     (labels, colours) are left out where the input has them. An .h5ad file's codes go into ``obsm[key]`` of a
     copy of it (None: X_dimred, where the file holds no codes there already; codes under the key named are
     replaced); ``layer`` picks the layer encoded (None: the layer the run directory ``model`` was trained on,
-    else X). ``device`` is where a model given as a path computes."""
+    else X). ``header``: a CSV input's first row names its columns (True) or is data (False); None: as the run
+    said of its training file (``dataset.header``), else guessed. ``device`` is where a model given as a path
+    computes."""
     return _transcode(model, source, destination, decoding=False, overwrite=overwrite, batch_rows=batch_rows,
-                      progress=progress, device=device, layer=layer, key=key)  # fmt: skip
+                      progress=progress, device=device, layer=layer, key=key, header=header)  # fmt: skip
 
 
 def decode_file(
@@ -283,9 +296,11 @@ def decode_file(
     batch_rows: int = BATCH_ROWS,
     progress: RowProgress | None = None,
     device: str = defaults.DEVICE,
+    header: bool | None = None,
 ) -> int:
     """Write the reconstructions of every code in ``source`` to ``destination`` (.csv with the model's column
     names as its header, x0,x1,... where it has none, after the rows' names where a CSV input has them, or .npy);
-    returns the row count. ``device`` is where a model given as a path computes."""
+    returns the row count. ``header``: a CSV input's first row names its columns (True) or is data (False); None:
+    guessed. ``device`` is where a model given as a path computes."""
     return _transcode(model, source, destination, decoding=True, overwrite=overwrite, batch_rows=batch_rows,
-                      progress=progress, device=device)  # fmt: skip
+                      progress=progress, device=device, header=header)  # fmt: skip

@@ -105,22 +105,43 @@ def header_naming(names: Iterable[Any] | None) -> Iterator[None]:
         _KNOWN_NAMES.reset(token)
 
 
+# how a user says what the first row is, where the guess is in doubt
+_SAY_HEADER = "say it names them: --set dataset.header=true (dimred encode: --header)"
+_SAY_NO_HEADER = "say it is data: --set dataset.header=false (dimred encode: --no-header)"
+_GIVEN_HEADER: contextvars.ContextVar[bool | None] = contextvars.ContextVar("given_header", default=None)
+
+
+@contextlib.contextmanager
+def header_given(header: bool | None) -> Iterator[None]:
+    """While files are read as a user said: their first row names the columns (True) or is data (False),
+    whatever it looks like; None: guessed from the first rows, with a warning where in doubt."""
+    token = _GIVEN_HEADER.set(None if header is None else bool(header))
+    try:
+        yield
+    finally:
+        _GIVEN_HEADER.reset(token)
+
+
 def csv_layout(path: Path) -> CsvLayout:
     """The delimiter and the header row (if any) of a CSV file, sniffed once per version of the file in a process
     (a command asks for it several times: the width, the rows, the columns by name), so a doubt about its header
     is told once."""
     with reading(path):
         status = path.stat()
-    return _sniffed_layout(path, status.st_size, status.st_mtime_ns, _KNOWN_NAMES.get())
+    return _sniffed_layout(path, status.st_size, status.st_mtime_ns, _KNOWN_NAMES.get(), _GIVEN_HEADER.get())
 
 
 @functools.lru_cache(maxsize=64)
-def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str, ...] | None) -> CsvLayout:
+def _sniffed_layout(
+    path: Path, _size: int, _modified_ns: int, known: tuple[str, ...] | None, given: bool | None
+) -> CsvLayout:
     """``csv_layout`` for the file's version that its size and modification time tell apart, where a first row
-    of the ``known`` names is a header."""
+    of the ``known`` names is a header, and the header is as ``given`` (None: guessed)."""
     with reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         lines = _first_lines(handle)
     comments = _leading_comments(lines)
+    if given is False and comments < len(lines) and lines[comments].lstrip().startswith("#"):
+        comments += 1  # numpy.savetxt's '# a b c' over a file said to have no header: a comment
     lines = lines[comments:]
     if not lines:
         raise DataError(f"{path} is empty" + (" but for comments ('#' lines)" if comments else ""))
@@ -129,14 +150,17 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
     delimiter, padded = _delimiter(lines[:20])
     rows = list(csv_reader(lines, delimiter, padded))
     trailing_empty = min(_empty_at_end(row) for row in rows)
+    shape = {"padded": padded, "comments": comments, "trailing_empty": trailing_empty}
     first, *following = [row[: len(row) - trailing_empty] for row in rows]
+    if given is False:
+        return CsvLayout(delimiter, None, **shape)
     first = _without_empty_names_beyond(first, following)
     numbered_from_one = _numbers_columns_from_one(first)
     numbered = numbered_from_one or _numbers_columns_from_zero(first) or _numbers_columns_kept(first, following)
     cells = tuple(cell.strip() for cell in first)
     named = known is not None and _holds_names(cells, known, following)
-    is_header, certain = (True, True) if numbered or named or commented else _is_header(first, following)
-    shape = {"padded": padded, "comments": comments, "trailing_empty": trailing_empty}
+    said = given or numbered or named or commented
+    is_header, certain = (True, True) if said else _is_header(first, following)
     if not is_header and known is not None and _reordered(cells, known) and len(following) < _ROWS_TO_TELL_NAMES:
         warnings.warn(f"{path}: its first row holds the model's column names in another order, but too few rows "
                       "follow it in the lines read to tell a header from a row of data, so it is read as data; if "
@@ -146,17 +170,18 @@ def _sniffed_layout(path: Path, _size: int, _modified_ns: int, known: tuple[str,
         if _numbers_look_like_names(first, following):
             warnings.warn(f"{path}: its first row is read as data, though its numbers all lie above their "
                           "columns' values, as names such as gene IDs or wavelengths would; if it names the "
-                          "columns, give them names that are not numbers (G7157 or nm400.5, say)",
+                          f"columns, give them names that are not numbers (G7157 or nm400.5, say), or {_SAY_HEADER}",
                           stacklevel=2)  # fmt: skip
         return CsvLayout(delimiter, None, **shape)
     if not certain:
         warnings.warn(f"{path}: its first row is read as the columns' names (it holds text found nowhere else in "
                       "its column, as a name is), though its numbers look like data; if it is a row of data (a "
-                      "class met once, a row name), give the file a header row", stacklevel=2)  # fmt: skip
-    if numbered and not named:  # a headerless file of whole numbers may begin so too
+                      f"class met once, a row name), give the file a header row, or {_SAY_NO_HEADER}",
+                      stacklevel=2)  # fmt: skip
+    if numbered and not named and not given:  # a headerless file of whole numbers may begin so too
         which = f"1 to {len(first)}" if numbered_from_one else " ".join(cells)
         warnings.warn(f"{path}: its first row, {which}, is read as the columns' numbers, not as data; if it is a row "
-                      "of data, give the file a header row", stacklevel=2)  # fmt: skip
+                      f"of data, give the file a header row, or {_SAY_NO_HEADER}", stacklevel=2)  # fmt: skip
     header = cells
     names = _row_name_columns(header)
     if names:

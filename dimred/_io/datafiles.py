@@ -30,6 +30,7 @@ from dimred._io.csvlayout import (
     CsvLayout,
     csv_layout,
     csv_reader,
+    header_given,
     is_number,
     plain_digits,
     reading,
@@ -369,15 +370,22 @@ def _column(spec: str, option: str, path: Path, names: tuple[str, ...] | None, w
 
 
 def read_table(
-    path: str | Path, set_aside: dict[str, str] | None = None, ignored: Mapping[str, Sequence[str]] | None = None
+    path: str | Path,
+    set_aside: dict[str, str] | None = None,
+    ignored: Mapping[str, Sequence[str]] | None = None,
+    header: bool | None = None,
 ) -> Table:
     """The whole file (memory-mapped for .npy), with columns set aside: ``set_aside`` maps an option's name to
     the column it names (a header name or a 0-based index), e.g. ``{"dataset.label_column": "species"}``. A
     CSV file's set-aside columns are read as text, so they may hold class names. ``ignored`` maps an option's
-    name to columns left out altogether (ids, batch names: text too), e.g. ``{"dataset.ignore_columns": ["id"]}``."""
+    name to columns left out altogether (ids, batch names: text too), e.g. ``{"dataset.ignore_columns": ["id"]}``.
+    ``header``: a text file's first row names its columns (True) or is data (False); None: guessed."""
     path = check_input(path)
     if path.suffix.lower() in TEXT:
-        return _csv_table(path, set_aside or {}, ignored or {})
+        with header_given(header):
+            return _csv_table(path, set_aside or {}, ignored or {})
+    if header is not None:
+        raise UsageError(f"{path} holds arrays, not lines of text: a header row is for {', '.join(TEXT)} files")
     stored = native_byte_order(_stored_array(path, path.suffix.lower()))
     columns, left_out = _named_columns(path, set_aside or {}, ignored or {}, None, stored.shape[1])
     if not columns and not left_out:

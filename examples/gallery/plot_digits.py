@@ -5,8 +5,7 @@ Real data: digits against the classical methods
 1 797 labelled 8x8 images of handwritten digits (64 columns). Every run sets 20 % of the rows aside, stratified
 by label, and reports every metric on them as ``holdout.*``, each method mapping the held-out rows with its own
 ``transform``. ``ne-ae`` is the autoencoder for real data (a neighbour-embedding loss beside the reconstruction
-error); here it trains for 600 steps to keep the example short. ``dimred run --dataset digits --model ne-ae``
-is the full-length run.
+error), trained here with its defaults, as ``dimred run --dataset digits --model ne-ae`` trains it.
 """
 
 import matplotlib.pyplot as plt
@@ -14,7 +13,7 @@ import matplotlib.pyplot as plt
 import dimred
 
 runs = {
-    "ne-ae": dimred.run(dataset="digits", model="ne-ae", steps=600, holdout=0.2, out=None, reporters=[]),
+    "ne-ae": dimred.run(dataset="digits", model="ne-ae", holdout=0.2, out=None, reporters=[]),
     "pca": dimred.run(dataset="digits", model="pca", holdout=0.2, out=None, reporters=[]),
     "isomap": dimred.run(dataset="digits", model="isomap", holdout=0.2, out=None, reporters=[]),
 }

@@ -21,7 +21,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, strati
 
 pipeline = make_pipeline(
     MinMaxScaler(),
-    dimred.Reducer(model="ne-ae", n_components=2, steps=600, random_state=0),
+    dimred.Reducer(model="ne-ae", n_components=2, random_state=0),
     KNeighborsClassifier(n_neighbors=5),
 )
 pipeline.fit(X_train, y_train)
