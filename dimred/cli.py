@@ -332,7 +332,11 @@ _DEVICE_OPTION = _choice("--device", defaults.DEVICES, defaults.DEVICE, "auto pi
 )
 @_DEVICE_OPTION
 @click.option(
-    "--seed", type=int, default=defaults.SEED, show_default=True, help="Seed of data, initialisation and batches."
+    "--seed",
+    type=int,
+    default=defaults.SEED,
+    show_default=True,
+    help="Seed of data, initialisation and batches (0 to 4294967295).",
 )
 @click.option(
     "--out", type=_path(), default=None, help="Run directory [default, or 'auto': runs/<dataset>-<model>-<time>]."

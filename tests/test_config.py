@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from safetensors import safe_open
 from safetensors.numpy import load_file
@@ -59,6 +60,26 @@ def test_a_runs_config_json_repeats_the_run_bit_for_bit(tmp_path):
     again = load_file(tmp_path / "again" / "model.safetensors")
     assert first.keys() == again.keys()
     assert all((first[name] == again[name]).all() for name in first)
+
+
+def test_a_runs_record_holds_its_thread_count_and_a_replay_on_another_says_it_will_not_repeat_it_bit_for_bit(
+    tmp_path,
+):
+    """On the CPU the same seed trains the same weights only on as many torch threads; the record had not held
+    the count, so a replay that differed by float rounding could not be told why."""
+    quick = ["--dataset", "swissroll", "--model", "mlp-ae", "--set", "dataset.n_samples=200", "--steps", "5"]
+    assert invoke("run", *quick, "--reporter", "metrics-table", "--out", str(tmp_path / "first")).exit_code == 0
+    record = json.loads((tmp_path / "first" / "config.json").read_text())
+    assert record["threads"] == torch.get_num_threads()
+    same = invoke("run", "--config", str(tmp_path / "first" / "config.json"), "--out", str(tmp_path / "same"))
+    assert same.exit_code == 0, same.output
+    assert "threads" not in same.output
+    (tmp_path / "other.json").write_text(json.dumps(record | {"threads": record["threads"] + 1}))
+    other = invoke("run", "--config", str(tmp_path / "other.json"), "--out", str(tmp_path / "other"))
+    assert other.exit_code == 0, other.output
+    assert (f"its run computed on {record['threads'] + 1} torch threads, this process on {record['threads']}, so it "
+            f"trains weights that differ by float rounding; OMP_NUM_THREADS={record['threads'] + 1} repeats it bit "
+            "for bit") in other.output  # fmt: skip
 
 
 def test_a_batch_larger_than_the_rows_is_recorded_as_taken_so_a_rerun_writes_the_same_model_file(tmp_path):

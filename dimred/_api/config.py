@@ -39,7 +39,7 @@ LIST_SECTIONS = {kind.section: kind.name for kind in KINDS if kind.several and k
 TOP_LEVEL_SETTINGS = ("dtype", "scaler", "device", "seed")
 TOP_LEVEL_KEYS = (*TOP_LEVEL_SETTINGS, "holdout")
 TRAINING_KEYS = tuple(name for name in TrainingSettings.names() if name not in TOP_LEVEL_SETTINGS)
-RECORD_ONLY_KEYS = ("device_used", "processes", "versions")  # written by runs for the record, not settings
+RECORD_ONLY_KEYS = ("device_used", "processes", "threads", "versions")  # written by runs for the record, not settings
 SECTION_KINDS = {kind.section: kind.name for kind in KINDS}
 
 
@@ -181,6 +181,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if _is_run_record(document) and _fitted_in_one_call(_name_in(document, "model")):
         for name in LOOP_SETTINGS:  # what the run recorded of a loop it never ran, not settings chosen for it
             arguments.pop(name, None)
+    elif _is_run_record(document):
+        _warn_of_other_threads(document, path)
     for name in (*TOP_LEVEL_SETTINGS, *training):  # each value on its own, so that its error names the file
         if name in arguments:
             try:
@@ -394,6 +396,18 @@ def _chooses_training(model: str) -> bool:
     if model not in registry.names("model"):
         return False
     return registry.get("model", model).cls.training_defaults is not Model.training_defaults
+
+
+def _warn_of_other_threads(record: dict[str, Any], path: Path) -> None:
+    """Say where a run's record trained on the CPU on another number of torch threads than this process computes
+    on: its settings then train weights that differ by float rounding, not the recorded run's bit for bit."""
+    import torch  # a run from this file imports it anyway
+
+    recorded, here = record.get("threads"), torch.get_num_threads()
+    if record.get("device_used") == "cpu" and isinstance(recorded, int) and recorded != here:
+        warnings.warn(f"config file {path}: its run computed on {recorded} torch threads, this process on {here}, "
+                      "so it trains weights that differ by float rounding; OMP_NUM_THREADS="
+                      f"{recorded} repeats it bit for bit", stacklevel=3)  # fmt: skip
 
 
 def _quoted(keys: Iterable[str]) -> str:

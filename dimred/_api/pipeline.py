@@ -300,7 +300,7 @@ def fit_estimator(
     X_numpy = X.numpy()
     with blame(plugin, "fit"):
         started = time.perf_counter()
-        fitted_codes = plugin.fit_transform(X_numpy, settings.seed % 2**32)
+        fitted_codes = plugin.fit_transform(X_numpy, settings.seed)
         fit_seconds = time.perf_counter() - started
     codes = outputs.checked_codes(plugin, X, fitted_codes, "fit_transform")
     width = codes.shape[1]  # transform's codes must be as wide, where no n_components option says how wide

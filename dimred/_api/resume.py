@@ -26,9 +26,9 @@ SETTINGS_BEFORE_THEY_EXISTED = {"training.optimizer": "adam", "training.precisio
 
 def as_going_on(recorded: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     """config.json with this run's values of the settings a resume may change (RESUMABLE_CHANGES) and of the
-    device and processes it goes on in."""
+    device, processes and threads it goes on in."""
     going_on = {**recorded, "training": dict(recorded["training"]), "device_used": config["device_used"],
-                "processes": config["processes"]}  # fmt: skip
+                "processes": config["processes"], "threads": config["threads"]}  # fmt: skip
     for key in RESUMABLE_CHANGES:
         section, _, name = key.rpartition(".")
         (going_on[section] if section else going_on)[name] = (config[section] if section else config)[name]

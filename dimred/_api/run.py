@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
 from dimred._api import pipeline, reporting, rows
 from dimred._api.arguments import AUTO, check_callables, check_flags, check_out, check_training
@@ -149,6 +150,7 @@ def _config(source: Plugin, fitted: Mapping[str, Any], reporters: Sequence[Plugi
         "training": fitted["training"],
         "device_used": device,
         "processes": processes,
+        "threads": torch.get_num_threads(),  # on the CPU another count trains other weights (float rounding)
         "versions": package_versions(),
     }  # fmt: skip
     for key in TOP_LEVEL_SETTINGS:  # kept at the top level, as config files have them

@@ -20,7 +20,8 @@ from dimred._core import defaults
 from dimred._core.errors import UsageError, did_you_mean
 from dimred._core.options import plain_number
 
-MAX_SEED = 2**63 - 1  # torch generators take 64-bit seeds
+MAX_SEED = 2**32 - 1  # torch's CPU generator keeps a seed's low 32 bits (s and s + 2**32 drew alike), numpy's too
+MAX_INTEGER = 2**63 - 1  # torch and numpy count in 64 bits
 FULL_BATCH = "full"
 AUTO = "auto"  # a setting the model plugin chooses for the data (Model.training_defaults), else dimred's default
 # what only the training loop reads (a model fitted in one call takes none of them)
@@ -228,5 +229,7 @@ def _check(setting: dataclasses.Field, value: Any) -> None:
     if value < low:
         other = ", full or auto" if name == "batch_size" else ""
         raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be at least {low}{other}")
-    if value > MAX_SEED:
-        raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be at most {MAX_SEED}")
+    highest = MAX_SEED if name == "seed" else MAX_INTEGER
+    if value > highest:
+        why = " (torch's and scikit-learn's random generators take 32-bit seeds)" if name == "seed" else ""
+        raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be at most {highest}{why}")

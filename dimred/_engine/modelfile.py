@@ -95,7 +95,7 @@ def _sorted_header(blob: bytes) -> bytes:
     return len(header).to_bytes(8, "little") + header + blob[8 + length :]
 
 
-BASE_PACKAGES = ("dimred", "torch", "numpy", "safetensors")
+BASE_PACKAGES = ("dimred", "torch", "numpy", "scikit-learn", "safetensors")  # what a run may compute with
 
 
 def package_versions(*plugin_packages: str) -> dict[str, str]:
