@@ -616,3 +616,14 @@ def test_one_loss_table_keeps_its_weight_and_an_unknown_metric_is_named(tmp_path
     assert unknown.exit_code == 2
     assert unknown.output.startswith(f"Error: config file {experiment}: unknown metric 'nope'; choose from: ")
     assert not (tmp_path / "metric").exists()
+
+
+def test_what_a_run_records_is_refused_as_a_setting_of_a_hand_written_file(tmp_path):
+    """threads = 4 in a TOML file had been taken for a run's record: it set nothing, and the checks that a
+    hand-written file gets (a one-call model's steps) were skipped."""
+    (tmp_path / "e.toml").write_text('dataset = "swissroll"\nmodel = "pca"\nthreads = 4\n[training]\nsteps = 20\n')
+    result = invoke("run", "--config", str(tmp_path / "e.toml"), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert (f"config file {tmp_path / 'e.toml'}: 'threads' is what a run records in its config.json, not a setting; "
+            "the environment variable OMP_NUM_THREADS sets torch's threads") in result.output  # fmt: skip
+    assert not (tmp_path / "run").exists()

@@ -429,10 +429,10 @@ def test_a_plugins_failure_is_said_by_its_first_line_with_words_in_it():
     assert str(raised.value) == f"reporter 'codes-plot' failed to report: {said}"
 
 
-def test_a_model_file_from_before_seeds_were_32_bit_loads_and_refits_as_its_seed_trained(models, tmp_path):
+def test_a_model_file_from_before_seeds_were_32_bit_loads_and_refits_only_with_a_new_seed(models, tmp_path):
     """Seeds had run to 2**63 - 1, of which torch's generator kept the low 32 bits (seed s and s + 2**32 trained
-    the same weights): seeds now stop at 2**32 - 1, and a file written before, holding a larger one, still loads,
-    with the seed torch drew from."""
+    the same weights): new work stops at 2**32 - 1, and a file written before, holding a larger seed, still loads
+    and encodes as it did; a refit asks for a seed of 32 bits."""
     original = dimred.load(models["roll"])
 
     def seed_beyond_32_bits(tensors: dict, metadata: dict) -> tuple[dict, dict]:
@@ -441,8 +441,10 @@ def test_a_model_file_from_before_seeds_were_32_bit_loads_and_refits_as_its_seed
         return tensors, {**metadata, "training": json.dumps(training)}
 
     loaded = dimred.load(tampered(models, tmp_path, seed_beyond_32_bits))
-    assert loaded.random_state == original.random_state
+    assert loaded.random_state == original.random_state + 2**40  # as recorded
     rows = np.random.default_rng(0).random((10, 3))
     np.testing.assert_array_equal(loaded.transform(rows), original.transform(rows))
+    with pytest.raises(UsageError, match=r"bad seed 1099511627776: must be at most 4294967295 \(torch's and "):
+        loaded.fit(rows)
     with pytest.raises(UsageError, match=r"bad seed 4294967296: must be at most 4294967295"):
         dimred.run("swissroll", "pca", seed=2**32, out=None, reporters=[])

@@ -279,6 +279,25 @@ def _rewritten_checkpoint(interrupt_once, tmp_path: Path, change) -> Path:
     return checkpoint
 
 
+def test_a_run_started_with_a_seed_beyond_32_bits_before_seeds_stopped_there_resumes(
+    interrupt_once, tmp_path, monkeypatch
+):
+    """New runs refuse seeds beyond 2**32 - 1 (torch's generator keeps a seed's low 32 bits, so s and s + 2**32
+    had trained alike); a run recorded with one before goes on with it."""
+    arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
+                 "batch_size": 100, "out": tmp_path / "run", "callbacks": [interrupt_once], "reporters": [],
+                 "checkpoint_every": 20, "seed": 2**32 + 3}  # fmt: skip
+    with pytest.raises(dimred.UsageError, match=r"bad seed 4294967299: must be at most 4294967295"):
+        dimred.run(**arguments)
+    with monkeypatch.context() as earlier_dimred:
+        earlier_dimred.setattr("dimred._api.run.check_new_seed", lambda seed: None)
+        with pytest.raises(KeyboardInterrupt):
+            dimred.run(**arguments)
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 2**32 + 3
+
+
 @pytest.mark.parametrize(
     "damage",
     [lambda facts: None, lambda facts: "{not json", lambda facts: json.dumps([1, 2]),

@@ -1650,6 +1650,40 @@ def test_a_header_said_in_the_settings_is_read_as_said_by_run_encode_and_evaluat
     np.testing.assert_array_equal(table.X, X)
 
 
+def test_an_error_met_reading_a_file_as_its_run_said_of_the_header_says_so_where_that_may_be_why(tmp_path):
+    """A run's ``dataset.header`` is how encode and evaluate read new files: where a file is not laid out so (a
+    header row read as data, a first row of data read as names), the error says the run's choice was applied and
+    how to read it otherwise; an error elsewhere in the file (a bad cell further down) does not blame it."""
+    X = np.random.default_rng(0).random((30, 3)).round(3)
+    rows = "".join(",".join(map(str, row)) + "\n" for row in X.tolist())
+    (tmp_path / "bare.csv").write_text(rows)
+    (tmp_path / "named.csv").write_text("a,b,c\n" + rows)
+    (tmp_path / "bad.csv").write_text("a,b,c\n" + rows.replace(str(X[3, 1]), "oops", 1))
+    for header, file in (("false", "bare.csv"), ("true", "named.csv")):
+        result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / file}", "--set",
+                        f"dataset.header={header}", "--model", "pca", "--reporter", "metrics-table",
+                        "--out", str(tmp_path / header))  # fmt: skip
+        assert result.exit_code == 0, result.output
+    for header, file, wrong in (("false", "named.csv", "line 1, column 1: 'a' is not a number"),
+                                ("true", "bare.csv", "lacks 3 of the 3 columns the model was trained on")):  # fmt: skip
+        said = f"(read as the run said, dataset.header={header}: its first row "
+        encoded = invoke("encode", str(tmp_path / header), str(tmp_path / file), "-o", str(tmp_path / "c.npy"))
+        assert encoded.exit_code == 1, encoded.output
+        assert wrong in encoded.output, encoded.output
+        assert said in encoded.output, encoded.output
+        assert "--header or --no-header reads it otherwise)" in encoded.output
+        evaluated = invoke("evaluate", str(tmp_path / header), "--dataset", "file", "--set",
+                           f"dataset.path={tmp_path / file}", "--out", str(tmp_path / "evaluated"))  # fmt: skip
+        assert evaluated.exit_code == 1, evaluated.output
+        assert wrong in evaluated.output, evaluated.output
+        assert said in evaluated.output, evaluated.output
+    bad = invoke("evaluate", str(tmp_path / "true"), "--dataset", "file", "--set",
+                 f"dataset.path={tmp_path / 'bad.csv'}", "--out", str(tmp_path / "bad"))  # fmt: skip
+    assert bad.exit_code == 1, bad.output
+    assert "'oops' is not a number" in bad.output, bad.output
+    assert "dataset.header" not in bad.output, bad.output
+
+
 def test_a_header_said_of_a_file_without_lines_of_text_or_not_as_true_or_false_is_refused(tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((20, 3)))
     result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / 'x.npy'}", "--set",
@@ -1659,6 +1693,12 @@ def test_a_header_said_of_a_file_without_lines_of_text_or_not_as_true_or_false_i
     reducer = dimred.Reducer(model="pca").fit(np.random.default_rng(0).random((20, 3)))
     with pytest.raises(dimred.UsageError, match=r"header must be True, False or None \(guessed\), got 'yes'"):
         dimred.encode_file(reducer, tmp_path / "x.npy", tmp_path / "c.npy", header="yes")
+    reducer.save(tmp_path / "model.safetensors")
+    for command in ("encode", "decode"):
+        result = invoke(command, str(tmp_path / "model.safetensors"), str(tmp_path / "x.npy"), "-o",
+                        str(tmp_path / "c.npy"), "--no-header")  # fmt: skip
+        assert result.exit_code == 2, result.output
+        assert "a header row (--header, --no-header) is for .csv, .tsv, .txt files;" in result.output
 
 
 def test_a_header_whose_line_alone_ends_in_a_delimiter_names_the_columns_of_rows_that_do_not(tmp_path):

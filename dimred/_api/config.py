@@ -17,11 +17,13 @@ Plugin options are checked exactly as ``--set`` values are; flags given on the c
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import re
 import sys
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec, spec_text
 from dimred._host.registry import get_registry
 from dimred._host.resolve import chosen_names, defaults_of, group_settings, recorded_options
+from dimred._io.validation import DataError
 
 PLUGIN_SECTIONS = (*(kind.section for kind in KINDS if not kind.several), "loss")
 LIST_SECTIONS = {kind.section: kind.name for kind in KINDS if kind.several and kind.name != "loss"}
@@ -148,6 +151,12 @@ def read_config(path: str | Path) -> dict[str, Any]:
     """The keyword arguments of ``dimred.run`` that the file sets (``settings`` holds the plugin options)."""
     path = Path(path)
     document = _parse(path)
+    recorded = [key for key in RECORD_ONLY_KEYS if key in document]
+    if recorded and path.suffix.lower() == ".toml":  # a run's record is its config.json: these keys set nothing
+        threads = "; the environment variable OMP_NUM_THREADS sets torch's threads" if "threads" in recorded else ""
+        one = len(recorded) == 1
+        raise UsageError(f"config file {path}: {_quoted(recorded)} {'is' if one else 'are'} what a run records in its "
+                         f"config.json, not {'a setting' if one else 'settings'}{threads}")  # fmt: skip
     if _is_run_record(document):
         document = with_recorded_options(document)
     allowed = (*PLUGIN_SECTIONS, *LIST_SECTIONS, "training", *TOP_LEVEL_KEYS, *RECORD_ONLY_KEYS)
@@ -466,6 +475,22 @@ def trained_header(model: object) -> bool | None:
     dataset, settings = _recorded_dataset(model)
     said = settings.get("dataset.header") if dataset == "file" else None
     return said if isinstance(said, bool) else None
+
+
+@contextlib.contextmanager
+def read_as_the_run_said(header: bool | None, otherwise: str) -> Iterator[None]:
+    """An error met reading a file as its run said of its first row (``dataset.header``; None: the run said
+    nothing) says so where that may be why: a first row of names read as data (not a number on line 1), or one of
+    data read as names (the trained columns not found). ``otherwise``: how to read it otherwise."""
+    try:
+        yield
+    except DataError as error:
+        text = str(error)
+        why = re.search(r"\bline 1\b", text) if header is False else "the model was trained on" in text
+        if header is None or not why:
+            raise
+        said = "true: its first row names the columns" if header else "false: its first row is data"
+        raise type(error)(f"{text} (read as the run said, dataset.header={said}; {otherwise})") from None
 
 
 def trained_ignored_columns(model: object) -> list[str]:

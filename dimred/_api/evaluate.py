@@ -16,6 +16,7 @@ import numpy as np
 from dimred._api import pipeline, reporting, rows
 from dimred._api.arguments import AUTO, check_callables, check_flags, check_out
 from dimred._api.config import (
+    read_as_the_run_said,
     trained_anndata_option,
     trained_header,
     trained_ignored_columns,
@@ -241,7 +242,7 @@ def _carried_named(settings: Mapping[str, Any], given: Mapping[str, Any]) -> Ite
     except (DataError, UsageError) as error:
         text = str(error).replace(str(settings.get("path", "")), "")  # a folder called label/ says nothing
         for option, word in (("label_key", "label"), ("label_column", "label"), ("color_column", "colour"),
-                             ("ignore_columns", "ignored"), ("layer", "layer"), ("header", "header")):  # fmt: skip
+                             ("ignore_columns", "ignored"), ("layer", "layer")):  # fmt: skip
             value = settings.get(option)
             about_it = option in text or f"'{value}'" in text or re.search(rf"\b{word}\b", text)
             if option in given or not value or not about_it:
@@ -381,12 +382,14 @@ def evaluate(
         if directory is not None:
             _check_not_the_run(directory, model)
             check_claimable(directory, overwrite=overwrite, resume=False, writes=writes, work="evaluation")
-        with _carried_named(dataset_settings, given):
-            data, X_raw = pipeline.load_data(source, seed)
-    sample = streamed_sample(X_raw, seed) if len(X_raw) > STREAM_ROWS else None
-    if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
-        data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
-    X_trained, names = _features_of_rows(X_raw, data.feature_names, reducer, pipeline.data_name(source))
+        carried = None if "header" in given or dataset != "file" else _said_header(dataset_settings)
+        with read_as_the_run_said(carried, "--set dataset.header=true, false, or nothing to guess, reads it otherwise"):
+            with _carried_named(dataset_settings, given):
+                data, X_raw = pipeline.load_data(source, seed)
+            sample = streamed_sample(X_raw, seed) if len(X_raw) > STREAM_ROWS else None
+            if sample is not None:  # as a run scores data it streams: a seeded sample, never the whole file in memory
+                data, X_raw = data.rows(sample.numpy()), X_raw[sample.numpy()]
+            X_trained, names = _features_of_rows(X_raw, data.feature_names, reducer, pipeline.data_name(source))
     check_matrix(X_trained, pipeline.data_name(source), min_rows=1, computed_in=computes_in(reducer),
                  row_numbers=data.row_numbers, column_names=names)  # fmt: skip
     rows.check_scorable(X_trained, pipeline.data_name(source))

@@ -15,7 +15,7 @@ from dimred._core.atomic import write_bytes
 from dimred._core.contracts import EstimatorModel, Model
 from dimred._core.errors import DimredError, UsageError, first_line
 from dimred._core.options import to_dict
-from dimred._core.settings import LOOP_SETTINGS, MAX_SEED, TrainingSettings, device_name
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, device_name
 from dimred._engine import evaluation, modelfile
 from dimred._engine.device import as_tensor, resolve_device, seeded, torch_default_dtype
 from dimred._engine.modelfile import ModelFile
@@ -210,22 +210,12 @@ def _as_given(model_file: ModelFile) -> AsGiven | None:
         instantiate("model", model, model_options)
         for name, options in loss_options.items():
             instantiate("loss", name, options)
-        requested = _seed_drawn_from(given["training"])
         # seed None: the estimator's random_state was None, a seed drawn for each fit
-        training = {name: value for name, value in requested.items() if (name, value) != ("seed", None)}
+        training = {name: value for name, value in given["training"].items() if (name, value) != ("seed", None)}
         TrainingSettings.from_mapping(training, "the model file's requested training")
     except (ValueError, TypeError, DimredError) as error:
         raise model_file.fail(f"metadata field 'requested': {error}") from None
-    return AsGiven(model_options, loss_options, requested)
-
-
-def _seed_drawn_from(training: dict[str, Any]) -> dict[str, Any]:
-    """Training settings as a file records them, its seed the one torch drew from: a file written when seeds
-    ran to 2**63 - 1 keeps one beyond MAX_SEED, of which torch's generator kept the low 32 bits."""
-    seed = training.get("seed")
-    if isinstance(seed, int) and not isinstance(seed, bool) and seed > MAX_SEED:
-        return training | {"seed": seed & MAX_SEED}
-    return training
+    return AsGiven(model_options, loss_options, given["training"])
 
 
 def _trained_on(metadata: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -245,7 +235,6 @@ def _settings_and_plugin(model_file: ModelFile, device: str) -> tuple[TrainingSe
     training = dict(metadata.get("training") or {})
     if "seed" not in training and "random_state" in training:  # files written before the settings object
         training["seed"] = training["random_state"]
-    training = _seed_drawn_from(training)
     known = {key: training[key] for key in TrainingSettings.names() if key in training and key != "device"}
     installed = get_registry().names("model")
     if metadata["model"] not in installed:

@@ -23,7 +23,7 @@ from dimred._core import defaults
 from dimred._core.contracts import Callback, EstimatorModel, Model, keeps_no_model_file
 from dimred._core.errors import UsageError, path_argument
 from dimred._core.runfiles import MODEL_FILE
-from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, device_name
+from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_new_seed, device_name
 from dimred._engine import evaluation
 from dimred._engine.device import as_tensor, available_here
 from dimred._host.registry import get_registry
@@ -190,6 +190,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         seed = _seed_of(self.random_state)
         values = {name: getattr(self, name) for name in TrainingSettings.names() if hasattr(self, name)}
         settings = TrainingSettings.from_mapping(values | {"seed": seed}, "Reducer")
+        check_new_seed(settings.seed)
         return _loop_defaults(settings) if issubclass(self._model_class(), EstimatorModel) else settings
 
     def fit(self, X: Any, y: Any = None) -> Reducer:

@@ -22,7 +22,7 @@ from dimred._api.resume import as_going_on, check_resumable
 from dimred._core.contracts import Data, EstimatorModel, HeldOut, Metric, Plugin, silent
 from dimred._core.errors import UsageError
 from dimred._core.runfiles import CHECKPOINT_NAME, CONFIG_FILE, FAILED_MARKER, METRICS_FILE, RUN_RESULTS
-from dimred._core.settings import TrainingSettings
+from dimred._core.settings import TrainingSettings, check_new_seed
 from dimred._engine import distributed
 from dimred._engine.callbacks import restore_states
 from dimred._engine.modelfile import package_versions
@@ -208,6 +208,8 @@ def run(
     check_training(training)
     say = echo or silent
     training = _training_settings(training, training_settings)
+    if not resume:  # a run recorded with a larger seed before seeds stopped at 32 bits goes on with it
+        check_new_seed(training.seed)
     groups = group_settings(settings)
     source = instantiate("dataset", dataset, groups.pop("dataset", {}))
     plugins = pipeline.resolve_training(model, loss, groups=groups, callbacks=callbacks)

@@ -11,6 +11,7 @@ import numpy as np
 
 from dimred._api.arguments import check_callables, check_flags
 from dimred._api.config import (
+    read_as_the_run_said,
     trained_anndata_option,
     trained_header,
     trained_ignored_columns,
@@ -24,6 +25,7 @@ from dimred._io.anndata_files import cells_by_genes, read_h5ad
 from dimred._io.csvlayout import header_given, header_naming
 from dimred._io.datafiles import (
     READABLE,
+    TEXT,
     WRITABLE,
     MatrixWriter,
     check_input,
@@ -142,10 +144,16 @@ def _transcode(
     check_callables(progress=progress)
     if header is not None and not isinstance(header, bool | np.bool_):
         raise UsageError(f"header must be True, False or None (guessed), got {header!r}")
+    if header is not None and Path(source).suffix.lower() not in TEXT:
+        raise UsageError(f"a header row (--header, --no-header) is for {', '.join(TEXT)} files; {source} holds arrays")
     model = as_fitted_reducer(reducer, device)
-    if header is None and not decoding:
-        header = trained_header(model)
-    with header_naming(None if decoding else getattr(model, "feature_names_in_", None)), header_given(header):
+    carried = trained_header(model) if header is None and not decoding else None
+    names = None if decoding else getattr(model, "feature_names_in_", None)
+    with (
+        header_naming(names),
+        header_given(header if carried is None else carried),
+        read_as_the_run_said(carried, "--header or --no-header reads it otherwise"),
+    ):
         return _transcoded(model, source, destination, decoding, overwrite, batch_rows, progress, layer, key)
 
 

@@ -20,8 +20,8 @@ from dimred._core import defaults
 from dimred._core.errors import UsageError, did_you_mean
 from dimred._core.options import plain_number
 
-MAX_SEED = 2**32 - 1  # torch's CPU generator keeps a seed's low 32 bits (s and s + 2**32 drew alike), numpy's too
-MAX_INTEGER = 2**63 - 1  # torch and numpy count in 64 bits
+MAX_SEED = 2**32 - 1  # of new work: torch's CPU generator keeps a seed's low 32 bits (s and s + 2**32 drew alike)
+MAX_INTEGER = 2**63 - 1  # torch and numpy count in 64 bits (a run recorded before seeds stopped at MAX_SEED)
 FULL_BATCH = "full"
 AUTO = "auto"  # a setting the model plugin chooses for the data (Model.training_defaults), else dimred's default
 # what only the training loop reads (a model fitted in one call takes none of them)
@@ -148,7 +148,17 @@ class TrainingSettings:
 def checked_seed(seed: Any) -> int:
     """A seed checked as a run checks its own (a whole number from 0 to MAX_SEED), for calls that take one
     without training settings."""
-    return TrainingSettings(seed=seed).seed
+    seed = TrainingSettings(seed=seed).seed
+    check_new_seed(seed)
+    return seed
+
+
+def check_new_seed(seed: int) -> None:
+    """Refuse a seed beyond MAX_SEED for new work: torch's CPU generator keeps its low 32 bits, so s and s + 2**32
+    had initialised and ordered batches alike. A run recorded with one before seeds stopped there still resumes."""
+    if seed > MAX_SEED:
+        raise UsageError(f"bad seed {seed}: must be at most {MAX_SEED} (torch's and scikit-learn's random generators "
+                         "take 32-bit seeds)")  # fmt: skip
 
 
 SUGGESTIBLE = ("steps", "batch_size", "lr", "weight_decay", "precision", "optimizer")  # Model.training_defaults
@@ -229,7 +239,5 @@ def _check(setting: dataclasses.Field, value: Any) -> None:
     if value < low:
         other = ", full or auto" if name == "batch_size" else ""
         raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be at least {low}{other}")
-    highest = MAX_SEED if name == "seed" else MAX_INTEGER
-    if value > highest:
-        why = " (torch's and scikit-learn's random generators take 32-bit seeds)" if name == "seed" else ""
-        raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be at most {highest}{why}")
+    if value > MAX_INTEGER:
+        raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be at most {MAX_INTEGER}")
