@@ -69,20 +69,20 @@ class _Group(click.Group):
             error.show()
             exit_code = error.exit_code
         except click.ClickException as error:
-            click.echo(f"Error: {_click_message(error)}", err=True)
+            _say_error(_click_message(error))
             exit_code = error.exit_code
         except OSError as error:  # --help or --version written to a full disk, say
-            click.echo(_refused_by_the_system(error), err=True)
+            _say_error(_refused_by_the_system(error))
             exit_code = 1
         except PluginExit as error:  # whatever its status, which would pass for one of dimred's own
-            click.echo(f"Error: {error.message}", err=True)
+            _say_error(error.message)
             exit_code = 1
         except (click.Abort, KeyboardInterrupt) as error:
             interrupt = error if isinstance(error, KeyboardInterrupt) else error.__context__
             terminated = isinstance(interrupt, Terminated)
             where = "".join(f"; {note}" for note in getattr(interrupt, "__notes__", ()))  # its folder, how to go on
-            click.echo(f"Error: {'terminated' if terminated else 'interrupted'}; files already written are "
-                       f"complete, nothing was half-written{where}", err=True)  # fmt: skip
+            _say_error(f"{'terminated' if terminated else 'interrupted'}; files already written are complete, "
+                       f"nothing was half-written{where}")  # fmt: skip
             exit_code = 143 if terminated else 130
         if standalone_mode:
             sys.exit(exit_code)
@@ -92,18 +92,27 @@ class _Group(click.Group):
 def _report(ctx: click.Context, error: Exception) -> None:
     """The one ``Error:`` line and the exit code of a command that failed."""
     if isinstance(error, DimredError):
-        click.echo(f"Error: {error}", err=True)
+        _say_error(str(error))
         ctx.exit(error.exit_code)
     if isinstance(error, BrokenPipeError):  # stdout's reader left (``| head``): stop quietly, as SIGPIPE would
         _quiet_stdout()
         ctx.exit(128 + signal.SIGPIPE)
     if isinstance(error, OSError):
-        click.echo(_refused_by_the_system(error), err=True)
+        _say_error(_refused_by_the_system(error))
     elif is_out_of_memory(error):
-        click.echo(f"Error: dimred {OUT_OF_MEMORY_ADVICE}", err=True)
+        _say_error(f"dimred {OUT_OF_MEMORY_ADVICE}")
     else:
-        click.echo(f"Error: unexpected {type(error).__name__}: {error} (rerun with --debug to see where)", err=True)
+        _say_error(f"unexpected {type(error).__name__}: {error} (rerun with --debug to see where)")
     ctx.exit(1)
+
+
+# how Python splits lines: each written as its escape, so that a path holding one leaves the error one line
+_LINE_BREAKS = {ord(char): repr(char)[1:-1] for char in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _say_error(message: str) -> None:
+    """The one ``Error:`` line on stderr."""
+    click.echo(f"Error: {message.translate(_LINE_BREAKS)}", err=True)
 
 
 def _click_message(error: click.ClickException) -> str:
@@ -119,7 +128,7 @@ def _click_message(error: click.ClickException) -> str:
 
 def _refused_by_the_system(error: OSError) -> str:
     """The one line for a read or write the system refused: a full disk, output to /dev/full, ..."""
-    return f"Error: {error.strerror or error}" + (f": {error.filename}" if error.filename else "")
+    return f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
 
 
 @contextlib.contextmanager

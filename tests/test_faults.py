@@ -205,6 +205,8 @@ CASES = [
     Case("a path from no one's ~", run_file(lambda t: Path("~nobody-of-dimred/d.csv")), 2,
          "no such file: ~nobody-of-dimred/d.csv (a relative path is read from the folder you run in"),
     Case("directory", run_file(lambda t: t), 2, "is a directory, not a data file"),
+    Case("a path holding a line break", run_file(lambda t: t / "a\nb" / "d.csv"), 2,
+         "/a\\nb/d.csv"),  # its escape, so the error stays one line
     Case("a loop of links", run_file(lambda t: (os.symlink("d.csv", t / "d.csv"), t / "d.csv")[1]), 2,
          "d.csv is a link that leads back to itself (a loop of links)"),  # it had been said to be no file
     Case("a link to nothing", run_file(lambda t: (os.symlink("gone.csv", t / "d.csv"), t / "d.csv")[1]), 2,
