@@ -260,6 +260,14 @@ def test_results_show_their_figures_not_their_curves_in_a_short_repr():
         assert "trustworthiness" in shown
         assert "rnx_curve" not in shown
         assert len(shown) < 1000
+    assert result.steps == 0  # fitted in one call
+    trained = dimred.run("swissroll", "mlp-ae", steps=5, settings={"dataset.n_samples": 300}, out=None, reporters=[])
+    assert trained.steps == 5
+    assert "steps=5," in repr(trained)
+    # a comparison, in a notebook: its table, and a one-line repr rather than every run's metrics and history
+    comparison = dimred.compare("swissroll", ["pca"], seeds=2, settings={"dataset.n_samples": 300}, out=None)
+    assert comparison._repr_markdown_() == comparison.markdown()
+    assert repr(comparison) == "Comparison(dataset='swissroll', models=['pca'], seeds=2, failed=[], path=None)"
 
 
 def test_encode_writes_what_the_model_computes_in_whoever_fitted_it_and_whatever_the_inputs_dtype(tmp_path):

@@ -93,6 +93,15 @@ class Comparison:
     skipped: list[str] = field(default_factory=list)  # the metrics and reporters a run skipped, by model and seed
     path: Path | None = None
 
+    def __repr__(self) -> str:  # each run's metrics and history would run to thousands of numbers
+        seeds = len(next(iter(self.runs.values()), []))
+        return (f"Comparison(dataset={self.dataset!r}, models={list(self.runs)!r}, seeds={seeds}, "
+                f"failed={list(self.failed)!r}, path={str(self.path) if self.path else None!r})")  # fmt: skip
+
+    def _repr_markdown_(self) -> str:
+        """The table, as a notebook shows the comparison."""
+        return self.markdown()
+
     @property
     def failures(self) -> list[str]:
         """The models that failed and the plugins skipped, each as one phrase."""

@@ -63,9 +63,13 @@ class RunResult:
     run_key: str = ""  # the reporters' RunRecord.run_key
 
     def __repr__(self) -> str:  # the history and the curves among the metrics run to thousands of numbers
-        steps = self.history[-1]["step"] if self.history else 0
         return (f"RunResult(path={str(self.path) if self.path else None!r}, codes={self.codes.shape}, "
-                f"steps={steps}, metrics={figures_of(self.metrics)!r})")  # fmt: skip
+                f"steps={self.steps}, metrics={figures_of(self.metrics)!r})")  # fmt: skip
+
+    @property
+    def steps(self) -> int:
+        """The optimizer steps the run trained for (0 for a model fitted in one call)."""
+        return int(self.history[-1]["step"]) if self.history else 0
 
     @property
     def color(self) -> np.ndarray | None:

@@ -128,15 +128,18 @@ def csv_layout(path: Path) -> CsvLayout:
     is told once."""
     with reading(path):
         status = path.stat()
-    return _sniffed_layout(path, status.st_size, status.st_mtime_ns, _KNOWN_NAMES.get(), _GIVEN_HEADER.get())
+    # a file rewritten at the same size with its modification time put back (cp -p, rsync -t, tar) is told
+    # apart by the time its inode last changed, which no user sets
+    version = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+    return _sniffed_layout(path, version, _KNOWN_NAMES.get(), _GIVEN_HEADER.get())
 
 
 @functools.lru_cache(maxsize=64)
 def _sniffed_layout(
-    path: Path, _size: int, _modified_ns: int, known: tuple[str, ...] | None, given: bool | None
+    path: Path, _version: tuple[int, ...], known: tuple[str, ...] | None, given: bool | None
 ) -> CsvLayout:
-    """``csv_layout`` for the file's version that its size and modification time tell apart, where a first row
-    of the ``known`` names is a header, and the header is as ``given`` (None: guessed)."""
+    """``csv_layout`` for the file's version that its inode, size and times tell apart, where a first row of the
+    ``known`` names is a header, and the header is as ``given`` (None: guessed)."""
     with reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
         lines = _first_lines(handle)
     comments = _leading_comments(lines)
