@@ -1658,14 +1658,14 @@ def test_an_error_met_reading_a_file_as_its_run_said_of_the_header_says_so_where
     X = np.random.default_rng(0).random((30, 3)).round(3)
     rows = "".join(",".join(map(str, row)) + "\n" for row in X.tolist())
     (tmp_path / "bare.csv").write_text(rows)
-    (tmp_path / "named.csv").write_text("a,b,c\n" + rows)
+    (tmp_path / "named.csv").write_text("# exported by a tool\na,b,c\n" + rows)  # the header on line 2
     (tmp_path / "bad.csv").write_text("a,b,c\n" + rows.replace(str(X[3, 1]), "oops", 1))
     for header, file in (("false", "bare.csv"), ("true", "named.csv")):
         result = invoke("run", "--dataset", "file", "--set", f"dataset.path={tmp_path / file}", "--set",
                         f"dataset.header={header}", "--model", "pca", "--reporter", "metrics-table",
                         "--out", str(tmp_path / header))  # fmt: skip
         assert result.exit_code == 0, result.output
-    for header, file, wrong in (("false", "named.csv", "line 1, column 1: 'a' is not a number"),
+    for header, file, wrong in (("false", "named.csv", "line 2, column 1: 'a' is not a number"),
                                 ("true", "bare.csv", "lacks 3 of the 3 columns the model was trained on")):  # fmt: skip
         said = f"(read as the run said, dataset.header={header}: its first row "
         encoded = invoke("encode", str(tmp_path / header), str(tmp_path / file), "-o", str(tmp_path / "c.npy"))

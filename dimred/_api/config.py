@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import re
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -35,6 +34,8 @@ from dimred._core.settings import LOOP_SETTINGS, TrainingSettings, check_holdout
 from dimred._host.objective import parse_spec, spec_text
 from dimred._host.registry import get_registry
 from dimred._host.resolve import chosen_names, defaults_of, group_settings, recorded_options
+from dimred._io.csvlayout import csv_layout, header_given
+from dimred._io.datafiles import TEXT
 from dimred._io.validation import DataError
 
 PLUGIN_SECTIONS = (*(kind.section for kind in KINDS if not kind.several), "loss")
@@ -478,19 +479,30 @@ def trained_header(model: object) -> bool | None:
 
 
 @contextlib.contextmanager
-def read_as_the_run_said(header: bool | None, otherwise: str) -> Iterator[None]:
-    """An error met reading a file as its run said of its first row (``dataset.header``; None: the run said
-    nothing) says so where that may be why: a first row of names read as data (not a number on line 1), or one of
-    data read as names (the trained columns not found). ``otherwise``: how to read it otherwise."""
+def read_as_the_run_said(header: bool | None, path: str | Path, otherwise: str) -> Iterator[None]:
+    """An error met reading the file at ``path`` as its run said of its first row (``dataset.header``; None: the
+    run said nothing) says so where the file's first row looks otherwise (a row of names read as data, one of data
+    read as names). ``otherwise``: how to read it otherwise."""
     try:
         yield
     except DataError as error:
-        text = str(error)
-        why = re.search(r"\bline 1\b", text) if header is False else "the model was trained on" in text
-        if header is None or not why:
+        if header is None or not _looks_otherwise(path, header):
             raise
         said = "true: its first row names the columns" if header else "false: its first row is data"
-        raise type(error)(f"{text} (read as the run said, dataset.header={said}; {otherwise})") from None
+        raise type(error)(f"{error} (read as the run said, dataset.header={said}; {otherwise})") from None
+
+
+def _looks_otherwise(path: str | Path, header: bool) -> bool:
+    """Whether the first row of the text file at ``path``, guessed, is a header where ``header`` says it is not,
+    or the other way round."""
+    if not isinstance(path, str | Path) or Path(path).suffix.lower() not in TEXT:
+        return False
+    try:
+        with header_given(None), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the guess's own doubts: this is the question, not an answer
+            return (csv_layout(Path(path)).header is not None) != header
+    except DimredError:
+        return False
 
 
 def trained_ignored_columns(model: object) -> list[str]:

@@ -383,7 +383,8 @@ def evaluate(
             _check_not_the_run(directory, model)
             check_claimable(directory, overwrite=overwrite, resume=False, writes=writes, work="evaluation")
         carried = None if "header" in given or dataset != "file" else _said_header(dataset_settings)
-        with read_as_the_run_said(carried, "--set dataset.header=true, false, or nothing to guess, reads it otherwise"):
+        otherwise = "--set dataset.header=true, false, or nothing to guess, reads it otherwise"
+        with read_as_the_run_said(carried, str(dataset_settings.get("path", "")), otherwise):
             with _carried_named(dataset_settings, given):
                 data, X_raw = pipeline.load_data(source, seed)
             sample = streamed_sample(X_raw, seed) if len(X_raw) > STREAM_ROWS else None

@@ -144,7 +144,7 @@ def _transcode(
     check_callables(progress=progress)
     if header is not None and not isinstance(header, bool | np.bool_):
         raise UsageError(f"header must be True, False or None (guessed), got {header!r}")
-    if header is not None and Path(source).suffix.lower() not in TEXT:
+    if header is not None and isinstance(source, str | Path) and Path(source).suffix.lower() not in TEXT:
         raise UsageError(f"a header row (--header, --no-header) is for {', '.join(TEXT)} files; {source} holds arrays")
     model = as_fitted_reducer(reducer, device)
     carried = trained_header(model) if header is None and not decoding else None
@@ -152,7 +152,7 @@ def _transcode(
     with (
         header_naming(names),
         header_given(header if carried is None else carried),
-        read_as_the_run_said(carried, "--header or --no-header reads it otherwise"),
+        read_as_the_run_said(carried, source, "--header or --no-header reads it otherwise"),
     ):
         return _transcoded(model, source, destination, decoding, overwrite, batch_rows, progress, layer, key)
 
