@@ -622,8 +622,11 @@ def test_what_a_run_records_is_refused_as_a_setting_of_a_hand_written_file(tmp_p
     """threads = 4 in a TOML file had been taken for a run's record: it set nothing, and the checks that a
     hand-written file gets (a one-call model's steps) were skipped."""
     (tmp_path / "e.toml").write_text('dataset = "swissroll"\nmodel = "pca"\nthreads = 4\n[training]\nsteps = 20\n')
-    result = invoke("run", "--config", str(tmp_path / "e.toml"), "--out", str(tmp_path / "run"))
-    assert result.exit_code == 2, result.output
-    assert (f"config file {tmp_path / 'e.toml'}: 'threads' is what a run records in its config.json, not a setting; "
-            "the environment variable OMP_NUM_THREADS sets torch's threads") in result.output  # fmt: skip
-    assert not (tmp_path / "run").exists()
+    (tmp_path / "e.json").write_text(json.dumps({"dataset": "swissroll", "model": "pca", "threads": 4,
+                                                 "training": {"steps": 20}}))  # fmt: skip
+    for name in ("e.toml", "e.json"):  # a run's config.json holds them beside the package versions it ran with
+        result = invoke("run", "--config", str(tmp_path / name), "--out", str(tmp_path / "run"))
+        assert result.exit_code == 2, result.output
+        assert (f"config file {tmp_path / name}: 'threads' is what a run records in its config.json, not a setting; "
+                "the environment variable OMP_NUM_THREADS sets torch's threads") in result.output  # fmt: skip
+        assert not (tmp_path / "run").exists()

@@ -35,7 +35,7 @@ def invoke(*arguments: str):
         ({"lr": "fast"}, "bad lr 'fast'"),
         ({"lr": float("nan")}, "bad lr nan"),
         ({"steps": 10, "epochs": 2}, "either --steps (steps) or --epochs (epochs)"),
-        ({"seed": 2**63}, "bad seed 9223372036854775808: must be at most 9223372036854775807"),  # new runs: 2**32 - 1
+        ({"seed": 2**63}, "bad seed 9223372036854775808: must be at most 4294967295 (torch's and scikit-learn's "),
         ({"steps": 2**70}, "bad steps 1180591620717411303424: must be at most 9223372036854775807"),
         ({"seed": -1}, "bad seed -1: must be at least 0"),
         ({"batch_size": 0}, "bad batch size 0: must be at least 1, full or auto"),

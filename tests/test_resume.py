@@ -287,7 +287,9 @@ def test_a_run_started_with_a_seed_beyond_32_bits_before_seeds_stopped_there_res
     arguments = {"dataset": "swissroll", "model": "mlp-ae", "settings": {"dataset.n_samples": 300}, "steps": 60,
                  "batch_size": 100, "out": tmp_path / "run", "callbacks": [interrupt_once], "reporters": [],
                  "checkpoint_every": 20, "seed": 2**32 + 3}  # fmt: skip
-    with pytest.raises(dimred.UsageError, match=r"bad seed 4294967299: must be at most 4294967295"):
+    with pytest.raises(
+        dimred.UsageError, match=r"bad seed 4294967299: must be at most 4294967295 .* the low 32 bits, 3\)"
+    ):
         dimred.run(**arguments)
     with monkeypatch.context() as earlier_dimred:
         earlier_dimred.setattr("dimred._api.run.check_new_seed", lambda seed: None)

@@ -153,7 +153,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     document = _parse(path)
     recorded = [key for key in RECORD_ONLY_KEYS if key in document]
-    if recorded and path.suffix.lower() == ".toml":  # a run's record is its config.json: these keys set nothing
+    if recorded and (path.suffix.lower() == ".toml" or not _is_run_record(document)):  # they set nothing
         threads = "; the environment variable OMP_NUM_THREADS sets torch's threads" if "threads" in recorded else ""
         one = len(recorded) == 1
         raise UsageError(f"config file {path}: {_quoted(recorded)} {'is' if one else 'are'} what a run records in its "
@@ -439,8 +439,9 @@ def _name_in(document: dict[str, Any], kind: str) -> str | None:
 
 
 def _is_run_record(document: dict[str, Any]) -> bool:
-    """Whether the file is a run's config.json (which lists what the run used), not a hand-written one."""
-    return any(key in document for key in RECORD_ONLY_KEYS)
+    """Whether the file is a run's config.json (which lists what the run used, with the package versions every
+    run has recorded), not a hand-written one."""
+    return "versions" in document
 
 
 def _recorded_dataset(model: object) -> tuple[str, dict[str, Any]]:

@@ -157,8 +157,9 @@ def check_new_seed(seed: int) -> None:
     """Refuse a seed beyond MAX_SEED for new work: torch's CPU generator keeps its low 32 bits, so s and s + 2**32
     had initialised and ordered batches alike. A run recorded with one before seeds stopped there still resumes."""
     if seed > MAX_SEED:
+        kept = "" if seed > MAX_INTEGER else f"; of {seed} torch's kept the low 32 bits, {seed & MAX_SEED}"
         raise UsageError(f"bad seed {seed}: must be at most {MAX_SEED} (torch's and scikit-learn's random generators "
-                         "take 32-bit seeds)")  # fmt: skip
+                         f"take 32-bit seeds{kept})")  # fmt: skip
 
 
 SUGGESTIBLE = ("steps", "batch_size", "lr", "weight_decay", "precision", "optimizer")  # Model.training_defaults
@@ -240,4 +241,6 @@ def _check(setting: dataclasses.Field, value: Any) -> None:
         other = ", full or auto" if name == "batch_size" else ""
         raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be at least {low}{other}")
     if value > MAX_INTEGER:
+        if name == "seed":  # no run ever recorded one so large: said as a new run's limit
+            check_new_seed(value)
         raise UsageError(f"bad {name.replace('_', ' ')} {value}: must be at most {MAX_INTEGER}")
