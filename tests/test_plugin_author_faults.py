@@ -483,7 +483,7 @@ def test_options_that_options_for_chooses_are_checked_as_a_users_are(register_in
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == (
         "Error: model 'width-from-data' chose options for the data (options_for) that dimred refuses: bad value "
-        "'wide' for 'model.width-from-data.width' (int | None): not a whole number"
+        "'wide' for 'model.width-from-data.width' (int | None): not a whole number, or none"
     )
     assert not (tmp_path / "model").exists()
     result = _invoke_run(*arguments, "--model", "mlp-ae", "--loss", "scale-from-data", "--out", str(tmp_path / "loss"))

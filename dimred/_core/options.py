@@ -199,7 +199,8 @@ def parse_value(text: str, annotation: Any) -> Any:
                 return parse_value(text, member)
             except ValueError as error:
                 errors.append(str(error))
-        raise ValueError(errors[0] if errors else "no type accepts it")
+        unset = ", or none" if type(None) in members else ""  # 'expected true or false' had left none unsaid
+        raise ValueError((errors[0] if errors else "no type accepts it") + unset)
     if typing.get_origin(annotation) is tuple:
         item_type = typing.get_args(annotation)[0]
         text = text.strip()
