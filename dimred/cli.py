@@ -420,7 +420,8 @@ def _fail_on_skipped(failures: list[str], path: Path | None) -> None:
     type=int,
     default=1,
     show_default=True,
-    help="Seed of the data and the metric subsample (1, not the training default 0: the data is fresh).",
+    help="Seed of the data and the metric subsample, 0 to 4294967295 (1, not the training default 0: the data is "
+    "fresh).",
 )
 @_DEVICE_OPTION
 @click.option(
@@ -506,7 +507,7 @@ def _transcode_command(decoding: bool) -> Any:
                   )  # fmt: skip
     @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
     @click.option("--header/--no-header", default=None,
-                  help="For a CSV SOURCE: its first row names the columns, or is data [default: "
+                  help="For a text SOURCE (.csv, .tsv, .txt): its first row names the columns, or is data [default: "
                   + ("guessed" if decoding else "as the run said of its training file (dataset.header), else guessed")
                   + "].")  # fmt: skip
     @_DEVICE_OPTION

@@ -1715,7 +1715,7 @@ def test_a_header_said_of_a_file_without_lines_of_text_or_not_as_true_or_false_i
         result = invoke(command, str(tmp_path / "model.safetensors"), str(tmp_path / "x.npy"), "-o",
                         str(tmp_path / "c.npy"), "--no-header")  # fmt: skip
         assert result.exit_code == 2, result.output
-        assert "a header row (--header, --no-header) is for .csv, .tsv, .txt files;" in result.output
+        assert "a header row (header, --header, --no-header) is for .csv, .tsv, .txt files;" in result.output
 
 
 def test_a_header_whose_line_alone_ends_in_a_delimiter_names_the_columns_of_rows_that_do_not(tmp_path):

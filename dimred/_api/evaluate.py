@@ -350,13 +350,14 @@ def evaluate(
     """Metrics and plots of a trained model (a Reducer, a run directory or a model file) on ``dataset``.
 
     New data goes through the scaler saved at training time; ``refit_scaler=True`` fits a new one on this data,
-    as the reference tutorial does. ``seed`` seeds the data; its default, 1, differs from the training default
-    so that a default evaluation sees fresh data. With ``out="auto"`` results go to a new
+    as the reference tutorial does. ``seed`` (0 to 2**32 - 1) seeds the data; its default, 1, differs from the
+    training default so that a default evaluation sees fresh data. With ``out="auto"`` results go to a new
     ``evaluations/<dataset>-<time>`` folder inside the model's run directory, never over the training results; an
     existing, non-empty ``out`` folder is written into only with ``overwrite``. An AnnData data set is read from the
     layer the model was trained on unless ``dataset.layer`` says otherwise, with the run's label column where the
-    file holds it (unless ``dataset.label_key`` names another); a ``file`` data set sets aside the
-    label and colour columns the run set aside, where the file holds them (unless its settings name their own).
+    file holds it (unless ``dataset.label_key`` names another); a ``file`` data set reads a text file's first row
+    as the run said of its own (``dataset.header``) and sets aside the label and colour columns the run set aside,
+    where the file holds them (unless its settings say otherwise).
     """
     seed = checked_seed(seed)
     check_out(out)

@@ -145,7 +145,9 @@ def _transcode(
     if header is not None and not isinstance(header, bool | np.bool_):
         raise UsageError(f"header must be True, False or None (guessed), got {header!r}")
     if header is not None and isinstance(source, str | Path) and Path(source).suffix.lower() not in TEXT:
-        raise UsageError(f"a header row (--header, --no-header) is for {', '.join(TEXT)} files; {source} holds arrays")
+        raise UsageError(
+            f"a header row (header, --header, --no-header) is for {', '.join(TEXT)} files; {source} holds arrays"
+        )
     model = as_fitted_reducer(reducer, device)
     carried = trained_header(model) if header is None and not decoding else None
     names = None if decoding else getattr(model, "feature_names_in_", None)

@@ -76,7 +76,9 @@ class TrainingSettings:
                               defaults.OPTIMIZERS)  # fmt: skip
     scaler: str = _setting(defaults.SCALER, "feature scaling, fitted on the training rows", defaults.SCALERS)
     device: str = _setting(defaults.DEVICE, "where to train: auto picks cuda, then mps, then cpu", defaults.DEVICES)
-    seed: int = _setting(defaults.SEED, "seed of data, split, initialisation, batches and dropout")
+    seed: int = _setting(
+        defaults.SEED, "seed of data, split, initialisation, batches and dropout: 0 to 2**32 - 1 for a new run"
+    )
     checkpoint_every: int | None = _setting(None, "save the training state every this many steps (for resume)")
 
     def __post_init__(self) -> None:

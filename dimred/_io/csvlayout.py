@@ -106,8 +106,8 @@ def header_naming(names: Iterable[Any] | None) -> Iterator[None]:
 
 
 # how a user says what the first row is, where the guess is in doubt
-_SAY_HEADER = "say it names them: --set dataset.header=true (dimred encode: --header)"
-_SAY_NO_HEADER = "say it is data: --set dataset.header=false (dimred encode: --no-header)"
+_SAY_HEADER = "say it names them (the file dataset: --set dataset.header=true; dimred encode: --header)"
+_SAY_NO_HEADER = "say it is data (the file dataset: --set dataset.header=false; dimred encode: --no-header)"
 _GIVEN_HEADER: contextvars.ContextVar[bool | None] = contextvars.ContextVar("given_header", default=None)
 
 
