@@ -713,14 +713,18 @@ class ShiftProjection(EstimatorModel):
     @dataclass(frozen=True)
     class Options:
         n_components: int = option(2, "code size")
-        mistake: str = option("none", "none, module off, no build, not a module, narrow transform")
+        mistake: str = option("none", "none, module off, no build, not a module, narrow transform, clipped")
 
     def fit_transform(self, X, seed):
         self.offset = float(X[:, :2].mean())
-        return X[:, :2] - self.offset
+        return self._clipped(X[:, :2]) - self.offset
 
     def transform(self, X):
-        return (X[:, :1] if self.options.mistake == "narrow transform" else X[:, :2]) - self.offset
+        return self._clipped(X[:, :1] if self.options.mistake == "narrow transform" else X[:, :2]) - self.offset
+
+    def _clipped(self, columns):
+        """The columns, clipped where the module is told to forget it (it then differs on the clipped rows)."""
+        return np.minimum(columns, 0.9) if self.options.mistake == "clipped" else columns
 
     def inverse_transform(self, Z):
         back = Z + self.offset
@@ -763,6 +767,23 @@ def test_a_one_call_models_saved_state_must_compute_what_the_run_reports(registe
     result = CliRunner().invoke(cli, [*arguments, "--set", f"model.mistake={mistake}", "--out", str(tmp_path / "r")])
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"Error: {message}")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_saved_state_that_computes_otherwise_on_some_rows_only_is_found_wherever_they_are(
+    register_in_process, monkeypatch, tmp_path
+):
+    """The saved state is checked a few rows at a time (memory), over every row: a module that forgets a clip
+    computes otherwise on the rows it would have clipped alone, wherever the file holds them."""
+    from dimred._api import outputs
+
+    monkeypatch.setattr(outputs, "CHECKED_VALUES", 3)  # one row of 3 columns at a time
+    register_in_process(plugin_module("shift_models", register_models=lambda register: register(ShiftProjection)))
+    result = CliRunner().invoke(cli, ["run", "--dataset", "swissroll", "--set", "dataset.n_samples=60", "--model",
+                                      "shift-projection", "--set", "model.mistake=clipped", "--reporter",
+                                      "metrics-table", "--holdout", "0", "--out", str(tmp_path / "r")])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "computes other values with encode than its transform" in result.output
     assert not (tmp_path / "r").exists()
 
 

@@ -12,8 +12,8 @@ import torch
 from dimred._core.contracts import EstimatorModel, Model
 from dimred._core.errors import PluginError, blame
 
-# a one-call model's saved state is checked on the rows that hold this many values at most (the first ones): on all
-# of a million rows of 100 columns, its reconstructions and their comparison had set the run's peak memory
+# a one-call model's saved state is checked on every row, this many values at a time: at once, a million rows of
+# 100 columns had their reconstructions and the comparison's temporaries set the run's peak memory
 CHECKED_VALUES = 1 << 22
 
 
@@ -35,18 +35,25 @@ def saved_module(plugin: EstimatorModel, X: torch.Tensor, transformed: torch.Ten
         rebuilt = plugin.build(X.shape[1])
         _load_state(rebuilt, module.state_dict())
     rebuilt = rebuilt.double().eval()
-    rows = slice(0, max(1, CHECKED_VALUES // max(1, X.shape[1])))  # the same function of every row: a part shows it
-    with torch.no_grad(), blame(plugin, "compute with the module of its fitted state"):
-        computed = {"encode": (rebuilt.encode(X[rows]), transformed[rows], "transform")}
-        if back is not None:  # the inverse the run already took of the codes, not taken again
-            computed["decode"] = (rebuilt.decode(codes[rows]), back[rows], "inverse_transform")
-    for method, (got, expected, by) in computed.items():
-        if got.shape != expected.shape or not torch.allclose(got, expected, rtol=1e-4, atol=1e-6):
-            apart = f"up to {(got - expected).abs().max():.3g} apart" if got.shape == expected.shape else "other shapes"
-            raise PluginError(f"model '{plugin.name}': the module of its fitted state (fitted_module, rebuilt by "
-                              f"build) computes other values with {method} than its {by} ({apart}); a model file "
-                              "of it would not give what the run reports")  # fmt: skip
+    step = max(1, CHECKED_VALUES // max(1, X.shape[1]))
+    for start in range(0, len(X), step):
+        rows = slice(start, start + step)
+        with torch.no_grad(), blame(plugin, "compute with the module of its fitted state"):
+            computed = {"encode": (rebuilt.encode(X[rows]), transformed[rows], "transform")}
+            if back is not None:  # the inverse the run already took of the codes, not taken again
+                computed["decode"] = (rebuilt.decode(codes[rows]), back[rows], "inverse_transform")
+        for method, (got, expected, by) in computed.items():
+            _check_same(plugin, got, expected, method, by)
     return rebuilt
+
+
+def _check_same(plugin: EstimatorModel, got: torch.Tensor, expected: torch.Tensor, method: str, by: str) -> None:
+    """The rebuilt module's values (``got`` from ``method``) must be the plugin's own (``expected`` from ``by``)."""
+    if got.shape != expected.shape or not torch.allclose(got, expected, rtol=1e-4, atol=1e-6):
+        apart = f"up to {(got - expected).abs().max():.3g} apart" if got.shape == expected.shape else "other shapes"
+        raise PluginError(f"model '{plugin.name}': the module of its fitted state (fitted_module, rebuilt by build) "
+                          f"computes other values with {method} than its {by} ({apart}); a model file of it would "
+                          "not give what the run reports")  # fmt: skip
 
 
 def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
